@@ -1,0 +1,1 @@
+"""Sfera's own library: contracts, event bus, event stores, observability."""

@@ -1,0 +1,191 @@
+"""The outbox relay: publishes a service's public domain events, in the order of
+its notification log, to the topic exchange ``<service>.events``.
+
+The notification log *is* the outbox (events and notification ids are written
+in one transaction by ``Application.save``). The relay reads after its last
+published position, maps each domain event with the service's ``outbox.py``,
+publishes the batch persistent with publisher confirms, and only then records
+the new position (a ``Tracking`` row in the service's own store). A crash
+between the two republishes the batch: at least once, with stable event ids
+(``<service>:<notification id>:<Name>.v<N>``) so consumers drop the copies.
+
+Its own process, plain asyncio, no eventlet: ``python -m shared.bus.relay <service>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+from eventsourcing.persistence import Notification, Tracking
+
+from shared.bus.naming import event_exchange
+from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+from shared.config import env_float, env_int, settings
+from shared.contracts import CloudEvent, get_contract, make_event
+from shared.observability import metrics
+from shared.observability.http import serve
+from shared.observability.logging import configure_logging, get_logger
+from shared.store import ServiceApplication, make_application
+from shared.store.migrate import APPLICATIONS, load
+
+log = get_logger("shared.bus.relay")
+
+# A mapping returns, for one domain event, the integration events it becomes:
+# (contract type, data, subject). Most domain events are private: [].
+Mapping = Callable[[object], Iterable[tuple[str, dict, str | None]]]
+
+# Fault injection for the reliability tests: SIGKILL the relay after the broker
+# confirmed a batch and before the position is recorded.
+FAULT_KILL_AFTER_PUBLISH = "SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH"
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        app: ServiceApplication,
+        mapping: Mapping,
+        amqp_uri: str,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.02,
+    ):
+        self.service = service
+        self.app = app
+        self.mapping = mapping
+        self.publisher = ConfirmingPublisher(amqp_uri, [event_exchange(service)])
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.position_key = f"outbox:{service}"
+        self.stopping = asyncio.Event()
+        self.connected = False
+
+    def position(self) -> int:
+        return self.app.process_recorder.max_tracking_id(self.position_key) or 0
+
+    def to_messages(self, notification: Notification) -> list[OutgoingMessage]:
+        domain_event = self.app.mapper.to_domain_event(notification)
+        messages = []
+        for event_type, data, subject in self.mapping(domain_event):
+            routing_key = get_contract(event_type).routing_key
+            event: CloudEvent = make_event(
+                event_type,
+                data,
+                event_id=f"{self.service}:{notification.id}:{routing_key}",
+                subject=subject,
+                time=getattr(domain_event, "timestamp", None),
+            )
+            messages.append(
+                OutgoingMessage(
+                    exchange=event.contract.exchange,
+                    routing_key=event.contract.routing_key,
+                    body=event.to_json(),
+                    message_id=event.id,
+                    type=event.type,
+                )
+            )
+        return messages
+
+    async def publish_once(self) -> int:
+        """Publish the next batch; returns how many notifications it covered."""
+        position = self.position()
+        notifications = self.app.process_recorder.select_notifications(start=position + 1, limit=self.batch_size)
+        if not notifications:
+            metrics.outbox_lag.labels(self.service).set(0)
+            return 0
+        messages = [m for n in notifications for m in self.to_messages(n)]
+        if messages:
+            await self.publisher.publish_batch(messages)
+            for m in messages:
+                metrics.events_published.labels(self.service, m.type).inc()
+            if os.environ.get(FAULT_KILL_AFTER_PUBLISH):
+                log.warning("fault injection: killing the relay before it records its position")
+                os.kill(os.getpid(), signal.SIGKILL)
+        last = notifications[-1].id
+        self.app.process_recorder.insert_tracking(Tracking(self.position_key, last))
+        metrics.outbox_position.labels(self.service).set(last)
+        head = self.app.process_recorder.max_notification_id() or last
+        metrics.outbox_lag.labels(self.service).set(max(0, head - last))
+        if messages:
+            log.debug("published", extra={"count": len(messages), "position": last})
+        return len(notifications)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self.stopping.is_set():
+            try:
+                if not self.publisher.is_open:
+                    self.connected = False
+                    await self.publisher.connect()
+                    self.connected = True
+                    backoff = 0.2
+                    log.info("relay connected", extra={"service": self.service, "position": self.position()})
+                published = await self.publish_once()
+                if published < self.batch_size:
+                    await self._sleep(self.poll_interval)
+            except (TimeoutError, PublishError, OSError) as exc:
+                self.connected = False
+                log.warning("relay cannot publish, will retry", extra={"error": str(exc), "retry_in": backoff})
+                await self.publisher.close()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self.publisher.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+def build_relay(service: str) -> OutboxRelay:
+    app = make_application(load(APPLICATIONS[service]), service)
+    mapping = importlib.import_module(f"{service}.outbox").to_integration_events
+    return OutboxRelay(
+        service,
+        app,
+        mapping,
+        settings().amqp_uri,
+        batch_size=env_int("SFERA_RELAY_BATCH", 500),
+        poll_interval=env_float("SFERA_RELAY_POLL_INTERVAL", 0.02),
+    )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in APPLICATIONS:
+        print(f"usage: python -m shared.bus.relay <{'|'.join(APPLICATIONS)}>", file=sys.stderr)
+        return 2
+    service = argv[0]
+    configure_logging(f"{service}-relay")
+    relay = build_relay(service)
+
+    def broker_check() -> None:
+        if not relay.connected:
+            raise RuntimeError("not connected to the broker")
+
+    def store_check() -> None:
+        relay.app.process_recorder.max_notification_id()
+
+    serve(f"{service}-relay", settings().metrics_port, {"broker": broker_check, "store": store_check})
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, relay.stopping.set)
+        started = time.monotonic()
+        log.info("relay starting", extra={"service": service})
+        await relay.run()
+        log.info("relay stopped", extra={"service": service, "uptime_s": round(time.monotonic() - started, 1)})
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""Configuration from environment variables: the one place that parses them.
+
+Every setting has a default that works on one machine; the README's
+configuration table lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    amqp_uri: str
+    persistence: str  # "sqlite" | "postgres" | "memory"
+    postgres_host: str
+    postgres_port: int
+    postgres_db: str
+    postgres_user: str
+    postgres_password: str
+    jwt_secret: str
+    jwt_issuer: str
+    access_token_ttl: int
+    metrics_port: int  # 0: do not serve
+    log_level: str
+
+    @property
+    def outbox_dir(self) -> Path:
+        """The dev inbox: SMS, flash calls and e-mails written as files."""
+        return self.var_dir / "outbox"
+
+
+def settings() -> Settings:
+    var_dir = Path(env_str("SFERA_VAR_DIR", str(REPO_ROOT / "var")))
+    return Settings(
+        var_dir=var_dir,
+        amqp_uri=env_str("SFERA_AMQP_URI", "amqp://guest:guest@127.0.0.1:5682/"),
+        persistence=env_str("PERSISTENCE", "sqlite"),
+        postgres_host=env_str("SFERA_PG_HOST", "127.0.0.1"),
+        postgres_port=env_int("SFERA_PG_PORT", 5442),
+        postgres_db=env_str("SFERA_PG_DB", "sfera"),
+        postgres_user=env_str("SFERA_PG_USER", "sfera"),
+        postgres_password=env_str("SFERA_PG_PASSWORD", "sfera"),
+        jwt_secret=env_str("SFERA_JWT_SECRET", "dev-only-secret-change-me"),
+        jwt_issuer=env_str("SFERA_JWT_ISSUER", "sfera-identity"),
+        access_token_ttl=env_int("SFERA_ACCESS_TOKEN_TTL", 900),
+        metrics_port=env_int("SFERA_METRICS_PORT", 0),
+        log_level=env_str("SFERA_LOG_LEVEL", "INFO"),
+    )

@@ -1,0 +1,32 @@
+"""Prometheus metrics shared by every process (names: sfera_<what>_<unit>)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+rpc_duration = Histogram(
+    "sfera_rpc_duration_seconds",
+    "Time spent handling an entrypoint call (RPC or event) in a service.",
+    ["service", "entrypoint", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+events_published = Counter(
+    "sfera_events_published_total", "Integration events published with a broker confirm.", ["service", "type"]
+)
+outbox_lag = Gauge(
+    "sfera_outbox_lag_notifications", "Notifications recorded but not yet published by the relay.", ["service"]
+)
+outbox_position = Gauge("sfera_outbox_position", "Last notification id the relay has published.", ["service"])
+events_consumed = Counter(
+    "sfera_events_consumed_total",
+    "Integration events handled by a consumer, by outcome (applied, duplicate, retried, dead_lettered).",
+    ["service", "type", "outcome"],
+)
+http_duration = Histogram(
+    "sfera_http_request_duration_seconds",
+    "Gateway HTTP request latency.",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)

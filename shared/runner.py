@@ -1,0 +1,65 @@
+"""Runs a nameko service the Sfera way: eventlet patched first, psycopg told
+about it, JSON logs, /metrics and /healthz on SFERA_METRICS_PORT.
+
+``python -m shared.runner identity.service:IdentityService``
+"""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()  # must precede every other import
+
+import importlib  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+
+from shared.store import prepare_for_eventlet  # noqa: E402
+
+prepare_for_eventlet()
+
+from nameko.runners import ServiceRunner  # noqa: E402
+
+from shared.config import settings  # noqa: E402
+from shared.observability.http import serve  # noqa: E402
+from shared.observability.logging import configure_logging, get_logger  # noqa: E402
+from shared.service import broker_check, health_checks  # noqa: E402
+
+log = get_logger("shared.runner")
+
+
+def load_service(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m shared.runtime <module:ServiceClass>", file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+    service_cls = load_service(argv[0])
+    config = settings()
+    configure_logging(service_cls.name)
+    nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": 10, "parent_calls_tracked": 10}
+    health_checks["broker"] = broker_check(config.amqp_uri)
+    serve(service_cls.name, config.metrics_port, health_checks)
+
+    runner = ServiceRunner(nameko_config)
+    runner.add_service(service_cls)
+
+    def shutdown(signum, frame):
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    runner.start()
+    log.info("service started", extra={"service": service_cls.name, "metrics_port": config.metrics_port})
+    runner.wait()
+    log.info("service stopped", extra={"service": service_cls.name})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

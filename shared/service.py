@@ -1,0 +1,87 @@
+"""What every nameko service uses: the RPC entrypoint with typed errors, the
+service's event store as a dependency, and per-entrypoint observability.
+Importing it patches nothing; ``shared.runner`` runs the service."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Any
+
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc as nameko_rpc
+
+from shared.contracts import CloudEvent
+from shared.errors import DomainError
+from shared.observability import metrics
+from shared.observability.http import HealthCheck
+from shared.observability.logging import event_id_var, get_logger, request_id_var
+from shared.store import ServiceApplication, make_application
+
+log = get_logger("shared.service")
+
+
+# RPC entrypoint whose typed errors are expected outcomes, not crashes.
+rpc = partial(nameko_rpc, expected_exceptions=(DomainError,))
+
+REQUEST_ID_KEY = "request_id"
+health_checks: dict[str, HealthCheck] = {}
+
+
+class EventSourcedApp(DependencyProvider):
+    """Injects the service's eventsourcing application (one per process)."""
+
+    def __init__(self, app_cls: type[ServiceApplication], **kwargs: Any):
+        self.app_cls = app_cls
+        self.kwargs = kwargs
+        self.app: ServiceApplication | None = None
+
+    def setup(self) -> None:
+        self.app = make_application(self.app_cls, self.container.service_name, **self.kwargs)
+        health_checks["store"] = lambda: self.app.process_recorder.max_notification_id()
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.app
+
+
+class Observability(DependencyProvider):
+    """Per entrypoint: log context (request id, event id) and a latency histogram."""
+
+    def worker_setup(self, worker_ctx) -> None:
+        worker_ctx._sfera_started = time.perf_counter()
+        request_id_var.set(worker_ctx.data.get(REQUEST_ID_KEY))
+        event = worker_ctx.args[0] if worker_ctx.args else None
+        event_id_var.set(event.id if isinstance(event, CloudEvent) else None)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+        if exc_info is None:
+            outcome = "ok"
+        elif isinstance(exc_info[1], DomainError):
+            outcome = "refused"
+        else:
+            outcome = "error"
+            log.error("entrypoint failed", exc_info=exc_info,
+                      extra={"entrypoint": worker_ctx.entrypoint.method_name})
+        started = getattr(worker_ctx, "_sfera_started", None)
+        if started is not None:
+            metrics.rpc_duration.labels(
+                self.container.service_name, worker_ctx.entrypoint.method_name, outcome
+            ).observe(time.perf_counter() - started)
+
+    def get_dependency(self, worker_ctx):
+        return None
+
+
+def broker_check(amqp_uri: str) -> HealthCheck:
+    def check() -> None:
+        with Connection(amqp_uri, connect_timeout=2) as conn:
+            conn.connect()
+
+    return check
+
+

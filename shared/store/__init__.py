@@ -1,0 +1,115 @@
+"""Event stores: builds a service's eventsourcing Application for SQLite, PostgreSQL
+or memory from the environment, and creates tables in one migration step.
+
+One store per service: a SQLite file ``var/stores/<service>.sqlite`` locally, or
+the PostgreSQL schema ``<service>`` of the shared database. Services run with
+``CREATE_TABLE=n``; ``python -m shared.store.migrate`` creates the tables first,
+so that several processes never race to create them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, TypeVar
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+
+from shared.config import Settings, settings
+
+PERSISTENCE_MODULES = {
+    "memory": "eventsourcing.popo",
+    "sqlite": "eventsourcing.sqlite",
+    "postgres": "eventsourcing.postgres",
+}
+
+
+def prepare_for_eventlet() -> None:
+    """psycopg detects gevent, not eventlet: its C wait function would block every
+    green thread. Must run before psycopg is imported (ARCHITECTURE.md, pitfalls)."""
+    if "psycopg" in sys.modules and os.environ.get("PSYCOPG_WAIT_FUNC") != "wait_select":
+        raise RuntimeError("psycopg was imported before PSYCOPG_WAIT_FUNC was set")
+    os.environ["PSYCOPG_WAIT_FUNC"] = "wait_select"
+
+
+def store_env(service: str, *, create_table: bool = False, config: Settings | None = None) -> dict[str, str]:
+    """The eventsourcing settings of one service's store."""
+    config = config or settings()
+    try:
+        module = PERSISTENCE_MODULES[config.persistence]
+    except KeyError:
+        raise ValueError(
+            f"PERSISTENCE={config.persistence!r}: expected one of {', '.join(PERSISTENCE_MODULES)}"
+        ) from None
+    env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
+    if config.persistence == "sqlite":
+        stores = config.var_dir / "stores"
+        stores.mkdir(parents=True, exist_ok=True)
+        env.update(SQLITE_DBNAME=str(stores / f"{service}.sqlite"), SQLITE_LOCK_TIMEOUT="30")
+    elif config.persistence == "postgres":
+        env.update(
+            POSTGRES_DBNAME=config.postgres_db,
+            POSTGRES_HOST=config.postgres_host,
+            POSTGRES_PORT=str(config.postgres_port),
+            POSTGRES_USER=config.postgres_user,
+            POSTGRES_PASSWORD=config.postgres_password,
+            POSTGRES_SCHEMA=service,
+            POSTGRES_POOL_SIZE="4",
+            POSTGRES_MAX_OVERFLOW="8",
+            POSTGRES_CONN_MAX_AGE="300",
+        )
+    elif config.persistence == "memory":
+        env["CREATE_TABLE"] = "y"  # nothing to race for in one process's memory
+    return env
+
+
+class ServiceApplication(Application):
+    """Base of every service's application.
+
+    Its recorder is a *process* recorder, so a save can record a ``Tracking``
+    atomically with new events: consumers use it to record an integration
+    event's id together with its effect, and the outbox relay uses it to record
+    its published position.
+    """
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        return self.recorder  # type: ignore[return-value]
+
+    @staticmethod
+    def _processed_key(event_id: str) -> str:
+        return f"evt:{event_id}"
+
+    def already_processed(self, event_id: str) -> bool:
+        return self.process_recorder.max_tracking_id(self._processed_key(event_id)) is not None
+
+    def process_once(self, event_id: str, *objs: Any) -> bool:
+        """Save ``objs``' new events together with a record of ``event_id``, in one
+        transaction. Returns False, saving nothing, when the event was processed
+        before (a redelivery, or a concurrent copy that won the race)."""
+        tracking = Tracking(self._processed_key(event_id), 1)
+        if self.already_processed(event_id):
+            return False
+        processing = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*objs)
+        try:
+            recordings = self._record(processing)
+        except IntegrityError:
+            if self.already_processed(event_id):
+                return False
+            raise
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return True
+
+
+TApp = TypeVar("TApp", bound=ServiceApplication)
+
+
+def make_application(cls: type[TApp], service: str, *, create_table: bool = False, **kwargs: Any) -> TApp:
+    """Build ``cls`` configured for ``service``'s store."""
+    return cls(env=store_env(service, create_table=create_table), **kwargs)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system packages Sfera needs (RabbitMQ, PostgreSQL) when they are missing.
+# Idempotent: when every binary is present it does nothing and costs nothing.
+set -euo pipefail
+
+missing=()
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "Installing system packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# Debian's maintainer scripts may try to start the system-wide services; we run
+# private instances instead, so a refusal to start them is harmless.
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
