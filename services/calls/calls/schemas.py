@@ -1,0 +1,1 @@
+"""Marshmallow schemas of calls's RPC payloads and results (issue #7)."""

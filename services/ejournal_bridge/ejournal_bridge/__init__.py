@@ -1,0 +1,1 @@
+"""ejournal_bridge: regional e-journal integration: links, timetables, automatic chats (DOMAIN.md EJ-*)."""

@@ -1,0 +1,2 @@
+"""ejournal_bridge's aggregates and domain errors: they arrive with issue #6; the
+service is already wired (store, relay, metrics, health) so it runs in `make run`."""

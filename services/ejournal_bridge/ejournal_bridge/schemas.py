@@ -1,0 +1,1 @@
+"""Marshmallow schemas of ejournal_bridge's RPC payloads and results (issue #6)."""

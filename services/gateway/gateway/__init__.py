@@ -1,0 +1,1 @@
+"""gateway: the one door for clients: REST under /api/v1, OpenAPI, auth, errors."""

@@ -1,0 +1,92 @@
+"""The gateway's Flask application: request ids, CORS, metrics, health, API v1, docs.
+
+Run: ``gunicorn -k gthread --threads 16 'gateway.app:create_app()'``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api import api
+from gateway.errors import register_error_handlers
+from gateway.openapi import docs
+from gateway.rpc import RpcPool
+from shared.config import env_int, env_str, settings
+from shared.observability import metrics
+from shared.observability.http import run_checks
+from shared.observability.logging import configure_logging, get_logger, request_id_var
+
+log = get_logger("gateway")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _ping_broker() -> None:
+    from kombu import Connection
+
+    with Connection(settings().amqp_uri, connect_timeout=2) as conn:
+        conn.connect()
+
+
+def create_app(rpc: RpcPool | None = None) -> Flask:
+    configure_logging("gateway")
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.extensions["rpc"] = rpc or RpcPool(
+        settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
+    )
+    allowed_origins = {o.strip() for o in env_str("SFERA_CORS_ORIGINS", "http://localhost:5173").split(",") if o}
+
+    @app.before_request
+    def start_request():
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        request_id_var.set(g.request_id)
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        origin = request.headers.get("Origin")
+        if origin and (origin in allowed_origins or "*" in allowed_origins):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Request-Id"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
+            response.headers["Access-Control-Max-Age"] = "600"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        if "started" in g:
+            elapsed = time.perf_counter() - g.started
+            metrics.http_duration.labels(request.method, route, str(response.status_code)).observe(elapsed)
+            if route not in ("/metrics", "/healthz"):
+                log.info("request", extra={"method": request.method, "route": route,
+                                           "status": response.status_code, "ms": round(elapsed * 1000, 2)})
+        return response
+
+    @app.get("/healthz")
+    def healthz():
+        healthy, checks = run_checks({"broker": _ping_broker})
+        return jsonify({"process": "gateway", "status": "ok" if healthy else "failing", "checks": checks}), (
+            200 if healthy else 503
+        )
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.get("/")
+    def index():
+        return jsonify({"name": "Sfera API", "api": "/api/v1", "openapi": "/openapi.json", "docs": "/docs"})
+
+    register_error_handlers(app)
+    app.register_blueprint(api)
+    app.register_blueprint(docs)
+    return app

@@ -1,0 +1,1 @@
+"""Marshmallow schemas of messaging's RPC payloads and results (issue #5)."""

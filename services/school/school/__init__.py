@@ -1,0 +1,1 @@
+"""school: organizations, classes, invites, members, materials (DOMAIN.md RO-*, SC-*)."""
