@@ -7,19 +7,21 @@ configuration table lists them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def env_str(name: str, default: str) -> str:
-    value = os.environ.get(name)
+def _env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    value = (os.environ if environ is None else environ).get(name)
     return value if value not in (None, "") else default
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
+def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    value = (os.environ if environ is None else environ).get(name)
     return int(value) if value not in (None, "") else default
 
 
@@ -50,7 +52,11 @@ class Settings:
         return self.var_dir / "outbox"
 
 
-def settings() -> Settings:
+def settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process (or of the given environment, e.g. a child's)."""
+
+    env_str = partial(_env_str, environ=environ)
+    env_int = partial(_env_int, environ=environ)
     var_dir = Path(env_str("SFERA_VAR_DIR", str(REPO_ROOT / "var")))
     return Settings(
         var_dir=var_dir,
@@ -61,9 +67,17 @@ def settings() -> Settings:
         postgres_db=env_str("SFERA_PG_DB", "sfera"),
         postgres_user=env_str("SFERA_PG_USER", "sfera"),
         postgres_password=env_str("SFERA_PG_PASSWORD", "sfera"),
-        jwt_secret=env_str("SFERA_JWT_SECRET", "dev-only-secret-change-me"),
+        jwt_secret=env_str("SFERA_JWT_SECRET", "dev-only-jwt-secret-change-me-in-production"),
         jwt_issuer=env_str("SFERA_JWT_ISSUER", "sfera-identity"),
         access_token_ttl=env_int("SFERA_ACCESS_TOKEN_TTL", 900),
         metrics_port=env_int("SFERA_METRICS_PORT", 0),
         log_level=env_str("SFERA_LOG_LEVEL", "INFO"),
     )
+
+
+def env_str(name: str, default: str) -> str:
+    return _env_str(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_int(name, default)

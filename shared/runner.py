@@ -10,7 +10,6 @@ import eventlet
 
 eventlet.monkey_patch()  # must precede every other import
 
-import importlib  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -24,22 +23,18 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from shared.config import settings  # noqa: E402
 from shared.observability.http import serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
+from shared.platform import SERVICES, load  # noqa: E402
 from shared.service import broker_check, health_checks  # noqa: E402
 
 log = get_logger("shared.runner")
 
 
-def load_service(path: str) -> type:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m shared.runtime <module:ServiceClass>", file=sys.stderr)
+        print("usage: python -m shared.runner <service name | module:ServiceClass>", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
-    service_cls = load_service(argv[0])
+    service_cls = load(SERVICES[argv[0]].service if argv[0] in SERVICES else argv[0])
     config = settings()
     configure_logging(service_cls.name)
     nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": 10, "parent_calls_tracked": 10}

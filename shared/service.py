@@ -64,9 +64,7 @@ class Observability(DependencyProvider):
         elif isinstance(exc_info[1], DomainError):
             outcome = "refused"
         else:
-            outcome = "error"
-            log.error("entrypoint failed", exc_info=exc_info,
-                      extra={"entrypoint": worker_ctx.entrypoint.method_name})
+            outcome = "error"  # nameko logs the traceback itself
         started = getattr(worker_ctx, "_sfera_started", None)
         if started is not None:
             metrics.rpc_duration.labels(

@@ -31,8 +31,8 @@ from shared.contracts import CloudEvent, get_contract, make_event
 from shared.observability import metrics
 from shared.observability.http import serve
 from shared.observability.logging import configure_logging, get_logger
+from shared.platform import SERVICES, load
 from shared.store import ServiceApplication, make_application
-from shared.store.migrate import APPLICATIONS, load
 
 log = get_logger("shared.bus.relay")
 
@@ -145,7 +145,7 @@ class OutboxRelay:
 
 
 def build_relay(service: str) -> OutboxRelay:
-    app = make_application(load(APPLICATIONS[service]), service)
+    app = make_application(load(SERVICES[service].application), service)
     mapping = importlib.import_module(f"{service}.outbox").to_integration_events
     return OutboxRelay(
         service,
@@ -158,8 +158,8 @@ def build_relay(service: str) -> OutboxRelay:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in APPLICATIONS:
-        print(f"usage: python -m shared.bus.relay <{'|'.join(APPLICATIONS)}>", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in SERVICES:
+        print(f"usage: python -m shared.bus.relay <{'|'.join(SERVICES)}>", file=sys.stderr)
         return 2
     service = argv[0]
     configure_logging(f"{service}-relay")

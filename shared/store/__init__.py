@@ -110,6 +110,26 @@ class ServiceApplication(Application):
 TApp = TypeVar("TApp", bound=ServiceApplication)
 
 
-def make_application(cls: type[TApp], service: str, *, create_table: bool = False, **kwargs: Any) -> TApp:
-    """Build ``cls`` configured for ``service``'s store."""
-    return cls(env=store_env(service, create_table=create_table), **kwargs)
+def ensure_postgres_schema(schema: str, config: Settings) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=config.postgres_host,
+        port=config.postgres_port,
+        dbname=config.postgres_db,
+        user=config.postgres_user,
+        password=config.postgres_password,
+        autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def make_application(cls: type[TApp], service: str, *, create_table: bool = False, config: Settings | None = None,
+                     **kwargs: Any) -> TApp:
+    """Build ``cls`` configured for ``service``'s store; ``create_table`` is the
+    migration step (it also creates the service's PostgreSQL schema)."""
+    config = config or settings()
+    if create_table and config.persistence == "postgres":
+        ensure_postgres_schema(service, config)
+    return cls(env=store_env(service, create_table=create_table, config=config), **kwargs)

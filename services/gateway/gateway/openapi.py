@@ -17,8 +17,9 @@ _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 _CONVERTER_SCHEMA = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}
 
 
-def _schema_name(schema: type) -> str:
-    return schema.__name__
+def _schema_name(schema: type | object) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__
 
 
 def build_spec(app: Flask) -> dict:

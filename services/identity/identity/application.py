@@ -46,12 +46,12 @@ class IdentityApplication(ServiceApplication):
         phone = normalise_phone(raw_phone)
         now = now or utcnow()
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        challenge_id = uuid.uuid4()
+        salt = secrets.token_hex(16)
         challenge = SignInChallenge(
-            id=challenge_id,
             phone=phone,
             channel="sms",
-            code_hash=hash_code(self.code_secret, challenge_id, code),
+            salt=salt,
+            code_hash=hash_code(self.code_secret, salt, code),
             expires_at=now + CODE_TTL,
             resend_at=now + RESEND_AFTER,
         )
@@ -60,7 +60,7 @@ class IdentityApplication(ServiceApplication):
 
     def confirm_sign_in(self, challenge_id: uuid.UUID, code: str, now: datetime | None = None) -> SignIn:
         challenge = self._get(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
-        ok = challenge.check(hash_code(self.code_secret, challenge_id, code.strip()), now or utcnow())
+        ok = challenge.check(self.code_secret, code.strip(), now or utcnow())
         if not ok:
             self.save(challenge)
             raise Invalid("sign_in.wrong_code", "The code is wrong.",

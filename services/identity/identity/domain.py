@@ -18,18 +18,20 @@ MAX_ATTEMPTS = 5
 NAMESPACE = uuid.UUID("6f1c1f0e-6a53-4b9a-9a51-5f9a9f3d7c11")
 
 
-def hash_code(secret: str, challenge_id: uuid.UUID, code: str) -> str:
-    """Codes are stored as keyed hashes, never in clear (ID-9)."""
-    return hmac.new(secret.encode(), f"{challenge_id}:{code}".encode(), hashlib.sha256).hexdigest()
+def hash_code(secret: str, salt: str, code: str) -> str:
+    """Codes are stored as keyed, salted hashes, never in clear (ID-9)."""
+    return hmac.new(secret.encode(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
 class SignInChallenge(Aggregate):
     """A one-time code sent to a phone (ID-1)."""
 
     @event("Issued")
-    def __init__(self, phone: str, channel: str, code_hash: str, expires_at: datetime, resend_at: datetime):
+    def __init__(self, phone: str, channel: str, salt: str, code_hash: str, expires_at: datetime,
+                 resend_at: datetime):
         self.phone = phone
         self.channel = channel
+        self.salt = salt
         self.code_hash = code_hash
         self.expires_at = expires_at
         self.resend_at = resend_at
@@ -40,7 +42,7 @@ class SignInChallenge(Aggregate):
     def confirmed(self) -> bool:
         return self.account_id is not None
 
-    def check(self, code_hash: str, now: datetime) -> bool:
+    def check(self, secret: str, code: str, now: datetime) -> bool:
         """Refuses a dead challenge; records a wrong code; returns True for the right one."""
         if self.confirmed:
             raise Gone("sign_in.already_used", "This code was already used; request a new one.")
@@ -48,7 +50,7 @@ class SignInChallenge(Aggregate):
             raise TooManyRequests("sign_in.too_many_attempts", "Too many wrong codes; request a new one.")
         if now >= self.expires_at:
             raise Gone("sign_in.code_expired", "The code has expired; request a new one.")
-        if hmac.compare_digest(self.code_hash, code_hash):
+        if hmac.compare_digest(self.code_hash, hash_code(secret, self.salt, code)):
             return True
         self.fail_attempt()
         return False
@@ -82,7 +84,7 @@ class PhoneIndex(Aggregate):
     concurrent registrations of one phone collide on version 1 and one fails."""
 
     @staticmethod
-    def create_id(phone: str) -> uuid.UUID:
+    def create_id(phone: str, **_: object) -> uuid.UUID:
         return uuid.uuid5(NAMESPACE, f"phone:{phone}")
 
     @event("Assigned")

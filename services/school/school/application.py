@@ -21,9 +21,9 @@ class SchoolApplication(ServiceApplication):
             return False
         data = event.data
         person = None
-        if not self.repository.contains(data["user_id"]):
+        if data["user_id"] not in self.repository:
             person = Person(
-                id=data["user_id"],
+                user_id=data["user_id"],
                 registered_via=data["registered_via"],
                 registered_at=data["registered_at"],
                 last_name=data["last_name"],

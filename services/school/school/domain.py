@@ -13,12 +13,14 @@ class Person(Aggregate):
     """A platform user as school knows them; its id is the identity user id."""
 
     @event("Recorded")
-    def __init__(self, registered_via: str, registered_at: datetime, last_name: str | None, first_name: str | None):
+    def __init__(self, user_id: uuid.UUID, registered_via: str, registered_at: datetime, last_name: str | None,
+                 first_name: str | None):
+        self.user_id = user_id
         self.registered_via = registered_via
         self.registered_at = registered_at
         self.last_name = last_name
         self.first_name = first_name
 
     @staticmethod
-    def create_id(user_id: uuid.UUID) -> uuid.UUID:
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
         return user_id

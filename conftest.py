@@ -1,0 +1,107 @@
+"""Test infrastructure shared by every test folder: private RabbitMQ and
+PostgreSQL servers started once per run (from Debian's packages, as the
+project installs them), and stores of every kind for application tests."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings, settings
+from tools.devstack.infra import Postgres, RabbitMQ, free_port
+from tools.devstack.stack import Stack, StackConfig
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def infra_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="sfera-test-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(infra_dir: Path) -> Iterator[RabbitMQ]:
+    broker = RabbitMQ(infra_dir / "rabbitmq", free_port())
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(infra_dir: Path) -> Iterator[Postgres]:
+    server = Postgres(infra_dir / "postgres", free_port(), durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _store_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    env = {"SFERA_VAR_DIR": str(tmp_path / "var"), "PERSISTENCE": kind}
+    if kind == "postgres":
+        server: Postgres = request.getfixturevalue("postgres")
+        database = f"t{next(_counter)}"
+        server.ensure_database(database)
+        env.update(SFERA_PG_PORT=str(server.port), SFERA_PG_DB=database)
+    return settings(env)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The same application test against every kind of store."""
+    return _store_settings(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Stores shared between threads or processes (concurrency tests)."""
+    return _store_settings(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, rabbitmq: RabbitMQ, postgres: Postgres) -> Iterator:
+    """Build stacks on the shared broker and server, each in its own vhost and database."""
+    stacks: list[Stack] = []
+
+    def make(persistence: str = "postgres", **extra_env: str) -> Stack:
+        n = next(_counter)
+        config = StackConfig(
+            var_dir=tmp_path / f"stack{n}",
+            persistence=persistence,
+            gateway_port=free_port(),
+            metrics_base_port=_free_port_block(),
+            vhost=f"stack{n}",
+            pg_database=f"stack{n}",
+            extra_env={"SFERA_LOG_LEVEL": "INFO", **extra_env},
+        )
+        stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
+        stack.start_infra()
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+def _free_port_block(size: int = 40) -> int:
+    """A base port with ``size`` free ports above it (metrics ports of a stack)."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        if base + size >= 65535:
+            continue
+        ok = True
+        for port in range(base, base + size):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of ports")

@@ -1,0 +1,156 @@
+"""The gateway's own behaviour with services replaced by a fake RPC pool: error
+shape, validation, authentication, request ids, CORS, OpenAPI."""
+
+import uuid
+
+import pytest
+from nameko.exceptions import RemoteError, RpcTimeout
+
+from gateway.app import create_app
+from shared.auth import issue_access_token
+from shared.errors import Forbidden, Invalid
+
+pytestmark = pytest.mark.unit
+
+
+class FakeRpc:
+    def __init__(self):
+        self.calls = []
+        self.answers = {}
+
+    def call(self, service, method, *, request_id=None, **kwargs):
+        self.calls.append((service, method, request_id, kwargs))
+        answer = self.answers[(service, method)]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer(**kwargs) if callable(answer) else answer
+
+
+@pytest.fixture
+def rpc():
+    return FakeRpc()
+
+
+@pytest.fixture
+def client(rpc):
+    return create_app(rpc=rpc).test_client()
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.get_json()
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+    assert body["error"]["request_id"] == response.headers["X-Request-Id"]
+
+
+def test_request_code_calls_identity_and_returns_201(client, rpc):
+    challenge_id = uuid.uuid4()
+    rpc.answers[("identity", "request_sign_in_code")] = {
+        "challenge_id": str(challenge_id), "channel": "sms", "phone": "+79001234567",
+        "resend_after": 60, "expires_in": 300}
+    response = client.post("/api/v1/auth/sign-in-codes", json={"phone": "+7 900 123-45-67"},
+                           headers={"X-Request-Id": "abc-123"})
+    assert response.status_code == 201
+    assert response.get_json()["resend_after"] == 60
+    assert response.headers["X-Request-Id"] == "abc-123"
+    assert rpc.calls == [("identity", "request_sign_in_code", "abc-123", {"phone": "+7 900 123-45-67"})]
+
+
+def test_invalid_body_is_a_400_with_field_details_and_no_call(client, rpc):
+    response = client.post("/api/v1/auth/sign-in-codes", json={"phone": 7})
+    assert_error(response, 400, "request.invalid")
+    assert "phone" in response.get_json()["error"]["details"]["fields"]
+    response = client.post("/api/v1/auth/sign-in-codes", data="phone=1", content_type="text/plain")
+    assert_error(response, 400, "request.not_json")
+    assert rpc.calls == []
+
+
+def test_typed_service_errors_keep_their_code(client, rpc):
+    rpc.answers[("identity", "request_sign_in_code")] = Invalid("phone.invalid", "Not a phone.", {"phone": "12x"})
+    response = client.post("/api/v1/auth/sign-in-codes", json={"phone": "12x"})
+    assert_error(response, 400, "phone.invalid")
+    assert response.get_json()["error"]["details"] == {"phone": "12x"}
+
+
+def test_a_path_that_is_not_a_uuid_is_404_not_500(client):
+    response = client.post("/api/v1/auth/sign-in-codes/nope/confirmation", json={"code": "123456"})
+    assert_error(response, 404, "route.not_found")
+
+
+@pytest.mark.parametrize("failure, status, code", [
+    (RpcTimeout(10), 503, "service.unavailable"),
+    (ConnectionError("broker gone"), 503, "service.unavailable"),
+    (RemoteError("KeyError", "boom"), 502, "service.failed"),
+])
+def test_service_failures_map_to_stable_codes_never_a_bare_500(client, rpc, failure, status, code):
+    rpc.answers[("identity", "request_sign_in_code")] = failure
+    response = client.post("/api/v1/auth/sign-in-codes", json={"phone": "+79001234567"})
+    assert_error(response, status, code)
+
+
+def test_me_needs_a_bearer_token(client):
+    assert_error(client.get("/api/v1/me"), 401, "auth.required")
+    assert_error(client.get("/api/v1/me", headers={"Authorization": "Bearer nonsense"}), 401, "auth.invalid_token")
+
+
+def test_an_expired_token_is_refused(client, monkeypatch):
+    monkeypatch.setenv("SFERA_ACCESS_TOKEN_TTL", "-1")
+    token = issue_access_token(uuid.uuid4()).token
+    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "auth.token_expired")
+
+
+def test_me_passes_the_verified_user_to_identity(client, rpc):
+    user_id = uuid.uuid4()
+    rpc.answers[("identity", "get_account")] = lambda actor_id, account_id: {
+        "user_id": account_id, "registered_via": "phone", "phone": "+79001234567"}
+    token = issue_access_token(user_id).token
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert rpc.calls[0][3] == {"actor_id": str(user_id), "account_id": str(user_id)}
+
+
+def test_forbidden_is_403(client, rpc):
+    rpc.answers[("identity", "get_account")] = Forbidden("account.forbidden", "No.")
+    token = issue_access_token(uuid.uuid4()).token
+    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 403, "account.forbidden")
+
+
+def test_cors_preflight_for_an_allowed_origin(client, monkeypatch):
+    response = client.options("/api/v1/me", headers={
+        "Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    other = client.options("/api/v1/me", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_openapi_document_describes_every_api_route(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"] == "3.0.3"
+    paths = spec["paths"]
+    assert set(paths) == {"/api/v1/auth/sign-in-codes", "/api/v1/auth/sign-in-codes/{challenge_id}/confirmation",
+                          "/api/v1/me"}
+    confirm = paths["/api/v1/auth/sign-in-codes/{challenge_id}/confirmation"]["post"]
+    assert confirm["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    assert confirm["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SignInCodeConfirmation"}
+    assert paths["/api/v1/me"]["get"]["security"] == [{"bearer": []}]
+    assert {"ErrorResponse", "SignedIn", "SignInCodeIssued", "AccountView"} <= set(spec["components"]["schemas"])
+
+
+def test_docs_page_and_its_assets_are_served_locally(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and b"swagger-ui-bundle.js" in page.data
+    assert client.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_metrics_are_exposed(client, rpc):
+    rpc.answers[("identity", "request_sign_in_code")] = Invalid("phone.invalid", "x")
+    client.post("/api/v1/auth/sign-in-codes", json={"phone": "123"})
+    text = client.get("/metrics").data.decode()
+    assert 'sfera_http_request_duration_seconds_count{method="POST",route="/api/v1/auth/sign-in-codes",status="400"}' \
+        in text

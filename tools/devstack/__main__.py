@@ -1,0 +1,102 @@
+"""``make run``: the whole platform on this machine until Ctrl-C.
+
+    python -m tools.devstack run
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import time
+
+from shared.config import env_int, env_str, settings
+from shared.platform import SERVICES
+from tools.devstack.infra import InfraError
+from tools.devstack.stack import Stack, StackConfig
+
+
+def run() -> int:
+    var_dir = settings().var_dir
+    var_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = var_dir / "run.lock"
+    lock = open(lock_path, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        print(f"Sfera is already running here (pid {pid}, data in {var_dir}).\n"
+              f"Stop it with Ctrl-C in its terminal (or `kill {pid}`), or run a second copy with another "
+              f"SFERA_VAR_DIR and other ports.", file=sys.stderr)
+        return 1
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+
+    config = StackConfig(
+        var_dir=var_dir,
+        persistence=env_str("PERSISTENCE", "sqlite"),
+        amqp_port=env_int("SFERA_AMQP_PORT", 5682),
+        pg_port=env_int("SFERA_PG_PORT", 5442),
+        gateway_port=env_int("SFERA_GATEWAY_PORT", 8080),
+        metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", 9100),
+    )
+    stack = Stack(config)
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"Starting RabbitMQ{' and PostgreSQL' if config.persistence == 'postgres' else ''} ...", flush=True)
+        stack.start_infra()
+        stack.prepare()
+        print("Starting services, relays and the gateway ...", flush=True)
+        stack.start_all()
+        g = stack.gateway_url
+        print(f"""
+Sfera is running (persistence: {config.persistence}, data: {var_dir}).
+
+  API            {g}/api/v1
+  API docs       {g}/docs   (OpenAPI: {g}/openapi.json)
+  Gateway health {g}/healthz, metrics {g}/metrics
+  Dev inbox      {settings().outbox_dir}/sms/   (sign-in codes land here)
+  RabbitMQ       {stack.rabbitmq.amqp_uri}
+  Logs           {stack.log_dir}/
+  Services       """ + ", ".join(f"{n} :{stack.metrics_port(n)}" for n in SERVICES) + """
+  Dead letters   make dlq
+
+Press Ctrl-C to stop everything.""", flush=True)
+        while not stopping:
+            dead = stack.dead_processes()
+            if dead:
+                for m in dead:
+                    print(f"{m.name} exited with {m.process.returncode}; see {stack.log_dir / m.name}.log",
+                          file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except InfraError as exc:
+        print(f"Cannot start Sfera: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("\nStopping Sfera ...", flush=True)
+        stack.stop()
+        lock_path.unlink(missing_ok=True)
+        print("Stopped.", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["run"]:
+        return run()
+    print("usage: python -m tools.devstack run", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

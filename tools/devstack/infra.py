@@ -1,0 +1,219 @@
+"""Private RabbitMQ and PostgreSQL instances from Debian's packages, with their
+data in a folder of ours and their own ports; started, awaited and stopped.
+
+As root, Debian's PostgreSQL refuses to run, so it runs as the ``postgres``
+user (``runuser``); RabbitMQ's own script would switch users, so we call the
+real one in /usr/lib/rabbitmq/bin with HOME (the Erlang cookie) in our folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+class InfraError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise InfraError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class RabbitMQ:
+    def __init__(self, data_dir: Path, port: int, node: str | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.node = node or f"sfera{port}@localhost"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def amqp_uri(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        d = self.data_dir
+        return {
+            **os.environ,
+            "HOME": str(d),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.port + 20000 if self.port < 45535 else self.port - 20000),
+            "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(d / "log"),
+            "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
+        }
+
+    def start(self, timeout: float = 90) -> None:
+        if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+            raise InfraError("RabbitMQ is not installed: run `make setup` (tools/bootstrap/system-deps.sh)")
+        if port_open(self.port):
+            raise InfraError(f"port {self.port} is taken: is another RabbitMQ running? (set SFERA_AMQP_PORT)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "enabled_plugins").write_text("[].\n")
+        (self.data_dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "disk_free_limit.absolute = 50MB\n"
+            "log.console = false\n"
+        )
+        log = open(self.data_dir / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise InfraError(f"RabbitMQ exited at start; see {self.data_dir / 'server.log'}")
+            return port_open(self.port)
+
+        wait_for(ready, timeout, f"RabbitMQ on port {self.port}", interval=0.2)
+        # The port opens before the broker accepts work; wait for the app to be up.
+        subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, "await_startup", "--timeout", "60"],
+                       env=self._env(), check=True, capture_output=True, timeout=timeout)
+
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        result = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, *args], env=self._env(),
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise InfraError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def add_vhost(self, vhost: str) -> None:
+        if vhost not in self.ctl("list_vhosts", "--quiet", "--no-table-headers").split():
+            self.ctl("add_vhost", vhost)
+        self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, "shutdown"], env=self._env(),
+                       capture_output=True, timeout=timeout)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Abrupt death of the broker (every process of it)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not found:
+        raise InfraError("PostgreSQL is not installed: run `make setup` (tools/bootstrap/system-deps.sh)")
+    return Path(found[-1]).parent
+
+
+class Postgres:
+    def __init__(self, data_dir: Path, port: int, *, user: str = "sfera", password: str = "sfera",
+                 database: str = "sfera", durable: bool = True):
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.user, self.password, self.database = user, password, database
+        self.durable = durable
+        self.process: subprocess.Popen | None = None
+        self.as_root = os.geteuid() == 0
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+
+    def _prepare_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            # postgres must be able to reach its folder through every parent.
+            for parent in [self.data_dir, *self.data_dir.parents]:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o011)
+            shutil.chown(self.data_dir, "postgres", "postgres")
+
+    def start(self, timeout: float = 60) -> None:
+        bindir = postgres_bin()
+        if port_open(self.port):
+            raise InfraError(f"port {self.port} is taken: is another PostgreSQL running? (set SFERA_PG_PORT)")
+        self._prepare_dir()
+        pgdata = self.data_dir / "pgdata"
+        fresh = not (pgdata / "PG_VERSION").exists()
+        if fresh:
+            subprocess.run(self._cmd(str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
+                                     "-E", "UTF8", "--no-instructions"), check=True, capture_output=True)
+        options = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
+                   "-c", "max_connections=200"]
+        if not self.durable:
+            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log = open(self.data_dir / "server.log", "ab")
+        self.process = subprocess.Popen(
+            self._cmd(str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *options),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise InfraError(f"PostgreSQL exited at start; see {self.data_dir / 'server.log'}")
+            result = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                                    capture_output=True)
+            return result.returncode == 0
+
+        wait_for(ready, timeout, f"PostgreSQL on port {self.port}", interval=0.2)
+        if fresh:
+            self.psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'")
+            self.psql(f"CREATE DATABASE {self.database} OWNER {self.user}")
+
+    def ensure_database(self, name: str) -> None:
+        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
+            self.psql(f"CREATE DATABASE {name} OWNER {self.user}")
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(
+            [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
+             "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise InfraError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)  # fast shutdown (runuser does not pass signals on)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

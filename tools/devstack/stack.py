@@ -1,0 +1,206 @@
+"""The platform as child processes: infrastructure, migration, topology, then
+services, relays and the gateway, each with /healthz and /metrics; stopped in
+reverse order. ``make run`` and the end-to-end tests both use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config import REPO_ROOT, Settings, settings
+from shared.platform import SERVICES
+from tools.devstack.infra import InfraError, Postgres, RabbitMQ, wait_for
+
+PYTHON = sys.executable
+
+
+@dataclass
+class Managed:
+    name: str
+    argv: list[str]
+    health_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+
+@dataclass
+class StackConfig:
+    var_dir: Path
+    persistence: str = "sqlite"
+    amqp_port: int = 5682
+    pg_port: int = 5442
+    gateway_port: int = 8080
+    metrics_base_port: int = 9100
+    durable_pg: bool = True
+    gateway_threads: int = 16
+    vhost: str = "/"
+    pg_database: str = "sfera"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    """Owns its RabbitMQ and PostgreSQL unless given running ones (tests share one
+    broker and one server; each stack then gets its own vhost and database)."""
+
+    def __init__(self, config: StackConfig, rabbitmq: RabbitMQ | None = None, postgres: Postgres | None = None):
+        self.config = config
+        self.var_dir = Path(config.var_dir)
+        self.log_dir = self.var_dir / "log"
+        self.owns_infra = rabbitmq is None
+        self.rabbitmq = rabbitmq or RabbitMQ(self.var_dir / "rabbitmq", config.amqp_port)
+        if config.persistence == "postgres":
+            self.postgres = postgres or Postgres(self.var_dir / "postgres", config.pg_port, durable=config.durable_pg)
+        else:
+            self.postgres = None
+        self.processes: dict[str, Managed] = {}
+
+    # -- environment ---------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "SFERA_VAR_DIR": str(self.var_dir),
+            "SFERA_AMQP_URI": self.amqp_uri,
+            "PERSISTENCE": self.config.persistence,
+            "SFERA_PG_HOST": "127.0.0.1",
+            "SFERA_PG_PORT": str(self.postgres.port if self.postgres else self.config.pg_port),
+            "SFERA_PG_DB": self.config.pg_database,
+            "PYTHONUNBUFFERED": "1",
+            **self.config.extra_env,
+            **extra,
+        }
+        return env
+
+    def settings(self) -> Settings:
+        return settings(self.env())
+
+    @property
+    def amqp_uri(self) -> str:
+        vhost = "" if self.config.vhost == "/" else urllib.parse.quote(self.config.vhost, safe="")
+        return f"{self.rabbitmq.amqp_uri.rstrip('/')}/{vhost}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.gateway_port}"
+
+    def metrics_port(self, name: str) -> int:
+        names = list(SERVICES)
+        if name == "gateway":
+            return self.config.gateway_port
+        if name.endswith("-relay"):
+            return self.config.metrics_base_port + 10 + names.index(name.removesuffix("-relay"))
+        return self.config.metrics_base_port + names.index(name)
+
+    # -- infrastructure ------------------------------------------------------
+    def start_infra(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.owns_infra:
+            self.rabbitmq.start()
+            if self.postgres is not None:
+                self.postgres.start()
+        if self.config.vhost != "/":
+            self.rabbitmq.add_vhost(self.config.vhost)
+        if self.postgres is not None:
+            self.postgres.ensure_database(self.config.pg_database)
+
+    def prepare(self, migrate: list[str] | None = None, topology: list[str] | None = None) -> None:
+        """Create store tables and broker topology before anything runs (by default
+        for every service; else for the given ``service=module:App`` / ``module:Service``)."""
+        self.run_tool("migrate", [PYTHON, "-m", "shared.store.migrate", *(migrate or [])])
+        self.run_tool("topology", [PYTHON, "-m", "shared.bus.topology", *(topology or [])])
+
+    def run_tool(self, name: str, argv: list[str]) -> str:
+        result = subprocess.run(argv, env=self.env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        (self.log_dir / f"{name}.log").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise InfraError(f"{name} failed:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    # -- processes -------------------------------------------------------------
+    def _spawn(self, managed: Managed) -> Managed:
+        log = open(self.log_dir / f"{managed.name}.log", "ab")
+        managed.process = subprocess.Popen(
+            managed.argv, env=self.env(**managed.env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[managed.name] = managed
+        return managed
+
+    def start_service(self, name: str, path: str | None = None, port: int | None = None, **env: str) -> Managed:
+        """A nameko service of the platform by name, or any by ``module:Class`` path."""
+        port = port or self.metrics_port(name)
+        return self._spawn(Managed(name, [PYTHON, "-m", "shared.runner", path or name],
+                                   f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
+
+    def start_relay(self, service: str, **env: str) -> Managed:
+        name = f"{service}-relay"
+        port = self.metrics_port(name)
+        return self._spawn(Managed(name, [PYTHON, "-m", "shared.bus.relay", service],
+                                   f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
+
+    def start_gateway(self, **env: str) -> Managed:
+        port = self.config.gateway_port
+        argv = [str(Path(PYTHON).parent / "gunicorn"), "--worker-class", "gthread", "--workers", "1",
+                "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
+                "--graceful-timeout", "5", "--access-logfile", "-", "gateway.app:create_app()"]
+        return self._spawn(Managed("gateway", argv, f"http://127.0.0.1:{port}/healthz", env))
+
+    def start_all(self) -> None:
+        for name in SERVICES:
+            self.start_service(name)
+        for name in SERVICES:
+            self.start_relay(name)
+        self.start_gateway()
+        self.wait_healthy()
+
+    def wait_healthy(self, names: list[str] | None = None, timeout: float = 60) -> None:
+        for name in names or list(self.processes):
+            managed = self.processes[name]
+
+            def healthy(m: Managed = managed) -> bool:
+                if m.process.poll() is not None:
+                    raise InfraError(f"{m.name} exited with {m.process.returncode}; see {self.log_dir / m.name}.log")
+                try:
+                    with urllib.request.urlopen(m.health_url, timeout=1) as response:
+                        return json.load(response).get("status") == "ok"
+                except OSError:
+                    return False
+
+            wait_for(healthy, timeout, f"{name} to be healthy ({managed.health_url})", interval=0.2)
+
+    def stop_process(self, name: str, *, kill: bool = False, timeout: float = 15) -> None:
+        managed = self.processes.pop(name, None)
+        if managed is None or managed.process is None or managed.process.poll() is not None:
+            return
+        os.killpg(managed.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            managed.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(managed.process.pid, signal.SIGKILL)
+            managed.process.wait()
+
+    def dead_processes(self) -> list[Managed]:
+        return [m for m in self.processes.values() if m.process and m.process.poll() is not None]
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_process(name)
+        if self.owns_infra:
+            self.rabbitmq.stop()
+            if self.postgres is not None:
+                self.postgres.stop()
+
+    def wait_exit(self, name: str, timeout: float = 30) -> int:
+        managed = self.processes[name]
+        deadline = time.monotonic() + timeout
+        while managed.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return managed.process.poll()
