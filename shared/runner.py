@@ -6,13 +6,17 @@ about it, JSON logs, /metrics and /healthz on SFERA_METRICS_PORT.
 
 from __future__ import annotations
 
-import eventlet
+import warnings
+
+# eventlet announces its own deprecation on import; nameko 2.14 depends on it.
+warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # must precede every other import
 
 import signal  # noqa: E402
 import sys  # noqa: E402
-import warnings  # noqa: E402
 
 from shared.store import prepare_for_eventlet  # noqa: E402
 
@@ -33,7 +37,6 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m shared.runner <service name | module:ServiceClass>", file=sys.stderr)
         return 2
-    warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
     service_cls = load(SERVICES[argv[0]].service if argv[0] in SERVICES else argv[0])
     config = settings()
     configure_logging(service_cls.name)

@@ -124,7 +124,8 @@ def test_cors_preflight_for_an_allowed_origin(client, monkeypatch):
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
-    other = client.options("/api/v1/me", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    other = client.options("/api/v1/me", headers={"Origin": "http://evil.example",
+                                                  "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
