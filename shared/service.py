@@ -5,7 +5,7 @@ Importing it patches nothing; ``shared.runner`` runs the service."""
 from __future__ import annotations
 
 import time
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection
@@ -22,8 +22,11 @@ from shared.store import ServiceApplication, make_application
 log = get_logger("shared.service")
 
 
-# RPC entrypoint whose typed errors are expected outcomes, not crashes.
-rpc = partial(nameko_rpc, expected_exceptions=(DomainError,))
+def rpc(fn: Callable) -> Callable:
+    """RPC entrypoint whose typed errors are expected outcomes, not crashes.
+
+    (nameko's bare ``@rpc`` ignores keyword arguments given through ``partial``.)"""
+    return nameko_rpc(expected_exceptions=(DomainError,))(fn)
 
 REQUEST_ID_KEY = "request_id"
 health_checks: dict[str, HealthCheck] = {}
@@ -65,11 +68,14 @@ class Observability(DependencyProvider):
             outcome = "refused"
         else:
             outcome = "error"  # nameko logs the traceback itself
+        entrypoint = worker_ctx.entrypoint.method_name
         started = getattr(worker_ctx, "_sfera_started", None)
-        if started is not None:
-            metrics.rpc_duration.labels(
-                self.container.service_name, worker_ctx.entrypoint.method_name, outcome
-            ).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        metrics.rpc_duration.labels(self.container.service_name, entrypoint, outcome).observe(elapsed)
+        extra = {"entrypoint": entrypoint, "outcome": outcome, "ms": round(elapsed * 1000, 2)}
+        if outcome == "refused":
+            extra["code"] = exc_info[1].code
+        log.info("handled", extra=extra)
 
     def get_dependency(self, worker_ctx):
         return None
