@@ -62,26 +62,33 @@ def durable_store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Se
     return _store_settings(request.param, tmp_path, request)
 
 
+def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence: str = "postgres",
+              **extra_env: str) -> Stack:
+    """A stack on the shared broker and server, in its own vhost and database."""
+    n = next(_counter)
+    config = StackConfig(
+        var_dir=var_dir,
+        persistence=persistence,
+        gateway_port=free_port(),
+        metrics_base_port=_free_port_block(),
+        vhost=f"stack{n}",
+        pg_database=f"stack{n}",
+        gateway_threads=8,
+        extra_env={"SFERA_LOG_LEVEL": "INFO", **extra_env},
+    )
+    stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
+    stack.start_infra()
+    return stack
+
+
 @pytest.fixture
 def make_stack(tmp_path: Path, rabbitmq: RabbitMQ, postgres: Postgres) -> Iterator:
-    """Build stacks on the shared broker and server, each in its own vhost and database."""
+    """Build stacks for one test; they are stopped after it."""
     stacks: list[Stack] = []
 
     def make(persistence: str = "postgres", **extra_env: str) -> Stack:
-        n = next(_counter)
-        config = StackConfig(
-            var_dir=tmp_path / f"stack{n}",
-            persistence=persistence,
-            gateway_port=free_port(),
-            metrics_base_port=_free_port_block(),
-            vhost=f"stack{n}",
-            pg_database=f"stack{n}",
-            extra_env={"SFERA_LOG_LEVEL": "INFO", **extra_env},
-        )
-        stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
-        stack.start_infra()
-        stacks.append(stack)
-        return stack
+        stacks.append(new_stack(tmp_path / f"stack{len(stacks)}", rabbitmq, postgres, persistence, **extra_env))
+        return stacks[-1]
 
     yield make
     for stack in stacks:

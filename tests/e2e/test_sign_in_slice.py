@@ -21,34 +21,16 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def platform(request):
-    # Module-scoped: one platform for the slice's tests.
-    make_stack = request.getfixturevalue("module_stack_factory")
-    stack = make_stack("postgres")
-    stack.prepare()
-    stack.start_all()
-    return stack
+def platform(tmp_path_factory, rabbitmq, postgres):
+    """One running platform (all services, relays, gateway) for the slice's tests."""
+    from conftest import new_stack
 
-
-@pytest.fixture(scope="module")
-def module_stack_factory(tmp_path_factory, rabbitmq, postgres):
-    from conftest import _free_port_block
-    from tools.devstack.infra import free_port
-    from tools.devstack.stack import Stack, StackConfig
-
-    stacks = []
-
-    def make(persistence: str):
-        config = StackConfig(var_dir=tmp_path_factory.mktemp("platform"), persistence=persistence,
-                             gateway_port=free_port(), metrics_base_port=_free_port_block(), vhost="e2e",
-                             pg_database="e2e", gateway_threads=8)
-        stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
-        stack.start_infra()
-        stacks.append(stack)
-        return stack
-
-    yield make
-    for stack in stacks:
+    stack = new_stack(tmp_path_factory.mktemp("platform"), rabbitmq, postgres, "postgres")
+    try:
+        stack.prepare()
+        stack.start_all()
+        yield stack
+    finally:
         stack.stop()
 
 
