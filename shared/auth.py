@@ -25,9 +25,10 @@ class AccessToken:
 class Principal:
     user_id: uuid.UUID
     session_id: str | None
+    method: str | None  # how the session was opened: "code" or "password"
 
 
-def issue_access_token(user_id: uuid.UUID, session_id: str | None = None) -> AccessToken:
+def issue_access_token(user_id: uuid.UUID, session_id: str | None = None, method: str | None = None) -> AccessToken:
     config = settings()
     now = int(time.time())
     claims = {
@@ -39,6 +40,8 @@ def issue_access_token(user_id: uuid.UUID, session_id: str | None = None) -> Acc
     }
     if session_id:
         claims["sid"] = session_id
+    if method:
+        claims["amr"] = [method]
     return AccessToken(jwt.encode(claims, config.jwt_secret, algorithm=ALGORITHM), config.access_token_ttl)
 
 
@@ -52,7 +55,7 @@ def verify_access_token(token: str) -> Principal:
             issuer=config.jwt_issuer,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
-        return Principal(uuid.UUID(claims["sub"]), claims.get("sid"))
+        return Principal(uuid.UUID(claims["sub"]), claims.get("sid"), (claims.get("amr") or [None])[0])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("auth.token_expired", "The access token has expired; refresh it or sign in again.") from None
     except (jwt.InvalidTokenError, ValueError):

@@ -46,3 +46,38 @@ class ParentLinkedV1(DataSchema):
     parent_number = fields.Integer(required=True, validate=validate.Range(min=1, max=2))
     consent_given_at = fields.AwareDateTime(required=True)
     linked_at = fields.AwareDateTime(required=True)
+
+
+@contract("identity", "ProfileUpdated", 1)
+class ProfileUpdatedV1(DataSchema):
+    """A person's profile changed (ID-5), by themself or by their parent (PL-3)."""
+
+    user_id = fields.UUID(required=True)
+    last_name = fields.String(required=True)
+    first_name = fields.String(required=True)
+    patronymic = fields.String(load_default=None, allow_none=True)
+    birth_date = fields.Date(load_default=None, allow_none=True)
+    sex = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(SEXES))
+    updated_by = fields.UUID(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+@contract("identity", "PhoneDetached", 1)
+class PhoneDetachedV1(DataSchema):
+    """ID-6 "this is not me": the phone left ``user_id`` (which keeps its data and
+    is now without phone) for the new account ``new_user_id``."""
+
+    user_id = fields.UUID(required=True)
+    new_user_id = fields.UUID(required=True)
+    detached_at = fields.AwareDateTime(required=True)
+
+
+@contract("identity", "ParentUnlinked", 1)
+class ParentUnlinkedV1(DataSchema):
+    """A parent link was removed, by the parent or by an admin of the child's school."""
+
+    link_id = fields.UUID(required=True)
+    parent_user_id = fields.UUID(required=True)
+    child_user_id = fields.UUID(required=True)
+    unlinked_by = fields.UUID(required=True)
+    unlinked_at = fields.AwareDateTime(required=True)

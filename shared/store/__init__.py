@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from typing import Any, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Tracking, Transcoding
 
 from shared.config import Settings, settings
 
@@ -64,6 +65,19 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     return env
 
 
+class DateAsISO(Transcoding):
+    """Calendar dates (birth dates, lesson days) in stored events."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
 class ServiceApplication(Application):
     """Base of every service's application.
 
@@ -72,6 +86,10 @@ class ServiceApplication(Application):
     event's id together with its effect, and the outbox relay uses it to record
     its published position.
     """
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()

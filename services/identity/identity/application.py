@@ -1,22 +1,58 @@
-"""Identity's application: commands and queries, no transport."""
+"""Identity's application: commands and queries, no transport (DOMAIN.md ID-*, PL-*)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import random
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from identity.domain import CODE_TTL, MAX_ATTEMPTS, RESEND_AFTER, Account, PhoneIndex, SignInChallenge, hash_code
-from identity.phones import normalise_phone
+from identity.domain import (
+    CODE_TTL,
+    PARENT_INVITE_TTL,
+    RESEND_AFTER,
+    Account,
+    EmailIndex,
+    Family,
+    Membership,
+    ParentInvite,
+    ParentInviteIndex,
+    ParentLinks,
+    PhoneIndex,
+    Session,
+    SessionIndex,
+    SignInChallenge,
+    Throttle,
+    hash_code,
+    self_link_error,
+    validate_profile,
+)
+from identity.passwords import hash_password, verify_password
+from identity.phones import normalise_email, normalise_phone
+from identity.privacy import Relation, relation, view
 from shared.config import env_str
-from shared.errors import Invalid, NotFound
+from shared.contracts import CloudEvent
+from shared.errors import Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
 from shared.store import ServiceApplication
 
-CODE_DIGITS = 6
+T = TypeVar("T")
+
+CODE_DIGITS = {"sms": 6, "email": 6, "flash_call": 4}
+CODES_PER_HOUR_PER_ADDRESS = 5
+CODES_PER_HOUR_PER_CLIENT = 20
+PASSWORD_FAILURES_PER_HOUR = 10
+SESSION_IDLE_LIMIT = timedelta(days=30)
+NOT_ME_WINDOW = timedelta(minutes=10)
+HOUR = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -33,68 +69,35 @@ class IssuedCode:
 class SignIn:
     account: Account
     new_account: bool
+    session: Session
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class InviteInfo:
+    """What school says of an invite token (the contract of ``school.validate_invite``)."""
+
+    organization_id: uuid.UUID
+    class_id: uuid.UUID | None
+    role: str
+    email_registration_allowed: bool
+
+
+@dataclass(frozen=True)
+class ParentInviteView:
+    invite: ParentInvite
+    token: str
 
 
 class IdentityApplication(ServiceApplication):
     name = "identity"
 
     @property
-    def code_secret(self) -> str:
-        return env_str("SFERA_CODE_SECRET", "dev-only-code-secret")
+    def secret(self) -> str:
+        return env_str("SFERA_CODE_SECRET", "dev-only-code-secret-change-me")
 
-    def request_sign_in_code(self, raw_phone: str, now: datetime | None = None) -> IssuedCode:
-        phone = normalise_phone(raw_phone)
-        now = now or utcnow()
-        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        salt = secrets.token_hex(16)
-        challenge = SignInChallenge(
-            phone=phone,
-            channel="sms",
-            salt=salt,
-            code_hash=hash_code(self.code_secret, salt, code),
-            expires_at=now + CODE_TTL,
-            resend_at=now + RESEND_AFTER,
-        )
-        self.save(challenge)
-        return IssuedCode(challenge, code)
-
-    def confirm_sign_in(self, challenge_id: uuid.UUID, code: str, now: datetime | None = None) -> SignIn:
-        challenge = self._get(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
-        ok = challenge.check(self.code_secret, code.strip(), now or utcnow())
-        if not ok:
-            self.save(challenge)
-            raise Invalid("sign_in.wrong_code", "The code is wrong.",
-                          {"attempts_left": max(0, MAX_ATTEMPTS - challenge.failed_attempts)})
-        account = self.account_by_phone(challenge.phone)
-        if account is not None:
-            challenge.confirm(account.id)
-            self.save(challenge)
-            return SignIn(account, new_account=False)
-        account = Account(phone=challenge.phone, email=None, registered_via="phone")
-        challenge.confirm(account.id)
-        try:
-            self.save(account, PhoneIndex(challenge.phone, account.id), challenge)
-        except IntegrityError:
-            # Another confirmation registered this phone a moment ago (ID-3).
-            account = self.account_by_phone(challenge.phone)
-            assert account is not None
-            challenge = self.repository.get(challenge_id)
-            challenge.confirm(account.id)
-            self.save(challenge)
-            return SignIn(account, new_account=False)
-        return SignIn(account, new_account=True)
-
-    def account_by_phone(self, phone: str) -> Account | None:
-        try:
-            index: PhoneIndex = self.repository.get(PhoneIndex.create_id(phone))
-        except AggregateNotFoundError:
-            return None
-        return self.repository.get(index.account_id)
-
-    def get_account(self, account_id: uuid.UUID) -> Account:
-        return self._get(Account, account_id, "account.not_found", "No such account.")
-
-    def _get(self, cls: type, aggregate_id: uuid.UUID, code: str, message: str):
+    # -- helpers -------------------------------------------------------------
+    def _get(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
         try:
             aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -102,3 +105,389 @@ class IdentityApplication(ServiceApplication):
         if not isinstance(aggregate, cls):
             raise NotFound(code, message)
         return aggregate
+
+    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _retrying(self, command: Callable[[], T], attempts: int = 6) -> T:
+        """Run a read-decide-save command again when a concurrent save won the race
+        (optimistic concurrency: the loser re-reads and decides again)."""
+        for attempt in range(attempts):
+            try:
+                return command()
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    def _throttle(self, key: str) -> Throttle:
+        return self._find(Throttle, Throttle.create_id(key)) or Throttle(key=key)
+
+    def get_account(self, account_id: uuid.UUID) -> Account:
+        return self._get(Account, account_id, "account.not_found", "No such account.")
+
+    def account_by_phone(self, phone: str) -> Account | None:
+        index = self._find(PhoneIndex, PhoneIndex.create_id(phone))
+        return self.get_account(index.account_id) if index else None
+
+    def account_by_email(self, email: str) -> Account | None:
+        index = self._find(EmailIndex, EmailIndex.create_id(email))
+        return self.get_account(index.account_id) if index else None
+
+    # -- sign-in codes (ID-1, ID-4) -------------------------------------------
+    def request_code(self, raw_address: str, channel: str, client: str, *, invite: InviteInfo | None = None,
+                     invite_token: str | None = None, now: datetime | None = None) -> IssuedCode:
+        """A code for a phone (SMS or flash call) or, for juniors with an invite
+        that allows it, an e-mail. Says nothing of whether an account exists."""
+        now = now or utcnow()
+        if channel == "email":
+            address = normalise_email(raw_address)
+            if invite is None or not invite.email_registration_allowed or invite.role != "student":
+                raise Forbidden("sign_in.email_not_allowed",
+                                "Registration by e-mail needs an invite from a junior class that allows it.")
+        elif channel in ("sms", "flash_call"):
+            address = normalise_phone(raw_address)
+        else:
+            raise Invalid("sign_in.unknown_channel", "Codes are sent by sms, flash_call or email.")
+
+        def issue() -> IssuedCode:
+            per_address = self._throttle(f"code:{address}")
+            per_client = self._throttle(f"code-client:{client}")
+            recent = [t for t in per_address.hits if t > now - RESEND_AFTER]
+            if recent:
+                wait = int((recent[-1] + RESEND_AFTER - now).total_seconds()) + 1
+                raise TooManyRequests("sign_in.resend_too_early", f"A new code can be sent in {wait} s.",
+                                      {"retry_after": wait})
+            per_address.check(now, HOUR, CODES_PER_HOUR_PER_ADDRESS, "sign_in.too_many_codes",
+                              "Too many codes for this number; try again later.")
+            per_client.check(now, HOUR, CODES_PER_HOUR_PER_CLIENT, "sign_in.too_many_requests",
+                             "Too many sign-in requests from this address; try again later.")
+            digits = CODE_DIGITS[channel]
+            code = f"{secrets.randbelow(10**digits):0{digits}d}"
+            salt = secrets.token_hex(16)
+            challenge = SignInChallenge(
+                address=address, channel=channel, salt=salt, code_hash=hash_code(self.secret, salt, code),
+                expires_at=now + CODE_TTL, resend_at=now + RESEND_AFTER, invite_token=invite_token,
+            )
+            per_address.hit(at=now, keep_after=now - HOUR)
+            per_client.hit(at=now, keep_after=now - HOUR)
+            self.save(challenge, per_address, per_client)
+            return IssuedCode(challenge, code)
+
+        return self._retrying(issue)
+
+    def _checked_challenge(self, challenge_id: uuid.UUID, code: str, now: datetime) -> SignInChallenge:
+        challenge = self._get(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
+        if not challenge.check(self.secret, code.strip(), now):
+            self.save(challenge)
+            raise Invalid("sign_in.wrong_code", "The code is wrong.", {"attempts_left": challenge.attempts_left})
+        return challenge
+
+    def confirm_code(self, challenge_id: uuid.UUID, code: str, device: str, *, not_me: bool = False,
+                     now: datetime | None = None) -> SignIn:
+        """Sign in with a code, registering the account on first use (ID-1, ID-3).
+        ``not_me`` (ID-6): the phone's current account belongs to someone else;
+        detach the phone from it and register a new account."""
+        now = now or utcnow()
+
+        def confirm() -> SignIn:
+            challenge = self._checked_challenge(challenge_id, code, now)
+            if challenge.channel == "email":
+                existing = self.account_by_email(challenge.address)
+            else:
+                existing = self.account_by_phone(challenge.address)
+            if existing is not None and not not_me:
+                challenge.confirm(existing.id, now)
+                started, refresh = self._new_session(existing.id, device, "code", now)
+                self.save(challenge, *started)
+                return SignIn(existing, False, started[0], refresh)
+            if challenge.channel == "email":
+                account = Account(phone=None, email=challenge.address, registered_via="email",
+                                  invite_token=challenge.invite_token)
+                index: Any = EmailIndex(challenge.address, account.id)
+                changed: list[Any] = [index]
+            else:
+                account = Account(phone=challenge.address, email=None, registered_via="phone")
+                if existing is not None:  # ID-6: "this is not me"
+                    existing.detach_phone(challenge.address, now, account.id)
+                    index = self._get(PhoneIndex, PhoneIndex.create_id(challenge.address), "phone.not_found", "")
+                    index.reassign(account.id)
+                    changed = [existing, index]
+                else:
+                    changed = [PhoneIndex(challenge.address, account.id)]
+            challenge.confirm(account.id, now)
+            started, refresh = self._new_session(account.id, device, "code", now)
+            self.save(account, *changed, challenge, *started)
+            return SignIn(account, True, started[0], refresh)
+
+        return self._retrying(confirm)
+
+    # -- passwords (ID-2) ------------------------------------------------------
+    def set_password(self, user_id: uuid.UUID, new_password: str, current_password: str | None) -> None:
+        account = self.get_account(user_id)
+        if account.password_hash is not None and not verify_password(account.password_hash, current_password or ""):
+            raise Forbidden("password.current_wrong", "The current password is wrong.")
+        account.set_password(hash_password(new_password))
+        self.save(account)
+
+    def reset_password(self, challenge_id: uuid.UUID, code: str, new_password: str, device: str,
+                       now: datetime | None = None) -> SignIn:
+        """"Forgot password?": a code to the account's phone replaces the password."""
+        now = now or utcnow()
+        password_hash = hash_password(new_password)  # refuse a weak one before the code is spent
+        challenge = self._checked_challenge(challenge_id, code, now)
+        account = self.account_by_phone(challenge.address) if challenge.phone else self.account_by_email(
+            challenge.address)
+        if account is None:
+            raise NotFound("account.not_found", "No account has this phone number.")
+        challenge.confirm(account.id, now)
+        account.set_password(password_hash)
+        started, refresh = self._new_session(account.id, device, "code", now)
+        self.save(account, challenge, *started)
+        return SignIn(account, False, started[0], refresh)
+
+    def sign_in_with_password(self, raw_phone: str, password: str, client: str, device: str,
+                              now: datetime | None = None) -> SignIn:
+        now = now or utcnow()
+        phone = normalise_phone(raw_phone)
+        failures = self._throttle(f"password:{phone}")
+        failures.check(now, HOUR, PASSWORD_FAILURES_PER_HOUR, "sign_in.too_many_attempts",
+                       "Too many wrong passwords for this number; sign in with a code or try later.")
+        account = self.account_by_phone(phone)
+        if account is None or not verify_password(account.password_hash, password):
+            failures.hit(at=now, keep_after=now - HOUR)
+            try:
+                self.save(failures)
+            except IntegrityError:
+                pass  # a concurrent failure was counted; this one need not be
+            # One answer for "no such account" and "wrong password" (no account discovery).
+            raise Unauthorized("sign_in.bad_credentials", "The phone number or the password is wrong.")
+        started, refresh = self._new_session(account.id, device, "password", now)
+        self.save(*started)
+        return SignIn(account, False, started[0], refresh)
+
+    # -- sessions (ID-8) ---------------------------------------------------------
+    def _new_session(self, user_id: uuid.UUID, device: str, method: str, now: datetime) -> tuple[list[Any], str]:
+        secret = secrets.token_urlsafe(32)
+        salt = secrets.token_hex(8)
+        session = Session(user_id=user_id, device=device[:200] or "unknown device", method=method, salt=salt,
+                          token_hash=hash_code(self.secret, salt, secret), at=now)
+        index = self._find(SessionIndex, SessionIndex.create_id(user_id)) or SessionIndex(user_id=user_id)
+        index.add(session.id)
+        return [session, index], f"{session.id}.{secret}"
+
+    def refresh_session(self, refresh_token: str, now: datetime | None = None) -> tuple[Session, str]:
+        """Rotate the refresh token. A rotated token presented again means it leaked:
+        the whole session is revoked and its holder must sign in again."""
+        now = now or utcnow()
+        session_id, _, secret = refresh_token.partition(".")
+        try:
+            session = self._get(Session, uuid.UUID(session_id), "auth.invalid_refresh", "")
+        except (ValueError, NotFound):
+            raise Unauthorized("auth.invalid_refresh", "This refresh token is not valid.") from None
+        if not session.active:
+            raise Unauthorized("auth.session_revoked", "This session was signed out; sign in again.")
+        presented = hash_code(self.secret, session.salt, secret)
+        if session.matches_current(presented):
+            if now - session.last_used_at > SESSION_IDLE_LIMIT:
+                session.revoke(now, "idle")
+                self.save(session)
+                raise Unauthorized("auth.session_expired", "This session was idle too long; sign in again.")
+            new_secret = secrets.token_urlsafe(32)
+            session.rotate(hash_code(self.secret, session.salt, new_secret), now)
+            self.save(session)
+            return session, f"{session.id}.{new_secret}"
+        if session.was_rotated(presented):
+            session.revoke(now, "refresh_token_reused")
+            self.save(session)
+            raise Unauthorized("auth.refresh_reused",
+                               "This refresh token was already used; the session is signed out for safety.")
+        raise Unauthorized("auth.invalid_refresh", "This refresh token is not valid.")
+
+    def sessions_of(self, user_id: uuid.UUID) -> list[Session]:
+        index = self._find(SessionIndex, SessionIndex.create_id(user_id))
+        sessions = [self.repository.get(sid) for sid in (index.session_ids if index else [])]
+        return sorted((s for s in sessions if s.active), key=lambda s: s.last_used_at, reverse=True)
+
+    def session_is_active(self, session_id: uuid.UUID) -> bool:
+        session = self._find(Session, session_id)
+        return bool(session and session.active)
+
+    def sign_out(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> None:
+        session = self._find(Session, session_id)
+        if session is None or session.user_id != user_id:
+            raise NotFound("session.not_found", "No such session.")
+        if session.active:
+            session.revoke(now or utcnow(), "signed_out")
+            self.save(session)
+
+    def sign_out_everywhere(self, user_id: uuid.UUID, keep: uuid.UUID | None = None,
+                            now: datetime | None = None) -> int:
+        now = now or utcnow()
+        ended = [s for s in self.sessions_of(user_id) if s.id != keep]
+        for session in ended:
+            session.revoke(now, "signed_out_everywhere")
+        self.save(*ended)
+        return len(ended)
+
+    # -- profile (ID-5) ------------------------------------------------------------
+    def family_of(self, user_id: uuid.UUID) -> tuple[set[str], set[str]]:
+        """(children, parents) of a person."""
+        family = self._find(Family, Family.create_id(user_id))
+        links = self._find(ParentLinks, ParentLinks.create_id(user_id))
+        return set(family.children if family else []), set(links.parents if links else {})
+
+    def relation(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> Relation:
+        children, parents = self.family_of(viewer_id)
+        return relation(viewer_id, person_id, children, parents)
+
+    def update_profile(self, actor_id: uuid.UUID, user_id: uuid.UUID, last_name: str, first_name: str,
+                       patronymic: str | None, birth_date: date | None, sex: str | None) -> Account:
+        """A person edits their profile; a parent may correct their child's (PL-3)."""
+        if self.relation(actor_id, user_id) not in (Relation.SELF, Relation.PARENT):
+            raise Forbidden("profile.forbidden", "You can edit only your own profile and your children's.")
+        validate_profile(last_name, first_name, patronymic, birth_date, sex, utcnow().date())
+        account = self.get_account(user_id)
+        account.update_profile(last_name, first_name, patronymic, birth_date, sex, actor_id)
+        self.save(account)
+        return account
+
+    def view_person(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
+        return view(self.get_account(person_id), self.relation(viewer_id, person_id))
+
+    # -- memberships, from school's events -------------------------------------------
+    def record_membership(self, event: CloudEvent) -> bool:
+        if self.already_processed(event.id):
+            return False
+        data = event.data
+        membership = self._find(Membership, Membership.create_id(data["user_id"])) or Membership(
+            user_id=data["user_id"])
+        membership.add_role(data["organization_id"], data["role"], data.get("class_id"))
+        return self.process_once(event.id, membership)
+
+    def membership(self, user_id: uuid.UUID) -> Membership | None:
+        return self._find(Membership, Membership.create_id(user_id))
+
+    # -- parent linking (PL-1..PL-8) ---------------------------------------------------
+    def _invite_token(self, invite_id: uuid.UUID) -> str:
+        # Derived, not stored: the live link can be shown again (PL-2) without
+        # keeping a usable secret in the event store.
+        mac = hmac.new(self.secret.encode(), f"parent-invite:{invite_id}".encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{invite_id.hex}{mac}"
+
+    def _invite_from_token(self, token: str) -> ParentInvite:
+        not_found = NotFound("parent_link.not_found", "This parent link does not exist.")
+        if len(token) != 64:
+            raise not_found
+        try:
+            invite_id = uuid.UUID(hex=token[:32])
+        except ValueError:
+            raise not_found from None
+        if not hmac.compare_digest(self._invite_token(invite_id), token):
+            raise not_found
+        invite = self._find(ParentInvite, invite_id)
+        if invite is None:
+            raise not_found
+        return invite
+
+    def parent_invite(self, student_id: uuid.UUID, now: datetime | None = None) -> ParentInviteView:
+        """The student's parent link: the live one again, or a new one (PL-1, PL-2)."""
+        now = now or utcnow()
+        membership = self.membership(student_id)
+        if membership is None or not membership.is_student:
+            raise Forbidden("parent_link.students_only", "Only a student can invite their parents.")
+        index = self._find(ParentInviteIndex, ParentInviteIndex.create_id(student_id))
+        if index is not None:
+            current: ParentInvite = self.repository.get(index.invite_id)
+            if current.live(now):
+                return ParentInviteView(current, self._invite_token(current.id))
+        invite = ParentInvite(child_id=student_id, expires_at=now + PARENT_INVITE_TTL)
+        if index is None:
+            index = ParentInviteIndex(child_id=student_id, invite_id=invite.id)
+        else:
+            index.replace(invite.id)
+        self.save(invite, index)
+        return ParentInviteView(invite, self._invite_token(invite.id))
+
+    def open_parent_invite(self, token: str, viewer_id: uuid.UUID, now: datetime | None = None) -> dict[str, Any]:
+        """What a parent sees on opening the link: the child's data to check (PL-3)."""
+        invite = self._live_invite(token, now or utcnow())
+        links = self._find(ParentLinks, ParentLinks.create_id(invite.child_id)) or ParentLinks(
+            child_id=invite.child_id)
+        links.check_can_link(viewer_id)
+        child = self.get_account(invite.child_id)
+        return {**view(child, Relation.PARENT), "parents_linked": len(links.parents),
+                "expires_at": invite.expires_at}
+
+    def _live_invite(self, token: str, now: datetime) -> ParentInvite:
+        invite = self._invite_from_token(token)
+        if not invite.live(now):
+            raise Gone("parent_link.expired", "This parent link has expired; ask the student for a new one.")
+        return invite
+
+    def confirm_parent_link(self, token: str, parent_id: uuid.UUID, consent: bool,
+                            child_profile: dict[str, Any] | None = None, now: datetime | None = None) -> uuid.UUID:
+        """The parent confirms the child's registration (PL-3, PL-4); at most two (PL-5)."""
+        now = now or utcnow()
+        if not consent:
+            raise Invalid("parent_link.consent_required",
+                          "Tick \"I consent to my child using the platform\" to continue.")
+        if child_profile is not None:
+            validate_profile(child_profile["last_name"], child_profile["first_name"],
+                             child_profile.get("patronymic"), child_profile.get("birth_date"),
+                             child_profile.get("sex"), now.date())
+
+        def confirm() -> uuid.UUID:
+            invite = self._live_invite(token, now)
+            child_id = invite.child_id
+            if parent_id == child_id:
+                raise self_link_error()
+            links = self._find(ParentLinks, ParentLinks.create_id(child_id)) or ParentLinks(child_id=child_id)
+            link_id = links.link(parent_id, consent_given_at=now, at=now)
+            family = self._find(Family, Family.create_id(parent_id)) or Family(user_id=parent_id)
+            family.add_child(child_id)
+            changed: list[Any] = [links, family]
+            if child_profile is not None:
+                child = self.get_account(child_id)
+                child.update_profile(child_profile["last_name"], child_profile["first_name"],
+                                     child_profile.get("patronymic"), child_profile.get("birth_date"),
+                                     child_profile.get("sex"), parent_id)
+                changed.append(child)
+            self.save(*changed)
+            return link_id
+
+        return self._retrying(confirm)
+
+    def unlink_parent(self, actor_id: uuid.UUID, child_id: uuid.UUID, parent_id: uuid.UUID,
+                      now: datetime | None = None) -> None:
+        """By the parent, or by an admin of a school where the child studies."""
+        now = now or utcnow()
+        links = self._find(ParentLinks, ParentLinks.create_id(child_id))
+        if links is None or str(parent_id) not in links.parents:
+            raise NotFound("parent_link.not_found", "This person is not linked as a parent of this child.")
+        if actor_id != parent_id and not self._is_admin_of_childs_school(actor_id, child_id):
+            raise Forbidden("parent_link.unlink_forbidden",
+                            "Only the parent or an admin of the child's school can remove this link.")
+        family = self._get(Family, Family.create_id(parent_id), "parent_link.not_found", "")
+        links.unlink(parent_id, actor_id, now)
+        family.remove_child(child_id)
+        self.save(links, family)
+
+    def _is_admin_of_childs_school(self, actor_id: uuid.UUID, child_id: uuid.UUID) -> bool:
+        actor, child = self.membership(actor_id), self.membership(child_id)
+        if actor is None or child is None:
+            return False
+        return bool(actor.organizations_with("admin") & child.organizations_with("student"))
+
+    def children(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+        kids, _ = self.family_of(user_id)
+        return [view(self.get_account(uuid.UUID(c)), Relation.PARENT) for c in sorted(kids)]
+
+    def parents(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+        _, parents = self.family_of(user_id)
+        return [view(self.get_account(uuid.UUID(p)), Relation.CHILD) for p in sorted(parents)]

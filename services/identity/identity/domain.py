@@ -1,49 +1,84 @@
-"""Identity's aggregates: sign-in challenges, accounts, and the phone index that
-makes one phone belong to exactly one account (ID-3)."""
+"""Identity's aggregates and domain rules (DOMAIN.md ID-*, PL-*).
+
+- ``SignInChallenge``: a one-time code sent to a phone (SMS or flash call) or an
+  e-mail (juniors, ID-4); stored hashed, expires, dies after a few wrong tries.
+- ``Account``: one person's one account (ID-3) with their profile (ID-5),
+  password hash (ID-2) and whether their phone was detached (ID-6).
+- ``PhoneIndex`` / ``EmailIndex``: ids derived from the credential, so two
+  concurrent registrations of one phone collide and only one wins (ID-3).
+- ``Throttle``: sliding-window counters against SMS pumping and brute force.
+- ``Session``: a signed-in device with a rotating refresh token (ID-8).
+- ``ParentInvite``: the student's link for parents (PL-1, PL-2);
+  ``ParentLinks``: a child's parents, at most two (PL-5); ``Family``: one
+  person's children and parents as seen from their profile (PL-4, PL-7).
+- ``Membership``: what identity knows of a person's roles in organizations,
+  projected from school's events (who is a student, who administers whom).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.errors import Gone, Invalid, TooManyRequests
+from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
 
 CODE_TTL = timedelta(minutes=5)
 RESEND_AFTER = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
+MAX_PARENTS = 2
+PARENT_INVITE_TTL = timedelta(days=7)
 NAMESPACE = uuid.UUID("6f1c1f0e-6a53-4b9a-9a51-5f9a9f3d7c11")
+SEXES = ("female", "male")
+CHANNELS = ("sms", "flash_call", "email")
+
+
+def derived_id(kind: str, key: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{kind}:{key}")
 
 
 def hash_code(secret: str, salt: str, code: str) -> str:
-    """Codes are stored as keyed, salted hashes, never in clear (ID-9)."""
+    """Codes and tokens are stored as keyed, salted hashes, never in clear (ID-9)."""
     return hmac.new(secret.encode(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+# -- sign-in -----------------------------------------------------------------
+
+
 class SignInChallenge(Aggregate):
-    """A one-time code sent to a phone (ID-1)."""
+    """A one-time code sent to a phone or an e-mail address (ID-1, ID-4)."""
 
     @event("Issued")
-    def __init__(self, phone: str, channel: str, salt: str, code_hash: str, expires_at: datetime,
-                 resend_at: datetime):
-        self.phone = phone
+    def __init__(self, address: str, channel: str, salt: str, code_hash: str, expires_at: datetime,
+                 resend_at: datetime, invite_token: str | None = None):
+        self.address = address  # E.164 phone, or e-mail
         self.channel = channel
         self.salt = salt
         self.code_hash = code_hash
         self.expires_at = expires_at
         self.resend_at = resend_at
+        self.invite_token = invite_token
         self.failed_attempts = 0
         self.account_id: uuid.UUID | None = None
+        self.confirmed_at: datetime | None = None
+
+    @property
+    def phone(self) -> str | None:
+        return self.address if self.channel != "email" else None
+
+    @property
+    def email(self) -> str | None:
+        return self.address if self.channel == "email" else None
 
     @property
     def confirmed(self) -> bool:
         return self.account_id is not None
 
     def check(self, secret: str, code: str, now: datetime) -> bool:
-        """Refuses a dead challenge; records a wrong code; returns True for the right one."""
+        """Refuses a dead challenge; records a wrong code; True for the right one."""
         if self.confirmed:
             raise Gone("sign_in.already_used", "This code was already used; request a new one.")
         if self.failed_attempts >= MAX_ATTEMPTS:
@@ -55,42 +90,348 @@ class SignInChallenge(Aggregate):
         self.fail_attempt()
         return False
 
+    @property
+    def attempts_left(self) -> int:
+        return max(0, MAX_ATTEMPTS - self.failed_attempts)
+
     @event("AttemptFailed")
     def fail_attempt(self) -> None:
         self.failed_attempts += 1
 
     @event("Confirmed")
-    def confirm(self, account_id: uuid.UUID) -> None:
+    def confirm(self, account_id: uuid.UUID, at: datetime) -> None:
         self.account_id = account_id
+        self.confirmed_at = at
+
+
+class Throttle(Aggregate):
+    """Counts recent uses of something (codes sent to a phone, requests from an
+    address) in a sliding window; ``hit`` refuses past the limit."""
+
+    @event("Opened")
+    def __init__(self, key: str):
+        self.key = key
+        self.hits: list[datetime] = []
+
+    @staticmethod
+    def create_id(key: str, **_: object) -> uuid.UUID:
+        return derived_id("throttle", key)
+
+    def check(self, now: datetime, window: timedelta, limit: int, code: str, message: str) -> None:
+        recent = [t for t in self.hits if t > now - window]
+        if len(recent) >= limit:
+            retry_after = int((recent[0] + window - now).total_seconds()) + 1
+            raise TooManyRequests(code, message, {"retry_after": retry_after})
+
+    @event("Hit")
+    def hit(self, at: datetime, keep_after: datetime) -> None:
+        self.hits = [t for t in self.hits if t > keep_after] + [at]
+
+
+# -- accounts ----------------------------------------------------------------
+
+
+def validate_profile(last_name: str, first_name: str, patronymic: str | None, birth_date: date | None,
+                     sex: str | None, today: date) -> None:
+    """ID-5: real names (patronymic optional), a plausible date of birth, a sex."""
+    problems: dict[str, str] = {}
+    for field, value in (("last_name", last_name), ("first_name", first_name)):
+        if not value or not value.strip():
+            problems[field] = "Required."
+        elif len(value) > 64 or any(ch.isdigit() for ch in value):
+            problems[field] = "Letters only, at most 64."
+    if patronymic is not None and (len(patronymic) > 64 or any(ch.isdigit() for ch in patronymic)):
+        problems["patronymic"] = "Letters only, at most 64."
+    if birth_date is not None and not (date(today.year - 120, 1, 1) <= birth_date <= today):
+        problems["birth_date"] = "Not a plausible date of birth."
+    if sex is not None and sex not in SEXES:
+        problems["sex"] = f"One of {', '.join(SEXES)}."
+    if problems:
+        raise Invalid("profile.invalid", "The profile is not valid.", {"fields": problems})
 
 
 class Account(Aggregate):
-    """A person's one account (ID-3)."""
+    """A person's one account (ID-3), never a social-network profile (ID-7)."""
 
     @event("Registered")
-    def __init__(self, phone: str | None, email: str | None, registered_via: str):
+    def __init__(self, phone: str | None, email: str | None, registered_via: str, invite_token: str | None = None):
         self.phone = phone
         self.email = email
         self.registered_via = registered_via
+        self.invite_token = invite_token
         self.last_name: str | None = None
         self.first_name: str | None = None
-        self.patronymic = None
-        self.birth_date = None
-        self.sex = None
+        self.patronymic: str | None = None
+        self.birth_date: date | None = None
+        self.sex: str | None = None
+        self.password_hash: str | None = None
+        self.phone_detached = False
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name) if p) or "—"
+
+    @property
+    def profile_complete(self) -> bool:
+        return bool(self.last_name and self.first_name and self.birth_date and self.sex)
+
+    @event("ProfileUpdated")
+    def update_profile(self, last_name: str, first_name: str, patronymic: str | None, birth_date: date | None,
+                       sex: str | None, updated_by: uuid.UUID) -> None:
+        self.last_name = last_name.strip()
+        self.first_name = first_name.strip()
+        self.patronymic = patronymic.strip() if patronymic else None
+        self.birth_date = birth_date
+        self.sex = sex
+
+    @event("PasswordSet")
+    def set_password(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+
+    @event("PhoneDetached")
+    def detach_phone(self, phone: str, detached_at: datetime, new_account_id: uuid.UUID) -> None:
+        """ID-6: the number now belongs to someone else; this account keeps its data."""
+        self.phone = None
+        self.phone_detached = True
 
 
 class PhoneIndex(Aggregate):
-    """Points a phone number at its account. Its id derives from the phone, so two
-    concurrent registrations of one phone collide on version 1 and one fails."""
+    """Points a phone number at its account (ID-3). Re-pointed when detached (ID-6)."""
 
     @staticmethod
     def create_id(phone: str, **_: object) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"phone:{phone}")
+        return derived_id("phone", phone)
 
     @event("Assigned")
     def __init__(self, phone: str, account_id: uuid.UUID):
         self.phone = phone
         self.account_id = account_id
+
+    @event("Reassigned")
+    def reassign(self, account_id: uuid.UUID) -> None:
+        self.account_id = account_id
+
+
+class EmailIndex(Aggregate):
+    """Points an e-mail address at its account (juniors, ID-4)."""
+
+    @staticmethod
+    def create_id(email: str, **_: object) -> uuid.UUID:
+        return derived_id("email", email.lower())
+
+    @event("Assigned")
+    def __init__(self, email: str, account_id: uuid.UUID):
+        self.email = email
+        self.account_id = account_id
+
+
+# -- sessions ----------------------------------------------------------------
+
+
+class Session(Aggregate):
+    """One signed-in device (ID-8). Its refresh token rotates on every use; a
+    rotated token used again means it was stolen: the session is revoked."""
+
+    @event("Started")
+    def __init__(self, user_id: uuid.UUID, device: str, method: str, salt: str, token_hash: str, at: datetime):
+        self.user_id = user_id
+        self.device = device
+        self.method = method  # how the person proved who they are: "code" or "password"
+        self.salt = salt
+        self.token_hash = token_hash
+        self.previous_hashes: list[str] = []
+        self.started_at = at
+        self.last_used_at = at
+        self.revoked_at: datetime | None = None
+        self.revoke_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def matches_current(self, token_hash: str) -> bool:
+        return hmac.compare_digest(self.token_hash, token_hash)
+
+    def was_rotated(self, token_hash: str) -> bool:
+        return any(hmac.compare_digest(h, token_hash) for h in self.previous_hashes)
+
+    @event("Refreshed")
+    def rotate(self, token_hash: str, at: datetime) -> None:
+        self.previous_hashes = (self.previous_hashes + [self.token_hash])[-20:]
+        self.token_hash = token_hash
+        self.last_used_at = at
+
+    @event("Revoked")
+    def revoke(self, at: datetime, reason: str) -> None:
+        self.revoked_at = at
+        self.revoke_reason = reason
+
+
+class SessionIndex(Aggregate):
+    """The sessions of one person, for the list and for "sign out everywhere"."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("sessions", str(user_id))
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.session_ids: list[uuid.UUID] = []
+
+    @event("SessionAdded")
+    def add(self, session_id: uuid.UUID) -> None:
+        self.session_ids = (self.session_ids + [session_id])[-100:]
+
+
+# -- school roles, as identity learns them from school's events ----------------
+
+
+class Membership(Aggregate):
+    """A person's roles per organization (and class), from school's MemberJoined.
+    Identity needs it for PL-1 (only a student invites parents) and for a school
+    admin unlinking a parent of a student of their school."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("membership", str(user_id))
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.roles: dict[str, list[str]] = {}  # organization id -> roles
+        self.classes: dict[str, str] = {}  # organization id -> class id (students)
+
+    @event("RoleAdded")
+    def add_role(self, organization_id: uuid.UUID, role: str, class_id: uuid.UUID | None) -> None:
+        roles = self.roles.setdefault(str(organization_id), [])
+        if role not in roles:
+            roles.append(role)
+        if class_id is not None and role == "student":
+            self.classes[str(organization_id)] = str(class_id)
+
+    @property
+    def is_student(self) -> bool:
+        return any("student" in roles for roles in self.roles.values())
+
+    def organizations_with(self, role: str) -> set[str]:
+        return {org for org, roles in self.roles.items() if role in roles}
+
+
+# -- parents -----------------------------------------------------------------
+
+
+class ParentInvite(Aggregate):
+    """The link a student gives their parents (PL-1, PL-2). One live invite per
+    student: asking again shows the same one while it is valid."""
+
+    @event("Created")
+    def __init__(self, child_id: uuid.UUID, expires_at: datetime):
+        self.child_id = child_id
+        self.expires_at = expires_at
+        self.revoked = False
+
+    def live(self, now: datetime) -> bool:
+        return not self.revoked and now < self.expires_at
+
+    @event("Revoked")
+    def revoke(self) -> None:
+        self.revoked = True
+
+
+class ParentInviteIndex(Aggregate):
+    """A student's current parent invite."""
+
+    @staticmethod
+    def create_id(child_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("parent-invite", str(child_id))
+
+    @event("Opened")
+    def __init__(self, child_id: uuid.UUID, invite_id: uuid.UUID):
+        self.child_id = child_id
+        self.invite_id = invite_id
+
+    @event("Replaced")
+    def replace(self, invite_id: uuid.UUID) -> None:
+        self.invite_id = invite_id
+
+
+class ParentLinks(Aggregate):
+    """A child's parents: at most two (PL-5), never the child themself (PL-6).
+    Its id derives from the child, so two parents confirming at once race on
+    one aggregate version and a third is refused."""
+
+    @staticmethod
+    def create_id(child_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("parents", str(child_id))
+
+    @event("Opened")
+    def __init__(self, child_id: uuid.UUID):
+        self.child_id = child_id
+        self.parents: dict[str, str] = {}  # parent id -> link id
+
+    def check_can_link(self, parent_id: uuid.UUID) -> None:
+        if parent_id == self.child_id:
+            raise self_link_error()
+        if str(parent_id) in self.parents:
+            raise Conflict("parent_link.already_linked", "You are already linked to this child.")
+        if len(self.parents) >= MAX_PARENTS:
+            raise Forbidden("parent_link.limit_reached",
+                            "This child already has two parents linked; the link no longer works.")
+
+    def link(self, parent_id: uuid.UUID, consent_given_at: datetime, at: datetime) -> uuid.UUID:
+        self.check_can_link(parent_id)
+        link_id = uuid.uuid4()
+        self._linked(self.child_id, parent_id, link_id, len(self.parents) + 1, consent_given_at, at)
+        return link_id
+
+    @event("ParentLinked")
+    def _linked(self, child_id: uuid.UUID, parent_id: uuid.UUID, link_id: uuid.UUID, parent_number: int,
+                consent_given_at: datetime, linked_at: datetime) -> None:
+        self.parents[str(parent_id)] = str(link_id)
+
+    def unlink(self, parent_id: uuid.UUID, unlinked_by: uuid.UUID, at: datetime) -> None:
+        self._unlinked(self.child_id, parent_id, uuid.UUID(self.parents[str(parent_id)]), unlinked_by, at)
+
+    @event("ParentUnlinked")
+    def _unlinked(self, child_id: uuid.UUID, parent_id: uuid.UUID, link_id: uuid.UUID, unlinked_by: uuid.UUID,
+                  unlinked_at: datetime) -> None:
+        self.parents.pop(str(parent_id), None)
+
+
+class Family(Aggregate):
+    """The children a person is a parent of (PL-4, PL-7), for their profile."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("family", str(user_id))
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.children: list[str] = []
+
+    @event("ChildAdded")
+    def add_child(self, child_id: uuid.UUID) -> None:
+        if str(child_id) not in self.children:
+            self.children.append(str(child_id))
+
+    @event("ChildRemoved")
+    def remove_child(self, child_id: uuid.UUID) -> None:
+        self.children = [c for c in self.children if c != str(child_id)]
+
+
+def self_link_error() -> Forbidden:
+    """PL-6: a student opening their own parent link, with the three ways out."""
+    return Forbidden(
+        "parent_link.self_link",
+        "You are signed in as the student this link is for: a student cannot be their own parent.",
+        {"ways_out": [
+            "Open the link on another device or in another browser.",
+            "Open the link in a private (incognito) window.",
+            "Sign the student out first, then open the link and sign in as the parent.",
+        ]},
+    )
 
 
 def invalid_phone(raw: str) -> Invalid:

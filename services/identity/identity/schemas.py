@@ -1,31 +1,75 @@
-"""Marshmallow schemas of identity's RPC results (the gateway documents them)."""
+"""Marshmallow schemas of identity's RPC payloads and results (the gateway
+documents and validates with the same ones)."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from identity.domain import SEXES
 
 
 class SignInCodeIssued(Schema):
     challenge_id = fields.UUID(required=True)
-    channel = fields.String(required=True, metadata={"description": "sms (flash_call later)"})
-    phone = fields.String(required=True, metadata={"description": "The number, normalised to E.164."})
+    channel = fields.String(required=True, metadata={"description": "sms, flash_call or email"})
+    sent_to = fields.String(required=True, metadata={"description": "The phone (E.164) or e-mail, normalised."})
     resend_after = fields.Integer(required=True, metadata={"description": "Seconds until a new code may be asked."})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds the code stays valid."})
 
 
-class SignedIn(Schema):
-    user_id = fields.UUID(required=True)
-    new_account = fields.Boolean(required=True)
+class Refreshed(Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True)
     expires_in = fields.Integer(required=True)
+    refresh_token = fields.String(required=True, metadata={"description": "Use once; the next one replaces it."})
+    session_id = fields.UUID(required=True)
 
 
-class AccountView(Schema):
-    """What a person sees of their own account."""
+class SignedIn(Refreshed):
+    user_id = fields.UUID(required=True)
+    new_account = fields.Boolean(required=True)
+    profile_complete = fields.Boolean(required=True, metadata={"description": "False: ask for the profile (ID-5)."})
+
+
+class SessionView(Schema):
+    session_id = fields.UUID(required=True)
+    device = fields.String(required=True)
+    method = fields.String(required=True)
+    started_at = fields.AwareDateTime(required=True)
+    last_used_at = fields.AwareDateTime(required=True)
+    current = fields.Boolean(required=True)
+
+
+class ProfileInput(Schema):
+    """ID-5: real last and first name, optional patronymic, date of birth, sex."""
+
+    last_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    first_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    patronymic = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    birth_date = fields.Date(required=True)
+    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+
+
+class PersonView(Schema):
+    """A person as the viewer may see them (identity/privacy.py decides)."""
 
     user_id = fields.UUID(required=True)
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    registered_via = fields.String(required=True)
+    relation = fields.String(required=True, metadata={"description": "self, parent, child or other"})
     last_name = fields.String(allow_none=True)
     first_name = fields.String(allow_none=True)
     patronymic = fields.String(allow_none=True)
+    birth_date = fields.Date(allow_none=True, metadata={"description": "Only to oneself and one's parents."})
+    sex = fields.String(allow_none=True, metadata={"description": "Only to oneself and one's parents."})
+    profile_complete = fields.Boolean()
+    phone = fields.String(allow_none=True, metadata={"description": "Only to oneself."})
+    email = fields.String(allow_none=True, metadata={"description": "Only to oneself."})
+    registered_via = fields.String()
+    has_password = fields.Boolean()
+    phone_detached = fields.Boolean()
+
+
+class ParentInviteView(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class ParentInviteOpened(PersonView):
+    parents_linked = fields.Integer(required=True)
+    expires_at = fields.AwareDateTime(required=True)

@@ -1,63 +1,204 @@
-"""identity's nameko entrypoints: RPC only, each a thin call into the application."""
+"""identity's nameko entrypoints: thin calls into the application. Every RPC that
+acts for a person takes ``actor_id`` (the gateway's verified token subject)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
 
-from identity.application import IdentityApplication
-from identity.delivery import delivery_from_env
+from identity import schemas
+from identity.application import IdentityApplication, InviteInfo, SignIn
+from identity.delivery import DeliveryError, flash_call_number, mailer_from_env, sender_from_env
 from identity.domain import CODE_TTL, RESEND_AFTER
-from identity.schemas import AccountView, SignedIn, SignInCodeIssued
+from identity.passwords import describe_cost
 from shared.auth import issue_access_token
-from shared.errors import Forbidden
+from shared.bus.consumer import consume_event
+from shared.contracts import CloudEvent
+from shared.errors import DomainError, Invalid
 from shared.service import EventSourcedApp, Observability, rpc
 
 
-class DeliveryProvider(DependencyProvider):
+class Delivery(DependencyProvider):
+    """The SMS / flash call sender and the mailer chosen by the environment."""
+
     def setup(self) -> None:
-        self.delivery = delivery_from_env()
+        self.sender = sender_from_env()
+        self.mailer = mailer_from_env()
 
     def get_dependency(self, worker_ctx):
-        return self.delivery
+        return self
+
+
+def _uuid(value: str, code: str = "request.invalid_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(code, "Not a valid id.") from None
+
+
+def _signed_in(result: SignIn) -> dict:
+    token = issue_access_token(result.account.id, str(result.session.id), method=result.session.method)
+    return schemas.SignedIn().dump({
+        "user_id": result.account.id,
+        "new_account": result.new_account,
+        "profile_complete": result.account.profile_complete,
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+        "refresh_token": result.refresh_token,
+        "session_id": result.session.id,
+    })
 
 
 class IdentityService:
     name = "identity"
 
     app: IdentityApplication = EventSourcedApp(IdentityApplication)
-    delivery = DeliveryProvider()
+    delivery = Delivery()
+    school = RpcProxy("school")
     observability = Observability()
 
+    # -- sign-in ------------------------------------------------------------------
     @rpc
-    def request_sign_in_code(self, phone: str) -> dict:
-        issued = self.app.request_sign_in_code(phone)
+    def request_sign_in_code(self, phone: str, client: str, channel: str = "sms") -> dict:
+        issued = self.app.request_code(phone, channel, client)
         challenge = issued.challenge
-        self.delivery.send_sms(challenge.phone, f"Sfera sign-in code: {issued.code}", code=issued.code)
-        return SignInCodeIssued().dump({
-            "challenge_id": challenge.id,
-            "channel": challenge.channel,
-            "phone": challenge.phone,
-            "resend_after": int(RESEND_AFTER.total_seconds()),
-            "expires_in": int(CODE_TTL.total_seconds()),
+        try:
+            if channel == "flash_call":
+                self.delivery.sender.flash_call(challenge.address, flash_call_number(issued.code), code=issued.code)
+            else:
+                self.delivery.sender.send_sms(challenge.address, f"Sfera: your code is {issued.code}. "
+                                              "Do not tell it to anyone.", code=issued.code)
+        except DeliveryError as exc:
+            raise DomainError("sign_in.delivery_failed", "The code could not be sent; try again shortly.",
+                              {"reason": str(exc)[:200]}) from exc
+        return self._issued(challenge)
+
+    @rpc
+    def request_email_code(self, email: str, invite_token: str, client: str) -> dict:
+        """ID-4: juniors register by e-mail through an invite that allows it."""
+        invite = self._invite(invite_token)
+        issued = self.app.request_code(email, "email", client, invite=invite, invite_token=invite_token)
+        try:
+            self.delivery.mailer.send_email(issued.challenge.address, "Sfera: your sign-in code",
+                                            f"Your code is {issued.code}. It is valid for 5 minutes.",
+                                            code=issued.code)
+        except DeliveryError as exc:
+            raise DomainError("sign_in.delivery_failed", "The code could not be sent; try again shortly.") from exc
+        return self._issued(issued.challenge)
+
+    def _invite(self, token: str) -> InviteInfo:
+        """The contract with school: ``school.validate_invite(token)`` answers with the
+        invite's organization, class, role and whether it allows e-mail registration,
+        or raises NotFound / Gone (``invite.*`` codes)."""
+        info = self.school.validate_invite(token=token)
+        return InviteInfo(organization_id=uuid.UUID(info["organization_id"]),
+                          class_id=uuid.UUID(info["class_id"]) if info.get("class_id") else None,
+                          role=info["role"], email_registration_allowed=bool(info["email_registration_allowed"]))
+
+    @staticmethod
+    def _issued(challenge) -> dict:
+        return schemas.SignInCodeIssued().dump({
+            "challenge_id": challenge.id, "channel": challenge.channel, "sent_to": challenge.address,
+            "resend_after": int(RESEND_AFTER.total_seconds()), "expires_in": int(CODE_TTL.total_seconds()),
         })
 
     @rpc
-    def confirm_sign_in(self, challenge_id: str, code: str) -> dict:
-        signed_in = self.app.confirm_sign_in(uuid.UUID(challenge_id), code)
-        token = issue_access_token(signed_in.account.id)
-        return SignedIn().dump({
-            "user_id": signed_in.account.id,
-            "new_account": signed_in.new_account,
-            "access_token": token.token,
-            "token_type": "Bearer",
-            "expires_in": token.expires_in,
-        })
+    def confirm_sign_in(self, challenge_id: str, code: str, device: str = "", not_me: bool = False) -> dict:
+        return _signed_in(self.app.confirm_code(_uuid(challenge_id, "sign_in.not_found"), code, device,
+                                                not_me=not_me))
 
     @rpc
-    def get_account(self, actor_id: str, account_id: str) -> dict:
-        if actor_id != account_id:
-            raise Forbidden("account.forbidden", "You can only see your own account.")
-        account = self.app.get_account(uuid.UUID(account_id))
-        return AccountView().dump({**vars(account), "user_id": account.id})
+    def sign_in_with_password(self, phone: str, password: str, client: str, device: str = "") -> dict:
+        return _signed_in(self.app.sign_in_with_password(phone, password, client, device))
+
+    @rpc
+    def reset_password(self, challenge_id: str, code: str, new_password: str, device: str = "") -> dict:
+        return _signed_in(self.app.reset_password(_uuid(challenge_id, "sign_in.not_found"), code, new_password,
+                                                  device))
+
+    @rpc
+    def set_password(self, actor_id: str, new_password: str, current_password: str | None = None) -> None:
+        self.app.set_password(_uuid(actor_id), new_password, current_password)
+
+    @rpc
+    def password_cost(self) -> str:
+        return describe_cost()
+
+    # -- sessions (ID-8) -------------------------------------------------------------
+    @rpc
+    def refresh(self, refresh_token: str) -> dict:
+        session, token = self.app.refresh_session(refresh_token)
+        access = issue_access_token(session.user_id, str(session.id), method=session.method)
+        return schemas.Refreshed().dump({"access_token": access.token, "token_type": "Bearer",
+                                         "expires_in": access.expires_in, "refresh_token": token,
+                                         "session_id": session.id})
+
+    @rpc
+    def list_sessions(self, actor_id: str, current_session_id: str | None = None) -> list[dict]:
+        return [schemas.SessionView().dump({**vars(s), "session_id": s.id, "current": str(s.id) == current_session_id})
+                for s in self.app.sessions_of(_uuid(actor_id))]
+
+    @rpc
+    def sign_out(self, actor_id: str, session_id: str) -> None:
+        self.app.sign_out(_uuid(actor_id), _uuid(session_id, "session.not_found"))
+
+    @rpc
+    def sign_out_everywhere(self, actor_id: str, keep_session_id: str | None = None) -> dict:
+        keep = _uuid(keep_session_id) if keep_session_id else None
+        return {"signed_out": self.app.sign_out_everywhere(_uuid(actor_id), keep)}
+
+    @rpc
+    def session_is_active(self, session_id: str) -> bool:
+        return self.app.session_is_active(_uuid(session_id))
+
+    # -- profile and privacy -----------------------------------------------------------
+    @rpc
+    def get_person(self, actor_id: str, user_id: str) -> dict:
+        return schemas.PersonView().dump(self.app.view_person(_uuid(actor_id), _uuid(user_id, "account.not_found")))
+
+    @rpc
+    def update_profile(self, actor_id: str, user_id: str, profile: dict[str, Any]) -> dict:
+        loaded = schemas.ProfileInput().load(profile)
+        self.app.update_profile(_uuid(actor_id), _uuid(user_id, "account.not_found"), loaded["last_name"],
+                                loaded["first_name"], loaded.get("patronymic"), loaded.get("birth_date"),
+                                loaded.get("sex"))
+        return self.get_person(actor_id, user_id)
+
+    # -- parents (PL-*) --------------------------------------------------------------------
+    @rpc
+    def parent_invite(self, actor_id: str) -> dict:
+        shown = self.app.parent_invite(_uuid(actor_id))
+        return schemas.ParentInviteView().dump({"token": shown.token, "expires_at": shown.invite.expires_at})
+
+    @rpc
+    def open_parent_invite(self, actor_id: str, token: str) -> dict:
+        return schemas.ParentInviteOpened().dump(self.app.open_parent_invite(token, _uuid(actor_id)))
+
+    @rpc
+    def confirm_parent_link(self, actor_id: str, token: str, consent: bool, child: dict | None = None) -> dict:
+        child_profile = schemas.ProfileInput().load(child) if child else None
+        link_id = self.app.confirm_parent_link(token, _uuid(actor_id), consent, child_profile)
+        return {"link_id": str(link_id)}
+
+    @rpc
+    def unlink_parent(self, actor_id: str, child_id: str, parent_id: str) -> None:
+        self.app.unlink_parent(_uuid(actor_id), _uuid(child_id, "parent_link.not_found"),
+                               _uuid(parent_id, "parent_link.not_found"))
+
+    @rpc
+    def children(self, actor_id: str) -> list[dict]:
+        return schemas.PersonView(many=True).dump(self.app.children(_uuid(actor_id)))
+
+    @rpc
+    def parents(self, actor_id: str) -> list[dict]:
+        return schemas.PersonView(many=True).dump(self.app.parents(_uuid(actor_id)))
+
+    # -- what identity learns from school ---------------------------------------------------
+    @consume_event("school.MemberJoined.v1")
+    def on_member_joined(self, event: CloudEvent) -> bool:
+        return self.app.record_membership(event)
+

@@ -1,79 +1,128 @@
-"""Identity's application against every store (memory, SQLite, PostgreSQL)."""
+"""Identity's application against every store (memory, SQLite, PostgreSQL).
+Each test names the DOMAIN.md rule it checks."""
+
+from __future__ import annotations
 
 import threading
+import uuid
+from datetime import date, timedelta
 
 import pytest
 
-from identity.application import IdentityApplication
+from identity.application import IdentityApplication, InviteInfo
 from identity.domain import Account
 from identity.outbox import to_integration_events
 from shared.contracts import make_event
-from shared.errors import Invalid, NotFound
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
 from shared.store import make_application
+
+from .conftest import Identity
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def app(store_settings):
-    return make_application(IdentityApplication, "identity", create_table=True, config=store_settings)
+def published(app: IdentityApplication) -> list:
+    events = []
+    for notification in app.process_recorder.select_notifications(start=1, limit=10_000):
+        for event_type, data, subject in to_integration_events(app.mapper.to_domain_event(notification)):
+            events.append(make_event(event_type, data, event_id=f"identity:{notification.id}", subject=subject))
+    return events
 
 
-def sign_in(app, phone="+79001234567"):
-    issued = app.request_sign_in_code(phone)
-    return app.confirm_sign_in(issued.challenge.id, issued.code)
+# -- ID-1 sign-in codes ----------------------------------------------------------------------
 
 
-def test_first_confirmation_registers_an_account_ID_1(app):
-    result = sign_in(app)
+def test_first_confirmation_registers_an_account_ID_1(identity):
+    result = identity.sign_in("+7 900 123-45-67")
     assert result.new_account
     assert result.account.phone == "+79001234567"
-    assert app.get_account(result.account.id).registered_via == "phone"
+    assert [e.type for e in published(identity.app)] == ["identity.UserRegistered.v1"]
+    assert published(identity.app)[0].data["user_id"] == result.account.id
 
 
-def test_one_phone_is_one_account_ID_3(app):
-    first = sign_in(app, "+7 900 123-45-67")
-    second = sign_in(app, "8 900 123 45 67")
-    assert second.new_account is False
-    assert second.account.id == first.account.id
+def test_a_new_code_only_after_the_countdown_ID_1(identity):
+    app, now = identity.app, identity.clock.now
+    app.request_code("+79001234567", "sms", "c", now=now)
+    with pytest.raises(TooManyRequests) as info:
+        app.request_code("+79001234567", "sms", "c", now=now + timedelta(seconds=30))
+    assert info.value.code == "sign_in.resend_too_early"
+    assert 0 < info.value.details["retry_after"] <= 31
+    assert app.request_code("+79001234567", "sms", "c", now=now + timedelta(seconds=61)).code
 
 
-def test_a_wrong_code_is_refused_and_says_how_many_tries_remain(app):
-    issued = app.request_sign_in_code("+79001234567")
+def test_a_corrected_number_gets_a_fresh_code_at_once_ID_1(identity):
+    app, now = identity.app, identity.clock.now
+    wrong = app.request_code("+79001234560", "sms", "c", now=now)
+    right = app.request_code("+79001234567", "sms", "c", now=now + timedelta(seconds=2))
+    assert right.challenge.address == "+79001234567" and right.challenge.id != wrong.challenge.id
+
+
+def test_codes_per_phone_and_per_client_are_limited_ID_1(identity):
+    app, clock = identity.app, identity.clock
+    for _ in range(5):
+        app.request_code("+79001234567", "sms", "c1", now=clock.advance(seconds=61))
+    with pytest.raises(TooManyRequests) as info:
+        app.request_code("+79001234567", "sms", "c1", now=clock.advance(seconds=61))
+    assert info.value.code == "sign_in.too_many_codes"
+    for i in range(15):  # 5 above + 15 = the client's 20 an hour
+        app.request_code(f"+7900765{i:04d}", "sms", "c1", now=clock.now)
+    with pytest.raises(TooManyRequests) as info:
+        app.request_code("+79007659999", "sms", "c1", now=clock.now)
+    assert info.value.code == "sign_in.too_many_requests"
+    assert app.request_code("+79007659999", "sms", "another-client", now=clock.now)
+
+
+def test_the_response_does_not_reveal_whether_an_account_exists_ID_1(identity):
+    identity.sign_in("+79001234567")
+    now = identity.clock.advance(seconds=61)
+    known = identity.app.request_code("+79001234567", "sms", "c", now=now).challenge
+    unknown = identity.app.request_code("+79001234568", "sms", "c", now=now).challenge
+    assert (known.channel, known.expires_at, known.resend_at) == (unknown.channel, unknown.expires_at,
+                                                                  unknown.resend_at)
+
+
+def test_a_flash_call_code_is_the_last_four_digits_ID_1(identity):
+    issued = identity.app.request_code("+79001234567", "flash_call", "c", now=identity.clock.now)
+    assert issued.challenge.channel == "flash_call" and len(issued.code) == 4
+
+
+def test_a_wrong_code_counts_down_and_an_expired_one_is_refused_ID_1(identity):
+    app, now = identity.app, identity.clock.now
+    issued = app.request_code("+79001234567", "sms", "c", now=now)
+    wrong = "000000" if issued.code != "000000" else "111111"
     with pytest.raises(Invalid) as info:
-        app.confirm_sign_in(issued.challenge.id, "000000" if issued.code != "000000" else "111111")
-    assert info.value.code == "sign_in.wrong_code"
-    assert info.value.details["attempts_left"] == 4
-
-
-def test_unknown_challenge_is_not_found(app):
-    import uuid
-
+        app.confirm_code(issued.challenge.id, wrong, "d", now=now)
+    assert info.value.code == "sign_in.wrong_code" and info.value.details["attempts_left"] == 4
+    with pytest.raises(Gone) as expired:
+        app.confirm_code(issued.challenge.id, issued.code, "d", now=now + timedelta(minutes=6))
+    assert expired.value.code == "sign_in.code_expired"
     with pytest.raises(NotFound):
-        app.confirm_sign_in(uuid.uuid4(), "123456")
+        app.confirm_code(uuid.uuid4(), "123456", "d", now=now)
 
 
-def test_registration_publishes_user_registered_through_the_outbox(app):
-    result = sign_in(app)
-    published = []
-    for notification in app.process_recorder.select_notifications(start=1, limit=100):
-        for event_type, data, subject in to_integration_events(app.mapper.to_domain_event(notification)):
-            published.append(make_event(event_type, data, event_id=f"identity:{notification.id}", subject=subject))
-    assert [e.type for e in published] == ["identity.UserRegistered.v1"]
-    assert published[0].data["user_id"] == result.account.id
-    assert published[0].data["phone"] == "+79001234567"
+# -- ID-3 one phone, one account ----------------------------------------------------------------
+
+
+def test_one_phone_is_one_account_ID_3(identity):
+    first = identity.sign_in("+7 900 123-45-67")
+    second = identity.sign_in("8 900 123 45 67")
+    assert second.new_account is False and second.account.id == first.account.id
 
 
 def test_concurrent_registrations_of_one_phone_make_one_account_ID_3(durable_store_settings):
     make_application(IdentityApplication, "identity", create_table=True, config=durable_store_settings)
     apps = [make_application(IdentityApplication, "identity", config=durable_store_settings) for _ in range(4)]
-    codes = [a.request_sign_in_code("+79001234567") for a in apps]
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    codes = [a.request_code("+79001234567", "sms", f"c{i}", now=now + timedelta(seconds=61 * i))
+             for i, a in enumerate(apps)]
     barrier = threading.Barrier(len(apps))
     results = []
 
     def confirm(a, issued):
         barrier.wait()
-        results.append(a.confirm_sign_in(issued.challenge.id, issued.code))
+        results.append(a.confirm_code(issued.challenge.id, issued.code, "d", now=now + timedelta(minutes=4)))
 
     threads = [threading.Thread(target=confirm, args=pair) for pair in zip(apps, codes, strict=True)]
     for t in threads:
@@ -83,7 +132,313 @@ def test_concurrent_registrations_of_one_phone_make_one_account_ID_3(durable_sto
     assert len(results) == 4
     assert len({r.account.id for r in results}) == 1
     assert sum(r.new_account for r in results) == 1
-    registered = [n for n in apps[0].process_recorder.select_notifications(start=1, limit=1000)
-                  if n.topic.endswith("Account.Registered")]
+    registered = [e for e in published(apps[0]) if e.type == "identity.UserRegistered.v1"]
     assert len(registered) == 1
     assert isinstance(apps[0].repository.get(results[0].account.id), Account)
+
+
+# -- ID-2 passwords ----------------------------------------------------------------------------------
+
+
+def test_password_sign_in_and_forgot_password_ID_2(identity):
+    app = identity.app
+    user = identity.sign_in("+79001234567").account.id
+    app.set_password(user, "correct horse battery", None)
+    signed = app.sign_in_with_password("+7 900 123 45 67", "correct horse battery", "c", "laptop")
+    assert signed.account.id == user and signed.session.method == "password"
+    with pytest.raises(Forbidden):
+        app.set_password(user, "another fine password", "not the current one")
+    issued = app.request_code("+79001234567", "sms", "c", now=identity.clock.advance(seconds=61))
+    app.reset_password(issued.challenge.id, issued.code, "a brand new password", "phone", now=identity.clock.now)
+    assert app.sign_in_with_password("+79001234567", "a brand new password", "c", "d").account.id == user
+
+
+def test_a_wrong_password_and_an_unknown_phone_look_the_same_ID_2(identity):
+    identity.app.set_password(identity.sign_in("+79001234567").account.id, "correct horse battery", None)
+    errors = []
+    for phone, password in (("+79001234567", "wrong password!"), ("+79009999999", "whatever password")):
+        with pytest.raises(Unauthorized) as info:
+            identity.app.sign_in_with_password(phone, password, "c", "d")
+        errors.append(info.value.to_dict())
+    assert errors[0] == errors[1]
+
+
+def test_password_guessing_is_limited(identity):
+    identity.app.set_password(identity.sign_in("+79001234567").account.id, "correct horse battery", None)
+    for _ in range(10):
+        with pytest.raises(Unauthorized):
+            identity.app.sign_in_with_password("+79001234567", "guess guess", "c", "d")
+    with pytest.raises(TooManyRequests):
+        identity.app.sign_in_with_password("+79001234567", "correct horse battery", "c", "d")
+
+
+def test_weak_passwords_are_refused_ID_2(identity):
+    user = identity.sign_in().account.id
+    for weak in ("short", "12345678901", "aaaaaaaaaa"):
+        with pytest.raises(Invalid) as info:
+            identity.app.set_password(user, weak, None)
+        assert info.value.code == "password.too_weak"
+
+
+# -- ID-4 juniors by e-mail ------------------------------------------------------------------------------
+
+JUNIOR_INVITE = InviteInfo(uuid.uuid4(), uuid.uuid4(), "student", email_registration_allowed=True)
+
+
+def test_a_junior_registers_by_email_only_through_an_invite_that_allows_it_ID_4(identity):
+    app, now = identity.app, identity.clock.now
+    with pytest.raises(Forbidden) as info:
+        app.request_code("kid@example.org", "email", "c", now=now)
+    assert info.value.code == "sign_in.email_not_allowed"
+    closed = InviteInfo(uuid.uuid4(), uuid.uuid4(), "student", email_registration_allowed=False)
+    with pytest.raises(Forbidden):
+        app.request_code("kid@example.org", "email", "c", invite=closed, now=now)
+    issued = app.request_code("Kid@Example.org", "email", "c", invite=JUNIOR_INVITE, invite_token="tok", now=now)
+    signed = app.confirm_code(issued.challenge.id, issued.code, "tablet", now=now)
+    assert signed.new_account and signed.account.email == "kid@example.org" and signed.account.phone is None
+    registered = published(app)[-1]
+    assert registered.data["registered_via"] == "email" and registered.data["invite_token"] == "tok"
+
+
+# -- ID-5 profile -----------------------------------------------------------------------------------------
+
+
+def test_profile_is_real_names_birth_date_and_sex_ID_5(identity):
+    user = identity.sign_in().account.id
+    identity.app.update_profile(user, user, "Петров", "Пётр", None, date(2010, 3, 1), "male")
+    view = identity.app.view_person(user, user)
+    assert (view["last_name"], view["patronymic"], view["profile_complete"]) == ("Петров", None, True)
+    assert published(identity.app)[-1].type == "identity.ProfileUpdated.v1"
+    with pytest.raises(Invalid) as info:
+        identity.app.update_profile(user, user, "", "Пётр2", None, date(2999, 1, 1), "male")
+    assert set(info.value.details["fields"]) == {"last_name", "first_name", "birth_date"}
+
+
+def test_nobody_edits_someone_elses_profile(identity):
+    a, b = identity.sign_in().account.id, identity.sign_in().account.id
+    with pytest.raises(Forbidden):
+        identity.app.update_profile(a, b, "Сидоров", "Иван", None, date(2000, 1, 1), "male")
+
+
+# -- ID-6 this is not me ------------------------------------------------------------------------------------
+
+
+def test_this_is_not_me_detaches_the_phone_and_starts_a_new_account_ID_6(identity):
+    old = identity.sign_in("+79001234567").account.id
+    fresh = identity.sign_in("+79001234567", not_me=True)
+    assert fresh.new_account and fresh.account.id != old
+    old_account = identity.app.get_account(old)
+    assert old_account.phone is None and old_account.phone_detached
+    assert identity.sign_in("+79001234567").account.id == fresh.account.id
+    detached = [e for e in published(identity.app) if e.type == "identity.PhoneDetached.v1"]
+    assert [(e.data["user_id"], e.data["new_user_id"]) for e in detached] == [(old, fresh.account.id)]
+
+
+# -- ID-8 sessions --------------------------------------------------------------------------------------------
+
+
+def test_refresh_tokens_rotate_and_a_reused_one_ends_the_session_ID_8(identity):
+    signed = identity.sign_in()
+    now = identity.clock.now
+    session, second = identity.app.refresh_session(signed.refresh_token, now=now)
+    assert second != signed.refresh_token
+    _, third = identity.app.refresh_session(second, now=now)
+    with pytest.raises(Unauthorized) as info:
+        identity.app.refresh_session(second, now=now)  # a stolen copy of a used token
+    assert info.value.code == "auth.refresh_reused"
+    with pytest.raises(Unauthorized) as info:
+        identity.app.refresh_session(third, now=now)  # the thief's and the owner's tokens die together
+    assert info.value.code == "auth.session_revoked"
+    assert not identity.app.session_is_active(session.id)
+
+
+def test_sessions_are_listed_and_can_be_ended_one_or_all_ID_8(identity):
+    first = identity.sign_in("+79001234567", device="laptop")
+    user = first.account.id
+    phone = identity.sign_in("+79001234567", device="phone")
+    tablet = identity.sign_in("+79001234567", device="tablet")
+    assert {s.device for s in identity.app.sessions_of(user)} == {"laptop", "phone", "tablet"}
+    identity.app.sign_out(user, phone.session.id)
+    assert {s.device for s in identity.app.sessions_of(user)} == {"laptop", "tablet"}
+    with pytest.raises(Unauthorized) as info:
+        identity.app.refresh_session(phone.refresh_token, now=identity.clock.now)
+    assert info.value.code == "auth.session_revoked"
+    assert identity.app.sign_out_everywhere(user, keep=tablet.session.id) == 1
+    assert [s.device for s in identity.app.sessions_of(user)] == ["tablet"]
+    other = identity.sign_in().account.id
+    with pytest.raises(NotFound):
+        identity.app.sign_out(other, tablet.session.id)
+
+
+def test_an_idle_session_expires_ID_8(identity):
+    signed = identity.sign_in()
+    with pytest.raises(Unauthorized) as info:
+        identity.app.refresh_session(signed.refresh_token, now=identity.clock.advance(days=31))
+    assert info.value.code == "auth.session_expired"
+
+
+def test_garbage_refresh_tokens_are_refused_ID_8(identity):
+    for token in ("", "nonsense", f"{uuid.uuid4()}.secret"):
+        with pytest.raises(Unauthorized):
+            identity.app.refresh_session(token)
+
+
+# -- PL parent linking ----------------------------------------------------------------------------------------------
+
+
+def test_only_a_student_can_create_the_parent_invite_PL_1(identity):
+    teacher = identity.person()
+    identity.join(teacher, "teacher")
+    with pytest.raises(Forbidden) as info:
+        identity.app.parent_invite(teacher)
+    assert info.value.code == "parent_link.students_only"
+
+
+def test_the_live_invite_is_shown_again_PL_2(identity):
+    child = identity.student()
+    first = identity.app.parent_invite(child, now=identity.clock.now)
+    again = identity.app.parent_invite(child, now=identity.clock.advance(days=1))
+    assert again.token == first.token
+    renewed = identity.app.parent_invite(child, now=identity.clock.advance(days=7))
+    assert renewed.token != first.token
+    with pytest.raises(Gone):
+        identity.app.open_parent_invite(first.token, identity.person(), now=identity.clock.now)
+
+
+def test_the_parent_checks_corrects_and_consents_PL_3(identity):
+    child = identity.student(last_name="Иванова", first_name="Мари")
+    parent = identity.person(last_name="Иванов", first_name="Иван", birth_date=date(1985, 1, 1), sex="male")
+    token = identity.app.parent_invite(child, now=identity.clock.now).token
+    opened = identity.app.open_parent_invite(token, parent, now=identity.clock.now)
+    assert opened["first_name"] == "Мари" and opened["birth_date"] == date(2014, 5, 17)
+    assert "phone" not in opened  # the child's credentials are not shown (ID-9)
+    with pytest.raises(Invalid) as info:
+        identity.app.confirm_parent_link(token, parent, consent=False, now=identity.clock.now)
+    assert info.value.code == "parent_link.consent_required"
+    corrected = {"last_name": "Иванова", "first_name": "Мария", "birth_date": date(2014, 5, 17), "sex": "female"}
+    identity.app.confirm_parent_link(token, parent, consent=True, child_profile=corrected, now=identity.clock.now)
+    assert identity.app.get_account(child).first_name == "Мария"
+
+
+def test_after_confirmation_each_appears_in_the_others_profile_PL_4(identity):
+    child, parent = identity.student(), identity.person(birth_date=date(1980, 1, 1))
+    identity.link_parent(child, parent)
+    assert [c["user_id"] for c in identity.app.children(parent)] == [child]
+    assert [p["user_id"] for p in identity.app.parents(child)] == [parent]
+    linked = [e for e in published(identity.app) if e.type == "identity.ParentLinked.v1"]
+    assert [(e.data["parent_user_id"], e.data["child_user_id"], e.data["parent_number"]) for e in linked] == [
+        (parent, child, 1)]
+
+
+def test_a_third_parent_is_refused_PL_5(identity):
+    child = identity.student()
+    identity.link_parent(child, identity.person())
+    identity.link_parent(child, identity.person())
+    with pytest.raises(Forbidden) as info:
+        identity.link_parent(child, identity.person())
+    assert info.value.code == "parent_link.limit_reached"
+
+
+def test_three_parents_confirming_at_once_link_only_two_PL_5(durable_store_settings):
+    setup = Identity(make_application(IdentityApplication, "identity", create_table=True,
+                                      config=durable_store_settings))
+    child = setup.student()
+    parents = [setup.person() for _ in range(3)]
+    token = setup.app.parent_invite(child).token
+    apps = [make_application(IdentityApplication, "identity", config=durable_store_settings) for _ in parents]
+    barrier = threading.Barrier(len(parents))
+    outcomes: list[str] = []
+
+    def confirm(app, parent):
+        barrier.wait()
+        try:
+            app.confirm_parent_link(token, parent, consent=True)
+            outcomes.append("linked")
+        except Forbidden as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=confirm, args=pair) for pair in zip(apps, parents, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["linked", "linked", "parent_link.limit_reached"]
+    assert len(setup.app.parents(child)) == 2
+
+
+def test_opening_ones_own_parent_link_fails_with_the_ways_out_PL_6(identity):
+    child = identity.student()
+    token = identity.app.parent_invite(child, now=identity.clock.now).token
+    for attempt in (identity.app.open_parent_invite, lambda t, u, now: identity.app.confirm_parent_link(
+            t, u, consent=True, now=now)):
+        with pytest.raises(Forbidden) as info:
+            attempt(token, child, now=identity.clock.now)
+        assert info.value.code == "parent_link.self_link"
+        assert len(info.value.details["ways_out"]) == 3
+
+
+def test_a_parent_of_several_children_in_different_schools_sees_all_PL_7(identity):
+    parent = identity.person(birth_date=date(1980, 1, 1))
+    school_a, school_b = uuid.uuid4(), uuid.uuid4()
+    kids = []
+    for school in (school_a, school_b):
+        kid = identity.person()
+        identity.join(kid, "student", school, uuid.uuid4())
+        identity.link_parent(kid, parent)
+        kids.append(kid)
+    assert sorted(c["user_id"] for c in identity.app.children(parent)) == sorted(kids)
+
+
+def test_a_teacher_who_is_a_parent_uses_the_same_account_PL_8(identity):
+    teacher = identity.person(birth_date=date(1980, 1, 1))
+    identity.join(teacher, "teacher")
+    child = identity.student()
+    identity.link_parent(child, teacher)
+    assert identity.app.membership(teacher).roles  # still a teacher
+    assert [c["user_id"] for c in identity.app.children(teacher)] == [child]
+
+
+def test_a_parent_is_unlinked_by_the_parent_or_the_childs_school_admin(identity):
+    school = uuid.uuid4()
+    child = identity.person()
+    identity.join(child, "student", school, uuid.uuid4())
+    mum, dad = identity.person(), identity.person()
+    identity.link_parent(child, mum)
+    identity.link_parent(child, dad)
+    stranger, other_admin, admin = identity.person(), identity.person(), identity.person()
+    identity.join(other_admin, "admin")
+    identity.join(admin, "admin", school)
+    for outsider in (stranger, other_admin):
+        with pytest.raises(Forbidden):
+            identity.app.unlink_parent(outsider, child, mum)
+    identity.app.unlink_parent(mum, child, mum)
+    identity.app.unlink_parent(admin, child, dad)
+    assert identity.app.parents(child) == [] and identity.app.children(mum) == []
+    unlinked = [e for e in published(identity.app) if e.type == "identity.ParentUnlinked.v1"]
+    assert [e.data["unlinked_by"] for e in unlinked] == [mum, admin]
+    identity.link_parent(child, identity.person())  # a freed place can be taken again
+
+
+def test_the_same_parent_cannot_link_twice(identity):
+    child, parent = identity.student(), identity.person()
+    identity.link_parent(child, parent)
+    with pytest.raises(Conflict):
+        identity.link_parent(child, parent)
+
+
+def test_a_forged_parent_link_is_not_found(identity):
+    child = identity.student()
+    token = identity.app.parent_invite(child).token
+    forged = token[:32] + ("0" * 32)
+    with pytest.raises(NotFound):
+        identity.app.open_parent_invite(forged, identity.person())
+
+
+def test_memberships_from_school_are_applied_once(identity):
+    user = identity.person()
+    event = make_event("school.MemberJoined.v1", {"organization_id": uuid.uuid4(), "user_id": user,
+                                                  "role": "student", "joined_at": identity.clock.now},
+                       event_id="school:1:MemberJoined.v1")
+    assert identity.app.record_membership(event) is True
+    assert identity.app.record_membership(event) is False
+    assert identity.app.membership(user).version == 2

@@ -22,9 +22,9 @@ def service():
 
 
 def test_the_code_goes_to_the_delivery_adapter_never_to_the_caller_ID_9(service):
-    result = service.request_sign_in_code("+7 900 123-45-67")
-    assert set(result) == {"challenge_id", "channel", "phone", "resend_after", "expires_in"}
-    (call,) = service.delivery.send_sms.call_args_list
+    result = service.request_sign_in_code("+7 900 123-45-67", client="10.0.0.1")
+    assert set(result) == {"challenge_id", "channel", "sent_to", "resend_after", "expires_in"}
+    (call,) = service.delivery.sender.send_sms.call_args_list
     phone, text = call.args
     code = call.kwargs["code"]
     assert phone == "+79001234567" and code in text
@@ -32,12 +32,28 @@ def test_the_code_goes_to_the_delivery_adapter_never_to_the_caller_ID_9(service)
 
 
 def test_confirmation_returns_a_token_the_gateway_can_verify(service):
-    issued = service.request_sign_in_code("+79001234567")
-    code = service.delivery.send_sms.call_args.kwargs["code"]
-    signed_in = service.confirm_sign_in(issued["challenge_id"], code)
-    assert verify_access_token(signed_in["access_token"]).user_id == uuid.UUID(signed_in["user_id"])
+    issued = service.request_sign_in_code("+79001234567", client="10.0.0.1")
+    code = service.delivery.sender.send_sms.call_args.kwargs["code"]
+    signed_in = service.confirm_sign_in(issued["challenge_id"], code, device="test")
+    principal = verify_access_token(signed_in["access_token"])
+    assert principal.user_id == uuid.UUID(signed_in["user_id"])
+    assert principal.session_id == signed_in["session_id"] and principal.method == "code"
 
 
-def test_nobody_reads_another_persons_account(service):
+def test_a_flash_call_comes_from_a_number_ending_in_the_code_ID_1(service):
+    service.request_sign_in_code("+79001234567", client="10.0.0.1", channel="flash_call")
+    (call,) = service.delivery.sender.flash_call.call_args_list
+    phone, caller = call.args
+    assert caller.endswith(call.kwargs["code"]) and len(call.kwargs["code"]) == 4
+
+
+def test_a_junior_email_code_needs_schools_word_on_the_invite_ID_4(service):
+    service.school.validate_invite.return_value = {
+        "organization_id": str(uuid.uuid4()), "class_id": str(uuid.uuid4()), "role": "student",
+        "email_registration_allowed": True}
+    issued = service.request_email_code("kid@example.org", invite_token="inv-1", client="10.0.0.1")
+    service.school.validate_invite.assert_called_once_with(token="inv-1")
+    assert issued["channel"] == "email" and issued["sent_to"] == "kid@example.org"
+    service.school.validate_invite.return_value["email_registration_allowed"] = False
     with pytest.raises(Forbidden):
-        service.get_account(str(uuid.uuid4()), str(uuid.uuid4()))
+        service.request_email_code("kid2@example.org", invite_token="inv-2", client="10.0.0.1")

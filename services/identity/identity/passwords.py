@@ -1,0 +1,49 @@
+"""Password hashing with argon2id (ID-2). The cost comes from the environment so
+production can raise it; the defaults are RFC 9106's second recommended option
+scaled to this platform's sign-in rate (see the benchmark for its cost)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from shared.config import env_int
+from shared.errors import Invalid
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+
+
+def hasher() -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=env_int("SFERA_ARGON2_TIME_COST", 2),
+        memory_cost=env_int("SFERA_ARGON2_MEMORY_KIB", 19456),
+        parallelism=env_int("SFERA_ARGON2_PARALLELISM", 1),
+        type=Type.ID,
+    )
+
+
+def check_strength(password: str) -> None:
+    if not (MIN_LENGTH <= len(password) <= MAX_LENGTH):
+        raise Invalid("password.too_weak", f"A password has {MIN_LENGTH} to {MAX_LENGTH} characters.")
+    if password.isdigit() or len(set(password)) < 4:
+        raise Invalid("password.too_weak", "Choose a password that is harder to guess.")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
+    return hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return hasher().verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def describe_cost() -> str:
+    h = hasher()
+    return f"argon2id t={h.time_cost} m={h.memory_cost} KiB p={h.parallelism}"
