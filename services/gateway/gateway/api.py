@@ -4,37 +4,226 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, Response, current_app, g, request
 
+from gateway import schemas as s
 from gateway.endpoint import endpoint
-from gateway.schemas import AccountView, SignedIn, SignInCodeConfirmation, SignInCodeIssued, SignInCodeRequest
+from shared.config import env_str
+from shared.errors import Invalid
+from shared.qr import FORMATS, render
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+AUTH_ERRORS = ("auth.required", "auth.invalid_token", "auth.token_expired")
 
 
 def call(service: str, method: str, **kwargs):
     return current_app.extensions["rpc"].call(service, method, request_id=g.request_id, **kwargs)
 
 
+def me() -> str:
+    return str(g.principal.user_id)
+
+
+def client() -> str:
+    """The caller's address, for rate limits (the first proxy hop is trusted when configured)."""
+    if env_str("SFERA_TRUST_FORWARDED_FOR", "no") == "yes" and request.headers.get("X-Forwarded-For"):
+        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+    return request.remote_addr or "unknown"
+
+
+def device() -> str:
+    return (request.headers.get("User-Agent") or "unknown device")[:200]
+
+
+# -- sign-in (ID-1, ID-2, ID-4, ID-6) -------------------------------------------------------------
+
 @api.post("/auth/sign-in-codes")
-@endpoint(summary="Send a one-time sign-in code to a phone (ID-1)", tag="auth", body=SignInCodeRequest,
-          response=SignInCodeIssued, status=201, auth=False, errors=("phone.invalid",))
+@endpoint(summary="Send a one-time sign-in code by SMS or flash call (ID-1)", tag="sign-in",
+          body=s.SignInCodeRequest, response=s.SignInCodeIssued, status=201, auth=False,
+          errors=("phone.invalid", "sign_in.resend_too_early", "sign_in.too_many_codes", "sign_in.too_many_requests",
+                  "sign_in.delivery_failed"))
 def request_sign_in_code(body: dict):
-    return call("identity", "request_sign_in_code", phone=body["phone"])
+    return call("identity", "request_sign_in_code", phone=body["phone"], channel=body["channel"], client=client())
+
+
+@api.post("/auth/email-codes")
+@endpoint(summary="Send a code by e-mail: juniors registering through an invite that allows it (ID-4)",
+          tag="sign-in", body=s.EmailCodeRequest, response=s.SignInCodeIssued, status=201, auth=False,
+          errors=("email.invalid", "sign_in.email_not_allowed", "invite.not_found", "invite.expired"))
+def request_email_code(body: dict):
+    return call("identity", "request_email_code", email=body["email"], invite_token=body["invite_token"],
+                client=client())
+
+
+CONFIRM_ERRORS = ("sign_in.not_found", "sign_in.wrong_code", "sign_in.code_expired", "sign_in.too_many_attempts",
+                  "sign_in.already_used")
 
 
 @api.post("/auth/sign-in-codes/<uuid:challenge_id>/confirmation")
-@endpoint(summary="Confirm the code: signs in, registering a new account on first use (ID-1, ID-3)",
-          tag="auth", body=SignInCodeConfirmation, response=SignedIn, auth=False,
-          errors=("sign_in.not_found", "sign_in.wrong_code", "sign_in.code_expired",
-                  "sign_in.too_many_attempts", "sign_in.already_used"))
+@endpoint(summary="Confirm the code: signs in, registering the account on first use (ID-1, ID-3)",
+          tag="sign-in", body=s.CodeConfirmation, response=s.SignedIn, auth=False, errors=CONFIRM_ERRORS)
 def confirm_sign_in(challenge_id: uuid.UUID, body: dict):
-    return call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"])
+    return call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"], device=device())
 
+
+@api.post("/auth/email-codes/<uuid:challenge_id>/confirmation")
+@endpoint(summary="Confirm an e-mail code: registers the junior on first use (ID-4)",
+          tag="sign-in", body=s.CodeConfirmation, response=s.SignedIn, auth=False, errors=CONFIRM_ERRORS)
+def confirm_email_code(challenge_id: uuid.UUID, body: dict):
+    return call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"], device=device())
+
+
+@api.post("/auth/not-me")
+@endpoint(summary="\"This is not me\": detach the phone from the account that had it and start a new one (ID-6)",
+          tag="sign-in", body=s.NotMe, response=s.SignedIn, auth=False,
+          errors=("sign_in.not_found", "sign_in.wrong_code", "sign_in.code_expired"))
+def not_me(body: dict):
+    return call("identity", "confirm_sign_in", challenge_id=str(body["challenge_id"]), code=body["code"],
+                device=device(), not_me=True)
+
+
+@api.post("/auth/password-sign-in")
+@endpoint(summary="Sign in with phone and password (ID-2)", tag="sign-in", body=s.PasswordSignIn,
+          response=s.SignedIn, auth=False, errors=("sign_in.bad_credentials", "sign_in.too_many_attempts"))
+def password_sign_in(body: dict):
+    return call("identity", "sign_in_with_password", phone=body["phone"], password=body["password"],
+                client=client(), device=device())
+
+
+@api.post("/auth/password-reset")
+@endpoint(summary="\"Forgot password?\": a code sent to the phone sets a new password (ID-2)", tag="sign-in",
+          body=s.PasswordReset, response=s.SignedIn, auth=False,
+          errors=("sign_in.wrong_code", "password.too_weak", "account.not_found"))
+def password_reset(body: dict):
+    return call("identity", "reset_password", challenge_id=str(body["challenge_id"]), code=body["code"],
+                new_password=body["new_password"], device=device())
+
+
+@api.post("/auth/refresh")
+@endpoint(summary="New access token; the refresh token rotates, a reused one ends the session (ID-8)",
+          tag="sessions", body=s.RefreshRequest, response=s.Refreshed, auth=False,
+          errors=("auth.invalid_refresh", "auth.refresh_reused", "auth.session_revoked", "auth.session_expired"))
+def refresh(body: dict):
+    return call("identity", "refresh", refresh_token=body["refresh_token"])
+
+
+# -- the signed-in person -----------------------------------------------------------------------------
 
 @api.get("/me")
-@endpoint(summary="The signed-in person's own account", tag="accounts", response=AccountView,
-          errors=("auth.required", "auth.invalid_token", "auth.token_expired"))
-def me():
-    user_id = str(g.principal.user_id)
-    return call("identity", "get_account", actor_id=user_id, account_id=user_id)
+@endpoint(summary="The signed-in person's own profile", tag="profile", response=s.PersonView, errors=AUTH_ERRORS)
+def get_me():
+    return call("identity", "get_person", actor_id=me(), user_id=me())
+
+
+@api.put("/me/profile")
+@endpoint(summary="Fill in or edit one's profile: names, date of birth, sex (ID-5)", tag="profile",
+          body=s.ProfileInput, response=s.PersonView, errors=("profile.invalid",))
+def put_profile(body: dict):
+    return call("identity", "update_profile", actor_id=me(), user_id=me(), profile=s.ProfileInput().dump(body))
+
+
+@api.put("/me/password")
+@endpoint(summary="Set or change one's password (ID-2)", tag="profile", body=s.PasswordChange, status=204,
+          errors=("password.too_weak", "password.current_wrong"))
+def put_password(body: dict):
+    call("identity", "set_password", actor_id=me(), new_password=body["new_password"],
+         current_password=body["current_password"])
+
+
+@api.get("/me/sessions")
+@endpoint(summary="One's sessions: device and last use (ID-8)", tag="sessions", response=s.SessionView, many=True)
+def list_sessions():
+    return call("identity", "list_sessions", actor_id=me(), current_session_id=g.principal.session_id)
+
+
+@api.delete("/me/sessions/<uuid:session_id>")
+@endpoint(summary="Sign out one session (ID-8)", tag="sessions", status=204, errors=("session.not_found",))
+def delete_session(session_id: uuid.UUID):
+    call("identity", "sign_out", actor_id=me(), session_id=str(session_id))
+
+
+@api.delete("/me/sessions")
+@endpoint(summary="Sign out everywhere; ?keep=current keeps this session (ID-8)", tag="sessions",
+          response=s.SignedOutCount)
+def delete_sessions():
+    keep = g.principal.session_id if request.args.get("keep") == "current" else None
+    return call("identity", "sign_out_everywhere", actor_id=me(), keep_session_id=keep)
+
+
+@api.get("/people/<uuid:user_id>")
+@endpoint(summary="A person as you may see them (privacy rules in identity)", tag="profile",
+          response=s.PersonView, errors=("account.not_found",))
+def get_person(user_id: uuid.UUID):
+    return call("identity", "get_person", actor_id=me(), user_id=str(user_id))
+
+
+@api.put("/people/<uuid:user_id>/profile")
+@endpoint(summary="A parent corrects their child's profile (PL-3)", tag="parents", body=s.ProfileInput,
+          response=s.PersonView, errors=("profile.forbidden", "profile.invalid"))
+def put_person_profile(user_id: uuid.UUID, body: dict):
+    return call("identity", "update_profile", actor_id=me(), user_id=str(user_id),
+                profile=s.ProfileInput().dump(body))
+
+
+# -- parents (PL-*) -------------------------------------------------------------------------------------
+
+def parent_invite_url(token: str) -> str:
+    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/parent-invite/{token}"
+
+
+@api.get("/me/parent-invite")
+@endpoint(summary="The student's link for parents: the live one again, or a new one (PL-1, PL-2)", tag="parents",
+          response=s.ParentInviteLink, errors=("parent_link.students_only",))
+def get_parent_invite():
+    invite = call("identity", "parent_invite", actor_id=me())
+    return {**invite, "url": parent_invite_url(invite["token"])}
+
+
+@api.get("/me/parent-invite/qr.<fmt>")
+@endpoint(summary="The parent link as a QR code: qr.svg or qr.png (PL-2)", tag="parents",
+          produces="image/svg+xml", errors=("parent_link.students_only",))
+def get_parent_invite_qr(fmt: str):
+    if fmt not in FORMATS:
+        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    invite = call("identity", "parent_invite", actor_id=me())
+    image, media_type = render(parent_invite_url(invite["token"]), fmt)
+    return Response(image, mimetype=media_type, headers={"Cache-Control": "private, max-age=60"})
+
+
+@api.get("/parent-invites/<token>")
+@endpoint(summary="A parent opens the link: the child's data to check (PL-3, PL-6)", tag="parents",
+          response=s.ParentInviteOpened,
+          errors=("parent_link.not_found", "parent_link.expired", "parent_link.self_link",
+                  "parent_link.limit_reached", "parent_link.already_linked"))
+def open_parent_invite(token: str):
+    return call("identity", "open_parent_invite", actor_id=me(), token=token)
+
+
+@api.post("/parent-invites/<token>/confirmation")
+@endpoint(summary="The parent consents and confirms the child's registration (PL-3, PL-4, PL-5)", tag="parents",
+          body=s.ParentLinkConfirmation, response=s.LinkCreated, status=201,
+          errors=("parent_link.consent_required", "parent_link.self_link", "parent_link.limit_reached",
+                  "parent_link.expired", "parent_link.already_linked"))
+def confirm_parent_link(token: str, body: dict):
+    child = s.ProfileInput().dump(body["child"]) if body["child"] else None
+    return call("identity", "confirm_parent_link", actor_id=me(), token=token, consent=body["consent"], child=child)
+
+
+@api.get("/me/children")
+@endpoint(summary="One's children (PL-4, PL-7)", tag="parents", response=s.PersonView, many=True)
+def get_children():
+    return call("identity", "children", actor_id=me())
+
+
+@api.get("/me/parents")
+@endpoint(summary="One's parents (PL-4)", tag="parents", response=s.PersonView, many=True)
+def get_parents():
+    return call("identity", "parents", actor_id=me())
+
+
+@api.delete("/children/<uuid:child_id>/parents/<uuid:parent_id>")
+@endpoint(summary="Remove a parent link: by the parent or an admin of the child's school", tag="parents",
+          status=204, errors=("parent_link.not_found", "parent_link.unlink_forbidden"))
+def unlink_parent(child_id: uuid.UUID, parent_id: uuid.UUID):
+    call("identity", "unlink_parent", actor_id=me(), child_id=str(child_id), parent_id=str(parent_id))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
 from marshmallow import Schema
 
 from shared.auth import Principal, verify_access_token
@@ -24,6 +24,8 @@ class EndpointDoc:
     status: int
     auth: bool
     errors: tuple[str, ...] = field(default_factory=tuple)
+    many: bool = False
+    produces: str = "application/json"
 
 
 def current_principal() -> Principal:
@@ -43,8 +45,10 @@ def endpoint(
     status: int = 200,
     auth: bool = True,
     errors: tuple[str, ...] = (),
+    many: bool = False,
+    produces: str = "application/json",
 ) -> Callable:
-    doc = EndpointDoc(summary, tag, body, response, status, auth, errors)
+    doc = EndpointDoc(summary, tag, body, response, status, auth, errors, many, produces)
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
@@ -57,7 +61,11 @@ def endpoint(
                     raise Invalid("request.not_json", "The body must be a JSON object.")
                 kwargs["body"] = body().load(payload)
             result = view(*args, **kwargs)
-            data = response().dump(result) if response is not None else result
+            if isinstance(result, Response):
+                return result
+            if status == 204:
+                return Response(status=204)
+            data = response(many=many).dump(result) if response is not None else result
             return jsonify(data), status
 
         wrapper.endpoint_doc = doc  # type: ignore[attr-defined]

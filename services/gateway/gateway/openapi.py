@@ -45,9 +45,14 @@ def build_spec(app: Flask) -> dict:
              "schema": _CONVERTER_SCHEMA.get(conv or "", {"type": "string"})}
             for conv, name in _PARAM.findall(rule.rule)
         ]
-        responses: dict = {str(doc.status): {"description": "OK"}}
+        responses: dict = {str(doc.status): {"description": "OK" if doc.status != 204 else "Done, no content"}}
         if doc.response is not None:
-            responses[str(doc.status)]["content"] = {"application/json": {"schema": doc.response}}
+            schema: dict | type = doc.response
+            if doc.many:
+                schema = {"type": "array", "items": doc.response}
+            responses[str(doc.status)]["content"] = {"application/json": {"schema": schema}}
+        elif doc.produces != "application/json":
+            responses[str(doc.status)]["content"] = {doc.produces: {"schema": {"type": "string", "format": "binary"}}}
         responses["400"] = {"description": "Invalid request (request.invalid, ...)", **error_ref}
         if doc.auth:
             responses["401"] = {"description": "Not signed in (auth.required, auth.invalid_token)", **error_ref}

@@ -56,7 +56,8 @@ def test_request_code_calls_identity_and_returns_201(client, rpc):
     assert response.status_code == 201
     assert response.get_json()["resend_after"] == 60
     assert response.headers["X-Request-Id"] == "abc-123"
-    assert rpc.calls == [("identity", "request_sign_in_code", "abc-123", {"phone": "+7 900 123-45-67"})]
+    assert rpc.calls == [("identity", "request_sign_in_code", "abc-123",
+                          {"phone": "+7 900 123-45-67", "channel": "sms", "client": "127.0.0.1"})]
 
 
 def test_invalid_body_is_a_400_with_field_details_and_no_call(client, rpc):
@@ -102,20 +103,51 @@ def test_an_expired_token_is_refused(client, monkeypatch):
     assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "auth.token_expired")
 
 
+def bearer(user_id=None, session_id="s-1"):
+    return {"Authorization": f"Bearer {issue_access_token(user_id or uuid.uuid4(), session_id).token}"}
+
+
 def test_me_passes_the_verified_user_to_identity(client, rpc):
     user_id = uuid.uuid4()
-    rpc.answers[("identity", "get_account")] = lambda actor_id, account_id: {
-        "user_id": account_id, "registered_via": "phone", "phone": "+79001234567"}
-    token = issue_access_token(user_id).token
-    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    rpc.answers[("identity", "get_person")] = lambda actor_id, user_id: {
+        "user_id": user_id, "relation": "self", "registered_via": "phone", "phone": "+79001234567"}
+    response = client.get("/api/v1/me", headers=bearer(user_id))
     assert response.status_code == 200
-    assert rpc.calls[0][3] == {"actor_id": str(user_id), "account_id": str(user_id)}
+    assert rpc.calls[0][3] == {"actor_id": str(user_id), "user_id": str(user_id)}
 
 
 def test_forbidden_is_403(client, rpc):
-    rpc.answers[("identity", "get_account")] = Forbidden("account.forbidden", "No.")
-    token = issue_access_token(uuid.uuid4()).token
-    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 403, "account.forbidden")
+    rpc.answers[("identity", "get_person")] = Forbidden("account.forbidden", "No.")
+    assert_error(client.get("/api/v1/me", headers=bearer()), 403, "account.forbidden")
+
+
+def test_no_content_answers_are_204(client, rpc):
+    rpc.answers[("identity", "sign_out")] = None
+    response = client.delete(f"/api/v1/me/sessions/{uuid.uuid4()}", headers=bearer())
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_sign_out_everywhere_can_keep_the_current_session(client, rpc):
+    rpc.answers[("identity", "sign_out_everywhere")] = {"signed_out": 2}
+    response = client.delete("/api/v1/me/sessions?keep=current", headers=bearer(session_id="s-42"))
+    assert response.get_json() == {"signed_out": 2}
+    assert rpc.calls[0][3]["keep_session_id"] == "s-42"
+
+
+@pytest.mark.parametrize("fmt, media_type, magic", [("svg", "image/svg+xml", b"<?xml"), ("png", "image/png",
+                                                                                          b"\x89PNG")])
+def test_the_parent_link_as_a_qr_code_PL_2(client, rpc, fmt, media_type, magic):
+    rpc.answers[("identity", "parent_invite")] = {"token": "t" * 64, "expires_at": "2026-09-08T08:00:00+00:00"}
+    response = client.get(f"/api/v1/me/parent-invite/qr.{fmt}", headers=bearer())
+    assert response.status_code == 200 and response.mimetype == media_type
+    assert response.data.startswith(magic)
+    assert_error(client.get("/api/v1/me/parent-invite/qr.gif", headers=bearer()), 400, "qr.unknown_format")
+
+
+def test_passwords_are_never_echoed_ID_9(client, rpc):
+    rpc.answers[("identity", "set_password")] = Invalid("password.too_weak", "Too weak.")
+    response = client.put("/api/v1/me/password", json={"new_password": "hunter2"}, headers=bearer())
+    assert b"hunter2" not in response.data
 
 
 def test_cors_preflight_for_an_allowed_origin(client, monkeypatch):
@@ -133,14 +165,20 @@ def test_openapi_document_describes_every_api_route(client):
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"] == "3.0.3"
     paths = spec["paths"]
-    assert set(paths) == {"/api/v1/auth/sign-in-codes", "/api/v1/auth/sign-in-codes/{challenge_id}/confirmation",
-                          "/api/v1/me"}
+    app_rules = {rule.rule for rule in client.application.url_map.iter_rules() if rule.rule.startswith("/api/v1")}
+    assert len(paths) == len(app_rules) >= 20
+    operation_ids = [op["operationId"] for path in paths.values() for op in path.values()]
+    assert len(operation_ids) == len(set(operation_ids))
     confirm = paths["/api/v1/auth/sign-in-codes/{challenge_id}/confirmation"]["post"]
     assert confirm["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
     assert confirm["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/SignInCodeConfirmation"}
+        "$ref": "#/components/schemas/CodeConfirmation"}
     assert paths["/api/v1/me"]["get"]["security"] == [{"bearer": []}]
-    assert {"ErrorResponse", "SignedIn", "SignInCodeIssued", "AccountView"} <= set(spec["components"]["schemas"])
+    assert {"ErrorResponse", "SignedIn", "SignInCodeIssued", "PersonView"} <= set(spec["components"]["schemas"])
+    assert paths["/api/v1/me/children"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "array", "items": {"$ref": "#/components/schemas/PersonView"}}
+    password = spec["components"]["schemas"]["PasswordSignIn"]["properties"]["password"]
+    assert password.get("writeOnly") is True
 
 
 def test_docs_page_and_its_assets_are_served_locally(client):
