@@ -7,6 +7,7 @@ and optional details. They cross nameko RPC as themselves (registered with
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nameko.exceptions import deserialize_to_instance
@@ -18,11 +19,13 @@ class DomainError(Exception):
     status = 400
     default_code = "error"
 
-    def __init__(self, code: str | None = None, message: str = "", details: dict[str, Any] | None = None):
+    def __init__(self, code: str | None = None, message: str = "", details: dict[str, Any] | str | None = None):
         self.code = code or self.default_code
         self.message = message or self.code
-        self.details = details or {}
-        super().__init__(self.code, self.message, self.details)
+        # nameko turns every value in exception args into a string on the wire;
+        # details travel as one JSON string so numbers and lists arrive intact.
+        self.details = json.loads(details) if isinstance(details, str) else (details or {})
+        super().__init__(self.code, self.message, json.dumps(self.details, default=str))
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -103,3 +103,15 @@ def test_call_started_is_capped_at_100_participants_CA_1():
             "max_participants": 101}
     with pytest.raises(ContractError):
         make_event("calls.CallStarted.v1", data, event_id="x")
+
+
+def test_typed_errors_cross_nameko_rpc_with_their_details_intact():
+    from nameko.exceptions import deserialize, serialize
+
+    from shared.errors import TooManyRequests
+
+    original = TooManyRequests("sign_in.resend_too_early", "Wait.", {"retry_after": 42, "ways": ["a", "b"]})
+    arrived = deserialize(serialize(original))
+    assert type(arrived) is TooManyRequests
+    assert arrived.to_dict() == {"code": "sign_in.resend_too_early", "message": "Wait.",
+                                 "details": {"retry_after": 42, "ways": ["a", "b"]}}

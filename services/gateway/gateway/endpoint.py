@@ -65,8 +65,9 @@ def endpoint(
                 return result
             if status == 204:
                 return Response(status=204)
-            data = response(many=many).dump(result) if response is not None else result
-            return jsonify(data), status
+            # Services answer with what their own schemas dumped (the same classes
+            # document ``response`` here), so the result goes out as it is.
+            return jsonify(result), status
 
         wrapper.endpoint_doc = doc  # type: ignore[attr-defined]
         return wrapper

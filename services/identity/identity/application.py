@@ -19,7 +19,6 @@ from eventsourcing.persistence import IntegrityError
 from identity.domain import (
     CODE_TTL,
     PARENT_INVITE_TTL,
-    RESEND_AFTER,
     Account,
     EmailIndex,
     Family,
@@ -39,7 +38,7 @@ from identity.domain import (
 from identity.passwords import hash_password, verify_password
 from identity.phones import normalise_email, normalise_phone
 from identity.privacy import Relation, relation, view
-from shared.config import env_str
+from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
 from shared.store import ServiceApplication
@@ -48,11 +47,15 @@ T = TypeVar("T")
 
 CODE_DIGITS = {"sms": 6, "email": 6, "flash_call": 4}
 CODES_PER_HOUR_PER_ADDRESS = 5
-CODES_PER_HOUR_PER_CLIENT = 20
 PASSWORD_FAILURES_PER_HOUR = 10
 SESSION_IDLE_LIMIT = timedelta(days=30)
 NOT_ME_WINDOW = timedelta(minutes=10)
 HOUR = timedelta(hours=1)
+
+
+def resend_after() -> timedelta:
+    """The countdown before another code to the same phone or address (ID-1)."""
+    return timedelta(seconds=env_int("SFERA_CODE_RESEND_SECONDS", 60))
 
 
 def utcnow() -> datetime:
@@ -158,21 +161,22 @@ class IdentityApplication(ServiceApplication):
         def issue() -> IssuedCode:
             per_address = self._throttle(f"code:{address}")
             per_client = self._throttle(f"code-client:{client}")
-            recent = [t for t in per_address.hits if t > now - RESEND_AFTER]
+            countdown = resend_after()
+            recent = [t for t in per_address.hits if t > now - countdown]
             if recent:
-                wait = int((recent[-1] + RESEND_AFTER - now).total_seconds()) + 1
+                wait = int((recent[-1] + countdown - now).total_seconds()) + 1
                 raise TooManyRequests("sign_in.resend_too_early", f"A new code can be sent in {wait} s.",
                                       {"retry_after": wait})
             per_address.check(now, HOUR, CODES_PER_HOUR_PER_ADDRESS, "sign_in.too_many_codes",
                               "Too many codes for this number; try again later.")
-            per_client.check(now, HOUR, CODES_PER_HOUR_PER_CLIENT, "sign_in.too_many_requests",
+            per_client.check(now, HOUR, env_int("SFERA_CODES_PER_HOUR_PER_CLIENT", 20), "sign_in.too_many_requests",
                              "Too many sign-in requests from this address; try again later.")
             digits = CODE_DIGITS[channel]
             code = f"{secrets.randbelow(10**digits):0{digits}d}"
             salt = secrets.token_hex(16)
             challenge = SignInChallenge(
                 address=address, channel=channel, salt=salt, code_hash=hash_code(self.secret, salt, code),
-                expires_at=now + CODE_TTL, resend_at=now + RESEND_AFTER, invite_token=invite_token,
+                expires_at=now + CODE_TTL, resend_at=now + countdown, invite_token=invite_token,
             )
             per_address.hit(at=now, keep_after=now - HOUR)
             per_client.hit(at=now, keep_after=now - HOUR)

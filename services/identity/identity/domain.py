@@ -27,7 +27,6 @@ from eventsourcing.domain import Aggregate, event
 from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
 
 CODE_TTL = timedelta(minutes=5)
-RESEND_AFTER = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 MAX_PARENTS = 2
 PARENT_INVITE_TTL = timedelta(days=7)

@@ -12,7 +12,6 @@ from nameko.rpc import RpcProxy
 from identity import schemas
 from identity.application import IdentityApplication, InviteInfo, SignIn
 from identity.delivery import DeliveryError, flash_call_number, mailer_from_env, sender_from_env
-from identity.domain import CODE_TTL, RESEND_AFTER
 from identity.passwords import describe_cost
 from shared.auth import issue_access_token
 from shared.bus.consumer import consume_event
@@ -103,7 +102,8 @@ class IdentityService:
     def _issued(challenge) -> dict:
         return schemas.SignInCodeIssued().dump({
             "challenge_id": challenge.id, "channel": challenge.channel, "sent_to": challenge.address,
-            "resend_after": int(RESEND_AFTER.total_seconds()), "expires_in": int(CODE_TTL.total_seconds()),
+            "resend_after": round((challenge.resend_at - challenge.created_on).total_seconds()),
+            "expires_in": round((challenge.expires_at - challenge.created_on).total_seconds()),
         })
 
     @rpc

@@ -1,0 +1,75 @@
+"""A small client of the public API for the end-to-end tests: it reads codes
+from the platform's dev inbox like a person would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import pika
+import requests
+
+from shared.contracts import make_event
+from tests.helpers import eventually
+
+
+class Api:
+    def __init__(self, stack):
+        self.stack = stack
+        self.base = f"{stack.gateway_url}/api/v1"
+        self.phones = iter(range(1000, 10_000))
+
+    def new_phone(self) -> str:
+        return f"+7912{uuid.uuid4().int % 10_000_000:07d}"
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=15, **kwargs)
+
+    def ok(self, method: str, path: str, token: str | None = None, status: int = 200, **kwargs: Any) -> Any:
+        response = self.call(method, path, token, **kwargs)
+        assert response.status_code == status, (method, path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    def inbox_code(self, channel: str, to: str) -> str:
+        folder = self.stack.var_dir / "outbox" / channel
+        key = "".join(ch for ch in to if ch.isalnum() or ch in "@.")
+
+        def newest():
+            files = sorted(folder.glob(f"*-{key}-*.json")) if folder.exists() else []
+            return files[-1] if files else None
+
+        return json.loads(eventually(newest, what=f"a {channel} to {to} in the dev inbox").read_text())["code"]
+
+    def request_code(self, phone: str, **extra: Any) -> dict:
+        return self.ok("POST", "/auth/sign-in-codes", json={"phone": phone, **extra}, status=201)
+
+    def sign_in(self, phone: str | None = None) -> dict:
+        phone = phone or self.new_phone()
+        challenge = self.request_code(phone)
+        code = self.inbox_code("sms", challenge["sent_to"])
+        return self.ok("POST", f"/auth/sign-in-codes/{challenge['challenge_id']}/confirmation", json={"code": code})
+
+    def person(self, last_name: str = "Иванова", first_name: str = "Мария", birth_date: str = "2014-05-17",
+               sex: str = "female") -> dict:
+        session = self.sign_in()
+        self.ok("PUT", "/me/profile", session["access_token"], json={
+            "last_name": last_name, "first_name": first_name, "birth_date": birth_date, "sex": sex})
+        return session
+
+    def publish_school_event(self, data: dict) -> None:
+        """What school's relay will publish once the school issue lands: published
+        here to the same exchange, in the same envelope."""
+        event = make_event("school.MemberJoined.v1", {**data, "joined_at": datetime.now(timezone.utc)},
+                           event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+        connection = pika.BlockingConnection(pika.URLParameters(self.stack.amqp_uri))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("school.events", "MemberJoined.v1", event.to_json(),
+                              pika.BasicProperties(content_type="application/json", message_id=event.id,
+                                                   delivery_mode=2, type=event.type))
+        connection.close()

@@ -1,0 +1,30 @@
+"""One running platform (every service, relay and the gateway, on RabbitMQ and
+PostgreSQL) shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.api import Api
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory, rabbitmq, postgres):
+    from conftest import new_stack
+
+    # Every test signs in from 127.0.0.1: lift the per-client hourly limit, and
+    # shorten the countdown between two codes to one phone to 2 s (both are
+    # tested at their production values against the application).
+    stack = new_stack(tmp_path_factory.mktemp("platform"), rabbitmq, postgres, "postgres",
+                      SFERA_CODES_PER_HOUR_PER_CLIENT="100000", SFERA_CODE_RESEND_SECONDS="2")
+    try:
+        stack.prepare()
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def api(platform) -> Api:
+    return Api(platform)
