@@ -27,8 +27,8 @@ test: setup  ## every test: unit, integration (SQLite + PostgreSQL), end to end,
 test-unit: setup  ## only the fast unit tests
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-bench: setup  ## benchmarks: event pipeline vs raw pika/psycopg baseline
-	@$(PY) -m bench.pipeline $(BENCH_ARGS)
+bench: setup  ## benchmarks: event pipeline (vs raw pika/psycopg), registration burst (vs one RPC)
+	@$(PY) -m bench
 
 lint: setup  ## ruff
 	@$(VENV)/bin/ruff check .

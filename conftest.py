@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings, settings
-from tools.devstack.infra import Postgres, RabbitMQ, free_port
+from tools.devstack.infra import Postgres, RabbitMQ, free_port, free_port_block
 from tools.devstack.stack import Stack, StackConfig
 
 _counter = itertools.count(1)
@@ -70,7 +70,7 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
         var_dir=var_dir,
         persistence=persistence,
         gateway_port=free_port(),
-        metrics_base_port=_free_port_block(),
+        metrics_base_port=free_port_block(),
         vhost=f"stack{n}",
         pg_database=f"stack{n}",
         gateway_threads=8,
@@ -94,21 +94,3 @@ def make_stack(tmp_path: Path, rabbitmq: RabbitMQ, postgres: Postgres) -> Iterat
     for stack in stacks:
         stack.stop()
 
-
-def _free_port_block(size: int = 40) -> int:
-    """A base port with ``size`` free ports above it (metrics ports of a stack)."""
-    import socket
-
-    for _ in range(50):
-        base = free_port()
-        if base + size >= 65535:
-            continue
-        ok = True
-        for port in range(base, base + size):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free block of ports")

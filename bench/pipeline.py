@@ -34,7 +34,7 @@ from identity.application import IdentityApplication
 from identity.domain import Account
 from shared.store import make_application
 from tests.fixtures.ledger import LedgerApplication, Tally
-from tools.devstack.infra import Postgres, RabbitMQ, free_port
+from tools.devstack.infra import Postgres, RabbitMQ, free_port, free_port_block
 from tools.devstack.stack import Stack, StackConfig
 
 
@@ -188,7 +188,7 @@ def main() -> None:
         rabbit = RabbitMQ(Path(tmp) / "rabbitmq", free_port())
         pg = Postgres(Path(tmp) / "postgres", free_port(), durable=True)
         config = StackConfig(var_dir=Path(tmp) / "stack", persistence="postgres", gateway_port=free_port(),
-                             metrics_base_port=free_port(), extra_env={"SFERA_LOG_LEVEL": "WARNING"})
+                             metrics_base_port=free_port_block(), extra_env={"SFERA_LOG_LEVEL": "WARNING"})
         stack = Stack(config, rabbitmq=rabbit, postgres=pg)
         try:
             print(f"starting private RabbitMQ and PostgreSQL (fsync on) in {tmp} ...", flush=True)

@@ -30,6 +30,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_block(size: int = 40) -> int:
+    """A base port with ``size`` free ports above it (the metrics ports of a stack)."""
+    for _ in range(100):
+        base = free_port()
+        if base + size < 65535 and not any(port_open(p) for p in range(base, base + size)):
+            return base
+    raise InfraError(f"no block of {size} free ports")
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)

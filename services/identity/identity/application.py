@@ -30,7 +30,6 @@ from identity.domain import (
     Session,
     SessionIndex,
     SignInChallenge,
-    Throttle,
     hash_code,
     self_link_error,
     validate_profile,
@@ -41,21 +40,33 @@ from identity.privacy import Relation, relation, view
 from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
+from shared.ratelimit import Limit, RateLimiter
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
 
 CODE_DIGITS = {"sms": 6, "email": 6, "flash_call": 4}
-CODES_PER_HOUR_PER_ADDRESS = 5
-PASSWORD_FAILURES_PER_HOUR = 10
 SESSION_IDLE_LIMIT = timedelta(days=30)
 NOT_ME_WINDOW = timedelta(minutes=10)
 HOUR = timedelta(hours=1)
 
 
-def resend_after() -> timedelta:
-    """The countdown before another code to the same phone or address (ID-1)."""
-    return timedelta(seconds=env_int("SFERA_CODE_RESEND_SECONDS", 60))
+def code_limit() -> Limit:
+    """Codes to one phone or address: a countdown between two (ID-1), five an hour."""
+    return Limit(HOUR, 5, "sign_in.too_many_codes", "Too many codes for this number; try again in {wait} s.",
+                 min_interval=timedelta(seconds=env_int("SFERA_CODE_RESEND_SECONDS", 60)),
+                 countdown_code="sign_in.resend_too_early", countdown_message="A new code can be sent in {wait} s.")
+
+
+def client_limit() -> Limit:
+    # A whole school may sit behind one address: this limit is wide; the
+    # per-phone one is the tight one.
+    return Limit(HOUR, env_int("SFERA_CODES_PER_HOUR_PER_CLIENT", 200), "sign_in.too_many_requests",
+                 "Too many sign-in requests from this address; try again in {wait} s.")
+
+
+PASSWORD_FAILURES = Limit(HOUR, 10, "sign_in.too_many_attempts",
+                          "Too many wrong passwords for this number; sign in with a code or try again later.")
 
 
 def utcnow() -> datetime:
@@ -94,6 +105,13 @@ class ParentInviteView:
 
 class IdentityApplication(ServiceApplication):
     name = "identity"
+    # Aggregates that gather an event per sign-in or request are read from a
+    # snapshot plus the few events after it, not replayed from the start.
+    snapshotting_intervals = {SessionIndex: 50, Session: 50, Family: 50, Membership: 50}
+
+    def __init__(self, env: Any = None, limiter: RateLimiter | None = None):
+        super().__init__(env)
+        self.limiter = limiter or RateLimiter.for_store(self.env, self.name)
 
     @property
     def secret(self) -> str:
@@ -128,9 +146,6 @@ class IdentityApplication(ServiceApplication):
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
         raise AssertionError("unreachable")
 
-    def _throttle(self, key: str) -> Throttle:
-        return self._find(Throttle, Throttle.create_id(key)) or Throttle(key=key)
-
     def get_account(self, account_id: uuid.UUID) -> Account:
         return self._get(Account, account_id, "account.not_found", "No such account.")
 
@@ -158,32 +173,19 @@ class IdentityApplication(ServiceApplication):
         else:
             raise Invalid("sign_in.unknown_channel", "Codes are sent by sms, flash_call or email.")
 
-        def issue() -> IssuedCode:
-            per_address = self._throttle(f"code:{address}")
-            per_client = self._throttle(f"code-client:{client}")
-            countdown = resend_after()
-            recent = [t for t in per_address.hits if t > now - countdown]
-            if recent:
-                wait = int((recent[-1] + countdown - now).total_seconds()) + 1
-                raise TooManyRequests("sign_in.resend_too_early", f"A new code can be sent in {wait} s.",
-                                      {"retry_after": wait})
-            per_address.check(now, HOUR, CODES_PER_HOUR_PER_ADDRESS, "sign_in.too_many_codes",
-                              "Too many codes for this number; try again later.")
-            per_client.check(now, HOUR, env_int("SFERA_CODES_PER_HOUR_PER_CLIENT", 20), "sign_in.too_many_requests",
-                             "Too many sign-in requests from this address; try again later.")
-            digits = CODE_DIGITS[channel]
-            code = f"{secrets.randbelow(10**digits):0{digits}d}"
-            salt = secrets.token_hex(16)
-            challenge = SignInChallenge(
-                address=address, channel=channel, salt=salt, code_hash=hash_code(self.secret, salt, code),
-                expires_at=now + CODE_TTL, resend_at=now + countdown, invite_token=invite_token,
-            )
-            per_address.hit(at=now, keep_after=now - HOUR)
-            per_client.hit(at=now, keep_after=now - HOUR)
-            self.save(challenge, per_address, per_client)
-            return IssuedCode(challenge, code)
-
-        return self._retrying(issue)
+        self.limiter.check(f"code-client:{client}", client_limit(), now)
+        limit = code_limit()
+        self.limiter.hit(f"code:{address}", limit, now)
+        self.limiter.hit(f"code-client:{client}", client_limit(), now)
+        digits = CODE_DIGITS[channel]
+        code = f"{secrets.randbelow(10**digits):0{digits}d}"
+        salt = secrets.token_hex(16)
+        challenge = SignInChallenge(
+            address=address, channel=channel, salt=salt, code_hash=hash_code(self.secret, salt, code),
+            expires_at=now + CODE_TTL, resend_at=now + (limit.min_interval or timedelta()), invite_token=invite_token,
+        )
+        self.save(challenge)
+        return IssuedCode(challenge, code)
 
     def _checked_challenge(self, challenge_id: uuid.UUID, code: str, now: datetime) -> SignInChallenge:
         challenge = self._get(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
@@ -259,16 +261,10 @@ class IdentityApplication(ServiceApplication):
                               now: datetime | None = None) -> SignIn:
         now = now or utcnow()
         phone = normalise_phone(raw_phone)
-        failures = self._throttle(f"password:{phone}")
-        failures.check(now, HOUR, PASSWORD_FAILURES_PER_HOUR, "sign_in.too_many_attempts",
-                       "Too many wrong passwords for this number; sign in with a code or try later.")
+        self.limiter.check(f"password:{phone}", PASSWORD_FAILURES, now)
         account = self.account_by_phone(phone)
         if account is None or not verify_password(account.password_hash, password):
-            failures.hit(at=now, keep_after=now - HOUR)
-            try:
-                self.save(failures)
-            except IntegrityError:
-                pass  # a concurrent failure was counted; this one need not be
+            self.limiter.hit(f"password:{phone}", PASSWORD_FAILURES, now)
             # One answer for "no such account" and "wrong password" (no account discovery).
             raise Unauthorized("sign_in.bad_credentials", "The phone number or the password is wrong.")
         started, refresh = self._new_session(account.id, device, "password", now)

@@ -6,7 +6,6 @@
   password hash (ID-2) and whether their phone was detached (ID-6).
 - ``PhoneIndex`` / ``EmailIndex``: ids derived from the credential, so two
   concurrent registrations of one phone collide and only one wins (ID-3).
-- ``Throttle``: sliding-window counters against SMS pumping and brute force.
 - ``Session``: a signed-in device with a rotating refresh token (ID-8).
 - ``ParentInvite``: the student's link for parents (PL-1, PL-2);
   ``ParentLinks``: a child's parents, at most two (PL-5); ``Family``: one
@@ -101,30 +100,6 @@ class SignInChallenge(Aggregate):
     def confirm(self, account_id: uuid.UUID, at: datetime) -> None:
         self.account_id = account_id
         self.confirmed_at = at
-
-
-class Throttle(Aggregate):
-    """Counts recent uses of something (codes sent to a phone, requests from an
-    address) in a sliding window; ``hit`` refuses past the limit."""
-
-    @event("Opened")
-    def __init__(self, key: str):
-        self.key = key
-        self.hits: list[datetime] = []
-
-    @staticmethod
-    def create_id(key: str, **_: object) -> uuid.UUID:
-        return derived_id("throttle", key)
-
-    def check(self, now: datetime, window: timedelta, limit: int, code: str, message: str) -> None:
-        recent = [t for t in self.hits if t > now - window]
-        if len(recent) >= limit:
-            retry_after = int((recent[0] + window - now).total_seconds()) + 1
-            raise TooManyRequests(code, message, {"retry_after": retry_after})
-
-    @event("Hit")
-    def hit(self, at: datetime, keep_after: datetime) -> None:
-        self.hits = [t for t in self.hits if t > keep_after] + [at]
 
 
 # -- accounts ----------------------------------------------------------------

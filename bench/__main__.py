@@ -1,0 +1,11 @@
+"""``make bench``: every benchmark, one after the other, with their defaults."""
+
+import sys
+
+from bench import pipeline, registration
+
+if __name__ == "__main__":
+    sys.argv = sys.argv[:1]
+    pipeline.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    registration.main()

@@ -1,0 +1,157 @@
+"""Registration burst through the gateway: code request -> confirm -> profile ->
+password, by concurrent clients, on the running platform (PostgreSQL with fsync,
+RabbitMQ, every service, the gateway). SMS go through the HTTP SMS-gateway
+adapter to a capture server inside this benchmark, as they would to an operator.
+
+Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC round trip
+through the gateway) at the same concurrency. The argon2id cost is stated and
+its time per hash measured.
+
+    python -m bench.registration [--registrations 300] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+from bench.pipeline import percentile
+from identity.passwords import describe_cost, hash_password
+from tools.devstack.infra import Postgres, RabbitMQ, free_port, free_port_block
+from tools.devstack.stack import Stack, StackConfig
+
+
+class SmsCapture:
+    """An SMS operator that keeps each phone's last code."""
+
+    def __init__(self):
+        self.codes: dict[str, str] = {}
+        self.arrived = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.arrived:
+                    outer.codes[body["to"]] = re.search(r"\d{6}", body["text"]).group(0)
+                    outer.arrived.notify_all()
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def code_for(self, phone: str, timeout: float = 10) -> str:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: phone in self.codes, timeout):
+                raise TimeoutError(f"no SMS to {phone}")
+            return self.codes.pop(phone)
+
+
+def register(api: str, sms: SmsCapture, phone: str) -> float:
+    started = time.perf_counter()
+    session = requests.Session()
+    issued = session.post(f"{api}/auth/sign-in-codes", json={"phone": phone}, timeout=30)
+    issued.raise_for_status()
+    challenge = issued.json()
+    signed = session.post(f"{api}/auth/sign-in-codes/{challenge['challenge_id']}/confirmation",
+                          json={"code": sms.code_for(challenge["sent_to"])}, timeout=30)
+    signed.raise_for_status()
+    auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    session.put(f"{api}/me/profile", headers=auth, timeout=30, json={
+        "last_name": "Иванова", "first_name": "Мария", "birth_date": "2012-04-01", "sex": "female",
+    }).raise_for_status()
+    session.put(f"{api}/me/password", headers=auth, timeout=30,
+                json={"new_password": f"pass-{uuid.uuid4().hex[:12]}"}).raise_for_status()
+    return time.perf_counter() - started
+
+
+def burst(fn, items: list, clients: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = list(pool.map(fn, items))
+    return time.perf_counter() - started, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registrations", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    sms = SmsCapture()
+    with tempfile.TemporaryDirectory(prefix="sfera-bench-") as tmp:
+        rabbit = RabbitMQ(Path(tmp) / "rabbitmq", free_port())
+        pg = Postgres(Path(tmp) / "postgres", free_port(), durable=True)
+        config = StackConfig(var_dir=Path(tmp) / "stack", persistence="postgres", gateway_port=free_port(),
+                             metrics_base_port=free_port_block(), extra_env={
+                                 "SFERA_LOG_LEVEL": "WARNING", "SFERA_SMS_ADAPTER": "http",
+                                 "SFERA_SMS_GATEWAY_URL": sms.url, "SFERA_CODES_PER_HOUR_PER_CLIENT": "1000000"})
+        stack = Stack(config, rabbitmq=rabbit, postgres=pg)
+        try:
+            print(f"starting the platform (PostgreSQL with fsync) in {tmp} ...", flush=True)
+            rabbit.start()
+            pg.start()
+            stack.start_infra()
+            stack.prepare()
+            stack.start_all()
+            api = f"{stack.gateway_url}/api/v1"
+            phones = [f"+7913{i:07d}" for i in range(args.registrations)]
+            register(api, sms, "+79139999999")  # warm up every connection pool once
+            seconds, latencies = burst(lambda p: register(api, sms, p), phones, args.clients)
+
+            me_session = requests.Session()
+            issued = me_session.post(f"{api}/auth/sign-in-codes", json={"phone": "+79138888888"}, timeout=30).json()
+            access = me_session.post(f"{api}/auth/sign-in-codes/{issued['challenge_id']}/confirmation", timeout=30,
+                                     json={"code": sms.code_for("+79138888888")}).json()["access_token"]
+
+            def me(_: int) -> float:
+                started = time.perf_counter()
+                requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access}"}, timeout=30) \
+                    .raise_for_status()
+                return time.perf_counter() - started
+
+            base_calls = args.registrations * 4
+            base_seconds, base_latencies = burst(me, list(range(base_calls)), args.clients)
+        finally:
+            stack.stop()
+            rabbit.stop()
+            pg.stop()
+
+    hashes = 20
+    started = time.perf_counter()
+    for _ in range(hashes):
+        hash_password("correct horse battery staple")
+    hash_ms = (time.perf_counter() - started) / hashes * 1000
+
+    regs_per_s = args.registrations / seconds
+    calls_per_s = base_calls / base_seconds
+    p99 = percentile(latencies, 0.99) * 1000
+    base_p99 = percentile(base_latencies, 0.99) * 1000
+    print()
+    print(f"{args.registrations} registrations, {args.clients} concurrent clients, 4 API calls each")
+    print(f"  registrations/s:        {regs_per_s:8.1f}   (API calls/s {regs_per_s * 4:.0f})")
+    print(f"  registration p50 / p99: {percentile(latencies, 0.5) * 1000:8.1f} / {p99:.1f} ms")
+    print(f"baseline: GET /api/v1/me (one RPC), {base_calls} calls at the same concurrency")
+    print(f"  calls/s:                {calls_per_s:8.1f}")
+    print(f"  p50 / p99:              {percentile(base_latencies, 0.5) * 1000:8.1f} / {base_p99:.1f} ms")
+    print(f"password hash: {describe_cost()}, {hash_ms:.1f} ms per hash on one core")
+    print(f"ratio: registration API calls/s / baseline calls/s = {regs_per_s * 4 / calls_per_s:.2f}x; "
+          f"registration p99 / baseline p99 = {p99 / base_p99:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

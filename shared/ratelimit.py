@@ -1,0 +1,177 @@
+"""Rate limits kept beside a service's event store (same SQLite file or the same
+PostgreSQL schema), updated atomically: a counter per key and window, and the
+time of the last hit for countdowns ("a new code in 60 s").
+
+Why not an aggregate: a limit on a hot key (one school's address) is written by
+every request at once; optimistic concurrency would make them retry each
+other, while a row lock serializes them in microseconds. Counters are
+operational state, not domain history: nothing is lost if they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import TooManyRequests
+
+TABLE = "rate_limits"
+
+
+@dataclass(frozen=True)
+class Limit:
+    window: timedelta
+    limit: int
+    code: str
+    message: str
+    min_interval: timedelta | None = None  # a countdown between two hits
+    countdown_code: str | None = None
+    countdown_message: str | None = None
+
+
+@dataclass
+class Row:
+    window_start: datetime
+    count: int
+    last_at: datetime
+
+
+def decide(row: Row | None, limit: Limit, now: datetime) -> Row:
+    """The row after one more hit, or TooManyRequests (the row then stays as it was)."""
+    if row is None or row.window_start <= now - limit.window:
+        row = Row(now, 0, row.last_at if row else now - timedelta(days=3650))
+    if limit.min_interval is not None and row.last_at > now - limit.min_interval:
+        wait = int((row.last_at + limit.min_interval - now).total_seconds()) + 1
+        raise TooManyRequests(limit.countdown_code or limit.code, (limit.countdown_message or limit.message)
+                              .format(wait=wait), {"retry_after": wait})
+    if row.count >= limit.limit:
+        wait = int((row.window_start + limit.window - now).total_seconds()) + 1
+        raise TooManyRequests(limit.code, limit.message.format(wait=wait), {"retry_after": wait})
+    return Row(row.window_start, row.count + 1, now)
+
+
+class RateLimiter:
+    """``check`` refuses past a limit; ``hit`` counts one (refusing past it too)."""
+
+    def check(self, key: str, limit: Limit, now: datetime) -> None:
+        decide(self._read(key), limit, now)
+
+    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _read(self, key: str) -> Row | None:
+        raise NotImplementedError
+
+    @staticmethod
+    def for_store(env: Mapping[str, str], schema_default: str) -> RateLimiter:
+        """The limiter beside the event store configured by eventsourcing's ``env``."""
+        module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
+        create = env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "t", "true", "1")
+        if module.endswith("sqlite"):
+            return SqliteRateLimiter(env["SQLITE_DBNAME"], create)
+        if module.endswith("postgres"):
+            return PostgresRateLimiter(env, env.get("POSTGRES_SCHEMA") or schema_default, create)
+        return MemoryRateLimiter()
+
+
+class MemoryRateLimiter(RateLimiter):
+    def __init__(self):
+        self.rows: dict[str, Row] = {}
+        self.lock = threading.Lock()
+
+    def _read(self, key: str) -> Row | None:
+        return self.rows.get(key)
+
+    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+        with self.lock:
+            self.rows[key] = decide(self.rows.get(key), limit, now)
+
+
+class SqliteRateLimiter(RateLimiter):
+    def __init__(self, path: str, create: bool):
+        self.path = path
+        self.local = threading.local()
+        if create:
+            with self._conn() as conn:
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, window_start TEXT NOT NULL, "
+                             "count INTEGER NOT NULL, last_at TEXT NOT NULL)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.local.conn = conn
+        return conn
+
+    @staticmethod
+    def _row(found: Any) -> Row | None:
+        if found is None:
+            return None
+        return Row(datetime.fromisoformat(found[0]), found[1], datetime.fromisoformat(found[2]))
+
+    def _read(self, key: str) -> Row | None:
+        return self._row(self._conn().execute(
+            f"SELECT window_start, count, last_at FROM {TABLE} WHERE key = ?", (key,)).fetchone())
+
+    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")  # one writer at a time: read-decide-write is atomic
+        try:
+            row = decide(self._read(key), limit, now)
+            conn.execute(f"INSERT INTO {TABLE} (key, window_start, count, last_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, "
+                         "count = excluded.count, last_at = excluded.last_at",
+                         (key, row.window_start.isoformat(), row.count, row.last_at.isoformat()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+class PostgresRateLimiter(RateLimiter):
+    def __init__(self, env: Mapping[str, str], schema: str, create: bool):
+        import psycopg
+        from psycopg import sql
+
+        self.sql = sql
+        self.conninfo = dict(host=env.get("POSTGRES_HOST", "127.0.0.1"), port=int(env.get("POSTGRES_PORT", 5432)),
+                             dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                             password=env.get("POSTGRES_PASSWORD", ""))
+        self.psycopg = psycopg
+        self.table = sql.Identifier(schema, TABLE)
+        self.lock = threading.Lock()
+        self.conn = None
+        if create:
+            with psycopg.connect(**self.conninfo, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, window_start timestamptz "
+                                     "NOT NULL, count integer NOT NULL, last_at timestamptz NOT NULL)")
+                             .format(self.table))
+
+    def _connection(self):
+        if self.conn is None or self.conn.closed:
+            self.conn = self.psycopg.connect(**self.conninfo, autocommit=True)
+        return self.conn
+
+    def _select(self, conn, key: str, lock: bool) -> Row | None:
+        query = "SELECT window_start, count, last_at FROM {} WHERE key = %s" + (" FOR UPDATE" if lock else "")
+        found = conn.execute(self.sql.SQL(query).format(self.table), (key,)).fetchone()
+        return Row(*found) if found else None
+
+    def _read(self, key: str) -> Row | None:
+        with self.lock:
+            return self._select(self._connection(), key, lock=False)
+
+    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+        with self.lock:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute(self.sql.SQL("INSERT INTO {} (key, window_start, count, last_at) "
+                                          "VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING").format(self.table),
+                             (key, now - timedelta(days=3650), now - timedelta(days=3650)))
+                row = decide(self._select(conn, key, lock=True), limit, now)
+                conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s WHERE key = %s")
+                             .format(self.table), (row.window_start, row.count, row.last_at, key))

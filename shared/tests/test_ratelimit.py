@@ -1,0 +1,62 @@
+"""Rate limits beside each kind of store: windows, countdowns, and atomicity."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared.errors import TooManyRequests
+from shared.ratelimit import Limit, RateLimiter
+from shared.store import ensure_postgres_schema, store_env
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+FIVE_AN_HOUR = Limit(timedelta(hours=1), 5, "x.too_many", "Too many; wait {wait} s.",
+                     min_interval=timedelta(seconds=60), countdown_code="x.too_early",
+                     countdown_message="Wait {wait} s.")
+
+
+def limiter(settings, create=True) -> RateLimiter:
+    if settings.persistence == "postgres":
+        ensure_postgres_schema("limits", settings)
+    return RateLimiter.for_store(store_env("limits", create_table=create, config=settings), "limits")
+
+
+def test_countdown_then_window_then_a_fresh_window(store_settings):
+    rl = limiter(store_settings)
+    rl.hit("k", FIVE_AN_HOUR, NOW)
+    with pytest.raises(TooManyRequests) as info:
+        rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(seconds=20))
+    assert info.value.code == "x.too_early" and info.value.details["retry_after"] == 41
+    for i in range(1, 5):
+        rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(minutes=2 * i))
+    with pytest.raises(TooManyRequests) as info:
+        rl.check("k", FIVE_AN_HOUR, NOW + timedelta(minutes=30))
+    assert info.value.code == "x.too_many"
+    rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(hours=1, minutes=1))
+    rl.hit("other", FIVE_AN_HOUR, NOW)
+
+
+def test_concurrent_hits_never_pass_the_limit(durable_store_settings):
+    limiter(durable_store_settings)
+    ten = Limit(timedelta(hours=1), 10, "x.too_many", "Too many.")
+    outcomes = []
+    barrier = threading.Barrier(8)
+
+    def hammer():
+        rl = limiter(durable_store_settings, create=False)
+        barrier.wait()
+        for _ in range(5):
+            try:
+                rl.hit("hot", ten, NOW)
+                outcomes.append("ok")
+            except TooManyRequests:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 10 and outcomes.count("refused") == 30
