@@ -26,8 +26,8 @@ class Pipeline:
     def register(self, n: int, start: int = 0) -> list:
         users = []
         for i in range(start, start + n):
-            issued = self.identity.request_sign_in_code(f"+7900{i:07d}")
-            users.append(self.identity.confirm_sign_in(issued.challenge.id, issued.code).account.id)
+            issued = self.identity.request_code(f"+7900{i:07d}", "sms", client=f"reliability-{i}")
+            users.append(self.identity.confirm_code(issued.challenge.id, issued.code, "test").account.id)
         return users
 
     def start_ledger(self, **env: str):
