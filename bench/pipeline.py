@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pika
 import psycopg
 
+from bench.platform import private_stack
 from identity.application import IdentityApplication
 from identity.domain import Account
 from shared.store import make_application
 from tests.fixtures.ledger import LedgerApplication, Tally
-from tools.devstack.infra import Postgres, RabbitMQ, free_port, free_port_block
-from tools.devstack.stack import Stack, StackConfig
+from tools.devstack.infra import Postgres, free_port
+from tools.devstack.stack import Stack
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -184,31 +183,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     args = parser.parse_args()
     n = args.events
-    with tempfile.TemporaryDirectory(prefix="sfera-bench-") as tmp:
-        rabbit = RabbitMQ(Path(tmp) / "rabbitmq", free_port())
-        pg = Postgres(Path(tmp) / "postgres", free_port(), durable=True)
-        config = StackConfig(var_dir=Path(tmp) / "stack", persistence="postgres", gateway_port=free_port(),
-                             metrics_base_port=free_port_block(), extra_env={"SFERA_LOG_LEVEL": "WARNING"})
-        stack = Stack(config, rabbitmq=rabbit, postgres=pg)
-        try:
-            print(f"starting private RabbitMQ and PostgreSQL (fsync on) in {tmp} ...", flush=True)
-            rabbit.start()
-            pg.start()
-            stack.start_infra()
-            stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
-                          topology=["tests.fixtures.ledger:LedgerService"])
-            stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=free_port())
-            stack.start_relay("identity")
-            stack.wait_healthy()
-            print(f"{n} events each ...", flush=True)
-            rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(pg, n)]
-            pipeline = Pipeline(stack)
-            rows.append(bench_pipeline_burst(pipeline, n))
-            rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rows[-1]["rate"] / 2))
-        finally:
-            stack.stop()
-            rabbit.stop()
-            pg.stop()
+    with private_stack() as stack:
+        stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
+                      topology=["tests.fixtures.ledger:LedgerService"])
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=free_port())
+        stack.start_relay("identity")
+        stack.wait_healthy()
+        print(f"{n} events each ...", flush=True)
+        rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(stack.postgres, n)]
+        pipeline = Pipeline(stack)
+        rows.append(bench_pipeline_burst(pipeline, n))
+        rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rows[-1]["rate"] / 2))
     pika_row, pg_row, pipe, paced = rows
     print()
     print(f"{'':58} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (latency: send/commit -> consumed/applied)")

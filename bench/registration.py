@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import requests
 
 from bench.pipeline import percentile
+from bench.platform import private_stack
 from identity.passwords import describe_cost, hash_password
-from tools.devstack.infra import Postgres, RabbitMQ, free_port, free_port_block
-from tools.devstack.stack import Stack, StackConfig
 
 
 class SmsCapture:
@@ -93,43 +90,28 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     sms = SmsCapture()
-    with tempfile.TemporaryDirectory(prefix="sfera-bench-") as tmp:
-        rabbit = RabbitMQ(Path(tmp) / "rabbitmq", free_port())
-        pg = Postgres(Path(tmp) / "postgres", free_port(), durable=True)
-        config = StackConfig(var_dir=Path(tmp) / "stack", persistence="postgres", gateway_port=free_port(),
-                             metrics_base_port=free_port_block(), extra_env={
-                                 "SFERA_LOG_LEVEL": "WARNING", "SFERA_SMS_ADAPTER": "http",
-                                 "SFERA_SMS_GATEWAY_URL": sms.url, "SFERA_CODES_PER_HOUR_PER_CLIENT": "1000000"})
-        stack = Stack(config, rabbitmq=rabbit, postgres=pg)
-        try:
-            print(f"starting the platform (PostgreSQL with fsync) in {tmp} ...", flush=True)
-            rabbit.start()
-            pg.start()
-            stack.start_infra()
-            stack.prepare()
-            stack.start_all()
-            api = f"{stack.gateway_url}/api/v1"
-            phones = [f"+7913{i:07d}" for i in range(args.registrations)]
-            register(api, sms, "+79139999999")  # warm up every connection pool once
-            seconds, latencies = burst(lambda p: register(api, sms, p), phones, args.clients)
+    with private_stack(SFERA_SMS_ADAPTER="http", SFERA_SMS_GATEWAY_URL=sms.url,
+                       SFERA_CODES_PER_HOUR_PER_CLIENT="1000000") as stack:
+        stack.prepare()
+        stack.start_all()
+        api = f"{stack.gateway_url}/api/v1"
+        phones = [f"+7913{i:07d}" for i in range(args.registrations)]
+        register(api, sms, "+79139999999")  # warm up every connection pool once
+        seconds, latencies = burst(lambda p: register(api, sms, p), phones, args.clients)
 
-            me_session = requests.Session()
-            issued = me_session.post(f"{api}/auth/sign-in-codes", json={"phone": "+79138888888"}, timeout=30).json()
-            access = me_session.post(f"{api}/auth/sign-in-codes/{issued['challenge_id']}/confirmation", timeout=30,
-                                     json={"code": sms.code_for("+79138888888")}).json()["access_token"]
+        me_session = requests.Session()
+        issued = me_session.post(f"{api}/auth/sign-in-codes", json={"phone": "+79138888888"}, timeout=30).json()
+        access = me_session.post(f"{api}/auth/sign-in-codes/{issued['challenge_id']}/confirmation", timeout=30,
+                                 json={"code": sms.code_for("+79138888888")}).json()["access_token"]
 
-            def me(_: int) -> float:
-                started = time.perf_counter()
-                requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access}"}, timeout=30) \
-                    .raise_for_status()
-                return time.perf_counter() - started
+        def me(_: int) -> float:
+            started = time.perf_counter()
+            requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access}"}, timeout=30) \
+                .raise_for_status()
+            return time.perf_counter() - started
 
-            base_calls = args.registrations * 4
-            base_seconds, base_latencies = burst(me, list(range(base_calls)), args.clients)
-        finally:
-            stack.stop()
-            rabbit.stop()
-            pg.stop()
+        base_calls = args.registrations * 4
+        base_seconds, base_latencies = burst(me, list(range(base_calls)), args.clients)
 
     hashes = 20
     started = time.perf_counter()

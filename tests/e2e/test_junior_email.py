@@ -11,19 +11,10 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from tests.helpers import eventually
+from tests.helpers import Mailbox, eventually
 from tools.devstack.infra import free_port
 
 pytestmark = pytest.mark.e2e
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture(scope="module")

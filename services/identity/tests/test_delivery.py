@@ -11,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from identity.delivery import DeliveryError, DevInbox, HttpSmsGateway, SmtpMailer, flash_call_number
+from tests.helpers import Mailbox
 from tools.devstack.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -77,17 +78,8 @@ def test_http_gateway_refusal_and_absence_are_delivery_errors():
         HttpSmsGateway(f"http://127.0.0.1:{free_port()}", "t", timeout=1).send_sms("+79001234567", "x", code="1")
 
 
-class Recorder:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 def test_smtp_mailer_delivers_to_a_real_smtp_server_ID_4():
-    recorder = Recorder()
+    recorder = Mailbox()
     controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
