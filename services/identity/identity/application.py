@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
 import secrets
 import time
@@ -40,6 +38,7 @@ from identity.privacy import Relation, relation, view
 from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
+from shared.links import link_id_from_token, link_token
 from shared.ratelimit import Limit, RateLimiter
 from shared.store import ServiceApplication
 
@@ -374,25 +373,15 @@ class IdentityApplication(ServiceApplication):
         return self._find(Membership, Membership.create_id(user_id))
 
     # -- parent linking (PL-1..PL-8) ---------------------------------------------------
-    def _invite_token(self, invite_id: uuid.UUID) -> str:
-        # Derived, not stored: the live link can be shown again (PL-2) without
-        # keeping a usable secret in the event store.
-        mac = hmac.new(self.secret.encode(), f"parent-invite:{invite_id}".encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{invite_id.hex}{mac}"
+    @staticmethod
+    def _invite_token(invite_id: uuid.UUID) -> str:
+        return link_token("parent-invite", invite_id)
 
     def _invite_from_token(self, token: str) -> ParentInvite:
-        not_found = NotFound("parent_link.not_found", "This parent link does not exist.")
-        if len(token) != 64:
-            raise not_found
-        try:
-            invite_id = uuid.UUID(hex=token[:32])
-        except ValueError:
-            raise not_found from None
-        if not hmac.compare_digest(self._invite_token(invite_id), token):
-            raise not_found
-        invite = self._find(ParentInvite, invite_id)
+        invite_id = link_id_from_token("parent-invite", token)
+        invite = self._find(ParentInvite, invite_id) if invite_id else None
         if invite is None:
-            raise not_found
+            raise NotFound("parent_link.not_found", "This parent link does not exist.")
         return invite
 
     def parent_invite(self, student_id: uuid.UUID, now: datetime | None = None) -> ParentInviteView:

@@ -406,7 +406,3 @@ def self_link_error() -> Forbidden:
             "Sign the student out first, then open the link and sign in as the parent.",
         ]},
     )
-
-
-def invalid_phone(raw: str) -> Invalid:
-    return Invalid("phone.invalid", "This is not a valid phone number.", {"phone": raw})

@@ -1,39 +1,803 @@
-"""School's application: commands and queries, no transport."""
+"""School's application: commands and queries, no transport (DOMAIN.md RO-*, SC-*).
+
+Authorization lives here, where the data lives: every command names its actor
+and checks the actor's membership and roles in the organization concerned.
+"""
 
 from __future__ import annotations
 
+import random
+import re
+import time
 import uuid
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
 
+import nh3
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
-from school.domain import Person
+from school.domain import (
+    INVITE_ROLES,
+    ROLES,
+    VALIDITY_PRESETS,
+    ApplicationQueue,
+    Article,
+    Channel,
+    CityDirectory,
+    Document,
+    GraduationYear,
+    InviteIndex,
+    InviteLink,
+    JoinRequest,
+    JoinRequestQueue,
+    MaterialsIndex,
+    Membership,
+    Organization,
+    OrganizationApplication,
+    Person,
+    PersonOrganizations,
+    PhoneOwner,
+    Roster,
+    SchoolClass,
+    city_key,
+    validate_class,
+)
+from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
-from shared.errors import NotFound
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
+from shared.links import link_id_from_token, link_token
+from shared.phones import normalise_phone
 from shared.store import ServiceApplication
+
+T = TypeVar("T")
+
+DOCUMENT_TYPES = {
+    "application/pdf", "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation", "text/plain", "image/jpeg", "image/png", "video/mp4",
+    "audio/mpeg",
+}
+ARTICLE_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "s", "h2", "h3", "h4", "ul", "ol", "li", "blockquote",
+                "a", "img", "figure", "figcaption", "video", "source", "hr", "table", "thead", "tbody", "tr",
+                "th", "td"}
+ARTICLE_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt"}, "video": {"src", "controls", "poster"},
+                      "source": {"src", "type"}, "th": {"colspan", "rowspan"}, "td": {"colspan", "rowspan"}}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def document_max_bytes() -> int:
+    return env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
+
+
+def sanitize_html(html: str) -> str:
+    """Articles keep formatting, images and video, never scripts or handlers (SC-11)."""
+    return nh3.clean(html, tags=ARTICLE_TAGS, attributes=ARTICLE_ATTRIBUTES, url_schemes={"http", "https"},
+                     link_rel="noopener noreferrer")
+
+
+def junior_grade(class_name: str) -> int | None:
+    """The grade a class name starts with ("3Б" -> 3), if it does."""
+    found = re.match(r"\s*(\d{1,2})", class_name)
+    return int(found.group(1)) if found else None
+
+
+def operator_phones() -> set[str]:
+    return {normalise_phone(p) for p in env_str("SFERA_OPERATOR_PHONES", "").split(",") if p.strip()}
+
+
+def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """Cursor paging over items sorted by ``key``: the cursor is the last key seen."""
+    ordered = sorted(items, key=key)
+    if cursor:
+        ordered = [i for i in ordered if key(i) > cursor]
+    chunk = ordered[:limit]
+    return chunk, (key(chunk[-1]) if len(ordered) > limit else None)
 
 
 class SchoolApplication(ServiceApplication):
     name = "school"
+    snapshotting_intervals = {Roster: 100, Organization: 100, CityDirectory: 100, InviteIndex: 100,
+                              MaterialsIndex: 100, Channel: 50, JoinRequestQueue: 100, GraduationYear: 100,
+                              ApplicationQueue: 100, InviteLink: 100, PersonOrganizations: 50}
 
+    # -- helpers -------------------------------------------------------------------
+    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _get(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
+        found = self._find(cls, aggregate_id)
+        if found is None:
+            raise NotFound(code, message)
+        return found
+
+    def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
+        """Optimistic concurrency: on a lost race, re-read and decide again."""
+        for attempt in range(attempts):
+            try:
+                return command()
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    def organization(self, organization_id: uuid.UUID) -> Organization:
+        return self._get(Organization, organization_id, "organization.not_found", "No such organization.")
+
+    def membership(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+        found = self._find(Membership, Membership.create_id(organization_id, user_id))
+        return found if found is not None and found.active else None
+
+    def _member(self, organization_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
+        """The actor's membership; others may not even learn what is inside (404)."""
+        self.organization(organization_id)
+        member = self.membership(organization_id, actor_id)
+        if member is None:
+            raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+        return member
+
+    def _require(self, organization_id: uuid.UUID, actor_id: uuid.UUID, *roles: str) -> Membership:
+        member = self._member(organization_id, actor_id)
+        if not any(member.has(r) for r in roles):
+            raise Forbidden("organization.role_required", f"Only {' or '.join(roles)}s of this organization "
+                                                          "can do this.", {"roles": list(roles)})
+        return member
+
+    def _school_class(self, organization_id: uuid.UUID, class_id: uuid.UUID) -> SchoolClass:
+        school_class = self._get(SchoolClass, class_id, "class.not_found", "No such class.")
+        if school_class.organization_id != organization_id:
+            raise NotFound("class.not_found", "No such class.")
+        return school_class
+
+    # -- people, from identity's events --------------------------------------------------------
     def record_user(self, event: CloudEvent) -> bool:
-        """Apply ``UserRegistered`` once. Returns False for a copy already applied."""
+        """UserRegistered: know the person and their phone; a phone an approved
+        application named becomes that organization's first admin (SC-1)."""
         if self.already_processed(event.id):
             return False
         data = event.data
-        person = None
+        changed: list[Any] = []
         if data["user_id"] not in self.repository:
-            person = Person(
-                user_id=data["user_id"],
-                registered_via=data["registered_via"],
-                registered_at=data["registered_at"],
-                last_name=data["last_name"],
-                first_name=data["first_name"],
-            )
+            changed.append(Person(user_id=data["user_id"], registered_via=data["registered_via"],
+                                  registered_at=data["registered_at"], last_name=data["last_name"],
+                                  first_name=data["first_name"], phone=data.get("phone")))
+        if data.get("phone"):
+            owner = self._find(PhoneOwner, PhoneOwner.create_id(data["phone"])) or PhoneOwner(phone=data["phone"])
+            owner.own(data["user_id"])
+            for organization_id in owner.awaiting_admin:
+                changed += self._join(uuid.UUID(organization_id), data["user_id"], "admin", None, "application")
+            if owner.awaiting_admin:
+                owner.admin_arrived()
+            changed.append(owner)
+        return self.process_once(event.id, *changed)
+
+    def record_profile(self, event: CloudEvent) -> bool:
+        if self.already_processed(event.id):
+            return False
+        person = self._find(Person, event.data["user_id"])
+        if person is not None:
+            person.rename(event.data["last_name"], event.data["first_name"])
         return self.process_once(event.id, person)
 
+    def record_phone_detached(self, event: CloudEvent) -> bool:
+        """ID-6: the number now belongs to the new account."""
+        if self.already_processed(event.id):
+            return False
+        changed = []
+        for owner in self._owners_of(event.data["user_id"]):
+            owner.own(event.data["new_user_id"])
+            changed.append(owner)
+        return self.process_once(event.id, *changed)
+
+    def _owners_of(self, user_id: uuid.UUID) -> Iterable[PhoneOwner]:
+        # The phone is not in the event (privacy); it is in the stream of UserRegistered we kept.
+        person = self._find(Person, user_id)
+        phone = getattr(person, "phone", None)
+        owner = self._find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
+        return [owner] if owner is not None and owner.user_id == user_id else []
+
+    def record_parent_linked(self, event: CloudEvent) -> bool:
+        """Parents become members through their children (RO-5, PL-4): in every
+        organization where the child studies, in the child's class."""
+        if self.already_processed(event.id):
+            return False
+        parent_id, child_id = event.data["parent_user_id"], event.data["child_user_id"]
+        changed: list[Any] = []
+        child_orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        for organization_id in (child_orgs.organization_ids if child_orgs else []):
+            child = self.membership(uuid.UUID(organization_id), child_id)
+            if child is not None and child.has("student"):
+                changed += self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id,
+                                      "parent_link")
+        return self.process_once(event.id, *changed)
+
     def get_person(self, user_id: uuid.UUID) -> Person:
-        try:
-            person = self.repository.get(user_id)
-        except AggregateNotFoundError:
-            raise NotFound("person.not_found", "School does not know this person (yet).") from None
-        return person
+        return self._get(Person, user_id, "person.not_found", "School does not know this person (yet).")
+
+    def person_name(self, user_id: str) -> dict[str, Any]:
+        person = self._find(Person, uuid.UUID(user_id))
+        return {"last_name": getattr(person, "last_name", None), "first_name": getattr(person, "first_name", None)}
+
+    # -- organizations (SC-1, SC-2) ---------------------------------------------------------------
+    def is_operator(self, actor_id: uuid.UUID | None) -> bool:
+        if actor_id is None:
+            return False
+        phones = operator_phones()
+        return any(self._phone_owned_by(p, actor_id) for p in phones)
+
+    def _phone_owned_by(self, phone: str, user_id: uuid.UUID) -> bool:
+        owner = self._find(PhoneOwner, PhoneOwner.create_id(phone))
+        return owner is not None and owner.user_id == user_id
+
+    def _require_operator(self, actor_id: uuid.UUID | None, cli: bool) -> None:
+        if not cli and not self.is_operator(actor_id):
+            raise Forbidden("operator.required", "Only a platform operator can do this.")
+
+    def submit_application(self, actor_id: uuid.UUID | None, name: str, kind: str, country: str, city: str,
+                           admin_phone: str, note: str | None) -> OrganizationApplication:
+        problems = {}
+        if not name.strip():
+            problems["name"] = "Required."
+        if kind not in ("school", "college"):
+            problems["kind"] = "school or college."
+        if not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+            problems["country"] = "An ISO 3166 two-letter code, e.g. RU."
+        if not city.strip():
+            problems["city"] = "Required."
+        if problems:
+            raise Invalid("application.invalid", "The application is not valid.", {"fields": problems})
+        application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
+                                              city=" ".join(city.split()), admin_phone=normalise_phone(admin_phone),
+                                              submitted_by=actor_id, note=note)
+        queue = self._find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
+        queue.add(application.id)
+        self._retrying(lambda: self.save(application, queue))
+        return application
+
+    def pending_applications(self, actor_id: uuid.UUID | None, cli: bool = False) -> list[OrganizationApplication]:
+        self._require_operator(actor_id, cli)
+        queue = self._find(ApplicationQueue, ApplicationQueue.create_id())
+        return [self.repository.get(uuid.UUID(a)) for a in (queue.pending if queue else [])]
+
+    def approve_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID,
+                            cli: bool = False) -> Organization:
+        """SC-1: the organization exists; the person with the named phone is its first
+        admin now, or as soon as they register."""
+        self._require_operator(actor_id, cli)
+
+        def approve() -> Organization:
+            application = self._get(OrganizationApplication, application_id, "application.not_found",
+                                    "No such application.")
+            organization_id = application.approve(actor_id)
+            organization = Organization(organization_id=organization_id, name=application.name,
+                                        kind=application.kind, country=application.country, city=application.city,
+                                        approved_by=actor_id)
+            directory = self._find(CityDirectory, CityDirectory.create_id(application.country, application.city)) \
+                or CityDirectory(country=application.country, city=application.city)
+            directory.list_organization(organization_id, application.name)
+            queue = self._get(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+            queue.remove(application_id)
+            owner = self._find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
+                phone=application.admin_phone)
+            changed: list[Any] = [application, organization, directory, queue, owner]
+            if owner.user_id is not None:
+                changed += self._join(organization_id, owner.user_id, "admin", None, "application")
+            else:
+                owner.await_admin(organization_id)
+            self.save(*changed)
+            return organization
+
+        return self._retrying(approve)
+
+    def reject_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID, reason: str,
+                           cli: bool = False) -> None:
+        self._require_operator(actor_id, cli)
+        application = self._get(OrganizationApplication, application_id, "application.not_found",
+                                "No such application.")
+        application.reject(actor_id, reason)
+        queue = self._get(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+        queue.remove(application_id)
+        self.save(application, queue)
+
+    def update_organization(self, actor_id: uuid.UUID, organization_id: uuid.UUID, details: dict[str, Any]
+                            ) -> Organization:
+        """RO-2: admins fill in and edit the organization's details."""
+        self._require(organization_id, actor_id, "admin")
+        organization = self.organization(organization_id)
+        old_key = city_key(organization.country, organization.city)
+        name = details.get("name", organization.name).strip()
+        country = details.get("country", organization.country).strip().upper()
+        city = " ".join(details.get("city", organization.city).split())
+        if not name or not city or not re.fullmatch(r"[A-Z]{2}", country):
+            raise Invalid("organization.invalid", "Name, city and a two-letter country code are required.")
+        settings = {**organization.settings, **details.get("settings", {})}
+        organization.update(name, country, city, details.get("address", organization.address),
+                            details.get("website", organization.website), settings)
+        changed: list[Any] = [organization]
+        new_directory = self._find(CityDirectory, CityDirectory.create_id(country, city)) or CityDirectory(
+            country=country, city=city)
+        if city_key(country, city) != old_key:
+            old = self._find(CityDirectory, CityDirectory.create_id(*old_key))
+            if old is not None:
+                old.unlist(organization_id)
+                changed.append(old)
+        new_directory.list_organization(organization_id, name)
+        changed.append(new_directory)
+        self.save(*changed)
+        return organization
+
+    def search(self, country: str, city: str, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """SC-2: organizations of a city, by name, a page at a time."""
+        directory = self._find(CityDirectory, CityDirectory.create_id(country, city))
+        items = [{"organization_id": k, "name": v} for k, v in (directory.organizations if directory else {}).items()]
+        return page(items, lambda i: f"{i['name'].casefold()}|{i['organization_id']}", cursor, limit)
+
+    # -- classes (SC-4) ----------------------------------------------------------------------------
+    def create_class(self, actor_id: uuid.UUID, organization_id: uuid.UUID, name: str, start_year: int,
+                     end_year: int) -> SchoolClass:
+        self._require(organization_id, actor_id, "admin")
+        validate_class(name, start_year, end_year)
+
+        def create() -> SchoolClass:
+            organization = self.organization(organization_id)
+            school_class = SchoolClass(organization_id=organization_id, name=name, start_year=start_year,
+                                       end_year=end_year)
+            organization.add_class(school_class.id)
+            year = self._find(GraduationYear, GraduationYear.create_id(end_year)) or GraduationYear(year=end_year)
+            year.add(school_class.id)
+            self.save(school_class, organization, year)
+            return school_class
+
+        return self._retrying(create)
+
+    def classes(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[SchoolClass]:
+        self._member(organization_id, actor_id)
+        return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).class_ids]
+
+    def graduate_due(self, today: date, first_year: int = 1990) -> int:
+        """SC-4: every class whose end year has come is graduated, once (a second
+        run finds nothing to do)."""
+        graduated = 0
+        now = utcnow()
+        for year in range(first_year, today.year + 1):
+            calendar = self._find(GraduationYear, GraduationYear.create_id(year))
+            for class_id in calendar.class_ids if calendar else []:
+                school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
+                if school_class.due(today):
+                    school_class.graduate(now)
+                    try:
+                        self.save(school_class)
+                        graduated += 1
+                    except IntegrityError:
+                        pass  # another run graduated it a moment ago
+        return graduated
+
+    # -- members (RO-*, SC-6..SC-9) -------------------------------------------------------------------
+    def _join(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
+              via: str) -> list[Any]:
+        """The aggregates to save for a person joining (or gaining a role)."""
+        membership = self._find(Membership, Membership.create_id(organization_id, user_id))
+        if membership is None:
+            membership = Membership(organization_id=organization_id, user_id=user_id, role=role, class_id=class_id,
+                                    via=via)
+        elif not membership.active:
+            membership.rejoin(role, class_id, via)
+        elif role in membership.roles and (class_id is None or class_id == membership.class_id):
+            raise Conflict("membership.already_member", "You are already a member with this role.")
+        else:
+            membership.add_role(role, class_id, via)
+        group = str(class_id) if class_id is not None and role in ("student", "parent") else "staff"
+        roster = self._find(Roster, Roster.create_id(organization_id, group)) or Roster(
+            organization_id=organization_id, group=group)
+        roster.add(user_id)
+        orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(user_id)) or PersonOrganizations(
+            user_id=user_id)
+        orgs.add(organization_id)
+        return [membership, roster, orgs]
+
+    def members(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID | None = None,
+                cursor: str | None = None, limit: int = 50) -> tuple[list[dict], str | None]:
+        """The members list. Admins and teachers see everyone with roles and classes;
+        a student or parent sees the staff and their own class (names only)."""
+        actor = self._member(organization_id, actor_id)
+        staff_view = actor.has("admin") or actor.has("teacher")
+        organization = self.organization(organization_id)
+        if staff_view:
+            groups = ["staff", *organization.class_ids] if class_id is None else [str(class_id)]
+        else:
+            own = str(actor.class_id) if actor.class_id else None
+            if class_id is not None and str(class_id) != own:
+                raise Forbidden("organization.class_only", "You can see the members of your own class only.")
+            groups = [g for g in ("staff", own) if g and (class_id is None or g == own)]
+        user_ids: set[str] = set()
+        for group in groups:
+            roster = self._find(Roster, Roster.create_id(organization_id, group))
+            user_ids.update(roster.user_ids if roster else [])
+        rows = []
+        for user_id in user_ids:
+            membership = self.membership(organization_id, uuid.UUID(user_id))
+            if membership is None:
+                continue
+            row: dict[str, Any] = {"user_id": user_id, **self.person_name(user_id), "roles": membership.roles}
+            if staff_view:
+                row.update(class_id=membership.class_id, subjects=membership.subjects)
+            rows.append(row)
+        return page(rows, lambda r: f"{(r['last_name'] or '').casefold()}|{r['user_id']}", cursor, limit)
+
+    def my_organizations(self, user_id: uuid.UUID) -> list[tuple[Organization, Membership]]:
+        orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(user_id))
+        found = []
+        for organization_id in orgs.organization_ids if orgs else []:
+            membership = self.membership(uuid.UUID(organization_id), user_id)
+            if membership is not None:
+                found.append((self.organization(uuid.UUID(organization_id)), membership))
+        return found
+
+    def appoint_admin(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+        """RO-7: an admin makes an existing member an admin; any number of admins."""
+        self._require(organization_id, actor_id, "admin")
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin"):
+            raise Conflict("member.already_admin", "This member is already an admin.")
+        membership.add_role("admin", None, "appointed")
+        changed: list[Any] = [membership]
+        staff = self._find(Roster, Roster.create_id(organization_id, "staff")) or Roster(
+            organization_id=organization_id, group="staff")
+        staff.add(user_id)
+        changed.append(staff)
+        self.save(*changed)
+        return membership
+
+    def change_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID,
+                      roles: list[str], class_id: uuid.UUID | None) -> Membership:
+        """SC-8, SC-9: an admin corrects a member's role(s) and class."""
+        self._require(organization_id, actor_id, "admin")
+        if not roles or any(r not in ROLES for r in roles):
+            raise Invalid("member.invalid_roles", f"Roles are some of {', '.join(ROLES)}.")
+        if ("student" in roles or "parent" in roles) and class_id is None:
+            raise Invalid("member.class_required", "A student or parent belongs to a class.")
+        if class_id is not None:
+            self._school_class(organization_id, class_id)
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin") and "admin" not in roles and self._admin_count(organization_id) <= 1:
+            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        old_group = str(membership.class_id) if membership.class_id else None
+        membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
+        changed: list[Any] = [membership]
+        new_group = str(class_id) if class_id is not None and ({"student", "parent"} & set(roles)) else None
+        if old_group and old_group != new_group:
+            old = self._get(Roster, Roster.create_id(organization_id, old_group), "roster.not_found", "")
+            old.remove(user_id)
+            changed.append(old)
+        for group in filter(None, [new_group, "staff" if {"admin", "teacher"} & set(roles) else None]):
+            roster = self._find(Roster, Roster.create_id(organization_id, group)) or Roster(
+                organization_id=organization_id, group=group)
+            roster.add(user_id)
+            changed.append(roster)
+        self.save(*changed)
+        return membership
+
+    def _admin_count(self, organization_id: uuid.UUID) -> int:
+        staff = self._find(Roster, Roster.create_id(organization_id, "staff"))
+        return sum(1 for u in (staff.user_ids if staff else [])
+                   if (m := self.membership(organization_id, uuid.UUID(u))) is not None and m.has("admin"))
+
+    def remove_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self._require(organization_id, actor_id, "admin")
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin") and self._admin_count(organization_id) <= 1:
+            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        membership.leave(actor_id)
+        changed: list[Any] = [membership]
+        for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
+            roster = self._find(Roster, Roster.create_id(organization_id, group))
+            if roster is not None and str(user_id) in roster.user_ids:
+                roster.remove(user_id)
+                changed.append(roster)
+        self.save(*changed)
+
+    def assign_self(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID,
+                    subjects: list[str]) -> Membership:
+        """SC-7: a teacher adds themself to a class they teach, with their subject(s)."""
+        membership = self._require(organization_id, actor_id, "teacher")
+        school_class = self._school_class(organization_id, class_id)
+        if school_class.graduated:
+            raise Conflict("class.graduated", "This class has graduated.")
+        cleaned = sorted({" ".join(s.split()) for s in subjects if s.strip()})
+        if not cleaned or any(len(s) > 64 for s in cleaned):
+            raise Invalid("teacher.subjects_required", "Name the subject(s) you teach in this class.")
+        membership.assign(class_id, cleaned)
+        self.save(membership)
+        return membership
+
+    # -- invite links (SC-5, SC-6, ID-4) -------------------------------------------------------------------
+    def create_invite(self, actor_id: uuid.UUID, organization_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
+                      validity: str, max_uses: int | None, email_registration_allowed: bool,
+                      now: datetime | None = None) -> tuple[InviteLink, str]:
+        """Admins invite teachers and students; teachers invite students to classes (RO-3)."""
+        now = now or utcnow()
+        actor = self._require(organization_id, actor_id, "admin", "teacher")
+        if role not in INVITE_ROLES:
+            raise Invalid("invite.invalid_role", "An invite link is for teachers or students.")
+        if role == "teacher" and not actor.has("admin"):
+            raise Forbidden("organization.role_required", "Only admins invite teachers.", {"roles": ["admin"]})
+        if validity not in VALIDITY_PRESETS:
+            raise Invalid("invite.invalid_validity", f"Validity is one of {', '.join(VALIDITY_PRESETS)}.")
+        if max_uses is not None and not 1 <= max_uses <= 10_000:
+            raise Invalid("invite.invalid_max_uses", "At most 1 to 10000 uses, or no limit.")
+        school_class = None
+        if role == "student":
+            if class_id is None:
+                raise Invalid("invite.class_required", "A student invite names the class to join.")
+            school_class = self._school_class(organization_id, class_id)
+            if school_class.graduated:
+                raise Conflict("class.graduated", "This class has graduated.")
+        elif class_id is not None:
+            school_class = self._school_class(organization_id, class_id)
+        if email_registration_allowed:
+            grade = junior_grade(school_class.name) if school_class else None
+            if role != "student" or grade is None or not 1 <= grade <= 4:
+                raise Invalid("invite.email_for_juniors_only",
+                              "E-mail registration is for students of grades 1 to 4 (ID-4).")
+        delta = VALIDITY_PRESETS[validity]
+        invite = InviteLink(organization_id=organization_id, class_id=class_id, role=role,
+                            expires_at=now + delta if delta else None, max_uses=max_uses,
+                            email_registration_allowed=email_registration_allowed, created_by=actor_id)
+        index = self._find(InviteIndex, InviteIndex.create_id(organization_id)) or InviteIndex(
+            organization_id=organization_id)
+        index.add(invite.id)
+        self._retrying(lambda: self.save(invite, index))
+        return invite, link_token("school-invite", invite.id)
+
+    def invite_from_token(self, token: str) -> InviteLink:
+        invite_id = link_id_from_token("school-invite", token)
+        invite = self._find(InviteLink, invite_id) if invite_id else None
+        if invite is None:
+            raise NotFound("invite.not_found", "This invite link does not exist.")
+        return invite
+
+    def usable_invite(self, token: str, now: datetime | None = None) -> InviteLink:
+        invite = self.invite_from_token(token)
+        invite.check_usable(now or utcnow())
+        return invite
+
+    def invites(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[tuple[InviteLink, str]]:
+        self._require(organization_id, actor_id, "admin", "teacher")
+        index = self._find(InviteIndex, InviteIndex.create_id(organization_id))
+        found = [self.repository.get(uuid.UUID(i)) for i in (index.invite_ids if index else [])]
+        actor = self.membership(organization_id, actor_id)
+        if not actor.has("admin"):
+            found = [i for i in found if i.created_by == actor_id]
+        return [(i, link_token("school-invite", i.id)) for i in found]
+
+    def revoke_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> None:
+        invite = self._get(InviteLink, invite_id, "invite.not_found", "This invite link does not exist.")
+        actor = self._require(invite.organization_id, actor_id, "admin", "teacher")
+        if not actor.has("admin") and invite.created_by != actor_id:
+            raise Forbidden("invite.not_yours", "Teachers revoke only the links they made.")
+        if not invite.revoked:
+            invite.revoke(actor_id)
+            self.save(invite)
+
+    def join_by_invite(self, token: str, user_id: uuid.UUID, now: datetime | None = None) -> Membership:
+        """SC-6: straight into the organization and class, with the link's role. The
+        last use goes to one person only: two takers race on the link's version."""
+        now = now or utcnow()
+
+        def join() -> Membership:
+            invite = self.invite_from_token(token)
+            invite.use(user_id, now)
+            # A hidden join request does not stop a person invited by a link (SC-3).
+            changed = self._join(invite.organization_id, user_id, invite.role, invite.class_id, "invite")
+            self.save(invite, *changed)
+            return changed[0]
+
+        return self._retrying(join)
+
+    # -- join requests (SC-2, SC-3) -----------------------------------------------------------------------
+    def request_to_join(self, user_id: uuid.UUID, organization_id: uuid.UUID, message: str | None) -> JoinRequest:
+        self.organization(organization_id)
+        if self.membership(organization_id, user_id) is not None:
+            raise Conflict("membership.already_member", "You are already a member.")
+        request = self._find(JoinRequest, JoinRequest.create_id(organization_id, user_id))
+        if request is None:
+            request = JoinRequest(organization_id=organization_id, user_id=user_id, message=message)
+        else:
+            request.resend(message)
+        queue = self._find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id)) or JoinRequestQueue(
+            organization_id=organization_id)
+        queue.add(user_id)
+        self._retrying(lambda: self.save(request, queue))
+        return request
+
+    def join_requests(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[JoinRequest]:
+        self._require(organization_id, actor_id, "admin")
+        queue = self._find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id))
+        return [self.repository.get(JoinRequest.create_id(organization_id, uuid.UUID(u)))
+                for u in (queue.pending if queue else [])]
+
+    def accept_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
+                            class_id: uuid.UUID | None) -> Membership:
+        """SC-3 "Add": the admin admits the person with a role and class."""
+        self._require(organization_id, actor_id, "admin")
+        if role not in ROLES:
+            raise Invalid("member.invalid_roles", f"A role is one of {', '.join(ROLES)}.")
+        if role in ("student", "parent"):
+            if class_id is None:
+                raise Invalid("member.class_required", "A student or parent belongs to a class.")
+            self._school_class(organization_id, class_id)
+        request = self._get(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
+                            "No such request.")
+        request.accept(actor_id, role, class_id)
+        queue = self._get(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
+                          "")
+        queue.remove(user_id)
+        changed = self._join(organization_id, user_id, role, class_id if role in ("student", "parent") else None,
+                             "join_request")
+        self.save(request, queue, *changed)
+        return changed[0]
+
+    def hide_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """SC-3 "Hide": for good; the person can still be invited by a new link."""
+        self._require(organization_id, actor_id, "admin")
+        request = self._get(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
+                            "No such request.")
+        request.hide(actor_id)
+        queue = self._get(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
+                          "")
+        queue.remove(user_id)
+        self.save(request, queue)
+
+    # -- materials (SC-10..SC-12) -------------------------------------------------------------------------
+    def publish_document(self, actor_id: uuid.UUID, organization_id: uuid.UUID, title: str, file_name: str,
+                         media_type: str, size: int, blob_key: str) -> Document:
+        """SC-10: admins add school-wide materials, teachers upload theirs (RO-2, RO-3)."""
+        self._require(organization_id, actor_id, "admin", "teacher")
+        if media_type not in DOCUMENT_TYPES:
+            raise Invalid("document.type_not_allowed", "This kind of file cannot be published.",
+                          {"media_type": media_type, "allowed": sorted(DOCUMENT_TYPES)})
+        if not 0 < size <= document_max_bytes():
+            raise Invalid("document.too_large", f"A document is at most {document_max_bytes()} bytes.",
+                          {"size": size, "max_bytes": document_max_bytes()})
+        if not title.strip() or len(title) > 200:
+            raise Invalid("document.invalid_title", "A title of 1 to 200 characters.")
+        document = Document(organization_id=organization_id, title=title.strip(), file_name=file_name[:255],
+                            media_type=media_type, size=size, blob_key=blob_key, published_by=actor_id)
+        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents")) or MaterialsIndex(
+            organization_id=organization_id, kind="documents")
+        index.add(document.id)
+        self._retrying(lambda: self.save(document, index))
+        return document
+
+    def documents(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Document]:
+        self._member(organization_id, actor_id)
+        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents"))
+        found = [self.repository.get(uuid.UUID(d)) for d in (index.ids if index else [])]
+        return [d for d in reversed(found) if not d.deleted]
+
+    def document(self, actor_id: uuid.UUID, document_id: uuid.UUID) -> Document:
+        """A document for download: members of its organization only."""
+        document = self._get(Document, document_id, "document.not_found", "No such document.")
+        if document.deleted:
+            raise NotFound("document.not_found", "No such document.")
+        self._member(document.organization_id, actor_id)
+        return document
+
+    def draft_article(self, actor_id: uuid.UUID, organization_id: uuid.UUID, title: str, html: str,
+                      cover_blob_key: str | None) -> Article:
+        self._require(organization_id, actor_id, "admin", "teacher")
+        if not title.strip() or len(title) > 200:
+            raise Invalid("article.invalid_title", "A title of 1 to 200 characters.")
+        article = Article(organization_id=organization_id, author_id=actor_id, title=title.strip(),
+                          html=sanitize_html(html), cover_blob_key=cover_blob_key)
+        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles")) or MaterialsIndex(
+            organization_id=organization_id, kind="articles")
+        index.add(article.id)
+        self._retrying(lambda: self.save(article, index))
+        return article
+
+    def _own_article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
+        article = self._get(Article, article_id, "article.not_found", "No such article.")
+        actor = self._member(article.organization_id, actor_id)
+        if article.author_id != actor_id and not actor.has("admin"):
+            raise Forbidden("article.not_yours", "Only its author or an admin can change this article.")
+        return article
+
+    def edit_article(self, actor_id: uuid.UUID, article_id: uuid.UUID, title: str, html: str,
+                     cover_blob_key: str | None) -> Article:
+        article = self._own_article(actor_id, article_id)
+        article.edit(title.strip(), sanitize_html(html), cover_blob_key)
+        self.save(article)
+        return article
+
+    def publish_article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
+        article = self._own_article(actor_id, article_id)
+        if article.published_at is not None:
+            raise Conflict("article.already_published", "This article is already published.")
+        article.publish(utcnow())
+        self.save(article)
+        return article
+
+    def articles(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Article]:
+        """Members read published articles; authors and admins also see drafts."""
+        actor = self._member(organization_id, actor_id)
+        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles"))
+        found = [self.repository.get(uuid.UUID(a)) for a in (index.ids if index else [])]
+        return [a for a in reversed(found)
+                if a.published_at is not None or a.author_id == actor_id or actor.has("admin")]
+
+    def article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
+        article = self._get(Article, article_id, "article.not_found", "No such article.")
+        actor = self._member(article.organization_id, actor_id)
+        if article.published_at is None and article.author_id != actor_id and not actor.has("admin"):
+            raise NotFound("article.not_found", "No such article.")
+        return article
+
+    def create_channel(self, actor_id: uuid.UUID, organization_id: uuid.UUID, name: str) -> Channel:
+        self._require(organization_id, actor_id, "admin")
+        if not name.strip() or len(name) > 80:
+            raise Invalid("channel.invalid_name", "A name of 1 to 80 characters.")
+        organization = self.organization(organization_id)
+        channel = Channel(organization_id=organization_id, name=name.strip(), created_by=actor_id)
+        organization.add_channel(channel.id)
+        self._retrying(lambda: self.save(channel, organization))
+        return channel
+
+    def channels(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Channel]:
+        self._member(organization_id, actor_id)
+        return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).channel_ids]
+
+    def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
+        """SC-12: admins post; members read."""
+        channel = self._get(Channel, channel_id, "channel.not_found", "No such channel.")
+        self._require(channel.organization_id, actor_id, "admin")
+        if not text.strip() or len(text) > 10_000:
+            raise Invalid("channel.invalid_post", "A post of 1 to 10000 characters.")
+        post_id = uuid.uuid4()
+        channel.post(post_id, actor_id, text.strip(), utcnow())
+        self.save(channel)
+        return channel.posts[-1]
+
+    def posts(self, actor_id: uuid.UUID, channel_id: uuid.UUID, cursor: str | None, limit: int
+              ) -> tuple[list[dict], str | None]:
+        channel = self._get(Channel, channel_id, "channel.not_found", "No such channel.")
+        self._member(channel.organization_id, actor_id)
+        newest_first = list(reversed(channel.posts))
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        chunk = newest_first[start:start + limit]
+        return chunk, (str(start + limit) if start + limit < len(newest_first) else None)
+
+    # -- the teacher's desktop (SC-13) ----------------------------------------------------------------------
+    def dashboard(self, actor_id: uuid.UUID) -> dict:
+        """The classes a teacher teaches (with subjects) in every organization, the
+        lessons or calls under way (the calls issue fills them) and recent chats
+        (messaging's, when it exists)."""
+        classes = []
+        for organization, membership in self.my_organizations(actor_id):
+            if not membership.has("teacher"):
+                continue
+            for class_id, subjects in membership.subjects.items():
+                school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
+                classes.append({"organization_id": organization.id, "organization_name": organization.name,
+                                "class_id": school_class.id, "class_name": school_class.name, "subjects": subjects,
+                                "graduated": school_class.graduated})
+        return {"classes": sorted(classes, key=lambda c: (c["organization_name"], c["class_name"])),
+                "lessons_under_way": [], "recent_chats": []}

@@ -1,12 +1,45 @@
-"""School's aggregates. For now: the people school knows about, projected from
-identity's ``UserRegistered`` (rosters and memberships build on them)."""
+"""School's aggregates and rules (DOMAIN.md RO-*, SC-*).
+
+- ``Person``: a platform user as school knows them (from identity's events),
+  and ``PhoneOwner``: whose a phone is, so an approved application's admin
+  phone finds its person (SC-1).
+- ``OrganizationApplication`` (заявка) and ``Organization`` (SC-1, SC-2), with
+  ``CityDirectory`` for search by country and city.
+- ``SchoolClass`` (SC-4) and ``GraduationYear``: the classes ending in a year,
+  for the graduation job.
+- ``Membership``: one person's roles in one organization (RO-1, RO-6), their
+  class and their subjects per class (SC-7); ``Roster``: who is in a class, or
+  on the staff (admins, teachers, parents), for the members list.
+- ``InviteLink`` (SC-5, SC-6, ID-4) and ``JoinRequest`` (SC-2, SC-3).
+- ``Document``, ``Article``, ``Channel`` (SC-10..SC-12).
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
+
+from shared.errors import Conflict, Forbidden, Gone, Invalid
+
+NAMESPACE = uuid.UUID("0b7e7f3c-7a8f-4d5e-9a44-3c1f8d2e6b10")
+ROLES = ("admin", "teacher", "student", "parent")
+INVITE_ROLES = ("teacher", "student")
+VALIDITY_PRESETS = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "1d": timedelta(days=1),
+                    "7d": timedelta(days=7), "unlimited": None}
+GRADUATION_MONTH_DAY = (7, 1)  # a class graduates on 1 July of its end year, when the school year is over
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, ":".join([kind, *map(str, parts)]))
+
+
+def city_key(country: str, city: str) -> tuple[str, str]:
+    return country.strip().upper(), " ".join(city.split()).casefold()
+
+
+# -- people -------------------------------------------------------------------
 
 
 class Person(Aggregate):
@@ -14,8 +47,9 @@ class Person(Aggregate):
 
     @event("Recorded")
     def __init__(self, user_id: uuid.UUID, registered_via: str, registered_at: datetime, last_name: str | None,
-                 first_name: str | None):
+                 first_name: str | None, phone: str | None = None):
         self.user_id = user_id
+        self.phone = phone  # internal: operators and applications name people by phone (SC-1)
         self.registered_via = registered_via
         self.registered_at = registered_at
         self.last_name = last_name
@@ -24,3 +58,529 @@ class Person(Aggregate):
     @staticmethod
     def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
         return user_id
+
+    @event("Renamed")
+    def rename(self, last_name: str | None, first_name: str | None) -> None:
+        self.last_name = last_name
+        self.first_name = first_name
+
+
+class PhoneOwner(Aggregate):
+    """Whose a phone number is now; and organizations waiting for it as their admin."""
+
+    @staticmethod
+    def create_id(phone: str, **_: object) -> uuid.UUID:
+        return derived_id("phone", phone)
+
+    @event("Opened")
+    def __init__(self, phone: str):
+        self.phone = phone
+        self.user_id: uuid.UUID | None = None
+        self.awaiting_admin: list[str] = []  # organization ids
+
+    @event("Owned")
+    def own(self, user_id: uuid.UUID | None) -> None:
+        self.user_id = user_id
+
+    @event("AdminAwaited")
+    def await_admin(self, organization_id: uuid.UUID) -> None:
+        self.awaiting_admin.append(str(organization_id))
+
+    @event("AdminArrived")
+    def admin_arrived(self) -> None:
+        self.awaiting_admin = []
+
+
+# -- organizations --------------------------------------------------------------
+
+
+class OrganizationApplication(Aggregate):
+    """SC-1: an application to register a school or college, naming its admin's phone."""
+
+    @event("Submitted")
+    def __init__(self, name: str, kind: str, country: str, city: str, admin_phone: str,
+                 submitted_by: uuid.UUID | None, note: str | None):
+        self.name, self.kind, self.country, self.city = name, kind, country, city
+        self.admin_phone = admin_phone
+        self.submitted_by = submitted_by
+        self.note = note
+        self.status = "pending"
+        self.organization_id: uuid.UUID | None = None
+        self.reason: str | None = None
+
+    def _pending(self) -> None:
+        if self.status != "pending":
+            raise Conflict("application.decided", f"This application was already {self.status}.")
+
+    def approve(self, operator_id: uuid.UUID | None) -> uuid.UUID:
+        self._pending()
+        organization_id = uuid.uuid4()
+        self._approved(operator_id, organization_id)
+        return organization_id
+
+    @event("Approved")
+    def _approved(self, operator_id: uuid.UUID | None, organization_id: uuid.UUID) -> None:
+        self.status = "approved"
+        self.organization_id = organization_id
+
+    def reject(self, operator_id: uuid.UUID | None, reason: str) -> None:
+        self._pending()
+        self._rejected(operator_id, reason)
+
+    @event("Rejected")
+    def _rejected(self, operator_id: uuid.UUID | None, reason: str) -> None:
+        self.status = "rejected"
+        self.reason = reason
+
+
+class ApplicationQueue(Aggregate):
+    """The operators' list of applications waiting for a decision."""
+
+    @staticmethod
+    def create_id(**_: object) -> uuid.UUID:
+        return derived_id("applications")
+
+    @event("Opened")
+    def __init__(self):
+        self.pending: list[str] = []
+
+    @event("Added")
+    def add(self, application_id: uuid.UUID) -> None:
+        self.pending.append(str(application_id))
+
+    @event("Removed")
+    def remove(self, application_id: uuid.UUID) -> None:
+        self.pending = [a for a in self.pending if a != str(application_id)]
+
+
+class Organization(Aggregate):
+    @event("Registered")
+    def __init__(self, organization_id: uuid.UUID, name: str, kind: str, country: str, city: str,
+                 approved_by: uuid.UUID | None):
+        self.name, self.kind, self.country, self.city = name, kind, country, city
+        self.address: str | None = None
+        self.website: str | None = None
+        self.settings: dict[str, bool] = {"student_dialogs_allowed": True}
+        self.class_ids: list[str] = []
+        self.channel_ids: list[str] = []
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return organization_id
+
+    @event("Updated")
+    def update(self, name: str, country: str, city: str, address: str | None, website: str | None,
+               settings: dict[str, bool]) -> None:
+        self.name, self.country, self.city = name, country, city
+        self.address, self.website = address, website
+        self.settings = settings
+
+    @event("ClassAdded")
+    def add_class(self, class_id: uuid.UUID) -> None:
+        self.class_ids.append(str(class_id))
+
+    @event("ChannelAdded")
+    def add_channel(self, channel_id: uuid.UUID) -> None:
+        self.channel_ids.append(str(channel_id))
+
+
+class CityDirectory(Aggregate):
+    """The organizations of one city, for search (SC-2)."""
+
+    @staticmethod
+    def create_id(country: str, city: str, **_: object) -> uuid.UUID:
+        return derived_id("city", *city_key(country, city))
+
+    @event("Opened")
+    def __init__(self, country: str, city: str):
+        self.country, self.city = city_key(country, city)
+        self.organizations: dict[str, str] = {}  # id -> name
+
+    @event("Listed")
+    def list_organization(self, organization_id: uuid.UUID, name: str) -> None:
+        self.organizations[str(organization_id)] = name
+
+    @event("Unlisted")
+    def unlist(self, organization_id: uuid.UUID) -> None:
+        self.organizations.pop(str(organization_id), None)
+
+
+# -- classes ------------------------------------------------------------------------
+
+
+def validate_class(name: str, start_year: int, end_year: int) -> None:
+    problems = {}
+    if not name.strip() or len(name) > 32:
+        problems["name"] = "A number or name of 1 to 32 characters, e.g. 5А."
+    if not 1990 <= start_year <= 2100:
+        problems["start_year"] = "A year between 1990 and 2100."
+    if not start_year < end_year <= start_year + 12:
+        problems["end_year"] = "After the start year, at most 12 years later."
+    if problems:
+        raise Invalid("class.invalid", "The class is not valid.", {"fields": problems})
+
+
+def graduation_day(end_year: int) -> date:
+    return date(end_year, *GRADUATION_MONTH_DAY)
+
+
+class SchoolClass(Aggregate):
+    """SC-4: a class or group; graduated from 1 July of its end year."""
+
+    @event("Created")
+    def __init__(self, organization_id: uuid.UUID, name: str, start_year: int, end_year: int):
+        self.organization_id = organization_id
+        self.name = name.strip()
+        self.start_year, self.end_year = start_year, end_year
+        self.graduated = False
+
+    def due(self, today: date) -> bool:
+        return not self.graduated and today >= graduation_day(self.end_year)
+
+    def graduate(self, graduated_at: datetime) -> None:
+        self._graduated(self.organization_id, graduated_at)
+
+    @event("Graduated")
+    def _graduated(self, organization_id: uuid.UUID, graduated_at: datetime) -> None:
+        self.graduated = True
+
+
+class GraduationYear(Aggregate):
+    """The classes that end in one year: the graduation job reads a few of these."""
+
+    @staticmethod
+    def create_id(year: int, **_: object) -> uuid.UUID:
+        return derived_id("graduation", year)
+
+    @event("Opened")
+    def __init__(self, year: int):
+        self.year = year
+        self.class_ids: list[str] = []
+
+    @event("ClassAdded")
+    def add(self, class_id: uuid.UUID) -> None:
+        self.class_ids.append(str(class_id))
+
+
+# -- members -------------------------------------------------------------------------
+
+
+class Membership(Aggregate):
+    """One person in one organization: roles (RO-1, RO-6), class, subjects (SC-7)."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("membership", organization_id, user_id)
+
+    @event("Joined")
+    def __init__(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
+                 via: str):
+        self.organization_id = organization_id
+        self.user_id = user_id
+        self.roles = [role]
+        self.class_id = class_id
+        self.subjects: dict[str, list[str]] = {}
+        self.active = True
+
+    def has(self, role: str) -> bool:
+        return self.active and role in self.roles
+
+    # Every event below carries the organization, the person and the state after
+    # it (roles, class, subjects): the outbox maps each one on its own.
+
+    def rejoin(self, role: str, class_id: uuid.UUID | None, via: str) -> None:
+        self._rejoined(self.organization_id, self.user_id, role, [role], class_id, via)
+
+    @event("Rejoined")
+    def _rejoined(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, roles: list[str],
+                  class_id: uuid.UUID | None, via: str) -> None:
+        self.active = True
+        self.roles = roles
+        self.class_id = class_id
+        self.subjects = {}
+
+    def add_role(self, role: str, class_id: uuid.UUID | None, via: str = "admin") -> None:
+        roles = self.roles if role in self.roles else [*self.roles, role]
+        new_class = class_id if class_id is not None and role in ("student", "parent") else self.class_id
+        self._role_added(self.organization_id, self.user_id, role, roles, new_class, self.subjects, via)
+
+    @event("RoleAdded")
+    def _role_added(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, roles: list[str],
+                    class_id: uuid.UUID | None, subjects: dict[str, list[str]], via: str) -> None:
+        self.roles = roles
+        self.class_id = class_id
+
+    def change(self, roles: list[str], class_id: uuid.UUID | None, changed_by: uuid.UUID) -> None:
+        subjects = self.subjects if "teacher" in roles else {}
+        self._changed(self.organization_id, self.user_id, roles, class_id, subjects, changed_by)
+
+    @event("Changed")
+    def _changed(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],
+                 class_id: uuid.UUID | None, subjects: dict[str, list[str]], changed_by: uuid.UUID) -> None:
+        self.roles = roles
+        self.class_id = class_id
+        self.subjects = subjects
+
+    def assign(self, class_id: uuid.UUID, subjects: list[str]) -> None:
+        self._assigned(self.organization_id, self.user_id, class_id, subjects)
+
+    @event("TeacherAssigned")
+    def _assigned(self, organization_id: uuid.UUID, user_id: uuid.UUID, class_id: uuid.UUID,
+                  subjects: list[str]) -> None:
+        self.subjects = {**self.subjects, str(class_id): subjects}
+
+    def leave(self, removed_by: uuid.UUID | None) -> None:
+        self._left(self.organization_id, self.user_id, removed_by)
+
+    @event("Left")
+    def _left(self, organization_id: uuid.UUID, user_id: uuid.UUID, removed_by: uuid.UUID | None) -> None:
+        self.active = False
+
+
+class Roster(Aggregate):
+    """Who belongs to a class (students, and parents through them), or to an
+    organization's staff (admins, teachers). Rosters split the members list so
+    that people joining different classes at once do not contend."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, group: str, **_: object) -> uuid.UUID:
+        return derived_id("roster", organization_id, group)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID, group: str):
+        self.organization_id = organization_id
+        self.group = group  # a class id, or "staff"
+        self.user_ids: list[str] = []
+
+    @event("Added")
+    def add(self, user_id: uuid.UUID) -> None:
+        if str(user_id) not in self.user_ids:
+            self.user_ids.append(str(user_id))
+
+    @event("Removed")
+    def remove(self, user_id: uuid.UUID) -> None:
+        self.user_ids = [u for u in self.user_ids if u != str(user_id)]
+
+
+class PersonOrganizations(Aggregate):
+    """The organizations a person belongs to (for "my schools" and for parents)."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("orgs-of", user_id)
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.organization_ids: list[str] = []
+
+    @event("Added")
+    def add(self, organization_id: uuid.UUID) -> None:
+        if str(organization_id) not in self.organization_ids:
+            self.organization_ids.append(str(organization_id))
+
+
+# -- invites and join requests ------------------------------------------------------------
+
+
+class InviteLink(Aggregate):
+    """SC-5, SC-6, ID-4: a link that places people straight into a class with a role."""
+
+    @event("Created")
+    def __init__(self, organization_id: uuid.UUID, class_id: uuid.UUID | None, role: str,
+                 expires_at: datetime | None, max_uses: int | None, email_registration_allowed: bool,
+                 created_by: uuid.UUID):
+        self.organization_id = organization_id
+        self.class_id = class_id
+        self.role = role
+        self.expires_at = expires_at
+        self.max_uses = max_uses
+        self.email_registration_allowed = email_registration_allowed
+        self.created_by = created_by
+        self.uses = 0
+        self.revoked = False
+
+    def check_usable(self, now: datetime) -> None:
+        if self.revoked:
+            raise Gone("invite.revoked", "This invite link was revoked by the school.")
+        if self.expires_at is not None and now >= self.expires_at:
+            raise Gone("invite.expired", "This invite link has expired; ask the school for a new one.")
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            raise Gone("invite.exhausted", "This invite link has been used as many times as it allows.")
+
+    def use(self, user_id: uuid.UUID, now: datetime) -> None:
+        self.check_usable(now)
+        self._used(user_id)
+
+    @event("Used")
+    def _used(self, user_id: uuid.UUID) -> None:
+        self.uses += 1
+
+    @event("Revoked")
+    def revoke(self, revoked_by: uuid.UUID) -> None:
+        self.revoked = True
+
+
+class InviteIndex(Aggregate):
+    """An organization's invite links, for the admin's list."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("invites", organization_id)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID):
+        self.invite_ids: list[str] = []
+
+    @event("Added")
+    def add(self, invite_id: uuid.UUID) -> None:
+        self.invite_ids.append(str(invite_id))
+
+
+class JoinRequest(Aggregate):
+    """SC-2, SC-3: a person without an invite asks to join; admins add or hide."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("join-request", organization_id, user_id)
+
+    @event("Sent")
+    def __init__(self, organization_id: uuid.UUID, user_id: uuid.UUID, message: str | None):
+        self.organization_id = organization_id
+        self.user_id = user_id
+        self.message = message
+        self.status = "pending"
+
+    def _pending(self) -> None:
+        if self.status == "hidden":
+            raise Gone("join_request.hidden", "This request was hidden for good.")
+        if self.status != "pending":
+            raise Conflict("join_request.decided", "This request was already handled.")
+
+    def resend(self, message: str | None) -> None:
+        if self.status == "hidden":
+            raise Forbidden("join_request.hidden",
+                            "The school declined your request; you can join with an invite link from the school.")
+        self._resent(message)
+
+    @event("Resent")
+    def _resent(self, message: str | None) -> None:
+        self.message = message
+        self.status = "pending"
+
+    def accept(self, admin_id: uuid.UUID, role: str, class_id: uuid.UUID | None) -> None:
+        self._pending()
+        self._accepted(admin_id, role, class_id)
+
+    @event("Accepted")
+    def _accepted(self, admin_id: uuid.UUID, role: str, class_id: uuid.UUID | None) -> None:
+        self.status = "accepted"
+
+    def hide(self, admin_id: uuid.UUID) -> None:
+        self._pending()
+        self._hidden(admin_id)
+
+    @event("Hidden")
+    def _hidden(self, admin_id: uuid.UUID) -> None:
+        self.status = "hidden"
+
+
+class JoinRequestQueue(Aggregate):
+    """An organization's pending join requests."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("join-requests", organization_id)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID):
+        self.pending: list[str] = []  # user ids
+
+    @event("Added")
+    def add(self, user_id: uuid.UUID) -> None:
+        if str(user_id) not in self.pending:
+            self.pending.append(str(user_id))
+
+    @event("Removed")
+    def remove(self, user_id: uuid.UUID) -> None:
+        self.pending = [u for u in self.pending if u != str(user_id)]
+
+
+# -- materials ----------------------------------------------------------------------------
+
+
+class Document(Aggregate):
+    """SC-10: a file for all members of the organization."""
+
+    @event("Published")
+    def __init__(self, organization_id: uuid.UUID, title: str, file_name: str, media_type: str, size: int,
+                 blob_key: str, published_by: uuid.UUID):
+        self.organization_id = organization_id
+        self.title, self.file_name = title, file_name
+        self.media_type, self.size = media_type, size
+        self.blob_key = blob_key
+        self.published_by = published_by
+        self.deleted = False
+
+    @event("Deleted")
+    def delete(self, deleted_by: uuid.UUID) -> None:
+        self.deleted = True
+
+
+class Article(Aggregate):
+    """SC-11: formatted text with a cover image, a draft until published."""
+
+    @event("Drafted")
+    def __init__(self, organization_id: uuid.UUID, author_id: uuid.UUID, title: str, html: str,
+                 cover_blob_key: str | None):
+        self.organization_id = organization_id
+        self.author_id = author_id
+        self.title, self.html, self.cover_blob_key = title, html, cover_blob_key
+        self.published_at: datetime | None = None
+
+    @event("Edited")
+    def edit(self, title: str, html: str, cover_blob_key: str | None) -> None:
+        self.title, self.html, self.cover_blob_key = title, html, cover_blob_key
+
+    def publish(self, published_at: datetime) -> None:
+        self._published(self.organization_id, self.author_id, self.title, published_at)
+
+    @event("Published")
+    def _published(self, organization_id: uuid.UUID, author_id: uuid.UUID, title: str,
+                   published_at: datetime) -> None:
+        self.published_at = published_at
+
+
+class MaterialsIndex(Aggregate):
+    """An organization's documents and articles, newest last."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, kind: str, **_: object) -> uuid.UUID:
+        return derived_id("materials", organization_id, kind)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID, kind: str):
+        self.ids: list[str] = []
+
+    @event("Added")
+    def add(self, material_id: uuid.UUID) -> None:
+        self.ids.append(str(material_id))
+
+
+class Channel(Aggregate):
+    """SC-12: one-to-many: admins post, members read."""
+
+    @event("Created")
+    def __init__(self, organization_id: uuid.UUID, name: str, created_by: uuid.UUID):
+        self.organization_id = organization_id
+        self.name = name
+        self.posts: list[dict] = []
+
+    def post(self, post_id: uuid.UUID, author_id: uuid.UUID, text: str, published_at: datetime) -> None:
+        self._posted(self.organization_id, post_id, author_id, text, published_at)
+
+    @event("Posted")
+    def _posted(self, organization_id: uuid.UUID, post_id: uuid.UUID, author_id: uuid.UUID, text: str,
+                published_at: datetime) -> None:
+        self.posts.append({"post_id": str(post_id), "author_id": str(author_id), "text": text,
+                           "published_at": published_at.isoformat()})

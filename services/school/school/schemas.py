@@ -1,6 +1,9 @@
-"""Marshmallow schemas of school's RPC results."""
+"""Marshmallow schemas of school's RPC payloads and results (the gateway
+documents and validates with the same ones)."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from school.domain import INVITE_ROLES, ROLES, VALIDITY_PRESETS
 
 
 class PersonView(Schema):
@@ -8,3 +11,231 @@ class PersonView(Schema):
     registered_via = fields.String(required=True)
     registered_at = fields.AwareDateTime(required=True)
     version = fields.Integer(required=True, metadata={"description": "Event-store version of the record."})
+
+
+class ApplicationInput(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(["school", "college"]))
+    country = fields.String(required=True, validate=validate.Length(equal=2), metadata={"example": "RU"})
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    admin_phone = fields.String(required=True, validate=validate.Length(min=3, max=32))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class ApplicationView(Schema):
+    application_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    country = fields.String(required=True)
+    city = fields.String(required=True)
+    status = fields.String(required=True)
+    organization_id = fields.UUID(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class RejectionInput(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class OrganizationView(Schema):
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    country = fields.String(required=True)
+    city = fields.String(required=True)
+    address = fields.String(allow_none=True)
+    website = fields.String(allow_none=True)
+    settings = fields.Dict()
+
+
+class OrganizationInput(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    country = fields.String(validate=validate.Length(equal=2))
+    city = fields.String(validate=validate.Length(min=1, max=100))
+    address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    website = fields.Url(allow_none=True)
+    settings = fields.Dict(keys=fields.String(validate=validate.OneOf(["student_dialogs_allowed"])),
+                           values=fields.Boolean())
+
+
+class SearchHit(Schema):
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+
+
+class SearchPage(Schema):
+    items = fields.List(fields.Nested(SearchHit), required=True)
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})
+
+
+class ClassInput(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"example": "5А"})
+    start_year = fields.Integer(required=True, metadata={"example": 2024})
+    end_year = fields.Integer(required=True, metadata={"example": 2031})
+
+
+class ClassView(Schema):
+    class_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    start_year = fields.Integer(required=True)
+    end_year = fields.Integer(required=True)
+    graduated = fields.Boolean(required=True)
+
+
+class MemberView(Schema):
+    user_id = fields.UUID(required=True)
+    last_name = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    roles = fields.List(fields.String(), required=True)
+    class_id = fields.UUID(allow_none=True, metadata={"description": "Shown to admins and teachers"})
+    subjects = fields.Dict(metadata={"description": "A teacher's subjects per class; to admins and teachers"})
+
+
+class MembersPage(Schema):
+    items = fields.List(fields.Nested(MemberView), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class MembershipView(Schema):
+    organization_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    roles = fields.List(fields.String(), required=True)
+    class_id = fields.UUID(allow_none=True)
+    subjects = fields.Dict()
+
+
+class MyOrganization(Schema):
+    organization = fields.Nested(OrganizationView, required=True)
+    membership = fields.Nested(MembershipView, required=True)
+
+
+class MemberChange(Schema):
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
+                        validate=validate.Length(min=1))
+    class_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class TeacherAssignment(Schema):
+    subjects = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                           validate=validate.Length(min=1, max=10))
+
+
+class InviteInput(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(INVITE_ROLES))
+    class_id = fields.UUID(load_default=None, allow_none=True)
+    validity = fields.String(load_default="7d", validate=validate.OneOf(list(VALIDITY_PRESETS)),
+                             metadata={"description": "30m, 1h, 1d, 7d or unlimited"})
+    max_uses = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10_000))
+    email_registration_allowed = fields.Boolean(load_default=False,
+                                                metadata={"description": "Juniors (grades 1-4) may register by "
+                                                                         "e-mail (ID-4)"})
+
+
+class InviteView(Schema):
+    invite_id = fields.UUID(required=True)
+    token = fields.String(required=True)
+    url = fields.String()
+    organization_id = fields.UUID(required=True)
+    class_id = fields.UUID(allow_none=True)
+    role = fields.String(required=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
+    max_uses = fields.Integer(allow_none=True)
+    uses = fields.Integer(required=True)
+    revoked = fields.Boolean(required=True)
+    email_registration_allowed = fields.Boolean(required=True)
+
+
+class InvitePreview(Schema):
+    """SC-6: what a person sees before joining."""
+
+    organization = fields.Nested(OrganizationView, required=True)
+    class_name = fields.String(allow_none=True)
+    role = fields.String(required=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
+
+
+class JoinRequestInput(Schema):
+    message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class JoinRequestView(Schema):
+    user_id = fields.UUID(required=True)
+    last_name = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+    status = fields.String(required=True)
+
+
+class JoinRequestDecision(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    class_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class DocumentView(Schema):
+    document_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    title = fields.String(required=True)
+    file_name = fields.String(required=True)
+    media_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+    published_by = fields.UUID(required=True)
+    published_at = fields.AwareDateTime(required=True)
+
+
+class ArticleInput(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    html = fields.String(required=True, validate=validate.Length(max=200_000),
+                         metadata={"description": "Sanitised: formatting, links, images and video stay"})
+    cover_blob_key = fields.String(load_default=None, allow_none=True)
+
+
+class ArticleView(Schema):
+    article_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    author_id = fields.UUID(required=True)
+    title = fields.String(required=True)
+    html = fields.String(required=True)
+    cover_blob_key = fields.String(allow_none=True)
+    published_at = fields.AwareDateTime(allow_none=True)
+
+
+class ChannelInput(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class ChannelView(Schema):
+    channel_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+
+
+class PostInput(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class PostView(Schema):
+    post_id = fields.UUID(required=True)
+    author_id = fields.UUID(required=True)
+    text = fields.String(required=True)
+    published_at = fields.String(required=True)
+
+
+class PostsPage(Schema):
+    items = fields.List(fields.Nested(PostView), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class DashboardClass(Schema):
+    organization_id = fields.UUID(required=True)
+    organization_name = fields.String(required=True)
+    class_id = fields.UUID(required=True)
+    class_name = fields.String(required=True)
+    subjects = fields.List(fields.String(), required=True)
+    graduated = fields.Boolean(required=True)
+
+
+class Dashboard(Schema):
+    classes = fields.List(fields.Nested(DashboardClass), required=True)
+    lessons_under_way = fields.List(fields.Dict(), required=True, metadata={"description": "Filled by calls"})
+    recent_chats = fields.List(fields.Dict(), required=True, metadata={"description": "Filled by messaging"})

@@ -1,15 +1,63 @@
-"""school's nameko entrypoints: RPC and integration-event handlers."""
+"""school's nameko entrypoints: RPC, integration-event handlers and the graduation
+timer; each a thin call into the application. ``actor_id`` is the gateway's
+verified token subject."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import Any
 
+from nameko.timer import timer
+
+from school import schemas
 from school.application import SchoolApplication
-from school.schemas import PersonView
+from school.domain import Article, Channel, Document, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
-from shared.errors import NotFound
+from shared.errors import Invalid
 from shared.service import EventSourcedApp, Observability, rpc
+
+GRADUATION_CHECK_SECONDS = 3600
+
+
+def _uuid(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(code, "Not a valid id.") from None
+
+
+def _opt_uuid(value: Any) -> uuid.UUID | None:
+    return _uuid(value) if value else None
+
+
+def organization_view(o: Organization) -> dict:
+    return schemas.OrganizationView().dump({**vars(o), "organization_id": o.id})
+
+
+def class_view(c: SchoolClass) -> dict:
+    return schemas.ClassView().dump({**vars(c), "class_id": c.id})
+
+
+def membership_view(m: Membership) -> dict:
+    return schemas.MembershipView().dump(vars(m))
+
+
+def invite_view(invite: InviteLink, token: str) -> dict:
+    return schemas.InviteView().dump({**vars(invite), "invite_id": invite.id, "token": token})
+
+
+def document_view(d: Document) -> dict:
+    return schemas.DocumentView().dump({**vars(d), "document_id": d.id, "published_at": d.created_on})
+
+
+def article_view(a: Article) -> dict:
+    return schemas.ArticleView().dump({**vars(a), "article_id": a.id})
+
+
+def channel_view(c: Channel) -> dict:
+    return schemas.ChannelView().dump({**vars(c), "channel_id": c.id})
 
 
 class SchoolService:
@@ -18,19 +66,237 @@ class SchoolService:
     app: SchoolApplication = EventSourcedApp(SchoolApplication)
     observability = Observability()
 
+    # -- what school learns from identity ----------------------------------------------------
     @consume_event("identity.UserRegistered.v1")
     def on_user_registered(self, event: CloudEvent) -> bool:
         return self.app.record_user(event)
+
+    @consume_event("identity.ProfileUpdated.v1")
+    def on_profile_updated(self, event: CloudEvent) -> bool:
+        return self.app.record_profile(event)
+
+    @consume_event("identity.PhoneDetached.v1")
+    def on_phone_detached(self, event: CloudEvent) -> bool:
+        return self.app.record_phone_detached(event)
+
+    @consume_event("identity.ParentLinked.v1")
+    def on_parent_linked(self, event: CloudEvent) -> bool:
+        return self.app.record_parent_linked(event)
+
+    @timer(interval=GRADUATION_CHECK_SECONDS)
+    def graduate_classes(self) -> int:
+        """SC-4: classes in their end year graduate; running it again changes nothing."""
+        return self.app.graduate_due(date.today())
+
+    @rpc
+    def get_person(self, user_id: str) -> dict:
+        person = self.app.get_person(_uuid(user_id, "person.not_found"))
+        return schemas.PersonView().dump({**vars(person), "user_id": person.id, "version": person.version})
+
+    # -- organizations (SC-1, SC-2) -------------------------------------------------------------
+    @rpc
+    def submit_application(self, actor_id: str | None, application: dict) -> dict:
+        a = schemas.ApplicationInput().load(application)
+        submitted = self.app.submit_application(_opt_uuid(actor_id), a["name"], a["kind"], a["country"], a["city"],
+                                                a["admin_phone"], a["note"])
+        return self._application(submitted)
+
+    @staticmethod
+    def _application(a) -> dict:
+        return schemas.ApplicationView().dump({**vars(a), "application_id": a.id})
+
+    @rpc
+    def pending_applications(self, actor_id: str | None, cli: bool = False) -> list[dict]:
+        return [self._application(a) for a in self.app.pending_applications(_opt_uuid(actor_id), cli)]
+
+    @rpc
+    def approve_application(self, actor_id: str | None, application_id: str, cli: bool = False) -> dict:
+        return organization_view(self.app.approve_application(_opt_uuid(actor_id),
+                                                              _uuid(application_id, "application.not_found"), cli))
+
+    @rpc
+    def reject_application(self, actor_id: str | None, application_id: str, reason: str, cli: bool = False) -> None:
+        self.app.reject_application(_opt_uuid(actor_id), _uuid(application_id, "application.not_found"), reason, cli)
+
+    @rpc
+    def get_organization(self, organization_id: str) -> dict:
+        return organization_view(self.app.organization(_uuid(organization_id, "organization.not_found")))
+
+    @rpc
+    def update_organization(self, actor_id: str, organization_id: str, details: dict) -> dict:
+        loaded = schemas.OrganizationInput().load(details)
+        return organization_view(self.app.update_organization(_uuid(actor_id), _uuid(organization_id), loaded))
+
+    @rpc
+    def search(self, country: str, city: str, cursor: str | None = None, limit: int = 20) -> dict:
+        items, next_cursor = self.app.search(country, city, cursor, max(1, min(limit, 100)))
+        return schemas.SearchPage().dump({"items": items, "next_cursor": next_cursor})
+
+    @rpc
+    def my_organizations(self, actor_id: str) -> list[dict]:
+        return [{"organization": organization_view(o), "membership": membership_view(m)}
+                for o, m in self.app.my_organizations(_uuid(actor_id))]
+
+    # -- classes ---------------------------------------------------------------------------------
+    @rpc
+    def create_class(self, actor_id: str, organization_id: str, school_class: dict) -> dict:
+        c = schemas.ClassInput().load(school_class)
+        return class_view(self.app.create_class(_uuid(actor_id), _uuid(organization_id), c["name"], c["start_year"],
+                                                c["end_year"]))
+
+    @rpc
+    def classes(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [class_view(c) for c in self.app.classes(_uuid(actor_id), _uuid(organization_id))]
+
+    # -- members -----------------------------------------------------------------------------------
+    @rpc
+    def members(self, actor_id: str, organization_id: str, class_id: str | None = None, cursor: str | None = None,
+                limit: int = 50) -> dict:
+        items, next_cursor = self.app.members(_uuid(actor_id), _uuid(organization_id), _opt_uuid(class_id), cursor,
+                                              max(1, min(limit, 200)))
+        return schemas.MembersPage().dump({"items": items, "next_cursor": next_cursor})
+
+    @rpc
+    def appoint_admin(self, actor_id: str, organization_id: str, user_id: str) -> dict:
+        return membership_view(self.app.appoint_admin(_uuid(actor_id), _uuid(organization_id),
+                                                      _uuid(user_id, "member.not_found")))
+
+    @rpc
+    def change_member(self, actor_id: str, organization_id: str, user_id: str, change: dict) -> dict:
+        c = schemas.MemberChange().load(change)
+        return membership_view(self.app.change_member(_uuid(actor_id), _uuid(organization_id),
+                                                      _uuid(user_id, "member.not_found"), c["roles"], c["class_id"]))
+
+    @rpc
+    def remove_member(self, actor_id: str, organization_id: str, user_id: str) -> None:
+        self.app.remove_member(_uuid(actor_id), _uuid(organization_id), _uuid(user_id, "member.not_found"))
+
+    @rpc
+    def assign_self(self, actor_id: str, organization_id: str, class_id: str, subjects: list[str]) -> dict:
+        return membership_view(self.app.assign_self(_uuid(actor_id), _uuid(organization_id),
+                                                    _uuid(class_id, "class.not_found"), subjects))
+
+    # -- invites -----------------------------------------------------------------------------------
+    @rpc
+    def create_invite(self, actor_id: str, organization_id: str, invite: dict) -> dict:
+        i = schemas.InviteInput().load(invite)
+        created, token = self.app.create_invite(_uuid(actor_id), _uuid(organization_id), i["role"], i["class_id"],
+                                                i["validity"], i["max_uses"], i["email_registration_allowed"])
+        return invite_view(created, token)
+
+    @rpc
+    def invites(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [invite_view(i, t) for i, t in self.app.invites(_uuid(actor_id), _uuid(organization_id))]
+
+    @rpc
+    def revoke_invite(self, actor_id: str, invite_id: str) -> None:
+        self.app.revoke_invite(_uuid(actor_id), _uuid(invite_id, "invite.not_found"))
+
+    @rpc
+    def invite_preview(self, token: str) -> dict:
+        invite = self.app.usable_invite(token)
+        school_class = self.app.repository.get(invite.class_id) if invite.class_id else None
+        return schemas.InvitePreview().dump({
+            "organization": organization_view(self.app.organization(invite.organization_id)),
+            "class_name": school_class.name if school_class else None, "role": invite.role,
+            "expires_at": invite.expires_at})
 
     @rpc
     def validate_invite(self, token: str) -> dict:
         """The contract identity relies on for juniors' e-mail registration (ID-4):
         ``{organization_id, class_id, role, email_registration_allowed}`` for a
-        usable invite, else NotFound / Gone with an ``invite.*`` code. Invite links
-        arrive with the school issue (SC-5); until then no token is valid."""
-        raise NotFound("invite.not_found", "This invite link does not exist.")
+        usable invite, else NotFound / Gone with an ``invite.*`` code."""
+        invite = self.app.usable_invite(token)
+        return {"organization_id": str(invite.organization_id),
+                "class_id": str(invite.class_id) if invite.class_id else None, "role": invite.role,
+                "email_registration_allowed": invite.email_registration_allowed}
 
     @rpc
-    def get_person(self, user_id: str) -> dict:
-        person = self.app.get_person(uuid.UUID(user_id))
-        return PersonView().dump({**vars(person), "user_id": person.id, "version": person.version})
+    def join_by_invite(self, actor_id: str, token: str) -> dict:
+        return membership_view(self.app.join_by_invite(token, _uuid(actor_id)))
+
+    # -- join requests -------------------------------------------------------------------------------
+    @rpc
+    def request_to_join(self, actor_id: str, organization_id: str, message: str | None = None) -> dict:
+        request = self.app.request_to_join(_uuid(actor_id), _uuid(organization_id, "organization.not_found"),
+                                           message)
+        return schemas.JoinRequestView().dump(vars(request))
+
+    @rpc
+    def join_requests(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [schemas.JoinRequestView().dump({**vars(r), **self.app.person_name(str(r.user_id))})
+                for r in self.app.join_requests(_uuid(actor_id), _uuid(organization_id))]
+
+    @rpc
+    def accept_join_request(self, actor_id: str, organization_id: str, user_id: str, decision: dict) -> dict:
+        d = schemas.JoinRequestDecision().load(decision)
+        return membership_view(self.app.accept_join_request(_uuid(actor_id), _uuid(organization_id),
+                                                            _uuid(user_id, "join_request.not_found"), d["role"],
+                                                            d["class_id"]))
+
+    @rpc
+    def hide_join_request(self, actor_id: str, organization_id: str, user_id: str) -> None:
+        self.app.hide_join_request(_uuid(actor_id), _uuid(organization_id), _uuid(user_id, "join_request.not_found"))
+
+    # -- materials ------------------------------------------------------------------------------------
+    @rpc
+    def publish_document(self, actor_id: str, organization_id: str, title: str, file_name: str, media_type: str,
+                         size: int, blob_key: str) -> dict:
+        return document_view(self.app.publish_document(_uuid(actor_id), _uuid(organization_id), title, file_name,
+                                                       media_type, size, blob_key))
+
+    @rpc
+    def documents(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [document_view(d) for d in self.app.documents(_uuid(actor_id), _uuid(organization_id))]
+
+    @rpc
+    def document_download(self, actor_id: str, document_id: str) -> dict:
+        d = self.app.document(_uuid(actor_id), _uuid(document_id, "document.not_found"))
+        return {"blob_key": d.blob_key, "file_name": d.file_name, "media_type": d.media_type, "size": d.size}
+
+    @rpc
+    def draft_article(self, actor_id: str, organization_id: str, article: dict) -> dict:
+        a = schemas.ArticleInput().load(article)
+        return article_view(self.app.draft_article(_uuid(actor_id), _uuid(organization_id), a["title"], a["html"],
+                                                   a["cover_blob_key"]))
+
+    @rpc
+    def edit_article(self, actor_id: str, article_id: str, article: dict) -> dict:
+        a = schemas.ArticleInput().load(article)
+        return article_view(self.app.edit_article(_uuid(actor_id), _uuid(article_id, "article.not_found"),
+                                                  a["title"], a["html"], a["cover_blob_key"]))
+
+    @rpc
+    def publish_article(self, actor_id: str, article_id: str) -> dict:
+        return article_view(self.app.publish_article(_uuid(actor_id), _uuid(article_id, "article.not_found")))
+
+    @rpc
+    def articles(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [article_view(a) for a in self.app.articles(_uuid(actor_id), _uuid(organization_id))]
+
+    @rpc
+    def get_article(self, actor_id: str, article_id: str) -> dict:
+        return article_view(self.app.article(_uuid(actor_id), _uuid(article_id, "article.not_found")))
+
+    @rpc
+    def create_channel(self, actor_id: str, organization_id: str, name: str) -> dict:
+        return channel_view(self.app.create_channel(_uuid(actor_id), _uuid(organization_id), name))
+
+    @rpc
+    def channels(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [channel_view(c) for c in self.app.channels(_uuid(actor_id), _uuid(organization_id))]
+
+    @rpc
+    def post(self, actor_id: str, channel_id: str, text: str) -> dict:
+        return schemas.PostView().dump(self.app.post(_uuid(actor_id), _uuid(channel_id, "channel.not_found"), text))
+
+    @rpc
+    def posts(self, actor_id: str, channel_id: str, cursor: str | None = None, limit: int = 20) -> dict:
+        items, next_cursor = self.app.posts(_uuid(actor_id), _uuid(channel_id, "channel.not_found"), cursor,
+                                            max(1, min(limit, 100)))
+        return schemas.PostsPage().dump({"items": items, "next_cursor": next_cursor})
+
+    # -- the teacher's desktop -------------------------------------------------------------------------
+    @rpc
+    def dashboard(self, actor_id: str) -> dict:
+        return schemas.Dashboard().dump(self.app.dashboard(_uuid(actor_id)))

@@ -1,44 +1,442 @@
-"""School records the people identity registers, once (against every store)."""
+"""School's application against every store (memory, SQLite, PostgreSQL).
+Each test names the DOMAIN.md rule it checks."""
 
+from __future__ import annotations
+
+import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from school.application import SchoolApplication
+from school.application import SchoolApplication, sanitize_html
+from school.outbox import to_integration_events
 from shared.contracts import make_event
-from shared.errors import NotFound
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import make_application
 
+from .conftest import School
+
 pytestmark = pytest.mark.integration
+NOW = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 
 
-def user_registered(event_id: str, user_id: uuid.UUID):
-    return make_event("identity.UserRegistered.v1", {
-        "user_id": user_id, "phone": "+79001234567", "registered_via": "phone",
-        "registered_at": datetime(2026, 9, 1, tzinfo=timezone.utc),
-    }, event_id=event_id)
+def published(app: SchoolApplication, event_type: str | None = None) -> list:
+    events = []
+    for notification in app.process_recorder.select_notifications(start=1, limit=100_000):
+        for t, data, subject in to_integration_events(app.mapper.to_domain_event(notification)):
+            events.append(make_event(t, data, event_id=f"school:{notification.id}", subject=subject))
+    return [e for e in events if event_type is None or e.type == event_type]
 
 
-def test_user_registered_is_recorded_once(store_settings):
-    app = make_application(SchoolApplication, "school", create_table=True, config=store_settings)
+# -- people ---------------------------------------------------------------------------------
+
+
+def test_user_registered_is_recorded_once(school):
     user_id = uuid.uuid4()
-    assert app.record_user(user_registered("identity:1:UserRegistered.v1", user_id)) is True
-    assert app.record_user(user_registered("identity:1:UserRegistered.v1", user_id)) is False
-    person = app.get_person(user_id)
-    assert person.version == 1
-    assert person.registered_via == "phone"
+    event = make_event("identity.UserRegistered.v1", {"user_id": user_id, "phone": "+79001234567",
+                                                      "registered_via": "phone", "registered_at": NOW},
+                       event_id="identity:1:UserRegistered.v1")
+    assert school.app.record_user(event) is True
+    assert school.app.record_user(event) is False
+    assert school.app.get_person(user_id).version == 1
 
 
-def test_a_republished_copy_with_a_new_id_does_not_duplicate_the_person(store_settings):
-    app = make_application(SchoolApplication, "school", create_table=True, config=store_settings)
-    user_id = uuid.uuid4()
-    app.record_user(user_registered("identity:1:UserRegistered.v1", user_id))
-    assert app.record_user(user_registered("identity:1:UserRegistered.v2", user_id)) is True
-    assert app.get_person(user_id).version == 1
+# -- SC-1, SC-2 organizations ------------------------------------------------------------------
 
 
-def test_an_unknown_person_is_not_found(store_settings):
-    app = make_application(SchoolApplication, "school", create_table=True, config=store_settings)
+def test_an_application_is_approved_by_an_operator_and_its_phone_becomes_admin_SC_1(school):
+    operator = school.operator()
+    admin = school.user("+79001112233")
+    application = school.app.submit_application(None, "Гимназия №2", "school", "ru", "Казань", "8 900 111-22-33",
+                                                None)
+    with pytest.raises(Forbidden) as info:
+        school.app.approve_application(admin, application.id)
+    assert info.value.code == "operator.required"
+    assert [a.id for a in school.app.pending_applications(operator)] == [application.id]
+    organization = school.app.approve_application(operator, application.id)
+    assert school.app.membership(organization.id, admin).roles == ["admin"]
+    assert school.app.pending_applications(operator) == []
+    with pytest.raises(Conflict):
+        school.app.approve_application(operator, application.id)
+    assert [e.data["name"] for e in published(school.app, "school.OrganizationRegistered.v1")] == ["Гимназия №2"]
+    assert [e.data["user_id"] for e in published(school.app, "school.AdminAppointed.v1")] == [admin]
+
+
+def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
+    application = school.app.submit_application(None, "Колледж", "college", "RU", "Тверь", "+79004445566", None)
+    organization = school.app.approve_application(None, application.id, cli=True)
+    later = school.user("+79004445566")
+    assert school.app.membership(organization.id, later).has("admin")
+
+
+def test_applications_can_be_rejected_SC_1(school):
+    application = school.app.submit_application(None, "X", "school", "RU", "Омск", "+79004445567", None)
+    school.app.reject_application(None, application.id, "Not a real school", cli=True)
+    assert school.app.repository.get(application.id).status == "rejected"
+    with pytest.raises(Invalid):
+        school.app.submit_application(None, "", "university", "Russia", "", "+79004445567", None)
+
+
+def test_organizations_are_found_by_country_and_city_with_paging_SC_2(school):
+    ids = [school.organization(city="Самара", name=f"Школа №{n:02d}")[0] for n in range(5)]
+    school.organization(city="Казань")
+    first, cursor = school.app.search("ru", "  самара ", None, 2)
+    second, cursor2 = school.app.search("RU", "Самара", cursor, 2)
+    third, end = school.app.search("RU", "Самара", cursor2, 2)
+    assert [h["name"] for h in first + second + third] == [f"Школа №{n:02d}" for n in range(5)]
+    assert end is None and {h["organization_id"] for h in first + second + third} == {str(i) for i in ids}
+    assert school.app.search("RU", "Уфа", None, 10) == ([], None)
+
+
+def test_only_admins_edit_the_organization_and_moves_are_found_in_the_new_city_RO_2(school):
+    org, admin = school.organization(city="Самара")
+    klass = school.klass(org, admin)
+    teacher = school.member(org, admin, "teacher")
+    student = school.member(org, admin, "student", klass)
+    for outsider in (teacher, student):
+        with pytest.raises(Forbidden):
+            school.app.update_organization(outsider, org, {"address": "ул. Ленина, 1"})
+    school.app.update_organization(admin, org, {"city": "Тольятти", "address": "ул. Ленина, 1",
+                                                "settings": {"student_dialogs_allowed": False}})
+    assert school.app.search("RU", "Самара", None, 10)[0] == []
+    assert [h["organization_id"] for h in school.app.search("RU", "Тольятти", None, 10)[0]] == [str(org)]
+    updated = published(school.app, "school.OrganizationUpdated.v1")[-1].data
+    assert updated["settings"] == {"student_dialogs_allowed": False}
+
+
+# -- SC-4 classes -----------------------------------------------------------------------------------
+
+
+def test_a_class_has_a_name_and_valid_years_SC_4(school):
+    org, admin = school.organization()
+    for bad in (("", 2024, 2031), ("5А", 2024, 2024), ("5А", 2024, 2040), ("5А", 1800, 1805)):
+        with pytest.raises(Invalid) as info:
+            school.app.create_class(admin, org, *bad)
+        assert info.value.code == "class.invalid"
+    klass = school.klass(org, admin, "5А", 2024, 2031)
+    created = published(school.app, "school.ClassCreated.v1")[-1].data
+    assert (created["class_id"], created["name"], created["end_year"]) == (klass, "5А", 2031)
+
+
+def test_classes_graduate_in_their_end_year_once_SC_4(school):
+    org, admin = school.organization()
+    leaving = school.klass(org, admin, "11А", 2015, 2026)
+    staying = school.klass(org, admin, "10А", 2016, 2027)
+    assert school.app.graduate_due(date(2026, 6, 30)) == 0
+    assert school.app.graduate_due(date(2026, 7, 1)) == 1
+    assert school.app.graduate_due(date(2026, 7, 2)) == 0  # idempotent
+    assert school.app.repository.get(leaving).graduated and not school.app.repository.get(staying).graduated
+    assert [e.data["class_id"] for e in published(school.app, "school.ClassGraduated.v1")] == [leaving]
+
+
+# -- SC-5, SC-6 invite links -----------------------------------------------------------------------------
+
+
+def test_invite_validity_presets_and_their_own_error_codes_SC_5(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    invite, token = school.app.create_invite(admin, org, "student", klass, "30m", None, False, now=NOW)
+    assert invite.expires_at == NOW + timedelta(minutes=30)
+    with pytest.raises(Gone) as expired:
+        school.app.join_by_invite(token, school.user(), now=NOW + timedelta(minutes=31))
+    assert expired.value.code == "invite.expired"
+    unlimited, _ = school.app.create_invite(admin, org, "student", klass, "unlimited", None, False, now=NOW)
+    assert unlimited.expires_at is None
+    once, once_token = school.app.create_invite(admin, org, "student", klass, "7d", 1, False)
+    school.app.join_by_invite(once_token, school.user())
+    with pytest.raises(Gone) as exhausted:
+        school.app.join_by_invite(once_token, school.user())
+    assert exhausted.value.code == "invite.exhausted"
+    revoked, revoked_token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    school.app.revoke_invite(admin, revoked.id)
+    with pytest.raises(Gone) as gone:
+        school.app.join_by_invite(revoked_token, school.user())
+    assert gone.value.code == "invite.revoked"
     with pytest.raises(NotFound):
-        app.get_person(uuid.uuid4())
+        school.app.join_by_invite("f" * 64, school.user())
+    with pytest.raises(Invalid):
+        school.app.create_invite(admin, org, "student", klass, "2w", None, False)
+
+
+def test_joining_by_link_places_the_person_in_the_organization_and_class_SC_6(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin, "7Б")
+    invite, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    preview = school.app.usable_invite(token)
+    assert (preview.organization_id, preview.class_id, preview.role) == (org, klass, "student")
+    student = school.user()
+    membership = school.app.join_by_invite(token, student)
+    assert (membership.roles, membership.class_id) == (["student"], klass)
+    joined = published(school.app, "school.MemberJoined.v1")[-1].data
+    assert (joined["user_id"], joined["role"], joined["class_id"], joined["via"]) == (student, "student", klass,
+                                                                                      "invite")
+    with pytest.raises(Conflict):
+        school.app.join_by_invite(token, student)
+
+
+def test_the_last_use_of_a_link_cannot_be_taken_twice_SC_5(durable_store_settings, monkeypatch):
+    monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
+    setup = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
+    org, admin = setup.organization()
+    klass = setup.klass(org, admin)
+    _, token = setup.app.create_invite(admin, org, "student", klass, "7d", 1, False)
+    people = [setup.user() for _ in range(4)]
+    apps = [make_application(SchoolApplication, "school", config=durable_store_settings) for _ in people]
+    barrier = threading.Barrier(len(people))
+    outcomes: list[str] = []
+
+    def take(app, person):
+        barrier.wait()
+        try:
+            app.join_by_invite(token, person)
+            outcomes.append("joined")
+        except Gone as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=take, args=pair) for pair in zip(apps, people, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["invite.exhausted"] * 3 + ["joined"]
+    assert setup.app.invite_from_token(token).uses == 1
+
+
+def test_email_registration_only_for_junior_classes_ID_4(school):
+    org, admin = school.organization()
+    junior, senior = school.klass(org, admin, "2В", 2025, 2034), school.klass(org, admin, "9А", 2018, 2027)
+    invite, token = school.app.create_invite(admin, org, "student", junior, "7d", None, True)
+    assert invite.email_registration_allowed and school.app.usable_invite(token).class_id == junior
+    with pytest.raises(Invalid) as info:
+        school.app.create_invite(admin, org, "student", senior, "7d", None, True)
+    assert info.value.code == "invite.email_for_juniors_only"
+
+
+def test_teachers_invite_students_but_not_teachers_RO_3(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    teacher = school.member(org, admin, "teacher")
+    student = school.member(org, admin, "student", klass)
+    assert school.app.create_invite(teacher, org, "student", klass, "1d", 30, False)[0].role == "student"
+    with pytest.raises(Forbidden):
+        school.app.create_invite(teacher, org, "teacher", None, "1d", None, False)
+    with pytest.raises(Forbidden):
+        school.app.create_invite(student, org, "student", klass, "1d", None, False)
+
+
+# -- SC-2, SC-3 join requests -------------------------------------------------------------------------------
+
+
+def test_join_requests_are_added_or_hidden_for_good_SC_3(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    alice, bob = school.user(last_name="Алиева"), school.user(last_name="Борисов")
+    school.app.request_to_join(alice, org, "Я учусь в 5А")
+    school.app.request_to_join(bob, org, None)
+    assert {r.user_id for r in school.app.join_requests(admin, org)} == {alice, bob}
+    school.app.accept_join_request(admin, org, alice, "student", klass)
+    assert school.app.membership(org, alice).class_id == klass
+    school.app.hide_join_request(admin, org, bob)
+    assert school.app.join_requests(admin, org) == []
+    with pytest.raises(Forbidden) as info:
+        school.app.request_to_join(bob, org, "please")
+    assert info.value.code == "join_request.hidden"
+    _, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    assert school.app.join_by_invite(token, bob).has("student")  # a new link still works (SC-3)
+
+
+def test_only_admins_review_join_requests_SC_3(school):
+    org, admin = school.organization()
+    teacher = school.member(org, admin, "teacher")
+    someone = school.user()
+    school.app.request_to_join(someone, org, None)
+    with pytest.raises(Forbidden):
+        school.app.join_requests(teacher, org)
+    with pytest.raises(Forbidden):
+        school.app.accept_join_request(teacher, org, someone, "student", None)
+
+
+# -- RO, SC-7..SC-9 members -----------------------------------------------------------------------------------
+
+
+def test_four_roles_and_one_account_with_several_RO_1_RO_6(school):
+    org_a, admin_a = school.organization(name="A")
+    org_b, admin_b = school.organization(name="B")
+    klass_b = school.klass(org_b, admin_b)
+    person = school.member(org_a, admin_a, "teacher")
+    child = school.member(org_b, admin_b, "student", klass_b)
+    school.app.record_parent_linked(make_event("identity.ParentLinked.v1", {
+        "link_id": uuid.uuid4(), "parent_user_id": person, "child_user_id": child, "parent_number": 1,
+        "consent_given_at": NOW, "linked_at": NOW}, event_id="identity:7:ParentLinked.v1"))
+    assert school.app.membership(org_a, person).roles == ["teacher"]
+    parent = school.app.membership(org_b, person)
+    assert parent.roles == ["parent"] and parent.class_id == klass_b                     # RO-5 via the child
+    assert {o.id for o, _ in school.app.my_organizations(person)} == {org_a, org_b}
+
+
+def test_admins_appoint_admins_without_limit_RO_7(school):
+    org, admin = school.organization()
+    teachers = [school.member(org, admin, "teacher") for _ in range(3)]
+    for t in teachers:
+        school.app.appoint_admin(admin, org, t)
+    assert all(school.app.membership(org, t).has("admin") for t in teachers)
+    assert len(published(school.app, "school.AdminAppointed.v1")) == 4
+    with pytest.raises(Conflict):
+        school.app.appoint_admin(admin, org, teachers[0])
+    outsider = school.user()
+    with pytest.raises(NotFound):
+        school.app.appoint_admin(admin, org, outsider)
+
+
+def test_a_teacher_cannot_do_an_admins_work_RO_2_RO_3(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    teacher = school.member(org, admin, "teacher")
+    student = school.member(org, admin, "student", klass)
+    for attempt in (lambda: school.app.create_class(teacher, org, "6А", 2024, 2030),
+                    lambda: school.app.appoint_admin(teacher, org, student),
+                    lambda: school.app.change_member(teacher, org, student, ["student"], klass),
+                    lambda: school.app.remove_member(teacher, org, student),
+                    lambda: school.app.create_channel(teacher, org, "Новости")):
+        with pytest.raises(Forbidden):
+            attempt()
+
+
+def test_teachers_add_themselves_to_classes_with_subjects_SC_7(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin, "8А")
+    teacher = school.member(org, admin, "teacher")
+    school.app.assign_self(teacher, org, klass, ["Физика", " Астрономия "])
+    assert school.app.membership(org, teacher).subjects == {str(klass): ["Астрономия", "Физика"]}
+    assigned = published(school.app, "school.TeacherAssigned.v1")[-1].data
+    assert (assigned["user_id"], assigned["class_id"], assigned["subjects"]) == (teacher, klass,
+                                                                                 ["Астрономия", "Физика"])
+    student = school.member(org, admin, "student", klass)
+    with pytest.raises(Forbidden):
+        school.app.assign_self(student, org, klass, ["Физика"])
+    with pytest.raises(Invalid):
+        school.app.assign_self(teacher, org, klass, [" "])
+
+
+def test_admins_correct_class_and_role_and_remove_members_SC_8_SC_9(school):
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6А", 2023, 2030)
+    student = school.member(org, admin, "student", five)
+    school.app.change_member(admin, org, student, ["student"], six)
+    assert school.app.membership(org, student).class_id == six
+    changed = published(school.app, "school.MemberRoleChanged.v1")[-1].data
+    assert (changed["class_id"], changed["roles"]) == (six, ["student"])
+    members_six, _ = school.app.members(admin, org, six)
+    assert [m["user_id"] for m in members_six] == [str(student)]
+    assert school.app.members(admin, org, five)[0] == []
+    school.app.remove_member(admin, org, student)
+    assert school.app.membership(org, student) is None
+    assert published(school.app, "school.MemberLeft.v1")[-1].data["user_id"] == student
+    with pytest.raises(Conflict) as info:
+        school.app.remove_member(admin, org, admin)
+    assert info.value.code == "member.last_admin"
+
+
+def test_members_list_by_role_staff_see_all_students_see_their_class(school):
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6А", 2023, 2030)
+    teacher = school.member(org, admin, "teacher", last_name="Учителева")
+    mine = school.member(org, admin, "student", five, last_name="Аксенов")
+    classmate = school.member(org, admin, "student", five, last_name="Борисова")
+    other = school.member(org, admin, "student", six, last_name="Вишнев")
+    everyone, _ = school.app.members(admin, org)
+    assert {m["user_id"] for m in everyone} == {str(x) for x in (admin, teacher, mine, classmate, other)}
+    seen, _ = school.app.members(mine, org)
+    assert {m["user_id"] for m in seen} == {str(x) for x in (admin, teacher, mine, classmate)}
+    assert all("class_id" not in m for m in seen)
+    with pytest.raises(Forbidden):
+        school.app.members(mine, org, six)
+    first, cursor = school.app.members(admin, org, limit=2)
+    rest, end = school.app.members(admin, org, cursor=cursor, limit=10)
+    assert len(first) == 2 and len(rest) == 3 and end is None
+
+
+def test_nobody_reads_another_schools_members_or_materials(school):
+    org_a, admin_a = school.organization(name="A")
+    org_b, admin_b = school.organization(name="B")
+    document = school.app.publish_document(admin_a, org_a, "Расписание", "r.pdf", "application/pdf", 10, "k")
+    for attempt in (lambda: school.app.members(admin_b, org_a), lambda: school.app.documents(admin_b, org_a),
+                    lambda: school.app.document(admin_b, document.id), lambda: school.app.classes(admin_b, org_a),
+                    lambda: school.app.articles(admin_b, org_a), lambda: school.app.channels(admin_b, org_a)):
+        with pytest.raises(Forbidden) as info:
+            attempt()
+        assert info.value.code == "organization.members_only"
+
+
+# -- SC-10..SC-13 materials, dashboard ---------------------------------------------------------------------------
+
+
+def test_documents_within_limits_for_members_SC_10(school, monkeypatch):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    student = school.member(org, admin, "student", klass)
+    monkeypatch.setenv("SFERA_DOCUMENT_MAX_BYTES", "1000")
+    with pytest.raises(Invalid) as big:
+        school.app.publish_document(admin, org, "Видео", "v.mp4", "video/mp4", 1001, "k")
+    assert big.value.code == "document.too_large" and big.value.details["max_bytes"] == 1000
+    with pytest.raises(Invalid) as kind:
+        school.app.publish_document(admin, org, "Вирус", "x.exe", "application/x-msdownload", 10, "k")
+    assert kind.value.code == "document.type_not_allowed"
+    with pytest.raises(Forbidden):
+        school.app.publish_document(student, org, "Моё", "m.pdf", "application/pdf", 10, "k")
+    doc = school.app.publish_document(admin, org, "Расписание", "r.pdf", "application/pdf", 1000, "blob-1")
+    assert [d.id for d in school.app.documents(student, org)] == [doc.id]
+    assert school.app.document(student, doc.id).blob_key == "blob-1"
+    assert published(school.app, "school.DocumentPublished.v1")[-1].data["document_id"] == doc.id
+
+
+def test_articles_are_sanitised_drafts_then_published_SC_11(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    teacher = school.member(org, admin, "teacher")
+    student = school.member(org, admin, "student", klass)
+    article = school.app.draft_article(teacher, org, "Олимпиада", '<p onclick="x()">Итоги <b>олимпиады</b>'
+                                       '<script>alert(1)</script><img src="https://s/x.png" onerror="y()"></p>', "c1")
+    assert "script" not in article.html and "onclick" not in article.html and "onerror" not in article.html
+    assert "<b>олимпиады</b>" in article.html and 'src="https://s/x.png"' in article.html
+    assert school.app.articles(student, org) == []
+    with pytest.raises(NotFound):
+        school.app.article(student, article.id)
+    with pytest.raises(Forbidden):
+        school.app.publish_article(student, article.id)
+    school.app.publish_article(teacher, article.id)
+    assert [a.id for a in school.app.articles(student, org)] == [article.id]
+    assert published(school.app, "school.ArticlePublished.v1")[-1].data["title"] == "Олимпиада"
+
+
+def test_channels_admins_post_members_read_SC_12(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    student = school.member(org, admin, "student", klass)
+    channel = school.app.create_channel(admin, org, "Новости школы")
+    for n in range(3):
+        school.app.post(admin, channel.id, f"Новость {n}")
+    with pytest.raises(Forbidden):
+        school.app.post(student, channel.id, "Привет")
+    newest, cursor = school.app.posts(student, channel.id, None, 2)
+    older, end = school.app.posts(student, channel.id, cursor, 2)
+    assert [p["text"] for p in newest + older] == ["Новость 2", "Новость 1", "Новость 0"] and end is None
+    assert len(published(school.app, "school.ChannelPostPublished.v1")) == 3
+
+
+def test_the_teachers_dashboard_lists_the_classes_they_teach_SC_13(school):
+    org, admin = school.organization(name="Лицей")
+    eight, nine = school.klass(org, admin, "8А"), school.klass(org, admin, "9А", 2023, 2030)
+    teacher = school.member(org, admin, "teacher")
+    school.app.assign_self(teacher, org, eight, ["Физика"])
+    school.app.assign_self(teacher, org, nine, ["Физика", "Астрономия"])
+    board = school.app.dashboard(teacher)
+    assert [(c["class_name"], c["subjects"]) for c in board["classes"]] == [("8А", ["Физика"]),
+                                                                            ("9А", ["Астрономия", "Физика"])]
+    assert board["lessons_under_way"] == [] and board["recent_chats"] == []
+
+
+def test_article_html_sanitiser_keeps_links_safe():
+    cleaned = sanitize_html('<a href="javascript:alert(1)">x</a><a href="https://e.org">y</a>')
+    assert "javascript" not in cleaned and 'href="https://e.org"' in cleaned and "noopener" in cleaned

@@ -1,0 +1,31 @@
+"""Tokens of links people share (parent invites, school invite links): derived
+from the link's id with a keyed hash, so a live link can be shown again without
+keeping a usable secret in the event store, and a forged one is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from shared.config import env_str
+
+
+def _mac(kind: str, link_id: uuid.UUID) -> str:
+    secret = env_str("SFERA_LINK_SECRET", env_str("SFERA_CODE_SECRET", "dev-only-code-secret-change-me"))
+    return hmac.new(secret.encode(), f"{kind}:{link_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def link_token(kind: str, link_id: uuid.UUID) -> str:
+    return f"{link_id.hex}{_mac(kind, link_id)}"
+
+
+def link_id_from_token(kind: str, token: str) -> uuid.UUID | None:
+    """The link's id, or None for a token that is not one of ours."""
+    if len(token) != 64:
+        return None
+    try:
+        link_id = uuid.UUID(hex=token[:32])
+    except ValueError:
+        return None
+    return link_id if hmac.compare_digest(_mac(kind, link_id), token[32:]) else None
