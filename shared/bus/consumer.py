@@ -43,6 +43,12 @@ from shared.observability.logging import get_logger
 
 log = get_logger("shared.bus.consumer")
 
+
+class NotYet(Exception):
+    """The event depends on another one that has not arrived yet (events of
+    different types travel in different queues, so their order is not kept).
+    Raising it retries the event with back-off like any failure, logged quietly."""
+
 DEFAULT_BACKOFF = (0.5, 2.0, 10.0, 60.0)
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_EXCHANGE = Exchange("")
@@ -152,8 +158,9 @@ class ReliableEventHandler(EventHandler):
         self.queue_consumer.ack_message(message)
         outcome = "dead_lettered" if dead else "retried"
         metrics.events_consumed.labels(service, event_type, outcome).inc()
+        quiet = isinstance(exc, NotYet) and not dead
         log.log(
-            40 if dead else 30,
+            40 if dead else (20 if quiet else 30),
             "event handler failed" + (", dead-lettered" if dead else ", will retry"),
             extra={"event_type": event_type, "attempt": attempt, "queue": target.name,
                    "error": headers[H_ERROR], "event_id": event.id if event else message.properties.get("message_id")},

@@ -55,6 +55,9 @@ def configure_logging(process_name: str, level: str | None = None) -> None:
     root.setLevel(level or settings().log_level)
     for noisy in ("amqp", "kombu", "pika", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # nameko logs every expected (typed) refusal with a traceback; our entrypoint
+    # log line already records it with its code, so keep only real errors.
+    logging.getLogger("nameko.containers").setLevel(logging.ERROR)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -61,6 +61,37 @@ class Api:
             "last_name": last_name, "first_name": first_name, "birth_date": birth_date, "sex": sex})
         return session
 
+    def organization(self, name: str = "Школа №1", city: str = "Казань") -> tuple[str, dict]:
+        """An organization approved by the platform operator, and its first admin's session."""
+        admin = self.person("Администраторова", "Анна", "1980-01-01", "female")
+        admin_phone = self.ok("GET", "/me", admin["access_token"])["phone"]
+        application = self.ok("POST", "/organization-applications", status=201, json={
+            "name": name, "kind": "school", "country": "RU", "city": city, "admin_phone": admin_phone})
+        operator = self.operator()
+        organization = self.ok("POST", f"/operator/applications/{application['application_id']}/approval",
+                               operator["access_token"])
+        eventually(lambda: any(o["organization"]["organization_id"] == organization["organization_id"]
+                               for o in self.ok("GET", "/me/organizations", admin["access_token"])),
+                   what="the admin's phone to become the organization's admin")
+        return organization["organization_id"], admin
+
+    def operator(self) -> dict:
+        if not hasattr(self, "_operator"):
+            from tests.e2e.conftest import OPERATOR_PHONE
+
+            self._operator = self.sign_in(OPERATOR_PHONE)
+            eventually(lambda: self.call("GET", "/operator/applications", self._operator["access_token"])
+                       .status_code == 200, what="school to learn the operator's phone")
+        return self._operator
+
+    def member(self, organization_id: str, admin: dict, role: str, class_id: str | None = None, **person) -> dict:
+        """A person who joined by an invite link."""
+        invite = self.ok("POST", f"/organizations/{organization_id}/invites", admin["access_token"], status=201,
+                         json={"role": role, "class_id": class_id, "validity": "1d", "max_uses": 1})
+        session = self.person(**person) if person else self.sign_in()
+        self.ok("POST", f"/invites/{invite['token']}/membership", session["access_token"], status=201)
+        return session
+
     def publish_school_event(self, data: dict) -> None:
         """What school's relay will publish once the school issue lands: published
         here to the same exchange, in the same envelope."""

@@ -7,6 +7,8 @@ import pytest
 
 from tests.e2e.api import Api
 
+OPERATOR_PHONE = "+79990000001"
+
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory, rabbitmq, postgres):
@@ -16,7 +18,8 @@ def platform(tmp_path_factory, rabbitmq, postgres):
     # shorten the countdown between two codes to one phone to 2 s (both are
     # tested at their production values against the application).
     stack = new_stack(tmp_path_factory.mktemp("platform"), rabbitmq, postgres, "postgres",
-                      SFERA_CODES_PER_HOUR_PER_CLIENT="100000", SFERA_CODE_RESEND_SECONDS="2")
+                      SFERA_CODES_PER_HOUR_PER_CLIENT="100000", SFERA_CODE_RESEND_SECONDS="2",
+                      SFERA_OPERATOR_PHONES=OPERATOR_PHONE, SFERA_DOCUMENT_MAX_BYTES="200000")
     try:
         stack.prepare()
         stack.start_all()

@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, Response, current_app, g, request
 
 from gateway import schemas as s
-from gateway.endpoint import endpoint
+from gateway.endpoint import current_principal, endpoint
 from shared.config import env_str
 from shared.errors import Invalid
 from shared.qr import FORMATS, render
@@ -23,6 +23,13 @@ def call(service: str, method: str, **kwargs):
 
 def me() -> str:
     return str(g.principal.user_id)
+
+
+def optional_me() -> str | None:
+    """The signed-in person on a route that does not require signing in."""
+    if not request.headers.get("Authorization"):
+        return None
+    return str(current_principal().user_id)
 
 
 def client() -> str:

@@ -12,6 +12,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway import school_api  # noqa: F401  (registers its routes on the API blueprint)
 from gateway.api import api
 from gateway.errors import register_error_handlers
 from gateway.openapi import docs
@@ -36,6 +37,8 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     configure_logging("gateway")
     app = Flask(__name__)
     app.json.sort_keys = False
+    # Uploads larger than the largest document are cut off before they are read.
+    app.config["MAX_CONTENT_LENGTH"] = env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024) + (1 << 20)
     app.extensions["rpc"] = rpc or RpcPool(
         settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
     )

@@ -26,6 +26,8 @@ class EndpointDoc:
     errors: tuple[str, ...] = field(default_factory=tuple)
     many: bool = False
     produces: str = "application/json"
+    query: type[Schema] | None = None
+    consumes: str = "application/json"
 
 
 def current_principal() -> Principal:
@@ -47,15 +49,21 @@ def endpoint(
     errors: tuple[str, ...] = (),
     many: bool = False,
     produces: str = "application/json",
+    query: type[Schema] | None = None,
+    consumes: str = "application/json",
 ) -> Callable:
-    doc = EndpointDoc(summary, tag, body, response, status, auth, errors, many, produces)
+    doc = EndpointDoc(summary, tag, body, response, status, auth, errors, many, produces, query, consumes)
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
             if auth:
                 g.principal = current_principal()
-            if body is not None:
+            if query is not None:
+                kwargs["query"] = query().load(request.args.to_dict())
+            if body is not None and consumes == "multipart/form-data":
+                kwargs["body"] = body().load(request.form.to_dict())
+            elif body is not None:
                 payload = request.get_json(silent=True)
                 if not isinstance(payload, dict):
                     raise Invalid("request.not_json", "The body must be a JSON object.")

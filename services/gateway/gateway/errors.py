@@ -40,7 +40,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        codes = {404: "route.not_found", 405: "route.method_not_allowed", 415: "request.unsupported_media_type"}
+        codes = {404: "route.not_found", 405: "route.method_not_allowed", 413: "request.too_large",
+                 415: "request.unsupported_media_type"}
         code = codes.get(exc.code or 500, "request.invalid" if (exc.code or 500) < 500 else "internal")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 

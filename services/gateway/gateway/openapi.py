@@ -60,9 +60,16 @@ def build_spec(app: Flask) -> dict:
             responses["default"] = {"description": "Refusals: " + ", ".join(doc.errors), **error_ref}
         operation: dict = {"summary": doc.summary, "tags": [doc.tag], "responses": responses,
                            "operationId": rule.endpoint.split(".")[-1]}
+        if doc.query is not None:
+            parameters.append({"in": "query", "schema": doc.query})
         if parameters:
             operation["parameters"] = parameters
-        if doc.body is not None:
+        if doc.body is not None and doc.consumes == "multipart/form-data":
+            form = {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"},
+                **{name: {"type": "string"} for name in doc.body._declared_fields}}}
+            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
+        elif doc.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc.body}}}
         if doc.auth:
             operation["security"] = [{"bearer": []}]

@@ -39,11 +39,13 @@ from school.domain import (
     Person,
     PersonOrganizations,
     PhoneOwner,
+    Relatives,
     Roster,
     SchoolClass,
     city_key,
     validate_class,
 )
+from shared.bus.consumer import NotYet
 from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
@@ -176,8 +178,10 @@ class SchoolApplication(ServiceApplication):
         if data.get("phone"):
             owner = self._find(PhoneOwner, PhoneOwner.create_id(data["phone"])) or PhoneOwner(phone=data["phone"])
             owner.own(data["user_id"])
+            pending: dict[uuid.UUID, Any] = {}
             for organization_id in owner.awaiting_admin:
-                changed += self._join(uuid.UUID(organization_id), data["user_id"], "admin", None, "application")
+                self._join(uuid.UUID(organization_id), data["user_id"], "admin", None, "application", pending)
+            changed += pending.values()
             if owner.awaiting_admin:
                 owner.admin_arrived()
             changed.append(owner)
@@ -187,8 +191,9 @@ class SchoolApplication(ServiceApplication):
         if self.already_processed(event.id):
             return False
         person = self._find(Person, event.data["user_id"])
-        if person is not None:
-            person.rename(event.data["last_name"], event.data["first_name"])
+        if person is None:
+            raise NotYet("the person's UserRegistered has not arrived yet")
+        person.rename(event.data["last_name"], event.data["first_name"])
         return self.process_once(event.id, person)
 
     def record_phone_detached(self, event: CloudEvent) -> bool:
@@ -210,18 +215,54 @@ class SchoolApplication(ServiceApplication):
 
     def record_parent_linked(self, event: CloudEvent) -> bool:
         """Parents become members through their children (RO-5, PL-4): in every
-        organization where the child studies, in the child's class."""
+        organization where the child studies, in the child's class; a school the
+        child joins later brings them too."""
         if self.already_processed(event.id):
             return False
         parent_id, child_id = event.data["parent_user_id"], event.data["child_user_id"]
-        changed: list[Any] = []
+        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
+        parents.link(parent_id)
+        children.link(child_id)
+        changed: list[Any] = [parents, children]
         child_orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        pending: dict[uuid.UUID, Any] = {}
         for organization_id in (child_orgs.organization_ids if child_orgs else []):
             child = self.membership(uuid.UUID(organization_id), child_id)
-            if child is not None and child.has("student"):
-                changed += self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id,
-                                      "parent_link")
+            parent = self.membership(uuid.UUID(organization_id), parent_id)
+            if child is not None and child.has("student") and not (parent and parent.has("parent")):
+                self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
+        return self.process_once(event.id, *changed, *pending.values())
+
+    def record_parent_unlinked(self, event: CloudEvent) -> bool:
+        """A parent no longer linked to any child studying in an organization stops
+        being a parent there (and leaves if that was their only role)."""
+        if self.already_processed(event.id):
+            return False
+        parent_id, child_id = event.data["parent_user_id"], event.data["child_user_id"]
+        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
+        if str(parent_id) not in parents.ids:
+            raise NotYet("the ParentLinked this undoes has not arrived yet")
+        parents.unlink(parent_id)
+        children.unlink(child_id)
+        changed: list[Any] = [parents, children]
+        child_orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        for organization_id in (child_orgs.organization_ids if child_orgs else []):
+            org = uuid.UUID(organization_id)
+            membership = self.membership(org, parent_id)
+            if membership is None or not membership.has("parent") or any(
+                    (kid := self.membership(org, uuid.UUID(c))) is not None and kid.has("student")
+                    for c in children.ids):
+                continue
+            roles = [r for r in membership.roles if r != "parent"]
+            if roles:
+                membership.change(roles, None, event.data["unlinked_by"])
+            else:
+                membership.leave(event.data["unlinked_by"])
+            changed.append(membership)
         return self.process_once(event.id, *changed)
+
+    def _relatives(self, user_id: uuid.UUID, side: str) -> Relatives:
+        return self._find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
 
     def get_person(self, user_id: uuid.UUID) -> Person:
         return self._get(Person, user_id, "person.not_found", "School does not know this person (yet).")
@@ -386,9 +427,19 @@ class SchoolApplication(ServiceApplication):
 
     # -- members (RO-*, SC-6..SC-9) -------------------------------------------------------------------
     def _join(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
-              via: str) -> list[Any]:
-        """The aggregates to save for a person joining (or gaining a role)."""
-        membership = self._find(Membership, Membership.create_id(organization_id, user_id))
+              via: str, pending: dict[uuid.UUID, Any] | None = None) -> list[Any]:
+        """The aggregates to save for a person joining (or gaining a role). ``pending``
+        holds what this command already changed, so a roster created for a child
+        is the same object when their parent joins it a moment later."""
+        pending = {} if pending is None else pending
+
+        def load(cls: type[T], aggregate_id: uuid.UUID, make: Callable[[], T]) -> T:
+            if aggregate_id not in pending:
+                pending[aggregate_id] = self._find(cls, aggregate_id) or make()
+            return pending[aggregate_id]
+
+        membership_id = Membership.create_id(organization_id, user_id)
+        membership = pending.get(membership_id) or self._find(Membership, membership_id)
         if membership is None:
             membership = Membership(organization_id=organization_id, user_id=user_id, role=role, class_id=class_id,
                                     via=via)
@@ -398,14 +449,21 @@ class SchoolApplication(ServiceApplication):
             raise Conflict("membership.already_member", "You are already a member with this role.")
         else:
             membership.add_role(role, class_id, via)
+        pending[membership_id] = membership
         group = str(class_id) if class_id is not None and role in ("student", "parent") else "staff"
-        roster = self._find(Roster, Roster.create_id(organization_id, group)) or Roster(
-            organization_id=organization_id, group=group)
+        roster = load(Roster, Roster.create_id(organization_id, group),
+                      lambda: Roster(organization_id=organization_id, group=group))
         roster.add(user_id)
-        orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(user_id)) or PersonOrganizations(
-            user_id=user_id)
+        orgs = load(PersonOrganizations, PersonOrganizations.create_id(user_id),
+                    lambda: PersonOrganizations(user_id=user_id))
         orgs.add(organization_id)
-        return [membership, roster, orgs]
+        if role == "student":
+            parents = self._find(Relatives, Relatives.create_id(user_id, "parents"))
+            for parent_id in (parents.ids if parents else []):
+                parent = self.membership(organization_id, uuid.UUID(parent_id))
+                if parent is None or not parent.has("parent"):
+                    self._join(organization_id, uuid.UUID(parent_id), "parent", class_id, "parent_link", pending)
+        return list(pending.values())
 
     def members(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID | None = None,
                 cursor: str | None = None, limit: int = 50) -> tuple[list[dict], str | None]:

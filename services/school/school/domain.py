@@ -362,6 +362,29 @@ class Roster(Aggregate):
         self.user_ids = [u for u in self.user_ids if u != str(user_id)]
 
 
+class Relatives(Aggregate):
+    """One side of the parent links identity made (PL-4): a child's parents
+    (``side="parents"``: a child joining a school later brings them along) or a
+    parent's children (``side="children"``)."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, side: str, **_: object) -> uuid.UUID:
+        return derived_id(side, user_id)
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID, side: str):
+        self.ids: list[str] = []
+
+    @event("Linked")
+    def link(self, other_id: uuid.UUID) -> None:
+        if str(other_id) not in self.ids:
+            self.ids.append(str(other_id))
+
+    @event("Unlinked")
+    def unlink(self, other_id: uuid.UUID) -> None:
+        self.ids = [i for i in self.ids if i != str(other_id)]
+
+
 class PersonOrganizations(Aggregate):
     """The organizations a person belongs to (for "my schools" and for parents)."""
 

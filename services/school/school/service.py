@@ -83,6 +83,10 @@ class SchoolService:
     def on_parent_linked(self, event: CloudEvent) -> bool:
         return self.app.record_parent_linked(event)
 
+    @consume_event("identity.ParentUnlinked.v1")
+    def on_parent_unlinked(self, event: CloudEvent) -> bool:
+        return self.app.record_parent_unlinked(event)
+
     @timer(interval=GRADUATION_CHECK_SECONDS)
     def graduate_classes(self) -> int:
         """SC-4: classes in their end year graduate; running it again changes nothing."""

@@ -440,3 +440,59 @@ def test_the_teachers_dashboard_lists_the_classes_they_teach_SC_13(school):
 def test_article_html_sanitiser_keeps_links_safe():
     cleaned = sanitize_html('<a href="javascript:alert(1)">x</a><a href="https://e.org">y</a>')
     assert "javascript" not in cleaned and 'href="https://e.org"' in cleaned and "noopener" in cleaned
+
+
+def parent_event(kind: str, parent, child, n: int):
+    data = {"link_id": uuid.uuid4(), "parent_user_id": parent, "child_user_id": child}
+    if kind == "ParentLinked":
+        data.update(parent_number=1, consent_given_at=NOW, linked_at=NOW)
+    else:
+        data.update(unlinked_by=parent, unlinked_at=NOW)
+    return make_event(f"identity.{kind}.v1", data, event_id=f"identity:{n}:{kind}.v1")
+
+
+def test_a_child_joining_later_brings_their_parents_and_unlinking_ends_the_parent_role_RO_5(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    parent, child = school.user(), school.user()
+    school.app.record_parent_linked(parent_event("ParentLinked", parent, child, 1))  # before the child joins
+    assert school.app.membership(org, parent) is None
+    _, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    school.app.join_by_invite(token, child)
+    assert school.app.membership(org, parent).roles == ["parent"]
+    school.app.record_parent_unlinked(parent_event("ParentUnlinked", parent, child, 2))
+    assert school.app.membership(org, parent) is None
+
+
+def test_events_that_arrive_before_what_they_depend_on_are_retried(school):
+    from shared.bus.consumer import NotYet
+
+    unknown = uuid.uuid4()
+    profile = make_event("identity.ProfileUpdated.v1", {"user_id": unknown, "last_name": "Поздняя",
+                                                        "first_name": "Анна", "updated_by": unknown,
+                                                        "updated_at": NOW}, event_id="identity:9:ProfileUpdated.v1")
+    with pytest.raises(NotYet):
+        school.app.record_profile(profile)
+    with pytest.raises(NotYet):
+        school.app.record_parent_unlinked(parent_event("ParentUnlinked", uuid.uuid4(), uuid.uuid4(), 3))
+
+
+def test_a_phone_named_by_two_approved_applications_admins_both_SC_1(school):
+    phone = "+79006667788"
+    orgs = []
+    for name in ("Школа А", "Школа Б"):
+        application = school.app.submit_application(None, name, "school", "RU", "Псков", phone, None)
+        orgs.append(school.app.approve_application(None, application.id, cli=True).id)
+    admin = school.user(phone)
+    assert all(school.app.membership(o, admin).has("admin") for o in orgs)
+
+
+def test_a_parent_of_two_students_in_two_schools_joins_both_RO_5(school):
+    parent = school.user()
+    kids = []
+    for name in ("A", "B"):
+        org, admin = school.organization(name=name)
+        kids.append((org, school.member(org, admin, "student", school.klass(org, admin))))
+    for n, (_, kid) in enumerate(kids):
+        school.app.record_parent_linked(parent_event("ParentLinked", parent, kid, 10 + n))
+    assert all(school.app.membership(org, parent).has("parent") for org, _ in kids)

@@ -1,0 +1,395 @@
+"""The public API v1 for schools: organizations, classes, members, invite links,
+join requests, materials. Routes only; school decides who may do what."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, request, send_file
+from marshmallow import Schema, fields, validate
+
+from gateway.api import api, call, me, optional_me
+from gateway.endpoint import endpoint
+from school import schemas as school
+from shared.blobs import LocalBlobStore
+from shared.config import env_int, env_str
+from shared.errors import Invalid
+from shared.qr import FORMATS, render
+
+ORG_ERRORS = ("organization.not_found", "organization.members_only", "organization.role_required")
+
+
+class SearchQuery(Schema):
+    country = fields.String(required=True, validate=validate.Length(equal=2))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class MembersQuery(Schema):
+    class_id = fields.UUID(load_default=None)
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class PostsQuery(Schema):
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class AdminInput(Schema):
+    user_id = fields.UUID(required=True)
+
+
+class DocumentForm(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ImageForm(Schema):
+    pass
+
+
+class BlobView(Schema):
+    blob_key = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+def blobs() -> LocalBlobStore:
+    return LocalBlobStore()
+
+
+def uploaded_file():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("file.missing", "Send the file as the multipart field 'file'.")
+    return upload
+
+
+def invite_url(token: str) -> str:
+    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/invite/{token}"
+
+
+def with_url(invite: dict) -> dict:
+    return {**invite, "url": invite_url(invite["token"])}
+
+
+# -- organizations (SC-1, SC-2) --------------------------------------------------------------------
+
+@api.post("/organization-applications")
+@endpoint(summary="Apply to register a school or college, naming its admin's phone (SC-1)", tag="organizations",
+          body=school.ApplicationInput, response=school.ApplicationView, status=201, auth=False,
+          errors=("application.invalid", "phone.invalid"))
+def submit_application(body: dict):
+    return call("school", "submit_application", actor_id=optional_me(),
+                application=school.ApplicationInput().dump(body))
+
+
+@api.get("/operator/applications")
+@endpoint(summary="Applications waiting for an operator (SC-1)", tag="operators", response=school.ApplicationView,
+          many=True, errors=("operator.required",))
+def pending_applications():
+    return call("school", "pending_applications", actor_id=me())
+
+
+@api.post("/operator/applications/<uuid:application_id>/approval")
+@endpoint(summary="Approve: the organization exists, the named phone is its first admin (SC-1)", tag="operators",
+          response=school.OrganizationView, errors=("operator.required", "application.decided"))
+def approve_application(application_id: uuid.UUID):
+    return call("school", "approve_application", actor_id=me(), application_id=str(application_id))
+
+
+@api.post("/operator/applications/<uuid:application_id>/rejection")
+@endpoint(summary="Reject an application (SC-1)", tag="operators", body=school.RejectionInput, status=204,
+          errors=("operator.required", "application.decided"))
+def reject_application(application_id: uuid.UUID, body: dict):
+    call("school", "reject_application", actor_id=me(), application_id=str(application_id), reason=body["reason"])
+
+
+@api.get("/organizations")
+@endpoint(summary="Find organizations by country and city, a page at a time (SC-2)", tag="organizations",
+          query=SearchQuery, response=school.SearchPage)
+def search_organizations(query: dict):
+    return call("school", "search", **query)
+
+
+@api.get("/organizations/<uuid:organization_id>")
+@endpoint(summary="An organization's public details", tag="organizations", response=school.OrganizationView,
+          errors=("organization.not_found",))
+def get_organization(organization_id: uuid.UUID):
+    return call("school", "get_organization", organization_id=str(organization_id))
+
+
+@api.patch("/organizations/<uuid:organization_id>")
+@endpoint(summary="Admins fill in and edit the organization's details (SC-1, RO-2)", tag="organizations",
+          body=school.OrganizationInput, response=school.OrganizationView, errors=ORG_ERRORS)
+def update_organization(organization_id: uuid.UUID, body: dict):
+    return call("school", "update_organization", actor_id=me(), organization_id=str(organization_id),
+                details=school.OrganizationInput().dump(body))
+
+
+@api.get("/me/organizations")
+@endpoint(summary="One's organizations and roles in each (RO-6)", tag="organizations",
+          response=school.MyOrganization, many=True)
+def my_organizations():
+    return call("school", "my_organizations", actor_id=me())
+
+
+# -- classes (SC-4) ----------------------------------------------------------------------------------
+
+@api.post("/organizations/<uuid:organization_id>/classes")
+@endpoint(summary="Create a class: name, start and end year (SC-4)", tag="classes", body=school.ClassInput,
+          response=school.ClassView, status=201, errors=(*ORG_ERRORS, "class.invalid"))
+def create_class(organization_id: uuid.UUID, body: dict):
+    return call("school", "create_class", actor_id=me(), organization_id=str(organization_id), school_class=body)
+
+
+@api.get("/organizations/<uuid:organization_id>/classes")
+@endpoint(summary="The organization's classes, graduated ones marked (SC-4)", tag="classes",
+          response=school.ClassView, many=True, errors=ORG_ERRORS)
+def list_classes(organization_id: uuid.UUID):
+    return call("school", "classes", actor_id=me(), organization_id=str(organization_id))
+
+
+# -- members (RO-*, SC-7..SC-9) -------------------------------------------------------------------------
+
+@api.get("/organizations/<uuid:organization_id>/members")
+@endpoint(summary="Members: staff see everyone; students and parents the staff and their class", tag="members",
+          query=MembersQuery, response=school.MembersPage, errors=(*ORG_ERRORS, "organization.class_only"))
+def list_members(organization_id: uuid.UUID, query: dict):
+    return call("school", "members", actor_id=me(), organization_id=str(organization_id),
+                class_id=str(query["class_id"]) if query["class_id"] else None, cursor=query["cursor"],
+                limit=query["limit"])
+
+
+@api.post("/organizations/<uuid:organization_id>/admins")
+@endpoint(summary="Appoint a member as admin; there may be any number (RO-7)", tag="members", body=AdminInput,
+          response=school.MembershipView, status=201, errors=(*ORG_ERRORS, "member.not_found",
+                                                              "member.already_admin"))
+def appoint_admin(organization_id: uuid.UUID, body: dict):
+    return call("school", "appoint_admin", actor_id=me(), organization_id=str(organization_id),
+                user_id=str(body["user_id"]))
+
+
+@api.put("/organizations/<uuid:organization_id>/members/<uuid:user_id>")
+@endpoint(summary="Correct a member's role(s) and class (SC-8, SC-9)", tag="members", body=school.MemberChange,
+          response=school.MembershipView, errors=(*ORG_ERRORS, "member.not_found", "member.last_admin"))
+def change_member(organization_id: uuid.UUID, user_id: uuid.UUID, body: dict):
+    return call("school", "change_member", actor_id=me(), organization_id=str(organization_id), user_id=str(user_id),
+                change=school.MemberChange().dump(body))
+
+
+@api.delete("/organizations/<uuid:organization_id>/members/<uuid:user_id>")
+@endpoint(summary="Remove a member (SC-9)", tag="members", status=204,
+          errors=(*ORG_ERRORS, "member.not_found", "member.last_admin"))
+def remove_member(organization_id: uuid.UUID, user_id: uuid.UUID):
+    call("school", "remove_member", actor_id=me(), organization_id=str(organization_id), user_id=str(user_id))
+
+
+@api.put("/organizations/<uuid:organization_id>/classes/<uuid:class_id>/teaching")
+@endpoint(summary="A teacher adds themself to a class they teach, with subjects (SC-7)", tag="members",
+          body=school.TeacherAssignment, response=school.MembershipView,
+          errors=(*ORG_ERRORS, "class.not_found", "teacher.subjects_required"))
+def assign_self(organization_id: uuid.UUID, class_id: uuid.UUID, body: dict):
+    return call("school", "assign_self", actor_id=me(), organization_id=str(organization_id),
+                class_id=str(class_id), subjects=body["subjects"])
+
+
+@api.get("/me/dashboard")
+@endpoint(summary="The teacher's desktop: classes taught, lessons under way, recent chats (SC-13)",
+          tag="members", response=school.Dashboard)
+def dashboard():
+    return call("school", "dashboard", actor_id=me())
+
+
+# -- invite links (SC-5, SC-6) ------------------------------------------------------------------------------
+
+@api.post("/organizations/<uuid:organization_id>/invites")
+@endpoint(summary="Create an invite link: validity preset, uses, class, role, e-mail for juniors (SC-5, ID-4)",
+          tag="invites", body=school.InviteInput, response=school.InviteView, status=201,
+          errors=(*ORG_ERRORS, "invite.class_required", "invite.email_for_juniors_only", "class.graduated"))
+def create_invite(organization_id: uuid.UUID, body: dict):
+    return with_url(call("school", "create_invite", actor_id=me(), organization_id=str(organization_id),
+                         invite=school.InviteInput().dump(body)))
+
+
+@api.get("/organizations/<uuid:organization_id>/invites")
+@endpoint(summary="Invite links (admins: all; teachers: their own)", tag="invites", response=school.InviteView,
+          many=True, errors=ORG_ERRORS)
+def list_invites(organization_id: uuid.UUID):
+    return [with_url(i) for i in call("school", "invites", actor_id=me(), organization_id=str(organization_id))]
+
+
+@api.delete("/invites/<uuid:invite_id>")
+@endpoint(summary="Revoke an invite link (SC-5)", tag="invites", status=204,
+          errors=("invite.not_found", "invite.not_yours", *ORG_ERRORS))
+def revoke_invite(invite_id: uuid.UUID):
+    call("school", "revoke_invite", actor_id=me(), invite_id=str(invite_id))
+
+
+@api.get("/invites/<token>")
+@endpoint(summary="Open an invite link: the organization and class before joining (SC-6)", tag="invites",
+          response=school.InvitePreview, auth=False,
+          errors=("invite.not_found", "invite.expired", "invite.exhausted", "invite.revoked"))
+def preview_invite(token: str):
+    return call("school", "invite_preview", token=token)
+
+
+@api.get("/invites/<token>/qr.<fmt>")
+@endpoint(summary="The invite link as a QR code: qr.svg or qr.png (SC-5)", tag="invites", auth=False,
+          produces="image/svg+xml", errors=("invite.not_found", "qr.unknown_format"))
+def invite_qr(token: str, fmt: str):
+    if fmt not in FORMATS:
+        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    call("school", "invite_preview", token=token)  # only live links are drawn
+    image, media_type = render(invite_url(token), fmt)
+    return Response(image, mimetype=media_type)
+
+
+@api.post("/invites/<token>/membership")
+@endpoint(summary="Join by the link: straight into the organization and class with its role (SC-6)",
+          tag="invites", response=school.MembershipView, status=201,
+          errors=("invite.not_found", "invite.expired", "invite.exhausted", "invite.revoked",
+                  "membership.already_member"))
+def join_by_invite(token: str):
+    return call("school", "join_by_invite", actor_id=me(), token=token)
+
+
+# -- join requests (SC-2, SC-3) ---------------------------------------------------------------------------------
+
+@api.post("/organizations/<uuid:organization_id>/join-requests")
+@endpoint(summary="Ask to join an organization without an invite (SC-2)", tag="join requests",
+          body=school.JoinRequestInput, response=school.JoinRequestView, status=201,
+          errors=("organization.not_found", "membership.already_member", "join_request.hidden"))
+def request_to_join(organization_id: uuid.UUID, body: dict):
+    return call("school", "request_to_join", actor_id=me(), organization_id=str(organization_id),
+                message=body["message"])
+
+
+@api.get("/organizations/<uuid:organization_id>/join-requests")
+@endpoint(summary="Pending join requests (admins, SC-3)", tag="join requests", response=school.JoinRequestView,
+          many=True, errors=ORG_ERRORS)
+def list_join_requests(organization_id: uuid.UUID):
+    return call("school", "join_requests", actor_id=me(), organization_id=str(organization_id))
+
+
+@api.post("/organizations/<uuid:organization_id>/join-requests/<uuid:user_id>/acceptance")
+@endpoint(summary="\"Add\": admit the person with a role and class (SC-3)", tag="join requests",
+          body=school.JoinRequestDecision, response=school.MembershipView, status=201,
+          errors=(*ORG_ERRORS, "join_request.not_found", "join_request.hidden"))
+def accept_join_request(organization_id: uuid.UUID, user_id: uuid.UUID, body: dict):
+    return call("school", "accept_join_request", actor_id=me(), organization_id=str(organization_id),
+                user_id=str(user_id), decision=school.JoinRequestDecision().dump(body))
+
+
+@api.post("/organizations/<uuid:organization_id>/join-requests/<uuid:user_id>/hiding")
+@endpoint(summary="\"Hide\": reject for good; a new invite link still works (SC-3)", tag="join requests",
+          status=204, errors=(*ORG_ERRORS, "join_request.not_found"))
+def hide_join_request(organization_id: uuid.UUID, user_id: uuid.UUID):
+    call("school", "hide_join_request", actor_id=me(), organization_id=str(organization_id), user_id=str(user_id))
+
+
+# -- materials (SC-10..SC-12) --------------------------------------------------------------------------------------
+
+@api.post("/organizations/<uuid:organization_id>/documents")
+@endpoint(summary="Upload a document for all members: within the size and type limits (SC-10)",
+          tag="materials", body=DocumentForm, consumes="multipart/form-data", response=school.DocumentView,
+          status=201, errors=(*ORG_ERRORS, "document.too_large", "document.type_not_allowed", "file.missing"))
+def upload_document(organization_id: uuid.UUID, body: dict):
+    upload = uploaded_file()
+    max_bytes = env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
+    key, size = blobs().put(upload.stream, max_bytes)
+    return call("school", "publish_document", actor_id=me(), organization_id=str(organization_id),
+                title=body["title"], file_name=upload.filename, media_type=upload.mimetype, size=size, blob_key=key)
+
+
+@api.get("/organizations/<uuid:organization_id>/documents")
+@endpoint(summary="The organization's documents (members)", tag="materials", response=school.DocumentView,
+          many=True, errors=ORG_ERRORS)
+def list_documents(organization_id: uuid.UUID):
+    return call("school", "documents", actor_id=me(), organization_id=str(organization_id))
+
+
+@api.get("/documents/<uuid:document_id>/content")
+@endpoint(summary="Download a document (members of its organization)", tag="materials",
+          produces="application/octet-stream", errors=("document.not_found", *ORG_ERRORS))
+def download_document(document_id: uuid.UUID):
+    found = call("school", "document_download", actor_id=me(), document_id=str(document_id))
+    return send_file(blobs().path(found["blob_key"]), mimetype=found["media_type"], as_attachment=True,
+                     download_name=found["file_name"])
+
+
+@api.post("/images")
+@endpoint(summary="Upload an image (an article's cover): JPEG or PNG up to 5 MB", tag="materials",
+          body=ImageForm, consumes="multipart/form-data", response=BlobView, status=201,
+          errors=("file.too_large", "image.type_not_allowed"))
+def upload_image(body: dict):
+    upload = uploaded_file()
+    if upload.mimetype not in ("image/jpeg", "image/png"):
+        raise Invalid("image.type_not_allowed", "Images are JPEG or PNG.")
+    key, size = blobs().put(upload.stream, 5 * 1024 * 1024)
+    return {"blob_key": key, "size": size}
+
+
+@api.post("/organizations/<uuid:organization_id>/articles")
+@endpoint(summary="Write an article: a draft with sanitised rich text and a cover (SC-11)", tag="materials",
+          body=school.ArticleInput, response=school.ArticleView, status=201, errors=ORG_ERRORS)
+def draft_article(organization_id: uuid.UUID, body: dict):
+    return call("school", "draft_article", actor_id=me(), organization_id=str(organization_id), article=body)
+
+
+@api.put("/articles/<uuid:article_id>")
+@endpoint(summary="Edit an article (its author or an admin)", tag="materials", body=school.ArticleInput,
+          response=school.ArticleView, errors=("article.not_found", "article.not_yours"))
+def edit_article(article_id: uuid.UUID, body: dict):
+    return call("school", "edit_article", actor_id=me(), article_id=str(article_id), article=body)
+
+
+@api.post("/articles/<uuid:article_id>/publication")
+@endpoint(summary="Publish a draft (SC-11)", tag="materials", response=school.ArticleView,
+          errors=("article.not_found", "article.not_yours", "article.already_published"))
+def publish_article(article_id: uuid.UUID):
+    return call("school", "publish_article", actor_id=me(), article_id=str(article_id))
+
+
+@api.get("/organizations/<uuid:organization_id>/articles")
+@endpoint(summary="Articles: published ones, and one's own drafts", tag="materials", response=school.ArticleView,
+          many=True, errors=ORG_ERRORS)
+def list_articles(organization_id: uuid.UUID):
+    return call("school", "articles", actor_id=me(), organization_id=str(organization_id))
+
+
+@api.get("/articles/<uuid:article_id>/cover")
+@endpoint(summary="An article's cover image", tag="materials", produces="image/*", errors=("article.not_found",))
+def article_cover(article_id: uuid.UUID):
+    article = call("school", "get_article", actor_id=me(), article_id=str(article_id))
+    if not article["cover_blob_key"]:
+        raise Invalid("article.no_cover", "This article has no cover.")
+    return send_file(blobs().path(article["cover_blob_key"]), mimetype="image/*")
+
+
+@api.post("/organizations/<uuid:organization_id>/channels")
+@endpoint(summary="Create a channel (admins, SC-12)", tag="channels", body=school.ChannelInput,
+          response=school.ChannelView, status=201, errors=ORG_ERRORS)
+def create_channel(organization_id: uuid.UUID, body: dict):
+    return call("school", "create_channel", actor_id=me(), organization_id=str(organization_id), name=body["name"])
+
+
+@api.get("/organizations/<uuid:organization_id>/channels")
+@endpoint(summary="The organization's channels", tag="channels", response=school.ChannelView, many=True,
+          errors=ORG_ERRORS)
+def list_channels(organization_id: uuid.UUID):
+    return call("school", "channels", actor_id=me(), organization_id=str(organization_id))
+
+
+@api.post("/channels/<uuid:channel_id>/posts")
+@endpoint(summary="Post in a channel (admins, SC-12)", tag="channels", body=school.PostInput,
+          response=school.PostView, status=201, errors=("channel.not_found", *ORG_ERRORS))
+def post_in_channel(channel_id: uuid.UUID, body: dict):
+    return call("school", "post", actor_id=me(), channel_id=str(channel_id), text=body["text"])
+
+
+@api.get("/channels/<uuid:channel_id>/posts")
+@endpoint(summary="Read a channel, newest first (members, SC-12)", tag="channels", query=PostsQuery,
+          response=school.PostsPage, errors=("channel.not_found", *ORG_ERRORS))
+def read_channel(channel_id: uuid.UUID, query: dict):
+    return call("school", "posts", actor_id=me(), channel_id=str(channel_id), **query)
