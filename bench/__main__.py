@@ -2,10 +2,12 @@
 
 import sys
 
-from bench import pipeline, registration
+from bench import pipeline, registration, school
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
     pipeline.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     registration.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    school.main()

@@ -124,15 +124,16 @@ class SchoolApplication(ServiceApplication):
             raise NotFound(code, message)
         return found
 
-    def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
-        """Optimistic concurrency: on a lost race, re-read and decide again."""
+    def _retrying(self, command: Callable[[], T], attempts: int = 20) -> T:
+        """Optimistic concurrency: on a lost race, re-read and decide again, backing
+        off (jittered, exponential) so that a crowd on one invite link spreads out."""
         for attempt in range(attempts):
             try:
                 return command()
             except IntegrityError:
                 if attempt == attempts - 1:
                     raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+                time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         raise AssertionError("unreachable")
 
     def organization(self, organization_id: uuid.UUID) -> Organization:

@@ -1,0 +1,134 @@
+"""A whole school joins through invite links: 1,000 students and 80 teachers in
+40 classes, on the running platform (PostgreSQL with fsync, RabbitMQ, every
+service, the gateway). People first sign in (not timed as joins); then every
+one of them opens their class's link and joins, from concurrent clients.
+
+Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC) at the
+same concurrency.
+
+    python -m bench.school [--students 1000] [--teachers 80] [--classes 40] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import requests
+
+from bench.pipeline import percentile
+from bench.platform import private_stack
+from bench.registration import SmsCapture, burst
+
+OPERATOR = "+79990000001"
+
+
+def sign_in(api: str, sms: SmsCapture, phone: str) -> str:
+    challenge = requests.post(f"{api}/auth/sign-in-codes", json={"phone": phone}, timeout=30)
+    challenge.raise_for_status()
+    confirmed = requests.post(f"{api}/auth/sign-in-codes/{challenge.json()['challenge_id']}/confirmation",
+                              json={"code": sms.code_for(phone)}, timeout=30)
+    confirmed.raise_for_status()
+    return confirmed.json()["access_token"]
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def wait_until(probe, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the platform did not catch up")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=1000)
+    parser.add_argument("--teachers", type=int, default=80)
+    parser.add_argument("--classes", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    sms = SmsCapture()
+    with private_stack(SFERA_SMS_ADAPTER="http", SFERA_SMS_GATEWAY_URL=sms.url, SFERA_OPERATOR_PHONES=OPERATOR,
+                       SFERA_CODES_PER_HOUR_PER_CLIENT="1000000") as stack:
+        stack.prepare()
+        stack.start_all()
+        api = f"{stack.gateway_url}/api/v1"
+        operator, admin = sign_in(api, sms, OPERATOR), sign_in(api, sms, "+79990000002")
+        application = requests.post(f"{api}/organization-applications", timeout=30, json={
+            "name": "Школа №1000", "kind": "school", "country": "RU", "city": "Казань",
+            "admin_phone": "+79990000002"}).json()
+        wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
+                                         headers=auth(operator), timeout=30).status_code == 200)
+        wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json())
+        org = requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json()[0]["organization"]
+        org_id = org["organization_id"]
+        per_class = -(-args.students // args.classes)
+        links = []
+        for n in range(args.classes):
+            klass = requests.post(f"{api}/organizations/{org_id}/classes", headers=auth(admin), timeout=30, json={
+                "name": f"{n % 11 + 1}{'АБВГД'[n // 11]}", "start_year": 2020, "end_year": 2031}).json()
+            links.append(requests.post(f"{api}/organizations/{org_id}/invites", headers=auth(admin), timeout=30,
+                                       json={"role": "student", "class_id": klass["class_id"], "validity": "1d",
+                                             "max_uses": per_class}).json()["token"])
+        teacher_link = requests.post(f"{api}/organizations/{org_id}/invites", headers=auth(admin), timeout=30,
+                                     json={"role": "teacher", "validity": "1d",
+                                           "max_uses": args.teachers}).json()["token"]
+        people = [(f"+7914{i:07d}", links[i % args.classes]) for i in range(args.students)]
+        people += [(f"+7915{i:07d}", teacher_link) for i in range(args.teachers)]
+
+        print(f"signing in {len(people)} people ...", flush=True)
+        started = time.perf_counter()
+        tokens: list[tuple[str, str]] = []
+
+        def sign(p: tuple[str, str]) -> float:
+            t0 = time.perf_counter()
+            tokens.append((sign_in(api, sms, p[0]), p[1]))
+            return time.perf_counter() - t0
+
+        sign_seconds, _ = burst(sign, people, args.clients)
+        print(f"  {len(people) / sign_seconds:.1f} sign-ins/s", flush=True)
+
+        def join(item: tuple[str, str]) -> float:
+            token, link = item
+            t0 = time.perf_counter()
+            response = requests.post(f"{api}/invites/{link}/membership", headers=auth(token), timeout=60)
+            if response.status_code != 201:
+                raise RuntimeError(f"join failed: {response.status_code} {response.text}")
+            return time.perf_counter() - t0
+
+        join_seconds, join_latencies = burst(join, tokens, args.clients)
+        members = requests.get(f"{api}/organizations/{org_id}/members?limit=200", headers=auth(admin), timeout=60)
+        counted, cursor = len(members.json()["items"]), members.json()["next_cursor"]
+        while cursor:
+            page = requests.get(f"{api}/organizations/{org_id}/members?limit=200&cursor={cursor}",
+                                headers=auth(admin), timeout=60).json()
+            counted += len(page["items"])
+            cursor = page["next_cursor"]
+
+        def me(_: int) -> float:
+            t0 = time.perf_counter()
+            requests.get(f"{api}/me", headers=auth(admin), timeout=30).raise_for_status()
+            return time.perf_counter() - t0
+
+        base_seconds, base_latencies = burst(me, list(range(len(tokens))), args.clients)
+        total = time.perf_counter() - started
+
+    joins = len(tokens)
+    print()
+    print(f"a school of {args.students} students and {args.teachers} teachers in {args.classes} classes, "
+          f"{args.clients} concurrent clients")
+    print(f"  joins through invite links: {joins / join_seconds:8.1f} joins/s   p50 "
+          f"{percentile(join_latencies, 0.5) * 1000:.1f} ms   p99 {percentile(join_latencies, 0.99) * 1000:.1f} ms")
+    print(f"  members listed afterwards:  {counted} (expected {joins + 1} with the admin)")
+    print(f"  whole run, sign-ins + joins: {total:.1f} s (sign-ins alone {sign_seconds:.1f} s)")
+    print(f"baseline GET /api/v1/me:      {len(tokens) / base_seconds:8.1f} calls/s  p99 "
+          f"{percentile(base_latencies, 0.99) * 1000:.1f} ms")
+    print(f"ratio joins/s / baseline calls/s = {joins / join_seconds / (len(tokens) / base_seconds):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
