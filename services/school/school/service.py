@@ -87,7 +87,7 @@ class SchoolService:
     def on_parent_unlinked(self, event: CloudEvent) -> bool:
         return self.app.record_parent_unlinked(event)
 
-    @timer(interval=GRADUATION_CHECK_SECONDS)
+    @timer(interval=GRADUATION_CHECK_SECONDS, eager=True)
     def graduate_classes(self) -> int:
         """SC-4: classes in their end year graduate; running it again changes nothing."""
         return self.app.graduate_due(date.today())

@@ -372,7 +372,7 @@ def test_nobody_reads_another_schools_members_or_materials(school):
 # -- SC-10..SC-13 materials, dashboard ---------------------------------------------------------------------------
 
 
-def test_documents_within_limits_for_members_SC_10(school, monkeypatch):
+def test_documents_within_limits_students_read_but_do_not_publish_SC_10_RO_4(school, monkeypatch):
     org, admin = school.organization()
     klass = school.klass(org, admin)
     student = school.member(org, admin, "student", klass)
