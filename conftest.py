@@ -70,7 +70,7 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
         var_dir=var_dir,
         persistence=persistence,
         gateway_port=free_port(),
-        metrics_base_port=free_port_block(),
+        metrics_base_port=free_port_block(40),
         vhost=f"stack{n}",
         pg_database=f"stack{n}",
         gateway_threads=8,

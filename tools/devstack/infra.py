@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,19 +25,39 @@ class InfraError(RuntimeError):
     pass
 
 
-def free_port() -> int:
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
-def free_port_block(size: int = 40) -> int:
-    """A base port with ``size`` free ports above it (the metrics ports of a stack)."""
-    for _ in range(100):
-        base = free_port()
-        if base + size < 65535 and not any(port_open(p) for p in range(base, base + size)):
+def free_port_block(size: int = 1) -> int:
+    """A base port with ``size`` free ports above it, below the kernel's ephemeral
+    range: outgoing connections take their source ports from that range, so a
+    port picked there can be taken again before our server binds it."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        base = random.randrange(10_000, max(10_001, low - size))
+        if all(_bindable(p) for p in range(base, base + size)):
             return base
-    raise InfraError(f"no block of {size} free ports")
+    raise InfraError(f"no block of {size} free ports below {low}")
+
+
+def free_port() -> int:
+    """A free port for a server of ours (see free_port_block)."""
+    return free_port_block(1)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -59,6 +80,7 @@ class RabbitMQ:
         self.data_dir = Path(data_dir)
         self.port = port
         self.node = node or f"sfera{port}@localhost"
+        self.dist_port = free_port()  # Erlang distribution; kept across restarts of this broker
         self.process: subprocess.Popen | None = None
 
     @property
@@ -73,7 +95,7 @@ class RabbitMQ:
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.port + 20000 if self.port < 45535 else self.port - 20000),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
             "RABBITMQ_LOG_BASE": str(d / "log"),
             "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq"),
