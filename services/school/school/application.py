@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
@@ -104,11 +106,37 @@ def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int
     return chunk, (key(chunk[-1]) if len(ordered) > limit else None)
 
 
+class KeyedLocks:
+    """One lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self):
+        self.guard = threading.Lock()
+        self.locks: dict[Any, list] = {}  # key -> [lock, users]
+
+    @contextmanager
+    def hold(self, key: Any) -> Iterator[None]:
+        with self.guard:
+            entry = self.locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self.guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self.locks[key]
+
+
 class SchoolApplication(ServiceApplication):
     name = "school"
     snapshotting_intervals = {Roster: 100, Organization: 100, CityDirectory: 100, InviteIndex: 100,
                               MaterialsIndex: 100, Channel: 50, JoinRequestQueue: 100, GraduationYear: 100,
                               ApplicationQueue: 100, InviteLink: 100, PersonOrganizations: 50}
+
+    def __init__(self, env: Any = None):
+        super().__init__(env)
+        self.link_locks = KeyedLocks()
 
     # -- helpers -------------------------------------------------------------------
     def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
@@ -660,6 +688,7 @@ class SchoolApplication(ServiceApplication):
         """SC-6: straight into the organization and class, with the link's role. The
         last use goes to one person only: two takers race on the link's version."""
         now = now or utcnow()
+        invite_id = self.invite_from_token(token).id
 
         def join() -> Membership:
             invite = self.invite_from_token(token)
@@ -669,7 +698,10 @@ class SchoolApplication(ServiceApplication):
             self.save(invite, *changed)
             return changed[0]
 
-        return self._retrying(join)
+        # A whole class opens one link at once: inside this process they take turns
+        # (no lost races at all); across processes optimistic concurrency decides.
+        with self.link_locks.hold(invite_id):
+            return self._retrying(join)
 
     # -- join requests (SC-2, SC-3) -----------------------------------------------------------------------
     def request_to_join(self, user_id: uuid.UUID, organization_id: uuid.UUID, message: str | None) -> JoinRequest:

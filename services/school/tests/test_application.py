@@ -496,3 +496,28 @@ def test_a_parent_of_two_students_in_two_schools_joins_both_RO_5(school):
     for n, (_, kid) in enumerate(kids):
         school.app.record_parent_linked(parent_event("ParentLinked", parent, kid, 10 + n))
     assert all(school.app.membership(org, parent).has("parent") for org, _ in kids)
+
+
+def test_a_whole_class_opening_one_link_at_once_all_join_SC_6(durable_store_settings, monkeypatch):
+    monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
+    school = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    _, token = school.app.create_invite(admin, org, "student", klass, "7d", 30, False)
+    pupils = [school.user() for _ in range(25)]
+    errors: list[Exception] = []
+
+    def join(pupil):
+        try:
+            school.app.join_by_invite(token, pupil)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=join, args=(p,)) for p in pupils]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(school.app.members(admin, org, klass)[0]) == 25
+    assert school.app.invite_from_token(token).uses == 25
