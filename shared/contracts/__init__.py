@@ -7,7 +7,7 @@ travels on the ``<service>.events`` topic exchange with routing key
 while consumers move.
 """
 
-from shared.contracts import calls, ejournal, identity, school  # noqa: F401  (registers contracts)
+from shared.contracts import calls, ejournal, identity, messaging, school  # noqa: F401  (registers contracts)
 from shared.contracts.envelope import (
     CloudEvent,
     Contract,

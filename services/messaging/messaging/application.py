@@ -1,7 +1,507 @@
-"""messaging's application: commands and queries, no transport."""
+"""Messaging's application: chats, messages, read state, rosters (DOMAIN.md CH-*).
 
+Who may read and write a chat is decided here. Writes to one chat take turns
+inside the process (a keyed lock) and race on aggregate versions across
+processes (optimistic concurrency, retried).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from messaging.domain import (
+    PAGE_SIZE,
+    Chat,
+    ChatKey,
+    ClassRoster,
+    DirectIndex,
+    MessagePage,
+    OrgRoster,
+    ReadMark,
+    UserChats,
+    check_text,
+)
+from shared.contracts import CloudEvent
+from shared.errors import Forbidden, Invalid, NotFound, TooManyRequests
 from shared.store import ServiceApplication
+
+T = TypeVar("T")
+CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class KeyedLocks:
+    """One lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self):
+        self.guard = threading.Lock()
+        self.locks: dict[Any, list] = {}
+
+    @contextmanager
+    def hold(self, key: Any) -> Iterator[None]:
+        with self.guard:
+            entry = self.locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self.guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self.locks[key]
 
 
 class MessagingApplication(ServiceApplication):
     name = "messaging"
+    snapshotting_intervals = {Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100, ReadMark: 100}
+
+    def __init__(self, env: Any = None):
+        super().__init__(env)
+        self.locks = KeyedLocks()
+
+    # -- helpers ------------------------------------------------------------------
+    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def _retrying(self, key: Any, command: Callable[[], T], attempts: int = 20) -> T:
+        with self.locks.hold(key):
+            for attempt in range(attempts):
+                try:
+                    return command()
+                except IntegrityError:
+                    if attempt == attempts - 1:
+                        raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
+                    time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+        raise AssertionError("unreachable")
+
+    def chat(self, chat_id: uuid.UUID) -> Chat:
+        found = self._find(Chat, chat_id)
+        if found is None:
+            raise NotFound("chat.not_found", "No such chat.")
+        return found
+
+    def _user_chats(self, user_id: str | uuid.UUID, pending: dict) -> UserChats:
+        aggregate_id = UserChats.create_id(uuid.UUID(str(user_id)))
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self._find(UserChats, aggregate_id) or UserChats(user_id=uuid.UUID(str(user_id)))
+        return pending[aggregate_id]
+
+    def _new_chat(self, pending: dict, **kwargs: Any) -> Chat:
+        chat = Chat(**kwargs)
+        pending[chat.id] = chat
+        pending[MessagePage.create_id(chat.id, 0)] = MessagePage(chat_id=chat.id, number=0)
+        for member in chat.members:
+            self._user_chats(member, pending).join(chat.id)
+        return chat
+
+    def _sync(self, chat: Chat, member_ids: list[str], pending: dict) -> None:
+        added, removed = chat.sync(member_ids)
+        pending[chat.id] = chat
+        for member in added:
+            self._user_chats(member, pending).join(chat.id)
+        for member in removed:
+            self._user_chats(member, pending).leave(chat.id)
+
+    def _org_roster(self, organization_id: uuid.UUID, pending: dict) -> OrgRoster:
+        aggregate_id = OrgRoster.create_id(organization_id)
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self._find(OrgRoster, aggregate_id) or OrgRoster(organization_id=organization_id)
+        return pending[aggregate_id]
+
+    def _class_roster(self, class_id: uuid.UUID, organization_id: uuid.UUID | None, pending: dict) -> ClassRoster:
+        aggregate_id = ClassRoster.create_id(class_id)
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self._find(ClassRoster, aggregate_id) or ClassRoster(
+                class_id=class_id, organization_id=organization_id)
+        return pending[aggregate_id]
+
+    def _resync_class(self, roster: ClassRoster, pending: dict) -> None:
+        for chat_id in roster.chat_ids:
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            self._sync(chat, roster.members_for(chat), pending)
+
+    def _resync_org(self, roster: OrgRoster, pending: dict) -> None:
+        for chat_id in roster.chat_ids:
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            if chat.all_participants:
+                self._sync(chat, list(roster.members), pending)
+
+    # -- rosters, from school's events (CH-1, CH-2) ------------------------------------------
+    def _apply(self, event: CloudEvent, key: Any, change: Callable[[dict], None]) -> bool:
+        """Apply a roster event once: ``change`` fills ``pending`` with what to save."""
+        if self.already_processed(event.id):
+            return False
+
+        def command() -> bool:
+            pending: dict = {}
+            change(pending)
+            return self.process_once(event.id, *pending.values())
+
+        return self._retrying(key, command)
+
+    def on_organization_registered(self, event: CloudEvent) -> bool:
+        """Every organization gets its chat, with "all participants" on (CH-1)."""
+        data = event.data
+
+        def change(pending: dict) -> None:
+            roster = self._org_roster(data["organization_id"], pending)
+            if roster.chat_ids:
+                return
+            chat = self._new_chat(pending, kind="organization", organization_id=data["organization_id"],
+                                  name=data["name"], created_by=None, member_ids=list(roster.members),
+                                  key=f"organization:{data['organization_id']}", all_participants=True)
+            roster.follow(chat.id)
+
+        return self._apply(event, ("org", data["organization_id"]), change)
+
+    def on_organization_updated(self, event: CloudEvent) -> bool:
+        data = event.data
+
+        def change(pending: dict) -> None:
+            self._org_roster(data["organization_id"], pending).change_settings(data.get("settings") or {})
+
+        return self._apply(event, ("org", data["organization_id"]), change)
+
+    def on_class_created(self, event: CloudEvent) -> bool:
+        """Every class gets its class chat: its students and teachers (CH-1)."""
+        data = event.data
+
+        def change(pending: dict) -> None:
+            roster = self._class_roster(data["class_id"], data["organization_id"], pending)
+            chat = self._new_chat(pending, kind="class", organization_id=data["organization_id"], name=data["name"],
+                                  created_by=None, member_ids=[], class_id=data["class_id"],
+                                  key=f"class:{data['class_id']}")
+            roster.follow(chat.id)
+            self._resync_class(roster, pending)
+
+        return self._apply(event, ("class", data["class_id"]), change)
+
+    def on_membership(self, event: CloudEvent) -> bool:
+        """MemberJoined / MemberRoleChanged / MemberLeft: the person's roles and class
+        as they are now; every chat that follows these rosters is brought in line."""
+        data = event.data
+        organization_id, user_id = data["organization_id"], data["user_id"]
+        left = event.contract.name == "MemberLeft"
+        roles: list[str] = [] if left else (data.get("roles") or [data["role"]])
+        class_id = None if left else data.get("class_id")
+
+        def change(pending: dict) -> None:
+            org = self._org_roster(organization_id, pending)
+            key = str(user_id)
+            previous_class = org.classes.get(key)
+            previous_teaching = set(org.teaching.get(key, []))
+            teaching = set((data.get("subjects") or {}) if "teacher" in roles else {})
+            org.set_member(user_id, roles, class_id, sorted(teaching))
+            self._resync_org(org, pending)
+            for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
+                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+                here = class_id is not None and cid == str(class_id)
+                roster.set_student(user_id, here and "student" in roles)
+                roster.set_parent(user_id, here and "parent" in roles)
+                self._resync_class(roster, pending)
+            for cid in previous_teaching - teaching:
+                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+                roster.set_teacher(user_id, [])
+                self._resync_class(roster, pending)
+
+        return self._apply(event, ("org", organization_id), change)
+
+    def on_teacher_assigned(self, event: CloudEvent) -> bool:
+        data = event.data
+
+        def change(pending: dict) -> None:
+            org = self._org_roster(data["organization_id"], pending)
+            key = str(data["user_id"])
+            teaching = sorted({*org.teaching.get(key, []), str(data["class_id"])})
+            org.set_member(data["user_id"], org.members.get(key, ["teacher"]), org.classes.get(key), teaching)
+            roster = self._class_roster(data["class_id"], data["organization_id"], pending)
+            roster.set_teacher(data["user_id"], data["subjects"])
+            self._resync_class(roster, pending)
+
+        return self._apply(event, ("org", data["organization_id"]), change)
+
+    # -- system chats on request (the e-journal bridge's command, CH-2, EJ-3, EJ-4) --------------
+    def ensure_system_chat(self, kind: str, organization_id: uuid.UUID, class_id: uuid.UUID, teacher_id: uuid.UUID,
+                           subject: str | None = None, name: str | None = None) -> Chat:
+        """The subject chat of (class, subject, teacher) or one of the class teacher's
+        three chats; asking again returns the same chat (idempotent by its key)."""
+        if kind not in CLASS_CHAT_KINDS[1:]:
+            raise Invalid("chat.invalid_kind", "subject, class_students, class_parents or class_colleagues.")
+        if kind == "subject" and not subject:
+            raise Invalid("chat.subject_required", "A subject chat names its subject.")
+        key = f"{kind}:{class_id}:{(subject or '').casefold()}:{teacher_id}"
+
+        def command() -> Chat:
+            existing = self._find(ChatKey, ChatKey.create_id(key))
+            if existing is not None:
+                return self.chat(existing.chat_id)
+            pending: dict = {}
+            roster = self._class_roster(class_id, organization_id, pending)
+            chat = self._new_chat(pending, kind=kind, organization_id=organization_id, name=name or subject,
+                                  created_by=None, member_ids=[], class_id=class_id, subject=subject, key=key,
+                                  teacher_id=teacher_id)
+            pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
+            roster.follow(chat.id)
+            self._sync(chat, roster.members_for(chat), pending)
+            self.save(*pending.values())
+            return chat
+
+        return self._retrying(("class", class_id), command)
+
+    # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
+    def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
+                    member_ids: list[uuid.UUID], closed: bool) -> Chat:
+        if not name.strip() or len(name) > 100:
+            raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
+        if organization_id is not None:
+            roster = self._find(OrgRoster, OrgRoster.create_id(organization_id))
+            if roster is None or str(actor_id) not in roster.members:
+                raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+            outsiders = [m for m in member_ids if str(m) not in roster.members]
+            if outsiders:
+                raise Invalid("chat.not_members", "Everyone added must belong to the organization.",
+                              {"user_ids": [str(m) for m in outsiders]})
+        pending: dict = {}
+        chat = self._new_chat(pending, kind="manual", organization_id=organization_id, name=name.strip(),
+                              created_by=actor_id, member_ids=[str(actor_id), *map(str, member_ids)], closed=closed)
+        self.save(*pending.values())
+        return chat
+
+    def add_members(self, actor_id: uuid.UUID, chat_id: uuid.UUID, member_ids: list[uuid.UUID]) -> Chat:
+        def command() -> Chat:
+            chat = self.chat(chat_id)
+            chat.check_manager(actor_id)
+            pending: dict = {}
+            self._sync(chat, chat.members + [str(m) for m in member_ids], pending)
+            self.save(*pending.values())
+            return chat
+
+        return self._retrying(("chat", chat_id), command)
+
+    def remove_member(self, actor_id: uuid.UUID, chat_id: uuid.UUID, member_id: uuid.UUID) -> Chat:
+        """Moderation: the creator of a manual chat (CH-3) removes members; anyone may leave."""
+        def command() -> Chat:
+            chat = self.chat(chat_id)
+            if member_id != actor_id:
+                chat.check_manager(actor_id)
+                if not chat.closed and actor_id != chat.created_by:
+                    raise Forbidden("chat.admins_only", "Only the chat's creator removes other members.")
+            elif chat.system or chat.kind in ("direct", "inbox"):
+                raise Forbidden("chat.system_managed", "Members of this chat follow the school's rosters.")
+            chat.check_member(member_id)
+            pending: dict = {}
+            self._sync(chat, [m for m in chat.members if m != str(member_id)], pending)
+            self.save(*pending.values())
+            return chat
+
+        return self._retrying(("chat", chat_id), command)
+
+    def shared_chats(self, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
+        mine = self._find(UserChats, UserChats.create_id(a))
+        return [c for c in (self.chat(uuid.UUID(i)) for i in (mine.chat_ids if mine else []))
+                if c.is_member(b) and c.kind not in ("direct", "inbox")]
+
+    def direct(self, actor_id: uuid.UUID, other_id: uuid.UUID) -> Chat:
+        """CH-1: a dialog only between people who share a chat; a school may forbid
+        dialogs between its students."""
+        if actor_id == other_id:
+            raise Invalid("direct.self", "A dialog needs two people.")
+        index = self._find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
+        if index is not None:
+            return self.chat(index.chat_id)
+        shared = self.shared_chats(actor_id, other_id)
+        if not shared:
+            raise Forbidden("direct.no_shared_chat", "You can write to people you share a chat with.")
+        allowed = False
+        for chat in shared:
+            roster = self._find(OrgRoster, OrgRoster.create_id(chat.organization_id)) if chat.organization_id \
+                else None
+            both_students = roster is not None and all(
+                roster.members.get(str(p)) == ["student"] for p in (actor_id, other_id))
+            if not (both_students and not roster.settings.get("student_dialogs_allowed", True)):
+                allowed = True
+                break
+        if not allowed:
+            raise Forbidden("direct.students_not_allowed", "This school does not allow dialogs between students.")
+
+        def command() -> Chat:
+            again = self._find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
+            if again is not None:
+                return self.chat(again.chat_id)
+            pending: dict = {}
+            chat = self._new_chat(pending, kind="direct", organization_id=None, name=None, created_by=actor_id,
+                                  member_ids=[str(actor_id), str(other_id)])
+            pending[DirectIndex.create_id(actor_id, other_id)] = DirectIndex(a=actor_id, b=other_id, chat_id=chat.id)
+            self.save(*pending.values())
+            return chat
+
+        return self._retrying(("direct", *sorted((str(actor_id), str(other_id)))), command)
+
+    # -- the organization inbox (CH-5) ----------------------------------------------------------------
+    def inbox_thread(self, member_id: uuid.UUID, organization_id: uuid.UUID) -> Chat:
+        """"Write to the administration": the member's thread with every admin."""
+        def command() -> Chat:
+            pending: dict = {}
+            roster = self._org_roster(organization_id, pending)
+            if str(member_id) not in roster.members:
+                raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+            if str(member_id) in roster.inbox:
+                return self.chat(uuid.UUID(roster.inbox[str(member_id)]))
+            chat = self._new_chat(pending, kind="inbox", organization_id=organization_id, name=None,
+                                  created_by=member_id, member_ids=[str(member_id), *roster.admins()])
+            roster.open_inbox(member_id, chat.id)
+            self.save(*pending.values())
+            return chat
+
+        return self._retrying(("org", organization_id), command)
+
+    def inbox(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> list[Chat]:
+        roster = self._find(OrgRoster, OrgRoster.create_id(organization_id))
+        if roster is None or "admin" not in roster.members.get(str(admin_id), []):
+            raise Forbidden("organization.role_required", "Only admins answer the organization's inbox.")
+        return [self.chat(uuid.UUID(c)) for c in roster.inbox.values()]
+
+    def _is_admin(self, chat: Chat, user_id: uuid.UUID) -> bool:
+        if chat.organization_id is None:
+            return False
+        roster = self._find(OrgRoster, OrgRoster.create_id(chat.organization_id))
+        return roster is not None and "admin" in roster.members.get(str(user_id), [])
+
+    # -- messages (CH-4) ---------------------------------------------------------------------------
+    def post(self, actor_id: uuid.UUID, chat_id: uuid.UUID, text: str, reply_to: int | None = None,
+             on_behalf_of_organization: bool = False) -> dict:
+        text = check_text(text)
+
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            on_behalf = None
+            if on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
+                # CH-5: admins answer the inbox and post in common chats as the organization.
+                if not self._is_admin(chat, actor_id):
+                    raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
+                on_behalf = chat.organization_id
+            page = self._find(MessagePage, MessagePage.create_id(chat_id, chat.pages - 1))
+            changed: list[Any] = []
+            if page.full:
+                chat.open_page()
+                page = MessagePage(chat_id=chat_id, number=chat.pages - 1)
+                changed.append(chat)
+            if reply_to is not None and not 0 <= reply_to < page.next_seq:
+                raise Invalid("message.reply_not_found", "The message replied to does not exist.")
+            seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow())
+            self.save(*changed, page)
+            return page.message(seq)
+
+        return self._retrying(("chat", chat_id), command)
+
+    def _page_of(self, chat_id: uuid.UUID, seq: int) -> MessagePage:
+        page = self._find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
+        if page is None:
+            raise NotFound("message.not_found", "No such message.")
+        return page
+
+    def edit(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, text: str) -> dict:
+        text = check_text(text)
+
+        def command() -> dict:
+            self.chat(chat_id).check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            if page.message(seq)["author_id"] != str(actor_id):
+                raise Forbidden("message.not_yours", "You can edit only your own messages.")
+            page.edit(seq, text, utcnow())
+            self.save(page)
+            return page.message(seq)
+
+        return self._retrying(("chat", chat_id), command)
+
+    def delete(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> dict:
+        """The author, the creator of a manual chat, or an admin of the chat's
+        organization (moderation); a trace stays in the history."""
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            author = page.message(seq)["author_id"]
+            moderator = (chat.kind == "manual" and chat.created_by == actor_id) or self._is_admin(chat, actor_id)
+            if author != str(actor_id) and not moderator:
+                raise Forbidden("message.not_yours", "You can delete only your own messages.")
+            page.delete(seq, actor_id, utcnow())
+            self.save(page)
+            return page.message(seq)
+
+        return self._retrying(("chat", chat_id), command)
+
+    def history(self, actor_id: uuid.UUID, chat_id: uuid.UUID, before: int | None, after: int | None,
+                limit: int) -> tuple[list[dict], int]:
+        """A page of messages, newest first before ``before`` or oldest first after
+        ``after`` (a reconnecting client catches up from its last seq); reads at most
+        two pages of history however long the chat is."""
+        chat = self.chat(chat_id)
+        chat.check_member(actor_id)
+        last = self.last_seq(chat)
+        if after is not None:
+            wanted = range(after + 1, min(last, after + limit) + 1)
+        else:
+            top = last if before is None else min(before - 1, last)
+            wanted = range(top, max(-1, top - limit), -1)
+        pages: dict[int, MessagePage] = {}
+        found = []
+        for seq in wanted:
+            number = seq // PAGE_SIZE
+            if number not in pages:
+                pages[number] = self._page_of(chat_id, seq)
+            found.append(self._shown(chat, pages[number].message(seq), actor_id))
+        return found, last
+
+    def _shown(self, chat: Chat, message: dict, viewer: uuid.UUID) -> dict:
+        """CH-5: who of the admins answered on behalf of the organization is known to
+        admins only."""
+        if message["on_behalf_of"] and not self._is_admin(chat, viewer):
+            return {**message, "author_id": None}
+        return message
+
+    def last_seq(self, chat: Chat) -> int:
+        page = self._find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+        return page.next_seq - 1
+
+    def mark_read(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> int:
+        chat = self.chat(chat_id)
+        chat.check_member(actor_id)
+        seq = min(seq, self.last_seq(chat))
+        mark = self._find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
+                                                                                       user_id=actor_id)
+        if seq > mark.read_until:
+            mark.read(seq)
+            self._retrying(("read", chat_id, actor_id), lambda: self.save(mark))
+        return mark.read_until
+
+    def chats_of(self, user_id: uuid.UUID) -> list[dict]:
+        """One's chats with their last message and unread count."""
+        mine = self._find(UserChats, UserChats.create_id(user_id))
+        listed = []
+        for chat_id in mine.chat_ids if mine else []:
+            chat = self.chat(uuid.UUID(chat_id))
+            last = self.last_seq(chat)
+            mark = self._find(ReadMark, ReadMark.create_id(chat.id, user_id))
+            read_until = mark.read_until if mark else -1
+            listed.append({"chat": chat, "last_seq": last, "unread": max(0, last - read_until)})
+        return sorted(listed, key=lambda c: -c["last_seq"])

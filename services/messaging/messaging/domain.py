@@ -1,2 +1,337 @@
-"""messaging's aggregates and domain errors: they arrive with issue #5; the
-service is already wired (store, relay, metrics, health) so it runs in `make run`."""
+"""Messaging's aggregates (DOMAIN.md CH-*).
+
+- ``Chat``: kind, place (organization, class, subject), settings and members.
+  System-managed chats (organization with "all participants", class, subject,
+  the class teacher's three) take their members from rosters; nobody adds or
+  removes them by hand (CH-2). ``ChatKey`` makes creating a system chat
+  idempotent by its key.
+- ``MessagePage``: a chat's history in pages of ``PAGE_SIZE`` messages, so a
+  chat of 100,000 messages is read a page at a time; a message's ``seq`` is its
+  place in the chat (page * PAGE_SIZE + index).
+- ``ReadMark``: how far a member has read (unread counts).
+- ``OrgRoster`` / ``ClassRoster``: messaging's own copy of school's members
+  (projected from school's events), with the chats that follow each roster.
+- ``UserChats``: a person's chats; ``DirectIndex``: the one dialog of two people.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.errors import Forbidden, Gone, Invalid, NotFound
+
+NAMESPACE = uuid.UUID("7c2b1a9e-45d3-4f6b-8e0a-1d9c3b5a7e21")
+PAGE_SIZE = 100
+SYSTEM_KINDS = ("organization", "class", "subject", "class_students", "class_parents", "class_colleagues")
+MAX_TEXT = 10_000
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, ":".join([kind, *map(str, parts)]))
+
+
+class Chat(Aggregate):
+    @event("Created")
+    def __init__(self, kind: str, organization_id: uuid.UUID | None, name: str | None, created_by: uuid.UUID | None,
+                 member_ids: list[str], class_id: uuid.UUID | None = None, subject: str | None = None,
+                 key: str | None = None, closed: bool = False, all_participants: bool = False,
+                 teacher_id: uuid.UUID | None = None):
+        self.kind = kind
+        self.teacher_id = teacher_id  # the subject teacher or class teacher of a system chat
+        self.organization_id = organization_id
+        self.class_id = class_id
+        self.subject = subject
+        self.name = name
+        self.key = key
+        self.created_by = created_by
+        self.closed = closed
+        self.all_participants = all_participants
+        self.members: list[str] = list(dict.fromkeys(member_ids))
+        self.pages = 1  # pages of history opened so far
+
+    @property
+    def system(self) -> bool:
+        return self.kind in SYSTEM_KINDS
+
+    def is_member(self, user_id: uuid.UUID) -> bool:
+        return str(user_id) in self.members
+
+    def check_member(self, user_id: uuid.UUID) -> None:
+        if not self.is_member(user_id):
+            raise Forbidden("chat.members_only", "Only members of this chat can do this.")
+
+    def check_manager(self, user_id: uuid.UUID) -> None:
+        """CH-2: nobody manages a system chat's members by hand; CH-3: a closed
+        manual chat is managed by its creator only."""
+        if self.system:
+            raise Forbidden("chat.system_managed", "Members of this chat follow the school's rosters.")
+        if self.kind in ("direct", "inbox"):
+            raise Forbidden("chat.fixed_members", "This chat's members cannot change.")
+        self.check_member(user_id)
+        if self.closed and user_id != self.created_by:
+            raise Forbidden("chat.closed", "This chat is closed: only its creator manages it.")
+
+    def sync(self, member_ids: list[str]) -> tuple[list[str], list[str]]:
+        """Set the members to ``member_ids``; returns (added, removed)."""
+        wanted = list(dict.fromkeys(member_ids))
+        added = [m for m in wanted if m not in self.members]
+        removed = [m for m in self.members if m not in wanted]
+        if added or removed:
+            self._members_changed(added, removed)
+        return added, removed
+
+    def add(self, member_ids: list[str]) -> list[str]:
+        return self.sync(self.members + member_ids)[0]
+
+    def remove(self, member_ids: list[str]) -> list[str]:
+        return self.sync([m for m in self.members if m not in member_ids])[1]
+
+    @event("MembersChanged")
+    def _members_changed(self, added: list[str], removed: list[str]) -> None:
+        # Only the difference is recorded: an organization chat of a thousand
+        # members does not copy them all into every change.
+        gone = set(removed)
+        self.members = [m for m in self.members if m not in gone] + added
+
+    @event("Renamed")
+    def rename(self, name: str, closed: bool) -> None:
+        self.name = name
+        self.closed = closed
+
+    @event("PageOpened")
+    def open_page(self) -> None:
+        self.pages += 1
+
+
+class ChatKey(Aggregate):
+    """A system chat's key (e.g. ``subject:<class>:<subject>:<teacher>``) -> its chat."""
+
+    @staticmethod
+    def create_id(key: str, **_: object) -> uuid.UUID:
+        return derived_id("chat-key", key)
+
+    @event("Assigned")
+    def __init__(self, key: str, chat_id: uuid.UUID):
+        self.key = key
+        self.chat_id = chat_id
+
+
+class MessagePage(Aggregate):
+    """``PAGE_SIZE`` messages of one chat."""
+
+    @staticmethod
+    def create_id(chat_id: uuid.UUID, number: int, **_: object) -> uuid.UUID:
+        return derived_id("page", chat_id, number)
+
+    @event("Opened")
+    def __init__(self, chat_id: uuid.UUID, number: int):
+        self.chat_id = chat_id
+        self.number = number
+        self.messages: list[dict] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self.messages) >= PAGE_SIZE
+
+    @property
+    def next_seq(self) -> int:
+        return self.number * PAGE_SIZE + len(self.messages)
+
+    def message(self, seq: int) -> dict:
+        index = seq - self.number * PAGE_SIZE
+        if not 0 <= index < len(self.messages):
+            raise NotFound("message.not_found", "No such message.")
+        return self.messages[index]
+
+    def post(self, message_id: uuid.UUID, author_id: uuid.UUID | None, on_behalf_of: uuid.UUID | None, text: str,
+             reply_to: int | None, posted_at: datetime) -> int:
+        seq = self.next_seq
+        self._posted(self.chat_id, message_id, seq, author_id, on_behalf_of, text, reply_to, posted_at)
+        return seq
+
+    @event("Posted")
+    def _posted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, author_id: uuid.UUID | None,
+                on_behalf_of: uuid.UUID | None, text: str, reply_to: int | None, posted_at: datetime) -> None:
+        self.messages.append({
+            "seq": seq, "message_id": str(message_id), "author_id": str(author_id) if author_id else None,
+            "on_behalf_of": str(on_behalf_of) if on_behalf_of else None, "text": text, "reply_to": reply_to,
+            "posted_at": posted_at.isoformat(), "edited_at": None, "deleted": False})
+
+    def edit(self, seq: int, text: str, at: datetime) -> None:
+        found = self.message(seq)
+        if found["deleted"]:
+            raise Gone("message.deleted", "This message was deleted.")
+        self._edited(self.chat_id, uuid.UUID(found["message_id"]), seq, text, at)
+
+    @event("Edited")
+    def _edited(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, text: str, edited_at: datetime) -> None:
+        found = self.message(seq)
+        found["text"] = text
+        found["edited_at"] = edited_at.isoformat()
+
+    def delete(self, seq: int, deleted_by: uuid.UUID, at: datetime) -> None:
+        found = self.message(seq)
+        if found["deleted"]:
+            raise Gone("message.deleted", "This message was already deleted.")
+        self._deleted(self.chat_id, uuid.UUID(found["message_id"]), seq, deleted_by, at)
+
+    @event("Deleted")
+    def _deleted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, deleted_by: uuid.UUID,
+                 deleted_at: datetime) -> None:
+        # The trace stays: "message deleted" with its time, without its text (CH-4).
+        found = self.message(seq)
+        found.update(text="", deleted=True, deleted_at=deleted_at.isoformat())
+
+
+def check_text(text: str) -> str:
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > MAX_TEXT:
+        raise Invalid("message.invalid_text", f"A message has 1 to {MAX_TEXT} characters.")
+    return cleaned
+
+
+class ReadMark(Aggregate):
+    @staticmethod
+    def create_id(chat_id: uuid.UUID, user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("read", chat_id, user_id)
+
+    @event("Opened")
+    def __init__(self, chat_id: uuid.UUID, user_id: uuid.UUID):
+        self.read_until = -1  # the last seq read
+
+    @event("Read")
+    def read(self, seq: int) -> None:
+        self.read_until = max(self.read_until, seq)
+
+
+class UserChats(Aggregate):
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("chats-of", user_id)
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.chat_ids: list[str] = []
+
+    @event("Joined")
+    def join(self, chat_id: uuid.UUID) -> None:
+        if str(chat_id) not in self.chat_ids:
+            self.chat_ids.append(str(chat_id))
+
+    @event("Left")
+    def leave(self, chat_id: uuid.UUID) -> None:
+        self.chat_ids = [c for c in self.chat_ids if c != str(chat_id)]
+
+
+class DirectIndex(Aggregate):
+    """The one direct dialog of two people."""
+
+    @staticmethod
+    def create_id(a: uuid.UUID, b: uuid.UUID, **_: object) -> uuid.UUID:
+        first, second = sorted((str(a), str(b)))
+        return derived_id("direct", first, second)
+
+    @event("Assigned")
+    def __init__(self, a: uuid.UUID, b: uuid.UUID, chat_id: uuid.UUID):
+        self.chat_id = chat_id
+
+
+class OrgRoster(Aggregate):
+    """An organization's members and roles, its settings, and its chats that follow the roster."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("org-roster", organization_id)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID):
+        self.organization_id = organization_id
+        self.members: dict[str, list[str]] = {}  # user id -> roles
+        self.classes: dict[str, str] = {}  # user id -> class id (students, parents)
+        self.teaching: dict[str, list[str]] = {}  # user id -> class ids taught
+        self.settings: dict[str, bool] = {"student_dialogs_allowed": True}
+        self.chat_ids: list[str] = []  # organization chats with "all participants"
+        self.inbox: dict[str, str] = {}  # member id -> their inbox thread with the administration
+
+    def admins(self) -> list[str]:
+        return [u for u, roles in self.members.items() if "admin" in roles]
+
+    @event("MemberSet")
+    def set_member(self, user_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
+                   teaching: list[str]) -> None:
+        key = str(user_id)
+        for table, value in ((self.members, roles), (self.classes, str(class_id) if class_id else None),
+                             (self.teaching, teaching)):
+            if value:
+                table[key] = value
+            else:
+                table.pop(key, None)
+
+    @event("SettingsChanged")
+    def change_settings(self, settings: dict[str, bool]) -> None:
+        self.settings = {**self.settings, **settings}
+
+    @event("ChatFollowing")
+    def follow(self, chat_id: uuid.UUID) -> None:
+        if str(chat_id) not in self.chat_ids:
+            self.chat_ids.append(str(chat_id))
+
+    @event("InboxOpened")
+    def open_inbox(self, member_id: uuid.UUID, chat_id: uuid.UUID) -> None:
+        self.inbox[str(member_id)] = str(chat_id)
+
+
+class ClassRoster(Aggregate):
+    """A class: its students, their parents, its teachers with subjects, and the
+    system chats that follow it (class chat, subject chats, the teacher's three)."""
+
+    @staticmethod
+    def create_id(class_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("class-roster", class_id)
+
+    @event("Opened")
+    def __init__(self, class_id: uuid.UUID, organization_id: uuid.UUID | None):
+        self.class_id = class_id
+        self.organization_id = organization_id
+        self.students: list[str] = []
+        self.parents: list[str] = []
+        self.teachers: dict[str, list[str]] = {}  # user id -> subjects
+        self.chat_ids: list[str] = []
+
+    @event("StudentSet")
+    def set_student(self, user_id: uuid.UUID, present: bool) -> None:
+        self.students = [s for s in self.students if s != str(user_id)] + ([str(user_id)] if present else [])
+
+    @event("ParentSet")
+    def set_parent(self, user_id: uuid.UUID, present: bool) -> None:
+        self.parents = [p for p in self.parents if p != str(user_id)] + ([str(user_id)] if present else [])
+
+    @event("TeacherSet")
+    def set_teacher(self, user_id: uuid.UUID, subjects: list[str]) -> None:
+        if subjects:
+            self.teachers[str(user_id)] = subjects
+        else:
+            self.teachers.pop(str(user_id), None)
+
+    @event("ChatFollowing")
+    def follow(self, chat_id: uuid.UUID) -> None:
+        if str(chat_id) not in self.chat_ids:
+            self.chat_ids.append(str(chat_id))
+
+    def members_for(self, chat: Chat) -> list[str]:
+        """Who belongs to a system chat of this class, from the roster (CH-1, EJ-3)."""
+        teacher = [str(chat.teacher_id)] if chat.teacher_id else []
+        if chat.kind == "class":
+            return self.students + list(self.teachers)
+        if chat.kind == "subject":
+            return teacher + self.students
+        if chat.kind == "class_students":
+            return teacher + self.students
+        if chat.kind == "class_parents":
+            return teacher + self.parents
+        if chat.kind == "class_colleagues":
+            return teacher + list(self.teachers)
+        return chat.members

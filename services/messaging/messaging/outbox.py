@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from messaging.domain import Chat, MessagePage
 
-def to_integration_events(domain_event: object) -> Iterable[tuple[str, dict, str | None]]:
-    return ()
+Published = tuple[str, dict, str | None]
+
+
+def to_integration_events(e: object) -> Iterable[Published]:
+    if isinstance(e, Chat.Created):
+        yield "messaging.ChatCreated.v1", {
+            "chat_id": e.originator_id, "kind": e.kind, "organization_id": e.organization_id,
+            "class_id": e.class_id, "subject": e.subject, "name": e.name, "key": e.key,
+            "member_ids": list(dict.fromkeys(e.member_ids)), "created_by": e.created_by,
+            "created_at": e.timestamp}, str(e.originator_id)
+    elif isinstance(e, Chat.MembersChanged):
+        yield "messaging.ChatMembersChanged.v1", {
+            "chat_id": e.originator_id, "added": e.added, "removed": e.removed, "changed_at": e.timestamp,
+        }, str(e.originator_id)
+    elif isinstance(e, MessagePage.Posted):
+        yield "messaging.MessagePosted.v1", {
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "author_id": e.author_id,
+            "on_behalf_of": e.on_behalf_of, "text": e.text, "reply_to": e.reply_to, "posted_at": e.posted_at,
+        }, str(e.chat_id)
+    elif isinstance(e, MessagePage.Edited):
+        yield "messaging.MessageEdited.v1", {
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "text": e.text,
+            "edited_at": e.edited_at}, str(e.chat_id)
+    elif isinstance(e, MessagePage.Deleted):
+        yield "messaging.MessageDeleted.v1", {
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "deleted_by": e.deleted_by,
+            "deleted_at": e.deleted_at}, str(e.chat_id)

@@ -1,7 +1,30 @@
-"""messaging's nameko entrypoints (issue #5 adds them)."""
+"""messaging's nameko entrypoints: school's events build rosters and system chats;
+RPC for chats and messages. ``actor_id`` is the gateway's verified token subject."""
 
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from messaging import schemas
 from messaging.application import MessagingApplication
+from messaging.domain import Chat
+from shared.bus.consumer import consume_event
+from shared.contracts import CloudEvent
+from shared.errors import Invalid
 from shared.service import EventSourcedApp, Observability, rpc
+
+
+def _uuid(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(code, "Not a valid id.") from None
+
+
+def chat_view(chat: Chat) -> dict:
+    return schemas.ChatView().dump({**vars(chat), "chat_id": chat.id, "system": chat.system,
+                                    "member_ids": chat.members})
 
 
 class MessagingService:
@@ -10,7 +33,110 @@ class MessagingService:
     app: MessagingApplication = EventSourcedApp(MessagingApplication)
     observability = Observability()
 
+    # -- rosters from school (CH-1, CH-2) -----------------------------------------------------
+    @consume_event("school.OrganizationRegistered.v1")
+    def on_organization_registered(self, event: CloudEvent) -> bool:
+        return self.app.on_organization_registered(event)
+
+    @consume_event("school.OrganizationUpdated.v1")
+    def on_organization_updated(self, event: CloudEvent) -> bool:
+        return self.app.on_organization_updated(event)
+
+    @consume_event("school.ClassCreated.v1")
+    def on_class_created(self, event: CloudEvent) -> bool:
+        return self.app.on_class_created(event)
+
+    @consume_event("school.MemberJoined.v1")
+    def on_member_joined(self, event: CloudEvent) -> bool:
+        return self.app.on_membership(event)
+
+    @consume_event("school.MemberRoleChanged.v1")
+    def on_member_role_changed(self, event: CloudEvent) -> bool:
+        return self.app.on_membership(event)
+
+    @consume_event("school.MemberLeft.v1")
+    def on_member_left(self, event: CloudEvent) -> bool:
+        return self.app.on_membership(event)
+
+    @consume_event("school.TeacherAssigned.v1")
+    def on_teacher_assigned(self, event: CloudEvent) -> bool:
+        return self.app.on_teacher_assigned(event)
+
+    # -- the e-journal bridge's command (CH-2, EJ-3, EJ-4) ------------------------------------------
     @rpc
-    def ping(self) -> dict:
-        """Liveness through RPC: answers with the store's head position."""
-        return {"service": self.name, "position": self.app.process_recorder.max_notification_id() or 0}
+    def ensure_system_chat(self, request: dict) -> dict:
+        r = schemas.SystemChatInput().load(request)
+        return chat_view(self.app.ensure_system_chat(r["kind"], r["organization_id"], r["class_id"], r["teacher_id"],
+                                                     r["subject"]))
+
+    # -- chats ---------------------------------------------------------------------------------------
+    @rpc
+    def chats(self, actor_id: str) -> list[dict]:
+        return [schemas.ChatListItem().dump({**item, "chat": chat_view(item["chat"])})
+                for item in self.app.chats_of(_uuid(actor_id))]
+
+    @rpc
+    def get_chat(self, actor_id: str, chat_id: str) -> dict:
+        chat = self.app.chat(_uuid(chat_id, "chat.not_found"))
+        chat.check_member(_uuid(actor_id))
+        return chat_view(chat)
+
+    @rpc
+    def create_chat(self, actor_id: str, chat: dict) -> dict:
+        c = schemas.ChatInput().load(chat)
+        return chat_view(self.app.create_chat(_uuid(actor_id), c["organization_id"], c["name"], c["member_ids"],
+                                              c["closed"]))
+
+    @rpc
+    def add_members(self, actor_id: str, chat_id: str, member_ids: list[str]) -> dict:
+        return chat_view(self.app.add_members(_uuid(actor_id), _uuid(chat_id, "chat.not_found"),
+                                              [_uuid(m) for m in member_ids]))
+
+    @rpc
+    def remove_member(self, actor_id: str, chat_id: str, member_id: str) -> dict:
+        return chat_view(self.app.remove_member(_uuid(actor_id), _uuid(chat_id, "chat.not_found"),
+                                                _uuid(member_id)))
+
+    @rpc
+    def direct(self, actor_id: str, other_id: str) -> dict:
+        return chat_view(self.app.direct(_uuid(actor_id), _uuid(other_id)))
+
+    @rpc
+    def inbox_thread(self, actor_id: str, organization_id: str) -> dict:
+        return chat_view(self.app.inbox_thread(_uuid(actor_id), _uuid(organization_id, "organization.not_found")))
+
+    @rpc
+    def inbox(self, actor_id: str, organization_id: str) -> list[dict]:
+        return [chat_view(c) for c in self.app.inbox(_uuid(actor_id), _uuid(organization_id))]
+
+    # -- messages --------------------------------------------------------------------------------------
+    @rpc
+    def post(self, actor_id: str, chat_id: str, message: dict) -> dict:
+        m = schemas.MessageInput().load(message)
+        return schemas.MessageView().dump(self.app.post(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), m["text"],
+                                                        m["reply_to"], m["on_behalf_of_organization"]))
+
+    @rpc
+    def edit(self, actor_id: str, chat_id: str, seq: int, text: str) -> dict:
+        return schemas.MessageView().dump(self.app.edit(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq,
+                                                        text))
+
+    @rpc
+    def delete(self, actor_id: str, chat_id: str, seq: int) -> dict:
+        return schemas.MessageView().dump(self.app.delete(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq))
+
+    @rpc
+    def history(self, actor_id: str, chat_id: str, before: int | None = None, after: int | None = None,
+                limit: int = 50) -> dict:
+        items, last = self.app.history(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), before, after,
+                                       max(1, min(limit, 200)))
+        return schemas.HistoryPage().dump({"items": items, "last_seq": last})
+
+    @rpc
+    def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:
+        return {"read_until": self.app.mark_read(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq)}
+
+    @rpc
+    def members_of(self, chat_id: str) -> list[str]:
+        """For the gateway's realtime fan-out: who may see this chat's events."""
+        return self.app.chat(_uuid(chat_id, "chat.not_found")).members

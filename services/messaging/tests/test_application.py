@@ -1,0 +1,292 @@
+"""Messaging's application against every store (memory, SQLite, PostgreSQL):
+chats that follow school's rosters, manual chats, dialogs, the organization
+inbox, messages with history, edits, deletions and read state (CH-1..CH-5)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from messaging.application import MessagingApplication
+from messaging.domain import PAGE_SIZE
+from messaging.outbox import to_integration_events
+from shared.contracts import make_event
+from shared.errors import Forbidden, Gone, Invalid
+from shared.store import make_application
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+
+
+class School:
+    """Feeds messaging the events school publishes."""
+
+    def __init__(self, app: MessagingApplication):
+        self.app = app
+        self.org = uuid.uuid4()
+        self.n = 0
+        self.send("OrganizationRegistered", organization_id=self.org, name="Школа", kind="school", country="RU",
+                  city="Казань", registered_at=NOW)
+
+    def send(self, event_name: str, **data):
+        name = event_name
+        self.n += 1
+        event = make_event(f"school.{name}.v1", data, event_id=f"school:{uuid.uuid4()}:{name}.v1")
+        handler = {"OrganizationRegistered": self.app.on_organization_registered,
+                   "OrganizationUpdated": self.app.on_organization_updated,
+                   "ClassCreated": self.app.on_class_created, "TeacherAssigned": self.app.on_teacher_assigned}
+        return handler.get(name, self.app.on_membership)(event)
+
+    def klass(self, name: str = "5А") -> uuid.UUID:
+        class_id = uuid.uuid4()
+        self.send("ClassCreated", organization_id=self.org, class_id=class_id, name=name, start_year=2025,
+                  end_year=2032, created_at=NOW)
+        return class_id
+
+    def join(self, role: str, class_id: uuid.UUID | None = None, user: uuid.UUID | None = None) -> uuid.UUID:
+        user = user or uuid.uuid4()
+        self.send("MemberJoined", organization_id=self.org, user_id=user, role=role, roles=[role],
+                  class_id=class_id, joined_at=NOW)
+        return user
+
+    def teach(self, teacher: uuid.UUID, class_id: uuid.UUID, subjects: list[str]) -> None:
+        self.send("TeacherAssigned", organization_id=self.org, class_id=class_id, user_id=teacher,
+                  subjects=subjects, assigned_at=NOW)
+
+    def chat_of(self, kind: str, user: uuid.UUID):
+        return [c["chat"] for c in self.app.chats_of(user) if c["chat"].kind == kind]
+
+
+@pytest.fixture
+def school(store_settings) -> School:
+    return School(make_application(MessagingApplication, "messaging", create_table=True, config=store_settings))
+
+
+def published(app, event_type):
+    found = []
+    for n in app.process_recorder.select_notifications(start=1, limit=100_000):
+        for t, data, _ in to_integration_events(app.mapper.to_domain_event(n)):
+            if t == event_type:
+                found.append(make_event(t, data, event_id=f"m:{n.id}").data)
+    return found
+
+
+# -- CH-1, CH-2 system chats ----------------------------------------------------------------------
+
+
+def test_the_organization_chat_keeps_adding_new_members_CH_1(school):
+    admin = school.join("admin")
+    (org_chat,) = school.chat_of("organization", admin)
+    assert org_chat.all_participants and org_chat.system
+    later = [school.join("teacher"), school.join("parent", school.klass())]
+    assert set(school.app.chat(org_chat.id).members) == {str(admin), *map(str, later)}
+    assert published(school.app, "messaging.ChatCreated.v1")[0]["kind"] == "organization"
+
+
+def test_class_chats_follow_the_class_roster_CH_1_CH_2(school):
+    five, six = school.klass("5А"), school.klass("6Б")
+    pupil = school.join("student", five)
+    teacher = school.join("teacher")
+    school.teach(teacher, five, ["Математика"])
+    (class_chat,) = school.chat_of("class", pupil)
+    assert set(class_chat.members) == {str(pupil), str(teacher)}
+    school.send("MemberRoleChanged", organization_id=school.org, user_id=pupil, roles=["student"], class_id=six,
+                changed_by=uuid.uuid4(), changed_at=NOW)
+    assert str(pupil) not in school.app.chat(class_chat.id).members
+    assert [c.name for c in school.chat_of("class", pupil)] == ["6Б"]
+    school.send("MemberLeft", organization_id=school.org, user_id=pupil, left_at=NOW)
+    assert school.chat_of("class", pupil) == [] and school.chat_of("organization", pupil) == []
+
+
+def test_nobody_adds_or_removes_members_of_a_system_chat_by_hand_CH_2(school):
+    admin = school.join("admin")
+    (org_chat,) = school.chat_of("organization", admin)
+    with pytest.raises(Forbidden) as info:
+        school.app.add_members(admin, org_chat.id, [uuid.uuid4()])
+    assert info.value.code == "chat.system_managed"
+    with pytest.raises(Forbidden):
+        school.app.remove_member(admin, org_chat.id, admin)
+
+
+def test_subject_chats_and_the_class_teachers_three_are_idempotent_by_key_CH_2(school):
+    five = school.klass()
+    pupils = [school.join("student", five) for _ in range(3)]
+    parent = school.join("parent", five)
+    teacher, colleague = school.join("teacher"), school.join("teacher")
+    school.teach(colleague, five, ["Физика"])
+    subject = school.app.ensure_system_chat("subject", school.org, five, teacher, "Математика")
+    again = school.app.ensure_system_chat("subject", school.org, five, teacher, "математика")
+    assert again.id == subject.id
+    assert set(subject.members) == {str(teacher), *map(str, pupils)}
+    students = school.app.ensure_system_chat("class_students", school.org, five, teacher)
+    parents = school.app.ensure_system_chat("class_parents", school.org, five, teacher)
+    colleagues = school.app.ensure_system_chat("class_colleagues", school.org, five, teacher)
+    assert set(students.members) == {str(teacher), *map(str, pupils)}
+    assert set(parents.members) == {str(teacher), str(parent)}
+    assert set(colleagues.members) == {str(teacher), str(colleague)}
+    newcomer = school.join("student", five)
+    assert str(newcomer) in school.app.chat(subject.id).members                  # kept in sync with the roster
+    with pytest.raises(Invalid):
+        school.app.ensure_system_chat("subject", school.org, five, teacher, None)
+
+
+# -- CH-3 manual chats, CH-1 dialogs --------------------------------------------------------------------
+
+
+def test_manual_chats_open_or_closed_CH_3(school):
+    five = school.klass()
+    creator, a, b, c = school.join("teacher"), school.join("student", five), school.join("student", five), \
+        school.join("student", five)
+    open_chat = school.app.create_chat(creator, school.org, "Кружок", [a], closed=False)
+    school.app.add_members(a, open_chat.id, [b])                                   # any member invites
+    assert set(school.app.chat(open_chat.id).members) == {str(creator), str(a), str(b)}
+    closed = school.app.create_chat(creator, school.org, "Олимпиада", [a], closed=True)
+    with pytest.raises(Forbidden) as info:
+        school.app.add_members(a, closed.id, [c])
+    assert info.value.code == "chat.closed"
+    school.app.add_members(creator, closed.id, [c])
+    school.app.remove_member(creator, closed.id, a)                                 # moderation
+    assert set(school.app.chat(closed.id).members) == {str(creator), str(c)}
+    with pytest.raises(Invalid):
+        school.app.create_chat(creator, school.org, "Чужие", [uuid.uuid4()], closed=False)
+
+
+def test_dialogs_only_between_people_who_share_a_chat_CH_1(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    stranger = uuid.uuid4()
+    dialog = school.app.direct(a, b)
+    assert school.app.direct(b, a).id == dialog.id
+    with pytest.raises(Forbidden) as info:
+        school.app.direct(a, stranger)
+    assert info.value.code == "direct.no_shared_chat"
+
+
+def test_a_school_may_forbid_dialogs_between_students_CH_1(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    teacher = school.join("teacher")
+    school.teach(teacher, five, ["Математика"])
+    school.send("OrganizationUpdated", organization_id=school.org, name="Школа", country="RU", city="Казань",
+                settings={"student_dialogs_allowed": False}, updated_at=NOW)
+    with pytest.raises(Forbidden) as info:
+        school.app.direct(a, b)
+    assert info.value.code == "direct.students_not_allowed"
+    assert school.app.direct(a, teacher).kind == "direct"
+
+
+# -- CH-4 messages ----------------------------------------------------------------------------------------
+
+
+def test_messages_replies_edits_deletions_with_a_trace_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    first = school.app.post(a, chat.id, "Привет!")
+    reply = school.app.post(b, chat.id, "Привет", reply_to=first["seq"])
+    assert (first["seq"], reply["seq"], reply["reply_to"]) == (0, 1, 0)
+    with pytest.raises(Forbidden):
+        school.app.edit(b, chat.id, first["seq"], "чужое")
+    school.app.edit(a, chat.id, first["seq"], "Привет всем!")
+    school.app.delete(b, chat.id, reply["seq"])
+    history, last = school.app.history(a, chat.id, None, None, 10)
+    assert last == 1
+    assert [(m["seq"], m["text"], m["deleted"]) for m in history] == [(1, "", True), (0, "Привет всем!", False)]
+    assert history[1]["edited_at"] is not None
+    with pytest.raises(Gone):
+        school.app.edit(b, chat.id, reply["seq"], "воскрес")
+    with pytest.raises(Invalid):
+        school.app.post(a, chat.id, "   ")
+    with pytest.raises(Forbidden):
+        school.app.post(uuid.uuid4(), chat.id, "я не отсюда")
+    kinds = [published(school.app, f"messaging.Message{k}.v1") for k in ("Posted", "Edited", "Deleted")]
+    assert [len(k) for k in kinds] == [2, 1, 1]
+
+
+def test_history_pages_across_many_pages_and_catch_up_after_a_seq_CH_4(school):
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    total = PAGE_SIZE * 2 + 5
+    for n in range(total):
+        school.app.post(a, chat.id, f"m{n}")
+    newest, last = school.app.history(a, chat.id, None, None, 50)
+    assert last == total - 1 and newest[0]["text"] == f"m{total - 1}" and len(newest) == 50
+    older, _ = school.app.history(a, chat.id, newest[-1]["seq"], None, 50)
+    assert older[0]["seq"] == newest[-1]["seq"] - 1
+    caught_up, _ = school.app.history(a, chat.id, None, 95, 20)
+    assert [m["seq"] for m in caught_up] == list(range(96, 116))
+    assert school.app.chat(chat.id).pages == 3
+
+
+def test_read_marks_and_unread_counts_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for n in range(5):
+        school.app.post(a, chat.id, f"m{n}")
+    unread = {c["chat"].id: c["unread"] for c in school.app.chats_of(b)}
+    assert unread[chat.id] == 5
+    assert school.app.mark_read(b, chat.id, 2) == 2
+    assert {c["chat"].id: c["unread"] for c in school.app.chats_of(b)}[chat.id] == 2
+    assert school.app.mark_read(b, chat.id, 999) == 4
+
+
+def test_concurrent_posts_get_distinct_places_in_history_CH_4(durable_store_settings):
+    school = School(make_application(MessagingApplication, "messaging", create_table=True,
+                                     config=durable_store_settings))
+    five = school.klass()
+    people = [school.join("student", five) for _ in range(6)]
+    (chat,) = school.chat_of("class", people[0])
+    errors = []
+
+    def talk(person):
+        try:
+            for n in range(20):
+                school.app.post(person, chat.id, f"{person}:{n}")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=talk, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history, last = school.app.history(people[0], chat.id, None, None, 200)
+    assert last == 119 and sorted(m["seq"] for m in history) == list(range(120))
+
+
+# -- CH-5 the organization inbox ---------------------------------------------------------------------------
+
+
+def test_the_inbox_hides_which_admin_answered_CH_5(school):
+    admin_a, admin_b = school.join("admin"), school.join("admin")
+    five = school.klass()
+    pupil = school.join("student", five)
+    thread = school.app.inbox_thread(pupil, school.org)
+    assert school.app.inbox_thread(pupil, school.org).id == thread.id
+    assert [c.id for c in school.app.inbox(admin_b, school.org)] == [thread.id]
+    school.app.post(pupil, thread.id, "Когда каникулы?")
+    school.app.post(admin_b, thread.id, "С 28 октября.")
+    seen_by_pupil, _ = school.app.history(pupil, thread.id, None, None, 10)
+    assert seen_by_pupil[0]["author_id"] is None and seen_by_pupil[0]["on_behalf_of"] == str(school.org)
+    seen_by_admin, _ = school.app.history(admin_a, thread.id, None, None, 10)
+    assert seen_by_admin[0]["author_id"] == str(admin_b)
+    with pytest.raises(Forbidden):
+        school.app.inbox(pupil, school.org)
+
+
+def test_admins_post_in_common_chats_on_behalf_of_the_organization_CH_5(school):
+    admin = school.join("admin")
+    five = school.klass()
+    pupil = school.join("student", five)
+    (org_chat,) = school.chat_of("organization", admin)
+    school.app.post(admin, org_chat.id, "Завтра линейка", on_behalf_of_organization=True)
+    (shown,), _ = school.app.history(pupil, org_chat.id, None, None, 1)
+    assert shown["author_id"] is None and shown["on_behalf_of"] == str(school.org)
+    with pytest.raises(Forbidden):
+        school.app.post(pupil, org_chat.id, "Я тоже школа", on_behalf_of_organization=True)
