@@ -1,0 +1,74 @@
+"""Messaging end to end through the gateway: chats built from school's events,
+messages, history, read state, dialogs and the organization inbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def error(response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+@pytest.fixture(scope="module")
+def klass(api):
+    org, admin = api.organization("Школа чатов", "Уфа")
+    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                  json={"name": "5А", "start_year": 2025, "end_year": 2032})["class_id"]
+    pupils = [api.member(org, admin, "student", five) for _ in range(2)]
+    return {"org": org, "admin": admin, "class_id": five, "pupils": pupils}
+
+
+def chat_of(api, session, kind):
+    found = [c["chat"] for c in api.ok("GET", "/chats", session["access_token"]) if c["chat"]["kind"] == kind]
+    return found[0] if found else None
+
+
+def test_the_class_chat_exists_with_its_students_and_carries_messages_CH_1_CH_4(api, klass):
+    a, b = klass["pupils"]
+    chat = eventually(lambda: chat_of(api, a, "class"), what="messaging to build the class chat from school's events")
+    eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
+               what="both pupils in the class chat")
+    first = api.ok("POST", f"/chats/{chat['chat_id']}/messages", a["access_token"], status=201,
+                   json={"text": "Кто решил задачу 5?"})
+    api.ok("POST", f"/chats/{chat['chat_id']}/messages", b["access_token"], status=201,
+           json={"text": "Я!", "reply_to": first["seq"]})
+    history = api.ok("GET", f"/chats/{chat['chat_id']}/messages", b["access_token"])
+    assert [m["text"] for m in history["items"]] == ["Я!", "Кто решил задачу 5?"]
+    unread = [c["unread"] for c in api.ok("GET", "/chats", a["access_token"]) if c["chat"]["chat_id"] ==
+              chat["chat_id"]]
+    assert unread == [2]
+    api.ok("PUT", f"/chats/{chat['chat_id']}/read", a["access_token"], json={"seq": history["last_seq"]})
+    assert [c["unread"] for c in api.ok("GET", "/chats", a["access_token"])
+            if c["chat"]["chat_id"] == chat["chat_id"]] == [0]
+    caught_up = api.ok("GET", f"/chats/{chat['chat_id']}/messages?after={first['seq']}", a["access_token"])
+    assert [m["text"] for m in caught_up["items"]] == ["Я!"]
+    stranger = api.sign_in()
+    assert error(api.call("GET", f"/chats/{chat['chat_id']}/messages", stranger["access_token"])) == (
+        403, "chat.members_only")
+    assert error(api.call("POST", f"/chats/{chat['chat_id']}/members", a["access_token"],
+                          json={"member_ids": [stranger["user_id"]]})) == (403, "chat.system_managed")
+
+
+def test_dialogs_and_the_inbox_CH_1_CH_5(api, klass):
+    a, b = klass["pupils"]
+    eventually(lambda: chat_of(api, a, "class") and b["user_id"] in chat_of(api, a, "class")["member_ids"],
+               what="the class chat")
+    dialog = api.ok("POST", "/direct-chats", a["access_token"], json={"user_id": b["user_id"]})
+    assert dialog["kind"] == "direct" and set(dialog["member_ids"]) == {a["user_id"], b["user_id"]}
+    stranger = api.sign_in()
+    assert error(api.call("POST", "/direct-chats", a["access_token"], json={"user_id": stranger["user_id"]})) == (
+        403, "direct.no_shared_chat")
+    thread = eventually(lambda: api.call("POST", "/inbox-threads", a["access_token"],
+                                         json={"organization_id": klass["org"]}).json().get("chat_id"),
+                        what="messaging to know the pupil is a member")
+    api.ok("POST", f"/chats/{thread}/messages", a["access_token"], status=201, json={"text": "Вопрос к директору"})
+    inbox = api.ok("GET", f"/organizations/{klass['org']}/inbox", klass["admin"]["access_token"])
+    assert thread in [c["chat_id"] for c in inbox]
+    api.ok("POST", f"/chats/{thread}/messages", klass["admin"]["access_token"], status=201, json={"text": "Ответ"})
+    answer = api.ok("GET", f"/chats/{thread}/messages?limit=1", a["access_token"])["items"][0]
+    assert answer["author_id"] is None and answer["on_behalf_of"] == klass["org"]
