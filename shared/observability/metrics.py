@@ -30,3 +30,5 @@ http_duration = Histogram(
     ["method", "route", "status"],
     buckets=LATENCY_BUCKETS,
 )
+websocket_connections = Gauge("sfera_websocket_connections", "Open WebSocket connections on this gateway process.")
+events_pushed = Counter("sfera_realtime_events_pushed_total", "Events pushed to WebSocket clients.", ["type"])

@@ -31,3 +31,13 @@ def platform(tmp_path_factory, rabbitmq, postgres):
 @pytest.fixture(scope="session")
 def api(platform) -> Api:
     return Api(platform)
+
+
+@pytest.fixture(scope="module")
+def klass(api):
+    """A school with a class of two pupils (for the messaging tests of a module)."""
+    org, admin = api.organization("Школа чатов", "Уфа")
+    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                  json={"name": "5А", "start_year": 2025, "end_year": 2032})["class_id"]
+    pupils = [api.member(org, admin, "student", five) for _ in range(2)]
+    return {"org": org, "admin": admin, "class_id": five, "pupils": pupils}

@@ -14,15 +14,6 @@ def error(response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
 
-@pytest.fixture(scope="module")
-def klass(api):
-    org, admin = api.organization("Школа чатов", "Уфа")
-    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
-                  json={"name": "5А", "start_year": 2025, "end_year": 2032})["class_id"]
-    pupils = [api.member(org, admin, "student", five) for _ in range(2)]
-    return {"org": org, "admin": admin, "class_id": five, "pupils": pupils}
-
-
 def chat_of(api, session, kind):
     found = [c["chat"] for c in api.ok("GET", "/chats", session["access_token"]) if c["chat"]["kind"] == kind]
     return found[0] if found else None

@@ -12,7 +12,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import messaging_api, school_api  # noqa: F401  (they register their routes on the API blueprint)
+from gateway import messaging_api, realtime, school_api  # noqa: F401  (they register their routes on the API blueprint)
 from gateway.api import api
 from gateway.errors import register_error_handlers
 from gateway.openapi import docs
@@ -42,6 +42,7 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     app.extensions["rpc"] = rpc or RpcPool(
         settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
     )
+    realtime.install(app, settings().amqp_uri, app.extensions["rpc"], start_consumer=rpc is None)
     allowed_origins = {o.strip() for o in env_str("SFERA_CORS_ORIGINS", "http://localhost:5173").split(",") if o}
 
     @app.before_request
@@ -76,7 +77,13 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        healthy, checks = run_checks({"broker": _ping_broker})
+        consumer = app.extensions.get("realtime_consumer")
+
+        def realtime_check() -> None:
+            if consumer is not None and not consumer.ready.is_set():
+                raise RuntimeError("the realtime consumer is not connected to the broker")
+
+        healthy, checks = run_checks({"broker": _ping_broker, "realtime": realtime_check})
         return jsonify({"process": "gateway", "status": "ok" if healthy else "failing", "checks": checks}), (
             200 if healthy else 503
         )

@@ -34,6 +34,15 @@ def build_spec(app: Flask) -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.schema("ErrorResponse", schema=ErrorResponse)
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    spec.path(path="/api/v1/realtime", operations={"get": {
+        "summary": "WebSocket of live events: MessagePosted, MessageEdited, MessageDeleted, ChatMembersChanged, "
+                   "ChatCreated, for the chats one belongs to. Catch up after a reconnect with "
+                   "GET /chats/{id}/messages?after=<last seq>.",
+        "tags": ["realtime"], "operationId": "realtime",
+        "parameters": [{"in": "query", "name": "access_token", "required": True, "schema": {"type": "string"},
+                        "description": "The access token (browsers cannot set headers on a WebSocket)"}],
+        "responses": {"101": {"description": "Switching to the WebSocket protocol; the first message is "
+                                             "{\"type\": \"ready\"}, or {\"type\": \"error\"} and a close"}}}})
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         view = app.view_functions[rule.endpoint]
         doc = getattr(view, "endpoint_doc", None)

@@ -1,0 +1,163 @@
+"""Realtime delivery: a WebSocket per signed-in client, fed by one broadcast
+consumer per gateway process.
+
+Each gateway process binds its own exclusive queue to ``messaging.events`` (so
+several gateways each receive every event and push to their own clients), looks
+up who may see the chat (messaging's ``members_of``, cached and dropped when the
+members change) and sends the event to those members' sockets. A client that
+reconnects catches up with ``GET /chats/{id}/messages?after=<last seq>``.
+
+    ws://host/api/v1/realtime?access_token=<JWT>
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import pika
+from flask import Flask, request
+from flask_sock import Sock
+
+from shared.auth import verify_access_token
+from shared.contracts import ContractError, parse_event
+from shared.errors import DomainError
+from shared.observability import metrics
+from shared.observability.logging import get_logger
+
+log = get_logger("gateway.realtime")
+
+PUSHED = ("MessagePosted.v1", "MessageEdited.v1", "MessageDeleted.v1", "ChatMembersChanged.v1", "ChatCreated.v1")
+
+
+class Hub:
+    """Who is connected here, and the fan-out of events to them."""
+
+    def __init__(self, rpc):
+        self.rpc = rpc
+        self.lock = threading.Lock()
+        self.sockets: dict[str, set] = defaultdict(set)  # user id -> sockets
+        self.send_locks: dict[int, threading.Lock] = {}
+        self.members: dict[str, list[str]] = {}  # chat id -> member ids (cache)
+
+    def connect(self, user_id: str, ws) -> None:
+        with self.lock:
+            self.sockets[user_id].add(ws)
+            self.send_locks[id(ws)] = threading.Lock()
+        metrics.websocket_connections.inc()
+
+    def disconnect(self, user_id: str, ws) -> None:
+        with self.lock:
+            self.sockets[user_id].discard(ws)
+            if not self.sockets[user_id]:
+                del self.sockets[user_id]
+            self.send_locks.pop(id(ws), None)
+        metrics.websocket_connections.dec()
+
+    def chat_members(self, chat_id: str) -> list[str]:
+        if chat_id not in self.members:
+            self.members[chat_id] = self.rpc.call("messaging", "members_of", chat_id=chat_id)
+        return self.members[chat_id]
+
+    def deliver(self, event_type: str, data: dict[str, Any]) -> int:
+        chat_id = str(data["chat_id"])
+        if event_type.startswith(("ChatMembersChanged", "ChatCreated")):
+            self.members.pop(chat_id, None)
+        with self.lock:
+            if not self.sockets:
+                return 0
+        try:
+            members = self.chat_members(chat_id)
+        except DomainError:
+            return 0
+        recipients = set(members)
+        if event_type.startswith("ChatMembersChanged"):
+            recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
+        payload = json.dumps({"type": event_type.split(".")[0], "data": data}, default=str)
+        sent = 0
+        with self.lock:
+            targets = [(ws, self.send_locks.get(id(ws))) for user in recipients for ws in self.sockets.get(user, ())]
+        for ws, send_lock in targets:
+            try:
+                with send_lock or threading.Lock():
+                    ws.send(payload)
+                sent += 1
+                metrics.events_pushed.labels(event_type.split(".")[0]).inc()
+            except Exception:  # a closing socket is the handler's to clean up
+                log.debug("push to a closing socket failed", exc_info=True)
+        return sent
+
+
+class BroadcastConsumer(threading.Thread):
+    """This gateway process's own queue on ``messaging.events``; reconnects forever."""
+
+    def __init__(self, amqp_uri: str, hub: Hub):
+        super().__init__(name="realtime-consumer", daemon=True)
+        self.amqp_uri = amqp_uri
+        self.hub = hub
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+                channel = connection.channel()
+                channel.exchange_declare("messaging.events", exchange_type="topic", durable=True)
+                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                for key in PUSHED:
+                    channel.queue_bind(queue, "messaging.events", routing_key=key)
+                channel.basic_consume(queue, self.on_message, auto_ack=True)
+                self.ready.set()
+                channel.start_consuming()
+            except Exception:
+                self.ready.clear()
+                log.warning("realtime consumer lost the broker; reconnecting", exc_info=True)
+                time.sleep(1)
+
+    def on_message(self, channel, method, properties, body) -> None:
+        try:
+            event = parse_event(body)
+        except ContractError:
+            log.warning("malformed event on messaging.events ignored by realtime")
+            return
+        self.hub.deliver(event.contract.routing_key, event.to_dict()["data"])
+
+
+def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
+    hub = Hub(rpc)
+    sock = Sock(app)
+    if start_consumer:
+        consumer = BroadcastConsumer(amqp_uri, hub)
+        consumer.start()
+        app.extensions["realtime_consumer"] = consumer
+
+    @sock.route("/api/v1/realtime")
+    def realtime(ws):
+        token = request.args.get("access_token", "")
+        try:
+            principal = verify_access_token(token)
+        except DomainError as exc:
+            ws.send(json.dumps({"type": "error", "error": exc.to_dict()}))
+            ws.close(reason=1008, message=exc.code)
+            return
+        user_id = str(principal.user_id)
+        hub.connect(user_id, ws)
+        try:
+            ws.send(json.dumps({"type": "ready", "user_id": user_id}))
+            while True:
+                message = ws.receive(timeout=30)
+                if message is None:
+                    continue  # the client is idle; the socket's own pings keep it alive
+                if message == "ping":
+                    with hub.send_locks.get(id(ws)) or threading.Lock():
+                        ws.send("pong")
+        except Exception:  # the client went away
+            pass
+        finally:
+            hub.disconnect(user_id, ws)
+
+    app.extensions["realtime"] = hub
+    return hub
