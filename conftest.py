@@ -73,7 +73,7 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
         metrics_base_port=free_port_block(40),
         vhost=f"stack{n}",
         pg_database=f"stack{n}",
-        gateway_threads=8,
+        gateway_threads=32,
         extra_env={"SFERA_LOG_LEVEL": "INFO", **extra_env},
     )
     stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)

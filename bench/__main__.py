@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import pipeline, registration, school
+from bench import messaging, pipeline, registration, school
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -11,3 +11,5 @@ if __name__ == "__main__":
     registration.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     school.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    messaging.main()

@@ -42,6 +42,7 @@ def run() -> int:
         pg_port=env_int("SFERA_PG_PORT", 5442),
         gateway_port=env_int("SFERA_GATEWAY_PORT", 8080),
         metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", 9100),
+        gateway_threads=env_int("SFERA_GATEWAY_THREADS", 128),
     )
     stack = Stack(config)
     stopping = False

@@ -40,7 +40,9 @@ class StackConfig:
     gateway_port: int = 8080
     metrics_base_port: int = 9100
     durable_pg: bool = True
-    gateway_threads: int = 16
+    # gunicorn's gthread worker gives every open WebSocket a thread of its own:
+    # this is also the most clients one gateway process can keep connected.
+    gateway_threads: int = 128
     vhost: str = "/"
     pg_database: str = "sfera"
     extra_env: dict[str, str] = field(default_factory=dict)
