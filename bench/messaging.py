@@ -60,9 +60,13 @@ def school_with_class(api: str, sms: SmsCapture, members: int) -> tuple[str, lis
 
 def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int) -> list[dict]:
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-    sockets = [simple_websocket.Client.connect(ws_url + t) for t in tokens]
-    for ws in sockets:
-        json.loads(ws.receive(timeout=10))  # ready
+    sockets = []
+    for n, token in enumerate(tokens):
+        ws = simple_websocket.Client.connect(ws_url + token)
+        greeting = json.loads(ws.receive(timeout=30) or "{}")
+        if greeting.get("type") != "ready":
+            raise RuntimeError(f"socket {n}: no ready from the gateway: {greeting}")
+        sockets.append(ws)
     received: dict[str, list[float]] = {}
     lock = threading.Lock()
     stop = threading.Event()
