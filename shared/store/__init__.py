@@ -10,14 +10,20 @@ so that several processes never race to create them.
 from __future__ import annotations
 
 import os
+import random
 import sys
+import time
+import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Tracking, Transcoding
 
 from shared.config import Settings, settings
+from shared.errors import NotFound, TooManyRequests
+from shared.locks import KeyedLocks
 
 PERSISTENCE_MODULES = {
     "memory": "eventsourcing.popo",
@@ -78,6 +84,9 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+T = TypeVar("T")
+
+
 class ServiceApplication(Application):
     """Base of every service's application.
 
@@ -86,6 +95,40 @@ class ServiceApplication(Application):
     event's id together with its effect, and the outbox relay uses it to record
     its published position.
     """
+
+    def __init__(self, env: Any = None):
+        super().__init__(env)
+        self.locks = KeyedLocks()
+
+    def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
+        """The aggregate, if it exists and is a ``cls``."""
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def get_as(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
+        found = self.find(cls, aggregate_id)
+        if found is None:
+            raise NotFound(code, message)
+        return found
+
+    def retrying(self, command: Callable[[], T], key: Any = None, attempts: int = 20) -> T:
+        """Run a read-decide-save command again when a concurrent save won the race
+        (optimistic concurrency), backing off with jitter; with a ``key``, commands
+        on the same key take turns inside this process first."""
+        if key is not None:
+            with self.locks.hold(key):
+                return self.retrying(command, None, attempts)
+        for attempt in range(attempts):
+            try:
+                return command()
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
+                time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+        raise AssertionError("unreachable")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

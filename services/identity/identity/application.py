@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
-
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from identity.domain import (
     CODE_TTL,
@@ -37,7 +31,7 @@ from identity.phones import normalise_email, normalise_phone
 from identity.privacy import Relation, relation, view
 from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
-from shared.errors import Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
+from shared.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.links import link_id_from_token, link_token
 from shared.ratelimit import Limit, RateLimiter
 from shared.store import ServiceApplication
@@ -117,43 +111,15 @@ class IdentityApplication(ServiceApplication):
         return env_str("SFERA_CODE_SECRET", "dev-only-code-secret-change-me")
 
     # -- helpers -------------------------------------------------------------
-    def _get(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(code, message) from None
-        if not isinstance(aggregate, cls):
-            raise NotFound(code, message)
-        return aggregate
-
-    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
-
-    def _retrying(self, command: Callable[[], T], attempts: int = 6) -> T:
-        """Run a read-decide-save command again when a concurrent save won the race
-        (optimistic concurrency: the loser re-reads and decides again)."""
-        for attempt in range(attempts):
-            try:
-                return command()
-            except IntegrityError:
-                if attempt == attempts - 1:
-                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-        raise AssertionError("unreachable")
-
     def get_account(self, account_id: uuid.UUID) -> Account:
-        return self._get(Account, account_id, "account.not_found", "No such account.")
+        return self.get_as(Account, account_id, "account.not_found", "No such account.")
 
     def account_by_phone(self, phone: str) -> Account | None:
-        index = self._find(PhoneIndex, PhoneIndex.create_id(phone))
+        index = self.find(PhoneIndex, PhoneIndex.create_id(phone))
         return self.get_account(index.account_id) if index else None
 
     def account_by_email(self, email: str) -> Account | None:
-        index = self._find(EmailIndex, EmailIndex.create_id(email))
+        index = self.find(EmailIndex, EmailIndex.create_id(email))
         return self.get_account(index.account_id) if index else None
 
     # -- sign-in codes (ID-1, ID-4) -------------------------------------------
@@ -187,7 +153,7 @@ class IdentityApplication(ServiceApplication):
         return IssuedCode(challenge, code)
 
     def _checked_challenge(self, challenge_id: uuid.UUID, code: str, now: datetime) -> SignInChallenge:
-        challenge = self._get(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
+        challenge = self.get_as(SignInChallenge, challenge_id, "sign_in.not_found", "No such sign-in request.")
         if not challenge.check(self.secret, code.strip(), now):
             self.save(challenge)
             raise Invalid("sign_in.wrong_code", "The code is wrong.", {"attempts_left": challenge.attempts_left})
@@ -220,7 +186,7 @@ class IdentityApplication(ServiceApplication):
                 account = Account(phone=challenge.address, email=None, registered_via="phone")
                 if existing is not None:  # ID-6: "this is not me"
                     existing.detach_phone(challenge.address, now, account.id)
-                    index = self._get(PhoneIndex, PhoneIndex.create_id(challenge.address), "phone.not_found", "")
+                    index = self.get_as(PhoneIndex, PhoneIndex.create_id(challenge.address), "phone.not_found", "")
                     index.reassign(account.id)
                     changed = [existing, index]
                 else:
@@ -230,7 +196,7 @@ class IdentityApplication(ServiceApplication):
             self.save(account, *changed, challenge, *started)
             return SignIn(account, True, started[0], refresh)
 
-        return self._retrying(confirm)
+        return self.retrying(confirm)
 
     # -- passwords (ID-2) ------------------------------------------------------
     def set_password(self, user_id: uuid.UUID, new_password: str, current_password: str | None) -> None:
@@ -276,7 +242,7 @@ class IdentityApplication(ServiceApplication):
         salt = secrets.token_hex(8)
         session = Session(user_id=user_id, device=device[:200] or "unknown device", method=method, salt=salt,
                           token_hash=hash_code(self.secret, salt, secret), at=now)
-        index = self._find(SessionIndex, SessionIndex.create_id(user_id)) or SessionIndex(user_id=user_id)
+        index = self.find(SessionIndex, SessionIndex.create_id(user_id)) or SessionIndex(user_id=user_id)
         index.add(session.id)
         return [session, index], f"{session.id}.{secret}"
 
@@ -286,7 +252,7 @@ class IdentityApplication(ServiceApplication):
         now = now or utcnow()
         session_id, _, secret = refresh_token.partition(".")
         try:
-            session = self._get(Session, uuid.UUID(session_id), "auth.invalid_refresh", "")
+            session = self.get_as(Session, uuid.UUID(session_id), "auth.invalid_refresh", "")
         except (ValueError, NotFound):
             raise Unauthorized("auth.invalid_refresh", "This refresh token is not valid.") from None
         if not session.active:
@@ -309,16 +275,16 @@ class IdentityApplication(ServiceApplication):
         raise Unauthorized("auth.invalid_refresh", "This refresh token is not valid.")
 
     def sessions_of(self, user_id: uuid.UUID) -> list[Session]:
-        index = self._find(SessionIndex, SessionIndex.create_id(user_id))
+        index = self.find(SessionIndex, SessionIndex.create_id(user_id))
         sessions = [self.repository.get(sid) for sid in (index.session_ids if index else [])]
         return sorted((s for s in sessions if s.active), key=lambda s: s.last_used_at, reverse=True)
 
     def session_is_active(self, session_id: uuid.UUID) -> bool:
-        session = self._find(Session, session_id)
+        session = self.find(Session, session_id)
         return bool(session and session.active)
 
     def sign_out(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> None:
-        session = self._find(Session, session_id)
+        session = self.find(Session, session_id)
         if session is None or session.user_id != user_id:
             raise NotFound("session.not_found", "No such session.")
         if session.active:
@@ -337,8 +303,8 @@ class IdentityApplication(ServiceApplication):
     # -- profile (ID-5) ------------------------------------------------------------
     def family_of(self, user_id: uuid.UUID) -> tuple[set[str], set[str]]:
         """(children, parents) of a person."""
-        family = self._find(Family, Family.create_id(user_id))
-        links = self._find(ParentLinks, ParentLinks.create_id(user_id))
+        family = self.find(Family, Family.create_id(user_id))
+        links = self.find(ParentLinks, ParentLinks.create_id(user_id))
         return set(family.children if family else []), set(links.parents if links else {})
 
     def relation(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> Relation:
@@ -364,13 +330,13 @@ class IdentityApplication(ServiceApplication):
         if self.already_processed(event.id):
             return False
         data = event.data
-        membership = self._find(Membership, Membership.create_id(data["user_id"])) or Membership(
+        membership = self.find(Membership, Membership.create_id(data["user_id"])) or Membership(
             user_id=data["user_id"])
         membership.add_role(data["organization_id"], data["role"], data.get("class_id"))
         return self.process_once(event.id, membership)
 
     def membership(self, user_id: uuid.UUID) -> Membership | None:
-        return self._find(Membership, Membership.create_id(user_id))
+        return self.find(Membership, Membership.create_id(user_id))
 
     # -- parent linking (PL-1..PL-8) ---------------------------------------------------
     @staticmethod
@@ -379,7 +345,7 @@ class IdentityApplication(ServiceApplication):
 
     def _invite_from_token(self, token: str) -> ParentInvite:
         invite_id = link_id_from_token("parent-invite", token)
-        invite = self._find(ParentInvite, invite_id) if invite_id else None
+        invite = self.find(ParentInvite, invite_id) if invite_id else None
         if invite is None:
             raise NotFound("parent_link.not_found", "This parent link does not exist.")
         return invite
@@ -390,7 +356,7 @@ class IdentityApplication(ServiceApplication):
         membership = self.membership(student_id)
         if membership is None or not membership.is_student:
             raise Forbidden("parent_link.students_only", "Only a student can invite their parents.")
-        index = self._find(ParentInviteIndex, ParentInviteIndex.create_id(student_id))
+        index = self.find(ParentInviteIndex, ParentInviteIndex.create_id(student_id))
         if index is not None:
             current: ParentInvite = self.repository.get(index.invite_id)
             if current.live(now):
@@ -406,7 +372,7 @@ class IdentityApplication(ServiceApplication):
     def open_parent_invite(self, token: str, viewer_id: uuid.UUID, now: datetime | None = None) -> dict[str, Any]:
         """What a parent sees on opening the link: the child's data to check (PL-3)."""
         invite = self._live_invite(token, now or utcnow())
-        links = self._find(ParentLinks, ParentLinks.create_id(invite.child_id)) or ParentLinks(
+        links = self.find(ParentLinks, ParentLinks.create_id(invite.child_id)) or ParentLinks(
             child_id=invite.child_id)
         links.check_can_link(viewer_id)
         child = self.get_account(invite.child_id)
@@ -436,9 +402,9 @@ class IdentityApplication(ServiceApplication):
             child_id = invite.child_id
             if parent_id == child_id:
                 raise self_link_error()
-            links = self._find(ParentLinks, ParentLinks.create_id(child_id)) or ParentLinks(child_id=child_id)
+            links = self.find(ParentLinks, ParentLinks.create_id(child_id)) or ParentLinks(child_id=child_id)
             link_id = links.link(parent_id, consent_given_at=now, at=now)
-            family = self._find(Family, Family.create_id(parent_id)) or Family(user_id=parent_id)
+            family = self.find(Family, Family.create_id(parent_id)) or Family(user_id=parent_id)
             family.add_child(child_id)
             changed: list[Any] = [links, family]
             if child_profile is not None:
@@ -450,19 +416,19 @@ class IdentityApplication(ServiceApplication):
             self.save(*changed)
             return link_id
 
-        return self._retrying(confirm)
+        return self.retrying(confirm)
 
     def unlink_parent(self, actor_id: uuid.UUID, child_id: uuid.UUID, parent_id: uuid.UUID,
                       now: datetime | None = None) -> None:
         """By the parent, or by an admin of a school where the child studies."""
         now = now or utcnow()
-        links = self._find(ParentLinks, ParentLinks.create_id(child_id))
+        links = self.find(ParentLinks, ParentLinks.create_id(child_id))
         if links is None or str(parent_id) not in links.parents:
             raise NotFound("parent_link.not_found", "This person is not linked as a parent of this child.")
         if actor_id != parent_id and not self._is_admin_of_childs_school(actor_id, child_id):
             raise Forbidden("parent_link.unlink_forbidden",
                             "Only the parent or an admin of the child's school can remove this link.")
-        family = self._get(Family, Family.create_id(parent_id), "parent_link.not_found", "")
+        family = self.get_as(Family, Family.create_id(parent_id), "parent_link.not_found", "")
         links.unlink(parent_id, actor_id, now)
         family.remove_child(child_id)
         self.save(links, family)

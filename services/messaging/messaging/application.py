@@ -7,17 +7,10 @@ processes (optimistic concurrency, retried).
 
 from __future__ import annotations
 
-import random
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
-
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from messaging.domain import (
     PAGE_SIZE,
@@ -32,7 +25,7 @@ from messaging.domain import (
     check_text,
 )
 from shared.contracts import CloudEvent
-from shared.errors import Forbidden, Invalid, NotFound, TooManyRequests
+from shared.errors import Forbidden, Invalid, NotFound
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
@@ -43,57 +36,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self):
-        self.guard = threading.Lock()
-        self.locks: dict[Any, list] = {}
-
-    @contextmanager
-    def hold(self, key: Any) -> Iterator[None]:
-        with self.guard:
-            entry = self.locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self.guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self.locks[key]
-
 
 class MessagingApplication(ServiceApplication):
     name = "messaging"
     snapshotting_intervals = {Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100, ReadMark: 100}
 
-    def __init__(self, env: Any = None):
-        super().__init__(env)
-        self.locks = KeyedLocks()
-
     # -- helpers ------------------------------------------------------------------
-    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
-        try:
-            found = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
-
-    def _retrying(self, key: Any, command: Callable[[], T], attempts: int = 20) -> T:
-        with self.locks.hold(key):
-            for attempt in range(attempts):
-                try:
-                    return command()
-                except IntegrityError:
-                    if attempt == attempts - 1:
-                        raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
-                    time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
-        raise AssertionError("unreachable")
-
     def chat(self, chat_id: uuid.UUID) -> Chat:
-        found = self._find(Chat, chat_id)
+        found = self.find(Chat, chat_id)
         if found is None:
             raise NotFound("chat.not_found", "No such chat.")
         return found
@@ -101,7 +51,7 @@ class MessagingApplication(ServiceApplication):
     def _user_chats(self, user_id: str | uuid.UUID, pending: dict) -> UserChats:
         aggregate_id = UserChats.create_id(uuid.UUID(str(user_id)))
         if aggregate_id not in pending:
-            pending[aggregate_id] = self._find(UserChats, aggregate_id) or UserChats(user_id=uuid.UUID(str(user_id)))
+            pending[aggregate_id] = self.find(UserChats, aggregate_id) or UserChats(user_id=uuid.UUID(str(user_id)))
         return pending[aggregate_id]
 
     def _new_chat(self, pending: dict, **kwargs: Any) -> Chat:
@@ -123,13 +73,13 @@ class MessagingApplication(ServiceApplication):
     def _org_roster(self, organization_id: uuid.UUID, pending: dict) -> OrgRoster:
         aggregate_id = OrgRoster.create_id(organization_id)
         if aggregate_id not in pending:
-            pending[aggregate_id] = self._find(OrgRoster, aggregate_id) or OrgRoster(organization_id=organization_id)
+            pending[aggregate_id] = self.find(OrgRoster, aggregate_id) or OrgRoster(organization_id=organization_id)
         return pending[aggregate_id]
 
     def _class_roster(self, class_id: uuid.UUID, organization_id: uuid.UUID | None, pending: dict) -> ClassRoster:
         aggregate_id = ClassRoster.create_id(class_id)
         if aggregate_id not in pending:
-            pending[aggregate_id] = self._find(ClassRoster, aggregate_id) or ClassRoster(
+            pending[aggregate_id] = self.find(ClassRoster, aggregate_id) or ClassRoster(
                 class_id=class_id, organization_id=organization_id)
         return pending[aggregate_id]
 
@@ -155,7 +105,7 @@ class MessagingApplication(ServiceApplication):
             change(pending)
             return self.process_once(event.id, *pending.values())
 
-        return self._retrying(key, command)
+        return self.retrying(command, key)
 
     def on_organization_registered(self, event: CloudEvent) -> bool:
         """Every organization gets its chat, with "all participants" on (CH-1)."""
@@ -250,7 +200,7 @@ class MessagingApplication(ServiceApplication):
         key = f"{kind}:{class_id}:{(subject or '').casefold()}:{teacher_id}"
 
         def command() -> Chat:
-            existing = self._find(ChatKey, ChatKey.create_id(key))
+            existing = self.find(ChatKey, ChatKey.create_id(key))
             if existing is not None:
                 return self.chat(existing.chat_id)
             pending: dict = {}
@@ -264,7 +214,7 @@ class MessagingApplication(ServiceApplication):
             self.save(*pending.values())
             return chat
 
-        return self._retrying(("class", class_id), command)
+        return self.retrying(command, ("class", class_id))
 
     # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
     def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
@@ -272,7 +222,7 @@ class MessagingApplication(ServiceApplication):
         if not name.strip() or len(name) > 100:
             raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
         if organization_id is not None:
-            roster = self._find(OrgRoster, OrgRoster.create_id(organization_id))
+            roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
             if roster is None or str(actor_id) not in roster.members:
                 raise Forbidden("organization.members_only", "Only members of this organization can do this.")
             outsiders = [m for m in member_ids if str(m) not in roster.members]
@@ -294,7 +244,7 @@ class MessagingApplication(ServiceApplication):
             self.save(*pending.values())
             return chat
 
-        return self._retrying(("chat", chat_id), command)
+        return self.retrying(command, ("chat", chat_id))
 
     def remove_member(self, actor_id: uuid.UUID, chat_id: uuid.UUID, member_id: uuid.UUID) -> Chat:
         """Moderation: the creator of a manual chat (CH-3) removes members; anyone may leave."""
@@ -312,10 +262,10 @@ class MessagingApplication(ServiceApplication):
             self.save(*pending.values())
             return chat
 
-        return self._retrying(("chat", chat_id), command)
+        return self.retrying(command, ("chat", chat_id))
 
     def shared_chats(self, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
-        mine = self._find(UserChats, UserChats.create_id(a))
+        mine = self.find(UserChats, UserChats.create_id(a))
         return [c for c in (self.chat(uuid.UUID(i)) for i in (mine.chat_ids if mine else []))
                 if c.is_member(b) and c.kind not in ("direct", "inbox")]
 
@@ -324,7 +274,7 @@ class MessagingApplication(ServiceApplication):
         dialogs between its students."""
         if actor_id == other_id:
             raise Invalid("direct.self", "A dialog needs two people.")
-        index = self._find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
+        index = self.find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
         if index is not None:
             return self.chat(index.chat_id)
         shared = self.shared_chats(actor_id, other_id)
@@ -332,7 +282,7 @@ class MessagingApplication(ServiceApplication):
             raise Forbidden("direct.no_shared_chat", "You can write to people you share a chat with.")
         allowed = False
         for chat in shared:
-            roster = self._find(OrgRoster, OrgRoster.create_id(chat.organization_id)) if chat.organization_id \
+            roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id)) if chat.organization_id \
                 else None
             both_students = roster is not None and all(
                 roster.members.get(str(p)) == ["student"] for p in (actor_id, other_id))
@@ -343,7 +293,7 @@ class MessagingApplication(ServiceApplication):
             raise Forbidden("direct.students_not_allowed", "This school does not allow dialogs between students.")
 
         def command() -> Chat:
-            again = self._find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
+            again = self.find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
             if again is not None:
                 return self.chat(again.chat_id)
             pending: dict = {}
@@ -353,7 +303,7 @@ class MessagingApplication(ServiceApplication):
             self.save(*pending.values())
             return chat
 
-        return self._retrying(("direct", *sorted((str(actor_id), str(other_id)))), command)
+        return self.retrying(command, ("direct", *sorted((str(actor_id), str(other_id)))))
 
     # -- the organization inbox (CH-5) ----------------------------------------------------------------
     def inbox_thread(self, member_id: uuid.UUID, organization_id: uuid.UUID) -> Chat:
@@ -371,10 +321,10 @@ class MessagingApplication(ServiceApplication):
             self.save(*pending.values())
             return chat
 
-        return self._retrying(("org", organization_id), command)
+        return self.retrying(command, ("org", organization_id))
 
     def inbox(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> list[Chat]:
-        roster = self._find(OrgRoster, OrgRoster.create_id(organization_id))
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
         if roster is None or "admin" not in roster.members.get(str(admin_id), []):
             raise Forbidden("organization.role_required", "Only admins answer the organization's inbox.")
         return [self.chat(uuid.UUID(c)) for c in roster.inbox.values()]
@@ -382,7 +332,7 @@ class MessagingApplication(ServiceApplication):
     def _is_admin(self, chat: Chat, user_id: uuid.UUID) -> bool:
         if chat.organization_id is None:
             return False
-        roster = self._find(OrgRoster, OrgRoster.create_id(chat.organization_id))
+        roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id))
         return roster is not None and "admin" in roster.members.get(str(user_id), [])
 
     # -- messages (CH-4) ---------------------------------------------------------------------------
@@ -399,7 +349,7 @@ class MessagingApplication(ServiceApplication):
                 if not self._is_admin(chat, actor_id):
                     raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
                 on_behalf = chat.organization_id
-            page = self._find(MessagePage, MessagePage.create_id(chat_id, chat.pages - 1))
+            page = self.find(MessagePage, MessagePage.create_id(chat_id, chat.pages - 1))
             changed: list[Any] = []
             if page.full:
                 chat.open_page()
@@ -411,10 +361,10 @@ class MessagingApplication(ServiceApplication):
             self.save(*changed, page)
             return page.message(seq)
 
-        return self._retrying(("chat", chat_id), command)
+        return self.retrying(command, ("chat", chat_id))
 
     def _page_of(self, chat_id: uuid.UUID, seq: int) -> MessagePage:
-        page = self._find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
+        page = self.find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
         if page is None:
             raise NotFound("message.not_found", "No such message.")
         return page
@@ -431,7 +381,7 @@ class MessagingApplication(ServiceApplication):
             self.save(page)
             return page.message(seq)
 
-        return self._retrying(("chat", chat_id), command)
+        return self.retrying(command, ("chat", chat_id))
 
     def delete(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> dict:
         """The author, the creator of a manual chat, or an admin of the chat's
@@ -448,7 +398,7 @@ class MessagingApplication(ServiceApplication):
             self.save(page)
             return page.message(seq)
 
-        return self._retrying(("chat", chat_id), command)
+        return self.retrying(command, ("chat", chat_id))
 
     def history(self, actor_id: uuid.UUID, chat_id: uuid.UUID, before: int | None, after: int | None,
                 limit: int) -> tuple[list[dict], int]:
@@ -480,28 +430,28 @@ class MessagingApplication(ServiceApplication):
         return message
 
     def last_seq(self, chat: Chat) -> int:
-        page = self._find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+        page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
         return page.next_seq - 1
 
     def mark_read(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> int:
         chat = self.chat(chat_id)
         chat.check_member(actor_id)
         seq = min(seq, self.last_seq(chat))
-        mark = self._find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
+        mark = self.find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
                                                                                        user_id=actor_id)
         if seq > mark.read_until:
             mark.read(seq)
-            self._retrying(("read", chat_id, actor_id), lambda: self.save(mark))
+            self.retrying(lambda: self.save(mark), ("read", chat_id, actor_id))
         return mark.read_until
 
     def chats_of(self, user_id: uuid.UUID) -> list[dict]:
         """One's chats with their last message and unread count."""
-        mine = self._find(UserChats, UserChats.create_id(user_id))
+        mine = self.find(UserChats, UserChats.create_id(user_id))
         listed = []
         for chat_id in mine.chat_ids if mine else []:
             chat = self.chat(uuid.UUID(chat_id))
             last = self.last_seq(chat)
-            mark = self._find(ReadMark, ReadMark.create_id(chat.id, user_id))
+            mark = self.find(ReadMark, ReadMark.create_id(chat.id, user_id))
             read_until = mark.read_until if mark else -1
             listed.append({"chat": chat, "last_seq": last, "unread": max(0, last - read_until)})
         return sorted(listed, key=lambda c: -c["last_seq"])

@@ -6,18 +6,13 @@ and checks the actor's membership and roles in the organization concerned.
 
 from __future__ import annotations
 
-import random
 import re
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
 import nh3
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from school.domain import (
@@ -50,7 +45,7 @@ from school.domain import (
 from shared.bus.consumer import NotYet
 from shared.config import env_int, env_str
 from shared.contracts import CloudEvent
-from shared.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.phones import normalise_phone
 from shared.store import ServiceApplication
@@ -106,27 +101,6 @@ def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int
     return chunk, (key(chunk[-1]) if len(ordered) > limit else None)
 
 
-class KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self):
-        self.guard = threading.Lock()
-        self.locks: dict[Any, list] = {}  # key -> [lock, users]
-
-    @contextmanager
-    def hold(self, key: Any) -> Iterator[None]:
-        with self.guard:
-            entry = self.locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self.guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self.locks[key]
-
 
 class SchoolApplication(ServiceApplication):
     name = "school"
@@ -134,41 +108,12 @@ class SchoolApplication(ServiceApplication):
                               MaterialsIndex: 100, Channel: 50, JoinRequestQueue: 100, GraduationYear: 100,
                               ApplicationQueue: 100, InviteLink: 100, PersonOrganizations: 50}
 
-    def __init__(self, env: Any = None):
-        super().__init__(env)
-        self.link_locks = KeyedLocks()
-
     # -- helpers -------------------------------------------------------------------
-    def _find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
-
-    def _get(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
-        found = self._find(cls, aggregate_id)
-        if found is None:
-            raise NotFound(code, message)
-        return found
-
-    def _retrying(self, command: Callable[[], T], attempts: int = 20) -> T:
-        """Optimistic concurrency: on a lost race, re-read and decide again, backing
-        off (jittered, exponential) so that a crowd on one invite link spreads out."""
-        for attempt in range(attempts):
-            try:
-                return command()
-            except IntegrityError:
-                if attempt == attempts - 1:
-                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
-                time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
-        raise AssertionError("unreachable")
-
     def organization(self, organization_id: uuid.UUID) -> Organization:
-        return self._get(Organization, organization_id, "organization.not_found", "No such organization.")
+        return self.get_as(Organization, organization_id, "organization.not_found", "No such organization.")
 
     def membership(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-        found = self._find(Membership, Membership.create_id(organization_id, user_id))
+        found = self.find(Membership, Membership.create_id(organization_id, user_id))
         return found if found is not None and found.active else None
 
     def _member(self, organization_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
@@ -187,7 +132,7 @@ class SchoolApplication(ServiceApplication):
         return member
 
     def _school_class(self, organization_id: uuid.UUID, class_id: uuid.UUID) -> SchoolClass:
-        school_class = self._get(SchoolClass, class_id, "class.not_found", "No such class.")
+        school_class = self.get_as(SchoolClass, class_id, "class.not_found", "No such class.")
         if school_class.organization_id != organization_id:
             raise NotFound("class.not_found", "No such class.")
         return school_class
@@ -205,7 +150,7 @@ class SchoolApplication(ServiceApplication):
                                   registered_at=data["registered_at"], last_name=data["last_name"],
                                   first_name=data["first_name"], phone=data.get("phone")))
         if data.get("phone"):
-            owner = self._find(PhoneOwner, PhoneOwner.create_id(data["phone"])) or PhoneOwner(phone=data["phone"])
+            owner = self.find(PhoneOwner, PhoneOwner.create_id(data["phone"])) or PhoneOwner(phone=data["phone"])
             owner.own(data["user_id"])
             pending: dict[uuid.UUID, Any] = {}
             for organization_id in owner.awaiting_admin:
@@ -219,7 +164,7 @@ class SchoolApplication(ServiceApplication):
     def record_profile(self, event: CloudEvent) -> bool:
         if self.already_processed(event.id):
             return False
-        person = self._find(Person, event.data["user_id"])
+        person = self.find(Person, event.data["user_id"])
         if person is None:
             raise NotYet("the person's UserRegistered has not arrived yet")
         person.rename(event.data["last_name"], event.data["first_name"])
@@ -237,9 +182,9 @@ class SchoolApplication(ServiceApplication):
 
     def _owners_of(self, user_id: uuid.UUID) -> Iterable[PhoneOwner]:
         # The phone is not in the event (privacy); it is in the stream of UserRegistered we kept.
-        person = self._find(Person, user_id)
+        person = self.find(Person, user_id)
         phone = getattr(person, "phone", None)
-        owner = self._find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
+        owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
         return [owner] if owner is not None and owner.user_id == user_id else []
 
     def record_parent_linked(self, event: CloudEvent) -> bool:
@@ -253,7 +198,7 @@ class SchoolApplication(ServiceApplication):
         parents.link(parent_id)
         children.link(child_id)
         changed: list[Any] = [parents, children]
-        child_orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
         pending: dict[uuid.UUID, Any] = {}
         for organization_id in (child_orgs.organization_ids if child_orgs else []):
             child = self.membership(uuid.UUID(organization_id), child_id)
@@ -274,7 +219,7 @@ class SchoolApplication(ServiceApplication):
         parents.unlink(parent_id)
         children.unlink(child_id)
         changed: list[Any] = [parents, children]
-        child_orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
         for organization_id in (child_orgs.organization_ids if child_orgs else []):
             org = uuid.UUID(organization_id)
             membership = self.membership(org, parent_id)
@@ -291,13 +236,13 @@ class SchoolApplication(ServiceApplication):
         return self.process_once(event.id, *changed)
 
     def _relatives(self, user_id: uuid.UUID, side: str) -> Relatives:
-        return self._find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
+        return self.find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
 
     def get_person(self, user_id: uuid.UUID) -> Person:
-        return self._get(Person, user_id, "person.not_found", "School does not know this person (yet).")
+        return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
 
     def person_name(self, user_id: str) -> dict[str, Any]:
-        person = self._find(Person, uuid.UUID(user_id))
+        person = self.find(Person, uuid.UUID(user_id))
         return {"last_name": getattr(person, "last_name", None), "first_name": getattr(person, "first_name", None)}
 
     # -- organizations (SC-1, SC-2) ---------------------------------------------------------------
@@ -308,7 +253,7 @@ class SchoolApplication(ServiceApplication):
         return any(self._phone_owned_by(p, actor_id) for p in phones)
 
     def _phone_owned_by(self, phone: str, user_id: uuid.UUID) -> bool:
-        owner = self._find(PhoneOwner, PhoneOwner.create_id(phone))
+        owner = self.find(PhoneOwner, PhoneOwner.create_id(phone))
         return owner is not None and owner.user_id == user_id
 
     def _require_operator(self, actor_id: uuid.UUID | None, cli: bool) -> None:
@@ -331,14 +276,14 @@ class SchoolApplication(ServiceApplication):
         application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
                                               city=" ".join(city.split()), admin_phone=normalise_phone(admin_phone),
                                               submitted_by=actor_id, note=note)
-        queue = self._find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
+        queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
         queue.add(application.id)
-        self._retrying(lambda: self.save(application, queue))
+        self.retrying(lambda: self.save(application, queue))
         return application
 
     def pending_applications(self, actor_id: uuid.UUID | None, cli: bool = False) -> list[OrganizationApplication]:
         self._require_operator(actor_id, cli)
-        queue = self._find(ApplicationQueue, ApplicationQueue.create_id())
+        queue = self.find(ApplicationQueue, ApplicationQueue.create_id())
         return [self.repository.get(uuid.UUID(a)) for a in (queue.pending if queue else [])]
 
     def approve_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID,
@@ -348,18 +293,18 @@ class SchoolApplication(ServiceApplication):
         self._require_operator(actor_id, cli)
 
         def approve() -> Organization:
-            application = self._get(OrganizationApplication, application_id, "application.not_found",
+            application = self.get_as(OrganizationApplication, application_id, "application.not_found",
                                     "No such application.")
             organization_id = application.approve(actor_id)
             organization = Organization(organization_id=organization_id, name=application.name,
                                         kind=application.kind, country=application.country, city=application.city,
                                         approved_by=actor_id)
-            directory = self._find(CityDirectory, CityDirectory.create_id(application.country, application.city)) \
+            directory = self.find(CityDirectory, CityDirectory.create_id(application.country, application.city)) \
                 or CityDirectory(country=application.country, city=application.city)
             directory.list_organization(organization_id, application.name)
-            queue = self._get(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+            queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
             queue.remove(application_id)
-            owner = self._find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
+            owner = self.find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
                 phone=application.admin_phone)
             changed: list[Any] = [application, organization, directory, queue, owner]
             if owner.user_id is not None:
@@ -369,15 +314,15 @@ class SchoolApplication(ServiceApplication):
             self.save(*changed)
             return organization
 
-        return self._retrying(approve)
+        return self.retrying(approve)
 
     def reject_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID, reason: str,
                            cli: bool = False) -> None:
         self._require_operator(actor_id, cli)
-        application = self._get(OrganizationApplication, application_id, "application.not_found",
+        application = self.get_as(OrganizationApplication, application_id, "application.not_found",
                                 "No such application.")
         application.reject(actor_id, reason)
-        queue = self._get(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+        queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
         queue.remove(application_id)
         self.save(application, queue)
 
@@ -396,10 +341,10 @@ class SchoolApplication(ServiceApplication):
         organization.update(name, country, city, details.get("address", organization.address),
                             details.get("website", organization.website), settings)
         changed: list[Any] = [organization]
-        new_directory = self._find(CityDirectory, CityDirectory.create_id(country, city)) or CityDirectory(
+        new_directory = self.find(CityDirectory, CityDirectory.create_id(country, city)) or CityDirectory(
             country=country, city=city)
         if city_key(country, city) != old_key:
-            old = self._find(CityDirectory, CityDirectory.create_id(*old_key))
+            old = self.find(CityDirectory, CityDirectory.create_id(*old_key))
             if old is not None:
                 old.unlist(organization_id)
                 changed.append(old)
@@ -410,7 +355,7 @@ class SchoolApplication(ServiceApplication):
 
     def search(self, country: str, city: str, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
         """SC-2: organizations of a city, by name, a page at a time."""
-        directory = self._find(CityDirectory, CityDirectory.create_id(country, city))
+        directory = self.find(CityDirectory, CityDirectory.create_id(country, city))
         items = [{"organization_id": k, "name": v} for k, v in (directory.organizations if directory else {}).items()]
         return page(items, lambda i: f"{i['name'].casefold()}|{i['organization_id']}", cursor, limit)
 
@@ -425,12 +370,12 @@ class SchoolApplication(ServiceApplication):
             school_class = SchoolClass(organization_id=organization_id, name=name, start_year=start_year,
                                        end_year=end_year)
             organization.add_class(school_class.id)
-            year = self._find(GraduationYear, GraduationYear.create_id(end_year)) or GraduationYear(year=end_year)
+            year = self.find(GraduationYear, GraduationYear.create_id(end_year)) or GraduationYear(year=end_year)
             year.add(school_class.id)
             self.save(school_class, organization, year)
             return school_class
 
-        return self._retrying(create)
+        return self.retrying(create)
 
     def classes(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[SchoolClass]:
         self._member(organization_id, actor_id)
@@ -442,7 +387,7 @@ class SchoolApplication(ServiceApplication):
         graduated = 0
         now = utcnow()
         for year in range(first_year, today.year + 1):
-            calendar = self._find(GraduationYear, GraduationYear.create_id(year))
+            calendar = self.find(GraduationYear, GraduationYear.create_id(year))
             for class_id in calendar.class_ids if calendar else []:
                 school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
                 if school_class.due(today):
@@ -464,11 +409,11 @@ class SchoolApplication(ServiceApplication):
 
         def load(cls: type[T], aggregate_id: uuid.UUID, make: Callable[[], T]) -> T:
             if aggregate_id not in pending:
-                pending[aggregate_id] = self._find(cls, aggregate_id) or make()
+                pending[aggregate_id] = self.find(cls, aggregate_id) or make()
             return pending[aggregate_id]
 
         membership_id = Membership.create_id(organization_id, user_id)
-        membership = pending.get(membership_id) or self._find(Membership, membership_id)
+        membership = pending.get(membership_id) or self.find(Membership, membership_id)
         if membership is None:
             membership = Membership(organization_id=organization_id, user_id=user_id, role=role, class_id=class_id,
                                     via=via)
@@ -487,7 +432,7 @@ class SchoolApplication(ServiceApplication):
                     lambda: PersonOrganizations(user_id=user_id))
         orgs.add(organization_id)
         if role == "student":
-            parents = self._find(Relatives, Relatives.create_id(user_id, "parents"))
+            parents = self.find(Relatives, Relatives.create_id(user_id, "parents"))
             for parent_id in (parents.ids if parents else []):
                 parent = self.membership(organization_id, uuid.UUID(parent_id))
                 if parent is None or not parent.has("parent"):
@@ -510,7 +455,7 @@ class SchoolApplication(ServiceApplication):
             groups = [g for g in ("staff", own) if g and (class_id is None or g == own)]
         user_ids: set[str] = set()
         for group in groups:
-            roster = self._find(Roster, Roster.create_id(organization_id, group))
+            roster = self.find(Roster, Roster.create_id(organization_id, group))
             user_ids.update(roster.user_ids if roster else [])
         rows = []
         for user_id in user_ids:
@@ -524,7 +469,7 @@ class SchoolApplication(ServiceApplication):
         return page(rows, lambda r: f"{(r['last_name'] or '').casefold()}|{r['user_id']}", cursor, limit)
 
     def my_organizations(self, user_id: uuid.UUID) -> list[tuple[Organization, Membership]]:
-        orgs = self._find(PersonOrganizations, PersonOrganizations.create_id(user_id))
+        orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(user_id))
         found = []
         for organization_id in orgs.organization_ids if orgs else []:
             membership = self.membership(uuid.UUID(organization_id), user_id)
@@ -542,7 +487,7 @@ class SchoolApplication(ServiceApplication):
             raise Conflict("member.already_admin", "This member is already an admin.")
         membership.add_role("admin", None, "appointed")
         changed: list[Any] = [membership]
-        staff = self._find(Roster, Roster.create_id(organization_id, "staff")) or Roster(
+        staff = self.find(Roster, Roster.create_id(organization_id, "staff")) or Roster(
             organization_id=organization_id, group="staff")
         staff.add(user_id)
         changed.append(staff)
@@ -569,11 +514,11 @@ class SchoolApplication(ServiceApplication):
         changed: list[Any] = [membership]
         new_group = str(class_id) if class_id is not None and ({"student", "parent"} & set(roles)) else None
         if old_group and old_group != new_group:
-            old = self._get(Roster, Roster.create_id(organization_id, old_group), "roster.not_found", "")
+            old = self.get_as(Roster, Roster.create_id(organization_id, old_group), "roster.not_found", "")
             old.remove(user_id)
             changed.append(old)
         for group in filter(None, [new_group, "staff" if {"admin", "teacher"} & set(roles) else None]):
-            roster = self._find(Roster, Roster.create_id(organization_id, group)) or Roster(
+            roster = self.find(Roster, Roster.create_id(organization_id, group)) or Roster(
                 organization_id=organization_id, group=group)
             roster.add(user_id)
             changed.append(roster)
@@ -581,7 +526,7 @@ class SchoolApplication(ServiceApplication):
         return membership
 
     def _admin_count(self, organization_id: uuid.UUID) -> int:
-        staff = self._find(Roster, Roster.create_id(organization_id, "staff"))
+        staff = self.find(Roster, Roster.create_id(organization_id, "staff"))
         return sum(1 for u in (staff.user_ids if staff else [])
                    if (m := self.membership(organization_id, uuid.UUID(u))) is not None and m.has("admin"))
 
@@ -595,7 +540,7 @@ class SchoolApplication(ServiceApplication):
         membership.leave(actor_id)
         changed: list[Any] = [membership]
         for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
-            roster = self._find(Roster, Roster.create_id(organization_id, group))
+            roster = self.find(Roster, Roster.create_id(organization_id, group))
             if roster is not None and str(user_id) in roster.user_ids:
                 roster.remove(user_id)
                 changed.append(roster)
@@ -648,15 +593,15 @@ class SchoolApplication(ServiceApplication):
         invite = InviteLink(organization_id=organization_id, class_id=class_id, role=role,
                             expires_at=now + delta if delta else None, max_uses=max_uses,
                             email_registration_allowed=email_registration_allowed, created_by=actor_id)
-        index = self._find(InviteIndex, InviteIndex.create_id(organization_id)) or InviteIndex(
+        index = self.find(InviteIndex, InviteIndex.create_id(organization_id)) or InviteIndex(
             organization_id=organization_id)
         index.add(invite.id)
-        self._retrying(lambda: self.save(invite, index))
+        self.retrying(lambda: self.save(invite, index))
         return invite, link_token("school-invite", invite.id)
 
     def invite_from_token(self, token: str) -> InviteLink:
         invite_id = link_id_from_token("school-invite", token)
-        invite = self._find(InviteLink, invite_id) if invite_id else None
+        invite = self.find(InviteLink, invite_id) if invite_id else None
         if invite is None:
             raise NotFound("invite.not_found", "This invite link does not exist.")
         return invite
@@ -668,7 +613,7 @@ class SchoolApplication(ServiceApplication):
 
     def invites(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[tuple[InviteLink, str]]:
         self._require(organization_id, actor_id, "admin", "teacher")
-        index = self._find(InviteIndex, InviteIndex.create_id(organization_id))
+        index = self.find(InviteIndex, InviteIndex.create_id(organization_id))
         found = [self.repository.get(uuid.UUID(i)) for i in (index.invite_ids if index else [])]
         actor = self.membership(organization_id, actor_id)
         if not actor.has("admin"):
@@ -676,7 +621,7 @@ class SchoolApplication(ServiceApplication):
         return [(i, link_token("school-invite", i.id)) for i in found]
 
     def revoke_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> None:
-        invite = self._get(InviteLink, invite_id, "invite.not_found", "This invite link does not exist.")
+        invite = self.get_as(InviteLink, invite_id, "invite.not_found", "This invite link does not exist.")
         actor = self._require(invite.organization_id, actor_id, "admin", "teacher")
         if not actor.has("admin") and invite.created_by != actor_id:
             raise Forbidden("invite.not_yours", "Teachers revoke only the links they made.")
@@ -700,28 +645,27 @@ class SchoolApplication(ServiceApplication):
 
         # A whole class opens one link at once: inside this process they take turns
         # (no lost races at all); across processes optimistic concurrency decides.
-        with self.link_locks.hold(invite_id):
-            return self._retrying(join)
+        return self.retrying(join, key=("invite", invite_id))
 
     # -- join requests (SC-2, SC-3) -----------------------------------------------------------------------
     def request_to_join(self, user_id: uuid.UUID, organization_id: uuid.UUID, message: str | None) -> JoinRequest:
         self.organization(organization_id)
         if self.membership(organization_id, user_id) is not None:
             raise Conflict("membership.already_member", "You are already a member.")
-        request = self._find(JoinRequest, JoinRequest.create_id(organization_id, user_id))
+        request = self.find(JoinRequest, JoinRequest.create_id(organization_id, user_id))
         if request is None:
             request = JoinRequest(organization_id=organization_id, user_id=user_id, message=message)
         else:
             request.resend(message)
-        queue = self._find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id)) or JoinRequestQueue(
+        queue = self.find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id)) or JoinRequestQueue(
             organization_id=organization_id)
         queue.add(user_id)
-        self._retrying(lambda: self.save(request, queue))
+        self.retrying(lambda: self.save(request, queue))
         return request
 
     def join_requests(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[JoinRequest]:
         self._require(organization_id, actor_id, "admin")
-        queue = self._find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id))
+        queue = self.find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id))
         return [self.repository.get(JoinRequest.create_id(organization_id, uuid.UUID(u)))
                 for u in (queue.pending if queue else [])]
 
@@ -735,10 +679,10 @@ class SchoolApplication(ServiceApplication):
             if class_id is None:
                 raise Invalid("member.class_required", "A student or parent belongs to a class.")
             self._school_class(organization_id, class_id)
-        request = self._get(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
+        request = self.get_as(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
                             "No such request.")
         request.accept(actor_id, role, class_id)
-        queue = self._get(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
+        queue = self.get_as(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
                           "")
         queue.remove(user_id)
         changed = self._join(organization_id, user_id, role, class_id if role in ("student", "parent") else None,
@@ -749,10 +693,10 @@ class SchoolApplication(ServiceApplication):
     def hide_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """SC-3 "Hide": for good; the person can still be invited by a new link."""
         self._require(organization_id, actor_id, "admin")
-        request = self._get(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
+        request = self.get_as(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
                             "No such request.")
         request.hide(actor_id)
-        queue = self._get(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
+        queue = self.get_as(JoinRequestQueue, JoinRequestQueue.create_id(organization_id), "join_request.not_found",
                           "")
         queue.remove(user_id)
         self.save(request, queue)
@@ -772,21 +716,21 @@ class SchoolApplication(ServiceApplication):
             raise Invalid("document.invalid_title", "A title of 1 to 200 characters.")
         document = Document(organization_id=organization_id, title=title.strip(), file_name=file_name[:255],
                             media_type=media_type, size=size, blob_key=blob_key, published_by=actor_id)
-        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents")) or MaterialsIndex(
+        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents")) or MaterialsIndex(
             organization_id=organization_id, kind="documents")
         index.add(document.id)
-        self._retrying(lambda: self.save(document, index))
+        self.retrying(lambda: self.save(document, index))
         return document
 
     def documents(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Document]:
         self._member(organization_id, actor_id)
-        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents"))
+        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents"))
         found = [self.repository.get(uuid.UUID(d)) for d in (index.ids if index else [])]
         return [d for d in reversed(found) if not d.deleted]
 
     def document(self, actor_id: uuid.UUID, document_id: uuid.UUID) -> Document:
         """A document for download: members of its organization only."""
-        document = self._get(Document, document_id, "document.not_found", "No such document.")
+        document = self.get_as(Document, document_id, "document.not_found", "No such document.")
         if document.deleted:
             raise NotFound("document.not_found", "No such document.")
         self._member(document.organization_id, actor_id)
@@ -799,14 +743,14 @@ class SchoolApplication(ServiceApplication):
             raise Invalid("article.invalid_title", "A title of 1 to 200 characters.")
         article = Article(organization_id=organization_id, author_id=actor_id, title=title.strip(),
                           html=sanitize_html(html), cover_blob_key=cover_blob_key)
-        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles")) or MaterialsIndex(
+        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles")) or MaterialsIndex(
             organization_id=organization_id, kind="articles")
         index.add(article.id)
-        self._retrying(lambda: self.save(article, index))
+        self.retrying(lambda: self.save(article, index))
         return article
 
     def _own_article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
-        article = self._get(Article, article_id, "article.not_found", "No such article.")
+        article = self.get_as(Article, article_id, "article.not_found", "No such article.")
         actor = self._member(article.organization_id, actor_id)
         if article.author_id != actor_id and not actor.has("admin"):
             raise Forbidden("article.not_yours", "Only its author or an admin can change this article.")
@@ -830,13 +774,13 @@ class SchoolApplication(ServiceApplication):
     def articles(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Article]:
         """Members read published articles; authors and admins also see drafts."""
         actor = self._member(organization_id, actor_id)
-        index = self._find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles"))
+        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles"))
         found = [self.repository.get(uuid.UUID(a)) for a in (index.ids if index else [])]
         return [a for a in reversed(found)
                 if a.published_at is not None or a.author_id == actor_id or actor.has("admin")]
 
     def article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
-        article = self._get(Article, article_id, "article.not_found", "No such article.")
+        article = self.get_as(Article, article_id, "article.not_found", "No such article.")
         actor = self._member(article.organization_id, actor_id)
         if article.published_at is None and article.author_id != actor_id and not actor.has("admin"):
             raise NotFound("article.not_found", "No such article.")
@@ -849,7 +793,7 @@ class SchoolApplication(ServiceApplication):
         organization = self.organization(organization_id)
         channel = Channel(organization_id=organization_id, name=name.strip(), created_by=actor_id)
         organization.add_channel(channel.id)
-        self._retrying(lambda: self.save(channel, organization))
+        self.retrying(lambda: self.save(channel, organization))
         return channel
 
     def channels(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Channel]:
@@ -858,7 +802,7 @@ class SchoolApplication(ServiceApplication):
 
     def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
         """SC-12: admins post; members read."""
-        channel = self._get(Channel, channel_id, "channel.not_found", "No such channel.")
+        channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
         self._require(channel.organization_id, actor_id, "admin")
         if not text.strip() or len(text) > 10_000:
             raise Invalid("channel.invalid_post", "A post of 1 to 10000 characters.")
@@ -869,7 +813,7 @@ class SchoolApplication(ServiceApplication):
 
     def posts(self, actor_id: uuid.UUID, channel_id: uuid.UUID, cursor: str | None, limit: int
               ) -> tuple[list[dict], str | None]:
-        channel = self._get(Channel, channel_id, "channel.not_found", "No such channel.")
+        channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
         self._member(channel.organization_id, actor_id)
         newest_first = list(reversed(channel.posts))
         start = int(cursor) if cursor and cursor.isdigit() else 0
