@@ -23,7 +23,7 @@ import simple_websocket
 from bench.pipeline import percentile
 from bench.platform import private_stack
 from bench.registration import SmsCapture, burst
-from bench.school import OPERATOR, auth, sign_in, wait_until
+from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE, Chat, MessagePage
 from shared.store import make_application
@@ -34,16 +34,10 @@ STEP_SECONDS = 5
 
 def school_with_class(api: str, sms: SmsCapture, members: int) -> tuple[str, list[str]]:
     """A class whose chat has ``members`` pupils; returns the chat id and their tokens."""
-    operator, admin = sign_in(api, sms, OPERATOR), sign_in(api, sms, "+79990000002")
-    application = requests.post(f"{api}/organization-applications", timeout=30, json={
-        "name": "Школа", "kind": "school", "country": "RU", "city": "Казань", "admin_phone": "+79990000002"}).json()
-    wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
-                                     headers=auth(operator), timeout=30).status_code == 200)
-    wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json())
-    org = requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json()[0]["organization"]
-    klass = requests.post(f"{api}/organizations/{org['organization_id']}/classes", headers=auth(admin), timeout=30,
+    org_id, admin = approved_school(api, sms, "Школа")
+    klass = requests.post(f"{api}/organizations/{org_id}/classes", headers=auth(admin), timeout=30,
                           json={"name": "7А", "start_year": 2022, "end_year": 2029}).json()
-    link = requests.post(f"{api}/organizations/{org['organization_id']}/invites", headers=auth(admin), timeout=30,
+    link = requests.post(f"{api}/organizations/{org_id}/invites", headers=auth(admin), timeout=30,
                          json={"role": "student", "class_id": klass["class_id"], "max_uses": members}).json()["token"]
     tokens = [sign_in(api, sms, f"+7916{i:07d}") for i in range(members)]
     for token in tokens:

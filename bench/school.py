@@ -44,6 +44,18 @@ def wait_until(probe, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+def approved_school(api: str, sms: SmsCapture, name: str) -> tuple[str, str]:
+    """A school approved by the operator; its id and its admin's access token."""
+    operator, admin = sign_in(api, sms, OPERATOR), sign_in(api, sms, "+79990000002")
+    application = requests.post(f"{api}/organization-applications", timeout=30, json={
+        "name": name, "kind": "school", "country": "RU", "city": "Казань", "admin_phone": "+79990000002"}).json()
+    wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
+                                     headers=auth(operator), timeout=30).status_code == 200)
+    wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json())
+    org = requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json()[0]["organization"]
+    return org["organization_id"], admin
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=1000)
@@ -57,15 +69,7 @@ def main() -> None:
         stack.prepare()
         stack.start_all()
         api = f"{stack.gateway_url}/api/v1"
-        operator, admin = sign_in(api, sms, OPERATOR), sign_in(api, sms, "+79990000002")
-        application = requests.post(f"{api}/organization-applications", timeout=30, json={
-            "name": "Школа №1000", "kind": "school", "country": "RU", "city": "Казань",
-            "admin_phone": "+79990000002"}).json()
-        wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
-                                         headers=auth(operator), timeout=30).status_code == 200)
-        wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json())
-        org = requests.get(f"{api}/me/organizations", headers=auth(admin), timeout=30).json()[0]["organization"]
-        org_id = org["organization_id"]
+        org_id, admin = approved_school(api, sms, "Школа №1000")
         per_class = -(-args.students // args.classes)
         links = []
         for n in range(args.classes):
