@@ -5,6 +5,7 @@ Importing it patches nothing; ``shared.runner`` runs the service."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
 from shared.contracts import CloudEvent
-from shared.errors import DomainError
+from shared.errors import DomainError, Invalid
 from shared.observability import metrics
 from shared.observability.http import HealthCheck
 from shared.observability.logging import event_id_var, get_logger, request_id_var
@@ -79,6 +80,14 @@ class Observability(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return None
+
+
+def to_id(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
+    """An id an RPC caller sent, or a typed refusal (never a 500)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(code, "Not a valid id.") from None
 
 
 def broker_check(amqp_uri: str) -> HealthCheck:

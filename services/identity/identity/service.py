@@ -16,8 +16,8 @@ from identity.passwords import describe_cost
 from shared.auth import issue_access_token
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
-from shared.errors import DomainError, Invalid
-from shared.service import EventSourcedApp, Observability, rpc
+from shared.errors import DomainError
+from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 
 class Delivery(DependencyProvider):
@@ -30,12 +30,6 @@ class Delivery(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
-
-def _uuid(value: str, code: str = "request.invalid_id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid(code, "Not a valid id.") from None
 
 
 def _signed_in(result: SignIn) -> dict:
@@ -108,7 +102,7 @@ class IdentityService:
 
     @rpc
     def confirm_sign_in(self, challenge_id: str, code: str, device: str = "", not_me: bool = False) -> dict:
-        return _signed_in(self.app.confirm_code(_uuid(challenge_id, "sign_in.not_found"), code, device,
+        return _signed_in(self.app.confirm_code(to_id(challenge_id, "sign_in.not_found"), code, device,
                                                 not_me=not_me))
 
     @rpc
@@ -117,12 +111,12 @@ class IdentityService:
 
     @rpc
     def reset_password(self, challenge_id: str, code: str, new_password: str, device: str = "") -> dict:
-        return _signed_in(self.app.reset_password(_uuid(challenge_id, "sign_in.not_found"), code, new_password,
+        return _signed_in(self.app.reset_password(to_id(challenge_id, "sign_in.not_found"), code, new_password,
                                                   device))
 
     @rpc
     def set_password(self, actor_id: str, new_password: str, current_password: str | None = None) -> None:
-        self.app.set_password(_uuid(actor_id), new_password, current_password)
+        self.app.set_password(to_id(actor_id), new_password, current_password)
 
     @rpc
     def password_cost(self) -> str:
@@ -140,30 +134,30 @@ class IdentityService:
     @rpc
     def list_sessions(self, actor_id: str, current_session_id: str | None = None) -> list[dict]:
         return [schemas.SessionView().dump({**vars(s), "session_id": s.id, "current": str(s.id) == current_session_id})
-                for s in self.app.sessions_of(_uuid(actor_id))]
+                for s in self.app.sessions_of(to_id(actor_id))]
 
     @rpc
     def sign_out(self, actor_id: str, session_id: str) -> None:
-        self.app.sign_out(_uuid(actor_id), _uuid(session_id, "session.not_found"))
+        self.app.sign_out(to_id(actor_id), to_id(session_id, "session.not_found"))
 
     @rpc
     def sign_out_everywhere(self, actor_id: str, keep_session_id: str | None = None) -> dict:
-        keep = _uuid(keep_session_id) if keep_session_id else None
-        return {"signed_out": self.app.sign_out_everywhere(_uuid(actor_id), keep)}
+        keep = to_id(keep_session_id) if keep_session_id else None
+        return {"signed_out": self.app.sign_out_everywhere(to_id(actor_id), keep)}
 
     @rpc
     def session_is_active(self, session_id: str) -> bool:
-        return self.app.session_is_active(_uuid(session_id))
+        return self.app.session_is_active(to_id(session_id))
 
     # -- profile and privacy -----------------------------------------------------------
     @rpc
     def get_person(self, actor_id: str, user_id: str) -> dict:
-        return schemas.PersonView().dump(self.app.view_person(_uuid(actor_id), _uuid(user_id, "account.not_found")))
+        return schemas.PersonView().dump(self.app.view_person(to_id(actor_id), to_id(user_id, "account.not_found")))
 
     @rpc
     def update_profile(self, actor_id: str, user_id: str, profile: dict[str, Any]) -> dict:
         loaded = schemas.ProfileInput().load(profile)
-        self.app.update_profile(_uuid(actor_id), _uuid(user_id, "account.not_found"), loaded["last_name"],
+        self.app.update_profile(to_id(actor_id), to_id(user_id, "account.not_found"), loaded["last_name"],
                                 loaded["first_name"], loaded.get("patronymic"), loaded.get("birth_date"),
                                 loaded.get("sex"))
         return self.get_person(actor_id, user_id)
@@ -171,31 +165,31 @@ class IdentityService:
     # -- parents (PL-*) --------------------------------------------------------------------
     @rpc
     def parent_invite(self, actor_id: str) -> dict:
-        shown = self.app.parent_invite(_uuid(actor_id))
+        shown = self.app.parent_invite(to_id(actor_id))
         return schemas.ParentInviteView().dump({"token": shown.token, "expires_at": shown.invite.expires_at})
 
     @rpc
     def open_parent_invite(self, actor_id: str, token: str) -> dict:
-        return schemas.ParentInviteOpened().dump(self.app.open_parent_invite(token, _uuid(actor_id)))
+        return schemas.ParentInviteOpened().dump(self.app.open_parent_invite(token, to_id(actor_id)))
 
     @rpc
     def confirm_parent_link(self, actor_id: str, token: str, consent: bool, child: dict | None = None) -> dict:
         child_profile = schemas.ProfileInput().load(child) if child else None
-        link_id = self.app.confirm_parent_link(token, _uuid(actor_id), consent, child_profile)
+        link_id = self.app.confirm_parent_link(token, to_id(actor_id), consent, child_profile)
         return {"link_id": str(link_id)}
 
     @rpc
     def unlink_parent(self, actor_id: str, child_id: str, parent_id: str) -> None:
-        self.app.unlink_parent(_uuid(actor_id), _uuid(child_id, "parent_link.not_found"),
-                               _uuid(parent_id, "parent_link.not_found"))
+        self.app.unlink_parent(to_id(actor_id), to_id(child_id, "parent_link.not_found"),
+                               to_id(parent_id, "parent_link.not_found"))
 
     @rpc
     def children(self, actor_id: str) -> list[dict]:
-        return schemas.PersonView(many=True).dump(self.app.children(_uuid(actor_id)))
+        return schemas.PersonView(many=True).dump(self.app.children(to_id(actor_id)))
 
     @rpc
     def parents(self, actor_id: str) -> list[dict]:
-        return schemas.PersonView(many=True).dump(self.app.parents(_uuid(actor_id)))
+        return schemas.PersonView(many=True).dump(self.app.parents(to_id(actor_id)))
 
     # -- what identity learns from school ---------------------------------------------------
     @consume_event("school.MemberJoined.v1")

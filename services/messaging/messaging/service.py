@@ -3,23 +3,12 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from messaging import schemas
 from messaging.application import MessagingApplication
 from messaging.domain import Chat
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
-from shared.errors import Invalid
-from shared.service import EventSourcedApp, Observability, rpc
-
-
-def _uuid(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid(code, "Not a valid id.") from None
+from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 
 def chat_view(chat: Chat) -> dict:
@@ -73,70 +62,70 @@ class MessagingService:
     @rpc
     def chats(self, actor_id: str) -> list[dict]:
         return [schemas.ChatListItem().dump({**item, "chat": chat_view(item["chat"])})
-                for item in self.app.chats_of(_uuid(actor_id))]
+                for item in self.app.chats_of(to_id(actor_id))]
 
     @rpc
     def get_chat(self, actor_id: str, chat_id: str) -> dict:
-        chat = self.app.chat(_uuid(chat_id, "chat.not_found"))
-        chat.check_member(_uuid(actor_id))
+        chat = self.app.chat(to_id(chat_id, "chat.not_found"))
+        chat.check_member(to_id(actor_id))
         return chat_view(chat)
 
     @rpc
     def create_chat(self, actor_id: str, chat: dict) -> dict:
         c = schemas.ChatInput().load(chat)
-        return chat_view(self.app.create_chat(_uuid(actor_id), c["organization_id"], c["name"], c["member_ids"],
+        return chat_view(self.app.create_chat(to_id(actor_id), c["organization_id"], c["name"], c["member_ids"],
                                               c["closed"]))
 
     @rpc
     def add_members(self, actor_id: str, chat_id: str, member_ids: list[str]) -> dict:
-        return chat_view(self.app.add_members(_uuid(actor_id), _uuid(chat_id, "chat.not_found"),
-                                              [_uuid(m) for m in member_ids]))
+        return chat_view(self.app.add_members(to_id(actor_id), to_id(chat_id, "chat.not_found"),
+                                              [to_id(m) for m in member_ids]))
 
     @rpc
     def remove_member(self, actor_id: str, chat_id: str, member_id: str) -> dict:
-        return chat_view(self.app.remove_member(_uuid(actor_id), _uuid(chat_id, "chat.not_found"),
-                                                _uuid(member_id)))
+        return chat_view(self.app.remove_member(to_id(actor_id), to_id(chat_id, "chat.not_found"),
+                                                to_id(member_id)))
 
     @rpc
     def direct(self, actor_id: str, other_id: str) -> dict:
-        return chat_view(self.app.direct(_uuid(actor_id), _uuid(other_id)))
+        return chat_view(self.app.direct(to_id(actor_id), to_id(other_id)))
 
     @rpc
     def inbox_thread(self, actor_id: str, organization_id: str) -> dict:
-        return chat_view(self.app.inbox_thread(_uuid(actor_id), _uuid(organization_id, "organization.not_found")))
+        return chat_view(self.app.inbox_thread(to_id(actor_id), to_id(organization_id, "organization.not_found")))
 
     @rpc
     def inbox(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [chat_view(c) for c in self.app.inbox(_uuid(actor_id), _uuid(organization_id))]
+        return [chat_view(c) for c in self.app.inbox(to_id(actor_id), to_id(organization_id))]
 
     # -- messages --------------------------------------------------------------------------------------
     @rpc
     def post(self, actor_id: str, chat_id: str, message: dict) -> dict:
         m = schemas.MessageInput().load(message)
-        return schemas.MessageView().dump(self.app.post(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), m["text"],
+        return schemas.MessageView().dump(self.app.post(to_id(actor_id), to_id(chat_id, "chat.not_found"), m["text"],
                                                         m["reply_to"], m["on_behalf_of_organization"]))
 
     @rpc
     def edit(self, actor_id: str, chat_id: str, seq: int, text: str) -> dict:
-        return schemas.MessageView().dump(self.app.edit(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq,
+        return schemas.MessageView().dump(self.app.edit(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq,
                                                         text))
 
     @rpc
     def delete(self, actor_id: str, chat_id: str, seq: int) -> dict:
-        return schemas.MessageView().dump(self.app.delete(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq))
+        return schemas.MessageView().dump(self.app.delete(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq))
 
     @rpc
     def history(self, actor_id: str, chat_id: str, before: int | None = None, after: int | None = None,
                 limit: int = 50) -> dict:
-        items, last = self.app.history(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), before, after,
+        items, last = self.app.history(to_id(actor_id), to_id(chat_id, "chat.not_found"), before, after,
                                        max(1, min(limit, 200)))
         return schemas.HistoryPage().dump({"items": items, "last_seq": last})
 
     @rpc
     def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:
-        return {"read_until": self.app.mark_read(_uuid(actor_id), _uuid(chat_id, "chat.not_found"), seq)}
+        return {"read_until": self.app.mark_read(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq)}
 
     @rpc
     def members_of(self, chat_id: str) -> list[str]:
         """For the gateway's realtime fan-out: who may see this chat's events."""
-        return self.app.chat(_uuid(chat_id, "chat.not_found")).members
+        return self.app.chat(to_id(chat_id, "chat.not_found")).members

@@ -15,21 +15,14 @@ from school.application import SchoolApplication
 from school.domain import Article, Channel, Document, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
-from shared.errors import Invalid
-from shared.service import EventSourcedApp, Observability, rpc
+from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 GRADUATION_CHECK_SECONDS = 3600
 
 
-def _uuid(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid(code, "Not a valid id.") from None
 
-
-def _opt_uuid(value: Any) -> uuid.UUID | None:
-    return _uuid(value) if value else None
+def _opt_id(value: Any) -> uuid.UUID | None:
+    return to_id(value) if value else None
 
 
 def organization_view(o: Organization) -> dict:
@@ -94,14 +87,14 @@ class SchoolService:
 
     @rpc
     def get_person(self, user_id: str) -> dict:
-        person = self.app.get_person(_uuid(user_id, "person.not_found"))
+        person = self.app.get_person(to_id(user_id, "person.not_found"))
         return schemas.PersonView().dump({**vars(person), "user_id": person.id, "version": person.version})
 
     # -- organizations (SC-1, SC-2) -------------------------------------------------------------
     @rpc
     def submit_application(self, actor_id: str | None, application: dict) -> dict:
         a = schemas.ApplicationInput().load(application)
-        submitted = self.app.submit_application(_opt_uuid(actor_id), a["name"], a["kind"], a["country"], a["city"],
+        submitted = self.app.submit_application(_opt_id(actor_id), a["name"], a["kind"], a["country"], a["city"],
                                                 a["admin_phone"], a["note"])
         return self._application(submitted)
 
@@ -111,25 +104,25 @@ class SchoolService:
 
     @rpc
     def pending_applications(self, actor_id: str | None, cli: bool = False) -> list[dict]:
-        return [self._application(a) for a in self.app.pending_applications(_opt_uuid(actor_id), cli)]
+        return [self._application(a) for a in self.app.pending_applications(_opt_id(actor_id), cli)]
 
     @rpc
     def approve_application(self, actor_id: str | None, application_id: str, cli: bool = False) -> dict:
-        return organization_view(self.app.approve_application(_opt_uuid(actor_id),
-                                                              _uuid(application_id, "application.not_found"), cli))
+        return organization_view(self.app.approve_application(_opt_id(actor_id),
+                                                              to_id(application_id, "application.not_found"), cli))
 
     @rpc
     def reject_application(self, actor_id: str | None, application_id: str, reason: str, cli: bool = False) -> None:
-        self.app.reject_application(_opt_uuid(actor_id), _uuid(application_id, "application.not_found"), reason, cli)
+        self.app.reject_application(_opt_id(actor_id), to_id(application_id, "application.not_found"), reason, cli)
 
     @rpc
     def get_organization(self, organization_id: str) -> dict:
-        return organization_view(self.app.organization(_uuid(organization_id, "organization.not_found")))
+        return organization_view(self.app.organization(to_id(organization_id, "organization.not_found")))
 
     @rpc
     def update_organization(self, actor_id: str, organization_id: str, details: dict) -> dict:
         loaded = schemas.OrganizationInput().load(details)
-        return organization_view(self.app.update_organization(_uuid(actor_id), _uuid(organization_id), loaded))
+        return organization_view(self.app.update_organization(to_id(actor_id), to_id(organization_id), loaded))
 
     @rpc
     def search(self, country: str, city: str, cursor: str | None = None, limit: int = 20) -> dict:
@@ -139,62 +132,62 @@ class SchoolService:
     @rpc
     def my_organizations(self, actor_id: str) -> list[dict]:
         return [{"organization": organization_view(o), "membership": membership_view(m)}
-                for o, m in self.app.my_organizations(_uuid(actor_id))]
+                for o, m in self.app.my_organizations(to_id(actor_id))]
 
     # -- classes ---------------------------------------------------------------------------------
     @rpc
     def create_class(self, actor_id: str, organization_id: str, school_class: dict) -> dict:
         c = schemas.ClassInput().load(school_class)
-        return class_view(self.app.create_class(_uuid(actor_id), _uuid(organization_id), c["name"], c["start_year"],
+        return class_view(self.app.create_class(to_id(actor_id), to_id(organization_id), c["name"], c["start_year"],
                                                 c["end_year"]))
 
     @rpc
     def classes(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [class_view(c) for c in self.app.classes(_uuid(actor_id), _uuid(organization_id))]
+        return [class_view(c) for c in self.app.classes(to_id(actor_id), to_id(organization_id))]
 
     # -- members -----------------------------------------------------------------------------------
     @rpc
     def members(self, actor_id: str, organization_id: str, class_id: str | None = None, cursor: str | None = None,
                 limit: int = 50) -> dict:
-        items, next_cursor = self.app.members(_uuid(actor_id), _uuid(organization_id), _opt_uuid(class_id), cursor,
+        items, next_cursor = self.app.members(to_id(actor_id), to_id(organization_id), _opt_id(class_id), cursor,
                                               max(1, min(limit, 200)))
         return schemas.MembersPage().dump({"items": items, "next_cursor": next_cursor})
 
     @rpc
     def appoint_admin(self, actor_id: str, organization_id: str, user_id: str) -> dict:
-        return membership_view(self.app.appoint_admin(_uuid(actor_id), _uuid(organization_id),
-                                                      _uuid(user_id, "member.not_found")))
+        return membership_view(self.app.appoint_admin(to_id(actor_id), to_id(organization_id),
+                                                      to_id(user_id, "member.not_found")))
 
     @rpc
     def change_member(self, actor_id: str, organization_id: str, user_id: str, change: dict) -> dict:
         c = schemas.MemberChange().load(change)
-        return membership_view(self.app.change_member(_uuid(actor_id), _uuid(organization_id),
-                                                      _uuid(user_id, "member.not_found"), c["roles"], c["class_id"]))
+        return membership_view(self.app.change_member(to_id(actor_id), to_id(organization_id),
+                                                      to_id(user_id, "member.not_found"), c["roles"], c["class_id"]))
 
     @rpc
     def remove_member(self, actor_id: str, organization_id: str, user_id: str) -> None:
-        self.app.remove_member(_uuid(actor_id), _uuid(organization_id), _uuid(user_id, "member.not_found"))
+        self.app.remove_member(to_id(actor_id), to_id(organization_id), to_id(user_id, "member.not_found"))
 
     @rpc
     def assign_self(self, actor_id: str, organization_id: str, class_id: str, subjects: list[str]) -> dict:
-        return membership_view(self.app.assign_self(_uuid(actor_id), _uuid(organization_id),
-                                                    _uuid(class_id, "class.not_found"), subjects))
+        return membership_view(self.app.assign_self(to_id(actor_id), to_id(organization_id),
+                                                    to_id(class_id, "class.not_found"), subjects))
 
     # -- invites -----------------------------------------------------------------------------------
     @rpc
     def create_invite(self, actor_id: str, organization_id: str, invite: dict) -> dict:
         i = schemas.InviteInput().load(invite)
-        created, token = self.app.create_invite(_uuid(actor_id), _uuid(organization_id), i["role"], i["class_id"],
+        created, token = self.app.create_invite(to_id(actor_id), to_id(organization_id), i["role"], i["class_id"],
                                                 i["validity"], i["max_uses"], i["email_registration_allowed"])
         return invite_view(created, token)
 
     @rpc
     def invites(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [invite_view(i, t) for i, t in self.app.invites(_uuid(actor_id), _uuid(organization_id))]
+        return [invite_view(i, t) for i, t in self.app.invites(to_id(actor_id), to_id(organization_id))]
 
     @rpc
     def revoke_invite(self, actor_id: str, invite_id: str) -> None:
-        self.app.revoke_invite(_uuid(actor_id), _uuid(invite_id, "invite.not_found"))
+        self.app.revoke_invite(to_id(actor_id), to_id(invite_id, "invite.not_found"))
 
     @rpc
     def invite_preview(self, token: str) -> dict:
@@ -217,90 +210,90 @@ class SchoolService:
 
     @rpc
     def join_by_invite(self, actor_id: str, token: str) -> dict:
-        return membership_view(self.app.join_by_invite(token, _uuid(actor_id)))
+        return membership_view(self.app.join_by_invite(token, to_id(actor_id)))
 
     # -- join requests -------------------------------------------------------------------------------
     @rpc
     def request_to_join(self, actor_id: str, organization_id: str, message: str | None = None) -> dict:
-        request = self.app.request_to_join(_uuid(actor_id), _uuid(organization_id, "organization.not_found"),
+        request = self.app.request_to_join(to_id(actor_id), to_id(organization_id, "organization.not_found"),
                                            message)
         return schemas.JoinRequestView().dump(vars(request))
 
     @rpc
     def join_requests(self, actor_id: str, organization_id: str) -> list[dict]:
         return [schemas.JoinRequestView().dump({**vars(r), **self.app.person_name(str(r.user_id))})
-                for r in self.app.join_requests(_uuid(actor_id), _uuid(organization_id))]
+                for r in self.app.join_requests(to_id(actor_id), to_id(organization_id))]
 
     @rpc
     def accept_join_request(self, actor_id: str, organization_id: str, user_id: str, decision: dict) -> dict:
         d = schemas.JoinRequestDecision().load(decision)
-        return membership_view(self.app.accept_join_request(_uuid(actor_id), _uuid(organization_id),
-                                                            _uuid(user_id, "join_request.not_found"), d["role"],
+        return membership_view(self.app.accept_join_request(to_id(actor_id), to_id(organization_id),
+                                                            to_id(user_id, "join_request.not_found"), d["role"],
                                                             d["class_id"]))
 
     @rpc
     def hide_join_request(self, actor_id: str, organization_id: str, user_id: str) -> None:
-        self.app.hide_join_request(_uuid(actor_id), _uuid(organization_id), _uuid(user_id, "join_request.not_found"))
+        self.app.hide_join_request(to_id(actor_id), to_id(organization_id), to_id(user_id, "join_request.not_found"))
 
     # -- materials ------------------------------------------------------------------------------------
     @rpc
     def publish_document(self, actor_id: str, organization_id: str, title: str, file_name: str, media_type: str,
                          size: int, blob_key: str) -> dict:
-        return document_view(self.app.publish_document(_uuid(actor_id), _uuid(organization_id), title, file_name,
+        return document_view(self.app.publish_document(to_id(actor_id), to_id(organization_id), title, file_name,
                                                        media_type, size, blob_key))
 
     @rpc
     def documents(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [document_view(d) for d in self.app.documents(_uuid(actor_id), _uuid(organization_id))]
+        return [document_view(d) for d in self.app.documents(to_id(actor_id), to_id(organization_id))]
 
     @rpc
     def document_download(self, actor_id: str, document_id: str) -> dict:
-        d = self.app.document(_uuid(actor_id), _uuid(document_id, "document.not_found"))
+        d = self.app.document(to_id(actor_id), to_id(document_id, "document.not_found"))
         return {"blob_key": d.blob_key, "file_name": d.file_name, "media_type": d.media_type, "size": d.size}
 
     @rpc
     def draft_article(self, actor_id: str, organization_id: str, article: dict) -> dict:
         a = schemas.ArticleInput().load(article)
-        return article_view(self.app.draft_article(_uuid(actor_id), _uuid(organization_id), a["title"], a["html"],
+        return article_view(self.app.draft_article(to_id(actor_id), to_id(organization_id), a["title"], a["html"],
                                                    a["cover_blob_key"]))
 
     @rpc
     def edit_article(self, actor_id: str, article_id: str, article: dict) -> dict:
         a = schemas.ArticleInput().load(article)
-        return article_view(self.app.edit_article(_uuid(actor_id), _uuid(article_id, "article.not_found"),
+        return article_view(self.app.edit_article(to_id(actor_id), to_id(article_id, "article.not_found"),
                                                   a["title"], a["html"], a["cover_blob_key"]))
 
     @rpc
     def publish_article(self, actor_id: str, article_id: str) -> dict:
-        return article_view(self.app.publish_article(_uuid(actor_id), _uuid(article_id, "article.not_found")))
+        return article_view(self.app.publish_article(to_id(actor_id), to_id(article_id, "article.not_found")))
 
     @rpc
     def articles(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [article_view(a) for a in self.app.articles(_uuid(actor_id), _uuid(organization_id))]
+        return [article_view(a) for a in self.app.articles(to_id(actor_id), to_id(organization_id))]
 
     @rpc
     def get_article(self, actor_id: str, article_id: str) -> dict:
-        return article_view(self.app.article(_uuid(actor_id), _uuid(article_id, "article.not_found")))
+        return article_view(self.app.article(to_id(actor_id), to_id(article_id, "article.not_found")))
 
     @rpc
     def create_channel(self, actor_id: str, organization_id: str, name: str) -> dict:
-        return channel_view(self.app.create_channel(_uuid(actor_id), _uuid(organization_id), name))
+        return channel_view(self.app.create_channel(to_id(actor_id), to_id(organization_id), name))
 
     @rpc
     def channels(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [channel_view(c) for c in self.app.channels(_uuid(actor_id), _uuid(organization_id))]
+        return [channel_view(c) for c in self.app.channels(to_id(actor_id), to_id(organization_id))]
 
     @rpc
     def post(self, actor_id: str, channel_id: str, text: str) -> dict:
-        return schemas.PostView().dump(self.app.post(_uuid(actor_id), _uuid(channel_id, "channel.not_found"), text))
+        return schemas.PostView().dump(self.app.post(to_id(actor_id), to_id(channel_id, "channel.not_found"), text))
 
     @rpc
     def posts(self, actor_id: str, channel_id: str, cursor: str | None = None, limit: int = 20) -> dict:
-        items, next_cursor = self.app.posts(_uuid(actor_id), _uuid(channel_id, "channel.not_found"), cursor,
+        items, next_cursor = self.app.posts(to_id(actor_id), to_id(channel_id, "channel.not_found"), cursor,
                                             max(1, min(limit, 100)))
         return schemas.PostsPage().dump({"items": items, "next_cursor": next_cursor})
 
     # -- the teacher's desktop -------------------------------------------------------------------------
     @rpc
     def dashboard(self, actor_id: str) -> dict:
-        return schemas.Dashboard().dump(self.app.dashboard(_uuid(actor_id)))
+        return schemas.Dashboard().dump(self.app.dashboard(to_id(actor_id)))
