@@ -10,10 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from shared.config import settings
+from shared.config import env_int, settings
 from shared.errors import Invalid
 
 CHUNK = 1 << 16
+
+
+def document_max_bytes() -> int:
+    """The largest document (SC-10): school refuses past it, the gateway stops reading past it."""
+    return env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
 
 
 class BlobTooLarge(Invalid):

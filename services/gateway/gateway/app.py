@@ -17,6 +17,7 @@ from gateway.api import api
 from gateway.errors import register_error_handlers
 from gateway.openapi import docs
 from gateway.rpc import RpcPool
+from shared.blobs import document_max_bytes
 from shared.config import env_int, env_str, settings
 from shared.observability import metrics
 from shared.observability.http import run_checks
@@ -38,7 +39,7 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     # Uploads larger than the largest document are cut off before they are read.
-    app.config["MAX_CONTENT_LENGTH"] = env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024) + (1 << 20)
+    app.config["MAX_CONTENT_LENGTH"] = document_max_bytes() + (1 << 20)
     app.extensions["rpc"] = rpc or RpcPool(
         settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
     )

@@ -11,8 +11,8 @@ from marshmallow import Schema, fields, validate
 from gateway.api import api, call, me, optional_me
 from gateway.endpoint import endpoint
 from school import schemas as school
-from shared.blobs import LocalBlobStore
-from shared.config import env_int, env_str
+from shared.blobs import LocalBlobStore, document_max_bytes
+from shared.config import env_str
 from shared.errors import Invalid
 from shared.qr import FORMATS, render
 
@@ -296,8 +296,7 @@ def hide_join_request(organization_id: uuid.UUID, user_id: uuid.UUID):
           status=201, errors=(*ORG_ERRORS, "document.too_large", "document.type_not_allowed", "file.missing"))
 def upload_document(organization_id: uuid.UUID, body: dict):
     upload = uploaded_file()
-    max_bytes = env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
-    key, size = blobs().put(upload.stream, max_bytes)
+    key, size = blobs().put(upload.stream, document_max_bytes())
     return call("school", "publish_document", actor_id=me(), organization_id=str(organization_id),
                 title=body["title"], file_name=upload.filename, media_type=upload.mimetype, size=size, blob_key=key)
 

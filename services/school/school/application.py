@@ -42,8 +42,9 @@ from school.domain import (
     city_key,
     validate_class,
 )
+from shared.blobs import document_max_bytes
 from shared.bus.consumer import NotYet
-from shared.config import env_int, env_str
+from shared.config import env_str
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
@@ -70,10 +71,6 @@ ARTICLE_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt"}, "video": {"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def document_max_bytes() -> int:
-    return env_int("SFERA_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
 
 
 def sanitize_html(html: str) -> str:
