@@ -21,8 +21,7 @@ import requests
 import simple_websocket
 
 from bench.pipeline import percentile
-from bench.platform import private_stack
-from bench.registration import SmsCapture, burst
+from bench.platform import SmsCapture, burst, running_platform
 from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE, Chat, MessagePage
@@ -181,11 +180,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=100_000)
     args = parser.parse_args()
     sms = SmsCapture()
-    with private_stack(SFERA_SMS_ADAPTER="http", SFERA_SMS_GATEWAY_URL=sms.url, SFERA_OPERATOR_PHONES=OPERATOR,
-                       SFERA_CODES_PER_HOUR_PER_CLIENT="1000000") as stack:
-        stack.prepare()
-        stack.start_all()
-        api = f"{stack.gateway_url}/api/v1"
+    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
         print(f"a class chat of {args.members}, all on WebSocket, {args.posters} posting ...", flush=True)
         chat_id, tokens = school_with_class(api, sms, args.members)
         rows = live_latency(stack, api, chat_id, tokens, args.posters)

@@ -13,50 +13,14 @@ its time per hash measured.
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
 from bench.pipeline import percentile
-from bench.platform import private_stack
+from bench.platform import SmsCapture, burst, running_platform
 from identity.passwords import describe_cost, hash_password
-
-
-class SmsCapture:
-    """An SMS operator that keeps each phone's last code."""
-
-    def __init__(self):
-        self.codes: dict[str, str] = {}
-        self.arrived = threading.Condition()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.arrived:
-                    outer.codes[body["to"]] = re.search(r"\d{6}", body["text"]).group(0)
-                    outer.arrived.notify_all()
-                self.send_response(202)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def code_for(self, phone: str, timeout: float = 10) -> str:
-        with self.arrived:
-            if not self.arrived.wait_for(lambda: phone in self.codes, timeout):
-                raise TimeoutError(f"no SMS to {phone}")
-            return self.codes.pop(phone)
 
 
 def register(api: str, sms: SmsCapture, phone: str) -> float:
@@ -77,24 +41,13 @@ def register(api: str, sms: SmsCapture, phone: str) -> float:
     return time.perf_counter() - started
 
 
-def burst(fn, items: list, clients: int) -> tuple[float, list[float]]:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = list(pool.map(fn, items))
-    return time.perf_counter() - started, latencies
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--registrations", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     sms = SmsCapture()
-    with private_stack(SFERA_SMS_ADAPTER="http", SFERA_SMS_GATEWAY_URL=sms.url,
-                       SFERA_CODES_PER_HOUR_PER_CLIENT="1000000") as stack:
-        stack.prepare()
-        stack.start_all()
-        api = f"{stack.gateway_url}/api/v1"
+    with running_platform(sms) as (_, api):
         phones = [f"+7913{i:07d}" for i in range(args.registrations)]
         register(api, sms, "+79139999999")  # warm up every connection pool once
         seconds, latencies = burst(lambda p: register(api, sms, p), phones, args.clients)

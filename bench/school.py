@@ -17,8 +17,7 @@ import time
 import requests
 
 from bench.pipeline import percentile
-from bench.platform import private_stack
-from bench.registration import SmsCapture, burst
+from bench.platform import SmsCapture, burst, running_platform
 
 OPERATOR = "+79990000001"
 
@@ -64,11 +63,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     sms = SmsCapture()
-    with private_stack(SFERA_SMS_ADAPTER="http", SFERA_SMS_GATEWAY_URL=sms.url, SFERA_OPERATOR_PHONES=OPERATOR,
-                       SFERA_CODES_PER_HOUR_PER_CLIENT="1000000") as stack:
-        stack.prepare()
-        stack.start_all()
-        api = f"{stack.gateway_url}/api/v1"
+    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
         org_id, admin = approved_school(api, sms, "Школа №1000")
         per_class = -(-args.students // args.classes)
         links = []
