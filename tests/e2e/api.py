@@ -19,7 +19,6 @@ class Api:
     def __init__(self, stack):
         self.stack = stack
         self.base = f"{stack.gateway_url}/api/v1"
-        self.phones = iter(range(1000, 10_000))
 
     def new_phone(self) -> str:
         return f"+7912{uuid.uuid4().int % 10_000_000:07d}"
