@@ -1,6 +1,6 @@
 """Events published by messaging (DOMAIN.md: CH-*)."""
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from shared.contracts.envelope import DataSchema, contract
 
@@ -35,6 +35,33 @@ class ChatMembersChangedV1(DataSchema):
     changed_at = fields.AwareDateTime(required=True)
 
 
+class AttachmentV1(Schema):
+    attachment_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("photo", "voice", "audio", "video", "file")))
+    file_name = fields.String(required=True)
+    media_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+class PollV1(Schema):
+    question = fields.String(required=True)
+    options = fields.List(fields.String(), required=True)
+    multiple = fields.Boolean(required=True)
+    closed = fields.Boolean(load_default=False)
+    counts = fields.List(fields.Integer(), load_default=list)
+    voters = fields.Integer(load_default=0)
+
+
+@contract("messaging", "ChatUpdated", 1)
+class ChatUpdatedV1(DataSchema):
+    """A manual chat renamed, closed or opened (CH-3)."""
+
+    chat_id = fields.UUID(required=True)
+    name = fields.String(allow_none=True, load_default=None)
+    closed = fields.Boolean(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
 @contract("messaging", "MessagePosted", 1)
 class MessagePostedV1(DataSchema):
     """CH-4: a message in a chat, with its place (``seq``) in the chat's history.
@@ -48,6 +75,8 @@ class MessagePostedV1(DataSchema):
     text = fields.String(load_default="")
     reply_to = fields.Integer(load_default=None, allow_none=True)
     posted_at = fields.AwareDateTime(required=True)
+    attachments = fields.List(fields.Nested(AttachmentV1), load_default=list)
+    poll = fields.Nested(PollV1, load_default=None, allow_none=True)
 
 
 @contract("messaging", "MessageEdited", 1)
@@ -66,3 +95,47 @@ class MessageDeletedV1(DataSchema):
     seq = fields.Integer(required=True)
     deleted_by = fields.UUID(required=True)
     deleted_at = fields.AwareDateTime(required=True)
+
+
+@contract("messaging", "PollVoted", 1)
+class PollVotedV1(DataSchema):
+    """A vote changed a poll's results (CH-4): the totals, never who chose what."""
+
+    chat_id = fields.UUID(required=True)
+    message_id = fields.UUID(required=True)
+    seq = fields.Integer(required=True)
+    counts = fields.List(fields.Integer(), required=True)
+    voters = fields.Integer(required=True)
+    voted_at = fields.AwareDateTime(required=True)
+
+
+@contract("messaging", "PollClosed", 1)
+class PollClosedV1(DataSchema):
+    chat_id = fields.UUID(required=True)
+    message_id = fields.UUID(required=True)
+    seq = fields.Integer(required=True)
+    closed_at = fields.AwareDateTime(required=True)
+
+
+@contract("messaging", "MessagesRead", 1)
+class MessagesReadV1(DataSchema):
+    """A member read a chat up to ``read_until`` (read marks for the other members)."""
+
+    chat_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    read_until = fields.Integer(required=True)
+    read_at = fields.AwareDateTime(required=True)
+
+
+@contract("messaging", "MessageReported", 1)
+class MessageReportedV1(DataSchema):
+    """A message reported to the admins of the listed organizations (moderation)."""
+
+    report_id = fields.UUID(required=True)
+    organization_ids = fields.List(fields.UUID(), required=True)
+    chat_id = fields.UUID(required=True)
+    seq = fields.Integer(required=True)
+    message_id = fields.UUID(required=True)
+    reported_by = fields.UUID(required=True)
+    reason = fields.String(required=True)
+    filed_at = fields.AwareDateTime(required=True)

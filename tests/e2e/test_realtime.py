@@ -16,8 +16,9 @@ from tests.helpers import eventually
 pytestmark = pytest.mark.e2e
 
 
-def connect(platform, session):
-    url = platform.gateway_url.replace("http://", "ws://") + f"/api/v1/realtime?access_token={session['access_token']}"
+def connect(platform, session, base_url: str | None = None):
+    base = base_url or platform.gateway_url
+    url = base.replace("http://", "ws://") + f"/api/v1/realtime?access_token={session['access_token']}"
     ws = simple_websocket.Client.connect(url)
     assert json.loads(ws.receive(timeout=5))["type"] == "ready"
     return ws

@@ -148,12 +148,13 @@ class Stack:
         return self._spawn(Managed(name, [PYTHON, "-m", "shared.bus.relay", service],
                                    f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
 
-    def start_gateway(self, **env: str) -> Managed:
-        port = self.config.gateway_port
+    def start_gateway(self, name: str = "gateway", port: int | None = None, **env: str) -> Managed:
+        """The gateway; more than one may run (each on its own port, each with its own realtime queue)."""
+        port = port or self.config.gateway_port
         argv = [str(Path(PYTHON).parent / "gunicorn"), "--worker-class", "gthread", "--workers", "1",
                 "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
                 "--graceful-timeout", "5", "--access-logfile", "-", "gateway.app:create_app()"]
-        return self._spawn(Managed("gateway", argv, f"http://127.0.0.1:{port}/healthz", env))
+        return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))
 
     def start_all(self) -> None:
         for name in SERVICES:

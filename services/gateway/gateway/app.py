@@ -17,6 +17,7 @@ from gateway.api import api
 from gateway.errors import register_error_handlers
 from gateway.openapi import docs
 from gateway.rpc import RpcPool
+from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.blobs import document_max_bytes
 from shared.config import env_int, env_str, settings
 from shared.observability import metrics
@@ -38,8 +39,9 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     configure_logging("gateway")
     app = Flask(__name__)
     app.json.sort_keys = False
-    # Uploads larger than the largest document are cut off before they are read.
-    app.config["MAX_CONTENT_LENGTH"] = document_max_bytes() + (1 << 20)
+    # Uploads larger than the largest document or attachment are cut off before they are read.
+    largest = max(document_max_bytes(), *(attachment_max_bytes(kind) for kind in ATTACHMENT_KINDS))
+    app.config["MAX_CONTENT_LENGTH"] = largest + (1 << 20)
     app.extensions["rpc"] = rpc or RpcPool(
         settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
     )

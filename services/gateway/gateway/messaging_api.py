@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import uuid
 
+from flask import Response, send_file
 from marshmallow import Schema, fields, validate
 
 from gateway.api import api, call, me
 from gateway.endpoint import endpoint
+from gateway.school_api import blobs, uploaded_file
 from messaging import schemas as messaging
+from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
+from shared.config import env_str
+from shared.errors import Invalid
+from shared.qr import FORMATS, render
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
 
@@ -26,6 +32,24 @@ class DirectInput(Schema):
 
 class InboxInput(Schema):
     organization_id = fields.UUID(required=True)
+
+
+class AttachmentForm(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(list(ATTACHMENT_KINDS)),
+                         metadata={"description": "photo, voice, audio, video or file"})
+
+
+class ReportsQuery(Schema):
+    open_only = fields.Boolean(load_default=True)
+
+
+def chat_invite_url(token: str) -> str:
+    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/chat-invite/{token}"
+
+
+def with_links(invite: dict) -> dict:
+    token = invite["token"]
+    return {"token": token, "url": chat_invite_url(token), "qr_url": f"/api/v1/chat-invites/{token}/qr.svg"}
 
 
 @api.get("/chats")
@@ -123,3 +147,130 @@ def delete_message(chat_id: uuid.UUID, seq: int):
           response=messaging.ReadView, errors=CHAT_ERRORS)
 def mark_read(chat_id: uuid.UUID, body: dict):
     return call("messaging", "mark_read", actor_id=me(), chat_id=str(chat_id), seq=body["seq"])
+
+
+@api.patch("/chats/<uuid:chat_id>")
+@endpoint(summary="Rename a manual chat; its creator opens or closes it (CH-3)", tag="chats",
+          body=messaging.ChatUpdateInput, response=messaging.ChatView,
+          errors=(*CHAT_ERRORS, "chat.system_managed", "chat.closed", "chat.creator_only", "chat.invalid_name"))
+def update_chat(chat_id: uuid.UUID, body: dict):
+    return call("messaging", "update_chat", actor_id=me(), chat_id=str(chat_id),
+                changes={k: v for k, v in body.items() if v is not None})
+
+
+# -- invite links to manual chats (CH-3) -------------------------------------------------------------------
+
+@api.post("/chats/<uuid:chat_id>/invite")
+@endpoint(summary="A new invite link (and QR) to a manual chat; the previous one stops working (CH-3)",
+          tag="chats", response=messaging.ChatInviteView, status=201,
+          errors=(*CHAT_ERRORS, "chat.system_managed", "chat.closed", "chat.fixed_members"))
+def create_chat_invite(chat_id: uuid.UUID):
+    return with_links(call("messaging", "create_invite", actor_id=me(), chat_id=str(chat_id)))
+
+
+@api.get("/chats/<uuid:chat_id>/invite")
+@endpoint(summary="The chat's live invite link", tag="chats", response=messaging.ChatInviteView,
+          errors=(*CHAT_ERRORS, "invite.not_found", "chat.system_managed", "chat.closed"))
+def current_chat_invite(chat_id: uuid.UUID):
+    return with_links(call("messaging", "current_invite", actor_id=me(), chat_id=str(chat_id)))
+
+
+@api.delete("/chats/<uuid:chat_id>/invite")
+@endpoint(summary="Revoke the chat's invite link", tag="chats", status=204,
+          errors=(*CHAT_ERRORS, "invite.not_found", "chat.system_managed", "chat.closed"))
+def revoke_chat_invite(chat_id: uuid.UUID):
+    call("messaging", "revoke_invite", actor_id=me(), chat_id=str(chat_id))
+
+
+@api.get("/chat-invites/<token>")
+@endpoint(summary="Open a chat's invite link: its name and size before joining", tag="chats",
+          response=messaging.ChatInvitePreview, errors=("invite.not_found",))
+def preview_chat_invite(token: str):
+    return call("messaging", "invite_preview", token=token)
+
+
+@api.get("/chat-invites/<token>/qr.<fmt>")
+@endpoint(summary="A chat's invite link as a QR code: qr.svg or qr.png (CH-3)", tag="chats", auth=False,
+          produces="image/svg+xml", errors=("invite.not_found", "qr.unknown_format"))
+def chat_invite_qr(token: str, fmt: str):
+    if fmt not in FORMATS:
+        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    call("messaging", "invite_preview", token=token)  # only live links are drawn
+    image, media_type = render(chat_invite_url(token), fmt)
+    return Response(image, mimetype=media_type)
+
+
+@api.post("/chat-invites/<token>/membership")
+@endpoint(summary="Join a chat by its invite link (CH-3)", tag="chats", response=messaging.ChatView, status=201,
+          errors=("invite.not_found", "organization.members_only"))
+def join_chat_by_invite(token: str):
+    return call("messaging", "join_by_invite", actor_id=me(), token=token)
+
+
+# -- attachments and polls (CH-4) -----------------------------------------------------------------------------
+
+@api.post("/chats/<uuid:chat_id>/attachments")
+@endpoint(summary="Upload a file to send: photo, voice, audio, video or file, within its type and size (CH-4)",
+          tag="messages", body=AttachmentForm, consumes="multipart/form-data", response=messaging.AttachmentView,
+          status=201, errors=(*CHAT_ERRORS, "file.missing", "file.too_large", "attachment.type_not_allowed",
+                              "attachment.too_large", "attachment.empty"))
+def upload_attachment(chat_id: uuid.UUID, body: dict):
+    call("messaging", "get_chat", actor_id=me(), chat_id=str(chat_id))  # members only, before reading the file
+    upload = uploaded_file()
+    key, size = blobs().put(upload.stream, attachment_max_bytes(body["kind"]))
+    return call("messaging", "upload_attachment", actor_id=me(), chat_id=str(chat_id), kind=body["kind"],
+                file_name=upload.filename, media_type=upload.mimetype, size=size, blob_key=key)
+
+
+@api.get("/chats/<uuid:chat_id>/attachments/<uuid:attachment_id>")
+@endpoint(summary="Download an attachment (members of the chat)", tag="messages",
+          produces="application/octet-stream", errors=(*CHAT_ERRORS, "attachment.not_found", "message.deleted"))
+def download_attachment(chat_id: uuid.UUID, attachment_id: uuid.UUID):
+    found = call("messaging", "attachment_download", actor_id=me(), chat_id=str(chat_id),
+                 attachment_id=str(attachment_id))
+    inline = found["kind"] in ("photo", "voice", "audio", "video")
+    return send_file(blobs().path(found["blob_key"]), mimetype=found["media_type"], as_attachment=not inline,
+                     download_name=found["file_name"], conditional=True)
+
+
+@api.put("/chats/<uuid:chat_id>/messages/<int:seq>/vote")
+@endpoint(summary="Vote in a poll: one option, several in a multiple-choice poll, none to withdraw (CH-4)",
+          tag="messages", body=messaging.VoteInput, response=messaging.MessageView,
+          errors=(*CHAT_ERRORS, "message.not_found", "poll.not_a_poll", "poll.invalid_option", "poll.single_choice",
+                  "poll.closed", "message.deleted"))
+def vote(chat_id: uuid.UUID, seq: int, body: dict):
+    return call("messaging", "vote", actor_id=me(), chat_id=str(chat_id), seq=seq, options=body["options"])
+
+
+@api.post("/chats/<uuid:chat_id>/messages/<int:seq>/poll-closure")
+@endpoint(summary="Close a poll: its author or a moderator; the results stay", tag="messages",
+          response=messaging.MessageView,
+          errors=(*CHAT_ERRORS, "message.not_found", "poll.not_a_poll", "poll.closed", "message.not_yours"))
+def close_poll(chat_id: uuid.UUID, seq: int):
+    return call("messaging", "close_poll", actor_id=me(), chat_id=str(chat_id), seq=seq)
+
+
+# -- reports to the school's admins (moderation) -----------------------------------------------------------------
+
+@api.post("/chats/<uuid:chat_id>/messages/<int:seq>/reports")
+@endpoint(summary="Report a message to the school's admins", tag="moderation", body=messaging.ReportInput,
+          response=messaging.ReportView, status=201,
+          errors=(*CHAT_ERRORS, "message.not_found", "message.deleted", "report.own_message", "report.no_school"))
+def report_message(chat_id: uuid.UUID, seq: int, body: dict):
+    return call("messaging", "report", actor_id=me(), chat_id=str(chat_id), seq=seq, reason=body["reason"])
+
+
+@api.get("/organizations/<uuid:organization_id>/reports")
+@endpoint(summary="Reported messages, newest first (admins)", tag="moderation", query=ReportsQuery,
+          response=messaging.ReportView, many=True, errors=("organization.role_required",))
+def list_reports(organization_id: uuid.UUID, query: dict):
+    return call("messaging", "reports", actor_id=me(), organization_id=str(organization_id), **query)
+
+
+@api.post("/reports/<uuid:report_id>/resolution")
+@endpoint(summary="Resolve a report: dismiss it or remove the message (admins)", tag="moderation",
+          body=messaging.ResolutionInput, response=messaging.ReportView,
+          errors=("report.not_found", "report.resolved"))
+def resolve_report(report_id: uuid.UUID, body: dict):
+    return call("messaging", "resolve_report", actor_id=me(), report_id=str(report_id),
+                resolution=body["resolution"])

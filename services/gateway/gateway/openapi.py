@@ -36,7 +36,8 @@ def build_spec(app: Flask) -> dict:
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
     spec.path(path="/api/v1/realtime", operations={"get": {
         "summary": "WebSocket of live events: MessagePosted, MessageEdited, MessageDeleted, ChatMembersChanged, "
-                   "ChatCreated, for the chats one belongs to. Catch up after a reconnect with "
+                   "ChatCreated, ChatUpdated, PollVoted, PollClosed, MessagesRead, for the chats one belongs to; "
+                   "each is {\"type\": <name>, \"data\": <the event's contract>}. Catch up after a reconnect with "
                    "GET /chats/{id}/messages?after=<last seq>.",
         "tags": ["realtime"], "operationId": "realtime",
         "parameters": [{"in": "query", "name": "access_token", "required": True, "schema": {"type": "string"},

@@ -30,7 +30,8 @@ from shared.observability.logging import get_logger
 
 log = get_logger("gateway.realtime")
 
-PUSHED = ("MessagePosted.v1", "MessageEdited.v1", "MessageDeleted.v1", "ChatMembersChanged.v1", "ChatCreated.v1")
+PUSHED = ("MessagePosted.v1", "MessageEdited.v1", "MessageDeleted.v1", "ChatMembersChanged.v1", "ChatCreated.v1",
+          "ChatUpdated.v1", "PollVoted.v1", "PollClosed.v1", "MessagesRead.v1")
 
 
 class Hub:

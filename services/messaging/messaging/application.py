@@ -13,19 +13,25 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from messaging.domain import (
+    MAX_ATTACHMENTS,
     PAGE_SIZE,
+    Attachment,
     Chat,
+    ChatInvite,
     ChatKey,
     ClassRoster,
     DirectIndex,
     MessagePage,
     OrgRoster,
     ReadMark,
+    Report,
     UserChats,
+    check_attachment,
+    check_poll,
     check_text,
 )
 from shared.contracts import CloudEvent
-from shared.errors import Forbidden, Invalid, NotFound
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
@@ -36,10 +42,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
+    counts = [0] * len(poll["options"])
+    for chosen in poll["votes"].values():
+        for option in chosen:
+            counts[option] += 1
+    return {"question": poll["question"], "options": poll["options"], "multiple": poll["multiple"],
+            "closed": poll["closed"], "counts": counts, "voters": len(poll["votes"]),
+            "my_choice": poll["votes"].get(str(viewer), []) if viewer else []}
+
+
 
 class MessagingApplication(ServiceApplication):
     name = "messaging"
-    snapshotting_intervals = {Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100, ReadMark: 100}
+    snapshotting_intervals = {MessagePage: 200, Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100,
+                              ReadMark: 100}
 
     # -- helpers ------------------------------------------------------------------
     def chat(self, chat_id: uuid.UUID) -> Chat:
@@ -264,6 +281,162 @@ class MessagingApplication(ServiceApplication):
 
         return self.retrying(command, ("chat", chat_id))
 
+    def update_chat(self, actor_id: uuid.UUID, chat_id: uuid.UUID, name: str | None, closed: bool | None) -> Chat:
+        """Rename a manual chat or open/close it; closing and opening is its creator's (CH-3)."""
+        def command() -> Chat:
+            chat = self.chat(chat_id)
+            chat.check_manager(actor_id)
+            if closed is not None and closed != chat.closed and actor_id != chat.created_by:
+                raise Forbidden("chat.creator_only", "Only the chat's creator opens or closes it.")
+            new_name = chat.name if name is None else name.strip()
+            if not new_name or len(new_name) > 100:
+                raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
+            new_closed = chat.closed if closed is None else closed
+            if (new_name, new_closed) != (chat.name, chat.closed):
+                chat.rename(new_name, new_closed)
+                self.save(chat)
+            return chat
+
+        return self.retrying(command, ("chat", chat_id))
+
+    # -- invite links to manual chats (CH-3) -----------------------------------------------------------
+    def create_invite(self, actor_id: uuid.UUID, chat_id: uuid.UUID) -> ChatInvite:
+        """A new invite link; the previous one stops working."""
+        def command() -> ChatInvite:
+            chat = self.chat(chat_id)
+            chat.check_manager(actor_id)
+            changed: list[Any] = []
+            if chat.invite_id is not None:
+                previous = self.find(ChatInvite, chat.invite_id)
+                if previous is not None and previous.active:
+                    previous.revoke()
+                    changed.append(previous)
+            invite = ChatInvite(chat_id=chat_id, created_by=actor_id)
+            chat.set_invite(invite.id)
+            self.save(chat, invite, *changed)
+            return invite
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def current_invite(self, actor_id: uuid.UUID, chat_id: uuid.UUID) -> ChatInvite:
+        chat = self.chat(chat_id)
+        chat.check_manager(actor_id)
+        if chat.invite_id is None:
+            raise NotFound("invite.not_found", "This chat has no invite link.")
+        return self.find(ChatInvite, chat.invite_id)
+
+    def revoke_invite(self, actor_id: uuid.UUID, chat_id: uuid.UUID) -> None:
+        def command() -> None:
+            chat = self.chat(chat_id)
+            chat.check_manager(actor_id)
+            if chat.invite_id is None:
+                raise NotFound("invite.not_found", "This chat has no invite link.")
+            invite = self.find(ChatInvite, chat.invite_id)
+            invite.revoke()
+            chat.set_invite(None)
+            self.save(chat, invite)
+
+        self.retrying(command, ("chat", chat_id))
+
+    def invited_chat(self, invite_id: uuid.UUID) -> Chat:
+        invite = self.find(ChatInvite, invite_id)
+        if invite is None or not invite.active:
+            raise NotFound("invite.not_found", "This invite link does not work any more.")
+        return self.chat(invite.chat_id)
+
+    def join_by_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> Chat:
+        """Join a manual chat by its link; a school's chat takes members of that school only (CH-6)."""
+        chat_id = self.invited_chat(invite_id).id
+
+        def command() -> Chat:
+            chat = self.invited_chat(invite_id)
+            if chat.is_member(actor_id):
+                return chat
+            if chat.organization_id is not None:
+                roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id))
+                if roster is None or str(actor_id) not in roster.members:
+                    raise Forbidden("organization.members_only", "This chat is for members of its organization.")
+            pending: dict = {}
+            self._sync(chat, chat.members + [str(actor_id)], pending)
+            self.save(*pending.values())
+            return chat
+
+        return self.retrying(command, ("chat", chat_id))
+
+    # -- reports to the school's admins (moderation) ------------------------------------------------------
+    def report(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, reason: str) -> Report:
+        """Anyone in a chat reports a message to the admins of the chat's school (for a
+        dialog: of every school both people belong to)."""
+        reason = reason.strip()
+        if not 1 <= len(reason) <= 1000:
+            raise Invalid("report.invalid_reason", "Say in 1 to 1000 characters what is wrong.")
+        chat = self.chat(chat_id)
+        chat.check_member(actor_id)
+        message = self._page_of(chat_id, seq).message(seq)
+        if message["deleted"]:
+            raise Gone("message.deleted", "This message was deleted.")
+        author = message["author_id"]
+        if author == str(actor_id):
+            raise Invalid("report.own_message", "You cannot report your own message.")
+        if chat.organization_id is not None:
+            organizations = [str(chat.organization_id)]
+        else:
+            organizations = sorted({str(c.organization_id) for c in self.shared_chats(actor_id, uuid.UUID(author))
+                                    if c.organization_id is not None}) if author else []
+        if not organizations:
+            raise Invalid("report.no_school", "This chat belongs to no school to report to.")
+
+        def command() -> Report:
+            pending: dict = {}
+            report = Report(organization_ids=organizations, chat_id=chat_id, seq=seq,
+                            message_id=uuid.UUID(message["message_id"]),
+                            author_id=uuid.UUID(author) if author else None, text=message["text"],
+                            reported_by=actor_id, reason=reason, filed_at=utcnow())
+            for organization in organizations:
+                self._org_roster(uuid.UUID(organization), pending).receive_report(report.id)
+            self.save(report, *pending.values())
+            return report
+
+        return self.retrying(command, ("org", organizations[0]))
+
+    def reports(self, admin_id: uuid.UUID, organization_id: uuid.UUID, open_only: bool = True) -> list[Report]:
+        roster = self._admin_roster(admin_id, organization_id)
+        found = [self.find(Report, uuid.UUID(r)) for r in reversed(roster.reports)]
+        return [r for r in found if r is not None and not (open_only and r.resolution)]
+
+    def resolve_report(self, admin_id: uuid.UUID, report_id: uuid.UUID, resolution: str) -> Report:
+        """An admin dismisses a report or removes the message (a trace stays)."""
+        if resolution not in ("dismissed", "message_removed"):
+            raise Invalid("report.invalid_resolution", "dismissed or message_removed.")
+
+        def command() -> Report:
+            report = self.find(Report, report_id)
+            if report is None or not any(self._admin_of(admin_id, uuid.UUID(o)) for o in report.organization_ids):
+                raise NotFound("report.not_found", "No such report.")
+            if report.resolution:
+                raise Conflict("report.resolved", "This report is already resolved.",
+                               {"resolution": report.resolution})
+            if resolution == "message_removed":
+                page = self._page_of(report.chat_id, report.seq)
+                if not page.message(report.seq)["deleted"]:
+                    page.delete(report.seq, admin_id, utcnow())
+                    self.save(page)
+            report.resolve(resolution, admin_id)
+            self.save(report)
+            return report
+
+        return self.retrying(command, ("report", report_id))
+
+    def _admin_of(self, user_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        return roster is not None and "admin" in roster.members.get(str(user_id), [])
+
+    def _admin_roster(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> OrgRoster:
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        if roster is None or "admin" not in roster.members.get(str(admin_id), []):
+            raise Forbidden("organization.role_required", "Only the organization's admins do this.")
+        return roster
+
     def shared_chats(self, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
         mine = self.find(UserChats, UserChats.create_id(a))
         return [c for c in (self.chat(uuid.UUID(i)) for i in (mine.chat_ids if mine else []))
@@ -324,21 +497,26 @@ class MessagingApplication(ServiceApplication):
         return self.retrying(command, ("org", organization_id))
 
     def inbox(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> list[Chat]:
-        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
-        if roster is None or "admin" not in roster.members.get(str(admin_id), []):
-            raise Forbidden("organization.role_required", "Only admins answer the organization's inbox.")
+        roster = self._admin_roster(admin_id, organization_id)
         return [self.chat(uuid.UUID(c)) for c in roster.inbox.values()]
 
+    def _moderates(self, chat: Chat, user_id: uuid.UUID) -> bool:
+        """A manual chat's creator, or an admin of the chat's organization."""
+        return (chat.kind == "manual" and chat.created_by == user_id) or self._is_admin(chat, user_id)
+
     def _is_admin(self, chat: Chat, user_id: uuid.UUID) -> bool:
-        if chat.organization_id is None:
-            return False
-        roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id))
-        return roster is not None and "admin" in roster.members.get(str(user_id), [])
+        return chat.organization_id is not None and self._admin_of(user_id, chat.organization_id)
 
     # -- messages (CH-4) ---------------------------------------------------------------------------
     def post(self, actor_id: uuid.UUID, chat_id: uuid.UUID, text: str, reply_to: int | None = None,
-             on_behalf_of_organization: bool = False) -> dict:
-        text = check_text(text)
+             on_behalf_of_organization: bool = False, attachment_ids: list[uuid.UUID] | None = None,
+             poll: dict | None = None) -> dict:
+        """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4)."""
+        attachment_ids = list(dict.fromkeys(attachment_ids or []))
+        text = check_text(text, required=not (attachment_ids or poll))
+        poll = check_poll(poll) if poll else None
+        if len(attachment_ids) > MAX_ATTACHMENTS:
+            raise Invalid("message.too_many_attachments", f"A message has at most {MAX_ATTACHMENTS} attachments.")
 
         def command() -> dict:
             chat = self.chat(chat_id)
@@ -349,6 +527,7 @@ class MessagingApplication(ServiceApplication):
                 if not self._is_admin(chat, actor_id):
                     raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
                 on_behalf = chat.organization_id
+            attachments = [self._unsent_attachment(actor_id, chat_id, a) for a in attachment_ids]
             page = self.find(MessagePage, MessagePage.create_id(chat_id, chat.pages - 1))
             changed: list[Any] = []
             if page.full:
@@ -357,9 +536,70 @@ class MessagingApplication(ServiceApplication):
                 changed.append(chat)
             if reply_to is not None and not 0 <= reply_to < page.next_seq:
                 raise Invalid("message.reply_not_found", "The message replied to does not exist.")
-            seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow())
-            self.save(*changed, page)
-            return page.message(seq)
+            seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow(),
+                            [a.view() for a in attachments], poll)
+            for attachment in attachments:
+                attachment.sent(seq)
+            self.save(*changed, page, *attachments)
+            return self._shown(chat, page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    # -- attachments (CH-4) -----------------------------------------------------------------------------
+    def upload_attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, kind: str, file_name: str,
+                          media_type: str, size: int, blob_key: str) -> Attachment:
+        """A file stored in the blob store becomes an attachment of this chat, to be sent with a message."""
+        self.chat(chat_id).check_member(actor_id)
+        check_attachment(kind, file_name, media_type, size)
+        attachment = Attachment(chat_id=chat_id, uploaded_by=actor_id, kind=kind, file_name=file_name[:255],
+                                media_type=media_type.split(";")[0].strip().lower(), size=size, blob_key=blob_key)
+        self.save(attachment)
+        return attachment
+
+    def _unsent_attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
+        attachment = self.find(Attachment, attachment_id)
+        if attachment is None or attachment.chat_id != chat_id or attachment.uploaded_by != actor_id:
+            raise Invalid("attachment.not_found", "Upload the file to this chat first.",
+                          {"attachment_id": str(attachment_id)})
+        if attachment.seq is not None:
+            raise Conflict("attachment.already_sent", "This file was already sent.",
+                           {"attachment_id": str(attachment_id)})
+        return attachment
+
+    def attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
+        """For download: members of the chat, once sent (the uploader before, too); not after the message's deletion."""
+        self.chat(chat_id).check_member(actor_id)
+        attachment = self.find(Attachment, attachment_id)
+        if attachment is None or attachment.chat_id != chat_id or (
+                attachment.seq is None and attachment.uploaded_by != actor_id):
+            raise NotFound("attachment.not_found", "No such file in this chat.")
+        if attachment.seq is not None and self._page_of(chat_id, attachment.seq).message(attachment.seq)["deleted"]:
+            raise Gone("message.deleted", "The message with this file was deleted.")
+        return attachment
+
+    # -- polls (CH-4) -----------------------------------------------------------------------------------
+    def vote(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, options: list[int]) -> dict:
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            page.vote(seq, actor_id, options)
+            self.save(page)
+            return self._shown(chat, page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def close_poll(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> dict:
+        """The poll's author (or a moderator) stops the voting; results stay."""
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            if page.message(seq)["author_id"] != str(actor_id) and not self._moderates(chat, actor_id):
+                raise Forbidden("message.not_yours", "Only the poll's author closes it.")
+            page.close_poll(seq, actor_id)
+            self.save(page)
+            return self._shown(chat, page.message(seq), actor_id)
 
         return self.retrying(command, ("chat", chat_id))
 
@@ -379,7 +619,7 @@ class MessagingApplication(ServiceApplication):
                 raise Forbidden("message.not_yours", "You can edit only your own messages.")
             page.edit(seq, text, utcnow())
             self.save(page)
-            return page.message(seq)
+            return self._shown(self.chat(chat_id), page.message(seq), actor_id)
 
         return self.retrying(command, ("chat", chat_id))
 
@@ -391,12 +631,11 @@ class MessagingApplication(ServiceApplication):
             chat.check_member(actor_id)
             page = self._page_of(chat_id, seq)
             author = page.message(seq)["author_id"]
-            moderator = (chat.kind == "manual" and chat.created_by == actor_id) or self._is_admin(chat, actor_id)
-            if author != str(actor_id) and not moderator:
+            if author != str(actor_id) and not self._moderates(chat, actor_id):
                 raise Forbidden("message.not_yours", "You can delete only your own messages.")
             page.delete(seq, actor_id, utcnow())
             self.save(page)
-            return page.message(seq)
+            return self._shown(chat, page.message(seq), actor_id)
 
         return self.retrying(command, ("chat", chat_id))
 
@@ -423,11 +662,17 @@ class MessagingApplication(ServiceApplication):
         return found, last
 
     def _shown(self, chat: Chat, message: dict, viewer: uuid.UUID) -> dict:
-        """CH-5: who of the admins answered on behalf of the organization is known to
-        admins only."""
+        """What a member sees of a message. CH-5: who of the admins answered on behalf
+        of the organization is known to admins only. Polls show counts and the
+        viewer's own choice, never who chose what."""
+        shown = dict(message)
         if message["on_behalf_of"] and not self._is_admin(chat, viewer):
-            return {**message, "author_id": None}
-        return message
+            shown["author_id"] = None
+        poll = message.get("poll")
+        if poll:
+            shown["poll"] = poll_results(poll, viewer)
+        shown.setdefault("attachments", [])
+        return shown
 
     def last_seq(self, chat: Chat) -> int:
         page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))

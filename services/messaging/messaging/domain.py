@@ -21,12 +21,31 @@ from datetime import datetime
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.config import env_int
 from shared.errors import Forbidden, Gone, Invalid, NotFound
 
 NAMESPACE = uuid.UUID("7c2b1a9e-45d3-4f6b-8e0a-1d9c3b5a7e21")
 PAGE_SIZE = 100
 SYSTEM_KINDS = ("organization", "class", "subject", "class_students", "class_parents", "class_colleagues")
 MAX_TEXT = 10_000
+MAX_ATTACHMENTS = 10
+MB = 1024 * 1024
+
+# What each kind of attachment may be (CH-4): media types and the largest size.
+# ``None`` as the types means any type but an executable one.
+ATTACHMENT_KINDS: dict[str, tuple[frozenset[str] | None, int]] = {
+    "photo": (frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"}), 10 * MB),
+    "voice": (frozenset({"audio/ogg", "audio/webm", "audio/mp4", "audio/mpeg", "audio/aac"}), 10 * MB),
+    "audio": (frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/webm", "audio/wav",
+                         "audio/x-wav", "audio/flac"}), 50 * MB),
+    "video": (frozenset({"video/mp4", "video/webm", "video/quicktime"}), 200 * MB),
+    "file": (None, 50 * MB),
+}
+EXECUTABLE_TYPES = frozenset({"application/x-msdownload", "application/x-msdos-program", "application/x-executable",
+                              "application/vnd.microsoft.portable-executable", "application/x-sh",
+                              "application/x-bat", "application/java-archive", "application/x-msi"})
+EXECUTABLE_SUFFIXES = (".exe", ".bat", ".cmd", ".com", ".scr", ".msi", ".vbs", ".ps1", ".jar", ".sh", ".apk")
+POLL_OPTIONS = (2, 10)
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -51,6 +70,7 @@ class Chat(Aggregate):
         self.all_participants = all_participants
         self.members: list[str] = list(dict.fromkeys(member_ids))
         self.pages = 1  # pages of history opened so far
+        self.invite_id: uuid.UUID | None = None  # the live invite link (CH-3)
 
     @property
     def system(self) -> bool:
@@ -101,6 +121,10 @@ class Chat(Aggregate):
         self.name = name
         self.closed = closed
 
+    @event("InviteSet")
+    def set_invite(self, invite_id: uuid.UUID | None) -> None:
+        self.invite_id = invite_id
+
     @event("PageOpened")
     def open_page(self) -> None:
         self.pages += 1
@@ -147,18 +171,70 @@ class MessagePage(Aggregate):
         return self.messages[index]
 
     def post(self, message_id: uuid.UUID, author_id: uuid.UUID | None, on_behalf_of: uuid.UUID | None, text: str,
-             reply_to: int | None, posted_at: datetime) -> int:
+             reply_to: int | None, posted_at: datetime, attachments: list[dict] | None = None,
+             poll: dict | None = None) -> int:
         seq = self.next_seq
-        self._posted(self.chat_id, message_id, seq, author_id, on_behalf_of, text, reply_to, posted_at)
+        self._posted(self.chat_id, message_id, seq, author_id, on_behalf_of, text, reply_to, posted_at,
+                     attachments or [], poll)
         return seq
 
     @event("Posted")
     def _posted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, author_id: uuid.UUID | None,
-                on_behalf_of: uuid.UUID | None, text: str, reply_to: int | None, posted_at: datetime) -> None:
+                on_behalf_of: uuid.UUID | None, text: str, reply_to: int | None, posted_at: datetime,
+                attachments: list[dict] | None = None, poll: dict | None = None) -> None:
         self.messages.append({
             "seq": seq, "message_id": str(message_id), "author_id": str(author_id) if author_id else None,
             "on_behalf_of": str(on_behalf_of) if on_behalf_of else None, "text": text, "reply_to": reply_to,
-            "posted_at": posted_at.isoformat(), "edited_at": None, "deleted": False})
+            "posted_at": posted_at.isoformat(), "edited_at": None, "deleted": False,
+            "attachments": list(attachments or []),
+            "poll": {**poll, "votes": {}, "closed": False} if poll else None})
+
+    def vote(self, seq: int, user_id: uuid.UUID, options: list[int]) -> dict:
+        """A member's choice in a poll (CH-4): one option, or several in a
+        multiple-choice poll; an empty choice withdraws the vote."""
+        found = self.message(seq)
+        poll = found.get("poll")
+        if found["deleted"]:
+            raise Gone("message.deleted", "This message was deleted.")
+        if not poll:
+            raise Invalid("poll.not_a_poll", "This message is not a poll.")
+        if poll["closed"]:
+            raise Gone("poll.closed", "This poll is closed.")
+        chosen = sorted(set(options))
+        if any(not 0 <= o < len(poll["options"]) for o in chosen):
+            raise Invalid("poll.invalid_option", "No such option in this poll.",
+                          {"options": len(poll["options"])})
+        if len(chosen) > 1 and not poll["multiple"]:
+            raise Invalid("poll.single_choice", "This poll takes one option.")
+        if poll["votes"].get(str(user_id), []) != chosen:
+            # The totals after this vote travel with it, so the event tells clients the
+            # results without telling them who chose what.
+            votes = {**poll["votes"], str(user_id): chosen}
+            counts = [sum(o in v for v in votes.values()) for o in range(len(poll["options"]))]
+            self._voted(self.chat_id, uuid.UUID(found["message_id"]), seq, user_id, chosen, counts,
+                        len([v for v in votes.values() if v]))
+        return found
+
+    @event("Voted")
+    def _voted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, user_id: uuid.UUID,
+               options: list[int], counts: list[int], voters: int) -> None:
+        votes = self.message(seq)["poll"]["votes"]
+        if options:
+            votes[str(user_id)] = options
+        else:
+            votes.pop(str(user_id), None)
+
+    def close_poll(self, seq: int, closed_by: uuid.UUID) -> None:
+        found = self.message(seq)
+        if not found.get("poll"):
+            raise Invalid("poll.not_a_poll", "This message is not a poll.")
+        if found["poll"]["closed"]:
+            raise Gone("poll.closed", "This poll is closed.")
+        self._poll_closed(self.chat_id, uuid.UUID(found["message_id"]), seq, closed_by)
+
+    @event("PollClosed")
+    def _poll_closed(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, closed_by: uuid.UUID) -> None:
+        self.message(seq)["poll"]["closed"] = True
 
     def edit(self, seq: int, text: str, at: datetime) -> None:
         found = self.message(seq)
@@ -183,14 +259,115 @@ class MessagePage(Aggregate):
                  deleted_at: datetime) -> None:
         # The trace stays: "message deleted" with its time, without its text (CH-4).
         found = self.message(seq)
-        found.update(text="", deleted=True, deleted_at=deleted_at.isoformat())
+        found.update(text="", deleted=True, deleted_at=deleted_at.isoformat(), attachments=[], poll=None)
 
 
-def check_text(text: str) -> str:
+def check_text(text: str, required: bool = True) -> str:
     cleaned = text.strip()
-    if not cleaned or len(cleaned) > MAX_TEXT:
+    if (required and not cleaned) or len(cleaned) > MAX_TEXT:
         raise Invalid("message.invalid_text", f"A message has 1 to {MAX_TEXT} characters.")
     return cleaned
+
+
+def attachment_max_bytes(kind: str) -> int:
+    """The largest attachment of a kind; ``SFERA_ATTACHMENT_MAX_BYTES`` caps every kind."""
+    cap = env_int("SFERA_ATTACHMENT_MAX_BYTES", 0)
+    limit = ATTACHMENT_KINDS[kind][1]
+    return min(limit, cap) if cap > 0 else limit
+
+
+def check_attachment(kind: str, file_name: str, media_type: str, size: int) -> None:
+    """CH-4: files, photos, audio and video recordings, voice messages, each within
+    its types and size; executables are refused whatever they are called."""
+    if kind not in ATTACHMENT_KINDS:
+        raise Invalid("attachment.invalid_kind", f"An attachment is one of: {', '.join(ATTACHMENT_KINDS)}.")
+    allowed, _ = ATTACHMENT_KINDS[kind]
+    media_type = media_type.split(";")[0].strip().lower()
+    if media_type in EXECUTABLE_TYPES or file_name.lower().endswith(EXECUTABLE_SUFFIXES) or (
+            allowed is not None and media_type not in allowed):
+        raise Invalid("attachment.type_not_allowed", f"This type of file cannot be sent as {kind}.",
+                      {"kind": kind, "media_type": media_type,
+                       "allowed": sorted(allowed) if allowed is not None else None})
+    limit = attachment_max_bytes(kind)
+    if size > limit:
+        raise Invalid("attachment.too_large", f"A {kind} here is at most {limit} bytes.",
+                      {"kind": kind, "max_bytes": limit})
+    if size <= 0:
+        raise Invalid("attachment.empty", "The file is empty.")
+
+
+def check_poll(poll: dict) -> dict:
+    question = (poll.get("question") or "").strip()
+    options = [str(o).strip() for o in poll.get("options") or []]
+    low, high = POLL_OPTIONS
+    if not question or len(question) > 300:
+        raise Invalid("poll.invalid_question", "A poll's question has 1 to 300 characters.")
+    if not low <= len(options) <= high or any(not o or len(o) > 100 for o in options) or \
+            len({o.casefold() for o in options}) != len(options):
+        raise Invalid("poll.invalid_options", f"A poll has {low} to {high} different options of 1 to 100 characters.")
+    return {"question": question, "options": options, "multiple": bool(poll.get("multiple"))}
+
+
+class Attachment(Aggregate):
+    """A file uploaded into a chat, waiting to be sent with a message, then part of it."""
+
+    @event("Uploaded")
+    def __init__(self, chat_id: uuid.UUID, uploaded_by: uuid.UUID, kind: str, file_name: str, media_type: str,
+                 size: int, blob_key: str):
+        self.chat_id = chat_id
+        self.uploaded_by = uploaded_by
+        self.kind = kind
+        self.file_name = file_name
+        self.media_type = media_type
+        self.size = size
+        self.blob_key = blob_key
+        self.seq: int | None = None  # the message it was sent with
+
+    def view(self) -> dict:
+        return {"attachment_id": str(self.id), "kind": self.kind, "file_name": self.file_name,
+                "media_type": self.media_type, "size": self.size}
+
+    @event("Sent")
+    def sent(self, seq: int) -> None:
+        self.seq = seq
+
+
+class ChatInvite(Aggregate):
+    """An invite link to a manual chat (CH-3): its id makes the token; revoked or replaced, it stops working."""
+
+    @event("Created")
+    def __init__(self, chat_id: uuid.UUID, created_by: uuid.UUID):
+        self.chat_id = chat_id
+        self.created_by = created_by
+        self.active = True
+
+    @event("Revoked")
+    def revoke(self) -> None:
+        self.active = False
+
+
+class Report(Aggregate):
+    """A message reported to the school's admins (moderation)."""
+
+    @event("Filed")
+    def __init__(self, organization_ids: list[str], chat_id: uuid.UUID, seq: int, message_id: uuid.UUID,
+                 author_id: uuid.UUID | None, text: str, reported_by: uuid.UUID, reason: str, filed_at: datetime):
+        self.organization_ids = organization_ids
+        self.chat_id = chat_id
+        self.seq = seq
+        self.message_id = message_id
+        self.author_id = author_id
+        self.text = text  # as it was when reported: an edit or deletion afterwards does not hide it
+        self.reported_by = reported_by
+        self.reason = reason
+        self.filed_at = filed_at
+        self.resolution: str | None = None
+        self.resolved_by: uuid.UUID | None = None
+
+    @event("Resolved")
+    def resolve(self, resolution: str, resolved_by: uuid.UUID) -> None:
+        self.resolution = resolution
+        self.resolved_by = resolved_by
 
 
 class ReadMark(Aggregate):
@@ -200,10 +377,16 @@ class ReadMark(Aggregate):
 
     @event("Opened")
     def __init__(self, chat_id: uuid.UUID, user_id: uuid.UUID):
+        self.chat_id = chat_id
+        self.user_id = user_id
         self.read_until = -1  # the last seq read
 
-    @event("Read")
     def read(self, seq: int) -> None:
+        if seq > self.read_until:
+            self._read(seq, self.chat_id, self.user_id)
+
+    @event("Read")
+    def _read(self, seq: int, chat_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
         self.read_until = max(self.read_until, seq)
 
 
@@ -255,6 +438,7 @@ class OrgRoster(Aggregate):
         self.settings: dict[str, bool] = {"student_dialogs_allowed": True}
         self.chat_ids: list[str] = []  # organization chats with "all participants"
         self.inbox: dict[str, str] = {}  # member id -> their inbox thread with the administration
+        self.reports: list[str] = []  # reports of messages to the admins, oldest first
 
     def admins(self) -> list[str]:
         return [u for u, roles in self.members.items() if "admin" in roles]
@@ -282,6 +466,10 @@ class OrgRoster(Aggregate):
     @event("InboxOpened")
     def open_inbox(self, member_id: uuid.UUID, chat_id: uuid.UUID) -> None:
         self.inbox[str(member_id)] = str(chat_id)
+
+    @event("ReportReceived")
+    def receive_report(self, report_id: uuid.UUID) -> None:
+        self.reports.append(str(report_id))
 
 
 class ClassRoster(Aggregate):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from messaging.domain import Chat, MessagePage
+from messaging.domain import Chat, MessagePage, ReadMark, Report
 
 Published = tuple[str, dict, str | None]
 
@@ -20,11 +20,37 @@ def to_integration_events(e: object) -> Iterable[Published]:
         yield "messaging.ChatMembersChanged.v1", {
             "chat_id": e.originator_id, "added": e.added, "removed": e.removed, "changed_at": e.timestamp,
         }, str(e.originator_id)
+    elif isinstance(e, Chat.Renamed):
+        yield "messaging.ChatUpdated.v1", {
+            "chat_id": e.originator_id, "name": e.name, "closed": e.closed, "updated_at": e.timestamp,
+        }, str(e.originator_id)
     elif isinstance(e, MessagePage.Posted):
+        poll = getattr(e, "poll", None)
         yield "messaging.MessagePosted.v1", {
-            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "author_id": e.author_id,
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq,
+            # CH-5: which admin answered on behalf of the organization is not published.
+            "author_id": None if e.on_behalf_of else e.author_id,
             "on_behalf_of": e.on_behalf_of, "text": e.text, "reply_to": e.reply_to, "posted_at": e.posted_at,
+            "attachments": list(getattr(e, "attachments", None) or []),
+            "poll": {**poll, "counts": [0] * len(poll["options"]), "voters": 0, "closed": False} if poll else None,
         }, str(e.chat_id)
+    elif isinstance(e, MessagePage.Voted):
+        yield "messaging.PollVoted.v1", {
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "counts": e.counts, "voters": e.voters,
+            "voted_at": e.timestamp}, str(e.chat_id)
+    elif isinstance(e, MessagePage.PollClosed):
+        yield "messaging.PollClosed.v1", {
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "closed_at": e.timestamp,
+        }, str(e.chat_id)
+    elif isinstance(e, ReadMark.Read):
+        yield "messaging.MessagesRead.v1", {
+            "chat_id": e.chat_id, "user_id": e.user_id, "read_until": e.seq, "read_at": e.timestamp,
+        }, str(e.chat_id)
+    elif isinstance(e, Report.Filed):
+        yield "messaging.MessageReported.v1", {
+            "report_id": e.originator_id, "organization_ids": e.organization_ids, "chat_id": e.chat_id,
+            "seq": e.seq, "message_id": e.message_id, "reported_by": e.reported_by, "reason": e.reason,
+            "filed_at": e.filed_at}, str(e.chat_id)
     elif isinstance(e, MessagePage.Edited):
         yield "messaging.MessageEdited.v1", {
             "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "text": e.text,

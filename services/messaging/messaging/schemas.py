@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from messaging.domain import MAX_TEXT
+from messaging.domain import ATTACHMENT_KINDS, MAX_ATTACHMENTS, MAX_TEXT, POLL_OPTIONS
 
 
 class ChatView(Schema):
@@ -43,11 +43,86 @@ class SystemChatInput(Schema):
     subject = fields.String(load_default=None, allow_none=True)
 
 
+class PollInput(Schema):
+    question = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    options = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                          validate=validate.Length(min=POLL_OPTIONS[0], max=POLL_OPTIONS[1]))
+    multiple = fields.Boolean(load_default=False, metadata={"description": "Several options may be chosen"})
+
+
 class MessageInput(Schema):
-    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT),
+                         metadata={"description": "Required unless the message has attachments or a poll"})
     reply_to = fields.Integer(load_default=None, allow_none=True)
     on_behalf_of_organization = fields.Boolean(load_default=False,
                                                metadata={"description": "Admins post as the organization (CH-5)"})
+    attachment_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS),
+                                 metadata={"description": "Files uploaded to this chat first"})
+    poll = fields.Nested(PollInput, load_default=None, allow_none=True)
+
+
+class AttachmentView(Schema):
+    attachment_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(list(ATTACHMENT_KINDS)))
+    file_name = fields.String(required=True)
+    media_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+class PollView(Schema):
+    question = fields.String(required=True)
+    options = fields.List(fields.String(), required=True)
+    multiple = fields.Boolean(required=True)
+    closed = fields.Boolean(required=True)
+    counts = fields.List(fields.Integer(), required=True, metadata={"description": "Votes per option"})
+    voters = fields.Integer(required=True)
+    my_choice = fields.List(fields.Integer(), required=True, metadata={"description": "The viewer's own choice"})
+
+
+class VoteInput(Schema):
+    options = fields.List(fields.Integer(validate=validate.Range(min=0)), required=True,
+                          validate=validate.Length(max=POLL_OPTIONS[1]),
+                          metadata={"description": "Option indexes; empty withdraws the vote"})
+
+
+class ChatUpdateInput(Schema):
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    closed = fields.Boolean(load_default=None)
+
+
+class ChatInviteView(Schema):
+    token = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "The link to share"})
+    qr_url = fields.String(required=True, metadata={"description": "Its QR code (SVG; .png also served)"})
+
+
+class ChatInvitePreview(Schema):
+    chat_id = fields.UUID(required=True)
+    name = fields.String(allow_none=True)
+    organization_id = fields.UUID(allow_none=True)
+    members = fields.Integer(required=True)
+
+
+class ReportInput(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class ReportView(Schema):
+    report_id = fields.UUID(required=True)
+    chat_id = fields.UUID(required=True)
+    seq = fields.Integer(required=True)
+    message_id = fields.UUID(required=True)
+    author_id = fields.UUID(allow_none=True)
+    text = fields.String(required=True, metadata={"description": "The message as it was when reported"})
+    reported_by = fields.UUID(required=True)
+    reason = fields.String(required=True)
+    filed_at = fields.String(required=True)
+    resolution = fields.String(allow_none=True)
+    resolved_by = fields.UUID(allow_none=True)
+
+
+class ResolutionInput(Schema):
+    resolution = fields.String(required=True, validate=validate.OneOf(["dismissed", "message_removed"]))
 
 
 class EditInput(Schema):
@@ -65,6 +140,8 @@ class MessageView(Schema):
     edited_at = fields.String(allow_none=True)
     deleted = fields.Boolean(required=True)
     deleted_at = fields.String()
+    attachments = fields.List(fields.Nested(AttachmentView), required=True)
+    poll = fields.Nested(PollView, allow_none=True)
 
 
 class HistoryPage(Schema):

@@ -8,7 +8,20 @@ from messaging.application import MessagingApplication
 from messaging.domain import Chat
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.errors import NotFound
+from shared.links import link_id_from_token, link_token
 from shared.service import EventSourcedApp, Observability, rpc, to_id
+
+
+def invite_id(token: str):
+    found = link_id_from_token("chat", token)
+    if found is None:
+        raise NotFound("invite.not_found", "This invite link does not work any more.")
+    return found
+
+
+def report_view(report) -> dict:
+    return schemas.ReportView().dump({**vars(report), "report_id": report.id, "filed_at": report.filed_at.isoformat()})
 
 
 def chat_view(chat: Chat) -> dict:
@@ -87,6 +100,37 @@ class MessagingService:
                                                 to_id(member_id)))
 
     @rpc
+    def update_chat(self, actor_id: str, chat_id: str, changes: dict) -> dict:
+        c = schemas.ChatUpdateInput().load(changes)
+        return chat_view(self.app.update_chat(to_id(actor_id), to_id(chat_id, "chat.not_found"), c["name"],
+                                              c["closed"]))
+
+    # -- invite links (CH-3) ---------------------------------------------------------------------
+    @rpc
+    def create_invite(self, actor_id: str, chat_id: str) -> dict:
+        invite = self.app.create_invite(to_id(actor_id), to_id(chat_id, "chat.not_found"))
+        return {"token": link_token("chat", invite.id)}
+
+    @rpc
+    def current_invite(self, actor_id: str, chat_id: str) -> dict:
+        invite = self.app.current_invite(to_id(actor_id), to_id(chat_id, "chat.not_found"))
+        return {"token": link_token("chat", invite.id)}
+
+    @rpc
+    def revoke_invite(self, actor_id: str, chat_id: str) -> None:
+        self.app.revoke_invite(to_id(actor_id), to_id(chat_id, "chat.not_found"))
+
+    @rpc
+    def invite_preview(self, token: str) -> dict:
+        chat = self.app.invited_chat(invite_id(token))
+        return schemas.ChatInvitePreview().dump({"chat_id": chat.id, "name": chat.name,
+                                             "organization_id": chat.organization_id, "members": len(chat.members)})
+
+    @rpc
+    def join_by_invite(self, actor_id: str, token: str) -> dict:
+        return chat_view(self.app.join_by_invite(to_id(actor_id), invite_id(token)))
+
+    @rpc
     def direct(self, actor_id: str, other_id: str) -> dict:
         return chat_view(self.app.direct(to_id(actor_id), to_id(other_id)))
 
@@ -103,7 +147,43 @@ class MessagingService:
     def post(self, actor_id: str, chat_id: str, message: dict) -> dict:
         m = schemas.MessageInput().load(message)
         return schemas.MessageView().dump(self.app.post(to_id(actor_id), to_id(chat_id, "chat.not_found"), m["text"],
-                                                        m["reply_to"], m["on_behalf_of_organization"]))
+                                                        m["reply_to"], m["on_behalf_of_organization"],
+                                                        m["attachment_ids"], m["poll"]))
+
+    @rpc
+    def upload_attachment(self, actor_id: str, chat_id: str, kind: str, file_name: str, media_type: str, size: int,
+                          blob_key: str) -> dict:
+        return schemas.AttachmentView().dump(self.app.upload_attachment(
+            to_id(actor_id), to_id(chat_id, "chat.not_found"), kind, file_name, media_type, size, blob_key).view())
+
+    @rpc
+    def attachment_download(self, actor_id: str, chat_id: str, attachment_id: str) -> dict:
+        found = self.app.attachment(to_id(actor_id), to_id(chat_id, "chat.not_found"),
+                                    to_id(attachment_id, "attachment.not_found"))
+        return {**schemas.AttachmentView().dump(found.view()), "blob_key": found.blob_key}
+
+    @rpc
+    def vote(self, actor_id: str, chat_id: str, seq: int, options: list[int]) -> dict:
+        return schemas.MessageView().dump(self.app.vote(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq,
+                                                        options))
+
+    @rpc
+    def close_poll(self, actor_id: str, chat_id: str, seq: int) -> dict:
+        return schemas.MessageView().dump(self.app.close_poll(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq))
+
+    # -- reports (moderation) ---------------------------------------------------------------------------
+    @rpc
+    def report(self, actor_id: str, chat_id: str, seq: int, reason: str) -> dict:
+        return report_view(self.app.report(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq, reason))
+
+    @rpc
+    def reports(self, actor_id: str, organization_id: str, open_only: bool = True) -> list[dict]:
+        return [report_view(r) for r in self.app.reports(to_id(actor_id), to_id(organization_id), open_only)]
+
+    @rpc
+    def resolve_report(self, actor_id: str, report_id: str, resolution: str) -> dict:
+        return report_view(self.app.resolve_report(to_id(actor_id), to_id(report_id, "report.not_found"),
+                                                   resolution))
 
     @rpc
     def edit(self, actor_id: str, chat_id: str, seq: int, text: str) -> dict:

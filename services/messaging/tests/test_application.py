@@ -14,7 +14,7 @@ from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE
 from messaging.outbox import to_integration_events
 from shared.contracts import make_event
-from shared.errors import Forbidden, Gone, Invalid
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import make_application
 
 pytestmark = pytest.mark.integration
@@ -290,3 +290,187 @@ def test_admins_post_in_common_chats_on_behalf_of_the_organization_CH_5(school):
     assert shown["author_id"] is None and shown["on_behalf_of"] == str(school.org)
     with pytest.raises(Forbidden):
         school.app.post(pupil, org_chat.id, "Я тоже школа", on_behalf_of_organization=True)
+    # The published event does not name the admin either (CH-5): it reaches every member's socket.
+    (event,) = [e for e in published(school.app, "messaging.MessagePosted.v1") if e["text"] == "Завтра линейка"]
+    assert event["author_id"] is None and event["on_behalf_of"] == school.org
+
+
+# -- attachments, polls (CH-4) ----------------------------------------------------------------------------
+
+
+def upload(school, user, chat, kind="photo", name="photo.png", media_type="image/png", size=2048):
+    return school.app.upload_attachment(user, chat.id, kind, name, media_type, size, "ab" * 32)
+
+
+def test_attachments_of_every_kind_are_sent_once_within_their_limits_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    stranger = school.join("student", school.klass("6Б"))
+    (chat,) = school.chat_of("class", a)
+    files = [upload(school, a, chat, *spec) for spec in (
+        ("photo", "cat.jpg", "image/jpeg", 300_000), ("voice", "voice.ogg", "audio/ogg; codecs=opus", 40_000),
+        ("audio", "song.mp3", "audio/mpeg", 3_000_000), ("video", "lab.mp4", "video/mp4", 20_000_000),
+        ("file", "homework.pdf", "application/pdf", 100_000))]
+    posted = school.app.post(a, chat.id, "", attachment_ids=[f.id for f in files])
+    assert [x["kind"] for x in posted["attachments"]] == ["photo", "voice", "audio", "video", "file"]
+    assert posted["attachments"][1]["media_type"] == "audio/ogg"
+    (seen,), _ = school.app.history(b, chat.id, None, None, 1)
+    assert seen["attachments"] == posted["attachments"]
+    assert school.app.attachment(b, chat.id, files[0].id).blob_key == "ab" * 32
+    # Sent once; only by its uploader; only into its own chat; readable by members only.
+    with pytest.raises(Conflict):
+        school.app.post(a, chat.id, "again", attachment_ids=[files[0].id])
+    unsent = upload(school, a, chat)
+    with pytest.raises(Invalid) as info:
+        school.app.post(b, chat.id, "not mine", attachment_ids=[unsent.id])
+    assert info.value.code == "attachment.not_found"
+    with pytest.raises(NotFound):
+        school.app.attachment(b, chat.id, unsent.id)  # not sent yet: the uploader's alone
+    with pytest.raises(Forbidden):
+        school.app.attachment(stranger, chat.id, files[0].id)
+    with pytest.raises(Forbidden):
+        upload(school, stranger, chat)
+    # Types and sizes per kind; executables under any name.
+    for kind, name, media_type, size, code in (
+            ("photo", "doc.pdf", "application/pdf", 10, "attachment.type_not_allowed"),
+            ("file", "setup.exe", "application/octet-stream", 10, "attachment.type_not_allowed"),
+            ("file", "run.bin", "application/x-msdownload", 10, "attachment.type_not_allowed"),
+            ("voice", "long.ogg", "audio/ogg", 10 * 1024 * 1024 + 1, "attachment.too_large"),
+            ("photo", "empty.png", "image/png", 0, "attachment.empty"),
+            ("sticker", "x.png", "image/png", 10, "attachment.invalid_kind")):
+        with pytest.raises(Invalid) as info:
+            upload(school, a, chat, kind, name, media_type, size)
+        assert info.value.code == code
+    # A deleted message takes its files with it.
+    school.app.delete(a, chat.id, posted["seq"])
+    with pytest.raises(Gone):
+        school.app.attachment(b, chat.id, files[0].id)
+    with pytest.raises(Invalid) as info:
+        school.app.post(a, chat.id, "   ")
+    assert info.value.code == "message.invalid_text"
+
+
+def test_polls_single_and_multiple_choice_show_counts_not_voters_CH_4(school):
+    five = school.klass()
+    teacher = school.join("teacher")
+    school.teach(teacher, five, ["Математика"])
+    pupils = [school.join("student", five) for _ in range(3)]
+    (chat,) = school.chat_of("class", teacher)
+    single = school.app.post(teacher, chat.id, "", poll={"question": "Контрольная в пятницу?",
+                                                         "options": ["Да", "Нет"]})
+    assert single["poll"]["counts"] == [0, 0] and not single["poll"]["multiple"]
+    school.app.vote(pupils[0], chat.id, single["seq"], [0])
+    school.app.vote(pupils[1], chat.id, single["seq"], [1])
+    school.app.vote(pupils[1], chat.id, single["seq"], [0])  # changed their mind
+    shown = school.app.vote(pupils[2], chat.id, single["seq"], [1])
+    assert (shown["poll"]["counts"], shown["poll"]["voters"], shown["poll"]["my_choice"]) == ([2, 1], 3, [1])
+    assert "votes" not in shown["poll"]
+    with pytest.raises(Invalid) as info:
+        school.app.vote(pupils[0], chat.id, single["seq"], [0, 1])
+    assert info.value.code == "poll.single_choice"
+    with pytest.raises(Invalid) as info:
+        school.app.vote(pupils[0], chat.id, single["seq"], [5])
+    assert info.value.code == "poll.invalid_option"
+    school.app.vote(pupils[2], chat.id, single["seq"], [])  # withdrawn
+    (seen,), _ = school.app.history(pupils[0], chat.id, single["seq"] + 1, None, 1)
+    assert (seen["poll"]["counts"], seen["poll"]["voters"], seen["poll"]["my_choice"]) == ([2, 0], 2, [0])
+
+    multiple = school.app.post(teacher, chat.id, "Выберите темы", poll={
+        "question": "Что повторить?", "options": ["Дроби", "Уравнения", "Проценты"], "multiple": True})
+    school.app.vote(pupils[0], chat.id, multiple["seq"], [0, 2])
+    shown = school.app.vote(pupils[1], chat.id, multiple["seq"], [2])
+    assert shown["poll"]["counts"] == [1, 0, 2] and shown["poll"]["voters"] == 2
+    with pytest.raises(Forbidden):
+        school.app.close_poll(pupils[0], chat.id, multiple["seq"])
+    school.app.close_poll(teacher, chat.id, multiple["seq"])
+    with pytest.raises(Gone):
+        school.app.vote(pupils[2], chat.id, multiple["seq"], [1])
+    plain = school.app.post(teacher, chat.id, "просто текст")
+    with pytest.raises(Invalid) as info:
+        school.app.vote(pupils[0], chat.id, plain["seq"], [0])
+    assert info.value.code == "poll.not_a_poll"
+    for bad in ({"question": "?", "options": ["один"]}, {"question": "?", "options": ["Да", "да"]},
+                {"question": " ", "options": ["a", "b"]}):
+        with pytest.raises(Invalid):
+            school.app.post(teacher, chat.id, "", poll=bad)
+    events = published(school.app, "messaging.PollVoted.v1")
+    assert events[-1]["counts"] == [1, 0, 2] and "user_id" not in events[-1]
+
+
+# -- moderation ----------------------------------------------------------------------------------------------
+
+
+def test_anyone_reports_a_message_to_the_school_admins_who_may_remove_it(school):
+    admin = school.join("admin")
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    rude = school.app.post(a, chat.id, "Грубость")
+    report = school.app.report(b, chat.id, rude["seq"], "Оскорбление")
+    assert report.organization_ids == [str(school.org)] and report.text == "Грубость"
+    school.app.edit(a, chat.id, rude["seq"], "Всё хорошо")  # editing afterwards hides nothing
+    (listed,) = school.app.reports(admin, school.org)
+    assert (listed.id, listed.text, listed.reported_by) == (report.id, "Грубость", b)
+    with pytest.raises(Forbidden):
+        school.app.reports(a, school.org)
+    with pytest.raises(Invalid):
+        school.app.report(a, chat.id, rude["seq"], "Сам на себя")
+    with pytest.raises(NotFound):
+        school.app.resolve_report(b, report.id, "message_removed")
+    school.app.resolve_report(admin, report.id, "message_removed")
+    (gone,), _ = school.app.history(b, chat.id, None, None, 1)
+    assert gone["deleted"] and gone["text"] == ""
+    assert school.app.reports(admin, school.org) == []
+    assert [r.resolution for r in school.app.reports(admin, school.org, open_only=False)] == ["message_removed"]
+    with pytest.raises(Conflict):
+        school.app.resolve_report(admin, report.id, "dismissed")
+    # A dialog's message goes to the admins of the school both people share.
+    dialog = school.app.direct(a, b)
+    rude_again = school.app.post(a, dialog.id, "Опять")
+    assert school.app.report(b, dialog.id, rude_again["seq"], "Снова").organization_ids == [str(school.org)]
+    assert published(school.app, "messaging.MessageReported.v1")[-1]["reason"] == "Снова"
+
+
+# -- manual chats: invite links, settings (CH-3) ---------------------------------------------------------------
+
+
+def test_invite_links_to_manual_chats_CH_3(school):
+    five = school.klass()
+    creator, a, b = school.join("teacher"), school.join("student", five), school.join("student", five)
+    outsider = uuid.uuid4()  # not in this school
+    chat = school.app.create_chat(creator, school.org, "Кружок робототехники", [], closed=False)
+    first = school.app.create_invite(creator, chat.id)
+    assert school.app.join_by_invite(a, first.id).is_member(a)
+    assert school.app.join_by_invite(a, first.id).members.count(str(a)) == 1  # twice is once
+    with pytest.raises(Forbidden):
+        school.app.join_by_invite(outsider, first.id)
+    second = school.app.create_invite(a, chat.id)  # an open chat: any member shares it
+    with pytest.raises(NotFound):
+        school.app.join_by_invite(b, first.id)  # replaced
+    school.app.update_chat(creator, chat.id, None, True)  # now closed: the creator's alone
+    with pytest.raises(Forbidden):
+        school.app.create_invite(a, chat.id)
+    with pytest.raises(Forbidden):
+        school.app.update_chat(a, chat.id, "Захват", None)
+    school.app.revoke_invite(creator, chat.id)
+    with pytest.raises(NotFound):
+        school.app.join_by_invite(b, second.id)
+    renamed = school.app.update_chat(creator, chat.id, "Робототехника", None)
+    assert (renamed.name, renamed.closed) == ("Робототехника", True)
+    (org_chat,) = school.chat_of("organization", creator)
+    with pytest.raises(Forbidden):
+        school.app.create_invite(creator, org_chat.id)  # system chats follow rosters (CH-2)
+    updates = published(school.app, "messaging.ChatUpdated.v1")
+    assert [(u["name"], u["closed"]) for u in updates] == [("Кружок робототехники", True),
+                                                           ("Робототехника", True)]
+
+
+def test_read_marks_are_published_for_the_other_members_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for n in range(3):
+        school.app.post(a, chat.id, f"m{n}")
+    school.app.mark_read(b, chat.id, 1)
+    school.app.mark_read(b, chat.id, 0)  # going back changes nothing
+    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(b, 1)]
