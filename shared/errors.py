@@ -78,3 +78,11 @@ class TooManyRequests(DomainError):
 
 # Registered so that a DomainError raised directly still arrives typed.
 deserialize_to_instance(DomainError)
+
+
+@deserialize_to_instance
+class Unavailable(DomainError):
+    """Something outside the platform (a regional e-journal) did not answer."""
+
+    status = 503
+    default_code = "unavailable"

@@ -1,7 +1,611 @@
-"""ejournal_bridge's application: commands and queries, no transport."""
+"""The e-journal bridge's application (DOMAIN.md EJ-1..EJ-5, CH-2).
 
+Webhooks are verified, stored in the inbox and acknowledged; the bridge then
+processes each delivery once (its own ``WebhookAccepted`` event through the
+outbox and a consumer), applying it to its mirror of the journal's roster and
+timetable. A process manager turns the mirror and the account links into
+chats: the class teacher's three, one per (class, subject, teacher), members
+being whoever is linked, through messaging's idempotent command.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from eventsourcing.domain import Aggregate
+
+from ejournal_bridge.domain import (
+    LINK_ATTEMPT_TTL,
+    PARENT_ROLES,
+    AccountLink,
+    Delivery,
+    Directory,
+    Enrollment,
+    JournalClass,
+    JournalPerson,
+    Lesson,
+    LinkAttempt,
+    Provider,
+    class_id_of,
+)
+from shared.errors import DomainError, Invalid, NotFound
+from shared.links import link_id_from_token, link_token
+from shared.observability.logging import get_logger
 from shared.store import ServiceApplication
+
+log = get_logger("ejournal_bridge")
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "ejournal" / "webhook.schema.json"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@lru_cache(maxsize=1)
+def webhook_validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("a time needs its offset")
+    return parsed
+
+
+def check_webhook_body(raw: bytes) -> dict:
+    """The body against the published JSON Schema, and its times parsed: a bad one
+    is refused (400) before anything is stored."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Invalid("webhook.malformed", "The body is not JSON.") from None
+    errors = sorted(webhook_validator().iter_errors(body), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise Invalid("webhook.malformed", "The body does not follow the webhook schema.",
+                      {"errors": [{"path": "/".join(map(str, e.absolute_path)), "message": e.message[:300]}
+                                  for e in errors[:10]]})
+    try:
+        parse_time(body["occurred_at"])
+        for record in body["records"]:
+            for key in ("startsAt", "endsAt"):
+                if key in record:
+                    parse_time(record[key])
+            if "startsAt" in record and parse_time(record["endsAt"]) <= parse_time(record["startsAt"]):
+                raise ValueError("endsAt before startsAt")
+    except ValueError as exc:
+        raise Invalid("webhook.malformed", f"A time is not valid: {exc}.") from None
+    return body
+
+
+class JournalClient(Protocol):
+    """What the bridge asks of an e-journal over HTTP (OAuth 2 token endpoint and the signed-in person)."""
+
+    def exchange_code(self, provider: Provider, code: str, redirect_uri: str, code_verifier: str) -> str: ...
+
+    def me(self, provider: Provider, access_token: str) -> dict: ...
+
+
+ChatSink = Callable[[list[dict]], Any]
 
 
 class BridgeApplication(ServiceApplication):
     name = "ejournal_bridge"
+    snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50}
+
+    def __init__(self, env: Any = None, journal: JournalClient | None = None, chats: ChatSink | None = None):
+        super().__init__(env)
+        self.journal = journal
+        self.chats = chats
+
+    # -- providers (operators) ---------------------------------------------------------------------
+    def provider(self, provider_id: uuid.UUID) -> Provider:
+        return self.get_as(Provider, provider_id, "provider.not_found", "No such e-journal.")
+
+    def register_provider(self, region: str, name: str, base_url: str, client_id: str,
+                          client_secret: str) -> tuple[Provider, str]:
+        """Returns the provider and its first webhook secret (shown once)."""
+        if not base_url.startswith(("https://", "http://")):
+            raise Invalid("provider.invalid_url", "The base URL is an http(s) URL.")
+        webhook_secret = secrets.token_urlsafe(32)
+
+        def command() -> Provider:
+            directory = self.find(Directory, Directory.create_id()) or Directory()
+            if any(p["region"] == region and p["name"].casefold() == name.casefold()
+                   for p in directory.providers.values()):
+                raise Invalid("provider.exists", "This region already has an e-journal of that name.")
+            provider = Provider(region=region, name=name, base_url=base_url, client_id=client_id,
+                                client_secret=client_secret, webhook_secret=webhook_secret, registered_at=utcnow())
+            directory.add(provider.id, region, name)
+            self.save(directory, provider)
+            return provider
+
+        return self.retrying(command, "directory"), webhook_secret
+
+    def providers(self, region: str | None = None) -> list[Provider]:
+        directory = self.find(Directory, Directory.create_id())
+        found = [self.provider(uuid.UUID(p)) for p, v in (directory.providers.items() if directory else [])
+                 if region is None or v["region"] == region]
+        return sorted(found, key=lambda p: (p.region, p.name))
+
+    def rotate_secret(self, provider_id: uuid.UUID, grace: timedelta) -> str:
+        """A new webhook secret; the old one keeps verifying until the grace period ends."""
+        if not timedelta(0) <= grace <= timedelta(days=30):
+            raise Invalid("provider.invalid_grace", "The grace period is 0 to 30 days.")
+        new_secret = secrets.token_urlsafe(32)
+
+        def command() -> str:
+            provider = self.provider(provider_id)
+            provider.rotate_secret(new_secret, utcnow(), grace)
+            self.save(provider)
+            return new_secret
+
+        return self.retrying(command, ("provider", provider_id))
+
+    def bind_school(self, provider_id: uuid.UUID, external_org_id: str, organization_id: uuid.UUID) -> Provider:
+        """A journal's school is a platform organization: its chats belong to it (admins moderate them)."""
+        def command() -> Provider:
+            provider = self.provider(provider_id)
+            provider.bind_school(external_org_id, organization_id)
+            self.save(provider)
+            return provider
+
+        provider = self.retrying(command, ("provider", provider_id))
+        return provider
+
+    # -- webhooks: verify, store, acknowledge ------------------------------------------------------------
+    def receive_webhook(self, provider_id: uuid.UUID, timestamp: str, signature: str, raw: bytes,
+                        now: datetime | None = None) -> tuple[Delivery, bool]:
+        """Returns the delivery and whether it is a repeat (which changes nothing)."""
+        provider = self.provider(provider_id)
+        provider.verify(timestamp, signature, raw, now or utcnow())
+        body = check_webhook_body(raw)
+        delivery_id = Delivery.create_id(provider_id, body["event_id"])
+        existing = self.find(Delivery, delivery_id)
+        if existing is not None:
+            return existing, True
+        delivery = Delivery(provider_id=provider_id, event_id=body["event_id"], type=body["type"], body=body,
+                            received_at=now or utcnow())
+        try:
+            self.save(delivery)
+        except Exception:
+            again = self.find(Delivery, delivery_id)  # a concurrent copy of the same delivery won
+            if again is None:
+                raise
+            return again, True
+        return delivery, False
+
+    # -- processing a delivery: the mirror, then the chats --------------------------------------------------
+    def process_delivery(self, delivery_id: uuid.UUID, event_id: str, chats: ChatSink | None = None) -> bool:
+        """Apply a stored delivery to the mirror once, then bring the chats of the
+        classes it touched in line (idempotent: safe to repeat after a failure)."""
+        delivery = self.get_as(Delivery, delivery_id, "delivery.not_found", "No such delivery.")
+        affected: set[str] = set()
+
+        def command() -> bool:
+            pending: dict[uuid.UUID, Aggregate] = {}
+            affected.clear()
+            self._apply(delivery, pending, affected)
+            return self.process_once(event_id, *pending.values())
+
+        applied = self.retrying(command, ("provider", delivery.provider_id))
+        if not applied:
+            affected.update(self._touched_classes(delivery))
+        self.sync_chats(delivery.provider_id, affected, chats)
+        return applied
+
+    def _get(self, cls: type, pending: dict, provider_id: uuid.UUID, external_id: str) -> Any:
+        aggregate_id = cls.create_id(provider_id, external_id)
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self.find(cls, aggregate_id) or cls(provider_id=provider_id,
+                                                                        external_id=external_id)
+        return pending[aggregate_id]
+
+    def _person(self, pending: dict, provider_id: uuid.UUID, external_id: str) -> JournalPerson:
+        return self._get(JournalPerson, pending, provider_id, external_id)
+
+    def _class(self, pending: dict, provider_id: uuid.UUID, external_id: str) -> JournalClass:
+        return self._get(JournalClass, pending, provider_id, external_id)
+
+    def _classes_of(self, person: JournalPerson, pending: dict) -> set[str]:
+        """The classes whose chats this person is in: their own, and a parent's children's."""
+        found = set(person.classes)
+        if person.role in PARENT_ROLES:
+            for child in person.relatives:
+                found |= set(self._person(pending, person.provider_id, child).classes)
+        return found
+
+    def _touched_classes(self, delivery: Delivery) -> set[str]:
+        pending: dict = {}
+        provider_id, body = delivery.provider_id, delivery.body
+        kind = body["type"].split(".")[0]
+        found: set[str] = set()
+        for record in body["records"]:
+            if kind == "classes":
+                found.add(record["sourcedId"])
+            elif kind == "users":
+                found |= self._classes_of(self._person(pending, provider_id, record["sourcedId"]), pending)
+            elif kind == "enrollments":
+                enrollment = self.find(Enrollment, Enrollment.create_id(provider_id, record["sourcedId"]))
+                if enrollment is not None:
+                    found.add(enrollment.class_id)
+            elif kind in ("lessons", "lesson"):
+                lesson = self.find(Lesson, Lesson.create_id(provider_id, record["sourcedId"]))
+                if lesson is not None:
+                    found.add(lesson.external_class_id)
+        return found
+
+    def _apply(self, delivery: Delivery, pending: dict, affected: set[str]) -> None:
+        provider_id, body = delivery.provider_id, delivery.body
+        handler = {
+            "orgs.upserted": self._orgs, "academicSessions.upserted": lambda *_: None,
+            "classes.upserted": self._classes, "classes.deleted": self._classes_deleted,
+            "users.upserted": self._users, "users.deleted": self._users_deleted,
+            "enrollments.upserted": self._enrollments, "enrollments.deleted": self._enrollments_deleted,
+            "lessons.upserted": self._lessons, "lessons.deleted": self._lessons_deleted,
+            "lesson.published": self._lesson_action, "lesson.started": self._lesson_action,
+            "lesson.ended": self._lesson_action,
+        }[body["type"]]
+        for record in body["records"]:
+            try:
+                handler(provider_id, record, pending, affected, body["type"])
+            except DomainError as exc:
+                # The journal sent something its own rules forbid (e.g. publishing a
+                # lesson that is not remote): that record is skipped, the rest applies.
+                log.warning("webhook record refused", extra={"delivery": str(delivery.id), "code": exc.code,
+                                                             "record": record.get("sourcedId")})
+
+    def _orgs(self, provider_id, record, pending, affected, _type) -> None:
+        provider = pending.setdefault(provider_id, self.provider(provider_id))
+        provider.see_org(record["sourcedId"], record["name"])
+
+    def _classes(self, provider_id, record, pending, affected, _type) -> None:
+        klass = self._class(pending, provider_id, record["sourcedId"])
+        if (klass.title, klass.org, klass.deleted) != (record["title"], record["org"], False):
+            klass.upsert(record["title"], record["org"])
+        affected.add(klass.external_id)
+
+    def _classes_deleted(self, provider_id, record, pending, affected, _type) -> None:
+        klass = self._class(pending, provider_id, record["sourcedId"])
+        if not klass.deleted:
+            klass.upsert(klass.title, klass.org, deleted=True)
+        affected.add(klass.external_id)
+
+    def _users(self, provider_id, record, pending, affected, _type) -> None:
+        person = self._person(pending, provider_id, record["sourcedId"])
+        state = (record["role"], record["givenName"], record["familyName"], sorted(record["orgs"]), False)
+        if (person.role, person.given_name, person.family_name, person.orgs, person.deleted) != state:
+            person.upsert(*state[:4])
+        agents = sorted(set(record.get("agents", [])))
+        previous = set(person.relatives)
+        if agents != person.relatives:
+            person.relate(agents)
+        # OneRoster agents go both ways: a parent's children list the parent, and back.
+        for other_id in previous ^ set(agents):
+            other = self._person(pending, provider_id, other_id)
+            wanted = (set(other.relatives) | {person.external_id}) if other_id in agents else (
+                set(other.relatives) - {person.external_id})
+            if sorted(wanted) != other.relatives:
+                other.relate(sorted(wanted))
+            affected |= self._classes_of(other, pending)
+        affected |= self._classes_of(person, pending)
+
+    def _users_deleted(self, provider_id, record, pending, affected, _type) -> None:
+        person = self._person(pending, provider_id, record["sourcedId"])
+        if not person.deleted:
+            person.upsert(person.role or "student", person.given_name, person.family_name, person.orgs,
+                          deleted=True)
+        affected |= self._classes_of(person, pending)
+
+    def _enroll(self, provider_id, pending, affected, class_ext: str, user: str, role: str, primary: bool,
+                present: bool) -> None:
+        klass = self._class(pending, provider_id, class_ext)
+        klass.enroll(user, role, primary, present)
+        person = self._person(pending, provider_id, user)
+        teaching_still = role == "teacher" and not present and user in klass.all_teachers()
+        if (class_ext in person.classes) != (present or teaching_still):
+            person.set_class(class_ext, present or teaching_still)
+        affected.add(class_ext)
+
+    def _enrollments(self, provider_id, record, pending, affected, _type) -> None:
+        key = Enrollment.create_id(provider_id, record["sourcedId"])
+        enrollment = pending.get(key) or self.find(Enrollment, key)
+        primary = bool(record.get("primary", False))
+        if enrollment is None:
+            pending[key] = Enrollment(provider_id=provider_id, external_id=record["sourcedId"],
+                                      class_id=record["class"], user=record["user"], role=record["role"],
+                                      primary=primary)
+        else:
+            if (enrollment.class_id, enrollment.user) != (record["class"], record["user"]) and enrollment.active:
+                self._enroll(provider_id, pending, affected, enrollment.class_id, enrollment.user, enrollment.role,
+                             False, False)
+            enrollment.change(record["class"], record["user"], record["role"], primary, True)
+            pending[key] = enrollment
+        self._enroll(provider_id, pending, affected, record["class"], record["user"], record["role"], primary, True)
+
+    def _enrollments_deleted(self, provider_id, record, pending, affected, _type) -> None:
+        key = Enrollment.create_id(provider_id, record["sourcedId"])
+        enrollment = pending.get(key) or self.find(Enrollment, key)
+        if enrollment is None or not enrollment.active:
+            return
+        enrollment.change(enrollment.class_id, enrollment.user, enrollment.role, enrollment.primary, False)
+        pending[key] = enrollment
+        self._enroll(provider_id, pending, affected, enrollment.class_id, enrollment.user, enrollment.role, False,
+                     False)
+
+    def _facts(self, provider_id: uuid.UUID, pending: dict, external_id: str, class_ext: str, subject: str,
+               teacher: str, starts: datetime, ends: datetime, remote: bool) -> dict:
+        provider = pending.get(provider_id) or self.provider(provider_id)
+        klass = self._class(pending, provider_id, class_ext)
+        teacher_user = self._person(pending, provider_id, teacher).user_id
+        organization = provider.organization_of(klass.org)
+        return {"lesson_id": str(Lesson.create_id(provider_id, external_id)), "provider_id": str(provider_id),
+                "region": provider.region, "external_lesson_id": external_id,
+                "organization_id": str(organization) if organization else None,
+                "class_id": str(class_id_of(provider_id, class_ext)), "external_class_id": class_ext,
+                "class_title": klass.title, "subject": subject,
+                "teacher_user_id": str(teacher_user) if teacher_user else None, "external_teacher_id": teacher,
+                "starts_at": starts.isoformat(), "ends_at": ends.isoformat(), "remote": remote}
+
+    def _lesson_facts(self, lesson: Lesson, pending: dict) -> dict:
+        return self._facts(lesson.provider_id, pending, lesson.external_id, lesson.external_class_id, lesson.subject,
+                           lesson.external_teacher_id, lesson.starts_at, lesson.ends_at, lesson.remote)
+
+    def _lessons(self, provider_id, record, pending, affected, _type) -> None:
+        """Timetable to events: new slots are scheduled, changed ones rescheduled (EJ-4)."""
+        key = Lesson.create_id(provider_id, record["sourcedId"])
+        lesson = pending.get(key) or self.find(Lesson, key)
+        starts, ends = parse_time(record["startsAt"]), parse_time(record["endsAt"])
+        remote = bool(record.get("remote", False))
+        facts = self._facts(provider_id, pending, record["sourcedId"], record["class"], record["subject"],
+                            record["teacher"], starts, ends, remote)
+        previous_teacher = None
+        if lesson is None:
+            lesson = Lesson(provider_id=provider_id, external_id=record["sourcedId"],
+                            external_class_id=record["class"], subject=record["subject"],
+                            external_teacher_id=record["teacher"], starts_at=starts, ends_at=ends, remote=remote,
+                            facts=facts)
+        elif not lesson.same(record["subject"], record["teacher"], starts, ends, remote):
+            previous_teacher = lesson.external_teacher_id
+            lesson.reschedule(record["subject"], record["teacher"], starts, ends, remote, facts)
+        pending[key] = lesson
+        if record.get("published") and remote:
+            lesson.publish(facts)
+        klass = self._class(pending, provider_id, lesson.external_class_id)
+        if klass.lessons.get(lesson.external_id) != [lesson.subject, lesson.external_teacher_id]:
+            klass.set_lesson(lesson.external_id, lesson.subject, lesson.external_teacher_id)
+        self._teaching(provider_id, pending, klass, lesson.external_teacher_id)
+        if previous_teacher and previous_teacher != lesson.external_teacher_id:
+            self._teaching(provider_id, pending, klass, previous_teacher)
+        affected.add(klass.external_id)
+
+    def _teaching(self, provider_id, pending, klass: JournalClass, teacher: str) -> None:
+        person = self._person(pending, provider_id, teacher)
+        teaches = teacher in klass.all_teachers()
+        if (klass.external_id in person.classes) != teaches:
+            person.set_class(klass.external_id, teaches)
+
+    def _lessons_deleted(self, provider_id, record, pending, affected, _type) -> None:
+        key = Lesson.create_id(provider_id, record["sourcedId"])
+        lesson = pending.get(key) or self.find(Lesson, key)
+        if lesson is None or lesson.cancelled:
+            return
+        lesson.cancel(self._lesson_facts(lesson, pending))
+        pending[key] = lesson
+        klass = self._class(pending, provider_id, lesson.external_class_id)
+        klass.set_lesson(lesson.external_id, None, None)
+        self._teaching(provider_id, pending, klass, lesson.external_teacher_id)
+        affected.add(klass.external_id)
+
+    def _lesson_action(self, provider_id, record, pending, affected, type_: str) -> None:
+        """EJ-4, EJ-5, CA-7: the teacher publishes, starts or ends a remote lesson in the journal."""
+        key = Lesson.create_id(provider_id, record["sourcedId"])
+        lesson = pending.get(key) or self.find(Lesson, key)
+        if lesson is None:
+            raise NotFound("lesson.not_found", "No such lesson in the timetable.")
+        facts = self._lesson_facts(lesson, pending)
+        action = type_.split(".")[1]
+        if action == "published":
+            lesson.publish(facts)
+        elif action == "started":
+            lesson.start(record.get("by"), facts)
+        else:
+            lesson.end(record.get("by"), facts)
+        pending[key] = lesson
+
+    # -- the process manager: chats from the mirror and the links (EJ-3, EJ-4, CH-2) -------------------------
+    def chat_specs(self, provider: Provider, klass: JournalClass, people: dict[str, JournalPerson]) -> list[dict]:
+        """What the chats of a class should be now; only linked people are members."""
+        def person(ext: str) -> JournalPerson:
+            if ext not in people:
+                people[ext] = self.find(JournalPerson, JournalPerson.create_id(provider.id, ext)) or JournalPerson(
+                    provider_id=provider.id, external_id=ext)
+            return people[ext]
+
+        def linked(externals: list[str]) -> list[str]:
+            return [str(p.user_id) for p in map(person, externals) if p.user_id and not p.deleted]
+
+        if klass.deleted:
+            return []
+        class_id = class_id_of(provider.id, klass.external_id)
+        base = {"organization_id": str(provider.organization_of(klass.org) or "") or None,
+                "class_id": str(class_id)}
+        students = linked(klass.students)
+        specs = []
+        teacher = klass.class_teacher()
+        teacher_user = linked([teacher]) if teacher else []
+        if teacher_user:
+            parents = sorted({r for s in klass.students for r in person(s).relatives
+                              if person(r).role in PARENT_ROLES})
+            colleagues = [t for t in klass.all_teachers() if t != teacher]
+            for kind, label, members in (("class_students", "ученики", students),
+                                         ("class_parents", "родители", linked(parents)),
+                                         ("class_colleagues", "учителя", linked(colleagues))):
+                specs.append({**base, "key": f"ej:{provider.id}:{klass.external_id}:{kind}:{teacher}", "kind": kind,
+                              "subject": None, "teacher_id": teacher_user[0], "name": f"{klass.title} — {label}",
+                              "member_ids": teacher_user + [m for m in members if m != teacher_user[0]]})
+        for subject, subject_teacher in klass.subject_teachers():
+            owner = linked([subject_teacher])
+            if owner:
+                specs.append({**base, "key": f"ej:{provider.id}:{klass.external_id}:subject:{subject.casefold()}:"
+                                             f"{subject_teacher}",
+                              "kind": "subject", "subject": subject, "teacher_id": owner[0],
+                              "name": f"{klass.title} · {subject}",
+                              "member_ids": owner + [m for m in students if m != owner[0]]})
+        return specs
+
+    def sync_chats(self, provider_id: uuid.UUID, class_ids: set[str] | list[str],
+                   chats: ChatSink | None = None) -> int:
+        """Tell messaging what changed in these classes' chats; returns how many chats were sent."""
+        chats = chats or self.chats
+        if not class_ids or chats is None:
+            return 0
+        provider = self.provider(provider_id)
+        people: dict[str, JournalPerson] = {}
+        sent = 0
+        for external_id in sorted(class_ids):
+            klass = self.find(JournalClass, JournalClass.create_id(provider_id, external_id))
+            if klass is None:
+                continue
+            specs = self.chat_specs(provider, klass, people)
+            wanted = {s["key"]: s for s in specs}
+            # Chats that no longer have an owner here are emptied, not deleted: their history stays.
+            for key in set(klass.chats) - set(wanted):
+                if klass.chats[key] != "retired":
+                    wanted[key] = {"key": key, "retire": True}
+            digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
+            changed = [wanted[k] for k, d in digests.items() if klass.chats.get(k) != d]
+            if not changed:
+                continue
+            chats(changed)
+            sent += len(changed)
+
+            self._record_sent(provider_id, klass.id, {c["key"]: digests[c["key"]] for c in changed})
+        return sent
+
+    def _record_sent(self, provider_id: uuid.UUID, klass_id: uuid.UUID, digests: dict[str, str]) -> None:
+        def command() -> None:
+            fresh = self.find(JournalClass, klass_id)
+            fresh.chats_sent(digests)
+            self.save(fresh)
+
+        self.retrying(command, ("provider", provider_id))
+
+    def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None) -> int:
+        """Every class of a provider (an operator's repair tool; after binding a school)."""
+        classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
+        return self.sync_chats(provider_id, classes, chats)
+
+    def _all(self, cls: type) -> list:
+        seen: dict[uuid.UUID, Any] = {}
+        for notification in self.process_recorder.select_notifications(start=1, limit=10**9):
+            if notification.originator_id not in seen and notification.topic.endswith(f"{cls.__qualname__}.Opened"):
+                seen[notification.originator_id] = self.find(cls, notification.originator_id)
+        return [a for a in seen.values() if a is not None]
+
+    # -- account linking: OAuth 2 authorization code with PKCE (EJ-1, EJ-2) -----------------------------------
+    def start_link(self, user_id: uuid.UUID, provider_id: uuid.UUID, redirect_uri: str,
+                   login_hint: str | None = None) -> tuple[LinkAttempt, str]:
+        """The e-journal's sign-in page to send the person to (from the platform or the journal's side)."""
+        provider = self.provider(provider_id)
+        verifier = secrets.token_urlsafe(48)
+        attempt = LinkAttempt(user_id=user_id, provider_id=provider_id, code_verifier=verifier,
+                              expires_at=utcnow() + LINK_ATTEMPT_TTL)
+        self.save(attempt)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = {"response_type": "code", "client_id": provider.client_id, "redirect_uri": redirect_uri,
+                 "state": link_token("ejournal-link", attempt.id), "code_challenge": challenge,
+                 "code_challenge_method": "S256", "scope": "profile"}
+        if login_hint:
+            query["login_hint"] = login_hint
+        return attempt, f"{provider.base_url}/oauth/authorize?{urlencode(query)}"
+
+    def finish_link(self, state: str, code: str, redirect_uri: str) -> AccountLink:
+        """The journal sent the person back with a code: exchange it, learn who they are there, link."""
+        attempt_id = link_id_from_token("ejournal-link", state or "")
+        attempt = self.find(LinkAttempt, attempt_id) if attempt_id else None
+        if attempt is None:
+            raise NotFound("link.not_found", "This sign-in is not one of ours; start again.")
+        attempt.check_open(utcnow())
+        provider = self.provider(attempt.provider_id)
+        token = self.journal.exchange_code(provider, code, redirect_uri, attempt.code_verifier)
+        me = self.journal.me(provider, token)
+        external_id, role = me["sourcedId"], me["role"]
+
+        def command() -> AccountLink:
+            fresh = self.find(LinkAttempt, attempt.id)
+            fresh.check_open(utcnow())
+            pending: dict = {fresh.id: fresh}
+            fresh.finish(external_id)
+            now = utcnow()
+            link = self.find(AccountLink, AccountLink.create_id(attempt.user_id, provider.id))
+            if link is not None and link.active and link.external_person_id != external_id:
+                # This account was someone else there before: that person is no longer linked to it.
+                self._person(pending, provider.id, link.external_person_id).link(None)
+                link.unlink(now)
+            person = self._person(pending, provider.id, external_id)
+            if person.user_id and person.user_id != attempt.user_id:
+                # That journal person was linked to another account: one person, one account.
+                other = self.find(AccountLink, AccountLink.create_id(person.user_id, provider.id))
+                if other is not None and other.active:
+                    other.unlink(now)
+                    pending[other.id] = other
+            if person.user_id != attempt.user_id:
+                person.link(attempt.user_id)
+            if link is None:
+                link = AccountLink(user_id=attempt.user_id, provider_id=provider.id, region=provider.region,
+                                   external_person_id=external_id, role=role, linked_at=now)
+            else:
+                link.relink(external_id, role, now)
+            pending[link.id] = link
+            self.save(*pending.values())
+            return link
+
+        return self.retrying(command, ("provider", provider.id))
+
+    def links_of(self, user_id: uuid.UUID) -> list[AccountLink]:
+        found = [self.find(AccountLink, AccountLink.create_id(user_id, p.id)) for p in self.providers()]
+        return [link for link in found if link is not None and link.active]
+
+    def unlink(self, user_id: uuid.UUID, provider_id: uuid.UUID) -> None:
+        def command() -> None:
+            link = self.find(AccountLink, AccountLink.create_id(user_id, provider_id))
+            if link is None or not link.active:
+                raise NotFound("link.not_found", "This account is not linked to that e-journal.")
+            link.unlink(utcnow())
+            person = self.find(JournalPerson, JournalPerson.create_id(provider_id, link.external_person_id))
+            changed: list[Any] = [link]
+            if person is not None and person.user_id == user_id:
+                person.link(None)
+                changed.append(person)
+            self.save(*changed)
+
+        self.retrying(command, ("provider", provider_id))
+
+    def on_link_changed(self, provider_id: uuid.UUID, external_person_id: str, chats: ChatSink | None = None) -> int:
+        """After a link or unlink: the chats of the person's classes (EJ-3: the class
+        teacher's three appear at once; students and parents land in theirs, EJ-4)."""
+        pending: dict = {}
+        person = self._person(pending, provider_id, external_person_id)
+        return self.sync_chats(provider_id, self._classes_of(person, pending), chats)
+
+    def lesson(self, lesson_id: uuid.UUID) -> Lesson:
+        return self.get_as(Lesson, lesson_id, "lesson.not_found", "No such lesson.")
+
+
+def digest(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]

@@ -1,2 +1,378 @@
-"""ejournal_bridge's aggregates and domain errors: they arrive with issue #6; the
-service is already wired (store, relay, metrics, health) so it runs in `make run`."""
+"""The e-journal bridge's aggregates (DOMAIN.md EJ-*).
+
+- ``Provider``: a region's e-journal: base URL, OAuth client, webhook secrets
+  (rotated with a grace period), its schools bound to platform organizations.
+- ``Delivery``: one webhook in the bridge's inbox, keyed by (provider, event
+  id): a repeated event id finds it and changes nothing.
+- ``JournalClass`` / ``JournalPerson`` / ``Lesson``: the bridge's mirror of a
+  journal's roster and timetable, built from deliveries; ids derived from the
+  journal's ``sourcedId`` so replaying the inbox lands on the same aggregates.
+- ``LinkAttempt`` / ``AccountLink``: the OAuth 2 sign-in that links a platform
+  account to a journal person (EJ-1, EJ-2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import datetime, timedelta
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.errors import Conflict, Gone, Invalid, Unauthorized
+
+NAMESPACE = uuid.UUID("5d0c9a71-3b8e-4f0e-9a55-2c7d1e8b4f60")
+REPLAY_WINDOW = timedelta(seconds=300)
+LINK_ATTEMPT_TTL = timedelta(minutes=10)
+PARENT_ROLES = ("parent", "guardian")
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, ":".join([kind, *map(str, parts)]))
+
+
+def class_id_of(provider_id: uuid.UUID, external_class_id: str) -> uuid.UUID:
+    """The platform's id of a journal class (messaging's chats and calls key on it, CA-8)."""
+    return derived_id("class", provider_id, external_class_id)
+
+
+def lesson_id_of(provider_id: uuid.UUID, external_lesson_id: str) -> uuid.UUID:
+    return derived_id("lesson", provider_id, external_lesson_id)
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"v1={mac}"
+
+
+class Provider(Aggregate):
+    @event("Registered")
+    def __init__(self, region: str, name: str, base_url: str, client_id: str, client_secret: str,
+                 webhook_secret: str, registered_at: datetime):
+        self.region = region
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        # Secrets that verify webhooks: the current one (no end) and rotated ones until their grace ends.
+        self.secrets: list[dict] = [{"secret": webhook_secret, "valid_until": None}]
+        self.schools: dict[str, str] = {}  # journal org sourcedId -> platform organization id
+        self.orgs: dict[str, str] = {}  # journal org sourcedId -> name, as the journal sent them
+
+    def see_org(self, external_org_id: str, name: str) -> None:
+        if self.orgs.get(external_org_id) != name:
+            self._org_seen(external_org_id, name)
+
+    @event("OrgSeen")
+    def _org_seen(self, external_org_id: str, name: str) -> None:
+        self.orgs[external_org_id] = name
+
+    def valid_secrets(self, now: datetime) -> list[str]:
+        return [s["secret"] for s in self.secrets
+                if s["valid_until"] is None or datetime.fromisoformat(s["valid_until"]) > now]
+
+    def verify(self, timestamp: str, signature_header: str, body: bytes, now: datetime) -> None:
+        """HMAC-SHA256 over timestamp and body with any valid secret, compared in
+        constant time; outside the replay window it is refused whatever it says."""
+        try:
+            sent_at = datetime.fromtimestamp(int(timestamp), tz=now.tzinfo)
+        except (TypeError, ValueError, OverflowError):
+            raise Unauthorized("webhook.bad_timestamp", "X-Sfera-Timestamp must be Unix seconds.") from None
+        if abs(now - sent_at) > REPLAY_WINDOW:
+            raise Unauthorized("webhook.stale", "This delivery is outside the replay window.",
+                               {"window_seconds": int(REPLAY_WINDOW.total_seconds())})
+        offered = (signature_header or "").strip()
+        matched = False
+        for secret in self.valid_secrets(now):
+            # Every secret is compared, so timing does not tell which one matched.
+            matched |= hmac.compare_digest(signature(secret, timestamp, body), offered)
+        if not matched:
+            raise Unauthorized("webhook.bad_signature", "The signature does not match.")
+
+    def rotate_secret(self, new_secret: str, now: datetime, grace: timedelta) -> None:
+        self._rotated(new_secret, (now + grace).isoformat())
+
+    @event("SecretRotated")
+    def _rotated(self, new_secret: str, old_valid_until: str) -> None:
+        # The secret in use keeps working until the grace ends; older ones keep their own end.
+        for s in self.secrets:
+            if s["valid_until"] is None or s["valid_until"] > old_valid_until:
+                s["valid_until"] = old_valid_until
+        self.secrets = [*self.secrets[-4:], {"secret": new_secret, "valid_until": None}]
+
+    @event("SchoolBound")
+    def bind_school(self, external_org_id: str, organization_id: uuid.UUID) -> None:
+        self.schools[external_org_id] = str(organization_id)
+
+    def organization_of(self, external_org_id: str | None) -> uuid.UUID | None:
+        found = self.schools.get(external_org_id or "")
+        return uuid.UUID(found) if found else None
+
+
+class Delivery(Aggregate):
+    """A webhook in the inbox, stored before it is acknowledged and processed."""
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, event_id: str, **_: object) -> uuid.UUID:
+        return derived_id("delivery", provider_id, event_id)
+
+    @event("Received")
+    def __init__(self, provider_id: uuid.UUID, event_id: str, type: str, body: dict, received_at: datetime):
+        self.provider_id = provider_id
+        self.event_id = event_id
+        self.type = type
+        self.body = body
+        self.received_at = received_at
+
+
+class JournalClass(Aggregate):
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
+        return class_id_of(provider_id, external_id)
+
+    @event("Opened")
+    def __init__(self, provider_id: uuid.UUID, external_id: str):
+        self.provider_id = provider_id
+        self.external_id = external_id
+        self.title = external_id
+        self.org: str | None = None
+        self.deleted = False
+        self.students: list[str] = []
+        self.teachers: dict[str, bool] = {}  # enrolled teacher -> is the class teacher (primary)
+        self.lessons: dict[str, list[str]] = {}  # lesson sourcedId -> [subject, teacher]
+        self.chats: dict[str, str] = {}  # chat key -> digest of what messaging was last told
+
+    @event("Upserted")
+    def upsert(self, title: str, org: str, deleted: bool = False) -> None:
+        self.title, self.org, self.deleted = title, org, deleted
+
+    @event("Enrolled")
+    def enroll(self, user: str, role: str, primary: bool, present: bool) -> None:
+        if role == "student":
+            self.students = [s for s in self.students if s != user] + ([user] if present else [])
+        elif present:
+            self.teachers[user] = primary
+        else:
+            self.teachers.pop(user, None)
+
+    @event("LessonSet")
+    def set_lesson(self, lesson: str, subject: str | None, teacher: str | None) -> None:
+        if subject is None:
+            self.lessons.pop(lesson, None)
+        else:
+            self.lessons[lesson] = [subject, teacher]
+
+    def class_teacher(self) -> str | None:
+        return next((t for t, primary in sorted(self.teachers.items()) if primary), None)
+
+    def all_teachers(self) -> list[str]:
+        return sorted(set(self.teachers) | {t for _, t in self.lessons.values()})
+
+    def subject_teachers(self) -> list[tuple[str, str]]:
+        """Each (subject, teacher) of the timetable: one subject chat each (EJ-4)."""
+        return sorted({(s, t) for s, t in self.lessons.values()})
+
+    @event("ChatsSent")
+    def chats_sent(self, digests: dict[str, str]) -> None:
+        self.chats = {**self.chats, **digests}
+
+
+class JournalPerson(Aggregate):
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
+        return derived_id("person", provider_id, external_id)
+
+    @event("Opened")
+    def __init__(self, provider_id: uuid.UUID, external_id: str):
+        self.provider_id = provider_id
+        self.external_id = external_id
+        self.role: str | None = None
+        self.given_name = ""
+        self.family_name = ""
+        self.orgs: list[str] = []
+        self.relatives: list[str] = []  # parents of a student, children of a parent (OneRoster agents)
+        self.classes: list[str] = []  # enrolled in (students) or teaching (teachers)
+        self.user_id: uuid.UUID | None = None  # the platform account linked (EJ-1)
+        self.deleted = False
+
+    @event("Upserted")
+    def upsert(self, role: str, given_name: str, family_name: str, orgs: list[str], deleted: bool = False) -> None:
+        self.role, self.given_name, self.family_name, self.orgs, self.deleted = (
+            role, given_name, family_name, orgs, deleted)
+
+    @event("Related")
+    def relate(self, relatives: list[str]) -> None:
+        self.relatives = sorted(set(relatives))
+
+    @event("ClassSet")
+    def set_class(self, class_id: str, present: bool) -> None:
+        self.classes = sorted({*self.classes, class_id} if present else set(self.classes) - {class_id})
+
+    @event("Linked")
+    def link(self, user_id: uuid.UUID | None) -> None:
+        self.user_id = user_id
+
+
+class Lesson(Aggregate):
+    """A timetable slot: scheduled, rescheduled, cancelled; a remote one published, started, ended.
+
+    Every event carries ``facts``: what other services need to know of the lesson
+    then (platform ids of its class, organization and teacher, its times), so the
+    integration events are a mapping of these alone."""
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
+        return lesson_id_of(provider_id, external_id)
+
+    @event("Scheduled")
+    def __init__(self, provider_id: uuid.UUID, external_id: str, external_class_id: str, subject: str,
+                 external_teacher_id: str, starts_at: datetime, ends_at: datetime, remote: bool, facts: dict):
+        self.provider_id = provider_id
+        self.external_id = external_id
+        self.external_class_id = external_class_id
+        self.subject = subject
+        self.external_teacher_id = external_teacher_id
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.remote = remote
+        self.cancelled = False
+        self.published = False
+        self.state = "scheduled"  # -> started -> ended
+
+    def same(self, subject: str, teacher: str, starts_at: datetime, ends_at: datetime, remote: bool) -> bool:
+        return (self.subject, self.external_teacher_id, self.starts_at, self.ends_at, self.remote) == (
+            subject, teacher, starts_at, ends_at, remote) and not self.cancelled
+
+    @event("Rescheduled")
+    def reschedule(self, subject: str, external_teacher_id: str, starts_at: datetime, ends_at: datetime,
+                   remote: bool, facts: dict) -> None:
+        self.subject, self.external_teacher_id = subject, external_teacher_id
+        self.starts_at, self.ends_at, self.remote = starts_at, ends_at, remote
+        self.cancelled = False
+
+    @event("Cancelled")
+    def cancel(self, facts: dict) -> None:
+        self.cancelled = True
+
+    def publish(self, facts: dict) -> None:
+        """EJ-4: the teacher publishes a remote lesson."""
+        if self.cancelled:
+            raise Gone("lesson.cancelled", "This lesson was cancelled.")
+        if not self.remote:
+            raise Invalid("lesson.not_remote", "Only a remote lesson is published.")
+        if not self.published:
+            self._published(facts)
+
+    @event("Published")
+    def _published(self, facts: dict) -> None:
+        self.published = True
+
+    def start(self, by: str | None, facts: dict) -> None:
+        if not self.published:
+            raise Conflict("lesson.not_published", "Publish the remote lesson first.")
+        if self.state == "scheduled":
+            self._started(by, facts)
+
+    @event("Started")
+    def _started(self, by: str | None, facts: dict) -> None:
+        self.state = "started"
+
+    def end(self, by: str | None, facts: dict) -> None:
+        if self.state == "started":
+            self._ended(by, facts)
+
+    @event("Ended")
+    def _ended(self, by: str | None, facts: dict) -> None:
+        self.state = "ended"
+
+
+class LinkAttempt(Aggregate):
+    """An OAuth 2 authorization-code sign-in under way: ``state`` names it, PKCE guards the code."""
+
+    @event("Started")
+    def __init__(self, user_id: uuid.UUID, provider_id: uuid.UUID, code_verifier: str, expires_at: datetime):
+        self.user_id = user_id
+        self.provider_id = provider_id
+        self.code_verifier = code_verifier
+        self.expires_at = expires_at
+        self.finished = False
+
+    def check_open(self, now: datetime) -> None:
+        if self.finished:
+            raise Gone("link.already_used", "This sign-in was already used; start again.")
+        if now > self.expires_at:
+            raise Gone("link.expired", "This sign-in took too long; start again.")
+
+    @event("Finished")
+    def finish(self, external_person_id: str) -> None:
+        self.finished = True
+
+
+class AccountLink(Aggregate):
+    """One platform account's link to one provider: the journal person it is (EJ-1)."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, provider_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("link", user_id, provider_id)
+
+    @event("Linked")
+    def __init__(self, user_id: uuid.UUID, provider_id: uuid.UUID, region: str, external_person_id: str, role: str,
+                 linked_at: datetime):
+        self.user_id = user_id
+        self.provider_id = provider_id
+        self.region = region
+        self.external_person_id = external_person_id
+        self.role = role
+        self.linked_at = linked_at
+        self.active = True
+
+    def relink(self, external_person_id: str, role: str, linked_at: datetime) -> None:
+        self._relinked(self.user_id, self.provider_id, self.region, external_person_id, role, linked_at)
+
+    @event("Relinked")
+    def _relinked(self, user_id: uuid.UUID, provider_id: uuid.UUID, region: str, external_person_id: str, role: str,
+                  linked_at: datetime) -> None:
+        self.external_person_id, self.role, self.linked_at, self.active = external_person_id, role, linked_at, True
+
+    def unlink(self, unlinked_at: datetime) -> None:
+        self._unlinked(self.user_id, self.provider_id, self.external_person_id, unlinked_at)
+
+    @event("Unlinked")
+    def _unlinked(self, user_id: uuid.UUID, provider_id: uuid.UUID, external_person_id: str,
+                  unlinked_at: datetime) -> None:
+        self.active = False
+
+
+class Directory(Aggregate):
+    """The registered providers (one per region's e-journal)."""
+
+    @staticmethod
+    def create_id(**_: object) -> uuid.UUID:
+        return derived_id("directory")
+
+    @event("Opened")
+    def __init__(self):
+        self.providers: dict[str, dict] = {}  # provider id -> {region, name}
+
+    @event("ProviderAdded")
+    def add(self, provider_id: uuid.UUID, region: str, name: str) -> None:
+        self.providers[str(provider_id)] = {"region": region, "name": name}
+
+
+class Enrollment(Aggregate):
+    """A OneRoster enrollment, so a deletion naming only its sourcedId finds its class and person."""
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
+        return derived_id("enrollment", provider_id, external_id)
+
+    @event("Recorded")
+    def __init__(self, provider_id: uuid.UUID, external_id: str, class_id: str, user: str, role: str,
+                 primary: bool):
+        self.class_id, self.user, self.role, self.primary = class_id, user, role, primary
+        self.active = True
+
+    @event("Changed")
+    def change(self, class_id: str, user: str, role: str, primary: bool, active: bool) -> None:
+        self.class_id, self.user, self.role, self.primary, self.active = class_id, user, role, primary, active

@@ -1,1 +1,70 @@
-"""Marshmallow schemas of ejournal_bridge's RPC payloads and results (issue #6)."""
+"""Marshmallow schemas of ejournal_bridge's RPC payloads and results."""
+
+from marshmallow import Schema, fields, validate
+
+
+class ProviderInput(Schema):
+    region = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-Za-z-]{1,10}$"),
+                           metadata={"description": "The region's code, e.g. 16"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    base_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1, max=500), load_only=True)
+
+
+class ProviderView(Schema):
+    provider_id = fields.UUID(required=True)
+    region = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class ProviderDetail(ProviderView):
+    base_url = fields.String(required=True)
+    client_id = fields.String(required=True)
+    webhook_url = fields.String(metadata={"description": "Where the e-journal sends its webhooks"})
+    orgs = fields.Dict(keys=fields.String(), values=fields.String(),
+                       metadata={"description": "Schools the journal sent: sourcedId -> name"})
+    schools = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "Schools bound: sourcedId -> platform organization id"})
+
+
+class ProviderCreated(ProviderDetail):
+    webhook_secret = fields.String(required=True, metadata={"description": "Shown once: give it to the e-journal"})
+
+
+class RotationInput(Schema):
+    grace_seconds = fields.Integer(load_default=86400, validate=validate.Range(min=0, max=30 * 86400),
+                                   metadata={"description": "How long the old secret keeps working"})
+
+
+class SecretView(Schema):
+    webhook_secret = fields.String(required=True, metadata={"description": "Shown once"})
+    previous_valid_until = fields.String(required=True)
+
+
+class SchoolBinding(Schema):
+    organization_id = fields.UUID(required=True)
+
+
+class DeliveryAccepted(Schema):
+    delivery_id = fields.UUID(required=True)
+    duplicate = fields.Boolean(required=True, metadata={"description": "Seen before: nothing changed"})
+
+
+class LinkStart(Schema):
+    provider_id = fields.UUID(required=True)
+    login_hint = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100),
+                               metadata={"description": "The journal person, when the journal started the link"})
+
+
+class LinkStarted(Schema):
+    authorize_url = fields.String(required=True, metadata={"description": "Send the person here to sign in"})
+    expires_at = fields.String(required=True)
+
+
+class LinkView(Schema):
+    provider_id = fields.UUID(required=True)
+    region = fields.String(required=True)
+    external_person_id = fields.String(required=True)
+    role = fields.String(required=True)
+    linked_at = fields.String(required=True)

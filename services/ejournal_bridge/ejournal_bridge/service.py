@@ -1,16 +1,118 @@
-"""ejournal_bridge's nameko entrypoints (issue #6 adds them)."""
+"""ejournal_bridge's nameko entrypoints: providers (operators), webhooks into the
+inbox, account linking, and the consumers that process the inbox and keep the
+chats in line through messaging's command (EJ-1..EJ-5, CH-2)."""
 
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nameko.rpc import RpcProxy
+
+from ejournal_bridge import schemas
 from ejournal_bridge.application import BridgeApplication
-from shared.service import EventSourcedApp, Observability, rpc
+from ejournal_bridge.journal import HttpJournalClient
+from shared.bus.consumer import consume_event
+from shared.contracts import CloudEvent
+from shared.service import EventSourcedApp, Observability, rpc, to_id
+
+
+def provider_detail(provider, webhook_url: str | None = None) -> dict:
+    return schemas.ProviderDetail().dump({**vars(provider), "provider_id": provider.id,
+                                          "webhook_url": webhook_url or ""})
+
+
+def link_view(link) -> dict:
+    return schemas.LinkView().dump({**vars(link), "linked_at": link.linked_at.isoformat()})
 
 
 class BridgeService:
     name = "ejournal_bridge"
 
-    app: BridgeApplication = EventSourcedApp(BridgeApplication)
+    app: BridgeApplication = EventSourcedApp(BridgeApplication, journal=HttpJournalClient())
     observability = Observability()
+    messaging = RpcProxy("messaging")
+
+    def chats(self, specs: list[dict]) -> None:
+        self.messaging.define_system_chats(chats=specs)
 
     @rpc
     def ping(self) -> dict:
         """Liveness through RPC: answers with the store's head position."""
         return {"service": self.name, "position": self.app.process_recorder.max_notification_id() or 0}
+
+    # -- providers (operators; the gateway checks the operator) ---------------------------------------------
+    @rpc
+    def register_provider(self, provider: dict, webhook_base: str) -> dict:
+        p = schemas.ProviderInput().load(provider)
+        created, secret = self.app.register_provider(p["region"], p["name"], p["base_url"], p["client_id"],
+                                                     p["client_secret"])
+        return schemas.ProviderCreated().dump({**provider_detail(created, f"{webhook_base}/{created.id}"),
+                                               "webhook_secret": secret})
+
+    @rpc
+    def providers(self, region: str | None = None) -> list[dict]:
+        return [schemas.ProviderView().dump({**vars(p), "provider_id": p.id}) for p in self.app.providers(region)]
+
+    @rpc
+    def provider_detail(self, provider_id: str, webhook_base: str) -> dict:
+        provider = self.app.provider(to_id(provider_id, "provider.not_found"))
+        return provider_detail(provider, f"{webhook_base}/{provider.id}")
+
+    @rpc
+    def rotate_secret(self, provider_id: str, grace_seconds: int) -> dict:
+        grace = timedelta(seconds=grace_seconds)
+        secret = self.app.rotate_secret(to_id(provider_id, "provider.not_found"), grace)
+        provider = self.app.provider(to_id(provider_id))
+        previous = [s["valid_until"] for s in provider.secrets if s["valid_until"]]
+        return {"webhook_secret": secret, "previous_valid_until": max(previous)}
+
+    @rpc
+    def bind_school(self, provider_id: str, external_org_id: str, organization_id: str, webhook_base: str) -> dict:
+        provider = self.app.bind_school(to_id(provider_id, "provider.not_found"), external_org_id,
+                                        to_id(organization_id, "organization.not_found"))
+        self.app.resync(provider.id, chats=self.chats)
+        return provider_detail(provider, f"{webhook_base}/{provider.id}")
+
+    @rpc
+    def resync(self, provider_id: str) -> dict:
+        return {"chats_sent": self.app.resync(to_id(provider_id, "provider.not_found"), chats=self.chats)}
+
+    # -- webhooks --------------------------------------------------------------------------------------------
+    @rpc
+    def receive_webhook(self, provider_id: str, timestamp: str, signature: str, body: str) -> dict:
+        delivery, duplicate = self.app.receive_webhook(to_id(provider_id, "provider.not_found"), timestamp,
+                                                       signature, body.encode())
+        return {"delivery_id": str(delivery.id), "duplicate": duplicate}
+
+    @consume_event("ejournal_bridge.WebhookAccepted.v1")
+    def on_webhook_accepted(self, event: CloudEvent) -> bool:
+        return self.app.process_delivery(event.data["delivery_id"], event.id, chats=self.chats)
+
+    # -- account linking (EJ-1, EJ-2) --------------------------------------------------------------------------
+    @rpc
+    def start_link(self, actor_id: str, provider_id: str, redirect_uri: str, login_hint: str | None = None) -> dict:
+        attempt, url = self.app.start_link(to_id(actor_id), to_id(provider_id, "provider.not_found"), redirect_uri,
+                                           login_hint)
+        return {"authorize_url": url, "expires_at": attempt.expires_at.isoformat()}
+
+    @rpc
+    def finish_link(self, state: str, code: str, redirect_uri: str) -> dict:
+        return link_view(self.app.finish_link(state, code, redirect_uri))
+
+    @rpc
+    def links(self, actor_id: str) -> list[dict]:
+        return [link_view(link) for link in self.app.links_of(to_id(actor_id))]
+
+    @rpc
+    def unlink(self, actor_id: str, provider_id: str) -> None:
+        self.app.unlink(to_id(actor_id), to_id(provider_id, "link.not_found"))
+
+    @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
+    def on_account_linked(self, event: CloudEvent) -> int:
+        return self.app.on_link_changed(event.data["provider_id"], event.data["external_person_id"],
+                                        chats=self.chats)
+
+    @consume_event("ejournal_bridge.EjournalAccountUnlinked.v1")
+    def on_account_unlinked(self, event: CloudEvent) -> int:
+        return self.app.on_link_changed(event.data["provider_id"], event.data["external_person_id"],
+                                        chats=self.chats)

@@ -233,6 +233,46 @@ class MessagingApplication(ServiceApplication):
 
         return self.retrying(command, ("class", class_id))
 
+    def define_system_chats(self, specs: list[dict]) -> list[dict]:
+        """The e-journal bridge's command (CH-2, EJ-3, EJ-4): each chat by its key, with
+        the members the bridge computed from the journal and the links. Creates the chat
+        the first time, then only brings name and members in line: asking twice is once.
+        ``{"key": k, "retire": true}`` empties a chat whose owner left (its history stays)."""
+        results = []
+        for spec in specs:
+            key = spec["key"]
+
+            def command(spec: dict = spec, key: str = key) -> dict:
+                existing = self.find(ChatKey, ChatKey.create_id(key))
+                pending: dict = {}
+                members = [] if spec.get("retire") else list(dict.fromkeys(map(str, spec["member_ids"])))
+                if existing is None:
+                    if spec.get("retire"):
+                        return {"key": key, "chat_id": None, "added": [], "removed": []}
+                    if spec["kind"] not in CLASS_CHAT_KINDS[1:]:
+                        raise Invalid("chat.invalid_kind", "subject, class_students, class_parents or "
+                                                           "class_colleagues.")
+                    chat = self._new_chat(pending, kind=spec["kind"], organization_id=spec.get("organization_id"),
+                                          name=spec.get("name"), created_by=None, member_ids=members,
+                                          class_id=spec.get("class_id"), subject=spec.get("subject"), key=key,
+                                          teacher_id=spec.get("teacher_id"))
+                    pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
+                    self.save(*pending.values())
+                    return {"key": key, "chat_id": str(chat.id), "added": members, "removed": []}
+                chat = self.chat(existing.chat_id)
+                before = set(chat.members)
+                self._sync(chat, members, pending)
+                if not spec.get("retire") and spec.get("name") and spec["name"] != chat.name:
+                    chat.rename(spec["name"], chat.closed)
+                    pending[chat.id] = chat
+                if pending:
+                    self.save(*pending.values())
+                return {"key": key, "chat_id": str(chat.id), "added": sorted(set(members) - before),
+                        "removed": sorted(before - set(members))}
+
+            results.append(self.retrying(command, ("chat-key", key)))
+        return results
+
     # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
     def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
                     member_ids: list[uuid.UUID], closed: bool) -> Chat:

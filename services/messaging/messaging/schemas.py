@@ -50,6 +50,21 @@ class PollInput(Schema):
     multiple = fields.Boolean(load_default=False, metadata={"description": "Several options may be chosen"})
 
 
+class SystemChatSpec(Schema):
+    """A chat the e-journal bridge defines: by key, with its members (CH-2)."""
+
+    key = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    retire = fields.Boolean(load_default=False)
+    kind = fields.String(load_default=None, validate=validate.OneOf(["subject", "class_students", "class_parents",
+                                                                      "class_colleagues"]))
+    organization_id = fields.UUID(load_default=None, allow_none=True)
+    class_id = fields.UUID(load_default=None, allow_none=True)
+    subject = fields.String(load_default=None, allow_none=True)
+    teacher_id = fields.UUID(load_default=None, allow_none=True)
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    member_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=5000))
+
+
 class MessageInput(Schema):
     text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT),
                          metadata={"description": "Required unless the message has attachments or a poll"})

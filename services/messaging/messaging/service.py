@@ -71,6 +71,12 @@ class MessagingService:
         return chat_view(self.app.ensure_system_chat(r["kind"], r["organization_id"], r["class_id"], r["teacher_id"],
                                                      r["subject"]))
 
+    @rpc
+    def define_system_chats(self, chats: list[dict]) -> list[dict]:
+        """The e-journal bridge's command: chats by key with the members it computed (idempotent)."""
+        specs = schemas.SystemChatSpec(many=True).load(chats)
+        return self.app.define_system_chats(specs)
+
     # -- chats ---------------------------------------------------------------------------------------
     @rpc
     def chats(self, actor_id: str) -> list[dict]:
