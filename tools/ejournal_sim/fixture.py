@@ -82,7 +82,8 @@ def build_school(region: str = "16", seed: int = 1, classes: int = 30, students:
     for n in range(teachers):
         sourced_id = f"{prefix}-teacher-{n + 1}"
         last, first = _name(rng)
-        subjects = rng.sample(all_subjects, 2) if n >= len(all_subjects) else [all_subjects[n], rng.choice(all_subjects)]
+        first_subject = all_subjects[n] if n < len(all_subjects) else rng.choice(all_subjects)
+        subjects = [first_subject, rng.choice(all_subjects)]
         teacher_subjects[sourced_id] = sorted(set(subjects))
         school.users.append({"sourcedId": sourced_id, "role": "teacher", "familyName": last, "givenName": first,
                              "orgs": [org_ref], "agents": []})

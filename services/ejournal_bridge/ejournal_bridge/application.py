@@ -314,7 +314,12 @@ class BridgeApplication(ServiceApplication):
     def _enroll(self, provider_id, pending, affected, class_ext: str, user: str, role: str, primary: bool,
                 present: bool) -> None:
         klass = self._class(pending, provider_id, class_ext)
-        klass.enroll(user, role, primary, present)
+        if role == "student":
+            changed = (user in klass.students) != present
+        else:
+            changed = klass.teachers.get(user) != primary if present else user in klass.teachers
+        if changed:
+            klass.enroll(user, role, primary, present)
         person = self._person(pending, provider_id, user)
         teaching_still = role == "teacher" and not present and user in klass.all_teachers()
         if (class_ext in person.classes) != (present or teaching_still):
@@ -333,8 +338,11 @@ class BridgeApplication(ServiceApplication):
             if (enrollment.class_id, enrollment.user) != (record["class"], record["user"]) and enrollment.active:
                 self._enroll(provider_id, pending, affected, enrollment.class_id, enrollment.user, enrollment.role,
                              False, False)
-            enrollment.change(record["class"], record["user"], record["role"], primary, True)
-            pending[key] = enrollment
+            state = (record["class"], record["user"], record["role"], primary, True)
+            if (enrollment.class_id, enrollment.user, enrollment.role, enrollment.primary,
+                    enrollment.active) != state:
+                enrollment.change(*state)
+                pending[key] = enrollment
         self._enroll(provider_id, pending, affected, record["class"], record["user"], record["role"], primary, True)
 
     def _enrollments_deleted(self, provider_id, record, pending, affected, _type) -> None:
@@ -359,7 +367,7 @@ class BridgeApplication(ServiceApplication):
                 "class_id": str(class_id_of(provider_id, class_ext)), "external_class_id": class_ext,
                 "class_title": klass.title, "subject": subject,
                 "teacher_user_id": str(teacher_user) if teacher_user else None, "external_teacher_id": teacher,
-                "starts_at": starts.isoformat(), "ends_at": ends.isoformat(), "remote": remote}
+                "starts_at": starts, "ends_at": ends, "remote": remote}
 
     def _lesson_facts(self, lesson: Lesson, pending: dict) -> dict:
         return self._facts(lesson.provider_id, pending, lesson.external_id, lesson.external_class_id, lesson.subject,
@@ -469,7 +477,7 @@ class BridgeApplication(ServiceApplication):
         return specs
 
     def sync_chats(self, provider_id: uuid.UUID, class_ids: set[str] | list[str],
-                   chats: ChatSink | None = None) -> int:
+                   chats: ChatSink | None = None, force: bool = False) -> int:
         """Tell messaging what changed in these classes' chats; returns how many chats were sent."""
         chats = chats or self.chats
         if not class_ids or chats is None:
@@ -488,7 +496,7 @@ class BridgeApplication(ServiceApplication):
                 if klass.chats[key] != "retired":
                     wanted[key] = {"key": key, "retire": True}
             digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
-            changed = [wanted[k] for k, d in digests.items() if klass.chats.get(k) != d]
+            changed = [wanted[k] for k, d in digests.items() if force or klass.chats.get(k) != d]
             if not changed:
                 continue
             chats(changed)
@@ -505,10 +513,26 @@ class BridgeApplication(ServiceApplication):
 
         self.retrying(command, ("provider", provider_id))
 
-    def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None) -> int:
+    def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None, force: bool = False) -> int:
         """Every class of a provider (an operator's repair tool; after binding a school)."""
         classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
-        return self.sync_chats(provider_id, classes, chats)
+        return self.sync_chats(provider_id, classes, chats, force)
+
+    def replay_inbox(self, provider_id: uuid.UUID, chats: ChatSink | None = None) -> dict:
+        """Process every stored delivery of a provider again, in order, then tell
+        messaging every chat again: the same chats come out, not copies (an
+        operator's tool after a fix; the test of idempotence end to end)."""
+        self.provider(provider_id)
+        deliveries = [n.originator_id for n in self.process_recorder.select_notifications(start=1, limit=10**9)
+                      if n.topic.endswith("Delivery.Received")]
+        replay = uuid.uuid4()
+        count = 0
+        for delivery_id in deliveries:
+            delivery = self.find(Delivery, delivery_id)
+            if delivery is not None and delivery.provider_id == provider_id:
+                self.process_delivery(delivery_id, f"replay:{replay}:{delivery_id}", chats)
+                count += 1
+        return {"deliveries": count, "chats_sent": self.resync(provider_id, chats, force=True)}
 
     def _all(self, cls: type) -> list:
         seen: dict[uuid.UUID, Any] = {}

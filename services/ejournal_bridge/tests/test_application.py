@@ -1,0 +1,288 @@
+"""The bridge's application on every store: signed webhooks into the inbox,
+the mirror of roster and timetable, lessons to events, account links, and the
+chats the process manager defines in a real messaging application (EJ-1..EJ-5,
+CH-2). The e-journal's HTTP side is a fake here; e2e uses the simulator."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.domain import JournalClass, LinkAttempt, class_id_of
+from ejournal_bridge.outbox import to_integration_events
+from messaging.application import MessagingApplication
+from shared.contracts import make_event
+from shared.errors import Invalid, NotFound, Unauthorized
+from shared.links import link_token
+from shared.store import make_application
+from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.webhooks import WebhookSender, sign
+
+pytestmark = pytest.mark.integration
+
+
+class FakeJournal:
+    """The e-journal's token endpoint and /me: the code is the person's sourcedId."""
+
+    def __init__(self, school):
+        self.school = school
+
+    def exchange_code(self, provider, code, redirect_uri, code_verifier):
+        return f"token-{code}"
+
+    def me(self, provider, access_token):
+        return self.school.user(access_token.removeprefix("token-"))
+
+
+class World:
+    """A journal school, the bridge, and messaging receiving the bridge's command."""
+
+    def __init__(self, config, school=None, messaging=None):
+        self.school = school or build_school("16", classes=3, students=30, teachers=12)
+        self.messaging = messaging or make_application(MessagingApplication, "messaging", create_table=True,
+                                                       config=config)
+        self.bridge = make_application(BridgeApplication, "ejournal_bridge", create_table=True, config=config,
+                                       journal=FakeJournal(self.school), chats=self.messaging.define_system_chats)
+        self.provider, self.secret = self.bridge.register_provider("16", f"ЭШ-{uuid.uuid4().hex[:6]}",
+                                                                   "http://journal.test", "client", "secret")
+        self.sender = WebhookSender("unused", self.secret)
+        self.users: dict[str, uuid.UUID] = {}
+        self.n = 0
+
+    def deliver(self, type_: str, records: list[dict], event_id: str | None = None, now=None):
+        body = self.sender.body(type_, records, event_id)
+        ts = str(int((now or datetime.now(timezone.utc)).timestamp()))
+        delivery, duplicate = self.bridge.receive_webhook(self.provider.id, ts, sign(self.secret, ts, body), body)
+        if not duplicate:
+            self.process(delivery)
+        return delivery, duplicate
+
+    def process(self, delivery):
+        self.n += 1
+        return self.bridge.process_delivery(delivery.id, f"test:{delivery.id}")
+
+    def push_school(self):
+        for name, records in (("orgs", [self.school.org]), ("classes", self.school.classes),
+                              ("users", self.school.users), ("enrollments", self.school.enrollments),
+                              ("lessons", self.school.lessons)):
+            for start in range(0, len(records), 40):
+                self.deliver(f"{name}.upserted", records[start:start + 40])
+
+    def link(self, sourced_id: str) -> uuid.UUID:
+        """A platform account signs in to the journal as this person (EJ-1)."""
+        user = self.users.setdefault(sourced_id, uuid.uuid4())
+        self.bridge.start_link(user, self.provider.id, "http://platform/cb")
+        attempt = self._last_attempt(user)
+        link = self.bridge.finish_link(link_token("ejournal-link", attempt), sourced_id, "http://platform/cb")
+        self.bridge.on_link_changed(self.provider.id, link.external_person_id)
+        return user
+
+    def _last_attempt(self, user):
+        for n in reversed(self.bridge.process_recorder.select_notifications(start=1, limit=10**6)):
+            if n.topic.endswith("LinkAttempt.Started"):
+                found = self.bridge.find(LinkAttempt, n.originator_id)
+                if found.user_id == user:
+                    return found.id
+        raise AssertionError("no link attempt")
+
+    def chats_of(self, user: uuid.UUID, kind: str | None = None) -> list:
+        return [c["chat"] for c in self.messaging.chats_of(user) if kind is None or c["chat"].kind == kind]
+
+    def published(self, event_type: str) -> list[dict]:
+        found = []
+        for n in self.bridge.process_recorder.select_notifications(start=1, limit=10**6):
+            for t, data, _ in to_integration_events(self.bridge.mapper.to_domain_event(n)):
+                if t == event_type:
+                    found.append(make_event(t, data, event_id=f"b:{n.id}").data)
+        return found
+
+
+@pytest.fixture
+def world(store_settings) -> World:
+    return World(store_settings)
+
+
+def first_class(world):
+    klass = world.school.classes[0]["sourcedId"]
+    return klass, world.school.class_teacher(klass), world.school.students_of(klass)
+
+
+# -- webhooks: signature, replay window, idempotency, schema -----------------------------------------------
+
+
+def test_signed_deliveries_are_stored_once_and_bad_ones_store_nothing(world):
+    body = world.sender.body("orgs.upserted", [world.school.org], "evt-1")
+    now = datetime.now(timezone.utc)
+    ts = str(int(now.timestamp()))
+    before = world.bridge.process_recorder.max_notification_id()
+    refusals = [
+        (ts, "v1=" + "0" * 64, body, Unauthorized, "webhook.bad_signature"),
+        (ts, sign("not-the-secret", ts, body), body, Unauthorized, "webhook.bad_signature"),
+        (ts, sign(world.secret, ts, body + b" "), body, Unauthorized, "webhook.bad_signature"),  # body changed
+        (str(int(now.timestamp()) - 301), sign(world.secret, str(int(now.timestamp()) - 301), body), body,
+         Unauthorized, "webhook.stale"),
+        (str(int(now.timestamp()) + 301), sign(world.secret, str(int(now.timestamp()) + 301), body), body,
+         Unauthorized, "webhook.stale"),
+        ("yesterday", sign(world.secret, "yesterday", body), body, Unauthorized, "webhook.bad_timestamp"),
+        (ts, sign(world.secret, ts, b"{not json"), b"{not json", Invalid, "webhook.malformed"),
+    ]
+    for timestamp, signature, raw, error, code in refusals:
+        with pytest.raises(error) as info:
+            world.bridge.receive_webhook(world.provider.id, timestamp, signature, raw, now)
+        assert info.value.code == code
+    for bad in ({"event_id": "e", "type": "users.upserted", "occurred_at": now.isoformat(), "records": [{"x": 1}]},
+                {"event_id": "e", "type": "teleport.started", "occurred_at": now.isoformat(), "records": [{}]},
+                {"event_id": "e", "type": "lessons.upserted", "occurred_at": now.isoformat(), "records": [
+                    {**world.school.lessons[0], "endsAt": world.school.lessons[0]["startsAt"]}]}):
+        raw = json.dumps(bad).encode()
+        with pytest.raises(Invalid) as info:
+            world.bridge.receive_webhook(world.provider.id, ts, sign(world.secret, ts, raw), raw, now)
+        assert info.value.code == "webhook.malformed"
+    with pytest.raises(NotFound):
+        world.bridge.receive_webhook(uuid.uuid4(), ts, sign(world.secret, ts, body), body, now)
+    assert world.bridge.process_recorder.max_notification_id() == before  # nothing stored
+
+    first, duplicate = world.bridge.receive_webhook(world.provider.id, ts, sign(world.secret, ts, body), body, now)
+    assert not duplicate
+    again, duplicate = world.bridge.receive_webhook(world.provider.id, ts, sign(world.secret, ts, body), body, now)
+    assert duplicate and again.id == first.id
+    assert len(world.published("ejournal_bridge.WebhookAccepted.v1")) == 1
+
+
+def test_a_rotated_secret_keeps_working_for_its_grace_period(world):
+    old = world.secret
+    new = world.bridge.rotate_secret(world.provider.id, timedelta(hours=1))
+    body = world.sender.body("orgs.upserted", [world.school.org])
+    now = datetime.now(timezone.utc)
+    ts = str(int(now.timestamp()))
+    for secret in (old, new):
+        world.bridge.receive_webhook(world.provider.id, ts, sign(secret, ts, body), body, now)
+    later = now + timedelta(hours=2)
+    ts_later = str(int(later.timestamp()))
+    with pytest.raises(Unauthorized):
+        world.bridge.receive_webhook(world.provider.id, ts_later, sign(old, ts_later, body), body, later)
+    world.bridge.receive_webhook(world.provider.id, ts_later, sign(new, ts_later, body), body, later)
+
+
+# -- linking and the chats that create themselves --------------------------------------------------------------
+
+
+def test_linking_gives_the_class_teacher_three_chats_at_once_EJ_1_EJ_2_EJ_3(world):
+    world.push_school()
+    klass, teacher, students = first_class(world)
+    teacher_user = world.link(teacher)
+    (link,) = world.bridge.links_of(teacher_user)
+    assert (link.external_person_id, link.role) == (teacher, "teacher")
+    assert world.published("ejournal_bridge.EjournalAccountLinked.v1")[-1]["role"] == "teacher"  # confirms profile
+    three = {c.kind: c for c in world.chats_of(teacher_user) if c.kind.startswith("class_")}
+    assert set(three) == {"class_students", "class_parents", "class_colleagues"}
+    assert all(c.members == [str(teacher_user)] for c in three.values())  # nobody else linked yet
+    # Students and parents land in them by linking; nobody invites them (EJ-4, CH-2).
+    pupil = world.link(students[0])
+    parent = world.link(world.school.user(students[0])["agents"][0])
+    assert str(pupil) in world.messaging.chat(three["class_students"].id).members
+    assert str(parent) in world.messaging.chat(three["class_parents"].id).members
+    assert str(parent) not in world.messaging.chat(three["class_students"].id).members
+    mirror = world.bridge.find(JournalClass, class_id_of(world.provider.id, klass))
+    colleague = next(t for t in mirror.all_teachers() if t != teacher)
+    colleague_user = world.link(colleague)
+    assert str(colleague_user) in world.messaging.chat(three["class_colleagues"].id).members
+    assert all(c.system for c in world.chats_of(pupil))
+
+
+def test_each_class_subject_and_teacher_gets_a_subject_chat_of_linked_students_EJ_4_CH_2(world):
+    world.push_school()
+    klass, _, students = first_class(world)
+    lessons = [lesson for lesson in world.school.lessons if lesson["class"] == klass]
+    pairs = sorted({(lesson["subject"], lesson["teacher"]) for lesson in lessons})
+    linked_students = [world.link(s) for s in students[:3]]
+    subject, teacher = pairs[0]
+    teacher_user = world.link(teacher)
+    subject_chats = [c for c in world.chats_of(teacher_user, "subject") if c.class_id is not None]
+    mine = [c for c in subject_chats if c.subject == subject and c.name.startswith(
+        world.school.classes[0]["title"])]
+    assert len(mine) == 1
+    assert sorted(mine[0].members) == sorted([str(teacher_user), *map(str, linked_students)])
+    # The timetable moves every lesson of that subject to another teacher: their chat, and the old one emptied.
+    other = next(t for t in world.school.of_role("teacher") if t["sourcedId"] != teacher)["sourcedId"]
+    other_user = world.link(other)
+    moved = [{**lesson, "teacher": other} for lesson in lessons if lesson["subject"] == subject]
+    world.deliver("lessons.upserted", moved)
+    new_chat = [c for c in world.chats_of(other_user, "subject") if c.subject == subject and c.class_id ==
+                mine[0].class_id]
+    assert len(new_chat) == 1 and str(linked_students[0]) in new_chat[0].members
+    if not any(t == teacher for s, t in pairs if s != subject):
+        assert world.messaging.chat(mine[0].id).members == []
+    # A student leaving the class leaves its chats.
+    (enrollment,) = [e for e in world.school.enrollments if e["user"] == students[0] and e["class"] == klass]
+    world.deliver("enrollments.deleted", [{"sourcedId": enrollment["sourcedId"]}])
+    assert str(linked_students[0]) not in world.messaging.chat(new_chat[0].id).members
+
+
+def test_replaying_the_whole_inbox_produces_the_same_chats_not_copies_CH_2(world):
+    world.push_school()
+    klass, teacher, students = first_class(world)
+    for person in [teacher, *students[:5]]:
+        world.link(person)
+    chats_before = {c.key: sorted(c.members) for u in world.users.values() for c in world.chats_of(u)}
+    assert len(chats_before) >= 4
+    messaging_head = world.messaging.process_recorder.max_notification_id()
+    bridge_head = world.bridge.process_recorder.max_notification_id()
+    replayed = world.bridge.replay_inbox(world.provider.id)
+    assert replayed["deliveries"] == world.n and replayed["chats_sent"] >= len(chats_before)
+    # Every chat was defined again; messaging recorded nothing new, the mirror nothing but its bookkeeping.
+    assert world.messaging.process_recorder.max_notification_id() == messaging_head
+    assert {c.key: sorted(c.members) for u in world.users.values() for c in world.chats_of(u)} == chats_before
+    new_bridge_events = world.bridge.process_recorder.select_notifications(start=bridge_head + 1, limit=10**6)
+    assert {n.topic.rsplit(".", 1)[1] for n in new_bridge_events} <= {"ChatsSent"}
+
+
+# -- the timetable as events (EJ-4, EJ-5, CA-7) ----------------------------------------------------------------
+
+
+def test_timetable_changes_become_lesson_events_EJ_4_EJ_5(world):
+    world.deliver("classes.upserted", world.school.classes[:1])
+    klass = world.school.classes[0]["sourcedId"]
+    lesson = next(lesson for lesson in world.school.lessons if lesson["class"] == klass)
+    remote = {**lesson, "remote": True}
+    world.deliver("lessons.upserted", [remote])
+    world.deliver("lessons.upserted", [remote])  # the same slot again: nothing new
+    (scheduled,) = world.published("ejournal_bridge.LessonScheduled.v1")
+    assert (scheduled["subject"], scheduled["remote"], scheduled["external_lesson_id"]) == (
+        lesson["subject"], True, lesson["sourcedId"])
+    later = datetime.fromisoformat(lesson["startsAt"]) + timedelta(hours=1)
+    world.deliver("lessons.upserted", [{**remote, "startsAt": later.isoformat(),
+                                        "endsAt": (later + timedelta(minutes=45)).isoformat()}])
+    (moved,) = world.published("ejournal_bridge.LessonRescheduled.v1")
+    assert moved["starts_at"] == later
+    world.deliver("lesson.published", [{"sourcedId": lesson["sourcedId"]}])
+    world.deliver("lesson.started", [{"sourcedId": lesson["sourcedId"], "by": lesson["teacher"]}])
+    world.deliver("lesson.ended", [{"sourcedId": lesson["sourcedId"], "by": lesson["teacher"]}])
+    assert len(world.published("ejournal_bridge.LessonPublished.v1")) == 1
+    (start,) = world.published("ejournal_bridge.LessonStartRequested.v1")
+    assert start["requested_by_external_id"] == lesson["teacher"] and start["class_id"] == scheduled["class_id"]
+    assert len(world.published("ejournal_bridge.LessonEndRequested.v1")) == 1
+    # A lesson in class cannot be published as remote; the rest of the delivery still applies.
+    other = next(x for x in world.school.lessons if x["class"] == klass and x["sourcedId"] != lesson["sourcedId"])
+    world.deliver("lessons.upserted", [{**other, "remote": False}])
+    world.deliver("lesson.published", [{"sourcedId": other["sourcedId"]}, {"sourcedId": "no-such-lesson"}])
+    assert len(world.published("ejournal_bridge.LessonPublished.v1")) == 1
+    world.deliver("lessons.deleted", [{"sourcedId": lesson["sourcedId"]}])
+    (cancelled,) = world.published("ejournal_bridge.LessonCancelled.v1")
+    assert cancelled["lesson_id"] == scheduled["lesson_id"]
+
+
+def test_one_journal_person_one_account_EJ_1(world):
+    world.push_school()
+    _, teacher, students = first_class(world)
+    first = world.link(students[0])
+    impostor = uuid.uuid4()
+    world.users[students[0]] = impostor
+    world.link(students[0])  # the same journal person signs in from another account
+    assert world.bridge.links_of(first) == []
+    assert [x.external_person_id for x in world.bridge.links_of(impostor)] == [students[0]]
+    assert world.published("ejournal_bridge.EjournalAccountUnlinked.v1")[-1]["user_id"] == first
