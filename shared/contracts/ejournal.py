@@ -101,3 +101,12 @@ class WebhookAcceptedV1(DataSchema):
     event_id = fields.String(required=True)
     type = fields.String(required=True)
     received_at = fields.AwareDateTime(required=True)
+
+
+@contract("ejournal_bridge", "InboxReplayRequested", 1)
+class InboxReplayRequestedV1(DataSchema):
+    """An operator asked for a provider's inbox to be processed again (the bridge runs it)."""
+
+    provider_id = fields.UUID(required=True)
+    replay_id = fields.UUID(required=True)
+    requested_at = fields.AwareDateTime(required=True)

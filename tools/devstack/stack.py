@@ -156,6 +156,13 @@ class Stack:
                 "--graceful-timeout", "5", "--access-logfile", "-", "gateway.app:create_app()"]
         return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))
 
+    def start_ejournal_sim(self, port: int, regions: str = "16,77", **sizes: int) -> Managed:
+        """The simulated regional e-journals (issue #6), for tests and `make demo`."""
+        argv = [PYTHON, "-m", "tools.ejournal_sim", "--port", str(port), "--regions", regions]
+        for key, value in sizes.items():
+            argv += [f"--{key}", str(value)]
+        return self._spawn(Managed("ejournal-sim", argv, f"http://127.0.0.1:{port}/healthz"))
+
     def start_all(self) -> None:
         for name in SERVICES:
             self.start_service(name)

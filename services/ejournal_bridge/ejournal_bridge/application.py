@@ -518,7 +518,20 @@ class BridgeApplication(ServiceApplication):
         classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
         return self.sync_chats(provider_id, classes, chats, force)
 
-    def replay_inbox(self, provider_id: uuid.UUID, chats: ChatSink | None = None) -> dict:
+    def request_replay(self, provider_id: uuid.UUID) -> uuid.UUID:
+        """An operator asks for the inbox to be replayed; it runs from the bridge's own event."""
+        replay_id = uuid.uuid4()
+
+        def command() -> None:
+            provider = self.provider(provider_id)
+            provider.request_replay(replay_id)
+            self.save(provider)
+
+        self.retrying(command, ("provider", provider_id))
+        return replay_id
+
+    def replay_inbox(self, provider_id: uuid.UUID, chats: ChatSink | None = None,
+                     replay_id: uuid.UUID | None = None) -> dict:
         """Process every stored delivery of a provider again, in order, then tell
         messaging every chat again: the same chats come out, not copies (an
         operator's tool after a fix; the test of idempotence end to end)."""
@@ -532,7 +545,15 @@ class BridgeApplication(ServiceApplication):
             if delivery is not None and delivery.provider_id == provider_id:
                 self.process_delivery(delivery_id, f"replay:{replay}:{delivery_id}", chats)
                 count += 1
-        return {"deliveries": count, "chats_sent": self.resync(provider_id, chats, force=True)}
+        result = {"deliveries": count, "chats_sent": self.resync(provider_id, chats, force=True)}
+        if replay_id is not None:
+            def command() -> None:
+                provider = self.provider(provider_id)
+                provider.finish_replay(replay_id, count, result["chats_sent"])
+                self.save(provider)
+
+            self.retrying(command, ("provider", provider_id))
+        return result
 
     def _all(self, cls: type) -> list:
         seen: dict[uuid.UUID, Any] = {}

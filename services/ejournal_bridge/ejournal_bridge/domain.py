@@ -59,6 +59,16 @@ class Provider(Aggregate):
         self.secrets: list[dict] = [{"secret": webhook_secret, "valid_until": None}]
         self.schools: dict[str, str] = {}  # journal org sourcedId -> platform organization id
         self.orgs: dict[str, str] = {}  # journal org sourcedId -> name, as the journal sent them
+        self.last_replay: dict | None = None  # the inbox's last replay, asked by an operator
+
+    @event("ReplayRequested")
+    def request_replay(self, replay_id: uuid.UUID) -> None:
+        self.last_replay = {"replay_id": str(replay_id), "state": "running", "deliveries": 0, "chats_sent": 0}
+
+    @event("ReplayFinished")
+    def finish_replay(self, replay_id: uuid.UUID, deliveries: int, chats_sent: int) -> None:
+        self.last_replay = {"replay_id": str(replay_id), "state": "finished", "deliveries": deliveries,
+                            "chats_sent": chats_sent}
 
     def see_org(self, external_org_id: str, name: str) -> None:
         if self.orgs.get(external_org_id) != name:

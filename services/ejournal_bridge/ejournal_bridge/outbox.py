@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ejournal_bridge.domain import AccountLink, Delivery, Lesson
+from ejournal_bridge.domain import AccountLink, Delivery, Lesson, Provider
 
 LESSON_EVENTS = {
     Lesson.Scheduled: "LessonScheduled", Lesson.Rescheduled: "LessonRescheduled",
@@ -18,6 +18,9 @@ def to_integration_events(e: object) -> Iterable[tuple[str, dict, str | None]]:
         yield "ejournal_bridge.WebhookAccepted.v1", {
             "delivery_id": e.originator_id, "provider_id": e.provider_id, "event_id": e.event_id, "type": e.type,
             "received_at": e.received_at}, str(e.provider_id)
+    elif isinstance(e, Provider.ReplayRequested):
+        yield "ejournal_bridge.InboxReplayRequested.v1", {
+            "provider_id": e.originator_id, "replay_id": e.replay_id, "requested_at": e.timestamp}, None
     elif isinstance(e, AccountLink.Linked | AccountLink.Relinked):
         yield "ejournal_bridge.EjournalAccountLinked.v1", {
             "user_id": e.user_id, "provider_id": e.provider_id, "region": e.region,

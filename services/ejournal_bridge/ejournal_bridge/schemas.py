@@ -18,6 +18,14 @@ class ProviderView(Schema):
     name = fields.String(required=True)
 
 
+class ReplayView(Schema):
+    replay_id = fields.UUID(required=True)
+    state = fields.String(metadata={"description": "running or finished"})
+    deliveries = fields.Integer()
+    chats_sent = fields.Integer()
+
+
+
 class ProviderDetail(ProviderView):
     base_url = fields.String(required=True)
     client_id = fields.String(required=True)
@@ -26,6 +34,7 @@ class ProviderDetail(ProviderView):
                        metadata={"description": "Schools the journal sent: sourcedId -> name"})
     schools = fields.Dict(keys=fields.String(), values=fields.String(),
                           metadata={"description": "Schools bound: sourcedId -> platform organization id"})
+    last_replay = fields.Nested(ReplayView, allow_none=True)
 
 
 class ProviderCreated(ProviderDetail):

@@ -74,8 +74,12 @@ class BridgeService:
         return provider_detail(provider, f"{webhook_base}/{provider.id}")
 
     @rpc
-    def resync(self, provider_id: str) -> dict:
-        return {"chats_sent": self.app.resync(to_id(provider_id, "provider.not_found"), chats=self.chats)}
+    def request_replay(self, provider_id: str) -> dict:
+        return {"replay_id": str(self.app.request_replay(to_id(provider_id, "provider.not_found")))}
+
+    @consume_event("ejournal_bridge.InboxReplayRequested.v1")
+    def on_replay_requested(self, event: CloudEvent) -> dict:
+        return self.app.replay_inbox(event.data["provider_id"], chats=self.chats, replay_id=event.data["replay_id"])
 
     # -- webhooks --------------------------------------------------------------------------------------------
     @rpc

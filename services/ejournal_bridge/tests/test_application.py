@@ -232,13 +232,15 @@ def test_replaying_the_whole_inbox_produces_the_same_chats_not_copies_CH_2(world
     assert len(chats_before) >= 4
     messaging_head = world.messaging.process_recorder.max_notification_id()
     bridge_head = world.bridge.process_recorder.max_notification_id()
-    replayed = world.bridge.replay_inbox(world.provider.id)
+    replay_id = world.bridge.request_replay(world.provider.id)
+    replayed = world.bridge.replay_inbox(world.provider.id, replay_id=replay_id)
+    assert world.bridge.provider(world.provider.id).last_replay["state"] == "finished"
     assert replayed["deliveries"] == world.n and replayed["chats_sent"] >= len(chats_before)
     # Every chat was defined again; messaging recorded nothing new, the mirror nothing but its bookkeeping.
     assert world.messaging.process_recorder.max_notification_id() == messaging_head
     assert {c.key: sorted(c.members) for u in world.users.values() for c in world.chats_of(u)} == chats_before
     new_bridge_events = world.bridge.process_recorder.select_notifications(start=bridge_head + 1, limit=10**6)
-    assert {n.topic.rsplit(".", 1)[1] for n in new_bridge_events} <= {"ChatsSent"}
+    assert {n.topic.rsplit(".", 1)[1] for n in new_bridge_events} <= {"ChatsSent", "ReplayRequested", "ReplayFinished"}
 
 
 # -- the timetable as events (EJ-4, EJ-5, CA-7) ----------------------------------------------------------------

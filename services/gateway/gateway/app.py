@@ -12,7 +12,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import messaging_api, realtime, school_api  # noqa: F401  (they register their routes on the API blueprint)
+from gateway import ejournal_api, messaging_api, realtime, school_api  # noqa: F401  (they register their routes on the API blueprint)
 from gateway.api import api
 from gateway.errors import register_error_handlers
 from gateway.openapi import docs

@@ -103,6 +103,11 @@ class SchoolService:
         return schemas.ApplicationView().dump({**vars(a), "application_id": a.id})
 
     @rpc
+    def require_operator(self, actor_id: str) -> None:
+        """Refuses (operator.required) anyone but a platform operator: other services' operator commands ask here."""
+        self.app._require_operator(_opt_id(actor_id), False)
+
+    @rpc
     def pending_applications(self, actor_id: str | None, cli: bool = False) -> list[dict]:
         return [self._application(a) for a in self.app.pending_applications(_opt_id(actor_id), cli)]
 
