@@ -158,6 +158,10 @@ def test_a_whole_school_by_webhooks_ends_in_the_right_chats_EJ_1_EJ_3_EJ_4_CH_2(
                           sessions[class_teacher]["access_token"], json={"member_ids": [user[parents[0]]]})) == (
         403, "chat.system_managed")
     print(f"\nwhole school: {len(chats)} chats in {elapsed:.1f} s")
+    # EJ-2: the link confirmed the teachers' profiles, not the students'.
+    assert eventually(lambda: api.ok("GET", "/me", sessions[class_teacher]["access_token"])["teacher_confirmed"],
+                      what="the class teacher's profile confirmed")
+    assert api.ok("GET", "/me", sessions[students[0]]["access_token"])["teacher_confirmed"] is False
 
     # Replaying the whole inbox defines the same chats again: no copies, no member changes.
     provider_url = f"/operator/ejournal-providers/{journal['providers']['16']['provider_id']}"

@@ -335,6 +335,19 @@ class IdentityApplication(ServiceApplication):
         membership.add_role(data["organization_id"], data["role"], data.get("class_id"))
         return self.process_once(event.id, membership)
 
+    def record_journal_link(self, event: CloudEvent) -> bool:
+        """EJ-2: linking one's e-journal account as a teacher confirms the teacher's profile."""
+        if self.already_processed(event.id):
+            return False
+        data = event.data
+        account = self.find(Account, data["user_id"])
+        changed = []
+        if account is not None and data["role"] == "teacher" and str(data["provider_id"]) not in getattr(
+                account, "teacher_confirmed_by", []):
+            account.confirm_teacher(data["provider_id"], data["region"])
+            changed.append(account)
+        return self.process_once(event.id, *changed)
+
     def membership(self, user_id: uuid.UUID) -> Membership | None:
         return self.find(Membership, Membership.create_id(user_id))
 

@@ -140,6 +140,11 @@ class Account(Aggregate):
         self.sex: str | None = None
         self.password_hash: str | None = None
         self.phone_detached = False
+        self.teacher_confirmed_by: list[str] = []  # e-journals whose link confirmed a teacher (EJ-2)
+
+    @event("TeacherConfirmed")
+    def confirm_teacher(self, provider_id: uuid.UUID, region: str) -> None:
+        self.teacher_confirmed_by = [*getattr(self, "teacher_confirmed_by", []), str(provider_id)]
 
     @property
     def display_name(self) -> str:

@@ -44,6 +44,7 @@ def view(account: Account, rel: Relation) -> dict[str, Any]:
         "first_name": account.first_name,
         "patronymic": account.patronymic,
         "relation": rel.value,
+        "teacher_confirmed": bool(getattr(account, "teacher_confirmed_by", [])),
     }
     if rel in (Relation.SELF, Relation.PARENT):
         shown.update(birth_date=account.birth_date, sex=account.sex, profile_complete=account.profile_complete)

@@ -52,6 +52,7 @@ class PersonView(Schema):
 
     user_id = fields.UUID(required=True)
     relation = fields.String(required=True, metadata={"description": "self, parent, child or other"})
+    teacher_confirmed = fields.Boolean(metadata={"description": "A teacher confirmed by an e-journal link (EJ-2)"})
     last_name = fields.String(allow_none=True)
     first_name = fields.String(allow_none=True)
     patronymic = fields.String(allow_none=True)

@@ -196,3 +196,8 @@ class IdentityService:
     def on_member_joined(self, event: CloudEvent) -> bool:
         return self.app.record_membership(event)
 
+    # -- what identity learns from the e-journal bridge (EJ-2) -------------------------------
+    @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
+    def on_ejournal_account_linked(self, event: CloudEvent) -> bool:
+        return self.app.record_journal_link(event)
+

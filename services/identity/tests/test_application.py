@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -442,3 +442,23 @@ def test_memberships_from_school_are_applied_once(identity):
     assert identity.app.record_membership(event) is True
     assert identity.app.record_membership(event) is False
     assert identity.app.membership(user).version == 2
+
+
+# -- EJ-2: an e-journal link confirms a teacher's profile ------------------------------------------------
+
+
+def test_linking_the_e_journal_as_a_teacher_confirms_the_profile_EJ_2(identity):
+    teacher, student = identity.sign_in().account, identity.sign_in().account
+    provider = uuid.uuid4()
+
+    def linked(user, role):
+        return make_event("ejournal_bridge.EjournalAccountLinked.v1", {
+            "user_id": user.id, "provider_id": provider, "region": "16", "external_person_id": f"p-{user.id}",
+            "role": role, "linked_at": datetime(2026, 9, 1, 8, tzinfo=timezone.utc)}, event_id=f"bridge:{uuid.uuid4()}")
+
+    event = linked(teacher, "teacher")
+    assert identity.app.record_journal_link(event)
+    assert not identity.app.record_journal_link(event)  # a redelivery is applied once
+    identity.app.record_journal_link(linked(student, "student"))
+    assert identity.app.view_person(student.id, teacher.id)["teacher_confirmed"] is True
+    assert identity.app.view_person(student.id, student.id)["teacher_confirmed"] is False
