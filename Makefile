@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps run test test-unit bench lint dlq dlq-replay migrate lock clean
+.PHONY: help setup system-deps run demo test test-unit bench lint dlq dlq-replay migrate lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,13 +21,16 @@ setup: system-deps $(STAMP)  ## everything `run` and `test` need (idempotent)
 run: setup  ## start the whole platform locally; Ctrl-C stops it
 	@$(PY) -m tools.devstack run
 
+demo: setup  ## `run` plus the simulated e-journals (regions 16, 77), region 16's whole school pushed to the bridge
+	@$(PY) -m tools.devstack demo
+
 test: setup  ## every test: unit, integration (SQLite + PostgreSQL), end to end, reliability
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## only the fast unit tests
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-bench: setup  ## benchmarks: event pipeline (vs raw pika/psycopg), registration burst (vs one RPC)
+bench: setup  ## benchmarks: pipeline, registration, school joins, messaging, e-journal school to chats
 	@$(PY) -m bench
 
 lint: setup  ## ruff

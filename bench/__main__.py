@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import messaging, pipeline, registration, school
+from bench import ejournal, messaging, pipeline, registration, school
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -13,3 +13,5 @@ if __name__ == "__main__":
     school.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    ejournal.main()

@@ -69,7 +69,7 @@ def test_profile_is_filled_in_and_others_see_the_name_only_ID_5_ID_7(api):
     other = api.sign_in()
     seen = api.ok("GET", f"/people/{maria['user_id']}", other["access_token"])
     assert seen == {"user_id": maria["user_id"], "relation": "other", "last_name": "Иванова",
-                    "first_name": "Мария", "patronymic": None}
+                    "first_name": "Мария", "patronymic": None, "teacher_confirmed": False}
     forbidden = api.call("PUT", f"/people/{maria['user_id']}/profile", other["access_token"],
                          json={"last_name": "X", "first_name": "Y", "birth_date": "2000-01-01", "sex": "male"})
     assert error(forbidden) == (403, "profile.forbidden")

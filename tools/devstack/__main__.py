@@ -1,6 +1,8 @@
-"""``make run``: the whole platform on this machine until Ctrl-C.
+"""``make run``: the whole platform on this machine until Ctrl-C;
+``make demo``: the same plus the simulated regional e-journals (regions 16 and
+77), region 16 registered with the bridge and its whole school pushed by webhooks.
 
-    python -m tools.devstack run
+    python -m tools.devstack run|demo
 """
 
 from __future__ import annotations
@@ -17,7 +19,34 @@ from tools.devstack.infra import InfraError
 from tools.devstack.stack import Stack, StackConfig
 
 
-def run() -> int:
+def demo_journals(stack: Stack) -> str:
+    """Start the simulator, register region 16's journal with the bridge (as an
+    operator would), and push its school; returns what to print."""
+    import requests
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    port = env_int("SFERA_EJOURNAL_SIM_PORT", 8090)
+    stack.start_ejournal_sim(port, "16,77")
+    stack.wait_healthy(["ejournal-sim"])
+    sim = f"http://127.0.0.1:{port}"
+    public = env_str("SFERA_PUBLIC_URL", stack.gateway_url)
+    with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}, timeout=30) as rpc:
+        existing = [p for p in rpc.ejournal_bridge.providers(region="16")]
+        if existing:
+            return f"  E-journals     {sim}/r/16, {sim}/r/77 (region 16 registered before; its school is in)\n"
+        provider = rpc.ejournal_bridge.register_provider(
+            provider={"region": "16", "name": "Электронная школа", "base_url": f"{sim}/r/16",
+                      "client_id": "sfera-16", "client_secret": "sim-client-secret"},
+            webhook_base=f"{public}/api/v1/ejournal/webhooks")
+    requests.put(f"{sim}/r/16/admin/platform", timeout=10, json={
+        "provider_id": provider["provider_id"], "webhook_url": provider["webhook_url"],
+        "webhook_secret": provider["webhook_secret"], "link_url": f"{public}/ejournal/link"}).raise_for_status()
+    requests.post(f"{sim}/r/16/admin/push", timeout=10).raise_for_status()
+    return (f"  E-journals     {sim}/r/16 (registered, school pushed), {sim}/r/77\n"
+            f"                 sign in there as r16-teacher-1 / pw-r16-teacher-1 after POST /api/v1/ejournal/links\n")
+
+
+def run(demo: bool = False) -> int:
     var_dir = settings().var_dir
     var_dir.mkdir(parents=True, exist_ok=True)
     lock_path = var_dir / "run.lock"
@@ -59,6 +88,7 @@ def run() -> int:
         stack.prepare()
         print("Starting services, relays and the gateway ...", flush=True)
         stack.start_all()
+        journals = demo_journals(stack) if demo else ""
         g = stack.gateway_url
         print(f"""
 Sfera is running (persistence: {config.persistence}, data: {var_dir}).
@@ -71,7 +101,7 @@ Sfera is running (persistence: {config.persistence}, data: {var_dir}).
   Logs           {stack.log_dir}/
   Services       """ + ", ".join(f"{n} :{stack.metrics_port(n)}" for n in SERVICES) + """
   Dead letters   make dlq
-
+""" + journals + """
 Press Ctrl-C to stop everything.""", flush=True)
         while not stopping:
             dead = stack.dead_processes()
@@ -93,9 +123,9 @@ Press Ctrl-C to stop everything.""", flush=True)
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["run"]:
-        return run()
-    print("usage: python -m tools.devstack run", file=sys.stderr)
+    if argv[:1] in (["run"], ["demo"]):
+        return run(demo=argv[0] == "demo")
+    print("usage: python -m tools.devstack run|demo", file=sys.stderr)
     return 2
 
 

@@ -115,4 +115,6 @@ def test_a_parent_sees_the_childs_profile_PL_4():
 
 
 def test_classmates_and_everyone_else_see_only_the_name_ID_7():
-    assert set(view(account(), Relation.OTHER)) == {"user_id", "last_name", "first_name", "patronymic", "relation"}
+    # The name, and whether an e-journal confirmed them as a teacher (EJ-2): learning profile only.
+    assert set(view(account(), Relation.OTHER)) == {"user_id", "last_name", "first_name", "patronymic", "relation",
+                                                    "teacher_confirmed"}

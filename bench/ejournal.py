@@ -1,0 +1,124 @@
+"""A whole school from a regional e-journal to chats: the simulator's school
+(30 classes, 1,000 students, ~1,700 parents, 80 teachers, a week of 900
+lessons) pushed by signed webhooks to the running platform (PostgreSQL with
+fsync, RabbitMQ, every service, the gateway), processed by the bridge into its
+mirror and, through messaging's command, into 414 chats (the class teacher's
+three per class, one per class, subject and teacher) filled with whoever linked.
+
+Before the clock starts, every teacher and a share of the students with their
+parents link their accounts through the journal's OAuth sign-in (timed apart:
+links per second). Timed: from the first webhook sent to the last delivery
+processed; then the chats are counted and the first class's members checked.
+
+Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC), sequential.
+
+    python -m bench.ejournal [--share 0.2] [--batch 250] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+from bench.platform import SmsCapture, running_platform
+from bench.school import OPERATOR, auth, sign_in
+from tests.helpers import metric
+from tools.devstack.infra import free_port
+from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.webhooks import WebhookSender
+
+
+def link(api: str, sms: SmsCapture, school, provider_id: str, phone: str, sourced_id: str) -> tuple[str, str]:
+    token = sign_in(api, sms, phone)
+    started = requests.post(f"{api}/ejournal/links", headers=auth(token), json={"provider_id": provider_id},
+                            timeout=30).json()
+    authorize = urlparse(started["authorize_url"])
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    back = requests.post(f"{authorize.scheme}://{authorize.netloc}{authorize.path}", allow_redirects=False, timeout=30,
+                         data={**params, "login": sourced_id, "password": school.password(sourced_id)})
+    linked = requests.get(back.headers["Location"], timeout=30)
+    linked.raise_for_status()
+    return sourced_id, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--share", type=float, default=0.2, help="students (with their parents) who link")
+    parser.add_argument("--batch", type=int, default=250, help="records per webhook delivery")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent people linking")
+    args = parser.parse_args()
+    school = build_school("16")
+    sms = SmsCapture()
+    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
+        sim_port = free_port()
+        stack.start_ejournal_sim(sim_port, "16")
+        stack.wait_healthy(["ejournal-sim"])
+        operator = sign_in(api, sms, OPERATOR)
+        provider = requests.post(f"{api}/operator/ejournal-providers", headers=auth(operator), timeout=30, json={
+            "region": "16", "name": "Электронная школа", "base_url": f"http://127.0.0.1:{sim_port}/r/16",
+            "client_id": "sfera-16", "client_secret": "sim-client-secret"}).json()
+        webhook_url = f"{stack.gateway_url}/api/v1/ejournal/webhooks/{provider['provider_id']}"
+
+        # Baseline: one authenticated RPC through the gateway.
+        me = [time.perf_counter()]
+        for _ in range(200):
+            requests.get(f"{api}/me", headers=auth(operator), timeout=30).raise_for_status()
+        me_rate = 200 / (time.perf_counter() - me[0])
+
+        teachers = [t["sourcedId"] for t in school.of_role("teacher")]
+        students = [s["sourcedId"] for s in school.of_role("student")]
+        students = students[:int(len(students) * args.share)]
+        people = teachers + students + [p for s in students for p in school.user(s)["agents"]]
+        print(f"linking {len(people)} people ({len(teachers)} teachers, {len(students)} students, "
+              f"{len(people) - len(teachers) - len(students)} parents) with {args.clients} clients ...", flush=True)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            tokens = dict(pool.map(lambda n_p: link(api, sms, school, provider["provider_id"], f"+7916{n_p[0]:07d}",
+                                                    n_p[1]), enumerate(people)))
+        link_seconds = time.perf_counter() - started
+
+        consumed = f"http://127.0.0.1:{stack.metrics_port('ejournal_bridge')}/metrics"
+        before = metric(consumed, "sfera_events_consumed_total", type="ejournal_bridge.WebhookAccepted.v1",
+                        outcome="applied")
+        sender = WebhookSender(webhook_url, provider["webhook_secret"])
+        records = 1 + len(school.classes) + len(school.users) + len(school.enrollments) + len(school.lessons)
+        print(f"pushing {records} records in deliveries of {args.batch} ...", flush=True)
+        started = time.perf_counter()
+        responses = sender.push_school(school, args.batch)
+        accepted = time.perf_counter() - started
+        assert {r.status_code for r in responses} == {202}, {r.status_code for r in responses}
+        while metric(consumed, "sfera_events_consumed_total", type="ejournal_bridge.WebhookAccepted.v1",
+                     outcome="applied") - before < len(responses):
+            time.sleep(0.1)
+        processed = time.perf_counter() - started
+
+        chats = {}
+        for teacher in teachers:
+            for item in requests.get(f"{api}/chats", headers=auth(tokens[teacher]), timeout=30).json():
+                if item["chat"]["kind"] != "organization":
+                    chats[item["chat"]["chat_id"]] = item["chat"]
+        expected = len({(x["class"], x["subject"], x["teacher"]) for x in school.lessons}) + 3 * len(school.classes)
+        memberships = sum(len(c["member_ids"]) for c in chats.values())
+        print(f"""
+e-journal bridge: a whole school by webhooks to chats (PostgreSQL fsync on, every service)
+  linked beforehand          {len(people)} people in {link_seconds:.1f} s = {len(people) / link_seconds:.1f} links/s
+                             (sign-in by SMS code + OAuth sign-in at the journal + code exchange)
+  webhooks                   {len(responses)} deliveries, {records} records: all accepted (202) in {accepted:.1f} s
+                             = {len(responses) / accepted:.1f} deliveries/s, {records / accepted:.0f} records/s
+  end to end                 first webhook -> last delivery processed: {processed:.1f} s
+                             = {records / processed:.0f} records/s, {len(responses) / processed:.2f} deliveries/s
+  chats                      {len(chats)} created (expected {expected}), {memberships} memberships
+                             = {len(chats) / processed:.1f} chats/s, {memberships / processed:.0f} memberships/s
+  baseline GET /me           {me_rate:.1f} req/s sequential
+  ratio                      records processed per second / GET /me per second = {records / processed / me_rate:.2f}x
+""", flush=True)
+        if len(chats) != expected:
+            raise SystemExit(f"expected {expected} chats, found {len(chats)}")
+
+
+if __name__ == "__main__":
+    main()
