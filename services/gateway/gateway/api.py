@@ -175,8 +175,21 @@ def put_person_profile(user_id: uuid.UUID, body: dict):
 
 # -- parents (PL-*) -------------------------------------------------------------------------------------
 
+def public_url(path: str = "") -> str:
+    """Where people reach the platform (links, QR codes, OAuth returns, webhook URLs)."""
+    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}{path}"
+
+
+def qr_response(fmt: str, text: str, **headers: str) -> Response:
+    """``text`` (a link) as a QR code in ``fmt`` (svg or png)."""
+    if fmt not in FORMATS:
+        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    image, media_type = render(text, fmt)
+    return Response(image, mimetype=media_type, headers=headers)
+
+
 def parent_invite_url(token: str) -> str:
-    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/parent-invite/{token}"
+    return public_url(f"/parent-invite/{token}")
 
 
 @api.get("/me/parent-invite")
@@ -194,8 +207,7 @@ def get_parent_invite_qr(fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
     invite = call("identity", "parent_invite", actor_id=me())
-    image, media_type = render(parent_invite_url(invite["token"]), fmt)
-    return Response(image, mimetype=media_type, headers={"Cache-Control": "private, max-age=60"})
+    return qr_response(fmt, parent_invite_url(invite["token"]), **{"Cache-Control": "private, max-age=60"})
 
 
 @api.get("/parent-invites/<token>")

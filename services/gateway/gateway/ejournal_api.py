@@ -11,25 +11,20 @@ from flask import request
 from marshmallow import Schema, fields, validate
 
 from ejournal_bridge import schemas as bridge
-from gateway.api import api, call, me
+from gateway.api import api, call, me, public_url
 from gateway.endpoint import endpoint
-from shared.config import env_str
 from shared.errors import Invalid
 
 LINK_ERRORS = ("link.not_found", "link.expired", "link.already_used", "link.code_rejected", "link.denied",
                "ejournal.unavailable")
 
 
-def public_url() -> str:
-    return env_str("SFERA_PUBLIC_URL", "http://localhost:8080").rstrip("/")
-
-
 def callback_url() -> str:
-    return f"{public_url()}/api/v1/ejournal/callback"
+    return public_url("/api/v1/ejournal/callback")
 
 
 def webhook_base() -> str:
-    return f"{public_url()}/api/v1/ejournal/webhooks"
+    return public_url("/api/v1/ejournal/webhooks")
 
 
 def operator() -> str:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, send_file
+from flask import send_file
 from marshmallow import Schema, fields, validate
 
-from gateway.api import api, call, me
+from gateway.api import api, call, me, public_url, qr_response
 from gateway.endpoint import endpoint
 from gateway.school_api import blobs, uploaded_file
 from messaging import schemas as messaging
 from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
-from shared.config import env_str
 from shared.errors import Invalid
-from shared.qr import FORMATS, render
+from shared.qr import FORMATS
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
 
@@ -44,7 +43,7 @@ class ReportsQuery(Schema):
 
 
 def chat_invite_url(token: str) -> str:
-    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/chat-invite/{token}"
+    return public_url(f"/chat-invite/{token}")
 
 
 def with_links(invite: dict) -> dict:
@@ -196,8 +195,7 @@ def chat_invite_qr(token: str, fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
     call("messaging", "invite_preview", token=token)  # only live links are drawn
-    image, media_type = render(chat_invite_url(token), fmt)
-    return Response(image, mimetype=media_type)
+    return qr_response(fmt, chat_invite_url(token))
 
 
 @api.post("/chat-invites/<token>/membership")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, request, send_file
+from flask import request, send_file
 from marshmallow import Schema, fields, validate
 
-from gateway.api import api, call, me, optional_me
+from gateway.api import api, call, me, optional_me, public_url, qr_response
 from gateway.endpoint import endpoint
 from school import schemas as school
 from shared.blobs import LocalBlobStore, document_max_bytes
-from shared.config import env_str
 from shared.errors import Invalid
-from shared.qr import FORMATS, render
+from shared.qr import FORMATS
 
 ORG_ERRORS = ("organization.not_found", "organization.members_only", "organization.role_required")
 
@@ -66,7 +65,7 @@ def uploaded_file():
 
 
 def invite_url(token: str) -> str:
-    return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}/invite/{token}"
+    return public_url(f"/invite/{token}")
 
 
 def with_url(invite: dict) -> dict:
@@ -241,8 +240,7 @@ def invite_qr(token: str, fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
     call("school", "invite_preview", token=token)  # only live links are drawn
-    image, media_type = render(invite_url(token), fmt)
-    return Response(image, mimetype=media_type)
+    return qr_response(fmt, invite_url(token))
 
 
 @api.post("/invites/<token>/membership")
