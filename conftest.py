@@ -67,7 +67,6 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
     """A stack on the shared broker and server, in its own vhost and database."""
     n = next(_counter)
     gateway_port = free_port()
-    extra_env.setdefault("SFERA_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
     config = StackConfig(
         var_dir=var_dir,
         persistence=persistence,

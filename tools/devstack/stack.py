@@ -75,6 +75,8 @@ class Stack:
             "SFERA_PG_PORT": str(self.postgres.port if self.postgres else self.config.pg_port),
             "SFERA_PG_DB": self.config.pg_database,
             "PYTHONUNBUFFERED": "1",
+            # Links, QR codes and OAuth returns point at this stack's gateway unless told otherwise.
+            "SFERA_PUBLIC_URL": os.environ.get("SFERA_PUBLIC_URL", self.gateway_url),
             **self.config.extra_env,
             **extra,
         }
