@@ -109,7 +109,7 @@ def test_reports_reach_the_school_admins_who_remove_the_message(api, klass, clas
     assert history["items"][0]["deleted"] and history["items"][0]["text"] == ""
 
 
-def test_invite_links_and_qr_codes_to_manual_chats_CH_3(api, klass):
+def test_invite_links_and_qr_codes_to_manual_chats_CH_3(api, platform, klass):
     a, b = klass["pupils"]
     admin = klass["admin"]
     chat = api.ok("POST", "/chats", admin["access_token"], status=201,
@@ -129,8 +129,12 @@ def test_invite_links_and_qr_codes_to_manual_chats_CH_3(api, klass):
         403, "organization.members_only")
     assert error(api.call("PATCH", f"/chats/{chat['chat_id']}", a["access_token"], json={"name": "Наш"})) == (
         403, "chat.closed")
+    member_ws = connect(platform, a)
     renamed = api.ok("PATCH", f"/chats/{chat['chat_id']}", admin["access_token"], json={"name": "Совет 5А"})
     assert renamed["name"] == "Совет 5А"
+    pushed = next_event(member_ws, "ChatUpdated")  # chat changes reach members live
+    assert (pushed["chat_id"], pushed["name"], pushed["closed"]) == (chat["chat_id"], "Совет 5А", True)
+    member_ws.close()
     api.ok("DELETE", f"/chats/{chat['chat_id']}/invite", admin["access_token"], status=204)
     assert error(api.call("POST", f"/chat-invites/{invite['token']}/membership", b["access_token"])) == (
         404, "invite.not_found")
