@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from ejournal_bridge.domain import (
     LINK_ATTEMPT_TTL,
@@ -182,7 +183,7 @@ class BridgeApplication(ServiceApplication):
                             received_at=now or utcnow())
         try:
             self.save(delivery)
-        except Exception:
+        except IntegrityError:
             again = self.find(Delivery, delivery_id)  # a concurrent copy of the same delivery won
             if again is None:
                 raise
