@@ -216,6 +216,12 @@ class BridgeApplication(ServiceApplication):
                                                                         external_id=external_id)
         return pending[aggregate_id]
 
+    def _pending_provider(self, pending: dict, provider_id: uuid.UUID) -> Provider:
+        """The provider, loaded once per delivery (every lesson of a delivery needs it)."""
+        if provider_id not in pending:
+            pending[provider_id] = self.provider(provider_id)
+        return pending[provider_id]
+
     def _person(self, pending: dict, provider_id: uuid.UUID, external_id: str) -> JournalPerson:
         return self._get(JournalPerson, pending, provider_id, external_id)
 
@@ -271,7 +277,7 @@ class BridgeApplication(ServiceApplication):
                                                              "record": record.get("sourcedId")})
 
     def _orgs(self, provider_id, record, pending, affected, _type) -> None:
-        provider = pending.setdefault(provider_id, self.provider(provider_id))
+        provider = self._pending_provider(pending, provider_id)
         provider.see_org(record["sourcedId"], record["name"])
 
     def _classes(self, provider_id, record, pending, affected, _type) -> None:
@@ -358,7 +364,7 @@ class BridgeApplication(ServiceApplication):
 
     def _facts(self, provider_id: uuid.UUID, pending: dict, external_id: str, class_ext: str, subject: str,
                teacher: str, starts: datetime, ends: datetime, remote: bool) -> dict:
-        provider = pending.get(provider_id) or self.provider(provider_id)
+        provider = self._pending_provider(pending, provider_id)
         klass = self._class(pending, provider_id, class_ext)
         teacher_user = self._person(pending, provider_id, teacher).user_id
         organization = provider.organization_of(klass.org)
