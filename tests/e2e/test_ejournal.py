@@ -158,6 +158,12 @@ def test_a_whole_school_by_webhooks_ends_in_the_right_chats_EJ_1_EJ_3_EJ_4_CH_2(
                           sessions[class_teacher]["access_token"], json={"member_ids": [user[parents[0]]]})) == (
         403, "chat.system_managed")
     print(f"\nwhole school: {len(chats)} chats in {elapsed:.1f} s")
+    # EJ-7: the journal's lesson page opens the lesson's chat, for its members only.
+    lesson = next(x for x in school.lessons if x["class"] == first_class)
+    lesson_chat = f"/ejournal/providers/{journal['providers']['16']['provider_id']}/lessons/{lesson['sourcedId']}/chat"
+    assert api.ok("GET", lesson_chat, sessions[students[0]]["access_token"])["chat_id"] == by_name[
+        f"{title} · {lesson['subject']}"]["chat_id"]
+    assert error(api.call("GET", lesson_chat, api.sign_in()["access_token"])) == (403, "chat.members_only")
     # EJ-2: the link confirmed the teachers' profiles, not the students'.
     assert eventually(lambda: api.ok("GET", "/me", sessions[class_teacher]["access_token"])["teacher_confirmed"],
                       what="the class teacher's profile confirmed")

@@ -38,6 +38,7 @@ from ejournal_bridge.domain import (
     LinkAttempt,
     Provider,
     class_id_of,
+    subject_chat_key,
 )
 from shared.errors import DomainError, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
@@ -476,8 +477,7 @@ class BridgeApplication(ServiceApplication):
         for subject, subject_teacher in klass.subject_teachers():
             owner = linked([subject_teacher])
             if owner:
-                specs.append({**base, "key": f"ej:{provider.id}:{klass.external_id}:subject:{subject.casefold()}:"
-                                             f"{subject_teacher}",
+                specs.append({**base, "key": subject_chat_key(provider.id, klass.external_id, subject, subject_teacher),
                               "kind": "subject", "subject": subject, "teacher_id": owner[0],
                               "name": f"{klass.title} · {subject}",
                               "member_ids": owner + [m for m in students if m != owner[0]]})
@@ -657,6 +657,11 @@ class BridgeApplication(ServiceApplication):
 
     def lesson(self, lesson_id: uuid.UUID) -> Lesson:
         return self.get_as(Lesson, lesson_id, "lesson.not_found", "No such lesson.")
+
+    def lesson_chat_key(self, provider_id: uuid.UUID, external_lesson_id: str) -> str:
+        """EJ-7: the journal's lesson page opens the lesson's subject chat: the chat's key."""
+        lesson = self.lesson(Lesson.create_id(provider_id, external_lesson_id))
+        return subject_chat_key(provider_id, lesson.external_class_id, lesson.subject, lesson.external_teacher_id)
 
 
 def digest(spec: dict) -> str:

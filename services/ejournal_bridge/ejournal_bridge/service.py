@@ -92,6 +92,10 @@ class BridgeService:
     def on_webhook_accepted(self, event: CloudEvent) -> bool:
         return self.app.process_delivery(event.data["delivery_id"], event.id, chats=self.chats)
 
+    @rpc
+    def lesson_chat_key(self, provider_id: str, external_lesson_id: str) -> dict:
+        return {"key": self.app.lesson_chat_key(to_id(provider_id, "provider.not_found"), external_lesson_id)}
+
     # -- account linking (EJ-1, EJ-2) --------------------------------------------------------------------------
     @rpc
     def start_link(self, actor_id: str, provider_id: str, redirect_uri: str, login_hint: str | None = None) -> dict:

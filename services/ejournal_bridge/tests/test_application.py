@@ -16,7 +16,7 @@ from ejournal_bridge.domain import JournalClass, LinkAttempt, class_id_of
 from ejournal_bridge.outbox import to_integration_events
 from messaging.application import MessagingApplication
 from shared.contracts import make_event
-from shared.errors import Invalid, NotFound, Unauthorized
+from shared.errors import Forbidden, Invalid, NotFound, Unauthorized
 from shared.links import link_token
 from shared.store import make_application
 from tools.ejournal_sim.fixture import build_school
@@ -276,6 +276,22 @@ def test_timetable_changes_become_lesson_events_EJ_4_EJ_5(world):
     world.deliver("lessons.deleted", [{"sourcedId": lesson["sourcedId"]}])
     (cancelled,) = world.published("ejournal_bridge.LessonCancelled.v1")
     assert cancelled["lesson_id"] == scheduled["lesson_id"]
+
+
+def test_a_lessons_page_in_the_journal_opens_its_subject_chat_EJ_7(world):
+    world.push_school()
+    klass, _, students = first_class(world)
+    lesson = next(x for x in world.school.lessons if x["class"] == klass)
+    key = world.bridge.lesson_chat_key(world.provider.id, lesson["sourcedId"])
+    with pytest.raises(NotFound):
+        world.messaging.chat_by_key(uuid.uuid4(), key)  # its teacher has not linked yet: no chat
+    teacher, pupil = world.link(lesson["teacher"]), world.link(students[0])
+    chat = world.messaging.chat_by_key(pupil, key)
+    assert (chat.kind, chat.subject, str(chat.teacher_id)) == ("subject", lesson["subject"], str(teacher))
+    with pytest.raises(Forbidden):
+        world.messaging.chat_by_key(uuid.uuid4(), key)  # members only
+    with pytest.raises(NotFound):
+        world.bridge.lesson_chat_key(world.provider.id, "no-such-lesson")
 
 
 def test_one_journal_person_one_account_EJ_1(world):

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 from ejournal_bridge import schemas as bridge
 from gateway.api import api, call, me, public_url
 from gateway.endpoint import endpoint
+from messaging import schemas as messaging
 from shared.errors import Invalid
 
 LINK_ERRORS = ("link.not_found", "link.expired", "link.already_used", "link.code_rejected", "link.denied",
@@ -69,6 +70,16 @@ def link_callback(query: dict):
         raise Invalid("link.not_found", "The e-journal sent no code; start again.")
     return call("ejournal_bridge", "finish_link", state=query["state"], code=query["code"],
                 redirect_uri=callback_url())
+
+
+@api.get("/ejournal/providers/<uuid:provider_id>/lessons/<external_lesson_id>/chat")
+@endpoint(summary="The chat of a journal lesson, for the journal's and diary's lesson pages (EJ-7): its subject "
+                  "chat, to its members", tag="e-journal", response=messaging.ChatView,
+          errors=("provider.not_found", "lesson.not_found", "chat.not_found", "chat.members_only"))
+def lesson_chat(provider_id: uuid.UUID, external_lesson_id: str):
+    key = call("ejournal_bridge", "lesson_chat_key", provider_id=str(provider_id),
+               external_lesson_id=external_lesson_id)["key"]
+    return call("messaging", "chat_by_key", actor_id=me(), key=key)
 
 
 @api.get("/me/ejournal-links")

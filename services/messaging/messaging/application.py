@@ -273,6 +273,15 @@ class MessagingApplication(ServiceApplication):
             results.append(self.retrying(command, ("chat-key", key)))
         return results
 
+    def chat_by_key(self, actor_id: uuid.UUID, key: str) -> Chat:
+        """A system chat by its key, for its members (EJ-7: opened from the e-journal's lesson page)."""
+        found = self.find(ChatKey, ChatKey.create_id(key))
+        if found is None:
+            raise NotFound("chat.not_found", "This lesson has no chat yet: its teacher has not linked the journal.")
+        chat = self.chat(found.chat_id)
+        chat.check_member(actor_id)
+        return chat
+
     # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
     def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
                     member_ids: list[uuid.UUID], closed: bool) -> Chat:

@@ -90,6 +90,10 @@ class MessagingService:
         return chat_view(chat)
 
     @rpc
+    def chat_by_key(self, actor_id: str, key: str) -> dict:
+        return chat_view(self.app.chat_by_key(to_id(actor_id), key))
+
+    @rpc
     def create_chat(self, actor_id: str, chat: dict) -> dict:
         c = schemas.ChatInput().load(chat)
         return chat_view(self.app.create_chat(to_id(actor_id), c["organization_id"], c["name"], c["member_ids"],

@@ -136,7 +136,8 @@ def test_subject_chats_and_the_class_teachers_three_are_idempotent_by_key_CH_2(s
 # -- CH-3 manual chats, CH-1 dialogs --------------------------------------------------------------------
 
 
-def test_manual_chats_open_or_closed_CH_3(school):
+def test_manual_chats_open_or_closed_CH_3_EJ_6(school):
+    """A teacher's extra chat (e.g. a club) with members they invite themselves (EJ-6)."""
     five = school.klass()
     creator, a, b, c = school.join("teacher"), school.join("student", five), school.join("student", five), \
         school.join("student", five)
