@@ -26,6 +26,7 @@ from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE, Chat, MessagePage
 from shared.store import make_application
+from tests.helpers import WebSocketClient
 
 RATES = (10, 25, 50, 100, 200)
 STEP_SECONDS = 5
@@ -55,7 +56,7 @@ def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int)
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
     sockets = []
     for n, token in enumerate(tokens):
-        ws = simple_websocket.Client.connect(ws_url + token)
+        ws = WebSocketClient.connect(ws_url + token)
         greeting = json.loads(ws.receive(timeout=30) or "{}")
         if greeting.get("type") != "ready":
             raise RuntimeError(f"socket {n}: no ready from the gateway: {greeting}")

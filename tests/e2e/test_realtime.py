@@ -8,10 +8,9 @@ import json
 import time
 
 import pytest
-import simple_websocket
 
 from tests.e2e.test_messaging import chat_of
-from tests.helpers import eventually
+from tests.helpers import WebSocketClient, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def connect(platform, session, base_url: str | None = None):
     base = base_url or platform.gateway_url
     url = base.replace("http://", "ws://") + f"/api/v1/realtime?access_token={session['access_token']}"
-    ws = simple_websocket.Client.connect(url)
+    ws = WebSocketClient.connect(url)
     assert json.loads(ws.receive(timeout=5))["type"] == "ready"
     return ws
 
@@ -65,6 +64,6 @@ def test_members_receive_messages_live_and_outsiders_do_not_CH_4(api, platform, 
 
 def test_a_socket_with_a_bad_token_is_refused(platform):
     url = platform.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token=nonsense"
-    ws = simple_websocket.Client.connect(url)
+    ws = WebSocketClient.connect(url)
     message = json.loads(ws.receive(timeout=5))
     assert message["type"] == "error" and message["error"]["code"] == "auth.invalid_token"
