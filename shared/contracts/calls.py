@@ -1,4 +1,10 @@
-"""Events published by calls (DOMAIN.md: CA-*)."""
+"""Events published by calls and by its SFU (DOMAIN.md: CA-*).
+
+``calls.*`` events come from the calls service's outbox; the control events
+among them (muted, permissions, breakouts, recording, ended, left with reason
+``removed``) are also the SFU's commands. ``sfu.*`` events are the SFU's media
+facts, consumed by calls.
+"""
 
 from marshmallow import fields, validate
 
@@ -19,12 +25,147 @@ class CallStartedV1(DataSchema):
     call_id = fields.UUID(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(CALL_KINDS))
     started_by = fields.UUID(required=True)
+    title = fields.String(load_default=None, allow_none=True)
     organization_id = fields.UUID(load_default=None, allow_none=True)
     chat_id = fields.UUID(load_default=None, allow_none=True)
     lesson_id = fields.UUID(load_default=None, allow_none=True)
     class_id = fields.UUID(load_default=None, allow_none=True)
     subject = fields.String(load_default=None, allow_none=True)
     invited_user_ids = fields.List(fields.UUID(), load_default=list)
+    presenter_ids = fields.List(fields.UUID(), load_default=list)
     max_participants = fields.Integer(load_default=100, validate=validate.Range(min=2, max=100))
     sfu_node = fields.String(load_default=None, allow_none=True)
     started_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "ParticipantJoined", 1)
+class ParticipantJoinedV1(DataSchema):
+    """Someone's media connection to the call is up (CA-1, CA-10)."""
+
+    call_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    joined_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "ParticipantLeft", 1)
+class ParticipantLeftV1(DataSchema):
+    """Someone left: ``left``, ``disconnected``, or ``removed`` by the admin (CA-3): the SFU drops them."""
+
+    call_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    reason = fields.String(required=True)
+    left_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "HandRaised", 1)
+class HandRaisedV1(DataSchema):
+    """A hand went up (``raised``) or down (CA-3)."""
+
+    call_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    raised = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "ParticipantMuted", 1)
+class ParticipantMutedV1(DataSchema):
+    """The admin muted someone (the SFU stops forwarding their microphone) or they unmuted (CA-3)."""
+
+    call_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    muted = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "PermissionsChanged", 1)
+class PermissionsChangedV1(DataSchema):
+    """CA-4: whether participants may share their screen."""
+
+    call_id = fields.UUID(required=True)
+    screen_share = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "BreakoutsChanged", 1)
+class BreakoutsChangedV1(DataSchema):
+    """CA-5: rooms opened (``rooms``), people placed (``placement``: user id -> SFU room), or all called back."""
+
+    call_id = fields.UUID(required=True)
+    rooms = fields.Dict(keys=fields.String(), values=fields.String(), load_default=None, allow_none=True)
+    placement = fields.Dict(keys=fields.String(), values=fields.String(), load_default=None, allow_none=True)
+    closed = fields.Boolean(load_default=False)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "RecordingChanged", 1)
+class RecordingChangedV1(DataSchema):
+    """CA-6: the admin started or stopped recording; the SFU writes the forwarded media to a file."""
+
+    call_id = fields.UUID(required=True)
+    recording_id = fields.String(required=True)
+    recording = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "RecordingReady", 1)
+class RecordingReadyV1(DataSchema):
+    """CA-6: a recording is stored (``blob_key`` in the blob store); messaging posts it into ``chat_id``."""
+
+    call_id = fields.UUID(required=True)
+    recording_id = fields.String(required=True)
+    blob_key = fields.String(required=True)
+    size = fields.Integer(required=True)
+    media_type = fields.String(required=True)
+    duration = fields.Float(required=True)
+    file_name = fields.String(required=True)
+    chat_id = fields.UUID(load_default=None, allow_none=True)
+    admin_id = fields.UUID(required=True)
+
+
+@contract("calls", "CallEnded", 1)
+class CallEndedV1(DataSchema):
+    """CA-7: the call ended for everyone (``ended_by`` None: ended from the e-journal)."""
+
+    call_id = fields.UUID(required=True)
+    ended_by = fields.UUID(load_default=None, allow_none=True)
+    reason = fields.String(required=True)
+    ended_at = fields.AwareDateTime(required=True)
+
+
+# -- the SFU's media facts -------------------------------------------------------------------------------
+@contract("sfu", "ParticipantConnected", 1)
+class ParticipantConnectedV1(DataSchema):
+    """A participant's WebRTC connection is up on an SFU node."""
+
+    call_id = fields.UUID(required=True)
+    user_id = fields.UUID(required=True)
+    room = fields.String(required=True)
+    node = fields.String(required=True)
+
+
+@contract("sfu", "ParticipantDisconnected", 1)
+class ParticipantDisconnectedV1(ParticipantConnectedV1):
+    """A participant's connection closed (left, network gone, or dropped by a command)."""
+
+    reason = fields.String(load_default="disconnected")
+
+
+@contract("sfu", "TrackPublished", 1)
+class TrackPublishedV1(ParticipantConnectedV1):
+    """A participant started sending a track: ``source`` microphone, camera or screen."""
+
+    source = fields.String(required=True)
+    kind = fields.String(required=True)
+
+
+@contract("sfu", "RecordingWritten", 1)
+class RecordingWrittenV1(DataSchema):
+    """CA-6: the SFU finished a recording file and stored it."""
+
+    call_id = fields.UUID(required=True)
+    recording_id = fields.String(required=True)
+    blob_key = fields.String(required=True)
+    size = fields.Integer(required=True)
+    media_type = fields.String(required=True)
+    duration = fields.Float(required=True)
+    file_name = fields.String(required=True)

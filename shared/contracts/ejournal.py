@@ -5,6 +5,12 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from shared.contracts.envelope import DataSchema, contract
 
 
+def subject_chat_key(provider_id: object, external_class_id: str, subject: str, external_teacher_id: str) -> str:
+    """The key messaging knows a subject chat by: one per (class, subject, teacher) of a journal (EJ-4).
+    The bridge defines the chat under it; calls finds a lesson's chat by it (CA-6)."""
+    return f"ej:{provider_id}:{external_class_id}:subject:{subject.casefold()}:{external_teacher_id}"
+
+
 @contract("ejournal_bridge", "LessonScheduled", 1)
 class LessonScheduledV1(DataSchema):
     """A lesson slot of a class's timetable, mirrored from a regional e-journal.

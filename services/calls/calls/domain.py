@@ -1,2 +1,327 @@
-"""calls's aggregates and domain errors: they arrive with issue #7; the
-service is already wired (store, relay, metrics, health) so it runs in `make run`."""
+"""Calls's aggregates (DOMAIN.md CA-*).
+
+- ``Call``: one call, lesson or broadcast from its start to its end: who may
+  join, who is in (and in which room), roles and permissions, raised hands,
+  breakout rooms, recording. The starter is its admin (CA-2).
+- ``SubjectSlot``: the lesson under way for a (class, subject), so that a
+  second one cannot start before it ends (CA-8); its id is derived from the
+  pair, so two racing starts collide on the same aggregate version.
+- ``LessonInfo``: calls's copy of a published remote lesson from the e-journal
+  bridge (CA-2, EJ-5): who teaches it, the class, the subject, its chat key.
+
+Join tokens (CA-10) are short-lived JWTs the SFU verifies with the shared
+``SFERA_SFU_TOKEN_SECRET``; they say who joins which room with which rights.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from datetime import datetime
+
+import jwt
+from eventsourcing.domain import Aggregate, event
+
+from shared.config import env_int
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
+
+NAMESPACE = uuid.UUID("3f1d2c4b-8a6e-4d9f-b1c7-52e0a9d4c6f3")
+MAX_PARTICIPANTS = 100  # CA-1
+MAX_BREAKOUTS = 50  # CA-5
+MAX_PRESENTERS = 5  # CA-9
+MAIN_ROOM = "main"
+KINDS = ("call", "lesson", "broadcast")
+ROLES = ("admin", "presenter", "participant", "viewer")
+TOKEN_AUDIENCE = "sfera-sfu"
+TOKEN_ALGORITHM = "HS256"
+
+
+def join_token_ttl() -> int:
+    return env_int("SFERA_JOIN_TOKEN_TTL", 120)
+
+
+def broadcast_max_viewers() -> int:
+    return env_int("SFERA_BROADCAST_MAX_VIEWERS", 1000)
+
+
+def token_secret() -> str:
+    return os.environ.get("SFERA_SFU_TOKEN_SECRET") or "dev-only-sfu-token-secret-change-me"
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, ":".join([kind, *map(str, parts)]))
+
+
+def room_id(call_id: uuid.UUID, room: str) -> str:
+    """The SFU's room: the call's main room or one of its breakout rooms."""
+    return str(call_id) if room == MAIN_ROOM else f"{call_id}/{room}"
+
+
+class Call(Aggregate):
+    @event("Started")
+    def __init__(self, kind: str, started_by: uuid.UUID, title: str, organization_id: uuid.UUID | None,
+                 chat_id: uuid.UUID | None, invited: list[str] | None, lesson_id: uuid.UUID | None = None,
+                 class_id: uuid.UUID | None = None, subject: str | None = None, presenters: list[str] | None = None,
+                 started_at: datetime | None = None):
+        self.kind = kind
+        self.started_by = started_by
+        self.title = title
+        self.organization_id = organization_id
+        self.chat_id = chat_id
+        # None: everyone the starter's chat (or organization, for broadcasts) admits; else these user ids.
+        self.invited = invited
+        self.lesson_id = lesson_id
+        self.class_id = class_id
+        self.subject = subject
+        self.presenters = list(presenters or [])
+        self.started_at = started_at
+        self.participants: dict[str, dict] = {}
+        self.screen_share_allowed = False  # CA-4: participants share only when the admin allows it
+        self.breakouts: dict[str, str] = {}  # room id -> name (CA-5)
+        self.recording: dict | None = None
+        self.recordings: list[dict] = []
+        self.ended_at: datetime | None = None
+        self.ended_reason: str | None = None
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def max_participants(self) -> int:
+        return broadcast_max_viewers() + MAX_PRESENTERS if self.kind == "broadcast" else MAX_PARTICIPANTS
+
+    def role_of(self, user_id: uuid.UUID) -> str:
+        uid = str(user_id)
+        if user_id == self.started_by:
+            return "admin"
+        if self.kind == "broadcast":
+            return "presenter" if uid in self.presenters else "viewer"
+        return "participant"
+
+    def present(self, now: float) -> list[str]:
+        """Who holds a seat: connected to the SFU, or admitted within a token's lifetime and not yet connected."""
+        ttl = join_token_ttl()
+        return [uid for uid, p in self.participants.items()
+                if p["connected"] or (p["admitted"] and now - p["admitted_at"] < ttl)]
+
+    def rights(self, user_id: uuid.UUID) -> list[str]:
+        role = self.role_of(user_id)
+        if role == "viewer":
+            return ["subscribe"]
+        rights = ["subscribe", "audio", "video"]
+        if role in ("admin", "presenter") or self.screen_share_allowed:
+            rights.append("screen")
+        if role == "admin":
+            rights.append("moderate")
+        return rights
+
+    def check_admin(self, actor_id: uuid.UUID) -> None:
+        if actor_id != self.started_by:
+            raise Forbidden("call.admin_only", "Only the call's admin can do this.")
+
+    def check_running(self) -> None:
+        if self.ended:
+            raise Gone("call.ended", "This call has ended.")
+
+    def check_in_call(self, user_id: uuid.UUID) -> dict:
+        p = self.participants.get(str(user_id))
+        if p is None or not (p["connected"] or p["admitted"]):
+            raise NotFound("call.not_a_participant", "This person is not in the call.")
+        return p
+
+    # -- joining (CA-1, CA-10) ------------------------------------------------------------------------
+    def admit(self, user_id: uuid.UUID, now: float) -> None:
+        self.check_running()
+        uid = str(user_id)
+        p = self.participants.get(uid)
+        if p and p.get("removed"):
+            raise Forbidden("call.removed", "The call's admin removed you from this call.")
+        if p is None or not (p["connected"] or p["admitted"]):
+            if len(self.present(now)) >= self.max_participants:
+                raise Conflict("call.full", f"This call already has {self.max_participants} participants, "
+                                            "the most a call can have.", {"limit": self.max_participants})
+        self._admitted(user_id=uid, role=self.role_of(user_id), at=now)
+
+    @event("ParticipantAdmitted")
+    def _admitted(self, user_id: str, role: str, at: float) -> None:
+        p = self.participants.setdefault(user_id, {"connected": False, "hand": False, "muted": False,
+                                                   "room": MAIN_ROOM, "removed": False, "joined_at": None})
+        p.update(role=role, admitted=True, admitted_at=at)
+
+    @event("ParticipantJoined")
+    def connected(self, user_id: str, at: datetime) -> None:
+        p = self.participants[user_id]
+        p.update(connected=True, admitted=False)
+        if p["joined_at"] is None:
+            p["joined_at"] = at
+
+    def disconnect(self, user_id: str, reason: str) -> bool:
+        p = self.participants.get(user_id)
+        if p is None or not (p["connected"] or p["admitted"]):
+            return False
+        self._left(user_id=user_id, reason=reason)
+        return True
+
+    @event("ParticipantLeft")
+    def _left(self, user_id: str, reason: str) -> None:
+        p = self.participants[user_id]
+        p.update(connected=False, admitted=False, hand=False)
+        if reason == "removed":
+            p["removed"] = True
+
+    # -- controls (CA-3, CA-4, CA-7) -------------------------------------------------------------------
+    @event("HandRaised")
+    def set_hand(self, user_id: str, raised: bool) -> None:
+        self.participants[user_id]["hand"] = raised
+
+    @event("ParticipantMuted")
+    def mute(self, user_id: str, by: str) -> None:
+        self.participants[user_id]["muted"] = True
+
+    @event("ParticipantUnmuted")
+    def unmute(self, user_id: str) -> None:
+        self.participants[user_id]["muted"] = False
+
+    @event("PermissionsChanged")
+    def set_permissions(self, screen_share: bool) -> None:
+        self.screen_share_allowed = screen_share
+
+    @event("Ended")
+    def end(self, by: str | None, reason: str, at: datetime) -> None:
+        self.ended_at = at
+        self.ended_reason = reason
+        for p in self.participants.values():
+            p.update(connected=False, admitted=False, hand=False)
+        self.breakouts = {}
+        self.recording = None
+
+    # -- breakout rooms (CA-5) -------------------------------------------------------------------------
+    @event("BreakoutsOpened")
+    def open_breakouts(self, rooms: dict[str, str], assignment: dict[str, str]) -> None:
+        self.breakouts = dict(rooms)
+        for uid, room in assignment.items():
+            self.participants[uid]["room"] = room
+
+    @event("ParticipantMoved")
+    def move(self, user_id: str, room: str) -> None:
+        self.participants[user_id]["room"] = room
+
+    @event("BreakoutsClosed")
+    def close_breakouts(self) -> None:
+        self.breakouts = {}
+        for p in self.participants.values():
+            p["room"] = MAIN_ROOM
+
+    # -- recording (CA-6) -------------------------------------------------------------------------------
+    @event("RecordingStarted")
+    def start_recording(self, recording_id: str, by: str, at: datetime) -> None:
+        self.recording = {"recording_id": recording_id, "started_at": at}
+
+    @event("RecordingStopped")
+    def stop_recording(self, recording_id: str) -> None:
+        self.recording = None
+
+    @event("RecordingReady")
+    def recording_ready(self, recording_id: str, blob_key: str, size: int, media_type: str, duration: float,
+                        file_name: str, chat_id: str | None, admin_id: str) -> None:
+        self.recordings.append({"recording_id": recording_id, "blob_key": blob_key, "size": size,
+                                "media_type": media_type, "duration": duration, "file_name": file_name})
+
+
+def plan_breakouts(count: int, participants: list[str], manual: dict[str, int] | None,
+                   rng: random.Random | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """CA-5: ``count`` rooms (1..50); people assigned by hand (user -> room number from 1) or,
+    for everyone not placed by hand, at random as evenly as possible."""
+    if not 1 <= count <= MAX_BREAKOUTS:
+        raise Invalid("call.breakouts_count", f"A call has 1 to {MAX_BREAKOUTS} breakout rooms.",
+                      {"max": MAX_BREAKOUTS})
+    rooms = {f"room-{i}": f"Room {i}" for i in range(1, count + 1)}
+    assignment: dict[str, str] = {}
+    for uid, number in (manual or {}).items():
+        if uid not in participants:
+            raise NotFound("call.not_a_participant", "This person is not in the call.", {"user_id": uid})
+        if not 1 <= number <= count:
+            raise Invalid("call.no_such_room", f"Rooms are numbered 1 to {count}.", {"room": number})
+        assignment[uid] = f"room-{number}"
+    rest = [uid for uid in participants if uid not in assignment]
+    (rng or random.Random()).shuffle(rest)
+    sizes = {r: 0 for r in rooms}
+    for r in assignment.values():
+        sizes[r] += 1
+    for uid in rest:
+        smallest = min(sizes, key=lambda r: (sizes[r], int(r.split("-")[1])))
+        assignment[uid] = smallest
+        sizes[smallest] += 1
+    return rooms, assignment
+
+
+class SubjectSlot(Aggregate):
+    """CA-8: the lesson under way for one (class, subject); ``call_id`` is None between lessons."""
+
+    @event("Created")
+    def __init__(self, class_id: uuid.UUID, subject: str):
+        self.class_id = class_id
+        self.subject = subject
+        self.call_id: uuid.UUID | None = None
+
+    @staticmethod
+    def create_id(class_id: uuid.UUID, subject: str) -> uuid.UUID:
+        return derived_id("subject-slot", class_id, subject.casefold())
+
+    @event("Taken")
+    def take(self, call_id: uuid.UUID) -> None:
+        self.call_id = call_id
+
+    @event("Freed")
+    def free(self, call_id: uuid.UUID) -> None:
+        self.call_id = None
+
+
+class LessonInfo(Aggregate):
+    """A remote lesson the e-journal published (CA-2, EJ-4): enough to start its call."""
+
+    @event("Recorded")
+    def __init__(self, lesson_id: uuid.UUID, facts: dict):
+        self.lesson_id = lesson_id
+        self.facts = facts
+        self.call_id: uuid.UUID | None = None
+
+    @staticmethod
+    def create_id(lesson_id: uuid.UUID) -> uuid.UUID:
+        return derived_id("lesson", lesson_id)
+
+    @event("Updated")
+    def update(self, facts: dict) -> None:
+        self.facts = facts
+
+    @event("CallLinked")
+    def link_call(self, call_id: uuid.UUID | None) -> None:
+        self.call_id = call_id
+
+
+# -- join tokens (CA-10) ------------------------------------------------------------------------------
+def issue_join_token(call: Call, user_id: uuid.UUID, now: float | None = None) -> tuple[str, int]:
+    now = time.time() if now is None else now
+    ttl = join_token_ttl()
+    p = call.participants[str(user_id)]
+    claims = {"aud": TOKEN_AUDIENCE, "sub": str(user_id), "call": str(call.id),
+              "room": room_id(call.id, p["room"]), "role": p["role"], "rights": call.rights(user_id),
+              "muted": p["muted"], "kind": call.kind, "iat": int(now), "exp": int(now) + ttl,
+              "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, token_secret(), algorithm=TOKEN_ALGORITHM), ttl
+
+
+def verify_join_token(token: str) -> dict:
+    """The SFU's check: signature, audience, expiry. Raises ``Unauthorized`` with a stable code."""
+    try:
+        return jwt.decode(token, token_secret(), algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
+                          options={"require": ["sub", "call", "room", "rights", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("call.token_expired", "The join token has expired; join the call again.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("call.invalid_token", "The join token is not valid.") from None
+

@@ -1,1 +1,87 @@
-"""Marshmallow schemas of calls's RPC payloads and results (issue #7)."""
+"""Marshmallow schemas of calls's RPC payloads and results (CA-*)."""
+
+from marshmallow import Schema, fields, validate
+
+from calls.domain import MAX_BREAKOUTS, MAX_PRESENTERS
+
+
+class StartCallInput(Schema):
+    chat_id = fields.UUID(required=True, metadata={"description": "The chat the call starts from (CA-2)"})
+    kind = fields.String(load_default="call", validate=validate.OneOf(["call", "broadcast"]),
+                         metadata={"description": "call, or broadcast from a school's chat (CA-9)"})
+    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    invited_user_ids = fields.List(fields.UUID(), load_default=None, allow_none=True,
+                                   metadata={"description": "Chosen members; empty or absent: everyone"})
+    presenter_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=MAX_PRESENTERS - 1),
+                                metadata={"description": "Broadcasts: who presents besides the starter"})
+
+
+class ParticipantView(Schema):
+    user_id = fields.UUID(required=True)
+    role = fields.String(required=True, metadata={"description": "admin, presenter, participant or viewer"})
+    connected = fields.Boolean(required=True)
+    hand_raised = fields.Boolean(required=True)
+    muted = fields.Boolean(required=True)
+    room = fields.String(required=True, metadata={"description": "main or a breakout room id"})
+    sfu_room = fields.String(required=True)
+
+
+class RecordingView(Schema):
+    recording_id = fields.String(required=True)
+    blob_key = fields.String(required=True)
+    size = fields.Integer(required=True)
+    media_type = fields.String(required=True)
+    duration = fields.Float(required=True)
+    file_name = fields.String(required=True)
+
+
+class CallView(Schema):
+    call_id = fields.UUID(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True)
+    started_by = fields.UUID(required=True, metadata={"description": "The call's admin (CA-2)"})
+    organization_id = fields.UUID(allow_none=True)
+    chat_id = fields.UUID(allow_none=True, metadata={"description": "The in-call chat (CA-3)"})
+    lesson_id = fields.UUID(allow_none=True)
+    class_id = fields.UUID(allow_none=True)
+    subject = fields.String(allow_none=True)
+    invited_user_ids = fields.List(fields.UUID(), allow_none=True)
+    presenter_ids = fields.List(fields.UUID())
+    screen_share_allowed = fields.Boolean(required=True, metadata={"description": "CA-4"})
+    breakout_rooms = fields.Dict(keys=fields.String(), values=fields.String())
+    recording = fields.Boolean(required=True)
+    recordings = fields.List(fields.Nested(RecordingView))
+    participants = fields.List(fields.Nested(ParticipantView))
+    max_participants = fields.Integer(required=True)
+    started_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+    ended_reason = fields.String(allow_none=True)
+
+
+class JoinView(Schema):
+    call = fields.Nested(CallView, required=True)
+    token = fields.String(required=True, metadata={"description": "Join token for the SFU (short-lived)"})
+    expires_in = fields.Integer(required=True)
+    sfu_url = fields.String(required=True, metadata={"description": "The SFU's signaling WebSocket"})
+    room = fields.String(required=True)
+    rights = fields.List(fields.String(), required=True)
+
+
+class HandInput(Schema):
+    raised = fields.Boolean(required=True)
+
+
+class PermissionsInput(Schema):
+    screen_share = fields.Boolean(required=True, metadata={"description": "Participants may share the screen (CA-4)"})
+
+
+class BreakoutsInput(Schema):
+    count = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_BREAKOUTS))
+    assignment = fields.Dict(keys=fields.UUID(), values=fields.Integer(validate=validate.Range(min=1)),
+                             load_default=None, allow_none=True,
+                             metadata={"description": "By hand: user id -> room number; the rest at random"})
+
+
+class MoveInput(Schema):
+    user_id = fields.UUID(required=True)
+    room = fields.String(required=True, metadata={"description": "main or room-<n>"})

@@ -1,7 +1,43 @@
-"""calls's nameko entrypoints (issue #7 adds them)."""
+"""calls's nameko entrypoints. ``actor_id`` is the gateway's verified token subject.
 
-from calls.application import CallsApplication
-from shared.service import EventSourcedApp, Observability, rpc
+Chats' members come from messaging and school roles from school (RPC); the
+e-journal bridge's lesson events and the SFU's media facts arrive as events.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from nameko.rpc import RpcProxy
+
+from calls import schemas
+from calls.application import CallsApplication, participant_views
+from calls.domain import Call, room_id
+from shared.bus.consumer import consume_event
+from shared.config import env_str
+from shared.contracts import CloudEvent
+from shared.contracts.ejournal import subject_chat_key
+from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.service import EventSourcedApp, Observability, rpc, to_id
+
+log = logging.getLogger("calls")
+BROADCASTER_ROLES = {"admin", "teacher", "class_teacher"}
+
+
+def sfu_url() -> str:
+    """Where clients open the SFU's signaling WebSocket (one node; calls assigns nodes when there are more)."""
+    return env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws")
+
+
+def call_view(call: Call) -> dict:
+    return schemas.CallView().dump({
+        **vars(call), "call_id": call.id, "invited_user_ids": call.invited, "presenter_ids": call.presenters,
+        "screen_share_allowed": call.screen_share_allowed, "breakout_rooms": call.breakouts,
+        "recording": call.recording is not None, "participants": participant_views(call),
+        "max_participants": call.max_participants,
+        "started_at": call.started_at.isoformat() if call.started_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None})
 
 
 class CallsService:
@@ -9,8 +45,197 @@ class CallsService:
 
     app: CallsApplication = EventSourcedApp(CallsApplication)
     observability = Observability()
+    messaging = RpcProxy("messaging")
+    school = RpcProxy("school")
 
     @rpc
     def ping(self) -> dict:
         """Liveness through RPC: answers with the store's head position."""
         return {"service": self.name, "position": self.app.process_recorder.max_notification_id() or 0}
+
+    def _members(self, call: Call) -> list[str]:
+        if call.chat_id is None:
+            return []
+        try:
+            return self.messaging.members_of(str(call.chat_id))
+        except NotFound:
+            return []
+
+    def _visible(self, actor_id: str, call_id: str) -> Call:
+        call = self.app.call(to_id(call_id, "call.not_found"))
+        actor = to_id(actor_id)
+        if str(actor) not in call.participants and not self.app.may_join(call, actor, self._members(call)):
+            raise NotFound("call.not_found", "No such call.")
+        return call
+
+    # -- starting (CA-2, CA-9) ------------------------------------------------------------------------
+    @rpc
+    def start_call(self, actor_id: str, request: dict) -> dict:
+        r = schemas.StartCallInput().load(request)
+        chat = self.messaging.get_chat(actor_id, str(r["chat_id"]))
+        may_broadcast = False
+        if r["kind"] == "broadcast":
+            if not chat.get("organization_id"):
+                raise Conflict("call.broadcast_needs_school", "Broadcasts go to a school's chat.")
+            mine = self.school.my_organizations(actor_id)
+            may_broadcast = any(m["organization"]["organization_id"] == chat["organization_id"]
+                                and BROADCASTER_ROLES & set(m["membership"]["roles"]) for m in mine)
+        call = self.app.start_call(to_id(actor_id), r["kind"], r["chat_id"], chat["member_ids"],
+                                   to_id(chat["organization_id"]) if chat.get("organization_id") else None,
+                                   r["title"] or chat.get("name"), r["invited_user_ids"], r["presenter_ids"],
+                                   may_broadcast)
+        return call_view(call)
+
+    def _lesson_chat(self, actor_id: str, facts: dict) -> uuid.UUID | None:
+        key = subject_chat_key(facts["provider_id"], facts["external_class_id"], facts["subject"],
+                               facts["external_teacher_id"])
+        try:
+            return to_id(self.messaging.chat_by_key(actor_id, key)["chat_id"])
+        except (NotFound, Forbidden):
+            return None
+
+    @rpc
+    def start_lesson(self, actor_id: str, lesson_id: str) -> dict:
+        """CA-2, EJ-5: the teacher starts a published remote lesson's call (CA-8 holds)."""
+        lesson = to_id(lesson_id, "lesson.not_found")
+        info = self.app.lesson_info(lesson)
+        chat_id = self._lesson_chat(actor_id, info.facts) if info else None
+        return call_view(self.app.start_lesson(to_id(actor_id), lesson, chat_id))
+
+    @rpc
+    def lesson_call(self, actor_id: str, lesson_id: str) -> dict:
+        """The call of a lesson, for the diary's join button (EJ-5, CA-10)."""
+        call = self.app.lesson_call(to_id(lesson_id, "lesson.not_found"))
+        if call is None or call.ended:
+            raise NotFound("call.not_started", "This lesson's call has not started.")
+        return call_view(self._visible(actor_id, str(call.id)))
+
+    # -- joining (CA-1, CA-10) -----------------------------------------------------------------------------
+    @rpc
+    def get_call(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self._visible(actor_id, call_id))
+
+    @rpc
+    def join(self, actor_id: str, call_id: str) -> dict:
+        call = self.app.call(to_id(call_id, "call.not_found"))
+        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call))
+        p = call.participants[actor_id]
+        return schemas.JoinView().dump({"call": call_view(call), "token": token, "expires_in": ttl,
+                                        "sfu_url": sfu_url(), "room": room_id(call.id, p["room"]),
+                                        "rights": call.rights(to_id(actor_id))})
+
+    @rpc
+    def leave(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.leave(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    # -- controls (CA-3, CA-4, CA-7) ------------------------------------------------------------------------
+    @rpc
+    def raise_hand(self, actor_id: str, call_id: str, raised: bool) -> dict:
+        return call_view(self.app.raise_hand(to_id(actor_id), to_id(call_id, "call.not_found"), raised))
+
+    @rpc
+    def lower_hand_of(self, actor_id: str, call_id: str, user_id: str) -> dict:
+        return call_view(self.app.lower_hand_of(to_id(actor_id), to_id(call_id, "call.not_found"),
+                                                to_id(user_id, "call.not_a_participant")))
+
+    @rpc
+    def mute(self, actor_id: str, call_id: str, user_id: str) -> dict:
+        return call_view(self.app.mute(to_id(actor_id), to_id(call_id, "call.not_found"),
+                                       to_id(user_id, "call.not_a_participant")))
+
+    @rpc
+    def unmute_self(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.unmute_self(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    @rpc
+    def remove(self, actor_id: str, call_id: str, user_id: str) -> dict:
+        return call_view(self.app.remove(to_id(actor_id), to_id(call_id, "call.not_found"),
+                                         to_id(user_id, "call.not_a_participant")))
+
+    @rpc
+    def set_permissions(self, actor_id: str, call_id: str, permissions: dict) -> dict:
+        p = schemas.PermissionsInput().load(permissions)
+        return call_view(self.app.set_permissions(to_id(actor_id), to_id(call_id, "call.not_found"),
+                                                  p["screen_share"]))
+
+    @rpc
+    def end(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.end(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    # -- breakout rooms (CA-5) ----------------------------------------------------------------------------------
+    @rpc
+    def open_breakouts(self, actor_id: str, call_id: str, request: dict) -> dict:
+        r = schemas.BreakoutsInput().load(request)
+        manual = {str(k): v for k, v in (r["assignment"] or {}).items()}
+        return call_view(self.app.open_breakouts(to_id(actor_id), to_id(call_id, "call.not_found"), r["count"],
+                                                 manual))
+
+    @rpc
+    def move(self, actor_id: str, call_id: str, request: dict) -> dict:
+        r = schemas.MoveInput().load(request)
+        return call_view(self.app.move(to_id(actor_id), to_id(call_id, "call.not_found"), r["user_id"], r["room"]))
+
+    @rpc
+    def close_breakouts(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.close_breakouts(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    # -- recording (CA-6) -------------------------------------------------------------------------------------------
+    @rpc
+    def start_recording(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.start_recording(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    @rpc
+    def stop_recording(self, actor_id: str, call_id: str) -> dict:
+        return call_view(self.app.stop_recording(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    # -- the SFU's facts ------------------------------------------------------------------------------------------
+    @consume_event("sfu.ParticipantConnected.v1")
+    def on_connected(self, event: CloudEvent) -> bool:
+        return self.app.on_sfu_fact(event)
+
+    @consume_event("sfu.ParticipantDisconnected.v1")
+    def on_disconnected(self, event: CloudEvent) -> bool:
+        return self.app.on_sfu_fact(event)
+
+    @consume_event("sfu.RecordingWritten.v1")
+    def on_recording_written(self, event: CloudEvent) -> bool:
+        return self.app.on_sfu_fact(event)
+
+    # -- the e-journal's remote lessons (CA-2, CA-7, EJ-5) -----------------------------------------------------------
+    @consume_event("ejournal_bridge.LessonPublished.v1")
+    def on_lesson_published(self, event: CloudEvent) -> bool:
+        return self.app.on_lesson(event)
+
+    @consume_event("ejournal_bridge.LessonRescheduled.v1")
+    def on_lesson_rescheduled(self, event: CloudEvent) -> bool:
+        return self.app.on_lesson(event)
+
+    @consume_event("ejournal_bridge.LessonCancelled.v1")
+    def on_lesson_cancelled(self, event: CloudEvent) -> bool:
+        return self.app.on_lesson(event)
+
+    @consume_event("ejournal_bridge.LessonStartRequested.v1")
+    def on_lesson_start_requested(self, event: CloudEvent) -> bool:
+        """The teacher launched the lesson from the journal: start its call unless one is under way (CA-8)."""
+        if self.app.already_processed(event.id):
+            return False
+        self.app.on_lesson(event, record=False)
+        data = event.data
+        if data.get("teacher_user_id"):
+            info = self.app.lesson_info(to_id(str(data["lesson_id"])))
+            chat_id = self._lesson_chat(str(data["teacher_user_id"]), info.facts)
+            try:
+                self.app.start_lesson(None, to_id(str(data["lesson_id"])), chat_id, by_journal=True)
+            except DomainError as exc:
+                log.info("lesson call not started", extra={"lesson_id": str(data["lesson_id"]), "code": exc.code})
+        return self.app.process_once(event.id)
+
+    @consume_event("ejournal_bridge.LessonEndRequested.v1")
+    def on_lesson_end_requested(self, event: CloudEvent) -> bool:
+        """CA-7: the lesson was ended from the journal (confirmed there): end its call for everyone."""
+        if self.app.already_processed(event.id):
+            return False
+        call = self.app.lesson_call(to_id(str(event.data["lesson_id"])))
+        if call is not None and not call.ended:
+            self.app.end(None, call.id, "ended_from_journal")
+        return self.app.process_once(event.id)

@@ -38,8 +38,8 @@ from ejournal_bridge.domain import (
     LinkAttempt,
     Provider,
     class_id_of,
-    subject_chat_key,
 )
+from shared.contracts.ejournal import subject_chat_key
 from shared.errors import DomainError, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.observability.logging import get_logger

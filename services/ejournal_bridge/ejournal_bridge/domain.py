@@ -41,11 +41,6 @@ def lesson_id_of(provider_id: uuid.UUID, external_lesson_id: str) -> uuid.UUID:
     return derived_id("lesson", provider_id, external_lesson_id)
 
 
-def subject_chat_key(provider_id: uuid.UUID, external_class_id: str, subject: str, external_teacher_id: str) -> str:
-    """The key messaging knows a subject chat by: one per (class, subject, teacher) of a journal (EJ-4)."""
-    return f"ej:{provider_id}:{external_class_id}:subject:{subject.casefold()}:{external_teacher_id}"
-
-
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"v1={mac}"
