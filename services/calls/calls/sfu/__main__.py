@@ -1,0 +1,52 @@
+"""``python -m calls.sfu``: one SFU node (one per core; a room lives on one node).
+
+Environment: ``SFERA_SFU_HOST`` / ``SFERA_SFU_PORT`` (signaling, health and
+metrics on one port, default 127.0.0.1:8300), ``SFERA_SFU_NODE`` (its name),
+``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_AMQP_URI``,
+``SFERA_SFU_ICE_SERVERS`` (comma-separated STUN/TURN URLs; none by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from calls.sfu.bus import CommandConsumer, FactPublisher
+from calls.sfu.server import Node, node_name, serve
+from shared.blobs import LocalBlobStore
+from shared.config import settings
+from shared.observability.logging import configure_logging
+
+
+def main() -> int:
+    config = settings()
+    configure_logging("sfu", config.log_level)
+    name = node_name()
+    host = os.environ.get("SFERA_SFU_HOST", "127.0.0.1")
+    port = int(os.environ.get("SFERA_SFU_PORT", "8300"))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        node = Node(name, FactPublisher(config.amqp_uri, name), LocalBlobStore())
+        commands = CommandConsumer(config.amqp_uri, name, node.apply)
+        try:
+            await serve(host, port, node, commands)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if node.facts is not None:
+                await node.facts.flush()
+                await node.facts.close()
+            await commands.close()
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The SFU's Prometheus metrics (ARCHITECTURE.md, Observability)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+rooms = Gauge("sfera_sfu_rooms", "Rooms with someone in them on this node")
+participants = Gauge("sfera_sfu_participants", "Participants connected to this node")
+tracks = Gauge("sfera_sfu_tracks", "Published tracks on this node", ["kind"])
+received_packets = Counter("sfera_sfu_received_packets_total", "RTP packets received from publishers", ["kind"])
+forwarded_packets = Counter("sfera_sfu_forwarded_packets_total", "RTP packets forwarded to subscribers", ["kind"])
+forwarded_bytes = Counter("sfera_sfu_forwarded_bytes_total", "RTP bytes forwarded to subscribers", ["kind"])
+keyframe_requests = Counter("sfera_sfu_keyframe_requests_total",
+                            "Key-frame requests: sent to a publisher, or absorbed by the once-a-second limit",
+                            ["reason", "outcome"])
+nacks = Counter("sfera_sfu_nacked_packets_total", "Packets subscribers reported lost (NACK)")
+retransmitted_packets = Counter("sfera_sfu_retransmitted_packets_total", "Packets resent from the history")
+rtcp_fraction_lost = Histogram("sfera_sfu_rtcp_fraction_lost", "Loss fraction in subscribers' receiver reports",
+                               ["kind"], buckets=(0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1))
+rtcp_packets_lost = Gauge("sfera_sfu_rtcp_packets_lost", "Cumulative loss in the latest receiver report", ["kind"])
+codec_instances = Counter("sfera_sfu_codec_instances_total",
+                          "Decoders or encoders aiortc tried to create in the SFU (must stay 0)", ["what"])
+joins = Counter("sfera_sfu_joins_total", "Signaling joins", ["outcome"])
+commands = Counter("sfera_sfu_commands_total", "Commands from the calls service applied", ["command"])
+speaker_switches = Counter("sfera_sfu_speaker_switches_total", "Audio slots that changed speaker")

@@ -1,0 +1,35 @@
+"""The SFU never decodes or encodes media: aiortc's codec factories are replaced
+by ones that count the attempt and refuse, and a publisher's receiver does not
+start its decoder thread. ``sfera_sfu_codec_instances_total`` stays 0; the test
+of forwarding reads it."""
+
+from __future__ import annotations
+
+import aiortc.rtcrtpreceiver as receiver_module
+import aiortc.rtcrtpsender as sender_module
+
+from calls.sfu import metrics
+
+
+class CodecRefused(RuntimeError):
+    pass
+
+
+def _no_decoder(codec):
+    metrics.codec_instances.labels("decoder").inc()
+    raise CodecRefused(f"the SFU does not decode ({codec.mimeType})")
+
+
+def _no_encoder(codec):
+    metrics.codec_instances.labels("encoder").inc()
+    raise CodecRefused(f"the SFU does not encode ({codec.mimeType})")
+
+
+def _no_decoder_thread(loop, input_q, output_q, error_callback=None):
+    """In place of aiortc's decoder worker: return at once (no thread left waiting per track)."""
+
+
+def install() -> None:
+    receiver_module.get_decoder = _no_decoder
+    receiver_module.decoder_worker = _no_decoder_thread
+    sender_module.get_encoder = _no_encoder

@@ -1,0 +1,184 @@
+"""Recording (CA-6) without transcoding: the forwarded VP8 frames and Opus packets
+are reassembled from RTP and remuxed into WebM with PyAV's muxer; no codec runs.
+
+What is recorded: the main room's leading picture (a presenter's screen, else
+the admin's camera, else the first camera) and the admin's microphone (else the
+loudest). Mixing every microphone would need decoding; a lesson's recording is
+the teacher's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+
+from calls.sfu.forward import PublishedTrack
+
+if TYPE_CHECKING:
+    from calls.sfu.server import Node
+
+log = logging.getLogger("calls.sfu")
+VIDEO_CLOCK = Fraction(1, 90000)
+AUDIO_CLOCK = Fraction(1, 48000)
+OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
+
+
+def vp8_descriptor_size(payload: bytes) -> int:
+    """Length of the RFC 7741 payload descriptor in front of the VP8 data."""
+    size = 1
+    if payload[0] & 0x80:
+        x = payload[1]
+        size = 2
+        if x & 0x80:
+            size += 2 if payload[size] & 0x80 else 1
+        if x & 0x40:
+            size += 1
+        if x & 0x30:
+            size += 1
+    return size
+
+
+def vp8_dimensions(frame: bytes) -> tuple[int, int] | None:
+    """Width and height from a key frame's header (RFC 6386 9.1)."""
+    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    width, height = struct.unpack("<HH", frame[6:10])
+    return width & 0x3FFF, height & 0x3FFF
+
+
+class WebmWriter:
+    """Encoded VP8 frames and Opus packets into a WebM file, as they are."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.container = av.open(str(path), "w", format="webm")
+        self.video = self.container.add_stream("libvpx", rate=30)
+        self.audio = self.container.add_stream("libopus", rate=48000)
+        self.audio.codec_context.extradata = OPUS_HEAD
+        self.started = False
+        self.first_video_ts: int | None = None
+        self.first_audio_ts: int | None = None
+        self.video_frames = 0
+        self.audio_packets = 0
+        self.last_pts = 0.0
+
+    def video_frame(self, data: bytes, rtp_ts: int) -> None:
+        if not self.started:
+            size = vp8_dimensions(data)
+            if size is None:
+                return  # wait for a key frame
+            self.video.width, self.video.height = size
+            self.started = True
+            self.first_video_ts = rtp_ts
+        pts = (rtp_ts - self.first_video_ts) & 0xFFFFFFFF
+        packet = av.Packet(data)
+        packet.stream = self.video
+        packet.time_base = VIDEO_CLOCK
+        packet.pts = packet.dts = pts
+        packet.is_keyframe = not (data[0] & 0x01)
+        self.container.mux(packet)
+        self.video_frames += 1
+        self.last_pts = max(self.last_pts, float(pts * VIDEO_CLOCK))
+
+    def audio_packet(self, data: bytes, rtp_ts: int, wall: float, video_wall: float | None) -> None:
+        if not self.started:
+            return
+        if self.first_audio_ts is None:
+            # line audio up with the video by wall clock at the first packet
+            offset = int(max(0.0, wall - (video_wall or wall)) * 48000)
+            self.first_audio_ts = (rtp_ts - offset) & 0xFFFFFFFF
+        pts = (rtp_ts - self.first_audio_ts) & 0xFFFFFFFF
+        packet = av.Packet(data)
+        packet.stream = self.audio
+        packet.time_base = AUDIO_CLOCK
+        packet.pts = packet.dts = pts
+        self.container.mux(packet)
+        self.audio_packets += 1
+        self.last_pts = max(self.last_pts, float(pts * AUDIO_CLOCK))
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class Recorder:
+    """Follows the room's leading tracks and writes what they forward."""
+
+    def __init__(self, node: Node, call_id: str, recording_id: str):
+        self.node = node
+        self.call_id = call_id
+        self.recording_id = recording_id
+        directory = Path(tempfile.mkdtemp(prefix="sfera-recording-"))
+        self.writer = WebmWriter(directory / f"{recording_id}.webm")
+        self.video: PublishedTrack | None = None
+        self.audio: PublishedTrack | None = None
+        self.frame = bytearray()
+        self.frame_ts: int | None = None
+        self.video_wall: float | None = None
+        self.started_at = time.time()
+        self.follow()
+
+    def _attach(self, current: PublishedTrack | None, wanted: PublishedTrack | None) -> PublishedTrack | None:
+        if current is wanted:
+            return current
+        if current is not None and self in current.recorders:
+            current.recorders.remove(self)
+        if wanted is not None:
+            wanted.recorders.append(self)
+            wanted.request_keyframe("recording")
+        return wanted
+
+    def follow(self) -> None:
+        room = self.node.rooms.get(self.call_id)
+        if room is None:
+            return
+        videos = room.tracks("video")
+        videos.sort(key=lambda t: (t.source != "screen", t.owner.role not in ("admin", "presenter"), t.owner.joined))
+        audios = room.tracks("audio")
+        audios.sort(key=lambda t: (t.owner.role != "admin", t.level))
+        # a change of picture starts again at a key frame; timestamps follow the first source's clock
+        if videos and (self.video is None or self.video not in videos[:1]) and not self.writer.started:
+            self.video = self._attach(self.video, videos[0])
+        elif self.video is None and videos:
+            self.video = self._attach(None, videos[0])
+        if audios and self.audio is None:
+            self.audio = self._attach(None, audios[0])
+
+    def write(self, track: PublishedTrack, seq: int, ts: int, marker: int, payload: bytes) -> None:
+        try:
+            if track is self.video:
+                if self.frame_ts != ts:
+                    self.frame = bytearray()
+                    self.frame_ts = ts
+                self.frame += payload[vp8_descriptor_size(payload):]
+                if marker:
+                    if self.video_wall is None:
+                        self.video_wall = time.time()
+                    self.writer.video_frame(bytes(self.frame), ts)
+                    self.frame = bytearray()
+            elif track is self.audio:
+                self.writer.audio_packet(payload, ts, time.time(), self.video_wall)
+        except (av.FFmpegError, ValueError) as exc:
+            log.warning("recording: packet skipped", extra={"error": str(exc)})
+
+    async def finish(self, blobs: Any) -> dict | None:
+        for track in (self.video, self.audio):
+            self._attach(track, None)
+        self.writer.close()
+        path = self.writer.path
+        if not self.writer.video_frames or blobs is None:
+            log.warning("recording: nothing recorded", extra={"call_id": self.call_id})
+            return None
+        with path.open("rb") as f:
+            key, size = await asyncio.get_running_loop().run_in_executor(None, blobs.put, f, 1 << 34)
+        duration = max(self.writer.last_pts, 0.0)
+        path.unlink(missing_ok=True)
+        return {"blob_key": key, "size": size, "media_type": "video/webm", "duration": round(duration, 3),
+                "file_name": f"recording-{time.strftime('%Y-%m-%d-%H%M', time.localtime(self.started_at))}.webm"}

@@ -1,0 +1,360 @@
+"""The SFU process: WebRTC signaling over a WebSocket, rooms, commands from calls.
+
+Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
+
+    -> {"type": "join", "token": "<join token>"}
+    <- {"type": "joined", "user_id", "call_id", "room", "role", "rights", "muted", "ice_servers": []}
+    -> {"type": "offer", "sdp": "...", "sources": {"<mid>": "microphone" | "camera" | "screen"}}
+       (the client's sendonly transceivers are what it publishes, its recvonly
+       transceivers are its slots: a few video, three audio)
+    <- {"type": "answer", "sdp": "..."}
+    <- {"type": "slots", "slots": {"<mid>": {"user_id", "source"} | null}}   (whenever it changes)
+    -> {"type": "pin", "tracks": ["<user_id>:camera", ...]}                   (who to see first)
+    -> {"type": "leave"}
+    <- {"type": "muted" | "unmuted" | "rights" | "moved" | "removed" | "ended" | "error", ...}
+
+ICE servers are explicitly none: host candidates only (``SFERA_SFU_ICE_SERVERS``
+may name STUN/TURN servers in production); aiortc's default public STUN server
+cannot be reached from here and would stall every join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+
+from aiohttp import WSMsgType, web
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from calls.domain import verify_join_token
+from calls.sfu import metrics, nocodec
+from calls.sfu.bus import CommandConsumer, FactPublisher
+from calls.sfu.forward import IdleTrack, PublishedTrack, Slot
+from calls.sfu.recording import Recorder
+from calls.sfu.room import SPEAKER_TICK, Participant, Room
+from shared.blobs import LocalBlobStore
+from shared.errors import DomainError
+
+log = logging.getLogger("calls.sfu")
+SOURCES = {"microphone": "audio", "camera": "video", "screen": "video"}
+MAX_SLOTS = {"audio": 3, "video": 9}
+SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}
+
+
+def ice_configuration() -> RTCConfiguration:
+    urls = [u for u in os.environ.get("SFERA_SFU_ICE_SERVERS", "").split(",") if u.strip()]
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=u.strip()) for u in urls])
+
+
+class Node:
+    """One SFU process: its rooms and participants."""
+
+    def __init__(self, name: str, facts: FactPublisher | None, blobs: LocalBlobStore | None = None):
+        self.name = name
+        self.facts = facts
+        self.blobs = blobs
+        self.rooms: dict[str, Room] = {}
+        self.participants: dict[tuple[str, str], Participant] = {}
+        self.screen_share: dict[str, bool] = {}
+        self.recorders: dict[str, Recorder] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    def fact(self, name: str, **data) -> None:
+        if self.facts is not None:
+            self.facts.publish(name, **data)
+
+    # -- rooms ----------------------------------------------------------------
+    def room(self, room_id: str, call_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(room_id, call_id)
+            metrics.rooms.set(len(self.rooms))
+        return room
+
+    def _drop_room_if_empty(self, room: Room) -> None:
+        if not room.participants and self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+            metrics.rooms.set(len(self.rooms))
+
+    def move(self, p: Participant, room_id: str) -> None:
+        old = p.room
+        if old is not None and old.id == room_id:
+            return
+        if old is not None:
+            old.remove(p)
+            self._drop_room_if_empty(old)
+        self.room(room_id, p.call_id).add(p)
+        for track in p.tracks.values():
+            track.request_keyframe("moved")
+
+    # -- joining ----------------------------------------------------------------
+    async def join(self, claims: dict, notify) -> Participant:
+        key = (claims["call"], claims["sub"])
+        previous = self.participants.get(key)
+        if previous is not None:  # the same person again (a reload, a second device): the newest wins
+            await self.leave(previous, "replaced", notify_calls=False)
+        p = Participant(claims["sub"], claims["call"], claims.get("role", "participant"), claims["rights"],
+                        bool(claims.get("muted")), notify)
+        if self.screen_share.get(p.call_id) and p.role == "participant":
+            p.rights.add("screen")
+        p.pc = RTCPeerConnection(ice_configuration())
+        self.participants[key] = p
+        self.move(p, claims["room"])
+        metrics.participants.set(len(self.participants))
+
+        @p.pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = p.pc.connectionState
+            if state == "connected" and not p.connected:
+                p.connected = True
+                self.fact("ParticipantConnected", call_id=p.call_id, user_id=p.user_id, room=p.room.id)
+                for track in p.tracks.values():
+                    track.request_keyframe("connected")
+                if p.room:
+                    p.room.changed()
+            elif state in ("failed", "closed"):
+                await self.leave(p, "disconnected")
+
+        return p
+
+    async def negotiate(self, p: Participant, sdp: str, sources: dict[str, str]) -> str:
+        pc = p.pc
+        known = {s.mid for s in (*p.video_slots, *p.audio_slots)} | {t.receiver_mid for t in p.tracks.values()}
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for t in pc.getTransceivers():
+            if t.mid in known:
+                continue
+            if t._offerDirection == "recvonly":  # the client sends: a published track
+                source = sources.get(t.mid)
+                if source not in SOURCES or SOURCES[source] != t.kind or source in p.tracks:
+                    t.direction = "inactive"
+                    continue
+                rtx = {c.payloadType for c in t._codecs if c.mimeType.lower().endswith("/rtx")}
+                track = PublishedTrack(p, source, t.kind, t.receiver, rtx)
+                track.receiver_mid = t.mid
+                p.tracks[source] = track
+                self.fact("TrackPublished", call_id=p.call_id, user_id=p.user_id, room=p.room.id, source=source,
+                          kind=t.kind)
+            elif t._offerDirection == "sendonly" and p.may("subscribe"):  # the client receives: a slot
+                slots = p.video_slots if t.kind == "video" else p.audio_slots
+                codec = t._codecs[0]
+                if len(slots) >= MAX_SLOTS[t.kind] or (t.kind == "video" and codec.mimeType.lower() != "video/vp8"):
+                    t.direction = "inactive"
+                    continue
+                t.sender.replaceTrack(IdleTrack(t.kind))
+                t.direction = "sendonly"
+                slots.append(Slot(p, t.mid, t.kind, t.sender, codec.payloadType))
+            else:
+                t.direction = "inactive"
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        p.room.changed()
+        return pc.localDescription.sdp
+
+    async def leave(self, p: Participant, reason: str, notify_calls: bool = True) -> None:
+        if p.closed:
+            return
+        p.closed = True
+        key = (p.call_id, p.user_id)
+        if self.participants.get(key) is p:
+            del self.participants[key]
+        room = p.room
+        if room is not None:
+            room.remove(p)
+            self._drop_room_if_empty(room)
+        for track in p.tracks.values():
+            if track.started:
+                metrics.tracks.labels(track.kind).dec()
+        metrics.participants.set(len(self.participants))
+        if p.connected and notify_calls:
+            self.fact("ParticipantDisconnected", call_id=p.call_id, user_id=p.user_id,
+                      room=room.id if room else p.call_id, reason=reason)
+        await p.pc.close()
+
+    def of_call(self, call_id: str) -> list[Participant]:
+        return [p for (c, _), p in list(self.participants.items()) if c == call_id]
+
+    # -- commands from calls (down) ----------------------------------------------------------------
+    async def apply(self, command: str, data: dict) -> None:
+        call_id = str(data["call_id"])
+        metrics.commands.labels(command).inc()
+        if command == "ParticipantMuted":
+            p = self.participants.get((call_id, str(data["user_id"])))
+            if p is not None:
+                p.muted = bool(data["muted"])
+                await p.send({"type": "muted" if p.muted else "unmuted"})
+                p.room.changed()
+        elif command == "ParticipantLeft" and data.get("reason") == "removed":
+            p = self.participants.get((call_id, str(data["user_id"])))
+            if p is not None:
+                await p.send({"type": "removed"})
+                await self.leave(p, "removed")
+        elif command == "PermissionsChanged":
+            self.screen_share[call_id] = bool(data["screen_share"])
+            for p in self.of_call(call_id):
+                if p.role == "participant":
+                    (p.rights.add if data["screen_share"] else p.rights.discard)("screen")
+                    await p.send({"type": "rights", "rights": sorted(p.rights)})
+                    p.room.changed()
+        elif command == "BreakoutsChanged":
+            placement = data.get("placement") or {}
+            if data.get("closed"):
+                placement = {p.user_id: call_id for p in self.of_call(call_id)}
+            for user_id, room_id in placement.items():
+                p = self.participants.get((call_id, str(user_id)))
+                if p is not None:
+                    self.move(p, room_id)
+                    await p.send({"type": "moved", "room": room_id})
+        elif command == "RecordingChanged":
+            await self.record(call_id, data["recording_id"], bool(data["recording"]))
+        elif command == "CallEnded":
+            await self.record(call_id, None, False)
+            for p in self.of_call(call_id):
+                await p.send({"type": "ended"})
+                await self.leave(p, "ended")
+            self.screen_share.pop(call_id, None)
+
+    # -- recording (CA-6) ------------------------------------------------------------------------------------------------
+    async def record(self, call_id: str, recording_id: str | None, on: bool) -> None:
+        current = self.recorders.get(call_id)
+        if on:
+            if current is None and recording_id:
+                self.recorders[call_id] = Recorder(self, call_id, recording_id)
+            return
+        if current is not None and (recording_id is None or current.recording_id == recording_id):
+            del self.recorders[call_id]
+            written = await current.finish(self.blobs)
+            if written is not None:
+                self.fact("RecordingWritten", call_id=call_id, recording_id=current.recording_id, **written)
+
+    # -- housekeeping ----------------------------------------------------------------
+    async def ticker(self) -> None:
+        """Speakers every quarter second; bitrate caps and recorders' sources every second."""
+        n = 0
+        while True:
+            await asyncio.sleep(SPEAKER_TICK)
+            n += 1
+            for room in list(self.rooms.values()):
+                room.speaker_tick()
+            if n % 4 == 0:
+                for room in list(self.rooms.values()):
+                    await room.cap_bitrates()
+                for recorder in list(self.recorders.values()):
+                    recorder.follow()
+
+    async def close(self) -> None:
+        for p in list(self.participants.values()):
+            await self.leave(p, "shutdown")
+
+
+async def signaling(request: web.Request) -> web.WebSocketResponse:
+    node: Node = request.app["node"]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+
+    async def notify(message: dict) -> None:
+        if not ws.closed:
+            await ws.send_str(json.dumps(message))
+
+    p: Participant | None = None
+    try:
+        token = request.query.get("token")
+        if token is None:
+            first = await ws.receive(timeout=15)
+            if first.type != WSMsgType.TEXT:
+                return ws
+            token = json.loads(first.data).get("token", "")
+        try:
+            claims = verify_join_token(token)
+        except DomainError as exc:
+            metrics.joins.labels(exc.code).inc()
+            await ws.send_str(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
+            await ws.close(code=4001)
+            return ws
+        p = await node.join(claims, notify)
+        metrics.joins.labels("ok").inc()
+        await notify({"type": "joined", "user_id": p.user_id, "call_id": p.call_id, "room": p.room.id,
+                      "role": p.role, "rights": sorted(p.rights), "muted": p.muted, "ice_servers": []})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            try:
+                message = json.loads(msg.data)
+            except ValueError:
+                await notify({"type": "error", "code": "signal.invalid", "message": "Messages are JSON."})
+                continue
+            kind = message.get("type")
+            if kind == "offer" and isinstance(message.get("sdp"), str):
+                sources = {str(k): v for k, v in (message.get("sources") or {}).items()}
+                refused = [m for m, s in sources.items() if s in SOURCE_RIGHTS and not p.may(SOURCE_RIGHTS[s])]
+                try:
+                    sdp = await node.negotiate(p, message["sdp"], sources)
+                except Exception as exc:  # a malformed SDP must not take the node down
+                    log.warning("negotiation failed", extra={"user_id": p.user_id, "error": str(exc)})
+                    await notify({"type": "error", "code": "signal.bad_offer", "message": str(exc)[:200]})
+                    continue
+                await notify({"type": "answer", "sdp": sdp, "not_forwarded": refused})
+            elif kind == "pin":
+                p.pins = [str(t) for t in (message.get("tracks") or [])][:MAX_SLOTS["video"]]
+                p.room.changed()
+            elif kind == "leave":
+                break
+            else:
+                await notify({"type": "error", "code": "signal.unknown", "message": f"Unknown message {kind!r}."})
+    except TimeoutError:
+        pass
+    finally:
+        if p is not None:
+            await node.leave(p, "left")
+        await ws.close()
+    return ws
+
+
+async def healthz(request: web.Request) -> web.Response:
+    node: Node = request.app["node"]
+    return web.json_response({"status": "ok", "node": node.name, "rooms": len(node.rooms),
+                              "participants": len(node.participants)})
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_app(node: Node) -> web.Application:
+    app = web.Application()
+    app["node"] = node
+    app.router.add_get("/ws", signaling)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
+async def serve(host: str, port: int, node: Node, commands: CommandConsumer | None) -> None:
+    nocodec.install()
+    runner = web.AppRunner(make_app(node))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    node.tasks.append(asyncio.ensure_future(node.ticker()))
+    if node.facts is not None:
+        node.facts.start()
+    if commands is not None:
+        node.tasks.append(asyncio.ensure_future(commands.run()))
+    log.info("sfu listening", extra={"host": host, "port": port, "node": node.name})
+    stop = asyncio.Event()
+    try:
+        await stop.wait()
+    finally:
+        await node.close()
+        for task in node.tasks:
+            task.cancel()
+        await runner.cleanup()
+
+
+def node_name() -> str:
+    return os.environ.get("SFERA_SFU_NODE") or f"sfu-{uuid.uuid4().hex[:8]}"
+
