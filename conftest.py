@@ -72,6 +72,7 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
         persistence=persistence,
         gateway_port=gateway_port,
         metrics_base_port=free_port_block(40),
+        sfu_port=free_port(),
         vhost=f"stack{n}",
         pg_database=f"stack{n}",
         gateway_threads=32,

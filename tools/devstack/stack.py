@@ -39,6 +39,7 @@ class StackConfig:
     pg_port: int = 5442
     gateway_port: int = 8080
     metrics_base_port: int = 9100
+    sfu_port: int = 8300
     durable_pg: bool = True
     # gunicorn's gthread worker gives every open WebSocket a thread of its own:
     # this is also the most clients one gateway process can keep connected.
@@ -77,6 +78,9 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             # Links, QR codes and OAuth returns point at this stack's gateway unless told otherwise.
             "SFERA_PUBLIC_URL": os.environ.get("SFERA_PUBLIC_URL", self.gateway_url),
+            # Join tokens send clients to this stack's SFU (one node).
+            "SFERA_SFU_URL": f"ws://127.0.0.1:{self.config.sfu_port}/ws",
+            "SFERA_SFU_PORT": str(self.config.sfu_port),
             **self.config.extra_env,
             **extra,
         }
@@ -165,11 +169,17 @@ class Stack:
             argv += [f"--{key}", str(value)]
         return self._spawn(Managed("ejournal-sim", argv, f"http://127.0.0.1:{port}/healthz"))
 
+    def start_sfu(self, name: str = "sfu", **env: str) -> Managed:
+        """An SFU node (issue #7): signaling, health and metrics on ``sfu_port``."""
+        return self._spawn(Managed(name, [PYTHON, "-m", "calls.sfu"],
+                                   f"http://127.0.0.1:{self.config.sfu_port}/healthz", {"SFERA_SFU_NODE": name, **env}))
+
     def start_all(self) -> None:
         for name in SERVICES:
             self.start_service(name)
         for name in SERVICES:
             self.start_relay(name)
+        self.start_sfu()
         self.start_gateway()
         self.wait_healthy()
 

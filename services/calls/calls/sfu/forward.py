@@ -38,18 +38,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import MediaStreamTrack, clock
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcp import (
+from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
+    RtpPacket,
     pack_remb_fci,
 )
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from calls.sfu import metrics
 

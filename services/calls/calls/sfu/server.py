@@ -27,7 +27,7 @@ import os
 import uuid
 
 from aiohttp import WSMsgType, web
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from calls.domain import verify_join_token
@@ -47,7 +47,11 @@ SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}
 
 def ice_configuration() -> RTCConfiguration:
     urls = [u for u in os.environ.get("SFERA_SFU_ICE_SERVERS", "").split(",") if u.strip()]
-    return RTCConfiguration(iceServers=[RTCIceServer(urls=u.strip()) for u in urls])
+    # max-bundle: one transport per participant. aiortc's "balanced" policy, as the answerer of a
+    # BUNDLE offer, leaves the second and later transceivers of a kind on a transport that never
+    # connects (they are marked bundled before the BUNDLE group is applied).
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=u.strip()) for u in urls],
+                            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class Node:
