@@ -577,12 +577,7 @@ class MessagingApplication(ServiceApplication):
                     raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
                 on_behalf = chat.organization_id
             attachments = [self._unsent_attachment(actor_id, chat_id, a) for a in attachment_ids]
-            page = self.find(MessagePage, MessagePage.create_id(chat_id, chat.pages - 1))
-            changed: list[Any] = []
-            if page.full:
-                chat.open_page()
-                page = MessagePage(chat_id=chat_id, number=chat.pages - 1)
-                changed.append(chat)
+            page, changed = self._last_page(chat)
             if reply_to is not None and not 0 <= reply_to < page.next_seq:
                 raise Invalid("message.reply_not_found", "The message replied to does not exist.")
             seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow(),
@@ -591,6 +586,37 @@ class MessagingApplication(ServiceApplication):
                 attachment.sent(seq)
             self.save(*changed, page, *attachments)
             return self._shown(chat, page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def _last_page(self, chat: Chat) -> tuple[MessagePage, list[Any]]:
+        """The page the next message goes on (a new one when the last is full) and what that changed."""
+        page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+        if not page.full:
+            return page, []
+        chat.open_page()
+        return MessagePage(chat_id=chat.id, number=chat.pages - 1), [chat]
+
+    def on_recording_ready(self, event: CloudEvent) -> bool:
+        """CA-6: a call's recording lands in the call's chat, posted by the call's admin, for its members."""
+        data = event.data
+        if data.get("chat_id") is None or self.already_processed(event.id):
+            return False
+        chat_id = uuid.UUID(str(data["chat_id"]))
+        author = uuid.UUID(str(data["admin_id"]))
+        minutes, seconds = divmod(int(data["duration"]), 60)
+
+        def command() -> bool:
+            chat = self.find(Chat, chat_id)
+            if chat is None:
+                return self.process_once(event.id)
+            attachment = Attachment(chat_id=chat_id, uploaded_by=author, kind="video", file_name=data["file_name"],
+                                    media_type=data["media_type"], size=data["size"], blob_key=data["blob_key"])
+            page, changed = self._last_page(chat)
+            seq = page.post(uuid.uuid4(), author, None, f"Запись звонка ({minutes}:{seconds:02d})", None, utcnow(),
+                            [attachment.view()], None)
+            attachment.sent(seq)
+            return self.process_once(event.id, *changed, page, attachment)
 
         return self.retrying(command, ("chat", chat_id))
 

@@ -64,6 +64,11 @@ class MessagingService:
     def on_teacher_assigned(self, event: CloudEvent) -> bool:
         return self.app.on_teacher_assigned(event)
 
+    # -- calls (CA-6) ------------------------------------------------------------------------------------
+    @consume_event("calls.RecordingReady.v1")
+    def on_recording_ready(self, event: CloudEvent) -> bool:
+        return self.app.on_recording_ready(event)
+
     # -- the e-journal bridge's command (CH-2, EJ-3, EJ-4) ------------------------------------------
     @rpc
     def ensure_system_chat(self, request: dict) -> dict:

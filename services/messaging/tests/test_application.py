@@ -475,3 +475,24 @@ def test_read_marks_are_published_for_the_other_members_CH_4(school):
     school.app.mark_read(b, chat.id, 1)
     school.app.mark_read(b, chat.id, 0)  # going back changes nothing
     assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(b, 1)]
+
+
+def test_ca6_a_calls_recording_lands_in_its_chat_once_for_its_members(school):
+    five = school.klass()
+    teacher, pupil = school.join("teacher", five), school.join("student", five)
+    stranger = school.join("student", school.klass("6Б"))
+    (chat,) = school.chat_of("class", pupil)
+    ready = dict(call_id=uuid.uuid4(), recording_id="r1", blob_key="cd" * 32, size=2_048_000,
+                 media_type="video/webm", duration=75.4, file_name="recording-2026-09-01-0800.webm", chat_id=chat.id,
+                 admin_id=teacher)
+    event = make_event("calls.RecordingReady.v1", ready, event_id="calls:7:RecordingReady.v1")
+    assert school.app.on_recording_ready(event)
+    assert not school.app.on_recording_ready(event)  # a redelivery posts nothing
+    messages, _ = school.app.history(pupil, chat.id, None, None, 10)
+    (posted,) = [m for m in messages if m["attachments"]]
+    assert posted["author_id"] == str(teacher) and posted["text"] == "Запись звонка (1:15)"
+    (file,) = posted["attachments"]
+    assert (file["kind"], file["media_type"], file["size"]) == ("video", "video/webm", 2_048_000)
+    assert school.app.attachment(pupil, chat.id, uuid.UUID(file["attachment_id"])).blob_key == "cd" * 32
+    with pytest.raises(Forbidden):
+        school.app.attachment(stranger, chat.id, uuid.UUID(file["attachment_id"]))
