@@ -35,6 +35,7 @@ class Participant:
         self.video_slots: list[Slot] = []
         self.audio_slots: list[Slot] = []
         self.pins: list[str] = []
+        self.announced: dict[str, dict | None] = {}
         self.joined = time.monotonic()
         self.connected = False
         self.closed = False
@@ -110,22 +111,19 @@ class Room:
         return audio[:LOUDEST + 1]
 
     @staticmethod
-    def _fill(slots: list[Slot], wanted: list[PublishedTrack]) -> bool:
+    def _fill(slots: list[Slot], wanted: list[PublishedTrack]) -> None:
         """Keep slots already showing a wanted track; give the others the rest in order."""
         wanted = wanted[:len(slots)]
-        changed = False
         keep = {id(s.source) for s in slots if s.source in wanted}
         free = [s for s in slots if s.source is None or id(s.source) not in keep]
         shown = {id(s.source) for s in slots if s.source is not None and id(s.source) in keep}
         for track in wanted:
             if id(track) in shown:
                 continue
-            slot = free.pop(0)
-            changed |= slot.show(track)
+            free.pop(0).show(track)
             shown.add(id(track))
         for slot in free:
-            changed |= slot.show(None)
-        return changed
+            slot.show(None)
 
     def _reassign(self) -> None:
         self._dirty = False
@@ -133,10 +131,12 @@ class Room:
         for viewer in list(self.participants.values()):
             if viewer.closed or not viewer.may("subscribe"):
                 continue
-            changed = self._fill(viewer.video_slots, self._video_order(viewer))
-            changed |= self._fill(viewer.audio_slots, [t for t in self.speakers if t.owner is not viewer])
-            if changed:
-                asyncio.ensure_future(viewer.send({"type": "slots", "slots": viewer.slot_map()}))
+            self._fill(viewer.video_slots, self._video_order(viewer))
+            self._fill(viewer.audio_slots, [t for t in self.speakers if t.owner is not viewer])
+            shown = viewer.slot_map()
+            if shown != viewer.announced:  # also when a source left the room since the last message
+                viewer.announced = shown
+                asyncio.ensure_future(viewer.send({"type": "slots", "slots": shown}))
 
     def speaker_tick(self) -> None:
         speakers = self.pick_speakers()
