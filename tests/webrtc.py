@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import av
 from aiortc import MediaStreamTrack, RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_PTIME
+from aiortc.mediastreams import VIDEO_CLOCK_RATE
 
 AUDIO_RATE = 48000
 AUDIO_PTIME = 0.02

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system packages Sfera needs (RabbitMQ, PostgreSQL) when they are missing.
+# Installs the system packages Sfera needs (RabbitMQ, PostgreSQL, Chromium for the browser test) when missing.
 # Idempotent: when every binary is present it does nothing and costs nothing.
 set -euo pipefail
 
@@ -7,6 +7,8 @@ missing=()
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# Headless Chromium with a fake camera joins a call in the browser test (issue #7).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -222,7 +222,7 @@ class Node:
                 await self.leave(p, "ended")
             self.screen_share.pop(call_id, None)
 
-    # -- recording (CA-6) ------------------------------------------------------------------------------------------------
+    # -- recording (CA-6) ----------------------------------------------------------------
     async def record(self, call_id: str, recording_id: str | None, on: bool) -> None:
         current = self.recorders.get(call_id)
         if on:

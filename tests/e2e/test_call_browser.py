@@ -1,0 +1,117 @@
+"""A real browser in a call (CA-1, CA-10): Debian's headless Chromium with a fake
+camera and microphone opens the call's link served by the gateway, joins through
+the page's own code, and exchanges media with an aiortc participant both ways.
+Driven over the DevTools protocol (no extra driver)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.e2e.test_calls import LUMAS, room, start, until  # noqa: F401  (room: the call fixture)
+from tests.webrtc import Peer
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Expected brightness of the aiortc camera (flat Y = LUMAS[0], neutral chroma) once the browser converts it to RGB.
+EXPECTED_RGB = 1.164 * (LUMAS[0] - 16)
+
+
+class Browser:
+    """Headless Chromium and one page, over the DevTools protocol."""
+
+    def __init__(self, url: str):
+        self.profile = Path(tempfile.mkdtemp(prefix="sfera-chromium-"))
+        self.process = subprocess.Popen([
+            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0",
+            f"--user-data-dir={self.profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ws = None
+        self.session = None
+        self.n = 0
+
+    async def open(self) -> None:
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline:
+                raise AssertionError("Chromium did not start")
+            await asyncio.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        self.session = aiohttp.ClientSession()
+        for _ in range(100):
+            async with self.session.get(f"http://127.0.0.1:{port}/json/list") as response:
+                pages = [p for p in await response.json() if p["type"] == "page"]
+            if pages:
+                break
+            await asyncio.sleep(0.1)
+        self.ws = await self.session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
+
+    async def evaluate(self, expression: str):
+        self.n += 1
+        await self.ws.send_str(json.dumps({"id": self.n, "method": "Runtime.evaluate", "params": {
+            "expression": expression, "awaitPromise": True, "returnByValue": True}}))
+        async for msg in self.ws:
+            reply = json.loads(msg.data)
+            if reply.get("id") == self.n:
+                return reply["result"]["result"].get("value")
+        raise AssertionError("the page's DevTools connection closed")
+
+    async def close(self) -> None:
+        if self.session:
+            await self.session.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by tools/bootstrap/system-deps.sh")
+def test_ca1_ca10_a_browser_joins_from_the_calls_link_and_media_flows_both_ways(api, room, platform):
+    call = start(api, room, title="Урок в браузере")
+    admin, pupil = room["people"][:2]
+    admin_id, pupil_id = room["ids"][:2]
+
+    async def scenario():
+        ticket = api.ok("POST", f"/calls/{call['call_id']}/join", admin["access_token"])
+        peer = await Peer(ticket["sfu_url"], ticket["token"], camera_luma=LUMAS[0], tone_hz=440).connect()
+        browser = Browser(f"{platform.gateway_url}/call/{call['call_id']}#access_token={pupil['access_token']}")
+        try:
+            await browser.open()
+            # browser -> SFU -> aiortc: the fake camera's frames decode, the fake microphone is heard
+            await until(lambda: (peer.received.get(peer.slot_of(pupil_id, "camera") or "") or
+                                 type("", (), {"frames": 0})).frames >= 30, timeout=40,
+                        what="the browser's camera decoded by the aiortc peer")
+            await until(lambda: peer.slot_of(pupil_id, "microphone") is not None, what="the browser's microphone")
+            # aiortc -> SFU -> browser: frames decoded in the page, and they are the aiortc camera's grey
+            stats = {}
+            for _ in range(100):
+                stats = await browser.evaluate("window.sferaStats()")
+                if stats["inboundVideoFrames"] >= 30 and stats["inboundAudioPackets"] >= 50:
+                    break
+                await asyncio.sleep(0.2)
+            assert stats["inboundVideoFrames"] >= 30 and stats["inboundAudioPackets"] >= 50, stats
+            assert stats["outboundVideoFrames"] > 0 and stats["outboundAudioPackets"] > 0, stats
+            slots = await browser.evaluate("window.sferaState.slots")
+            (mid,) = [m for m, shown in slots.items() if shown and shown["user_id"] == admin_id
+                      and shown["source"] == "camera"]
+            brightness = await browser.evaluate(f"window.sferaBrightness({json.dumps(mid)})")
+            assert brightness is not None and abs(brightness - EXPECTED_RGB) < 15, brightness
+            assert not await browser.evaluate("window.sferaState.errors")
+        finally:
+            await browser.close()
+            await peer.close()
+
+    asyncio.run(scenario())
