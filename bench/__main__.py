@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, registration, school
+from bench import ejournal, messaging, pipeline, registration, school, sfu
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -15,3 +15,5 @@ if __name__ == "__main__":
     messaging.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     ejournal.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    sfu.main()

@@ -12,6 +12,7 @@ import asyncio
 import fractions
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -29,9 +30,11 @@ class FlatVideo(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, luma: int, width: int = 320, height: int = 240, fps: int = 30):
+    def __init__(self, luma: int, width: int = 320, height: int = 240, fps: int = 30, noise: bool = False):
         super().__init__()
         self.luma = luma
+        self.noise = noise  # fine noise: the encoder then spends its whole bitrate (for the benchmark)
+        self._grain = bytes(min(255, luma + (b & 15)) for b in range(256))
         self.width, self.height = width, height
         self.ptime = 1 / fps
         self._start: float | None = None
@@ -47,7 +50,10 @@ class FlatVideo(MediaStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        y = bytearray([self.luma]) * (self.width * self.height)
+        if self.noise:  # grain of 16 levels around the grey: about 550 kbps from aiortc's VP8 at 320x240
+            y = bytearray(os.urandom(self.width * self.height).translate(self._grain))
+        else:
+            y = bytearray([self.luma]) * (self.width * self.height)
         bar = (self.sent * 4) % self.width
         for row in range(0, self.height, 8):
             y[row * self.width + bar] = 255 - self.luma
@@ -71,6 +77,10 @@ class ToneAudio(MediaStreamTrack):
         self.amplitude = amplitude
         self._start: float | None = None
         self._pts = 0
+        amp = int(32767 * amplitude)
+        # one second of the tone, computed once (a whole number of cycles when tone_hz is an integer)
+        self._second = b"".join(int(amp * math.sin(2 * math.pi * tone_hz * i / AUDIO_RATE)).to_bytes(
+            2, "little", signed=True) for i in range(AUDIO_RATE))
 
     async def recv(self) -> av.AudioFrame:
         samples = int(AUDIO_RATE * AUDIO_PTIME)
@@ -81,9 +91,8 @@ class ToneAudio(MediaStreamTrack):
             wait = self._start + self._pts / AUDIO_RATE - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-        amp = int(32767 * self.amplitude)
-        data = b"".join(int(amp * math.sin(2 * math.pi * self.tone_hz * (self._pts + i) / AUDIO_RATE)).to_bytes(
-            2, "little", signed=True) for i in range(samples))
+        start = (self._pts % AUDIO_RATE) * 2
+        data = self._second[start:start + samples * 2]
         frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
         frame.planes[0].update(data)
         frame.sample_rate = AUDIO_RATE
@@ -121,16 +130,16 @@ def audio_rms(frame: av.AudioFrame) -> float:
 class Peer:
     def __init__(self, sfu_url: str, token: str, *, camera_luma: int | None = None, tone_hz: float | None = None,
                  screen_luma: int | None = None, video_slots: int = 4, audio_slots: int = 3, decode: bool = True,
-                 amplitude: float = 0.3):
+                 amplitude: float = 0.3, noise: bool = False):
         self.sfu_url = sfu_url
         self.token = token
         self.sources: dict[str, MediaStreamTrack] = {}
         if tone_hz is not None:
             self.sources["microphone"] = ToneAudio(tone_hz, amplitude)
         if camera_luma is not None:
-            self.sources["camera"] = FlatVideo(camera_luma)
+            self.sources["camera"] = FlatVideo(camera_luma, noise=noise)
         if screen_luma is not None:
-            self.sources["screen"] = FlatVideo(screen_luma, 640, 360, fps=5)
+            self.sources["screen"] = FlatVideo(screen_luma, 640, 360, fps=5, noise=noise)
         self.video_slots = video_slots
         self.audio_slots = audio_slots
         self.decode = decode
@@ -144,6 +153,7 @@ class Peer:
         self.answer: dict = {}
         self.tasks: list[asyncio.Task] = []
         self._waiters: list[tuple[str, asyncio.Future]] = []
+        self.on_packet = None
 
     # -- signaling -----------------------------------------------------------------------------------
     async def connect(self, timeout: float = 20) -> Peer:
@@ -205,10 +215,20 @@ class Peer:
 
     # -- media -----------------------------------------------------------------------------------------
     def _on_track(self, track: MediaStreamTrack) -> None:
-        mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
-        self.received[mid] = Received(track.kind)
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+        mid = transceiver.mid
+        got = self.received[mid] = Received(track.kind)
         if self.decode:
             self.tasks.append(asyncio.ensure_future(self._consume(mid, track)))
+        else:
+            # count packets (and hand them to ``on_packet``) instead of decoding: a light subscriber
+            # for the benchmark, so that a hundred of them fit in one process
+            async def count(packet, arrival_time_ms: int = 0) -> None:
+                got.frames += 1
+                if self.on_packet is not None:
+                    self.on_packet(mid, packet)
+
+            transceiver.receiver._handle_rtp_packet = count
 
     async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
         got = self.received[mid]

@@ -42,3 +42,14 @@ def klass(api):
                   json={"name": "5А", "start_year": 2025, "end_year": 2032})["class_id"]
     pupils = [api.member(org, admin, "student", five) for _ in range(2)]
     return {"org": org, "admin": admin, "class_id": five, "pupils": pupils}
+
+
+@pytest.fixture(scope="module")
+def room(api, klass):
+    """The school admin and three pupils in a chat the calls start from."""
+    third = api.member(klass["org"], klass["admin"], "student", klass["class_id"])
+    people = [klass["admin"], *klass["pupils"], third]
+    ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in people]
+    chat = api.ok("POST", "/chats", klass["admin"]["access_token"], status=201,
+                  json={"organization_id": klass["org"], "name": "Урок по видеосвязи", "member_ids": ids[1:]})
+    return {"people": people, "ids": ids, "chat_id": chat["chat_id"], "org": klass["org"]}

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.test_calls import LUMAS, room, start, until  # noqa: F401  (room: the call fixture)
+from tests.e2e.test_calls import LUMAS, start, until
 from tests.webrtc import Peer
 
 pytestmark = pytest.mark.e2e

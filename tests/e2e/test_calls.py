@@ -19,17 +19,6 @@ pytestmark = pytest.mark.e2e
 LUMAS = (50, 110, 170, 230)
 
 
-@pytest.fixture(scope="module")
-def room(api, klass):
-    """The school admin and three pupils in a chat the calls start from."""
-    third = api.member(klass["org"], klass["admin"], "student", klass["class_id"])
-    people = [klass["admin"], *klass["pupils"], third]
-    ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in people]
-    chat = api.ok("POST", "/chats", klass["admin"]["access_token"], status=201,
-                  json={"organization_id": klass["org"], "name": "Урок по видеосвязи", "member_ids": ids[1:]})
-    return {"people": people, "ids": ids, "chat_id": chat["chat_id"], "org": klass["org"]}
-
-
 def start(api, room, **extra) -> dict:
     return api.ok("POST", "/calls", room["people"][0]["access_token"], status=201,
                   json={"chat_id": room["chat_id"], **extra})
