@@ -141,7 +141,7 @@ class SfuProcess:
                 break
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("the SFU did not start")
+                    raise RuntimeError("the SFU did not start") from None
                 time.sleep(0.2)
 
     @property

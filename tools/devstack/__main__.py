@@ -86,7 +86,7 @@ def run(demo: bool = False) -> int:
         print(f"Starting RabbitMQ{' and PostgreSQL' if config.persistence == 'postgres' else ''} ...", flush=True)
         stack.start_infra()
         stack.prepare()
-        print("Starting services, relays and the gateway ...", flush=True)
+        print("Starting services, relays, the SFU and the gateway ...", flush=True)
         stack.start_all()
         journals = demo_journals(stack) if demo else ""
         g = stack.gateway_url
@@ -101,7 +101,9 @@ Sfera is running (persistence: {config.persistence}, data: {var_dir}).
   Logs           {stack.log_dir}/
   Services       """ + ", ".join(f"{n} :{stack.metrics_port(n)}" for n in SERVICES) + """
   Dead letters   make dlq
-""" + journals + """
+  SFU            ws://127.0.0.1:{stack.config.sfu_port}/ws, metrics :{stack.config.sfu_port}/metrics
+  A call's link  {g}/call/<call id>
+""".replace("{stack.config.sfu_port}", str(stack.config.sfu_port)).replace("{g}", g) + journals + """
 Press Ctrl-C to stop everything.""", flush=True)
         while not stopping:
             dead = stack.dead_processes()

@@ -114,6 +114,7 @@ class PublishedTrack:
         self.slots: list[Slot] = []
         self.history: list[tuple | None] = [None] * HISTORY
         self.last_keyframe_request = 0.0
+        self.deferred_keyframe: asyncio.TimerHandle | None = None
         self.level = 127.0  # audio: smoothed level in -dBov (0 loudest, 127 silence)
         self.last_voice = 0.0
         self.packets = 0
@@ -187,16 +188,25 @@ class PublishedTrack:
             metrics.forwarded_bytes.labels(self.kind).inc(size)
 
     def request_keyframe(self, reason: str) -> None:
-        """PLI to the publisher, at most once a second (the rest are absorbed)."""
+        """PLI to the publisher at most once a second; a request inside that second is not lost
+        but folded into one sent when the second is over (a late subscriber still gets its key frame)."""
         if self.kind != "video" or self.ssrc is None:
             return
         now = time.monotonic()
-        if now - self.last_keyframe_request < KEYFRAME_INTERVAL:
+        wait = self.last_keyframe_request + KEYFRAME_INTERVAL - now
+        if wait > 0:
             metrics.keyframe_requests.labels(reason, "absorbed").inc()
+            if self.deferred_keyframe is None:
+                self.deferred_keyframe = asyncio.get_event_loop().call_later(wait, self._deferred_keyframe)
             return
         self.last_keyframe_request = now
         metrics.keyframe_requests.labels(reason, "sent").inc()
         asyncio.ensure_future(self.receiver._send_rtcp_pli(self.ssrc))
+
+    def _deferred_keyframe(self) -> None:
+        self.deferred_keyframe = None
+        if not self.owner.closed:
+            self.request_keyframe("deferred")
 
     async def cap_bitrate(self) -> None:
         """REMB to the publisher: the most this track may use (no simulcast, so one rate for all)."""
