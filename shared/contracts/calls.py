@@ -38,41 +38,40 @@ class CallStartedV1(DataSchema):
     started_at = fields.AwareDateTime(required=True)
 
 
-@contract("calls", "ParticipantJoined", 1)
-class ParticipantJoinedV1(DataSchema):
-    """Someone's media connection to the call is up (CA-1, CA-10)."""
+class _OfParticipant(DataSchema):
+    """What happened to one person in one call."""
 
     call_id = fields.UUID(required=True)
     user_id = fields.UUID(required=True)
+
+
+@contract("calls", "ParticipantJoined", 1)
+class ParticipantJoinedV1(_OfParticipant):
+    """Someone's media connection to the call is up (CA-1, CA-10)."""
+
     joined_at = fields.AwareDateTime(required=True)
 
 
 @contract("calls", "ParticipantLeft", 1)
-class ParticipantLeftV1(DataSchema):
+class ParticipantLeftV1(_OfParticipant):
     """Someone left: ``left``, ``disconnected``, or ``removed`` by the admin (CA-3): the SFU drops them."""
 
-    call_id = fields.UUID(required=True)
-    user_id = fields.UUID(required=True)
     reason = fields.String(required=True)
     left_at = fields.AwareDateTime(required=True)
 
 
 @contract("calls", "HandRaised", 1)
-class HandRaisedV1(DataSchema):
+class HandRaisedV1(_OfParticipant):
     """A hand went up (``raised``) or down (CA-3)."""
 
-    call_id = fields.UUID(required=True)
-    user_id = fields.UUID(required=True)
     raised = fields.Boolean(required=True)
     changed_at = fields.AwareDateTime(required=True)
 
 
 @contract("calls", "ParticipantMuted", 1)
-class ParticipantMutedV1(DataSchema):
+class ParticipantMutedV1(_OfParticipant):
     """The admin muted someone (the SFU stops forwarding their microphone) or they unmuted (CA-3)."""
 
-    call_id = fields.UUID(required=True)
-    user_id = fields.UUID(required=True)
     muted = fields.Boolean(required=True)
     changed_at = fields.AwareDateTime(required=True)
 
@@ -134,11 +133,9 @@ class CallEndedV1(DataSchema):
 
 # -- the SFU's media facts -------------------------------------------------------------------------------
 @contract("sfu", "ParticipantConnected", 1)
-class ParticipantConnectedV1(DataSchema):
+class ParticipantConnectedV1(_OfParticipant):
     """A participant's WebRTC connection is up on an SFU node."""
 
-    call_id = fields.UUID(required=True)
-    user_id = fields.UUID(required=True)
     room = fields.String(required=True)
     node = fields.String(required=True)
 
