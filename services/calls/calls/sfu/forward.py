@@ -104,8 +104,10 @@ def fast_sender(dtls: Any) -> Callable[[bytes], None]:
 class PublishedTrack:
     """One publisher's track (microphone, camera or screen) and the slots it feeds."""
 
-    def __init__(self, owner: Participant, source: str, kind: str, receiver: Any, rtx_types: set[int]):
+    def __init__(self, owner: Participant, source: str, kind: str, receiver: Any, rtx_types: set[int],
+                 mid: str | None = None):
         self.owner = owner
+        self.receiver_mid = mid
         self.source = source
         self.kind = kind
         self.receiver = receiver

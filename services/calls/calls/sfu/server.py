@@ -138,8 +138,7 @@ class Node:
                     t.direction = "inactive"
                     continue
                 rtx = {c.payloadType for c in t._codecs if c.mimeType.lower().endswith("/rtx")}
-                track = PublishedTrack(p, source, t.kind, t.receiver, rtx)
-                track.receiver_mid = t.mid
+                track = PublishedTrack(p, source, t.kind, t.receiver, rtx, t.mid)
                 p.tracks[source] = track
                 self.fact("TrackPublished", call_id=p.call_id, user_id=p.user_id, room=p.room.id, source=source,
                           kind=t.kind)
