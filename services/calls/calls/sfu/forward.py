@@ -122,6 +122,10 @@ class PublishedTrack:
         self.packets = 0
         self.started = False
         self.recorders: list[Any] = []
+        # the metrics' children, looked up once (not per packet)
+        self._received = metrics.received_packets.labels(kind)
+        self._forwarded = metrics.forwarded_packets.labels(kind)
+        self._forwarded_bytes = metrics.forwarded_bytes.labels(kind)
         receiver._handle_rtp_packet = self.on_rtp
 
     @property
@@ -145,7 +149,7 @@ class PublishedTrack:
             self.started = True
             self.owner.room.track_started(self)
         self.packets += 1
-        metrics.received_packets.labels(self.kind).inc()
+        self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
         payload = packet.payload
@@ -186,8 +190,8 @@ class PublishedTrack:
             sent += 1
             size += len(data)
         if sent:
-            metrics.forwarded_packets.labels(self.kind).inc(sent)
-            metrics.forwarded_bytes.labels(self.kind).inc(size)
+            self._forwarded.inc(sent)
+            self._forwarded_bytes.inc(size)
 
     def request_keyframe(self, reason: str) -> None:
         """PLI to the publisher at most once a second; a request inside that second is not lost
@@ -315,8 +319,9 @@ class Slot:
         self.last_ts = ts
         self.packet_count += 1
         self.octet_count += size
-        if marker or self.kind == "audio":
-            # what aiortc's RTCP sender report tells the subscriber (A/V sync, statistics)
+        if marker or not self.packet_count & 7:
+            # what aiortc's RTCP sender report tells the subscriber (A/V sync, statistics): any packet
+            # gives a consistent (RTP time, wall time) pair, so every frame's last or every 8th will do
             sender = self.sender
             sender._RTCRtpSender__rtp_timestamp = ts
             sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
