@@ -137,11 +137,13 @@ class CallsApplication(ServiceApplication):
 
     def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str]) -> tuple[Call, str, int]:
         """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU."""
-        call = self.call(call_id)
-        call.check_running()
-        if not self.may_join(call, actor_id, chat_member_ids):
-            raise Forbidden("call.not_invited", "You are not invited to this call.")
-        call = self._save_call(call_id, lambda c: c.admit(actor_id, time.time()))
+        def change(call: Call) -> None:
+            call.check_running()
+            if not self.may_join(call, actor_id, chat_member_ids):
+                raise Forbidden("call.not_invited", "You are not invited to this call.")
+            call.admit(actor_id, time.time())
+
+        call = self._save_call(call_id, change)
         token, ttl = issue_join_token(call, actor_id)
         return call, token, ttl
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from calls.domain import Call, room_id
+from calls.domain import MAX_PARTICIPANTS, Call, room_id
 
 Published = tuple[str, dict, str | None]
 
@@ -25,7 +25,8 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "call_id": call_id, "kind": e.kind, "started_by": e.started_by, "title": e.title,
             "organization_id": e.organization_id, "chat_id": e.chat_id, "lesson_id": e.lesson_id,
             "class_id": e.class_id, "subject": e.subject, "invited_user_ids": e.invited or [],
-            "presenter_ids": e.presenters or [], "max_participants": 100, "started_at": e.started_at or at}, subject
+            "presenter_ids": e.presenters or [], "max_participants": MAX_PARTICIPANTS,
+            "started_at": e.started_at or at}, subject
     elif isinstance(e, Call.ParticipantJoined):
         yield "calls.ParticipantJoined.v1", {"call_id": call_id, "user_id": e.user_id, "joined_at": e.at}, subject
     elif isinstance(e, Call.ParticipantLeft):

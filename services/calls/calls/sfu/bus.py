@@ -40,9 +40,9 @@ class FactPublisher:
 
     def publish(self, name: str, **data) -> None:
         event_type = f"sfu.{name}.v1"
-        event = make_event(event_type, {**data, "node": self.node} if "room" in get_contract(
-            event_type).schema().fields else data, event_id=f"sfu:{self.node}:{uuid.uuid4()}",
-            subject=str(data.get("call_id")))
+        # contracts without a node (RecordingWritten) drop it when the data is dumped
+        event = make_event(event_type, {**data, "node": self.node}, event_id=f"sfu:{self.node}:{uuid.uuid4()}",
+                           subject=str(data.get("call_id")))
         self.queue.put_nowait(OutgoingMessage(exchange=event.contract.exchange, routing_key=event.contract.routing_key,
                                               body=event.to_json(), message_id=event.id, type=event.type))
 

@@ -63,8 +63,7 @@ KEYFRAME_INTERVAL = 1.0  # at most one key-frame request per publisher track per
 HISTORY = 512  # packets kept per track for retransmission (NACK)
 BITRATE_CAPS = {"camera": 600_000, "screen": 1_500_000}  # REMB sent to publishers (no simulcast in aiortc)
 NO_EXTENSIONS = HeaderExtensionsMap()
-AUDIO_SOURCES = ("microphone",)
-VIDEO_SOURCES = ("camera", "screen")
+SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
 
 
 def is_vp8_keyframe_start(payload: bytes) -> bool:
@@ -135,11 +134,9 @@ class PublishedTrack:
     @property
     def forwarding(self) -> bool:
         """Whether the room should see it: a muted microphone and an unpermitted screen are not forwarded."""
-        if self.source == "microphone":
-            return not self.owner.muted and self.owner.may("audio")
-        if self.source == "screen":
-            return self.owner.may("screen")
-        return self.owner.may("video")
+        if self.source == "microphone" and self.owner.muted:
+            return False
+        return self.owner.may(SOURCE_RIGHTS[self.source])
 
     async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int = 0) -> None:
         if packet.payload_type in self.rtx_types or not packet.payload:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from calls.sfu.forward import PublishedTrack
+from calls.sfu.room import leading
 
 if TYPE_CHECKING:
     from calls.sfu.server import Node
@@ -139,15 +140,12 @@ class Recorder:
         room = self.node.rooms.get(self.call_id)
         if room is None:
             return
-        videos = room.tracks("video")
-        videos.sort(key=lambda t: (t.source != "screen", t.owner.role not in ("admin", "presenter"), t.owner.joined))
+        videos = sorted(room.tracks("video"), key=leading)
         audios = room.tracks("audio")
         audios.sort(key=lambda t: (t.owner.role != "admin", t.level))
-        # a change of picture starts again at a key frame; timestamps follow the first source's clock
-        if videos and (self.video is None or self.video not in videos[:1]) and not self.writer.started:
+        # the picture follows the leading track until the file has started (its timestamps are that track's)
+        if videos and not self.writer.started and self.video is not videos[0]:
             self.video = self._attach(self.video, videos[0])
-        elif self.video is None and videos:
-            self.video = self._attach(None, videos[0])
         if audios and self.audio is None:
             self.audio = self._attach(None, audios[0])
 

@@ -13,11 +13,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from calls.sfu import metrics
-from calls.sfu.forward import AUDIO_SOURCES, PublishedTrack, Slot
+from calls.sfu.forward import PublishedTrack, Slot
 
 log = logging.getLogger("calls.sfu")
 LOUDEST = 3  # audio streams each subscriber receives: the room's loudest speakers
 SPEAKER_TICK = 0.25
+
+
+def leading(track: PublishedTrack) -> tuple:
+    """How pictures rank: screens first, then the admin's and presenters' cameras, then by arrival."""
+    return (track.source != "screen", track.owner.role not in ("admin", "presenter"), track.owner.joined)
 
 
 class Participant:
@@ -98,7 +103,7 @@ class Room:
         def rank(t: PublishedTrack) -> tuple:
             key = t.key
             pinned = viewer.pins.index(key) if key in viewer.pins else len(viewer.pins)
-            return (pinned, t.source != "screen", t.owner.role not in ("admin", "presenter"), t.owner.joined)
+            return (pinned, *leading(t))
 
         return sorted((t for t in self.tracks("video") if t.owner is not viewer), key=rank)
 
@@ -148,7 +153,7 @@ class Room:
     async def cap_bitrates(self) -> None:
         for p in list(self.participants.values()):
             for track in list(p.tracks.values()):
-                if track.kind == "video" and track.source not in AUDIO_SOURCES:
+                if track.kind == "video":
                     try:
                         await track.cap_bitrate()
                     except ConnectionError:

@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from calls.domain import verify_join_token
 from calls.sfu import metrics, nocodec
 from calls.sfu.bus import CommandConsumer, FactPublisher
-from calls.sfu.forward import IdleTrack, PublishedTrack, Slot
+from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot
 from calls.sfu.recording import Recorder
 from calls.sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import LocalBlobStore
@@ -42,7 +42,6 @@ from shared.errors import DomainError
 log = logging.getLogger("calls.sfu")
 SOURCES = {"microphone": "audio", "camera": "video", "screen": "video"}
 MAX_SLOTS = {"audio": 3, "video": 9}
-SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}
 
 
 def ice_configuration() -> RTCConfiguration:
