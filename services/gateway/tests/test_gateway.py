@@ -99,7 +99,7 @@ def test_me_needs_a_bearer_token(client):
 
 def test_an_expired_token_is_refused(client, monkeypatch):
     monkeypatch.setenv("SFERA_ACCESS_TOKEN_TTL", "-1")
-    token = issue_access_token(uuid.uuid4()).token
+    token = issue_access_token(uuid.uuid4(), "s-1").token
     assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "auth.token_expired")
 
 
