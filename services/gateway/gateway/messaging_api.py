@@ -75,7 +75,8 @@ def get_chat(chat_id: uuid.UUID):
 @api.post("/chats/<uuid:chat_id>/members")
 @endpoint(summary="Add members to a manual chat (CH-3); system chats follow rosters (CH-2)", tag="chats",
           body=messaging.MembersInput, response=messaging.ChatView,
-          errors=(*CHAT_ERRORS, "chat.system_managed", "chat.closed"))
+          errors=(*CHAT_ERRORS, "chat.system_managed", "chat.closed", "chat.not_members", "chat.no_organization",
+                  "organization.members_only"))
 def add_chat_members(chat_id: uuid.UUID, body: dict):
     return call("messaging", "add_members", actor_id=me(), chat_id=str(chat_id),
                 member_ids=[str(m) for m in body["member_ids"]])

@@ -188,8 +188,20 @@ class MessagingApplication(ServiceApplication):
                 roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
                 roster.set_teacher(user_id, [])
                 self._resync_class(roster, pending)
+            if left:
+                self._leave_school_chats(user_id, organization_id, pending)
 
         return self._apply(event, ("org", organization_id), change)
+
+    def _leave_school_chats(self, user_id: uuid.UUID, organization_id: uuid.UUID, pending: dict) -> None:
+        """CH-6: whoever leaves a school leaves its manual chats and the inbox threads
+        they answered as an admin; their own inbox thread and dialogs stay theirs."""
+        for chat_id in list(self._user_chats(user_id, pending).chat_ids):
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            if str(chat.organization_id) != str(organization_id):
+                continue
+            if chat.kind == "manual" or (chat.kind == "inbox" and str(chat.created_by) != str(user_id)):
+                self._sync(chat, [m for m in chat.members if m != str(user_id)], pending)
 
     def on_teacher_assigned(self, event: CloudEvent) -> bool:
         data = event.data
@@ -285,26 +297,39 @@ class MessagingApplication(ServiceApplication):
     # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
     def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
                     member_ids: list[uuid.UUID], closed: bool) -> Chat:
+        """A manual chat (CH-3) belongs to a school: its creator and members are the
+        school's members, so no stranger reaches a child through it (CH-6)."""
         if not name.strip() or len(name) > 100:
             raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
-        if organization_id is not None:
-            roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
-            if roster is None or str(actor_id) not in roster.members:
-                raise Forbidden("organization.members_only", "Only members of this organization can do this.")
-            outsiders = [m for m in member_ids if str(m) not in roster.members]
-            if outsiders:
-                raise Invalid("chat.not_members", "Everyone added must belong to the organization.",
-                              {"user_ids": [str(m) for m in outsiders]})
+        if organization_id is None:
+            raise Invalid("chat.organization_required", "A chat belongs to a school: name its organization_id.")
+        self._check_school_members(organization_id, actor_id, member_ids)
         pending: dict = {}
         chat = self._new_chat(pending, kind="manual", organization_id=organization_id, name=name.strip(),
                               created_by=actor_id, member_ids=[str(actor_id), *map(str, member_ids)], closed=closed)
         self.save(*pending.values())
         return chat
 
+    def _check_school_members(self, organization_id: uuid.UUID | None, actor_id: uuid.UUID,
+                              member_ids: list[uuid.UUID]) -> None:
+        """CH-6: only a member of the chat's school brings people in, and only the
+        school's members: never someone of another school, nor an id nobody has.
+        A chat of no school (made before chats belonged to one) takes nobody new."""
+        if organization_id is None:
+            raise Forbidden("chat.no_organization", "This chat belongs to no school: nobody new can join it.")
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        if roster is None or str(actor_id) not in roster.members:
+            raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+        outsiders = [str(m) for m in member_ids if str(m) not in roster.members]
+        if outsiders:
+            raise Invalid("chat.not_members", "Everyone added must belong to the organization.",
+                          {"user_ids": outsiders})
+
     def add_members(self, actor_id: uuid.UUID, chat_id: uuid.UUID, member_ids: list[uuid.UUID]) -> Chat:
         def command() -> Chat:
             chat = self.chat(chat_id)
             chat.check_manager(actor_id)
+            self._check_school_members(chat.organization_id, actor_id, member_ids)
             pending: dict = {}
             self._sync(chat, chat.members + [str(m) for m in member_ids], pending)
             self.save(*pending.values())
@@ -401,10 +426,7 @@ class MessagingApplication(ServiceApplication):
             chat = self.invited_chat(invite_id)
             if chat.is_member(actor_id):
                 return chat
-            if chat.organization_id is not None:
-                roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id))
-                if roster is None or str(actor_id) not in roster.members:
-                    raise Forbidden("organization.members_only", "This chat is for members of its organization.")
+            self._check_school_members(chat.organization_id, actor_id, [])
             pending: dict = {}
             self._sync(chat, chat.members + [str(actor_id)], pending)
             self.save(*pending.values())
@@ -757,12 +779,16 @@ class MessagingApplication(ServiceApplication):
         chat = self.chat(chat_id)
         chat.check_member(actor_id)
         seq = min(seq, self.last_seq(chat))
-        mark = self.find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
-                                                                                       user_id=actor_id)
-        if seq > mark.read_until:
-            mark.read(seq)
-            self.retrying(lambda: self.save(mark), ("read", chat_id, actor_id))
-        return mark.read_until
+
+        def read() -> int:
+            mark = self.find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
+                                                                                           user_id=actor_id)
+            if seq > mark.read_until:
+                mark.read(seq)
+                self.save(mark)
+            return mark.read_until
+
+        return self.retrying(read, ("read", chat_id, actor_id))
 
     def chats_of(self, user_id: uuid.UUID) -> list[dict]:
         """One's chats with their last message and unread count."""

@@ -24,7 +24,7 @@ class ChatListItem(Schema):
 
 
 class ChatInput(Schema):
-    organization_id = fields.UUID(load_default=None, allow_none=True)
+    organization_id = fields.UUID(required=True, metadata={"description": "The school the chat belongs to (CH-6)"})
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     member_ids = fields.List(fields.UUID(), load_default=list)
     closed = fields.Boolean(load_default=False, metadata={"description": "Only the creator manages it (CH-3)"})

@@ -155,6 +155,40 @@ def test_manual_chats_open_or_closed_CH_3_EJ_6(school):
         school.app.create_chat(creator, school.org, "Чужие", [uuid.uuid4()], closed=False)
 
 
+def test_only_the_schools_own_members_are_added_to_its_chats_CH_6(store_settings):
+    """A teacher of A adds neither a pupil of B nor an id nobody has; B's admin does not
+    pull A's pupil into B's chat; whoever leaves the school leaves its chats."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    a, b = School(app), School(app)
+    teacher_a, pupil_a = a.join("teacher"), a.join("student", a.klass())
+    admin_b, pupil_b = b.join("admin"), b.join("student", b.klass())
+    chat_a = app.create_chat(teacher_a, a.org, "Кружок", [], closed=False)
+    chat_b = app.create_chat(admin_b, b.org, "Клуб", [], closed=False)
+    for actor, chat, outsider in ((teacher_a, chat_a, pupil_b), (teacher_a, chat_a, uuid.uuid4()),
+                                  (admin_b, chat_b, pupil_a)):
+        with pytest.raises(Invalid) as info:
+            app.add_members(actor, chat.id, [outsider])
+        assert info.value.code == "chat.not_members" and info.value.details == {"user_ids": [str(outsider)]}
+    assert app.chat(chat_a.id).members == [str(teacher_a)] and app.chat(chat_b.id).members == [str(admin_b)]
+    app.add_members(teacher_a, chat_a.id, [pupil_a])
+    a.send("MemberLeft", organization_id=a.org, user_id=pupil_a, left_at=NOW)
+    assert not app.chat(chat_a.id).is_member(pupil_a)
+    with pytest.raises(Forbidden):
+        app.history(pupil_a, chat_a.id, None, None, 50)
+
+
+def test_a_chat_belongs_to_a_school_no_stranger_opens_one_with_a_child_CH_6(school):
+    pupil = school.join("student", school.klass())
+    stranger = uuid.uuid4()
+    with pytest.raises(Invalid) as info:
+        school.app.create_chat(stranger, None, "Привет", [pupil], closed=False)
+    assert info.value.code == "chat.organization_required"
+    with pytest.raises(Forbidden) as refused:
+        school.app.create_chat(stranger, school.org, "Привет", [pupil], closed=False)
+    assert refused.value.code == "organization.members_only"
+    assert school.chat_of("manual", pupil) == []
+
+
 def test_dialogs_only_between_people_who_share_a_chat_CH_1(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
