@@ -49,7 +49,7 @@ from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.phones import normalise_phone
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, command
 
 T = TypeVar("T")
 
@@ -101,6 +101,7 @@ def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int
 
 class SchoolApplication(ServiceApplication):
     name = "school"
+    clock: Callable[[], datetime] = staticmethod(utcnow)  # "now", replaceable: tests set the date
     snapshotting_intervals = {Roster: 100, Organization: 100, CityDirectory: 100, InviteIndex: 100,
                               MaterialsIndex: 100, Channel: 50, JoinRequestQueue: 100, GraduationYear: 100,
                               ApplicationQueue: 100, InviteLink: 100, PersonOrganizations: 50}
@@ -127,6 +128,19 @@ class SchoolApplication(ServiceApplication):
             raise Forbidden("organization.role_required", f"Only {' or '.join(roles)}s of this organization "
                                                           "can do this.", {"roles": list(roles)})
         return member
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    def class_graduated(self, school_class: SchoolClass) -> bool:
+        """SC-4: true from 1 July of the end year on, whether or not the graduation job has run."""
+        return school_class.graduated_on(self.today())
+
+    def _open_class(self, school_class: SchoolClass) -> SchoolClass:
+        """The class, unless it has graduated: nobody is invited or admitted into it any more (SC-4)."""
+        if self.class_graduated(school_class):
+            raise Conflict("class.graduated", "This class has graduated.", {"class_id": str(school_class.id)})
+        return school_class
 
     def _school_class(self, organization_id: uuid.UUID, class_id: uuid.UUID) -> SchoolClass:
         school_class = self.get_as(SchoolClass, class_id, "class.not_found", "No such class.")
@@ -270,13 +284,18 @@ class SchoolApplication(ServiceApplication):
             problems["city"] = "Required."
         if problems:
             raise Invalid("application.invalid", "The application is not valid.", {"fields": problems})
-        application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
-                                              city=" ".join(city.split()), admin_phone=normalise_phone(admin_phone),
-                                              submitted_by=actor_id, note=note)
-        queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
-        queue.add(application.id)
-        self.retrying(lambda: self.save(application, queue))
-        return application
+        admin_phone = normalise_phone(admin_phone)
+
+        def submit() -> OrganizationApplication:
+            application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
+                                                  city=" ".join(city.split()), admin_phone=admin_phone,
+                                                  submitted_by=actor_id, note=note)
+            queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
+            queue.add(application.id)
+            self.save(application, queue)
+            return application
+
+        return self.retrying(submit)
 
     def pending_applications(self, actor_id: uuid.UUID | None, cli: bool = False) -> list[OrganizationApplication]:
         self._require_operator(actor_id, cli)
@@ -313,6 +332,7 @@ class SchoolApplication(ServiceApplication):
 
         return self.retrying(approve)
 
+    @command
     def reject_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID, reason: str,
                            cli: bool = False) -> None:
         self._require_operator(actor_id, cli)
@@ -323,6 +343,7 @@ class SchoolApplication(ServiceApplication):
         queue.remove(application_id)
         self.save(application, queue)
 
+    @command
     def update_organization(self, actor_id: uuid.UUID, organization_id: uuid.UUID, details: dict[str, Any]
                             ) -> Organization:
         """RO-2: admins fill in and edit the organization's details."""
@@ -382,7 +403,7 @@ class SchoolApplication(ServiceApplication):
         """SC-4: every class whose end year has come is graduated, once (a second
         run finds nothing to do)."""
         graduated = 0
-        now = utcnow()
+        now = self.clock()
         for year in range(first_year, today.year + 1):
             calendar = self.find(GraduationYear, GraduationYear.create_id(year))
             for class_id in calendar.class_ids if calendar else []:
@@ -474,6 +495,7 @@ class SchoolApplication(ServiceApplication):
                 found.append((self.organization(uuid.UUID(organization_id)), membership))
         return found
 
+    @command
     def appoint_admin(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
         """RO-7: an admin makes an existing member an admin; any number of admins."""
         self._require(organization_id, actor_id, "admin")
@@ -491,6 +513,7 @@ class SchoolApplication(ServiceApplication):
         self.save(*changed)
         return membership
 
+    @command
     def change_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID,
                       roles: list[str], class_id: uuid.UUID | None) -> Membership:
         """SC-8, SC-9: an admin corrects a member's role(s) and class."""
@@ -527,6 +550,7 @@ class SchoolApplication(ServiceApplication):
         return sum(1 for u in (staff.user_ids if staff else [])
                    if (m := self.membership(organization_id, uuid.UUID(u))) is not None and m.has("admin"))
 
+    @command
     def remove_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         self._require(organization_id, actor_id, "admin")
         membership = self.membership(organization_id, user_id)
@@ -543,13 +567,12 @@ class SchoolApplication(ServiceApplication):
                 changed.append(roster)
         self.save(*changed)
 
+    @command
     def assign_self(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID,
                     subjects: list[str]) -> Membership:
         """SC-7: a teacher adds themself to a class they teach, with their subject(s)."""
         membership = self._require(organization_id, actor_id, "teacher")
-        school_class = self._school_class(organization_id, class_id)
-        if school_class.graduated:
-            raise Conflict("class.graduated", "This class has graduated.")
+        self._open_class(self._school_class(organization_id, class_id))
         cleaned = sorted({" ".join(s.split()) for s in subjects if s.strip()})
         if not cleaned or any(len(s) > 64 for s in cleaned):
             raise Invalid("teacher.subjects_required", "Name the subject(s) you teach in this class.")
@@ -562,7 +585,7 @@ class SchoolApplication(ServiceApplication):
                       validity: str, max_uses: int | None, email_registration_allowed: bool,
                       now: datetime | None = None) -> tuple[InviteLink, str]:
         """Admins invite teachers and students; teachers invite students to classes (RO-3)."""
-        now = now or utcnow()
+        now = now or self.clock()
         actor = self._require(organization_id, actor_id, "admin", "teacher")
         if role not in INVITE_ROLES:
             raise Invalid("invite.invalid_role", "An invite link is for teachers or students.")
@@ -576,9 +599,7 @@ class SchoolApplication(ServiceApplication):
         if role == "student":
             if class_id is None:
                 raise Invalid("invite.class_required", "A student invite names the class to join.")
-            school_class = self._school_class(organization_id, class_id)
-            if school_class.graduated:
-                raise Conflict("class.graduated", "This class has graduated.")
+            school_class = self._open_class(self._school_class(organization_id, class_id))
         elif class_id is not None:
             school_class = self._school_class(organization_id, class_id)
         if email_registration_allowed:
@@ -587,13 +608,18 @@ class SchoolApplication(ServiceApplication):
                 raise Invalid("invite.email_for_juniors_only",
                               "E-mail registration is for students of grades 1 to 4 (ID-4).")
         delta = VALIDITY_PRESETS[validity]
-        invite = InviteLink(organization_id=organization_id, class_id=class_id, role=role,
-                            expires_at=now + delta if delta else None, max_uses=max_uses,
-                            email_registration_allowed=email_registration_allowed, created_by=actor_id)
-        index = self.find(InviteIndex, InviteIndex.create_id(organization_id)) or InviteIndex(
-            organization_id=organization_id)
-        index.add(invite.id)
-        self.retrying(lambda: self.save(invite, index))
+
+        def create() -> InviteLink:
+            invite = InviteLink(organization_id=organization_id, class_id=class_id, role=role,
+                                expires_at=now + delta if delta else None, max_uses=max_uses,
+                                email_registration_allowed=email_registration_allowed, created_by=actor_id)
+            index = self.find(InviteIndex, InviteIndex.create_id(organization_id)) or InviteIndex(
+                organization_id=organization_id)
+            index.add(invite.id)
+            self.save(invite, index)
+            return invite
+
+        invite = self.retrying(create)
         return invite, link_token("school-invite", invite.id)
 
     def invite_from_token(self, token: str) -> InviteLink:
@@ -605,8 +631,14 @@ class SchoolApplication(ServiceApplication):
 
     def usable_invite(self, token: str, now: datetime | None = None) -> InviteLink:
         invite = self.invite_from_token(token)
-        invite.check_usable(now or utcnow())
+        invite.check_usable(now or self.clock())
+        self._invite_class_open(invite)
         return invite
+
+    def _invite_class_open(self, invite: InviteLink) -> None:
+        """An invite into a class that has graduated since it was made admits nobody (SC-4)."""
+        if invite.class_id is not None:
+            self._open_class(self._school_class(invite.organization_id, invite.class_id))
 
     def invites(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[tuple[InviteLink, str]]:
         self._require(organization_id, actor_id, "admin", "teacher")
@@ -617,6 +649,7 @@ class SchoolApplication(ServiceApplication):
             found = [i for i in found if i.created_by == actor_id]
         return [(i, link_token("school-invite", i.id)) for i in found]
 
+    @command
     def revoke_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> None:
         invite = self.get_as(InviteLink, invite_id, "invite.not_found", "This invite link does not exist.")
         actor = self._require(invite.organization_id, actor_id, "admin", "teacher")
@@ -629,11 +662,12 @@ class SchoolApplication(ServiceApplication):
     def join_by_invite(self, token: str, user_id: uuid.UUID, now: datetime | None = None) -> Membership:
         """SC-6: straight into the organization and class, with the link's role. The
         last use goes to one person only: two takers race on the link's version."""
-        now = now or utcnow()
+        now = now or self.clock()
         invite_id = self.invite_from_token(token).id
 
         def join() -> Membership:
             invite = self.invite_from_token(token)
+            self._invite_class_open(invite)
             invite.use(user_id, now)
             # A hidden join request does not stop a person invited by a link (SC-3).
             changed = self._join(invite.organization_id, user_id, invite.role, invite.class_id, "invite")
@@ -649,16 +683,20 @@ class SchoolApplication(ServiceApplication):
         self.organization(organization_id)
         if self.membership(organization_id, user_id) is not None:
             raise Conflict("membership.already_member", "You are already a member.")
-        request = self.find(JoinRequest, JoinRequest.create_id(organization_id, user_id))
-        if request is None:
-            request = JoinRequest(organization_id=organization_id, user_id=user_id, message=message)
-        else:
-            request.resend(message)
-        queue = self.find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id)) or JoinRequestQueue(
-            organization_id=organization_id)
-        queue.add(user_id)
-        self.retrying(lambda: self.save(request, queue))
-        return request
+
+        def send() -> JoinRequest:
+            request = self.find(JoinRequest, JoinRequest.create_id(organization_id, user_id))
+            if request is None:
+                request = JoinRequest(organization_id=organization_id, user_id=user_id, message=message)
+            else:
+                request.resend(message)
+            queue = self.find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id)) or JoinRequestQueue(
+                organization_id=organization_id)
+            queue.add(user_id)
+            self.save(request, queue)
+            return request
+
+        return self.retrying(send)
 
     def join_requests(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[JoinRequest]:
         self._require(organization_id, actor_id, "admin")
@@ -666,6 +704,7 @@ class SchoolApplication(ServiceApplication):
         return [self.repository.get(JoinRequest.create_id(organization_id, uuid.UUID(u)))
                 for u in (queue.pending if queue else [])]
 
+    @command
     def accept_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
                             class_id: uuid.UUID | None) -> Membership:
         """SC-3 "Add": the admin admits the person with a role and class."""
@@ -675,7 +714,7 @@ class SchoolApplication(ServiceApplication):
         if role in ("student", "parent"):
             if class_id is None:
                 raise Invalid("member.class_required", "A student or parent belongs to a class.")
-            self._school_class(organization_id, class_id)
+            self._open_class(self._school_class(organization_id, class_id))
         request = self.get_as(JoinRequest, JoinRequest.create_id(organization_id, user_id), "join_request.not_found",
                             "No such request.")
         request.accept(actor_id, role, class_id)
@@ -687,6 +726,7 @@ class SchoolApplication(ServiceApplication):
         self.save(request, queue, *changed)
         return changed[0]
 
+    @command
     def hide_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """SC-3 "Hide": for good; the person can still be invited by a new link."""
         self._require(organization_id, actor_id, "admin")
@@ -711,13 +751,14 @@ class SchoolApplication(ServiceApplication):
                           {"size": size, "max_bytes": document_max_bytes()})
         if not title.strip() or len(title) > 200:
             raise Invalid("document.invalid_title", "A title of 1 to 200 characters.")
-        document = Document(organization_id=organization_id, title=title.strip(), file_name=file_name[:255],
-                            media_type=media_type, size=size, blob_key=blob_key, published_by=actor_id)
-        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents")) or MaterialsIndex(
-            organization_id=organization_id, kind="documents")
-        index.add(document.id)
-        self.retrying(lambda: self.save(document, index))
-        return document
+
+        def publish() -> Document:
+            document = Document(organization_id=organization_id, title=title.strip(), file_name=file_name[:255],
+                                media_type=media_type, size=size, blob_key=blob_key, published_by=actor_id)
+            self._save_listed(document, organization_id, "documents")
+            return document
+
+        return self.retrying(publish)
 
     def documents(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Document]:
         self._member(organization_id, actor_id)
@@ -738,13 +779,22 @@ class SchoolApplication(ServiceApplication):
         self._require(organization_id, actor_id, "admin", "teacher")
         if not title.strip() or len(title) > 200:
             raise Invalid("article.invalid_title", "A title of 1 to 200 characters.")
-        article = Article(organization_id=organization_id, author_id=actor_id, title=title.strip(),
-                          html=sanitize_html(html), cover_blob_key=cover_blob_key)
-        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles")) or MaterialsIndex(
-            organization_id=organization_id, kind="articles")
-        index.add(article.id)
-        self.retrying(lambda: self.save(article, index))
-        return article
+        html = sanitize_html(html)
+
+        def draft() -> Article:
+            article = Article(organization_id=organization_id, author_id=actor_id, title=title.strip(),
+                              html=html, cover_blob_key=cover_blob_key)
+            self._save_listed(article, organization_id, "articles")
+            return article
+
+        return self.retrying(draft)
+
+    def _save_listed(self, material: Document | Article, organization_id: uuid.UUID, kind: str) -> None:
+        """Save a new document or article with its organization's list of them (one transaction)."""
+        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, kind)) or MaterialsIndex(
+            organization_id=organization_id, kind=kind)
+        index.add(material.id)
+        self.save(material, index)
 
     def _own_article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
         article = self.get_as(Article, article_id, "article.not_found", "No such article.")
@@ -753,6 +803,7 @@ class SchoolApplication(ServiceApplication):
             raise Forbidden("article.not_yours", "Only its author or an admin can change this article.")
         return article
 
+    @command
     def edit_article(self, actor_id: uuid.UUID, article_id: uuid.UUID, title: str, html: str,
                      cover_blob_key: str | None) -> Article:
         article = self._own_article(actor_id, article_id)
@@ -760,6 +811,7 @@ class SchoolApplication(ServiceApplication):
         self.save(article)
         return article
 
+    @command
     def publish_article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
         article = self._own_article(actor_id, article_id)
         if article.published_at is not None:
@@ -787,16 +839,21 @@ class SchoolApplication(ServiceApplication):
         self._require(organization_id, actor_id, "admin")
         if not name.strip() or len(name) > 80:
             raise Invalid("channel.invalid_name", "A name of 1 to 80 characters.")
-        organization = self.organization(organization_id)
-        channel = Channel(organization_id=organization_id, name=name.strip(), created_by=actor_id)
-        organization.add_channel(channel.id)
-        self.retrying(lambda: self.save(channel, organization))
-        return channel
+
+        def create() -> Channel:
+            organization = self.organization(organization_id)
+            channel = Channel(organization_id=organization_id, name=name.strip(), created_by=actor_id)
+            organization.add_channel(channel.id)
+            self.save(channel, organization)
+            return channel
+
+        return self.retrying(create)
 
     def channels(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Channel]:
         self._member(organization_id, actor_id)
         return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).channel_ids]
 
+    @command
     def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
         """SC-12: admins post; members read."""
         channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
@@ -830,6 +887,6 @@ class SchoolApplication(ServiceApplication):
                 school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
                 classes.append({"organization_id": organization.id, "organization_name": organization.name,
                                 "class_id": school_class.id, "class_name": school_class.name, "subjects": subjects,
-                                "graduated": school_class.graduated})
+                                "graduated": self.class_graduated(school_class)})
         return {"classes": sorted(classes, key=lambda c: (c["organization_name"], c["class_name"])),
                 "lessons_under_way": [], "recent_chats": []}

@@ -234,6 +234,10 @@ class SchoolClass(Aggregate):
         self.start_year, self.end_year = start_year, end_year
         self.graduated = False
 
+    def graduated_on(self, today: date) -> bool:
+        """SC-4: graduation is a fact of the date; the ``Graduated`` event only tells other services."""
+        return self.graduated or today >= graduation_day(self.end_year)
+
     def due(self, today: date) -> bool:
         return not self.graduated and today >= graduation_day(self.end_year)
 

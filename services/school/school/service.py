@@ -5,7 +5,6 @@ verified token subject."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from nameko.timer import timer
@@ -29,8 +28,8 @@ def organization_view(o: Organization) -> dict:
     return schemas.OrganizationView().dump({**vars(o), "organization_id": o.id})
 
 
-def class_view(c: SchoolClass) -> dict:
-    return schemas.ClassView().dump({**vars(c), "class_id": c.id})
+def class_view(c: SchoolClass, graduated: bool) -> dict:
+    return schemas.ClassView().dump({**vars(c), "class_id": c.id, "graduated": graduated})
 
 
 def membership_view(m: Membership) -> dict:
@@ -83,7 +82,7 @@ class SchoolService:
     @timer(interval=GRADUATION_CHECK_SECONDS, eager=True)
     def graduate_classes(self) -> int:
         """SC-4: classes in their end year graduate; running it again changes nothing."""
-        return self.app.graduate_due(date.today())
+        return self.app.graduate_due(self.app.today())
 
     @rpc
     def get_person(self, user_id: str) -> dict:
@@ -143,12 +142,14 @@ class SchoolService:
     @rpc
     def create_class(self, actor_id: str, organization_id: str, school_class: dict) -> dict:
         c = schemas.ClassInput().load(school_class)
-        return class_view(self.app.create_class(to_id(actor_id), to_id(organization_id), c["name"], c["start_year"],
-                                                c["end_year"]))
+        created = self.app.create_class(to_id(actor_id), to_id(organization_id), c["name"], c["start_year"],
+                                        c["end_year"])
+        return class_view(created, self.app.class_graduated(created))
 
     @rpc
     def classes(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [class_view(c) for c in self.app.classes(to_id(actor_id), to_id(organization_id))]
+        return [class_view(c, self.app.class_graduated(c))
+                for c in self.app.classes(to_id(actor_id), to_id(organization_id))]
 
     # -- members -----------------------------------------------------------------------------------
     @rpc

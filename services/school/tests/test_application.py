@@ -130,6 +130,32 @@ def test_classes_graduate_in_their_end_year_once_SC_4(school):
     assert [e.data["class_id"] for e in published(school.app, "school.ClassGraduated.v1")] == [leaving]
 
 
+def test_a_class_is_graduated_the_moment_its_end_year_comes_not_when_the_job_runs_SC_4(school):
+    """Graduation is a fact of the date: views, invites and joins see it at once;
+    an invite made before graduation admits nobody into the class afterwards."""
+    org, admin = school.organization()
+    school.app.clock = lambda: datetime(2026, 6, 30, 12, tzinfo=timezone.utc)
+    leaving = school.klass(org, admin, "11А", 2015, 2026)
+    _, token = school.app.create_invite(admin, org, "student", leaving, "unlimited", None, False)
+    school.app.join_by_invite(token, school.user())
+    assert not school.app.class_graduated(school.app.repository.get(leaving))
+    school.app.clock = lambda: datetime(2026, 7, 1, 0, 1, tzinfo=timezone.utc)  # no graduation job has run
+    assert [school.app.class_graduated(c) for c in school.app.classes(admin, org)] == [True]
+    with pytest.raises(Conflict) as refused:
+        school.app.create_invite(admin, org, "student", leaving, "1d", None, False)
+    assert refused.value.code == "class.graduated"
+    with pytest.raises(Conflict) as late:
+        school.app.join_by_invite(token, school.user())
+    assert late.value.code == "class.graduated"
+    with pytest.raises(Conflict) as preview:
+        school.app.usable_invite(token)
+    assert preview.value.code == "class.graduated"
+    school.app.request_to_join(requester := school.user(), org, None)
+    with pytest.raises(Conflict) as accepted:
+        school.app.accept_join_request(admin, org, requester, "student", leaving)
+    assert accepted.value.code == "class.graduated"
+
+
 # -- SC-5, SC-6 invite links -----------------------------------------------------------------------------
 
 
