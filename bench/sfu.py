@@ -32,7 +32,7 @@ from pathlib import Path
 import jwt
 
 from bench.pipeline import percentile
-from calls.domain import TOKEN_AUDIENCE, token_secret
+from calls.domain import TOKEN_AUDIENCE, join_token_ttl, token_secret
 from tests.webrtc import Peer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def forwarded(port: int) -> float:
 def token(call_id: str, user_id: str, rights: list[str], role: str = "participant") -> str:
     now = int(time.time())
     return jwt.encode({"aud": TOKEN_AUDIENCE, "sub": user_id, "call": call_id, "room": call_id, "role": role,
-                       "rights": rights, "muted": False, "iat": now, "exp": now + 600}, token_secret(),
+                       "rights": rights, "muted": False, "iat": now, "exp": now + join_token_ttl()}, token_secret(),
                       algorithm="HS256")
 
 

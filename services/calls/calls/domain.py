@@ -316,10 +316,15 @@ def issue_join_token(call: Call, user_id: uuid.UUID, now: float | None = None) -
 
 
 def verify_join_token(token: str) -> dict:
-    """The SFU's check: signature, audience, expiry. Raises ``Unauthorized`` with a stable code."""
+    """The SFU's check: signature, audience, expiry, and a lifetime within the configured TTL
+    (a token minted for longer is refused whatever its signature). Raises ``Unauthorized`` with a stable code."""
     try:
-        return jwt.decode(token, token_secret(), algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
-                          options={"require": ["sub", "call", "room", "rights", "exp"]})
+        claims = jwt.decode(token, token_secret(), algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
+                            options={"require": ["sub", "call", "room", "rights", "exp", "iat"]})
+        # PyJWT refuses an "iat" in the future, so this also bounds "exp" by now + TTL.
+        if claims["exp"] - claims["iat"] > join_token_ttl():
+            raise jwt.InvalidTokenError("expires beyond the configured lifetime")
+        return claims
     except jwt.ExpiredSignatureError:
         raise Unauthorized("call.token_expired", "The join token has expired; join the call again.") from None
     except jwt.InvalidTokenError:
