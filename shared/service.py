@@ -4,17 +4,19 @@ Importing it patches nothing; ``shared.runner`` runs the service."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
 from shared.contracts import CloudEvent
-from shared.errors import DomainError, Invalid
+from shared.errors import Conflict, DomainError, Invalid
 from shared.observability import metrics
 from shared.observability.http import HealthCheck
 from shared.observability.logging import event_id_var, get_logger, request_id_var
@@ -26,8 +28,18 @@ log = get_logger("shared.service")
 def rpc(fn: Callable) -> Callable:
     """RPC entrypoint whose typed errors are expected outcomes, not crashes.
 
+    A command that lost an optimistic-concurrency race outside ``retrying`` saved
+    nothing; it is answered ``409 request.conflict`` (try again), never a crash.
     (nameko's bare ``@rpc`` ignores keyword arguments given through ``partial``.)"""
-    return nameko_rpc(expected_exceptions=(DomainError,))(fn)
+
+    @functools.wraps(fn)
+    def entrypoint(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IntegrityError:
+            raise Conflict("request.conflict", "Someone changed this at the same moment; try again.") from None
+
+    return nameko_rpc(expected_exceptions=(DomainError,))(entrypoint)
 
 REQUEST_ID_KEY = "request_id"
 health_checks: dict[str, HealthCheck] = {}

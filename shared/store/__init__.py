@@ -9,17 +9,22 @@ so that several processes never race to create them.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
+from eventsourcing.domain import CollectEventsProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Tracking, Transcoding
+from eventsourcing.utils import strtobool
 
 from shared.config import Settings, settings
 from shared.errors import NotFound, TooManyRequests
@@ -87,6 +92,45 @@ class DateAsISO(Transcoding):
 T = TypeVar("T")
 
 
+class StaleWrite(RuntimeError):
+    """A programming error: a retried command saved an aggregate it did not read in
+    the same attempt. eventsourcing empties an aggregate's pending events when it
+    collects them, so saving that object again after a conflict writes nothing."""
+
+
+class _Attempt:
+    """What one attempt of a retried command has read (object identities)."""
+
+    def __init__(self) -> None:
+        self.read: dict[int, Any] = {}
+
+
+class _ReadRecordingRepository(Repository):
+    """The application's repository; inside an attempt it notes every aggregate it hands out."""
+
+    def __init__(self, attempts: threading.local, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._attempts = attempts
+
+    def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
+        aggregate = super().get(aggregate_id, **kwargs)
+        attempt = getattr(self._attempts, "current", None)
+        if attempt is not None:
+            attempt.read[id(aggregate)] = aggregate
+        return aggregate
+
+
+def command(method: Callable[..., T]) -> Callable[..., T]:
+    """An application method that is itself one read-decide-save command: the whole
+    method runs again after a lost optimistic-concurrency race (``retrying``)."""
+
+    @functools.wraps(method)
+    def run(self: ServiceApplication, *args: Any, **kwargs: Any) -> T:
+        return self.retrying(lambda: method(self, *args, **kwargs))
+
+    return run
+
+
 class ServiceApplication(Application):
     """Base of every service's application.
 
@@ -97,8 +141,23 @@ class ServiceApplication(Application):
     """
 
     def __init__(self, env: Any = None):
+        self._attempts = threading.local()  # per thread (and per green thread under eventlet)
         super().__init__(env)
         self.locks = KeyedLocks()
+
+    def construct_repository(self) -> Repository:
+        """eventsourcing's repository as ``Application.construct_repository`` builds it,
+        one that also notes what a retried command reads."""
+        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return _ReadRecordingRepository(
+            self._attempts,
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
         """The aggregate, if it exists and is a ``cls``."""
@@ -115,20 +174,57 @@ class ServiceApplication(Application):
         return found
 
     def retrying(self, command: Callable[[], T], key: Any = None, attempts: int = 20) -> T:
-        """Run a read-decide-save command again when a concurrent save won the race
-        (optimistic concurrency), backing off with jitter; with a ``key``, commands
-        on the same key take turns inside this process first."""
+        """Run a whole command -- read, decide, save -- and run it again from the start
+        when a concurrent save won the race (optimistic concurrency), backing off with
+        jitter; with a ``key``, commands on the same key take turns inside this process first.
+
+        The command must read every aggregate it saves inside itself: a save of an
+        object read before the attempt raises ``StaleWrite`` at once (on the first
+        attempt, conflict or not), so ``retrying(lambda: self.save(x))`` cannot be
+        written. A command run inside another retried command is part of that one
+        attempt: the outer command is what runs again."""
         if key is not None:
             with self.locks.hold(key):
                 return self.retrying(command, None, attempts)
+        if getattr(self._attempts, "current", None) is not None:
+            return command()
         for attempt in range(attempts):
             try:
-                return command()
+                with self._attempt():
+                    return command()
             except IntegrityError:
                 if attempt == attempts - 1:
                     raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
                 time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _attempt(self) -> Iterator[_Attempt]:
+        attempt = self._attempts.current = _Attempt()
+        try:
+            yield attempt
+        finally:
+            self._attempts.current = None
+
+    def _check_fresh(self, objs: tuple[Any, ...]) -> None:
+        """Inside an attempt, each saved aggregate was read in it, or is new (it still
+        holds its creation event); anything else is an object from before the attempt."""
+        attempt: _Attempt | None = getattr(self._attempts, "current", None)
+        if attempt is None:
+            return
+        for obj in objs:
+            if obj is None or not isinstance(obj, CollectEventsProtocol) or id(obj) in attempt.read:
+                continue
+            pending = getattr(obj, "pending_events", None) or []
+            if pending and pending[0].originator_version == 1:
+                continue
+            raise StaleWrite(
+                f"{type(obj).__name__} {getattr(obj, 'id', '?')} was saved by a retried command that did not read "
+                "it: read it inside the command (a retry re-reads, re-decides and saves).")
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        self._check_fresh(objs)
+        return super().save(*objs, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -155,6 +251,7 @@ class ServiceApplication(Application):
         tracking = Tracking(self._processed_key(event_id), 1)
         if self.already_processed(event_id):
             return False
+        self._check_fresh(objs)
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*objs)
         try:

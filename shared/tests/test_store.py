@@ -7,7 +7,8 @@ import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Tracking
 
-from shared.store import ServiceApplication, make_application, store_env
+from shared.store import ServiceApplication, StaleWrite, command, make_application, store_env
+from shared.store.testing import racing, run_together
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +95,74 @@ def test_processed_ids_do_not_appear_in_the_outbox(store_settings):
     before = app.process_recorder.max_notification_id()
     app.process_once("x:1", None)
     assert app.process_recorder.max_notification_id() == before
+
+
+# -- retried commands: read, decide and save inside; a bare save cannot be retried ------------------------
+
+
+class TallyCommands(TallyApplication):
+    def increment_retried(self, tally_id: uuid.UUID) -> int:
+        def increment() -> int:
+            tally: Tally = self.repository.get(tally_id)
+            tally.increment()
+            self.save(tally)
+            return tally.count
+
+        return self.retrying(increment)
+
+    def increment_bare_save(self, tally_id: uuid.UUID) -> int:
+        tally: Tally = self.repository.get(tally_id)
+        tally.increment()
+        self.retrying(lambda: self.save(tally))
+        return tally.count
+
+    @command
+    def increment_command(self, tally_id: uuid.UUID) -> int:
+        tally: Tally = self.repository.get(tally_id)
+        tally.increment()
+        self.save(tally)
+        return tally.count
+
+
+def _replicas(settings, n=2):
+    setup = make_application(TallyCommands, "tally", create_table=True, config=settings)
+    tally = Tally()
+    setup.save(tally)
+    return setup, tally, [make_application(TallyCommands, "tally", config=settings) for _ in range(n)]
+
+
+def test_a_bare_save_passed_to_retrying_is_refused_before_it_can_lose_a_write(store_settings):
+    setup, tally, _ = _replicas(store_settings, 0)
+    with pytest.raises(StaleWrite):
+        setup.increment_bare_save(tally.id)
+    assert setup.repository.get(tally.id).count == 0
+    assert setup.increment_retried(tally.id) == 1
+
+
+def test_a_new_aggregate_made_before_the_attempt_is_refused_when_the_attempt_runs_again(store_settings):
+    app = make_application(TallyCommands, "tally", create_table=True, config=store_settings)
+    made_outside = Tally()
+    app.retrying(lambda: app.save(made_outside))  # first attempt: it still holds its creation event
+    with pytest.raises(StaleWrite):
+        app.retrying(lambda: app.save(made_outside))  # what a retry would do: its events are gone
+
+
+@pytest.mark.parametrize("method", ["increment_retried", "increment_command"])
+def test_replicas_racing_on_one_aggregate_both_count(durable_store_settings, method):
+    setup, tally, (a, b) = _replicas(durable_store_settings)
+    with racing(a, b):
+        results = run_together(lambda: getattr(a, method)(tally.id), lambda: getattr(b, method)(tally.id))
+    assert sorted(results) == [1, 2]
+    assert setup.repository.get(tally.id).count == 2
+
+
+def test_a_command_inside_a_retried_command_is_part_of_its_attempt(store_settings):
+    setup, tally, _ = _replicas(store_settings, 0)
+    calls = []
+
+    def outer() -> int:
+        calls.append(1)
+        return setup.increment_retried(tally.id)
+
+    assert setup.retrying(outer) == 1
+    assert calls == [1]

@@ -48,6 +48,7 @@ from shared.config import env_str
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
+from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
 from shared.store import ServiceApplication, command
 
@@ -90,12 +91,13 @@ def operator_phones() -> set[str]:
 
 
 def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
-    """Cursor paging over items sorted by ``key``: the cursor is the last key seen."""
+    """Cursor paging over items sorted by ``key``: the cursor stands for the last key seen (shared.paging)."""
     ordered = sorted(items, key=key)
-    if cursor:
-        ordered = [i for i in ordered if key(i) > cursor]
+    after = decode_cursor(cursor)
+    if after is not None:
+        ordered = [i for i in ordered if key(i) > after]
     chunk = ordered[:limit]
-    return chunk, (key(chunk[-1]) if len(ordered) > limit else None)
+    return chunk, (encode_cursor(key(chunk[-1])) if len(ordered) > limit else None)
 
 
 
@@ -870,9 +872,12 @@ class SchoolApplication(ServiceApplication):
         channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
         self._member(channel.organization_id, actor_id)
         newest_first = list(reversed(channel.posts))
-        start = int(cursor) if cursor and cursor.isdigit() else 0
+        after = decode_cursor(cursor)
+        if after is not None and not after.isdigit():
+            raise Invalid("paging.invalid_cursor", "This cursor is not one a page gave; start from the first page.")
+        start = int(after) if after is not None else 0
         chunk = newest_first[start:start + limit]
-        return chunk, (str(start + limit) if start + limit < len(newest_first) else None)
+        return chunk, (encode_cursor(str(start + limit)) if start + limit < len(newest_first) else None)
 
     # -- the teacher's desktop (SC-13) ----------------------------------------------------------------------
     def dashboard(self, actor_id: uuid.UUID) -> dict:

@@ -14,6 +14,7 @@ from school.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import make_application
+from shared.store.testing import racing, run_together
 
 from .conftest import School
 
@@ -547,3 +548,82 @@ def test_a_whole_class_opening_one_link_at_once_all_join_SC_6(durable_store_sett
     assert errors == []
     assert len(school.app.members(admin, org, klass)[0]) == 25
     assert school.app.invite_from_token(token).uses == 25
+
+
+# -- no lost write: two replicas race at every kind of command site (issue #12) -----------------------------
+
+
+@pytest.fixture
+def replicas(durable_store_settings, monkeypatch):
+    """An approved school with a class and a channel, and two more application
+    instances on the same store (two replicas of the service)."""
+    monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
+    setup = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
+    org, admin = setup.organization()
+    world = {"setup": setup, "org": org, "admin": admin, "class": setup.klass(org, admin),
+             "channel": setup.app.create_channel(admin, org, "Новости").id,
+             "people": [setup.user() for _ in range(2)]}
+    world["apps"] = [make_application(SchoolApplication, "school", config=durable_store_settings) for _ in range(2)]
+    return world
+
+
+def _race(world, command):
+    """Each replica runs ``command(app, n)``; both have read before either writes."""
+    a, b = world["apps"]
+    with racing(a, b):
+        results = run_together(lambda: command(a, 0), lambda: command(b, 1))
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def test_racing_applications_are_both_stored_and_queued(replicas):
+    from school.domain import ApplicationQueue, OrganizationApplication
+
+    made = _race(replicas, lambda app, n: app.submit_application(
+        None, f"Лицей №{n}", "school", "RU", "Казань", f"+7900888000{n}", None).id)
+    queue = replicas["setup"].app.find(ApplicationQueue, ApplicationQueue.create_id())
+    for application_id in made:
+        assert replicas["setup"].app.find(OrganizationApplication, application_id) is not None
+        assert str(application_id) in queue.pending
+
+
+def test_racing_invites_are_both_stored_and_listed_SC_5(replicas):
+    w = replicas
+    made = _race(w, lambda app, n: app.create_invite(w["admin"], w["org"], "student", w["class"], "7d", None,
+                                                     False)[0].id)
+    listed = {i.id for i, _ in w["setup"].app.invites(w["admin"], w["org"])}
+    assert set(made) <= listed
+
+
+def test_racing_join_requests_are_both_queued_SC_2(replicas):
+    w = replicas
+    _race(w, lambda app, n: app.request_to_join(w["people"][n], w["org"], None))
+    assert {r.user_id for r in w["setup"].app.join_requests(w["admin"], w["org"])} == set(w["people"])
+
+
+def test_racing_documents_and_articles_are_both_listed_SC_10_SC_11(replicas):
+    w = replicas
+    docs = _race(w, lambda app, n: app.publish_document(w["admin"], w["org"], f"Документ {n}", "r.pdf",
+                                                         "application/pdf", 10, f"blob-{n}").id)
+    assert {d.id for d in w["setup"].app.documents(w["admin"], w["org"])} == set(docs)
+    articles = _race(w, lambda app, n: app.draft_article(w["admin"], w["org"], f"Статья {n}", "<p>x</p>", None).id)
+    assert {a.id for a in w["setup"].app.articles(w["admin"], w["org"])} == set(articles)
+
+
+def test_racing_channels_and_posts_are_all_kept_SC_12(replicas):
+    w = replicas
+    channels = _race(w, lambda app, n: app.create_channel(w["admin"], w["org"], f"Канал {n}").id)
+    assert set(channels) <= {c.id for c in w["setup"].app.channels(w["admin"], w["org"])}
+    _race(w, lambda app, n: app.post(w["admin"], w["channel"], f"Объявление {n}"))
+    posts, _ = w["setup"].app.posts(w["admin"], w["channel"], None, 50)
+    assert sorted(p["text"] for p in posts) == ["Объявление 0", "Объявление 1"]
+
+
+def test_racing_member_changes_both_hold_RO_7(replicas):
+    w = replicas
+    teachers = [w["setup"].member(w["org"], w["admin"], "teacher") for _ in range(2)]
+    _race(w, lambda app, n: app.appoint_admin(w["admin"], w["org"], teachers[n]))
+    for teacher in teachers:
+        assert w["setup"].app.membership(w["org"], teacher).has("admin")

@@ -1,0 +1,58 @@
+"""Test support for optimistic concurrency: make commands on several application
+instances (replicas on one store) race for real, deterministically."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from shared.store import ServiceApplication
+
+
+@contextmanager
+def racing(*apps: ServiceApplication, timeout: float = 5.0) -> Iterator[None]:
+    """Each application's first write waits until every one of them is about to
+    write: all have read before any writes, so on a shared aggregate all but one
+    lose the race and must run their command again."""
+    barrier = threading.Barrier(len(apps))
+    originals = []
+    for app in apps:
+        original = app.events.put
+        waited = threading.Event()
+
+        def put(*args: Any, _original: Callable = original, _waited: threading.Event = waited, **kwargs: Any):
+            if not _waited.is_set():
+                _waited.set()
+                try:
+                    barrier.wait(timeout)
+                except threading.BrokenBarrierError:
+                    pass
+            return _original(*args, **kwargs)
+
+        app.events.put = put  # type: ignore[method-assign]
+        originals.append((app, original))
+    try:
+        yield
+    finally:
+        for app, original in originals:
+            app.events.put = original  # type: ignore[method-assign]
+
+
+def run_together(*calls: Callable[[], Any]) -> list[Any]:
+    """Run each call in its own thread; their results (or the exception raised) in order."""
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        try:
+            results[i] = call()
+        except Exception as exc:  # the test inspects it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
