@@ -29,6 +29,7 @@ from shared.observability.http import serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
 from shared.platform import SERVICES, load  # noqa: E402
 from shared.service import broker_check, health_checks  # noqa: E402
+from shared.shutdown import exit_within  # noqa: E402
 
 log = get_logger("shared.runner")
 
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
     runner.add_service(service_cls)
 
     def shutdown(signum, frame):
+        exit_within()  # runner.stop waits for a broker that may be gone
         eventlet.spawn_n(runner.stop)
 
     signal.signal(signal.SIGTERM, shutdown)

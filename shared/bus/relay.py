@@ -32,6 +32,7 @@ from shared.observability import metrics
 from shared.observability.http import serve
 from shared.observability.logging import configure_logging, get_logger
 from shared.platform import SERVICES, load
+from shared.shutdown import exit_within
 from shared.store import ServiceApplication, make_application
 
 log = get_logger("shared.bus.relay")
@@ -176,8 +177,12 @@ def main(argv: list[str]) -> int:
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
+        def stop() -> None:
+            exit_within()  # a publish waiting for the broker must not hold the exit
+            relay.stopping.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, relay.stopping.set)
+            loop.add_signal_handler(sig, stop)
         started = time.monotonic()
         log.info("relay starting", extra={"service": service})
         await relay.run()

@@ -18,6 +18,7 @@ from calls.sfu.server import Node, node_name, serve
 from shared.blobs import LocalBlobStore
 from shared.config import settings
 from shared.observability.logging import configure_logging
+from shared.shutdown import exit_within
 
 
 def main() -> int:
@@ -30,8 +31,12 @@ def main() -> int:
     async def run() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
+        def stop() -> None:
+            exit_within()  # closing peers and flushing facts to a gone broker must not hold the exit
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         node = Node(name, FactPublisher(config.amqp_uri, name), LocalBlobStore())
         commands = CommandConsumer(config.amqp_uri, name, node.apply)
         try:
