@@ -530,3 +530,23 @@ def test_ca6_a_calls_recording_lands_in_its_chat_once_for_its_members(school):
     assert school.app.attachment(pupil, chat.id, uuid.UUID(file["attachment_id"])).blob_key == "cd" * 32
     with pytest.raises(Forbidden):
         school.app.attachment(stranger, chat.id, uuid.UUID(file["attachment_id"]))
+
+
+def test_read_marks_racing_on_two_replicas_keep_the_furthest_CH_4(durable_store_settings):
+    """No lost write (issue #12): two devices of one person mark a chat read at once
+    through two replicas; the retry re-reads the mark instead of saving nothing."""
+    from shared.store.testing import racing, run_together
+
+    school = School(make_application(MessagingApplication, "messaging", create_table=True,
+                                     config=durable_store_settings))
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for n in range(5):
+        school.app.post(a, chat.id, f"m{n}")
+    one, two = (make_application(MessagingApplication, "messaging", config=durable_store_settings) for _ in "12")
+    school.app.mark_read(b, chat.id, 0)  # the mark exists: both replicas read it, then both write
+    with racing(one, two):
+        results = run_together(lambda: one.mark_read(b, chat.id, 3), lambda: two.mark_read(b, chat.id, 1))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {c["chat"].id: c["unread"] for c in school.app.chats_of(b)}[chat.id] == 1
