@@ -56,9 +56,12 @@ class CallsApplication(ServiceApplication):
     # -- starting (CA-2, CA-8, CA-9) -----------------------------------------------------------------
     def start_call(self, actor_id: uuid.UUID, kind: str, chat_id: uuid.UUID, chat_member_ids: list[str],
                    organization_id: uuid.UUID | None, title: str | None, invited: list[uuid.UUID] | None,
-                   presenters: list[uuid.UUID] | None = None, may_broadcast: bool = False) -> Call:
+                   presenters: list[uuid.UUID] | None = None, may_broadcast: bool = False,
+                   subject_slot: tuple[uuid.UUID, str] | None = None) -> Call:
         """A call from a chat: everyone in it or chosen members (CA-2); a broadcast from a
-        school's chat to everyone in it, by a teacher or admin, with up to 5 presenters (CA-9)."""
+        school's chat to everyone in it, by a teacher or admin, with up to 5 presenters (CA-9).
+        ``subject_slot``: the (class, subject) whose subject chat this is; a call there is a
+        lesson of that subject and takes its slot (CA-8)."""
         if kind not in KINDS or kind == "lesson":
             raise Invalid("call.invalid_kind", "Start a call or a broadcast from a chat; lessons start from "
                                                "the timetable.")
@@ -83,12 +86,33 @@ class CallsApplication(ServiceApplication):
             if outsiders:
                 raise Invalid("call.not_in_chat", "Presenters must be members of the chat.", {"user_ids": outsiders})
             chosen = None
-        call = Call(kind=kind, started_by=actor_id, title=(title or "").strip()[:200] or
-                    ("Broadcast" if kind == "broadcast" else "Call"), organization_id=organization_id,
-                    chat_id=chat_id, invited=chosen, presenters=presenter_ids, started_at=now_utc())
-        call.admit(actor_id, time.time())
-        self.save(call)
-        return call
+        class_id, subject = subject_slot or (None, None)
+
+        def command() -> Call:
+            call = Call(kind=kind, started_by=actor_id, title=(title or "").strip()[:200] or
+                        ("Broadcast" if kind == "broadcast" else "Call"), organization_id=organization_id,
+                        chat_id=chat_id, invited=chosen, presenters=presenter_ids, class_id=class_id,
+                        subject=subject, started_at=now_utc())
+            call.admit(actor_id, time.time())
+            slot = self._take_slot(class_id, subject, call) if class_id is not None and subject else None
+            self.save(call, *([slot] if slot else []))
+            return call
+
+        if class_id is None or not subject:
+            return command()
+        return self.retrying(command, ("slot", class_id, subject.casefold()))
+
+    def _take_slot(self, class_id: uuid.UUID, subject: str, call: Call) -> SubjectSlot:
+        """CA-8: the (class, subject) slot for ``call``, unless a lesson of it is still under way."""
+        slot_id = SubjectSlot.create_id(class_id, subject)
+        slot = self.find(SubjectSlot, slot_id) or SubjectSlot(class_id=class_id, subject=subject)
+        if slot.call_id is not None:
+            running = self.find(Call, slot.call_id)
+            if running is not None and not running.ended:
+                raise Conflict("call.subject_busy", "A lesson of this subject is still under way in this class; "
+                               "it must end before the next starts.", {"call_id": str(running.id)})
+        slot.take(call.id)
+        return slot
 
     def start_lesson(self, actor_id: uuid.UUID | None, lesson_id: uuid.UUID, chat_id: uuid.UUID | None,
                      by_journal: bool = False) -> Call:
@@ -109,18 +133,12 @@ class CallsApplication(ServiceApplication):
         class_id = uuid.UUID(facts["class_id"])
 
         def command() -> Call:
-            slot_id = SubjectSlot.create_id(class_id, facts["subject"])
-            slot = self.find(SubjectSlot, slot_id) or SubjectSlot(class_id=class_id, subject=facts["subject"])
-            if slot.call_id is not None:
-                running = self.find(Call, slot.call_id)
-                if running is not None and not running.ended:
-                    raise Conflict("call.subject_busy", "A lesson of this subject is still under way in this class; "
-                                   "it must end before the next starts.", {"call_id": str(running.id)})
+            info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
             call = Call(kind="lesson", started_by=starter, title=f"{facts['subject']}", organization_id=(
                 uuid.UUID(facts["organization_id"]) if facts.get("organization_id") else None), chat_id=chat_id,
                 invited=None, lesson_id=lesson_id, class_id=class_id, subject=facts["subject"], started_at=now_utc())
             call.admit(starter, time.time())
-            slot.take(call.id)
+            slot = self._take_slot(class_id, facts["subject"], call)
             info.link_call(call.id)
             self.save(call, slot, info)
             return call

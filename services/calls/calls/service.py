@@ -80,10 +80,13 @@ class CallsService:
             mine = self.school.my_organizations(actor_id)
             may_broadcast = any(m["organization"]["organization_id"] == chat["organization_id"]
                                 and BROADCASTER_ROLES & set(m["membership"]["roles"]) for m in mine)
+        # CA-8: a class's subject chat holds that subject's lessons; a call in it takes the subject's slot.
+        slot = (to_id(chat["class_id"]), chat["subject"]) if (
+            chat.get("kind") == "subject" and chat.get("class_id") and chat.get("subject")) else None
         call = self.app.start_call(to_id(actor_id), r["kind"], r["chat_id"], chat["member_ids"],
                                    to_id(chat["organization_id"]) if chat.get("organization_id") else None,
                                    r["title"] or chat.get("name"), r["invited_user_ids"], r["presenter_ids"],
-                                   may_broadcast)
+                                   may_broadcast, subject_slot=slot)
         return call_view(call)
 
     def _lesson_chat(self, actor_id: str, facts: dict) -> uuid.UUID | None:

@@ -253,6 +253,27 @@ def test_ca8_a_second_lesson_of_the_same_subject_waits_until_the_first_ends(app)
     assert again.id != call.id
 
 
+def test_ca8_a_call_from_the_subject_chat_takes_the_same_slot_as_the_lesson(app):
+    """An ad-hoc call in a class's subject chat is a lesson of that subject: neither starts beside the other."""
+    teacher, pupil = uuid.uuid4(), uuid.uuid4()
+    class_id, chat_id = uuid.uuid4(), uuid.uuid4()
+    members = [str(teacher), str(pupil)]
+    lesson = published(app, str(teacher), class_id, "Физика")
+    running = app.start_lesson(teacher, lesson, chat_id)
+    with pytest.raises(Conflict) as busy:
+        app.start_call(pupil, "call", chat_id, members, None, None, None, subject_slot=(class_id, "ФИЗИКА"))
+    assert busy.value.code == "call.subject_busy" and busy.value.details == {"call_id": str(running.id)}
+    app.end(teacher, running.id)
+    adhoc = app.start_call(pupil, "call", chat_id, members, None, None, None, subject_slot=(class_id, "Физика"))
+    assert (adhoc.class_id, adhoc.subject) == (class_id, "Физика")
+    with pytest.raises(Conflict) as lesson_busy:
+        app.start_lesson(teacher, lesson, chat_id)
+    assert lesson_busy.value.details == {"call_id": str(adhoc.id)}
+    app.end(pupil, adhoc.id)
+    assert app.start_lesson(teacher, lesson, chat_id).kind == "lesson"
+    app.start_call(pupil, "call", uuid.uuid4(), members, None, None, None)  # any other chat: no slot
+
+
 def test_ca2_only_the_lessons_teacher_starts_it_and_the_journal_can_end_it(app):
     teacher = uuid.uuid4()
     lesson = published(app, str(teacher))
