@@ -34,7 +34,7 @@ from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.links import link_id_from_token, link_token
 from shared.ratelimit import Limit, RateLimiter
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, command
 
 T = TypeVar("T")
 
@@ -199,6 +199,7 @@ class IdentityApplication(ServiceApplication):
         return self.retrying(confirm)
 
     # -- passwords (ID-2) ------------------------------------------------------
+    @command
     def set_password(self, user_id: uuid.UUID, new_password: str, current_password: str | None) -> None:
         account = self.get_account(user_id)
         if account.password_hash is not None and not verify_password(account.password_hash, current_password or ""):
@@ -222,6 +223,7 @@ class IdentityApplication(ServiceApplication):
         self.save(account, challenge, *started)
         return SignIn(account, False, started[0], refresh)
 
+    @command
     def sign_in_with_password(self, raw_phone: str, password: str, client: str, device: str,
                               now: datetime | None = None) -> SignIn:
         now = now or utcnow()
@@ -283,6 +285,7 @@ class IdentityApplication(ServiceApplication):
         session = self.find(Session, session_id)
         return bool(session and session.active)
 
+    @command
     def sign_out(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> None:
         session = self.find(Session, session_id)
         if session is None or session.user_id != user_id:
@@ -291,6 +294,7 @@ class IdentityApplication(ServiceApplication):
             session.revoke(now or utcnow(), "signed_out")
             self.save(session)
 
+    @command
     def sign_out_everywhere(self, user_id: uuid.UUID, keep: uuid.UUID | None = None,
                             now: datetime | None = None) -> int:
         now = now or utcnow()
@@ -311,6 +315,7 @@ class IdentityApplication(ServiceApplication):
         children, parents = self.family_of(viewer_id)
         return relation(viewer_id, person_id, children, parents)
 
+    @command
     def update_profile(self, actor_id: uuid.UUID, user_id: uuid.UUID, last_name: str, first_name: str,
                        patronymic: str | None, birth_date: date | None, sex: str | None) -> Account:
         """A person edits their profile; a parent may correct their child's (PL-3)."""
@@ -323,7 +328,16 @@ class IdentityApplication(ServiceApplication):
         return account
 
     def view_person(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
-        return view(self.get_account(person_id), self.relation(viewer_id, person_id))
+        """ID-7, ID-9: a person is seen by themselves, their family and the people who share
+        an organization with them (and so its chats); to anyone else they do not exist."""
+        rel = self.relation(viewer_id, person_id)
+        if rel is Relation.OTHER and not self.share_an_organization(viewer_id, person_id):
+            raise NotFound("account.not_found", "No such account.")
+        return view(self.get_account(person_id), rel)
+
+    def share_an_organization(self, a: uuid.UUID, b: uuid.UUID) -> bool:
+        first, second = self.membership(a), self.membership(b)
+        return bool(first and second and set(first.roles) & set(second.roles))
 
     # -- memberships, from school's events -------------------------------------------
     def record_membership(self, event: CloudEvent) -> bool:
@@ -334,6 +348,17 @@ class IdentityApplication(ServiceApplication):
             user_id=data["user_id"])
         membership.add_role(data["organization_id"], data["role"], data.get("class_id"))
         return self.process_once(event.id, membership)
+
+    def record_departure(self, event: CloudEvent) -> bool:
+        """school's MemberLeft: the person no longer shares that organization with anyone."""
+        if self.already_processed(event.id):
+            return False
+        membership = self.find(Membership, Membership.create_id(event.data["user_id"]))
+        changed = []
+        if membership is not None and str(event.data["organization_id"]) in membership.roles:
+            membership.leave(event.data["organization_id"])
+            changed.append(membership)
+        return self.process_once(event.id, *changed)
 
     def record_journal_link(self, event: CloudEvent) -> bool:
         """EJ-2: linking one's e-journal account as a teacher confirms the teacher's profile."""
@@ -363,6 +388,7 @@ class IdentityApplication(ServiceApplication):
             raise NotFound("parent_link.not_found", "This parent link does not exist.")
         return invite
 
+    @command
     def parent_invite(self, student_id: uuid.UUID, now: datetime | None = None) -> ParentInviteView:
         """The student's parent link: the live one again, or a new one (PL-1, PL-2)."""
         now = now or utcnow()
@@ -431,6 +457,7 @@ class IdentityApplication(ServiceApplication):
 
         return self.retrying(confirm)
 
+    @command
     def unlink_parent(self, actor_id: uuid.UUID, child_id: uuid.UUID, parent_id: uuid.UUID,
                       now: datetime | None = None) -> None:
         """By the parent, or by an admin of a school where the child studies."""

@@ -444,6 +444,30 @@ def test_memberships_from_school_are_applied_once(identity):
     assert identity.app.membership(user).version == 2
 
 
+def joined(identity, organization_id, user_id, role="student"):
+    return make_event("school.MemberJoined.v1", {"organization_id": organization_id, "user_id": user_id,
+                                                 "role": role, "joined_at": identity.clock.now},
+                      event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+
+
+def test_only_people_who_share_an_organization_or_a_family_see_a_name_ID_7_ID_9(identity):
+    child, classmate, stranger = (identity.sign_in().account for _ in range(3))
+    school = uuid.uuid4()
+    for user in (child, classmate):
+        identity.app.record_membership(joined(identity, school, user.id))
+    assert identity.app.view_person(classmate.id, child.id)["relation"] == "other"
+    with pytest.raises(NotFound) as hidden:
+        identity.app.view_person(stranger.id, child.id)
+    with pytest.raises(NotFound) as unknown:
+        identity.app.view_person(stranger.id, uuid.uuid4())
+    assert hidden.value.code == unknown.value.code == "account.not_found"
+    left = make_event("school.MemberLeft.v1", {"organization_id": school, "user_id": classmate.id,
+                                               "left_at": identity.clock.now}, event_id="school:9:MemberLeft.v1")
+    assert identity.app.record_departure(left) is True and identity.app.record_departure(left) is False
+    with pytest.raises(NotFound):
+        identity.app.view_person(classmate.id, child.id)
+
+
 # -- EJ-2: an e-journal link confirms a teacher's profile ------------------------------------------------
 
 
@@ -460,5 +484,35 @@ def test_linking_the_e_journal_as_a_teacher_confirms_the_profile_EJ_2(identity):
     assert identity.app.record_journal_link(event)
     assert not identity.app.record_journal_link(event)  # a redelivery is applied once
     identity.app.record_journal_link(linked(student, "student"))
+    school = uuid.uuid4()
+    for user, role in ((teacher, "teacher"), (student, "student")):
+        identity.app.record_membership(joined(identity, school, user.id, role))
     assert identity.app.view_person(student.id, teacher.id)["teacher_confirmed"] is True
     assert identity.app.view_person(student.id, student.id)["teacher_confirmed"] is False
+
+
+def test_replicas_racing_on_one_person_lose_nothing_ID_8_PL_2(durable_store_settings):
+    """No lost write (issue #12): two password sign-ins at once through two replicas
+    both get a session that is listed; two tabs asking for the parent link at once
+    get the same live link (the loser re-reads instead of failing or forking it)."""
+    from identity.application import IdentityApplication
+    from shared.store import make_application
+    from shared.store.testing import racing, run_together
+
+    from .conftest import Identity
+
+    identity = Identity(make_application(IdentityApplication, "identity", create_table=True,
+                                         config=durable_store_settings))
+    student = identity.student()
+    identity.app.set_password(student, "correct horse battery", None)
+    phone = identity.app.get_account(student).phone
+    one, two = (make_application(IdentityApplication, "identity", config=durable_store_settings) for _ in "12")
+    with racing(one, two):
+        signed = run_together(lambda: one.sign_in_with_password(phone, "correct horse battery", "c1", "laptop"),
+                              lambda: two.sign_in_with_password(phone, "correct horse battery", "c2", "phone"))
+    assert not [s for s in signed if isinstance(s, Exception)], signed
+    assert {s.session.id for s in signed} <= {s.id for s in identity.app.sessions_of(student)}
+    with racing(one, two):
+        links = run_together(lambda: one.parent_invite(student), lambda: two.parent_invite(student))
+    assert not [v for v in links if isinstance(v, Exception)], links
+    assert links[0].token == links[1].token == identity.app.parent_invite(student).token
