@@ -474,13 +474,14 @@ class BridgeApplication(ServiceApplication):
                 specs.append({**base, "key": f"ej:{provider.id}:{klass.external_id}:{kind}:{teacher}", "kind": kind,
                               "subject": None, "teacher_id": teacher_user[0], "name": f"{klass.title} — {label}",
                               "member_ids": teacher_user + [m for m in members if m != teacher_user[0]]})
+        # EJ-4: a subject chat exists from the timetable on; linked pupils are in it at once and its
+        # teacher enters when they link (nobody waits for anybody).
         for subject, subject_teacher in klass.subject_teachers():
             owner = linked([subject_teacher])
-            if owner:
-                specs.append({**base, "key": subject_chat_key(provider.id, klass.external_id, subject, subject_teacher),
-                              "kind": "subject", "subject": subject, "teacher_id": owner[0],
-                              "name": f"{klass.title} · {subject}",
-                              "member_ids": owner + [m for m in students if m != owner[0]]})
+            specs.append({**base, "key": subject_chat_key(provider.id, klass.external_id, subject, subject_teacher),
+                          "kind": "subject", "subject": subject, "teacher_id": owner[0] if owner else None,
+                          "name": f"{klass.title} · {subject}",
+                          "member_ids": owner + [m for m in students if m not in owner]})
         return specs
 
     def sync_chats(self, provider_id: uuid.UUID, class_ids: set[str] | list[str],
