@@ -32,7 +32,7 @@ from messaging.domain import (
 )
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, command
 
 T = TypeVar("T")
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
@@ -295,6 +295,7 @@ class MessagingApplication(ServiceApplication):
         return chat
 
     # -- manual chats and dialogs (CH-1, CH-3) -----------------------------------------------------------
+    @command
     def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
                     member_ids: list[uuid.UUID], closed: bool) -> Chat:
         """A manual chat (CH-3) belongs to a school: its creator and members are the
@@ -606,7 +607,10 @@ class MessagingApplication(ServiceApplication):
                             [a.view() for a in attachments], poll)
             for attachment in attachments:
                 attachment.sent(seq)
-            self.save(*changed, page, *attachments)
+            # One's own message is never unread: writing reads the chat up to it (as messengers do).
+            mark = self._read_mark(chat_id, actor_id)
+            mark.read(seq)
+            self.save(*changed, page, *attachments, mark)
             return self._shown(chat, page.message(seq), actor_id)
 
         return self.retrying(command, ("chat", chat_id))
@@ -781,14 +785,31 @@ class MessagingApplication(ServiceApplication):
         seq = min(seq, self.last_seq(chat))
 
         def read() -> int:
-            mark = self.find(ReadMark, ReadMark.create_id(chat_id, actor_id)) or ReadMark(chat_id=chat_id,
-                                                                                           user_id=actor_id)
+            mark = self._read_mark(chat_id, actor_id)
             if seq > mark.read_until:
                 mark.read(seq)
                 self.save(mark)
             return mark.read_until
 
         return self.retrying(read, ("read", chat_id, actor_id))
+
+    def _read_mark(self, chat_id: uuid.UUID, user_id: uuid.UUID) -> ReadMark:
+        return self.find(ReadMark, ReadMark.create_id(chat_id, user_id)) or ReadMark(chat_id=chat_id, user_id=user_id)
+
+    # -- who a viewer sees in a chat (CH-5) ----------------------------------------------------------------
+    @staticmethod
+    def concealed(chat: Chat) -> set[str]:
+        """Members the chat's other members must not see: in an inbox thread the admins
+        answer as the organization, so the person who wrote sees none of them."""
+        if chat.kind == "inbox":
+            return set(chat.members) - {str(chat.created_by)}
+        return set()
+
+    def members_seen_by(self, chat: Chat, viewer: uuid.UUID) -> list[str]:
+        hidden = self.concealed(chat)
+        if str(viewer) in hidden:
+            return list(chat.members)
+        return [m for m in chat.members if m not in hidden]
 
     def chats_of(self, user_id: uuid.UUID) -> list[dict]:
         """One's chats with their last message and unread count."""
