@@ -32,3 +32,15 @@ http_duration = Histogram(
 )
 websocket_connections = Gauge("sfera_websocket_connections", "Open WebSocket connections on this gateway process.")
 events_pushed = Counter("sfera_realtime_events_pushed_total", "Events pushed to WebSocket clients.", ["type"])
+
+# Label values that come from a request are bounded: a client cannot add series.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The request's method as a label: a standard one, or "other"."""
+    return method if method in HTTP_METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"

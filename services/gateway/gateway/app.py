@@ -1,6 +1,7 @@
-"""The gateway's Flask application: request ids, CORS, metrics, health, API v1, docs.
+"""The gateway's Flask application: request ids, body limits, security headers, CORS,
+metrics, health, API v1, docs.
 
-Run: ``gunicorn -k gthread --threads 16 'gateway.app:create_app()'``.
+Run: ``gunicorn -c python:gateway.gunicorn_conf -k gthread --threads 16 'gateway.app:create_app()'``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import calls_api, ejournal_api, messaging_api, realtime, school_api  # noqa: F401  (they register their routes on the API blueprint)
 from gateway.api import api
 from gateway.errors import register_error_handlers
+from gateway.input import GatewayJSONProvider
 from gateway.openapi import docs
 from gateway.rpc import RpcPool
+from gateway.security import security_headers
 from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.blobs import document_max_bytes
 from shared.config import env_int, env_str, settings
@@ -36,13 +39,19 @@ def _ping_broker() -> None:
         conn.connect()
 
 
+def _body_left_unread(req, json_limit: int) -> bool:
+    """A body larger than JSON bodies may be, or of undeclared length, that an error answered before reading."""
+    return (req.content_length or 0) > json_limit or "chunked" in req.headers.get("Transfer-Encoding", "").lower()
+
+
 def create_app(rpc: RpcPool | None = None) -> Flask:
     configure_logging("gateway")
     app = Flask(__name__)
-    app.json.sort_keys = False
-    # Uploads larger than the largest document or attachment are cut off before they are read.
-    largest = max(document_max_bytes(), *(attachment_max_bytes(kind) for kind in ATTACHMENT_KINDS))
-    app.config["MAX_CONTENT_LENGTH"] = largest + (1 << 20)
+    app.json = GatewayJSONProvider(app)  # bounded depth, storable text (gateway.input)
+    # Every body is cut off at the JSON limit unless its endpoint takes more (uploads, webhooks:
+    # ``@endpoint(max_bytes=...)``); the largest upload bounds a multipart endpoint that names none.
+    app.config["MAX_CONTENT_LENGTH"] = env_int("SFERA_JSON_MAX_BYTES", 1 << 20)
+    app.config["UPLOAD_MAX_BYTES"] = max(document_max_bytes(), *(attachment_max_bytes(k) for k in ATTACHMENT_KINDS))
     app.extensions["rpc"] = rpc or RpcPool(
         settings().amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10)
     )
@@ -62,6 +71,10 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     @app.after_request
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.update(security_headers(request.path))
+        if response.status_code >= 400 and _body_left_unread(request, app.config["MAX_CONTENT_LENGTH"]):
+            # A refused body is not drained for keep-alive: the connection closes (gunicorn_conf honours this).
+            response.headers["Connection"] = "close"
         origin = request.headers.get("Origin")
         if origin and (origin in allowed_origins or "*" in allowed_origins):
             response.headers["Access-Control-Allow-Origin"] = origin
@@ -73,7 +86,8 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         if "started" in g:
             elapsed = time.perf_counter() - g.started
-            metrics.http_duration.labels(request.method, route, str(response.status_code)).observe(elapsed)
+            metrics.http_duration.labels(metrics.method_label(request.method), route,
+                                         metrics.status_label(response.status_code)).observe(elapsed)
             if route not in ("/metrics", "/healthz"):
                 log.info("request", extra={"method": request.method, "route": route,
                                            "status": response.status_code, "ms": round(elapsed * 1000, 2)})

@@ -13,7 +13,9 @@ from marshmallow import Schema, fields, validate
 from ejournal_bridge import schemas as bridge
 from gateway.api import api, call, me, public_url
 from gateway.endpoint import endpoint
+from gateway.input import check_raw_json
 from messaging import schemas as messaging
+from shared.config import env_int
 from shared.errors import Invalid
 
 LINK_ERRORS = ("link.not_found", "link.expired", "link.already_used", "link.code_rejected", "link.denied",
@@ -82,6 +84,24 @@ def lesson_chat(provider_id: uuid.UUID, external_lesson_id: str):
     return call("messaging", "chat_by_key", actor_id=me(), key=key)
 
 
+class LessonsQuery(Schema):
+    start = fields.AwareDateTime(data_key="from", load_default=None,
+                                 metadata={"description": "ISO 8601 with offset; default: the start of today (UTC)"})
+    end = fields.AwareDateTime(data_key="to", load_default=None,
+                               metadata={"description": "Default: seven days after 'from'; at most 31 days after"})
+
+
+@api.get("/me/lessons")
+@endpoint(summary="One's timetable from the linked e-journals: a pupil's, a parent's children's and the lessons a "
+                  "teacher teaches, with each lesson's call under way and what one can do (join, start) "
+                  "(EJ-5, SC-13)", tag="e-journal", query=LessonsQuery, response=bridge.MyLesson, many=True,
+          errors=("lessons.invalid_range",))
+def my_lessons(query: dict):
+    return call("ejournal_bridge", "my_lessons", actor_id=me(),
+                start=query["start"].isoformat() if query["start"] else None,
+                end=query["end"].isoformat() if query["end"] else None)
+
+
 @api.get("/me/ejournal-links")
 @endpoint(summary="One's linked e-journal accounts", tag="e-journal", response=bridge.LinkView, many=True)
 def my_links():
@@ -99,9 +119,11 @@ def unlink(provider_id: uuid.UUID):
 @endpoint(summary="A regional e-journal's webhook (docs/ejournal/webhook.schema.json): signed with HMAC-SHA256 "
                   "over '<X-Sfera-Timestamp>.<body>' in X-Sfera-Signature; stored, then processed; a repeated "
                   "event_id changes nothing", tag="e-journal", response=bridge.DeliveryAccepted, status=202,
+          max_bytes=lambda: env_int("SFERA_WEBHOOK_MAX_BYTES", 8 << 20),
           auth=False, errors=("provider.not_found", "webhook.bad_signature", "webhook.stale", "webhook.bad_timestamp",
                               "webhook.malformed"))
 def receive_webhook(provider_id: uuid.UUID):
+    check_raw_json(request.get_data())
     return call("ejournal_bridge", "receive_webhook", provider_id=str(provider_id),
                 timestamp=request.headers.get("X-Sfera-Timestamp", ""),
                 signature=request.headers.get("X-Sfera-Signature", ""),

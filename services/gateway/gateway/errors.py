@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
@@ -43,7 +43,8 @@ def register_error_handlers(app: Flask) -> None:
         codes = {404: "route.not_found", 405: "route.method_not_allowed", 413: "request.too_large",
                  415: "request.unsupported_media_type"}
         code = codes.get(exc.code or 500, "request.invalid" if (exc.code or 500) < 500 else "internal")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        details = {"max_bytes": g.get("body_limit", request.max_content_length)} if exc.code == 413 else None
+        return error_response(exc.code or 500, code, exc.description or exc.name, details)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -14,15 +14,16 @@ from gateway.school_api import blobs, uploaded_file
 from messaging import schemas as messaging
 from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.errors import Invalid
+from shared.paging import Limit, Seq
 from shared.qr import FORMATS
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
 
 
 class HistoryQuery(Schema):
-    before = fields.Integer(load_default=None, metadata={"description": "Messages before this seq, newest first"})
-    after = fields.Integer(load_default=None, metadata={"description": "Catch up: messages after this seq"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    before = Seq("Messages before this seq, newest first")
+    after = Seq("Catch up: messages after this seq")
+    limit = Limit(50, 200)
 
 
 class DirectInput(Schema):
@@ -211,6 +212,7 @@ def join_chat_by_invite(token: str):
 @api.post("/chats/<uuid:chat_id>/attachments")
 @endpoint(summary="Upload a file to send: photo, voice, audio, video or file, within its type and size (CH-4)",
           tag="messages", body=AttachmentForm, consumes="multipart/form-data", response=messaging.AttachmentView,
+          max_bytes=lambda: max(attachment_max_bytes(kind) for kind in ATTACHMENT_KINDS),
           status=201, errors=(*CHAT_ERRORS, "file.missing", "file.too_large", "attachment.type_not_allowed",
                               "attachment.too_large", "attachment.empty"))
 def upload_attachment(chat_id: uuid.UUID, body: dict):

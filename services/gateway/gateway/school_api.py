@@ -13,27 +13,29 @@ from gateway.endpoint import endpoint
 from school import schemas as school
 from shared.blobs import LocalBlobStore, document_max_bytes
 from shared.errors import Invalid
+from shared.paging import Cursor, Limit
 from shared.qr import FORMATS
 
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
 ORG_ERRORS = ("organization.not_found", "organization.members_only", "organization.role_required")
 
 
 class SearchQuery(Schema):
     country = fields.String(required=True, validate=validate.Length(equal=2))
     city = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Cursor()
+    limit = Limit(20, 100)
 
 
 class MembersQuery(Schema):
     class_id = fields.UUID(load_default=None)
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = Cursor()
+    limit = Limit(50, 200)
 
 
 class PostsQuery(Schema):
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Cursor()
+    limit = Limit(20, 100)
 
 
 class AdminInput(Schema):
@@ -193,11 +195,20 @@ def assign_self(organization_id: uuid.UUID, class_id: uuid.UUID, body: dict):
                 class_id=str(class_id), subjects=body["subjects"])
 
 
+RECENT_CHATS = 10  # chats on the dashboard (SC-13), most active first
+
+
 @api.get("/me/dashboard")
 @endpoint(summary="The teacher's desktop: classes taught, lessons under way, recent chats (SC-13)",
           tag="members", response=school.Dashboard)
 def dashboard():
-    return call("school", "dashboard", actor_id=me())
+    # Each part from the service that owns it: classes taught (school), one's lessons whose call is
+    # under way (the bridge's timetable joined with calls), recent chats (messaging).
+    desk = call("school", "dashboard", actor_id=me())
+    desk["lessons_under_way"] = call("ejournal_bridge", "lessons_under_way", actor_id=me())
+    desk["recent_chats"] = [{**item["chat"], "last_seq": item["last_seq"], "unread": item["unread"]}
+                            for item in call("messaging", "chats", actor_id=me())[:RECENT_CHATS]]
+    return desk
 
 
 # -- invite links (SC-5, SC-6) ------------------------------------------------------------------------------
@@ -290,8 +301,9 @@ def hide_join_request(organization_id: uuid.UUID, user_id: uuid.UUID):
 
 @api.post("/organizations/<uuid:organization_id>/documents")
 @endpoint(summary="Upload a document for all members: within the size and type limits (SC-10)",
-          tag="materials", body=DocumentForm, consumes="multipart/form-data", response=school.DocumentView,
-          status=201, errors=(*ORG_ERRORS, "document.too_large", "document.type_not_allowed", "file.missing"))
+          tag="materials", body=DocumentForm, consumes="multipart/form-data", max_bytes=document_max_bytes,
+          response=school.DocumentView, status=201,
+          errors=(*ORG_ERRORS, "document.too_large", "document.type_not_allowed", "file.missing"))
 def upload_document(organization_id: uuid.UUID, body: dict):
     upload = uploaded_file()
     key, size = blobs().put(upload.stream, document_max_bytes())
@@ -317,13 +329,14 @@ def download_document(document_id: uuid.UUID):
 
 @api.post("/images")
 @endpoint(summary="Upload an image (an article's cover): JPEG or PNG up to 5 MB", tag="materials",
-          body=ImageForm, consumes="multipart/form-data", response=BlobView, status=201,
+          body=ImageForm, consumes="multipart/form-data", max_bytes=lambda: IMAGE_MAX_BYTES, response=BlobView,
+          status=201,
           errors=("file.too_large", "image.type_not_allowed"))
 def upload_image(body: dict):
     upload = uploaded_file()
     if upload.mimetype not in ("image/jpeg", "image/png"):
         raise Invalid("image.type_not_allowed", "Images are JPEG or PNG.")
-    key, size = blobs().put(upload.stream, 5 * 1024 * 1024)
+    key, size = blobs().put(upload.stream, IMAGE_MAX_BYTES)
     return {"blob_key": key, "size": size}
 
 

@@ -1,0 +1,43 @@
+"""The security headers of every gateway response, the errors gunicorn answers by
+itself included: a Content-Security-Policy per kind of page, no sniffing, no
+referrer, no framing, and HSTS when the platform is public over https."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from shared.config import env_str
+
+_COMMON = "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# JSON, files and everything that is not a page: nothing may run or load.
+API_CSP = f"default-src 'none'; {_COMMON}"
+# Swagger UI: its own scripts only; it sets styles inline and draws small data: images.
+DOCS_CSP = f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; {_COMMON}"
+
+
+def call_page_csp() -> str:
+    """The call page (CA-10): its own script and style, media from the camera, and the SFU's signaling socket."""
+    sfu = urlsplit(env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws"))
+    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            f"media-src 'self' blob: mediastream:; connect-src 'self' {sfu.scheme}://{sfu.netloc}; {_COMMON}")
+
+
+def csp_for(path: str) -> str:
+    if path == "/docs" or path.startswith("/docs/"):
+        return DOCS_CSP
+    if path.startswith("/call/"):
+        return call_page_csp()
+    return API_CSP
+
+
+def security_headers(path: str) -> dict[str, str]:
+    headers = {
+        "Content-Security-Policy": csp_for(path),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if env_str("SFERA_PUBLIC_URL", "http://localhost:8080").lower().startswith("https://"):
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
