@@ -108,10 +108,29 @@ class CallsService:
     @rpc
     def lesson_call(self, actor_id: str, lesson_id: str) -> dict:
         """The call of a lesson, for the diary's join button (EJ-5, CA-10)."""
-        call = self.app.lesson_call(to_id(lesson_id, "lesson.not_found"))
+        lesson = to_id(lesson_id, "lesson.not_found")
+        if self.app.lesson_info(lesson) is None:
+            raise NotFound("lesson.not_found", "No such published remote lesson.")
+        call = self.app.lesson_call(lesson)
         if call is None or call.ended:
             raise NotFound("call.not_started", "This lesson's call has not started.")
         return call_view(self._visible(actor_id, str(call.id)))
+
+    @rpc
+    def lesson_calls(self, actor_id: str, lesson_ids: list[str]) -> dict:
+        """The running calls of these lessons (a timetable's "join" buttons, EJ-5, SC-13):
+        lesson id -> the call's id, start, and whether this person may join it."""
+        actor = to_id(actor_id)
+        running = {}
+        for lesson_id in dict.fromkeys(lesson_ids):
+            call = self.app.lesson_call(to_id(lesson_id, "lesson.not_found"))
+            if call is None or call.ended:
+                continue
+            may_join = str(actor) in call.participants or self.app.may_join(call, actor, self._members(call))
+            running[str(lesson_id)] = {"call_id": str(call.id), "title": call.title,
+                                       "started_at": call.started_at.isoformat() if call.started_at else None,
+                                       "started_by": str(call.started_by), "may_join": may_join}
+        return running
 
     # -- joining (CA-1, CA-10) -----------------------------------------------------------------------------
     @rpc

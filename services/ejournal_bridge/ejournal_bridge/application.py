@@ -46,6 +46,8 @@ from shared.observability.logging import get_logger
 from shared.store import ServiceApplication
 
 log = get_logger("ejournal_bridge")
+LESSONS_DEFAULT_SPAN = timedelta(days=7)  # "today's and this week's lessons"
+LESSONS_MAX_SPAN = timedelta(days=31)
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "ejournal" / "webhook.schema.json"
 
 
@@ -655,6 +657,40 @@ class BridgeApplication(ServiceApplication):
         pending: dict = {}
         person = self._person(pending, provider_id, external_person_id)
         return self.sync_chats(provider_id, self._classes_of(person, pending), chats)
+
+    # -- the timetable of a person (EJ-5, SC-13) ---------------------------------------------------------
+    def lessons_of(self, user_id: uuid.UUID, start: datetime | None = None, end: datetime | None = None
+                   ) -> list[dict]:
+        """The lessons a person has between ``start`` and ``end`` (default: today and the six days after),
+        from the mirror of every journal they linked: a pupil's class lessons, a parent's children's, the
+        lessons a teacher teaches. A lesson id here is the one ``/lessons/{id}/call`` takes."""
+        start = start or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        end = end or start + LESSONS_DEFAULT_SPAN
+        if end <= start or end - start > LESSONS_MAX_SPAN:
+            raise Invalid("lessons.invalid_range", f"'to' comes after 'from', at most {LESSONS_MAX_SPAN.days} days "
+                                                   "later.", {"from": start.isoformat(), "to": end.isoformat()})
+        rows = []
+        for link in self.links_of(user_id):
+            pending: dict = {}
+            person = self._person(pending, link.provider_id, link.external_person_id)
+            for class_ext in sorted(self._classes_of(person, pending)):
+                klass = self.find(JournalClass, JournalClass.create_id(link.provider_id, class_ext))
+                if klass is None or klass.deleted:
+                    continue
+                for lesson_ext, (_, teacher) in klass.lessons.items():
+                    teaching = teacher == person.external_id
+                    if person.role == "teacher" and not teaching:
+                        continue  # a teacher's timetable is the lessons they teach
+                    lesson = self.find(Lesson, Lesson.create_id(link.provider_id, lesson_ext))
+                    if lesson is None or lesson.cancelled or not (lesson.starts_at < end and lesson.ends_at > start):
+                        continue
+                    rows.append({"lesson_id": lesson.id, "provider_id": link.provider_id,
+                                 "external_lesson_id": lesson.external_id,
+                                 "class_id": class_id_of(link.provider_id, class_ext), "class_title": klass.title,
+                                 "subject": lesson.subject, "starts_at": lesson.starts_at, "ends_at": lesson.ends_at,
+                                 "remote": lesson.remote, "published": lesson.published, "state": lesson.state,
+                                 "teaching": teaching})
+        return sorted(rows, key=lambda r: (r["starts_at"], r["class_title"] or "", r["subject"]))
 
     def lesson(self, lesson_id: uuid.UUID) -> Lesson:
         return self.get_as(Lesson, lesson_id, "lesson.not_found", "No such lesson.")

@@ -77,3 +77,31 @@ class LinkView(Schema):
     external_person_id = fields.String(required=True)
     role = fields.String(required=True)
     linked_at = fields.String(required=True)
+
+
+class LessonCall(Schema):
+    call_id = fields.UUID(required=True)
+    title = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    started_by = fields.UUID(required=True)
+    may_join = fields.Boolean(required=True)
+
+
+class MyLesson(Schema):
+    """A lesson of one's timetable (EJ-5, SC-13); ``lesson_id`` is what ``/lessons/{id}/call`` takes."""
+
+    lesson_id = fields.UUID(required=True)
+    provider_id = fields.UUID(required=True)
+    external_lesson_id = fields.String(required=True)
+    class_id = fields.UUID(required=True)
+    class_title = fields.String(allow_none=True)
+    subject = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    remote = fields.Boolean(required=True)
+    published = fields.Boolean(required=True, metadata={"description": "A remote lesson the teacher published"})
+    state = fields.String(required=True, metadata={"description": "scheduled, started or ended (in the journal)"})
+    teaching = fields.Boolean(required=True, metadata={"description": "One teaches this lesson"})
+    call = fields.Nested(LessonCall, allow_none=True, metadata={"description": "Its call under way, if any"})
+    actions = fields.List(fields.String(), required=True,
+                          metadata={"description": "join (its call is under way) and/or start (one's remote lesson)"})

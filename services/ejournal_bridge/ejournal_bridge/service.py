@@ -9,11 +9,14 @@ from datetime import timedelta
 from nameko.rpc import RpcProxy
 
 from ejournal_bridge import schemas
-from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.application import BridgeApplication, parse_time, utcnow
 from ejournal_bridge.journal import HttpJournalClient
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
 from shared.service import EventSourcedApp, Observability, rpc, to_id
+
+# A lesson's call may run before or after its slot (started early, overrunning): look this far either side of now.
+LESSON_CALL_LOOKBACK = timedelta(hours=12)
 
 
 def provider_detail(provider, webhook_url: str | None = None) -> dict:
@@ -31,6 +34,7 @@ class BridgeService:
     app: BridgeApplication = EventSourcedApp(BridgeApplication, journal=HttpJournalClient())
     observability = Observability()
     messaging = RpcProxy("messaging")
+    calls = RpcProxy("calls")
 
     def chats(self, specs: list[dict]) -> None:
         self.messaging.define_system_chats(chats=specs)
@@ -91,6 +95,28 @@ class BridgeService:
     @consume_event("ejournal_bridge.WebhookAccepted.v1")
     def on_webhook_accepted(self, event: CloudEvent) -> bool:
         return self.app.process_delivery(event.data["delivery_id"], event.id, chats=self.chats)
+
+    # -- one's timetable with the calls under way (EJ-5, SC-13) -----------------------------------------------
+    @rpc
+    def my_lessons(self, actor_id: str, start: str | None = None, end: str | None = None) -> list[dict]:
+        """The person's lessons in the window, each with its running call and what they can do:
+        ``join`` a call under way they may enter, ``start`` a published remote lesson they teach."""
+        rows = self.app.lessons_of(to_id(actor_id), parse_time(start) if start else None,
+                                   parse_time(end) if end else None)
+        running = self.calls.lesson_calls(actor_id, [str(r["lesson_id"]) for r in rows]) if rows else {}
+        for row in rows:
+            call = running.get(str(row["lesson_id"]))
+            row["call"] = call
+            row["actions"] = (["join"] if call and call["may_join"] else []) + (
+                ["start"] if row["teaching"] and row["remote"] and row["published"] and not call else [])
+        return schemas.MyLesson(many=True).dump(rows)
+
+    @rpc
+    def lessons_under_way(self, actor_id: str) -> list[dict]:
+        """Today's lessons of the person whose call is running now (the dashboard, SC-13)."""
+        now = utcnow()
+        return [row for row in self.my_lessons(actor_id, (now - LESSON_CALL_LOOKBACK).isoformat(),
+                                               (now + LESSON_CALL_LOOKBACK).isoformat()) if row["call"]]
 
     @rpc
     def lesson_chat_key(self, provider_id: str, external_lesson_id: str) -> dict:

@@ -296,6 +296,32 @@ def test_a_lessons_page_in_the_journal_opens_its_subject_chat_EJ_7(world):
         world.bridge.lesson_chat_key(world.provider.id, "no-such-lesson")
 
 
+def test_people_find_their_lessons_pupils_parents_and_teachers_EJ_5_SC_13(world):
+    world.push_school()
+    klass, _, students = first_class(world)
+    monday = datetime(2026, 9, 7, tzinfo=timezone(timedelta(hours=3)))
+    class_lessons = {x["sourcedId"] for x in world.school.lessons if x["class"] == klass}
+    pupil = world.link(students[0])
+    parent = world.link(world.school.user(students[0])["agents"][0])
+    week = {row["external_lesson_id"] for row in world.bridge.lessons_of(pupil, monday, monday + timedelta(days=7))}
+    assert week == class_lessons
+    monday_only = world.bridge.lessons_of(parent, monday, monday + timedelta(days=1))  # the child's lessons
+    assert len(monday_only) == 6 and {r["external_lesson_id"] for r in monday_only} <= class_lessons
+    assert [r["starts_at"] for r in monday_only] == sorted(r["starts_at"] for r in monday_only)
+    row = monday_only[0]
+    assert row["lesson_id"] == world.bridge.lesson(row["lesson_id"]).id and row["teaching"] is False
+    teacher_sourced = world.school.lessons[0]["teacher"]
+    teacher = world.link(teacher_sourced)
+    taught = world.bridge.lessons_of(teacher, monday, monday + timedelta(days=7))
+    assert {r["external_lesson_id"] for r in taught} == {
+        x["sourcedId"] for x in world.school.lessons if x["teacher"] == teacher_sourced}
+    assert all(r["teaching"] for r in taught)
+    assert world.bridge.lessons_of(uuid.uuid4(), monday, monday + timedelta(days=7)) == []  # not linked
+    with pytest.raises(Invalid) as bad:
+        world.bridge.lessons_of(pupil, monday, monday - timedelta(hours=1))
+    assert bad.value.code == "lessons.invalid_range"
+
+
 def test_one_journal_person_one_account_EJ_1(world):
     world.push_school()
     _, teacher, students = first_class(world)
