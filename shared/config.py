@@ -14,6 +14,15 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Values that make one machine work out of the box. They are public (they are
+# in the repository): ``SFERA_ENV=production`` refuses to start with any of them
+# (shared/production.py).
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
+DEV_CODE_SECRET = "dev-only-code-secret-change-me"
+DEV_SFU_TOKEN_SECRET = "dev-only-sfu-token-secret-change-me"
+DEV_SECRETS_KEY = "ZGV2LW9ubHktc2ZlcmEtc2VjcmV0cy1rZXktY2hhbmc="  # Fernet key of b"dev-only-sfera-secrets-key-chang"
+ENVIRONMENTS = ("development", "production")
+
 
 def _env_str(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
     value = (os.environ if environ is None else environ).get(name)
@@ -45,6 +54,11 @@ class Settings:
     access_token_ttl: int
     metrics_port: int  # 0: do not serve
     log_level: str
+    env: str = "development"  # "development" | "production" (SFERA_ENV)
+    code_secret: str = DEV_CODE_SECRET
+    link_secret: str = DEV_CODE_SECRET
+    sfu_token_secret: str = DEV_SFU_TOKEN_SECRET
+    secrets_keys: tuple[str, ...] = (DEV_SECRETS_KEY,)  # newest first (SFERA_SECRETS_KEYS)
 
     @property
     def outbox_dir(self) -> Path:
@@ -58,6 +72,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
     env_str = partial(_env_str, environ=environ)
     env_int = partial(_env_int, environ=environ)
     var_dir = Path(env_str("SFERA_VAR_DIR", str(REPO_ROOT / "var")))
+    code_secret = env_str("SFERA_CODE_SECRET", DEV_CODE_SECRET)
     return Settings(
         var_dir=var_dir,
         amqp_uri=env_str("SFERA_AMQP_URI", "amqp://guest:guest@127.0.0.1:5682/"),
@@ -67,11 +82,16 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         postgres_db=env_str("SFERA_PG_DB", "sfera"),
         postgres_user=env_str("SFERA_PG_USER", "sfera"),
         postgres_password=env_str("SFERA_PG_PASSWORD", "sfera"),
-        jwt_secret=env_str("SFERA_JWT_SECRET", "dev-only-jwt-secret-change-me-in-production"),
+        jwt_secret=env_str("SFERA_JWT_SECRET", DEV_JWT_SECRET),
         jwt_issuer=env_str("SFERA_JWT_ISSUER", "sfera-identity"),
         access_token_ttl=env_int("SFERA_ACCESS_TOKEN_TTL", 900),
         metrics_port=env_int("SFERA_METRICS_PORT", 0),
         log_level=env_str("SFERA_LOG_LEVEL", "INFO"),
+        env=env_str("SFERA_ENV", "development"),
+        code_secret=code_secret,
+        link_secret=env_str("SFERA_LINK_SECRET", code_secret),
+        sfu_token_secret=env_str("SFERA_SFU_TOKEN_SECRET", DEV_SFU_TOKEN_SECRET),
+        secrets_keys=tuple(k.strip() for k in env_str("SFERA_SECRETS_KEYS", DEV_SECRETS_KEY).split(",") if k.strip()),
     )
 
 

@@ -8,11 +8,11 @@ import hashlib
 import hmac
 import uuid
 
-from shared.config import env_str
+from shared.config import settings
 
 
 def _mac(kind: str, link_id: uuid.UUID) -> str:
-    secret = env_str("SFERA_LINK_SECRET", env_str("SFERA_CODE_SECRET", "dev-only-code-secret-change-me"))
+    secret = settings().link_secret
     return hmac.new(secret.encode(), f"{kind}:{link_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

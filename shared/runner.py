@@ -28,6 +28,7 @@ from shared.config import settings  # noqa: E402
 from shared.observability.http import serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
 from shared.platform import SERVICES, load  # noqa: E402
+from shared.production import refuse_unsafe_start  # noqa: E402
 from shared.service import broker_check, health_checks  # noqa: E402
 from shared.shutdown import exit_within  # noqa: E402
 
@@ -39,6 +40,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m shared.runner <service name | module:ServiceClass>", file=sys.stderr)
         return 2
     service_cls = load(SERVICES[argv[0]].service if argv[0] in SERVICES else argv[0])
+    refuse_unsafe_start(service_cls.name)
     config = settings()
     configure_logging(service_cls.name)
     nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": 10, "parent_calls_tracked": 10}

@@ -9,6 +9,12 @@ the new position (a ``Tracking`` row in the service's own store). A crash
 between the two republishes the batch: at least once, with stable event ids
 (``<service>:<notification id>:<Name>.v<N>``) so consumers drop the copies.
 
+One relay per service publishes at a time: it holds the lease ``outbox:<service>``
+(shared/lease.py). Another replica of it is a standby: healthy, not publishing,
+asking for the lease every ``SFERA_RELAY_LEASE_POLL`` seconds, and it takes over
+when the holder dies. Should two ever publish at once anyway, the one whose
+position write loses the race reads the position again instead of crashing.
+
 Its own process, plain asyncio, no eventlet: ``python -m shared.bus.relay <service>``.
 """
 
@@ -22,16 +28,18 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
 from shared.config import env_float, env_int, settings
+from shared.lease import Lease
 from shared.contracts import CloudEvent, get_contract, make_event
 from shared.observability import metrics
 from shared.observability.http import serve
 from shared.observability.logging import configure_logging, get_logger
 from shared.platform import SERVICES, load
+from shared.production import refuse_unsafe_start
 from shared.shutdown import exit_within
 from shared.store import ServiceApplication, make_application
 
@@ -56,6 +64,8 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.02,
+        lease: Lease | None = None,
+        lease_poll: float = 1.0,
     ):
         self.service = service
         self.app = app
@@ -66,6 +76,8 @@ class OutboxRelay:
         self.position_key = f"outbox:{service}"
         self.stopping = asyncio.Event()
         self.connected = False
+        self.lease = lease or Lease(f"outbox:{service}", app_config(app))
+        self.lease_poll = lease_poll
 
     def position(self) -> int:
         return self.app.process_recorder.max_tracking_id(self.position_key) or 0
@@ -109,7 +121,12 @@ class OutboxRelay:
                 log.warning("fault injection: killing the relay before it records its position")
                 os.kill(os.getpid(), signal.SIGKILL)
         last = notifications[-1].id
-        self.app.process_recorder.insert_tracking(Tracking(self.position_key, last))
+        try:
+            self.app.process_recorder.insert_tracking(Tracking(self.position_key, last))
+        except IntegrityError:
+            # Another relay recorded this position first (two holders for a moment): read it again.
+            log.warning("position already recorded by another relay", extra={"position": last})
+            return 0
         metrics.outbox_position.labels(self.service).set(last)
         head = self.app.process_recorder.max_notification_id() or last
         metrics.outbox_lag.labels(self.service).set(max(0, head - last))
@@ -117,9 +134,37 @@ class OutboxRelay:
             log.debug("published", extra={"count": len(messages), "position": last})
         return len(notifications)
 
+    @property
+    def standby(self) -> bool:
+        return not self.lease.held
+
+    async def hold_lease(self) -> bool:
+        """Wait (as a standby) until this relay holds the lease; False when stopping first."""
+        announced = False
+        while not self.stopping.is_set():
+            if self.lease.acquire():
+                log.info("relay holds the lease, publishing", extra={"service": self.service})
+                return True
+            if not announced:
+                log.info("relay on standby: another relay holds the lease", extra={"service": self.service})
+                announced = True
+            await self._sleep(self.lease_poll)
+        return False
+
     async def run(self) -> None:
         backoff = 0.2
+        checked = time.monotonic()
         while not self.stopping.is_set():
+            if self.standby:
+                self.connected = False
+                await self.publisher.close()
+                if not await self.hold_lease():
+                    break
+                checked = time.monotonic()
+            elif time.monotonic() - checked >= self.lease_poll:
+                checked = time.monotonic()
+                if not self.lease.still_held():
+                    continue
             try:
                 if not self.publisher.is_open:
                     self.connected = False
@@ -137,12 +182,17 @@ class OutboxRelay:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         await self.publisher.close()
+        self.lease.release()
 
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
         except TimeoutError:
             pass
+
+
+def app_config(app: ServiceApplication):
+    return getattr(app, "sfera_settings", None) or settings()
 
 
 def build_relay(service: str) -> OutboxRelay:
@@ -155,6 +205,7 @@ def build_relay(service: str) -> OutboxRelay:
         settings().amqp_uri,
         batch_size=env_int("SFERA_RELAY_BATCH", 500),
         poll_interval=env_float("SFERA_RELAY_POLL_INTERVAL", 0.02),
+        lease_poll=env_float("SFERA_RELAY_LEASE_POLL", 1.0),
     )
 
 
@@ -163,11 +214,12 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m shared.bus.relay <{'|'.join(SERVICES)}>", file=sys.stderr)
         return 2
     service = argv[0]
+    refuse_unsafe_start(f"{service}-relay")
     configure_logging(f"{service}-relay")
     relay = build_relay(service)
 
     def broker_check() -> None:
-        if not relay.connected:
+        if not relay.connected and not relay.standby:  # a standby does not connect until it holds the lease
             raise RuntimeError("not connected to the broker")
 
     def store_check() -> None:

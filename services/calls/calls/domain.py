@@ -15,7 +15,6 @@ Join tokens (CA-10) are short-lived JWTs the SFU verifies with the shared
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import uuid
@@ -24,7 +23,7 @@ from datetime import datetime
 import jwt
 from eventsourcing.domain import Aggregate, event
 
-from shared.config import env_int
+from shared.config import env_int, settings
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
 
 NAMESPACE = uuid.UUID("3f1d2c4b-8a6e-4d9f-b1c7-52e0a9d4c6f3")
@@ -47,7 +46,7 @@ def broadcast_max_viewers() -> int:
 
 
 def token_secret() -> str:
-    return os.environ.get("SFERA_SFU_TOKEN_SECRET") or "dev-only-sfu-token-secret-change-me"
+    return settings().sfu_token_secret
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:

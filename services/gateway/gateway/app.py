@@ -27,6 +27,7 @@ from shared.config import env_int, env_str, settings
 from shared.observability import metrics
 from shared.observability.http import run_checks
 from shared.observability.logging import configure_logging, get_logger, request_id_var
+from shared.production import check_production
 
 log = get_logger("gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -45,6 +46,7 @@ def _body_left_unread(req, json_limit: int) -> bool:
 
 
 def create_app(rpc: RpcPool | None = None) -> Flask:
+    check_production("gateway")  # raises before anything starts: gunicorn then stops with the message
     configure_logging("gateway")
     app = Flask(__name__)
     app.json = GatewayJSONProvider(app)  # bounded depth, storable text (gateway.input)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from identity.domain import (
     CODE_TTL,
+    MAX_PARENTS,
     PARENT_INVITE_TTL,
     Account,
     EmailIndex,
@@ -29,7 +30,8 @@ from identity.domain import (
 from identity.passwords import hash_password, verify_password
 from identity.phones import normalise_email, normalise_phone
 from identity.privacy import Relation, relation, view
-from shared.config import env_int, env_str
+from shared.config import env_int, settings
+from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.links import link_id_from_token, link_token
@@ -94,6 +96,12 @@ class InviteInfo:
 class ParentInviteView:
     invite: ParentInvite
     token: str
+    parents_linked: int = 0
+
+    @property
+    def used_up(self) -> bool:
+        """PL-5: two parents are linked; the link takes nobody else."""
+        return self.parents_linked >= MAX_PARENTS
 
 
 class IdentityApplication(ServiceApplication):
@@ -108,7 +116,7 @@ class IdentityApplication(ServiceApplication):
 
     @property
     def secret(self) -> str:
-        return env_str("SFERA_CODE_SECRET", "dev-only-code-secret-change-me")
+        return settings().code_secret
 
     # -- helpers -------------------------------------------------------------
     def get_account(self, account_id: uuid.UUID) -> Account:
@@ -140,14 +148,15 @@ class IdentityApplication(ServiceApplication):
 
         self.limiter.check(f"code-client:{client}", client_limit(), now)
         limit = code_limit()
-        self.limiter.hit(f"code:{address}", limit, now)
-        self.limiter.hit(f"code-client:{client}", client_limit(), now)
+        # The answer's countdown is the real wait before the next code: the hour's last one waits for the hour.
+        wait = max(self.limiter.hit(f"code:{address}", limit, now),
+                   self.limiter.hit(f"code-client:{client}", client_limit(), now))
         digits = CODE_DIGITS[channel]
         code = f"{secrets.randbelow(10**digits):0{digits}d}"
         salt = secrets.token_hex(16)
         challenge = SignInChallenge(
             address=address, channel=channel, salt=salt, code_hash=hash_code(self.secret, salt, code),
-            expires_at=now + CODE_TTL, resend_at=now + (limit.min_interval or timedelta()), invite_token=invite_token,
+            expires_at=now + CODE_TTL, resend_at=now + timedelta(seconds=wait), invite_token=invite_token,
         )
         self.save(challenge)
         return IssuedCode(challenge, code)
@@ -389,24 +398,29 @@ class IdentityApplication(ServiceApplication):
         return invite
 
     @command
-    def parent_invite(self, student_id: uuid.UUID, now: datetime | None = None) -> ParentInviteView:
-        """The student's parent link: the live one again, or a new one (PL-1, PL-2)."""
+    def parent_invite(self, student_id: uuid.UUID, now: datetime | None = None,
+                      school_says_student: AskOwner | None = None) -> ParentInviteView:
+        """The student's parent link: the live one again, or a new one (PL-1, PL-2), with
+        how many parents it has linked (PL-5: at two it is used up). Right after joining,
+        school's event may not be here yet: school itself is asked (read-your-writes)."""
         now = now or utcnow()
         membership = self.membership(student_id)
-        if membership is None or not membership.is_student:
+        if not confirmed(membership is not None and membership.is_student, school_says_student):
             raise Forbidden("parent_link.students_only", "Only a student can invite their parents.")
+        links = self.find(ParentLinks, ParentLinks.create_id(student_id))
+        linked = len(links.parents) if links else 0
         index = self.find(ParentInviteIndex, ParentInviteIndex.create_id(student_id))
         if index is not None:
             current: ParentInvite = self.repository.get(index.invite_id)
             if current.live(now):
-                return ParentInviteView(current, self._invite_token(current.id))
+                return ParentInviteView(current, self._invite_token(current.id), linked)
         invite = ParentInvite(child_id=student_id, expires_at=now + PARENT_INVITE_TTL)
         if index is None:
             index = ParentInviteIndex(child_id=student_id, invite_id=invite.id)
         else:
             index.replace(invite.id)
         self.save(invite, index)
-        return ParentInviteView(invite, self._invite_token(invite.id))
+        return ParentInviteView(invite, self._invite_token(invite.id), linked)
 
     def open_parent_invite(self, token: str, viewer_id: uuid.UUID, now: datetime | None = None) -> dict[str, Any]:
         """What a parent sees on opening the link: the child's data to check (PL-3)."""
@@ -416,6 +430,17 @@ class IdentityApplication(ServiceApplication):
         links.check_can_link(viewer_id)
         child = self.get_account(invite.child_id)
         return {**view(child, Relation.PARENT), "parents_linked": len(links.parents),
+                "expires_at": invite.expires_at}
+
+    def preview_parent_invite(self, token: str, now: datetime | None = None) -> dict[str, Any]:
+        """What the link shows before anyone signs in (PL-3): enough for a parent to know
+        it is their child's (first name, last initial, the schools), nothing more; the
+        child's data to check comes once they sign in with their own phone."""
+        invite = self._live_invite(token, now or utcnow())
+        child = self.get_account(invite.child_id)
+        membership = self.membership(invite.child_id)
+        return {"first_name": child.first_name, "last_initial": (child.last_name or "")[:1] or None,
+                "organization_ids": sorted(membership.organizations_with("student")) if membership else [],
                 "expires_at": invite.expires_at}
 
     def _live_invite(self, token: str, now: datetime) -> ParentInvite:

@@ -18,10 +18,12 @@ from calls.sfu.server import Node, node_name, serve
 from shared.blobs import LocalBlobStore
 from shared.config import settings
 from shared.observability.logging import configure_logging
+from shared.production import refuse_unsafe_start
 from shared.shutdown import exit_within
 
 
 def main() -> int:
+    refuse_unsafe_start("sfu")
     config = settings()
     configure_logging("sfu", config.log_level)
     name = node_name()
