@@ -10,6 +10,7 @@ operational state, not domain history: nothing is lost if they are.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -40,27 +41,44 @@ class Row:
     last_at: datetime
 
 
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment``, rounded up (0 when it has passed)."""
+    return max(0, math.ceil((moment - now).total_seconds()))
+
+
+def wait_after(row: Row, limit: Limit, now: datetime) -> int:
+    """Seconds until ``limit`` allows the next hit after ``row``: the countdown, or the
+    rest of the window once its hits are spent, whichever ends later (0: at once)."""
+    wait = 0
+    if limit.min_interval is not None:
+        wait = seconds_until(row.last_at + limit.min_interval, now)
+    if row.count >= limit.limit:
+        wait = max(wait, seconds_until(row.window_start + limit.window, now))
+    return wait
+
+
 def decide(row: Row | None, limit: Limit, now: datetime) -> Row:
-    """The row after one more hit, or TooManyRequests (the row then stays as it was)."""
+    """The row after one more hit, or TooManyRequests (the row then stays as it was)
+    whose ``retry_after`` is the real wait until the next hit is allowed."""
     if row is None or row.window_start <= now - limit.window:
         row = Row(now, 0, row.last_at if row else now - timedelta(days=3650))
-    if limit.min_interval is not None and row.last_at > now - limit.min_interval:
-        wait = int((row.last_at + limit.min_interval - now).total_seconds()) + 1
-        raise TooManyRequests(limit.countdown_code or limit.code, (limit.countdown_message or limit.message)
-                              .format(wait=wait), {"retry_after": wait})
-    if row.count >= limit.limit:
-        wait = int((row.window_start + limit.window - now).total_seconds()) + 1
-        raise TooManyRequests(limit.code, limit.message.format(wait=wait), {"retry_after": wait})
+    wait = wait_after(row, limit, now)
+    if wait > 0:
+        counting_down = limit.min_interval is not None and row.last_at > now - limit.min_interval
+        code, message = ((limit.countdown_code or limit.code, limit.countdown_message or limit.message)
+                         if counting_down and row.count < limit.limit else (limit.code, limit.message))
+        raise TooManyRequests(code, message.format(wait=wait), {"retry_after": wait})
     return Row(row.window_start, row.count + 1, now)
 
 
 class RateLimiter:
-    """``check`` refuses past a limit; ``hit`` counts one (refusing past it too)."""
+    """``check`` refuses past a limit; ``hit`` counts one (refusing past it too) and
+    returns the seconds until the next hit is allowed (``wait_after``)."""
 
     def check(self, key: str, limit: Limit, now: datetime) -> None:
         decide(self._read(key), limit, now)
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+    def hit(self, key: str, limit: Limit, now: datetime) -> int:
         raise NotImplementedError
 
     def _read(self, key: str) -> Row | None:
@@ -86,9 +104,10 @@ class MemoryRateLimiter(RateLimiter):
     def _read(self, key: str) -> Row | None:
         return self.rows.get(key)
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+    def hit(self, key: str, limit: Limit, now: datetime) -> int:
         with self.lock:
-            self.rows[key] = decide(self.rows.get(key), limit, now)
+            row = self.rows[key] = decide(self.rows.get(key), limit, now)
+        return wait_after(row, limit, now)
 
 
 class SqliteRateLimiter(RateLimiter):
@@ -117,7 +136,7 @@ class SqliteRateLimiter(RateLimiter):
         return self._row(self._conn().execute(
             f"SELECT window_start, count, last_at FROM {TABLE} WHERE key = ?", (key,)).fetchone())
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+    def hit(self, key: str, limit: Limit, now: datetime) -> int:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")  # one writer at a time: read-decide-write is atomic
         try:
@@ -130,6 +149,7 @@ class SqliteRateLimiter(RateLimiter):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return wait_after(row, limit, now)
 
 
 class PostgresRateLimiter(RateLimiter):
@@ -165,7 +185,7 @@ class PostgresRateLimiter(RateLimiter):
         with self.lock:
             return self._select(self._connection(), key, lock=False)
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> None:
+    def hit(self, key: str, limit: Limit, now: datetime) -> int:
         with self.lock:
             conn = self._connection()
             with conn.transaction():
@@ -175,3 +195,4 @@ class PostgresRateLimiter(RateLimiter):
                 row = decide(self._select(conn, key, lock=True), limit, now)
                 conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s WHERE key = %s")
                              .format(self.table), (row.window_start, row.count, row.last_at, key))
+        return wait_after(row, limit, now)

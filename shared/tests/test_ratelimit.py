@@ -25,15 +25,19 @@ def limiter(settings, create=True) -> RateLimiter:
 
 def test_countdown_then_window_then_a_fresh_window(store_settings):
     rl = limiter(store_settings)
-    rl.hit("k", FIVE_AN_HOUR, NOW)
+    assert rl.hit("k", FIVE_AN_HOUR, NOW) == 60  # the countdown until the next hit
     with pytest.raises(TooManyRequests) as info:
         rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(seconds=20))
-    assert info.value.code == "x.too_early" and info.value.details["retry_after"] == 41
-    for i in range(1, 5):
-        rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(minutes=2 * i))
+    assert info.value.code == "x.too_early" and info.value.details["retry_after"] == 40
+    waits = [rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(minutes=2 * i)) for i in range(1, 5)]
+    # the fifth hit spends the hour: the next one is allowed when the window ends, not after the countdown
+    assert waits == [60, 60, 60, 3600 - 8 * 60]
+    with pytest.raises(TooManyRequests) as info:
+        rl.check("k", FIVE_AN_HOUR, NOW + timedelta(minutes=8, seconds=30))
+    assert info.value.code == "x.too_many" and info.value.details["retry_after"] == 3600 - 8 * 60 - 30
     with pytest.raises(TooManyRequests) as info:
         rl.check("k", FIVE_AN_HOUR, NOW + timedelta(minutes=30))
-    assert info.value.code == "x.too_many"
+    assert info.value.code == "x.too_many" and info.value.details["retry_after"] == 1800
     rl.hit("k", FIVE_AN_HOUR, NOW + timedelta(hours=1, minutes=1))
     rl.hit("other", FIVE_AN_HOUR, NOW)
 

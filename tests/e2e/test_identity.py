@@ -67,7 +67,13 @@ def test_profile_is_filled_in_and_others_see_the_name_only_ID_5_ID_7(api):
                                                                       "birth_date": "1700-01-01", "sex": "female"})
     assert error(bad) == (400, "profile.invalid")
     other = api.sign_in()
-    seen = api.ok("GET", f"/people/{maria['user_id']}", other["access_token"])
+    hidden = api.call("GET", f"/people/{maria['user_id']}", other["access_token"])
+    assert error(hidden) == (404, "account.not_found")  # ID-7: strangers see nobody
+    school = uuid.uuid4()
+    for person in (maria, other):
+        api.publish_school_event({"organization_id": school, "user_id": person["user_id"], "role": "student"})
+    seen = eventually(lambda: (lambda r: r.status_code == 200 and r.json())(
+        api.call("GET", f"/people/{maria['user_id']}", other["access_token"])), what="identity to learn of the school")
     assert seen == {"user_id": maria["user_id"], "relation": "other", "last_name": "Иванова",
                     "first_name": "Мария", "patronymic": None, "teacher_confirmed": False}
     forbidden = api.call("PUT", f"/people/{maria['user_id']}/profile", other["access_token"],

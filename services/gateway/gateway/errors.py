@@ -26,6 +26,9 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
         body["error"]["request_id"] = request_id
     response = jsonify(body)
     response.status_code = status
+    if status in (429, 503) and isinstance((details or {}).get("retry_after"), int):
+        # Every refusal that says when to come back says it to HTTP clients too (RFC 9110 Retry-After).
+        response.headers["Retry-After"] = str(details["retry_after"])
     return response
 
 

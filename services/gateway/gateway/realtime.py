@@ -3,8 +3,9 @@ consumer per gateway process.
 
 Each gateway process binds its own exclusive queue to ``messaging.events`` (so
 several gateways each receive every event and push to their own clients), looks
-up who may see the chat (messaging's ``members_of``, cached and dropped when the
-members change) and sends the event to those members' sockets. A client that
+up who may see the chat (messaging's ``audience``, cached and dropped when the
+members change) and sends the event to those members' sockets, each viewer the
+version of it they may see (``conceal``: one place decides). A client that
 reconnects catches up with ``GET /chats/{id}/messages?after=<last seq>``.
 
     ws://host/api/v1/realtime?access_token=<JWT>
@@ -42,7 +43,7 @@ class Hub:
         self.lock = threading.Lock()
         self.sockets: dict[str, set] = defaultdict(set)  # user id -> sockets
         self.send_locks: dict[int, threading.Lock] = {}
-        self.members: dict[str, list[str]] = {}  # chat id -> member ids (cache)
+        self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
 
     def connect(self, user_id: str, ws) -> None:
         with self.lock:
@@ -58,9 +59,10 @@ class Hub:
             self.send_locks.pop(id(ws), None)
         metrics.websocket_connections.dec()
 
-    def chat_members(self, chat_id: str) -> list[str]:
+    def chat_audience(self, chat_id: str) -> dict:
+        """messaging's answer: the members, and those of them only they themselves may see named."""
         if chat_id not in self.members:
-            self.members[chat_id] = self.rpc.call("messaging", "members_of", chat_id=chat_id)
+            self.members[chat_id] = self.rpc.call("messaging", "audience", chat_id=chat_id)
         return self.members[chat_id]
 
     def deliver(self, event_type: str, data: dict[str, Any]) -> int:
@@ -71,17 +73,23 @@ class Hub:
             if not self.sockets:
                 return 0
         try:
-            members = self.chat_members(chat_id)
+            audience = self.chat_audience(chat_id)
         except DomainError:
             return 0
-        recipients = set(members)
+        recipients = set(audience["members"])
         if event_type.startswith("ChatMembersChanged"):
             recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
-        payload = json.dumps({"type": event_type.split(".")[0], "data": data}, default=str)
+        kind = event_type.split(".")[0]
+        concealed = set(audience.get("concealed") or ())
+        payloads = {seen: json.dumps({"type": kind, "data": shown}, default=str) if shown is not None else None
+                    for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
         sent = 0
         with self.lock:
-            targets = [(ws, self.send_locks.get(id(ws))) for user in recipients for ws in self.sockets.get(user, ())]
-        for ws, send_lock in targets:
+            targets = [(ws, self.send_locks.get(id(ws)), payloads[user in concealed or not concealed])
+                       for user in recipients for ws in self.sockets.get(user, ())]
+        for ws, send_lock, payload in targets:
+            if payload is None:
+                continue
             try:
                 with send_lock or threading.Lock():
                     ws.send(payload)
@@ -90,6 +98,28 @@ class Hub:
             except Exception:  # a closing socket is the handler's to clean up
                 log.debug("push to a closing socket failed", exc_info=True)
         return sent
+
+
+ID_FIELDS = ("user_id", "author_id", "deleted_by", "created_by")
+LIST_FIELDS = ("member_ids", "added", "removed")
+
+
+def conceal(kind: str, data: dict[str, Any], concealed: set[str]) -> dict[str, Any] | None:
+    """What a viewer who may not see the ``concealed`` members receives of an event:
+    their ids blanked or left out (CH-5: "MessagesRead" by an admin of an inbox
+    thread reads as the organization's); None when nothing is left to tell."""
+    if not concealed:
+        return data
+    shown = dict(data)
+    for field in ID_FIELDS:
+        if field in shown and str(shown[field]) in concealed:
+            shown[field] = None
+    for field in LIST_FIELDS:
+        if field in shown:
+            shown[field] = [m for m in shown[field] if str(m) not in concealed]
+    if kind == "ChatMembersChanged" and not shown.get("added") and not shown.get("removed"):
+        return None
+    return shown
 
 
 class BroadcastConsumer(threading.Thread):

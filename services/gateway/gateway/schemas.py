@@ -67,9 +67,12 @@ class RefreshRequest(Schema):
 
 
 class ParentInviteLink(Schema):
-    token = fields.String(required=True)
-    url = fields.String(required=True, metadata={"description": "The link to give to parents (also as a QR code)"})
-    expires_at = fields.AwareDateTime(required=True)
+    status = fields.String(required=True, metadata={"description": "active, or used_up once two parents are "
+                                                                   "linked (PL-5): then no token, url or expiry"})
+    token = fields.String()
+    url = fields.String(metadata={"description": "The link to give to parents (also as a QR code)"})
+    expires_at = fields.AwareDateTime()
+    parents_linked = fields.Integer(required=True)
 
 
 class ParentLinkConfirmation(Schema):

@@ -289,6 +289,11 @@ class Membership(Aggregate):
         if class_id is not None and role == "student":
             self.classes[str(organization_id)] = str(class_id)
 
+    @event("Left")
+    def leave(self, organization_id: uuid.UUID) -> None:
+        self.roles.pop(str(organization_id), None)
+        self.classes.pop(str(organization_id), None)
+
     @property
     def is_student(self) -> bool:
         return any("student" in roles for roles in self.roles.values())

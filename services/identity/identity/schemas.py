@@ -67,10 +67,23 @@ class PersonView(Schema):
 
 
 class ParentInviteView(Schema):
-    token = fields.String(required=True)
-    expires_at = fields.AwareDateTime(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["active", "used_up"]),
+                           metadata={"description": "used_up: two parents are linked, the link is spent (PL-5)"})
+    token = fields.String(metadata={"description": "Only while active"})
+    expires_at = fields.AwareDateTime(metadata={"description": "Only while active"})
+    parents_linked = fields.Integer(required=True)
 
 
 class ParentInviteOpened(PersonView):
     parents_linked = fields.Integer(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class ParentInvitePreview(Schema):
+    """The parent link before signing in (PL-3): whose link it is, not the child's data."""
+
+    first_name = fields.String(allow_none=True)
+    last_initial = fields.String(allow_none=True)
+    organization_ids = fields.List(fields.UUID(), metadata={"description": "The child's schools"})
+    schools = fields.List(fields.Dict(), metadata={"description": "{organization_id, name} (added by the gateway)"})
     expires_at = fields.AwareDateTime(required=True)

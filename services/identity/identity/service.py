@@ -16,7 +16,7 @@ from identity.passwords import describe_cost
 from shared.auth import issue_access_token
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
-from shared.errors import DomainError
+from shared.errors import DomainError, Forbidden
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 
@@ -164,9 +164,24 @@ class IdentityService:
 
     # -- parents (PL-*) --------------------------------------------------------------------
     @rpc
-    def parent_invite(self, actor_id: str) -> dict:
-        shown = self.app.parent_invite(to_id(actor_id))
-        return schemas.ParentInviteView().dump({"token": shown.token, "expires_at": shown.invite.expires_at})
+    def parent_invite(self, actor_id: str, to_share: bool = False) -> dict:
+        """The student's link, or (PL-5) that it is used up: then no token to show or share."""
+        def school_says_student() -> bool:
+            return any("student" in m["membership"].get("roles", [])
+                       for m in self.school.my_organizations(actor_id=actor_id))
+
+        shown = self.app.parent_invite(to_id(actor_id), school_says_student=school_says_student)
+        if shown.used_up:
+            if to_share:
+                raise Forbidden("parent_link.limit_reached", "Two parents are linked already; the link is used up.")
+            return schemas.ParentInviteView().dump({"status": "used_up", "parents_linked": shown.parents_linked})
+        return schemas.ParentInviteView().dump({"status": "active", "token": shown.token,
+                                                "expires_at": shown.invite.expires_at,
+                                                "parents_linked": shown.parents_linked})
+
+    @rpc
+    def preview_parent_invite(self, token: str) -> dict:
+        return schemas.ParentInvitePreview().dump(self.app.preview_parent_invite(token))
 
     @rpc
     def open_parent_invite(self, actor_id: str, token: str) -> dict:
@@ -195,6 +210,10 @@ class IdentityService:
     @consume_event("school.MemberJoined.v1")
     def on_member_joined(self, event: CloudEvent) -> bool:
         return self.app.record_membership(event)
+
+    @consume_event("school.MemberLeft.v1")
+    def on_member_left(self, event: CloudEvent) -> bool:
+        return self.app.record_departure(event)
 
     # -- what identity learns from the e-journal bridge (EJ-2) -------------------------------
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")

@@ -342,6 +342,7 @@ class MessagingApplication(ServiceApplication):
         """Moderation: the creator of a manual chat (CH-3) removes members; anyone may leave."""
         def command() -> Chat:
             chat = self.chat(chat_id)
+            chat.check_member(actor_id)  # a non-member learns nothing of the chat (its kind included)
             if member_id != actor_id:
                 chat.check_manager(actor_id)
                 if not chat.closed and actor_id != chat.created_by:

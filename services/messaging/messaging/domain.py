@@ -85,12 +85,13 @@ class Chat(Aggregate):
 
     def check_manager(self, user_id: uuid.UUID) -> None:
         """CH-2: nobody manages a system chat's members by hand; CH-3: a closed
-        manual chat is managed by its creator only."""
+        manual chat is managed by its creator only. A non-member learns nothing of
+        the chat, its kind included: the members-only refusal comes first."""
+        self.check_member(user_id)
         if self.system:
             raise Forbidden("chat.system_managed", "Members of this chat follow the school's rosters.")
         if self.kind in ("direct", "inbox"):
             raise Forbidden("chat.fixed_members", "This chat's members cannot change.")
-        self.check_member(user_id)
         if self.closed and user_id != self.created_by:
             raise Forbidden("chat.closed", "This chat is closed: only its creator manages it.")
 

@@ -24,9 +24,10 @@ def report_view(report) -> dict:
     return schemas.ReportView().dump({**vars(report), "report_id": report.id, "filed_at": report.filed_at.isoformat()})
 
 
-def chat_view(chat: Chat) -> dict:
+def chat_view(chat: Chat, member_ids: list[str] | None = None) -> dict:
+    """The chat with ``member_ids`` (what the viewer may see of them), all members by default."""
     return schemas.ChatView().dump({**vars(chat), "chat_id": chat.id, "system": chat.system,
-                                    "member_ids": chat.members})
+                                    "member_ids": chat.members if member_ids is None else member_ids})
 
 
 class MessagingService:
@@ -85,14 +86,14 @@ class MessagingService:
     # -- chats ---------------------------------------------------------------------------------------
     @rpc
     def chats(self, actor_id: str) -> list[dict]:
-        return [schemas.ChatListItem().dump({**item, "chat": chat_view(item["chat"])})
+        return [schemas.ChatListItem().dump({**item, "chat": self._view(item["chat"], actor_id)})
                 for item in self.app.chats_of(to_id(actor_id))]
 
     @rpc
     def get_chat(self, actor_id: str, chat_id: str) -> dict:
         chat = self.app.chat(to_id(chat_id, "chat.not_found"))
         chat.check_member(to_id(actor_id))
-        return chat_view(chat)
+        return self._view(chat, actor_id)
 
     @rpc
     def chat_by_key(self, actor_id: str, key: str) -> dict:
@@ -151,7 +152,8 @@ class MessagingService:
 
     @rpc
     def inbox_thread(self, actor_id: str, organization_id: str) -> dict:
-        return chat_view(self.app.inbox_thread(to_id(actor_id), to_id(organization_id, "organization.not_found")))
+        return self._view(self.app.inbox_thread(to_id(actor_id), to_id(organization_id, "organization.not_found")),
+                          actor_id)
 
     @rpc
     def inbox(self, actor_id: str, organization_id: str) -> list[dict]:
@@ -219,6 +221,17 @@ class MessagingService:
     @rpc
     def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:
         return {"read_until": self.app.mark_read(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq)}
+
+    def _view(self, chat: Chat, actor_id: str) -> dict:
+        return chat_view(chat, self.app.members_seen_by(chat, to_id(actor_id)))
+
+    @rpc
+    def audience(self, chat_id: str) -> dict:
+        """For the gateway's realtime fan-out: who receives this chat's events, and the
+        members whom only they themselves may see named (CH-5: the admins of an inbox
+        thread, hidden from the person who wrote)."""
+        chat = self.app.chat(to_id(chat_id, "chat.not_found"))
+        return {"members": list(chat.members), "concealed": sorted(self.app.concealed(chat))}
 
     @rpc
     def members_of(self, chat_id: str) -> list[str]:

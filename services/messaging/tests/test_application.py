@@ -14,7 +14,7 @@ from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE
 from messaging.outbox import to_integration_events
 from shared.contracts import make_event
-from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
 
 pytestmark = pytest.mark.integration
@@ -337,6 +337,51 @@ def upload(school, user, chat, kind="photo", name="photo.png", media_type="image
     return school.app.upload_attachment(user, chat.id, kind, name, media_type, size, "ab" * 32)
 
 
+@pytest.mark.parametrize("name", ["run.exe ", "run.exe.", "run.exe. . ", "run.ＥＸＥ", "ru\x00n.ex\x07e",
+                                  "x\u202egpj.exe"])
+def test_executable_names_are_refused_however_they_end_CH_4(school, name):
+    """Issue #12: ``run.exe `` and ``run.exe.`` passed the extension check; names are cleaned first."""
+    a = school.join("student", school.klass())
+    (chat,) = school.chat_of("class", a)
+    with pytest.raises(Invalid, match="attachment.type_not_allowed"):
+        upload(school, a, chat, "file", name, "text/plain", 10)
+
+
+def test_the_stored_name_is_the_cleaned_one_CH_4(school):
+    a = school.join("student", school.klass())
+    (chat,) = school.chat_of("class", a)
+    assert upload(school, a, chat, "file", "  отчёт\u202e.pdf. ", "application/pdf", 10).file_name == "отчёт.pdf"
+
+
+def test_only_members_may_upload_and_only_within_todays_quotas(school, monkeypatch):
+    monkeypatch.setenv("SFERA_UPLOAD_DAILY_BYTES_PER_PERSON", "1000")
+    monkeypatch.setenv("SFERA_UPLOAD_DAILY_BYTES_PER_SCHOOL", "1500")
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    stranger = school.join("student", school.klass("6Б"))
+    (chat,) = school.chat_of("class", a)
+    with pytest.raises(Forbidden):
+        school.app.upload_allowance(stranger, chat.id, "photo")
+    with pytest.raises(Invalid, match="attachment.invalid_kind"):
+        school.app.upload_allowance(a, chat.id, "sticker")
+    assert school.app.upload_allowance(a, chat.id, "photo") == {"max_bytes": 10 * 1024 * 1024, "bytes_left": 1000,
+                                                                "scope": "person"}
+    upload(school, a, chat, size=900)
+    with pytest.raises(TooManyRequests) as over:
+        upload(school, a, chat, size=101)
+    assert (over.value.code, over.value.details) == ("upload.quota_exceeded", {"scope": "person", "bytes_left": 100})
+    upload(school, a, chat, size=100)
+    with pytest.raises(TooManyRequests, match="upload.quota_exceeded"):
+        school.app.upload_allowance(a, chat.id, "file")           # nothing left: refused before any byte is read
+    assert school.app.upload_allowance(b, chat.id, "file")["bytes_left"] == 500    # the school's 1500 - 1000
+    with pytest.raises(TooManyRequests) as full:
+        upload(school, b, chat, size=501)
+    assert full.value.details == {"scope": "organization", "bytes_left": 500}
+    # A direct chat belongs to no school: only the person's own quota counts there.
+    direct = school.app.direct(b, a)
+    assert school.app.upload_allowance(b, direct.id, "photo")["bytes_left"] == 1000
+
+
 def test_attachments_of_every_kind_are_sent_once_within_their_limits_CH_4(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
@@ -508,7 +553,30 @@ def test_read_marks_are_published_for_the_other_members_CH_4(school):
         school.app.post(a, chat.id, f"m{n}")
     school.app.mark_read(b, chat.id, 1)
     school.app.mark_read(b, chat.id, 0)  # going back changes nothing
-    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(b, 1)]
+    # the author has read what they wrote; the reader up to where they read
+    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [
+        (a, 0), (a, 1), (a, 2), (b, 1)]
+
+
+def test_ones_own_messages_are_not_unread_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    school.app.post(b, chat.id, "от b")
+    school.app.post(a, chat.id, "от a")
+    unread = {u: [c["unread"] for c in school.app.chats_of(u) if c["chat"].id == chat.id] for u in (a, b)}
+    assert unread == {a: [0], b: [1]}
+
+
+def test_the_inbox_thread_conceals_its_admins_from_the_writer_CH_5(school):
+    five = school.klass()
+    admin, pupil = school.join("admin"), school.join("student", five)
+    thread = school.app.inbox_thread(pupil, school.org)
+    assert school.app.concealed(thread) == {str(admin)}
+    assert school.app.members_seen_by(thread, pupil) == [str(pupil)]
+    assert set(school.app.members_seen_by(thread, admin)) == {str(admin), str(pupil)}
+    (klass_chat,) = school.chat_of("class", pupil)
+    assert school.app.concealed(klass_chat) == set()
 
 
 def test_ca6_a_calls_recording_lands_in_its_chat_once_for_its_members(school):

@@ -12,6 +12,8 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
     -> {"type": "pin", "tracks": ["<user_id>:camera", ...]}                   (who to see first)
     -> {"type": "leave"}
     <- {"type": "muted" | "unmuted" | "rights" | "moved" | "removed" | "ended" | "error", ...}
+    <- {"type": "error", "code": "call.screen_not_allowed", "source": "screen", "mid"}  (a source offered
+       without the right, or whose right the admin took back while it was shared: not forwarded, CA-4)
 
 ICE servers are explicitly none: host candidates only (``SFERA_SFU_ICE_SERVERS``
 may name STUN/TURN servers in production); aiortc's default public STUN server
@@ -51,6 +53,14 @@ def ice_configuration() -> RTCConfiguration:
     # connects (they are marked bundled before the BUNDLE group is applied).
     return RTCConfiguration(iceServers=[RTCIceServer(urls=u.strip()) for u in urls],
                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+def not_allowed(source: str, mid: str | None) -> dict:
+    """The signaling error for a published source the participant has no right to (CA-4):
+    ``call.screen_not_allowed``, ``call.video_not_allowed`` (camera), ``call.audio_not_allowed``."""
+    right = SOURCE_RIGHTS[source]
+    return {"type": "error", "code": f"call.{right}_not_allowed", "source": source, "mid": mid,
+            "message": f"You may not share your {source} in this call now; the call's admin decides."}
 
 
 class Node:
@@ -201,6 +211,9 @@ class Node:
                 if p.role == "participant":
                     (p.rights.add if data["screen_share"] else p.rights.discard)("screen")
                     await p.send({"type": "rights", "rights": sorted(p.rights)})
+                    screen = p.tracks.get("screen")
+                    if screen is not None and not p.may("screen"):  # CA-4: a share under way is stopped, said so
+                        await p.send(not_allowed("screen", screen.receiver_mid))
                     p.room.changed()
         elif command == "BreakoutsChanged":
             placement = data.get("placement") or {}
@@ -300,6 +313,8 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
                     await notify({"type": "error", "code": "signal.bad_offer", "message": str(exc)[:200]})
                     continue
                 await notify({"type": "answer", "sdp": sdp, "not_forwarded": refused})
+                for mid in refused:  # CA-4: the client is told, not left sending into the void
+                    await notify(not_allowed(sources[mid], mid))
             elif kind == "pin":
                 p.pins = [str(t) for t in (message.get("tracks") or [])][:MAX_SLOTS["video"]]
                 p.room.changed()
