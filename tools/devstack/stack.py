@@ -157,7 +157,9 @@ class Stack:
     def start_gateway(self, name: str = "gateway", port: int | None = None, **env: str) -> Managed:
         """The gateway; more than one may run (each on its own port, each with its own realtime queue)."""
         port = port or self.config.gateway_port
-        argv = [str(Path(PYTHON).parent / "gunicorn"), "--worker-class", "gthread", "--workers", "1",
+        # gunicorn_conf: gunicorn's own refusals (414, 431, ...) in the API's error shape, no Server name.
+        argv = [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:gateway.gunicorn_conf",
+                "--worker-class", "gthread", "--workers", "1",
                 "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
                 "--graceful-timeout", "5", "--access-logfile", "-", "gateway.app:create_app()"]
         return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))

@@ -30,10 +30,11 @@ class EndpointDoc:
     auth: bool
     errors: tuple[str, ...] = field(default_factory=tuple)
     many: bool = False
-    produces: str = "application/json"
+    produces: str | tuple[str, ...] = "application/json"
     query: type[Schema] | None = None
     consumes: str = "application/json"
     max_bytes: Callable[[], int] | None = None
+    path_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def body_limit(self) -> int:
         """The most this endpoint reads: its own limit (uploads, webhooks), else the JSON limit."""
@@ -72,15 +73,16 @@ def endpoint(
     auth: bool = True,
     errors: tuple[str, ...] = (),
     many: bool = False,
-    produces: str = "application/json",
+    produces: str | tuple[str, ...] = "application/json",
     query: type[Schema] | None = None,
     consumes: str = "application/json",
     max_bytes: Callable[[], int] | None = None,
+    path_enums: dict[str, tuple[str, ...]] | None = None,
 ) -> Callable:
     """``max_bytes``: the body limit of an endpoint that takes more than JSON bodies do
     (multipart uploads add a little for the form's own parts)."""
     doc = EndpointDoc(summary, tag, body, response, status, auth, errors, many, produces, query, consumes,
-                      max_bytes)
+                      max_bytes, path_enums or {})
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)

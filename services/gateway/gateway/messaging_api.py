@@ -8,7 +8,7 @@ import uuid
 from flask import send_file
 from marshmallow import Schema, fields, validate
 
-from gateway.api import api, call, me, public_url, qr_response
+from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
 from gateway.endpoint import endpoint
 from gateway.school_api import blobs, uploaded_file
 from messaging import schemas as messaging
@@ -192,7 +192,7 @@ def preview_chat_invite(token: str):
 
 @api.get("/chat-invites/<token>/qr.<fmt>")
 @endpoint(summary="A chat's invite link as a QR code: qr.svg or qr.png (CH-3)", tag="chats", auth=False,
-          produces="image/svg+xml", errors=("invite.not_found", "qr.unknown_format"))
+          produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS, errors=("invite.not_found", "qr.unknown_format"))
 def chat_invite_qr(token: str, fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
@@ -225,7 +225,7 @@ def upload_attachment(chat_id: uuid.UUID, body: dict):
 
 @api.get("/chats/<uuid:chat_id>/attachments/<uuid:attachment_id>")
 @endpoint(summary="Download an attachment (members of the chat)", tag="messages",
-          produces="application/octet-stream", errors=(*CHAT_ERRORS, "attachment.not_found", "message.deleted"))
+          produces="*/*", errors=(*CHAT_ERRORS, "attachment.not_found", "message.deleted"))
 def download_attachment(chat_id: uuid.UUID, attachment_id: uuid.UUID):
     found = call("messaging", "attachment_download", actor_id=me(), chat_id=str(chat_id),
                  attachment_id=str(attachment_id))

@@ -3,7 +3,9 @@ marshmallow schemas, and the interactive docs page (Swagger UI, served locally).
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from functools import cache
 from pathlib import Path
 
 from apispec import APISpec
@@ -11,6 +13,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory
 
 from gateway.schemas import ErrorResponse
+from shared.errors import DomainError
+
+# Packages whose raises the document reads to know each refusal code's status.
+_RAISING_PACKAGES = ("gateway", "shared", "identity", "school", "messaging", "calls", "ejournal_bridge")
+# What the gateway itself answers, whatever the endpoint (gateway.input, gateway.errors).
+_INPUT_ERRORS = ("request.invalid", "request.invalid_text", "request.too_deep", "request.invalid_json",
+                 "request.not_json")
 
 API_VERSION = "1.0.0"
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -20,6 +29,60 @@ _CONVERTER_SCHEMA = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type
 def _schema_name(schema: type | object) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     return cls.__name__
+
+
+def _error_classes() -> dict[str, int]:
+    found: dict[str, int] = {}
+    todo = [DomainError]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls.status
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@cache
+def error_statuses() -> dict[str, frozenset[int]]:
+    """Each refusal code and the HTTP statuses it is raised with, read from the raises in the source
+    (``Forbidden("chat.members_only", ...)``): the document cannot drift from the code."""
+    classes = _error_classes()
+    raise_re = re.compile(r"\b(" + "|".join(map(re.escape, classes)) + r")\(\s*\"([a-z0-9_]+\.[a-z0-9_.]+)\"")
+    statuses: dict[str, set[int]] = {}
+    for package in _RAISING_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for source in Path(folder).rglob("*.py"):
+                if "tests" in source.parts:
+                    continue
+                for cls, code in raise_re.findall(source.read_text(encoding="utf-8")):
+                    statuses.setdefault(code, set()).add(classes[cls])
+    return {code: frozenset(found) for code, found in statuses.items()}
+
+
+def _status_by_convention(code: str) -> int:
+    """Codes raised through a helper (``get_as(..., "x.not_found")``, rate limits), not in a raise of their own."""
+    if code.endswith(".not_found"):
+        return 404
+    if ".too_many" in code or code.endswith("_too_early"):
+        return 429
+    return 400
+
+
+def _responses_for(doc, path_params: bool) -> dict[int, list[str]]:
+    """Every status an operation may answer besides its success, with the codes behind each."""
+    known = error_statuses()
+    by_status: dict[int, list[str]] = {400: list(_INPUT_ERRORS)}
+    if doc.auth:
+        by_status[401] = ["auth.required", "auth.invalid_token", "auth.token_expired"]
+    if path_params:
+        by_status.setdefault(404, []).append("route.not_found")
+    if doc.body is not None:
+        by_status[413] = ["request.too_large"]
+    for code in doc.errors:
+        for status in sorted(known.get(code) or {_status_by_convention(code)}):
+            by_status.setdefault(status, []).append(code)
+    by_status[503] = ["service.unavailable"]
+    return by_status
 
 
 def build_spec(app: Flask) -> dict:
@@ -52,7 +115,8 @@ def build_spec(app: Flask) -> dict:
         path = _PARAM.sub(lambda m: "{" + m.group(2) + "}", rule.rule)
         parameters = [
             {"in": "path", "name": name, "required": True,
-             "schema": _CONVERTER_SCHEMA.get(conv or "", {"type": "string"})}
+             "schema": ({"type": "string", "enum": list(doc.path_enums[name])} if name in doc.path_enums
+                        else _CONVERTER_SCHEMA.get(conv or "", {"type": "string", "minLength": 1}))}
             for conv, name in _PARAM.findall(rule.rule)
         ]
         responses: dict = {str(doc.status): {"description": "OK" if doc.status != 204 else "Done, no content"}}
@@ -62,12 +126,11 @@ def build_spec(app: Flask) -> dict:
                 schema = {"type": "array", "items": doc.response}
             responses[str(doc.status)]["content"] = {"application/json": {"schema": schema}}
         elif doc.produces != "application/json":
-            responses[str(doc.status)]["content"] = {doc.produces: {"schema": {"type": "string", "format": "binary"}}}
-        responses["400"] = {"description": "Invalid request (request.invalid, ...)", **error_ref}
-        if doc.auth:
-            responses["401"] = {"description": "Not signed in (auth.required, auth.invalid_token)", **error_ref}
-        if doc.errors:
-            responses["default"] = {"description": "Refusals: " + ", ".join(doc.errors), **error_ref}
+            media_types = (doc.produces,) if isinstance(doc.produces, str) else doc.produces
+            responses[str(doc.status)]["content"] = {
+                media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+        for status, codes in sorted(_responses_for(doc, bool(parameters)).items()):
+            responses[str(status)] = {"description": ", ".join(dict.fromkeys(codes)), **error_ref}
         operation: dict = {"summary": doc.summary, "tags": [doc.tag], "responses": responses,
                            "operationId": rule.endpoint.split(".")[-1]}
         if doc.query is not None:

@@ -8,7 +8,7 @@ import uuid
 from flask import request, send_file
 from marshmallow import Schema, fields, validate
 
-from gateway.api import api, call, me, optional_me, public_url, qr_response
+from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, optional_me, public_url, qr_response
 from gateway.endpoint import endpoint
 from school import schemas as school
 from shared.blobs import LocalBlobStore, document_max_bytes
@@ -246,7 +246,7 @@ def preview_invite(token: str):
 
 @api.get("/invites/<token>/qr.<fmt>")
 @endpoint(summary="The invite link as a QR code: qr.svg or qr.png (SC-5)", tag="invites", auth=False,
-          produces="image/svg+xml", errors=("invite.not_found", "qr.unknown_format"))
+          produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS, errors=("invite.not_found", "qr.unknown_format"))
 def invite_qr(token: str, fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
@@ -320,7 +320,7 @@ def list_documents(organization_id: uuid.UUID):
 
 @api.get("/documents/<uuid:document_id>/content")
 @endpoint(summary="Download a document (members of its organization)", tag="materials",
-          produces="application/octet-stream", errors=("document.not_found", *ORG_ERRORS))
+          produces="*/*", errors=("document.not_found", *ORG_ERRORS))
 def download_document(document_id: uuid.UUID):
     found = call("school", "document_download", actor_id=me(), document_id=str(document_id))
     return send_file(blobs().path(found["blob_key"]), mimetype=found["media_type"], as_attachment=True,
@@ -369,7 +369,8 @@ def list_articles(organization_id: uuid.UUID):
 
 
 @api.get("/articles/<uuid:article_id>/cover")
-@endpoint(summary="An article's cover image", tag="materials", produces="image/*", errors=("article.not_found",))
+@endpoint(summary="An article's cover image", tag="materials", produces=("image/jpeg", "image/png"),
+          errors=("article.not_found", "article.no_cover"))
 def article_cover(article_id: uuid.UUID):
     article = call("school", "get_article", actor_id=me(), article_id=str(article_id))
     if not article["cover_blob_key"]:
