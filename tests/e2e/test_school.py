@@ -3,7 +3,6 @@ join requests, members, materials, with authorization at every step."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -54,13 +53,15 @@ def test_operators_approve_applications_and_search_finds_the_school_SC_1_SC_2(ap
 def test_the_operator_cli_lists_and_approves_applications_SC_1(api, platform):
     application = api.ok("POST", "/organization-applications", status=201, json={
         "name": "Колледж связи", "kind": "college", "country": "RU", "city": "Пенза", "admin_phone": api.new_phone()})
-    env = {**os.environ, "SFERA_AMQP_URI": platform.amqp_uri}
+    env = platform.env()  # the console opens school's store itself: no RPC, no flag (issue #12)
     listed = subprocess.run([sys.executable, "-m", "school.operator", "list"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert application["application_id"] in listed.stdout
     approved = subprocess.run([sys.executable, "-m", "school.operator", "approve", application["application_id"]],
                               env=env, capture_output=True, text=True, timeout=60)
     assert approved.returncode == 0 and "approved" in approved.stdout
+    organization_id = approved.stdout.split("organization ")[1].split()[0]
+    assert api.ok("GET", f"/organizations/{organization_id}", api.sign_in()["access_token"])["name"] == "Колледж связи"
     again = subprocess.run([sys.executable, "-m", "school.operator", "approve", application["application_id"]],
                            env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "application.decided" in again.stderr

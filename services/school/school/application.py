@@ -90,6 +90,19 @@ def operator_phones() -> set[str]:
     return {normalise_phone(p) for p in env_str("SFERA_OPERATOR_PHONES", "").split(",") if p.strip()}
 
 
+class OperatorConsole:
+    """The platform operator at the machine itself (``python -m school.operator``): the
+    console builds this application on school's store and acts as ``CONSOLE``. It is
+    an object of the console's own process; nothing that arrives over RPC can be it."""
+
+    def __repr__(self) -> str:
+        return "<operator console>"
+
+
+CONSOLE = OperatorConsole()
+Actor = uuid.UUID | OperatorConsole | None
+
+
 def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
     """Cursor paging over items sorted by ``key``: the cursor stands for the last key seen (shared.paging)."""
     ordered = sorted(items, key=key)
@@ -269,9 +282,15 @@ class SchoolApplication(ServiceApplication):
         owner = self.find(PhoneOwner, PhoneOwner.create_id(phone))
         return owner is not None and owner.user_id == user_id
 
-    def _require_operator(self, actor_id: uuid.UUID | None, cli: bool) -> None:
-        if not cli and not self.is_operator(actor_id):
+    def require_operator(self, actor: Actor) -> uuid.UUID | None:
+        """Refuses (operator.required) anyone but a platform operator (a signed-in person
+        whose phone is in SFERA_OPERATOR_PHONES, or the console); returns the id to record
+        as the one who decided (none for the console)."""
+        if actor is CONSOLE:
+            return None
+        if not isinstance(actor, uuid.UUID) or not self.is_operator(actor):
             raise Forbidden("operator.required", "Only a platform operator can do this.")
+        return actor
 
     def submit_application(self, actor_id: uuid.UUID | None, name: str, kind: str, country: str, city: str,
                            admin_phone: str, note: str | None) -> OrganizationApplication:
@@ -299,16 +318,15 @@ class SchoolApplication(ServiceApplication):
 
         return self.retrying(submit)
 
-    def pending_applications(self, actor_id: uuid.UUID | None, cli: bool = False) -> list[OrganizationApplication]:
-        self._require_operator(actor_id, cli)
+    def pending_applications(self, actor: Actor) -> list[OrganizationApplication]:
+        self.require_operator(actor)
         queue = self.find(ApplicationQueue, ApplicationQueue.create_id())
         return [self.repository.get(uuid.UUID(a)) for a in (queue.pending if queue else [])]
 
-    def approve_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID,
-                            cli: bool = False) -> Organization:
+    def approve_application(self, actor: Actor, application_id: uuid.UUID) -> Organization:
         """SC-1: the organization exists; the person with the named phone is its first
         admin now, or as soon as they register."""
-        self._require_operator(actor_id, cli)
+        actor_id = self.require_operator(actor)
 
         def approve() -> Organization:
             application = self.get_as(OrganizationApplication, application_id, "application.not_found",
@@ -335,9 +353,8 @@ class SchoolApplication(ServiceApplication):
         return self.retrying(approve)
 
     @command
-    def reject_application(self, actor_id: uuid.UUID | None, application_id: uuid.UUID, reason: str,
-                           cli: bool = False) -> None:
-        self._require_operator(actor_id, cli)
+    def reject_application(self, actor: Actor, application_id: uuid.UUID, reason: str) -> None:
+        actor_id = self.require_operator(actor)
         application = self.get_as(OrganizationApplication, application_id, "application.not_found",
                                 "No such application.")
         application.reject(actor_id, reason)

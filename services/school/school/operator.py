@@ -1,24 +1,26 @@
-"""The platform operator's command line: applications to register organizations (SC-1).
+"""The platform operator's console on the machine itself: applications to register organizations (SC-1).
 
     python -m school.operator list
     python -m school.operator approve APPLICATION_ID
     python -m school.operator reject APPLICATION_ID --reason "..."
 
-It speaks RPC to a running school service (``SFERA_AMQP_URI``) as the trusted
-operator console; operators named in ``SFERA_OPERATOR_PHONES`` can do the same
-through the API.
+It builds school's application on school's own store (the same ``PERSISTENCE``,
+``SFERA_VAR_DIR`` and ``SFERA_PG_*`` settings as the services) and acts as the
+operator console in this process: whoever can open the store is on the machine.
+Nothing on the broker can do the same; operators named in ``SFERA_OPERATOR_PHONES``
+sign in and use the API. School's relay publishes what the console decides, as
+for any other command.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 
-from nameko.standalone.rpc import ClusterRpcProxy
-
-import shared.errors  # noqa: F401  (typed errors arrive as themselves)
-from shared.config import settings
-from shared.errors import DomainError
+from school.application import CONSOLE, SchoolApplication
+from shared.errors import DomainError, NotFound
+from shared.store import make_application
 
 
 def main(argv: list[str]) -> int:
@@ -32,24 +34,32 @@ def main(argv: list[str]) -> int:
     reject.add_argument("application_id")
     reject.add_argument("--reason", required=True)
     args = parser.parse_args(argv)
-    with ClusterRpcProxy({"AMQP_URI": settings().amqp_uri}, timeout=30) as rpc:
-        try:
-            if args.command == "list":
-                pending = rpc.school.pending_applications(actor_id=None, cli=True)
-                for a in pending:
-                    print(f"{a['application_id']}  {a['kind']:<7} {a['name']}  ({a['city']}, {a['country']})")
-                print(f"{len(pending)} application(s) waiting")
-            elif args.command == "approve":
-                org = rpc.school.approve_application(actor_id=None, application_id=args.application_id, cli=True)
-                print(f"approved: organization {org['organization_id']} ({org['name']})")
-            else:
-                rpc.school.reject_application(actor_id=None, application_id=args.application_id,
-                                              reason=args.reason, cli=True)
-                print("rejected")
-        except DomainError as exc:
-            print(f"refused: {exc.code}: {exc.message}", file=sys.stderr)
-            return 1
+    app = make_application(SchoolApplication, "school")
+    try:
+        if args.command == "list":
+            pending = app.pending_applications(CONSOLE)
+            for a in pending:
+                print(f"{a.id}  {a.kind:<7} {a.name}  ({a.city}, {a.country})")
+            print(f"{len(pending)} application(s) waiting")
+        elif args.command == "approve":
+            org = app.approve_application(CONSOLE, application_id(args.application_id))
+            print(f"approved: organization {org.id} ({org.name})")
+        else:
+            app.reject_application(CONSOLE, application_id(args.application_id), args.reason)
+            print("rejected")
+    except DomainError as exc:
+        print(f"refused: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
     return 0
+
+
+def application_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("application.not_found", "No such application.") from None
 
 
 if __name__ == "__main__":

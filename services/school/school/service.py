@@ -101,23 +101,25 @@ class SchoolService:
     def _application(a) -> dict:
         return schemas.ApplicationView().dump({**vars(a), "application_id": a.id})
 
+    # Operators are people (SFERA_OPERATOR_PHONES) signed in like everyone else; the
+    # console on the machine itself does not come through here (school.operator).
     @rpc
     def require_operator(self, actor_id: str) -> None:
         """Refuses (operator.required) anyone but a platform operator: other services' operator commands ask here."""
-        self.app._require_operator(_opt_id(actor_id), False)
+        self.app.require_operator(_opt_id(actor_id))
 
     @rpc
-    def pending_applications(self, actor_id: str | None, cli: bool = False) -> list[dict]:
-        return [self._application(a) for a in self.app.pending_applications(_opt_id(actor_id), cli)]
+    def pending_applications(self, actor_id: str | None) -> list[dict]:
+        return [self._application(a) for a in self.app.pending_applications(_opt_id(actor_id))]
 
     @rpc
-    def approve_application(self, actor_id: str | None, application_id: str, cli: bool = False) -> dict:
+    def approve_application(self, actor_id: str | None, application_id: str) -> dict:
         return organization_view(self.app.approve_application(_opt_id(actor_id),
-                                                              to_id(application_id, "application.not_found"), cli))
+                                                              to_id(application_id, "application.not_found")))
 
     @rpc
-    def reject_application(self, actor_id: str | None, application_id: str, reason: str, cli: bool = False) -> None:
-        self.app.reject_application(_opt_id(actor_id), to_id(application_id, "application.not_found"), reason, cli)
+    def reject_application(self, actor_id: str | None, application_id: str, reason: str) -> None:
+        self.app.reject_application(_opt_id(actor_id), to_id(application_id, "application.not_found"), reason)
 
     @rpc
     def get_organization(self, organization_id: str) -> dict:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from school.application import SchoolApplication
+from school.application import CONSOLE, SchoolApplication
 from shared.contracts import make_event
 from shared.store import make_application
 
@@ -41,7 +41,7 @@ class School:
             raise AssertionError("admin without phone")
         application = self.app.submit_application(None, name, "school", "RU", city,
                                                   self.app.get_person(admin).phone, None)
-        organization = self.app.approve_application(None, application.id, cli=True)
+        organization = self.app.approve_application(CONSOLE, application.id)
         return organization.id, admin
 
     def klass(self, organization_id, admin, name="5А", start=2024, end=2031) -> uuid.UUID:

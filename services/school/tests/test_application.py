@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from school.application import SchoolApplication, sanitize_html
+from school.application import CONSOLE, SchoolApplication, sanitize_html
 from school.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
@@ -64,16 +64,31 @@ def test_an_application_is_approved_by_an_operator_and_its_phone_becomes_admin_S
     assert [e.data["user_id"] for e in published(school.app, "school.AdminAppointed.v1")] == [admin]
 
 
+def test_nobody_but_an_operator_or_the_console_decides_applications_SC_1(school):
+    """No flag skips the check: without an operator's id (or the console's own object) it is refused."""
+    application = school.app.submit_application(None, "Лицей", "school", "RU", "Тверь", "+79004445599", None)
+    for actor in (None, uuid.uuid4(), "console", str(CONSOLE)):
+        for attempt in (lambda a: school.app.pending_applications(a),
+                        lambda a: school.app.approve_application(a, application.id),
+                        lambda a: school.app.reject_application(a, application.id, "no")):
+            with pytest.raises(Forbidden) as info:
+                attempt(actor)
+            assert info.value.code == "operator.required"
+    assert [a.id for a in school.app.pending_applications(CONSOLE)] == [application.id]
+    school.app.approve_application(CONSOLE, application.id)
+    assert school.app.repository.get(application.id).status == "approved"
+
+
 def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
     application = school.app.submit_application(None, "Колледж", "college", "RU", "Тверь", "+79004445566", None)
-    organization = school.app.approve_application(None, application.id, cli=True)
+    organization = school.app.approve_application(CONSOLE, application.id)
     later = school.user("+79004445566")
     assert school.app.membership(organization.id, later).has("admin")
 
 
 def test_applications_can_be_rejected_SC_1(school):
     application = school.app.submit_application(None, "X", "school", "RU", "Омск", "+79004445567", None)
-    school.app.reject_application(None, application.id, "Not a real school", cli=True)
+    school.app.reject_application(CONSOLE, application.id, "Not a real school")
     assert school.app.repository.get(application.id).status == "rejected"
     with pytest.raises(Invalid):
         school.app.submit_application(None, "", "university", "Russia", "", "+79004445567", None)
@@ -509,7 +524,7 @@ def test_a_phone_named_by_two_approved_applications_admins_both_SC_1(school):
     orgs = []
     for name in ("Школа А", "Школа Б"):
         application = school.app.submit_application(None, name, "school", "RU", "Псков", phone, None)
-        orgs.append(school.app.approve_application(None, application.id, cli=True).id)
+        orgs.append(school.app.approve_application(CONSOLE, application.id).id)
     admin = school.user(phone)
     assert all(school.app.membership(o, admin).has("admin") for o in orgs)
 
