@@ -610,6 +610,9 @@ class SchoolApplication(ServiceApplication):
             raise Invalid("invite.invalid_role", "An invite link is for teachers or students.")
         if role == "teacher" and not actor.has("admin"):
             raise Forbidden("organization.role_required", "Only admins invite teachers.", {"roles": ["admin"]})
+        if not actor.has("admin") and class_id is not None and not actor.teaches(class_id):
+            raise Forbidden("invite.not_your_class", "Teachers invite pupils to the classes they teach; add "
+                            "yourself to this class first (SC-7).", {"class_id": str(class_id)})
         if validity not in VALIDITY_PRESETS:
             raise Invalid("invite.invalid_validity", f"Validity is one of {', '.join(VALIDITY_PRESETS)}.")
         if max_uses is not None and not 1 <= max_uses <= 10_000:

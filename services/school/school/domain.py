@@ -289,6 +289,14 @@ class Membership(Aggregate):
     def has(self, role: str) -> bool:
         return self.active and role in self.roles
 
+    def teaches(self, class_id: uuid.UUID) -> bool:
+        """SC-7: a teacher teaches the classes they stated subjects for, and the class
+        their invite named (a student's or parent's class is where they learn)."""
+        if not self.has("teacher"):
+            return False
+        named = self.class_id == class_id and not {"student", "parent"} & set(self.roles)
+        return named or str(class_id) in self.subjects
+
     # Every event below carries the organization, the person and the state after
     # it (roles, class, subjects): the outbox maps each one on its own.
 

@@ -79,6 +79,22 @@ def test_nobody_but_an_operator_or_the_console_decides_applications_SC_1(school)
     assert school.app.repository.get(application.id).status == "approved"
 
 
+def test_teachers_invite_pupils_only_to_the_classes_they_teach_RO_3_SC_5_SC_7(school):
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б")
+    teacher = school.member(org, admin, "teacher")
+    with pytest.raises(Forbidden) as info:
+        school.app.create_invite(teacher, org, "student", six, "1d", None, False)
+    assert (info.value.code, info.value.details) == ("invite.not_your_class", {"class_id": str(six)})
+    school.app.assign_self(teacher, org, five, ["Математика"])                  # SC-7: they teach 5А now
+    assert school.app.create_invite(teacher, org, "student", five, "1d", None, False)[0].class_id == five
+    with pytest.raises(Forbidden):
+        school.app.create_invite(teacher, org, "student", six, "1d", None, False)
+    invited_to_six = school.member(org, admin, "teacher", six)                  # the class their invite named
+    assert school.app.create_invite(invited_to_six, org, "student", six, "1d", None, False)[0].class_id == six
+    assert school.app.create_invite(admin, org, "student", six, "1d", None, False)[0].class_id == six
+
+
 def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
     application = school.app.submit_application(None, "Колледж", "college", "RU", "Тверь", "+79004445566", None)
     organization = school.app.approve_application(CONSOLE, application.id)
@@ -258,7 +274,7 @@ def test_email_registration_only_for_junior_classes_ID_4(school):
 def test_teachers_invite_students_but_not_teachers_RO_3(school):
     org, admin = school.organization()
     klass = school.klass(org, admin)
-    teacher = school.member(org, admin, "teacher")
+    teacher = school.member(org, admin, "teacher", klass)  # teaching the class (SC-7)
     student = school.member(org, admin, "student", klass)
     assert school.app.create_invite(teacher, org, "student", klass, "1d", 30, False)[0].role == "student"
     with pytest.raises(Forbidden):
