@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from gateway.webapp import is_page
 from shared.config import env_str
 
 _COMMON = "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -22,11 +23,20 @@ def call_page_csp() -> str:
             f"media-src 'self' blob: mediastream:; connect-src 'self' {sfu.scheme}://{sfu.netloc}; {_COMMON}")
 
 
+def web_app_csp() -> str:
+    """The web client (gateway.webapp): its own scripts and styles only (the build has nothing inline),
+    images from itself plus blob: (QR codes fetched with the access token), the API on this origin."""
+    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            f"connect-src 'self'; manifest-src 'self'; {_COMMON}")
+
+
 def csp_for(path: str) -> str:
     if path == "/docs" or path.startswith("/docs/"):
         return DOCS_CSP
     if path.startswith("/call/"):
         return call_page_csp()
+    if is_page(path):
+        return web_app_csp()
     return API_CSP
 
 
