@@ -213,12 +213,19 @@ def get_parent_invite_qr(fmt: str):
 
 
 @api.get("/parent-invites/<token>")
-@endpoint(summary="A parent opens the link: the child's data to check (PL-3, PL-6)", tag="parents",
-          response=s.ParentInviteOpened,
+@endpoint(summary="A parent opens the link (PL-3, PL-6): before signing in, whose link it is (first name, last "
+                  "initial, schools: ParentInvitePreview); signed in, the child's data to check", tag="parents",
+          response=s.ParentInviteOpened, auth=False,
           errors=("parent_link.not_found", "parent_link.expired", "parent_link.self_link",
-                  "parent_link.limit_reached", "parent_link.already_linked"))
+                  "parent_link.limit_reached", "parent_link.already_linked", *AUTH_ERRORS))
 def open_parent_invite(token: str):
-    return call("identity", "open_parent_invite", actor_id=me(), token=token)
+    viewer = optional_me()
+    if viewer is None:
+        preview = call("identity", "preview_parent_invite", token=token)
+        preview["schools"] = [{"organization_id": o, "name": call("school", "get_organization", organization_id=o)
+                               ["name"]} for o in preview["organization_ids"]]
+        return preview
+    return call("identity", "open_parent_invite", actor_id=viewer, token=token)
 
 
 @api.post("/parent-invites/<token>/confirmation")

@@ -305,6 +305,17 @@ def test_the_live_invite_is_shown_again_PL_2(identity):
         identity.app.open_parent_invite(first.token, identity.person(), now=identity.clock.now)
 
 
+def test_before_signing_in_the_link_shows_whose_it_is_not_the_childs_data_PL_3(identity):
+    child = identity.student(last_name="Иванова", first_name="Мари")
+    token = identity.app.parent_invite(child, now=identity.clock.now).token
+    preview = identity.app.preview_parent_invite(token, now=identity.clock.now)
+    assert (preview["first_name"], preview["last_initial"]) == ("Мари", "И")
+    assert len(preview["organization_ids"]) == 1
+    assert not {"birth_date", "sex", "last_name", "user_id", "phone"} & set(preview)
+    with pytest.raises(NotFound):
+        identity.app.preview_parent_invite("forged")
+
+
 def test_the_parent_checks_corrects_and_consents_PL_3(identity):
     child = identity.student(last_name="Иванова", first_name="Мари")
     parent = identity.person(last_name="Иванов", first_name="Иван", birth_date=date(1985, 1, 1), sex="male")
