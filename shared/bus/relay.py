@@ -33,8 +33,8 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
 from shared.config import env_float, env_int, settings
-from shared.lease import Lease
 from shared.contracts import CloudEvent, get_contract, make_event
+from shared.lease import Lease
 from shared.observability import metrics
 from shared.observability.http import serve
 from shared.observability.logging import configure_logging, get_logger
@@ -76,7 +76,7 @@ class OutboxRelay:
         self.position_key = f"outbox:{service}"
         self.stopping = asyncio.Event()
         self.connected = False
-        self.lease = lease or Lease(f"outbox:{service}", app_config(app))
+        self.lease = lease or Lease(f"outbox:{service}")
         self.lease_poll = lease_poll
 
     def position(self) -> int:
@@ -189,10 +189,6 @@ class OutboxRelay:
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
         except TimeoutError:
             pass
-
-
-def app_config(app: ServiceApplication):
-    return getattr(app, "sfera_settings", None) or settings()
 
 
 def build_relay(service: str) -> OutboxRelay:

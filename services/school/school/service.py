@@ -14,9 +14,11 @@ from school.application import SchoolApplication
 from school.domain import Article, Channel, Document, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.lease import once_per_cluster
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 GRADUATION_CHECK_SECONDS = 3600
+GRADUATION_LEASE = "timer:school.graduation"  # the job runs in one replica of school, not in each
 
 
 
@@ -81,7 +83,10 @@ class SchoolService:
 
     @timer(interval=GRADUATION_CHECK_SECONDS, eager=True)
     def graduate_classes(self) -> int:
-        """SC-4: classes in their end year graduate; running it again changes nothing."""
+        """SC-4: classes in their end year graduate; running it again changes nothing. Only the replica
+        holding the job's lease runs it (another takes over when that one dies)."""
+        if not once_per_cluster(GRADUATION_LEASE):
+            return 0
         return self.app.graduate_due(self.app.today())
 
     @rpc
