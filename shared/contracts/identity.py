@@ -81,3 +81,14 @@ class ParentUnlinkedV1(DataSchema):
     child_user_id = fields.UUID(required=True)
     unlinked_by = fields.UUID(required=True)
     unlinked_at = fields.AwareDateTime(required=True)
+
+
+@contract("identity", "SessionEnded", 1)
+class SessionEndedV1(DataSchema):
+    """A session is over (ID-8): signed out from the sessions list, a reused refresh
+    token, or idle too long. Its access tokens still verify until they expire; the
+    gateway closes the session's realtime sockets at once."""
+
+    session_id = fields.UUID(required=True)
+    reason = fields.String(required=True, metadata={"description": "signed_out, refresh_token_reused, idle, ..."})
+    ended_at = fields.AwareDateTime(required=True)

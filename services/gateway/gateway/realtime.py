@@ -8,6 +8,10 @@ members change) and sends the event to those members' sockets, each viewer the
 version of it they may see (``conceal``: one place decides). A client that
 reconnects catches up with ``GET /chats/{id}/messages?after=<last seq>``.
 
+A socket lives as long as its session (ID-8): it opens only for a session identity
+says is active, closes when its access token expires, and the same queue receives
+identity's ``SessionEnded``, on which every socket of that session is closed at once.
+
     ws://host/api/v1/realtime?access_token=<JWT>
 """
 
@@ -19,13 +23,14 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import jwt
 import pika
 from flask import Flask, request
 from flask_sock import Sock
 
 from shared.auth import verify_access_token
 from shared.contracts import ContractError, parse_event
-from shared.errors import DomainError
+from shared.errors import DomainError, Unauthorized
 from shared.observability import metrics
 from shared.observability.logging import get_logger
 
@@ -33,6 +38,7 @@ log = get_logger("gateway.realtime")
 
 PUSHED = ("MessagePosted.v1", "MessageEdited.v1", "MessageDeleted.v1", "ChatMembersChanged.v1", "ChatCreated.v1",
           "ChatUpdated.v1", "PollVoted.v1", "PollClosed.v1", "MessagesRead.v1")
+SESSION_ENDED = "SessionEnded.v1"  # on identity.events
 
 
 class Hub:
@@ -43,21 +49,46 @@ class Hub:
         self.lock = threading.Lock()
         self.sockets: dict[str, set] = defaultdict(set)  # user id -> sockets
         self.send_locks: dict[int, threading.Lock] = {}
+        self.session_sockets: dict[str, set] = defaultdict(set)  # session id -> (user id, socket)
+        self.session_of: dict[int, str] = {}  # id(socket) -> its session id
         self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
 
-    def connect(self, user_id: str, ws) -> None:
+    def connect(self, user_id: str, ws, session_id: str | None = None) -> None:
         with self.lock:
             self.sockets[user_id].add(ws)
             self.send_locks[id(ws)] = threading.Lock()
+            self.session_sockets[str(session_id)].add((user_id, ws))
+            self.session_of[id(ws)] = str(session_id)
         metrics.websocket_connections.inc()
 
     def disconnect(self, user_id: str, ws) -> None:
         with self.lock:
-            self.sockets[user_id].discard(ws)
-            if not self.sockets[user_id]:
-                del self.sockets[user_id]
+            self._unroute(user_id, ws)
             self.send_locks.pop(id(ws), None)
         metrics.websocket_connections.dec()
+
+    def _unroute(self, user_id: str, ws) -> None:
+        """No more events to this socket (under ``self.lock``)."""
+        self.sockets[user_id].discard(ws)
+        if not self.sockets[user_id]:
+            del self.sockets[user_id]
+        session_id = self.session_of.pop(id(ws), None)
+        if session_id is not None:
+            self.session_sockets[session_id].discard((user_id, ws))
+            if not self.session_sockets[session_id]:
+                del self.session_sockets[session_id]
+
+    def end_session(self, session_id: str) -> int:
+        """identity's SessionEnded: the session's sockets get nothing more and are closed now."""
+        with self.lock:
+            ended = list(self.session_sockets.get(str(session_id), ()))
+            for user_id, ws in ended:
+                self._unroute(user_id, ws)
+            locks = [self.send_locks.get(id(ws)) for _, ws in ended]
+        for (_, ws), send_lock in zip(ended, locks, strict=True):
+            with send_lock or threading.Lock():
+                close(ws, Unauthorized("auth.session_ended", "This session was signed out."))
+        return len(ended)
 
     def chat_audience(self, chat_id: str) -> dict:
         """messaging's answer: the members, and those of them only they themselves may see named."""
@@ -122,8 +153,27 @@ def conceal(kind: str, data: dict[str, Any], concealed: set[str]) -> dict[str, A
     return shown
 
 
+def close(ws, reason: DomainError) -> None:
+    """Tell the client why, close with 1008 (policy violation), and wake the socket's
+    handler thread, which then leaves its receive loop."""
+    try:
+        ws.send(json.dumps({"type": "error", "error": reason.to_dict()}))
+        ws.close(reason=1008, message=reason.code)
+    except Exception:  # already closed by the client
+        log.debug("closing a closed socket", exc_info=True)
+    wake = getattr(ws, "event", None)
+    if wake is not None:
+        wake.set()
+
+
+def token_expiry(token: str) -> float:
+    """When a verified access token expires (its ``exp``, seconds since the epoch)."""
+    return float(jwt.decode(token, options={"verify_signature": False})["exp"])
+
+
 class BroadcastConsumer(threading.Thread):
-    """This gateway process's own queue on ``messaging.events``; reconnects forever."""
+    """This gateway process's own queue on ``messaging.events`` (and identity's
+    ``SessionEnded``); reconnects forever."""
 
     def __init__(self, amqp_uri: str, hub: Hub):
         super().__init__(name="realtime-consumer", daemon=True)
@@ -140,6 +190,8 @@ class BroadcastConsumer(threading.Thread):
                 queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
                 for key in PUSHED:
                     channel.queue_bind(queue, "messaging.events", routing_key=key)
+                channel.exchange_declare("identity.events", exchange_type="topic", durable=True)
+                channel.queue_bind(queue, "identity.events", routing_key=SESSION_ENDED)
                 channel.basic_consume(queue, self.on_message, auto_ack=True)
                 self.ready.set()
                 channel.start_consuming()
@@ -153,6 +205,9 @@ class BroadcastConsumer(threading.Thread):
             event = parse_event(body)
         except ContractError:
             log.warning("malformed event on messaging.events ignored by realtime")
+            return
+        if event.type == f"identity.{SESSION_ENDED}":
+            self.hub.end_session(str(event.data["session_id"]))
             return
         self.hub.deliver(event.contract.routing_key, event.to_dict()["data"])
 
@@ -170,16 +225,26 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
         token = request.args.get("access_token", "")
         try:
             principal = verify_access_token(token)
+            expires_at = token_expiry(token)
+            # A signed-out session's access token still verifies until it expires: ask its owner.
+            if not principal.session_id or not hub.rpc.call("identity", "session_is_active",
+                                                            session_id=principal.session_id):
+                raise Unauthorized("auth.session_ended", "This session was signed out; sign in again.")
         except DomainError as exc:
-            ws.send(json.dumps({"type": "error", "error": exc.to_dict()}))
-            ws.close(reason=1008, message=exc.code)
+            close(ws, exc)
             return
         user_id = str(principal.user_id)
-        hub.connect(user_id, ws)
+        hub.connect(user_id, ws, principal.session_id)
         try:
             ws.send(json.dumps({"type": "ready", "user_id": user_id}))
             while True:
-                message = ws.receive(timeout=30)
+                left = expires_at - time.time()
+                if left <= 0:
+                    with hub.send_locks.get(id(ws)) or threading.Lock():
+                        close(ws, Unauthorized("auth.token_expired", "The access token has expired; connect "
+                                                                     "again with a fresh one."))
+                    break
+                message = ws.receive(timeout=min(30.0, left))
                 if message is None:
                     continue  # the client is idle; the socket's own pings keep it alive
                 if message == "ping":

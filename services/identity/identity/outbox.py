@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from identity.domain import Account, ParentLinks
+from identity.domain import Account, ParentLinks, Session
 
 Published = tuple[str, dict, str | None]
 
@@ -35,4 +35,8 @@ def to_integration_events(e: object) -> Iterable[Published]:
         yield "identity.ParentUnlinked.v1", {
             "link_id": e.link_id, "parent_user_id": e.parent_id, "child_user_id": e.child_id,
             "unlinked_by": e.unlinked_by, "unlinked_at": e.unlinked_at,
+        }, None
+    elif isinstance(e, Session.Revoked):
+        yield "identity.SessionEnded.v1", {
+            "session_id": e.originator_id, "reason": e.reason, "ended_at": e.at,
         }, None

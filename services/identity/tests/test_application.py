@@ -270,6 +270,17 @@ def test_sessions_are_listed_and_can_be_ended_one_or_all_ID_8(identity):
         identity.app.sign_out(other, tablet.session.id)
 
 
+def test_every_ended_session_is_published_for_the_gateway_to_close_its_sockets_ID_8(identity):
+    first = identity.sign_in("+79001234568", device="laptop")
+    user = first.account.id
+    second = identity.sign_in("+79001234568", device="phone")
+    identity.app.sign_out(user, first.session.id)
+    identity.app.sign_out_everywhere(user)
+    ended = [(e.data["session_id"], e.data["reason"]) for e in published(identity.app)
+             if e.type == "identity.SessionEnded.v1"]
+    assert ended == [(first.session.id, "signed_out"), (second.session.id, "signed_out_everywhere")]
+
+
 def test_an_idle_session_expires_ID_8(identity):
     signed = identity.sign_in()
     with pytest.raises(Unauthorized) as info:
