@@ -1,8 +1,11 @@
 """``make run``'s guard: a second copy on the same data gets a clear message."""
 
 import fcntl
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +23,110 @@ def test_a_second_run_on_the_same_data_is_refused_with_a_message(tmp_path):
     assert result.returncode == 1
     assert "already running" in result.stderr and "4242" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _stack(tmp_path, **config):
+    from tools.devstack.stack import Stack, StackConfig
+
+    stack = Stack(StackConfig(var_dir=tmp_path, **config))
+    stack.log_dir.mkdir(parents=True)
+    return stack
+
+
+def _poll_until(stack, predicate, timeout: float = 20):
+    import time
+
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline and not predicate():
+        lines += stack.supervise()
+        time.sleep(0.02)
+    assert predicate(), lines
+    return lines
+
+
+def test_the_supervisor_restarts_a_crashed_process_with_a_doubling_back_off_reset_once_stable(tmp_path):
+    import time
+
+    from tools.devstack.stack import Managed
+
+    stack = _stack(tmp_path, restart_backoff=0.2, restart_backoff_max=0.8, stable_after=1.5)
+    assert [stack.restart_delay(n) for n in (1, 2, 3, 4, 5)] == [0.2, 0.4, 0.8, 0.8, 0.8]
+    flag = tmp_path / "crash"
+    flag.touch()
+    # Crashes at once while the flag is there; otherwise stays up.
+    script = "import os, sys, time\nif os.path.exists(sys.argv[1]): sys.exit(3)\ntime.sleep(60)\n"
+    managed = stack._spawn(Managed("flaky", [sys.executable, "-c", script, str(flag)], "http://unused"))
+    try:
+        found_dead, restarted = [], []
+        while managed.restarts < 3:
+            for line in stack.supervise():
+                (found_dead if "exited with 3" in line else restarted).append((time.monotonic(), line))
+            time.sleep(0.01)
+        # Each restart waited its back-off after the crash was noticed: 0.2, 0.4, 0.8 s.
+        gaps = [r[0] - d[0] for d, r in zip(found_dead, restarted, strict=True)]
+        assert all(want <= gap < want + 0.2 for gap, want in zip(gaps, [0.2, 0.4, 0.8], strict=True)), gaps
+        assert "restarting in 0.8s (crash 3 in a row" in found_dead[2][1]
+        assert json.loads((stack.log_dir / "supervisor.json").read_text())["flaky"]["restarts"] == 3
+
+        flag.unlink()  # the next start stays up; after stable_after its crash count is forgotten
+        _poll_until(stack, lambda: managed.process.poll() is None and time.monotonic() - managed.started_at > 0.5)
+        _poll_until(stack, lambda: managed.crashes == 0)
+        managed.process.kill()
+        restarts = managed.restarts
+        lines = _poll_until(stack, lambda: managed.restarts == restarts + 1)
+        assert any("restarting in 0.2s (crash 1 in a row" in line for line in lines), lines
+    finally:
+        stack.stop()
+    assert stack.processes == {} and managed.process.poll() is not None
+
+
+def test_the_gateway_has_no_machine_wide_control_socket(tmp_path):
+    """gunicorn's default control socket is one per user: every gateway on the machine shared it and the
+    first to exit deleted it under the others."""
+    import subprocess as sp
+
+    from tools.devstack.infra import free_port
+    from tools.devstack.stack import Managed
+
+    stack = _stack(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    spawned: list[Managed] = []
+    stack._spawn = lambda m: spawned.append(m) or m
+    stack.start_gateway(port=free_port())
+    argv = spawned[0].argv
+    assert "--no-control-socket" in argv
+    # The pinned gunicorn knows the flag (a typo or an older gunicorn refuses to start).
+    check = sp.run([argv[0], *argv[1:-1], "--check-config", "tests.fixtures:__name__"], capture_output=True,
+                   text=True, env={**os.environ, "HOME": str(home)}, timeout=60)
+    assert "unrecognized arguments" not in check.stderr, check.stderr
+
+
+def test_the_erlang_crash_dump_goes_into_the_brokers_data_dir(tmp_path):
+    from tools.devstack.infra import RabbitMQ
+
+    broker = RabbitMQ(tmp_path / "rabbitmq", 5999)
+    assert broker._env()["ERL_CRASH_DUMP"] == str(tmp_path / "rabbitmq" / "erl_crash.dump")
+    assert "erl_crash.dump" in (Path(__file__).parent.parent / ".gitignore").read_text().split()
+
+
+def test_make_run_reads_the_sfu_port_from_the_environment(tmp_path, monkeypatch):
+    from tools.devstack import __main__ as devstack
+
+    seen = {}
+
+    class Stopped(Exception):
+        pass
+
+    class FakeStack:
+        def __init__(self, config):
+            seen["config"] = config
+            raise Stopped
+
+    monkeypatch.setenv("SFERA_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("SFERA_SFU_PORT", "8411")
+    monkeypatch.setattr(devstack, "Stack", FakeStack)
+    with pytest.raises(Stopped):
+        devstack.run()
+    assert seen["config"].sfu_port == 8411

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from shared.config import env_int, env_str, settings
+from shared.config import env_float, env_int, env_str, settings
 from shared.platform import SERVICES
 from tools.devstack.infra import InfraError
 from tools.devstack.stack import Stack, StackConfig
@@ -71,7 +71,10 @@ def run(demo: bool = False) -> int:
         pg_port=env_int("SFERA_PG_PORT", 5442),
         gateway_port=env_int("SFERA_GATEWAY_PORT", 8080),
         metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", 9100),
+        sfu_port=env_int("SFERA_SFU_PORT", 8300),
         gateway_threads=env_int("SFERA_GATEWAY_THREADS", 128),
+        restart_backoff=env_float("SFERA_RESTART_BACKOFF", 0.5),
+        restart_backoff_max=env_float("SFERA_RESTART_BACKOFF_MAX", 30.0),
     )
     stack = Stack(config)
     stopping = False
@@ -104,15 +107,16 @@ Sfera is running (persistence: {config.persistence}, data: {var_dir}).
   SFU            ws://127.0.0.1:{stack.config.sfu_port}/ws, metrics :{stack.config.sfu_port}/metrics
   A call's link  {g}/call/<call id>
 """.replace("{stack.config.sfu_port}", str(stack.config.sfu_port)).replace("{g}", g) + journals + """
-Press Ctrl-C to stop everything.""", flush=True)
+Press Ctrl-C to stop everything. A process that exits is started again (restarts: """
+              f"{stack.log_dir}/supervisor.json).", flush=True)
+        stack.write_status()
         while not stopping:
-            dead = stack.dead_processes()
-            if dead:
-                for m in dead:
-                    print(f"{m.name} exited with {m.process.returncode}; see {stack.log_dir / m.name}.log",
-                          file=sys.stderr)
+            for line in stack.supervise():
+                print(line, file=sys.stderr, flush=True)
+            if stack.owns_infra and stack.rabbitmq.process.poll() is not None:
+                print(f"RabbitMQ exited; see {stack.rabbitmq.data_dir / 'server.log'}", file=sys.stderr)
                 return 1
-            time.sleep(0.5)
+            time.sleep(0.2)
         return 0
     except InfraError as exc:
         print(f"Cannot start Sfera: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ real one in /usr/lib/rabbitmq/bin with HOME (the Erlang cookie) in our folder.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import random
@@ -19,6 +20,26 @@ import time
 from pathlib import Path
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL):
+    """A ``preexec_fn``: the child gets ``sig`` when the process that started it dies,
+    even by SIGKILL (Linux ``PR_SET_PDEATHSIG``). Children keep their own sessions
+    (Ctrl-C in a terminal reaches only the supervisor, which stops them in order);
+    this is what still ends them when the supervisor cannot. The signal follows the
+    *thread* that forked, so spawn from a thread that lives as long as the supervisor.
+    Kept across exec of ordinary binaries, cleared by a change of user: set it after one."""
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+            os._exit(126)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return preexec
 
 
 class InfraError(RuntimeError):
@@ -101,6 +122,11 @@ class RabbitMQ:
             "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
+            # rabbitmq-server then execs the Erlang VM instead of keeping a shell between it and us
+            # (the shell would die alone with our death signal and leave the VM running).
+            "RUNNING_UNDER_SYSTEMD": "1",
+            # The Erlang VM writes its crash dump into the working directory unless told where.
+            "ERL_CRASH_DUMP": str(d / "erl_crash.dump"),
         }
 
     def start(self, timeout: float = 90) -> None:
@@ -118,8 +144,9 @@ class RabbitMQ:
         log = open(self.data_dir / "server.log", "ab")
         self.process = subprocess.Popen(
             [str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            stdin=subprocess.DEVNULL, cwd=self.data_dir, start_new_session=True, preexec_fn=die_with_parent(),
         )
+        log.close()
 
         def ready() -> bool:
             if self.process.poll() is not None:
@@ -146,8 +173,9 @@ class RabbitMQ:
     def stop(self, timeout: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, "shutdown"], env=self._env(),
-                       capture_output=True, timeout=timeout)
+        # The VM is our child (no shell between): SIGTERM is its orderly shutdown. (`rabbitmqctl shutdown`
+        # would wait for the pid to vanish, which it does not until we reap it.)
+        self.process.terminate()
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -208,10 +236,15 @@ class Postgres:
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log = open(self.data_dir / "server.log", "ab")
+        # The server itself is our child (no runuser in between, which would outlive us alone):
+        # Popen switches to the postgres user, then die_with_parent arms the death signal.
+        user = {"user": "postgres", "group": "postgres", "extra_groups": []} if self.as_root else {}
         self.process = subprocess.Popen(
-            self._cmd(str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *options),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *options],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir,
+            start_new_session=True, preexec_fn=die_with_parent(), **user,
         )
+        log.close()
 
         def ready() -> bool:
             if self.process.poll() is not None:
@@ -242,7 +275,7 @@ class Postgres:
     def stop(self, timeout: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGINT)  # fast shutdown (runuser does not pass signals on)
+        os.killpg(self.process.pid, signal.SIGINT)  # fast shutdown
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -1,10 +1,17 @@
 """The platform as child processes: infrastructure, migration, topology, then
 services, relays and the gateway, each with /healthz and /metrics; stopped in
-reverse order. ``make run`` and the end-to-end tests both use it."""
+reverse order. ``make run`` and the end-to-end tests both use it.
+
+``Stack.supervise()`` is the supervisor's poll: a process that exited on its own
+is started again after a back-off that doubles with each crash in a row
+(``restart_backoff`` .. ``restart_backoff_max``) and is forgotten once it has run
+``stable_after`` seconds. Children die with the process that started them
+(``die_with_parent``), even when it is killed with SIGKILL."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,9 +24,10 @@ from pathlib import Path
 
 from shared.config import REPO_ROOT, Settings, settings
 from shared.platform import SERVICES
-from tools.devstack.infra import InfraError, Postgres, RabbitMQ, wait_for
+from tools.devstack.infra import InfraError, Postgres, RabbitMQ, die_with_parent, wait_for
 
 PYTHON = sys.executable
+log = logging.getLogger("tools.devstack")
 
 
 @dataclass
@@ -29,6 +37,10 @@ class Managed:
     health_url: str
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    started_at: float = 0.0  # time.monotonic() of the last start
+    crashes: int = 0  # exits in a row without a stable run between them
+    restarts: int = 0  # restarts by the supervisor since the stack started
+    restart_at: float | None = None  # when the supervisor starts it again (it is down until then)
 
 
 @dataclass
@@ -47,6 +59,11 @@ class StackConfig:
     vhost: str = "/"
     pg_database: str = "sfera"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # the supervisor: first restart delay, doubled per crash in a row up to the max; a process
+    # up for stable_after seconds starts again from the first delay
+    restart_backoff: float = 0.5
+    restart_backoff_max: float = 30.0
+    stable_after: float = 30.0
 
 
 class Stack:
@@ -134,11 +151,14 @@ class Stack:
 
     # -- processes -------------------------------------------------------------
     def _spawn(self, managed: Managed) -> Managed:
-        log = open(self.log_dir / f"{managed.name}.log", "ab")
+        output = open(self.log_dir / f"{managed.name}.log", "ab")
         managed.process = subprocess.Popen(
-            managed.argv, env=self.env(**managed.env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            managed.argv, env=self.env(**managed.env), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent(),
         )
+        output.close()
+        managed.started_at = time.monotonic()
+        managed.restart_at = None
         self.processes[managed.name] = managed
         return managed
 
@@ -157,11 +177,14 @@ class Stack:
     def start_gateway(self, name: str = "gateway", port: int | None = None, **env: str) -> Managed:
         """The gateway; more than one may run (each on its own port, each with its own realtime queue)."""
         port = port or self.config.gateway_port
+        # No control socket: gunicorn's default is one per user (~/.gunicorn/gunicorn.ctl), shared by
+        # every gateway on the machine, and the first to exit deleted it under the others.
         # gunicorn_conf: gunicorn's own refusals (414, 431, ...) in the API's error shape, no Server name.
         argv = [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:gateway.gunicorn_conf",
                 "--worker-class", "gthread", "--workers", "1",
                 "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
-                "--graceful-timeout", "5", "--access-logfile", "-", "gateway.app:create_app()"]
+                "--graceful-timeout", "5", "--no-control-socket", "--access-logfile", "-",
+                "gateway.app:create_app()"]
         return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))
 
     def start_ejournal_sim(self, port: int, regions: str = "16,77", **sizes: int) -> Managed:
@@ -213,6 +236,54 @@ class Stack:
 
     def dead_processes(self) -> list[Managed]:
         return [m for m in self.processes.values() if m.process and m.process.poll() is not None]
+
+    def restart_delay(self, crashes: int) -> float:
+        """The wait before the restart that follows ``crashes`` exits in a row (1, 2, ...)."""
+        return min(self.config.restart_backoff * 2 ** (crashes - 1), self.config.restart_backoff_max)
+
+    def supervise(self) -> list[str]:
+        """One poll of the supervisor: notes the processes that exited, starts again the
+        ones whose back-off has passed; returns what it did, one line each (also logged)."""
+        now = time.monotonic()
+        said = []
+        for managed in list(self.processes.values()):
+            if managed.process is None:
+                continue
+            returncode = managed.process.poll()
+            up_for = now - managed.started_at
+            if returncode is None:
+                if managed.crashes and up_for >= self.config.stable_after:
+                    managed.crashes = 0
+                continue
+            if managed.restart_at is None:
+                if up_for >= self.config.stable_after:
+                    managed.crashes = 0
+                managed.crashes += 1
+                delay = self.restart_delay(managed.crashes)
+                managed.restart_at = now + delay
+                said.append(f"{managed.name} exited with {returncode} after {up_for:.1f}s; restarting in "
+                            f"{delay:.1f}s (crash {managed.crashes} in a row; see {self.log_dir / managed.name}.log)")
+            elif now >= managed.restart_at:
+                self._spawn(managed)
+                managed.restarts += 1
+                said.append(f"{managed.name} restarted (pid {managed.process.pid}, restart {managed.restarts})")
+        for line in said:
+            log.warning(line)
+        if said:
+            self.write_status()
+        return said
+
+    def status(self) -> dict[str, dict]:
+        """Per process: up or waiting for its restart, its pid, restarts so far."""
+        return {m.name: {"up": m.process is not None and m.process.poll() is None, "pid": m.process and m.process.pid,
+                         "restarts": m.restarts, "crashes_in_a_row": m.crashes}
+                for m in self.processes.values()}
+
+    def write_status(self) -> None:
+        """``<var>/log/supervisor.json``: the supervisor's view, for a look or a check from outside."""
+        path = self.log_dir / "supervisor.json"
+        path.with_suffix(".tmp").write_text(json.dumps(self.status(), indent=1))
+        path.with_suffix(".tmp").replace(path)
 
     def stop(self) -> None:
         # Ask every process at once, then wait: shutdowns overlap instead of adding up.
