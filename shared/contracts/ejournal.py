@@ -97,6 +97,21 @@ class EjournalAccountUnlinkedV1(DataSchema):
     unlinked_at = fields.AwareDateTime(required=True)
 
 
+@contract("ejournal_bridge", "JournalMembershipsChanged", 1)
+class JournalMembershipsChangedV1(DataSchema):
+    """EJ-2: linking makes the organization work correctly: a linked person belongs to the
+    platform organizations their journal schools are bound to, with the journal's role
+    (``student``, ``teacher`` or ``parent``). School makes them members there. Sent when the
+    link, the person's schools or a binding change; ``organization_ids`` is the whole set now."""
+
+    user_id = fields.UUID(required=True)
+    provider_id = fields.UUID(required=True)
+    external_person_id = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(("student", "teacher", "parent")))
+    organization_ids = fields.List(fields.UUID(), required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
 @contract("ejournal_bridge", "WebhookAccepted", 1)
 class WebhookAcceptedV1(DataSchema):
     """A webhook stored in the bridge's inbox and acknowledged; the bridge processes

@@ -59,7 +59,8 @@ def journal(platform, api):
         (a, b) for a in by_subject.items() for b in by_subject.items() if a[1] != b[1])
     pupils = school.students_of(klass["sourcedId"])[:2]
     parent = school.user(pupils[0])["agents"][0]
-    yield {"provider": provider, "providers": {"16": provider}, "school": school, "class": klass, "pupils": pupils, "parent": parent,
+    yield {"provider": provider, "providers": {"16": provider}, "school": school, "class": klass, "pupils": pupils,
+           "parent": parent,
            "a": (subject_a, teacher_a), "b": (subject_b, teacher_b), "operator": operator,
            "sender": WebhookSender(provider["webhook_url"], provider["webhook_secret"])}
     platform.stop_process("ejournal-sim")
@@ -74,7 +75,8 @@ def push(journal, lessons: list[dict]) -> None:
             ("enrollments.upserted", [e for e in school.enrollments
                                       if e["class"] == klass["sourcedId"] and e["user"] in people]),
             ("lessons.upserted", lessons)):
-        assert sender.send(type_, records).status_code == 202
+        if records:
+            assert sender.send(type_, records).status_code == 202
 
 
 def lesson_record(journal, n: int, subject_teacher: tuple[str, str], starts: datetime, remote: bool) -> dict:
@@ -150,3 +152,28 @@ def test_a_subject_chat_exists_from_the_timetable_and_its_teacher_enters_on_link
     teacher = link(api, journal, journal["b"][1])
     eventually(lambda: teacher["user_id"] in api.ok("GET", lesson_chat, pupil["access_token"])["member_ids"],
                what="the teacher to enter the chat on linking")
+
+
+def test_linking_makes_people_members_of_the_bound_school_EJ_2(api, journal):
+    """The journal's school bound to an organization: its linked teacher and pupil belong to it, with the
+    journal's roles, and have its chat on their dashboard."""
+    org, admin = api.organization("Школа из журнала", "Казань")
+    push(journal, [])
+    teacher = link(api, journal, journal["a"][1])
+    provider_id = journal["provider"]["provider_id"]
+    api.ok("PUT", f"/operator/ejournal-providers/{provider_id}/schools/{journal['school'].org['sourcedId']}",
+           journal["operator"], json={"organization_id": org})
+    pupil = link(api, journal, journal["pupils"][1])
+
+    def roles_in_org(session):
+        return [o["membership"]["roles"] for o in api.ok("GET", "/me/organizations", session["access_token"])
+                if o["organization"]["organization_id"] == org]
+
+    assert eventually(lambda: roles_in_org(teacher), what="the linked teacher in the bound school") == [["teacher"]]
+    assert eventually(lambda: roles_in_org(pupil), what="the linked pupil in the bound school") == [["student"]]
+    members = {m["user_id"]: m["roles"] for m in api.ok("GET", f"/organizations/{org}/members",
+                                                        admin["access_token"])["items"]}
+    assert members[pupil["user_id"]] == ["student"] and members[teacher["user_id"]] == ["teacher"]
+    eventually(lambda: any(c["kind"] == "organization" and c["organization_id"] == org
+                           for c in api.ok("GET", "/me/dashboard", pupil["access_token"])["recent_chats"]),
+               what="the school's chat on the pupil's dashboard")

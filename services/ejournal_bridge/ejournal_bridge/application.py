@@ -28,6 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from ejournal_bridge.domain import (
     LINK_ATTEMPT_TTL,
     PARENT_ROLES,
+    SCHOOL_ROLES,
     AccountLink,
     Delivery,
     Directory,
@@ -210,6 +211,8 @@ class BridgeApplication(ServiceApplication):
         if not applied:
             affected.update(self._touched_classes(delivery))
         self.sync_chats(delivery.provider_id, affected, chats)
+        if delivery.body["type"].startswith("users."):
+            self.announce_memberships(delivery.provider_id, [r["sourcedId"] for r in delivery.body["records"]])
         return applied
 
     def _get(self, cls: type, pending: dict, provider_id: uuid.UUID, external_id: str) -> Any:
@@ -524,9 +527,37 @@ class BridgeApplication(ServiceApplication):
         self.retrying(command, ("provider", provider_id))
 
     def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None, force: bool = False) -> int:
-        """Every class of a provider (an operator's repair tool; after binding a school)."""
+        """Every class of a provider (an operator's repair tool; after binding a school), and every
+        linked person's organizations."""
         classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
+        self.announce_memberships(provider_id, [p.external_id for p in self._all(JournalPerson)
+                                                if p.provider_id == provider_id and p.user_id])
         return self.sync_chats(provider_id, classes, chats, force)
+
+    # -- the organizations linked people belong to (EJ-2) --------------------------------------------------
+    def announce_memberships(self, provider_id: uuid.UUID, external_ids: list[str]) -> int:
+        """Tell school, for each of these people who is linked, the platform organizations their journal
+        schools are bound to and their role there (when that changed); returns how many were told."""
+        told = 0
+        for external_id in sorted(set(external_ids)):
+            def command(external_id: str = external_id) -> int:
+                provider = self.provider(provider_id)
+                person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
+                role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
+                if person is None or person.user_id is None or role is None:
+                    return 0
+                orgs = [] if person.deleted else sorted(
+                    {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
+                announced = person.memberships_announced()
+                wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
+                if announced == wanted or (announced is None and not orgs):
+                    return 0
+                person.announce_memberships(person.user_id, role, orgs)
+                self.save(person)
+                return 1
+
+            told += self.retrying(command, ("provider", provider_id))
+        return told
 
     def request_replay(self, provider_id: uuid.UUID) -> uuid.UUID:
         """An operator asks for the inbox to be replayed; it runs from the bridge's own event."""
@@ -656,7 +687,9 @@ class BridgeApplication(ServiceApplication):
         teacher's three appear at once; students and parents land in theirs, EJ-4)."""
         pending: dict = {}
         person = self._person(pending, provider_id, external_person_id)
-        return self.sync_chats(provider_id, self._classes_of(person, pending), chats)
+        sent = self.sync_chats(provider_id, self._classes_of(person, pending), chats)
+        self.announce_memberships(provider_id, [external_person_id])
+        return sent
 
     # -- the timetable of a person (EJ-5, SC-13) ---------------------------------------------------------
     def lessons_of(self, user_id: uuid.UUID, start: datetime | None = None, end: datetime | None = None

@@ -26,6 +26,8 @@ NAMESPACE = uuid.UUID("5d0c9a71-3b8e-4f0e-9a55-2c7d1e8b4f60")
 REPLAY_WINDOW = timedelta(seconds=300)
 LINK_ATTEMPT_TTL = timedelta(minutes=10)
 PARENT_ROLES = ("parent", "guardian")
+# The platform role a journal role gives in the bound organization (EJ-2); administrators are given none.
+SCHOOL_ROLES = {"student": "student", "teacher": "teacher", "parent": "parent", "guardian": "parent"}
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -222,6 +224,18 @@ class JournalPerson(Aggregate):
     @event("Linked")
     def link(self, user_id: uuid.UUID | None) -> None:
         self.user_id = user_id
+
+    def memberships_announced(self) -> dict | None:
+        return getattr(self, "announced", None)  # older snapshots have none
+
+    def announce_memberships(self, user_id: uuid.UUID, role: str, organization_ids: list[str]) -> None:
+        """EJ-2: the organizations this linked person belongs to by the journal, as school is told."""
+        self._memberships_announced(self.provider_id, self.external_id, user_id, role, organization_ids)
+
+    @event("MembershipsAnnounced")
+    def _memberships_announced(self, provider_id: uuid.UUID, external_id: str, user_id: uuid.UUID, role: str,
+                               organization_ids: list[str]) -> None:
+        self.announced = {"user_id": str(user_id), "role": role, "organization_ids": organization_ids}
 
 
 class Lesson(Aggregate):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ejournal_bridge.domain import AccountLink, Delivery, Lesson, Provider
+from ejournal_bridge.domain import AccountLink, Delivery, JournalPerson, Lesson, Provider
 
 LESSON_EVENTS = {
     Lesson.Scheduled: "LessonScheduled", Lesson.Rescheduled: "LessonRescheduled",
@@ -25,6 +25,10 @@ def to_integration_events(e: object) -> Iterable[tuple[str, dict, str | None]]:
         yield "ejournal_bridge.EjournalAccountLinked.v1", {
             "user_id": e.user_id, "provider_id": e.provider_id, "region": e.region,
             "external_person_id": e.external_person_id, "role": e.role, "linked_at": e.linked_at}, str(e.user_id)
+    elif isinstance(e, JournalPerson.MembershipsAnnounced):
+        yield "ejournal_bridge.JournalMembershipsChanged.v1", {
+            "user_id": e.user_id, "provider_id": e.provider_id, "external_person_id": e.external_id,
+            "role": e.role, "organization_ids": e.organization_ids, "changed_at": e.timestamp}, str(e.user_id)
     elif isinstance(e, AccountLink.Unlinked):
         yield "ejournal_bridge.EjournalAccountUnlinked.v1", {
             "user_id": e.user_id, "provider_id": e.provider_id, "external_person_id": e.external_person_id,

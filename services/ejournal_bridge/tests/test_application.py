@@ -322,6 +322,25 @@ def test_people_find_their_lessons_pupils_parents_and_teachers_EJ_5_SC_13(world)
     assert bad.value.code == "lessons.invalid_range"
 
 
+def test_linked_people_belong_to_the_organization_their_journal_school_is_bound_to_EJ_2(world):
+    world.push_school()
+    _, teacher, students = first_class(world)
+    teacher_user = world.link(teacher)
+    assert world.published("ejournal_bridge.JournalMembershipsChanged.v1") == []  # no school bound yet
+    organization = uuid.uuid4()
+    world.bridge.bind_school(world.provider.id, world.school.org["sourcedId"], organization)
+    world.bridge.resync(world.provider.id)
+    pupil = world.link(students[0])
+    parent = world.link(world.school.user(students[0])["agents"][0])
+    told = {e["user_id"]: (e["role"], e["organization_ids"], e["external_person_id"])
+            for e in world.published("ejournal_bridge.JournalMembershipsChanged.v1")}
+    assert told == {teacher_user: ("teacher", [organization], teacher), pupil: ("student", [organization], students[0]),
+                    parent: ("parent", [organization], world.school.user(students[0])["agents"][0])}
+    world.bridge.resync(world.provider.id)
+    world.deliver("users.upserted", [world.school.user(students[0])])
+    assert len(world.published("ejournal_bridge.JournalMembershipsChanged.v1")) == 3  # nothing new: told once
+
+
 def test_one_journal_person_one_account_EJ_1(world):
     world.push_school()
     _, teacher, students = first_class(world)

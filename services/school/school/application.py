@@ -51,8 +51,10 @@ from shared.links import link_id_from_token, link_token
 from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
 from shared.store import ServiceApplication, command
+from shared.uploads import IMAGE_MAX_BYTES, IMAGE_TYPES, Quotas, clean_file_name, is_executable, quota_exceeded
 
 T = TypeVar("T")
+UNPLACED = "unplaced"  # the roster of pupils and parents with no class here yet (from the e-journal, EJ-2)
 
 DOCUMENT_TYPES = {
     "application/pdf", "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
@@ -232,6 +234,23 @@ class SchoolApplication(ServiceApplication):
             if child is not None and child.has("student") and not (parent and parent.has("parent")):
                 self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
         return self.process_once(event.id, *changed, *pending.values())
+
+    def record_journal_memberships(self, event: CloudEvent) -> bool:
+        """EJ-2: a person linked to an e-journal belongs to the organizations their journal school is
+        bound to, with the journal's role (a pupil's class stays the journal's until an admin sets one, SC-8)."""
+        if self.already_processed(event.id):
+            return False
+        data = event.data
+        user_id, role = data["user_id"], data["role"]
+        pending: dict[uuid.UUID, Any] = {}
+        for organization_id in data["organization_ids"]:
+            if self.find(Organization, organization_id) is None:
+                continue  # bound to an organization that does not exist: nothing to join
+            membership = pending.get(Membership.create_id(organization_id, user_id)) or self.membership(
+                organization_id, user_id)
+            if membership is None or not membership.has(role):
+                self._join(organization_id, user_id, role, None, "ejournal", pending)
+        return self.process_once(event.id, *pending.values())
 
     def record_parent_unlinked(self, event: CloudEvent) -> bool:
         """A parent no longer linked to any child studying in an organization stops
@@ -461,7 +480,8 @@ class SchoolApplication(ServiceApplication):
         else:
             membership.add_role(role, class_id, via)
         pending[membership_id] = membership
-        group = str(class_id) if class_id is not None and role in ("student", "parent") else "staff"
+        group = str(class_id) if class_id is not None and role in ("student", "parent") else (
+            UNPLACED if role in ("student", "parent") else "staff")
         roster = load(Roster, Roster.create_id(organization_id, group),
                       lambda: Roster(organization_id=organization_id, group=group))
         roster.add(user_id)
@@ -484,7 +504,7 @@ class SchoolApplication(ServiceApplication):
         staff_view = actor.has("admin") or actor.has("teacher")
         organization = self.organization(organization_id)
         if staff_view:
-            groups = ["staff", *organization.class_ids] if class_id is None else [str(class_id)]
+            groups = ["staff", UNPLACED, *organization.class_ids] if class_id is None else [str(class_id)]
         else:
             own = str(actor.class_id) if actor.class_id else None
             if class_id is not None and str(class_id) != own:

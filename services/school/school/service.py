@@ -77,6 +77,10 @@ class SchoolService:
     def on_parent_linked(self, event: CloudEvent) -> bool:
         return self.app.record_parent_linked(event)
 
+    @consume_event("ejournal_bridge.JournalMembershipsChanged.v1")
+    def on_journal_memberships(self, event: CloudEvent) -> bool:
+        return self.app.record_journal_memberships(event)
+
     @consume_event("identity.ParentUnlinked.v1")
     def on_parent_unlinked(self, event: CloudEvent) -> bool:
         return self.app.record_parent_unlinked(event)

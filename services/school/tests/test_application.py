@@ -188,6 +188,27 @@ def test_a_class_is_graduated_the_moment_its_end_year_comes_not_when_the_job_run
     assert accepted.value.code == "class.graduated"
 
 
+def test_people_linked_to_a_bound_journal_school_become_its_members_EJ_2(school):
+    org, admin = school.organization()
+    teacher, pupil = school.user(), school.user()
+
+    def told(user, role, orgs):
+        return school.app.record_journal_memberships(make_event("ejournal_bridge.JournalMembershipsChanged.v1", {
+            "user_id": user, "provider_id": uuid.uuid4(), "external_person_id": f"p-{user}", "role": role,
+            "organization_ids": orgs, "changed_at": datetime.now(timezone.utc)}, event_id=f"ej:{uuid.uuid4()}"))
+
+    assert told(teacher, "teacher", [org, uuid.uuid4()])  # an unknown organization is skipped
+    assert told(pupil, "student", [org])
+    assert told(pupil, "student", [org])  # told again: already a member, nothing changes
+    mine = {o.id: m for o, m in school.app.my_organizations(pupil)}
+    assert list(mine) == [org] and mine[org].roles == ["student"] and mine[org].class_id is None
+    assert [m.roles for o, m in school.app.my_organizations(teacher)] == [["teacher"]]
+    listed = {r["user_id"]: r["roles"] for r in school.app.members(admin, org)[0]}
+    assert listed[str(pupil)] == ["student"] and listed[str(teacher)] == ["teacher"]
+    joined = [e.data for e in published(school.app, "school.MemberJoined.v1") if e.data["via"] == "ejournal"]
+    assert sorted(e["role"] for e in joined) == ["student", "teacher"]
+
+
 # -- SC-5, SC-6 invite links -----------------------------------------------------------------------------
 
 
