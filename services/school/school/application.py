@@ -51,7 +51,6 @@ from shared.links import link_id_from_token, link_token
 from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
 from shared.store import ServiceApplication, command
-from shared.uploads import IMAGE_MAX_BYTES, IMAGE_TYPES, Quotas, clean_file_name, is_executable, quota_exceeded
 
 T = TypeVar("T")
 UNPLACED = "unplaced"  # the roster of pupils and parents with no class here yet (from the e-journal, EJ-2)
