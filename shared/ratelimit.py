@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.errors import TooManyRequests
@@ -71,6 +71,51 @@ def decide(row: Row | None, limit: Limit, now: datetime) -> Row:
     return Row(row.window_start, row.count + 1, now)
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Failures forgiven at once, then an exponentially growing wait before the next
+    try (base, 2 x base, 4 x base … up to cap): never a lock that a stranger can set
+    for good. Failures are forgotten after a quiet ``forget_after``."""
+
+    free: int
+    base: timedelta
+    cap: timedelta
+    forget_after: timedelta
+    code: str
+    message: str  # may use {wait}
+
+    def delay(self, failures: int) -> timedelta:
+        if failures < self.free:
+            return timedelta(0)
+        return min(self.cap, self.base * 2 ** min(failures - self.free, 32))
+
+
+def now_minus_ten_years() -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=3650)
+
+
+def backoff_wait(row: Row | None, policy: Backoff, now: datetime) -> int:
+    """Seconds until the next try is allowed after ``row``'s failures (0: now)."""
+    if row is None or row.count == 0 or row.last_at <= now - policy.forget_after:
+        return 0
+    return seconds_until(row.last_at + policy.delay(row.count), now)
+
+
+def refuse_backoff(policy: Backoff, wait: int) -> TooManyRequests:
+    return TooManyRequests(policy.code, policy.message.format(wait=wait), {"retry_after": wait})
+
+
+def reserve_try(row: Row | None, policy: Backoff, now: datetime) -> Row:
+    """The row with this try counted as a failure in advance (forgiven if it succeeds),
+    or TooManyRequests: concurrent tries cannot all pass one check before any is counted."""
+    if row is None or row.last_at <= now - policy.forget_after:
+        row = Row(now, 0, now)
+    wait = backoff_wait(row, policy, now)
+    if wait > 0:
+        raise refuse_backoff(policy, wait)
+    return Row(row.window_start, row.count + 1, now)
+
+
 class RateLimiter:
     """``check`` refuses past a limit; ``hit`` counts one (refusing past it too) and
     returns the seconds until the next hit is allowed (``wait_after``)."""
@@ -83,6 +128,32 @@ class RateLimiter:
 
     def _read(self, key: str) -> Row | None:
         raise NotImplementedError
+
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+        """Read, change and write one row atomically (``None``: delete it)."""
+        raise NotImplementedError
+
+    # -- back-off of failed tries (password sign-in) ----------------------------------------------
+    def wait(self, key: str, policy: Backoff, now: datetime) -> int:
+        return backoff_wait(self._read(key), policy, now)
+
+    def reserve(self, key: str, policy: Backoff, now: datetime) -> None:
+        self._update(key, lambda row: reserve_try(row, policy, now))
+
+    def forgive(self, key: str) -> None:
+        """A reserved try succeeded: it is not a failure."""
+        self._update(key, lambda row: Row(row.window_start, max(0, row.count - 1), row.last_at) if row else None)
+
+    def clear(self, key: str) -> None:
+        self._update(key, lambda row: None)
+
+    def mark(self, key: str, now: datetime) -> None:
+        """Remember a fact under ``key`` (e.g. a known address)."""
+        self._update(key, lambda row: Row(now, 1, now))
+
+    def marked(self, key: str) -> bool:
+        row = self._read(key)
+        return row is not None and row.count > 0
 
     @staticmethod
     def for_store(env: Mapping[str, str], schema_default: str) -> RateLimiter:
@@ -108,6 +179,14 @@ class MemoryRateLimiter(RateLimiter):
         with self.lock:
             row = self.rows[key] = decide(self.rows.get(key), limit, now)
         return wait_after(row, limit, now)
+
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+        with self.lock:
+            row = change(self.rows.get(key))
+            if row is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = row
 
 
 class SqliteRateLimiter(RateLimiter):
@@ -150,6 +229,23 @@ class SqliteRateLimiter(RateLimiter):
             conn.execute("ROLLBACK")
             raise
         return wait_after(row, limit, now)
+
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = change(self._read(key))
+            if row is None:
+                conn.execute(f"DELETE FROM {TABLE} WHERE key = ?", (key,))
+            else:
+                conn.execute(f"INSERT INTO {TABLE} (key, window_start, count, last_at) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, "
+                             "count = excluded.count, last_at = excluded.last_at",
+                             (key, row.window_start.isoformat(), row.count, row.last_at.isoformat()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 class PostgresRateLimiter(RateLimiter):
@@ -196,3 +292,19 @@ class PostgresRateLimiter(RateLimiter):
                 conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s WHERE key = %s")
                              .format(self.table), (row.window_start, row.count, row.last_at, key))
         return wait_after(row, limit, now)
+
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+        with self.lock:
+            conn = self._connection()
+            with conn.transaction():
+                # An empty row first (as in ``hit``), so that two first tries queue on its lock.
+                conn.execute(self.sql.SQL("INSERT INTO {} (key, window_start, count, last_at) "
+                                          "VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING").format(self.table),
+                             (key, now_minus_ten_years(), now_minus_ten_years()))
+                row = change(self._select(conn, key, lock=True))
+                if row is None:
+                    conn.execute(self.sql.SQL("DELETE FROM {} WHERE key = %s").format(self.table), (key,))
+                else:
+                    conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s "
+                                              "WHERE key = %s").format(self.table),
+                                 (row.window_start, row.count, row.last_at, key))

@@ -35,7 +35,7 @@ from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.links import link_id_from_token, link_token
-from shared.ratelimit import Limit, RateLimiter
+from shared.ratelimit import Backoff, Limit, RateLimiter, refuse_backoff
 from shared.store import ServiceApplication, command
 
 T = TypeVar("T")
@@ -60,8 +60,26 @@ def client_limit() -> Limit:
                  "Too many sign-in requests from this address; try again in {wait} s.")
 
 
-PASSWORD_FAILURES = Limit(HOUR, 10, "sign_in.too_many_attempts",
-                          "Too many wrong passwords for this number; sign in with a code or try again later.")
+# Password guessing (ID-2, OWASP ASVS 2.2.1): never a lock a stranger can set. Wrong
+# passwords back off exponentially per (phone, address) and, softer, per phone
+# (an address the owner signed in from before is not held back by the latter);
+# one address has its own wide limit (a school may share one). A try is counted
+# before the password is checked, so parallel tries cannot slip past, and a
+# refused one is not checked at all (no oracle while backing off).
+PASSWORD_TRIES_FROM_ADDRESS = Backoff(
+    free=5, base=timedelta(seconds=30), cap=timedelta(minutes=15), forget_after=timedelta(hours=24),
+    code="sign_in.too_many_attempts",
+    message="Too many wrong passwords for this number; try again in {wait} s or sign in with a code.")
+PASSWORD_TRIES_PER_PHONE = Backoff(
+    free=20, base=timedelta(seconds=5), cap=timedelta(minutes=5), forget_after=HOUR,
+    code="sign_in.too_many_attempts",
+    message="Too many wrong passwords for this number; try again in {wait} s or sign in with a code.")
+
+
+def password_tries_per_client() -> Backoff:
+    return Backoff(free=env_int("SFERA_PASSWORD_FAILURES_PER_CLIENT", 100), base=timedelta(seconds=1),
+                   cap=timedelta(minutes=15), forget_after=HOUR, code="sign_in.too_many_requests",
+                   message="Too many wrong passwords from this address; try again in {wait} s.")
 
 
 def utcnow() -> datetime:
@@ -237,15 +255,41 @@ class IdentityApplication(ServiceApplication):
                               now: datetime | None = None) -> SignIn:
         now = now or utcnow()
         phone = normalise_phone(raw_phone)
-        self.limiter.check(f"password:{phone}", PASSWORD_FAILURES, now)
+        # Keys name the phone, not the account: an unknown phone is limited exactly like a known one.
+        known_address = f"password-known:{phone}|{client}"
+        gates = [(f"password-client:{client}", password_tries_per_client()),
+                 (f"password:{phone}|{client}", PASSWORD_TRIES_FROM_ADDRESS)]
+        if not self.limiter.marked(known_address):
+            gates.append((f"password:{phone}", PASSWORD_TRIES_PER_PHONE))
+        self._reserve_tries(gates, now)
         account = self.account_by_phone(phone)
-        if account is None or not verify_password(account.password_hash, password):
-            self.limiter.hit(f"password:{phone}", PASSWORD_FAILURES, now)
+        # verify_password does the same argon2 work when there is no account or no password.
+        if not verify_password(account.password_hash if account else None, password) or account is None:
             # One answer for "no such account" and "wrong password" (no account discovery).
             raise Unauthorized("sign_in.bad_credentials", "The phone number or the password is wrong.")
+        for key, _ in gates:
+            self.limiter.forgive(key)
+        self.limiter.clear(f"password:{phone}|{client}")
+        self.limiter.mark(known_address, now)
         started, refresh = self._new_session(account.id, device, "password", now)
         self.save(*started)
         return SignIn(account, False, started[0], refresh)
+
+    def _reserve_tries(self, gates: list[tuple[str, Backoff]], now: datetime) -> None:
+        """Counts this try under every gate, or refuses with the longest wait and counts nothing."""
+        waits = [(self.limiter.wait(key, policy, now), policy) for key, policy in gates]
+        wait, policy = max(waits, key=lambda w: w[0])
+        if wait > 0:
+            raise refuse_backoff(policy, wait)
+        reserved: list[str] = []
+        try:
+            for key, policy in gates:
+                self.limiter.reserve(key, policy, now)
+                reserved.append(key)
+        except Exception:
+            for key in reserved:
+                self.limiter.forgive(key)
+            raise
 
     # -- sessions (ID-8) ---------------------------------------------------------
     def _new_session(self, user_id: uuid.UUID, device: str, method: str, now: datetime) -> tuple[list[Any], str]:

@@ -4,6 +4,9 @@ scaled to this platform's sign-in rate (see the benchmark for its cost)."""
 
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -48,13 +51,26 @@ def hash_password(password: str) -> str:
     return _off_the_hub(hasher().hash, password)
 
 
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    """A hash of nobody's password with today's cost, verified when there is no real
+    one: an unknown phone then takes the time of a wrong password (no account discovery)."""
+    return hasher().hash(secrets.token_urlsafe(24))
+
+
+def dummy_hash() -> str:
+    h = hasher()
+    return _off_the_hub(_dummy_hash, h.time_cost, h.memory_cost, h.parallelism)
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
+    """Whether the password matches; with no hash (no account, no password yet) the
+    same argon2 work is done against a dummy hash and the answer is no."""
     try:
-        return _off_the_hub(hasher().verify, password_hash, password)
+        matches = _off_the_hub(hasher().verify, password_hash or dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matches and bool(password_hash)
 
 
 def describe_cost() -> str:

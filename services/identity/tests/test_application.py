@@ -163,15 +163,6 @@ def test_a_wrong_password_and_an_unknown_phone_look_the_same_ID_2(identity):
     assert errors[0] == errors[1]
 
 
-def test_password_guessing_is_limited(identity):
-    identity.app.set_password(identity.sign_in("+79001234567").account.id, "correct horse battery", None)
-    for _ in range(10):
-        with pytest.raises(Unauthorized):
-            identity.app.sign_in_with_password("+79001234567", "guess guess", "c", "d")
-    with pytest.raises(TooManyRequests):
-        identity.app.sign_in_with_password("+79001234567", "correct horse battery", "c", "d")
-
-
 def test_weak_passwords_are_refused_ID_2(identity):
     user = identity.sign_in().account.id
     for weak in ("short", "12345678901", "aaaaaaaaaa"):
