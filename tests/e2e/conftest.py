@@ -20,7 +20,8 @@ def platform(tmp_path_factory, rabbitmq, postgres):
     stack = new_stack(tmp_path_factory.mktemp("platform"), rabbitmq, postgres, "postgres",
                       SFERA_CODES_PER_HOUR_PER_CLIENT="100000", SFERA_CODE_RESEND_SECONDS="2",
                       SFERA_OPERATOR_PHONES=OPERATOR_PHONE, SFERA_DOCUMENT_MAX_BYTES="200000",
-                      SFERA_ATTACHMENT_MAX_BYTES="300000")
+                      SFERA_ATTACHMENT_MAX_BYTES="300000", SFERA_UPLOAD_DAILY_BYTES_PER_PERSON="1000000",
+                      SFERA_UPLOAD_DAILY_BYTES_PER_SCHOOL="1500000")
     try:
         stack.prepare()
         stack.start_all()

@@ -27,8 +27,10 @@ class ParticipantView(Schema):
 
 
 class RecordingView(Schema):
+    """A recording as participants see it; the file itself is an attachment in the call's chat
+    (CA-6), read through that reference only: its blob key is never shown (issue #12)."""
+
     recording_id = fields.String(required=True)
-    blob_key = fields.String(required=True)
     size = fields.Integer(required=True)
     media_type = fields.String(required=True)
     duration = fields.Float(required=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import send_file
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
 from gateway.endpoint import endpoint
-from gateway.school_api import blobs, uploaded_file
+from gateway.uploads import receive_upload, send_blob
 from messaging import schemas as messaging
 from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.errors import Invalid
@@ -213,25 +212,21 @@ def join_chat_by_invite(token: str):
 @endpoint(summary="Upload a file to send: photo, voice, audio, video or file, within its type and size (CH-4)",
           tag="messages", body=AttachmentForm, consumes="multipart/form-data", response=messaging.AttachmentView,
           max_bytes=lambda: max(attachment_max_bytes(kind) for kind in ATTACHMENT_KINDS),
-          status=201, errors=(*CHAT_ERRORS, "file.missing", "file.too_large", "attachment.type_not_allowed",
-                              "attachment.too_large", "attachment.empty"))
+          status=201, errors=(*CHAT_ERRORS, "file.missing", "file.too_large", "upload.quota_exceeded",
+                              "attachment.type_not_allowed", "attachment.too_large", "attachment.empty"))
 def upload_attachment(chat_id: uuid.UUID, body: dict):
-    call("messaging", "get_chat", actor_id=me(), chat_id=str(chat_id))  # members only, before reading the file
-    upload = uploaded_file()
-    key, size = blobs().put(upload.stream, attachment_max_bytes(body["kind"]))
-    return call("messaging", "upload_attachment", actor_id=me(), chat_id=str(chat_id), kind=body["kind"],
-                file_name=upload.filename, media_type=upload.mimetype, size=size, blob_key=key)
+    chat, kind = str(chat_id), body["kind"]
+    allowance = call("messaging", "upload_allowance", actor_id=me(), chat_id=chat, kind=kind)
+    return receive_upload(allowance, lambda **file: call("messaging", "upload_attachment", actor_id=me(),
+                                                         chat_id=chat, kind=kind, **file))
 
 
 @api.get("/chats/<uuid:chat_id>/attachments/<uuid:attachment_id>")
 @endpoint(summary="Download an attachment (members of the chat)", tag="messages",
           produces="*/*", errors=(*CHAT_ERRORS, "attachment.not_found", "message.deleted"))
 def download_attachment(chat_id: uuid.UUID, attachment_id: uuid.UUID):
-    found = call("messaging", "attachment_download", actor_id=me(), chat_id=str(chat_id),
-                 attachment_id=str(attachment_id))
-    inline = found["kind"] in ("photo", "voice", "audio", "video")
-    return send_file(blobs().path(found["blob_key"]), mimetype=found["media_type"], as_attachment=not inline,
-                     download_name=found["file_name"], conditional=True)
+    return send_blob(call("messaging", "attachment_download", actor_id=me(), chat_id=str(chat_id),
+                          attachment_id=str(attachment_id)))
 
 
 @api.put("/chats/<uuid:chat_id>/messages/<int:seq>/vote")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import uuid
 
-from flask import request, send_file
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, optional_me, public_url, qr_response
 from gateway.endpoint import endpoint
+from gateway.uploads import receive_upload, send_blob
 from school import schemas as school
-from shared.blobs import LocalBlobStore, document_max_bytes
+from shared.blobs import document_max_bytes
 from shared.errors import Invalid
 from shared.paging import Cursor, Limit
 from shared.qr import FORMATS
+from shared.uploads import IMAGE_MAX_BYTES
 
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
 ORG_ERRORS = ("organization.not_found", "organization.members_only", "organization.role_required")
 
 
@@ -47,23 +47,10 @@ class DocumentForm(Schema):
 
 
 class ImageForm(Schema):
-    pass
+    organization_id = fields.UUID(required=True, metadata={"description": "The organization whose articles use it"})
 
 
-class BlobView(Schema):
-    blob_key = fields.String(required=True)
-    size = fields.Integer(required=True)
-
-
-def blobs() -> LocalBlobStore:
-    return LocalBlobStore()
-
-
-def uploaded_file():
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid("file.missing", "Send the file as the multipart field 'file'.")
-    return upload
+UPLOAD_ERRORS = ("file.missing", "file.too_large", "upload.quota_exceeded")
 
 
 def invite_url(token: str) -> str:
@@ -303,12 +290,12 @@ def hide_join_request(organization_id: uuid.UUID, user_id: uuid.UUID):
 @endpoint(summary="Upload a document for all members: within the size and type limits (SC-10)",
           tag="materials", body=DocumentForm, consumes="multipart/form-data", max_bytes=document_max_bytes,
           response=school.DocumentView, status=201,
-          errors=(*ORG_ERRORS, "document.too_large", "document.type_not_allowed", "file.missing"))
+          errors=(*ORG_ERRORS, *UPLOAD_ERRORS, "document.too_large", "document.type_not_allowed"))
 def upload_document(organization_id: uuid.UUID, body: dict):
-    upload = uploaded_file()
-    key, size = blobs().put(upload.stream, document_max_bytes())
-    return call("school", "publish_document", actor_id=me(), organization_id=str(organization_id),
-                title=body["title"], file_name=upload.filename, media_type=upload.mimetype, size=size, blob_key=key)
+    org = str(organization_id)
+    allowance = call("school", "upload_allowance", actor_id=me(), organization_id=org, purpose="document")
+    return receive_upload(allowance, lambda **file: call("school", "publish_document", actor_id=me(),
+                                                         organization_id=org, title=body["title"], **file))
 
 
 @api.get("/organizations/<uuid:organization_id>/documents")
@@ -322,34 +309,31 @@ def list_documents(organization_id: uuid.UUID):
 @endpoint(summary="Download a document (members of its organization)", tag="materials",
           produces="*/*", errors=("document.not_found", *ORG_ERRORS))
 def download_document(document_id: uuid.UUID):
-    found = call("school", "document_download", actor_id=me(), document_id=str(document_id))
-    return send_file(blobs().path(found["blob_key"]), mimetype=found["media_type"], as_attachment=True,
-                     download_name=found["file_name"])
+    return send_blob(call("school", "document_download", actor_id=me(), document_id=str(document_id)))
 
 
 @api.post("/images")
-@endpoint(summary="Upload an image (an article's cover): JPEG or PNG up to 5 MB", tag="materials",
-          body=ImageForm, consumes="multipart/form-data", max_bytes=lambda: IMAGE_MAX_BYTES, response=BlobView,
-          status=201,
-          errors=("file.too_large", "image.type_not_allowed"))
+@endpoint(summary="Upload an image for an organization's articles (a cover): PNG, JPEG, GIF or WebP by its "
+                  "content, up to 5 MiB; teachers and admins", tag="materials",
+          body=ImageForm, consumes="multipart/form-data", max_bytes=lambda: IMAGE_MAX_BYTES, response=school.ImageView,
+          status=201, errors=(*ORG_ERRORS, *UPLOAD_ERRORS, "image.type_not_allowed"))
 def upload_image(body: dict):
-    upload = uploaded_file()
-    if upload.mimetype not in ("image/jpeg", "image/png"):
-        raise Invalid("image.type_not_allowed", "Images are JPEG or PNG.")
-    key, size = blobs().put(upload.stream, IMAGE_MAX_BYTES)
-    return {"blob_key": key, "size": size}
+    org = str(body["organization_id"])
+    allowance = call("school", "upload_allowance", actor_id=me(), organization_id=org, purpose="image")
+    return receive_upload(allowance, lambda **file: call("school", "upload_image", actor_id=me(), organization_id=org,
+                                                         **file))
 
 
 @api.post("/organizations/<uuid:organization_id>/articles")
 @endpoint(summary="Write an article: a draft with sanitised rich text and a cover (SC-11)", tag="materials",
-          body=school.ArticleInput, response=school.ArticleView, status=201, errors=ORG_ERRORS)
+          body=school.ArticleInput, response=school.ArticleView, status=201, errors=(*ORG_ERRORS, "image.not_found"))
 def draft_article(organization_id: uuid.UUID, body: dict):
     return call("school", "draft_article", actor_id=me(), organization_id=str(organization_id), article=body)
 
 
 @api.put("/articles/<uuid:article_id>")
 @endpoint(summary="Edit an article (its author or an admin)", tag="materials", body=school.ArticleInput,
-          response=school.ArticleView, errors=("article.not_found", "article.not_yours"))
+          response=school.ArticleView, errors=("article.not_found", "article.not_yours", "image.not_found"))
 def edit_article(article_id: uuid.UUID, body: dict):
     return call("school", "edit_article", actor_id=me(), article_id=str(article_id), article=body)
 
@@ -369,13 +353,11 @@ def list_articles(organization_id: uuid.UUID):
 
 
 @api.get("/articles/<uuid:article_id>/cover")
-@endpoint(summary="An article's cover image", tag="materials", produces=("image/jpeg", "image/png"),
-          errors=("article.not_found", "article.no_cover"))
+@endpoint(summary="An article's cover image (readers of the article)", tag="materials",
+          produces=("image/jpeg", "image/png"),
+          errors=("article.not_found", "article.no_cover", *ORG_ERRORS))
 def article_cover(article_id: uuid.UUID):
-    article = call("school", "get_article", actor_id=me(), article_id=str(article_id))
-    if not article["cover_blob_key"]:
-        raise Invalid("article.no_cover", "This article has no cover.")
-    return send_file(blobs().path(article["cover_blob_key"]), mimetype="image/*")
+    return send_blob(call("school", "article_cover", actor_id=me(), article_id=str(article_id)))
 
 
 @api.post("/organizations/<uuid:organization_id>/channels")

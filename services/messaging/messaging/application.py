@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from messaging.domain import (
+    ATTACHMENT_KINDS,
     MAX_ATTACHMENTS,
     PAGE_SIZE,
     Attachment,
@@ -26,6 +27,7 @@ from messaging.domain import (
     ReadMark,
     Report,
     UserChats,
+    attachment_max_bytes,
     check_attachment,
     check_poll,
     check_text,
@@ -33,6 +35,7 @@ from messaging.domain import (
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import ServiceApplication, command
+from shared.uploads import Quotas, clean_file_name, quota_exceeded
 
 T = TypeVar("T")
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
@@ -648,15 +651,38 @@ class MessagingApplication(ServiceApplication):
         return self.retrying(command, ("chat", chat_id))
 
     # -- attachments (CH-4) -----------------------------------------------------------------------------
+    def upload_allowance(self, actor_id: uuid.UUID, chat_id: uuid.UUID, kind: str) -> dict[str, Any]:
+        """Asked before a file's bytes are read (issue #12): members of the chat only, a
+        known kind; how large it may be and what today's quotas leave (``bytes_left``,
+        the ``scope`` that leaves the fewest: the person, or the chat's school)."""
+        chat = self.chat(chat_id)
+        chat.check_member(actor_id)
+        if kind not in ATTACHMENT_KINDS:
+            raise Invalid("attachment.invalid_kind", f"An attachment is one of: {', '.join(ATTACHMENT_KINDS)}.")
+        left, scope = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).left()
+        if left <= 0:
+            raise quota_exceeded(scope, left)
+        return {"max_bytes": attachment_max_bytes(kind), "bytes_left": left, "scope": scope}
+
     def upload_attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, kind: str, file_name: str,
                           media_type: str, size: int, blob_key: str) -> Attachment:
-        """A file stored in the blob store becomes an attachment of this chat, to be sent with a message."""
-        self.chat(chat_id).check_member(actor_id)
-        check_attachment(kind, file_name, media_type, size)
-        attachment = Attachment(chat_id=chat_id, uploaded_by=actor_id, kind=kind, file_name=file_name[:255],
-                                media_type=media_type.split(";")[0].strip().lower(), size=size, blob_key=blob_key)
-        self.save(attachment)
-        return attachment
+        """A file the gateway received becomes an attachment of this chat, to be sent with
+        a message: ``media_type`` is what its content was sniffed to be, the name is
+        cleaned before it is checked, and its bytes count against today's quotas."""
+        file_name = clean_file_name(file_name)
+        media_type = media_type.split(";")[0].strip().lower()
+
+        def upload() -> Attachment:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            check_attachment(kind, file_name, media_type, size)
+            ledgers = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).charge(size)
+            attachment = Attachment(chat_id=chat_id, uploaded_by=actor_id, kind=kind, file_name=file_name,
+                                    media_type=media_type, size=size, blob_key=blob_key)
+            self.save(attachment, *ledgers)
+            return attachment
+
+        return self.retrying(upload)
 
     def _unsent_attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
         attachment = self.find(Attachment, attachment_id)

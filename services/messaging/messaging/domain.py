@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 
 from shared.config import env_int
 from shared.errors import Forbidden, Gone, Invalid, NotFound
+from shared.uploads import is_executable
 
 NAMESPACE = uuid.UUID("7c2b1a9e-45d3-4f6b-8e0a-1d9c3b5a7e21")
 PAGE_SIZE = 100
@@ -32,7 +33,7 @@ MAX_ATTACHMENTS = 10
 MB = 1024 * 1024
 
 # What each kind of attachment may be (CH-4): media types and the largest size.
-# ``None`` as the types means any type but an executable one.
+# ``None`` as the types means any type but an executable one. Types are sniffed from the content.
 ATTACHMENT_KINDS: dict[str, tuple[frozenset[str] | None, int]] = {
     "photo": (frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"}), 10 * MB),
     "voice": (frozenset({"audio/ogg", "audio/webm", "audio/mp4", "audio/mpeg", "audio/aac"}), 10 * MB),
@@ -41,10 +42,6 @@ ATTACHMENT_KINDS: dict[str, tuple[frozenset[str] | None, int]] = {
     "video": (frozenset({"video/mp4", "video/webm", "video/quicktime"}), 200 * MB),
     "file": (None, 50 * MB),
 }
-EXECUTABLE_TYPES = frozenset({"application/x-msdownload", "application/x-msdos-program", "application/x-executable",
-                              "application/vnd.microsoft.portable-executable", "application/x-sh",
-                              "application/x-bat", "application/java-archive", "application/x-msi"})
-EXECUTABLE_SUFFIXES = (".exe", ".bat", ".cmd", ".com", ".scr", ".msi", ".vbs", ".ps1", ".jar", ".sh", ".apk")
 POLL_OPTIONS = (2, 10)
 
 
@@ -279,13 +276,13 @@ def attachment_max_bytes(kind: str) -> int:
 
 def check_attachment(kind: str, file_name: str, media_type: str, size: int) -> None:
     """CH-4: files, photos, audio and video recordings, voice messages, each within
-    its types and size; executables are refused whatever they are called."""
+    its types and size; executables are refused whatever they are called (the name is
+    cleaned first: ``run.exe.`` is ``run.exe``) and whatever they are labelled."""
     if kind not in ATTACHMENT_KINDS:
         raise Invalid("attachment.invalid_kind", f"An attachment is one of: {', '.join(ATTACHMENT_KINDS)}.")
     allowed, _ = ATTACHMENT_KINDS[kind]
     media_type = media_type.split(";")[0].strip().lower()
-    if media_type in EXECUTABLE_TYPES or file_name.lower().endswith(EXECUTABLE_SUFFIXES) or (
-            allowed is not None and media_type not in allowed):
+    if is_executable(file_name, media_type) or (allowed is not None and media_type not in allowed):
         raise Invalid("attachment.type_not_allowed", f"This type of file cannot be sent as {kind}.",
                       {"kind": kind, "media_type": media_type,
                        "allowed": sorted(allowed) if allowed is not None else None})

@@ -168,6 +168,10 @@ class MessagingService:
                                                         m["attachment_ids"], m["poll"]))
 
     @rpc
+    def upload_allowance(self, actor_id: str, chat_id: str, kind: str) -> dict:
+        return self.app.upload_allowance(to_id(actor_id), to_id(chat_id, "chat.not_found"), kind)
+
+    @rpc
     def upload_attachment(self, actor_id: str, chat_id: str, kind: str, file_name: str, media_type: str, size: int,
                           blob_key: str) -> dict:
         return schemas.AttachmentView().dump(self.app.upload_attachment(

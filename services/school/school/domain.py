@@ -562,20 +562,56 @@ class Document(Aggregate):
         self.deleted = True
 
 
+class Image(Aggregate):
+    """An image school issued to a teacher or admin of an organization (an article's
+    cover): the only way a cover reaches the blob store (issue #12)."""
+
+    @event("Uploaded")
+    def __init__(self, organization_id: uuid.UUID, uploaded_by: uuid.UUID, file_name: str, media_type: str,
+                 size: int, blob_key: str):
+        self.organization_id = organization_id
+        self.uploaded_by = uploaded_by
+        self.file_name, self.media_type, self.size = file_name, media_type, size
+        self.blob_key = blob_key
+
+
+def _cover_by_image(state: dict) -> None:
+    """Version 1 of the article's events carried a blob key as the client gave it: never
+    trusted, so an old article has no cover until it is given an image (issue #12)."""
+    state.pop("cover_blob_key", None)
+    state["cover_image_id"] = None
+
+
 class Article(Aggregate):
     """SC-11: formatted text with a cover image, a draft until published."""
 
-    @event("Drafted")
+    class Drafted(Aggregate.Created):
+        organization_id: uuid.UUID
+        author_id: uuid.UUID
+        title: str
+        html: str
+        cover_image_id: uuid.UUID | None
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_cover_by_image)
+
+    class Edited(Aggregate.Event):
+        title: str
+        html: str
+        cover_image_id: uuid.UUID | None
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_cover_by_image)
+
+    @event(Drafted)
     def __init__(self, organization_id: uuid.UUID, author_id: uuid.UUID, title: str, html: str,
-                 cover_blob_key: str | None):
+                 cover_image_id: uuid.UUID | None):
         self.organization_id = organization_id
         self.author_id = author_id
-        self.title, self.html, self.cover_blob_key = title, html, cover_blob_key
+        self.title, self.html, self.cover_image_id = title, html, cover_image_id
         self.published_at: datetime | None = None
 
-    @event("Edited")
-    def edit(self, title: str, html: str, cover_blob_key: str | None) -> None:
-        self.title, self.html, self.cover_blob_key = title, html, cover_blob_key
+    @event(Edited)
+    def edit(self, title: str, html: str, cover_image_id: uuid.UUID | None) -> None:
+        self.title, self.html, self.cover_image_id = title, html, cover_image_id
 
     def publish(self, published_at: datetime) -> None:
         self._published(self.organization_id, self.author_id, self.title, published_at)

@@ -187,7 +187,8 @@ class ArticleInput(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     html = fields.String(required=True, validate=validate.Length(max=200_000),
                          metadata={"description": "Sanitised: formatting, links, images and video stay"})
-    cover_blob_key = fields.String(load_default=None, allow_none=True)
+    cover_image_id = fields.UUID(load_default=None, allow_none=True,
+                                 metadata={"description": "An image uploaded to this organization (POST /images)"})
 
 
 class ArticleView(Schema):
@@ -196,8 +197,15 @@ class ArticleView(Schema):
     author_id = fields.UUID(required=True)
     title = fields.String(required=True)
     html = fields.String(required=True)
-    cover_blob_key = fields.String(allow_none=True)
+    cover_image_id = fields.UUID(allow_none=True)
     published_at = fields.AwareDateTime(allow_none=True)
+
+
+class ImageView(Schema):
+    image_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    media_type = fields.String(required=True, metadata={"description": "As sniffed from the content"})
+    size = fields.Integer(required=True)
 
 
 class ChannelInput(Schema):

@@ -11,7 +11,7 @@ from nameko.timer import timer
 
 from school import schemas
 from school.application import SchoolApplication
-from school.domain import Article, Channel, Document, InviteLink, Membership, Organization, SchoolClass
+from school.domain import Article, Channel, Document, Image, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
 from shared.lease import once_per_cluster
@@ -48,6 +48,16 @@ def document_view(d: Document) -> dict:
 
 def article_view(a: Article) -> dict:
     return schemas.ArticleView().dump({**vars(a), "article_id": a.id})
+
+
+def image_view(i: Image) -> dict:
+    return schemas.ImageView().dump({**vars(i), "image_id": i.id})
+
+
+def blob_reference(stored: Document | Image) -> dict:
+    """For the gateway only, to serve a file school decided the actor may read: never shown to clients."""
+    return {"blob_key": stored.blob_key, "file_name": stored.file_name, "media_type": stored.media_type,
+            "size": stored.size}
 
 
 def channel_view(c: Channel) -> dict:
@@ -254,6 +264,10 @@ class SchoolService:
 
     # -- materials ------------------------------------------------------------------------------------
     @rpc
+    def upload_allowance(self, actor_id: str, organization_id: str, purpose: str) -> dict:
+        return self.app.upload_allowance(to_id(actor_id), to_id(organization_id), purpose)
+
+    @rpc
     def publish_document(self, actor_id: str, organization_id: str, title: str, file_name: str, media_type: str,
                          size: int, blob_key: str) -> dict:
         return document_view(self.app.publish_document(to_id(actor_id), to_id(organization_id), title, file_name,
@@ -265,20 +279,29 @@ class SchoolService:
 
     @rpc
     def document_download(self, actor_id: str, document_id: str) -> dict:
-        d = self.app.document(to_id(actor_id), to_id(document_id, "document.not_found"))
-        return {"blob_key": d.blob_key, "file_name": d.file_name, "media_type": d.media_type, "size": d.size}
+        return blob_reference(self.app.document(to_id(actor_id), to_id(document_id, "document.not_found")))
+
+    @rpc
+    def upload_image(self, actor_id: str, organization_id: str, file_name: str, media_type: str, size: int,
+                     blob_key: str) -> dict:
+        return image_view(self.app.upload_image(to_id(actor_id), to_id(organization_id), file_name, media_type, size,
+                                                blob_key))
+
+    @rpc
+    def article_cover(self, actor_id: str, article_id: str) -> dict:
+        return blob_reference(self.app.article_cover(to_id(actor_id), to_id(article_id, "article.not_found")))
 
     @rpc
     def draft_article(self, actor_id: str, organization_id: str, article: dict) -> dict:
         a = schemas.ArticleInput().load(article)
         return article_view(self.app.draft_article(to_id(actor_id), to_id(organization_id), a["title"], a["html"],
-                                                   a["cover_blob_key"]))
+                                                   a["cover_image_id"]))
 
     @rpc
     def edit_article(self, actor_id: str, article_id: str, article: dict) -> dict:
         a = schemas.ArticleInput().load(article)
         return article_view(self.app.edit_article(to_id(actor_id), to_id(article_id, "article.not_found"),
-                                                  a["title"], a["html"], a["cover_blob_key"]))
+                                                  a["title"], a["html"], a["cover_image_id"]))
 
     @rpc
     def publish_article(self, actor_id: str, article_id: str) -> dict:

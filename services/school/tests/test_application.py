@@ -12,7 +12,7 @@ import pytest
 from school.application import CONSOLE, SchoolApplication, sanitize_html
 from school.outbox import to_integration_events
 from shared.contracts import make_event
-from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
 from shared.store.testing import racing, run_together
 
@@ -476,7 +476,7 @@ def test_articles_are_sanitised_drafts_then_published_SC_11(school):
     teacher = school.member(org, admin, "teacher")
     student = school.member(org, admin, "student", klass)
     article = school.app.draft_article(teacher, org, "Олимпиада", '<p onclick="x()">Итоги <b>олимпиады</b>'
-                                       '<script>alert(1)</script><img src="https://s/x.png" onerror="y()"></p>', "c1")
+                                       '<script>alert(1)</script><img src="https://s/x.png" onerror="y()"></p>', None)
     assert "script" not in article.html and "onclick" not in article.html and "onerror" not in article.html
     assert "<b>олимпиады</b>" in article.html and 'src="https://s/x.png"' in article.html
     assert school.app.articles(student, org) == []
@@ -487,6 +487,81 @@ def test_articles_are_sanitised_drafts_then_published_SC_11(school):
     school.app.publish_article(teacher, article.id)
     assert [a.id for a in school.app.articles(student, org)] == [article.id]
     assert published(school.app, "school.ArticlePublished.v1")[-1].data["title"] == "Олимпиада"
+
+
+def test_a_cover_is_an_image_the_articles_own_organization_was_issued_SC_11(school):
+    """Issue #12: B's admin set a cover to a blob key of A's and read A's file through it."""
+    org_a, admin_a = school.organization()
+    org_b, admin_b = school.organization(name="Школа №2")
+    klass = school.klass(org_a, admin_a)
+    student = school.member(org_a, admin_a, "student", klass)
+    image = school.app.upload_image(admin_a, org_a, "c.png", "image/png", 100, "ab" * 32)
+    assert (image.organization_id, image.uploaded_by) == (org_a, admin_a)
+    refusals = []
+    for image_id in (image.id, uuid.uuid4()):              # A's image, and one that does not exist
+        with pytest.raises(NotFound) as refused:
+            school.app.draft_article(admin_b, org_b, "Чужая обложка", "<p>x</p>", image_id)
+        refusals.append(refused.value.to_dict())
+    assert refusals[0] == refusals[1] and refusals[0]["code"] == "image.not_found"
+    own = school.app.draft_article(admin_b, org_b, "Своя", "<p>x</p>", None)
+    with pytest.raises(NotFound, match="image.not_found"):
+        school.app.edit_article(admin_b, own.id, "Своя", "<p>x</p>", image.id)
+    with pytest.raises(NotFound, match="article.no_cover"):
+        school.app.article_cover(admin_b, own.id)
+
+    article = school.app.draft_article(admin_a, org_a, "Экскурсия", "<p>x</p>", image.id)
+    school.app.publish_article(admin_a, article.id)
+    assert school.app.article_cover(student, article.id).blob_key == "ab" * 32
+    with pytest.raises(Forbidden):
+        school.app.article_cover(admin_b, article.id)
+
+
+def test_images_are_images_by_their_content_from_teachers_and_admins_only(school):
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    student = school.member(org, admin, "student", klass)
+    stranger = school.user()
+    for actor in (student, stranger):
+        with pytest.raises(Forbidden):
+            school.app.upload_allowance(actor, org, "image")
+        with pytest.raises(Forbidden):
+            school.app.upload_image(actor, org, "c.png", "image/png", 100, "ab" * 32)
+    with pytest.raises(Invalid, match="image.type_not_allowed"):
+        school.app.upload_image(admin, org, "c.png", "text/html", 100, "ab" * 32)
+    with pytest.raises(Invalid, match="image.too_large"):
+        school.app.upload_image(admin, org, "c.png", "image/png", 5 * 1024 * 1024 + 1, "ab" * 32)
+    assert school.app.upload_allowance(admin, org, "image")["max_bytes"] == 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", ["run.exe ", "run.exe.", "run.ＥＸＥ", "ru\x00n.exe"])
+def test_a_document_is_refused_by_its_cleaned_name_SC_10(school, name):
+    org, admin = school.organization()
+    with pytest.raises(Invalid, match="document.type_not_allowed"):
+        school.app.publish_document(admin, org, "Программа", name, "application/pdf", 10, "ab" * 32)
+
+
+def test_uploads_count_against_daily_quotas_per_person_and_per_school(school, monkeypatch):
+    monkeypatch.setenv("SFERA_UPLOAD_DAILY_BYTES_PER_PERSON", "1000")
+    monkeypatch.setenv("SFERA_UPLOAD_DAILY_BYTES_PER_SCHOOL", "1500")
+    org, admin = school.organization()
+    teacher = school.member(org, admin, "teacher")
+    school.app.publish_document(admin, org, "Первый", "a.pdf", "application/pdf", 600, "ab" * 32)
+    school.app.upload_image(admin, org, "c.png", "image/png", 300, "cd" * 32)
+    assert school.app.upload_allowance(admin, org, "document") | {"max_bytes": 0} == {
+        "max_bytes": 0, "bytes_left": 100, "scope": "person"}
+    with pytest.raises(TooManyRequests) as person:
+        school.app.publish_document(admin, org, "Второй", "b.pdf", "application/pdf", 101, "ab" * 32)
+    assert (person.value.code, person.value.details) == ("upload.quota_exceeded", {"scope": "person",
+                                                                                    "bytes_left": 100})
+    school.app.publish_document(admin, org, "Второй", "b.pdf", "application/pdf", 100, "ab" * 32)
+    with pytest.raises(TooManyRequests, match="upload.quota_exceeded"):
+        school.app.upload_allowance(admin, org, "document")         # nothing left: refused before any byte
+    assert school.app.upload_allowance(teacher, org, "image")["bytes_left"] == 500   # the school's 1500 - 1000
+    with pytest.raises(TooManyRequests) as full:
+        school.app.publish_document(teacher, org, "Третий", "c.pdf", "application/pdf", 501, "ab" * 32)
+    assert full.value.details == {"scope": "organization", "bytes_left": 500}
+    other, other_admin = school.organization(name="Другая школа")
+    school.app.publish_document(other_admin, other, "Своё", "d.pdf", "application/pdf", 1000, "ab" * 32)
 
 
 def test_channels_admins_post_members_read_SC_12(school):
