@@ -1,7 +1,10 @@
 """``python -m calls.sfu``: one SFU node (one per core; a room lives on one node).
 
 Environment: ``SFERA_SFU_HOST`` / ``SFERA_SFU_PORT`` (signaling, health and
-metrics on one port, default 127.0.0.1:8300), ``SFERA_SFU_NODE`` (its name),
+metrics on one port, default 127.0.0.1:8300), ``SFERA_SFU_NODE`` (its name; stable
+across restarts so that it consumes its own command queue again: default the host
+name and the port), ``SFERA_SFU_QUEUE_EXPIRES`` (seconds an abandoned node's queue
+is kept, default 600),
 ``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_AMQP_URI``,
 ``SFERA_SFU_ICE_SERVERS`` (comma-separated STUN/TURN URLs; none by default).
 """
@@ -11,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 
 from calls.sfu.bus import CommandConsumer, FactPublisher
-from calls.sfu.server import Node, node_name, serve
+from calls.sfu.server import Node, serve
 from shared.blobs import LocalBlobStore
 from shared.config import settings
 from shared.observability.logging import configure_logging
@@ -22,13 +26,18 @@ from shared.production import refuse_unsafe_start
 from shared.shutdown import exit_within
 
 
+def node_name(port: int) -> str:
+    """Stable: a restarted node takes up its own queue again (a random name left one behind per start)."""
+    return os.environ.get("SFERA_SFU_NODE") or f"{socket.gethostname()}-{port}"
+
+
 def main() -> int:
     refuse_unsafe_start("sfu")
     config = settings()
     configure_logging("sfu", config.log_level)
-    name = node_name()
     host = os.environ.get("SFERA_SFU_HOST", "127.0.0.1")
     port = int(os.environ.get("SFERA_SFU_PORT", "8300"))
+    name = node_name(port)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -40,7 +49,8 @@ def main() -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         node = Node(name, FactPublisher(config.amqp_uri, name), LocalBlobStore())
-        commands = CommandConsumer(config.amqp_uri, name, node.apply)
+        commands = CommandConsumer(config.amqp_uri, name, node.apply,
+                                   expires=float(os.environ.get("SFERA_SFU_QUEUE_EXPIRES") or 600))
         try:
             await serve(host, port, node, commands)
         except asyncio.CancelledError:

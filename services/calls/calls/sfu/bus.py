@@ -4,7 +4,10 @@
 Up: media facts (``sfu.ParticipantConnected`` ...) published with publisher
 confirms; while the broker is away they wait in memory, in order, and go when
 it is back. Down: calls's control events from its outbox, on this node's own
-durable queue, acknowledged only after they were applied.
+durable queue, acknowledged only after they were applied. The node's name is
+stable across restarts, so a restarted node consumes its queue again; a node
+that is gone for good loses its queue ``expires`` seconds after its last
+consumer left (``x-expires``), instead of a queue collecting commands forever.
 """
 
 from __future__ import annotations
@@ -80,8 +83,10 @@ class FactPublisher:
 class CommandConsumer:
     """Consumes calls's control events for this node; ``apply`` is awaited before the ack."""
 
-    def __init__(self, amqp_uri: str, node: str, apply: Callable[[str, dict], Awaitable[None]]):
+    def __init__(self, amqp_uri: str, node: str, apply: Callable[[str, dict], Awaitable[None]],
+                 expires: float = 600):
         self.params = pika.URLParameters(amqp_uri)
+        self.expires_ms = int(expires * 1000)
         self.params.heartbeat = 30
         self.node = node
         self.apply = apply
@@ -124,16 +129,46 @@ class CommandConsumer:
             on_open_error_callback=lambda c, err: opened.done() or opened.set_exception(ConnectionError(str(err))),
             on_close_callback=on_close, custom_ioloop=loop)
         channel = await asyncio.wait_for(opened, timeout=15)
+        waiting: dict[int, asyncio.Future] = {}  # channel number -> the step it waits for
+
+        def on_channel_close(ch, reason):
+            future = waiting.get(ch.channel_number)
+            if future is not None and not future.done():
+                future.set_exception(reason if isinstance(reason, Exception) else ConnectionError(str(reason)))
+
+        async def new_channel():
+            ready: asyncio.Future = loop.create_future()
+            self.connection.channel(on_open_callback=lambda ch: ready.set_result(ch))
+            ch = await asyncio.wait_for(ready, timeout=15)
+            ch.add_on_close_callback(on_channel_close)
+            return ch
+
+        channel.add_on_close_callback(on_channel_close)
 
         async def step(method, **kwargs):
             done: asyncio.Future = loop.create_future()
-            method(callback=lambda frame: done.set_result(frame), **kwargs)
+            waiting[method.__self__.channel_number] = done
+            method(callback=lambda frame: done.done() or done.set_result(frame), **kwargs)
             return await asyncio.wait_for(done, timeout=15)
 
         queue = command_queue(self.node)
         exchange = event_exchange("calls")
         await step(channel.exchange_declare, exchange=exchange, exchange_type="topic", durable=True)
-        await step(channel.queue_declare, queue=queue, durable=True)
+        arguments = {"x-expires": self.expires_ms}
+        try:
+            await step(channel.queue_declare, queue=queue, durable=True, arguments=arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:  # PRECONDITION_FAILED: the queue exists with other arguments
+                raise
+            # From before the expiry (or with another one): replaced when empty, else used as it is.
+            log.warning("commands: the node's queue has other arguments", extra={"queue": queue})
+            channel = await new_channel()
+            try:
+                await step(channel.queue_delete, queue=queue, if_empty=True)
+                await step(channel.queue_declare, queue=queue, durable=True, arguments=arguments)
+            except pika.exceptions.ChannelClosedByBroker:
+                channel = await new_channel()
+                await step(channel.queue_declare, queue=queue, passive=True)
         for name in COMMANDS:
             await step(channel.queue_bind, queue=queue, exchange=exchange,
                        routing_key=get_contract(f"calls.{name}.v1").routing_key)
