@@ -44,6 +44,7 @@ from shared.contracts.ejournal import subject_chat_key
 from shared.errors import DomainError, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.observability.logging import get_logger
+from shared.secretbox import SecretBox
 from shared.store import ServiceApplication
 
 log = get_logger("ejournal_bridge")
@@ -100,7 +101,8 @@ def check_webhook_body(raw: bytes) -> dict:
 class JournalClient(Protocol):
     """What the bridge asks of an e-journal over HTTP (OAuth 2 token endpoint and the signed-in person)."""
 
-    def exchange_code(self, provider: Provider, code: str, redirect_uri: str, code_verifier: str) -> str: ...
+    def exchange_code(self, provider: Provider, code: str, redirect_uri: str, code_verifier: str,
+                      client_secret: str) -> str: ...
 
     def me(self, provider: Provider, access_token: str) -> dict: ...
 
@@ -116,6 +118,7 @@ class BridgeApplication(ServiceApplication):
         super().__init__(env)
         self.journal = journal
         self.chats = chats
+        self.box = SecretBox.from_settings()  # seals the providers' secrets (SFERA_SECRETS_KEYS)
 
     # -- providers (operators) ---------------------------------------------------------------------
     def provider(self, provider_id: uuid.UUID) -> Provider:
@@ -134,7 +137,8 @@ class BridgeApplication(ServiceApplication):
                    for p in directory.providers.values()):
                 raise Invalid("provider.exists", "This region already has an e-journal of that name.")
             provider = Provider(region=region, name=name, base_url=base_url, client_id=client_id,
-                                client_secret=client_secret, webhook_secret=webhook_secret, registered_at=utcnow())
+                                client_secret=self.box.seal(client_secret),
+                                webhook_secret=self.box.seal(webhook_secret), registered_at=utcnow())
             directory.add(provider.id, region, name)
             self.save(directory, provider)
             return provider
@@ -155,11 +159,30 @@ class BridgeApplication(ServiceApplication):
 
         def command() -> str:
             provider = self.provider(provider_id)
-            provider.rotate_secret(new_secret, utcnow(), grace)
+            provider.rotate_secret(self.box.seal(new_secret), utcnow(), grace)
             self.save(provider)
             return new_secret
 
         return self.retrying(command, ("provider", provider_id))
+
+    def open_client_secret(self, provider: Provider) -> str:
+        return self.box.open(provider.client_secret)
+
+    def reseal_secrets(self) -> int:
+        """Every provider's secrets sealed with the newest of SFERA_SECRETS_KEYS (after a new
+        key is put first; then the old one can be removed). How many providers changed."""
+        directory = self.find(Directory, Directory.create_id())
+        changed = 0
+        for provider_id in map(uuid.UUID, directory.providers if directory else []):
+            def command(provider_id: uuid.UUID = provider_id) -> bool:
+                provider = self.provider(provider_id)
+                if not provider.reseal(self.box.reseal):
+                    return False
+                self.save(provider)
+                return True
+
+            changed += self.retrying(command, ("provider", provider_id))
+        return changed
 
     def bind_school(self, provider_id: uuid.UUID, external_org_id: str, organization_id: uuid.UUID) -> Provider:
         """A journal's school is a platform organization: its chats belong to it (admins moderate them)."""
@@ -177,7 +200,7 @@ class BridgeApplication(ServiceApplication):
                         now: datetime | None = None) -> tuple[Delivery, bool]:
         """Returns the delivery and whether it is a repeat (which changes nothing)."""
         provider = self.provider(provider_id)
-        provider.verify(timestamp, signature, raw, now or utcnow())
+        provider.verify(timestamp, signature, raw, now or utcnow(), self.box.open)
         body = check_webhook_body(raw)
         delivery_id = Delivery.create_id(provider_id, body["event_id"])
         existing = self.find(Delivery, delivery_id)
@@ -530,8 +553,8 @@ class BridgeApplication(ServiceApplication):
         """Every class of a provider (an operator's repair tool; after binding a school), and every
         linked person's organizations."""
         classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
-        self.announce_memberships(provider_id, [p.external_id for p in self._all(JournalPerson)
-                                                if p.provider_id == provider_id and p.user_id])
+        self.announce_memberships(provider_id, [link.external_person_id for link in self._all(AccountLink, "Linked")
+                                                if link.provider_id == provider_id and link.active])
         return self.sync_chats(provider_id, classes, chats, force)
 
     # -- the organizations linked people belong to (EJ-2) --------------------------------------------------
@@ -596,10 +619,10 @@ class BridgeApplication(ServiceApplication):
             self.retrying(command, ("provider", provider_id))
         return result
 
-    def _all(self, cls: type) -> list:
+    def _all(self, cls: type, created: str = "Opened") -> list:
         seen: dict[uuid.UUID, Any] = {}
         for notification in self.process_recorder.select_notifications(start=1, limit=10**9):
-            if notification.originator_id not in seen and notification.topic.endswith(f"{cls.__qualname__}.Opened"):
+            if notification.originator_id not in seen and notification.topic.endswith(f"{cls.__qualname__}.{created}"):
                 seen[notification.originator_id] = self.find(cls, notification.originator_id)
         return [a for a in seen.values() if a is not None]
 
@@ -628,7 +651,8 @@ class BridgeApplication(ServiceApplication):
             raise NotFound("link.not_found", "This sign-in is not one of ours; start again.")
         attempt.check_open(utcnow())
         provider = self.provider(attempt.provider_id)
-        token = self.journal.exchange_code(provider, code, redirect_uri, attempt.code_verifier)
+        token = self.journal.exchange_code(provider, code, redirect_uri, attempt.code_verifier,
+                                           self.open_client_secret(provider))
         me = self.journal.me(provider, token)
         external_id, role = me["sourcedId"], me["role"]
 

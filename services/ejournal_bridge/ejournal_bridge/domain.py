@@ -2,6 +2,8 @@
 
 - ``Provider``: a region's e-journal: base URL, OAuth client, webhook secrets
   (rotated with a grace period), its schools bound to platform organizations.
+  Its secrets are held sealed (shared/secretbox.py): the aggregate, its events
+  and snapshots never carry them in clear; they are opened only to be used.
 - ``Delivery``: one webhook in the bridge's inbox, keyed by (provider, event
   id): a repeated event id finds it and changes nothing.
 - ``JournalClass`` / ``JournalPerson`` / ``Lesson``: the bridge's mirror of a
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
@@ -56,8 +59,8 @@ class Provider(Aggregate):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
-        self.client_secret = client_secret
-        # Secrets that verify webhooks: the current one (no end) and rotated ones until their grace ends.
+        self.client_secret = client_secret  # sealed
+        # Secrets that verify webhooks (sealed): the current one (no end) and rotated ones until their grace ends.
         self.secrets: list[dict] = [{"secret": webhook_secret, "valid_until": None}]
         self.schools: dict[str, str] = {}  # journal org sourcedId -> platform organization id
         self.orgs: dict[str, str] = {}  # journal org sourcedId -> name, as the journal sent them
@@ -84,9 +87,11 @@ class Provider(Aggregate):
         return [s["secret"] for s in self.secrets
                 if s["valid_until"] is None or datetime.fromisoformat(s["valid_until"]) > now]
 
-    def verify(self, timestamp: str, signature_header: str, body: bytes, now: datetime) -> None:
-        """HMAC-SHA256 over timestamp and body with any valid secret, compared in
-        constant time; outside the replay window it is refused whatever it says."""
+    def verify(self, timestamp: str, signature_header: str, body: bytes, now: datetime,
+               open_secret: Callable[[str], str]) -> None:
+        """HMAC-SHA256 over timestamp and body with any valid secret (opened with
+        ``open_secret``), compared in constant time; outside the replay window it is
+        refused whatever it says."""
         try:
             sent_at = datetime.fromtimestamp(int(timestamp), tz=now.tzinfo)
         except (TypeError, ValueError, OverflowError):
@@ -98,12 +103,27 @@ class Provider(Aggregate):
         matched = False
         for secret in self.valid_secrets(now):
             # Every secret is compared, so timing does not tell which one matched.
-            matched |= hmac.compare_digest(signature(secret, timestamp, body), offered)
+            matched |= hmac.compare_digest(signature(open_secret(secret), timestamp, body), offered)
         if not matched:
             raise Unauthorized("webhook.bad_signature", "The signature does not match.")
 
     def rotate_secret(self, new_secret: str, now: datetime, grace: timedelta) -> None:
+        """``new_secret`` sealed."""
         self._rotated(new_secret, (now + grace).isoformat())
+
+    def reseal(self, reseal: Callable[[str], str]) -> bool:
+        """Seal every secret again with the newest key (``reseal``); whether anything changed."""
+        client_secret = reseal(self.client_secret)
+        webhook_secrets = [{**s, "secret": reseal(s["secret"])} for s in self.secrets]
+        if client_secret == self.client_secret and webhook_secrets == self.secrets:
+            return False
+        self._resealed(client_secret, webhook_secrets)
+        return True
+
+    @event("SecretsResealed")
+    def _resealed(self, client_secret: str, webhook_secrets: list[dict]) -> None:
+        self.client_secret = client_secret
+        self.secrets = webhook_secrets
 
     @event("SecretRotated")
     def _rotated(self, new_secret: str, old_valid_until: str) -> None:

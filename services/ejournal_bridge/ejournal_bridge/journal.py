@@ -32,10 +32,11 @@ class HttpJournalClient:
         except ValueError:
             raise Unavailable("ejournal.unavailable", "The e-journal's answer was not JSON.") from None
 
-    def exchange_code(self, provider: Provider, code: str, redirect_uri: str, code_verifier: str) -> str:
+    def exchange_code(self, provider: Provider, code: str, redirect_uri: str, code_verifier: str,
+                      client_secret: str) -> str:
         token = self._call("POST", f"{provider.base_url}/oauth/token", data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "client_id": provider.client_id, "client_secret": provider.client_secret,
+            "client_id": provider.client_id, "client_secret": client_secret,
             "code_verifier": code_verifier})
         if not isinstance(token.get("access_token"), str):
             raise Unavailable("ejournal.unavailable", "The e-journal's token answer had no access token.")

@@ -31,7 +31,7 @@ class FakeJournal:
     def __init__(self, school):
         self.school = school
 
-    def exchange_code(self, provider, code, redirect_uri, code_verifier):
+    def exchange_code(self, provider, code, redirect_uri, code_verifier, client_secret):
         return f"token-{code}"
 
     def me(self, provider, access_token):
