@@ -121,7 +121,7 @@ def production(tmp_path_factory, rabbitmq, postgres):
         stack.start_service("identity", **env)
         stack.start_relay("identity", **env)
         stack.start_sfu(**env)
-        stack.start_gateway(**env)
+        stack.start_gateway(**env, SFERA_TRUST_FORWARDED_FOR="yes")  # tests speak for several addresses
         stack.wait_healthy()
         yield stack, env, sms
     finally:
@@ -167,3 +167,25 @@ def test_a_forged_token_for_a_real_account_is_refused_through_the_gateway(produc
     response = me(stack, jwt.encode(claims, key, algorithm="HS256"))
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "auth.invalid_token"
+
+
+def test_password_guessing_is_told_when_to_retry_and_does_not_stop_the_owner_ID_2(production):
+    stack, _, sms = production
+    base = f"{stack.gateway_url}/api/v1"
+    session = sign_in(stack, sms)
+    assert requests.put(f"{base}/me/password", json={"new_password": "correct horse battery"}, timeout=15,
+                        headers={"Authorization": f"Bearer {session['access_token']}"}).status_code == 204
+    phone = me(stack, session["access_token"]).json()["phone"]
+
+    def try_password(password: str, address: str) -> requests.Response:
+        return requests.post(f"{base}/auth/password-sign-in", json={"phone": phone, "password": password},
+                             headers={"X-Forwarded-For": address}, timeout=15)
+
+    assert [try_password("guess guess", "203.0.113.5").status_code for _ in range(5)] == [401] * 5
+    refused = try_password("correct horse battery", "203.0.113.5")
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "sign_in.too_many_attempts"
+    assert 0 < error["details"]["retry_after"] <= 30
+    assert refused.headers["Retry-After"] == str(error["details"]["retry_after"])
+    assert try_password("correct horse battery", "198.51.100.7").status_code == 200  # the owner, elsewhere

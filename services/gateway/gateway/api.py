@@ -94,7 +94,8 @@ def not_me(body: dict):
 
 @api.post("/auth/password-sign-in")
 @endpoint(summary="Sign in with phone and password (ID-2)", tag="sign-in", body=s.PasswordSignIn,
-          response=s.SignedIn, auth=False, errors=("sign_in.bad_credentials", "sign_in.too_many_attempts"))
+          response=s.SignedIn, auth=False,
+          errors=("sign_in.bad_credentials", "sign_in.too_many_attempts", "sign_in.too_many_requests"))
 def password_sign_in(body: dict):
     return call("identity", "sign_in_with_password", phone=body["phone"], password=body["password"],
                 client=client(), device=device())
