@@ -166,7 +166,14 @@ class CallsApplication(ServiceApplication):
         return call, token, ttl
 
     def leave(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
-        return self._save_call(call_id, lambda c: c.disconnect(str(actor_id), "left"))
+        """One leaves a call one was in; to anybody else the call does not exist (its view
+        names its participants): the authorization matrix found it answered everyone."""
+        def change(call: Call) -> None:
+            if str(actor_id) not in call.participants:
+                raise NotFound("call.not_found", "No such call.")
+            call.disconnect(str(actor_id), "left")
+
+        return self._save_call(call_id, change)
 
     # -- controls (CA-3, CA-4, CA-7) ----------------------------------------------------------------------
     def raise_hand(self, actor_id: uuid.UUID, call_id: uuid.UUID, raised: bool) -> Call:

@@ -117,6 +117,16 @@ def test_ca1_a_hundred_take_part_and_the_hundred_and_first_is_refused_until_a_se
     assert len(app.call(call.id).present(time.time())) == MAX_PARTICIPANTS
 
 
+def test_only_those_in_a_call_leave_it_to_anyone_else_it_does_not_exist(app):
+    members = people(2)
+    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    with pytest.raises(NotFound) as e:
+        app.leave(uuid.uuid4(), call.id)  # a stranger got the call's view back before
+    assert e.value.code == "call.not_found"
+    app.join(uuid.UUID(members[1]), call.id, members)
+    assert app.leave(uuid.UUID(members[1]), call.id).id == call.id
+
+
 def test_ca1_an_admitted_person_who_never_connects_frees_the_seat_when_the_token_expires(app):
     members = people(3)
     call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
