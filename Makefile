@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps run demo test test-unit bench lint dlq dlq-replay migrate lock clean
+.PHONY: help setup system-deps web web-dev run demo test test-unit bench lint dlq dlq-replay migrate lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,7 +16,13 @@ system-deps:  ## install RabbitMQ and PostgreSQL from Debian's packages when mis
 $(STAMP): requirements.lock tools/bootstrap/venv.sh
 	@bash tools/bootstrap/venv.sh
 
-setup: system-deps $(STAMP)  ## everything `run` and `test` need (idempotent)
+setup: system-deps $(STAMP) web  ## everything `run` and `test` need (idempotent)
+
+web: $(STAMP)  ## the web client: npm ci and the build into web/dist, each only when its inputs changed
+	@bash tools/bootstrap/web.sh build
+
+web-dev: $(STAMP)  ## the web client's dev server on :5173, proxying /api to a gateway (`make run` elsewhere)
+	@bash tools/bootstrap/web.sh dev
 
 run: setup  ## start the whole platform locally; Ctrl-C stops it
 	@$(PY) -m tools.devstack run
