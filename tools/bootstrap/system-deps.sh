@@ -9,6 +9,8 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 # Headless Chromium with a fake camera joins a call in the browser test (issue #7).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# A real TURN server (turnserver) for the test that a relay-only WebRTC peer gets through it (issue #12).
+command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -60,6 +60,12 @@ class CallView(Schema):
     ended_reason = fields.String(allow_none=True)
 
 
+class IceServerView(Schema):
+    urls = fields.List(fields.String(), required=True, metadata={"description": "stun:, turn: or turns: URLs"})
+    username = fields.String(metadata={"description": "TURN only (time-limited with the TURN REST API)"})
+    credential = fields.String(metadata={"description": "TURN only"})
+
+
 class JoinView(Schema):
     call = fields.Nested(CallView, required=True)
     token = fields.String(required=True, metadata={"description": "Join token for the SFU (short-lived)"})
@@ -67,6 +73,8 @@ class JoinView(Schema):
     sfu_url = fields.String(required=True, metadata={"description": "The SFU's signaling WebSocket"})
     room = fields.String(required=True)
     rights = fields.List(fields.String(), required=True)
+    ice_servers = fields.List(fields.Nested(IceServerView), required=True, metadata={
+        "description": "RTCIceServer entries for the peer connection (SFERA_SFU_ICE_SERVERS; TURN credentials)"})
 
 
 class HandInput(Schema):

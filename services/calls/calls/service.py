@@ -14,6 +14,7 @@ from nameko.rpc import RpcProxy
 from calls import schemas
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
+from calls.ice import ice_servers
 from shared.bus.consumer import consume_event
 from shared.config import env_str
 from shared.contracts import CloudEvent
@@ -144,7 +145,7 @@ class CallsService:
         p = call.participants[actor_id]
         return schemas.JoinView().dump({"call": call_view(call), "token": token, "expires_in": ttl,
                                         "sfu_url": sfu_url(), "room": room_id(call.id, p["room"]),
-                                        "rights": call.rights(to_id(actor_id))})
+                                        "rights": call.rights(to_id(actor_id)), "ice_servers": ice_servers(actor_id)})
 
     @rpc
     def leave(self, actor_id: str, call_id: str) -> dict:

@@ -3,7 +3,7 @@
 Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
 
     -> {"type": "join", "token": "<join token>"}
-    <- {"type": "joined", "user_id", "call_id", "room", "role", "rights", "muted", "ice_servers": []}
+    <- {"type": "joined", "user_id", "call_id", "room", "role", "rights", "muted", "ice_servers": [...]}
     -> {"type": "offer", "sdp": "...", "sources": {"<mid>": "microphone" | "camera" | "screen"}}
        (the client's sendonly transceivers are what it publishes, its recvonly
        transceivers are its slots: a few video, three audio)
@@ -15,9 +15,9 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
     <- {"type": "error", "code": "call.screen_not_allowed", "source": "screen", "mid"}  (a source offered
        without the right, or whose right the admin took back while it was shared: not forwarded, CA-4)
 
-ICE servers are explicitly none: host candidates only (``SFERA_SFU_ICE_SERVERS``
-may name STUN/TURN servers in production); aiortc's default public STUN server
-cannot be reached from here and would stall every join.
+ICE servers are explicitly none unless ``SFERA_SFU_ICE_SERVERS`` names STUN/TURN
+servers (clients get them with credentials, calls/ice.py); aiortc's default public
+STUN server cannot be reached from here and would stall every join.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConne
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from calls.domain import verify_join_token
+from calls.ice import ice_servers
 from calls.sfu import metrics, nocodec
 from calls.sfu.bus import CommandConsumer, FactPublisher
 from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot
@@ -293,7 +294,8 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
         p = await node.join(claims, notify)
         metrics.joins.labels("ok").inc()
         await notify({"type": "joined", "user_id": p.user_id, "call_id": p.call_id, "room": p.room.id,
-                      "role": p.role, "rights": sorted(p.rights), "muted": p.muted, "ice_servers": []})
+                      "role": p.role, "rights": sorted(p.rights), "muted": p.muted,
+                      "ice_servers": ice_servers(p.user_id)})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break
