@@ -223,11 +223,13 @@ class BridgeApplication(ServiceApplication):
         classes it touched in line (idempotent: safe to repeat after a failure)."""
         delivery = self.get_as(Delivery, delivery_id, "delivery.not_found", "No such delivery.")
         affected: set[str] = set()
+        linked: list[str] = []  # the linked people it touched: their organizations may have changed (EJ-2)
 
         def command() -> bool:
             pending: dict[uuid.UUID, Aggregate] = {}
             affected.clear()
             self._apply(delivery, pending, affected)
+            linked[:] = [p.external_id for p in pending.values() if isinstance(p, JournalPerson) and p.user_id]
             return self.process_once(event_id, *pending.values())
 
         applied = self.retrying(command, ("provider", delivery.provider_id))
@@ -235,7 +237,9 @@ class BridgeApplication(ServiceApplication):
             affected.update(self._touched_classes(delivery))
         self.sync_chats(delivery.provider_id, affected, chats)
         if delivery.body["type"].startswith("users."):
-            self.announce_memberships(delivery.provider_id, [r["sourcedId"] for r in delivery.body["records"]])
+            # Applied once before (a retry after a failure here): every person of the delivery is looked at.
+            self.announce_memberships(delivery.provider_id,
+                                      linked if applied else [r["sourcedId"] for r in delivery.body["records"]])
         return applied
 
     def _get(self, cls: type, pending: dict, provider_id: uuid.UUID, external_id: str) -> Any:
@@ -564,11 +568,11 @@ class BridgeApplication(ServiceApplication):
         told = 0
         for external_id in sorted(set(external_ids)):
             def command(external_id: str = external_id) -> int:
-                provider = self.provider(provider_id)
                 person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
                 role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
                 if person is None or person.user_id is None or role is None:
-                    return 0
+                    return 0  # most of a roster has not linked: nothing to tell, nothing more to read
+                provider = self.provider(provider_id)
                 orgs = [] if person.deleted else sorted(
                     {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
                 announced = person.memberships_announced()
