@@ -96,8 +96,8 @@ def now_minus_ten_years() -> datetime:
 
 def backoff_wait(row: Row | None, policy: Backoff, now: datetime) -> int:
     """Seconds until the next try is allowed after ``row``'s failures (0: now)."""
-    if row is None or row.count == 0 or row.last_at <= now - policy.forget_after:
-        return 0
+    if row is None or row.last_at <= now - policy.forget_after or not policy.delay(row.count):
+        return 0  # (free tries never wait, even on a try another replica stamped a moment "later")
     return seconds_until(row.last_at + policy.delay(row.count), now)
 
 

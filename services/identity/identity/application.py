@@ -250,9 +250,10 @@ class IdentityApplication(ServiceApplication):
         self.save(account, challenge, *started)
         return SignIn(account, False, started[0], refresh)
 
-    @command
     def sign_in_with_password(self, raw_phone: str, password: str, client: str, device: str,
                               now: datetime | None = None) -> SignIn:
+        """Limits and the argon2 check run once; only opening the session is the retried command
+        (a retry must neither count the try again nor pay for argon2 again)."""
         now = now or utcnow()
         phone = normalise_phone(raw_phone)
         # Keys name the phone, not the account: an unknown phone is limited exactly like a known one.
@@ -271,6 +272,10 @@ class IdentityApplication(ServiceApplication):
             self.limiter.forgive(key)
         self.limiter.clear(f"password:{phone}|{client}")
         self.limiter.mark(known_address, now)
+        return self._open_password_session(account, device, now)
+
+    @command
+    def _open_password_session(self, account: Account, device: str, now: datetime) -> SignIn:
         started, refresh = self._new_session(account.id, device, "password", now)
         self.save(*started)
         return SignIn(account, False, started[0], refresh)
