@@ -32,6 +32,7 @@ from messaging.domain import (
     check_poll,
     check_text,
 )
+from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import ServiceApplication, command
@@ -555,12 +556,14 @@ class MessagingApplication(ServiceApplication):
         return self.retrying(command, ("direct", *sorted((str(actor_id), str(other_id)))))
 
     # -- the organization inbox (CH-5) ----------------------------------------------------------------
-    def inbox_thread(self, member_id: uuid.UUID, organization_id: uuid.UUID) -> Chat:
-        """"Write to the administration": the member's thread with every admin."""
+    def inbox_thread(self, member_id: uuid.UUID, organization_id: uuid.UUID,
+                     school_says_member: AskOwner | None = None) -> Chat:
+        """"Write to the administration": the member's thread with every admin. Right
+        after joining, school's event may not be here yet: school itself is asked."""
         def command() -> Chat:
             pending: dict = {}
             roster = self._org_roster(organization_id, pending)
-            if str(member_id) not in roster.members:
+            if not confirmed(str(member_id) in roster.members, school_says_member):
                 raise Forbidden("organization.members_only", "Only members of this organization can do this.")
             if str(member_id) in roster.inbox:
                 return self.chat(uuid.UUID(roster.inbox[str(member_id)]))

@@ -3,6 +3,8 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 
 from __future__ import annotations
 
+from nameko.rpc import RpcProxy
+
 from messaging import schemas
 from messaging.application import MessagingApplication
 from messaging.domain import Chat
@@ -34,6 +36,7 @@ class MessagingService:
     name = "messaging"
 
     app: MessagingApplication = EventSourcedApp(MessagingApplication)
+    school = RpcProxy("school")
     observability = Observability()
 
     # -- rosters from school (CH-1, CH-2) -----------------------------------------------------
@@ -152,8 +155,12 @@ class MessagingService:
 
     @rpc
     def inbox_thread(self, actor_id: str, organization_id: str) -> dict:
-        return self._view(self.app.inbox_thread(to_id(actor_id), to_id(organization_id, "organization.not_found")),
-                          actor_id)
+        def school_says_member() -> bool:  # read-your-writes right after joining (shared/consistency.py)
+            return any(str(o["organization"]["organization_id"]) == str(organization_id)
+                       for o in self.school.my_organizations(actor_id=actor_id))
+
+        return self._view(self.app.inbox_thread(to_id(actor_id), to_id(organization_id, "organization.not_found"),
+                                                school_says_member), actor_id)
 
     @rpc
     def inbox(self, actor_id: str, organization_id: str) -> list[dict]:

@@ -568,6 +568,14 @@ def test_ones_own_messages_are_not_unread_CH_4(school):
     assert unread == {a: [0], b: [1]}
 
 
+def test_right_after_joining_the_inbox_asks_school_before_refusing_CH_5(school):
+    admin, newcomer = school.join("admin"), uuid.uuid4()   # school's MemberJoined of the newcomer not here yet
+    with pytest.raises(Forbidden, match="organization.members_only"):
+        school.app.inbox_thread(newcomer, school.org, school_says_member=lambda: False)
+    thread = school.app.inbox_thread(newcomer, school.org, school_says_member=lambda: True)
+    assert set(thread.members) == {str(admin), str(newcomer)}
+
+
 def test_the_inbox_thread_conceals_its_admins_from_the_writer_CH_5(school):
     five = school.klass()
     admin, pupil = school.join("admin"), school.join("student", five)
