@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An article's cover image */
+        /** An article's cover image (readers of the article) */
         get: operations["article_cover"];
         put?: never;
         post?: never;
@@ -889,7 +889,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Upload an image (an article's cover): JPEG or PNG up to 5 MB */
+        /** Upload an image for an organization's articles (a cover): PNG, JPEG, GIF or WebP by its content, up to 5 MiB; teachers and admins */
         post: operations["upload_image"];
         delete?: never;
         options?: never;
@@ -1126,7 +1126,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The student's link for parents: the live one again, or a new one (PL-1, PL-2) */
+        /** The student's link for parents: the live one again, or a new one (PL-1, PL-2); status used_up and no link once two parents are linked (PL-5) */
         get: operations["get_parent_invite"];
         put?: never;
         post?: never;
@@ -1679,7 +1679,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A parent opens the link: the child's data to check (PL-3, PL-6) */
+        /** A parent opens the link (PL-3, PL-6): before signing in, whose link it is (first name, last initial, schools: ParentInvitePreview); signed in, the child's data to check */
         get: operations["open_parent_invite"];
         put?: never;
         post?: never;
@@ -1778,8 +1778,12 @@ export interface components {
             title: string;
             /** @description Sanitised: formatting, links, images and video stay */
             html: string;
-            /** @default null */
-            cover_blob_key?: string | null;
+            /**
+             * Format: uuid
+             * @description An image uploaded to this organization (POST /images)
+             * @default null
+             */
+            cover_image_id?: string | null;
         };
         ArticleView: {
             /** Format: uuid */
@@ -1790,7 +1794,8 @@ export interface components {
             author_id: string;
             title: string;
             html: string;
-            cover_blob_key?: string | null;
+            /** Format: uuid */
+            cover_image_id?: string | null;
             /** Format: date-time */
             published_at?: string | null;
         };
@@ -1890,7 +1895,6 @@ export interface components {
         };
         RecordingView: {
             recording_id: string;
-            blob_key: string;
             size: number;
             media_type: string;
             duration: number;
@@ -1964,6 +1968,14 @@ export interface components {
         HandInput: {
             raised: boolean;
         };
+        IceServerView: {
+            /** @description stun:, turn: or turns: URLs */
+            urls: string[];
+            /** @description TURN only (time-limited with the TURN REST API) */
+            username?: string;
+            /** @description TURN only */
+            credential?: string;
+        };
         JoinView: {
             call: components["schemas"]["CallView"];
             /** @description Join token for the SFU (short-lived) */
@@ -1973,6 +1985,8 @@ export interface components {
             sfu_url: string;
             room: string;
             rights: string[];
+            /** @description RTCIceServer entries for the peer connection (SFERA_SFU_ICE_SERVERS; TURN credentials) */
+            ice_servers: components["schemas"]["IceServerView"][];
         };
         PermissionsInput: {
             /** @description Participants may share the screen (CA-4) */
@@ -2198,8 +2212,13 @@ export interface components {
             /** @description Seen before: nothing changed */
             duplicate: boolean;
         };
-        BlobView: {
-            blob_key: string;
+        ImageView: {
+            /** Format: uuid */
+            image_id: string;
+            /** Format: uuid */
+            organization_id: string;
+            /** @description As sniffed from the content */
+            media_type: string;
             size: number;
         };
         InboxInput: {
@@ -2325,11 +2344,14 @@ export interface components {
             membership: components["schemas"]["MembershipView"];
         };
         ParentInviteLink: {
-            token: string;
+            /** @description active, or used_up once two parents are linked (PL-5): then no token, url or expiry */
+            status: string;
+            token?: string;
             /** @description The link to give to parents (also as a QR code) */
-            url: string;
+            url?: string;
             /** Format: date-time */
-            expires_at: string;
+            expires_at?: string;
+            parents_linked: number;
         };
         PasswordChange: {
             /**
@@ -2720,7 +2742,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArticleView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2729,7 +2751,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2738,8 +2760,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: article.not_found, article.not_yours */
-            default: {
+            /** @description article.not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, article.not_found, image.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2766,10 +2815,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/*": string;
+                    "image/jpeg": string;
+                    "image/png": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2828,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2787,8 +2837,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: article.not_found */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, article.not_found, article.no_cover, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2818,7 +2886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArticleView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2827,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2836,8 +2904,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: article.not_found, article.not_yours, article.already_published */
-            default: {
+            /** @description article.not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, article.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description article.already_published */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2869,7 +2964,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignInCodeIssued"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, email.invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,8 +2973,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: email.invalid, sign_in.email_not_allowed, invite.not_found, invite.expired */
-            default: {
+            /** @description sign_in.email_not_allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invite.expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2913,7 +3044,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, sign_in.wrong_code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2922,8 +3053,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: sign_in.not_found, sign_in.wrong_code, sign_in.code_expired, sign_in.too_many_attempts, sign_in.already_used */
-            default: {
+            /** @description route.not_found, sign_in.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.code_expired, sign_in.already_used */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2955,7 +3122,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, sign_in.wrong_code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2964,8 +3131,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: sign_in.not_found, sign_in.wrong_code, sign_in.code_expired */
-            default: {
+            /** @description sign_in.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.code_expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2997,7 +3191,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, sign_in.wrong_code, password.too_weak */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3006,8 +3200,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: sign_in.wrong_code, password.too_weak, account.not_found */
-            default: {
+            /** @description account.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3039,7 +3251,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3048,8 +3260,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: sign_in.bad_credentials, sign_in.too_many_attempts */
-            default: {
+            /** @description sign_in.bad_credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.too_many_attempts, sign_in.too_many_requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3081,7 +3320,7 @@ export interface operations {
                     "application/json": components["schemas"]["Refreshed"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3090,8 +3329,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: auth.invalid_refresh, auth.refresh_reused, auth.session_revoked, auth.session_expired */
-            default: {
+            /** @description auth.invalid_refresh, auth.refresh_reused, auth.session_revoked, auth.session_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3123,7 +3380,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignInCodeIssued"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, phone.invalid, sign_in.delivery_failed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3132,8 +3389,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: phone.invalid, sign_in.resend_too_early, sign_in.too_many_codes, sign_in.too_many_requests, sign_in.delivery_failed */
-            default: {
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.resend_too_early, sign_in.too_many_codes, sign_in.too_many_requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3167,7 +3442,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, sign_in.wrong_code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3176,8 +3451,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: sign_in.not_found, sign_in.wrong_code, sign_in.code_expired, sign_in.too_many_attempts, sign_in.already_used */
-            default: {
+            /** @description route.not_found, sign_in.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.code_expired, sign_in.already_used */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description sign_in.too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3209,7 +3520,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, call.not_in_chat, call.too_many_presenters */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3218,7 +3529,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3227,8 +3538,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, call.not_in_chat, call.broadcast_forbidden, call.too_many_presenters, call.broadcast_needs_school, call.subject_busy */
-            default: {
+            /** @description chat.members_only, call.broadcast_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.broadcast_needs_school, call.subject_busy */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3258,7 +3605,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3267,7 +3614,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3276,8 +3623,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found */
-            default: {
+            /** @description route.not_found, call.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3311,7 +3667,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, call.breakouts_count, call.no_such_room */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3320,7 +3676,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3329,8 +3685,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant, call.breakouts_count, call.no_such_room, call.breakouts_open */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant, call.no_such_room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.breakouts_open */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3360,7 +3761,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3369,7 +3770,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3378,8 +3779,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3413,7 +3841,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, call.no_such_room */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3422,7 +3850,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3431,8 +3859,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant, call.no_such_room */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant, call.no_such_room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3462,7 +3926,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3471,7 +3935,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,8 +3944,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3515,7 +4006,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3524,7 +4015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3533,8 +4024,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.not_a_participant */
-            default: {
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3564,7 +4082,7 @@ export interface operations {
                     "application/json": components["schemas"]["JoinView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3573,7 +4091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3582,8 +4100,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.not_invited, call.full, call.removed */
-            default: {
+            /** @description call.not_invited, call.removed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.full */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3613,7 +4167,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3622,7 +4176,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3631,8 +4185,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended */
-            default: {
+            /** @description route.not_found, call.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3662,7 +4234,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3671,7 +4243,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3680,8 +4252,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.not_a_participant */
-            default: {
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3712,7 +4302,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, call.cannot_remove_admin */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3721,7 +4311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3730,8 +4320,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant, call.cannot_remove_admin */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3762,7 +4379,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3771,7 +4388,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3780,8 +4397,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3812,7 +4456,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3821,7 +4465,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3830,8 +4474,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3865,7 +4536,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3874,7 +4545,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3883,8 +4554,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3914,7 +4621,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3923,7 +4630,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3932,8 +4639,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant, call.no_chat */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.no_chat */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3963,7 +4706,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3972,7 +4715,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3981,8 +4724,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: call.not_found, call.ended, call.admin_only, call.not_a_participant */
-            default: {
+            /** @description call.admin_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, call.not_found, call.not_a_participant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4017,7 +4787,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostsPage"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4026,7 +4796,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4035,8 +4805,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: channel.not_found, organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, channel.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4070,7 +4858,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4079,7 +4867,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4088,8 +4876,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: channel.not_found, organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, channel.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4119,7 +4934,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatInvitePreview"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4128,7 +4943,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4137,8 +4952,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found */
-            default: {
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4168,7 +4992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4177,7 +5001,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4186,8 +5010,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, organization.members_only */
-            default: {
+            /** @description organization.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4203,7 +5045,7 @@ export interface operations {
             header?: never;
             path: {
                 token: string;
-                fmt: string;
+                fmt: "svg" | "png";
             };
             cookie?: never;
         };
@@ -4216,9 +5058,10 @@ export interface operations {
                 };
                 content: {
                     "image/svg+xml": string;
+                    "image/png": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, qr.unknown_format */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4227,8 +5070,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, qr.unknown_format */
-            default: {
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4256,7 +5108,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatListItem"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4265,8 +5117,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4298,7 +5159,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, chat.invalid_name, chat.not_members */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4307,7 +5168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4316,8 +5177,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.invalid_name, chat.not_members, organization.members_only */
-            default: {
+            /** @description organization.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4347,7 +5226,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4356,7 +5235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4365,8 +5244,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4400,7 +5297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, chat.invalid_name */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4409,7 +5306,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4418,8 +5315,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, chat.system_managed, chat.closed, chat.creator_only, chat.invalid_name */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.closed, chat.creator_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4457,7 +5381,7 @@ export interface operations {
                     "application/json": components["schemas"]["AttachmentView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, file.missing, file.too_large, attachment.type_not_allowed, attachment.too_large, attachment.empty */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4466,7 +5390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4475,8 +5399,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, file.missing, file.too_large, attachment.type_not_allowed, attachment.too_large, attachment.empty */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description upload.quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4504,10 +5464,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, attachment.not_found */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4516,7 +5476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4525,8 +5485,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, attachment.not_found, message.deleted */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, attachment.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description message.deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4556,7 +5543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatInviteView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4565,7 +5552,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4574,8 +5561,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, invite.not_found, chat.system_managed, chat.closed */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.closed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4605,7 +5610,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatInviteView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4614,7 +5619,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4623,8 +5628,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, chat.system_managed, chat.closed, chat.fixed_members */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.closed, chat.fixed_members */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4652,7 +5675,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4661,7 +5684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4670,8 +5693,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, invite.not_found, chat.system_managed, chat.closed */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.closed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4705,7 +5746,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, chat.not_members */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4714,7 +5755,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4723,8 +5764,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, chat.system_managed, chat.closed, chat.not_members, chat.no_organization, organization.members_only */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.closed, chat.no_organization, organization.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4755,7 +5823,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4764,7 +5832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4773,8 +5841,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, chat.system_managed, chat.admins_only */
-            default: {
+            /** @description chat.members_only, chat.system_managed, chat.admins_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4811,7 +5897,7 @@ export interface operations {
                     "application/json": components["schemas"]["HistoryPage"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4820,7 +5906,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4829,8 +5915,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4864,7 +5968,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, message.invalid_text, message.reply_not_found */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4873,7 +5977,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4882,8 +5986,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.invalid_text, message.reply_not_found, organization.role_required */
-            default: {
+            /** @description chat.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4918,7 +6049,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4927,7 +6058,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4936,8 +6067,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.not_found, message.not_yours, message.deleted */
-            default: {
+            /** @description chat.members_only, message.not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description message.deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4968,7 +6135,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4977,7 +6144,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4986,8 +6153,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.not_found, message.not_yours, message.deleted */
-            default: {
+            /** @description chat.members_only, message.not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description message.deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5018,7 +6212,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, poll.not_a_poll */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5027,7 +6221,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5036,8 +6230,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.not_found, poll.not_a_poll, poll.closed, message.not_yours */
-            default: {
+            /** @description chat.members_only, message.not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description poll.closed */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5072,7 +6293,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReportView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, report.own_message, report.no_school */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5081,7 +6302,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5090,8 +6311,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.not_found, message.deleted, report.own_message, report.no_school */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description message.deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5126,7 +6383,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, poll.not_a_poll, poll.invalid_option, poll.single_choice */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5135,7 +6392,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5144,8 +6401,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only, message.not_found, poll.not_a_poll, poll.invalid_option, poll.single_choice, poll.closed, message.deleted */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description poll.closed, message.deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5179,7 +6472,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5188,7 +6481,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5197,8 +6490,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: chat.not_found, chat.members_only */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5227,7 +6547,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5236,7 +6556,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5245,8 +6565,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: parent_link.not_found, parent_link.unlink_forbidden */
-            default: {
+            /** @description parent_link.unlink_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, parent_link.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5278,7 +6616,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5287,7 +6625,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5296,8 +6634,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: direct.no_shared_chat, direct.students_not_allowed */
-            default: {
+            /** @description direct.no_shared_chat, direct.students_not_allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5324,10 +6680,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5336,7 +6692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5345,8 +6701,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: document.not_found, organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, document.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5379,7 +6753,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, link.not_found, link.code_rejected, link.denied */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5388,8 +6762,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: link.not_found, link.expired, link.already_used, link.code_rejected, link.denied, ejournal.unavailable */
-            default: {
+            /** @description link.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description link.expired, link.already_used */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5421,7 +6813,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkStarted"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5430,7 +6822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5439,8 +6831,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: provider.not_found */
-            default: {
+            /** @description provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5470,7 +6880,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5479,8 +6889,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5511,7 +6930,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5520,7 +6939,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5529,8 +6948,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: provider.not_found, lesson.not_found, chat.not_found, chat.members_only */
-            default: {
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found, lesson.not_found, chat.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5560,7 +6997,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryAccepted"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, webhook.malformed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5569,8 +7006,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: provider.not_found, webhook.bad_signature, webhook.stale, webhook.bad_timestamp, webhook.malformed */
-            default: {
+            /** @description webhook.bad_signature, webhook.stale, webhook.bad_timestamp */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5592,6 +7047,7 @@ export interface operations {
                 "multipart/form-data": {
                     /** Format: binary */
                     file: string;
+                    organization_id?: string;
                 };
             };
         };
@@ -5602,10 +7058,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BlobView"];
+                    "application/json": components["schemas"]["ImageView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, file.missing, file.too_large, image.type_not_allowed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5614,7 +7070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5623,8 +7079,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: file.too_large, image.type_not_allowed */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description upload.quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5656,7 +7148,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5665,7 +7157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5674,8 +7166,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.members_only */
-            default: {
+            /** @description organization.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5705,7 +7215,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvitePreview"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5714,8 +7224,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, invite.expired, invite.exhausted, invite.revoked */
-            default: {
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invite.expired, invite.exhausted, invite.revoked */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5745,7 +7273,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5754,7 +7282,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5763,8 +7291,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, invite.expired, invite.exhausted, invite.revoked, membership.already_member */
-            default: {
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description membership.already_member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invite.expired, invite.exhausted, invite.revoked */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5780,7 +7335,7 @@ export interface operations {
             header?: never;
             path: {
                 token: string;
-                fmt: string;
+                fmt: "svg" | "png";
             };
             cookie?: never;
         };
@@ -5793,9 +7348,10 @@ export interface operations {
                 };
                 content: {
                     "image/svg+xml": string;
+                    "image/png": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, qr.unknown_format */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5804,8 +7360,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, qr.unknown_format */
-            default: {
+            /** @description route.not_found, invite.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5833,7 +7398,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5842,7 +7407,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5851,8 +7416,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: invite.not_found, invite.not_yours, organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description invite.not_yours, organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, invite.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5882,7 +7465,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5891,7 +7474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5900,8 +7483,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: lesson.not_found, call.not_started, call.not_found */
-            default: {
+            /** @description route.not_found, lesson.not_found, call.not_started, call.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5931,7 +7523,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5940,7 +7532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5949,8 +7541,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: lesson.not_found, call.lesson_teacher_only, call.subject_busy, lesson.teacher_not_linked, lesson.class_not_linked */
-            default: {
+            /** @description call.lesson_teacher_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, lesson.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.subject_busy, lesson.teacher_not_linked, lesson.class_not_linked */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5978,7 +7597,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5987,7 +7606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5996,8 +7615,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: auth.required, auth.invalid_token, auth.token_expired */
-            default: {
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6025,7 +7644,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6034,8 +7653,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6063,7 +7691,7 @@ export interface operations {
                     "application/json": components["schemas"]["Dashboard"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6072,8 +7700,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6101,7 +7738,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6110,8 +7747,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6139,7 +7785,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, link.not_found */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6148,7 +7794,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6157,8 +7803,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: link.not_found */
-            default: {
+            /** @description route.not_found, link.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6191,7 +7846,7 @@ export interface operations {
                     "application/json": components["schemas"]["MyLesson"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, lessons.invalid_range */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6200,7 +7855,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6209,8 +7864,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: lessons.invalid_range */
-            default: {
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6238,7 +7893,7 @@ export interface operations {
                     "application/json": components["schemas"]["MyOrganization"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6247,8 +7902,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6276,7 +7940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ParentInviteLink"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6285,7 +7949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6294,8 +7958,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: parent_link.students_only */
-            default: {
+            /** @description parent_link.students_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6310,7 +7983,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                fmt: string;
+                fmt: "svg" | "png";
             };
             cookie?: never;
         };
@@ -6323,9 +7996,10 @@ export interface operations {
                 };
                 content: {
                     "image/svg+xml": string;
+                    "image/png": string;
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6334,7 +8008,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6343,8 +8017,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: parent_link.students_only */
-            default: {
+            /** @description parent_link.students_only, parent_link.limit_reached */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6372,7 +8064,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6381,8 +8073,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6412,7 +8113,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, password.too_weak */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6421,7 +8122,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6430,8 +8131,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: password.too_weak, password.current_wrong */
-            default: {
+            /** @description password.current_wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6463,7 +8182,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, profile.invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6472,7 +8191,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6481,8 +8200,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: profile.invalid */
-            default: {
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6510,7 +8238,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6519,8 +8247,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6548,7 +8285,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedOutCount"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6557,8 +8294,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6586,7 +8332,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6595,7 +8341,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6604,8 +8350,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: session.not_found */
-            default: {
+            /** @description route.not_found, session.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6633,7 +8388,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplicationView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6642,7 +8397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6651,8 +8406,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6682,7 +8446,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6691,7 +8455,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6700,8 +8464,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, application.decided */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description application.decided */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6733,7 +8524,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6742,7 +8533,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6751,8 +8542,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, application.decided */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description application.decided */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6784,7 +8611,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderCreated"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, provider.exists, provider.invalid_url */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6793,7 +8620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6802,8 +8629,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, provider.exists, provider.invalid_url */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6833,7 +8678,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderDetail"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6842,7 +8687,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6851,8 +8696,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, provider.not_found */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6882,7 +8745,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6891,7 +8754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6900,8 +8763,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, provider.not_found */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6936,7 +8817,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderDetail"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6945,7 +8826,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6954,8 +8835,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, provider.not_found */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6989,7 +8897,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, provider.invalid_grace */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6998,7 +8906,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7007,8 +8915,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: operator.required, provider.not_found, provider.invalid_grace */
-            default: {
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7040,7 +8975,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplicationView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, application.invalid, phone.invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7049,8 +8984,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: application.invalid, phone.invalid */
-            default: {
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7085,7 +9029,7 @@ export interface operations {
                     "application/json": components["schemas"]["SearchPage"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7094,8 +9038,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7125,7 +9078,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7134,7 +9087,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7143,8 +9096,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found */
-            default: {
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7178,7 +9140,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7187,7 +9149,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7196,8 +9158,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7231,7 +9220,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7240,7 +9229,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7249,8 +9238,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, member.not_found, member.already_admin */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, member.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description member.already_admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7280,7 +9305,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArticleView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7289,7 +9314,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7298,8 +9323,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7333,7 +9376,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArticleView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7342,7 +9385,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7351,8 +9394,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, image.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7382,7 +9452,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7391,7 +9461,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7400,8 +9470,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7435,7 +9523,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7444,7 +9532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7453,8 +9541,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7484,7 +9599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClassView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7493,7 +9608,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7502,8 +9617,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7537,7 +9670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClassView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, class.invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7546,7 +9679,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7555,8 +9688,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, class.invalid */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7591,7 +9751,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, teacher.subjects_required */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7600,7 +9760,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7609,8 +9769,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, class.not_found, teacher.subjects_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, class.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7640,7 +9827,7 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7649,7 +9836,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7658,8 +9845,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7697,7 +9902,7 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, file.missing, file.too_large, document.too_large, document.type_not_allowed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7706,7 +9911,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7715,8 +9920,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, document.too_large, document.type_not_allowed, file.missing */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description upload.quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7746,7 +9987,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7755,7 +9996,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7764,8 +10005,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.role_required */
-            default: {
+            /** @description organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7795,7 +10054,7 @@ export interface operations {
                     "application/json": components["schemas"]["InviteView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7804,7 +10063,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7813,8 +10072,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7848,7 +10125,7 @@ export interface operations {
                     "application/json": components["schemas"]["InviteView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, invite.class_required, invite.email_for_juniors_only */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7857,7 +10134,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7866,8 +10143,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, invite.class_required, invite.email_for_juniors_only, class.graduated */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description class.graduated */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7897,7 +10210,7 @@ export interface operations {
                     "application/json": components["schemas"]["JoinRequestView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7906,7 +10219,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7915,8 +10228,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7950,7 +10281,7 @@ export interface operations {
                     "application/json": components["schemas"]["JoinRequestView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7959,7 +10290,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7968,8 +10299,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, membership.already_member, join_request.hidden */
-            default: {
+            /** @description join_request.hidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description membership.already_member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description join_request.hidden */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8004,7 +10380,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8013,7 +10389,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8022,8 +10398,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, join_request.not_found, join_request.hidden */
-            default: {
+            /** @description organization.members_only, organization.role_required, join_request.hidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, join_request.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description join_request.hidden */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8052,7 +10464,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8061,7 +10473,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8070,8 +10482,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, join_request.not_found */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, join_request.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8107,7 +10537,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembersPage"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8116,7 +10546,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8125,8 +10555,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, organization.class_only */
-            default: {
+            /** @description organization.members_only, organization.role_required, organization.class_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8161,7 +10609,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8170,7 +10618,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8179,8 +10627,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, member.not_found, member.last_admin */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, member.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description member.last_admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8209,7 +10693,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8218,7 +10702,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8227,8 +10711,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.not_found, organization.members_only, organization.role_required, member.not_found, member.last_admin */
-            default: {
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, organization.not_found, member.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description member.last_admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8260,7 +10771,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReportView"][];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8269,7 +10780,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8278,8 +10789,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: organization.role_required */
-            default: {
+            /** @description organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8309,7 +10838,7 @@ export interface operations {
                     "application/json": components["schemas"]["ParentInviteOpened"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8318,7 +10847,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8327,8 +10856,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: parent_link.not_found, parent_link.expired, parent_link.self_link, parent_link.limit_reached, parent_link.already_linked */
-            default: {
+            /** @description parent_link.self_link, parent_link.limit_reached */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, parent_link.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.already_linked */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8362,7 +10927,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkCreated"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, parent_link.consent_required */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8371,7 +10936,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8380,8 +10945,53 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: parent_link.consent_required, parent_link.self_link, parent_link.limit_reached, parent_link.expired, parent_link.already_linked */
-            default: {
+            /** @description parent_link.self_link, parent_link.limit_reached */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.already_linked */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8411,7 +11021,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8420,7 +11030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8429,8 +11039,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: account.not_found */
-            default: {
+            /** @description route.not_found, account.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8464,7 +11083,7 @@ export interface operations {
                     "application/json": components["schemas"]["PersonView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, profile.invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8473,7 +11092,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8482,8 +11101,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: profile.forbidden, profile.invalid */
-            default: {
+            /** @description profile.forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8517,7 +11163,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReportView"];
                 };
             };
-            /** @description Invalid request (request.invalid, ...) */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8526,7 +11172,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not signed in (auth.required, auth.invalid_token) */
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8535,8 +11181,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Refusals: report.not_found, report.resolved */
-            default: {
+            /** @description route.not_found, report.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description report.resolved */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description request.too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,12 @@ describe('router guards', () => {
     expect(decide(to('/profile', { auth: true }), { signedIn: true, profileComplete: true })).toBe(true)
   })
 
+  it('asks for the profile before a public page too: nobody joins a school by an invite nameless', () => {
+    expect(decide(to('/invite/t1', {}, 'invite'), { signedIn: true, profileComplete: false }))
+      .toEqual({ name: 'welcome', query: { redirect: '/invite/t1' } })
+    expect(decide(to('/help', {}, 'help'), { signedIn: true, profileComplete: false })).toBe(true)
+  })
+
   it('takes a signed-in person past sign-in to where they were going', () => {
     expect(decide(to('/sign-in', { guestOnly: true }, 'sign-in', { redirect: '/invite/t' }),
                   { signedIn: true, profileComplete: true })).toBe('/invite/t')

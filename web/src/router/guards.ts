@@ -28,7 +28,9 @@ export function decide(to: Destination, session: SessionState): true | RouteLoca
     return back ?? { name: 'home' }
   }
   if (to.meta.auth && !session.signedIn) return { name: 'sign-in', query: { redirect: to.fullPath } }
-  if (to.meta.auth && session.profileComplete === false && to.name !== 'welcome') {
+  // ID-5: a signed-in person without a profile gives it first, on public pages too (an invite
+  // page would otherwise let them join a school nameless); help stays open.
+  if (session.signedIn && session.profileComplete === false && to.name !== 'welcome' && to.name !== 'help') {
     return { name: 'welcome', query: { redirect: to.fullPath } }
   }
   return true

@@ -44,6 +44,6 @@ export const router = createRouter({
 
 router.beforeEach(async (to) => {
   const session = useSession()
-  if (session.signedIn && (to.meta.auth || to.meta.guestOnly)) await session.loadMe().catch(() => null)
+  if (session.signedIn) await session.loadMe().catch(() => null)
   return decide(to, { signedIn: session.signedIn, profileComplete: session.profileComplete })
 })
