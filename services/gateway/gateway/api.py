@@ -196,20 +196,22 @@ def parent_invite_url(token: str) -> str:
 
 
 @api.get("/me/parent-invite")
-@endpoint(summary="The student's link for parents: the live one again, or a new one (PL-1, PL-2)", tag="parents",
+@endpoint(summary="The student's link for parents: the live one again, or a new one (PL-1, PL-2); "
+                  "status used_up and no link once two parents are linked (PL-5)", tag="parents",
           response=s.ParentInviteLink, errors=("parent_link.students_only",))
 def get_parent_invite():
     invite = call("identity", "parent_invite", actor_id=me())
-    return {**invite, "url": parent_invite_url(invite["token"])}
+    return {**invite, "url": parent_invite_url(invite["token"])} if invite.get("token") else invite
 
 
 @api.get("/me/parent-invite/qr.<fmt>")
 @endpoint(summary="The parent link as a QR code: qr.svg or qr.png (PL-2)", tag="parents",
-          produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS, errors=("parent_link.students_only",))
+          produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS,
+          errors=("parent_link.students_only", "parent_link.limit_reached"))
 def get_parent_invite_qr(fmt: str):
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
-    invite = call("identity", "parent_invite", actor_id=me())
+    invite = call("identity", "parent_invite", actor_id=me(), to_share=True)
     return qr_response(fmt, parent_invite_url(invite["token"]), **{"Cache-Control": "private, max-age=60"})
 
 
