@@ -194,7 +194,8 @@ class ServiceApplication(Application):
                     return command()
             except IntegrityError:
                 if attempt == attempts - 1:
-                    raise TooManyRequests("request.busy", "Too many changes at once; try again.") from None
+                    raise TooManyRequests("request.busy", "Too many changes at once; try again in a second.",
+                                          {"retry_after": 1}) from None  # the gateway's Retry-After
                 time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         raise AssertionError("unreachable")
 
