@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
+from datetime import datetime, timezone
 
+import pika
 import pytest
 
+from shared.contracts import make_event
 from tests.e2e.test_calls import join, start, until
 from tests.e2e.test_messaging import chat_of
 from tests.e2e.test_realtime import connect
@@ -93,6 +97,28 @@ def test_strangers_do_not_see_a_childs_name_and_schoolmates_do_ID_7_ID_9(api, kl
            status=204)
     eventually(lambda: api.call("GET", f"/people/{child['user_id']}", stranger["access_token"]).status_code == 404,
                what="identity to learn that the stranger left the school")
+
+
+def publish_chat_created(api, chat_id: uuid.UUID, member_ids: list[str]) -> None:
+    """What messaging's relay publishes when an e-journal chat takes people of several schools."""
+    event = make_event("messaging.ChatCreated.v1", {"chat_id": chat_id, "kind": "subject", "member_ids": member_ids,
+                                                    "created_at": datetime.now(timezone.utc)},
+                       event_id=f"messaging:{uuid.uuid4()}:ChatCreated.v1")
+    connection = pika.BlockingConnection(pika.URLParameters(api.stack.amqp_uri))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_publish("messaging.events", "ChatCreated.v1", event.to_json(),
+                          pika.BasicProperties(content_type="application/json", message_id=event.id,
+                                               delivery_mode=2, type=event.type))
+    connection.close()
+
+
+def test_people_of_different_schools_who_share_a_chat_see_each_others_names_ID_7(api):
+    pupil, teacher = api.person("Далёкая", "Ученица", "2014-01-01", "female"), api.person()
+    assert error(api.call("GET", f"/people/{pupil['user_id']}", teacher["access_token"])) == (404, "account.not_found")
+    publish_chat_created(api, uuid.uuid4(), [pupil["user_id"], teacher["user_id"]])
+    eventually(lambda: api.call("GET", f"/people/{pupil['user_id']}", teacher["access_token"]).status_code == 200,
+               what="identity to learn that they share a chat")
 
 
 # -- unread counts -----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from identity.domain import (
     MAX_PARENTS,
     PARENT_INVITE_TTL,
     Account,
+    ChatCircle,
     EmailIndex,
     Family,
     Membership,
@@ -126,7 +127,7 @@ class IdentityApplication(ServiceApplication):
     name = "identity"
     # Aggregates that gather an event per sign-in or request are read from a
     # snapshot plus the few events after it, not replayed from the start.
-    snapshotting_intervals = {SessionIndex: 50, Session: 50, Family: 50, Membership: 50}
+    snapshotting_intervals = {SessionIndex: 50, Session: 50, Family: 50, Membership: 50, ChatCircle: 50}
 
     def __init__(self, env: Any = None, limiter: RateLimiter | None = None):
         super().__init__(env)
@@ -387,11 +388,41 @@ class IdentityApplication(ServiceApplication):
 
     def view_person(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
         """ID-7, ID-9: a person is seen by themselves, their family and the people who share
-        an organization with them (and so its chats); to anyone else they do not exist."""
+        an organization or a chat with them; to anyone else they do not exist."""
         rel = self.relation(viewer_id, person_id)
-        if rel is Relation.OTHER and not self.share_an_organization(viewer_id, person_id):
+        if rel is Relation.OTHER and not (self.share_an_organization(viewer_id, person_id)
+                                          or self.share_a_chat(viewer_id, person_id)):
             raise NotFound("account.not_found", "No such account.")
         return view(self.get_account(person_id), rel)
+
+    def share_a_chat(self, a: uuid.UUID, b: uuid.UUID) -> bool:
+        first, second = self.find(ChatCircle, ChatCircle.create_id(a)), self.find(ChatCircle, ChatCircle.create_id(b))
+        return bool(first and second and set(first.chat_ids) & set(second.chat_ids))
+
+    def record_chat_members(self, event: CloudEvent) -> bool:
+        """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7)."""
+        data = event.data
+        chat_id = str(data["chat_id"])
+        entered = data.get("member_ids") or data.get("added") or []
+        left = data.get("removed") or []
+
+        def apply() -> bool:
+            if self.already_processed(event.id):
+                return False
+            changed = []
+            for user_id in dict.fromkeys(str(u) for u in entered):
+                circle = self.find(ChatCircle, ChatCircle.create_id(user_id)) or ChatCircle(user_id=uuid.UUID(user_id))
+                if chat_id not in circle.chat_ids:
+                    circle.enter(chat_id)
+                    changed.append(circle)
+            for user_id in dict.fromkeys(str(u) for u in left):
+                circle = self.find(ChatCircle, ChatCircle.create_id(user_id))
+                if circle is not None and chat_id in circle.chat_ids:
+                    circle.leave(chat_id)
+                    changed.append(circle)
+            return self.process_once(event.id, *changed)
+
+        return self.retrying(apply)
 
     def share_an_organization(self, a: uuid.UUID, b: uuid.UUID) -> bool:
         first, second = self.membership(a), self.membership(b)

@@ -302,6 +302,30 @@ class Membership(Aggregate):
         return {org for org, roles in self.roles.items() if role in roles}
 
 
+class ChatCircle(Aggregate):
+    """The chats a person is in, from messaging's ChatCreated/ChatMembersChanged:
+    people who share a chat see each other's names (ID-7), whatever their schools."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("chat-circle", str(user_id))
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.chat_ids: list[str] = []
+
+    @event("Entered")
+    def enter(self, chat_id: uuid.UUID) -> None:
+        if str(chat_id) not in self.chat_ids:
+            self.chat_ids.append(str(chat_id))
+
+    @event("Left")
+    def leave(self, chat_id: uuid.UUID) -> None:
+        if str(chat_id) in self.chat_ids:
+            self.chat_ids.remove(str(chat_id))
+
+
 # -- parents -----------------------------------------------------------------
 
 

@@ -4,10 +4,10 @@
   their parents, nor anyone else on the platform.
 - A parent sees their own children's profiles (PL-4, PL-7) and may correct
   them (PL-3); a child sees their parents' names.
-- People who share an organization (and so its chats: a school's chats take
-  its members only) see the name only: last name, first name and patronymic,
-  never the date of birth or sex (ID-7: the learning profile shows no personal
-  data).
+- People who share an organization or a chat (e.g. an e-journal's chat of
+  people linked from another school) see the name only: last name, first name
+  and patronymic, never the date of birth or sex (ID-7: the learning profile
+  shows no personal data).
 - Anyone else sees nothing: the person does not exist for them (ID-7, ID-9);
   ``IdentityApplication.view_person`` refuses them as it refuses an unknown id.
 """

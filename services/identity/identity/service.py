@@ -215,6 +215,15 @@ class IdentityService:
     def on_member_left(self, event: CloudEvent) -> bool:
         return self.app.record_departure(event)
 
+    # -- what identity learns from messaging (ID-7: who shares a chat) ------------------------
+    @consume_event("messaging.ChatCreated.v1")
+    def on_chat_created(self, event: CloudEvent) -> bool:
+        return self.app.record_chat_members(event)
+
+    @consume_event("messaging.ChatMembersChanged.v1")
+    def on_chat_members_changed(self, event: CloudEvent) -> bool:
+        return self.app.record_chat_members(event)
+
     # -- what identity learns from the e-journal bridge (EJ-2) -------------------------------
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
     def on_ejournal_account_linked(self, event: CloudEvent) -> bool:

@@ -481,6 +481,23 @@ def test_only_people_who_share_an_organization_or_a_family_see_a_name_ID_7_ID_9(
         identity.app.view_person(classmate.id, child.id)
 
 
+def test_people_who_share_a_chat_see_each_others_names_ID_7(identity):
+    a, b, c = (identity.sign_in().account for _ in range(3))
+    chat = uuid.uuid4()
+    created = make_event("messaging.ChatCreated.v1", {"chat_id": chat, "kind": "subject", "member_ids": [a.id, b.id],
+                                                      "created_at": identity.clock.now}, event_id="messaging:1:x")
+    assert identity.app.record_chat_members(created) is True and identity.app.record_chat_members(created) is False
+    assert identity.app.view_person(a.id, b.id)["first_name"] == b.first_name
+    with pytest.raises(NotFound):
+        identity.app.view_person(c.id, b.id)
+    changed = make_event("messaging.ChatMembersChanged.v1", {"chat_id": chat, "added": [c.id], "removed": [a.id],
+                                                             "changed_at": identity.clock.now}, event_id="m:2")
+    identity.app.record_chat_members(changed)
+    assert identity.app.view_person(c.id, b.id)["relation"] == "other"
+    with pytest.raises(NotFound):
+        identity.app.view_person(a.id, b.id)
+
+
 # -- EJ-2: an e-journal link confirms a teacher's profile ------------------------------------------------
 
 
