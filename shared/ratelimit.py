@@ -124,13 +124,14 @@ class RateLimiter:
         decide(self._read(key), limit, now)
 
     def hit(self, key: str, limit: Limit, now: datetime) -> int:
-        raise NotImplementedError
+        row = self._update(key, lambda row: decide(row, limit, now))
+        return wait_after(row, limit, now)
 
     def _read(self, key: str) -> Row | None:
         raise NotImplementedError
 
-    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
-        """Read, change and write one row atomically (``None``: delete it)."""
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> Row | None:
+        """Read, change and write one row atomically (``None``: delete it); the new row."""
         raise NotImplementedError
 
     # -- back-off of failed tries (password sign-in) ----------------------------------------------
@@ -175,18 +176,14 @@ class MemoryRateLimiter(RateLimiter):
     def _read(self, key: str) -> Row | None:
         return self.rows.get(key)
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> int:
-        with self.lock:
-            row = self.rows[key] = decide(self.rows.get(key), limit, now)
-        return wait_after(row, limit, now)
-
-    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> Row | None:
         with self.lock:
             row = change(self.rows.get(key))
             if row is None:
                 self.rows.pop(key, None)
             else:
                 self.rows[key] = row
+        return row
 
 
 class SqliteRateLimiter(RateLimiter):
@@ -215,22 +212,7 @@ class SqliteRateLimiter(RateLimiter):
         return self._row(self._conn().execute(
             f"SELECT window_start, count, last_at FROM {TABLE} WHERE key = ?", (key,)).fetchone())
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> int:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")  # one writer at a time: read-decide-write is atomic
-        try:
-            row = decide(self._read(key), limit, now)
-            conn.execute(f"INSERT INTO {TABLE} (key, window_start, count, last_at) VALUES (?, ?, ?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, "
-                         "count = excluded.count, last_at = excluded.last_at",
-                         (key, row.window_start.isoformat(), row.count, row.last_at.isoformat()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return wait_after(row, limit, now)
-
-    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> Row | None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -246,6 +228,7 @@ class SqliteRateLimiter(RateLimiter):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return row
 
 
 class PostgresRateLimiter(RateLimiter):
@@ -281,23 +264,11 @@ class PostgresRateLimiter(RateLimiter):
         with self.lock:
             return self._select(self._connection(), key, lock=False)
 
-    def hit(self, key: str, limit: Limit, now: datetime) -> int:
+    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> Row | None:
         with self.lock:
             conn = self._connection()
             with conn.transaction():
-                conn.execute(self.sql.SQL("INSERT INTO {} (key, window_start, count, last_at) "
-                                          "VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING").format(self.table),
-                             (key, now - timedelta(days=3650), now - timedelta(days=3650)))
-                row = decide(self._select(conn, key, lock=True), limit, now)
-                conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s WHERE key = %s")
-                             .format(self.table), (row.window_start, row.count, row.last_at, key))
-        return wait_after(row, limit, now)
-
-    def _update(self, key: str, change: Callable[[Row | None], Row | None]) -> None:
-        with self.lock:
-            conn = self._connection()
-            with conn.transaction():
-                # An empty row first (as in ``hit``), so that two first tries queue on its lock.
+                # An empty row first, so that two first tries queue on its lock.
                 conn.execute(self.sql.SQL("INSERT INTO {} (key, window_start, count, last_at) "
                                           "VALUES (%s, %s, 0, %s) ON CONFLICT (key) DO NOTHING").format(self.table),
                              (key, now_minus_ten_years(), now_minus_ten_years()))
@@ -308,3 +279,4 @@ class PostgresRateLimiter(RateLimiter):
                     conn.execute(self.sql.SQL("UPDATE {} SET window_start = %s, count = %s, last_at = %s "
                                               "WHERE key = %s").format(self.table),
                                  (row.window_start, row.count, row.last_at, key))
+        return row
