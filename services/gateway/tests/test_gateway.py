@@ -10,20 +10,9 @@ from gateway.app import create_app
 from shared.auth import issue_access_token
 from shared.errors import Forbidden, Invalid
 
+from .conftest import FakeRpc
+
 pytestmark = pytest.mark.unit
-
-
-class FakeRpc:
-    def __init__(self):
-        self.calls = []
-        self.answers = {}
-
-    def call(self, service, method, *, request_id=None, **kwargs):
-        self.calls.append((service, method, request_id, kwargs))
-        answer = self.answers[(service, method)]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer(**kwargs) if callable(answer) else answer
 
 
 @pytest.fixture

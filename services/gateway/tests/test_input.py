@@ -12,27 +12,16 @@ from shared.auth import issue_access_token
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 
+from .conftest import FakeRpc
+
 pytestmark = pytest.mark.unit
 
 SIGN_IN = "/api/v1/auth/sign-in-codes"
 
 
-class FakeRpc:
-    def __init__(self):
-        self.calls = []
-        self.answers = {}
-
-    def call(self, service, method, *, request_id=None, **kwargs):
-        self.calls.append((service, method, kwargs))
-        answer = self.answers.get((service, method), {})
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer(**kwargs) if callable(answer) else answer
-
-
 @pytest.fixture
 def rpc():
-    return FakeRpc()
+    return FakeRpc({})
 
 
 @pytest.fixture
@@ -92,7 +81,7 @@ def test_a_proper_surrogate_pair_is_fine(client, rpc):
         "challenge_id": str(uuid.uuid4()), "channel": "sms", "sent_to": "x", "resend_after": 60, "expires_in": 300}
     response = client.post(SIGN_IN, data=b'{"phone": "+7900 \\ud83d\\ude00"}', content_type="application/json")
     assert response.status_code == 201
-    assert rpc.calls[0][2]["phone"] == "+7900 \U0001F600"
+    assert rpc.calls[0][3]["phone"] == "+7900 \U0001F600"
 
 
 @pytest.mark.parametrize("raw", [b'{"phone": ', b"\xff\xfe{}", b'{"phone": NaN'])
@@ -233,7 +222,7 @@ def test_a_cursor_a_page_gave_is_passed_on(client, rpc):
     rpc.answers[("school", "search")] = {"items": [], "next_cursor": None}
     response = client.get(f"/api/v1/organizations?country=RU&city=Kazan&cursor={cursor}", headers=bearer())
     assert response.status_code == 200
-    assert rpc.calls[0][2]["cursor"] == cursor
+    assert rpc.calls[0][3]["cursor"] == cursor
 
 
 def test_cursors_round_trip_and_refuse_what_they_did_not_make():
