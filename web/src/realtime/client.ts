@@ -145,7 +145,7 @@ export class RealtimeClient {
     } catch {
       token = null
     }
-    if (this.status === 'stopped') return
+    if ((this.status as Status) === 'stopped') return // stopped while the token came
     if (!token) {
       this.scheduleRetry()
       return
