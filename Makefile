@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps web web-dev run demo test test-unit bench lint dlq dlq-replay migrate lock clean
+.PHONY: help setup system-deps web web-dev run demo test test-unit bench lint dlq dlq-replay migrate lock observe clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: setup  ## benchmarks: pipeline, registration, school joins, messaging, e-
 
 lint: setup  ## ruff
 	@$(VENV)/bin/ruff check .
+
+observe: setup  ## Prometheus beside a running `make run` (alert and SLO rules loaded); prints its URL
+	@$(PY) -m tools.observe
 
 dlq: setup  ## list dead letters of every consumer (of a running `make run`)
 	@$(PY) -m shared.bus.dlq list

@@ -40,3 +40,30 @@ def slug(heading: str) -> str:
 
 def anchors(markdown: Path) -> set[str]:
     return {slug(line.lstrip("#")) for line in markdown.read_text().splitlines() if line.startswith("#")}
+
+
+# Metric names in PromQL: ours (sfera_*, recorded sfera_slo:*, the client library's process_*, Prometheus' up)
+# and the exporters' (expected absent without them).
+_SELECTOR = re.compile(r"(?<![\w:$.])((?:sfera_|process_|rabbitmq_|cnpg_|probe_)[a-zA-Z0-9_:]+|up)\b(\{[^}]*\})?")
+_MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)\s*"')
+EXPORTERS = {
+    "rabbitmq_": "RabbitMQ's rabbitmq_prometheus plugin (per-object metrics), enabled in production only",
+    "cnpg_": "CloudNativePG's instance exporter",
+    "probe_": "blackbox_exporter probing the public URL",
+}
+
+
+def selectors(expr: str) -> list[tuple[str, list[str]]]:
+    """(metric name, label names it matches on) of every vector selector of ``expr``."""
+    found = []
+    for name, braces in _SELECTOR.findall(expr):
+        found.append((name, [label for label in _MATCHER.findall(braces or "") if label != "__name__"]))
+    return found
+
+
+def exporter_of(expr: str) -> str | None:
+    for name, _ in selectors(expr):
+        for prefix, what in EXPORTERS.items():
+            if name.startswith(prefix):
+                return what
+    return None

@@ -1,0 +1,1 @@
+"""A real Prometheus beside a running platform: ``make observe`` and tests/deploy."""
