@@ -1,0 +1,169 @@
+"""Kubernetes manifests (issue #18): the base is what deploy/k8s/base.py writes; each overlay renders (our
+kustomize subset, and the same objects as `kubectl kustomize` where kubectl exists) into objects valid against
+Kubernetes' schemas (kubernetes-validate, offline); operators' resources checked structurally; probes,
+resources, budgets, autoscalers, services and secrets refer to what exists; every process starts with the
+command tools/devstack starts it with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.rules import ROOT, generator
+from tools.devstack.stack import Stack, StackConfig
+
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("dev", "production")
+KUBERNETES = "1.31.0"
+SECRETS = {"sfera-secrets", "sfera-db-app", "sfera-db-backup", "sfera-tls"}  # README "Running in production"
+render = generator(K8S / "render.py")["render"]
+
+
+def objects(overlay: str) -> list[dict]:
+    return render(K8S / "overlays" / overlay)
+
+
+def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def test_the_base_is_what_its_generator_writes():
+    for path, text in generator(K8S / "base.py")["render"]().items():
+        assert path.read_text() == text, f"{path} is stale: run .venv/bin/python deploy/k8s/base.py"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid_against_the_kubernetes_schemas(overlay):
+    custom = []
+    for obj in objects(overlay):
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            custom.append(obj["kind"])
+    assert sorted(set(custom)) == ["Cluster", "RabbitmqCluster", "ScheduledBackup"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its kustomize) is not on this machine")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_our_renderer_agrees_with_kustomize(overlay):
+    out = subprocess.run(["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    theirs = sorted(json.dumps(o, sort_keys=True) for o in yaml.safe_load_all(out) if o)
+    assert sorted(json.dumps(o, sort_keys=True) for o in objects(overlay)) == theirs
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operators_resources_are_well_formed(overlay):
+    objs = objects(overlay)
+    rabbit = by_kind(objs, "RabbitmqCluster")["sfera-rabbitmq"]
+    assert rabbit["apiVersion"] == "rabbitmq.com/v1beta1"
+    assert set(rabbit["spec"]) <= {"replicas", "resources", "persistence", "rabbitmq", "override", "image"}
+    assert "prometheus.return_per_object_metrics = true" in rabbit["spec"]["rabbitmq"]["additionalConfig"]
+    db = by_kind(objs, "Cluster")["sfera-db"]
+    assert db["apiVersion"] == "postgresql.cnpg.io/v1"
+    assert db["spec"]["bootstrap"]["initdb"] == {"database": "sfera", "owner": "sfera"}
+    assert isinstance(db["spec"]["instances"], int) and db["spec"]["storage"]["size"]
+    backup = by_kind(objs, "ScheduledBackup")["sfera-db-daily"]
+    assert backup["spec"]["cluster"]["name"] == "sfera-db" and len(backup["spec"]["schedule"].split()) == 6
+    config = by_kind(objs, "ConfigMap")["sfera-config"]["data"]
+    assert (config["SFERA_PG_HOST"], config["SFERA_PG_DB"]) == ("sfera-db-rw", "sfera")  # CloudNativePG's service
+    if overlay == "production":
+        assert rabbit["spec"]["replicas"] == 3 and db["spec"]["instances"] == 3
+        assert db["spec"]["backup"]["barmanObjectStore"]["destinationPath"].startswith("s3://")
+        assert not backup["spec"].get("suspend")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_have_probes_resources_budgets_and_referenced_secrets(overlay):
+    objs = objects(overlay)
+    deployments = by_kind(objs, "Deployment")
+    services = by_kind(objs, "Service")
+    budgets = {o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for o in by_kind(
+        objs, "PodDisruptionBudget").values()}
+    for name, hpa in by_kind(objs, "HorizontalPodAutoscaler").items():
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments, name
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"][
+            "metadata"]["labels"].items(), name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for c in pod["containers"]:
+            assert c["readinessProbe"] and c["livenessProbe"], name
+            if name != "coturn":
+                assert c["readinessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"], name
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
+        if name not in ("sfu", "coturn"):
+            assert name in budgets, f"{name} has no PodDisruptionBudget"
+    for name, svc in services.items():
+        assert any(svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+                   for d in deployments.values()), name
+    for rule in by_kind(objs, "Ingress")["sfera"]["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] in services, backend
+    text = json.dumps(objs)
+    referenced = {ref["name"] for o in objs for ref in _secret_refs(o)}
+    assert referenced <= SECRETS and "sfera-secrets" in referenced, referenced
+    assert '"kind": "Secret"' not in text  # secrets are given by reference, never in the manifests
+
+
+def _secret_refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretKeyRef", "secretRef") and isinstance(value, dict):
+                yield value
+            elif key == "secretName":
+                yield {"name": value}
+            elif key in ("accessKeyId", "secretAccessKey"):
+                yield value
+            else:
+                yield from _secret_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _secret_refs(item)
+
+
+def devstack_commands() -> dict[str, list[str]]:
+    """What tools/devstack starts each process with (captured, nothing spawned)."""
+    stack = Stack(StackConfig(var_dir=Path("/nonexistent")))
+    stack._spawn = lambda managed: managed
+    commands = {}
+    for name in ("identity", "school", "messaging", "calls", "ejournal_bridge"):
+        commands[name.replace("_", "-")] = stack.start_service(name).argv
+        commands[f"{name.replace('_', '-')}-relay"] = stack.start_relay(name).argv
+    commands["sfu"] = stack.start_sfu().argv
+    commands["gateway"] = stack.start_gateway().argv
+    return commands
+
+
+def normalized(argv: list[str]) -> list[str]:
+    """The program by its name, addresses and thread counts left out (they differ by design)."""
+    out, skip = [Path(argv[0]).name.replace("python3", "python")], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--bind", "--threads"):
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_starts_with_the_command_devstack_uses(overlay):
+    deployments = by_kind(objects(overlay), "Deployment")
+    for name, argv in devstack_commands().items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert normalized(container["command"]) == normalized(argv), name
+    job = by_kind(objects(overlay), "Job")["sfera-migrate"]["spec"]["template"]["spec"]
+    assert [c["command"] for c in job["initContainers"] + job["containers"]] == [
+        ["python", "-m", "shared.store.migrate"], ["python", "-m", "shared.bus.topology"]]  # as Stack.prepare
