@@ -4,7 +4,7 @@
     .venv/bin/python deploy/grafana/dashboards.py --check  # exit 1 when a committed file differs
 
 Every panel says what it shows (its description). A panel whose description ends with QUIET is empty while
-all is well (errors, retries, dead letters); tests/deploy/test_prometheus_live.py requires every other
+all is well (errors, retries, dead letters); tests/e2e/test_prometheus_live.py requires every other
 query on our own metrics to return series from a running platform. Queries use ``$__rate_interval`` and a
 ``datasource`` variable, so the files import into any Grafana with a Prometheus data source (the
 production overlay ships them as a ConfigMap for Grafana's sidecar).

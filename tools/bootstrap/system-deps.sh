@@ -12,7 +12,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # A real TURN server (turnserver) for the test that a relay-only WebRTC peer gets through it (issue #12).
 command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
 # Prometheus and promtool: alert/recording rules checked and unit-tested, and a real Prometheus scrapes the
-# e2e platform in tests/deploy (issue #18); `make observe` starts one beside `make run`.
+# e2e platform in tests/e2e/test_prometheus_live.py (issue #18); `make observe` starts one beside `make run`.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
