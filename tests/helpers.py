@@ -53,8 +53,10 @@ class WebSocketClient(simple_websocket.Client):
     """simple_websocket's client, mended: when the server's first frame arrives in
     the same read as the handshake's answer, the stock client leaves it queued in
     wsproto until more bytes come (a greeting then seems lost). The frames already
-    read are handled at once."""
+    read are handled at once. A server that answers and closes at once (a refusal:
+    an error message, then the close frame, all in that one read) still counts as
+    connected here, so the refusal can be read; the reader thread then sees the end."""
 
     def handshake(self) -> None:
         super().handshake()
-        self.connected = self._handle_events()
+        self._handle_events()

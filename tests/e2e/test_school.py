@@ -117,8 +117,12 @@ def test_a_teacher_cannot_do_an_admins_work_RO_2_RO_3(api, school):
     assert error(api.call("POST", f"/organizations/{org}/invites", t, json={"role": "teacher"})) == (
         403, "organization.role_required")
     assert error(api.call("GET", f"/organizations/{org}/join-requests", t)) == (403, "organization.role_required")
+    # RO-3, SC-7: a teacher invites pupils into a class once they say they teach it.
+    assert error(api.call("POST", f"/organizations/{org}/invites", t,
+                          json={"role": "student", "class_id": school["five"]})) == (403, "invite.not_your_class")
+    api.ok("PUT", f"/organizations/{org}/classes/{school['five']}/teaching", t, json={"subjects": ["Математика"]})
     student_invite = api.ok("POST", f"/organizations/{org}/invites", t, status=201,
-                            json={"role": "student", "class_id": school["five"]})            # RO-3
+                            json={"role": "student", "class_id": school["five"]})
     assert student_invite["role"] == "student"
 
 

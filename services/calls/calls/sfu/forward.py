@@ -100,6 +100,14 @@ def fast_sender(dtls: Any) -> Callable[[bytes], None]:
     return send
 
 
+def not_allowed(source: str, mid: str | None) -> dict:
+    """The signaling error for a published source the participant has no right to (CA-4):
+    ``call.screen_not_allowed``, ``call.video_not_allowed`` (camera), ``call.audio_not_allowed``."""
+    right = SOURCE_RIGHTS[source]
+    return {"type": "error", "code": f"call.{right}_not_allowed", "source": source, "mid": mid,
+            "message": f"You may not share your {source} in this call now; the call's admin decides."}
+
+
 class PublishedTrack:
     """One publisher's track (microphone, camera or screen) and the slots it feeds."""
 
@@ -120,6 +128,7 @@ class PublishedTrack:
         self.last_voice = 0.0
         self.packets = 0
         self.started = False
+        self.refusal_told = False  # CA-4: the publisher was told this source is not forwarded
         self.recorders: list[Any] = []
         # the metrics' children, looked up once (not per packet)
         self._received = metrics.received_packets.labels(kind)
@@ -159,6 +168,11 @@ class PublishedTrack:
                 if level[1] < 60:
                     self.last_voice = time.monotonic()
         if not self.forwarding:
+            if not self.refusal_told and not self.owner.may(SOURCE_RIGHTS[self.source]):
+                # Media arrives on a source without the right (an idle transceiver offered for later
+                # is no share): tell the publisher once, instead of leaving them sending into the void.
+                self.refusal_told = True
+                await self.owner.send(not_allowed(self.source, self.receiver_mid))
             return
         for recorder in self.recorders:
             recorder.write(self, seq, ts, marker, payload)

@@ -12,8 +12,9 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
     -> {"type": "pin", "tracks": ["<user_id>:camera", ...]}                   (who to see first)
     -> {"type": "leave"}
     <- {"type": "muted" | "unmuted" | "rights" | "moved" | "removed" | "ended" | "error", ...}
-    <- {"type": "error", "code": "call.screen_not_allowed", "source": "screen", "mid"}  (a source offered
-       without the right, or whose right the admin took back while it was shared: not forwarded, CA-4)
+    <- {"type": "error", "code": "call.screen_not_allowed", "source": "screen", "mid"}  (media sent on a
+       source without the right, or whose right the admin took back while it was shared: not forwarded, CA-4;
+       the answer's "not_forwarded" lists such mids of the offer)
 
 ICE servers are explicitly none unless ``SFERA_SFU_ICE_SERVERS`` names STUN/TURN
 servers (clients get them with credentials, calls/ice.py); aiortc's default public
@@ -36,7 +37,7 @@ from calls.domain import verify_join_token
 from calls.ice import ice_servers
 from calls.sfu import metrics, nocodec
 from calls.sfu.bus import CommandConsumer, FactPublisher
-from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot
+from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, not_allowed
 from calls.sfu.recording import Recorder
 from calls.sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import LocalBlobStore
@@ -54,14 +55,6 @@ def ice_configuration() -> RTCConfiguration:
     # connects (they are marked bundled before the BUNDLE group is applied).
     return RTCConfiguration(iceServers=[RTCIceServer(urls=u.strip()) for u in urls],
                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-def not_allowed(source: str, mid: str | None) -> dict:
-    """The signaling error for a published source the participant has no right to (CA-4):
-    ``call.screen_not_allowed``, ``call.video_not_allowed`` (camera), ``call.audio_not_allowed``."""
-    right = SOURCE_RIGHTS[source]
-    return {"type": "error", "code": f"call.{right}_not_allowed", "source": source, "mid": mid,
-            "message": f"You may not share your {source} in this call now; the call's admin decides."}
 
 
 class Node:
@@ -213,8 +206,11 @@ class Node:
                     (p.rights.add if data["screen_share"] else p.rights.discard)("screen")
                     await p.send({"type": "rights", "rights": sorted(p.rights)})
                     screen = p.tracks.get("screen")
-                    if screen is not None and not p.may("screen"):  # CA-4: a share under way is stopped, said so
-                        await p.send(not_allowed("screen", screen.receiver_mid))
+                    if screen is not None:
+                        # CA-4: a share under way is stopped and said so; a new right may be taken back again.
+                        screen.refusal_told = not p.may("screen") and screen.started
+                        if screen.refusal_told:
+                            await p.send(not_allowed("screen", screen.receiver_mid))
                     p.room.changed()
         elif command == "BreakoutsChanged":
             placement = data.get("placement") or {}
@@ -314,9 +310,9 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
                     log.warning("negotiation failed", extra={"user_id": p.user_id, "error": str(exc)})
                     await notify({"type": "error", "code": "signal.bad_offer", "message": str(exc)[:200]})
                     continue
+                # CA-4: sources without the right are not forwarded; the publisher is told (an error)
+                # as soon as media arrives on one (forward.PublishedTrack.on_rtp).
                 await notify({"type": "answer", "sdp": sdp, "not_forwarded": refused})
-                for mid in refused:  # CA-4: the client is told, not left sending into the void
-                    await notify(not_allowed(sources[mid], mid))
             elif kind == "pin":
                 p.pins = [str(t) for t in (message.get("tracks") or [])][:MAX_SLOTS["video"]]
                 p.room.changed()
