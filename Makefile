@@ -39,8 +39,9 @@ test-unit: setup  ## only the fast unit tests
 bench: setup  ## benchmarks: pipeline, registration, school joins, messaging, e-journal school to chats
 	@$(PY) -m bench
 
-lint: setup  ## ruff
+lint: setup  ## ruff, and import-linter's boundary contracts (pyproject.toml: no gateway/service/shared → service)
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports --no-cache
 
 observe: setup  ## Prometheus beside a running `make run` (alert and SLO rules loaded); prints its URL
 	@$(PY) -m tools.observe

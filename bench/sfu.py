@@ -32,7 +32,7 @@ from pathlib import Path
 import jwt
 
 from bench.pipeline import percentile
-from calls.domain import TOKEN_AUDIENCE, join_token_ttl, token_secret
+from shared.contracts.join_token import TOKEN_AUDIENCE, join_token_ttl, token_secret
 from tests.webrtc import Peer
 
 REPO = Path(__file__).resolve().parent.parent

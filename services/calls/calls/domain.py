@@ -1,4 +1,4 @@
-"""Calls's aggregates (DOMAIN.md CA-*).
+"""Calls's aggregates (docs/rules.md CA-*).
 
 - ``Call``: one call, lesson or broadcast from its start to its end: who may
   join, who is in (and in which room), roles and permissions, raised hands,
@@ -10,7 +10,8 @@
   bridge (CA-2, EJ-5): who teaches it, the class, the subject, its chat key.
 
 Join tokens (CA-10) are short-lived JWTs the SFU verifies with the shared
-``SFERA_SFU_TOKEN_SECRET``; they say who joins which room with which rights.
+``SFERA_SFU_TOKEN_SECRET``; they say who joins which room with which rights
+(``shared.contracts.join_token``: the SFU checks them without this module).
 """
 
 from __future__ import annotations
@@ -20,33 +21,22 @@ import time
 import uuid
 from datetime import datetime
 
-import jwt
 from eventsourcing.domain import Aggregate, event
 
-from shared.config import env_int, settings
-from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
+from shared.config import env_int
+from shared.contracts.api.calls import MAX_BREAKOUTS, MAX_PRESENTERS  # CA-5, CA-9: the API says them too
+from shared.contracts.join_token import join_token_ttl, sign_join_token
+from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 
 NAMESPACE = uuid.UUID("3f1d2c4b-8a6e-4d9f-b1c7-52e0a9d4c6f3")
 MAX_PARTICIPANTS = 100  # CA-1
-MAX_BREAKOUTS = 50  # CA-5
-MAX_PRESENTERS = 5  # CA-9
 MAIN_ROOM = "main"
 KINDS = ("call", "lesson", "broadcast")
 ROLES = ("admin", "presenter", "participant", "viewer")
-TOKEN_AUDIENCE = "sfera-sfu"
-TOKEN_ALGORITHM = "HS256"
-
-
-def join_token_ttl() -> int:
-    return env_int("SFERA_JOIN_TOKEN_TTL", 120)
 
 
 def broadcast_max_viewers() -> int:
     return env_int("SFERA_BROADCAST_MAX_VIEWERS", 1000)
-
-
-def token_secret() -> str:
-    return settings().sfu_token_secret
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -307,25 +297,9 @@ def issue_join_token(call: Call, user_id: uuid.UUID, now: float | None = None) -
     now = time.time() if now is None else now
     ttl = join_token_ttl()
     p = call.participants[str(user_id)]
-    claims = {"aud": TOKEN_AUDIENCE, "sub": str(user_id), "call": str(call.id),
+    claims = {"sub": str(user_id), "call": str(call.id),
               "room": room_id(call.id, p["room"]), "role": p["role"], "rights": call.rights(user_id),
               "muted": p["muted"], "kind": call.kind, "iat": int(now), "exp": int(now) + ttl,
               "jti": uuid.uuid4().hex}
-    return jwt.encode(claims, token_secret(), algorithm=TOKEN_ALGORITHM), ttl
-
-
-def verify_join_token(token: str) -> dict:
-    """The SFU's check: signature, audience, expiry, and a lifetime within the configured TTL
-    (a token minted for longer is refused whatever its signature). Raises ``Unauthorized`` with a stable code."""
-    try:
-        claims = jwt.decode(token, token_secret(), algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
-                            options={"require": ["sub", "call", "room", "rights", "exp", "iat"]})
-        # PyJWT refuses an "iat" in the future, so this also bounds "exp" by now + TTL.
-        if claims["exp"] - claims["iat"] > join_token_ttl():
-            raise jwt.InvalidTokenError("expires beyond the configured lifetime")
-        return claims
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("call.token_expired", "The join token has expired; join the call again.") from None
-    except jwt.InvalidTokenError:
-        raise Unauthorized("call.invalid_token", "The join token is not valid.") from None
+    return sign_join_token(claims), ttl
 

@@ -11,13 +11,13 @@ import uuid
 
 from nameko.rpc import RpcProxy
 
-from calls import schemas
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
 from calls.ice import ice_servers
 from shared.bus.consumer import consume_event
 from shared.config import env_str
 from shared.contracts import CloudEvent
+from shared.contracts.api import calls as schemas
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 from shared.service import EventSourcedApp, Observability, rpc, to_id

@@ -13,9 +13,10 @@ import jwt
 import pytest
 
 from calls.application import CallsApplication
-from calls.domain import MAX_BREAKOUTS, MAX_PARTICIPANTS, TOKEN_AUDIENCE, plan_breakouts, verify_join_token
+from calls.domain import MAX_BREAKOUTS, MAX_PARTICIPANTS, plan_breakouts
 from calls.outbox import to_integration_events
 from shared.contracts import get_contract, make_event
+from shared.contracts.join_token import TOKEN_AUDIENCE, verify_join_token
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.store import make_application
 

@@ -8,7 +8,7 @@ import uuid
 import jwt
 import pytest
 
-from calls.domain import TOKEN_AUDIENCE, token_secret, verify_join_token
+from shared.contracts.join_token import TOKEN_AUDIENCE, token_secret, verify_join_token
 from shared.errors import Unauthorized
 
 pytestmark = pytest.mark.unit

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from nameko.rpc import RpcProxy
 
-from ejournal_bridge import schemas
 from ejournal_bridge.application import BridgeApplication, parse_time, utcnow
 from ejournal_bridge.journal import HttpJournalClient
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.contracts.api import ejournal_bridge as schemas
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 # A lesson's call may run before or after its slot (started early, overrunning): look this far either side of now.

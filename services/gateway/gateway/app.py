@@ -21,9 +21,9 @@ from gateway.input import GatewayJSONProvider
 from gateway.openapi import docs
 from gateway.rpc import RpcPool
 from gateway.security import security_headers
-from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.blobs import document_max_bytes
 from shared.config import env_int, env_str, settings
+from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.observability import metrics
 from shared.observability.http import run_checks
 from shared.observability.logging import configure_logging, get_logger, request_id_var

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from calls import schemas as calls
 from gateway.api import api, call, me
 from gateway.endpoint import endpoint
+from shared.contracts.api import calls
 
 CALL_ERRORS = ("call.not_found", "call.ended")
 ADMIN_ERRORS = (*CALL_ERRORS, "call.admin_only", "call.not_a_participant")

@@ -10,12 +10,12 @@ import uuid
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from ejournal_bridge import schemas as bridge
 from gateway.api import api, call, me, public_url
 from gateway.endpoint import endpoint
 from gateway.input import check_raw_json
-from messaging import schemas as messaging
 from shared.config import env_int
+from shared.contracts.api import ejournal_bridge as bridge
+from shared.contracts.api import messaging
 from shared.errors import Invalid
 
 LINK_ERRORS = ("link.not_found", "link.expired", "link.already_used", "link.code_rejected", "link.denied",

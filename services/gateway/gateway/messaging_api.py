@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
 from gateway.endpoint import endpoint
 from gateway.uploads import receive_upload, send_blob
-from messaging import schemas as messaging
-from messaging.domain import ATTACHMENT_KINDS, attachment_max_bytes
+from shared.contracts.api import messaging
+from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.errors import Invalid
 from shared.paging import Limit, Seq
 from shared.qr import FORMATS

@@ -3,7 +3,7 @@ Results of services reuse the services' own schemas."""
 
 from marshmallow import Schema, fields, validate
 
-from identity.schemas import (
+from shared.contracts.api.identity import (
     ParentInviteOpened,
     PersonView,
     ProfileInput,

@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, optional_me, public_url, qr_response
 from gateway.endpoint import endpoint
 from gateway.uploads import receive_upload, send_blob
-from school import schemas as school
 from shared.blobs import document_max_bytes
+from shared.contracts.api import school
 from shared.errors import Invalid
 from shared.paging import Cursor, Limit
 from shared.qr import FORMATS

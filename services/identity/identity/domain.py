@@ -1,4 +1,4 @@
-"""Identity's aggregates and domain rules (DOMAIN.md ID-*, PL-*).
+"""Identity's aggregates and domain rules (docs/rules.md ID-*, PL-*).
 
 - ``SignInChallenge``: a one-time code sent to a phone (SMS or flash call) or an
   e-mail (juniors, ID-4); stored hashed, expires, dies after a few wrong tries.
@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.contracts.api.identity import SEXES  # ID-5: the API says them too
 from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
 
 CODE_TTL = timedelta(minutes=5)
@@ -30,7 +31,6 @@ MAX_ATTEMPTS = 5
 MAX_PARENTS = 2
 PARENT_INVITE_TTL = timedelta(days=7)
 NAMESPACE = uuid.UUID("6f1c1f0e-6a53-4b9a-9a51-5f9a9f3d7c11")
-SEXES = ("female", "male")
 CHANNELS = ("sms", "flash_call", "email")
 
 

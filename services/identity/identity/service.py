@@ -9,13 +9,13 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
-from identity import schemas
 from identity.application import IdentityApplication, InviteInfo, SignIn
 from identity.delivery import DeliveryError, flash_call_number, mailer_from_env, sender_from_env
 from identity.passwords import describe_cost
 from shared.auth import issue_access_token
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.contracts.api import identity as schemas
 from shared.errors import DomainError, Forbidden
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 

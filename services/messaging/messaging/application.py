@@ -1,4 +1,4 @@
-"""Messaging's application: chats, messages, read state, rosters (DOMAIN.md CH-*).
+"""Messaging's application: chats, messages, read state, rosters (docs/rules.md CH-*).
 
 Who may read and write a chat is decided here. Writes to one chat take turns
 inside the process (a keyed lock) and race on aggregate versions across
@@ -13,8 +13,6 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from messaging.domain import (
-    ATTACHMENT_KINDS,
-    MAX_ATTACHMENTS,
     PAGE_SIZE,
     Attachment,
     Chat,
@@ -27,13 +25,13 @@ from messaging.domain import (
     ReadMark,
     Report,
     UserChats,
-    attachment_max_bytes,
     check_attachment,
     check_poll,
     check_text,
 )
 from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
+from shared.contracts.api.messaging import ATTACHMENT_KINDS, MAX_ATTACHMENTS, attachment_max_bytes
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from shared.store import ServiceApplication, command
 from shared.uploads import Quotas, clean_file_name, quota_exceeded

@@ -1,4 +1,4 @@
-"""Messaging's aggregates (DOMAIN.md CH-*).
+"""Messaging's aggregates (docs/rules.md CH-*).
 
 - ``Chat``: kind, place (organization, class, subject), settings and members.
   System-managed chats (organization with "all participants", class, subject,
@@ -21,28 +21,14 @@ from datetime import datetime
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.config import env_int
+# The limits of messages and attachments are part of messaging's API contract (the gateway checks them too).
+from shared.contracts.api.messaging import ATTACHMENT_KINDS, MAX_TEXT, POLL_OPTIONS, attachment_max_bytes
 from shared.errors import Forbidden, Gone, Invalid, NotFound
 from shared.uploads import is_executable
 
 NAMESPACE = uuid.UUID("7c2b1a9e-45d3-4f6b-8e0a-1d9c3b5a7e21")
 PAGE_SIZE = 100
 SYSTEM_KINDS = ("organization", "class", "subject", "class_students", "class_parents", "class_colleagues")
-MAX_TEXT = 10_000
-MAX_ATTACHMENTS = 10
-MB = 1024 * 1024
-
-# What each kind of attachment may be (CH-4): media types and the largest size.
-# ``None`` as the types means any type but an executable one. Types are sniffed from the content.
-ATTACHMENT_KINDS: dict[str, tuple[frozenset[str] | None, int]] = {
-    "photo": (frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"}), 10 * MB),
-    "voice": (frozenset({"audio/ogg", "audio/webm", "audio/mp4", "audio/mpeg", "audio/aac"}), 10 * MB),
-    "audio": (frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/webm", "audio/wav",
-                         "audio/x-wav", "audio/flac"}), 50 * MB),
-    "video": (frozenset({"video/mp4", "video/webm", "video/quicktime"}), 200 * MB),
-    "file": (None, 50 * MB),
-}
-POLL_OPTIONS = (2, 10)
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -265,13 +251,6 @@ def check_text(text: str, required: bool = True) -> str:
     if (required and not cleaned) or len(cleaned) > MAX_TEXT:
         raise Invalid("message.invalid_text", f"A message has 1 to {MAX_TEXT} characters.")
     return cleaned
-
-
-def attachment_max_bytes(kind: str) -> int:
-    """The largest attachment of a kind; ``SFERA_ATTACHMENT_MAX_BYTES`` caps every kind."""
-    cap = env_int("SFERA_ATTACHMENT_MAX_BYTES", 0)
-    limit = ATTACHMENT_KINDS[kind][1]
-    return min(limit, cap) if cap > 0 else limit
 
 
 def check_attachment(kind: str, file_name: str, media_type: str, size: int) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from nameko.rpc import RpcProxy
 
-from messaging import schemas
 from messaging.application import MessagingApplication
 from messaging.domain import Chat
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.contracts.api import messaging as schemas
 from shared.errors import NotFound
 from shared.links import link_id_from_token, link_token
 from shared.service import EventSourcedApp, Observability, rpc, to_id

@@ -1,4 +1,4 @@
-"""School's application: commands and queries, no transport (DOMAIN.md RO-*, SC-*).
+"""School's application: commands and queries, no transport (docs/rules.md RO-*, SC-*).
 
 Authorization lives here, where the data lives: every command names its actor
 and checks the actor's membership and roles in the organization concerned.
@@ -16,9 +16,6 @@ import nh3
 from eventsourcing.persistence import IntegrityError
 
 from school.domain import (
-    INVITE_ROLES,
-    ROLES,
-    VALIDITY_PRESETS,
     ApplicationQueue,
     Article,
     Channel,
@@ -47,6 +44,7 @@ from shared.blobs import document_max_bytes
 from shared.bus.consumer import NotYet
 from shared.config import env_str
 from shared.contracts import CloudEvent
+from shared.contracts.api.school import INVITE_ROLES, ROLES, VALIDITY_PRESETS
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.paging import decode_cursor, encode_cursor

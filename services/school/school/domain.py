@@ -1,4 +1,4 @@
-"""School's aggregates and rules (DOMAIN.md RO-*, SC-*).
+"""School's aggregates and rules (docs/rules.md RO-*, SC-*).
 
 - ``Person``: a platform user as school knows them (from identity's events),
   and ``PhoneOwner``: whose a phone is, so an approved application's admin
@@ -17,17 +17,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from eventsourcing.domain import Aggregate, event
 
 from shared.errors import Conflict, Forbidden, Gone, Invalid
 
 NAMESPACE = uuid.UUID("0b7e7f3c-7a8f-4d5e-9a44-3c1f8d2e6b10")
-ROLES = ("admin", "teacher", "student", "parent")
-INVITE_ROLES = ("teacher", "student")
-VALIDITY_PRESETS = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "1d": timedelta(days=1),
-                    "7d": timedelta(days=7), "unlimited": None}
 GRADUATION_MONTH_DAY = (7, 1)  # a class graduates on 1 July of its end year, when the school year is over
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from nameko.timer import timer
 
-from school import schemas
 from school.application import SchoolApplication
 from school.domain import Article, Channel, Document, Image, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
+from shared.contracts.api import school as schemas
 from shared.lease import once_per_cluster
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 

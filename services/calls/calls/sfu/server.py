@@ -33,7 +33,6 @@ from aiohttp import WSMsgType, web
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from calls.domain import verify_join_token
 from calls.ice import ice_servers
 from calls.sfu import metrics, nocodec
 from calls.sfu.bus import CommandConsumer, FactPublisher
@@ -41,6 +40,7 @@ from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, no
 from calls.sfu.recording import Recorder
 from calls.sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import LocalBlobStore
+from shared.contracts.join_token import verify_join_token
 from shared.errors import DomainError
 
 log = logging.getLogger("calls.sfu")

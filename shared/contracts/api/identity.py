@@ -1,9 +1,9 @@
-"""Marshmallow schemas of identity's RPC payloads and results (the gateway
-documents and validates with the same ones)."""
+"""identity's RPC contract: payloads and results of its entrypoints (ID-*, PL-*), as marshmallow schemas.
+The service validates with them and the gateway documents and validates its requests with the same ones."""
 
 from marshmallow import Schema, fields, validate
 
-from identity.domain import SEXES
+SEXES = ("female", "male")
 
 
 class SignInCodeIssued(Schema):

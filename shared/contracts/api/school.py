@@ -1,9 +1,14 @@
-"""Marshmallow schemas of school's RPC payloads and results (the gateway
-documents and validates with the same ones)."""
+"""school's RPC contract: payloads and results of its entrypoints (RO-*, SC-*), as marshmallow schemas.
+The service validates with them and the gateway documents and validates its requests with the same ones."""
+
+from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
 
-from school.domain import INVITE_ROLES, ROLES, VALIDITY_PRESETS
+ROLES = ("admin", "teacher", "student", "parent")  # RO-1
+INVITE_ROLES = ("teacher", "student")  # SC-5
+VALIDITY_PRESETS = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "1d": timedelta(days=1),
+                    "7d": timedelta(days=7), "unlimited": None}  # SC-5
 
 
 class PersonView(Schema):

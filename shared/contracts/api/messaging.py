@@ -1,8 +1,33 @@
-"""Marshmallow schemas of messaging's RPC payloads and results."""
+"""messaging's RPC contract: payloads and results of its entrypoints (CH-*), as marshmallow schemas, and the
+limits of messages and attachments both sides check. The gateway documents and validates with the same ones."""
 
 from marshmallow import Schema, fields, validate
 
-from messaging.domain import ATTACHMENT_KINDS, MAX_ATTACHMENTS, MAX_TEXT, POLL_OPTIONS
+from shared.config import env_int
+
+MAX_TEXT = 10_000
+MAX_ATTACHMENTS = 10
+MB = 1024 * 1024
+
+# What each kind of attachment may be (CH-4): media types and the largest size.
+# ``None`` as the types means any type but an executable one. Types are sniffed from the content.
+ATTACHMENT_KINDS: dict[str, tuple[frozenset[str] | None, int]] = {
+    "photo": (frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"}), 10 * MB),
+    "voice": (frozenset({"audio/ogg", "audio/webm", "audio/mp4", "audio/mpeg", "audio/aac"}), 10 * MB),
+    "audio": (frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/webm", "audio/wav",
+                         "audio/x-wav", "audio/flac"}), 50 * MB),
+    "video": (frozenset({"video/mp4", "video/webm", "video/quicktime"}), 200 * MB),
+    "file": (None, 50 * MB),
+}
+POLL_OPTIONS = (2, 10)
+
+
+def attachment_max_bytes(kind: str) -> int:
+    """The largest attachment of a kind; ``SFERA_ATTACHMENT_MAX_BYTES`` caps every kind."""
+    cap = env_int("SFERA_ATTACHMENT_MAX_BYTES", 0)
+    limit = ATTACHMENT_KINDS[kind][1]
+    return min(limit, cap) if cap > 0 else limit
+
 
 
 class ChatView(Schema):

@@ -1,4 +1,5 @@
-"""Marshmallow schemas of ejournal_bridge's RPC payloads and results."""
+"""ejournal_bridge's RPC contract: payloads and results of its entrypoints (EJ-*), as marshmallow schemas.
+The service validates with them and the gateway documents and validates its requests with the same ones."""
 
 from marshmallow import Schema, fields, validate
 

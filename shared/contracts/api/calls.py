@@ -1,8 +1,10 @@
-"""Marshmallow schemas of calls's RPC payloads and results (CA-*)."""
+"""calls's RPC contract: payloads and results of its entrypoints (CA-*), as marshmallow schemas.
+The service validates with them and the gateway documents and validates its requests with the same ones."""
 
 from marshmallow import Schema, fields, validate
 
-from calls.domain import MAX_BREAKOUTS, MAX_PRESENTERS
+MAX_BREAKOUTS = 50  # CA-5
+MAX_PRESENTERS = 5  # CA-9
 
 
 class StartCallInput(Schema):
