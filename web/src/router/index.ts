@@ -1,6 +1,8 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 
 import { useSession } from '@/features/auth/store'
+import { callRoutes } from '@/features/calls/routes'
+import { chatRoutes } from '@/features/chats/routes'
 
 import { decide } from './guards'
 
@@ -32,6 +34,8 @@ export const routes: RouteRecordRaw[] = [
     meta: { title: 'chatInvite.title' } },
   { path: '/ejournal/link', name: 'ejournal-link', component: () => import('@/features/ejournal/LinkView.vue'),
     meta: { auth: true, title: 'ejournal.title' } },
+  ...chatRoutes,
+  ...callRoutes,
   { path: '/:rest(.*)*', name: 'not-found', component: () => import('@/features/people/NotFoundView.vue'),
     meta: { title: 'notFound.title' } },
 ]

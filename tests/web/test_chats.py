@@ -1,0 +1,197 @@
+"""Chats in the browser (issue #15, CH-3..CH-6): two people in two browser contexts chat live
+(a message appears in the other without reload, read marks move), a reconnect catches up the
+messages posted meanwhile once each and sends what was typed offline, polls, edits, deletes,
+reports, attachments, and "write to the administration" answered as the school."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(api):
+    org, admin = api.organization("Лицей №3", "Казань")
+    teacher = api.member(org, admin, "teacher", last_name="Петрова", first_name="Ольга", birth_date="1985-03-04",
+                         sex="female")
+    body = {"organization_id": org, "name": "Методобъединение", "member_ids": [teacher["user_id"]]}
+    eventually(lambda: api.call("POST", "/chats", admin["access_token"], json=body).status_code == 201,
+               what="messaging to learn the teacher joined")
+    chat = next(i["chat"] for i in api.ok("GET", "/chats", admin["access_token"])
+                if i["chat"]["name"] == "Методобъединение")
+    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat["chat_id"]}
+
+
+class Socket:
+    """The page's realtime WebSocket through Playwright, so a test can drop it and keep it down."""
+
+    def __init__(self, page):
+        self.routes = []
+        self.down = False
+        page.route_web_socket(re.compile(r".*/api/v1/realtime.*"), self.handle)
+
+    def handle(self, ws) -> None:
+        if self.down:
+            ws.close()
+            return
+        ws.connect_to_server()
+        self.routes.append(ws)
+
+    def drop(self) -> None:
+        self.down = True
+        for ws in self.routes:
+            ws.close()
+        self.routes.clear()
+
+
+def test_two_people_chat_live_with_read_marks_and_a_reconnect_CH_4(people, api, world):
+    admin, teacher = people("admin"), people("teacher")
+    socket = Socket(admin.page)
+    admin.sign_in_as(world["admin"], "/chats")
+    a = admin.page
+    row = a.locator(f"[data-chat='{world['chat']}']")
+    expect(row).to_contain_text("Методобъединение")
+    admin.screen("chats-list")
+    teacher.sign_in_as(world["teacher"], f"/chats/{world['chat']}")
+    b = teacher.page
+    expect(b.get_by_role("heading", name="Методобъединение")).to_be_visible()
+
+    # A message appears in the other browser without a reload; the reader's mark reaches the writer.
+    row.get_by_role("link").click()
+    a.get_by_label("Сообщение").fill("Добрый день, коллеги")
+    a.get_by_label("Сообщение").press("Enter")
+    expect(b.locator(".message-text", has_text="Добрый день, коллеги")).to_be_visible()
+    mine = a.locator(".message--mine", has_text="Добрый день, коллеги")
+    expect(mine.locator(".message-status")).to_have_attribute("data-read", "yes")
+    expect(mine.locator(".message-status")).to_contain_text("прочитано")
+    admin.screen("chat")
+
+    # Offline: the socket drops and stays down, the API is unreachable. What is typed waits, visibly.
+    socket.drop()
+    admin.context.set_offline(True)
+    expect(a.get_by_role("status").filter(has_text="Нет связи")).to_be_visible()
+    a.get_by_label("Сообщение").fill("Напишу, когда появится связь")
+    a.get_by_role("button", name="Отправить").click()
+    expect(a.locator(".message--pending")).to_contain_text("Ждёт связи")
+    for n in (1, 2, 3):
+        api.ok("POST", f"/chats/{world['chat']}/messages", world["teacher"]["access_token"], status=201,
+               json={"text": f"Пока вас не было {n}"})
+    admin.screen("chat-offline")
+
+    # Back online: the queued message goes out, the missed ones arrive, each once, in order.
+    socket.down = False
+    admin.context.set_offline(False)
+    expect(b.locator(".message-text", has_text="Напишу, когда появится связь")).to_be_visible()
+    expect(a.locator(".message--pending")).to_have_count(0)
+    for n in (1, 2, 3):
+        expect(a.locator(".message-text", has_text=f"Пока вас не было {n}")).to_have_count(1)
+    texts = a.locator(".message-text").all_inner_texts()
+    missed = [t for t in texts if t.startswith("Пока вас не было")]
+    assert missed == ["Пока вас не было 1", "Пока вас не было 2", "Пока вас не было 3"], texts
+    expect(a.get_by_role("status").filter(has_text="Нет связи")).to_have_count(0)
+
+    # The list: the teacher's unread count and the last message, live.
+    b.get_by_role("link", name="К списку чатов").click()
+    teacher_row = b.locator(f"[data-chat='{world['chat']}']")
+    expect(teacher_row).to_contain_text("Напишу, когда появится связь")
+    api.ok("POST", f"/chats/{world['chat']}/messages", world["admin"]["access_token"], status=201,
+           json={"text": "Последнее на сегодня"})
+    expect(teacher_row).to_contain_text("Последнее на сегодня")
+    expect(teacher_row.locator("[data-unread]")).to_have_text("1")
+    teacher.screen("chats-list-unread")
+
+
+def test_edit_delete_poll_and_report_CH_4_CH_6(people, api, world):
+    admin, teacher = people("admin-2"), people("teacher-2")
+    admin.sign_in_as(world["admin"], f"/chats/{world['chat']}")
+    teacher.sign_in_as(world["teacher"], f"/chats/{world['chat']}")
+    a, b = admin.page, teacher.page
+    a.get_by_label("Сообщение").fill("Собрание в 15:00")
+    a.get_by_role("button", name="Отправить").click()
+    message = a.locator(".message--mine", has_text="Собрание в 15:00").last
+    expect(message).to_have_attribute("data-seq", re.compile(r"\d+"))
+    message.get_by_role("button", name=re.compile("Действия")).click()
+    message.get_by_role("button", name="Изменить").click()
+    a.get_by_label("Сообщение").fill("Собрание в 16:00")
+    a.get_by_role("button", name="Сохранить").click()
+    expect(b.locator(".message-text", has_text="Собрание в 16:00")).to_be_visible()  # the edit, live
+    expect(b.locator(".message", has_text="Собрание в 16:00")).to_contain_text("изменено")
+
+    # A poll: created by one, voted by the other, the results live in both; closed by its author.
+    a.get_by_role("button", name="Опрос", exact=True).click()
+    a.get_by_label("Вопрос").fill("Когда удобно?")
+    a.get_by_label("Вариант 1").fill("Утром")
+    a.get_by_label("Вариант 2").fill("Вечером")
+    a.get_by_role("button", name="Создать опрос").click()
+    poll_b = b.locator(".poll", has_text="Когда удобно?")
+    poll_b.get_by_label("Вечером").check()
+    poll_b.get_by_role("button", name="Голосовать").click()
+    poll_a = a.locator(".poll", has_text="Когда удобно?")
+    expect(poll_a).to_contain_text("Проголосовал 1 человек")
+    admin.screen("chat-poll")
+    poll_a.get_by_role("button", name="Завершить опрос").click()
+    expect(poll_b).to_contain_text("завершён")
+
+    # Reporting someone else's message (CH-6) lands in the school's queue.
+    theirs = b.locator(".message", has_text="Собрание в 16:00")
+    theirs.get_by_role("button", name=re.compile("Действия")).click()
+    theirs.get_by_role("button", name="Пожаловаться").click()
+    b.get_by_label("Причина жалобы").fill("Не по теме")
+    b.get_by_role("button", name="Отправить жалобу").click()
+    expect(b.get_by_role("status").filter(has_text="Жалоба отправлена")).to_be_visible()
+    reports = api.ok("GET", f"/organizations/{world['org']}/reports", world["admin"]["access_token"])
+    assert any(r["reason"] == "Не по теме" and r["text"] == "Собрание в 16:00" for r in reports)
+
+    # Deleting: the trace stays, in both.
+    a.on("dialog", lambda d: d.accept())
+    message = a.locator(".message--mine", has_text="Собрание в 16:00")
+    message.get_by_role("button", name=re.compile("Действия")).click()
+    message.get_by_role("button", name="Удалить").click()
+    expect(b.locator(".message-deleted").first).to_have_text("Сообщение удалено")
+    teacher.screen("chat-deleted")
+
+
+def test_attachments_upload_and_play_in_the_other_browser_CH_4(people, api, world, tmp_path):
+    admin, teacher = people("admin-3"), people("teacher-3")
+    admin.sign_in_as(world["admin"], f"/chats/{world['chat']}")
+    teacher.sign_in_as(world["teacher"], f"/chats/{world['chat']}")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f6d2b50000000049454e44ae426082")
+    (tmp_path / "доска.png").write_bytes(png)
+    (tmp_path / "план.txt").write_text("план урока\n")
+    admin.page.locator("input[type=file]").set_input_files([str(tmp_path / "доска.png"), str(tmp_path / "план.txt")])
+    b = teacher.page
+    expect(b.locator(".attachment[data-kind=photo] img")).to_be_visible()
+    expect(b.locator(".attachment[data-kind=file]")).to_contain_text("план.txt")
+    assert b.locator(".attachment[data-kind=photo] img").evaluate("img => img.naturalWidth") == 1
+    teacher.screen("chat-attachments")
+
+
+def test_write_to_the_administration_answered_as_the_school_CH_5(people, api, world):
+    pupil_session = api.member(world["org"], world["admin"], "student", last_name="Ершов", first_name="Гоша",
+                               birth_date="2013-01-02", sex="male")
+    pupil, admin = people("pupil"), people("admin-4")
+    pupil.sign_in_as(pupil_session, "/chats")
+    p = pupil.page
+    p.get_by_role("button", name="Написать: Лицей №3").click()
+    expect(p).to_have_url(re.compile(r"/chats/[0-9a-f-]{36}$"))
+    thread = p.url.rsplit("/", 1)[1]
+    p.get_by_label("Сообщение").fill("Где взять расписание?")
+    p.get_by_role("button", name="Отправить").click()
+    admin.sign_in_as(world["admin"], "/chats")
+    a = admin.page
+    a.locator(f"[data-chat='{thread}']").get_by_role("link").click()
+    expect(a.locator(".message-text", has_text="Где взять расписание?")).to_be_visible()
+    a.get_by_label("Ответить от имени школы").check()
+    a.get_by_label("Сообщение").fill("На сайте школы")
+    a.get_by_role("button", name="Отправить").click()
+    answer = p.locator(".message", has_text="На сайте школы")
+    expect(answer.locator(".message-author")).to_have_text("Школа")  # the pupil never sees which admin
+    pupil.screen("chat-inbox-pupil")
+    admin.screen("chat-inbox-admin")

@@ -1,0 +1,7 @@
+/** The messenger's pages (issue #15). */
+import type { RouteRecordRaw } from 'vue-router'
+
+export const chatRoutes: RouteRecordRaw[] = [
+  { path: '/chats', name: 'chats', component: () => import('./ChatsView.vue'), meta: { auth: true, title: 'chats.title' } },
+  { path: '/chats/:id', name: 'chat', component: () => import('./ChatView.vue'), meta: { auth: true, title: 'chats.chat' } },
+]

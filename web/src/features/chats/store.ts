@@ -1,0 +1,379 @@
+/**
+ * Chats: the list, the messages of the chats opened, people's names, and the realtime
+ * connection (src/realtime) that keeps them current. Messages typed go through the outbox
+ * (shown at once, sent when the API can take them, kept while offline).
+ */
+import { defineStore } from 'pinia'
+import { computed, reactive, ref } from 'vue'
+
+import { api, call, refreshSession, type Schemas } from '@/api/client'
+import { ApiError, NETWORK_FAILED } from '@/api/errors'
+import { getTokens, needsRefresh } from '@/api/session'
+import { useSession } from '@/features/auth/store'
+import { fullName } from '@/features/people/profile'
+import { RealtimeClient, type RealtimeEvent, type Status } from '@/realtime/client'
+import { Outbox, type Pending } from '@/realtime/outbox'
+
+export type Message = Schemas['MessageView']
+export type Chat = Schemas['ChatView']
+export type Poll = Schemas['PollView']
+export interface ChatItem {
+  chat: Chat
+  last_seq: number
+  unread: number
+  last?: Message | null
+}
+
+export const PAGE = 30
+
+function realtimeUrl(token: string): string {
+  const { protocol, host } = globalThis.location
+  return `${protocol === 'https:' ? 'wss' : 'ws'}://${host}/api/v1/realtime?access_token=${encodeURIComponent(token)}`
+}
+
+async function freshToken(): Promise<string | null> {
+  const tokens = getTokens()
+  if (!tokens) return null
+  if (needsRefresh(tokens)) await refreshSession()
+  return getTokens()?.access ?? null
+}
+
+export const useChats = defineStore('chats', () => {
+  const session = useSession()
+  const items = ref<ChatItem[]>([])
+  const loaded = ref(false)
+  const messages = reactive<Record<string, Message[]>>({})
+  const older = reactive<Record<string, boolean>>({})
+  /** chat id -> user id -> read until (MessagesRead seen live) */
+  const readBy = reactive<Record<string, Record<string, number>>>({})
+  const names = reactive<Record<string, string>>({})
+  const organizations = ref<Schemas['MyOrganization'][]>([])
+  const status = ref<Status>('stopped')
+  const pending = ref<Pending[]>([])
+  /** the chat on screen (its messages are read as they come) */
+  const openChat = ref<string | null>(null)
+  let realtime: RealtimeClient | null = null
+  let outbox: Outbox<Message> | null = null
+  let userId: string | null = null
+
+  const me = computed(() => session.tokens?.userId ?? null)
+
+  function item(chatId: string): ChatItem | undefined {
+    return items.value.find((i) => i.chat.chat_id === chatId)
+  }
+
+  function sortItems(): void {
+    const when = (i: ChatItem) => (i.last ? Date.parse(i.last.posted_at) : 0)
+    items.value.sort((a, b) => when(b) - when(a) || b.last_seq - a.last_seq)
+  }
+
+  async function name(userIdToName: string | null | undefined): Promise<void> {
+    if (!userIdToName || names[userIdToName] !== undefined) return
+    names[userIdToName] = ''
+    try {
+      const person = await call(() => api.GET('/api/v1/people/{user_id}', { params: { path: { user_id: userIdToName } } }))
+      names[userIdToName] = fullName(person)
+    } catch {
+      delete names[userIdToName]
+    }
+  }
+
+  function adminOf(organizationId: string | null | undefined): boolean {
+    return organizations.value.some((o) => o.organization.organization_id === organizationId
+      && o.membership.roles.includes('admin'))
+  }
+
+  function organizationName(organizationId: string | null | undefined): string {
+    return organizations.value.find((o) => o.organization.organization_id === organizationId)?.organization.name ?? ''
+  }
+
+  /** The people a chat is named after (a dialog's other person, an inbox thread's writer for its admins). */
+  function counterpart(chat: Chat): string | null {
+    if (chat.kind === 'direct') return chat.member_ids.find((m) => m !== me.value) ?? null
+    if (chat.kind === 'inbox' && chat.member_ids.length > 1 && chat.member_ids[0] !== me.value) return chat.member_ids[0] ?? null
+    return null
+  }
+
+  async function loadList(): Promise<void> {
+    const [list, orgs] = await Promise.all([
+      call(() => api.GET('/api/v1/chats')),
+      organizations.value.length ? Promise.resolve(organizations.value) : call(() => api.GET('/api/v1/me/organizations')),
+    ])
+    organizations.value = orgs
+    // An event that arrived while the list was on its way is newer than the list: it stays.
+    const previous = new Map(items.value.map((i) => [i.chat.chat_id, i]))
+    items.value = list.map((i) => {
+      const known = previous.get(i.chat.chat_id)
+      return known && known.last_seq > i.last_seq
+        ? { ...i, last_seq: known.last_seq, unread: known.unread, last: known.last }
+        : { ...i, last: known?.last ?? null }
+    })
+    loaded.value = true
+    for (const i of items.value) void name(counterpart(i.chat))
+    sortItems()
+    // The last message of each chat (the list's preview), a few at a time.
+    await Promise.all(items.value.filter((i) => i.last_seq >= 0 && (!i.last || i.last.seq !== i.last_seq)).map(async (i) => {
+      const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
+        params: { path: { chat_id: i.chat.chat_id }, query: { limit: 1 } } })).catch(() => null)
+      const last = page?.items[0]
+      if (last) {
+        i.last = last
+        void name(last.author_id)
+      }
+    }))
+    sortItems()
+  }
+
+  function upsert(chatId: string, message: Message): void {
+    const list = messages[chatId]
+    if (list) {
+      const at = list.findIndex((m) => m.seq === message.seq)
+      if (at >= 0) list[at] = { ...list[at], ...message }
+      else {
+        list.push(message)
+        list.sort((a, b) => a.seq - b.seq)
+      }
+    }
+    const i = item(chatId)
+    if (i && (!i.last || message.seq >= i.last.seq)) {
+      i.last = message
+      i.last_seq = Math.max(i.last_seq, message.seq)
+    }
+    void name(message.author_id)
+  }
+
+  function patch(chatId: string, seq: number, change: Partial<Message>): void {
+    const m = messages[chatId]?.find((x) => x.seq === seq)
+    if (m) Object.assign(m, change)
+    const i = item(chatId)
+    if (i?.last?.seq === seq) i.last = { ...i.last, ...change }
+  }
+
+  function onEvent(event: RealtimeEvent): void {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const d = event.data as Record<string, any>
+    const chatId = String(d.chat_id ?? '')
+    switch (event.type) {
+      case 'MessagePosted': {
+        const { caughtUp: _caughtUp, chat_id: _chat, ...rest } = d as Record<string, unknown>
+        const message = { deleted: false, attachments: [], ...rest } as unknown as Message
+        if (message.poll && !('my_choice' in message.poll)) (message.poll as unknown as Poll).my_choice = [] // events carry no one's choice
+        const known = item(chatId)
+        if (!known) {
+          void loadList()
+          return
+        }
+        const fresh = !known.last || message.seq > known.last.seq
+        upsert(chatId, message)
+        if (fresh && message.author_id !== me.value) {
+          known.unread += 1
+          if (openChat.value === chatId && globalThis.document?.visibilityState !== 'hidden') void markRead(chatId)
+          notify(known, message)
+        }
+        sortItems()
+        break
+      }
+      case 'MessageEdited':
+        patch(chatId, d.seq, { text: d.text, edited_at: d.edited_at })
+        break
+      case 'MessageDeleted':
+        patch(chatId, d.seq, { deleted: true, text: '', attachments: [], deleted_at: d.deleted_at })
+        break
+      case 'PollVoted':
+      case 'PollClosed': {
+        const m = messages[chatId]?.find((x) => x.seq === d.seq)
+        const poll = m?.poll as Poll | undefined
+        if (poll) {
+          if (event.type === 'PollClosed') poll.closed = true
+          else Object.assign(poll, { counts: d.counts, voters: d.voters })
+        }
+        break
+      }
+      case 'MessagesRead': {
+        const reader = d.user_id as string | null
+        if (reader === me.value) {
+          const i = item(chatId)
+          if (i) i.unread = Math.max(0, i.last_seq - (d.read_until as number))
+        } else {
+          readBy[chatId] = { ...(readBy[chatId] ?? {}), [reader ?? 'organization']: d.read_until }
+        }
+        break
+      }
+      case 'ChatCreated':
+      case 'ChatUpdated':
+      case 'ChatMembersChanged':
+      case 'reconnected':
+        void loadList().catch(() => undefined)
+        break
+    }
+  }
+
+  // Background tabs: a notification and a count in the title (CH-4).
+  let hiddenUnread = 0
+  function notify(chat: ChatItem, message: Message): void {
+    const doc = globalThis.document
+    if (!doc || doc.visibilityState !== 'hidden') return
+    hiddenUnread += 1
+    doc.title = `(${hiddenUnread}) ${doc.title.replace(/^\(\d+\) /, '')}`
+    if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
+      new Notification(title(chat.chat), { body: message.text || '📎', tag: chat.chat.chat_id })
+    }
+  }
+  globalThis.document?.addEventListener('visibilitychange', () => {
+    if (globalThis.document.visibilityState === 'visible' && hiddenUnread) {
+      hiddenUnread = 0
+      globalThis.document.title = globalThis.document.title.replace(/^\(\d+\) /, '')
+      if (openChat.value) void markRead(openChat.value)
+    }
+  })
+
+  function title(chat: Chat): string {
+    const other = counterpart(chat)
+    if (other) return names[other] || '…'
+    if (chat.kind === 'inbox') return organizationName(chat.organization_id)
+    return chat.name || chat.subject || ''
+  }
+
+  /** Start the connection and the outbox for the signed-in person (once). */
+  function start(): void {
+    const uid = me.value
+    if (!uid || userId === uid) return
+    stop()
+    userId = uid
+    outbox = new Outbox<Message>({
+      key: `sfera.outbox.${uid}`,
+      send: (p) => call(() => api.POST('/api/v1/chats/{chat_id}/messages', {
+        params: { path: { chat_id: p.chatId } }, body: { text: p.text, reply_to: p.replyTo } })),
+      isNetworkError: (e) => e instanceof ApiError && (e.code === NETWORK_FAILED || e.status >= 500 || e.status === 429),
+      errorCode: (e) => (e instanceof ApiError ? e.code : 'unknown'),
+    })
+    pending.value = outbox.list()
+    outbox.onChange(() => {
+      pending.value = outbox?.list() ?? []
+    })
+    outbox.onSent((p, message) => upsert(p.chatId, message))
+    realtime = new RealtimeClient({
+      url: realtimeUrl,
+      token: freshToken,
+      fetchAfter: (chatId, after) => call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
+        params: { path: { chat_id: chatId }, query: { after, limit: 100 } } })),
+    })
+    realtime.on(onEvent)
+    realtime.onStatus((s) => {
+      status.value = s
+      if (s === 'online') void outbox?.flush()
+    })
+    realtime.start()
+    globalThis.addEventListener?.('online', onlineAgain)
+    void outbox.flush()
+  }
+
+  function onlineAgain(): void {
+    realtime?.retryNow()
+    void outbox?.flush()
+  }
+
+  function stop(): void {
+    realtime?.stop()
+    realtime = null
+    outbox = null
+    userId = null
+    globalThis.removeEventListener?.('online', onlineAgain)
+  }
+
+  async function open(chatId: string): Promise<void> {
+    openChat.value = chatId
+    if (!item(chatId)) await loadList()
+    const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
+      params: { path: { chat_id: chatId }, query: { limit: PAGE } } }))
+    const list = [...page.items].reverse()
+    messages[chatId] = list
+    older[chatId] = list.length > 0 && list[0]!.seq > 0
+    for (const m of list) void name(m.author_id)
+    realtime?.follow(chatId, page.last_seq)
+    // What came between the page and following it is caught up by the socket's filter.
+    void realtime?.catchUp(chatId)
+  }
+
+  function close(chatId: string): void {
+    if (openChat.value === chatId) openChat.value = null
+    realtime?.unfollow(chatId)
+  }
+
+  async function loadOlder(chatId: string): Promise<number> {
+    const list = messages[chatId]
+    if (!list?.length || !older[chatId]) return 0
+    const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
+      params: { path: { chat_id: chatId }, query: { before: list[0]!.seq, limit: PAGE } } }))
+    const earlier = [...page.items].reverse().filter((m) => !list.some((x) => x.seq === m.seq))
+    list.unshift(...earlier)
+    older[chatId] = earlier.length > 0 && earlier[0]!.seq > 0
+    for (const m of earlier) void name(m.author_id)
+    return earlier.length
+  }
+
+  let readTimer: ReturnType<typeof setTimeout> | null = null
+  async function markRead(chatId: string): Promise<void> {
+    const i = item(chatId)
+    const last = messages[chatId]?.at(-1)?.seq ?? i?.last_seq ?? -1
+    if (last < 0 || (i && i.unread === 0)) return
+    if (i) i.unread = 0
+    if (readTimer) clearTimeout(readTimer)
+    readTimer = setTimeout(() => {
+      void call(() => api.PUT('/api/v1/chats/{chat_id}/read', { params: { path: { chat_id: chatId } },
+                                                               body: { seq: last } })).catch(() => undefined)
+    }, 150)
+  }
+
+  function send(chatId: string, text: string, replyTo: number | null): void {
+    outbox?.add(chatId, text, replyTo)
+  }
+
+  function dropPending(id: string): void {
+    outbox?.remove(id)
+  }
+
+  function retryPending(id: string): void {
+    outbox?.retry(id)
+  }
+
+  async function post(chatId: string, body: Schemas['MessageInput']): Promise<Message> {
+    const message = await call(() => api.POST('/api/v1/chats/{chat_id}/messages', {
+      params: { path: { chat_id: chatId } }, body }))
+    upsert(chatId, message)
+    return message
+  }
+
+  async function edit(chatId: string, seq: number, text: string): Promise<void> {
+    await call(() => api.PUT('/api/v1/chats/{chat_id}/messages/{seq}', { params: { path: { chat_id: chatId, seq } },
+                                                                        body: { text } }))
+    patch(chatId, seq, { text, edited_at: new Date().toISOString() })
+  }
+
+  async function remove(chatId: string, seq: number): Promise<void> {
+    const shown = await call(() => api.DELETE('/api/v1/chats/{chat_id}/messages/{seq}', {
+      params: { path: { chat_id: chatId, seq } } }))
+    patch(chatId, seq, { ...shown, deleted: true })
+  }
+
+  async function vote(chatId: string, seq: number, options: number[]): Promise<void> {
+    const shown = await call(() => api.PUT('/api/v1/chats/{chat_id}/messages/{seq}/vote', {
+      params: { path: { chat_id: chatId, seq } }, body: { options } }))
+    upsert(chatId, shown)
+  }
+
+  async function closePoll(chatId: string, seq: number): Promise<void> {
+    const shown = await call(() => api.POST('/api/v1/chats/{chat_id}/messages/{seq}/poll-closure', {
+      params: { path: { chat_id: chatId, seq } } }))
+    upsert(chatId, shown)
+  }
+
+  async function report(chatId: string, seq: number, reason: string): Promise<void> {
+    await call(() => api.POST('/api/v1/chats/{chat_id}/messages/{seq}/reports', {
+      params: { path: { chat_id: chatId, seq } }, body: { reason } }))
+  }
+
+  return { items, loaded, messages, older, readBy, names, organizations, status, pending, openChat, me,
+           item, title, counterpart, adminOf, organizationName, name, loadList, start, stop, open, close, loadOlder,
+           markRead, send, dropPending, retryPending, post, edit, remove, vote, closePoll, report }
+})
