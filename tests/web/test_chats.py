@@ -174,7 +174,9 @@ def test_attachments_upload_and_play_in_the_other_browser_CH_4(people, api, worl
 
 
 def test_write_to_the_administration_answered_as_the_school_CH_5(people, api, world):
-    pupil_session = api.member(world["org"], world["admin"], "student", last_name="Ершов", first_name="Гоша",
+    seventh = api.ok("POST", f"/organizations/{world['org']}/classes", world["admin"]["access_token"], status=201,
+                     json={"name": "7А", "start_year": 2023, "end_year": 2030})["class_id"]
+    pupil_session = api.member(world["org"], world["admin"], "student", seventh, last_name="Ершов", first_name="Гоша",
                                birth_date="2013-01-02", sex="male")
     pupil, admin = people("pupil"), people("admin-4")
     pupil.sign_in_as(pupil_session, "/chats")
