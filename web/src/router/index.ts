@@ -3,6 +3,7 @@ import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { useSession } from '@/features/auth/store'
 import { callRoutes } from '@/features/calls/routes'
 import { chatRoutes } from '@/features/chats/routes'
+import { schoolRoutes } from '@/features/schools/routes'
 
 import { decide } from './guards'
 
@@ -34,6 +35,7 @@ export const routes: RouteRecordRaw[] = [
     meta: { title: 'chatInvite.title' } },
   { path: '/ejournal/link', name: 'ejournal-link', component: () => import('@/features/ejournal/LinkView.vue'),
     meta: { auth: true, title: 'ejournal.title' } },
+  ...schoolRoutes,
   ...chatRoutes,
   ...callRoutes,
   { path: '/:rest(.*)*', name: 'not-found', component: () => import('@/features/people/NotFoundView.vue'),

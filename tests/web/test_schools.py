@@ -1,0 +1,310 @@
+"""Schools in the browser (SC-1..SC-12): a school is applied for and an operator decides in the
+console; a person finds a school by city and asks to join, an admin adds or hides the request;
+the admins' pages (classes, invite links with their QR, members); documents uploaded with a
+progress bar, an article written, covered and published, a channel posted in and read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+# A 1×1 PNG: a cover the API sniffs as an image.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")
+
+
+def city() -> str:
+    return f"Тестоград-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def school(api):
+    org, admin = api.organization("Лицей №2", city())
+    token = admin["access_token"]
+    five = api.ok("POST", f"/organizations/{org}/classes", token, status=201,
+                  json={"name": "5А", "start_year": 2025, "end_year": 2032})["class_id"]
+    six = api.ok("POST", f"/organizations/{org}/classes", token, status=201,
+                 json={"name": "6А", "start_year": 2024, "end_year": 2031})["class_id"]
+    return {"org": org, "admin": admin, "five": five, "six": six}
+
+
+def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(people, api):
+    place = city()
+    phone = api.new_phone()
+    me = people("applicant")
+    me.open("/schools/apply")
+    page = me.page
+    page.get_by_label("Название").fill("Школа «Радуга»")
+    page.get_by_label("Колледж").check()
+    page.get_by_label("Город").fill(place)
+    page.get_by_label("Телефон администратора").fill(phone)
+    me.screen("school-apply")
+    page.get_by_role("button", name="Отправить заявку").click()
+    expect(page.get_by_role("status")).to_contain_text("Заявка «Школа «Радуга»» отправлена")
+    me.screen("school-apply-sent")
+    other = api.ok("POST", "/organization-applications", status=201, json={
+        "name": "Не та школа", "kind": "school", "country": "RU", "city": place, "admin_phone": api.new_phone()})
+
+    console = api.operator()
+    api.ok("PUT", "/me/profile", console["access_token"], json={
+        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
+    operator = people("operator")
+    operator.sign_in_as(console, "/schools")
+    page = operator.page
+    page.get_by_role("link", name="Консоль оператора").click()
+    expect(page.get_by_role("heading", name="Консоль оператора")).to_be_visible()
+    operator.screen("operator-console")
+    page.get_by_role("button", name="Одобрить: Школа «Радуга»").click()
+    expect(page.get_by_role("status").first).to_contain_text("«Школа «Радуга»» зарегистрирована")
+    page.get_by_role("button", name="Отклонить: Не та школа").click()
+    page.get_by_label("Причина отказа").fill("Такой школы нет в реестре")
+    page.get_by_role("button", name="Отклонить", exact=True).click()
+    expect(page.locator("[data-application='Не та школа']")).to_have_count(0)
+    assert other["application_id"] not in {a["application_id"] for a in
+                                           api.ok("GET", "/operator/applications", api.operator()["access_token"])}
+
+    # The approved school's admin signs in with the named phone and finds it among their schools.
+    admin = api.sign_in(phone)
+    eventually(lambda: api.ok("GET", "/me/organizations", admin["access_token"]), what="the new admin's school")
+
+    # Registering a region's e-journal shows its webhook secret once.
+    region = str(60 + uuid.uuid4().int % 30)
+    page.get_by_label("Код региона").fill(region)
+    page.get_by_label("Название", exact=True).fill("Журнал региона")
+    page.get_by_label("Адрес журнала").fill("https://journal.example.org")
+    page.get_by_label("Идентификатор клиента (client_id)").fill("sfera")
+    page.get_by_label("Секрет клиента (client_secret)").fill("secret-of-the-client")
+    page.get_by_role("button", name="Подключить", exact=True).click()
+    expect(page.get_by_text("Секрет показывается только сейчас")).to_be_visible()
+    expect(page.get_by_text(f"регион {region}")).to_be_visible()
+    operator.screen("operator-provider-created")
+
+
+def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3(people, api, school):
+    token = school["admin"]["access_token"]
+    place = api.ok("GET", f"/organizations/{school['org']}", token)["city"]
+    teacher = api.person("Смирнова", "Ольга", "1985-02-02", "female")
+    stranger = api.person("Лишний", "Пётр", "1990-01-01", "male")
+    api.ok("POST", f"/organizations/{school['org']}/join-requests", stranger["access_token"], status=201,
+           json={"message": "Возьмите меня"})
+
+    me = people("seeker")
+    me.sign_in_as(teacher, "/")
+    page = me.page
+    page.get_by_role("link", name="Найти школу").click()
+    page.get_by_label("Город").fill(place)
+    page.get_by_role("button", name="Найти").click()
+    expect(page.get_by_text("Лицей №2")).to_be_visible()
+    page.get_by_role("button", name="Попроситься в школу").click()
+    page.get_by_label("Сообщение администраторам").fill("Я учитель математики")
+    me.screen("school-find")
+    page.get_by_role("button", name="Отправить заявку").click()
+    expect(page.get_by_role("status")).to_contain_text("Заявка отправлена")
+
+    admin = people("admin-requests")
+    admin.sign_in_as(school["admin"], f"/schools/{school['org']}/manage/requests")
+    page = admin.page
+    expect(page.get_by_text("Я учитель математики")).to_be_visible()
+    admin.screen("admin-requests")
+    item = page.locator("[data-request='Смирнова Ольга']")
+    item.get_by_label("Роль").select_option("teacher")
+    item.get_by_label("Класс").select_option(label="5А")
+    page.get_by_role("button", name="Добавить: Смирнова Ольга").click()
+    expect(page.get_by_role("status").first).to_contain_text("Смирнова Ольга теперь в школе")
+    page.get_by_role("button", name="Скрыть: Лишний Пётр").click()
+    expect(page.get_by_role("status").first).to_contain_text("Заявка Лишний Пётр скрыта")
+    mine = api.ok("GET", "/me/organizations", teacher["access_token"])
+    assert [m["membership"]["roles"] for m in mine if m["organization"]["organization_id"] == school["org"]] == [
+        ["teacher"]]
+    again = api.call("POST", f"/organizations/{school['org']}/join-requests", stranger["access_token"], json={})
+    assert again.status_code in (403, 410) and again.json()["error"]["code"] == "join_request.hidden"
+
+
+def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people, api, school):
+    token = school["admin"]["access_token"]
+    pupil = api.member(school["org"], school["admin"], "student", school["five"],
+                       last_name="Зайцев", first_name="Миша", birth_date="2014-01-01", sex="male")
+    teacher = api.member(school["org"], school["admin"], "teacher",
+                         last_name="Волкова", first_name="Нина", birth_date="1980-01-01", sex="female")
+    api.ok("POST", f"/organizations/{school['org']}/classes", token, status=201,
+           json={"name": "11Б", "start_year": 2009, "end_year": 2020})
+
+    me = people("admin")
+    me.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    me.sign_in_as(school["admin"], f"/schools/{school['org']}")
+    page = me.page
+    me.screen("school-page-admin")
+    page.get_by_role("link", name="Управление школой").click()
+    expect(page).to_have_url(f"/schools/{school['org']}/manage/members")
+
+    # SC-4: classes, the graduated one marked; a new class.
+    page.get_by_role("link", name="Классы").click()
+    expect(page.locator(".tile", has_text="11Б")).to_contain_text("выпущен")
+    page.get_by_label("Название").fill("2В")
+    page.get_by_label("Год начала").fill("2025")
+    page.get_by_label("Год выпуска").fill("2036")
+    page.get_by_role("button", name="Добавить класс").click()
+    expect(page.locator(".tile", has_text="2В")).to_contain_text("2025–2036")
+    me.screen("admin-classes")
+
+    # SC-5, ID-4: an invite link: preset, uses, class, e-mail for juniors (grade 2); copy, a big QR, revoke.
+    page.get_by_role("link", name="Приглашения").click()
+    page.get_by_label("Класс").select_option(label="2В")
+    page.get_by_label("1 день").check()
+    page.get_by_label("Сколько человек может присоединиться").fill("25")
+    page.get_by_label("Разрешить регистрацию по электронной почте").check()
+    page.get_by_role("button", name="Создать ссылку").click()
+    invite = page.locator(".invite", has_text="Присоединились: 0 из 25")
+    expect(invite).to_be_visible()
+    expect(invite).to_contain_text("по почте")
+    me.screen("admin-invites")
+    invite.get_by_role("button", name="Скопировать").click()
+    expect(invite.get_by_role("status")).to_contain_text("Ссылка скопирована")
+    url = page.evaluate("navigator.clipboard.readText()")
+    assert re.search(r"/invite/[\w-]+$", url), url
+    invite_token = url.rsplit("/", 1)[1]
+    assert api.ok("GET", f"/invites/{invite_token}")["class_name"] == "2В"
+    invite.get_by_role("button", name="QR-код на весь экран").click()
+    qr = page.get_by_role("dialog").get_by_role("img")
+    expect(qr).to_be_visible()
+    assert page.evaluate("document.querySelector('.qr-big').naturalWidth") > 0
+    page.set_viewport_size({"width": 1366, "height": 768})
+    box = qr.bounding_box()
+    assert box and box["width"] >= 500, box  # big enough to scan from the back of a classroom
+    page.screenshot(path=str(me_screens() / "admin-invite-qr-1366.png"))
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.get_by_role("button", name="Закрыть").click()
+    invite.get_by_role("button", name="Аннулировать ссылку").click()
+    invite.get_by_role("button", name="Аннулировать ссылку").click()
+    expect(invite).to_contain_text("аннулирована")
+    assert api.call("GET", f"/invites/{invite_token}").json()["error"]["code"] == "invite.revoked"
+
+    # SC-9, RO-7: members filtered by class; a class changed, an admin appointed, a member removed.
+    page.get_by_role("link", name="Участники").click()
+    page.get_by_label("Класс").select_option(label="5А")
+    expect(page.locator("[data-member='Зайцев Миша']")).to_be_visible()
+    expect(page.locator("[data-member='Волкова Нина']")).to_have_count(0)
+    me.screen("admin-members")
+    page.get_by_role("button", name="Изменить: Зайцев Миша").click()
+    page.locator("[data-member='Зайцев Миша']").get_by_label("Класс").select_option(label="6А")
+    page.get_by_role("button", name="Сохранить").click()
+    expect(page.get_by_role("status").first).to_contain_text("Данные участника Зайцев Миша изменены")
+    page.get_by_label("Класс").first.select_option("")
+    page.get_by_role("button", name="Сделать администратором: Волкова Нина").click()
+    expect(page.get_by_role("status").first).to_contain_text("Волкова Нина теперь администратор")
+    page.get_by_role("button", name="Удалить из школы: Зайцев Миша").click()
+    page.get_by_role("button", name="Удалить из школы", exact=True).click()
+    expect(page.locator("[data-member='Зайцев Миша']")).to_have_count(0)
+    assert "admin" in [m for m in api.ok("GET", "/me/organizations", teacher["access_token"])
+                       if m["organization"]["organization_id"] == school["org"]][0]["membership"]["roles"]
+    assert not [m for m in api.ok("GET", "/me/organizations", pupil["access_token"])
+                if m["organization"]["organization_id"] == school["org"]]
+
+
+def me_screens():
+    from tests.web.conftest import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def test_documents_articles_and_channels_SC_10_SC_11_SC_12(people, api, school, tmp_path):
+    org = school["org"]
+    token = school["admin"]["access_token"]
+    reader = api.member(org, school["admin"], "student", school["five"],
+                        last_name="Юрьева", first_name="Ася", birth_date="2014-01-01", sex="female")
+    channel = api.ok("POST", f"/organizations/{org}/channels", token, status=201, json={"name": "Новости"})
+    for n in range(21):
+        api.ok("POST", f"/channels/{channel['channel_id']}/posts", token, status=201,
+               json={"text": f"Старая новость {n}"})
+
+    me = people("admin-content")
+    me.sign_in_as(school["admin"], f"/schools/{org}/manage/documents")
+    page = me.page
+
+    # SC-10: an upload shows its progress (the connection slowed down so it can be seen).
+    doc = tmp_path / "Расписание.pdf"
+    doc.write_bytes(b"%PDF-1.4\n%" + uuid.uuid4().hex.encode() + b"\n" + os.urandom(150_000))
+    cdp = me.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
+                                                   "uploadThroughput": 60_000})
+    page.get_by_label("Файл").set_input_files(str(doc))
+    expect(page.get_by_label("Название документа")).to_have_value("Расписание")
+    page.get_by_role("button", name="Загрузить").click()
+    expect(page.locator("progress")).to_be_visible()
+    me.page.screenshot(path=str(me_screens() / "admin-document-progress-360.png"))
+    expect(page.get_by_role("status")).to_contain_text("Документ «Расписание» загружен", timeout=30_000)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                   "uploadThroughput": -1})
+    me.screen("admin-documents")
+
+    # SC-11: an article: cover, rich text (the API drops what is unsafe), a draft, then published.
+    me.open(f"/schools/{org}")
+    page.get_by_role("link", name="Написать статью").click()
+    page.get_by_label("Заголовок").fill("День открытых дверей")
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(PNG)
+    page.get_by_label("Обложка").set_input_files(str(cover))
+    expect(page.get_by_alt_text("Обложка статьи")).to_be_visible()
+    body = page.get_by_role("textbox", name="Текст статьи")
+    body.click()
+    page.get_by_role("button", name="Жирный").click()
+    page.keyboard.type("Ждём всех")
+    page.get_by_role("button", name="Жирный").click()
+    page.keyboard.type(" в субботу.")
+    # What a pasted page could carry (the browser would run none of it under the CSP, but the API must drop it):
+    # added to the draft on its way to the API, the editor then shows what the API kept.
+    unsafe = ('<p>Схема: <span onmouseover="alert(1)">проезд</span> <a href="javascript:alert(2)">тут</a></p>'
+              '<script>x()</script>')
+
+    def taint(route):
+        if route.request.method != "POST":
+            return route.continue_()
+        draft = json.loads(route.request.post_data)
+        return route.continue_(post_data=json.dumps({**draft, "html": draft["html"] + unsafe}))
+
+    page.route("**/api/v1/organizations/*/articles", taint)
+    page.get_by_role("button", name="Сохранить черновик").click()
+    expect(page.get_by_role("status")).to_contain_text("Черновик сохранён")
+    expect(page).to_have_url(re.compile(f"/schools/{org}/editor/[0-9a-f-]+$"))
+    html = body.inner_html()
+    assert "<b>Ждём всех</b>" in html or "<strong>Ждём всех</strong>" in html, html
+    assert "проезд" in html and "onmouseover" not in html and "javascript:" not in html and "<script" not in html, html
+    me.screen("article-editor")
+    page.get_by_role("button", name="Опубликовать").click()
+    expect(page.get_by_role("heading", name="День открытых дверей")).to_be_visible()
+    expect(page.locator(".article img.cover")).to_be_visible()
+    me.screen("article")
+
+    # SC-12: the admin posts in a channel; a pupil reads it, older posts a page at a time.
+    me.open(f"/schools/{org}/channels/{channel['channel_id']}")
+    page.get_by_label("Новая публикация").fill("Завтра линейка в 9:00")
+    page.get_by_role("button", name="Опубликовать").click()
+    expect(page.locator(".post").first).to_contain_text("Завтра линейка в 9:00")
+
+    pupil = people("pupil-reader")
+    pupil.sign_in_as(reader, f"/schools/{org}")
+    page = pupil.page
+    expect(page.get_by_text("Расписание", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="День открытых дверей")).to_be_visible()
+    pupil.screen("school-page")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Скачать «Расписание»").click()
+    assert download.value.suggested_filename == "Расписание.pdf"
+    page.get_by_role("link", name="Новости").click()
+    expect(page.locator(".post")).to_have_count(20)
+    expect(page.get_by_label("Новая публикация")).to_have_count(0)
+    page.get_by_role("button", name="Показать более ранние").click()
+    expect(page.locator(".post")).to_have_count(22)
+    expect(page.get_by_role("button", name="Показать более ранние")).to_have_count(0)
+    pupil.screen("channel")
