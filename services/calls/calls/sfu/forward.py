@@ -52,7 +52,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from calls.sfu import metrics
+from calls.sfu import metrics, vp8
 
 if TYPE_CHECKING:
     from calls.sfu.room import Participant
@@ -64,26 +64,6 @@ HISTORY = 512  # packets kept per track for retransmission (NACK)
 BITRATE_CAPS = {"camera": 600_000, "screen": 1_500_000}  # REMB sent to publishers (no simulcast in aiortc)
 NO_EXTENSIONS = HeaderExtensionsMap()
 SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
-
-
-def is_vp8_keyframe_start(payload: bytes) -> bool:
-    """True for the first packet of a VP8 key frame (RFC 7741 payload descriptor + frame tag)."""
-    if len(payload) < 2:
-        return False
-    b0 = payload[0]
-    if not (b0 & 0x10) or (b0 & 0x07):  # S bit set, partition 0
-        return False
-    i = 1
-    if b0 & 0x80:  # X: extension byte
-        x = payload[1]
-        i = 2
-        if x & 0x80:  # I: picture id
-            i += 2 if payload[i] & 0x80 else 1
-        if x & 0x40:  # L: tl0picidx
-            i += 1
-        if x & 0x30:  # T or K
-            i += 1
-    return len(payload) > i and not (payload[i] & 0x01)
 
 
 def fast_sender(dtls: Any) -> Callable[[bytes], None]:
@@ -126,7 +106,6 @@ class PublishedTrack:
         self.deferred_keyframe: asyncio.TimerHandle | None = None
         self.level = 127.0  # audio: smoothed level in -dBov (0 loudest, 127 silence)
         self.last_voice = 0.0
-        self.packets = 0
         self.started = False
         self.refusal_told = False  # CA-4: the publisher was told this source is not forwarded
         self.recorders: list[Any] = []
@@ -154,7 +133,6 @@ class PublishedTrack:
             self.ssrc = packet.ssrc
             self.started = True
             self.owner.room.track_started(self)
-        self.packets += 1
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
@@ -182,7 +160,7 @@ class PublishedTrack:
         for slot in self.slots:
             if slot.waiting_keyframe:
                 if keyframe is None:
-                    keyframe = is_vp8_keyframe_start(payload)
+                    keyframe = vp8.is_keyframe_start(payload)
                 if not keyframe:
                     continue
                 slot.waiting_keyframe = False

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
+from calls.sfu import vp8
 from calls.sfu.forward import PublishedTrack
 from calls.sfu.room import leading
 
@@ -30,29 +31,6 @@ log = logging.getLogger("calls.sfu")
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
 OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
-
-
-def vp8_descriptor_size(payload: bytes) -> int:
-    """Length of the RFC 7741 payload descriptor in front of the VP8 data."""
-    size = 1
-    if payload[0] & 0x80:
-        x = payload[1]
-        size = 2
-        if x & 0x80:
-            size += 2 if payload[size] & 0x80 else 1
-        if x & 0x40:
-            size += 1
-        if x & 0x30:
-            size += 1
-    return size
-
-
-def vp8_dimensions(frame: bytes) -> tuple[int, int] | None:
-    """Width and height from a key frame's header (RFC 6386 9.1)."""
-    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
-        return None
-    width, height = struct.unpack("<HH", frame[6:10])
-    return width & 0x3FFF, height & 0x3FFF
 
 
 class WebmWriter:
@@ -73,7 +51,7 @@ class WebmWriter:
 
     def video_frame(self, data: bytes, rtp_ts: int) -> None:
         if not self.started:
-            size = vp8_dimensions(data)
+            size = vp8.dimensions(data)
             if size is None:
                 return  # wait for a key frame
             self.video.width, self.video.height = size
@@ -155,7 +133,7 @@ class Recorder:
                 if self.frame_ts != ts:
                     self.frame = bytearray()
                     self.frame_ts = ts
-                self.frame += payload[vp8_descriptor_size(payload):]
+                self.frame += vp8.frame_data(payload)
                 if marker:
                     if self.video_wall is None:
                         self.video_wall = time.time()
