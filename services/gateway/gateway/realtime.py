@@ -29,16 +29,19 @@ from flask import Flask, request
 from flask_sock import Sock
 
 from shared.auth import verify_access_token
-from shared.contracts import ContractError, parse_event
+from shared.contracts import ContractError, get_contract, parse_event
 from shared.errors import DomainError, Unauthorized
 from shared.observability import metrics
 from shared.observability.logging import get_logger
 
 log = get_logger("gateway.realtime")
 
-PUSHED = ("MessagePosted.v1", "MessageEdited.v1", "MessageDeleted.v1", "ChatMembersChanged.v1", "ChatCreated.v1",
-          "ChatUpdated.v1", "PollVoted.v1", "PollClosed.v1", "MessagesRead.v1")
-SESSION_ENDED = "SessionEnded.v1"  # on identity.events
+# The events pushed to sockets and the one that closes them, by contract type: their exchanges and routing keys
+# are the catalogue's (shared.contracts), never spelled here.
+PUSHED = tuple(f"messaging.{name}.v1" for name in (
+    "MessagePosted", "MessageEdited", "MessageDeleted", "ChatMembersChanged", "ChatCreated", "ChatUpdated",
+    "PollVoted", "PollClosed", "MessagesRead"))
+SESSION_ENDED = "identity.SessionEnded.v1"
 
 
 class Hub:
@@ -53,13 +56,17 @@ class Hub:
         self.session_of: dict[int, str] = {}  # id(socket) -> its session id
         self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
 
-    def connect(self, user_id: str, ws, session_id: str | None = None) -> None:
+    def connect(self, user_id: str, ws, session_id: str | None = None) -> threading.Lock:
+        """Route events to ``ws``; returns the socket's send lock, the one every writer to it holds (a socket
+        is routed exactly as long as its lock is in ``send_locks``)."""
+        send_lock = threading.Lock()
         with self.lock:
             self.sockets[user_id].add(ws)
-            self.send_locks[id(ws)] = threading.Lock()
+            self.send_locks[id(ws)] = send_lock
             self.session_sockets[str(session_id)].add((user_id, ws))
             self.session_of[id(ws)] = str(session_id)
         metrics.websocket_connections.inc()
+        return send_lock
 
     def disconnect(self, user_id: str, ws) -> None:
         with self.lock:
@@ -84,9 +91,9 @@ class Hub:
             ended = list(self.session_sockets.get(str(session_id), ()))
             for user_id, ws in ended:
                 self._unroute(user_id, ws)
-            locks = [self.send_locks.get(id(ws)) for _, ws in ended]
+            locks = [self.send_locks[id(ws)] for _, ws in ended]
         for (_, ws), send_lock in zip(ended, locks, strict=True):
-            with send_lock or threading.Lock():
+            with send_lock:
                 close(ws, Unauthorized("auth.session_ended", "This session was signed out."))
         return len(ended)
 
@@ -116,13 +123,13 @@ class Hub:
                     for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
         sent = 0
         with self.lock:
-            targets = [(ws, self.send_locks.get(id(ws)), payloads[user in concealed or not concealed])
+            targets = [(ws, self.send_locks[id(ws)], payloads[user in concealed or not concealed])
                        for user in recipients for ws in self.sockets.get(user, ())]
         for ws, send_lock, payload in targets:
             if payload is None:
                 continue
             try:
-                with send_lock or threading.Lock():
+                with send_lock:
                     ws.send(payload)
                 sent += 1
                 metrics.events_pushed.labels(event_type.split(".")[0]).inc()
@@ -186,12 +193,7 @@ class BroadcastConsumer(threading.Thread):
             try:
                 connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
                 channel = connection.channel()
-                channel.exchange_declare("messaging.events", exchange_type="topic", durable=True)
-                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-                for key in PUSHED:
-                    channel.queue_bind(queue, "messaging.events", routing_key=key)
-                channel.exchange_declare("identity.events", exchange_type="topic", durable=True)
-                channel.queue_bind(queue, "identity.events", routing_key=SESSION_ENDED)
+                queue = self.bind(channel)
                 channel.basic_consume(queue, self.on_message, auto_ack=True)
                 self.ready.set()
                 channel.start_consuming()
@@ -200,13 +202,22 @@ class BroadcastConsumer(threading.Thread):
                 log.warning("realtime consumer lost the broker; reconnecting", exc_info=True)
                 time.sleep(1)
 
+    @staticmethod
+    def bind(channel) -> str:
+        """This process's exclusive queue, bound to every pushed event's exchange and routing key."""
+        queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        for contract in map(get_contract, (*PUSHED, SESSION_ENDED)):
+            channel.exchange_declare(contract.exchange, exchange_type="topic", durable=True)
+            channel.queue_bind(queue, contract.exchange, routing_key=contract.routing_key)
+        return queue
+
     def on_message(self, channel, method, properties, body) -> None:
         try:
             event = parse_event(body)
         except ContractError:
-            log.warning("malformed event on messaging.events ignored by realtime")
+            log.warning("malformed event ignored by realtime")
             return
-        if event.type == f"identity.{SESSION_ENDED}":
+        if event.type == SESSION_ENDED:
             self.hub.end_session(str(event.data["session_id"]))
             return
         self.hub.deliver(event.contract.routing_key, event.to_dict()["data"])
@@ -234,13 +245,13 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
             close(ws, exc)
             return
         user_id = str(principal.user_id)
-        hub.connect(user_id, ws, principal.session_id)
+        send_lock = hub.connect(user_id, ws, principal.session_id)
         try:
             ws.send(json.dumps({"type": "ready", "user_id": user_id}))
             while True:
                 left = expires_at - time.time()
                 if left <= 0:
-                    with hub.send_locks.get(id(ws)) or threading.Lock():
+                    with send_lock:
                         close(ws, Unauthorized("auth.token_expired", "The access token has expired; connect "
                                                                      "again with a fresh one."))
                     break
@@ -248,7 +259,7 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
                 if message is None:
                     continue  # the client is idle; the socket's own pings keep it alive
                 if message == "ping":
-                    with hub.send_locks.get(id(ws)) or threading.Lock():
+                    with send_lock:
                         ws.send("pong")
         except Exception:  # the client went away
             pass
