@@ -15,9 +15,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared.clock import utcnow
 from shared.errors import TooManyRequests
 
 TABLE = "rate_limits"
@@ -91,7 +92,7 @@ class Backoff:
 
 
 def now_minus_ten_years() -> datetime:
-    return datetime.now(timezone.utc) - timedelta(days=3650)
+    return utcnow() - timedelta(days=3650)
 
 
 def backoff_wait(row: Row | None, policy: Backoff, now: datetime) -> int:

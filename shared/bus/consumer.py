@@ -12,13 +12,12 @@ envelope, hands the handler a parsed ``CloudEvent``, and never drops a failure.
   ``python -m shared.bus.dlq`` lists and replays it.
 
 nameko's own ``event_handler`` acks and drops a failed message (or requeues it
-in a hot loop): ARCHITECTURE.md, pitfalls.
+in a hot loop): docs/architecture.md, "Known pitfalls".
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
@@ -37,6 +36,7 @@ from shared.bus.naming import (
     dead_letter_queue,
     retry_queue,
 )
+from shared.clock import utcnow
 from shared.contracts import CloudEvent, ContractError, get_contract, parse_event
 from shared.observability import metrics
 from shared.observability.logging import get_logger
@@ -118,7 +118,7 @@ class ReliableEventHandler(EventHandler):
         headers[H_QUEUE] = self.queue_name
         headers[H_ERROR] = f"{type(exc).__name__}: {exc}"[:2000]
         headers[H_ERROR_TYPE] = type(exc).__name__
-        headers[H_FAILED_AT] = datetime.now(timezone.utc).isoformat()
+        headers[H_FAILED_AT] = utcnow().isoformat()
         dead = permanent or attempt >= self.max_attempts
         if dead:
             target = Queue(dead_letter_queue(self.queue_name), exchange=DEFAULT_EXCHANGE,

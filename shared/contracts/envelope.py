@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared.clock import utcnow
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -136,7 +138,7 @@ def make_event(
         id=event_id,
         source=f"/sfera/{entry.service}",
         type=event_type,
-        time=time or datetime.now(timezone.utc),
+        time=time or utcnow(),
         subject=subject,
         data=loaded,
     )

@@ -39,7 +39,7 @@ PERSISTENCE_MODULES = {
 
 def prepare_for_eventlet() -> None:
     """psycopg detects gevent, not eventlet: its C wait function would block every
-    green thread. Must run before psycopg is imported (ARCHITECTURE.md, pitfalls)."""
+    green thread. Must run before psycopg is imported (docs/architecture.md, "Known pitfalls")."""
     if "psycopg" in sys.modules and os.environ.get("PSYCOPG_WAIT_FUNC") != "wait_select":
         raise RuntimeError("psycopg was imported before PSYCOPG_WAIT_FUNC was set")
     os.environ["PSYCOPG_WAIT_FUNC"] = "wait_select"
@@ -127,6 +127,22 @@ def command(method: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(method)
     def run(self: ServiceApplication, *args: Any, **kwargs: Any) -> T:
         return self.retrying(lambda: method(self, *args, **kwargs))
+
+    return run
+
+
+def once_per_event(method: Callable[..., T]) -> Callable[..., T | bool]:
+    """An event handler of an application, ``on_<event>(self, event, ...)``: an event already processed (a
+    redelivery, or a copy another consumer applied) returns False at once, before the handler reads or decides
+    anything. ``process_once`` makes the same check only when it saves: by then a handler may have refused a
+    redelivered event (a ParentUnlinked whose link is gone raises NotYet) or run a command of its own.
+    The handler still saves through ``process_once``, which records the event id with the effect."""
+
+    @functools.wraps(method)
+    def run(self: ServiceApplication, event: Any, *args: Any, **kwargs: Any) -> T | bool:
+        if self.already_processed(event.id):
+            return False
+        return method(self, event, *args, **kwargs)
 
     return run
 

@@ -50,3 +50,13 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path):
                             timeout=120, env={"PYTHONPATH": str(probe), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "gateway_probe -> messaging.domain" in result.stdout
+
+
+def test_one_clock():
+    """Services and shared read the time from shared.clock only (four copies of utcnow() were one too many)."""
+    sources = [*REPO.glob("shared/**/*.py"), *REPO.glob("services/*/*/**/*.py")]
+    own_clocks = [f"{path.relative_to(REPO)}:{number}"
+                  for path in sources if "tests" not in path.parts and path != REPO / "shared" / "clock.py"
+                  for number, line in enumerate(path.read_text().splitlines(), 1)
+                  if "datetime.now(" in line or "datetime.utcnow(" in line or "def utcnow(" in line]
+    assert sources and own_clocks == []

@@ -2,12 +2,13 @@
 
 import threading
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Tracking
 
-from shared.store import ServiceApplication, StaleWrite, command, make_application, store_env
+from shared.store import ServiceApplication, StaleWrite, command, make_application, once_per_event, store_env
 from shared.store.testing import racing, run_together
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,13 @@ class TallyApplication(ServiceApplication):
         tally.increment()
         return self.process_once(event_id, tally)
 
+    @once_per_event
+    def on_incremented(self, event, tally_id: uuid.UUID) -> bool:
+        self.decided = [*getattr(self, "decided", []), event.id]  # what the handler read and decided
+        tally: Tally = self.repository.get(tally_id)
+        tally.increment()
+        return self.process_once(event.id, tally)
+
 
 def test_store_env_per_persistence_kind(store_settings):
     env = store_env("school", config=store_settings)
@@ -53,6 +61,17 @@ def test_an_event_is_applied_once_however_often_it_arrives(store_settings):
     assert app.repository.get(tally.id).count == 2
     assert app.already_processed("identity:1:UserRegistered.v1")
     assert not app.already_processed("identity:3:UserRegistered.v1")
+
+
+def test_an_event_handler_sees_a_processed_event_never_again(store_settings):
+    """``@once_per_event``: a redelivery returns False before the handler reads or decides anything."""
+    app = make_application(TallyApplication, "tally", create_table=True, config=store_settings)
+    tally = Tally()
+    app.save(tally)
+    incremented = SimpleNamespace(id="school:9:Incremented.v1")
+    assert app.on_incremented(incremented, tally.id) is True
+    assert app.on_incremented(incremented, tally.id) is False
+    assert app.decided == [incremented.id] and app.repository.get(tally.id).count == 1
 
 
 def test_concurrent_copies_of_one_event_apply_once(durable_store_settings):

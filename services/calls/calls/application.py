@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from calls.domain import (
@@ -25,15 +24,12 @@ from calls.domain import (
     plan_breakouts,
     room_id,
 )
+from shared.clock import utcnow
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, once_per_event
 
 log = logging.getLogger("calls")
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class CallsApplication(ServiceApplication):
@@ -92,7 +88,7 @@ class CallsApplication(ServiceApplication):
             call = Call(kind=kind, started_by=actor_id, title=(title or "").strip()[:200] or
                         ("Broadcast" if kind == "broadcast" else "Call"), organization_id=organization_id,
                         chat_id=chat_id, invited=chosen, presenters=presenter_ids, class_id=class_id,
-                        subject=subject, started_at=now_utc())
+                        subject=subject, started_at=utcnow())
             call.admit(actor_id, time.time())
             slot = self._take_slot(class_id, subject, call) if class_id is not None and subject else None
             self.save(call, *([slot] if slot else []))
@@ -136,7 +132,7 @@ class CallsApplication(ServiceApplication):
             info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
             call = Call(kind="lesson", started_by=starter, title=f"{facts['subject']}", organization_id=(
                 uuid.UUID(facts["organization_id"]) if facts.get("organization_id") else None), chat_id=chat_id,
-                invited=None, lesson_id=lesson_id, class_id=class_id, subject=facts["subject"], started_at=now_utc())
+                invited=None, lesson_id=lesson_id, class_id=class_id, subject=facts["subject"], started_at=utcnow())
             call.admit(starter, time.time())
             slot = self._take_slot(class_id, facts["subject"], call)
             info.link_call(call.id)
@@ -243,7 +239,7 @@ class CallsApplication(ServiceApplication):
             c = self.call(call_id)
             if c.ended:
                 return c
-            c.end(by=str(actor_id) if actor_id else None, reason=reason, at=now_utc())
+            c.end(by=str(actor_id) if actor_id else None, reason=reason, at=utcnow())
             objs: list[Any] = [c]
             if c.class_id is not None and c.subject:
                 slot = self.find(SubjectSlot, SubjectSlot.create_id(c.class_id, c.subject))
@@ -297,7 +293,7 @@ class CallsApplication(ServiceApplication):
             if call.chat_id is None:
                 raise Conflict("call.no_chat", "This call has no chat to save a recording into.")
             if call.recording is None:
-                call.start_recording(recording_id=uuid.uuid4().hex, by=str(actor_id), at=now_utc())
+                call.start_recording(recording_id=uuid.uuid4().hex, by=str(actor_id), at=utcnow())
 
         return self._save_call(call_id, change)
 
@@ -310,10 +306,9 @@ class CallsApplication(ServiceApplication):
         return self._save_call(call_id, change)
 
     # -- the SFU's facts (media up) ---------------------------------------------------------------------------
+    @once_per_event
     def on_sfu_fact(self, event: CloudEvent) -> bool:
         data = event.data
-        if self.already_processed(event.id):
-            return False
         call_id = uuid.UUID(str(data["call_id"]))
 
         def command() -> bool:
@@ -325,7 +320,7 @@ class CallsApplication(ServiceApplication):
             if kind == "ParticipantConnected" and not call.ended and uid in call.participants:
                 p = call.participants[uid]
                 if not p.get("removed") and not p["connected"]:
-                    call.connected(user_id=uid, at=now_utc())
+                    call.connected(user_id=uid, at=utcnow())
             elif kind == "ParticipantDisconnected":
                 p = call.participants.get(uid)
                 if p and p["connected"]:
@@ -342,11 +337,10 @@ class CallsApplication(ServiceApplication):
         return self.retrying(command, ("call", call_id))
 
     # -- the e-journal's lessons (CA-2, CA-7, EJ-5) ---------------------------------------------------------------
+    @once_per_event
     def on_lesson(self, event: CloudEvent, record: bool = True) -> bool:
         """Keep the published remote lessons (``record``: with the event's id, once)."""
         data = event.data
-        if self.already_processed(event.id):
-            return False
         lesson_id = uuid.UUID(str(data["lesson_id"]))
         facts = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()
                  if k in ("organization_id", "class_id", "subject", "teacher_user_id", "provider_id",

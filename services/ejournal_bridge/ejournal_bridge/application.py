@@ -1,4 +1,4 @@
-"""The e-journal bridge's application (DOMAIN.md EJ-1..EJ-5, CH-2).
+"""The e-journal bridge's application (docs/rules.md EJ-1..EJ-5, CH-2).
 
 Webhooks are verified, stored in the inbox and acknowledged; the bridge then
 processes each delivery once (its own ``WebhookAccepted`` event through the
@@ -16,7 +16,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from ejournal_bridge.domain import (
     Provider,
     class_id_of,
 )
+from shared.clock import utcnow
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import DomainError, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
@@ -51,10 +52,6 @@ log = get_logger("ejournal_bridge")
 LESSONS_DEFAULT_SPAN = timedelta(days=7)  # "today's and this week's lessons"
 LESSONS_MAX_SPAN = timedelta(days=31)
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "ejournal" / "webhook.schema.json"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @lru_cache(maxsize=1)

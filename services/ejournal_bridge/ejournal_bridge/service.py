@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from nameko.rpc import RpcProxy
 
-from ejournal_bridge.application import BridgeApplication, parse_time, utcnow
+from ejournal_bridge.application import BridgeApplication, parse_time
 from ejournal_bridge.journal import HttpJournalClient
 from shared.bus.consumer import consume_event
+from shared.clock import utcnow
 from shared.contracts import CloudEvent
 from shared.contracts.api import ejournal_bridge as schemas
 from shared.service import EventSourcedApp, Observability, rpc, to_id

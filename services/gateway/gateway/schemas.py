@@ -1,5 +1,5 @@
 """Request and response schemas of the public API (the OpenAPI document is built from them).
-Results of services reuse the services' own schemas."""
+Results of services reuse their contracts in shared.contracts.api."""
 
 from marshmallow import Schema, fields, validate
 

@@ -1,11 +1,11 @@
-"""Identity's application: commands and queries, no transport (DOMAIN.md ID-*, PL-*)."""
+"""Identity's application: commands and queries, no transport (docs/rules.md ID-*, PL-*)."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from identity.domain import (
@@ -31,13 +31,14 @@ from identity.domain import (
 from identity.passwords import hash_password, verify_password
 from identity.phones import normalise_email, normalise_phone
 from identity.privacy import Relation, relation, view
+from shared.clock import utcnow
 from shared.config import env_int, settings
 from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
 from shared.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.links import link_id_from_token, link_token
 from shared.ratelimit import Backoff, Limit, RateLimiter, refuse_backoff
-from shared.store import ServiceApplication, command
+from shared.store import ServiceApplication, command, once_per_event
 
 T = TypeVar("T")
 
@@ -81,10 +82,6 @@ def password_tries_per_client() -> Backoff:
     return Backoff(free=env_int("SFERA_PASSWORD_FAILURES_PER_CLIENT", 100), base=timedelta(seconds=1),
                    cap=timedelta(minutes=15), forget_after=HOUR, code="sign_in.too_many_requests",
                    message="Too many wrong passwords from this address; try again in {wait} s.")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -399,16 +396,15 @@ class IdentityApplication(ServiceApplication):
         first, second = self.find(ChatCircle, ChatCircle.create_id(a)), self.find(ChatCircle, ChatCircle.create_id(b))
         return bool(first and second and set(first.chat_ids) & set(second.chat_ids))
 
-    def record_chat_members(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_chat_members(self, event: CloudEvent) -> bool:
         """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7)."""
         data = event.data
         chat_id = str(data["chat_id"])
         entered = data.get("member_ids") or data.get("added") or []
         left = data.get("removed") or []
 
-        def apply() -> bool:
-            if self.already_processed(event.id):
-                return False
+        def apply() -> bool:  # a copy applied meanwhile by another consumer: process_once saves nothing
             changed = []
             for user_id in dict.fromkeys(str(u) for u in entered):
                 circle = self.find(ChatCircle, ChatCircle.create_id(user_id)) or ChatCircle(user_id=uuid.UUID(user_id))
@@ -429,19 +425,17 @@ class IdentityApplication(ServiceApplication):
         return bool(first and second and set(first.roles) & set(second.roles))
 
     # -- memberships, from school's events -------------------------------------------
-    def record_membership(self, event: CloudEvent) -> bool:
-        if self.already_processed(event.id):
-            return False
+    @once_per_event
+    def on_member_joined(self, event: CloudEvent) -> bool:
         data = event.data
         membership = self.find(Membership, Membership.create_id(data["user_id"])) or Membership(
             user_id=data["user_id"])
         membership.add_role(data["organization_id"], data["role"], data.get("class_id"))
         return self.process_once(event.id, membership)
 
-    def record_departure(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_member_left(self, event: CloudEvent) -> bool:
         """school's MemberLeft: the person no longer shares that organization with anyone."""
-        if self.already_processed(event.id):
-            return False
         membership = self.find(Membership, Membership.create_id(event.data["user_id"]))
         changed = []
         if membership is not None and str(event.data["organization_id"]) in membership.roles:
@@ -449,10 +443,9 @@ class IdentityApplication(ServiceApplication):
             changed.append(membership)
         return self.process_once(event.id, *changed)
 
-    def record_journal_link(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_journal_link(self, event: CloudEvent) -> bool:
         """EJ-2: linking one's e-journal account as a teacher confirms the teacher's profile."""
-        if self.already_processed(event.id):
-            return False
         data = event.data
         account = self.find(Account, data["user_id"])
         changed = []

@@ -209,23 +209,23 @@ class IdentityService:
     # -- what identity learns from school ---------------------------------------------------
     @consume_event("school.MemberJoined.v1")
     def on_member_joined(self, event: CloudEvent) -> bool:
-        return self.app.record_membership(event)
+        return self.app.on_member_joined(event)
 
     @consume_event("school.MemberLeft.v1")
     def on_member_left(self, event: CloudEvent) -> bool:
-        return self.app.record_departure(event)
+        return self.app.on_member_left(event)
 
     # -- what identity learns from messaging (ID-7: who shares a chat) ------------------------
     @consume_event("messaging.ChatCreated.v1")
     def on_chat_created(self, event: CloudEvent) -> bool:
-        return self.app.record_chat_members(event)
+        return self.app.on_chat_members(event)
 
     @consume_event("messaging.ChatMembersChanged.v1")
     def on_chat_members_changed(self, event: CloudEvent) -> bool:
-        return self.app.record_chat_members(event)
+        return self.app.on_chat_members(event)
 
     # -- what identity learns from the e-journal bridge (EJ-2) -------------------------------
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
     def on_ejournal_account_linked(self, event: CloudEvent) -> bool:
-        return self.app.record_journal_link(event)
+        return self.app.on_journal_link(event)
 

@@ -51,7 +51,7 @@ class Identity:
         event = make_event("school.MemberJoined.v1", {
             "organization_id": organization_id, "user_id": user_id, "role": role, "class_id": class_id,
             "joined_at": self.clock.now}, event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
-        self.app.record_membership(event)
+        self.app.on_member_joined(event)
         return organization_id
 
     def student(self, **profile) -> uuid.UUID:

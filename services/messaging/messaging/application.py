@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from messaging.domain import (
@@ -29,19 +28,16 @@ from messaging.domain import (
     check_poll,
     check_text,
 )
+from shared.clock import utcnow
 from shared.consistency import AskOwner, confirmed
 from shared.contracts import CloudEvent
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, MAX_ATTACHMENTS, attachment_max_bytes
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from shared.store import ServiceApplication, command
+from shared.store import ServiceApplication, command, once_per_event
 from shared.uploads import Quotas, clean_file_name, quota_exceeded
 
 T = TypeVar("T")
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
@@ -114,10 +110,9 @@ class MessagingApplication(ServiceApplication):
                 self._sync(chat, list(roster.members), pending)
 
     # -- rosters, from school's events (CH-1, CH-2) ------------------------------------------
+    @once_per_event
     def _apply(self, event: CloudEvent, key: Any, change: Callable[[dict], None]) -> bool:
         """Apply a roster event once: ``change`` fills ``pending`` with what to save."""
-        if self.already_processed(event.id):
-            return False
 
         def command() -> bool:
             pending: dict = {}
@@ -628,10 +623,11 @@ class MessagingApplication(ServiceApplication):
         chat.open_page()
         return MessagePage(chat_id=chat.id, number=chat.pages - 1), [chat]
 
+    @once_per_event
     def on_recording_ready(self, event: CloudEvent) -> bool:
         """CA-6: a call's recording lands in the call's chat, posted by the call's admin, for its members."""
         data = event.data
-        if data.get("chat_id") is None or self.already_processed(event.id):
+        if data.get("chat_id") is None:
             return False
         chat_id = uuid.UUID(str(data["chat_id"]))
         author = uuid.UUID(str(data["admin_id"]))

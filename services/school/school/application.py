@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import nh3
@@ -42,6 +42,7 @@ from school.domain import (
 )
 from shared.blobs import document_max_bytes
 from shared.bus.consumer import NotYet
+from shared.clock import utcnow
 from shared.config import env_str
 from shared.contracts import CloudEvent
 from shared.contracts.api.school import INVITE_ROLES, ROLES, VALIDITY_PRESETS
@@ -49,7 +50,7 @@ from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
-from shared.store import ServiceApplication, command
+from shared.store import ServiceApplication, command, once_per_event
 from shared.uploads import IMAGE_MAX_BYTES, IMAGE_TYPES, Quotas, clean_file_name, is_executable, quota_exceeded
 
 T = TypeVar("T")
@@ -71,10 +72,6 @@ ARTICLE_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "s", "h2", "h3", "h4",
                 "th", "td"}
 ARTICLE_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt"}, "video": {"src", "controls", "poster"},
                       "source": {"src", "type"}, "th": {"colspan", "rowspan"}, "td": {"colspan", "rowspan"}}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def sanitize_html(html: str) -> str:
@@ -167,11 +164,10 @@ class SchoolApplication(ServiceApplication):
         return school_class
 
     # -- people, from identity's events --------------------------------------------------------
-    def record_user(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_user_registered(self, event: CloudEvent) -> bool:
         """UserRegistered: know the person and their phone; a phone an approved
         application named becomes that organization's first admin (SC-1)."""
-        if self.already_processed(event.id):
-            return False
         data = event.data
         changed: list[Any] = []
         if data["user_id"] not in self.repository:
@@ -190,19 +186,17 @@ class SchoolApplication(ServiceApplication):
             changed.append(owner)
         return self.process_once(event.id, *changed)
 
-    def record_profile(self, event: CloudEvent) -> bool:
-        if self.already_processed(event.id):
-            return False
+    @once_per_event
+    def on_profile_updated(self, event: CloudEvent) -> bool:
         person = self.find(Person, event.data["user_id"])
         if person is None:
             raise NotYet("the person's UserRegistered has not arrived yet")
         person.rename(event.data["last_name"], event.data["first_name"])
         return self.process_once(event.id, person)
 
-    def record_phone_detached(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_phone_detached(self, event: CloudEvent) -> bool:
         """ID-6: the number now belongs to the new account."""
-        if self.already_processed(event.id):
-            return False
         changed = []
         for owner in self._owners_of(event.data["user_id"]):
             owner.own(event.data["new_user_id"])
@@ -216,12 +210,11 @@ class SchoolApplication(ServiceApplication):
         owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
         return [owner] if owner is not None and owner.user_id == user_id else []
 
-    def record_parent_linked(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_parent_linked(self, event: CloudEvent) -> bool:
         """Parents become members through their children (RO-5, PL-4): in every
         organization where the child studies, in the child's class; a school the
         child joins later brings them too."""
-        if self.already_processed(event.id):
-            return False
         parent_id, child_id = event.data["parent_user_id"], event.data["child_user_id"]
         parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
         parents.link(parent_id)
@@ -236,11 +229,10 @@ class SchoolApplication(ServiceApplication):
                 self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
         return self.process_once(event.id, *changed, *pending.values())
 
-    def record_journal_memberships(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_journal_memberships(self, event: CloudEvent) -> bool:
         """EJ-2: a person linked to an e-journal belongs to the organizations their journal school is
         bound to, with the journal's role (a pupil's class stays the journal's until an admin sets one, SC-8)."""
-        if self.already_processed(event.id):
-            return False
         data = event.data
         user_id, role = data["user_id"], data["role"]
         pending: dict[uuid.UUID, Any] = {}
@@ -253,11 +245,10 @@ class SchoolApplication(ServiceApplication):
                 self._join(organization_id, user_id, role, None, "ejournal", pending)
         return self.process_once(event.id, *pending.values())
 
-    def record_parent_unlinked(self, event: CloudEvent) -> bool:
+    @once_per_event
+    def on_parent_unlinked(self, event: CloudEvent) -> bool:
         """A parent no longer linked to any child studying in an organization stops
         being a parent there (and leaves if that was their only role)."""
-        if self.already_processed(event.id):
-            return False
         parent_id, child_id = event.data["parent_user_id"], event.data["child_user_id"]
         parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
         if str(parent_id) not in parents.ids:

@@ -73,27 +73,27 @@ class SchoolService:
     # -- what school learns from identity ----------------------------------------------------
     @consume_event("identity.UserRegistered.v1")
     def on_user_registered(self, event: CloudEvent) -> bool:
-        return self.app.record_user(event)
+        return self.app.on_user_registered(event)
 
     @consume_event("identity.ProfileUpdated.v1")
     def on_profile_updated(self, event: CloudEvent) -> bool:
-        return self.app.record_profile(event)
+        return self.app.on_profile_updated(event)
 
     @consume_event("identity.PhoneDetached.v1")
     def on_phone_detached(self, event: CloudEvent) -> bool:
-        return self.app.record_phone_detached(event)
+        return self.app.on_phone_detached(event)
 
     @consume_event("identity.ParentLinked.v1")
     def on_parent_linked(self, event: CloudEvent) -> bool:
-        return self.app.record_parent_linked(event)
+        return self.app.on_parent_linked(event)
 
     @consume_event("ejournal_bridge.JournalMembershipsChanged.v1")
     def on_journal_memberships(self, event: CloudEvent) -> bool:
-        return self.app.record_journal_memberships(event)
+        return self.app.on_journal_memberships(event)
 
     @consume_event("identity.ParentUnlinked.v1")
     def on_parent_unlinked(self, event: CloudEvent) -> bool:
-        return self.app.record_parent_unlinked(event)
+        return self.app.on_parent_unlinked(event)
 
     @timer(interval=GRADUATION_CHECK_SECONDS, eager=True)
     def graduate_classes(self) -> int:

@@ -23,7 +23,7 @@ class School:
     def user(self, phone: str | None = None, last_name: str = "Иванов", first_name: str = "Иван") -> uuid.UUID:
         user_id = uuid.uuid4()
         phone = phone or f"+7900555{next(_phones):04d}"
-        self.app.record_user(make_event("identity.UserRegistered.v1", {
+        self.app.on_user_registered(make_event("identity.UserRegistered.v1", {
             "user_id": user_id, "phone": phone, "registered_via": "phone", "last_name": last_name,
             "first_name": first_name, "registered_at": datetime.now(timezone.utc)},
             event_id=f"identity:{uuid.uuid4()}:UserRegistered.v1"))
