@@ -1,4 +1,4 @@
-"""Events published by calls and by its SFU (DOMAIN.md: CA-*).
+"""Events published by calls and by its SFU (docs/rules.md: CA-*).
 
 ``calls.*`` events come from the calls service's outbox; the control events
 among them (muted, permissions, breakouts, recording, ended, left with reason

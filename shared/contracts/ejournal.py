@@ -1,4 +1,4 @@
-"""Events published by the e-journal bridge (DOMAIN.md: EJ-*)."""
+"""Events published by the e-journal bridge (docs/rules.md: EJ-*)."""
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 

@@ -1,4 +1,4 @@
-"""Events published by identity (DOMAIN.md: ID-*, PL-*)."""
+"""Events published by identity (docs/rules.md: ID-*, PL-*)."""
 
 from marshmallow import fields, validate
 

@@ -1,4 +1,4 @@
-"""Events published by messaging (DOMAIN.md: CH-*)."""
+"""Events published by messaging (docs/rules.md: CH-*)."""
 
 from marshmallow import Schema, fields, validate
 

@@ -1,4 +1,4 @@
-"""Events published by school (DOMAIN.md: RO-*, SC-*).
+"""Events published by school (docs/rules.md: RO-*, SC-*).
 
 Messaging and the e-journal bridge build rosters from them: every membership
 event carries organization, person, role, class and subjects as they are

@@ -1,1 +1,1 @@
-"""calls: video lessons, calls and broadcasts on Sfera's own WebRTC SFU (DOMAIN.md CA-*)."""
+"""calls: video lessons, calls and broadcasts on Sfera's own WebRTC SFU (docs/rules.md CA-*)."""

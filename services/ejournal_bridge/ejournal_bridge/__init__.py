@@ -1,1 +1,1 @@
-"""ejournal_bridge: regional e-journal integration: links, timetables, automatic chats (DOMAIN.md EJ-*)."""
+"""ejournal_bridge: regional e-journal integration: links, timetables, automatic chats (docs/rules.md EJ-*)."""

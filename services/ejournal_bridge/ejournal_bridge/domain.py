@@ -1,4 +1,4 @@
-"""The e-journal bridge's aggregates (DOMAIN.md EJ-*).
+"""The e-journal bridge's aggregates (docs/rules.md EJ-*).
 
 - ``Provider``: a region's e-journal: base URL, OAuth client, webhook secrets
   (rotated with a grace period), its schools bound to platform organizations.

@@ -1,1 +1,1 @@
-"""identity: accounts, sign-in by phone, sessions, parent links (DOMAIN.md ID-*, PL-*)."""
+"""identity: accounts, sign-in by phone, sessions, parent links (docs/rules.md ID-*, PL-*)."""

@@ -1,1 +1,1 @@
-"""messaging: school, class, subject, manual and direct chats with realtime delivery (DOMAIN.md CH-*)."""
+"""messaging: school, class, subject, manual and direct chats with realtime delivery (docs/rules.md CH-*)."""

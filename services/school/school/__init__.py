@@ -1,1 +1,1 @@
-"""school: organizations, classes, invites, members, materials (DOMAIN.md RO-*, SC-*)."""
+"""school: organizations, classes, invites, members, materials (docs/rules.md RO-*, SC-*)."""

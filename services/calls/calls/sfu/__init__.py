@@ -1,1 +1,1 @@
-"""The SFU: an asyncio process on aiortc that forwards encoded media (ARCHITECTURE.md, "Calls and the SFU")."""
+"""The SFU: an asyncio process on aiortc that forwards encoded media (docs/architecture.md, "Calls and the SFU")."""

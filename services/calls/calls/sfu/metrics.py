@@ -1,4 +1,4 @@
-"""The SFU's Prometheus metrics (ARCHITECTURE.md, Observability)."""
+"""The SFU's Prometheus metrics (docs/architecture.md, "Observability")."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
