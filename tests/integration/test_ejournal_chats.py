@@ -1,7 +1,8 @@
-"""The bridge's application on every store: signed webhooks into the inbox,
-the mirror of roster and timetable, lessons to events, account links, and the
-chats the process manager defines in a real messaging application (EJ-1..EJ-5,
-CH-2). The e-journal's HTTP side is a fake here; e2e uses the simulator."""
+"""The bridge's application with a real messaging application on every store: signed webhooks into the inbox,
+the mirror of roster and timetable, lessons to events, account links, and the chats the process manager defines
+in messaging (EJ-1..EJ-5, CH-2). Two services' applications at once, so it lives with the cross-service tests
+(a service's own tests import only that service and shared). The e-journal's HTTP side is a fake; e2e uses the
+simulator."""
 
 from __future__ import annotations
 
