@@ -40,6 +40,8 @@ export const schoolRoutes: RouteRecordRaw[] = [
         path: part, name: `manage-${part}`, component, meta: { auth: true, part, title: `admin.${part}.title` },
       })),
     ] },
+  { path: '/sign-in/email', name: 'sign-in-email', component: () => import('@/features/auth/EmailSignInView.vue'),
+    meta: { guestOnly: true, title: 'auth.email.title' } },
   { path: '/operator', name: 'operator', component: () => import('@/features/operator/OperatorView.vue'),
     meta: { auth: true, title: 'operator.title' } },
 ]
