@@ -23,7 +23,9 @@ LINK_ERRORS = ("link.not_found", "link.expired", "link.already_used", "link.code
 
 
 def callback_url() -> str:
-    return public_url("/api/v1/ejournal/callback")
+    """Where the journal sends the person back: the web client's page (issue #14), which hands
+    state and code to GET /api/v1/ejournal/callback and shows the link (not raw JSON)."""
+    return public_url("/ejournal/callback")
 
 
 def webhook_base() -> str:

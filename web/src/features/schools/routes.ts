@@ -42,6 +42,10 @@ export const schoolRoutes: RouteRecordRaw[] = [
     ] },
   { path: '/sign-in/email', name: 'sign-in-email', component: () => import('@/features/auth/EmailSignInView.vue'),
     meta: { guestOnly: true, title: 'auth.email.title' } },
+  { path: '/ejournal', name: 'ejournal', component: () => import('@/features/ejournal/EJournalView.vue'),
+    meta: { auth: true, title: 'ejournal.linkTitle' } },
+  { path: '/ejournal/callback', name: 'ejournal-callback', component: () => import('@/features/ejournal/CallbackView.vue'),
+    meta: { title: 'ejournal.title' } },
   { path: '/operator', name: 'operator', component: () => import('@/features/operator/OperatorView.vue'),
     meta: { auth: true, title: 'operator.title' } },
 ]
