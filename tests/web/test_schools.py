@@ -60,6 +60,7 @@ def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(peopl
     operator = people("operator")
     operator.sign_in_as(console, "/schools")
     page = operator.page
+    operator.screen("schools")
     page.get_by_role("link", name="Консоль оператора").click()
     expect(page.get_by_role("heading", name="Консоль оператора")).to_be_visible()
     operator.screen("operator-console")
@@ -287,10 +288,24 @@ def test_documents_articles_and_channels_SC_10_SC_11_SC_12(people, api, school, 
     me.screen("article")
 
     # SC-12: the admin posts in a channel; a pupil reads it, older posts a page at a time.
+    # A network blip: the failed post says so, keeps its text and goes on "Повторить".
     me.open(f"/schools/{org}/channels/{channel['channel_id']}")
+    blips = [1]
+
+    def blip(route):
+        if route.request.method == "POST" and blips:
+            blips.pop()
+            return route.abort("internetdisconnected")
+        return route.continue_()
+
+    page.route("**/api/v1/channels/*/posts", blip)
     page.get_by_label("Новая публикация").fill("Завтра линейка в 9:00")
     page.get_by_role("button", name="Опубликовать").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Нет связи с сервером")
+    expect(page.get_by_label("Новая публикация")).to_have_value("Завтра линейка в 9:00")
+    page.get_by_role("button", name="Повторить").click()
     expect(page.locator(".post").first).to_contain_text("Завтра линейка в 9:00")
+    expect(page.get_by_label("Новая публикация")).to_have_value("")
 
     pupil = people("pupil-reader")
     pupil.sign_in_as(reader, f"/schools/{org}")
