@@ -243,6 +243,7 @@ def test_documents_articles_and_channels_SC_10_SC_11_SC_12(people, api, school, 
     expect(page.get_by_label("Название документа")).to_have_value("Расписание")
     page.get_by_role("button", name="Загрузить").click()
     expect(page.locator("progress")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Загружено [1-9]\d?%"))).to_be_visible(timeout=20_000)  # it moves
     me.page.screenshot(path=str(me_screens() / "admin-document-progress-360.png"))
     expect(page.get_by_role("status")).to_contain_text("Документ «Расписание» загружен", timeout=30_000)
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
