@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request, send_file
+from flask import Response, current_app, request
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.utils import send_file
 
-from shared.blobs import LocalBlobStore
-from shared.errors import DomainError, Invalid, NotFound
+from shared.blobs import BlobStore, blob_store
+from shared.errors import DomainError, Invalid
 from shared.uploads import INLINE_TYPES, clean_file_name, quota_exceeded, sniff
 
 
-def blobs() -> LocalBlobStore:
-    return LocalBlobStore()
+def blobs() -> BlobStore:
+    return blob_store()
 
 
 def uploaded_file():
@@ -58,12 +60,22 @@ def receive_upload(allowance: dict[str, Any], record: Callable[..., dict]) -> di
 
 def send_blob(found: dict[str, Any], download_name: str | None = None) -> Response:
     """A stored file the owning service resolved for this reader (``blob_key``,
-    ``media_type``, ``file_name``)."""
-    path = blobs().path(found["blob_key"])
-    if not path.is_file():
-        raise NotFound("file.not_found", "This file is not stored.")
+    ``media_type``, ``file_name``), streamed from the blob store (local or S3) in chunks,
+    never read whole; a ``Range`` seeks the store's stream (S3: a ranged GET from there)."""
+    blob = blobs().open(found["blob_key"])  # file.not_found when it is not stored
     inline = found["media_type"] in INLINE_TYPES
-    response = send_file(path, mimetype=found["media_type"], as_attachment=not inline,
-                         download_name=download_name or found.get("file_name") or "file", conditional=True)
+    # werkzeug's own file wrapper, not the server's: it lets a Range seek the stream instead of reading up to it
+    environ = {k: v for k, v in request.environ.items() if k != "wsgi.file_wrapper"}
+    response = send_file(blob, environ, mimetype=found["media_type"], as_attachment=not inline,
+                         download_name=download_name or found.get("file_name") or "file",
+                         etag=found["blob_key"], conditional=False, response_class=current_app.response_class)
+    response.content_length = blob.size
+    try:
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
+    except RequestedRangeNotSatisfiable:
+        blob.close()
+        raise
+    if response.status_code == 304:
+        blob.close()
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

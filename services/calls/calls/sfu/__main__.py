@@ -19,7 +19,7 @@ import sys
 
 from calls.sfu.bus import CommandConsumer, FactPublisher
 from calls.sfu.server import Node, serve
-from shared.blobs import LocalBlobStore
+from shared.blobs import blob_store
 from shared.config import settings
 from shared.observability.logging import configure_logging
 from shared.production import refuse_unsafe_start
@@ -48,7 +48,7 @@ def main() -> int:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        node = Node(name, FactPublisher(config.amqp_uri, name), LocalBlobStore())
+        node = Node(name, FactPublisher(config.amqp_uri, name), blob_store())
         commands = CommandConsumer(config.amqp_uri, name, node.apply,
                                    expires=float(os.environ.get("SFERA_SFU_QUEUE_EXPIRES") or 600))
         try:

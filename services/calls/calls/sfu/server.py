@@ -39,7 +39,7 @@ from calls.sfu.bus import CommandConsumer, FactPublisher
 from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, not_allowed
 from calls.sfu.recording import Recorder
 from calls.sfu.room import SPEAKER_TICK, Participant, Room
-from shared.blobs import LocalBlobStore
+from shared.blobs import BlobStore
 from shared.contracts.join_token import verify_join_token
 from shared.errors import DomainError
 
@@ -60,7 +60,7 @@ def ice_configuration() -> RTCConfiguration:
 class Node:
     """One SFU process: its rooms and participants."""
 
-    def __init__(self, name: str, facts: FactPublisher | None, blobs: LocalBlobStore | None = None):
+    def __init__(self, name: str, facts: FactPublisher | None, blobs: BlobStore | None = None):
         self.name = name
         self.facts = facts
         self.blobs = blobs
