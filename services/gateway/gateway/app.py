@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from pathlib import Path
 
-from flask import Flask, Response, g, jsonify, request, send_file
+from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import calls_api, ejournal_api, messaging_api, realtime, school_api, webapp  # noqa: F401  (they register their routes on the API blueprint)
@@ -111,11 +110,6 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     @app.get("/metrics")
     def prometheus_metrics():
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
-
-    @app.get("/call/<uuid:call_id>")
-    def call_page(call_id):
-        """The link to a call (CA-10): a minimal browser client that asks for camera and microphone and joins."""
-        return send_file(Path(__file__).parent / "static" / "call.html", mimetype="text/html")
 
     webapp.install(app)  # the web client at / (history fallback), or the API's description without a build
     register_error_handlers(app)

@@ -16,25 +16,20 @@ API_CSP = f"default-src 'none'; {_COMMON}"
 DOCS_CSP = f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; {_COMMON}"
 
 
-def call_page_csp() -> str:
-    """The call page (CA-10): its own script and style, media from the camera, and the SFU's signaling socket."""
-    sfu = urlsplit(env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws"))
-    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            f"media-src 'self' blob: mediastream:; connect-src 'self' {sfu.scheme}://{sfu.netloc}; {_COMMON}")
-
-
 def web_app_csp() -> str:
     """The web client (gateway.webapp): its own scripts and styles only (the build has nothing inline),
-    images from itself plus blob: (QR codes fetched with the access token), the API on this origin."""
+    images and media from itself plus blob: (QR codes and attachments fetched with the access token) and
+    mediastream: (the camera), the API and its realtime socket on this origin, and the SFU's signaling
+    socket (a call at /call/<id> is one of its pages)."""
+    sfu = urlsplit(env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws"))
     return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            f"connect-src 'self'; manifest-src 'self'; {_COMMON}")
+            f"media-src 'self' blob: mediastream:; connect-src 'self' {sfu.scheme}://{sfu.netloc}; "
+            f"manifest-src 'self'; {_COMMON}")
 
 
 def csp_for(path: str) -> str:
     if path == "/docs" or path.startswith("/docs/"):
         return DOCS_CSP
-    if path.startswith("/call/"):
-        return call_page_csp()
     if is_page(path):
         return web_app_csp()
     return API_CSP

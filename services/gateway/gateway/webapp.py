@@ -2,9 +2,9 @@
 
 - ``/assets/*``: Vite's content-hashed files, cached for a year (``immutable``);
 - any other path that is not the API's (``/api/``, ``/openapi.json``, ``/docs``, ``/static/``,
-  ``/metrics``, ``/healthz``, ``/call/``) is a page of the client: a file of the build when
+  ``/metrics``, ``/healthz``) is a page of the client: a file of the build when
   there is one (``favicon.svg``), else ``index.html`` (history-mode routing: ``/invite/<token>``,
-  ``/parent-invite/<token>``, ``/chat-invite/<token>``, ``/ejournal/link`` are its pages),
+  ``/parent-invite/<token>``, ``/chat-invite/<token>``, ``/ejournal/link``, a call's ``/call/<id>`` are its pages),
   revalidated on every load (``no-cache``) so a new release is picked up at once.
 
 Without a build (an API-only deployment) ``/`` describes the API as before.
@@ -23,7 +23,7 @@ from shared.config import env_str
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Paths the client never owns: the API and the gateway's own pages keep their 404s and 405s.
-_NOT_PAGES = r"(?:api|docs|static|call|assets)(?:/|$)|openapi\.json$|metrics$|healthz$"
+_NOT_PAGES = r"(?:api|docs|static|assets)(?:/|$)|openapi\.json$|metrics$|healthz$"
 _NOT_PAGES_RE = re.compile(_NOT_PAGES)
 
 

@@ -44,13 +44,26 @@ def test_the_root_is_the_app_revalidated_on_every_load(client):
 
 @pytest.mark.parametrize("path", [
     "/invite/abc.def-ghi", "/parent-invite/tok_en", "/chat-invite/xyz", "/ejournal/link?provider_id=p1",
-    "/profile", "/some/deep/page",
+    "/profile", "/some/deep/page", "/call/6f1c2a52-3d1e-4a55-9e0b-2f7d2c1e9a10",
 ])
 def test_every_link_the_platform_hands_out_is_a_page_of_the_app(client, path):
     response = client.get(path)
     assert response.status_code == 200, path
     assert response.get_data(as_text=True) == INDEX
     assert response.headers["Cache-Control"] == "no-cache"
+
+
+def test_a_call_is_a_page_of_the_app_that_may_reach_the_sfu_and_the_camera(client, monkeypatch):
+    """CA-10: /call/<id> is the web client's call view (the gateway's own call page is gone): its
+    pages may open the SFU's signaling socket and show the camera and attachments (blob:)."""
+    monkeypatch.setenv("SFERA_SFU_URL", "wss://sfu.example:8443/ws")
+    response = client.get("/call/6f1c2a52-3d1e-4a55-9e0b-2f7d2c1e9a10")
+    assert response.get_data(as_text=True) == INDEX
+    csp = response.headers["Content-Security-Policy"]
+    assert "connect-src 'self' wss://sfu.example:8443;" in csp
+    assert "media-src 'self' blob: mediastream:;" in csp
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    assert client.get("/static/call.js").status_code == 404
 
 
 def test_hashed_assets_are_cached_for_a_year(client):

@@ -1,0 +1,90 @@
+"""Calls in the web client (issue #15, CA-1, CA-4, CA-10): a call started from a chat, joined by
+a second person from the chat's link, camera and microphone checked before joining, media both
+ways (each browser decodes the other's camera: framesDecoded > 0), screen sharing refused and
+explained, then allowed by the call's admin, raise hand, leave."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(api):
+    org, admin = api.organization("Школа №44", "Казань")
+    teacher = api.member(org, admin, "teacher", last_name="Сидоров", first_name="Олег", birth_date="1979-05-06",
+                         sex="male")
+    body = {"organization_id": org, "name": "Педсовет", "member_ids": [teacher["user_id"]]}
+    eventually(lambda: api.call("POST", "/chats", admin["access_token"], json=body).status_code == 201,
+               what="messaging to learn the teacher joined")
+    chat = next(i["chat"] for i in api.ok("GET", "/chats", admin["access_token"]) if i["chat"]["name"] == "Педсовет")
+    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat["chat_id"]}
+
+
+def decoded(page) -> dict:
+    stats = {}
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        stats = page.evaluate("window.sferaStats ? window.sferaStats() : null") or {}
+        if stats.get("inboundVideoFrames", 0) > 10 and stats.get("outboundVideoFrames", 0) > 0:
+            return stats
+        time.sleep(0.3)
+    raise AssertionError(f"no video decoded: {stats}")
+
+
+def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_4_CA_10(people, api, world):
+    admin, teacher = people("call-admin"), people("call-teacher")
+    admin.sign_in_as(world["admin"], f"/chats/{world['chat']}")
+    a = admin.page
+    a.get_by_role("button", name="Позвонить").click()
+    expect(a).to_have_url(re.compile(r"/call/[0-9a-f-]{36}$"))
+    call_id = a.url.rsplit("/", 1)[1]
+    expect(a.get_by_role("heading", name="Проверьте камеру и микрофон")).to_be_visible()  # CA-10
+    expect(a.locator("video.preview")).to_have_js_property("readyState", 4)
+    admin.screen("call-check")
+    a.get_by_role("button", name="Войти в звонок").click()
+    expect(a.get_by_role("toolbar")).to_be_visible()
+
+    # The other person finds the call in the chat and joins from its link.
+    teacher.sign_in_as(world["teacher"], f"/chats/{world['chat']}")
+    b = teacher.page
+    b.get_by_role("link", name="Присоединиться к звонку").click()
+    expect(b).to_have_url(f"/call/{call_id}")
+    b.get_by_role("button", name="Войти в звонок").click()
+    expect(b.get_by_role("toolbar")).to_be_visible()
+
+    # Media both ways: each decodes the other's camera.
+    for page in (a, b):
+        stats = decoded(page)
+        assert stats["inboundVideoFrames"] > 0 and stats["outboundAudioPackets"] > 0, stats
+    expect(b.locator(".tile-caption")).to_contain_text(["Администраторова Анна · камера"])
+    expect(a.get_by_role("heading", name=re.compile("Участники"))).to_contain_text("2")
+    teacher.screen("call-in")
+
+    # CA-4: screen sharing is refused and said why; the admin allows it and the participant is told.
+    b.get_by_role("button", name="Показать экран").click()
+    expect(b.locator("[data-notice]")).to_contain_text("Показ экрана сейчас не разрешён")
+    teacher.screen("call-screen-refused")
+    a.get_by_role("button", name="Разрешить показ экрана всем").click()
+    expect(b.locator("[data-notice]")).to_contain_text("Показ экрана разрешён")
+
+    # Raise the hand: the admin sees it.
+    b.get_by_role("button", name="Поднять руку").click()
+    expect(a.locator(".people")).to_contain_text("поднял(а) руку")
+    admin.screen("call-admin")
+
+    b.get_by_role("button", name="Выйти").click()
+    expect(b.get_by_role("status").filter(has_text="Вы вышли из звонка")).to_be_visible()
+    assert b.evaluate("window.sferaState.errors") == ["call.screen_not_allowed"]
+
+    # The call's link opened directly is the client's call view (the gateway's bare page is gone).
+    teacher.open(f"/call/{call_id}")
+    expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_be_visible()
+    expect(b.get_by_role("button", name="Войти в звонок")).to_be_enabled()
