@@ -9,6 +9,14 @@ the new position (a ``Tracking`` row in the service's own store). A crash
 between the two republishes the batch: at least once, with stable event ids
 (``<service>:<notification id>:<Name>.v<N>``) so consumers drop the copies.
 
+It wakes when its store has new events instead of polling it fast: on PostgreSQL it
+LISTENs to the channel eventsourcing NOTIFYs in every transaction that inserts into the
+service's events table (``<events table>``, delivered on commit), with a slow safety poll
+(``SFERA_RELAY_SAFETY_POLL``) should a notification be missed or the listening connection
+be down; on SQLite (no notifications) it polls every ``SFERA_RELAY_POLL_INTERVAL`` while
+there is activity and backs off, doubling, to ``SFERA_RELAY_IDLE_POLL`` when idle.
+``SFERA_RELAY_WAKE=poll`` restores the old fixed fast poll (the benchmark's baseline).
+
 One relay per service publishes at a time: it holds the lease ``outbox:<service>``
 (shared/lease.py). Another replica of it is a standby: healthy, not publishing,
 asking for the lease every ``SFERA_RELAY_LEASE_POLL`` seconds, and it takes over
@@ -28,11 +36,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
+import psycopg
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from psycopg import sql
 
 from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
-from shared.config import env_float, env_int, settings
+from shared.config import env_float, env_int, env_str, settings
 from shared.contracts import CloudEvent, get_contract, make_event
 from shared.lease import Lease
 from shared.observability import metrics
@@ -52,6 +62,65 @@ Mapping = Callable[[object], Iterable[tuple[str, dict, str | None]]]
 # Fault injection for the reliability tests: SIGKILL the relay after the broker
 # confirmed a batch and before the position is recorded.
 FAULT_KILL_AFTER_PUBLISH = "SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH"
+WAKE_MODES = ("store", "poll")
+
+
+class StoreListener:
+    """Sets ``notified`` whenever the store's events table gets new rows: a dedicated
+    autocommit connection LISTENs to the channel eventsourcing's PostgreSQL recorder
+    NOTIFYs on every insert (``recorder.channel_name``, delivered when the inserting
+    transaction commits). ``listening`` is False while it is (re)connecting; the relay
+    then polls. Each (re)connection sets ``notified`` once, for what was committed
+    before LISTEN took effect."""
+
+    def __init__(self, recorder: object, stopping: asyncio.Event):
+        self.channel: str = recorder.channel_name  # type: ignore[attr-defined]
+        kwargs = dict(recorder.datastore.pool.kwargs)  # type: ignore[attr-defined]  # the app's own database
+        kwargs.pop("row_factory", None)
+        self.conninfo = kwargs
+        self.stopping = stopping
+        self.notified = asyncio.Event()
+        self.listening = False
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"listen {self.channel}")
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self.stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(autocommit=True, connect_timeout=5,
+                                                                 **self.conninfo) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self.listening = True
+                    self.notified.set()
+                    backoff = 0.2
+                    log.info("relay listening for new events", extra={"channel": self.channel})
+                    async for _ in conn.notifies():
+                        self.notified.set()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                if self.listening or backoff == 0.2:
+                    log.warning("relay cannot listen for new events, polling", extra={"error": str(exc)})
+            finally:
+                self.listening = False
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+            backoff = min(backoff * 2, 5.0)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing, whatever it ended with
+                pass
+            self.task = None
 
 
 class OutboxRelay:
@@ -64,6 +133,9 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.02,
+        idle_poll: float = 0.25,
+        safety_poll: float = 1.0,
+        wake: str = "store",
         lease: Lease | None = None,
         lease_poll: float = 1.0,
     ):
@@ -73,11 +145,19 @@ class OutboxRelay:
         self.publisher = ConfirmingPublisher(amqp_uri, [event_exchange(service)])
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.idle_poll = max(idle_poll, poll_interval)
+        self.safety_poll = safety_poll
+        if wake not in WAKE_MODES:
+            raise ValueError(f"SFERA_RELAY_WAKE={wake!r}: expected one of {', '.join(WAKE_MODES)}")
+        self.wake = wake
+        self.next_poll = poll_interval
         self.position_key = f"outbox:{service}"
         self.stopping = asyncio.Event()
         self.connected = False
         self.lease = lease or Lease(f"outbox:{service}")
         self.lease_poll = lease_poll
+        notifying = wake == "store" and hasattr(app.process_recorder, "channel_name")  # PostgreSQL
+        self.listener = StoreListener(app.process_recorder, self.stopping) if notifying else None
 
     def position(self) -> int:
         return self.app.process_recorder.max_tracking_id(self.position_key) or 0
@@ -152,6 +232,13 @@ class OutboxRelay:
         return False
 
     async def run(self) -> None:
+        try:
+            await self._publish_while_holding()
+        finally:
+            if self.listener is not None:
+                await self.listener.close()
+
+    async def _publish_while_holding(self) -> None:
         backoff = 0.2
         checked = time.monotonic()
         while not self.stopping.is_set():
@@ -172,9 +259,12 @@ class OutboxRelay:
                     self.connected = True
                     backoff = 0.2
                     log.info("relay connected", extra={"service": self.service, "position": self.position()})
+                if self.listener is not None:
+                    self.listener.start()
+                    self.listener.notified.clear()  # before reading: a commit from now on wakes the next wait
                 published = await self.publish_once()
                 if published < self.batch_size:
-                    await self._sleep(self.poll_interval)
+                    await self.wait_for_events(published > 0)
             except (TimeoutError, PublishError, OSError) as exc:
                 self.connected = False
                 log.warning("relay cannot publish, will retry", extra={"error": str(exc), "retry_in": backoff})
@@ -183,6 +273,26 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
         await self.publisher.close()
         self.lease.release()
+
+    async def wait_for_events(self, active: bool) -> None:
+        """Until the store may have new events: notified (PostgreSQL, safety poll as the longest
+        wait), or after a poll interval that doubles from the fast one to ``idle_poll`` while idle."""
+        if self.listener is not None and self.listener.listening:
+            await self._wait_any(self.listener.notified, self.safety_poll)
+            return
+        if self.wake == "poll" or active:
+            self.next_poll = self.poll_interval
+        await self._sleep(self.next_poll)
+        if self.wake == "store":
+            self.next_poll = min(self.next_poll * 2, self.idle_poll)
+
+    async def _wait_any(self, event: asyncio.Event, timeout: float) -> None:
+        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.stopping.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -201,6 +311,9 @@ def build_relay(service: str) -> OutboxRelay:
         settings().amqp_uri,
         batch_size=env_int("SFERA_RELAY_BATCH", 500),
         poll_interval=env_float("SFERA_RELAY_POLL_INTERVAL", 0.02),
+        idle_poll=env_float("SFERA_RELAY_IDLE_POLL", 0.25),
+        safety_poll=env_float("SFERA_RELAY_SAFETY_POLL", 1.0),
+        wake=env_str("SFERA_RELAY_WAKE", "store"),
         lease_poll=env_float("SFERA_RELAY_LEASE_POLL", 1.0),
     )
 
