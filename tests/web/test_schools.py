@@ -149,6 +149,7 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
 
     # SC-4: classes, the graduated one marked; a new class.
     page.get_by_role("link", name="Классы").click()
+    expect(page.get_by_role("heading", name="Классы", level=1)).to_be_visible()
     expect(page.locator(".tile", has_text="11Б")).to_contain_text("выпущен")
     page.get_by_label("Название").fill("2В")
     page.get_by_label("Год начала").fill("2025")
@@ -159,7 +160,8 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
 
     # SC-5, ID-4: an invite link: preset, uses, class, e-mail for juniors (grade 2); copy, a big QR, revoke.
     page.get_by_role("link", name="Приглашения").click()
-    page.get_by_label("Класс").select_option(label="2В")
+    expect(page.get_by_role("heading", name="Ссылки-приглашения")).to_be_visible()
+    page.get_by_label("Класс", exact=True).select_option(label="2В")
     page.get_by_label("1 день").check()
     page.get_by_label("Сколько человек может присоединиться").fill("25")
     page.get_by_label("Разрешить регистрацию по электронной почте").check()
@@ -191,7 +193,8 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
 
     # SC-9, RO-7: members filtered by class; a class changed, an admin appointed, a member removed.
     page.get_by_role("link", name="Участники").click()
-    page.get_by_label("Класс").select_option(label="5А")
+    expect(page.get_by_role("heading", name="Участники")).to_be_visible()
+    page.get_by_label("Класс", exact=True).select_option(label="5А")
     expect(page.locator("[data-member='Зайцев Миша']")).to_be_visible()
     expect(page.locator("[data-member='Волкова Нина']")).to_have_count(0)
     me.screen("admin-members")
@@ -199,12 +202,18 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
     page.locator("[data-member='Зайцев Миша']").get_by_label("Класс").select_option(label="6А")
     page.get_by_role("button", name="Сохранить").click()
     expect(page.get_by_role("status").first).to_contain_text("Данные участника Зайцев Миша изменены")
-    page.get_by_label("Класс").first.select_option("")
+    page.get_by_label("Класс", exact=True).first.select_option("")
     page.get_by_role("button", name="Сделать администратором: Волкова Нина").click()
     expect(page.get_by_role("status").first).to_contain_text("Волкова Нина теперь администратор")
     page.get_by_role("button", name="Удалить из школы: Зайцев Миша").click()
     page.get_by_role("button", name="Удалить из школы", exact=True).click()
     expect(page.locator("[data-member='Зайцев Миша']")).to_have_count(0)
+    # English second: the same page in English.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Make admin: Zaitsev Misha")).to_have_count(0)
+    me.screen("admin-members-en")
+    page.get_by_role("button", name="Русский").click()
     assert "admin" in [m for m in api.ok("GET", "/me/organizations", teacher["access_token"])
                        if m["organization"]["organization_id"] == school["org"]][0]["membership"]["roles"]
     assert not [m for m in api.ok("GET", "/me/organizations", pupil["access_token"])
