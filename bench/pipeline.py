@@ -15,15 +15,21 @@ event store (one transaction each); identity's relay publishes them as
 event id in the same transaction. Latency is commit time -> applied time, read
 back from both stores.
 
+The relay is woken by its store (PostgreSQL LISTEN/NOTIFY, issue #17); the same run
+measures the old fixed 20 ms poll (``SFERA_RELAY_WAKE=poll``) as its baseline: the
+paced latency again, and each relay's CPU seconds over 10 s idle (/proc/<pid>/stat).
+
     python -m bench.pipeline [--events 10000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import pika
 import psycopg
@@ -147,6 +153,27 @@ class Pipeline:
         return [(self.applied[k] - t).total_seconds() * 1000 for k, t in commits.items()]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_relay_cpu(stack: Stack, seconds: float = 10.0) -> float:
+    """CPU seconds identity's relay spends over ``seconds`` with nothing to publish."""
+    time.sleep(2.0)  # whatever it was doing settles
+    pid = stack.processes["identity-relay"].process.pid
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def restart_relay(stack: Stack, **env: str) -> None:
+    stack.stop_process("identity-relay")
+    stack.start_relay("identity", **env)
+    stack.wait_healthy(["identity-relay"])
+
+
 def bench_pipeline_burst(pipeline: Pipeline, n: int) -> dict:
     """Throughput: commit n events as fast as one producer can, until all are applied."""
     commits = {}
@@ -193,8 +220,15 @@ def main() -> None:
         rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(stack.postgres, n)]
         pipeline = Pipeline(stack)
         rows.append(bench_pipeline_burst(pipeline, n))
-        rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rows[-1]["rate"] / 2))
-    pika_row, pg_row, pipe, paced = rows
+        rate = rows[-1]["rate"] / 2
+        rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rate))
+        idle_woken = idle_relay_cpu(stack)
+        restart_relay(stack, SFERA_RELAY_WAKE="poll")  # the baseline: the old loop, reading the store every 20 ms
+        old = bench_pipeline_paced(pipeline, max(500, n // 5), rate)
+        old["name"] = f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll"
+        rows.append(old)
+        idle_polling = idle_relay_cpu(stack)
+    pika_row, pg_row, pipe, paced, _ = rows
     print()
     print(f"{'':58} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (latency: send/commit -> consumed/applied)")
     for row in rows:
@@ -209,6 +243,10 @@ def main() -> None:
     print(f"pipeline throughput / pika+psycopg in series ({serial:.0f}/s): {pipe['rate'] / serial:.2f}x")
     print(f"paced pipeline p50 / raw pika p50:       {paced['p50'] / pika_row['p50']:.1f}x")
     print(f"paced pipeline p99 / raw pika p99:       {paced['p99'] / pika_row['p99']:.1f}x")
+    print(f"paced pipeline p50 / with the old 20 ms poll p50: {paced['p50'] / old['p50']:.2f}x")
+    print(f"idle relay CPU over 10 s: woken by the store {idle_woken:.2f} s ({idle_woken * 10:.2f} % of a core), "
+          f"old 20 ms poll {idle_polling:.2f} s ({idle_polling * 10:.2f} %); "
+          f"ratio {idle_woken / idle_polling if idle_polling else float('nan'):.3f}x")
 
 
 if __name__ == "__main__":
