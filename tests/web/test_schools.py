@@ -111,10 +111,19 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     page.get_by_role("button", name="Отправить заявку").click()
     expect(page.get_by_role("status")).to_contain_text("Заявка отправлена")
 
+    # Someone given the school's page (not a member) asks from there.
+    visitor = people("visitor")
+    visitor.sign_in_as(api.person("Гостева", "Дина", "1991-01-01", "female"), f"/schools/{school['org']}")
+    expect(visitor.page.get_by_text("видят участники школы")).to_be_visible()
+    visitor.page.get_by_role("button", name="Попроситься в школу").click()
+    expect(visitor.page.get_by_role("status")).to_contain_text("Заявка отправлена")
+    visitor.screen("school-page-visitor")
+
     admin = people("admin-requests")
     admin.sign_in_as(school["admin"], f"/schools/{school['org']}/manage/requests")
     page = admin.page
     expect(page.get_by_text("Я учитель математики")).to_be_visible()
+    expect(page.locator("[data-request='Гостева Дина']")).to_be_visible()
     admin.screen("admin-requests")
     item = page.locator("[data-request='Смирнова Ольга']")
     item.get_by_label("Роль").select_option("teacher")
