@@ -342,3 +342,22 @@ def test_documents_articles_and_channels_SC_10_SC_11_SC_12(people, api, school, 
     expect(page.locator(".post")).to_have_count(22)
     expect(page.get_by_role("button", name="Показать более ранние")).to_have_count(0)
     pupil.screen("channel")
+
+
+def test_a_teacher_invites_pupils_to_the_class_they_teach_SC_5(people, api, school):
+    teacher = api.member(school["org"], school["admin"], "teacher", school["five"],
+                         last_name="Кедрова", first_name="Ия", birth_date="1982-01-01", sex="female")
+    me = people("teacher-invites")
+    me.sign_in_as(teacher, f"/schools/{school['org']}")
+    page = me.page
+    page.get_by_role("link", name="Ссылки-приглашения").click()
+    expect(page.get_by_role("heading", name="Ссылки-приглашения")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Управление школой")).to_have_count(0)
+    expect(page.get_by_label("учитель")).to_have_count(0)  # only admins invite teachers
+    expect(page.get_by_label("Класс", exact=True).locator("option")).to_have_text(["5А"])
+    page.get_by_label("7 дней").check()
+    page.get_by_role("button", name="Создать ссылку").click()
+    expect(page.locator(".invite", has_text="ученик, 5А").first).to_be_visible()
+    me.screen("teacher-invites")
+    me.open(f"/schools/{school['org']}/manage/members")
+    expect(page.get_by_text("Эти страницы доступны только администраторам школы")).to_be_visible()
