@@ -197,3 +197,53 @@ def test_write_to_the_administration_answered_as_the_school_CH_5(people, api, wo
     expect(answer.locator(".message-author")).to_have_text("Школа")  # the pupil never sees which admin
     pupil.screen("chat-inbox-pupil")
     admin.screen("chat-inbox-admin")
+
+
+def test_history_pages_back_invite_link_dialog_and_a_voice_message_CH_1_CH_3_CH_4(people, api, world):
+    newcomer = api.member(world["org"], world["admin"], "teacher", last_name="Лебедева", first_name="Нина",
+                          birth_date="1990-07-08", sex="female")
+    body = {"organization_id": world["org"], "name": "Кружок", "member_ids": [world["teacher"]["user_id"]]}
+    chat = api.ok("POST", "/chats", world["admin"]["access_token"], status=201, json=body)["chat_id"]
+    for n in range(1, 46):
+        api.ok("POST", f"/chats/{chat}/messages", world["teacher"]["access_token"], status=201, json={"text": f"№{n}"})
+    api.ok("PUT", f"/chats/{chat}/read", world["admin"]["access_token"], json={"seq": 39})  # №1..№40 read
+    admin, teacher = people("admin-5"), people("teacher-5")
+    admin.sign_in_as(world["admin"], f"/chats/{chat}")
+    a = admin.page
+    # The newest page first, with the divider before the first unread; earlier pages by the before= cursor.
+    expect(a.locator(".message-text", has_text="№45")).to_be_visible()
+    expect(a.locator(".divider + .message .message-text")).to_have_text("№41")
+    expect(a.locator(".message-text", has_text=re.compile(r"^№1$"))).to_have_count(0)
+    a.get_by_role("button", name="Показать более ранние").click()
+    expect(a.locator(".message-text", has_text=re.compile(r"^№1$"))).to_have_count(1)
+    assert len(a.locator(".message-text").all_inner_texts()) == 45  # each once
+    expect(a.get_by_role("button", name="Показать более ранние")).to_have_count(0)
+
+    # CH-3: an invite link with its QR; the newcomer joins by it and lands in the chat.
+    a.get_by_text("Участники: 2").click()
+    a.get_by_role("button", name="Ссылка-приглашение").click()
+    link = a.locator(".invite-url a").inner_text()
+    expect(a.get_by_role("img", name="QR-код приглашения в чат")).to_be_visible()
+    admin.screen("chat-info")
+    guest = people("newcomer")
+    guest.sign_in_as(newcomer, "/" + link.split("://", 1)[1].split("/", 1)[1])
+    guest.page.get_by_role("button", name="Вступить в чат").click()
+    guest.page.get_by_role("link", name="Открыть чат").click()
+    expect(guest.page.get_by_role("heading", name="Кружок")).to_be_visible()
+
+    # CH-1: a dialog with someone one shares a chat with, from the members.
+    a.get_by_role("button", name="Написать Петрова Ольга").click()
+    expect(a.get_by_role("heading", name="Петрова Ольга")).to_be_visible()
+    dialog = a.url.rsplit("/", 1)[1]
+
+    # A voice message recorded in one browser (the fake microphone) plays in the other.
+    teacher.sign_in_as(world["teacher"], f"/chats/{dialog}")
+    b = teacher.page
+    b.get_by_role("button", name="Голосовое").click()
+    b.wait_for_timeout(1500)
+    b.get_by_role("button", name="Остановить и отправить").click()
+    voice = a.locator(".attachment[data-kind=voice] audio")
+    expect(voice).to_be_visible()
+    a.wait_for_function("() => { const v = document.querySelector('.attachment[data-kind=voice] audio');"
+                        " return v && v.readyState >= 1 && v.duration > 0.5 }")
+    admin.screen("chat-voice")

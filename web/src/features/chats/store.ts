@@ -281,9 +281,12 @@ export const useChats = defineStore('chats', () => {
     globalThis.removeEventListener?.('online', onlineAgain)
   }
 
-  async function open(chatId: string): Promise<void> {
+  /** Load a chat's newest page and follow it; answers the first unread seq when opened (the divider's place). */
+  async function open(chatId: string): Promise<number | null> {
     openChat.value = chatId
     if (!item(chatId)) await loadList()
+    const opened = item(chatId)
+    const firstUnread = opened && opened.unread ? opened.last_seq - opened.unread + 1 : null
     const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
       params: { path: { chat_id: chatId }, query: { limit: PAGE } } }))
     const list = [...page.items].reverse()
@@ -293,6 +296,7 @@ export const useChats = defineStore('chats', () => {
     realtime?.follow(chatId, page.last_seq)
     // What came between the page and following it is caught up by the socket's filter.
     void realtime?.catchUp(chatId)
+    return firstUnread
   }
 
   function close(chatId: string): void {
