@@ -107,7 +107,7 @@ def test_two_people_chat_live_with_read_marks_and_a_reconnect_CH_4(people, api, 
     teacher.screen("chats-list-unread")
 
 
-def test_edit_delete_poll_and_report_CH_4_CH_6(people, api, world):
+def test_edit_delete_poll_report_and_its_resolution_CH_4_CH_6(people, api, world):
     admin, teacher = people("admin-2"), people("teacher-2")
     admin.sign_in_as(world["admin"], f"/chats/{world['chat']}")
     teacher.sign_in_as(world["teacher"], f"/chats/{world['chat']}")
@@ -147,6 +147,19 @@ def test_edit_delete_poll_and_report_CH_4_CH_6(people, api, world):
     expect(b.get_by_role("status").filter(has_text="Жалоба отправлена")).to_be_visible()
     reports = api.ok("GET", f"/organizations/{world['org']}/reports", world["admin"]["access_token"])
     assert any(r["reason"] == "Не по теме" and r["text"] == "Собрание в 16:00" for r in reports)
+
+    # The school's admins see the queue and resolve it; a resolved report leaves the queue.
+    queue = people("admin-queue")
+    queue.sign_in_as(world["admin"], "/chats")
+    queue.page.get_by_role("link", name="Жалобы").click()
+    item = queue.page.locator(".report-item", has_text="Не по теме")
+    expect(item).to_contain_text("Собрание в 16:00")
+    expect(item).to_contain_text("Петрова Ольга")
+    queue.screen("chat-reports")
+    item.get_by_role("button", name="Оставить сообщение").click()
+    expect(queue.page.get_by_role("status").filter(has_text="Жалоба отклонена")).to_be_visible()
+    expect(queue.page.locator(".report-item", has_text="Не по теме")).to_have_count(0)
+    assert not api.ok("GET", f"/organizations/{world['org']}/reports", world["admin"]["access_token"])
 
     # Deleting: the trace stays, in both.
     a.on("dialog", lambda d: d.accept())
