@@ -1,7 +1,8 @@
 """Calls in the web client (issue #15, CA-1, CA-4, CA-10): a call started from a chat, joined by
 a second person from the chat's link, camera and microphone checked before joining, media both
 ways (each browser decodes the other's camera: framesDecoded > 0), screen sharing refused and
-explained, then allowed by the call's admin, raise hand, leave."""
+explained, then allowed by the call's admin, a raised hand lowered and a microphone muted by
+the admin (CA-3), leave, join again, removed by the admin and refused when coming back."""
 
 from __future__ import annotations
 
@@ -75,16 +76,31 @@ def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_
     a.get_by_role("button", name="Разрешить показ экрана всем").click()
     expect(b.locator("[data-notice]")).to_contain_text("Показ экрана разрешён")
 
-    # Raise the hand: the admin sees it.
+    # Raise the hand: the admin sees it and lowers it; the admin mutes the participant, who is told (CA-3).
     b.get_by_role("button", name="Поднять руку").click()
-    expect(a.locator(".people")).to_contain_text("поднял(а) руку")
+    teacher_row = a.locator(".participant", has_text="Сидоров Олег")
+    expect(teacher_row).to_contain_text("поднял(а) руку")
     admin.screen("call-admin")
+    a.get_by_role("button", name="Опустить руку Сидоров Олег").click()
+    expect(teacher_row).not_to_contain_text("поднял(а) руку")
+    a.get_by_role("button", name="Выключить микрофон Сидоров Олег").click()
+    expect(b.locator("[data-notice]")).to_contain_text("Администратор звонка выключил ваш микрофон")
+    expect(b.get_by_role("button", name="Включить микрофон")).to_be_visible()
+    expect(teacher_row).to_contain_text("микрофон выключен")
 
     b.get_by_role("button", name="Выйти").click()
     expect(b.get_by_role("status").filter(has_text="Вы вышли из звонка")).to_be_visible()
     assert b.evaluate("window.sferaState.errors") == ["call.screen_not_allowed"]
 
+    # Back in, then removed by the admin.
+    b.get_by_role("button", name="Войти снова").click()
+    b.get_by_role("button", name="Войти в звонок").click()
+    expect(b.get_by_role("toolbar")).to_be_visible()
+    a.get_by_role("button", name="Удалить из звонка Сидоров Олег").click()
+    expect(b.get_by_role("status").filter(has_text="Вас удалили из звонка")).to_be_visible()
+
     # The call's link opened directly is the client's call view (the gateway's bare page is gone).
     teacher.open(f"/call/{call_id}")
     expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_be_visible()
-    expect(b.get_by_role("button", name="Войти в звонок")).to_be_enabled()
+    b.get_by_role("button", name="Войти в звонок").click()
+    expect(b.get_by_role("alert").filter(has_text="удалили")).to_be_visible()  # call.removed, explained
