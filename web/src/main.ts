@@ -35,3 +35,8 @@ onSessionEnded(() => {
 })
 
 app.mount('#app')
+
+// Installable, and the shell opens offline (public/sw.js); not in the dev server.
+if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+  window.addEventListener('load', () => void navigator.serviceWorker.register('/sw.js').catch(() => undefined))
+}
