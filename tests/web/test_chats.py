@@ -185,6 +185,13 @@ def test_attachments_upload_and_play_in_the_other_browser_CH_4(people, api, worl
     assert b.locator(".attachment[data-kind=photo] img").evaluate("img => img.naturalWidth") == 1
     teacher.screen("chat-attachments")
 
+    # The API's refusals are explained: an executable is no attachment, whatever it is called.
+    (tmp_path / "setup.exe").write_bytes(b"MZ" + bytes(200))
+    admin.page.locator("input[type=file]").set_input_files(str(tmp_path / "setup.exe"))
+    expect(admin.page.get_by_role("alert")).to_contain_text("Такой тип файла нельзя прикрепить")
+    expect(admin.page.locator("progress")).to_have_count(0)
+    admin.screen("chat-attachment-refused")
+
 
 def test_write_to_the_administration_answered_as_the_school_CH_5(people, api, world):
     seventh = api.ok("POST", f"/organizations/{world['org']}/classes", world["admin"]["access_token"], status=201,
