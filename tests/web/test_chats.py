@@ -73,6 +73,9 @@ def test_two_people_chat_live_with_read_marks_and_a_reconnect_CH_4(people, api, 
     admin.screen("chat")
 
     # Offline: the socket drops and stays down, the API is unreachable. What is typed waits, visibly.
+    seen = api.ok("POST", f"/chats/{world['chat']}/messages", world["teacher"]["access_token"], status=201,
+                  json={"text": "До связи"})
+    expect(a.locator(".message-text", has_text="До связи")).to_be_visible()
     socket.drop()
     admin.context.set_offline(True)
     expect(a.get_by_role("status").filter(has_text="Нет связи")).to_be_visible()
@@ -82,6 +85,8 @@ def test_two_people_chat_live_with_read_marks_and_a_reconnect_CH_4(people, api, 
     for n in (1, 2, 3):
         api.ok("POST", f"/chats/{world['chat']}/messages", world["teacher"]["access_token"], status=201,
                json={"text": f"Пока вас не было {n}"})
+    api.ok("PUT", f"/chats/{world['chat']}/messages/{seen['seq']}", world["teacher"]["access_token"],
+           json={"text": "До связи, исправлено"})  # an edit missed while offline
     admin.screen("chat-offline")
 
     # Back online: the queued message goes out, the missed ones arrive, each once, in order.
@@ -95,6 +100,7 @@ def test_two_people_chat_live_with_read_marks_and_a_reconnect_CH_4(people, api, 
     missed = [t for t in texts if t.startswith("Пока вас не было")]
     assert missed == ["Пока вас не было 1", "Пока вас не было 2", "Пока вас не было 3"], texts
     expect(a.get_by_role("status").filter(has_text="Нет связи")).to_have_count(0)
+    expect(a.locator(f".message[data-seq='{seen['seq']}'] .message-text")).to_have_text("До связи, исправлено")
 
     # The list: the teacher's unread count and the last message, live.
     b.get_by_role("link", name="К списку чатов").click()

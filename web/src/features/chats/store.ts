@@ -199,10 +199,14 @@ export const useChats = defineStore('chats', () => {
         }
         break
       }
+      case 'reconnected':
+        // after= brings the new messages; edits, deletions and votes made meanwhile are in the pages shown.
+        for (const shown of Object.keys(messages)) void refreshShown(shown)
+        void loadList().catch(() => undefined)
+        break
       case 'ChatCreated':
       case 'ChatUpdated':
       case 'ChatMembersChanged':
-      case 'reconnected':
         void loadList().catch(() => undefined)
         break
     }
@@ -302,6 +306,22 @@ export const useChats = defineStore('chats', () => {
   function close(chatId: string): void {
     if (openChat.value === chatId) openChat.value = null
     realtime?.unfollow(chatId)
+  }
+
+  /** Fetch again the messages of a chat already on screen (what changed while the socket was down). */
+  async function refreshShown(chatId: string): Promise<void> {
+    const list = messages[chatId]
+    if (!list?.length) return
+    const oldest = list[0]!.seq
+    const newest = list.at(-1)!.seq
+    let before = newest + 1
+    while (before > oldest) {
+      const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
+        params: { path: { chat_id: chatId }, query: { before, limit: 200 } } })).catch(() => null)
+      if (!page?.items.length) return
+      for (const m of page.items) if (m.seq >= oldest) patch(chatId, m.seq, m)
+      before = page.items.at(-1)!.seq
+    }
   }
 
   async function loadOlder(chatId: string): Promise<number> {
