@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, registration, school, sfu
+from bench import ejournal, messaging, pipeline, registration, school, sfu, web
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -17,3 +17,5 @@ if __name__ == "__main__":
     ejournal.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     sfu.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    web.main()

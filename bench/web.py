@@ -1,0 +1,162 @@
+"""The web client's chat, in two real browsers (issue #15): a message typed and sent in one
+browser -> shown in the other's open chat, p50/p99, next to the same messages' WebSocket
+send -> receive (a plain WebSocket client on the same chat, the gateway's own delivery) and
+the API's POST -> WebSocket receive without a browser, all in the same run. Debian's Chromium
+driven by Playwright; the platform is private (durable PostgreSQL, RabbitMQ, every service).
+
+    python -m bench.web [--messages 100] [--interval 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import simple_websocket
+
+from bench.pipeline import percentile
+from bench.platform import SmsCapture, running_platform
+from bench.school import OPERATOR, auth, wait_until
+from tests.helpers import WebSocketClient
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding"]
+# Each shown message's time in the page's clock (epoch ms with sub-ms precision).
+WATCH = """() => { window.__shown = {}; new MutationObserver(() => {
+  for (const el of document.querySelectorAll('.message-text')) {
+    const text = el.textContent.trim();
+    if (text.startsWith('bench:') && !(text in window.__shown))
+      window.__shown[text] = performance.timeOrigin + performance.now();
+  } }).observe(document.body, { childList: true, subtree: true, characterData: true }); }"""
+SEND = """(text) => { const box = document.querySelector('#composer-text'); box.value = text;
+  box.dispatchEvent(new Event('input')); const at = performance.timeOrigin + performance.now();
+  box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })); return at; }"""
+
+
+def signed_in(api: str, sms: SmsCapture, phone: str, last: str, first: str) -> dict:
+    challenge = requests.post(f"{api}/auth/sign-in-codes", json={"phone": phone}, timeout=30).json()
+    session = requests.post(f"{api}/auth/sign-in-codes/{challenge['challenge_id']}/confirmation", timeout=30,
+                            json={"code": sms.code_for(phone)}).json()
+    requests.put(f"{api}/me/profile", headers=auth(session["access_token"]), timeout=30, json={
+        "last_name": last, "first_name": first, "birth_date": "1980-01-01", "sex": "female"}).raise_for_status()
+    return session
+
+
+def world(api: str, sms: SmsCapture) -> tuple[str, dict, dict]:
+    operator = signed_in(api, sms, OPERATOR, "Операторова", "Ольга")["access_token"]
+    admin = signed_in(api, sms, "+79990000002", "Админова", "Анна")
+    application = requests.post(f"{api}/organization-applications", timeout=30, json={
+        "name": "Школа", "kind": "school", "country": "RU", "city": "Казань", "admin_phone": "+79990000002"}).json()
+    wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
+                                     headers=auth(operator), timeout=30).status_code == 200)
+    wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin["access_token"]), timeout=30).json())
+    org = requests.get(f"{api}/me/organizations", headers=auth(admin["access_token"]),
+                       timeout=30).json()[0]["organization"]["organization_id"]
+    link = requests.post(f"{api}/organizations/{org}/invites", headers=auth(admin["access_token"]), timeout=30,
+                         json={"role": "teacher", "validity": "1d"}).json()["token"]
+    teacher = signed_in(api, sms, "+79160000001", "Учителева", "Ирина")
+    requests.post(f"{api}/invites/{link}/membership", headers=auth(teacher["access_token"]),
+                  timeout=30).raise_for_status()
+    body = {"organization_id": org, "name": "Бенчмарк", "member_ids": [teacher["user_id"]]}
+    made: dict = {}
+    wait_until(lambda: (r := requests.post(f"{api}/chats", headers=auth(admin["access_token"]), json=body,
+                                           timeout=30)).status_code == 201 and made.update(r.json()) is None)
+    return made["chat_id"], admin, teacher
+
+
+def open_chat(browser, base: str, session: dict, chat_id: str):
+    context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto("/help")
+    page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
+        "access": session["access_token"], "refresh": session["refresh_token"], "sessionId": session["session_id"],
+        "userId": session["user_id"], "expiresAt": int(time.time() * 1000) + session["expires_in"] * 1000})
+    page.goto(f"/chats/{chat_id}")
+    page.wait_for_selector("#composer-text")
+    page.wait_for_function("document.querySelector('[data-status]')?.dataset.status === 'online'")
+    return page
+
+
+def summary(name: str, values: list[float], count: int) -> str:
+    if not values:
+        return f"{name:<44} nothing arrived of {count}"
+    return (f"{name:<44} {len(values):>4}/{count:<4} p50 {percentile(values, 0.50):7.1f} ms   "
+            f"p99 {percentile(values, 0.99):7.1f} ms   max {max(values):7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=0.2)
+    args = parser.parse_args()
+    built = subprocess.run(["bash", str(ROOT / "tools" / "bootstrap" / "web.sh"), "build"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if built.returncode:
+        raise SystemExit(built.stdout + built.stderr)
+    from playwright.sync_api import sync_playwright
+
+    sms = SmsCapture()
+    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
+        chat_id, admin, teacher = world(api, sms)
+        arrived: dict[str, float] = {}
+        stop = threading.Event()
+        ws = WebSocketClient.connect(stack.gateway_url.replace("http://", "ws://")
+                                     + "/api/v1/realtime?access_token=" + teacher["access_token"])
+
+        def listen() -> None:
+            while not stop.is_set():
+                try:
+                    raw = ws.receive(timeout=0.2)
+                except simple_websocket.ConnectionClosed:
+                    return
+                if raw and raw != "pong":
+                    message = json.loads(raw)
+                    if message.get("type") == "MessagePosted":
+                        arrived.setdefault(message["data"]["text"], time.time() * 1000)
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            sender = open_chat(browser, stack.gateway_url, admin, chat_id)
+            reader = open_chat(browser, stack.gateway_url, teacher, chat_id)
+            reader.evaluate(WATCH)
+            typed: dict[str, float] = {}
+            for n in range(args.messages):
+                text = f"bench:{n}:{uuid.uuid4().hex[:6]}"
+                typed[text] = sender.evaluate(SEND, text)
+                time.sleep(args.interval)
+            time.sleep(3)
+            shown: dict[str, float] = reader.evaluate("window.__shown")
+            browser.close()
+        posted: dict[str, float] = {}
+        session = requests.Session()
+        for n in range(args.messages):
+            text = f"api:{n}:{uuid.uuid4().hex[:6]}"
+            posted[text] = time.time() * 1000
+            session.post(f"{api}/chats/{chat_id}/messages", headers=auth(admin["access_token"]), timeout=30,
+                         json={"text": text}).raise_for_status()
+            time.sleep(args.interval)
+        time.sleep(2)
+        stop.set()
+        listener.join()
+        ws.close()
+    browsers = [shown[t] - at for t, at in typed.items() if t in shown]
+    sockets = [arrived[t] - at for t, at in typed.items() if t in arrived]
+    plain = [arrived[t] - at for t, at in posted.items() if t in arrived]
+    print(f"web chat: {args.messages} messages typed in one Chromium, one every {args.interval * 1000:.0f} ms, "
+          "into a chat open in another")
+    print(summary("typed -> shown in the other browser", browsers, len(typed)))
+    print(summary("typed -> the gateway's WebSocket (same run)", sockets, len(typed)))
+    print(summary("API POST -> the gateway's WebSocket", plain, len(posted)))
+
+
+if __name__ == "__main__":
+    main()
