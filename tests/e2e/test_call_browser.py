@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -144,4 +145,6 @@ def test_ca1_ca10_a_browser_joins_from_the_calls_link_and_media_flows_both_ways(
             await browser.close()
             await peer.close()
 
-    asyncio.run(scenario())
+    # Its own thread: Playwright's sync API (the web tests, same session) keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
