@@ -2,7 +2,8 @@
 a second person from the chat's link, camera and microphone checked before joining, media both
 ways (each browser decodes the other's camera: framesDecoded > 0), screen sharing refused and
 explained, then allowed by the call's admin, a raised hand lowered and a microphone muted by
-the admin (CA-3), leave, join again, removed by the admin and refused when coming back."""
+the admin (CA-3), breakout rooms and the call back (CA-5), leave, join again, removed by the
+admin and refused when coming back."""
 
 from __future__ import annotations
 
@@ -87,6 +88,15 @@ def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_
     expect(b.locator("[data-notice]")).to_contain_text("Администратор звонка выключил ваш микрофон")
     expect(b.get_by_role("button", name="Включить микрофон")).to_be_visible()
     expect(teacher_row).to_contain_text("микрофон выключен")
+
+    # CA-5: breakout rooms at random, then everyone called back; the participant is told each time.
+    a.get_by_label("Комнат").fill("1")
+    a.get_by_role("button", name="Разослать по комнатам").click()
+    expect(b.locator("[data-notice]")).to_contain_text("Вы в комнате")
+    expect(teacher_row).to_contain_text("комната 1")
+    admin.screen("call-breakouts")
+    a.get_by_role("button", name="Вернуть всех в общий зал").click()
+    expect(b.locator("[data-notice]")).to_contain_text("Вы снова в общем зале")
 
     b.get_by_role("button", name="Выйти").click()
     expect(b.get_by_role("status").filter(has_text="Вы вышли из звонка")).to_be_visible()
