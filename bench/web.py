@@ -1,8 +1,11 @@
-"""The web client's chat, in two real browsers (issue #15): a message typed and sent in one
-browser -> shown in the other's open chat, p50/p99, next to the same messages' WebSocket
-send -> receive (a plain WebSocket client on the same chat, the gateway's own delivery) and
-the API's POST -> WebSocket receive without a browser, all in the same run. Debian's Chromium
-driven by Playwright; the platform is private (durable PostgreSQL, RabbitMQ, every service).
+"""The web client in real browsers. Budgets (issue #14): the JavaScript of the first screen
+(gzip, budget 150 kB) and a signed-in teacher's home rendered with its data, next to the
+same run's ``GET /me`` round trip as the baseline. The chat (issue #15): a message typed and
+sent in one browser -> shown in the other's open chat, p50/p99, next to the same messages'
+WebSocket send -> receive (a plain WebSocket client on the same chat, the gateway's own
+delivery) and the API's POST -> WebSocket receive without a browser, all in the same run.
+Debian's Chromium driven by Playwright; the platform is private (durable PostgreSQL,
+RabbitMQ, every service).
 
     python -m bench.web [--messages 100] [--interval 0.2]
 """
@@ -10,7 +13,9 @@ driven by Playwright; the platform is private (durable PostgreSQL, RabbitMQ, eve
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import statistics
 import subprocess
 import threading
 import time
@@ -84,6 +89,49 @@ def open_chat(browser, base: str, session: dict, chat_id: str):
     return page
 
 
+JS_BUDGET_KB = 150
+
+
+def first_screen_js_kb(browser, base: str) -> tuple[float, int]:
+    """gzip size of every script a new visitor's first screen (sign-in) loads, and how many."""
+    context = browser.new_context(base_url=base, viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    scripts: list = []
+    page.on("response", lambda r: scripts.append(r) if r.request.resource_type == "script" else None)
+    page.goto("/", wait_until="networkidle")
+    size = sum(len(gzip.compress(r.body(), 9)) for r in scripts)
+    context.close()
+    return size / 1024, len(scripts)
+
+
+def home_render_ms(browser, base: str, session: dict, runs: int = 10) -> list[float]:
+    """A signed-in teacher opens the app: navigation start -> the home's data shown (the teacher's
+    section of the dashboard), from the page's own performance clock; the shell is cached after run 1."""
+    context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto("/help")
+    page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
+        "access": session["access_token"], "refresh": session["refresh_token"], "sessionId": session["session_id"],
+        "userId": session["user_id"], "expiresAt": int(time.time() * 1000) + session["expires_in"] * 1000})
+    times = []
+    for _ in range(runs):
+        page.goto("/", wait_until="commit")
+        page.wait_for_selector("[data-home=teacher]")
+        times.append(page.evaluate("performance.now()"))
+    context.close()
+    return times
+
+
+def me_round_trip_ms(api: str, session: dict, runs: int = 30) -> list[float]:
+    http = requests.Session()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        http.get(f"{api}/me", headers=auth(session["access_token"]), timeout=30).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def summary(name: str, values: list[float], count: int) -> str:
     if not values:
         return f"{name:<44} nothing arrived of {count}"
@@ -125,6 +173,9 @@ def main() -> None:
         listener.start()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            js_kb, js_files = first_screen_js_kb(browser, stack.gateway_url)
+            home = home_render_ms(browser, stack.gateway_url, teacher)
+            me = me_round_trip_ms(api, teacher)
             sender = open_chat(browser, stack.gateway_url, admin, chat_id)
             reader = open_chat(browser, stack.gateway_url, teacher, chat_id)
             reader.evaluate(WATCH)
@@ -151,6 +202,11 @@ def main() -> None:
     browsers = [shown[t] - at for t, at in typed.items() if t in shown]
     sockets = [arrived[t] - at for t, at in typed.items() if t in arrived]
     plain = [arrived[t] - at for t, at in posted.items() if t in arrived]
+    print(f"first screen JavaScript: {js_kb:.1f} kB gzip in {js_files} files "
+          f"({js_kb / JS_BUDGET_KB:.2f}x the {JS_BUDGET_KB} kB budget)")
+    home_p50, me_p50 = statistics.median(home), statistics.median(me)
+    print(f"teacher's home with its data: p50 {home_p50:.0f} ms (first load {home[0]:.0f} ms), "
+          f"GET /me round trip p50 {me_p50:.1f} ms (baseline, same run): {home_p50 / me_p50:.1f}x")
     print(f"web chat: {args.messages} messages typed in one Chromium, one every {args.interval * 1000:.0f} ms, "
           "into a chat open in another")
     print(summary("typed -> shown in the other browser", browsers, len(typed)))

@@ -96,6 +96,7 @@ def run(demo: bool = False) -> int:
         print(f"""
 Sfera is running (persistence: {config.persistence}, data: {var_dir}).
 
+  App            {g}/   (the web client: sign in by phone, the code is in the dev inbox below)
   API            {g}/api/v1
   API docs       {g}/docs   (OpenAPI: {g}/openapi.json)
   Gateway health {g}/healthz, metrics {g}/metrics
