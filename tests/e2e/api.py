@@ -91,15 +91,35 @@ class Api:
         self.ok("POST", f"/invites/{invite['token']}/membership", session["access_token"], status=201)
         return session
 
+    def chat_once_members_known(self, organization_id: str, creator: dict, name: str, member_ids: list[str]) -> str:
+        """A manual chat of the school, made as soon as messaging has learnt (from school's events)
+        that its members joined; its id."""
+        made: dict = {}
+
+        def create() -> bool:
+            response = self.call("POST", "/chats", creator["access_token"], json={
+                "organization_id": organization_id, "name": name, "member_ids": member_ids})
+            if response.status_code == 201:
+                made.update(response.json())
+            return bool(made)
+
+        eventually(create, what="messaging to learn the members joined")
+        return made["chat_id"]
+
     def publish_school_event(self, data: dict) -> None:
         """What school's relay will publish once the school issue lands: published
         here to the same exchange, in the same envelope."""
-        event = make_event("school.MemberJoined.v1", {**data, "joined_at": datetime.now(timezone.utc)},
-                           event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+        self.publish(make_event("school.MemberJoined.v1", {**data, "joined_at": datetime.now(timezone.utc)},
+                                event_id=f"school:{uuid.uuid4()}:MemberJoined.v1"))
+
+    def publish(self, event) -> None:
+        """Publish an integration event as its service's relay does: persistent and confirmed, to
+        ``<service>.events`` with the type's name and version as the routing key."""
+        service, _, routing_key = event.type.partition(".")
         connection = pika.BlockingConnection(pika.URLParameters(self.stack.amqp_uri))
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.basic_publish("school.events", "MemberJoined.v1", event.to_json(),
+        channel.basic_publish(f"{service}.events", routing_key, event.to_json(),
                               pika.BasicProperties(content_type="application/json", message_id=event.id,
                                                    delivery_mode=2, type=event.type))
         connection.close()

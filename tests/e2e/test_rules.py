@@ -11,7 +11,6 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-import pika
 import pytest
 
 from shared.contracts import make_event
@@ -101,16 +100,10 @@ def test_strangers_do_not_see_a_childs_name_and_schoolmates_do_ID_7_ID_9(api, kl
 
 def publish_chat_created(api, chat_id: uuid.UUID, member_ids: list[str]) -> None:
     """What messaging's relay publishes when an e-journal chat takes people of several schools."""
-    event = make_event("messaging.ChatCreated.v1", {"chat_id": chat_id, "kind": "subject", "member_ids": member_ids,
-                                                    "created_at": datetime.now(timezone.utc)},
-                       event_id=f"messaging:{uuid.uuid4()}:ChatCreated.v1")
-    connection = pika.BlockingConnection(pika.URLParameters(api.stack.amqp_uri))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.basic_publish("messaging.events", "ChatCreated.v1", event.to_json(),
-                          pika.BasicProperties(content_type="application/json", message_id=event.id,
-                                               delivery_mode=2, type=event.type))
-    connection.close()
+    api.publish(make_event("messaging.ChatCreated.v1", {"chat_id": chat_id, "kind": "subject",
+                                                        "member_ids": member_ids,
+                                                        "created_at": datetime.now(timezone.utc)},
+                           event_id=f"messaging:{uuid.uuid4()}:ChatCreated.v1"))
 
 
 def test_people_of_different_schools_who_share_a_chat_see_each_others_names_ID_7(api):
