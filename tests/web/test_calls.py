@@ -13,8 +13,6 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import eventually
-
 pytestmark = pytest.mark.e2e
 
 
@@ -23,11 +21,8 @@ def world(api):
     org, admin = api.organization("Школа №44", "Казань")
     teacher = api.member(org, admin, "teacher", last_name="Сидоров", first_name="Олег", birth_date="1979-05-06",
                          sex="male")
-    body = {"organization_id": org, "name": "Педсовет", "member_ids": [teacher["user_id"]]}
-    eventually(lambda: api.call("POST", "/chats", admin["access_token"], json=body).status_code == 201,
-               what="messaging to learn the teacher joined")
-    chat = next(i["chat"] for i in api.ok("GET", "/chats", admin["access_token"]) if i["chat"]["name"] == "Педсовет")
-    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat["chat_id"]}
+    chat = api.chat_once_members_known(org, admin, "Педсовет", [teacher["user_id"]])
+    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat}
 
 
 def decoded(page) -> dict:

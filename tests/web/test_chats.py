@@ -10,8 +10,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import eventually
-
 pytestmark = pytest.mark.e2e
 
 
@@ -20,12 +18,8 @@ def world(api):
     org, admin = api.organization("Лицей №3", "Казань")
     teacher = api.member(org, admin, "teacher", last_name="Петрова", first_name="Ольга", birth_date="1985-03-04",
                          sex="female")
-    body = {"organization_id": org, "name": "Методобъединение", "member_ids": [teacher["user_id"]]}
-    eventually(lambda: api.call("POST", "/chats", admin["access_token"], json=body).status_code == 201,
-               what="messaging to learn the teacher joined")
-    chat = next(i["chat"] for i in api.ok("GET", "/chats", admin["access_token"])
-                if i["chat"]["name"] == "Методобъединение")
-    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat["chat_id"]}
+    chat = api.chat_once_members_known(org, admin, "Методобъединение", [teacher["user_id"]])
+    return {"org": org, "admin": admin, "teacher": teacher, "chat": chat}
 
 
 class Socket:
