@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from shared.config import env_float, env_int, env_str, settings
+from shared.config import env_int, env_str, settings
 from shared.platform import SERVICES
 from tools.devstack.infra import InfraError
 from tools.devstack.stack import Stack, StackConfig
@@ -64,18 +64,7 @@ def run(demo: bool = False) -> int:
     lock.write(str(os.getpid()))
     lock.flush()
 
-    config = StackConfig(
-        var_dir=var_dir,
-        persistence=env_str("PERSISTENCE", "sqlite"),
-        amqp_port=env_int("SFERA_AMQP_PORT", 5682),
-        pg_port=env_int("SFERA_PG_PORT", 5442),
-        gateway_port=env_int("SFERA_GATEWAY_PORT", 8080),
-        metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", 9100),
-        sfu_port=env_int("SFERA_SFU_PORT", 8300),
-        gateway_threads=env_int("SFERA_GATEWAY_THREADS", 128),
-        restart_backoff=env_float("SFERA_RESTART_BACKOFF", 0.5),
-        restart_backoff_max=env_float("SFERA_RESTART_BACKOFF_MAX", 30.0),
-    )
+    config = StackConfig.from_env(var_dir)
     stack = Stack(config)
     stopping = False
 

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.config import REPO_ROOT, Settings, settings
+from shared.config import REPO_ROOT, Settings, env_float, env_int, env_str, settings
 from shared.platform import SERVICES
 from tools.devstack.infra import InfraError, Postgres, RabbitMQ, die_with_parent, wait_for
 
@@ -64,6 +64,23 @@ class StackConfig:
     restart_backoff: float = 0.5
     restart_backoff_max: float = 30.0
     stable_after: float = 30.0
+
+    @classmethod
+    def from_env(cls, var_dir: Path) -> StackConfig:
+        """The platform on this machine as the environment configures it (README's configuration
+        table): what `make run` starts and what `make observe` scrapes."""
+        return cls(
+            var_dir=var_dir,
+            persistence=env_str("PERSISTENCE", cls.persistence),
+            amqp_port=env_int("SFERA_AMQP_PORT", cls.amqp_port),
+            pg_port=env_int("SFERA_PG_PORT", cls.pg_port),
+            gateway_port=env_int("SFERA_GATEWAY_PORT", cls.gateway_port),
+            metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", cls.metrics_base_port),
+            sfu_port=env_int("SFERA_SFU_PORT", cls.sfu_port),
+            gateway_threads=env_int("SFERA_GATEWAY_THREADS", cls.gateway_threads),
+            restart_backoff=env_float("SFERA_RESTART_BACKOFF", cls.restart_backoff),
+            restart_backoff_max=env_float("SFERA_RESTART_BACKOFF_MAX", cls.restart_backoff_max),
+        )
 
 
 class Stack:

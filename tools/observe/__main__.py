@@ -19,12 +19,7 @@ from tools.observe.prometheus import Prometheus, scrape_targets
 
 def main() -> int:
     var_dir = settings().var_dir
-    stack = Stack(StackConfig(
-        var_dir=var_dir,
-        gateway_port=env_int("SFERA_GATEWAY_PORT", 8080),
-        metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", 9100),
-        sfu_port=env_int("SFERA_SFU_PORT", 8300),
-    ))
+    stack = Stack(StackConfig.from_env(var_dir))
     try:
         urllib.request.urlopen(f"{stack.gateway_url}/healthz", timeout=2).close()
     except OSError:
