@@ -76,13 +76,19 @@ def world(api: str, sms: SmsCapture) -> tuple[str, dict, dict]:
     return made["chat_id"], admin, teacher
 
 
-def open_chat(browser, base: str, session: dict, chat_id: str):
+def signed_in_page(browser, base: str, session: dict):
+    """A desktop page of the app with ``session`` stored where the client keeps it (on /help, which needs none)."""
     context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
     page = context.new_page()
     page.goto("/help")
     page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
         "access": session["access_token"], "refresh": session["refresh_token"], "sessionId": session["session_id"],
         "userId": session["user_id"], "expiresAt": int(time.time() * 1000) + session["expires_in"] * 1000})
+    return page
+
+
+def open_chat(browser, base: str, session: dict, chat_id: str):
+    page = signed_in_page(browser, base, session)
     page.goto(f"/chats/{chat_id}")
     page.wait_for_selector("#composer-text")
     page.wait_for_function("document.querySelector('[data-status]')?.dataset.status === 'online'")
@@ -107,18 +113,13 @@ def first_screen_js_kb(browser, base: str) -> tuple[float, int]:
 def home_render_ms(browser, base: str, session: dict, runs: int = 10) -> list[float]:
     """A signed-in teacher opens the app: navigation start -> the home's data shown (the teacher's
     section of the dashboard), from the page's own performance clock; the shell is cached after run 1."""
-    context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.goto("/help")
-    page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
-        "access": session["access_token"], "refresh": session["refresh_token"], "sessionId": session["session_id"],
-        "userId": session["user_id"], "expiresAt": int(time.time() * 1000) + session["expires_in"] * 1000})
+    page = signed_in_page(browser, base, session)
     times = []
     for _ in range(runs):
         page.goto("/", wait_until="commit")
         page.wait_for_selector("[data-home=teacher]")
         times.append(page.evaluate("performance.now()"))
-    context.close()
+    page.context.close()
     return times
 
 
