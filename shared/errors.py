@@ -86,3 +86,10 @@ class Unavailable(DomainError):
 
     status = 503
     default_code = "unavailable"
+
+
+class NotYet(Exception):
+    """The event depends on another one that has not arrived yet (events of
+    different types travel in different queues, so their order is not kept).
+    An application raises it; the bus consumer retries the event with back-off
+    like any failure, logged quietly."""

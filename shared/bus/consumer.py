@@ -38,16 +38,12 @@ from shared.bus.naming import (
 )
 from shared.clock import utcnow
 from shared.contracts import CloudEvent, ContractError, get_contract, parse_event
+from shared.errors import NotYet
 from shared.observability import metrics
 from shared.observability.logging import get_logger
 
 log = get_logger("shared.bus.consumer")
 
-
-class NotYet(Exception):
-    """The event depends on another one that has not arrived yet (events of
-    different types travel in different queues, so their order is not kept).
-    Raising it retries the event with back-off like any failure, logged quietly."""
 
 DEFAULT_BACKOFF = (0.5, 2.0, 10.0, 60.0)
 DEFAULT_MAX_ATTEMPTS = 5

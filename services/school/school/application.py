@@ -41,12 +41,11 @@ from school.domain import (
     validate_class,
 )
 from shared.blobs import document_max_bytes
-from shared.bus.consumer import NotYet
 from shared.clock import utcnow
 from shared.config import env_str
 from shared.contracts import CloudEvent
 from shared.contracts.api.school import INVITE_ROLES, ROLES, VALIDITY_PRESETS
-from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, NotYet
 from shared.links import link_id_from_token, link_token
 from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone

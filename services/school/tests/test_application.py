@@ -636,7 +636,7 @@ def test_a_redelivered_event_changes_nothing_and_raises_nothing_RO_5(school):
 
 
 def test_events_that_arrive_before_what_they_depend_on_are_retried(school):
-    from shared.bus.consumer import NotYet
+    from shared.errors import NotYet
 
     unknown = uuid.uuid4()
     profile = make_event("identity.ProfileUpdated.v1", {"user_id": unknown, "last_name": "Поздняя",
