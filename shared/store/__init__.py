@@ -132,17 +132,21 @@ def command(method: Callable[..., T]) -> Callable[..., T]:
 
 
 def once_per_event(method: Callable[..., T]) -> Callable[..., T | bool]:
-    """An event handler of an application, ``on_<event>(self, event, ...)``: an event already processed (a
-    redelivery, or a copy another consumer applied) returns False at once, before the handler reads or decides
-    anything. ``process_once`` makes the same check only when it saves: by then a handler may have refused a
-    redelivered event (a ParentUnlinked whose link is gone raises NotYet) or run a command of its own.
-    The handler still saves through ``process_once``, which records the event id with the effect."""
+    """An application method that applies one integration event, called with the event's id as ``event_id=``
+    and plain values (``<service>/handlers.py`` reads the event; the application knows no CloudEvent): an event
+    already processed (a redelivery, or a copy another consumer applied) returns False at once, before the method
+    reads or decides anything. ``process_once`` makes the same check only when it saves: by then a method may have
+    refused a redelivered event (a ParentUnlinked whose link is gone raises NotYet) or run a command of its own.
+    The method still saves through ``process_once(event_id, ...)``, which records the id with the effect.
+
+    A handler not yet moved out of its application, ``on_<event>(self, event, ...)``, is checked by ``event.id``."""
 
     @functools.wraps(method)
-    def run(self: ServiceApplication, event: Any, *args: Any, **kwargs: Any) -> T | bool:
-        if self.already_processed(event.id):
+    def run(self: ServiceApplication, *args: Any, **kwargs: Any) -> T | bool:
+        event_id = kwargs["event_id"] if "event_id" in kwargs else args[0].id
+        if self.already_processed(event_id):
             return False
-        return method(self, event, *args, **kwargs)
+        return method(self, *args, **kwargs)
 
     return run
 

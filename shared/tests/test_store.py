@@ -41,6 +41,14 @@ class TallyApplication(ServiceApplication):
         tally.increment()
         return self.process_once(event.id, tally)
 
+    @once_per_event
+    def count(self, tally_id: uuid.UUID, *, event_id: str) -> bool:
+        """How an application applies an event: plain values and the event's id (its handler read the event)."""
+        self.decided = [*getattr(self, "decided", []), event_id]
+        tally: Tally = self.repository.get(tally_id)
+        tally.increment()
+        return self.process_once(event_id, tally)
+
 
 def test_store_env_per_persistence_kind(store_settings):
     env = store_env("school", config=store_settings)
@@ -72,6 +80,16 @@ def test_an_event_handler_sees_a_processed_event_never_again(store_settings):
     assert app.on_incremented(incremented, tally.id) is True
     assert app.on_incremented(incremented, tally.id) is False
     assert app.decided == [incremented.id] and app.repository.get(tally.id).count == 1
+
+
+def test_an_application_method_given_the_event_id_sees_a_processed_event_never_again(store_settings):
+    """``@once_per_event`` on a method called with ``event_id=`` (no event object): the same check first."""
+    app = make_application(TallyApplication, "tally", create_table=True, config=store_settings)
+    tally = Tally()
+    app.save(tally)
+    assert app.count(tally.id, event_id="school:9:Incremented.v1") is True
+    assert app.count(tally.id, event_id="school:9:Incremented.v1") is False
+    assert app.decided == ["school:9:Incremented.v1"] and app.repository.get(tally.id).count == 1
 
 
 def test_concurrent_copies_of_one_event_apply_once(durable_store_settings):
