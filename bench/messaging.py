@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,9 +25,6 @@ import simple_websocket
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, burst, running_platform
 from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
-from messaging.application import MessagingApplication
-from messaging.domain import PAGE_SIZE, Chat, MessagePage
-from shared.store import make_application
 from tests.helpers import WebSocketClient
 
 RATES = (10, 25, 50, 100, 200)
@@ -134,29 +133,19 @@ def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int)
 
 
 def long_history(stack, api: str, token: str, user_id: str, total: int) -> dict:
-    """Write ``total`` messages into one chat straight into messaging's store (a page
-    per transaction), then read random history pages through the gateway."""
-    app = make_application(MessagingApplication, "messaging", config=stack.settings())
-    chat = Chat(kind="manual", organization_id=None, name="archive", created_by=uuid.UUID(user_id),
-                member_ids=[user_id])
-    started = time.perf_counter()
-    pages = -(-total // PAGE_SIZE)
-    for number in range(pages):
-        page = MessagePage(chat_id=chat.id, number=number)
-        for _ in range(min(PAGE_SIZE, total - number * PAGE_SIZE)):
-            page.post(uuid.uuid4(), uuid.UUID(user_id), None, f"message {page.next_seq}", None,
-                      chat.created_on)
-        if number:
-            chat.open_page()
-        app.save(page, *([chat] if number in (0, pages - 1) or number % 50 == 0 else []))
-    app.save(chat)
-    print(f"  wrote {total} messages in {time.perf_counter() - started:.1f} s", flush=True)
+    """Have messaging write ``total`` messages into one chat of its own store (its seed command: the bench
+    does not import the service), then read random history pages through the gateway."""
+    seeded = subprocess.run([sys.executable, "-m", "messaging.seed", "history", "--user", user_id,
+                             "--messages", str(total)], env=stack.env(), check=True, capture_output=True, text=True)
+    written = json.loads(seeded.stdout.strip().splitlines()[-1])
+    chat_id = written["chat_id"]
+    print(f"  wrote {total} messages in {written['seconds']:.1f} s (python -m messaging.seed)", flush=True)
     session = requests.Session()
 
     def read(_: int) -> float:
         before = random.randrange(50, total)
         t0 = time.perf_counter()
-        response = session.get(f"{api}/chats/{chat.id}/messages?before={before}&limit=50", headers=auth(token),
+        response = session.get(f"{api}/chats/{chat_id}/messages?before={before}&limit=50", headers=auth(token),
                                timeout=30)
         response.raise_for_status()
         assert response.json()["items"][0]["seq"] == before - 1
