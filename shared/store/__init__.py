@@ -21,9 +21,17 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import CollectEventsProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Tracking, Transcoding
+from eventsourcing.persistence import (
+    EventStore,
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
 from eventsourcing.utils import strtobool
 
 from shared.config import Settings, settings
@@ -151,6 +159,19 @@ def once_per_event(method: Callable[..., T]) -> Callable[..., T | bool]:
     return run
 
 
+class _TrackingEventStore(EventStore):
+    """The application's event store: a ``save(*objs, processed=tracking)`` records ``tracking`` atomically with
+    the new events. ``Application.save`` passes its keyword arguments through ``EventStore.put`` to the
+    recorder's ``insert_events``, but names its own ``tracking`` argument there (None for a save), so the
+    tracking of a processed event travels under another name. eventsourcing's own way, a ProcessingEvent
+    handed to the private ``Application._record``, is what ``process_once`` used before (issue #16)."""
+
+    def put(self, domain_events: Any, *, processed: Tracking | None = None, **kwargs: Any) -> list[Recording]:
+        if processed is not None:
+            kwargs["tracking"] = processed
+        return super().put(domain_events, **kwargs)
+
+
 class ServiceApplication(Application):
     """Base of every service's application.
 
@@ -178,6 +199,9 @@ class ServiceApplication(Application):
             fastforward_skipping=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
             deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
         )
+
+    def construct_event_store(self) -> EventStore:
+        return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
         """The aggregate, if it exists and is a ``cls``."""
@@ -269,20 +293,14 @@ class ServiceApplication(Application):
         """Save ``objs``' new events together with a record of ``event_id``, in one
         transaction. Returns False, saving nothing, when the event was processed
         before (a redelivery, or a concurrent copy that won the race)."""
-        tracking = Tracking(self._processed_key(event_id), 1)
         if self.already_processed(event_id):
             return False
-        self._check_fresh(objs)
-        processing = ProcessingEvent(tracking=tracking)
-        processing.collect_events(*objs)
-        try:
-            recordings = self._record(processing)
+        try:  # an ordinary save (snapshots, cache, notifications) that also records the event's id
+            self.save(*objs, processed=Tracking(self._processed_key(event_id), 1))
         except IntegrityError:
             if self.already_processed(event_id):
                 return False
             raise
-        self._take_snapshots(processing)
-        self._notify(recordings)
         return True
 
 
