@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nameko.rpc import RpcProxy
 
+from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import Chat
 from shared.bus.consumer import consume_event
@@ -42,36 +43,36 @@ class MessagingService:
     # -- rosters from school (CH-1, CH-2) -----------------------------------------------------
     @consume_event("school.OrganizationRegistered.v1")
     def on_organization_registered(self, event: CloudEvent) -> bool:
-        return self.app.on_organization_registered(event)
+        return handlers.on_organization_registered(self.app, event)
 
     @consume_event("school.OrganizationUpdated.v1")
     def on_organization_updated(self, event: CloudEvent) -> bool:
-        return self.app.on_organization_updated(event)
+        return handlers.on_organization_updated(self.app, event)
 
     @consume_event("school.ClassCreated.v1")
     def on_class_created(self, event: CloudEvent) -> bool:
-        return self.app.on_class_created(event)
+        return handlers.on_class_created(self.app, event)
 
     @consume_event("school.MemberJoined.v1")
     def on_member_joined(self, event: CloudEvent) -> bool:
-        return self.app.on_membership(event)
+        return handlers.on_member_joined(self.app, event)
 
     @consume_event("school.MemberRoleChanged.v1")
     def on_member_role_changed(self, event: CloudEvent) -> bool:
-        return self.app.on_membership(event)
+        return handlers.on_member_role_changed(self.app, event)
 
     @consume_event("school.MemberLeft.v1")
     def on_member_left(self, event: CloudEvent) -> bool:
-        return self.app.on_membership(event)
+        return handlers.on_member_left(self.app, event)
 
     @consume_event("school.TeacherAssigned.v1")
     def on_teacher_assigned(self, event: CloudEvent) -> bool:
-        return self.app.on_teacher_assigned(event)
+        return handlers.on_teacher_assigned(self.app, event)
 
     # -- calls (CA-6) ------------------------------------------------------------------------------------
     @consume_event("calls.RecordingReady.v1")
     def on_recording_ready(self, event: CloudEvent) -> bool:
-        return self.app.on_recording_ready(event)
+        return handlers.on_recording_ready(self.app, event)
 
     # -- the e-journal bridge's command (CH-2, EJ-3, EJ-4) ------------------------------------------
     @rpc

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE
 from messaging.outbox import to_integration_events
@@ -35,10 +36,12 @@ class School:
         name = event_name
         self.n += 1
         event = make_event(f"school.{name}.v1", data, event_id=f"school:{uuid.uuid4()}:{name}.v1")
-        handler = {"OrganizationRegistered": self.app.on_organization_registered,
-                   "OrganizationUpdated": self.app.on_organization_updated,
-                   "ClassCreated": self.app.on_class_created, "TeacherAssigned": self.app.on_teacher_assigned}
-        return handler.get(name, self.app.on_membership)(event)
+        handler = {"OrganizationRegistered": handlers.on_organization_registered,
+                   "OrganizationUpdated": handlers.on_organization_updated,
+                   "ClassCreated": handlers.on_class_created, "TeacherAssigned": handlers.on_teacher_assigned,
+                   "MemberJoined": handlers.on_member_joined, "MemberRoleChanged": handlers.on_member_role_changed,
+                   "MemberLeft": handlers.on_member_left}
+        return handler[name](self.app, event)
 
     def klass(self, name: str = "5А") -> uuid.UUID:
         class_id = uuid.uuid4()
@@ -596,8 +599,8 @@ def test_ca6_a_calls_recording_lands_in_its_chat_once_for_its_members(school):
                  media_type="video/webm", duration=75.4, file_name="recording-2026-09-01-0800.webm", chat_id=chat.id,
                  admin_id=teacher)
     event = make_event("calls.RecordingReady.v1", ready, event_id="calls:7:RecordingReady.v1")
-    assert school.app.on_recording_ready(event)
-    assert not school.app.on_recording_ready(event)  # a redelivery posts nothing
+    assert handlers.on_recording_ready(school.app, event)
+    assert not handlers.on_recording_ready(school.app, event)  # a redelivery posts nothing
     messages, _ = school.app.history(pupil, chat.id, None, None, 10)
     (posted,) = [m for m in messages if m["attachments"]]
     assert posted["author_id"] == str(teacher) and posted["text"] == "Запись звонка (1:15)"

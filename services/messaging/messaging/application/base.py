@@ -1,0 +1,186 @@
+"""What every use case of messaging's application shares: finding chats and rosters,
+keeping a chat's members and everyone's chat lists in line, rights checks, and how a
+message is shown to its viewer (docs/rules.md CH-*).
+
+Who may read and write a chat is decided here. Writes to one chat take turns inside
+the process (a keyed lock) and race on aggregate versions across processes
+(optimistic concurrency, retried).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from messaging.domain import (
+    PAGE_SIZE,
+    Attachment,
+    Chat,
+    ClassRoster,
+    MessagePage,
+    OrgRoster,
+    ReadMark,
+    UserChats,
+)
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.store import ServiceApplication
+
+CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
+
+
+def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
+    counts = [0] * len(poll["options"])
+    for chosen in poll["votes"].values():
+        for option in chosen:
+            counts[option] += 1
+    return {"question": poll["question"], "options": poll["options"], "multiple": poll["multiple"],
+            "closed": poll["closed"], "counts": counts, "voters": len(poll["votes"]),
+            "my_choice": poll["votes"].get(str(viewer), []) if viewer else []}
+
+
+class Base(ServiceApplication):
+    name = "messaging"
+    snapshotting_intervals = {MessagePage: 200, Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100,
+                              ReadMark: 100}
+
+    # -- aggregates ---------------------------------------------------------------------------------
+    def chat(self, chat_id: uuid.UUID) -> Chat:
+        found = self.find(Chat, chat_id)
+        if found is None:
+            raise NotFound("chat.not_found", "No such chat.")
+        return found
+
+    def _user_chats(self, user_id: str | uuid.UUID, pending: dict) -> UserChats:
+        aggregate_id = UserChats.create_id(uuid.UUID(str(user_id)))
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self.find(UserChats, aggregate_id) or UserChats(user_id=uuid.UUID(str(user_id)))
+        return pending[aggregate_id]
+
+    def _org_roster(self, organization_id: uuid.UUID, pending: dict) -> OrgRoster:
+        aggregate_id = OrgRoster.create_id(organization_id)
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self.find(OrgRoster, aggregate_id) or OrgRoster(organization_id=organization_id)
+        return pending[aggregate_id]
+
+    def _class_roster(self, class_id: uuid.UUID, organization_id: uuid.UUID | None, pending: dict) -> ClassRoster:
+        aggregate_id = ClassRoster.create_id(class_id)
+        if aggregate_id not in pending:
+            pending[aggregate_id] = self.find(ClassRoster, aggregate_id) or ClassRoster(
+                class_id=class_id, organization_id=organization_id)
+        return pending[aggregate_id]
+
+    def shared_chats(self, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
+        """The chats two people are both in, dialogs and inbox threads aside (CH-1)."""
+        mine = self.find(UserChats, UserChats.create_id(a))
+        return [c for c in (self.chat(uuid.UUID(i)) for i in (mine.chat_ids if mine else []))
+                if c.is_member(b) and c.kind not in ("direct", "inbox")]
+
+    def _page_of(self, chat_id: uuid.UUID, seq: int) -> MessagePage:
+        page = self.find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
+        if page is None:
+            raise NotFound("message.not_found", "No such message.")
+        return page
+
+    def _last_page(self, chat: Chat) -> tuple[MessagePage, list[Any]]:
+        """The page the next message goes on (a new one when the last is full) and what that changed."""
+        page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+        if not page.full:
+            return page, []
+        chat.open_page()
+        return MessagePage(chat_id=chat.id, number=chat.pages - 1), [chat]
+
+    def _unsent_attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
+        """An attachment ``actor_id`` uploaded to this chat and has not sent yet (to go with a message)."""
+        attachment = self.find(Attachment, attachment_id)
+        if attachment is None or attachment.chat_id != chat_id or attachment.uploaded_by != actor_id:
+            raise Invalid("attachment.not_found", "Upload the file to this chat first.",
+                          {"attachment_id": str(attachment_id)})
+        if attachment.seq is not None:
+            raise Conflict("attachment.already_sent", "This file was already sent.",
+                           {"attachment_id": str(attachment_id)})
+        return attachment
+
+    def last_seq(self, chat: Chat) -> int:
+        page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+        return page.next_seq - 1
+
+    def _read_mark(self, chat_id: uuid.UUID, user_id: uuid.UUID) -> ReadMark:
+        return self.find(ReadMark, ReadMark.create_id(chat_id, user_id)) or ReadMark(chat_id=chat_id, user_id=user_id)
+
+    # -- a chat's members, and everyone's list of chats ----------------------------------------------
+    def _new_chat(self, pending: dict, **kwargs: Any) -> Chat:
+        chat = Chat(**kwargs)
+        pending[chat.id] = chat
+        pending[MessagePage.create_id(chat.id, 0)] = MessagePage(chat_id=chat.id, number=0)
+        for member in chat.members:
+            self._user_chats(member, pending).join(chat.id)
+        return chat
+
+    def _sync(self, chat: Chat, member_ids: list[str], pending: dict) -> None:
+        added, removed = chat.sync(member_ids)
+        pending[chat.id] = chat
+        for member in added:
+            self._user_chats(member, pending).join(chat.id)
+        for member in removed:
+            self._user_chats(member, pending).leave(chat.id)
+
+    # -- rights ---------------------------------------------------------------------------------------
+    def _check_school_members(self, organization_id: uuid.UUID | None, actor_id: uuid.UUID,
+                              member_ids: list[uuid.UUID]) -> None:
+        """CH-6: only a member of the chat's school brings people in, and only the
+        school's members: never someone of another school, nor an id nobody has.
+        A chat of no school (made before chats belonged to one) takes nobody new."""
+        if organization_id is None:
+            raise Forbidden("chat.no_organization", "This chat belongs to no school: nobody new can join it.")
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        if roster is None or str(actor_id) not in roster.members:
+            raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+        outsiders = [str(m) for m in member_ids if str(m) not in roster.members]
+        if outsiders:
+            raise Invalid("chat.not_members", "Everyone added must belong to the organization.",
+                          {"user_ids": outsiders})
+
+    def _admin_of(self, user_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        return roster is not None and "admin" in roster.members.get(str(user_id), [])
+
+    def _admin_roster(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> OrgRoster:
+        roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        if roster is None or "admin" not in roster.members.get(str(admin_id), []):
+            raise Forbidden("organization.role_required", "Only the organization's admins do this.")
+        return roster
+
+    def _moderates(self, chat: Chat, user_id: uuid.UUID) -> bool:
+        """A manual chat's creator, or an admin of the chat's organization."""
+        return (chat.kind == "manual" and chat.created_by == user_id) or self._is_admin(chat, user_id)
+
+    def _is_admin(self, chat: Chat, user_id: uuid.UUID) -> bool:
+        return chat.organization_id is not None and self._admin_of(user_id, chat.organization_id)
+
+    # -- what a viewer sees (CH-5) ----------------------------------------------------------------------
+    def _shown(self, chat: Chat, message: dict, viewer: uuid.UUID) -> dict:
+        """What a member sees of a message. CH-5: who of the admins answered on behalf
+        of the organization is known to admins only. Polls show counts and the
+        viewer's own choice, never who chose what."""
+        shown = dict(message)
+        if message["on_behalf_of"] and not self._is_admin(chat, viewer):
+            shown["author_id"] = None
+        poll = message.get("poll")
+        if poll:
+            shown["poll"] = poll_results(poll, viewer)
+        shown.setdefault("attachments", [])
+        return shown
+
+    @staticmethod
+    def concealed(chat: Chat) -> set[str]:
+        """Members the chat's other members must not see: in an inbox thread the admins
+        answer as the organization, so the person who wrote sees none of them."""
+        if chat.kind == "inbox":
+            return set(chat.members) - {str(chat.created_by)}
+        return set()
+
+    def members_seen_by(self, chat: Chat, viewer: uuid.UUID) -> list[str]:
+        hidden = self.concealed(chat)
+        if str(viewer) in hidden:
+            return list(chat.members)
+        return [m for m in chat.members if m not in hidden]

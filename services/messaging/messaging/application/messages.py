@@ -1,0 +1,121 @@
+"""Messages (CH-4): posted, edited, deleted with a trace, read back page by page; a call's recording (CA-6)."""
+
+from __future__ import annotations
+
+import uuid
+
+from messaging.application.base import Base
+from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, check_poll, check_text
+from shared.clock import utcnow
+from shared.contracts.api.messaging import MAX_ATTACHMENTS
+from shared.errors import Forbidden, Invalid
+from shared.store import once_per_event
+
+
+class Messages(Base):
+    def post(self, actor_id: uuid.UUID, chat_id: uuid.UUID, text: str, reply_to: int | None = None,
+             on_behalf_of_organization: bool = False, attachment_ids: list[uuid.UUID] | None = None,
+             poll: dict | None = None) -> dict:
+        """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4)."""
+        attachment_ids = list(dict.fromkeys(attachment_ids or []))
+        text = check_text(text, required=not (attachment_ids or poll))
+        poll = check_poll(poll) if poll else None
+        if len(attachment_ids) > MAX_ATTACHMENTS:
+            raise Invalid("message.too_many_attachments", f"A message has at most {MAX_ATTACHMENTS} attachments.")
+
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            on_behalf = None
+            if on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
+                # CH-5: admins answer the inbox and post in common chats as the organization.
+                if not self._is_admin(chat, actor_id):
+                    raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
+                on_behalf = chat.organization_id
+            attachments = [self._unsent_attachment(actor_id, chat_id, a) for a in attachment_ids]
+            page, changed = self._last_page(chat)
+            if reply_to is not None and not 0 <= reply_to < page.next_seq:
+                raise Invalid("message.reply_not_found", "The message replied to does not exist.")
+            seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow(),
+                            [a.view() for a in attachments], poll)
+            for attachment in attachments:
+                attachment.sent(seq)
+            # One's own message is never unread: writing reads the chat up to it (as messengers do).
+            mark = self._read_mark(chat_id, actor_id)
+            mark.read(seq)
+            self.save(*changed, page, *attachments, mark)
+            return self._shown(chat, page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    @once_per_event
+    def post_call_recording(self, chat_id: uuid.UUID, admin_id: uuid.UUID, duration: float, file_name: str,
+                            media_type: str, size: int, blob_key: str, *, event_id: str) -> bool:
+        """CA-6: a call's recording lands in the call's chat, posted by the call's admin, for its members."""
+        minutes, seconds = divmod(int(duration), 60)
+
+        def command() -> bool:
+            chat = self.find(Chat, chat_id)
+            if chat is None:
+                return self.process_once(event_id)
+            attachment = Attachment(chat_id=chat_id, uploaded_by=admin_id, kind="video", file_name=file_name,
+                                    media_type=media_type, size=size, blob_key=blob_key)
+            page, changed = self._last_page(chat)
+            seq = page.post(uuid.uuid4(), admin_id, None, f"Запись звонка ({minutes}:{seconds:02d})", None, utcnow(),
+                            [attachment.view()], None)
+            attachment.sent(seq)
+            return self.process_once(event_id, *changed, page, attachment)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def edit(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, text: str) -> dict:
+        text = check_text(text)
+
+        def command() -> dict:
+            self.chat(chat_id).check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            if page.message(seq)["author_id"] != str(actor_id):
+                raise Forbidden("message.not_yours", "You can edit only your own messages.")
+            page.edit(seq, text, utcnow())
+            self.save(page)
+            return self._shown(self.chat(chat_id), page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def delete(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> dict:
+        """The author, the creator of a manual chat, or an admin of the chat's
+        organization (moderation); a trace stays in the history."""
+        def command() -> dict:
+            chat = self.chat(chat_id)
+            chat.check_member(actor_id)
+            page = self._page_of(chat_id, seq)
+            author = page.message(seq)["author_id"]
+            if author != str(actor_id) and not self._moderates(chat, actor_id):
+                raise Forbidden("message.not_yours", "You can delete only your own messages.")
+            page.delete(seq, actor_id, utcnow())
+            self.save(page)
+            return self._shown(chat, page.message(seq), actor_id)
+
+        return self.retrying(command, ("chat", chat_id))
+
+    def history(self, actor_id: uuid.UUID, chat_id: uuid.UUID, before: int | None, after: int | None,
+                limit: int) -> tuple[list[dict], int]:
+        """A page of messages, newest first before ``before`` or oldest first after
+        ``after`` (a reconnecting client catches up from its last seq); reads at most
+        two pages of history however long the chat is."""
+        chat = self.chat(chat_id)
+        chat.check_member(actor_id)
+        last = self.last_seq(chat)
+        if after is not None:
+            wanted = range(after + 1, min(last, after + limit) + 1)
+        else:
+            top = last if before is None else min(before - 1, last)
+            wanted = range(top, max(-1, top - limit), -1)
+        pages: dict[int, MessagePage] = {}
+        found = []
+        for seq in wanted:
+            number = seq // PAGE_SIZE
+            if number not in pages:
+                pages[number] = self._page_of(chat_id, seq)
+            found.append(self._shown(chat, pages[number].message(seq), actor_id))
+        return found, last

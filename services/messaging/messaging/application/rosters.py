@@ -1,0 +1,121 @@
+"""Rosters from school's events (CH-1, CH-2): every organization and class gets its chat,
+and every chat that follows a roster is brought in line when a membership changes.
+``messaging/handlers.py`` reads the events and calls these with plain values and the event's id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from messaging.application.base import Base
+from messaging.domain import ClassRoster, OrgRoster
+from shared.store import once_per_event
+
+
+class Rosters(Base):
+    @once_per_event
+    def _apply(self, key: Any, change: Callable[[dict], None], *, event_id: str) -> bool:
+        """Apply a roster event once: ``change`` fills ``pending`` with what to save."""
+
+        def command() -> bool:
+            pending: dict = {}
+            change(pending)
+            return self.process_once(event_id, *pending.values())
+
+        return self.retrying(command, key)
+
+    def _resync_class(self, roster: ClassRoster, pending: dict) -> None:
+        for chat_id in roster.chat_ids:
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            self._sync(chat, roster.members_for(chat), pending)
+
+    def _resync_org(self, roster: OrgRoster, pending: dict) -> None:
+        for chat_id in roster.chat_ids:
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            if chat.all_participants:
+                self._sync(chat, list(roster.members), pending)
+
+    def open_organization_chat(self, organization_id: uuid.UUID, name: str, *, event_id: str) -> bool:
+        """Every organization gets its chat, with "all participants" on (CH-1)."""
+
+        def change(pending: dict) -> None:
+            roster = self._org_roster(organization_id, pending)
+            if roster.chat_ids:
+                return
+            chat = self._new_chat(pending, kind="organization", organization_id=organization_id,
+                                  name=name, created_by=None, member_ids=list(roster.members),
+                                  key=f"organization:{organization_id}", all_participants=True)
+            roster.follow(chat.id)
+
+        return self._apply(("org", organization_id), change, event_id=event_id)
+
+    def change_organization_settings(self, organization_id: uuid.UUID, settings: dict, *, event_id: str) -> bool:
+        def change(pending: dict) -> None:
+            self._org_roster(organization_id, pending).change_settings(settings)
+
+        return self._apply(("org", organization_id), change, event_id=event_id)
+
+    def open_class_chat(self, organization_id: uuid.UUID, class_id: uuid.UUID, name: str, *, event_id: str) -> bool:
+        """Every class gets its class chat: its students and teachers (CH-1)."""
+
+        def change(pending: dict) -> None:
+            roster = self._class_roster(class_id, organization_id, pending)
+            chat = self._new_chat(pending, kind="class", organization_id=organization_id, name=name,
+                                  created_by=None, member_ids=[], class_id=class_id, key=f"class:{class_id}")
+            roster.follow(chat.id)
+            self._resync_class(roster, pending)
+
+        return self._apply(("class", class_id), change, event_id=event_id)
+
+    def update_membership(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],
+                          class_id: uuid.UUID | None, subjects: dict[str, list[str]], left: bool, *,
+                          event_id: str) -> bool:
+        """A person's roles, class and taught classes (``subjects`` by class id) in the organization as they are
+        now (none once they ``left``); every chat that follows these rosters is brought in line."""
+
+        def change(pending: dict) -> None:
+            org = self._org_roster(organization_id, pending)
+            key = str(user_id)
+            previous_class = org.classes.get(key)
+            previous_teaching = set(org.teaching.get(key, []))
+            teaching = set(subjects if "teacher" in roles else {})
+            org.set_member(user_id, roles, class_id, sorted(teaching))
+            self._resync_org(org, pending)
+            for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
+                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+                here = class_id is not None and cid == str(class_id)
+                roster.set_student(user_id, here and "student" in roles)
+                roster.set_parent(user_id, here and "parent" in roles)
+                self._resync_class(roster, pending)
+            for cid in previous_teaching - teaching:
+                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+                roster.set_teacher(user_id, [])
+                self._resync_class(roster, pending)
+            if left:
+                self._leave_school_chats(user_id, organization_id, pending)
+
+        return self._apply(("org", organization_id), change, event_id=event_id)
+
+    def _leave_school_chats(self, user_id: uuid.UUID, organization_id: uuid.UUID, pending: dict) -> None:
+        """CH-6: whoever leaves a school leaves its manual chats and the inbox threads
+        they answered as an admin; their own inbox thread and dialogs stay theirs."""
+        for chat_id in list(self._user_chats(user_id, pending).chat_ids):
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            if str(chat.organization_id) != str(organization_id):
+                continue
+            if chat.kind == "manual" or (chat.kind == "inbox" and str(chat.created_by) != str(user_id)):
+                self._sync(chat, [m for m in chat.members if m != str(user_id)], pending)
+
+    def assign_teacher(self, organization_id: uuid.UUID, class_id: uuid.UUID, user_id: uuid.UUID,
+                       subjects: list[str], *, event_id: str) -> bool:
+        def change(pending: dict) -> None:
+            org = self._org_roster(organization_id, pending)
+            key = str(user_id)
+            teaching = sorted({*org.teaching.get(key, []), str(class_id)})
+            org.set_member(user_id, org.members.get(key, ["teacher"]), org.classes.get(key), teaching)
+            roster = self._class_roster(class_id, organization_id, pending)
+            roster.set_teacher(user_id, subjects)
+            self._resync_class(roster, pending)
+
+        return self._apply(("org", organization_id), change, event_id=event_id)
