@@ -11,6 +11,7 @@ import uuid
 
 from nameko.rpc import RpcProxy
 
+from calls import handlers
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
 from calls.ice import ice_servers
@@ -214,35 +215,35 @@ class CallsService:
     # -- the SFU's facts ------------------------------------------------------------------------------------------
     @consume_event("sfu.ParticipantConnected.v1")
     def on_connected(self, event: CloudEvent) -> bool:
-        return self.app.on_sfu_fact(event)
+        return handlers.on_participant_connected(self.app, event)
 
     @consume_event("sfu.ParticipantDisconnected.v1")
     def on_disconnected(self, event: CloudEvent) -> bool:
-        return self.app.on_sfu_fact(event)
+        return handlers.on_participant_disconnected(self.app, event)
 
     @consume_event("sfu.RecordingWritten.v1")
     def on_recording_written(self, event: CloudEvent) -> bool:
-        return self.app.on_sfu_fact(event)
+        return handlers.on_recording_written(self.app, event)
 
     # -- the e-journal's remote lessons (CA-2, CA-7, EJ-5) -----------------------------------------------------------
     @consume_event("ejournal_bridge.LessonPublished.v1")
     def on_lesson_published(self, event: CloudEvent) -> bool:
-        return self.app.on_lesson(event)
+        return handlers.on_lesson(self.app, event)
 
     @consume_event("ejournal_bridge.LessonRescheduled.v1")
     def on_lesson_rescheduled(self, event: CloudEvent) -> bool:
-        return self.app.on_lesson(event)
+        return handlers.on_lesson(self.app, event)
 
     @consume_event("ejournal_bridge.LessonCancelled.v1")
     def on_lesson_cancelled(self, event: CloudEvent) -> bool:
-        return self.app.on_lesson(event)
+        return handlers.on_lesson(self.app, event)
 
     @consume_event("ejournal_bridge.LessonStartRequested.v1")
     def on_lesson_start_requested(self, event: CloudEvent) -> bool:
         """The teacher launched the lesson from the journal: start its call unless one is under way (CA-8)."""
         if self.app.already_processed(event.id):
             return False
-        self.app.on_lesson(event, record=False)
+        self.app.keep_lesson(*handlers.lesson_facts(event))
         data = event.data
         if data.get("teacher_user_id"):
             info = self.app.lesson_info(to_id(str(data["lesson_id"])))

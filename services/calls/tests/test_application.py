@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
+from calls import handlers
 from calls.application import CallsApplication
 from calls.domain import MAX_BREAKOUTS, MAX_PARTICIPANTS, plan_breakouts
 from calls.outbox import to_integration_events
@@ -40,7 +41,7 @@ def published(app: CallsApplication, teacher: str | None, class_id=None, subject
                 organization_id=uuid.uuid4(), class_id=class_id or uuid.uuid4(), external_class_id="C1",
                 subject=subject, teacher_user_id=teacher, external_teacher_id="T1", starts_at=NOW,
                 ends_at=NOW + timedelta(minutes=45), remote=True)
-    app.on_lesson(make_event(f"ejournal_bridge.{name}.v1", data, event_id=f"ej:{uuid.uuid4()}"))
+    handlers.on_lesson(app, make_event(f"ejournal_bridge.{name}.v1", data, event_id=f"ej:{uuid.uuid4()}"))
     return lesson_id
 
 
@@ -137,8 +138,18 @@ def test_ca1_an_admitted_person_who_never_connects_frees_the_seat_when_the_token
     assert len(call.present(time.time() + 121)) == 0  # nobody connected to the SFU
 
 
+SFU_HANDLERS = {"ParticipantConnected": handlers.on_participant_connected,
+                "ParticipantDisconnected": handlers.on_participant_disconnected,
+                "RecordingWritten": handlers.on_recording_written}
+
+
+def on_sfu_fact(app, event):
+    """What the service's consumer of the SFU's event type calls."""
+    return SFU_HANDLERS[event.contract.name](app, event)
+
+
 def sfu_fact(app, name: str, **data):
-    return app.on_sfu_fact(make_event(f"sfu.{name}.v1", data, event_id=f"sfu:{uuid.uuid4()}"))
+    return on_sfu_fact(app, make_event(f"sfu.{name}.v1", data, event_id=f"sfu:{uuid.uuid4()}"))
 
 
 def test_ca3_hands_mute_remove_and_the_participant_list(app):
@@ -334,7 +345,7 @@ def test_ca6_recording_is_the_admins_and_its_file_is_published_for_the_chat(app)
     written = dict(call_id=call.id, recording_id=rec, blob_key="ab" * 32, size=1234, media_type="video/webm",
                    duration=3.5, file_name="call.webm")
     event = make_event("sfu.RecordingWritten.v1", written, event_id="sfu:rec-1")
-    assert app.on_sfu_fact(event) and not app.on_sfu_fact(event)  # once
+    assert on_sfu_fact(app, event) and not on_sfu_fact(app, event)  # once
     ready = [d for t, d in published_events(app) if t == "calls.RecordingReady.v1"]
     assert len(ready) == 1 and ready[0]["chat_id"] == chat and ready[0]["admin_id"] == admin
     changes = [d["recording"] for t, d in published_events(app) if t == "calls.RecordingChanged.v1"]
@@ -347,7 +358,7 @@ def test_sfu_facts_are_applied_once_and_a_disconnect_frees_the_seat(app):
     app.join(uuid.UUID(members[1]), call.id, members)
     event = make_event("sfu.ParticipantConnected.v1", dict(call_id=call.id, user_id=members[1], room="r",
                                                            node="n"), event_id="sfu:c1")
-    assert app.on_sfu_fact(event) and not app.on_sfu_fact(event)
+    assert on_sfu_fact(app, event) and not on_sfu_fact(app, event)
     sfu_fact(app, "ParticipantDisconnected", call_id=call.id, user_id=members[1], room="r", node="n",
              reason="disconnected")
     assert members[1] not in app.call(call.id).present(time.time())

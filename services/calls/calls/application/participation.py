@@ -1,0 +1,124 @@
+"""Taking part in a call: joining with a token for the SFU (CA-1, CA-10), leaving, and the admin's controls --
+hands, mute, removal, permissions, ending the call for everyone (CA-3, CA-4, CA-7)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from calls.application.base import CallsBase
+from calls.domain import Call, SubjectSlot, issue_join_token
+from shared.clock import utcnow
+from shared.errors import Forbidden, Invalid, NotFound
+
+
+class Participation(CallsBase):
+    def may_join(self, call: Call, actor_id: uuid.UUID, chat_member_ids: list[str]) -> bool:
+        if actor_id == call.started_by or str(actor_id) in call.presenters:
+            return True
+        if call.invited is not None:
+            return str(actor_id) in call.invited
+        return str(actor_id) in set(map(str, chat_member_ids))
+
+    def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str]) -> tuple[Call, str, int]:
+        """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU."""
+        def change(call: Call) -> None:
+            call.check_running()
+            if not self.may_join(call, actor_id, chat_member_ids):
+                raise Forbidden("call.not_invited", "You are not invited to this call.")
+            call.admit(actor_id, time.time())
+
+        call = self._save_call(call_id, change)
+        token, ttl = issue_join_token(call, actor_id)
+        return call, token, ttl
+
+    def leave(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        """One leaves a call one was in; to anybody else the call does not exist (its view
+        names its participants): the authorization matrix found it answered everyone."""
+        def change(call: Call) -> None:
+            if str(actor_id) not in call.participants:
+                raise NotFound("call.not_found", "No such call.")
+            call.disconnect(str(actor_id), "left")
+
+        return self._save_call(call_id, change)
+
+    # -- controls (CA-3, CA-4, CA-7) ----------------------------------------------------------------------
+    def raise_hand(self, actor_id: uuid.UUID, call_id: uuid.UUID, raised: bool) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            p = call.check_in_call(actor_id)
+            if p["hand"] != raised:
+                call.set_hand(user_id=str(actor_id), raised=raised)
+
+        return self._save_call(call_id, change)
+
+    def lower_hand_of(self, actor_id: uuid.UUID, call_id: uuid.UUID, user_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if call.check_in_call(user_id)["hand"]:
+                call.set_hand(user_id=str(user_id), raised=False)
+
+        return self._save_call(call_id, change)
+
+    def mute(self, actor_id: uuid.UUID, call_id: uuid.UUID, user_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if not call.check_in_call(user_id)["muted"]:
+                call.mute(user_id=str(user_id), by=str(actor_id))
+
+        return self._save_call(call_id, change)
+
+    def unmute_self(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            if call.check_in_call(actor_id)["muted"]:
+                call.unmute(user_id=str(actor_id))
+
+        return self._save_call(call_id, change)
+
+    def remove(self, actor_id: uuid.UUID, call_id: uuid.UUID, user_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if user_id == call.started_by:
+                raise Invalid("call.cannot_remove_admin", "The admin cannot remove themselves; end the call instead.")
+            call.check_in_call(user_id)
+            call.disconnect(str(user_id), "removed")
+
+        return self._save_call(call_id, change)
+
+    def set_permissions(self, actor_id: uuid.UUID, call_id: uuid.UUID, screen_share: bool) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if call.screen_share_allowed != screen_share:
+                call.set_permissions(screen_share=screen_share)
+
+        return self._save_call(call_id, change)
+
+    def end(self, actor_id: uuid.UUID | None, call_id: uuid.UUID, reason: str = "ended_by_admin") -> Call:
+        """CA-7: the admin ends the call for everyone (``actor_id`` None: the journal ended the lesson)."""
+        call = self.call(call_id)
+        if actor_id is not None:
+            call.check_admin(actor_id)
+        if call.ended:
+            return call
+
+        def command() -> Call:
+            c = self.call(call_id)
+            if c.ended:
+                return c
+            c.end(by=str(actor_id) if actor_id else None, reason=reason, at=utcnow())
+            objs: list[Any] = [c]
+            if c.class_id is not None and c.subject:
+                slot = self.find(SubjectSlot, SubjectSlot.create_id(c.class_id, c.subject))
+                if slot is not None and slot.call_id == c.id:
+                    slot.free(call_id=c.id)
+                    objs.append(slot)
+            self.save(*objs)
+            return c
+
+        return self.retrying(command, ("call", call_id))

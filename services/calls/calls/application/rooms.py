@@ -1,0 +1,65 @@
+"""Breakout rooms (CA-5) and recording into the call's chat (CA-6), both the admin's."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from calls.application.base import CallsBase
+from calls.domain import MAIN_ROOM, Call, plan_breakouts
+from shared.clock import utcnow
+from shared.errors import Conflict, NotFound
+
+
+class Rooms(CallsBase):
+    def open_breakouts(self, actor_id: uuid.UUID, call_id: uuid.UUID, count: int,
+                       manual: dict[str, int] | None) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if call.breakouts:
+                raise Conflict("call.breakouts_open", "Breakout rooms are already open; close them first.")
+            present = [u for u in call.present(time.time()) if u != str(call.started_by)]
+            rooms, assignment = plan_breakouts(count, present, {str(k): v for k, v in (manual or {}).items()})
+            call.open_breakouts(rooms=rooms, assignment=assignment)
+
+        return self._save_call(call_id, change)
+
+    def move(self, actor_id: uuid.UUID, call_id: uuid.UUID, user_id: uuid.UUID, room: str) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            call.check_in_call(user_id)
+            if room != MAIN_ROOM and room not in call.breakouts:
+                raise NotFound("call.no_such_room", "No such breakout room.", {"room": room})
+            call.move(user_id=str(user_id), room=room)
+
+        return self._save_call(call_id, change)
+
+    def close_breakouts(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if call.breakouts:
+                call.close_breakouts()
+
+        return self._save_call(call_id, change)
+
+    def start_recording(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_running()
+            call.check_admin(actor_id)
+            if call.chat_id is None:
+                raise Conflict("call.no_chat", "This call has no chat to save a recording into.")
+            if call.recording is None:
+                call.start_recording(recording_id=uuid.uuid4().hex, by=str(actor_id), at=utcnow())
+
+        return self._save_call(call_id, change)
+
+    def stop_recording(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        def change(call: Call) -> None:
+            call.check_admin(actor_id)
+            if call.recording is not None:
+                call.stop_recording(recording_id=call.recording["recording_id"])
+
+        return self._save_call(call_id, change)
