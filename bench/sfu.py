@@ -130,9 +130,9 @@ class SfuProcess:
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": "bench",
                "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "ERROR",
-               "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "calls")])}
+               "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
         self.log = open(log_dir / "sfu-bench.log", "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "calls.sfu"], env=env, stdout=self.log,
+        self.process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 30
         while True:

@@ -11,7 +11,7 @@ environment (docs/production.md), so every process checks all of it: a
 process that does not use a value today may tomorrow.
 
 Entry points: ``shared.runner`` (nameko services), ``shared.bus.relay``, the
-SFU (``python -m calls.sfu``) and the gateway's ``create_app``.
+SFU (``python -m sfu``) and the gateway's ``create_app``.
 """
 
 from __future__ import annotations

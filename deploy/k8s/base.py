@@ -4,7 +4,7 @@
     .venv/bin/python deploy/k8s/base.py --check  # exit 1 when the committed base differs
 
 Every process runs the command tools/devstack starts it with (tests/deploy checks that): the nameko services
-`python -m shared.runner <service>`, relays `python -m shared.bus.relay <service>`, the SFU `python -m calls.sfu`,
+`python -m shared.runner <service>`, relays `python -m shared.bus.relay <service>`, the SFU `python -m sfu`,
 the gateway under gunicorn, the migration `python -m shared.store.migrate` then `python -m shared.bus.topology`.
 Engines are operators' resources: RabbitmqCluster (RabbitMQ Cluster Operator) and a CloudNativePG Cluster.
 Secrets are referenced, never written here (README "Running in production").
@@ -142,7 +142,7 @@ def workloads() -> list[dict]:
     # The SFU: signaling, /healthz and /metrics on 8300; media over UDP on the node's own addresses (aiortc
     # gathers host candidates on ephemeral ports), hence the host network and one SFU per node. A node's name is
     # stable (SFERA_SFU_NODE): a restarted SFU consumes its command queue again.
-    sfu = container("sfu", IMAGE, ["python", "-m", "calls.sfu"], [{"name": "signaling", "containerPort": 8300}],
+    sfu = container("sfu", IMAGE, ["python", "-m", "sfu"], [{"name": "signaling", "containerPort": 8300}],
                     "1", "1Gi", "signaling",
                     [{"name": "SFERA_SFU_HOST", "value": "0.0.0.0"}, {"name": "SFERA_SFU_PORT", "value": "8300"},
                      {"name": "SFERA_SFU_NODE", "value": "sfu-0"}])

@@ -1,6 +1,6 @@
 """The boundaries of docs/architecture.md ("Boundaries") hold: import-linter's contracts in pyproject.toml.
 
-No gateway → service, no service → another service, no shared → service, the SFU apart from calls' domain.
+No gateway → service, no service → another service, no shared → service, the SFU apart from calls, its layers.
 ``make lint`` runs the same check; this test makes ``make test`` enforce it."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACTS = {"gateway-no-services", "services-independent", "shared-no-services", "sfu-no-calls-domain"}
+CONTRACTS = {"gateway-no-services", "services-independent", "shared-no-services", "sfu-no-calls", "sfu-layers"}
 
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess:

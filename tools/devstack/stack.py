@@ -213,7 +213,7 @@ class Stack:
 
     def start_sfu(self, name: str = "sfu", **env: str) -> Managed:
         """An SFU node (issue #7): signaling, health and metrics on ``sfu_port``."""
-        return self._spawn(Managed(name, [PYTHON, "-m", "calls.sfu"],
+        return self._spawn(Managed(name, [PYTHON, "-m", "sfu"],
                                    f"http://127.0.0.1:{self.config.sfu_port}/healthz", {"SFERA_SFU_NODE": name, **env}))
 
     def start_all(self) -> None:

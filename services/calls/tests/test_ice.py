@@ -13,9 +13,9 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from calls.application import CallsApplication
-from calls.ice import ice_servers
 from calls.service import CallsService
 from shared.config import settings
+from shared.ice import ice_servers
 from shared.store import make_application
 
 pytestmark = pytest.mark.unit

@@ -17,7 +17,7 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
        the answer's "not_forwarded" lists such mids of the offer)
 
 ICE servers are explicitly none unless ``SFERA_SFU_ICE_SERVERS`` names STUN/TURN
-servers (clients get them with credentials, calls/ice.py); aiortc's default public
+servers (clients get them with credentials, shared/ice.py); aiortc's default public
 STUN server cannot be reached from here and would stall every join.
 """
 
@@ -27,23 +27,23 @@ import asyncio
 import json
 import logging
 import os
-import uuid
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from calls.ice import ice_servers
-from calls.sfu import metrics, nocodec
-from calls.sfu.bus import CommandConsumer, FactPublisher
-from calls.sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, not_allowed
-from calls.sfu.recording import Recorder
-from calls.sfu.room import SPEAKER_TICK, Participant, Room
+from sfu import metrics, nocodec
+from sfu.aiortc_adapter import check_aiortc, negotiated_codecs, offered_direction
+from sfu.bus import CommandConsumer, FactPublisher
+from sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, not_allowed
+from sfu.recording import Recorder
+from sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import BlobStore
 from shared.contracts.join_token import verify_join_token
 from shared.errors import DomainError
+from shared.ice import ice_servers
 
-log = logging.getLogger("calls.sfu")
+log = logging.getLogger("sfu")
 SOURCES = {"microphone": "audio", "camera": "video", "screen": "video"}
 MAX_SLOTS = {"audio": 3, "video": 9}
 
@@ -135,19 +135,20 @@ class Node:
         for t in pc.getTransceivers():
             if t.mid in known:
                 continue
-            if t._offerDirection == "recvonly":  # the client sends: a published track
+            direction = offered_direction(t)
+            if direction == "recvonly":  # the client sends: a published track
                 source = sources.get(t.mid)
                 if source not in SOURCES or SOURCES[source] != t.kind or source in p.tracks:
                     t.direction = "inactive"
                     continue
-                rtx = {c.payloadType for c in t._codecs if c.mimeType.lower().endswith("/rtx")}
+                rtx = {c.payloadType for c in negotiated_codecs(t) if c.mimeType.lower().endswith("/rtx")}
                 track = PublishedTrack(p, source, t.kind, t.receiver, rtx, t.mid)
                 p.tracks[source] = track
                 self.fact("TrackPublished", call_id=p.call_id, user_id=p.user_id, room=p.room.id, source=source,
                           kind=t.kind)
-            elif t._offerDirection == "sendonly" and p.may("subscribe"):  # the client receives: a slot
+            elif direction == "sendonly" and p.may("subscribe"):  # the client receives: a slot
                 slots = p.video_slots if t.kind == "video" else p.audio_slots
-                codec = t._codecs[0]
+                codec = negotiated_codecs(t)[0]
                 if len(slots) >= MAX_SLOTS[t.kind] or (t.kind == "video" and codec.mimeType.lower() != "video/vp8"):
                     t.direction = "inactive"
                     continue
@@ -235,7 +236,7 @@ class Node:
         current = self.recorders.get(call_id)
         if on:
             if current is None and recording_id:
-                self.recorders[call_id] = Recorder(self, call_id, recording_id)
+                self.recorders[call_id] = Recorder(self.rooms.get, call_id, recording_id)
             return
         if current is not None and (recording_id is None or current.recording_id == recording_id):
             del self.recorders[call_id]
@@ -261,6 +262,8 @@ class Node:
     async def close(self) -> None:
         for p in list(self.participants.values()):
             await self.leave(p, "shutdown")
+        for call_id in list(self.recorders):
+            await self.recorders.pop(call_id).discard()
 
 
 async def signaling(request: web.Request) -> web.WebSocketResponse:
@@ -349,6 +352,7 @@ def make_app(node: Node) -> web.Application:
 
 
 async def serve(host: str, port: int, node: Node, commands: CommandConsumer | None) -> None:
+    check_aiortc()  # before the codecs are replaced: a hook an aiortc upgrade removed stops the node here
     nocodec.install()
     runner = web.AppRunner(make_app(node))
     await runner.setup()
@@ -368,8 +372,4 @@ async def serve(host: str, port: int, node: Node, commands: CommandConsumer | No
         for task in node.tasks:
             task.cancel()
         await runner.cleanup()
-
-
-def node_name() -> str:
-    return os.environ.get("SFERA_SFU_NODE") or f"sfu-{uuid.uuid4().hex[:8]}"
 

@@ -5,10 +5,7 @@ of forwarding reads it."""
 
 from __future__ import annotations
 
-import aiortc.rtcrtpreceiver as receiver_module
-import aiortc.rtcrtpsender as sender_module
-
-from calls.sfu import metrics
+from sfu import aiortc_adapter, metrics
 
 
 class CodecRefused(RuntimeError):
@@ -30,6 +27,5 @@ def _no_decoder_thread(loop, input_q, output_q, error_callback=None):
 
 
 def install() -> None:
-    receiver_module.get_decoder = _no_decoder
-    receiver_module.decoder_worker = _no_decoder_thread
-    sender_module.get_encoder = _no_encoder
+    aiortc_adapter.replace_codecs(get_decoder=_no_decoder, decoder_worker=_no_decoder_thread,
+                                  get_encoder=_no_encoder)

@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from calls.sfu import metrics
-from calls.sfu.forward import PublishedTrack, Slot
+from sfu import metrics
+from sfu.forward import PublishedTrack, Slot
 
-log = logging.getLogger("calls.sfu")
+log = logging.getLogger("sfu")
 LOUDEST = 3  # audio streams each subscriber receives: the room's loudest speakers
 SPEAKER_TICK = 0.25
 
@@ -47,6 +47,10 @@ class Participant:
 
     def may(self, right: str) -> bool:
         return right in self.rights
+
+    def track_started(self, track: PublishedTrack) -> None:
+        if self.room is not None:
+            self.room.track_started(track)
 
     def slot_map(self) -> dict[str, dict | None]:
         return {s.mid: ({"user_id": s.source.owner.user_id, "source": s.source.source} if s.source else None)

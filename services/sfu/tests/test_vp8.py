@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from calls.sfu import vp8
+from sfu import vp8
 
 pytestmark = pytest.mark.unit
 

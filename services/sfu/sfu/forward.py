@@ -3,21 +3,20 @@ see that track, as they arrived (the same encoded payload), with only the RTP
 header rewritten for the subscriber's stream (SSRC, payload type, a continuous
 sequence number and timestamp). Nothing is decoded and nothing is encoded.
 
-Hooks into aiortc (1.16):
+How it hooks into aiortc (every private access is in ``aiortc_adapter``, checked at start-up):
 
-- a publisher's ``RTCRtpReceiver._handle_rtp_packet`` is replaced by
-  ``PublishedTrack.on_rtp``: aiortc's DTLS transport has already checked and
-  decrypted the packet and parsed its header; the jitter buffer and the decoder
-  never see it (the decoder thread is not even started, see ``nocodec``);
+- a publisher's receiver hands its RTP to ``PublishedTrack.on_rtp``: aiortc's
+  DTLS transport has already checked and decrypted the packet and parsed its
+  header; the jitter buffer and the decoder never see it (the decoder thread is
+  not even started, see ``nocodec``);
 - a subscriber's ``RTCRtpSender`` keeps its stream (SSRC, negotiated payload
   type, RTCP sender reports) but its track never yields a frame; packets are
   protected with its SRTP session and written straight to the nominated ICE
   pair's UDP socket (``Slot.send``), about 5 µs instead of aiortc's 20-30 µs
   packetize path;
-- the sender's ``_handle_rtcp_packet`` is replaced by ``Slot.on_rtcp``: picture
-  loss (PLI/FIR) goes to the publisher at most once a second per track,
-  NACKed packets are resent from the track's history, receiver reports feed
-  the loss metric.
+- the sender's RTCP goes to ``Slot.on_rtcp``: picture loss (PLI/FIR) goes to
+  the publisher at most once a second per track, NACKed packets are resent from
+  the track's history, receiver reports feed the loss metric.
 
 A subscriber receives through fixed *slots* (recvonly transceivers it offered):
 video slots show the tracks it should see (screens first, then the admin's and
@@ -34,12 +33,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from aiortc import MediaStreamTrack, clock
+from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import (
-    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
@@ -49,15 +47,11 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
-    pack_remb_fci,
 )
 
-from calls.sfu import metrics, vp8
+from sfu import aiortc_adapter, metrics, vp8
 
-if TYPE_CHECKING:
-    from calls.sfu.room import Participant
-
-log = logging.getLogger("calls.sfu")
+log = logging.getLogger("sfu")
 
 KEYFRAME_INTERVAL = 1.0  # at most one key-frame request per publisher track per second
 HISTORY = 512  # packets kept per track for retransmission (NACK)
@@ -66,18 +60,21 @@ NO_EXTENSIONS = HeaderExtensionsMap()
 SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
 
 
-def fast_sender(dtls: Any) -> Callable[[bytes], None]:
-    """Protect with the transport's SRTP session and write to the nominated pair's socket."""
-    protect = dtls._tx_srtp.protect
-    connection = dtls.transport._connection
+class Owner(Protocol):
+    """What a track and a slot need of the participant they belong to (``room.Participant`` is one): this layer
+    knows nothing of rooms."""
 
-    def send(packet: bytes) -> None:
-        pair = connection._nominated.get(1)
-        if pair is None:
-            raise ConnectionError("not connected")
-        pair.protocol.transport.sendto(protect(packet), pair.remote_addr)
+    user_id: str
+    role: str
+    joined: float
+    muted: bool
+    closed: bool
 
-    return send
+    def may(self, right: str) -> bool: ...
+
+    async def send(self, message: dict) -> None: ...
+
+    def track_started(self, track: PublishedTrack) -> None: ...
 
 
 def not_allowed(source: str, mid: str | None) -> dict:
@@ -91,7 +88,7 @@ def not_allowed(source: str, mid: str | None) -> dict:
 class PublishedTrack:
     """One publisher's track (microphone, camera or screen) and the slots it feeds."""
 
-    def __init__(self, owner: Participant, source: str, kind: str, receiver: Any, rtx_types: set[int],
+    def __init__(self, owner: Owner, source: str, kind: str, receiver: Any, rtx_types: set[int],
                  mid: str | None = None):
         self.owner = owner
         self.receiver_mid = mid
@@ -113,7 +110,7 @@ class PublishedTrack:
         self._received = metrics.received_packets.labels(kind)
         self._forwarded = metrics.forwarded_packets.labels(kind)
         self._forwarded_bytes = metrics.forwarded_bytes.labels(kind)
-        receiver._handle_rtp_packet = self.on_rtp
+        aiortc_adapter.on_received_rtp(receiver, self.on_rtp)
 
     @property
     def key(self) -> str:
@@ -132,7 +129,7 @@ class PublishedTrack:
         if self.ssrc is None:
             self.ssrc = packet.ssrc
             self.started = True
-            self.owner.room.track_started(self)
+            self.owner.track_started(self)
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
@@ -196,7 +193,7 @@ class PublishedTrack:
             return
         self.last_keyframe_request = now
         metrics.keyframe_requests.labels(reason, "sent").inc()
-        asyncio.ensure_future(self.receiver._send_rtcp_pli(self.ssrc))
+        asyncio.ensure_future(aiortc_adapter.request_picture(self.receiver, self.ssrc))
 
     def _deferred_keyframe(self) -> None:
         self.deferred_keyframe = None
@@ -208,11 +205,7 @@ class PublishedTrack:
         cap = BITRATE_CAPS.get(self.source)
         if cap is None or self.ssrc is None:
             return
-        rtcp_ssrc = getattr(self.receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
-        if rtcp_ssrc is None:
-            return
-        await self.receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                                      fci=pack_remb_fci(cap, [self.ssrc])))
+        await aiortc_adapter.cap_bitrate(self.receiver, cap, [self.ssrc])
 
     def resend(self, slot: Slot, out_seq: int) -> bool:
         """A subscriber lost ``out_seq``: send it again from the history, if still there."""
@@ -253,12 +246,12 @@ class IdleTrack(MediaStreamTrack):
 class Slot:
     """One of a subscriber's receiving transceivers and the track it currently shows."""
 
-    def __init__(self, owner: Participant, mid: str, kind: str, sender: Any, payload_type: int):
+    def __init__(self, owner: Owner, mid: str, kind: str, sender: Any, payload_type: int):
         self.owner = owner
         self.mid = mid
         self.kind = kind
         self.sender = sender
-        self.ssrc = sender._ssrc
+        self.ssrc = aiortc_adapter.sender_ssrc(sender)
         self.payload_type = payload_type
         self.source: PublishedTrack | None = None
         self.seq_offset = 0
@@ -270,11 +263,11 @@ class Slot:
         self._send: Callable[[bytes], None] | None = None
         self.packet_count = 0
         self.octet_count = 0
-        sender._handle_rtcp_packet = self.on_rtcp
+        aiortc_adapter.on_received_rtcp(sender, self.on_rtcp)
 
     def send(self, data: bytes) -> None:
         if self._send is None:
-            self._send = fast_sender(self.sender.transport)
+            self._send = aiortc_adapter.raw_sender(self.sender)
         self._send(data)
 
     def show(self, track: PublishedTrack | None) -> bool:
@@ -311,11 +304,7 @@ class Slot:
         if marker or not self.packet_count & 7:
             # what aiortc's RTCP sender report tells the subscriber (A/V sync, statistics): any packet
             # gives a consistent (RTP time, wall time) pair, so every frame's last or every 8th will do
-            sender = self.sender
-            sender._RTCRtpSender__rtp_timestamp = ts
-            sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
-            sender._RTCRtpSender__packet_count = self.packet_count
-            sender._RTCRtpSender__octet_count = self.octet_count
+            aiortc_adapter.report_sent(self.sender, ts, self.packet_count, self.octet_count)
 
     async def on_rtcp(self, packet: Any) -> None:
         source = self.source

@@ -1,4 +1,4 @@
-"""``python -m calls.sfu``: one SFU node (one per core; a room lives on one node).
+"""``python -m sfu``: one SFU node (one per core; a room lives on one node).
 
 Environment: ``SFERA_SFU_HOST`` / ``SFERA_SFU_PORT`` (signaling, health and
 metrics on one port, default 127.0.0.1:8300), ``SFERA_SFU_NODE`` (its name; stable
@@ -17,8 +17,9 @@ import signal
 import socket
 import sys
 
-from calls.sfu.bus import CommandConsumer, FactPublisher
-from calls.sfu.server import Node, serve
+from sfu.aiortc_adapter import AiortcMismatch, check_aiortc
+from sfu.bus import CommandConsumer, FactPublisher
+from sfu.server import Node, serve
 from shared.blobs import blob_store
 from shared.config import settings
 from shared.observability.logging import configure_logging
@@ -33,6 +34,11 @@ def node_name(port: int) -> str:
 
 def main() -> int:
     refuse_unsafe_start("sfu")
+    try:
+        check_aiortc()
+    except AiortcMismatch as exc:
+        print(f"sfu: {exc}", file=sys.stderr)
+        return 1
     config = settings()
     configure_logging("sfu", config.log_level)
     host = os.environ.get("SFERA_SFU_HOST", "127.0.0.1")

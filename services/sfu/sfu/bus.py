@@ -24,7 +24,7 @@ from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
 from shared.contracts import get_contract, make_event, parse_event
 
-log = logging.getLogger("calls.sfu")
+log = logging.getLogger("sfu")
 
 COMMANDS = ("ParticipantLeft", "ParticipantMuted", "PermissionsChanged", "BreakoutsChanged", "RecordingChanged",
             "CallEnded")

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
-from calls.ice import ice_servers
+from shared.ice import ice_servers
 from tools.devstack.infra import die_with_parent, free_port, free_port_block, wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,200 @@
+"""Every place the SFU reaches into aiortc's (and aioice's) private or name-mangled attributes, in one module.
+
+aiortc has no public API for a forwarder: it wants to decode what it receives and encode what it sends. The
+SFU takes over at four points instead (``forward`` explains why each):
+
+- a publisher's ``RTCRtpReceiver._handle_rtp_packet`` (decrypted, parsed RTP) is replaced by the forwarder's;
+- picture-loss and bitrate (REMB) requests go out through the receiver's ``_send_rtcp*`` and its RTCP SSRC;
+- a subscriber's ``RTCRtpSender`` lends its SSRC and SRTP session; packets go straight to the nominated ICE
+  pair's socket, and its RTCP sender-report counters are written so that its reports stay true;
+  its ``_handle_rtcp_packet`` is replaced by the slot's (NACK, PLI, receiver reports);
+- negotiation reads a transceiver's offered direction and negotiated codecs;
+- the codec factories and the decoder thread are replaced (``nocodec``: the SFU never decodes or encodes).
+
+``check_aiortc()`` runs when the SFU starts: a hook that is gone or changed shape in an aiortc upgrade stops the
+node at once with its name, instead of calls failing one by one. ``requirements.in`` pins aiortc to the version
+these hooks were written for (``WRITTEN_FOR``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from types import CodeType
+from typing import Any
+
+import aioice
+import aiortc
+import aiortc.rtcrtpreceiver as receiver_module
+import aiortc.rtcrtpsender as sender_module
+from aiortc import clock
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+
+WRITTEN_FOR = "1.16.0"
+
+
+class AiortcMismatch(RuntimeError):
+    """The installed aiortc lacks a hook the SFU relies on."""
+
+
+# -- receiving (a publisher's track) ------------------------------------------------------------------------------
+def on_received_rtp(receiver: RTCRtpReceiver, handler: Callable[[Any, int], Awaitable[None]]) -> None:
+    """``handler(packet, arrival_time_ms)`` gets each decrypted, parsed RTP packet instead of the jitter buffer."""
+    receiver._handle_rtp_packet = handler
+
+
+def request_picture(receiver: RTCRtpReceiver, media_ssrc: int) -> Awaitable[None]:
+    """A PLI to the publisher of ``media_ssrc`` (no-op until the receiver has its RTCP SSRC)."""
+    return receiver._send_rtcp_pli(media_ssrc)
+
+
+async def cap_bitrate(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[int]) -> bool:
+    """A REMB to the publisher: at most ``bitrate`` for these streams. False until the receiver has its RTCP SSRC."""
+    rtcp_ssrc = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
+    if rtcp_ssrc is None:
+        return False
+    await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                             fci=pack_remb_fci(bitrate, media_ssrcs)))
+    return True
+
+
+# -- sending (a subscriber's slot) ---------------------------------------------------------------------------------
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    return sender._ssrc
+
+
+def on_received_rtcp(sender: RTCRtpSender, handler: Callable[[Any], Awaitable[None]]) -> None:
+    """``handler(packet)`` gets the subscriber's RTCP about this sender's stream (NACK, PLI/FIR, reports)."""
+    sender._handle_rtcp_packet = handler
+
+
+def raw_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
+    """A function that protects an RTP packet with the sender's SRTP session and writes it to the nominated ICE
+    pair's socket (about 5 µs, where aiortc's packetize path takes 20-30 µs). Call once the transport is up."""
+    dtls = sender.transport
+    protect = dtls._tx_srtp.protect
+    connection = dtls.transport._connection
+
+    def send(packet: bytes) -> None:
+        pair = connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("not connected")
+        pair.protocol.transport.sendto(protect(packet), pair.remote_addr)
+
+    return send
+
+
+def report_sent(sender: RTCRtpSender, rtp_timestamp: int, packet_count: int, octet_count: int) -> None:
+    """What the sender's next RTCP sender report tells the subscriber (A/V sync, statistics): the packets the SFU
+    wrote past aiortc's own send path, and the RTP timestamp of now."""
+    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp
+    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+    sender._RTCRtpSender__packet_count = packet_count
+    sender._RTCRtpSender__octet_count = octet_count
+
+
+# -- negotiation ---------------------------------------------------------------------------------------------------
+def offered_direction(transceiver: RTCRtpTransceiver) -> str | None:
+    """The direction the remote offer gave this transceiver (``recvonly``: the client sends)."""
+    return transceiver._offerDirection
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[Any]:
+    return transceiver._codecs
+
+
+# -- no codecs -----------------------------------------------------------------------------------------------------
+def replace_codecs(get_decoder: Callable, decoder_worker: Callable, get_encoder: Callable) -> None:
+    """aiortc's decoder and encoder factories and its decoder thread's body, replaced process-wide."""
+    receiver_module.get_decoder = get_decoder
+    receiver_module.decoder_worker = decoder_worker
+    sender_module.get_encoder = get_encoder
+
+
+# -- the start-up check --------------------------------------------------------------------------------------------
+METHODS: list[tuple[type, str, tuple[str, ...]]] = [  # class, coroutine method, its parameters after self
+    (RTCRtpReceiver, "_handle_rtp_packet", ("packet", "arrival_time_ms")),
+    (RTCRtpReceiver, "_send_rtcp_pli", ("media_ssrc",)),
+    (RTCRtpReceiver, "_send_rtcp", ("packet",)),
+    (RTCRtpSender, "_handle_rtcp_packet", ("packet",)),
+]
+ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own code sets or reads
+    (RTCRtpReceiver, "_RTCRtpReceiver__rtcp_ssrc"),
+    (RTCRtpSender, "_ssrc"),
+    (RTCRtpSender, "_RTCRtpSender__rtp_timestamp"),
+    (RTCRtpSender, "_RTCRtpSender__ntp_timestamp"),
+    (RTCRtpSender, "_RTCRtpSender__packet_count"),
+    (RTCRtpSender, "_RTCRtpSender__octet_count"),
+    (RTCDtlsTransport, "_tx_srtp"),
+    (RTCIceTransport, "_connection"),
+    (aioice.Connection, "_nominated"),
+    (RTCRtpTransceiver, "_offerDirection"),
+    (RTCRtpTransceiver, "_codecs"),
+]
+MODULE_FUNCTIONS: list[tuple[Any, str, type | str]] = [  # module, function, who calls it by that name
+    (receiver_module, "get_decoder", "decoder_worker"),  # a function of the same module
+    (receiver_module, "decoder_worker", RTCRtpReceiver),  # the decoder thread's target
+    (sender_module, "get_encoder", RTCRtpSender),
+]
+# as aiortc has them before ``replace_codecs`` (the check may run after it)
+ORIGINALS = {(module.__name__, name): getattr(module, name, None) for module, name, _ in MODULE_FUNCTIONS}
+
+
+def _names_in(code: CodeType) -> Iterable[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _names_in(const)
+
+
+def names_used_by(cls: type) -> set[str]:
+    """Every attribute and global name the class's own functions use (``co_names``, nested functions too)."""
+    names: set[str] = set()
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", getattr(value, "fget", value))
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            names.update(_names_in(code))
+    return names
+
+
+def problems() -> list[str]:
+    """What the installed aiortc lacks of the hooks above (empty: all is there)."""
+    found: list[str] = []
+    for cls, name, params in METHODS:
+        method = getattr(cls, name, None)
+        if method is None or not inspect.iscoroutinefunction(method):
+            found.append(f"{cls.__name__}.{name} is not a coroutine method")
+            continue
+        actual = tuple(inspect.signature(method).parameters)[1:]
+        if actual[:len(params)] != params:
+            found.append(f"{cls.__name__}.{name} takes {actual}, not {params}")
+    used: dict[type, set[str]] = {}
+    for cls, name in ATTRIBUTES:
+        if name not in used.setdefault(cls, names_used_by(cls)):
+            found.append(f"{cls.__name__} no longer uses the attribute {name}")
+    for module, name, caller in MODULE_FUNCTIONS:
+        if not callable(ORIGINALS[module.__name__, name]):
+            found.append(f"{module.__name__}.{name} is gone")
+            continue
+        if isinstance(caller, str):
+            calling = ORIGINALS.get((module.__name__, caller)) or getattr(module, caller, None)
+            names = set(_names_in(calling.__code__)) if hasattr(calling, "__code__") else set()
+        else:
+            names = used.setdefault(caller, names_used_by(caller))
+        if name not in names:
+            found.append(f"{module.__name__}: {getattr(caller, '__name__', caller)} no longer calls {name}")
+    return found
+
+
+def check_aiortc() -> None:
+    """Raises ``AiortcMismatch`` naming every missing hook; called when the SFU starts."""
+    found = problems()
+    if found:
+        raise AiortcMismatch(f"aiortc {aiortc.__version__} lacks what the SFU hooks into (written for "
+                             f"{WRITTEN_FOR}; see sfu/aiortc_adapter.py): " + "; ".join(found))
