@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from shared.bus.naming import event_exchange
 from shared.clock import utcnow
 
 SPECVERSION = "1.0"
@@ -41,7 +42,7 @@ class Contract:
 
     @property
     def exchange(self) -> str:
-        return f"{self.service}.events"
+        return event_exchange(self.service)
 
 
 registry: dict[str, Contract] = {}

@@ -114,12 +114,11 @@ class Api:
 
     def publish(self, event) -> None:
         """Publish an integration event as its service's relay does: persistent and confirmed, to
-        ``<service>.events`` with the type's name and version as the routing key."""
-        service, _, routing_key = event.type.partition(".")
+        its contract's exchange with the type's name and version as the routing key."""
         connection = pika.BlockingConnection(pika.URLParameters(self.stack.amqp_uri))
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.basic_publish(f"{service}.events", routing_key, event.to_json(),
+        channel.basic_publish(event.contract.exchange, event.contract.routing_key, event.to_json(),
                               pika.BasicProperties(content_type="application/json", message_id=event.id,
                                                    delivery_mode=2, type=event.type))
         connection.close()
