@@ -45,6 +45,15 @@ class _OfParticipant(DataSchema):
     user_id = fields.UUID(required=True)
 
 
+@contract("calls", "ParticipantAdmitted", 1)
+class ParticipantAdmittedV1(_OfParticipant):
+    """Someone was let into the call and given a join token (CA-10); their media connection follows
+    (``ParticipantJoined``). From now on they are among the people in the call (its whiteboard's audience)."""
+
+    role = fields.String(required=True)
+    admitted_at = fields.AwareDateTime(required=True)
+
+
 @contract("calls", "ParticipantJoined", 1)
 class ParticipantJoinedV1(_OfParticipant):
     """Someone's media connection to the call is up (CA-1, CA-10)."""
@@ -129,6 +138,22 @@ class CallEndedV1(DataSchema):
     ended_by = fields.UUID(load_default=None, allow_none=True)
     reason = fields.String(required=True)
     ended_at = fields.AwareDateTime(required=True)
+
+
+@contract("calls", "WhiteboardChanged", 1)
+class WhiteboardChangedV1(DataSchema):
+    """CA-3: the call's whiteboard changed: a stroke ``drawn`` (``stroke``), one ``erased`` (``stroke_id``: undone
+    by its author or erased by the admin) or the board ``cleared`` by the admin. ``revision`` counts the board's
+    changes from 1: a client that sees one skipped reads the board again. The gateway pushes it to the people
+    in the call."""
+
+    call_id = fields.UUID(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(("drawn", "erased", "cleared")))
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+    by = fields.UUID(required=True)
+    stroke = fields.Dict(load_default=None, allow_none=True)
+    stroke_id = fields.String(load_default=None, allow_none=True)
+    changed_at = fields.AwareDateTime(required=True)
 
 
 # -- the SFU's media facts -------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 - ``SubjectSlot``: the lesson under way for a (class, subject), so that a
   second one cannot start before it ends (CA-8); its id is derived from the
   pair, so two racing starts collide on the same aggregate version.
+- ``Whiteboard``: a call's shared board (CA-3, beta): the strokes on it, oldest
+  first, bounded; its id is derived from the call's.
 - ``LessonInfo``: calls's copy of a published remote lesson from the e-journal
   bridge (CA-2, EJ-5): who teaches it, the class, the subject, its chat key.
 
@@ -24,7 +26,12 @@ from datetime import datetime
 from eventsourcing.domain import Aggregate, event
 
 from shared.config import env_int
-from shared.contracts.api.calls import MAX_BREAKOUTS, MAX_PRESENTERS  # CA-5, CA-9: the API says them too
+from shared.contracts.api.calls import (  # CA-3, CA-5, CA-9: the API says them too
+    BOARD_MAX_POINTS,
+    BOARD_MAX_STROKES,
+    MAX_BREAKOUTS,
+    MAX_PRESENTERS,
+)
 from shared.contracts.join_token import join_token_ttl, sign_join_token
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 
@@ -290,6 +297,59 @@ class LessonInfo(Aggregate):
     @event("CallLinked")
     def link_call(self, call_id: uuid.UUID | None) -> None:
         self.call_id = call_id
+
+
+class Whiteboard(Aggregate):
+    """CA-3 (beta): the strokes on a call's board, oldest first. Whoever is in the call draws (a broadcast's
+    viewers only look); each undoes their own strokes; the admin erases any stroke or clears the board.
+    ``revision`` counts the changes (the aggregate's version less its creation)."""
+
+    @event("Created")
+    def __init__(self, call_id: uuid.UUID):
+        self.call_id = call_id
+        self.strokes: list[dict] = []
+
+    @staticmethod
+    def create_id(call_id: uuid.UUID) -> uuid.UUID:
+        return derived_id("whiteboard", call_id)
+
+    @property
+    def revision(self) -> int:
+        return self.version - 1
+
+    @property
+    def points(self) -> int:
+        return sum(len(s["points"]) // 2 for s in self.strokes)
+
+    def stroke(self, stroke_id: str) -> dict | None:
+        return next((s for s in self.strokes if s["stroke_id"] == stroke_id), None)
+
+    def check_room_for(self, points: int) -> None:
+        if len(self.strokes) >= BOARD_MAX_STROKES or self.points + points > BOARD_MAX_POINTS:
+            raise Conflict("call.whiteboard_full", "The whiteboard is full: the admin clears it, or undo strokes.",
+                           {"max_strokes": BOARD_MAX_STROKES, "max_points": BOARD_MAX_POINTS})
+
+    # The events name their call: the outbox publishes each without the board's state.
+    def draw(self, stroke: dict) -> None:
+        self._drawn(call_id=str(self.call_id), stroke=stroke)
+
+    def erase(self, stroke_id: str, by: str) -> None:
+        self._erased(call_id=str(self.call_id), stroke_id=stroke_id, by=by)
+
+    def clear(self, by: str) -> None:
+        self._cleared(call_id=str(self.call_id), by=by)
+
+    @event("Drawn")
+    def _drawn(self, call_id: str, stroke: dict) -> None:
+        self.strokes.append(stroke)
+
+    @event("Erased")
+    def _erased(self, call_id: str, stroke_id: str, by: str) -> None:
+        self.strokes = [s for s in self.strokes if s["stroke_id"] != stroke_id]
+
+    @event("Cleared")
+    def _cleared(self, call_id: str, by: str) -> None:
+        self.strokes = []
 
 
 # -- join tokens (CA-10) ------------------------------------------------------------------------------

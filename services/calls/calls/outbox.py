@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from calls.domain import MAX_PARTICIPANTS, Call, room_id
+from calls.domain import MAX_PARTICIPANTS, Call, Whiteboard, room_id
 
 Published = tuple[str, dict, str | None]
 
 
 def to_integration_events(e: object) -> Iterable[Published]:
+    if isinstance(e, Whiteboard.Event):
+        yield from whiteboard_events(e)
     if not isinstance(e, Call.Event):
         return
     call_id = e.originator_id
@@ -27,6 +29,9 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "class_id": e.class_id, "subject": e.subject, "invited_user_ids": e.invited or [],
             "presenter_ids": e.presenters or [], "max_participants": MAX_PARTICIPANTS,
             "started_at": e.started_at or at}, subject
+    elif isinstance(e, Call.ParticipantAdmitted):
+        yield "calls.ParticipantAdmitted.v1", {"call_id": call_id, "user_id": e.user_id, "role": e.role,
+                                               "admitted_at": at}, subject
     elif isinstance(e, Call.ParticipantJoined):
         yield "calls.ParticipantJoined.v1", {"call_id": call_id, "user_id": e.user_id, "joined_at": e.at}, subject
     elif isinstance(e, Call.ParticipantLeft):
@@ -70,3 +75,17 @@ def to_integration_events(e: object) -> Iterable[Published]:
     elif isinstance(e, Call.Ended):
         yield "calls.CallEnded.v1", {"call_id": call_id, "ended_by": e.by, "reason": e.reason,
                                      "ended_at": e.at}, subject
+
+
+def whiteboard_events(e: Whiteboard.Event) -> Iterable[Published]:
+    """CA-3: each change of a call's board, numbered (``revision``) so that a client sees when it missed one."""
+    change = {"call_id": e.call_id, "revision": e.originator_version - 1, "changed_at": e.timestamp}
+    if isinstance(e, Whiteboard.Drawn):
+        stroke = e.stroke
+        yield "calls.WhiteboardChanged.v1", {"action": "drawn", "by": stroke["user_id"],
+                                             "stroke": stroke, "stroke_id": stroke["stroke_id"], **change}, e.call_id
+    elif isinstance(e, Whiteboard.Erased):
+        yield "calls.WhiteboardChanged.v1", {"action": "erased", "by": e.by,
+                                             "stroke_id": e.stroke_id, **change}, e.call_id
+    elif isinstance(e, Whiteboard.Cleared):
+        yield "calls.WhiteboardChanged.v1", {"action": "cleared", "by": e.by, **change}, e.call_id

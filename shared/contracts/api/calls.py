@@ -1,7 +1,7 @@
 """calls's RPC contract: payloads and results of its entrypoints (CA-*), as marshmallow schemas.
 The service validates with them and the gateway documents and validates its requests with the same ones."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 MAX_BREAKOUTS = 50  # CA-5
 MAX_PRESENTERS = 5  # CA-9
@@ -97,3 +97,59 @@ class BreakoutsInput(Schema):
 class MoveInput(Schema):
     user_id = fields.UUID(required=True)
     room = fields.String(required=True, metadata={"description": "main or room-<n>"})
+
+
+# -- the whiteboard (CA-3, beta) ------------------------------------------------------------------------------
+# A board is a 1600×900 drawing (the client scales it to its canvas); every limit keeps one call's board small
+# enough to send whole to a late joiner and to keep in one aggregate's snapshot.
+BOARD_WIDTH, BOARD_HEIGHT = 1600, 900
+PEN_COLORS = ("#1f2937", "#dc2626", "#2563eb", "#15803d", "#c2410c")  # dark, red, blue, green, orange
+PEN_WIDTHS = (2, 4, 8, 16)
+STROKE_MAX_POINTS = 1000
+BOARD_MAX_STROKES = 500
+BOARD_MAX_POINTS = 20_000
+
+
+def _even_points(points: list[int]) -> None:
+    if len(points) % 2:
+        raise ValidationError("Points are x, y pairs: an even count.")
+    if any(not 0 <= x <= BOARD_WIDTH for x in points[0::2]) or any(not 0 <= y <= BOARD_HEIGHT for y in points[1::2]):
+        raise ValidationError(f"Points lie on the board: x 0..{BOARD_WIDTH}, y 0..{BOARD_HEIGHT}.")
+
+
+class StrokeInput(Schema):
+    stroke_id = fields.UUID(required=True, metadata={
+        "description": "Chosen by the client: drawing the same stroke again changes nothing (a retry is safe)"})
+    color = fields.String(required=True, validate=validate.OneOf(PEN_COLORS))
+    width = fields.Integer(required=True, validate=validate.OneOf(PEN_WIDTHS))
+    points = fields.List(fields.Integer(strict=True), required=True,
+                         validate=[validate.Length(min=2, max=2 * STROKE_MAX_POINTS), _even_points],
+                         metadata={"description": f"x0, y0, x1, y1, … on a {BOARD_WIDTH}×{BOARD_HEIGHT} board, "
+                                                  f"at most {STROKE_MAX_POINTS} points"})
+
+
+class StrokeView(StrokeInput):
+    user_id = fields.UUID(required=True, metadata={"description": "Who drew it"})
+
+
+class WhiteboardView(Schema):
+    call_id = fields.UUID(required=True)
+    revision = fields.Integer(required=True, metadata={
+        "description": "How many changes the board has had; pushed changes carry the next ones"})
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    strokes = fields.List(fields.Nested(StrokeView), required=True, metadata={"description": "Oldest first"})
+    max_strokes = fields.Integer(required=True)
+    max_points = fields.Integer(required=True)
+
+
+class WhiteboardChangeView(Schema):
+    """One change of the board: what a command answers and what the realtime socket pushes
+    (``WhiteboardChanged``) to the people in the call."""
+
+    call_id = fields.UUID(required=True)
+    action = fields.String(required=True, metadata={"description": "drawn, erased or cleared"})
+    revision = fields.Integer(required=True)
+    by = fields.UUID(required=True)
+    stroke = fields.Nested(StrokeView, allow_none=True)
+    stroke_id = fields.String(allow_none=True)

@@ -8,7 +8,8 @@ from calls.application.media import Media
 from calls.application.participation import Participation
 from calls.application.rooms import Rooms
 from calls.application.starting import Starting
+from calls.application.whiteboard import Whiteboards
 
 
-class CallsApplication(Starting, Participation, Rooms, Media, Lessons):
+class CallsApplication(Starting, Participation, Rooms, Media, Lessons, Whiteboards):
     name = "calls"
