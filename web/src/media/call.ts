@@ -32,6 +32,8 @@ export interface CallOptions {
   media: MediaStream
   videoSlots?: number
   audioSlots?: number
+  /** false for a broadcast's viewer: nothing is offered to send, only the slots to receive (CA-9) */
+  publish?: boolean
 }
 
 export interface CallStats {
@@ -64,16 +66,18 @@ export class CallConnection {
   }
 
   join(): void {
-    const { media, videoSlots = 4, audioSlots = 3 } = this.options
+    const { media, videoSlots = 4, audioSlots = 3, publish = true } = this.options
     const pc = new RTCPeerConnection({ iceServers: this.options.iceServers, bundlePolicy: 'max-bundle' })
     this.pc = pc
     const sources: Source[] = []
-    for (const track of media.getTracks()) {
-      pc.addTransceiver(track, { direction: 'sendonly' })
-      sources.push(track.kind === 'audio' ? 'microphone' : 'camera')
+    if (publish) {
+      for (const track of media.getTracks()) {
+        pc.addTransceiver(track, { direction: 'sendonly' })
+        sources.push(track.kind === 'audio' ? 'microphone' : 'camera')
+      }
+      this.screenSender = pc.addTransceiver('video', { direction: 'sendonly' }).sender
+      sources.push('screen')
     }
-    this.screenSender = pc.addTransceiver('video', { direction: 'sendonly' }).sender
-    sources.push('screen')
     for (let i = 0; i < videoSlots; i++) pc.addTransceiver('video', { direction: 'recvonly' })
     for (let i = 0; i < audioSlots; i++) pc.addTransceiver('audio', { direction: 'recvonly' })
     pc.ontrack = (event) => {
@@ -185,6 +189,11 @@ export class CallConnection {
     this.emit({ type: 'closed', reason })
   }
 
+  /** The level of each voice received now, by the mid of its slot (see audioLevels). */
+  async levels(): Promise<Record<string, number>> {
+    return this.pc && !this.closed ? audioLevels(this.pc) : {}
+  }
+
   async stats(): Promise<CallStats> {
     const out: CallStats = { inboundVideoFrames: 0, inboundAudioPackets: 0, outboundVideoFrames: 0, outboundAudioPackets: 0 }
     if (!this.pc) return out
@@ -196,6 +205,35 @@ export class CallConnection {
     })
     return out
   }
+}
+
+/**
+ * The level (0..1) of each voice received, by the mid of its slot: the receivers' synchronization
+ * sources (the RTP audio-level header, when the sender put it) or else the decoded level in getStats.
+ */
+export async function audioLevels(pc: RTCPeerConnection): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const t of pc.getTransceivers()) {
+    if (t.receiver.track.kind !== 'audio' || t.mid === null || t.currentDirection === 'sendonly') continue
+    const sources = t.receiver.getSynchronizationSources?.() ?? []
+    const level = Math.max(-1, ...sources.map((s) => s.audioLevel ?? -1))
+    if (level >= 0) out[t.mid] = level
+  }
+  const fromStats = levelsFromStats(await pc.getStats())
+  for (const [mid, level] of Object.entries(fromStats)) out[mid] = Math.max(out[mid] ?? 0, level)
+  return out
+}
+
+/** Inbound audio levels by mid from a stats report (Chromium reports `mid` and `audioLevel` on inbound-rtp). */
+export function levelsFromStats(report: { forEach(cb: (value: Record<string, unknown>) => void): void }):
+  Record<string, number> {
+  const out: Record<string, number> = {}
+  report.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio' && typeof r.mid === 'string') {
+      out[r.mid] = typeof r.audioLevel === 'number' ? r.audioLevel : 0
+    }
+  })
+  return out
 }
 
 /** The average brightness (0-255) of what a video element shows, or null before its first frame. */
