@@ -5,6 +5,7 @@ No gateway → service, no service → another service, no shared → service, t
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -60,3 +61,56 @@ def test_one_clock():
                   for number, line in enumerate(path.read_text().splitlines(), 1)
                   if "datetime.now(" in line or "datetime.utcnow(" in line or "def utcnow(" in line]
     assert sources and own_clocks == []
+
+
+# -- applications by use case (issue #16) ----------------------------------------------------------------------
+APPLICATION_MAX_LINES = 250
+# Services whose application is still one module, not yet a package by use case: remove a service when it is split.
+NOT_YET_BY_USE_CASE = {"identity", "messaging", "calls", "ejournal_bridge"}
+
+
+def application_problems(package: Path) -> list[str]:
+    """What keeps ``<service>/application/`` from being applications by use case: a module over
+    APPLICATION_MAX_LINES lines, or one that knows the bus (``shared.bus``) or CloudEvents (its handlers, in
+    ``<service>/handlers.py``, read the events and call the application with plain values)."""
+    if not package.is_dir():
+        return [f"{package.relative_to(package.parents[1])}: not a package (application/ with one module per use case)"]
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(package.parents[1])
+        if (lines := len(source.splitlines())) > APPLICATION_MAX_LINES:
+            problems.append(f"{name}: {lines} lines (at most {APPLICATION_MAX_LINES})")
+        for node in ast.walk(ast.parse(source)):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(m == "shared.bus" or m.startswith("shared.bus.") for m in modules):
+                problems.append(f"{name}:{node.lineno}: imports the bus ({', '.join(modules)})")
+            if isinstance(node, ast.ImportFrom) and any(a.name == "CloudEvent" for a in node.names):
+                problems.append(f"{name}:{node.lineno}: imports CloudEvent")
+    return problems
+
+
+SERVICES = sorted(p.parent.name for p in REPO.glob("services/*/*/service.py") if p.parent.name == p.parents[1].name)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_an_application_is_modules_by_use_case_that_know_no_bus(service):
+    package = REPO / "services" / service / service / "application"
+    if service in NOT_YET_BY_USE_CASE:
+        assert not package.is_dir(), f"{service}'s application is a package now: take it out of NOT_YET_BY_USE_CASE"
+        pytest.skip(f"{service}'s application is not split by use case yet (issue #16)")
+    assert application_problems(package) == []
+
+
+def test_the_application_check_can_fail(tmp_path):
+    package = tmp_path / "services" / "probe" / "probe" / "application"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from shared.contracts import CloudEvent  # noqa: F401\n")
+    (package / "big.py").write_text("import shared.bus.consumer\n" + "x = 1\n" * APPLICATION_MAX_LINES)
+    assert application_problems(package) == [
+        "probe/application/__init__.py:1: imports CloudEvent",
+        f"probe/application/big.py: {APPLICATION_MAX_LINES + 1} lines (at most {APPLICATION_MAX_LINES})",
+        "probe/application/big.py:1: imports the bus (shared.bus.consumer)"]
+    assert application_problems(tmp_path / "services" / "other" / "other" / "application") == [
+        "other/application: not a package (application/ with one module per use case)"]

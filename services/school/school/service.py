@@ -9,6 +9,7 @@ from typing import Any
 
 from nameko.timer import timer
 
+from school import handlers
 from school.application import SchoolApplication
 from school.domain import Article, Channel, Document, Image, InviteLink, Membership, Organization, SchoolClass
 from shared.bus.consumer import consume_event
@@ -73,27 +74,27 @@ class SchoolService:
     # -- what school learns from identity ----------------------------------------------------
     @consume_event("identity.UserRegistered.v1")
     def on_user_registered(self, event: CloudEvent) -> bool:
-        return self.app.on_user_registered(event)
+        return handlers.on_user_registered(self.app, event)
 
     @consume_event("identity.ProfileUpdated.v1")
     def on_profile_updated(self, event: CloudEvent) -> bool:
-        return self.app.on_profile_updated(event)
+        return handlers.on_profile_updated(self.app, event)
 
     @consume_event("identity.PhoneDetached.v1")
     def on_phone_detached(self, event: CloudEvent) -> bool:
-        return self.app.on_phone_detached(event)
+        return handlers.on_phone_detached(self.app, event)
 
     @consume_event("identity.ParentLinked.v1")
     def on_parent_linked(self, event: CloudEvent) -> bool:
-        return self.app.on_parent_linked(event)
+        return handlers.on_parent_linked(self.app, event)
 
     @consume_event("ejournal_bridge.JournalMembershipsChanged.v1")
     def on_journal_memberships(self, event: CloudEvent) -> bool:
-        return self.app.on_journal_memberships(event)
+        return handlers.on_journal_memberships(self.app, event)
 
     @consume_event("identity.ParentUnlinked.v1")
     def on_parent_unlinked(self, event: CloudEvent) -> bool:
-        return self.app.on_parent_unlinked(event)
+        return handlers.on_parent_unlinked(self.app, event)
 
     @timer(interval=GRADUATION_CHECK_SECONDS, eager=True)
     def graduate_classes(self) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from school import handlers
 from school.application import CONSOLE, SchoolApplication
 from shared.contracts import make_event
 from shared.store import make_application
@@ -23,7 +24,7 @@ class School:
     def user(self, phone: str | None = None, last_name: str = "Иванов", first_name: str = "Иван") -> uuid.UUID:
         user_id = uuid.uuid4()
         phone = phone or f"+7900555{next(_phones):04d}"
-        self.app.on_user_registered(make_event("identity.UserRegistered.v1", {
+        handlers.on_user_registered(self.app, make_event("identity.UserRegistered.v1", {
             "user_id": user_id, "phone": phone, "registered_via": "phone", "last_name": last_name,
             "first_name": first_name, "registered_at": datetime.now(timezone.utc)},
             event_id=f"identity:{uuid.uuid4()}:UserRegistered.v1"))

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from school import handlers
 from school.application import CONSOLE, SchoolApplication, sanitize_html
 from school.outbox import to_integration_events
 from shared.contracts import make_event
@@ -38,8 +39,8 @@ def test_user_registered_is_recorded_once(school):
     event = make_event("identity.UserRegistered.v1", {"user_id": user_id, "phone": "+79001234567",
                                                       "registered_via": "phone", "registered_at": NOW},
                        event_id="identity:1:UserRegistered.v1")
-    assert school.app.on_user_registered(event) is True
-    assert school.app.on_user_registered(event) is False
+    assert handlers.on_user_registered(school.app, event) is True
+    assert handlers.on_user_registered(school.app, event) is False
     assert school.app.get_person(user_id).version == 1
 
 
@@ -193,7 +194,7 @@ def test_people_linked_to_a_bound_journal_school_become_its_members_EJ_2(school)
     teacher, pupil = school.user(), school.user()
 
     def told(user, role, orgs):
-        return school.app.on_journal_memberships(make_event("ejournal_bridge.JournalMembershipsChanged.v1", {
+        return handlers.on_journal_memberships(school.app, make_event("ejournal_bridge.JournalMembershipsChanged.v1", {
             "user_id": user, "provider_id": uuid.uuid4(), "external_person_id": f"p-{user}", "role": role,
             "organization_ids": orgs, "changed_at": datetime.now(timezone.utc)}, event_id=f"ej:{uuid.uuid4()}"))
 
@@ -345,7 +346,7 @@ def test_four_roles_and_one_account_with_several_RO_1_RO_6(school):
     klass_b = school.klass(org_b, admin_b)
     person = school.member(org_a, admin_a, "teacher")
     child = school.member(org_b, admin_b, "student", klass_b)
-    school.app.on_parent_linked(make_event("identity.ParentLinked.v1", {
+    handlers.on_parent_linked(school.app, make_event("identity.ParentLinked.v1", {
         "link_id": uuid.uuid4(), "parent_user_id": person, "child_user_id": child, "parent_number": 1,
         "consent_given_at": NOW, "linked_at": NOW}, event_id="identity:7:ParentLinked.v1"))
     assert school.app.membership(org_a, person).roles == ["teacher"]
@@ -609,12 +610,12 @@ def test_a_child_joining_later_brings_their_parents_and_unlinking_ends_the_paren
     org, admin = school.organization()
     klass = school.klass(org, admin)
     parent, child = school.user(), school.user()
-    school.app.on_parent_linked(parent_event("ParentLinked", parent, child, 1))  # before the child joins
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, child, 1))  # before the child joins
     assert school.app.membership(org, parent) is None
     _, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
     school.app.join_by_invite(token, child)
     assert school.app.membership(org, parent).roles == ["parent"]
-    school.app.on_parent_unlinked(parent_event("ParentUnlinked", parent, child, 2))
+    handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", parent, child, 2))
     assert school.app.membership(org, parent) is None
 
 
@@ -626,11 +627,11 @@ def test_a_redelivered_event_changes_nothing_and_raises_nothing_RO_5(school):
     child, parent = school.member(org, admin, "student", klass), school.user()
     linked = parent_event("ParentLinked", parent, child, 21)
     unlinked = parent_event("ParentUnlinked", parent, child, 22)
-    assert school.app.on_parent_linked(linked) is True
-    assert school.app.on_parent_unlinked(unlinked) is True
+    assert handlers.on_parent_linked(school.app, linked) is True
+    assert handlers.on_parent_unlinked(school.app, unlinked) is True
     head = school.app.process_recorder.max_notification_id()
-    assert school.app.on_parent_unlinked(unlinked) is False
-    assert school.app.on_parent_linked(linked) is False
+    assert handlers.on_parent_unlinked(school.app, unlinked) is False
+    assert handlers.on_parent_linked(school.app, linked) is False
     assert school.app.membership(org, parent) is None
     assert school.app.process_recorder.max_notification_id() == head
 
@@ -643,9 +644,9 @@ def test_events_that_arrive_before_what_they_depend_on_are_retried(school):
                                                         "first_name": "Анна", "updated_by": unknown,
                                                         "updated_at": NOW}, event_id="identity:9:ProfileUpdated.v1")
     with pytest.raises(NotYet):
-        school.app.on_profile_updated(profile)
+        handlers.on_profile_updated(school.app, profile)
     with pytest.raises(NotYet):
-        school.app.on_parent_unlinked(parent_event("ParentUnlinked", uuid.uuid4(), uuid.uuid4(), 3))
+        handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", uuid.uuid4(), uuid.uuid4(), 3))
 
 
 def test_a_phone_named_by_two_approved_applications_admins_both_SC_1(school):
@@ -665,7 +666,7 @@ def test_a_parent_of_two_students_in_two_schools_joins_both_RO_5(school):
         org, admin = school.organization(name=name)
         kids.append((org, school.member(org, admin, "student", school.klass(org, admin))))
     for n, (_, kid) in enumerate(kids):
-        school.app.on_parent_linked(parent_event("ParentLinked", parent, kid, 10 + n))
+        handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, kid, 10 + n))
     assert all(school.app.membership(org, parent).has("parent") for org, _ in kids)
 
 

@@ -1,0 +1,133 @@
+"""School's application, the part every use case shares: the aggregates' getters, the rights checks
+(``_require``: authorization lives here, where the data lives; every command names its actor and checks the
+actor's membership and roles in the organization concerned), a person joining, the clock and paging."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from school.domain import Membership, Organization, Person, PersonOrganizations, Relatives, Roster, SchoolClass
+from shared.clock import utcnow
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.paging import decode_cursor, encode_cursor
+from shared.store import ServiceApplication
+
+T = TypeVar("T")
+UNPLACED = "unplaced"  # the roster of pupils and parents with no class here yet (from the e-journal, EJ-2)
+
+
+class OperatorConsole:
+    """The platform operator at the machine itself (``python -m school.operator``): the
+    console builds this application on school's store and acts as ``CONSOLE``. It is
+    an object of the console's own process; nothing that arrives over RPC can be it."""
+
+    def __repr__(self) -> str:
+        return "<operator console>"
+
+
+CONSOLE = OperatorConsole()
+Actor = uuid.UUID | OperatorConsole | None
+
+
+def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """Cursor paging over items sorted by ``key``: the cursor stands for the last key seen (shared.paging)."""
+    ordered = sorted(items, key=key)
+    after = decode_cursor(cursor)
+    if after is not None:
+        ordered = [i for i in ordered if key(i) > after]
+    chunk = ordered[:limit]
+    return chunk, (encode_cursor(key(chunk[-1])) if len(ordered) > limit else None)
+
+
+class SchoolBase(ServiceApplication):
+    """What the use cases (``organizations``, ``members``, ...) stand on; ``app.SchoolApplication`` composes them."""
+
+    clock: Callable[[], datetime] = staticmethod(utcnow)  # "now", replaceable: tests set the date
+
+    def organization(self, organization_id: uuid.UUID) -> Organization:
+        return self.get_as(Organization, organization_id, "organization.not_found", "No such organization.")
+
+    def membership(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+        found = self.find(Membership, Membership.create_id(organization_id, user_id))
+        return found if found is not None and found.active else None
+
+    def _member(self, organization_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
+        """The actor's membership; others may not even learn what is inside (404)."""
+        self.organization(organization_id)
+        member = self.membership(organization_id, actor_id)
+        if member is None:
+            raise Forbidden("organization.members_only", "Only members of this organization can do this.")
+        return member
+
+    def _require(self, organization_id: uuid.UUID, actor_id: uuid.UUID, *roles: str) -> Membership:
+        member = self._member(organization_id, actor_id)
+        if not any(member.has(r) for r in roles):
+            raise Forbidden("organization.role_required", f"Only {' or '.join(roles)}s of this organization "
+                                                          "can do this.", {"roles": list(roles)})
+        return member
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    def class_graduated(self, school_class: SchoolClass) -> bool:
+        """SC-4: true from 1 July of the end year on, whether or not the graduation job has run."""
+        return school_class.graduated_on(self.today())
+
+    def _open_class(self, school_class: SchoolClass) -> SchoolClass:
+        """The class, unless it has graduated: nobody is invited or admitted into it any more (SC-4)."""
+        if self.class_graduated(school_class):
+            raise Conflict("class.graduated", "This class has graduated.", {"class_id": str(school_class.id)})
+        return school_class
+
+    def _school_class(self, organization_id: uuid.UUID, class_id: uuid.UUID) -> SchoolClass:
+        school_class = self.get_as(SchoolClass, class_id, "class.not_found", "No such class.")
+        if school_class.organization_id != organization_id:
+            raise NotFound("class.not_found", "No such class.")
+        return school_class
+
+    def person_name(self, user_id: str) -> dict[str, Any]:
+        person = self.find(Person, uuid.UUID(user_id))
+        return {"last_name": getattr(person, "last_name", None), "first_name": getattr(person, "first_name", None)}
+
+    def _join(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
+              via: str, pending: dict[uuid.UUID, Any] | None = None) -> list[Any]:
+        """The aggregates to save for a person joining (or gaining a role). ``pending``
+        holds what this command already changed, so a roster created for a child
+        is the same object when their parent joins it a moment later."""
+        pending = {} if pending is None else pending
+
+        def load(cls: type[T], aggregate_id: uuid.UUID, make: Callable[[], T]) -> T:
+            if aggregate_id not in pending:
+                pending[aggregate_id] = self.find(cls, aggregate_id) or make()
+            return pending[aggregate_id]
+
+        membership_id = Membership.create_id(organization_id, user_id)
+        membership = pending.get(membership_id) or self.find(Membership, membership_id)
+        if membership is None:
+            membership = Membership(organization_id=organization_id, user_id=user_id, role=role, class_id=class_id,
+                                    via=via)
+        elif not membership.active:
+            membership.rejoin(role, class_id, via)
+        elif role in membership.roles and (class_id is None or class_id == membership.class_id):
+            raise Conflict("membership.already_member", "You are already a member with this role.")
+        else:
+            membership.add_role(role, class_id, via)
+        pending[membership_id] = membership
+        group = str(class_id) if class_id is not None and role in ("student", "parent") else (
+            UNPLACED if role in ("student", "parent") else "staff")
+        roster = load(Roster, Roster.create_id(organization_id, group),
+                      lambda: Roster(organization_id=organization_id, group=group))
+        roster.add(user_id)
+        orgs = load(PersonOrganizations, PersonOrganizations.create_id(user_id),
+                    lambda: PersonOrganizations(user_id=user_id))
+        orgs.add(organization_id)
+        if role == "student":
+            parents = self.find(Relatives, Relatives.create_id(user_id, "parents"))
+            for parent_id in (parents.ids if parents else []):
+                parent = self.membership(organization_id, uuid.UUID(parent_id))
+                if parent is None or not parent.has("parent"):
+                    self._join(organization_id, uuid.UUID(parent_id), "parent", class_id, "parent_link", pending)
+        return list(pending.values())

@@ -1,0 +1,56 @@
+"""Channels (SC-12): an organization's announcement channels; admins post, members read."""
+
+from __future__ import annotations
+
+import uuid
+
+from school.application.base import SchoolBase
+from school.domain import Channel
+from shared.clock import utcnow
+from shared.errors import Invalid
+from shared.paging import decode_cursor, encode_cursor
+from shared.store import command
+
+
+class Channels(SchoolBase):
+    def create_channel(self, actor_id: uuid.UUID, organization_id: uuid.UUID, name: str) -> Channel:
+        self._require(organization_id, actor_id, "admin")
+        if not name.strip() or len(name) > 80:
+            raise Invalid("channel.invalid_name", "A name of 1 to 80 characters.")
+
+        def create() -> Channel:
+            organization = self.organization(organization_id)
+            channel = Channel(organization_id=organization_id, name=name.strip(), created_by=actor_id)
+            organization.add_channel(channel.id)
+            self.save(channel, organization)
+            return channel
+
+        return self.retrying(create)
+
+    def channels(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Channel]:
+        self._member(organization_id, actor_id)
+        return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).channel_ids]
+
+    @command
+    def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
+        """SC-12: admins post; members read."""
+        channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
+        self._require(channel.organization_id, actor_id, "admin")
+        if not text.strip() or len(text) > 10_000:
+            raise Invalid("channel.invalid_post", "A post of 1 to 10000 characters.")
+        post_id = uuid.uuid4()
+        channel.post(post_id, actor_id, text.strip(), utcnow())
+        self.save(channel)
+        return channel.posts[-1]
+
+    def posts(self, actor_id: uuid.UUID, channel_id: uuid.UUID, cursor: str | None, limit: int
+              ) -> tuple[list[dict], str | None]:
+        channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
+        self._member(channel.organization_id, actor_id)
+        newest_first = list(reversed(channel.posts))
+        after = decode_cursor(cursor)
+        if after is not None and not after.isdigit():
+            raise Invalid("paging.invalid_cursor", "This cursor is not one a page gave; start from the first page.")
+        start = int(after) if after is not None else 0
+        chunk = newest_first[start:start + limit]
+        return chunk, (encode_cursor(str(start + limit)) if start + limit < len(newest_first) else None)

@@ -1,0 +1,26 @@
+"""The teacher's desktop (SC-13)."""
+
+from __future__ import annotations
+
+import uuid
+
+from school.application.members import Members
+from school.domain import SchoolClass
+
+
+class Dashboard(Members):
+    def dashboard(self, actor_id: uuid.UUID) -> dict:
+        """The classes a teacher teaches (with subjects) in every organization, the
+        lessons or calls under way (the calls issue fills them) and recent chats
+        (messaging's, when it exists)."""
+        classes = []
+        for organization, membership in self.my_organizations(actor_id):
+            if not membership.has("teacher"):
+                continue
+            for class_id, subjects in membership.subjects.items():
+                school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
+                classes.append({"organization_id": organization.id, "organization_name": organization.name,
+                                "class_id": school_class.id, "class_name": school_class.name, "subjects": subjects,
+                                "graduated": self.class_graduated(school_class)})
+        return {"classes": sorted(classes, key=lambda c: (c["organization_name"], c["class_name"])),
+                "lessons_under_way": [], "recent_chats": []}

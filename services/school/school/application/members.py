@@ -1,0 +1,138 @@
+"""Members (RO-*, SC-7..SC-9): who belongs to an organization, with which roles and classes; admins appoint,
+change and remove them, teachers add themselves to the classes they teach."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from school.application.base import UNPLACED, SchoolBase, page
+from school.domain import Membership, Organization, PersonOrganizations, Roster
+from shared.contracts.api.school import ROLES
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.store import command
+
+
+class Members(SchoolBase):
+    def members(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID | None = None,
+                cursor: str | None = None, limit: int = 50) -> tuple[list[dict], str | None]:
+        """The members list. Admins and teachers see everyone with roles and classes;
+        a student or parent sees the staff and their own class (names only)."""
+        actor = self._member(organization_id, actor_id)
+        staff_view = actor.has("admin") or actor.has("teacher")
+        organization = self.organization(organization_id)
+        if staff_view:
+            groups = ["staff", UNPLACED, *organization.class_ids] if class_id is None else [str(class_id)]
+        else:
+            own = str(actor.class_id) if actor.class_id else None
+            if class_id is not None and str(class_id) != own:
+                raise Forbidden("organization.class_only", "You can see the members of your own class only.")
+            groups = [g for g in ("staff", own) if g and (class_id is None or g == own)]
+        user_ids: set[str] = set()
+        for group in groups:
+            roster = self.find(Roster, Roster.create_id(organization_id, group))
+            user_ids.update(roster.user_ids if roster else [])
+        rows = []
+        for user_id in user_ids:
+            membership = self.membership(organization_id, uuid.UUID(user_id))
+            if membership is None:
+                continue
+            row: dict[str, Any] = {"user_id": user_id, **self.person_name(user_id), "roles": membership.roles}
+            if staff_view:
+                row.update(class_id=membership.class_id, subjects=membership.subjects)
+            rows.append(row)
+        return page(rows, lambda r: f"{(r['last_name'] or '').casefold()}|{r['user_id']}", cursor, limit)
+
+    def my_organizations(self, user_id: uuid.UUID) -> list[tuple[Organization, Membership]]:
+        orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(user_id))
+        found = []
+        for organization_id in orgs.organization_ids if orgs else []:
+            membership = self.membership(uuid.UUID(organization_id), user_id)
+            if membership is not None:
+                found.append((self.organization(uuid.UUID(organization_id)), membership))
+        return found
+
+    @command
+    def appoint_admin(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+        """RO-7: an admin makes an existing member an admin; any number of admins."""
+        self._require(organization_id, actor_id, "admin")
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin"):
+            raise Conflict("member.already_admin", "This member is already an admin.")
+        membership.add_role("admin", None, "appointed")
+        changed: list[Any] = [membership]
+        staff = self.find(Roster, Roster.create_id(organization_id, "staff")) or Roster(
+            organization_id=organization_id, group="staff")
+        staff.add(user_id)
+        changed.append(staff)
+        self.save(*changed)
+        return membership
+
+    @command
+    def change_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID,
+                      roles: list[str], class_id: uuid.UUID | None) -> Membership:
+        """SC-8, SC-9: an admin corrects a member's role(s) and class."""
+        self._require(organization_id, actor_id, "admin")
+        if not roles or any(r not in ROLES for r in roles):
+            raise Invalid("member.invalid_roles", f"Roles are some of {', '.join(ROLES)}.")
+        if ("student" in roles or "parent" in roles) and class_id is None:
+            raise Invalid("member.class_required", "A student or parent belongs to a class.")
+        if class_id is not None:
+            self._school_class(organization_id, class_id)
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin") and "admin" not in roles and self._admin_count(organization_id) <= 1:
+            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        old_group = str(membership.class_id) if membership.class_id else None
+        membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
+        changed: list[Any] = [membership]
+        new_group = str(class_id) if class_id is not None and ({"student", "parent"} & set(roles)) else None
+        if old_group and old_group != new_group:
+            old = self.get_as(Roster, Roster.create_id(organization_id, old_group), "roster.not_found", "")
+            old.remove(user_id)
+            changed.append(old)
+        for group in filter(None, [new_group, "staff" if {"admin", "teacher"} & set(roles) else None]):
+            roster = self.find(Roster, Roster.create_id(organization_id, group)) or Roster(
+                organization_id=organization_id, group=group)
+            roster.add(user_id)
+            changed.append(roster)
+        self.save(*changed)
+        return membership
+
+    def _admin_count(self, organization_id: uuid.UUID) -> int:
+        staff = self.find(Roster, Roster.create_id(organization_id, "staff"))
+        return sum(1 for u in (staff.user_ids if staff else [])
+                   if (m := self.membership(organization_id, uuid.UUID(u))) is not None and m.has("admin"))
+
+    @command
+    def remove_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self._require(organization_id, actor_id, "admin")
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        if membership.has("admin") and self._admin_count(organization_id) <= 1:
+            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        membership.leave(actor_id)
+        changed: list[Any] = [membership]
+        for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
+            roster = self.find(Roster, Roster.create_id(organization_id, group))
+            if roster is not None and str(user_id) in roster.user_ids:
+                roster.remove(user_id)
+                changed.append(roster)
+        self.save(*changed)
+
+    @command
+    def assign_self(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID,
+                    subjects: list[str]) -> Membership:
+        """SC-7: a teacher adds themself to a class they teach, with their subject(s)."""
+        membership = self._require(organization_id, actor_id, "teacher")
+        self._open_class(self._school_class(organization_id, class_id))
+        cleaned = sorted({" ".join(s.split()) for s in subjects if s.strip()})
+        if not cleaned or any(len(s) > 64 for s in cleaned):
+            raise Invalid("teacher.subjects_required", "Name the subject(s) you teach in this class.")
+        membership.assign(class_id, cleaned)
+        self.save(membership)
+        return membership

@@ -1,0 +1,146 @@
+"""Organizations (SC-1, SC-2, RO-2): a school applies, a platform operator approves or rejects it, its admins
+edit its details, anyone finds it by city. Operators are people whose phone is in SFERA_OPERATOR_PHONES, or the
+console on the machine itself (``CONSOLE``, ``school.operator``)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from school.application.base import CONSOLE, Actor, SchoolBase, page
+from school.domain import ApplicationQueue, CityDirectory, Organization, OrganizationApplication, PhoneOwner, city_key
+from shared.config import env_str
+from shared.errors import Forbidden, Invalid
+from shared.phones import normalise_phone
+from shared.store import command
+
+
+def operator_phones() -> set[str]:
+    return {normalise_phone(p) for p in env_str("SFERA_OPERATOR_PHONES", "").split(",") if p.strip()}
+
+
+class Organizations(SchoolBase):
+    def is_operator(self, actor_id: uuid.UUID | None) -> bool:
+        if actor_id is None:
+            return False
+        phones = operator_phones()
+        return any(self._phone_owned_by(p, actor_id) for p in phones)
+
+    def _phone_owned_by(self, phone: str, user_id: uuid.UUID) -> bool:
+        owner = self.find(PhoneOwner, PhoneOwner.create_id(phone))
+        return owner is not None and owner.user_id == user_id
+
+    def require_operator(self, actor: Actor) -> uuid.UUID | None:
+        """Refuses (operator.required) anyone but a platform operator (a signed-in person
+        whose phone is in SFERA_OPERATOR_PHONES, or the console); returns the id to record
+        as the one who decided (none for the console)."""
+        if actor is CONSOLE:
+            return None
+        if not isinstance(actor, uuid.UUID) or not self.is_operator(actor):
+            raise Forbidden("operator.required", "Only a platform operator can do this.")
+        return actor
+
+    def submit_application(self, actor_id: uuid.UUID | None, name: str, kind: str, country: str, city: str,
+                           admin_phone: str, note: str | None) -> OrganizationApplication:
+        problems = {}
+        if not name.strip():
+            problems["name"] = "Required."
+        if kind not in ("school", "college"):
+            problems["kind"] = "school or college."
+        if not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+            problems["country"] = "An ISO 3166 two-letter code, e.g. RU."
+        if not city.strip():
+            problems["city"] = "Required."
+        if problems:
+            raise Invalid("application.invalid", "The application is not valid.", {"fields": problems})
+        admin_phone = normalise_phone(admin_phone)
+
+        def submit() -> OrganizationApplication:
+            application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
+                                                  city=" ".join(city.split()), admin_phone=admin_phone,
+                                                  submitted_by=actor_id, note=note)
+            queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
+            queue.add(application.id)
+            self.save(application, queue)
+            return application
+
+        return self.retrying(submit)
+
+    def pending_applications(self, actor: Actor) -> list[OrganizationApplication]:
+        self.require_operator(actor)
+        queue = self.find(ApplicationQueue, ApplicationQueue.create_id())
+        return [self.repository.get(uuid.UUID(a)) for a in (queue.pending if queue else [])]
+
+    def approve_application(self, actor: Actor, application_id: uuid.UUID) -> Organization:
+        """SC-1: the organization exists; the person with the named phone is its first
+        admin now, or as soon as they register."""
+        actor_id = self.require_operator(actor)
+
+        def approve() -> Organization:
+            application = self.get_as(OrganizationApplication, application_id, "application.not_found",
+                                    "No such application.")
+            organization_id = application.approve(actor_id)
+            organization = Organization(organization_id=organization_id, name=application.name,
+                                        kind=application.kind, country=application.country, city=application.city,
+                                        approved_by=actor_id)
+            directory = self.find(CityDirectory, CityDirectory.create_id(application.country, application.city)) \
+                or CityDirectory(country=application.country, city=application.city)
+            directory.list_organization(organization_id, application.name)
+            queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+            queue.remove(application_id)
+            owner = self.find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
+                phone=application.admin_phone)
+            changed: list[Any] = [application, organization, directory, queue, owner]
+            if owner.user_id is not None:
+                changed += self._join(organization_id, owner.user_id, "admin", None, "application")
+            else:
+                owner.await_admin(organization_id)
+            self.save(*changed)
+            return organization
+
+        return self.retrying(approve)
+
+    @command
+    def reject_application(self, actor: Actor, application_id: uuid.UUID, reason: str) -> None:
+        actor_id = self.require_operator(actor)
+        application = self.get_as(OrganizationApplication, application_id, "application.not_found",
+                                "No such application.")
+        application.reject(actor_id, reason)
+        queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
+        queue.remove(application_id)
+        self.save(application, queue)
+
+    @command
+    def update_organization(self, actor_id: uuid.UUID, organization_id: uuid.UUID, details: dict[str, Any]
+                            ) -> Organization:
+        """RO-2: admins fill in and edit the organization's details."""
+        self._require(organization_id, actor_id, "admin")
+        organization = self.organization(organization_id)
+        old_key = city_key(organization.country, organization.city)
+        name = details.get("name", organization.name).strip()
+        country = details.get("country", organization.country).strip().upper()
+        city = " ".join(details.get("city", organization.city).split())
+        if not name or not city or not re.fullmatch(r"[A-Z]{2}", country):
+            raise Invalid("organization.invalid", "Name, city and a two-letter country code are required.")
+        settings = {**organization.settings, **details.get("settings", {})}
+        organization.update(name, country, city, details.get("address", organization.address),
+                            details.get("website", organization.website), settings)
+        changed: list[Any] = [organization]
+        new_directory = self.find(CityDirectory, CityDirectory.create_id(country, city)) or CityDirectory(
+            country=country, city=city)
+        if city_key(country, city) != old_key:
+            old = self.find(CityDirectory, CityDirectory.create_id(*old_key))
+            if old is not None:
+                old.unlist(organization_id)
+                changed.append(old)
+        new_directory.list_organization(organization_id, name)
+        changed.append(new_directory)
+        self.save(*changed)
+        return organization
+
+    def search(self, country: str, city: str, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """SC-2: organizations of a city, by name, a page at a time."""
+        directory = self.find(CityDirectory, CityDirectory.create_id(country, city))
+        items = [{"organization_id": k, "name": v} for k, v in (directory.organizations if directory else {}).items()]
+        return page(items, lambda i: f"{i['name'].casefold()}|{i['organization_id']}", cursor, limit)

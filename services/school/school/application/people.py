@@ -1,0 +1,128 @@
+"""People as identity and the e-journal bridge report them (``school.handlers`` reads their events): who they
+are, whose phone is whose, parents and children (RO-5, PL-4, ID-6, EJ-2, SC-1). Each method applies one event
+once (``@once_per_event``, ``process_once`` with the event's id)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from school.application.base import SchoolBase
+from school.domain import Membership, Organization, Person, PersonOrganizations, PhoneOwner, Relatives
+from shared.errors import NotYet
+from shared.store import once_per_event
+
+
+class People(SchoolBase):
+    @once_per_event
+    def record_person(self, *, event_id: str, user_id: uuid.UUID, registered_via: str, registered_at: datetime,
+                      last_name: str | None, first_name: str | None, phone: str | None) -> bool:
+        """UserRegistered: know the person and their phone; a phone an approved
+        application named becomes that organization's first admin (SC-1)."""
+        changed: list[Any] = []
+        if user_id not in self.repository:
+            changed.append(Person(user_id=user_id, registered_via=registered_via, registered_at=registered_at,
+                                  last_name=last_name, first_name=first_name, phone=phone))
+        if phone:
+            owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) or PhoneOwner(phone=phone)
+            owner.own(user_id)
+            pending: dict[uuid.UUID, Any] = {}
+            for organization_id in owner.awaiting_admin:
+                self._join(uuid.UUID(organization_id), user_id, "admin", None, "application", pending)
+            changed += pending.values()
+            if owner.awaiting_admin:
+                owner.admin_arrived()
+            changed.append(owner)
+        return self.process_once(event_id, *changed)
+
+    @once_per_event
+    def rename_person(self, *, event_id: str, user_id: uuid.UUID, last_name: str, first_name: str) -> bool:
+        person = self.find(Person, user_id)
+        if person is None:
+            raise NotYet("the person's UserRegistered has not arrived yet")
+        person.rename(last_name, first_name)
+        return self.process_once(event_id, person)
+
+    @once_per_event
+    def hand_phone_over(self, *, event_id: str, user_id: uuid.UUID, new_user_id: uuid.UUID) -> bool:
+        """ID-6: the number now belongs to the new account."""
+        changed = []
+        for owner in self._owners_of(user_id):
+            owner.own(new_user_id)
+            changed.append(owner)
+        return self.process_once(event_id, *changed)
+
+    def _owners_of(self, user_id: uuid.UUID) -> Iterable[PhoneOwner]:
+        # The phone is not in the event (privacy); it is in the stream of UserRegistered we kept.
+        person = self.find(Person, user_id)
+        phone = getattr(person, "phone", None)
+        owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
+        return [owner] if owner is not None and owner.user_id == user_id else []
+
+    @once_per_event
+    def link_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID) -> bool:
+        """Parents become members through their children (RO-5, PL-4): in every
+        organization where the child studies, in the child's class; a school the
+        child joins later brings them too."""
+        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
+        parents.link(parent_id)
+        children.link(child_id)
+        changed: list[Any] = [parents, children]
+        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        pending: dict[uuid.UUID, Any] = {}
+        for organization_id in (child_orgs.organization_ids if child_orgs else []):
+            child = self.membership(uuid.UUID(organization_id), child_id)
+            parent = self.membership(uuid.UUID(organization_id), parent_id)
+            if child is not None and child.has("student") and not (parent and parent.has("parent")):
+                self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
+        return self.process_once(event_id, *changed, *pending.values())
+
+    @once_per_event
+    def join_from_journal(self, *, event_id: str, user_id: uuid.UUID, role: str,
+                          organization_ids: list[uuid.UUID]) -> bool:
+        """EJ-2: a person linked to an e-journal belongs to the organizations their journal school is
+        bound to, with the journal's role (a pupil's class stays the journal's until an admin sets one, SC-8)."""
+        pending: dict[uuid.UUID, Any] = {}
+        for organization_id in organization_ids:
+            if self.find(Organization, organization_id) is None:
+                continue  # bound to an organization that does not exist: nothing to join
+            membership = pending.get(Membership.create_id(organization_id, user_id)) or self.membership(
+                organization_id, user_id)
+            if membership is None or not membership.has(role):
+                self._join(organization_id, user_id, role, None, "ejournal", pending)
+        return self.process_once(event_id, *pending.values())
+
+    @once_per_event
+    def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
+                      unlinked_by: uuid.UUID) -> bool:
+        """A parent no longer linked to any child studying in an organization stops
+        being a parent there (and leaves if that was their only role)."""
+        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
+        if str(parent_id) not in parents.ids:
+            raise NotYet("the ParentLinked this undoes has not arrived yet")
+        parents.unlink(parent_id)
+        children.unlink(child_id)
+        changed: list[Any] = [parents, children]
+        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
+        for organization_id in (child_orgs.organization_ids if child_orgs else []):
+            org = uuid.UUID(organization_id)
+            membership = self.membership(org, parent_id)
+            if membership is None or not membership.has("parent") or any(
+                    (kid := self.membership(org, uuid.UUID(c))) is not None and kid.has("student")
+                    for c in children.ids):
+                continue
+            roles = [r for r in membership.roles if r != "parent"]
+            if roles:
+                membership.change(roles, None, unlinked_by)
+            else:
+                membership.leave(unlinked_by)
+            changed.append(membership)
+        return self.process_once(event_id, *changed)
+
+    def _relatives(self, user_id: uuid.UUID, side: str) -> Relatives:
+        return self.find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
+
+    def get_person(self, user_id: uuid.UUID) -> Person:
+        return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
