@@ -65,8 +65,6 @@ def test_one_clock():
 
 # -- applications by use case (issue #16) ----------------------------------------------------------------------
 APPLICATION_MAX_LINES = 250
-# Services whose application is still one module, not yet a package by use case: remove a service when it is split.
-NOT_YET_BY_USE_CASE = {"identity", "messaging", "calls", "ejournal_bridge"}
 
 
 def application_problems(package: Path) -> list[str]:
@@ -96,11 +94,7 @@ SERVICES = sorted(p.parent.name for p in REPO.glob("services/*/*/service.py") if
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_an_application_is_modules_by_use_case_that_know_no_bus(service):
-    package = REPO / "services" / service / service / "application"
-    if service in NOT_YET_BY_USE_CASE:
-        assert not package.is_dir(), f"{service}'s application is a package now: take it out of NOT_YET_BY_USE_CASE"
-        pytest.skip(f"{service}'s application is not split by use case yet (issue #16)")
-    assert application_problems(package) == []
+    assert application_problems(REPO / "services" / service / service / "application") == []
 
 
 def test_the_application_check_can_fail(tmp_path):
