@@ -3,10 +3,15 @@ values and the event's id (the application knows no CloudEvent)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 
 from calls.application import CallsApplication
 from shared.contracts import CloudEvent
+from shared.errors import DomainError
+
+log = logging.getLogger("calls")
 
 LESSON_FACTS = ("organization_id", "class_id", "subject", "teacher_user_id", "provider_id", "external_class_id",
                 "external_teacher_id", "external_lesson_id", "remote")
@@ -43,3 +48,31 @@ def on_lesson(app: CallsApplication, event: CloudEvent) -> bool:
     """LessonPublished, LessonRescheduled, LessonCancelled: keep the published remote lessons."""
     lesson_id, facts, cancelled = lesson_facts(event)
     return app.record_lesson(lesson_id, facts, cancelled, event_id=event.id)
+
+
+def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
+                              lesson_chat: Callable[[str, dict], uuid.UUID | None]) -> bool:
+    """The teacher launched the lesson from the journal: start its call unless one is under way (CA-8).
+    ``lesson_chat(teacher_user_id, facts)``: the lesson's subject chat, messaging's knowledge."""
+    if app.already_processed(event.id):  # the call's start is not what process_once records: check first
+        return False
+    lesson_id, facts, cancelled = lesson_facts(event)
+    app.keep_lesson(lesson_id, facts, cancelled)
+    teacher = event.data.get("teacher_user_id")
+    if teacher:
+        chat_id = lesson_chat(str(teacher), app.lesson_info(lesson_id).facts)
+        try:
+            app.start_lesson(None, lesson_id, chat_id, by_journal=True)
+        except DomainError as exc:
+            log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": exc.code})
+    return app.process_once(event.id)
+
+
+def on_lesson_end_requested(app: CallsApplication, event: CloudEvent) -> bool:
+    """CA-7: the lesson was ended from the journal (confirmed there): end its call for everyone."""
+    if app.already_processed(event.id):
+        return False
+    call = app.lesson_call(uuid.UUID(str(event.data["lesson_id"])))
+    if call is not None and not call.ended:
+        app.end(None, call.id, "ended_from_journal")
+    return app.process_once(event.id)

@@ -14,13 +14,13 @@ from nameko.rpc import RpcProxy
 from calls import handlers
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
-from calls.ice import ice_servers
 from shared.bus.consumer import consume_event
 from shared.config import env_str
 from shared.contracts import CloudEvent
 from shared.contracts.api import calls as schemas
 from shared.contracts.ejournal import subject_chat_key
-from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.ice import ice_servers
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 log = logging.getLogger("calls")
@@ -240,26 +240,8 @@ class CallsService:
 
     @consume_event("ejournal_bridge.LessonStartRequested.v1")
     def on_lesson_start_requested(self, event: CloudEvent) -> bool:
-        """The teacher launched the lesson from the journal: start its call unless one is under way (CA-8)."""
-        if self.app.already_processed(event.id):
-            return False
-        self.app.keep_lesson(*handlers.lesson_facts(event))
-        data = event.data
-        if data.get("teacher_user_id"):
-            info = self.app.lesson_info(to_id(str(data["lesson_id"])))
-            chat_id = self._lesson_chat(str(data["teacher_user_id"]), info.facts)
-            try:
-                self.app.start_lesson(None, to_id(str(data["lesson_id"])), chat_id, by_journal=True)
-            except DomainError as exc:
-                log.info("lesson call not started", extra={"lesson_id": str(data["lesson_id"]), "code": exc.code})
-        return self.app.process_once(event.id)
+        return handlers.on_lesson_start_requested(self.app, event, self._lesson_chat)
 
     @consume_event("ejournal_bridge.LessonEndRequested.v1")
     def on_lesson_end_requested(self, event: CloudEvent) -> bool:
-        """CA-7: the lesson was ended from the journal (confirmed there): end its call for everyone."""
-        if self.app.already_processed(event.id):
-            return False
-        call = self.app.lesson_call(to_id(str(event.data["lesson_id"])))
-        if call is not None and not call.ended:
-            self.app.end(None, call.id, "ended_from_journal")
-        return self.app.process_once(event.id)
+        return handlers.on_lesson_end_requested(self.app, event)

@@ -1,0 +1,69 @@
+"""calls's handlers of the e-journal's lesson requests (CA-2, CA-7, CA-8, EJ-5): the teacher starts or ends a
+remote lesson in the journal, the bridge asks, calls starts or ends its call -- once per event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from calls import handlers
+from calls.application import CallsApplication
+from shared.contracts import make_event
+from shared.store import make_application
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def app(store_settings) -> CallsApplication:
+    return make_application(CallsApplication, "calls", create_table=True, config=store_settings)
+
+
+def lesson_event(name: str, lesson_id: uuid.UUID, teacher: str | None, class_id: uuid.UUID, **extra):
+    data = dict(lesson_id=lesson_id, provider_id=uuid.uuid4(), region="16", external_lesson_id=f"L{lesson_id}",
+                organization_id=uuid.uuid4(), class_id=class_id, external_class_id="C1", subject="Физика",
+                teacher_user_id=teacher, external_teacher_id="T1", starts_at=NOW,
+                ends_at=NOW + timedelta(minutes=45), remote=True, **extra)
+    return make_event(f"ejournal_bridge.{name}.v1", data, event_id=f"ej:{uuid.uuid4()}")
+
+
+def test_a_lesson_started_from_the_journal_starts_its_call_once_and_ends_it_from_there_CA_7(app):
+    teacher, lesson_id, chat = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    asked = []
+
+    def lesson_chat(user_id: str, facts: dict) -> uuid.UUID:
+        asked.append((user_id, facts["subject"]))
+        return chat
+
+    start = lesson_event("LessonStartRequested", lesson_id, teacher, uuid.uuid4(), requested_by_external_id="T1")
+    assert handlers.on_lesson_start_requested(app, start, lesson_chat) is True
+    call = app.lesson_call(lesson_id)
+    assert call is not None and call.started_by == uuid.UUID(teacher) and call.chat_id == chat
+    assert asked == [(teacher, "Физика")]
+    assert handlers.on_lesson_start_requested(app, start, lesson_chat) is False  # a redelivery starts nothing
+    assert app.lesson_call(lesson_id).id == call.id and len(asked) == 1
+
+    end = lesson_event("LessonEndRequested", lesson_id, teacher, call.class_id, requested_by_external_id="T1")
+    assert handlers.on_lesson_end_requested(app, end) is True
+    assert app.call(call.id).ended
+    assert handlers.on_lesson_end_requested(app, end) is False
+
+
+def test_a_journal_start_while_the_subject_s_lesson_is_under_way_starts_nothing_CA_8(app):
+    teacher, class_id = str(uuid.uuid4()), uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", first, teacher, class_id),
+                                              lambda *_: None)
+    assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", second, teacher, class_id),
+                                              lambda *_: None) is True  # recorded, refused quietly
+    assert app.lesson_call(first) is not None and app.lesson_call(second) is None
+
+
+def test_a_start_without_a_linked_teacher_only_keeps_the_lesson(app):
+    lesson_id = uuid.uuid4()
+    assert handlers.on_lesson_start_requested(
+        app, lesson_event("LessonStartRequested", lesson_id, None, uuid.uuid4()), lambda *_: None) is True
+    assert app.lesson_info(lesson_id) is not None and app.lesson_call(lesson_id) is None
