@@ -9,6 +9,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from identity import handlers
 from identity.application import IdentityApplication, InviteInfo, SignIn
 from identity.delivery import DeliveryError, flash_call_number, mailer_from_env, sender_from_env
 from identity.passwords import describe_cost
@@ -209,23 +210,23 @@ class IdentityService:
     # -- what identity learns from school ---------------------------------------------------
     @consume_event("school.MemberJoined.v1")
     def on_member_joined(self, event: CloudEvent) -> bool:
-        return self.app.on_member_joined(event)
+        return handlers.on_member_joined(self.app, event)
 
     @consume_event("school.MemberLeft.v1")
     def on_member_left(self, event: CloudEvent) -> bool:
-        return self.app.on_member_left(event)
+        return handlers.on_member_left(self.app, event)
 
     # -- what identity learns from messaging (ID-7: who shares a chat) ------------------------
     @consume_event("messaging.ChatCreated.v1")
     def on_chat_created(self, event: CloudEvent) -> bool:
-        return self.app.on_chat_members(event)
+        return handlers.on_chat_created(self.app, event)
 
     @consume_event("messaging.ChatMembersChanged.v1")
     def on_chat_members_changed(self, event: CloudEvent) -> bool:
-        return self.app.on_chat_members(event)
+        return handlers.on_chat_members_changed(self.app, event)
 
     # -- what identity learns from the e-journal bridge (EJ-2) -------------------------------
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
     def on_ejournal_account_linked(self, event: CloudEvent) -> bool:
-        return self.app.on_journal_link(event)
+        return handlers.on_journal_account_linked(self.app, event)
 

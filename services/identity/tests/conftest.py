@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from identity import handlers
 from identity.application import IdentityApplication
 from shared.contracts import make_event
 from shared.store import make_application
@@ -51,7 +52,7 @@ class Identity:
         event = make_event("school.MemberJoined.v1", {
             "organization_id": organization_id, "user_id": user_id, "role": role, "class_id": class_id,
             "joined_at": self.clock.now}, event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
-        self.app.on_member_joined(event)
+        handlers.on_member_joined(self.app, event)
         return organization_id
 
     def student(self, **profile) -> uuid.UUID:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from identity import handlers
 from identity.application import IdentityApplication, InviteInfo
 from identity.domain import Account
 from identity.outbox import to_integration_events
@@ -452,8 +453,8 @@ def test_memberships_from_school_are_applied_once(identity):
     event = make_event("school.MemberJoined.v1", {"organization_id": uuid.uuid4(), "user_id": user,
                                                   "role": "student", "joined_at": identity.clock.now},
                        event_id="school:1:MemberJoined.v1")
-    assert identity.app.on_member_joined(event) is True
-    assert identity.app.on_member_joined(event) is False
+    assert handlers.on_member_joined(identity.app, event) is True
+    assert handlers.on_member_joined(identity.app, event) is False
     assert identity.app.membership(user).version == 2
 
 
@@ -467,7 +468,7 @@ def test_only_people_who_share_an_organization_or_a_family_see_a_name_ID_7_ID_9(
     child, classmate, stranger = (identity.sign_in().account for _ in range(3))
     school = uuid.uuid4()
     for user in (child, classmate):
-        identity.app.on_member_joined(joined(identity, school, user.id))
+        handlers.on_member_joined(identity.app, joined(identity, school, user.id))
     assert identity.app.view_person(classmate.id, child.id)["relation"] == "other"
     with pytest.raises(NotFound) as hidden:
         identity.app.view_person(stranger.id, child.id)
@@ -476,7 +477,7 @@ def test_only_people_who_share_an_organization_or_a_family_see_a_name_ID_7_ID_9(
     assert hidden.value.code == unknown.value.code == "account.not_found"
     left = make_event("school.MemberLeft.v1", {"organization_id": school, "user_id": classmate.id,
                                                "left_at": identity.clock.now}, event_id="school:9:MemberLeft.v1")
-    assert identity.app.on_member_left(left) is True and identity.app.on_member_left(left) is False
+    assert handlers.on_member_left(identity.app, left) is True and handlers.on_member_left(identity.app, left) is False
     with pytest.raises(NotFound):
         identity.app.view_person(classmate.id, child.id)
 
@@ -486,13 +487,14 @@ def test_people_who_share_a_chat_see_each_others_names_ID_7(identity):
     chat = uuid.uuid4()
     created = make_event("messaging.ChatCreated.v1", {"chat_id": chat, "kind": "subject", "member_ids": [a.id, b.id],
                                                       "created_at": identity.clock.now}, event_id="messaging:1:x")
-    assert identity.app.on_chat_members(created) is True and identity.app.on_chat_members(created) is False
+    assert handlers.on_chat_members(identity.app, created) is True
+    assert handlers.on_chat_members(identity.app, created) is False
     assert identity.app.view_person(a.id, b.id)["first_name"] == b.first_name
     with pytest.raises(NotFound):
         identity.app.view_person(c.id, b.id)
     changed = make_event("messaging.ChatMembersChanged.v1", {"chat_id": chat, "added": [c.id], "removed": [a.id],
                                                              "changed_at": identity.clock.now}, event_id="m:2")
-    identity.app.on_chat_members(changed)
+    handlers.on_chat_members(identity.app, changed)
     assert identity.app.view_person(c.id, b.id)["relation"] == "other"
     with pytest.raises(NotFound):
         identity.app.view_person(a.id, b.id)
@@ -511,12 +513,12 @@ def test_linking_the_e_journal_as_a_teacher_confirms_the_profile_EJ_2(identity):
             "role": role, "linked_at": datetime(2026, 9, 1, 8, tzinfo=timezone.utc)}, event_id=f"bridge:{uuid.uuid4()}")
 
     event = linked(teacher, "teacher")
-    assert identity.app.on_journal_link(event)
-    assert not identity.app.on_journal_link(event)  # a redelivery is applied once
-    identity.app.on_journal_link(linked(student, "student"))
+    assert handlers.on_journal_account_linked(identity.app, event)
+    assert not handlers.on_journal_account_linked(identity.app, event)  # a redelivery is applied once
+    handlers.on_journal_account_linked(identity.app, linked(student, "student"))
     school = uuid.uuid4()
     for user, role in ((teacher, "teacher"), (student, "student")):
-        identity.app.on_member_joined(joined(identity, school, user.id, role))
+        handlers.on_member_joined(identity.app, joined(identity, school, user.id, role))
     assert identity.app.view_person(student.id, teacher.id)["teacher_confirmed"] is True
     assert identity.app.view_person(student.id, student.id)["teacher_confirmed"] is False
 

@@ -1,0 +1,101 @@
+"""Profiles and who may see whom (ID-5, ID-7, ID-9, PL-3): a person is seen by their family and by the
+people who share an organization or a chat with them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from identity.application.base import IdentityBase
+from identity.domain import (
+    Account,
+    ChatCircle,
+    Membership,
+    validate_profile,
+)
+from identity.privacy import Relation, view
+from shared.clock import utcnow
+from shared.errors import Forbidden, NotFound
+from shared.store import command, once_per_event
+
+
+class People(IdentityBase):
+    @command
+    def update_profile(self, actor_id: uuid.UUID, user_id: uuid.UUID, last_name: str, first_name: str,
+                       patronymic: str | None, birth_date: date | None, sex: str | None) -> Account:
+        """A person edits their profile; a parent may correct their child's (PL-3)."""
+        if self.relation(actor_id, user_id) not in (Relation.SELF, Relation.PARENT):
+            raise Forbidden("profile.forbidden", "You can edit only your own profile and your children's.")
+        validate_profile(last_name, first_name, patronymic, birth_date, sex, utcnow().date())
+        account = self.get_account(user_id)
+        account.update_profile(last_name, first_name, patronymic, birth_date, sex, actor_id)
+        self.save(account)
+        return account
+
+    def view_person(self, viewer_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
+        """ID-7, ID-9: a person is seen by themselves, their family and the people who share
+        an organization or a chat with them; to anyone else they do not exist."""
+        rel = self.relation(viewer_id, person_id)
+        if rel is Relation.OTHER and not (self.share_an_organization(viewer_id, person_id)
+                                          or self.share_a_chat(viewer_id, person_id)):
+            raise NotFound("account.not_found", "No such account.")
+        return view(self.get_account(person_id), rel)
+
+    def share_a_chat(self, a: uuid.UUID, b: uuid.UUID) -> bool:
+        first, second = self.find(ChatCircle, ChatCircle.create_id(a)), self.find(ChatCircle, ChatCircle.create_id(b))
+        return bool(first and second and set(first.chat_ids) & set(second.chat_ids))
+
+    def share_an_organization(self, a: uuid.UUID, b: uuid.UUID) -> bool:
+        first, second = self.membership(a), self.membership(b)
+        return bool(first and second and set(first.roles) & set(second.roles))
+
+    # -- who shares a chat or an organization, from messaging's and school's events --------------------------------
+    @once_per_event
+    def track_chat_members(self, chat_id: str, entered: list[str], left: list[str], *, event_id: str) -> bool:
+        """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7)."""
+
+        def apply() -> bool:  # a copy applied meanwhile by another consumer: process_once saves nothing
+            changed = []
+            for user_id in dict.fromkeys(str(u) for u in entered):
+                circle = self.find(ChatCircle, ChatCircle.create_id(user_id)) or ChatCircle(user_id=uuid.UUID(user_id))
+                if chat_id not in circle.chat_ids:
+                    circle.enter(chat_id)
+                    changed.append(circle)
+            for user_id in dict.fromkeys(str(u) for u in left):
+                circle = self.find(ChatCircle, ChatCircle.create_id(user_id))
+                if circle is not None and chat_id in circle.chat_ids:
+                    circle.leave(chat_id)
+                    changed.append(circle)
+            return self.process_once(event_id, *changed)
+
+        return self.retrying(apply)
+
+    @once_per_event
+    def add_membership(self, user_id: Any, organization_id: Any, role: str, class_id: Any, *, event_id: str) -> bool:
+        """school's MemberJoined: the person's role in an organization."""
+        membership = self.find(Membership, Membership.create_id(user_id)) or Membership(user_id=user_id)
+        membership.add_role(organization_id, role, class_id)
+        return self.process_once(event_id, membership)
+
+    @once_per_event
+    def end_membership(self, user_id: Any, organization_id: Any, *, event_id: str) -> bool:
+        """school's MemberLeft: the person no longer shares that organization with anyone."""
+        membership = self.find(Membership, Membership.create_id(user_id))
+        changed = []
+        if membership is not None and str(organization_id) in membership.roles:
+            membership.leave(organization_id)
+            changed.append(membership)
+        return self.process_once(event_id, *changed)
+
+    @once_per_event
+    def confirm_journal_teacher(self, user_id: Any, role: str, provider_id: Any, region: Any, *,
+                                event_id: str) -> bool:
+        """EJ-2: linking one's e-journal account as a teacher confirms the teacher's profile."""
+        account = self.find(Account, user_id)
+        changed = []
+        if account is not None and role == "teacher" and str(provider_id) not in getattr(
+                account, "teacher_confirmed_by", []):
+            account.confirm_teacher(provider_id, region)
+            changed.append(account)
+        return self.process_once(event_id, *changed)
