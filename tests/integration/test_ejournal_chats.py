@@ -79,7 +79,7 @@ class World:
         self.bridge.start_link(user, self.provider.id, "http://platform/cb")
         attempt = self._last_attempt(user)
         link = self.bridge.finish_link(link_token("ejournal-link", attempt), sourced_id, "http://platform/cb")
-        self.bridge.on_link_changed(self.provider.id, link.external_person_id)
+        self.bridge.refresh_person(self.provider.id, link.external_person_id)
         return user
 
     def _last_attempt(self, user):

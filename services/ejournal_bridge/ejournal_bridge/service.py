@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from nameko.rpc import RpcProxy
 
+from ejournal_bridge import handlers
 from ejournal_bridge.application import BridgeApplication, parse_time
 from ejournal_bridge.journal import HttpJournalClient
 from shared.bus.consumer import consume_event
@@ -84,7 +85,7 @@ class BridgeService:
 
     @consume_event("ejournal_bridge.InboxReplayRequested.v1")
     def on_replay_requested(self, event: CloudEvent) -> dict:
-        return self.app.replay_inbox(event.data["provider_id"], chats=self.chats, replay_id=event.data["replay_id"])
+        return handlers.on_replay_requested(self.app, event, self.chats)
 
     # -- webhooks --------------------------------------------------------------------------------------------
     @rpc
@@ -95,7 +96,7 @@ class BridgeService:
 
     @consume_event("ejournal_bridge.WebhookAccepted.v1")
     def on_webhook_accepted(self, event: CloudEvent) -> bool:
-        return self.app.process_delivery(event.data["delivery_id"], event.id, chats=self.chats)
+        return handlers.on_webhook_accepted(self.app, event, self.chats)
 
     # -- one's timetable with the calls under way (EJ-5, SC-13) -----------------------------------------------
     @rpc
@@ -144,10 +145,8 @@ class BridgeService:
 
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
     def on_account_linked(self, event: CloudEvent) -> int:
-        return self.app.on_link_changed(event.data["provider_id"], event.data["external_person_id"],
-                                        chats=self.chats)
+        return handlers.on_account_linked(self.app, event, self.chats)
 
     @consume_event("ejournal_bridge.EjournalAccountUnlinked.v1")
     def on_account_unlinked(self, event: CloudEvent) -> int:
-        return self.app.on_link_changed(event.data["provider_id"], event.data["external_person_id"],
-                                        chats=self.chats)
+        return handlers.on_account_unlinked(self.app, event, self.chats)

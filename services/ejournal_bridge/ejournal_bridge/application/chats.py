@@ -1,0 +1,129 @@
+"""The process manager: chats from the mirror and the links (EJ-3, EJ-4, CH-2) through messaging's idempotent
+command, and the organizations linked people belong to (EJ-2)."""
+
+from __future__ import annotations
+
+import uuid
+
+from ejournal_bridge.application.base import BridgeBase, ChatSink, digest
+from ejournal_bridge.domain import (
+    PARENT_ROLES,
+    SCHOOL_ROLES,
+    AccountLink,
+    JournalClass,
+    JournalPerson,
+    Provider,
+    class_id_of,
+)
+from shared.contracts.ejournal import subject_chat_key
+
+
+class Chats(BridgeBase):
+    def chat_specs(self, provider: Provider, klass: JournalClass, people: dict[str, JournalPerson]) -> list[dict]:
+        """What the chats of a class should be now; only linked people are members."""
+        def person(ext: str) -> JournalPerson:
+            if ext not in people:
+                people[ext] = self.find(JournalPerson, JournalPerson.create_id(provider.id, ext)) or JournalPerson(
+                    provider_id=provider.id, external_id=ext)
+            return people[ext]
+
+        def linked(externals: list[str]) -> list[str]:
+            return [str(p.user_id) for p in map(person, externals) if p.user_id and not p.deleted]
+
+        if klass.deleted:
+            return []
+        class_id = class_id_of(provider.id, klass.external_id)
+        base = {"organization_id": str(provider.organization_of(klass.org) or "") or None,
+                "class_id": str(class_id)}
+        students = linked(klass.students)
+        specs = []
+        teacher = klass.class_teacher()
+        teacher_user = linked([teacher]) if teacher else []
+        if teacher_user:
+            parents = sorted({r for s in klass.students for r in person(s).relatives
+                              if person(r).role in PARENT_ROLES})
+            colleagues = [t for t in klass.all_teachers() if t != teacher]
+            for kind, label, members in (("class_students", "ученики", students),
+                                         ("class_parents", "родители", linked(parents)),
+                                         ("class_colleagues", "учителя", linked(colleagues))):
+                specs.append({**base, "key": f"ej:{provider.id}:{klass.external_id}:{kind}:{teacher}", "kind": kind,
+                              "subject": None, "teacher_id": teacher_user[0], "name": f"{klass.title} — {label}",
+                              "member_ids": teacher_user + [m for m in members if m != teacher_user[0]]})
+        # EJ-4: a subject chat exists from the timetable on; linked pupils are in it at once and its
+        # teacher enters when they link (nobody waits for anybody).
+        for subject, subject_teacher in klass.subject_teachers():
+            owner = linked([subject_teacher])
+            specs.append({**base, "key": subject_chat_key(provider.id, klass.external_id, subject, subject_teacher),
+                          "kind": "subject", "subject": subject, "teacher_id": owner[0] if owner else None,
+                          "name": f"{klass.title} · {subject}",
+                          "member_ids": owner + [m for m in students if m not in owner]})
+        return specs
+
+    def sync_chats(self, provider_id: uuid.UUID, class_ids: set[str] | list[str],
+                   chats: ChatSink | None = None, force: bool = False) -> int:
+        """Tell messaging what changed in these classes' chats; returns how many chats were sent."""
+        chats = chats or self.chats
+        if not class_ids or chats is None:
+            return 0
+        provider = self.provider(provider_id)
+        people: dict[str, JournalPerson] = {}
+        sent = 0
+        for external_id in sorted(class_ids):
+            klass = self.find(JournalClass, JournalClass.create_id(provider_id, external_id))
+            if klass is None:
+                continue
+            specs = self.chat_specs(provider, klass, people)
+            wanted = {s["key"]: s for s in specs}
+            # Chats that no longer have an owner here are emptied, not deleted: their history stays.
+            for key in set(klass.chats) - set(wanted):
+                if klass.chats[key] != "retired":
+                    wanted[key] = {"key": key, "retire": True}
+            digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
+            changed = [wanted[k] for k, d in digests.items() if force or klass.chats.get(k) != d]
+            if not changed:
+                continue
+            chats(changed)
+            sent += len(changed)
+
+            self._record_sent(provider_id, klass.id, {c["key"]: digests[c["key"]] for c in changed})
+        return sent
+
+    def _record_sent(self, provider_id: uuid.UUID, klass_id: uuid.UUID, digests: dict[str, str]) -> None:
+        def command() -> None:
+            fresh = self.find(JournalClass, klass_id)
+            fresh.chats_sent(digests)
+            self.save(fresh)
+
+        self.retrying(command, ("provider", provider_id))
+
+    def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None, force: bool = False) -> int:
+        """Every class of a provider (an operator's repair tool; after binding a school), and every
+        linked person's organizations."""
+        classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
+        self.announce_memberships(provider_id, [link.external_person_id for link in self._all(AccountLink, "Linked")
+                                                if link.provider_id == provider_id and link.active])
+        return self.sync_chats(provider_id, classes, chats, force)
+
+    def announce_memberships(self, provider_id: uuid.UUID, external_ids: list[str]) -> int:
+        """Tell school, for each of these people who is linked, the platform organizations their journal
+        schools are bound to and their role there (when that changed); returns how many were told."""
+        told = 0
+        for external_id in sorted(set(external_ids)):
+            def command(external_id: str = external_id) -> int:
+                person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
+                role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
+                if person is None or person.user_id is None or role is None:
+                    return 0  # most of a roster has not linked: nothing to tell, nothing more to read
+                provider = self.provider(provider_id)
+                orgs = [] if person.deleted else sorted(
+                    {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
+                announced = person.memberships_announced()
+                wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
+                if announced == wanted or (announced is None and not orgs):
+                    return 0
+                person.announce_memberships(person.user_id, role, orgs)
+                self.save(person)
+                return 1
+
+            told += self.retrying(command, ("provider", provider_id))
+        return told
