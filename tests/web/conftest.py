@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -75,23 +75,53 @@ class Person:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" and "401" not in m.text
                      and "Failed to load resource" not in m.text else None)
+        # The client keeps its access token in memory only: the last one it sent is the test's view of it.
+        self.access: str | None = None
+        self.page.on("request", self._saw_request)
+        self.held: list[dict] = []  # API sessions put into this browser (their refresh token rotates in its cookie)
+
+    def _saw_request(self, request) -> None:
+        bearer = request.headers.get("authorization", "")
+        if bearer.startswith("Bearer ") and "/api/" in request.url:
+            self.access = bearer.removeprefix("Bearer ")
 
     def open(self, path: str) -> None:
         self.page.goto(path)
         self.page.wait_for_load_state("networkidle")
 
     def session(self) -> dict | None:
-        raw = self.page.evaluate("localStorage.getItem('sfera.session')")
-        return json.loads(raw) if raw else None
+        """Who the browser has signed in (localStorage: ids only) and the access token its page last sent."""
+        raw = self.page.evaluate("localStorage.getItem('sfera.signedIn')")
+        return {**json.loads(raw), "access": self.access} if raw else None
+
+    def refresh_cookie(self) -> dict | None:
+        return next((c for c in self.context.cookies() if c["name"] == REFRESH_COOKIE), None)
 
     def sign_in_as(self, signed_in: dict, path: str = "/") -> None:
-        """Put an API session into the browser (for tests not about signing in)."""
+        """Put an API session into the browser as the gateway would (for tests not about signing in): its
+        refresh token as the httpOnly cookie, who is signed in in localStorage; the page's first request
+        refreshes through the cookie. The token rotates there, so ``signed_in`` gets the newest back when
+        another browser takes the same session or this one closes (module-scoped sessions are reused)."""
+        holder = HOLDERS.get(signed_in["session_id"])
+        if holder is not None and holder is not self:
+            holder.hand_back(signed_in)
         self.page.goto("/help")
-        self.page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
-            "access": signed_in["access_token"], "refresh": signed_in["refresh_token"],
-            "sessionId": signed_in["session_id"], "userId": signed_in["user_id"],
-            "expiresAt": int(time.time() * 1000) + signed_in["expires_in"] * 1000})
+        host = urlsplit(self.page.url).hostname
+        self.context.add_cookies([{"name": REFRESH_COOKIE, "value": signed_in["refresh_token"], "domain": host,
+                                   "path": "/api/v1/auth/refresh", "httpOnly": True, "sameSite": "Strict"}])
+        self.page.evaluate("m => localStorage.setItem('sfera.signedIn', JSON.stringify(m))",
+                           {"userId": signed_in["user_id"], "sessionId": signed_in["session_id"]})
+        HOLDERS[signed_in["session_id"]] = self
+        self.held.append(signed_in)
         self.open(path)
+
+    def hand_back(self, signed_in: dict) -> None:
+        """``signed_in``'s refresh token as this browser last rotated it (it lets go of the session)."""
+        cookie = self.refresh_cookie()
+        if cookie and cookie["value"]:
+            signed_in["refresh_token"] = cookie["value"]
+        if HOLDERS.get(signed_in["session_id"]) is self:
+            del HOLDERS[signed_in["session_id"]]
 
     def screen(self, name: str) -> None:
         """Check a screen: axe finds no serious or critical violation; photographed at both sizes."""
@@ -109,7 +139,14 @@ class Person:
         self.page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
 
     def close(self) -> None:
+        for signed_in in self.held:
+            if HOLDERS.get(signed_in["session_id"]) is self:
+                self.hand_back(signed_in)
         self.context.close()
+
+
+REFRESH_COOKIE = "sfera_refresh"
+HOLDERS: dict[str, Person] = {}  # session id -> the browser that holds its refresh cookie now
 
 
 @pytest.fixture

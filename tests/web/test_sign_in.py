@@ -1,13 +1,16 @@
 """Signing in as a person does it (ID-1, ID-2, ID-5, ID-8): by phone and SMS code with a
 countdown, a resend and a corrected number; wrong codes explained from the API's codes;
-by password; new accounts give their profile; sessions refresh silently; an ended session
-returns to sign-in and then back to where the person was."""
+by password; new accounts give their profile; sessions refresh silently through an httpOnly
+cookie (no token in localStorage); an ended session returns to sign-in and then back to where the
+person was; signing out clears the cookie."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.helpers import eventually
@@ -102,28 +105,66 @@ def test_password_sign_in_silent_refresh_and_an_ended_session_ID_2_ID_8(people, 
     page.get_by_role("button", name="Войти", exact=True).click()
     expect(page.get_by_role("heading", name="Здравствуйте, Олег")).to_be_visible()
 
-    # Silent refresh: an access token the gateway no longer takes is renewed with the
-    # refresh token (which rotates) and the page loads as if nothing happened.
-    before = me.session()
-    page.evaluate("() => { const s = JSON.parse(localStorage.getItem('sfera.session'));"
-                  " s.access = 'expired.token.x'; localStorage.setItem('sfera.session', JSON.stringify(s)) }")
+    # The session: the refresh token is an httpOnly, SameSite=Strict cookie of the refresh path only
+    # (scripts cannot read it), the access token stays in the page's memory; localStorage holds no token.
+    cookie = me.refresh_cookie()
+    assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/api/v1/auth/refresh" and not cookie["secure"]  # plain http here
+    assert "sfera_refresh" not in page.evaluate("document.cookie")
+    assert me.access
+    stored = page.evaluate("JSON.stringify({...localStorage})")
+    assert me.access not in stored and cookie["value"] not in stored
+    assert json.loads(stored)["sfera.signedIn"] == json.dumps({"userId": me.session()["userId"],
+                                                               "sessionId": me.session()["sessionId"]},
+                                                              separators=(",", ":"))
+
+    # A reload starts with no access token: the client refreshes silently through the cookie (which
+    # rotates) and the page loads as if nothing happened.
+    before = me.access
     me.open("/profile")
     expect(page.get_by_role("heading", name="Мой профиль")).to_be_visible()
     expect(page.get_by_label("Имя", exact=True)).to_have_value("Олег")
-    after = me.session()
-    assert after["refresh"] != before["refresh"] and after["access"] != "expired.token.x"
+    assert me.refresh_cookie()["value"] != cookie["value"] and me.access != before
+    me.screen("profile-after-reload")
 
-    # The session ends elsewhere ("sign out everywhere" from another device): the next
-    # request returns to sign-in, and signing in again comes back to the same page.
+    # The session ends elsewhere ("sign out everywhere" from another device): the next load
+    # returns to sign-in, and signing in again comes back to the same page.
     other = api.sign_in(phone)
     api.ok("DELETE", "/me/sessions", other["access_token"])
-    page.evaluate("() => { const s = JSON.parse(localStorage.getItem('sfera.session'));"
-                  " s.access = 'expired.token.x'; localStorage.setItem('sfera.session', JSON.stringify(s)) }")
     me.open("/profile")
     expect(page).to_have_url("/sign-in?redirect=/profile")
+    assert me.session() is None
     page.get_by_role("button", name="Войти по паролю").click()
     page.get_by_label("Номер телефона").fill(phone)
     page.get_by_label("Пароль").fill("Correct-horse-42")
     page.get_by_role("button", name="Войти", exact=True).click()
     expect(page).to_have_url("/profile")
     expect(page.get_by_role("heading", name="Мой профиль")).to_be_visible()
+
+    # Signing out clears the cookie and who was signed in; a reload stays signed out.
+    assert me.refresh_cookie()
+    page.get_by_role("button", name="Выйти на этом устройстве").click()
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+    assert me.refresh_cookie() is None and me.session() is None
+    me.open("/profile")
+    expect(page).to_have_url("/sign-in?redirect=/profile")
+
+
+def test_refreshing_by_cookie_is_refused_without_the_header_or_from_another_site_CSRF(people, api, web):
+    """The real gateway: a request carrying the cookie but not the client's header (what a cross-site
+    form could send) or from another origin is refused and does not spend the token."""
+    me = people("csrf")
+    me.sign_in_as(api.person("Кукина", "Зоя", "1990-01-01", "female"), "/profile")
+    expect(me.page.get_by_role("heading", name="Мой профиль")).to_be_visible()
+    token = me.refresh_cookie()["value"]
+    cookie = {"sfera_refresh": token}
+    url = f"{web.gateway_url}/api/v1/auth/refresh"
+    bare = requests.post(url, json={}, cookies=cookie, timeout=10)
+    assert bare.status_code == 403 and bare.json()["error"]["code"] == "auth.refresh_header_required"
+    foreign = requests.post(url, json={}, cookies=cookie, timeout=10,
+                            headers={"X-Sfera-Session": "cookie", "Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "auth.origin_refused"
+    # The token was not spent: the browser's next load still refreshes with it.
+    me.open("/profile")
+    expect(me.page.get_by_role("heading", name="Мой профиль")).to_be_visible()
+    assert me.refresh_cookie()["value"] != token

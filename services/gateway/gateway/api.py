@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from gateway import schemas as s
+from gateway import session_cookie
 from gateway.endpoint import current_principal, endpoint
 from shared.config import env_str
 from shared.errors import Invalid
@@ -73,14 +74,16 @@ CONFIRM_ERRORS = ("sign_in.not_found", "sign_in.wrong_code", "sign_in.code_expir
 @endpoint(summary="Confirm the code: signs in, registering the account on first use (ID-1, ID-3)",
           tag="sign-in", body=s.CodeConfirmation, response=s.SignedIn, auth=False, errors=CONFIRM_ERRORS)
 def confirm_sign_in(challenge_id: uuid.UUID, body: dict):
-    return call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"], device=device())
+    return session_cookie.issued(call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"],
+                                      device=device()))
 
 
 @api.post("/auth/email-codes/<uuid:challenge_id>/confirmation")
 @endpoint(summary="Confirm an e-mail code: registers the junior on first use (ID-4)",
           tag="sign-in", body=s.CodeConfirmation, response=s.SignedIn, auth=False, errors=CONFIRM_ERRORS)
 def confirm_email_code(challenge_id: uuid.UUID, body: dict):
-    return call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"], device=device())
+    return session_cookie.issued(call("identity", "confirm_sign_in", challenge_id=str(challenge_id), code=body["code"],
+                                      device=device()))
 
 
 @api.post("/auth/not-me")
@@ -88,8 +91,8 @@ def confirm_email_code(challenge_id: uuid.UUID, body: dict):
           tag="sign-in", body=s.NotMe, response=s.SignedIn, auth=False,
           errors=("sign_in.not_found", "sign_in.wrong_code", "sign_in.code_expired"))
 def not_me(body: dict):
-    return call("identity", "confirm_sign_in", challenge_id=str(body["challenge_id"]), code=body["code"],
-                device=device(), not_me=True)
+    return session_cookie.issued(call("identity", "confirm_sign_in", challenge_id=str(body["challenge_id"]),
+                                      code=body["code"], device=device(), not_me=True))
 
 
 @api.post("/auth/password-sign-in")
@@ -97,8 +100,8 @@ def not_me(body: dict):
           response=s.SignedIn, auth=False,
           errors=("sign_in.bad_credentials", "sign_in.too_many_attempts", "sign_in.too_many_requests"))
 def password_sign_in(body: dict):
-    return call("identity", "sign_in_with_password", phone=body["phone"], password=body["password"],
-                client=client(), device=device())
+    return session_cookie.issued(call("identity", "sign_in_with_password", phone=body["phone"],
+                                      password=body["password"], client=client(), device=device()))
 
 
 @api.post("/auth/password-reset")
@@ -106,16 +109,19 @@ def password_sign_in(body: dict):
           body=s.PasswordReset, response=s.SignedIn, auth=False,
           errors=("sign_in.wrong_code", "password.too_weak", "account.not_found"))
 def password_reset(body: dict):
-    return call("identity", "reset_password", challenge_id=str(body["challenge_id"]), code=body["code"],
-                new_password=body["new_password"], device=device())
+    return session_cookie.issued(call("identity", "reset_password", challenge_id=str(body["challenge_id"]),
+                                      code=body["code"], new_password=body["new_password"], device=device()))
 
 
 @api.post("/auth/refresh")
-@endpoint(summary="New access token; the refresh token rotates, a reused one ends the session (ID-8)",
+@endpoint(summary="New access token; the refresh token rotates, a reused one ends the session (ID-8). Browsers "
+                  "send 'X-Sfera-Session: cookie' and an empty body: the token is their httpOnly cookie",
           tag="sessions", body=s.RefreshRequest, response=s.Refreshed, auth=False,
-          errors=("auth.invalid_refresh", "auth.refresh_reused", "auth.session_revoked", "auth.session_expired"))
+          errors=("auth.invalid_refresh", "auth.refresh_reused", "auth.session_revoked", "auth.session_expired",
+                  "auth.refresh_header_required", "auth.origin_refused"))
 def refresh(body: dict):
-    return call("identity", "refresh", refresh_token=body["refresh_token"])
+    token = session_cookie.refresh_token(body.get("refresh_token"))
+    return session_cookie.issued(call("identity", "refresh", refresh_token=token))
 
 
 # -- the signed-in person -----------------------------------------------------------------------------
@@ -151,6 +157,8 @@ def list_sessions():
 @endpoint(summary="Sign out one session (ID-8)", tag="sessions", status=204, errors=("session.not_found",))
 def delete_session(session_id: uuid.UUID):
     call("identity", "sign_out", actor_id=me(), session_id=str(session_id))
+    if str(session_id) == str(g.principal.session_id):  # this device signed out: its cookie goes too
+        return session_cookie.cleared(Response(status=204))
 
 
 @api.delete("/me/sessions")
@@ -158,7 +166,8 @@ def delete_session(session_id: uuid.UUID):
           response=s.SignedOutCount)
 def delete_sessions():
     keep = g.principal.session_id if request.args.get("keep") == "current" else None
-    return call("identity", "sign_out_everywhere", actor_id=me(), keep_session_id=keep)
+    result = call("identity", "sign_out_everywhere", actor_id=me(), keep_session_id=keep)
+    return result if keep else session_cookie.cleared(jsonify(result))
 
 
 @api.get("/people/<uuid:user_id>")

@@ -63,7 +63,9 @@ class PasswordChange(Schema):
 
 
 class RefreshRequest(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refresh_token = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+                                  metadata={"description": "Required unless the client refreshes by its session "
+                                                           "cookie ('X-Sfera-Session: cookie')"})
 
 
 class ParentInviteLink(Schema):

@@ -18,7 +18,9 @@ class Refreshed(Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True)
     expires_in = fields.Integer(required=True)
-    refresh_token = fields.String(required=True, metadata={"description": "Use once; the next one replaces it."})
+    refresh_token = fields.String(metadata={"description": "Use once; the next one replaces it. Absent for a client "
+                                                          "that asked for the httpOnly session cookie "
+                                                          "('X-Sfera-Session: cookie')"})
     session_id = fields.UUID(required=True)
 
 

@@ -1,8 +1,9 @@
 /**
  * The typed API client: openapi-fetch over the types openapi-typescript generates from the
  * gateway's /openapi.json (schema.d.ts, `npm run gen:api`). `call()` adds the access token,
- * refreshes it silently (before it expires, and once after a 401), and turns every refusal
- * into an ApiError.
+ * refreshes it silently through the httpOnly refresh cookie (before it expires, after a reload,
+ * and once after a 401), and turns every refusal into an ApiError. Every request says
+ * `X-Sfera-Session: cookie`: sign-ins answer with the refresh token as that cookie, not in the JSON.
  */
 import createClient from 'openapi-fetch'
 
@@ -14,22 +15,29 @@ const baseUrl = globalThis.location?.origin ?? ''
 
 export const api = createClient<paths>({ baseUrl })
 
+/** The gateway keeps this client's refresh token in an httpOnly cookie (and refreshes only with this header). */
+export const SESSION_HEADER = { 'X-Sfera-Session': 'cookie' } as const
+
 api.use({
   onRequest({ request }) {
     const tokens = getTokens()
-    if (tokens && !request.headers.has('Authorization')) request.headers.set('Authorization', `Bearer ${tokens.access}`)
+    if (tokens?.access && !request.headers.has('Authorization')) {
+      request.headers.set('Authorization', `Bearer ${tokens.access}`)
+    }
+    request.headers.set('X-Sfera-Session', SESSION_HEADER['X-Sfera-Session'])
     return request
   },
 })
 
-const refreshCall: RefreshCall = async (refreshToken) => {
+const refreshCall: RefreshCall = async (legacyRefreshToken) => {
   try {
     const { data, response } = await createClient<paths>({ baseUrl }).POST('/api/v1/auth/refresh', {
-      body: { refresh_token: refreshToken },
+      body: legacyRefreshToken ? { refresh_token: legacyRefreshToken } : {},
+      headers: SESSION_HEADER,
+      credentials: 'same-origin',
     })
     if (data) {
-      return { ok: true, access: data.access_token, refresh: data.refresh_token, sessionId: data.session_id,
-               expiresIn: data.expires_in }
+      return { ok: true, access: data.access_token, sessionId: data.session_id, expiresIn: data.expires_in }
     }
     return { ok: false, final: response.status < 500 }
   } catch {
@@ -63,10 +71,26 @@ async function attempt<T>(send: () => Promise<Result<T>>): Promise<Result<T>> {
   }
 }
 
+/**
+ * A usable access token before a request when signed in: refreshed when it is about to expire or
+ * missing (after a reload). Throws when the session is over (and returns the app to sign-in) or
+ * when the refresh got no answer and there is no token to go on with.
+ */
+export async function ensureFresh(): Promise<void> {
+  const before = getTokens()
+  if (!before || !needsRefresh(before)) return
+  if (await refreshSession()) return
+  const now = getTokens()
+  if (!now) {
+    expiredHandler()
+    throw new ApiError(401, { code: SESSION_ENDED })
+  }
+  if (!now.access || now.expiresAt <= Date.now()) throw new ApiError(0, { code: NETWORK_FAILED })
+}
+
 /** Run one typed request: `await call(() => api.GET('/api/v1/me'))`. */
 export async function call<T>(send: () => Promise<Result<T>>): Promise<T> {
-  const before = getTokens()
-  if (before && needsRefresh(before)) await refreshSession()
+  await ensureFresh()
   let result = await attempt(send)
   if (result.response.status === 401 && getTokens()) {
     if (await refreshSession()) result = await attempt(send)
@@ -83,9 +107,10 @@ export async function call<T>(send: () => Promise<Result<T>>): Promise<T> {
 
 /** A binary resource of the API (a QR code) as an object URL, with the access token. */
 export async function objectUrl(path: string): Promise<string> {
+  await ensureFresh()
   const tokens = getTokens()
   const response = await fetch(`${baseUrl}${path}`, {
-    headers: tokens ? { Authorization: `Bearer ${tokens.access}` } : {},
+    headers: tokens?.access ? { Authorization: `Bearer ${tokens.access}` } : {},
   }).catch((cause) => {
     throw new ApiError(0, { code: NETWORK_FAILED, message: String(cause) })
   })

@@ -166,7 +166,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** New access token; the refresh token rotates, a reused one ends the session (ID-8) */
+        /** New access token; the refresh token rotates, a reused one ends the session (ID-8). Browsers send 'X-Sfera-Session: cookie' and an empty body: the token is their httpOnly cookie */
         post: operations["refresh"];
         delete?: never;
         options?: never;
@@ -1824,8 +1824,8 @@ export interface components {
             access_token: string;
             token_type: string;
             expires_in: number;
-            /** @description Use once; the next one replaces it. */
-            refresh_token: string;
+            /** @description Use once; the next one replaces it. Absent for a client that asked for the httpOnly session cookie ('X-Sfera-Session: cookie') */
+            refresh_token?: string;
             /** Format: uuid */
             session_id: string;
             /** Format: uuid */
@@ -1850,14 +1850,18 @@ export interface components {
             password: string;
         };
         RefreshRequest: {
-            refresh_token: string;
+            /**
+             * @description Required unless the client refreshes by its session cookie ('X-Sfera-Session: cookie')
+             * @default null
+             */
+            refresh_token?: string | null;
         };
         Refreshed: {
             access_token: string;
             token_type: string;
             expires_in: number;
-            /** @description Use once; the next one replaces it. */
-            refresh_token: string;
+            /** @description Use once; the next one replaces it. Absent for a client that asked for the httpOnly session cookie ('X-Sfera-Session: cookie') */
+            refresh_token?: string;
             /** Format: uuid */
             session_id: string;
         };
@@ -3331,6 +3335,15 @@ export interface operations {
             };
             /** @description auth.invalid_refresh, auth.refresh_reused, auth.session_revoked, auth.session_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.refresh_header_required, auth.origin_refused */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,38 +1,85 @@
 /**
- * The signed-in session's tokens, kept in localStorage and shared by the tabs of one browser.
+ * The signed-in session. No token is ever stored where scripts can read it later:
  *
- * The refresh token rotates (POST /auth/refresh returns a new one and the old one ends the
- * session if used again), so two tabs must never refresh with the same token: a refresh runs
- * under a Web Lock across tabs, re-reads the stored tokens inside it and adopts them when
- * another tab has already refreshed. Framework-free: the pinia store mirrors it.
+ * - the refresh token is an httpOnly cookie the gateway sets on sign-in and refresh (the client
+ *   asks for it with `X-Sfera-Session: cookie`) and clears on sign-out; scripts never see it;
+ * - the access token lives in this module's memory only, so a reload starts without one and
+ *   gets it by a silent refresh through the cookie;
+ * - localStorage keeps only who is signed in on this browser (user and session ids, no secret),
+ *   so a reload knows to refresh and the tabs of one browser learn of a sign-out.
+ *
+ * The refresh token rotates (the old one ends the session if used again), and the tabs share one
+ * cookie: a refresh runs under a Web Lock across tabs, so two never present the same token.
+ * Framework-free: the pinia store mirrors it.
  */
 
 export interface Tokens {
+  /** empty until the first refresh after a reload */
   access: string
-  refresh: string
   sessionId: string
   userId: string
-  /** epoch ms when the access token stops being accepted */
+  /** epoch ms when the access token stops being accepted (0: none yet) */
   expiresAt: number
 }
 
-const KEY = 'sfera.session'
+interface Mark {
+  userId: string
+  sessionId: string
+}
+
+const KEY = 'sfera.signedIn'
+/** Where tokens were kept before the cookie (a browser signed in then keeps its session once more). */
+const LEGACY_KEY = 'sfera.session'
 /** Refresh this long before the access token expires. */
 export const REFRESH_MARGIN_MS = 30_000
 
 type Listener = (tokens: Tokens | null) => void
 const listeners = new Set<Listener>()
-let current: Tokens | null = read()
+let legacyRefresh: string | null = null
+let current: Tokens | null = restore()
 
-function read(): Tokens | null {
+function readMark(): Mark | null {
   try {
     const raw = globalThis.localStorage?.getItem(KEY)
     if (!raw) return null
-    const t = JSON.parse(raw) as Partial<Tokens>
-    return t.access && t.refresh && t.sessionId && t.userId && typeof t.expiresAt === 'number' ? (t as Tokens) : null
+    const mark = JSON.parse(raw) as Partial<Mark>
+    return mark.userId && mark.sessionId ? { userId: mark.userId, sessionId: mark.sessionId } : null
   } catch {
     return null
   }
+}
+
+function writeMark(mark: Mark | null): void {
+  if (mark) globalThis.localStorage?.setItem(KEY, JSON.stringify(mark))
+  else globalThis.localStorage?.removeItem(KEY)
+}
+
+function unrefreshed(mark: Mark): Tokens {
+  return { access: '', sessionId: mark.sessionId, userId: mark.userId, expiresAt: 0 }
+}
+
+function restore(): Tokens | null {
+  try {
+    const raw = globalThis.localStorage?.getItem(LEGACY_KEY)
+    if (raw) {
+      globalThis.localStorage?.removeItem(LEGACY_KEY)
+      const old = JSON.parse(raw) as { refresh?: string; userId?: string; sessionId?: string }
+      if (old.refresh && old.userId && old.sessionId) {
+        legacyRefresh = old.refresh // spent on the first refresh, which moves it into the cookie
+        writeMark({ userId: old.userId, sessionId: old.sessionId })
+      }
+    }
+  } catch {
+    globalThis.localStorage?.removeItem(LEGACY_KEY)
+  }
+  const mark = readMark()
+  return mark ? unrefreshed(mark) : null
+}
+
+/** Test seam: forget the memory and read the browser's storage again, as a reload does. */
+export function reloadFromStorage(): void {
+  legacyRefresh = null
+  current = restore()
 }
 
 export function getTokens(): Tokens | null {
@@ -41,8 +88,7 @@ export function getTokens(): Tokens | null {
 
 export function setTokens(tokens: Tokens | null): void {
   current = tokens
-  if (tokens) globalThis.localStorage?.setItem(KEY, JSON.stringify(tokens))
-  else globalThis.localStorage?.removeItem(KEY)
+  writeMark(tokens ? { userId: tokens.userId, sessionId: tokens.sessionId } : null)
   for (const listener of listeners) listener(tokens)
 }
 
@@ -51,48 +97,51 @@ export function onTokens(listener: Listener): () => void {
   return () => listeners.delete(listener)
 }
 
-// Another tab signed in, refreshed or signed out.
+// Another tab signed out, or signed in (perhaps as someone else): this tab follows.
 globalThis.addEventListener?.('storage', (event: StorageEvent) => {
   if (event.key !== KEY && event.key !== null) return
-  current = read()
+  const mark = readMark()
+  if (mark && current && mark.userId === current.userId && mark.sessionId === current.sessionId) return
+  current = mark ? unrefreshed(mark) : null
   for (const listener of listeners) listener(current)
 })
 
 export function needsRefresh(tokens: Tokens, now = Date.now()): boolean {
-  return tokens.expiresAt - now < REFRESH_MARGIN_MS
+  return !tokens.access || tokens.expiresAt - now < REFRESH_MARGIN_MS
 }
 
-export type RefreshCall = (refreshToken: string) => Promise<
-  { ok: true; access: string; refresh: string; sessionId: string; expiresIn: number } | { ok: false; final: boolean }
+/** One refresh request: by the cookie, or (once, after an upgrade) with the token kept before it. */
+export type RefreshCall = (legacyRefreshToken: string | null) => Promise<
+  { ok: true; access: string; sessionId: string; expiresIn: number } | { ok: false; final: boolean }
 >
 
 let inFlight: Promise<boolean> | null = null
 
 /**
- * Exchange the refresh token for new tokens, once at a time (in this tab and across tabs).
- * Resolves true when there are fresh tokens; false when the session is over (the tokens are
- * dropped) or the network failed (they are kept, the next request tries again).
+ * A new access token through the refresh cookie, once at a time (in this tab and across tabs).
+ * Resolves true when there is one; false when the session is over (signed out here) or the
+ * network failed (still signed in: the next request tries again).
  */
 export function refreshTokens(call: RefreshCall): Promise<boolean> {
   if (!inFlight) {
-    const stale = current?.refresh
     const run = async (): Promise<boolean> => {
-      const stored = read()
-      if (!stored) {
-        setTokens(null)
+      const mark = readMark()
+      if (!mark) {
+        setTokens(null) // signed out in another tab meanwhile
         return false
       }
-      if (stored.refresh !== stale && !needsRefresh(stored)) {
-        setTokens(stored) // another tab refreshed already
-        return true
-      }
-      const result = await call(stored.refresh)
+      const legacy = legacyRefresh
+      const result = await call(legacy)
       if (result.ok) {
-        setTokens({ ...stored, access: result.access, refresh: result.refresh, sessionId: result.sessionId,
+        legacyRefresh = null
+        setTokens({ access: result.access, sessionId: result.sessionId, userId: mark.userId,
                     expiresAt: Date.now() + result.expiresIn * 1000 })
         return true
       }
-      if (result.final) setTokens(null)
+      if (result.final) {
+        legacyRefresh = null
+        setTokens(null)
+      }
       return false
     }
     const locks = (globalThis.navigator as Navigator | undefined)?.locks

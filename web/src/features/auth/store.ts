@@ -6,7 +6,7 @@ import { getTokens, onTokens, setTokens } from '@/api/session'
 
 export type Person = Schemas['PersonView']
 
-/** The signed-in person: the session's tokens (api/session.ts) and their /me. */
+/** The signed-in person: the session (api/session.ts: access token in memory, refresh token a cookie) and /me. */
 export const useSession = defineStore('session', () => {
   const tokens = ref(getTokens())
   const me = ref<Person | null>(null)
@@ -20,7 +20,8 @@ export const useSession = defineStore('session', () => {
 
   function signedInWith(s: Schemas['SignedIn']): void {
     me.value = null
-    setTokens({ access: s.access_token, refresh: s.refresh_token, sessionId: s.session_id, userId: s.user_id,
+    // The refresh token came as the httpOnly cookie (api/session.ts); the access token stays in memory.
+    setTokens({ access: s.access_token, sessionId: s.session_id, userId: s.user_id,
                 expiresAt: Date.now() + s.expires_in * 1000 })
   }
 
