@@ -146,6 +146,14 @@ def table(w: dict) -> dict[tuple[str, str], Row]:
         ("POST", "/calls/{call_id}/recording"): Row(frozenset({"teacher"})),
         ("DELETE", "/calls/{call_id}/recording"): Row(frozenset({"teacher"})),
         ("POST", "/calls/{call_id}/end"): Row(frozenset({"teacher"})),
+        # the whiteboard is for the people in the call now: its starter (the pupil may join but has not)
+        ("GET", "/calls/{call_id}/whiteboard"): Row(frozenset({"teacher"})),
+        ("POST", "/calls/{call_id}/whiteboard/strokes"): Row(frozenset({"teacher"}), json={
+            "stroke_id": str(uuid.uuid4()), "color": "#1f2937", "width": 2, "points": [1, 1, 2, 2]}),
+        ("POST", "/calls/{call_id}/whiteboard/undo"): Row(frozenset({"teacher"})),
+        ("DELETE", "/calls/{call_id}/whiteboard/strokes/{stroke_id}"): Row(frozenset({"teacher"}),
+                                                                          {"stroke_id": str(uuid.uuid4())}),
+        ("DELETE", "/calls/{call_id}/whiteboard"): Row(frozenset({"teacher"})),
         ("GET", "/lessons/{lesson_id}/call"): Row(NOBODY),  # no such lesson: nobody learns of one
         ("POST", "/lessons/{lesson_id}/call"): Row(NOBODY),
         # -- people and parents (ID-*, PL-*)

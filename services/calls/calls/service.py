@@ -212,6 +212,38 @@ class CallsService:
     def stop_recording(self, actor_id: str, call_id: str) -> dict:
         return call_view(self.app.stop_recording(to_id(actor_id), to_id(call_id, "call.not_found")))
 
+    # -- the whiteboard (CA-3, beta) ------------------------------------------------------------------------------
+    @rpc
+    def whiteboard(self, actor_id: str, call_id: str) -> dict:
+        board = self.app.whiteboard(to_id(actor_id), to_id(call_id, "call.not_found"))
+        return schemas.WhiteboardView().dump({
+            "call_id": board.call_id, "revision": board.revision, "strokes": board.strokes,
+            "width": schemas.BOARD_WIDTH, "height": schemas.BOARD_HEIGHT,
+            "max_strokes": schemas.BOARD_MAX_STROKES, "max_points": schemas.BOARD_MAX_POINTS})
+
+    @rpc
+    def draw(self, actor_id: str, call_id: str, stroke: dict) -> dict:
+        return schemas.WhiteboardChangeView().dump(self.app.draw(
+            to_id(actor_id), to_id(call_id, "call.not_found"), schemas.StrokeInput().load(stroke)))
+
+    @rpc
+    def undo_stroke(self, actor_id: str, call_id: str) -> dict:
+        return schemas.WhiteboardChangeView().dump(self.app.undo(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    @rpc
+    def erase_stroke(self, actor_id: str, call_id: str, stroke_id: str) -> dict:
+        return schemas.WhiteboardChangeView().dump(self.app.erase(
+            to_id(actor_id), to_id(call_id, "call.not_found"), str(to_id(stroke_id, "call.no_such_stroke"))))
+
+    @rpc
+    def clear_whiteboard(self, actor_id: str, call_id: str) -> dict:
+        return schemas.WhiteboardChangeView().dump(self.app.clear(to_id(actor_id), to_id(call_id, "call.not_found")))
+
+    @rpc
+    def board_audience(self, call_id: str) -> dict:
+        """The gateway's question before it pushes a board's change: who is in the call now (CA-3)."""
+        return {"members": self.app.board_audience(to_id(call_id, "call.not_found")), "concealed": []}
+
     # -- the SFU's facts ------------------------------------------------------------------------------------------
     @consume_event("sfu.ParticipantConnected.v1")
     def on_connected(self, event: CloudEvent) -> bool:

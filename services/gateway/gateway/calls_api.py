@@ -142,3 +142,44 @@ def start_recording(call_id: uuid.UUID):
 def stop_recording(call_id: uuid.UUID):
     return call("calls", "stop_recording", actor_id=me(), call_id=str(call_id))
 
+
+
+# -- the whiteboard (CA-3, beta): changes travel through calls' outbox and the realtime socket -------------------
+BOARD_ERRORS = (*CALL_ERRORS, "call.whiteboard_participants_only")
+
+
+@api.get("/calls/<uuid:call_id>/whiteboard")
+@endpoint(summary="The call's whiteboard as it is now, with its revision (CA-3): a late joiner draws it, then "
+                  "applies the WhiteboardChanged events the realtime socket pushes after that revision", tag="calls",
+          response=calls.WhiteboardView, errors=BOARD_ERRORS)
+def whiteboard(call_id: uuid.UUID):
+    return call("calls", "whiteboard", actor_id=me(), call_id=str(call_id))
+
+
+@api.post("/calls/<uuid:call_id>/whiteboard/strokes")
+@endpoint(summary="Draw a stroke on the call's whiteboard (CA-3); a broadcast's viewers only look", tag="calls",
+          body=calls.StrokeInput, response=calls.WhiteboardChangeView, status=201,
+          errors=(*BOARD_ERRORS, "call.whiteboard_view_only", "call.whiteboard_full", "call.whiteboard_stroke_exists"))
+def draw(call_id: uuid.UUID, body: dict):
+    return call("calls", "draw", actor_id=me(), call_id=str(call_id), stroke=calls.StrokeInput().dump(body))
+
+
+@api.post("/calls/<uuid:call_id>/whiteboard/undo")
+@endpoint(summary="Take one's own latest stroke off the whiteboard (CA-3)", tag="calls",
+          response=calls.WhiteboardChangeView, errors=(*BOARD_ERRORS, "call.whiteboard_nothing_to_undo"))
+def undo_stroke(call_id: uuid.UUID):
+    return call("calls", "undo_stroke", actor_id=me(), call_id=str(call_id))
+
+
+@api.delete("/calls/<uuid:call_id>/whiteboard/strokes/<uuid:stroke_id>")
+@endpoint(summary="The eraser: the admin takes any stroke off the whiteboard, others their own (CA-3)", tag="calls",
+          response=calls.WhiteboardChangeView, errors=(*BOARD_ERRORS, "call.admin_only", "call.no_such_stroke"))
+def erase_stroke(call_id: uuid.UUID, stroke_id: uuid.UUID):
+    return call("calls", "erase_stroke", actor_id=me(), call_id=str(call_id), stroke_id=str(stroke_id))
+
+
+@api.delete("/calls/<uuid:call_id>/whiteboard")
+@endpoint(summary="The admin clears the whiteboard (CA-3)", tag="calls", response=calls.WhiteboardChangeView,
+          errors=(*BOARD_ERRORS, "call.admin_only"))
+def clear_whiteboard(call_id: uuid.UUID):
+    return call("calls", "clear_whiteboard", actor_id=me(), call_id=str(call_id))

@@ -8,6 +8,10 @@ members change) and sends the event to those members' sockets, each viewer the
 version of it they may see (``conceal``: one place decides). A client that
 reconnects catches up with ``GET /chats/{id}/messages?after=<last seq>``.
 
+A call's whiteboard changes (CA-3, ``calls.WhiteboardChanged``) go to the people in
+the call now (calls' ``board_audience``, cached and dropped when someone is let in,
+connects, leaves, or the call ends); a client that misses a ``revision`` reads the board again.
+
 A socket lives as long as its session (ID-8): it opens only for a session identity
 says is active, closes when its access token expires, and the same queue receives
 identity's ``SessionEnded``, on which every socket of that session is closed at once.
@@ -40,7 +44,11 @@ log = get_logger("gateway.realtime")
 # are the catalogue's (shared.contracts), never spelled here.
 PUSHED = tuple(f"messaging.{name}.v1" for name in (
     "MessagePosted", "MessageEdited", "MessageDeleted", "ChatMembersChanged", "ChatCreated", "ChatUpdated",
-    "PollVoted", "PollClosed", "MessagesRead"))
+    "PollVoted", "PollClosed", "MessagesRead")) + ("calls.WhiteboardChanged.v1",)
+# Who is in a call changed: its cached audience is dropped (nothing is pushed for these).
+CALL_PRESENCE = tuple(f"calls.{name}.v1" for name in ("ParticipantAdmitted", "ParticipantJoined", "ParticipantLeft",
+                                                       "CallEnded"))
+CALL_EVENTS = ("WhiteboardChanged",)  # pushed to a call's people, not a chat's
 SESSION_ENDED = "identity.SessionEnded.v1"
 
 
@@ -55,6 +63,7 @@ class Hub:
         self.session_sockets: dict[str, set] = defaultdict(set)  # session id -> (user id, socket)
         self.session_of: dict[int, str] = {}  # id(socket) -> its session id
         self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
+        self.in_call: dict[str, dict] = {}  # call id -> the people in it (cache)
 
     def connect(self, user_id: str, ws, session_id: str | None = None) -> threading.Lock:
         """Route events to ``ws``; returns the socket's send lock, the one every writer to it holds (a socket
@@ -103,21 +112,36 @@ class Hub:
             self.members[chat_id] = self.rpc.call("messaging", "audience", chat_id=chat_id)
         return self.members[chat_id]
 
+    def call_audience(self, call_id: str, actor: str | None = None) -> dict:
+        """calls' answer: the people in the call now (asked again when ``actor`` is not among them yet)."""
+        known = self.in_call.get(call_id)
+        if known is None or (actor is not None and actor not in known["members"]):
+            self.in_call[call_id] = self.rpc.call("calls", "board_audience", call_id=call_id)
+        return self.in_call[call_id]
+
+    def forget_call(self, call_id: str) -> None:
+        """Someone joined or left the call, or it ended: its audience is asked again at its next change."""
+        self.in_call.pop(call_id, None)
+
+    def audience(self, kind: str, data: dict[str, Any]) -> dict:
+        if kind in CALL_EVENTS:
+            return self.call_audience(str(data["call_id"]), str(data.get("by")))
+        return self.chat_audience(str(data["chat_id"]))
+
     def deliver(self, event_type: str, data: dict[str, Any]) -> int:
-        chat_id = str(data["chat_id"])
+        kind = event_type.split(".")[0]
         if event_type.startswith(("ChatMembersChanged", "ChatCreated")):
-            self.members.pop(chat_id, None)
+            self.members.pop(str(data["chat_id"]), None)
         with self.lock:
             if not self.sockets:
                 return 0
         try:
-            audience = self.chat_audience(chat_id)
+            audience = self.audience(kind, data)
         except DomainError:
             return 0
         recipients = set(audience["members"])
         if event_type.startswith("ChatMembersChanged"):
             recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
-        kind = event_type.split(".")[0]
         concealed = set(audience.get("concealed") or ())
         payloads = {seen: json.dumps({"type": kind, "data": shown}, default=str) if shown is not None else None
                     for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
@@ -206,7 +230,7 @@ class BroadcastConsumer(threading.Thread):
     def bind(channel) -> str:
         """This process's exclusive queue, bound to every pushed event's exchange and routing key."""
         queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-        for contract in map(get_contract, (*PUSHED, SESSION_ENDED)):
+        for contract in map(get_contract, (*PUSHED, *CALL_PRESENCE, SESSION_ENDED)):
             channel.exchange_declare(contract.exchange, exchange_type="topic", durable=True)
             channel.queue_bind(queue, contract.exchange, routing_key=contract.routing_key)
         return queue
@@ -219,6 +243,9 @@ class BroadcastConsumer(threading.Thread):
             return
         if event.type == SESSION_ENDED:
             self.hub.end_session(str(event.data["session_id"]))
+            return
+        if event.type in CALL_PRESENCE:
+            self.hub.forget_call(str(event.data["call_id"]))
             return
         self.hub.deliver(event.contract.routing_key, event.to_dict()["data"])
 

@@ -3,14 +3,17 @@ socket holds that socket's one send lock."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from gateway.realtime import PUSHED, SESSION_ENDED, BroadcastConsumer, Hub
-from shared.contracts import get_contract
+from gateway.realtime import CALL_PRESENCE, PUSHED, SESSION_ENDED, BroadcastConsumer, Hub
+from shared.contracts import get_contract, make_event
 
 pytestmark = pytest.mark.unit
 
@@ -33,11 +36,13 @@ class Channel:
 def test_the_queue_is_bound_to_each_pushed_events_exchange_from_the_catalogue():
     channel = Channel()
     BroadcastConsumer.bind(channel)
-    assert channel.exchanges == {"messaging.events", "identity.events"}
-    contracts = [get_contract(t) for t in (*PUSHED, SESSION_ENDED)]
+    assert channel.exchanges == {"messaging.events", "identity.events", "calls.events"}
+    contracts = [get_contract(t) for t in (*PUSHED, *CALL_PRESENCE, SESSION_ENDED)]
     assert channel.bindings == {(c.exchange, c.routing_key) for c in contracts}
     assert ("messaging.events", "MessagePosted.v1") in channel.bindings
     assert ("identity.events", "SessionEnded.v1") in channel.bindings
+    assert ("calls.events", "WhiteboardChanged.v1") in channel.bindings
+    assert ("calls.events", "ParticipantLeft.v1") in channel.bindings
 
 
 class Socket:
@@ -75,3 +80,44 @@ def test_a_push_waits_for_the_lock_the_socket_handler_holds():
         assert ws.sent[-1] != "closed"
     ender.join(5)
     assert ws.sent[-1] == "closed"
+
+
+class InCall:
+    """calls' answer to who is in a call, changing as people join and leave."""
+
+    def __init__(self, members):
+        self.members, self.asked = list(members), 0
+
+    def call(self, service, method, **kwargs):
+        assert (service, method) == ("calls", "board_audience") and kwargs == {"call_id": CALL}
+        self.asked += 1
+        return {"members": list(self.members), "concealed": []}
+
+
+CALL = str(uuid.uuid4())
+
+
+def change(by: str, revision: int) -> dict:
+    return {"call_id": CALL, "action": "drawn", "revision": revision, "by": by, "stroke": {"points": [1, 2]}}
+
+
+def test_a_whiteboards_changes_go_to_the_people_in_the_call_only_CA_3():
+    calls = InCall(["u1", "u2"])
+    hub = Hub(calls)
+    sockets = {user: Socket() for user in ("u1", "u2", "u3")}
+    for user, ws in sockets.items():
+        hub.connect(user, ws, f"s-{user}")
+    assert hub.deliver("WhiteboardChanged.v1", change("u1", 1)) == 2
+    assert hub.deliver("WhiteboardChanged.v1", change("u2", 2)) == 2 and calls.asked == 1  # cached
+    assert [json.loads(p)["data"]["revision"] for p in sockets["u2"].sent] == [1, 2] and sockets["u3"].sent == []
+    assert json.loads(sockets["u1"].sent[0])["type"] == "WhiteboardChanged"
+
+    calls.members = ["u1", "u2", "u3"]  # u3 joined and draws before the gateway heard of it: asked again
+    assert hub.deliver("WhiteboardChanged.v1", change("u3", 3)) == 3 and calls.asked == 2
+    calls.members = ["u1", "u3"]  # u2 left: calls' ParticipantLeft drops the cache
+    BroadcastConsumer("amqp://", hub).on_message(None, None, None, json.dumps(make_event(
+        "calls.ParticipantLeft.v1", {"call_id": CALL, "user_id": uuid.uuid4(), "reason": "left",
+                                     "left_at": datetime.now(timezone.utc)}, event_id="calls:1").to_dict(),
+        default=str).encode())
+    assert hub.deliver("WhiteboardChanged.v1", change("u1", 4)) == 2 and calls.asked == 3
+    assert len(sockets["u2"].sent) == 3
