@@ -149,7 +149,15 @@ export const useChats = defineStore('chats', () => {
     if (i?.last?.seq === seq) i.last = { ...i.last, ...change }
   }
 
+  /** Other features' share of the one realtime connection (a call's whiteboard): every event, as it comes. */
+  const listeners = new Set<(event: RealtimeEvent) => void>()
+  function listen(handler: (event: RealtimeEvent) => void): () => void {
+    listeners.add(handler)
+    return () => listeners.delete(handler)
+  }
+
   function onEvent(event: RealtimeEvent): void {
+    for (const handler of listeners) handler(event)
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const d = event.data as Record<string, any>
     const chatId = String(d.chat_id ?? '')
@@ -398,6 +406,6 @@ export const useChats = defineStore('chats', () => {
   }
 
   return { items, loaded, messages, older, readBy, names, organizations, status, pending, openChat, me,
-           item, title, counterpart, adminOf, organizationName, name, loadList, start, stop, open, close, loadOlder,
+           item, title, counterpart, adminOf, organizationName, name, loadList, start, stop, listen, open, close, loadOlder,
            markRead, send, dropPending, retryPending, post, edit, remove, vote, closePoll, report }
 })
