@@ -145,16 +145,13 @@ def once_per_event(method: Callable[..., T]) -> Callable[..., T | bool]:
     already processed (a redelivery, or a copy another consumer applied) returns False at once, before the method
     reads or decides anything. ``process_once`` makes the same check only when it saves: by then a method may have
     refused a redelivered event (a ParentUnlinked whose link is gone raises NotYet) or run a command of its own.
-    The method still saves through ``process_once(event_id, ...)``, which records the id with the effect.
-
-    A handler not yet moved out of its application, ``on_<event>(self, event, ...)``, is checked by ``event.id``."""
+    The method still saves through ``process_once(event_id, ...)``, which records the id with the effect."""
 
     @functools.wraps(method)
-    def run(self: ServiceApplication, *args: Any, **kwargs: Any) -> T | bool:
-        event_id = kwargs["event_id"] if "event_id" in kwargs else args[0].id
+    def run(self: ServiceApplication, *args: Any, event_id: str, **kwargs: Any) -> T | bool:
         if self.already_processed(event_id):
             return False
-        return method(self, *args, **kwargs)
+        return method(self, *args, event_id=event_id, **kwargs)
 
     return run
 

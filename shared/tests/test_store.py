@@ -2,7 +2,6 @@
 
 import threading
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from eventsourcing.domain import Aggregate, event
@@ -35,16 +34,9 @@ class TallyApplication(ServiceApplication):
         return self.process_once(event_id, tally)
 
     @once_per_event
-    def on_incremented(self, event, tally_id: uuid.UUID) -> bool:
-        self.decided = [*getattr(self, "decided", []), event.id]  # what the handler read and decided
-        tally: Tally = self.repository.get(tally_id)
-        tally.increment()
-        return self.process_once(event.id, tally)
-
-    @once_per_event
     def count(self, tally_id: uuid.UUID, *, event_id: str) -> bool:
         """How an application applies an event: plain values and the event's id (its handler read the event)."""
-        self.decided = [*getattr(self, "decided", []), event_id]
+        self.decided = [*getattr(self, "decided", []), event_id]  # what the method read and decided
         tally: Tally = self.repository.get(tally_id)
         tally.increment()
         return self.process_once(event_id, tally)
@@ -69,17 +61,6 @@ def test_an_event_is_applied_once_however_often_it_arrives(store_settings):
     assert app.repository.get(tally.id).count == 2
     assert app.already_processed("identity:1:UserRegistered.v1")
     assert not app.already_processed("identity:3:UserRegistered.v1")
-
-
-def test_an_event_handler_sees_a_processed_event_never_again(store_settings):
-    """``@once_per_event``: a redelivery returns False before the handler reads or decides anything."""
-    app = make_application(TallyApplication, "tally", create_table=True, config=store_settings)
-    tally = Tally()
-    app.save(tally)
-    incremented = SimpleNamespace(id="school:9:Incremented.v1")
-    assert app.on_incremented(incremented, tally.id) is True
-    assert app.on_incremented(incremented, tally.id) is False
-    assert app.decided == [incremented.id] and app.repository.get(tally.id).count == 1
 
 
 def test_an_application_method_given_the_event_id_sees_a_processed_event_never_again(store_settings):
