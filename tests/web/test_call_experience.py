@@ -64,7 +64,7 @@ def start_from_chat(person, world, choose=None, broadcast=False) -> str:
         dialog.get_by_role("button", name="Начать трансляцию").click()
     else:
         dialog.get_by_role("button", name="Начать звонок").click()
-    expect(page).to_have_url(re.compile(r"/call/[0-9a-f-]{36}$"))
+    expect(page).to_have_url(re.compile(r"/call/[0-9a-f-]{36}$"), timeout=15_000)
     return page.url.rsplit("/", 1)[1]
 
 
@@ -116,7 +116,7 @@ def test_chosen_members_layouts_speaker_call_chat_and_minimised_CA_2_CA_3(people
 
     # Minimised while reading chats: the call goes on in a floating tile, then back, then left from the tile.
     b_panel.get_by_role("link", name="Открыть в чатах").click()
-    expect(b).to_have_url(f"/chats/{world['chat']}")
+    expect(b).to_have_url(f"/chats/{world['chat']}", timeout=15_000)
     dock = b.get_by_role("region", name=re.compile("Идёт звонок"))
     expect(dock).to_be_visible()
     expect(b.locator(".message").filter(has_text="Видно доску?")).to_be_visible()
@@ -125,7 +125,7 @@ def test_chosen_members_layouts_speaker_call_chat_and_minimised_CA_2_CA_3(people
     expect(dock.locator("video")).to_have_js_property("readyState", 4)
     teacher.screen("call-minimised")
     dock.get_by_role("link", name="Вернуться в звонок").click()
-    expect(b).to_have_url(f"/call/{call_id}")
+    expect(b).to_have_url(f"/call/{call_id}", timeout=15_000)
     expect(b.get_by_role("toolbar")).to_be_visible()  # the same call, not its check again
     expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_have_count(0)
     b.get_by_role("link", name="Открыть в чатах").click()
