@@ -119,6 +119,8 @@ def table(w: dict) -> dict[tuple[str, str], Row]:
         ("PUT", "/chats/{chat_id}/messages/{seq}"): Row(frozenset({"pupil"}), {"seq": "0"}, json={"text": "Правка"}),
         ("DELETE", "/chats/{chat_id}/messages/{seq}"): Row(frozenset({"pupil", "teacher"}), {"seq": "0"}),
         ("PUT", "/chats/{chat_id}/messages/{seq}/vote"): Row(CHAT, {"seq": "1"}, json={"options": [0]}),
+        # who has read the pupil's message: its author and the chat's creator (its admin)
+        ("GET", "/chats/{chat_id}/messages/{seq}/readers"): Row(CHAT, {"seq": "0"}),
         ("POST", "/chats/{chat_id}/messages/{seq}/poll-closure"): Row(frozenset({"teacher"}), {"seq": "1"}),
         ("POST", "/chats/{chat_id}/messages/{seq}/reports"): Row(frozenset({"pupil"}), {"seq": "1"},
                                                                  json={"reason": "Спам"}),

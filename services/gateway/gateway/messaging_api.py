@@ -13,7 +13,7 @@ from gateway.uploads import receive_upload, send_blob
 from shared.contracts.api import messaging
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.errors import Invalid
-from shared.paging import Limit, Seq
+from shared.paging import Cursor, Limit, Seq
 from shared.qr import FORMATS
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
@@ -147,6 +147,20 @@ def delete_message(chat_id: uuid.UUID, seq: int):
           response=messaging.ReadView, errors=CHAT_ERRORS)
 def mark_read(chat_id: uuid.UUID, body: dict):
     return call("messaging", "mark_read", actor_id=me(), chat_id=str(chat_id), seq=body["seq"])
+
+
+class ReadersQuery(Schema):
+    cursor = Cursor()
+    limit = Limit(50, 200)
+
+
+@api.get("/chats/<uuid:chat_id>/messages/<int:seq>/readers")
+@endpoint(summary="Who has read a message: the members whose read mark is at or after it; for its author and the "
+                  "chat's admins, paged (CH-4)", tag="messages", query=ReadersQuery, response=messaging.ReadersPage,
+          errors=(*CHAT_ERRORS, "message.not_found", "message.readers_forbidden", "paging.invalid_cursor"))
+def readers(chat_id: uuid.UUID, seq: int, query: dict):
+    return call("messaging", "readers", actor_id=me(), chat_id=str(chat_id), seq=seq, cursor=query["cursor"],
+                limit=query["limit"])
 
 
 @api.patch("/chats/<uuid:chat_id>")

@@ -234,6 +234,12 @@ class MessagingService:
     def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:
         return {"read_until": self.app.mark_read(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq)}
 
+    @rpc
+    def readers(self, actor_id: str, chat_id: str, seq: int, cursor: str | None = None, limit: int = 50) -> dict:
+        """Who has read a message (its author and the chat's admins ask)."""
+        return schemas.ReadersPage().dump(self.app.readers(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq,
+                                                           cursor, max(1, min(limit, 200))))
+
     def _view(self, chat: Chat, actor_id: str) -> dict:
         return chat_view(chat, self.app.members_seen_by(chat, to_id(actor_id)))
 

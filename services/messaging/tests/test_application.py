@@ -629,3 +629,55 @@ def test_read_marks_racing_on_two_replicas_keep_the_furthest_CH_4(durable_store_
         results = run_together(lambda: one.mark_read(b, chat.id, 3), lambda: two.mark_read(b, chat.id, 1))
     assert not [r for r in results if isinstance(r, Exception)], results
     assert {c["chat"].id: c["unread"] for c in school.app.chats_of(b)}[chat.id] == 1
+
+
+# -- who has read a message (CH-4) -------------------------------------------------------------------------
+
+
+def test_who_has_read_a_message_is_for_its_author_and_the_chats_admins_paged_CH_4(school):
+    admin = school.join("admin")
+    five = school.klass()
+    teacher = school.join("teacher", five)
+    pupils = sorted((school.join("student", five) for _ in range(4)), key=str)
+    chat = school.app.create_chat(teacher, school.org, "Кружок", pupils, closed=False)
+    first = school.app.post(teacher, chat.id, "Задание на завтра")["seq"]
+    second = school.app.post(teacher, chat.id, "И ещё одно")["seq"]
+    assert school.app.readers(teacher, chat.id, first, None, 10) == {"items": [], "count": 0, "next_cursor": None}
+
+    school.app.mark_read(pupils[0], chat.id, first)   # read up to the first only
+    for p in pupils[1:4]:
+        school.app.mark_read(p, chat.id, second)      # read both
+    assert school.app.readers(teacher, chat.id, second, None, 10)["count"] == 3  # at or after its seq
+    page = school.app.readers(teacher, chat.id, first, None, 3)
+    assert (page["count"], [r["user_id"] for r in page["items"]]) == (4, [str(p) for p in pupils[:3]])
+    rest = school.app.readers(teacher, chat.id, first, page["next_cursor"], 3)
+    assert [r["user_id"] for r in rest["items"]] == [str(pupils[3])] and rest["next_cursor"] is None
+
+    school.app.add_members(teacher, chat.id, [admin])
+    assert school.app.readers(admin, chat.id, first, None, 10)["count"] == 4  # the school's admin in the chat
+    with pytest.raises(Forbidden) as e:  # another member: not their message
+        school.app.readers(pupils[0], chat.id, first, None, 10)
+    assert e.value.code == "message.readers_forbidden"
+    mine = school.app.post(pupils[0], chat.id, "Понял")["seq"]
+    school.app.mark_read(teacher, chat.id, mine)
+    assert school.app.readers(pupils[0], chat.id, mine, None, 10)["count"] == 1  # the author asks
+    assert school.app.readers(teacher, chat.id, mine, None, 10)["count"] == 1    # the chat's creator (its admin)
+    with pytest.raises(NotFound):
+        school.app.readers(teacher, chat.id, 99, None, 10)
+    with pytest.raises(Forbidden):
+        school.app.readers(uuid.uuid4(), chat.id, first, None, 10)  # not in the chat
+    with pytest.raises(Invalid) as e:
+        school.app.readers(teacher, chat.id, first, "not-a-cursor", 10)
+    assert e.value.code == "paging.invalid_cursor"
+
+
+def test_the_writer_of_an_inbox_thread_sees_the_organization_read_it_never_which_admin_CH_4_CH_5(school):
+    admin_a, admin_b = school.join("admin"), school.join("admin")
+    pupil = school.join("student", school.klass())
+    thread = school.app.inbox_thread(pupil, school.org)
+    asked = school.app.post(pupil, thread.id, "Когда каникулы?")["seq"]
+    school.app.mark_read(admin_a, thread.id, asked)
+    school.app.mark_read(admin_b, thread.id, asked)
+    assert school.app.readers(pupil, thread.id, asked, None, 10) == {
+        "items": [{"user_id": None}], "count": 1, "next_cursor": None}
+    assert school.app.readers(admin_a, thread.id, asked, None, 10)["count"] == 2  # an admin sees the admins

@@ -195,3 +195,16 @@ class ReadInput(Schema):
 
 class ReadView(Schema):
     read_until = fields.Integer(required=True)
+
+
+class ReaderView(Schema):
+    user_id = fields.UUID(allow_none=True, metadata={
+        "description": "Who read it; none: the organization (its admins read an inbox thread as one, CH-5)"})
+
+
+class ReadersPage(Schema):
+    """Who has read a message (CH-4): for its author and the chat's admins."""
+
+    items = fields.List(fields.Nested(ReaderView), required=True)
+    count = fields.Integer(required=True, metadata={"description": "How many have read it, on every page"})
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})
