@@ -9,13 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ejournal_bridge.domain import (
-    PARENT_ROLES,
-    Directory,
-    JournalClass,
-    JournalPerson,
-    Provider,
-)
+from ejournal_bridge.domain import PARENT_ROLES, Directory, JournalClass, JournalPerson, Provider
 from shared.observability.logging import get_logger
 from shared.secretbox import SecretBox
 from shared.store import ServiceApplication
@@ -37,7 +31,6 @@ ChatSink = Callable[[list[dict]], Any]
 
 class BridgeBase(ServiceApplication):
     name = "ejournal_bridge"
-
     snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50}
 
     def __init__(self, env: Any = None, journal: JournalClient | None = None, chats: ChatSink | None = None):

@@ -13,12 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from ejournal_bridge.application.base import BridgeBase, ChatSink
-from ejournal_bridge.domain import (
-    Delivery,
-    Enrollment,
-    JournalPerson,
-    Lesson,
-)
+from ejournal_bridge.domain import Delivery, Enrollment, JournalPerson, Lesson
 from shared.clock import utcnow
 from shared.errors import Invalid
 

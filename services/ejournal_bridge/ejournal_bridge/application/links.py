@@ -11,12 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ejournal_bridge.application.base import BridgeBase, ChatSink
-from ejournal_bridge.domain import (
-    LINK_ATTEMPT_TTL,
-    AccountLink,
-    JournalPerson,
-    LinkAttempt,
-)
+from ejournal_bridge.domain import LINK_ATTEMPT_TTL, AccountLink, JournalPerson, LinkAttempt
 from shared.clock import utcnow
 from shared.errors import NotFound
 from shared.links import link_id_from_token, link_token

@@ -7,10 +7,7 @@ import uuid
 from datetime import timedelta
 
 from ejournal_bridge.application.base import BridgeBase
-from ejournal_bridge.domain import (
-    Directory,
-    Provider,
-)
+from ejournal_bridge.domain import Directory, Provider
 from shared.clock import utcnow
 from shared.errors import Invalid
 

@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 from ejournal_bridge.application.base import BridgeBase, log
-from ejournal_bridge.domain import (
-    Delivery,
-    Enrollment,
-)
+from ejournal_bridge.domain import Delivery, Enrollment
 from shared.errors import DomainError
 
 

@@ -8,11 +8,7 @@ from datetime import datetime, timedelta
 
 from ejournal_bridge.application.base import BridgeBase
 from ejournal_bridge.application.inbox import parse_time
-from ejournal_bridge.domain import (
-    JournalClass,
-    Lesson,
-    class_id_of,
-)
+from ejournal_bridge.domain import JournalClass, Lesson, class_id_of
 from shared.clock import utcnow
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import Invalid, NotFound

@@ -7,9 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from identity.application.base import HOUR, IdentityBase, SignIn
-from identity.domain import (
-    Account,
-)
+from identity.domain import Account
 from identity.passwords import hash_password, verify_password
 from identity.phones import normalise_phone
 from shared.clock import utcnow

@@ -8,12 +8,7 @@ from datetime import date
 from typing import Any
 
 from identity.application.base import IdentityBase
-from identity.domain import (
-    Account,
-    ChatCircle,
-    Membership,
-    validate_profile,
-)
+from identity.domain import Account, ChatCircle, Membership, validate_profile
 from identity.privacy import Relation, view
 from shared.clock import utcnow
 from shared.errors import Forbidden, NotFound

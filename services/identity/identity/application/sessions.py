@@ -7,11 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from identity.application.base import IdentityBase
-from identity.domain import (
-    Session,
-    SessionIndex,
-    hash_code,
-)
+from identity.domain import Session, SessionIndex, hash_code
 from shared.clock import utcnow
 from shared.errors import NotFound, Unauthorized
 from shared.store import command

@@ -9,14 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from identity.application.base import HOUR, IdentityBase, InviteInfo, IssuedCode, SignIn
-from identity.domain import (
-    CODE_TTL,
-    Account,
-    EmailIndex,
-    PhoneIndex,
-    SignInChallenge,
-    hash_code,
-)
+from identity.domain import CODE_TTL, Account, EmailIndex, PhoneIndex, SignInChallenge, hash_code
 from identity.phones import normalise_email, normalise_phone
 from shared.clock import utcnow
 from shared.config import env_int
