@@ -95,10 +95,20 @@ def test_a_junior_registers_by_e_mail_through_an_invite_and_joins_ID_4(people, a
     link = api.ok("POST", f"/organizations/{org}/invites", admin["access_token"], status=201, json={
         "role": "student", "class_id": klass, "validity": "1d", "max_uses": 30, "email_registration_allowed": True})
     email = f"junior-{uuid.uuid4().hex[:8]}@example.org"
+    assert api.ok("GET", f"/invites/{link['token']}")["email_registration_allowed"] is True
 
+    # A pupils' link that does not allow e-mail sign-up offers only the phone.
+    phone_only = api.ok("POST", f"/organizations/{org}/invites", admin["access_token"], status=201, json={
+        "role": "student", "class_id": klass, "validity": "1d", "max_uses": 30})
+    assert api.ok("GET", f"/invites/{phone_only['token']}")["email_registration_allowed"] is False
     me = people("junior")
-    me.open(f"/invite/{link['token']}")
+    me.open(f"/invite/{phone_only['token']}")
     page = me.page
+    expect(page.get_by_role("link", name="Войти и присоединиться")).to_be_visible()
+    expect(page.get_by_role("link", name="Вход по электронной почте")).to_have_count(0)
+    me.screen("invite-phone-only")
+
+    me.open(f"/invite/{link['token']}")
     page.get_by_role("link", name="Вход по электронной почте").click()
     page.get_by_label("Электронная почта").fill(email)
     me.screen("sign-in-email")

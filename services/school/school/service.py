@@ -224,7 +224,7 @@ class SchoolService:
         return schemas.InvitePreview().dump({
             "organization": organization_view(self.app.organization(invite.organization_id)),
             "class_name": school_class.name if school_class else None, "role": invite.role,
-            "expires_at": invite.expires_at})
+            "expires_at": invite.expires_at, "email_registration_allowed": invite.email_registration_allowed})
 
     @rpc
     def validate_invite(self, token: str) -> dict:

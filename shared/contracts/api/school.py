@@ -158,6 +158,8 @@ class InvitePreview(Schema):
     class_name = fields.String(allow_none=True)
     role = fields.String(required=True)
     expires_at = fields.AwareDateTime(allow_none=True)
+    email_registration_allowed = fields.Boolean(required=True, metadata={
+        "description": "Juniors may register by e-mail through this link (ID-4): offer it only then"})
 
 
 class JoinRequestInput(Schema):

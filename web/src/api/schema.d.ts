@@ -2371,6 +2371,8 @@ export interface components {
             role: string;
             /** Format: date-time */
             expires_at?: string | null;
+            /** @description Juniors may register by e-mail through this link (ID-4): offer it only then */
+            email_registration_allowed: boolean;
         };
         MembershipView: {
             /** Format: uuid */
