@@ -50,6 +50,13 @@ def pg_password() -> dict:
     return {"name": "SFERA_PG_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sfera-db-app", "key": "password"}}}
 
 
+def s3_credentials() -> list[dict]:
+    # The blob store's S3 credentials (shared/blobs.py) by reference to the secret sfera-blobs; optional, so the
+    # dev overlay (files, SFERA_BLOB_STORE=local) runs without it, and absent keys mean boto3's own chain.
+    return [{"name": name, "valueFrom": {"secretKeyRef": {"name": "sfera-blobs", "key": name, "optional": True}}}
+            for name in ("SFERA_S3_ACCESS_KEY", "SFERA_S3_SECRET_KEY")]
+
+
 def probes(port: int | str, path: str = "/healthz") -> dict:
     check = {"httpGet": {"path": path, "port": port}}
     return {"readinessProbe": {**check, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3},
@@ -61,7 +68,7 @@ def container(name: str, image: str, argv: list[str], ports: list[dict], cpu: st
               probe_port: int | str, env: list[dict] | None = None) -> dict:
     return {
         "name": dns(name), "image": image, "command": argv, "ports": ports,
-        "envFrom": env_from(), "env": [pg_password(), *(env or [])],
+        "envFrom": env_from(), "env": [pg_password(), *s3_credentials(), *(env or [])],
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
         **probes(probe_port), "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "var", "mountPath": "/var/lib/sfera"}],

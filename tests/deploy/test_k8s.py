@@ -7,6 +7,7 @@ command tools/devstack starts it with."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,7 +22,8 @@ from tools.devstack.stack import Stack, StackConfig
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "production")
 KUBERNETES = "1.31.0"
-SECRETS = {"sfera-secrets", "sfera-db-app", "sfera-db-backup", "sfera-tls"}  # README "Running in production"
+# README "Running in production"
+SECRETS = {"sfera-secrets", "sfera-db-app", "sfera-db-backup", "sfera-blobs", "sfera-tls"}
 render = generator(K8S / "render.py")["render"]
 
 
@@ -113,6 +115,41 @@ def test_workloads_have_probes_resources_budgets_and_referenced_secrets(overlay)
     referenced = {ref["name"] for o in objs for ref in _secret_refs(o)}
     assert referenced <= SECRETS and "sfera-secrets" in referenced, referenced
     assert '"kind": "Secret"' not in text  # secrets are given by reference, never in the manifests
+
+
+def pod_environment(obj: dict, container: dict, secret_value: str) -> dict[str, str]:
+    """What a container's process sees in its environment: the ConfigMap sfera-config, then its own env
+    (a secret's key given as ``secret_value``)."""
+    env = dict(by_kind(obj, "ConfigMap")["sfera-config"]["data"])
+    for item in container["env"]:
+        env[item["name"]] = item.get("value", secret_value)
+    return env
+
+
+def test_production_keeps_files_in_s3_with_credentials_by_secret_reference(monkeypatch):
+    """The production overlay's environment makes shared/blobs.py build its S3 store (the names it reads), the
+    credentials from the secret sfera-blobs; the dev overlay keeps files (no bucket needed)."""
+    from shared import blobs
+
+    for overlay, expected in (("production", blobs.S3BlobStore), ("dev", blobs.LocalBlobStore)):
+        objs = objects(overlay)
+        for name, deployment in by_kind(objs, "Deployment").items():
+            if name == "coturn":
+                continue
+            (container,) = deployment["spec"]["template"]["spec"]["containers"]
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+            for key in ("SFERA_S3_ACCESS_KEY", "SFERA_S3_SECRET_KEY"):
+                assert refs[key]["name"] == "sfera-blobs" and refs[key]["key"] == key, (overlay, name)
+            for key in [k for k in list(os.environ) if k.startswith(("SFERA_S3_", "SFERA_BLOB"))]:
+                monkeypatch.delenv(key)
+            for key, value in pod_environment(objs, container, f"secret-of-{name}").items():
+                monkeypatch.setenv(key, value)
+            store = blobs.blob_store()
+            assert type(store) is expected, (overlay, name)
+            if expected is blobs.S3BlobStore:
+                assert store.bucket == "sfera-files"
+                assert store.client.meta.endpoint_url == "https://s3.example.org"
+                assert store.client._request_signer._credentials.access_key == f"secret-of-{name}"
 
 
 def _secret_refs(node):
