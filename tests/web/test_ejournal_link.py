@@ -24,7 +24,10 @@ def test_link_the_e_journal_from_the_profile_and_unlink_it_EJ_1(people, api, jou
     page = me.page
     expect(page.get_by_text("Журнал пока не подключён")).to_be_visible()
     page.get_by_role("link", name="Подключить журнал").click()
-    page.get_by_label("Регион").select_option(label="Регион 16")
+    # Regions by name (the API has codes only), in the reader's language; 16 and 77 are simulated.
+    expect(page.get_by_label("Регион").locator("option")).to_have_text(
+        ["Выберите регион", "Москва", "Республика Татарстан"])
+    page.get_by_label("Регион").select_option(label="Республика Татарстан")
     expect(page.get_by_label("Электронный журнал")).to_have_value(journal["providers"]["16"]["provider_id"])
     me.screen("ejournal-start")
     page.get_by_role("button", name="Войти в журнале").click()
@@ -35,12 +38,12 @@ def test_link_the_e_journal_from_the_profile_and_unlink_it_EJ_1(people, api, jou
     page.get_by_role("button", name="Войти").click()
     expect(page).to_have_url(re.compile(r"/ejournal/callback\?"))
     expect(page.get_by_role("status")).to_contain_text("Журнал подключён")
-    expect(page.get_by_role("status")).to_contain_text("Регион 16")
+    expect(page.get_by_role("status")).to_contain_text("Республика Татарстан: вы в журнале — ученик")
     me.errors.clear()  # the simulator's page is not ours (its favicon 404 and the like)
     me.screen("ejournal-linked")
 
     page.get_by_role("link", name="Мои журналы").click()
-    expect(page.locator("[data-link='16']")).to_contain_text("ученик")
+    expect(page.locator("[data-link='16']")).to_contain_text("Республика Татарстан · ученик")
     me.open("/profile")
     linked = page.locator("[data-link='16']")
     linked.get_by_role("button", name="Отключить").click()
