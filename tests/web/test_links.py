@@ -88,7 +88,7 @@ def test_a_parent_confirms_the_child_after_the_self_link_explanation_PL_3_PL_4_P
     me.sign_in_as(pupil, f"/{path}")
     page = me.page
     expect(page.get_by_role("heading", name="Это ссылка для вашего родителя")).to_be_visible()
-    expect(page.get_by_role("listitem")).to_have_count(3)
+    expect(page.get_by_role("main").get_by_role("listitem")).to_have_count(3)
     me.screen("parent-link-self")
     page.get_by_role("button", name="Выйти и войти как родитель").click()
 
