@@ -762,6 +762,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/{chat_id}/messages/{seq}/readers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who has read a message: the members whose read mark is at or after it; for its author and the chat's admins, paged (CH-4) */
+        get: operations["readers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chats/{chat_id}/messages/{seq}/reports": {
         parameters: {
             query?: never;
@@ -2267,6 +2284,20 @@ export interface components {
         };
         EditInput: {
             text: string;
+        };
+        ReaderView: {
+            /**
+             * Format: uuid
+             * @description Who read it; none: the organization (its admins read an inbox thread as one, CH-5)
+             */
+            user_id?: string | null;
+        };
+        ReadersPage: {
+            items: components["schemas"]["ReaderView"][];
+            /** @description How many have read it, on every page */
+            count: number;
+            /** @description Pass as ?cursor= for the next page */
+            next_cursor?: string | null;
         };
         ReportInput: {
             reason: string;
@@ -6800,6 +6831,79 @@ export interface operations {
             };
             /** @description poll.closed */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    readers: {
+        parameters: {
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                chat_id: string;
+                seq: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadersPage"];
+                };
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description chat.members_only, message.readers_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, chat.not_found, message.not_found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

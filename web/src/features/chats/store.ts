@@ -149,6 +149,50 @@ export const useChats = defineStore('chats', () => {
     if (i?.last?.seq === seq) i.last = { ...i.last, ...change }
   }
 
+  /** Who has read one's own messages (CH-4, the API's answer): chat id -> seq -> how many, and who once asked. */
+  const readers = reactive<Record<string, Record<number, { count: number; ids: (string | null)[] | null }>>>({})
+  const readersAsked = new Map<string, Promise<void>>()
+  const readersDue = new Map<string, ReturnType<typeof setTimeout>>()
+
+  /** Ask who has read a message (``all``: every page of the list, else the count). */
+  function loadReaders(chatId: string, seq: number, all = false): Promise<void> {
+    const key = `${chatId}:${seq}:${all}`
+    const running = readersAsked.get(key)
+    if (running) return running
+    const task = (async () => {
+      let cursor: string | undefined
+      const ids: (string | null)[] = []
+      let count = 0
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages/{seq}/readers', {
+          params: { path: { chat_id: chatId, seq }, query: { limit: all ? 200 : 1, cursor } } }))
+        count = page.count
+        ids.push(...page.items.map((r) => r.user_id ?? null))
+        if (!all || !page.next_cursor) break
+        cursor = page.next_cursor
+      }
+      const known = readers[chatId]?.[seq]
+      readers[chatId] = { ...(readers[chatId] ?? {}), [seq]: { count, ids: all ? ids : known?.ids ?? null } }
+      for (const id of ids) void name(id)
+    })().finally(() => readersAsked.delete(key))
+    readersAsked.set(key, task)
+    return task
+  }
+
+  /** Someone read a chat up to a seq: the counts (and lists) of one's messages up to it are asked again, once. */
+  function refreshReaders(chatId: string, readUntil: number): void {
+    const known = readers[chatId]
+    if (!known || !Object.keys(known).some((seq) => Number(seq) <= readUntil)) return
+    const due = readersDue.get(chatId)
+    if (due) clearTimeout(due)
+    readersDue.set(chatId, setTimeout(() => {
+      readersDue.delete(chatId)
+      for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) {
+        if (Number(seq) <= readUntil) void loadReaders(chatId, Number(seq), shown.ids !== null).catch(() => undefined)
+      }
+    }, 150))
+  }
+
   /** Other features' share of the one realtime connection (a call's whiteboard): every event, as it comes. */
   const listeners = new Set<(event: RealtimeEvent) => void>()
   function listen(handler: (event: RealtimeEvent) => void): () => void {
@@ -204,12 +248,14 @@ export const useChats = defineStore('chats', () => {
           if (i) i.unread = Math.max(0, i.last_seq - (d.read_until as number))
         } else {
           readBy[chatId] = { ...(readBy[chatId] ?? {}), [reader ?? 'organization']: d.read_until }
+          refreshReaders(chatId, d.read_until as number)
         }
         break
       }
       case 'reconnected':
         // after= brings the new messages; edits, deletions and votes made meanwhile are in the pages shown.
         for (const shown of Object.keys(messages)) void refreshShown(shown)
+        for (const shown of Object.keys(readers)) refreshReaders(shown, Infinity)
         void loadList().catch(() => undefined)
         break
       case 'ChatCreated':
@@ -405,7 +451,7 @@ export const useChats = defineStore('chats', () => {
       params: { path: { chat_id: chatId, seq } }, body: { reason } }))
   }
 
-  return { items, loaded, messages, older, readBy, names, organizations, status, pending, openChat, me,
+  return { items, loaded, messages, older, readBy, readers, loadReaders, names, organizations, status, pending, openChat, me,
            item, title, counterpart, adminOf, organizationName, name, loadList, start, stop, listen, open, close, loadOlder,
            markRead, send, dropPending, retryPending, post, edit, remove, vote, closePoll, report }
 })
