@@ -75,3 +75,30 @@ def test_ca3_strokes_reach_the_people_in_the_call_live_and_a_late_joiner_reads_t
     assert drawer_ws.receive(timeout=0.5) is None
     for ws in (admin_ws, outsider_ws, late_ws, drawer_ws):
         ws.close()
+
+
+def test_a_stroke_reaches_the_others_as_fast_as_a_chat_message_does(api, room, platform):
+    """POST → pushed over the socket, 20 strokes and, as the same run's baseline, 20 chat messages (the path every
+    chat message takes: outbox, relay, broker, the gateway's fan-out)."""
+    admin, drawer = room["people"][:2]
+    call_id = api.ok("POST", "/calls", admin["access_token"], status=201, json={"chat_id": room["chat_id"]})["call_id"]
+    api.ok("POST", f"/calls/{call_id}/join", drawer["access_token"])
+    ws = connect(platform, admin)
+
+    def timed(post, kind: str) -> list[float]:
+        took = []
+        for n in range(20):
+            started = time.monotonic()
+            post(n)
+            next_event(ws, kind)
+            took.append(time.monotonic() - started)
+        return sorted(took)
+
+    strokes = timed(lambda n: api.ok("POST", f"/calls/{call_id}/whiteboard/strokes", drawer["access_token"],
+                                     status=201, json=stroke(points=[n, n, n + 50, n + 50])), "WhiteboardChanged")
+    messages = timed(lambda n: api.ok("POST", f"/chats/{room['chat_id']}/messages", drawer["access_token"],
+                                      status=201, json={"text": f"m{n}"}), "MessagePosted")
+    ws.close()
+    print(f"\nstroke POST->push p50 {strokes[9] * 1000:.0f} ms, max {strokes[-1] * 1000:.0f} ms; "
+          f"chat message p50 {messages[9] * 1000:.0f} ms, max {messages[-1] * 1000:.0f} ms")
+    assert strokes[9] < 1.0 and strokes[9] < 3 * messages[9] + 0.1
