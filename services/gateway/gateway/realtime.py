@@ -52,18 +52,117 @@ CALL_EVENTS = ("WhiteboardChanged",)  # pushed to a call's people, not a chat's
 SESSION_ENDED = "identity.SessionEnded.v1"
 
 
-class Hub:
-    """Who is connected here, and the fan-out of events to them."""
+class Audiences:
+    """Who may see an event, asked of its owner and cached per process: a chat's members (messaging's
+    ``audience``, dropped when the members change) and the people in a call (calls' ``board_audience``, dropped
+    when someone is let in, connects, leaves, or the call ends). Both realtime servers hold one and decide with it;
+    ``needs_asking`` tells the asyncio one when ``lookup`` would make an RPC (it then runs it in an executor)."""
 
     def __init__(self, rpc):
         self.rpc = rpc
+        self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
+        self.in_call: dict[str, dict] = {}  # call id -> the people in it (cache)
+
+    def chat_audience(self, chat_id: str) -> dict:
+        """messaging's answer: the members, and those of them only they themselves may see named."""
+        if chat_id not in self.members:
+            self.members[chat_id] = self.rpc.call("messaging", "audience", chat_id=chat_id)
+        return self.members[chat_id]
+
+    def call_audience(self, call_id: str, actor: str | None = None) -> dict:
+        """calls' answer: the people in the call now (asked again when ``actor`` is not among them yet)."""
+        known = self.in_call.get(call_id)
+        if known is None or (actor is not None and actor not in known["members"]):
+            self.in_call[call_id] = self.rpc.call("calls", "board_audience", call_id=call_id)
+        return self.in_call[call_id]
+
+    def forget_call(self, call_id: str) -> None:
+        """Someone joined or left the call, or it ended: its audience is asked again at its next change."""
+        self.in_call.pop(call_id, None)
+
+    def heard(self, event_type: str, data: dict[str, Any]) -> None:
+        """A chat's members changed (or it was just made): its cached audience is stale."""
+        if event_type.startswith(("ChatMembersChanged", "ChatCreated")):
+            self.members.pop(str(data["chat_id"]), None)
+
+    def needs_asking(self, event_type: str, data: dict[str, Any]) -> bool:
+        """Whether ``lookup`` would ask a service (an RPC) rather than answer from the cache."""
+        if event_type.split(".")[0] in CALL_EVENTS:
+            known = self.in_call.get(str(data["call_id"]))
+            return known is None or str(data.get("by")) not in known["members"]
+        return str(data["chat_id"]) not in self.members
+
+    def lookup(self, event_type: str, data: dict[str, Any]) -> dict:
+        if event_type.split(".")[0] in CALL_EVENTS:
+            return self.call_audience(str(data["call_id"]), str(data.get("by")))
+        return self.chat_audience(str(data["chat_id"]))
+
+
+def payloads(event_type: str, data: dict[str, Any], audience: dict) -> dict[str, str]:
+    """Who receives an event and what each of them receives (the frame's text): the audience's members (and
+    those a ChatMembersChanged removed), each the version they may see (``conceal``); a viewer left with nothing to
+    be told is not in the answer."""
+    kind = event_type.split(".")[0]
+    recipients = {str(u) for u in audience["members"]}
+    if kind == "ChatMembersChanged":
+        recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
+    concealed = {str(u) for u in audience.get("concealed") or ()}
+    frames = {seen: json.dumps({"type": kind, "data": shown}, default=str) if shown is not None else None
+              for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
+    shown = {user: frames[user in concealed or not concealed] for user in recipients}
+    return {user: frame for user, frame in shown.items() if frame is not None}
+
+
+def error_frame(reason: DomainError) -> str:
+    """The last frame a refused or closed socket receives: why, in the API's error shape."""
+    return json.dumps({"type": "error", "error": reason.to_dict()})
+
+
+def authenticate(token: str, rpc) -> tuple[Any, float]:
+    """The principal a socket's access token names and when the token expires; a DomainError when it does not
+    verify or its session was signed out (ID-8; the RPC to identity blocks: the asyncio server runs this in an
+    executor)."""
+    principal = verify_access_token(token)
+    expires_at = token_expiry(token)
+    # A signed-out session's access token still verifies until it expires: ask its owner.
+    if not principal.session_id or not rpc.call("identity", "session_is_active", session_id=principal.session_id):
+        raise Unauthorized("auth.session_ended", "This session was signed out; sign in again.")
+    return principal, expires_at
+
+
+def session_ended() -> Unauthorized:
+    return Unauthorized("auth.session_ended", "This session was signed out.")
+
+
+def token_expired() -> Unauthorized:
+    return Unauthorized("auth.token_expired", "The access token has expired; connect again with a fresh one.")
+
+
+def dispatch(event, hub) -> None:
+    """What an event from the broadcast queue does to a hub (either server's): end a session, forget a call's
+    people, or be delivered."""
+    if event.type == SESSION_ENDED:
+        hub.end_session(str(event.data["session_id"]))
+    elif event.type in CALL_PRESENCE:
+        hub.forget_call(str(event.data["call_id"]))
+    else:
+        hub.deliver(event.contract.routing_key, event.to_dict()["data"])
+
+
+class Hub:
+    """Who is connected here, and the fan-out of events to them (the gthread server: one thread per socket)."""
+
+    def __init__(self, rpc):
+        self.rpc = rpc
+        self.audiences = Audiences(rpc)
         self.lock = threading.Lock()
         self.sockets: dict[str, set] = defaultdict(set)  # user id -> sockets
         self.send_locks: dict[int, threading.Lock] = {}
         self.session_sockets: dict[str, set] = defaultdict(set)  # session id -> (user id, socket)
         self.session_of: dict[int, str] = {}  # id(socket) -> its session id
-        self.members: dict[str, dict] = {}  # chat id -> its audience (cache)
-        self.in_call: dict[str, dict] = {}  # call id -> the people in it (cache)
+
+    def handle_event(self, event) -> None:
+        dispatch(event, self)
 
     def connect(self, user_id: str, ws, session_id: str | None = None) -> threading.Lock:
         """Route events to ``ws``; returns the socket's send lock, the one every writer to it holds (a socket
@@ -103,55 +202,27 @@ class Hub:
             locks = [self.send_locks[id(ws)] for _, ws in ended]
         for (_, ws), send_lock in zip(ended, locks, strict=True):
             with send_lock:
-                close(ws, Unauthorized("auth.session_ended", "This session was signed out."))
+                close(ws, session_ended())
         return len(ended)
 
-    def chat_audience(self, chat_id: str) -> dict:
-        """messaging's answer: the members, and those of them only they themselves may see named."""
-        if chat_id not in self.members:
-            self.members[chat_id] = self.rpc.call("messaging", "audience", chat_id=chat_id)
-        return self.members[chat_id]
-
-    def call_audience(self, call_id: str, actor: str | None = None) -> dict:
-        """calls' answer: the people in the call now (asked again when ``actor`` is not among them yet)."""
-        known = self.in_call.get(call_id)
-        if known is None or (actor is not None and actor not in known["members"]):
-            self.in_call[call_id] = self.rpc.call("calls", "board_audience", call_id=call_id)
-        return self.in_call[call_id]
-
     def forget_call(self, call_id: str) -> None:
-        """Someone joined or left the call, or it ended: its audience is asked again at its next change."""
-        self.in_call.pop(call_id, None)
-
-    def audience(self, kind: str, data: dict[str, Any]) -> dict:
-        if kind in CALL_EVENTS:
-            return self.call_audience(str(data["call_id"]), str(data.get("by")))
-        return self.chat_audience(str(data["chat_id"]))
+        self.audiences.forget_call(call_id)
 
     def deliver(self, event_type: str, data: dict[str, Any]) -> int:
-        kind = event_type.split(".")[0]
-        if event_type.startswith(("ChatMembersChanged", "ChatCreated")):
-            self.members.pop(str(data["chat_id"]), None)
+        self.audiences.heard(event_type, data)
         with self.lock:
             if not self.sockets:
                 return 0
         try:
-            audience = self.audience(kind, data)
+            audience = self.audiences.lookup(event_type, data)
         except DomainError:
             return 0
-        recipients = set(audience["members"])
-        if event_type.startswith("ChatMembersChanged"):
-            recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
-        concealed = set(audience.get("concealed") or ())
-        payloads = {seen: json.dumps({"type": kind, "data": shown}, default=str) if shown is not None else None
-                    for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
+        frames = payloads(event_type, data, audience)
         sent = 0
         with self.lock:
-            targets = [(ws, self.send_locks[id(ws)], payloads[user in concealed or not concealed])
-                       for user in recipients for ws in self.sockets.get(user, ())]
+            targets = [(ws, self.send_locks[id(ws)], frame)
+                       for user, frame in frames.items() for ws in self.sockets.get(user, ())]
         for ws, send_lock, payload in targets:
-            if payload is None:
-                continue
             try:
                 with send_lock:
                     ws.send(payload)
@@ -188,7 +259,7 @@ def close(ws, reason: DomainError) -> None:
     """Tell the client why, close with 1008 (policy violation), and wake the socket's
     handler thread, which then leaves its receive loop."""
     try:
-        ws.send(json.dumps({"type": "error", "error": reason.to_dict()}))
+        ws.send(error_frame(reason))
         ws.close(reason=1008, message=reason.code)
     except Exception:  # already closed by the client
         log.debug("closing a closed socket", exc_info=True)
@@ -241,13 +312,7 @@ class BroadcastConsumer(threading.Thread):
         except ContractError:
             log.warning("malformed event ignored by realtime")
             return
-        if event.type == SESSION_ENDED:
-            self.hub.end_session(str(event.data["session_id"]))
-            return
-        if event.type in CALL_PRESENCE:
-            self.hub.forget_call(str(event.data["call_id"]))
-            return
-        self.hub.deliver(event.contract.routing_key, event.to_dict()["data"])
+        self.hub.handle_event(event)
 
 
 def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
@@ -262,12 +327,7 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
     def realtime(ws):
         token = request.args.get("access_token", "")
         try:
-            principal = verify_access_token(token)
-            expires_at = token_expiry(token)
-            # A signed-out session's access token still verifies until it expires: ask its owner.
-            if not principal.session_id or not hub.rpc.call("identity", "session_is_active",
-                                                            session_id=principal.session_id):
-                raise Unauthorized("auth.session_ended", "This session was signed out; sign in again.")
+            principal, expires_at = authenticate(token, hub.rpc)
         except DomainError as exc:
             close(ws, exc)
             return
@@ -279,8 +339,7 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
                 left = expires_at - time.time()
                 if left <= 0:
                     with send_lock:
-                        close(ws, Unauthorized("auth.token_expired", "The access token has expired; connect "
-                                                                     "again with a fresh one."))
+                        close(ws, token_expired())
                     break
                 message = ws.receive(timeout=min(30.0, left))
                 if message is None:
