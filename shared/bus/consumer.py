@@ -34,8 +34,8 @@ from shared.bus.naming import (
     H_FAILED_AT,
     H_QUEUE,
     dead_letter_queue,
-    retry_queue,
 )
+from shared.bus.queues import durable_arguments, retry_queues
 from shared.clock import utcnow
 from shared.contracts import CloudEvent, ContractError, get_contract, parse_event
 from shared.errors import NotYet
@@ -70,11 +70,17 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self) -> None:
         super().setup()
+        # nameko's own declaration of the queue, with the arguments topology declared it with (shared.bus.queues)
+        self.queue.queue_arguments = durable_arguments()
         self.publisher = Publisher(self.container.config[AMQP_URI_CONFIG_KEY], use_confirms=True)
 
     @property
     def queue_name(self) -> str:
         return self.queue.name
+
+    def retry_queues(self, queue: str | None = None) -> list[tuple[str, dict]]:
+        """Where a message of this handler's queue waits after each failed attempt but the last."""
+        return retry_queues(queue or self.queue_name, self.backoff, self.max_attempts)
 
     def handle_message(self, body: Any, message: Any) -> None:
         attempt = int((message.headers or {}).get(H_ATTEMPT, 0)) + 1
@@ -118,20 +124,12 @@ class ReliableEventHandler(EventHandler):
         dead = permanent or attempt >= self.max_attempts
         if dead:
             target = Queue(dead_letter_queue(self.queue_name), exchange=DEFAULT_EXCHANGE,
-                           routing_key=dead_letter_queue(self.queue_name), durable=True)
+                           routing_key=dead_letter_queue(self.queue_name), durable=True,
+                           queue_arguments=durable_arguments())
         else:
-            delay = self.backoff[min(attempt, len(self.backoff)) - 1]
-            target = Queue(
-                retry_queue(self.queue_name, attempt),
-                exchange=DEFAULT_EXCHANGE,
-                routing_key=retry_queue(self.queue_name, attempt),
-                durable=True,
-                queue_arguments={
-                    "x-message-ttl": int(delay * 1000),
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": self.queue_name,
-                },
-            )
+            name, arguments = self.retry_queues()[attempt - 1]
+            target = Queue(name, exchange=DEFAULT_EXCHANGE, routing_key=name, durable=True,
+                           queue_arguments=arguments)
         try:
             self.publisher.publish(
                 message.body,

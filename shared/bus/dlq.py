@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pika
 
 from shared.bus.naming import DLQ_SUFFIX, H_ATTEMPT, H_ERROR, H_FAILED_AT, H_QUEUE, dead_letter_queue
+from shared.bus.queues import durable_arguments
 from shared.config import settings
 
 
@@ -46,7 +47,7 @@ def list_dead_letters(queue: str, amqp_uri: str | None = None) -> list[DeadLette
     connection = _connect(amqp_uri)
     try:
         channel = connection.channel()
-        channel.queue_declare(queue=_dlq_name(queue), durable=True)
+        channel.queue_declare(queue=_dlq_name(queue), durable=True, arguments=durable_arguments())
         letters = []
         while True:
             method, properties, body = channel.basic_get(_dlq_name(queue), auto_ack=False)
@@ -79,7 +80,7 @@ def replay(queue: str, message_id: str | None = None, amqp_uri: str | None = Non
         channel = connection.channel()
         channel.confirm_delivery()
         dlq = _dlq_name(queue)
-        channel.queue_declare(queue=dlq, durable=True)
+        channel.queue_declare(queue=dlq, durable=True, arguments=durable_arguments())
         skipped = []
         while True:
             method, properties, body = channel.basic_get(dlq, auto_ack=False)
