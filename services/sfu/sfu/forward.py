@@ -57,6 +57,9 @@ KEYFRAME_INTERVAL = 1.0  # at most one key-frame request per publisher track per
 HISTORY = 512  # packets kept per track for retransmission (NACK)
 BITRATE_CAPS = {"camera": 600_000, "screen": 1_500_000}  # REMB sent to publishers (no simulcast in aiortc)
 NO_EXTENSIONS = HeaderExtensionsMap()
+# A video silent this long is not live: not shown, not recorded (a browser ends a screen share by replaceTrack(null),
+# which keeps the transceiver and sends nothing; a camera turned off still sends black frames).
+STALE_AFTER = 3.0
 SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
 
 
@@ -104,6 +107,7 @@ class PublishedTrack:
         self.level = 127.0  # audio: smoothed level in -dBov (0 loudest, 127 silence)
         self.last_voice = 0.0
         self.started = False
+        self.last_packet = 0.0  # time.monotonic() of the last packet received
         self.refusal_told = False  # CA-4: the publisher was told this source is not forwarded
         self.recorders: list[Any] = []
         # the metrics' children, looked up once (not per packet)
@@ -117,6 +121,11 @@ class PublishedTrack:
         return f"{self.owner.user_id}:{self.source}"
 
     @property
+    def live(self) -> bool:
+        """Started, and a video still sending (see ``STALE_AFTER``); audio stays live once started (DTX pauses)."""
+        return self.started and (self.kind != "video" or time.monotonic() - self.last_packet < STALE_AFTER)
+
+    @property
     def forwarding(self) -> bool:
         """Whether the room should see it: a muted microphone and an unpermitted screen are not forwarded."""
         if self.source == "microphone" and self.owner.muted:
@@ -126,6 +135,7 @@ class PublishedTrack:
     async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int = 0) -> None:
         if packet.payload_type in self.rtx_types or not packet.payload:
             return  # retransmissions and padding: we never NACK publishers
+        self.last_packet = time.monotonic()
         if self.ssrc is None:
             self.ssrc = packet.ssrc
             self.started = True

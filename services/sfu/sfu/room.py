@@ -71,6 +71,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.speakers: list[PublishedTrack] = []
         self._dirty = False
+        self._live: set[int] = set()  # the live videos when last looked (check_live)
 
     # -- membership ---------------------------------------------------------------------------------
     def add(self, p: Participant) -> None:
@@ -90,7 +91,14 @@ class Room:
 
     def tracks(self, kind: str) -> list[PublishedTrack]:
         return [t for p in self.participants.values() for t in p.tracks.values()
-                if t.kind == kind and t.started and t.forwarding]
+                if t.kind == kind and t.live and t.forwarding]
+
+    def check_live(self) -> None:
+        """Every second: a video that stopped sending (or sends again) changes who sees what, and what is recorded."""
+        live = {id(t) for t in self.tracks("video")}
+        if live != self._live:
+            self._live = live
+            self.changed()
 
     def track_started(self, track: PublishedTrack) -> None:
         metrics.tracks.labels(track.kind).inc()

@@ -255,6 +255,7 @@ class Node:
                 room.speaker_tick()
             if n % 4 == 0:
                 for room in list(self.rooms.values()):
+                    room.check_live()
                     await room.cap_bitrates()
                 for recorder in list(self.recorders.values()):
                     recorder.follow()
