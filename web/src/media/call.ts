@@ -21,7 +21,7 @@ export type CallEvent =
   | { type: 'joined'; userId: string; rights: string[]; muted: boolean; role: string }
   | { type: 'rights'; rights: string[] }
   | { type: 'muted'; muted: boolean }
-  | { type: 'moved'; room: string }
+  | { type: 'moved'; room: string } // the call's room: 'main' or a breakout room's id (room-<n>)
   | { type: 'closed'; reason: 'ended' | 'removed' | 'left' | 'lost' }
   | { type: 'error'; code: string; source?: string; message?: string }
 
@@ -53,6 +53,7 @@ export class CallConnection {
   private screenSender: RTCRtpSender | null = null
   private readonly handlers = new Set<(event: CallEvent) => void>()
   private closed = false
+  private callId = ''
 
   constructor(private readonly options: CallOptions) {}
 
@@ -100,6 +101,7 @@ export class CallConnection {
       switch (message.type) {
         case 'joined': {
           this.rights = message.rights ?? []
+          this.callId = String(message.call_id ?? '')
           this.emit({ type: 'joined', userId: message.user_id, rights: this.rights, muted: Boolean(message.muted),
                       role: message.role })
           if (message.muted) this.setMicrophone(false)
@@ -134,7 +136,7 @@ export class CallConnection {
           this.emit({ type: 'muted', muted: message.type === 'muted' })
           break
         case 'moved':
-          this.emit({ type: 'moved', room: message.room })
+          this.emit({ type: 'moved', room: callRoom(String(message.room), this.callId) })
           break
         case 'removed':
         case 'ended':
@@ -234,6 +236,13 @@ export function levelsFromStats(report: { forEach(cb: (value: Record<string, unk
     }
   })
   return out
+}
+
+/** The SFU names a call's rooms "<call id>" (the main room) and "<call id>/<room>" (CA-5); the call's API names
+ * them "main" and "<room>" (its breakout_rooms' keys): the SFU's name in the API's terms. */
+export function callRoom(sfuRoom: string, callId: string): string {
+  if (sfuRoom === callId) return 'main'
+  return callId && sfuRoom.startsWith(`${callId}/`) ? sfuRoom.slice(callId.length + 1) : sfuRoom
 }
 
 /** The average brightness (0-255) of what a video element shows, or null before its first frame. */
