@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { actionOf, ordered, todayRange, type Lesson } from './lessons'
+import { actionOf, ordered, todayRange, todays, type Lesson } from './lessons'
 
 const lesson = (over: Partial<Lesson>): Lesson => ({
   lesson_id: 'l', provider_id: 'p', external_lesson_id: 'x', class_id: 'c', class_title: '7А', subject: 'Алгебра',
@@ -15,6 +15,16 @@ describe('today\'s lessons (EJ-5, SC-13)', () => {
     expect(new Date(from).getTime()).toBe(new Date(2026, 8, 1).getTime())
     expect(new Date(to).getTime()).toBe(new Date(2026, 8, 2).getTime())
     expect(from).toMatch(/^2026-09-01T00:00:00[+-]\d\d:\d\d$/)
+  })
+
+  it('just after midnight also finds the lesson begun yesterday evening and still running', () => {
+    const now = new Date(2026, 8, 2, 0, 10)
+    expect(new Date(todayRange(now).from).getTime()).toBe(new Date(2026, 8, 1, 21, 10).getTime())
+    const night = (ends: Date, call: boolean) => lesson({ ends_at: ends.toISOString(), call: call ? running : null })
+    const ended = night(new Date(2026, 8, 1, 22, 0), false)
+    const endsAfterMidnight = night(new Date(2026, 8, 2, 0, 30), false)
+    const overrunning = night(new Date(2026, 8, 1, 23, 45), true)
+    expect(todays([ended, endsAfterMidnight, overrunning], now)).toEqual([endsAfterMidnight, overrunning])
   })
 
   it('offers join when the call is under way, start to its teacher, else nothing', () => {

@@ -6,11 +6,25 @@ import type { Schemas } from '@/api/client'
 
 export type Lesson = Schemas['MyLesson']
 
-/** The local day around ``now`` as the API's from/to (ISO 8601 with the local offset). */
+/** How far back a lesson that began yesterday evening may still be running after midnight. */
+const RUNNING_LOOKBACK_MS = 3 * 3600_000
+
+/** The local day around ``now`` as the API's from/to (ISO 8601 with the local offset); from a few hours
+ * earlier just after midnight, so that a lesson begun yesterday evening and still running is found. */
 export function todayRange(now: Date = new Date()): { from: string; to: string } {
-  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate())
+  const start = new Date(Math.min(startOfDay(now).getTime(), now.getTime() - RUNNING_LOOKBACK_MS))
   const end = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1)
   return { from: withOffset(start), to: withOffset(end) }
+}
+
+/** Today's lessons: those ending today, and any whose call is still under way. */
+export function todays(lessons: Lesson[], now: Date = new Date()): Lesson[] {
+  const midnight = startOfDay(now).getTime()
+  return lessons.filter((l) => l.call || Date.parse(l.ends_at) > midnight)
+}
+
+function startOfDay(now: Date): Date {
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate())
 }
 
 function withOffset(date: Date): string {
@@ -18,7 +32,7 @@ function withOffset(date: Date): string {
   const minutes = -date.getTimezoneOffset()
   const sign = minutes >= 0 ? '+' : '-'
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:`
-    + `${pad(date.getMinutes())}:00${sign}${pad(Math.trunc(minutes / 60))}:${pad(minutes % 60)}`
+    + `${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.trunc(minutes / 60))}:${pad(minutes % 60)}`
 }
 
 /** What the person can do with a lesson now: join its call, start it (its teacher), or nothing. */
