@@ -337,4 +337,4 @@ class SchoolService:
     # -- the teacher's desktop -------------------------------------------------------------------------
     @rpc
     def dashboard(self, actor_id: str) -> dict:
-        return schemas.Dashboard().dump(self.app.dashboard(to_id(actor_id)))
+        return schemas.TaughtClasses().dump(self.app.dashboard(to_id(actor_id)))

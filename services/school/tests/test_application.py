@@ -589,7 +589,7 @@ def test_the_teachers_dashboard_lists_the_classes_they_teach_SC_13(school):
     board = school.app.dashboard(teacher)
     assert [(c["class_name"], c["subjects"]) for c in board["classes"]] == [("8А", ["Физика"]),
                                                                             ("9А", ["Астрономия", "Физика"])]
-    assert board["lessons_under_way"] == [] and board["recent_chats"] == []
+    assert set(board) == {"classes"}  # the lessons and chats are the bridge's and messaging's (the gateway's join)
 
 
 def test_article_html_sanitiser_keeps_links_safe():

@@ -250,7 +250,10 @@ class DashboardClass(Schema):
     graduated = fields.Boolean(required=True)
 
 
-class Dashboard(Schema):
+class TaughtClasses(Schema):  # school's answer to `dashboard`: its part of the teacher's desktop
     classes = fields.List(fields.Nested(DashboardClass), required=True)
+
+
+class Dashboard(TaughtClasses):  # the desktop as the gateway joins it from the services that own each part
     lessons_under_way = fields.List(fields.Dict(), required=True, metadata={"description": "Filled by calls"})
     recent_chats = fields.List(fields.Dict(), required=True, metadata={"description": "Filled by messaging"})

@@ -10,9 +10,8 @@ from school.domain import SchoolClass
 
 class Dashboard(Members):
     def dashboard(self, actor_id: uuid.UUID) -> dict:
-        """The classes a teacher teaches (with subjects) in every organization, the
-        lessons or calls under way (the calls issue fills them) and recent chats
-        (messaging's, when it exists)."""
+        """School's part of the teacher's desktop: the classes they teach (with subjects) in every organization.
+        The gateway adds the lessons under way (the bridge's) and the recent chats (messaging's)."""
         classes = []
         for organization, membership in self.my_organizations(actor_id):
             if not membership.has("teacher"):
@@ -22,5 +21,4 @@ class Dashboard(Members):
                 classes.append({"organization_id": organization.id, "organization_name": organization.name,
                                 "class_id": school_class.id, "class_name": school_class.name, "subjects": subjects,
                                 "graduated": self.class_graduated(school_class)})
-        return {"classes": sorted(classes, key=lambda c: (c["organization_name"], c["class_name"])),
-                "lessons_under_way": [], "recent_chats": []}
+        return {"classes": sorted(classes, key=lambda c: (c["organization_name"], c["class_name"]))}
