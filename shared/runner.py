@@ -24,6 +24,8 @@ prepare_for_eventlet()
 
 from nameko.runners import ServiceRunner  # noqa: E402
 
+from shared.bus.lag import export_queue_depths  # noqa: E402
+from shared.bus.topology import consumer_bindings  # noqa: E402
 from shared.config import settings  # noqa: E402
 from shared.observability.http import serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
@@ -45,6 +47,8 @@ def main(argv: list[str]) -> int:
     configure_logging(service_cls.name)
     nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": 10, "parent_calls_tracked": 10}
     health_checks["broker"] = broker_check(config.amqp_uri)
+    # consumer lag: the depth of each of its consumer queues, asked of the broker when /metrics is scraped
+    export_queue_depths(service_cls.name, [b.queue for b in consumer_bindings(service_cls)], config.amqp_uri)
     serve(service_cls.name, config.metrics_port, health_checks)
 
     runner = ServiceRunner(nameko_config)

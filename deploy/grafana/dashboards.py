@@ -29,6 +29,8 @@ SERVICES = ("identity", "school", "messaging", "calls", "ejournal_bridge")
 HTTP = "sfera_http_request_duration_seconds"
 RPC = "sfera_rpc_duration_seconds"
 CONSUMED = "sfera_events_consumed_total"
+READY = "sfera_consumer_queue_ready_messages"  # shared/bus/lag.py
+LAG = "sfera_consumer_event_lag_seconds"
 # consumer queues: evt-<source>-<event type>--<service>.<method>; retry and dead-letter queues end otherwise
 CONSUMER_QUEUES = 'queue=~"evt-.+", queue!~".+\\\\.(dlq|retry\\\\.[0-9]+)"'
 RI = "$__rate_interval"
@@ -138,7 +140,6 @@ def overview() -> Dashboard:
 
 def service(name: str) -> Dashboard:
     svc = f'service="{name}"'
-    queues = f'queue=~"evt-.+--{name}\\\\..+", queue!~".+\\\\.(dlq|retry\\\\.[0-9]+)"'
     return dashboard(f"sfera-service-{name.replace('_', '-')}", f"Sfera / {name}",
                      f"The {name} service: its RPC and event entrypoints, the events it consumes (lag, "
                      "retries, dead letters) and the events it publishes through its outbox relay.", [
@@ -164,9 +165,10 @@ def service(name: str) -> Dashboard:
                    "duplicate (a redelivery, dropped by event id), retried, dead_lettered.", "ops",
                    (f"sum by (outcome) (rate({CONSUMED}{{{svc}}}[{RI}]))", "{{outcome}}")),
             series("Consumer lag",
-                   "Events waiting in each of this service's consumer queues (RabbitMQ's per-object "
-                   "metrics, messages ready).", "short",
-                   (f"sum by (queue) (rabbitmq_queue_messages_ready{{{queues}}})", "{{queue}}")),
+                   "Events waiting in each of this service's consumer queues (messages ready), as the service "
+                   "reads them from the broker when scraped (sfera_consumer_queue_ready_messages; every replica "
+                   "reports the same queue, hence max).", "short",
+                   (f"max by (queue) ({READY}{{{svc}}})", "{{queue}}")),
             series("Retries and dead letters by type",
                    "Events retried through the delay queues or dead-lettered, per second and type. "
                    f"List and replay dead letters with python -m shared.bus.dlq. {QUIET}", "ops",
@@ -211,6 +213,14 @@ def event_path() -> Dashboard:
                    ('sum by (queue) (rabbitmq_queue_messages{queue=~"evt-.+\\\\.dlq"}) > 0', "{{queue}}")),
         ]),
         ("Consumers", [
+            series("Event age when applied, p99 by service",
+                   "99th percentile of the time from an event's save (its time) to a consumer applying it: "
+                   "outbox, relay, broker and retries together (sfera_consumer_event_lag_seconds).", "s",
+                   (f"histogram_quantile(0.99, sum by (le, service) (rate({LAG}_bucket[{RI}])))", "{{service}}")),
+            series("Events waiting per consumer queue",
+                   "Messages ready in each consumer queue, as the consuming service reads them from the broker "
+                   "(sfera_consumer_queue_ready_messages).", "short",
+                   (f"max by (queue) ({READY})", "{{queue}}")),
             series("Consumed per second by service and outcome",
                    "Events applied, dropped as duplicates, retried or dead-lettered per second.", "ops",
                    (f"sum by (service, outcome) (rate({CONSUMED}[{RI}]))", "{{service}} {{outcome}}")),

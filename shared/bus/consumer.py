@@ -27,6 +27,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 
+from shared.bus.lag import observe_applied
 from shared.bus.naming import (
     H_ATTEMPT,
     H_ERROR,
@@ -107,6 +108,8 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             outcome = "duplicate" if result is False else "applied"
             metrics.events_consumed.labels(service, event.type, outcome).inc()
+            if outcome == "applied":
+                observe_applied(service, self.queue_name, event.time)
             self.queue_consumer.ack_message(message)
         else:
             self._fail(message, event, exc_info[1], attempt, permanent=False)
