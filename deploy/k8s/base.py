@@ -20,8 +20,14 @@ import yaml
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
 SERVICES = ("identity", "school", "messaging", "calls", "ejournal_bridge")
-IMAGE = "sfera/platform"  # deploy/images/platform.Dockerfile: services, relays, SFU, tools
-GATEWAY_IMAGE = "sfera/gateway"  # deploy/images/gateway.Dockerfile: the gateway with the built web client
+
+
+def image(kind: str) -> str:
+    """The image of a process kind: deploy/images/Dockerfile's target of that name (tests/deploy checks that
+    its CMD is the Deployment's command)."""
+    return f"sfera/{dns(kind)}"
+
+
 METRICS_PORT = 9100
 PART_OF = {"app.kubernetes.io/part-of": "sfera"}
 SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
@@ -132,32 +138,32 @@ def workloads() -> list[dict]:
     metrics_env = [{"name": "SFERA_METRICS_PORT", "value": str(METRICS_PORT)}]
     for name in SERVICES:
         argv = ["python", "-m", "shared.runner", name]
-        docs.append(deployment(name, "service", 2, container(name, IMAGE, argv, metrics_port(), "250m", "512Mi",
+        docs.append(deployment(name, "service", 2, container(name, image(name), argv, metrics_port(), "250m", "512Mi",
                                                              "metrics", metrics_env)))
         docs.append(pdb(name, maxUnavailable=1))
         docs.append(hpa(name, 2, 8))
         relay = f"{name}-relay"
         argv = ["python", "-m", "shared.bus.relay", name]
         # one relay publishes (a PostgreSQL advisory lock), the other stands by to take over within a second
-        docs.append(deployment(relay, "relay", 2, container(relay, IMAGE, argv, metrics_port(), "100m", "256Mi",
+        docs.append(deployment(relay, "relay", 2, container(relay, image(relay), argv, metrics_port(), "100m", "256Mi",
                                                             "metrics", metrics_env)))
         docs.append(pdb(relay, maxUnavailable=1))
-    gateway = container("gateway", GATEWAY_IMAGE, GATEWAY_ARGV, [{"name": "http", "containerPort": 8080}],
+    gateway = container("gateway", image("gateway"), GATEWAY_ARGV, [{"name": "http", "containerPort": 8080}],
                         "500m", "768Mi", "http")
     docs += [deployment("gateway", "gateway", 3, gateway), pdb("gateway", minAvailable=2), hpa("gateway", 3, 12),
              service("gateway", [("http", 8080)])]
     # The SFU: signaling, /healthz and /metrics on 8300; media over UDP on the node's own addresses (aiortc
     # gathers host candidates on ephemeral ports), hence the host network and one SFU per node. A node's name is
     # stable (SFERA_SFU_NODE): a restarted SFU consumes its command queue again.
-    sfu = container("sfu", IMAGE, ["python", "-m", "sfu"], [{"name": "signaling", "containerPort": 8300}],
+    sfu = container("sfu", image("sfu"), ["python", "-m", "sfu"], [{"name": "signaling", "containerPort": 8300}],
                     "1", "1Gi", "signaling",
                     [{"name": "SFERA_SFU_HOST", "value": "0.0.0.0"}, {"name": "SFERA_SFU_PORT", "value": "8300"},
                      {"name": "SFERA_SFU_NODE", "value": "sfu-0"}])
     sfu_deployment = deployment("sfu", "sfu", 1, sfu, hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     sfu_deployment["spec"]["strategy"] = {"type": "Recreate"}  # one node name, one process at a time
     docs += [sfu_deployment, service("sfu", [("signaling", 8300)])]
-    migrate = container("migrate", IMAGE, ["python", "-m", "shared.store.migrate"], [], "250m", "256Mi", 0)
-    topology = container("topology", IMAGE, ["python", "-m", "shared.bus.topology"], [], "100m", "256Mi", 0)
+    migrate = container("migrate", image("migrate"), ["python", "-m", "shared.store.migrate"], [], "250m", "256Mi", 0)
+    topology = container("topology", image("migrate"), ["python", "-m", "shared.bus.topology"], [], "100m", "256Mi", 0)
     for step in (migrate, topology):
         for key in ("ports", "readinessProbe", "livenessProbe"):
             step.pop(key)
