@@ -21,6 +21,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from shared.clock import utcnow
 from shared.observability.logging import get_logger
 
 log = get_logger("shared.bus.lag")
@@ -39,7 +40,7 @@ event_lag = Histogram(
 def observe_applied(service: str, queue: str, event_time: datetime) -> None:
     if event_time.tzinfo is None:
         event_time = event_time.replace(tzinfo=UTC)
-    event_lag.labels(service, queue).observe(max(0.0, (datetime.now(UTC) - event_time).total_seconds()))
+    event_lag.labels(service, queue).observe(max(0.0, (utcnow() - event_time).total_seconds()))
 
 
 class QueueDepths(Collector):
