@@ -70,7 +70,7 @@ class WebmWriter:
         packet.stream = self.video
         packet.time_base = VIDEO_CLOCK
         packet.pts = packet.dts = pts
-        packet.is_keyframe = not (data[0] & 0x01)
+        packet.is_keyframe = vp8.is_keyframe(data)
         self.container.mux(packet)
         self.video_frames += 1
         self.last_pts = max(self.last_pts, float(pts * VIDEO_CLOCK))

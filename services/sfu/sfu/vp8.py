@@ -30,13 +30,18 @@ def descriptor_size(payload: bytes) -> int | None:
     return size if size <= len(payload) else None
 
 
+def is_keyframe(frame: bytes) -> bool:
+    """Whether VP8 data (a frame, or the first packet's data of one) starts a key frame: its frame tag's P bit
+    is 0 (RFC 6386 9.1)."""
+    return bool(frame) and not frame[0] & 0x01
+
+
 def is_keyframe_start(payload: bytes) -> bool:
-    """True for the first packet of a key frame: start of partition 0 (S=1, PID=0) and a frame tag whose
-    P bit is 0."""
+    """True for the first packet of a key frame: start of partition 0 (S=1, PID=0) and a key frame's tag."""
     size = descriptor_size(payload)
     if size is None or not (payload[0] & 0x10) or (payload[0] & 0x07):
         return False
-    return len(payload) > size and not (payload[size] & 0x01)
+    return is_keyframe(payload[size:])
 
 
 def frame_data(payload: bytes) -> bytes:
@@ -47,7 +52,7 @@ def frame_data(payload: bytes) -> bytes:
 
 def dimensions(frame: bytes) -> tuple[int, int] | None:
     """Width and height from a key frame's header, or ``None`` for an inter frame or a short one."""
-    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != KEYFRAME_START_CODE:
+    if len(frame) < 10 or not is_keyframe(frame) or frame[3:6] != KEYFRAME_START_CODE:
         return None
     width, height = struct.unpack("<HH", frame[6:10])
     return width & 0x3FFF, height & 0x3FFF

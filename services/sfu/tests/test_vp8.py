@@ -44,3 +44,8 @@ def test_a_key_frames_header_gives_its_size():
     assert vp8.dimensions(KEY_TAG) == (640, 360)
     assert vp8.dimensions(INTER_TAG + b"\x00" * 5) is None
     assert vp8.dimensions(KEY_TAG[:8]) is None
+
+
+def test_the_frame_tag_is_read_in_one_place_for_the_forwarder_and_the_recorder():
+    assert vp8.is_keyframe(KEY_TAG) and not vp8.is_keyframe(INTER_TAG) and not vp8.is_keyframe(b"")
+    assert vp8.dimensions(KEY_TAG) == (640, 360) and vp8.dimensions(INTER_TAG) is None
