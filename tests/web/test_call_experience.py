@@ -100,6 +100,20 @@ def test_chosen_members_layouts_speaker_call_chat_and_minimised_CA_2_CA_3(people
     assert toolbar and toolbar["y"] + toolbar["height"] <= 740 - 50, toolbar  # above the tab bar, on screen
     admin.screen("call-speaker-layout")
 
+    # A screen shared is the large tile in either layout (the admin may share, CA-4).
+    a.get_by_role("button", name="Показать экран").click()
+    expect(a.get_by_role("button", name="Остановить показ")).to_be_visible()
+    expect(b.locator(".tile-video--screen")).to_contain_text("Администраторова Анна · экран", timeout=20_000)
+    screen_box, camera_box = (b.locator(".tile-video--screen").bounding_box(),
+                              b.locator(".tile-video:not(.tile-video--screen)").first.bounding_box())
+    assert screen_box and camera_box and screen_box["y"] < camera_box["y"], (screen_box, camera_box)  # first
+    b.get_by_role("button", name="Крупно говорящего").click()
+    expect(b.locator(".tile-video--focus")).to_have_class(re.compile("tile-video--screen"))
+    teacher.screen("call-screen-large")
+    b.get_by_role("button", name="Крупно говорящего").click()
+    a.get_by_role("button", name="Остановить показ").click()
+    expect(b.locator(".tile-video--screen")).to_have_count(0, timeout=20_000)
+
     # The call's own chat (CA-3): a sheet on the phone; a message from one shows live in the other's panel.
     a.get_by_role("button", name="Чат", exact=True).click()
     panel = a.get_by_role("complementary", name="Чат звонка")
