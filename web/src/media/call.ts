@@ -1,6 +1,6 @@
 /**
  * One person's media in a call, framework-free: the SFU's signaling protocol (see
- * services/calls/calls/sfu/server.py) over its WebSocket and one RTCPeerConnection.
+ * services/sfu/sfu/server.py) over its WebSocket and one RTCPeerConnection.
  *
  * join token -> {"type":"join"} -> "joined" -> an offer whose sendonly transceivers are what
  * this person publishes (microphone, camera, screen; `sources` names them by mid) and whose
