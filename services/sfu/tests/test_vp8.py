@@ -1,4 +1,4 @@
-"""VP8 over RTP read in one place (calls.sfu.vp8): the forwarder's key-frame test and the recorder's frames."""
+"""VP8 over RTP read in one place (sfu.vp8): the forwarder's key-frame test and the recorder's frames."""
 
 from __future__ import annotations
 
