@@ -113,7 +113,8 @@ class Person:
                            {"userId": signed_in["user_id"], "sessionId": signed_in["session_id"]})
         HOLDERS[signed_in["session_id"]] = self
         self.held.append(signed_in)
-        self.open(path)
+        with self.page.expect_response(lambda r: r.url.endswith("/api/v1/auth/refresh")):  # the silent refresh
+            self.open(path)
 
     def hand_back(self, signed_in: dict) -> None:
         """``signed_in``'s refresh token as this browser last rotated it (it lets go of the session)."""
@@ -158,9 +159,10 @@ def people(browser, web) -> Iterator:
         return made[-1]
 
     yield make
-    for person in made:
-        assert not person.errors, f"{person.name}: errors in the page: {person.errors}"
+    errors = {person.name: person.errors for person in made if person.errors}
+    for person in made:  # all closed first: closing hands their rotated refresh tokens back to shared sessions
         person.close()
+    assert not errors, f"errors in the page: {errors}"
 
 
 def last_code(api: Api, phone: str) -> str:

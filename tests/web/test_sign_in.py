@@ -122,7 +122,7 @@ def test_password_sign_in_silent_refresh_and_an_ended_session_ID_2_ID_8(people, 
     # rotates) and the page loads as if nothing happened.
     before = me.access
     me.open("/profile")
-    expect(page.get_by_role("heading", name="Мой профиль")).to_be_visible()
+    expect(page.get_by_role("heading", name="Мой профиль")).to_be_visible(timeout=15_000)
     expect(page.get_by_label("Имя", exact=True)).to_have_value("Олег")
     assert me.refresh_cookie()["value"] != cookie["value"] and me.access != before
     me.screen("profile-after-reload")
@@ -132,7 +132,7 @@ def test_password_sign_in_silent_refresh_and_an_ended_session_ID_2_ID_8(people, 
     other = api.sign_in(phone)
     api.ok("DELETE", "/me/sessions", other["access_token"])
     me.open("/profile")
-    expect(page).to_have_url("/sign-in?redirect=/profile")
+    expect(page).to_have_url("/sign-in?redirect=/profile", timeout=15_000)
     assert me.session() is None
     page.get_by_role("button", name="Войти по паролю").click()
     page.get_by_label("Номер телефона").fill(phone)
@@ -166,5 +166,22 @@ def test_refreshing_by_cookie_is_refused_without_the_header_or_from_another_site
     assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "auth.origin_refused"
     # The token was not spent: the browser's next load still refreshes with it.
     me.open("/profile")
-    expect(me.page.get_by_role("heading", name="Мой профиль")).to_be_visible()
+    expect(me.page.get_by_role("heading", name="Мой профиль")).to_be_visible(timeout=15_000)
     assert me.refresh_cookie()["value"] != token
+
+
+def test_tokens_an_older_client_kept_in_local_storage_move_into_the_cookie(people, api):
+    """A browser signed in before the cookie (or a tool that still puts a session there: bench, the call
+    test) stays signed in: the stored refresh token is spent once for the cookie and the storage emptied."""
+    signed = api.person("Старова", "Вера", "1980-05-05", "female")
+    me = people("upgrade")
+    me.open("/help")
+    me.page.evaluate("s => localStorage.setItem('sfera.session', JSON.stringify(s))", {
+        "access": signed["access_token"], "refresh": signed["refresh_token"], "sessionId": signed["session_id"],
+        "userId": signed["user_id"], "expiresAt": 0})
+    me.open("/profile")
+    expect(me.page.get_by_role("heading", name="Мой профиль")).to_be_visible(timeout=15_000)
+    stored = me.page.evaluate("JSON.stringify({...localStorage})")
+    assert "sfera.session" not in stored and signed["refresh_token"] not in stored
+    assert me.refresh_cookie()["value"] not in ("", signed["refresh_token"])
+    assert api.call("POST", "/auth/refresh", json={"refresh_token": signed["refresh_token"]}).status_code == 401

@@ -118,3 +118,12 @@ def test_signing_this_device_out_clears_the_cookie_signing_out_another_does_not(
     assert everywhere.get_json() == {"signed_out": 2} and "Max-Age=0" in refresh_cookie(everywhere)
     kept = client.delete("/api/v1/me/sessions?keep=current", headers=auth)
     assert not kept.headers.getlist("Set-Cookie")
+
+
+def test_a_cookie_client_upgrading_from_a_body_token_gets_it_moved_into_the_cookie(client, rpc):
+    """A browser that kept its token where scripts could read it (before the cookie) spends it once."""
+    response = client.post("/api/v1/auth/refresh", json={"refresh_token": "old"},
+                           headers={**COOKIE_CLIENT, "Origin": "http://localhost"})
+    assert response.status_code == 200 and "refresh_token" not in response.get_json()
+    assert rpc.calls[-1][3] == {"refresh_token": "old"}
+    assert refresh_cookie(response).startswith("sfera_refresh=old+1;")
