@@ -24,7 +24,7 @@ from pathlib import Path
 
 from shared.config import REPO_ROOT, Settings, env_float, env_int, env_str, settings
 from shared.platform import SERVICES
-from tools.devstack.infra import InfraError, Postgres, RabbitMQ, die_with_parent, wait_for
+from tools.devstack.infra import InfraError, Postgres, RabbitMQ, die_with_parent, free_port, wait_for
 
 PYTHON = sys.executable
 log = logging.getLogger("tools.devstack")
@@ -56,6 +56,9 @@ class StackConfig:
     # gunicorn's gthread worker gives every open WebSocket a thread of its own:
     # this is also the most clients one gateway process can keep connected.
     gateway_threads: int = 128
+    # who serves /api/v1/realtime: "gthread" (the gunicorn gateway, a thread per socket) or "asyncio"
+    # (gateway.realtime_server on the gateway's port, passing every other path to gunicorn behind it)
+    realtime_server: str = field(default_factory=lambda: env_str("SFERA_REALTIME_SERVER", "gthread"))
     vhost: str = "/"
     pg_database: str = "sfera"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -192,8 +195,23 @@ class Stack:
                                    f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
 
     def start_gateway(self, name: str = "gateway", port: int | None = None, **env: str) -> Managed:
-        """The gateway; more than one may run (each on its own port, each with its own realtime queue)."""
+        """The gateway; more than one may run (each on its own port, each with its own realtime queue). With
+        ``realtime_server="asyncio"`` the process named ``name`` on ``port`` is gateway.realtime_server, serving
+        the socket and passing every other request to the gunicorn gateway (``<name>-wsgi``) on a private port."""
         port = port or self.config.gateway_port
+        if self.config.realtime_server == "asyncio":
+            wsgi_port = free_port()
+            # its callers' addresses (rate limits) arrive in X-Forwarded-For, set by the front alone
+            self.start_gunicorn(f"{name}-wsgi", wsgi_port, **{"SFERA_TRUST_FORWARDED_FOR": "yes", **env})
+            return self._spawn(Managed(name, [PYTHON, "-m", "gateway.realtime_server", "--port", str(port),
+                                              "--upstream", f"http://127.0.0.1:{wsgi_port}"],
+                                       f"http://127.0.0.1:{port}/healthz", env))
+        if self.config.realtime_server != "gthread":
+            raise InfraError(f"SFERA_REALTIME_SERVER must be gthread or asyncio, not {self.config.realtime_server!r}")
+        return self.start_gunicorn(name, port, **env)
+
+    def start_gunicorn(self, name: str, port: int, **env: str) -> Managed:
+        """The gunicorn gateway (REST, and the realtime socket unless the asyncio server fronts it)."""
         # No control socket: gunicorn's default is one per user (~/.gunicorn/gunicorn.ctl), shared by
         # every gateway on the machine, and the first to exit deleted it under the others.
         # gunicorn_conf: gunicorn's own refusals (414, 431, ...) in the API's error shape, no Server name.

@@ -55,6 +55,7 @@ log = get_logger("gateway.realtime_server")
 PATH = "/api/v1/realtime"
 POLICY = 1008  # a session ended, a token expired or did not verify
 TOO_SLOW = 1013  # the client does not read its frames
+REFUSAL_PAUSE = 0.2  # seconds between a refusal's reason and its close
 CLOSE_GRACE = 5.0  # seconds a closing socket has to finish its close before its connection is cut
 
 
@@ -240,6 +241,9 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
         principal, expires_at = await hub.loop.run_in_executor(hub.executor, authenticate, token, hub.rpc)
     except DomainError as exc:
         await ws.send_str(error_frame(exc))
+        # The close follows the reason a moment later: a client that reads the handshake's answer and the close
+        # in one read (simple_websocket, the e2e tests' client) would otherwise fail to connect, reason unread.
+        await asyncio.sleep(REFUSAL_PAUSE)
         await ws.close(code=POLICY, message=exc.code.encode())
         return ws
     except Exception:  # identity did not answer: the client tries again
@@ -270,10 +274,11 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 # -- one origin: every other request goes to the gunicorn gateway behind this process ---------------------------
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host"}
+FORWARDED = {"x-forwarded-for", "x-forwarded-host"}  # this process says who called; a client's own are dropped
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | FORWARDED]
     headers.append(("X-Forwarded-For", request.remote or ""))
     headers.append(("X-Forwarded-Host", request.host))
     body = request.content if request.body_exists else None
