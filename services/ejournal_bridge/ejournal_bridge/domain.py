@@ -420,3 +420,50 @@ class Enrollment(Aggregate):
     @event("Changed")
     def change(self, class_id: str, user: str, role: str, primary: bool, active: bool) -> None:
         self.class_id, self.user, self.role, self.primary, self.active = class_id, user, role, primary, active
+
+
+class LinkedPeople(Aggregate):
+    """A provider's index of its linked journal people (issue #17): what the chats' process manager needs of
+    each -- account, role, relatives, deleted -- copied from ``JournalPerson`` in the same save that changes
+    the person or the link, so a class's chats are worked out from this one aggregate and the class, not by
+    reading every pupil and parent of the class (most of whom never link)."""
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("linked-people", provider_id)
+
+    @event("Opened")
+    def __init__(self, provider_id: uuid.UUID, people: dict[str, dict]):
+        self.provider_id = provider_id
+        self.people: dict[str, dict] = people  # external id -> {user_id, role, relatives, deleted}
+
+    @staticmethod
+    def entry_of(person: JournalPerson) -> dict | None:
+        if person.user_id is None:
+            return None
+        return {"user_id": str(person.user_id), "role": person.role, "relatives": list(person.relatives),
+                "deleted": person.deleted}
+
+    def note(self, person: JournalPerson) -> None:
+        """The person as they are now (not linked: out of the index)."""
+        entry = self.entry_of(person)
+        if self.people.get(person.external_id) != entry:
+            self._noted(person.external_id, entry)
+
+    @event("Noted")
+    def _noted(self, external_id: str, entry: dict | None) -> None:
+        if entry is None:
+            self.people.pop(external_id, None)
+        else:
+            self.people[external_id] = entry
+
+    def linked(self, external_ids: list[str]) -> list[str]:
+        """The accounts of those of ``external_ids`` who are linked (and not deleted), in that order."""
+        found = (self.people.get(e) for e in external_ids)
+        return [e["user_id"] for e in found if e is not None and not e["deleted"]]
+
+    def linked_parents_of(self, students: list[str]) -> list[str]:
+        """The linked parents of these students (relatives are kept both ways), by external id."""
+        pupils = set(students)
+        return sorted(ext for ext, e in self.people.items()
+                      if e["role"] in PARENT_ROLES and not pupils.isdisjoint(e["relatives"]))

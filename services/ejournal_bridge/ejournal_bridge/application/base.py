@@ -9,7 +9,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ejournal_bridge.domain import PARENT_ROLES, Directory, JournalClass, JournalPerson, Provider
+from ejournal_bridge.domain import (
+    PARENT_ROLES,
+    AccountLink,
+    Directory,
+    JournalClass,
+    JournalPerson,
+    LinkedPeople,
+    Provider,
+)
 from shared.observability.logging import get_logger
 from shared.secretbox import SecretBox
 from shared.store import ServiceApplication
@@ -31,7 +39,7 @@ ChatSink = Callable[[list[dict]], Any]
 
 class BridgeBase(ServiceApplication):
     name = "ejournal_bridge"
-    snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50}
+    snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50, LinkedPeople: 50}
 
     def __init__(self, env: Any = None, journal: JournalClient | None = None, chats: ChatSink | None = None):
         super().__init__(env)
@@ -71,6 +79,46 @@ class BridgeBase(ServiceApplication):
             for child in person.relatives:
                 found |= set(self._person(pending, person.provider_id, child).classes)
         return found
+
+    def _linked_people(self, pending: dict, provider_id: uuid.UUID) -> LinkedPeople:
+        """The provider's index of linked people, read once per command (built from the links when a store
+        older than the index has none: saved with the command)."""
+        key = LinkedPeople.create_id(provider_id)
+        if key not in pending:
+            pending[key] = self.find(LinkedPeople, key) or self._built_linked_people(provider_id)
+        return pending[key]
+
+    def _built_linked_people(self, provider_id: uuid.UUID) -> LinkedPeople:
+        people = {}
+        for link in self._all(AccountLink, "Linked"):
+            if link.provider_id == provider_id and link.active:
+                person = self.find(JournalPerson, JournalPerson.create_id(provider_id, link.external_person_id))
+                entry = LinkedPeople.entry_of(person) if person is not None else None
+                if entry is not None:
+                    people[person.external_id] = entry
+        return LinkedPeople(provider_id=provider_id, people=people)
+
+    def _note_linked(self, pending: dict, provider_id: uuid.UUID) -> None:
+        """Before a command saves: the index follows every person of it who is, or just stopped being, linked.
+        The people of a roster who never linked cost nothing (the index is not even read)."""
+        touched = [p for p in pending.values() if isinstance(p, JournalPerson) and p.provider_id == provider_id
+                   and (p.user_id is not None or any(isinstance(e, JournalPerson.Linked) for e in p.pending_events))]
+        if touched:
+            index = self._linked_people(pending, provider_id)
+            for person in touched:
+                index.note(person)
+
+    def linked_people(self, provider_id: uuid.UUID) -> LinkedPeople:
+        """The index, to read; created (from the links) the first time a store older than it asks."""
+        def command() -> LinkedPeople:
+            pending: dict = {}
+            index = self._linked_people(pending, provider_id)
+            if index.pending_events:
+                self.save(index)
+            return index
+
+        found = self.find(LinkedPeople, LinkedPeople.create_id(provider_id))
+        return found if found is not None else self.retrying(command, ("provider", provider_id))
 
     def _all(self, cls: type, created: str = "Opened") -> list:
         seen: dict[uuid.UUID, Any] = {}

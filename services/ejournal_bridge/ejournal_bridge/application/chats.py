@@ -7,11 +7,11 @@ import uuid
 
 from ejournal_bridge.application.base import BridgeBase, ChatSink, digest
 from ejournal_bridge.domain import (
-    PARENT_ROLES,
     SCHOOL_ROLES,
     AccountLink,
     JournalClass,
     JournalPerson,
+    LinkedPeople,
     Provider,
     class_id_of,
 )
@@ -19,16 +19,10 @@ from shared.contracts.ejournal import subject_chat_key
 
 
 class Chats(BridgeBase):
-    def chat_specs(self, provider: Provider, klass: JournalClass, people: dict[str, JournalPerson]) -> list[dict]:
-        """What the chats of a class should be now; only linked people are members."""
-        def person(ext: str) -> JournalPerson:
-            if ext not in people:
-                people[ext] = self.find(JournalPerson, JournalPerson.create_id(provider.id, ext)) or JournalPerson(
-                    provider_id=provider.id, external_id=ext)
-            return people[ext]
-
-        def linked(externals: list[str]) -> list[str]:
-            return [str(p.user_id) for p in map(person, externals) if p.user_id and not p.deleted]
+    def chat_specs(self, provider: Provider, klass: JournalClass, people: LinkedPeople) -> list[dict]:
+        """What the chats of a class should be now; only linked people are members (``people``: the
+        provider's index of them, so nobody else of the class is read)."""
+        linked = people.linked
 
         if klass.deleted:
             return []
@@ -40,8 +34,7 @@ class Chats(BridgeBase):
         teacher = klass.class_teacher()
         teacher_user = linked([teacher]) if teacher else []
         if teacher_user:
-            parents = sorted({r for s in klass.students for r in person(s).relatives
-                              if person(r).role in PARENT_ROLES})
+            parents = people.linked_parents_of(klass.students)
             colleagues = [t for t in klass.all_teachers() if t != teacher]
             for kind, label, members in (("class_students", "ученики", students),
                                          ("class_parents", "родители", linked(parents)),
@@ -66,7 +59,7 @@ class Chats(BridgeBase):
         if not class_ids or chats is None:
             return 0
         provider = self.provider(provider_id)
-        people: dict[str, JournalPerson] = {}
+        people = self.linked_people(provider_id)
         sent = 0
         for external_id in sorted(class_ids):
             klass = self.find(JournalClass, JournalClass.create_id(provider_id, external_id))

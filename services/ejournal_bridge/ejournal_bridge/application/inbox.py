@@ -94,6 +94,7 @@ class Inbox(BridgeBase):
             pending: dict[uuid.UUID, Aggregate] = {}
             affected.clear()
             self._apply(delivery, pending, affected)
+            self._note_linked(pending, delivery.provider_id)
             linked[:] = [p.external_id for p in pending.values() if isinstance(p, JournalPerson) and p.user_id]
             return self.process_once(event_id, *pending.values())
 

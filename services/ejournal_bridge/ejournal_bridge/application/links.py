@@ -73,6 +73,7 @@ class Links(BridgeBase):
             else:
                 link.relink(external_id, role, now)
             pending[link.id] = link
+            self._note_linked(pending, provider.id)
             self.save(*pending.values())
             return link
 
@@ -89,11 +90,12 @@ class Links(BridgeBase):
                 raise NotFound("link.not_found", "This account is not linked to that e-journal.")
             link.unlink(utcnow())
             person = self.find(JournalPerson, JournalPerson.create_id(provider_id, link.external_person_id))
-            changed: list[Any] = [link]
+            changed: dict[uuid.UUID, Any] = {link.id: link}
             if person is not None and person.user_id == user_id:
                 person.link(None)
-                changed.append(person)
-            self.save(*changed)
+                changed[person.id] = person
+            self._note_linked(changed, provider_id)
+            self.save(*changed.values())
 
         self.retrying(command, ("provider", provider_id))
 

@@ -1,0 +1,145 @@
+"""Issue #17 ("the bridge reads its whole log"): what a webhook costs the bridge does not grow with the school.
+Processing one delivery reads the aggregates its records name, the classes it touched and the provider's index
+of linked people -- not every pupil and parent of every class it touched (EJ-3, EJ-4, CH-2: the chats still
+hold exactly the linked people)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.domain import LinkedPeople
+from shared.links import link_token
+from shared.store import make_application
+from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.webhooks import WebhookSender, sign
+
+pytestmark = pytest.mark.integration
+
+
+class FakeJournal:
+    def __init__(self, school):
+        self.school = school
+        self.others: dict[str, dict] = {}  # people the journal has besides the school's fixture
+
+    def exchange_code(self, provider, code, redirect_uri, code_verifier, client_secret):
+        return f"token-{code}"
+
+    def me(self, provider, access_token):
+        sourced_id = access_token.removeprefix("token-")
+        return self.others.get(sourced_id) or self.school.user(sourced_id)
+
+
+class Bridge:
+    def __init__(self, config, students: int, app_class: type[BridgeApplication] = BridgeApplication):
+        self.school = build_school("16", classes=2, students=students, teachers=6)
+        self.sent: list[dict] = []
+        self.app = make_application(app_class, "ejournal_bridge", create_table=True, config=config,
+                                    journal=FakeJournal(self.school), chats=self.sent.extend)
+        self.provider, self.secret = self.app.register_provider("16", f"ЭШ-{uuid.uuid4().hex[:6]}",
+                                                                "http://journal.test", "client", "secret")
+        self.sender = WebhookSender("unused", self.secret)
+
+    def deliver(self, type_: str, records: list[dict]) -> None:
+        body = self.sender.body(type_, records)
+        ts = str(int(datetime.now(timezone.utc).timestamp()))
+        delivery, _ = self.app.receive_webhook(self.provider.id, ts, sign(self.secret, ts, body), body)
+        self.app.process_delivery(delivery.id, f"test:{delivery.id}")
+
+    def link(self, sourced_id: str) -> uuid.UUID:
+        user = uuid.uuid4()
+        attempt, _ = self.app.start_link(user, self.provider.id, "http://platform/cb")
+        self.app.finish_link(link_token("ejournal-link", attempt.id), sourced_id, "http://platform/cb")
+        self.app.refresh_person(self.provider.id, sourced_id)
+        return user
+
+    def reads_of(self, action) -> int:
+        """How many aggregates ``action`` reads from the store."""
+        repository, count = self.app.repository, [0]
+        original = repository.get
+
+        def counting(*args, **kwargs):
+            count[0] += 1
+            return original(*args, **kwargs)
+
+        repository.get = counting
+        try:
+            action()
+        finally:
+            repository.get = original
+        return count[0]
+
+
+def one_delivery_reads(config, students: int) -> tuple[int, Bridge]:
+    bridge = Bridge(config, students)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments), ("lessons", school.lessons)):
+        bridge.deliver(f"{name}.upserted", records)
+    klass = school.classes[0]["sourcedId"]
+    pupils = school.students_of(klass)
+    for person in [school.class_teacher(klass), pupils[0], *school.user(pupils[1])["agents"]]:
+        bridge.link(person)
+    bridge.sent.clear()
+    # A new pupil joins the first class: its chats change, so the process manager works out their members.
+    newcomer = {"sourcedId": "r16-student-new", "role": "student", "familyName": "Новикова", "givenName": "Анна",
+                "orgs": [school.org["sourcedId"]], "agents": []}
+    bridge.app.journal.others[newcomer["sourcedId"]] = newcomer
+    bridge.deliver("users.upserted", [newcomer])
+    bridge.link(newcomer["sourcedId"])
+    bridge.sent.clear()
+    enrollment = {"sourcedId": "r16-enr-new", "class": klass, "user": newcomer["sourcedId"], "role": "student",
+                  "primary": False}
+    reads = bridge.reads_of(lambda: bridge.deliver("enrollments.upserted", [enrollment]))
+    return reads, bridge
+
+
+def test_a_delivery_reads_the_same_few_aggregates_whatever_the_size_of_the_class(store_settings):
+    small, _ = one_delivery_reads(store_settings, students=10)
+    large, bridge = one_delivery_reads(store_settings, students=60)
+    assert small == large <= 15, (small, large)
+    # ... and the chats still hold the linked people: the class teacher, the linked pupils, the other's parents.
+    school = bridge.school
+    klass = school.classes[0]["sourcedId"]
+    (students,) = [c for c in bridge.sent if c.get("kind") == "class_students"]
+    assert len(students["member_ids"]) == 3  # the class teacher, the pupil linked before, the newcomer
+    everything: list[dict] = []
+    bridge.app.sync_chats(bridge.provider.id, {klass}, everything.extend, force=True)
+    (parents,) = [c for c in everything if c.get("kind") == "class_parents"]
+    assert len(parents["member_ids"]) == 1 + len(school.user(school.students_of(klass)[1])["agents"])
+
+
+class BridgeBeforeTheIndex(BridgeApplication):
+    """The bridge as it was before its index of linked people: it neither keeps nor saves one."""
+
+    name = "ejournal_bridge"  # the same store
+
+    def _note_linked(self, pending, provider_id):
+        pass
+
+    def linked_people(self, provider_id):
+        return self._built_linked_people(provider_id)
+
+
+def test_a_store_from_before_the_index_gets_it_from_its_links_EJ_3_EJ_4(durable_store_settings):
+    old = Bridge(durable_store_settings, students=10, app_class=BridgeBeforeTheIndex)
+    school = old.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments)):
+        old.deliver(f"{name}.upserted", records)
+    klass = school.classes[0]["sourcedId"]
+    pupil = school.students_of(klass)[0]
+    users = {person: old.link(person) for person in (school.class_teacher(klass), pupil, *school.user(pupil)["agents"])}
+
+    new = make_application(BridgeApplication, "ejournal_bridge", config=durable_store_settings, chats=old.sent.extend)
+    old.sent.clear()
+    new.sync_chats(old.provider.id, {klass}, force=True)
+    chats = {c["kind"]: set(c["member_ids"]) for c in old.sent if c.get("kind", "").startswith("class_")}
+    teacher = str(users[school.class_teacher(klass)])
+    assert chats["class_students"] == {teacher, str(users[pupil])}
+    assert chats["class_parents"] == {teacher} | {str(users[p]) for p in school.user(pupil)["agents"]}
+    kept = new.find(LinkedPeople, LinkedPeople.create_id(old.provider.id))  # built once, and kept from now on
+    assert kept is not None and set(kept.people) == set(users)
