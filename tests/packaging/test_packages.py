@@ -158,11 +158,22 @@ print(len(names), "modules")
 """
 
 
-def import_everything(python: Path, package: str, cwd: Path) -> None:
+PREPARE = """
+from shared.bus.topology import main as topology
+from shared.platform import SERVICES
+from shared.store.migrate import main as migrate
+migrate([sys.argv[4]]) or topology([SERVICES[sys.argv[4]].service])
+"""
+
+
+def import_everything(python: Path, package: str, cwd: Path, env: dict | None = None, prepare: str = "") -> None:
     """Every module of the package imported in the fresh environment, isolated from the repository (``-I``: no
-    PYTHONPATH, no current folder), and every package any of its import statements names is there."""
-    run([python, "-I", "-c", PROBE, package, ",".join(sorted(optional_modules())), str(REPO)], cwd=cwd,
-        env=service_env(cwd))
+    PYTHONPATH, no current folder), and every package any of its import statements names is there. With
+    ``prepare`` (a nameko service's name), then its store's tables and its queues, as make run does before the
+    services start (in the same process: one start of Python fewer)."""
+    code = PROBE + (PREPARE if prepare else "")
+    run([python, "-I", "-c", code, package, ",".join(sorted(optional_modules())), str(REPO), prepare], cwd=cwd,
+        env=env or service_env(cwd), timeout=180)
 
 
 def service_env(folder: Path, **extra: str) -> dict[str, str]:
@@ -172,19 +183,15 @@ def service_env(folder: Path, **extra: str) -> dict[str, str]:
 
 
 def start(project: Project, python: Path, folder: Path, amqp_uri: str) -> None:
-    """Starts the project's process from the fresh environment and waits for its /healthz to say ok."""
+    """Imports every module of the project in its fresh environment, then starts its process there and waits for
+    its /healthz to say ok."""
     port = free_port()
     bin_dir = python.parent
     env = service_env(folder, SFERA_AMQP_URI=amqp_uri, SFERA_METRICS_PORT=str(port), SFERA_SFU_PORT=str(port),
                       SFERA_SFU_NODE=f"packaging-{uuid.uuid4().hex[:6]}")
-    if project.name in NAMEKO_SERVICES:
-        # its store's tables and its queues, as make run does before the services start (one process: quicker)
-        run([python, "-I", "-c", "import sys\n"
-             "from shared.bus.topology import main as topology\n"
-             "from shared.platform import SERVICES\n"
-             "from shared.store.migrate import main as migrate\n"
-             "migrate([sys.argv[1]]) or topology([SERVICES[sys.argv[1]].service])", project.name],
-            cwd=folder, env=env, timeout=120)
+    nameko = project.name in NAMEKO_SERVICES
+    import_everything(python, project.package, folder, env, prepare=project.name if nameko else "")
+    if nameko:
         argv = [python, "-I", "-m", "shared.runner", project.name]
     elif project.name == "gateway":
         argv = [bin_dir / "gunicorn", "-c", "python:gateway.gunicorn_conf", "--workers", "1", "--bind",
@@ -228,8 +235,9 @@ def amqp_uri(rabbitmq: RabbitMQ) -> str:
 @pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
 def test_each_package_installs_alone_and_starts(project, venvs, amqp_uri, tmp_path):
     python = venvs[project.name]
-    import_everything(python, project.package, tmp_path)
-    if project.name != "shared":
+    if project.name == "shared":
+        import_everything(python, project.package, tmp_path)
+    else:
         start(project, python, tmp_path, amqp_uri)
 
 
