@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps web web-dev run demo test test-unit bench lint dlq dlq-replay migrate lock observe clean
+.PHONY: help setup system-deps web web-dev run demo test test-unit bench chaos lint dlq dlq-replay migrate lock observe clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-unit: setup  ## only the fast unit tests
 
 bench: setup  ## benchmarks: pipeline, registration, school joins, messaging, e-journal school to chats
 	@$(PY) -m bench
+
+chaos: setup  ## mixed load while RabbitMQ, PostgreSQL and each kind of process go down; lost/doubled/late per kind
+	@$(PY) -m tools.chaos $(CHAOS_ARGS)
 
 lint: setup  ## ruff, and import-linter's boundary contracts (pyproject.toml: no gateway/service/shared → service)
 	@$(VENV)/bin/ruff check .

@@ -1,0 +1,309 @@
+"""Chaos under load (issue #18, `make chaos`): the platform under tools/devstack's supervisor (what `make run`
+runs) takes a mixed load through the gateway — sign-ins, messages to a chat of 40 members, joins of a call —
+while RabbitMQ is restarted, PostgreSQL is restarted and each kind of process is killed with SIGKILL, one
+disruption after another. Per disruption, for the operations started from it until the platform was healthy
+again (and a few seconds more):
+
+- lost: a sign-in whose account the event path never delivered (the ledger consumer never counted its
+  UserRegistered), or a message the API accepted that is not in the chat's history;
+- doubled: an account counted twice, or one message text twice in the history (a retried POST);
+- late: an operation accepted, or a sign-in's event applied, more than ``--late`` seconds after it started;
+- recovered: seconds from the disruption until every process answers /healthz ok again.
+
+    .venv/bin/python -m tools.chaos                         # every disruption, a table on stdout
+    .venv/bin/python -m tools.chaos --only rabbitmq gateway # a few
+
+tests/reliability/test_chaos.py runs a bounded form (a few disruptions) asserting nothing lost or doubled.
+The supervisor's loop, the health probe and the e2e API client are the crash tests' own
+(tests/reliability/test_crash_restart.py, tests/e2e/api.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.platform import SERVICES
+from shared.store import make_application
+from tests.e2e.api import Api
+from tests.e2e.conftest import OPERATOR_PHONE
+from tests.fixtures.ledger import LedgerApplication
+from tests.reliability.conftest import LEDGER_APP, LEDGER_SERVICE
+from tests.reliability.test_crash_restart import healthy, supervise_until
+
+INFRA = ("rabbitmq", "postgres")
+# The stack's environment: one client address signs everyone in; the school's operator approves the school.
+ENV = {"SFERA_CODES_PER_HOUR_PER_CLIENT": "1000000", "SFERA_CODE_RESEND_SECONDS": "2", "SFERA_STOP_GRACE": "2",
+       "SFERA_OPERATOR_PHONES": OPERATOR_PHONE}
+
+
+def process_kinds() -> list[str]:
+    """One process of each kind the supervisor runs."""
+    return [*SERVICES, *(f"{s}-relay" for s in SERVICES), "sfu", "gateway"]
+
+
+@dataclass
+class Op:
+    kind: str  # sign-in, message, join
+    started: float
+    accepted: float | None = None
+    key: str = ""  # the account id, or the message text
+
+
+@dataclass
+class Row:
+    disruption: str
+    started: float
+    recovered: float = 0.0
+    ops: Counter = field(default_factory=Counter)
+    lost: int = 0
+    doubled: int = 0
+    late: int = 0
+    detail: Counter = field(default_factory=Counter)  # (operation kind, "lost" | "doubled" | "late")
+
+
+class Load:
+    """Threads that keep signing in, posting and joining through the gateway; a failed step is retried (as a
+    client would) until it is accepted or ``give_up`` seconds pass."""
+
+    def __init__(self, api: Api, chat: dict, give_up: float = 60.0):
+        self.api, self.chat, self.give_up = api, chat, give_up
+        self.ops: list[Op] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(what,), daemon=True, name=f"load-{what}")
+                        for what in ("sign-in", "message", "join")]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=self.give_up + 5)
+
+    def _retry(self, step):
+        deadline = time.monotonic() + self.give_up
+        while True:
+            try:
+                return step()
+            except Exception:  # noqa: BLE001 - a refused or broken request during a disruption
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.3)
+
+    def _loop(self, what: str) -> None:
+        n = 0
+        while not self.stop.is_set():
+            op = Op(what, time.monotonic())
+            self.ops.append(op)
+            if self._one(op, self.chat["people"][n % len(self.chat["people"])]):
+                op.accepted = time.monotonic()
+            n += 1
+            time.sleep(0.05)
+
+    def _one(self, op: Op, person: dict) -> bool:
+        """One sign-in (a new phone), message (by ``person``) or join (of ``person``); accepted or not."""
+        api, chat = self.api, self.chat
+        if op.kind == "sign-in":
+            phone = api.new_phone()
+            challenge = self._retry(lambda: api.request_code(phone))
+            code = challenge and self._retry(lambda: api.inbox_code("sms", challenge["sent_to"]))
+            session = code and self._retry(lambda: api.ok(
+                "POST", f"/auth/sign-in-codes/{challenge['challenge_id']}/confirmation", json={"code": code}))
+            op.key = session["user_id"] if session else ""
+            return bool(session)
+        if op.kind == "message":
+            op.key = f"chaos {uuid.uuid4().hex[:12]}"
+            return bool(self._retry(lambda: api.ok("POST", f"/chats/{chat['chat_id']}/messages",
+                                                   person["access_token"], status=201, json={"text": op.key})))
+        return bool(self._retry(lambda: api.ok("POST", f"/calls/{chat['call_id']}/join", person["access_token"])))
+
+
+def chat_of(api: Api, members: int) -> dict:
+    """A school whose admin made a chat of ``members`` people (a class's pupils, invited by link) and started
+    a call in it."""
+    org, admin = api.organization("Школа хаоса", "Казань")
+    klass = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                   json={"name": "9Х", "start_year": 2025, "end_year": 2028})["class_id"]
+    people = [admin] + [api.member(org, admin, "student", klass) for _ in range(members - 1)]
+    ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in people]
+    chat_id = api.chat_once_members_known(org, admin, "Хаос", ids[1:])
+    call = api.ok("POST", "/calls", admin["access_token"], status=201, json={"chat_id": chat_id})
+    return {"people": people, "chat_id": chat_id, "call_id": call["call_id"]}
+
+
+def disrupt(stack, what: str) -> float:
+    """Restart an engine or SIGKILL a process; seconds until every process is healthy again."""
+    started = time.monotonic()
+    if what == "rabbitmq":
+        stack.rabbitmq.stop()
+        time.sleep(1.0)
+        stack.rabbitmq.start()
+    elif what == "postgres":
+        stack.postgres.stop()
+        time.sleep(1.0)
+        stack.postgres.start()
+    else:
+        os.killpg(stack.processes[what].process.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    supervise_until(stack, lambda: all(healthy(stack, name) for name in stack.processes), timeout=120,
+                    what=f"every process healthy after {what}")
+    return time.monotonic() - started
+
+
+def history(api: Api, chat: dict) -> list[str]:
+    """Every message text of the chat, oldest first, page by page."""
+    admin = chat["people"][0]
+    texts, after = [], 0
+    while True:
+        page = api.ok("GET", f"/chats/{chat['chat_id']}/messages?after={after}", admin["access_token"])
+        items = page["items"] if isinstance(page, dict) else page
+        if not items:
+            return texts
+        texts += [m.get("text") or "" for m in items]
+        after = max(m["seq"] for m in items)
+
+
+def note_applied(ledger, ops: list[Op], applied_at: dict[str, float]) -> bool:
+    """Notes the accepted sign-ins whose event the ledger has applied; True when all have been."""
+    waiting = [op.key for op in list(ops) if op.kind == "sign-in" and op.key and op.key not in applied_at]
+    for key in waiting:
+        try:
+            if ledger.tally(uuid.UUID(key)) >= 1:
+                applied_at[key] = time.monotonic()
+        except Exception:  # noqa: BLE001 - PostgreSQL restarting: ask again on the next round
+            return False
+    return all(op.key in applied_at for op in list(ops) if op.kind == "sign-in" and op.key)
+
+
+def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10.0, settle: float = 3.0,
+        out=sys.stdout) -> list[Row]:
+    """The load against ``stack`` (started, ledger included) through ``disruptions``; the rows of the table."""
+    api = Api(stack)
+    chat = chat_of(api, members)
+    ledger = make_application(LedgerApplication, "ledger", config=stack.settings())
+    applied_at: dict[str, float] = {}
+    load = Load(api, chat)
+    load.start()
+    watching = threading.Event()
+
+    def watch() -> None:
+        """When the ledger applied each accepted sign-in's event (polled, so to within half a second)."""
+        while not watching.is_set():
+            note_applied(ledger, load.ops, applied_at)
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True, name="chaos-watch")
+    watcher.start()
+    rows = []
+    try:
+        time.sleep(2.0)  # the load under way
+        for what in disruptions:
+            row = Row(what, time.monotonic())
+            row.recovered = disrupt(stack, what)
+            time.sleep(settle)
+            rows.append(row)
+            print(f"chaos: {what} recovered in {row.recovered:.1f}s", file=out, flush=True)
+    finally:
+        load.finish()
+
+    # Settle: every accepted sign-in's event applied (or given up as lost).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stack.supervise()
+        if note_applied(ledger, load.ops, applied_at):
+            break
+        time.sleep(0.5)
+    watching.set()
+    watcher.join(timeout=10)
+    texts = Counter(history(api, chat))
+
+    bounds = [(row, row.started, row.started + row.recovered + settle) for row in rows]
+    for op in load.ops:
+        row = next((r for r, start, end in bounds if start <= op.started < end), None)
+        if row is None:
+            continue
+        row.ops[op.kind] += 1
+        outcome = []
+        if op.accepted is None:
+            outcome.append("late")  # never accepted within give_up (the client saw it fail)
+        else:
+            done = op.accepted
+            if op.kind == "sign-in":
+                tally = ledger.tally(uuid.UUID(op.key))
+                outcome += ["lost"] * (tally == 0) + ["doubled"] * (tally > 1)
+                done = applied_at.get(op.key, time.monotonic())
+            elif op.kind == "message":
+                outcome += ["lost"] * (texts[op.key] == 0) + ["doubled"] * (texts[op.key] > 1)
+            outcome += ["late"] * (done - op.started > late_after)
+        for what in outcome:
+            setattr(row, what, getattr(row, what) + 1)
+            row.detail[(op.kind, what)] += 1
+    print(table(rows, late_after), file=out, flush=True)
+    return rows
+
+
+def table(rows: list[Row], late_after: float) -> str:
+    head = f"| disruption | sign-ins / messages / joins | lost | doubled | late (> {late_after:g} s) | recovered (s) |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.disruption} | {r.ops['sign-in']} / {r.ops['message']} / {r.ops['join']} | {r.lost} "
+                     f"| {r.doubled} | {r.late} | {r.recovered:.1f} |")
+    details = [f"{r.disruption}: " + ", ".join(f"{n} {what} {kind}" for (kind, what), n in sorted(r.detail.items()))
+               for r in rows if r.detail]
+    return "\n".join(lines + ([""] + details if details else []))
+
+
+def platform(var_dir: Path):
+    """A whole platform on PostgreSQL with the ledger consumer, under the supervisor (quick restarts)."""
+    from tools.devstack.infra import free_port, free_port_block
+    from tools.devstack.stack import Stack, StackConfig
+
+    config = StackConfig(var_dir=var_dir, persistence="postgres", amqp_port=free_port(), pg_port=free_port(),
+                         gateway_port=free_port(), metrics_base_port=free_port_block(40), sfu_port=free_port(),
+                         gateway_threads=32, restart_backoff=0.2, extra_env=dict(ENV))
+    stack = Stack(config)
+    stack.start_infra()
+    return start(stack)
+
+
+def start(stack):
+    """Everything of ``stack`` (infrastructure up) started, with the ledger consumer; quick restarts."""
+    stack.config.restart_backoff = 0.2
+    stack.prepare()
+    stack.prepare(migrate=[LEDGER_APP], topology=[LEDGER_SERVICE])
+    stack.start_all()
+    stack.start_service("ledger", LEDGER_SERVICE, port=stack.config.metrics_base_port + 30)
+    stack.wait_healthy(["ledger"])
+    return stack
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help=f"disruptions: {', '.join([*INFRA, *process_kinds()])}")
+    parser.add_argument("--members", type=int, default=40)
+    parser.add_argument("--late", type=float, default=10.0, help="seconds after which an operation is late")
+    args = parser.parse_args(argv)
+    disruptions = args.only or [*INFRA, *process_kinds()]
+    with tempfile.TemporaryDirectory(prefix="sfera-chaos-") as var:
+        stack = platform(Path(var))
+        try:
+            rows = run(stack, disruptions, members=args.members, late_after=args.late)
+        finally:
+            stack.stop()
+    return 1 if any(r.lost or r.doubled for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
