@@ -69,6 +69,7 @@ def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(peopl
     page.get_by_role("link", name="Консоль оператора").click()
     expect(page.get_by_role("heading", name="Консоль оператора")).to_be_visible()
     operator.screen("operator-console")
+    expect(page.locator("[data-application='Не та школа']")).to_contain_text(f"{place}, Россия")  # not "RU"
     page.get_by_role("button", name="Одобрить: Школа «Радуга»").click()
     expect(page.get_by_role("status").first).to_contain_text("«Школа «Радуга»» зарегистрирована")
     page.get_by_role("button", name="Отклонить: Не та школа").click()
