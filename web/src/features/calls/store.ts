@@ -88,11 +88,22 @@ export const useCall = defineStore('call', () => {
     notice.value = { key, params }
   }
 
+  // Each read of the call and each view an action returned is numbered: a read answered after a later one, or
+  // after an action's view, is stale (a poll begun before "start recording" said it was not recording).
+  let infoSeq = 0
+
   async function loadInfo(): Promise<void> {
     if (!callId.value) return
     const id = callId.value
+    const seq = ++infoSeq
     const loaded = await request(() => api.GET('/api/v1/calls/{call_id}', { params: { path: { call_id: id } } }))
-    if (callId.value === id) info.value = loaded
+    if (callId.value === id && seq === infoSeq) info.value = loaded
+  }
+
+  /** The call as an action on it returned it: newer than any read still on its way. */
+  function showInfo(view: CallInfo): void {
+    infoSeq++
+    info.value = view
   }
 
   /** Open /call/<id>: the same call again (back from minimised) stays as it is; another one starts at its check. */
@@ -359,6 +370,6 @@ export const useCall = defineStore('call', () => {
   return { callId, info, error, notice, phase, closedReason, media, cameras, microphones, cameraId, microphoneId,
            checking, micOn, camOn, hand, sharing, mutedByAdmin, slots, tracks, rights, myId, layout, speaker, chatOpen,
            me, isAdmin, viewer, active, participants, tiles, audioMids, focus,
-           open, openDevices, leaveCheck, join, leave, loadInfo, roomName, toggleMic, toggleCam, toggleScreen,
+           open, openDevices, leaveCheck, join, leave, loadInfo, showInfo, roomName, toggleMic, toggleCam, toggleScreen,
            toggleHand, act, say }
 })
