@@ -63,3 +63,38 @@ def test_dialogs_and_the_inbox_CH_1_CH_5(api, klass):
     api.ok("POST", f"/chats/{thread}/messages", klass["admin"]["access_token"], status=201, json={"text": "Ответ"})
     answer = api.ok("GET", f"/chats/{thread}/messages?limit=1", a["access_token"])["items"][0]
     assert answer["author_id"] is None and answer["on_behalf_of"] == klass["org"]
+
+
+def test_an_admin_appointed_after_a_pupil_wrote_reads_and_answers_the_demoted_one_is_refused_CH_5(api):
+    """CH-5: the inbox's audience is the school's admins as they are now, for threads already open too."""
+    org, founder = api.organization("Школа обращений", "Пермь")
+    five = api.ok("POST", f"/organizations/{org}/classes", founder["access_token"], status=201,
+                  json={"name": "7В", "start_year": 2025, "end_year": 2032})["class_id"]
+    pupil, teacher = api.member(org, founder, "student", five), api.member(org, founder, "teacher")
+    founder_id, teacher_id = (api.ok("GET", "/me", s["access_token"])["user_id"] for s in (founder, teacher))
+    thread = eventually(lambda: api.call("POST", "/inbox-threads", pupil["access_token"],
+                                         json={"organization_id": org}).json().get("chat_id"),
+                        what="messaging to know the pupil is a member")
+    api.ok("POST", f"/chats/{thread}/messages", pupil["access_token"], status=201, json={"text": "Где расписание?"})
+    assert error(api.call("GET", f"/chats/{thread}/messages", teacher["access_token"])) == (403, "chat.members_only")
+    api.ok("POST", f"/organizations/{org}/admins", founder["access_token"], status=201, json={"user_id": teacher_id})
+
+    def in_new_admins_inbox() -> bool:
+        inbox = api.call("GET", f"/organizations/{org}/inbox", teacher["access_token"])
+        return inbox.status_code == 200 and thread in [c["chat_id"] for c in inbox.json()]
+
+    eventually(in_new_admins_inbox, what="the thread in the new admin's inbox")
+    assert [m["text"] for m in api.ok("GET", f"/chats/{thread}/messages", teacher["access_token"])["items"]] == [
+        "Где расписание?"]
+    assert thread in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats", teacher["access_token"])]
+    api.ok("POST", f"/chats/{thread}/messages", teacher["access_token"], status=201, json={"text": "На сайте."})
+    answer = api.ok("GET", f"/chats/{thread}/messages?limit=1", pupil["access_token"])["items"][0]
+    assert (answer["text"], answer["author_id"], answer["on_behalf_of"]) == ("На сайте.", None, org)
+    api.ok("PUT", f"/organizations/{org}/members/{founder_id}", teacher["access_token"], json={"roles": ["teacher"]})
+    eventually(lambda: api.call("GET", f"/chats/{thread}/messages", founder["access_token"]).status_code == 403,
+               what="the demoted admin to leave the inbox")
+    assert error(api.call("GET", f"/chats/{thread}/messages", founder["access_token"])) == (403, "chat.members_only")
+    assert error(api.call("POST", f"/chats/{thread}/messages", founder["access_token"], json={"text": "?"})) == (
+        403, "chat.members_only")
+    assert thread not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats", founder["access_token"])]
+

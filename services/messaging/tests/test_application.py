@@ -681,3 +681,35 @@ def test_the_writer_of_an_inbox_thread_sees_the_organization_read_it_never_which
     assert school.app.readers(pupil, thread.id, asked, None, 10) == {
         "items": [{"user_id": None}], "count": 1, "next_cursor": None}
     assert school.app.readers(admin_a, thread.id, asked, None, 10)["count"] == 2  # an admin sees the admins
+
+
+def test_the_inbox_follows_the_schools_admins_for_threads_already_open_CH_5(school):
+    """CH-5: the school's admins answer as the organization, whoever is an admin now: one appointed after a
+    thread opened reads and answers it, one demoted or gone no longer sees it; each school event counts once."""
+    first = school.join("admin")
+    pupil, later = school.join("student", school.klass()), school.join("teacher")
+    thread = school.app.inbox_thread(pupil, school.org)
+    school.app.post(pupil, thread.id, "Когда каникулы?")
+    appointed = dict(organization_id=school.org, user_id=later, roles=["teacher", "admin"], class_id=None,
+                     changed_by=first, changed_at=NOW)
+    school.send("MemberRoleChanged", **appointed)
+    assert set(school.app.chat(thread.id).members) == {str(pupil), str(first), str(later)}
+    assert [c.id for c in school.app.inbox(later, school.org)] == [thread.id]
+    assert [c["chat"].id for c in school.app.chats_of(later) if c["chat"].kind == "inbox"] == [thread.id]
+    assert school.app.history(later, thread.id, None, None, 10)[0][0]["text"] == "Когда каникулы?"
+    assert school.app.post(later, thread.id, "С 28 октября.")["on_behalf_of"] == str(school.org)
+    assert school.app.members_seen_by(school.app.chat(thread.id), pupil) == [str(pupil)]
+    versions = school.app.chat(thread.id).version
+    event = make_event("school.MemberRoleChanged.v1", appointed, event_id="school:again:MemberRoleChanged.v1")
+    assert handlers.on_member_role_changed(school.app, event) is True
+    assert handlers.on_member_role_changed(school.app, event) is False  # the same event again: nothing changes
+    assert school.app.chat(thread.id).version == versions
+    school.send("MemberRoleChanged", **{**appointed, "user_id": first, "roles": ["teacher"]})  # demoted
+    assert set(school.app.chat(thread.id).members) == {str(pupil), str(later)}
+    assert thread.id not in [c["chat"].id for c in school.app.chats_of(first)]
+    for refused in (lambda: school.app.history(first, thread.id, None, None, 10),
+                    lambda: school.app.post(first, thread.id, "Я ещё тут?")):
+        with pytest.raises(Forbidden, match="chat.members_only"):
+            refused()
+    school.send("MemberLeft", organization_id=school.org, user_id=pupil, left_at=NOW)
+    assert set(school.app.chat(thread.id).members) == {str(pupil), str(later)}  # the writer's thread stays theirs

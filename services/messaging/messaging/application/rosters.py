@@ -36,6 +36,14 @@ class Rosters(Base):
             if chat.all_participants:
                 self._sync(chat, list(roster.members), pending)
 
+    def _resync_inbox(self, roster: OrgRoster, pending: dict) -> None:
+        """CH-5: every inbox thread is its writer's with the school's admins as they are now (an admin
+        appointed later answers the threads already open; one demoted or gone no longer sees them)."""
+        admins = roster.admins()
+        for chat_id in roster.inbox.values():
+            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
+            self._sync(chat, [str(chat.created_by), *admins], pending)
+
     def open_organization_chat(self, organization_id: uuid.UUID, name: str, *, event_id: str) -> bool:
         """Every organization gets its chat, with "all participants" on (CH-1)."""
 
@@ -80,8 +88,11 @@ class Rosters(Base):
             previous_class = org.classes.get(key)
             previous_teaching = set(org.teaching.get(key, []))
             teaching = set(subjects if "teacher" in roles else {})
+            was_admin = "admin" in org.members.get(key, [])
             org.set_member(user_id, roles, class_id, sorted(teaching))
             self._resync_org(org, pending)
+            if was_admin != ("admin" in roles):
+                self._resync_inbox(org, pending)
             for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
                 roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
                 here = class_id is not None and cid == str(class_id)
