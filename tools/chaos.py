@@ -1,8 +1,10 @@
 """Chaos under load (issue #18, `make chaos`): the platform under tools/devstack's supervisor (what `make run`
 runs) takes a mixed load through the gateway — sign-ins, messages to a chat of 40 members, joins of a call —
 while RabbitMQ is restarted, PostgreSQL is restarted and each kind of process is killed with SIGKILL, one
-disruption after another. Per disruption, for the operations started from it until the platform was healthy
-again (and a few seconds more):
+disruption after another. Per disruption, from it until the platform was healthy again (and a few seconds more):
+
+Operations count for a disruption they were under way in (started before its window closed, not accepted
+before it opened):
 
 - lost: a sign-in whose account the event path never delivered (the ledger consumer never counted its
   UserRegistered), or a message the API accepted that is not in the chat's history;
@@ -228,9 +230,12 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
     watcher.join(timeout=10)
     texts = Counter(history(api, chat))
 
+    # An operation belongs to the first disruption whose window (from it until healthy, and ``settle`` more)
+    # it was under way in: started before the window closed, not accepted before it opened.
     bounds = [(row, row.started, row.started + row.recovered + settle) for row in rows]
     for op in load.ops:
-        row = next((r for r, start, end in bounds if start <= op.started < end), None)
+        row = next((r for r, start, end in bounds
+                    if op.started < end and (op.accepted is None or op.accepted >= start)), None)
         if row is None:
             continue
         row.ops[op.kind] += 1

@@ -1,6 +1,6 @@
 """Chaos under load, bounded (issue #18; `make chaos` runs every disruption): sign-ins, messages and joins
-through the gateway while RabbitMQ and PostgreSQL restart and a service, a relay and the gateway are killed
-under the supervisor; nothing accepted is lost or doubled, and the platform recovers from each."""
+through the gateway while RabbitMQ and PostgreSQL restart and a service and the gateway are killed under the
+supervisor; nothing accepted is lost or doubled, and the platform recovers from each."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ from tools import chaos
 
 pytestmark = pytest.mark.reliability
 
-DISRUPTIONS = ["rabbitmq", "postgres", "messaging", "identity-relay", "gateway"]
+# a relay's crash has its own test (test_relay_crash.py); a service and the gateway stand for the processes
+DISRUPTIONS = ["rabbitmq", "postgres", "messaging", "gateway"]
 
 
 def test_mixed_load_through_restarts_and_kills_loses_nothing_doubles_nothing(make_stack):
     stack = chaos.start(make_stack("postgres", **chaos.ENV))
     started = time.monotonic()
     out = io.StringIO()
-    # 10 members rather than 40: the chat's setup is sign-ins and invites, not what is measured
-    rows = chaos.run(stack, DISRUPTIONS, members=10, out=out)
+    # 5 members rather than 40: the chat's setup is sign-ins and invites, not what is measured
+    rows = chaos.run(stack, DISRUPTIONS, members=5, settle=2.0, out=out)
     print(out.getvalue())
     assert [r.disruption for r in rows] == DISRUPTIONS
     for row in rows:
         assert sum(row.ops.values()), (row, out.getvalue())  # the load went on into each disruption
         assert (row.lost, row.doubled) == (0, 0), out.getvalue()
         assert row.recovered < 60, out.getvalue()
-    assert time.monotonic() - started < 240, "keep the check bounded"
+    assert time.monotonic() - started < 150, "keep the check bounded"
