@@ -41,6 +41,7 @@ from gateway.realtime import (
     authenticate,
     dispatch,
     error_frame,
+    event_data,
     payloads,
     session_ended,
     token_expired,
@@ -166,7 +167,7 @@ class AsyncHub:
         if event.type == SESSION_ENDED or event.type in CALL_PRESENCE:
             dispatch(event, self)
             return
-        await self.deliver(event.contract.routing_key, event.to_dict()["data"])
+        await self.deliver(event.contract.routing_key, event_data(event))
 
     async def deliver(self, event_type: str, data: dict[str, Any]) -> int:
         self.audiences.heard(event_type, data)
