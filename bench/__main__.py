@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, registration, school, sfu, web
+from bench import ejournal, messaging, pipeline, realtime, registration, school, sfu, web
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -13,6 +13,8 @@ if __name__ == "__main__":
     school.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    realtime.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     ejournal.main()
     print("\n" + "=" * 100 + "\n", flush=True)
