@@ -16,9 +16,17 @@ parents", PL-1, right after joining a school by an invite link).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 AskOwner = Callable[[], bool]
+
+# The owners a request may ask, by name, for the request being served (a nameko worker sets them up per
+# entrypoint; its greenlet has its own context): deep inside an application a refusal finds its owner here
+# without every use case passing it down.
+_owners: ContextVar[dict[str, Callable[..., Any]] | None] = ContextVar("sfera_owners", default=None)
 
 
 def confirmed(projected: bool, ask_owner: AskOwner | None) -> bool:
@@ -26,3 +34,18 @@ def confirmed(projected: bool, ask_owner: AskOwner | None) -> bool:
     if projected:
         return True
     return bool(ask_owner and ask_owner())
+
+
+@contextmanager
+def asking(**owners: Callable[..., Any]) -> Iterator[None]:
+    """Within the block, ``owner(name)`` is the callable given by that name (e.g. ``school_membership``)."""
+    token = _owners.set({**(_owners.get() or {}), **owners})
+    try:
+        yield
+    finally:
+        _owners.reset(token)
+
+
+def owner(name: str) -> Callable[..., Any] | None:
+    """The owner of that name this request may ask, or None (no request, or nobody to ask)."""
+    return (_owners.get() or {}).get(name)

@@ -3,8 +3,15 @@ messages, history, read state, dialogs and the organization inbox."""
 
 from __future__ import annotations
 
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import pika
 import pytest
 
+from shared.bus.naming import consumer_queue
+from shared.contracts import get_contract, make_event
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -98,3 +105,52 @@ def test_an_admin_appointed_after_a_pupil_wrote_reads_and_answers_the_demoted_on
         403, "chat.members_only")
     assert thread not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats", founder["access_token"])]
 
+
+@contextmanager
+def messaging_misses_joins(api):
+    """School's MemberJoined events do not reach messaging inside the block (its queue is unbound from school's
+    exchange); on leaving, each one messaging missed is delivered to its queue alone, as the relay would have."""
+    contract = get_contract("school.MemberJoined.v1")
+    queue = consumer_queue("school", contract.routing_key, "messaging", "on_member_joined")
+    connection = pika.BlockingConnection(pika.URLParameters(api.stack.amqp_uri))
+    channel = connection.channel()
+    channel.queue_unbind(queue, contract.exchange, contract.routing_key)
+    missed: list[dict] = []
+    try:
+        yield missed
+    finally:
+        channel.queue_bind(queue, contract.exchange, contract.routing_key)
+        channel.confirm_delivery()
+        for data in missed:
+            event = make_event(contract.type,
+                               {**data, "joined_at": datetime.now(timezone.utc)},
+                               event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+            channel.basic_publish("", queue, event.to_json(), pika.BasicProperties(
+                content_type="application/json", message_id=event.id, delivery_mode=2, type=event.type))
+        connection.close()
+
+
+def test_the_class_chat_opens_right_after_joining_before_messaging_learnt_it_CH_1(api):
+    """The join answered; messaging has not applied school's MemberJoined yet (held back here, so this is not
+    left to timing): opening the class chat asks school before refusing, and lets in no further than school says."""
+    org, admin = api.organization("Школа новичков", "Тула")
+    five, six = (api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                        json={"name": name, "start_year": 2025, "end_year": 2032})["class_id"] for name in ("5А", "6Б"))
+    first, other = api.member(org, admin, "student", five), api.member(org, admin, "student", six)
+    chat = eventually(lambda: chat_of(api, first, "class"), what="the class chat")["chat_id"]
+    six_chat = eventually(lambda: chat_of(api, other, "class"), what="the other class's chat")["chat_id"]
+    api.ok("POST", f"/chats/{chat}/messages", first["access_token"], status=201, json={"text": "Добро пожаловать!"})
+    with messaging_misses_joins(api) as missed:
+        newcomer = api.member(org, admin, "student", five)
+        newcomer_id = api.ok("GET", "/me", newcomer["access_token"])["user_id"]
+        missed.append({"organization_id": org, "user_id": newcomer_id, "role": "student", "roles": ["student"],
+                       "class_id": five})
+        history = api.ok("GET", f"/chats/{chat}/messages", newcomer["access_token"])
+        assert [m["text"] for m in history["items"]] == ["Добро пожаловать!"]
+        assert api.ok("GET", f"/chats/{chat}", newcomer["access_token"])["chat_id"] == chat
+        api.ok("POST", f"/chats/{chat}/messages", newcomer["access_token"], status=201, json={"text": "Привет!"})
+        assert error(api.call("GET", f"/chats/{six_chat}/messages", newcomer["access_token"])) == (
+            403, "chat.members_only")
+        assert newcomer_id not in api.ok("GET", f"/chats/{chat}", first["access_token"])["member_ids"]
+    eventually(lambda: newcomer_id in api.ok("GET", f"/chats/{chat}", first["access_token"])["member_ids"],
+               what="messaging to apply the join it missed")

@@ -3,12 +3,14 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 
 from __future__ import annotations
 
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
 from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import Chat
 from shared.bus.consumer import consume_event
+from shared.consistency import asking
 from shared.contracts import CloudEvent
 from shared.contracts.api import messaging as schemas
 from shared.errors import NotFound
@@ -33,11 +35,33 @@ def chat_view(chat: Chat, member_ids: list[str] | None = None) -> dict:
                                     "member_ids": chat.members if member_ids is None else member_ids})
 
 
+class AskSchool(DependencyProvider):
+    """Per entrypoint: school, the owner of memberships, for the application to ask when its rosters would refuse
+    someone who may just have joined (read-your-writes, shared/consistency.py). Asked only on that path."""
+
+    def worker_setup(self, worker_ctx) -> None:
+        school = worker_ctx.service.school  # injected before any worker_setup
+
+        def school_membership(user_id, organization_id) -> dict | None:
+            for found in school.my_organizations(actor_id=str(user_id)):
+                if str(found["organization"]["organization_id"]) == str(organization_id):
+                    return found["membership"]
+            return None
+
+        worker_ctx.sfera_asking = asking(school_membership=school_membership)
+        worker_ctx.sfera_asking.__enter__()
+
+    def worker_teardown(self, worker_ctx) -> None:
+        if getattr(worker_ctx, "sfera_asking", None) is not None:
+            worker_ctx.sfera_asking.__exit__(None, None, None)
+
+
 class MessagingService:
     name = "messaging"
 
     app: MessagingApplication = EventSourcedApp(MessagingApplication)
     school = RpcProxy("school")
+    ask_school = AskSchool()
     observability = Observability()
 
     # -- rosters from school (CH-1, CH-2) -----------------------------------------------------
@@ -96,7 +120,7 @@ class MessagingService:
     @rpc
     def get_chat(self, actor_id: str, chat_id: str) -> dict:
         chat = self.app.chat(to_id(chat_id, "chat.not_found"))
-        chat.check_member(to_id(actor_id))
+        self.app.check_member(chat, to_id(actor_id))
         return self._view(chat, actor_id)
 
     @rpc

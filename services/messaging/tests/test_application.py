@@ -14,6 +14,7 @@ from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE
 from messaging.outbox import to_integration_events
+from shared.consistency import asking
 from shared.contracts import make_event
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
@@ -713,3 +714,40 @@ def test_the_inbox_follows_the_schools_admins_for_threads_already_open_CH_5(scho
             refused()
     school.send("MemberLeft", organization_id=school.org, user_id=pupil, left_at=NOW)
     assert set(school.app.chat(thread.id).members) == {str(pupil), str(later)}  # the writer's thread stays theirs
+
+
+def test_right_after_joining_a_class_its_chats_ask_school_before_refusing_CH_1(school):
+    """School answered the join; its MemberJoined has not reached messaging yet (held back here). A membership
+    check that would refuse asks school (shared/consistency.py) and lets in only where school's membership puts
+    the person: their class's chat and the school's chat, never another class's; a yes of the roster asks nobody."""
+    five, six = school.klass("5А"), school.klass("6Б")
+    first, other = school.join("student", five), school.join("student", six)
+    (class_chat,), (six_chat,) = school.chat_of("class", first), school.chat_of("class", other)
+    (org_chat,) = school.chat_of("organization", first)
+    school.app.post(first, class_chat.id, "Привет!")
+    newcomer, stranger = uuid.uuid4(), uuid.uuid4()
+    asked: list = []
+
+    def school_membership(user_id: uuid.UUID, organization_id: uuid.UUID) -> dict | None:
+        asked.append(user_id)
+        if (user_id, organization_id) == (newcomer, school.org):
+            return {"roles": ["student"], "class_id": str(five), "subjects": {}}
+        return None
+
+    with pytest.raises(Forbidden, match="chat.members_only"):  # no owner to ask: the roster's no stands
+        school.app.history(newcomer, class_chat.id, None, None, 10)
+    with asking(school_membership=school_membership):
+        assert [m["text"] for m in school.app.history(newcomer, class_chat.id, None, None, 10)[0]] == ["Привет!"]
+        assert school.app.post(newcomer, class_chat.id, "Я новенький")["author_id"] == str(newcomer)
+        assert school.app.mark_read(newcomer, class_chat.id, 1) == 1
+        assert school.app.history(newcomer, org_chat.id, None, None, 10)[1] == -1
+        assert school.app.upload_allowance(newcomer, class_chat.id, "file")["bytes_left"] > 0
+        for who, chat in ((newcomer, six_chat), (stranger, class_chat), (stranger, org_chat)):
+            with pytest.raises(Forbidden, match="chat.members_only"):
+                school.app.history(who, chat.id, None, None, 10)
+        asked.clear()
+        school.app.history(first, class_chat.id, None, None, 10)
+        assert asked == []
+    school.join("student", five, user=newcomer)  # the event arrives: the roster says yes on its own
+    assert str(newcomer) in school.app.chat(class_chat.id).members
+    assert school.app.history(newcomer, class_chat.id, None, None, 10)[0][0]["text"] == "Я новенький"

@@ -19,7 +19,7 @@ class Attachments(Base):
         known kind; how large it may be and what today's quotas leave (``bytes_left``,
         the ``scope`` that leaves the fewest: the person, or the chat's school)."""
         chat = self.chat(chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         if kind not in ATTACHMENT_KINDS:
             raise Invalid("attachment.invalid_kind", f"An attachment is one of: {', '.join(ATTACHMENT_KINDS)}.")
         left, scope = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).left()
@@ -37,7 +37,7 @@ class Attachments(Base):
 
         def upload() -> Attachment:
             chat = self.chat(chat_id)
-            chat.check_member(actor_id)
+            self.check_member(chat, actor_id)
             check_attachment(kind, file_name, media_type, size)
             ledgers = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).charge(size)
             attachment = Attachment(chat_id=chat_id, uploaded_by=actor_id, kind=kind, file_name=file_name,
@@ -49,7 +49,7 @@ class Attachments(Base):
 
     def attachment(self, actor_id: uuid.UUID, chat_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
         """For download: members of the chat, once sent (the uploader before, too); not after the message's deletion."""
-        self.chat(chat_id).check_member(actor_id)
+        self.check_member(self.chat(chat_id), actor_id)
         attachment = self.find(Attachment, attachment_id)
         if attachment is None or attachment.chat_id != chat_id or (
                 attachment.seq is None and attachment.uploaded_by != actor_id):

@@ -22,10 +22,26 @@ from messaging.domain import (
     ReadMark,
     UserChats,
 )
+from shared.consistency import AskOwner, confirmed, owner
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.store import ServiceApplication
 
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
+
+
+def school_puts_in(chat: Chat, membership: dict | None) -> bool:
+    """Whether a person with school's ``membership`` of the chat's organization (roles, class_id, subjects by
+    class id, as school's events carry them) belongs in this chat once the rosters have it: the school's chat
+    (all participants), or a class chat as a student of the class or a teacher of it (the rosters' own rule)."""
+    if not membership:
+        return False
+    if chat.kind == "organization":
+        return chat.all_participants
+    if chat.kind != "class" or chat.class_id is None:
+        return False
+    roles, class_id = membership.get("roles") or [], str(membership.get("class_id") or "")
+    teaching = (membership.get("subjects") or {}) if "teacher" in roles else {}
+    return ("student" in roles and class_id == str(chat.class_id)) or str(chat.class_id) in teaching
 
 
 def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
@@ -125,6 +141,20 @@ class Base(ServiceApplication):
             self._user_chats(member, pending).leave(chat.id)
 
     # -- rights ---------------------------------------------------------------------------------------
+    def check_member(self, chat: Chat, user_id: uuid.UUID) -> None:
+        """Only a chat's members read and write it. A chat that follows school's rosters may not have the
+        person yet right after they joined the school or the class (school's event is on its way): before
+        refusing, school is asked (shared/consistency.py), and lets in only where its membership puts them."""
+        if not confirmed(chat.is_member(user_id), self._school_says_member(chat, user_id)):
+            chat.check_member(user_id)
+
+    @staticmethod
+    def _school_says_member(chat: Chat, user_id: uuid.UUID) -> AskOwner | None:
+        ask = owner("school_membership")
+        if ask is None or chat.organization_id is None or chat.kind not in ("organization", "class"):
+            return None
+        return lambda: school_puts_in(chat, ask(user_id, chat.organization_id))
+
     def _check_school_members(self, organization_id: uuid.UUID | None, actor_id: uuid.UUID,
                               member_ids: list[uuid.UUID]) -> None:
         """CH-6: only a member of the chat's school brings people in, and only the

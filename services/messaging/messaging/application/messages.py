@@ -25,7 +25,7 @@ class Messages(Base):
 
         def command() -> dict:
             chat = self.chat(chat_id)
-            chat.check_member(actor_id)
+            self.check_member(chat, actor_id)
             on_behalf = None
             if on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
                 # CH-5: admins answer the inbox and post in common chats as the organization.
@@ -72,7 +72,7 @@ class Messages(Base):
         text = check_text(text)
 
         def command() -> dict:
-            self.chat(chat_id).check_member(actor_id)
+            self.check_member(self.chat(chat_id), actor_id)
             page = self._page_of(chat_id, seq)
             if page.message(seq)["author_id"] != str(actor_id):
                 raise Forbidden("message.not_yours", "You can edit only your own messages.")
@@ -87,7 +87,7 @@ class Messages(Base):
         organization (moderation); a trace stays in the history."""
         def command() -> dict:
             chat = self.chat(chat_id)
-            chat.check_member(actor_id)
+            self.check_member(chat, actor_id)
             page = self._page_of(chat_id, seq)
             author = page.message(seq)["author_id"]
             if author != str(actor_id) and not self._moderates(chat, actor_id):
@@ -104,7 +104,7 @@ class Messages(Base):
         ``after`` (a reconnecting client catches up from its last seq); reads at most
         two pages of history however long the chat is."""
         chat = self.chat(chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         last = self.last_seq(chat)
         if after is not None:
             wanted = range(after + 1, min(last, after + limit) + 1)

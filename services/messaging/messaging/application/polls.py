@@ -12,7 +12,7 @@ class Polls(Base):
     def vote(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, options: list[int]) -> dict:
         def command() -> dict:
             chat = self.chat(chat_id)
-            chat.check_member(actor_id)
+            self.check_member(chat, actor_id)
             page = self._page_of(chat_id, seq)
             page.vote(seq, actor_id, options)
             self.save(page)
@@ -24,7 +24,7 @@ class Polls(Base):
         """The poll's author (or a moderator) stops the voting; results stay."""
         def command() -> dict:
             chat = self.chat(chat_id)
-            chat.check_member(actor_id)
+            self.check_member(chat, actor_id)
             page = self._page_of(chat_id, seq)
             if page.message(seq)["author_id"] != str(actor_id) and not self._moderates(chat, actor_id):
                 raise Forbidden("message.not_yours", "Only the poll's author closes it.")

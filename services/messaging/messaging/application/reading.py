@@ -14,7 +14,7 @@ from shared.paging import decode_cursor, encode_cursor
 class Reading(Base):
     def mark_read(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int) -> int:
         chat = self.chat(chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         seq = min(seq, self.last_seq(chat))
 
         def read() -> int:
@@ -45,7 +45,7 @@ class Reading(Base):
         time by user id. CH-5: in an inbox thread the admins read as the organization, so the person who wrote
         sees one reader without an id (``user_id`` None) however many admins read it."""
         chat = self.chat(chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         author = self._page_of(chat_id, seq).message(seq)["author_id"]
         if author != str(actor_id) and not self._moderates(chat, actor_id):
             raise Forbidden("message.readers_forbidden", "Only the message's author and the chat's admins see who "

@@ -18,7 +18,7 @@ class Reports(Base):
         if not 1 <= len(reason) <= 1000:
             raise Invalid("report.invalid_reason", "Say in 1 to 1000 characters what is wrong.")
         chat = self.chat(chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         message = self._page_of(chat_id, seq).message(seq)
         if message["deleted"]:
             raise Gone("message.deleted", "This message was deleted.")

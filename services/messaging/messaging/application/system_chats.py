@@ -84,5 +84,5 @@ class SystemChats(Base):
         if found is None:
             raise NotFound("chat.not_found", "This lesson has no chat yet: its teacher has not linked the journal.")
         chat = self.chat(found.chat_id)
-        chat.check_member(actor_id)
+        self.check_member(chat, actor_id)
         return chat
