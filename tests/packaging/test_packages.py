@@ -255,3 +255,12 @@ def test_an_undeclared_dependency_fails(venvs, tmp_path):
     python = fresh_venv(tmp_path / "venv", "sfera-ejournal-bridge==0.1.0.post1", broken, venvs["built"])
     with pytest.raises(PackagingError, match=r"No module named 'jsonschema' \(application/"):
         import_everything(python, "ejournal_bridge", tmp_path)
+
+
+def test_the_installed_bridge_finds_its_webhook_schema(venvs, tmp_path):
+    """EJ-3's webhook contract ships inside the bridge's package (docs/ejournal/ links to it): an installed bridge
+    validates webhooks without the repository beside it."""
+    run([venvs["ejournal_bridge"], "-I", "-c",
+         "from ejournal_bridge.application.inbox import webhook_validator\n"
+         "assert webhook_validator().schema['title'] == 'E-journal webhook v1'"],
+        cwd=tmp_path, env=service_env(tmp_path))

@@ -17,7 +17,7 @@ from ejournal_bridge.domain import Delivery, Enrollment, JournalPerson, Lesson
 from shared.clock import utcnow
 from shared.errors import Invalid
 
-SCHEMA_PATH = Path(__file__).resolve().parents[4] / "docs" / "ejournal" / "webhook.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "webhook.schema.json"  # package data; docs/ejournal/ links it
 
 
 @lru_cache(maxsize=1)
