@@ -230,6 +230,8 @@ def test_ca6_ca7_a_recording_lands_in_the_chat_and_ending_the_call_ends_it_for_a
         try:
             await until(lambda: sees(peers[1], room["ids"][0], "camera", LUMAS[0]), what="the admin's camera")
             api.ok("POST", f"/calls/{call['call_id']}/recording", admin["access_token"])
+            for peer in peers:  # everyone is told it records, at once
+                assert (await peer.wait_for("recording"))["recording"] is True
             await asyncio.sleep(4)
             ended = api.ok("POST", f"/calls/{call['call_id']}/end", admin["access_token"])
             assert ended["ended_reason"] == "ended_by_admin"

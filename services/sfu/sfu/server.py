@@ -3,7 +3,7 @@
 Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
 
     -> {"type": "join", "token": "<join token>"}
-    <- {"type": "joined", "user_id", "call_id", "room", "role", "rights", "muted", "ice_servers": [...]}
+    <- {"type": "joined", "user_id", "call_id", "room", "role", "rights", "muted", "recording", "ice_servers": [...]}
     -> {"type": "offer", "sdp": "...", "sources": {"<mid>": "microphone" | "camera" | "screen"}}
        (the client's sendonly transceivers are what it publishes, its recvonly
        transceivers are its slots: a few video, three audio)
@@ -12,6 +12,7 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
     -> {"type": "pin", "tracks": ["<user_id>:camera", ...]}                   (who to see first)
     -> {"type": "leave"}
     <- {"type": "muted" | "unmuted" | "rights" | "moved" | "removed" | "ended" | "error", ...}
+    <- {"type": "recording", "recording": true | false}     (the call is recorded now, or no longer: CA-6, told to all)
     <- {"type": "error", "code": "call.screen_not_allowed", "source": "screen", "mid"}  (media sent on a
        source without the right, or whose right the admin took back while it was shared: not forwarded, CA-4;
        the answer's "not_forwarded" lists such mids of the offer)
@@ -224,6 +225,8 @@ class Node:
                     await p.send({"type": "moved", "room": room_id})
         elif command == "RecordingChanged":
             await self.record(call_id, data["recording_id"], bool(data["recording"]))
+            for p in self.of_call(call_id):  # CA-6: everyone in the call knows it is recorded, at once
+                await p.send({"type": "recording", "recording": bool(data["recording"])})
         elif command == "CallEnded":
             await self.record(call_id, None, False)
             for p in self.of_call(call_id):
@@ -295,7 +298,7 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
         metrics.joins.labels("ok").inc()
         await notify({"type": "joined", "user_id": p.user_id, "call_id": p.call_id, "room": p.room.id,
                       "role": p.role, "rights": sorted(p.rights), "muted": p.muted,
-                      "ice_servers": ice_servers(p.user_id)})
+                      "recording": p.call_id in node.recorders, "ice_servers": ice_servers(p.user_id)})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break

@@ -6,7 +6,7 @@
  * this person publishes (microphone, camera, screen; `sources` names them by mid) and whose
  * recvonly transceivers are the slots the SFU fills (a few videos, the three loudest voices)
  * -> "answer"; then "slots" whenever who is shown changes, and the admin's "muted", "rights",
- * "moved", "removed", "ended", "error" (e.g. call.screen_not_allowed, CA-4).
+ * "moved", "recording", "removed", "ended", "error" (e.g. call.screen_not_allowed, CA-4).
  */
 
 export type Source = 'microphone' | 'camera' | 'screen'
@@ -21,6 +21,7 @@ export type CallEvent =
   | { type: 'joined'; userId: string; rights: string[]; muted: boolean; role: string }
   | { type: 'rights'; rights: string[] }
   | { type: 'muted'; muted: boolean }
+  | { type: 'recording'; recording: boolean } // CA-6: the call is recorded now (told at join and on each change)
   | { type: 'moved'; room: string } // the call's room: 'main' or a breakout room's id (room-<n>)
   | { type: 'closed'; reason: 'ended' | 'removed' | 'left' | 'lost' }
   | { type: 'error'; code: string; source?: string; message?: string }
@@ -104,6 +105,7 @@ export class CallConnection {
           this.callId = String(message.call_id ?? '')
           this.emit({ type: 'joined', userId: message.user_id, rights: this.rights, muted: Boolean(message.muted),
                       role: message.role })
+          if (typeof message.recording === 'boolean') this.emit({ type: 'recording', recording: message.recording })
           if (message.muted) this.setMicrophone(false)
           if (message.ice_servers?.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: message.ice_servers })
           await pc.setLocalDescription(await pc.createOffer())
@@ -134,6 +136,9 @@ export class CallConnection {
         case 'unmuted':
           if (message.type === 'muted') this.setMicrophone(false)
           this.emit({ type: 'muted', muted: message.type === 'muted' })
+          break
+        case 'recording':
+          this.emit({ type: 'recording', recording: Boolean(message.recording) })
           break
         case 'moved':
           this.emit({ type: 'moved', room: callRoom(String(message.room), this.callId) })

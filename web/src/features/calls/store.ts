@@ -241,6 +241,9 @@ export const useCall = defineStore('call', () => {
         }
         debug.errors.push(event.code)
         break
+      case 'recording': // CA-6: said by the SFU to everyone at once (the poll would take up to 4 s)
+        if (info.value && info.value.recording !== event.recording) showInfo({ ...info.value, recording: event.recording })
+        break
       case 'moved':
         void loadInfo().then(() => {
           if (event.room === callId.value || event.room === 'main') say('rooms.back')
