@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, realtime, registration, school, sfu, web
+from bench import ejournal, messaging, pipeline, realtime, registration, school, sfu, web, web_call
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -21,3 +21,5 @@ if __name__ == "__main__":
     sfu.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     web.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    web_call.main()
