@@ -130,3 +130,19 @@ def test_make_run_reads_the_sfu_port_from_the_environment(tmp_path, monkeypatch)
     with pytest.raises(Stopped):
         devstack.run()
     assert seen["config"].sfu_port == 8411
+
+
+def test_the_asyncio_realtime_server_fronts_gunicorn_on_the_gateways_port(tmp_path):
+    """SFERA_REALTIME_SERVER=asyncio (issue #17): one origin, the socket served by gateway.realtime_server, every
+    other path passed to gunicorn on a private port, which then trusts the front's X-Forwarded-For alone."""
+    stack = _stack(tmp_path, realtime_server="asyncio", gateway_port=18080)
+    stack._spawn = lambda managed: stack.processes.setdefault(managed.name, managed)
+    front = stack.start_gateway()
+    wsgi = stack.processes["gateway-wsgi"]
+    assert front.name == "gateway" and front.health_url == "http://127.0.0.1:18080/healthz"
+    assert front.argv[1:5] == ["-m", "gateway.realtime_server", "--port", "18080"]
+    wsgi_port = wsgi.argv[wsgi.argv.index("--bind") + 1].rsplit(":", 1)[1]
+    assert front.argv[5:] == ["--upstream", f"http://127.0.0.1:{wsgi_port}"] and wsgi_port != "18080"
+    assert Path(wsgi.argv[0]).name == "gunicorn" and wsgi.env["SFERA_TRUST_FORWARDED_FOR"] == "yes"
+    with pytest.raises(Exception, match="gthread or asyncio"):
+        _stack(tmp_path / "other", realtime_server="uvloop").start_gateway()
