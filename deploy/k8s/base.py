@@ -39,6 +39,10 @@ GATEWAY_ARGV = ["gunicorn", "-c", "python:gateway.gunicorn_conf", "--worker-clas
                 "--access-logfile", "-", "gateway.app:create_app()"]
 
 
+# the realtime socket (issue #17): the asyncio server, thousands of sockets a process; the Ingress routes its path here
+REALTIME_ARGV = ["python", "-m", "gateway.realtime_server", "--host", "0.0.0.0", "--port", "8080"]
+
+
 def dns(name: str) -> str:
     return name.replace("_", "-")
 
@@ -152,6 +156,10 @@ def workloads() -> list[dict]:
                         "500m", "768Mi", "http")
     docs += [deployment("gateway", "gateway", 3, gateway), pdb("gateway", minAvailable=2), hpa("gateway", 3, 12),
              service("gateway", [("http", 8080)])]
+    realtime = container("realtime", image("gateway"), REALTIME_ARGV, [{"name": "http", "containerPort": 8080}],
+                         "500m", "1Gi", "http")
+    docs += [deployment("realtime", "realtime", 2, realtime), pdb("realtime", minAvailable=1),
+             hpa("realtime", 2, 8), service("realtime", [("http", 8080)])]
     # The SFU: signaling, /healthz and /metrics on 8300; media over UDP on the node's own addresses (aiortc
     # gathers host candidates on ephemeral ports), hence the host network and one SFU per node. A node's name is
     # stable (SFERA_SFU_NODE): a restarted SFU consumes its command queue again.
@@ -273,8 +281,12 @@ def edge() -> list[dict]:
             "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
             "nginx.ingress.kubernetes.io/proxy-body-size": "60m"}},
         "spec": {"ingressClassName": "nginx", "tls": [{"hosts": tls_hosts, "secretName": "sfera-tls"}], "rules": [
-            {"host": tls_hosts[0], "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-                "service": {"name": "gateway", "port": {"number": 8080}}}}]}},
+            {"host": tls_hosts[0], "http": {"paths": [
+                # the realtime socket to the asyncio server, every other path to the gateway: one origin
+                {"path": "/api/v1/realtime", "pathType": "Exact", "backend": {
+                    "service": {"name": "realtime", "port": {"number": 8080}}}},
+                {"path": "/", "pathType": "Prefix", "backend": {
+                    "service": {"name": "gateway", "port": {"number": 8080}}}}]}},
             {"host": tls_hosts[1], "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
                 "service": {"name": "sfu", "port": {"number": 8300}}}}]}}]},
     }]
@@ -292,6 +304,7 @@ def network_policies() -> list[dict]:
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny-ingress"},
          "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
         policy("gateway-from-ingress", {"app.kubernetes.io/name": "gateway"}, [ns("ingress-nginx")], [8080]),
+        policy("realtime-from-ingress", {"app.kubernetes.io/name": "realtime"}, [ns("ingress-nginx")], [8080]),
         policy("sfu-signaling-from-ingress", {"app.kubernetes.io/name": "sfu"}, [ns("ingress-nginx")], [8300]),
         policy("metrics-from-monitoring", PART_OF, [ns("monitoring")], [METRICS_PORT, 8080, 8300]),
         policy("rabbitmq-from-sfera", {"app.kubernetes.io/name": "sfera-rabbitmq"},

@@ -204,3 +204,15 @@ def test_every_process_starts_with_the_command_devstack_uses(overlay):
     job = by_kind(objects(overlay), "Job")["sfera-migrate"]["spec"]["template"]["spec"]
     assert [c["command"] for c in job["initContainers"] + job["containers"]] == [
         ["python", "-m", "shared.store.migrate"], ["python", "-m", "shared.bus.topology"]]  # as Stack.prepare
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_realtime_socket_goes_to_the_asyncio_server_on_the_gateways_host(overlay):
+    """One origin (issue #17): the Ingress sends /api/v1/realtime to gateway.realtime_server, the rest to gunicorn."""
+    objs = objects(overlay)
+    (site, _) = by_kind(objs, "Ingress")["sfera"]["spec"]["rules"]
+    routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in site["http"]["paths"]}
+    assert routes == {"/api/v1/realtime": ("Exact", "realtime"), "/": ("Prefix", "gateway")}
+    (container,) = by_kind(objs, "Deployment")["realtime"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:3] == ["python", "-m", "gateway.realtime_server"]
+    assert by_kind(objs, "Service")["realtime"]["spec"]["ports"][0]["port"] == 8080
