@@ -143,3 +143,73 @@ def test_a_store_from_before_the_index_gets_it_from_its_links_EJ_3_EJ_4(durable_
     assert chats["class_parents"] == {teacher} | {str(users[p]) for p in school.user(pupil)["agents"]}
     kept = new.find(LinkedPeople, LinkedPeople.create_id(old.provider.id))  # built once, and kept from now on
     assert kept is not None and set(kept.people) == set(users)
+
+
+def test_a_delivery_touching_every_class_saves_twice_its_own_changes_and_what_messaging_was_told_EJ_4(store_settings):
+    bridge = Bridge(store_settings, students=10)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments)):
+        bridge.deliver(f"{name}.upserted", records)
+    for klass in school.classes:
+        bridge.link(school.class_teacher(klass["sourcedId"]))
+    # A new subject in every class: every class gets a subject chat.
+    lessons = [{**school.lessons[0], "sourcedId": f"new-{k['sourcedId']}", "class": k["sourcedId"],
+                "subject": "Астрономия", "teacher": school.class_teacher(k["sourcedId"])} for k in school.classes]
+    saves, original = [0], bridge.app.save
+
+    def counting(*objs, **kwargs):
+        saves[0] += 1
+        return original(*objs, **kwargs)
+
+    bridge.app.save = counting
+    bridge.sent.clear()
+    bridge.deliver("lessons.upserted", lessons)
+    assert sorted(c["name"].split(" · ")[-1] for c in bridge.sent if c.get("kind") == "subject") == [
+        "Астрономия"] * len(school.classes)
+    assert saves[0] == 1 + 1 + 1  # the delivery stored, applied once, the chats' digests of every class
+
+
+def test_a_delivery_is_applied_a_chunk_per_command_and_a_repeat_after_a_failure_applies_the_rest_once(store_settings):
+    """Issue #17: the provider's lock is held a chunk at a time (a person linking meanwhile does not wait for the
+    whole delivery); each chunk is recorded once, so a repeat after a failure applies only what was not."""
+    from ejournal_bridge.application.inbox import DELIVERY_CHUNK
+    from ejournal_bridge.domain import JournalClass, class_id_of
+
+    bridge = Bridge(store_settings, students=3 * DELIVERY_CHUNK)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users)):
+        bridge.deliver(f"{name}.upserted", records)
+    enrollments = [e for e in school.enrollments if e["role"] == "student"]
+    assert len(enrollments) > 2 * DELIVERY_CHUNK
+    body = bridge.sender.body("enrollments.upserted", enrollments)
+    ts = str(int(datetime.now(timezone.utc).timestamp()))
+    delivery, _ = bridge.app.receive_webhook(bridge.provider.id, ts, sign(bridge.secret, ts, body), body)
+    original, calls = bridge.app._apply, []
+
+    def failing_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the store went away")
+        return original(*args, **kwargs)
+
+    bridge.app._apply = failing_second_chunk
+    with pytest.raises(RuntimeError):
+        bridge.app.process_delivery(delivery.id, "evt-1")
+    bridge.app._apply = original
+    assert bridge.app.already_processed("evt-1#0") and not bridge.app.already_processed("evt-1#1")
+    seen: list[str] = []
+
+    def noting(delivery, pending, affected, records=None):
+        seen.extend(r["sourcedId"] for r in records)
+        return original(delivery, pending, affected, records)
+
+    bridge.app._apply = noting
+    assert bridge.app.process_delivery(delivery.id, "evt-1") is True  # the rest, once
+    assert seen == [e["sourcedId"] for e in enrollments[DELIVERY_CHUNK:]]  # not the chunk applied before
+    assert bridge.app.process_delivery(delivery.id, "evt-1") is False  # and nothing more
+    assert seen == [e["sourcedId"] for e in enrollments[DELIVERY_CHUNK:]]
+    bridge.app._apply = original
+    for klass in school.classes:
+        mirror = bridge.app.find(JournalClass, class_id_of(bridge.provider.id, klass["sourcedId"]))
+        assert sorted(mirror.students) == sorted(school.students_of(klass["sourcedId"]))

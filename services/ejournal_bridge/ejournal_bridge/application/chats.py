@@ -61,31 +61,39 @@ class Chats(BridgeBase):
         provider = self.provider(provider_id)
         people = self.linked_people(provider_id)
         sent = 0
-        for external_id in sorted(class_ids):
-            klass = self.find(JournalClass, JournalClass.create_id(provider_id, external_id))
-            if klass is None:
-                continue
-            specs = self.chat_specs(provider, klass, people)
-            wanted = {s["key"]: s for s in specs}
-            # Chats that no longer have an owner here are emptied, not deleted: their history stays.
-            for key in set(klass.chats) - set(wanted):
-                if klass.chats[key] != "retired":
-                    wanted[key] = {"key": key, "retire": True}
-            digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
-            changed = [wanted[k] for k, d in digests.items() if force or klass.chats.get(k) != d]
-            if not changed:
-                continue
-            chats(changed)
-            sent += len(changed)
-
-            self._record_sent(provider_id, klass.id, {c["key"]: digests[c["key"]] for c in changed})
+        recorded: dict[uuid.UUID, dict[str, str]] = {}  # what messaging accepted, by class: saved once at the end
+        try:
+            for external_id in sorted(class_ids):
+                klass = self.find(JournalClass, JournalClass.create_id(provider_id, external_id))
+                if klass is None:
+                    continue
+                specs = self.chat_specs(provider, klass, people)
+                wanted = {s["key"]: s for s in specs}
+                # Chats that no longer have an owner here are emptied, not deleted: their history stays.
+                for key in set(klass.chats) - set(wanted):
+                    if klass.chats[key] != "retired":
+                        wanted[key] = {"key": key, "retire": True}
+                digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
+                changed = [wanted[k] for k, d in digests.items() if force or klass.chats.get(k) != d]
+                if not changed:
+                    continue
+                chats(changed)
+                sent += len(changed)
+                recorded[klass.id] = {c["key"]: digests[c["key"]] for c in changed}
+        finally:
+            # Even when a later class failed: what was sent is not sent again (and if this save is lost, messaging's
+            # command is idempotent: the chats come out the same).
+            if recorded:
+                self._record_sent(provider_id, recorded)
         return sent
 
-    def _record_sent(self, provider_id: uuid.UUID, klass_id: uuid.UUID, digests: dict[str, str]) -> None:
+    def _record_sent(self, provider_id: uuid.UUID, digests: dict[uuid.UUID, dict[str, str]]) -> None:
+        """One save for every class of a sync (not one command per class)."""
         def command() -> None:
-            fresh = self.find(JournalClass, klass_id)
-            fresh.chats_sent(digests)
-            self.save(fresh)
+            fresh = [self.find(JournalClass, klass_id) for klass_id in digests]
+            for klass in fresh:
+                klass.chats_sent(digests[klass.id])
+            self.save(*fresh)
 
         self.retrying(command, ("provider", provider_id))
 

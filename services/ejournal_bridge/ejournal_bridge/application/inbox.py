@@ -17,6 +17,7 @@ from ejournal_bridge.domain import Delivery, Enrollment, JournalPerson, Lesson
 from shared.clock import utcnow
 from shared.errors import Invalid
 
+DELIVERY_CHUNK = 25  # records of a delivery applied per command (and per hold of the provider's lock)
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "webhook.schema.json"  # package data; docs/ejournal/ links it
 
 
@@ -85,28 +86,51 @@ class Inbox(BridgeBase):
 
     def process_delivery(self, delivery_id: uuid.UUID, event_id: str, chats: ChatSink | None = None) -> bool:
         """Apply a stored delivery to the mirror once, then bring the chats of the
-        classes it touched in line (idempotent: safe to repeat after a failure)."""
+        classes it touched in line (idempotent: safe to repeat after a failure).
+
+        Its records are applied ``DELIVERY_CHUNK`` at a time, each chunk one command recorded once with its own
+        id (``<event id>#<n>``): the provider's lock is held for a chunk, not a whole delivery, so a person
+        linking meanwhile waits a fraction of a second, not the delivery (issue #17). A repeat after a failure
+        skips the chunks applied. Returns whether anything was applied now."""
         delivery = self.get_as(Delivery, delivery_id, "delivery.not_found", "No such delivery.")
+        records = delivery.body["records"]
         affected: set[str] = set()
         linked: list[str] = []  # the linked people it touched: their organizations may have changed (EJ-2)
+        # A delivery processed whole under its event id (before chunks) is not applied again.
+        whole_before = self.already_processed(event_id)
+        applied: list[bool] = []
+        for n, start in enumerate(range(0, len(records), DELIVERY_CHUNK)):
+            if whole_before:
+                break
+            if self.already_processed(f"{event_id}#{n}"):
+                applied.append(False)  # applied before this repeat: not even read again
+                continue
+            chunk = records[start:start + DELIVERY_CHUNK]
+            touched: set[str] = set()
+            chunk_linked: list[str] = []
 
-        def command() -> bool:
-            pending: dict[uuid.UUID, Aggregate] = {}
-            affected.clear()
-            self._apply(delivery, pending, affected)
-            self._note_linked(pending, delivery.provider_id)
-            linked[:] = [p.external_id for p in pending.values() if isinstance(p, JournalPerson) and p.user_id]
-            return self.process_once(event_id, *pending.values())
+            def command(chunk: list[dict] = chunk, touched: set[str] = touched, chunk_linked: list[str] = chunk_linked,
+                        processed_id: str = f"{event_id}#{n}") -> bool:
+                pending: dict[uuid.UUID, Aggregate] = {}
+                touched.clear()
+                self._apply(delivery, pending, touched, chunk)
+                self._note_linked(pending, delivery.provider_id)
+                chunk_linked[:] = [p.external_id for p in pending.values()
+                                   if isinstance(p, JournalPerson) and p.user_id]
+                return self.process_once(processed_id, *pending.values())
 
-        applied = self.retrying(command, ("provider", delivery.provider_id))
-        if not applied:
+            applied.append(self.retrying(command, ("provider", delivery.provider_id)))
+            affected |= touched
+            linked += chunk_linked
+        complete = bool(applied) and all(applied)
+        if not complete:
             affected.update(self._touched_classes(delivery))
         self.sync_chats(delivery.provider_id, affected, chats)
         if delivery.body["type"].startswith("users."):
             # Applied once before (a retry after a failure here): every person of the delivery is looked at.
             self.announce_memberships(delivery.provider_id,
-                                      linked if applied else [r["sourcedId"] for r in delivery.body["records"]])
-        return applied
+                                      linked if complete else [r["sourcedId"] for r in records])
+        return any(applied)
 
     def _touched_classes(self, delivery: Delivery) -> set[str]:
         pending: dict = {}

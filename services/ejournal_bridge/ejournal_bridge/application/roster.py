@@ -9,7 +9,8 @@ from shared.errors import DomainError
 
 
 class Roster(BridgeBase):
-    def _apply(self, delivery: Delivery, pending: dict, affected: set[str]) -> None:
+    def _apply(self, delivery: Delivery, pending: dict, affected: set[str], records: list[dict] | None = None) -> None:
+        """The delivery's ``records`` (all of them by default) to the mirror's aggregates in ``pending``."""
         provider_id, body = delivery.provider_id, delivery.body
         handler = {
             "orgs.upserted": self._orgs, "academicSessions.upserted": lambda *_: None,
@@ -20,7 +21,7 @@ class Roster(BridgeBase):
             "lesson.published": self._lesson_action, "lesson.started": self._lesson_action,
             "lesson.ended": self._lesson_action,
         }[body["type"]]
-        for record in body["records"]:
+        for record in body["records"] if records is None else records:
             try:
                 handler(provider_id, record, pending, affected, body["type"])
             except DomainError as exc:
