@@ -99,6 +99,9 @@ def test_a_lesson_started_from_the_desk_joined_from_home_rooms_screen_and_record
         return mid && window.sferaBrightness(mid) !== null }}""", "the pupil's screen decoded by the teacher")
     t.screen("lesson-screen-shared")
     a.get_by_role("button", name="Остановить показ").click()
+    wait_for(t.page, f"""() => !Object.values(window.sferaState.slots).some(
+        (v) => v && v.user_id === '{ids[1]}' && v.source === 'screen')""",
+             "the stopped screen to leave the teacher's stage")
 
     # CA-5: two rooms at random, then the first pupil moved by hand into the other's room, then all back.
     t.page.get_by_label("Комнат").fill("2")
