@@ -173,3 +173,15 @@ def test_a_broadcast_viewer_only_receives_CA_9(people, api, world):
     expect(a.locator(".participant", has_text="Петрова Вера")).to_contain_text("зритель")
     teacher.screen("broadcast-viewer")
     admin.screen("broadcast-presenter")
+
+    # Ended while the viewer reads the chat (minimised): the floating tile says so instead of vanishing (CA-7).
+    b.get_by_role("button", name="Чат", exact=True).click()
+    b.get_by_role("link", name="Открыть в чатах").click()
+    expect(b.get_by_role("region", name=re.compile("Идёт звонок"))).to_be_visible(timeout=15_000)
+    a.once("dialog", lambda dialog: dialog.accept())
+    a.get_by_role("button", name="Завершить для всех").click()
+    ended = b.locator("[data-call-dock]")
+    expect(ended.get_by_role("status")).to_have_text("Звонок завершён.", timeout=20_000)
+    teacher.screen("call-ended-away")
+    ended.get_by_role("button", name="Закрыть").click()
+    expect(ended).to_have_count(0)
