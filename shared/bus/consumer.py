@@ -26,6 +26,7 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import QueueConsumer
 
 from shared.bus.lag import observe_applied
 from shared.bus.naming import (
@@ -164,4 +165,22 @@ class ReliableEventHandler(EventHandler):
         )
 
 
+
+class _OneAtATimeQueueConsumer(QueueConsumer):
+    """A queue consumer of its own (its own connection) whose consumers have one message in flight each."""
+
+    @property
+    def prefetch_count(self) -> int:
+        return 1
+
+
+class OneAtATimeEventHandler(ReliableEventHandler):
+    """A handler applying its events one at a time: for events that would only wait for one another (the
+    e-journal bridge's deliveries of one school take its lock), so that they do not take every worker of the
+    service (nameko gives each consumer ``max_workers`` messages at once) and leave its RPCs none (issue #17)."""
+
+    queue_consumer = _OneAtATimeQueueConsumer()
+
+
 consume_event = ReliableEventHandler.decorator
+consume_event_one_at_a_time = OneAtATimeEventHandler.decorator

@@ -11,7 +11,7 @@ from nameko.rpc import RpcProxy
 from ejournal_bridge import handlers
 from ejournal_bridge.application import BridgeApplication, parse_time
 from ejournal_bridge.journal import HttpJournalClient
-from shared.bus.consumer import consume_event
+from shared.bus.consumer import consume_event, consume_event_one_at_a_time
 from shared.clock import utcnow
 from shared.contracts import CloudEvent
 from shared.contracts.api import ejournal_bridge as schemas
@@ -83,7 +83,7 @@ class BridgeService:
     def request_replay(self, provider_id: str) -> dict:
         return {"replay_id": str(self.app.request_replay(to_id(provider_id, "provider.not_found")))}
 
-    @consume_event("ejournal_bridge.InboxReplayRequested.v1")
+    @consume_event_one_at_a_time("ejournal_bridge.InboxReplayRequested.v1")
     def on_replay_requested(self, event: CloudEvent) -> dict:
         return handlers.on_replay_requested(self.app, event, self.chats)
 
@@ -94,7 +94,8 @@ class BridgeService:
                                                        signature, body.encode())
         return {"delivery_id": str(delivery.id), "duplicate": duplicate}
 
-    @consume_event("ejournal_bridge.WebhookAccepted.v1")
+    # Deliveries take the provider's lock in turn: one at a time, they leave the other workers to RPCs (issue #17).
+    @consume_event_one_at_a_time("ejournal_bridge.WebhookAccepted.v1")
     def on_webhook_accepted(self, event: CloudEvent) -> bool:
         return handlers.on_webhook_accepted(self.app, event, self.chats)
 
