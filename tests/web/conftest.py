@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.api import Api
 from tests.e2e.conftest import platform  # noqa: F401  (one platform for the web tests, as the e2e tests have)
@@ -60,6 +61,11 @@ def browser() -> Iterator:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+# An assertion waits for what a person would wait for: Playwright's 5 s default is shorter than a page that
+# refreshes its session, reads the API and renders takes on a loaded 2-core CI machine (a real failure still fails).
+expect.set_options(timeout=15_000)
 
 
 class Person:
