@@ -51,6 +51,11 @@ def program(argv: list[str]) -> list[str]:
     out = [Path(argv[0]).name.replace("python3", "python"), *argv[1:]]
     if "--bind" in out:
         out[out.index("--bind") + 1] = f"0.0.0.0:{PORTS['gateway']}"
+    if "--upstream" in out:  # the realtime server: in a cluster the Ingress, not it, passes the rest to the gateway
+        at = out.index("--upstream")
+        del out[at:at + 2]
+        out[out.index("--port") + 1] = str(PORTS["gateway"])
+        out[out.index("--port"):out.index("--port")] = ["--host", "0.0.0.0"]
     return out
 
 
@@ -64,6 +69,10 @@ def devstack_commands() -> dict[str, list[str]]:
         commands[f"{dns(name)}-relay"] = stack.start_relay(name).argv
     commands["sfu"] = stack.start_sfu().argv
     commands["gateway"] = stack.start_gateway().argv
+    # the realtime socket's asyncio server (SFERA_REALTIME_SERVER=asyncio), its own Deployment in a cluster
+    asyncio_stack = Stack(StackConfig(var_dir=Path("/nonexistent"), realtime_server="asyncio"))
+    asyncio_stack._spawn = lambda managed: managed
+    commands["realtime"] = asyncio_stack.start_gateway().argv
     migrate = []
     stack.run_tool = lambda name, argv: migrate.append(argv) or ""
     stack.prepare()
@@ -89,6 +98,7 @@ def kinds() -> dict[str, dict]:
     out["sfu"] = {"install": [pinned("sfu")], "cmd": commands["sfu"], "port": PORTS["sfu"]}
     out["gateway"] = {"install": [pinned("gateway")], "cmd": commands["gateway"], "port": PORTS["gateway"],
                       "web": True}
+    out["realtime"] = {"install": [pinned("gateway")], "cmd": commands["realtime"], "port": PORTS["gateway"]}
     # store tables and broker topology know every service
     out["migrate"] = {"install": [pinned(n) for n in SERVICES], "cmd": commands["migrate"], "port": None}
     return out
@@ -144,7 +154,7 @@ def render() -> str:
             lines += ["COPY --from=web /web/dist /opt/sfera/web", "ENV SFERA_WEB_DIST=/opt/sfera/web"]
         if kind == "sfu":
             lines += [f"ENV SFERA_SFU_HOST=0.0.0.0 SFERA_SFU_PORT={spec['port']}"]
-        elif spec["port"] and kind != "gateway":
+        elif spec["port"] and kind not in ("gateway", "realtime"):
             lines += [f"ENV SFERA_METRICS_PORT={spec['port']}"]
         lines += [f"USER {UID}:{UID}"]
         if spec["port"]:

@@ -156,7 +156,7 @@ def workloads() -> list[dict]:
                         "500m", "768Mi", "http")
     docs += [deployment("gateway", "gateway", 3, gateway), pdb("gateway", minAvailable=2), hpa("gateway", 3, 12),
              service("gateway", [("http", 8080)])]
-    realtime = container("realtime", image("gateway"), REALTIME_ARGV, [{"name": "http", "containerPort": 8080}],
+    realtime = container("realtime", image("realtime"), REALTIME_ARGV, [{"name": "http", "containerPort": 8080}],
                          "500m", "1Gi", "http")
     docs += [deployment("realtime", "realtime", 2, realtime), pdb("realtime", minAvailable=1),
              hpa("realtime", 2, 8), service("realtime", [("http", 8080)])]
