@@ -38,6 +38,13 @@ def durable_arguments() -> dict:
     return {"x-queue-type": queue_type()}
 
 
+def own_queue_arguments(**extra) -> dict:
+    """Arguments of a queue that belongs to one process (the gateway's realtime queue, an SFU node's command
+    queue): classic, said explicitly, so a broker whose default queue type is quorum (RabbitMQ 3.11+'s
+    ``default_queue_type`` of a vhost, the cluster operator's setting) still makes it what it is."""
+    return {"x-queue-type": "classic", **extra}
+
+
 def retry_arguments(delay: float, back_to: str) -> dict:
     """A retry queue: a message waits ``delay`` seconds, then is dead-lettered back into ``back_to``. On a
     quorum queue that hand-over is at-least-once (by default quorum dead-lettering is at-most-once: a message

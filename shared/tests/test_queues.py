@@ -96,3 +96,19 @@ def test_a_classic_queue_from_before_becomes_quorum_with_its_messages(rabbitmq, 
     connection.close()
     assert got == [(f"m{n}", f"event {n}".encode()) for n in range(3)]  # all, in order
     assert f"{LEDGER_QUEUE}.redeclare" not in queue_types(rabbitmq, vhost)
+
+
+def test_a_queue_of_one_process_is_classic_whatever_the_platforms_queue_type(rabbitmq, amqp, monkeypatch):
+    """The gateway's realtime queue and an SFU node's command queue belong to one process: classic, said so
+    explicitly (exclusive queues cannot be quorum; a node's queue gains nothing from copies on three brokers)."""
+    monkeypatch.setenv("SFERA_QUEUE_TYPE", "quorum")
+    uri, vhost = amqp
+    with pika.BlockingConnection(pika.URLParameters(uri)) as connection:
+        channel = connection.channel()
+        channel.queue_declare("sfu.node-a.commands", durable=True, arguments=queues.own_queue_arguments(
+            **{"x-expires": 60_000}))
+        channel.queue_declare("realtime.own", exclusive=True, auto_delete=True,
+                              arguments=queues.own_queue_arguments())
+        types = queue_types(rabbitmq, vhost)
+    assert types["sfu.node-a.commands"] == "classic" and types["realtime.own"] == "classic"
+    assert queues.durable_arguments() == {"x-queue-type": "quorum"}

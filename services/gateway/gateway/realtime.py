@@ -34,6 +34,7 @@ from flask import Flask, request
 from flask_sock import Sock
 
 from shared.auth import verify_access_token
+from shared.bus.queues import own_queue_arguments
 from shared.contracts import ContractError, get_contract, parse_event
 from shared.errors import DomainError, Unauthorized
 from shared.observability import metrics
@@ -313,7 +314,8 @@ class BroadcastConsumer(threading.Thread):
     @staticmethod
     def bind(channel) -> str:
         """This process's exclusive queue, bound to every pushed event's exchange and routing key."""
-        queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        declared = channel.queue_declare("", exclusive=True, auto_delete=True, arguments=own_queue_arguments())
+        queue = declared.method.queue
         for contract in map(get_contract, (*PUSHED, *CALL_PRESENCE, SESSION_ENDED)):
             channel.exchange_declare(contract.exchange, exchange_type="topic", durable=True)
             channel.queue_bind(queue, contract.exchange, routing_key=contract.routing_key)

@@ -22,6 +22,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 
 from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+from shared.bus.queues import own_queue_arguments
 from shared.contracts import get_contract, make_event, parse_event
 
 log = logging.getLogger("sfu")
@@ -154,7 +155,7 @@ class CommandConsumer:
         queue = command_queue(self.node)
         exchange = event_exchange("calls")
         await step(channel.exchange_declare, exchange=exchange, exchange_type="topic", durable=True)
-        arguments = {"x-expires": self.expires_ms}
+        arguments = own_queue_arguments(**{"x-expires": self.expires_ms})
         try:
             await step(channel.queue_declare, queue=queue, durable=True, arguments=arguments)
         except pika.exceptions.ChannelClosedByBroker as exc:
