@@ -127,6 +127,23 @@ class ChatKey(Aggregate):
         self.chat_id = chat_id
 
 
+class SentMessage(Aggregate):
+    """A message posted with its client's id (the client's idempotency key): a retried POST finds the first
+    message's seq here instead of posting again. Saved with the page in one save, so two posts of one key
+    collide on this aggregate's creation (IntegrityError) and the retried loser reads the winner."""
+
+    @staticmethod
+    def create_id(chat_id: uuid.UUID, author_id: uuid.UUID, client_message_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("sent", chat_id, author_id, client_message_id)
+
+    @event("Recorded")
+    def __init__(self, chat_id: uuid.UUID, author_id: uuid.UUID, client_message_id: uuid.UUID, seq: int):
+        self.chat_id = chat_id
+        self.author_id = author_id
+        self.client_message_id = client_message_id
+        self.seq = seq
+
+
 class MessagePage(Aggregate):
     """``PAGE_SIZE`` messages of one chat."""
 

@@ -197,7 +197,7 @@ class MessagingService:
         m = schemas.MessageInput().load(message)
         return schemas.MessageView().dump(self.app.post(to_id(actor_id), to_id(chat_id, "chat.not_found"), m["text"],
                                                         m["reply_to"], m["on_behalf_of_organization"],
-                                                        m["attachment_ids"], m["poll"]))
+                                                        m["attachment_ids"], m["poll"], m["client_message_id"]))
 
     @rpc
     def upload_allowance(self, actor_id: str, chat_id: str, kind: str) -> dict:

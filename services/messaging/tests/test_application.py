@@ -245,6 +245,63 @@ def test_messages_replies_edits_deletions_with_a_trace_CH_4(school):
     assert [len(k) for k in kinds] == [2, 1, 1]
 
 
+# -- nothing twice: a client's message id --------------------------------------------------------------
+
+
+def test_a_retried_post_with_its_client_message_id_answers_the_first_message_CH_4(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    key = uuid.uuid4()
+    photo = upload(school, a, chat)
+    first = school.app.post(a, chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key)
+    # The answer was lost; the client sends again (the attachment is already sent by then).
+    again = school.app.post(a, chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key)
+    assert again == first
+    # The same key with another text is still the same message: the first wins.
+    assert school.app.post(a, chat.id, "Привет?", client_message_id=key) == first
+    # The key is the author's: another member's message with the same key is their own.
+    theirs = school.app.post(b, chat.id, "Привет", client_message_id=key)
+    assert theirs["seq"] == first["seq"] + 1
+    # Without a key nothing changes: the same text twice is two messages.
+    plain = [school.app.post(a, chat.id, "ещё")["seq"] for _ in range(2)]
+    assert plain == [first["seq"] + 2, first["seq"] + 3]
+    history, last = school.app.history(a, chat.id, None, None, 10)
+    assert last == 3 and [m["text"] for m in history] == ["ещё", "ещё", "Привет", "Привет!"]
+    assert len(published(school.app, "messaging.MessagePosted.v1")) == 4
+
+
+def test_the_same_client_message_id_from_two_processes_at_once_posts_once_CH_4(durable_store_settings):
+    """Two processes (two applications on one store) get the same retried POST: one message, both answer it."""
+    school = School(make_application(MessagingApplication, "messaging", create_table=True,
+                                     config=durable_store_settings))
+    other = make_application(MessagingApplication, "messaging", create_table=False, config=durable_store_settings)
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    answers, errors = [], []
+
+    def send(app, key):
+        try:
+            answers.append((key, app.post(a, chat.id, f"m {key}", client_message_id=key)["seq"]))
+        except Exception as exc:
+            errors.append(exc)
+
+    keys = [uuid.uuid4() for _ in range(8)]
+    threads = [threading.Thread(target=send, args=(app, key)) for key in keys for app in (school.app, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    seqs = {}
+    for key, seq in answers:
+        assert seqs.setdefault(key, seq) == seq
+    history, last = school.app.history(a, chat.id, None, None, 100)
+    assert last == len(keys) - 1 and sorted(seqs.values()) == list(range(len(keys)))
+    assert sorted(m["text"] for m in history) == sorted(f"m {k}" for k in keys)
+
+
 def test_history_pages_across_many_pages_and_catch_up_after_a_seq_CH_4(school):
     five = school.klass()
     a = school.join("student", five)

@@ -99,6 +99,11 @@ class MessageInput(Schema):
     attachment_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS),
                                  metadata={"description": "Files uploaded to this chat first"})
     poll = fields.Nested(PollInput, load_default=None, allow_none=True)
+    client_message_id = fields.UUID(load_default=None, allow_none=True, metadata={"description": (
+        "The client's id of this message (its idempotency key), chosen when it is typed and sent on every "
+        "attempt: a retry with the same id answers the first message (same seq) instead of posting it again. "
+        "Per author and chat; a retry with another text is still the same message (the first wins). "
+        "The Idempotency-Key header does the same when the body has none.")})
 
 
 class AttachmentView(Schema):

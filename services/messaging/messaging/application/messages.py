@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from messaging.application.base import Base
-from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, check_poll, check_text
+from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, SentMessage, check_poll, check_text
 from shared.clock import utcnow
 from shared.contracts.api.messaging import MAX_ATTACHMENTS
 from shared.errors import Forbidden, Invalid
@@ -15,8 +15,11 @@ from shared.store import once_per_event
 class Messages(Base):
     def post(self, actor_id: uuid.UUID, chat_id: uuid.UUID, text: str, reply_to: int | None = None,
              on_behalf_of_organization: bool = False, attachment_ids: list[uuid.UUID] | None = None,
-             poll: dict | None = None) -> dict:
-        """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4)."""
+             poll: dict | None = None, client_message_id: uuid.UUID | None = None) -> dict:
+        """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4).
+
+        ``client_message_id`` (the client's idempotency key, per author and chat) posts it once: a retry with
+        the same key answers the first message as it is now, whatever the retry carries (the first wins)."""
         attachment_ids = list(dict.fromkeys(attachment_ids or []))
         text = check_text(text, required=not (attachment_ids or poll))
         poll = check_poll(poll) if poll else None
@@ -26,6 +29,10 @@ class Messages(Base):
         def command() -> dict:
             chat = self.chat(chat_id)
             self.check_member(chat, actor_id)
+            sent_id = SentMessage.create_id(chat_id, actor_id, client_message_id) if client_message_id else None
+            sent = self.find(SentMessage, sent_id) if sent_id else None
+            if sent is not None:  # a retry: read inside the command, so the loser of a race finds the winner
+                return self._shown(chat, self._page_of(chat_id, sent.seq).message(sent.seq), actor_id)
             on_behalf = None
             if on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
                 # CH-5: admins answer the inbox and post in common chats as the organization.
@@ -43,7 +50,9 @@ class Messages(Base):
             # One's own message is never unread: writing reads the chat up to it (as messengers do).
             mark = self._read_mark(chat_id, actor_id)
             mark.read(seq)
-            self.save(*changed, page, *attachments, mark)
+            record = [SentMessage(chat_id=chat_id, author_id=actor_id, client_message_id=client_message_id,
+                                  seq=seq)] if client_message_id else []
+            self.save(*changed, page, *attachments, mark, *record)
             return self._shown(chat, page.message(seq), actor_id)
 
         return self.retrying(command, ("chat", chat_id))
