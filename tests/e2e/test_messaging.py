@@ -52,6 +52,29 @@ def test_the_class_chat_exists_with_its_students_and_carries_messages_CH_1_CH_4(
                           json={"member_ids": [stranger["user_id"]]})) == (403, "chat.system_managed")
 
 
+def test_a_post_retried_with_its_client_message_id_is_one_message_CH_4(api, klass):
+    """The answer to a POST was lost and the client sends it again: with its key, the chat gets it once."""
+    a, b = klass["pupils"]
+    chat = eventually(lambda: chat_of(api, a, "class"), what="messaging to build the class chat from school's events")
+    path, key = f"/chats/{chat['chat_id']}/messages", str(uuid.uuid4())
+    first = api.ok("POST", path, a["access_token"], status=201, json={"text": "Один раз", "client_message_id": key})
+    again = api.ok("POST", path, a["access_token"], status=201, json={"text": "Один раз", "client_message_id": key})
+    assert again == first
+    # The same key in the Idempotency-Key header is the same message; another author's key is their own.
+    by_header = api.ok("POST", path, a["access_token"], status=201, json={"text": "Один раз"},
+                       headers={"Idempotency-Key": key})
+    assert by_header["seq"] == first["seq"]
+    theirs = api.ok("POST", path, b["access_token"], status=201, json={"text": "И я", "client_message_id": key})
+    assert theirs["seq"] == first["seq"] + 1
+    history = api.ok("GET", path, a["access_token"])
+    assert [m["text"] for m in history["items"] if m["seq"] >= first["seq"]] == ["И я", "Один раз"]
+    assert history["last_seq"] == theirs["seq"]
+    assert error(api.call("POST", path, a["access_token"], json={"text": "?", "client_message_id": "nope"})) == (
+        400, "request.invalid")
+    assert error(api.call("POST", path, a["access_token"], json={"text": "?"}, headers={"Idempotency-Key": "x"})) == (
+        400, "request.invalid")
+
+
 def test_dialogs_and_the_inbox_CH_1_CH_5(api, klass):
     a, b = klass["pupils"]
     eventually(lambda: chat_of(api, a, "class") and b["user_id"] in chat_of(api, a, "class")["member_ids"],

@@ -80,7 +80,8 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
         if origin and (origin in allowed_origins or "*" in allowed_origins):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Request-Id"
+            response.headers["Access-Control-Allow-Headers"] = ("Authorization, Content-Type, X-Request-Id, "
+                                                                "Idempotency-Key")
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
             response.headers["Access-Control-Max-Age"] = "600"

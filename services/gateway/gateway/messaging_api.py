@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from flask import request
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
@@ -122,6 +123,14 @@ def chat_history(chat_id: uuid.UUID, query: dict):
           tag="messages", body=messaging.MessageInput, response=messaging.MessageView, status=201,
           errors=(*CHAT_ERRORS, "message.invalid_text", "message.reply_not_found", "organization.role_required"))
 def post_message(chat_id: uuid.UUID, body: dict):
+    """A retry with the same ``client_message_id`` (or ``Idempotency-Key`` header, a UUID) answers the first."""
+    header = request.headers.get("Idempotency-Key")
+    if header and body.get("client_message_id") is None:
+        try:
+            body = {**body, "client_message_id": uuid.UUID(header.strip())}
+        except ValueError:
+            raise Invalid("request.invalid", "The Idempotency-Key header must be a UUID.",
+                          {"fields": {"Idempotency-Key": ["Not a valid UUID."]}}) from None
     return call("messaging", "post", actor_id=me(), chat_id=str(chat_id),
                 message=messaging.MessageInput().dump(body))
 

@@ -2281,6 +2281,12 @@ export interface components {
             attachment_ids?: string[];
             /** @default null */
             poll?: components["schemas"]["PollInput"] | (Record<string, never> | null);
+            /**
+             * Format: uuid
+             * @description The client's id of this message (its idempotency key), chosen when it is typed and sent on every attempt: a retry with the same id answers the first message (same seq) instead of posting it again. Per author and chat; a retry with another text is still the same message (the first wins). The Idempotency-Key header does the same when the body has none.
+             * @default null
+             */
+            client_message_id?: string | null;
         };
         EditInput: {
             text: string;

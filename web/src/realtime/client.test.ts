@@ -213,4 +213,42 @@ describe('the outbox: nothing typed is lost', () => {
     await box.flush()
     expect(box.list()).toMatchObject([{ text: 'bad', failed: 'message.invalid_text' }])
   })
+
+  it('sends each message with the client_message_id it got when typed, on every attempt and after a reload', async () => {
+    localStorage.clear()
+    const attempts: [string, string][] = []
+    let answerLost = true
+    const make = () => new Outbox<string>({
+      key: 'outbox.u3',
+      send: async (p) => {
+        attempts.push([p.text, p.clientMessageId])
+        if (answerLost) throw network // the API posted it, but its answer never came back
+        return p.text
+      },
+      isNetworkError: (e) => e === network,
+    })
+    const first = make()
+    first.add('c1', 'one')
+    first.add('c1', 'two')
+    await first.flush()
+    await first.flush()
+    const reloaded = make()
+    answerLost = false
+    await reloaded.flush()
+    const keys = attempts.map(([, key]) => key)
+    expect(attempts.map(([text]) => text)).toEqual(['one', 'one', 'one', 'two'])
+    expect(keys[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(new Set(keys.slice(0, 3)).size).toBe(1)
+    expect(keys[3]).not.toBe(keys[0])
+  })
+
+  it('gives a queue kept by an older client its keys once, and keeps them', () => {
+    localStorage.clear()
+    localStorage.setItem('outbox.u4', JSON.stringify([{ id: 'local-1', chatId: 'c1', text: 'old', replyTo: null,
+                                                         createdAt: 1 }]))
+    const make = () => new Outbox({ key: 'outbox.u4', send: async () => null, isNetworkError: () => true })
+    const key = make().list()[0]?.clientMessageId
+    expect(key).toMatch(/^[0-9a-f-]{36}$/)
+    expect(make().list()[0]?.clientMessageId).toBe(key)
+  })
 })

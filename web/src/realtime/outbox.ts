@@ -8,6 +8,9 @@
 export interface Pending {
   /** the client's own id of the message (shown until the API's seq replaces it) */
   id: string
+  /** the message's idempotency key (a UUID), chosen when typed and sent on every attempt: a re-send whose
+   * first answer was lost gets the first message back instead of posting it twice */
+  clientMessageId: string
   chatId: string
   text: string
   replyTo: number | null
@@ -25,6 +28,16 @@ export interface OutboxOptions<T> {
   storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>
 }
 
+/** A random UUID (v4); crypto.randomUUID exists only in secure contexts, getRandomValues everywhere. */
+export function newUuid(): string {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID()
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16))
+  b[6] = (b[6]! & 0x0f) | 0x40
+  b[8] = (b[8]! & 0x3f) | 0x80
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
 export class Outbox<T = unknown> {
   private items: Pending[]
   private flushing: Promise<void> | null = null
@@ -35,6 +48,11 @@ export class Outbox<T = unknown> {
   constructor(options: OutboxOptions<T>) {
     this.options = options
     this.items = this.read()
+    // A queue kept by an older client has no keys yet: each gets one now, kept from here on.
+    if (this.items.some((p) => !p.clientMessageId)) {
+      for (const p of this.items) p.clientMessageId ||= newUuid()
+      this.save()
+    }
   }
 
   private get storage(): OutboxOptions<T>['storage'] {
@@ -72,7 +90,7 @@ export class Outbox<T = unknown> {
 
   add(chatId: string, text: string, replyTo: number | null = null): Pending {
     const pending: Pending = { id: `local-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
-                               chatId, text, replyTo, createdAt: Date.now() }
+                               clientMessageId: newUuid(), chatId, text, replyTo, createdAt: Date.now() }
     this.items.push(pending)
     this.save()
     void this.flush()

@@ -301,7 +301,7 @@ export const useChats = defineStore('chats', () => {
     outbox = new Outbox<Message>({
       key: `sfera.outbox.${uid}`,
       send: (p) => call(() => api.POST('/api/v1/chats/{chat_id}/messages', {
-        params: { path: { chat_id: p.chatId } }, body: { text: p.text, reply_to: p.replyTo } })),
+        params: { path: { chat_id: p.chatId } }, body: { text: p.text, reply_to: p.replyTo, client_message_id: p.clientMessageId } })),
       isNetworkError: (e) => e instanceof ApiError && (e.code === NETWORK_FAILED || e.status >= 500 || e.status === 429),
       errorCode: (e) => (e instanceof ApiError ? e.code : 'unknown'),
     })
