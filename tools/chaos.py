@@ -8,8 +8,8 @@ before it opened):
 
 - lost: a sign-in whose account the event path never delivered (the ledger consumer never counted its
   UserRegistered), or a message the API accepted that is not in the chat's history;
-- doubled: an account counted twice, or one message text twice in the history (the load's client looks
-  whether a message whose POST got no answer landed before sending it again: the API has no idempotency key);
+- doubled: an account counted twice, or one message text twice in the history (the load's client sends a
+  message whose POST got no answer again with the same client_message_id, the API's idempotency key);
 - late: an operation accepted, or a sign-in's event applied, more than ``--late`` seconds after it started;
 - recovered: seconds from the disruption until every process answers /healthz ok again.
 
@@ -127,17 +127,13 @@ class Load:
             return bool(session)
         if op.kind == "message":
             op.key = f"chaos {uuid.uuid4().hex[:12]}"
-            sent = []
+            client_message_id = str(uuid.uuid4())
 
             def post() -> bool:
-                # The API takes no idempotency key for a message: a client whose POST got no answer looks
-                # whether the message landed before sending it again (else a lost answer doubles it).
-                if sent and op.key in [m.get("text") for m in api.ok(
-                        "GET", f"/chats/{chat['chat_id']}/messages?limit=100", person["access_token"])["items"]]:
-                    return True
-                sent.append(1)
+                # A POST whose answer was lost is sent again with the same client_message_id (the message's
+                # idempotency key, as the web client's outbox does): the API answers the first, never posts twice.
                 return bool(api.ok("POST", f"/chats/{chat['chat_id']}/messages", person["access_token"],
-                                   status=201, json={"text": op.key}))
+                                   status=201, json={"text": op.key, "client_message_id": client_message_id}))
 
             return bool(self._retry(post))
         return bool(self._retry(lambda: api.ok("POST", f"/calls/{chat['call_id']}/join", person["access_token"])))
