@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { RealtimeClient, type CatchUpPage, type RealtimeEvent, type SocketLike } from './client'
-import { Outbox } from './outbox'
+import { Outbox, newUuid } from './outbox'
 
 class FakeSocket implements SocketLike {
   onopen: SocketLike['onopen'] = null
@@ -240,6 +240,18 @@ describe('the outbox: nothing typed is lost', () => {
     expect(keys[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(new Set(keys.slice(0, 3)).size).toBe(1)
     expect(keys[3]).not.toBe(keys[0])
+  })
+
+  it('makes v4 UUIDs without crypto.randomUUID too (a page served over plain http has none)', () => {
+    vi.stubGlobal('crypto', { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) })
+    try {
+      expect(globalThis.crypto.randomUUID).toBeUndefined()
+      const made = [newUuid(), newUuid()]
+      for (const id of made) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(made[0]).not.toBe(made[1])
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 
   it('gives a queue kept by an older client its keys once, and keeps them', () => {
