@@ -1,5 +1,6 @@
 """Chaos under load (issue #18, `make chaos`): the platform under tools/devstack's supervisor (what `make run`
-runs) takes a mixed load through the gateway — sign-ins, messages to a chat of 40 members, joins of a call —
+runs) takes a mixed load through the gateway — sign-ins, messages to a chat of 40 members, joins of a call,
+signed e-journal webhooks —
 while RabbitMQ is restarted, PostgreSQL is restarted and each kind of process is killed with SIGKILL, one
 disruption after another. Per disruption, from it until the platform was healthy again (and a few seconds more):
 
@@ -7,9 +8,12 @@ Operations count for a disruption they were under way in (started before its win
 before it opened):
 
 - lost: a sign-in whose account the event path never delivered (the ledger consumer never counted its
-  UserRegistered), or a message the API accepted that is not in the chat's history;
+  UserRegistered), a message the API accepted that is not in the chat's history, or a webhook (one school
+  record) the gateway accepted (202) that the bridge never applied (the school is not among the journal's);
 - doubled: an account counted twice, or one message text twice in the history (the load's client sends a
-  message whose POST got no answer again with the same client_message_id, the API's idempotency key);
+  message whose POST got no answer again with the same client_message_id, the API's idempotency key); a
+  webhook's record is keyed (a school by its sourcedId), so a repeat cannot show as a double: its delivery's
+  event_id is what the bridge applies once;
 - late: an operation accepted, or a sign-in's event applied, more than ``--late`` seconds after it started;
 - recovered: seconds from the disruption until every process answers /healthz ok again.
 
@@ -42,8 +46,10 @@ from tests.e2e.conftest import OPERATOR_PHONE
 from tests.fixtures.ledger import LedgerApplication
 from tests.reliability.conftest import LEDGER_APP, LEDGER_SERVICE
 from tests.reliability.test_crash_restart import healthy, supervise_until
+from tools.ejournal_sim.webhooks import WebhookSender
 
 INFRA = ("rabbitmq", "postgres")
+KINDS = ("sign-in", "message", "join", "webhook")
 # The stack's environment: one client address signs everyone in; the school's operator approves the school.
 ENV = {"SFERA_CODES_PER_HOUR_PER_CLIENT": "1000000", "SFERA_CODE_RESEND_SECONDS": "2", "SFERA_STOP_GRACE": "2",
        "SFERA_OPERATOR_PHONES": OPERATOR_PHONE}
@@ -56,10 +62,10 @@ def process_kinds() -> list[str]:
 
 @dataclass
 class Op:
-    kind: str  # sign-in, message, join
+    kind: str  # sign-in, message, join, webhook
     started: float
     accepted: float | None = None
-    key: str = ""  # the account id, or the message text
+    key: str = ""  # the account id, the message text, or the school record's sourcedId
 
 
 @dataclass
@@ -75,15 +81,15 @@ class Row:
 
 
 class Load:
-    """Threads that keep signing in, posting and joining through the gateway; a failed step is retried (as a
-    client would) until it is accepted or ``give_up`` seconds pass."""
+    """Threads that keep signing in, posting, joining and sending webhooks through the gateway; a failed step is
+    retried (as a client or an e-journal would) until it is accepted or ``give_up`` seconds pass."""
 
     def __init__(self, api: Api, chat: dict, give_up: float = 60.0):
         self.api, self.chat, self.give_up = api, chat, give_up
         self.ops: list[Op] = []
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._loop, args=(what,), daemon=True, name=f"load-{what}")
-                        for what in ("sign-in", "message", "join")]
+                        for what in KINDS]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -136,6 +142,18 @@ class Load:
                                    status=201, json={"text": op.key, "client_message_id": client_message_id}))
 
             return bool(self._retry(post))
+        if op.kind == "webhook":
+            op.key = f"chaos-org-{uuid.uuid4().hex[:12]}"
+            sender: WebhookSender = chat["journal"]
+            body = sender.body("orgs.upserted", [{"sourcedId": op.key, "name": f"Школа {op.key}", "type": "school"}])
+
+            def deliver() -> bool:
+                # The same delivery (same event_id) again until it is accepted, as an e-journal retries.
+                response = sender.post(body)
+                response.raise_for_status()
+                return response.status_code == 202
+
+            return bool(self._retry(deliver))
         return bool(self._retry(lambda: api.ok("POST", f"/calls/{chat['call_id']}/join", person["access_token"])))
 
 
@@ -149,7 +167,12 @@ def chat_of(api: Api, members: int) -> dict:
     ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in people]
     chat_id = api.chat_once_members_known(org, admin, "Хаос", ids[1:])
     call = api.ok("POST", "/calls", admin["access_token"], status=201, json={"chat_id": chat_id})
-    return {"people": people, "chat_id": chat_id, "call_id": call["call_id"]}
+    # A region's e-journal the operator registered; the load sends its signed webhooks to the URL it was given.
+    provider = api.ok("POST", "/operator/ejournal-providers", api.operator()["access_token"], status=201, json={
+        "region": "16", "name": "Журнал хаоса", "base_url": "http://127.0.0.1:9/r/16", "client_id": "chaos",
+        "client_secret": "chaos-secret"})
+    return {"people": people, "chat_id": chat_id, "call_id": call["call_id"], "provider_id": provider["provider_id"],
+            "journal": WebhookSender(provider["webhook_url"], provider["webhook_secret"])}
 
 
 def disrupt(stack, what: str) -> float:
@@ -182,6 +205,18 @@ def history(api: Api, chat: dict) -> list[str]:
             return texts
         texts += [m.get("text") or "" for m in items]
         after = max(m["seq"] for m in items)
+
+
+def journal_schools(api: Api, chat: dict, expected: list[str], wait: float = 60.0) -> set[str]:
+    """The schools the bridge applied from the load's webhooks (it applies a delivery after answering 202): waits
+    until every accepted one is there or ``wait`` seconds pass, then answers what is there."""
+    deadline = time.monotonic() + wait
+    while True:
+        detail = api.ok("GET", f"/operator/ejournal-providers/{chat['provider_id']}", api.operator()["access_token"])
+        applied = set(detail.get("orgs") or {})
+        if set(expected) <= applied or time.monotonic() > deadline:
+            return applied
+        time.sleep(0.5)
 
 
 def note_applied(ledger, ops: list[Op], applied_at: dict[str, float]) -> bool:
@@ -237,6 +272,7 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
     watching.set()
     watcher.join(timeout=10)
     texts = Counter(history(api, chat))
+    schools = journal_schools(api, chat, [op.key for op in load.ops if op.kind == "webhook" and op.accepted])
 
     # An operation belongs to the first disruption whose window (from it until healthy, and ``settle`` more)
     # it was under way in: started before the window closed, not accepted before it opened.
@@ -258,6 +294,8 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
                 done = applied_at.get(op.key, time.monotonic())
             elif op.kind == "message":
                 outcome += ["lost"] * (texts[op.key] == 0) + ["doubled"] * (texts[op.key] > 1)
+            elif op.kind == "webhook":
+                outcome += ["lost"] * (op.key not in schools)
             outcome += ["late"] * (done - op.started > late_after)
         for what in outcome:
             setattr(row, what, getattr(row, what) + 1)
@@ -267,10 +305,11 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
 
 
 def table(rows: list[Row], late_after: float) -> str:
-    head = f"| disruption | sign-ins / messages / joins | lost | doubled | late (> {late_after:g} s) | recovered (s) |"
+    head = (f"| disruption | sign-ins / messages / joins / webhooks | lost | doubled | late (> {late_after:g} s) "
+            "| recovered (s) |")
     lines = [head, "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.disruption} | {r.ops['sign-in']} / {r.ops['message']} / {r.ops['join']} | {r.lost} "
+        lines.append(f"| {r.disruption} | {' / '.join(str(r.ops[kind]) for kind in KINDS)} | {r.lost} "
                      f"| {r.doubled} | {r.late} | {r.recovered:.1f} |")
     details = [f"{r.disruption}: " + ", ".join(f"{n} {what} {kind}" for (kind, what), n in sorted(r.detail.items()))
                for r in rows if r.detail]

@@ -1,6 +1,6 @@
-"""Chaos under load, bounded (issue #18; `make chaos` runs every disruption): sign-ins, messages and joins
-through the gateway while RabbitMQ and PostgreSQL restart and a service and the gateway are killed under the
-supervisor; nothing accepted is lost or doubled, and the platform recovers from each."""
+"""Chaos under load, bounded (issue #18; `make chaos` runs every disruption): sign-ins, messages, joins and
+e-journal webhooks through the gateway while RabbitMQ and PostgreSQL restart and a service and the gateway are
+killed under the supervisor; nothing accepted is lost or doubled, and the platform recovers from each."""
 
 from __future__ import annotations
 
@@ -29,4 +29,5 @@ def test_mixed_load_through_restarts_and_kills_loses_nothing_doubles_nothing(mak
         assert sum(row.ops.values()), (row, out.getvalue())  # the load went on into each disruption
         assert (row.lost, row.doubled) == (0, 0), out.getvalue()
         assert row.recovered < 60, out.getvalue()
+    assert sum(row.ops["webhook"] for row in rows), out.getvalue()  # webhooks were part of the load
     assert time.monotonic() - started < 150, "keep the check bounded"
