@@ -40,8 +40,14 @@ def link(api: str, sms: SmsCapture, school, provider_id: str, phone: str, source
     params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
     back = requests.post(f"{authorize.scheme}://{authorize.netloc}{authorize.path}", allow_redirects=False, timeout=30,
                          data={**params, "login": sourced_id, "password": school.password(sourced_id)})
-    linked = requests.get(back.headers["Location"], timeout=30)
-    linked.raise_for_status()
+    if back.status_code != 302:
+        raise SystemExit(f"the journal refused {sourced_id}'s sign-in: {back.status_code} {back.text[:200]}")
+    # The journal sends the person back to the web client's page (/ejournal/callback, the SPA: a GET of it
+    # answers 200 with index.html and links nobody); the page hands state and code to the API, as this does.
+    page = urlparse(back.headers["Location"])
+    linked = requests.get(f"{api}/ejournal/callback?{page.query}", timeout=30)
+    if linked.status_code != 200 or linked.json().get("external_person_id") != sourced_id:
+        raise SystemExit(f"{sourced_id} not linked: {linked.status_code} {linked.text[:200]}")
     return sourced_id, token
 
 
