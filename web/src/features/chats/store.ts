@@ -94,6 +94,8 @@ export const useChats = defineStore('chats', () => {
     return null
   }
 
+  const readUpTo = new Map<string, number>() // chat id -> the last seq this client marked read
+
   async function loadList(): Promise<void> {
     const [list, orgs] = await Promise.all([
       call(() => api.GET('/api/v1/chats')),
@@ -102,8 +104,11 @@ export const useChats = defineStore('chats', () => {
     organizations.value = orgs
     // An event that arrived while the list was on its way is newer than the list: it stays.
     const previous = new Map(items.value.map((i) => [i.chat.chat_id, i]))
-    items.value = list.map((i) => {
-      const known = previous.get(i.chat.chat_id)
+    items.value = list.map((listed) => {
+      const known = previous.get(listed.chat.chat_id)
+      // A read mark this client set may still be on its way (or was sent after the list was read): what it
+      // covers is read, whatever the list counted.
+      const i = (readUpTo.get(listed.chat.chat_id) ?? -1) >= listed.last_seq ? { ...listed, unread: 0 } : listed
       return known && known.last_seq > i.last_seq
         ? { ...i, last_seq: known.last_seq, unread: known.unread, last: known.last }
         : { ...i, last: known?.last ?? null }
@@ -396,6 +401,7 @@ export const useChats = defineStore('chats', () => {
     const last = messages[chatId]?.at(-1)?.seq ?? i?.last_seq ?? -1
     if (last < 0 || (i && i.unread === 0)) return
     if (i) i.unread = 0
+    readUpTo.set(chatId, Math.max(last, readUpTo.get(chatId) ?? -1))
     if (readTimer) clearTimeout(readTimer)
     readTimer = setTimeout(() => {
       void call(() => api.PUT('/api/v1/chats/{chat_id}/read', { params: { path: { chat_id: chatId } },
