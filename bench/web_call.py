@@ -19,7 +19,6 @@ threads, not the main thread: what the main thread pays is the page's own work a
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,9 +26,8 @@ import requests
 
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth, wait_until
-from bench.web import CHROMIUM_ARGS, signed_in, signed_in_page
+from bench.web import CHROMIUM_ARGS, build_web_client, signed_in, signed_in_page
 
-ROOT = Path(__file__).resolve().parents[1]
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
               "--disable-features=WebRtcHideLocalIpsWithMdns"]
 PUBLISHERS = 4
@@ -107,10 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
-    built = subprocess.run(["bash", str(ROOT / "tools" / "bootstrap" / "web.sh"), "build"], cwd=ROOT,
-                           capture_output=True, text=True)
-    if built.returncode:
-        raise SystemExit(built.stdout + built.stderr)
+    build_web_client()
     from playwright.sync_api import sync_playwright
 
     sms = SmsCapture()

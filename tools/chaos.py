@@ -21,8 +21,8 @@ before it opened):
     .venv/bin/python -m tools.chaos --only rabbitmq gateway # a few
 
 tests/reliability/test_chaos.py runs a bounded form (a few disruptions) asserting nothing lost or doubled.
-The supervisor's loop, the health probe and the e2e API client are the crash tests' own
-(tests/reliability/test_crash_restart.py, tests/e2e/api.py).
+The supervisor's loop and the health probe are the devstack's (Stack.supervise_until, Stack.healthy), the API
+client the e2e tests' (tests/e2e/api.py).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from tests.e2e.api import Api
 from tests.e2e.conftest import OPERATOR_PHONE
 from tests.fixtures.ledger import LedgerApplication
 from tests.reliability.conftest import LEDGER_APP, LEDGER_SERVICE
-from tests.reliability.test_crash_restart import healthy, supervise_until
 from tools.ejournal_sim.webhooks import WebhookSender
 
 INFRA = ("rabbitmq", "postgres")
@@ -189,7 +188,7 @@ def disrupt(stack, what: str) -> float:
     else:
         os.killpg(stack.processes[what].process.pid, signal.SIGKILL)
         time.sleep(0.2)
-    supervise_until(stack, lambda: all(healthy(stack, name) for name in stack.processes), timeout=120,
+    stack.supervise_until(lambda: all(stack.healthy(name) for name in stack.processes), timeout=120,
                     what=f"every process healthy after {what}")
     return time.monotonic() - started
 

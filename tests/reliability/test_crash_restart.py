@@ -22,46 +22,17 @@ from shared.store import make_application
 from tests.e2e.api import Api
 from tests.fixtures.ledger import LedgerApplication
 from tests.helpers import eventually
-from tests.reliability.conftest import LEDGER_APP, LEDGER_SERVICE
+from tools import chaos
 
 pytestmark = pytest.mark.reliability
 
 KILLED = ["identity-relay", "school", "gateway", "sfu"]
 
 
-def healthy(stack, name: str) -> bool:
-    import json
-    import urllib.request
-
-    managed = stack.processes[name]
-    if managed.process.poll() is not None:
-        return False
-    try:
-        with urllib.request.urlopen(managed.health_url, timeout=1) as response:
-            return json.load(response).get("status") == "ok"
-    except OSError:
-        return False
-
-
-def supervise_until(stack, predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.supervise()
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; {stack.status()}")
-
-
 def test_kill_9_each_kind_of_process_under_load_loses_nothing_doubles_nothing(make_stack):
     started = time.monotonic()
     stack = make_stack("postgres", SFERA_CODES_PER_HOUR_PER_CLIENT="100000", SFERA_STOP_GRACE="2")
-    stack.config.restart_backoff = 0.2
-    stack.prepare()
-    stack.prepare(migrate=[LEDGER_APP], topology=[LEDGER_SERVICE])
-    stack.start_all()
-    stack.start_service("ledger", LEDGER_SERVICE, port=stack.config.metrics_base_port + 30)
-    stack.wait_healthy(["ledger"])
+    chaos.start(stack)  # everything, the ledger consumer too, with quick restarts
     config = stack.settings()
     identity = make_application(IdentityApplication, "identity", config=config)
     ledger = make_application(LedgerApplication, "ledger", config=config)
@@ -91,7 +62,7 @@ def test_kill_9_each_kind_of_process_under_load_loses_nothing_doubles_nothing(ma
             eventually(lambda b=before: len(users) >= b + 10, what="registrations under way")
             managed = stack.processes[name]
             os.killpg(managed.process.pid, signal.SIGKILL)
-            supervise_until(stack, lambda m=managed: m.restarts == 1 and healthy(stack, m.name), timeout=60,
+            stack.supervise_until(lambda m=managed: m.restarts == 1 and stack.healthy(m.name), timeout=60,
                             what=f"{name} restarted and healthy")
     finally:
         stop.set()
@@ -109,7 +80,7 @@ def test_kill_9_each_kind_of_process_under_load_loses_nothing_doubles_nothing(ma
     assert all(school.get_person(u).id == u for u in users)
 
     # The platform stayed up: every process healthy, each killed one restarted once, nothing else restarted.
-    supervise_until(stack, lambda: all(healthy(stack, name) for name in stack.processes), timeout=30,
+    stack.supervise_until(lambda: all(stack.healthy(name) for name in stack.processes), timeout=30,
                     what="every process healthy")
     restarts = {name: s["restarts"] for name, s in stack.status().items()}
     assert restarts == {name: (1 if name in KILLED else 0) for name in stack.processes}, restarts

@@ -243,6 +243,17 @@ class Stack:
         self.start_gateway()
         self.wait_healthy()
 
+    def healthy(self, name: str) -> bool:
+        """Whether ``name`` runs and its /healthz says ok now."""
+        managed = self.processes[name]
+        if managed.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(managed.health_url, timeout=1) as response:
+                return json.load(response).get("status") == "ok"
+        except OSError:
+            return False
+
     def wait_healthy(self, names: list[str] | None = None, timeout: float = 60) -> None:
         for name in names or list(self.processes):
             managed = self.processes[name]
@@ -250,13 +261,19 @@ class Stack:
             def healthy(m: Managed = managed) -> bool:
                 if m.process.poll() is not None:
                     raise InfraError(f"{m.name} exited with {m.process.returncode}; see {self.log_dir / m.name}.log")
-                try:
-                    with urllib.request.urlopen(m.health_url, timeout=1) as response:
-                        return json.load(response).get("status") == "ok"
-                except OSError:
-                    return False
+                return self.healthy(m.name)
 
             wait_for(healthy, timeout, f"{name} to be healthy ({managed.health_url})", interval=0.2)
+
+    def supervise_until(self, predicate, timeout: float, what: str) -> None:
+        """Supervises (restarting what died) until ``predicate()`` holds; AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.supervise()
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; {self.status()}")
 
     def stop_process(self, name: str, *, kill: bool = False, timeout: float = 15) -> None:
         managed = self.processes.pop(name, None)
