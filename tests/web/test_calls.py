@@ -63,6 +63,28 @@ def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_
         stats = decoded(page)
         assert stats["inboundVideoFrames"] > 0 and stats["outboundAudioPackets"] > 0, stats
     expect(b.locator(".tile-caption")).to_contain_text(["Администраторова Анна · камера"])
+
+    # CA-10 in the call: the settings change the microphone without leaving; the new one is what is sent, and
+    # the other person keeps receiving sound.
+    b.get_by_role("button", name="Настройки").click()
+    settings = b.get_by_role("dialog", name="Камера и микрофон")
+    microphone = settings.get_by_label("Микрофон")
+    options = microphone.locator("option")
+    assert options.count() >= 2, options.all_inner_texts()  # Chromium's fake devices: several microphones
+    before = b.evaluate("window.sferaSending()")["audio"]
+    other = next(o for o in options.all_inner_texts() if o != before)
+    microphone.select_option(label=other)
+    deadline = time.monotonic() + 15
+    while b.evaluate("window.sferaSending()")["audio"] != other and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b.evaluate("window.sferaSending()")["audio"] == other
+    teacher.screen("call-settings")
+    settings.get_by_role("button", name="Закрыть").click()
+    heard = a.evaluate("window.sferaStats()")["inboundAudioPackets"]
+    deadline = time.monotonic() + 15
+    while a.evaluate("window.sferaStats()")["inboundAudioPackets"] <= heard + 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert a.evaluate("window.sferaStats()")["inboundAudioPackets"] > heard + 20
     expect(a.get_by_role("heading", name=re.compile("Участники"))).to_contain_text("2")
     teacher.screen("call-in")
 

@@ -165,6 +165,28 @@ export class CallConnection {
     this.options.media.getVideoTracks().forEach((t) => (t.enabled = on))
   }
 
+  /** Another camera or microphone in the call (its settings, CA-10): the new track replaces the one sent, on the
+   * same sender (nothing renegotiated), as on or off as the one it replaces; the old one is let go. */
+  async replaceDevice(track: MediaStreamTrack): Promise<void> {
+    const media = this.options.media
+    const old = (track.kind === 'audio' ? media.getAudioTracks() : media.getVideoTracks())[0]
+    track.enabled = old?.enabled ?? true
+    const sender = this.pc?.getSenders().find((s) => s !== this.screenSender && s.track === old && old)
+    await sender?.replaceTrack(track)
+    if (old) {
+      media.removeTrack(old)
+      old.stop()
+    }
+    media.addTrack(track)
+  }
+
+  /** The labels of the camera and microphone tracks being sent now (the settings show them; tests read them). */
+  sending(): { audio: string | null; video: string | null } {
+    const sent = (this.pc?.getSenders() ?? []).filter((s) => s !== this.screenSender && s.track)
+    const label = (kind: string) => sent.find((s) => s.track?.kind === kind)?.track?.label ?? null
+    return { audio: label('audio'), video: label('video') }
+  }
+
   /** Share a screen track (or stop with null); false when the call does not allow it now (CA-4). */
   async shareScreen(track: MediaStreamTrack | null): Promise<boolean> {
     if (track && !this.rights.includes('screen')) {

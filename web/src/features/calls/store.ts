@@ -170,6 +170,23 @@ export const useCall = defineStore('call', () => {
     }
   }
 
+  /** In the call, another camera or microphone (the call's settings): the chosen device's track is sent instead. */
+  async function switchDevice(kind: 'audio' | 'video', deviceId: string): Promise<void> {
+    try {
+      const got = await navigator.mediaDevices.getUserMedia(kind === 'audio'
+        ? { audio: { deviceId: { exact: deviceId } } }
+        : { video: { deviceId: { exact: deviceId }, width: 640, height: 480 } })
+      const [track] = got.getTracks()
+      if (!track) return
+      if (connection) await connection.replaceDevice(track)
+      else track.stop()
+      if (kind === 'audio') microphoneId.value = deviceId
+      else cameraId.value = deviceId
+    } catch (e) {
+      say('noDevices', { error: String(e) })
+    }
+  }
+
   /** The check page was left before joining: the camera is let go. */
   function leaveCheck(): void {
     if (phase.value === 'check') stopMedia()
@@ -368,11 +385,12 @@ export const useCall = defineStore('call', () => {
     sferaStats: () => connection?.stats() ?? Promise.resolve(null),
     sferaBrightness: (mid: string) => brightness(document.querySelector<HTMLVideoElement>(`video[data-mid="${mid}"]`)),
     sferaSpeaker: () => speaker.value,
+    sferaSending: () => connection?.sending() ?? null,
   })
 
   return { callId, info, error, notice, phase, closedReason, media, cameras, microphones, cameraId, microphoneId,
            checking, micOn, camOn, hand, sharing, mutedByAdmin, slots, tracks, rights, myId, layout, speaker, chatOpen,
            me, isAdmin, viewer, active, participants, tiles, audioMids, focus,
-           open, openDevices, leaveCheck, join, leave, loadInfo, showInfo, roomName, toggleMic, toggleCam, toggleScreen,
-           toggleHand, act, say }
+           open, openDevices, switchDevice, leaveCheck, join, leave, loadInfo, showInfo, roomName, toggleMic,
+           toggleCam, toggleScreen, toggleHand, act, say }
 })
