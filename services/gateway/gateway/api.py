@@ -121,7 +121,7 @@ def password_reset(body: dict):
                   "auth.refresh_header_required", "auth.origin_refused"))
 def refresh(body: dict):
     token = session_cookie.refresh_token(body.get("refresh_token"))
-    return session_cookie.issued(call("identity", "refresh", refresh_token=token))
+    return session_cookie.refreshed(lambda: call("identity", "refresh", refresh_token=token))
 
 
 # -- the signed-in person -----------------------------------------------------------------------------

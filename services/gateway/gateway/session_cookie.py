@@ -12,13 +12,15 @@ clears the cookie. Clients without the header (apps, the e2e client) keep the JS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, jsonify, request
 
+from gateway.errors import error_response
 from shared.config import env_str
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import DomainError, Forbidden, Unauthorized
 
 HEADER = "X-Sfera-Session"
 COOKIE = "sfera_refresh"
@@ -47,6 +49,21 @@ def issued(result: dict[str, Any], status: int = 200) -> Any:
                         httponly=True, samesite="Strict")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Identity's refusals of a refresh that end the session for good: a cookie holding such a token is dropped.
+SESSION_OVER = ("auth.invalid_refresh", "auth.refresh_reused", "auth.session_revoked", "auth.session_expired")
+
+
+def refreshed(refresh: Callable[[], dict[str, Any]]) -> Any:
+    """The refresh's answer (``issued``); a cookie client whose session identity says is over gets the refusal
+    with the cookie removed, so the browser stops presenting a dead token."""
+    try:
+        return issued(refresh())
+    except DomainError as exc:
+        if not (cookie_mode() and exc.code in SESSION_OVER):
+            raise
+        return cleared(error_response(exc.status, exc.code, exc.message, exc.details))
 
 
 def cleared(response: Response) -> Response:

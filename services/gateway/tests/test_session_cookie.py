@@ -127,3 +127,23 @@ def test_a_cookie_client_upgrading_from_a_body_token_gets_it_moved_into_the_cook
     assert response.status_code == 200 and "refresh_token" not in response.get_json()
     assert rpc.calls[-1][3] == {"refresh_token": "old"}
     assert refresh_cookie(response).startswith("sfera_refresh=old+1;")
+
+
+def test_a_refresh_identity_refuses_as_a_session_over_clears_the_cookie(client, rpc):
+    """A browser whose session ended elsewhere (signed out everywhere, expired, a reused token) stops presenting
+    the dead token: the refusal removes the cookie. Other refusals (a busy identity) leave it."""
+    from shared.errors import Unauthorized, Unavailable
+
+    sign_in(client, headers=COOKIE_CLIENT)
+    browser = {**COOKIE_CLIENT, "Origin": "http://localhost"}
+    rpc.answers[("identity", "refresh")] = Unavailable("request.busy", "Busy, try again.")
+    response = client.post("/api/v1/auth/refresh", json={}, headers=browser)
+    assert response.status_code == 503 and not response.headers.getlist("Set-Cookie")
+    rpc.answers[("identity", "refresh")] = Unauthorized("auth.session_revoked", "This session was signed out.")
+    response = client.post("/api/v1/auth/refresh", json={}, headers=browser)
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "auth.session_revoked"
+    cookie = refresh_cookie(response)
+    assert cookie.startswith("sfera_refresh=;") and "Path=/api/v1/auth/refresh" in cookie
+    # A client of the JSON flow sets no cookie and is refused as before.
+    response = client.post("/api/v1/auth/refresh", json={"refresh_token": "r-9"})
+    assert response.status_code == 401 and not response.headers.getlist("Set-Cookie")
