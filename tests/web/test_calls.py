@@ -132,3 +132,9 @@ def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_
     expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_be_visible()
     b.get_by_role("button", name="Войти в звонок").click()
     expect(b.get_by_role("alert").filter(has_text="удалили")).to_be_visible()  # call.removed, explained
+
+    # Ended: the chat's message no longer offers to join, it says the call is over.
+    api.ok("POST", f"/calls/{call_id}/end", world["admin"]["access_token"])
+    teacher.open(f"/chats/{world['chat']}")
+    expect(b.locator("[data-call-ended]").last).to_have_text("Звонок завершён.")
+    expect(b.get_by_role("link", name="Присоединиться к звонку")).to_have_count(0)
