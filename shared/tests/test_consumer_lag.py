@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from shared.bus import lag
 from shared.bus.topology import declare, platform_bindings
+from tests.helpers import eventually
 from tests.reliability.conftest import LEDGER_QUEUE, LEDGER_SERVICE
 
 _vhosts = itertools.count()
@@ -34,11 +35,16 @@ def test_the_depth_of_each_consumer_queue_is_read_from_the_broker_when_scraped(r
     assert f"{series} 0.0" in scrape(collector)
     connection = pika.BlockingConnection(pika.URLParameters(uri))
     channel = connection.channel()
+    channel.confirm_delivery()  # each publish returns once the (quorum) queue has it
     for _ in range(3):
         channel.basic_publish("", LEDGER_QUEUE, b"{}", pika.BasicProperties(delivery_mode=2))
     connection.close()
-    text = scrape(collector)
-    assert f"{series} 3.0" in text
+    # A quorum queue's count in declare-ok follows its log a moment after the confirm: read until it shows.
+    def counted() -> str | None:
+        text = scrape(collector)
+        return text if f"{series} 3.0" in text else None
+
+    text = eventually(counted, timeout=10, what="the three messages counted")
     assert "evt-never-declared" not in text  # a queue that does not exist is no series
 
     rabbitmq.ctl("delete_vhost", vhost)  # the broker no longer answers for it: no series rather than 0
