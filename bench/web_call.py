@@ -26,7 +26,7 @@ import requests
 
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth, wait_until
-from bench.web import CHROMIUM_ARGS, build_web_client, signed_in, signed_in_page
+from bench.web import CHROMIUM_ARGS, approved_school, build_web_client, signed_in, signed_in_page
 
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
               "--disable-features=WebRtcHideLocalIpsWithMdns"]
@@ -35,15 +35,7 @@ PUBLISHERS = 4
 
 def world(api: str, sms: SmsCapture) -> tuple[str, dict, list[dict]]:
     """A school, its admin and five teachers in one chat; (chat, admin, teachers)."""
-    operator = signed_in(api, sms, OPERATOR, "Операторова", "Ольга")["access_token"]
-    admin = signed_in(api, sms, "+79990000012", "Админова", "Анна")
-    application = requests.post(f"{api}/organization-applications", timeout=30, json={
-        "name": "Школа", "kind": "school", "country": "RU", "city": "Казань", "admin_phone": "+79990000012"}).json()
-    wait_until(lambda: requests.post(f"{api}/operator/applications/{application['application_id']}/approval",
-                                     headers=auth(operator), timeout=30).status_code == 200)
-    wait_until(lambda: requests.get(f"{api}/me/organizations", headers=auth(admin["access_token"]), timeout=30).json())
-    org = requests.get(f"{api}/me/organizations", headers=auth(admin["access_token"]),
-                       timeout=30).json()[0]["organization"]["organization_id"]
+    org, admin = approved_school(api, sms, "+79990000012")
     people = []
     for n in range(PUBLISHERS + 1):
         link = requests.post(f"{api}/organizations/{org}/invites", headers=auth(admin["access_token"]), timeout=30,
