@@ -52,13 +52,18 @@ class Members(SchoolBase):
                 found.append((self.organization(uuid.UUID(organization_id)), membership))
         return found
 
+    def _existing_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+        """The membership an admin acts on; member.not_found when the person is not one."""
+        membership = self.membership(organization_id, user_id)
+        if membership is None:
+            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        return membership
+
     @command
     def appoint_admin(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
         """RO-7: an admin makes an existing member an admin; any number of admins."""
         self._require(organization_id, actor_id, "admin")
-        membership = self.membership(organization_id, user_id)
-        if membership is None:
-            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        membership = self._existing_member(organization_id, user_id)
         if membership.has("admin"):
             raise Conflict("member.already_admin", "This member is already an admin.")
         membership.add_role("admin", None, "appointed")
@@ -81,9 +86,7 @@ class Members(SchoolBase):
             raise Invalid("member.class_required", "A student or parent belongs to a class.")
         if class_id is not None:
             self._school_class(organization_id, class_id)
-        membership = self.membership(organization_id, user_id)
-        if membership is None:
-            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        membership = self._existing_member(organization_id, user_id)
         if membership.has("admin") and "admin" not in roles and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
         old_group = str(membership.class_id) if membership.class_id else None
@@ -110,9 +113,7 @@ class Members(SchoolBase):
     @command
     def remove_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         self._require(organization_id, actor_id, "admin")
-        membership = self.membership(organization_id, user_id)
-        if membership is None:
-            raise NotFound("member.not_found", "This person is not a member of the organization.")
+        membership = self._existing_member(organization_id, user_id)
         if membership.has("admin") and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
         membership.leave(actor_id)
