@@ -70,3 +70,13 @@ def test_a_partial_update_lists_only_what_the_request_set():
     assert given(ThingChange().load_command({"size": None}, thing_id=thing)) == {"thing_id": thing, "size": None}
     assert given(ThingChange().load_command({}, thing_id=thing)) == {"thing_id": thing}
     assert not UNSET and repr(UNSET) == "UNSET"
+
+
+def test_a_list_of_bodies_makes_a_list_of_commands_and_a_bad_item_is_named_by_its_index():
+    org = uuid.uuid4()
+    assert ThingInput(many=True).load_command([{"name": "a"}, {"name": "b", "size": 2}], organization_id=org) == [
+        CreateThing(org, "a"), CreateThing(org, "b", 2)]
+    assert ThingInput(many=True).load_command(None, organization_id=org) == []
+    with pytest.raises(ValidationError) as refused:
+        ThingInput(many=True).load_command([{"name": "a"}, {"size": 2}], organization_id=org)
+    assert refused.value.messages == {1: {"name": ["Missing data for required field."]}}

@@ -59,8 +59,14 @@ class CommandSchema(Schema):
 
     command: ClassVar[type]
 
-    def load_command(self, payload: Mapping[str, Any] | None, **given: Any) -> Any:
-        loaded = self.load(payload if payload is not None else {})
+    def load_command(self, payload: Mapping[str, Any] | list[Mapping[str, Any]] | None, **given: Any) -> Any:
+        """The body's command; with ``many=True`` a list of bodies makes a list of commands (each with what the
+        edge gives), and a bad item is named by its index in the error."""
+        if self.many:
+            return [self._command(item, given) for item in self.load(payload if payload is not None else [])]
+        return self._command(self.load(payload if payload is not None else {}), given)
+
+    def _command(self, loaded: dict[str, Any], given: dict[str, Any]) -> Any:
         clash = loaded.keys() & given.keys()
         if clash:
             raise TypeError(f"{type(self).__name__}: the body may not set {sorted(clash)}")
