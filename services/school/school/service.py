@@ -112,9 +112,7 @@ class SchoolService:
     # -- organizations (SC-1, SC-2) -------------------------------------------------------------
     @rpc
     def submit_application(self, actor_id: str | None, application: dict) -> dict:
-        a = schemas.ApplicationInput().load(application)
-        submitted = self.app.submit_application(_opt_id(actor_id), a["name"], a["kind"], a["country"], a["city"],
-                                                a["admin_phone"], a["note"])
+        submitted = self.app.submit_application(_opt_id(actor_id), schemas.ApplicationInput().load_command(application))
         return self._application(submitted)
 
     @staticmethod
@@ -147,8 +145,8 @@ class SchoolService:
 
     @rpc
     def update_organization(self, actor_id: str, organization_id: str, details: dict) -> dict:
-        loaded = schemas.OrganizationInput().load(details)
-        return organization_view(self.app.update_organization(to_id(actor_id), to_id(organization_id), loaded))
+        change = schemas.OrganizationInput().load_command(details, organization_id=to_id(organization_id))
+        return organization_view(self.app.update_organization(to_id(actor_id), change))
 
     @rpc
     def search(self, country: str, city: str, cursor: str | None = None, limit: int = 20) -> dict:
@@ -163,9 +161,8 @@ class SchoolService:
     # -- classes ---------------------------------------------------------------------------------
     @rpc
     def create_class(self, actor_id: str, organization_id: str, school_class: dict) -> dict:
-        c = schemas.ClassInput().load(school_class)
-        created = self.app.create_class(to_id(actor_id), to_id(organization_id), c["name"], c["start_year"],
-                                        c["end_year"])
+        created = self.app.create_class(to_id(actor_id), schemas.ClassInput().load_command(
+            school_class, organization_id=to_id(organization_id)))
         return class_view(created, self.app.class_graduated(created))
 
     @rpc
@@ -188,9 +185,8 @@ class SchoolService:
 
     @rpc
     def change_member(self, actor_id: str, organization_id: str, user_id: str, change: dict) -> dict:
-        c = schemas.MemberChange().load(change)
-        return membership_view(self.app.change_member(to_id(actor_id), to_id(organization_id),
-                                                      to_id(user_id, "member.not_found"), c["roles"], c["class_id"]))
+        return membership_view(self.app.change_member(to_id(actor_id), schemas.MemberChange().load_command(
+            change, organization_id=to_id(organization_id), user_id=to_id(user_id, "member.not_found"))))
 
     @rpc
     def remove_member(self, actor_id: str, organization_id: str, user_id: str) -> None:
@@ -204,9 +200,8 @@ class SchoolService:
     # -- invites -----------------------------------------------------------------------------------
     @rpc
     def create_invite(self, actor_id: str, organization_id: str, invite: dict) -> dict:
-        i = schemas.InviteInput().load(invite)
-        created, token = self.app.create_invite(to_id(actor_id), to_id(organization_id), i["role"], i["class_id"],
-                                                i["validity"], i["max_uses"], i["email_registration_allowed"])
+        created, token = self.app.create_invite(to_id(actor_id), schemas.InviteInput().load_command(
+            invite, organization_id=to_id(organization_id)))
         return invite_view(created, token)
 
     @rpc
@@ -254,10 +249,8 @@ class SchoolService:
 
     @rpc
     def accept_join_request(self, actor_id: str, organization_id: str, user_id: str, decision: dict) -> dict:
-        d = schemas.JoinRequestDecision().load(decision)
-        return membership_view(self.app.accept_join_request(to_id(actor_id), to_id(organization_id),
-                                                            to_id(user_id, "join_request.not_found"), d["role"],
-                                                            d["class_id"]))
+        return membership_view(self.app.accept_join_request(to_id(actor_id), schemas.JoinRequestDecision().load_command(
+            decision, organization_id=to_id(organization_id), user_id=to_id(user_id, "join_request.not_found"))))
 
     @rpc
     def hide_join_request(self, actor_id: str, organization_id: str, user_id: str) -> None:
@@ -294,15 +287,13 @@ class SchoolService:
 
     @rpc
     def draft_article(self, actor_id: str, organization_id: str, article: dict) -> dict:
-        a = schemas.ArticleInput().load(article)
-        return article_view(self.app.draft_article(to_id(actor_id), to_id(organization_id), a["title"], a["html"],
-                                                   a["cover_image_id"]))
+        return article_view(self.app.draft_article(to_id(actor_id), schemas.ArticleInput().load_command(
+            article, organization_id=to_id(organization_id))))
 
     @rpc
     def edit_article(self, actor_id: str, article_id: str, article: dict) -> dict:
-        a = schemas.ArticleInput().load(article)
-        return article_view(self.app.edit_article(to_id(actor_id), to_id(article_id, "article.not_found"),
-                                                  a["title"], a["html"], a["cover_image_id"]))
+        return article_view(self.app.edit_article(to_id(actor_id), schemas.ArticleEdit().load_command(
+            article, article_id=to_id(article_id, "article.not_found"))))
 
     @rpc
     def publish_article(self, actor_id: str, article_id: str) -> dict:

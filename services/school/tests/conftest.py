@@ -11,6 +11,7 @@ import pytest
 from school import handlers
 from school.application import CONSOLE, SchoolApplication
 from shared.contracts import make_event
+from shared.contracts.api.school import CreateClass, CreateInvite, SubmitApplication
 from shared.store import make_application
 
 OPERATOR_PHONE = "+79990000001"
@@ -40,17 +41,17 @@ class School:
         admin = admin or self.user(admin_phone)
         if admin is not None and self.app.get_person(admin).phone is None:
             raise AssertionError("admin without phone")
-        application = self.app.submit_application(None, name, "school", "RU", city,
-                                                  self.app.get_person(admin).phone, None)
+        application = self.app.submit_application(None, SubmitApplication(name, "school", "RU", city,
+                                                                          self.app.get_person(admin).phone, None))
         organization = self.app.approve_application(CONSOLE, application.id)
         return organization.id, admin
 
     def klass(self, organization_id, admin, name="5А", start=2024, end=2031) -> uuid.UUID:
-        return self.app.create_class(admin, organization_id, name, start, end).id
+        return self.app.create_class(admin, CreateClass(organization_id, name, start, end)).id
 
     def member(self, organization_id, admin, role: str, class_id=None, **person) -> uuid.UUID:
         user = self.user(**person)
-        token = self.app.create_invite(admin, organization_id, role, class_id, "7d", None, False)[1]
+        token = self.app.create_invite(admin, CreateInvite(organization_id, role, class_id, "7d", None, False))[1]
         self.app.join_by_invite(token, user)
         return user
 

@@ -13,6 +13,16 @@ from school import handlers
 from school.application import CONSOLE, SchoolApplication, sanitize_html
 from school.outbox import to_integration_events
 from shared.contracts import make_event
+from shared.contracts.api.school import (
+    AcceptJoinRequest,
+    ChangeMember,
+    CreateClass,
+    CreateInvite,
+    DraftArticle,
+    EditArticle,
+    SubmitApplication,
+    UpdateOrganization,
+)
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
 from shared.store.testing import racing, run_together
@@ -50,8 +60,8 @@ def test_user_registered_is_recorded_once(school):
 def test_an_application_is_approved_by_an_operator_and_its_phone_becomes_admin_SC_1(school):
     operator = school.operator()
     admin = school.user("+79001112233")
-    application = school.app.submit_application(None, "Гимназия №2", "school", "ru", "Казань", "8 900 111-22-33",
-                                                None)
+    application = school.app.submit_application(None, SubmitApplication("Гимназия №2", "school", "ru", "Казань",
+                                                                         "8 900 111-22-33", None))
     with pytest.raises(Forbidden) as info:
         school.app.approve_application(admin, application.id)
     assert info.value.code == "operator.required"
@@ -67,7 +77,8 @@ def test_an_application_is_approved_by_an_operator_and_its_phone_becomes_admin_S
 
 def test_nobody_but_an_operator_or_the_console_decides_applications_SC_1(school):
     """No flag skips the check: without an operator's id (or the console's own object) it is refused."""
-    application = school.app.submit_application(None, "Лицей", "school", "RU", "Тверь", "+79004445599", None)
+    application = school.app.submit_application(None, SubmitApplication("Лицей", "school", "RU", "Тверь",
+                                                                         "+79004445599", None))
     for actor in (None, uuid.uuid4(), "console", str(CONSOLE)):
         for attempt in (lambda a: school.app.pending_applications(a),
                         lambda a: school.app.approve_application(a, application.id),
@@ -85,30 +96,33 @@ def test_teachers_invite_pupils_only_to_the_classes_they_teach_RO_3_SC_5_SC_7(sc
     five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б")
     teacher = school.member(org, admin, "teacher")
     with pytest.raises(Forbidden) as info:
-        school.app.create_invite(teacher, org, "student", six, "1d", None, False)
+        school.app.create_invite(teacher, CreateInvite(org, "student", six, "1d", None, False))
     assert (info.value.code, info.value.details) == ("invite.not_your_class", {"class_id": str(six)})
     school.app.assign_self(teacher, org, five, ["Математика"])                  # SC-7: they teach 5А now
-    assert school.app.create_invite(teacher, org, "student", five, "1d", None, False)[0].class_id == five
+    assert school.app.create_invite(teacher, CreateInvite(org, "student", five, "1d", None, False))[0].class_id == five
     with pytest.raises(Forbidden):
-        school.app.create_invite(teacher, org, "student", six, "1d", None, False)
+        school.app.create_invite(teacher, CreateInvite(org, "student", six, "1d", None, False))
     invited_to_six = school.member(org, admin, "teacher", six)                  # the class their invite named
-    assert school.app.create_invite(invited_to_six, org, "student", six, "1d", None, False)[0].class_id == six
-    assert school.app.create_invite(admin, org, "student", six, "1d", None, False)[0].class_id == six
+    invite, _ = school.app.create_invite(invited_to_six, CreateInvite(org, "student", six, "1d", None, False))
+    assert invite.class_id == six
+    assert school.app.create_invite(admin, CreateInvite(org, "student", six, "1d", None, False))[0].class_id == six
 
 
 def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
-    application = school.app.submit_application(None, "Колледж", "college", "RU", "Тверь", "+79004445566", None)
+    application = school.app.submit_application(None, SubmitApplication("Колледж", "college", "RU", "Тверь",
+                                                                         "+79004445566", None))
     organization = school.app.approve_application(CONSOLE, application.id)
     later = school.user("+79004445566")
     assert school.app.membership(organization.id, later).has("admin")
 
 
 def test_applications_can_be_rejected_SC_1(school):
-    application = school.app.submit_application(None, "X", "school", "RU", "Омск", "+79004445567", None)
+    application = school.app.submit_application(None, SubmitApplication("X", "school", "RU", "Омск", "+79004445567",
+                                                                         None))
     school.app.reject_application(CONSOLE, application.id, "Not a real school")
     assert school.app.repository.get(application.id).status == "rejected"
     with pytest.raises(Invalid):
-        school.app.submit_application(None, "", "university", "Russia", "", "+79004445567", None)
+        school.app.submit_application(None, SubmitApplication("", "university", "Russia", "", "+79004445567", None))
 
 
 def test_organizations_are_found_by_country_and_city_with_paging_SC_2(school):
@@ -129,9 +143,9 @@ def test_only_admins_edit_the_organization_and_moves_are_found_in_the_new_city_R
     student = school.member(org, admin, "student", klass)
     for outsider in (teacher, student):
         with pytest.raises(Forbidden):
-            school.app.update_organization(outsider, org, {"address": "ул. Ленина, 1"})
-    school.app.update_organization(admin, org, {"city": "Тольятти", "address": "ул. Ленина, 1",
-                                                "settings": {"student_dialogs_allowed": False}})
+            school.app.update_organization(outsider, UpdateOrganization(org, address="ул. Ленина, 1"))
+    school.app.update_organization(admin, UpdateOrganization(org, city="Тольятти", address="ул. Ленина, 1",
+                                                             settings={"student_dialogs_allowed": False}))
     assert school.app.search("RU", "Самара", None, 10)[0] == []
     assert [h["organization_id"] for h in school.app.search("RU", "Тольятти", None, 10)[0]] == [str(org)]
     updated = published(school.app, "school.OrganizationUpdated.v1")[-1].data
@@ -145,7 +159,7 @@ def test_a_class_has_a_name_and_valid_years_SC_4(school):
     org, admin = school.organization()
     for bad in (("", 2024, 2031), ("5А", 2024, 2024), ("5А", 2024, 2040), ("5А", 1800, 1805)):
         with pytest.raises(Invalid) as info:
-            school.app.create_class(admin, org, *bad)
+            school.app.create_class(admin, CreateClass(org, *bad))
         assert info.value.code == "class.invalid"
     klass = school.klass(org, admin, "5А", 2024, 2031)
     created = published(school.app, "school.ClassCreated.v1")[-1].data
@@ -169,13 +183,13 @@ def test_a_class_is_graduated_the_moment_its_end_year_comes_not_when_the_job_run
     org, admin = school.organization()
     school.app.clock = lambda: datetime(2026, 6, 30, 12, tzinfo=timezone.utc)
     leaving = school.klass(org, admin, "11А", 2015, 2026)
-    _, token = school.app.create_invite(admin, org, "student", leaving, "unlimited", None, False)
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", leaving, "unlimited", None, False))
     school.app.join_by_invite(token, school.user())
     assert not school.app.class_graduated(school.app.repository.get(leaving))
     school.app.clock = lambda: datetime(2026, 7, 1, 0, 1, tzinfo=timezone.utc)  # no graduation job has run
     assert [school.app.class_graduated(c) for c in school.app.classes(admin, org)] == [True]
     with pytest.raises(Conflict) as refused:
-        school.app.create_invite(admin, org, "student", leaving, "1d", None, False)
+        school.app.create_invite(admin, CreateInvite(org, "student", leaving, "1d", None, False))
     assert refused.value.code == "class.graduated"
     with pytest.raises(Conflict) as late:
         school.app.join_by_invite(token, school.user())
@@ -185,7 +199,7 @@ def test_a_class_is_graduated_the_moment_its_end_year_comes_not_when_the_job_run
     assert preview.value.code == "class.graduated"
     school.app.request_to_join(requester := school.user(), org, None)
     with pytest.raises(Conflict) as accepted:
-        school.app.accept_join_request(admin, org, requester, "student", leaving)
+        school.app.accept_join_request(admin, AcceptJoinRequest(org, requester, "student", leaving))
     assert accepted.value.code == "class.graduated"
 
 
@@ -216,19 +230,20 @@ def test_people_linked_to_a_bound_journal_school_become_its_members_EJ_2(school)
 def test_invite_validity_presets_and_their_own_error_codes_SC_5(school):
     org, admin = school.organization()
     klass = school.klass(org, admin)
-    invite, token = school.app.create_invite(admin, org, "student", klass, "30m", None, False, now=NOW)
+    invite, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "30m", None, False), now=NOW)
     assert invite.expires_at == NOW + timedelta(minutes=30)
     with pytest.raises(Gone) as expired:
         school.app.join_by_invite(token, school.user(), now=NOW + timedelta(minutes=31))
     assert expired.value.code == "invite.expired"
-    unlimited, _ = school.app.create_invite(admin, org, "student", klass, "unlimited", None, False, now=NOW)
+    unlimited, _ = school.app.create_invite(admin, CreateInvite(org, "student", klass, "unlimited", None, False),
+                                            now=NOW)
     assert unlimited.expires_at is None
-    once, once_token = school.app.create_invite(admin, org, "student", klass, "7d", 1, False)
+    once, once_token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", 1, False))
     school.app.join_by_invite(once_token, school.user())
     with pytest.raises(Gone) as exhausted:
         school.app.join_by_invite(once_token, school.user())
     assert exhausted.value.code == "invite.exhausted"
-    revoked, revoked_token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    revoked, revoked_token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", None, False))
     school.app.revoke_invite(admin, revoked.id)
     with pytest.raises(Gone) as gone:
         school.app.join_by_invite(revoked_token, school.user())
@@ -236,13 +251,13 @@ def test_invite_validity_presets_and_their_own_error_codes_SC_5(school):
     with pytest.raises(NotFound):
         school.app.join_by_invite("f" * 64, school.user())
     with pytest.raises(Invalid):
-        school.app.create_invite(admin, org, "student", klass, "2w", None, False)
+        school.app.create_invite(admin, CreateInvite(org, "student", klass, "2w", None, False))
 
 
 def test_joining_by_link_places_the_person_in_the_organization_and_class_SC_6(school):
     org, admin = school.organization()
     klass = school.klass(org, admin, "7Б")
-    invite, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    invite, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", None, False))
     preview = school.app.usable_invite(token)
     assert (preview.organization_id, preview.class_id, preview.role) == (org, klass, "student")
     student = school.user()
@@ -260,7 +275,7 @@ def test_the_last_use_of_a_link_cannot_be_taken_twice_SC_5(durable_store_setting
     setup = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
     org, admin = setup.organization()
     klass = setup.klass(org, admin)
-    _, token = setup.app.create_invite(admin, org, "student", klass, "7d", 1, False)
+    _, token = setup.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", 1, False))
     people = [setup.user() for _ in range(4)]
     apps = [make_application(SchoolApplication, "school", config=durable_store_settings) for _ in people]
     barrier = threading.Barrier(len(people))
@@ -286,10 +301,10 @@ def test_the_last_use_of_a_link_cannot_be_taken_twice_SC_5(durable_store_setting
 def test_email_registration_only_for_junior_classes_ID_4(school):
     org, admin = school.organization()
     junior, senior = school.klass(org, admin, "2В", 2025, 2034), school.klass(org, admin, "9А", 2018, 2027)
-    invite, token = school.app.create_invite(admin, org, "student", junior, "7d", None, True)
+    invite, token = school.app.create_invite(admin, CreateInvite(org, "student", junior, "7d", None, True))
     assert invite.email_registration_allowed and school.app.usable_invite(token).class_id == junior
     with pytest.raises(Invalid) as info:
-        school.app.create_invite(admin, org, "student", senior, "7d", None, True)
+        school.app.create_invite(admin, CreateInvite(org, "student", senior, "7d", None, True))
     assert info.value.code == "invite.email_for_juniors_only"
 
 
@@ -298,11 +313,11 @@ def test_teachers_invite_students_but_not_teachers_RO_3(school):
     klass = school.klass(org, admin)
     teacher = school.member(org, admin, "teacher", klass)  # teaching the class (SC-7)
     student = school.member(org, admin, "student", klass)
-    assert school.app.create_invite(teacher, org, "student", klass, "1d", 30, False)[0].role == "student"
+    assert school.app.create_invite(teacher, CreateInvite(org, "student", klass, "1d", 30, False))[0].role == "student"
     with pytest.raises(Forbidden):
-        school.app.create_invite(teacher, org, "teacher", None, "1d", None, False)
+        school.app.create_invite(teacher, CreateInvite(org, "teacher", None, "1d", None, False))
     with pytest.raises(Forbidden):
-        school.app.create_invite(student, org, "student", klass, "1d", None, False)
+        school.app.create_invite(student, CreateInvite(org, "student", klass, "1d", None, False))
 
 
 # -- SC-2, SC-3 join requests -------------------------------------------------------------------------------
@@ -315,14 +330,14 @@ def test_join_requests_are_added_or_hidden_for_good_SC_3(school):
     school.app.request_to_join(alice, org, "Я учусь в 5А")
     school.app.request_to_join(bob, org, None)
     assert {r.user_id for r in school.app.join_requests(admin, org)} == {alice, bob}
-    school.app.accept_join_request(admin, org, alice, "student", klass)
+    school.app.accept_join_request(admin, AcceptJoinRequest(org, alice, "student", klass))
     assert school.app.membership(org, alice).class_id == klass
     school.app.hide_join_request(admin, org, bob)
     assert school.app.join_requests(admin, org) == []
     with pytest.raises(Forbidden) as info:
         school.app.request_to_join(bob, org, "please")
     assert info.value.code == "join_request.hidden"
-    _, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", None, False))
     assert school.app.join_by_invite(token, bob).has("student")  # a new link still works (SC-3)
 
 
@@ -334,7 +349,7 @@ def test_only_admins_review_join_requests_SC_3(school):
     with pytest.raises(Forbidden):
         school.app.join_requests(teacher, org)
     with pytest.raises(Forbidden):
-        school.app.accept_join_request(teacher, org, someone, "student", None)
+        school.app.accept_join_request(teacher, AcceptJoinRequest(org, someone, "student", None))
 
 
 # -- RO, SC-7..SC-9 members -----------------------------------------------------------------------------------
@@ -374,9 +389,9 @@ def test_a_teacher_cannot_do_an_admins_work_RO_2_RO_3(school):
     klass = school.klass(org, admin)
     teacher = school.member(org, admin, "teacher")
     student = school.member(org, admin, "student", klass)
-    for attempt in (lambda: school.app.create_class(teacher, org, "6А", 2024, 2030),
+    for attempt in (lambda: school.app.create_class(teacher, CreateClass(org, "6А", 2024, 2030)),
                     lambda: school.app.appoint_admin(teacher, org, student),
-                    lambda: school.app.change_member(teacher, org, student, ["student"], klass),
+                    lambda: school.app.change_member(teacher, ChangeMember(org, student, ["student"], klass)),
                     lambda: school.app.remove_member(teacher, org, student),
                     lambda: school.app.create_channel(teacher, org, "Новости")):
         with pytest.raises(Forbidden):
@@ -403,7 +418,7 @@ def test_admins_correct_class_and_role_and_remove_members_SC_8_SC_9(school):
     org, admin = school.organization()
     five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6А", 2023, 2030)
     student = school.member(org, admin, "student", five)
-    school.app.change_member(admin, org, student, ["student"], six)
+    school.app.change_member(admin, ChangeMember(org, student, ["student"], six))
     assert school.app.membership(org, student).class_id == six
     changed = published(school.app, "school.MemberRoleChanged.v1")[-1].data
     assert (changed["class_id"], changed["roles"]) == (six, ["student"])
@@ -476,8 +491,9 @@ def test_articles_are_sanitised_drafts_then_published_SC_11(school):
     klass = school.klass(org, admin)
     teacher = school.member(org, admin, "teacher")
     student = school.member(org, admin, "student", klass)
-    article = school.app.draft_article(teacher, org, "Олимпиада", '<p onclick="x()">Итоги <b>олимпиады</b>'
-                                       '<script>alert(1)</script><img src="https://s/x.png" onerror="y()"></p>', None)
+    article = school.app.draft_article(teacher, DraftArticle(
+        org, "Олимпиада", '<p onclick="x()">Итоги <b>олимпиады</b><script>alert(1)</script>'
+                          '<img src="https://s/x.png" onerror="y()"></p>', None))
     assert "script" not in article.html and "onclick" not in article.html and "onerror" not in article.html
     assert "<b>олимпиады</b>" in article.html and 'src="https://s/x.png"' in article.html
     assert school.app.articles(student, org) == []
@@ -501,16 +517,16 @@ def test_a_cover_is_an_image_the_articles_own_organization_was_issued_SC_11(scho
     refusals = []
     for image_id in (image.id, uuid.uuid4()):              # A's image, and one that does not exist
         with pytest.raises(NotFound) as refused:
-            school.app.draft_article(admin_b, org_b, "Чужая обложка", "<p>x</p>", image_id)
+            school.app.draft_article(admin_b, DraftArticle(org_b, "Чужая обложка", "<p>x</p>", image_id))
         refusals.append(refused.value.to_dict())
     assert refusals[0] == refusals[1] and refusals[0]["code"] == "image.not_found"
-    own = school.app.draft_article(admin_b, org_b, "Своя", "<p>x</p>", None)
+    own = school.app.draft_article(admin_b, DraftArticle(org_b, "Своя", "<p>x</p>", None))
     with pytest.raises(NotFound, match="image.not_found"):
-        school.app.edit_article(admin_b, own.id, "Своя", "<p>x</p>", image.id)
+        school.app.edit_article(admin_b, EditArticle(own.id, "Своя", "<p>x</p>", image.id))
     with pytest.raises(NotFound, match="article.no_cover"):
         school.app.article_cover(admin_b, own.id)
 
-    article = school.app.draft_article(admin_a, org_a, "Экскурсия", "<p>x</p>", image.id)
+    article = school.app.draft_article(admin_a, DraftArticle(org_a, "Экскурсия", "<p>x</p>", image.id))
     school.app.publish_article(admin_a, article.id)
     assert school.app.article_cover(student, article.id).blob_key == "ab" * 32
     with pytest.raises(Forbidden):
@@ -612,7 +628,7 @@ def test_a_child_joining_later_brings_their_parents_and_unlinking_ends_the_paren
     parent, child = school.user(), school.user()
     handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, child, 1))  # before the child joins
     assert school.app.membership(org, parent) is None
-    _, token = school.app.create_invite(admin, org, "student", klass, "7d", None, False)
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", None, False))
     school.app.join_by_invite(token, child)
     assert school.app.membership(org, parent).roles == ["parent"]
     handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", parent, child, 2))
@@ -653,7 +669,8 @@ def test_a_phone_named_by_two_approved_applications_admins_both_SC_1(school):
     phone = "+79006667788"
     orgs = []
     for name in ("Школа А", "Школа Б"):
-        application = school.app.submit_application(None, name, "school", "RU", "Псков", phone, None)
+        application = school.app.submit_application(None, SubmitApplication(name, "school", "RU", "Псков", phone,
+                                                                             None))
         orgs.append(school.app.approve_application(CONSOLE, application.id).id)
     admin = school.user(phone)
     assert all(school.app.membership(o, admin).has("admin") for o in orgs)
@@ -675,7 +692,7 @@ def test_a_whole_class_opening_one_link_at_once_all_join_SC_6(durable_store_sett
     school = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
     org, admin = school.organization()
     klass = school.klass(org, admin)
-    _, token = school.app.create_invite(admin, org, "student", klass, "7d", 30, False)
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", 30, False))
     pupils = [school.user() for _ in range(25)]
     errors: list[Exception] = []
 
@@ -727,7 +744,7 @@ def test_racing_applications_are_both_stored_and_queued(replicas):
     from school.domain import ApplicationQueue, OrganizationApplication
 
     made = _race(replicas, lambda app, n: app.submit_application(
-        None, f"Лицей №{n}", "school", "RU", "Казань", f"+7900888000{n}", None).id)
+        None, SubmitApplication(f"Лицей №{n}", "school", "RU", "Казань", f"+7900888000{n}", None)).id)
     queue = replicas["setup"].app.find(ApplicationQueue, ApplicationQueue.create_id())
     for application_id in made:
         assert replicas["setup"].app.find(OrganizationApplication, application_id) is not None
@@ -736,8 +753,8 @@ def test_racing_applications_are_both_stored_and_queued(replicas):
 
 def test_racing_invites_are_both_stored_and_listed_SC_5(replicas):
     w = replicas
-    made = _race(w, lambda app, n: app.create_invite(w["admin"], w["org"], "student", w["class"], "7d", None,
-                                                     False)[0].id)
+    made = _race(w, lambda app, n: app.create_invite(w["admin"], CreateInvite(w["org"], "student", w["class"], "7d",
+                                                                              None, False))[0].id)
     listed = {i.id for i, _ in w["setup"].app.invites(w["admin"], w["org"])}
     assert set(made) <= listed
 
@@ -753,7 +770,8 @@ def test_racing_documents_and_articles_are_both_listed_SC_10_SC_11(replicas):
     docs = _race(w, lambda app, n: app.publish_document(w["admin"], w["org"], f"Документ {n}", "r.pdf",
                                                          "application/pdf", 10, f"blob-{n}").id)
     assert {d.id for d in w["setup"].app.documents(w["admin"], w["org"])} == set(docs)
-    articles = _race(w, lambda app, n: app.draft_article(w["admin"], w["org"], f"Статья {n}", "<p>x</p>", None).id)
+    articles = _race(w, lambda app, n: app.draft_article(w["admin"], DraftArticle(w["org"], f"Статья {n}", "<p>x</p>",
+                                                                                  None)).id)
     assert {a.id for a in w["setup"].app.articles(w["admin"], w["org"])} == set(articles)
 
 

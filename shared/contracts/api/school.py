@@ -1,9 +1,15 @@
 """school's RPC contract: payloads and results of its entrypoints (RO-*, SC-*), as marshmallow schemas.
-The service validates with them and the gateway documents and validates its requests with the same ones."""
+The service validates with them and the gateway documents and validates its requests with the same ones.
+A body the service loads is a ``CommandSchema``: the service builds its typed command (a frozen dataclass named
+as a verb, the body's fields plus the ids of the request's path) and the application method takes that."""
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
+
+from shared.contracts.api.commands import UNSET, CommandSchema
 
 ROLES = ("admin", "teacher", "student", "parent")  # RO-1
 INVITE_ROLES = ("teacher", "student")  # SC-5
@@ -18,7 +24,20 @@ class PersonView(Schema):
     version = fields.Integer(required=True, metadata={"description": "Event-store version of the record."})
 
 
-class ApplicationInput(Schema):
+@dataclass(frozen=True)
+class SubmitApplication:
+    """SC-1: a school or college applies to be registered, naming its first admin's phone."""
+
+    name: str
+    kind: str
+    country: str
+    city: str
+    admin_phone: str
+    note: str | None = None
+
+
+class ApplicationInput(CommandSchema):
+    command = SubmitApplication
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(required=True, validate=validate.OneOf(["school", "college"]))
     country = fields.String(required=True, validate=validate.Length(equal=2), metadata={"example": "RU"})
@@ -53,7 +72,21 @@ class OrganizationView(Schema):
     settings = fields.Dict()
 
 
-class OrganizationInput(Schema):
+@dataclass(frozen=True)
+class UpdateOrganization:
+    """RO-2: an admin edits the organization's details; what the request leaves out stays (``given``)."""
+
+    organization_id: uuid.UUID
+    name: str = UNSET
+    country: str = UNSET
+    city: str = UNSET
+    address: str | None = UNSET
+    website: str | None = UNSET
+    settings: dict[str, bool] = UNSET
+
+
+class OrganizationInput(CommandSchema):
+    command = UpdateOrganization
     name = fields.String(validate=validate.Length(min=1, max=200))
     country = fields.String(validate=validate.Length(equal=2))
     city = fields.String(validate=validate.Length(min=1, max=100))
@@ -73,7 +106,18 @@ class SearchPage(Schema):
     next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})
 
 
-class ClassInput(Schema):
+@dataclass(frozen=True)
+class CreateClass:
+    """SC-4: an admin creates a class of the organization."""
+
+    organization_id: uuid.UUID
+    name: str
+    start_year: int
+    end_year: int
+
+
+class ClassInput(CommandSchema):
+    command = CreateClass
     name = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"example": "5А"})
     start_year = fields.Integer(required=True, metadata={"example": 2024})
     end_year = fields.Integer(required=True, metadata={"example": 2031})
@@ -115,7 +159,21 @@ class MyOrganization(Schema):
     membership = fields.Nested(MembershipView, required=True)
 
 
-class MemberChange(Schema):
+@dataclass(frozen=True)
+class ChangeMember:
+    """SC-8, SC-9: an admin corrects a member's role(s) and class."""
+
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    roles: tuple[str, ...]
+    class_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", tuple(self.roles))  # the body's list, kept unchangeable
+
+
+class MemberChange(CommandSchema):
+    command = ChangeMember
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
                         validate=validate.Length(min=1))
     class_id = fields.UUID(load_default=None, allow_none=True)
@@ -126,7 +184,20 @@ class TeacherAssignment(Schema):
                            validate=validate.Length(min=1, max=10))
 
 
-class InviteInput(Schema):
+@dataclass(frozen=True)
+class CreateInvite:
+    """SC-5: an admin or teacher makes an invite link into the organization (and a class)."""
+
+    organization_id: uuid.UUID
+    role: str
+    class_id: uuid.UUID | None = None
+    validity: str = "7d"
+    max_uses: int | None = None
+    email_registration_allowed: bool = False
+
+
+class InviteInput(CommandSchema):
+    command = CreateInvite
     role = fields.String(required=True, validate=validate.OneOf(INVITE_ROLES))
     class_id = fields.UUID(load_default=None, allow_none=True)
     validity = fields.String(load_default="7d", validate=validate.OneOf(list(VALIDITY_PRESETS)),
@@ -174,7 +245,18 @@ class JoinRequestView(Schema):
     status = fields.String(required=True)
 
 
-class JoinRequestDecision(Schema):
+@dataclass(frozen=True)
+class AcceptJoinRequest:
+    """SC-3 "Add": an admin admits the person who asked, with a role and class."""
+
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    class_id: uuid.UUID | None = None
+
+
+class JoinRequestDecision(CommandSchema):
+    command = AcceptJoinRequest
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     class_id = fields.UUID(load_default=None, allow_none=True)
 
@@ -190,12 +272,39 @@ class DocumentView(Schema):
     published_at = fields.AwareDateTime(required=True)
 
 
-class ArticleInput(Schema):
+@dataclass(frozen=True)
+class DraftArticle:
+    """SC-11: an admin or teacher writes an article of the organization (a draft until published)."""
+
+    organization_id: uuid.UUID
+    title: str
+    html: str
+    cover_image_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class EditArticle:
+    """SC-11: its author or an admin rewrites an article (the same body as a draft's)."""
+
+    article_id: uuid.UUID
+    title: str
+    html: str
+    cover_image_id: uuid.UUID | None = None
+
+
+class ArticleInput(CommandSchema):
+    command = DraftArticle
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     html = fields.String(required=True, validate=validate.Length(max=200_000),
                          metadata={"description": "Sanitised: formatting, links, images and video stay"})
     cover_image_id = fields.UUID(load_default=None, allow_none=True,
                                  metadata={"description": "An image uploaded to this organization (POST /images)"})
+
+
+class ArticleEdit(ArticleInput):
+    """An article's new text: ``ArticleInput``'s body, for an article that exists."""
+
+    command = EditArticle
 
 
 class ArticleView(Schema):

@@ -9,11 +9,13 @@ from eventsourcing.persistence import IntegrityError
 
 from school.application.base import SchoolBase
 from school.domain import GraduationYear, SchoolClass, validate_class
+from shared.contracts.api.school import CreateClass
 
 
 class Classes(SchoolBase):
-    def create_class(self, actor_id: uuid.UUID, organization_id: uuid.UUID, name: str, start_year: int,
-                     end_year: int) -> SchoolClass:
+    def create_class(self, actor_id: uuid.UUID, command: CreateClass) -> SchoolClass:
+        organization_id, name = command.organization_id, command.name
+        start_year, end_year = command.start_year, command.end_year
         self._require(organization_id, actor_id, "admin")
         validate_class(name, start_year, end_year)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from school.application.base import SchoolBase
 from school.domain import InviteIndex, InviteLink, Membership
-from shared.contracts.api.school import INVITE_ROLES, VALIDITY_PRESETS
+from shared.contracts.api.school import INVITE_ROLES, VALIDITY_PRESETS, CreateInvite
 from shared.errors import Forbidden, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.store import command
@@ -23,10 +23,12 @@ def junior_grade(class_name: str) -> int | None:
 
 
 class Invites(SchoolBase):
-    def create_invite(self, actor_id: uuid.UUID, organization_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
-                      validity: str, max_uses: int | None, email_registration_allowed: bool,
-                      now: datetime | None = None) -> tuple[InviteLink, str]:
+    def create_invite(self, actor_id: uuid.UUID, command: CreateInvite, now: datetime | None = None
+                      ) -> tuple[InviteLink, str]:
         """Admins invite teachers and students; teachers invite students to classes (RO-3)."""
+        organization_id, role, class_id = command.organization_id, command.role, command.class_id
+        validity, max_uses = command.validity, command.max_uses
+        email_registration_allowed = command.email_registration_allowed
         now = now or self.clock()
         actor = self._require(organization_id, actor_id, "admin", "teacher")
         if role not in INVITE_ROLES:

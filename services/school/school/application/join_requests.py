@@ -7,7 +7,7 @@ import uuid
 
 from school.application.base import SchoolBase
 from school.domain import JoinRequest, JoinRequestQueue, Membership
-from shared.contracts.api.school import ROLES
+from shared.contracts.api.school import ROLES, AcceptJoinRequest
 from shared.errors import Conflict, Invalid
 from shared.store import command
 
@@ -39,9 +39,10 @@ class JoinRequests(SchoolBase):
                 for u in (queue.pending if queue else [])]
 
     @command
-    def accept_join_request(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
-                            class_id: uuid.UUID | None) -> Membership:
+    def accept_join_request(self, actor_id: uuid.UUID, command: AcceptJoinRequest) -> Membership:
         """SC-3 "Add": the admin admits the person with a role and class."""
+        organization_id, user_id = command.organization_id, command.user_id
+        role, class_id = command.role, command.class_id
         self._require(organization_id, actor_id, "admin")
         if role not in ROLES:
             raise Invalid("member.invalid_roles", f"A role is one of {', '.join(ROLES)}.")

@@ -14,6 +14,7 @@ from school.application.base import SchoolBase
 from school.domain import Article, Document, Image, MaterialsIndex
 from shared.blobs import document_max_bytes
 from shared.clock import utcnow
+from shared.contracts.api.school import DraftArticle, EditArticle
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.store import command
 from shared.uploads import IMAGE_MAX_BYTES, IMAGE_TYPES, Quotas, clean_file_name, is_executable, quota_exceeded
@@ -124,12 +125,12 @@ class Materials(SchoolBase):
             raise NotFound("image.not_found", "No such image in this organization: upload it here first.")
         return image
 
-    def draft_article(self, actor_id: uuid.UUID, organization_id: uuid.UUID, title: str, html: str,
-                      cover_image_id: uuid.UUID | None) -> Article:
+    def draft_article(self, actor_id: uuid.UUID, command: DraftArticle) -> Article:
+        organization_id, title, cover_image_id = command.organization_id, command.title, command.cover_image_id
         self._require(organization_id, actor_id, "admin", "teacher")
         if not title.strip() or len(title) > 200:
             raise Invalid("article.invalid_title", "A title of 1 to 200 characters.")
-        html = sanitize_html(html)
+        html = sanitize_html(command.html)
         self._image(organization_id, cover_image_id)
 
         def draft() -> Article:
@@ -156,11 +157,10 @@ class Materials(SchoolBase):
         return article
 
     @command
-    def edit_article(self, actor_id: uuid.UUID, article_id: uuid.UUID, title: str, html: str,
-                     cover_image_id: uuid.UUID | None) -> Article:
-        article = self._own_article(actor_id, article_id)
-        self._image(article.organization_id, cover_image_id)
-        article.edit(title.strip(), sanitize_html(html), cover_image_id)
+    def edit_article(self, actor_id: uuid.UUID, command: EditArticle) -> Article:
+        article = self._own_article(actor_id, command.article_id)
+        self._image(article.organization_id, command.cover_image_id)
+        article.edit(command.title.strip(), sanitize_html(command.html), command.cover_image_id)
         self.save(article)
         return article
 

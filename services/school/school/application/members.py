@@ -8,7 +8,7 @@ from typing import Any
 
 from school.application.base import UNPLACED, SchoolBase, page
 from school.domain import Membership, Organization, PersonOrganizations, Roster
-from shared.contracts.api.school import ROLES
+from shared.contracts.api.school import ROLES, ChangeMember
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.store import command
 
@@ -76,9 +76,10 @@ class Members(SchoolBase):
         return membership
 
     @command
-    def change_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID,
-                      roles: list[str], class_id: uuid.UUID | None) -> Membership:
+    def change_member(self, actor_id: uuid.UUID, command: ChangeMember) -> Membership:
         """SC-8, SC-9: an admin corrects a member's role(s) and class."""
+        organization_id, user_id = command.organization_id, command.user_id
+        roles, class_id = command.roles, command.class_id
         self._require(organization_id, actor_id, "admin")
         if not roles or any(r not in ROLES for r in roles):
             raise Invalid("member.invalid_roles", f"Roles are some of {', '.join(ROLES)}.")

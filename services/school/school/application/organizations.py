@@ -11,6 +11,8 @@ from typing import Any
 from school.application.base import CONSOLE, Actor, SchoolBase, page
 from school.domain import ApplicationQueue, CityDirectory, Organization, OrganizationApplication, PhoneOwner, city_key
 from shared.config import env_str
+from shared.contracts.api.commands import given
+from shared.contracts.api.school import SubmitApplication, UpdateOrganization
 from shared.errors import Forbidden, Invalid
 from shared.phones import normalise_phone
 from shared.store import command
@@ -41,8 +43,8 @@ class Organizations(SchoolBase):
             raise Forbidden("operator.required", "Only a platform operator can do this.")
         return actor
 
-    def submit_application(self, actor_id: uuid.UUID | None, name: str, kind: str, country: str, city: str,
-                           admin_phone: str, note: str | None) -> OrganizationApplication:
+    def submit_application(self, actor_id: uuid.UUID | None, command: SubmitApplication) -> OrganizationApplication:
+        name, kind, country, city = command.name, command.kind, command.country, command.city
         problems = {}
         if not name.strip():
             problems["name"] = "Required."
@@ -54,12 +56,12 @@ class Organizations(SchoolBase):
             problems["city"] = "Required."
         if problems:
             raise Invalid("application.invalid", "The application is not valid.", {"fields": problems})
-        admin_phone = normalise_phone(admin_phone)
+        admin_phone = normalise_phone(command.admin_phone)
 
         def submit() -> OrganizationApplication:
             application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
                                                   city=" ".join(city.split()), admin_phone=admin_phone,
-                                                  submitted_by=actor_id, note=note)
+                                                  submitted_by=actor_id, note=command.note)
             queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
             queue.add(application.id)
             self.save(application, queue)
@@ -112,9 +114,9 @@ class Organizations(SchoolBase):
         self.save(application, queue)
 
     @command
-    def update_organization(self, actor_id: uuid.UUID, organization_id: uuid.UUID, details: dict[str, Any]
-                            ) -> Organization:
-        """RO-2: admins fill in and edit the organization's details."""
+    def update_organization(self, actor_id: uuid.UUID, command: UpdateOrganization) -> Organization:
+        """RO-2: admins fill in and edit the organization's details (those the command gives)."""
+        organization_id, details = command.organization_id, given(command)
         self._require(organization_id, actor_id, "admin")
         organization = self.organization(organization_id)
         old_key = city_key(organization.country, organization.city)
