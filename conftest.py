@@ -63,8 +63,11 @@ def durable_store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Se
 
 
 def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence: str = "postgres",
-              **extra_env: str) -> Stack:
-    """A stack on the shared broker and server, in its own vhost and database."""
+              own_broker: bool = False, **extra_env: str) -> Stack:
+    """A stack on the shared broker and server, in its own vhost and database. With ``own_broker`` it
+    starts a broker of its own instead: a test that restarts the broker then restarts only its stack's
+    (not every other stack's of the session), and the restart's length does not depend on what the
+    session declared before it."""
     n = next(_counter)
     gateway_port = free_port()
     config = StackConfig(
@@ -78,7 +81,10 @@ def new_stack(var_dir: Path, rabbitmq: RabbitMQ, postgres: Postgres, persistence
         gateway_threads=32,
         extra_env={"SFERA_LOG_LEVEL": "INFO", **extra_env},
     )
-    stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
+    if own_broker:
+        stack = Stack(config, rabbitmq=RabbitMQ(var_dir / "rabbitmq", free_port()), postgres=postgres, owns_broker=True)
+    else:
+        stack = Stack(config, rabbitmq=rabbitmq, postgres=postgres)
     stack.start_infra()
     return stack
 
@@ -88,8 +94,9 @@ def make_stack(tmp_path: Path, rabbitmq: RabbitMQ, postgres: Postgres) -> Iterat
     """Build stacks for one test; they are stopped after it."""
     stacks: list[Stack] = []
 
-    def make(persistence: str = "postgres", **extra_env: str) -> Stack:
-        stacks.append(new_stack(tmp_path / f"stack{len(stacks)}", rabbitmq, postgres, persistence, **extra_env))
+    def make(persistence: str = "postgres", own_broker: bool = False, **extra_env: str) -> Stack:
+        stacks.append(new_stack(tmp_path / f"stack{len(stacks)}", rabbitmq, postgres, persistence, own_broker,
+                                **extra_env))
         return stacks[-1]
 
     yield make

@@ -54,3 +54,9 @@ class Pipeline:
 @pytest.fixture
 def pipeline(make_stack) -> Pipeline:
     return Pipeline(make_stack("postgres"))
+
+
+@pytest.fixture
+def pipeline_own_broker(make_stack) -> Pipeline:
+    """For a test that restarts the broker: one of its own, not the session's."""
+    return Pipeline(make_stack("postgres", own_broker=True))

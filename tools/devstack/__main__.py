@@ -103,7 +103,7 @@ Press Ctrl-C to stop everything. A process that exits is started again (restarts
         while not stopping:
             for line in stack.supervise():
                 print(line, file=sys.stderr, flush=True)
-            if stack.owns_infra and stack.rabbitmq.process.poll() is not None:
+            if stack.owns_broker and stack.rabbitmq.process.poll() is not None:
                 print(f"RabbitMQ exited; see {stack.rabbitmq.data_dir / 'server.log'}", file=sys.stderr)
                 return 1
             time.sleep(0.2)

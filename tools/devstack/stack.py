@@ -43,6 +43,13 @@ class Managed:
     restart_at: float | None = None  # when the supervisor starts it again (it is down until then)
 
 
+def replica_name(name: str, replica: int) -> str:
+    """The process name of a replica: the first keeps the name (``identity``), the others are ``identity-2``, ..."""
+    if replica < 1:
+        raise ValueError(f"replica {replica}: replicas count from 1")
+    return name if replica == 1 else f"{name}-{replica}"
+
+
 @dataclass
 class StackConfig:
     var_dir: Path
@@ -67,6 +74,9 @@ class StackConfig:
     restart_backoff: float = 0.5
     restart_backoff_max: float = 30.0
     stable_after: float = 30.0
+    # processes of each service, relay and gateway that start_all starts (> 1: the gateways on ports of their own
+    # behind a round-robin balancer on gateway_port, as an ingress in production)
+    replicas: int = 1
 
     @classmethod
     def from_env(cls, var_dir: Path) -> StackConfig:
@@ -83,24 +93,29 @@ class StackConfig:
             gateway_threads=env_int("SFERA_GATEWAY_THREADS", cls.gateway_threads),
             restart_backoff=env_float("SFERA_RESTART_BACKOFF", cls.restart_backoff),
             restart_backoff_max=env_float("SFERA_RESTART_BACKOFF_MAX", cls.restart_backoff_max),
+            replicas=env_int("SFERA_REPLICAS", cls.replicas),
         )
 
 
 class Stack:
-    """Owns its RabbitMQ and PostgreSQL unless given running ones (tests share one
-    broker and one server; each stack then gets its own vhost and database)."""
+    """Owns its RabbitMQ and its PostgreSQL unless given running ones (tests share one
+    broker and one server; each stack then gets its own vhost and database). A stack
+    given a broker that is not running (``owns_broker=True``) starts and stops it."""
 
-    def __init__(self, config: StackConfig, rabbitmq: RabbitMQ | None = None, postgres: Postgres | None = None):
+    def __init__(self, config: StackConfig, rabbitmq: RabbitMQ | None = None, postgres: Postgres | None = None,
+                 owns_broker: bool | None = None):
         self.config = config
         self.var_dir = Path(config.var_dir)
         self.log_dir = self.var_dir / "log"
-        self.owns_infra = rabbitmq is None
+        self.owns_broker = rabbitmq is None if owns_broker is None else owns_broker
+        self.owns_postgres = postgres is None
         self.rabbitmq = rabbitmq or RabbitMQ(self.var_dir / "rabbitmq", config.amqp_port)
         if config.persistence == "postgres":
             self.postgres = postgres or Postgres(self.var_dir / "postgres", config.pg_port, durable=config.durable_pg)
         else:
             self.postgres = None
         self.processes: dict[str, Managed] = {}
+        self.ports: dict[str, int] = {}  # processes beyond the fixed scheme of metrics_port: replicas > 1, gateways
 
     # -- environment ---------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -136,6 +151,8 @@ class Stack:
         return f"http://127.0.0.1:{self.config.gateway_port}"
 
     def metrics_port(self, name: str) -> int:
+        if name in self.ports:
+            return self.ports[name]
         names = list(SERVICES)
         if name == "gateway":
             return self.config.gateway_port
@@ -147,10 +164,10 @@ class Stack:
     def start_infra(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.owns_infra:
+        if self.owns_broker:
             self.rabbitmq.start()
-            if self.postgres is not None:
-                self.postgres.start()
+        if self.owns_postgres and self.postgres is not None:
+            self.postgres.start()
         if self.config.vhost != "/":
             self.rabbitmq.add_vhost(self.config.vhost)
         if self.postgres is not None:
@@ -182,23 +199,39 @@ class Stack:
         self.processes[managed.name] = managed
         return managed
 
-    def start_service(self, name: str, path: str | None = None, port: int | None = None, **env: str) -> Managed:
-        """A nameko service of the platform by name, or any by ``module:Class`` path."""
-        port = port or self.metrics_port(name)
-        return self._spawn(Managed(name, [PYTHON, "-m", "shared.runner", path or name],
+    def own_port(self, name: str) -> int:
+        """The port of a process outside metrics_port's fixed scheme (a replica beyond the first), kept for
+        its restarts."""
+        if name not in self.ports:
+            self.ports[name] = free_port()
+        return self.ports[name]
+
+    def start_service(self, name: str, path: str | None = None, port: int | None = None, replica: int = 1,
+                      **env: str) -> Managed:
+        """A nameko service of the platform by name, or any by ``module:Class`` path; ``replica`` 2, 3, ...
+        is another process of it (``<name>-<replica>``, its own metrics port) consuming from the same queues."""
+        process = replica_name(name, replica)
+        port = port or (self.metrics_port(name) if replica == 1 else self.own_port(process))
+        return self._spawn(Managed(process, [PYTHON, "-m", "shared.runner", path or name],
                                    f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
 
-    def start_relay(self, service: str, **env: str) -> Managed:
-        name = f"{service}-relay"
-        port = self.metrics_port(name)
+    def start_relay(self, service: str, replica: int = 1, **env: str) -> Managed:
+        """A service's outbox relay; another ``replica`` stands by until the one holding the lease is gone."""
+        name = replica_name(f"{service}-relay", replica)
+        port = self.metrics_port(name) if replica == 1 else self.own_port(name)
         return self._spawn(Managed(name, [PYTHON, "-m", "shared.bus.relay", service],
                                    f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
 
-    def start_gateway(self, name: str = "gateway", port: int | None = None, **env: str) -> Managed:
+    def start_gateway(self, name: str = "gateway", port: int | None = None, replica: int = 1, **env: str) -> Managed:
         """The gateway; more than one may run (each on its own port, each with its own realtime queue). With
         ``realtime_server="asyncio"`` the process named ``name`` on ``port`` is gateway.realtime_server, serving
-        the socket and passing every other request to the gunicorn gateway (``<name>-wsgi``) on a private port."""
-        port = port or self.config.gateway_port
+        the socket and passing every other request to the gunicorn gateway (``<name>-wsgi``) on a private port.
+        Replicas (``<name>-<replica>``, and every one when the stack runs several) get ports of their own: the
+        balancer (start_balancer) is then what listens on ``gateway_port``."""
+        name = replica_name(name, replica)
+        if port is None:
+            port = self.own_port(name) if replica > 1 or self.config.replicas > 1 else self.config.gateway_port
+        self.ports[name] = port
         if self.config.realtime_server == "asyncio":
             wsgi_port = free_port()
             # its callers' addresses (rate limits) arrive in X-Forwarded-For, set by the front alone
@@ -234,14 +267,33 @@ class Stack:
         return self._spawn(Managed(name, [PYTHON, "-m", "sfu"],
                                    f"http://127.0.0.1:{self.config.sfu_port}/healthz", {"SFERA_SFU_NODE": name, **env}))
 
+    def start_balancer(self, gateways: list[str], name: str = "balancer") -> Managed:
+        """The round-robin balancer on ``gateway_port`` in front of the named gateways (tools/devstack/balancer.py)."""
+        port = self.config.gateway_port
+        argv = [PYTHON, "-m", "tools.devstack.balancer", "--port", str(port)]
+        for gateway in gateways:
+            argv += ["--upstream", f"127.0.0.1:{self.metrics_port(gateway)}"]
+        return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz"))
+
     def start_all(self) -> None:
-        for name in SERVICES:
-            self.start_service(name)
-        for name in SERVICES:
-            self.start_relay(name)
+        """Every service, relay and gateway (``config.replicas`` of each), and the SFU (one per node)."""
+        replicas = range(1, self.config.replicas + 1)
+        for replica in replicas:
+            for name in SERVICES:
+                self.start_service(name, replica=replica)
+        for replica in replicas:
+            for name in SERVICES:
+                self.start_relay(name, replica=replica)
         self.start_sfu()
-        self.start_gateway()
+        gateways = [self.start_gateway(replica=replica).name for replica in replicas]
+        if self.config.replicas > 1:
+            self.wait_healthy(gateways)
+            self.start_balancer(gateways)
         self.wait_healthy()
+
+    def replicas_of(self, name: str) -> list[str]:
+        """The processes of ``name`` (a service, ``<service>-relay``, ``gateway``) this stack runs, first first."""
+        return [p for p in self.processes if p == name or (p.startswith(f"{name}-") and p[len(name) + 1:].isdigit())]
 
     def healthy(self, name: str) -> bool:
         """Whether ``name`` runs and its /healthz says ok now."""
@@ -344,10 +396,10 @@ class Stack:
                 os.killpg(managed.process.pid, signal.SIGTERM)
         for name in reversed(list(self.processes)):
             self.stop_process(name)
-        if self.owns_infra:
+        if self.owns_broker:
             self.rabbitmq.stop()
-            if self.postgres is not None:
-                self.postgres.stop()
+        if self.owns_postgres and self.postgres is not None:
+            self.postgres.stop()
 
     def wait_exit(self, name: str, timeout: float = 30) -> int:
         managed = self.processes[name]
