@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import uuid
 
+from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
+from nameko.timer import timer
 
 from calls import handlers
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
+from calls.nodes import NodeRegistry, SfuNodes
 from shared.bus.consumer import consume_event
 from shared.config import env_str
-from shared.contracts import CloudEvent
+from shared.contracts import CloudEvent, get_contract, parse_event
 from shared.contracts.api import calls as schemas
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import Conflict, Forbidden, NotFound
@@ -28,7 +31,7 @@ BROADCASTER_ROLES = {"admin", "teacher", "class_teacher"}
 
 
 def sfu_url() -> str:
-    """Where clients open the SFU's signaling WebSocket (one node; calls assigns nodes when there are more)."""
+    """Where clients open the SFU's signaling WebSocket when no node reports (a call on a node gets the node's)."""
     return env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws")
 
 
@@ -49,6 +52,7 @@ class CallsService:
     observability = Observability()
     messaging = RpcProxy("messaging")
     school = RpcProxy("school")
+    nodes: NodeRegistry = SfuNodes()
 
     @rpc
     def ping(self) -> dict:
@@ -73,10 +77,10 @@ class CallsService:
     # -- starting (CA-2, CA-9) ------------------------------------------------------------------------
     @rpc
     def start_call(self, actor_id: str, request: dict) -> dict:
-        r = schemas.StartCallInput().load(request)
-        chat = self.messaging.get_chat(actor_id, str(r["chat_id"]))
+        command = schemas.StartCallInput().load_command(request)
+        chat = self.messaging.get_chat(actor_id, str(command.chat_id))
         may_broadcast = False
-        if r["kind"] == "broadcast":
+        if command.kind == "broadcast":
             if not chat.get("organization_id"):
                 raise Conflict("call.broadcast_needs_school", "Broadcasts go to a school's chat.")
             mine = self.school.my_organizations(actor_id)
@@ -85,10 +89,9 @@ class CallsService:
         # CA-8: a class's subject chat holds that subject's lessons; a call in it takes the subject's slot.
         slot = (to_id(chat["class_id"]), chat["subject"]) if (
             chat.get("kind") == "subject" and chat.get("class_id") and chat.get("subject")) else None
-        call = self.app.start_call(to_id(actor_id), r["kind"], r["chat_id"], chat["member_ids"],
+        call = self.app.start_call(to_id(actor_id), command, chat["member_ids"],
                                    to_id(chat["organization_id"]) if chat.get("organization_id") else None,
-                                   r["title"] or chat.get("name"), r["invited_user_ids"], r["presenter_ids"],
-                                   may_broadcast, subject_slot=slot)
+                                   chat.get("name"), may_broadcast, subject_slot=slot)
         return call_view(call)
 
     def _lesson_chat(self, actor_id: str, facts: dict) -> uuid.UUID | None:
@@ -142,10 +145,10 @@ class CallsService:
     @rpc
     def join(self, actor_id: str, call_id: str) -> dict:
         call = self.app.call(to_id(call_id, "call.not_found"))
-        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call))
+        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call), self.nodes)
         p = call.participants[actor_id]
         return schemas.JoinView().dump({"call": call_view(call), "token": token, "expires_in": ttl,
-                                        "sfu_url": sfu_url(), "room": room_id(call.id, p["room"]),
+                                        "sfu_url": call.node_url or sfu_url(), "room": room_id(call.id, p["room"]),
                                         "rights": call.rights(to_id(actor_id)), "ice_servers": ice_servers(actor_id)})
 
     @rpc
@@ -178,9 +181,8 @@ class CallsService:
 
     @rpc
     def set_permissions(self, actor_id: str, call_id: str, permissions: dict) -> dict:
-        p = schemas.PermissionsInput().load(permissions)
-        return call_view(self.app.set_permissions(to_id(actor_id), to_id(call_id, "call.not_found"),
-                                                  p["screen_share"]))
+        return call_view(self.app.set_permissions(to_id(actor_id), schemas.PermissionsInput().load_command(
+            permissions, call_id=to_id(call_id, "call.not_found"))))
 
     @rpc
     def end(self, actor_id: str, call_id: str) -> dict:
@@ -189,15 +191,13 @@ class CallsService:
     # -- breakout rooms (CA-5) ----------------------------------------------------------------------------------
     @rpc
     def open_breakouts(self, actor_id: str, call_id: str, request: dict) -> dict:
-        r = schemas.BreakoutsInput().load(request)
-        manual = {str(k): v for k, v in (r["assignment"] or {}).items()}
-        return call_view(self.app.open_breakouts(to_id(actor_id), to_id(call_id, "call.not_found"), r["count"],
-                                                 manual))
+        return call_view(self.app.open_breakouts(to_id(actor_id), schemas.BreakoutsInput().load_command(
+            request, call_id=to_id(call_id, "call.not_found"))))
 
     @rpc
     def move(self, actor_id: str, call_id: str, request: dict) -> dict:
-        r = schemas.MoveInput().load(request)
-        return call_view(self.app.move(to_id(actor_id), to_id(call_id, "call.not_found"), r["user_id"], r["room"]))
+        return call_view(self.app.move(to_id(actor_id), schemas.MoveInput().load_command(
+            request, call_id=to_id(call_id, "call.not_found"))))
 
     @rpc
     def close_breakouts(self, actor_id: str, call_id: str) -> dict:
@@ -223,8 +223,8 @@ class CallsService:
 
     @rpc
     def draw(self, actor_id: str, call_id: str, stroke: dict) -> dict:
-        return schemas.WhiteboardChangeView().dump(self.app.draw(
-            to_id(actor_id), to_id(call_id, "call.not_found"), schemas.StrokeInput().load(stroke)))
+        return schemas.WhiteboardChangeView().dump(self.app.draw(to_id(actor_id), schemas.StrokeInput().load_command(
+            stroke, call_id=to_id(call_id, "call.not_found"))))
 
     @rpc
     def undo_stroke(self, actor_id: str, call_id: str) -> dict:
@@ -243,6 +243,20 @@ class CallsService:
     def board_audience(self, call_id: str) -> dict:
         """The gateway's question before it pushes a board's change: who is in the call now (CA-3)."""
         return {"members": self.app.board_audience(to_id(call_id, "call.not_found")), "concealed": []}
+
+    # -- the SFU's nodes (issue #17) -------------------------------------------------------------------------------
+    # A heartbeat is heard by every calls process on a queue of its own (nothing stored: liveness is a moment's);
+    # the node a call is on is stored on the call. Why not the outbox or an RPC: the SFU has no store, and an RPC
+    # or a shared queue reaches one replica of calls while each must know the live nodes.
+    @event_handler("sfu", get_contract("sfu.NodeHeartbeat.v1").routing_key, handler_type=BROADCAST,
+                   reliable_delivery=False)
+    def on_node_heartbeat(self, body) -> None:
+        handlers.on_node_heartbeat(self.nodes, parse_event(body))
+
+    @timer(interval=1)
+    def check_sfu_nodes(self) -> int:
+        """A node silent for SFERA_SFU_NODE_TIMEOUT seconds is dead: its calls' participants are gone."""
+        return handlers.lose_dead_nodes(self.app, self.nodes)
 
     # -- the SFU's facts ------------------------------------------------------------------------------------------
     @consume_event("sfu.ParticipantConnected.v1")

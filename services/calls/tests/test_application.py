@@ -17,6 +17,7 @@ from calls.application import CallsApplication
 from calls.domain import MAX_BREAKOUTS, MAX_PARTICIPANTS, plan_breakouts
 from calls.outbox import to_integration_events
 from shared.contracts import get_contract, make_event
+from shared.contracts.api.calls import MoveParticipant, OpenBreakouts, SetPermissions, StartCall
 from shared.contracts.join_token import TOKEN_AUDIENCE, verify_join_token
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
 from shared.store import make_application
@@ -57,7 +58,7 @@ def published_events(app: CallsApplication) -> list[tuple[str, dict]]:
 
 def test_ca2_a_call_from_a_chat_makes_its_starter_the_admin_and_invites_everyone_or_chosen_members(app):
     members = people(5)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, "Урок", None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4(), title="Урок"), members)
     assert call.started_by == uuid.UUID(members[0]) and call.role_of(uuid.UUID(members[0])) == "admin"
     assert call.rights(call.started_by) == ["subscribe", "audio", "video", "screen", "moderate"]
     _, token, ttl = app.join(uuid.UUID(members[3]), call.id, members)
@@ -68,16 +69,16 @@ def test_ca2_a_call_from_a_chat_makes_its_starter_the_admin_and_invites_everyone
         app.join(uuid.uuid4(), call.id, members)
     assert e.value.code == "call.not_invited"
 
-    chosen = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None,
-                            [uuid.UUID(members[1])])
+    chosen = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4(), invited_user_ids=[uuid.UUID(members[1])]),
+                            members)
     app.join(uuid.UUID(members[1]), chosen.id, members)
     with pytest.raises(Forbidden):
         app.join(uuid.UUID(members[2]), chosen.id, members)  # in the chat but not chosen
     with pytest.raises(Invalid) as e:
-        app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, [uuid.uuid4()])
+        app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4(), invited_user_ids=[uuid.uuid4()]), members)
     assert e.value.code == "call.not_in_chat"
     with pytest.raises(Forbidden) as e:
-        app.start_call(uuid.uuid4(), "call", uuid.uuid4(), members, None, None, None)
+        app.start_call(uuid.uuid4(), StartCall(uuid.uuid4()), members)
     assert e.value.code == "chat.members_only"
     started = [d for t, d in published_events(app) if t == "calls.CallStarted.v1"]
     assert [str(d["started_by"]) for d in started] == [members[0], members[0]]
@@ -86,7 +87,7 @@ def test_ca2_a_call_from_a_chat_makes_its_starter_the_admin_and_invites_everyone
 
 def test_ca10_join_tokens_are_signed_short_lived_and_for_the_sfu_only(app, monkeypatch):
     members = people(2)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4()), members)
     _, token, _ = app.join(uuid.UUID(members[1]), call.id, members)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["aud"] == TOKEN_AUDIENCE and claims["exp"] - claims["iat"] == 120
@@ -106,7 +107,7 @@ def test_ca10_join_tokens_are_signed_short_lived_and_for_the_sfu_only(app, monke
 
 def test_ca1_a_hundred_take_part_and_the_hundred_and_first_is_refused_until_a_seat_frees(app):
     members = people(MAX_PARTICIPANTS + 1)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4()), members)
     for m in members[1:MAX_PARTICIPANTS]:
         app.join(uuid.UUID(m), call.id, members)
     assert len(app.call(call.id).present(time.time())) == MAX_PARTICIPANTS
@@ -121,7 +122,7 @@ def test_ca1_a_hundred_take_part_and_the_hundred_and_first_is_refused_until_a_se
 
 def test_only_those_in_a_call_leave_it_to_anyone_else_it_does_not_exist(app):
     members = people(2)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4()), members)
     with pytest.raises(NotFound) as e:
         app.leave(uuid.uuid4(), call.id)  # a stranger got the call's view back before
     assert e.value.code == "call.not_found"
@@ -131,7 +132,7 @@ def test_only_those_in_a_call_leave_it_to_anyone_else_it_does_not_exist(app):
 
 def test_ca1_an_admitted_person_who_never_connects_frees_the_seat_when_the_token_expires(app):
     members = people(3)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4()), members)
     app.join(uuid.UUID(members[1]), call.id, members)
     call = app.call(call.id)
     assert len(call.present(time.time())) == 2
@@ -155,7 +156,7 @@ def sfu_fact(app, name: str, **data):
 def test_ca3_hands_mute_remove_and_the_participant_list(app):
     members = people(4)
     admin, a, b, _ = (uuid.UUID(m) for m in members)
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(admin, StartCall(uuid.uuid4()), members)
     app.join(a, call.id, members)
     app.join(b, call.id, members)
     assert sfu_fact(app, "ParticipantConnected", call_id=call.id, user_id=a, room=str(call.id), node="n1")
@@ -194,12 +195,12 @@ def test_ca3_hands_mute_remove_and_the_participant_list(app):
 def test_ca4_participants_share_the_screen_only_when_the_admin_allows_it(app):
     members = people(2)
     admin, a = uuid.UUID(members[0]), uuid.UUID(members[1])
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(admin, StartCall(uuid.uuid4()), members)
     _, token, _ = app.join(a, call.id, members)
     assert "screen" not in verify_join_token(token)["rights"]
     with pytest.raises(Forbidden):
-        app.set_permissions(a, call.id, True)
-    app.set_permissions(admin, call.id, True)
+        app.set_permissions(a, SetPermissions(call.id, True))
+    app.set_permissions(admin, SetPermissions(call.id, True))
     _, token, _ = app.join(a, call.id, members)
     assert "screen" in verify_join_token(token)["rights"]
     assert [d["screen_share"] for t, d in published_events(app) if t == "calls.PermissionsChanged.v1"] == [True]
@@ -208,14 +209,14 @@ def test_ca4_participants_share_the_screen_only_when_the_admin_allows_it(app):
 def test_ca5_breakout_rooms_by_hand_and_at_random_moved_and_called_back(app):
     members = people(13)
     admin = uuid.UUID(members[0])
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(admin, StartCall(uuid.uuid4()), members)
     for m in members[1:]:
         app.join(uuid.UUID(m), call.id, members)
     with pytest.raises(Invalid):
-        app.open_breakouts(admin, call.id, MAX_BREAKOUTS + 1, None)
+        app.open_breakouts(admin, OpenBreakouts(call.id, MAX_BREAKOUTS + 1))
     with pytest.raises(Forbidden):
-        app.open_breakouts(uuid.UUID(members[1]), call.id, 3, None)
-    call = app.open_breakouts(admin, call.id, 3, {members[1]: 3})
+        app.open_breakouts(uuid.UUID(members[1]), OpenBreakouts(call.id, 3))
+    call = app.open_breakouts(admin, OpenBreakouts(call.id, 3, {uuid.UUID(members[1]): 3}))
     rooms = {uid: p["room"] for uid, p in call.participants.items() if uid != members[0]}
     assert rooms[members[1]] == "room-3" and sorted(set(rooms.values())) == ["room-1", "room-2", "room-3"]
     assert sorted(list(rooms.values()).count(r) for r in ("room-1", "room-2", "room-3")) == [4, 4, 4]
@@ -223,10 +224,10 @@ def test_ca5_breakout_rooms_by_hand_and_at_random_moved_and_called_back(app):
     _, token, _ = app.join(uuid.UUID(members[1]), call.id, members)
     assert verify_join_token(token)["room"] == f"{call.id}/room-3"
     with pytest.raises(Conflict):
-        app.open_breakouts(admin, call.id, 2, None)
-    app.move(admin, call.id, uuid.UUID(members[1]), "room-1")
+        app.open_breakouts(admin, OpenBreakouts(call.id, 2))
+    app.move(admin, MoveParticipant(call.id, uuid.UUID(members[1]), "room-1"))
     with pytest.raises(NotFound):
-        app.move(admin, call.id, uuid.UUID(members[1]), "room-9")
+        app.move(admin, MoveParticipant(call.id, uuid.UUID(members[1]), "room-9"))
     call = app.close_breakouts(admin, call.id)
     assert {p["room"] for p in call.participants.values()} == {"main"}
     changes = [d for t, d in published_events(app) if t == "calls.BreakoutsChanged.v1"]
@@ -245,7 +246,7 @@ def test_ca5_fifty_rooms_at_most_and_random_placement_is_even():
 def test_ca7_the_admin_ends_the_call_for_everyone_and_nobody_joins_after(app):
     members = people(3)
     admin = uuid.UUID(members[0])
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(admin, StartCall(uuid.uuid4()), members)
     app.join(uuid.UUID(members[1]), call.id, members)
     with pytest.raises(Forbidden):
         app.end(uuid.UUID(members[1]), call.id)
@@ -283,17 +284,17 @@ def test_ca8_a_call_from_the_subject_chat_takes_the_same_slot_as_the_lesson(app)
     lesson = published(app, str(teacher), class_id, "Физика")
     running = app.start_lesson(teacher, lesson, chat_id)
     with pytest.raises(Conflict) as busy:
-        app.start_call(pupil, "call", chat_id, members, None, None, None, subject_slot=(class_id, "ФИЗИКА"))
+        app.start_call(pupil, StartCall(chat_id), members, subject_slot=(class_id, "ФИЗИКА"))
     assert busy.value.code == "call.subject_busy" and busy.value.details == {"call_id": str(running.id)}
     app.end(teacher, running.id)
-    adhoc = app.start_call(pupil, "call", chat_id, members, None, None, None, subject_slot=(class_id, "Физика"))
+    adhoc = app.start_call(pupil, StartCall(chat_id), members, subject_slot=(class_id, "Физика"))
     assert (adhoc.class_id, adhoc.subject) == (class_id, "Физика")
     with pytest.raises(Conflict) as lesson_busy:
         app.start_lesson(teacher, lesson, chat_id)
     assert lesson_busy.value.details == {"call_id": str(adhoc.id)}
     app.end(pupil, adhoc.id)
     assert app.start_lesson(teacher, lesson, chat_id).kind == "lesson"
-    app.start_call(pupil, "call", uuid.uuid4(), members, None, None, None)  # any other chat: no slot
+    app.start_call(pupil, StartCall(uuid.uuid4()), members)  # any other chat: no slot
 
 
 def test_ca2_only_the_lessons_teacher_starts_it_and_the_journal_can_end_it(app):
@@ -318,13 +319,15 @@ def test_ca9_a_broadcast_has_a_few_presenters_and_viewers_who_only_receive(app):
     members = people(30)
     admin = uuid.UUID(members[0])
     with pytest.raises(Forbidden) as e:
-        app.start_call(admin, "broadcast", uuid.uuid4(), members, uuid.uuid4(), "Линейка", None, [], False)
+        app.start_call(admin, StartCall(uuid.uuid4(), kind="broadcast", title="Линейка"), members, uuid.uuid4())
     assert e.value.code == "call.broadcast_forbidden"
     with pytest.raises(Invalid):
-        app.start_call(admin, "broadcast", uuid.uuid4(), members, uuid.uuid4(), None, None,
-                       [uuid.UUID(m) for m in members[1:6]], True)
-    call = app.start_call(admin, "broadcast", uuid.uuid4(), members, uuid.uuid4(), "Линейка", None,
-                          [uuid.UUID(members[1])], True)
+        app.start_call(admin, StartCall(uuid.uuid4(), kind="broadcast",
+                                        presenter_ids=[uuid.UUID(m) for m in members[1:6]]),
+                       members, uuid.uuid4(), may_broadcast=True)
+    call = app.start_call(admin, StartCall(uuid.uuid4(), kind="broadcast", title="Линейка",
+                                           presenter_ids=[uuid.UUID(members[1])]),
+                          members, uuid.uuid4(), may_broadcast=True)
     _, presenter, _ = app.join(uuid.UUID(members[1]), call.id, members)
     _, viewer, _ = app.join(uuid.UUID(members[2]), call.id, members)
     assert verify_join_token(presenter)["rights"] == ["subscribe", "audio", "video", "screen"]
@@ -336,7 +339,7 @@ def test_ca6_recording_is_the_admins_and_its_file_is_published_for_the_chat(app)
     members = people(2)
     admin = uuid.UUID(members[0])
     chat = uuid.uuid4()
-    call = app.start_call(admin, "call", chat, members, None, None, None)
+    call = app.start_call(admin, StartCall(chat), members)
     with pytest.raises(Forbidden):
         app.start_recording(uuid.UUID(members[1]), call.id)
     call = app.start_recording(admin, call.id)
@@ -354,7 +357,7 @@ def test_ca6_recording_is_the_admins_and_its_file_is_published_for_the_chat(app)
 
 def test_sfu_facts_are_applied_once_and_a_disconnect_frees_the_seat(app):
     members = people(2)
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, None, None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4()), members)
     app.join(uuid.UUID(members[1]), call.id, members)
     event = make_event("sfu.ParticipantConnected.v1", dict(call_id=call.id, user_id=members[1], room="r",
                                                            node="n"), event_id="sfu:c1")

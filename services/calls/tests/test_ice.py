@@ -15,6 +15,7 @@ from nameko.testing.services import worker_factory
 from calls.application import CallsApplication
 from calls.service import CallsService
 from shared.config import settings
+from shared.contracts.api.calls import StartCall
 from shared.ice import ice_servers
 from shared.store import make_application
 
@@ -47,7 +48,7 @@ def test_the_join_answer_carries_the_configured_servers(monkeypatch):
     monkeypatch.setenv("SFERA_TURN_SECRET", "s3cret")
     app = make_application(CallsApplication, "calls", config=settings({"PERSISTENCE": "memory"}))
     members = [str(uuid.uuid4()) for _ in range(2)]
-    call = app.start_call(uuid.UUID(members[0]), "call", uuid.uuid4(), members, None, "Урок", None)
+    call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4(), title="Урок"), members)
     service = worker_factory(CallsService, app=app, messaging=mock.Mock(members_of=mock.Mock(return_value=members)))
     answer = service.join(members[1], str(call.id))
     (server,) = answer["ice_servers"]

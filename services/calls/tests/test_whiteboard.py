@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from calls.application import CallsApplication
 from calls.outbox import to_integration_events
 from shared.contracts import get_contract, make_event
-from shared.contracts.api.calls import BOARD_MAX_POINTS, STROKE_MAX_POINTS, StrokeInput
+from shared.contracts.api.calls import BOARD_MAX_POINTS, STROKE_MAX_POINTS, DrawStroke, StartCall, StrokeInput
 from shared.errors import Conflict, Forbidden, Gone, NotFound
 from shared.store import make_application
 
@@ -46,7 +46,7 @@ def board_events(app: CallsApplication) -> list[dict]:
 def in_call(app: CallsApplication, n: int = 3):
     members = people(n)
     admin = uuid.UUID(members[0])
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, "Урок", None)
+    call = app.start_call(admin, StartCall(uuid.uuid4(), title="Урок"), members)
     for m in members[1:]:
         app.join(uuid.UUID(m), call.id, members)
     return call, admin, [uuid.UUID(m) for m in members[1:]]
@@ -55,16 +55,16 @@ def in_call(app: CallsApplication, n: int = 3):
 def test_ca3_the_people_in_the_call_draw_and_a_late_joiner_reads_the_board_with_its_revision(app):
     members = people(4)
     admin, pupil, late = (uuid.UUID(m) for m in members[:3])
-    call = app.start_call(admin, "call", uuid.uuid4(), members, None, "Урок", None)
+    call = app.start_call(admin, StartCall(uuid.uuid4(), title="Урок"), members)
     app.join(pupil, call.id, members)
     assert app.whiteboard(pupil, call.id).revision == 0 and app.whiteboard(pupil, call.id).strokes == []
 
     red, blue = stroke(color="#dc2626"), stroke(color="#2563eb")
-    drawn = app.draw(pupil, call.id, red)
+    drawn = app.draw(pupil, DrawStroke(call.id, **red))
     assert (drawn["action"], drawn["revision"], drawn["by"]) == ("drawn", 1, pupil)
     assert drawn["stroke"] == {**red, "stroke_id": str(red["stroke_id"]), "user_id": str(pupil)}
-    assert app.draw(admin, call.id, blue)["revision"] == 2
-    assert app.draw(pupil, call.id, red)["revision"] == 2  # the same stroke again (a retry) changes nothing
+    assert app.draw(admin, DrawStroke(call.id, **blue))["revision"] == 2
+    assert app.draw(pupil, DrawStroke(call.id, **red))["revision"] == 2  # the same stroke again (a retry): no change
 
     app.join(late, call.id, members)  # joins after the drawing: reads the board whole
     board = app.whiteboard(late, call.id)
@@ -83,28 +83,30 @@ def test_ca3_only_the_people_in_the_call_see_and_draw_and_nobody_after_it_ends(a
         app.whiteboard(uuid.uuid4(), call.id)
     assert e.value.code == "call.not_found"
     with pytest.raises(NotFound):
-        app.draw(uuid.uuid4(), call.id, stroke())
+        app.draw(uuid.uuid4(), DrawStroke(call.id, **stroke()))
     app.leave(other, call.id)
-    for attempt in (lambda: app.whiteboard(other, call.id), lambda: app.draw(other, call.id, stroke())):
+    for attempt in (lambda: app.whiteboard(other, call.id),
+                    lambda: app.draw(other, DrawStroke(call.id, **stroke()))):
         with pytest.raises(Forbidden) as e:  # left: sees nothing more until they join again
             attempt()
         assert e.value.code == "call.whiteboard_participants_only"
     assert sorted(app.board_audience(call.id)) == sorted([str(admin), str(pupil)])
     app.end(admin, call.id)
     with pytest.raises(Gone):
-        app.draw(pupil, call.id, stroke())
+        app.draw(pupil, DrawStroke(call.id, **stroke()))
     assert app.board_audience(call.id) == []
 
 
 def test_ca9_a_broadcasts_viewers_see_the_board_and_only_its_presenters_draw(app):
     members = people(4)
     admin, presenter, viewer = (uuid.UUID(m) for m in members[:3])
-    call = app.start_call(admin, "broadcast", uuid.uuid4(), members, uuid.uuid4(), "Линейка", None, [presenter], True)
+    call = app.start_call(admin, StartCall(uuid.uuid4(), kind="broadcast", title="Линейка", presenter_ids=[presenter]),
+                          members, uuid.uuid4(), may_broadcast=True)
     app.join(presenter, call.id, members)
     app.join(viewer, call.id, members)
-    app.draw(presenter, call.id, stroke())
+    app.draw(presenter, DrawStroke(call.id, **stroke()))
     with pytest.raises(Forbidden) as e:
-        app.draw(viewer, call.id, stroke())
+        app.draw(viewer, DrawStroke(call.id, **stroke()))
     assert e.value.code == "call.whiteboard_view_only"
     assert len(app.whiteboard(viewer, call.id).strokes) == 1
 
@@ -112,9 +114,9 @@ def test_ca9_a_broadcasts_viewers_see_the_board_and_only_its_presenters_draw(app
 def test_ca3_each_undoes_their_own_strokes_and_the_admin_erases_any_or_clears_the_board(app):
     call, admin, (pupil, other) = in_call(app)
     first, second, others = stroke(), stroke(), stroke()
-    app.draw(pupil, call.id, first)
-    app.draw(pupil, call.id, second)
-    app.draw(other, call.id, others)
+    app.draw(pupil, DrawStroke(call.id, **first))
+    app.draw(pupil, DrawStroke(call.id, **second))
+    app.draw(other, DrawStroke(call.id, **others))
 
     undone = app.undo(pupil, call.id)  # the pupil's latest, not the newest on the board
     assert (undone["action"], undone["stroke_id"], undone["revision"]) == ("erased", str(second["stroke_id"]), 4)
@@ -142,19 +144,19 @@ def test_ca3_each_undoes_their_own_strokes_and_the_admin_erases_any_or_clears_th
 def test_ca3_a_full_board_refuses_more_until_it_is_cleared(app):
     call, admin, (pupil, _) = in_call(app)
     for _ in range(BOARD_MAX_POINTS // STROKE_MAX_POINTS):
-        app.draw(pupil, call.id, stroke(points=STROKE_MAX_POINTS))
+        app.draw(pupil, DrawStroke(call.id, **stroke(points=STROKE_MAX_POINTS)))
     with pytest.raises(Conflict) as e:
-        app.draw(pupil, call.id, stroke(points=2))
+        app.draw(pupil, DrawStroke(call.id, **stroke(points=2)))
     assert e.value.code == "call.whiteboard_full" and e.value.details["max_points"] == BOARD_MAX_POINTS
     app.clear(admin, call.id)
-    assert app.draw(pupil, call.id, stroke())["revision"] == BOARD_MAX_POINTS // STROKE_MAX_POINTS + 2
+    assert app.draw(pupil, DrawStroke(call.id, **stroke()))["revision"] == BOARD_MAX_POINTS // STROKE_MAX_POINTS + 2
 
 
 def test_ca3_the_board_reads_the_same_from_its_snapshots(app):
     call, admin, (pupil, _) = in_call(app)
     drawn = [stroke(points=2) for _ in range(60)]
     for s in drawn:
-        app.draw(pupil, call.id, s)
+        app.draw(pupil, DrawStroke(call.id, **s))
     app.undo(pupil, call.id)
     board = app.whiteboard(admin, call.id)
     assert board.revision == 61 and [s["stroke_id"] for s in board.strokes] == [str(s["stroke_id"]) for s in drawn[:-1]]

@@ -1,13 +1,38 @@
 """calls's RPC contract: payloads and results of its entrypoints (CA-*), as marshmallow schemas.
-The service validates with them and the gateway documents and validates its requests with the same ones."""
+The service validates with them and the gateway documents and validates its requests with the same ones.
+A body the service loads is a ``CommandSchema``: the service builds its typed command (a frozen dataclass named
+as a verb, the body's fields plus the ids of the request's path) and the application method takes that."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.contracts.api.commands import CommandSchema
 
 MAX_BREAKOUTS = 50  # CA-5
 MAX_PRESENTERS = 5  # CA-9
 
 
-class StartCallInput(Schema):
+@dataclass(frozen=True)
+class StartCall:
+    """CA-2, CA-9: a call from a chat, to everyone in it or to chosen members, or a broadcast with presenters."""
+
+    chat_id: uuid.UUID
+    kind: str = "call"
+    title: str | None = None
+    invited_user_ids: tuple[uuid.UUID, ...] | None = None
+    presenter_ids: tuple[uuid.UUID, ...] = ()
+
+    def __post_init__(self) -> None:  # the body's lists, kept unchangeable
+        if self.invited_user_ids is not None:
+            object.__setattr__(self, "invited_user_ids", tuple(self.invited_user_ids))
+        object.__setattr__(self, "presenter_ids", tuple(self.presenter_ids))
+
+
+class StartCallInput(CommandSchema):
+    command = StartCall
     chat_id = fields.UUID(required=True, metadata={"description": "The chat the call starts from (CA-2)"})
     kind = fields.String(load_default="call", validate=validate.OneOf(["call", "broadcast"]),
                          metadata={"description": "call, or broadcast from a school's chat (CA-9)"})
@@ -83,18 +108,47 @@ class HandInput(Schema):
     raised = fields.Boolean(required=True)
 
 
-class PermissionsInput(Schema):
+@dataclass(frozen=True)
+class SetPermissions:
+    """CA-4: the admin allows or forbids the participants' screen sharing."""
+
+    call_id: uuid.UUID
+    screen_share: bool
+
+
+class PermissionsInput(CommandSchema):
+    command = SetPermissions
     screen_share = fields.Boolean(required=True, metadata={"description": "Participants may share the screen (CA-4)"})
 
 
-class BreakoutsInput(Schema):
+@dataclass(frozen=True)
+class OpenBreakouts:
+    """CA-5: the admin splits the call into ``count`` rooms; ``assignment`` places some people by hand."""
+
+    call_id: uuid.UUID
+    count: int
+    assignment: Mapping[uuid.UUID, int] | None = None
+
+
+class BreakoutsInput(CommandSchema):
+    command = OpenBreakouts
     count = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_BREAKOUTS))
     assignment = fields.Dict(keys=fields.UUID(), values=fields.Integer(validate=validate.Range(min=1)),
                              load_default=None, allow_none=True,
                              metadata={"description": "By hand: user id -> room number; the rest at random"})
 
 
-class MoveInput(Schema):
+@dataclass(frozen=True)
+class MoveParticipant:
+    """CA-5: the admin moves a participant to the main room or a breakout room."""
+
+    call_id: uuid.UUID
+    user_id: uuid.UUID
+    room: str
+
+
+class MoveInput(CommandSchema):
+    command = MoveParticipant
     user_id = fields.UUID(required=True)
     room = fields.String(required=True, metadata={"description": "main or room-<n>"})
 
@@ -117,7 +171,21 @@ def _even_points(points: list[int]) -> None:
         raise ValidationError(f"Points lie on the board: x 0..{BOARD_WIDTH}, y 0..{BOARD_HEIGHT}.")
 
 
-class StrokeInput(Schema):
+@dataclass(frozen=True)
+class DrawStroke:
+    """CA-3: a stroke on the call's whiteboard; its id is the client's, so drawing it again changes nothing."""
+
+    call_id: uuid.UUID
+    stroke_id: uuid.UUID
+    color: str
+    width: int
+    points: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", tuple(self.points))
+
+
+class _Stroke(Schema):
     stroke_id = fields.UUID(required=True, metadata={
         "description": "Chosen by the client: drawing the same stroke again changes nothing (a retry is safe)"})
     color = fields.String(required=True, validate=validate.OneOf(PEN_COLORS))
@@ -128,7 +196,11 @@ class StrokeInput(Schema):
                                                   f"at most {STROKE_MAX_POINTS} points"})
 
 
-class StrokeView(StrokeInput):
+class StrokeInput(_Stroke, CommandSchema):
+    command = DrawStroke
+
+
+class StrokeView(_Stroke):
     user_id = fields.UUID(required=True, metadata={"description": "Who drew it"})
 
 

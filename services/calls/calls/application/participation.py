@@ -9,7 +9,9 @@ from typing import Any
 
 from calls.application.base import CallsBase
 from calls.domain import Call, SubjectSlot, issue_join_token
+from calls.nodes import NodeRegistry, place
 from shared.clock import utcnow
+from shared.contracts.api.calls import SetPermissions
 from shared.errors import Forbidden, Invalid, NotFound
 
 
@@ -21,15 +23,21 @@ class Participation(CallsBase):
             return str(actor_id) in call.invited
         return str(actor_id) in set(map(str, chat_member_ids))
 
-    def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str]) -> tuple[Call, str, int]:
-        """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU."""
+    def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str],
+             nodes: NodeRegistry | None = None) -> tuple[Call, str, int]:
+        """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU; with ``nodes``
+        the call stays on its live SFU node or is assigned one (issue #17, ``calls.nodes.place``)."""
         def change(call: Call) -> None:
             call.check_running()
             if not self.may_join(call, actor_id, chat_member_ids):
                 raise Forbidden("call.not_invited", "You are not invited to this call.")
+            if nodes is not None:
+                place(call, nodes)
             call.admit(actor_id, time.time())
 
         call = self._save_call(call_id, change)
+        if nodes is not None and call.node is not None:
+            nodes.assigned(call.node, str(call.id))
         token, ttl = issue_join_token(call, actor_id)
         return call, token, ttl
 
@@ -90,14 +98,14 @@ class Participation(CallsBase):
 
         return self._save_call(call_id, change)
 
-    def set_permissions(self, actor_id: uuid.UUID, call_id: uuid.UUID, screen_share: bool) -> Call:
+    def set_permissions(self, actor_id: uuid.UUID, command: SetPermissions) -> Call:
         def change(call: Call) -> None:
             call.check_running()
             call.check_admin(actor_id)
-            if call.screen_share_allowed != screen_share:
-                call.set_permissions(screen_share=screen_share)
+            if call.screen_share_allowed != command.screen_share:
+                call.set_permissions(screen_share=command.screen_share)
 
-        return self._save_call(call_id, change)
+        return self._save_call(command.call_id, change)
 
     def end(self, actor_id: uuid.UUID | None, call_id: uuid.UUID, reason: str = "ended_by_admin") -> Call:
         """CA-7: the admin ends the call for everyone (``actor_id`` None: the journal ended the lesson)."""

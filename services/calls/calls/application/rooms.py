@@ -8,33 +8,37 @@ import uuid
 from calls.application.base import CallsBase
 from calls.domain import MAIN_ROOM, Call, plan_breakouts
 from shared.clock import utcnow
+from shared.contracts.api.calls import MoveParticipant, OpenBreakouts
 from shared.errors import Conflict, NotFound
 
 
 class Rooms(CallsBase):
-    def open_breakouts(self, actor_id: uuid.UUID, call_id: uuid.UUID, count: int,
-                       manual: dict[str, int] | None) -> Call:
+    def open_breakouts(self, actor_id: uuid.UUID, command: OpenBreakouts) -> Call:
+        manual = {str(k): v for k, v in (command.assignment or {}).items()}
+
         def change(call: Call) -> None:
             call.check_running()
             call.check_admin(actor_id)
             if call.breakouts:
                 raise Conflict("call.breakouts_open", "Breakout rooms are already open; close them first.")
             present = [u for u in call.present(time.time()) if u != str(call.started_by)]
-            rooms, assignment = plan_breakouts(count, present, {str(k): v for k, v in (manual or {}).items()})
+            rooms, assignment = plan_breakouts(command.count, present, manual)
             call.open_breakouts(rooms=rooms, assignment=assignment)
 
-        return self._save_call(call_id, change)
+        return self._save_call(command.call_id, change)
 
-    def move(self, actor_id: uuid.UUID, call_id: uuid.UUID, user_id: uuid.UUID, room: str) -> Call:
+    def move(self, actor_id: uuid.UUID, command: MoveParticipant) -> Call:
+        room = command.room
+
         def change(call: Call) -> None:
             call.check_running()
             call.check_admin(actor_id)
-            call.check_in_call(user_id)
+            call.check_in_call(command.user_id)
             if room != MAIN_ROOM and room not in call.breakouts:
                 raise NotFound("call.no_such_room", "No such breakout room.", {"room": room})
-            call.move(user_id=str(user_id), room=room)
+            call.move(user_id=str(command.user_id), room=room)
 
-        return self._save_call(call_id, change)
+        return self._save_call(command.call_id, change)
 
     def close_breakouts(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
         def change(call: Call) -> None:

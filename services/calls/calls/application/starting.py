@@ -9,18 +9,22 @@ import uuid
 from calls.application.base import CallsBase
 from calls.domain import KINDS, MAX_PRESENTERS, Call, LessonInfo, SubjectSlot
 from shared.clock import utcnow
+from shared.contracts.api.calls import StartCall
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 class Starting(CallsBase):
-    def start_call(self, actor_id: uuid.UUID, kind: str, chat_id: uuid.UUID, chat_member_ids: list[str],
-                   organization_id: uuid.UUID | None, title: str | None, invited: list[uuid.UUID] | None,
-                   presenters: list[uuid.UUID] | None = None, may_broadcast: bool = False,
-                   subject_slot: tuple[uuid.UUID, str] | None = None) -> Call:
+    def start_call(self, actor_id: uuid.UUID, command: StartCall, chat_member_ids: list[str],
+                   organization_id: uuid.UUID | None = None, chat_name: str | None = None,
+                   may_broadcast: bool = False, subject_slot: tuple[uuid.UUID, str] | None = None) -> Call:
         """A call from a chat: everyone in it or chosen members (CA-2); a broadcast from a
         school's chat to everyone in it, by a teacher or admin, with up to 5 presenters (CA-9).
-        ``subject_slot``: the (class, subject) whose subject chat this is; a call there is a
-        lesson of that subject and takes its slot (CA-8)."""
+        The chat's facts come from messaging and school: its members, its organization, its name (the
+        title when the command gives none), whether the actor may broadcast to it, and ``subject_slot``:
+        the (class, subject) whose subject chat this is; a call there is a lesson of that subject and
+        takes its slot (CA-8)."""
+        kind, chat_id, title = command.kind, command.chat_id, command.title or chat_name
+        invited, presenters = command.invited_user_ids, command.presenter_ids
         if kind not in KINDS or kind == "lesson":
             raise Invalid("call.invalid_kind", "Start a call or a broadcast from a chat; lessons start from "
                                                "the timetable.")
@@ -47,7 +51,7 @@ class Starting(CallsBase):
             chosen = None
         class_id, subject = subject_slot or (None, None)
 
-        def command() -> Call:
+        def start() -> Call:
             call = Call(kind=kind, started_by=actor_id, title=(title or "").strip()[:200] or
                         ("Broadcast" if kind == "broadcast" else "Call"), organization_id=organization_id,
                         chat_id=chat_id, invited=chosen, presenters=presenter_ids, class_id=class_id,
@@ -58,8 +62,8 @@ class Starting(CallsBase):
             return call
 
         if class_id is None or not subject:
-            return command()
-        return self.retrying(command, ("slot", class_id, subject.casefold()))
+            return start()
+        return self.retrying(start, ("slot", class_id, subject.casefold()))
 
     def _take_slot(self, class_id: uuid.UUID, subject: str, call: Call) -> SubjectSlot:
         """CA-8: the (class, subject) slot for ``call``, unless a lesson of it is still under way."""

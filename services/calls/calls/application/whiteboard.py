@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from calls.application.base import CallsBase
 from calls.domain import Call, Whiteboard
+from shared.contracts.api.calls import DrawStroke
 from shared.errors import Conflict, Forbidden, NotFound
 
 Change = tuple[str, dict | None, str | None]  # action, the stroke drawn, the stroke id
@@ -55,10 +56,10 @@ class Whiteboards(CallsBase):
 
         return self.retrying(command, ("whiteboard", call_id))
 
-    def draw(self, actor_id: uuid.UUID, call_id: uuid.UUID, stroke: dict) -> dict:
+    def draw(self, actor_id: uuid.UUID, command: DrawStroke) -> dict:
         """A stroke on the board; its id is the client's, so the same stroke sent again changes nothing."""
-        drawn = {"stroke_id": str(stroke["stroke_id"]), "user_id": str(actor_id), "color": stroke["color"],
-                 "width": stroke["width"], "points": list(stroke["points"])}
+        drawn = {"stroke_id": str(command.stroke_id), "user_id": str(actor_id), "color": command.color,
+                 "width": command.width, "points": list(command.points)}
 
         def change(call: Call, board: Whiteboard) -> Change:
             if call.role_of(actor_id) == "viewer":
@@ -73,7 +74,7 @@ class Whiteboards(CallsBase):
             board.draw(stroke=drawn)
             return "drawn", drawn, drawn["stroke_id"]
 
-        return self._change_board(actor_id, call_id, change)
+        return self._change_board(actor_id, command.call_id, change)
 
     def undo(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> dict:
         """Take one's own latest stroke off the board."""
