@@ -17,6 +17,7 @@ from ejournal_bridge.domain import JournalClass, LinkAttempt, class_id_of
 from ejournal_bridge.outbox import to_integration_events
 from messaging.application import MessagingApplication
 from shared.contracts import make_event
+from shared.contracts.api.messaging import SystemChatSpec
 from shared.errors import Forbidden, Invalid, NotFound, Unauthorized
 from shared.links import link_token
 from shared.store import make_application
@@ -47,12 +48,16 @@ class World:
         self.messaging = messaging or make_application(MessagingApplication, "messaging", create_table=True,
                                                        config=config)
         self.bridge = make_application(BridgeApplication, "ejournal_bridge", create_table=True, config=config,
-                                       journal=FakeJournal(self.school), chats=self.messaging.define_system_chats)
+                                       journal=FakeJournal(self.school), chats=self.define_system_chats)
         self.provider, self.secret = self.bridge.register_provider("16", f"ЭШ-{uuid.uuid4().hex[:6]}",
                                                                    "http://journal.test", "client", "secret")
         self.sender = WebhookSender("unused", self.secret)
         self.users: dict[str, uuid.UUID] = {}
         self.n = 0
+
+    def define_system_chats(self, specs: list[dict]) -> list[dict]:
+        """The bridge's command as messaging's entrypoint takes it: the specs become typed commands."""
+        return self.messaging.define_system_chats(SystemChatSpec(many=True).load_command(specs))
 
     def deliver(self, type_: str, records: list[dict], event_id: str | None = None, now=None):
         body = self.sender.body(type_, records, event_id)

@@ -101,15 +101,12 @@ class MessagingService:
     # -- the e-journal bridge's command (CH-2, EJ-3, EJ-4) ------------------------------------------
     @rpc
     def ensure_system_chat(self, request: dict) -> dict:
-        r = schemas.SystemChatInput().load(request)
-        return chat_view(self.app.ensure_system_chat(r["kind"], r["organization_id"], r["class_id"], r["teacher_id"],
-                                                     r["subject"]))
+        return chat_view(self.app.ensure_system_chat(schemas.SystemChatInput().load_command(request)))
 
     @rpc
     def define_system_chats(self, chats: list[dict]) -> list[dict]:
         """The e-journal bridge's command: chats by key with the members it computed (idempotent)."""
-        specs = schemas.SystemChatSpec(many=True).load(chats)
-        return self.app.define_system_chats(specs)
+        return self.app.define_system_chats(schemas.SystemChatSpec(many=True).load_command(chats))
 
     # -- chats ---------------------------------------------------------------------------------------
     @rpc
@@ -129,9 +126,7 @@ class MessagingService:
 
     @rpc
     def create_chat(self, actor_id: str, chat: dict) -> dict:
-        c = schemas.ChatInput().load(chat)
-        return chat_view(self.app.create_chat(to_id(actor_id), c["organization_id"], c["name"], c["member_ids"],
-                                              c["closed"]))
+        return chat_view(self.app.create_chat(to_id(actor_id), schemas.ChatInput().load_command(chat)))
 
     @rpc
     def add_members(self, actor_id: str, chat_id: str, member_ids: list[str]) -> dict:
@@ -145,9 +140,8 @@ class MessagingService:
 
     @rpc
     def update_chat(self, actor_id: str, chat_id: str, changes: dict) -> dict:
-        c = schemas.ChatUpdateInput().load(changes)
-        return chat_view(self.app.update_chat(to_id(actor_id), to_id(chat_id, "chat.not_found"), c["name"],
-                                              c["closed"]))
+        return chat_view(self.app.update_chat(to_id(actor_id), schemas.ChatUpdateInput().load_command(
+            changes, chat_id=to_id(chat_id, "chat.not_found"))))
 
     # -- invite links (CH-3) ---------------------------------------------------------------------
     @rpc
@@ -194,10 +188,8 @@ class MessagingService:
     # -- messages --------------------------------------------------------------------------------------
     @rpc
     def post(self, actor_id: str, chat_id: str, message: dict) -> dict:
-        m = schemas.MessageInput().load(message)
-        return schemas.MessageView().dump(self.app.post(to_id(actor_id), to_id(chat_id, "chat.not_found"), m["text"],
-                                                        m["reply_to"], m["on_behalf_of_organization"],
-                                                        m["attachment_ids"], m["poll"], m["client_message_id"]))
+        return schemas.MessageView().dump(self.app.post(to_id(actor_id), schemas.MessageInput().load_command(
+            message, chat_id=to_id(chat_id, "chat.not_found"))))
 
     @rpc
     def upload_allowance(self, actor_id: str, chat_id: str, kind: str) -> dict:

@@ -16,6 +16,7 @@ from messaging.domain import PAGE_SIZE
 from messaging.outbox import to_integration_events
 from shared.consistency import asking
 from shared.contracts import make_event
+from shared.contracts.api.messaging import CreateChat, EnsureSystemChat, PostMessage, UpdateChat
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
 
@@ -121,20 +122,20 @@ def test_subject_chats_and_the_class_teachers_three_are_idempotent_by_key_CH_2(s
     parent = school.join("parent", five)
     teacher, colleague = school.join("teacher"), school.join("teacher")
     school.teach(colleague, five, ["Физика"])
-    subject = school.app.ensure_system_chat("subject", school.org, five, teacher, "Математика")
-    again = school.app.ensure_system_chat("subject", school.org, five, teacher, "математика")
+    subject = school.app.ensure_system_chat(EnsureSystemChat("subject", school.org, five, teacher, "Математика"))
+    again = school.app.ensure_system_chat(EnsureSystemChat("subject", school.org, five, teacher, "математика"))
     assert again.id == subject.id
     assert set(subject.members) == {str(teacher), *map(str, pupils)}
-    students = school.app.ensure_system_chat("class_students", school.org, five, teacher)
-    parents = school.app.ensure_system_chat("class_parents", school.org, five, teacher)
-    colleagues = school.app.ensure_system_chat("class_colleagues", school.org, five, teacher)
+    students = school.app.ensure_system_chat(EnsureSystemChat("class_students", school.org, five, teacher))
+    parents = school.app.ensure_system_chat(EnsureSystemChat("class_parents", school.org, five, teacher))
+    colleagues = school.app.ensure_system_chat(EnsureSystemChat("class_colleagues", school.org, five, teacher))
     assert set(students.members) == {str(teacher), *map(str, pupils)}
     assert set(parents.members) == {str(teacher), str(parent)}
     assert set(colleagues.members) == {str(teacher), str(colleague)}
     newcomer = school.join("student", five)
     assert str(newcomer) in school.app.chat(subject.id).members                  # kept in sync with the roster
     with pytest.raises(Invalid):
-        school.app.ensure_system_chat("subject", school.org, five, teacher, None)
+        school.app.ensure_system_chat(EnsureSystemChat("subject", school.org, five, teacher, None))
 
 
 # -- CH-3 manual chats, CH-1 dialogs --------------------------------------------------------------------
@@ -145,10 +146,10 @@ def test_manual_chats_open_or_closed_CH_3_EJ_6(school):
     five = school.klass()
     creator, a, b, c = school.join("teacher"), school.join("student", five), school.join("student", five), \
         school.join("student", five)
-    open_chat = school.app.create_chat(creator, school.org, "Кружок", [a], closed=False)
+    open_chat = school.app.create_chat(creator, CreateChat(school.org, "Кружок", [a], closed=False))
     school.app.add_members(a, open_chat.id, [b])                                   # any member invites
     assert set(school.app.chat(open_chat.id).members) == {str(creator), str(a), str(b)}
-    closed = school.app.create_chat(creator, school.org, "Олимпиада", [a], closed=True)
+    closed = school.app.create_chat(creator, CreateChat(school.org, "Олимпиада", [a], closed=True))
     with pytest.raises(Forbidden) as info:
         school.app.add_members(a, closed.id, [c])
     assert info.value.code == "chat.closed"
@@ -156,7 +157,7 @@ def test_manual_chats_open_or_closed_CH_3_EJ_6(school):
     school.app.remove_member(creator, closed.id, a)                                 # moderation
     assert set(school.app.chat(closed.id).members) == {str(creator), str(c)}
     with pytest.raises(Invalid):
-        school.app.create_chat(creator, school.org, "Чужие", [uuid.uuid4()], closed=False)
+        school.app.create_chat(creator, CreateChat(school.org, "Чужие", [uuid.uuid4()], closed=False))
 
 
 def test_only_the_schools_own_members_are_added_to_its_chats_CH_6(store_settings):
@@ -166,8 +167,8 @@ def test_only_the_schools_own_members_are_added_to_its_chats_CH_6(store_settings
     a, b = School(app), School(app)
     teacher_a, pupil_a = a.join("teacher"), a.join("student", a.klass())
     admin_b, pupil_b = b.join("admin"), b.join("student", b.klass())
-    chat_a = app.create_chat(teacher_a, a.org, "Кружок", [], closed=False)
-    chat_b = app.create_chat(admin_b, b.org, "Клуб", [], closed=False)
+    chat_a = app.create_chat(teacher_a, CreateChat(a.org, "Кружок", [], closed=False))
+    chat_b = app.create_chat(admin_b, CreateChat(b.org, "Клуб", [], closed=False))
     for actor, chat, outsider in ((teacher_a, chat_a, pupil_b), (teacher_a, chat_a, uuid.uuid4()),
                                   (admin_b, chat_b, pupil_a)):
         with pytest.raises(Invalid) as info:
@@ -185,10 +186,10 @@ def test_a_chat_belongs_to_a_school_no_stranger_opens_one_with_a_child_CH_6(scho
     pupil = school.join("student", school.klass())
     stranger = uuid.uuid4()
     with pytest.raises(Invalid) as info:
-        school.app.create_chat(stranger, None, "Привет", [pupil], closed=False)
+        school.app.create_chat(stranger, CreateChat(None, "Привет", [pupil], closed=False))
     assert info.value.code == "chat.organization_required"
     with pytest.raises(Forbidden) as refused:
-        school.app.create_chat(stranger, school.org, "Привет", [pupil], closed=False)
+        school.app.create_chat(stranger, CreateChat(school.org, "Привет", [pupil], closed=False))
     assert refused.value.code == "organization.members_only"
     assert school.chat_of("manual", pupil) == []
 
@@ -224,8 +225,8 @@ def test_messages_replies_edits_deletions_with_a_trace_CH_4(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    first = school.app.post(a, chat.id, "Привет!")
-    reply = school.app.post(b, chat.id, "Привет", reply_to=first["seq"])
+    first = school.app.post(a, PostMessage(chat.id, "Привет!"))
+    reply = school.app.post(b, PostMessage(chat.id, "Привет", reply_to=first["seq"]))
     assert (first["seq"], reply["seq"], reply["reply_to"]) == (0, 1, 0)
     with pytest.raises(Forbidden):
         school.app.edit(b, chat.id, first["seq"], "чужое")
@@ -238,9 +239,9 @@ def test_messages_replies_edits_deletions_with_a_trace_CH_4(school):
     with pytest.raises(Gone):
         school.app.edit(b, chat.id, reply["seq"], "воскрес")
     with pytest.raises(Invalid):
-        school.app.post(a, chat.id, "   ")
+        school.app.post(a, PostMessage(chat.id, "   "))
     with pytest.raises(Forbidden):
-        school.app.post(uuid.uuid4(), chat.id, "я не отсюда")
+        school.app.post(uuid.uuid4(), PostMessage(chat.id, "я не отсюда"))
     kinds = [published(school.app, f"messaging.Message{k}.v1") for k in ("Posted", "Edited", "Deleted")]
     assert [len(k) for k in kinds] == [2, 1, 1]
 
@@ -254,17 +255,17 @@ def test_a_retried_post_with_its_client_message_id_answers_the_first_message_CH_
     (chat,) = school.chat_of("class", a)
     key = uuid.uuid4()
     photo = upload(school, a, chat)
-    first = school.app.post(a, chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key)
+    first = school.app.post(a, PostMessage(chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key))
     # The answer was lost; the client sends again (the attachment is already sent by then).
-    again = school.app.post(a, chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key)
+    again = school.app.post(a, PostMessage(chat.id, "Привет!", attachment_ids=[photo.id], client_message_id=key))
     assert again == first
     # The same key with another text is still the same message: the first wins.
-    assert school.app.post(a, chat.id, "Привет?", client_message_id=key) == first
+    assert school.app.post(a, PostMessage(chat.id, "Привет?", client_message_id=key)) == first
     # The key is the author's: another member's message with the same key is their own.
-    theirs = school.app.post(b, chat.id, "Привет", client_message_id=key)
+    theirs = school.app.post(b, PostMessage(chat.id, "Привет", client_message_id=key))
     assert theirs["seq"] == first["seq"] + 1
     # Without a key nothing changes: the same text twice is two messages.
-    plain = [school.app.post(a, chat.id, "ещё")["seq"] for _ in range(2)]
+    plain = [school.app.post(a, PostMessage(chat.id, "ещё"))["seq"] for _ in range(2)]
     assert plain == [first["seq"] + 2, first["seq"] + 3]
     history, last = school.app.history(a, chat.id, None, None, 10)
     assert last == 3 and [m["text"] for m in history] == ["ещё", "ещё", "Привет", "Привет!"]
@@ -283,7 +284,7 @@ def test_the_same_client_message_id_from_two_processes_at_once_posts_once_CH_4(d
 
     def send(app, key):
         try:
-            answers.append((key, app.post(a, chat.id, f"m {key}", client_message_id=key)["seq"]))
+            answers.append((key, app.post(a, PostMessage(chat.id, f"m {key}", client_message_id=key))["seq"]))
         except Exception as exc:
             errors.append(exc)
 
@@ -308,7 +309,7 @@ def test_history_pages_across_many_pages_and_catch_up_after_a_seq_CH_4(school):
     (chat,) = school.chat_of("class", a)
     total = PAGE_SIZE * 2 + 5
     for n in range(total):
-        school.app.post(a, chat.id, f"m{n}")
+        school.app.post(a, PostMessage(chat.id, f"m{n}"))
     newest, last = school.app.history(a, chat.id, None, None, 50)
     assert last == total - 1 and newest[0]["text"] == f"m{total - 1}" and len(newest) == 50
     older, _ = school.app.history(a, chat.id, newest[-1]["seq"], None, 50)
@@ -323,7 +324,7 @@ def test_read_marks_and_unread_counts_CH_4(school):
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
     for n in range(5):
-        school.app.post(a, chat.id, f"m{n}")
+        school.app.post(a, PostMessage(chat.id, f"m{n}"))
     unread = {c["chat"].id: c["unread"] for c in school.app.chats_of(b)}
     assert unread[chat.id] == 5
     assert school.app.mark_read(b, chat.id, 2) == 2
@@ -342,7 +343,7 @@ def test_concurrent_posts_get_distinct_places_in_history_CH_4(durable_store_sett
     def talk(person):
         try:
             for n in range(20):
-                school.app.post(person, chat.id, f"{person}:{n}")
+                school.app.post(person, PostMessage(chat.id, f"{person}:{n}"))
         except Exception as exc:
             errors.append(exc)
 
@@ -366,8 +367,8 @@ def test_the_inbox_hides_which_admin_answered_CH_5(school):
     thread = school.app.inbox_thread(pupil, school.org)
     assert school.app.inbox_thread(pupil, school.org).id == thread.id
     assert [c.id for c in school.app.inbox(admin_b, school.org)] == [thread.id]
-    school.app.post(pupil, thread.id, "Когда каникулы?")
-    school.app.post(admin_b, thread.id, "С 28 октября.")
+    school.app.post(pupil, PostMessage(thread.id, "Когда каникулы?"))
+    school.app.post(admin_b, PostMessage(thread.id, "С 28 октября."))
     seen_by_pupil, _ = school.app.history(pupil, thread.id, None, None, 10)
     assert seen_by_pupil[0]["author_id"] is None and seen_by_pupil[0]["on_behalf_of"] == str(school.org)
     seen_by_admin, _ = school.app.history(admin_a, thread.id, None, None, 10)
@@ -381,11 +382,11 @@ def test_admins_post_in_common_chats_on_behalf_of_the_organization_CH_5(school):
     five = school.klass()
     pupil = school.join("student", five)
     (org_chat,) = school.chat_of("organization", admin)
-    school.app.post(admin, org_chat.id, "Завтра линейка", on_behalf_of_organization=True)
+    school.app.post(admin, PostMessage(org_chat.id, "Завтра линейка", on_behalf_of_organization=True))
     (shown,), _ = school.app.history(pupil, org_chat.id, None, None, 1)
     assert shown["author_id"] is None and shown["on_behalf_of"] == str(school.org)
     with pytest.raises(Forbidden):
-        school.app.post(pupil, org_chat.id, "Я тоже школа", on_behalf_of_organization=True)
+        school.app.post(pupil, PostMessage(org_chat.id, "Я тоже школа", on_behalf_of_organization=True))
     # The published event does not name the admin either (CH-5): it reaches every member's socket.
     (event,) = [e for e in published(school.app, "messaging.MessagePosted.v1") if e["text"] == "Завтра линейка"]
     assert event["author_id"] is None and event["on_behalf_of"] == school.org
@@ -452,7 +453,7 @@ def test_attachments_of_every_kind_are_sent_once_within_their_limits_CH_4(school
         ("photo", "cat.jpg", "image/jpeg", 300_000), ("voice", "voice.ogg", "audio/ogg; codecs=opus", 40_000),
         ("audio", "song.mp3", "audio/mpeg", 3_000_000), ("video", "lab.mp4", "video/mp4", 20_000_000),
         ("file", "homework.pdf", "application/pdf", 100_000))]
-    posted = school.app.post(a, chat.id, "", attachment_ids=[f.id for f in files])
+    posted = school.app.post(a, PostMessage(chat.id, "", attachment_ids=[f.id for f in files]))
     assert [x["kind"] for x in posted["attachments"]] == ["photo", "voice", "audio", "video", "file"]
     assert posted["attachments"][1]["media_type"] == "audio/ogg"
     (seen,), _ = school.app.history(b, chat.id, None, None, 1)
@@ -460,10 +461,10 @@ def test_attachments_of_every_kind_are_sent_once_within_their_limits_CH_4(school
     assert school.app.attachment(b, chat.id, files[0].id).blob_key == "ab" * 32
     # Sent once; only by its uploader; only into its own chat; readable by members only.
     with pytest.raises(Conflict):
-        school.app.post(a, chat.id, "again", attachment_ids=[files[0].id])
+        school.app.post(a, PostMessage(chat.id, "again", attachment_ids=[files[0].id]))
     unsent = upload(school, a, chat)
     with pytest.raises(Invalid) as info:
-        school.app.post(b, chat.id, "not mine", attachment_ids=[unsent.id])
+        school.app.post(b, PostMessage(chat.id, "not mine", attachment_ids=[unsent.id]))
     assert info.value.code == "attachment.not_found"
     with pytest.raises(NotFound):
         school.app.attachment(b, chat.id, unsent.id)  # not sent yet: the uploader's alone
@@ -487,7 +488,7 @@ def test_attachments_of_every_kind_are_sent_once_within_their_limits_CH_4(school
     with pytest.raises(Gone):
         school.app.attachment(b, chat.id, files[0].id)
     with pytest.raises(Invalid) as info:
-        school.app.post(a, chat.id, "   ")
+        school.app.post(a, PostMessage(chat.id, "   "))
     assert info.value.code == "message.invalid_text"
 
 
@@ -497,8 +498,8 @@ def test_polls_single_and_multiple_choice_show_counts_not_voters_CH_4(school):
     school.teach(teacher, five, ["Математика"])
     pupils = [school.join("student", five) for _ in range(3)]
     (chat,) = school.chat_of("class", teacher)
-    single = school.app.post(teacher, chat.id, "", poll={"question": "Контрольная в пятницу?",
-                                                         "options": ["Да", "Нет"]})
+    single = school.app.post(teacher, PostMessage(chat.id, "", poll={"question": "Контрольная в пятницу?",
+                                                                     "options": ["Да", "Нет"]}))
     assert single["poll"]["counts"] == [0, 0] and not single["poll"]["multiple"]
     school.app.vote(pupils[0], chat.id, single["seq"], [0])
     school.app.vote(pupils[1], chat.id, single["seq"], [1])
@@ -516,8 +517,8 @@ def test_polls_single_and_multiple_choice_show_counts_not_voters_CH_4(school):
     (seen,), _ = school.app.history(pupils[0], chat.id, single["seq"] + 1, None, 1)
     assert (seen["poll"]["counts"], seen["poll"]["voters"], seen["poll"]["my_choice"]) == ([2, 0], 2, [0])
 
-    multiple = school.app.post(teacher, chat.id, "Выберите темы", poll={
-        "question": "Что повторить?", "options": ["Дроби", "Уравнения", "Проценты"], "multiple": True})
+    multiple = school.app.post(teacher, PostMessage(chat.id, "Выберите темы", poll={
+        "question": "Что повторить?", "options": ["Дроби", "Уравнения", "Проценты"], "multiple": True}))
     school.app.vote(pupils[0], chat.id, multiple["seq"], [0, 2])
     shown = school.app.vote(pupils[1], chat.id, multiple["seq"], [2])
     assert shown["poll"]["counts"] == [1, 0, 2] and shown["poll"]["voters"] == 2
@@ -526,14 +527,14 @@ def test_polls_single_and_multiple_choice_show_counts_not_voters_CH_4(school):
     school.app.close_poll(teacher, chat.id, multiple["seq"])
     with pytest.raises(Gone):
         school.app.vote(pupils[2], chat.id, multiple["seq"], [1])
-    plain = school.app.post(teacher, chat.id, "просто текст")
+    plain = school.app.post(teacher, PostMessage(chat.id, "просто текст"))
     with pytest.raises(Invalid) as info:
         school.app.vote(pupils[0], chat.id, plain["seq"], [0])
     assert info.value.code == "poll.not_a_poll"
     for bad in ({"question": "?", "options": ["один"]}, {"question": "?", "options": ["Да", "да"]},
                 {"question": " ", "options": ["a", "b"]}):
         with pytest.raises(Invalid):
-            school.app.post(teacher, chat.id, "", poll=bad)
+            school.app.post(teacher, PostMessage(chat.id, "", poll=bad))
     events = published(school.app, "messaging.PollVoted.v1")
     assert events[-1]["counts"] == [1, 0, 2] and "user_id" not in events[-1]
 
@@ -546,7 +547,7 @@ def test_anyone_reports_a_message_to_the_school_admins_who_may_remove_it(school)
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    rude = school.app.post(a, chat.id, "Грубость")
+    rude = school.app.post(a, PostMessage(chat.id, "Грубость"))
     report = school.app.report(b, chat.id, rude["seq"], "Оскорбление")
     assert report.organization_ids == [str(school.org)] and report.text == "Грубость"
     school.app.edit(a, chat.id, rude["seq"], "Всё хорошо")  # editing afterwards hides nothing
@@ -567,7 +568,7 @@ def test_anyone_reports_a_message_to_the_school_admins_who_may_remove_it(school)
         school.app.resolve_report(admin, report.id, "dismissed")
     # A dialog's message goes to the admins of the school both people share.
     dialog = school.app.direct(a, b)
-    rude_again = school.app.post(a, dialog.id, "Опять")
+    rude_again = school.app.post(a, PostMessage(dialog.id, "Опять"))
     assert school.app.report(b, dialog.id, rude_again["seq"], "Снова").organization_ids == [str(school.org)]
     assert published(school.app, "messaging.MessageReported.v1")[-1]["reason"] == "Снова"
 
@@ -579,7 +580,7 @@ def test_invite_links_to_manual_chats_CH_3(school):
     five = school.klass()
     creator, a, b = school.join("teacher"), school.join("student", five), school.join("student", five)
     outsider = uuid.uuid4()  # not in this school
-    chat = school.app.create_chat(creator, school.org, "Кружок робототехники", [], closed=False)
+    chat = school.app.create_chat(creator, CreateChat(school.org, "Кружок робототехники", [], closed=False))
     first = school.app.create_invite(creator, chat.id)
     assert school.app.join_by_invite(a, first.id).is_member(a)
     assert school.app.join_by_invite(a, first.id).members.count(str(a)) == 1  # twice is once
@@ -588,16 +589,18 @@ def test_invite_links_to_manual_chats_CH_3(school):
     second = school.app.create_invite(a, chat.id)  # an open chat: any member shares it
     with pytest.raises(NotFound):
         school.app.join_by_invite(b, first.id)  # replaced
-    school.app.update_chat(creator, chat.id, None, True)  # now closed: the creator's alone
+    school.app.update_chat(creator, UpdateChat(chat.id, closed=True))  # now closed: the creator's alone
     with pytest.raises(Forbidden):
         school.app.create_invite(a, chat.id)
     with pytest.raises(Forbidden):
-        school.app.update_chat(a, chat.id, "Захват", None)
+        school.app.update_chat(a, UpdateChat(chat.id, name="Захват"))
     school.app.revoke_invite(creator, chat.id)
     with pytest.raises(NotFound):
         school.app.join_by_invite(b, second.id)
-    renamed = school.app.update_chat(creator, chat.id, "Робототехника", None)
+    renamed = school.app.update_chat(creator, UpdateChat(chat.id, name="Робототехника"))
     assert (renamed.name, renamed.closed) == ("Робототехника", True)
+    kept = school.app.update_chat(creator, UpdateChat(chat.id, name=None, closed=None))  # null: left as it is
+    assert (kept.name, kept.closed) == ("Робототехника", True)
     (org_chat,) = school.chat_of("organization", creator)
     with pytest.raises(Forbidden):
         school.app.create_invite(creator, org_chat.id)  # system chats follow rosters (CH-2)
@@ -611,7 +614,7 @@ def test_read_marks_are_published_for_the_other_members_CH_4(school):
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
     for n in range(3):
-        school.app.post(a, chat.id, f"m{n}")
+        school.app.post(a, PostMessage(chat.id, f"m{n}"))
     school.app.mark_read(b, chat.id, 1)
     school.app.mark_read(b, chat.id, 0)  # going back changes nothing
     # the author has read what they wrote; the reader up to where they read
@@ -623,8 +626,8 @@ def test_ones_own_messages_are_not_unread_CH_4(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    school.app.post(b, chat.id, "от b")
-    school.app.post(a, chat.id, "от a")
+    school.app.post(b, PostMessage(chat.id, "от b"))
+    school.app.post(a, PostMessage(chat.id, "от a"))
     unread = {u: [c["unread"] for c in school.app.chats_of(u) if c["chat"].id == chat.id] for u in (a, b)}
     assert unread == {a: [0], b: [1]}
 
@@ -680,7 +683,7 @@ def test_read_marks_racing_on_two_replicas_keep_the_furthest_CH_4(durable_store_
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
     for n in range(5):
-        school.app.post(a, chat.id, f"m{n}")
+        school.app.post(a, PostMessage(chat.id, f"m{n}"))
     one, two = (make_application(MessagingApplication, "messaging", config=durable_store_settings) for _ in "12")
     school.app.mark_read(b, chat.id, 0)  # the mark exists: both replicas read it, then both write
     with racing(one, two):
@@ -697,9 +700,9 @@ def test_who_has_read_a_message_is_for_its_author_and_the_chats_admins_paged_CH_
     five = school.klass()
     teacher = school.join("teacher", five)
     pupils = sorted((school.join("student", five) for _ in range(4)), key=str)
-    chat = school.app.create_chat(teacher, school.org, "Кружок", pupils, closed=False)
-    first = school.app.post(teacher, chat.id, "Задание на завтра")["seq"]
-    second = school.app.post(teacher, chat.id, "И ещё одно")["seq"]
+    chat = school.app.create_chat(teacher, CreateChat(school.org, "Кружок", pupils, closed=False))
+    first = school.app.post(teacher, PostMessage(chat.id, "Задание на завтра"))["seq"]
+    second = school.app.post(teacher, PostMessage(chat.id, "И ещё одно"))["seq"]
     assert school.app.readers(teacher, chat.id, first, None, 10) == {"items": [], "count": 0, "next_cursor": None}
 
     school.app.mark_read(pupils[0], chat.id, first)   # read up to the first only
@@ -716,7 +719,7 @@ def test_who_has_read_a_message_is_for_its_author_and_the_chats_admins_paged_CH_
     with pytest.raises(Forbidden) as e:  # another member: not their message
         school.app.readers(pupils[0], chat.id, first, None, 10)
     assert e.value.code == "message.readers_forbidden"
-    mine = school.app.post(pupils[0], chat.id, "Понял")["seq"]
+    mine = school.app.post(pupils[0], PostMessage(chat.id, "Понял"))["seq"]
     school.app.mark_read(teacher, chat.id, mine)
     assert school.app.readers(pupils[0], chat.id, mine, None, 10)["count"] == 1  # the author asks
     assert school.app.readers(teacher, chat.id, mine, None, 10)["count"] == 1    # the chat's creator (its admin)
@@ -733,7 +736,7 @@ def test_the_writer_of_an_inbox_thread_sees_the_organization_read_it_never_which
     admin_a, admin_b = school.join("admin"), school.join("admin")
     pupil = school.join("student", school.klass())
     thread = school.app.inbox_thread(pupil, school.org)
-    asked = school.app.post(pupil, thread.id, "Когда каникулы?")["seq"]
+    asked = school.app.post(pupil, PostMessage(thread.id, "Когда каникулы?"))["seq"]
     school.app.mark_read(admin_a, thread.id, asked)
     school.app.mark_read(admin_b, thread.id, asked)
     assert school.app.readers(pupil, thread.id, asked, None, 10) == {
@@ -747,7 +750,7 @@ def test_the_inbox_follows_the_schools_admins_for_threads_already_open_CH_5(scho
     first = school.join("admin")
     pupil, later = school.join("student", school.klass()), school.join("teacher")
     thread = school.app.inbox_thread(pupil, school.org)
-    school.app.post(pupil, thread.id, "Когда каникулы?")
+    school.app.post(pupil, PostMessage(thread.id, "Когда каникулы?"))
     appointed = dict(organization_id=school.org, user_id=later, roles=["teacher", "admin"], class_id=None,
                      changed_by=first, changed_at=NOW)
     school.send("MemberRoleChanged", **appointed)
@@ -755,7 +758,7 @@ def test_the_inbox_follows_the_schools_admins_for_threads_already_open_CH_5(scho
     assert [c.id for c in school.app.inbox(later, school.org)] == [thread.id]
     assert [c["chat"].id for c in school.app.chats_of(later) if c["chat"].kind == "inbox"] == [thread.id]
     assert school.app.history(later, thread.id, None, None, 10)[0][0]["text"] == "Когда каникулы?"
-    assert school.app.post(later, thread.id, "С 28 октября.")["on_behalf_of"] == str(school.org)
+    assert school.app.post(later, PostMessage(thread.id, "С 28 октября."))["on_behalf_of"] == str(school.org)
     assert school.app.members_seen_by(school.app.chat(thread.id), pupil) == [str(pupil)]
     versions = school.app.chat(thread.id).version
     event = make_event("school.MemberRoleChanged.v1", appointed, event_id="school:again:MemberRoleChanged.v1")
@@ -766,7 +769,7 @@ def test_the_inbox_follows_the_schools_admins_for_threads_already_open_CH_5(scho
     assert set(school.app.chat(thread.id).members) == {str(pupil), str(later)}
     assert thread.id not in [c["chat"].id for c in school.app.chats_of(first)]
     for refused in (lambda: school.app.history(first, thread.id, None, None, 10),
-                    lambda: school.app.post(first, thread.id, "Я ещё тут?")):
+                    lambda: school.app.post(first, PostMessage(thread.id, "Я ещё тут?"))):
         with pytest.raises(Forbidden, match="chat.members_only"):
             refused()
     school.send("MemberLeft", organization_id=school.org, user_id=pupil, left_at=NOW)
@@ -781,7 +784,7 @@ def test_right_after_joining_a_class_its_chats_ask_school_before_refusing_CH_1(s
     first, other = school.join("student", five), school.join("student", six)
     (class_chat,), (six_chat,) = school.chat_of("class", first), school.chat_of("class", other)
     (org_chat,) = school.chat_of("organization", first)
-    school.app.post(first, class_chat.id, "Привет!")
+    school.app.post(first, PostMessage(class_chat.id, "Привет!"))
     newcomer, stranger = uuid.uuid4(), uuid.uuid4()
     asked: list = []
 
@@ -795,7 +798,7 @@ def test_right_after_joining_a_class_its_chats_ask_school_before_refusing_CH_1(s
         school.app.history(newcomer, class_chat.id, None, None, 10)
     with asking(school_membership=school_membership):
         assert [m["text"] for m in school.app.history(newcomer, class_chat.id, None, None, 10)[0]] == ["Привет!"]
-        assert school.app.post(newcomer, class_chat.id, "Я новенький")["author_id"] == str(newcomer)
+        assert school.app.post(newcomer, PostMessage(class_chat.id, "Я новенький"))["author_id"] == str(newcomer)
         assert school.app.mark_read(newcomer, class_chat.id, 1) == 1
         assert school.app.history(newcomer, org_chat.id, None, None, 10)[1] == -1
         assert school.app.upload_allowance(newcomer, class_chat.id, "file")["bytes_left"] > 0

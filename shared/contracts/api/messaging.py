@@ -1,9 +1,17 @@
 """messaging's RPC contract: payloads and results of its entrypoints (CH-*), as marshmallow schemas, and the
-limits of messages and attachments both sides check. The gateway documents and validates with the same ones."""
+limits of messages and attachments both sides check. The gateway documents and validates with the same ones.
+A body that messaging's entrypoints load becomes a typed command (shared.contracts.api.commands): the frozen
+dataclass just above its schema."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
 
 from marshmallow import Schema, fields, validate
 
 from shared.config import env_int
+from shared.contracts.api.commands import UNSET, CommandSchema
 
 MAX_TEXT = 10_000
 MAX_ATTACHMENTS = 10
@@ -29,6 +37,8 @@ def attachment_max_bytes(kind: str) -> int:
     return min(limit, cap) if cap > 0 else limit
 
 
+SYSTEM_CHAT_KINDS = ["subject", "class_students", "class_parents", "class_colleagues"]
+
 
 class ChatView(Schema):
     chat_id = fields.UUID(required=True)
@@ -48,7 +58,21 @@ class ChatListItem(Schema):
     unread = fields.Integer(required=True)
 
 
-class ChatInput(Schema):
+@dataclass(frozen=True)
+class CreateChat:
+    """A manual chat (CH-3) of a school (CH-6); ``organization_id`` is in the body."""
+
+    organization_id: uuid.UUID | None
+    name: str
+    member_ids: tuple[uuid.UUID, ...] = ()
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "member_ids", tuple(self.member_ids))  # the body's list, kept unchangeable
+
+
+class ChatInput(CommandSchema):
+    command = CreateChat
     organization_id = fields.UUID(required=True, metadata={"description": "The school the chat belongs to (CH-6)"})
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     member_ids = fields.List(fields.UUID(), load_default=list)
@@ -59,9 +83,20 @@ class MembersInput(Schema):
     member_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=500))
 
 
-class SystemChatInput(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(["subject", "class_students", "class_parents",
-                                                                  "class_colleagues"]))
+@dataclass(frozen=True)
+class EnsureSystemChat:
+    """A subject chat of (class, subject, teacher) or one of the class teacher's three (CH-2)."""
+
+    kind: str
+    organization_id: uuid.UUID
+    class_id: uuid.UUID
+    teacher_id: uuid.UUID
+    subject: str | None = None
+
+
+class SystemChatInput(CommandSchema):
+    command = EnsureSystemChat
+    kind = fields.String(required=True, validate=validate.OneOf(SYSTEM_CHAT_KINDS))
     organization_id = fields.UUID(required=True)
     class_id = fields.UUID(required=True)
     teacher_id = fields.UUID(required=True)
@@ -75,13 +110,32 @@ class PollInput(Schema):
     multiple = fields.Boolean(load_default=False, metadata={"description": "Several options may be chosen"})
 
 
-class SystemChatSpec(Schema):
+@dataclass(frozen=True)
+class DefineSystemChat:
+    """A chat the e-journal bridge defines by its key, with the members it computed (CH-2, EJ-3, EJ-4);
+    ``retire`` empties the chat of an owner who left."""
+
+    key: str
+    retire: bool = False
+    kind: str | None = None
+    organization_id: uuid.UUID | None = None
+    class_id: uuid.UUID | None = None
+    subject: str | None = None
+    teacher_id: uuid.UUID | None = None
+    name: str | None = None
+    member_ids: tuple[uuid.UUID, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "member_ids", tuple(self.member_ids))
+
+
+class SystemChatSpec(CommandSchema):
     """A chat the e-journal bridge defines: by key, with its members (CH-2)."""
 
+    command = DefineSystemChat
     key = fields.String(required=True, validate=validate.Length(min=1, max=300))
     retire = fields.Boolean(load_default=False)
-    kind = fields.String(load_default=None, validate=validate.OneOf(["subject", "class_students", "class_parents",
-                                                                      "class_colleagues"]))
+    kind = fields.String(load_default=None, validate=validate.OneOf(SYSTEM_CHAT_KINDS))
     organization_id = fields.UUID(load_default=None, allow_none=True)
     class_id = fields.UUID(load_default=None, allow_none=True)
     subject = fields.String(load_default=None, allow_none=True)
@@ -90,7 +144,25 @@ class SystemChatSpec(Schema):
     member_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=5000))
 
 
-class MessageInput(Schema):
+@dataclass(frozen=True)
+class PostMessage:
+    """A message in a chat (CH-4): text, attachments uploaded to the chat first, a poll (a dict as PollInput
+    loads it), or several of these; ``client_message_id`` is the client's idempotency key."""
+
+    chat_id: uuid.UUID
+    text: str = ""
+    reply_to: int | None = None
+    on_behalf_of_organization: bool = False
+    attachment_ids: tuple[uuid.UUID, ...] = ()
+    poll: dict | None = None
+    client_message_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attachment_ids", tuple(self.attachment_ids))
+
+
+class MessageInput(CommandSchema):
+    command = PostMessage
     text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT),
                          metadata={"description": "Required unless the message has attachments or a poll"})
     reply_to = fields.Integer(load_default=None, allow_none=True)
@@ -130,7 +202,18 @@ class VoteInput(Schema):
                           metadata={"description": "Option indexes; empty withdraws the vote"})
 
 
-class ChatUpdateInput(Schema):
+@dataclass(frozen=True)
+class UpdateChat:
+    """Rename a manual chat and/or open or close it (CH-3). A partial update: what is left out (``UNSET``) or
+    null stays as it is (the schema loads a missing field as null, the gateway drops nulls)."""
+
+    chat_id: uuid.UUID
+    name: str | None = UNSET
+    closed: bool | None = UNSET
+
+
+class ChatUpdateInput(CommandSchema):
+    command = UpdateChat
     name = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
     closed = fields.Boolean(load_default=None)
 

@@ -6,24 +6,26 @@ import uuid
 
 from messaging.application.base import Base
 from messaging.domain import Chat, DirectIndex, OrgRoster
+from shared.contracts.api.commands import given
+from shared.contracts.api.messaging import CreateChat, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.store import command
 
 
 class Chats(Base):
     @command
-    def create_chat(self, actor_id: uuid.UUID, organization_id: uuid.UUID | None, name: str,
-                    member_ids: list[uuid.UUID], closed: bool) -> Chat:
+    def create_chat(self, actor_id: uuid.UUID, c: CreateChat) -> Chat:
         """A manual chat (CH-3) belongs to a school: its creator and members are the
         school's members, so no stranger reaches a child through it (CH-6)."""
-        if not name.strip() or len(name) > 100:
+        if not c.name.strip() or len(c.name) > 100:
             raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
-        if organization_id is None:
+        if c.organization_id is None:
             raise Invalid("chat.organization_required", "A chat belongs to a school: name its organization_id.")
-        self._check_school_members(organization_id, actor_id, member_ids)
+        self._check_school_members(c.organization_id, actor_id, list(c.member_ids))
         pending: dict = {}
-        chat = self._new_chat(pending, kind="manual", organization_id=organization_id, name=name.strip(),
-                              created_by=actor_id, member_ids=[str(actor_id), *map(str, member_ids)], closed=closed)
+        chat = self._new_chat(pending, kind="manual", organization_id=c.organization_id, name=c.name.strip(),
+                              created_by=actor_id, member_ids=[str(actor_id), *map(str, c.member_ids)],
+                              closed=c.closed)
         self.save(*pending.values())
         return chat
 
@@ -58,8 +60,13 @@ class Chats(Base):
 
         return self.retrying(command, ("chat", chat_id))
 
-    def update_chat(self, actor_id: uuid.UUID, chat_id: uuid.UUID, name: str | None, closed: bool | None) -> Chat:
-        """Rename a manual chat or open/close it; closing and opening is its creator's (CH-3)."""
+    def update_chat(self, actor_id: uuid.UUID, c: UpdateChat) -> Chat:
+        """Rename a manual chat or open/close it; closing and opening is its creator's (CH-3).
+        What the command leaves out, or sets to null, stays as it is."""
+        chat_id = c.chat_id
+        changes = {k: v for k, v in given(c).items() if v is not None}
+        name, closed = changes.get("name"), changes.get("closed")
+
         def command() -> Chat:
             chat = self.chat(chat_id)
             chat.check_manager(actor_id)

@@ -7,22 +7,21 @@ import uuid
 from messaging.application.base import Base
 from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, SentMessage, check_poll, check_text
 from shared.clock import utcnow
-from shared.contracts.api.messaging import MAX_ATTACHMENTS
+from shared.contracts.api.messaging import MAX_ATTACHMENTS, PostMessage
 from shared.errors import Forbidden, Invalid
 from shared.store import once_per_event
 
 
 class Messages(Base):
-    def post(self, actor_id: uuid.UUID, chat_id: uuid.UUID, text: str, reply_to: int | None = None,
-             on_behalf_of_organization: bool = False, attachment_ids: list[uuid.UUID] | None = None,
-             poll: dict | None = None, client_message_id: uuid.UUID | None = None) -> dict:
+    def post(self, actor_id: uuid.UUID, m: PostMessage) -> dict:
         """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4).
 
         ``client_message_id`` (the client's idempotency key, per author and chat) posts it once: a retry with
         the same key answers the first message as it is now, whatever the retry carries (the first wins)."""
-        attachment_ids = list(dict.fromkeys(attachment_ids or []))
-        text = check_text(text, required=not (attachment_ids or poll))
-        poll = check_poll(poll) if poll else None
+        chat_id, reply_to, client_message_id = m.chat_id, m.reply_to, m.client_message_id
+        attachment_ids = list(dict.fromkeys(m.attachment_ids))
+        text = check_text(m.text, required=not (attachment_ids or m.poll))
+        poll = check_poll(m.poll) if m.poll else None
         if len(attachment_ids) > MAX_ATTACHMENTS:
             raise Invalid("message.too_many_attachments", f"A message has at most {MAX_ATTACHMENTS} attachments.")
 
@@ -34,7 +33,7 @@ class Messages(Base):
             if sent is not None:  # a retry: read inside the command, so the loser of a race finds the winner
                 return self._shown(chat, self._page_of(chat_id, sent.seq).message(sent.seq), actor_id)
             on_behalf = None
-            if on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
+            if m.on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
                 # CH-5: admins answer the inbox and post in common chats as the organization.
                 if not self._is_admin(chat, actor_id):
                     raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")

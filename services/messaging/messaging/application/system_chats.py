@@ -7,68 +7,68 @@ import uuid
 
 from messaging.application.base import CLASS_CHAT_KINDS, Base
 from messaging.domain import Chat, ChatKey
+from shared.contracts.api.messaging import DefineSystemChat, EnsureSystemChat
 from shared.errors import Invalid, NotFound
 
 
 class SystemChats(Base):
-    def ensure_system_chat(self, kind: str, organization_id: uuid.UUID, class_id: uuid.UUID, teacher_id: uuid.UUID,
-                           subject: str | None = None, name: str | None = None) -> Chat:
+    def ensure_system_chat(self, c: EnsureSystemChat) -> Chat:
         """The subject chat of (class, subject, teacher) or one of the class teacher's
         three chats; asking again returns the same chat (idempotent by its key)."""
-        if kind not in CLASS_CHAT_KINDS[1:]:
+        if c.kind not in CLASS_CHAT_KINDS[1:]:
             raise Invalid("chat.invalid_kind", "subject, class_students, class_parents or class_colleagues.")
-        if kind == "subject" and not subject:
+        if c.kind == "subject" and not c.subject:
             raise Invalid("chat.subject_required", "A subject chat names its subject.")
-        key = f"{kind}:{class_id}:{(subject or '').casefold()}:{teacher_id}"
+        key = f"{c.kind}:{c.class_id}:{(c.subject or '').casefold()}:{c.teacher_id}"
 
         def command() -> Chat:
             existing = self.find(ChatKey, ChatKey.create_id(key))
             if existing is not None:
                 return self.chat(existing.chat_id)
             pending: dict = {}
-            roster = self._class_roster(class_id, organization_id, pending)
-            chat = self._new_chat(pending, kind=kind, organization_id=organization_id, name=name or subject,
-                                  created_by=None, member_ids=[], class_id=class_id, subject=subject, key=key,
-                                  teacher_id=teacher_id)
+            roster = self._class_roster(c.class_id, c.organization_id, pending)
+            chat = self._new_chat(pending, kind=c.kind, organization_id=c.organization_id, name=c.subject,
+                                  created_by=None, member_ids=[], class_id=c.class_id, subject=c.subject, key=key,
+                                  teacher_id=c.teacher_id)
             pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
             roster.follow(chat.id)
             self._sync(chat, roster.members_for(chat), pending)
             self.save(*pending.values())
             return chat
 
-        return self.retrying(command, ("class", class_id))
+        return self.retrying(command, ("class", c.class_id))
 
-    def define_system_chats(self, specs: list[dict]) -> list[dict]:
+    def define_system_chats(self, specs: list[DefineSystemChat]) -> list[dict]:
         """The e-journal bridge's command (CH-2, EJ-3, EJ-4): each chat by its key, with
         the members the bridge computed from the journal and the links. Creates the chat
         the first time, then only brings name and members in line: asking twice is once.
-        ``{"key": k, "retire": true}`` empties a chat whose owner left (its history stays)."""
+        A retiring chat (``retire``) is emptied: its owner left (its history stays)."""
         results = []
         for spec in specs:
-            key = spec["key"]
+            key = spec.key
 
-            def command(spec: dict = spec, key: str = key) -> dict:
+            def command(spec: DefineSystemChat = spec, key: str = key) -> dict:
                 existing = self.find(ChatKey, ChatKey.create_id(key))
                 pending: dict = {}
-                members = [] if spec.get("retire") else list(dict.fromkeys(map(str, spec["member_ids"])))
+                members = [] if spec.retire else list(dict.fromkeys(map(str, spec.member_ids)))
                 if existing is None:
-                    if spec.get("retire"):
+                    if spec.retire:
                         return {"key": key, "chat_id": None, "added": [], "removed": []}
-                    if spec["kind"] not in CLASS_CHAT_KINDS[1:]:
+                    if spec.kind not in CLASS_CHAT_KINDS[1:]:
                         raise Invalid("chat.invalid_kind", "subject, class_students, class_parents or "
                                                            "class_colleagues.")
-                    chat = self._new_chat(pending, kind=spec["kind"], organization_id=spec.get("organization_id"),
-                                          name=spec.get("name"), created_by=None, member_ids=members,
-                                          class_id=spec.get("class_id"), subject=spec.get("subject"), key=key,
-                                          teacher_id=spec.get("teacher_id"))
+                    chat = self._new_chat(pending, kind=spec.kind, organization_id=spec.organization_id,
+                                          name=spec.name, created_by=None, member_ids=members,
+                                          class_id=spec.class_id, subject=spec.subject, key=key,
+                                          teacher_id=spec.teacher_id)
                     pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
                     self.save(*pending.values())
                     return {"key": key, "chat_id": str(chat.id), "added": members, "removed": []}
                 chat = self.chat(existing.chat_id)
                 before = set(chat.members)
                 self._sync(chat, members, pending)
-                if not spec.get("retire") and spec.get("name") and spec["name"] != chat.name:
-                    chat.rename(spec["name"], chat.closed)
+                if not spec.retire and spec.name and spec.name != chat.name:
+                    chat.rename(spec.name, chat.closed)
                     pending[chat.id] = chat
                 if pending:
                     self.save(*pending.values())
