@@ -181,7 +181,8 @@ class Organization(Aggregate):
 
 
 class CityDirectory(Aggregate):
-    """The organizations of one city, for search (SC-2)."""
+    """The organizations of one city, for search (SC-2). No longer written: search pages school.readmodel's
+    organizations (issue #17); the class stays so that older stores' events still decode."""
 
     @staticmethod
     def create_id(country: str, city: str, **_: object) -> uuid.UUID:

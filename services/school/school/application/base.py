@@ -9,10 +9,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from eventsourcing.utils import strtobool
+
 from school.domain import Membership, Organization, Person, PersonOrganizations, Relatives, Roster, SchoolClass
+from school.readmodel import SchoolProjection
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.paging import decode_cursor, encode_cursor
+from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
@@ -46,6 +50,18 @@ class SchoolBase(ServiceApplication):
     """What the use cases (``organizations``, ``members``, ...) stand on; ``app.SchoolApplication`` composes them."""
 
     clock: Callable[[], datetime] = staticmethod(utcnow)  # "now", replaceable: tests set the date
+
+    def __init__(self, env: Any = None):
+        super().__init__(env)
+        # The lists' tables (school.readmodel), kept from this store's log; a query catches them up first.
+        self.read_model = ReadModel(self, SchoolProjection())
+        self.read_models = (self.read_model,)
+        if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them
+            self.read_model.ensure()
+
+    def close(self) -> None:
+        self.read_model.close()
+        super().close()
 
     def organization(self, organization_id: uuid.UUID) -> Organization:
         return self.get_as(Organization, organization_id, "organization.not_found", "No such organization.")

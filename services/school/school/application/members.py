@@ -6,10 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from school.application.base import UNPLACED, SchoolBase, page
+from school.application.base import UNPLACED, SchoolBase
 from school.domain import Membership, Organization, PersonOrganizations, Roster
+from school.readmodel import members_page
 from shared.contracts.api.school import ROLES, ChangeMember
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.paging import decode_cursor, encode_cursor
 from shared.store import command
 
 
@@ -28,20 +30,11 @@ class Members(SchoolBase):
             if class_id is not None and str(class_id) != own:
                 raise Forbidden("organization.class_only", "You can see the members of your own class only.")
             groups = [g for g in ("staff", own) if g and (class_id is None or g == own)]
-        user_ids: set[str] = set()
-        for group in groups:
-            roster = self.find(Roster, Roster.create_id(organization_id, group))
-            user_ids.update(roster.user_ids if roster else [])
-        rows = []
-        for user_id in user_ids:
-            membership = self.membership(organization_id, uuid.UUID(user_id))
-            if membership is None:
-                continue
-            row: dict[str, Any] = {"user_id": user_id, **self.person_name(user_id), "roles": membership.roles}
-            if staff_view:
-                row.update(class_id=membership.class_id, subjects=membership.subjects)
-            rows.append(row)
-        return page(rows, lambda r: f"{(r['last_name'] or '').casefold()}|{r['user_id']}", cursor, limit)
+        # Paged in the read model (school.readmodel), by last name then id, the rosters' active members.
+        after = decode_cursor(cursor)
+        with self.read_model.reading() as db:
+            items, last = members_page(db, organization_id, groups, after, limit, staff_view)
+        return items, (encode_cursor(last) if last is not None else None)
 
     def my_organizations(self, user_id: uuid.UUID) -> list[tuple[Organization, Membership]]:
         orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(user_id))

@@ -8,12 +8,14 @@ import re
 import uuid
 from typing import Any
 
-from school.application.base import CONSOLE, Actor, SchoolBase, page
-from school.domain import ApplicationQueue, CityDirectory, Organization, OrganizationApplication, PhoneOwner, city_key
+from school.application.base import CONSOLE, Actor, SchoolBase
+from school.domain import ApplicationQueue, Organization, OrganizationApplication, PhoneOwner
+from school.readmodel import organizations_page
 from shared.config import env_str
 from shared.contracts.api.commands import given
 from shared.contracts.api.school import SubmitApplication, UpdateOrganization
 from shared.errors import Forbidden, Invalid
+from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
 from shared.store import command
 
@@ -86,14 +88,11 @@ class Organizations(SchoolBase):
             organization = Organization(organization_id=organization_id, name=application.name,
                                         kind=application.kind, country=application.country, city=application.city,
                                         approved_by=actor_id)
-            directory = self.find(CityDirectory, CityDirectory.create_id(application.country, application.city)) \
-                or CityDirectory(country=application.country, city=application.city)
-            directory.list_organization(organization_id, application.name)
             queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
             queue.remove(application_id)
             owner = self.find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
                 phone=application.admin_phone)
-            changed: list[Any] = [application, organization, directory, queue, owner]
+            changed: list[Any] = [application, organization, queue, owner]
             if owner.user_id is not None:
                 changed += self._join(organization_id, owner.user_id, "admin", None, "application")
             else:
@@ -119,7 +118,6 @@ class Organizations(SchoolBase):
         organization_id, details = command.organization_id, given(command)
         self._require(organization_id, actor_id, "admin")
         organization = self.organization(organization_id)
-        old_key = city_key(organization.country, organization.city)
         name = details.get("name", organization.name).strip()
         country = details.get("country", organization.country).strip().upper()
         city = " ".join(details.get("city", organization.city).split())
@@ -128,21 +126,15 @@ class Organizations(SchoolBase):
         settings = {**organization.settings, **details.get("settings", {})}
         organization.update(name, country, city, details.get("address", organization.address),
                             details.get("website", organization.website), settings)
-        changed: list[Any] = [organization]
-        new_directory = self.find(CityDirectory, CityDirectory.create_id(country, city)) or CityDirectory(
-            country=country, city=city)
-        if city_key(country, city) != old_key:
-            old = self.find(CityDirectory, CityDirectory.create_id(*old_key))
-            if old is not None:
-                old.unlist(organization_id)
-                changed.append(old)
-        new_directory.list_organization(organization_id, name)
-        changed.append(new_directory)
-        self.save(*changed)
+        self.save(organization)
         return organization
 
-    def search(self, country: str, city: str, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
-        """SC-2: organizations of a city, by name, a page at a time."""
-        directory = self.find(CityDirectory, CityDirectory.create_id(country, city))
-        items = [{"organization_id": k, "name": v} for k, v in (directory.organizations if directory else {}).items()]
-        return page(items, lambda i: f"{i['name'].casefold()}|{i['organization_id']}", cursor, limit)
+    def search(self, country: str, city: str | None, cursor: str | None, limit: int, q: str | None = None
+               ) -> tuple[list[dict], str | None]:
+        """SC-2: organizations of a country (and city), ordered by name, a page at a time; with ``q``, those
+        whose name, city or address has each of its words (as the start of a word; on PostgreSQL also of a
+        Russian stem: "гимназии" finds "Гимназия"). Paged in the read model (school.readmodel)."""
+        after = decode_cursor(cursor)
+        with self.read_model.reading() as db:
+            items, last = organizations_page(db, country, city, q, after, limit)
+        return items, (encode_cursor(last) if last is not None else None)

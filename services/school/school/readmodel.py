@@ -1,0 +1,245 @@
+"""School's read model (issue #17): the tables its lists are paged from, kept by a projection of school's
+notification log (``shared.projection``) in school's own database.
+
+- ``members``: one row per membership (organization, person, roles, class, subjects, active) with the person's
+  name and the list's sort key (``casefold(last name)|user id``, the members list's order and cursor since
+  before the read model); ``rosters`` and ``roster_members``: who is in which roster (a class, ``staff``,
+  ``unplaced``) as the ``Roster`` aggregates say, so the list shows exactly whom it showed before;
+  ``people``: names, for memberships recorded before or after the person.
+- ``organizations``: each organization's name, country and city (``city_key``), address and sort key
+  (``casefold(name)|id``), searched in full text by name, city and address: PostgreSQL a ``tsvector``
+  (Russian stems and plain words, GIN index) matched word by word as prefixes; SQLite an FTS5 table
+  (``unicode61``, diacritics removed: ё is е) matched the same way.
+
+Sort keys are compared as code points: Python's order, SQLite's BINARY, PostgreSQL's ``COLLATE "C"``.
+``python -m school.readmodel rebuild`` (or ``python -m shared.projection rebuild school``) rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from typing import Any
+
+from school.domain import Membership, Organization, Person, Roster, city_key
+from shared.projection import Db, Projection, handles
+
+MAX_WORDS = 8
+
+
+def member_sort_key(last_name: str | None, user_id: Any) -> str:
+    return f"{(last_name or '').casefold()}|{user_id}"
+
+
+def organization_sort_key(name: str, organization_id: Any) -> str:
+    return f"{name.casefold()}|{organization_id}"
+
+
+def _plain(text: str) -> str:
+    return text.casefold().replace("ё", "е")
+
+
+def words(text: str | None) -> list[str]:
+    """The words of a search text (letters and digits), at most ``MAX_WORDS``: nothing else reaches a query."""
+    return re.findall(r"[^\W_]+", _plain(text or ""))[:MAX_WORDS]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class SchoolProjection(Projection):
+    name = "school"
+    version = 1
+    tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
+
+    def create_tables(self, db: Db) -> None:
+        ordered = ' COLLATE "C"' if db.postgres else ""
+        db.execute("CREATE TABLE {people} (user_id TEXT PRIMARY KEY, last_name TEXT, first_name TEXT)")
+        db.execute("CREATE TABLE {members} (organization_id TEXT NOT NULL, user_id TEXT NOT NULL, "
+                   "roles TEXT NOT NULL, class_id TEXT, subjects TEXT NOT NULL, active INTEGER NOT NULL, "
+                   f"last_name TEXT, first_name TEXT, sort_key TEXT{ordered} NOT NULL, "
+                   "PRIMARY KEY (organization_id, user_id))")
+        db.execute("CREATE INDEX rm_members_order ON {members} (organization_id, sort_key)")
+        db.execute("CREATE INDEX rm_members_person ON {members} (user_id)")
+        db.execute("CREATE TABLE {rosters} (roster_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, "
+                   "grp TEXT NOT NULL)")
+        db.execute("CREATE TABLE {roster_members} (organization_id TEXT NOT NULL, user_id TEXT NOT NULL, "
+                   "grp TEXT NOT NULL, PRIMARY KEY (organization_id, user_id, grp))")
+        search = ", search tsvector" if db.postgres else ""
+        db.execute("CREATE TABLE {organizations} (organization_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                   "country TEXT NOT NULL, city TEXT NOT NULL, city_key TEXT NOT NULL, address TEXT, "
+                   f"sort_key TEXT{ordered} NOT NULL{search})")
+        db.execute("CREATE INDEX rm_organizations_city ON {organizations} (country, city_key, sort_key)")
+        db.execute("CREATE INDEX rm_organizations_country ON {organizations} (country, sort_key)")
+        if db.postgres:
+            db.execute("CREATE INDEX rm_organizations_search ON {organizations} USING GIN (search)")
+        else:
+            db.execute("CREATE VIRTUAL TABLE {organization_words} USING fts5(organization_id UNINDEXED, body, "
+                       "tokenize = 'unicode61 remove_diacritics 2')")
+
+    # -- people ------------------------------------------------------------------------------------------
+
+    @handles(Person.Recorded, Person.Renamed)
+    def named(self, db: Db, event: Any) -> None:
+        user_id = str(event.originator_id)
+        db.execute("INSERT INTO {people} (user_id, last_name, first_name) VALUES (?, ?, ?) ON CONFLICT (user_id) "
+                   "DO UPDATE SET last_name = excluded.last_name, first_name = excluded.first_name",
+                   (user_id, event.last_name, event.first_name))
+        db.execute("UPDATE {members} SET last_name = ?, first_name = ?, sort_key = ? WHERE user_id = ?",
+                   (event.last_name, event.first_name, member_sort_key(event.last_name, user_id), user_id))
+
+    # -- memberships -------------------------------------------------------------------------------------
+
+    @handles(Membership.Joined)
+    def joined(self, db: Db, event: Any) -> None:
+        user_id = str(event.user_id)
+        person = db.one("SELECT last_name, first_name FROM {people} WHERE user_id = ?", (user_id,)) or {}
+        last_name = person.get("last_name")
+        db.execute("INSERT INTO {members} (organization_id, user_id, roles, class_id, subjects, active, last_name, "
+                   "first_name, sort_key) VALUES (?, ?, ?, ?, '{{}}', 1, ?, ?, ?) "
+                   "ON CONFLICT (organization_id, user_id) DO UPDATE SET roles = excluded.roles, "
+                   "class_id = excluded.class_id, subjects = excluded.subjects, active = 1",
+                   (str(event.organization_id), user_id, json.dumps([event.role]), _str(event.class_id), last_name,
+                    person.get("first_name"), member_sort_key(last_name, user_id)))
+
+    def _member(self, db: Db, event: Any, **columns: Any) -> None:
+        assigned = ", ".join(f"{c} = ?" for c in columns)
+        db.execute(f"UPDATE {{members}} SET {assigned} WHERE organization_id = ? AND user_id = ?",
+                   (*columns.values(), str(event.organization_id), str(event.user_id)))
+
+    @handles(Membership.Rejoined)
+    def rejoined(self, db: Db, event: Any) -> None:
+        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id), subjects="{}",
+                     active=1)
+
+    @handles(Membership.RoleAdded)
+    def role_added(self, db: Db, event: Any) -> None:
+        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id))
+
+    @handles(Membership.Changed)
+    def changed(self, db: Db, event: Any) -> None:
+        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id),
+                     subjects=json.dumps(event.subjects))
+
+    @handles(Membership.TeacherAssigned)
+    def teacher_assigned(self, db: Db, event: Any) -> None:
+        row = db.one("SELECT subjects FROM {members} WHERE organization_id = ? AND user_id = ?",
+                     (str(event.organization_id), str(event.user_id)))
+        subjects = {**(json.loads(row["subjects"]) if row else {}), str(event.class_id): event.subjects}
+        self._member(db, event, subjects=json.dumps(subjects))
+
+    @handles(Membership.Left)
+    def left(self, db: Db, event: Any) -> None:
+        self._member(db, event, active=0)
+
+    # -- rosters ---------------------------------------------------------------------------------------------
+
+    @handles(Roster.Opened)
+    def roster_opened(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {rosters} (roster_id, organization_id, grp) VALUES (?, ?, ?) "
+                   "ON CONFLICT (roster_id) DO NOTHING", (str(event.originator_id), str(event.organization_id),
+                                                          event.group))
+
+    @handles(Roster.Added)
+    def roster_added(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {roster_members} (organization_id, user_id, grp) "
+                   "SELECT organization_id, ?, grp FROM {rosters} WHERE roster_id = ? "
+                   "ON CONFLICT (organization_id, user_id, grp) DO NOTHING",
+                   (str(event.user_id), str(event.originator_id)))
+
+    @handles(Roster.Removed)
+    def roster_removed(self, db: Db, event: Any) -> None:
+        roster = db.one("SELECT organization_id, grp FROM {rosters} WHERE roster_id = ?", (str(event.originator_id),))
+        if roster is not None:
+            db.execute("DELETE FROM {roster_members} WHERE organization_id = ? AND user_id = ? AND grp = ?",
+                       (roster["organization_id"], str(event.user_id), roster["grp"]))
+
+    # -- organizations ---------------------------------------------------------------------------------------
+
+    @handles(Organization.Registered, Organization.Updated)
+    def organization(self, db: Db, event: Any) -> None:
+        organization_id = str(event.originator_id)
+        address = getattr(event, "address", None)
+        country, key = city_key(event.country, event.city)
+        db.execute("INSERT INTO {organizations} (organization_id, name, country, city, city_key, address, sort_key) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id) DO UPDATE SET name = excluded.name, "
+                   "country = excluded.country, city = excluded.city, city_key = excluded.city_key, "
+                   "address = excluded.address, sort_key = excluded.sort_key",
+                   (organization_id, event.name, country, event.city, key, address,
+                    organization_sort_key(event.name, organization_id)))
+        body = _plain(" ".join(filter(None, [event.name, event.city, address])))
+        if db.postgres:
+            db.execute("UPDATE {organizations} SET search = to_tsvector('russian', ?) || to_tsvector('simple', ?) "
+                       "WHERE organization_id = ?", (body, body, organization_id))
+        else:
+            db.execute("DELETE FROM {organization_words} WHERE organization_id = ?", (organization_id,))
+            db.execute("INSERT INTO {organization_words} (organization_id, body) VALUES (?, ?)",
+                       (organization_id, body))
+
+
+# -- queries ----------------------------------------------------------------------------------------------------
+
+
+def members_page(db: Db, organization_id: uuid.UUID, groups: list[str], after: str | None, limit: int,
+                 staff_view: bool) -> tuple[list[dict], str | None]:
+    """Active members of the organization in any of ``groups`` (rosters), after the sort key ``after``:
+    ``limit`` rows and the last one's key when more follow."""
+    if not groups:
+        return [], None
+    marks = ", ".join("?" * len(groups))
+    rows = db.rows("SELECT m.user_id, m.last_name, m.first_name, m.roles, m.class_id, m.subjects, m.sort_key "
+                   "FROM {members} m WHERE m.organization_id = ? AND m.active = 1 AND m.sort_key > ? AND EXISTS "
+                   "(SELECT 1 FROM {roster_members} r WHERE r.organization_id = m.organization_id "
+                   f"AND r.user_id = m.user_id AND r.grp IN ({marks})) ORDER BY m.sort_key LIMIT ?",
+                   (str(organization_id), after or "", *groups, limit + 1))
+    items = []
+    for row in rows[:limit]:
+        item: dict[str, Any] = {"user_id": row["user_id"], "last_name": row["last_name"],
+                                "first_name": row["first_name"], "roles": json.loads(row["roles"])}
+        if staff_view:
+            item.update(class_id=uuid.UUID(row["class_id"]) if row["class_id"] else None,
+                        subjects=json.loads(row["subjects"]))
+        items.append(item)
+    return items, (rows[limit - 1]["sort_key"] if len(rows) > limit else None)
+
+
+def organizations_page(db: Db, country: str, city: str | None, text: str | None, after: str | None,
+                       limit: int) -> tuple[list[dict], str | None]:
+    """Organizations of a country (and city), whose name, city or address has every word of ``text`` as the
+    beginning of a word (PostgreSQL: of a word or of its Russian stem), after the sort key ``after``."""
+    conditions = ["o.country = ?", "o.sort_key > ?"]
+    params: list[Any] = [country.strip().upper(), after or ""]
+    if city is not None and city.strip():
+        conditions.append("o.city_key = ?")
+        params.append(city_key(country, city)[1])
+    terms = words(text)
+    if terms and db.postgres:
+        conditions.append("o.search @@ (" + " && ".join(
+            "(to_tsquery('russian', ?) || to_tsquery('simple', ?))" for _ in terms) + ")")
+        for term in terms:
+            params += [f"{term}:*", f"{term}:*"]
+    elif terms:
+        conditions.append("o.organization_id IN (SELECT organization_id FROM {organization_words} "
+                          "WHERE {organization_words} MATCH ?)")
+        params.append(" AND ".join(f'"{term}"*' for term in terms))
+    rows = db.rows("SELECT o.organization_id, o.name, o.sort_key FROM {organizations} o WHERE "
+                   + " AND ".join(conditions) + " ORDER BY o.sort_key LIMIT ?", (*params, limit + 1))
+    items = [{"organization_id": row["organization_id"], "name": row["name"]} for row in rows[:limit]]
+    return items, (rows[limit - 1]["sort_key"] if len(rows) > limit else None)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m school.readmodel rebuild``: school's read model from scratch."""
+    from shared.projection import main as projection_main
+
+    if argv != ["rebuild"]:
+        print("usage: python -m school.readmodel rebuild", file=sys.stderr)
+        return 2
+    return projection_main(["rebuild", "school"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
