@@ -180,6 +180,20 @@ class TrackPublishedV1(ParticipantConnectedV1):
     kind = fields.String(required=True)
 
 
+@contract("sfu", "NodeHeartbeat", 1)
+class NodeHeartbeatV1(DataSchema):
+    """An SFU node is alive (every ``interval`` seconds): where clients reach it and what it carries. Every calls
+    replica hears it on a queue of its own (a broadcast: liveness is not stored); a node silent for
+    ``SFERA_SFU_NODE_TIMEOUT`` seconds is dead and its participants are gone."""
+
+    node = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "The node's public signaling socket"})
+    calls = fields.List(fields.UUID(), load_default=list, metadata={"description": "The calls it has people of"})
+    rooms = fields.Integer(load_default=0)
+    participants = fields.Integer(load_default=0)
+    interval = fields.Float(load_default=2.0)
+
+
 @contract("sfu", "RecordingWritten", 1)
 class RecordingWrittenV1(DataSchema):
     """CA-6: the SFU finished a recording file and stored it."""

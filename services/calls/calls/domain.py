@@ -56,6 +56,12 @@ def room_id(call_id: uuid.UUID, room: str) -> str:
 
 
 class Call(Aggregate):
+    # The SFU node carrying the call (issue #17): calls assigns it at a join, to a live node; None before, and
+    # after the node died (a rejoin assigns another). Class defaults: calls saved before nodes read as unassigned.
+    node: str | None = None
+    node_url: str | None = None
+    lost_nodes: tuple[str, ...] = ()  # nodes that died under the call: their late facts count no more
+
     @event("Started")
     def __init__(self, kind: str, started_by: uuid.UUID, title: str, organization_id: uuid.UUID | None,
                  chat_id: uuid.UUID | None, invited: list[str] | None, lesson_id: uuid.UUID | None = None,
@@ -168,6 +174,27 @@ class Call(Aggregate):
         p.update(connected=False, admitted=False, hand=False)
         if reason == "removed":
             p["removed"] = True
+
+    # -- the SFU node (issue #17) ------------------------------------------------------------------------
+    @event("NodeAssigned")
+    def assign_node(self, node: str, url: str) -> None:
+        self.node = node
+        self.node_url = url
+
+    def lose_node(self, node: str) -> list[str]:
+        """The node carrying the call died: everyone in the call through it is gone, as if they left (reason
+        ``node_lost``); the call has no node until a rejoin assigns a live one. Returns who was gone."""
+        gone = [uid for uid, p in self.participants.items() if p["connected"] or p["admitted"]]
+        for uid in gone:
+            self._left(user_id=uid, reason="node_lost")
+        self._node_lost(node=node)
+        return gone
+
+    @event("NodeLost")
+    def _node_lost(self, node: str) -> None:
+        self.node = None
+        self.node_url = None
+        self.lost_nodes = (*self.lost_nodes, node)
 
     # -- controls (CA-3, CA-4, CA-7) -------------------------------------------------------------------
     @event("HandRaised")
@@ -361,5 +388,7 @@ def issue_join_token(call: Call, user_id: uuid.UUID, now: float | None = None) -
               "room": room_id(call.id, p["room"]), "role": p["role"], "rights": call.rights(user_id),
               "muted": p["muted"], "kind": call.kind, "iat": int(now), "exp": int(now) + ttl,
               "jti": uuid.uuid4().hex}
+    if call.node is not None:  # the SFU refuses a token for another node (call.wrong_node): the room stays whole
+        claims["node"] = call.node
     return sign_join_token(claims), ttl
 

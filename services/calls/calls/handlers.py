@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from calls.application import CallsApplication
+from calls.nodes import NodeRegistry
 from shared.contracts import CloudEvent
 from shared.errors import DomainError
 
@@ -22,13 +23,14 @@ def _call_id(event: CloudEvent) -> uuid.UUID:
 
 
 def on_participant_connected(app: CallsApplication, event: CloudEvent) -> bool:
-    return app.participant_connected(_call_id(event), str(event.data.get("user_id") or ""), event_id=event.id)
+    return app.participant_connected(_call_id(event), str(event.data.get("user_id") or ""), event_id=event.id,
+                                     node=event.data.get("node"))
 
 
 def on_participant_disconnected(app: CallsApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.participant_disconnected(_call_id(event), str(data.get("user_id") or ""), data.get("reason"),
-                                        event_id=event.id)
+                                        event_id=event.id, node=data.get("node"))
 
 
 def on_recording_written(app: CallsApplication, event: CloudEvent) -> bool:
@@ -76,3 +78,22 @@ def on_lesson_end_requested(app: CallsApplication, event: CloudEvent) -> bool:
     if call is not None and not call.ended:
         app.end(None, call.id, "ended_from_journal")
     return app.process_once(event.id)
+
+
+def on_node_heartbeat(nodes: NodeRegistry, event: CloudEvent) -> None:
+    """An SFU node is alive (issue #17): the registry of this calls process hears it."""
+    data = event.data
+    nodes.heard(data["node"], data["url"], [str(c) for c in data.get("calls") or []], data.get("participants") or 0)
+
+
+def lose_dead_nodes(app: CallsApplication, nodes: NodeRegistry) -> int:
+    """The calls of the nodes that fell silent lose their participants (a rejoin goes to a live node)."""
+    gone = 0
+    for node, calls in nodes.newly_dead():
+        log.warning("sfu node dead", extra={"node": node, "calls": len(calls)})
+        for call_id in calls:
+            try:
+                gone += len(app.node_lost(uuid.UUID(call_id), node))
+            except Exception:  # one call's failure must not keep the others' people seated
+                log.exception("node_lost failed", extra={"node": node, "call_id": call_id})
+    return gone

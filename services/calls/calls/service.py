@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import uuid
 
+from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
+from nameko.timer import timer
 
 from calls import handlers
 from calls.application import CallsApplication, participant_views
 from calls.domain import Call, room_id
+from calls.nodes import NodeRegistry, SfuNodes
 from shared.bus.consumer import consume_event
 from shared.config import env_str
-from shared.contracts import CloudEvent
+from shared.contracts import CloudEvent, get_contract, parse_event
 from shared.contracts.api import calls as schemas
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import Conflict, Forbidden, NotFound
@@ -28,7 +31,7 @@ BROADCASTER_ROLES = {"admin", "teacher", "class_teacher"}
 
 
 def sfu_url() -> str:
-    """Where clients open the SFU's signaling WebSocket (one node; calls assigns nodes when there are more)."""
+    """Where clients open the SFU's signaling WebSocket when no node reports (a call on a node gets the node's)."""
     return env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws")
 
 
@@ -49,6 +52,7 @@ class CallsService:
     observability = Observability()
     messaging = RpcProxy("messaging")
     school = RpcProxy("school")
+    nodes: NodeRegistry = SfuNodes()
 
     @rpc
     def ping(self) -> dict:
@@ -141,10 +145,10 @@ class CallsService:
     @rpc
     def join(self, actor_id: str, call_id: str) -> dict:
         call = self.app.call(to_id(call_id, "call.not_found"))
-        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call))
+        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call), self.nodes)
         p = call.participants[actor_id]
         return schemas.JoinView().dump({"call": call_view(call), "token": token, "expires_in": ttl,
-                                        "sfu_url": sfu_url(), "room": room_id(call.id, p["room"]),
+                                        "sfu_url": call.node_url or sfu_url(), "room": room_id(call.id, p["room"]),
                                         "rights": call.rights(to_id(actor_id)), "ice_servers": ice_servers(actor_id)})
 
     @rpc
@@ -239,6 +243,20 @@ class CallsService:
     def board_audience(self, call_id: str) -> dict:
         """The gateway's question before it pushes a board's change: who is in the call now (CA-3)."""
         return {"members": self.app.board_audience(to_id(call_id, "call.not_found")), "concealed": []}
+
+    # -- the SFU's nodes (issue #17) -------------------------------------------------------------------------------
+    # A heartbeat is heard by every calls process on a queue of its own (nothing stored: liveness is a moment's);
+    # the node a call is on is stored on the call. Why not the outbox or an RPC: the SFU has no store, and an RPC
+    # or a shared queue reaches one replica of calls while each must know the live nodes.
+    @event_handler("sfu", get_contract("sfu.NodeHeartbeat.v1").routing_key, handler_type=BROADCAST,
+                   reliable_delivery=False)
+    def on_node_heartbeat(self, body) -> None:
+        handlers.on_node_heartbeat(self.nodes, parse_event(body))
+
+    @timer(interval=1)
+    def check_sfu_nodes(self) -> int:
+        """A node silent for SFERA_SFU_NODE_TIMEOUT seconds is dead: its calls' participants are gone."""
+        return handlers.lose_dead_nodes(self.app, self.nodes)
 
     # -- the SFU's facts ------------------------------------------------------------------------------------------
     @consume_event("sfu.ParticipantConnected.v1")

@@ -13,6 +13,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from calls.application import CallsApplication
+from calls.nodes import NodeRegistry
 from calls.service import CallsService
 from shared.config import settings
 from shared.contracts.api.calls import StartCall
@@ -49,7 +50,8 @@ def test_the_join_answer_carries_the_configured_servers(monkeypatch):
     app = make_application(CallsApplication, "calls", config=settings({"PERSISTENCE": "memory"}))
     members = [str(uuid.uuid4()) for _ in range(2)]
     call = app.start_call(uuid.UUID(members[0]), StartCall(uuid.uuid4(), title="Урок"), members)
-    service = worker_factory(CallsService, app=app, messaging=mock.Mock(members_of=mock.Mock(return_value=members)))
+    service = worker_factory(CallsService, app=app, nodes=NodeRegistry(),
+                             messaging=mock.Mock(members_of=mock.Mock(return_value=members)))
     answer = service.join(members[1], str(call.id))
     (server,) = answer["ice_servers"]
     assert server["urls"] == ["turn:127.0.0.1:3478"] and server["username"].endswith(f":{members[1]}")

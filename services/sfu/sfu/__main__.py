@@ -5,7 +5,9 @@ metrics on one port, default 127.0.0.1:8300), ``SFERA_SFU_NODE`` (its name; stab
 across restarts so that it consumes its own command queue again: default the host
 name and the port), ``SFERA_SFU_QUEUE_EXPIRES`` (seconds an abandoned node's queue
 is kept, default 600),
-``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_AMQP_URI``,
+``SFERA_SFU_PUBLIC_URL`` (its signaling socket as clients reach it, told to calls in every heartbeat:
+default ``SFERA_SFU_URL``, else ``ws://<host>:<port>/ws``), ``SFERA_SFU_HEARTBEAT`` (seconds between
+heartbeats, default 2), ``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_AMQP_URI``,
 ``SFERA_SFU_ICE_SERVERS`` (comma-separated STUN/TURN URLs; none by default).
 """
 
@@ -32,6 +34,12 @@ def node_name(port: int) -> str:
     return os.environ.get("SFERA_SFU_NODE") or f"{socket.gethostname()}-{port}"
 
 
+def public_url(host: str, port: int) -> str:
+    """The node's signaling socket as clients reach it (one node: the platform's ``SFERA_SFU_URL``)."""
+    return (os.environ.get("SFERA_SFU_PUBLIC_URL") or os.environ.get("SFERA_SFU_URL")
+            or f"ws://{host}:{port}/ws")
+
+
 def main() -> int:
     refuse_unsafe_start("sfu")
     try:
@@ -54,7 +62,8 @@ def main() -> int:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        node = Node(name, FactPublisher(config.amqp_uri, name), blob_store())
+        node = Node(name, FactPublisher(config.amqp_uri, name), blob_store(), url=public_url(host, port),
+                    heartbeat=float(os.environ.get("SFERA_SFU_HEARTBEAT") or 2))
         commands = CommandConsumer(config.amqp_uri, name, node.apply,
                                    expires=float(os.environ.get("SFERA_SFU_QUEUE_EXPIRES") or 600))
         try:

@@ -41,14 +41,23 @@ class FactPublisher:
         self.publisher = ConfirmingPublisher(amqp_uri, [event_exchange("sfu")])
         self.queue: asyncio.Queue[OutgoingMessage] = asyncio.Queue()
         self.task: asyncio.Task | None = None
+        self.stalled = False  # the last publish failed: the broker is away
 
     def publish(self, name: str, **data) -> None:
         event_type = f"sfu.{name}.v1"
         # contracts without a node (RecordingWritten) drop it when the data is dumped
+        call_id = data.get("call_id")
         event = make_event(event_type, {**data, "node": self.node}, event_id=f"sfu:{self.node}:{uuid.uuid4()}",
-                           subject=str(data.get("call_id")))
+                           subject=str(call_id) if call_id is not None else None)
         self.queue.put_nowait(OutgoingMessage(exchange=event.contract.exchange, routing_key=event.contract.routing_key,
                                               body=event.to_json(), message_id=event.id, type=event.type))
+
+    def heartbeat(self, **data) -> bool:
+        """``sfu.NodeHeartbeat``, unless facts are waiting for the broker: a late heartbeat says nothing."""
+        if self.stalled or not self.queue.empty():
+            return False
+        self.publish("NodeHeartbeat", **data)
+        return True
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self.run())
@@ -65,7 +74,9 @@ class FactPublisher:
                     await self.publisher.connect()
                 await self.publisher.publish_batch(pending)
                 pending = []
+                self.stalled = False
             except (TimeoutError, PublishError, OSError, pika.exceptions.AMQPError) as exc:
+                self.stalled = True
                 log.warning("facts not published yet", extra={"error": str(exc), "count": len(pending)})
                 await asyncio.sleep(1)
 

@@ -41,7 +41,7 @@ from sfu.recording import Recorder
 from sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import BlobStore
 from shared.contracts.join_token import verify_join_token
-from shared.errors import DomainError
+from shared.errors import Conflict, DomainError
 from shared.ice import ice_servers
 
 log = logging.getLogger("sfu")
@@ -61,8 +61,11 @@ def ice_configuration() -> RTCConfiguration:
 class Node:
     """One SFU process: its rooms and participants."""
 
-    def __init__(self, name: str, facts: FactPublisher | None, blobs: BlobStore | None = None):
+    def __init__(self, name: str, facts: FactPublisher | None, blobs: BlobStore | None = None, url: str = "",
+                 heartbeat: float = 2.0):
         self.name = name
+        self.url = url  # where clients reach this node's signaling socket (told to calls in each heartbeat)
+        self.heartbeat_interval = heartbeat
         self.facts = facts
         self.blobs = blobs
         self.rooms: dict[str, Room] = {}
@@ -247,6 +250,19 @@ class Node:
             if written is not None:
                 self.fact("RecordingWritten", call_id=call_id, recording_id=current.recording_id, **written)
 
+    # -- liveness (calls assigns rooms to live nodes) -------------------------------------------------------
+    def load(self) -> dict:
+        return {"calls": sorted({p.call_id for p in self.participants.values()}), "rooms": len(self.rooms),
+                "participants": len(self.participants)}
+
+    async def heartbeats(self) -> None:
+        """``sfu.NodeHeartbeat`` every ``heartbeat_interval`` seconds: calls declares a node that falls silent
+        dead (its participants gone) and assigns the node's calls elsewhere when they are joined again."""
+        while True:
+            if self.facts is not None:
+                self.facts.heartbeat(url=self.url, interval=self.heartbeat_interval, **self.load())
+            await asyncio.sleep(self.heartbeat_interval)
+
     # -- housekeeping ----------------------------------------------------------------
     async def ticker(self) -> None:
         """Speakers every quarter second; bitrate caps and recorders' sources every second."""
@@ -289,6 +305,8 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
             token = json.loads(first.data).get("token", "")
         try:
             claims = verify_join_token(token)
+            if claims.get("node") not in (None, node.name):
+                raise Conflict("call.wrong_node", "This call is on another SFU node now; join the call again.")
         except DomainError as exc:
             metrics.joins.labels(exc.code).inc()
             await ws.send_str(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
@@ -338,7 +356,7 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     node: Node = request.app["node"]
-    return web.json_response({"status": "ok", "node": node.name, "rooms": len(node.rooms),
+    return web.json_response({"status": "ok", "node": node.name, "url": node.url, "rooms": len(node.rooms),
                               "participants": len(node.participants)})
 
 
@@ -363,6 +381,7 @@ async def serve(host: str, port: int, node: Node, commands: CommandConsumer | No
     site = web.TCPSite(runner, host, port)
     await site.start()
     node.tasks.append(asyncio.ensure_future(node.ticker()))
+    node.tasks.append(asyncio.ensure_future(node.heartbeats()))
     if node.facts is not None:
         node.facts.start()
     if commands is not None:

@@ -1,5 +1,6 @@
 """The SFU's facts about a call's media: who connected, who dropped, which recording was written (CA-1, CA-6).
-Each is applied once per event (``event_id``), with its effect."""
+Each is applied once per event (``event_id``), with its effect. A node that died leaves its calls' participants
+gone (``node_lost``, issue #17)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ class Media(CallsBase):
         return self.retrying(command, ("call", call_id))
 
     @once_per_event
-    def participant_connected(self, call_id: uuid.UUID, user_id: str, *, event_id: str) -> bool:
+    def participant_connected(self, call_id: uuid.UUID, user_id: str, *, event_id: str,
+                              node: str | None = None) -> bool:
         def change(call: Call) -> None:
+            if not from_its_node(call, node):
+                return
             if not call.ended and user_id in call.participants:
                 p = call.participants[user_id]
                 if not p.get("removed") and not p["connected"]:
@@ -35,8 +39,10 @@ class Media(CallsBase):
 
     @once_per_event
     def participant_disconnected(self, call_id: uuid.UUID, user_id: str, reason: str | None, *,
-                                 event_id: str) -> bool:
+                                 event_id: str, node: str | None = None) -> bool:
         def change(call: Call) -> None:
+            if not from_its_node(call, node):
+                return
             p = call.participants.get(user_id)
             if p and p["connected"]:
                 call.disconnect(user_id, reason or "left")
@@ -54,3 +60,26 @@ class Media(CallsBase):
                                      admin_id=str(call.started_by))
 
         return self._apply_fact(call_id, event_id, change)
+
+    def node_lost(self, call_id: uuid.UUID, node: str) -> list[str]:
+        """The SFU node carrying the call died (issue #17): its participants are gone, as if they left; a rejoin
+        goes to a live node. Nothing when the call has moved on (another replica saw it first, or a rejoin)."""
+        def command() -> list[str]:
+            call = self.find(Call, call_id)
+            if call is None or call.ended or call.node != node:
+                return []
+            gone = call.lose_node(node)
+            self.save(call)
+            return gone
+
+        return self.retrying(command, ("call", call_id))
+
+
+def from_its_node(call: Call, node: str | None) -> bool:
+    """A media fact counts from the node carrying the call: a late one from a node the call left behind (dead,
+    or the call moved on) must not seat someone again or drop them from the new node."""
+    if node is None:
+        return True
+    if call.node is not None:
+        return node == call.node
+    return node not in call.lost_nodes

@@ -9,6 +9,7 @@ from typing import Any
 
 from calls.application.base import CallsBase
 from calls.domain import Call, SubjectSlot, issue_join_token
+from calls.nodes import NodeRegistry, place
 from shared.clock import utcnow
 from shared.contracts.api.calls import SetPermissions
 from shared.errors import Forbidden, Invalid, NotFound
@@ -22,15 +23,21 @@ class Participation(CallsBase):
             return str(actor_id) in call.invited
         return str(actor_id) in set(map(str, chat_member_ids))
 
-    def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str]) -> tuple[Call, str, int]:
-        """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU."""
+    def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str],
+             nodes: NodeRegistry | None = None) -> tuple[Call, str, int]:
+        """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU; with ``nodes``
+        the call stays on its live SFU node or is assigned one (issue #17, ``calls.nodes.place``)."""
         def change(call: Call) -> None:
             call.check_running()
             if not self.may_join(call, actor_id, chat_member_ids):
                 raise Forbidden("call.not_invited", "You are not invited to this call.")
+            if nodes is not None:
+                place(call, nodes)
             call.admit(actor_id, time.time())
 
         call = self._save_call(call_id, change)
+        if nodes is not None and call.node is not None:
+            nodes.assigned(call.node, str(call.id))
         token, ttl = issue_join_token(call, actor_id)
         return call, token, ttl
 

@@ -1,0 +1,129 @@
+"""SFU nodes (issue #17): which are alive, which one takes a call, and which calls a dead node leaves behind.
+
+Every SFU node sends ``sfu.NodeHeartbeat`` every ~2 s (its name, public URL, the calls it carries, its load).
+Liveness is not a fact worth storing: each calls replica hears every heartbeat on a queue of its own (a broadcast)
+and keeps this registry in memory. What must be the same for every replica is stored on the call: the node it was
+assigned (``Call.assign_node``), so two replicas never split a room over two nodes.
+
+- A call is assigned at a join, to the live node with the fewest calls (then participants): the calls in its last
+  heartbeat and those this replica assigned it since.
+- A node silent for ``SFERA_SFU_NODE_TIMEOUT`` seconds (default 6) is dead: ``newly_dead`` names it once, with the
+  calls it carried, and their participants are marked gone (``Call.lose_node``, the effect of a leave).
+- A call whose node is dead is assigned a live node at its next join (and its participants are gone then, if no
+  replica saw the node die, e.g. calls was down at the time).
+- No heartbeat heard at all (an SFU that does not report, or the first seconds of a replica): no node, the join
+  answers the platform's ``SFERA_SFU_URL`` as before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from nameko.extensions import DependencyProvider
+
+from calls.domain import Call
+from shared.config import env_float
+
+
+def node_timeout() -> float:
+    return env_float("SFERA_SFU_NODE_TIMEOUT", 6.0)
+
+
+@dataclass
+class NodeState:
+    name: str
+    url: str
+    seen: float
+    calls: set[str] = field(default_factory=set)  # as its last heartbeat said
+    participants: int = 0
+    assigned: dict[str, float] = field(default_factory=dict)  # call id -> when this replica assigned it
+    dead: bool = False
+
+    def carries(self) -> set[str]:
+        return self.calls | set(self.assigned)
+
+
+class NodeRegistry:
+    def __init__(self, timeout: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.timeout = node_timeout() if timeout is None else timeout
+        self.clock = clock
+        self.started = clock()
+        self.nodes: dict[str, NodeState] = {}
+        self.lock = threading.Lock()
+
+    def heard(self, node: str, url: str, calls: Iterable[str] = (), participants: int = 0) -> None:
+        """A heartbeat of ``node``."""
+        now = self.clock()
+        calls = {str(c) for c in calls}
+        with self.lock:
+            state = self.nodes.get(node)
+            if state is None:
+                state = self.nodes[node] = NodeState(node, url, now)
+            if state.dead:  # back (restarted): what it was given before it died is gone
+                state.assigned = {}
+            state.url, state.seen, state.calls, state.participants, state.dead = url, now, calls, participants, False
+            # an assignment counts until the node reports the call, or for a while if nobody connects to it
+            state.assigned = {c: at for c, at in state.assigned.items()
+                              if c not in calls and now - at < 3 * self.timeout}
+
+    def warm(self) -> bool:
+        """Listened long enough that a node not heard from is not alive."""
+        return self.clock() - self.started >= self.timeout
+
+    def live(self) -> list[NodeState]:
+        now = self.clock()
+        return [s for s in self.nodes.values() if now - s.seen <= self.timeout]
+
+    def usable(self, node: str) -> bool:
+        """Whether a call assigned to ``node`` stays there: alive, or not known yet to a replica just started."""
+        state = self.nodes.get(node)
+        if state is not None:
+            return self.clock() - state.seen <= self.timeout
+        return not self.warm()
+
+    def pick(self) -> NodeState | None:
+        """The least loaded live node (fewest calls, then participants, then name), or None."""
+        live = self.live()
+        return min(live, key=lambda s: (len(s.carries()), s.participants, s.name)) if live else None
+
+    def assigned(self, node: str, call_id: str) -> None:
+        with self.lock:
+            state = self.nodes.get(node)
+            if state is not None:
+                state.assigned.setdefault(str(call_id), self.clock())
+
+    def newly_dead(self) -> list[tuple[str, set[str]]]:
+        """Nodes silent for longer than the timeout, each named once, with the calls they carried."""
+        now = self.clock()
+        dead = []
+        with self.lock:
+            for state in self.nodes.values():
+                if not state.dead and now - state.seen > self.timeout:
+                    state.dead = True
+                    dead.append((state.name, state.carries()))
+        return dead
+
+
+def place(call: Call, nodes: NodeRegistry) -> None:
+    """Inside a join's command: keep the call on its node while that is alive; else its participants are gone
+    (their node is) and the call goes to the least loaded live node (none known: no node)."""
+    if call.node is not None and nodes.usable(call.node):
+        return
+    if call.node is not None:
+        call.lose_node(call.node)
+    chosen = nodes.pick()
+    if chosen is not None:
+        call.assign_node(node=chosen.name, url=chosen.url)
+
+
+class SfuNodes(DependencyProvider):
+    """The registry of one calls process (every worker of it shares it)."""
+
+    def setup(self) -> None:
+        self.registry = NodeRegistry()
+
+    def get_dependency(self, worker_ctx) -> NodeRegistry:
+        return self.registry
