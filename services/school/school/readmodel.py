@@ -216,7 +216,10 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
         conditions.append("o.city_key = ?")
         params.append(city_key(country, city)[1])
     terms = words(text)
-    if terms and db.postgres:
+    if terms and db.postgres:  # stop words ("в", "и") have no lexeme: left out rather than required
+        kept = db.rows("SELECT t FROM unnest(?::text[]) WITH ORDINALITY AS w(t, n) "
+                       "WHERE numnode(to_tsquery('russian', t || ':*')) > 0 ORDER BY n", (terms,))
+        terms = [row["t"] for row in kept] or terms
         conditions.append("o.search @@ (" + " && ".join(
             "(to_tsquery('russian', ?) || to_tsquery('simple', ?))" for _ in terms) + ")")
         for term in terms:
