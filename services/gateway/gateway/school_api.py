@@ -22,7 +22,11 @@ ORG_ERRORS = ("organization.not_found", "organization.members_only", "organizati
 
 class SearchQuery(Schema):
     country = fields.String(required=True, validate=validate.Length(equal=2))
-    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    city = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                         metadata={"description": "The city (any spacing or case); none: the whole country"})
+    q = fields.String(load_default=None, validate=validate.Length(max=200),
+                      metadata={"description": "Words of the name, city or address, each the start of a word "
+                                               "(Russian word forms on PostgreSQL)", "example": "гимназия казань"})
     cursor = Cursor()
     limit = Limit(20, 100)
 
@@ -94,7 +98,8 @@ def reject_application(application_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations")
-@endpoint(summary="Find organizations by country and city, a page at a time (SC-2)", tag="organizations",
+@endpoint(summary="Find organizations by country, city and words of their name, a page at a time (SC-2)",
+          tag="organizations",
           query=SearchQuery, response=school.SearchPage)
 def search_organizations(query: dict):
     return call("school", "search", **query)

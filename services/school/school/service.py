@@ -149,8 +149,9 @@ class SchoolService:
         return organization_view(self.app.update_organization(to_id(actor_id), change))
 
     @rpc
-    def search(self, country: str, city: str, cursor: str | None = None, limit: int = 20) -> dict:
-        items, next_cursor = self.app.search(country, city, cursor, max(1, min(limit, 100)))
+    def search(self, country: str, city: str | None = None, cursor: str | None = None, limit: int = 20,
+               q: str | None = None) -> dict:
+        items, next_cursor = self.app.search(country, city, cursor, max(1, min(limit, 100)), q=(q or "")[:200])
         return schemas.SearchPage().dump({"items": items, "next_cursor": next_cursor})
 
     @rpc

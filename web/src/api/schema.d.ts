@@ -1485,7 +1485,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Find organizations by country and city, a page at a time (SC-2) */
+        /** Find organizations by country, city and words of their name, a page at a time (SC-2) */
         get: operations["search_organizations"];
         put?: never;
         post?: never;
@@ -9668,7 +9668,10 @@ export interface operations {
         parameters: {
             query: {
                 country: string;
-                city: string;
+                /** @description The city (any spacing or case); none: the whole country */
+                city?: string | null;
+                /** @description Words of the name, city or address, each the start of a word (Russian word forms on PostgreSQL) */
+                q?: string | null;
                 /** @description The previous page's next_cursor (opaque) */
                 cursor?: string | null;
                 /** @description Page size, 1..100 */
