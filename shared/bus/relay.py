@@ -156,6 +156,7 @@ class OutboxRelay:
         self.connected = False
         self.lease = lease or Lease(f"outbox:{service}")
         self.lease_poll = lease_poll
+        metrics.relay_lease_held.labels(service).set(0)
         notifying = wake == "store" and hasattr(app.process_recorder, "channel_name")  # PostgreSQL
         self.listener = StoreListener(app.process_recorder, self.stopping) if notifying else None
 
@@ -224,6 +225,7 @@ class OutboxRelay:
         while not self.stopping.is_set():
             if self.lease.acquire():
                 log.info("relay holds the lease, publishing", extra={"service": self.service})
+                metrics.relay_lease_held.labels(self.service).set(1)
                 return True
             if not announced:
                 log.info("relay on standby: another relay holds the lease", extra={"service": self.service})
@@ -251,6 +253,7 @@ class OutboxRelay:
             elif time.monotonic() - checked >= self.lease_poll:
                 checked = time.monotonic()
                 if not self.lease.still_held():
+                    metrics.relay_lease_held.labels(self.service).set(0)
                     continue
             try:
                 if not self.publisher.is_open:
@@ -273,6 +276,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
         await self.publisher.close()
         self.lease.release()
+        metrics.relay_lease_held.labels(self.service).set(0)
 
     async def wait_for_events(self, active: bool) -> None:
         """Until the store may have new events: notified (PostgreSQL, safety poll as the longest

@@ -19,6 +19,9 @@ outbox_lag = Gauge(
     "sfera_outbox_lag_notifications", "Notifications recorded but not yet published by the relay.", ["service"]
 )
 outbox_position = Gauge("sfera_outbox_position", "Last notification id the relay has published.", ["service"])
+relay_lease_held = Gauge(
+    "sfera_relay_lease_held", "1 while this relay holds its service's lease (it publishes), 0 on standby.", ["service"]
+)
 events_consumed = Counter(
     "sfera_events_consumed_total",
     "Integration events handled by a consumer, by outcome (applied, duplicate, retried, dead_lettered).",
