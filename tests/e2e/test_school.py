@@ -50,6 +50,26 @@ def test_operators_approve_applications_and_search_finds_the_school_SC_1_SC_2(ap
     assert error(bad) == (400, "request.invalid")
 
 
+def test_search_by_words_of_the_name_and_the_read_model_rebuilt_by_one_command_SC_2(api, platform, school):
+    """Issue #17: search is full text over school's read model (PostgreSQL: Russian word forms); the read
+    model rebuilt from scratch by ``python -m school.readmodel rebuild`` answers the same."""
+    t = api.sign_in()["access_token"]
+    api.organization("Гимназия имени Державина", "Тамбов")
+
+    def found(query: str) -> list[str]:
+        return [o["name"] for o in api.ok("GET", f"/organizations?country=RU&{query}", t)["items"]]
+
+    assert found("q=гимназии державина") == ["Гимназия имени Державина"]  # no city: the whole country
+    assert found("q=держ&city=Тамбов") == ["Гимназия имени Державина"]
+    assert found("q=лицей самара") == ["Лицей №7"]
+    members = api.ok("GET", f"/organizations/{school['org']}/members", school["admin"]["access_token"])
+    rebuilt = subprocess.run([sys.executable, "-m", "school.readmodel", "rebuild"], env=platform.env(),
+                             capture_output=True, text=True, timeout=120)
+    assert rebuilt.returncode == 0 and "rebuilt up to notification" in rebuilt.stdout, rebuilt.stderr
+    assert found("q=гимназии державина") == ["Гимназия имени Державина"]
+    assert api.ok("GET", f"/organizations/{school['org']}/members", school["admin"]["access_token"]) == members
+
+
 def test_the_operator_cli_lists_and_approves_applications_SC_1(api, platform):
     application = api.ok("POST", "/organization-applications", status=201, json={
         "name": "Колледж связи", "kind": "college", "country": "RU", "city": "Пенза", "admin_phone": api.new_phone()})
