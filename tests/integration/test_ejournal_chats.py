@@ -17,6 +17,7 @@ from ejournal_bridge.domain import JournalClass, LinkAttempt, class_id_of
 from ejournal_bridge.outbox import to_integration_events
 from messaging.application import MessagingApplication
 from shared.contracts import make_event
+from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.contracts.api.messaging import SystemChatSpec
 from shared.errors import Forbidden, Invalid, NotFound, Unauthorized
 from shared.links import link_token
@@ -49,8 +50,8 @@ class World:
                                                        config=config)
         self.bridge = make_application(BridgeApplication, "ejournal_bridge", create_table=True, config=config,
                                        journal=FakeJournal(self.school), chats=self.define_system_chats)
-        self.provider, self.secret = self.bridge.register_provider("16", f"ЭШ-{uuid.uuid4().hex[:6]}",
-                                                                   "http://journal.test", "client", "secret")
+        self.provider, self.secret = self.bridge.register_provider(RegisterProvider(
+            "16", f"ЭШ-{uuid.uuid4().hex[:6]}", "http://journal.test", "client", "secret"))
         self.sender = WebhookSender("unused", self.secret)
         self.users: dict[str, uuid.UUID] = {}
         self.n = 0

@@ -49,9 +49,7 @@ class BridgeService:
     # -- providers (operators; the gateway checks the operator) ---------------------------------------------
     @rpc
     def register_provider(self, provider: dict, webhook_base: str) -> dict:
-        p = schemas.ProviderInput().load(provider)
-        created, secret = self.app.register_provider(p["region"], p["name"], p["base_url"], p["client_id"],
-                                                     p["client_secret"])
+        created, secret = self.app.register_provider(schemas.ProviderInput().load_command(provider))
         return schemas.ProviderCreated().dump({**provider_detail(created, f"{webhook_base}/{created.id}"),
                                                "webhook_secret": secret})
 

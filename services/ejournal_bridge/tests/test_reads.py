@@ -12,6 +12,7 @@ import pytest
 
 from ejournal_bridge.application import BridgeApplication
 from ejournal_bridge.domain import LinkedPeople
+from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.links import link_token
 from shared.store import make_application
 from tools.ejournal_sim.fixture import build_school
@@ -39,8 +40,8 @@ class Bridge:
         self.sent: list[dict] = []
         self.app = make_application(app_class, "ejournal_bridge", create_table=True, config=config,
                                     journal=FakeJournal(self.school), chats=self.sent.extend)
-        self.provider, self.secret = self.app.register_provider("16", f"ЭШ-{uuid.uuid4().hex[:6]}",
-                                                                "http://journal.test", "client", "secret")
+        self.provider, self.secret = self.app.register_provider(RegisterProvider(
+            "16", f"ЭШ-{uuid.uuid4().hex[:6]}", "http://journal.test", "client", "secret"))
         self.sender = WebhookSender("unused", self.secret)
 
     def deliver(self, type_: str, records: list[dict]) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from ejournal_bridge.application import BridgeApplication
 from ejournal_bridge.domain import signature
+from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.secretbox import SecretBox, SecretUnreadable
 from shared.store import make_application
 from tools.ejournal_sim.fixture import build_school
@@ -71,8 +72,8 @@ def raw_events(app: BridgeApplication) -> bytes:
 def test_secrets_never_reach_the_store_in_clear(store_settings, monkeypatch):
     monkeypatch.setenv("SFERA_SECRETS_KEYS", new_key())
     app = bridge(store_settings)
-    provider, first = app.register_provider("16", "Электронная школа", "https://journal.test", "client-id",
-                                            CLIENT_SECRET)
+    provider, first = app.register_provider(RegisterProvider("16", "Электронная школа", "https://journal.test",
+                                                             "client-id", CLIENT_SECRET))
     second = app.rotate_secret(provider.id, timedelta(days=1))
     webhook(app, provider.id, first)
     webhook(app, provider.id, second)
@@ -91,7 +92,8 @@ def test_the_client_secret_reaches_the_journal_in_clear(store_settings, monkeypa
     monkeypatch.setenv("SFERA_SECRETS_KEYS", new_key())
     journal = Journal()
     app = bridge(store_settings, journal)
-    provider, _ = app.register_provider("16", "ЭШ", "https://journal.test", "client-id", CLIENT_SECRET)
+    provider, _ = app.register_provider(RegisterProvider("16", "ЭШ", "https://journal.test",
+                                                         "client-id", CLIENT_SECRET))
     user = uuid.uuid4()
     _, url = app.start_link(user, provider.id, "https://platform.test/cb")
     state = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))["state"]
@@ -103,7 +105,8 @@ def test_rotating_keys_keeps_webhooks_verifying_and_the_old_key_can_go(store_set
     old, new = new_key(), new_key()
     monkeypatch.setenv("SFERA_SECRETS_KEYS", old)
     app = bridge(store_settings)
-    provider, secret = app.register_provider("77", "МЭШ", "https://journal.test", "client-id", CLIENT_SECRET)
+    provider, secret = app.register_provider(RegisterProvider("77", "МЭШ", "https://journal.test",
+                                                              "client-id", CLIENT_SECRET))
     webhook(app, provider.id, secret)
 
     monkeypatch.setenv("SFERA_SECRETS_KEYS", f"{new},{old}")  # the new key first; the old one still opens
@@ -123,7 +126,8 @@ def test_rotating_keys_keeps_webhooks_verifying_and_the_old_key_can_go(store_set
 def test_without_the_key_that_sealed_them_secrets_are_refused_not_guessed(store_settings, monkeypatch):
     monkeypatch.setenv("SFERA_SECRETS_KEYS", new_key())
     app = bridge(store_settings)
-    provider, secret = app.register_provider("77", "МЭШ", "https://journal.test", "client-id", CLIENT_SECRET)
+    provider, secret = app.register_provider(RegisterProvider("77", "МЭШ", "https://journal.test",
+                                                              "client-id", CLIENT_SECRET))
     monkeypatch.setenv("SFERA_SECRETS_KEYS", new_key())  # the old key dropped before re-sealing
     app = restarted(app, store_settings)
     with pytest.raises(SecretUnreadable) as refused:
@@ -134,7 +138,8 @@ def test_without_the_key_that_sealed_them_secrets_are_refused_not_guessed(store_
 def test_secrets_stored_in_clear_before_sealing_existed_are_sealed_by_a_reseal(store_settings, monkeypatch):
     monkeypatch.setenv("SFERA_SECRETS_KEYS", new_key())
     app = bridge(store_settings)
-    provider, secret = app.register_provider("16", "ЭШ", "https://journal.test", "client-id", CLIENT_SECRET)
+    provider, secret = app.register_provider(RegisterProvider("16", "ЭШ", "https://journal.test",
+                                                              "client-id", CLIENT_SECRET))
     legacy = app.provider(provider.id)
     legacy._resealed(CLIENT_SECRET, [{**s, "secret": secret} for s in legacy.secrets])  # as stored before
     app.save(legacy)
@@ -158,7 +163,8 @@ def test_the_operator_console_reseals_with_the_newest_key(tmp_path, monkeypatch)
         monkeypatch.setenv(name, value)
     config = settings(env)
     app = bridge(config)
-    provider, secret = app.register_provider("16", "ЭШ", "https://journal.test", "client-id", CLIENT_SECRET)
+    provider, secret = app.register_provider(RegisterProvider("16", "ЭШ", "https://journal.test",
+                                                              "client-id", CLIENT_SECRET))
     console = [sys.executable, "-m", "ejournal_bridge.sealing", "reseal"]
     done = subprocess.run(console, env={**os.environ, "SFERA_SECRETS_KEYS": f"{new},{old}"}, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)

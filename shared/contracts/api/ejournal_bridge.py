@@ -1,10 +1,28 @@
 """ejournal_bridge's RPC contract: payloads and results of its entrypoints (EJ-*), as marshmallow schemas.
-The service validates with them and the gateway documents and validates its requests with the same ones."""
+The service validates with them and the gateway documents and validates its requests with the same ones.
+A body the service loads is a ``CommandSchema``: the service builds its typed command (a frozen dataclass named
+as a verb, the body's fields plus the ids of the request's path) and the application method takes that."""
+
+from dataclasses import dataclass, field
 
 from marshmallow import Schema, fields, validate
 
+from shared.contracts.api.commands import CommandSchema
 
-class ProviderInput(Schema):
+
+@dataclass(frozen=True)
+class RegisterProvider:
+    """EJ-1: an operator registers a region's e-journal (its OneRoster API and OAuth client)."""
+
+    region: str
+    name: str
+    base_url: str
+    client_id: str
+    client_secret: str = field(repr=False)  # sealed before it is stored; never in a log line
+
+
+class ProviderInput(CommandSchema):
+    command = RegisterProvider
     region = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-Za-z-]{1,10}$"),
                            metadata={"description": "The region's code, e.g. 16"})
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))

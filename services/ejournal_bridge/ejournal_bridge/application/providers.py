@@ -9,30 +9,31 @@ from datetime import timedelta
 from ejournal_bridge.application.base import BridgeBase
 from ejournal_bridge.domain import Directory, Provider
 from shared.clock import utcnow
+from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.errors import Invalid
 
 
 class Providers(BridgeBase):
-    def register_provider(self, region: str, name: str, base_url: str, client_id: str,
-                          client_secret: str) -> tuple[Provider, str]:
+    def register_provider(self, command: RegisterProvider) -> tuple[Provider, str]:
         """Returns the provider and its first webhook secret (shown once)."""
+        region, name, base_url = command.region, command.name, command.base_url
         if not base_url.startswith(("https://", "http://")):
             raise Invalid("provider.invalid_url", "The base URL is an http(s) URL.")
         webhook_secret = secrets.token_urlsafe(32)
 
-        def command() -> Provider:
+        def register() -> Provider:
             directory = self.find(Directory, Directory.create_id()) or Directory()
             if any(p["region"] == region and p["name"].casefold() == name.casefold()
                    for p in directory.providers.values()):
                 raise Invalid("provider.exists", "This region already has an e-journal of that name.")
-            provider = Provider(region=region, name=name, base_url=base_url, client_id=client_id,
-                                client_secret=self.box.seal(client_secret),
+            provider = Provider(region=region, name=name, base_url=base_url, client_id=command.client_id,
+                                client_secret=self.box.seal(command.client_secret),
                                 webhook_secret=self.box.seal(webhook_secret), registered_at=utcnow())
             directory.add(provider.id, region, name)
             self.save(directory, provider)
             return provider
 
-        return self.retrying(command, "directory"), webhook_secret
+        return self.retrying(register, "directory"), webhook_secret
 
     def providers(self, region: str | None = None) -> list[Provider]:
         directory = self.find(Directory, Directory.create_id())
