@@ -83,12 +83,13 @@ class Load:
     """Threads that keep signing in, posting, joining and sending webhooks through the gateway; a failed step is
     retried (as a client or an e-journal would) until it is accepted or ``give_up`` seconds pass."""
 
-    def __init__(self, api: Api, chat: dict, give_up: float = 60.0):
-        self.api, self.chat, self.give_up = api, chat, give_up
+    def __init__(self, api: Api, chat: dict, give_up: float = 60.0, workers: int = 1, pause: float = 0.05):
+        """``workers`` threads of each kind, each pausing ``pause`` seconds between its operations."""
+        self.api, self.chat, self.give_up, self.pause = api, chat, give_up, pause
         self.ops: list[Op] = []
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, args=(what,), daemon=True, name=f"load-{what}")
-                        for what in KINDS]
+        self.threads = [threading.Thread(target=self._loop, args=(what, w), daemon=True, name=f"load-{what}-{w}")
+                        for what in KINDS for w in range(workers)]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -109,15 +110,15 @@ class Load:
                     return None
                 time.sleep(0.3)
 
-    def _loop(self, what: str) -> None:
-        n = 0
+    def _loop(self, what: str, worker: int = 0) -> None:
+        n = worker
         while not self.stop.is_set():
             op = Op(what, time.monotonic())
             self.ops.append(op)
             if self._one(op, self.chat["people"][n % len(self.chat["people"])]):
                 op.accepted = time.monotonic()
             n += 1
-            time.sleep(0.05)
+            time.sleep(self.pause)
 
     def _one(self, op: Op, person: dict) -> bool:
         """One sign-in (a new phone), message (by ``person``) or join (of ``person``); accepted or not."""
@@ -194,16 +195,19 @@ def disrupt(stack, what: str) -> float:
 
 
 def history(api: Api, chat: dict) -> list[str]:
-    """Every message text of the chat, oldest first, page by page."""
+    """Every message text of the chat, newest first, page by page back to its first message. (Not by ``after=``:
+    seqs start at 0 and ``after=0`` begins at 1, so a load message that took seq 0 before the call's message did
+    was counted lost.)"""
     admin = chat["people"][0]
-    texts, after = [], 0
+    texts, before = [], ""
     while True:
-        page = api.ok("GET", f"/chats/{chat['chat_id']}/messages?after={after}", admin["access_token"])
+        page = api.ok("GET", f"/chats/{chat['chat_id']}/messages?limit=200{before}", admin["access_token"])
         items = page["items"] if isinstance(page, dict) else page
-        if not items:
-            return texts
         texts += [m.get("text") or "" for m in items]
-        after = max(m["seq"] for m in items)
+        first = min((m["seq"] for m in items), default=0)
+        if first == 0:
+            return texts
+        before = f"&before={first}"
 
 
 def journal_schools(api: Api, chat: dict, expected: list[str], wait: float = 60.0) -> set[str]:
@@ -261,17 +265,9 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
     finally:
         load.finish()
 
-    # Settle: every accepted sign-in's event applied (or given up as lost).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        stack.supervise()
-        if note_applied(ledger, load.ops, applied_at):
-            break
-        time.sleep(0.5)
     watching.set()
     watcher.join(timeout=10)
-    texts = Counter(history(api, chat))
-    schools = journal_schools(api, chat, [op.key for op in load.ops if op.kind == "webhook" and op.accepted])
+    verdict = judge(stack, api, chat, ledger, load.ops, applied_at, late_after)
 
     # An operation belongs to the first disruption whose window (from it until healthy, and ``settle`` more)
     # it was under way in: started before the window closed, not accepted before it opened.
@@ -282,25 +278,41 @@ def run(stack, disruptions: list[str], members: int = 40, late_after: float = 10
         if row is None:
             continue
         row.ops[op.kind] += 1
-        outcome = []
-        if op.accepted is None:
-            outcome.append("late")  # never accepted within give_up (the client saw it fail)
-        else:
-            done = op.accepted
-            if op.kind == "sign-in":
-                tally = ledger.tally(uuid.UUID(op.key))
-                outcome += ["lost"] * (tally == 0) + ["doubled"] * (tally > 1)
-                done = applied_at.get(op.key, time.monotonic())
-            elif op.kind == "message":
-                outcome += ["lost"] * (texts[op.key] == 0) + ["doubled"] * (texts[op.key] > 1)
-            elif op.kind == "webhook":
-                outcome += ["lost"] * (op.key not in schools)
-            outcome += ["late"] * (done - op.started > late_after)
-        for what in outcome:
+        for what in verdict(op):
             setattr(row, what, getattr(row, what) + 1)
             row.detail[(op.kind, what)] += 1
     print(table(rows, late_after), file=out, flush=True)
     return rows
+
+
+def judge(stack, api: Api, chat: dict, ledger, ops: list[Op], applied_at: dict[str, float], late_after: float):
+    """Once the load has stopped: waits until every accepted sign-in's event was applied (or 60 s passed, then it
+    is lost), reads the chat's history and the journal's schools; answers a function giving each operation's
+    outcomes: "lost", "doubled", "late" (none: it went well)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stack.supervise()
+        if note_applied(ledger, ops, applied_at):
+            break
+        time.sleep(0.5)
+    texts = Counter(history(api, chat))
+    schools = journal_schools(api, chat, [op.key for op in ops if op.kind == "webhook" and op.accepted])
+
+    def verdict(op: Op) -> list[str]:
+        if op.accepted is None:
+            return ["late"]  # never accepted within give_up (the client saw it fail)
+        outcome, done = [], op.accepted
+        if op.kind == "sign-in":
+            tally = ledger.tally(uuid.UUID(op.key))
+            outcome += ["lost"] * (tally == 0) + ["doubled"] * (tally > 1)
+            done = applied_at.get(op.key, time.monotonic())
+        elif op.kind == "message":
+            outcome += ["lost"] * (texts[op.key] == 0) + ["doubled"] * (texts[op.key] > 1)
+        elif op.kind == "webhook":
+            outcome += ["lost"] * (op.key not in schools)
+        return outcome + ["late"] * (done - op.started > late_after)
+
+    return verdict
 
 
 def table(rows: list[Row], late_after: float) -> str:
