@@ -59,6 +59,8 @@ class StackConfig:
     gateway_port: int = 8080
     metrics_base_port: int = 9100
     sfu_port: int = 8300
+    # SFU processes start_all starts (one per core, issue #17): "sfu" on sfu_port, "sfu-2", ... on ports of their own
+    sfu_nodes: int = 1
     durable_pg: bool = True
     # gunicorn's gthread worker gives every open WebSocket a thread of its own:
     # this is also the most clients one gateway process can keep connected.
@@ -90,6 +92,7 @@ class StackConfig:
             gateway_port=env_int("SFERA_GATEWAY_PORT", cls.gateway_port),
             metrics_base_port=env_int("SFERA_METRICS_BASE_PORT", cls.metrics_base_port),
             sfu_port=env_int("SFERA_SFU_PORT", cls.sfu_port),
+            sfu_nodes=env_int("SFERA_SFU_NODES", cls.sfu_nodes),
             gateway_threads=env_int("SFERA_GATEWAY_THREADS", cls.gateway_threads),
             restart_backoff=env_float("SFERA_RESTART_BACKOFF", cls.restart_backoff),
             restart_backoff_max=env_float("SFERA_RESTART_BACKOFF_MAX", cls.restart_backoff_max),
@@ -262,10 +265,14 @@ class Stack:
             argv += [f"--{key}", str(value)]
         return self._spawn(Managed("ejournal-sim", argv, f"http://127.0.0.1:{port}/healthz"))
 
-    def start_sfu(self, name: str = "sfu", **env: str) -> Managed:
-        """An SFU node (issue #7): signaling, health and metrics on ``sfu_port``."""
-        return self._spawn(Managed(name, [PYTHON, "-m", "sfu"],
-                                   f"http://127.0.0.1:{self.config.sfu_port}/healthz", {"SFERA_SFU_NODE": name, **env}))
+    def start_sfu(self, name: str = "sfu", replica: int = 1, **env: str) -> Managed:
+        """An SFU node (issue #7): signaling, health and metrics on ``sfu_port``; another node (``sfu-2``, ...,
+        issue #17) on a port of its own. Each tells calls its URL in its heartbeats; calls assigns calls to them."""
+        name = replica_name(name, replica)
+        port = self.config.sfu_port if replica == 1 else self.own_port(name)
+        return self._spawn(Managed(name, [PYTHON, "-m", "sfu"], f"http://127.0.0.1:{port}/healthz",
+                                   {"SFERA_SFU_NODE": name, "SFERA_SFU_PORT": str(port),
+                                    "SFERA_SFU_PUBLIC_URL": f"ws://127.0.0.1:{port}/ws", **env}))
 
     def start_balancer(self, gateways: list[str], name: str = "balancer") -> Managed:
         """The round-robin balancer on ``gateway_port`` in front of the named gateways (tools/devstack/balancer.py)."""
@@ -284,7 +291,8 @@ class Stack:
         for replica in replicas:
             for name in SERVICES:
                 self.start_relay(name, replica=replica)
-        self.start_sfu()
+        for node in range(1, self.config.sfu_nodes + 1):
+            self.start_sfu(replica=node)
         gateways = [self.start_gateway(replica=replica).name for replica in replicas]
         if self.config.replicas > 1:
             self.wait_healthy(gateways)
