@@ -157,10 +157,8 @@ class IdentityService:
 
     @rpc
     def update_profile(self, actor_id: str, user_id: str, profile: dict[str, Any]) -> dict:
-        loaded = schemas.ProfileInput().load(profile)
-        self.app.update_profile(to_id(actor_id), to_id(user_id, "account.not_found"), loaded["last_name"],
-                                loaded["first_name"], loaded.get("patronymic"), loaded.get("birth_date"),
-                                loaded.get("sex"))
+        self.app.update_profile(to_id(actor_id), schemas.ProfileInput().load_command(
+            profile, user_id=to_id(user_id, "account.not_found")))
         return self.get_person(actor_id, user_id)
 
     # -- parents (PL-*) --------------------------------------------------------------------
@@ -190,7 +188,7 @@ class IdentityService:
 
     @rpc
     def confirm_parent_link(self, actor_id: str, token: str, consent: bool, child: dict | None = None) -> dict:
-        child_profile = schemas.ProfileInput().load(child) if child else None
+        child_profile = schemas.ChildProfileInput().load_command(child) if child else None
         link_id = self.app.confirm_parent_link(token, to_id(actor_id), consent, child_profile)
         return {"link_id": str(link_id)}
 

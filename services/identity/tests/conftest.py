@@ -10,6 +10,7 @@ import pytest
 from identity import handlers
 from identity.application import IdentityApplication
 from shared.contracts import make_event
+from shared.contracts.api.identity import UpdateProfile
 from shared.store import make_application
 
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
@@ -43,7 +44,8 @@ class Identity:
 
     def person(self, last_name="Иванова", first_name="Мария", birth_date=date(2014, 5, 17), sex="female"):
         signed = self.sign_in()
-        self.app.update_profile(signed.account.id, signed.account.id, last_name, first_name, None, birth_date, sex)
+        self.app.update_profile(signed.account.id, UpdateProfile(last_name, first_name, birth_date, sex,
+                                                                 user_id=signed.account.id))
         return signed.account.id
 
     def join(self, user_id: uuid.UUID, role: str, organization_id: uuid.UUID | None = None,

@@ -14,6 +14,7 @@ from identity.application import IdentityApplication, InviteInfo
 from identity.domain import Account
 from identity.outbox import to_integration_events
 from shared.contracts import make_event
+from shared.contracts.api.identity import Profile, UpdateProfile
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests, Unauthorized
 from shared.store import make_application
 
@@ -197,19 +198,19 @@ def test_a_junior_registers_by_email_only_through_an_invite_that_allows_it_ID_4(
 
 def test_profile_is_real_names_birth_date_and_sex_ID_5(identity):
     user = identity.sign_in().account.id
-    identity.app.update_profile(user, user, "Петров", "Пётр", None, date(2010, 3, 1), "male")
+    identity.app.update_profile(user, UpdateProfile("Петров", "Пётр", date(2010, 3, 1), "male", user_id=user))
     view = identity.app.view_person(user, user)
     assert (view["last_name"], view["patronymic"], view["profile_complete"]) == ("Петров", None, True)
     assert published(identity.app)[-1].type == "identity.ProfileUpdated.v1"
     with pytest.raises(Invalid) as info:
-        identity.app.update_profile(user, user, "", "Пётр2", None, date(2999, 1, 1), "male")
+        identity.app.update_profile(user, UpdateProfile("", "Пётр2", date(2999, 1, 1), "male", user_id=user))
     assert set(info.value.details["fields"]) == {"last_name", "first_name", "birth_date"}
 
 
 def test_nobody_edits_someone_elses_profile(identity):
     a, b = identity.sign_in().account.id, identity.sign_in().account.id
     with pytest.raises(Forbidden):
-        identity.app.update_profile(a, b, "Сидоров", "Иван", None, date(2000, 1, 1), "male")
+        identity.app.update_profile(a, UpdateProfile("Сидоров", "Иван", date(2000, 1, 1), "male", user_id=b))
 
 
 # -- ID-6 this is not me ------------------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_the_parent_checks_corrects_and_consents_PL_3(identity):
     with pytest.raises(Invalid) as info:
         identity.app.confirm_parent_link(token, parent, consent=False, now=identity.clock.now)
     assert info.value.code == "parent_link.consent_required"
-    corrected = {"last_name": "Иванова", "first_name": "Мария", "birth_date": date(2014, 5, 17), "sex": "female"}
+    corrected = Profile("Иванова", "Мария", date(2014, 5, 17), "female")
     identity.app.confirm_parent_link(token, parent, consent=True, child_profile=corrected, now=identity.clock.now)
     assert identity.app.get_account(child).first_name == "Мария"
 

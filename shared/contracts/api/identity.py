@@ -1,7 +1,15 @@
 """identity's RPC contract: payloads and results of its entrypoints (ID-*, PL-*), as marshmallow schemas.
-The service validates with them and the gateway documents and validates its requests with the same ones."""
+The service validates with them and the gateway documents and validates its requests with the same ones.
+A body the service loads is a ``CommandSchema``: the service builds its typed command (a frozen dataclass named
+as a verb, the body's fields plus the ids of the request's path) and the application method takes that."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
 
 from marshmallow import Schema, fields, validate
+
+from shared.contracts.api.commands import CommandSchema
 
 SEXES = ("female", "male")
 
@@ -39,14 +47,41 @@ class SessionView(Schema):
     current = fields.Boolean(required=True)
 
 
-class ProfileInput(Schema):
+@dataclass(frozen=True)
+class Profile:
+    """ID-5: what a profile says (the application checks it: real names, a date of birth in the past)."""
+
+    last_name: str
+    first_name: str
+    birth_date: date
+    sex: str
+    patronymic: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateProfile(Profile):
+    """ID-5, PL-3: a person edits their own profile, or a parent corrects their child's (``user_id``: the path's)."""
+
+    user_id: uuid.UUID
+
+
+class ProfileInput(CommandSchema):
     """ID-5: real last and first name, optional patronymic, date of birth, sex."""
+
+    command = UpdateProfile
 
     last_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     first_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     patronymic = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     birth_date = fields.Date(required=True)
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+
+
+class ChildProfileInput(ProfileInput):
+    """PL-3: the child's profile as the parent corrects it when confirming the link (the same body; the child is
+    the invite's, so no id comes with it)."""
+
+    command = Profile
 
 
 class PersonView(Schema):

@@ -20,6 +20,7 @@ from identity.domain import (
 from identity.privacy import Relation, view
 from shared.clock import utcnow
 from shared.consistency import AskOwner, confirmed
+from shared.contracts.api.identity import Profile
 from shared.errors import Forbidden, Gone, Invalid, NotFound
 from shared.links import link_id_from_token, link_token
 from shared.store import command
@@ -90,16 +91,15 @@ class ParentLinking(IdentityBase):
         return invite
 
     def confirm_parent_link(self, token: str, parent_id: uuid.UUID, consent: bool,
-                            child_profile: dict[str, Any] | None = None, now: datetime | None = None) -> uuid.UUID:
+                            child_profile: Profile | None = None, now: datetime | None = None) -> uuid.UUID:
         """The parent confirms the child's registration (PL-3, PL-4); at most two (PL-5)."""
         now = now or utcnow()
         if not consent:
             raise Invalid("parent_link.consent_required",
                           "Tick \"I consent to my child using the platform\" to continue.")
         if child_profile is not None:
-            validate_profile(child_profile["last_name"], child_profile["first_name"],
-                             child_profile.get("patronymic"), child_profile.get("birth_date"),
-                             child_profile.get("sex"), now.date())
+            validate_profile(child_profile.last_name, child_profile.first_name, child_profile.patronymic,
+                             child_profile.birth_date, child_profile.sex, now.date())
 
         def confirm() -> uuid.UUID:
             invite = self._live_invite(token, now)
@@ -113,9 +113,8 @@ class ParentLinking(IdentityBase):
             changed: list[Any] = [links, family]
             if child_profile is not None:
                 child = self.get_account(child_id)
-                child.update_profile(child_profile["last_name"], child_profile["first_name"],
-                                     child_profile.get("patronymic"), child_profile.get("birth_date"),
-                                     child_profile.get("sex"), parent_id)
+                child.update_profile(child_profile.last_name, child_profile.first_name, child_profile.patronymic,
+                                     child_profile.birth_date, child_profile.sex, parent_id)
                 changed.append(child)
             self.save(*changed)
             return link_id

@@ -4,27 +4,28 @@ people who share an organization or a chat with them."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from identity.application.base import IdentityBase
 from identity.domain import Account, ChatCircle, Membership, validate_profile
 from identity.privacy import Relation, view
 from shared.clock import utcnow
+from shared.contracts.api.identity import UpdateProfile
 from shared.errors import Forbidden, NotFound
 from shared.store import command, once_per_event
 
 
 class People(IdentityBase):
     @command
-    def update_profile(self, actor_id: uuid.UUID, user_id: uuid.UUID, last_name: str, first_name: str,
-                       patronymic: str | None, birth_date: date | None, sex: str | None) -> Account:
+    def update_profile(self, actor_id: uuid.UUID, command: UpdateProfile) -> Account:
         """A person edits their profile; a parent may correct their child's (PL-3)."""
-        if self.relation(actor_id, user_id) not in (Relation.SELF, Relation.PARENT):
+        if self.relation(actor_id, command.user_id) not in (Relation.SELF, Relation.PARENT):
             raise Forbidden("profile.forbidden", "You can edit only your own profile and your children's.")
-        validate_profile(last_name, first_name, patronymic, birth_date, sex, utcnow().date())
-        account = self.get_account(user_id)
-        account.update_profile(last_name, first_name, patronymic, birth_date, sex, actor_id)
+        validate_profile(command.last_name, command.first_name, command.patronymic, command.birth_date, command.sex,
+                         utcnow().date())
+        account = self.get_account(command.user_id)
+        account.update_profile(command.last_name, command.first_name, command.patronymic, command.birth_date,
+                               command.sex, actor_id)
         self.save(account)
         return account
 
