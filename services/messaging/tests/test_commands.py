@@ -114,3 +114,13 @@ def test_the_bridges_chats_load_as_a_list_of_commands_CH_2():
     with pytest.raises(ValidationError) as refused:
         schemas.SystemChatSpec(many=True).load_command([{"key": "k1"}, {"key": "k2", "kind": "party"}])
     assert set(refused.value.messages) == {1}
+
+
+def test_a_system_chat_request_makes_its_ensure_command_CH_2():
+    org, klass, teacher = (uuid.uuid4() for _ in range(3))
+    body = {"kind": "class_parents", "organization_id": str(org), "class_id": str(klass), "teacher_id": str(teacher)}
+    assert schemas.SystemChatInput().load_command(body) == schemas.EnsureSystemChat("class_parents", org, klass,
+                                                                                     teacher)
+    with pytest.raises(ValidationError) as refused:
+        schemas.SystemChatInput().load_command({**body, "kind": "party"})
+    assert set(refused.value.messages) == {"kind"}
