@@ -19,6 +19,12 @@ outbox_lag = Gauge(
     "sfera_outbox_lag_notifications", "Notifications recorded but not yet published by the relay.", ["service"]
 )
 outbox_position = Gauge("sfera_outbox_position", "Last notification id the relay has published.", ["service"])
+command_retries = Counter(
+    "sfera_command_retries_total",
+    "Commands run again from the start after a concurrent save won the race (retried), or refused after the last "
+    "attempt (busy: 429 request.busy).",
+    ["service", "outcome"],
+)
 relay_lease_held = Gauge(
     "sfera_relay_lease_held", "1 while this relay holds its service's lease (it publishes), 0 on standby.", ["service"]
 )

@@ -37,6 +37,7 @@ from eventsourcing.utils import strtobool
 from shared.config import Settings, settings
 from shared.errors import NotFound, TooManyRequests
 from shared.locks import KeyedLocks
+from shared.observability import metrics
 
 PERSISTENCE_MODULES = {
     "memory": "eventsourcing.popo",
@@ -178,6 +179,8 @@ class ServiceApplication(Application):
     its published position.
     """
 
+    service: str | None = None  # the store's service, as make_application was given it (metrics' label)
+
     def __init__(self, env: Any = None):
         self._attempts = threading.local()  # per thread (and per green thread under eventlet)
         super().__init__(env)
@@ -235,8 +238,10 @@ class ServiceApplication(Application):
                     return command()
             except IntegrityError:
                 if attempt == attempts - 1:
+                    metrics.command_retries.labels(self.service or self.name, "busy").inc()
                     raise TooManyRequests("request.busy", "Too many changes at once; try again in a second.",
                                           {"retry_after": 1}) from None  # the gateway's Retry-After
+                metrics.command_retries.labels(self.service or self.name, "retried").inc()
                 time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         raise AssertionError("unreachable")
 
@@ -326,4 +331,6 @@ def make_application(cls: type[TApp], service: str, *, create_table: bool = Fals
     config = config or settings()
     if create_table and config.persistence == "postgres":
         ensure_postgres_schema(service, config)
-    return cls(env=store_env(service, create_table=create_table, config=config), **kwargs)
+    app = cls(env=store_env(service, create_table=create_table, config=config), **kwargs)
+    app.service = service
+    return app

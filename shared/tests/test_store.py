@@ -174,6 +174,21 @@ def test_replicas_racing_on_one_aggregate_both_count(durable_store_settings, met
     assert setup.repository.get(tally.id).count == 2
 
 
+def test_a_lost_race_is_counted_as_a_retry_of_its_service(durable_store_settings):
+    """sfera_command_retries_total: how often replicas (or threads) race on a hot aggregate (issue #17)."""
+    from prometheus_client import REGISTRY
+
+    def retries() -> float:
+        return REGISTRY.get_sample_value("sfera_command_retries_total", {"service": "tally", "outcome": "retried"}) or 0
+
+    setup, tally, (a, b) = _replicas(durable_store_settings)
+    before = retries()
+    with racing(a, b):
+        run_together(lambda: a.increment_retried(tally.id), lambda: b.increment_retried(tally.id))
+    assert retries() == before + 1  # the loser ran once more; the winner never
+    assert setup.repository.get(tally.id).count == 2
+
+
 def test_a_command_inside_a_retried_command_is_part_of_its_attempt(store_settings):
     setup, tally, _ = _replicas(store_settings, 0)
     calls = []
