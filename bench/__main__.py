@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, realtime, registration, school, sfu, web, web_call
+from bench import ejournal, messaging, pipeline, realtime, registration, replicas, school, sfu, web, web_call
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -11,6 +11,8 @@ if __name__ == "__main__":
     registration.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     school.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    replicas.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
     print("\n" + "=" * 100 + "\n", flush=True)
