@@ -38,7 +38,9 @@ from tools import chaos
 
 BUSY_CODES = ("request.busy", "request.conflict")
 # per process kind, the counter that says how much of the load it carried
-WORK = {"service": ("sfera_rpc_duration_seconds", "sfera_events_consumed"), "relay": ("sfera_events_published",),
+# (services: also their commands run again after a lost race, and refused as busy: how hot their keys were)
+WORK = {"service": ("sfera_rpc_duration_seconds", "sfera_events_consumed", "sfera_command_retries"),
+        "relay": ("sfera_events_published",),
         "gateway": ("sfera_http_request_duration_seconds",)}
 
 
