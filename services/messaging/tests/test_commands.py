@@ -57,10 +57,11 @@ def test_every_body_an_entrypoint_loads_becomes_a_frozen_command():
 
 
 def test_no_entrypoint_passes_a_body_on_as_a_dict():
-    """A parameter that is a body (``dict``, ``list[dict]``) goes through its schema's ``load_command``."""
+    """A parameter that is a body (any dict-typed one: ``dict``, ``dict | None``, ``list[dict]``) goes through its
+    schema's ``load_command``."""
     for function in _entrypoints():
         bodies = {a.arg for a in function.args.args if a.annotation is not None
-                  and ast.unparse(a.annotation) in ("dict", "list[dict]")}
+                  and any(isinstance(t, ast.Name) and t.id == "dict" for t in ast.walk(a.annotation))}
         commanded = {ast.unparse(call.args[0]) for _, method, call in _schema_loads(function)
                      if method == "load_command" and call.args}
         assert bodies <= commanded, f"{function.name}: {sorted(bodies - commanded)} not loaded as a command"
