@@ -10,7 +10,12 @@ forwarded packets per second per core of the SFU next to the baseline's, forward
 latency (publisher's send to subscriber's receive, same clock), loss, and the
 largest N one core carries.
 
-    python -m bench.sfu [--max 99] [--seconds 6]
+Then SFU nodes (issue #17): one node carrying one lesson (teacher camera + screen + microphone to
+``--pupils`` pupils), then two nodes carrying two lessons at once, placed by calls' node registry (the least
+loaded node); each lesson's peers in a process of their own. Reported: packets/s out per node next to the lone
+node's of the same run (a ratio), and the two together.
+
+    python -m bench.sfu [--max 99] [--seconds 6] [--pupils 20] [--nodes-only]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -126,12 +132,13 @@ def udp_baseline(fanout: int = 50, seconds: float = 3.0) -> float:
 
 # -- the SFU ------------------------------------------------------------------------------------------------------
 class SfuProcess:
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, name: str = "bench"):
+        self.name = name
         self.port = free_port()
-        env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": "bench",
+        env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
                "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "ERROR",
                "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
-        self.log = open(log_dir / "sfu-bench.log", "wb")
+        self.log = open(log_dir / f"sfu-{name}.log", "wb")
         self.process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 30
@@ -147,6 +154,10 @@ class SfuProcess:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def stop(self) -> None:
         self.process.terminate()
@@ -179,8 +190,8 @@ class Latency:
                 self.samples.append(time.perf_counter() - at)
 
 
-async def fan_out(sfu: SfuProcess, n: int, seconds: float, lesson: bool) -> dict:
-    call_id = str(uuid.uuid4())
+async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, call_id: str | None = None) -> dict:
+    call_id = call_id or str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio", "video", "screen"], "admin"),
                      camera_luma=90, tone_hz=440, screen_luma=200 if lesson else None, video_slots=0,
@@ -202,9 +213,9 @@ async def fan_out(sfu: SfuProcess, n: int, seconds: float, lesson: bool) -> dict
     await asyncio.sleep(1.0)
     latency.samples.clear()
     got0 = sum(r.frames for p in subscribers for r in p.received.values())
-    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.process.pid), time.monotonic()
+    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     await asyncio.sleep(seconds)
-    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.process.pid), time.monotonic()
+    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     got1 = sum(r.frames for p in subscribers for r in p.received.values())
     for peer in (publisher, *subscribers):
         await peer.close()
@@ -227,9 +238,9 @@ async def microphones(sfu: SfuProcess, n: int, seconds: float) -> dict:
     await asyncio.sleep(3)
     got0 = sum(r.frames for p in peers for r in p.received.values())
     in0 = received(sfu.port)
-    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.process.pid), time.monotonic()
+    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     await asyncio.sleep(seconds)
-    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.process.pid), time.monotonic()
+    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     in1 = received(sfu.port)
     got1 = sum(r.frames for p in peers for r in p.received.values())
     for p in peers:
@@ -239,13 +250,88 @@ async def microphones(sfu: SfuProcess, n: int, seconds: float) -> dict:
             "in_pps": (in1 - in0) / wall, "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0))}
 
 
+# -- SFU nodes (issue #17): two nodes carrying two lessons ---------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    """An SFU node as a lesson's peers (in a process of their own) need it."""
+
+    name: str
+    url: str
+    port: int
+    pid: int
+
+
+def _lesson(node: Node, pupils: int, seconds: float, call_id: str, results) -> None:
+    results.put((node.name, asyncio.run(fan_out(node, pupils, seconds, lesson=True, call_id=call_id))))
+
+
+def lessons_on(placed: list[tuple[Node, str]], pupils: int, seconds: float) -> dict[str, dict]:
+    """One lesson per (node, call), at the same time, each lesson's peers in a process of their own (the peers of
+    two lessons in one process would be the bottleneck, not the nodes)."""
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    workers = [spawn.Process(target=_lesson, args=(node, pupils, seconds, call_id, results))
+               for node, call_id in placed]
+    for w in workers:
+        w.start()
+    out = dict(results.get(timeout=300) for _ in workers)
+    for w in workers:
+        w.join(timeout=30)
+    return out
+
+
+def two_nodes(log_dir: Path, pupils: int, seconds: float) -> dict:
+    """One node carrying one lesson, then two nodes carrying two lessons at once (teacher camera + screen +
+    microphone to ``pupils`` each), in the same run. calls' NodeRegistry places the lessons as it does the
+    platform's calls: the least loaded live node (here told by hand what the nodes' heartbeats say)."""
+    from calls.nodes import NodeRegistry
+
+    procs = [SfuProcess(log_dir, f"bench-{i}") for i in (1, 2)]
+    nodes = [Node(p.name, p.url, p.port, p.pid) for p in procs]
+    try:
+        alone = lessons_on([(nodes[0], str(uuid.uuid4()))], pupils, seconds)[nodes[0].name]
+        registry = NodeRegistry()
+        for node in nodes:
+            registry.heard(node.name, node.url)
+        placed = []
+        for _ in range(2):
+            call_id, chosen = str(uuid.uuid4()), registry.pick()
+            registry.assigned(chosen.name, call_id)
+            placed.append((next(n for n in nodes if n.name == chosen.name), call_id))
+        both = lessons_on(placed, pupils, seconds)
+    finally:
+        for p in procs:
+            p.stop()
+    return {"pupils": pupils, "alone": alone, "nodes": both, "placed": [n.name for n, _ in placed]}
+
+
+def print_two_nodes(r: dict) -> None:
+    alone = r["alone"]
+    print(f"SFU nodes: one lesson (teacher camera + screen + microphone -> {r['pupils']} pupils) on one node, "
+          f"then two lessons at once placed by calls' registry on {' and '.join(r['placed'])}")
+    print(f"  one node, one lesson:   {alone['out_pps']:>8,.0f} pkt/s out on {alone['cpu']:.2f} of a core, "
+          f"loss {alone['loss']:.1%}")
+    total = 0.0
+    for name, x in sorted(r["nodes"].items()):
+        total += x["out_pps"]
+        print(f"  {name}, its lesson:    {x['out_pps']:>8,.0f} pkt/s out on {x['cpu']:.2f} of a core, loss "
+              f"{x['loss']:.1%}, p99 {x['p99_ms']:.1f} ms: {x['out_pps'] / alone['out_pps']:.2f}x the lone node")
+    print(f"  two nodes together: {total:,.0f} pkt/s = {total / alone['out_pps']:.2f}x one node "
+          f"(machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max", type=int, default=99)
     parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--pupils", type=int, default=20, help="pupils of each lesson of the two-node row")
+    parser.add_argument("--nodes-only", action="store_true", help="only the two-node row")
     args = parser.parse_args()
     log_dir = REPO / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
+    if args.nodes_only:
+        print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
+        return
     print("SFU forwarding: 1 publisher -> N subscribers (SFU in its own process; peers are aiortc, counting)")
     baseline = udp_baseline()
     print(f"baseline, bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core")
@@ -281,6 +367,7 @@ def main() -> None:
                           "microphones": mics}, default=float))
     finally:
         sfu.stop()
+    print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
 
 
 if __name__ == "__main__":
