@@ -1,0 +1,88 @@
+"""An SFU node among several (issue #17): it tells calls it is alive, where clients reach it and which calls it
+carries (``sfu.NodeHeartbeat``), no heartbeat while the broker is away; it refuses a join token calls issued for
+another node (the room must not split over two nodes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+
+from sfu.bus import FactPublisher
+from sfu.server import Node, make_app
+from shared.contracts import get_contract
+from shared.contracts.join_token import TOKEN_AUDIENCE, token_secret
+
+pytestmark = pytest.mark.unit
+
+
+class Facts:
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+
+    def publish(self, name: str, **data) -> None:
+        self.sent.append((name, data))
+
+    def heartbeat(self, **data) -> bool:
+        self.publish("NodeHeartbeat", **data)
+        return True
+
+
+def token(call_id: str, node: str | None) -> str:
+    now = int(time.time())
+    claims = {"aud": TOKEN_AUDIENCE, "sub": str(uuid.uuid4()), "call": call_id, "room": call_id, "role": "participant",
+              "rights": ["subscribe", "audio"], "muted": False, "iat": now, "exp": now + 60}
+    if node is not None:
+        claims["node"] = node
+    return jwt.encode(claims, token_secret(), algorithm="HS256")
+
+
+def test_a_node_reports_its_url_and_calls_and_refuses_a_token_for_another_node():
+    async def scenario() -> None:
+        facts = Facts()
+        node = Node("sfu-a", facts, url="ws://sfu-a.example/ws", heartbeat=0.05)
+        runner = web.AppRunner(make_app(node))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        beats = asyncio.ensure_future(node.heartbeats())
+        call_id = str(uuid.uuid4())
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+                    await ws.send_str(json.dumps({"type": "join", "token": token(call_id, "sfu-b")}))
+                    refused = json.loads((await ws.receive(timeout=5)).data)
+                    assert refused["type"] == "error" and refused["code"] == "call.wrong_node"
+                async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+                    await ws.send_str(json.dumps({"type": "join", "token": token(call_id, "sfu-a")}))
+                    assert json.loads((await ws.receive(timeout=5)).data)["type"] == "joined"
+                    await asyncio.sleep(0.15)
+                    name, data = facts.sent[-1]
+                    assert name == "NodeHeartbeat"
+                    assert data == {"url": "ws://sfu-a.example/ws", "interval": 0.05, "calls": [call_id], "rooms": 1,
+                                    "participants": 1}
+                    get_contract("sfu.NodeHeartbeat.v1").schema().load({**data, "node": "sfu-a"})
+        finally:
+            beats.cancel()
+            await node.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_no_heartbeat_is_queued_while_the_broker_is_away():
+    async def scenario() -> None:
+        facts = FactPublisher("amqp://guest:guest@127.0.0.1:1/", "sfu-a")
+        assert facts.heartbeat(url="ws://x/ws", interval=2.0, calls=[], rooms=0, participants=0)
+        facts.stalled = True  # what a failed publish leaves
+        assert not facts.heartbeat(url="ws://x/ws", interval=2.0, calls=[], rooms=0, participants=0)
+        assert facts.queue.qsize() == 1
+
+    asyncio.run(scenario())
