@@ -95,6 +95,9 @@ def problems(config: Settings, environ: Mapping[str, str]) -> list[str]:
         found.append("SFERA_PUBLIC_URL is not an https:// URL (links people get must not travel in clear)")
     if not env("SFERA_SFU_URL").lower().startswith("wss://"):
         found.append("SFERA_SFU_URL is not a wss:// URL (join tokens must not travel in clear)")
+    node_url = env("SFERA_SFU_PUBLIC_URL")  # an SFU node's own socket, told to calls (issue #17)
+    if node_url and not node_url.lower().startswith("wss://"):
+        found.append("SFERA_SFU_PUBLIC_URL is not a wss:// URL (join tokens must not travel in clear)")
     return [p for p in found if p]
 
 

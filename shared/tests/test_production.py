@@ -64,6 +64,7 @@ def test_each_repository_default_is_refused(name):
     ("SFERA_SMS_ADAPTER", "devinbox"),
     ("SFERA_PUBLIC_URL", "http://sfera.example.org"),
     ("SFERA_SFU_URL", "ws://sfu.example.org/ws"),
+    ("SFERA_SFU_PUBLIC_URL", "ws://sfu-2.example.org/ws"),
     ("SFERA_AMQP_URI", "amqp://guest:guest@rabbit:5672/"),
     ("PERSISTENCE", "memory"),
 ])

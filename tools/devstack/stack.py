@@ -270,9 +270,10 @@ class Stack:
         issue #17) on a port of its own. Each tells calls its URL in its heartbeats; calls assigns calls to them."""
         name = replica_name(name, replica)
         port = self.config.sfu_port if replica == 1 else self.own_port(name)
-        return self._spawn(Managed(name, [PYTHON, "-m", "sfu"], f"http://127.0.0.1:{port}/healthz",
-                                   {"SFERA_SFU_NODE": name, "SFERA_SFU_PORT": str(port),
-                                    "SFERA_SFU_PUBLIC_URL": f"ws://127.0.0.1:{port}/ws", **env}))
+        own = {"SFERA_SFU_NODE": name, "SFERA_SFU_PORT": str(port)}
+        if replica > 1:  # the first node's URL is the stack's SFERA_SFU_URL
+            own["SFERA_SFU_PUBLIC_URL"] = f"ws://127.0.0.1:{port}/ws"
+        return self._spawn(Managed(name, [PYTHON, "-m", "sfu"], f"http://127.0.0.1:{port}/healthz", {**own, **env}))
 
     def start_balancer(self, gateways: list[str], name: str = "balancer") -> Managed:
         """The round-robin balancer on ``gateway_port`` in front of the named gateways (tools/devstack/balancer.py)."""
