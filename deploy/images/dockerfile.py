@@ -61,7 +61,8 @@ def program(argv: list[str]) -> list[str]:
 
 def devstack_commands() -> dict[str, list[str]]:
     """What tools/devstack starts each process kind with (captured, nothing spawned), by image name."""
-    stack = Stack(StackConfig(var_dir=Path("/nonexistent")))
+    # the gateway image runs gunicorn alone (gthread): in a cluster the realtime socket has its own Deployment
+    stack = Stack(StackConfig(var_dir=Path("/nonexistent"), realtime_server="gthread"))
     stack._spawn = lambda managed: managed
     commands = {}
     for name in SERVICES:

@@ -170,7 +170,7 @@ def _secret_refs(node):
 
 def devstack_commands() -> dict[str, list[str]]:
     """What tools/devstack starts each process with (captured, nothing spawned)."""
-    stack = Stack(StackConfig(var_dir=Path("/nonexistent")))
+    stack = Stack(StackConfig(var_dir=Path("/nonexistent"), realtime_server="gthread"))  # gunicorn alone
     stack._spawn = lambda managed: managed
     commands = {}
     for name in ("identity", "school", "messaging", "calls", "ejournal_bridge"):

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tools.devstack.infra import free_port
+
 pytestmark = pytest.mark.e2e
 
 
@@ -61,12 +63,16 @@ def test_a_lone_surrogate_is_refused_at_the_door_for_every_service(api, person, 
 
 
 def gateway_rss_kib(platform) -> int:
-    master = platform.processes["gateway"].process.pid
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    """The gateway's processes: gunicorn's master and workers, and the asyncio front before them when it runs."""
     total = 0
-    for pid in [master, *map(int, children)]:
-        status = Path(f"/proc/{pid}/status").read_text()
-        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    for name in ("gateway", "gateway-wsgi"):
+        if name not in platform.processes:
+            continue
+        master = platform.processes[name].process.pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        for pid in [master, *map(int, children)]:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
     return total
 
 
@@ -92,8 +98,25 @@ def test_an_anonymous_100_mb_json_body_is_not_read(api, platform):
     assert grown < 20 * 1024
 
 
-def raw_http(platform, request: bytes) -> bytes:
-    url = urlsplit(platform.gateway_url)
+@pytest.fixture(scope="module")
+def gthread_gateway(platform) -> str:
+    """The gunicorn gateway alone on a port of its own (SFERA_REALTIME_SERVER=gthread, still selectable)."""
+    port = free_port()
+    platform.start_gateway("gateway-gthread", port=port, realtime_server="gthread")
+    platform.wait_healthy(["gateway-gthread"])
+    yield f"http://127.0.0.1:{port}"
+    platform.stop_process("gateway-gthread")
+
+
+@pytest.fixture(params=["asyncio", "gthread"])
+def gateway_url(request, platform) -> str:
+    """The platform's public port (the asyncio front before gunicorn, the default) and gunicorn alone: the same
+    answers from both (issue #17)."""
+    return platform.gateway_url if request.param == "asyncio" else request.getfixturevalue("gthread_gateway")
+
+
+def raw_http(gateway_url: str, request: bytes) -> bytes:
+    url = urlsplit(gateway_url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(request)
         data = b""
@@ -106,8 +129,8 @@ def raw_http(platform, request: bytes) -> bytes:
     (414, "request.uri_too_long", b"GET /api/v1/me?" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
     (431, "request.headers_too_large", b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"),
 ])
-def test_gunicorns_own_refusals_have_the_one_error_shape(platform, status, code, request_bytes):
-    answer = raw_http(platform, request_bytes)
+def test_gunicorns_own_refusals_have_the_one_error_shape(gateway_url, status, code, request_bytes):
+    answer = raw_http(gateway_url, request_bytes)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
     assert b"Content-Type: application/json" in head and b"nosniff" in head
@@ -124,10 +147,11 @@ def test_no_server_software_is_named_and_every_answer_has_security_headers(api, 
         assert response.headers["X-Frame-Options"] == "DENY"
 
 
-def test_unknown_methods_do_not_add_metric_series(platform):
+def test_unknown_methods_do_not_add_metric_series(gateway_url):
     for n in range(3):
-        requests.request(f"FOOBAR{n}", f"{platform.gateway_url}/api/v1/me", timeout=10)
-    metrics = requests.get(f"{platform.gateway_url}/metrics", timeout=10).text
+        answer = requests.request(f"FOOBAR{n}", f"{gateway_url}/api/v1/me", timeout=10)
+        assert_error(answer, 405, "route.method_not_allowed")  # the gateway's own answer, whoever fronts it
+    metrics = requests.get(f"{gateway_url}/metrics", timeout=10).text
     assert "FOOBAR" not in metrics
     assert 'method="other"' in metrics
 

@@ -65,9 +65,9 @@ class StackConfig:
     # gunicorn's gthread worker gives every open WebSocket a thread of its own:
     # this is also the most clients one gateway process can keep connected.
     gateway_threads: int = 128
-    # who serves /api/v1/realtime: "gthread" (the gunicorn gateway, a thread per socket) or "asyncio"
-    # (gateway.realtime_server on the gateway's port, passing every other path to gunicorn behind it)
-    realtime_server: str = field(default_factory=lambda: env_str("SFERA_REALTIME_SERVER", "gthread"))
+    # who serves /api/v1/realtime: "asyncio" (gateway.realtime_server on the gateway's port, passing every other
+    # path to gunicorn behind it; issue #17) or "gthread" (the gunicorn gateway alone, a thread per socket)
+    realtime_server: str = field(default_factory=lambda: env_str("SFERA_REALTIME_SERVER", "asyncio"))
     vhost: str = "/"
     pg_database: str = "sfera"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -225,25 +225,28 @@ class Stack:
         return self._spawn(Managed(name, [PYTHON, "-m", "shared.bus.relay", service],
                                    f"http://127.0.0.1:{port}/healthz", {"SFERA_METRICS_PORT": str(port), **env}))
 
-    def start_gateway(self, name: str = "gateway", port: int | None = None, replica: int = 1, **env: str) -> Managed:
+    def start_gateway(self, name: str = "gateway", port: int | None = None, replica: int = 1,
+                      realtime_server: str | None = None, **env: str) -> Managed:
         """The gateway; more than one may run (each on its own port, each with its own realtime queue). With
-        ``realtime_server="asyncio"`` the process named ``name`` on ``port`` is gateway.realtime_server, serving
-        the socket and passing every other request to the gunicorn gateway (``<name>-wsgi``) on a private port.
+        ``realtime_server="asyncio"`` (the config's unless given) the process named ``name`` on ``port`` is
+        gateway.realtime_server, serving the socket and passing every other request to the gunicorn gateway
+        (``<name>-wsgi``) on a private port.
         Replicas (``<name>-<replica>``, and every one when the stack runs several) get ports of their own: the
         balancer (start_balancer) is then what listens on ``gateway_port``."""
         name = replica_name(name, replica)
         if port is None:
             port = self.own_port(name) if replica > 1 or self.config.replicas > 1 else self.config.gateway_port
         self.ports[name] = port
-        if self.config.realtime_server == "asyncio":
+        realtime_server = realtime_server or self.config.realtime_server
+        if realtime_server == "asyncio":
             wsgi_port = free_port()
             # its callers' addresses (rate limits) arrive in X-Forwarded-For, set by the front alone
             self.start_gunicorn(f"{name}-wsgi", wsgi_port, **{"SFERA_TRUST_FORWARDED_FOR": "yes", **env})
             return self._spawn(Managed(name, [PYTHON, "-m", "gateway.realtime_server", "--port", str(port),
                                               "--upstream", f"http://127.0.0.1:{wsgi_port}"],
                                        f"http://127.0.0.1:{port}/healthz", env))
-        if self.config.realtime_server != "gthread":
-            raise InfraError(f"SFERA_REALTIME_SERVER must be gthread or asyncio, not {self.config.realtime_server!r}")
+        if realtime_server != "gthread":
+            raise InfraError(f"SFERA_REALTIME_SERVER must be gthread or asyncio, not {realtime_server!r}")
         return self.start_gunicorn(name, port, **env)
 
     def start_gunicorn(self, name: str, port: int, **env: str) -> Managed:

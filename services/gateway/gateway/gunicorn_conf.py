@@ -10,32 +10,20 @@ not read) closes the connection instead of draining the body for keep-alive.
 
 from __future__ import annotations
 
-import json
-
 from gunicorn import util
 from gunicorn.http import wsgi
 
-from gateway.security import security_headers
+from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX, SERVER_NAME, refusal
 
-limit_request_line = 4094
-limit_request_fields = 100
-limit_request_field_size = 8190
-
-SERVER_NAME = "sfera"
-
-_CODES = {400: "request.invalid", 403: "request.forbidden", 414: "request.uri_too_long",
-          431: "request.headers_too_large", 417: "request.expectation_failed", 501: "request.not_implemented",
-          500: "internal"}
-_MESSAGES = {414: "The request line (method and URL) is too long.",
-             431: "The request's headers are too large or too many."}
+limit_request_line = REQUEST_LINE_MAX
+limit_request_fields = HEADERS_MAX
+limit_request_field_size = HEADER_FIELD_MAX
 
 
 def error_bytes(status: int, reason: str, message: str) -> bytes:
     """A whole HTTP/1.1 error response in the API's shape (gunicorn writes it to the socket itself)."""
-    body = json.dumps({"error": {"code": _CODES.get(status, "request.invalid" if status < 500 else "internal"),
-                                 "message": _MESSAGES.get(status, message or reason), "details": {}}}).encode()
-    headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), "Connection": "close",
-               **security_headers("/")}
+    body, headers = refusal(status, message or reason)
+    headers.update({"Content-Length": str(len(body)), "Connection": "close"})
     head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     return head.encode("latin-1") + body
 

@@ -11,10 +11,13 @@ and when identity's ``SessionEnded`` arrives, and each viewer receives the versi
 - Fan-out never waits on a socket: each socket has a bounded queue of frames and a writer task only while the
   queue is not empty. A socket whose queue is full (its client does not read) is dropped with close code 1013
   (``realtime.too_slow``); the client reconnects and catches up with ``after=``.
-- One origin: with ``--upstream`` (how ``make run`` starts it when ``SFERA_REALTIME_SERVER=asyncio``) this process
-  is the gateway's public port and passes every other request to the gunicorn gateway behind it, streamed both
-  ways; its ``/healthz`` is the gateway's with this process's consumer added. In Kubernetes the Ingress routes
+- One origin: with ``--upstream`` (how ``make run`` starts it: ``SFERA_REALTIME_SERVER=asyncio``, the default) this
+  process is the gateway's public port and passes every other request to the gunicorn gateway behind it, streamed
+  both ways; its ``/healthz`` is the gateway's with this process's consumer added. In Kubernetes the Ingress routes
   ``/api/v1/realtime`` to a Deployment of this server instead (no upstream).
+- Its HTTP front answers as gunicorn does (``FrontRunner``): the same limits and the same refusals (414, 431, 400)
+  in the API's error shape (``gateway.http_refusals``), and any method token is read and passed on (the gateway
+  answers it and counts it in its metrics as ``other``), where aiohttp's own answers are a plain-text 400.
 
     python -m gateway.realtime_server --port 8080 [--upstream http://127.0.0.1:8081]
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import time
 from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +35,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_parser import HttpRequestParserPy, HttpVersion11
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX, SERVER_NAME, refusal
 from gateway.realtime import (
     CALL_PRESENCE,
     SESSION_ENDED,
@@ -46,10 +54,11 @@ from gateway.realtime import (
     session_ended,
     token_expired,
 )
-from shared.config import env_int, settings
+from shared.config import env_int, env_str, settings
 from shared.errors import DomainError
 from shared.observability import metrics
 from shared.observability.logging import configure_logging, get_logger
+from shared.production import refuse_unsafe_start
 
 log = get_logger("gateway.realtime_server")
 
@@ -230,6 +239,7 @@ HUB = web.AppKey("hub", AsyncHub)
 UPSTREAM = web.AppKey("upstream", str)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 CONSUMER = web.AppKey("consumer", object)
+TRUST_FORWARDED = web.AppKey("trust_forwarded", bool)
 
 
 async def realtime(request: web.Request) -> web.WebSocketResponse:
@@ -276,29 +286,54 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host"}
 FORWARDED = {"x-forwarded-for", "x-forwarded-host"}  # this process says who called; a client's own are dropped
+# unless this process is itself behind a proxy it trusts (SFERA_TRUST_FORWARDED_FOR=yes, as the gateway reads it):
+# then the caller's X-Forwarded-For is kept, this hop's address added after it
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | FORWARDED]
-    headers.append(("X-Forwarded-For", request.remote or ""))
+    forwarded = ", ".join(request.headers.getall("X-Forwarded-For", [])) if request.app[TRUST_FORWARDED] else ""
+    headers.append(("X-Forwarded-For", f"{forwarded}, {request.remote or ''}" if forwarded else request.remote or ""))
     headers.append(("X-Forwarded-Host", request.host))
     body = request.content if request.body_exists else None
-    async with request.app[CLIENT].request(
-        request.method, request.app[UPSTREAM] + request.rel_url.raw_path_qs, headers=headers, data=body,
-        allow_redirects=False, auto_decompress=False,
-    ) as upstream:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for key, value in upstream.headers.items():
-            if key.lower() not in HOP_BY_HOP:
-                response.headers.add(key, value)
-        response.headers.setdefault("Server", "sfera")  # else aiohttp names itself and its version
-        if "Content-Length" not in upstream.headers and upstream.status not in (204, 304):
-            response.enable_chunked_encoding()
-        await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+    response: web.StreamResponse | None = None
+    try:
+        async with request.app[CLIENT].request(
+            request.method, request.app[UPSTREAM] + request.rel_url.raw_path_qs, headers=headers, data=body,
+            allow_redirects=False, auto_decompress=False,
+        ) as upstream:
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for key, value in upstream.headers.items():
+                if key.lower() not in HOP_BY_HOP:
+                    response.headers.add(key, value)
+            response.headers.setdefault("Server", SERVER_NAME)  # else aiohttp names itself and its version
+            if "Content-Length" not in upstream.headers and upstream.status not in (204, 304):
+                response.enable_chunked_encoding()
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+    except aiohttp.ClientConnectorError:
+        log.warning("the gateway behind the front is unreachable", exc_info=True)
+        return front_error(503, "service.unavailable", "A service is not answering; try again shortly.")
+    except (TimeoutError, aiohttp.ClientError):
+        # The gateway cut the connection. While the client's body was still coming (gunicorn closes at once after
+        # refusing a body it will not read: 413), or once its answer had begun, the client's connection is cut
+        # the same way, as it is without the front; else the gateway failed to answer.
+        if (response is not None and response.prepared) or (body is not None and not request.content.at_eof()):
+            log.info("the gateway cut a proxied request; its client's connection is cut too", exc_info=True)
+            if request.transport is not None:
+                request.transport.abort()
+            return response or web.Response(status=502)
+        log.warning("the gateway behind the front failed to answer", exc_info=True)
+        return front_error(502, "service.failed", "A service failed to answer this request.")
+
+
+def front_error(status: int, code: str, message: str) -> web.Response:
+    """An answer of this process itself in the API's error shape (with the security headers)."""
+    body, headers = refusal(status, message, code)
+    return web.Response(status=status, body=body, headers={**headers, "Server": SERVER_NAME})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -324,11 +359,93 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+# -- the HTTP front: gunicorn's limits and refusals ------------------------------------------------------------
+class Refused(HttpProcessingError):
+    """A request refused before it was read whole: its request line (414) or its headers (431) too long."""
+
+
+class FrontParser(HttpRequestParserPy):
+    """aiohttp's pure-Python request parser, as gunicorn reads a request: any method token (llhttp, aiohttp's C
+    parser, knows a fixed list and refuses the rest before the gateway sees them), a request line of at most
+    REQUEST_LINE_MAX bytes (414) and HEADERS_MAX headers of at most HEADER_FIELD_MAX bytes each (431). Only
+    the request's head is parsed here; the socket's frames have their own (C) reader."""
+
+    def __init__(self, protocol, loop, limit: int, **kwargs):
+        # the line limit of a line still arriving is aiohttp's max_line_size, for headers too: the request line's
+        # own (smaller) limit is checked once it is whole (parse_message)
+        super().__init__(protocol, loop, limit, max_line_size=HEADER_FIELD_MAX, max_field_size=HEADER_FIELD_MAX,
+                         max_headers=HEADERS_MAX, **kwargs)
+
+    def feed_data(self, data: bytes, *args, **kwargs):
+        try:
+            return super().feed_data(data, *args, **kwargs)
+        except LineTooLong as exc:  # no line whole yet: the request line; else a header
+            raise Refused(code=414 if not self._lines else 431, message="too long") from exc
+        except Refused:
+            raise
+        except HttpProcessingError as exc:
+            if len(self._lines) > self.max_headers:
+                raise Refused(code=431, message="too many headers") from exc
+            raise
+
+    def parse_message(self, lines: list[bytes]):
+        if len(lines[0]) > REQUEST_LINE_MAX:
+            raise Refused(code=414, message="request line too long")
+        return super().parse_message(lines)
+
+
+class FrontHandler(RequestHandler):
+    """aiohttp's connection handler with the FrontParser, and its own answers in the API's error shape."""
+
+    def __init__(self, manager, *, loop, **kwargs):
+        super().__init__(manager, loop=loop, **kwargs)
+        self._parser = FrontParser(self, loop, self._read_bufsize, payload_exception=RequestPayloadError,
+                                   auto_decompress=kwargs.get("auto_decompress", True),
+                                   max_msg_queue_size=self._max_msg_queue_size)
+
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            status = exc.code
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        else:  # the client's mistake: not this process's error
+            log.debug("request refused by the front", extra={"status": status, "error": repr(exc)})
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already under way: no refusal can follow it")
+        # aiohttp answers a request it could not read as HTTP/1.0 (its placeholder request's version); gunicorn, as
+        # the client spoke, HTTP/1.1
+        request._version = HttpVersion11
+        body, headers = refusal(status)
+        response = web.Response(status=status, body=body, headers={**headers, "Server": SERVER_NAME})
+        response.force_close()
+        return response
+
+
+class FrontServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return FrontHandler(self, loop=self._loop, **self._kwargs)
+
+
+class FrontRunner(web.AppRunner):
+    """An AppRunner whose connections are FrontHandlers; request bodies are passed on as they came (no
+    decompression: their Content-Encoding goes with them)."""
+
+    def __init__(self, app: web.Application, **kwargs):
+        super().__init__(app, auto_decompress=False, **kwargs)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = FrontServer
+        return server
+
+
 def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
              queue_limit: int = 256, close_grace: float = CLOSE_GRACE) -> web.Application:
     """The realtime server; with ``amqp_uri`` it starts its broadcast consumer, with ``upstream`` it fronts the
     gunicorn gateway (every path but the socket, its own health and metrics goes there)."""
     app = web.Application()
+    app[TRUST_FORWARDED] = env_str("SFERA_TRUST_FORWARDED_FOR", "no") == "yes"
 
     async def lifecycle(app: web.Application):
         hub = AsyncHub(rpc, asyncio.get_running_loop(), queue_limit, close_grace=close_grace)
@@ -368,15 +485,35 @@ def main() -> None:
     parser.add_argument("--upstream", help="the gunicorn gateway this process fronts (every other path)")
     args = parser.parse_args()
     configure_logging("gateway")
+    refuse_unsafe_start("realtime")  # as the gunicorn gateway does: no start on development secrets in production
     from gateway.rpc import RpcPool
 
     amqp_uri = settings().amqp_uri
     rpc = RpcPool(amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10))
     app = make_app(rpc, amqp_uri=amqp_uri, upstream=args.upstream,
                    queue_limit=env_int("SFERA_REALTIME_QUEUE", 256))
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, backlog=4096,
-                shutdown_timeout=5)
+    asyncio.run(serve(app, args.host, args.port))
 
+
+async def start(app: web.Application, host: str, port: int) -> FrontRunner:
+    """The app listening on host:port behind the FrontRunner (what main and the tests run)."""
+    runner = FrontRunner(app, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=4096).start()
+    return runner
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Until SIGTERM or SIGINT; then the sockets are closed and the app cleaned up."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = await start(app, host, port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,145 @@
+"""The asyncio realtime server as the gateway's public port (issue #17) answers as gunicorn does, over real sockets
+on loopback: its own refusals (414, 431) in the one error shape with the security headers, any method token passed
+on to the gateway behind it, a gateway that does not answer is a 503/502 in the same shape."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from aiohttp import web
+
+from gateway.http_refusals import HEADERS_MAX, REQUEST_LINE_MAX
+from gateway.realtime_server import FrontRunner, make_app, start
+from tools.devstack.infra import free_port
+
+
+class Rpc:
+    def call(self, service, method, **kwargs):  # pragma: no cover - no socket opens in these tests
+        raise AssertionError((service, method))
+
+
+async def raw(port: int, request: bytes) -> tuple[bytes, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)  # the front closes after its answer
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def through_front(scenario, *, upstream_alive: bool = True):
+    """``scenario(front_port, seen)`` with the front before a gateway that records each request it gets in
+    ``seen`` and answers 405 with its method (as Flask answers a method it does not know)."""
+
+    async def main():
+        seen: list[tuple[str, str]] = []
+
+        async def gateway(request: web.Request) -> web.Response:
+            seen.append((request.method, request.path_qs))
+            return web.json_response({"method": request.method, "forwarded_for": request.headers.get(
+                "X-Forwarded-For")}, status=405)
+
+        # the gateway's stand-in reads any method as gunicorn does (the FrontRunner's parser), it is not the front
+
+        upstream_port = free_port()
+        upstream = None
+        if upstream_alive:
+            backend = web.Application()
+            backend.router.add_route("*", "/{tail:.*}", gateway)
+            upstream = FrontRunner(backend)
+            await upstream.setup()
+            await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
+        port = free_port()
+        front = await start(make_app(Rpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            await scenario(port, seen)
+        finally:
+            await front.cleanup()
+            if upstream is not None:
+                await upstream.cleanup()
+
+    asyncio.run(main())
+
+
+def assert_refusal(head: bytes, body: bytes, status: int, code: str) -> None:
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    lower = head.lower()
+    assert b"content-type: application/json" in lower and b"x-content-type-options: nosniff" in lower, head
+    assert b"aiohttp" not in lower and b"server: sfera" in lower, head
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["message"] and error["details"] == {}, error
+
+
+@pytest.mark.parametrize("status, code, request_bytes", [
+    (414, "request.uri_too_long", b"GET /api/v1/me?" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (414, "request.uri_too_long", b"GET /api/v1/me?" + b"a" * REQUEST_LINE_MAX + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (431, "request.headers_too_large", b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"),
+    (431, "request.headers_too_large",
+     b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(HEADERS_MAX + 1))
+     + b"\r\n"),
+    (400, "request.invalid", b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n"),
+])
+def test_the_fronts_own_refusals_are_gunicorns_in_the_one_error_shape(status, code, request_bytes):
+    async def scenario(port, seen):
+        head, body = await raw(port, request_bytes)
+        assert_refusal(head, body, status, code)
+        assert seen == []  # refused at the door: the gateway never saw it
+
+    through_front(scenario)
+
+
+def test_a_request_line_and_headers_within_gunicorns_limits_pass():
+    async def scenario(port, seen):
+        query = b"a" * (REQUEST_LINE_MAX - len(b"GET /api/v1/me? HTTP/1.1"))
+        head, _ = await raw(port, b"GET /api/v1/me?" + query + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 8000
+                            + b"\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 "), head
+        assert seen == [("GET", "/api/v1/me?" + query.decode())]
+
+    through_front(scenario)
+
+
+def test_an_unknown_method_reaches_the_gateway_as_gunicorn_passes_it():
+    async def scenario(port, seen):
+        head, body = await raw(port, b"FOOBAR0 /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 "), head
+        assert json.loads(body)["method"] == "FOOBAR0" and seen == [("FOOBAR0", "/api/v1/me")]
+
+    through_front(scenario)
+
+
+def test_a_gateway_that_does_not_answer_is_a_503_in_the_one_shape():
+    async def scenario(port, seen):
+        head, body = await raw(port, b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert_refusal(head, body, 503, "service.unavailable")
+
+    through_front(scenario, upstream_alive=False)
+
+
+@pytest.mark.parametrize("trusted, passed_on", [
+    ("no", "127.0.0.1"),                    # the front is the edge: a client's own X-Forwarded-For is dropped
+    ("yes", "203.0.113.5, 127.0.0.1"),      # behind a proxy it trusts: kept, this hop added (the gateway reads the
+])                                          # first, as it does behind any trusted proxy)
+def test_who_called_is_said_by_the_front_or_the_proxy_it_trusts(monkeypatch, trusted, passed_on):
+    monkeypatch.setenv("SFERA_TRUST_FORWARDED_FOR", trusted)
+
+    async def scenario(port, seen):
+        _, body = await raw(port, b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.5\r\n"
+                                  b"Connection: close\r\n\r\n")
+        assert json.loads(body)["forwarded_for"] == passed_on
+
+    through_front(scenario)
+
+
+def test_the_front_refuses_to_start_in_production_on_repository_defaults(tmp_path):
+    env = {**os.environ, "SFERA_ENV": "production", "SFERA_VAR_DIR": str(tmp_path)}
+    env.pop("SFERA_JWT_SECRET", None)
+    done = subprocess.run([sys.executable, "-m", "gateway.realtime_server", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78 and "SFERA_ENV=production" in done.stderr and "SFERA_JWT_SECRET" in done.stderr
