@@ -194,6 +194,22 @@ def start(stack, replicas: int = 2):
     return stack
 
 
+def lease_holders(stack) -> dict[str, int]:
+    """PostgreSQL's view: per lease (``outbox:<service>``, a timer's), how many sessions hold its advisory lock
+    now (shared/lease.py names each lease's connection ``lease:<name>``)."""
+    import psycopg
+
+    c = stack.settings()
+    with psycopg.connect(host=c.postgres_host, port=c.postgres_port, dbname=c.postgres_db, user=c.postgres_user,
+                         password=c.postgres_password, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND a.application_name LIKE 'lease:%%' GROUP BY a.application_name").fetchall()
+    return {name.removeprefix("lease:"): count for name, count in rows}
+
+
 def relay_holding(stack, service: str) -> str | None:
     """The relay of ``service`` that holds its lease now."""
     for relay in stack.replicas_of(f"{service}-relay"):
