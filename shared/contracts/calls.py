@@ -192,6 +192,8 @@ class NodeHeartbeatV1(DataSchema):
     rooms = fields.Integer(load_default=0)
     participants = fields.Integer(load_default=0)
     interval = fields.Float(load_default=2.0)
+    boot = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "Changes when the node starts again: what it carried before is gone"})
 
 
 @contract("sfu", "RecordingWritten", 1)

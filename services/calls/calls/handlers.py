@@ -83,11 +83,13 @@ def on_lesson_end_requested(app: CallsApplication, event: CloudEvent) -> bool:
 def on_node_heartbeat(nodes: NodeRegistry, event: CloudEvent) -> None:
     """An SFU node is alive (issue #17): the registry of this calls process hears it."""
     data = event.data
-    nodes.heard(data["node"], data["url"], [str(c) for c in data.get("calls") or []], data.get("participants") or 0)
+    nodes.heard(data["node"], data["url"], [str(c) for c in data.get("calls") or []], data.get("participants") or 0,
+                data.get("boot"))
 
 
 def lose_dead_nodes(app: CallsApplication, nodes: NodeRegistry) -> int:
-    """The calls of the nodes that fell silent lose their participants (a rejoin goes to a live node)."""
+    """The calls of the nodes that fell silent (or started again, their rooms gone) lose their participants (a
+    rejoin goes to a live node)."""
     gone = 0
     for node, calls in nodes.newly_dead():
         log.warning("sfu node dead", extra={"node": node, "calls": len(calls)})

@@ -8,7 +8,9 @@ assigned (``Call.assign_node``), so two replicas never split a room over two nod
 - A call is assigned at a join, to the live node with the fewest calls (then participants): the calls in its last
   heartbeat and those this replica assigned it since.
 - A node silent for ``SFERA_SFU_NODE_TIMEOUT`` seconds (default 6) is dead: ``newly_dead`` names it once, with the
-  calls it carried, and their participants are marked gone (``Call.lose_node``, the effect of a leave).
+  calls it carried, and their participants are marked gone (``Call.lose_node``, the effect of a leave). So is a
+  node that started again within the timeout (its ``boot`` changed: a supervisor's quick restart under the same
+  name), for the calls it carried before and does not carry now.
 - A call whose node is dead is assigned a live node at its next join (and its participants are gone then, if no
   replica saw the node die, e.g. calls was down at the time).
 - No heartbeat heard at all (an SFU that does not report, or the first seconds of a replica): no node, the join
@@ -41,6 +43,7 @@ class NodeState:
     participants: int = 0
     assigned: dict[str, float] = field(default_factory=dict)  # call id -> when this replica assigned it
     dead: bool = False
+    boot: str | None = None
 
     def carries(self) -> set[str]:
         return self.calls | set(self.assigned)
@@ -52,18 +55,26 @@ class NodeRegistry:
         self.clock = clock
         self.started = clock()
         self.nodes: dict[str, NodeState] = {}
+        self.restarted: list[tuple[str, set[str]]] = []  # nodes that started again, with the calls they lost
         self.lock = threading.Lock()
 
-    def heard(self, node: str, url: str, calls: Iterable[str] = (), participants: int = 0) -> None:
-        """A heartbeat of ``node``."""
+    def heard(self, node: str, url: str, calls: Iterable[str] = (), participants: int = 0,
+              boot: str | None = None) -> None:
+        """A heartbeat of ``node`` (``boot``: which start of it)."""
         now = self.clock()
         calls = {str(c) for c in calls}
         with self.lock:
             state = self.nodes.get(node)
             if state is None:
-                state = self.nodes[node] = NodeState(node, url, now)
+                state = self.nodes[node] = NodeState(node, url, now, boot=boot)
+            if not state.dead and boot and state.boot and boot != state.boot:
+                lost = state.carries() - calls  # a call someone joined again since is carried now: it stays
+                if lost:
+                    self.restarted.append((node, lost))
+                state.assigned = {}
             if state.dead:  # back (restarted): what it was given before it died is gone
                 state.assigned = {}
+            state.boot = boot or state.boot
             state.url, state.seen, state.calls, state.participants, state.dead = url, now, calls, participants, False
             # an assignment counts until the node reports the call, or for a while if nobody connects to it
             state.assigned = {c: at for c, at in state.assigned.items()
@@ -96,10 +107,11 @@ class NodeRegistry:
                 state.assigned.setdefault(str(call_id), self.clock())
 
     def newly_dead(self) -> list[tuple[str, set[str]]]:
-        """Nodes silent for longer than the timeout, each named once, with the calls they carried."""
+        """Nodes silent for longer than the timeout, each named once, with the calls they carried; and nodes that
+        started again, with the calls they carried before."""
         now = self.clock()
-        dead = []
         with self.lock:
+            dead, self.restarted = self.restarted, []
             for state in self.nodes.values():
                 if not state.dead and now - state.seen > self.timeout:
                     state.dead = True

@@ -27,10 +27,10 @@ class Clock:
         return self.now
 
 
-def heartbeat(registry: NodeRegistry, node: str, calls=(), participants: int = 0) -> None:
+def heartbeat(registry: NodeRegistry, node: str, calls=(), participants: int = 0, boot: str = "1") -> None:
     event = make_event("sfu.NodeHeartbeat.v1", {"node": node, "url": f"ws://{node}/ws", "calls": list(calls),
-                                               "rooms": len(calls), "participants": participants, "interval": 2.0},
-                       event_id=f"sfu:{node}:{uuid.uuid4()}")
+                                               "rooms": len(calls), "participants": participants, "interval": 2.0,
+                                               "boot": boot}, event_id=f"sfu:{node}:{uuid.uuid4()}")
     handlers.on_node_heartbeat(registry, event)
 
 
@@ -57,6 +57,22 @@ def test_the_least_loaded_live_node_takes_a_call_and_a_silent_one_is_named_dead_
     assert not nodes.usable("sfu-unknown"), "warm: a node never heard is not alive"
     heartbeat(nodes, "sfu-b")  # back (restarted): alive again, empty
     assert nodes.usable("sfu-b") and nodes.pick().name == "sfu-b"
+
+
+@pytest.mark.unit
+def test_a_node_that_started_again_within_the_timeout_lost_the_calls_it_carried():
+    """A supervisor restarts a killed node under its name in about a second: never silent for 6 s, but its rooms
+    are gone. Its heartbeat's ``boot`` changed: the calls it carried before (and not now) are named, once."""
+    clock = Clock()
+    nodes = NodeRegistry(timeout=6, clock=clock)
+    before, again = str(uuid.uuid4()), str(uuid.uuid4())
+    heartbeat(nodes, "sfu-a", [before, again], boot="1")
+    heartbeat(nodes, "sfu-a", [before, again], boot="1")
+    assert nodes.newly_dead() == []
+    clock.now += 1
+    heartbeat(nodes, "sfu-a", [again], boot="2")  # someone of ``again`` already joined it again
+    assert nodes.newly_dead() == [("sfu-a", {before})] and nodes.newly_dead() == []
+    assert nodes.usable("sfu-a")
 
 
 @pytest.fixture

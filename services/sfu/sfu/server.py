@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import os
+import uuid
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -65,6 +66,7 @@ class Node:
                  heartbeat: float = 2.0):
         self.name = name
         self.url = url  # where clients reach this node's signaling socket (told to calls in each heartbeat)
+        self.boot = uuid.uuid4().hex  # this start of the node: calls sees a restart (its rooms are gone) by it
         self.heartbeat_interval = heartbeat
         self.facts = facts
         self.blobs = blobs
@@ -260,7 +262,7 @@ class Node:
         dead (its participants gone) and assigns the node's calls elsewhere when they are joined again."""
         while True:
             if self.facts is not None:
-                self.facts.heartbeat(url=self.url, interval=self.heartbeat_interval, **self.load())
+                self.facts.heartbeat(url=self.url, interval=self.heartbeat_interval, boot=self.boot, **self.load())
             await asyncio.sleep(self.heartbeat_interval)
 
     # -- housekeeping ----------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_a_node_reports_its_url_and_calls_and_refuses_a_token_for_another_node()
                     name, data = facts.sent[-1]
                     assert name == "NodeHeartbeat"
                     assert data == {"url": "ws://sfu-a.example/ws", "interval": 0.05, "calls": [call_id], "rooms": 1,
-                                    "participants": 1}
+                                    "participants": 1, "boot": node.boot}
                     get_contract("sfu.NodeHeartbeat.v1").schema().load({**data, "node": "sfu-a"})
         finally:
             beats.cancel()
