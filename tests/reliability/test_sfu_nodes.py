@@ -1,7 +1,8 @@
 """Two SFU nodes (issue #17): calls puts two calls on two nodes (the least loaded live one); one node is SIGKILLed
 under its call; within 10 s calls has its participants gone (its heartbeats stopped), the other call is untouched,
 and the people who join the lost call again are sent to the live node, where real WebRTC peers (aiortc) see and
-hear each other again. The whole platform on RabbitMQ and PostgreSQL, loopback."""
+hear each other again. Then that node is SIGKILLed and started again at once under its name (a supervisor's
+restart): its participants are gone too. The whole platform on RabbitMQ and PostgreSQL, loopback."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_two_calls_on_two_nodes_a_killed_nodes_people_are_gone_within_10_s_and_r
     assert {node_of(first), node_of(second)} == {"sfu", "sfu-2"}, "two calls, two nodes (the least loaded)"
     assert first["sfu_url"] != second["sfu_url"]
     assert node_of(join(0, 0)) == node_of(first), "a call stays on its node"
-    lost_node = node_of(first)
+    lost_node, live_node = node_of(first), node_of(second)
     live_url = second["sfu_url"]
 
     def participants(call: int) -> list[dict]:
@@ -94,6 +95,16 @@ def test_two_calls_on_two_nodes_a_killed_nodes_people_are_gone_within_10_s_and_r
                 await until(lambda a=a, b=b: hears(peers[(a, 0)], ids[b]), what=f"{a} to hear {b} on the live node")
             assert peers[(0, 0)].slot_of(ids[2], "camera") is None, "the rooms stay apart on one node"
             await until(lambda: connected(0) == 2, timeout=10, what="calls to know the two rejoined")
+
+            # the live node is SIGKILLed and started again at once under its name (as a supervisor does): never
+            # silent for long, but its rooms are gone; its new heartbeats say it started again
+            stack.stop_process(live_node, kill=True)
+            restarted = time.monotonic()
+            stack.start_sfu(replica=1 if live_node == "sfu" else 2)
+            stack.wait_healthy([live_node])
+            await until(lambda: connected(0) == connected(1) == 0, timeout=15,
+                        what="the restarted node's participants to be gone")
+            assert time.monotonic() - restarted < 10
             return gone_after
         finally:
             for peer in peers.values():
