@@ -94,9 +94,10 @@ Sfera is running (persistence: {config.persistence}, data: {var_dir}).
   Logs           {stack.log_dir}/
   Services       """ + ", ".join(f"{n} :{stack.metrics_port(n)}" for n in SERVICES) + """
   Dead letters   make dlq
-  SFU            ws://127.0.0.1:{stack.config.sfu_port}/ws, metrics :{stack.config.sfu_port}/metrics
+  SFU            """ + ", ".join(f"ws://127.0.0.1:{p}/ws (metrics :{p}/metrics)" for p in [
+            stack.config.sfu_port, *(stack.ports[f"sfu-{i}"] for i in range(2, stack.config.sfu_nodes + 1))]) + """
   A call's link  {g}/call/<call id>
-""".replace("{stack.config.sfu_port}", str(stack.config.sfu_port)).replace("{g}", g) + journals + """
+""".replace("{g}", g) + journals + """
 Press Ctrl-C to stop everything. A process that exits is started again (restarts: """
               f"{stack.log_dir}/supervisor.json).", flush=True)
         stack.write_status()
