@@ -41,6 +41,9 @@ http_duration = Histogram(
 )
 websocket_connections = Gauge("sfera_websocket_connections", "Open WebSocket connections on this gateway process.")
 events_pushed = Counter("sfera_realtime_events_pushed_total", "Events pushed to WebSocket clients.", ["type"])
+sfu_nodes_live = Gauge("sfera_sfu_nodes_live", "SFU nodes this calls process hears heartbeats from (issue #17).")
+sfu_nodes_lost = Counter("sfera_sfu_nodes_lost_total", "SFU nodes this calls process found dead (silent for "
+                         "SFERA_SFU_NODE_TIMEOUT) or started again: their calls' participants were marked gone.")
 
 # Label values that come from a request are bounded: a client cannot add series.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

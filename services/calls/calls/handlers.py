@@ -11,6 +11,7 @@ from calls.application import CallsApplication
 from calls.nodes import NodeRegistry
 from shared.contracts import CloudEvent
 from shared.errors import DomainError
+from shared.observability import metrics
 
 log = logging.getLogger("calls")
 
@@ -92,10 +93,12 @@ def lose_dead_nodes(app: CallsApplication, nodes: NodeRegistry) -> int:
     rejoin goes to a live node)."""
     gone = 0
     for node, calls in nodes.newly_dead():
+        metrics.sfu_nodes_lost.inc()
         log.warning("sfu node dead", extra={"node": node, "calls": len(calls)})
         for call_id in calls:
             try:
                 gone += len(app.node_lost(uuid.UUID(call_id), node))
             except Exception:  # one call's failure must not keep the others' people seated
                 log.exception("node_lost failed", extra={"node": node, "call_id": call_id})
+    metrics.sfu_nodes_live.set(len(nodes.live()))
     return gone

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from calls import handlers
 from calls.application import CallsApplication
@@ -118,10 +119,14 @@ def test_two_calls_go_to_two_nodes_and_a_dead_nodes_people_are_gone_and_rejoin_o
             call_id=first.id, user_id=uid, room=str(first.id), node="sfu-a"), event_id=f"sfu:a:{uuid.uuid4()}"))
     heartbeat(nodes, "sfu-a", [str(first.id)], participants=2)
     assert handlers.lose_dead_nodes(app, nodes) == 0
+    assert REGISTRY.get_sample_value("sfera_sfu_nodes_live") == 2
+    lost_before = REGISTRY.get_sample_value("sfera_sfu_nodes_lost_total")
     clock.now += 4
     heartbeat(nodes, "sfu-b", [str(second.id)], participants=1)
     clock.now += 3
     assert handlers.lose_dead_nodes(app, nodes) == 2  # sfu-a, silent 7 s: its two participants
+    assert REGISTRY.get_sample_value("sfera_sfu_nodes_live") == 1
+    assert REGISTRY.get_sample_value("sfera_sfu_nodes_lost_total") == lost_before + 1
     lost = app.call(first.id)
     assert lost.node is None and lost.present(time.time()) == []
     assert sorted(left_reasons(app, first.id)) == sorted((uid, "node_lost") for uid in members[1:])
