@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,16 @@ class Contract:
     @property
     def exchange(self) -> str:
         return event_exchange(self.service)
+
+    def data_schema(self) -> Schema:
+        """The schema of the event's data, one instance per contract reused by every producer and consumer (building
+        a marshmallow schema costs more than loading or dumping with it; its load and dump keep no state)."""
+        return _instance(self.schema)
+
+
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    return schema()
 
 
 registry: dict[str, Contract] = {}
@@ -113,7 +124,7 @@ class CloudEvent:
             "time": self.time.isoformat(),
             "subject": self.subject,
             "datacontenttype": CONTENT_TYPE,
-            "data": self.contract.schema().dump(self.data),
+            "data": self.contract.data_schema().dump(self.data),
         }
 
     def to_json(self) -> bytes:
@@ -130,7 +141,7 @@ def make_event(
 ) -> CloudEvent:
     """Build an event, validating ``data`` against its contract (producer side)."""
     entry = get_contract(event_type)
-    schema = entry.schema()
+    schema = entry.data_schema()
     try:
         loaded = schema.load(schema.dump(data))
     except ValidationError as exc:
@@ -155,12 +166,12 @@ def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
     if not isinstance(body, dict):
         raise ContractError("envelope must be a JSON object")
     try:
-        envelope = EnvelopeSchema().load(body)
+        envelope = _instance(EnvelopeSchema).load(body)
     except ValidationError as exc:
         raise ContractError("malformed CloudEvents envelope", exc.messages_dict) from exc
     entry = get_contract(envelope["type"])
     try:
-        data = entry.schema().load(envelope["data"])
+        data = entry.data_schema().load(envelope["data"])
     except ValidationError as exc:
         raise ContractError(f"{entry.type}: data does not match the contract", exc.messages_dict) from exc
     return CloudEvent(

@@ -21,7 +21,6 @@ identity's ``SessionEnded``, on which every socket of that session is closed at 
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -140,16 +139,9 @@ def token_expired() -> Unauthorized:
     return Unauthorized("auth.token_expired", "The access token has expired; connect again with a fresh one.")
 
 
-@functools.cache
-def _data_schema(event_type: str):
-    """One schema per contract, reused (building a marshmallow schema costs more than dumping with it: a profile
-    of the asyncio server put 2 ms an event in ``CloudEvent.to_dict``'s fresh schema)."""
-    return get_contract(event_type).schema()
-
-
 def event_data(event) -> dict[str, Any]:
-    """An event's data as JSON values (what ``event.to_dict()["data"]`` gives)."""
-    return _data_schema(event.type).dump(event.data)
+    """An event's data as JSON values (what ``event.to_dict()["data"]`` gives), with its contract's one schema."""
+    return event.contract.data_schema().dump(event.data)
 
 
 def dispatch(event, hub) -> None:
