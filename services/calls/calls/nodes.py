@@ -68,7 +68,9 @@ class NodeRegistry:
             if state is None:
                 state = self.nodes[node] = NodeState(node, url, now, boot=boot)
             if not state.dead and boot and state.boot and boot != state.boot:
-                lost = state.carries() - calls  # a call someone joined again since is carried now: it stays
+                # what its last start carried, less what it carries again (someone joined again since); calls only
+                # assigned to it are not lost: their tokens name the node, which is up
+                lost = state.calls - calls
                 if lost:
                     self.restarted.append((node, lost))
                 state.assigned = {}

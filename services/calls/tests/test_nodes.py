@@ -69,6 +69,7 @@ def test_a_node_that_started_again_within_the_timeout_lost_the_calls_it_carried(
     before, again = str(uuid.uuid4()), str(uuid.uuid4())
     heartbeat(nodes, "sfu-a", [before, again], boot="1")
     heartbeat(nodes, "sfu-a", [before, again], boot="1")
+    nodes.assigned("sfu-a", str(uuid.uuid4()))  # joined, not connected yet: its token names the node, up again
     assert nodes.newly_dead() == []
     clock.now += 1
     heartbeat(nodes, "sfu-a", [again], boot="2")  # someone of ``again`` already joined it again
