@@ -76,16 +76,22 @@ class Db:
         return statement
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> None:
-        self.cursor.execute(self.sql(text), tuple(params))
+        if self.postgres:  # never server-side prepared: a pipelined transaction that rolls back would lose them
+            self.cursor.execute(self.sql(text), tuple(params), prepare=False)
+        else:
+            self.cursor.execute(self.sql(text), tuple(params))
 
     def rows(self, text: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self.cursor.execute(self.sql(text), tuple(params))
+        if self.postgres:  # its own cursor: in a pipeline, a cursor's results are those of its first statement
+            with self.cursor.connection.cursor() as cursor:
+                cursor.execute(self.sql(text), tuple(params), prepare=False)
+                return [dict(row) for row in cursor.fetchall()]
+        self.execute(text, params)
         return [dict(row) for row in self.cursor.fetchall()]
 
     def one(self, text: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        self.cursor.execute(self.sql(text), tuple(params))
-        row = self.cursor.fetchone()
-        return dict(row) if row is not None else None
+        found = self.rows(text, params)
+        return found[0] if found else None
 
 
 class Projection:
@@ -204,13 +210,22 @@ class _Postgres(_Backend):
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=write) as cursor:
-            yield cursor
+            if not write:
+                yield cursor
+                return
+            with cursor.connection.pipeline():  # a catch-up's writes go out without a round trip each
+                yield cursor
 
     def notifications(self, cursor: Any, after: int, upto: int, topics: list[str], limit: int) -> list[Notification]:
+        with cursor.connection.cursor() as reading:  # its own results, whatever the pipeline holds
+            return self._notifications(reading, after, upto, topics, limit)
+
+    def _notifications(self, cursor: Any, after: int, upto: int, topics: list[str], limit: int
+                       ) -> list[Notification]:
         cursor.execute(f'SELECT notification_id, originator_id, originator_version, topic, state '  # noqa: S608
                        f'FROM "{self.schema}"."{self.recorder.events_table_name}" '
                        "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
-                       "ORDER BY notification_id LIMIT %s", (after, upto, topics, limit))
+                       "ORDER BY notification_id LIMIT %s", (after, upto, topics, limit), prepare=False)
         return [Notification(id=r["notification_id"], originator_id=r["originator_id"],
                              originator_version=r["originator_version"], topic=r["topic"], state=bytes(r["state"]))
                 for r in cursor.fetchall()]
@@ -218,7 +233,7 @@ class _Postgres(_Backend):
     def lock_schema(self, cursor: Any, name: str) -> None:
         key = int.from_bytes(hashlib.sha256(f"sfera-projection:{self.schema}:{name}".encode()).digest()[:8], "big",
                              signed=True)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,), prepare=False)
 
 
 def _backend_for(app: Application) -> _Backend:

@@ -2,9 +2,10 @@
 notification log (``shared.projection``) in school's own database.
 
 - ``members``: one row per membership (organization, person, roles, class, subjects, active) with the person's
-  name and the list's sort key (``casefold(last name)|user id``, the members list's order and cursor since
-  before the read model); ``rosters`` and ``roster_members``: who is in which roster (a class, ``staff``,
-  ``unplaced``) as the ``Roster`` aggregates say, so the list shows exactly whom it showed before;
+  name, the list's sort key (``casefold(last name)|user id``, the members list's order and cursor since
+  before the read model) and the rosters they are in (``groups``); ``rosters`` and ``roster_members``: who
+  is in which roster (a class, ``staff``, ``unplaced``) as the ``Roster`` aggregates say, so the list shows
+  exactly whom it showed before;
   ``people``: names, for memberships recorded before or after the person.
 - ``organizations``: each organization's name, country and city (``city_key``), address and sort key
   (``casefold(name)|id``), searched in full text by name, city and address: PostgreSQL a ``tsvector``
@@ -52,15 +53,16 @@ def _str(value: Any) -> str | None:
 
 class SchoolProjection(Projection):
     name = "school"
-    version = 1
+    version = 3
     tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
 
     def create_tables(self, db: Db) -> None:
         ordered = ' COLLATE "C"' if db.postgres else ""
-        db.execute("CREATE TABLE {people} (user_id TEXT PRIMARY KEY, last_name TEXT, first_name TEXT)")
+        db.execute("CREATE TABLE {people} (user_id TEXT PRIMARY KEY, last_name TEXT, first_name TEXT, "
+                   "sort_name TEXT NOT NULL)")
         db.execute("CREATE TABLE {members} (organization_id TEXT NOT NULL, user_id TEXT NOT NULL, "
                    "roles TEXT NOT NULL, class_id TEXT, subjects TEXT NOT NULL, active INTEGER NOT NULL, "
-                   f"last_name TEXT, first_name TEXT, sort_key TEXT{ordered} NOT NULL, "
+                   f"last_name TEXT, first_name TEXT, sort_key TEXT{ordered} NOT NULL, groups TEXT NOT NULL, "
                    "PRIMARY KEY (organization_id, user_id))")
         db.execute("CREATE INDEX rm_members_order ON {members} (organization_id, sort_key)")
         db.execute("CREATE INDEX rm_members_person ON {members} (user_id)")
@@ -85,25 +87,40 @@ class SchoolProjection(Projection):
     @handles(Person.Recorded, Person.Renamed)
     def named(self, db: Db, event: Any) -> None:
         user_id = str(event.originator_id)
-        db.execute("INSERT INTO {people} (user_id, last_name, first_name) VALUES (?, ?, ?) ON CONFLICT (user_id) "
-                   "DO UPDATE SET last_name = excluded.last_name, first_name = excluded.first_name",
-                   (user_id, event.last_name, event.first_name))
+        db.execute("INSERT INTO {people} (user_id, last_name, first_name, sort_name) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT (user_id) DO UPDATE SET last_name = excluded.last_name, "
+                   "first_name = excluded.first_name, sort_name = excluded.sort_name",
+                   (user_id, event.last_name, event.first_name, (event.last_name or "").casefold()))
         db.execute("UPDATE {members} SET last_name = ?, first_name = ?, sort_key = ? WHERE user_id = ?",
                    (event.last_name, event.first_name, member_sort_key(event.last_name, user_id), user_id))
 
     # -- memberships -------------------------------------------------------------------------------------
 
+    # The events most often applied (a person recorded, joining, added to a roster) only write: on PostgreSQL
+    # a catch-up's statements then go out in one pipeline instead of a round trip each.
+
     @handles(Membership.Joined)
     def joined(self, db: Db, event: Any) -> None:
         user_id = str(event.user_id)
-        person = db.one("SELECT last_name, first_name FROM {people} WHERE user_id = ?", (user_id,)) or {}
-        last_name = person.get("last_name")
         db.execute("INSERT INTO {members} (organization_id, user_id, roles, class_id, subjects, active, last_name, "
-                   "first_name, sort_key) VALUES (?, ?, ?, ?, '{{}}', 1, ?, ?, ?) "
+                   "first_name, sort_key, groups) SELECT ?, ?, ?, ?, '{{}}', 1, p.last_name, p.first_name, "
+                   "COALESCE(p.sort_name, '') || '|' || ?, '|' FROM (SELECT 1 AS one) x "
+                   "LEFT JOIN {people} p ON p.user_id = ? WHERE 1 = 1 "
                    "ON CONFLICT (organization_id, user_id) DO UPDATE SET roles = excluded.roles, "
                    "class_id = excluded.class_id, subjects = excluded.subjects, active = 1",
-                   (str(event.organization_id), user_id, json.dumps([event.role]), _str(event.class_id), last_name,
-                    person.get("first_name"), member_sort_key(last_name, user_id)))
+                   (str(event.organization_id), user_id, json.dumps([event.role]), _str(event.class_id), user_id,
+                    user_id))
+        self._regroup(db, user_id, "?", str(event.organization_id))
+
+    def _regroup(self, db: Db, user_id: str, organization: str, *params: str) -> None:
+        """The member row's ``groups`` (``|staff|<class id>|``): the rosters they are in, so that a page is one
+        scan of the organization's members in order, filtered row by row (no join to plan). ``organization``
+        is the SQL that gives the organization's id, with its ``params``."""
+        listed = ("string_agg(r.grp, '|' ORDER BY r.grp)" if db.postgres
+                  else "group_concat(r.grp, '|')")  # SQLite: in the primary key's order, grp last
+        db.execute(f"UPDATE {{members}} AS m SET groups = COALESCE('|' || (SELECT {listed} FROM {{roster_members}} r "
+                   "WHERE r.organization_id = m.organization_id AND r.user_id = m.user_id) || '|', '|') "
+                   f"WHERE m.user_id = ? AND m.organization_id = {organization}", (user_id, *params))
 
     def _member(self, db: Db, event: Any, **columns: Any) -> None:
         assigned = ", ".join(f"{c} = ?" for c in columns)
@@ -145,10 +162,11 @@ class SchoolProjection(Projection):
 
     @handles(Roster.Added)
     def roster_added(self, db: Db, event: Any) -> None:
+        user_id, roster_id = str(event.user_id), str(event.originator_id)
         db.execute("INSERT INTO {roster_members} (organization_id, user_id, grp) "
                    "SELECT organization_id, ?, grp FROM {rosters} WHERE roster_id = ? "
-                   "ON CONFLICT (organization_id, user_id, grp) DO NOTHING",
-                   (str(event.user_id), str(event.originator_id)))
+                   "ON CONFLICT (organization_id, user_id, grp) DO NOTHING", (user_id, roster_id))
+        self._regroup(db, user_id, "(SELECT organization_id FROM {rosters} WHERE roster_id = ?)", roster_id)
 
     @handles(Roster.Removed)
     def roster_removed(self, db: Db, event: Any) -> None:
@@ -156,6 +174,7 @@ class SchoolProjection(Projection):
         if roster is not None:
             db.execute("DELETE FROM {roster_members} WHERE organization_id = ? AND user_id = ? AND grp = ?",
                        (roster["organization_id"], str(event.user_id), roster["grp"]))
+            self._regroup(db, str(event.user_id), "?", roster["organization_id"])
 
     # -- organizations ---------------------------------------------------------------------------------------
 
@@ -183,18 +202,20 @@ class SchoolProjection(Projection):
 # -- queries ----------------------------------------------------------------------------------------------------
 
 
-def members_page(db: Db, organization_id: uuid.UUID, groups: list[str], after: str | None, limit: int,
+def members_page(db: Db, organization_id: uuid.UUID, groups: list[str] | None, after: str | None, limit: int,
                  staff_view: bool) -> tuple[list[dict], str | None]:
-    """Active members of the organization in any of ``groups`` (rosters), after the sort key ``after``:
-    ``limit`` rows and the last one's key when more follow."""
-    if not groups:
+    """Active members of the organization in any of ``groups`` (rosters; None: in any roster), after the
+    sort key ``after``: ``limit`` rows and the last one's key when more follow."""
+    if groups is not None and not groups:
         return [], None
-    marks = ", ".join("?" * len(groups))
+    if groups is None:
+        in_groups, params = "m.groups <> '|'", []
+    else:  # roster names are "staff", "unplaced" and class ids: nothing LIKE reads as a wildcard
+        in_groups, params = "(" + " OR ".join("m.groups LIKE ?" for _ in groups) + ")", [f"%|{g}|%" for g in groups]
     rows = db.rows("SELECT m.user_id, m.last_name, m.first_name, m.roles, m.class_id, m.subjects, m.sort_key "
-                   "FROM {members} m WHERE m.organization_id = ? AND m.active = 1 AND m.sort_key > ? AND EXISTS "
-                   "(SELECT 1 FROM {roster_members} r WHERE r.organization_id = m.organization_id "
-                   f"AND r.user_id = m.user_id AND r.grp IN ({marks})) ORDER BY m.sort_key LIMIT ?",
-                   (str(organization_id), after or "", *groups, limit + 1))
+                   "FROM {members} m WHERE m.organization_id = ? AND m.active = 1 AND m.sort_key > ? AND "
+                   + in_groups + " ORDER BY m.sort_key LIMIT ?",
+                   (str(organization_id), after or "", *params, limit + 1))
     items = []
     for row in rows[:limit]:
         item: dict[str, Any] = {"user_id": row["user_id"], "last_name": row["last_name"],

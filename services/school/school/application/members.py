@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from school.application.base import UNPLACED, SchoolBase
+from school.application.base import SchoolBase
 from school.domain import Membership, Organization, PersonOrganizations, Roster
 from school.readmodel import members_page
 from shared.contracts.api.school import ROLES, ChangeMember
@@ -22,9 +22,9 @@ class Members(SchoolBase):
         a student or parent sees the staff and their own class (names only)."""
         actor = self._member(organization_id, actor_id)
         staff_view = actor.has("admin") or actor.has("teacher")
-        organization = self.organization(organization_id)
-        if staff_view:
-            groups = ["staff", UNPLACED, *organization.class_ids] if class_id is None else [str(class_id)]
+        groups: list[str] | None
+        if staff_view:  # everyone: the staff, the unplaced and every class's roster, i.e. any of its rosters
+            groups = None if class_id is None else [str(class_id)]
         else:
             own = str(actor.class_id) if actor.class_id else None
             if class_id is not None and str(class_id) != own:
