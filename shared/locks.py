@@ -1,12 +1,15 @@
-"""Locks by key inside one process: writers of one hot aggregate (a chat, an
-invite link) take turns instead of racing on its version."""
+"""Locks by key: writers of one hot aggregate (a chat, an invite link) take turns instead of racing on its
+version, inside one process (KeyedLocks) and across the replicas of a service on PostgreSQL (ClusterLocks)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+log = logging.getLogger("shared.locks")
 
 
 class KeyedLocks:
@@ -29,3 +32,98 @@ class KeyedLocks:
                 entry[1] -= 1
                 if entry[1] == 0:
                     del self.locks[key]
+
+
+class ClusterLocks:
+    """Locks by key across the processes of one store (replicas of a service): PostgreSQL session advisory
+    locks, each held on a connection of this object's own — never the store's pool, which the command holding
+    the lock reads and saves through meanwhile. Replicas writing one hot aggregate then take turns as threads of
+    one process do (KeyedLocks) instead of racing on its version and running again.
+
+    The lock only spares the races; optimistic concurrency still decides. A lock not granted within
+    ``timeout`` seconds (PostgreSQL's ``lock_timeout``), or a database that cannot be reached, lets the command
+    go on unlocked. Idle connections are kept for the next lock (at most ``keep``); a holder killed mid-command
+    loses its locks with its connection."""
+
+    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, keep: int = 2):
+        self.conninfo = {**conninfo, "autocommit": True, "connect_timeout": 2, "application_name": "keylock",
+                         "options": f"-c lock_timeout={int(timeout * 1000)}"}
+        self.keep = keep
+        self.idle: list = []
+        self.guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        """Holds the lock ``name`` (True), or goes on without it (False)."""
+        from shared.lease import advisory_key
+
+        key = advisory_key(f"key:{name}")
+        conn = self._take()
+        locked = False
+        if conn is not None:
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                locked = True
+            except Exception as exc:  # noqa: BLE001 - lock timeout, connection lost: go on unlocked
+                log.warning("cluster lock not taken, going on without it", extra={"lock": name, "error": str(exc)})
+                conn = self._keep_if_alive(conn)
+        try:
+            yield locked
+        finally:
+            if locked:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except Exception:  # noqa: BLE001 - closing the connection drops its locks
+                    self._close(conn)
+                    conn = None
+            if conn is not None:
+                self._give_back(conn)
+
+    def _take(self):
+        with self.guard:
+            if self.idle:
+                return self.idle.pop()
+        try:
+            import psycopg
+
+            return psycopg.connect(**self.conninfo)
+        except Exception as exc:  # noqa: BLE001 - the database away: unlocked, as before
+            log.warning("cluster lock: cannot connect", extra={"error": str(exc)})
+            return None
+
+    def _keep_if_alive(self, conn):
+        if conn.closed or conn.broken:
+            self._close(conn)
+            return None
+        return conn
+
+    def _give_back(self, conn) -> None:
+        with self.guard:
+            if len(self.idle) < self.keep and not conn.closed:
+                self.idle.append(conn)
+                return
+        self._close(conn)
+
+    @staticmethod
+    def _close(conn) -> None:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - gone already
+            pass
+
+    def close(self) -> None:
+        with self.guard:
+            idle, self.idle = self.idle, []
+        for conn in idle:
+            self._close(conn)
+
+
+class NoClusterLocks:
+    """One process's store (SQLite, memory): nothing to share a lock with."""
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        yield False
+
+    def close(self) -> None:
+        pass

@@ -36,7 +36,7 @@ from eventsourcing.utils import strtobool
 
 from shared.config import Settings, settings
 from shared.errors import NotFound, TooManyRequests
-from shared.locks import KeyedLocks
+from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks
 from shared.observability import metrics
 
 PERSISTENCE_MODULES = {
@@ -185,6 +185,19 @@ class ServiceApplication(Application):
         self._attempts = threading.local()  # per thread (and per green thread under eventlet)
         super().__init__(env)
         self.locks = KeyedLocks()
+        self.cluster_locks = self._cluster_locks()
+
+    def _cluster_locks(self) -> ClusterLocks | NoClusterLocks:
+        """On PostgreSQL, a keyed command's lock across the service's replicas (its store's database)."""
+        if self.env.get("PERSISTENCE_MODULE") != PERSISTENCE_MODULES["postgres"]:
+            return NoClusterLocks()
+        return ClusterLocks({"host": self.env.get("POSTGRES_HOST"), "port": self.env.get("POSTGRES_PORT"),
+                             "dbname": self.env.get("POSTGRES_DBNAME"), "user": self.env.get("POSTGRES_USER"),
+                             "password": self.env.get("POSTGRES_PASSWORD")})
+
+    def close(self) -> None:
+        self.cluster_locks.close()
+        super().close()
 
     def construct_repository(self) -> Repository:
         """eventsourcing's repository as ``Application.construct_repository`` builds it,
@@ -220,7 +233,8 @@ class ServiceApplication(Application):
     def retrying(self, command: Callable[[], T], key: Any = None, attempts: int = 20) -> T:
         """Run a whole command -- read, decide, save -- and run it again from the start
         when a concurrent save won the race (optimistic concurrency), backing off with
-        jitter; with a ``key``, commands on the same key take turns inside this process first.
+        jitter; with a ``key``, commands on the same key take turns, inside this process and (PostgreSQL)
+        across the service's replicas (``ClusterLocks``), so they seldom race at all.
 
         The command must read every aggregate it saves inside itself: a save of an
         object read before the attempt raises ``StaleWrite`` at once (on the first
@@ -228,7 +242,7 @@ class ServiceApplication(Application):
         written. A command run inside another retried command is part of that one
         attempt: the outer command is what runs again."""
         if key is not None:
-            with self.locks.hold(key):
+            with self.locks.hold(key), self.cluster_locks.hold(f"{self.service or self.name}:{key!r}"):
                 return self.retrying(command, None, attempts)
         if getattr(self._attempts, "current", None) is not None:
             return command()

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from shared.locks import NoClusterLocks
 from shared.store import ServiceApplication
 
 
@@ -15,10 +16,12 @@ from shared.store import ServiceApplication
 def racing(*apps: ServiceApplication, timeout: float = 5.0) -> Iterator[None]:
     """Each application's first write waits until every one of them is about to
     write: all have read before any writes, so on a shared aggregate all but one
-    lose the race and must run their command again."""
+    lose the race and must run their command again. (Their keyed commands do not take
+    the lock across replicas meanwhile: it would make them take turns, not race.)"""
     barrier = threading.Barrier(len(apps))
     originals = []
     for app in apps:
+        app.cluster_locks, unlocked = NoClusterLocks(), app.cluster_locks
         original = app.events.put
         waited = threading.Event()
 
@@ -32,12 +35,13 @@ def racing(*apps: ServiceApplication, timeout: float = 5.0) -> Iterator[None]:
             return _original(*args, **kwargs)
 
         app.events.put = put  # type: ignore[method-assign]
-        originals.append((app, original))
+        originals.append((app, original, unlocked))
     try:
         yield
     finally:
-        for app, original in originals:
+        for app, original, unlocked in originals:
             app.events.put = original  # type: ignore[method-assign]
+            app.cluster_locks = unlocked
 
 
 def run_together(*calls: Callable[[], Any]) -> list[Any]:

@@ -7,6 +7,7 @@ import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Tracking
 
+from shared.config import settings
 from shared.store import ServiceApplication, StaleWrite, command, make_application, once_per_event, store_env
 from shared.store.testing import racing, run_together
 
@@ -187,6 +188,34 @@ def test_a_lost_race_is_counted_as_a_retry_of_its_service(durable_store_settings
         run_together(lambda: a.increment_retried(tally.id), lambda: b.increment_retried(tally.id))
     assert retries() == before + 1  # the loser ran once more; the winner never
     assert setup.repository.get(tally.id).count == 2
+
+
+@pytest.fixture
+def postgres_settings(postgres, tmp_path):
+    database = f"hot{uuid.uuid4().hex[:8]}"
+    postgres.ensure_database(database)
+    return settings({"SFERA_VAR_DIR": str(tmp_path / "var"), "PERSISTENCE": "postgres",
+                     "SFERA_PG_PORT": str(postgres.port), "SFERA_PG_DB": database})
+
+
+def test_replicas_take_turns_on_a_hot_key_instead_of_racing_on_postgres(postgres_settings):
+    """A keyed command takes its key's lock across processes too (a PostgreSQL advisory lock beside the
+    in-process one): two replicas hammering one aggregate wait for each other and never lose a race (issue #17)."""
+    from prometheus_client import REGISTRY
+
+    def retries() -> float:
+        return REGISTRY.get_sample_value("sfera_command_retries_total", {"service": "tally", "outcome": "retried"}) or 0
+
+    setup, tally, (a, b) = _replicas(postgres_settings)
+    before = retries()
+
+    def hammer(app: TallyCommands) -> None:
+        for _ in range(30):
+            app.retrying(lambda: app.increment_retried(tally.id), key=("tally", tally.id))
+
+    run_together(lambda: hammer(a), lambda: hammer(b))
+    assert setup.repository.get(tally.id).count == 60
+    assert retries() == before  # no race lost: they took turns
 
 
 def test_a_command_inside_a_retried_command_is_part_of_its_attempt(store_settings):

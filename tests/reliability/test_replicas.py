@@ -2,8 +2,9 @@
 gateways behind a round-robin balancer) under tools/chaos.py's mixed load — sign-ins, messages to one chat, joins
 of one call, e-journal webhooks: hot keys all — and halfway one replica of messaging and the relay holding
 messaging's lease are killed and stay down. Nothing accepted is lost or doubled, both replicas of each process
-kind did work, one relay per service held its lease at a time and only it published, and the API answered
-request.busy / request.conflict to at most BUSY_BOUND of the load's requests."""
+kind did work, one relay per service held its lease at a time and only it published, the hot keys' writers took
+turns across the replicas (at most RETRY_BOUND races lost per operation), and the API answered request.busy /
+request.conflict to at most BUSY_BOUND of the load's requests."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.reliability
 # 0 of ~1,500 (two writers per hot key at most: a replica serialises a key's commands inside itself first).
 BUSY_BOUND = 0.01
 LOAD_SECONDS = 16.0
+RETRY_BOUND = 0.05  # commands run again after a lost race, per operation of the load
 
 
 def test_two_of_each_share_the_load_lose_nothing_and_carry_on_when_one_is_killed(make_stack):
@@ -52,9 +54,10 @@ def test_two_of_each_share_the_load_lose_nothing_and_carry_on_when_one_is_killed
     holders = replicas.lease_holders(stack)
     assert {name: holders.get(name) for name in [*(f"outbox:{s}" for s in SERVICES), GRADUATION_LEASE]} == {
         name: 1 for name in [*(f"outbox:{s}" for s in SERVICES), GRADUATION_LEASE]}, holders
-    # the load raced on hot keys (one chat, one call, one journal) across the replicas, and lost nothing to it
+    # hot keys (one chat, one call, one journal) take turns across the replicas (shared.locks.ClusterLocks)
+    # instead of racing: measured 0 commands run again; 138 for ~450 operations before the lock (30%)
     retries = sum(report.work[p].get("sfera_command_retries", 0) for s in SERVICES for p in stack_names(s, report))
-    assert retries > 0, text
+    assert retries <= RETRY_BOUND * sum(report.ops.values()), text
     published = {r: report.work[r]["sfera_events_published"] for r in ("messaging-relay", "messaging-relay-2")}
     assert all(published.values()), (published, text)  # the killed holder before, the survivor after
 
