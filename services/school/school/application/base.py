@@ -56,8 +56,9 @@ class SchoolBase(ServiceApplication):
         # The lists' tables (school.readmodel), kept from this store's log; a query catches them up first.
         self.read_model = ReadModel(self, SchoolProjection())
         self.read_models = (self.read_model,)
-        if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them
-            self.read_model.ensure()
+        if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them,
+            self.read_model.ensure()  # and apply the log (all of it after a version bump), so that the first
+            self.read_model.catch_up()  # query of a release does not
 
     def close(self) -> None:
         self.read_model.close()
