@@ -262,7 +262,6 @@ class ReadModel(Generic[P]):
         self.topics = projection.topics()
         self._seen = -1  # the position this process last saw: at or behind the stored one
         self._ready = False
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:

@@ -10,7 +10,8 @@ notification log (``shared.projection``) in school's own database.
 - ``organizations``: each organization's name, country and city (``city_key``), address and sort key
   (``casefold(name)|id``), searched in full text by name, city and address: PostgreSQL a ``tsvector``
   (Russian stems and plain words, GIN index) matched word by word as prefixes; SQLite an FTS5 table
-  (``unicode61``, diacritics removed: ё is е) matched the same way.
+  (``unicode61``, diacritics removed: ё is е) of the words and their Snowball stems (``snowballstemmer``, the
+  algorithm of PostgreSQL's ``russian``) matched the same way.
 
 Sort keys are compared as code points: Python's order, SQLite's BINARY, PostgreSQL's ``COLLATE "C"``.
 ``python -m school.readmodel rebuild`` (or ``python -m shared.projection rebuild school``) rebuilds it.
@@ -22,7 +23,10 @@ import json
 import re
 import sys
 import uuid
+from functools import lru_cache
 from typing import Any
+
+import snowballstemmer
 
 from school.domain import Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles
@@ -42,6 +46,15 @@ def _plain(text: str) -> str:
     return text.casefold().replace("ё", "е")
 
 
+@lru_cache(maxsize=1)
+def _russian() -> Any:
+    return snowballstemmer.stemmer("russian")  # the Snowball algorithm PostgreSQL's 'russian' configuration runs
+
+
+def stem(word: str) -> str:
+    return _russian().stemWord(word)
+
+
 def words(text: str | None) -> list[str]:
     """The words of a search text (letters and digits), at most ``MAX_WORDS``: nothing else reaches a query."""
     return re.findall(r"[^\W_]+", _plain(text or ""))[:MAX_WORDS]
@@ -53,7 +66,7 @@ def _str(value: Any) -> str | None:
 
 class SchoolProjection(Projection):
     name = "school"
-    version = 3
+    version = 4
     tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
 
     def create_tables(self, db: Db) -> None:
@@ -190,6 +203,8 @@ class SchoolProjection(Projection):
                    (organization_id, event.name, country, event.city, key, address,
                     organization_sort_key(event.name, organization_id)))
         body = _plain(" ".join(filter(None, [event.name, event.city, address])))
+        if not db.postgres:  # FTS5 has no Russian: each word's Snowball stem is indexed beside it
+            body = " ".join([body, *sorted({stem(w) for w in words(body)} - set(words(body)))])
         if db.postgres:
             db.execute("UPDATE {organizations} SET search = to_tsvector('russian', ?) || to_tsvector('simple', ?) "
                        "WHERE organization_id = ?", (body, body, organization_id))
@@ -245,10 +260,11 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
             "(to_tsquery('russian', ?) || to_tsquery('simple', ?))" for _ in terms) + ")")
         for term in terms:
             params += [f"{term}:*", f"{term}:*"]
-    elif terms:
+    elif terms:  # a word or its stem, as a prefix; lone letters ("в", "и") only when nothing else is asked
+        terms = [t for t in terms if len(t) > 1 or t.isdigit()] or terms
         conditions.append("o.organization_id IN (SELECT organization_id FROM {organization_words} "
                           "WHERE {organization_words} MATCH ?)")
-        params.append(" AND ".join(f'"{term}"*' for term in terms))
+        params.append(" AND ".join(f'("{t}"* OR "{stem(t)}"*)' for t in terms))
     rows = db.rows("SELECT o.organization_id, o.name, o.sort_key FROM {organizations} o WHERE "
                    + " AND ".join(conditions) + " ORDER BY o.sort_key LIMIT ?", (*params, limit + 1))
     items = [{"organization_id": row["organization_id"], "name": row["name"]} for row in rows[:limit]]
