@@ -26,7 +26,8 @@ class SearchQuery(Schema):
                          metadata={"description": "The city (any spacing or case); none: the whole country"})
     q = fields.String(load_default=None, validate=validate.Length(max=200),
                       metadata={"description": "Words of the name, city or address, each the start of a word "
-                                               "(Russian word forms on PostgreSQL)", "example": "гимназия казань"})
+                                               "or of its Russian stem ('гимназии' finds 'Гимназия')",
+                                "example": "гимназия казань"})
     cursor = Cursor()
     limit = Limit(20, 100)
 

@@ -9670,7 +9670,7 @@ export interface operations {
                 country: string;
                 /** @description The city (any spacing or case); none: the whole country */
                 city?: string | null;
-                /** @description Words of the name, city or address, each the start of a word (Russian word forms on PostgreSQL) */
+                /** @description Words of the name, city or address, each the start of a word or of its Russian stem ('гимназии' finds 'Гимназия') */
                 q?: string | null;
                 /** @description The previous page's next_cursor (opaque) */
                 cursor?: string | null;
