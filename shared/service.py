@@ -15,6 +15,7 @@ from kombu import Connection
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
+from shared.config import env_float
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, DomainError, Invalid
 from shared.observability import metrics
@@ -56,8 +57,28 @@ class EventSourcedApp(DependencyProvider):
     def setup(self) -> None:
         self.app = make_application(self.app_cls, self.container.service_name, **self.kwargs)
         health_checks["store"] = lambda: self.app.process_recorder.max_notification_id()
+        self.stopping = False
+
+    def start(self) -> None:
+        interval = env_float("SFERA_READ_MODEL_INTERVAL", 1.0)
+        if getattr(self.app, "read_models", ()) and interval > 0:
+            self.container.spawn_managed_thread(lambda: self._keep_read_models(interval))
+
+    def _keep_read_models(self, interval: float) -> None:
+        """A query catches its read model up before reading (shared.projection); this green thread also does
+        every ``interval`` seconds, so that the first query after a burst of writes finds little to apply
+        (bench.school: 5.9 s for 2,000 joins at once without it). Replicas take turns on the position."""
+        while not self.stopping:
+            time.sleep(interval)  # eventlet's, under the runner
+            for model in self.app.read_models:  # type: ignore[union-attr]
+                try:
+                    model.catch_up()
+                except Exception:  # noqa: BLE001 - the next query or tick tries again; a bug shows in every query
+                    if not self.stopping:
+                        log.exception("read model catch-up failed", extra={"read_model": model.name})
 
     def stop(self) -> None:
+        self.stopping = True
         if self.app is not None:
             self.app.close()
 

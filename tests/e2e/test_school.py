@@ -70,6 +70,24 @@ def test_search_by_words_of_the_name_and_the_read_model_rebuilt_by_one_command_S
     assert api.ok("GET", f"/organizations/{school['org']}/members", school["admin"]["access_token"]) == members
 
 
+def test_the_read_model_keeps_up_in_the_background_without_a_query(api, platform, school):
+    """Issue #17: school's service applies its log to the read model every second (SFERA_READ_MODEL_INTERVAL),
+    so the first query after a burst of writes finds little left to apply. Nothing here lists members or
+    searches: only that green thread can move the position up to the join."""
+    api.member(school["org"], school["admin"], "student", school["five"], last_name="Фоновая")
+    script = ("import time\n"
+              "from school.application import SchoolApplication\n"
+              "from shared.store import make_application\n"
+              "model = make_application(SchoolApplication, 'school').read_model\n"
+              "head, deadline = model.head(), time.monotonic() + 20\n"
+              "while model.position() < head and time.monotonic() < deadline:\n"
+              "    time.sleep(0.2)\n"
+              "print(model.position() >= head, model.position(), head)\n")
+    kept = subprocess.run([sys.executable, "-c", script], env=platform.env(), capture_output=True, text=True,
+                          timeout=60)
+    assert kept.stdout.startswith("True"), kept.stdout + kept.stderr
+
+
 def test_the_operator_cli_lists_and_approves_applications_SC_1(api, platform):
     application = api.ok("POST", "/organization-applications", status=201, json={
         "name": "Колледж связи", "kind": "college", "country": "RU", "city": "Пенза", "admin_phone": api.new_phone()})
