@@ -96,6 +96,7 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
     connect_seconds = time.monotonic() - started
     await asyncio.sleep(1)  # the server settles (its handshakes' garbage collected) before its RSS is read
     rss_connected = rss_kib(rss_pid)
+    gc_connected = await asyncio.to_thread(gc_pauses, int(url.split(":")[2].split("/")[0]))
     # The measuring client's N open sockets are long-lived: kept out of its cyclic collector's full passes, so the
     # client (not under test) spends its time reading frames.
     gc.collect()
@@ -147,7 +148,7 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
         task.cancel()
     await session.close()
     return {"asked": sockets, "connected": len(connected), "refused": refused, "still_open": still_open,
-            "connect_s": round(connect_seconds, 1), "rss_connected_kib": rss_connected,
+            "connect_s": round(connect_seconds, 1), "rss_connected_kib": rss_connected, "gc_connected": gc_connected,
             "published": len(sent_at), "expected": expected,
             "delivered": len(latencies), "publish_s": round(publish_seconds, 1),
             "p50_ms": round(percentile(latencies, 0.50) * 1000, 1) if latencies else None,
@@ -155,9 +156,30 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
 
 
 # -- the bench process --------------------------------------------------------------------------------------------
+def gc_pauses(port: int) -> dict[str, tuple[float, float, float, float]]:
+    """The asyncio server's collector so far (its /metrics): generation -> (passes, seconds, objects freed, CPU
+    seconds)."""
+    import urllib.request
+
+    found: dict[str, list[float]] = {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        for name, at in (("sfera_gc_pause_seconds_count", 0), ("sfera_gc_pause_seconds_sum", 1),
+                         ("sfera_gc_collected_total", 2), ("sfera_gc_cpu_seconds_total", 3)):
+            if line.startswith(name + "{"):
+                generation = line.split('generation="')[1].split('"')[0]
+                found.setdefault(generation, [0.0, 0.0, 0.0, 0.0])[at] = float(line.rsplit(" ", 1)[1])
+    return {g: tuple(values) for g, values in found.items()}
+
+
 def measure(stack, name: str, port: int, pid: int, args, sockets: int) -> dict:
     pid = serving_pid(pid)
     before = rss_kib(pid)
+    gc_before = gc_pauses(port)
     result_file = Path(stack.var_dir) / f"{name}.json"
     argv = [sys.executable, "-m", "bench.realtime", "client", "--url", f"ws://127.0.0.1:{port}/api/v1/realtime",
             "--sockets", str(sockets), "--rate", str(args.rate), "--seconds", str(args.seconds),
@@ -166,6 +188,18 @@ def measure(stack, name: str, port: int, pid: int, args, sockets: int) -> dict:
     result = json.loads(result_file.read_text())
     result["rss_before_mib"] = round(before / 1024, 1)
     result["kib_per_socket"] = round((result.pop("rss_connected_kib") - before) / max(1, result["connected"]), 1)
+    gc_after, gc_connected = gc_pauses(port), result.pop("gc_connected")
+    if gc_after:  # the asyncio server: its collector's pauses while the sockets connected, then while sending
+
+        def between(first: dict, then: dict) -> dict:
+            out = {}
+            for g, (c, s, f, cpu) in then.items():
+                c0, s0, f0, cpu0 = first.get(g, (0, 0, 0, 0))
+                out[g] = {"n": int(c - c0), "ms": round((s - s0) * 1000), "cpu_ms": round((cpu - cpu0) * 1000),
+                          "freed": int(f - f0)}
+            return out
+
+        result["gc"] = {"connecting": between(gc_before, gc_connected), "sending": between(gc_connected, gc_after)}
     return result
 
 
@@ -175,6 +209,12 @@ def main() -> None:
     parser.add_argument("--baseline-sockets", type=int, default=128, help="the gthread gateway's threads")
     parser.add_argument("--rate", type=float, default=200.0, help="messages a second, into chats of 40")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--profile", metavar="FILE", help="run the asyncio server under cProfile (its loop's thread) "
+                        "into FILE and print where its time went; the profiler slows it: its figures are not the "
+                        "bench's")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the gthread gateway (a profile's run)")
+    parser.add_argument("--without-gc-freeze", action="store_true", help="also measure the asyncio server with N "
+                        "sockets and SFERA_REALTIME_GC_FREEZE=no (its sockets in the collector's full passes)")
     args = parser.parse_args()
 
     from tools.devstack.infra import free_port, free_port_block
@@ -201,23 +241,41 @@ def main() -> None:
                 stack.start_service(name.lower(), f"bench.realtime_stubs:{name}", port=free_port())
             stack.wait_healthy()
 
-            stack.start_gateway()
-            stack.wait_healthy(["gateway"])
-            pid = stack.processes["gateway"].process.pid
-            results["gthread (baseline)"] = measure(stack, "gthread", config.gateway_port, pid, args,
-                                                   args.baseline_sockets)
-            stack.stop_process("gateway")
+            if not args.no_baseline:
+                stack.start_gateway()
+                stack.wait_healthy(["gateway"])
+                pid = stack.processes["gateway"].process.pid
+                results["gthread (baseline)"] = measure(stack, "gthread", config.gateway_port, pid, args,
+                                                       args.baseline_sockets)
+                stack.stop_process("gateway")
 
             port = free_port()
-            server = stack._spawn(Managed("realtime", [sys.executable, "-m", "gateway.realtime_server", "--port",
-                                                        str(port)], f"http://127.0.0.1:{port}/healthz"))
+            profiler = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())] if args.profile else []
+            server = stack._spawn(Managed("realtime", [sys.executable, *profiler, "-m", "gateway.realtime_server",
+                                                        "--port", str(port)], f"http://127.0.0.1:{port}/healthz"))
             stack.wait_healthy(["realtime"])
             results["asyncio, same sockets"] = measure(stack, "asyncio-small", port, server.process.pid, args,
                                                        args.baseline_sockets)
             results["asyncio"] = measure(stack, "asyncio", port, server.process.pid, args, args.sockets)
+            stack.stop_process("realtime", timeout=60)  # SIGTERM: a clean exit writes the profile
+            if args.without_gc_freeze:
+                port = free_port()
+                server = stack._spawn(Managed("realtime-unfrozen", [sys.executable, "-m", "gateway.realtime_server",
+                                                                    "--port", str(port)],
+                                              f"http://127.0.0.1:{port}/healthz", {"SFERA_REALTIME_GC_FREEZE": "no"}))
+                stack.wait_healthy(["realtime-unfrozen"])
+                results["asyncio, no gc freeze"] = measure(stack, "asyncio-unfrozen", port, server.process.pid, args,
+                                                           args.sockets)
         finally:
             stack.stop()
     report(results, args)
+    if args.profile:
+        import pstats
+
+        print(f"\nprofile of the asyncio server's loop ({args.profile}), by own time then by cumulative time:")
+        stats = pstats.Stats(args.profile)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(30)
 
 
 def report(results: dict[str, dict], args) -> None:
@@ -230,6 +288,10 @@ def report(results: dict[str, dict], args) -> None:
         print(f"{name:<24}{r['connected']:>9}{r['refused']:>9}{r['still_open']:>12}{r['connect_s']:>10}"
               f"{str(r['delivered']) + '/' + str(r['expected']):>18}{str(r['p50_ms']):>9}{str(r['p99_ms']):>9}"
               f"{r['kib_per_socket']:>12}")
+        for phase, pauses in r.get("gc", {}).items():
+            print(f"{'':<24}collector {phase}: " + ", ".join(
+                f"gen {g}: {p['n']} passes, {p['ms']} ms ({p['cpu_ms']} ms CPU), {p['freed']} freed"
+                for g, p in sorted(pauses.items())))
     base, new = results.get("gthread (baseline)"), results.get("asyncio")
     if base and new and base["p99_ms"] and new["p99_ms"]:
         print(f"sockets held: {new['connected']} vs {base['connected']} ({new['connected'] / base['connected']:.0f}x);"
