@@ -125,10 +125,16 @@ class Load:
         api, chat = self.api, self.chat
         if op.kind == "sign-in":
             phone = api.new_phone()
-            challenge = self._retry(lambda: api.request_code(phone))
-            code = challenge and self._retry(lambda: api.inbox_code("sms", challenge["sent_to"]))
-            session = code and self._retry(lambda: api.ok(
-                "POST", f"/auth/sign-in-codes/{challenge['challenge_id']}/confirmation", json={"code": code}))
+
+            def sign_in() -> dict:
+                # From the code again after any failure: a confirmation whose answer was lost (a gateway killed
+                # mid-request) has used its code, and sending that code again is refused (410) for good.
+                challenge = api.request_code(phone)
+                code = api.inbox_code("sms", challenge["sent_to"])
+                return api.ok("POST", f"/auth/sign-in-codes/{challenge['challenge_id']}/confirmation",
+                              json={"code": code})
+
+            session = self._retry(sign_in)
             op.key = session["user_id"] if session else ""
             return bool(session)
         if op.kind == "message":

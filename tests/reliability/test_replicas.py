@@ -1,10 +1,10 @@
 """Two of each (issue #17, replicas): every service, relay and gateway runs as two processes on PostgreSQL (the
 gateways behind a round-robin balancer) under tools/chaos.py's mixed load — sign-ins, messages to one chat, joins
-of one call, e-journal webhooks: hot keys all — and halfway one replica of messaging and the relay holding
-messaging's lease are killed and stay down. Nothing accepted is lost or doubled, both replicas of each process
-kind did work, one relay per service held its lease at a time and only it published, the hot keys' writers took
-turns across the replicas (at most RETRY_BOUND races lost per operation), and the API answered request.busy /
-request.conflict to at most BUSY_BOUND of the load's requests."""
+of one call, e-journal webhooks: hot keys all — and halfway one replica of messaging, the relay holding
+messaging's lease and a gateway are killed and stay down. Nothing accepted is lost or doubled, both replicas of
+each process kind did work, one relay per service held its lease at a time and only it published, the hot keys'
+writers took turns across the replicas (at most RETRY_BOUND races lost per operation), and the API answered
+request.busy / request.conflict to at most BUSY_BOUND of the load's requests."""
 
 from __future__ import annotations
 
@@ -31,15 +31,17 @@ def test_two_of_each_share_the_load_lose_nothing_and_carry_on_when_one_is_killed
     assert len(stack.replicas_of("messaging")) == len(stack.replicas_of("gateway")) == 2
     started = time.monotonic()
     out = io.StringIO()
-    report = replicas.run(stack, LOAD_SECONDS, kill=["messaging", "messaging-relay*"], out=out)
+    report = replicas.run(stack, LOAD_SECONDS, kill=["messaging", "messaging-relay*", "gateway-2"], out=out)
     took = time.monotonic() - started
     print(out.getvalue())
     text = out.getvalue()
 
     assert all(report.accepted[kind] for kind in chaos.KINDS), text  # every kind of the load went on
+    assert report.accepted == report.ops, text  # every operation accepted in the end: none given up
     assert (report.lost, report.doubled) == (0, 0), text
     assert report.outcomes[("message", "late")] == 0, text  # the surviving messaging replica carried on
     assert report.killed[0] == "messaging" and report.killed[1].startswith("messaging-relay"), text
+    assert report.killed[2] == "gateway-2", text  # the balancer sends the rest to the gateway left
 
     for service in SERVICES:  # competing consumers and RPC: both replicas of every service did work
         for process in stack_names(service, report):
