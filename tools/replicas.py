@@ -219,10 +219,11 @@ def relay_holding(stack, service: str) -> str | None:
 
 
 def run(stack, seconds: float = 20.0, members: int = 5, workers: int = 2, pause: float = 0.0,
-        kill: list[str] = (), late_after: float = 10.0, out=sys.stdout) -> Report:
+        kill: list[str] = (), late_after: float = 10.0, out=sys.stdout, api: CountingApi | None = None) -> Report:
     """The load against ``stack`` (started by ``start``) for ``seconds``; the processes named in ``kill`` are
-    SIGKILLed halfway and not started again ("<service>-relay*" kills the one of that service holding the lease)."""
-    api = CountingApi(stack)
+    SIGKILLed halfway and not started again ("<service>-relay*" kills the one of that service holding the lease).
+    ``api``: a client that signed people in on this stack before (the operator signs in once)."""
+    api = api or CountingApi(stack)
     chat = chaos.chat_of(api, members)
     api.answers.clear()  # the load's answers, not the setup's
     ledger = make_application(LedgerApplication, "ledger", config=stack.settings())

@@ -15,6 +15,8 @@ import pytest
 
 from school.service import GRADUATION_LEASE
 from shared.platform import SERVICES
+from tests.e2e.api import Api
+from tests.e2e.test_realtime import connect, next_event
 from tools import chaos, replicas
 
 pytestmark = pytest.mark.reliability
@@ -29,9 +31,12 @@ RETRY_BOUND = 0.05  # commands run again after a lost race, per operation of the
 def test_two_of_each_share_the_load_lose_nothing_and_carry_on_when_one_is_killed(make_stack):
     stack = replicas.start(make_stack("postgres", **chaos.ENV), 2)
     assert len(stack.replicas_of("messaging")) == len(stack.replicas_of("gateway")) == 2
+    api = replicas.CountingApi(stack)
+    realtime_reaches_the_sockets_of_every_gateway(stack, api)
     started = time.monotonic()
     out = io.StringIO()
-    report = replicas.run(stack, LOAD_SECONDS, kill=["messaging", "messaging-relay*", "gateway-2"], out=out)
+    report = replicas.run(stack, LOAD_SECONDS, kill=["messaging", "messaging-relay*", "gateway-2"], out=out,
+                            api=api)
     took = time.monotonic() - started
     print(out.getvalue())
     text = out.getvalue()
@@ -71,3 +76,24 @@ def stack_names(name: str, report: replicas.Report) -> list[str]:
     names = [p for p in report.work if p in (name, f"{name}-2")]
     assert len(names) == 2, (name, list(report.work))
     return names
+
+
+def realtime_reaches_the_sockets_of_every_gateway(stack, api: Api) -> None:
+    """Each gateway replica pushes a chat's message to the members connected to it, whichever replica took the
+    POST (each has its own queue of the events; CH-4)."""
+    org, admin = api.organization("Школа реплик", "Казань")
+    pupil = api.member(org, admin, "teacher")
+    pupil_id = api.ok("GET", "/me", pupil["access_token"])["user_id"]
+    chat_id = api.chat_once_members_known(org, admin, "Реплики", [pupil_id])
+    sockets = [connect(stack, person, f"http://127.0.0.1:{stack.metrics_port(gateway)}")
+               for person, gateway in ((admin, "gateway"), (pupil, "gateway-2"))]
+    try:
+        for n in range(2):  # the balancer takes turns: one POST through each gateway
+            posted = api.ok("POST", f"/chats/{chat_id}/messages", admin["access_token"], status=201,
+                            json={"text": f"всем {n}"})
+            for ws in sockets:
+                assert next_event(ws, "MessagePosted")["seq"] == posted["seq"]
+    finally:
+        for ws in sockets:
+            ws.close()
+
