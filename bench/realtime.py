@@ -144,11 +144,13 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
         await asyncio.sleep(0.1)
     publish_seconds = time.monotonic() - publish_started
     still_open = sum(not ws.closed for ws in connected)
+    gc_sent = await asyncio.to_thread(gc_pauses, int(url.split(":")[2].split("/")[0]))
     for task in listeners:
         task.cancel()
     await session.close()
     return {"asked": sockets, "connected": len(connected), "refused": refused, "still_open": still_open,
             "connect_s": round(connect_seconds, 1), "rss_connected_kib": rss_connected, "gc_connected": gc_connected,
+            "gc_sent": gc_sent,
             "published": len(sent_at), "expected": expected,
             "delivered": len(latencies), "publish_s": round(publish_seconds, 1),
             "p50_ms": round(percentile(latencies, 0.50) * 1000, 1) if latencies else None,
@@ -188,8 +190,8 @@ def measure(stack, name: str, port: int, pid: int, args, sockets: int) -> dict:
     result = json.loads(result_file.read_text())
     result["rss_before_mib"] = round(before / 1024, 1)
     result["kib_per_socket"] = round((result.pop("rss_connected_kib") - before) / max(1, result["connected"]), 1)
-    gc_after, gc_connected = gc_pauses(port), result.pop("gc_connected")
-    if gc_after:  # the asyncio server: its collector's pauses while the sockets connected, then while sending
+    gc_connected, gc_sent = result.pop("gc_connected"), result.pop("gc_sent")
+    if gc_sent:  # the asyncio server: its collector's pauses while the sockets connected, then while sending
 
         def between(first: dict, then: dict) -> dict:
             out = {}
@@ -199,7 +201,7 @@ def measure(stack, name: str, port: int, pid: int, args, sockets: int) -> dict:
                           "freed": int(f - f0)}
             return out
 
-        result["gc"] = {"connecting": between(gc_before, gc_connected), "sending": between(gc_connected, gc_after)}
+        result["gc"] = {"connecting": between(gc_before, gc_connected), "sending": between(gc_connected, gc_sent)}
     return result
 
 
