@@ -53,7 +53,8 @@ def handles(*event_classes: type) -> Callable[[Callable], Callable]:
 
 class Db:
     """One transaction of a read model's database. SQL is written once for both engines: ``?``
-    placeholders and ``{table}`` names (the projection's short names; PostgreSQL's are schema-qualified)."""
+    placeholders and ``{table}`` names (the projection's short names; PostgreSQL's are schema-qualified;
+    a literal brace is doubled, ``'{{}}'``, as in ``str.format``)."""
 
     def __init__(self, cursor: Any, dialect: str, schema: str | None, tables: dict[str, str]):
         self.cursor = cursor
