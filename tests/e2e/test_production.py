@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from shared.platform import SERVICES
+from tests.e2e.api import unique_phone
 from tests.helpers import eventually
 from tools.devstack.infra import free_port
 
@@ -131,7 +132,7 @@ def production(tmp_path_factory, rabbitmq, postgres):
 
 def sign_in(stack, sms: FakeSmsGateway) -> dict:
     base = f"{stack.gateway_url}/api/v1"
-    phone = f"+7912{uuid.uuid4().int % 10_000_000:07d}"
+    phone = unique_phone()
     challenge = requests.post(f"{base}/auth/sign-in-codes", json={"phone": phone}, timeout=15)
     assert challenge.status_code == 201, challenge.text
     confirmed = requests.post(f"{base}/auth/sign-in-codes/{challenge.json()['challenge_id']}/confirmation",
