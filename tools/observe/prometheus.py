@@ -26,14 +26,22 @@ def _seconds(duration: str) -> float:
     return float(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
 
 
+# A job whose processes answer elsewhere than /metrics: the asyncio realtime server fronting the gateway's port
+# passes /metrics on to gunicorn's gateway and answers its own (sockets, events pushed) here.
+METRICS_PATHS = {"sfera-realtime": "/_realtime/metrics"}
+
+
 def scrape_targets(stack) -> dict[str, list[str]]:
-    """Job -> host:port of every process a Stack starts (gateway, services, relays, SFU)."""
-    return {
+    """Job -> host:port of every process a Stack starts (gateway, its realtime front, services, relays, SFU)."""
+    targets = {
         "sfera-gateway": [f"127.0.0.1:{stack.config.gateway_port}"],
         "sfera-services": [f"127.0.0.1:{stack.metrics_port(name)}" for name in SERVICES],
         "sfera-relays": [f"127.0.0.1:{stack.metrics_port(f'{name}-relay')}" for name in SERVICES],
         "sfera-sfu": [f"127.0.0.1:{stack.config.sfu_port}"],
     }
+    if stack.config.realtime_server == "asyncio":
+        targets["sfera-realtime"] = [f"127.0.0.1:{stack.config.gateway_port}"]
+    return targets
 
 
 class Prometheus:
@@ -66,7 +74,8 @@ class Prometheus:
                        # a scrape may not outlast its interval
                        "scrape_timeout": self.interval if _seconds(self.interval) < 10 else "10s"},
             "rule_files": rule_files,
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}],
+                                **({"metrics_path": METRICS_PATHS[job]} if job in METRICS_PATHS else {})}
                                for job, targets in self.targets.items()],
         }
         path = self.directory / "prometheus.yml"
