@@ -10,7 +10,7 @@ assigned (``Call.assign_node``), so two replicas never split a room over two nod
 - A node silent for ``SFERA_SFU_NODE_TIMEOUT`` seconds (default 6) is dead: ``newly_dead`` names it once, with the
   calls it carried, and their participants are marked gone (``Call.lose_node``, the effect of a leave). So is a
   node that started again within the timeout (its ``boot`` changed: a supervisor's quick restart under the same
-  name), for the calls it carried before and does not carry now.
+  name), for the calls it carried before (reported or assigned) and does not carry now.
 - A call whose node is dead is assigned a live node at its next join (and its participants are gone then, if no
   replica saw the node die, e.g. calls was down at the time).
 - No heartbeat heard at all (an SFU that does not report, or the first seconds of a replica): no node, the join
@@ -68,9 +68,12 @@ class NodeRegistry:
             if state is None:
                 state = self.nodes[node] = NodeState(node, url, now, boot=boot)
             if not state.dead and boot and state.boot and boot != state.boot:
-                # what its last start carried, less what it carries again (someone joined again since); calls only
-                # assigned to it are not lost: their tokens name the node, which is up
-                lost = state.calls - calls
+                # what its last start carried, less what it carries again (someone joined again since). That
+                # includes the calls this replica assigned it since its last heartbeat: people may have connected
+                # to the old process in between (CI killed a node before it reported the call its two people had
+                # just joined: they stayed connected for ever). One who held a token and had not connected yet
+                # joins again.
+                lost = state.carries() - calls
                 if lost:
                     self.restarted.append((node, lost))
                 state.assigned = {}
