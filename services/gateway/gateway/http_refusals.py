@@ -15,10 +15,11 @@ HEADERS_MAX = 100
 HEADER_FIELD_MAX = 8190
 SERVER_NAME = "sfera"  # the Server header of every answer: no server software named
 
-CODES = {400: "request.invalid", 403: "request.forbidden", 414: "request.uri_too_long",
+CODES = {400: "request.invalid", 403: "request.forbidden", 413: "request.too_large", 414: "request.uri_too_long",
          431: "request.headers_too_large", 417: "request.expectation_failed", 501: "request.not_implemented",
          500: "internal"}
-MESSAGES = {414: "The request line (method and URL) is too long.",
+MESSAGES = {413: "The body is larger than this endpoint takes.",
+            414: "The request line (method and URL) is too long.",
             431: "The request's headers are too large or too many."}
 
 

@@ -376,6 +376,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             request.method, request.app[UPSTREAM] + request.rel_url.raw_path_qs, headers=headers, data=body,
             allow_redirects=False, auto_decompress=False,
         ) as upstream:
+            if upstream.content_length is not None and upstream.content_length <= WHOLE_ANSWER_MAX:
+                return await whole_answer(request, upstream, body)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for key, value in upstream.headers.items():
                 if key.lower() not in HOP_BY_HOP:
@@ -402,6 +404,33 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             return response or web.Response(status=502)
         log.warning("the gateway behind the front failed to answer", exc_info=True)
         return front_error(502, "service.failed", "A service failed to answer this request.")
+
+
+WHOLE_ANSWER_MAX = 64 << 10  # an answer this small is read whole before the client sees any of it
+
+
+async def whole_answer(request: web.Request, upstream: aiohttp.ClientResponse, body) -> web.Response:
+    """The gateway's answer, read whole first: the client gets all of it or none (never headers and a cut body).
+    When the gateway refused a body it will not read (413) it closes at once; the reset that stops the client's
+    body also discards the answer's bytes on their way (CI: headers of a 413 reached the client, its 192 bytes
+    did not). The front then gives the same refusal itself and closes."""
+    try:
+        data = await upstream.read()
+    except (TimeoutError, aiohttp.ClientError):
+        if body is None or request.content.at_eof():
+            raise
+        log.info("the gateway refused a body and closed; the front answers its status", exc_info=True)
+        content, headers = refusal(upstream.status)
+        return web.Response(status=upstream.status, body=content,
+                            headers={**headers, "Server": SERVER_NAME, "Connection": "close"})
+    response = web.Response(status=upstream.status, reason=upstream.reason, body=data)
+    for key, value in upstream.headers.items():
+        if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
+            response.headers.add(key, value)
+    response.headers.setdefault("Server", SERVER_NAME)
+    if body is not None and not request.content.at_eof():
+        response.force_close()  # the client's body was not read whole: no keep-alive after it
+    return response
 
 
 def front_error(status: int, code: str, message: str) -> web.Response:
