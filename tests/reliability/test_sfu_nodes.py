@@ -11,12 +11,11 @@ import time
 
 import jwt
 import pytest
-import requests
 
 from tests.e2e.api import Api
 from tests.e2e.conftest import OPERATOR_PHONE
 from tests.e2e.test_calls import LUMAS, hears, sees, until
-from tests.helpers import eventually
+from tests.helpers import eventually, metric
 from tests.webrtc import Peer
 
 pytestmark = pytest.mark.reliability
@@ -49,12 +48,9 @@ def test_two_calls_on_two_nodes_a_killed_nodes_people_are_gone_within_10_s_and_r
 
     # calls hears the nodes' heartbeats a moment after they start (until then a join names no node); both nodes
     # heard before the first join, or the two calls could both go to the one heard first (CI: {'sfu'})
-    def nodes_live() -> float:
-        text = requests.get(f"http://127.0.0.1:{stack.metrics_port('calls')}/metrics", timeout=5).text
-        return next((float(line.split()[1]) for line in text.splitlines()
-                     if line.startswith("sfera_sfu_nodes_live ")), 0.0)
-
-    eventually(lambda: nodes_live() == 2, timeout=30, what="calls to hear both SFU nodes")
+    calls_metrics = f"http://127.0.0.1:{stack.metrics_port('calls')}/metrics"
+    eventually(lambda: metric(calls_metrics, "sfera_sfu_nodes_live") == 2, timeout=30,
+               what="calls to hear both SFU nodes")
 
     def placed() -> dict | None:
         ticket = join(1, 0)
