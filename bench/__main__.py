@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, realtime, registration, replicas, school, sfu, web, web_call
+from bench import ejournal, messaging, pipeline, realtime, registration, replicas, report, school, sfu, web, web_call
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -25,3 +25,6 @@ if __name__ == "__main__":
     web.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     web_call.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    print("Every headline figure of this run, next to its baseline of the same run and its goal:\n")
+    print(report.table(), flush=True)
