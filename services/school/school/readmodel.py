@@ -12,7 +12,6 @@ notification log (``shared.projection``) in school's own database.
   (Russian stems and plain words, GIN index) matched word by word as prefixes; SQLite an FTS5 table
   (``unicode61``, diacritics removed: ё is е) of the words and their Snowball stems (``snowballstemmer``, the
   algorithm of PostgreSQL's ``russian``) matched the same way.
-
 Sort keys are compared as code points: Python's order, SQLite's BINARY, PostgreSQL's ``COLLATE "C"``.
 ``python -m school.readmodel rebuild`` (or ``python -m shared.projection rebuild school``) rebuilds it.
 """
@@ -20,18 +19,13 @@ Sort keys are compared as code points: Python's order, SQLite's BINARY, PostgreS
 from __future__ import annotations
 
 import json
-import re
 import sys
 import uuid
-from functools import lru_cache
 from typing import Any
-
-import snowballstemmer
 
 from school.domain import Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles
-
-MAX_WORDS = 8
+from shared.textsearch import DOCUMENT_SQL, document, fts_match, kept_terms, plain, tsquery_match, words
 
 
 def member_sort_key(last_name: str | None, user_id: Any) -> str:
@@ -40,24 +34,6 @@ def member_sort_key(last_name: str | None, user_id: Any) -> str:
 
 def organization_sort_key(name: str, organization_id: Any) -> str:
     return f"{name.casefold()}|{organization_id}"
-
-
-def _plain(text: str) -> str:
-    return text.casefold().replace("ё", "е")
-
-
-@lru_cache(maxsize=1)
-def _russian() -> Any:
-    return snowballstemmer.stemmer("russian")  # the Snowball algorithm PostgreSQL's 'russian' configuration runs
-
-
-def stem(word: str) -> str:
-    return _russian().stemWord(word)
-
-
-def words(text: str | None) -> list[str]:
-    """The words of a search text (letters and digits), at most ``MAX_WORDS``: nothing else reaches a query."""
-    return re.findall(r"[^\W_]+", _plain(text or ""))[:MAX_WORDS]
 
 
 def _str(value: Any) -> str | None:
@@ -202,16 +178,15 @@ class SchoolProjection(Projection):
                    "address = excluded.address, sort_key = excluded.sort_key",
                    (organization_id, event.name, country, event.city, key, address,
                     organization_sort_key(event.name, organization_id)))
-        body = _plain(" ".join(filter(None, [event.name, event.city, address])))
-        if not db.postgres:  # FTS5 has no Russian: each word's Snowball stem is indexed beside it
-            body = " ".join([body, *sorted({stem(w) for w in words(body)} - set(words(body)))])
+        text = " ".join(filter(None, [event.name, event.city, address]))
         if db.postgres:
-            db.execute("UPDATE {organizations} SET search = to_tsvector('russian', ?) || to_tsvector('simple', ?) "
-                       "WHERE organization_id = ?", (body, body, organization_id))
-        else:
+            body = plain(text)
+            db.execute(f"UPDATE {{organizations}} SET search = {DOCUMENT_SQL} WHERE organization_id = ?",
+                       (body, body, organization_id))
+        else:  # FTS5 has no Russian: each word's Snowball stem is indexed beside it (shared.textsearch)
             db.execute("DELETE FROM {organization_words} WHERE organization_id = ?", (organization_id,))
             db.execute("INSERT INTO {organization_words} (organization_id, body) VALUES (?, ?)",
-                       (organization_id, body))
+                       (organization_id, document(text)))
 
 
 # -- queries ----------------------------------------------------------------------------------------------------
@@ -251,20 +226,15 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
     if city is not None and city.strip():
         conditions.append("o.city_key = ?")
         params.append(city_key(country, city)[1])
-    terms = words(text)
+    terms = kept_terms(db, words(text)) if words(text) else []
     if terms and db.postgres:  # stop words ("в", "и") have no lexeme: left out rather than required
-        kept = db.rows("SELECT t FROM unnest(?::text[]) WITH ORDINALITY AS w(t, n) "
-                       "WHERE numnode(to_tsquery('russian', t || ':*')) > 0 ORDER BY n", (terms,))
-        terms = [row["t"] for row in kept] or terms
-        conditions.append("o.search @@ (" + " && ".join(
-            "(to_tsquery('russian', ?) || to_tsquery('simple', ?))" for _ in terms) + ")")
-        for term in terms:
-            params += [f"{term}:*", f"{term}:*"]
+        condition, matched = tsquery_match("o.search", terms)
+        conditions.append(condition)
+        params += matched
     elif terms:  # a word or its stem, as a prefix; lone letters ("в", "и") only when nothing else is asked
-        terms = [t for t in terms if len(t) > 1 or t.isdigit()] or terms
         conditions.append("o.organization_id IN (SELECT organization_id FROM {organization_words} "
                           "WHERE {organization_words} MATCH ?)")
-        params.append(" AND ".join(f'("{t}"* OR "{stem(t)}"*)' for t in terms))
+        params.append(fts_match(terms))
     rows = db.rows("SELECT o.organization_id, o.name, o.sort_key FROM {organizations} o WHERE "
                    + " AND ".join(conditions) + " ORDER BY o.sort_key LIMIT ?", (*params, limit + 1))
     items = [{"organization_id": row["organization_id"], "name": row["name"]} for row in rows[:limit]]
