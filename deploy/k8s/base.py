@@ -160,16 +160,7 @@ def workloads() -> list[dict]:
                          "500m", "1Gi", "http")
     docs += [deployment("realtime", "realtime", 2, realtime), pdb("realtime", minAvailable=1),
              hpa("realtime", 2, 8), service("realtime", [("http", 8080)])]
-    # The SFU: signaling, /healthz and /metrics on 8300; media over UDP on the node's own addresses (aiortc
-    # gathers host candidates on ephemeral ports), hence the host network and one SFU per node. A node's name is
-    # stable (SFERA_SFU_NODE): a restarted SFU consumes its command queue again.
-    sfu = container("sfu", image("sfu"), ["python", "-m", "sfu"], [{"name": "signaling", "containerPort": 8300}],
-                    "1", "1Gi", "signaling",
-                    [{"name": "SFERA_SFU_HOST", "value": "0.0.0.0"}, {"name": "SFERA_SFU_PORT", "value": "8300"},
-                     {"name": "SFERA_SFU_NODE", "value": "sfu-0"}])
-    sfu_deployment = deployment("sfu", "sfu", 1, sfu, hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
-    sfu_deployment["spec"]["strategy"] = {"type": "Recreate"}  # one node name, one process at a time
-    docs += [sfu_deployment, service("sfu", [("signaling", 8300)])]
+    docs += sfu_nodes()
     migrate = container("migrate", image("migrate"), ["python", "-m", "shared.store.migrate"], [], "250m", "256Mi", 0)
     topology = container("topology", image("migrate"), ["python", "-m", "shared.bus.topology"], [], "100m", "256Mi", 0)
     for step in (migrate, topology):
@@ -188,6 +179,54 @@ def workloads() -> list[dict]:
     return docs
 
 
+# SFU nodes (issue #17): a StatefulSet of SFU_NODES pods, one a machine. Each pod is a node of its own: its name
+# (sfu-0, sfu-1, ...) is its SFERA_SFU_NODE, stable across restarts (it consumes its command queue again), and
+# its signaling socket is reached at wss://<name>.<SFERA_SFU_NODE_DOMAIN>/ws, the public URL it tells calls in
+# its heartbeats: the Ingress routes that host to a Service selecting that pod alone. Media go over UDP on the
+# machine's own addresses (aiortc gathers host candidates on ephemeral ports), hence the host network and the
+# anti-affinity (one signaling port 8300 a machine). More nodes: raise SFU_NODES and run this file.
+SFU_NODES = 3
+SFU_PORT = 8300
+SFU_NODE_DOMAIN = "sfu.sfera.example.org"
+
+
+def sfu_node_names(count: int = SFU_NODES) -> list[str]:
+    return [f"sfu-{n}" for n in range(count)]
+
+
+def sfu_nodes() -> list[dict]:
+    env = [{"name": "SFERA_SFU_HOST", "value": "0.0.0.0"}, {"name": "SFERA_SFU_PORT", "value": str(SFU_PORT)},
+           {"name": "SFERA_SFU_NODE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "SFERA_SFU_NODE_DOMAIN", "valueFrom": {"configMapKeyRef": {
+               "name": "sfera-config", "key": "SFERA_SFU_NODE_DOMAIN"}}},
+           # Kubernetes expands $(NAME) from the variables above
+           {"name": "SFERA_SFU_PUBLIC_URL", "value": "wss://$(SFERA_SFU_NODE).$(SFERA_SFU_NODE_DOMAIN)/ws"}]
+    sfu = container("sfu", image("sfu"), ["python", "-m", "sfu"], [{"name": "signaling", "containerPort": SFU_PORT}],
+                    "1", "1Gi", "signaling", env)
+    selector = {"app.kubernetes.io/name": "sfu", **PART_OF}
+    nodes = deployment("sfu", "sfu", SFU_NODES, sfu, hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet",
+                       affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+                           "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": selector}}]}})
+    nodes["kind"] = "StatefulSet"
+    spec = nodes["spec"]
+    del spec["strategy"]
+    spec["template"]["spec"].pop("topologySpreadConstraints")  # the anti-affinity spreads them
+    # a node restarted is a new boot: calls marks its participants gone and they rejoin (on it or another node);
+    # pods start and stop side by side, updated one at a time
+    spec.update({"serviceName": "sfu-nodes", "podManagementPolicy": "Parallel",
+                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}})
+    headless = service("sfu-nodes", [("signaling", SFU_PORT)])
+    headless["spec"].update({"clusterIP": "None", "selector": selector})
+    docs = [nodes, pdb("sfu", maxUnavailable=1), headless,
+            service("sfu", [("signaling", SFU_PORT)])]  # any node: SFERA_SFU_URL while no node reports
+    for name in sfu_node_names():
+        one = service(name, [("signaling", SFU_PORT)])
+        one["spec"]["selector"] = {"statefulset.kubernetes.io/pod-name": name}
+        one["metadata"]["labels"]["app.kubernetes.io/component"] = "sfu-node"
+        docs.append(one)
+    return docs
+
+
 def config() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sfera-config"}, "data": {
@@ -195,6 +234,7 @@ def config() -> list[dict]:
             "SFERA_PG_HOST": "sfera-db-rw", "SFERA_PG_PORT": "5432", "SFERA_PG_DB": "sfera", "SFERA_PG_USER": "sfera",
             "SFERA_PUBLIC_URL": "https://sfera.example.org", "SFERA_SFU_URL": "wss://sfu.sfera.example.org/ws",
             "SFERA_SFU_ICE_SERVERS": "turn:turn.sfera.example.org:3478?transport=udp",
+            "SFERA_SFU_NODE_DOMAIN": SFU_NODE_DOMAIN,
             "SFERA_CORS_ORIGINS": "https://sfera.example.org",
             "SFERA_SMS_ADAPTER": "http", "SFERA_MAIL_ADAPTER": "smtp", "SFERA_TRUST_FORWARDED_FOR": "yes",
             "SFERA_LOG_LEVEL": "INFO"}},
@@ -272,7 +312,7 @@ def coturn() -> list[dict]:
 
 
 def edge() -> list[dict]:
-    tls_hosts = ["sfera.example.org", "sfu.sfera.example.org"]
+    tls_hosts = ["sfera.example.org", SFU_NODE_DOMAIN, *(f"{n}.{SFU_NODE_DOMAIN}" for n in sfu_node_names())]
     return [{
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "sfera", "annotations": {
             "cert-manager.io/cluster-issuer": "letsencrypt",
@@ -287,8 +327,10 @@ def edge() -> list[dict]:
                     "service": {"name": "realtime", "port": {"number": 8080}}}},
                 {"path": "/", "pathType": "Prefix", "backend": {
                     "service": {"name": "gateway", "port": {"number": 8080}}}}]}},
-            {"host": tls_hosts[1], "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-                "service": {"name": "sfu", "port": {"number": 8300}}}}]}}]},
+            # any node at sfu.<domain>, each node at its own host (its public URL)
+            *({"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                "service": {"name": name, "port": {"number": SFU_PORT}}}}]}}
+              for host, name in zip(tls_hosts[1:], ["sfu", *sfu_node_names()], strict=True))]},
     }]
 
 

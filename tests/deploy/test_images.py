@@ -196,7 +196,8 @@ def test_each_images_cmd_is_the_command_devstack_runs_for_its_kind():
 def test_every_deployment_runs_the_image_whose_command_it_runs(overlay):
     found = {name: json.loads(s.last("CMD")) for name, s in targets().items()}
     objs = objects(overlay)
-    pods = [d["spec"]["template"]["spec"] for name, d in by_kind(objs, "Deployment").items() if name != "coturn"]
+    pods = [d["spec"]["template"]["spec"] for name, d in {**by_kind(objs, "Deployment"), **by_kind(
+        objs, "StatefulSet")}.items() if name != "coturn"]
     job = by_kind(objs, "Job")["sfera-migrate"]["spec"]["template"]["spec"]
     containers = [c for pod in pods for c in pod["containers"]] + job["initContainers"] + job["containers"]
     for c in containers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,6 +34,21 @@ def objects(overlay: str) -> list[dict]:
 
 def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def workloads(objs: list[dict]) -> dict[str, dict]:
+    """Deployments and StatefulSets (the SFU nodes) by name."""
+    return {**by_kind(objs, "Deployment"), **by_kind(objs, "StatefulSet")}
+
+
+def pod_labels(workload: dict) -> list[dict]:
+    """The labels of each pod a workload runs: a StatefulSet's pods also carry their own name."""
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    if workload["kind"] != "StatefulSet":
+        return [labels]
+    name = workload["metadata"]["name"]
+    return [{**labels, "statefulset.kubernetes.io/pod-name": f"{name}-{n}"}
+            for n in range(workload["spec"]["replicas"])]
 
 
 def test_the_base_is_what_its_generator_writes():
@@ -84,7 +100,7 @@ def test_operators_resources_are_well_formed(overlay):
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_have_probes_resources_budgets_and_referenced_secrets(overlay):
     objs = objects(overlay)
-    deployments = by_kind(objs, "Deployment")
+    deployments = workloads(objs)
     services = by_kind(objs, "Service")
     budgets = {o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for o in by_kind(
         objs, "PodDisruptionBudget").values()}
@@ -102,11 +118,11 @@ def test_workloads_have_probes_resources_budgets_and_referenced_secrets(overlay)
                 assert c["readinessProbe"]["httpGet"]["path"] == "/healthz", name
             assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"], name
             assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
-        if name not in ("sfu", "coturn"):
+        if name != "coturn":
             assert name in budgets, f"{name} has no PodDisruptionBudget"
     for name, svc in services.items():
-        assert any(svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
-                   for d in deployments.values()), name
+        assert any(svc["spec"]["selector"].items() <= labels.items()
+                   for d in deployments.values() for labels in pod_labels(d)), name
     for rule in by_kind(objs, "Ingress")["sfera"]["spec"]["rules"]:
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
@@ -117,13 +133,70 @@ def test_workloads_have_probes_resources_budgets_and_referenced_secrets(overlay)
     assert '"kind": "Secret"' not in text  # secrets are given by reference, never in the manifests
 
 
-def pod_environment(obj: dict, container: dict, secret_value: str) -> dict[str, str]:
+def pod_environment(obj: dict, container: dict, secret_value: str, pod_name: str = "pod") -> dict[str, str]:
     """What a container's process sees in its environment: the ConfigMap sfera-config, then its own env
-    (a secret's key given as ``secret_value``)."""
-    env = dict(by_kind(obj, "ConfigMap")["sfera-config"]["data"])
+    (a secret's key given as ``secret_value``, a ConfigMap key its value, the pod's name by fieldRef, and
+    $(NAME) expanded from the variables before it as Kubernetes does)."""
+    config = by_kind(obj, "ConfigMap")["sfera-config"]["data"]
+    env = dict(config)
     for item in container["env"]:
-        env[item["name"]] = item.get("value", secret_value)
+        source = item.get("valueFrom", {})
+        if "configMapKeyRef" in source:
+            value = config[source["configMapKeyRef"]["key"]]
+        elif "fieldRef" in source:
+            assert source["fieldRef"]["fieldPath"] == "metadata.name", item
+            value = pod_name
+        elif source:
+            value = secret_value
+        else:
+            value = re.sub(r"\$\(([A-Z0-9_]+)\)", lambda m: env.get(m.group(1), m.group(0)), item["value"])
+        env[item["name"]] = value
     return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_sfu_node_is_reached_at_the_public_url_it_reports(overlay, monkeypatch):
+    """SFU nodes (issue #17): every pod of the StatefulSet is a node named after the pod (stable across restarts),
+    whose public URL (what the SFU's own settings read from its environment and tell calls in heartbeats) is a
+    host the Ingress sends to a Service selecting that pod alone; one node a machine (host network)."""
+    import sfu.__main__ as sfu_main
+
+    objs = objects(overlay)
+    nodes = by_kind(objs, "StatefulSet")["sfu"]
+    pods = pod_labels(nodes)
+    assert len(pods) == {"dev": 1, "production": 3}[overlay]
+    pod = nodes["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    (anti,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"].items() <= pods[0].items()
+    services = by_kind(objs, "Service")
+    routes = {rule["host"]: path["backend"]["service"]["name"]
+              for rule in by_kind(objs, "Ingress")["sfera"]["spec"]["rules"] for path in rule["http"]["paths"]}
+    tls = {host for entry in by_kind(objs, "Ingress")["sfera"]["spec"]["tls"] for host in entry["hosts"]}
+    (container,) = pod["containers"]
+    urls = set()
+    for labels in pods:
+        name = labels["statefulset.kubernetes.io/pod-name"]
+        env = pod_environment(objs, container, "secret", pod_name=name)
+        for key in [k for k in list(os.environ) if k.startswith("SFERA_SFU")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        port = int(env["SFERA_SFU_PORT"])
+        assert sfu_main.node_name(port) == name
+        url = sfu_main.public_url(env["SFERA_SFU_HOST"], port)
+        assert url.startswith("wss://") and url.endswith("/ws"), url
+        host = url.removeprefix("wss://").split("/")[0]
+        assert host in tls, host
+        service = services[routes[host]]
+        selected = [p for p in pods if service["spec"]["selector"].items() <= p.items()]
+        assert selected == [labels], (host, service["metadata"]["name"])
+        urls.add(url)
+    assert len(urls) == len(pods)
+    # sfu.<domain> (SFERA_SFU_URL, used while no node reports) reaches any node
+    any_node = services[routes[env["SFERA_SFU_URL"].removeprefix("wss://").split("/")[0]]]
+    assert all(any_node["spec"]["selector"].items() <= p.items() for p in pods)
 
 
 def test_production_keeps_files_in_s3_with_credentials_by_secret_reference(monkeypatch):
@@ -133,11 +206,12 @@ def test_production_keeps_files_in_s3_with_credentials_by_secret_reference(monke
 
     for overlay, expected in (("production", blobs.S3BlobStore), ("dev", blobs.LocalBlobStore)):
         objs = objects(overlay)
-        for name, deployment in by_kind(objs, "Deployment").items():
+        for name, deployment in workloads(objs).items():
             if name == "coturn":
                 continue
             (container,) = deployment["spec"]["template"]["spec"]["containers"]
-            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                    if "secretKeyRef" in e.get("valueFrom", {})}
             for key in ("SFERA_S3_ACCESS_KEY", "SFERA_S3_SECRET_KEY"):
                 assert refs[key]["name"] == "sfera-blobs" and refs[key]["key"] == key, (overlay, name)
             for key in [k for k in list(os.environ) if k.startswith(("SFERA_S3_", "SFERA_BLOB"))]:
@@ -197,7 +271,7 @@ def normalized(argv: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_process_starts_with_the_command_devstack_uses(overlay):
-    deployments = by_kind(objects(overlay), "Deployment")
+    deployments = workloads(objects(overlay))
     for name, argv in devstack_commands().items():
         (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
         assert normalized(container["command"]) == normalized(argv), name
@@ -210,7 +284,7 @@ def test_every_process_starts_with_the_command_devstack_uses(overlay):
 def test_the_realtime_socket_goes_to_the_asyncio_server_on_the_gateways_host(overlay):
     """One origin (issue #17): the Ingress sends /api/v1/realtime to gateway.realtime_server, the rest to gunicorn."""
     objs = objects(overlay)
-    (site, _) = by_kind(objs, "Ingress")["sfera"]["spec"]["rules"]
+    site = by_kind(objs, "Ingress")["sfera"]["spec"]["rules"][0]
     routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in site["http"]["paths"]}
     assert routes == {"/api/v1/realtime": ("Exact", "realtime"), "/": ("Prefix", "gateway")}
     (container,) = by_kind(objs, "Deployment")["realtime"]["spec"]["template"]["spec"]["containers"]
