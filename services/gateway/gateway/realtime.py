@@ -108,8 +108,10 @@ def payloads(event_type: str, data: dict[str, Any], audience: dict) -> dict[str,
     if kind == "ChatMembersChanged":
         recipients |= {str(u) for u in data.get("removed", [])}  # those removed learn it too
     concealed = {str(u) for u in audience.get("concealed") or ()}
+    versions = ((True, data), (False, conceal(kind, data, concealed))) if concealed else ((True, data),)
+    # each version serialised once (one when nobody is concealed), the same text for every viewer of it
     frames = {seen: json.dumps({"type": kind, "data": shown}, default=str) if shown is not None else None
-              for seen, shown in ((True, data), (False, conceal(kind, data, concealed)))}
+              for seen, shown in versions}
     shown = {user: frames[user in concealed or not concealed] for user in recipients}
     return {user: frame for user, frame in shown.items() if frame is not None}
 

@@ -8,9 +8,11 @@ and when identity's ``SessionEnded`` arrives, and each viewer receives the versi
 - ONE broadcast consumer per process (``gateway.realtime.BroadcastConsumer``, a pika thread) hands each event to
   the loop (``call_soon_threadsafe``); one task takes them in order. A chat's audience not yet cached is asked in
   an executor (the RPC blocks), cached as in the gthread server.
-- Fan-out never waits on a socket: each socket has a bounded queue of frames and a writer task only while the
-  queue is not empty. A socket whose queue is full (its client does not read) is dropped with close code 1013
-  (``realtime.too_slow``); the client reconnects and catches up with ``after=``.
+- Fan-out never waits on a socket: an event is serialised once (its JSON and its WebSocket frame's bytes, once
+  per version a viewer may see) and those bytes are written to each socket's transport directly, no task per
+  frame; the transport keeps what the kernel did not take, in order. A socket holding more than
+  ``buffer_limit`` unsent bytes (its client does not read) is dropped with close code 1013 (``realtime.too_slow``);
+  the client reconnects and catches up with ``after=``.
 - One origin: with ``--upstream`` (how ``make run`` starts it: ``SFERA_REALTIME_SERVER=asyncio``, the default) this
   process is the gateway's public port and passes every other request to the gunicorn gateway behind it, streamed
   both ways; its ``/healthz`` is the gateway's with this process's consumer added. In Kubernetes the Ingress routes
@@ -30,7 +32,7 @@ import gc
 import json
 import signal
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -68,6 +70,7 @@ POLICY = 1008  # a session ended, a token expired or did not verify
 TOO_SLOW = 1013  # the client does not read its frames
 REFUSAL_PAUSE = 0.2  # seconds between a refusal's reason and its close
 CLOSE_GRACE = 5.0  # seconds a closing socket has to finish its close before its connection is cut
+BUFFER_LIMIT = 256 << 10  # unsent bytes one socket may hold (its client not reading) before it is dropped
 
 
 GC_PAUSES = Histogram("sfera_gc_pause_seconds", "Pauses of the realtime server's loop in Python's cyclic garbage "
@@ -138,38 +141,46 @@ class Generations:
         self.frozen = self.open
 
 
-class Closing:
-    """The last item of a socket's queue: an error frame (when there is a reason to tell) and the close."""
+def websocket_frame(text: str) -> bytes:
+    """A text frame's bytes as a server sends them (RFC 6455: final, opcode 1, unmasked, uncompressed): built once
+    per version of an event and written as they are to each socket that receives that version."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
 
-    __slots__ = ("code", "reason")
 
-    def __init__(self, code: int, reason: DomainError | None):
-        self.code, self.reason = code, reason
+PONG = websocket_frame("pong")
 
 
 class Connection:
-    """One socket: its bounded queue of frames and the writer task that runs only while the queue is not empty
-    (the only one that writes to the socket)."""
+    """One socket. Frames are written to its transport as they come (no task, no queue of its own): the transport
+    sends what the kernel takes at once and keeps the rest, in order, until the client reads. A client whose unsent
+    bytes exceed the hub's ``buffer_limit`` is dropped (it never holds up the others). Its close (an error frame and
+    the close frame after what was written) is the only task a socket gets."""
 
-    __slots__ = ("ws", "request", "user_id", "session_id", "hub", "pending", "writer", "closing")
+    __slots__ = ("ws", "request", "transport", "user_id", "session_id", "hub", "closer", "closing")
 
     def __init__(self, hub: AsyncHub, ws: web.WebSocketResponse, request: web.Request, user_id: str,
                  session_id: str):
-        self.hub, self.ws, self.request = hub, ws, request
+        self.hub, self.ws, self.request, self.transport = hub, ws, request, request.transport
         self.user_id, self.session_id = user_id, session_id
-        self.pending: deque = deque()
-        self.writer: asyncio.Task | None = None
+        self.closer: asyncio.Task | None = None
         self.closing = False
 
-    def offer(self, frame: str) -> bool:
-        """Queue a frame; a socket whose queue is full is dropped (it never holds up the others)."""
-        if self.closing:
+    def push(self, frame: bytes) -> bool:
+        """Write a frame (``websocket_frame``) now; a socket already holding more than ``buffer_limit`` unsent
+        bytes is dropped instead."""
+        transport = self.transport
+        if self.closing or transport is None or transport.is_closing():
             return False
-        if len(self.pending) >= self.hub.queue_limit:
+        if transport.get_write_buffer_size() > self.hub.buffer_limit:
             self.hub.drop_slow(self)
             return False
-        self.pending.append(frame)
-        self._wake()
+        transport.write(frame)
         return True
 
     def finish(self, reason: DomainError | None, code: int = POLICY) -> None:
@@ -177,50 +188,33 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        self.pending.clear()
-        if code == TOO_SLOW and self.writer is not None:
-            self.writer.cancel()  # stuck waiting for the client to read: the close goes out after what it wrote
-            self.writer = None
-        self.pending.append(Closing(code, reason))
-        self._wake()
+        self.closer = self.hub.loop.create_task(self._close(code, reason))
         self.hub.loop.call_later(self.hub.close_grace, self.abort)
 
     def abort(self) -> None:
-        if not self.ws.closed and self.request.transport is not None:
-            self.request.transport.abort()
+        if not self.ws.closed and self.transport is not None:
+            self.transport.abort()
 
-    def _wake(self) -> None:
-        if self.writer is None:
-            self.writer = self.hub.loop.create_task(self._flush())
-
-    async def _flush(self) -> None:
+    async def _close(self, code: int, reason: DomainError | None) -> None:
         try:
-            while self.pending:
-                item = self.pending.popleft()
-                if isinstance(item, Closing):
-                    if item.reason is not None:
-                        await self.ws.send_str(error_frame(item.reason))
-                    code = item.reason.code if item.reason is not None else "realtime.too_slow"
-                    await self.ws.close(code=item.code, message=code.encode())
-                    return
-                await self.ws.send_str(item)
+            if reason is not None:
+                await self.ws.send_str(error_frame(reason))
+            why = reason.code if reason is not None else "realtime.too_slow"
+            await self.ws.close(code=code, message=why.encode())
         except (ConnectionError, RuntimeError, aiohttp.ClientError):  # the client went away
-            log.debug("push to a closing socket failed", exc_info=True)
-        finally:
-            if self.writer is asyncio.current_task():
-                self.writer = None
+            log.debug("closing a closed socket", exc_info=True)
 
 
 class AsyncHub:
     """Who is connected to this process, and the fan-out of events to them (all on the loop's thread)."""
 
-    def __init__(self, rpc, loop: asyncio.AbstractEventLoop, queue_limit: int = 256, executor=None,
+    def __init__(self, rpc, loop: asyncio.AbstractEventLoop, buffer_limit: int = BUFFER_LIMIT, executor=None,
                  close_grace: float = CLOSE_GRACE, generations: Generations | None = None):
         self.rpc = rpc
         self.generations = generations
         self.close_grace = close_grace
         self.loop = loop
-        self.queue_limit = queue_limit
+        self.buffer_limit = buffer_limit  # unsent bytes a socket may hold before it is dropped
         self.executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="realtime-rpc")
         self.audiences = Audiences(rpc)
         self.sockets: dict[str, set[Connection]] = defaultdict(set)  # user id -> sockets
@@ -262,10 +256,19 @@ class AsyncHub:
         return self.fan_out(event_type, payloads(event_type, data, audience))
 
     def fan_out(self, event_type: str, frames: dict[str, str]) -> int:
+        """Each recipient's version written to each of their sockets: every version's frame bytes are built once
+        (the same bytes to every socket that receives it)."""
         sent = 0
-        for user, frame in frames.items():
-            for conn in list(self.sockets.get(user, ())):
-                sent += conn.offer(frame)
+        encoded: dict[str, bytes] = {}
+        for user, text in frames.items():
+            conns = self.sockets.get(user)
+            if not conns:
+                continue
+            frame = encoded.get(text)
+            if frame is None:
+                frame = encoded[text] = websocket_frame(text)
+            for conn in list(conns):
+                sent += conn.push(frame)
         if sent:
             metrics.events_pushed.labels(event_type.split(".")[0]).inc(sent)
         return sent
@@ -339,20 +342,18 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
     hub.connect(conn)
     expiry = hub.loop.call_later(max(0.0, expires_at - time.time()), conn.finish, token_expired())
     try:
-        conn.offer(json.dumps({"type": "ready", "user_id": conn.user_id}))
+        conn.push(websocket_frame(json.dumps({"type": "ready", "user_id": conn.user_id})))
         async for message in ws:  # ends when the socket closes, from either side
             if message.type is aiohttp.WSMsgType.TEXT and message.data == "ping":
-                conn.offer("pong")
+                conn.push(PONG)
     finally:
         expiry.cancel()
         hub.disconnect(conn)
-        if conn.closing and conn.writer is not None:
+        if conn.closer is not None:
             try:  # the close under way (bounded: abort() cuts it after CLOSE_GRACE)
-                await asyncio.shield(conn.writer)
+                await asyncio.shield(conn.closer)
             except Exception:
                 log.debug("closing a closed socket", exc_info=True)
-        elif conn.writer is not None:
-            conn.writer.cancel()
     return ws
 
 
@@ -544,7 +545,8 @@ class FrontRunner(web.AppRunner):
 
 
 def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
-             queue_limit: int = 256, close_grace: float = CLOSE_GRACE, freeze_sockets: bool = False) -> web.Application:
+             buffer_limit: int = BUFFER_LIMIT, close_grace: float = CLOSE_GRACE,
+             freeze_sockets: bool = False) -> web.Application:
     """The realtime server; with ``amqp_uri`` it starts its broadcast consumer, with ``upstream`` it fronts the
     gunicorn gateway (every path but the socket, its own health and metrics goes there); with ``freeze_sockets``
     (the process's own, not a test's) its sockets' objects are kept out of the collector's full passes
@@ -554,7 +556,7 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
 
     async def lifecycle(app: web.Application):
         loop = asyncio.get_running_loop()
-        hub = AsyncHub(rpc, loop, queue_limit, close_grace=close_grace,
+        hub = AsyncHub(rpc, loop, buffer_limit, close_grace=close_grace,
                        generations=Generations(loop) if freeze_sockets else None)
         app[HUB] = hub
         runner = asyncio.create_task(hub.run())
@@ -599,7 +601,7 @@ def main() -> None:
     amqp_uri = settings().amqp_uri
     rpc = RpcPool(amqp_uri, size=env_int("SFERA_GATEWAY_RPC_POOL", 16), timeout=env_int("SFERA_RPC_TIMEOUT", 10))
     app = make_app(rpc, amqp_uri=amqp_uri, upstream=args.upstream,
-                   queue_limit=env_int("SFERA_REALTIME_QUEUE", 256),
+                   buffer_limit=env_int("SFERA_REALTIME_BUFFER_KIB", BUFFER_LIMIT >> 10) << 10,
                    freeze_sockets=env_str("SFERA_REALTIME_GC_FREEZE", "yes") == "yes")
     asyncio.run(serve(app, args.host, args.port))
 

@@ -232,4 +232,4 @@ def test_a_client_that_does_not_read_is_dropped_and_never_holds_up_the_others():
         stalled.close()
         assert received.startswith(b"HTTP/1.1 101") and close_frame in received
 
-    run(scenario, queue_limit=16, close_grace=30)
+    run(scenario, buffer_limit=256 << 10, close_grace=30)
