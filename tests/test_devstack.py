@@ -146,3 +146,47 @@ def test_the_asyncio_realtime_server_fronts_gunicorn_on_the_gateways_port(tmp_pa
     assert Path(wsgi.argv[0]).name == "gunicorn" and wsgi.env["SFERA_TRUST_FORWARDED_FOR"] == "yes"
     with pytest.raises(Exception, match="gthread or asyncio"):
         _stack(tmp_path / "other", realtime_server="uvloop").start_gateway()
+
+
+def test_observe_scrapes_every_replica_and_sfu_node_of_the_running_stack(tmp_path, monkeypatch):
+    """`make observe` beside `make run` with SFERA_REPLICAS=2 and SFERA_SFU_NODES=2 (issue #17): Prometheus scrapes
+    every process, the second replicas and nodes too (their ports are chosen at start: read from the running
+    stack's supervisor.json), and not the balancer or a gateway's gunicorn behind its front."""
+    from tools.devstack import stack as stack_module
+    from tools.observe.prometheus import scrape_targets
+
+    class Running:
+        pid = 4242
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(stack_module.subprocess, "Popen", Running)
+    config = {"replicas": 2, "sfu_nodes": 2, "realtime_server": "asyncio"}
+    running = _stack(tmp_path, **config)
+    for replica in (1, 2):
+        for name in ("identity", "ejournal_bridge"):
+            running.start_service(name, replica=replica)
+            running.start_relay(name, replica=replica)
+        running.start_sfu(replica=replica)
+    gateways = [running.start_gateway(replica=replica).name for replica in (1, 2)]
+    running.start_balancer(gateways)
+    running.write_status()
+
+    from tools.devstack.stack import Stack, StackConfig
+
+    observer = Stack(StackConfig(var_dir=tmp_path, **config))  # what tools/observe builds: no processes of its own
+    targets = scrape_targets(observer)
+    port = lambda name: f"127.0.0.1:{running.metrics_port(name)}"  # noqa: E731
+    assert sorted(targets["sfera-services"]) == sorted(port(n) for n in (
+        "identity", "identity-2", "ejournal_bridge", "ejournal_bridge-2"))
+    assert sorted(targets["sfera-relays"]) == sorted(port(n) for n in (
+        "identity-relay", "identity-relay-2", "ejournal_bridge-relay", "ejournal_bridge-relay-2"))
+    assert sorted(targets["sfera-sfu"]) == sorted(
+        [f"127.0.0.1:{running.config.sfu_port}", f"127.0.0.1:{running.ports['sfu-2']}"])
+    assert sorted(targets["sfera-gateway"]) == sorted(port(g) for g in gateways) == sorted(targets["sfera-realtime"])
+    assert len(set(targets["sfera-services"] + targets["sfera-relays"] + targets["sfera-sfu"])) == 10
+    assert scrape_targets(running) == targets  # the stack itself (the tests' Prometheus) sees the same

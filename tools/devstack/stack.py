@@ -392,8 +392,22 @@ class Stack:
     def status(self) -> dict[str, dict]:
         """Per process: up or waiting for its restart, its pid, restarts so far."""
         return {m.name: {"up": m.process is not None and m.process.poll() is None, "pid": m.process and m.process.pid,
-                         "restarts": m.restarts, "crashes_in_a_row": m.crashes}
+                         "restarts": m.restarts, "crashes_in_a_row": m.crashes, "health_url": m.health_url}
                 for m in self.processes.values()}
+
+    def process_addresses(self) -> dict[str, str]:
+        """Process name -> host:port it answers /healthz (and /metrics) on: this stack's processes, or, from
+        another program (``make observe`` beside ``make run``), what the running stack's supervisor.json says
+        (replicas and SFU nodes beyond the first have ports chosen at start)."""
+        if self.processes:
+            urls = {m.name: m.health_url for m in self.processes.values()}
+        else:
+            try:
+                written = json.loads((self.log_dir / "supervisor.json").read_text())
+            except (OSError, ValueError):
+                return {}
+            urls = {name: s["health_url"] for name, s in written.items() if s.get("health_url")}
+        return {name: urllib.parse.urlsplit(url).netloc for name, url in urls.items()}
 
     def write_status(self) -> None:
         """``<var>/log/supervisor.json``: the supervisor's view, for a look or a check from outside."""

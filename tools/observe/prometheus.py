@@ -4,6 +4,7 @@ scrape job per kind of process (the job names deploy/prometheus and the dashboar
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -32,16 +33,39 @@ METRICS_PATHS = {"sfera-realtime": "/_realtime/metrics"}
 
 
 def scrape_targets(stack) -> dict[str, list[str]]:
-    """Job -> host:port of every process a Stack starts (gateway, its realtime front, services, relays, SFU)."""
-    targets = {
-        "sfera-gateway": [f"127.0.0.1:{stack.config.gateway_port}"],
-        "sfera-services": [f"127.0.0.1:{stack.metrics_port(name)}" for name in SERVICES],
-        "sfera-relays": [f"127.0.0.1:{stack.metrics_port(f'{name}-relay')}" for name in SERVICES],
-        "sfera-sfu": [f"127.0.0.1:{stack.config.sfu_port}"],
-    }
-    if stack.config.realtime_server == "asyncio":
-        targets["sfera-realtime"] = [f"127.0.0.1:{stack.config.gateway_port}"]
+    """Job -> host:port of every process the stack runs (gateways with their realtime fronts, services, relays,
+    SFU nodes: every replica); before any runs, the first of each at the stack's fixed ports."""
+    targets = {"sfera-gateway": [], "sfera-services": [], "sfera-relays": [], "sfera-sfu": []}
+    for name, address in stack.process_addresses().items():
+        job = _job(name)
+        if job:
+            targets[job].append(address)
+    if not any(targets.values()):
+        targets = {
+            "sfera-gateway": [f"127.0.0.1:{stack.config.gateway_port}"],
+            "sfera-services": [f"127.0.0.1:{stack.metrics_port(name)}" for name in SERVICES],
+            "sfera-relays": [f"127.0.0.1:{stack.metrics_port(f'{name}-relay')}" for name in SERVICES],
+            "sfera-sfu": [f"127.0.0.1:{stack.config.sfu_port}"],
+        }
+    if stack.config.realtime_server == "asyncio":  # each gateway's front answers its own metrics too
+        targets["sfera-realtime"] = list(targets["sfera-gateway"])
     return targets
+
+
+def _job(process: str) -> str | None:
+    """The scrape job of a stack's process by its name (``identity``, ``identity-2``, ``school-relay-2``,
+    ``gateway-2``, ``sfu-3``); None for what exports no metrics of its own (the balancer, a gateway's gunicorn
+    behind its asyncio front, which the front passes /metrics on to, the e-journal simulator)."""
+    base = re.sub(r"-\d+$", "", process)
+    if base in SERVICES:
+        return "sfera-services"
+    if base.endswith("-relay") and base.removesuffix("-relay") in SERVICES:
+        return "sfera-relays"
+    if base == "gateway":
+        return "sfera-gateway"
+    if base == "sfu":
+        return "sfera-sfu"
+    return None
 
 
 class Prometheus:
