@@ -18,6 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from bench import report
 from shared.platform import SERVICES
 from tools import replicas
 from tools.devstack.infra import free_port
@@ -70,6 +71,10 @@ def main() -> None:
         print(f"| {service} | {shares(two, service, 'sfera_rpc_duration_seconds')} |")
         print(f"| {service}-relay (events published) | {shares(two, f'{service}-relay', 'sfera_events_published')} |")
     print(f"| gateway | {shares(two, 'gateway', 'sfera_http_request_duration_seconds')} |", flush=True)
+    report.row("replicas", f"2 of every process: ops/s (lost {two.lost}, doubled {two.doubled}, busy "
+               f"{two.busy_share:.1%}); gateway shares {shares(two, 'gateway', 'sfera_http_request_duration_seconds')}",
+               f"{two.throughput:.1f}/s", f"1 replica {one.throughput:.1f}/s", two.throughput / one.throughput,
+               "correct; share of the load printed")
 
 
 if __name__ == "__main__":

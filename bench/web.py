@@ -25,6 +25,7 @@ from pathlib import Path
 import requests
 import simple_websocket
 
+from bench import report
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth, wait_until
@@ -224,6 +225,14 @@ def main() -> None:
     print(summary("typed -> shown in the other browser", browsers, len(typed)))
     print(summary("typed -> the gateway's WebSocket (same run)", sockets, len(typed)))
     print(summary("API POST -> the gateway's WebSocket", plain, len(posted)))
+    report.row("web", "first screen JavaScript (gzip)", f"{js_kb:.1f} kB", f"budget {JS_BUDGET_KB} kB",
+               js_kb / JS_BUDGET_KB, "<= 1x")
+    report.row("web", "teacher's home rendered with its data, p50", f"{home_p50:.0f} ms",
+               f"GET /me p50 {me_p50:.1f} ms", home_p50 / me_p50, "printed")
+    if browsers and sockets:
+        shown_p50, socket_p50 = percentile(browsers, 0.5), percentile(sockets, 0.5)
+        report.row("web", "chat message typed -> shown in another browser, p50", f"{shown_p50:.0f} ms",
+                   f"typed -> gateway socket p50 {socket_p50:.0f} ms", shown_p50 / socket_p50, "printed")
 
 
 if __name__ == "__main__":
