@@ -247,6 +247,12 @@ class MessagingService:
         return schemas.HistoryPage().dump({"items": items, "last_seq": last})
 
     @rpc
+    def search_messages(self, actor_id: str, command: dict) -> dict:
+        """Messages found by words in one's chats or one chat, newest first (issue #17; messaging.search)."""
+        items, next_cursor = self.app.search_messages(to_id(actor_id), schemas.SearchInput().load_command(command))
+        return schemas.SearchPage().dump({"items": items, "next_cursor": next_cursor})
+
+    @rpc
     def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:
         return {"read_until": self.app.mark_read(to_id(actor_id), to_id(chat_id, "chat.not_found"), seq)}
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.config import env_int
 from shared.contracts.api.commands import UNSET, CommandSchema
+from shared.paging import Cursor, Limit
 
 MAX_TEXT = 10_000
 MAX_ATTACHMENTS = 10
@@ -295,4 +296,58 @@ class ReadersPage(Schema):
 
     items = fields.List(fields.Nested(ReaderView), required=True)
     count = fields.Integer(required=True, metadata={"description": "How many have read it, on every page"})
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})
+
+
+# -- message search (issue #17) ---------------------------------------------------------------------------------
+
+SEARCH_MAX_CHARS = 200
+
+
+def _has_text(value: str) -> bool:
+    if not value.strip():
+        raise ValidationError("Type something to search for.")
+    return True
+
+
+@dataclass(frozen=True)
+class SearchMessages:
+    """Messages with every word of ``q`` in one's chats (or in ``chat_id``), newest first, a page at a time."""
+
+    q: str
+    chat_id: uuid.UUID | None = None
+    cursor: str | None = None
+    limit: int = 20
+
+
+class SearchInput(CommandSchema):
+    command = SearchMessages
+    q = fields.String(required=True, validate=[validate.Length(min=1, max=SEARCH_MAX_CHARS), _has_text], metadata={
+        "description": "Words to find, each as the start of a word or of its Russian stem ('уроки' finds 'урок'), "
+                       "all of them in a message's text, its poll's question or its files' names",
+        "example": "контрольная"})
+    chat_id = fields.UUID(load_default=None, allow_none=True, metadata={"description": "Only this chat (a member's)"})
+    cursor = Cursor()
+    limit = Limit(20, 50)
+
+
+class SearchHit(Schema):
+    """A message found: the fields of a message in a chat's history, with its chat."""
+
+    chat_id = fields.UUID(required=True)
+    chat_name = fields.String(allow_none=True, metadata={"description": "None for a dialog"})
+    chat_kind = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "Its place in the chat: open the history there"})
+    message_id = fields.UUID(required=True)
+    author_id = fields.UUID(allow_none=True, metadata={"description": "None when the organization answered"})
+    on_behalf_of = fields.UUID(allow_none=True)
+    text = fields.String(required=True, metadata={"description": "The message's whole text as last edited"})
+    poll_question = fields.String(allow_none=True)
+    attachment_names = fields.List(fields.String(), required=True)
+    posted_at = fields.String(required=True)
+    edited_at = fields.String(allow_none=True)
+
+
+class SearchPage(Schema):
+    items = fields.List(fields.Nested(SearchHit), required=True)
     next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})

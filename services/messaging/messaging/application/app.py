@@ -11,9 +11,10 @@ from messaging.application.polls import Polls
 from messaging.application.reading import Reading
 from messaging.application.reports import Reports
 from messaging.application.rosters import Rosters
+from messaging.application.search import Search
 from messaging.application.system_chats import SystemChats
 
 
 class MessagingApplication(Rosters, SystemChats, Chats, Invites, Inbox, Messages, Attachments, Polls, Reading,
-                           Reports):
+                           Reports, Search):
     """Chats, messages, read state and rosters (docs/rules.md CH-*); event handlers are in messaging/handlers.py."""

@@ -1,0 +1,239 @@
+"""Message search (issue #17): in a chat and across one's chats, by words, from tables a projection keeps from
+messaging's notification log (``shared.projection``) in messaging's own database.
+
+- ``search_messages``: one row per message not deleted: its chat and seq, author (and on whose behalf), its text as
+  last edited, its poll's question and its attachments' file names (all three searched), when it was posted
+  (``posted_us``, microseconds: the order) and edited. An edit replaces the text searched; a deletion removes the
+  row. Full text as ``shared.textsearch`` does it: PostgreSQL a ``tsvector`` (Russian stems and plain words, GIN
+  index); SQLite (and memory stores) an FTS5 table ``search_words`` (rowid: the message row's id) of the words and
+  their Snowball stems. Every word of the query must match, as the start of a word or of its stem ("уроки" finds
+  "урок", "контрольной" finds "контрольная").
+- ``search_members``: who is a member of which chat NOW (the chat's own events: created, members changed). A person
+  finds only messages of their chats, the whole history of each (as the history endpoint shows it: the domain has
+  no rule hiding history from later members); removed, they find nothing of it any more.
+- ``search_chats``: each chat's name, kind and organization (a hit names its chat; CH-5 hides who answered on
+  behalf of an organization from all but its admins).
+
+Results are newest first (posted time, then chat id, then seq), paged by that key (keyset: no gaps, no doubles,
+whatever is posted meanwhile). ``python -m messaging.search rebuild`` rebuilds these tables from scratch
+(``python -m shared.projection rebuild messaging`` rebuilds every read model of messaging).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from messaging.domain import Chat, MessagePage
+from shared.errors import Invalid
+from shared.paging import decode_cursor, encode_cursor
+from shared.projection import Db, Projection, handles
+from shared.textsearch import DOCUMENT_SQL, document, fts_match, kept_terms, plain, tsquery_match, words
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _micros(value: Any) -> int:
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - EPOCH) // timedelta(microseconds=1)
+
+
+def searched_text(text: str, poll_question: str | None, names: list[str]) -> str:
+    return " ".join(filter(None, [text, poll_question, *names]))
+
+
+class SearchProjection(Projection):
+    name = "search"
+    version = 1
+    tables = ("search_messages", "search_words", "search_members", "search_chats")
+
+    def create_tables(self, db: Db) -> None:
+        ordered = ' COLLATE "C"' if db.postgres else ""
+        key, search = ("", ", search tsvector NOT NULL") if db.postgres else ("id INTEGER PRIMARY KEY, ", "")
+        db.execute(f"CREATE TABLE {{search_messages}} ({key}chat_id TEXT{ordered} NOT NULL, seq BIGINT NOT NULL, "
+                   "message_id TEXT NOT NULL, author_id TEXT, on_behalf_of TEXT, text TEXT NOT NULL, "
+                   "poll_question TEXT, attachment_names TEXT NOT NULL, posted_us BIGINT NOT NULL, "
+                   f"posted_at TEXT NOT NULL, edited_at TEXT{search}, "
+                   + ("PRIMARY KEY (chat_id, seq))" if db.postgres else "UNIQUE (chat_id, seq))"))
+        db.execute("CREATE INDEX rm_search_messages_order ON {search_messages} (chat_id, posted_us, seq)")
+        if db.postgres:
+            db.execute("CREATE INDEX rm_search_messages_words ON {search_messages} USING GIN (search)")
+        else:
+            db.execute("CREATE VIRTUAL TABLE {search_words} USING fts5(body, "
+                       "tokenize = 'unicode61 remove_diacritics 2')")
+        db.execute(f"CREATE TABLE {{search_members}} (user_id TEXT NOT NULL, chat_id TEXT{ordered} NOT NULL, "
+                   "PRIMARY KEY (user_id, chat_id))")
+        db.execute("CREATE INDEX rm_search_members_chat ON {search_members} (chat_id)")
+        db.execute("CREATE TABLE {search_chats} (chat_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, "
+                   "organization_id TEXT)")
+
+    # -- chats and who is in them now ------------------------------------------------------------------
+
+    @handles(Chat.Created)
+    def chat_created(self, db: Db, event: Any) -> None:
+        chat_id = str(event.originator_id)
+        db.execute("INSERT INTO {search_chats} (chat_id, kind, name, organization_id) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT (chat_id) DO NOTHING",
+                   (chat_id, event.kind, event.name, _str(event.organization_id)))
+        self._join(db, chat_id, list(dict.fromkeys(event.member_ids)))
+
+    @staticmethod
+    def _join(db: Db, chat_id: str, member_ids: list[str]) -> None:
+        for user_id in member_ids:
+            db.execute("INSERT INTO {search_members} (user_id, chat_id) VALUES (?, ?) "
+                       "ON CONFLICT (user_id, chat_id) DO NOTHING", (str(user_id), chat_id))
+
+    @handles(Chat.MembersChanged)
+    def members_changed(self, db: Db, event: Any) -> None:
+        chat_id = str(event.originator_id)
+        for user_id in event.removed:
+            db.execute("DELETE FROM {search_members} WHERE user_id = ? AND chat_id = ?", (str(user_id), chat_id))
+        self._join(db, chat_id, list(event.added))
+
+    @handles(Chat.Renamed)
+    def renamed(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {search_chats} SET name = ? WHERE chat_id = ?", (event.name, str(event.originator_id)))
+
+    # -- messages ----------------------------------------------------------------------------------------
+
+    @handles(MessagePage.Posted)
+    def posted(self, db: Db, event: Any) -> None:
+        chat_id, text = str(event.chat_id), event.text or ""
+        poll = getattr(event, "poll", None) or None
+        question = poll.get("question") if poll else None
+        names = [a.get("file_name") or "" for a in getattr(event, "attachments", None) or []]
+        db.execute("INSERT INTO {search_messages} (chat_id, seq, message_id, author_id, on_behalf_of, text, "
+                   "poll_question, attachment_names, posted_us, posted_at, edited_at"
+                   + (", search" if db.postgres else "") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL"
+                   + (f", {DOCUMENT_SQL}" if db.postgres else "") + ") ON CONFLICT (chat_id, seq) DO NOTHING",
+                   (chat_id, event.seq, str(event.message_id), _str(event.author_id), _str(event.on_behalf_of), text,
+                    question, json.dumps(names, ensure_ascii=False), _micros(event.posted_at),
+                    _iso(event.posted_at), *self._document(db, searched_text(text, question, names))))
+        if not db.postgres:
+            db.execute("INSERT INTO {search_words} (rowid, body) SELECT id, ? FROM {search_messages} "
+                       "WHERE chat_id = ? AND seq = ?",
+                       (document(searched_text(text, question, names)), chat_id, event.seq))
+
+    @staticmethod
+    def _document(db: Db, text: str) -> tuple[str, ...]:
+        return (plain(text), plain(text)) if db.postgres else ()
+
+    @handles(MessagePage.Edited)
+    def edited(self, db: Db, event: Any) -> None:
+        chat_id, text = str(event.chat_id), event.text or ""
+        row = db.one("SELECT poll_question, attachment_names" + ("" if db.postgres else ", id")
+                     + " FROM {search_messages} WHERE chat_id = ? AND seq = ?", (chat_id, event.seq))
+        if row is None:
+            return
+        body = searched_text(text, row["poll_question"], json.loads(row["attachment_names"]))
+        if db.postgres:
+            db.execute(f"UPDATE {{search_messages}} SET text = ?, edited_at = ?, search = {DOCUMENT_SQL} "
+                       "WHERE chat_id = ? AND seq = ?",
+                       (text, _iso(event.edited_at), *self._document(db, body), chat_id, event.seq))
+        else:
+            db.execute("UPDATE {search_messages} SET text = ?, edited_at = ? WHERE id = ?",
+                       (text, _iso(event.edited_at), row["id"]))
+            db.execute("DELETE FROM {search_words} WHERE rowid = ?", (row["id"],))
+            db.execute("INSERT INTO {search_words} (rowid, body) VALUES (?, ?)", (row["id"], document(body)))
+
+    @handles(MessagePage.Deleted)
+    def deleted(self, db: Db, event: Any) -> None:
+        chat_id = str(event.chat_id)
+        if not db.postgres:
+            db.execute("DELETE FROM {search_words} WHERE rowid IN (SELECT id FROM {search_messages} "
+                       "WHERE chat_id = ? AND seq = ?)", (chat_id, event.seq))
+        db.execute("DELETE FROM {search_messages} WHERE chat_id = ? AND seq = ?", (chat_id, event.seq))
+
+
+# -- the query ----------------------------------------------------------------------------------------------
+
+
+def _after(cursor: str | None) -> tuple[int, str, int] | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        posted_us, chat_id, seq = key.split("|")
+        return int(posted_us), str(uuid.UUID(chat_id)), int(seq)
+    except ValueError:
+        raise Invalid("paging.invalid_cursor", "This cursor is not one a page gave; start from the first page.",
+                      {"cursor": cursor[:100] if cursor else cursor}) from None
+
+
+def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None, cursor: str | None,
+                limit: int) -> tuple[list[dict], str | None]:
+    """Messages with every word of ``text`` in the chats ``user_id`` is a member of now (or in ``chat_id`` only:
+    the caller has checked the person may read it), newest first after ``cursor``: ``limit`` rows and the cursor
+    of the next page when more follow."""
+    terms = words(text)
+    if not terms:
+        raise Invalid("search.no_words", "Type a word to search for: letters or digits.")
+    terms = kept_terms(db, terms)
+    conditions: list[str] = []
+    params: list[Any] = []
+    if chat_id is not None:
+        conditions.append("m.chat_id = ?")
+        params.append(str(chat_id))
+    else:
+        conditions.append("m.chat_id IN (SELECT p.chat_id FROM {search_members} p WHERE p.user_id = ?)")
+        params.append(str(user_id))
+    if db.postgres:
+        condition, matched = tsquery_match("m.search", terms)
+        conditions.append(condition)
+        params += matched
+    else:
+        conditions.append("m.id IN (SELECT rowid FROM {search_words} WHERE {search_words} MATCH ?)")
+        params.append(fts_match(terms))
+    after = _after(cursor)
+    if after is not None:
+        conditions.append("(m.posted_us < ? OR (m.posted_us = ? AND (m.chat_id < ? OR (m.chat_id = ? AND m.seq < ?))))")
+        params += [after[0], after[0], after[1], after[1], after[2]]
+    rows = db.rows("SELECT m.chat_id, m.seq, m.message_id, m.author_id, m.on_behalf_of, m.text, m.poll_question, "
+                   "m.attachment_names, m.posted_us, m.posted_at, m.edited_at, c.name AS chat_name, "
+                   "c.kind AS chat_kind, c.organization_id FROM {search_messages} m "
+                   "LEFT JOIN {search_chats} c ON c.chat_id = m.chat_id WHERE " + " AND ".join(conditions)
+                   + " ORDER BY m.posted_us DESC, m.chat_id DESC, m.seq DESC LIMIT ?", (*params, limit + 1))
+    items = [{"chat_id": row["chat_id"], "chat_name": row["chat_name"], "chat_kind": row["chat_kind"],
+              "organization_id": row["organization_id"], "seq": int(row["seq"]), "message_id": row["message_id"],
+              "author_id": row["author_id"], "on_behalf_of": row["on_behalf_of"], "text": row["text"],
+              "poll_question": row["poll_question"], "attachment_names": json.loads(row["attachment_names"]),
+              "posted_at": row["posted_at"], "edited_at": row["edited_at"]} for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return items, (encode_cursor(f"{last['posted_us']}|{last['chat_id']}|{last['seq']}") if last else None)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m messaging.search rebuild``: the message search tables from scratch (the other read models of
+    messaging are left as they are)."""
+    from messaging.application import MessagingApplication
+    from shared.observability.logging import configure_logging
+    from shared.store import make_application
+
+    if argv != ["rebuild"]:
+        print("usage: python -m messaging.search rebuild", file=sys.stderr)
+        return 2
+    configure_logging("projection")
+    app = make_application(MessagingApplication, "messaging")
+    try:
+        position = app.search_model.rebuild()
+    finally:
+        app.close()
+    print(f"messaging: read model search v{SearchProjection.version} rebuilt up to notification {position}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

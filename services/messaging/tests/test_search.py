@@ -1,0 +1,228 @@
+"""Message search (issue #17): by words in one chat or across one's chats, from the tables a projection keeps of
+messaging's notification log (messaging.search, shared.projection), against memory, SQLite and PostgreSQL. Russian
+word forms on every store; an edit re-indexes, a deletion hides; only one's chats of now; newest first, paged
+without gaps; rebuilt from scratch equals kept up event by event."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from marshmallow import ValidationError
+
+from messaging.application import MessagingApplication
+from messaging.search import main as search_main
+from shared.contracts.api.messaging import CreateChat, PostMessage, SearchInput, SearchMessages, UpdateChat
+from shared.errors import Forbidden, Invalid
+from shared.projection import ReadModel
+from shared.projection import main as projection_main
+from shared.store import make_application
+
+from .test_application import School
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def school(store_settings) -> School:
+    return School(make_application(MessagingApplication, "messaging", create_table=True, config=store_settings))
+
+
+def find(school: School, user: uuid.UUID, q: str, chat_id: uuid.UUID | None = None, limit: int = 50) -> list[str]:
+    items, _ = school.app.search_messages(user, SearchMessages(q, chat_id, None, limit))
+    return [item["text"] for item in items]
+
+
+def dump(model: ReadModel) -> dict[str, list]:
+    """Every row of every table of the search read model (the FTS5 rows with their rowids), in a stable order."""
+    with model.reading() as db:
+        tables = {t: db.rows("SELECT rowid, body FROM {search_words}" if t == "search_words"
+                             else f"SELECT * FROM {{{t}}}")
+                  for t in model.projection.tables if not (db.postgres and t == "search_words")}
+    return {t: sorted(repr(sorted(r.items())) for r in rows) for t, rows in tables.items()}
+
+
+def manual_chat(school: School, creator: uuid.UUID, members: list[uuid.UUID], name: str = "Кружок"):
+    return school.app.create_chat(creator, CreateChat(school.org, name, members, closed=False))
+
+
+def test_word_forms_find_each_other_on_every_store(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    school.app.post(a, PostMessage(chat.id, "Завтра урок математики в 9:00"))
+    school.app.post(b, PostMessage(chat.id, "Контрольная работа по физике в пятницу"))
+    school.app.post(b, PostMessage(chat.id, "Ёлка в актовом зале"))
+    assert find(school, a, "уроки") == ["Завтра урок математики в 9:00"]
+    assert find(school, a, "контрольной") == ["Контрольная работа по физике в пятницу"]
+    assert find(school, a, "МАТЕМ") == ["Завтра урок математики в 9:00"]  # the start of a word, any case
+    assert find(school, a, "елка") == ["Ёлка в актовом зале"]  # ё is е
+    assert find(school, a, "контрольная пятницу") == ["Контрольная работа по физике в пятницу"]  # every word
+    assert find(school, a, "контрольная урок") == []
+    assert find(school, a, "в пятницу") == ["Контрольная работа по физике в пятницу"]  # a stop word is no filter
+    assert find(school, a, "9") == ["Завтра урок математики в 9:00"]
+
+
+def test_a_polls_question_and_file_names_are_found_too(school):
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    school.app.post(a, PostMessage(chat.id, "", poll={"question": "Когда экскурсия?", "options": ["Пн", "Вт"]}))
+    photo = school.app.upload_attachment(a, chat.id, "file", "Расписание экзаменов.pdf", "application/pdf", 2048,
+                                         "ab" * 32)
+    school.app.post(a, PostMessage(chat.id, "", attachment_ids=[photo.id]))
+    (poll,), _ = school.app.search_messages(a, SearchMessages("экскурсии"))
+    assert (poll["poll_question"], poll["text"], poll["attachment_names"]) == ("Когда экскурсия?", "", [])
+    (file,), _ = school.app.search_messages(a, SearchMessages("экзамен"))
+    assert file["attachment_names"] == ["Расписание экзаменов.pdf"]
+
+
+def test_an_edit_replaces_the_text_found_and_a_deletion_hides_the_message(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    sent = school.app.post(a, PostMessage(chat.id, "Домашнее задание: упражнение 5"))
+    assert find(school, b, "домашнее") == ["Домашнее задание: упражнение 5"]
+    school.app.edit(a, chat.id, sent["seq"], "Сочинение к понедельнику")
+    assert find(school, b, "домашнее") == []
+    (found,), _ = school.app.search_messages(b, SearchMessages("сочинения"))
+    assert (found["seq"], found["text"], found["chat_id"]) == (sent["seq"], "Сочинение к понедельнику", str(chat.id))
+    assert found["edited_at"] is not None and found["posted_at"] == sent["posted_at"]
+    school.app.delete(a, chat.id, sent["seq"])
+    assert find(school, b, "сочинение") == []
+    assert find(school, a, "сочинение", chat.id) == []
+
+
+def test_only_members_of_now_find_a_chats_messages_never_another_schools(school):
+    five = school.klass()
+    creator, member, stranger = (school.join("teacher"), school.join("student", five), school.join("student", five))
+    chat = manual_chat(school, creator, [member])
+    school.app.post(creator, PostMessage(chat.id, "Секретная олимпиада по химии"))
+    assert find(school, member, "олимпиада") == ["Секретная олимпиада по химии"]
+    assert find(school, stranger, "олимпиада") == []  # same school, not in the chat
+    with pytest.raises(Forbidden):
+        find(school, stranger, "олимпиада", chat.id)  # as for the chat's history
+    school.app.remove_member(creator, chat.id, member)
+    assert find(school, member, "олимпиада") == []  # removed: nothing of it any more
+    with pytest.raises(Forbidden):
+        find(school, member, "олимпиада", chat.id)
+    # Another school in the same store: its people find their own messages only, and ours find none of theirs.
+    other = School(school.app)
+    their_pupil = other.join("student", other.klass())
+    (their_chat,) = other.chat_of("class", their_pupil)
+    school.app.post(their_pupil, PostMessage(their_chat.id, "Олимпиада у нас тоже"))
+    assert find(school, their_pupil, "олимпиада") == ["Олимпиада у нас тоже"]
+    assert find(school, creator, "олимпиада") == ["Секретная олимпиада по химии"]
+    assert find(school, member, "олимпиада") == []
+
+
+def test_who_answered_for_the_organization_stays_hidden_from_all_but_its_admins_CH_5(school):
+    admin = school.join("admin")
+    pupil = school.join("student", school.klass())
+    thread = school.app.inbox_thread(pupil, school.org)
+    school.app.post(pupil, PostMessage(thread.id, "Когда каникулы?"))
+    school.app.post(admin, PostMessage(thread.id, "Каникулы с 28 октября."))
+    (seen_by_pupil,), _ = school.app.search_messages(pupil, SearchMessages("октябрь"))
+    assert seen_by_pupil["author_id"] is None and seen_by_pupil["on_behalf_of"] == str(school.org)
+    assert seen_by_pupil["chat_kind"] == "inbox"
+    items, _ = school.app.search_messages(admin, SearchMessages("каникулы"))
+    assert [(i["text"], i["author_id"]) for i in items] == [("Каникулы с 28 октября.", str(admin)),
+                                                            ("Когда каникулы?", str(pupil))]
+
+
+def test_pages_newest_first_without_gaps_or_doubles_while_messages_arrive(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("teacher")
+    (class_chat,) = school.chat_of("class", a)
+    other = manual_chat(school, b, [a], "Кружок чтения")
+    for n in range(23):
+        school.app.post(a, PostMessage(class_chat.id, f"Урок номер {n}"))
+        school.app.post(b, PostMessage(other.id, f"Уроки чтения {n}"))
+        school.app.post(a, PostMessage(class_chat.id, f"Перемена {n}"))
+    seen: list[tuple[str, int]] = []
+    cursor, pages = None, 0
+    while True:
+        items, cursor = school.app.search_messages(a, SearchMessages("урок", None, cursor, 7))
+        assert len(items) <= 7
+        seen += [(i["chat_id"], i["seq"]) for i in items]
+        pages += 1
+        if pages == 2:  # newer messages arrive meanwhile: they belong before the first page, not in the rest
+            school.app.post(a, PostMessage(class_chat.id, "Урок перенесли"))
+        if cursor is None:
+            break
+    assert pages == 7 and len(seen) == len(set(seen)) == 46
+    found, _ = school.app.search_messages(a, SearchMessages("урок", None, None, 50))
+    newest_first = [(i["chat_id"], i["seq"]) for i in found]
+    assert newest_first[0] == (str(class_chat.id), 46) and newest_first[1:] == seen
+    assert [i["posted_at"] for i in found] == sorted((i["posted_at"] for i in found), reverse=True)
+    in_one, _ = school.app.search_messages(a, SearchMessages("урок", other.id, None, 50))
+    assert {i["chat_id"] for i in in_one} == {str(other.id)} and len(in_one) == 23
+    assert {i["chat_name"] for i in in_one} == {"Кружок чтения"}
+
+
+def test_bad_searches_are_refused_with_their_codes(school):
+    a = school.join("student", school.klass())
+    with pytest.raises(Invalid) as refused:
+        school.app.search_messages(a, SearchMessages("!!! ..."))
+    assert refused.value.code == "search.no_words"
+    with pytest.raises(Invalid) as refused:
+        school.app.search_messages(a, SearchMessages("урок", None, "bm90LWEtY3Vyc29y", 10))
+    assert refused.value.code == "paging.invalid_cursor"
+    for q in ("", "   ", "я" * 201):
+        with pytest.raises(ValidationError) as invalid:
+            SearchInput().load_command({"q": q})
+        assert "q" in invalid.value.messages
+    with pytest.raises(ValidationError):
+        SearchInput().load_command({"q": "урок", "limit": 51})
+    assert SearchInput().load_command({"q": "я" * 200}).limit == 20
+
+
+def a_term(school: School) -> dict:
+    """Chats, members who come and go, messages posted, edited and deleted; searched (caught up) in between."""
+    five = school.klass()
+    a, b, teacher = school.join("student", five), school.join("student", five), school.join("teacher")
+    (class_chat,) = school.chat_of("class", a)
+    club = manual_chat(school, teacher, [a, b])
+    sent = [school.app.post(a, PostMessage(class_chat.id, f"Урок {n}: контрольная")) for n in range(5)]
+    find(school, a, "урок")
+    school.app.post(teacher, PostMessage(club.id, "", poll={"question": "Экскурсия?", "options": ["Да", "Нет"]}))
+    school.app.edit(a, class_chat.id, sent[1]["seq"], "Урок отменили")
+    school.app.delete(a, class_chat.id, sent[2]["seq"])
+    school.app.remove_member(teacher, club.id, b)
+    school.app.update_chat(teacher, UpdateChat(club.id, name="Кружок истории"))
+    find(school, b, "экскурсия")
+    school.app.add_members(teacher, club.id, [school.join("student", five)])
+    return {"a": a, "b": b, "club": club}
+
+
+def test_the_search_tables_rebuilt_from_scratch_equal_the_incremental_ones(school):
+    a_term(school)
+    model = school.app.search_model
+    incremental = dump(model)
+    assert model.rebuild() == model.head()
+    assert dump(model) == incremental
+    assert incremental["search_messages"] and incremental["search_members"]
+
+
+def test_the_rebuild_commands_make_the_search_tables_again(durable_store_settings, monkeypatch, capsys):
+    config = durable_store_settings
+    monkeypatch.setenv("PERSISTENCE", config.persistence)
+    monkeypatch.setenv("SFERA_VAR_DIR", str(config.var_dir))
+    monkeypatch.setenv("SFERA_PG_PORT", str(config.postgres_port))
+    monkeypatch.setenv("SFERA_PG_DB", config.postgres_db)
+    school = School(make_application(MessagingApplication, "messaging", create_table=True, config=config))
+    world = a_term(school)
+    expected = dump(school.app.search_model)
+    with school.app.search_model.transaction(write=True) as db:
+        db.execute("DELETE FROM {search_members}")
+        db.execute("UPDATE {search_messages} SET text = 'stale'")
+    assert search_main(["rebuild"]) == 0
+    assert "read model search v1 rebuilt up to notification" in capsys.readouterr().out
+    assert dump(school.app.search_model) == expected
+    assert find(school, world["a"], "контрольная") == ["Урок 4: контрольная", "Урок 3: контрольная",
+                                                       "Урок 0: контрольная"]
+    with school.app.search_model.transaction(write=True) as db:
+        db.execute("DELETE FROM {search_members}")
+    assert projection_main(["rebuild", "messaging"]) == 0
+    assert "read model search" in capsys.readouterr().out
+    assert dump(school.app.search_model) == expected
