@@ -42,14 +42,20 @@ class ClusterLocks:
 
     The lock only spares the races; optimistic concurrency still decides. A lock not granted within
     ``timeout`` seconds (PostgreSQL's ``lock_timeout``), or a database that cannot be reached, lets the command
-    go on unlocked. Idle connections are kept for the next lock (at most ``keep``); a holder killed mid-command
-    loses its locks with its connection."""
+    go on unlocked. A process opens at most ``limit`` lock connections (``SFERA_CLUSTER_LOCK_CONNECTIONS``,
+    default 10: nameko's workers a process) and keeps them for the next locks, so a busy replica neither connects
+    for each command nor grows past its share of PostgreSQL's ``max_connections``; a command finding all of
+    them in use goes on unlocked. A holder killed mid-command loses its locks with its connection."""
 
-    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, keep: int = 2):
+    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, limit: int | None = None):
+        from shared.config import env_int
+
         self.conninfo = {**conninfo, "autocommit": True, "connect_timeout": 2, "application_name": "keylock",
                          "options": f"-c lock_timeout={int(timeout * 1000)}"}
-        self.keep = keep
+        self.limit = limit if limit is not None else env_int("SFERA_CLUSTER_LOCK_CONNECTIONS", 10)
         self.idle: list = []
+        self.open = 0  # connections of this object now, idle or lent
+        self.connects = 0  # connections opened so far
         self.guard = threading.Lock()
 
     @contextmanager
@@ -83,11 +89,17 @@ class ClusterLocks:
         with self.guard:
             if self.idle:
                 return self.idle.pop()
+            if self.open >= self.limit:
+                return None  # every lock connection lent: this command goes on unlocked
+            self.open += 1
+            self.connects += 1
         try:
             import psycopg
 
             return psycopg.connect(**self.conninfo)
         except Exception as exc:  # noqa: BLE001 - the database away: unlocked, as before
+            with self.guard:
+                self.open -= 1
             log.warning("cluster lock: cannot connect", extra={"error": str(exc)})
             return None
 
@@ -99,13 +111,14 @@ class ClusterLocks:
 
     def _give_back(self, conn) -> None:
         with self.guard:
-            if len(self.idle) < self.keep and not conn.closed:
+            if not conn.closed:
                 self.idle.append(conn)
                 return
         self._close(conn)
 
-    @staticmethod
-    def _close(conn) -> None:
+    def _close(self, conn) -> None:
+        with self.guard:
+            self.open -= 1
         try:
             conn.close()
         except Exception:  # noqa: BLE001 - gone already

@@ -1,0 +1,77 @@
+"""Cluster locks (shared/locks.py): keyed commands of a service's replicas take turns on PostgreSQL through a
+bounded set of connections of their own, reused from command to command (issue #17)."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from shared.locks import ClusterLocks
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def conninfo(request) -> dict:
+    from conftest import _store_settings
+
+    s = _store_settings("postgres", request.getfixturevalue("tmp_path"), request)
+    return {"host": "127.0.0.1", "port": s.postgres_port, "dbname": s.postgres_db, "user": "postgres"}
+
+
+def lock_connections(conninfo: dict) -> int:
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'keylock' "
+                            "AND datname = %s", (conninfo["dbname"],)).fetchone()[0]
+
+
+def test_one_key_is_held_by_one_process_at_a_time(conninfo):
+    first, second = ClusterLocks(conninfo, timeout=0.3), ClusterLocks(conninfo, timeout=0.3)
+    try:
+        with first.hold("chat:1") as locked:
+            assert locked
+            with second.hold("chat:1") as also:
+                assert not also, "the other replica waits lock_timeout, then goes on unlocked"
+            with second.hold("chat:2") as other_key:
+                assert other_key
+        with second.hold("chat:1") as now:
+            assert now
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_busy_process_keeps_at_most_its_limit_of_lock_connections_and_reuses_them(conninfo):
+    """Before: every command beyond two idle connections connected (and closed) a connection of its own, as many
+    at once as commands ran: a busy replica churned connections and could exhaust max_connections."""
+    locks = ClusterLocks(conninfo, limit=3)
+    inside, release = threading.Barrier(6), threading.Event()
+    results: list[bool] = []
+
+    def command(n: int) -> None:
+        with locks.hold(f"chat:{n}") as locked:
+            results.append(locked)
+            inside.wait(timeout=10)
+            release.wait(timeout=10)
+
+    threads = [threading.Thread(target=command, args=(n,)) for n in range(5)]
+    try:
+        for t in threads:
+            t.start()
+        inside.wait(timeout=10)
+        assert lock_connections(conninfo) == 3
+        assert sorted(results) == [False, False, True, True, True], "beyond the limit a command goes on unlocked"
+        release.set()
+        for t in threads:
+            t.join(timeout=10)
+        for n in range(50):
+            with locks.hold(f"chat:{n % 7}") as locked:
+                assert locked
+        assert locks.connects == 3, "the connections are reused, not opened again for each command"
+        assert lock_connections(conninfo) == 3
+    finally:
+        release.set()
+        locks.close()
+    assert lock_connections(conninfo) == 0
