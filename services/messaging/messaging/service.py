@@ -110,9 +110,14 @@ class MessagingService:
 
     # -- chats ---------------------------------------------------------------------------------------
     @rpc
-    def chats(self, actor_id: str) -> list[dict]:
-        return [schemas.ChatListItem().dump({**item, "chat": self._view(item["chat"], actor_id)})
-                for item in self.app.chats_of(to_id(actor_id))]
+    def chats(self, actor_id: str, cursor: str | None = None, limit: int | None = None) -> list[dict] | dict:
+        """One's chats, newest last seq first (CH-4), from the read model: all of them as a list; with ``limit``
+        (or ``cursor``) a page, ``{"items", "next_cursor"}``."""
+        paged = limit is not None or cursor is not None
+        items, next_cursor = self.app.chat_list(to_id(actor_id), cursor,
+                                                max(1, min(limit or 50, 200)) if paged else None)
+        dumped = schemas.ChatListItem(many=True).dump(items)
+        return {"items": dumped, "next_cursor": next_cursor} if paged else dumped
 
     @rpc
     def get_chat(self, actor_id: str, chat_id: str) -> dict:
@@ -182,8 +187,15 @@ class MessagingService:
                                                 school_says_member), actor_id)
 
     @rpc
-    def inbox(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [chat_view(c) for c in self.app.inbox(to_id(actor_id), to_id(organization_id))]
+    def inbox(self, actor_id: str, organization_id: str, cursor: str | None = None,
+              limit: int | None = None) -> list[dict] | dict:
+        """The organization's inbox threads in the order they opened, from the read model: all of them as a list;
+        with ``limit`` (or ``cursor``) a page, ``{"items", "next_cursor"}``."""
+        paged = limit is not None or cursor is not None
+        items, next_cursor = self.app.inbox_page(to_id(actor_id), to_id(organization_id), cursor,
+                                                 max(1, min(limit or 50, 200)) if paged else None)
+        dumped = schemas.ChatView(many=True).dump(items)
+        return {"items": dumped, "next_cursor": next_cursor} if paged else dumped
 
     # -- messages --------------------------------------------------------------------------------------
     @rpc

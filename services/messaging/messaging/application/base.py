@@ -12,6 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from eventsourcing.utils import strtobool
+
 from messaging.domain import (
     PAGE_SIZE,
     Attachment,
@@ -22,8 +24,10 @@ from messaging.domain import (
     ReadMark,
     UserChats,
 )
+from messaging.readmodel import MessagingProjection
 from shared.consistency import AskOwner, confirmed, owner
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
@@ -58,6 +62,20 @@ class Base(ServiceApplication):
     name = "messaging"
     snapshotting_intervals = {MessagePage: 200, Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100,
                               ReadMark: 100}
+
+    def __init__(self, env: Any = None):
+        super().__init__(env)
+        # The chat list's, the inbox's and "who has read"'s tables (messaging.readmodel), kept from this store's
+        # log; a query catches them up first.
+        self.read_model = ReadModel(self, MessagingProjection())
+        self.read_models = (*getattr(self, "read_models", ()), self.read_model)
+        if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them,
+            self.read_model.ensure()  # and apply the log (all of it after a version bump), so that the first
+            self.read_model.catch_up()  # query of a release does not
+
+    def close(self) -> None:
+        self.read_model.close()
+        super().close()
 
     # -- aggregates ---------------------------------------------------------------------------------
     def chat(self, chat_id: uuid.UUID) -> Chat:

@@ -6,6 +6,7 @@ import uuid
 
 from messaging.application.base import Base
 from messaging.domain import Chat
+from messaging.readmodel import inbox_page
 from shared.consistency import AskOwner, confirmed
 from shared.errors import Forbidden
 
@@ -33,3 +34,11 @@ class Inbox(Base):
     def inbox(self, admin_id: uuid.UUID, organization_id: uuid.UUID) -> list[Chat]:
         roster = self._admin_roster(admin_id, organization_id)
         return [self.chat(uuid.UUID(c)) for c in roster.inbox.values()]
+
+    def inbox_page(self, admin_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None = None,
+                   limit: int | None = None) -> tuple[list[dict], str | None]:
+        """The organization's inbox threads (``ChatView`` fields, all members) in the order they opened, for its
+        admins: ``limit`` after ``cursor`` (all with None). Paged in the read model (messaging.readmodel)."""
+        self._admin_roster(admin_id, organization_id)
+        with self.read_model.reading() as db:
+            return inbox_page(db, organization_id, cursor, limit)

@@ -7,8 +7,8 @@ import uuid
 
 from messaging.application.base import Base
 from messaging.domain import ReadMark, UserChats
+from messaging.readmodel import chat_list, members_seen_by, readers_page
 from shared.errors import Forbidden
-from shared.paging import decode_cursor, encode_cursor
 
 
 class Reading(Base):
@@ -26,8 +26,20 @@ class Reading(Base):
 
         return self.retrying(read, ("read", chat_id, actor_id))
 
+    def chat_list(self, user_id: uuid.UUID, cursor: str | None = None, limit: int | None = None
+                  ) -> tuple[list[dict], str | None]:
+        """One's chats (``ChatView`` fields, the members one may see) with their last seq and unread count, newest
+        last seq first, then the order they joined one's list: ``limit`` after ``cursor`` (all with None), and the
+        next page's cursor. Paged in the read model (messaging.readmodel)."""
+        with self.read_model.reading() as db:
+            items, next_cursor = chat_list(db, user_id, cursor, limit)
+        for item in items:
+            item["chat"]["member_ids"] = members_seen_by(item["chat"], user_id)
+        return items, next_cursor
+
     def chats_of(self, user_id: uuid.UUID) -> list[dict]:
-        """One's chats with their last message and unread count."""
+        """One's chats with their last message and unread count, from the aggregates (``Chat`` objects): what
+        ``chat_list`` pages from the read model, for the application's own callers and as its reference."""
         mine = self.find(UserChats, UserChats.create_id(user_id))
         listed = []
         for chat_id in mine.chat_ids if mine else []:
@@ -51,14 +63,5 @@ class Reading(Base):
             raise Forbidden("message.readers_forbidden", "Only the message's author and the chat's admins see who "
                                                          "has read it.")
         hidden = set() if str(actor_id) in self.concealed(chat) else self.concealed(chat)
-        read = [m for m in chat.members if m != author and self._read_until(chat_id, m) >= seq]
-        everyone = sorted({"" if m in hidden else m for m in read})  # "": the organization, first
-        after = decode_cursor(cursor)
-        rest = everyone if after is None else [k for k in everyone if k > after]
-        page = rest[:limit]
-        return {"items": [{"user_id": k or None} for k in page], "count": len(everyone),
-                "next_cursor": encode_cursor(page[-1]) if len(rest) > limit else None}
-
-    def _read_until(self, chat_id: uuid.UUID, user_id: str) -> int:
-        mark = self.find(ReadMark, ReadMark.create_id(chat_id, uuid.UUID(user_id)))
-        return mark.read_until if mark else -1
+        with self.read_model.reading() as db:  # paged by user id in the read model (messaging.readmodel)
+            return readers_page(db, chat_id, seq, author, hidden, cursor, limit)

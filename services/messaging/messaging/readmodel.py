@@ -1,0 +1,270 @@
+"""Messaging's read model (issue #17): the tables the chat list, the organization inbox and "who has read" are
+paged from, kept by a projection of messaging's notification log (``shared.projection``) in messaging's own
+database.
+
+- ``chats``: one row per chat: what the list shows of it (kind, organization, class, subject, name, closed, its
+  creator, its members in their order as JSON) and its last message: seq (-1 for none), author, on whose behalf,
+  a snippet of its text, when, deleted (edits and deletions of the last message follow it).
+- ``lists``: whose list each ``UserChats`` aggregate is; ``chat_members``: one row per (person, chat) the
+  person's ``UserChats`` holds, with ``pos`` (the list's version when the chat joined it: the list's order,
+  the chat list's tie-break after the last seq).
+- ``read_marks``: how far each person has read each chat (``ReadMark``), for unread counts and "who has read".
+- ``rosters`` and ``inbox``: each organization's inbox threads (``OrgRoster``), in the order they opened.
+
+The chat list is ordered as before the read model: last seq first (newest), then the order the chats joined the
+person's list; user ids are compared as code points (PostgreSQL ``COLLATE "C"``).
+``python -m messaging.readmodel rebuild`` (or ``python -m shared.projection rebuild messaging``) rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from typing import Any
+
+from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, ReadMark, UserChats
+from shared.errors import Invalid
+from shared.paging import decode_cursor, encode_cursor
+from shared.projection import Db, Projection, handles
+
+SNIPPET = 200  # characters of the last message kept for a preview
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+class MessagingProjection(Projection):
+    name = "messaging"
+    version = 1
+    tables = ("chats", "lists", "chat_members", "read_marks", "rosters", "inbox")
+
+    def create_tables(self, db: Db) -> None:
+        ordered = ' COLLATE "C"' if db.postgres else ""
+        db.execute("CREATE TABLE {chats} (chat_id TEXT PRIMARY KEY, kind TEXT NOT NULL, organization_id TEXT, "
+                   "class_id TEXT, subject TEXT, name TEXT, closed INTEGER NOT NULL, created_by TEXT, "
+                   "members TEXT NOT NULL, last_seq BIGINT NOT NULL, last_author TEXT, last_on_behalf_of TEXT, "
+                   "last_text TEXT, last_at TEXT, last_deleted INTEGER NOT NULL)")
+        db.execute("CREATE TABLE {lists} (list_id TEXT PRIMARY KEY, user_id TEXT NOT NULL)")
+        db.execute(f"CREATE TABLE {{chat_members}} (user_id TEXT{ordered} NOT NULL, chat_id TEXT NOT NULL, "
+                   "pos BIGINT NOT NULL, PRIMARY KEY (user_id, chat_id))")
+        db.execute("CREATE INDEX rm_chat_members_chat ON {chat_members} (chat_id, user_id)")
+        db.execute(f"CREATE TABLE {{read_marks}} (mark_id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, "
+                   f"user_id TEXT{ordered} NOT NULL, read_until BIGINT NOT NULL)")
+        db.execute("CREATE UNIQUE INDEX rm_read_marks_member ON {read_marks} (chat_id, user_id)")
+        db.execute("CREATE TABLE {rosters} (roster_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL)")
+        db.execute("CREATE TABLE {inbox} (organization_id TEXT NOT NULL, member_id TEXT NOT NULL, "
+                   "chat_id TEXT NOT NULL, pos BIGINT NOT NULL, PRIMARY KEY (organization_id, member_id))")
+        db.execute("CREATE INDEX rm_inbox_order ON {inbox} (organization_id, pos)")
+
+    # -- chats -------------------------------------------------------------------------------------------
+
+    @handles(Chat.Created)
+    def chat_created(self, db: Db, event: Any) -> None:
+        members = list(dict.fromkeys(event.member_ids))
+        db.execute("INSERT INTO {chats} (chat_id, kind, organization_id, class_id, subject, name, closed, "
+                   "created_by, members, last_seq, last_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, 0) "
+                   "ON CONFLICT (chat_id) DO NOTHING",
+                   (str(event.originator_id), event.kind, _str(event.organization_id),
+                    _str(getattr(event, "class_id", None)), getattr(event, "subject", None), event.name,
+                    int(bool(getattr(event, "closed", False))), _str(event.created_by), json.dumps(members)))
+
+    @handles(Chat.MembersChanged)
+    def members_changed(self, db: Db, event: Any) -> None:
+        chat_id = str(event.originator_id)
+        row = db.one("SELECT members FROM {chats} WHERE chat_id = ?", (chat_id,))
+        if row is not None:
+            gone = set(event.removed)
+            members = [m for m in json.loads(row["members"]) if m not in gone] + list(event.added)
+            db.execute("UPDATE {chats} SET members = ? WHERE chat_id = ?", (json.dumps(members), chat_id))
+
+    @handles(Chat.Renamed)
+    def renamed(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {chats} SET name = ?, closed = ? WHERE chat_id = ?",
+                   (event.name, int(bool(event.closed)), str(event.originator_id)))
+
+    # -- messages: the last one of each chat -----------------------------------------------------------------
+
+    @handles(MessagePage.Posted)
+    def posted(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {chats} SET last_seq = ?, last_author = ?, last_on_behalf_of = ?, last_text = ?, "
+                   "last_at = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
+                   (event.seq, _str(event.author_id), _str(event.on_behalf_of), (event.text or "")[:SNIPPET],
+                    _iso(event.posted_at), str(event.chat_id), event.seq))
+
+    @handles(MessagePage.Edited)
+    def edited(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {chats} SET last_text = ? WHERE chat_id = ? AND last_seq = ?",
+                   ((event.text or "")[:SNIPPET], str(event.chat_id), event.seq))
+
+    @handles(MessagePage.Deleted)
+    def deleted(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {chats} SET last_text = '', last_deleted = 1 WHERE chat_id = ? AND last_seq = ?",
+                   (str(event.chat_id), event.seq))
+
+    # -- everyone's list of chats ------------------------------------------------------------------------
+
+    @handles(UserChats.Opened)
+    def list_opened(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {lists} (list_id, user_id) VALUES (?, ?) ON CONFLICT (list_id) DO NOTHING",
+                   (str(event.originator_id), str(event.user_id)))
+
+    @handles(UserChats.Joined)
+    def joined(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {chat_members} (user_id, chat_id, pos) SELECT user_id, ?, ? FROM {lists} "
+                   "WHERE list_id = ? ON CONFLICT (user_id, chat_id) DO NOTHING",
+                   (str(event.chat_id), event.originator_version, str(event.originator_id)))
+
+    @handles(UserChats.Left)
+    def left(self, db: Db, event: Any) -> None:
+        db.execute("DELETE FROM {chat_members} WHERE chat_id = ? AND user_id = "
+                   "(SELECT user_id FROM {lists} WHERE list_id = ?)", (str(event.chat_id), str(event.originator_id)))
+
+    # -- read marks ----------------------------------------------------------------------------------------
+
+    @handles(ReadMark.Opened)
+    def mark_opened(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {read_marks} (mark_id, chat_id, user_id, read_until) VALUES (?, ?, ?, -1) "
+                   "ON CONFLICT (mark_id) DO NOTHING",
+                   (str(event.originator_id), str(event.chat_id), str(event.user_id)))
+
+    @handles(ReadMark.Read)
+    def read(self, db: Db, event: Any) -> None:  # older Read events carry no chat and user: the mark's id does
+        db.execute("UPDATE {read_marks} SET read_until = CASE WHEN read_until < ? THEN ? ELSE read_until END "
+                   "WHERE mark_id = ?", (event.seq, event.seq, str(event.originator_id)))
+
+    # -- the organization inbox (CH-5) ---------------------------------------------------------------------
+
+    @handles(OrgRoster.Opened)
+    def roster_opened(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {rosters} (roster_id, organization_id) VALUES (?, ?) ON CONFLICT (roster_id) "
+                   "DO NOTHING", (str(event.originator_id), str(event.organization_id)))
+
+    @handles(OrgRoster.InboxOpened)
+    def inbox_opened(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {inbox} (organization_id, member_id, chat_id, pos) SELECT organization_id, ?, ?, ? "
+                   "FROM {rosters} WHERE roster_id = ? ON CONFLICT (organization_id, member_id) "
+                   "DO UPDATE SET chat_id = excluded.chat_id",
+                   (str(event.member_id), str(event.chat_id), event.originator_version, str(event.originator_id)))
+
+
+# -- queries ----------------------------------------------------------------------------------------------------
+
+
+def _chat(row: dict) -> dict:
+    """The ``ChatView`` fields of a chat row (``member_ids``: all its members)."""
+    return {"chat_id": uuid.UUID(row["chat_id"]), "kind": row["kind"],
+            "organization_id": uuid.UUID(row["organization_id"]) if row["organization_id"] else None,
+            "class_id": uuid.UUID(row["class_id"]) if row["class_id"] else None, "subject": row["subject"],
+            "name": row["name"], "closed": bool(row["closed"]), "system": row["kind"] in SYSTEM_KINDS,
+            "created_by": row["created_by"], "member_ids": json.loads(row["members"])}
+
+
+def concealed(chat: dict) -> set[str]:
+    """As ``Base.concealed``: in an inbox thread the admins answer as the organization."""
+    if chat["kind"] == "inbox":
+        return set(chat["member_ids"]) - {str(chat["created_by"])}
+    return set()
+
+
+def members_seen_by(chat: dict, viewer: uuid.UUID) -> list[str]:
+    """As ``Base.members_seen_by``: the members the viewer may see."""
+    hidden = concealed(chat)
+    if str(viewer) in hidden:
+        return list(chat["member_ids"])
+    return [m for m in chat["member_ids"] if m not in hidden]
+
+
+def _numbers(cursor: str | None, count: int) -> tuple[int, ...] | None:
+    """The numbers a keyset cursor of ours stands for (``paging.invalid_cursor`` for any other)."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        numbers = tuple(int(part) for part in key.split(":"))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != count:
+        raise Invalid("paging.invalid_cursor", "This cursor is not one a page gave; start from the first page.",
+                      {"cursor": cursor[:100] if cursor else cursor})
+    return numbers
+
+
+CHAT_COLUMNS = ("c.chat_id, c.kind, c.organization_id, c.class_id, c.subject, c.name, c.closed, c.created_by, "
+                "c.members, c.last_seq")
+
+
+def chat_list(db: Db, user_id: uuid.UUID, cursor: str | None, limit: int | None) -> tuple[list[dict], str | None]:
+    """One's chats, newest last message first (then the order they joined one's list), after ``cursor``:
+    ``limit`` of them (all with None) as {chat, last_seq, unread}, and the cursor of the next page."""
+    after = _numbers(cursor, 2)
+    keyset, params = "", [str(user_id)]
+    if after is not None:
+        keyset = " AND (c.last_seq < ? OR (c.last_seq = ? AND m.pos > ?))"
+        params += [after[0], after[0], after[1]]
+    paging = "" if limit is None else " LIMIT ?"
+    rows = db.rows(f"SELECT {CHAT_COLUMNS}, m.pos, COALESCE(r.read_until, -1) AS read_until "  # noqa: S608
+                   "FROM {chat_members} m JOIN {chats} c ON c.chat_id = m.chat_id "
+                   "LEFT JOIN {read_marks} r ON r.chat_id = m.chat_id AND r.user_id = m.user_id "
+                   "WHERE m.user_id = ?" + keyset + " ORDER BY c.last_seq DESC, m.pos" + paging,
+                   (*params, *([] if limit is None else [limit + 1])))
+    shown = rows if limit is None else rows[:limit]
+    items = [{"chat": _chat(row), "last_seq": int(row["last_seq"]),
+              "unread": max(0, int(row["last_seq"]) - int(row["read_until"]))} for row in shown]
+    more = limit is not None and len(rows) > limit
+    return items, (encode_cursor(f"{shown[-1]['last_seq']}:{shown[-1]['pos']}") if more else None)
+
+
+def inbox_page(db: Db, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+               ) -> tuple[list[dict], str | None]:
+    """The organization's inbox threads in the order they opened, after ``cursor``."""
+    after = _numbers(cursor, 1)
+    paging = "" if limit is None else " LIMIT ?"
+    rows = db.rows(f"SELECT {CHAT_COLUMNS}, i.pos FROM {{inbox}} i JOIN {{chats}} c ON c.chat_id = i.chat_id "  # noqa: S608
+                   "WHERE i.organization_id = ? AND i.pos > ? ORDER BY i.pos" + paging,
+                   (str(organization_id), -1 if after is None else after[0],
+                    *([] if limit is None else [limit + 1])))
+    shown = rows if limit is None else rows[:limit]
+    more = limit is not None and len(rows) > limit
+    return [_chat(row) for row in shown], (encode_cursor(str(shown[-1]["pos"])) if more else None)
+
+
+def readers_page(db: Db, chat_id: uuid.UUID, seq: int, author: str | None, hidden: set[str], cursor: str | None,
+                 limit: int) -> dict:
+    """Who of the chat's members (its author aside) has read up to ``seq`` or further, by user id; the members in
+    ``hidden`` show as one reader without an id (``""``, first). A page of ``limit`` after ``cursor``."""
+    after = decode_cursor(cursor)
+    base = ("FROM {read_marks} r JOIN {chat_members} m ON m.chat_id = r.chat_id AND m.user_id = r.user_id "
+            "WHERE r.chat_id = ? AND r.read_until >= ? AND r.user_id <> ?")
+    params = [str(chat_id), seq, author or ""]
+    if hidden:  # an inbox thread seen by the person who wrote: the organization and that person at most
+        found = [row["user_id"] for row in db.rows("SELECT r.user_id " + base, params)]
+        everyone = sorted({"" if m in hidden else m for m in found})
+        rest = everyone if after is None else [k for k in everyone if k > after]
+        count, page, more = len(everyone), rest[:limit], len(rest) > limit
+    else:
+        count = int(db.one("SELECT COUNT(*) AS n " + base, params)["n"])
+        rows = db.rows("SELECT r.user_id " + base + " AND r.user_id > ? ORDER BY r.user_id LIMIT ?",
+                       (*params, after if after is not None else "", limit + 1))
+        page, more = [row["user_id"] for row in rows[:limit]], len(rows) > limit
+    return {"items": [{"user_id": k or None} for k in page], "count": count,
+            "next_cursor": encode_cursor(page[-1]) if more else None}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m messaging.readmodel rebuild``: messaging's read model from scratch."""
+    from shared.projection import main as projection_main
+
+    if argv != ["rebuild"]:
+        print("usage: python -m messaging.readmodel rebuild", file=sys.stderr)
+        return 2
+    return projection_main(["rebuild", "messaging"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
