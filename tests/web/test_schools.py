@@ -1,7 +1,8 @@
 """Schools in the browser (SC-1..SC-12): a school is applied for and an operator decides in the
-console; a person finds a school by city and asks to join, an admin adds or hides the request;
-the admins' pages (classes, invite links with their QR, members); documents uploaded with a
-progress bar, an article written, covered and published, a channel posted in and read."""
+console; a person finds a school by words of its name or city (any word form, as one types) and asks
+to join, an admin adds or hides the request; the admins' pages (classes, invite links with their QR,
+members); documents uploaded with a progress bar, an article written, covered and published, a channel
+posted in and read."""
 
 from __future__ import annotations
 
@@ -113,9 +114,26 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     me.sign_in_as(teacher, "/")
     page = me.page
     page.get_by_role("link", name="Найти школу").click()
-    page.get_by_label("Город").fill(place)
-    page.get_by_role("button", name="Найти").click()
-    expect(page.get_by_text("Лицей №2")).to_be_visible()
+    # One box, searched as one types (issue #17): a word form of the name ("лицея": "Лицей") and the city's
+    # own word (the city is unique to this module), no button pressed.
+    words = page.get_by_label("Название, город или адрес")
+    words.press_sequentially("щщщщ", delay=30)
+    expect(page.get_by_text("По запросу ничего не нашлось")).to_be_visible()
+    me.screen("school-find-nothing")
+    words.fill("")
+    expect(page.get_by_role("heading", name="Поиск:")).to_have_count(0)
+    with page.expect_request(lambda r: "/api/v1/organizations?" in r.url and "q=" in r.url) as asked:
+        words.press_sequentially(f"лицея {place.split('-')[1]}", delay=30)
+    found = page.locator(".tile", has_text="Лицей №2")
+    expect(found).to_have_count(1)
+    assert "city=" not in asked.value.url
+    expect(page.get_by_role("heading", name=f"Поиск: «лицея {place.split('-')[1]}»")).to_be_visible()
+    me.screen("school-find-results")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_label("Name, city or address")).to_have_value(f"лицея {place.split('-')[1]}")
+    expect(page.get_by_role("heading", name="Search: “")).to_be_visible()
+    me.screen("school-find-en")
+    page.get_by_role("button", name="Русский").click()
     page.get_by_role("button", name="Попроситься в школу").click()
     page.get_by_label("Сообщение администраторам").fill("Я учитель математики")
     me.screen("school-find")
