@@ -27,6 +27,25 @@ def _opt_id(value: Any) -> uuid.UUID | None:
     return to_id(value) if value else None
 
 
+LIST_LIMIT = 200  # the largest page of the lists that answered whole before they paged (invites, documents...)
+
+
+def _paged(cursor: str | None, limit: int | None) -> bool:
+    return cursor is not None or limit is not None
+
+
+def _limit(cursor: str | None, limit: int | None) -> int | None:
+    """None (the whole list, as the call without paging always answered) or a page size of 1..LIST_LIMIT."""
+    return max(1, min(int(limit or LIST_LIMIT), LIST_LIMIT)) if _paged(cursor, limit) else None
+
+
+def _listing(found: tuple[list, str | None], view: Any, cursor: str | None, limit: int | None) -> list | dict:
+    """The lists that had no paging answer a list when called without ``cursor`` and ``limit``, else a page
+    ``{items, next_cursor}``."""
+    items = [view(item) for item in found[0]]
+    return {"items": items, "next_cursor": found[1]} if _paged(cursor, limit) else items
+
+
 def organization_view(o: Organization) -> dict:
     return schemas.OrganizationView().dump({**vars(o), "organization_id": o.id})
 
@@ -127,8 +146,10 @@ class SchoolService:
         self.app.require_operator(_opt_id(actor_id))
 
     @rpc
-    def pending_applications(self, actor_id: str | None) -> list[dict]:
-        return [self._application(a) for a in self.app.pending_applications(_opt_id(actor_id))]
+    def pending_applications(self, actor_id: str | None, cursor: str | None = None, limit: int | None = None
+                             ) -> list[dict] | dict:
+        return _listing(self.app.pending_applications_page(_opt_id(actor_id), cursor, _limit(cursor, limit)),
+                        self._application, cursor, limit)
 
     @rpc
     def approve_application(self, actor_id: str | None, application_id: str) -> dict:
@@ -206,8 +227,10 @@ class SchoolService:
         return invite_view(created, token)
 
     @rpc
-    def invites(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [invite_view(i, t) for i, t in self.app.invites(to_id(actor_id), to_id(organization_id))]
+    def invites(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                ) -> list[dict] | dict:
+        return _listing(self.app.invites_page(to_id(actor_id), to_id(organization_id), cursor, _limit(cursor, limit)),
+                        lambda found: invite_view(*found), cursor, limit)
 
     @rpc
     def revoke_invite(self, actor_id: str, invite_id: str) -> None:
@@ -244,9 +267,11 @@ class SchoolService:
         return schemas.JoinRequestView().dump(vars(request))
 
     @rpc
-    def join_requests(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [schemas.JoinRequestView().dump({**vars(r), **self.app.person_name(str(r.user_id))})
-                for r in self.app.join_requests(to_id(actor_id), to_id(organization_id))]
+    def join_requests(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                      ) -> list[dict] | dict:
+        return _listing(self.app.join_requests_page(to_id(actor_id), to_id(organization_id), cursor,
+                                                    _limit(cursor, limit)),
+                        lambda r: schemas.JoinRequestView().dump(vars(r)), cursor, limit)
 
     @rpc
     def accept_join_request(self, actor_id: str, organization_id: str, user_id: str, decision: dict) -> dict:
@@ -269,8 +294,10 @@ class SchoolService:
                                                        media_type, size, blob_key))
 
     @rpc
-    def documents(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [document_view(d) for d in self.app.documents(to_id(actor_id), to_id(organization_id))]
+    def documents(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                  ) -> list[dict] | dict:
+        return _listing(self.app.documents_page(to_id(actor_id), to_id(organization_id), cursor,
+                                                _limit(cursor, limit)), document_view, cursor, limit)
 
     @rpc
     def document_download(self, actor_id: str, document_id: str) -> dict:
@@ -301,8 +328,10 @@ class SchoolService:
         return article_view(self.app.publish_article(to_id(actor_id), to_id(article_id, "article.not_found")))
 
     @rpc
-    def articles(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [article_view(a) for a in self.app.articles(to_id(actor_id), to_id(organization_id))]
+    def articles(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                 ) -> list[dict] | dict:
+        return _listing(self.app.articles_page(to_id(actor_id), to_id(organization_id), cursor,
+                                               _limit(cursor, limit)), article_view, cursor, limit)
 
     @rpc
     def get_article(self, actor_id: str, article_id: str) -> dict:
@@ -313,8 +342,10 @@ class SchoolService:
         return channel_view(self.app.create_channel(to_id(actor_id), to_id(organization_id), name))
 
     @rpc
-    def channels(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [channel_view(c) for c in self.app.channels(to_id(actor_id), to_id(organization_id))]
+    def channels(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                 ) -> list[dict] | dict:
+        return _listing(self.app.channels_page(to_id(actor_id), to_id(organization_id), cursor,
+                                               _limit(cursor, limit)), channel_view, cursor, limit)
 
     @rpc
     def post(self, actor_id: str, channel_id: str, text: str) -> dict:

@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 
 from eventsourcing.utils import strtobool
 
+from school import lists
 from school.domain import Membership, Organization, Person, PersonOrganizations, Relatives, Roster, SchoolClass
+from school.lists import ListsProjection
 from school.readmodel import SchoolProjection
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -55,14 +57,24 @@ class SchoolBase(ServiceApplication):
         super().__init__(env)
         # The lists' tables (school.readmodel), kept from this store's log; a query catches them up first.
         self.read_model = ReadModel(self, SchoolProjection())
-        self.read_models = (self.read_model,)
+        self.lists = ReadModel(self, ListsProjection())  # invites, join requests, materials, channels, posts...
+        self.read_models = (self.read_model, self.lists)
         if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them,
-            self.read_model.ensure()  # and apply the log (all of it after a version bump), so that the first
-            self.read_model.catch_up()  # query of a release does not
+            for model in self.read_models:  # and apply the log (all of it after a version bump), so that the
+                model.ensure()  # first query of a release does not
+                model.catch_up()
 
     def close(self) -> None:
-        self.read_model.close()
+        for model in self.read_models:
+            model.close()
         super().close()
+
+    def _entries(self, kind: str, list_id: Any, cursor: str | None, limit: int | None, build: Callable[[dict], T],
+                 **query: Any) -> tuple[list[T], str | None]:
+        """A page of one of the other lists (``school.lists``), read after every write committed before."""
+        with self.lists.reading() as db:
+            rows, next_cursor = lists.entries(db, kind, list_id, cursor, limit, **query)
+        return [build(row) for row in rows], next_cursor
 
     def organization(self, organization_id: uuid.UUID) -> Organization:
         return self.get_as(Organization, organization_id, "organization.not_found", "No such organization.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from school import lists
 from school.application.base import SchoolBase
 from school.domain import Channel
 from shared.clock import utcnow
 from shared.errors import Invalid
-from shared.paging import decode_cursor, encode_cursor
 from shared.store import command
 
 
@@ -28,8 +28,13 @@ class Channels(SchoolBase):
         return self.retrying(create)
 
     def channels(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Channel]:
+        return self.channels_page(actor_id, organization_id, None, None)[0]
+
+    def channels_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+                      ) -> tuple[list[Channel], str | None]:
+        """The organization's channels in the order they were made, from the read model (``school.lists``)."""
         self._member(organization_id, actor_id)
-        return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).channel_ids]
+        return self._entries("channel", organization_id, cursor, limit, lists.channel)
 
     @command
     def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
@@ -47,10 +52,6 @@ class Channels(SchoolBase):
               ) -> tuple[list[dict], str | None]:
         channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
         self._member(channel.organization_id, actor_id)
-        newest_first = list(reversed(channel.posts))
-        after = decode_cursor(cursor)
-        if after is not None and not after.isdigit():
-            raise Invalid("paging.invalid_cursor", "This cursor is not one a page gave; start from the first page.")
-        start = int(after) if after is not None else 0
-        chunk = newest_first[start:start + limit]
-        return chunk, (encode_cursor(str(start + limit)) if start + limit < len(newest_first) else None)
+        # Newest first, from the read model (school.lists): the cursor is the last post's place in the channel,
+        # so posts made while a reader pages show on their first page, never again on the next.
+        return self._entries("post", channel_id, cursor, limit, lists.post, newest_first=True)

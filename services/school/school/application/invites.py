@@ -8,6 +8,7 @@ import re
 import uuid
 from datetime import datetime
 
+from school import lists
 from school.application.base import SchoolBase
 from school.domain import InviteIndex, InviteLink, Membership
 from shared.contracts.api.school import INVITE_ROLES, VALIDITY_PRESETS, CreateInvite
@@ -88,13 +89,16 @@ class Invites(SchoolBase):
             self._open_class(self._school_class(invite.organization_id, invite.class_id))
 
     def invites(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[tuple[InviteLink, str]]:
-        self._require(organization_id, actor_id, "admin", "teacher")
-        index = self.find(InviteIndex, InviteIndex.create_id(organization_id))
-        found = [self.repository.get(uuid.UUID(i)) for i in (index.invite_ids if index else [])]
-        actor = self.membership(organization_id, actor_id)
-        if not actor.has("admin"):
-            found = [i for i in found if i.created_by == actor_id]
-        return [(i, link_token("school-invite", i.id)) for i in found]
+        return self.invites_page(actor_id, organization_id, None, None)[0]
+
+    def invites_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+                     ) -> tuple[list[tuple[InviteLink, str]], str | None]:
+        """The organization's links in the order they were made (admins: all; teachers: their own), from the
+        read model (``school.lists``); ``limit`` None: all of them."""
+        actor = self._require(organization_id, actor_id, "admin", "teacher")
+        mine = {} if actor.has("admin") else {"where": "i.owner = ?", "params": (str(actor_id),)}
+        found, next_cursor = self._entries("invite", organization_id, cursor, limit, lists.invite, **mine)
+        return [(i, link_token("school-invite", i.id)) for i in found], next_cursor
 
     @command
     def revoke_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> None:

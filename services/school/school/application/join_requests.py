@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from school import lists
 from school.application.base import SchoolBase
 from school.domain import JoinRequest, JoinRequestQueue, Membership
 from shared.contracts.api.school import ROLES, AcceptJoinRequest
@@ -33,10 +34,15 @@ class JoinRequests(SchoolBase):
         return self.retrying(send)
 
     def join_requests(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[JoinRequest]:
+        return self.join_requests_page(actor_id, organization_id, None, None)[0]
+
+    def join_requests_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None,
+                           limit: int | None) -> tuple[list[JoinRequest], str | None]:
+        """The requests waiting, in the order they came (a request sent again keeps its place), with the
+        person's name, from the read model (``school.lists``); ``limit`` None: all of them."""
         self._require(organization_id, actor_id, "admin")
-        queue = self.find(JoinRequestQueue, JoinRequestQueue.create_id(organization_id))
-        return [self.repository.get(JoinRequest.create_id(organization_id, uuid.UUID(u)))
-                for u in (queue.pending if queue else [])]
+        return self._entries("join_request", organization_id, cursor, limit, lists.join_request,
+                             columns=", p.last_name, p.first_name")
 
     @command
     def accept_join_request(self, actor_id: uuid.UUID, command: AcceptJoinRequest) -> Membership:

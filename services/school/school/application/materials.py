@@ -10,6 +10,7 @@ from typing import Any
 
 import nh3
 
+from school import lists
 from school.application.base import SchoolBase
 from school.domain import Article, Document, Image, MaterialsIndex
 from shared.blobs import document_max_bytes
@@ -81,10 +82,14 @@ class Materials(SchoolBase):
         return self.retrying(publish)
 
     def documents(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Document]:
+        return self.documents_page(actor_id, organization_id, None, None)[0]
+
+    def documents_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+                       ) -> tuple[list[Document], str | None]:
+        """Members read the organization's documents, newest first, from the read model (``school.lists``)."""
         self._member(organization_id, actor_id)
-        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "documents"))
-        found = [self.repository.get(uuid.UUID(d)) for d in (index.ids if index else [])]
-        return [d for d in reversed(found) if not d.deleted]
+        return self._entries("document", organization_id, cursor, limit, lists.document, newest_first=True,
+                             where="i.status <> 'deleted'")
 
     def document(self, actor_id: uuid.UUID, document_id: uuid.UUID) -> Document:
         """A document for download: members of its organization only."""
@@ -175,11 +180,16 @@ class Materials(SchoolBase):
 
     def articles(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[Article]:
         """Members read published articles; authors and admins also see drafts."""
+        return self.articles_page(actor_id, organization_id, None, None)[0]
+
+    def articles_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+                      ) -> tuple[list[Article], str | None]:
+        """The organization's articles, newest first, from the read model (``school.lists``): members read the
+        published ones; authors see their drafts too, admins every draft."""
         actor = self._member(organization_id, actor_id)
-        index = self.find(MaterialsIndex, MaterialsIndex.create_id(organization_id, "articles"))
-        found = [self.repository.get(uuid.UUID(a)) for a in (index.ids if index else [])]
-        return [a for a in reversed(found)
-                if a.published_at is not None or a.author_id == actor_id or actor.has("admin")]
+        drafts = {} if actor.has("admin") else {"where": "i.published_at IS NOT NULL OR i.owner = ?",
+                                                "params": (str(actor_id),)}
+        return self._entries("article", organization_id, cursor, limit, lists.article, newest_first=True, **drafts)
 
     def article(self, actor_id: uuid.UUID, article_id: uuid.UUID) -> Article:
         article = self.get_as(Article, article_id, "article.not_found", "No such article.")

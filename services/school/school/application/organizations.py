@@ -8,6 +8,7 @@ import re
 import uuid
 from typing import Any
 
+from school import lists
 from school.application.base import CONSOLE, Actor, SchoolBase
 from school.domain import ApplicationQueue, Organization, OrganizationApplication, PhoneOwner
 from school.readmodel import organizations_page
@@ -72,9 +73,13 @@ class Organizations(SchoolBase):
         return self.retrying(submit)
 
     def pending_applications(self, actor: Actor) -> list[OrganizationApplication]:
+        return self.pending_applications_page(actor, None, None)[0]
+
+    def pending_applications_page(self, actor: Actor, cursor: str | None, limit: int | None
+                                  ) -> tuple[list[OrganizationApplication], str | None]:
+        """Applications waiting for a decision, oldest first, from the read model (``school.lists``)."""
         self.require_operator(actor)
-        queue = self.find(ApplicationQueue, ApplicationQueue.create_id())
-        return [self.repository.get(uuid.UUID(a)) for a in (queue.pending if queue else [])]
+        return self._entries("application", lists.APPLICATIONS, cursor, limit, lists.application)
 
     def approve_application(self, actor: Actor, application_id: uuid.UUID) -> Organization:
         """SC-1: the organization exists; the person with the named phone is its first
