@@ -13,8 +13,12 @@ assigned (``Call.assign_node``), so two replicas never split a room over two nod
   name), for the calls it carried before (reported or assigned) and does not carry now.
 - A call whose node is dead is assigned a live node at its next join (and its participants are gone then, if no
   replica saw the node die, e.g. calls was down at the time).
-- No heartbeat heard at all (an SFU that does not report, or the first seconds of a replica): no node, the join
-  answers the platform's ``SFERA_SFU_URL`` as before.
+- A replica that has heard no heartbeat yet (its first seconds) lets a join wait for the first one, up to a
+  heartbeat's interval and a half (``first_heard``): answering the platform's URL then would put the call on no
+  node, and where that URL reaches any node (Kubernetes' ``sfu.<domain>``) its participants could land on
+  different nodes.
+- No heartbeat heard at all (an SFU that does not report): no node, the join answers the platform's
+  ``SFERA_SFU_URL`` as before.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class NodeRegistry:
         self.nodes: dict[str, NodeState] = {}
         self.restarted: list[tuple[str, set[str]]] = []  # nodes that started again, with the calls they lost
         self.lock = threading.Lock()
+        self.any_heard = threading.Event()
 
     def heard(self, node: str, url: str, calls: Iterable[str] = (), participants: int = 0,
               boot: str | None = None) -> None:
@@ -84,6 +89,16 @@ class NodeRegistry:
             # an assignment counts until the node reports the call, or for a while if nobody connects to it
             state.assigned = {c: at for c, at in state.assigned.items()
                               if c not in calls and now - at < 3 * self.timeout}
+        self.any_heard.set()
+
+    def first_heard(self, wait: float | None = None) -> bool:
+        """Whether a node has been heard, waiting for the first heartbeat while this registry is cold (at most
+        ``wait`` seconds: by default a heartbeat's interval and a half, ``SFERA_SFU_HEARTBEAT``)."""
+        if self.any_heard.is_set() or self.warm():
+            return self.any_heard.is_set()
+        if wait is None:
+            wait = 1.5 * env_float("SFERA_SFU_HEARTBEAT", 2.0)
+        return self.any_heard.wait(max(0.0, min(wait, self.timeout - (self.clock() - self.started))))
 
     def warm(self) -> bool:
         """Listened long enough that a node not heard from is not alive."""

@@ -174,3 +174,27 @@ def test_a_call_on_a_node_no_replica_saw_die_moves_at_its_rejoin_and_no_node_kee
     assert call.node == "sfu-b" and verify_join_token(token)["node"] == "sfu-b"
     assert (members[1], "node_lost") in left_reasons(app, call.id)
     assert call.present(time.time()) == [members[0]]
+
+
+@pytest.mark.unit
+def test_a_join_in_a_replicas_first_seconds_waits_for_the_first_heartbeat_instead_of_taking_no_node():
+    """Before: a join before the first heartbeat reached a just-started calls process got no node (the platform's
+    SFERA_SFU_URL), which in Kubernetes reaches any node: a room could split over two nodes."""
+    import threading
+
+    nodes = NodeRegistry(timeout=6)
+    threading.Timer(0.3, heartbeat, args=(nodes, "sfu-a")).start()
+    started = time.monotonic()
+    assert nodes.first_heard(wait=3)
+    assert 0.2 < time.monotonic() - started < 2.5
+    assert nodes.pick().name == "sfu-a"
+    assert nodes.first_heard(wait=3), "heard: at once"
+
+    silent = NodeRegistry(timeout=6)
+    started = time.monotonic()
+    assert not silent.first_heard(wait=0.2) and time.monotonic() - started < 1, "bounded: then no node, as before"
+    clock = Clock()
+    warm = NodeRegistry(timeout=6, clock=clock)
+    clock.now += 7
+    started = time.monotonic()
+    assert not warm.first_heard(wait=3) and time.monotonic() - started < 0.1, "warm and nothing heard: no wait"

@@ -35,6 +35,8 @@ class Participation(CallsBase):
                 place(call, nodes)
             call.admit(actor_id, time.time())
 
+        if nodes is not None:
+            nodes.first_heard()  # a replica just started: the nodes' first heartbeats, not no node
         call = self._save_call(call_id, change)
         if nodes is not None and call.node is not None:
             nodes.assigned(call.node, str(call.id))
