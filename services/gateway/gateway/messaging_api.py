@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import request
+from flask import jsonify, request
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
@@ -52,11 +52,24 @@ def with_links(invite: dict) -> dict:
     return {"token": token, "url": chat_invite_url(token), "qr_url": f"/api/v1/chat-invites/{token}/qr.svg"}
 
 
+class ChatsQuery(Schema):
+    cursor = Cursor()
+    limit = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1, max=200),
+                           metadata={"description": "Page size, 1..200; without it (and a cursor) every chat"})
+
+
 @api.get("/chats")
-@endpoint(summary="One's chats with the last seq and unread count (CH-4)", tag="chats",
-          response=messaging.ChatListItem, many=True)
-def list_chats():
-    return call("messaging", "chats", actor_id=me())
+@endpoint(summary="One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a "
+                  "page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ChatsQuery,
+          response=messaging.ChatListItem, many=True, errors=("paging.invalid_cursor",))
+def list_chats(query: dict):
+    if query["cursor"] is None and query["limit"] is None:
+        return call("messaging", "chats", actor_id=me())
+    page = call("messaging", "chats", actor_id=me(), cursor=query["cursor"], limit=query["limit"] or 50)
+    response = jsonify(page["items"])
+    if page["next_cursor"]:
+        response.headers["X-Next-Cursor"] = page["next_cursor"]
+    return response
 
 
 @api.post("/chats")
