@@ -593,7 +593,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One's chats with the last seq and unread count (CH-4) */
+        /** One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_chats"];
         put?: never;
         /** Create a manual chat: name, optional members, closed or not (CH-3) */
@@ -5679,7 +5679,12 @@ export interface operations {
     };
     list_chats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) every chat */
+                limit?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5695,7 +5700,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatListItem"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
