@@ -1,0 +1,44 @@
+"""The chat list through the gateway (CH-4, issue #17): paged from messaging's read model with ?limit= (the next
+page's cursor in X-Next-Cursor), the same chats in the same order as the whole list; a member removed from a
+chat no longer finds it there (CH-3)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_chat_list_pages_in_the_order_of_the_whole_list_CH_3_CH_4(api, klass):
+    admin, (a, b) = klass["admin"], klass["pupils"]
+    ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in (a, b)]
+    chats = [api.chat_once_members_known(klass["org"], admin, f"Кружок {n}", ids) for n in range(5)]
+    for n, chat_id in enumerate(chats[:3]):
+        for _ in range(n + 1):
+            api.ok("POST", f"/chats/{chat_id}/messages", admin["access_token"], status=201, json={"text": "м"})
+    api.ok("PUT", f"/chats/{chats[2]}/read", a["access_token"], json={"seq": 0})
+
+    whole = api.ok("GET", "/chats", a["access_token"])
+    listed = [c["chat"]["chat_id"] for c in whole]
+    assert set(chats) <= set(listed) and listed[:3] == [chats[2], chats[1], chats[0]]  # newest last seq first
+    assert whole[0]["unread"] == 2 and whole[0]["last_seq"] == 2
+    paged, cursor, pages = [], None, 0
+    while True:
+        response = api.call("GET", "/chats?limit=2" + (f"&cursor={cursor}" if cursor else ""), a["access_token"])
+        assert response.status_code == 200, response.text
+        assert len(response.json()) <= 2
+        paged += response.json()
+        pages += 1
+        cursor = response.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+        assert pages < 20
+    assert paged == whole
+    for query, code in (("cursor=nonsense", "paging.invalid_cursor"), ("limit=0", "request.invalid"),
+                        ("limit=1&cursor=cDE6eA", "paging.invalid_cursor")):
+        bad = api.call("GET", f"/chats?{query}", a["access_token"])
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, code), bad.text
+
+    api.ok("DELETE", f"/chats/{chats[0]}/members/{ids[1]}", admin["access_token"])  # removed by its creator
+    assert chats[0] not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats", b["access_token"])]  # at once
+    assert chats[0] not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats?limit=50", b["access_token"])]
