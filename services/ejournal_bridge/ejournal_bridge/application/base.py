@@ -9,16 +9,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from eventsourcing.utils import strtobool
+
 from ejournal_bridge.domain import (
     PARENT_ROLES,
-    AccountLink,
     Directory,
     JournalClass,
     JournalPerson,
     LinkedPeople,
     Provider,
 )
+from ejournal_bridge.readmodel import BridgeProjection, linked_people_of
 from shared.observability.logging import get_logger
+from shared.projection import ReadModel
 from shared.secretbox import SecretBox
 from shared.store import ServiceApplication
 
@@ -46,6 +49,17 @@ class BridgeBase(ServiceApplication):
         self.journal = journal
         self.chats = chats
         self.box = SecretBox.from_settings()  # seals the providers' secrets (SFERA_SECRETS_KEYS)
+        # The classes, links and deliveries the operator's tools go through (ejournal_bridge.readmodel), kept
+        # from this store's log instead of reading all of it; a query catches them up first.
+        self.read_model = ReadModel(self, BridgeProjection())
+        self.read_models = (self.read_model,)
+        if strtobool(self.env.get("CREATE_TABLE", "n")):  # the migration step (and memory stores) make them
+            self.read_model.ensure()
+            self.read_model.catch_up()
+
+    def close(self) -> None:
+        self.read_model.close()
+        super().close()
 
     def provider(self, provider_id: uuid.UUID) -> Provider:
         return self.get_as(Provider, provider_id, "provider.not_found", "No such e-journal.")
@@ -90,13 +104,17 @@ class BridgeBase(ServiceApplication):
 
     def _built_linked_people(self, provider_id: uuid.UUID) -> LinkedPeople:
         people = {}
-        for link in self._all(AccountLink, "Linked"):
-            if link.provider_id == provider_id and link.active:
-                person = self.find(JournalPerson, JournalPerson.create_id(provider_id, link.external_person_id))
-                entry = LinkedPeople.entry_of(person) if person is not None else None
-                if entry is not None:
-                    people[person.external_id] = entry
+        for external_id in self.linked_external_ids(provider_id):
+            person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
+            entry = LinkedPeople.entry_of(person) if person is not None else None
+            if entry is not None:
+                people[person.external_id] = entry
         return LinkedPeople(provider_id=provider_id, people=people)
+
+    def linked_external_ids(self, provider_id: uuid.UUID) -> list[str]:
+        """The journal people of the provider's active account links (the read model: no log read whole)."""
+        with self.read_model.reading() as db:
+            return linked_people_of(db, provider_id)
 
     def _note_linked(self, pending: dict, provider_id: uuid.UUID) -> None:
         """Before a command saves: the index follows every person of it who is, or just stopped being, linked.
@@ -119,13 +137,6 @@ class BridgeBase(ServiceApplication):
 
         found = self.find(LinkedPeople, LinkedPeople.create_id(provider_id))
         return found if found is not None else self.retrying(command, ("provider", provider_id))
-
-    def _all(self, cls: type, created: str = "Opened") -> list:
-        seen: dict[uuid.UUID, Any] = {}
-        for notification in self.process_recorder.select_notifications(start=1, limit=10**9):
-            if notification.originator_id not in seen and notification.topic.endswith(f"{cls.__qualname__}.{created}"):
-                seen[notification.originator_id] = self.find(cls, notification.originator_id)
-        return [a for a in seen.values() if a is not None]
 
 
 def digest(spec: dict) -> str:

@@ -8,13 +8,13 @@ import uuid
 from ejournal_bridge.application.base import BridgeBase, ChatSink, digest
 from ejournal_bridge.domain import (
     SCHOOL_ROLES,
-    AccountLink,
     JournalClass,
     JournalPerson,
     LinkedPeople,
     Provider,
     class_id_of,
 )
+from ejournal_bridge.readmodel import classes_of
 from shared.contracts.ejournal import subject_chat_key
 
 
@@ -100,9 +100,9 @@ class Chats(BridgeBase):
     def resync(self, provider_id: uuid.UUID, chats: ChatSink | None = None, force: bool = False) -> int:
         """Every class of a provider (an operator's repair tool; after binding a school), and every
         linked person's organizations."""
-        classes = {c.external_id for c in self._all(JournalClass) if c.provider_id == provider_id}
-        self.announce_memberships(provider_id, [link.external_person_id for link in self._all(AccountLink, "Linked")
-                                                if link.provider_id == provider_id and link.active])
+        with self.read_model.reading() as db:  # not the whole log (issue #17)
+            classes = classes_of(db, provider_id)
+        self.announce_memberships(provider_id, self.linked_external_ids(provider_id))
         return self.sync_chats(provider_id, classes, chats, force)
 
     def announce_memberships(self, provider_id: uuid.UUID, external_ids: list[str]) -> int:

@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ejournal_bridge.application.base import BridgeBase, ChatSink
 from ejournal_bridge.domain import Delivery, Enrollment, JournalPerson, Lesson
+from ejournal_bridge.readmodel import deliveries_of
 from shared.clock import utcnow
 from shared.errors import Invalid
 
@@ -170,13 +171,13 @@ class Inbox(BridgeBase):
         messaging every chat again: the same chats come out, not copies (an
         operator's tool after a fix; the test of idempotence end to end)."""
         self.provider(provider_id)
-        deliveries = [n.originator_id for n in self.process_recorder.select_notifications(start=1, limit=10**9)
-                      if n.topic.endswith("Delivery.Received")]
+        with self.read_model.reading() as db:  # the provider's deliveries in order, not the whole log (issue #17)
+            deliveries = deliveries_of(db, provider_id)
         replay = uuid.uuid4()
         count = 0
         for delivery_id in deliveries:
             delivery = self.find(Delivery, delivery_id)
-            if delivery is not None and delivery.provider_id == provider_id:
+            if delivery is not None:
                 self.process_delivery(delivery_id, f"replay:{replay}:{delivery_id}", chats)
                 count += 1
         result = {"deliveries": count, "chats_sent": self.resync(provider_id, chats, force=True)}
