@@ -18,6 +18,7 @@ these hooks were written for (``WRITTEN_FOR``).
 
 from __future__ import annotations
 
+import asyncio.selector_events
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from types import CodeType
@@ -27,6 +28,7 @@ import aioice
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import aiortc.rtcrtpsender as sender_module
+import pylibsrtp
 from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import RTCIceTransport
@@ -34,6 +36,8 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 WRITTEN_FOR = "1.16.0"
 
@@ -89,11 +93,76 @@ def raw_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
     return send
 
 
-def report_sent(sender: RTCRtpSender, rtp_timestamp: int, packet_count: int, octet_count: int) -> None:
+SRTP_TRAILER = pylibsrtp.SRTP_MAX_TRAILER_LEN  # the room the session's buffer keeps after a packet for the tag
+DATAGRAM_TRANSPORT = asyncio.selector_events._SelectorDatagramTransport
+
+
+def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes]:
+    """``Session.protect`` without its per-packet allocation: libsrtp's ``srtp_protect`` on the session's own
+    buffer, with one length cell allocated once (about 2 µs less a packet). The same checks: bytes only, never
+    longer than the buffer leaves room for."""
+    srtp = session._srtp[0]
+    buffer = session._buffer
+    cdata = session._cdata
+    limit = len(cdata) - SRTP_TRAILER
+    length = srtp_ffi.new("int *")
+    protect = srtp_lib.srtp_protect
+
+    def run(packet: bytes) -> bytes:
+        size = len(packet)
+        if size > limit:
+            raise ValueError("packet is too long")
+        length[0] = size
+        buffer[0:size] = packet
+        status = protect(srtp, cdata, length)
+        if status:
+            raise ConnectionError(f"SRTP protect failed ({status})")
+        return buffer[0:length[0]]
+
+    return run
+
+
+def fast_sender(sender: RTCRtpSender) -> Callable[[bytes], None] | None:
+    """The fast path's writer (``forward`` with ``SFERA_SFU_FAST_PATH=1``): protects an RTP packet with the
+    sender's SRTP session (``srtp_protector``) and ``sendto``s it on the nominated pair's own UDP socket, not
+    through asyncio's transport (whose ``sendto`` it falls back to when the socket's buffer is full, and which it
+    uses for a pair that is not a plain UDP socket: a TURN relay). None until DTLS is up (no SRTP session yet)."""
+    dtls = sender.transport
+    session = getattr(dtls, "_tx_srtp", None) if dtls is not None else None
+    if session is None:
+        return None
+    protect = srtp_protector(session)
+    nominated = dtls.transport._connection._nominated
+    route: list[Any] = [None, None, None, None]  # the pair last used, its socket (None: not plain UDP), address,
+    # transport
+
+    def send(packet: bytes) -> None:
+        pair = nominated.get(1)
+        if pair is not route[0]:
+            if pair is None:
+                raise ConnectionError("not connected")
+            transport = pair.protocol.transport
+            sock = transport._sock if isinstance(transport, DATAGRAM_TRANSPORT) else None
+            route[:] = pair, sock, pair.remote_addr, transport
+        data = protect(packet)
+        sock = route[1]
+        if sock is None:
+            route[3].sendto(data, route[2])
+            return
+        try:
+            sock.sendto(data, route[2])
+        except (BlockingIOError, InterruptedError):
+            route[3].sendto(data, route[2])  # asyncio keeps it and sends it when the socket can take it
+
+    return send
+
+
+def report_sent(sender: RTCRtpSender, rtp_timestamp: int, packet_count: int, octet_count: int,
+                ntp_timestamp: int | None = None) -> None:
     """What the sender's next RTCP sender report tells the subscriber (A/V sync, statistics): the packets the SFU
-    wrote past aiortc's own send path, and the RTP timestamp of now."""
+    wrote past aiortc's own send path, and the RTP timestamp of now (``ntp_timestamp``: now, if already known)."""
     sender._RTCRtpSender__rtp_timestamp = rtp_timestamp
-    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+    sender._RTCRtpSender__ntp_timestamp = ntp_timestamp if ntp_timestamp is not None else clock.current_ntp_time()
     sender._RTCRtpSender__packet_count = packet_count
     sender._RTCRtpSender__octet_count = octet_count
 
@@ -133,6 +202,10 @@ ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own co
     (RTCDtlsTransport, "_tx_srtp"),
     (RTCIceTransport, "_connection"),
     (aioice.Connection, "_nominated"),
+    (pylibsrtp.Session, "_srtp"),
+    (pylibsrtp.Session, "_buffer"),
+    (pylibsrtp.Session, "_cdata"),
+    (DATAGRAM_TRANSPORT, "_sock"),
     (RTCRtpTransceiver, "_offerDirection"),
     (RTCRtpTransceiver, "_codecs"),
 ]
@@ -189,6 +262,8 @@ def problems() -> list[str]:
             names = used.setdefault(caller, names_used_by(caller))
         if name not in names:
             found.append(f"{module.__name__}: {getattr(caller, '__name__', caller)} no longer calls {name}")
+    if not hasattr(srtp_lib, "srtp_protect") or not isinstance(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", None), int):
+        found.append("pylibsrtp no longer has srtp_protect or SRTP_MAX_TRAILER_LEN (the fast path's protect)")
     return found
 
 

@@ -20,4 +20,6 @@ codec_instances = Counter("sfera_sfu_codec_instances_total",
                           "Decoders or encoders aiortc tried to create in the SFU (must stay 0)", ["what"])
 joins = Counter("sfera_sfu_joins_total", "Signaling joins", ["outcome"])
 commands = Counter("sfera_sfu_commands_total", "Commands from the calls service applied", ["command"])
+fast_path = Gauge("sfera_sfu_fast_path",
+                  "1: RTP forwarded on the raw-bytes fast path, 0: through RtpPacket objects (SFERA_SFU_FAST_PATH)")
 speaker_switches = Counter("sfera_sfu_speaker_switches_total", "Audio slots that changed speaker")

@@ -1,0 +1,271 @@
+"""The SFU's forwarding paths (issue #17, "Scale"): ``SFERA_SFU_FAST_PATH=1`` (the default) rewrites the RTP
+header on the raw bytes and protects and sends them itself, ``0`` re-serializes an ``RtpPacket`` per subscriber as
+before. Both are checked with real aiortc peers against a real SFU process: a late subscriber decodes the
+publisher's picture and tone (its key frame asked for on join), a lost packet NACKed by the subscriber's aiortc
+comes again from the SFU's history, a subscriber leaving mid-stream leaves the others' media alone. And the fast
+path's bytes are the ones the ``RtpPacket`` path wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import jwt
+import pytest
+from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from sfu import forward
+from sfu.forward import NO_EXTENSIONS, PublishedTrack, Slot
+from shared.contracts.join_token import TOKEN_AUDIENCE, join_token_ttl, token_secret
+from tests.webrtc import Peer
+from tools.devstack.infra import die_with_parent, free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[3]
+CAMERA_LUMA = 90
+
+
+# -- the bytes: fast path == RtpPacket path ------------------------------------------------------------------
+class Owner:
+    user_id = "teacher"
+    role = "admin"
+    joined = 0.0
+    muted = False
+    closed = False
+
+    def may(self, right: str) -> bool:
+        return True
+
+    async def send(self, message: dict) -> None:
+        return None
+
+    def track_started(self, track) -> None:
+        return None
+
+
+def forwarded_bytes(fast: str, monkeypatch, packets: list[RtpPacket], nack: int | None = None) -> list[bytes]:
+    """What one slot of a video track writes for ``packets`` (then for a NACK of ``nack``), on one path."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", fast)
+    serialized = []
+    serialize = RtpPacket.serialize
+    monkeypatch.setattr(RtpPacket, "serialize", lambda self, *a: serialized.append(1) or serialize(self, *a))
+    track = PublishedTrack(Owner(), "camera", "video", SimpleNamespace(), set())
+    written: list[bytes] = []
+    slot = Slot(Owner(), "1", "video", SimpleNamespace(_ssrc=0x5EEDF00D), 100)
+    slot._send = slot.write = written.append
+    slot.last_seq, slot.last_ts = 40_000, 123_456  # it showed another source before: numbering goes on from there
+    slot.show(track)
+    for packet in packets:
+        asyncio.run(track.on_rtp(packet))
+    if nack is not None:
+        assert track.resend(slot, nack)
+    monkeypatch.setattr(RtpPacket, "serialize", serialize)
+    assert len(serialized) == (0 if fast == "1" else len(written))  # the fast path makes no RtpPacket
+    return written
+
+
+@pytest.mark.unit
+def test_the_fast_path_writes_the_bytes_the_rtppacket_path_wrote(monkeypatch):
+    """Same SSRC, payload type, marker, continued sequence numbers and timestamps, the publisher's header
+    extensions dropped; nothing before the first key frame; a NACKed packet resent the same."""
+    monkeypatch.setattr(forward.PublishedTrack, "request_keyframe", lambda self, reason: None)
+    delta = b"\x11" + bytes(30)  # VP8 descriptor S=1, frame tag P=1: not a key frame
+    key = b"\x10" + b"\x00\x00\x00\x9d\x01\x2a" + bytes(30)  # S=1, P=0 and the key frame's start code
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(
+        id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")]))
+    packets = []
+    for i, payload in enumerate([delta, key, delta + b"1", delta + b"2"]):
+        p = RtpPacket(payload_type=96, marker=i % 2, sequence_number=(65_534 + i) & 0xFFFF,
+                      timestamp=(4_294_960_000 + 3000 * i) & 0xFFFFFFFF,
+                      ssrc=777, payload=payload)
+        p.extensions.abs_send_time = 1234
+        packets.append(RtpPacket.parse(p.serialize(extensions), extensions))
+    assert packets[0].extensions.abs_send_time == 1234
+    legacy = forwarded_bytes("0", monkeypatch, packets, nack=40_002)
+    fast = forwarded_bytes("1", monkeypatch, packets, nack=40_002)
+    assert fast == legacy
+    assert len(fast) == 4  # the delta frame before the key frame is not sent
+    first = RtpPacket.parse(fast[0])
+    assert (first.ssrc, first.payload_type, first.sequence_number, first.payload) == (0x5EEDF00D, 100, 40_001, key)
+    assert [RtpPacket.parse(d).sequence_number for d in fast] == [40_001, 40_002, 40_003, 40_002]
+    assert fast[0] == RtpPacket(payload_type=100, marker=1, sequence_number=40_001, ssrc=0x5EEDF00D,
+                                timestamp=123_456 + 3000, payload=key).serialize(NO_EXTENSIONS)
+
+
+# -- real peers against a real SFU ------------------------------------------------------------------------------
+def token(call_id: str, rights: list[str], role: str = "participant") -> str:
+    now = int(time.time())
+    return jwt.encode({"aud": TOKEN_AUDIENCE, "sub": str(uuid.uuid4()), "call": call_id, "room": call_id,
+                       "role": role, "rights": rights, "muted": False, "iat": now, "exp": now + join_token_ttl()},
+                      token_secret(), algorithm="HS256")
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    out: dict[str, float] = {}
+    for line in lines:
+        if line.startswith("sfera_sfu_"):
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0]] = out.get(name.split("{")[0], 0.0) + float(value)
+    return out
+
+
+@pytest.fixture(scope="module", params=["1", "0"], ids=["fast_path", "rtppacket_path"])
+def sfu(request, tmp_path_factory):
+    """``python -m sfu`` with ``SFERA_SFU_FAST_PATH`` as the parameter (no broker: its facts wait)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("sfu") / "sfu.log"
+    env = {**os.environ, "SFERA_SFU_PORT": str(port), "SFERA_SFU_NODE": f"test-{port}",
+           "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "WARNING",
+           "SFERA_SFU_FAST_PATH": request.param,
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
+    process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, cwd=REPO, stdout=open(log, "wb"),
+                               stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
+
+    def healthy() -> bool:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return True
+        except OSError:
+            return False
+
+    wait_for(healthy, 30, "the SFU to listen")
+    yield SimpleNamespace(url=f"ws://127.0.0.1:{port}/ws", port=port, fast=request.param, log=log, healthy=healthy)
+    process.terminate()
+    process.wait(timeout=15)
+
+
+async def until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+        await asyncio.sleep(0.1)
+
+
+def pictures(peer: Peer) -> list[float]:
+    return [luma for got in peer.received.values() if got.kind == "video" for luma in got.lumas]
+
+
+def tones(peer: Peer) -> list[float]:
+    return [rms for got in peer.received.values() if got.kind == "audio" for rms in got.rms]
+
+
+@pytest.mark.integration
+def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
+    """The publisher has sent for a while (its first key frame long gone): the subscriber that joins then is sent
+    nothing until a key frame the SFU asks for on its join, and decodes the publisher's grey and tone."""
+    assert scrape(sfu.port)["sfera_sfu_fast_path"] == float(sfu.fast)
+
+    async def scenario() -> None:
+        call_id = str(uuid.uuid4())
+        publisher = await Peer(sfu.url, token(call_id, ["subscribe", "audio", "video"], "admin"),
+                               camera_luma=CAMERA_LUMA, tone_hz=440, video_slots=0, audio_slots=0).connect()
+        subscriber = None
+        try:
+            await until(lambda: scrape(sfu.port).get("sfera_sfu_received_packets_total", 0) > 150, 20,
+                        "the publisher's media to reach the SFU")
+            requests = scrape(sfu.port).get("sfera_sfu_keyframe_requests_total", 0)
+            subscriber = await Peer(sfu.url, token(call_id, ["subscribe"]), video_slots=1, audio_slots=1).connect()
+            await until(lambda: len(pictures(subscriber)) >= 3 and len(tones(subscriber)) >= 3, 30,
+                        "decoded frames and samples")
+            assert all(abs(luma - CAMERA_LUMA) < 12 for luma in pictures(subscriber)), pictures(subscriber)
+            assert max(tones(subscriber)) > 1000, tones(subscriber)
+            assert scrape(sfu.port)["sfera_sfu_keyframe_requests_total"] > requests  # asked for on the join
+        finally:
+            for peer in (publisher, subscriber):
+                if peer is not None:
+                    await peer.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_a_nacked_packet_is_sent_again_from_the_history(sfu):
+    """Some video packets to the subscriber are lost on the way (dropped below its SRTP): its aiortc receiver
+    NACKs them and the SFU sends each again from its history, the very same bytes (same sequence number, so the
+    same SRTP keystream); the picture still decodes."""
+
+    async def scenario() -> None:
+        call_id = str(uuid.uuid4())
+        publisher = await Peer(sfu.url, token(call_id, ["subscribe", "video"], "admin"), camera_luma=CAMERA_LUMA,
+                               video_slots=0, audio_slots=0).connect()
+        subscriber = Peer(sfu.url, token(call_id, ["subscribe"]), video_slots=1, audio_slots=0)
+        dropped: dict[int, bytes] = {}
+        again: dict[int, bytes] = {}
+        try:
+            await subscriber.connect()
+            video = subscriber.pc.getTransceivers()[0]
+            payload_type = video._codecs[0].payloadType
+            ice = video.receiver.transport.transport
+            recv = ice._recv
+            seen: set[int] = set()
+
+            async def lossy() -> bytes:
+                """Below SRTP (a packet lost on the way never reached it: SRTP refuses a replayed one)."""
+                while True:
+                    data = await recv()
+                    if len(data) < 12 or data[1] & 0x7F != payload_type or 192 <= data[1] <= 223:
+                        return data  # not video RTP
+                    seq = int.from_bytes(data[2:4], "big")
+                    if seq in dropped:
+                        again[seq] = data
+                    elif seq not in seen and len(seen) > 30 and seq % 9 == 4 and len(dropped) < 20:
+                        dropped[seq] = data
+                        continue
+                    seen.add(seq)
+                    return data
+
+            ice._recv = lossy
+            await until(lambda: len(again) >= 5 and len(pictures(subscriber)) >= 5, 30,
+                        lambda: f"retransmissions: dropped {sorted(dropped)}, again {sorted(again)}, "
+                                f"{len(pictures(subscriber))} pictures, {scrape(sfu.port)}")
+            assert all(again[seq] == dropped[seq] for seq in again)
+            assert scrape(sfu.port)["sfera_sfu_retransmitted_packets_total"] >= len(again)
+            assert all(abs(luma - CAMERA_LUMA) < 12 for luma in pictures(subscriber)), pictures(subscriber)
+        finally:
+            await subscriber.close()
+            await publisher.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_a_subscriber_leaving_mid_stream_leaves_the_others_media_alone(sfu):
+    """One subscriber leaves properly, another's peer connection just vanishes (no goodbye): the SFU keeps
+    forwarding to the one who stays, and stays healthy."""
+
+    async def scenario() -> None:
+        call_id = str(uuid.uuid4())
+        publisher = await Peer(sfu.url, token(call_id, ["subscribe", "audio", "video"], "admin"),
+                               camera_luma=CAMERA_LUMA, tone_hz=440, video_slots=0, audio_slots=0).connect()
+        peers = [await Peer(sfu.url, token(call_id, ["subscribe"]), video_slots=1, audio_slots=1).connect()
+                 for _ in range(3)]
+        stays, leaves, vanishes = peers
+        try:
+            await until(lambda: all(len(pictures(p)) >= 2 for p in peers), 30, "every subscriber's picture")
+            await leaves.close()
+            await vanishes.pc.close()  # the signaling socket stays: the SFU sees only its media transport go
+            await asyncio.sleep(1)
+            before = (len(pictures(stays)), len(tones(stays)))
+            forwarded = scrape(sfu.port)["sfera_sfu_forwarded_packets_total"]
+            await until(lambda: len(pictures(stays)) >= before[0] + 4 and len(tones(stays)) >= before[1] + 4, 20,
+                        "the staying subscriber's media")
+            assert scrape(sfu.port)["sfera_sfu_forwarded_packets_total"] > forwarded
+            assert sfu.healthy()
+            assert "Traceback" not in sfu.log.read_text()
+        finally:
+            for peer in (stays, vanishes, publisher):
+                await peer.close()
+
+    asyncio.run(scenario())
