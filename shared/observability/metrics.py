@@ -33,6 +33,18 @@ events_consumed = Counter(
     "Integration events handled by a consumer, by outcome (applied, duplicate, retried, dead_lettered).",
     ["service", "type", "outcome"],
 )
+store_group_saves = Histogram(
+    "sfera_store_group_saves",
+    "Processed events (process_once saves of concurrent consumer workers) written per transaction "
+    "(shared/store/group.py).",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
+store_group_failures = Counter(
+    "sfera_store_group_failures_total",
+    "Shared transactions of several processed events that failed; each of their saves was written again alone.",
+    ["service"],
+)
 http_duration = Histogram(
     "sfera_http_request_duration_seconds",
     "Gateway HTTP request latency.",

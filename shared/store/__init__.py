@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
     EventStore,
     IntegrityError,
     JSONTranscoder,
+    Notification,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -38,6 +39,7 @@ from shared.config import Settings, settings
 from shared.errors import NotFound, TooManyRequests
 from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks
 from shared.observability import metrics
+from shared.store.group import GROUP_RECORDERS, EventGroupCommit, can_group
 
 PERSISTENCE_MODULES = {
     "memory": "eventsourcing.popo",
@@ -68,6 +70,7 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
         stores = config.var_dir / "stores"
         stores.mkdir(parents=True, exist_ok=True)
         env.update(SQLITE_DBNAME=str(stores / f"{service}.sqlite"), SQLITE_LOCK_TIMEOUT="30")
+        env["PROCESS_RECORDER_TOPIC"] = GROUP_RECORDERS["sqlite"]  # consumers' saves share commits (group.py)
     elif config.persistence == "postgres":
         env.update(
             POSTGRES_DBNAME=config.postgres_db,
@@ -79,6 +82,7 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
             POSTGRES_POOL_SIZE="4",
             POSTGRES_MAX_OVERFLOW="8",
             POSTGRES_CONN_MAX_AGE="300",
+            PROCESS_RECORDER_TOPIC=GROUP_RECORDERS["postgres"],  # consumers' saves share commits (group.py)
         )
     elif config.persistence == "memory":
         env["CREATE_TABLE"] = "y"  # nothing to race for in one process's memory
@@ -162,9 +166,26 @@ class _TrackingEventStore(EventStore):
     the new events. ``Application.save`` passes its keyword arguments through ``EventStore.put`` to the
     recorder's ``insert_events``, but names its own ``tracking`` argument there (None for a save), so the
     tracking of a processed event travels under another name. eventsourcing's own way, a ProcessingEvent
-    handed to the private ``Application._record``, is what ``process_once`` used before (issue #16)."""
+    handed to the private ``Application._record``, is what ``process_once`` used before (issue #16).
+
+    With a ``group`` (a recorder that can: PostgreSQL, SQLite), such saves of concurrent workers share
+    transactions (shared/store/group.py, issue #17)."""
+
+    def __init__(self, *args: Any, group: EventGroupCommit | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.group = group
 
     def put(self, domain_events: Any, *, processed: Tracking | None = None, **kwargs: Any) -> list[Recording]:
+        if kwargs.get("tracking", 0) is None:
+            del kwargs["tracking"]  # Application._record's own, None for a save
+        if processed is not None and self.group is not None and not kwargs:
+            stored = [self.mapper.to_stored_event(e) for e in domain_events]
+            ids = self.group.insert(stored, processed)
+            if not ids:
+                return []
+            return [Recording(d, Notification(id=n_id, originator_id=s.originator_id,
+                                              originator_version=s.originator_version, topic=s.topic, state=s.state))
+                    for d, s, n_id in zip(domain_events, stored, ids, strict=True)]
         if processed is not None:
             kwargs["tracking"] = processed
         return super().put(domain_events, **kwargs)
@@ -214,7 +235,9 @@ class ServiceApplication(Application):
         )
 
     def construct_event_store(self) -> EventStore:
-        return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder)
+        group = (EventGroupCommit(self.recorder, lambda: self.service or self.name)
+                 if can_group(self.recorder) else None)
+        return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder, group=group)
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
         """The aggregate, if it exists and is a ``cls``."""

@@ -1,0 +1,146 @@
+"""Group commit of processed events (issue #17, "consumers take batches").
+
+A service's consumer applies each integration event in a worker of its own (nameko gives a consumer up to
+``max_workers`` deliveries at once) and saves its effect with ``process_once``: the new events and the event's
+tracking id in one transaction. One transaction per event costs its own round trips and its own commit (fsync).
+
+``EventGroupCommit`` lets those saves share transactions: a save that finds no transaction of the group running
+commits at once, alone (no added latency when events come one by one); saves that arrive while one is running
+queue up, and the next transaction writes them all -- every queued save's events and every one of their
+tracking ids -- and commits once. Each event is still recorded exactly once: its tracking id goes in the same
+transaction as its effect, and a tracking id recorded before fails that transaction (``IntegrityError``).
+
+A transaction of several saves that fails (one save's events conflict, one tracking id was recorded before,
+the database refused one row) is not retried as a whole: every save of it is written again alone, so only the
+failing one sees its error (its event then retries or dead-letters, shared/bus/consumer.py) and the others
+are applied once. A save returns after its own transaction committed: the worker acks its delivery after that.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
+
+from shared.observability import metrics
+
+ALSO_TRACKING = "also_tracking"  # insert_events' keyword: the tracking ids of a group's other saves
+
+
+class PostgresGroupRecorder(PostgresProcessRecorder):
+    """eventsourcing's PostgreSQL process recorder that records several tracking ids in one insert."""
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        for tracking in kwargs.get(ALSO_TRACKING, ()):
+            self._insert_tracking(curs, tracking=tracking)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+
+class SQLiteGroupRecorder(SQLiteProcessRecorder):
+    """eventsourcing's SQLite process recorder that records several tracking ids in one insert."""
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        for tracking in kwargs.get(ALSO_TRACKING, ()):
+            self._insert_tracking(c, tracking)
+        return returning
+
+
+GROUP_RECORDERS = {
+    "postgres": f"{PostgresGroupRecorder.__module__}:{PostgresGroupRecorder.__qualname__}",
+    "sqlite": f"{SQLiteGroupRecorder.__module__}:{SQLiteGroupRecorder.__qualname__}",
+}
+
+
+def can_group(recorder: ProcessRecorder) -> bool:
+    return isinstance(recorder, (PostgresGroupRecorder, SQLiteGroupRecorder))
+
+
+class _Save:
+    __slots__ = ("stored", "tracking", "turn", "done", "alone", "ids", "error")
+
+    def __init__(self, stored: list[StoredEvent], tracking: Tracking):
+        self.stored = stored
+        self.tracking = tracking
+        self.turn = threading.Event()  # set when it is written, when it is to be written alone, or when it leads
+        self.done = False
+        self.alone = False
+        self.ids: Sequence[int] | None = None
+        self.error: BaseException | None = None
+
+
+class EventGroupCommit:
+    """Saves with a tracking id, from concurrent threads (green ones under eventlet), share transactions."""
+
+    def __init__(self, recorder: ProcessRecorder, service: Callable[[], str], max_saves: int = 100):
+        if not can_group(recorder):
+            raise TypeError(f"{type(recorder).__name__} cannot record several tracking ids in one transaction")
+        self.recorder = recorder
+        self.service = service
+        self.max_saves = max_saves
+        self._lock = threading.Lock()
+        self._queue: list[_Save] = []
+        self._busy = False
+
+    def insert(self, stored: list[StoredEvent], tracking: Tracking) -> Sequence[int] | None:
+        """Write ``stored`` with ``tracking`` in a transaction (maybe shared); its notification ids, as
+        ``ProcessRecorder.insert_events`` returns them. Raises what writing this save alone raised."""
+        save = _Save(stored, tracking)
+        with self._lock:
+            self._queue.append(save)
+            leads = not self._busy
+            self._busy = True
+        if not leads:
+            save.turn.wait()
+        if not save.done and not save.alone:  # it leads: it writes the queue's first saves, its own among them
+            self._lead()
+        if save.alone:
+            return self._write_alone(save)
+        if save.error is not None:
+            raise save.error
+        return save.ids
+
+    def _lead(self) -> None:
+        try:
+            with self._lock:
+                batch, self._queue = self._queue[: self.max_saves], self._queue[self.max_saves:]
+            self._write(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._queue[0].turn.set()  # the next one leads
+                else:
+                    self._busy = False
+
+    def _write(self, batch: list[_Save]) -> None:
+        stored = [event for save in batch for event in save.stored]
+        try:
+            ids = self.recorder.insert_events(stored, tracking=batch[0].tracking,
+                                              **{ALSO_TRACKING: [save.tracking for save in batch[1:]]})
+        except BaseException as exc:  # noqa: BLE001 - handed to the save(s) it belongs to
+            if len(batch) == 1:
+                batch[0].error = exc
+                batch[0].done = True
+            else:
+                metrics.store_group_failures.labels(self.service()).inc()
+                for save in batch:  # each alone, in its own thread: only the failing one fails
+                    save.alone = True
+            for save in batch:
+                save.turn.set()
+            return
+        metrics.store_group_saves.labels(self.service()).observe(len(batch))
+        start = 0
+        for save in batch:
+            save.ids = list(ids[start: start + len(save.stored)]) if ids else None
+            start += len(save.stored)
+            save.done = True
+            save.turn.set()
+
+    def _write_alone(self, save: _Save) -> Sequence[int] | None:
+        ids = self.recorder.insert_events(save.stored, tracking=save.tracking)
+        metrics.store_group_saves.labels(self.service()).observe(1)
+        return ids
