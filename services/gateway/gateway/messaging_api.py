@@ -185,6 +185,16 @@ def readers(chat_id: uuid.UUID, seq: int, query: dict):
                 limit=query["limit"])
 
 
+@api.get("/messages/search")
+@endpoint(summary="Find messages by words in one's chats (or one chat), newest first, a page at a time: each word as "
+                  "the start of a word or of its Russian stem (issue #17)", tag="messages",
+          query=messaging.MessageSearchInput, response=messaging.MessageSearchPage,
+          errors=(*CHAT_ERRORS, "search.no_words", "paging.invalid_cursor"))
+def search_messages(query: dict):
+    return call("messaging", "search_messages", actor_id=me(),
+                command=messaging.MessageSearchInput().dump(query))
+
+
 @api.patch("/chats/<uuid:chat_id>")
 @endpoint(summary="Rename a manual chat; its creator opens or closes it (CH-3)", tag="chats",
           body=messaging.ChatUpdateInput, response=messaging.ChatView,

@@ -261,8 +261,9 @@ class MessagingService:
     @rpc
     def search_messages(self, actor_id: str, command: dict) -> dict:
         """Messages found by words in one's chats or one chat, newest first (issue #17; messaging.search)."""
-        items, next_cursor = self.app.search_messages(to_id(actor_id), schemas.SearchInput().load_command(command))
-        return schemas.SearchPage().dump({"items": items, "next_cursor": next_cursor})
+        items, next_cursor = self.app.search_messages(to_id(actor_id),
+                                                      schemas.MessageSearchInput().load_command(command))
+        return schemas.MessageSearchPage().dump({"items": items, "next_cursor": next_cursor})
 
     @rpc
     def mark_read(self, actor_id: str, chat_id: str, seq: int) -> dict:

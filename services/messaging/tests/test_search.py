@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from messaging.application import MessagingApplication
 from messaging.search import main as search_main
-from shared.contracts.api.messaging import CreateChat, PostMessage, SearchInput, SearchMessages, UpdateChat
+from shared.contracts.api.messaging import CreateChat, MessageSearchInput, PostMessage, SearchMessages, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.projection import ReadModel
 from shared.projection import main as projection_main
@@ -170,11 +170,11 @@ def test_bad_searches_are_refused_with_their_codes(school):
     assert refused.value.code == "paging.invalid_cursor"
     for q in ("", "   ", "я" * 201):
         with pytest.raises(ValidationError) as invalid:
-            SearchInput().load_command({"q": q})
+            MessageSearchInput().load_command({"q": q})
         assert "q" in invalid.value.messages
     with pytest.raises(ValidationError):
-        SearchInput().load_command({"q": "урок", "limit": 51})
-    assert SearchInput().load_command({"q": "я" * 200}).limit == 20
+        MessageSearchInput().load_command({"q": "урок", "limit": 51})
+    assert MessageSearchInput().load_command({"q": "я" * 200}).limit == 20
 
 
 def a_term(school: School) -> dict:

@@ -320,7 +320,7 @@ class SearchMessages:
     limit: int = 20
 
 
-class SearchInput(CommandSchema):
+class MessageSearchInput(CommandSchema):
     command = SearchMessages
     q = fields.String(required=True, validate=[validate.Length(min=1, max=SEARCH_MAX_CHARS), _has_text], metadata={
         "description": "Words to find, each as the start of a word or of its Russian stem ('уроки' finds 'урок'), "
@@ -331,7 +331,7 @@ class SearchInput(CommandSchema):
     limit = Limit(20, 50)
 
 
-class SearchHit(Schema):
+class MessageHit(Schema):
     """A message found: the fields of a message in a chat's history, with its chat."""
 
     chat_id = fields.UUID(required=True)
@@ -348,6 +348,6 @@ class SearchHit(Schema):
     edited_at = fields.String(allow_none=True)
 
 
-class SearchPage(Schema):
-    items = fields.List(fields.Nested(SearchHit), required=True)
+class MessageSearchPage(Schema):
+    items = fields.List(fields.Nested(MessageHit), required=True)
     next_cursor = fields.String(allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"})

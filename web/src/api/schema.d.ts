@@ -1325,6 +1325,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/messages/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find messages by words in one's chats (or one chat), newest first, a page at a time: each word as the start of a word or of its Russian stem (issue #17) */
+        get: operations["search_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/operator/applications": {
         parameters: {
             query?: never;
@@ -2550,6 +2567,35 @@ export interface components {
         };
         SignedOutCount: {
             signed_out: number;
+        };
+        MessageHit: {
+            /** Format: uuid */
+            chat_id: string;
+            /** @description None for a dialog */
+            chat_name?: string | null;
+            chat_kind: string;
+            /** @description Its place in the chat: open the history there */
+            seq: number;
+            /** Format: uuid */
+            message_id: string;
+            /**
+             * Format: uuid
+             * @description None when the organization answered
+             */
+            author_id?: string | null;
+            /** Format: uuid */
+            on_behalf_of?: string | null;
+            /** @description The message's whole text as last edited */
+            text: string;
+            poll_question?: string | null;
+            attachment_names: string[];
+            posted_at: string;
+            edited_at?: string | null;
+        };
+        MessageSearchPage: {
+            items: components["schemas"]["MessageHit"][];
+            /** @description Pass as ?cursor= for the next page */
+            next_cursor?: string | null;
         };
         ApplicationView: {
             /** Format: uuid */
@@ -9016,6 +9062,80 @@ export interface operations {
                 };
             };
             /** @description route.not_found, session.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    search_messages: {
+        parameters: {
+            query: {
+                /** @description Words to find, each as the start of a word or of its Russian stem ('уроки' finds 'урок'), all of them in a message's text, its poll's question or its files' names */
+                q: string;
+                /** @description Only this chat (a member's) */
+                chat_id?: string | null;
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..50 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageSearchPage"];
+                };
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, search.no_words, paging.invalid_cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description chat.members_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description chat.not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
