@@ -5,6 +5,7 @@ inbox, messages with history, edits, deletions and read state (CH-1..CH-5)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -355,6 +356,53 @@ def test_concurrent_posts_get_distinct_places_in_history_CH_4(durable_store_sett
     assert errors == []
     history, last = school.app.history(people[0], chat.id, None, None, 200)
     assert last == 119 and sorted(m["seq"] for m in history) == list(range(120))
+
+
+def test_posts_arriving_while_a_chat_is_busy_are_posted_together_in_one_commit_CH_4(durable_store_settings):
+    """Posts into one chat take turns; those that arrive during a turn share the next one (one save: one commit),
+    each decided alone and answered its own message, across a page's end; a refused one refuses only itself."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=durable_store_settings)
+    school = School(app)
+    five = school.klass()
+    people = [school.join("student", five) for _ in range(10)]
+    (chat,) = school.chat_of("class", people[0])
+    for n in range(PAGE_SIZE - 4):
+        app.post(people[0], PostMessage(chat.id, f"before {n}"))
+    saves = []
+    save = app.save
+    app.save = lambda *objs, **kwargs: (saves.append(objs), save(*objs, **kwargs))[1]
+    outsider = uuid.uuid4()
+    answers, errors = {}, {}
+
+    def send(person, text):
+        try:
+            answers[text] = app.post(person, PostMessage(chat.id, text))
+        except Exception as exc:
+            errors[text] = exc
+
+    key = ("chat", chat.id)
+    threads = [threading.Thread(target=send, args=(p, f"now {n}")) for n, p in enumerate(people)]
+    threads.append(threading.Thread(target=send, args=(outsider, "not a member")))
+    with app.locks.hold(key):  # a turn under way: all eleven arrive meanwhile
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        batches = getattr(app, "_post_batches", None)  # (before group commit: each post waited for its own turn)
+        while (len(batches._open.get(key, ())) if batches else 0) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.01 if batches else 1)
+            deadline = deadline if batches else 0
+    for t in threads:
+        t.join(30)
+    assert list(errors) == ["not a member"] and isinstance(errors["not a member"], Forbidden)
+    assert len(saves) == 1  # ten messages, one commit (each its own before)
+    seqs = sorted(answer["seq"] for answer in answers.values())
+    assert seqs == list(range(PAGE_SIZE - 4, PAGE_SIZE + 6))  # across the first page's end
+    for text, answer in answers.items():
+        assert answer["text"] == text and answer["author_id"] == str(people[int(text.split()[1])])
+    history, last = app.history(people[0], chat.id, None, None, 20)
+    assert last == PAGE_SIZE + 5 and {m["text"] for m in history[:10]} == set(answers)
+    assert app.chat(chat.id).pages == 2
+    assert len(published(app, "messaging.MessagePosted.v1")) == PAGE_SIZE + 6
 
 
 # -- CH-5 the organization inbox ---------------------------------------------------------------------------

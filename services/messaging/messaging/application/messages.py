@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 from messaging.application.base import Base
 from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, SentMessage, check_poll, check_text
 from shared.clock import utcnow
 from shared.contracts.api.messaging import MAX_ATTACHMENTS, PostMessage
-from shared.errors import Forbidden, Invalid
+from shared.errors import Conflict, DomainError, Forbidden, Invalid
+from shared.group_commit import GroupCommit
 from shared.store import once_per_event
 
 
@@ -17,44 +19,91 @@ class Messages(Base):
         """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4).
 
         ``client_message_id`` (the client's idempotency key, per author and chat) posts it once: a retry with
-        the same key answers the first message as it is now, whatever the retry carries (the first wins)."""
-        chat_id, reply_to, client_message_id = m.chat_id, m.reply_to, m.client_message_id
+        the same key answers the first message as it is now, whatever the retry carries (the first wins).
+
+        Posts into one chat take turns (the chat's lock); those that arrive while a turn runs are posted together
+        in the next one (``shared.group_commit``: one read of the chat and its last page, one save, one commit),
+        each decided as if alone, in the order they arrived: a chat accepts as many posts a second as arrive,
+        not one per turn."""
         attachment_ids = list(dict.fromkeys(m.attachment_ids))
         text = check_text(m.text, required=not (attachment_ids or m.poll))
         poll = check_poll(m.poll) if m.poll else None
         if len(attachment_ids) > MAX_ATTACHMENTS:
             raise Invalid("message.too_many_attachments", f"A message has at most {MAX_ATTACHMENTS} attachments.")
+        key = ("chat", m.chat_id)
+        return self._post_batches.submit(key, (actor_id, m, text, poll, attachment_ids),
+                                         lambda command: self.retrying(command, key),
+                                         lambda posts: self._post_together(m.chat_id, posts))
 
-        def command() -> dict:
-            chat = self.chat(chat_id)
-            self.check_member(chat, actor_id)
-            sent_id = SentMessage.create_id(chat_id, actor_id, client_message_id) if client_message_id else None
-            sent = self.find(SentMessage, sent_id) if sent_id else None
-            if sent is not None:  # a retry: read inside the command, so the loser of a race finds the winner
-                return self._shown(chat, self._page_of(chat_id, sent.seq).message(sent.seq), actor_id)
-            on_behalf = None
-            if m.on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
-                # CH-5: admins answer the inbox and post in common chats as the organization.
-                if not self._is_admin(chat, actor_id):
-                    raise Forbidden("organization.role_required", "Only admins post on behalf of the organization.")
-                on_behalf = chat.organization_id
-            attachments = [self._unsent_attachment(actor_id, chat_id, a) for a in attachment_ids]
-            page, changed = self._last_page(chat)
-            if reply_to is not None and not 0 <= reply_to < page.next_seq:
-                raise Invalid("message.reply_not_found", "The message replied to does not exist.")
-            seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, reply_to, utcnow(),
-                            [a.view() for a in attachments], poll)
-            for attachment in attachments:
+    @cached_property
+    def _post_batches(self) -> GroupCommit:
+        return GroupCommit()
+
+    def _post_together(self, chat_id: uuid.UUID, posts: list[tuple]) -> list:
+        """One turn of a chat's posts: each decided in order (a refusal is that post's alone), one save."""
+        chat = self.chat(chat_id)
+        page, changed = self._last_page(chat)
+        saved: dict[int, object] = {id(a): a for a in (*changed, page)}
+        marks: dict[uuid.UUID, object] = {}
+        attachments: dict[uuid.UUID, Attachment] = {}
+        sent_here: dict[uuid.UUID, tuple] = {}  # a client_message_id's aggregate id -> (page, seq) posted in this turn
+        outcomes: list = []
+        for actor_id, m, text, poll, attachment_ids in posts:
+            try:
+                self.check_member(chat, actor_id)
+                sent_id = SentMessage.create_id(chat_id, actor_id, m.client_message_id) if m.client_message_id \
+                    else None
+                if sent_id in sent_here:  # the same retried post twice in one turn: the first one's answer
+                    outcomes.append(sent_here[sent_id])
+                    continue
+                sent = self.find(SentMessage, sent_id) if sent_id else None
+                if sent is not None:  # a retry: read inside the turn, so the loser of a race finds the winner
+                    outcomes.append((self._page_of(chat_id, sent.seq), sent.seq, actor_id))
+                    continue
+                on_behalf = None
+                if m.on_behalf_of_organization or chat.kind == "inbox" and actor_id != chat.created_by:
+                    # CH-5: admins answer the inbox and post in common chats as the organization.
+                    if not self._is_admin(chat, actor_id):
+                        raise Forbidden("organization.role_required",
+                                        "Only admins post on behalf of the organization.")
+                    on_behalf = chat.organization_id
+                files = []
+                for attachment_id in attachment_ids:
+                    if attachment_id in attachments and attachments[attachment_id].seq is not None:
+                        raise Conflict("attachment.already_sent", "This file was already sent.",
+                                       {"attachment_id": str(attachment_id)})
+                    files.append(attachments.get(attachment_id)
+                                 or self._unsent_attachment(actor_id, chat_id, attachment_id))
+                if m.reply_to is not None and not 0 <= m.reply_to < page.next_seq:
+                    raise Invalid("message.reply_not_found", "The message replied to does not exist.")
+                if page.full:  # this turn filled the page (unsaved yet): the next one opens
+                    chat.open_page()
+                    page = MessagePage(chat_id=chat.id, number=chat.pages - 1)
+                    saved.update({id(chat): chat, id(page): page})
+                seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, m.reply_to, utcnow(),
+                                [a.view() for a in files], poll)
+            except DomainError as refused:
+                outcomes.append(refused)
+                continue
+            for attachment in files:
                 attachment.sent(seq)
+                attachments[attachment.id] = attachment
+                saved[id(attachment)] = attachment
             # One's own message is never unread: writing reads the chat up to it (as messengers do).
-            mark = self._read_mark(chat_id, actor_id)
-            mark.read(seq)
-            record = [SentMessage(chat_id=chat_id, author_id=actor_id, client_message_id=client_message_id,
-                                  seq=seq)] if client_message_id else []
-            self.save(*changed, page, *attachments, mark, *record)
-            return self._shown(chat, page.message(seq), actor_id)
-
-        return self.retrying(command, ("chat", chat_id))
+            if actor_id not in marks:
+                marks[actor_id] = self._read_mark(chat_id, actor_id)
+                saved[id(marks[actor_id])] = marks[actor_id]
+            marks[actor_id].read(seq)
+            if sent_id:
+                record = SentMessage(chat_id=chat_id, author_id=actor_id, client_message_id=m.client_message_id,
+                                     seq=seq)
+                saved[id(record)] = record
+                sent_here[sent_id] = (page, seq, actor_id)
+            outcomes.append((page, seq, actor_id))
+        self.save(*saved.values())
+        return [outcome if isinstance(outcome, DomainError) else self._shown(chat, outcome[0].message(outcome[1]),
+                                                                             outcome[2])
+                for outcome in outcomes]
 
     @once_per_event
     def post_call_recording(self, chat_id: uuid.UUID, admin_id: uuid.UUID, duration: float, file_name: str,
