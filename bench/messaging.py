@@ -22,6 +22,7 @@ import uuid
 import requests
 import simple_websocket
 
+from bench import report
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, burst, running_platform
 from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
@@ -183,6 +184,10 @@ def main() -> None:
     print(f"highest sustained rate: {best['achieved']:.1f} msg/s into a chat of {args.members} "
           f"({best['achieved'] * args.members:.0f} deliveries/s): send -> delivered p50 {best['p50']:.1f} ms, "
           f"p99 {best['p99']:.1f} ms")
+    report.row("messaging", f"live chat delivery: highest sustained rate into a chat of {args.members} (all on "
+               f"WebSocket, {args.posters} posting), send -> delivered", f"{best['achieved']:.1f} msg/s, p99 "
+               f"{best['p99']:.1f} ms (p50 {best['p50']:.1f} ms)", f"GET /me p99 {history['base_p99']:.1f} ms",
+               best["p99"] / history["base_p99"], ">= 200 msg/s, p99 <= 100 ms")
     print(f"history page of 50 in a {args.history}-message chat: p50 {history['p50']:.1f} ms, "
           f"p99 {history['p99']:.1f} ms; baseline GET /me p50 {history['base_p50']:.1f} ms, "
           f"p99 {history['base_p99']:.1f} ms (ratio p50 {history['p50'] / history['base_p50']:.2f}x)")
@@ -190,3 +195,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(report.table(report.rows("messaging")), flush=True)
