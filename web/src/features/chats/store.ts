@@ -386,11 +386,11 @@ export const useChats = defineStore('chats', () => {
     }
   }
 
-  async function loadOlder(chatId: string): Promise<number> {
+  async function loadOlder(chatId: string, limit = PAGE): Promise<number> {
     const list = messages[chatId]
     if (!list?.length || !older[chatId]) return 0
     const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
-      params: { path: { chat_id: chatId }, query: { before: list[0]!.seq, limit: PAGE } } }))
+      params: { path: { chat_id: chatId }, query: { before: list[0]!.seq, limit } } }))
     const earlier = [...page.items].reverse().filter((m) => !list.some((x) => x.seq === m.seq))
     list.unshift(...earlier)
     older[chatId] = earlier.length > 0 && earlier[0]!.seq > 0
