@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from messaging.application import MessagingApplication
 from messaging.search import main as search_main
+from messaging.seed import sentence, write_history
 from shared.contracts.api.messaging import CreateChat, MessageSearchInput, PostMessage, SearchMessages, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.projection import ReadModel
@@ -226,3 +227,20 @@ def test_the_rebuild_commands_make_the_search_tables_again(durable_store_setting
     assert projection_main(["rebuild", "messaging"]) == 0
     assert "read model search" in capsys.readouterr().out
     assert dump(school.app.search_model) == expected
+
+
+def test_a_seeded_history_of_sentences_is_found_whole_page_after_page(store_settings):
+    """messaging.seed's sentences (bench.message_search's data): every message with a form of the word, no other."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    user = uuid.uuid4()
+    chat = write_history(app, user, 250, text=sentence)
+    expected = {seq for seq in range(250) if any(w.startswith("контрольн") for w in sentence(seq).lower().split())}
+    found, cursor = [], None
+    while True:
+        items, cursor = app.search_messages(user, SearchMessages("контрольной", None, cursor, 50))
+        found += [(i["chat_id"], i["seq"]) for i in items]
+        if cursor is None:
+            break
+    assert len(found) == len(set(found)) and {seq for _, seq in found} == expected and len(expected) > 10
+    assert {c for c, _ in found} == {str(chat.id)}
+    assert [seq for _, seq in found] == sorted(expected, reverse=True)  # one time for all: by seq, newest first
