@@ -3,9 +3,10 @@ channel posts and the applications waiting for a decision, paged in SQL from one
 school's notification log (``shared.projection``), beside ``school.readmodel``'s members and organizations.
 
 - ``list_items``: one row per entry (``kind``: invite, join_request, document, article, channel, post,
-  application) in its list (``list_id``: the organization, the channel, ``applications``) at its place (``seq``:
-  the version of the list's aggregate that added it -- ``InviteIndex``, ``MaterialsIndex``, ``JoinRequestQueue``,
-  ``ApplicationQueue``, the organization's ``ChannelAdded``, the channel's ``Posted`` -- so the order is the one the
+  application, class) in its list (``list_id``: the organization, the channel, ``applications``) at its place
+  (``seq``: the version of the list's aggregate that added it -- ``InviteIndex``, ``MaterialsIndex``,
+  ``JoinRequestQueue``, ``ApplicationQueue``, the organization's ``ChannelAdded`` and ``ClassAdded``, the channel's
+  ``Posted`` -- so the order is the one the
   aggregate's list had; none while out of the list), with what a list filters on (``owner``, ``status``,
   ``published_at``), what changes often (``uses``) and the rest of the entry's view (``data``, JSON).
 - ``list_people``: names, for the join requests.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from school.domain import (
@@ -35,6 +36,8 @@ from school.domain import (
     Organization,
     OrganizationApplication,
     Person,
+    SchoolClass,
+    graduation_day,
 )
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
@@ -54,7 +57,7 @@ def _json(data: dict[str, Any]) -> str:
 
 class ListsProjection(Projection):
     name = "school_lists"
-    version = 1
+    version = 2
     tables = ("list_items", "list_people")
 
     def create_tables(self, db: Db) -> None:
@@ -93,8 +96,10 @@ class ListsProjection(Projection):
                        (*columns.values(), kind, str(item_id)))
 
     def _listed(self, db: Db, kind: str, item_id: Any, seq: int) -> None:
-        """The entry takes its place in its list: the list aggregate's version that added it."""
-        db.execute("UPDATE {list_items} SET seq = ? WHERE kind = ? AND item_id = ?", (seq, kind, str(item_id)))
+        """The entry takes its place in its list: the list aggregate's version that added it (saved after the entry
+        today; were it saved first, the entry's own event fills the row in and keeps the place)."""
+        db.execute("INSERT INTO {list_items} (kind, item_id, seq, data) VALUES (?, ?, ?, '{{}}') "
+                   "ON CONFLICT (kind, item_id) DO UPDATE SET seq = excluded.seq", (kind, str(item_id), seq))
 
     @handles(InviteLink.Created)
     def invite_created(self, db: Db, event: Any) -> None:
@@ -193,6 +198,20 @@ class ListsProjection(Projection):
                    post_id=event.post_id, author_id=event.author_id, text=event.text,
                    published_at=event.published_at.isoformat())
 
+    @handles(SchoolClass.Created)
+    def class_created(self, db: Db, event: Any) -> None:
+        self._item(db, "class", event.originator_id, event.organization_id, None, "open",
+                   organization_id=event.organization_id, name=event.name.strip(), start_year=event.start_year,
+                   end_year=event.end_year)
+
+    @handles(SchoolClass.Graduated)
+    def class_graduated(self, db: Db, event: Any) -> None:
+        self._update(db, "class", event.originator_id, status="graduated")
+
+    @handles(Organization.ClassAdded)
+    def class_listed(self, db: Db, event: Any) -> None:
+        self._listed(db, "class", event.class_id, event.originator_version)
+
     @handles(OrganizationApplication.Submitted)
     def application_submitted(self, db: Db, event: Any) -> None:
         self._item(db, "application", event.originator_id, APPLICATIONS, event.submitted_by, "pending",
@@ -232,7 +251,7 @@ class Entry:
         self.__dict__.update(attributes)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Entry) and vars(self) == vars(other)
+        return type(other) is type(self) and vars(self) == vars(other)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -316,6 +335,16 @@ def application(row: dict[str, Any]) -> Entry:
     found = _entry(row)
     found.status = row["status"]
     return found
+
+
+class ClassEntry(Entry):
+    def graduated_on(self, today: date) -> bool:
+        """SC-4, as ``SchoolClass.graduated_on``: graduation is a fact of the date."""
+        return self.graduated or today >= graduation_day(self.end_year)
+
+
+def school_class(row: dict[str, Any]) -> ClassEntry:
+    return ClassEntry(**vars(_entry(row)), graduated=row["status"] == "graduated")
 
 
 def channel(row: dict[str, Any]) -> Entry:

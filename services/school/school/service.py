@@ -188,9 +188,10 @@ class SchoolService:
         return class_view(created, self.app.class_graduated(created))
 
     @rpc
-    def classes(self, actor_id: str, organization_id: str) -> list[dict]:
-        return [class_view(c, self.app.class_graduated(c))
-                for c in self.app.classes(to_id(actor_id), to_id(organization_id))]
+    def classes(self, actor_id: str, organization_id: str, cursor: str | None = None, limit: int | None = None
+                ) -> list[dict] | dict:
+        return _listing(self.app.classes_page(to_id(actor_id), to_id(organization_id), cursor, _limit(cursor, limit)),
+                        lambda c: class_view(c, self.app.class_graduated(c)), cursor, limit)
 
     # -- members -----------------------------------------------------------------------------------
     @rpc

@@ -63,6 +63,9 @@ def a_term(school: School) -> dict:
     operator = school.operator()
     org, admin = school.organization(name="Гимназия №2")
     klass = school.klass(org, admin)
+    graduating = school.klass(org, admin, "4Б", 2018, 2025)
+    app.graduate_due(app.today())  # graduated by the job
+    school.klass(org, admin, "11А", 2015, 2022)  # graduated by the date alone (SC-4)
     teacher = school.member(org, admin, "teacher", last_name="Учителева")
     app.assign_self(teacher, org, klass, ["Математика"])
     invites = [invite(app, admin, org, klass), invite(app, teacher, org, klass), invite(app, admin, org, klass,
@@ -95,7 +98,7 @@ def a_term(school: School) -> dict:
     app.reject_application(operator, applications[1].id, "Нет такой школы")
     return {"org": org, "admin": admin, "teacher": teacher, "pupil": pupil, "klass": klass, "operator": operator,
             "invites": invites, "people": people, "docs": docs, "articles": articles, "channels": channels,
-            "applications": applications}
+            "applications": applications, "graduating": graduating}
 
 
 # -- the lists as the aggregates say them (the code before the read model) ----------------------------------------
@@ -125,7 +128,7 @@ def test_the_lists_rebuilt_from_scratch_equal_the_incremental_ones(school):
     incremental = dump(model)
     with model.reading() as db:
         kinds = {row["kind"] for row in db.rows("SELECT DISTINCT kind FROM {list_items}")}
-    assert {"invite", "join_request", "document", "article", "channel", "post", "application"} <= kinds
+    assert {"invite", "join_request", "document", "article", "channel", "post", "application", "class"} <= kinds
     assert model.rebuild() == model.head()
     assert dump(model) == incremental
 
@@ -156,6 +159,13 @@ def test_each_list_shows_what_its_aggregates_say_in_their_order_SC_3_SC_5_SC_10_
     assert [str(c.id) for c in app.channels(w["pupil"], org)] == channel_ids
     channel = app.repository.get(w["channels"][1].id)
     assert app.posts(w["pupil"], channel.id, None, 100) == (list(reversed(channel.posts)), None)
+    classes = app.classes(w["pupil"], org)
+    organization = app.repository.get(Organization.create_id(org))
+    expected = [app.repository.get(uuid.UUID(c)) for c in organization.class_ids]
+    assert [(c.id, c.name, c.start_year, c.end_year, c.graduated, app.class_graduated(c)) for c in classes] == [
+        (c.id, c.name, c.start_year, c.end_year, c.graduated, app.class_graduated(c)) for c in expected]
+    assert [app.class_graduated(c) for c in classes] == [False, True, True]
+    assert classes[1].graduated and classes[1].id == w["graduating"] and not classes[2].graduated
     queue = app.find(ApplicationQueue, ApplicationQueue.create_id())
     pending = app.pending_applications(w["operator"])
     assert [str(a.id) for a in pending] == queue.pending
@@ -184,8 +194,10 @@ def test_the_lists_do_not_load_their_entries_aggregate_by_aggregate(school, monk
     assert len(app.join_requests(admin, org)) == 2
     assert len(app.pending_applications(CONSOLE)) == 3
     # the actor's membership and the organization (or channel) for the rights checks; no entry
-    assert not {"InviteLink", "Document", "JoinRequest", "OrganizationApplication", "Article"} & set(loaded), loaded
-    assert len(loaded) <= 12, loaded
+    assert len(app.classes(admin, org)) == 3
+    assert not {"InviteLink", "Document", "JoinRequest", "OrganizationApplication", "Article", "SchoolClass"} & set(
+        loaded), loaded
+    assert len(loaded) <= 15, loaded
 
 
 def test_a_long_list_pages_without_gaps_or_duplicates_and_shows_changes_in_the_next_page(school):

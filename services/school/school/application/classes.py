@@ -7,6 +7,7 @@ from datetime import date
 
 from eventsourcing.persistence import IntegrityError
 
+from school import lists
 from school.application.base import SchoolBase
 from school.domain import GraduationYear, SchoolClass, validate_class
 from shared.contracts.api.school import CreateClass
@@ -32,8 +33,13 @@ class Classes(SchoolBase):
         return self.retrying(create)
 
     def classes(self, actor_id: uuid.UUID, organization_id: uuid.UUID) -> list[SchoolClass]:
+        return self.classes_page(actor_id, organization_id, None, None)[0]
+
+    def classes_page(self, actor_id: uuid.UUID, organization_id: uuid.UUID, cursor: str | None, limit: int | None
+                     ) -> tuple[list[SchoolClass], str | None]:
+        """The organization's classes in the order they were made, from the read model (``school.lists``)."""
         self._member(organization_id, actor_id)
-        return [self.repository.get(uuid.UUID(c)) for c in self.organization(organization_id).class_ids]
+        return self._entries("class", organization_id, cursor, limit, lists.school_class)
 
     def graduate_due(self, today: date, first_year: int = 1990) -> int:
         """SC-4: every class whose end year has come is graduated, once (a second
