@@ -20,44 +20,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking
-from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.sqlite import SQLiteProcessRecorder
 
 from shared.observability import metrics
 
 ALSO_TRACKING = "also_tracking"  # insert_events' keyword: the tracking ids of a group's other saves
 
-
-class PostgresGroupRecorder(PostgresProcessRecorder):
-    """eventsourcing's PostgreSQL process recorder that records several tracking ids in one insert."""
-
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        for tracking in kwargs.get(ALSO_TRACKING, ()):
-            self._insert_tracking(curs, tracking=tracking)
-        super()._insert_events(curs, stored_events, **kwargs)
-
-
-class SQLiteGroupRecorder(SQLiteProcessRecorder):
-    """eventsourcing's SQLite process recorder that records several tracking ids in one insert."""
-
-    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        returning = super()._insert_events(c, stored_events, **kwargs)
-        for tracking in kwargs.get(ALSO_TRACKING, ()):
-            self._insert_tracking(c, tracking)
-        return returning
-
-
+# The process recorders that record several tracking ids in one insert (shared/store/recorders.py, which imports
+# psycopg: loaded by eventsourcing's factory only, after shared.runner told psycopg about eventlet).
 GROUP_RECORDERS = {
-    "postgres": f"{PostgresGroupRecorder.__module__}:{PostgresGroupRecorder.__qualname__}",
-    "sqlite": f"{SQLiteGroupRecorder.__module__}:{SQLiteGroupRecorder.__qualname__}",
+    "postgres": "shared.store.recorders:PostgresGroupRecorder",
+    "sqlite": "shared.store.recorders:SQLiteGroupRecorder",
 }
 
 
 def can_group(recorder: ProcessRecorder) -> bool:
-    return isinstance(recorder, (PostgresGroupRecorder, SQLiteGroupRecorder))
+    return bool(getattr(recorder, "records_several_tracking_ids", False))
 
 
 class _Save:

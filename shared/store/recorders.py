@@ -1,0 +1,33 @@
+"""eventsourcing's process recorders that record several tracking ids in one insert (group commit,
+shared/store/group.py); chosen with ``PROCESS_RECORDER_TOPIC`` (shared.store.store_env). Imports psycopg:
+imported by eventsourcing's factory only, never by ``shared.store`` itself (docs/architecture.md, eventlet)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
+
+from shared.store.group import ALSO_TRACKING
+
+
+class PostgresGroupRecorder(PostgresProcessRecorder):
+    records_several_tracking_ids = True
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        for tracking in kwargs.get(ALSO_TRACKING, ()):
+            self._insert_tracking(curs, tracking=tracking)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+
+class SQLiteGroupRecorder(SQLiteProcessRecorder):
+    records_several_tracking_ids = True
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        for tracking in kwargs.get(ALSO_TRACKING, ()):
+            self._insert_tracking(c, tracking)
+        return returning
