@@ -4,6 +4,16 @@ saturates; and a room of 25 microphones. The SFU runs as its own process (one co
 of its own); the peers are aiortc in this process (they count packets, they do not
 decode).
 
+Both forwarding paths of the SFU in the same run (``SFERA_SFU_FAST_PATH``, issue #17): ``fast`` (the header
+rewritten on the raw bytes, SRTP and sendto by the SFU itself) and ``rtppacket`` (an aiortc ``RtpPacket``
+re-serialized per subscriber, as before), each on an SFU process of its own. The subscribers are *light* by
+default: aiortc does their ICE, DTLS and RTCP, but their media datagrams are counted where the socket hands them
+over (and the large ones decrypted for the latency), not queued through aiortc's receive path, so that 99 of
+them in this process are not the bottleneck (``--aiortc-receivers``: through aiortc's receiver, as before).
+The per-core forwarding figure of the goal (>= 120k packets/s per core) comes from a *flood*: one stream raised to
+``--flood-rate`` packets/s to ``--flood-n`` subscribers, where forwarding, not the SFU's fixed costs per subscriber
+(aiortc's RTCP and ICE at a lesson's 100-200 packets/s each), fills the SFU's CPU.
+
 Baseline of the same run: a bare UDP relay loop in Python (recvfrom, then sendto to
 N addresses), the ceiling for forwarding from Python on this machine. Reported:
 forwarded packets per second per core of the SFU next to the baseline's, forward
@@ -15,7 +25,8 @@ Then SFU nodes (issue #17): one node carrying one lesson (teacher camera + scree
 loaded node); each lesson's peers in a process of their own. Reported: packets/s out per node next to the lone
 node's of the same run (a ratio), and the two together.
 
-    python -m bench.sfu [--max 99] [--seconds 6] [--pupils 20] [--nodes-only]
+    python -m bench.sfu [--max 99] [--seconds 6] [--pupils 20] [--paths fast,rtppacket] [--aiortc-receivers]
+                        [--nodes-only | --no-nodes]
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import json
 import multiprocessing
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -36,13 +48,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
+import pylibsrtp
+from aiortc import MediaStreamTrack
 
+from bench import report
 from bench.pipeline import percentile
 from shared.contracts.join_token import TOKEN_AUDIENCE, join_token_ttl, token_secret
-from tests.webrtc import Peer
+from tests.webrtc import Peer, Received
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = (1, 5, 10, 20, 40, 60, 80, 99)
+PATHS = {"fast": "1", "rtppacket": "0"}  # SFERA_SFU_FAST_PATH of each forwarding path
+GOAL_PPS = 120_000
+RTP_HEADER = struct.Struct("!BBHII")  # as sfu.forward packs it
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -132,12 +150,14 @@ def udp_baseline(fanout: int = 50, seconds: float = 3.0) -> float:
 
 # -- the SFU ------------------------------------------------------------------------------------------------------
 class SfuProcess:
-    def __init__(self, log_dir: Path, name: str = "bench"):
+    def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None):
         self.name = name
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
                "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "ERROR",
                "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
+        if fast_path is not None:
+            env["SFERA_SFU_FAST_PATH"] = fast_path
         self.log = open(log_dir / f"sfu-{name}.log", "wb")
         self.process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, cwd=REPO)
@@ -185,12 +205,43 @@ class Latency:
 
     def on_packet(self, mid: str, packet) -> None:
         if len(packet.payload) > 150:
-            at = self.sent.get(hashlib.blake2b(packet.payload[-64:], digest_size=8).digest())
-            if at is not None and len(self.samples) < 200_000:
-                self.samples.append(time.perf_counter() - at)
+            self.on_payload(packet.payload)
+
+    def on_payload(self, payload: bytes) -> None:
+        at = self.sent.get(hashlib.blake2b(payload[-64:], digest_size=8).digest())
+        if at is not None and len(self.samples) < 200_000:
+            self.samples.append(time.perf_counter() - at)
 
 
-async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, call_id: str | None = None) -> dict:
+def lighten(peer: Peer, latency: Latency, every: int = 1) -> None:
+    """A light subscriber: its media datagrams are counted where its UDP sockets hand them over (RTP's header is
+    not encrypted), the large ones decrypted with its SRTP session for the latency (a hash of the payload's end);
+    ICE, DTLS and RTCP still go to aiortc. aiortc's receive path (STUN parse, a queue, SRTP, RtpPacket, the
+    receiver) costs some 40 µs a packet: 99 subscribers of one process then saturate its core before the SFU's.
+    ``every``: decrypt one large packet in so many for the latency (a flood's rate)."""
+    got = peer.received.setdefault("light", Received("rtp"))
+    dtls = peer.pc.getTransceivers()[0].receiver.transport  # max-bundle: one transport for all
+    connection = dtls.transport._connection
+    for protocol in connection._protocols:
+        original = protocol.datagram_received
+
+        def light(data: bytes, addr, original=original) -> None:
+            if len(data) > 12 and 128 <= data[0] < 192 and not 192 <= data[1] <= 223 and dtls._rx_srtp is not None:
+                got.frames += 1
+                if len(data) > 200 and not got.frames % every:
+                    try:
+                        payload = dtls._rx_srtp.unprotect(data)[12:]
+                    except pylibsrtp.Error:
+                        return
+                    latency.on_payload(payload)
+                return
+            original(data, addr)
+
+        protocol.datagram_received = light
+
+
+async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, call_id: str | None = None,
+                  light: bool = False) -> dict:
     call_id = call_id or str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio", "video", "screen"], "admin"),
@@ -205,6 +256,9 @@ async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, 
         peer.on_packet = latency.on_packet
         subscribers.append(peer)
     await asyncio.gather(*(p.connect() for p in subscribers))
+    if light:
+        for peer in subscribers:
+            lighten(peer, latency)
     # everyone connected and receiving
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and sum(1 for p in subscribers if sum(
@@ -224,6 +278,85 @@ async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, 
     cpu = (cpu1 - cpu0) / wall
     lat = sorted(latency.samples)
     return {"n": n, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
+            "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
+            "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
+            "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}
+
+
+class Silence(MediaStreamTrack):
+    """An audio track that never yields: the flood's publisher writes its packets itself."""
+
+    kind = "audio"
+
+    async def recv(self):
+        await asyncio.Event().wait()
+
+
+async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 1000, light: bool = True) -> dict:
+    """Forwarding capacity, not a lesson: one publisher's microphone stream raised to ``rate`` packets/s of
+    ``size`` bytes (written into its SRTP transport by this process, continuing the stream aiortc began; the SFU
+    forwards an audio packet as any other, never decoding it) to ``n`` subscribers. At a lesson's 100-200 packets
+    per subscriber the SFU's fixed costs per subscriber (aiortc's RTCP and ICE) hide the per-packet cost the
+    goal (issue #17) is about; here forwarding dominates the SFU's CPU."""
+    call_id = str(uuid.uuid4())
+    latency = Latency()
+    publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio"], "admin"), tone_hz=440,
+                     video_slots=0, audio_slots=0, decode=False)
+    await publisher.connect()
+    transceiver = publisher.pc.getTransceivers()[0]
+    sender, dtls = transceiver.sender, transceiver.sender.transport
+    last_seq = [0]
+    original = dtls._send_rtp
+
+    async def send(data: bytes) -> None:
+        if not 192 <= data[1] <= 223:
+            last_seq[0] = int.from_bytes(data[2:4], "big")
+        await original(data)
+
+    dtls._send_rtp = send
+    subscribers = [Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer"), video_slots=0,
+                        audio_slots=1, decode=False) for _ in range(n)]
+    await asyncio.gather(*(p.connect() for p in subscribers))
+    for peer in subscribers:
+        lighten(peer, latency, every=16) if light else setattr(peer, "on_packet", latency.on_packet)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(1 for p in subscribers if sum(
+            r.frames for r in p.received.values()) > 20) < n:
+        await asyncio.sleep(0.2)
+    sender.replaceTrack(Silence())
+    await asyncio.sleep(0.2)  # aiortc's last packet of the tone is out
+    payload_type, ssrc = transceiver._codecs[0].payloadType, sender._ssrc
+    body = os.urandom(size - 8)
+    stop = asyncio.Event()
+
+    async def pump() -> None:
+        seq, ts, count = last_seq[0], int(time.time() * 48000), 0
+        started = time.monotonic()
+        while not stop.is_set():
+            due = int((time.monotonic() - started) * rate)
+            while count < due:
+                seq, ts, count = (seq + 1) & 0xFFFF, (ts + 480) & 0xFFFFFFFF, count + 1
+                data = RTP_HEADER.pack(0x80, payload_type, seq, ts, ssrc) + body + count.to_bytes(8, "big")
+                latency.sent[hashlib.blake2b(data[-64:], digest_size=8).digest()] = time.perf_counter()
+                await original(data)
+            await asyncio.sleep(0.005)
+
+    pumping = asyncio.ensure_future(pump())
+    await asyncio.sleep(1.5)
+    latency.samples.clear()
+    got0 = sum(r.frames for p in subscribers for r in p.received.values())
+    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
+    got1 = sum(r.frames for p in subscribers for r in p.received.values())
+    stop.set()
+    await pumping
+    for peer in (publisher, *subscribers):
+        await peer.close()
+    wall = wall1 - wall0
+    out_pps, cpu = (fwd1 - fwd0) / wall, (cpu1 - cpu0) / wall
+    lat = sorted(latency.samples)
+    return {"n": n, "rate": rate, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}
@@ -320,28 +453,18 @@ def print_two_nodes(r: dict) -> None:
           f"(machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--max", type=int, default=99)
-    parser.add_argument("--seconds", type=float, default=6)
-    parser.add_argument("--pupils", type=int, default=20, help="pupils of each lesson of the two-node row")
-    parser.add_argument("--nodes-only", action="store_true", help="only the two-node row")
-    args = parser.parse_args()
-    log_dir = REPO / "var" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    if args.nodes_only:
-        print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
-        return
-    print("SFU forwarding: 1 publisher -> N subscribers (SFU in its own process; peers are aiortc, counting)")
-    baseline = udp_baseline()
-    print(f"baseline, bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core")
-    sfu = SfuProcess(log_dir)
+def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: float) -> dict:
+    """The fan-out steps and the lesson on an SFU process of its own that forwards on ``path``."""
+    light = not args.aiortc_receivers
+    sfu = SfuProcess(log_dir, f"bench-{path}", fast_path=PATHS[path])
     results = []
     try:
+        print(f"-- {path} path (SFERA_SFU_FAST_PATH={PATHS[path]}), "
+              f"{'light' if light else 'aiortc'} receivers")
         print(f"{'N':>4} {'out pkt/s':>10} {'SFU cores':>9} {'pkt/s/core':>11} {'vs UDP loop':>11} "
               f"{'loss':>6} {'p50 ms':>7} {'p99 ms':>7}")
         for n in [s for s in STEPS if s <= args.max]:
-            r = asyncio.run(fan_out(sfu, n, args.seconds, lesson=False))
+            r = asyncio.run(fan_out(sfu, n, args.seconds, lesson=False, light=light))
             results.append(r)
             print(f"{r['n']:>4} {r['out_pps']:>10,.0f} {r['cpu']:>9.2f} {r['pps_per_core']:>11,.0f} "
                   f"{r['pps_per_core'] / baseline:>10.2f}x {r['loss']:>6.1%} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}",
@@ -352,23 +475,93 @@ def main() -> None:
         per_sub = results[-1]["out_pps"] / results[-1]["n"] if results else 0
         core = max(r["pps_per_core"] for r in results) if results else 0
         print(f"largest N measured within one core and 2% loss: {max(fits) if fits else 0}; "
-              f"at {core:,.0f} pkt/s per core one core would carry about {core / per_sub:,.0f} subscribers "
+              f"at {core:,.0f} pkt/s per core one core would carry about {core / max(1, per_sub):,.0f} subscribers "
               f"({per_sub:,.0f} pkt/s each)")
-        lesson = asyncio.run(fan_out(sfu, min(99, args.max), args.seconds, lesson=True))
+        burst = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, light=light))
+        print(f"flood: 1 stream of {burst['rate']:,} pkt/s (1,000 bytes) -> {burst['n']} subscribers: "
+              f"{burst['out_pps']:,.0f} pkt/s out on {burst['cpu']:.2f} of a core = {burst['pps_per_core']:,.0f} "
+              f"pkt/s per core ({burst['pps_per_core'] / baseline:.2f}x the UDP loop), loss {burst['loss']:.1%}, "
+              f"p50 {burst['p50_ms']:.1f} ms, p99 {burst['p99_ms']:.1f} ms", flush=True)
+        lesson = asyncio.run(fan_out(sfu, min(99, args.max), args.seconds, lesson=True, light=light))
         print(f"lesson: teacher camera + screen + microphone -> {lesson['n']} pupils: {lesson['out_pps']:,.0f} "
-              f"pkt/s out on {lesson['cpu']:.2f} of a core, loss {lesson['loss']:.1%}, "
-              f"p50 {lesson['p50_ms']:.1f} ms, p99 {lesson['p99_ms']:.1f} ms")
-        mics = asyncio.run(microphones(sfu, 25, args.seconds))
-        print(f"25 microphones in one room (each hears the 3 loudest): {mics['in_pps']:,.0f} pkt/s in, "
-              f"{mics['out_pps']:,.0f} pkt/s out, {mics['cpu']:.2f} of a core, loss {mics['loss']:.1%}")
+              f"pkt/s out on {lesson['cpu']:.2f} of a core ({lesson['pps_per_core']:,.0f} pkt/s per core), "
+              f"loss {lesson['loss']:.1%}, p50 {lesson['p50_ms']:.1f} ms, p99 {lesson['p99_ms']:.1f} ms", flush=True)
+        out = {"path": path, "steps": results, "core": core, "flood": burst, "lesson": lesson}
+        if path == "fast" or len(args.paths) == 1:
+            out["microphones"] = mics = asyncio.run(microphones(sfu, 25, args.seconds))
+            print(f"25 microphones in one room (each hears the 3 loudest): {mics['in_pps']:,.0f} pkt/s in, "
+                  f"{mics['out_pps']:,.0f} pkt/s out, {mics['cpu']:.2f} of a core, loss {mics['loss']:.1%}")
         codecs = {k: v for k, v in scrape(sfu.port).items() if k.startswith("sfera_sfu_codec_instances")}
         print(f"codecs created in the SFU: {int(sum(codecs.values()))}")
-        print(json.dumps({"baseline_pps_per_core": baseline, "steps": results, "lesson": lesson,
-                          "microphones": mics}, default=float))
+        return out
     finally:
         sfu.stop()
-    print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
+
+
+def record(runs: dict[str, dict], baseline: float) -> None:
+    """The headline rows (bench.report): each path's forwarded packets per core next to the bare UDP loop's, the
+    fast path next to the RtpPacket path, the lesson's loss and p50."""
+    for path, run in runs.items():
+        burst = run["flood"]
+        report.row("sfu", f"forwarding, {path} path: {burst['rate']:,} pkt/s -> {burst['n']} subscribers "
+                   f"(pkt/s per SFU core, loss {burst['loss']:.1%})", f"{burst['pps_per_core']:,.0f}",
+                   f"bare UDP loop {baseline:,.0f}", burst["pps_per_core"] / baseline,
+                   f">= {GOAL_PPS:,} pkt/s per core")
+        top = max(run["steps"], key=lambda r: r["pps_per_core"])
+        report.row("sfu", f"forwarding, {path} path, a camera + microphone -> {top['n']} subscribers "
+                   "(pkt/s per SFU core)", f"{run['core']:,.0f}", f"bare UDP loop {baseline:,.0f}",
+                   run["core"] / baseline, "(fixed costs per subscriber included)")
+    if {"fast", "rtppacket"} <= runs.keys():
+        fast, old = runs["fast"]["flood"], runs["rtppacket"]["flood"]
+        report.row("sfu", "forwarding, fast path vs RtpPacket path (flood, pkt/s per SFU core)",
+                   f"{fast['pps_per_core']:,.0f}", f"RtpPacket path {old['pps_per_core']:,.0f}",
+                   fast["pps_per_core"] / old["pps_per_core"] if old["pps_per_core"] else None, "> 1x")
+        fast, old = runs["fast"], runs["rtppacket"]
+        fl, ol = fast["lesson"], old["lesson"]
+        report.row("sfu", f"lesson (camera + screen + microphone -> {fl['n']} pupils), fast path: loss, p50",
+                   f"{fl['loss']:.1%}, {fl['p50_ms']:.1f} ms", f"RtpPacket path {ol['loss']:.1%}, "
+                   f"{ol['p50_ms']:.1f} ms", None, "loss <= 2%, receivers not the bottleneck")
+    else:
+        for path, run in runs.items():
+            lesson = run["lesson"]
+            report.row("sfu", f"lesson ({lesson['n']} pupils), {path} path: loss, p50",
+                       f"{lesson['loss']:.1%}, {lesson['p50_ms']:.1f} ms", "—", None, "loss <= 2%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max", type=int, default=99)
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--pupils", type=int, default=20, help="pupils of each lesson of the two-node row")
+    parser.add_argument("--paths", type=lambda v: [p for p in v.split(",") if p], default=list(PATHS),
+                        help="forwarding paths to measure, of: " + ", ".join(PATHS))
+    parser.add_argument("--flood-rate", type=int, default=2000, help="packets/s of the flood's one stream")
+    parser.add_argument("--flood-n", type=int, default=40, help="subscribers of the flood")
+    parser.add_argument("--aiortc-receivers", action="store_true",
+                        help="subscribers receive through aiortc's receive path (as before: the bottleneck at 99)")
+    parser.add_argument("--nodes-only", action="store_true", help="only the two-node row")
+    parser.add_argument("--no-nodes", action="store_true", help="without the two-node row")
+    args = parser.parse_args()
+    unknown = [p for p in args.paths if p not in PATHS]
+    if unknown:
+        parser.error(f"unknown path {', '.join(unknown)}: choose from {', '.join(PATHS)}")
+    log_dir = REPO / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if args.nodes_only:
+        print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
+        return
+    print("SFU forwarding: 1 publisher -> N subscribers (SFU in its own process; peers are aiortc, counting)")
+    baseline = udp_baseline()
+    print(f"baseline, bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core")
+    runs = {path: forwarding(log_dir, path, args, baseline) for path in args.paths}
+    if {"fast", "rtppacket"} <= runs.keys() and runs["rtppacket"]["core"]:
+        print(f"fast path / RtpPacket path, pkt/s per core: {runs['fast']['core'] / runs['rtppacket']['core']:.2f}x")
+    print(json.dumps({"baseline_pps_per_core": baseline, "runs": runs}, default=float))
+    record(runs, baseline)
+    if not args.no_nodes:
+        print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
 
 
 if __name__ == "__main__":
     main()
+    print(report.table(report.rows("sfu")))
