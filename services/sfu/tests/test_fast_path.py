@@ -269,3 +269,61 @@ def test_a_subscriber_leaving_mid_stream_leaves_the_others_media_alone(sfu):
                 await peer.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.unit
+def test_the_fast_writer_sends_on_the_pairs_socket_and_falls_back_to_its_transport():
+    """A plain UDP pair: protected bytes go out on its socket (an SRTP receiver with the same key reads the
+    packet back); a full socket or a pair that is no plain socket (a TURN relay) goes through the transport's
+    ``sendto``; no nominated pair: ConnectionError; no SRTP session yet: no writer."""
+    from pylibsrtp import Policy, Session
+
+    from sfu.aiortc_adapter import fast_sender
+
+    key = os.urandom(30)
+    packet = forward.RTP_HEADER.pack(0x80, 96, 7, 3000, 1234) + b"payload"
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        received: asyncio.Queue = asyncio.Queue()
+
+        class Sink(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                received.put_nowait(data)
+
+        sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+        source, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        pair = SimpleNamespace(protocol=SimpleNamespace(transport=source), remote_addr=sink.get_extra_info("sockname"))
+        nominated = {1: pair}
+        dtls = SimpleNamespace(_tx_srtp=Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
+                               transport=SimpleNamespace(_connection=SimpleNamespace(_nominated=nominated)))
+        assert fast_sender(SimpleNamespace(transport=SimpleNamespace(_tx_srtp=None))) is None
+        write = fast_sender(SimpleNamespace(transport=dtls))
+        reader = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+        write(packet)
+        assert reader.unprotect(await asyncio.wait_for(received.get(), 5)) == packet
+
+        class Full:  # the socket's buffer is full: asyncio's transport keeps the packet
+            def sendto(self, data, addr):
+                raise BlockingIOError
+
+        via_transport = []
+        source._sock, real = Full(), source._sock
+        source.sendto = lambda data, addr: via_transport.append((data, addr))
+        nominated[1] = SimpleNamespace(protocol=pair.protocol, remote_addr=pair.remote_addr)  # looked up again
+        write(forward.RTP_HEADER.pack(0x80, 96, 8, 6000, 1234) + b"payload")
+        assert len(via_transport) == 1 and via_transport[0][1] == pair.remote_addr
+        source._sock = real
+
+        relayed = []  # a TURN pair: its transport is aioice's, no socket of its own
+        nominated[1] = SimpleNamespace(protocol=SimpleNamespace(transport=SimpleNamespace(
+            sendto=lambda data, addr: relayed.append(data))), remote_addr=("10.0.0.1", 3478))
+        write(forward.RTP_HEADER.pack(0x80, 96, 9, 9000, 1234) + b"payload")
+        assert len(relayed) == 1 and reader.unprotect(relayed[0])[:4] == packet[:2] + (9).to_bytes(2, "big")
+        del nominated[1]
+        with pytest.raises(ConnectionError):
+            write(packet)
+        sink.close()
+        source.close()
+
+    asyncio.run(scenario())
