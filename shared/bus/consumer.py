@@ -17,6 +17,8 @@ in a hot loop): docs/architecture.md, "Known pitfalls".
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from functools import partial
 from typing import Any
@@ -50,6 +52,9 @@ log = get_logger("shared.bus.consumer")
 DEFAULT_BACKOFF = (0.5, 2.0, 10.0, 60.0)
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_EXCHANGE = Exchange("")
+# Fault injection for the reliability tests: SIGKILL the service after an event's effect committed and before its
+# delivery is acked (the broker then delivers it again: a duplicate).
+FAULT_KILL_AFTER_COMMIT = "SFERA_FAULT_CONSUMER_KILL_AFTER_COMMIT"
 
 
 class ReliableEventHandler(EventHandler):
@@ -111,6 +116,9 @@ class ReliableEventHandler(EventHandler):
             metrics.events_consumed.labels(service, event.type, outcome).inc()
             if outcome == "applied":
                 observe_applied(service, self.queue_name, event.time)
+                if os.environ.get(FAULT_KILL_AFTER_COMMIT):
+                    log.warning("fault injection: killing the service before it acks an applied event")
+                    os.kill(os.getpid(), signal.SIGKILL)
             self.queue_consumer.ack_message(message)
         else:
             self._fail(message, event, exc_info[1], attempt, permanent=False)
