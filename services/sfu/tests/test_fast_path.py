@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import jwt
 import pytest
 from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensionsMap, RtcpSrPacket, RtpPacket
 
 from sfu import forward
 from sfu.forward import NO_EXTENSIONS, PublishedTrack, Slot
@@ -157,6 +157,10 @@ def pictures(peer: Peer) -> list[float]:
     return [luma for got in peer.received.values() if got.kind == "video" for luma in got.lumas]
 
 
+def ntp_seconds(ntp: int) -> float:
+    return (ntp >> 32) - 2_208_988_800 + (ntp & 0xFFFFFFFF) / 2**32
+
+
 def tones(peer: Peer) -> list[float]:
     return [rms for got in peer.received.values() if got.kind == "audio" for rms in got.rms]
 
@@ -164,7 +168,9 @@ def tones(peer: Peer) -> list[float]:
 @pytest.mark.integration
 def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
     """The publisher has sent for a while (its first key frame long gone): the subscriber that joins then is sent
-    nothing until a key frame the SFU asks for on its join, and decodes the publisher's grey and tone."""
+    nothing until a key frame the SFU asks for on its join, and decodes the publisher's grey and tone. The sender
+    reports it gets for its video tell the truth: the packets sent so far, and an (RTP time, wall time) pair that
+    matches the packets' timestamps (A/V sync)."""
     assert scrape(sfu.port)["sfera_sfu_fast_path"] == float(sfu.fast)
 
     async def scenario() -> None:
@@ -177,8 +183,31 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
                         "the publisher's media to reach the SFU")
             requests = scrape(sfu.port).get("sfera_sfu_keyframe_requests_total", 0)
             subscriber = await Peer(sfu.url, token(call_id, ["subscribe"]), video_slots=1, audio_slots=1).connect()
+            video = subscriber.pc.getTransceivers()[0].receiver
+            handle_rtp, handle_rtcp = video._handle_rtp_packet, video._handle_rtcp_packet
+            packets: list[tuple[float, int]] = []  # (wall time, RTP timestamp) of each video packet received
+            reports: list[tuple[float, RtcpSrPacket]] = []
+
+            async def on_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+                packets.append((time.time(), packet.timestamp))
+                await handle_rtp(packet, arrival_time_ms)
+
+            async def on_rtcp(packet) -> None:
+                if isinstance(packet, RtcpSrPacket):
+                    reports.append((time.time(), packet))
+                await handle_rtcp(packet)
+
+            video._handle_rtp_packet, video._handle_rtcp_packet = on_rtp, on_rtcp
             await until(lambda: len(pictures(subscriber)) >= 3 and len(tones(subscriber)) >= 3, 30,
                         "decoded frames and samples")
+            await until(lambda: any(r.sender_info.packet_count > 8 for _, r in reports), 10, "a sender report")
+            at, report = reports[-1]
+            info = report.sender_info
+            assert 0 < info.packet_count <= sum(1 for t, _ in packets if t <= at) + 8
+            assert abs(ntp_seconds(info.ntp_timestamp) - at) < 2  # taken at a packet's sending, not long ago
+            # the RTP timestamp of the report's wall time, from the packets': within a few frames (90 kHz)
+            _, rtp = min(packets, key=lambda p: abs(p[0] - ntp_seconds(info.ntp_timestamp)))
+            assert abs(((info.rtp_timestamp - rtp + 2**31) % 2**32) - 2**31) < 0.3 * 90_000
             assert all(abs(luma - CAMERA_LUMA) < 12 for luma in pictures(subscriber)), pictures(subscriber)
             assert max(tones(subscriber)) > 1000, tones(subscriber)
             assert scrape(sfu.port)["sfera_sfu_keyframe_requests_total"] > requests  # asked for on the join
