@@ -208,7 +208,7 @@ class Latency:
             self.on_payload(packet.payload)
 
     def on_payload(self, payload: bytes) -> None:
-        at = self.sent.get(hashlib.blake2b(payload[-64:], digest_size=8).digest())
+        at = self.sent.get(digest(payload))
         if at is not None and len(self.samples) < 200_000:
             self.samples.append(time.perf_counter() - at)
 
@@ -240,8 +240,123 @@ def lighten(peer: Peer, latency: Latency, every: int = 1) -> None:
         protocol.datagram_received = light
 
 
+def digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload[-64:], digest_size=8).digest()
+
+
+class Arrivals:
+    """A subscribers' worker's side of the latency: (payload digest, arrival time) of the large packets, matched
+    with the publisher's send times by the main process (``perf_counter`` is the system's monotonic clock)."""
+
+    def __init__(self):
+        self.seen: list[tuple[bytes, float]] = []
+
+    def on_payload(self, payload: bytes) -> None:
+        if len(self.seen) < 200_000:
+            self.seen.append((digest(payload), time.perf_counter()))
+
+    def on_packet(self, mid: str, packet) -> None:
+        if len(packet.payload) > 150:
+            self.on_payload(packet.payload)
+
+
+def _subscribers_worker(url: str, tokens: list[str], light: bool, conn) -> None:
+    asyncio.run(_subscribers(url, tokens, light, conn))
+
+
+async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
+    """Some of a fan-out's subscribers, in a process of their own; answers ``count`` (packets, peers receiving),
+    ``clear`` and ``stop`` (closes them, answers the arrivals) on ``conn``."""
+    arrivals = Arrivals()
+    peers = [Peer(url, t, video_slots=2, audio_slots=1, decode=False) for t in tokens]
+    for peer in peers:
+        peer.on_packet = arrivals.on_packet
+    await asyncio.gather(*(p.connect() for p in peers))
+    if light:
+        for peer in peers:
+            lighten(peer, arrivals)
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command == "count":
+            frames = [sum(r.frames for r in p.received.values()) for p in peers]
+            conn.send((sum(frames), sum(1 for f in frames if f > 20)))
+        elif command == "clear":
+            arrivals.seen.clear()
+            conn.send(None)
+        else:
+            for peer in peers:
+                await peer.close()
+            conn.send(arrivals.seen)
+            return
+
+
+class Subscribers:
+    """A fan-out's ``n`` subscribers: in this process (``procs`` 1) or spread over ``procs`` processes of their
+    own, so that the publisher's encoder and the subscribers' event loops do not starve each other."""
+
+    def __init__(self, url: str, call_id: str, n: int, light: bool, latency: Latency, procs: int):
+        self.url, self.light, self.latency = url, light, latency
+        self.tokens = [token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer") for _ in range(n)]
+        self.procs = max(1, min(procs, n))
+        self.peers: list[Peer] = []
+        self.pipes: list = []
+        self.workers: list = []
+
+    async def start(self) -> None:
+        if self.procs == 1:
+            self.peers = [Peer(self.url, t, video_slots=2, audio_slots=1, decode=False) for t in self.tokens]
+            for peer in self.peers:
+                peer.on_packet = self.latency.on_packet
+            await asyncio.gather(*(p.connect() for p in self.peers))
+            if self.light:
+                for peer in self.peers:
+                    lighten(peer, self.latency)
+            return
+        spawn = multiprocessing.get_context("spawn")
+        for i in range(self.procs):
+            parent, child = spawn.Pipe()
+            worker = spawn.Process(target=_subscribers_worker, args=(self.url, self.tokens[i::self.procs],
+                                                                     self.light, child), daemon=True)
+            worker.start()
+            self.pipes.append(parent)
+            self.workers.append(worker)
+
+    async def _ask(self, command: str) -> list:
+        loop = asyncio.get_running_loop()
+        for pipe in self.pipes:
+            pipe.send(command)
+        return [await loop.run_in_executor(None, pipe.recv) for pipe in self.pipes]
+
+    async def counts(self) -> tuple[int, int]:
+        """(packets received in all, subscribers that received more than 20)."""
+        if self.procs == 1:
+            frames = [sum(r.frames for r in p.received.values()) for p in self.peers]
+            return sum(frames), sum(1 for f in frames if f > 20)
+        answers = await self._ask("count")
+        return sum(a[0] for a in answers), sum(a[1] for a in answers)
+
+    async def clear(self) -> None:
+        self.latency.samples.clear()
+        if self.procs > 1:
+            await self._ask("clear")
+
+    async def close(self) -> None:
+        if self.procs == 1:
+            for peer in self.peers:
+                await peer.close()
+            return
+        for seen in await self._ask("stop"):
+            for key, at in seen:
+                sent = self.latency.sent.get(key)
+                if sent is not None:
+                    self.latency.samples.append(at - sent)
+        for worker in self.workers:
+            worker.join(timeout=30)
+
+
 async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, call_id: str | None = None,
-                  light: bool = False) -> dict:
+                  light: bool = False, procs: int = 1) -> dict:
     call_id = call_id or str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio", "video", "screen"], "admin"),
@@ -249,36 +364,27 @@ async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, 
                      audio_slots=0, decode=False, noise=True)
     await publisher.connect()
     latency.hook_publisher(publisher)
-    subscribers = []
-    for _ in range(n):
-        peer = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer"), video_slots=2,
-                    audio_slots=1, decode=False)
-        peer.on_packet = latency.on_packet
-        subscribers.append(peer)
-    await asyncio.gather(*(p.connect() for p in subscribers))
-    if light:
-        for peer in subscribers:
-            lighten(peer, latency)
+    subscribers = Subscribers(sfu.url, call_id, n, light, latency, procs)
+    await subscribers.start()
     # everyone connected and receiving
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and sum(1 for p in subscribers if sum(
-            r.frames for r in p.received.values()) > 20) < n:
-        await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (await subscribers.counts())[1] < n:
+        await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)
-    latency.samples.clear()
-    got0 = sum(r.frames for p in subscribers for r in p.received.values())
+    await subscribers.clear()
+    got0 = (await subscribers.counts())[0]
     fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     await asyncio.sleep(seconds)
     fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
-    got1 = sum(r.frames for p in subscribers for r in p.received.values())
-    for peer in (publisher, *subscribers):
-        await peer.close()
+    got1 = (await subscribers.counts())[0]
+    await publisher.close()
+    await subscribers.close()
     wall = wall1 - wall0
     out_pps = (fwd1 - fwd0) / wall
     cpu = (cpu1 - cpu0) / wall
     lat = sorted(latency.samples)
-    return {"n": n, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
-            "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
+    return {"n": n, "procs": subscribers.procs, "out_pps": out_pps, "cpu": cpu,
+            "pps_per_core": out_pps / cpu if cpu else 0, "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}
 
@@ -464,7 +570,8 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
         print(f"{'N':>4} {'out pkt/s':>10} {'SFU cores':>9} {'pkt/s/core':>11} {'vs UDP loop':>11} "
               f"{'loss':>6} {'p50 ms':>7} {'p99 ms':>7}")
         for n in [s for s in STEPS if s <= args.max]:
-            r = asyncio.run(fan_out(sfu, n, args.seconds, lesson=False, light=light))
+            r = asyncio.run(fan_out(sfu, n, args.seconds, lesson=False, light=light,
+                                    procs=args.procs if n >= 10 else 1))
             results.append(r)
             print(f"{r['n']:>4} {r['out_pps']:>10,.0f} {r['cpu']:>9.2f} {r['pps_per_core']:>11,.0f} "
                   f"{r['pps_per_core'] / baseline:>10.2f}x {r['loss']:>6.1%} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}",
@@ -482,9 +589,11 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
               f"{burst['out_pps']:,.0f} pkt/s out on {burst['cpu']:.2f} of a core = {burst['pps_per_core']:,.0f} "
               f"pkt/s per core ({burst['pps_per_core'] / baseline:.2f}x the UDP loop), loss {burst['loss']:.1%}, "
               f"p50 {burst['p50_ms']:.1f} ms, p99 {burst['p99_ms']:.1f} ms", flush=True)
-        lesson = asyncio.run(fan_out(sfu, min(99, args.max), args.seconds, lesson=True, light=light))
-        print(f"lesson: teacher camera + screen + microphone -> {lesson['n']} pupils: {lesson['out_pps']:,.0f} "
-              f"pkt/s out on {lesson['cpu']:.2f} of a core ({lesson['pps_per_core']:,.0f} pkt/s per core), "
+        lesson = asyncio.run(fan_out(sfu, min(99, args.max), args.seconds, lesson=True, light=light,
+                                     procs=args.procs))
+        print(f"lesson: teacher camera + screen + microphone -> {lesson['n']} pupils (in {lesson['procs']} "
+              f"processes): {lesson['out_pps']:,.0f} pkt/s out on {lesson['cpu']:.2f} of a core "
+              f"({lesson['pps_per_core']:,.0f} pkt/s per core), "
               f"loss {lesson['loss']:.1%}, p50 {lesson['p50_ms']:.1f} ms, p99 {lesson['p99_ms']:.1f} ms", flush=True)
         out = {"path": path, "steps": results, "core": core, "flood": burst, "lesson": lesson}
         if path == "fast" or len(args.paths) == 1:
@@ -537,6 +646,8 @@ def main() -> None:
                         help="forwarding paths to measure, of: " + ", ".join(PATHS))
     parser.add_argument("--flood-rate", type=int, default=2000, help="packets/s of the flood's one stream")
     parser.add_argument("--flood-n", type=int, default=40, help="subscribers of the flood")
+    parser.add_argument("--procs", type=int, default=2,
+                        help="processes the subscribers of a fan-out (10 or more) and the lesson are spread over")
     parser.add_argument("--aiortc-receivers", action="store_true",
                         help="subscribers receive through aiortc's receive path (as before: the bottleneck at 99)")
     parser.add_argument("--nodes-only", action="store_true", help="only the two-node row")
