@@ -607,9 +607,24 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
         sfu.stop()
 
 
-def record(runs: dict[str, dict], baseline: float) -> None:
+def in_process(path: str, n: int = 50) -> dict:
+    """``bench.sfu_forward``: the SFU's forwarding of one packet to ``n`` subscribers in one process (real SRTP
+    sessions and UDP sockets, no peers), with the bare sendto loop of the same process next to it."""
+    env = {**os.environ, "SFERA_SFU_FAST_PATH": PATHS[path],
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
+    done = subprocess.run([sys.executable, "-m", "bench.sfu_forward", "--n", str(n)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def record(runs: dict[str, dict], baseline: float, micro: dict[str, dict] | None = None) -> None:
     """The headline rows (bench.report): each path's forwarded packets per core next to the bare UDP loop's, the
     fast path next to the RtpPacket path, the lesson's loss and p50."""
+    for path, m in (micro or {}).items():
+        report.row("sfu", f"forwarding in one process, {path} path: 1 packet -> {m['n']} subscribers "
+                   "(pkt/s per core)", f"{m['pps_per_core']:,.0f} ({m['us_per_packet']:.1f} µs a packet)",
+                   f"bare sendto loop {m['bare_pps_per_core']:,.0f}", m["pps_per_core"] / m["bare_pps_per_core"],
+                   f">= {GOAL_PPS:,} pkt/s per core")
     for path, run in runs.items():
         burst = run["flood"]
         report.row("sfu", f"forwarding, {path} path: {burst['rate']:,} pkt/s -> {burst['n']} subscribers "
@@ -664,11 +679,17 @@ def main() -> None:
     print("SFU forwarding: 1 publisher -> N subscribers (SFU in its own process; peers are aiortc, counting)")
     baseline = udp_baseline()
     print(f"baseline, bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core")
+    micro = {}
+    for path in args.paths:
+        micro[path] = m = in_process(path)
+        print(f"in one process, {path} path, 1 packet -> {m['n']} subscribers: {m['pps_per_core']:,.0f} pkt/s per "
+              f"core ({m['us_per_packet']:.1f} µs a packet); the bare sendto loop of the same process: "
+              f"{m['bare_pps_per_core']:,.0f} ({m['pps_per_core'] / m['bare_pps_per_core']:.2f}x)", flush=True)
     runs = {path: forwarding(log_dir, path, args, baseline) for path in args.paths}
     if {"fast", "rtppacket"} <= runs.keys() and runs["rtppacket"]["core"]:
         print(f"fast path / RtpPacket path, pkt/s per core: {runs['fast']['core'] / runs['rtppacket']['core']:.2f}x")
-    print(json.dumps({"baseline_pps_per_core": baseline, "runs": runs}, default=float))
-    record(runs, baseline)
+    print(json.dumps({"baseline_pps_per_core": baseline, "in_process": micro, "runs": runs}, default=float))
+    record(runs, baseline, micro)
     if not args.no_nodes:
         print_two_nodes(two_nodes(log_dir, args.pupils, args.seconds))
 
