@@ -152,6 +152,7 @@ class OutboxRelay:
         self.wake = wake
         self.next_poll = poll_interval
         self.position_key = f"outbox:{service}"
+        self.published_to: int | None = None  # the position this relay recorded last, while it holds the lease
         self.stopping = asyncio.Event()
         self.connected = False
         self.lease = lease or Lease(f"outbox:{service}")
@@ -162,6 +163,12 @@ class OutboxRelay:
 
     def position(self) -> int:
         return self.app.process_recorder.max_tracking_id(self.position_key) or 0
+
+    def record_position(self, last: int) -> None:
+        """The position is a saving, not a guarantee (a lost one only republishes what consumers find processed):
+        on PostgreSQL it is committed without waiting for the disk (shared/store/recorders.py)."""
+        recorder = self.app.process_recorder
+        getattr(recorder, "insert_tracking_unsynced", recorder.insert_tracking)(Tracking(self.position_key, last))
 
     def to_messages(self, notification: Notification) -> list[OutgoingMessage]:
         domain_event = self.app.mapper.to_domain_event(notification)
@@ -188,7 +195,8 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish the next batch; returns how many notifications it covered."""
-        position = self.position()
+        # While it holds the lease nobody else moves the position: the one it recorded, not a read per batch.
+        position = self.published_to if self.published_to is not None else self.position()
         notifications = self.app.process_recorder.select_notifications(start=position + 1, limit=self.batch_size)
         if not notifications:
             metrics.outbox_lag.labels(self.service).set(0)
@@ -203,14 +211,22 @@ class OutboxRelay:
                 os.kill(os.getpid(), signal.SIGKILL)
         last = notifications[-1].id
         try:
-            self.app.process_recorder.insert_tracking(Tracking(self.position_key, last))
+            self.record_position(last)
         except IntegrityError:
             # Another relay recorded this position first (two holders for a moment): read it again.
             log.warning("position already recorded by another relay", extra={"position": last})
+            self.published_to = None
             return 0
+        except BaseException:
+            self.published_to = None  # recorded or not: read it again
+            raise
+        self.published_to = last
         metrics.outbox_position.labels(self.service).set(last)
-        head = self.app.process_recorder.max_notification_id() or last
-        metrics.outbox_lag.labels(self.service).set(max(0, head - last))
+        if len(notifications) < self.batch_size:
+            metrics.outbox_lag.labels(self.service).set(0)  # it read up to the head; what came since wakes it
+        else:
+            head = self.app.process_recorder.max_notification_id() or last
+            metrics.outbox_lag.labels(self.service).set(max(0, head - last))
         if messages:
             log.debug("published", extra={"count": len(messages), "position": last})
         return len(notifications)
@@ -246,6 +262,7 @@ class OutboxRelay:
         while not self.stopping.is_set():
             if self.standby:
                 self.connected = False
+                self.published_to = None  # another relay may have published meanwhile
                 await self.publisher.close()
                 if not await self.hold_lease():
                     break
@@ -254,6 +271,7 @@ class OutboxRelay:
                 checked = time.monotonic()
                 if not self.lease.still_held():
                     metrics.relay_lease_held.labels(self.service).set(0)
+                    self.published_to = None
                     continue
             try:
                 if not self.publisher.is_open:

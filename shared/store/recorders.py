@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 
@@ -16,6 +16,15 @@ from shared.store.group import ALSO_TRACKING
 
 class PostgresGroupRecorder(PostgresProcessRecorder):
     records_several_tracking_ids = True
+
+    def insert_tracking_unsynced(self, tracking: Tracking) -> None:
+        """``insert_tracking`` committed without waiting for its WAL flush (``synchronous_commit = off`` for
+        this transaction only): visible to every other connection at once, lost only if the server itself
+        crashes in the next few hundred ms. For a position that only saves work (the outbox relay's: a lost
+        one republishes what consumers then find already processed), not for anything that must survive."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SET LOCAL synchronous_commit TO OFF")
+            self._insert_tracking(curs, tracking)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         for tracking in kwargs.get(ALSO_TRACKING, ()):
