@@ -9,11 +9,14 @@ on), next to two baselines of the same run:
   one confirm per message) to a durable queue and consumed with acks;
 - raw psycopg: one INSERT per transaction into a plain table.
 
-The pipeline: a producer commits N ``Account.Registered`` events to identity's
-event store (one transaction each); identity's relay publishes them as
-``UserRegistered``; the ledger consumer (tests/fixtures) applies each with its
-event id in the same transaction. Latency is commit time -> applied time, read
-back from both stores.
+The pipeline: producers (``--producers`` threads in the burst, one paced) commit N
+``Account.Registered`` events to identity's event store (one transaction each);
+identity's relay publishes them as ``UserRegistered``; the ledger consumer
+(tests/fixtures) applies each with its event id in the same transaction, its
+concurrent deliveries sharing transactions (group commit, shared/store/group.py;
+the same run's baseline: ``SFERA_STORE_GROUP_COMMIT=off``, one per event).
+Latency is commit time -> applied time, read back from both stores (the domain
+events' timestamps: the producer's commit and the ledger's handler each count).
 
 The relay is woken by its store (PostgreSQL LISTEN/NOTIFY, issue #17); the same run
 measures the old fixed 20 ms poll (``SFERA_RELAY_WAKE=poll``) as its baseline: the
@@ -25,6 +28,7 @@ paced latency again, and each relay's CPU seconds over 10 s idle (/proc/<pid>/st
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import threading
@@ -34,11 +38,13 @@ from pathlib import Path
 import pika
 import psycopg
 
+from bench import report
 from bench.platform import private_stack
 from identity.application import IdentityApplication
 from identity.domain import Account
 from shared.store import make_application
 from tests.fixtures.ledger import LedgerApplication, Tally
+from tests.helpers import metric
 from tools.devstack.infra import Postgres, free_port
 from tools.devstack.stack import Stack
 
@@ -115,17 +121,17 @@ def bench_psycopg(pg: Postgres, n: int) -> dict:
 class Pipeline:
     """Commits to identity's store; reads back what the ledger applied."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, ledger_metrics: str):
         config = stack.settings()
+        self.ledger_metrics = ledger_metrics
         self.identity = make_application(IdentityApplication, "identity", config=config)
         self.ledger = make_application(LedgerApplication, "ledger", config=config)
         self.applied: dict = {}
         self.position = 0
-        self.serial = 0
+        self.serial = itertools.count(1)
 
     def commit(self) -> tuple:
-        self.serial += 1
-        account = Account(phone=f"+7901{self.serial:07d}", email=None, registered_via="phone")
+        account = Account(phone=f"+7901{next(self.serial):07d}", email=None, registered_via="phone")
         self.identity.save(account)
         return account.id, account.created_on
 
@@ -148,6 +154,11 @@ class Pipeline:
                 raise SystemExit(f"pipeline lost events: {missing} of {len(commits)} not applied")
             time.sleep(0.05)
             self.read_applied()
+
+    def consumer_commits(self) -> tuple[float, float]:
+        """The ledger's transactions of applied events so far, and the events they wrote (group commit)."""
+        return (metric(self.ledger_metrics, "sfera_store_group_saves_count", service="ledger"),
+                metric(self.ledger_metrics, "sfera_store_group_saves_sum", service="ledger"))
 
     def latencies(self, commits: dict) -> list[float]:
         return [(self.applied[k] - t).total_seconds() * 1000 for k, t in commits.items()]
@@ -174,18 +185,31 @@ def restart_relay(stack: Stack, **env: str) -> None:
     stack.wait_healthy(["identity-relay"])
 
 
-def bench_pipeline_burst(pipeline: Pipeline, n: int) -> dict:
-    """Throughput: commit n events as fast as one producer can, until all are applied."""
+def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int) -> dict:
+    """Throughput: commit n events as fast as ``producers`` threads can (one transaction each, like that many
+    requests at once), until all are applied."""
     commits = {}
+    transactions_before, saves_before = pipeline.consumer_commits()
+
+    def produce(count: int) -> None:
+        for _ in range(count):
+            key, at = pipeline.commit()
+            commits[key] = at
+
     started = time.perf_counter()
-    for _ in range(n):
-        key, at = pipeline.commit()
-        commits[key] = at
+    threads = [threading.Thread(target=produce, args=(n // producers + (i < n % producers),))
+               for i in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     commit_seconds = time.perf_counter() - started
     pipeline.wait_applied(commits)
     elapsed = time.perf_counter() - started
     row = summary("pipeline burst: commit -> relay -> broker -> applied", n, elapsed, pipeline.latencies(commits))
     row["commit_rate"] = n / commit_seconds
+    transactions, saves = pipeline.consumer_commits()
+    row["commits"], row["saves"] = transactions - transactions_before, saves - saves_before
     return row
 
 
@@ -208,27 +232,38 @@ def bench_pipeline_paced(pipeline: Pipeline, n: int, rate: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--producers", type=int, default=4,
+                        help="threads committing the burst (one serial producer caps it at its own commit rate)")
     args = parser.parse_args()
     n = args.events
     with private_stack() as stack:
         stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
                       topology=["tests.fixtures.ledger:LedgerService"])
-        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=free_port())
+        ledger_port = free_port()
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port)
         stack.start_relay("identity")
         stack.wait_healthy()
         print(f"{n} events each ...", flush=True)
         rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(stack.postgres, n)]
-        pipeline = Pipeline(stack)
-        rows.append(bench_pipeline_burst(pipeline, n))
+        pipeline = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics")
+        rows.append(bench_pipeline_burst(pipeline, n, args.producers))
         rate = rows[-1]["rate"] / 2
         rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rate))
         idle_woken = idle_relay_cpu(stack)
+        # the baseline of the consumer's group commit: the ledger again, one transaction per applied event
+        stack.stop_process("ledger")
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port,
+                            SFERA_STORE_GROUP_COMMIT="off")
+        stack.wait_healthy(["ledger"])
+        alone = bench_pipeline_burst(pipeline, n, args.producers)
+        alone["name"] = "pipeline burst, consumer one transaction per event"
         restart_relay(stack, SFERA_RELAY_WAKE="poll")  # the baseline: the old loop, reading the store every 20 ms
         old = bench_pipeline_paced(pipeline, max(500, n // 5), rate)
         old["name"] = f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll"
         rows.append(old)
         idle_polling = idle_relay_cpu(stack)
-    pika_row, pg_row, pipe, paced, _ = rows
+    rows.append(alone)
+    pika_row, pg_row, pipe, paced, _, _ = rows
     print()
     print(f"{'':58} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (latency: send/commit -> consumed/applied)")
     for row in rows:
@@ -238,7 +273,9 @@ def main() -> None:
     serial = 1 / (1 / pika_row["rate"] + 1 / pg_row["rate"])
     print()
     print(f"producer commit rate into the event store: {pipe['commit_rate']:.0f}/s")
-    print(f"pipeline throughput / raw pika:          {pipe['rate'] / pika_row['rate']:.2f}x")
+    print(f"pipeline throughput / raw pika:          {pipe['rate'] / pika_row['rate']:.2f}x "
+          f"(consumer one transaction per event: {alone['rate'] / pika_row['rate']:.2f}x; "
+          f"group commit / one per event {pipe['rate'] / alone['rate']:.2f}x)")
     print(f"pipeline throughput / raw psycopg:       {pipe['rate'] / pg_row['rate']:.2f}x")
     print(f"pipeline throughput / pika+psycopg in series ({serial:.0f}/s): {pipe['rate'] / serial:.2f}x")
     print(f"paced pipeline p50 / raw pika p50:       {paced['p50'] / pika_row['p50']:.1f}x")
@@ -247,6 +284,19 @@ def main() -> None:
     print(f"idle relay CPU over 10 s: woken by the store {idle_woken:.2f} s ({idle_woken * 10:.2f} % of a core), "
           f"old 20 ms poll {idle_polling:.2f} s ({idle_polling * 10:.2f} %); "
           f"ratio {idle_woken / idle_polling if idle_polling else float('nan'):.3f}x")
+    print(f"consumer transactions in the burst: {pipe['commits']:.0f} for {pipe['saves']:.0f} applied events "
+          f"({pipe['saves'] / max(1, pipe['commits']):.1f} events per commit; group commit, shared/store/group.py); "
+          f"with SFERA_STORE_GROUP_COMMIT=off {alone['commits']:.0f} for {alone['saves']:.0f}")
+    report.row("pipeline", f"event pipeline burst, {n} events ({args.producers} producers): commit -> relay -> "
+               "broker -> applied", f"{pipe['rate']:.0f} events/s",
+               f"raw pika publish+confirm -> consume {pika_row['rate']:.0f}/s", pipe["rate"] / pika_row["rate"],
+               ">= 0.5x raw pika")
+    report.row("pipeline", "consumer group commit vs one transaction per event (burst)", f"{pipe['rate']:.0f} events/s",
+               f"SFERA_STORE_GROUP_COMMIT=off {alone['rate']:.0f}/s", pipe["rate"] / alone["rate"], "> 1x")
+    report.row("pipeline", f"event pipeline paced at {rate:.0f}/s, p50 commit -> applied", f"{paced['p50']:.1f} ms",
+               f"raw pika p50 {pika_row['p50']:.2f} ms", paced["p50"] / pika_row["p50"], "p50 <= 5 ms")
+    print()
+    print(report.table(report.rows("pipeline")), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import strtobool
 
-from shared.config import Settings, settings
+from shared.config import Settings, env_str, settings
 from shared.errors import NotFound, TooManyRequests
 from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks
 from shared.observability import metrics
@@ -66,11 +66,13 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
             f"PERSISTENCE={config.persistence!r}: expected one of {', '.join(PERSISTENCE_MODULES)}"
         ) from None
     env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
+    # consumers' concurrent saves share transactions (group.py); off: the benchmark's baseline
+    env["GROUP_COMMIT"] = "n" if env_str("SFERA_STORE_GROUP_COMMIT", "on") == "off" else "y"
     if config.persistence == "sqlite":
         stores = config.var_dir / "stores"
         stores.mkdir(parents=True, exist_ok=True)
         env.update(SQLITE_DBNAME=str(stores / f"{service}.sqlite"), SQLITE_LOCK_TIMEOUT="30")
-        env["PROCESS_RECORDER_TOPIC"] = GROUP_RECORDERS["sqlite"]  # consumers' saves share commits (group.py)
+        env["PROCESS_RECORDER_TOPIC"] = GROUP_RECORDERS["sqlite"]  # can record several tracking ids (group.py)
     elif config.persistence == "postgres":
         env.update(
             POSTGRES_DBNAME=config.postgres_db,
@@ -82,7 +84,7 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
             POSTGRES_POOL_SIZE="4",
             POSTGRES_MAX_OVERFLOW="8",
             POSTGRES_CONN_MAX_AGE="300",
-            PROCESS_RECORDER_TOPIC=GROUP_RECORDERS["postgres"],  # consumers' saves share commits (group.py)
+            PROCESS_RECORDER_TOPIC=GROUP_RECORDERS["postgres"],  # can record several tracking ids (group.py)
         )
     elif config.persistence == "memory":
         env["CREATE_TABLE"] = "y"  # nothing to race for in one process's memory
@@ -235,8 +237,8 @@ class ServiceApplication(Application):
         )
 
     def construct_event_store(self) -> EventStore:
-        group = (EventGroupCommit(self.recorder, lambda: self.service or self.name)
-                 if can_group(self.recorder) else None)
+        grouping = can_group(self.recorder) and strtobool(self.env.get("GROUP_COMMIT", "y"))
+        group = EventGroupCommit(self.recorder, lambda: self.service or self.name) if grouping else None
         return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder, group=group)
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:

@@ -127,3 +127,14 @@ def test_memory_stores_save_each_processed_event_alone():
     app.save(tally)
     assert app.apply("identity:1:UserRegistered.v1", tally.id) is True
     assert app.apply("identity:1:UserRegistered.v1", tally.id) is False
+
+
+def test_group_commit_can_be_turned_off(durable_store_settings, monkeypatch):
+    monkeypatch.setenv("SFERA_STORE_GROUP_COMMIT", "off")  # the benchmark's baseline: one transaction per event
+    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
+                           config=durable_store_settings)
+    assert app.events.group is None
+    tally = Tally()
+    app.save(tally)
+    assert app.apply("identity:1:UserRegistered.v1", tally.id) is True
+    assert app.apply("identity:1:UserRegistered.v1", tally.id) is False
