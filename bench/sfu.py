@@ -186,11 +186,21 @@ class SfuProcess:
 
 
 class Latency:
-    """Publisher's send time of each payload, and subscribers' receive times."""
+    """Publisher's send time of each payload, and subscribers' receive times. A payload sent twice (the tone's
+    Opus packets repeat with its one-second loop) is timed by neither: an arrival would match the wrong send."""
 
     def __init__(self):
         self.sent: dict[bytes, float] = {}
+        self.repeated: set[bytes] = set()
         self.samples: list[float] = []
+
+    def sending(self, key: bytes) -> None:
+        if key in self.sent:
+            self.repeated.add(key)
+        self.sent[key] = time.perf_counter()
+
+    def sent_at(self, key: bytes) -> float | None:
+        return None if key in self.repeated else self.sent.get(key)
 
     def hook_publisher(self, peer: Peer) -> None:
         transport = peer.pc.getTransceivers()[0].sender.transport
@@ -198,7 +208,7 @@ class Latency:
 
         async def send(data: bytes) -> None:
             if len(data) > 200 and 128 <= data[0] < 192 and not 192 <= data[1] <= 223:  # RTP, not RTCP
-                self.sent[hashlib.blake2b(data[-64:], digest_size=8).digest()] = time.perf_counter()
+                self.sending(digest(data))
             await original(data)
 
         transport._send_rtp = send
@@ -208,7 +218,7 @@ class Latency:
             self.on_payload(packet.payload)
 
     def on_payload(self, payload: bytes) -> None:
-        at = self.sent.get(digest(payload))
+        at = self.sent_at(digest(payload))
         if at is not None and len(self.samples) < 200_000:
             self.samples.append(time.perf_counter() - at)
 
@@ -348,7 +358,7 @@ class Subscribers:
             return
         for seen in await self._ask("stop"):
             for key, at in seen:
-                sent = self.latency.sent.get(key)
+                sent = self.latency.sent_at(key)
                 if sent is not None:
                     self.latency.samples.append(at - sent)
         for worker in self.workers:
@@ -443,7 +453,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
             while count < due:
                 seq, ts, count = (seq + 1) & 0xFFFF, (ts + 480) & 0xFFFFFFFF, count + 1
                 data = RTP_HEADER.pack(0x80, payload_type, seq, ts, ssrc) + body + count.to_bytes(8, "big")
-                latency.sent[hashlib.blake2b(data[-64:], digest_size=8).digest()] = time.perf_counter()
+                latency.sending(digest(data))
                 await original(data)
             await asyncio.sleep(0.005)
 
