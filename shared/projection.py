@@ -238,11 +238,13 @@ class _Postgres(_Backend):
 
 
 def _backend_for(app: Application) -> _Backend:
+    """The store's own database, known by the recorder's eventsourcing class: a recorder of our own deriving from
+    one (shared.store.recorders) is that store too, never taken for a memory store."""
     recorder = app.recorder
-    module = type(recorder).__module__
-    if module.startswith("eventsourcing.postgres"):
+    modules = [klass.__module__ for klass in type(recorder).__mro__]
+    if any(m.startswith("eventsourcing.postgres") for m in modules):
         return _Postgres(recorder)
-    if module.startswith("eventsourcing.sqlite"):
+    if any(m.startswith("eventsourcing.sqlite") for m in modules):
         pool = recorder.datastore.pool  # type: ignore[attr-defined]
         return _SQLite(pool.db_name, float(pool.lock_timeout or 30), recorder)
     return _Memory(recorder)

@@ -118,3 +118,13 @@ def test_replicas_catching_up_at_once_apply_each_event_once(durable_store_settin
     assert not errors
     for model in models:
         assert applied(model)[0] == 60
+
+
+def test_the_tables_live_in_the_stores_own_database(store_settings):
+    """Whatever recorder class the store uses (shared.store's own, deriving from eventsourcing's), a durable store's
+    read model is in its database, never an in-process copy (each process would keep its own)."""
+    app = make_application(NotesApplication, "notes", create_table=True, config=store_settings)
+    model = ReadModel(app, Notes())
+    assert (model.backend.dialect, type(model.backend).__name__) == {
+        "memory": ("sqlite", "_Memory"), "sqlite": ("sqlite", "_SQLite"),
+        "postgres": ("postgres", "_Postgres")}[store_settings.persistence]
