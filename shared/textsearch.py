@@ -32,7 +32,10 @@ def _russian() -> Any:
     return snowballstemmer.stemmer("russian")  # the Snowball algorithm PostgreSQL's 'russian' configuration runs
 
 
+@lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
+    """A word's Snowball stem, remembered: a language's common words recur (Python's Snowball takes ~0.1 ms a word:
+    without the cache, indexing a message of 8 words spent most of its time stemming)."""
     return _russian().stemWord(word)
 
 
