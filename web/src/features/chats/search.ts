@@ -2,42 +2,18 @@
  * Message search (issue #17): `GET /api/v1/messages/search?q=&chat_id=&cursor=&limit=`, newest first, a page at a
  * time, across one's chats or in one chat; and opening a result: the chat's history loaded back to the message.
  */
-import { api, call } from '@/api/client'
+import { api, call, type Schemas } from '@/api/client'
 import type { CursorPage } from '@/ui/pager'
 
-/** One message found (the contract of /work/briefs/s4/search_contract.md; field names as in a chat's history). */
-export interface MessageHit {
-  chat_id: string
-  chat_name?: string | null
-  chat_kind?: string | null
-  seq: number
-  message_id?: string
-  author_id: string | null
-  on_behalf_of?: string | null
-  text: string
-  poll_question?: string | null
-  attachment_names?: string[]
-  posted_at: string
-  edited_at?: string | null
-}
+/** One message found (field names as in a chat's history; chat_name is none for a dialog). */
+export type MessageHit = Schemas['MessageHit']
 
 export const SEARCH_PAGE = 20
-
-interface SearchQuery {
-  q: string
-  chat_id?: string
-  cursor?: string
-  limit: number
-}
-
-type SearchGet = (path: '/api/v1/messages/search', init: { params: { query: SearchQuery }; signal: AbortSignal }) =>
-  Promise<{ data?: CursorPage<MessageHit>; error?: unknown; response: Response }>
 
 /** A page of the messages with the words `q` (in the chat `chatId` only, when given). */
 export function searchMessages(q: string, chatId: string | null, cursor: string | null,
                                signal: AbortSignal): Promise<CursorPage<MessageHit>> {
-  const get = api.GET as unknown as SearchGet // the typed route comes with schema.d.ts's next regeneration
-  return call(() => get('/api/v1/messages/search', {
+  return call(() => api.GET('/api/v1/messages/search', {
     params: { query: { q, limit: SEARCH_PAGE, ...(chatId ? { chat_id: chatId } : {}), ...(cursor ? { cursor } : {}) } },
     signal,
   }))
