@@ -2,7 +2,20 @@
 
 import sys
 
-from bench import ejournal, messaging, pipeline, realtime, registration, replicas, report, school, sfu, web, web_call
+from bench import (
+    chat_list,
+    ejournal,
+    messaging,
+    pipeline,
+    realtime,
+    registration,
+    replicas,
+    report,
+    school,
+    sfu,
+    web,
+    web_call,
+)
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
@@ -15,6 +28,8 @@ if __name__ == "__main__":
     replicas.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    chat_list.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     realtime.main()
     print("\n" + "=" * 100 + "\n", flush=True)
