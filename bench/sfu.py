@@ -276,12 +276,17 @@ def _subscribers_worker(url: str, tokens: list[str], light: bool, conn) -> None:
 
 async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
     """Some of a fan-out's subscribers, in a process of their own; answers ``count`` (packets, peers receiving),
-    ``clear`` and ``stop`` (closes them, answers the arrivals) on ``conn``."""
+    ``clear`` and ``stop`` (closes them, answers the arrivals) on ``conn``. A peer that cannot connect (a machine
+    too loaded to finish DTLS in time) is left out and counted as not connected."""
     arrivals = Arrivals()
     peers = [Peer(url, t, video_slots=2, audio_slots=1, decode=False) for t in tokens]
     for peer in peers:
         peer.on_packet = arrivals.on_packet
-    await asyncio.gather(*(p.connect() for p in peers))
+    outcomes = await asyncio.gather(*(p.connect(timeout=60) for p in peers), return_exceptions=True)
+    for peer, outcome in zip(list(peers), outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            peers.remove(peer)
+            await peer.close()
     if light:
         for peer in peers:
             lighten(peer, arrivals)
@@ -290,7 +295,7 @@ async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
         command = await loop.run_in_executor(None, conn.recv)
         if command == "count":
             frames = [sum(r.frames for r in p.received.values()) for p in peers]
-            conn.send((sum(frames), sum(1 for f in frames if f > 20)))
+            conn.send((sum(frames), sum(1 for f in frames if f > 20), len(peers)))
         elif command == "clear":
             arrivals.seen.clear()
             conn.send(None)
@@ -338,13 +343,13 @@ class Subscribers:
             pipe.send(command)
         return [await loop.run_in_executor(None, pipe.recv) for pipe in self.pipes]
 
-    async def counts(self) -> tuple[int, int]:
-        """(packets received in all, subscribers that received more than 20)."""
+    async def counts(self) -> tuple[int, int, int]:
+        """(packets received in all, subscribers that received more than 20, subscribers connected)."""
         if self.procs == 1:
             frames = [sum(r.frames for r in p.received.values()) for p in self.peers]
-            return sum(frames), sum(1 for f in frames if f > 20)
+            return sum(frames), sum(1 for f in frames if f > 20), len(self.peers)
         answers = await self._ask("count")
-        return sum(a[0] for a in answers), sum(a[1] for a in answers)
+        return sum(a[0] for a in answers), sum(a[1] for a in answers), sum(a[2] for a in answers)
 
     async def clear(self) -> None:
         self.latency.samples.clear()
@@ -377,8 +382,11 @@ async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, 
     subscribers = Subscribers(sfu.url, call_id, n, light, latency, procs)
     await subscribers.start()
     # everyone connected and receiving
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (await subscribers.counts())[1] < n:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        _, ready, connected = await subscribers.counts()
+        if ready >= connected:
+            break
         await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)
     await subscribers.clear()
@@ -393,7 +401,7 @@ async def fan_out(sfu: SfuProcess | Node, n: int, seconds: float, lesson: bool, 
     out_pps = (fwd1 - fwd0) / wall
     cpu = (cpu1 - cpu0) / wall
     lat = sorted(latency.samples)
-    return {"n": n, "procs": subscribers.procs, "out_pps": out_pps, "cpu": cpu,
+    return {"n": n, "connected": connected, "procs": subscribers.procs, "out_pps": out_pps, "cpu": cpu,
             "pps_per_core": out_pps / cpu if cpu else 0, "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}
@@ -584,8 +592,8 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
                                     procs=args.procs if n >= 10 else 1))
             results.append(r)
             print(f"{r['n']:>4} {r['out_pps']:>10,.0f} {r['cpu']:>9.2f} {r['pps_per_core']:>11,.0f} "
-                  f"{r['pps_per_core'] / baseline:>10.2f}x {r['loss']:>6.1%} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}",
-                  flush=True)
+                  f"{r['pps_per_core'] / baseline:>10.2f}x {r['loss']:>6.1%} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
+                  + (f"  (only {r['connected']} connected)" if r["connected"] < n else ""), flush=True)
             if r["cpu"] > 0.95 or r["loss"] > 0.02:
                 break
         fits = [r["n"] for r in results if r["cpu"] <= 0.95 and r["loss"] <= 0.02]
@@ -601,7 +609,8 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
               f"p50 {burst['p50_ms']:.1f} ms, p99 {burst['p99_ms']:.1f} ms", flush=True)
         lesson = asyncio.run(fan_out(sfu, min(99, args.max), args.seconds, lesson=True, light=light,
                                      procs=args.procs))
-        print(f"lesson: teacher camera + screen + microphone -> {lesson['n']} pupils (in {lesson['procs']} "
+        print(f"lesson: teacher camera + screen + microphone -> {lesson['n']} pupils ({lesson['connected']} "
+              f"connected, in {lesson['procs']} "
               f"processes): {lesson['out_pps']:,.0f} pkt/s out on {lesson['cpu']:.2f} of a core "
               f"({lesson['pps_per_core']:,.0f} pkt/s per core), "
               f"loss {lesson['loss']:.1%}, p50 {lesson['p50_ms']:.1f} ms, p99 {lesson['p99_ms']:.1f} ms", flush=True)
