@@ -42,3 +42,31 @@ def test_the_chat_list_pages_in_the_order_of_the_whole_list_CH_3_CH_4(api, klass
     api.ok("DELETE", f"/chats/{chats[0]}/members/{ids[1]}", admin["access_token"])  # removed by its creator
     assert chats[0] not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats", b["access_token"])]  # at once
     assert chats[0] not in [c["chat"]["chat_id"] for c in api.ok("GET", "/chats?limit=50", b["access_token"])]
+
+
+def paged(api, url: str, token: str, limit: int) -> list:
+    items, cursor = [], None
+    for _ in range(50):
+        response = api.call("GET", f"{url}?limit={limit}" + (f"&cursor={cursor}" if cursor else ""), token)
+        assert response.status_code == 200, response.text
+        assert len(response.json()) <= limit
+        items += response.json()
+        cursor = response.headers.get("X-Next-Cursor")
+        if cursor is None:
+            return items
+    raise AssertionError("more pages than items")
+
+
+def test_the_inbox_pages_in_the_order_the_threads_opened_CH_5(api, klass):
+    admin, org = klass["admin"], klass["org"]
+    third = api.member(org, admin, "student", klass["class_id"])
+    threads = [api.ok("POST", "/inbox-threads", p["access_token"], json={"organization_id": org})["chat_id"]
+               for p in (*klass["pupils"], third)]
+    url = f"/organizations/{org}/inbox"
+    whole = api.ok("GET", url, admin["access_token"])
+    assert [t["chat_id"] for t in whole][-3:] == threads
+    assert paged(api, url, admin["access_token"], 2) == whole
+    first = api.call("GET", f"{url}?limit=1", admin["access_token"])
+    assert first.json() == whole[:1] and first.headers["X-Next-Cursor"]
+    refused = api.call("GET", f"{url}?limit=2", third["access_token"])
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "organization.role_required")

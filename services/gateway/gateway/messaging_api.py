@@ -52,24 +52,32 @@ def with_links(invite: dict) -> dict:
     return {"token": token, "url": chat_invite_url(token), "qr_url": f"/api/v1/chat-invites/{token}/qr.svg"}
 
 
-class ChatsQuery(Schema):
+class ListQuery(Schema):
+    """A list answered whole without ``limit`` and ``cursor`` (as before paging), else a page of it."""
+
     cursor = Cursor()
     limit = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1, max=200),
-                           metadata={"description": "Page size, 1..200; without it (and a cursor) every chat"})
+                           metadata={"description": "Page size, 1..200; without it (and a cursor) the whole list"})
 
 
-@api.get("/chats")
-@endpoint(summary="One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a "
-                  "page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ChatsQuery,
-          response=messaging.ChatListItem, many=True, errors=("paging.invalid_cursor",))
-def list_chats(query: dict):
+def listed(method: str, query: dict, **kwargs: str):
+    """A messaging list: whole without ``limit`` and ``cursor``; else a page, the next one's cursor in the
+    ``X-Next-Cursor`` header (the body keeps the list's shape)."""
     if query["cursor"] is None and query["limit"] is None:
-        return call("messaging", "chats", actor_id=me())
-    page = call("messaging", "chats", actor_id=me(), cursor=query["cursor"], limit=query["limit"] or 50)
+        return call("messaging", method, **kwargs)
+    page = call("messaging", method, **kwargs, cursor=query["cursor"], limit=query["limit"] or 50)
     response = jsonify(page["items"])
     if page["next_cursor"]:
         response.headers["X-Next-Cursor"] = page["next_cursor"]
     return response
+
+
+@api.get("/chats")
+@endpoint(summary="One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a "
+                  "page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ListQuery,
+          response=messaging.ChatListItem, many=True, errors=("paging.invalid_cursor",))
+def list_chats(query: dict):
+    return listed("chats", query, actor_id=me())
 
 
 @api.post("/chats")
@@ -118,10 +126,11 @@ def inbox_thread(body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/inbox")
-@endpoint(summary="The organization's inbox: every member's thread (admins, CH-5)", tag="chats",
-          response=messaging.ChatView, many=True, errors=("organization.role_required",))
-def organization_inbox(organization_id: uuid.UUID):
-    return call("messaging", "inbox", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="The organization's inbox: every member's thread in the order they opened (admins, CH-5); with "
+                  "?limit= a page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ListQuery,
+          response=messaging.ChatView, many=True, errors=("organization.role_required", "paging.invalid_cursor"))
+def organization_inbox(organization_id: uuid.UUID, query: dict):
+    return listed("inbox", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.get("/chats/<uuid:chat_id>/messages")

@@ -1643,7 +1643,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The organization's inbox: every member's thread (admins, CH-5) */
+        /** The organization's inbox: every member's thread in the order they opened (admins, CH-5); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["organization_inbox"];
         put?: never;
         post?: never;
@@ -5728,7 +5728,7 @@ export interface operations {
             query?: {
                 /** @description The previous page's next_cursor (opaque) */
                 cursor?: string | null;
-                /** @description Page size, 1..200; without it (and a cursor) every chat */
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
                 limit?: number | null;
             };
             header?: never;
@@ -10757,7 +10757,12 @@ export interface operations {
     };
     organization_inbox: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10775,7 +10780,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
