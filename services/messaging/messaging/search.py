@@ -57,7 +57,7 @@ def searched_text(text: str, poll_question: str | None, names: list[str]) -> str
 
 class SearchProjection(Projection):
     name = "search"
-    version = 1
+    version = 2
     tables = ("search_messages", "search_words", "search_members", "search_chats")
 
     def create_tables(self, db: Db) -> None:
@@ -69,6 +69,8 @@ class SearchProjection(Projection):
                    f"posted_at TEXT NOT NULL, edited_at TEXT{search}, "
                    + ("PRIMARY KEY (chat_id, seq))" if db.postgres else "UNIQUE (chat_id, seq))"))
         db.execute("CREATE INDEX rm_search_messages_order ON {search_messages} (chat_id, posted_us, seq)")
+        # Across one's chats, newest first: a common word's first page is the newest rows walked back in time.
+        db.execute("CREATE INDEX rm_search_messages_time ON {search_messages} (posted_us, chat_id, seq)")
         if db.postgres:
             db.execute("CREATE INDEX rm_search_messages_words ON {search_messages} USING GIN (search)")
         else:

@@ -218,7 +218,7 @@ def test_the_rebuild_commands_make_the_search_tables_again(durable_store_setting
         db.execute("DELETE FROM {search_members}")
         db.execute("UPDATE {search_messages} SET text = 'stale'")
     assert search_main(["rebuild"]) == 0
-    assert "read model search v1 rebuilt up to notification" in capsys.readouterr().out
+    assert "read model search v2 rebuilt up to notification" in capsys.readouterr().out
     assert dump(school.app.search_model) == expected
     assert find(school, world["a"], "контрольная") == ["Урок 4: контрольная", "Урок 3: контрольная",
                                                        "Урок 0: контрольная"]
