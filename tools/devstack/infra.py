@@ -232,7 +232,9 @@ class Postgres:
             subprocess.run(self._cmd(str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
                                      "-E", "UTF8", "--no-instructions"), check=True, capture_output=True)
         options = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
-                   "-c", "max_connections=200"]
+                   "-c", "max_connections=200",
+                   # each transaction's commit time (pg_xact_commit_timestamp): bench.pipeline's commit -> applied
+                   "-c", "track_commit_timestamp=on"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log = open(self.data_dir / "server.log", "ab")
