@@ -61,6 +61,9 @@ def test_find_a_message_by_a_word_form_and_open_the_chat_at_it(people, api, worl
     expect(hit.locator("mark")).to_have_text("контрольная")
     expect(sheet.locator(f"[data-found^='{world['other']}:']")).to_contain_text("Контрольные")  # across chats
     teacher.screen("message-search")
+    sheet.get_by_role("button", name="Закрыть").focus()  # a modal: Tab goes round inside it
+    b.keyboard.press("Shift+Tab")
+    expect(sheet.locator(f"[data-found='{world['chat']}:{seq}']")).to_be_focused()
 
     hit.click()
     expect(b).to_have_url(f"/chats/{world['chat']}?seq={seq}")
