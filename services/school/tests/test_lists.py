@@ -274,3 +274,26 @@ def test_the_rights_to_read_a_list_are_unchanged_RO_2_RO_3(school):
                     lambda: app.pending_applications(w["admin"])):
         with pytest.raises(DomainError):
             attempt()
+
+
+def test_the_rpcs_answer_the_whole_list_without_paging_and_a_page_with_it(school):
+    """The lists that had no paging keep their answer when called as before; ``cursor``/``limit`` give pages."""
+    from types import SimpleNamespace
+
+    from school.service import SchoolService
+
+    org, admin = school.organization()
+    klass = school.klass(org, admin)
+    for _ in range(5):
+        invite(school.app, admin, org, klass)
+    service = SimpleNamespace(app=school.app)
+    whole = SchoolService.invites(service, str(admin), str(org))
+    assert isinstance(whole, list) and len(whole) == 5 and set(whole[0]) >= {"invite_id", "token", "uses"}
+    first = SchoolService.invites(service, str(admin), str(org), limit=2)
+    rest = SchoolService.invites(service, str(admin), str(org), cursor=first["next_cursor"], limit=10)
+    assert first["items"] + rest["items"] == whole and rest["next_cursor"] is None
+    assert SchoolService.classes(service, str(admin), str(org)) == [
+        {"class_id": str(klass), "organization_id": str(org), "name": "5А", "start_year": 2024, "end_year": 2031,
+         "graduated": False}]
+    with pytest.raises(Invalid):
+        SchoolService.documents(service, str(admin), str(org), cursor=encode_cursor("7"))
