@@ -5,6 +5,7 @@ import sys
 from bench import (
     chat_list,
     ejournal,
+    message_search,
     messaging,
     pipeline,
     realtime,
@@ -30,6 +31,8 @@ if __name__ == "__main__":
     messaging.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     chat_list.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    message_search.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     realtime.main()
     print("\n" + "=" * 100 + "\n", flush=True)
