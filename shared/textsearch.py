@@ -52,13 +52,21 @@ def document(text: str) -> str:
     return " ".join([body, *sorted({stem(w) for w in every} - set(every))])
 
 
+_LEXEMES: dict[str, bool] = {}  # PostgreSQL: whether a word has a lexeme in 'russian' (False: a stop word)
+
+
 def kept_terms(db: Any, terms: list[str]) -> list[str]:
     """The words a query matches by: on PostgreSQL the stop words ("в", "и": no lexeme) are left out rather than
     required, on SQLite lone letters, unless nothing else is asked."""
     if db.postgres:
-        kept = db.rows("SELECT t FROM unnest(?::text[]) WITH ORDINALITY AS w(t, n) "
-                       "WHERE numnode(to_tsquery('russian', t || ':*')) > 0 ORDER BY n", (terms,))
-        return [row["t"] for row in kept] or terms
+        unknown = [t for t in dict.fromkeys(terms) if t not in _LEXEMES]
+        if unknown:  # asked once per word and process: a search's words are mostly ones asked before
+            if len(_LEXEMES) > 100_000:
+                _LEXEMES.clear()
+            kept = {row["t"] for row in db.rows("SELECT t FROM unnest(?::text[]) AS w(t) "
+                                                "WHERE numnode(to_tsquery('russian', t || ':*')) > 0", (unknown,))}
+            _LEXEMES.update({t: t in kept for t in unknown})
+        return [t for t in terms if _LEXEMES[t]] or terms
     return [t for t in terms if len(t) > 1 or t.isdigit()] or terms
 
 
