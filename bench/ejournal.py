@@ -10,6 +10,11 @@ parents link their accounts through the journal's OAuth sign-in (timed apart:
 links per second). Timed: from the first webhook sent to the last delivery
 processed; then the chats are counted and the first class's members checked.
 
+Then what a resync (the operator binding a school, a replay) reads before it syncs -- the provider's classes and
+linked people -- is timed in a process of its own on the bridge's store (issue #17: the bridge used to find them by
+reading its whole log, every delivery's body with it; now its read model). The bind itself through the API is
+timed too (its resync sends every class's chats and tells school about every linked person).
+
 Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC), sequential.
 
     python -m bench.ejournal [--share 0.2] [--batch 250] [--clients 4]
@@ -18,14 +23,18 @@ Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC), sequential
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from bench import report
 from bench.platform import SmsCapture, running_platform
-from bench.school import OPERATOR, auth, sign_in
+from bench.school import OPERATOR, approved_school, auth, sign_in
 from tests.helpers import metric
 from tools.devstack.infra import free_port
 from tools.ejournal_sim.fixture import build_school
@@ -49,6 +58,37 @@ def link(api: str, sms: SmsCapture, school, provider_id: str, phone: str, source
     if linked.status_code != 200 or linked.json().get("external_person_id") != sourced_id:
         raise SystemExit(f"{sourced_id} not linked: {linked.status_code} {linked.text[:200]}")
     return sourced_id, token
+
+
+# Run in a process of its own with the stack's settings: the bridge's application on its store, timing what a
+# resync reads before it syncs (the read model when the bridge has one, else the whole log as it used to).
+FIND_SCRIPT = """
+import json, statistics, sys, time, uuid
+from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.domain import AccountLink, JournalClass
+from shared.store import make_application
+app = make_application(BridgeApplication, "ejournal_bridge")
+provider_id = uuid.UUID(sys.argv[1])
+
+def find():
+    if hasattr(app, "linked_external_ids"):
+        from ejournal_bridge.readmodel import classes_of
+        with app.read_model.reading() as db:
+            classes = classes_of(db, provider_id)
+        return "read model", classes, app.linked_external_ids(provider_id)
+    classes = {c.external_id for c in app._all(JournalClass) if c.provider_id == provider_id}
+    return "whole log", classes, [link.external_person_id for link in app._all(AccountLink, "Linked")
+                                  if link.provider_id == provider_id and link.active]
+
+times = []
+for _ in range(6):
+    started = time.perf_counter()
+    how, classes, linked = find()
+    times.append((time.perf_counter() - started) * 1000)
+print(json.dumps({"how": how, "classes": len(classes), "linked": len(linked), "first_ms": times[0],
+                  "p50_ms": statistics.median(times[1:]), "runs": len(times) - 1,
+                  "log": app.recorder.max_notification_id()}))
+"""
 
 
 def main() -> None:
@@ -118,6 +158,16 @@ def main() -> None:
             time.sleep(1)
         visible = time.perf_counter() - started
         memberships = sum(len(c["member_ids"]) for c in chats.values())
+
+        finding = json.loads(subprocess.run([sys.executable, "-c", FIND_SCRIPT, provider["provider_id"]],
+                                            env=stack.env(), capture_output=True, text=True, timeout=600,
+                                            check=True).stdout.splitlines()[-1])
+        organization_id, _ = approved_school(api, sms, "Школа из журнала")
+        bind = [time.perf_counter()]
+        bound = requests.put(f"{api}/operator/ejournal-providers/{provider['provider_id']}/schools/"
+                             f"{school.org['sourcedId']}", headers=auth(operator), timeout=600,
+                             json={"organization_id": organization_id})
+        bind_seconds = time.perf_counter() - bind[0]
         print(f"""
 e-journal bridge: a whole school by webhooks to chats (PostgreSQL fsync on, every service)
   linked beforehand          {len(people)} people in {link_seconds:.1f} s = {len(people) / link_seconds:.1f} links/s
@@ -129,12 +179,25 @@ e-journal bridge: a whole school by webhooks to chats (PostgreSQL fsync on, ever
   chats                      {len(chats)} created (expected {expected}), {memberships} memberships,
                              all in the people's chat lists {visible:.1f} s after the first webhook
                              = {len(chats) / processed:.1f} chats/s, {memberships / processed:.0f} memberships/s
-  baseline GET /me           {me_rate:.1f} req/s sequential
+  what a resync reads first  {finding["classes"]} classes, {finding["linked"]} linked people ({finding["how"]}, a log of
+                             {finding["log"]} notifications): first {finding["first_ms"]:.0f} ms, then p50
+                             {finding["p50_ms"]:.1f} ms of {finding["runs"]}
+  bind the school            {bound.status_code} in {bind_seconds * 1000:.0f} ms (its resync: every class's chats sent,
+                             every linked person told to school)
+  baseline GET /me           {me_rate:.1f} req/s sequential ({1000 / me_rate:.1f} ms each)
   ratio                      records processed per second / GET /me per second = {records / processed / me_rate:.2f}x
 """, flush=True)
+        report.row("ejournal", f"a whole school by webhooks: {records} records processed end to end",
+                   f"{records / processed:.0f} records/s", f"GET /me {me_rate:.1f} req/s",
+                   records / processed / me_rate, "throughput, no fixed goal")
+        report.row("ejournal", f"a resync finds the provider's classes and linked people ({finding['how']}, "
+                   f"log of {finding['log']})", f"p50 {finding['p50_ms']:.1f} ms",
+                   f"GET /me {1000 / me_rate:.1f} ms", finding["p50_ms"] * me_rate / 1000,
+                   "no whole-log read: grows with the school, not with the log")
         if len(chats) != expected:
             raise SystemExit(f"expected {expected} chats, found {len(chats)}")
 
 
 if __name__ == "__main__":
     main()
+    print(report.table(report.rows("ejournal")), flush=True)

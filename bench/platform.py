@@ -73,6 +73,7 @@ def private_stack(**extra_env: str) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="sfera-bench-") as tmp:
         config = StackConfig(var_dir=Path(tmp), persistence="postgres", amqp_port=free_port(), pg_port=free_port(),
                              gateway_port=free_port(), metrics_base_port=free_port_block(40), durable_pg=True,
+                             sfu_port=free_port(),  # not 8300: a bench beside another stack's SFU starts too
                              extra_env={"SFERA_LOG_LEVEL": "WARNING", **extra_env})
         stack = Stack(config)
         print(f"starting private RabbitMQ and PostgreSQL (fsync on) in {tmp} ...", flush=True)
