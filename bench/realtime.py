@@ -98,6 +98,7 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
     await asyncio.sleep(1)  # the server settles (its handshakes' garbage collected) before its RSS is read
     rss_connected = rss_kib(rss_pid)
     gc_connected = await asyncio.to_thread(gc_pauses, int(url.split(":")[2].split("/")[0]))
+    fan_out_connected = await asyncio.to_thread(fan_out_buckets, int(url.split(":")[2].split("/")[0]))
     # The measuring client's N open sockets are long-lived: kept out of its cyclic collector's full passes, so the
     # client (not under test) spends its time reading frames.
     gc.collect()
@@ -146,12 +147,13 @@ async def client(url: str, sockets: int, rate: float, seconds: float, connect_co
     publish_seconds = time.monotonic() - publish_started
     still_open = sum(not ws.closed for ws in connected)
     gc_sent = await asyncio.to_thread(gc_pauses, int(url.split(":")[2].split("/")[0]))
+    fan_out_sent = await asyncio.to_thread(fan_out_buckets, int(url.split(":")[2].split("/")[0]))
     for task in listeners:
         task.cancel()
     await session.close()
     return {"asked": sockets, "connected": len(connected), "refused": refused, "still_open": still_open,
             "connect_s": round(connect_seconds, 1), "rss_connected_kib": rss_connected, "gc_connected": gc_connected,
-            "gc_sent": gc_sent,
+            "gc_sent": gc_sent, "fan_out": bucket_quantiles(fan_out_connected, fan_out_sent),
             "published": len(sent_at), "expected": expected,
             "delivered": len(latencies), "publish_s": round(publish_seconds, 1),
             "p50_ms": round(percentile(latencies, 0.50) * 1000, 1) if latencies else None,
@@ -177,6 +179,37 @@ def gc_pauses(port: int) -> dict[str, tuple[float, float, float, float]]:
                 generation = line.split('generation="')[1].split('"')[0]
                 found.setdefault(generation, [0.0, 0.0, 0.0, 0.0])[at] = float(line.rsplit(" ", 1)[1])
     return {g: tuple(values) for g, values in found.items()}
+
+
+def fan_out_buckets(port: int) -> dict[float, float]:
+    """The asyncio server's ``sfera_realtime_fan_out_seconds`` so far: bucket bound -> events at most that long."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("sfera_realtime_fan_out_seconds_bucket{"):
+            bound = line.split('le="')[1].split('"')[0]
+            found[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def bucket_quantiles(before: dict[float, float], after: dict[float, float]) -> dict | None:
+    """The server's fan-out while sending (the events between two reads of its histogram): how many, and the
+    bucket bound its p50 and p99 fall under (ms)."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+    if not total:
+        return None
+
+    def under(q: float) -> float:
+        return next(bound for bound, n in counts.items() if n >= q * total) * 1000
+
+    return {"events": int(total), "p50_ms_at_most": under(0.5), "p99_ms_at_most": under(0.99)}
 
 
 def measure(stack, name: str, port: int, pid: int, args, sockets: int) -> dict:
@@ -291,6 +324,11 @@ def summary(results: dict[str, dict], args) -> None:
         print(f"{name:<24}{r['connected']:>9}{r['refused']:>9}{r['still_open']:>12}{r['connect_s']:>10}"
               f"{str(r['delivered']) + '/' + str(r['expected']):>18}{str(r['p50_ms']):>9}{str(r['p99_ms']):>9}"
               f"{r['kib_per_socket']:>12}")
+        if r.get("fan_out"):
+            f = r["fan_out"]
+            print(f"{'':<24}server's fan-out (arrival -> written to every socket) of {f['events']} events: p50 <= "
+                  f"{f['p50_ms_at_most']:g} ms, p99 <= {f['p99_ms_at_most']:g} ms; the rest of send -> delivered is "
+                  "the broker, the kernel and the client")
         for phase, pauses in r.get("gc", {}).items():
             print(f"{'':<24}collector {phase}: " + ", ".join(
                 f"gen {g}: {p['n']} passes, {p['ms']} ms ({p['cpu_ms']} ms CPU), {p['freed']} freed"
@@ -305,7 +343,10 @@ def summary(results: dict[str, dict], args) -> None:
         report.row("realtime", f"asyncio server, {new['connected']} sockets held ({new['refused']} refused), p99 send "
                    f"-> delivered at {args.rate:.0f} msg/s into chats of {CHAT_SIZE} "
                    f"({new['delivered']}/{new['expected']} delivered)",
-                   f"p99 {new['p99_ms']} ms (p50 {new['p50_ms']} ms), {new['kib_per_socket']} KiB/socket", baseline,
+                   f"p99 {new['p99_ms']} ms (p50 {new['p50_ms']} ms), {new['kib_per_socket']} KiB/socket"
+                   + (f"; server's fan-out p99 <= {new['fan_out']['p99_ms_at_most']:g} ms"
+                      if new.get("fan_out") else ""),
+                   baseline,
                    new["p99_ms"] / base["p99_ms"] if base and base["p99_ms"] else None,
                    ">= 10,000 sockets, p99 <= 100 ms")
 

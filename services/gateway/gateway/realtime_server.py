@@ -73,6 +73,10 @@ CLOSE_GRACE = 5.0  # seconds a closing socket has to finish its close before its
 BUFFER_LIMIT = 256 << 10  # unsent bytes one socket may hold (its client not reading) before it is dropped
 
 
+FAN_OUT = Histogram("sfera_realtime_fan_out_seconds", "From an event's arrival at the realtime server's consumer to "
+                    "its frames handed to every recipient socket's kernel buffer (the server's share of send -> "
+                    "delivered: its queue, the audience, the writes).",
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 GC_PAUSES = Histogram("sfera_gc_pause_seconds", "Pauses of the realtime server's loop in Python's cyclic garbage "
                       "collector, by generation (a full pass walks every live object: thousands of sockets' worth).",
                       ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
@@ -225,16 +229,17 @@ class AsyncHub:
     # -- from the consumer's thread --------------------------------------------------------------------------
     def handle_event(self, event) -> None:
         """BroadcastConsumer's hand-off: the event goes to the loop, in the order it arrived."""
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        self.loop.call_soon_threadsafe(self.events.put_nowait, (time.perf_counter(), event))
 
     # -- on the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
-            event = await self.events.get()
+            received, event = await self.events.get()
             try:
                 await self.handle(event)
             except Exception:  # one event's failure (an RPC timing out) must not stop the others
                 log.warning("realtime event not delivered", exc_info=True, extra={"event_type": event.type})
+            FAN_OUT.observe(time.perf_counter() - received)
 
     async def handle(self, event) -> None:
         if event.type == SESSION_ENDED or event.type in CALL_PRESENCE:
