@@ -134,6 +134,12 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     expect(page.get_by_role("heading", name="Search: “")).to_be_visible()
     me.screen("school-find-en")
     page.get_by_role("button", name="Русский").click()
+    # The search is in the address: back from the school's page shows it again.
+    found.get_by_role("link", name="Лицей №2").click()
+    expect(page).to_have_url(re.compile(f"/schools/{school['org']}$"))
+    page.go_back()
+    expect(page.get_by_label("Название, город или адрес")).to_have_value(f"лицея {place.split('-')[1]}")
+    expect(found).to_have_count(1)
     page.get_by_role("button", name="Попроситься в школу").click()
     page.get_by_label("Сообщение администраторам").fill("Я учитель математики")
     me.screen("school-find")
