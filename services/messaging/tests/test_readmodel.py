@@ -16,7 +16,7 @@ from messaging.service import chat_view
 from shared.contracts.api.messaging import ChatListItem, ChatView, CreateChat, PostMessage
 from shared.errors import Forbidden, Invalid
 from shared.paging import decode_cursor
-from shared.projection import ReadModel
+from shared.projection import ReadModel, _Memory
 from shared.store import make_application
 
 from .test_application import NOW, School
@@ -248,6 +248,9 @@ def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monk
 def test_a_query_sees_a_write_made_just_before_it_by_another_replica(durable_store_settings):
     one = School(make_application(MessagingApplication, "messaging", create_table=True, config=durable_store_settings))
     other = make_application(MessagingApplication, "messaging", config=durable_store_settings)
+    for app in (one.app, other):  # the tables are in the store's own database, one copy for every replica
+        assert app.read_model.backend.dialect == durable_store_settings.persistence
+        assert not isinstance(app.read_model.backend, _Memory)
     pupil = one.join("student", one.klass())
     assert sorted(c["chat"]["kind"] for c in other.chat_list(pupil)[0]) == ["class", "organization"]
     (chat,) = one.chat_of("class", pupil)
