@@ -34,6 +34,7 @@ import signal
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -224,35 +225,60 @@ class AsyncHub:
         self.sockets: dict[str, set[Connection]] = defaultdict(set)  # user id -> sockets
         self.sessions: dict[str, set[Connection]] = defaultdict(set)  # session id -> sockets
         self.events: asyncio.Queue = asyncio.Queue()
+        self.asking: dict[str, asyncio.Future] = {}  # chat id -> its audience being asked (from an event's arrival)
         self.dropped = 0  # sockets dropped for not reading
 
     # -- from the consumer's thread --------------------------------------------------------------------------
     def handle_event(self, event) -> None:
         """BroadcastConsumer's hand-off: the event goes to the loop, in the order it arrived."""
-        self.loop.call_soon_threadsafe(self.events.put_nowait, (time.perf_counter(), event))
+        self.loop.call_soon_threadsafe(self._arrived, time.perf_counter(), event)
 
     # -- on the loop ---------------------------------------------------------------------------------------
+    def _arrived(self, received: float, event) -> None:
+        """An event joins the queue; a chat audience not cached is asked now, while the events before it are
+        delivered (a cold cache -- a restart, many chats -- would otherwise ask one chat after another, every
+        event waiting behind each answer). An answer serves this event and those after it up to the chat's next
+        change of members (whose arrival asks again: the change was committed before it was published)."""
+        asking = None
+        if event.type.startswith("messaging.") and self.sockets and "chat_id" in event.data:
+            chat_id = str(event.data["chat_id"])
+            change = event.type.split(".")[1] in ("ChatMembersChanged", "ChatCreated")
+            if change or chat_id not in self.audiences.members:
+                asking = None if change else self.asking.get(chat_id)
+                if asking is None:
+                    asking = self.asking[chat_id] = self.loop.run_in_executor(
+                        self.executor, partial(self.rpc.call, "messaging", "audience", chat_id=chat_id))
+                    asking.add_done_callback(partial(self._asked, chat_id))
+        self.events.put_nowait((received, event, asking))
+
+    def _asked(self, chat_id: str, asking: asyncio.Future) -> None:
+        if self.asking.get(chat_id) is asking:
+            del self.asking[chat_id]
+
     async def run(self) -> None:
         while True:
-            received, event = await self.events.get()
+            received, event, asking = await self.events.get()
             try:
-                await self.handle(event)
+                await self.handle(event, asking)
             except Exception:  # one event's failure (an RPC timing out) must not stop the others
                 log.warning("realtime event not delivered", exc_info=True, extra={"event_type": event.type})
             FAN_OUT.observe(time.perf_counter() - received)
 
-    async def handle(self, event) -> None:
+    async def handle(self, event, asking: asyncio.Future | None = None) -> None:
         if event.type == SESSION_ENDED or event.type in CALL_PRESENCE:
             dispatch(event, self)
             return
-        await self.deliver(event.contract.routing_key, event_data(event))
+        await self.deliver(event.contract.routing_key, event_data(event), asking)
 
-    async def deliver(self, event_type: str, data: dict[str, Any]) -> int:
+    async def deliver(self, event_type: str, data: dict[str, Any], asking: asyncio.Future | None = None) -> int:
+        """``asking``: the chat's audience asked at the event's arrival (``_arrived``)."""
         self.audiences.heard(event_type, data)
         if not self.sockets:
             return 0
         try:
-            if self.audiences.needs_asking(event_type, data):
+            if asking is not None and str(data["chat_id"]) not in self.audiences.members:
+                audience = self.audiences.members[str(data["chat_id"])] = await asking
+            elif self.audiences.needs_asking(event_type, data):
                 audience = await self.loop.run_in_executor(self.executor, self.audiences.lookup, event_type, data)
             else:
                 audience = self.audiences.lookup(event_type, data)

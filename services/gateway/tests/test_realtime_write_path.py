@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -180,5 +181,59 @@ def test_a_client_that_does_not_read_is_held_to_the_bound_then_closed_after_what
         assert seqs == list(range(1, len(seqs) + 1)) and 0 < len(seqs) < 100
         await asyncio.sleep(0.3)
         assert not stalled.aborted  # closed in time (aborted only when the close does not finish in the grace)
+
+    asyncio.run(scenario())
+
+
+def arriving(event_type: str, data: dict) -> SimpleNamespace:
+    return SimpleNamespace(type=f"messaging.{event_type}.v1", data=data,
+                           contract=SimpleNamespace(routing_key=f"{event_type}.v1"))
+
+
+def test_a_cold_audience_cache_asks_the_chats_at_once_and_a_change_of_members_is_never_missed_CH_5(monkeypatch):
+    """Each chat's audience not cached is asked when its event arrives (several at once), not one chat after
+    another behind each answer; an answer never outlives a change of the chat's members that arrived after it."""
+    monkeypatch.setattr(server, "event_data", lambda event: event.data)
+    chats = [f"c{n}" for n in range(6)]
+
+    class SlowRpc:
+        def __init__(self):
+            self.removed, self.asked = set(), []
+
+        def call(self, service, method, chat_id):
+            self.asked.append(chat_id)
+            members = [m for m in MEMBERS if m not in self.removed]
+            time.sleep(0.3)
+            return {"members": members, "concealed": []}
+
+    async def scenario():
+        rpc = SlowRpc()
+        transports = {user: [Transport()] for user in MEMBERS}
+        hub, _ = hub_with(rpc, transports)
+        runner = asyncio.create_task(hub.run())
+        started = time.monotonic()
+        for n, chat in enumerate(chats):
+            hub.handle_event(arriving("MessagePosted", {**posted(n), "chat_id": chat}))
+        while not all(len(frames(t[0].written)) == len(chats) for t in transports.values()):
+            await asyncio.sleep(0.02)
+            assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 0.3 * len(chats) / 2  # asked together (one after another: 1.8 s)
+        assert sorted(rpc.asked) == chats
+
+        # u5 leaves c0 (committed, then published): what follows the change is not sent to u5
+        hub.handle_event(arriving("MessagePosted", {**posted(10), "chat_id": "c0"}))  # cached: u5 still a member
+        rpc.removed.add("u5")
+        hub.handle_event(arriving("ChatMembersChanged", {"chat_id": "c0", "added": [], "removed": ["u5"]}))
+        hub.handle_event(arriving("MessagePosted", {**posted(11), "chat_id": "c0"}))
+        while len(frames(transports["u0"][0].written)) < len(chats) + 3:
+            await asyncio.sleep(0.02)
+            assert time.monotonic() - started < 10
+        await asyncio.sleep(0.1)
+        runner.cancel()
+        seen = [json.loads(data) for _, data in frames(transports["u5"][0].written)[len(chats):]]
+        assert [(m["type"], m["data"].get("seq")) for m in seen] == [("MessagePosted", 10),
+                                                                     ("ChatMembersChanged", None)]
+        assert [json.loads(data)["data"].get("seq") for _, data in frames(transports["u0"][0].written)[-3:]] == [
+            10, None, 11]
 
     asyncio.run(scenario())
