@@ -465,6 +465,22 @@ async def whole_answer(request: web.Request, upstream: aiohttp.ClientResponse, b
     return response
 
 
+ROUTING_CODES = {404: "route.not_found", 405: "route.method_not_allowed"}  # as the gateway's own (errors.py)
+
+
+@web.middleware
+async def refusals_in_the_one_shape(request: web.Request, handler) -> web.StreamResponse:
+    """aiohttp's own refusals (a path no route takes, a method the socket's route does not) in the API's error
+    shape, as the gateway answers them, not aiohttp's text/plain naming itself."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = ROUTING_CODES.get(exc.status, "request.invalid" if exc.status < 500 else "service.failed")
+        return front_error(exc.status, code, exc.reason)
+
+
 def front_error(status: int, code: str, message: str) -> web.Response:
     """An answer of this process itself in the API's error shape (with the security headers)."""
     body, headers = refusal(status, message, code)
@@ -582,7 +598,7 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
     gunicorn gateway (every path but the socket, its own health and metrics goes there); with ``freeze_sockets``
     (the process's own, not a test's) its sockets' objects are kept out of the collector's full passes
     (``Generations``)."""
-    app = web.Application()
+    app = web.Application(middlewares=[refusals_in_the_one_shape])
     app[TRUST_FORWARDED] = env_str("SFERA_TRUST_FORWARDED_FOR", "no") == "yes"
 
     async def lifecycle(app: web.Application):
@@ -611,7 +627,8 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
     if upstream:
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/_realtime/metrics", prometheus_metrics)
-        app.router.add_route("*", "/{tail:.*}", proxy)
+        # [\s\S], not '.': a decoded path may hold a line break (%0A) and is the gateway's to answer
+        app.router.add_route("*", r"/{tail:[\s\S]*}", proxy)
     else:
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/metrics", prometheus_metrics)

@@ -51,7 +51,7 @@ def through_front(scenario, *, upstream_alive: bool = True):
         upstream = None
         if upstream_alive:
             backend = web.Application()
-            backend.router.add_route("*", "/{tail:.*}", gateway)
+            backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
             upstream = FrontRunner(backend)
             await upstream.setup()
             await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
@@ -101,6 +101,19 @@ def test_a_request_line_and_headers_within_gunicorns_limits_pass():
                             + b"\r\nConnection: close\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 405 "), head
         assert seen == [("GET", "/api/v1/me?" + query.decode())]
+
+    through_front(scenario)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/parent-invites/U%28%11%F0%91%A0%90%0A%F1%8E%B7%96", "/api/v1/x%0D%0Ay",
+                                  "/api/v1/%0A", "/%00"])
+def test_a_path_with_encoded_line_breaks_or_control_characters_reaches_the_gateway(path):
+    """The fuzzer's find (tests/e2e/test_fuzz.py): the front's catch-all route did not match a path whose decoded
+    form holds a line break (a regular expression's '.'), so aiohttp answered its own 404 in text/plain."""
+    async def scenario(port, seen):
+        head, body = await raw(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert head.startswith(b"HTTP/1.1 405 "), head
+        assert [m for m, _ in seen] == ["GET"]
 
     through_front(scenario)
 
@@ -189,3 +202,22 @@ def test_the_servers_own_process_freezes_its_sockets_unless_told_not_to(monkeypa
     monkeypatch.setenv("SFERA_REALTIME_GC_FREEZE", "no")
     realtime_server.main()
     assert seen["freeze_sockets"] is False
+
+
+def test_what_no_route_of_the_server_takes_is_refused_in_the_one_error_shape():
+    """aiohttp's routing refusals (the server alone, no gateway behind it: a path it has no route for, a method
+    its socket's route does not take) in the API's error shape, not text/plain naming aiohttp."""
+    async def main():
+        port = free_port()
+        server = await start(make_app(Rpc()), "127.0.0.1", port)
+        try:
+            for request, status, code in (
+                    (b"GET /api/v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "route.not_found"),
+                    (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405,
+                     "route.method_not_allowed")):
+                head, body = await raw(port, request)
+                assert_refusal(head, body, status, code)
+        finally:
+            await server.cleanup()
+
+    asyncio.run(main())
