@@ -99,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     school = build_school("16")
     sms = SmsCapture()
-    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
+    # The operator signs in again to approve the school the journal is bound to: no countdown between codes.
+    with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR, SFERA_CODE_RESEND_SECONDS="1") as (stack, api):
         sim_port = free_port()
         stack.start_ejournal_sim(sim_port, "16")
         stack.wait_healthy(["ejournal-sim"])
