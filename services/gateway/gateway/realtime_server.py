@@ -465,6 +465,7 @@ async def whole_answer(request: web.Request, upstream: aiohttp.ClientResponse, b
     return response
 
 
+UPSTREAM_KEEPALIVE = 1.0  # seconds an idle connection to the gateway is kept: below gunicorn's keepalive (2)
 ROUTING_CODES = {404: "route.not_found", 405: "route.method_not_allowed"}  # as the gateway's own (errors.py)
 
 
@@ -614,7 +615,10 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
         if upstream:
             app[UPSTREAM] = upstream.rstrip("/")
             app[CLIENT] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=env_int("SFERA_REALTIME_UPSTREAM_CONNECTIONS", 64)),
+                # an idle connection to gunicorn is let go before gunicorn's keep-alive (2 s) closes it: reusing
+                # one gunicorn is closing lost the request's answer ("Server disconnected", a 502 in CI)
+                connector=aiohttp.TCPConnector(limit=env_int("SFERA_REALTIME_UPSTREAM_CONNECTIONS", 64),
+                                               keepalive_timeout=UPSTREAM_KEEPALIVE),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10), cookie_jar=aiohttp.DummyCookieJar())
         yield
         runner.cancel()

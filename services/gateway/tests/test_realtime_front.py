@@ -221,3 +221,30 @@ def test_what_no_route_of_the_server_takes_is_refused_in_the_one_error_shape():
             await server.cleanup()
 
     asyncio.run(main())
+
+
+def test_the_front_lets_an_idle_gateway_connection_go_before_gunicorn_closes_it():
+    """CI: an upload's answer lost ("Server disconnected", 502): the front kept idle connections to gunicorn for
+    aiohttp's default 15 s while gunicorn closes them after its keep-alive (2 s), so a request could go out on a
+    connection gunicorn was closing."""
+    from gunicorn.config import Config
+
+    from gateway import realtime_server
+
+    gunicorn_keepalive = Config().keepalive
+    conf = {}
+    exec(compile(open(realtime_server.__file__.replace("realtime_server.py", "gunicorn_conf.py")).read(),
+                 "gunicorn_conf", "exec"), conf)
+    gunicorn_keepalive = conf.get("keepalive", gunicorn_keepalive)
+
+    async def main():
+        app = realtime_server.make_app(Rpc(), upstream="http://127.0.0.1:1")
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            connector = app[realtime_server.CLIENT].connector
+            assert 0 < connector._keepalive_timeout < gunicorn_keepalive
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
