@@ -60,3 +60,43 @@ def run_together(*calls: Callable[[], Any]) -> list[Any]:
     for t in threads:
         t.join(30)
     return results
+
+
+def use_store_settings(monkeypatch: Any, config: Any) -> None:
+    """The environment a command-line tool (``python -m <service>.readmodel rebuild``) reads the test's store
+    from: its kind, folder and PostgreSQL database."""
+    monkeypatch.setenv("PERSISTENCE", config.persistence)
+    monkeypatch.setenv("SFERA_VAR_DIR", str(config.var_dir))
+    monkeypatch.setenv("SFERA_PG_PORT", str(config.postgres_port))
+    monkeypatch.setenv("SFERA_PG_DB", config.postgres_db)
+
+
+def resumes_after_a_failure_mid_batch(model: Any, handler: str, dump: Callable[[Any], dict],
+                                      monkeypatch: Any) -> dict:
+    """A read model (shared.projection) made again from nothing, whose projection's ``handler`` fails at its
+    third event of a batch of four: the catch-up fails, the position stays before the head, and the next
+    catch-up applies the rest exactly once, back to what ``dump`` read before. Returns that dump."""
+    expected = dump(model)
+    with model.transaction(write=True) as db:  # the read model from nothing again, then a backlog to apply
+        model._reset(db)
+    model.batch_size = 4
+    original, calls = getattr(model.projection, handler), []
+
+    def handled_then_killed(db: Any, event: Any) -> None:
+        original(db, event)
+        calls.append(event)
+        if len(calls) == 3:
+            raise RuntimeError("killed mid-batch")
+
+    monkeypatch.setattr(model.projection, handler, handled_then_killed)
+    try:
+        model.catch_up()
+    except RuntimeError as exc:
+        assert str(exc) == "killed mid-batch"
+    else:
+        raise AssertionError("the catch-up did not meet the failing handler")
+    assert 0 <= model.position() < model.head()
+    model.catch_up()
+    assert model.position() == model.head()
+    assert dump(model) == expected
+    return expected

@@ -18,6 +18,7 @@ from shared.errors import Forbidden, Invalid
 from shared.projection import ReadModel
 from shared.projection import main as projection_main
 from shared.store import make_application
+from shared.store.testing import use_store_settings
 
 from .test_application import School
 
@@ -207,10 +208,7 @@ def test_the_search_tables_rebuilt_from_scratch_equal_the_incremental_ones(schoo
 
 def test_the_rebuild_commands_make_the_search_tables_again(durable_store_settings, monkeypatch, capsys):
     config = durable_store_settings
-    monkeypatch.setenv("PERSISTENCE", config.persistence)
-    monkeypatch.setenv("SFERA_VAR_DIR", str(config.var_dir))
-    monkeypatch.setenv("SFERA_PG_PORT", str(config.postgres_port))
-    monkeypatch.setenv("SFERA_PG_DB", config.postgres_db)
+    use_store_settings(monkeypatch, config)
     school = School(make_application(MessagingApplication, "messaging", create_table=True, config=config))
     world = a_term(school)
     expected = dump(school.app.search_model)

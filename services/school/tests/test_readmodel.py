@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from school.application import SchoolApplication
 from school.domain import Person, Roster
 from school.readmodel import SchoolProjection
@@ -16,6 +14,7 @@ from shared.paging import decode_cursor
 from shared.projection import ReadModel
 from shared.projection import main as projection_main
 from shared.store import make_application
+from shared.store.testing import resumes_after_a_failure_mid_batch, use_store_settings
 
 from .conftest import School
 
@@ -136,27 +135,7 @@ def test_a_large_school_pages_in_order_without_duplicates_or_gaps(school):
 
 def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monkeypatch):
     a_school_year(school)
-    model = school.app.read_model
-    expected = dump(model)
-    with model.transaction(write=True) as db:  # the read model from nothing again, then a backlog to apply
-        model._reset(db)
-    model.batch_size = 4
-    joined, calls = model.projection.joined, []
-
-    def joined_then_killed(db, event):
-        joined(db, event)
-        calls.append(event)
-        if len(calls) == 3:
-            raise RuntimeError("killed mid-batch")
-
-    monkeypatch.setattr(model.projection, "joined", joined_then_killed)
-    with pytest.raises(RuntimeError, match="killed mid-batch"):
-        model.catch_up()
-    stopped_at = model.position()
-    assert 0 <= stopped_at < model.head()
-    model.catch_up()
-    assert model.position() == model.head()
-    assert dump(model) == expected
+    expected = resumes_after_a_failure_mid_batch(school.app.read_model, "joined", dump, monkeypatch)
     members = expected["members"]
     assert len(members) == len(set(members))
 
@@ -200,10 +179,7 @@ def test_a_new_version_of_the_projection_rebuilds_its_tables(school):
 def test_the_rebuild_command_makes_the_read_model_again(durable_store_settings, monkeypatch, capsys):
     monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
     config = durable_store_settings
-    monkeypatch.setenv("PERSISTENCE", config.persistence)
-    monkeypatch.setenv("SFERA_VAR_DIR", str(config.var_dir))
-    monkeypatch.setenv("SFERA_PG_PORT", str(config.postgres_port))
-    monkeypatch.setenv("SFERA_PG_DB", config.postgres_db)
+    use_store_settings(monkeypatch, config)
     school = School(make_application(SchoolApplication, "school", create_table=True, config=config))
     world = a_school_year(school)
     expected = dump(school.app.read_model)
