@@ -42,17 +42,20 @@ class ClusterLocks:
 
     The lock only spares the races; optimistic concurrency still decides. A lock not granted within
     ``timeout`` seconds (PostgreSQL's ``lock_timeout``), or a database that cannot be reached, lets the command
-    go on unlocked. A process opens at most ``limit`` lock connections (``SFERA_CLUSTER_LOCK_CONNECTIONS``,
-    default 10: nameko's workers a process) and keeps them for the next locks, so a busy replica neither connects
-    for each command nor grows past its share of PostgreSQL's ``max_connections``; a command finding all of
-    them in use goes on unlocked. A holder killed mid-command loses its locks with its connection."""
+    go on unlocked. A process has at most ``limit`` lock connections at once (``SFERA_CLUSTER_LOCK_CONNECTIONS``,
+    default 10: nameko's workers a process), so a burst of commands cannot take more than its share of
+    PostgreSQL's ``max_connections``; a command finding all of them lent goes on unlocked. Idle ones are kept
+    for the next locks, at most ``keep`` (every replica of every service keeps them: CI's replicas test ran out
+    of max_connections when each process kept ten). A holder killed mid-command loses its locks with its
+    connection."""
 
-    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, limit: int | None = None):
+    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, limit: int | None = None, keep: int = 2):
         from shared.config import env_int
 
         self.conninfo = {**conninfo, "autocommit": True, "connect_timeout": 2, "application_name": "keylock",
                          "options": f"-c lock_timeout={int(timeout * 1000)}"}
         self.limit = limit if limit is not None else env_int("SFERA_CLUSTER_LOCK_CONNECTIONS", 10)
+        self.keep = keep
         self.idle: list = []
         self.open = 0  # connections of this object now, idle or lent
         self.connects = 0  # connections opened so far
@@ -111,7 +114,7 @@ class ClusterLocks:
 
     def _give_back(self, conn) -> None:
         with self.guard:
-            if not conn.closed:
+            if len(self.idle) < self.keep and not conn.closed:
                 self.idle.append(conn)
                 return
         self._close(conn)
