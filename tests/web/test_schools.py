@@ -126,6 +126,7 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
         words.press_sequentially(f"лицея {place.split('-')[1]}", delay=30)
     found = page.locator(".tile", has_text="Лицей №2")
     expect(found).to_have_count(1)
+    expect(found).to_contain_text(place)  # the city tells apart schools of one name
     assert "city=" not in asked.value.url
     expect(page.get_by_role("heading", name=f"Поиск: «лицея {place.split('-')[1]}»")).to_be_visible()
     me.screen("school-find-results")

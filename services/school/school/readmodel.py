@@ -235,9 +235,10 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
         conditions.append("o.organization_id IN (SELECT organization_id FROM {organization_words} "
                           "WHERE {organization_words} MATCH ?)")
         params.append(fts_match(terms))
-    rows = db.rows("SELECT o.organization_id, o.name, o.sort_key FROM {organizations} o WHERE "
+    rows = db.rows("SELECT o.organization_id, o.name, o.city, o.sort_key FROM {organizations} o WHERE "
                    + " AND ".join(conditions) + " ORDER BY o.sort_key LIMIT ?", (*params, limit + 1))
-    items = [{"organization_id": row["organization_id"], "name": row["name"]} for row in rows[:limit]]
+    items = [{"organization_id": row["organization_id"], "name": row["name"], "city": row["city"]}
+             for row in rows[:limit]]
     return items, (rows[limit - 1]["sort_key"] if len(rows) > limit else None)
 
 

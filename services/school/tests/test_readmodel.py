@@ -145,7 +145,8 @@ def test_a_query_sees_a_write_made_just_before_it_by_another_replica(durable_sto
     one = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
     other = School(make_application(SchoolApplication, "school", config=durable_store_settings))
     org, admin = one.organization(name="Школа №7", city="Уфа")
-    assert other.app.search("RU", "Уфа", None, 10)[0] == [{"organization_id": str(org), "name": "Школа №7"}]
+    assert other.app.search("RU", "Уфа", None, 10)[0] == [{"organization_id": str(org), "name": "Школа №7",
+                                                                 "city": "Уфа"}]
     pupil = one.member(org, admin, "student", one.klass(org, admin), last_name="Новикова")
     assert str(pupil) in [m["user_id"] for m in other.app.members(admin, org)[0]]
     writes = []

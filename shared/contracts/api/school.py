@@ -99,6 +99,7 @@ class OrganizationInput(CommandSchema):
 class SearchHit(Schema):
     organization_id = fields.UUID(required=True)
     name = fields.String(required=True)
+    city = fields.String(required=True, metadata={"description": "Told apart: many cities have a 'Школа №1'"})
 
 
 class SearchPage(Schema):

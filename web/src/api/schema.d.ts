@@ -2700,6 +2700,8 @@ export interface components {
             /** Format: uuid */
             organization_id: string;
             name: string;
+            /** @description Told apart: many cities have a 'Школа №1' */
+            city: string;
         };
         SearchPage: {
             items: components["schemas"]["SearchHit"][];
