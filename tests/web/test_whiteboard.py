@@ -47,6 +47,21 @@ def until(probe, what: str, timeout: float = 15):
     raise AssertionError(f"timed out waiting for {what}: {last}")
 
 
+def settled_box(board, timeout: float = 15) -> dict:
+    """The board scrolled clear of the sticky call toolbar, once its place has stopped moving (CI under load: the
+    call page still laid out its chat and videos after the box was read, and the strokes fell beside the board)."""
+    deadline, previous = time.monotonic() + timeout, None
+    while True:
+        board.evaluate("el => el.scrollIntoView({block: 'center'})")
+        time.sleep(0.25)
+        box = board.bounding_box()
+        if box is not None and box == previous:
+            return box
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the board kept moving: {previous} -> {box}")
+        previous = box
+
+
 def join(person, signed_in: dict, call_id: str) -> None:
     person.sign_in_as(signed_in, f"/call/{call_id}")
     person.page.get_by_role("button", name="Войти в звонок").click()
@@ -64,8 +79,7 @@ def test_ca3_a_line_drawn_in_one_browser_shows_on_the_others_board_live(people, 
     expect(board_b).to_have_attribute("aria-label", "Доска звонка: 0 линий")
 
     # The teacher draws a red zigzag with the mouse.
-    board_b.evaluate("el => el.scrollIntoView({block: 'center'})")  # clear of the sticky call toolbar
-    box = board_b.bounding_box()
+    box = settled_box(board_b)
     b.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
     b.mouse.down()
     for i in range(1, 9):
@@ -82,8 +96,7 @@ def test_ca3_a_line_drawn_in_one_browser_shows_on_the_others_board_live(people, 
     b.get_by_role("radio", name="Синий").check()
     cdp = b.context.new_cdp_session(b)
     cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
-    board_b.evaluate("el => el.scrollIntoView({block: 'center'})")
-    box = board_b.bounding_box()
+    box = settled_box(board_b)
     y = box["y"] + 0.8 * box["height"]
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": box["x"] + 20, "y": y}]})
     for x in range(40, int(box["width"]) - 20, 20):
