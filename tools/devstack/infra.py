@@ -232,7 +232,9 @@ class Postgres:
             subprocess.run(self._cmd(str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
                                      "-E", "UTF8", "--no-instructions"), check=True, capture_output=True)
         options = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
-                   "-c", "max_connections=200",
+                   # the tests' one server carries every stack of a run (a replicas test alone: 2 of every service,
+                   # relay and gateway, each with its pool, read models and lock connections): room for them
+                   "-c", "max_connections=400",
                    # each transaction's commit time (pg_xact_commit_timestamp): bench.pipeline's commit -> applied
                    "-c", "track_commit_timestamp=on"]
         if not self.durable:
