@@ -122,6 +122,14 @@ def test_edit_delete_poll_report_and_its_resolution_CH_4_CH_6(people, api, world
     a.get_by_role("button", name="Сохранить").click()
     expect(b.locator(".message-text", has_text="Собрание в 16:00")).to_be_visible()  # the edit, live
     expect(b.locator(".message", has_text="Собрание в 16:00")).to_contain_text("изменено")
+    # on a phone the chat's title is whole beside its search and call buttons (it was cut to 'Мето…'); the call
+    # button is its icon there and keeps its name
+    b.set_viewport_size({"width": 360, "height": 740})
+    title = b.locator(".chat-head h1")
+    expect(title).to_have_text("Методобъединение")
+    assert title.evaluate("el => el.scrollWidth <= el.clientWidth + 1 && el.scrollHeight <= el.clientHeight + 1")
+    expect(b.get_by_role("button", name="Позвонить")).to_be_visible()
+    b.set_viewport_size({"width": 1366, "height": 768})
 
     # A poll: created by one, voted by the other, the results live in both; closed by its author.
     a.get_by_role("button", name="Опрос", exact=True).click()
