@@ -374,25 +374,38 @@ class ReadModel(Generic[P]):
 
 
 def main(argv: list[str]) -> int:
-    """``python -m shared.projection rebuild <service>``: every read model of the service, from scratch."""
+    """``python -m shared.projection rebuild <service> [<read model>]``: every read model of the service (or the one
+    named), from scratch."""
     from shared.observability.logging import configure_logging
     from shared.platform import SERVICES, load
     from shared.store import make_application
 
-    if len(argv) != 2 or argv[0] != "rebuild" or argv[1] not in SERVICES:
-        print(f"usage: python -m shared.projection rebuild <{'|'.join(SERVICES)}>", file=sys.stderr)
+    if len(argv) not in (2, 3) or argv[0] != "rebuild" or argv[1] not in SERVICES:
+        print(f"usage: python -m shared.projection rebuild <{'|'.join(SERVICES)}> [<read model>]", file=sys.stderr)
         return 2
     configure_logging("projection")
     app = make_application(load(SERVICES[argv[1]].application), argv[1])
-    models: list[ReadModel] = list(getattr(app, "read_models", ()))
-    if not models:
-        print(f"{argv[1]} keeps no read models", file=sys.stderr)
-        return 1
-    for model in models:
-        position = model.rebuild()
-        print(f"{argv[1]}: read model {model.name} v{model.projection.version} rebuilt up to notification {position}")
-    app.close()
+    try:
+        models: list[ReadModel] = [m for m in getattr(app, "read_models", ()) if argv[2:] in ([], [m.name])]
+        if not models:
+            print(f"{argv[1]} keeps no read models" + (f" named {argv[2]}" if argv[2:] else ""), file=sys.stderr)
+            return 1
+        for model in models:
+            position = model.rebuild()
+            print(f"{argv[1]}: read model {model.name} v{model.projection.version} rebuilt up to notification "
+                  f"{position}")
+    finally:
+        app.close()
     return 0
+
+
+def rebuild_command(argv: list[str], command: str, service: str, model: str | None = None) -> int:
+    """A service's own ``python -m <command> rebuild``: its read models (or the one named ``model``) from scratch,
+    as ``python -m shared.projection rebuild <service> [<model>]``."""
+    if argv != ["rebuild"]:
+        print(f"usage: python -m {command} rebuild", file=sys.stderr)
+        return 2
+    return main(["rebuild", service, *([model] if model else [])])
 
 
 if __name__ == "__main__":

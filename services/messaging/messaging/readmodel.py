@@ -257,13 +257,11 @@ def readers_page(db: Db, chat_id: uuid.UUID, seq: int, author: str | None, hidde
 
 
 def main(argv: list[str]) -> int:
-    """``python -m messaging.readmodel rebuild``: messaging's read model from scratch."""
-    from shared.projection import main as projection_main
+    """``python -m messaging.readmodel rebuild``: messaging's read models from scratch
+    (``python -m shared.projection rebuild messaging``)."""
+    from shared.projection import rebuild_command
 
-    if argv != ["rebuild"]:
-        print("usage: python -m messaging.readmodel rebuild", file=sys.stderr)
-        return 2
-    return projection_main(["rebuild", "messaging"])
+    return rebuild_command(argv, "messaging.readmodel", "messaging")
 
 
 if __name__ == "__main__":

@@ -218,23 +218,11 @@ def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None
 
 
 def main(argv: list[str]) -> int:
-    """``python -m messaging.search rebuild``: the message search tables from scratch (the other read models of
-    messaging are left as they are)."""
-    from messaging.application import MessagingApplication
-    from shared.observability.logging import configure_logging
-    from shared.store import make_application
+    """``python -m messaging.search rebuild``: the message search tables from scratch (messaging's
+    other read models are left as they are)."""
+    from shared.projection import rebuild_command
 
-    if argv != ["rebuild"]:
-        print("usage: python -m messaging.search rebuild", file=sys.stderr)
-        return 2
-    configure_logging("projection")
-    app = make_application(MessagingApplication, "messaging")
-    try:
-        position = app.search_model.rebuild()
-    finally:
-        app.close()
-    print(f"messaging: read model search v{SearchProjection.version} rebuilt up to notification {position}")
-    return 0
+    return rebuild_command(argv, "messaging.search", "messaging", "search")
 
 
 if __name__ == "__main__":

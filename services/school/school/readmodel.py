@@ -243,13 +243,11 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
 
 
 def main(argv: list[str]) -> int:
-    """``python -m school.readmodel rebuild``: school's read model from scratch."""
-    from shared.projection import main as projection_main
+    """``python -m school.readmodel rebuild``: school's read models from scratch
+    (``python -m shared.projection rebuild school``)."""
+    from shared.projection import rebuild_command
 
-    if argv != ["rebuild"]:
-        print("usage: python -m school.readmodel rebuild", file=sys.stderr)
-        return 2
-    return projection_main(["rebuild", "school"])
+    return rebuild_command(argv, "school.readmodel", "school")
 
 
 if __name__ == "__main__":
