@@ -100,3 +100,28 @@ def resumes_after_a_failure_mid_batch(model: Any, handler: str, dump: Callable[[
     assert model.position() == model.head()
     assert dump(model) == expected
     return expected
+
+
+def all_pages(list_page: Callable[[Any, int], tuple[list, Any]], limit: int,
+              check_cursor: Callable[[str, list], None] | None = None) -> list:
+    """Every item of a list read page by page (``list_page(cursor, limit) -> (page, next cursor)``): no page
+    longer than ``limit``, at most 1,000 pages; ``check_cursor(cursor, page)`` looks at each next cursor."""
+    items, cursor, pages = [], None, 0
+    while True:
+        page, cursor = list_page(cursor, limit)
+        assert len(page) <= limit
+        items += page
+        pages += 1
+        if cursor is None:
+            return items
+        if check_cursor is not None:
+            check_cursor(cursor, page)
+        assert pages < 1000
+
+
+def dump_read_model(model: Any) -> dict[str, list]:
+    """Every row of every table of a read model (shared.projection), in a stable order: two read models hold the
+    same when their dumps are equal."""
+    with model.reading() as db:
+        return {t: sorted(repr(sorted(r.items())) for r in db.rows(f"SELECT * FROM {{{t}}}"))
+                for t in model.projection.tables}

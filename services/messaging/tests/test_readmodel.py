@@ -16,8 +16,10 @@ from messaging.service import chat_view
 from shared.contracts.api.messaging import ChatListItem, ChatView, CreateChat, PostMessage
 from shared.errors import Forbidden, Invalid
 from shared.paging import decode_cursor
-from shared.projection import ReadModel, _Memory
+from shared.projection import _Memory
 from shared.store import make_application
+from shared.store.testing import all_pages as paged
+from shared.store.testing import dump_read_model as dump
 from shared.store.testing import resumes_after_a_failure_mid_batch, use_store_settings
 
 from .test_application import NOW, School
@@ -28,13 +30,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def school(store_settings) -> School:
     return School(make_application(MessagingApplication, "messaging", create_table=True, config=store_settings))
-
-
-def dump(model: ReadModel) -> dict[str, list]:
-    """Every row of every table of the read model, in a stable order."""
-    with model.reading() as db:
-        tables = {t: db.rows(f"SELECT * FROM {{{t}}}") for t in model.projection.tables}
-    return {t: sorted(repr(sorted(r.items())) for r in rows) for t, rows in tables.items()}
 
 
 # -- the answers as they were computed before the read model (from the aggregates) ---------------------------
@@ -77,17 +72,12 @@ def all_readers(app: MessagingApplication, actor: uuid.UUID, chat_id: uuid.UUID,
             return {"items": items, "count": counts.pop()}
 
 
+def a_cursor_of_ours(cursor: str, page: list) -> None:
+    assert decode_cursor(cursor)
+
+
 def all_pages(list_page, limit: int) -> list:
-    items, cursor, pages = [], None, 0
-    while True:
-        page, cursor = list_page(cursor, limit)
-        assert len(page) <= limit
-        items += page
-        pages += 1
-        if cursor is None:
-            return items
-        assert decode_cursor(cursor)
-        assert pages < 1000
+    return paged(list_page, limit, a_cursor_of_ours)
 
 
 def a_term(school: School) -> dict:

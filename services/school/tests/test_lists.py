@@ -21,27 +21,9 @@ from school.domain import (
 from shared.contracts.api.school import AcceptJoinRequest, CreateInvite, DraftArticle, EditArticle, SubmitApplication
 from shared.errors import DomainError, Invalid
 from shared.paging import encode_cursor
-from shared.projection import ReadModel
+from shared.store.testing import dump_read_model as dump
 
 from .conftest import School
-
-
-def dump(model: ReadModel) -> dict[str, list]:
-    with model.reading() as db:
-        return {t: sorted(repr(sorted(r.items())) for r in db.rows(f"SELECT * FROM {{{t}}}"))
-                for t in model.projection.tables}
-
-
-def all_pages(list_page, limit: int) -> list:
-    items, cursor, pages = [], None, 0
-    while True:
-        page, cursor = list_page(cursor, limit)
-        assert len(page) <= limit
-        items += page
-        pages += 1
-        if cursor is None:
-            return items
-        assert pages < 1000
 
 
 def invite(app, admin, org, klass, role="student"):

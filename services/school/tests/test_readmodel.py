@@ -14,6 +14,7 @@ from shared.paging import decode_cursor
 from shared.projection import ReadModel
 from shared.projection import main as projection_main
 from shared.store import make_application
+from shared.store.testing import all_pages as paged
 from shared.store.testing import resumes_after_a_failure_mid_batch, use_store_settings
 
 from .conftest import School
@@ -41,18 +42,13 @@ def from_aggregates(app: SchoolApplication, organization_id: uuid.UUID, groups: 
     return [key.split("|")[1] for key in sorted(found)]
 
 
+def cursor_ends_with_the_last_item(cursor: str, page: list[dict]) -> None:
+    last = page[-1]
+    assert decode_cursor(cursor).endswith(last["user_id"] if "user_id" in last else last["organization_id"])
+
+
 def all_pages(list_page, limit: int) -> list[dict]:
-    items, cursor, pages = [], None, 0
-    while True:
-        page, cursor = list_page(cursor, limit)
-        assert len(page) <= limit
-        items += page
-        pages += 1
-        if cursor is None:
-            return items
-        assert decode_cursor(cursor).endswith(page[-1]["user_id"] if "user_id" in page[-1]
-                                              else page[-1]["organization_id"])
-        assert pages < 1000
+    return paged(list_page, limit, cursor_ends_with_the_last_item)
 
 
 def rename(school: School, user_id: uuid.UUID, last_name: str) -> None:
