@@ -1,8 +1,11 @@
 """Full-text search in a read model (``shared.projection``), one way on both engines (issue #17).
 
-- PostgreSQL: a ``tsvector`` column of the text's Russian stems and plain words (``document_sql``, a GIN index on
-  it); a query's words are matched as prefixes of a word or of its stem (``to_tsquery('russian', 'уроки:*')`` is
-  ``'урок':*``), every word required.
+- PostgreSQL: a ``tsvector`` column of the text's Russian stems and its words as they are (``DOCUMENT_SQL`` with
+  ``document_params``, a GIN index on it); a query's words are matched as prefixes of a word or of its stem
+  (``to_tsquery('russian', 'уроки:*')`` is ``'урок':*``), every word required. Both sides are *our* words (letters
+  and digits, ``words``), never PostgreSQL's parser's alone: it reads "Тестоград-123456" as a word and the number
+  "-123456", "3-14" as 3 and -14, and a query "1e5a00" as the phrase "1e5" "a00", so such words were never found
+  as typed. The words go in as lexemes (``array_to_tsvector``) and each query word as a quoted prefix lexeme.
 - SQLite (and memory stores): an FTS5 table (``unicode61``, diacritics removed: ё is е) of the text's words and each
   word's Snowball stem beside it (``document``; ``snowballstemmer`` runs the algorithm of PostgreSQL's ``russian``),
   matched the same way (``fts_match``).
@@ -20,7 +23,7 @@ from typing import Any
 import snowballstemmer
 
 MAX_WORDS = 8
-DOCUMENT_SQL = "to_tsvector('russian', ?) || to_tsvector('simple', ?)"  # takes the text twice
+DOCUMENT_SQL = "to_tsvector('russian', ?) || array_to_tsvector(?::text[])"  # takes document_params(text)
 
 
 def plain(text: str) -> str:
@@ -43,6 +46,18 @@ def words(text: str | None, limit: int | None = MAX_WORDS) -> list[str]:
     """The words of a text (letters and digits, case and ё folded), the first ``limit`` of them."""
     found = re.findall(r"[^\W_]+", plain(text or ""))
     return found if limit is None else found[:limit]
+
+
+def document_params(text: str) -> tuple[str, list[str]]:
+    """PostgreSQL: what ``DOCUMENT_SQL`` takes for ``text``: its words for the Russian stems, and the words
+    themselves as lexemes."""
+    every = words(text, None)
+    return " ".join(every), sorted(set(every))
+
+
+def _lexeme_prefix(term: str) -> str:
+    """A query word as a ``tsquery`` of one quoted lexeme matched as a prefix (no parser in between)."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "':*"
 
 
 def document(text: str) -> str:
@@ -73,10 +88,10 @@ def kept_terms(db: Any, terms: list[str]) -> list[str]:
 def tsquery_match(column: str, terms: list[str]) -> tuple[str, list[str]]:
     """PostgreSQL: the condition that ``column`` (a ``tsvector``) has every term as a prefix of a word or stem."""
     condition = column + " @@ (" + " && ".join(
-        "(to_tsquery('russian', ?) || to_tsquery('simple', ?))" for _ in terms) + ")"
+        "(to_tsquery('russian', ?) || ?::tsquery)" for _ in terms) + ")"
     params: list[str] = []
     for term in terms:
-        params += [f"{term}:*", f"{term}:*"]
+        params += [f"{term}:*", _lexeme_prefix(term)]
     return condition, params
 
 

@@ -31,7 +31,7 @@ from messaging.domain import Chat, MessagePage
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 from shared.projection import Db, Projection, handles
-from shared.textsearch import DOCUMENT_SQL, document, fts_match, kept_terms, plain, tsquery_match, words
+from shared.textsearch import DOCUMENT_SQL, document, document_params, fts_match, kept_terms, tsquery_match, words
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -57,7 +57,7 @@ def searched_text(text: str, poll_question: str | None, names: list[str]) -> str
 
 class SearchProjection(Projection):
     name = "search"
-    version = 2
+    version = 3  # 3: the search column holds our words as lexemes (shared.textsearch)
     tables = ("search_messages", "search_words", "search_members", "search_chats")
 
     def create_tables(self, db: Db) -> None:
@@ -130,8 +130,8 @@ class SearchProjection(Projection):
                        (document(searched_text(text, question, names)), chat_id, event.seq))
 
     @staticmethod
-    def _document(db: Db, text: str) -> tuple[str, ...]:
-        return (plain(text), plain(text)) if db.postgres else ()
+    def _document(db: Db, text: str) -> tuple[Any, ...]:
+        return document_params(text) if db.postgres else ()
 
     @handles(MessagePage.Edited)
     def edited(self, db: Db, event: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from school.domain import Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles
-from shared.textsearch import DOCUMENT_SQL, document, fts_match, kept_terms, plain, tsquery_match, words
+from shared.textsearch import DOCUMENT_SQL, document, document_params, fts_match, kept_terms, tsquery_match, words
 
 
 def member_sort_key(last_name: str | None, user_id: Any) -> str:
@@ -42,7 +42,7 @@ def _str(value: Any) -> str | None:
 
 class SchoolProjection(Projection):
     name = "school"
-    version = 4
+    version = 5  # 5: the search column holds our words as lexemes (shared.textsearch)
     tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
 
     def create_tables(self, db: Db) -> None:
@@ -180,9 +180,8 @@ class SchoolProjection(Projection):
                     organization_sort_key(event.name, organization_id)))
         text = " ".join(filter(None, [event.name, event.city, address]))
         if db.postgres:
-            body = plain(text)
             db.execute(f"UPDATE {{organizations}} SET search = {DOCUMENT_SQL} WHERE organization_id = ?",
-                       (body, body, organization_id))
+                       (*document_params(text), organization_id))
         else:  # FTS5 has no Russian: each word's Snowball stem is indexed beside it (shared.textsearch)
             db.execute("DELETE FROM {organization_words} WHERE organization_id = ?", (organization_id,))
             db.execute("INSERT INTO {organization_words} (organization_id, body) VALUES (?, ?)",
