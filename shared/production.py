@@ -5,7 +5,8 @@ The repository's defaults make ``make run`` work with no configuration; they
 are public, so a platform running on them accepts tokens anyone can sign. In
 production each process checks, before it connects to anything, that no
 secret is a repository default (or too short to be a key), that codes do not
-go to the dev inbox, that the links and sockets handed to people are https://
+go to the dev inbox, that no fault-injection switch (``SFERA_FAULT_*``) is
+set, that the links and sockets handed to people are https://
 and wss://, and that events are stored durably. The whole platform reads one
 environment (docs/production.md), so every process checks all of it: a
 process that does not use a value today may tomorrow.
@@ -38,6 +39,9 @@ MIN_SECRET_LENGTH = 32
 DEV_DATABASE_PASSWORD = "sfera"
 DEV_BROKER_PASSWORD = "guest"
 DEV_INBOX = "devinbox"
+# Fault injection (the reliability tests' SIGKILLs at chosen points: shared.bus.relay, shared.bus.consumer) is
+# switched on by variables under this prefix; production refuses any of them being set, whatever the value.
+FAULT_PREFIX = "SFERA_FAULT_"
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -98,6 +102,10 @@ def problems(config: Settings, environ: Mapping[str, str]) -> list[str]:
     node_url = env("SFERA_SFU_PUBLIC_URL")  # an SFU node's own socket, told to calls (issue #17)
     if node_url and not node_url.lower().startswith("wss://"):
         found.append("SFERA_SFU_PUBLIC_URL is not a wss:// URL (join tokens must not travel in clear)")
+    faults = sorted(name for name in environ if name.upper().startswith(FAULT_PREFIX))
+    if faults:
+        found.append(f"{', '.join(faults)}: fault injection (the reliability tests' deliberate crashes) is set; "
+                     f"unset every {FAULT_PREFIX}* variable")
     return [p for p in found if p]
 
 

@@ -74,3 +74,24 @@ def test_unsafe_values_are_refused(name, value):
 
 def test_sqlite_needs_no_database_password():
     check_production("test", proper(PERSISTENCE="sqlite", SFERA_PG_PASSWORD=None))
+
+
+@pytest.mark.parametrize("name", ["SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH", "SFERA_FAULT_CONSUMER_KILL_AFTER_COMMIT",
+                                  "SFERA_FAULT_ANY_FUTURE_SWITCH"])
+@pytest.mark.parametrize("value", ["1", "0", ""])
+def test_a_fault_injection_switch_is_refused_whatever_its_value(name, value):
+    message = refusal(proper(**{name: value}))
+    assert name in message and "fault injection" in message and "SFERA_ENV=production" in message
+    assert "SFERA_JWT_SECRET" not in message
+
+
+def test_fault_injection_switches_stay_allowed_in_development():
+    check_production("test", {"SFERA_ENV": "development", "SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH": "1"})
+
+
+def test_the_fault_switches_the_code_reads_are_all_caught_by_the_prefix():
+    from shared.bus import consumer, relay
+    from shared.production import FAULT_PREFIX
+
+    for name in (relay.FAULT_KILL_AFTER_PUBLISH, consumer.FAULT_KILL_AFTER_COMMIT):
+        assert name.startswith(FAULT_PREFIX)

@@ -109,6 +109,20 @@ def test_a_refusal_names_only_what_is_wrong(make_stack, rabbitmq):
     assert "SFERA_PUBLIC_URL" in log and "SFERA_JWT_SECRET" not in log, log[-2000:]
 
 
+def test_a_fault_injection_switch_is_refused_in_production(make_stack, rabbitmq):
+    """A relay and a service on proper values but with a reliability test's crash switch set do not start."""
+    stack = make_stack("sqlite")
+    env = production_env(stack, rabbitmq, "http://127.0.0.1:9")
+    relay = stack.start_relay("identity", **env, SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH="1")
+    service = stack.start_service("identity-faulty", path="identity", port=free_port(), **env,
+                                  SFERA_FAULT_CONSUMER_KILL_AFTER_COMMIT="1")
+    for managed, variable in ((relay, "SFERA_FAULT_RELAY_KILL_AFTER_PUBLISH"),
+                              (service, "SFERA_FAULT_CONSUMER_KILL_AFTER_COMMIT")):
+        assert stack.wait_exit(managed.name, timeout=90) not in (None, 0)
+        log = (stack.log_dir / f"{managed.name}.log").read_text()
+        assert variable in log and "fault injection" in log and "SFERA_JWT_SECRET" not in log, log[-2000:]
+
+
 @pytest.fixture(scope="module")
 def production(tmp_path_factory, rabbitmq, postgres):
     """Identity, its relay, an SFU and the gateway in production mode, codes sent through an HTTP SMS gateway."""
