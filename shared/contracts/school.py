@@ -33,6 +33,8 @@ class OrganizationRegisteredV1(DataSchema):
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
     country = fields.String(required=True)
     city = fields.String(required=True)
+    region = fields.String(load_default=None, allow_none=True,
+                           metadata={"description": "The region's code (shared.regions; Russia: 16, 77, ...), SC-2"})
     approved_by = fields.UUID(load_default=None, allow_none=True)
     registered_at = fields.AwareDateTime(required=True)
 
@@ -45,6 +47,8 @@ class OrganizationUpdatedV1(DataSchema):
     name = fields.String(required=True)
     country = fields.String(required=True)
     city = fields.String(required=True)
+    region = fields.String(load_default=None, allow_none=True,
+                           metadata={"description": "The region's code (shared.regions; Russia: 16, 77, ...), SC-2"})
     address = fields.String(load_default=None, allow_none=True)
     website = fields.String(load_default=None, allow_none=True)
     settings = fields.Dict(load_default=dict, metadata={"description": "e.g. student_dialogs_allowed (CH-1)"})

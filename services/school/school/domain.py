@@ -90,13 +90,31 @@ class PhoneOwner(Aggregate):
 # -- organizations --------------------------------------------------------------
 
 
-class OrganizationApplication(Aggregate):
-    """SC-1: an application to register a school or college, naming its admin's phone."""
+def _no_region(state: dict) -> None:
+    """Version 1 of an organization's and an application's events had no region (SC-2): none."""
+    state["region"] = None
 
-    @event("Submitted")
+
+class OrganizationApplication(Aggregate):
+    """SC-1: an application to register a school or college, naming its admin's phone (and its region, SC-2)."""
+
+    class Submitted(Aggregate.Created):
+        name: str
+        kind: str
+        country: str
+        city: str
+        admin_phone: str
+        submitted_by: uuid.UUID | None
+        note: str | None
+        region: str | None
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_region)
+
+    @event(Submitted)
     def __init__(self, name: str, kind: str, country: str, city: str, admin_phone: str,
-                 submitted_by: uuid.UUID | None, note: str | None):
+                 submitted_by: uuid.UUID | None, note: str | None, region: str | None):
         self.name, self.kind, self.country, self.city = name, kind, country, city
+        self.region = region  # shared.regions: a code of the country's regions, or none
         self.admin_phone = admin_phone
         self.submitted_by = submitted_by
         self.note = note
@@ -150,10 +168,33 @@ class ApplicationQueue(Aggregate):
 
 
 class Organization(Aggregate):
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        organization_id: uuid.UUID
+        name: str
+        kind: str
+        country: str
+        city: str
+        approved_by: uuid.UUID | None
+        region: str | None
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_region)
+
+    class Updated(Aggregate.Event):
+        name: str
+        country: str
+        city: str
+        address: str | None
+        website: str | None
+        settings: dict[str, bool]
+        region: str | None
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_region)
+
+    @event(Registered)
     def __init__(self, organization_id: uuid.UUID, name: str, kind: str, country: str, city: str,
-                 approved_by: uuid.UUID | None):
+                 approved_by: uuid.UUID | None, region: str | None):
         self.name, self.kind, self.country, self.city = name, kind, country, city
+        self.region = region  # shared.regions: a code of the country's regions, or none (SC-2)
         self.address: str | None = None
         self.website: str | None = None
         self.settings: dict[str, bool] = {"student_dialogs_allowed": True}
@@ -164,10 +205,10 @@ class Organization(Aggregate):
     def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
         return organization_id
 
-    @event("Updated")
+    @event(Updated)
     def update(self, name: str, country: str, city: str, address: str | None, website: str | None,
-               settings: dict[str, bool]) -> None:
-        self.name, self.country, self.city = name, country, city
+               settings: dict[str, bool], region: str | None) -> None:
+        self.name, self.country, self.city, self.region = name, country, city, region
         self.address, self.website = address, website
         self.settings = settings
 

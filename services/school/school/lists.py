@@ -57,7 +57,7 @@ def _json(data: dict[str, Any]) -> str:
 
 class ListsProjection(Projection):
     name = "school_lists"
-    version = 2
+    version = 3  # 3: an application's region (SC-2)
     tables = ("list_items", "list_people")
 
     def create_tables(self, db: Db) -> None:
@@ -216,7 +216,8 @@ class ListsProjection(Projection):
     def application_submitted(self, db: Db, event: Any) -> None:
         self._item(db, "application", event.originator_id, APPLICATIONS, event.submitted_by, "pending",
                    name=event.name, kind=event.kind, country=event.country, city=event.city,
-                   admin_phone=event.admin_phone, note=event.note, organization_id=None, reason=None)
+                   region=event.region, admin_phone=event.admin_phone, note=event.note, organization_id=None,
+                   reason=None)
 
     @handles(OrganizationApplication.Approved)
     def application_approved(self, db: Db, event: Any) -> None:

@@ -20,6 +20,7 @@ import uuid
 
 from school.application import CONSOLE, SchoolApplication
 from shared.errors import DomainError, NotFound
+from shared.regions import region_names
 from shared.store import make_application
 
 
@@ -39,7 +40,8 @@ def main(argv: list[str]) -> int:
         if args.command == "list":
             pending = app.pending_applications(CONSOLE)
             for a in pending:
-                print(f"{a.id}  {a.kind:<7} {a.name}  ({a.city}, {a.country})")
+                place = ", ".join(filter(None, [a.city, *region_names(a.country, a.region)[:1], a.country]))
+                print(f"{a.id}  {a.kind:<7} {a.name}  ({place})")
             print(f"{len(pending)} application(s) waiting")
         elif args.command == "approve":
             org = app.approve_application(CONSOLE, application_id(args.application_id))

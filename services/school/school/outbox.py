@@ -18,11 +18,13 @@ def to_integration_events(e: object) -> Iterable[Published]:
     if isinstance(e, Organization.Registered):
         yield "school.OrganizationRegistered.v1", {
             "organization_id": e.originator_id, "name": e.name, "kind": e.kind, "country": e.country,
-            "city": e.city, "approved_by": e.approved_by, "registered_at": e.timestamp}, str(e.originator_id)
+            "city": e.city, "region": e.region, "approved_by": e.approved_by, "registered_at": e.timestamp,
+        }, str(e.originator_id)
     elif isinstance(e, Organization.Updated):
         yield "school.OrganizationUpdated.v1", {
             "organization_id": e.originator_id, "name": e.name, "country": e.country, "city": e.city,
-            "address": e.address, "website": e.website, "settings": e.settings, "updated_at": e.timestamp,
+            "region": e.region, "address": e.address, "website": e.website, "settings": e.settings,
+            "updated_at": e.timestamp,
         }, str(e.originator_id)
     elif isinstance(e, SchoolClass.Created):
         yield "school.ClassCreated.v1", {

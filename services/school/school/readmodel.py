@@ -7,8 +7,9 @@ notification log (``shared.projection``) in school's own database.
   is in which roster (a class, ``staff``, ``unplaced``) as the ``Roster`` aggregates say, so the list shows
   exactly whom it showed before;
   ``people``: names, for memberships recorded before or after the person.
-- ``organizations``: each organization's name, country and city (``city_key``), address and sort key
-  (``casefold(name)|id``), searched in full text by name, city and address: PostgreSQL a ``tsvector``
+- ``organizations``: each organization's name, country and city (``city_key``), region (its code), address and
+  sort key (``casefold(name)|id``), searched in full text by name, city, address and the region's names in Russian
+  and English (``shared.regions``: "татарстан", "Tatarstan" find region 16): PostgreSQL a ``tsvector``
   (Russian stems and plain words, GIN index) matched word by word as prefixes; SQLite an FTS5 table
   (``unicode61``, diacritics removed: ё is е) of the words and their Snowball stems (``snowballstemmer``, the
   algorithm of PostgreSQL's ``russian``) matched the same way.
@@ -25,6 +26,7 @@ from typing import Any
 
 from school.domain import Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles
+from shared.regions import region_names
 from shared.textsearch import DOCUMENT_SQL, document, document_params, fts_match, kept_terms, tsquery_match, words
 
 
@@ -42,7 +44,7 @@ def _str(value: Any) -> str | None:
 
 class SchoolProjection(Projection):
     name = "school"
-    version = 5  # 5: the search column holds our words as lexemes (shared.textsearch)
+    version = 6  # 5: the search column holds our words as lexemes (shared.textsearch); 6: regions (SC-2)
     tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
 
     def create_tables(self, db: Db) -> None:
@@ -61,9 +63,10 @@ class SchoolProjection(Projection):
                    "grp TEXT NOT NULL, PRIMARY KEY (organization_id, user_id, grp))")
         search = ", search tsvector" if db.postgres else ""
         db.execute("CREATE TABLE {organizations} (organization_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-                   "country TEXT NOT NULL, city TEXT NOT NULL, city_key TEXT NOT NULL, address TEXT, "
+                   "country TEXT NOT NULL, city TEXT NOT NULL, city_key TEXT NOT NULL, region TEXT, address TEXT, "
                    f"sort_key TEXT{ordered} NOT NULL{search})")
         db.execute("CREATE INDEX rm_organizations_city ON {organizations} (country, city_key, sort_key)")
+        db.execute("CREATE INDEX rm_organizations_region ON {organizations} (country, region, sort_key)")
         db.execute("CREATE INDEX rm_organizations_country ON {organizations} (country, sort_key)")
         if db.postgres:
             db.execute("CREATE INDEX rm_organizations_search ON {organizations} USING GIN (search)")
@@ -170,15 +173,16 @@ class SchoolProjection(Projection):
     @handles(Organization.Registered, Organization.Updated)
     def organization(self, db: Db, event: Any) -> None:
         organization_id = str(event.originator_id)
-        address = getattr(event, "address", None)
+        address = getattr(event, "address", None)  # Registered has none
         country, key = city_key(event.country, event.city)
-        db.execute("INSERT INTO {organizations} (organization_id, name, country, city, city_key, address, sort_key) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id) DO UPDATE SET name = excluded.name, "
-                   "country = excluded.country, city = excluded.city, city_key = excluded.city_key, "
-                   "address = excluded.address, sort_key = excluded.sort_key",
-                   (organization_id, event.name, country, event.city, key, address,
+        db.execute("INSERT INTO {organizations} (organization_id, name, country, city, city_key, region, address, "
+                   "sort_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id) DO UPDATE SET "
+                   "name = excluded.name, country = excluded.country, city = excluded.city, "
+                   "city_key = excluded.city_key, region = excluded.region, address = excluded.address, "
+                   "sort_key = excluded.sort_key",
+                   (organization_id, event.name, country, event.city, key, event.region, address,
                     organization_sort_key(event.name, organization_id)))
-        text = " ".join(filter(None, [event.name, event.city, address]))
+        text = " ".join(filter(None, [event.name, event.city, address, *region_names(country, event.region)]))
         if db.postgres:
             db.execute(f"UPDATE {{organizations}} SET search = {DOCUMENT_SQL} WHERE organization_id = ?",
                        (*document_params(text), organization_id))
@@ -217,14 +221,18 @@ def members_page(db: Db, organization_id: uuid.UUID, groups: list[str] | None, a
 
 
 def organizations_page(db: Db, country: str, city: str | None, text: str | None, after: str | None,
-                       limit: int) -> tuple[list[dict], str | None]:
-    """Organizations of a country (and city), whose name, city or address has every word of ``text`` as the
-    beginning of a word (PostgreSQL: of a word or of its Russian stem), after the sort key ``after``."""
+                       limit: int, region: str | None = None) -> tuple[list[dict], str | None]:
+    """Organizations of a country (and city, and region: its code as stored), whose name, city, address or
+    region's names have every word of ``text`` as the beginning of a word or of its Russian stem, after the sort
+    key ``after``."""
     conditions = ["o.country = ?", "o.sort_key > ?"]
     params: list[Any] = [country.strip().upper(), after or ""]
     if city is not None and city.strip():
         conditions.append("o.city_key = ?")
         params.append(city_key(country, city)[1])
+    if region is not None:
+        conditions.append("o.region = ?")
+        params.append(region)
     terms = kept_terms(db, words(text)) if words(text) else []
     if terms and db.postgres:  # stop words ("в", "и") have no lexeme: left out rather than required
         condition, matched = tsquery_match("o.search", terms)
@@ -234,10 +242,10 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
         conditions.append("o.organization_id IN (SELECT organization_id FROM {organization_words} "
                           "WHERE {organization_words} MATCH ?)")
         params.append(fts_match(terms))
-    rows = db.rows("SELECT o.organization_id, o.name, o.city, o.sort_key FROM {organizations} o WHERE "
+    rows = db.rows("SELECT o.organization_id, o.name, o.city, o.region, o.sort_key FROM {organizations} o WHERE "
                    + " AND ".join(conditions) + " ORDER BY o.sort_key LIMIT ?", (*params, limit + 1))
-    items = [{"organization_id": row["organization_id"], "name": row["name"], "city": row["city"]}
-             for row in rows[:limit]]
+    items = [{"organization_id": row["organization_id"], "name": row["name"], "city": row["city"],
+              "region": row["region"]} for row in rows[:limit]]
     return items, (rows[limit - 1]["sort_key"] if len(rows) > limit else None)
 
 

@@ -171,8 +171,9 @@ class SchoolService:
 
     @rpc
     def search(self, country: str, city: str | None = None, cursor: str | None = None, limit: int = 20,
-               q: str | None = None) -> dict:
-        items, next_cursor = self.app.search(country, city, cursor, max(1, min(limit, 100)), q=(q or "")[:200])
+               q: str | None = None, region: str | None = None) -> dict:
+        items, next_cursor = self.app.search(country, city, cursor, max(1, min(limit, 100)), q=(q or "")[:200],
+                                             region=region)
         return schemas.SearchPage().dump({"items": items, "next_cursor": next_cursor})
 
     @rpc

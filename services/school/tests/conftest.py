@@ -34,15 +34,16 @@ class School:
     def operator(self) -> uuid.UUID:
         return self.user(OPERATOR_PHONE)
 
-    def organization(self, admin: uuid.UUID | None = None, city: str = "Казань", name: str = "Школа №1"
-                     ) -> tuple[uuid.UUID, uuid.UUID]:
+    def organization(self, admin: uuid.UUID | None = None, city: str = "Казань", name: str = "Школа №1",
+                     region: str | None = None) -> tuple[uuid.UUID, uuid.UUID]:
         """An approved school and its first admin."""
         admin_phone = f"+7900777{next(_phones):04d}"
         admin = admin or self.user(admin_phone)
         if admin is not None and self.app.get_person(admin).phone is None:
             raise AssertionError("admin without phone")
         application = self.app.submit_application(None, SubmitApplication(name, "school", "RU", city,
-                                                                          self.app.get_person(admin).phone, None))
+                                                                          self.app.get_person(admin).phone, None,
+                                                                          region))
         organization = self.app.approve_application(CONSOLE, application.id)
         return organization.id, admin
 

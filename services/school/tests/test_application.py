@@ -3,6 +3,7 @@ Each test names the docs/rules.md rule it checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -11,6 +12,7 @@ import pytest
 
 from school import handlers
 from school.application import CONSOLE, SchoolApplication, sanitize_html
+from school.domain import Organization, OrganizationApplication
 from school.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.contracts.api.school import (
@@ -150,6 +152,59 @@ def test_only_admins_edit_the_organization_and_moves_are_found_in_the_new_city_R
     assert [h["organization_id"] for h in school.app.search("RU", "Тольятти", None, 10)[0]] == [str(org)]
     updated = published(school.app, "school.OrganizationUpdated.v1")[-1].data
     assert updated["settings"] == {"student_dialogs_allowed": False}
+
+
+def test_an_organization_carries_its_region_from_the_application_and_its_admin_changes_it_SC_1_SC_2_RO_2(school):
+    """SC-2: a school is placed in its region (Russia: a federal subject's code), shown to the operator, carried
+    by its events; an admin changes or clears it (RO-2); a code that is no region is refused (region.unknown)."""
+    operator = school.operator()
+    for country, bad in (("RU", "99"), ("RU", "Татарстан"), ("KZ", "16")):
+        with pytest.raises(Invalid) as refused:
+            school.app.submit_application(None, SubmitApplication("Лицей", "school", country, "Казань",
+                                                                  "+79004445510", None, bad))
+        assert refused.value.code == "region.unknown" and refused.value.details == {
+            "fields": {"region": "Unknown region."}}
+    application = school.app.submit_application(None, SubmitApplication("Лицей №1", "school", "ru", "Казань",
+                                                                         "+79004445511", None, "16"))
+    assert [a.region for a in school.app.pending_applications(operator)] == ["16"]
+    organization = school.app.approve_application(operator, application.id)
+    assert organization.region == "16"
+    admin = school.user("+79004445511")
+    assert published(school.app, "school.OrganizationRegistered.v1")[-1].data["region"] == "16"
+    with pytest.raises(Invalid) as refused:
+        school.app.update_organization(admin, UpdateOrganization(organization.id, region="100"))
+    assert refused.value.code == "region.unknown"
+    assert school.app.update_organization(admin, UpdateOrganization(organization.id, region="2")).region == "02"
+    assert school.app.update_organization(admin, UpdateOrganization(organization.id, city="Уфа")).region == "02"
+    assert published(school.app, "school.OrganizationUpdated.v1")[-1].data["region"] == "02"
+    moved = school.app.update_organization(admin, UpdateOrganization(organization.id, country="KZ"))
+    assert moved.region is None  # a region of another country is not kept
+    cleared = school.app.update_organization(admin, UpdateOrganization(organization.id, country="RU", region="77"))
+    assert school.app.update_organization(admin, UpdateOrganization(cleared.id, region=None)).region is None
+    plain = school.app.submit_application(None, SubmitApplication("Школа", "school", "RU", "Омск", "+79004445512"))
+    assert plain.region is None and school.app.approve_application(operator, plain.id).region is None
+
+
+def test_organizations_stored_before_regions_are_read_changed_and_found_SC_2(school):
+    """Events of version 1 (no region) are upcast: such an organization has none until its admin gives one."""
+    admin = school.user("+79004445513")
+    application = OrganizationApplication(name="Гимназия", kind="school", country="RU", city="Казань",
+                                          admin_phone="+79004445513", submitted_by=None, note=None, region=None)
+    organization = Organization(organization_id=uuid.uuid4(), name="Гимназия", kind="school", country="RU",
+                                city="Казань", approved_by=None, region=None)
+    old = []
+    for event in application.collect_events() + organization.collect_events():
+        stored = school.app.mapper.to_stored_event(event)
+        state = school.app.mapper.transcoder.decode(stored.state)
+        assert state.pop("class_version") == 2 and state.pop("region") is None
+        old.append(dataclasses.replace(stored, state=school.app.mapper.transcoder.encode(state)))
+    school.app.recorder.insert_events(old)
+    assert school.app.repository.get(application.id).region is None
+    assert school.app.organization(organization.id).region is None
+    assert [h["region"] for h in school.app.search("RU", "Казань", None, 10)[0]] == [None]
+    school.app.save(*school.app._join(organization.id, admin, "admin", None, "application"))
+    school.app.update_organization(admin, UpdateOrganization(organization.id, region="16"))
+    assert [h["region"] for h in school.app.search("RU", None, None, 10, q="татарстан")[0]] == ["16"]
 
 
 # -- SC-4 classes -----------------------------------------------------------------------------------

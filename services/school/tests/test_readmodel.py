@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from school.application import SchoolApplication
 from school.domain import Person, Roster
 from school.readmodel import SchoolProjection
 from shared.contracts.api.school import ChangeMember, CreateInvite, UpdateOrganization
+from shared.errors import Invalid
 from shared.paging import decode_cursor
 from shared.projection import ReadModel
 from shared.projection import main as projection_main
@@ -142,7 +145,7 @@ def test_a_query_sees_a_write_made_just_before_it_by_another_replica(durable_sto
     other = School(make_application(SchoolApplication, "school", config=durable_store_settings))
     org, admin = one.organization(name="Школа №7", city="Уфа")
     assert other.app.search("RU", "Уфа", None, 10)[0] == [{"organization_id": str(org), "name": "Школа №7",
-                                                                 "city": "Уфа"}]
+                                                                 "city": "Уфа", "region": None}]
     pupil = one.member(org, admin, "student", one.klass(org, admin), last_name="Новикова")
     assert str(pupil) in [m["user_id"] for m in other.app.members(admin, org)[0]]
     writes = []
@@ -247,3 +250,37 @@ def test_a_word_of_digits_and_letters_is_found_as_typed_whatever_stands_around_i
         assert [h["city"] for h in hits] == [c for c in ("Тестоград-123456", "Тестоград-1e5a00", "Тестоград-3fa2b1")
                                              if c.split("-")[1].startswith(word)], word
     assert names(search("RU", None, None, 10, q="тестоград 2")[0]) == ["Лицей №2"] * 3
+
+
+def test_organizations_are_found_by_their_regions_name_in_russian_and_english_and_by_its_code_SC_2(school):
+    """SC-2 (issue #17): search by name, city and region: the region's names (shared.regions) are indexed beside
+    the name, city and address, so a school of Tatarstan is found by "татарстан" and "Tatarstan" whatever its
+    city's name, and "Москва" finds the schools of region 77 in Зеленоград; ``region`` filters by the code."""
+    kazan, _ = school.organization(name="Гимназия №7", city="Казань", region="16")
+    chistopol, _ = school.organization(name="Лицей №1", city="Чистополь", region="16")
+    zelenograd, admin = school.organization(name="Школа №1", city="Зеленоград", region="77")
+    school.organization(name="Школа №2", city="Москва")  # no region: found by its city only
+    school.organization(name="Школа №3", city="Химки", region="50")  # Московская область: "москва" is no prefix
+    search = school.app.search
+
+    def found(q=None, region=None, city=None):
+        return [(h["name"], h["region"]) for h in search("RU", city, None, 10, q=q, region=region)[0]]
+
+    tatarstan = [("Гимназия №7", "16"), ("Лицей №1", "16")]
+    assert found("татарстан") == found("Tatarstan") == found("республика татарстан") == tatarstan
+    assert found("лицей tatarstan") == [("Лицей №1", "16")]
+    assert found("москва") == [("Школа №1", "77"), ("Школа №2", None)]
+    assert found("moscow") == [("Школа №1", "77"), ("Школа №3", "50")]  # Moscow, Moscow Oblast
+    assert found("московская") == [("Школа №3", "50")]
+    assert found(region="16") == found(region=" 16 ") == tatarstan
+    assert found("лицей", region="16") == [("Лицей №1", "16")] and found("лицей", region="77") == []
+    assert found(region="77", city="зеленоград") == [("Школа №1", "77")]
+    first, cursor = search("RU", None, None, 1, region="16")
+    second, end = search("RU", None, cursor, 1, region="16")
+    assert [h["organization_id"] for h in first + second] == [str(kazan), str(chistopol)] and end is None
+    for bad in ("99", "Татарстан"):
+        with pytest.raises(Invalid) as refused:
+            search("RU", None, None, 10, region=bad)
+        assert refused.value.code == "region.unknown"
+    school.app.update_organization(admin, UpdateOrganization(zelenograd, region="50"))
+    assert found("москва") == [("Школа №2", None)] and found(region="77") == []

@@ -34,6 +34,7 @@ class SubmitApplication:
     city: str
     admin_phone: str
     note: str | None = None
+    region: str | None = None
 
 
 class ApplicationInput(CommandSchema):
@@ -44,6 +45,9 @@ class ApplicationInput(CommandSchema):
     city = fields.String(required=True, validate=validate.Length(min=1, max=100))
     admin_phone = fields.String(required=True, validate=validate.Length(min=3, max=32))
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    region = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10),
+                           metadata={"description": "The region's code (Russia: a federal subject's, e.g. 16; "
+                                                    "region.unknown otherwise)", "example": "16"})
 
 
 class ApplicationView(Schema):
@@ -52,6 +56,7 @@ class ApplicationView(Schema):
     kind = fields.String(required=True)
     country = fields.String(required=True)
     city = fields.String(required=True)
+    region = fields.String(allow_none=True, metadata={"description": "The region's code (SC-2)"})
     status = fields.String(required=True)
     organization_id = fields.UUID(allow_none=True)
     reason = fields.String(allow_none=True)
@@ -67,6 +72,7 @@ class OrganizationView(Schema):
     kind = fields.String(required=True)
     country = fields.String(required=True)
     city = fields.String(required=True)
+    region = fields.String(allow_none=True, metadata={"description": "The region's code (SC-2)"})
     address = fields.String(allow_none=True)
     website = fields.String(allow_none=True)
     settings = fields.Dict()
@@ -83,6 +89,7 @@ class UpdateOrganization:
     address: str | None = UNSET
     website: str | None = UNSET
     settings: dict[str, bool] = UNSET
+    region: str | None = UNSET
 
 
 class OrganizationInput(CommandSchema):
@@ -94,12 +101,17 @@ class OrganizationInput(CommandSchema):
     website = fields.Url(allow_none=True)
     settings = fields.Dict(keys=fields.String(validate=validate.OneOf(["student_dialogs_allowed"])),
                            values=fields.Boolean())
+    region = fields.String(allow_none=True, validate=validate.Length(max=10),
+                           metadata={"description": "The region's code (Russia: a federal subject's, e.g. 16; "
+                                                    "null: none; region.unknown otherwise); a new country without "
+                                                    "one drops it", "example": "16"})
 
 
 class SearchHit(Schema):
     organization_id = fields.UUID(required=True)
     name = fields.String(required=True)
     city = fields.String(required=True, metadata={"description": "Told apart: many cities have a 'Школа №1'"})
+    region = fields.String(allow_none=True, metadata={"description": "The region's code (SC-2), e.g. 16"})
 
 
 class SearchPage(Schema):

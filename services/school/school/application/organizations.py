@@ -18,6 +18,7 @@ from shared.contracts.api.school import SubmitApplication, UpdateOrganization
 from shared.errors import Forbidden, Invalid
 from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
+from shared.regions import region_code
 from shared.store import command
 
 
@@ -59,12 +60,13 @@ class Organizations(SchoolBase):
             problems["city"] = "Required."
         if problems:
             raise Invalid("application.invalid", "The application is not valid.", {"fields": problems})
+        region = region_code(country, command.region)  # SC-2: one of the country's regions, or none
         admin_phone = normalise_phone(command.admin_phone)
 
         def submit() -> OrganizationApplication:
             application = OrganizationApplication(name=name.strip(), kind=kind, country=country.strip().upper(),
                                                   city=" ".join(city.split()), admin_phone=admin_phone,
-                                                  submitted_by=actor_id, note=command.note)
+                                                  submitted_by=actor_id, note=command.note, region=region)
             queue = self.find(ApplicationQueue, ApplicationQueue.create_id()) or ApplicationQueue()
             queue.add(application.id)
             self.save(application, queue)
@@ -92,7 +94,7 @@ class Organizations(SchoolBase):
             organization_id = application.approve(actor_id)
             organization = Organization(organization_id=organization_id, name=application.name,
                                         kind=application.kind, country=application.country, city=application.city,
-                                        approved_by=actor_id)
+                                        approved_by=actor_id, region=application.region)
             queue = self.get_as(ApplicationQueue, ApplicationQueue.create_id(), "application.not_found", "")
             queue.remove(application_id)
             owner = self.find(PhoneOwner, PhoneOwner.create_id(application.admin_phone)) or PhoneOwner(
@@ -128,18 +130,23 @@ class Organizations(SchoolBase):
         city = " ".join(details.get("city", organization.city).split())
         if not name or not city or not re.fullmatch(r"[A-Z]{2}", country):
             raise Invalid("organization.invalid", "Name, city and a two-letter country code are required.")
+        # SC-2: the region given, else the one it has while the country stays (another country's is dropped)
+        kept = organization.region if country == organization.country else None
+        region = region_code(country, details.get("region", kept))
         settings = {**organization.settings, **details.get("settings", {})}
         organization.update(name, country, city, details.get("address", organization.address),
-                            details.get("website", organization.website), settings)
+                            details.get("website", organization.website), settings, region)
         self.save(organization)
         return organization
 
-    def search(self, country: str, city: str | None, cursor: str | None, limit: int, q: str | None = None
-               ) -> tuple[list[dict], str | None]:
-        """SC-2: organizations of a country (and city), ordered by name, a page at a time; with ``q``, those
-        whose name, city or address has each of its words (as the start of a word; on PostgreSQL also of a
-        Russian stem: "гимназии" finds "Гимназия"). Paged in the read model (school.readmodel)."""
+    def search(self, country: str, city: str | None, cursor: str | None, limit: int, q: str | None = None,
+               region: str | None = None) -> tuple[list[dict], str | None]:
+        """SC-2: organizations of a country (and city, and region), ordered by name, a page at a time; with
+        ``q``, those whose name, city, address or region's name (Russian or English) has each of its words (as
+        the start of a word or of its Russian stem: "гимназии" finds "Гимназия"). Paged in the read model
+        (school.readmodel). A region not of the country is refused (``region.unknown``)."""
         after = decode_cursor(cursor)
+        region = region_code(country, region)
         with self.read_model.reading() as db:
-            items, last = organizations_page(db, country, city, q, after, limit)
+            items, last = organizations_page(db, country, city, q, after, limit, region)
         return items, (encode_cursor(last) if last is not None else None)
