@@ -74,12 +74,14 @@ class Api:
             "last_name": last_name, "first_name": first_name, "birth_date": birth_date, "sex": sex})
         return session
 
-    def organization(self, name: str = "Школа №1", city: str = "Казань") -> tuple[str, dict]:
+    def organization(self, name: str = "Школа №1", city: str = "Казань", region: str | None = None
+                     ) -> tuple[str, dict]:
         """An organization approved by the platform operator, and its first admin's session."""
         admin = self.person("Администраторова", "Анна", "1980-01-01", "female")
         admin_phone = self.ok("GET", "/me", admin["access_token"])["phone"]
         application = self.ok("POST", "/organization-applications", status=201, json={
-            "name": name, "kind": "school", "country": "RU", "city": city, "admin_phone": admin_phone})
+            "name": name, "kind": "school", "country": "RU", "city": city, "admin_phone": admin_phone,
+            "region": region})
         operator = self.operator()
         organization = self.ok("POST", f"/operator/applications/{application['application_id']}/approval",
                                operator["access_token"])

@@ -70,6 +70,41 @@ def test_search_by_words_of_the_name_and_the_read_model_rebuilt_by_one_command_S
     assert api.ok("GET", f"/organizations/{school['org']}/members", school["admin"]["access_token"]) == members
 
 
+def test_an_organizations_region_is_given_validated_changed_and_searched_by_in_both_languages_SC_1_SC_2(api):
+    """SC-2 (issue #17): search by name, city and region: an application names the region (a federal subject's
+    code), the operator sees it, search finds the school by the region's Russian or English name and filters by
+    its code, hits answer it; the admin changes it (RO-2); a code that is no region is 400 region.unknown."""
+    stranger = api.sign_in()["access_token"]
+    bad = api.call("POST", "/organization-applications", json={
+        "name": "Школа", "kind": "school", "country": "RU", "city": "Казань", "admin_phone": api.new_phone(),
+        "region": "99"})
+    assert error(bad) == (400, "region.unknown") and bad.json()["error"]["details"]["fields"] == {
+        "region": "Unknown region."}
+    application = api.ok("POST", "/organization-applications", status=201, json={
+        "name": "Гимназия Заречная", "kind": "school", "country": "RU", "city": "Чистополь",
+        "admin_phone": api.new_phone(), "region": "16"})
+    assert application["region"] == "16"
+    waiting = api.ok("GET", "/operator/applications", api.operator()["access_token"])
+    assert [a["region"] for a in waiting if a["application_id"] == application["application_id"]] == ["16"]
+    org, admin = api.organization("Лицей Заречный", "Чистополь", region="16")
+    assert api.ok("GET", f"/organizations/{org}", stranger)["region"] == "16"
+
+    def found(query: str) -> list[tuple[str, str | None]]:
+        return [(o["name"], o["region"]) for o in api.ok("GET", f"/organizations?country=RU&{query}",
+                                                          stranger)["items"]]
+
+    assert found("q=заречный татарстан") == found("q=Заречный Tatarstan") == [("Лицей Заречный", "16")]
+    assert found("q=заречный&region=16") == [("Лицей Заречный", "16")]
+    assert found("q=заречный&region=77") == [] and found("q=заречный москва") == []
+    assert error(api.call("GET", "/organizations?country=RU&region=99", stranger)) == (400, "region.unknown")
+    t = admin["access_token"]
+    assert error(api.call("PATCH", f"/organizations/{org}", t, json={"region": "Москва"})) == (400, "region.unknown")
+    assert api.ok("PATCH", f"/organizations/{org}", t, json={"region": "77"})["region"] == "77"
+    assert found("q=заречный москва") == found("q=заречный&region=77") == [("Лицей Заречный", "77")]
+    assert found("q=заречный татарстан") == []
+    assert api.ok("PATCH", f"/organizations/{org}", t, json={"region": None})["region"] is None
+
+
 def test_the_read_model_keeps_up_in_the_background_without_a_query(api, platform, school):
     """Issue #17: school's service applies its log to the read model every second (SFERA_READ_MODEL_INTERVAL),
     so the first query after a burst of writes finds little left to apply. Nothing here lists members or

@@ -25,9 +25,13 @@ class SearchQuery(Schema):
     city = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
                          metadata={"description": "The city (any spacing or case); none: the whole country"})
     q = fields.String(load_default=None, validate=validate.Length(max=200),
-                      metadata={"description": "Words of the name, city or address, each the start of a word "
-                                               "or of its Russian stem ('гимназии' finds 'Гимназия')",
+                      metadata={"description": "Words of the name, city, address or region's name (Russian or "
+                                               "English), each the start of a word or of its Russian stem "
+                                               "('гимназии' finds 'Гимназия', 'tatarstan' region 16)",
                                 "example": "гимназия казань"})
+    region = fields.String(load_default=None, validate=validate.Length(min=1, max=10),
+                           metadata={"description": "Only the region of this code (SC-2; Russia: a federal "
+                                                    "subject's, e.g. 16)", "example": "16"})
     cursor = Cursor()
     limit = Limit(20, 100)
 
@@ -71,7 +75,7 @@ def with_url(invite: dict) -> dict:
 @api.post("/organization-applications")
 @endpoint(summary="Apply to register a school or college, naming its admin's phone (SC-1)", tag="organizations",
           body=school.ApplicationInput, response=school.ApplicationView, status=201, auth=False,
-          errors=("application.invalid", "phone.invalid"))
+          errors=("application.invalid", "phone.invalid", "region.unknown"))
 def submit_application(body: dict):
     return call("school", "submit_application", actor_id=optional_me(),
                 application=school.ApplicationInput().dump(body))
@@ -101,7 +105,7 @@ def reject_application(application_id: uuid.UUID, body: dict):
 @api.get("/organizations")
 @endpoint(summary="Find organizations by country, city and words of their name, a page at a time (SC-2)",
           tag="organizations",
-          query=SearchQuery, response=school.SearchPage)
+          query=SearchQuery, response=school.SearchPage, errors=("region.unknown",))
 def search_organizations(query: dict):
     return call("school", "search", **query)
 
@@ -115,7 +119,8 @@ def get_organization(organization_id: uuid.UUID):
 
 @api.patch("/organizations/<uuid:organization_id>")
 @endpoint(summary="Admins fill in and edit the organization's details (SC-1, RO-2)", tag="organizations",
-          body=school.OrganizationInput, response=school.OrganizationView, errors=ORG_ERRORS)
+          body=school.OrganizationInput, response=school.OrganizationView,
+          errors=(*ORG_ERRORS, "organization.invalid", "region.unknown"))
 def update_organization(organization_id: uuid.UUID, body: dict):
     return call("school", "update_organization", actor_id=me(), organization_id=str(organization_id),
                 details=school.OrganizationInput().dump(body))
