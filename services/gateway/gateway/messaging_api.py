@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 
-from flask import jsonify, request
+from flask import request
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
 from gateway.endpoint import endpoint
+from gateway.listing import ListQuery, listed
 from gateway.uploads import receive_upload, send_blob
 from shared.contracts.api import messaging
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
@@ -52,32 +53,12 @@ def with_links(invite: dict) -> dict:
     return {"token": token, "url": chat_invite_url(token), "qr_url": f"/api/v1/chat-invites/{token}/qr.svg"}
 
 
-class ListQuery(Schema):
-    """A list answered whole without ``limit`` and ``cursor`` (as before paging), else a page of it."""
-
-    cursor = Cursor()
-    limit = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1, max=200),
-                           metadata={"description": "Page size, 1..200; without it (and a cursor) the whole list"})
-
-
-def listed(method: str, query: dict, **kwargs: str):
-    """A messaging list: whole without ``limit`` and ``cursor``; else a page, the next one's cursor in the
-    ``X-Next-Cursor`` header (the body keeps the list's shape)."""
-    if query["cursor"] is None and query["limit"] is None:
-        return call("messaging", method, **kwargs)
-    page = call("messaging", method, **kwargs, cursor=query["cursor"], limit=query["limit"] or 50)
-    response = jsonify(page["items"])
-    if page["next_cursor"]:
-        response.headers["X-Next-Cursor"] = page["next_cursor"]
-    return response
-
-
 @api.get("/chats")
 @endpoint(summary="One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a "
                   "page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ListQuery,
           response=messaging.ChatListItem, many=True, errors=("paging.invalid_cursor",))
 def list_chats(query: dict):
-    return listed("chats", query, actor_id=me())
+    return listed("messaging", "chats", query, actor_id=me())
 
 
 @api.post("/chats")
@@ -130,7 +111,7 @@ def inbox_thread(body: dict):
                   "?limit= a page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ListQuery,
           response=messaging.ChatView, many=True, errors=("organization.role_required", "paging.invalid_cursor"))
 def organization_inbox(organization_id: uuid.UUID, query: dict):
-    return listed("inbox", query, actor_id=me(), organization_id=str(organization_id))
+    return listed("messaging", "inbox", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.get("/chats/<uuid:chat_id>/messages")

@@ -129,6 +129,11 @@ def build_spec(app: Flask) -> dict:
             media_types = (doc.produces,) if isinstance(doc.produces, str) else doc.produces
             responses[str(doc.status)]["content"] = {
                 media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+        next_cursor = getattr(doc.query, "next_cursor_header", None)  # gateway.listing.ListQuery's lists
+        if next_cursor:
+            responses[str(doc.status)]["headers"] = {next_cursor: {
+                "description": "The next page's cursor (pass it as ?cursor=); absent on the last page and when the "
+                               "whole list was asked (no ?limit= nor ?cursor=)", "schema": {"type": "string"}}}
         for status, codes in sorted(_responses_for(doc, bool(parameters)).items()):
             responses[str(status)] = {"description": ", ".join(dict.fromkeys(codes)), **error_ref}
         operation: dict = {"summary": doc.summary, "tags": [doc.tag], "responses": responses,

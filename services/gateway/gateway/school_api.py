@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, optional_me, public_url, qr_response
 from gateway.endpoint import endpoint
+from gateway.listing import PAGED, PAGING_ERRORS, ListQuery, listed
 from gateway.uploads import receive_upload, send_blob
 from shared.blobs import document_max_bytes
 from shared.contracts.api import school
@@ -82,10 +83,10 @@ def submit_application(body: dict):
 
 
 @api.get("/operator/applications")
-@endpoint(summary="Applications waiting for an operator (SC-1)", tag="operators", response=school.ApplicationView,
-          many=True, errors=("operator.required",))
-def pending_applications():
-    return call("school", "pending_applications", actor_id=me())
+@endpoint(summary="Applications waiting for an operator (SC-1)" + PAGED, tag="operators", query=ListQuery,
+          response=school.ApplicationView, many=True, errors=("operator.required", *PAGING_ERRORS))
+def pending_applications(query: dict):
+    return listed("school", "pending_applications", query, actor_id=me())
 
 
 @api.post("/operator/applications/<uuid:application_id>/approval")
@@ -143,10 +144,10 @@ def create_class(organization_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/classes")
-@endpoint(summary="The organization's classes, graduated ones marked (SC-4)", tag="classes",
-          response=school.ClassView, many=True, errors=ORG_ERRORS)
-def list_classes(organization_id: uuid.UUID):
-    return call("school", "classes", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="The organization's classes, graduated ones marked (SC-4)" + PAGED, tag="classes",
+          query=ListQuery, response=school.ClassView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_classes(organization_id: uuid.UUID, query: dict):
+    return listed("school", "classes", query, actor_id=me(), organization_id=str(organization_id))
 
 
 # -- members (RO-*, SC-7..SC-9) -------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def dashboard():
     desk = call("school", "dashboard", actor_id=me())
     desk["lessons_under_way"] = call("ejournal_bridge", "lessons_under_way", actor_id=me())
     desk["recent_chats"] = [{**item["chat"], "last_seq": item["last_seq"], "unread": item["unread"]}
-                            for item in call("messaging", "chats", actor_id=me())[:RECENT_CHATS]]
+                            for item in call("messaging", "chats", actor_id=me(), limit=RECENT_CHATS)["items"]]
     return desk
 
 
@@ -221,10 +222,10 @@ def create_invite(organization_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/invites")
-@endpoint(summary="Invite links (admins: all; teachers: their own)", tag="invites", response=school.InviteView,
-          many=True, errors=ORG_ERRORS)
-def list_invites(organization_id: uuid.UUID):
-    return [with_url(i) for i in call("school", "invites", actor_id=me(), organization_id=str(organization_id))]
+@endpoint(summary="Invite links (admins: all; teachers: their own)" + PAGED, tag="invites", query=ListQuery,
+          response=school.InviteView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_invites(organization_id: uuid.UUID, query: dict):
+    return listed("school", "invites", query, with_url, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.delete("/invites/<uuid:invite_id>")
@@ -273,10 +274,10 @@ def request_to_join(organization_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/join-requests")
-@endpoint(summary="Pending join requests (admins, SC-3)", tag="join requests", response=school.JoinRequestView,
-          many=True, errors=ORG_ERRORS)
-def list_join_requests(organization_id: uuid.UUID):
-    return call("school", "join_requests", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="Pending join requests (admins, SC-3)" + PAGED, tag="join requests", query=ListQuery,
+          response=school.JoinRequestView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_join_requests(organization_id: uuid.UUID, query: dict):
+    return listed("school", "join_requests", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.post("/organizations/<uuid:organization_id>/join-requests/<uuid:user_id>/acceptance")
@@ -310,10 +311,10 @@ def upload_document(organization_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/documents")
-@endpoint(summary="The organization's documents (members)", tag="materials", response=school.DocumentView,
-          many=True, errors=ORG_ERRORS)
-def list_documents(organization_id: uuid.UUID):
-    return call("school", "documents", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="The organization's documents (members)" + PAGED, tag="materials", query=ListQuery,
+          response=school.DocumentView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_documents(organization_id: uuid.UUID, query: dict):
+    return listed("school", "documents", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.get("/documents/<uuid:document_id>/content")
@@ -357,10 +358,10 @@ def publish_article(article_id: uuid.UUID):
 
 
 @api.get("/organizations/<uuid:organization_id>/articles")
-@endpoint(summary="Articles: published ones, and one's own drafts", tag="materials", response=school.ArticleView,
-          many=True, errors=ORG_ERRORS)
-def list_articles(organization_id: uuid.UUID):
-    return call("school", "articles", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="Articles: published ones, and one's own drafts" + PAGED, tag="materials", query=ListQuery,
+          response=school.ArticleView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_articles(organization_id: uuid.UUID, query: dict):
+    return listed("school", "articles", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.get("/articles/<uuid:article_id>/cover")
@@ -379,10 +380,10 @@ def create_channel(organization_id: uuid.UUID, body: dict):
 
 
 @api.get("/organizations/<uuid:organization_id>/channels")
-@endpoint(summary="The organization's channels", tag="channels", response=school.ChannelView, many=True,
-          errors=ORG_ERRORS)
-def list_channels(organization_id: uuid.UUID):
-    return call("school", "channels", actor_id=me(), organization_id=str(organization_id))
+@endpoint(summary="The organization's channels" + PAGED, tag="channels", query=ListQuery,
+          response=school.ChannelView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
+def list_channels(organization_id: uuid.UUID, query: dict):
+    return listed("school", "channels", query, actor_id=me(), organization_id=str(organization_id))
 
 
 @api.post("/channels/<uuid:channel_id>/posts")

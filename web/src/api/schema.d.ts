@@ -1349,7 +1349,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Applications waiting for an operator (SC-1) */
+        /** Applications waiting for an operator (SC-1); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["pending_applications"];
         put?: never;
         post?: never;
@@ -1554,7 +1554,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Articles: published ones, and one's own drafts */
+        /** Articles: published ones, and one's own drafts; with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_articles"];
         put?: never;
         /** Write an article: a draft with sanitised rich text and a cover (SC-11) */
@@ -1572,7 +1572,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The organization's channels */
+        /** The organization's channels; with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_channels"];
         put?: never;
         /** Create a channel (admins, SC-12) */
@@ -1590,7 +1590,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The organization's classes, graduated ones marked (SC-4) */
+        /** The organization's classes, graduated ones marked (SC-4); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_classes"];
         put?: never;
         /** Create a class: name, start and end year (SC-4) */
@@ -1625,7 +1625,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The organization's documents (members) */
+        /** The organization's documents (members); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_documents"];
         put?: never;
         /** Upload a document for all members: within the size and type limits (SC-10) */
@@ -1660,7 +1660,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Invite links (admins: all; teachers: their own) */
+        /** Invite links (admins: all; teachers: their own); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_invites"];
         put?: never;
         /** Create an invite link: validity preset, uses, class, role, e-mail for juniors (SC-5, ID-4) */
@@ -1678,7 +1678,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pending join requests (admins, SC-3) */
+        /** Pending join requests (admins, SC-3); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
         get: operations["list_join_requests"];
         put?: never;
         /** Ask to join an organization without an invite (SC-2) */
@@ -5742,6 +5742,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9159,7 +9161,12 @@ export interface operations {
     };
     pending_applications: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -9169,13 +9176,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ApplicationView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10077,7 +10086,12 @@ export interface operations {
     };
     list_articles: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10089,13 +10103,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ArticleView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10224,7 +10240,12 @@ export interface operations {
     };
     list_channels: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10236,13 +10257,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ChannelView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10371,7 +10394,12 @@ export interface operations {
     };
     list_classes: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10383,13 +10411,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ClassView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10599,7 +10629,12 @@ export interface operations {
     };
     list_documents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10611,13 +10646,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DocumentView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10776,6 +10813,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10831,7 +10870,12 @@ export interface operations {
     };
     list_invites: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10843,13 +10887,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["InviteView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10987,7 +11033,12 @@ export interface operations {
     };
     list_join_requests: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's next_cursor (opaque) */
+                cursor?: string | null;
+                /** @description Page size, 1..200; without it (and a cursor) the whole list */
+                limit?: number | null;
+            };
             header?: never;
             path: {
                 organization_id: string;
@@ -10999,13 +11050,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page's cursor (pass it as ?cursor=); absent on the last page and when the whole list was asked (no ?limit= nor ?cursor=) */
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["JoinRequestView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
