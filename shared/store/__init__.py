@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import strtobool
 
-from shared.config import Settings, env_str, settings
+from shared.config import Settings, env_int, env_str, settings
 from shared.errors import NotFound, TooManyRequests
 from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks
 from shared.observability import metrics
@@ -68,6 +68,12 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
     # consumers' concurrent saves share transactions (group.py); off: the benchmark's baseline
     env["GROUP_COMMIT"] = "n" if env_str("SFERA_STORE_GROUP_COMMIT", "on") == "off" else "y"
+    # The aggregates last read stay in memory (LRU), and a read brings a cached one up to date with the events stored
+    # since (eventsourcing's fast-forward: another replica's writes included) instead of replaying all of them
+    # (a chat's last page: up to 100 events a post, issue #17); each read gets its own deep copy. 0: no cache.
+    cache_size = env_int("SFERA_AGGREGATE_CACHE_SIZE", 1000)
+    if cache_size > 0:
+        env.update(AGGREGATE_CACHE_MAXSIZE=str(cache_size), AGGREGATE_CACHE_FASTFORWARD="y")  # never answered stale
     if config.persistence == "sqlite":
         stores = config.var_dir / "stores"
         stores.mkdir(parents=True, exist_ok=True)
@@ -333,9 +339,9 @@ class ServiceApplication(Application):
     def process_once(self, event_id: str, *objs: Any) -> bool:
         """Save ``objs``' new events together with a record of ``event_id``, in one
         transaction. Returns False, saving nothing, when the event was processed
-        before (a redelivery, or a concurrent copy that won the race)."""
-        if self.already_processed(event_id):
-            return False
+        before (a redelivery, or a concurrent copy that won the race): its record
+        is already there, so the save fails, and only then is it read (no read of
+        its own before every save: a round trip per event, issue #17)."""
         try:  # an ordinary save (snapshots, cache, notifications) that also records the event's id
             self.save(*objs, processed=Tracking(self._processed_key(event_id), 1))
         except IntegrityError:

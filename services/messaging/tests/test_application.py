@@ -358,6 +358,62 @@ def test_concurrent_posts_get_distinct_places_in_history_CH_4(durable_store_sett
     assert last == 119 and sorted(m["seq"] for m in history) == list(range(120))
 
 
+def test_a_post_reads_what_is_new_of_its_chat_not_the_whole_last_page_CH_4(store_settings):
+    """Issue #17: a post used to replay its chat, the chat's last page (up to 100 events) and the author's read
+    mark from the store each turn; with the aggregate cache it reads only the events stored since (fast-forward)."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    school = School(app)
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for n in range(PAGE_SIZE - 10):
+        app.post((a, b)[n % 2], PostMessage(chat.id, f"m{n}"))
+    read = []
+    select = app.recorder.select_events
+
+    def counting(*args, **kwargs):
+        found = select(*args, **kwargs)
+        read.extend(found)
+        return found
+
+    app.recorder.select_events = counting
+    answer = app.post(a, PostMessage(chat.id, "ещё одно"))
+    assert answer["seq"] == PAGE_SIZE - 10
+    assert len(read) <= 5, f"a post replayed {len(read)} stored events"
+
+
+def test_two_replicas_posting_alternately_into_one_chat_give_every_message_its_own_seq_CH_4(durable_store_settings):
+    """Two processes (two applications on one store, each with its cache of aggregates) post in turn into one chat
+    across a page's end, then race: each post gets the next seq, none is lost, both read the same history and the
+    same read marks (a cached aggregate is fast-forwarded from the store, never answered as it was)."""
+    from shared.store.testing import racing, run_together
+
+    one = make_application(MessagingApplication, "messaging", create_table=True, config=durable_store_settings)
+    two = make_application(MessagingApplication, "messaging", config=durable_store_settings)
+    school = School(one)
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    total = PAGE_SIZE + 20
+    for n in range(total):
+        app, author = ((one, a), (two, b))[n % 2]
+        assert app.post(author, PostMessage(chat.id, f"m{n}"))["seq"] == n
+    for app in (one, two):
+        assert app.repository.cache is not None
+        history, last = app.history(a, chat.id, None, None, total)
+        assert last == total - 1 and [m["text"] for m in reversed(history)] == [f"m{n}" for n in range(total)]
+        assert app.chat(chat.id).pages == 2
+        assert app._read_mark(chat.id, a).read_until == total - 2 and app._read_mark(chat.id, b).read_until == total - 1
+    with racing(one, two):  # both read the chat before either writes: the loser posts again after the winner
+        results = run_together(lambda: one.post(a, PostMessage(chat.id, "one")),
+                               lambda: two.post(b, PostMessage(chat.id, "two")))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(r["seq"] for r in results) == [total, total + 1]
+    for app in (one, two):
+        history, last = app.history(a, chat.id, None, None, 2)
+        assert last == total + 1 and {m["text"] for m in history} == {"one", "two"}
+
+
 def test_posts_arriving_while_a_chat_is_busy_are_posted_together_in_one_commit_CH_4(durable_store_settings):
     """Posts into one chat take turns; those that arrive during a turn share the next one (one save: one commit),
     each decided alone and answered its own message, across a page's end; a refused one refuses only itself."""
