@@ -23,44 +23,22 @@ import time
 from types import SimpleNamespace
 
 from aiortc.rtp import RtpPacket
-from pylibsrtp import Policy, Session
 
 from sfu.forward import PublishedTrack, Slot
-
-
-class Owner:
-    user_id = "teacher"
-    role = "admin"
-    joined = 0.0
-    muted = False
-    closed = False
-
-    def may(self, right: str) -> bool:
-        return True
-
-    async def send(self, message: dict) -> None:
-        return None
-
-    def track_started(self, track) -> None:
-        return None
+from sfu.testing import PROFILE, Owner, wire
 
 
 async def measure(n: int, packets: int, size: int, profile: bool) -> dict:
-    loop = asyncio.get_running_loop()
     sinks = []
     for _ in range(n):
         sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sink.bind(("127.0.0.1", 0))
         sinks.append(sink)
-    sources = []
+    wires = []
     track = PublishedTrack(Owner(), "camera", "video", SimpleNamespace(), set())
     for i, sink in enumerate(sinks):
-        source, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
-        sources.append(source)
-        pair = SimpleNamespace(protocol=SimpleNamespace(transport=source), remote_addr=sink.getsockname())
-        dtls = SimpleNamespace(_tx_srtp=Session(Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
-                               transport=SimpleNamespace(_connection=SimpleNamespace(_nominated={1: pair})))
-        slot = Slot(Owner(), str(i), "video", SimpleNamespace(_ssrc=1000 + i, transport=dtls), 96)
+        wires.append(stub := await wire(1000 + i, sink.getsockname()))
+        slot = Slot(Owner(), str(i), "video", stub.sender, 96)
         slot.waiting_keyframe = False
         slot.source = track
         track.slots.append(slot)
@@ -97,11 +75,12 @@ async def measure(n: int, packets: int, size: int, profile: bool) -> dict:
     bare = time.process_time() - started
     for thing in (*sinks, out):
         thing.close()
-    for source in sources:
-        source.close()
+    for stub in wires:
+        stub.close()
     if stats is not None:
         stats.sort_stats("tottime").print_stats(12)
-    return {"n": n, "path": "fast" if track.fast else "rtppacket", "pps_per_core": sent / cpu,
+    return {"n": n, "path": "fast" if track.fast else "rtppacket", "srtp": PROFILE.openssl_profile.decode(),
+            "pps_per_core": sent / cpu,
             "us_per_packet": cpu / sent * 1e6, "bare_pps_per_core": sent / bare}
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -68,8 +67,7 @@ NO_EXTENSIONS = HeaderExtensionsMap()
 # which keeps the transceiver and sends nothing; a camera turned off still sends black frames).
 STALE_AFTER = 3.0
 SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
-RTP_HEADER = struct.Struct("!BBHII")  # version 2 (no padding, extension or CSRC), marker|PT, sequence, time, SSRC
-RTP_VERSION = 0x80
+RTP_HEADER = aiortc_adapter.RTP_HEADER  # version 2 (no padding, extension or CSRC), marker|PT, sequence, time, SSRC
 
 
 def fast_path() -> bool:
@@ -180,18 +178,11 @@ class PublishedTrack:
         if self.fast:
             self._forward(seq, ts, marker, payload)
             return
-        keyframe = None
         sent = 0
         size = 0
         for slot in self.slots:
-            if slot.waiting_keyframe:
-                if keyframe is None:
-                    keyframe = vp8.is_keyframe_start(payload)
-                if not keyframe:
-                    continue
-                slot.waiting_keyframe = False
-            if slot.rebase:
-                slot.rebase_to(seq, ts)
+            if (slot.waiting_keyframe or slot.rebase) and not slot.admit(seq, ts, payload):
+                continue
             packet.ssrc = slot.ssrc
             packet.payload_type = slot.payload_type
             packet.sequence_number = (seq + slot.seq_offset) & 0xFFFF
@@ -209,30 +200,22 @@ class PublishedTrack:
             self._forwarded_bytes.inc(size)
 
     def _forward(self, seq: int, ts: int, marker: int, payload: bytes) -> None:
-        """The fast path: per slot, the 12 header bytes packed in front of the payload, protected and sent
-        (``Slot.write``); what the slot's sender report says is updated as ``Slot.sent`` does."""
-        keyframe = None
+        """The fast path: per slot, the header fields handed to the slot's writer (``Slot.write``: packed in front
+        of the payload, protected and sent); what the slot's sender report says is updated as ``Slot.sent`` does."""
         sent = 0
-        pack = RTP_HEADER.pack
         mark = 0x80 if marker else 0
         size = len(payload)
         ntp = None
         for slot in self.slots:
-            if slot.waiting_keyframe:
-                if keyframe is None:
-                    keyframe = vp8.is_keyframe_start(payload)
-                if not keyframe:
-                    continue
-                slot.waiting_keyframe = False
-            if slot.rebase:
-                slot.rebase_to(seq, ts)
+            if (slot.waiting_keyframe or slot.rebase) and not slot.admit(seq, ts, payload):
+                continue
             write = slot.write or slot.open()
             if write is None:
                 continue
             out_seq = (seq + slot.seq_offset) & 0xFFFF
             out_ts = (ts + slot.ts_offset) & 0xFFFFFFFF
             try:
-                write(pack(RTP_VERSION, mark | slot.payload_type, out_seq, out_ts, slot.ssrc) + payload)
+                write(mark | slot.payload_type, out_seq, out_ts, payload)
             except (ConnectionError, OSError, ValueError):
                 continue
             slot.last_seq = out_seq
@@ -289,8 +272,8 @@ class PublishedTrack:
             if write is None:
                 return False
             try:
-                write(RTP_HEADER.pack(RTP_VERSION, (0x80 if marker else 0) | slot.payload_type, out_seq,
-                                      (ts + slot.ts_offset) & 0xFFFFFFFF, slot.ssrc) + payload)
+                write((0x80 if marker else 0) | slot.payload_type, out_seq, (ts + slot.ts_offset) & 0xFFFFFFFF,
+                      payload)
             except (ConnectionError, OSError, ValueError):
                 return False
             return True
@@ -341,7 +324,7 @@ class Slot:
         self.rebase = True
         self.waiting_keyframe = kind == "video"
         self._send: Callable[[bytes], None] | None = None
-        self.write: Callable[[bytes], None] | None = None  # the fast path's writer, once DTLS is up (``open``)
+        self.write: aiortc_adapter.Writer | None = None  # the fast path's writer, once DTLS is up (``open``)
         self.packet_count = 0
         self.octet_count = 0
         aiortc_adapter.on_received_rtcp(sender, self.on_rtcp)
@@ -351,7 +334,7 @@ class Slot:
             self._send = aiortc_adapter.raw_sender(self.sender)
         self._send(data)
 
-    def open(self) -> Callable[[bytes], None] | None:
+    def open(self) -> aiortc_adapter.Writer | None:
         """The fast path's writer for this slot (``aiortc_adapter.fast_sender``); None while DTLS is not up."""
         self.write = aiortc_adapter.fast_sender(self.sender)
         return self.write
@@ -369,6 +352,18 @@ class Slot:
             if self.kind == "video":
                 self.waiting_keyframe = True
                 track.request_keyframe("subscribe")
+        return True
+
+    def admit(self, seq: int, ts: int, payload: bytes) -> bool:
+        """Whether this packet of the slot's source goes out, for a slot that waits for a key frame or has a new
+        source (both forwarding paths ask, only then): a video slot waits for its source's key frame, and a slot's
+        first packet from a new source continues its numbering (``rebase_to``)."""
+        if self.waiting_keyframe:
+            if not vp8.is_keyframe_start(payload):
+                return False
+            self.waiting_keyframe = False
+        if self.rebase:
+            self.rebase_to(seq, ts)
         return True
 
     def rebase_to(self, seq: int, ts: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtcpSrPacket, RtpPacket
 
 from sfu import forward
 from sfu.forward import NO_EXTENSIONS, PublishedTrack, Slot
+from sfu.testing import Owner, wire
 from shared.contracts.join_token import TOKEN_AUDIENCE, join_token_ttl, token_secret
 from tests.webrtc import Peer
 from tools.devstack.infra import die_with_parent, free_port, wait_for
@@ -33,41 +35,47 @@ CAMERA_LUMA = 90
 
 
 # -- the bytes: fast path == RtpPacket path ------------------------------------------------------------------
-class Owner:
-    user_id = "teacher"
-    role = "admin"
-    joined = 0.0
-    muted = False
-    closed = False
-
-    def may(self, right: str) -> bool:
-        return True
-
-    async def send(self, message: dict) -> None:
-        return None
-
-    def track_started(self, track) -> None:
-        return None
+def received(sink: socket.socket) -> list[bytes]:
+    """Every datagram waiting on ``sink`` (sent on loopback: there already)."""
+    out = []
+    while True:
+        try:
+            out.append(sink.recv(2048))
+        except BlockingIOError:
+            return out
 
 
 def forwarded_bytes(fast: str, monkeypatch, packets: list[RtpPacket], nack: int | None = None) -> list[bytes]:
-    """What one slot of a video track writes for ``packets`` (then for a NACK of ``nack``), on one path."""
+    """What one slot of a video track sends for ``packets`` (then for a NACK of ``nack``), on one path, through the
+    production writer, a real SRTP session and a real UDP socket: the datagrams as they arrived, unprotected (a
+    retransmission, which the receiving session refuses as a replay, must be the very datagram sent before)."""
     monkeypatch.setenv("SFERA_SFU_FAST_PATH", fast)
     serialized = []
     serialize = RtpPacket.serialize
     monkeypatch.setattr(RtpPacket, "serialize", lambda self, *a: serialized.append(1) or serialize(self, *a))
-    track = PublishedTrack(Owner(), "camera", "video", SimpleNamespace(), set())
-    written: list[bytes] = []
-    slot = Slot(Owner(), "1", "video", SimpleNamespace(_ssrc=0x5EEDF00D), 100)
-    slot._send = slot.write = written.append
-    slot.last_seq, slot.last_ts = 40_000, 123_456  # it showed another source before: numbering goes on from there
-    slot.show(track)
-    for packet in packets:
-        asyncio.run(track.on_rtp(packet))
-    if nack is not None:
-        assert track.resend(slot, nack)
+
+    async def scenario() -> list[bytes]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+            sink.bind(("127.0.0.1", 0))
+            sink.setblocking(False)
+            stub = await wire(0x5EEDF00D, sink.getsockname())
+            track = PublishedTrack(Owner(), "camera", "video", SimpleNamespace(), set())
+            slot = Slot(Owner(), "1", "video", stub.sender, 100)
+            slot.last_seq, slot.last_ts = 40_000, 123_456  # it showed another source before: numbering goes on
+            slot.show(track)
+            for packet in packets:
+                await track.on_rtp(packet)
+            sent = received(sink)
+            if nack is not None:
+                assert track.resend(slot, nack)
+                again = received(sink)
+                assert len(again) == 1 and again[0] in sent  # the same SRTP bytes: same sequence, same keystream
+            stub.close()
+            return [stub.reader.unprotect(data) for data in sent]
+
+    written = asyncio.run(scenario())
     monkeypatch.setattr(RtpPacket, "serialize", serialize)
-    assert len(serialized) == (0 if fast == "1" else len(written))  # the fast path makes no RtpPacket
+    assert len(serialized) == (0 if fast == "1" else len(written) + (nack is not None))  # fast: no RtpPacket
     return written
 
 
@@ -92,10 +100,10 @@ def test_the_fast_path_writes_the_bytes_the_rtppacket_path_wrote(monkeypatch):
     legacy = forwarded_bytes("0", monkeypatch, packets, nack=40_002)
     fast = forwarded_bytes("1", monkeypatch, packets, nack=40_002)
     assert fast == legacy
-    assert len(fast) == 4  # the delta frame before the key frame is not sent
+    assert len(fast) == 3  # the delta frame before the key frame is not sent
     first = RtpPacket.parse(fast[0])
     assert (first.ssrc, first.payload_type, first.sequence_number, first.payload) == (0x5EEDF00D, 100, 40_001, key)
-    assert [RtpPacket.parse(d).sequence_number for d in fast] == [40_001, 40_002, 40_003, 40_002]
+    assert [RtpPacket.parse(d).sequence_number for d in fast] == [40_001, 40_002, 40_003]
     assert fast[0] == RtpPacket(payload_type=100, marker=1, sequence_number=40_001, ssrc=0x5EEDF00D,
                                 timestamp=123_456 + 3000, payload=key).serialize(NO_EXTENSIONS)
 
@@ -302,15 +310,15 @@ def test_a_subscriber_leaving_mid_stream_leaves_the_others_media_alone(sfu):
 
 @pytest.mark.unit
 def test_the_fast_writer_sends_on_the_pairs_socket_and_falls_back_to_its_transport():
-    """A plain UDP pair: protected bytes go out on its socket (an SRTP receiver with the same key reads the
-    packet back); a full socket or a pair that is no plain socket (a TURN relay) goes through the transport's
-    ``sendto``; no nominated pair: ConnectionError; no SRTP session yet: no writer."""
-    from pylibsrtp import Policy, Session
-
+    """A plain UDP pair: the header (the sender's SSRC) and payload go out protected on its socket (an SRTP receiver
+    with the same key reads the packet back); a full socket or a pair that is no plain socket (a TURN relay) goes
+    through the transport's ``sendto`` with bytes of its own (the packet is built in the SRTP session's buffer,
+    which the next packet overwrites); too long a packet: ValueError, nothing sent; no nominated pair:
+    ConnectionError; no SRTP session yet: no writer."""
     from sfu.aiortc_adapter import fast_sender
 
-    key = os.urandom(30)
-    packet = forward.RTP_HEADER.pack(0x80, 96, 7, 3000, 1234) + b"payload"
+    def rtp(seq: int, ts: int, payload: bytes = b"payload", marker_pt: int = 96) -> bytes:
+        return forward.RTP_HEADER.pack(0x80, marker_pt, seq, ts, 1234) + payload
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
@@ -321,16 +329,20 @@ def test_the_fast_writer_sends_on_the_pairs_socket_and_falls_back_to_its_transpo
                 received.put_nowait(data)
 
         sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
-        source, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
-        pair = SimpleNamespace(protocol=SimpleNamespace(transport=source), remote_addr=sink.get_extra_info("sockname"))
-        nominated = {1: pair}
-        dtls = SimpleNamespace(_tx_srtp=Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
-                               transport=SimpleNamespace(_connection=SimpleNamespace(_nominated=nominated)))
+        stub = await wire(1234, sink.get_extra_info("sockname"))
+        pair, source, nominated, reader = stub.pair, stub.source, stub.nominated, stub.reader
         assert fast_sender(SimpleNamespace(transport=SimpleNamespace(_tx_srtp=None))) is None
-        write = fast_sender(SimpleNamespace(transport=dtls))
-        reader = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
-        write(packet)
-        assert reader.unprotect(await asyncio.wait_for(received.get(), 5)) == packet
+        write = fast_sender(stub.sender)
+        write(96, 7, 3000, b"payload")
+        assert reader.unprotect(await asyncio.wait_for(received.get(), 5)) == rtp(7, 3000)
+        with pytest.raises(ValueError):
+            write(96, 8, 3000, bytes(1500))
+        other = fast_sender(stub.sender)  # a second slot of the same subscriber: one SRTP session (max-bundle)
+        other(0x80 | 111, 8, 960, b"opus")
+        write(96, 9, 6000, b"payload")
+        assert [reader.unprotect(await asyncio.wait_for(received.get(), 5)) for _ in range(2)] == [
+            rtp(8, 960, b"opus", 0x80 | 111), rtp(9, 6000)]
+        assert received.empty()
 
         class Full:  # the socket's buffer is full: asyncio's transport keeps the packet
             def sendto(self, data, addr):
@@ -340,18 +352,24 @@ def test_the_fast_writer_sends_on_the_pairs_socket_and_falls_back_to_its_transpo
         source._sock, real = Full(), source._sock
         source.sendto = lambda data, addr: via_transport.append((data, addr))
         nominated[1] = SimpleNamespace(protocol=pair.protocol, remote_addr=pair.remote_addr)  # looked up again
-        write(forward.RTP_HEADER.pack(0x80, 96, 8, 6000, 1234) + b"payload")
-        assert len(via_transport) == 1 and via_transport[0][1] == pair.remote_addr
+        write(96, 10, 9000, b"payload")
+        write(96, 11, 12000, b"another payload")  # built over the first one in the session's buffer
         source._sock = real
+        assert [address for _, address in via_transport] == [pair.remote_addr] * 2
+        assert all(isinstance(data, bytes) for data, _ in via_transport)
+        assert [reader.unprotect(data) for data, _ in via_transport] == [rtp(10, 9000), rtp(11, 12000,
+                                                                                          b"another payload")]
 
         relayed = []  # a TURN pair: its transport is aioice's, no socket of its own
         nominated[1] = SimpleNamespace(protocol=SimpleNamespace(transport=SimpleNamespace(
             sendto=lambda data, addr: relayed.append(data))), remote_addr=("10.0.0.1", 3478))
-        write(forward.RTP_HEADER.pack(0x80, 96, 9, 9000, 1234) + b"payload")
-        assert len(relayed) == 1 and reader.unprotect(relayed[0])[:4] == packet[:2] + (9).to_bytes(2, "big")
+        write(96, 12, 15000, b"payload")
+        write(96, 13, 18000, b"more")
+        assert all(isinstance(d, bytes) for d in relayed)
+        assert [reader.unprotect(d) for d in relayed] == [rtp(12, 15000), rtp(13, 18000, b"more")]
         del nominated[1]
         with pytest.raises(ConnectionError):
-            write(packet)
+            write(96, 14, 21000, b"payload")
         sink.close()
         source.close()
 
