@@ -131,3 +131,15 @@ class InboxReplayRequestedV1(DataSchema):
     provider_id = fields.UUID(required=True)
     replay_id = fields.UUID(required=True)
     requested_at = fields.AwareDateTime(required=True)
+
+
+@contract("ejournal_bridge", "SchoolResyncRequested", 1)
+class SchoolResyncRequestedV1(DataSchema):
+    """An operator bound a journal's school to a platform organization: the bridge resyncs the provider's
+    chats and linked people's organizations from this event, in the background (issue #17)."""
+
+    provider_id = fields.UUID(required=True)
+    external_org_id = fields.String(required=True)
+    resync_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    requested_at = fields.AwareDateTime(required=True)

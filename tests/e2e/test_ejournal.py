@@ -185,6 +185,68 @@ def test_a_whole_school_by_webhooks_ends_in_the_right_chats_EJ_1_EJ_3_EJ_4_CH_2(
     assert len(all_chats()) == expected and members_right()
 
 
+def test_binding_a_whole_school_answers_at_once_and_resyncs_in_the_background_EJ_2_issue_17(api, journal):
+    """The bind of a 1,000-pupil school used to run its whole resync inside the RPC (503 at 10 s); now it answers
+    with the binding recorded and the resync pending, and its progress shows on the binding until done."""
+    school = journal["school"]
+    provider_id = journal["providers"]["16"]["provider_id"]
+    org = school.org["sourcedId"]
+    binding_url = f"/operator/ejournal-providers/{provider_id}/schools/{org}"
+    first_class = school.classes[0]["sourcedId"]
+    class_teacher = school.class_teacher(first_class)
+    pupils = school.students_of(first_class)[:3]
+    people = [class_teacher, *pupils, school.user(pupils[0])["agents"][0]]
+    with ThreadPoolExecutor(4) as pool:
+        assert {r.status_code for r in journal["sender"].push_school(school)} == {202}  # repeats change nothing
+        sessions = dict(zip(people, pool.map(lambda p: link(api, journal, p), people), strict=True))
+    teacher_token = sessions[class_teacher]["access_token"]
+    eventually(lambda: sum(c["chat"]["kind"].startswith("class_") for c in api.ok("GET", "/chats", teacher_token)) == 3,
+               timeout=240, interval=2, what="the class teacher's three chats")
+    organization_id, _ = api.organization("Школа из журнала", region="16")
+
+    started = time.monotonic()
+    response = api.call("PUT", binding_url, journal["operator"], json={"organization_id": organization_id})
+    answered = time.monotonic() - started
+    assert response.status_code == 202, response.text
+    assert answered < 2, f"the bind took {answered:.1f} s: its resync runs in the background"
+    bound = response.json()
+    assert (bound["organization_id"], bound["external_org_id"], bound["resync"]["state"]) == (
+        organization_id, org, "pending")
+
+    seen_states = set()
+
+    def resynced():
+        now = api.ok("GET", binding_url, journal["operator"])
+        seen_states.add(now["resync"]["state"])
+        assert now["resync"]["state"] != "failed", now
+        return now if now["resync"]["resync_id"] == bound["resync"]["resync_id"] and now["resync"][
+            "state"] == "done" else None
+
+    done = eventually(resynced, timeout=300, interval=0.5, what="the bind's resync to finish")["resync"]
+    print(f"\nbind answered in {answered * 1000:.0f} ms; resync states seen {sorted(seen_states)}: {done}")
+    assert done["classes_done"] == done["classes_total"] == len(school.classes)
+    assert done["people_done"] == done["people_total"] >= len(people) and done["error"] is None
+    # The provider's detail lists the binding with the same progress.
+    detail = api.ok("GET", f"/operator/ejournal-providers/{provider_id}", journal["operator"])
+    assert [(b["external_org_id"], b["resync"]["state"]) for b in detail["bindings"]] == [(org, "done")]
+    # EJ-2: every linked person of the school now belongs to the organization, with the journal's role.
+    for person, session in sessions.items():
+        eventually(lambda s=session: any(o["organization"]["organization_id"] == organization_id
+                                         for o in api.ok("GET", "/me/organizations", s["access_token"])),
+                   what=f"{person} in the bound organization")
+    # The chats are still each one chat, with the same members (the resync sent what changed, made no copies).
+    chats = [c["chat"] for c in api.ok("GET", "/chats", teacher_token) if c["chat"]["kind"] != "organization"]
+    assert len({c["name"] for c in chats}) == len(chats)
+    students_chat = next(c for c in chats if c["kind"] == "class_students")
+    assert set(api.ok("GET", f"/chats/{students_chat['chat_id']}", teacher_token)["member_ids"]) == {
+        sessions[p]["user_id"] for p in (class_teacher, *pupils)}
+    # Bad input: a school not bound, an unknown e-journal.
+    assert error(api.call("GET", f"/operator/ejournal-providers/{provider_id}/schools/nope",
+                          journal["operator"])) == (404, "binding.not_found")
+    assert error(api.call("GET", f"/operator/ejournal-providers/{'0' * 8}-0000-0000-0000-{'0' * 12}/schools/{org}",
+                          journal["operator"])) == (404, "provider.not_found")
+
+
 def test_linking_from_the_journal_side_and_unlinking_EJ_1(api, platform, journal):
     school = journal["school"]
     student = school.students_of(school.classes[1]["sourcedId"])[0]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.application import BridgeApplication, resyncs
 from ejournal_bridge.domain import JournalClass, LinkAttempt, class_id_of
 from ejournal_bridge.outbox import to_integration_events
 from messaging.application import MessagingApplication
@@ -346,6 +346,86 @@ def test_linked_people_belong_to_the_organization_their_journal_school_is_bound_
     world.bridge.resync(world.provider.id)
     world.deliver("users.upserted", [world.school.user(students[0])])
     assert len(world.published("ejournal_bridge.JournalMembershipsChanged.v1")) == 3  # nothing new: told once
+
+
+class Killed(BaseException):
+    """The process dies mid-step (what SIGKILL leaves: nothing recorded after it, not even a failure)."""
+
+
+def test_binding_a_school_resyncs_from_its_own_event_resumable_and_nothing_doubled_issue_17(world, monkeypatch):
+    monkeypatch.setattr(resyncs, "RESYNC_CLASSES_STEP", 1)  # the world's 3 classes: 3 steps
+    world.push_school()
+    _, teacher, students = first_class(world)
+    people = [teacher, *students[:3], world.school.user(students[0])["agents"][0]]
+    users = {world.link(p) for p in people}
+    org, organization = world.school.org["sourcedId"], uuid.uuid4()
+    provider_id = world.provider.id
+
+    _, resync = world.bridge.bind_school(provider_id, org, organization)
+    # The bind only records: nothing is told to school nor to messaging until the resync's event is handled.
+    assert (resync.state, world.bridge.school_resync(provider_id, org).state) == ("pending", "pending")
+    assert world.published("ejournal_bridge.JournalMembershipsChanged.v1") == []
+    [requested] = world.published("ejournal_bridge.SchoolResyncRequested.v1")
+    assert (requested["resync_id"], requested["external_org_id"], requested["organization_id"]) == (
+        resync.resync_id, org, organization)
+
+    sent: list[str] = []
+
+    def dying_after(steps: int):
+        def chats(specs: list[dict]):
+            if len({s["class_id"] for s in specs} | set(sent)) > steps and len(sent) >= steps:
+                raise Killed()
+            sent.append(specs[0]["class_id"])
+            return world.define_system_chats(specs)
+        return chats
+
+    # The first run dies in its second class: one class's step recorded, the state still running.
+    with pytest.raises(Killed):
+        world.bridge.run_school_resync(provider_id, org, resync.resync_id, chats=dying_after(1))
+    state = world.bridge.school_resync(provider_id, org)
+    assert (state.state, state.people_done, state.people_total) == ("running", len(people), len(people))
+    assert (state.classes_done, state.classes_total) == (1, 3)
+    # A failure (an exception, not a death) is recorded with its reason; the consumer tries again.
+    with pytest.raises(RuntimeError):
+        world.bridge.run_school_resync(provider_id, org, resync.resync_id,
+                                       chats=lambda specs: (_ for _ in ()).throw(RuntimeError("messaging is away")))
+    state = world.bridge.school_resync(provider_id, org)
+    assert (state.state, state.classes_done) == ("failed", 1) and "messaging is away" in state.error
+    resumed: list[str] = []
+    organizations: set[str] = set()
+
+    def recording(specs: list[dict]):
+        resumed.extend(s["class_id"] for s in specs)
+        organizations.update(s["organization_id"] for s in specs if not s.get("retire"))
+        return world.define_system_chats(specs)
+
+    result = world.bridge.run_school_resync(provider_id, org, resync.resync_id, chats=recording)
+    state = world.bridge.school_resync(provider_id, org)
+    assert (state.state, state.classes_done, state.classes_total, state.error) == ("done", 3, 3, None)
+    assert result["state"] == "done" and state.finished_at is not None
+    # It resumed after the class recorded: the other two classes' chats, not the first's again.
+    assert sent[0] not in resumed and len(set(resumed)) == 2
+    # A redelivery of the request changes nothing.
+    bridge_head = world.bridge.process_recorder.max_notification_id()
+    assert world.bridge.run_school_resync(provider_id, org, resync.resync_id) == {"state": "skipped"}
+    assert world.bridge.process_recorder.max_notification_id() == bridge_head
+    # Everyone was told once (the resumed runs did not tell them again); the chats belong to the organization.
+    told = world.published("ejournal_bridge.JournalMembershipsChanged.v1")
+    assert sorted(e["user_id"] for e in told) == sorted(users)
+    assert all(e["organization_ids"] == [organization] for e in told)
+    assert organizations == {str(organization)}  # what messaging was told: the chats are the organization's
+    # A second bind asks for a new resync: the old request, delivered late, does nothing.
+    _, again = world.bridge.bind_school(provider_id, org, organization)
+    assert again.resync_id != resync.resync_id and again.state == "pending"
+    assert world.bridge.run_school_resync(provider_id, org, resync.resync_id) == {"state": "skipped"}
+    assert world.bridge.run_school_resync(provider_id, org, again.resync_id)["state"] == "done"
+    assert len(world.published("ejournal_bridge.JournalMembershipsChanged.v1")) == len(users)  # nothing changed
+
+
+def test_a_school_not_bound_has_no_binding(world):
+    with pytest.raises(NotFound) as missing:
+        world.bridge.school_resync(world.provider.id, "no-such-school")
+    assert missing.value.code == "binding.not_found"
 
 
 def test_one_journal_person_one_account_EJ_1(world):

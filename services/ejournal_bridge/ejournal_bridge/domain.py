@@ -467,3 +467,67 @@ class LinkedPeople(Aggregate):
         pupils = set(students)
         return sorted(ext for ext, e in self.people.items()
                       if e["role"] in PARENT_ROLES and not pupils.isdisjoint(e["relatives"]))
+
+
+class SchoolResync(Aggregate):
+    """A school's binding and the resync it starts (issue #17): the bind is recorded with a request, the resync
+    runs from the request's own event (through the outbox) in steps, each step's progress recorded here, so a
+    crash resumes after the last step recorded and the operator sees how far it got. A later bind of the school
+    asks for a new resync: the one running stops at its next step."""
+
+    STATES = ("pending", "running", "done", "failed")
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, external_org_id: str, **_: object) -> uuid.UUID:
+        return derived_id("resync", provider_id, external_org_id)
+
+    @event("Opened")
+    def __init__(self, provider_id: uuid.UUID, external_org_id: str):
+        self.provider_id = provider_id
+        self.external_org_id = external_org_id
+        self.resync_id: uuid.UUID | None = None
+        self.organization_id: uuid.UUID | None = None
+        self.state: str | None = None
+        self.requested_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.error: str | None = None
+        self._reset(0, 0)
+
+    def _reset(self, people_total: int, classes_total: int) -> None:
+        self.people_total, self.people_done, self.people_cursor = people_total, 0, None
+        self.classes_total, self.classes_done, self.classes_cursor = classes_total, 0, None
+        self.chats_sent = 0
+
+    def request(self, resync_id: uuid.UUID, organization_id: uuid.UUID, requested_at: datetime) -> None:
+        self._requested(self.provider_id, self.external_org_id, resync_id, organization_id, requested_at)
+
+    @event("Requested")
+    def _requested(self, provider_id: uuid.UUID, external_org_id: str, resync_id: uuid.UUID,
+                   organization_id: uuid.UUID, requested_at: datetime) -> None:
+        self.resync_id, self.organization_id, self.requested_at = resync_id, organization_id, requested_at
+        self.state, self.finished_at, self.error = "pending", None, None
+        self._reset(0, 0)
+
+    @event("Started")
+    def start(self, people_total: int, classes_total: int) -> None:
+        """The first run sets the totals; a resumed one (after a crash or a failure) keeps what was done."""
+        if self.state == "pending":
+            self._reset(people_total, classes_total)
+        self.state, self.error = "running", None
+
+    @event("PeopleProgressed")
+    def people_progressed(self, cursor: str, done: int) -> None:
+        self.people_cursor, self.people_done = cursor, self.people_done + done
+
+    @event("ClassesProgressed")
+    def classes_progressed(self, cursor: str, done: int, chats_sent: int) -> None:
+        self.classes_cursor, self.classes_done = cursor, self.classes_done + done
+        self.chats_sent += chats_sent
+
+    @event("Finished")
+    def finish(self, finished_at: datetime) -> None:
+        self.state, self.finished_at = "done", finished_at
+
+    @event("Failed")
+    def fail(self, error: str, failed_at: datetime) -> None:
+        self.state, self.error, self.finished_at = "failed", error, failed_at

@@ -16,6 +16,12 @@ def on_replay_requested(app: BridgeApplication, event: CloudEvent, chats: ChatSi
     return app.replay_inbox(event.data["provider_id"], chats=chats, replay_id=event.data["replay_id"])
 
 
+def on_resync_requested(app: BridgeApplication, event: CloudEvent, chats: ChatSink | None = None) -> dict:
+    """A bind's resync, resumed from its last step when this is a redelivery (issue #17)."""
+    data = event.data
+    return app.run_school_resync(data["provider_id"], data["external_org_id"], data["resync_id"], chats=chats)
+
+
 def on_account_linked(app: BridgeApplication, event: CloudEvent, chats: ChatSink | None = None) -> int:
     """EJ-3, EJ-4: the person's chats and organizations follow the link."""
     return app.refresh_person(event.data["provider_id"], event.data["external_person_id"], chats=chats)

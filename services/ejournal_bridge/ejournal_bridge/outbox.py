@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ejournal_bridge.domain import AccountLink, Delivery, JournalPerson, Lesson, Provider
+from ejournal_bridge.domain import AccountLink, Delivery, JournalPerson, Lesson, Provider, SchoolResync
 
 LESSON_EVENTS = {
     Lesson.Scheduled: "LessonScheduled", Lesson.Rescheduled: "LessonRescheduled",
@@ -21,6 +21,10 @@ def to_integration_events(e: object) -> Iterable[tuple[str, dict, str | None]]:
     elif isinstance(e, Provider.ReplayRequested):
         yield "ejournal_bridge.InboxReplayRequested.v1", {
             "provider_id": e.originator_id, "replay_id": e.replay_id, "requested_at": e.timestamp}, None
+    elif isinstance(e, SchoolResync.Requested):
+        yield "ejournal_bridge.SchoolResyncRequested.v1", {
+            "provider_id": e.provider_id, "external_org_id": e.external_org_id, "resync_id": e.resync_id,
+            "organization_id": e.organization_id, "requested_at": e.requested_at}, None
     elif isinstance(e, AccountLink.Linked | AccountLink.Relinked):
         yield "ejournal_bridge.EjournalAccountLinked.v1", {
             "user_id": e.user_id, "provider_id": e.provider_id, "region": e.region,

@@ -21,9 +21,18 @@ from shared.service import EventSourcedApp, Observability, rpc, to_id
 LESSON_CALL_LOOKBACK = timedelta(hours=12)
 
 
-def provider_detail(provider, webhook_url: str | None = None) -> dict:
+def binding(resync) -> dict:
+    return {**vars(resync), "resync": vars(resync)}
+
+
+def binding_view(resync) -> dict:
+    return schemas.BindingView().dump(binding(resync))
+
+
+def provider_detail(provider, webhook_url: str | None = None, bindings: list | None = None) -> dict:
     return schemas.ProviderDetail().dump({**vars(provider), "provider_id": provider.id,
-                                          "webhook_url": webhook_url or ""})
+                                          "webhook_url": webhook_url or "",
+                                          "bindings": [binding(r) for r in bindings or []]})
 
 
 def link_view(link) -> dict:
@@ -60,7 +69,8 @@ class BridgeService:
     @rpc
     def provider_detail(self, provider_id: str, webhook_base: str) -> dict:
         provider = self.app.provider(to_id(provider_id, "provider.not_found"))
-        return provider_detail(provider, f"{webhook_base}/{provider.id}")
+        return provider_detail(provider, f"{webhook_base}/{provider.id}",
+                               self.app.school_resyncs(provider.id, sorted(provider.schools)))
 
     @rpc
     def rotate_secret(self, provider_id: str, grace_seconds: int) -> dict:
@@ -71,11 +81,21 @@ class BridgeService:
         return {"webhook_secret": secret, "previous_valid_until": max(previous)}
 
     @rpc
-    def bind_school(self, provider_id: str, external_org_id: str, organization_id: str, webhook_base: str) -> dict:
-        provider = self.app.bind_school(to_id(provider_id, "provider.not_found"), external_org_id,
-                                        to_id(organization_id, "organization.not_found"))
-        self.app.resync(provider.id, chats=self.chats)
-        return provider_detail(provider, f"{webhook_base}/{provider.id}")
+    def bind_school(self, provider_id: str, external_org_id: str, organization_id: str) -> dict:
+        """The binding recorded and its resync requested: it runs in the background (``on_resync_requested``,
+        issue #17: a whole school's resync inside the RPC outlasted its timeout); its progress is the binding's."""
+        _, resync = self.app.bind_school(to_id(provider_id, "provider.not_found"), external_org_id,
+                                         to_id(organization_id, "organization.not_found"))
+        return binding_view(resync)
+
+    @rpc
+    def school_binding(self, provider_id: str, external_org_id: str) -> dict:
+        return binding_view(self.app.school_resync(to_id(provider_id, "provider.not_found"), external_org_id))
+
+    # One at a time like the deliveries (a resync takes the provider's lock step by step).
+    @consume_event_one_at_a_time("ejournal_bridge.SchoolResyncRequested.v1")
+    def on_resync_requested(self, event: CloudEvent) -> dict:
+        return handlers.on_resync_requested(self.app, event, self.chats)
 
     @rpc
     def request_replay(self, provider_id: str) -> dict:

@@ -162,13 +162,23 @@ def rotate_secret(provider_id: uuid.UUID, body: dict):
 
 
 @api.put("/operator/ejournal-providers/<uuid:provider_id>/schools/<external_org_id>")
-@endpoint(summary="Bind a journal's school to a platform organization (its chats belong to it)", tag="operators",
-          body=bridge.SchoolBinding, response=bridge.ProviderDetail,
+@endpoint(summary="Bind a journal's school to a platform organization (its chats belong to it): answers at once; "
+                  "the resync of its chats and people runs in the background, its progress on the binding",
+          tag="operators", body=bridge.SchoolBinding, response=bridge.BindingView, status=202,
           errors=("operator.required", "provider.not_found"))
 def bind_school(provider_id: uuid.UUID, external_org_id: str, body: dict):
     operator()
     return call("ejournal_bridge", "bind_school", provider_id=str(provider_id), external_org_id=external_org_id,
-                organization_id=str(body["organization_id"]), webhook_base=webhook_base())
+                organization_id=str(body["organization_id"]))
+
+
+@api.get("/operator/ejournal-providers/<uuid:provider_id>/schools/<external_org_id>")
+@endpoint(summary="A bound school: its organization and its resync's progress (pending, running, done, failed)",
+          tag="operators", response=bridge.BindingView,
+          errors=("operator.required", "provider.not_found", "binding.not_found"))
+def school_binding(provider_id: uuid.UUID, external_org_id: str):
+    operator()
+    return call("ejournal_bridge", "school_binding", provider_id=str(provider_id), external_org_id=external_org_id)
 
 
 @api.post("/operator/ejournal-providers/<uuid:provider_id>/replay")

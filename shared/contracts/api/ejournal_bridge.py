@@ -54,6 +54,8 @@ class ProviderDetail(ProviderView):
     schools = fields.Dict(keys=fields.String(), values=fields.String(),
                           metadata={"description": "Schools bound: sourcedId -> platform organization id"})
     last_replay = fields.Nested(ReplayView, allow_none=True)
+    bindings = fields.List(fields.Nested(lambda: BindingView()),
+                           metadata={"description": "Schools bound, each with its resync's progress"})
 
 
 class ProviderCreated(ProviderDetail):
@@ -72,6 +74,28 @@ class SecretView(Schema):
 
 class SchoolBinding(Schema):
     organization_id = fields.UUID(required=True)
+
+
+class ResyncView(Schema):
+    resync_id = fields.UUID(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(("pending", "running", "done", "failed")),
+                          metadata={"description": "pending, running, done or failed (then error says why)"})
+    people_total = fields.Integer(required=True, metadata={"description": "Linked people whose schools are told"})
+    people_done = fields.Integer(required=True)
+    classes_total = fields.Integer(required=True, metadata={"description": "Classes whose chats are brought in line"})
+    classes_done = fields.Integer(required=True)
+    chats_sent = fields.Integer(required=True)
+    error = fields.String(allow_none=True)
+    requested_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+
+
+class BindingView(Schema):
+    provider_id = fields.UUID(required=True)
+    external_org_id = fields.String(required=True)
+    organization_id = fields.UUID(required=True)
+    resync = fields.Nested(ResyncView, required=True,
+                           metadata={"description": "The resync the bind started (in the background)"})
 
 
 class DeliveryAccepted(Schema):

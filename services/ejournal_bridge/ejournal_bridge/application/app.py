@@ -15,9 +15,10 @@ from ejournal_bridge.application.chats import Chats
 from ejournal_bridge.application.inbox import Inbox
 from ejournal_bridge.application.links import Links
 from ejournal_bridge.application.providers import Providers
+from ejournal_bridge.application.resyncs import Resyncs
 from ejournal_bridge.application.roster import Roster
 from ejournal_bridge.application.timetable import Timetable
 
 
-class BridgeApplication(Providers, Inbox, Roster, Timetable, Chats, Links):
+class BridgeApplication(Providers, Inbox, Roster, Timetable, Chats, Links, Resyncs):
     name = "ejournal_bridge"

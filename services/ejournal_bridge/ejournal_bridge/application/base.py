@@ -18,6 +18,7 @@ from ejournal_bridge.domain import (
     JournalPerson,
     LinkedPeople,
     Provider,
+    SchoolResync,
 )
 from ejournal_bridge.readmodel import BridgeProjection, linked_people_of
 from shared.observability.logging import get_logger
@@ -42,7 +43,8 @@ ChatSink = Callable[[list[dict]], Any]
 
 class BridgeBase(ServiceApplication):
     name = "ejournal_bridge"
-    snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50, LinkedPeople: 50}
+    snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50, LinkedPeople: 50,
+                              SchoolResync: 50}
 
     def __init__(self, env: Any = None, journal: JournalClient | None = None, chats: ChatSink | None = None):
         super().__init__(env)

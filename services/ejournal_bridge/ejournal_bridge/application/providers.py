@@ -70,14 +70,3 @@ class Providers(BridgeBase):
 
             changed += self.retrying(command, ("provider", provider_id))
         return changed
-
-    def bind_school(self, provider_id: uuid.UUID, external_org_id: str, organization_id: uuid.UUID) -> Provider:
-        """A journal's school is a platform organization: its chats belong to it (admins moderate them)."""
-        def command() -> Provider:
-            provider = self.provider(provider_id)
-            provider.bind_school(external_org_id, organization_id)
-            self.save(provider)
-            return provider
-
-        provider = self.retrying(command, ("provider", provider_id))
-        return provider
