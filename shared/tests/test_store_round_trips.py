@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from shared.clock import utcnow
 from shared.config import settings
+from shared.contracts import CloudEvent
 from shared.store import make_application
 from shared.store.group import ALSO_TRACKING
 from shared.tests.test_store import Tally, TallyApplication
+from tests.fixtures.ledger import LedgerApplication
 
 pytestmark = pytest.mark.integration
 
@@ -73,16 +76,28 @@ class RoundTripCounter:
 
 
 @pytest.fixture
-def counted_app(postgres):
+def counted(postgres):
+    """Applications whose store is reached through a round-trip counter."""
+    made: list[tuple[Any, RoundTripCounter]] = []
+
+    def make(cls: type = TallyApplication, service: str = "tally") -> tuple[Any, RoundTripCounter]:
+        database = f"rt{uuid.uuid4().hex[:8]}"
+        postgres.ensure_database(database)
+        counter = RoundTripCounter(postgres.port)
+        config = settings({"PERSISTENCE": "postgres", "SFERA_PG_PORT": str(counter.port), "SFERA_PG_DB": database})
+        made.append((make_application(cls, service, create_table=True, config=config), counter))
+        return made[-1]
+
+    yield make
+    for app, counter in made:
+        app.close()
+        counter.close()
+
+
+@pytest.fixture
+def counted_app(counted):
     """A Tally application whose store is reached through the round-trip counter."""
-    database = f"rt{uuid.uuid4().hex[:8]}"
-    postgres.ensure_database(database)
-    counter = RoundTripCounter(postgres.port)
-    config = settings({"PERSISTENCE": "postgres", "SFERA_PG_PORT": str(counter.port), "SFERA_PG_DB": database})
-    app = make_application(TallyApplication, "tally", create_table=True, config=config)
-    yield app, counter
-    app.close()
-    counter.close()
+    return counted()
 
 
 def test_a_save_is_one_round_trip_with_its_tracking_ids(counted_app):
@@ -118,6 +133,25 @@ def test_a_save_is_one_round_trip_with_its_tracking_ids(counted_app):
     assert counter.count(lambda: recorder.insert_tracking_unsynced(Tracking("relay:position", 17))) == 1
     assert recorder.max_tracking_id("relay:position") == 17
     assert app.repository.get(tally.id).count == 12 + 3  # the warm-up's, the two saves, process_once's
+
+
+def test_the_pipeline_benchmark_s_consumer_reads_once_and_saves_once_per_event(counted):
+    """bench.pipeline's ledger (tests/fixtures/ledger.py) applying a UserRegistered: its tally's read, the save
+    (was ``in repository`` and ``get``: two reads, a read of the event's id and the six of the save)."""
+    app, counter = counted(LedgerApplication, "ledger")
+
+    def apply(user_id: uuid.UUID, event_id: str) -> int:
+        event = CloudEvent(id=event_id, source="identity", type="identity.UserRegistered.v1", time=utcnow(),
+                           subject=None, data={"user_id": user_id})
+        return counter.count(lambda: app.count(event))
+
+    users = [uuid.uuid4() for _ in range(3)]
+    for i in range(12):  # every connection of the pool has prepared eventsourcing's reads
+        apply(users[i % 3], f"warm:{i}")
+    # the fewest of three (a connection's first use of a read prepares it, in a round trip of its own)
+    assert min(apply(uuid.uuid4(), f"new:{i}") for i in range(3)) == 2
+    assert min(apply(users[i], f"again:{i}") for i in range(3)) == 2
+    assert app.tally(users[0]) == 5
 
 
 def test_one_statement_saves_keep_the_store_s_errors(counted_app):
