@@ -243,3 +243,17 @@ def test_a_reader_paging_the_log_during_concurrent_saves_never_skips_or_repeats_
     assert every == list(range(every[0], every[0] + total))  # gap-free
     for app in apps:
         app.close()
+
+
+def test_the_benchmark_s_baseline_saves_as_eventsourcing_does(counted, monkeypatch):
+    """``SFERA_STORE_SAVE_FUNCTION=off`` (bench.pipeline's baseline of the same run): eventsourcing's transaction."""
+    monkeypatch.setenv("SFERA_STORE_SAVE_FUNCTION", "off")
+    app, counter = counted()
+    tally = Tally()
+    app.save(tally)
+    for i in range(12):
+        app.apply(f"warm:{i}", tally.id)
+    current = app.repository.get(tally.id)
+    current.increment()
+    assert counter.count(lambda: app.process_once("evt:1", current)) >= 5
+    assert app.apply("evt:1", tally.id) is False and app.repository.get(tally.id).count == 13
