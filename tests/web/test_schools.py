@@ -1,5 +1,5 @@
 """Schools in the browser (SC-1..SC-12): a school is applied for and an operator decides in the
-console; a person finds a school by words of its name or city (any word form, as one types) and asks
+console; a person finds a school by words of its name, city or region (any word form, as one types) and asks
 to join, an admin adds or hides the request; the admins' pages (classes, invite links with their QR,
 members); documents uploaded with a progress bar, an article written, covered and published, a channel
 posted in and read."""
@@ -52,6 +52,7 @@ def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(peopl
     page.get_by_label("Название").fill("Школа «Радуга»")
     page.get_by_label("Колледж").check()
     page.get_by_label("Город").fill(place)
+    page.get_by_label("Регион").select_option(label="Республика Татарстан")  # SC-2: names from the locale
     page.get_by_label("Телефон администратора").fill(phone)
     me.screen("school-apply")
     page.get_by_role("button", name="Отправить заявку").click()
@@ -71,6 +72,8 @@ def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(peopl
     expect(page.get_by_role("heading", name="Консоль оператора")).to_be_visible()
     operator.screen("operator-console")
     expect(page.locator("[data-application='Не та школа']")).to_contain_text(f"{place}, Россия")  # not "RU"
+    expect(page.locator("[data-application='Школа «Радуга»']")).to_contain_text(
+        f"{place}, Республика Татарстан, Россия")  # SC-2: the region by its name, not "16"
     page.get_by_role("button", name="Одобрить: Школа «Радуга»").click()
     expect(page.get_by_role("status").first).to_contain_text("«Школа «Радуга»» зарегистрирована")
     page.get_by_role("button", name="Отклонить: Не та школа").click()
@@ -116,7 +119,7 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     page.get_by_role("link", name="Найти школу").click()
     # One box, searched as one types (issue #17): a word form of the name ("лицея": "Лицей") and the city's
     # own word (the city is unique to this module), no button pressed.
-    words = page.get_by_label("Название, город или адрес")
+    words = page.get_by_label("Название, город, регион или адрес")
     words.press_sequentially("щщщщ", delay=30)
     expect(page.get_by_text("По запросу ничего не нашлось")).to_be_visible()
     me.screen("school-find-nothing")
@@ -131,7 +134,7 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     expect(page.get_by_role("heading", name=f"Поиск: «лицея {place.split('-')[1]}»")).to_be_visible()
     me.screen("school-find-results")
     page.get_by_role("button", name="English").click()
-    expect(page.get_by_label("Name, city or address")).to_have_value(f"лицея {place.split('-')[1]}")
+    expect(page.get_by_label("Name, city, region or address")).to_have_value(f"лицея {place.split('-')[1]}")
     expect(page.get_by_role("heading", name="Search: “")).to_be_visible()
     me.screen("school-find-en")
     page.get_by_role("button", name="Русский").click()
@@ -139,7 +142,7 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
     found.get_by_role("link", name="Лицей №2").click()
     expect(page).to_have_url(re.compile(f"/schools/{school['org']}$"))
     page.go_back()
-    expect(page.get_by_label("Название, город или адрес")).to_have_value(f"лицея {place.split('-')[1]}")
+    expect(page.get_by_label("Название, город, регион или адрес")).to_have_value(f"лицея {place.split('-')[1]}")
     expect(found).to_have_count(1)
     page.get_by_role("button", name="Попроситься в школу").click()
     page.get_by_label("Сообщение администраторам").fill("Я учитель математики")
@@ -173,6 +176,41 @@ def test_find_a_school_by_city_ask_to_join_and_the_admin_adds_or_hides_SC_2_SC_3
         ["teacher"]]
     again = api.call("POST", f"/organizations/{school['org']}/join-requests", stranger["access_token"], json={})
     assert again.status_code in (403, 410) and again.json()["error"]["code"] == "join_request.hidden"
+
+
+def test_the_admin_changes_the_schools_region_and_search_finds_it_by_the_regions_name_SC_2_RO_2(people, api):
+    """SC-2 (issue #17): a school's region is set in its settings by an admin (RO-2); search finds the school by
+    the region's name in Russian or English, and its hit says "city, region" in the language shown."""
+    place = city()
+    org, admin = api.organization("Гимназия Приречная", place, region="16")
+    me = people("admin-region")
+    me.sign_in_as(admin, f"/schools/{org}/manage/details")
+    page = me.page
+    region = page.get_by_label("Регион")
+    expect(region).to_have_value("16")
+    region.select_option(label="Москва")
+    me.screen("admin-details-region")
+    page.get_by_role("button", name="Сохранить").click()
+    expect(page.get_by_role("status").first).to_contain_text("Сохранено")
+    assert api.ok("GET", f"/organizations/{org}", admin["access_token"])["region"] == "77"
+
+    seeker = people("region-seeker")
+    seeker.sign_in_as(api.person("Искателева", "Вера", "1988-03-03", "female"), "/schools/find")
+    page = seeker.page
+    words = page.get_by_label("Название, город, регион или адрес")
+    words.press_sequentially(f"{place.split('-')[1]} татарстан", delay=30)
+    expect(page.get_by_text("По запросу ничего не нашлось")).to_be_visible()  # no longer in Tatarstan
+    words.fill("")
+    words.press_sequentially(f"приречная {place.split('-')[1]} moscow", delay=30)
+    found = page.locator(".tile", has_text="Гимназия Приречная")
+    expect(found).to_contain_text(f"{place}, Москва")
+    seeker.screen("school-find-region")
+    page.get_by_role("button", name="English").click()
+    expect(found).to_contain_text(f"{place}, Moscow")
+    seeker.screen("school-find-region-en")
+    page.get_by_role("button", name="Русский").click()
+    found.get_by_role("link", name="Гимназия Приречная").click()
+    expect(page.locator(".facts")).to_contain_text("Москва")
 
 
 def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people, api, school):

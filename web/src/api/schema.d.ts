@@ -1451,8 +1451,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        /** Bind a journal's school to a platform organization (its chats belong to it) */
+        /** A bound school: its organization and its resync's progress (pending, running, done, failed) */
+        get: operations["school_binding"];
+        /** Bind a journal's school to a platform organization (its chats belong to it): answers at once; the resync of its chats and people runs in the background, its progress on the binding */
         put: operations["bind_school"];
         post?: never;
         delete?: never;
@@ -2413,6 +2414,8 @@ export interface components {
             kind: string;
             country: string;
             city: string;
+            /** @description The region's code (SC-2) */
+            region?: string | null;
             address?: string | null;
             website?: string | null;
             settings?: {
@@ -2604,6 +2607,8 @@ export interface components {
             kind: string;
             country: string;
             city: string;
+            /** @description The region's code (SC-2) */
+            region?: string | null;
             status: string;
             /** Format: uuid */
             organization_id?: string | null;
@@ -2629,6 +2634,36 @@ export interface components {
             deliveries?: number;
             chats_sent?: number;
         };
+        ResyncView: {
+            /** Format: uuid */
+            resync_id: string;
+            /**
+             * @description pending, running, done or failed (then error says why)
+             * @enum {string}
+             */
+            state: "pending" | "running" | "done" | "failed";
+            /** @description Linked people whose schools are told */
+            people_total: number;
+            people_done: number;
+            /** @description Classes whose chats are brought in line */
+            classes_total: number;
+            classes_done: number;
+            chats_sent: number;
+            error?: string | null;
+            /** Format: date-time */
+            requested_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+        };
+        BindingView: {
+            /** Format: uuid */
+            provider_id: string;
+            external_org_id: string;
+            /** Format: uuid */
+            organization_id: string;
+            /** @description The resync the bind started (in the background) */
+            resync: components["schemas"]["ResyncView"];
+        };
         ProviderCreated: {
             /** Format: uuid */
             provider_id: string;
@@ -2647,6 +2682,8 @@ export interface components {
                 [key: string]: string;
             };
             last_replay?: (Record<string, never> | null) | components["schemas"]["ReplayView"];
+            /** @description Schools bound, each with its resync's progress */
+            bindings?: components["schemas"]["BindingView"][];
             /** @description Shown once: give it to the e-journal */
             webhook_secret: string;
         };
@@ -2668,6 +2705,8 @@ export interface components {
                 [key: string]: string;
             };
             last_replay?: (Record<string, never> | null) | components["schemas"]["ReplayView"];
+            /** @description Schools bound, each with its resync's progress */
+            bindings?: components["schemas"]["BindingView"][];
         };
         SchoolBinding: {
             /** Format: uuid */
@@ -2695,6 +2734,12 @@ export interface components {
             admin_phone: string;
             /** @default null */
             note?: string | null;
+            /**
+             * @description The region's code (Russia: a federal subject's, e.g. 16; region.unknown otherwise)
+             * @default null
+             * @example 16
+             */
+            region?: string | null;
         };
         SearchHit: {
             /** Format: uuid */
@@ -2702,6 +2747,8 @@ export interface components {
             name: string;
             /** @description Told apart: many cities have a 'Школа №1' */
             city: string;
+            /** @description The region's code (SC-2), e.g. 16 */
+            region?: string | null;
         };
         SearchPage: {
             items: components["schemas"]["SearchHit"][];
@@ -2718,6 +2765,11 @@ export interface components {
             settings?: {
                 [key: string]: boolean;
             };
+            /**
+             * @description The region's code (Russia: a federal subject's, e.g. 16; null: none; region.unknown otherwise); a new country without one drops it
+             * @example 16
+             */
+            region?: string | null;
         };
         AdminInput: {
             /** Format: uuid */
@@ -9588,6 +9640,74 @@ export interface operations {
             };
         };
     };
+    school_binding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+                external_org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingView"];
+                };
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description operator.required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, provider.not_found, binding.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     bind_school: {
         parameters: {
             query?: never;
@@ -9605,12 +9725,12 @@ export interface operations {
         };
         responses: {
             /** @description OK */
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProviderDetail"];
+                    "application/json": components["schemas"]["BindingView"];
                 };
             };
             /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
@@ -9771,7 +9891,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplicationView"];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, application.invalid, phone.invalid */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, application.invalid, phone.invalid, region.unknown */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9806,8 +9926,10 @@ export interface operations {
                 country: string;
                 /** @description The city (any spacing or case); none: the whole country */
                 city?: string | null;
-                /** @description Words of the name, city or address, each the start of a word or of its Russian stem ('гимназии' finds 'Гимназия') */
+                /** @description Words of the name, city, address or region's name (Russian or English), each the start of a word or of its Russian stem ('гимназии' finds 'Гимназия', 'tatarstan' region 16) */
                 q?: string | null;
+                /** @description Only the region of this code (SC-2; Russia: a federal subject's, e.g. 16) */
+                region?: string | null;
                 /** @description The previous page's next_cursor (opaque) */
                 cursor?: string | null;
                 /** @description Page size, 1..100 */
@@ -9828,7 +9950,7 @@ export interface operations {
                     "application/json": components["schemas"]["SearchPage"];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, region.unknown */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9939,7 +10061,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationView"];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, organization.invalid, region.unknown */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -4,7 +4,7 @@ import { createI18n } from 'vue-i18n'
 
 import en from './en.json'
 import ru from './ru.json'
-import { regionKey, useRegions } from './regions'
+import { REGION_CODES, regionKey, useRegions } from './regions'
 
 function regionsIn(locale: 'ru' | 'en') {
   const i18n = createI18n({ legacy: false, locale, fallbackLocale: 'ru', messages: { ru, en } })
@@ -43,5 +43,16 @@ describe('region names for the API region codes', () => {
     expect(codes(ru).sort()).toEqual(codes(en).sort())
     expect(codes(ru)).toHaveLength(83)
     expect(codes(ru).every((c) => /^\d\d$/.test(c))).toBe(true)
+  })
+
+  it('offers every subject to choose from, by its name in the language shown (SC-2)', () => {
+    for (const locale of ['ru', 'en'] as const) {
+      const choices = regionsIn(locale).regionChoices.value
+      expect(choices.map((c) => c.code).sort()).toEqual([...REGION_CODES].sort())
+      const names = choices.map((c) => c.name)
+      expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b, locale)))
+    }
+    expect(regionsIn('en').regionChoices.value.find((c) => c.code === '16')?.name).toBe('Republic of Tatarstan')
+    expect(REGION_CODES).toHaveLength(83)
   })
 })
