@@ -177,3 +177,24 @@ def test_the_class_chat_opens_right_after_joining_before_messaging_learnt_it_CH_
         assert newcomer_id not in api.ok("GET", f"/chats/{chat}", first["access_token"])["member_ids"]
     eventually(lambda: newcomer_id in api.ok("GET", f"/chats/{chat}", first["access_token"])["member_ids"],
                what="messaging to apply the join it missed")
+
+
+def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_is_a_stranger_again_CH_1(api):
+    """CH-1's check reads messaging's read model and confirms on the chats: a pupil taken out of the school
+    (out of every chat of it) can no longer be written to, whatever the read model still held."""
+    org, admin = api.organization("Школа диалогов", "Казань")
+    a, b, c = (api.member(org, admin, "student") for _ in range(3))
+    eventually(lambda: (chat := chat_of(api, a, "organization")) and {b["user_id"], c["user_id"]} <= set(
+        chat["member_ids"]), what="the organization chat with the three pupils")
+    dialog = api.ok("POST", "/direct-chats", a["access_token"], json={"user_id": b["user_id"]})
+    assert set(dialog["member_ids"]) == {a["user_id"], b["user_id"]}
+    api.ok("DELETE", f"/organizations/{org}/members/{c['user_id']}", admin["access_token"], status=204)
+    eventually(lambda: c["user_id"] not in chat_of(api, a, "organization")["member_ids"],
+               what="messaging to take the pupil out of the school's chats")
+    for _ in range(3):  # refused, and stays refused
+        assert error(api.call("POST", "/direct-chats", a["access_token"], json={"user_id": c["user_id"]})) == (
+            403, "direct.no_shared_chat")
+    assert error(api.call("POST", "/direct-chats", a["access_token"], json={"user_id": api.sign_in()["user_id"]})) == (
+        403, "direct.no_shared_chat")
+    assert api.ok("POST", "/direct-chats", b["access_token"], json={"user_id": a["user_id"]})["chat_id"] == dialog[
+        "chat_id"]

@@ -234,6 +234,15 @@ def inbox_page(db: Db, organization_id: uuid.UUID, cursor: str | None, limit: in
     return [_chat(row) for row in shown], (encode_cursor(str(shown[-1]["pos"])) if more else None)
 
 
+def shared_chat_ids(db: Db, a: uuid.UUID, b: uuid.UUID) -> list[str]:
+    """The chats whose lists hold both people (dialogs and inbox threads aside): CH-1's candidates. The tables
+    lag the store, so a caller confirms each on the chat itself (``Base.shared_chats``)."""
+    return [r["chat_id"] for r in db.rows(
+        "SELECT m.chat_id FROM {chat_members} m JOIN {chat_members} o ON o.chat_id = m.chat_id AND o.user_id = ? "
+        "JOIN {chats} c ON c.chat_id = m.chat_id WHERE m.user_id = ? AND c.kind NOT IN ('direct', 'inbox') "
+        "ORDER BY m.pos", (str(b), str(a)))]
+
+
 def readers_page(db: Db, chat_id: uuid.UUID, seq: int, author: str | None, hidden: set[str], cursor: str | None,
                  limit: int) -> dict:
     """Who of the chat's members (its author aside) has read up to ``seq`` or further, by user id; the members in

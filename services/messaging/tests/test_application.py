@@ -206,6 +206,66 @@ def test_dialogs_only_between_people_who_share_a_chat_CH_1(school):
     assert info.value.code == "direct.no_shared_chat"
 
 
+def test_the_shared_chat_check_reads_the_read_model_not_the_persons_chat_index_CH_1(school, monkeypatch):
+    """CH-1's "who shares a chat with whom" comes from messaging's read model (the chat list's tables), not from
+    loading a person's whole ``UserChats`` index (issue #17: a pupil's index holds every chat they are in)."""
+    from messaging.domain import UserChats
+
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    stranger = school.join("student")  # in the school's organization chat only: shares that one with a
+    find = school.app.find
+
+    def no_index(cls, *args, **kwargs):
+        assert cls is not UserChats, "CH-1's check loaded a person's UserChats"
+        return find(cls, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(school.app, "find", no_index)
+        assert {c.kind for c in school.app.shared_chats(a, b)} == {"organization", "class"}
+        assert {c.kind for c in school.app.shared_chats(a, stranger)} == {"organization"}
+        assert school.app.shared_chats(a, uuid.uuid4()) == []
+    dialog = school.app.direct(a, b)  # (the new dialog joins both lists: written, as the chat list reads them)
+    assert {c.kind for c in school.app.shared_chats(a, b)} == {"organization", "class"}  # the dialog not counted
+    assert school.app.direct(b, a).id == dialog.id
+
+
+def test_a_lagging_read_model_never_lets_a_stranger_write_CH_1(school):
+    """The read model lags the store: a removal it has not applied yet must not count as a shared chat. The
+    chats it names are confirmed on the chats themselves, so lag can only refuse (until it catches up), never
+    allow. Here the lag is made by hand: the tables still list b in a chat b was taken out of."""
+    from messaging.readmodel import shared_chat_ids
+
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    [klass] = school.chat_of("class", a)
+    with school.app.read_model.reading() as db:
+        rows = {r["user_id"]: r["pos"] for r in db.rows("SELECT user_id, pos FROM {chat_members} WHERE chat_id = ?",
+                                                        (str(klass.id),))}
+    assert str(b) in rows
+    school.send("MemberLeft", organization_id=school.org, user_id=b, left_at=NOW)
+    # The store says b left; the read model, caught up to before the leave, is put back as it was.
+    school.app.read_model.catch_up()
+    with school.app.read_model.transaction(write=True) as db:
+        for user, pos in rows.items():
+            db.execute("INSERT INTO {chat_members} (user_id, chat_id, pos) VALUES (?, ?, ?) "
+                       "ON CONFLICT (user_id, chat_id) DO NOTHING", (user, str(klass.id), pos))
+        db.execute("INSERT INTO {chat_members} (user_id, chat_id, pos) SELECT ?, chat_id, 1 FROM {chats} "
+                   "WHERE kind = 'organization' ON CONFLICT (user_id, chat_id) DO NOTHING", (str(b),))
+        assert str(klass.id) in shared_chat_ids(db, a, b)  # what the stale tables say
+    assert school.app.shared_chats(a, b) == []
+    with pytest.raises(Forbidden) as info:
+        school.app.direct(a, b)
+    assert info.value.code == "direct.no_shared_chat"
+    # The other way: a join the read model has not applied yet is refused until it does (never a stranger let in).
+    c = school.join("student", five)
+    school.app.read_model.catch_up()
+    with school.app.read_model.transaction(write=True) as db:
+        db.execute("DELETE FROM {chat_members} WHERE user_id = ?", (str(c),))
+        assert shared_chat_ids(db, a, c) == []
+    assert school.app.shared_chats(a, c) == []
+
+
 def test_a_school_may_forbid_dialogs_between_students_CH_1(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)

@@ -24,7 +24,7 @@ from messaging.domain import (
     ReadMark,
     UserChats,
 )
-from messaging.readmodel import MessagingProjection
+from messaging.readmodel import MessagingProjection, shared_chat_ids
 from shared.consistency import AskOwner, confirmed, owner
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.projection import ReadModel
@@ -104,10 +104,15 @@ class Base(ServiceApplication):
         return pending[aggregate_id]
 
     def shared_chats(self, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
-        """The chats two people are both in, dialogs and inbox threads aside (CH-1)."""
-        mine = self.find(UserChats, UserChats.create_id(a))
-        return [c for c in (self.chat(uuid.UUID(i)) for i in (mine.chat_ids if mine else []))
-                if c.is_member(b) and c.kind not in ("direct", "inbox")]
+        """The chats two people are both in, dialogs and inbox threads aside (CH-1): found in the read model
+        (the chats both lists hold, not a person's whole ``UserChats`` loaded), each confirmed on the chat
+        itself. The read model lags the store; confirmed so, its lag can only refuse (a join it has not
+        applied yet: refused until it has, a moment), never let a stranger in (a removal it has not applied)."""
+        with self.read_model.reading() as db:
+            candidates = shared_chat_ids(db, a, b)
+        chats = (self.find(Chat, uuid.UUID(i)) for i in candidates)
+        return [c for c in chats if c is not None and c.is_member(a) and c.is_member(b)
+                and c.kind not in ("direct", "inbox")]
 
     def _page_of(self, chat_id: uuid.UUID, seq: int) -> MessagePage:
         page = self.find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
