@@ -37,6 +37,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -149,8 +150,19 @@ def udp_baseline(fanout: int = 50, seconds: float = 3.0) -> float:
 
 
 # -- the SFU ------------------------------------------------------------------------------------------------------
+PROFILED = """
+import cProfile, runpy, signal, sys
+profiler, out = cProfile.Profile(), sys.argv[1]
+signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(out)))
+sys.argv = ["sfu"]
+runpy.run_module("sfu", run_name="__main__")
+"""  # an SFU whose cProfile runs between SIGUSR1 and SIGUSR2 (``SfuProcess(profile=...)``), then is written
+
+
 class SfuProcess:
-    def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None):
+    def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None,
+                 profile: Path | None = None):
         self.name = name
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
@@ -159,7 +171,9 @@ class SfuProcess:
         if fast_path is not None:
             env["SFERA_SFU_FAST_PATH"] = fast_path
         self.log = open(log_dir / f"sfu-{name}.log", "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, stdout=self.log,
+        self.profile = profile
+        command = ["-m", "sfu"] if profile is None else ["-c", PROFILED, str(profile)]
+        self.process = subprocess.Popen([sys.executable, *command], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 30
         while True:
@@ -174,6 +188,11 @@ class SfuProcess:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def profiling(self, on: bool) -> None:
+        """Start (``on``) or stop and write the SFU's cProfile (only with ``profile``)."""
+        if self.profile is not None:
+            self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
 
     @property
     def pid(self) -> int:
@@ -470,17 +489,25 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     latency.samples.clear()
     got0 = sum(r.frames for p in subscribers for r in p.received.values())
     fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
+    sfu.profiling(True)
     await asyncio.sleep(seconds)
+    sfu.profiling(False)
     fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     got1 = sum(r.frames for p in subscribers for r in p.received.values())
     stop.set()
     await pumping
+    # the same peers, nothing to forward: what the SFU spends on them anyway (aiortc's RTCP and ICE, its own ticks)
+    await asyncio.sleep(0.5)
+    cpu2, wall2 = cpu_seconds(sfu.pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    idle = (cpu_seconds(sfu.pid) - cpu2) / (time.monotonic() - wall2)
     for peer in (publisher, *subscribers):
         await peer.close()
     wall = wall1 - wall0
     out_pps, cpu = (fwd1 - fwd0) / wall, (cpu1 - cpu0) / wall
     lat = sorted(latency.samples)
     return {"n": n, "rate": rate, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
+            "idle_cpu": idle, "forwarding_pps_per_core": out_pps / (cpu - idle) if cpu > idle else 0,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}
