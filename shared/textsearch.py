@@ -85,14 +85,18 @@ def kept_terms(db: Any, terms: list[str]) -> list[str]:
     return [t for t in terms if len(t) > 1 or t.isdigit()] or terms
 
 
-def tsquery_match(column: str, terms: list[str]) -> tuple[str, list[str]]:
-    """PostgreSQL: the condition that ``column`` (a ``tsvector``) has every term as a prefix of a word or stem."""
-    condition = column + " @@ (" + " && ".join(
-        "(to_tsquery('russian', ?) || ?::tsquery)" for _ in terms) + ")"
+def tsquery(terms: list[str]) -> tuple[str, list[str]]:
+    """PostgreSQL: the ``tsquery`` of every term as a prefix of a word or stem (an expression and its parameters)."""
     params: list[str] = []
     for term in terms:
         params += [f"{term}:*", _lexeme_prefix(term)]
-    return condition, params
+    return "(" + " && ".join("(to_tsquery('russian', ?) || ?::tsquery)" for _ in terms) + ")", params
+
+
+def tsquery_match(column: str, terms: list[str]) -> tuple[str, list[str]]:
+    """PostgreSQL: the condition that ``column`` (a ``tsvector``) has every term as a prefix of a word or stem."""
+    query, params = tsquery(terms)
+    return f"{column} @@ {query}", params
 
 
 def fts_match(terms: list[str]) -> str:

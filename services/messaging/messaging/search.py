@@ -15,7 +15,10 @@ messaging's notification log (``shared.projection``) in messaging's own database
   behalf of an organization from all but its admins).
 
 Results are newest first (posted time, then chat id, then seq), paged by that key (keyset: no gaps, no doubles,
-whatever is posted meanwhile). ``python -m messaging.search rebuild`` rebuilds these tables from scratch
+whatever is posted meanwhile). On PostgreSQL a page reads each of one's chats newest first (an index by chat and
+time), in windows, until a page of hits is sure to be the newest: a common word costs a few rows a chat, whatever
+else the store holds; a word rare in one's chats is found by its GIN index (``search_page``).
+``python -m messaging.search rebuild`` rebuilds these tables from scratch
 (``python -m shared.projection rebuild messaging`` rebuilds every read model of messaging).
 """
 
@@ -31,7 +34,16 @@ from messaging.domain import Chat, MessagePage
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 from shared.projection import Db, Projection, handles
-from shared.textsearch import DOCUMENT_SQL, document, document_params, fts_match, kept_terms, tsquery_match, words
+from shared.textsearch import (
+    DOCUMENT_SQL,
+    document,
+    document_params,
+    fts_match,
+    kept_terms,
+    tsquery,
+    tsquery_match,
+    words,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -57,7 +69,7 @@ def searched_text(text: str, poll_question: str | None, names: list[str]) -> str
 
 class SearchProjection(Projection):
     name = "search"
-    version = 3  # 3: the search column holds our words as lexemes (shared.textsearch)
+    version = 4  # 3: the search column holds our words as lexemes (shared.textsearch); 4: no index by time
     tables = ("search_messages", "search_words", "search_members", "search_chats")
 
     def create_tables(self, db: Db) -> None:
@@ -68,9 +80,8 @@ class SearchProjection(Projection):
                    "poll_question TEXT, attachment_names TEXT NOT NULL, posted_us BIGINT NOT NULL, "
                    f"posted_at TEXT NOT NULL, edited_at TEXT{search}, "
                    + ("PRIMARY KEY (chat_id, seq))" if db.postgres else "UNIQUE (chat_id, seq))"))
+        # Each chat's rows newest first: PostgreSQL's search reads them chat by chat (search_page).
         db.execute("CREATE INDEX rm_search_messages_order ON {search_messages} (chat_id, posted_us, seq)")
-        # Across one's chats, newest first: a common word's first page is the newest rows walked back in time.
-        db.execute("CREATE INDEX rm_search_messages_time ON {search_messages} (posted_us, chat_id, seq)")
         if db.postgres:
             db.execute("CREATE INDEX rm_search_messages_words ON {search_messages} USING GIN (search)")
         else:
@@ -162,8 +173,28 @@ class SearchProjection(Projection):
 
 # -- the query ----------------------------------------------------------------------------------------------
 
+# PostgreSQL: each of one's chats is read newest first (its index by (chat, posted, seq)), a window of rows at a time,
+# each row checked against the words, a chat's window stopping at a page's worth of hits; the page stands once every
+# chat's unread rows are older than a page of hits. A common word's page is a few hundred rows read, whatever else
+# the store holds (others' chats, one's old history). Windows grow while the hits come at a rate that fills the page
+# within READ_MAX rows; a rarer word's hits come from its GIN index (all of them in one's chats, sorted).
+WINDOW_ROWS = 4096  # the first windows: this many rows over one's chats (WINDOW_MIN..WINDOW_MAX a chat)
+WINDOW_MIN, WINDOW_MAX = 32, 1024
+READ_MAX = 16384  # rows read by the windows at most for a page (then the GIN)
+POSTED_MAX = SEQ_MAX = 2**63 - 1
+SEQ_MIN = -(2**63)
+# The plans these reads are made for, whatever the planner's estimates (see _windows and _every_hit); one page: no
+# workers, no JIT.
+_ONE_PAGE = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+_IN_ORDER = {**_ONE_PAGE, "enable_seqscan": "off", "enable_bitmapscan": "off"}
+_BITMAP_ONLY = {**_ONE_PAGE, "enable_seqscan": "off", "enable_indexscan": "off", "enable_indexonlyscan": "off"}
+_COLUMNS = ("m.chat_id, m.seq, m.message_id, m.author_id, m.on_behalf_of, m.text, m.poll_question, "
+            "m.attachment_names, m.posted_us, m.posted_at, m.edited_at")
 
-def _after(cursor: str | None) -> tuple[int, str, int] | None:
+Key = tuple[int, str, int]
+
+
+def _after(cursor: str | None) -> Key | None:
     key = decode_cursor(cursor)
     if key is None:
         return None
@@ -175,6 +206,11 @@ def _after(cursor: str | None) -> tuple[int, str, int] | None:
                       {"cursor": cursor[:100] if cursor else cursor}) from None
 
 
+def _key(row: dict) -> Key:
+    """A row's place in the results (newest first is the largest key; chat ids compare as bytes, as COLLATE "C")."""
+    return int(row["posted_us"]), row["chat_id"], int(row["seq"])
+
+
 def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None, cursor: str | None,
                 limit: int) -> tuple[list[dict], str | None]:
     """Messages with every word of ``text`` in the chats ``user_id`` is a member of now (or in ``chat_id`` only:
@@ -184,6 +220,96 @@ def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None
     if not terms:
         raise Invalid("search.no_words", "Type a word to search for: letters or digits.")
     terms = kept_terms(db, terms)
+    after = _after(cursor)
+    rows = _by_windows(db, user_id, terms, chat_id, after, limit + 1) if db.postgres else None
+    if rows is None:
+        rows = _every_hit(db, user_id, terms, chat_id, after, limit + 1)
+    items = [{"chat_id": row["chat_id"], "chat_name": row["chat_name"], "chat_kind": row["chat_kind"],
+              "organization_id": row["organization_id"], "seq": int(row["seq"]), "message_id": row["message_id"],
+              "author_id": row["author_id"], "on_behalf_of": row["on_behalf_of"], "text": row["text"],
+              "poll_question": row["poll_question"], "attachment_names": json.loads(row["attachment_names"]),
+              "posted_at": row["posted_at"], "edited_at": row["edited_at"]} for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return items, (encode_cursor(f"{last['posted_us']}|{last['chat_id']}|{last['seq']}") if last else None)
+
+
+def _by_windows(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID | None, after: Key | None,
+                wanted: int) -> list[dict] | None:
+    """PostgreSQL: the ``wanted`` newest hits after ``after``, read chat by chat newest first in windows, or None when
+    the hits come too rarely for that (the GIN then).
+
+    Each chat's window gives its hits in order and, when it ends before ``wanted`` hits, its last row (``n`` is the
+    window's size): every row of the chat unread is older than that one. A hit newer than every such last row is
+    final; the page stands when ``wanted`` hits are. Otherwise the chats whose unread rows could still hold a hit
+    of the page are read further, in bigger windows."""
+    if chat_id is not None:
+        chats = [str(chat_id)]
+    else:
+        chats = [row["chat_id"] for row in db.rows("SELECT chat_id FROM {search_members} WHERE user_id = ?",
+                                                   (str(user_id),))]
+    if not chats:
+        return []
+    # Where each chat's unread rows begin: below the cursor's key (posted, chat, seq), within the chat (posted, seq).
+    edges: dict[str, tuple[int, int]] = {}
+    for chat in chats:
+        if after is None:
+            edges[chat] = (POSTED_MAX, SEQ_MAX)
+        else:
+            edges[chat] = (after[0], SEQ_MIN if chat > after[1] else after[2] if chat == after[1] else SEQ_MAX)
+    query, matched = tsquery(terms)
+    window = max(WINDOW_MIN, min(WINDOW_MAX, WINDOW_ROWS // len(chats)))
+    reading = dict(edges)  # the chats read in this round, from their edges
+    hits: list[dict] = []
+    read = found = 0
+    while True:
+        # Each chat's rows in order, lazily: a bitmap of the chat's rows sorted (the planner's choice when a chat
+        # holds few more rows than a window) reads them all even when its first rows are a page of hits.
+        rows = _planned(db, _IN_ORDER,
+            "SELECT w.*, c.name AS chat_name, c.kind AS chat_kind, c.organization_id FROM "
+            "(SELECT u.chat_id COLLATE \"C\" AS chat_id, u.posted_us, u.seq FROM unnest(?::text[], ?::bigint[], "
+            "?::bigint[]) AS u(chat_id, posted_us, seq)) p CROSS JOIN LATERAL (SELECT x.* FROM (SELECT y.*, "
+            f"row_number() OVER () AS n FROM (SELECT {_COLUMNS}, m.search @@ (SELECT {query}) AS hit "  # made once
+            "FROM {search_messages} m WHERE m.chat_id = p.chat_id AND (m.posted_us, m.seq) < (p.posted_us, p.seq) "
+            "ORDER BY m.chat_id DESC, m.posted_us DESC, m.seq DESC LIMIT ?) y) x WHERE x.hit OR x.n = ? LIMIT ?) w "
+            "LEFT JOIN {search_chats} c ON c.chat_id = w.chat_id",
+            (list(reading), [e[0] for e in reading.values()], [e[1] for e in reading.values()], *matched, window,
+             window, wanted))
+        counts: dict[str, int] = {}
+        ends: dict[str, dict] = {}
+        for row in rows:
+            if row["hit"]:
+                hits.append(row)
+                counts[row["chat_id"]] = counts.get(row["chat_id"], 0) + 1
+            if row["n"] == window:
+                ends[row["chat_id"]] = row
+        found += sum(counts.values())
+        read += window * len(ends) + len(rows) - len(ends)  # about (a chat that stopped early read more than it gave)
+        for chat in reading:  # a chat stays open while its window ended before a page of hits: older rows unread
+            edges.pop(chat)
+            if chat in ends and counts.get(chat, 0) < wanted:
+                edges[chat] = (int(ends[chat]["posted_us"]), int(ends[chat]["seq"]))
+        hits.sort(key=_key, reverse=True)
+        del hits[wanted:]
+        if len(hits) == wanted:  # a chat whose unread rows are all older than the page's last hit: read enough
+            edges = {chat: edge for chat, edge in edges.items() if (edge[0], chat, edge[1]) > _key(hits[-1])}
+        if not edges:
+            return hits
+        # The hits newer than every open chat's unread rows are final. Read on while the hits come often enough to
+        # fill the page within READ_MAX rows; the chats whose unread rows are the newest first (a quarter of them).
+        horizon = max((edge[0], chat, edge[1]) for chat, edge in edges.items())
+        need = wanted - sum(1 for hit in hits if _key(hit) >= horizon)
+        if read + need * read / max(found, 1) > READ_MAX:
+            return None
+        newest = sorted(edges, key=lambda chat: (edges[chat][0], chat, edges[chat][1]), reverse=True)
+        reading = {chat: edges[chat] for chat in newest[:-(-len(newest) // 4)]}
+        window = min(window * 4, (READ_MAX - read) // len(reading))
+        if window < WINDOW_MIN:
+            return None
+
+
+def _every_hit(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID | None,
+               after: tuple[int, str, int] | None, wanted: int) -> list[dict]:
+    """Every hit in one's chats (the words' index: GIN or FTS5), sorted, the ``wanted`` newest."""
     conditions: list[str] = []
     params: list[Any] = []
     if chat_id is not None:
@@ -199,22 +325,29 @@ def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None
     else:
         conditions.append("m.id IN (SELECT rowid FROM {search_words} WHERE {search_words} MATCH ?)")
         params.append(fts_match(terms))
-    after = _after(cursor)
     if after is not None:
         conditions.append("(m.posted_us < ? OR (m.posted_us = ? AND (m.chat_id < ? OR (m.chat_id = ? AND m.seq < ?))))")
         params += [after[0], after[0], after[1], after[1], after[2]]
-    rows = db.rows("SELECT m.chat_id, m.seq, m.message_id, m.author_id, m.on_behalf_of, m.text, m.poll_question, "
-                   "m.attachment_names, m.posted_us, m.posted_at, m.edited_at, c.name AS chat_name, "
-                   "c.kind AS chat_kind, c.organization_id FROM {search_messages} m "
-                   "LEFT JOIN {search_chats} c ON c.chat_id = m.chat_id WHERE " + " AND ".join(conditions)
-                   + " ORDER BY m.posted_us DESC, m.chat_id DESC, m.seq DESC LIMIT ?", (*params, limit + 1))
-    items = [{"chat_id": row["chat_id"], "chat_name": row["chat_name"], "chat_kind": row["chat_kind"],
-              "organization_id": row["organization_id"], "seq": int(row["seq"]), "message_id": row["message_id"],
-              "author_id": row["author_id"], "on_behalf_of": row["on_behalf_of"], "text": row["text"],
-              "poll_question": row["poll_question"], "attachment_names": json.loads(row["attachment_names"]),
-              "posted_at": row["posted_at"], "edited_at": row["edited_at"]} for row in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return items, (encode_cursor(f"{last['posted_us']}|{last['chat_id']}|{last['seq']}") if last else None)
+    sql = (f"SELECT {_COLUMNS}, c.name AS chat_name, c.kind AS chat_kind, c.organization_id "
+           "FROM {search_messages} m LEFT JOIN {search_chats} c ON c.chat_id = m.chat_id WHERE "
+           + " AND ".join(conditions) + " ORDER BY m.posted_us DESC, m.chat_id DESC, m.seq DESC LIMIT ?")
+    if not db.postgres:
+        return db.rows(sql, (*params, wanted))
+    # The windows found the words rare in one's newest rows: read their hits from the GIN index, whatever the planner
+    # guesses. Its estimate of a prefix query adds up each word's stem and forms apart (a message holds both): it
+    # took such words for common ones and read the whole table or an index of it with the words as a filter (40,000
+    # rows: 35-75 ms for "кабинет 12" or "собрание пятницу"; their hits by the GIN: a few ms). One page: no workers.
+    return _planned(db, _BITMAP_ONLY, sql, (*params, wanted))
+
+
+def _planned(db: Db, plan: dict[str, str], sql: str, params: tuple) -> list[dict]:
+    """PostgreSQL: the rows of ``sql`` planned with these settings (for this statement only)."""
+    for setting, value in plan.items():
+        db.execute(f"SET LOCAL {setting} = {value}")
+    found = db.rows(sql, params)
+    for setting in plan:  # (a failed statement ends the transaction, and these with it)
+        db.execute(f"RESET {setting}")
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -10,13 +10,15 @@ import uuid
 import pytest
 from marshmallow import ValidationError
 
+from messaging import search
 from messaging.application import MessagingApplication
 from messaging.search import SearchProjection
 from messaging.search import main as search_main
 from messaging.seed import sentence, write_history
+from shared.config import settings
 from shared.contracts.api.messaging import CreateChat, MessageSearchInput, PostMessage, SearchMessages, UpdateChat
 from shared.errors import Forbidden, Invalid
-from shared.projection import ReadModel
+from shared.projection import Db, ReadModel
 from shared.projection import main as projection_main
 from shared.store import make_application
 from shared.store.testing import use_store_settings
@@ -257,3 +259,97 @@ def test_a_seeded_history_of_sentences_is_found_whole_page_after_page(store_sett
     assert len(found) == len(set(found)) and {seq for _, seq in found} == expected and len(expected) > 10
     assert {c for c, _ in found} == {str(chat.id)}
     assert [seq for _, seq in found] == sorted(expected, reverse=True)  # one time for all: by seq, newest first
+
+
+def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypatch):
+    """PostgreSQL reads one's chats newest first in windows (small here: several rounds, growing windows, the GIN
+    when hits come rarely); every page is what sorting every hit gives, on every store, page after page."""
+    monkeypatch.setattr(search, "WINDOW_ROWS", 8)
+    monkeypatch.setattr(search, "WINDOW_MIN", 2)
+    monkeypatch.setattr(search, "READ_MAX", 120)
+    every_hit = search._every_hit
+    ways: list[str] = []
+    monkeypatch.setattr(search, "_every_hit", lambda *a: ways.append("gin") or every_hit(*a))
+    five = school.klass()
+    a, b = school.join("student", five), school.join("teacher")
+    (class_chat,) = school.chat_of("class", a)
+    chats = [class_chat, manual_chat(school, b, [a], "Кружок"), manual_chat(school, b, [a], "Хор"),
+             manual_chat(school, b, [], "Чужой")]
+    texts = []
+    for n in range(150):  # the chats take turns unevenly; a common word, a rarer one, a rare one
+        chat = chats[(n * n) % 7 % 4]
+        text = " ".join(["урок" if n % 2 else "перемена", "олимпиада" if n % 9 == 0 else "", "диктант" * (n == 7)])
+        sent = school.app.post(b if chat is not chats[0] else a, PostMessage(chat.id, text))
+        texts.append((search._micros(sent["posted_at"]), str(chat.id), sent["seq"], chat is not chats[3]))
+    for _ in range(20):  # then one chat alone for a while: its rows are the newest ones
+        sent = school.app.post(a, PostMessage(class_chat.id, "перемена"))
+        texts.append((search._micros(sent["posted_at"]), str(class_chat.id), sent["seq"], True))
+    for q, has in (("урок", lambda n: n % 2), ("олимпиада", lambda n: n % 9 == 0), ("диктант", lambda n: n == 7)):
+        expected = sorted(((t, c, s) for n, (t, c, s, mine) in enumerate(texts[:150]) if mine and has(n)),
+                          reverse=True)
+        for limit in (1, 4, 7):
+            found, cursor = [], None
+            while True:
+                items, cursor = school.app.search_messages(a, SearchMessages(q, None, cursor, limit))
+                found += [(search._micros(i["posted_at"]), i["chat_id"], i["seq"]) for i in items]
+                if cursor is None:
+                    break
+            assert found == expected, (q, limit)
+    if school.app.search_model.backend.dialect == "postgres":
+        assert "gin" in ways and len(ways) < 20  # the rare words only
+
+
+@pytest.fixture
+def postgres_settings(postgres, tmp_path):
+    database = f"search{uuid.uuid4().hex[:8]}"
+    postgres.ensure_database(database)
+    return settings({"SFERA_VAR_DIR": str(tmp_path / "var"), "PERSISTENCE": "postgres",
+                     "SFERA_PG_PORT": str(postgres.port), "SFERA_PG_DB": database})
+
+
+def rows_read(monkeypatch) -> list[int]:
+    """Every statement on the search's messages runs EXPLAIN ANALYZE first: the rows its scans of that table read
+    (returned or filtered out, every loop), one number a statement."""
+    counts: list[int] = []
+    rows = Db.rows
+
+    def explained(db: Db, text: str, params=()):
+        if "{search_messages}" in text:
+            with db.cursor.connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + db.sql(text), tuple(params), prepare=False)
+                (plan,) = cursor.fetchone().values()
+
+            def read(node: dict) -> int:
+                own = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+                       + node.get("Rows Removed by Index Recheck", 0)) * node.get("Actual Loops", 1)
+                return (own if node.get("Relation Name") == "rm_search_messages" else 0) + sum(
+                    read(child) for child in node.get("Plans", []))
+
+            counts.append(read(plan[0]["Plan"]))
+        return rows(db, text, params)
+
+    monkeypatch.setattr(Db, "rows", explained)
+    return counts
+
+
+def test_a_common_words_page_reads_a_few_rows_of_each_chat_not_every_hit_nor_others_rows(postgres_settings,
+                                                                                         monkeypatch):
+    """10 chats of 200 messages each with the word, and as many of someone else's written after (newer): a page of
+    20 reads about 21 rows of each of one's chats (each chat's newest first, stopping at a page of hits), not the
+    person's 2,000 hits (the GIN's), nor the 2,000 newer rows of others (walking back in time over everyone's)."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=postgres_settings)
+    me, someone = uuid.uuid4(), uuid.uuid4()
+    mine = [write_history(app, me, 200, f"мой {n}", text=lambda seq: f"Урок {seq}") for n in range(10)]
+    for n in range(10):
+        write_history(app, someone, 200, f"чужой {n}", text=lambda seq: f"Урок {seq}")
+    find = app.search_messages(me, SearchMessages("урок", None, None, 5))  # caught up, before counting
+    counts = rows_read(monkeypatch)
+    items, cursor = app.search_messages(me, SearchMessages("уроки", None, None, 20))
+    assert sum(counts) <= 10 * 21 + 10, counts
+    newest = str(mine[-1].id)  # write_history posts a chat's messages at its creation: the last chat's are newest
+    assert [(i["chat_id"], i["seq"]) for i in items] == [(newest, seq) for seq in range(199, 179, -1)]
+    counts.clear()
+    items, _ = app.search_messages(me, SearchMessages("уроки", None, cursor, 20))  # the next page: as few
+    assert sum(counts) <= 10 * 21 + 10, counts
+    assert [(i["chat_id"], i["seq"]) for i in items] == [(newest, seq) for seq in range(179, 159, -1)]
+    assert find[0] and cursor
