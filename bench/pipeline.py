@@ -25,6 +25,11 @@ The relay is woken by its store (PostgreSQL LISTEN/NOTIFY, issue #17); the same 
 measures the old fixed 20 ms poll (``SFERA_RELAY_WAKE=poll``) as its baseline: the
 paced latency again, and each relay's CPU seconds over 10 s idle (/proc/<pid>/stat).
 
+A save on PostgreSQL is one statement, one round trip (shared/store/recorders.py); the same
+run measures burst and paced latency again with eventsourcing's own insert transaction
+(``SFERA_STORE_SAVE_FUNCTION=off``: the producers', the relay's position and the consumer's
+saves, 5-6 round trips each) as its baseline.
+
     python -m bench.pipeline [--events 10000]
 """
 
@@ -125,14 +130,14 @@ def bench_psycopg(pg: Postgres, n: int) -> dict:
 class Pipeline:
     """Commits to identity's store; reads back what the ledger applied."""
 
-    def __init__(self, stack: Stack, ledger_metrics: str):
+    def __init__(self, stack: Stack, ledger_metrics: str, first_phone: int = 1):
         config = stack.settings()
         self.ledger_metrics = ledger_metrics
         self.identity = make_application(IdentityApplication, "identity", config=config)
         self.ledger = make_application(LedgerApplication, "ledger", config=config)
         self.applied: dict = {}
         self.position = 0
-        self.serial = itertools.count(1)
+        self.serial = itertools.count(first_phone)
 
     def commit(self) -> tuple:
         account = Account(phone=f"+7901{next(self.serial):07d}", email=None, registered_via="phone")
@@ -291,8 +296,26 @@ def main() -> None:
         old["name"] = f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll"
         rows.append(old)
         idle_polling = idle_relay_cpu(stack)
+        # the baseline of the one-statement save: eventsourcing's insert transaction for every save of the pipeline
+        # (producers, relay's position, consumer); group commit on, the relay woken by its store
+        stack.stop_process("ledger")
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port,
+                            SFERA_STORE_SAVE_FUNCTION="off")
+        stack.wait_healthy(["ledger"])
+        restart_relay(stack, SFERA_STORE_SAVE_FUNCTION="off")
+        os.environ["SFERA_STORE_SAVE_FUNCTION"] = "off"  # read when the recorders are made
+        try:
+            eventsourcing_saves = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics", first_phone=5_000_000)
+        finally:
+            del os.environ["SFERA_STORE_SAVE_FUNCTION"]
+        es_burst = bench_pipeline_burst(eventsourcing_saves, n, args.producers)
+        es_burst["name"] = "pipeline burst, eventsourcing's save transaction"
+        rows.append(es_burst)
+        es_paced = bench_pipeline_paced(eventsourcing_saves, max(500, n // 5), rate)
+        es_paced["name"] = f"pipeline paced at {rate:.0f}/s, eventsourcing's save transaction"
+        rows.append(es_paced)
     rows.append(alone)
-    pika_row, pg_row, pipe, paced, _, _ = rows
+    pika_row, pg_row, pipe, paced = rows[:4]
     print()
     print(f"{'':58} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (latency: send/commit -> consumed/applied)")
     for row in rows:
@@ -312,6 +335,9 @@ def main() -> None:
           f"aggregate created -> handler's event: p50 {paced['p50_handler']:.1f} ms)")
     print(f"paced pipeline p99 / raw pika p99:       {paced['p99'] / pika_row['p99']:.1f}x")
     print(f"paced pipeline p50 / with the old 20 ms poll p50: {paced['p50'] / old['p50']:.2f}x")
+    print(f"one-statement saves / eventsourcing's save transaction: burst {pipe['rate'] / es_burst['rate']:.2f}x "
+          f"({pipe['rate']:.0f}/s vs {es_burst['rate']:.0f}/s = {es_burst['rate'] / pika_row['rate']:.2f}x raw pika); "
+          f"paced p50 {paced['p50']:.2f} ms vs {es_paced['p50']:.2f} ms")
     print(f"idle relay CPU over 10 s: woken by the store {idle_woken:.2f} s ({idle_woken * 10:.2f} % of a core), "
           f"old 20 ms poll {idle_polling:.2f} s ({idle_polling * 10:.2f} %); "
           f"ratio {idle_woken / idle_polling if idle_polling else float('nan'):.3f}x")
@@ -326,6 +352,12 @@ def main() -> None:
                f"SFERA_STORE_GROUP_COMMIT=off {alone['rate']:.0f}/s", pipe["rate"] / alone["rate"], "> 1x")
     report.row("pipeline", f"event pipeline paced at {rate:.0f}/s, p50 commit -> applied", f"{paced['p50']:.1f} ms",
                f"raw pika p50 {pika_row['p50']:.2f} ms", paced["p50"] / pika_row["p50"], "p50 <= 5 ms")
+    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (burst)",
+               f"{pipe['rate']:.0f} events/s", f"SFERA_STORE_SAVE_FUNCTION=off {es_burst['rate']:.0f}/s",
+               pipe["rate"] / es_burst["rate"], "> 1x")
+    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (paced p50)",
+               f"{paced['p50']:.2f} ms", f"SFERA_STORE_SAVE_FUNCTION=off {es_paced['p50']:.2f} ms",
+               paced["p50"] / es_paced["p50"], "< 1x")
     print()
     print(report.table(report.rows("pipeline")), flush=True)
 
