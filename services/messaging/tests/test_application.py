@@ -442,6 +442,37 @@ def test_a_post_reads_what_is_new_of_its_chat_not_the_whole_last_page_CH_4(store
     assert len(read) <= 5, f"a post replayed {len(read)} stored events"
 
 
+def test_a_commands_unsaved_changes_to_a_cached_page_never_reach_the_next_read_CH_4(store_settings):
+    """Each read of a cached page is its own copy (MessagePage's quick deep copy): a command that changed its copy
+    and then failed or was refused leaves the page as stored, its messages' polls and attachments included."""
+    from messaging.domain import MessagePage
+
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    school = School(app)
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    app.post(a, PostMessage(chat.id, "", poll={"question": "Когда?", "options": ["Сегодня", "Завтра"]}))
+    app.vote(b, chat.id, 0, [1])
+    file = app.upload_attachment(a, chat.id, "photo", "a.png", "image/png", 2048, "ab" * 32)
+    app.post(a, PostMessage(chat.id, "фото", attachment_ids=[file.id]))
+    app.post(a, PostMessage(chat.id, "текст"))
+    page_id = MessagePage.create_id(chat.id, 0)
+    stored = app.find(MessagePage, page_id)
+    before = {k: v for k, v in vars(stored).items() if k != "_pending_events"}
+
+    changed = app.find(MessagePage, page_id)
+    assert changed is not stored and changed.messages == stored.messages
+    changed.vote(0, a, [0])
+    changed.messages[1]["attachments"][0]["file_name"] = "b.png"
+    changed.edit(2, "другой", NOW)
+    changed.post(uuid.uuid4(), a, None, "не сохранено", None, NOW)
+
+    again = app.find(MessagePage, page_id)
+    assert {k: v for k, v in vars(again).items() if k != "_pending_events"} == before
+    assert again.messages[0]["poll"]["votes"] == {str(b): [1]} and again.next_seq == 3
+
+
 def test_two_replicas_posting_alternately_into_one_chat_give_every_message_its_own_seq_CH_4(durable_store_settings):
     """Two processes (two applications on one store, each with its cache of aggregates) post in turn into one chat
     across a page's end, then race: each post gets the next seq, none is lost, both read the same history and the
