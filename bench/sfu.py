@@ -289,16 +289,18 @@ class Arrivals:
             self.on_payload(packet.payload)
 
 
-def _subscribers_worker(url: str, tokens: list[str], light: bool, conn) -> None:
-    asyncio.run(_subscribers(url, tokens, light, conn))
+def _subscribers_worker(url: str, tokens: list[str], light: bool, conn, slots: tuple[int, int] = (2, 1),
+                        every: int = 1) -> None:
+    asyncio.run(_subscribers(url, tokens, light, conn, slots, every))
 
 
-async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
+async def _subscribers(url: str, tokens: list[str], light: bool, conn, slots: tuple[int, int] = (2, 1),
+                       every: int = 1) -> None:
     """Some of a fan-out's subscribers, in a process of their own; answers ``count`` (packets, peers receiving),
     ``clear`` and ``stop`` (closes them, answers the arrivals) on ``conn``. A peer that cannot connect (a machine
     too loaded to finish DTLS in time) is left out and counted as not connected."""
     arrivals = Arrivals()
-    peers = [Peer(url, t, video_slots=2, audio_slots=1, decode=False) for t in tokens]
+    peers = [Peer(url, t, video_slots=slots[0], audio_slots=slots[1], decode=False) for t in tokens]
     for peer in peers:
         peer.on_packet = arrivals.on_packet
     outcomes = await asyncio.gather(*(p.connect(timeout=60) for p in peers), return_exceptions=True)
@@ -308,7 +310,7 @@ async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
             await peer.close()
     if light:
         for peer in peers:
-            lighten(peer, arrivals)
+            lighten(peer, arrivals, every)
     loop = asyncio.get_running_loop()
     while True:
         command = await loop.run_in_executor(None, conn.recv)
@@ -327,10 +329,12 @@ async def _subscribers(url: str, tokens: list[str], light: bool, conn) -> None:
 
 class Subscribers:
     """A fan-out's ``n`` subscribers: in this process (``procs`` 1) or spread over ``procs`` processes of their
-    own, so that the publisher's encoder and the subscribers' event loops do not starve each other."""
+    own, so that the publisher's encoder and the subscribers' event loops do not starve each other. ``slots``:
+    each one's (video, audio) slots; ``every``: a light subscriber times one large packet in so many."""
 
-    def __init__(self, url: str, call_id: str, n: int, light: bool, latency: Latency, procs: int):
-        self.url, self.light, self.latency = url, light, latency
+    def __init__(self, url: str, call_id: str, n: int, light: bool, latency: Latency, procs: int,
+                 slots: tuple[int, int] = (2, 1), every: int = 1):
+        self.url, self.light, self.latency, self.slots, self.every = url, light, latency, slots, every
         self.tokens = [token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer") for _ in range(n)]
         self.procs = max(1, min(procs, n))
         self.peers: list[Peer] = []
@@ -339,19 +343,21 @@ class Subscribers:
 
     async def start(self) -> None:
         if self.procs == 1:
-            self.peers = [Peer(self.url, t, video_slots=2, audio_slots=1, decode=False) for t in self.tokens]
+            self.peers = [Peer(self.url, t, video_slots=self.slots[0], audio_slots=self.slots[1], decode=False)
+                          for t in self.tokens]
             for peer in self.peers:
                 peer.on_packet = self.latency.on_packet
             await asyncio.gather(*(p.connect() for p in self.peers))
             if self.light:
                 for peer in self.peers:
-                    lighten(peer, self.latency)
+                    lighten(peer, self.latency, self.every)
             return
         spawn = multiprocessing.get_context("spawn")
         for i in range(self.procs):
             parent, child = spawn.Pipe()
             worker = spawn.Process(target=_subscribers_worker, args=(self.url, self.tokens[i::self.procs],
-                                                                     self.light, child), daemon=True)
+                                                                     self.light, child, self.slots, self.every),
+                                   daemon=True)
             worker.start()
             self.pipes.append(parent)
             self.workers.append(worker)
@@ -435,7 +441,8 @@ class Silence(MediaStreamTrack):
         await asyncio.Event().wait()
 
 
-async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 1000, light: bool = True) -> dict:
+async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 1000, light: bool = True,
+                procs: int = 1) -> dict:
     """Forwarding capacity, not a lesson: one publisher's microphone stream raised to ``rate`` packets/s of
     ``size`` bytes (written into its SRTP transport by this process, continuing the stream aiortc began; the SFU
     forwards an audio packet as any other, never decoding it) to ``n`` subscribers. At a lesson's 100-200 packets
@@ -457,14 +464,14 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
         await original(data)
 
     dtls._send_rtp = send
-    subscribers = [Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer"), video_slots=0,
-                        audio_slots=1, decode=False) for _ in range(n)]
-    await asyncio.gather(*(p.connect() for p in subscribers))
-    for peer in subscribers:
-        lighten(peer, latency, every=16) if light else setattr(peer, "on_packet", latency.on_packet)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and sum(1 for p in subscribers if sum(
-            r.frames for r in p.received.values()) > 20) < n:
+    # ``procs`` > 1: the subscribers in processes of their own, so that receiving does not starve the pump
+    subscribers = Subscribers(sfu.url, call_id, n, light, latency, procs, slots=(0, 1), every=16)
+    await subscribers.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, ready, connected = await subscribers.counts()
+        if ready >= connected:
+            break
         await asyncio.sleep(0.2)
     sender.replaceTrack(Silence())
     await asyncio.sleep(0.2)  # aiortc's last packet of the tone is out
@@ -486,14 +493,14 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
 
     pumping = asyncio.ensure_future(pump())
     await asyncio.sleep(1.5)
-    latency.samples.clear()
-    got0 = sum(r.frames for p in subscribers for r in p.received.values())
+    await subscribers.clear()
+    got0 = (await subscribers.counts())[0]
     fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
     sfu.profiling(True)
     await asyncio.sleep(seconds)
     sfu.profiling(False)
     fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
-    got1 = sum(r.frames for p in subscribers for r in p.received.values())
+    got1 = (await subscribers.counts())[0]
     stop.set()
     await pumping
     # the same peers, nothing to forward: what the SFU spends on them anyway (aiortc's RTCP and ICE, its own ticks)
@@ -501,8 +508,8 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     cpu2, wall2 = cpu_seconds(sfu.pid), time.monotonic()
     await asyncio.sleep(seconds)
     idle = (cpu_seconds(sfu.pid) - cpu2) / (time.monotonic() - wall2)
-    for peer in (publisher, *subscribers):
-        await peer.close()
+    await publisher.close()
+    await subscribers.close()
     wall = wall1 - wall0
     out_pps, cpu = (fwd1 - fwd0) / wall, (cpu1 - cpu0) / wall
     lat = sorted(latency.samples)
@@ -629,7 +636,8 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
         print(f"largest N measured within one core and 2% loss: {max(fits) if fits else 0}; "
               f"at {core:,.0f} pkt/s per core one core would carry about {core / max(1, per_sub):,.0f} subscribers "
               f"({per_sub:,.0f} pkt/s each)")
-        burst = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, light=light))
+        burst = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, light=light,
+                                  procs=args.procs if light else 1))
         print(f"flood: 1 stream of {burst['rate']:,} pkt/s (1,000 bytes) -> {burst['n']} subscribers: "
               f"{burst['out_pps']:,.0f} pkt/s out on {burst['cpu']:.2f} of a core = {burst['pps_per_core']:,.0f} "
               f"pkt/s per core ({burst['pps_per_core'] / baseline:.2f}x the UDP loop), loss {burst['loss']:.1%}, "

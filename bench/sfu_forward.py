@@ -14,7 +14,7 @@ read from /proc; next to it, in the same run, the bare UDP relay loop in Python 
 once, sendto 50 times). ``--profile``: the SFU's own cProfile over the measured seconds.
 
     PYTHONPATH=.:services/sfu python -m bench.sfu_forward [--n 50] [--packets 4000] [--profile]
-    PYTHONPATH=.:services/sfu python -m bench.sfu_forward --process [--flood-n 40] [--flood-rate 2000]
+    PYTHONPATH=.:services/sfu python -m bench.sfu_forward --process [--flood-n 40] [--flood-rate 2000] [--procs 2]
                                                           [--seconds 6] [--paths fast,rtppacket] [--profile]
 
 Each prints its rows (``bench.report``) at its end.
@@ -108,7 +108,7 @@ def through_process(args: argparse.Namespace) -> dict:
         profile = log_dir / f"sfu-forward-{path}.prof" if args.profile else None
         sfu = SfuProcess(log_dir, f"forward-{path}", fast_path=PATHS[path], profile=profile)
         try:
-            out[path] = r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate))
+            out[path] = r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs))
         finally:
             sfu.stop()
         print(f"{path} path: 1 stream of {r['rate']:,} pkt/s -> {r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out "
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--flood-rate", type=int, default=2000, help="packets/s of the flood's one stream")
     parser.add_argument("--flood-n", type=int, default=40, help="subscribers of the flood")
     parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--procs", type=int, default=2,
+                        help="with --process: processes the flood's subscribers are spread over (1: with the pump)")
     parser.add_argument("--paths", type=lambda v: [p for p in v.split(",") if p], default=["fast"],
                         help="with --process: forwarding paths, of fast, rtppacket")
     args = parser.parse_args()
