@@ -204,6 +204,12 @@ def test_the_admin_changes_the_schools_region_and_search_finds_it_by_the_regions
     words.press_sequentially(f"приречная {place.split('-')[1]} moscow", delay=30)
     found = page.locator(".tile", has_text="Гимназия Приречная")
     expect(found).to_contain_text(f"{place}, Москва")
+    with page.expect_request(lambda r: "region=16" in r.url):  # the region filter narrows the same words
+        page.get_by_label("Регион", exact=True).select_option(label="Республика Татарстан")
+    expect(page.get_by_text("По запросу ничего не нашлось")).to_be_visible()
+    page.get_by_label("Регион", exact=True).select_option(label="Москва")
+    expect(found).to_contain_text(f"{place}, Москва")
+    assert "region=77" in page.url  # kept in the address with the words
     seeker.screen("school-find-region")
     page.get_by_role("button", name="English").click()
     expect(found).to_contain_text(f"{place}, Moscow")
