@@ -41,7 +41,6 @@ from shared.textsearch import (
     fts_match,
     kept_terms,
     tsquery,
-    tsquery_match,
     words,
 )
 
@@ -183,11 +182,6 @@ WINDOW_MIN, WINDOW_MAX = 32, 1024
 READ_MAX = 16384  # rows read by the windows at most for a page (then the GIN)
 POSTED_MAX = SEQ_MAX = 2**63 - 1
 SEQ_MIN = -(2**63)
-# The plans these reads are made for, whatever the planner's estimates (see _windows and _every_hit); one page: no
-# workers, no JIT.
-_ONE_PAGE = {"jit": "off", "max_parallel_workers_per_gather": "0"}
-_IN_ORDER = {**_ONE_PAGE, "enable_seqscan": "off", "enable_bitmapscan": "off"}
-_BITMAP_ONLY = {**_ONE_PAGE, "enable_seqscan": "off", "enable_indexscan": "off", "enable_indexonlyscan": "off"}
 _COLUMNS = ("m.chat_id, m.seq, m.message_id, m.author_id, m.on_behalf_of, m.text, m.poll_question, "
             "m.attachment_names, m.posted_us, m.posted_at, m.edited_at")
 
@@ -242,52 +236,50 @@ def _by_windows(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID
     window's size): every row of the chat unread is older than that one. A hit newer than every such last row is
     final; the page stands when ``wanted`` hits are. Otherwise the chats whose unread rows could still hold a hit
     of the page are read further, in bigger windows."""
-    if chat_id is not None:
-        chats = [str(chat_id)]
-    else:
-        chats = [row["chat_id"] for row in db.rows("SELECT chat_id FROM {search_members} WHERE user_id = ?",
-                                                   (str(user_id),))]
-    if not chats:
-        return []
-    # Where each chat's unread rows begin: below the cursor's key (posted, chat, seq), within the chat (posted, seq).
-    edges: dict[str, tuple[int, int]] = {}
-    for chat in chats:
-        if after is None:
-            edges[chat] = (POSTED_MAX, SEQ_MAX)
-        else:
-            edges[chat] = (after[0], SEQ_MIN if chat > after[1] else after[2] if chat == after[1] else SEQ_MAX)
     query, matched = tsquery(terms)
-    window = max(WINDOW_MIN, min(WINDOW_MAX, WINDOW_ROWS // len(chats)))
-    reading = dict(edges)  # the chats read in this round, from their edges
+    # The first round: one's chats of now (their number sizes the windows), below the cursor's key (posted, chat,
+    # seq) within each chat (posted, seq); the next ones: the open chats below their last rows read.
+    if chat_id is None:
+        source = ("(SELECT greatest(?, least(?, ? / greatest(count(*), 1))) AS size FROM {search_members} "
+                  "WHERE user_id = ?) k CROSS JOIN {search_members} p")
+        params: list[Any] = [WINDOW_MIN, WINDOW_MAX, WINDOW_ROWS, str(user_id)]
+        where, last = " WHERE p.user_id = ?", [str(user_id)]
+    else:
+        source = "(SELECT CAST(? AS bigint) AS size) k CROSS JOIN (SELECT CAST(? AS text) COLLATE \"C\" AS chat_id) p"
+        params, where, last = [WINDOW_MAX, str(chat_id)], "", []
+    bound, bounds = "", []
+    if after is not None:
+        bound = " AND (m.posted_us, m.seq) < (?, CASE WHEN p.chat_id > ? THEN ? WHEN p.chat_id = ? THEN ? ELSE ? END)"
+        bounds = [after[0], after[1], SEQ_MIN, after[1], after[2], SEQ_MAX]
+    edges: dict[str, tuple[int, int]] = {}  # the open chats: where their unread rows begin
+    reading: dict[str, tuple[int, int]] = {}  # the chats read in this round
     hits: list[dict] = []
-    read = found = 0
+    read = found = window = 0
     while True:
-        # Each chat's rows in order, lazily: a bitmap of the chat's rows sorted (the planner's choice when a chat
-        # holds few more rows than a window) reads them all even when its first rows are a page of hits.
-        rows = _planned(db, _IN_ORDER,
-            "SELECT w.*, c.name AS chat_name, c.kind AS chat_kind, c.organization_id FROM "
-            "(SELECT u.chat_id COLLATE \"C\" AS chat_id, u.posted_us, u.seq FROM unnest(?::text[], ?::bigint[], "
-            "?::bigint[]) AS u(chat_id, posted_us, seq)) p CROSS JOIN LATERAL (SELECT x.* FROM (SELECT y.*, "
-            f"row_number() OVER () AS n FROM (SELECT {_COLUMNS}, m.search @@ (SELECT {query}) AS hit "  # made once
-            "FROM {search_messages} m WHERE m.chat_id = p.chat_id AND (m.posted_us, m.seq) < (p.posted_us, p.seq) "
-            "ORDER BY m.chat_id DESC, m.posted_us DESC, m.seq DESC LIMIT ?) y) x WHERE x.hit OR x.n = ? LIMIT ?) w "
-            "LEFT JOIN {search_chats} c ON c.chat_id = w.chat_id",
-            (list(reading), [e[0] for e in reading.values()], [e[1] for e in reading.values()], *matched, window,
-             window, wanted))
+        rows = db.rows(
+            "SELECT w.*, k.size, c.name AS chat_name, c.kind AS chat_kind, c.organization_id FROM " + source
+            + " CROSS JOIN LATERAL (SELECT x.* FROM (SELECT y.*, row_number() OVER () AS n FROM ("
+            f"SELECT {_COLUMNS}, m.search @@ (SELECT {query}) AS hit "  # the words' query made once (an InitPlan)
+            "FROM {search_messages} m WHERE m.chat_id = p.chat_id" + bound + " ORDER BY m.chat_id DESC, "
+            "m.posted_us DESC, m.seq DESC LIMIT k.size) y) x WHERE x.hit OR x.n = k.size LIMIT ?) w "
+            "LEFT JOIN {search_chats} c ON c.chat_id = w.chat_id" + where,
+            (*params, *matched, *bounds, wanted, *last))
+        window = int(rows[0]["size"]) if rows else window
         counts: dict[str, int] = {}
         ends: dict[str, dict] = {}
         for row in rows:
             if row["hit"]:
                 hits.append(row)
                 counts[row["chat_id"]] = counts.get(row["chat_id"], 0) + 1
-            if row["n"] == window:
+            if row["n"] == row["size"]:
                 ends[row["chat_id"]] = row
         found += sum(counts.values())
         read += window * len(ends) + len(rows) - len(ends)  # about (a chat that stopped early read more than it gave)
-        for chat in reading:  # a chat stays open while its window ended before a page of hits: older rows unread
+        for chat in reading:
             edges.pop(chat)
-            if chat in ends and counts.get(chat, 0) < wanted:
-                edges[chat] = (int(ends[chat]["posted_us"]), int(ends[chat]["seq"]))
+        for chat, row in ends.items():  # open while its window ended before a page of hits: older rows unread
+            if counts.get(chat, 0) < wanted:
+                edges[chat] = (int(row["posted_us"]), int(row["seq"]))
         hits.sort(key=_key, reverse=True)
         del hits[wanted:]
         if len(hits) == wanted:  # a chat whose unread rows are all older than the page's last hit: read enough
@@ -305,6 +297,11 @@ def _by_windows(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID
         window = min(window * 4, (READ_MAX - read) // len(reading))
         if window < WINDOW_MIN:
             return None
+        source = ("(SELECT CAST(? AS bigint) AS size) k CROSS JOIN (SELECT u.chat_id COLLATE \"C\" AS chat_id, "
+                  "u.posted_us, u.seq FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS u(chat_id, posted_us, "
+                  "seq)) p")
+        params = [window, list(reading), [e[0] for e in reading.values()], [e[1] for e in reading.values()]]
+        bound, bounds, where, last = " AND (m.posted_us, m.seq) < (p.posted_us, p.seq)", [], "", []
 
 
 def _every_hit(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID | None,
@@ -319,8 +316,12 @@ def _every_hit(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID 
         conditions.append("m.chat_id IN (SELECT p.chat_id FROM {search_members} p WHERE p.user_id = ?)")
         params.append(str(user_id))
     if db.postgres:
-        condition, matched = tsquery_match("m.search", terms)
-        conditions.append(condition)
+        # The words as a value made once (an InitPlan), unseen by the planner: its estimate of our prefix queries adds
+        # up each word's stem and forms apart (a message holds both) and took words rare in one's chats for common
+        # ones, reading the whole table (75 ms for "кабинет 12" over 40,000 rows) or an index of it with the words as
+        # a filter. Unseen, a word is taken for a rare one (0.5% of rows), as the windows found it: the GIN's hits.
+        query, matched = tsquery(terms)
+        conditions.append(f"m.search @@ (SELECT {query})")
         params += matched
     else:
         conditions.append("m.id IN (SELECT rowid FROM {search_words} WHERE {search_words} MATCH ?)")
@@ -328,26 +329,11 @@ def _every_hit(db: Db, user_id: uuid.UUID, terms: list[str], chat_id: uuid.UUID 
     if after is not None:
         conditions.append("(m.posted_us < ? OR (m.posted_us = ? AND (m.chat_id < ? OR (m.chat_id = ? AND m.seq < ?))))")
         params += [after[0], after[0], after[1], after[1], after[2]]
-    sql = (f"SELECT {_COLUMNS}, c.name AS chat_name, c.kind AS chat_kind, c.organization_id "
-           "FROM {search_messages} m LEFT JOIN {search_chats} c ON c.chat_id = m.chat_id WHERE "
-           + " AND ".join(conditions) + " ORDER BY m.posted_us DESC, m.chat_id DESC, m.seq DESC LIMIT ?")
-    if not db.postgres:
-        return db.rows(sql, (*params, wanted))
-    # The windows found the words rare in one's newest rows: read their hits from the GIN index, whatever the planner
-    # guesses. Its estimate of a prefix query adds up each word's stem and forms apart (a message holds both): it
-    # took such words for common ones and read the whole table or an index of it with the words as a filter (40,000
-    # rows: 35-75 ms for "кабинет 12" or "собрание пятницу"; their hits by the GIN: a few ms). One page: no workers.
-    return _planned(db, _BITMAP_ONLY, sql, (*params, wanted))
+    return db.rows(f"SELECT {_COLUMNS}, c.name AS chat_name, c.kind AS chat_kind, c.organization_id "
+                   "FROM {search_messages} m LEFT JOIN {search_chats} c ON c.chat_id = m.chat_id WHERE "
+                   + " AND ".join(conditions) + " ORDER BY m.posted_us DESC, m.chat_id DESC, m.seq DESC LIMIT ?",
+                   (*params, wanted))
 
-
-def _planned(db: Db, plan: dict[str, str], sql: str, params: tuple) -> list[dict]:
-    """PostgreSQL: the rows of ``sql`` planned with these settings (for this statement only)."""
-    for setting, value in plan.items():
-        db.execute(f"SET LOCAL {setting} = {value}")
-    found = db.rows(sql, params)
-    for setting in plan:  # (a failed statement ends the transaction, and these with it)
-        db.execute(f"RESET {setting}")
-    return found
 
 
 def main(argv: list[str]) -> int:
