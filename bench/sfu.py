@@ -151,13 +151,14 @@ def udp_baseline(fanout: int = 50, seconds: float = 3.0) -> float:
 
 # -- the SFU ------------------------------------------------------------------------------------------------------
 PROFILED = """
-import cProfile, runpy, signal, sys
-profiler, out = cProfile.Profile(), sys.argv[1]
+import cProfile, runpy, signal, sys, time
+profiler, out = cProfile.Profile(time.process_time), sys.argv[1]
 signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
 signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(out)))
 sys.argv = ["sfu"]
 runpy.run_module("sfu", run_name="__main__")
-"""  # an SFU whose cProfile runs between SIGUSR1 and SIGUSR2 (``SfuProcess(profile=...)``), then is written
+"""  # an SFU whose cProfile runs between SIGUSR1 and SIGUSR2 (``SfuProcess(profile=...)``), then is written; in CPU
+# time: on a loaded machine the wall clock would charge a sendto with the time the SFU waited for a core after it
 
 
 class SfuProcess:
