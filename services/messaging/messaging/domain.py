@@ -410,6 +410,13 @@ class ReadMark(Aggregate):
 
 
 class UserChats(Aggregate):
+    """A person's chats, in the order they joined them. Not read by CH-1's shared-chat check any more (that reads
+    the read model and confirms on the chats: ``Base.shared_chats``). It stays written because (1) leaving a
+    school (CH-6, ``Rosters._leave_school_chats``) reads it inside the command and saves it with the chats it
+    leaves, so a concurrent join of one of the school's chats conflicts and the retry sees it -- a lagging read
+    model there would err toward leaving the person in a school's chat; (2) the chat list's read model
+    (``chat_members`` and its order) is projected from its Joined/Left events."""
+
     @staticmethod
     def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
         return derived_id("chats-of", user_id)
