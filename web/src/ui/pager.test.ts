@@ -45,6 +45,17 @@ describe('lists a page at a time with the API cursors', () => {
   })
 })
 
+describe('a list that pages by X-Next-Cursor', () => {
+  it('shows an entry added meanwhile once, when a later page has it too (issue #17)', async () => {
+    const list = useCursorList(async (cursor) => (cursor ? { items: [{ id: 3 }, { id: 4 }], next_cursor: null }
+      : { items: [{ id: 1 }, { id: 2 }], next_cursor: 'two' }), { key: (i) => i.id })
+    await list.reload()
+    list.items.value = [{ id: 4 }, ...list.items.value] // made on this page
+    await list.more()
+    expect(list.items.value.map((i) => i.id)).toEqual([4, 1, 2, 3])
+  })
+})
+
 describe('an action that failed can be retried', () => {
   it('says it failed, then runs again with the same arguments', async () => {
     const calls: string[] = []

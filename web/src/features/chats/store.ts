@@ -7,6 +7,7 @@ import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 
 import { api, call, refreshSession, type Schemas } from '@/api/client'
+import { callPage } from '@/api/page'
 import { ApiError, NETWORK_FAILED } from '@/api/errors'
 import { getTokens, needsRefresh } from '@/api/session'
 import { useSession } from '@/features/auth/store'
@@ -22,9 +23,14 @@ export interface ChatItem {
   last_seq: number
   unread: number
   last?: Message | null
+  /** when a chat without messages came into the list live (it sorts as if its first message came then) */
+  since?: number
 }
 
 export const PAGE = 30
+/** chats a page of the list asks (issue #17), and the most one page may be (the API's limit) */
+export const CHAT_PAGE = 50
+const CHAT_PAGE_MAX = 200
 
 function realtimeUrl(token: string): string {
   const { protocol, host } = globalThis.location
@@ -63,7 +69,7 @@ export const useChats = defineStore('chats', () => {
   }
 
   function sortItems(): void {
-    const when = (i: ChatItem) => (i.last ? Date.parse(i.last.posted_at) : 0)
+    const when = (i: ChatItem) => (i.last ? Date.parse(i.last.posted_at) : i.since ?? 0)
     items.value.sort((a, b) => when(b) - when(a) || b.last_seq - a.last_seq)
   }
 
@@ -96,28 +102,27 @@ export const useChats = defineStore('chats', () => {
 
   const readUpTo = new Map<string, number>() // chat id -> the last seq this client marked read
 
-  async function loadList(): Promise<void> {
-    const [list, orgs] = await Promise.all([
-      call(() => api.GET('/api/v1/chats')),
-      organizations.value.length ? Promise.resolve(organizations.value) : call(() => api.GET('/api/v1/me/organizations')),
-    ])
-    organizations.value = orgs
-    // An event that arrived while the list was on its way is newer than the list: it stays.
-    const previous = new Map(items.value.map((i) => [i.chat.chat_id, i]))
-    items.value = list.map((listed) => {
-      const known = previous.get(listed.chat.chat_id)
-      // A read mark this client set may still be on its way (or was sent after the list was read): what it
-      // covers is read, whatever the list counted.
-      const i = (readUpTo.get(listed.chat.chat_id) ?? -1) >= listed.last_seq ? { ...listed, unread: 0 } : listed
-      return known && known.last_seq > i.last_seq
-        ? { ...i, last_seq: known.last_seq, unread: known.unread, last: known.last }
-        : { ...i, last: known?.last ?? null }
-    })
-    loaded.value = true
-    for (const i of items.value) void name(counterpart(i.chat))
+  /** The chat list a page at a time (issue #17): the next page's cursor (null: no more), the page being asked. */
+  const nextChats = ref<string | null>(null)
+  const loadingMore = ref(false)
+  const moreError = ref<unknown>(null)
+  let listGeneration = 0
+
+  /** A chat as listed, with what this client knows newer than the list (an event, a read mark on its way). */
+  function merged(listed: ChatItem, known: ChatItem | undefined): ChatItem {
+    // A read mark this client set may still be on its way (or was sent after the list was read): what it
+    // covers is read, whatever the list counted.
+    const i = (readUpTo.get(listed.chat.chat_id) ?? -1) >= listed.last_seq ? { ...listed, unread: 0 } : listed
+    return known && known.last_seq > i.last_seq
+      ? { ...i, last_seq: known.last_seq, unread: known.unread, last: known.last }
+      : { ...i, last: known?.last ?? null }
+  }
+
+  /** Names and the last message of each chat listed (the list's preview), a few at a time. */
+  async function previews(listed: ChatItem[]): Promise<void> {
+    for (const i of listed) void name(counterpart(i.chat))
     sortItems()
-    // The last message of each chat (the list's preview), a few at a time.
-    await Promise.all(items.value.filter((i) => i.last_seq >= 0 && (!i.last || i.last.seq !== i.last_seq)).map(async (i) => {
+    await Promise.all(listed.filter((i) => i.last_seq >= 0 && (!i.last || i.last.seq !== i.last_seq)).map(async (i) => {
       const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
         params: { path: { chat_id: i.chat.chat_id }, query: { limit: 1 } } })).catch(() => null)
       const last = page?.items[0]
@@ -127,6 +132,75 @@ export const useChats = defineStore('chats', () => {
       }
     }))
     sortItems()
+  }
+
+  /** The list's first page again, as long as what was shown (up to the largest page): newest first. */
+  async function loadList(): Promise<void> {
+    const generation = ++listGeneration
+    const limit = Math.min(CHAT_PAGE_MAX, Math.max(CHAT_PAGE, items.value.length))
+    const [page, orgs] = await Promise.all([
+      callPage(() => api.GET('/api/v1/chats', { params: { query: { limit } } })),
+      organizations.value.length ? Promise.resolve(organizations.value) : call(() => api.GET('/api/v1/me/organizations')),
+    ])
+    organizations.value = orgs
+    if (generation !== listGeneration) return // a newer ask of the list answers
+    // An event that arrived while the list was on its way is newer than the list: it stays.
+    const previous = new Map(items.value.map((i) => [i.chat.chat_id, i]))
+    items.value = page.items.map((listed) => merged(listed, previous.get(listed.chat.chat_id)))
+    nextChats.value = page.next_cursor ?? null
+    moreError.value = null
+    loaded.value = true
+    await previews(items.value)
+  }
+
+  const arriving = new Map<string, Promise<void>>()
+  /**
+   * A chat not in the pages shown (created, joined, or further down the list) is asked alone and put on top;
+   * ``again``: one shown is asked again (renamed, members changed). A chat one may no longer see leaves the list.
+   * Not the whole list again: a person of hundreds of chats gets one small answer per change.
+   */
+  function arrive(chatId: string, again = false, live = true): Promise<void> {
+    const running = arriving.get(chatId)
+    if (running) return running
+    if (item(chatId) && !again) return Promise.resolve()
+    const task = (async () => {
+      try {
+        const chat = await call(() => api.GET('/api/v1/chats/{chat_id}', { params: { path: { chat_id: chatId } } }))
+        const known = item(chatId)
+        if (known) known.chat = chat
+        else items.value = [{ chat, last_seq: -1, unread: 0, last: null, since: live ? Date.now() : 0 }, ...items.value]
+        void name(counterpart(chat))
+        sortItems()
+      } catch (e) {
+        if (e instanceof ApiError && (e.status === 403 || e.status === 404)) {
+          items.value = items.value.filter((i) => i.chat.chat_id !== chatId)
+        }
+      }
+    })().finally(() => arriving.delete(chatId))
+    arriving.set(chatId, task)
+    return task
+  }
+
+  /** The next page of the list, after what is shown (a chat already shown is not shown twice). */
+  async function loadMore(): Promise<void> {
+    const cursor = nextChats.value
+    if (loadingMore.value || cursor === null) return
+    const generation = listGeneration
+    loadingMore.value = true
+    moreError.value = null
+    try {
+      const page = await callPage(() => api.GET('/api/v1/chats', { params: { query: { limit: CHAT_PAGE, cursor } } }))
+      if (generation !== listGeneration) return // the list was asked again meanwhile: its own cursor goes on
+      const shown = new Set(items.value.map((i) => i.chat.chat_id))
+      const added = page.items.filter((listed) => !shown.has(listed.chat.chat_id)).map((listed) => merged(listed, undefined))
+      items.value = [...items.value, ...added]
+      nextChats.value = page.next_cursor ?? null
+      await previews(items.value.slice(items.value.length - added.length))
+    } catch (e) {
+      moreError.value = e
+    } finally {
+      loadingMore.value = false
+    }
   }
 
   function upsert(chatId: string, message: Message): void {
@@ -217,7 +291,10 @@ export const useChats = defineStore('chats', () => {
         if (message.poll && !('my_choice' in message.poll)) (message.poll as unknown as Poll).my_choice = [] // events carry no one's choice
         const known = item(chatId)
         if (!known) {
-          void loadList()
+          // A chat further down than the pages shown, or new: it comes alone, then this message moves it up.
+          void arrive(chatId).then(() => {
+            if (item(chatId)) onEvent(event)
+          })
           return
         }
         const fresh = !known.last || message.seq > known.last.seq
@@ -266,10 +343,16 @@ export const useChats = defineStore('chats', () => {
         for (const shown of Object.keys(readers)) refreshReaders(shown, Infinity)
         void loadList().catch(() => undefined)
         break
+      case 'ChatMembersChanged':
+        if ((d.removed as string[] | undefined)?.includes(me.value ?? '')) {
+          items.value = items.value.filter((i) => i.chat.chat_id !== chatId)
+          break
+        }
+        void arrive(chatId, true)
+        break
       case 'ChatCreated':
       case 'ChatUpdated':
-      case 'ChatMembersChanged':
-        void loadList().catch(() => undefined)
+        void arrive(chatId, true)
         break
     }
   }
@@ -350,7 +433,10 @@ export const useChats = defineStore('chats', () => {
   /** Load a chat's newest page and follow it; answers the first unread seq when opened (the divider's place). */
   async function open(chatId: string): Promise<number | null> {
     openChat.value = chatId
-    if (!item(chatId)) await loadList()
+    if (!item(chatId)) {
+      if (!loaded.value) await loadList()
+      await arrive(chatId, false, false) // a chat further down the list than its pages shown
+    }
     const opened = item(chatId)
     const firstUnread = opened && opened.unread ? opened.last_seq - opened.unread + 1 : null
     const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
@@ -460,7 +546,9 @@ export const useChats = defineStore('chats', () => {
       params: { path: { chat_id: chatId, seq } }, body: { reason } }))
   }
 
-  return { items, loaded, messages, older, readBy, readers, loadReaders, names, organizations, status, pending, openChat, me,
+  const hasMoreChats = computed(() => nextChats.value !== null)
+
+  return { items, loaded, hasMoreChats, loadingMore, moreError, loadMore, messages, older, readBy, readers, loadReaders, names, organizations, status, pending, openChat, me,
            item, title, counterpart, adminOf, organizationName, name, loadList, start, stop, listen, open, close, loadOlder,
            markRead, send, dropPending, retryPending, post, edit, remove, vote, closePoll, report }
 })

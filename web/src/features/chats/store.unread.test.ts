@@ -6,11 +6,15 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 const listAnswer: { value: unknown[] } = { value: [] }
 vi.mock('@/api/client', () => ({
   api: {
-    GET: vi.fn((path: string) => Promise.resolve(path === '/api/v1/chats' ? listAnswer.value
+    GET: vi.fn((path: string) => Promise.resolve(path === '/api/v1/chats' ? { data: listAnswer.value, response: new Response() }
       : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
     POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
   },
-  call: (fn: () => Promise<unknown>) => fn(),
+  // openapi-fetch's answer ({data, response}) where a test gives one (the paged chat list), else the data itself
+  call: async (fn: () => Promise<unknown>) => {
+    const answer = await fn()
+    return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
+  },
   refreshSession: vi.fn(),
 }))
 vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
