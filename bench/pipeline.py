@@ -374,7 +374,7 @@ def main() -> None:
           f"ratio {idle_woken / idle_polling if idle_polling else float('nan'):.3f}x")
     print(f"consumer transactions in the burst: {pipe['commits']:.0f} for {pipe['saves']:.0f} applied events "
           f"({pipe['saves'] / max(1, pipe['commits']):.1f} events per commit; group commit, shared/store/group.py); "
-          f"with SFERA_STORE_GROUP_COMMIT=off {alone['commits']:.0f} for {alone['saves']:.0f}")
+          f"with SFERA_STORE_GROUP_COMMIT=off one per event (the group's metrics are not kept then)")
     report.row("pipeline", f"event pipeline burst, {n} events ({args.producers} producers): commit -> relay -> "
                "broker -> applied", f"{pipe['rate']:.0f} events/s",
                f"raw pika publish+confirm -> consume {pika_row['rate']:.0f}/s", pipe["rate"] / pika_row["rate"],
