@@ -442,6 +442,37 @@ def test_a_post_reads_what_is_new_of_its_chat_not_the_whole_last_page_CH_4(store
     assert len(read) <= 5, f"a post replayed {len(read)} stored events"
 
 
+def test_a_new_client_message_id_is_not_looked_up_before_its_post_only_on_a_retry_CH_4(store_settings):
+    """Issue #17: the turn of a post with a client_message_id the chat has not seen read the store for it first
+    (one more round trip a post, inside the chat's turn). The record of the key is created with the message, so a
+    repeated key fails that save (IntegrityError): only then, on the retry, is the key looked up, and the first
+    message answered, posted once."""
+    from messaging.domain import SentMessage
+
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    school = School(app)
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    app.post(a, PostMessage(chat.id, "первое"))
+    looked_up = []
+    find = app.find
+
+    def finding(cls, aggregate_id):
+        looked_up.append(cls)
+        return find(cls, aggregate_id)
+
+    app.find = finding
+    key = uuid.uuid4()
+    first = app.post(a, PostMessage(chat.id, "с ключом", client_message_id=key))
+    assert SentMessage not in looked_up
+    looked_up.clear()
+    again = app.post(a, PostMessage(chat.id, "повтор", client_message_id=key))
+    assert again == first and looked_up.count(SentMessage) == 1
+    history, last = app.history(a, chat.id, None, None, 10)
+    assert last == 1 and [m["text"] for m in history] == ["с ключом", "первое"]
+
+
 def test_a_commands_unsaved_changes_to_a_cached_page_never_reach_the_next_read_CH_4(store_settings):
     """Each read of a cached page is its own copy (MessagePage's quick deep copy): a command that changed its copy
     and then failed or was refused leaves the page as stored, its messages' polls and attachments included."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from functools import cached_property
 
@@ -31,16 +32,23 @@ class Messages(Base):
         if len(attachment_ids) > MAX_ATTACHMENTS:
             raise Invalid("message.too_many_attachments", f"A message has at most {MAX_ATTACHMENTS} attachments.")
         key = ("chat", m.chat_id)
+        attempts = itertools.count()  # the batch's attempts: client ids are looked up from the second on
         return self._post_batches.submit(key, (actor_id, m, text, poll, attachment_ids),
                                          lambda command: self.retrying(command, key),
-                                         lambda posts: self._post_together(m.chat_id, posts))
+                                         lambda posts: self._post_together(m.chat_id, posts,
+                                                                           look_up_keys=next(attempts) > 0))
 
     @cached_property
     def _post_batches(self) -> GroupCommit:
         return GroupCommit()
 
-    def _post_together(self, chat_id: uuid.UUID, posts: list[tuple]) -> list:
-        """One turn of a chat's posts: each decided in order (a refusal is that post's alone), one save."""
+    def _post_together(self, chat_id: uuid.UUID, posts: list[tuple], look_up_keys: bool = True) -> list:
+        """One turn of a chat's posts: each decided in order (a refusal is that post's alone), one save.
+
+        Without ``look_up_keys`` (a batch's first attempt) a ``client_message_id`` is not looked up first (a round
+        trip a post inside the chat's turn, issue #17): its record (``SentMessage``) is created with the message,
+        and a key already used fails that save (IntegrityError), so the batch runs again, looking the keys up; a
+        post that would be refused looks its key up first (a repeat whose attachments went with the first)."""
         chat = self.chat(chat_id)
         page, changed = self._last_page(chat)
         saved: dict[int, object] = {id(a): a for a in (*changed, page)}
@@ -49,6 +57,7 @@ class Messages(Base):
         sent_here: dict[uuid.UUID, tuple] = {}  # a client_message_id's aggregate id -> (page, seq) posted in this turn
         outcomes: list = []
         for actor_id, m, text, poll, attachment_ids in posts:
+            sent_id = None
             try:
                 self.check_member(chat, actor_id)
                 sent_id = SentMessage.create_id(chat_id, actor_id, m.client_message_id) if m.client_message_id \
@@ -56,7 +65,7 @@ class Messages(Base):
                 if sent_id in sent_here:  # the same retried post twice in one turn: the first one's answer
                     outcomes.append(sent_here[sent_id])
                     continue
-                sent = self.find(SentMessage, sent_id) if sent_id else None
+                sent = self.find(SentMessage, sent_id) if sent_id and look_up_keys else None
                 if sent is not None:  # a retry: read inside the turn, so the loser of a race finds the winner
                     outcomes.append((self._page_of(chat_id, sent.seq), sent.seq, actor_id))
                     continue
@@ -82,8 +91,9 @@ class Messages(Base):
                     saved.update({id(chat): chat, id(page): page})
                 seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, m.reply_to, utcnow(),
                                 [a.view() for a in files], poll)
-            except DomainError as refused:
-                outcomes.append(refused)
+            except DomainError as refused:  # a key not looked up yet is, before refusing: its first message answers
+                sent = self.find(SentMessage, sent_id) if sent_id and not look_up_keys else None
+                outcomes.append(refused if sent is None else (self._page_of(chat_id, sent.seq), sent.seq, actor_id))
                 continue
             for attachment in files:
                 attachment.sent(seq)
