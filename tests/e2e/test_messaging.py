@@ -183,13 +183,16 @@ def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_i
     """CH-1's check reads messaging's read model and confirms on the chats: a pupil taken out of the school
     (out of every chat of it) can no longer be written to, whatever the read model still held."""
     org, admin = api.organization("Школа диалогов", "Казань")
-    a, b, c = (api.member(org, admin, "student") for _ in range(3))
-    eventually(lambda: (chat := chat_of(api, a, "organization")) and {b["user_id"], c["user_id"]} <= set(
-        chat["member_ids"]), what="the organization chat with the three pupils")
+    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                  json={"name": "5Д", "start_year": 2025, "end_year": 2032})["class_id"]
+    a, b, c = (api.member(org, admin, "student", five) for _ in range(3))
+    eventually(lambda: (chat := chat_of(api, a, "class")) and {b["user_id"], c["user_id"]} <= set(
+        chat["member_ids"]), what="the class chat with the three pupils")
     dialog = api.ok("POST", "/direct-chats", a["access_token"], json={"user_id": b["user_id"]})
     assert set(dialog["member_ids"]) == {a["user_id"], b["user_id"]}
     api.ok("DELETE", f"/organizations/{org}/members/{c['user_id']}", admin["access_token"], status=204)
-    eventually(lambda: c["user_id"] not in chat_of(api, a, "organization")["member_ids"],
+    eventually(lambda: all(c["user_id"] not in (chat_of(api, a, kind) or {"member_ids": []})["member_ids"]
+                           for kind in ("class", "organization")),
                what="messaging to take the pupil out of the school's chats")
     for _ in range(3):  # refused, and stays refused
         assert error(api.call("POST", "/direct-chats", a["access_token"], json={"user_id": c["user_id"]})) == (
