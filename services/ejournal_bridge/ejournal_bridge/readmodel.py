@@ -2,7 +2,8 @@
 notification log -- every delivery's body, every lesson and roster change with them -- kept in tables by a
 projection of that log (``shared.projection``), in the bridge's own database.
 
-- ``journal_classes``: each provider's classes (``JournalClass.Opened``): a resync syncs all of them.
+- ``journal_classes``: each provider's classes (``JournalClass.Opened``) and the journal school each is in
+  (``Upserted``; version 2): a replay's resync syncs all of them, a bind's those of the school bound.
 - ``account_links``: each account link's provider, journal person and whether it is active (``AccountLink``'s
   Linked, Relinked, Unlinked): a resync tells school about every linked person; a store older than the
   ``LinkedPeople`` index builds it from them.
@@ -23,12 +24,13 @@ from shared.projection import Db, Projection, handles
 
 class BridgeProjection(Projection):
     name = "ejournal_bridge"
-    version = 1
+    version = 2  # 2: journal_classes has each class's aggregate id and school (a bind resyncs its school's only)
     tables = ("journal_classes", "account_links", "deliveries")
 
     def create_tables(self, db: Db) -> None:
         db.execute("CREATE TABLE {journal_classes} (provider_id TEXT NOT NULL, external_id TEXT NOT NULL, "
-                   "PRIMARY KEY (provider_id, external_id))")
+                   "class_id TEXT NOT NULL UNIQUE, org TEXT, PRIMARY KEY (provider_id, external_id))")
+        db.execute("CREATE INDEX rm_journal_classes_org ON {journal_classes} (provider_id, org)")
         db.execute("CREATE TABLE {account_links} (link_id TEXT PRIMARY KEY, provider_id TEXT NOT NULL, "
                    "external_person_id TEXT NOT NULL, active INTEGER NOT NULL)")
         db.execute("CREATE INDEX rm_account_links_provider ON {account_links} (provider_id, active)")
@@ -39,8 +41,12 @@ class BridgeProjection(Projection):
 
     @handles(JournalClass.Opened)
     def class_opened(self, db: Db, event: Any) -> None:
-        db.execute("INSERT INTO {journal_classes} (provider_id, external_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                   (str(event.provider_id), event.external_id))
+        db.execute("INSERT INTO {journal_classes} (provider_id, external_id, class_id) VALUES (?, ?, ?) "
+                   "ON CONFLICT DO NOTHING", (str(event.provider_id), event.external_id, str(event.originator_id)))
+
+    @handles(JournalClass.Upserted)
+    def class_upserted(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {journal_classes} SET org = ? WHERE class_id = ?", (event.org, str(event.originator_id)))
 
     @handles(AccountLink.Linked, AccountLink.Relinked)
     def linked(self, db: Db, event: Any) -> None:
@@ -59,9 +65,13 @@ class BridgeProjection(Projection):
                    (str(event.originator_id), str(event.provider_id)))
 
 
-def classes_of(db: Db, provider_id: uuid.UUID) -> set[str]:
-    return {r["external_id"] for r in db.rows("SELECT external_id FROM {journal_classes} WHERE provider_id = ?",
-                                              (str(provider_id),))}
+def classes_of(db: Db, provider_id: uuid.UUID, org: str | None = None) -> set[str]:
+    """The provider's classes; with ``org``, those the journal puts in that school."""
+    if org is None:
+        return {r["external_id"] for r in db.rows("SELECT external_id FROM {journal_classes} WHERE provider_id = ?",
+                                                  (str(provider_id),))}
+    return {r["external_id"] for r in db.rows(
+        "SELECT external_id FROM {journal_classes} WHERE provider_id = ? AND org = ?", (str(provider_id), org))}
 
 
 def linked_people_of(db: Db, provider_id: uuid.UUID) -> list[str]:

@@ -5,9 +5,11 @@ stored (each delivery's body with them); on memory, SQLite and PostgreSQL (EJ-3,
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from ejournal_bridge.domain import Delivery
+from ejournal_bridge.domain import Delivery, class_id_of
 
 from .test_reads import Bridge
 
@@ -110,3 +112,23 @@ def test_the_read_model_rebuilt_from_scratch_equals_the_incremental_one(store_se
     assert all(incremental.values())
     assert model.rebuild() == model.head()
     assert dump(model) == incremental
+
+
+def test_a_binds_resync_goes_through_the_bound_schools_classes_only_issue_17(store_settings):
+    """A region's e-journal has many schools: binding one resyncs its classes, not the region's."""
+    bridge = delivered(Bridge(store_settings, students=4))
+    school = bridge.school
+    org = school.org["sourcedId"]
+    other = {**school.classes[0], "sourcedId": "r16-class-elsewhere", "title": "9Я", "org": "r16-org-2"}
+    bridge.deliver("classes.upserted", [other])
+    _, resync = bridge.app.bind_school(bridge.provider.id, org, uuid.uuid4())
+    bridge.sent.clear()
+    bridge.app.run_school_resync(bridge.provider.id, org, resync.resync_id)
+    done = bridge.app.school_resync(bridge.provider.id, org)
+    assert (done.state, done.classes_total, done.classes_done) == ("done", len(school.classes), len(school.classes))
+    assert class_id_of(bridge.provider.id, other["sourcedId"]) not in {c.get("class_id") for c in bridge.sent}
+    # The class moves to the bound school: the next bind's resync goes through it too.
+    bridge.deliver("classes.upserted", [{**other, "org": org}])
+    _, again = bridge.app.bind_school(bridge.provider.id, org, uuid.uuid4())
+    bridge.app.run_school_resync(bridge.provider.id, org, again.resync_id)
+    assert bridge.app.school_resync(bridge.provider.id, org).classes_total == len(school.classes) + 1

@@ -66,10 +66,10 @@ class Resyncs(BridgeBase):
 
     def run_school_resync(self, provider_id: uuid.UUID, external_org_id: str, resync_id: uuid.UUID,
                           chats: ChatSink | None = None) -> dict:
-        """The resync a bind asked for: every linked person's organizations told to school, then every class's
-        chats (what changed) to messaging, step by step from where the last run stopped. A repeat of a finished
-        or superseded request does nothing. A failure is recorded (and raised: the consumer tries again, which
-        resumes)."""
+        """The resync a bind asked for: every linked person's organizations told to school, then every class of
+        the bound school (not the region's others): its chats (what changed) to messaging, step by step from where
+        the last run stopped. A repeat of a finished or superseded request does nothing. A failure is recorded (and
+        raised: the consumer tries again, which resumes)."""
         provider_id, resync_id = uuid.UUID(str(provider_id)), uuid.UUID(str(resync_id))
         resync = self.find(SchoolResync, SchoolResync.create_id(provider_id, external_org_id))
         if resync is None or resync.resync_id != resync_id or resync.state == "done":
@@ -77,7 +77,7 @@ class Resyncs(BridgeBase):
         step = lambda change: self._resync_step(provider_id, external_org_id, resync_id, change)  # noqa: E731
         try:
             with self.read_model.reading() as db:  # not the whole log (issue #17)
-                classes = sorted(classes_of(db, provider_id))
+                classes = sorted(classes_of(db, provider_id, external_org_id))  # the bound school's only
             people = sorted(set(self.linked_external_ids(provider_id)))
             resync = step(lambda r: r.start(len(people), len(classes)))
             people = [p for p in people if resync.people_cursor is None or p > resync.people_cursor]
