@@ -442,6 +442,40 @@ def test_a_post_reads_what_is_new_of_its_chat_not_the_whole_last_page_CH_4(store
     assert len(read) <= 5, f"a post replayed {len(read)} stored events"
 
 
+def test_a_turn_of_several_authors_reads_their_read_marks_side_by_side_CH_4(store_settings):
+    """Issue #17: a turn of posts by ten people read each one's read mark after the other (a round trip each inside
+    the chat's turn); they are read at once, each saved advanced to its author's own message (never unread)."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    school = School(app)
+    five = school.klass()
+    people = [school.join("student", five) for _ in range(6)]
+    (chat,) = school.chat_of("class", people[0])
+    for n, person in enumerate(people):  # each has a mark already: the turn saves the one it read
+        app.post(person, PostMessage(chat.id, f"before {n}"))
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+    read_mark = app._read_mark
+
+    def slow_read_mark(chat_id, user_id):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        try:
+            return read_mark(chat_id, user_id)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    app._read_mark = slow_read_mark
+    posts = [(p, PostMessage(chat.id, f"now {n}"), f"now {n}", None, []) for n, p in enumerate(people)]
+    answers = app.retrying(lambda: app._post_together(chat.id, posts), ("chat", chat.id))
+    assert [a["seq"] for a in answers] == list(range(6, 12))
+    assert most[0] > 1, "the read marks were read one after another"
+    for n, person in enumerate(people):
+        assert read_mark(chat.id, person).read_until == 6 + n
+
+
 def test_a_new_client_message_id_is_not_looked_up_before_its_post_only_on_a_retry_CH_4(store_settings):
     """Issue #17: the turn of a post with a client_message_id the chat has not seen read the store for it first
     (one more round trip a post, inside the chat's turn). The record of the key is created with the message, so a

@@ -52,10 +52,12 @@ class Messages(Base):
         chat = self.chat(chat_id)
         page, changed = self._last_page(chat)
         saved: dict[int, object] = {id(a): a for a in (*changed, page)}
-        marks: dict[uuid.UUID, object] = {}
         attachments: dict[uuid.UUID, Attachment] = {}
         sent_here: dict[uuid.UUID, tuple] = {}  # a client_message_id's aggregate id -> (page, seq) posted in this turn
         outcomes: list = []
+        # One's own message is never unread: writing reads the chat up to it (as messengers do); the members'
+        # marks are read at once, side by side.
+        marks = self._read_marks(chat_id, list(dict.fromkeys(a for a, *_ in posts if chat.is_member(a))))
         for actor_id, m, text, poll, attachment_ids in posts:
             sent_id = None
             try:
@@ -99,10 +101,9 @@ class Messages(Base):
                 attachment.sent(seq)
                 attachments[attachment.id] = attachment
                 saved[id(attachment)] = attachment
-            # One's own message is never unread: writing reads the chat up to it (as messengers do).
-            if actor_id not in marks:
+            if actor_id not in marks:  # a member school has just let in (check_member asked it)
                 marks[actor_id] = self._read_mark(chat_id, actor_id)
-                saved[id(marks[actor_id])] = marks[actor_id]
+            saved[id(marks[actor_id])] = marks[actor_id]
             marks[actor_id].read(seq)
             if sent_id:
                 record = SentMessage(chat_id=chat_id, author_id=actor_id, client_message_id=m.client_message_id,
