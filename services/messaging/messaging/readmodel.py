@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, ReadMark, UserChats
@@ -39,9 +40,20 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def micros(value: Any) -> int:
+    """A moment (a datetime or its ISO text) as microseconds since 1970, UTC: a sort key SQL compares as a number."""
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - EPOCH) // timedelta(microseconds=1)
+
+
 class MessagingProjection(Projection):
     name = "messaging"
-    version = 1
+    version = 2  # 2: chats keep their last message's time (last_us), the list's order
     tables = ("chats", "lists", "chat_members", "read_marks", "rosters", "inbox")
 
     def create_tables(self, db: Db) -> None:
@@ -49,7 +61,7 @@ class MessagingProjection(Projection):
         db.execute("CREATE TABLE {chats} (chat_id TEXT PRIMARY KEY, kind TEXT NOT NULL, organization_id TEXT, "
                    "class_id TEXT, subject TEXT, name TEXT, closed INTEGER NOT NULL, created_by TEXT, "
                    "members TEXT NOT NULL, last_seq BIGINT NOT NULL, last_author TEXT, last_on_behalf_of TEXT, "
-                   "last_text TEXT, last_at TEXT, last_deleted INTEGER NOT NULL)")
+                   "last_text TEXT, last_at TEXT, last_us BIGINT NOT NULL, last_deleted INTEGER NOT NULL)")
         db.execute("CREATE TABLE {lists} (list_id TEXT PRIMARY KEY, user_id TEXT NOT NULL)")
         db.execute(f"CREATE TABLE {{chat_members}} (user_id TEXT{ordered} NOT NULL, chat_id TEXT NOT NULL, "
                    "pos BIGINT NOT NULL, PRIMARY KEY (user_id, chat_id))")
@@ -67,8 +79,8 @@ class MessagingProjection(Projection):
     @handles(Chat.Created)
     def chat_created(self, db: Db, event: Any) -> None:
         members = list(dict.fromkeys(event.member_ids))
-        db.execute("INSERT INTO {chats} (chat_id, kind, organization_id, class_id, subject, name, closed, "
-                   "created_by, members, last_seq, last_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, 0) "
+        db.execute("INSERT INTO {chats} (chat_id, kind, organization_id, class_id, subject, name, closed, created_by, "
+                   "members, last_seq, last_us, last_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, -1, 0) "
                    "ON CONFLICT (chat_id) DO NOTHING",
                    (str(event.originator_id), event.kind, _str(event.organization_id),
                     _str(getattr(event, "class_id", None)), getattr(event, "subject", None), event.name,
@@ -93,9 +105,9 @@ class MessagingProjection(Projection):
     @handles(MessagePage.Posted)
     def posted(self, db: Db, event: Any) -> None:
         db.execute("UPDATE {chats} SET last_seq = ?, last_author = ?, last_on_behalf_of = ?, last_text = ?, "
-                   "last_at = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
+                   "last_at = ?, last_us = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
                    (event.seq, _str(event.author_id), _str(event.on_behalf_of), (event.text or "")[:SNIPPET],
-                    _iso(event.posted_at), str(event.chat_id), event.seq))
+                    _iso(event.posted_at), micros(event.posted_at), str(event.chat_id), event.seq))
 
     @handles(MessagePage.Edited)
     def edited(self, db: Db, event: Any) -> None:
@@ -196,28 +208,29 @@ def _numbers(cursor: str | None, count: int) -> tuple[int, ...] | None:
 
 
 CHAT_COLUMNS = ("c.chat_id, c.kind, c.organization_id, c.class_id, c.subject, c.name, c.closed, c.created_by, "
-                "c.members, c.last_seq")
+                "c.members, c.last_seq, c.last_us")
 
 
 def chat_list(db: Db, user_id: uuid.UUID, cursor: str | None, limit: int | None) -> tuple[list[dict], str | None]:
-    """One's chats, newest last message first (then the order they joined one's list), after ``cursor``:
-    ``limit`` of them (all with None) as {chat, last_seq, unread}, and the cursor of the next page."""
+    """One's chats, newest last message first (by its time; then, and for chats without messages after every
+    other, the order they joined one's list), after ``cursor``: ``limit`` of them (all with None) as
+    {chat, last_seq, unread}, and the cursor of the next page."""
     after = _numbers(cursor, 2)
     keyset, params = "", [str(user_id)]
     if after is not None:
-        keyset = " AND (c.last_seq < ? OR (c.last_seq = ? AND m.pos > ?))"
+        keyset = " AND (c.last_us < ? OR (c.last_us = ? AND m.pos > ?))"
         params += [after[0], after[0], after[1]]
     paging = "" if limit is None else " LIMIT ?"
     rows = db.rows(f"SELECT {CHAT_COLUMNS}, m.pos, COALESCE(r.read_until, -1) AS read_until "  # noqa: S608
                    "FROM {chat_members} m JOIN {chats} c ON c.chat_id = m.chat_id "
                    "LEFT JOIN {read_marks} r ON r.chat_id = m.chat_id AND r.user_id = m.user_id "
-                   "WHERE m.user_id = ?" + keyset + " ORDER BY c.last_seq DESC, m.pos" + paging,
+                   "WHERE m.user_id = ?" + keyset + " ORDER BY c.last_us DESC, m.pos" + paging,
                    (*params, *([] if limit is None else [limit + 1])))
     shown = rows if limit is None else rows[:limit]
     items = [{"chat": _chat(row), "last_seq": int(row["last_seq"]),
               "unread": max(0, int(row["last_seq"]) - int(row["read_until"]))} for row in shown]
     more = limit is not None and len(rows) > limit
-    return items, (encode_cursor(f"{shown[-1]['last_seq']}:{shown[-1]['pos']}") if more else None)
+    return items, (encode_cursor(f"{shown[-1]['last_us']}:{shown[-1]['pos']}") if more else None)
 
 
 def inbox_page(db: Db, organization_id: uuid.UUID, cursor: str | None, limit: int | None

@@ -210,6 +210,29 @@ def test_a_person_in_300_chats_pages_in_order_without_duplicates_or_gaps(school)
         app.chat_list(pupil, "bm90LW91cnM", 10)
 
 
+def test_the_chat_list_shows_the_chat_of_the_newest_message_first_not_the_longest_CH_4(school):
+    """The list was ordered by each chat's last seq (how many messages it has): a busy chat written in last week
+    came above one written a minute ago, and a page of the list was not "the most recent chats" (the web client
+    sorts by the last message's time, so later pages put chats above those shown). Ties and chats without
+    messages: the order they joined one's list."""
+    app = school.app
+    teacher, pupil = school.join("teacher"), school.join("student")
+    busy, quiet, silent, late = (app.create_chat(teacher, CreateChat(school.org, name, (pupil,)))
+                                 for name in ("Болтливый", "Тихий", "Молчаливый", "Поздний"))
+    for n in range(5):
+        app.post(teacher, PostMessage(busy.id, f"сообщение {n}"))
+    app.post(teacher, PostMessage(quiet.id, "одно, но новее"))
+    app.post(teacher, PostMessage(late.id, "самое новое"))
+    expected = [str(late.id), str(quiet.id), str(busy.id)]
+    for limit in (None, 1, 2):
+        listed = (app.chat_list(pupil)[0] if limit is None
+                  else all_pages(lambda c, n: app.chat_list(pupil, c, n), limit))
+        ids = [str(c["chat"]["chat_id"]) for c in listed]
+        assert ids[:3] == expected, limit
+        assert ids.index(str(silent.id)) > 2  # no message: after every chat with one
+    assert old_chat_list(app, pupil) == new_chat_list(app, pupil)
+
+
 def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monkeypatch):
     a_term(school)
     expected = resumes_after_a_failure_mid_batch(school.app.read_model, "joined", dump, monkeypatch)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 from messaging.application.base import Base
-from messaging.domain import ReadMark, UserChats
-from messaging.readmodel import chat_list, members_seen_by, readers_page
+from messaging.domain import MessagePage, ReadMark, UserChats
+from messaging.readmodel import chat_list, members_seen_by, micros, readers_page
 from shared.errors import Forbidden
 
 
@@ -41,14 +41,16 @@ class Reading(Base):
         """One's chats with their last message and unread count, from the aggregates (``Chat`` objects): what
         ``chat_list`` pages from the read model, for the application's own callers and as its reference."""
         mine = self.find(UserChats, UserChats.create_id(user_id))
-        listed = []
+        listed, when = [], {}
         for chat_id in mine.chat_ids if mine else []:
             chat = self.chat(uuid.UUID(chat_id))
-            last = self.last_seq(chat)
+            page = self.find(MessagePage, MessagePage.create_id(chat.id, chat.pages - 1))
+            last = page.next_seq - 1
+            when[chat.id] = micros(page.messages[-1]["posted_at"]) if page.messages else -1
             mark = self.find(ReadMark, ReadMark.create_id(chat.id, user_id))
             read_until = mark.read_until if mark else -1
             listed.append({"chat": chat, "last_seq": last, "unread": max(0, last - read_until)})
-        return sorted(listed, key=lambda c: -c["last_seq"])
+        return sorted(listed, key=lambda c: -when[c["chat"].id])  # newest last message first, as chat_list
 
     def readers(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, cursor: str | None,
                 limit: int) -> dict:
