@@ -214,3 +214,30 @@ def test_a_delivery_is_applied_a_chunk_per_command_and_a_repeat_after_a_failure_
     for klass in school.classes:
         mirror = bridge.app.find(JournalClass, class_id_of(bridge.provider.id, klass["sourcedId"]))
         assert sorted(mirror.students) == sorted(school.students_of(klass["sourcedId"]))
+
+
+def test_telling_school_many_linked_peoples_organizations_is_one_save_per_batch_EJ_2(store_settings, monkeypatch):
+    """A bind's resync tells school about every linked person (623 in the bench): a batch of them per command and
+    save, not one each (issue #17); each changed person is told once, an unchanged one not again."""
+    from ejournal_bridge.application import chats as chats_module
+    from ejournal_bridge.domain import JournalPerson
+
+    bridge = Bridge(store_settings, students=12)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments)):
+        bridge.deliver(f"{name}.upserted", records)
+    people = [p["sourcedId"] for p in school.of_role("student")[:7]] + [school.of_role("teacher")[0]["sourcedId"]]
+    for person in people:
+        bridge.link(person)
+    bridge.app.bind_school(bridge.provider.id, school.org["sourcedId"], uuid.uuid4())
+    monkeypatch.setattr(chats_module, "ANNOUNCE_BATCH", 3)
+    saves, save = [], bridge.app.save
+    monkeypatch.setattr(bridge.app, "save", lambda *objects, **kw: saves.append(len(objects)) or save(*objects, **kw))
+    assert bridge.app.announce_memberships(bridge.provider.id, [*people, "nobody-linked"]) == len(people)
+    assert sorted(saves) == [2, 3, 3]  # 8 people (and one never linked: not saved) in batches of 3
+    saves.clear()
+    assert bridge.app.announce_memberships(bridge.provider.id, people) == 0 and saves == []  # told already
+    told = [bridge.app.find(JournalPerson, JournalPerson.create_id(bridge.provider.id, p)).memberships_announced()
+            for p in people]
+    assert all(t and t["organization_ids"] for t in told)

@@ -17,6 +17,8 @@ from ejournal_bridge.domain import (
 from ejournal_bridge.readmodel import classes_of
 from shared.contracts.ejournal import subject_chat_key
 
+ANNOUNCE_BATCH = 50  # linked people told to school per command (and save)
+
 
 class Chats(BridgeBase):
     def chat_specs(self, provider: Provider, klass: JournalClass, people: LinkedPeople) -> list[dict]:
@@ -107,24 +109,31 @@ class Chats(BridgeBase):
 
     def announce_memberships(self, provider_id: uuid.UUID, external_ids: list[str]) -> int:
         """Tell school, for each of these people who is linked, the platform organizations their journal
-        schools are bound to and their role there (when that changed); returns how many were told."""
+        schools are bound to and their role there (when that changed); returns how many were told. A batch of
+        ``ANNOUNCE_BATCH`` people per command and save (a bind's resync tells hundreds: issue #17)."""
         told = 0
-        for external_id in sorted(set(external_ids)):
-            def command(external_id: str = external_id) -> int:
-                person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
-                role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
-                if person is None or person.user_id is None or role is None:
-                    return 0  # most of a roster has not linked: nothing to tell, nothing more to read
-                provider = self.provider(provider_id)
-                orgs = [] if person.deleted else sorted(
-                    {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
-                announced = person.memberships_announced()
-                wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
-                if announced == wanted or (announced is None and not orgs):
-                    return 0
-                person.announce_memberships(person.user_id, role, orgs)
-                self.save(person)
-                return 1
+        wanted_ids = sorted(set(external_ids))
+        for start in range(0, len(wanted_ids), ANNOUNCE_BATCH):
+            def command(batch: list[str] = wanted_ids[start:start + ANNOUNCE_BATCH]) -> int:
+                provider = None
+                changed = []
+                for external_id in batch:
+                    person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
+                    role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
+                    if person is None or person.user_id is None or role is None:
+                        continue  # most of a roster has not linked: nothing to tell, nothing more to read
+                    provider = provider or self.provider(provider_id)
+                    orgs = [] if person.deleted else sorted(
+                        {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
+                    announced = person.memberships_announced()
+                    wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
+                    if announced == wanted or (announced is None and not orgs):
+                        continue
+                    person.announce_memberships(person.user_id, role, orgs)
+                    changed.append(person)
+                if changed:
+                    self.save(*changed)
+                return len(changed)
 
             told += self.retrying(command, ("provider", provider_id))
         return told
