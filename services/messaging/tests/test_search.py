@@ -261,15 +261,25 @@ def test_a_seeded_history_of_sentences_is_found_whole_page_after_page(store_sett
     assert [seq for _, seq in found] == sorted(expected, reverse=True)  # one time for all: by seq, newest first
 
 
-def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypatch):
-    """PostgreSQL reads one's chats newest first in windows (small here: several rounds, growing windows, the GIN
-    when hits come rarely); every page is what sorting every hit gives, on every store, page after page."""
+@pytest.mark.parametrize("gin_hit_rows", [10**9, 0], ids=["windows-grow", "gin-soon"])
+def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypatch, gin_hit_rows):
+    """PostgreSQL reads one's chats newest first in windows (small here: several rounds, growing windows until
+    READ_MAX; or the GIN as soon as it looks cheaper); every page is what sorting every hit gives, on every store,
+    page after page."""
     monkeypatch.setattr(search, "WINDOW_ROWS", 8)
     monkeypatch.setattr(search, "WINDOW_MIN", 2)
     monkeypatch.setattr(search, "READ_MAX", 120)
-    every_hit = search._every_hit
+    monkeypatch.setattr(search, "GIN_HIT_ROWS", gin_hit_rows)
+    every_hit, rows = search._every_hit, Db.rows
     ways: list[str] = []
     monkeypatch.setattr(search, "_every_hit", lambda *a: ways.append("gin") or every_hit(*a))
+
+    def counted(db: Db, text: str, params=()):
+        if "LATERAL" in text:
+            ways.append("window")
+        return rows(db, text, params)
+
+    monkeypatch.setattr(Db, "rows", counted)
     five = school.klass()
     a, b = school.join("student", five), school.join("teacher")
     (class_chat,) = school.chat_of("class", a)
@@ -284,6 +294,7 @@ def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypat
     for _ in range(20):  # then one chat alone for a while: its rows are the newest ones
         sent = school.app.post(a, PostMessage(class_chat.id, "перемена"))
         texts.append((search._micros(sent["posted_at"]), str(class_chat.id), sent["seq"], True))
+    searches = 0
     for q, has in (("урок", lambda n: n % 2), ("олимпиада", lambda n: n % 9 == 0), ("диктант", lambda n: n == 7)):
         expected = sorted(((t, c, s) for n, (t, c, s, mine) in enumerate(texts[:150]) if mine and has(n)),
                           reverse=True)
@@ -291,12 +302,19 @@ def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypat
             found, cursor = [], None
             while True:
                 items, cursor = school.app.search_messages(a, SearchMessages(q, None, cursor, limit))
+                searches += 1
                 found += [(search._micros(i["posted_at"]), i["chat_id"], i["seq"]) for i in items]
                 if cursor is None:
                     break
             assert found == expected, (q, limit)
     if school.app.search_model.backend.dialect == "postgres":
-        assert "gin" in ways and len(ways) < 20  # the rare words only
+        windows, gins = ways.count("window"), ways.count("gin")
+        if gin_hit_rows:  # more rounds than searches; the GIN for those READ_MAX rows could not fill
+            assert windows > searches and 0 < gins < searches
+        else:  # a round, then the GIN for every page the first windows could not tell
+            assert windows == searches and 0 < gins < searches
+    else:
+        assert ways.count("gin") == searches
 
 
 @pytest.fixture
