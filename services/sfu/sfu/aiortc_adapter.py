@@ -4,6 +4,8 @@ aiortc has no public API for a forwarder: it wants to decode what it receives an
 SFU takes over at four points instead (``forward`` explains why each):
 
 - a publisher's ``RTCRtpReceiver._handle_rtp_packet`` (decrypted, parsed RTP) is replaced by the forwarder's;
+  with the receive shortcut, a known video SSRC's SRTP is taken from the nominated pair's socket before aioice
+  (``fast_receive``);
 - picture-loss and bitrate (REMB) requests go out through the receiver's ``_send_rtcp*`` and its RTCP SSRC;
 - a subscriber's ``RTCRtpSender`` lends its SSRC and SRTP session; packets go straight to the nominated ICE
   pair's socket, and its RTCP sender-report counters are written so that its reports stay true;
@@ -26,6 +28,7 @@ from types import CodeType
 from typing import Any
 
 import aioice
+import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import aiortc.rtcrtpsender as sender_module
@@ -66,6 +69,73 @@ async def cap_bitrate(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[
     await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
                                              fci=pack_remb_fci(bitrate, media_ssrcs)))
     return True
+
+
+RawHandler = Callable[[int, int, int, int, bytes], None]  # (payload type, sequence number, timestamp, marker, payload)
+RTP_FIELDS = struct.Struct("!HII")  # sequence number, timestamp, SSRC (bytes 2-12)
+SHORTCUTS: dict[Any, dict[int, tuple[Any, RawHandler]]] = {}  # a nominated pair's protocol -> its SSRCs' routes
+
+
+def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler) -> bool:
+    """The receive shortcut (``forward`` with ``SFERA_SFU_FAST_RECEIVE=1``): from now on an SRTP datagram of
+    ``ssrc`` that reaches the nominated ICE pair's socket is unprotected with the DTLS transport's rx SRTP session
+    and its header read with ``struct`` (no ``RtpPacket``), and ``handler(payload_type, seq, timestamp, marker,
+    payload)`` is called at once, in the socket's ``datagram_received``: no aioice parse as STUN, no aioice queue,
+    no wake-up of the DTLS transport's receive task, no router. Everything else on that socket (STUN, DTLS, SRTCP,
+    another SSRC, a datagram SRTP refuses) goes aiortc's way as before. False (nothing changed) while there is no
+    rx SRTP session or nominated pair. The routes live as long as the pair's protocol (the peer connection)."""
+    dtls = getattr(receiver, "transport", None)
+    session = getattr(dtls, "_rx_srtp", None)
+    if session is None:
+        return False
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None:
+        return False
+    protocol = pair.protocol
+    routes = SHORTCUTS.get(protocol)
+    if routes is None:
+        routes = SHORTCUTS[protocol] = {}
+        protocol.datagram_received = _shortcut(protocol, protocol.datagram_received, routes)
+    routes[ssrc] = (session, handler)
+    return True
+
+
+def _shortcut(protocol: Any, original: Callable[[bytes, Any], None],
+              routes: dict[int, tuple[Any, RawHandler]]) -> Callable[[bytes, Any], None]:
+    unpack_from = RTP_FIELDS.unpack_from
+    srtp_error = pylibsrtp.Error
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        # RFC 7983: 128-191 is RTP/RTCP; RFC 5761: a second byte of 192-223 (RTCP's 200-207 among them) is RTCP
+        if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            route = routes.get(unpack_from(data, 2)[2])
+            if route is not None:
+                try:
+                    packet = route[0].unprotect(data)
+                except srtp_error:
+                    return  # as aiortc: a forged, replayed or late packet is dropped
+                first = packet[0]
+                start = 12 + (first & 0x0F) * 4  # CSRCs
+                end = len(packet)
+                if first & 0x10 and end >= start + 4:  # a header extension: skipped (the forwarder drops them)
+                    start += 4 + int.from_bytes(packet[start + 2:start + 4], "big") * 4
+                if first & 0x20 and end > start:  # padding: its count is the last byte
+                    end -= packet[-1]
+                if start > end:
+                    return  # malformed: aiortc's RtpPacket.parse refuses it too
+                second = packet[1]
+                seq, ts, _ = unpack_from(packet, 2)
+                route[1](second & 0x7F, seq, ts, second >> 7, packet[start:end])
+                return
+        original(data, addr)
+
+    def connection_lost(exc: Exception | None) -> None:
+        SHORTCUTS.pop(protocol, None)
+        lost(exc)
+
+    lost = protocol.connection_lost
+    protocol.connection_lost = connection_lost
+    return datagram_received
 
 
 # -- sending (a subscriber's slot) ---------------------------------------------------------------------------------
@@ -199,6 +269,7 @@ ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own co
     (RTCRtpSender, "_RTCRtpSender__packet_count"),
     (RTCRtpSender, "_RTCRtpSender__octet_count"),
     (RTCDtlsTransport, "_tx_srtp"),
+    (RTCDtlsTransport, "_rx_srtp"),
     (RTCIceTransport, "_connection"),
     (aioice.Connection, "_nominated"),
     (pylibsrtp.Session, "_srtp"),
@@ -261,6 +332,10 @@ def problems() -> list[str]:
             names = used.setdefault(caller, names_used_by(caller))
         if name not in names:
             found.append(f"{module.__name__}: {getattr(caller, '__name__', caller)} no longer calls {name}")
+    if not callable(getattr(aioice.ice.StunProtocol, "datagram_received", None)) or "data_received" not in \
+            names_used_by(aioice.ice.StunProtocol):
+        found.append("aioice's StunProtocol no longer hands data to its connection in datagram_received (the receive "
+                     "shortcut)")
     if not hasattr(srtp_lib, "srtp_protect") or not isinstance(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", None), int):
         found.append("pylibsrtp no longer has srtp_protect or SRTP_MAX_TRAILER_LEN (the fast path's protect)")
     return found

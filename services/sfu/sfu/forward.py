@@ -76,6 +76,13 @@ def fast_path() -> bool:
     return os.environ.get("SFERA_SFU_FAST_PATH", "1").strip() != "0"
 
 
+def fast_receive() -> bool:
+    """``SFERA_SFU_FAST_RECEIVE``: ``1`` takes a video track's packets from its ICE pair's socket once its SSRC is
+    known (``aiortc_adapter.fast_receive``; only with the fast path); anything else (the default) through aiortc's
+    DTLS transport and receiver as before. Read when a track is made."""
+    return os.environ.get("SFERA_SFU_FAST_RECEIVE", "0").strip() == "1"
+
+
 class Owner(Protocol):
     """What a track and a slot need of the participant they belong to (``room.Participant`` is one): this layer
     knows nothing of rooms."""
@@ -124,6 +131,8 @@ class PublishedTrack:
         self.refusal_told = False  # CA-4: the publisher was told this source is not forwarded
         self.recorders: list[Any] = []
         self.fast = fast_path()
+        # the receive shortcut: asked for once, at the first packet through aiortc (DTLS is up, the SSRC known)
+        self.shortcut_wanted = self.fast and kind == "video" and fast_receive()
         # the metrics' children, looked up once (not per packet)
         self._received = metrics.received_packets.labels(kind)
         self._forwarded = metrics.forwarded_packets.labels(kind)
@@ -154,6 +163,9 @@ class PublishedTrack:
             self.ssrc = packet.ssrc
             self.started = True
             self.owner.track_started(self)
+        if self.shortcut_wanted and packet.ssrc == self.ssrc:
+            self.shortcut_wanted = False
+            aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw)
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
@@ -167,10 +179,7 @@ class PublishedTrack:
                 if level[1] < 60:
                     self.last_voice = time.monotonic()
         if not self.forwarding:
-            if not self.refusal_told and not self.owner.may(SOURCE_RIGHTS[self.source]):
-                # Media arrives on a source without the right (an idle transceiver offered for later
-                # is no share): tell the publisher once, instead of leaving them sending into the void.
-                self.refusal_told = True
+            if self.refused():
                 await self.owner.send(not_allowed(self.source, self.receiver_mid))
             return
         for recorder in self.recorders:
@@ -198,6 +207,33 @@ class PublishedTrack:
         if sent:
             self._forwarded.inc(sent)
             self._forwarded_bytes.inc(size)
+
+    def refused(self) -> bool:
+        """Media arrives on a source without the right (an idle transceiver offered for later is no share): True
+        once, when the publisher is to be told, instead of leaving them sending into the void."""
+        if self.refusal_told or self.owner.may(SOURCE_RIGHTS[self.source]):
+            return False
+        self.refusal_told = True
+        return True
+
+    def on_raw(self, payload_type: int, seq: int, ts: int, marker: int, payload: bytes) -> None:
+        """The receive shortcut's handler (``aiortc_adapter.fast_receive``, a video track on the fast path, its
+        SSRC known): what ``on_rtp`` does with a video packet, from the decrypted packet's fields."""
+        if payload_type in self.rtx_types or not payload:
+            return
+        PublishedTrack.fast_received += 1
+        self.last_packet = time.monotonic()
+        self._received.inc()
+        self.history[seq % HISTORY] = (seq, ts, marker, payload)
+        if not self.forwarding:
+            if self.refused():
+                asyncio.ensure_future(self.owner.send(not_allowed(self.source, self.receiver_mid)))
+            return
+        for recorder in self.recorders:
+            recorder.write(self, seq, ts, marker, payload)
+        self._forward(seq, ts, marker, payload)
+
+    fast_received = 0  # packets that came by the receive shortcut, all tracks (``sfera_sfu_fast_received_packets``)
 
     def _forward(self, seq: int, ts: int, marker: int, payload: bytes) -> None:
         """The fast path: per slot, the header fields handed to the slot's writer (``Slot.write``: packed in front

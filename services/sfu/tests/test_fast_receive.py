@@ -1,0 +1,176 @@
+"""The receive shortcut (``SFERA_SFU_FAST_RECEIVE=1``, issue #17 "Scale"): a known video SSRC's SRTP is taken from
+the nominated ICE pair's socket (``aiortc_adapter.fast_receive``), unprotected with the DTLS transport's rx session
+and its header read with ``struct``, past aioice's queue, the DTLS receive task and ``RtpPacket``. Checked here on
+real SRTP sessions and aioice's own ``StunProtocol``: the subscriber is sent the very bytes aiortc's way sends it
+(CSRCs, header extensions, padding in what the publisher sent), and what is not such a packet still goes aiortc's
+way. Real aiortc peers through a real SFU process with the shortcut on: ``test_fast_path.py`` (its ``fast_receive``
+parameter)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from types import SimpleNamespace
+
+import pytest
+from aioice.ice import StunProtocol
+from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from pylibsrtp import Policy, Session
+
+from sfu import aiortc_adapter, forward
+from sfu.forward import PublishedTrack, Slot
+from sfu.testing import PROFILE, Owner, policy, wire
+
+KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
+PUBLISHER_SSRC = 777
+RTX_PT = 97
+
+
+class Connection:
+    """What aioice's ``StunProtocol`` hands a datagram that is not STUN (``Connection.data_received``)."""
+
+    def __init__(self):
+        self.queued: list[bytes] = []
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self.queued.append(data)
+
+    def protocol_lost(self, protocol) -> None:
+        pass
+
+
+def publisher_packets() -> tuple[list[bytes], HeaderExtensionsMap]:
+    """What a publisher sends, SRTP-protected: a delta frame (not forwarded before the key frame), a key frame with a
+    header extension, frames with CSRCs and with padding, and an RTX packet on the track's SSRC."""
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(
+        id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")]))
+    delta = b"\x11" + bytes(30)
+    key = b"\x10" + b"\x00\x00\x00\x9d\x01\x2a" + bytes(30)
+    made = []
+    sent = [(delta, [], 0, 96), (key, [], 0, 96), (delta + b"1", [5, 6], 0, 96), (delta + b"2", [], 7, 96),
+            (delta + b"3", [], 0, RTX_PT), (delta + b"4", [9], 4, 96)]  # payload, CSRCs, padding, payload type
+    for i, (payload, csrc, padding, pt) in enumerate(sent):
+        p = RtpPacket(payload_type=pt, marker=i % 2, sequence_number=(65_534 + i) & 0xFFFF,
+                      timestamp=(4_294_960_000 + 3000 * i) & 0xFFFFFFFF, ssrc=PUBLISHER_SSRC, payload=payload)
+        p.csrc = csrc
+        p.padding_size = padding
+        p.extensions.abs_send_time = 1234 + i
+        made.append(p.serialize(extensions))
+    outbound = Session(policy(KEY, Policy.SSRC_ANY_OUTBOUND))
+    return [outbound.protect(data) for data in made], extensions
+
+
+def forwarded(shortcut: bool, monkeypatch) -> tuple[list[bytes], list[bytes]]:
+    """What one slot of a video track sends for ``publisher_packets()`` received one way or the other (the first
+    packet always through aiortc's way: it makes the SSRC known), unprotected; and what went aiortc's way."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
+    monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1" if shortcut else "0")
+    monkeypatch.setattr(forward.PublishedTrack, "request_keyframe", lambda self, reason: None)
+    datagrams, extensions = publisher_packets()
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        connection = Connection()
+        protocol = StunProtocol(connection)
+        protocol.local_candidate = SimpleNamespace(component=1)
+        inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
+        receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
+            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+            sink.bind(("127.0.0.1", 0))
+            sink.setblocking(False)
+            stub = await wire(0x5EEDF00D, sink.getsockname())
+            track = PublishedTrack(Owner(), "camera", "video", receiver, {RTX_PT})
+            slot = Slot(Owner(), "1", "video", stub.sender, 100)
+            slot.show(track)
+            aiortc_way = []
+            for data in datagrams:
+                protocol.datagram_received(data, ("10.0.0.2", 5000))
+                while connection.queued:  # aiortc's way: the DTLS transport's receive task, RtpPacket, the router
+                    queued = connection.queued.pop(0)
+                    aiortc_way.append(queued)
+                    await track.on_rtp(RtpPacket.parse(inbound.unprotect(queued), extensions))
+            await asyncio.sleep(0)
+            sent = [stub.reader.unprotect(data) for data in _received(sink)]
+            stub.close()
+            return sent, aiortc_way
+
+    return asyncio.run(scenario())
+
+
+def _received(sink: socket.socket) -> list[bytes]:
+    out = []
+    while True:
+        try:
+            out.append(sink.recv(2048))
+        except BlockingIOError:
+            return out
+
+
+@pytest.mark.unit
+def test_the_shortcut_forwards_the_bytes_aiortcs_way_forwarded(monkeypatch):
+    """Same SSRC, payload type, marker, sequence numbers, timestamps and payload (CSRCs, header extension and padding
+    taken off as ``RtpPacket.parse`` takes them), the RTX packet not forwarded; after the first packet nothing of the
+    track's SSRC goes through aioice's queue."""
+    PublishedTrack.fast_received = 0
+    old, old_queued = forwarded(False, monkeypatch)
+    assert PublishedTrack.fast_received == 0
+    new, new_queued = forwarded(True, monkeypatch)
+    assert new == old
+    assert len(new) == 4  # the delta frame before the key frame and the RTX packet are not sent
+    assert [RtpPacket.parse(d).sequence_number for d in new] == [65_535, 0, 1, 3]
+    assert len(old_queued) == 6
+    assert len(new_queued) == 1  # the first packet, which makes the SSRC known; then the shortcut
+    assert PublishedTrack.fast_received == 4  # the RTX packet is dropped before it counts
+
+
+@pytest.mark.unit
+def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
+    """STUN-less datagrams that are DTLS, SRTCP (RFC 5761: second byte 192-223), another SSRC, or refused by SRTP
+    (forged): the first three are handed to aioice's connection as before, the forged one is dropped (as aiortc drops
+    it after its unprotect fails); an audio track and the switch off never take the shortcut."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
+    monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1")
+    datagrams, extensions = publisher_packets()
+
+    async def scenario() -> None:
+        connection = Connection()
+        protocol = StunProtocol(connection)
+        protocol.local_candidate = SimpleNamespace(component=1)
+        original = protocol.datagram_received
+        inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
+        receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
+            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+        audio = PublishedTrack(Owner(), "microphone", "audio", receiver, set())
+        await audio.on_rtp(RtpPacket.parse(inbound.unprotect(datagrams[0]), extensions))
+        assert protocol.datagram_received == original  # audio: its level is read from the header extension
+        track = PublishedTrack(Owner(), "camera", "video", receiver, set())
+        track.on_raw = lambda *fields: got.append(fields)
+        got: list[tuple] = []
+        await track.on_rtp(RtpPacket.parse(inbound.unprotect(datagrams[1]), extensions))
+        assert protocol.datagram_received != original
+        dtls = bytes([22, 254, 253]) + bytes(20)
+        rtcp = bytes([0x80, 200, 0, 6]) + PUBLISHER_SSRC.to_bytes(4, "big") + bytes(40)
+        other = bytearray(datagrams[2])
+        other[8:12] = (888).to_bytes(4, "big")
+        forged = bytearray(datagrams[2])
+        forged[-1] ^= 1
+        for data in (dtls, rtcp, bytes(other), bytes(forged), datagrams[2]):
+            protocol.datagram_received(data, ("10.0.0.2", 5000))
+        assert connection.queued == [dtls, rtcp, bytes(other)]
+        assert [(f[0], f[1], f[3], f[4]) for f in got] == [(96, 0, 0, b"\x11" + bytes(30) + b"1")]
+        protocol.connection_lost(None)  # the peer connection closed: its routes go
+        assert protocol not in aiortc_adapter.SHORTCUTS
+
+        monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "0")
+        protocol = StunProtocol(connection)
+        original = protocol.datagram_received
+        receiver.transport.transport._connection._nominated[1] = SimpleNamespace(protocol=protocol)
+        off = PublishedTrack(Owner(), "camera", "video", receiver, set())
+        await off.on_rtp(RtpPacket.parse(Session(policy(KEY, Policy.SSRC_ANY_INBOUND)).unprotect(datagrams[1]),
+                                         extensions))
+        assert protocol.datagram_received == original
+
+    asyncio.run(scenario())
