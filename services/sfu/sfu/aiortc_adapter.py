@@ -4,7 +4,7 @@ aiortc has no public API for a forwarder: it wants to decode what it receives an
 SFU takes over at four points instead (``forward`` explains why each):
 
 - a publisher's ``RTCRtpReceiver._handle_rtp_packet`` (decrypted, parsed RTP) is replaced by the forwarder's;
-  with the receive shortcut, a known video SSRC's SRTP is taken from the nominated pair's socket before aioice
+  with the receive shortcut, a known SSRC's SRTP is taken from the nominated pair's socket before aioice
   (``fast_receive``);
 - picture-loss and bitrate (REMB) requests go out through the receiver's ``_send_rtcp*`` and its RTCP SSRC;
 - a subscriber's ``RTCRtpSender`` lends its SSRC and SRTP session; packets go straight to the nominated ICE
@@ -39,7 +39,7 @@ from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from aiortc.rtp import RTCP_PSFB_APP, HeaderExtensionsMap, RtcpPsfbPacket, pack_remb_fci
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
@@ -71,19 +71,23 @@ async def cap_bitrate(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[
     return True
 
 
-RawHandler = Callable[[int, int, int, int, bytes], None]  # (payload type, sequence number, timestamp, marker, payload)
+# (payload type, sequence number, timestamp, marker, payload, audio level: 0 loudest .. 127, None if not sent)
+RawHandler = Callable[[int, int, int, int, bytes, int | None], None]
 RTP_FIELDS = struct.Struct("!HII")  # sequence number, timestamp, SSRC (bytes 2-12)
-SHORTCUTS: dict[Any, dict[int, tuple[Any, RawHandler]]] = {}  # a nominated pair's protocol -> its SSRCs' routes
+# a nominated pair's protocol -> its SSRCs' routes: (rx SRTP session, handler, the audio level's extension id or 0)
+SHORTCUTS: dict[Any, dict[int, tuple[Any, RawHandler, int]]] = {}
 
 
-def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler) -> bool:
+def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio_level: bool = False) -> bool:
     """The receive shortcut (``forward`` with ``SFERA_SFU_FAST_RECEIVE=1``): from now on an SRTP datagram of
     ``ssrc`` that reaches the nominated ICE pair's socket is unprotected with the DTLS transport's rx SRTP session
     and its header read with ``struct`` (no ``RtpPacket``), and ``handler(payload_type, seq, timestamp, marker,
-    payload)`` is called at once, in the socket's ``datagram_received``: no aioice parse as STUN, no aioice queue,
-    no wake-up of the DTLS transport's receive task, no router. Everything else on that socket (STUN, DTLS, SRTCP,
-    another SSRC, a datagram SRTP refuses) goes aiortc's way as before. False (nothing changed) while there is no
-    rx SRTP session or nominated pair. The routes live as long as the pair's protocol (the peer connection)."""
+    payload, level)`` is called at once, in the socket's ``datagram_received``: no aioice parse as STUN, no aioice
+    queue, no wake-up of the DTLS transport's receive task, no router. ``audio_level``: the RFC 6464 level is read
+    from the header extension negotiated for it (else ``level`` is None). Everything else on that socket (STUN,
+    DTLS, SRTCP, another SSRC, a datagram SRTP refuses) goes aiortc's way as before. False (nothing changed) while
+    there is no rx SRTP session or nominated pair. The routes live as long as the pair's protocol (the peer
+    connection)."""
     dtls = getattr(receiver, "transport", None)
     session = getattr(dtls, "_rx_srtp", None)
     if session is None:
@@ -91,17 +95,47 @@ def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler) -> bo
     pair = dtls.transport._connection._nominated.get(1)
     if pair is None:
         return False
+    level_id = 0
+    if audio_level:
+        level_id = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids.audio_level or 0
     protocol = pair.protocol
     routes = SHORTCUTS.get(protocol)
     if routes is None:
         routes = SHORTCUTS[protocol] = {}
         protocol.datagram_received = _shortcut(protocol, protocol.datagram_received, routes)
-    routes[ssrc] = (session, handler)
+    routes[ssrc] = (session, handler, level_id)
     return True
 
 
+def audio_level_of(packet: bytes, start: int, end: int, level_id: int) -> int | None:
+    """The RFC 6464 level in the header extension block ``packet[start:end]`` (its 4-byte head included), read as
+    aiortc's ``unpack_header_extensions`` reads one-byte (0xBEDE) and two-byte (0x1000) elements."""
+    profile = int.from_bytes(packet[start:start + 2], "big")
+    pos = start + 4
+    if profile == 0xBEDE:
+        while pos < end:
+            head = packet[pos]
+            if head == 0:
+                pos += 1
+                continue
+            if head >> 4 == level_id:
+                return packet[pos + 1] & 0x7F if pos + 1 < end else None
+            pos += 2 + (head & 0x0F)
+    elif profile == 0x1000:
+        while pos < end:
+            if packet[pos] == 0:
+                pos += 1
+                continue
+            if pos + 2 >= end:
+                return None
+            if packet[pos] == level_id:
+                return packet[pos + 2] & 0x7F if packet[pos + 1] else None
+            pos += 2 + packet[pos + 1]
+    return None
+
+
 def _shortcut(protocol: Any, original: Callable[[bytes, Any], None],
-              routes: dict[int, tuple[Any, RawHandler]]) -> Callable[[bytes, Any], None]:
+              routes: dict[int, tuple[Any, RawHandler, int]]) -> Callable[[bytes, Any], None]:
     unpack_from = RTP_FIELDS.unpack_from
     srtp_error = pylibsrtp.Error
 
@@ -117,15 +151,19 @@ def _shortcut(protocol: Any, original: Callable[[bytes, Any], None],
                 first = packet[0]
                 start = 12 + (first & 0x0F) * 4  # CSRCs
                 end = len(packet)
-                if first & 0x10 and end >= start + 4:  # a header extension: skipped (the forwarder drops them)
+                level = None
+                if first & 0x10 and end >= start + 4:  # a header extension (the forwarder drops them)
+                    extensions = start
                     start += 4 + int.from_bytes(packet[start + 2:start + 4], "big") * 4
+                    if route[2] and start <= end:
+                        level = audio_level_of(packet, extensions, start, route[2])
                 if first & 0x20 and end > start:  # padding: its count is the last byte
                     end -= packet[-1]
                 if start > end:
                     return  # malformed: aiortc's RtpPacket.parse refuses it too
                 second = packet[1]
                 seq, ts, _ = unpack_from(packet, 2)
-                route[1](second & 0x7F, seq, ts, second >> 7, packet[start:end])
+                route[1](second & 0x7F, seq, ts, second >> 7, packet[start:end], level)
                 return
         original(data, addr)
 
@@ -270,6 +308,8 @@ ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own co
     (RTCRtpSender, "_RTCRtpSender__octet_count"),
     (RTCDtlsTransport, "_tx_srtp"),
     (RTCDtlsTransport, "_rx_srtp"),
+    (RTCDtlsTransport, "_rtp_header_extensions_map"),
+    (HeaderExtensionsMap, "_HeaderExtensionsMap__ids"),
     (RTCIceTransport, "_connection"),
     (aioice.Connection, "_nominated"),
     (pylibsrtp.Session, "_srtp"),

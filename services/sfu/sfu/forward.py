@@ -77,7 +77,7 @@ def fast_path() -> bool:
 
 
 def fast_receive() -> bool:
-    """``SFERA_SFU_FAST_RECEIVE``: ``1`` takes a video track's packets from its ICE pair's socket once its SSRC is
+    """``SFERA_SFU_FAST_RECEIVE``: ``1`` takes a track's packets from its ICE pair's socket once its SSRC is
     known (``aiortc_adapter.fast_receive``; only with the fast path); anything else (the default) through aiortc's
     DTLS transport and receiver as before. Read when a track is made."""
     return os.environ.get("SFERA_SFU_FAST_RECEIVE", "0").strip() == "1"
@@ -132,7 +132,7 @@ class PublishedTrack:
         self.recorders: list[Any] = []
         self.fast = fast_path()
         # the receive shortcut: asked for once, at the first packet through aiortc (DTLS is up, the SSRC known)
-        self.shortcut_wanted = self.fast and kind == "video" and fast_receive()
+        self.shortcut_wanted = self.fast and fast_receive()
         # the metrics' children, looked up once (not per packet)
         self._received = metrics.received_packets.labels(kind)
         self._forwarded = metrics.forwarded_packets.labels(kind)
@@ -165,7 +165,7 @@ class PublishedTrack:
             self.owner.track_started(self)
         if self.shortcut_wanted and packet.ssrc == self.ssrc:
             self.shortcut_wanted = False
-            aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw)
+            aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw, audio_level=self.kind == "audio")
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
@@ -216,15 +216,19 @@ class PublishedTrack:
         self.refusal_told = True
         return True
 
-    def on_raw(self, payload_type: int, seq: int, ts: int, marker: int, payload: bytes) -> None:
-        """The receive shortcut's handler (``aiortc_adapter.fast_receive``, a video track on the fast path, its
-        SSRC known): what ``on_rtp`` does with a video packet, from the decrypted packet's fields."""
+    def on_raw(self, payload_type: int, seq: int, ts: int, marker: int, payload: bytes, level: int | None) -> None:
+        """The receive shortcut's handler (``aiortc_adapter.fast_receive``, a track on the fast path, its SSRC
+        known): what ``on_rtp`` does with a packet, from the decrypted packet's fields (``level``: audio's)."""
         if payload_type in self.rtx_types or not payload:
             return
         PublishedTrack.fast_received += 1
-        self.last_packet = time.monotonic()
+        self.last_packet = now = time.monotonic()
         self._received.inc()
         self.history[seq % HISTORY] = (seq, ts, marker, payload)
+        if level is not None:
+            self.level = 0.8 * self.level + 0.2 * level
+            if level < 60:
+                self.last_voice = now
         if not self.forwarding:
             if self.refused():
                 asyncio.ensure_future(self.owner.send(not_allowed(self.source, self.receiver_mid)))

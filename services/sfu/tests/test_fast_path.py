@@ -224,7 +224,7 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
             assert max(tones(subscriber)) > 1000, tones(subscriber)
             assert scrape(sfu.port)["sfera_sfu_keyframe_requests_total"] > requests  # asked for on the join
             shortcut = scrape(sfu.port)["sfera_sfu_fast_received_packets"]
-            # the shortcut took the video (all but its first packet), aiortc's way the audio; off: nothing
+            # the shortcut took the media (all but each track's first packet); off: nothing
             assert shortcut > 100 if sfu.receive == "1" else shortcut == 0
         finally:
             for peer in (publisher, subscriber):

@@ -130,7 +130,7 @@ def test_the_shortcut_forwards_the_bytes_aiortcs_way_forwarded(monkeypatch):
 def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
     """STUN-less datagrams that are DTLS, SRTCP (RFC 5761: second byte 192-223), another SSRC, or refused by SRTP
     (forged): the first three are handed to aioice's connection as before, the forged one is dropped (as aiortc drops
-    it after its unprotect fails); an audio track and the switch off never take the shortcut."""
+    it after its unprotect fails); with the switch off nothing takes the shortcut."""
     monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
     monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1")
     datagrams, extensions = publisher_packets()
@@ -143,9 +143,6 @@ def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
         inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
         receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
             _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
-        audio = PublishedTrack(Owner(), "microphone", "audio", receiver, set())
-        await audio.on_rtp(RtpPacket.parse(inbound.unprotect(datagrams[0]), extensions))
-        assert protocol.datagram_received == original  # audio: its level is read from the header extension
         track = PublishedTrack(Owner(), "camera", "video", receiver, set())
         track.on_raw = lambda *fields: got.append(fields)
         got: list[tuple] = []
@@ -160,7 +157,7 @@ def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
         for data in (dtls, rtcp, bytes(other), bytes(forged), datagrams[2]):
             protocol.datagram_received(data, ("10.0.0.2", 5000))
         assert connection.queued == [dtls, rtcp, bytes(other)]
-        assert [(f[0], f[1], f[3], f[4]) for f in got] == [(96, 0, 0, b"\x11" + bytes(30) + b"1")]
+        assert got == [(96, 0, 4_294_966_000, 0, b"\x11" + bytes(30) + b"1", None)]
         protocol.connection_lost(None)  # the peer connection closed: its routes go
         assert protocol not in aiortc_adapter.SHORTCUTS
 
@@ -174,3 +171,53 @@ def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
         assert protocol.datagram_received == original
 
     asyncio.run(scenario())
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("level_id", [1, 20], ids=["one_byte_extensions", "two_byte_extensions"])
+def test_an_audio_tracks_level_is_read_as_aiortc_reads_it(monkeypatch, level_id):
+    """The speaker detection's input (RFC 6464 audio level; the loudest microphones get the audio slots): the same
+    level from the raw header extension block, one-byte (ids up to 14) or two-byte elements, as from aiortc's
+    ``RtpPacket``; a packet without it leaves the level alone."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
+    monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1")
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+        RTCRtpHeaderExtensionParameters(id=level_id, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")]))
+    outbound = Session(policy(KEY, Policy.SSRC_ANY_OUTBOUND))
+    datagrams = []
+    for i, level in enumerate([30, 90, None, 10, 127]):
+        p = RtpPacket(payload_type=111, sequence_number=100 + i, timestamp=960 * i, ssrc=PUBLISHER_SSRC,
+                      payload=b"opus" + bytes([i]))
+        p.extensions.abs_send_time = 99
+        if level is not None:
+            p.extensions.audio_level = (level < 60, level)
+        datagrams.append(outbound.protect(p.serialize(extensions)))
+
+    async def levels(shortcut: bool) -> list[float]:
+        connection = Connection()
+        protocol = StunProtocol(connection)
+        protocol.local_candidate = SimpleNamespace(component=1)
+        inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
+        receiver = SimpleNamespace(transport=SimpleNamespace(
+            _rx_srtp=inbound, _rtp_header_extensions_map=extensions,
+            transport=SimpleNamespace(_connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+        track = PublishedTrack(Owner(), "microphone", "audio", receiver, set())
+        track.shortcut_wanted = shortcut
+        out = []
+        for data in datagrams:
+            protocol.datagram_received(data, ("10.0.0.2", 5000))
+            while connection.queued:
+                await track.on_rtp(RtpPacket.parse(inbound.unprotect(connection.queued.pop(0)), extensions))
+            out.append((track.level, track.last_voice > 0))
+        assert len(track.history) and track.history[104 % len(track.history)][3] == b"opus\x04"
+        return out
+
+    PublishedTrack.fast_received = 0
+    old = asyncio.run(levels(False))
+    assert PublishedTrack.fast_received == 0
+    new = asyncio.run(levels(True))
+    assert PublishedTrack.fast_received == 4  # all but the first
+    assert new == old
+    assert old[2] == old[1] and old[0] != old[1]  # read at all, and not without the extension
