@@ -163,7 +163,7 @@ runpy.run_module("sfu", run_name="__main__")
 
 class SfuProcess:
     def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None,
-                 profile: Path | None = None):
+                 profile: Path | None = None, fast_receive: str | None = None):
         self.name = name
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
@@ -171,6 +171,8 @@ class SfuProcess:
                "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
         if fast_path is not None:
             env["SFERA_SFU_FAST_PATH"] = fast_path
+        if fast_receive is not None:
+            env["SFERA_SFU_FAST_RECEIVE"] = fast_receive
         self.log = open(log_dir / f"sfu-{name}.log", "wb")
         self.profile = profile
         command = ["-m", "sfu"] if profile is None else ["-c", PROFILED, str(profile)]

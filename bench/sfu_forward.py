@@ -15,7 +15,13 @@ once, sendto 50 times). ``--profile``: the SFU's own cProfile over the measured 
 
     PYTHONPATH=.:services/sfu python -m bench.sfu_forward [--n 50] [--packets 4000] [--profile]
     PYTHONPATH=.:services/sfu python -m bench.sfu_forward --process [--flood-n 40] [--flood-rate 2000] [--procs 2]
-                                                          [--seconds 6] [--paths fast,rtppacket] [--profile]
+                                                          [--seconds 6] [--paths fast,receive,rtppacket]
+                                                          [--rounds 3] [--profile]
+
+``receive`` is the fast path with the receive shortcut (``SFERA_SFU_FAST_RECEIVE=1``: the publisher's SRTP taken
+from the ICE socket past aioice's queue, aiortc's DTLS receive task and ``RtpPacket``); ``--rounds``: the paths
+taken in turns that many times (a fresh SFU process each), each path's figure the median of its rounds, and the
+shortcut's next to the fast path's of the same run.
 
 Each prints its rows (``bench.report``) at its end.
 """
@@ -113,27 +119,46 @@ async def measure(n: int, packets: int, size: int, profile: bool) -> dict:
             "us_per_packet": cpu / sent * 1e6, "bare_pps_per_core": sent / bare, "own_us_per_packet": own * 1e6}
 
 
+PROCESS_PATHS = {"fast": ("1", "0"), "receive": ("1", "1"), "rtppacket": ("0", "0")}  # SFERA_SFU_FAST_PATH and
+# SFERA_SFU_FAST_RECEIVE of each path through a process
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The round whose packets per core is the median (the lower one of an even count)."""
+    return sorted(runs, key=lambda r: r["pps_per_core"])[(len(runs) - 1) // 2]
+
+
 def through_process(args: argparse.Namespace) -> dict:
-    """The flood through a real SFU process on each of ``args.paths``, after the bare UDP relay loop of this run."""
-    from bench.sfu import GOAL_PPS, PATHS, REPO, SfuProcess, flood, udp_baseline
+    """The flood through a real SFU process on each of ``args.paths`` (in turns, ``args.rounds`` times), after the
+    bare UDP relay loop of this run."""
+    from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, udp_baseline
 
     log_dir = REPO / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     baseline = udp_baseline()
     print(f"bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core", flush=True)
     out: dict = {"baseline_pps_per_core": baseline}
+    runs: dict[str, list[dict]] = {path: [] for path in args.paths}
+    for round_ in range(args.rounds):
+        for path in args.paths:
+            profile = log_dir / f"sfu-forward-{path}.prof" if args.profile and round_ == 0 else None
+            fast_path, fast_receive = PROCESS_PATHS[path]
+            sfu = SfuProcess(log_dir, f"forward-{path}", fast_path=fast_path, profile=profile,
+                             fast_receive=fast_receive)
+            try:
+                r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs))
+            finally:
+                sfu.stop()
+            runs[path].append(r)
+            print(f"round {round_ + 1}, {path} path: 1 stream of {r['rate']:,} pkt/s -> {r['n']} subscribers: "
+                  f"{r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core = {r['pps_per_core']:,.0f} pkt/s "
+                  f"per core ({r['pps_per_core'] / baseline:.2f}x the UDP loop), loss {r['loss']:.1%}, "
+                  f"p50 {r['p50_ms']:.1f} ms; the same peers idle: {r['idle_cpu']:.3f} of a core, so forwarding "
+                  f"alone {r['forwarding_pps_per_core']:,.0f} pkt/s per core", flush=True)
     for path in args.paths:
+        out[path] = r = median_run(runs[path])
+        r["rounds"] = [x["pps_per_core"] for x in runs[path]]
         profile = log_dir / f"sfu-forward-{path}.prof" if args.profile else None
-        sfu = SfuProcess(log_dir, f"forward-{path}", fast_path=PATHS[path], profile=profile)
-        try:
-            out[path] = r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs))
-        finally:
-            sfu.stop()
-        print(f"{path} path: 1 stream of {r['rate']:,} pkt/s -> {r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out "
-              f"on {r['cpu']:.2f} of the SFU's core = {r['pps_per_core']:,.0f} pkt/s per core "
-              f"({r['pps_per_core'] / baseline:.2f}x the UDP loop), loss {r['loss']:.1%}, p50 {r['p50_ms']:.1f} ms; "
-              f"the same peers idle: {r['idle_cpu']:.3f} of a core, so forwarding alone "
-              f"{r['forwarding_pps_per_core']:,.0f} pkt/s per core", flush=True)
         report.row("sfu", f"forwarding through an SFU process, {path} path: {r['rate']:,} pkt/s -> {r['n']} "
                    f"subscribers (pkt/s per SFU core, loss {r['loss']:.1%})", f"{r['pps_per_core']:,.0f}",
                    f"bare UDP relay loop {baseline:,.0f}", r["pps_per_core"] / baseline,
@@ -143,8 +168,21 @@ def through_process(args: argparse.Namespace) -> dict:
                    f"bare UDP relay loop {baseline:,.0f}", r["forwarding_pps_per_core"] / baseline,
                    "(what a busier SFU forwards per core)")
         if profile is not None and profile.exists():
-            print(f"the SFU's cProfile over the measured seconds ({profile}), by own time:")
+            print(f"the SFU's cProfile over the measured seconds ({profile}, round 1), by own time:")
             pstats.Stats(str(profile)).sort_stats("tottime").print_stats(20)
+    if {"fast", "receive"} <= runs.keys():
+        new, old = out["receive"], out["fast"]
+        print(f"receive shortcut vs fast path, pkt/s per core by round: {new['rounds']} vs {old['rounds']}")
+        report.row("sfu", f"forwarding through an SFU process, receive shortcut (SFERA_SFU_FAST_RECEIVE=1) vs "
+                   f"without: {new['rate']:,} pkt/s -> {new['n']} subscribers (pkt/s per SFU core, median of "
+                   f"{args.rounds} in turns)", f"{new['pps_per_core']:,.0f}",
+                   f"fast path without it {old['pps_per_core']:,.0f}",
+                   new["pps_per_core"] / old["pps_per_core"] if old["pps_per_core"] else None, "> 1x")
+        report.row("sfu", "the same, forwarding alone (less the same peers' idle CPU)",
+                   f"{new['forwarding_pps_per_core']:,.0f}",
+                   f"fast path without it {old['forwarding_pps_per_core']:,.0f}",
+                   new["forwarding_pps_per_core"] / old["forwarding_pps_per_core"]
+                   if old["forwarding_pps_per_core"] else None, "> 1x")
     return out
 
 
@@ -161,12 +199,13 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2,
                         help="with --process: processes the flood's subscribers are spread over (1: with the pump)")
     parser.add_argument("--paths", type=lambda v: [p for p in v.split(",") if p], default=["fast"],
-                        help="with --process: forwarding paths, of fast, rtppacket")
+                        help="with --process: forwarding paths, of " + ", ".join(PROCESS_PATHS))
+    parser.add_argument("--rounds", type=int, default=1, help="with --process: the paths taken in turns this often")
     args = parser.parse_args()
     if args.process:
-        unknown = [p for p in args.paths if p not in ("fast", "rtppacket")]
+        unknown = [p for p in args.paths if p not in PROCESS_PATHS]
         if unknown:
-            parser.error(f"unknown path {', '.join(unknown)}: choose from fast, rtppacket")
+            parser.error(f"unknown path {', '.join(unknown)}: choose from {', '.join(PROCESS_PATHS)}")
         print(json.dumps(through_process(args), default=float), flush=True)
         print(report.table(report.rows("sfu")), flush=True)
         return
