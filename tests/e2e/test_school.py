@@ -328,3 +328,30 @@ def test_parents_become_members_through_their_children_RO_5(api, school):
     classmates = {m["user_id"] for m in api.ok("GET", f"/organizations/{school['org']}/members",
                                                parent["access_token"])["items"]}
     assert child["user_id"] in classmates and school["other"]["user_id"] not in classmates
+
+
+def test_one_article_and_one_channel_by_id_for_the_readers_of_the_list_SC_11_SC_12(api, school):
+    """GET /articles/{id} and /channels/{id}: the web client read the whole list to find one (issue #17). The same
+    rules as the lists: a draft only its author and admins; another school's member is refused; an id grants
+    nothing."""
+    org, t = school["org"], school["admin"]["access_token"]
+    teacher, student = school["teacher"]["access_token"], school["students"][0]["access_token"]
+    _, stranger = api.organization("Школа за рекой", "Самара")
+    draft = api.ok("POST", f"/organizations/{org}/articles", teacher, status=201,
+                   json={"title": "Черновик", "html": "<p>Скоро</p>"})
+    path = f"/articles/{draft['article_id']}"
+    assert api.ok("GET", path, teacher)["title"] == "Черновик"
+    assert api.ok("GET", path, t)["published_at"] is None                      # an admin reads every draft
+    assert error(api.call("GET", path, student)) == (404, "article.not_found")  # a reader: no such article yet
+    api.ok("POST", f"{path}/publication", teacher)
+    read = api.ok("GET", path, student)
+    assert (read["article_id"], read["title"], read["html"]) == (draft["article_id"], "Черновик", "<p>Скоро</p>")
+    assert read["published_at"] is not None
+    assert error(api.call("GET", path, stranger["access_token"])) == (403, "organization.members_only")
+    assert error(api.call("GET", f"/articles/{uuid.uuid4()}", student)) == (404, "article.not_found")
+
+    channel = api.ok("POST", f"/organizations/{org}/channels", t, status=201, json={"name": "Объявления"})
+    assert api.ok("GET", f"/channels/{channel['channel_id']}", student) == channel
+    assert error(api.call("GET", f"/channels/{channel['channel_id']}", stranger["access_token"])) == (
+        403, "organization.members_only")
+    assert error(api.call("GET", f"/channels/{uuid.uuid4()}", student)) == (404, "channel.not_found")

@@ -364,6 +364,14 @@ def list_articles(organization_id: uuid.UUID, query: dict):
     return listed("school", "articles", query, actor_id=me(), organization_id=str(organization_id))
 
 
+@api.get("/articles/<uuid:article_id>")
+@endpoint(summary="One article: a published one for its organization's members, a draft for its author and admins "
+                  "(SC-11)", tag="materials", response=school.ArticleView,
+          errors=("article.not_found", *ORG_ERRORS))
+def get_article(article_id: uuid.UUID):
+    return call("school", "get_article", actor_id=me(), article_id=str(article_id))
+
+
 @api.get("/articles/<uuid:article_id>/cover")
 @endpoint(summary="An article's cover image (readers of the article)", tag="materials",
           produces=("image/jpeg", "image/png"),
@@ -384,6 +392,13 @@ def create_channel(organization_id: uuid.UUID, body: dict):
           response=school.ChannelView, many=True, errors=(*ORG_ERRORS, *PAGING_ERRORS))
 def list_channels(organization_id: uuid.UUID, query: dict):
     return listed("school", "channels", query, actor_id=me(), organization_id=str(organization_id))
+
+
+@api.get("/channels/<uuid:channel_id>")
+@endpoint(summary="One channel (its organization's members, SC-12)", tag="channels", response=school.ChannelView,
+          errors=("channel.not_found", *ORG_ERRORS))
+def get_channel(channel_id: uuid.UUID):
+    return call("school", "get_channel", actor_id=me(), channel_id=str(channel_id))
 
 
 @api.post("/channels/<uuid:channel_id>/posts")

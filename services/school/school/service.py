@@ -350,6 +350,10 @@ class SchoolService:
                                                _limit(cursor, limit)), channel_view, cursor, limit)
 
     @rpc
+    def get_channel(self, actor_id: str, channel_id: str) -> dict:
+        return channel_view(self.app.channel(to_id(actor_id), to_id(channel_id, "channel.not_found")))
+
+    @rpc
     def post(self, actor_id: str, channel_id: str, text: str) -> dict:
         return schemas.PostView().dump(self.app.post(to_id(actor_id), to_id(channel_id, "channel.not_found"), text))
 

@@ -651,6 +651,20 @@ def test_channels_admins_post_members_read_SC_12(school):
     assert len(published(school.app, "school.ChannelPostPublished.v1")) == 3
 
 
+def test_one_channel_is_read_by_its_schools_members_only_SC_12(school):
+    """GET /channels/{id}: the web client asked the whole list to find one; an id alone grants nothing."""
+    org, admin = school.organization()
+    student = school.member(org, admin, "student", school.klass(org, admin))
+    other, other_admin = school.organization(name="Школа №2")
+    channel = school.app.create_channel(admin, org, "Новости школы")
+    assert (school.app.channel(student, channel.id).name, school.app.channel(admin, channel.id).id) == (
+        "Новости школы", channel.id)
+    with pytest.raises(Forbidden, match="organization.members_only"):
+        school.app.channel(other_admin, channel.id)
+    with pytest.raises(NotFound, match="channel.not_found"):
+        school.app.channel(student, uuid.uuid4())
+
+
 def test_the_teachers_dashboard_lists_the_classes_they_teach_SC_13(school):
     org, admin = school.organization(name="Лицей")
     eight, nine = school.klass(org, admin, "8А"), school.klass(org, admin, "9А", 2023, 2030)

@@ -28,7 +28,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** One article: a published one for its organization's members, a draft for its author and admins (SC-11) */
+        get: operations["get_article"];
         /** Edit an article (its author or an admin) */
         put: operations["edit_article"];
         post?: never;
@@ -517,6 +518,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One channel (its organization's members, SC-12) */
+        get: operations["get_channel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{channel_id}/posts": {
         parameters: {
             query?: never;
@@ -593,7 +611,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a page, the next page's cursor in the X-Next-Cursor header */
+        /** One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a page, the next page's cursor in the X-Next-Cursor header; ?q= filters by name */
         get: operations["list_chats"];
         put?: never;
         /** Create a manual chat: name, optional members, closed or not (CH-3) */
@@ -2154,6 +2172,13 @@ export interface components {
             /** @description x0, y0, x1, y1, … on a 1600×900 board, at most 1000 points */
             points: number[];
         };
+        ChannelView: {
+            /** Format: uuid */
+            channel_id: string;
+            /** Format: uuid */
+            organization_id: string;
+            name: string;
+        };
         PostInput: {
             text: string;
         };
@@ -2778,13 +2803,6 @@ export interface components {
         ChannelInput: {
             name: string;
         };
-        ChannelView: {
-            /** Format: uuid */
-            channel_id: string;
-            /** Format: uuid */
-            organization_id: string;
-            name: string;
-        };
         ClassInput: {
             /** @example 5А */
             name: string;
@@ -2981,6 +2999,73 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    get_article: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                article_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArticleView"];
+                };
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, article.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -5449,6 +5534,73 @@ export interface operations {
             };
         };
     };
+    get_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description organization.members_only, organization.role_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found, channel.not_found, organization.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     read_channel: {
         parameters: {
             query?: {
@@ -5784,6 +5936,8 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Page size, 1..200; without it (and a cursor) the whole list */
                 limit?: number | null;
+                /** @description Only the chats whose name as the list shows it has a word starting with each word of q (case and ё folded), at most 100 characters; dialogs and inbox threads, named by a person or the school, are not matched */
+                q?: string | null;
             };
             header?: never;
             path?: never;
@@ -5802,7 +5956,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatListItem"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, paging.invalid_cursor, chats.filter_no_words, chats.filter_too_long */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -36,6 +36,13 @@ class Channels(SchoolBase):
         self._member(organization_id, actor_id)
         return self._entries("channel", organization_id, cursor, limit, lists.channel)
 
+    def channel(self, actor_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+        """One channel for its organization's members (SC-12): the same rule as the list; an id alone grants
+        nothing (another school's member is refused as by the list)."""
+        channel = self.get_as(Channel, channel_id, "channel.not_found", "No such channel.")
+        self._member(channel.organization_id, actor_id)
+        return channel
+
     @command
     def post(self, actor_id: uuid.UUID, channel_id: uuid.UUID, text: str) -> dict:
         """SC-12: admins post; members read."""
