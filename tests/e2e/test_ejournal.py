@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.e2e.test_messaging import error
-from tests.helpers import eventually
+from tests.helpers import eventually, metric
 from tools.devstack.infra import free_port
 from tools.ejournal_sim.fixture import build_school
 from tools.ejournal_sim.webhooks import WebhookSender, sign
@@ -249,6 +249,52 @@ def test_binding_a_whole_school_answers_at_once_and_resyncs_in_the_background_EJ
                           journal["operator"])) == (404, "binding.not_found")
     assert error(api.call("GET", f"/operator/ejournal-providers/{'0' * 8}-0000-0000-0000-{'0' * 12}/schools/{org}",
                           journal["operator"])) == (404, "provider.not_found")
+
+
+def test_a_binds_resync_killed_mid_way_resumes_when_the_bridge_comes_back_not_doubled_issue_17(api, platform,
+                                                                                                journal):
+    """SIGKILL of the bridge while a bind's resync runs: the request's event was not acked, so the bridge that comes
+    back runs it again from the last step recorded -- every class counted once, not from the start again."""
+    school = journal["school"]
+    provider_id = journal["providers"]["16"]["provider_id"]
+    org = school.org["sourcedId"]
+    binding_url = f"/operator/ejournal-providers/{provider_id}/schools/{org}"
+    consumed = f"http://127.0.0.1:{platform.metrics_port('ejournal_bridge')}/metrics"
+    applied = lambda: metric(consumed, "sfera_events_consumed_total",  # noqa: E731
+                             type="ejournal_bridge.WebhookAccepted.v1", outcome="applied")
+    before = applied()
+    fresh = sum(not r.json()["duplicate"] for r in journal["sender"].push_school(school))
+    eventually(lambda: applied() - before >= fresh, timeout=240, interval=1, what="the school's deliveries applied")
+    caught = None
+    for attempt in range(4):  # each bind to another organization changes every chat: a resync with work to do
+        organization_id, _ = api.organization(f"Школа из журнала {attempt}", region="16")
+        bound = api.ok("PUT", binding_url, journal["operator"], status=202, json={"organization_id": organization_id})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = api.ok("GET", binding_url, journal["operator"])["resync"]
+            if now["state"] == "running" and 0 < now["classes_done"] < now["classes_total"]:
+                caught = now
+                break
+            if now["state"] in ("done", "failed"):
+                break
+            time.sleep(0.02)
+        if caught:
+            break
+    assert caught, "never caught the resync running"
+    platform.stop_process("ejournal_bridge", kill=True)
+    platform.start_service("ejournal_bridge")
+    platform.wait_healthy(["ejournal_bridge"])
+
+    def done():
+        now = api.ok("GET", binding_url, journal["operator"])["resync"]
+        return now if now["state"] == "done" else None
+
+    finished = eventually(done, timeout=240, interval=0.5, what="the resync resumed and finished")
+    print(f"\nkilled at {caught['classes_done']}/{caught['classes_total']} classes; finished {finished}")
+    assert finished["resync_id"] == bound["resync"]["resync_id"] == caught["resync_id"]
+    # Resumed after the last step recorded: every class once (from the start again it would count them twice).
+    assert finished["classes_done"] == finished["classes_total"] == len(school.classes)
+    assert finished["people_done"] == finished["people_total"] and finished["error"] is None
 
 
 def test_linking_from_the_journal_side_and_unlinking_EJ_1(api, platform, journal):
