@@ -47,7 +47,8 @@ def test_the_chat_list_pages_in_the_order_of_the_whole_list_CH_3_CH_4(api, klass
 def paged(api, url: str, token: str, limit: int) -> list:
     items, cursor = [], None
     for _ in range(50):
-        response = api.call("GET", f"{url}?limit={limit}" + (f"&cursor={cursor}" if cursor else ""), token)
+        joiner = "&" if "?" in url else "?"
+        response = api.call("GET", f"{url}{joiner}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), token)
         assert response.status_code == 200, response.text
         assert len(response.json()) <= limit
         items += response.json()
@@ -70,3 +71,28 @@ def test_the_inbox_pages_in_the_order_the_threads_opened_CH_5(api, klass):
     assert first.json() == whole[:1] and first.headers["X-Next-Cursor"]
     refused = api.call("GET", f"{url}?limit=2", third["access_token"])
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "organization.role_required")
+
+
+def test_the_chat_list_filters_by_name_in_the_server_newest_first_paged_CH_4(api, klass):
+    """GET /chats?q= (issue #17): the web client's filter saw only the chats loaded. Each word of q starts a word
+    of the chat's name (case and ё folded), newest first, a page at a time; one's own chats only; bad q: 400."""
+    admin, a = klass["admin"], klass["pupils"][0]
+    a_id = api.ok("GET", "/me", a["access_token"])["user_id"]
+    mine = [api.chat_once_members_known(klass["org"], admin, name, [a_id])
+            for name in ("Шахматный кружок Ёлки", "Ёлочный базар", "шахматы-ёлки 7")]
+    for chat_id in (mine[2], mine[0]):  # the first one written last: newest
+        api.ok("POST", f"/chats/{chat_id}/messages", admin["access_token"], status=201, json={"text": "м"})
+    api.chat_once_members_known(klass["org"], admin, "Шахматы для других", [])  # not a's
+
+    def names(url: str, token: str = a["access_token"]) -> list[str]:
+        return [c["chat"]["name"] for c in api.ok("GET", url, token)]
+
+    assert names("/chats?q=ШАХМ%20елк") == ["Шахматный кружок Ёлки", "шахматы-ёлки 7"]
+    assert [c["chat"]["name"] for c in paged(api, "/chats?q=шахм", a["access_token"], 1)] == [
+        "Шахматный кружок Ёлки", "шахматы-ёлки 7"]                     # and not the chat a is not in
+    assert names("/chats?q=ужок") == []                                 # a word's start, not any part of it
+    assert "Шахматы для других" in names("/chats?q=других", admin["access_token"])
+    for query, code in (("q=%21%21%21", "chats.filter_no_words"), ("q=", "chats.filter_no_words"),
+                        ("q=" + "а" * 101, "chats.filter_too_long")):
+        bad = api.call("GET", f"/chats?{query}&limit=10", a["access_token"])
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, code), bad.text

@@ -21,6 +21,15 @@ from shared.qr import FORMATS
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
 
 
+class ChatsQuery(ListQuery):
+    # Checked by messaging (one place, its codes): longer than this chats.filter_too_long, no word in it
+    # chats.filter_no_words.
+    q = fields.String(load_default=None, metadata={
+        "description": f"Only the chats whose name as the list shows it has a word starting with each word of q "
+                       f"(case and ё folded), at most {messaging.CHAT_FILTER_MAX_CHARS} characters; dialogs and "
+                       "inbox threads, named by a person or the school, are not matched", "example": "5а мат"})
+
+
 class HistoryQuery(Schema):
     before = Seq("Messages before this seq, newest first")
     after = Seq("Catch up: messages after this seq")
@@ -55,10 +64,12 @@ def with_links(invite: dict) -> dict:
 
 @api.get("/chats")
 @endpoint(summary="One's chats with the last seq and unread count, newest last seq first (CH-4); with ?limit= a "
-                  "page, the next page's cursor in the X-Next-Cursor header", tag="chats", query=ListQuery,
-          response=messaging.ChatListItem, many=True, errors=("paging.invalid_cursor",))
+                  "page, the next page's cursor in the X-Next-Cursor header; ?q= filters by name", tag="chats",
+          query=ChatsQuery, response=messaging.ChatListItem, many=True,
+          errors=("paging.invalid_cursor", "chats.filter_no_words", "chats.filter_too_long"))
 def list_chats(query: dict):
-    return listed("messaging", "chats", query, actor_id=me())
+    named = {} if query.get("q") is None else {"q": query["q"]}  # without q: the RPC as before
+    return listed("messaging", "chats", query, actor_id=me(), **named)
 
 
 @api.post("/chats")

@@ -5,6 +5,8 @@ database.
 - ``chats``: one row per chat: what the list shows of it (kind, organization, class, subject, name, closed, its
   creator, its members in their order as JSON) and its last message: seq (-1 for none), author, on whose behalf,
   a snippet of its text, when, deleted (edits and deletions of the last message follow it).
+  ``name_words``: the words of the name the list shows (its name, else its subject; none for a dialog or an inbox
+  thread, which the client names by a person or the school: names messaging does not hold) for ``?q=``.
 - ``lists``: whose list each ``UserChats`` aggregate is; ``chat_members``: one row per (person, chat) the
   person's ``UserChats`` holds, with ``pos`` (the list's version when the chat joined it: the list's order,
   the chat list's tie-break after the last seq).
@@ -25,11 +27,32 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, ReadMark, UserChats
+from shared.contracts.api.messaging import CHAT_FILTER_MAX_CHARS as FILTER_MAX_CHARS
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 from shared.projection import Db, Projection, handles
+from shared.textsearch import words
 
 SNIPPET = 200  # characters of the last message kept for a preview
+UNNAMED_KINDS = ("direct", "inbox")  # the client names them by a person or the school, not by the chat's name
+
+
+def name_words(kind: str, name: str | None, subject: str | None) -> str:
+    """The words of a chat's shown name, each after a space (`` 5а математика``): ``LIKE '% word%'`` is a prefix."""
+    return "" if kind in UNNAMED_KINDS else "".join(f" {w}" for w in words(name or subject or "", None))
+
+
+def filter_words(q: str | None) -> list[str]:
+    """The words of the chat list's ``?q=`` (None: no filter); 400 for a filter too long or without a word."""
+    if q is None:
+        return []
+    if len(q) > FILTER_MAX_CHARS:
+        raise Invalid("chats.filter_too_long", f"Filter by at most {FILTER_MAX_CHARS} characters.",
+                      {"max_chars": FILTER_MAX_CHARS})
+    found = words(q)
+    if not found:
+        raise Invalid("chats.filter_no_words", "Type a word of a chat's name: letters or digits.")
+    return found
 
 
 def _str(value: Any) -> str | None:
@@ -53,7 +76,7 @@ def micros(value: Any) -> int:
 
 class MessagingProjection(Projection):
     name = "messaging"
-    version = 2  # 2: chats keep their last message's time (last_us), the list's order
+    version = 3  # 2: chats keep their last message's time (last_us), the list's order; 3: name_words (?q=)
     tables = ("chats", "lists", "chat_members", "read_marks", "rosters", "inbox")
 
     def create_tables(self, db: Db) -> None:
@@ -61,7 +84,8 @@ class MessagingProjection(Projection):
         db.execute("CREATE TABLE {chats} (chat_id TEXT PRIMARY KEY, kind TEXT NOT NULL, organization_id TEXT, "
                    "class_id TEXT, subject TEXT, name TEXT, closed INTEGER NOT NULL, created_by TEXT, "
                    "members TEXT NOT NULL, last_seq BIGINT NOT NULL, last_author TEXT, last_on_behalf_of TEXT, "
-                   "last_text TEXT, last_at TEXT, last_us BIGINT NOT NULL, last_deleted INTEGER NOT NULL)")
+                   "last_text TEXT, last_at TEXT, last_us BIGINT NOT NULL, last_deleted INTEGER NOT NULL, "
+                   "name_words TEXT NOT NULL DEFAULT '')")
         db.execute("CREATE TABLE {lists} (list_id TEXT PRIMARY KEY, user_id TEXT NOT NULL)")
         db.execute(f"CREATE TABLE {{chat_members}} (user_id TEXT{ordered} NOT NULL, chat_id TEXT NOT NULL, "
                    "pos BIGINT NOT NULL, PRIMARY KEY (user_id, chat_id))")
@@ -80,11 +104,12 @@ class MessagingProjection(Projection):
     def chat_created(self, db: Db, event: Any) -> None:
         members = list(dict.fromkeys(event.member_ids))
         db.execute("INSERT INTO {chats} (chat_id, kind, organization_id, class_id, subject, name, closed, created_by, "
-                   "members, last_seq, last_us, last_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, -1, 0) "
-                   "ON CONFLICT (chat_id) DO NOTHING",
+                   "members, last_seq, last_us, last_deleted, name_words) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, -1, 0, ?) ON CONFLICT (chat_id) DO NOTHING",
                    (str(event.originator_id), event.kind, _str(event.organization_id),
                     _str(getattr(event, "class_id", None)), getattr(event, "subject", None), event.name,
-                    int(bool(getattr(event, "closed", False))), _str(event.created_by), json.dumps(members)))
+                    int(bool(getattr(event, "closed", False))), _str(event.created_by), json.dumps(members),
+                    name_words(event.kind, event.name, getattr(event, "subject", None))))
 
     @handles(Chat.MembersChanged)
     def members_changed(self, db: Db, event: Any) -> None:
@@ -97,8 +122,10 @@ class MessagingProjection(Projection):
 
     @handles(Chat.Renamed)
     def renamed(self, db: Db, event: Any) -> None:
-        db.execute("UPDATE {chats} SET name = ?, closed = ? WHERE chat_id = ?",
-                   (event.name, int(bool(event.closed)), str(event.originator_id)))
+        row = db.one("SELECT kind, subject FROM {chats} WHERE chat_id = ?", (str(event.originator_id),))
+        shown = name_words(row["kind"], event.name, row["subject"]) if row is not None else ""
+        db.execute("UPDATE {chats} SET name = ?, closed = ?, name_words = ? WHERE chat_id = ?",
+                   (event.name, int(bool(event.closed)), shown, str(event.originator_id)))
 
     # -- messages: the last one of each chat -----------------------------------------------------------------
 
@@ -211,14 +238,17 @@ CHAT_COLUMNS = ("c.chat_id, c.kind, c.organization_id, c.class_id, c.subject, c.
                 "c.members, c.last_seq, c.last_us")
 
 
-def chat_list(db: Db, user_id: uuid.UUID, cursor: str | None, limit: int | None) -> tuple[list[dict], str | None]:
+def chat_list(db: Db, user_id: uuid.UUID, cursor: str | None, limit: int | None, q: str | None = None
+              ) -> tuple[list[dict], str | None]:
     """One's chats, newest last message first (by its time; then, and for chats without messages after every
     other, the order they joined one's list), after ``cursor``: ``limit`` of them (all with None) as
-    {chat, last_seq, unread}, and the cursor of the next page."""
+    {chat, last_seq, unread}, and the cursor of the next page. With ``q`` only those whose shown name has a word
+    starting with each of its words (case and ё folded)."""
     after = _numbers(cursor, 2)
-    keyset, params = "", [str(user_id)]
+    named = filter_words(q)  # letters and digits only: nothing LIKE would read as a pattern
+    keyset, params = " AND c.name_words LIKE ?" * len(named), [str(user_id), *(f"% {w}%" for w in named)]
     if after is not None:
-        keyset = " AND (c.last_us < ? OR (c.last_us = ? AND m.pos > ?))"
+        keyset += " AND (c.last_us < ? OR (c.last_us = ? AND m.pos > ?))"
         params += [after[0], after[0], after[1]]
     paging = "" if limit is None else " LIMIT ?"
     rows = db.rows(f"SELECT {CHAT_COLUMNS}, m.pos, COALESCE(r.read_until, -1) AS read_until "  # noqa: S608

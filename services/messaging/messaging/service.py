@@ -110,12 +110,14 @@ class MessagingService:
 
     # -- chats ---------------------------------------------------------------------------------------
     @rpc
-    def chats(self, actor_id: str, cursor: str | None = None, limit: int | None = None) -> list[dict] | dict:
+    def chats(self, actor_id: str, cursor: str | None = None, limit: int | None = None, q: str | None = None
+              ) -> list[dict] | dict:
         """One's chats, newest last seq first (CH-4), from the read model: all of them as a list; with ``limit``
-        (or ``cursor``) a page, ``{"items", "next_cursor"}``."""
+        (or ``cursor``) a page, ``{"items", "next_cursor"}``; ``q``: only the chats whose shown name has a word
+        starting with each of its words."""
         paged = limit is not None or cursor is not None
         items, next_cursor = self.app.chat_list(to_id(actor_id), cursor,
-                                                max(1, min(limit or 50, 200)) if paged else None)
+                                                max(1, min(limit or 50, 200)) if paged else None, q)
         dumped = schemas.ChatListItem(many=True).dump(items)
         return {"items": dumped, "next_cursor": next_cursor} if paged else dumped
 

@@ -13,7 +13,7 @@ from messaging.domain import ReadMark
 from messaging.readmodel import MessagingProjection
 from messaging.readmodel import main as readmodel_main
 from messaging.service import chat_view
-from shared.contracts.api.messaging import ChatListItem, ChatView, CreateChat, PostMessage
+from shared.contracts.api.messaging import ChatListItem, ChatView, CreateChat, PostMessage, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.paging import decode_cursor
 from shared.projection import _Memory
@@ -231,6 +231,40 @@ def test_the_chat_list_shows_the_chat_of_the_newest_message_first_not_the_longes
         assert ids[:3] == expected, limit
         assert ids.index(str(silent.id)) > 2  # no message: after every chat with one
     assert old_chat_list(app, pupil) == new_chat_list(app, pupil)
+
+
+def test_the_chat_list_filters_by_the_words_of_the_shown_name_newest_first_paged(school):
+    """?q= (issue #17): the web client filtered only the chats it had loaded. Each word of q starts a word of the
+    name the list shows (its name, else its subject; case and ё folded), newest first, paged; renames follow;
+    a dialog or an inbox thread is named by a person or the school, names messaging does not hold: not matched."""
+    app = school.app
+    teacher, pupil = school.join("teacher"), school.join("student")
+    five = school.klass("5Ё")
+    school.teach(teacher, five, ["Математика"])
+    chats = [app.create_chat(teacher, CreateChat(school.org, f"Кружок {n}", (pupil,))) for n in range(120)]
+    wanted = [app.create_chat(teacher, CreateChat(school.org, name, (pupil,)))
+              for name in ("Шахматный кружок ЁЛКИ", "Ёлочный базар", "шахматы-ёлки")]
+    for chat in (wanted[2], *chats[::7], wanted[0]):  # the last one written first
+        app.post(teacher, PostMessage(chat.id, "m"))
+    app.post(teacher, PostMessage(app.direct(pupil, teacher).id, "Шахматы завтра"))
+    app.update_chat(teacher, UpdateChat(chats[5].id, "Елки-палки"))
+
+    def found(q: str, limit: int | None = None) -> list[str]:
+        listed = (app.chat_list(pupil, None, None, q)[0] if limit is None
+                  else all_pages(lambda c, n: app.chat_list(pupil, c, n, q), limit))
+        return [c["chat"]["name"] for c in listed]
+
+    assert found("шахм ёлк") == found("ШАХМ елк", 1) == ["Шахматный кружок ЁЛКИ", "шахматы-ёлки"]
+    assert found("елки") == ["Шахматный кружок ЁЛКИ", "шахматы-ёлки", "Елки-палки"]  # a rename is followed
+    whole = [c["chat"]["name"] for c in app.chat_list(pupil)[0]]  # the unfiltered list's order
+    eleven = [n for n in whole if (n or "").startswith("Кружок 11")]
+    assert len(eleven) == 11 and found("кружок 11", 2) == found("кружок 11") == eleven
+    assert eleven[:2] == ["Кружок 119", "Кружок 112"]        # written to, newest first; then the order joined
+    assert found("ужок") == [] and found("зтра") == []      # a prefix of a word, not any part of it
+    assert found("шахматы") == ["шахматы-ёлки"]             # the dialog's text is no name
+    for bad, code in (("!!! ...", "chats.filter_no_words"), ("а" * 101, "chats.filter_too_long")):
+        with pytest.raises(Invalid, match=code):
+            app.chat_list(pupil, None, 10, bad)
 
 
 def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monkeypatch):

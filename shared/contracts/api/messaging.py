@@ -302,6 +302,7 @@ class ReadersPage(Schema):
 # -- message search (issue #17) ---------------------------------------------------------------------------------
 
 SEARCH_MAX_CHARS = 200
+CHAT_FILTER_MAX_CHARS = 100  # GET /chats?q=: the words of a chat's name
 
 
 def _has_text(value: str) -> bool:

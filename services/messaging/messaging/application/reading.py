@@ -26,13 +26,13 @@ class Reading(Base):
 
         return self.retrying(read, ("read", chat_id, actor_id))
 
-    def chat_list(self, user_id: uuid.UUID, cursor: str | None = None, limit: int | None = None
+    def chat_list(self, user_id: uuid.UUID, cursor: str | None = None, limit: int | None = None, q: str | None = None
                   ) -> tuple[list[dict], str | None]:
         """One's chats (``ChatView`` fields, the members one may see) with their last seq and unread count, newest
         last seq first, then the order they joined one's list: ``limit`` after ``cursor`` (all with None), and the
-        next page's cursor. Paged in the read model (messaging.readmodel)."""
+        next page's cursor. Paged in the read model (messaging.readmodel); ``q``: those named by its words."""
         with self.read_model.reading() as db:
-            items, next_cursor = chat_list(db, user_id, cursor, limit)
+            items, next_cursor = chat_list(db, user_id, cursor, limit, q)
         for item in items:
             item["chat"]["member_ids"] = members_seen_by(item["chat"], user_id)
         return items, next_cursor
