@@ -10,7 +10,8 @@ default ``SFERA_SFU_URL``, else ``ws://<host>:<port>/ws``), ``SFERA_SFU_HEARTBEA
 heartbeats, default 2), ``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_AMQP_URI``,
 ``SFERA_SFU_ICE_SERVERS`` (comma-separated STUN/TURN URLs; none by default), ``SFERA_SFU_FAST_PATH`` (``1``, the
 default: forward on raw bytes; ``0``: through ``RtpPacket`` objects, see ``sfu.forward``),
-``SFERA_SFU_FAST_RECEIVE`` (``1``: a video track's packets taken from the ICE socket past aiortc; default ``0``).
+``SFERA_SFU_FAST_RECEIVE`` (``1``, the default: a track's packets taken from the ICE socket past aiortc;
+``0``: through aiortc's receive path).
 """
 
 from __future__ import annotations

@@ -19,6 +19,12 @@ How it hooks into aiortc (every private access is in ``aiortc_adapter``, checked
   the pair's socket (``aiortc_adapter.fast_sender``); ``0`` is the path before it:
   an ``RtpPacket`` re-serialized per subscriber, ``Session.protect`` and asyncio's
   ``transport.sendto`` (``aiortc_adapter.raw_sender``). Both send the same bytes;
+- the receive shortcut (``SFERA_SFU_FAST_RECEIVE``, default ``1``, with the fast path): once a track's SSRC is
+  known (its first packet came aiortc's way), its SRTP is unprotected as it reaches the nominated ICE pair's socket
+  and ``PublishedTrack.on_raw`` gets the header's fields (``aiortc_adapter.fast_receive``), past aioice's queue,
+  the DTLS transport's receive task, ``RtpPacket`` and the router; STUN, DTLS, RTCP and other SSRCs go aiortc's
+  way. Receiver reports and NACKs to publishers are not lost by it: the receiver's ``_handle_rtp_packet`` (whose
+  statistics they come from) is replaced by ``on_rtp`` on both ways, so the SFU never sent them;
 - the sender's RTCP goes to ``Slot.on_rtcp``: picture loss (PLI/FIR) goes to
   the publisher at most once a second per track, NACKed packets are resent from
   the track's history, receiver reports feed the loss metric.
@@ -77,10 +83,10 @@ def fast_path() -> bool:
 
 
 def fast_receive() -> bool:
-    """``SFERA_SFU_FAST_RECEIVE``: ``1`` takes a track's packets from its ICE pair's socket once its SSRC is
-    known (``aiortc_adapter.fast_receive``; only with the fast path); anything else (the default) through aiortc's
-    DTLS transport and receiver as before. Read when a track is made."""
-    return os.environ.get("SFERA_SFU_FAST_RECEIVE", "0").strip() == "1"
+    """``SFERA_SFU_FAST_RECEIVE``: ``0`` receives through aiortc's DTLS transport and receiver as before; anything
+    else (the default) takes a track's packets from its ICE pair's socket once its SSRC is known
+    (``aiortc_adapter.fast_receive``; only with the fast path). Read when a track is made."""
+    return os.environ.get("SFERA_SFU_FAST_RECEIVE", "1").strip() != "0"
 
 
 class Owner(Protocol):

@@ -24,6 +24,6 @@ fast_path = Gauge("sfera_sfu_fast_path",
                   "1: RTP forwarded on the raw-bytes fast path, 0: through RtpPacket objects (SFERA_SFU_FAST_PATH)")
 speaker_switches = Counter("sfera_sfu_speaker_switches_total", "Audio slots that changed speaker")
 fast_receive = Gauge("sfera_sfu_fast_receive",
-                     "1: a video track's SRTP taken from its ICE pair's socket (SFERA_SFU_FAST_RECEIVE)")
+                     "1: a track's SRTP taken from its ICE pair's socket past aiortc (SFERA_SFU_FAST_RECEIVE)")
 fast_received_packets = Gauge("sfera_sfu_fast_received_packets",
                               "RTP packets received by the receive shortcut (SFERA_SFU_FAST_RECEIVE) since start")

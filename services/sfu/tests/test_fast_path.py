@@ -190,6 +190,16 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
         publisher = await Peer(sfu.url, token(call_id, ["subscribe", "audio", "video"], "admin"),
                                camera_luma=CAMERA_LUMA, tone_hz=440, video_slots=0, audio_slots=0).connect()
         subscriber = None
+        # what the publisher hears back about its media (RTCP to its senders), the same on every receive way
+        heard: list[tuple[str, int | None, int]] = []  # (packet type, fmt, report blocks about its streams)
+        for transceiver in publisher.pc.getTransceivers():
+            def hook(sender, handle=transceiver.sender._handle_rtcp_packet):
+                async def on_rtcp(packet) -> None:
+                    blocks = [r for r in getattr(packet, "reports", []) if r.ssrc == sender._ssrc]
+                    heard.append((type(packet).__name__, getattr(packet, "fmt", None), len(blocks)))
+                    await handle(packet)
+                return on_rtcp
+            transceiver.sender._handle_rtcp_packet = hook(transceiver.sender)
         try:
             await until(lambda: scrape(sfu.port).get("sfera_sfu_received_packets_total", 0) > 150, 20,
                         "the publisher's media to reach the SFU")
@@ -223,6 +233,11 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
             assert all(abs(luma - CAMERA_LUMA) < 12 for luma in pictures(subscriber)), pictures(subscriber)
             assert max(tones(subscriber)) > 1000, tones(subscriber)
             assert scrape(sfu.port)["sfera_sfu_keyframe_requests_total"] > requests  # asked for on the join
+            # the PLI of the join reached the publisher; receiver reports with a block about its streams, or NACKs,
+            # it never gets, on either receive way: aiortc's receiver statistics and NACK generator are fed by the
+            # _handle_rtp_packet the forwarder replaces (forward), so the shortcut takes nothing away
+            assert ("RtcpPsfbPacket", 1, 0) in heard, heard
+            assert not [h for h in heard if h[0] == "RtcpRtpfbPacket" or h[2]], heard
             shortcut = scrape(sfu.port)["sfera_sfu_fast_received_packets"]
             # the shortcut took the media (all but each track's first packet); off: nothing
             assert shortcut > 100 if sfu.receive == "1" else shortcut == 0
