@@ -422,6 +422,27 @@ def test_binding_a_school_resyncs_from_its_own_event_resumable_and_nothing_doubl
     assert len(world.published("ejournal_bridge.JournalMembershipsChanged.v1")) == len(users)  # nothing changed
 
 
+def test_chats_made_before_the_school_was_bound_become_the_organizations_when_it_is_EJ_2_CH_5(world):
+    """The bridge makes a class's chats as soon as its teacher links, bound or not; the organization came only with
+    a chat's creation, so chats made before the bind stayed nobody's: the school's admins could not moderate them,
+    quotas and reports knew no school. A bind's resync now gives them the organization."""
+    world.push_school()
+    _, teacher, students = first_class(world)
+    teacher_user = world.link(teacher)
+    pupil = world.link(students[0])
+    before = world.chats_of(teacher_user)
+    assert before and all(c.organization_id is None for c in before)
+    organization = uuid.uuid4()
+    _, resync = world.bridge.bind_school(world.provider.id, world.school.org["sourcedId"], organization)
+    world.bridge.run_school_resync(world.provider.id, world.school.org["sourcedId"], resync.resync_id,
+                                   chats=world.define_system_chats)
+    after = {c.id: c for c in world.chats_of(teacher_user)}
+    assert set(after) == {c.id for c in before}  # the same chats, not new ones
+    assert all(str(c.organization_id) == str(organization) for c in after.values())
+    listed = world.messaging.chat_list(pupil)[0]  # the read model follows
+    assert listed and all(str(item["chat"]["organization_id"]) == str(organization) for item in listed)
+
+
 def test_a_school_not_bound_has_no_binding(world):
     with pytest.raises(NotFound) as missing:
         world.bridge.school_resync(world.provider.id, "no-such-school")

@@ -106,6 +106,12 @@ class Chat(Aggregate):
         self.name = name
         self.closed = closed
 
+    @event("OrganizationSet")
+    def set_organization(self, organization_id: uuid.UUID) -> None:
+        """A system chat made before its journal school was bound to an organization becomes the organization's
+        when the bind's resync tells it (EJ-2): its admins moderate it, its quotas and reports are the school's."""
+        self.organization_id = organization_id
+
     @event("InviteSet")
     def set_invite(self, invite_id: uuid.UUID | None) -> None:
         self.invite_id = invite_id

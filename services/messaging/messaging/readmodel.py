@@ -127,6 +127,11 @@ class MessagingProjection(Projection):
         db.execute("UPDATE {chats} SET name = ?, closed = ?, name_words = ? WHERE chat_id = ?",
                    (event.name, int(bool(event.closed)), shown, str(event.originator_id)))
 
+    @handles(Chat.OrganizationSet)
+    def organization_set(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {chats} SET organization_id = ? WHERE chat_id = ?",
+                   (_str(event.organization_id), str(event.originator_id)))
+
     # -- messages: the last one of each chat -----------------------------------------------------------------
 
     @handles(MessagePage.Posted)

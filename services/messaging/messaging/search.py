@@ -124,6 +124,11 @@ class SearchProjection(Projection):
     def renamed(self, db: Db, event: Any) -> None:
         db.execute("UPDATE {search_chats} SET name = ? WHERE chat_id = ?", (event.name, str(event.originator_id)))
 
+    @handles(Chat.OrganizationSet)
+    def organization_set(self, db: Db, event: Any) -> None:
+        db.execute("UPDATE {search_chats} SET organization_id = ? WHERE chat_id = ?",
+                   (_str(event.organization_id), str(event.originator_id)))
+
     # -- messages ----------------------------------------------------------------------------------------
 
     @handles(MessagePage.Posted)

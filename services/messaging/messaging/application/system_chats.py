@@ -24,7 +24,11 @@ class SystemChats(Base):
         def command() -> Chat:
             existing = self.find(ChatKey, ChatKey.create_id(key))
             if existing is not None:
-                return self.chat(existing.chat_id)
+                chat = self.chat(existing.chat_id)
+                if c.organization_id and str(c.organization_id) != str(chat.organization_id):
+                    chat.set_organization(c.organization_id)  # made before its school was bound (EJ-2)
+                    self.save(chat)
+                return chat
             pending: dict = {}
             roster = self._class_roster(c.class_id, c.organization_id, pending)
             chat = self._new_chat(pending, kind=c.kind, organization_id=c.organization_id, name=c.subject,
@@ -69,6 +73,9 @@ class SystemChats(Base):
                 self._sync(chat, members, pending)
                 if not spec.retire and spec.name and spec.name != chat.name:
                     chat.rename(spec.name, chat.closed)
+                    pending[chat.id] = chat
+                if not spec.retire and spec.organization_id and str(spec.organization_id) != str(chat.organization_id):
+                    chat.set_organization(spec.organization_id)  # made before its school was bound (EJ-2)
                     pending[chat.id] = chat
                 if pending:
                     self.save(*pending.values())
