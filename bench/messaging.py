@@ -66,6 +66,41 @@ def school_with_classes(api: str, sms: SmsCapture, members: int, classes: int) -
     return found
 
 
+def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, seconds: float
+                ) -> tuple[dict[str, float], list[float], int, float]:
+    """Each (chat, token, name) posts every ``interval`` s for ``seconds``, in its own thread: the texts sent with
+    their send times, each POST's answer time (ms), the failures, and how long the posting took."""
+    sent: dict[str, float] = {}
+    answered: list[float] = []
+    failures = 0
+
+    def post(chat_id: str, token: str, name: str) -> None:
+        nonlocal failures
+        session = requests.Session()
+        started = time.perf_counter()
+        n = 0
+        while time.perf_counter() - started < seconds:
+            text = f"{name}:{n}:{uuid.uuid4().hex[:6]}"
+            sent[text] = time.time()
+            t0 = time.perf_counter()
+            if session.post(f"{api}/chats/{chat_id}/messages", headers=auth(token), timeout=30,
+                            json={"text": text}).status_code != 201:
+                failures += 1
+            answered.append((time.perf_counter() - t0) * 1000)
+            n += 1
+            pause = started + n * interval - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+
+    threads = [threading.Thread(target=post, args=poster) for poster in posters]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sent, answered, failures, time.perf_counter() - began
+
+
 def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int) -> list[dict]:
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
     sockets = []
@@ -97,37 +132,8 @@ def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int)
         t.start()
     rows = []
     for rate in RATES:
-        sent: dict[str, float] = {}
-        answered: list[float] = []  # send -> the POST's answer, ms
-        interval = posters / rate
-        failures = 0
-
-        def post(poster: int, rate: int = rate, sent: dict = sent, interval: float = interval,
-                 answered: list = answered) -> None:
-            nonlocal failures
-            session = requests.Session()
-            started = time.perf_counter()
-            n = 0
-            while time.perf_counter() - started < STEP_SECONDS:
-                text = f"{rate}:{poster}:{n}:{uuid.uuid4().hex[:6]}"
-                sent[text] = time.time()
-                t0 = time.perf_counter()
-                if session.post(f"{api}/chats/{chat_id}/messages", headers=auth(tokens[poster]), timeout=30,
-                                json={"text": text}).status_code != 201:
-                    failures += 1
-                answered.append((time.perf_counter() - t0) * 1000)
-                n += 1
-                pause = started + n * interval - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-
-        threads = [threading.Thread(target=post, args=(p,)) for p in range(posters)]
-        began = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        post_seconds = time.perf_counter() - began
+        sent, answered, failures, post_seconds = paced_posts(
+            api, [(chat_id, tokens[p], f"{rate}:{p}") for p in range(posters)], posters / rate, STEP_SECONDS)
         time.sleep(2)  # let the last deliveries land
         latencies = []
         delivered = 0
@@ -206,37 +212,9 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
     sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens])
     time.sleep(1)
-    sent: dict[str, float] = {}
-    answered: list[float] = []  # send -> the POST's answer, ms
-    failures = 0
-    interval = posters * len(chats) / rate
-
-    def post(chat_id: str, token: str, name: str) -> None:
-        nonlocal failures
-        session = requests.Session()
-        started = time.perf_counter()
-        n = 0
-        while time.perf_counter() - started < seconds:
-            text = f"spread:{name}:{n}:{uuid.uuid4().hex[:6]}"
-            sent[text] = time.time()
-            t0 = time.perf_counter()
-            if session.post(f"{api}/chats/{chat_id}/messages", headers=auth(token), timeout=30,
-                            json={"text": text}).status_code != 201:
-                failures += 1
-            answered.append((time.perf_counter() - t0) * 1000)
-            n += 1
-            pause = started + n * interval - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-
-    threads = [threading.Thread(target=post, args=(chat_id, tokens[p], f"{c}.{p}"))
-               for p in range(posters) for c, (chat_id, tokens) in enumerate(chats)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    post_seconds = time.perf_counter() - began
+    sent, answered, failures, post_seconds = paced_posts(
+        api, [(chat_id, tokens[p], f"spread:{c}.{p}") for p in range(posters) for c, (chat_id, tokens) in
+              enumerate(chats)], posters * len(chats) / rate, seconds)
     time.sleep(3)  # the last deliveries land
     sockets.close()
     latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
