@@ -97,11 +97,13 @@ def table(w: dict) -> dict[tuple[str, str], Row]:
         ("GET", "/organizations/{organization_id}/articles"): Row(SCHOOL),
         ("POST", "/organizations/{organization_id}/articles"): Row(
             frozenset({"admin", "teacher"}), json={"title": "Новости", "html": "<p>Текст</p>"}),
+        ("GET", "/articles/{article_id}"): Row(frozenset({"admin"})),  # a draft: its author (and admins), SC-11
         ("PUT", "/articles/{article_id}"): Row(frozenset({"admin"}), json={"title": "Правка", "html": "<p>Т</p>"}),
         ("POST", "/articles/{article_id}/publication"): Row(frozenset({"admin"})),
         ("GET", "/articles/{article_id}/cover"): Row(SCHOOL, probe=False),  # this article has no cover
         ("GET", "/organizations/{organization_id}/channels"): Row(SCHOOL),
         ("POST", "/organizations/{organization_id}/channels"): Row(frozenset({"admin"}), json={"name": "Объявления"}),
+        ("GET", "/channels/{channel_id}"): Row(SCHOOL),
         ("GET", "/channels/{channel_id}/posts"): Row(SCHOOL),
         ("POST", "/channels/{channel_id}/posts"): Row(frozenset({"admin"}), json={"text": "Завтра линейка"}),
         # -- chats and messages (CH-*)
@@ -172,6 +174,7 @@ def table(w: dict) -> dict[tuple[str, str], Row]:
         ("POST", "/operator/applications/{application_id}/rejection"): Row(NOBODY, json={"reason": "Нет"}),
         ("GET", "/operator/ejournal-providers/{provider_id}"): Row(NOBODY),
         ("POST", "/operator/ejournal-providers/{provider_id}/replay"): Row(NOBODY),
+        ("GET", "/operator/ejournal-providers/{provider_id}/schools/{external_org_id}"): Row(NOBODY),  # progress
         ("PUT", "/operator/ejournal-providers/{provider_id}/schools/{external_org_id}"): Row(
             NOBODY, json={"organization_id": org}),
         ("POST", "/operator/ejournal-providers/{provider_id}/webhook-secret"): Row(NOBODY, json={"grace_seconds": 60}),
