@@ -140,23 +140,6 @@ class _ReadRecordingRepository(Repository):
             attempt.read[id(aggregate)] = aggregate
         return aggregate
 
-    def _reconstruct_aggregate(self, aggregate_id: Any, version: int | None, projector_func: Any) -> Any:
-        """An aggregate with snapshots read in one round trip where the recorder can (PostgreSQL: its latest
-        snapshot and the events after it in one statement, shared/store/recorders.py), not two (issue #17)."""
-        select = getattr(self.event_store.recorder, "select_snapshot_and_events", None)
-        found = None
-        if self.snapshot_store is not None and select is not None:
-            found = select(self.snapshot_store.recorder, aggregate_id, lte=version)
-        if found is None:
-            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
-        snapshot, stored = found
-        events = [self.snapshot_store.mapper.to_domain_event(snapshot)] if snapshot is not None else []
-        events += [self.event_store.mapper.to_domain_event(s) for s in stored]
-        aggregate = projector_func(None, events)
-        if aggregate is None:
-            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} not found.")
-        return aggregate
-
 
 def command(method: Callable[..., T]) -> Callable[..., T]:
     """An application method that is itself one read-decide-save command: the whole

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent, Tracking
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
+from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
@@ -129,39 +129,6 @@ class PostgresGroupRecorder(PostgresProcessRecorder):
         for tracking in kwargs.get(ALSO_TRACKING, ()):
             self._insert_tracking(curs, tracking=tracking)
         super()._insert_events(curs, stored_events, **kwargs)
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def select_snapshot_and_events(self, snapshots: Any, originator_id: Any, lte: int | None = None
-                                   ) -> tuple[StoredEvent | None, list[StoredEvent]] | None:
-        """An aggregate's latest snapshot (up to version ``lte``) and its events after it, in one statement (one
-        round trip; eventsourcing's repository reads the snapshot, then the events). None when ``snapshots``
-        is not a recorder of this store's database."""
-        if not isinstance(snapshots, PostgresAggregateRecorder) or snapshots.datastore is not self.datastore:
-            return None
-        up_to = SQL(" AND originator_version <= %(lte)s") if lte is not None else SQL("")
-        statement = SQL(
-            "(SELECT true AS snapshot, originator_id, originator_version, topic, state FROM {schema}.{snapshots} "
-            " WHERE originator_id = %(id)s{up_to} ORDER BY originator_version DESC LIMIT 1) "
-            "UNION ALL "
-            "(SELECT false, originator_id, originator_version, topic, state FROM {schema}.{events} "
-            " WHERE originator_id = %(id)s{up_to} AND originator_version > coalesce("
-            "   (SELECT max(originator_version) FROM {schema}.{snapshots} WHERE originator_id = %(id)s{up_to}), 0)) "
-            "ORDER BY snapshot DESC, originator_version"
-        ).format(schema=Identifier(self.datastore.schema), snapshots=Identifier(snapshots.events_table_name),
-                 events=Identifier(self.events_table_name), up_to=up_to)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, {"id": originator_id, "lte": lte}, prepare=False)  # one round trip, always
-            rows = curs.fetchall()
-        snapshot = None
-        events = []
-        for row in rows:
-            stored = StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
-                                 topic=row["topic"], state=bytes(row["state"]))
-            if row["snapshot"]:
-                snapshot = stored
-            else:
-                events.append(stored)
-        return snapshot, events
 
 
 class SQLiteGroupRecorder(SQLiteProcessRecorder):

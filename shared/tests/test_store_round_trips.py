@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared.clock import utcnow
@@ -258,34 +257,3 @@ def test_the_benchmark_s_baseline_saves_as_eventsourcing_does(counted, monkeypat
     current.increment()
     assert counter.count(lambda: app.process_once("evt:1", current)) >= 5
     assert app.apply("evt:1", tally.id) is False and app.repository.get(tally.id).count == 13
-
-
-class SnapshottingTallies(TallyApplication):
-    snapshotting_intervals = {Tally: 3}
-
-
-def test_an_aggregate_with_snapshots_is_read_in_one_round_trip(counted):
-    """A read not served by the aggregate cache (a new one, another replica's, evicted): its latest snapshot and
-    the events after it in one statement (eventsourcing's repository: two, the snapshot then the events)."""
-    app, counter = counted(SnapshottingTallies)
-    tally = Tally()
-    app.save(tally)
-    for i in range(7):
-        app.apply(f"evt:{i}", tally.id)  # versions 2..8: snapshots at 3 and 6
-    assert [s.originator_version for s in app.snapshots.get(tally.id)] == [3, 6]
-    for _ in range(12):  # every connection of the pool has prepared eventsourcing's reads
-        app.repository.get(tally.id, version=5)
-    app.repository.cache = None  # every read from the store
-
-    def read(**kwargs: Any) -> tuple[int, Any]:
-        found: list[Any] = []
-        return counter.count(lambda: found.append(app.repository.get(tally.id, **kwargs))), found[0]
-
-    assert read() == (1, app.repository.get(tally.id))
-    assert read()[1].count == 7 and read()[1].version == 8
-    assert [read(version=v)[1].count for v in (1, 2, 3, 5, 6, 8)] == [0, 1, 2, 4, 5, 7]  # snapshot or none up to v
-    assert read(version=5)[0] == 1
-    missing = uuid.uuid4()
-    assert counter.count(lambda: missing in app.repository) == 1
-    with pytest.raises(AggregateNotFoundError):
-        app.repository.get(missing)
