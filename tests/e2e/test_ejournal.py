@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
@@ -35,7 +36,7 @@ def journal(platform, api):
     providers = {}
     for region in ("16", "77"):
         providers[region] = api.ok("POST", "/operator/ejournal-providers", operator, status=201, json={
-            "region": region, "name": "Электронная школа", "base_url": f"{sim}/r/{region}",
+            "region": region, "name": f"Электронная школа {uuid.uuid4().hex[:6]}", "base_url": f"{sim}/r/{region}",
             "client_id": f"sfera-{region}", "client_secret": "sim-client-secret"})
     p16 = providers["16"]
     requests.put(f"{sim}/r/16/admin/platform", timeout=5, json={

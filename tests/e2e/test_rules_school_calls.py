@@ -162,7 +162,7 @@ def test_linking_makes_people_members_of_the_bound_school_EJ_2(api, journal):
     teacher = link(api, journal, journal["a"][1])
     provider_id = journal["provider"]["provider_id"]
     api.ok("PUT", f"/operator/ejournal-providers/{provider_id}/schools/{journal['school'].org['sourcedId']}",
-           journal["operator"], json={"organization_id": org})
+           journal["operator"], status=202, json={"organization_id": org})  # the resync runs in the background
     pupil = link(api, journal, journal["pupils"][1])
 
     def roles_in_org(session):

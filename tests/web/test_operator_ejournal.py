@@ -30,7 +30,7 @@ def test_the_console_shows_a_bound_schools_resync_until_it_is_done(people, api, 
     operator = people("operator-ejournal")
     operator.sign_in_as(console, "/operator")
     page = operator.page
-    provider = page.locator("[data-provider-region='16']")
+    provider = page.locator(f"[data-provider-id='{provider_id}']")  # region 16 has other tests' journals too
     expect(provider).to_contain_text("Привязанные школы")
     binding = provider.locator(f"[data-binding='{org}']")
     expect(binding).to_contain_text(f"{school.org['name']} → организация платформы")

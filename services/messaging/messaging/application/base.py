@@ -10,7 +10,6 @@ the process (a keyed lock) and race on aggregate versions across processes
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.utils import strtobool
@@ -31,7 +30,6 @@ from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
-_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="messaging-reads")  # green threads in a service
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
 
 
@@ -147,23 +145,6 @@ class Base(ServiceApplication):
 
     def _read_mark(self, chat_id: uuid.UUID, user_id: uuid.UUID) -> ReadMark:
         return self.find(ReadMark, ReadMark.create_id(chat_id, user_id)) or ReadMark(chat_id=chat_id, user_id=user_id)
-
-    def _read_marks(self, chat_id: uuid.UUID, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, ReadMark]:
-        """Several people's read marks of a chat, read side by side (a turn of a chat's posts advances each
-        author's: a round trip each, no longer one after another inside the turn, issue #17), each as read in the
-        retried command's attempt under way (so that it may be saved)."""
-        if len(user_ids) < 2:
-            return {user_id: self._read_mark(chat_id, user_id) for user_id in user_ids}
-        attempt = getattr(self._attempts, "current", None)
-
-        def read(user_id: uuid.UUID) -> ReadMark:
-            self._attempts.current = attempt
-            try:
-                return self._read_mark(chat_id, user_id)
-            finally:
-                self._attempts.current = None
-
-        return dict(zip(user_ids, _READERS.map(read, user_ids), strict=True))
 
     # -- a chat's members, and everyone's list of chats ----------------------------------------------
     def _new_chat(self, pending: dict, **kwargs: Any) -> Chat:
