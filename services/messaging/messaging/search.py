@@ -27,10 +27,10 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from messaging.domain import Chat, MessagePage
+from messaging.readmodel import micros
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 from shared.projection import Db, Projection, handles
@@ -44,8 +44,6 @@ from shared.textsearch import (
     words,
 )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
@@ -53,13 +51,6 @@ def _str(value: Any) -> str | None:
 
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _micros(value: Any) -> int:
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - EPOCH) // timedelta(microseconds=1)
 
 
 def searched_text(text: str, poll_question: str | None, names: list[str]) -> str:
@@ -142,7 +133,7 @@ class SearchProjection(Projection):
                    + (", search" if db.postgres else "") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL"
                    + (f", {DOCUMENT_SQL}" if db.postgres else "") + ") ON CONFLICT (chat_id, seq) DO NOTHING",
                    (chat_id, event.seq, str(event.message_id), _str(event.author_id), _str(event.on_behalf_of), text,
-                    question, json.dumps(names, ensure_ascii=False), _micros(event.posted_at),
+                    question, json.dumps(names, ensure_ascii=False), micros(event.posted_at),
                     _iso(event.posted_at), *self._document(db, searched_text(text, question, names))))
         if not db.postgres:
             db.execute("INSERT INTO {search_words} (rowid, body) SELECT id, ? FROM {search_messages} "

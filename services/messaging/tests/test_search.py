@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from messaging import search
 from messaging.application import MessagingApplication
+from messaging.readmodel import micros
 from messaging.search import SearchProjection
 from messaging.search import main as search_main
 from messaging.seed import sentence, write_history
@@ -290,10 +291,10 @@ def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypat
         chat = chats[(n * n) % 7 % 4]
         text = " ".join(["урок" if n % 2 else "перемена", "олимпиада" if n % 9 == 0 else "", "диктант" * (n == 7)])
         sent = school.app.post(b if chat is not chats[0] else a, PostMessage(chat.id, text))
-        texts.append((search._micros(sent["posted_at"]), str(chat.id), sent["seq"], chat is not chats[3]))
+        texts.append((micros(sent["posted_at"]), str(chat.id), sent["seq"], chat is not chats[3]))
     for _ in range(20):  # then one chat alone for a while: its rows are the newest ones
         sent = school.app.post(a, PostMessage(class_chat.id, "перемена"))
-        texts.append((search._micros(sent["posted_at"]), str(class_chat.id), sent["seq"], True))
+        texts.append((micros(sent["posted_at"]), str(class_chat.id), sent["seq"], True))
     searches = 0
     for q, has in (("урок", lambda n: n % 2), ("олимпиада", lambda n: n % 9 == 0), ("диктант", lambda n: n == 7)):
         expected = sorted(((t, c, s) for n, (t, c, s, mine) in enumerate(texts[:150]) if mine and has(n)),
@@ -303,7 +304,7 @@ def test_pages_are_the_newest_hits_whichever_way_they_are_read(school, monkeypat
             while True:
                 items, cursor = school.app.search_messages(a, SearchMessages(q, None, cursor, limit))
                 searches += 1
-                found += [(search._micros(i["posted_at"]), i["chat_id"], i["seq"]) for i in items]
+                found += [(micros(i["posted_at"]), i["chat_id"], i["seq"]) for i in items]
                 if cursor is None:
                     break
             assert found == expected, (q, limit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -76,3 +77,13 @@ async def wire(ssrc: int, remote_addr: tuple[str, int]) -> Wire:
     dtls = SimpleNamespace(_tx_srtp=outbound, transport=SimpleNamespace(_connection=SimpleNamespace(
         _nominated=nominated)))
     return Wire(SimpleNamespace(_ssrc=ssrc, transport=dtls), nominated, source, reader)
+
+
+def received(sink: socket.socket) -> list[bytes]:
+    """Every datagram waiting on a non-blocking ``sink`` (sent on loopback: there already)."""
+    out = []
+    while True:
+        try:
+            out.append(sink.recv(2048))
+        except BlockingIOError:
+            return out

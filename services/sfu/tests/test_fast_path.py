@@ -25,7 +25,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtcpSrPacket, RtpPacket
 
 from sfu import forward
 from sfu.forward import NO_EXTENSIONS, PublishedTrack, Slot
-from sfu.testing import Owner, wire
+from sfu.testing import Owner, received, wire
 from shared.contracts.join_token import TOKEN_AUDIENCE, join_token_ttl, token_secret
 from tests.webrtc import Peer
 from tools.devstack.infra import die_with_parent, free_port, wait_for
@@ -35,16 +35,6 @@ CAMERA_LUMA = 90
 
 
 # -- the bytes: fast path == RtpPacket path ------------------------------------------------------------------
-def received(sink: socket.socket) -> list[bytes]:
-    """Every datagram waiting on ``sink`` (sent on loopback: there already)."""
-    out = []
-    while True:
-        try:
-            out.append(sink.recv(2048))
-        except BlockingIOError:
-            return out
-
-
 def forwarded_bytes(fast: str, monkeypatch, packets: list[RtpPacket], nack: int | None = None) -> list[bytes]:
     """What one slot of a video track sends for ``packets`` (then for a NACK of ``nack``), on one path, through the
     production writer, a real SRTP session and a real UDP socket: the datagrams as they arrived, unprotected (a

@@ -21,7 +21,7 @@ from pylibsrtp import Policy, Session
 
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
-from sfu.testing import PROFILE, Owner, policy, wire
+from sfu.testing import PROFILE, Owner, policy, received, wire
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
 PUBLISHER_SSRC = 777
@@ -93,20 +93,11 @@ def forwarded(shortcut: bool, monkeypatch) -> tuple[list[bytes], list[bytes]]:
                     aiortc_way.append(queued)
                     await track.on_rtp(RtpPacket.parse(inbound.unprotect(queued), extensions))
             await asyncio.sleep(0)
-            sent = [stub.reader.unprotect(data) for data in _received(sink)]
+            sent = [stub.reader.unprotect(data) for data in received(sink)]
             stub.close()
             return sent, aiortc_way
 
     return asyncio.run(scenario())
-
-
-def _received(sink: socket.socket) -> list[bytes]:
-    out = []
-    while True:
-        try:
-            out.append(sink.recv(2048))
-        except BlockingIOError:
-            return out
 
 
 @pytest.mark.unit
