@@ -26,8 +26,9 @@ class ChatsQuery(ListQuery):
     # chats.filter_no_words.
     q = fields.String(load_default=None, metadata={
         "description": f"Only the chats whose name as the list shows it has a word starting with each word of q "
-                       f"(case and ё folded), at most {messaging.CHAT_FILTER_MAX_CHARS} characters; dialogs and "
-                       "inbox threads, named by a person or the school, are not matched", "example": "5а мат"})
+                       f"(case and ё folded), at most {messaging.CHAT_FILTER_MAX_CHARS} characters: a dialog's is the "
+                       "other person's name, an inbox thread's its writer's (to the admins) or the school's (to the "
+                       "writer)", "example": "5а мат"})
 
 
 class HistoryQuery(Schema):

@@ -12,6 +12,8 @@
 - ``OrgRoster`` / ``ClassRoster``: messaging's own copy of school's members
   (projected from school's events), with the chats that follow each roster.
 - ``UserChats``: a person's chats; ``DirectIndex``: the one dialog of two people.
+- ``PersonName``: a person's name as identity reports it, and ``OrgRoster.name`` the organization's as school
+  does: what the chat list's filter matches a dialog or an inbox thread by (the client names them so).
 """
 
 from __future__ import annotations
@@ -454,6 +456,35 @@ class DirectIndex(Aggregate):
         self.chat_id = chat_id
 
 
+class PersonName(Aggregate):
+    """A person's name as identity reports it (UserRegistered, ProfileUpdated; a parent's correction, PL-3): the
+    name the web client shows for a dialog with them, or for their inbox thread to its admins. The newest report
+    wins: events may arrive out of order."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("person-name", user_id)
+
+    @event("Named")
+    def __init__(self, user_id: uuid.UUID, last_name: str | None, first_name: str | None, patronymic: str | None,
+                 at: datetime):
+        self.user_id = user_id
+        self.names = [last_name, first_name, patronymic]
+        self.named_at = at
+
+    def rename(self, last_name: str | None, first_name: str | None, patronymic: str | None, at: datetime) -> bool:
+        if at < self.named_at or [last_name, first_name, patronymic] == list(self.names):
+            return False
+        self._renamed(self.user_id, last_name, first_name, patronymic, at)
+        return True
+
+    @event("Renamed")
+    def _renamed(self, user_id: uuid.UUID, last_name: str | None, first_name: str | None, patronymic: str | None,
+                 at: datetime) -> None:
+        self.names = [last_name, first_name, patronymic]
+        self.named_at = at
+
+
 class OrgRoster(Aggregate):
     """An organization's members and roles, its settings, and its chats that follow the roster."""
 
@@ -502,6 +533,19 @@ class OrgRoster(Aggregate):
     @event("ReportReceived")
     def receive_report(self, report_id: uuid.UUID) -> None:
         self.reports.append(str(report_id))
+
+    def rename(self, name: str, at: datetime) -> bool:
+        """The organization's name as of ``at`` (school's OrganizationRegistered / OrganizationUpdated): an older
+        report than the one kept (events may arrive out of order) or the same name changes nothing."""
+        named_at = getattr(self, "named_at", None)  # rosters opened (and snapshotted) before names were kept
+        if (named_at is not None and at < named_at) or (name == getattr(self, "name", None)):
+            return False
+        self._named(name, at)
+        return True
+
+    @event("Named")
+    def _named(self, name: str, at: datetime) -> None:
+        self.name, self.named_at = name, at
 
 
 class ClassRoster(Aggregate):

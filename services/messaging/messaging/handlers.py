@@ -10,15 +10,29 @@ from messaging.application import MessagingApplication
 from shared.contracts import CloudEvent
 
 
+# -- people's names from identity (the chat list's filter: dialogs and inbox threads) ---------------------
+def on_user_registered(app: MessagingApplication, event: CloudEvent) -> bool:
+    data = event.data
+    return app.name_person(data["user_id"], data.get("last_name"), data.get("first_name"), data.get("patronymic"),
+                           data["registered_at"], event_id=event.id)
+
+
+def on_profile_updated(app: MessagingApplication, event: CloudEvent) -> bool:
+    data = event.data
+    return app.name_person(data["user_id"], data["last_name"], data["first_name"], data.get("patronymic"),
+                           data["updated_at"], event_id=event.id)
+
+
 # -- rosters from school (CH-1, CH-2) ---------------------------------------------------------------
 def on_organization_registered(app: MessagingApplication, event: CloudEvent) -> bool:
     data = event.data
-    return app.open_organization_chat(data["organization_id"], data["name"], event_id=event.id)
+    return app.open_organization_chat(data["organization_id"], data["name"], data["registered_at"], event_id=event.id)
 
 
 def on_organization_updated(app: MessagingApplication, event: CloudEvent) -> bool:
     data = event.data
-    return app.change_organization_settings(data["organization_id"], data.get("settings") or {}, event_id=event.id)
+    return app.update_organization(data["organization_id"], data["name"], data.get("settings") or {},
+                                   data["updated_at"], event_id=event.id)
 
 
 def on_class_created(app: MessagingApplication, event: CloudEvent) -> bool:

@@ -6,7 +6,11 @@ database.
   creator, its members in their order as JSON) and its last message: seq (-1 for none), author, on whose behalf,
   a snippet of its text, when, deleted (edits and deletions of the last message follow it).
   ``name_words``: the words of the name the list shows (its name, else its subject; none for a dialog or an inbox
-  thread, which the client names by a person or the school: names messaging does not hold) for ``?q=``.
+  thread, which the client names by a person or the school) for ``?q=``.
+- ``people`` and ``organizations``: the words of each person's name (last, first, patronymic: ``PersonName``, from
+  identity's events) and each organization's (``OrgRoster``'s, from school's): ``?q=`` matches a dialog by the
+  other member's name, an inbox thread by its writer's (for the admins) or the school's (for the writer), as the
+  web client names them; never by a name the viewer is not shown (the admins who answer a thread, CH-5).
 - ``lists``: whose list each ``UserChats`` aggregate is; ``chat_members``: one row per (person, chat) the
   person's ``UserChats`` holds, with ``pos`` (the list's version when the chat joined it: the list's order,
   the chat list's tie-break after the last seq).
@@ -26,7 +30,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, ReadMark, UserChats
+from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, PersonName, ReadMark, UserChats
 from shared.contracts.api.messaging import CHAT_FILTER_MAX_CHARS as FILTER_MAX_CHARS
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
@@ -37,9 +41,14 @@ SNIPPET = 200  # characters of the last message kept for a preview
 UNNAMED_KINDS = ("direct", "inbox")  # the client names them by a person or the school, not by the chat's name
 
 
+def spaced_words(text: str | None) -> str:
+    """The words of a name, each after a space (`` 5а математика``): ``LIKE '% word%'`` is a prefix."""
+    return "".join(f" {w}" for w in words(text or "", None))
+
+
 def name_words(kind: str, name: str | None, subject: str | None) -> str:
-    """The words of a chat's shown name, each after a space (`` 5а математика``): ``LIKE '% word%'`` is a prefix."""
-    return "" if kind in UNNAMED_KINDS else "".join(f" {w}" for w in words(name or subject or "", None))
+    """The words of a chat's own shown name (none for a dialog or an inbox thread: named by a person or a school)."""
+    return "" if kind in UNNAMED_KINDS else spaced_words(name or subject)
 
 
 def filter_words(q: str | None) -> list[str]:
@@ -76,8 +85,8 @@ def micros(value: Any) -> int:
 
 class MessagingProjection(Projection):
     name = "messaging"
-    version = 3  # 2: chats keep their last message's time (last_us), the list's order; 3: name_words (?q=)
-    tables = ("chats", "lists", "chat_members", "read_marks", "rosters", "inbox")
+    version = 4  # 2: last_us, the list's order; 3: name_words (?q=); 4: people's and organizations' names (?q=)
+    tables = ("chats", "lists", "chat_members", "read_marks", "rosters", "inbox", "people", "organizations")
 
     def create_tables(self, db: Db) -> None:
         ordered = ' COLLATE "C"' if db.postgres else ""
@@ -97,6 +106,8 @@ class MessagingProjection(Projection):
         db.execute("CREATE TABLE {inbox} (organization_id TEXT NOT NULL, member_id TEXT NOT NULL, "
                    "chat_id TEXT NOT NULL, pos BIGINT NOT NULL, PRIMARY KEY (organization_id, member_id))")
         db.execute("CREATE INDEX rm_inbox_order ON {inbox} (organization_id, pos)")
+        db.execute(f"CREATE TABLE {{people}} (user_id TEXT{ordered} PRIMARY KEY, name_words TEXT NOT NULL)")
+        db.execute("CREATE TABLE {organizations} (organization_id TEXT PRIMARY KEY, name_words TEXT NOT NULL)")
 
     # -- chats -------------------------------------------------------------------------------------------
 
@@ -197,6 +208,22 @@ class MessagingProjection(Projection):
                    (str(event.member_id), str(event.chat_id), event.originator_version, str(event.originator_id)))
 
 
+    # -- the names dialogs and inbox threads are shown by ---------------------------------------------------
+
+    @handles(PersonName.Named, PersonName.Renamed)
+    def person_named(self, db: Db, event: Any) -> None:
+        shown = spaced_words(" ".join(n for n in (event.last_name, event.first_name, event.patronymic) if n))
+        db.execute("INSERT INTO {people} (user_id, name_words) VALUES (?, ?) ON CONFLICT (user_id) "
+                   "DO UPDATE SET name_words = excluded.name_words", (str(event.user_id), shown))
+
+    @handles(OrgRoster.Named)
+    def organization_named(self, db: Db, event: Any) -> None:
+        db.execute("INSERT INTO {organizations} (organization_id, name_words) SELECT organization_id, ? "
+                   "FROM {rosters} WHERE roster_id = ? ON CONFLICT (organization_id) "
+                   "DO UPDATE SET name_words = excluded.name_words",
+                   (spaced_words(event.name), str(event.originator_id)))
+
+
 # -- queries ----------------------------------------------------------------------------------------------------
 
 
@@ -243,22 +270,36 @@ CHAT_COLUMNS = ("c.chat_id, c.kind, c.organization_id, c.class_id, c.subject, c.
                 "c.members, c.last_seq, c.last_us")
 
 
+def _shown_names(db: Db) -> tuple[str, str]:
+    """The joins and the expression of the words of each chat's name as its viewer (``m.user_id``) is shown it:
+    a dialog's other member's name; an inbox thread's writer's (to its admins) or the school's (to the writer:
+    the admins answer as the school, CH-5, and their names are never matched); any other chat's own name."""
+    c_ordered = 'c.created_by COLLATE "C"' if db.postgres else "c.created_by"  # as m.user_id compares
+    joins = ("LEFT JOIN {chat_members} o ON c.kind = 'direct' AND o.chat_id = c.chat_id AND o.user_id <> m.user_id "
+             "LEFT JOIN {people} p ON p.user_id = CASE WHEN c.kind = 'direct' THEN o.user_id "
+             f"WHEN c.kind = 'inbox' AND {c_ordered} <> m.user_id THEN {c_ordered} END "
+             f"LEFT JOIN {{organizations}} g ON c.kind = 'inbox' AND {c_ordered} = m.user_id "
+             "AND g.organization_id = c.organization_id ")
+    return joins, "COALESCE(p.name_words, g.name_words, c.name_words)"
+
+
 def chat_list(db: Db, user_id: uuid.UUID, cursor: str | None, limit: int | None, q: str | None = None
               ) -> tuple[list[dict], str | None]:
     """One's chats, newest last message first (by its time; then, and for chats without messages after every
     other, the order they joined one's list), after ``cursor``: ``limit`` of them (all with None) as
-    {chat, last_seq, unread}, and the cursor of the next page. With ``q`` only those whose shown name has a word
-    starting with each of its words (case and ё folded)."""
+    {chat, last_seq, unread}, and the cursor of the next page. With ``q`` only those whose name as one is shown
+    it (``_shown_names``) has a word starting with each of its words (case and ё folded)."""
     after = _numbers(cursor, 2)
     named = filter_words(q)  # letters and digits only: nothing LIKE would read as a pattern
-    keyset, params = " AND c.name_words LIKE ?" * len(named), [str(user_id), *(f"% {w}%" for w in named)]
+    joins, shown = _shown_names(db) if named else ("", "")
+    keyset, params = f" AND {shown} LIKE ?" * len(named), [str(user_id), *(f"% {w}%" for w in named)]
     if after is not None:
         keyset += " AND (c.last_us < ? OR (c.last_us = ? AND m.pos > ?))"
         params += [after[0], after[0], after[1]]
     paging = "" if limit is None else " LIMIT ?"
     rows = db.rows(f"SELECT {CHAT_COLUMNS}, m.pos, COALESCE(r.read_until, -1) AS read_until "  # noqa: S608
                    "FROM {chat_members} m JOIN {chats} c ON c.chat_id = m.chat_id "
-                   "LEFT JOIN {read_marks} r ON r.chat_id = m.chat_id AND r.user_id = m.user_id "
+                   "LEFT JOIN {read_marks} r ON r.chat_id = m.chat_id AND r.user_id = m.user_id " + joins +
                    "WHERE m.user_id = ?" + keyset + " ORDER BY c.last_us DESC, m.pos" + paging,
                    (*params, *([] if limit is None else [limit + 1])))
     shown = rows if limit is None else rows[:limit]

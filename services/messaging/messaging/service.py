@@ -64,6 +64,15 @@ class MessagingService:
     ask_school = AskSchool()
     observability = Observability()
 
+    # -- people's names from identity (the chat list's filter) -----------------------------------
+    @consume_event("identity.UserRegistered.v1")
+    def on_user_registered(self, event: CloudEvent) -> bool:
+        return handlers.on_user_registered(self.app, event)
+
+    @consume_event("identity.ProfileUpdated.v1")
+    def on_profile_updated(self, event: CloudEvent) -> bool:
+        return handlers.on_profile_updated(self.app, event)
+
     # -- rosters from school (CH-1, CH-2) -----------------------------------------------------
     @consume_event("school.OrganizationRegistered.v1")
     def on_organization_registered(self, event: CloudEvent) -> bool:

@@ -5,14 +5,17 @@ memory, SQLite and PostgreSQL. The aggregates stay the reference: each list show
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
+from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import ReadMark
 from messaging.readmodel import MessagingProjection
 from messaging.readmodel import main as readmodel_main
 from messaging.service import chat_view
+from shared.contracts import make_event
 from shared.contracts.api.messaging import ChatListItem, ChatView, CreateChat, PostMessage, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.paging import decode_cursor
@@ -118,9 +121,28 @@ def a_term(school: School) -> dict:
     other_thread = app.inbox_thread(parent, school.org)
     app.post(parent, PostMessage(other_thread.id, "Справка"))
     school.send("MemberLeft", organization_id=school.org, user_id=pupils[2], left_at=NOW)  # leaves the school
+    for n, person in enumerate([admin, admin_b, teacher, *pupils, parent]):
+        named(app, person, f"Фамилия{n}", "Имя", registered=True)
+    named(app, teacher, "Петрова", "Анна", "Сергеевна", NOW + timedelta(hours=1))  # a rename
+    school.send("OrganizationUpdated", organization_id=school.org, name="Гимназия Лобачевского", country="RU",
+                city="Казань", updated_at=NOW + timedelta(hours=1))
     return {"admin": admin, "admin_b": admin_b, "teacher": teacher, "pupils": pupils, "parent": parent,
             "class_chat": class_chat, "manual": manual, "closed": closed, "dialog": dialog, "thread": thread,
             "other_thread": other_thread, "five": five, "six": six}
+
+
+def named(app: MessagingApplication, user: uuid.UUID, last: str, first: str, patronymic: str | None = None,
+          at=NOW, registered: bool = False) -> bool:
+    """identity's UserRegistered (``registered``) or ProfileUpdated of a person with this name, as of ``at``."""
+    if registered:
+        event = make_event("identity.UserRegistered.v1", {
+            "user_id": user, "registered_via": "phone", "phone": "+79000000000", "last_name": last,
+            "first_name": first, "patronymic": patronymic, "registered_at": at}, event_id=f"identity:{uuid.uuid4()}")
+        return handlers.on_user_registered(app, event)
+    event = make_event("identity.ProfileUpdated.v1", {
+        "user_id": user, "last_name": last, "first_name": first, "patronymic": patronymic, "updated_by": user,
+        "updated_at": at}, event_id=f"identity:{uuid.uuid4()}")
+    return handlers.on_profile_updated(app, event)
 
 
 def people(world: dict) -> list[uuid.UUID]:
@@ -131,7 +153,7 @@ def test_the_read_model_rebuilt_from_scratch_equals_the_incremental_one(school):
     a_term(school)
     model = school.app.read_model
     incremental = dump(model)
-    assert all(incremental[t] for t in ("chats", "chat_members", "read_marks", "inbox"))
+    assert all(incremental[t] for t in ("chats", "chat_members", "read_marks", "inbox", "people", "organizations"))
     assert model.rebuild() == model.head()
     assert dump(model) == incremental
 
@@ -236,7 +258,7 @@ def test_the_chat_list_shows_the_chat_of_the_newest_message_first_not_the_longes
 def test_the_chat_list_filters_by_the_words_of_the_shown_name_newest_first_paged(school):
     """?q= (issue #17): the web client filtered only the chats it had loaded. Each word of q starts a word of the
     name the list shows (its name, else its subject; case and ё folded), newest first, paged; renames follow;
-    a dialog or an inbox thread is named by a person or the school, names messaging does not hold: not matched."""
+    a message's text is no name (dialogs and inbox threads by their people's names: the test after this one)."""
     app = school.app
     teacher, pupil = school.join("teacher"), school.join("student")
     five = school.klass("5Ё")
@@ -265,6 +287,51 @@ def test_the_chat_list_filters_by_the_words_of_the_shown_name_newest_first_paged
     for bad, code in (("!!! ...", "chats.filter_no_words"), ("а" * 101, "chats.filter_too_long")):
         with pytest.raises(Invalid, match=code):
             app.chat_list(pupil, None, 10, bad)
+
+
+def test_the_filter_finds_a_dialog_and_an_inbox_thread_by_the_name_their_viewer_is_shown_CH_5(school):
+    """?q= matched only chats' own names: a dialog (the client names it by the other person) or an inbox thread (by
+    its writer for the admins, by the school for the writer) was found only among the chats the client had loaded.
+    Now: by the name the viewer is shown, as identity and school report it (renames followed, an older report
+    not undoing a newer one); never by one's own name, nor by the admins' who answer a thread (CH-5)."""
+    app = school.app
+    admin, teacher = school.join("admin"), school.join("teacher")
+    pupil, other = school.join("student"), school.join("student")
+    for person, name in ((admin, ("Сидоров", "Олег")), (teacher, ("Петрова", "Анна", "Сергеевна")),
+                         (pupil, ("Иванова", "Мария")), (other, ("Ёлкина", "Ольга"))):
+        assert named(app, person, *name, registered=True)
+    dialog = app.direct(pupil, teacher)
+    app.post(teacher, PostMessage(dialog.id, "Зайди после урока"))
+    thread = app.inbox_thread(pupil, school.org)
+    app.post(admin, PostMessage(thread.id, "Здравствуйте"))
+    school.send("OrganizationUpdated", organization_id=school.org, name="Гимназия Лобачевского", country="RU",
+                city="Казань", updated_at=NOW + timedelta(days=1))
+    for n in range(60):  # more chats than a page of the client's list, each newer than the dialog and the thread
+        app.post(teacher, PostMessage(app.create_chat(teacher, CreateChat(school.org, f"Кружок {n}", (pupil,))).id,
+                                      "м"))
+
+    def found(user: uuid.UUID, q: str, limit: int | None = None) -> list[str]:
+        listed = (app.chat_list(user, None, None, q)[0] if limit is None
+                  else all_pages(lambda c, n: app.chat_list(user, c, n, q), limit))
+        return [str(c["chat"]["chat_id"]) for c in listed]
+
+    assert found(pupil, "петрова") == found(pupil, "ПЕТР анна серг", 1) == [str(dialog.id)]
+    assert found(teacher, "иванова мар") == [str(dialog.id)]
+    assert found(pupil, "иванова") == found(teacher, "петрова") == []  # one's own name names none of one's chats
+    assert found(pupil, "гимназ лобач") == [str(thread.id)]            # the writer is shown the school
+    assert found(pupil, "сидоров") == []                               # ... never the admin who answered (CH-5)
+    assert found(admin, "иванова") == [str(thread.id)]                 # the admins are shown its writer
+    assert found(admin, "гимназия") == []                              # not the school (the school's chat: Школа)
+    assert found(pupil, "иванова петрова") == []                       # every word in the one name shown
+
+    assert named(app, teacher, "Смирнова", "Анна", at=NOW + timedelta(days=2))  # married: a rename
+    named(app, teacher, "Петрова", "Анна", at=NOW + timedelta(hours=2))  # an older report, late: changes nothing
+    assert found(pupil, "смирнова") == [str(dialog.id)] and found(pupil, "петрова") == []
+    assert found(admin, "мария") == [str(thread.id)]
+    whole = [c for c in app.chat_list(pupil)[0]]  # paging and order as the unfiltered list's
+    clubs = [str(c["chat"]["chat_id"]) for c in whole if (c["chat"]["name"] or "").startswith("Кружок")]
+    assert len(clubs) == 60 and found(pupil, "кружок", 7) == clubs
+    assert found(pupil, "ёлкина") == []                                # no chat with her
 
 
 def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monkeypatch):

@@ -5936,7 +5936,7 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Page size, 1..200; without it (and a cursor) the whole list */
                 limit?: number | null;
-                /** @description Only the chats whose name as the list shows it has a word starting with each word of q (case and ё folded), at most 100 characters; dialogs and inbox threads, named by a person or the school, are not matched */
+                /** @description Only the chats whose name as the list shows it has a word starting with each word of q (case and ё folded), at most 100 characters: a dialog's is the other person's name, an inbox thread's its writer's (to the admins) or the school's (to the writer) */
                 q?: string | null;
             };
             header?: never;

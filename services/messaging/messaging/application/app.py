@@ -7,6 +7,7 @@ from messaging.application.chats import Chats
 from messaging.application.inbox import Inbox
 from messaging.application.invites import Invites
 from messaging.application.messages import Messages
+from messaging.application.names import Names
 from messaging.application.polls import Polls
 from messaging.application.reading import Reading
 from messaging.application.reports import Reports
@@ -16,5 +17,5 @@ from messaging.application.system_chats import SystemChats
 
 
 class MessagingApplication(Rosters, SystemChats, Chats, Invites, Inbox, Messages, Attachments, Polls, Reading,
-                           Reports, Search):
+                           Reports, Search, Names):
     """Chats, messages, read state and rosters (docs/rules.md CH-*); event handlers are in messaging/handlers.py."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from messaging.application.base import Base
@@ -44,11 +45,13 @@ class Rosters(Base):
             chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
             self._sync(chat, [str(chat.created_by), *admins], pending)
 
-    def open_organization_chat(self, organization_id: uuid.UUID, name: str, *, event_id: str) -> bool:
-        """Every organization gets its chat, with "all participants" on (CH-1)."""
+    def open_organization_chat(self, organization_id: uuid.UUID, name: str, at: datetime, *, event_id: str) -> bool:
+        """Every organization gets its chat, with "all participants" on (CH-1); its name as of ``at`` is kept (the
+        chat list's filter finds its inbox threads by it)."""
 
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
+            roster.rename(name, at)
             if roster.chat_ids:
                 return
             chat = self._new_chat(pending, kind="organization", organization_id=organization_id,
@@ -58,9 +61,14 @@ class Rosters(Base):
 
         return self._apply(("org", organization_id), change, event_id=event_id)
 
-    def change_organization_settings(self, organization_id: uuid.UUID, settings: dict, *, event_id: str) -> bool:
+    def update_organization(self, organization_id: uuid.UUID, name: str, settings: dict, at: datetime, *,
+                            event_id: str) -> bool:
+        """school's OrganizationUpdated: its settings (CH-1) and its name as of ``at``."""
+
         def change(pending: dict) -> None:
-            self._org_roster(organization_id, pending).change_settings(settings)
+            roster = self._org_roster(organization_id, pending)
+            roster.change_settings(settings)
+            roster.rename(name, at)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
 
