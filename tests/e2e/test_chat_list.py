@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import eventually
+
 pytestmark = pytest.mark.e2e
 
 
@@ -96,3 +98,34 @@ def test_the_chat_list_filters_by_name_in_the_server_newest_first_paged_CH_4(api
                         ("q=" + "а" * 101, "chats.filter_too_long")):
         bad = api.call("GET", f"/chats?{query}&limit=10", a["access_token"])
         assert (bad.status_code, bad.json()["error"]["code"]) == (400, code), bad.text
+
+
+def test_the_filter_finds_a_dialog_by_the_other_persons_name_and_follows_a_rename_CH_1_CH_5(api, klass):
+    """GET /chats?q= matched chats' own names only: a dialog (the client shows the other person's name) or an inbox
+    thread (its writer's name to the admins, the school's to the writer) was found only among the chats the client
+    had loaded. Messaging now learns the names from identity's and school's events through RabbitMQ: the other's
+    surname finds the dialog, one's own does not; after a rename the new name does, the old one no longer; the
+    admins who answer a thread are never matched for its writer (CH-5)."""
+    org, admin, five = klass["org"], klass["admin"], klass["class_id"]
+    x = api.member(org, admin, "student", five, last_name="Белозёрова", first_name="Варвара")
+    y = api.member(org, admin, "student", five, last_name="Чернов", first_name="Тимофей")
+    dialog = eventually(lambda: api.call("POST", "/direct-chats", x["access_token"], json={"user_id": y["user_id"]})
+                        .json().get("chat_id"), what="messaging to know both share the class chat")
+
+    def found(session: dict, q: str) -> list[str]:
+        return [c["chat"]["chat_id"] for c in api.ok("GET", f"/chats?q={q}&limit=50", session["access_token"])]
+
+    eventually(lambda: found(x, "черн") == [dialog], what="messaging to learn Чернов's name")
+    assert found(y, "белозерова варв") == [dialog]                       # ё folded
+    assert found(x, "белозёрова") == [] and found(y, "чернов") == []     # one's own name finds none of one's chats
+    api.ok("PUT", "/me/profile", y["access_token"], json={
+        "last_name": "Орлов", "first_name": "Тимофей", "birth_date": "2014-05-17", "sex": "male"})
+    eventually(lambda: found(x, "орлов") == [dialog], what="the rename to reach messaging")
+    assert found(x, "чернов") == []
+
+    thread = eventually(lambda: api.call("POST", "/inbox-threads", x["access_token"], json={"organization_id": org})
+                        .json().get("chat_id"), what="messaging to know the pupil is a member")
+    api.ok("POST", f"/chats/{thread}/messages", admin["access_token"], status=201, json={"text": "Ответ"})
+    assert thread in found(x, "школа чатов")                             # the writer is shown the school
+    assert found(x, "администраторова") == []                            # never the admin who answered (CH-5)
+    assert thread in found(admin, "белозёрова")                          # the admins are shown its writer
