@@ -106,11 +106,14 @@ def normal_code(code: str) -> str:
     return f"0{code}" if len(code) == 1 and code.isdigit() else code
 
 
-def region_code(country: str, code: str | None) -> str | None:
-    """The region ``code`` of ``country`` as stored (None: no region); refuses (``region.unknown``) a code that is
-    not one of the country's regions, and any region of a country whose regions the platform does not know."""
+def region_code(country: str, code: str | None, required: bool = False) -> str | None:
+    """The region ``code`` of ``country`` as stored (None: no region, unless ``required``); refuses
+    (``region.unknown``) a code that is not one of the country's regions, and any region of a country whose regions
+    the platform does not know. School's organizations and the e-journal bridge's providers are checked here."""
     if code is None or not code.strip():
-        return None
+        if not required:
+            return None
+        code = ""
     normal = normal_code(code)
     if normal not in REGIONS.get(country.strip().upper(), {}):
         raise Invalid("region.unknown", f"{code.strip()[:10]!r} is not a region of {country.strip().upper()[:2]} "

@@ -84,6 +84,13 @@ def test_providers_of_several_regions_and_refused_webhooks(api, journal):
     assert error(api.call("POST", "/operator/ejournal-providers", someone, json={
         "region": "50", "name": "x", "base_url": "http://x", "client_id": "c", "client_secret": "s"})) == (
         403, "operator.required")
+    # EJ-1, SC-2: a journal's region is a federal subject's code, checked as an organization's is
+    for made_up in ("98", "16/77", ""):
+        refused = api.call("POST", "/operator/ejournal-providers", journal["operator"], json={
+            "region": made_up, "name": "x", "base_url": "http://x", "client_id": "c", "client_secret": "s"})
+        assert error(refused) == (400, "region.unknown"), made_up
+        assert refused.json()["error"]["details"]["fields"] == {"region": "Unknown region."}
+    assert error(api.call("GET", "/ejournal/providers?region=98", someone)) == (400, "region.unknown")
     url = journal["providers"]["16"]["webhook_url"].removeprefix(api.base)
     sender = journal["sender"]
     body = sender.body("orgs.upserted", [journal["school"].org], "e2e-refusals-1")

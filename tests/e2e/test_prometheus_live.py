@@ -54,8 +54,8 @@ def load(api, room, platform) -> None:
     # the bridge publishes and consumes itself
     operator = api.operator()["access_token"]
     provider = api.ok("POST", "/operator/ejournal-providers", operator, status=201, json={
-        "region": "99", "name": "Журнал наблюдения", "base_url": "http://127.0.0.1:9/r/99",
-        "client_id": "sfera-99", "client_secret": "observed-client-secret"})
+        "region": "35", "name": "Журнал наблюдения", "base_url": "http://127.0.0.1:9/r/35",
+        "client_id": "sfera-35", "client_secret": "observed-client-secret"})
     api.ok("POST", f"/operator/ejournal-providers/{provider['provider_id']}/replay", operator, status=202)
     call = start(api, room, title="Наблюдаемость")
 

@@ -50,7 +50,7 @@ class CallbackQuery(Schema):
 
 @api.get("/ejournal/providers")
 @endpoint(summary="Regional e-journals to link with: choose the region, then the e-journal (EJ-1)", tag="e-journal",
-          query=ProvidersQuery, response=bridge.ProviderView, many=True)
+          query=ProvidersQuery, response=bridge.ProviderView, many=True, errors=("region.unknown",))
 def list_providers(query: dict):
     return call("ejournal_bridge", "providers", region=query["region"])
 
@@ -137,7 +137,7 @@ def receive_webhook(provider_id: uuid.UUID):
 @api.post("/operator/ejournal-providers")
 @endpoint(summary="Register a region's e-journal: its webhook secret is shown once", tag="operators",
           body=bridge.ProviderInput, response=bridge.ProviderCreated, status=201,
-          errors=("operator.required", "provider.exists", "provider.invalid_url"))
+          errors=("operator.required", "provider.exists", "provider.invalid_url", "region.unknown"))
 def register_provider(body: dict):
     operator()
     return call("ejournal_bridge", "register_provider", provider={**body, "base_url": body["base_url"]},

@@ -23,8 +23,9 @@ class RegisterProvider:
 
 class ProviderInput(CommandSchema):
     command = RegisterProvider
-    region = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-Za-z-]{1,10}$"),
-                           metadata={"description": "The region's code, e.g. 16"})
+    region = fields.String(required=True, validate=validate.Length(max=10),  # which codes: the bridge, as school
+                           metadata={"description": "A federal subject's code, e.g. 16 "
+                                                    "(shared/regions.py; region.unknown otherwise)"})
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     base_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))

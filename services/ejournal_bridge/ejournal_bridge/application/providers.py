@@ -11,12 +11,16 @@ from ejournal_bridge.domain import Directory, Provider
 from shared.clock import utcnow
 from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.errors import Invalid
+from shared.regions import region_code
+
+COUNTRY = "RU"  # the regional e-journals are Russia's: a provider's region is a federal subject's code (EJ-1)
 
 
 class Providers(BridgeBase):
     def register_provider(self, command: RegisterProvider) -> tuple[Provider, str]:
         """Returns the provider and its first webhook secret (shown once)."""
-        region, name, base_url = command.region, command.name, command.base_url
+        region = region_code(COUNTRY, command.region, required=True)  # as an organization's (SC-2): "7" is "07"
+        name, base_url = command.name, command.base_url
         if not base_url.startswith(("https://", "http://")):
             raise Invalid("provider.invalid_url", "The base URL is an http(s) URL.")
         webhook_secret = secrets.token_urlsafe(32)
@@ -36,6 +40,7 @@ class Providers(BridgeBase):
         return self.retrying(register, "directory"), webhook_secret
 
     def providers(self, region: str | None = None) -> list[Provider]:
+        region = region_code(COUNTRY, region)  # region.unknown for a code no region has
         directory = self.find(Directory, Directory.create_id())
         found = [self.provider(uuid.UUID(p)) for p, v in (directory.providers.items() if directory else [])
                  if region is None or v["region"] == region]
