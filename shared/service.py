@@ -13,7 +13,6 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc as nameko_rpc
 
 from shared.config import env_float
 from shared.contracts import CloudEvent
@@ -21,6 +20,7 @@ from shared.errors import Conflict, DomainError, Invalid
 from shared.observability import metrics
 from shared.observability.http import HealthCheck
 from shared.observability.logging import event_id_var, get_logger, request_id_var
+from shared.rpc import rpc_entrypoint
 from shared.store import ServiceApplication, make_application
 
 log = get_logger("shared.service")
@@ -40,7 +40,7 @@ def rpc(fn: Callable) -> Callable:
         except IntegrityError:
             raise Conflict("request.conflict", "Someone changed this at the same moment; try again.") from None
 
-    return nameko_rpc(expected_exceptions=(DomainError,))(entrypoint)
+    return rpc_entrypoint(expected_exceptions=(DomainError,))(entrypoint)
 
 REQUEST_ID_KEY = "request_id"
 health_checks: dict[str, HealthCheck] = {}

@@ -10,7 +10,6 @@ import logging
 import uuid
 
 from nameko.events import BROADCAST, event_handler
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from calls import handlers
@@ -24,6 +23,7 @@ from shared.contracts.api import calls as schemas
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ice import ice_servers
+from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 log = logging.getLogger("calls")
@@ -50,8 +50,8 @@ class CallsService:
 
     app: CallsApplication = EventSourcedApp(CallsApplication)
     observability = Observability()
-    messaging = RpcProxy("messaging")
-    school = RpcProxy("school")
+    messaging = TransientRpcProxy("messaging")
+    school = TransientRpcProxy("school")
     nodes: NodeRegistry = SfuNodes()
 
     @rpc

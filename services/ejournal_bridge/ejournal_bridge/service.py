@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from nameko.rpc import RpcProxy
-
 from ejournal_bridge import handlers
 from ejournal_bridge.application import BridgeApplication, parse_time
 from ejournal_bridge.journal import HttpJournalClient
@@ -15,6 +13,7 @@ from shared.bus.consumer import consume_event, consume_event_one_at_a_time
 from shared.clock import utcnow
 from shared.contracts import CloudEvent
 from shared.contracts.api import ejournal_bridge as schemas
+from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 # A lesson's call may run before or after its slot (started early, overrunning): look this far either side of now.
@@ -44,8 +43,8 @@ class BridgeService:
 
     app: BridgeApplication = EventSourcedApp(BridgeApplication, journal=HttpJournalClient())
     observability = Observability()
-    messaging = RpcProxy("messaging")
-    calls = RpcProxy("calls")
+    messaging = TransientRpcProxy("messaging")
+    calls = TransientRpcProxy("calls")
 
     def chats(self, specs: list[dict]) -> None:
         self.messaging.define_system_chats(chats=specs)

@@ -2,7 +2,8 @@
 
 A proxy is not thread-safe, so each request borrows one. The request id rides
 in the proxy's context data (the dict is the proxy's own, and the borrower
-holds it alone), so services log it with every line.
+holds it alone), so services log it with every line. Requests go out transient and
+unconfirmed (``shared.rpc``): a lost one is an ``RpcTimeout`` (503), never a fact lost.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from nameko.standalone.rpc import ClusterRpcProxy
-
 from shared.errors import DomainError
 from shared.observability.logging import get_logger
+from shared.rpc import TransientClusterRpcProxy
 
 log = get_logger("gateway.rpc")
 
@@ -24,7 +24,7 @@ log = get_logger("gateway.rpc")
 class _Entry:
     def __init__(self, config: dict, timeout: float):
         self.context: dict[str, Any] = {}
-        self.proxy = ClusterRpcProxy(config, context_data=self.context, timeout=timeout)
+        self.proxy = TransientClusterRpcProxy(config, context_data=self.context, timeout=timeout)
         self.cluster = self.proxy.start()
 
     def close(self) -> None:

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from identity import handlers
 from identity.application import IdentityApplication, InviteInfo, SignIn
@@ -18,6 +17,7 @@ from shared.bus.consumer import consume_event
 from shared.contracts import CloudEvent
 from shared.contracts.api import identity as schemas
 from shared.errors import DomainError, Forbidden
+from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 
@@ -52,7 +52,7 @@ class IdentityService:
 
     app: IdentityApplication = EventSourcedApp(IdentityApplication)
     delivery = Delivery()
-    school = RpcProxy("school")
+    school = TransientRpcProxy("school")
     observability = Observability()
 
     # -- sign-in ------------------------------------------------------------------

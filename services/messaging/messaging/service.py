@@ -4,7 +4,6 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from messaging import handlers
 from messaging.application import MessagingApplication
@@ -15,6 +14,7 @@ from shared.contracts import CloudEvent
 from shared.contracts.api import messaging as schemas
 from shared.errors import NotFound
 from shared.links import link_id_from_token, link_token
+from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 
@@ -60,7 +60,7 @@ class MessagingService:
     name = "messaging"
 
     app: MessagingApplication = EventSourcedApp(MessagingApplication)
-    school = RpcProxy("school")
+    school = TransientRpcProxy("school")
     ask_school = AskSchool()
     observability = Observability()
 

@@ -1,0 +1,112 @@
+"""RPC over RabbitMQ without persistence or publisher confirms (issue #17, live chat delivery).
+
+nameko publishes every RPC request and reply as a persistent message and waits for the broker's confirm of each.
+An RPC needs neither: its caller waits for the answer and gives up after a timeout (``RpcTimeout``: the gateway
+answers 503 ``service.unavailable``; a client retries with its idempotency key / ``client_message_id``), so a
+request or reply the broker loses is a timeout, not a lost fact. What must not be lost (an aggregate's events)
+goes through the outbox relay, persistent and confirmed (``shared.bus.publisher``); nothing here touches it.
+
+What the confirm cost: a persistent request in a service's durable queue is confirmed once the broker has written
+it to disk or the service has acked it, and the service acks only after it has answered. The caller's
+``publish`` therefore returned after the whole call (or a disk flush), and only then read the reply: the answer
+came after the WebSocket delivery of the same message, and every RPC cost the broker a disk write and both ends a
+confirm round trip.
+
+``mandatory`` goes with the confirm: nameko asks for it to raise ``UnknownService`` when no queue is bound, which
+only a confirm can tell in time (without one, the broker's return would surface on some later read of the
+producer's connection). A service's queue is durable and outlives the service, so a request to a service that
+is down waits in its queue until the service is back or the caller's timeout ends the wait.
+
+- ``TransientPublisher``: the publisher of requests and replies (non-persistent, unconfirmed, not mandatory).
+- ``rpc_entrypoint``: nameko's ``@rpc`` whose replies go out through it (``shared.service.rpc`` uses it).
+- ``TransientRpcProxy``: nameko's ``RpcProxy`` dependency (a service calling another) whose requests do.
+- ``TransientClusterRpcProxy``: nameko's standalone ``ClusterRpcProxy`` (the gateway) whose requests do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
+    SERIALIZER_CONFIG_KEY,
+)
+from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange
+from nameko.standalone.rpc import ClusterProxy, ClusterRpcProxy
+
+__all__ = ["TransientClusterRpcProxy", "TransientPublisher", "TransientRpcProxy", "rpc_entrypoint"]
+
+
+class TransientPublisher(Publisher):
+    """An RPC message: not written to disk, not confirmed, not mandatory (see the module's docstring)."""
+
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+    mandatory = False
+
+    def publish(self, payload: Any, **kwargs: Any) -> None:
+        kwargs["mandatory"] = False  # nameko's MethodProxy asks for it on every call; it needs a confirm
+        kwargs["use_confirms"] = False
+        kwargs["delivery_mode"] = NON_PERSISTENT
+        super().publish(payload, **kwargs)
+
+
+class _Responder(Responder):
+    publisher_cls = TransientPublisher
+
+
+class _RpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        """nameko's, with the reply published by ``TransientPublisher`` (then the request is acked, as there)."""
+        config = self.container.config
+        responder = _Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+                               config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+                               ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class _Rpc(Rpc):
+    rpc_consumer = _RpcConsumer()
+
+
+rpc_entrypoint = _Rpc.decorator
+
+
+class _MethodProxy(MethodProxy):
+    publisher_cls = TransientPublisher
+
+
+class _ServiceProxy(ServiceProxy):
+    def __getattr__(self, name: str) -> _MethodProxy:
+        return _MethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener, **self.options)
+
+
+class TransientRpcProxy(RpcProxy):
+    """``RpcProxy(service)`` whose requests are transient and unconfirmed."""
+
+    def get_dependency(self, worker_ctx) -> _ServiceProxy:
+        return _ServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener, **self.options)
+
+
+class _ClusterProxy(ClusterProxy):
+    def __getattr__(self, name: str) -> _ServiceProxy:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._proxies:
+            self._proxies[name] = _ServiceProxy(self._worker_ctx, name, self._reply_listener)
+        return self._proxies[name]
+
+
+class TransientClusterRpcProxy(ClusterRpcProxy):
+    """nameko's standalone ``ClusterRpcProxy`` whose requests are transient and unconfirmed."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._proxy = _ClusterProxy(self._worker_ctx, self._reply_listener)
