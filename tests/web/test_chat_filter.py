@@ -1,12 +1,15 @@
 """The chat list's name filter in the browser (issue #17): the list pages (50 at a time), so the box above it asks
-the server (GET /chats?q=) after a pause in typing: a chat not loaded yet among 120 shows; "nothing found" when
-nothing matches; a dialog loaded is still found by its person's name (names messaging does not hold); Russian and
-English; axe and screenshots at 360 px and desktop."""
+the server (GET /chats?q=) after a pause in typing: a chat not loaded yet among 120 shows; so do a dialog not
+loaded, by the other person's name, and an inbox thread not loaded, by the school's name (the server matches them
+by the names shown here; one's own name finds none); "nothing found" when nothing matches; Russian and English;
+axe and screenshots at 360 px and desktop."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -16,8 +19,8 @@ PAGE = 50  # web/src/features/chats/store.ts CHAT_PAGE
 
 @pytest.fixture(scope="module")
 def crowd(api):
-    """A teacher in 120 chats and a chess club written in first (the oldest: far below the first page), a dialog
-    with a pupil written in last."""
+    """A teacher in 120 chats; a dialog with a pupil, the teacher's thread to the school and a chess club written
+    in first (the oldest: far below the first page)."""
     org, admin = api.organization("Школа фильтра чатов", "Тула")
     teacher = api.member(org, admin, "teacher", last_name="Фильтрова", first_name="Нина", birth_date="1980-02-02",
                          sex="female")
@@ -26,17 +29,21 @@ def crowd(api):
     pupil = api.member(org, admin, "student", klass, last_name="Ёжиков", first_name="Пётр", birth_date="2014-02-02",
                        sex="male")
     club = api.chat_once_members_known(org, admin, "Шахматный кружок «Ладья»", [teacher["user_id"]])
+    dialog = eventually(lambda: api.call("POST", "/direct-chats", pupil["access_token"], json={
+        "user_id": teacher["user_id"]}).json().get("chat_id"), what="messaging to know both share the school's chat")
+    api.ok("POST", f"/chats/{dialog}/messages", pupil["access_token"], status=201, json={"text": "Здравствуйте"})
+    thread = api.ok("POST", "/inbox-threads", teacher["access_token"], json={"organization_id": org})["chat_id"]
+    api.ok("POST", f"/chats/{thread}/messages", teacher["access_token"], status=201, json={"text": "Вопрос"})
     chats = [api.ok("POST", "/chats", admin["access_token"], status=201, json={
         "organization_id": org, "name": f"Чат {n:03}", "member_ids": [teacher["user_id"]]})["chat_id"]
         for n in range(CHATS)]
     for chat_id in [club, *chats]:
         api.ok("POST", f"/chats/{chat_id}/messages", admin["access_token"], status=201, json={"text": "Сообщение"})
-    dialog = api.ok("POST", "/direct-chats", pupil["access_token"],
-                    json={"user_id": teacher["user_id"]})["chat_id"]
-    api.ok("POST", f"/chats/{dialog}/messages", pupil["access_token"], status=201, json={"text": "Здравствуйте"})
     listed = [c["chat"]["chat_id"] for c in api.ok("GET", "/chats?limit=50", teacher["access_token"])]
-    assert club not in listed and dialog in listed  # the club is not on the first page
-    return {"teacher": teacher, "club": club, "dialog": dialog}
+    assert not {club, dialog, thread} & set(listed)  # none of them on the first page
+    eventually(lambda: [c["chat"]["chat_id"] for c in api.ok("GET", "/chats?q=ёжиков", teacher["access_token"])]
+               == [dialog], what="messaging to learn the pupil's name")
+    return {"teacher": teacher, "club": club, "dialog": dialog, "thread": thread}
 
 
 def test_the_filter_finds_a_chat_not_loaded_yet_among_120(people, crowd):
@@ -58,9 +65,19 @@ def test_the_filter_finds_a_chat_not_loaded_yet_among_120(people, crowd):
     assert len(asked) <= 3, asked                      # debounced: not a request a keystroke
     teacher.screen("chat-filter-found")
 
-    box.fill("ёжик")                                   # the dialog: named by its person, matched among those loaded
+    box.fill("ёжик")                                   # the dialog, not loaded: by its person's name
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-chat", crowd["dialog"])
+    expect(rows.first).to_contain_text("Ёжиков Пётр")  # named as the server matched it
+    expect(rows.first).to_contain_text("Здравствуйте")
+    teacher.screen("chat-filter-dialog")
+
+    box.fill("фильтра чатов")                          # the thread to the school, not loaded: by the school's name
+    expect(page.locator(f"[data-chat='{crowd['thread']}']")).to_contain_text("Школа фильтра чатов")
+    expect(rows).to_have_count(2)                      # and the school's own chat
+
+    box.fill("нина")                                   # one's own name names none of one's chats
+    expect(page.get_by_text("Ничего не нашлось.")).to_be_visible()
 
     box.fill("кружок шашки")
     expect(page.get_by_text("Ничего не нашлось.")).to_be_visible()
