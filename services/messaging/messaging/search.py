@@ -36,6 +36,7 @@ from shared.paging import decode_cursor, encode_cursor
 from shared.projection import Db, Projection, handles
 from shared.textsearch import (
     DOCUMENT_SQL,
+    FTS5_TOKENIZE,
     document,
     document_params,
     fts_match,
@@ -59,8 +60,9 @@ def searched_text(text: str, poll_question: str | None, names: list[str]) -> str
 
 class SearchProjection(Projection):
     name = "search"
-    version = 5  # 3: the search column holds our words as lexemes (shared.textsearch); 4: no index by time; 5: GIN
-    # without a pending list
+    version = 6  # 3: the search column holds our words as lexemes (shared.textsearch); 4: no index by time; 5: GIN
+    # without a pending list; 6: the same terms on every store (shared.textsearch: our stems and stop words, FTS5
+    # splitting nothing of its own)
     tables = ("search_messages", "search_words", "search_members", "search_chats")
 
     def create_tables(self, db: Db) -> None:
@@ -80,8 +82,7 @@ class SearchProjection(Projection):
             db.execute("CREATE INDEX rm_search_messages_words ON {search_messages} USING GIN (search) "
                        "WITH (fastupdate = off)")
         else:
-            db.execute("CREATE VIRTUAL TABLE {search_words} USING fts5(body, "
-                       "tokenize = 'unicode61 remove_diacritics 2')")
+            db.execute(f"CREATE VIRTUAL TABLE {{search_words}} USING fts5(body, {FTS5_TOKENIZE})")
         db.execute(f"CREATE TABLE {{search_members}} (user_id TEXT NOT NULL, chat_id TEXT{ordered} NOT NULL, "
                    "PRIMARY KEY (user_id, chat_id))")
         db.execute("CREATE INDEX rm_search_members_chat ON {search_members} (chat_id)")
@@ -218,7 +219,7 @@ def search_page(db: Db, user_id: uuid.UUID, text: str, chat_id: uuid.UUID | None
     terms = words(text)
     if not terms:
         raise Invalid("search.no_words", "Type a word to search for: letters or digits.")
-    terms = kept_terms(db, terms)
+    terms = kept_terms(terms)
     after = _after(cursor)
     if db.postgres:
         rows = _by_windows(db, user_id, terms, chat_id, after, limit + 1)

@@ -83,6 +83,26 @@ def test_numbers_joined_by_hyphens_and_words_of_digits_and_letters_are_found_as_
     assert find(school, a, "1e5a") == ["Код доступа 1e5a00"]
 
 
+def test_every_store_finds_the_same_messages_for_the_same_words(school):
+    """One word splitter, stemmer and stop list (shared.textsearch) on every store. SQLite's FTS5 read the text
+    itself (й as и: "иод" found "йодом", "naive" found "naïve"), asked a stop word as a word ("для", "the"), took a
+    lone letter for none and left English words unstemmed ("lessons" missed "lesson"): PostgreSQL did none of it."""
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for text in ("Опыт с йодом", "Naïve art club", "Extra lesson today", "Контрольная работа по физике",
+                 "Вариант б на доске"):
+        school.app.post(a, PostMessage(chat.id, text))
+    assert find(school, a, "йод") == ["Опыт с йодом"] and find(school, a, "иод") == []
+    assert find(school, a, "naïve") == ["Naïve art club"] and find(school, a, "naive") == []
+    assert find(school, a, "lessons") == ["Extra lesson today"]  # an English word's stem
+    assert find(school, a, "контрольная для") == ["Контрольная работа по физике"]  # a stop word is no filter
+    assert find(school, a, "the lesson") == ["Extra lesson today"]  # nor an English one
+    assert find(school, a, "вариант б") == ["Вариант б на доске"]
+    assert find(school, a, "работа б") == []  # a lone letter that is no stop word is a word to find
+    assert find(school, a, "для") == []  # a query of stop words alone asks them
+
+
 def test_a_polls_question_and_file_names_are_found_too(school):
     five = school.klass()
     a = school.join("student", five)

@@ -27,7 +27,16 @@ from typing import Any
 from school.domain import Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles
 from shared.regions import region_names
-from shared.textsearch import DOCUMENT_SQL, document, document_params, fts_match, kept_terms, tsquery_match, words
+from shared.textsearch import (
+    DOCUMENT_SQL,
+    FTS5_TOKENIZE,
+    document,
+    document_params,
+    fts_match,
+    kept_terms,
+    tsquery_match,
+    words,
+)
 
 
 def member_sort_key(last_name: str | None, user_id: Any) -> str:
@@ -44,7 +53,8 @@ def _str(value: Any) -> str | None:
 
 class SchoolProjection(Projection):
     name = "school"
-    version = 6  # 5: the search column holds our words as lexemes (shared.textsearch); 6: regions (SC-2)
+    version = 7  # 5: the search column holds our words as lexemes (shared.textsearch); 6: regions (SC-2); 7: the
+    # same terms on every store (shared.textsearch: our stems and stop words, FTS5 splitting nothing of its own)
     tables = ("people", "members", "rosters", "roster_members", "organizations", "organization_words")
 
     def create_tables(self, db: Db) -> None:
@@ -72,7 +82,7 @@ class SchoolProjection(Projection):
             db.execute("CREATE INDEX rm_organizations_search ON {organizations} USING GIN (search)")
         else:
             db.execute("CREATE VIRTUAL TABLE {organization_words} USING fts5(organization_id UNINDEXED, body, "
-                       "tokenize = 'unicode61 remove_diacritics 2')")
+                       f"{FTS5_TOKENIZE})")
 
     # -- people ------------------------------------------------------------------------------------------
 
@@ -233,8 +243,8 @@ def organizations_page(db: Db, country: str, city: str | None, text: str | None,
     if region is not None:
         conditions.append("o.region = ?")
         params.append(region)
-    terms = kept_terms(db, words(text)) if words(text) else []
-    if terms and db.postgres:  # stop words ("в", "и") have no lexeme: left out rather than required
+    terms = kept_terms(words(text))
+    if terms and db.postgres:  # stop words ("в", "и") left out rather than required (shared.textsearch)
         condition, matched = tsquery_match("o.search", terms)
         conditions.append(condition)
         params += matched

@@ -252,6 +252,22 @@ def test_a_word_of_digits_and_letters_is_found_as_typed_whatever_stands_around_i
     assert names(search("RU", None, None, 10, q="тестоград 2")[0]) == ["Лицей №2"] * 3
 
 
+def test_every_store_finds_the_same_organizations_for_the_same_words_SC_2(school):
+    """One word splitter, stemmer and stop list (shared.textsearch) on every store, as message search: SQLite's
+    FTS5 read й as и, asked stop words as words and left English words unstemmed."""
+    school.organization(name="Гимназия «Майская»", city="Тестоград-майск")
+    school.organization(name="Lyceum of Sciences", city="Тестоград-науки")
+    search = school.app.search
+
+    def found(q: str) -> list[str]:
+        return names(search("RU", None, None, 10, q=q)[0])
+
+    assert found("майская") == ["Гимназия «Майская»"] and found("маиская") == []
+    assert found("гимназия для") == ["Гимназия «Майская»"]  # a stop word is no filter
+    assert found("the science") == ["Lyceum of Sciences"]  # nor an English one; "science" is a stem of "sciences"
+    assert found("гимназия б") == []  # a lone letter that is no stop word is a word to find
+
+
 def test_organizations_are_found_by_their_regions_name_in_russian_and_english_and_by_its_code_SC_2(school):
     """SC-2 (issue #17): search by name, city and region: the region's names (shared.regions) are indexed beside
     the name, city and address, so a school of Tatarstan is found by "татарстан" and "Tatarstan" whatever its
