@@ -52,6 +52,7 @@ from bench import report
 from bench.platform import private_stack
 from identity.application import IdentityApplication
 from identity.domain import Account
+from shared.bus.trace import TRACE_FILE, read_trace
 from shared.clock import utcnow
 from shared.contracts import CloudEvent
 from shared.store import make_application
@@ -218,6 +219,56 @@ def commit_times(app, originator_ids: list, where: str) -> dict:
         return {row["originator_id"]: row["at"] for row in curs.fetchall()}
 
 
+# One event's way, stage by stage: the instants in order (PostgreSQL's commit timestamps at both ends, the relay's and
+# the consumer's trace lines between, shared/bus/trace.py; one wall clock on one machine).
+STAGES = [
+    ("producer commit -> relay notified", "committed", "relay_notified"),
+    ("relay notified -> select starts (wake)", "relay_notified", "relay_reading"),
+    ("select (relay reads the log)", "relay_reading", "relay_selected"),
+    ("map to integration events", "relay_selected", "relay_mapped"),
+    ("publish -> confirmed", "relay_mapped", "relay_confirmed"),
+    ("publish -> consumer delivery", "relay_mapped", "consumer_delivered"),
+    ("consumer delivery -> applied commit", "consumer_delivered", "applied"),
+    ("applied commit -> handler done (ack next)", "applied", "consumer_handled"),
+    ("producer commit -> applied commit (total)", "committed", "applied"),
+]
+
+
+def stage_latencies(pipeline: Pipeline, commits: dict, trace: Path) -> dict[str, list[float]]:
+    """Each stage's durations (ms) over the events of ``commits``, from the relay's and consumer's trace."""
+    recorder = pipeline.identity.process_recorder
+    statement = sql.SQL("SELECT originator_id, notification_id, pg_xact_commit_timestamp(xmin) AS at FROM {} "
+                        "WHERE originator_id = ANY(%s) AND originator_version = 1").format(
+        sql.Identifier(recorder.datastore.schema, recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(commits),))
+        produced = {row["originator_id"]: (str(row["notification_id"]), row["at"].timestamp())
+                    for row in curs.fetchall()}
+    applied = commit_times(pipeline.ledger, list(commits), "topic LIKE '%%Counted'")
+    traced = read_trace(str(trace))
+    by_notification: dict[str, dict[str, float]] = {}
+    for stage, times in traced.items():
+        for key, at in times.items():
+            notification = key.split(":")[1] if ":" in key else key  # a consumer's key is the event id
+            by_notification.setdefault(notification, {}).setdefault(stage, at)
+    durations: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+    for originator, (notification, committed) in produced.items():
+        instants = {"committed": committed, "applied": applied[originator].timestamp(),
+                    **by_notification.get(notification, {})}
+        for name, start, end in STAGES:
+            if start in instants and end in instants:
+                durations[name].append((instants[end] - instants[start]) * 1000)
+    return durations
+
+
+def print_stages(runs: list[tuple[str, dict[str, list[float]]]]) -> None:
+    """p50 of each stage, one column per run."""
+    print(f"{'stage p50 (ms)':46}" + "".join(f" {label[:22]:>22}" for label, _ in runs))
+    for name, _, _ in STAGES:
+        cells = [f"{statistics.median(d[name]):22.3f}" if d[name] else f"{'-':>22}" for _, d in runs]
+        print(f"{name:46} " + " ".join(cells))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (every thread), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -269,9 +320,10 @@ def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int) -> dict:
     return row
 
 
-def bench_pipeline_paced(pipeline: Pipeline, n: int, rate: float) -> dict:
-    """Latency: commits paced at ``rate``/s (below saturation), so no backlog builds."""
-    commits = {}
+def bench_pipeline_paced(pipeline: Pipeline, n: int, rate: float, commits: dict | None = None) -> dict:
+    """Latency: commits paced at ``rate``/s (below saturation), so no backlog builds; ``commits`` gets each
+    event's aggregate id -> its creation time."""
+    commits = {} if commits is None else commits
     interval = 1 / rate
     started = time.perf_counter()
     for i in range(n):
@@ -288,12 +340,70 @@ def bench_pipeline_paced(pipeline: Pipeline, n: int, rate: float) -> dict:
     return row
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``label:NAME=value,NAME=value`` -> the label and the relay's and consumer's environment."""
+    label, _, assignments = text.partition(":")
+    return label, dict(a.split("=", 1) for a in assignments.split(",") if a)
+
+
+def restart_pipeline(stack: Stack, ledger_port: int, env: dict[str, str]) -> None:
+    """The ledger and identity's relay again, with ``env`` (each variant of a stages run)."""
+    stack.stop_process("ledger")
+    stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port, **env)
+    stack.stop_process("identity-relay")
+    stack.start_relay("identity", **env)
+    stack.wait_healthy(["ledger", "identity-relay"])
+
+
+def stages_main(args: argparse.Namespace) -> None:
+    """Paced runs only, the variants in turns, each event's stages from the trace: where the paced latency goes."""
+    variants = [parse_variant(v) for v in args.variant] or [("as is", {})]
+    with private_stack() as stack:
+        trace = stack.config.var_dir / "pipeline-trace.txt"
+        stack.config.extra_env[TRACE_FILE] = str(trace)
+        stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
+                      topology=["tests.fixtures.ledger:LedgerService"])
+        ledger_port = free_port()
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port)
+        stack.start_relay("identity")
+        stack.wait_healthy()
+        pika_row = bench_pika(stack.amqp_uri, args.events)
+        pipeline = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics")
+        bench_pipeline_paced(pipeline, 100, args.rate)  # warm up: connections, caches
+        runs: dict[str, dict[str, list[float]]] = {label: {} for label, _ in variants}
+        for turn in range(args.rounds):
+            for label, env in variants:
+                restart_pipeline(stack, ledger_port, env)
+                bench_pipeline_paced(pipeline, 50, args.rate)  # the new processes' first events
+                commits: dict = {}
+                pids = {name: stack.processes[name].process.pid for name in ("ledger", "identity-relay")}
+                cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                row = bench_pipeline_paced(pipeline, args.events, args.rate, commits)
+                cpu = {name: (cpu_seconds(pid) - cpu[name]) / args.events * 1000 for name, pid in pids.items()}
+                print(f"round {turn + 1} {label}: p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms; CPU ms per event: "
+                      + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
+                for stage, durations in stage_latencies(pipeline, commits, trace).items():
+                    runs[label].setdefault(stage, []).extend(durations)
+    print(f"\nraw pika p50 {pika_row['p50']:.2f} ms; {args.rounds} rounds of {args.events} events at {args.rate:.0f}/s "
+          "per variant, in turns")
+    print_stages(list(runs.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--producers", type=int, default=4,
                         help="threads committing the burst (one serial producer caps it at its own commit rate)")
+    parser.add_argument("--stages", action="store_true",
+                        help="paced runs only (--events each, at --rate), each event's way stage by stage")
+    parser.add_argument("--rate", type=float, default=300.0, help="--stages: commits per second")
+    parser.add_argument("--rounds", type=int, default=2, help="--stages: runs of each variant, in turns")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="--stages: label:NAME=value,... the relay's and consumer's environment of one variant")
     args = parser.parse_args()
+    if args.stages:
+        stages_main(args)
+        return
     n = args.events
     with private_stack() as stack:
         stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],

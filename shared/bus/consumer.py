@@ -40,6 +40,7 @@ from shared.bus.naming import (
     dead_letter_queue,
 )
 from shared.bus.queues import durable_arguments, retry_queues
+from shared.bus.trace import stage_trace
 from shared.clock import utcnow
 from shared.contracts import CloudEvent, ContractError, get_contract, parse_event
 from shared.errors import NotYet
@@ -80,6 +81,7 @@ class ReliableEventHandler(EventHandler):
         # nameko's own declaration of the queue, with the arguments topology declared it with (shared.bus.queues)
         self.queue.queue_arguments = durable_arguments()
         self.publisher = Publisher(self.container.config[AMQP_URI_CONFIG_KEY], use_confirms=True)
+        self.trace = stage_trace()  # bench.pipeline's stages (shared/bus/trace.py); None in production
 
     @property
     def queue_name(self) -> str:
@@ -90,6 +92,7 @@ class ReliableEventHandler(EventHandler):
         return retry_queues(queue or self.queue_name, self.backoff, self.max_attempts)
 
     def handle_message(self, body: Any, message: Any) -> None:
+        delivered = time.time()
         attempt = int((message.headers or {}).get(H_ATTEMPT, 0)) + 1
         try:
             event = parse_event(body)
@@ -99,6 +102,8 @@ class ReliableEventHandler(EventHandler):
             # A malformed event will not get better by retrying.
             self._fail(message, None, exc, attempt, permanent=True)
             return
+        if self.trace:
+            self.trace.record("consumer_delivered", [event.id], delivered)
         context_data = self.unpack_message_headers(message)
         handle_result = partial(self.handle_event_result, message, event, attempt, time.perf_counter())
         try:
@@ -112,6 +117,8 @@ class ReliableEventHandler(EventHandler):
                             result=None, exc_info=None):
         service = self.container.service_name
         if exc_info is None:
+            if self.trace:
+                self.trace.record("consumer_handled", [event.id])
             outcome = "duplicate" if result is False else "applied"
             metrics.events_consumed.labels(service, event.type, outcome).inc()
             if outcome == "applied":

@@ -125,6 +125,17 @@ class ConfirmingPublisher:
 
     async def publish_batch(self, messages: list[OutgoingMessage], timeout: float = 30) -> None:
         """Publish persistent messages and wait until the broker confirms all."""
+        confirmed = self.publish(messages)
+        try:
+            await asyncio.wait_for(confirmed, timeout=timeout)
+        except TimeoutError:
+            raise PublishError(f"no confirm within {timeout}s") from None
+
+    def publish(self, messages: list[OutgoingMessage]) -> asyncio.Future:
+        """Publish persistent messages without waiting: the future is done when the broker has confirmed them
+        all, or failed (``PublishError``) when it nacked one or the connection broke. The next batch may be
+        published before this one is confirmed (the outbox relay's pipeline); RabbitMQ may confirm them in
+        another order, so whoever records progress goes by the oldest batch not yet confirmed."""
         if not self.is_open:
             raise PublishError("not connected")
         loop = asyncio.get_running_loop()
@@ -147,10 +158,7 @@ class ConfirmingPublisher:
                 ),
                 mandatory=True,
             )
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout)
-        except TimeoutError:
-            raise PublishError(f"no confirm within {timeout}s") from None
+        return asyncio.gather(*futures)
 
     async def close(self) -> None:
         if self.connection and not (self.connection.is_closed or self.connection.is_closing):

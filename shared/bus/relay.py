@@ -17,6 +17,12 @@ be down; on SQLite (no notifications) it polls every ``SFERA_RELAY_POLL_INTERVAL
 there is activity and backs off, doubling, to ``SFERA_RELAY_IDLE_POLL`` when idle.
 ``SFERA_RELAY_WAKE=poll`` restores the old fixed fast poll (the benchmark's baseline).
 
+It does not wait for a batch's confirms before reading the next (issue #17, paced latency): up to
+``SFERA_RELAY_IN_FLIGHT`` batches are published and unconfirmed at once, and the position moves past the oldest
+ones as their confirms come (one write for all confirmed together). A nack, a lost connection or a confirm overdue
+publishes again everything after the recorded position. ``SFERA_RELAY_IN_FLIGHT=1``: each batch confirmed and its
+position recorded before the next read (the old way; bench.pipeline's baseline).
+
 One relay per service publishes at a time: it holds the lease ``outbox:<service>``
 (shared/lease.py). Another replica of it is a standby: healthy, not publishing,
 asking for the lease every ``SFERA_RELAY_LEASE_POLL`` seconds, and it takes over
@@ -34,7 +40,9 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
@@ -42,6 +50,7 @@ from psycopg import sql
 
 from shared.bus.naming import event_exchange
 from shared.bus.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+from shared.bus.trace import stage_trace
 from shared.config import env_float, env_int, env_str, settings
 from shared.contracts import CloudEvent, get_contract, make_event
 from shared.lease import Lease
@@ -80,6 +89,7 @@ class StoreListener:
         self.conninfo = kwargs
         self.stopping = stopping
         self.notified = asyncio.Event()
+        self.notified_at: float | None = None  # when the first notification since ``notified`` was cleared came
         self.listening = False
         self.task: asyncio.Task | None = None
 
@@ -99,6 +109,8 @@ class StoreListener:
                     backoff = 0.2
                     log.info("relay listening for new events", extra={"channel": self.channel})
                     async for _ in conn.notifies():
+                        if not self.notified.is_set():
+                            self.notified_at = time.time()
                         self.notified.set()
             except asyncio.CancelledError:
                 raise
@@ -123,6 +135,17 @@ class StoreListener:
             self.task = None
 
 
+@dataclass
+class _Batch:
+    """A batch handed to the broker: its last notification id and its confirm."""
+
+    last: int
+    messages: list[OutgoingMessage]
+    confirmed: asyncio.Future
+    published_at: float
+    ids: list[int]  # its notification ids when tracing (shared/bus/trace.py)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -138,6 +161,8 @@ class OutboxRelay:
         wake: str = "store",
         lease: Lease | None = None,
         lease_poll: float = 1.0,
+        in_flight: int = 8,
+        confirm_timeout: float = 30.0,
     ):
         self.service = service
         self.app = app
@@ -153,6 +178,10 @@ class OutboxRelay:
         self.next_poll = poll_interval
         self.position_key = f"outbox:{service}"
         self.published_to: int | None = None  # the position this relay recorded last, while it holds the lease
+        self.read_to: int | None = None  # the last notification handed to the broker (confirmed or not)
+        self.in_flight = max(1, in_flight)
+        self.confirm_timeout = confirm_timeout
+        self.unconfirmed: deque[_Batch] = deque()  # published, oldest first, not yet recorded
         self.stopping = asyncio.Event()
         self.connected = False
         self.lease = lease or Lease(f"outbox:{service}")
@@ -160,6 +189,8 @@ class OutboxRelay:
         metrics.relay_lease_held.labels(service).set(0)
         notifying = wake == "store" and hasattr(app.process_recorder, "channel_name")  # PostgreSQL
         self.listener = StoreListener(app.process_recorder, self.stopping) if notifying else None
+        self.trace = stage_trace()  # bench.pipeline's stages (shared/bus/trace.py); None in production
+        self.woken_at: float | None = None  # when the notification this read follows came
 
     def position(self) -> int:
         return self.app.process_recorder.max_tracking_id(self.position_key) or 0
@@ -194,42 +225,115 @@ class OutboxRelay:
         return messages
 
     async def publish_once(self) -> int:
-        """Publish the next batch; returns how many notifications it covered."""
+        """Read the next batch and hand it to the broker; returns how many notifications it covered. Its position
+        is recorded once the broker confirmed it and every batch before it (``record_confirmed``): with
+        ``in_flight`` > 1 the relay reads and publishes the next batches meanwhile (an event committed while
+        the broker writes the one before to its disk does not wait for that), up to ``in_flight`` batches
+        unconfirmed; with 1, each batch is confirmed and recorded before the next read (the old way)."""
+        self.record_confirmed()
+        if len(self.unconfirmed) >= self.in_flight:
+            await self._confirmed(self.unconfirmed[0])
+            self.record_confirmed()
         # While it holds the lease nobody else moves the position: the one it recorded, not a read per batch.
-        position = self.published_to if self.published_to is not None else self.position()
-        notifications = self.app.process_recorder.select_notifications(start=position + 1, limit=self.batch_size)
+        if self.read_to is None:
+            self.read_to = self.published_to if self.published_to is not None else self.position()
+        reading = time.time()
+        notifications = self.app.process_recorder.select_notifications(start=self.read_to + 1,
+                                                                       limit=self.batch_size)
         if not notifications:
-            metrics.outbox_lag.labels(self.service).set(0)
+            if not self.unconfirmed:
+                metrics.outbox_lag.labels(self.service).set(0)
             return 0
+        ids = [n.id for n in notifications] if self.trace else []
+        if self.trace:
+            if self.woken_at is not None:
+                self.trace.record("relay_notified", ids, self.woken_at)
+            self.trace.record("relay_reading", ids, reading)
+            self.trace.record("relay_selected", ids)
         messages = [m for n in notifications for m in self.to_messages(n)]
-        if messages:
-            await self.publisher.publish_batch(messages)
-            for m in messages:
-                metrics.events_published.labels(self.service, m.type).inc()
-            if os.environ.get(FAULT_KILL_AFTER_PUBLISH):
-                log.warning("fault injection: killing the relay before it records its position")
-                os.kill(os.getpid(), signal.SIGKILL)
         last = notifications[-1].id
-        try:
-            self.record_position(last)
-        except IntegrityError:
-            # Another relay recorded this position first (two holders for a moment): read it again.
-            log.warning("position already recorded by another relay", extra={"position": last})
-            self.published_to = None
-            return 0
-        except BaseException:
-            self.published_to = None  # recorded or not: read it again
-            raise
-        self.published_to = last
-        metrics.outbox_position.labels(self.service).set(last)
+        if messages:
+            if self.trace:
+                self.trace.record("relay_mapped", ids)
+            confirmed = self.publisher.publish(messages)
+            if self.trace:
+                confirmed.add_done_callback(lambda f: f.cancelled() or f.exception() or
+                                            self.trace.record("relay_confirmed", ids))
+        else:  # none of them public: nothing to wait for
+            confirmed = asyncio.get_running_loop().create_future()
+            confirmed.set_result([])
+        self.unconfirmed.append(_Batch(last, messages, confirmed, time.monotonic(), ids))
+        self.read_to = last
         if len(notifications) < self.batch_size:
             metrics.outbox_lag.labels(self.service).set(0)  # it read up to the head; what came since wakes it
         else:
             head = self.app.process_recorder.max_notification_id() or last
             metrics.outbox_lag.labels(self.service).set(max(0, head - last))
-        if messages:
-            log.debug("published", extra={"count": len(messages), "position": last})
+        if self.in_flight == 1:
+            await self._confirmed(self.unconfirmed[0])
+            self.record_confirmed()
         return len(notifications)
+
+    async def _confirmed(self, batch: _Batch) -> None:
+        """Until the broker confirmed ``batch`` (or failed it: ``record_confirmed`` raises that)."""
+        left = self.confirm_timeout - (time.monotonic() - batch.published_at)
+        await asyncio.wait([batch.confirmed], timeout=max(0.0, left))
+
+    def record_confirmed(self) -> None:
+        """Records the position after the batches the broker confirmed, oldest first (one write for them all);
+        raises ``PublishError`` when the oldest unconfirmed batch was refused, its connection broke or its
+        confirm is overdue: the caller reconnects and everything after the recorded position is read again."""
+        done: list[_Batch] = []
+        while self.unconfirmed:
+            batch = self.unconfirmed[0]
+            if not batch.confirmed.done():
+                if time.monotonic() - batch.published_at > self.confirm_timeout:
+                    self.forget_unconfirmed()
+                    raise PublishError(f"no confirm within {self.confirm_timeout}s")
+                break
+            error = batch.confirmed.exception()
+            if error is not None:
+                self.forget_unconfirmed()
+                raise error if isinstance(error, PublishError) else PublishError(str(error))
+            done.append(self.unconfirmed.popleft())
+        if not done:
+            return
+        for batch in done:
+            for m in batch.messages:
+                metrics.events_published.labels(self.service, m.type).inc()
+        if any(batch.messages for batch in done) and os.environ.get(FAULT_KILL_AFTER_PUBLISH):
+            log.warning("fault injection: killing the relay before it records its position")
+            os.kill(os.getpid(), signal.SIGKILL)
+        last = done[-1].last
+        try:
+            self.record_position(last)
+        except IntegrityError:
+            # Another relay recorded this position first (two holders for a moment): read it again.
+            log.warning("position already recorded by another relay", extra={"position": last})
+            self.forget_unconfirmed()
+            self.published_to = None
+            return
+        except BaseException:
+            self.forget_unconfirmed()
+            self.published_to = None  # recorded or not: read it again
+            raise
+        self.published_to = last
+        if self.trace:
+            self.trace.record("relay_recorded", [i for batch in done for i in batch.ids])
+        metrics.outbox_position.labels(self.service).set(last)
+        log.debug("published", extra={"count": sum(len(b.messages) for b in done), "position": last})
+
+    def forget_unconfirmed(self) -> None:
+        """Batches published but not recorded are read again (after the recorded position) and published again:
+        at least once, consumers drop the copies by their event ids."""
+        for batch in self.unconfirmed:
+            if batch.confirmed.done():
+                if not batch.confirmed.cancelled():
+                    batch.confirmed.exception()  # retrieved: no "never retrieved" warning
+            else:
+                batch.confirmed.cancel()
+        self.unconfirmed.clear()
+        self.read_to = None
 
     @property
     def standby(self) -> bool:
@@ -259,9 +363,11 @@ class OutboxRelay:
     async def _publish_while_holding(self) -> None:
         backoff = 0.2
         checked = time.monotonic()
+        read = True  # False: woken by a confirm alone, nothing new in the store to read
         while not self.stopping.is_set():
             if self.standby:
                 self.connected = False
+                self.forget_unconfirmed()
                 self.published_to = None  # another relay may have published meanwhile
                 await self.publisher.close()
                 if not await self.hold_lease():
@@ -271,50 +377,78 @@ class OutboxRelay:
                 checked = time.monotonic()
                 if not self.lease.still_held():
                     metrics.relay_lease_held.labels(self.service).set(0)
+                    self.forget_unconfirmed()
                     self.published_to = None
                     continue
             try:
                 if not self.publisher.is_open:
                     self.connected = False
+                    self.forget_unconfirmed()
                     await self.publisher.connect()
                     self.connected = True
                     backoff = 0.2
                     log.info("relay connected", extra={"service": self.service, "position": self.position()})
-                if self.listener is not None:
-                    self.listener.start()
-                    self.listener.notified.clear()  # before reading: a commit from now on wakes the next wait
-                published = await self.publish_once()
-                if published < self.batch_size:
-                    await self.wait_for_events(published > 0)
+                    read = True
+                published = 0
+                if read:
+                    if self.listener is not None:
+                        self.listener.start()
+                        self.woken_at, self.listener.notified_at = self.listener.notified_at, None
+                        self.listener.notified.clear()  # before reading: a commit from now on wakes the next wait
+                    published = await self.publish_once()
+                    if published >= self.batch_size:
+                        continue
+                else:
+                    self.record_confirmed()
+                read = await self.wait_for_events(published > 0)
             except (TimeoutError, PublishError, OSError) as exc:
                 self.connected = False
+                self.forget_unconfirmed()
                 log.warning("relay cannot publish, will retry", extra={"error": str(exc), "retry_in": backoff})
                 await self.publisher.close()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+                read = True
+        await self._record_before_closing()
         await self.publisher.close()
         self.lease.release()
         metrics.relay_lease_held.labels(self.service).set(0)
 
-    async def wait_for_events(self, active: bool) -> None:
-        """Until the store may have new events: notified (PostgreSQL, safety poll as the longest
-        wait), or after a poll interval that doubles from the fast one to ``idle_poll`` while idle."""
-        if self.listener is not None and self.listener.listening:
-            await self._wait_any(self.listener.notified, self.safety_poll)
+    async def _record_before_closing(self, timeout: float = 2.0) -> None:
+        """Stopping: the confirms of what was published, a moment, so that its position is recorded (else it is
+        only published again by the next relay)."""
+        if not self.unconfirmed or not self.publisher.is_open or self.standby:
+            self.forget_unconfirmed()
             return
+        try:
+            await asyncio.wait([b.confirmed for b in self.unconfirmed], timeout=timeout)
+            self.record_confirmed()
+        except Exception as exc:  # noqa: BLE001 - stopping: what is not recorded is published again
+            log.warning("relay stopping before its last batches were confirmed", extra={"error": str(exc)})
+        self.forget_unconfirmed()
+
+    async def wait_for_events(self, active: bool) -> bool:
+        """Until the store may have new events: notified (PostgreSQL, safety poll as the longest
+        wait), or after a poll interval that doubles from the fast one to ``idle_poll`` while idle.
+        Listening, the oldest unconfirmed batch's confirm wakes it too, to record its position: then it
+        returns False (nothing new to read, unless notified meanwhile)."""
+        if self.listener is not None and self.listener.listening:
+            confirm = self.unconfirmed[0].confirmed if self.unconfirmed else None
+            notified = asyncio.ensure_future(self.listener.notified.wait())
+            stopping = asyncio.ensure_future(self.stopping.wait())
+            try:
+                await asyncio.wait([notified, stopping, *([confirm] if confirm else [])], timeout=self.safety_poll,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                notified.cancel()
+                stopping.cancel()
+            return not (confirm is not None and confirm.done() and not self.listener.notified.is_set())
         if self.wake == "poll" or active:
             self.next_poll = self.poll_interval
         await self._sleep(self.next_poll)
         if self.wake == "store":
             self.next_poll = min(self.next_poll * 2, self.idle_poll)
-
-    async def _wait_any(self, event: asyncio.Event, timeout: float) -> None:
-        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.stopping.wait())]
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -337,6 +471,7 @@ def build_relay(service: str) -> OutboxRelay:
         safety_poll=env_float("SFERA_RELAY_SAFETY_POLL", 1.0),
         wake=env_str("SFERA_RELAY_WAKE", "store"),
         lease_poll=env_float("SFERA_RELAY_LEASE_POLL", 1.0),
+        in_flight=env_int("SFERA_RELAY_IN_FLIGHT", 8),
     )
 
 

@@ -1,0 +1,144 @@
+"""The outbox relay reads and publishes the next batch while the broker has not yet confirmed the one before
+(issue #17, the paced pipeline's latency): an event committed while RabbitMQ writes the previous batch to its disk
+no longer waits for that confirm and the position's write. The position still moves only past batches confirmed,
+oldest first: a batch refused or a connection lost publishes again everything after the recorded position (at
+least once, nothing lost). ``in_flight=1`` is the old way (each batch confirmed and recorded before the next read),
+bench.pipeline's baseline. A real PostgreSQL, a real RabbitMQ, the relay in this process; the broker's confirms are
+held back (or turned into a nack) between it and the publisher."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from pika.frame import Method
+from pika.spec import Basic
+
+from shared.tests.test_relay_wake import Relay, commit
+from shared.tests.test_relay_wake import open_store as open_store  # noqa: F401 - the fixture
+
+
+class HeldConfirms:
+    """Keeps the broker's confirms from the relay's publisher until ``release``."""
+
+    def __init__(self, relay: Relay):
+        self.loop = relay.loop
+        self.publisher = relay.relay.publisher
+        self.original = self.publisher._on_confirm
+        self.frames: list = []
+        self.holding = True
+        self.publisher._on_confirm = self.on_confirm  # what connect() hands the channel
+
+    def on_confirm(self, frame) -> None:
+        if self.holding:
+            self.frames.append(frame)
+        else:
+            self.original(frame)
+
+    def in_loop(self, fn) -> None:
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        assert done.wait(5)
+
+    def release(self, nack_first: bool = False) -> None:
+        def go() -> None:
+            self.holding = False
+            frames, self.frames = self.frames, []
+            for i, frame in enumerate(frames):
+                if nack_first and i == 0:
+                    frame = Method(frame.channel_number, Basic.Nack(delivery_tag=frame.method.delivery_tag))
+                self.original(frame)
+
+        self.in_loop(go)
+
+    def held(self) -> int:
+        return len(self.frames)
+
+
+def recorded(app) -> int:
+    return app.process_recorder.max_tracking_id("outbox:identity") or 0
+
+
+def wait_until(predicate, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_batch_is_published_while_the_one_before_waits_for_its_confirm(open_store, rabbitmq):  # noqa: F811
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0)
+    confirms = HeldConfirms(relay)
+    with relay:
+        first, _ = commit(app)
+        broker.arrival(first)
+        second, _ = commit(app)
+        broker.arrival(second, timeout=5)  # the first's confirm is still held back
+        assert confirms.held() == 2
+        assert recorded(app) == 0          # nothing confirmed: the position has not moved
+        confirms.release()
+        wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
+
+
+def test_with_one_batch_in_flight_the_next_waits_for_the_confirm_as_before(open_store, rabbitmq):  # noqa: F811
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0, in_flight=1)
+    confirms = HeldConfirms(relay)
+    with relay:
+        first, _ = commit(app)
+        broker.arrival(first)
+        second, _ = commit(app)
+        with pytest.raises(AssertionError, match="not published"):
+            broker.arrival(second, timeout=1.0)
+        confirms.release()
+        broker.arrival(second)
+        wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
+
+
+def test_a_nacked_batch_is_published_again_with_every_batch_after_it(open_store, rabbitmq):  # noqa: F811
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0)
+    confirms = HeldConfirms(relay)
+    with relay:
+        users = []
+        for _ in range(3):
+            user, _ = commit(app)
+            broker.arrival(user)
+            users.append(user)
+        assert confirms.held() == 3
+        confirms.release(nack_first=True)  # the first refused, the two after it confirmed
+        for user in users:                 # the position did not move past the first: all three again
+            broker.arrival(user)
+        wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
+
+
+def test_a_connection_lost_with_batches_unconfirmed_publishes_them_again(open_store, rabbitmq):  # noqa: F811
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0)
+    confirms = HeldConfirms(relay)
+    with relay:
+        users = []
+        for _ in range(2):
+            user, _ = commit(app)
+            broker.arrival(user)
+            users.append(user)
+
+        def lose_connection() -> None:
+            confirms.holding, confirms.frames = False, []  # the old channel's confirms are gone with it
+            confirms.publisher.connection.close()
+
+        confirms.in_loop(lose_connection)
+        for user in users:
+            broker.arrival(user)
+        later, _ = commit(app)
+        broker.arrival(later)
+        wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
