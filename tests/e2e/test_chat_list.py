@@ -4,6 +4,10 @@ chat no longer finds it there (CH-3)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 
 from tests.helpers import eventually
@@ -129,3 +133,20 @@ def test_the_filter_finds_a_dialog_by_the_other_persons_name_and_follows_a_renam
     assert thread in found(x, "школа чатов")                             # the writer is shown the school
     assert found(x, "администраторова") == []                            # never the admin who answered (CH-5)
     assert thread in found(admin, "белозёрова")                          # the admins are shown its writer
+
+
+def test_the_names_backfill_asks_identity_and_school_over_rpc_and_names_nothing_twice(api, klass, platform):
+    """``python -m messaging.names backfill`` (README): the people and schools named before messaging kept names,
+    asked of identity and school over the platform's RPC (the naming itself: test_readmodel's backfill test)."""
+    x = api.member(klass["org"], klass["admin"], "student", klass["class_id"], last_name="Заполнина", first_name="Ия")
+    eventually(lambda: api.call("POST", "/direct-chats", x["access_token"], json={
+        "user_id": klass["pupils"][0]["user_id"]}).status_code == 200, what="a dialog")
+
+    def backfill() -> str:
+        done = subprocess.run([sys.executable, "-m", "messaging.names", "backfill"], env=platform.env(),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert re.search(r"named \d+ people and \d+ organizations", backfill())
+    assert "named 0 people and 0 organizations" in backfill()  # what had no name has one now (or its owner said no)

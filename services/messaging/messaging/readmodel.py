@@ -34,7 +34,7 @@ from messaging.domain import SYSTEM_KINDS, Chat, MessagePage, OrgRoster, PersonN
 from shared.contracts.api.messaging import CHAT_FILTER_MAX_CHARS as FILTER_MAX_CHARS
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
-from shared.projection import Db, Projection, handles
+from shared.projection import Db, Projection, handles, iso_or_none, text_or_none
 from shared.textsearch import words
 
 SNIPPET = 200  # characters of the last message kept for a preview
@@ -62,14 +62,6 @@ def filter_words(q: str | None) -> list[str]:
     if not found:
         raise Invalid("chats.filter_no_words", "Type a word of a chat's name: letters or digits.")
     return found
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -117,9 +109,9 @@ class MessagingProjection(Projection):
         db.execute("INSERT INTO {chats} (chat_id, kind, organization_id, class_id, subject, name, closed, created_by, "
                    "members, last_seq, last_us, last_deleted, name_words) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, -1, -1, 0, ?) ON CONFLICT (chat_id) DO NOTHING",
-                   (str(event.originator_id), event.kind, _str(event.organization_id),
-                    _str(getattr(event, "class_id", None)), getattr(event, "subject", None), event.name,
-                    int(bool(getattr(event, "closed", False))), _str(event.created_by), json.dumps(members),
+                   (str(event.originator_id), event.kind, text_or_none(event.organization_id),
+                    text_or_none(getattr(event, "class_id", None)), getattr(event, "subject", None), event.name,
+                    int(bool(getattr(event, "closed", False))), text_or_none(event.created_by), json.dumps(members),
                     name_words(event.kind, event.name, getattr(event, "subject", None))))
 
     @handles(Chat.MembersChanged)
@@ -141,7 +133,7 @@ class MessagingProjection(Projection):
     @handles(Chat.OrganizationSet)
     def organization_set(self, db: Db, event: Any) -> None:
         db.execute("UPDATE {chats} SET organization_id = ? WHERE chat_id = ?",
-                   (_str(event.organization_id), str(event.originator_id)))
+                   (text_or_none(event.organization_id), str(event.originator_id)))
 
     # -- messages: the last one of each chat -----------------------------------------------------------------
 
@@ -149,8 +141,9 @@ class MessagingProjection(Projection):
     def posted(self, db: Db, event: Any) -> None:
         db.execute("UPDATE {chats} SET last_seq = ?, last_author = ?, last_on_behalf_of = ?, last_text = ?, "
                    "last_at = ?, last_us = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
-                   (event.seq, _str(event.author_id), _str(event.on_behalf_of), (event.text or "")[:SNIPPET],
-                    _iso(event.posted_at), micros(event.posted_at), str(event.chat_id), event.seq))
+                   (event.seq, text_or_none(event.author_id), text_or_none(event.on_behalf_of),
+                    (event.text or "")[:SNIPPET], iso_or_none(event.posted_at), micros(event.posted_at),
+                    str(event.chat_id), event.seq))
 
     @handles(MessagePage.Edited)
     def edited(self, db: Db, event: Any) -> None:
@@ -330,6 +323,20 @@ def shared_chat_ids(db: Db, a: uuid.UUID, b: uuid.UUID) -> list[str]:
         "SELECT m.chat_id FROM {chat_members} m JOIN {chat_members} o ON o.chat_id = m.chat_id AND o.user_id = ? "
         "JOIN {chats} c ON c.chat_id = m.chat_id WHERE m.user_id = ? AND c.kind NOT IN ('direct', 'inbox') "
         "ORDER BY m.pos", (str(b), str(a)))]
+
+
+def unnamed(db: Db) -> tuple[list[tuple[str, str]], list[str]]:
+    """What the chat list's filter lacks a name for (the people and schools named before messaging kept names):
+    (person, a member shown their name) for every dialog's and inbox thread's person without one, and the
+    organizations without one."""
+    people = db.rows("SELECT DISTINCT o.user_id AS person, m.user_id AS viewer FROM {chats} c "
+                     "JOIN {chat_members} m ON m.chat_id = c.chat_id "
+                     "JOIN {chat_members} o ON o.chat_id = c.chat_id AND o.user_id <> m.user_id "
+                     "WHERE (c.kind = 'direct' OR (c.kind = 'inbox' AND o.user_id = c.created_by)) "
+                     "AND NOT EXISTS (SELECT 1 FROM {people} p WHERE p.user_id = o.user_id) ORDER BY 1, 2")
+    organizations = db.rows("SELECT DISTINCT r.organization_id FROM {rosters} r WHERE NOT EXISTS "
+                            "(SELECT 1 FROM {organizations} g WHERE g.organization_id = r.organization_id) ORDER BY 1")
+    return [(r["person"], r["viewer"]) for r in people], [r["organization_id"] for r in organizations]
 
 
 def readers_page(db: Db, chat_id: uuid.UUID, seq: int, author: str | None, hidden: set[str], cursor: str | None,

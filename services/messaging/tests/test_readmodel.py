@@ -334,6 +334,37 @@ def test_the_filter_finds_a_dialog_and_an_inbox_thread_by_the_name_their_viewer_
     assert found(pupil, "ёлкина") == []                                # no chat with her
 
 
+def test_names_from_before_messaging_kept_them_are_asked_once_of_their_owners(school):
+    """People and schools named before messaging consumed their names (an existing deployment): the backfill asks
+    identity (as a member of the chat, who may see the name) and school for those only, once; later events win."""
+    app, old_org = school.app, uuid.uuid4()
+    teacher, pupil = school.join("teacher"), school.join("student")
+    admin = uuid.uuid4()
+    for user, role in ((pupil, "student"), (admin, "admin")):  # a school whose OrganizationRegistered came before
+        school.send("MemberJoined", organization_id=old_org, user_id=user, role=role, roles=[role], joined_at=NOW)
+    dialog, thread = app.direct(pupil, teacher), app.inbox_thread(pupil, old_org)
+    names = {str(teacher): ("Петрова", "Анна", None), str(pupil): ("Иванова", "Мария", "Ивановна")}
+    asked: list[tuple[str, str]] = []
+
+    def person_names(viewer: str, person: str):
+        asked.append((viewer, person))
+        return names.get(person)
+
+    assert app.backfill_names(person_names, {str(old_org): "Лицей №2"}.get) == (2, 1)
+    assert {p for _, p in asked} == set(names) and all(v != p for v, p in asked)  # as a member who sees them
+    assert (str(admin), str(pupil)) in asked or (str(teacher), str(pupil)) in asked
+
+    def found(user: uuid.UUID, q: str) -> list:
+        return [c["chat"]["chat_id"] for c in app.chat_list(user, None, None, q)[0]]
+
+    assert found(pupil, "петрова") == [dialog.id] and found(pupil, "лицей 2") == [thread.id]
+    assert found(admin, "иванова ивановна") == [thread.id]
+    asked.clear()
+    assert app.backfill_names(person_names, {}.get) == (0, 0) and asked == []  # once: nothing left unnamed
+    named(app, teacher, "Смирнова", "Анна")  # any event's report is newer than the backfill's
+    assert found(pupil, "смирнова") == [dialog.id] and found(pupil, "петрова") == []
+
+
 def test_a_projection_failing_mid_batch_resumes_without_double_rows(school, monkeypatch):
     a_term(school)
     expected = resumes_after_a_failure_mid_batch(school.app.read_model, "joined", dump, monkeypatch)
