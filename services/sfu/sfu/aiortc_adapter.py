@@ -78,7 +78,8 @@ RTP_FIELDS = struct.Struct("!HII")  # sequence number, timestamp, SSRC (bytes 2-
 SHORTCUTS: dict[Any, dict[int, tuple[Any, RawHandler, int]]] = {}
 
 
-def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio_level: bool = False) -> bool:
+def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio_level: bool = False,
+                 batch: int = 1) -> bool:
     """The receive shortcut (``forward`` with ``SFERA_SFU_FAST_RECEIVE=1``): from now on an SRTP datagram of
     ``ssrc`` that reaches the nominated ICE pair's socket is unprotected with the DTLS transport's rx SRTP session
     and its header read with ``struct`` (no ``RtpPacket``), and ``handler(payload_type, seq, timestamp, marker,
@@ -87,7 +88,8 @@ def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio
     from the header extension negotiated for it (else ``level`` is None). Everything else on that socket (STUN,
     DTLS, SRTCP, another SSRC, a datagram SRTP refuses) goes aiortc's way as before. False (nothing changed) while
     there is no rx SRTP session or nominated pair. The routes live as long as the pair's protocol (the peer
-    connection)."""
+    connection). ``batch``: a wake-up of the socket reads up to so many datagrams (``drained``), not asyncio's one;
+    taken when the pair's socket gets its shortcut (its first track)."""
     dtls = getattr(receiver, "transport", None)
     session = getattr(dtls, "_rx_srtp", None)
     if session is None:
@@ -102,7 +104,8 @@ def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio
     routes = SHORTCUTS.get(protocol)
     if routes is None:
         routes = SHORTCUTS[protocol] = {}
-        protocol.datagram_received = _shortcut(protocol, protocol.datagram_received, routes)
+        shortcut = _shortcut(protocol, protocol.datagram_received, routes)
+        protocol.datagram_received = drained(protocol, shortcut, batch)
     routes[ssrc] = (session, handler, level_id)
     return True
 
@@ -132,6 +135,37 @@ def audio_level_of(packet: bytes, start: int, end: int, level_id: int) -> int | 
                 return packet[pos + 2] & 0x7F if packet[pos + 1] else None
             pos += 2 + packet[pos + 1]
     return None
+
+
+def drained(protocol: Any, handle: Callable[[bytes, Any], None], batch: int) -> Callable[[bytes, Any], None]:
+    """``handle`` for the datagram asyncio read on a wake-up of the protocol's socket, then for up to ``batch - 1``
+    more already waiting there, read at once from the socket itself (until it has none: BlockingIOError), in their
+    order: one select, one pass of the event loop and one ``_read_ready`` for a burst instead of one each (a
+    publisher's video frame is several packets; a loaded SFU finds several waiting). As asyncio's ``_read_ready``
+    does: an OSError of the read goes to ``error_received``, nothing is read once the transport is closing. Not for a
+    socket asyncio's datagram transport does not own (a TURN relay's pair): ``handle`` alone."""
+    transport = getattr(protocol, "transport", None)
+    if batch <= 1 or not isinstance(transport, DATAGRAM_TRANSPORT):
+        return handle
+    sock = transport._sock
+    size = transport.max_size
+    more = range(batch - 1)
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        handle(data, addr)
+        for _ in more:
+            if transport.is_closing():
+                return
+            try:
+                data, addr = sock.recvfrom(size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            handle(data, addr)
+
+    return datagram_received
 
 
 def _shortcut(protocol: Any, original: Callable[[bytes, Any], None],
@@ -316,6 +350,7 @@ ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own co
     (pylibsrtp.Session, "_buffer"),
     (pylibsrtp.Session, "_cdata"),
     (DATAGRAM_TRANSPORT, "_sock"),
+    (DATAGRAM_TRANSPORT, "max_size"),
     (RTCRtpTransceiver, "_offerDirection"),
     (RTCRtpTransceiver, "_codecs"),
 ]

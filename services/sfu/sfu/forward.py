@@ -24,7 +24,9 @@ How it hooks into aiortc (every private access is in ``aiortc_adapter``, checked
   and ``PublishedTrack.on_raw`` gets the header's fields (``aiortc_adapter.fast_receive``), past aioice's queue,
   the DTLS transport's receive task, ``RtpPacket`` and the router; STUN, DTLS, RTCP and other SSRCs go aiortc's
   way. Receiver reports and NACKs to publishers are not lost by it: the receiver's ``_handle_rtp_packet`` (whose
-  statistics they come from) is replaced by ``on_rtp`` on both ways, so the SFU never sent them;
+  statistics they come from) is replaced by ``on_rtp`` on both ways, so the SFU never sent them. A wake-up of that
+  socket reads what is waiting there, up to ``SFERA_SFU_RECEIVE_BATCH`` datagrams (``aiortc_adapter.drained``), not
+  asyncio's one a pass of the event loop;
 - the sender's RTCP goes to ``Slot.on_rtcp``: picture loss (PLI/FIR) goes to
   the publisher at most once a second per track, NACKed packets are resent from
   the track's history, receiver reports feed the loss metric.
@@ -80,6 +82,16 @@ def fast_path() -> bool:
     """``SFERA_SFU_FAST_PATH``: ``0`` forwards through ``RtpPacket`` objects as before; anything else (the
     default) through the raw-bytes fast path. Read when a track or slot is made."""
     return os.environ.get("SFERA_SFU_FAST_PATH", "1").strip() != "0"
+
+
+def receive_batch() -> int:
+    """``SFERA_SFU_RECEIVE_BATCH``: with the receive shortcut, how many datagrams one wake-up of a publisher's ICE
+    socket reads (``aiortc_adapter.drained``; default 32, ``1``: one a wake-up, as asyncio reads). Read when a
+    track is made."""
+    try:
+        return max(1, int(os.environ.get("SFERA_SFU_RECEIVE_BATCH", "32")))
+    except ValueError:
+        return 32
 
 
 def fast_receive() -> bool:
@@ -139,6 +151,7 @@ class PublishedTrack:
         self.fast = fast_path()
         # the receive shortcut: asked for once, at the first packet through aiortc (DTLS is up, the SSRC known)
         self.shortcut_wanted = self.fast and fast_receive()
+        self.receive_batch = receive_batch()
         # the metrics' children, looked up once (not per packet)
         self._received = metrics.received_packets.labels(kind)
         self._forwarded = metrics.forwarded_packets.labels(kind)
@@ -171,7 +184,8 @@ class PublishedTrack:
             self.owner.track_started(self)
         if self.shortcut_wanted and packet.ssrc == self.ssrc:
             self.shortcut_wanted = False
-            aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw, audio_level=self.kind == "audio")
+            aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw, audio_level=self.kind == "audio",
+                                        batch=self.receive_batch)
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp

@@ -212,3 +212,68 @@ def test_an_audio_tracks_level_is_read_as_aiortc_reads_it(monkeypatch, level_id)
     assert PublishedTrack.fast_received == 4  # all but the first
     assert new == old
     assert old[2] == old[1] and old[0] != old[1]  # read at all, and not without the extension
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("batch", "wakeups"), [(1, 12), (5, 3), (32, 1)])
+def test_a_burst_waiting_on_the_socket_is_read_in_one_wake_up_all_forwarded_in_order(monkeypatch, batch, wakeups):
+    """``SFERA_SFU_RECEIVE_BATCH``: 12 datagrams wait on the publisher's ICE socket (a real asyncio UDP endpoint
+    with aioice's ``StunProtocol``) when the event loop next looks: with batch 32 one wake-up reads them all, with 5
+    they take 3 (5 + 5 + 2), with 1 (asyncio's way) 12. Either way the subscriber gets every media packet once, in
+    the order sent, and the DTLS datagram among them still goes to aioice's connection."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
+    monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1")
+    monkeypatch.setenv("SFERA_SFU_RECEIVE_BATCH", str(batch))
+    monkeypatch.setattr(forward.PublishedTrack, "request_keyframe", lambda self, reason: None)
+    outbound = Session(policy(KEY, Policy.SSRC_ANY_OUTBOUND))
+    key = b"\x10" + b"\x00\x00\x00\x9d\x01\x2a" + bytes(30)
+    media = [outbound.protect(RtpPacket(payload_type=96, sequence_number=1000 + i, timestamp=3000 * i,
+                                        ssrc=PUBLISHER_SSRC, payload=key + bytes([i])).serialize())
+             for i in range(12)]
+    dtls = bytes([23, 254, 253]) + bytes(30)
+    burst = media[1:6] + [dtls] + media[6:]  # 12 datagrams
+
+    async def scenario() -> tuple[list[int], list[bytes], int]:
+        loop = asyncio.get_running_loop()
+        connection = Connection()
+        transport, protocol = await loop.create_datagram_endpoint(lambda: StunProtocol(connection),
+                                                                  local_addr=("127.0.0.1", 0))
+        protocol.local_candidate = SimpleNamespace(component=1)
+        inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
+        receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
+            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as publisher:
+            sink.bind(("127.0.0.1", 0))
+            sink.setblocking(False)
+            stub = await wire(0x5EEDF00D, sink.getsockname())
+            track = PublishedTrack(Owner(), "camera", "video", receiver, set())
+            slot = Slot(Owner(), "1", "video", stub.sender, 100)
+            slot.show(track)
+            await track.on_rtp(RtpPacket.parse(inbound.unprotect(media[0])))  # aiortc's way: the SSRC known
+            woken = 0
+            drained = protocol.datagram_received
+
+            def counted(data: bytes, addr) -> None:  # what asyncio's _read_ready calls, once a wake-up
+                nonlocal woken
+                woken += 1
+                drained(data, addr)
+
+            protocol.datagram_received = counted
+            for data in burst:  # all waiting before the loop looks at the socket (loopback: queued in sendto)
+                publisher.sendto(data, transport.get_extra_info("sockname"))
+            sent: list[bytes] = []
+            for _ in range(200):
+                await asyncio.sleep(0.005)
+                sent += received(sink)
+                if len(sent) >= len(media) and not connection.queued[1:]:
+                    break
+            transport.close()
+            stub.close()
+            return [RtpPacket.parse(stub.reader.unprotect(d)).sequence_number for d in sent], connection.queued, \
+                woken
+
+    sequence, queued, woken = asyncio.run(scenario())
+    assert sequence == list(range(1000, 1012))  # all, once, in order (the first by aiortc's way)
+    assert queued == [dtls]
+    assert woken == wakeups
