@@ -72,8 +72,21 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """The process's (user, system) CPU seconds (/proc/<pid>/stat's utime and stime): Python and libsrtp vs the
+    kernel (sendto, the loopback delivery to a receiver run in the sender's context)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
+def switches(pid: int) -> tuple[int, int]:
+    """The process's (voluntary, involuntary) context switches so far (/proc/<pid>/status)."""
+    found = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(found["voluntary_ctxt_switches"]), int(found["nonvoluntary_ctxt_switches"])
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -163,7 +176,8 @@ runpy.run_module("sfu", run_name="__main__")
 
 class SfuProcess:
     def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None,
-                 profile: Path | None = None, fast_receive: str | None = None):
+                 profile: Path | None = None, fast_receive: str | None = None,
+                 extra_env: dict[str, str] | None = None):
         self.name = name
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
@@ -173,6 +187,7 @@ class SfuProcess:
             env["SFERA_SFU_FAST_PATH"] = fast_path
         if fast_receive is not None:
             env["SFERA_SFU_FAST_RECEIVE"] = fast_receive
+        env.update(extra_env or {})
         self.log = open(log_dir / f"sfu-{name}.log", "wb")
         self.profile = profile
         command = ["-m", "sfu"] if profile is None else ["-c", PROFILED, str(profile)]
@@ -293,14 +308,47 @@ class Arrivals:
 
 
 def _subscribers_worker(url: str, tokens: list[str], light: bool, conn, slots: tuple[int, int] = (2, 1),
-                        every: int = 1) -> None:
-    asyncio.run(_subscribers(url, tokens, light, conn, slots, every))
+                        every: int = 1, batch: float = 0.0) -> None:
+    asyncio.run(_subscribers(url, tokens, light, conn, slots, every, batch))
+
+
+def read_in_batches(peers: list[Peer], every: float) -> asyncio.Task:
+    """Light subscribers that read their sockets every ``every`` seconds, all that is waiting at once, instead of
+    being woken by each datagram: their sockets leave the event loop's selector (so a datagram the SFU sends finds
+    no sleeper to wake: on loopback that wake-up, and the preemption of the sender by the woken reader, run in the
+    SFU's sendto and count as its CPU), with 4 MB of receive buffer for the wait. Everything read still goes to the
+    protocol (ICE, DTLS, RTCP as before, at most ``every`` late)."""
+    loop = asyncio.get_running_loop()
+    sockets = []
+    for peer in peers:
+        connection = peer.pc.getTransceivers()[0].receiver.transport.transport._connection
+        for protocol in connection._protocols:
+            sock = protocol.transport._sock
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            loop._remove_reader(sock.fileno())  # asyncio's public remove_reader refuses a transport's socket
+            sockets.append((sock, protocol))
+
+    async def drain() -> None:
+        while True:
+            await asyncio.sleep(every)
+            for sock, protocol in sockets:
+                while True:
+                    try:
+                        data, addr = sock.recvfrom(2048)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    protocol.datagram_received(data, addr)
+
+    return asyncio.ensure_future(drain())
 
 
 async def _subscribers(url: str, tokens: list[str], light: bool, conn, slots: tuple[int, int] = (2, 1),
-                       every: int = 1) -> None:
+                       every: int = 1, batch: float = 0.0) -> None:
     """Some of a fan-out's subscribers, in a process of their own; answers ``count`` (packets, peers receiving),
-    ``clear`` and ``stop`` (closes them, answers the arrivals) on ``conn``. A peer that cannot connect (a machine
+    ``clear``, ``batch`` (from now on light subscribers read in batches: ``read_in_batches``, every ``batch``
+    seconds) and ``stop`` (closes them, answers the arrivals) on ``conn``. A peer that cannot connect (a machine
     too loaded to finish DTLS in time) is left out and counted as not connected."""
     arrivals = Arrivals()
     peers = [Peer(url, t, video_slots=slots[0], audio_slots=slots[1], decode=False) for t in tokens]
@@ -315,6 +363,7 @@ async def _subscribers(url: str, tokens: list[str], light: bool, conn, slots: tu
         for peer in peers:
             lighten(peer, arrivals, every)
     loop = asyncio.get_running_loop()
+    batching: list[asyncio.Task] = []  # the batch reader, once asked for
     while True:
         command = await loop.run_in_executor(None, conn.recv)
         if command == "count":
@@ -322,6 +371,10 @@ async def _subscribers(url: str, tokens: list[str], light: bool, conn, slots: tu
             conn.send((sum(frames), sum(1 for f in frames if f > 20), len(peers)))
         elif command == "clear":
             arrivals.seen.clear()
+            conn.send(None)
+        elif command == "batch":
+            if light and batch:
+                batching.append(read_in_batches(peers, batch))
             conn.send(None)
         else:
             for peer in peers:
@@ -336,8 +389,9 @@ class Subscribers:
     each one's (video, audio) slots; ``every``: a light subscriber times one large packet in so many."""
 
     def __init__(self, url: str, call_id: str, n: int, light: bool, latency: Latency, procs: int,
-                 slots: tuple[int, int] = (2, 1), every: int = 1):
+                 slots: tuple[int, int] = (2, 1), every: int = 1, batch: float = 0.0):
         self.url, self.light, self.latency, self.slots, self.every = url, light, latency, slots, every
+        self.batch = batch
         self.tokens = [token(call_id, str(uuid.uuid4()), ["subscribe"], "viewer") for _ in range(n)]
         self.procs = max(1, min(procs, n))
         self.peers: list[Peer] = []
@@ -359,7 +413,8 @@ class Subscribers:
         for i in range(self.procs):
             parent, child = spawn.Pipe()
             worker = spawn.Process(target=_subscribers_worker, args=(self.url, self.tokens[i::self.procs],
-                                                                     self.light, child, self.slots, self.every),
+                                                                     self.light, child, self.slots, self.every,
+                                                                     self.batch),
                                    daemon=True)
             worker.start()
             self.pipes.append(parent)
@@ -383,6 +438,14 @@ class Subscribers:
         self.latency.samples.clear()
         if self.procs > 1:
             await self._ask("clear")
+
+    async def read_in_batches(self) -> None:
+        """From now on light subscribers read every ``batch`` seconds, not woken per datagram (``batch`` set)."""
+        if self.batch and self.light:
+            if self.procs == 1:
+                self._batching = read_in_batches(self.peers, self.batch)
+            else:
+                await self._ask("batch")
 
     async def close(self) -> None:
         if self.procs == 1:
@@ -445,12 +508,15 @@ class Silence(MediaStreamTrack):
 
 
 async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 1000, light: bool = True,
-                procs: int = 1) -> dict:
+                procs: int = 1, batch: float = 0.0) -> dict:
     """Forwarding capacity, not a lesson: one publisher's microphone stream raised to ``rate`` packets/s of
     ``size`` bytes (written into its SRTP transport by this process, continuing the stream aiortc began; the SFU
     forwards an audio packet as any other, never decoding it) to ``n`` subscribers. At a lesson's 100-200 packets
     per subscriber the SFU's fixed costs per subscriber (aiortc's RTCP and ICE) hide the per-packet cost the
-    goal (issue #17) is about; here forwarding dominates the SFU's CPU."""
+    goal (issue #17) is about; here forwarding dominates the SFU's CPU. ``batch``: the light subscribers read
+    their sockets every ``batch`` seconds once connected (``read_in_batches``), not woken by each datagram. Besides
+    packets per core: the SFU's user and system CPU (``user_cpu``, ``system_cpu``, of a core) and context switches
+    a second (``voluntary_cs``, ``involuntary_cs``: a sender preempted by the reader its datagram woke)."""
     call_id = str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio"], "admin"), tone_hz=440,
@@ -468,7 +534,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
 
     dtls._send_rtp = send
     # ``procs`` > 1: the subscribers in processes of their own, so that receiving does not starve the pump
-    subscribers = Subscribers(sfu.url, call_id, n, light, latency, procs, slots=(0, 1), every=16)
+    subscribers = Subscribers(sfu.url, call_id, n, light, latency, procs, slots=(0, 1), every=16, batch=batch)
     await subscribers.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -476,6 +542,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
         if ready >= connected:
             break
         await asyncio.sleep(0.2)
+    await subscribers.read_in_batches()
     sender.replaceTrack(Silence())
     await asyncio.sleep(0.2)  # aiortc's last packet of the tone is out
     payload_type, ssrc = transceiver._codecs[0].payloadType, sender._ssrc
@@ -498,11 +565,13 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     await asyncio.sleep(1.5)
     await subscribers.clear()
     got0 = (await subscribers.counts())[0]
-    fwd0, cpu0, wall0 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
+    fwd0, (user0, sys0), cs0, wall0 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
+    cpu0 = user0 + sys0
     sfu.profiling(True)
     await asyncio.sleep(seconds)
     sfu.profiling(False)
-    fwd1, cpu1, wall1 = forwarded(sfu.port), cpu_seconds(sfu.pid), time.monotonic()
+    fwd1, (user1, sys1), cs1, wall1 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
+    cpu1 = user1 + sys1
     got1 = (await subscribers.counts())[0]
     stop.set()
     await pumping
@@ -518,6 +587,8 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     lat = sorted(latency.samples)
     return {"n": n, "rate": rate, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
             "idle_cpu": idle, "forwarding_pps_per_core": out_pps / (cpu - idle) if cpu > idle else 0,
+            "user_cpu": (user1 - user0) / wall, "system_cpu": (sys1 - sys0) / wall,
+            "voluntary_cs": (cs1[0] - cs0[0]) / wall, "involuntary_cs": (cs1[1] - cs0[1]) / wall,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}

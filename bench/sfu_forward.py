@@ -119,8 +119,13 @@ async def measure(n: int, packets: int, size: int, profile: bool) -> dict:
             "us_per_packet": cpu / sent * 1e6, "bare_pps_per_core": sent / bare, "own_us_per_packet": own * 1e6}
 
 
-PROCESS_PATHS = {"fast": ("1", "0"), "receive": ("1", "1"), "rtppacket": ("0", "0")}  # SFERA_SFU_FAST_PATH and
-# SFERA_SFU_FAST_RECEIVE of each path through a process
+PROCESS_PATHS = {  # the SFU's environment on each path through a process
+    "fast": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "0"},
+    "receive": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "1"},
+    "drain": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "32"},
+    "rtppacket": {"SFERA_SFU_FAST_PATH": "0", "SFERA_SFU_FAST_RECEIVE": "0"},
+}
+RECEIVERS = {"wake": 0.0, "batch": 0.002}  # the light subscribers: woken per datagram, or reading every 2 ms
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -129,8 +134,8 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def through_process(args: argparse.Namespace) -> dict:
-    """The flood through a real SFU process on each of ``args.paths`` (in turns, ``args.rounds`` times), after the
-    bare UDP relay loop of this run."""
+    """The flood through a real SFU process on each of ``args.paths`` and each of ``args.receivers`` (in turns,
+    ``args.rounds`` times), after the bare UDP relay loop of this run."""
     from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, udp_baseline
 
     log_dir = REPO / "var" / "bench"
@@ -138,51 +143,68 @@ def through_process(args: argparse.Namespace) -> dict:
     baseline = udp_baseline()
     print(f"bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core", flush=True)
     out: dict = {"baseline_pps_per_core": baseline}
-    runs: dict[str, list[dict]] = {path: [] for path in args.paths}
+    variants = [(path, receivers) for receivers in args.receivers for path in args.paths]
+    runs: dict[tuple[str, str], list[dict]] = {variant: [] for variant in variants}
     for round_ in range(args.rounds):
-        for path in args.paths:
+        for path, receivers in variants:
             profile = log_dir / f"sfu-forward-{path}.prof" if args.profile and round_ == 0 else None
-            fast_path, fast_receive = PROCESS_PATHS[path]
-            sfu = SfuProcess(log_dir, f"forward-{path}", fast_path=fast_path, profile=profile,
-                             fast_receive=fast_receive)
+            sfu = SfuProcess(log_dir, f"forward-{path}", profile=profile, extra_env=PROCESS_PATHS[path])
             try:
-                r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs))
+                r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs,
+                                      batch=RECEIVERS[receivers]))
             finally:
                 sfu.stop()
-            runs[path].append(r)
-            print(f"round {round_ + 1}, {path} path: 1 stream of {r['rate']:,} pkt/s -> {r['n']} subscribers: "
-                  f"{r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core = {r['pps_per_core']:,.0f} pkt/s "
-                  f"per core ({r['pps_per_core'] / baseline:.2f}x the UDP loop), loss {r['loss']:.1%}, "
-                  f"p50 {r['p50_ms']:.1f} ms; the same peers idle: {r['idle_cpu']:.3f} of a core, so forwarding "
-                  f"alone {r['forwarding_pps_per_core']:,.0f} pkt/s per core", flush=True)
-    for path in args.paths:
-        out[path] = r = median_run(runs[path])
-        r["rounds"] = [x["pps_per_core"] for x in runs[path]]
-        profile = log_dir / f"sfu-forward-{path}.prof" if args.profile else None
-        report.row("sfu", f"forwarding through an SFU process, {path} path: {r['rate']:,} pkt/s -> {r['n']} "
-                   f"subscribers (pkt/s per SFU core, loss {r['loss']:.1%})", f"{r['pps_per_core']:,.0f}",
-                   f"bare UDP relay loop {baseline:,.0f}", r["pps_per_core"] / baseline,
-                   f">= {GOAL_PPS:,} pkt/s per core")
+            runs[path, receivers].append(r)
+            print(f"round {round_ + 1}, {path} path, receivers {receivers}: 1 stream of {r['rate']:,} pkt/s -> "
+                  f"{r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core "
+                  f"(user {r['user_cpu']:.2f}, system {r['system_cpu']:.2f}; {r['involuntary_cs']:,.0f} "
+                  f"preemptions/s, {r['voluntary_cs']:,.0f} sleeps/s) = {r['pps_per_core']:,.0f} pkt/s per core "
+                  f"({r['pps_per_core'] / baseline:.2f}x the UDP loop), loss {r['loss']:.1%}, p50 "
+                  f"{r['p50_ms']:.1f} ms; the same peers idle: {r['idle_cpu']:.3f} of a core, so forwarding alone "
+                  f"{r['forwarding_pps_per_core']:,.0f} pkt/s per core", flush=True)
+    for path, receivers in variants:
+        r = median_run(runs[path, receivers])
+        out[f"{path}/{receivers}"] = r
+        r["rounds"] = [x["pps_per_core"] for x in runs[path, receivers]]
+        per_copy = 1e6 / r["pps_per_core"] if r["pps_per_core"] else 0
+        user_share = r["user_cpu"] / r["cpu"] if r["cpu"] else 0
+        who = "" if receivers == "wake" else ", receivers reading every 2 ms (not woken per datagram)"
+        report.row("sfu", f"forwarding through an SFU process, {path} path{who}: {r['rate']:,} pkt/s -> {r['n']} "
+                   f"subscribers (pkt/s per SFU core, median of {args.rounds}, loss {r['loss']:.1%}; µs a copy "
+                   f"user + system)", f"{r['pps_per_core']:,.0f} ({per_copy * user_share:.1f} + "
+                   f"{per_copy * (1 - user_share):.1f} µs)", f"bare UDP relay loop {baseline:,.0f}",
+                   r["pps_per_core"] / baseline, f">= {GOAL_PPS:,} pkt/s per core")
         report.row("sfu", f"the same, forwarding alone: the SFU's CPU less its CPU with the same peers idle "
                    f"({r['idle_cpu']:.3f} of a core)", f"{r['forwarding_pps_per_core']:,.0f}",
                    f"bare UDP relay loop {baseline:,.0f}", r["forwarding_pps_per_core"] / baseline,
                    "(what a busier SFU forwards per core)")
+        profile = log_dir / f"sfu-forward-{path}.prof" if args.profile else None
         if profile is not None and profile.exists():
             print(f"the SFU's cProfile over the measured seconds ({profile}, round 1), by own time:")
             pstats.Stats(str(profile)).sort_stats("tottime").print_stats(20)
-    if {"fast", "receive"} <= runs.keys():
-        new, old = out["receive"], out["fast"]
-        print(f"receive shortcut vs fast path, pkt/s per core by round: {new['rounds']} vs {old['rounds']}")
-        report.row("sfu", f"forwarding through an SFU process, receive shortcut (SFERA_SFU_FAST_RECEIVE=1) vs "
-                   f"without: {new['rate']:,} pkt/s -> {new['n']} subscribers (pkt/s per SFU core, median of "
-                   f"{args.rounds} in turns)", f"{new['pps_per_core']:,.0f}",
-                   f"fast path without it {old['pps_per_core']:,.0f}",
-                   new["pps_per_core"] / old["pps_per_core"] if old["pps_per_core"] else None, "> 1x")
-        report.row("sfu", "the same, forwarding alone (less the same peers' idle CPU)",
-                   f"{new['forwarding_pps_per_core']:,.0f}",
-                   f"fast path without it {old['forwarding_pps_per_core']:,.0f}",
-                   new["forwarding_pps_per_core"] / old["forwarding_pps_per_core"]
-                   if old["forwarding_pps_per_core"] else None, "> 1x")
+    for new_path, old_path, what in (("receive", "fast", "receive shortcut (SFERA_SFU_FAST_RECEIVE=1) vs without"),
+                                     ("drain", "receive", "receive shortcut reading up to 32 datagrams a wake-up "
+                                                          "(SFERA_SFU_RECEIVE_BATCH=32) vs one")):
+        for receivers in args.receivers:
+            if (new_path, receivers) not in runs or (old_path, receivers) not in runs:
+                continue
+            new, old = out[f"{new_path}/{receivers}"], out[f"{old_path}/{receivers}"]
+            print(f"{new_path} vs {old_path} (receivers {receivers}), pkt/s per core by round: {new['rounds']} vs "
+                  f"{old['rounds']}")
+            report.row("sfu", f"forwarding through an SFU process, {what}, receivers {receivers}: {new['rate']:,} "
+                       f"pkt/s -> {new['n']} subscribers (pkt/s per SFU core, median of {args.rounds} in turns)",
+                       f"{new['pps_per_core']:,.0f}", f"{old_path} {old['pps_per_core']:,.0f}",
+                       new["pps_per_core"] / old["pps_per_core"] if old["pps_per_core"] else None, "> 1x")
+    for path in args.paths:
+        if {(path, "wake"), (path, "batch")} <= runs.keys():
+            woken, batched = out[f"{path}/wake"], out[f"{path}/batch"]
+            report.row("sfu", f"the bench's receivers' share of the SFU's CPU, {path} path: receivers reading every "
+                       f"2 ms vs woken by each datagram (pkt/s per SFU core; system CPU {batched['system_cpu']:.2f} "
+                       f"vs {woken['system_cpu']:.2f} of a core, preemptions/s {batched['involuntary_cs']:,.0f} vs "
+                       f"{woken['involuntary_cs']:,.0f})", f"{batched['pps_per_core']:,.0f}",
+                       f"woken {woken['pps_per_core']:,.0f}",
+                       batched["pps_per_core"] / woken["pps_per_core"] if woken["pps_per_core"] else None,
+                       "(the honest figure is the woken one)")
     return out
 
 
@@ -201,11 +223,18 @@ def main() -> None:
     parser.add_argument("--paths", type=lambda v: [p for p in v.split(",") if p], default=["fast"],
                         help="with --process: forwarding paths, of " + ", ".join(PROCESS_PATHS))
     parser.add_argument("--rounds", type=int, default=1, help="with --process: the paths taken in turns this often")
+    parser.add_argument("--receivers", type=lambda v: [p for p in v.split(",") if p], default=["wake"],
+                        help="with --process: the light subscribers, of " + ", ".join(RECEIVERS) + " (batch: they "
+                        "read every 2 ms instead of being woken by each datagram; the loopback wake-up and the "
+                        "preemption it causes are charged to the SFU's sendto)")
     args = parser.parse_args()
     if args.process:
         unknown = [p for p in args.paths if p not in PROCESS_PATHS]
         if unknown:
             parser.error(f"unknown path {', '.join(unknown)}: choose from {', '.join(PROCESS_PATHS)}")
+        unknown = [r for r in args.receivers if r not in RECEIVERS]
+        if unknown:
+            parser.error(f"unknown receivers {', '.join(unknown)}: choose from {', '.join(RECEIVERS)}")
         print(json.dumps(through_process(args), default=float), flush=True)
         print(report.table(report.rows("sfu")), flush=True)
         return
