@@ -3,6 +3,8 @@ answers at once and the resync runs in the background, so the console follows it
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from playwright.sync_api import expect
 
@@ -38,3 +40,36 @@ def test_the_console_shows_a_bound_schools_resync_until_it_is_done(people, api, 
     expect(binding).to_have_attribute("data-resync-state", "done", timeout=120_000)
     expect(binding.get_by_role("status")).to_contain_text("Синхронизировано. Классы:")
     operator.screen("operator-ejournal-bound")
+
+
+def test_the_console_registers_a_journal_under_a_region_chosen_by_name_EJ_1_SC_2(people, api):
+    """The provider form offers the federal subjects by name (the select the school forms use), in the language
+    shown; none chosen is refused with region.unknown's message; the journal registered is named by its region."""
+    console = api.operator()
+    api.ok("PUT", "/me/profile", console["access_token"], json={
+        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
+    operator = people("operator-ejournal-region")
+    operator.sign_in_as(console, "/operator")
+    page = operator.page
+    region = page.get_by_label("Регион", exact=True)
+    expect(region).to_have_value("")
+    expect(region.locator("option", has_text="Республика Татарстан")).to_have_attribute("value", "16")
+    name = f"Журнал области {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Название", exact=True).fill(name)
+    page.get_by_label("Адрес журнала").fill("https://journal.example.org")
+    page.get_by_label("Идентификатор клиента (client_id)").fill("sfera")
+    page.get_by_label("Секрет клиента (client_secret)").fill("secret-of-the-client")
+    page.get_by_role("button", name="Подключить", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="Такого региона нет в списке")).to_be_visible()  # none chosen
+    region.select_option(label="Смоленская область")
+    operator.screen("operator-provider-region")
+    page.get_by_role("button", name="Подключить", exact=True).click()
+    expect(page.get_by_text("Секрет показывается только сейчас")).to_be_visible()
+    created = next(p for p in api.ok("GET", "/ejournal/providers?region=67", console["access_token"])
+                   if p["name"] == name)
+    expect(page.locator(f"[data-provider-id='{created['provider_id']}']")).to_contain_text(
+        "Смоленская область (код 67)")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_label("Region", exact=True).locator("option").first).to_have_text("Choose a region")
+    expect(page.get_by_label("Region", exact=True).locator("option", has_text="Smolensk Oblast")).to_have_count(1)
+    operator.screen("operator-provider-region-en")

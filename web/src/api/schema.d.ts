@@ -2643,7 +2643,7 @@ export interface components {
             reason: string;
         };
         ProviderInput: {
-            /** @description The region's code, e.g. 16 */
+            /** @description A federal subject's code, e.g. 16 (shared/regions.py; region.unknown otherwise) */
             region: string;
             name: string;
             /** Format: url */
