@@ -41,6 +41,16 @@ POSITIONS = "projections"
 BATCH = 500
 
 
+def text_or_none(value: Any) -> str | None:
+    """An event's value (an id, a number) as a column's text; None stays NULL."""
+    return None if value is None else str(value)
+
+
+def iso_or_none(value: Any) -> str | None:
+    """A moment as a column's text (a datetime's ISO form; text as it is); None stays NULL."""
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def handles(*event_classes: type) -> Callable[[Callable], Callable]:
     """Marks a projection method as the handler of these domain event classes: ``method(db, event)``."""
 

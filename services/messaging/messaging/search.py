@@ -33,7 +33,7 @@ from messaging.domain import Chat, MessagePage
 from messaging.readmodel import micros
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
-from shared.projection import Db, Projection, handles
+from shared.projection import Db, Projection, handles, iso_or_none, text_or_none
 from shared.textsearch import (
     DOCUMENT_SQL,
     FTS5_TOKENIZE,
@@ -44,14 +44,6 @@ from shared.textsearch import (
     tsquery,
     words,
 )
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def searched_text(text: str, poll_question: str | None, names: list[str]) -> str:
@@ -96,7 +88,7 @@ class SearchProjection(Projection):
         chat_id = str(event.originator_id)
         db.execute("INSERT INTO {search_chats} (chat_id, kind, name, organization_id) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (chat_id) DO NOTHING",
-                   (chat_id, event.kind, event.name, _str(event.organization_id)))
+                   (chat_id, event.kind, event.name, text_or_none(event.organization_id)))
         self._join(db, chat_id, list(dict.fromkeys(event.member_ids)))
 
     @staticmethod
@@ -119,7 +111,7 @@ class SearchProjection(Projection):
     @handles(Chat.OrganizationSet)
     def organization_set(self, db: Db, event: Any) -> None:
         db.execute("UPDATE {search_chats} SET organization_id = ? WHERE chat_id = ?",
-                   (_str(event.organization_id), str(event.originator_id)))
+                   (text_or_none(event.organization_id), str(event.originator_id)))
 
     # -- messages ----------------------------------------------------------------------------------------
 
@@ -133,9 +125,10 @@ class SearchProjection(Projection):
                    "poll_question, attachment_names, posted_us, posted_at, edited_at"
                    + (", search" if db.postgres else "") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL"
                    + (f", {DOCUMENT_SQL}" if db.postgres else "") + ") ON CONFLICT (chat_id, seq) DO NOTHING",
-                   (chat_id, event.seq, str(event.message_id), _str(event.author_id), _str(event.on_behalf_of), text,
+                   (chat_id, event.seq, str(event.message_id), text_or_none(event.author_id),
+                    text_or_none(event.on_behalf_of), text,
                     question, json.dumps(names, ensure_ascii=False), micros(event.posted_at),
-                    _iso(event.posted_at), *self._document(db, searched_text(text, question, names))))
+                    iso_or_none(event.posted_at), *self._document(db, searched_text(text, question, names))))
         if not db.postgres:
             db.execute("INSERT INTO {search_words} (rowid, body) SELECT id, ? FROM {search_messages} "
                        "WHERE chat_id = ? AND seq = ?",
@@ -156,10 +149,10 @@ class SearchProjection(Projection):
         if db.postgres:
             db.execute(f"UPDATE {{search_messages}} SET text = ?, edited_at = ?, search = {DOCUMENT_SQL} "
                        "WHERE chat_id = ? AND seq = ?",
-                       (text, _iso(event.edited_at), *self._document(db, body), chat_id, event.seq))
+                       (text, iso_or_none(event.edited_at), *self._document(db, body), chat_id, event.seq))
         else:
             db.execute("UPDATE {search_messages} SET text = ?, edited_at = ? WHERE id = ?",
-                       (text, _iso(event.edited_at), row["id"]))
+                       (text, iso_or_none(event.edited_at), row["id"]))
             db.execute("DELETE FROM {search_words} WHERE rowid = ?", (row["id"],))
             db.execute("INSERT INTO {search_words} (rowid, body) VALUES (?, ?)", (row["id"], document(body)))
 

@@ -41,17 +41,13 @@ from school.domain import (
 )
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
-from shared.projection import Db, Projection, handles
+from shared.projection import Db, Projection, handles, text_or_none
 
 APPLICATIONS = "applications"  # the one list of applications waiting for a decision (ApplicationQueue)
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def _json(data: dict[str, Any]) -> str:
-    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else _str(v) if isinstance(v, uuid.UUID) else v
+    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v
                        for k, v in data.items()}, ensure_ascii=False)
 
 
@@ -81,7 +77,8 @@ class ListsProjection(Projection):
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, item_id) DO UPDATE SET "
                    "list_id = excluded.list_id, owner = excluded.owner, status = excluded.status, "
                    "published_at = excluded.published_at, data = excluded.data",
-                   (kind, str(item_id), _str(list_id), seq, _str(owner), status, published_at, _json(data)))
+                   (kind, str(item_id), text_or_none(list_id), seq, text_or_none(owner), status, published_at,
+                    _json(data)))
 
     def _update(self, db: Db, kind: str, item_id: Any, data: dict[str, Any] | None = None, **columns: Any) -> None:
         """Columns set, and ``data`` merged into the row's JSON (a read first: only for events seldom applied)."""
@@ -171,7 +168,7 @@ class ListsProjection(Projection):
     @handles(Article.Edited)
     def article_edited(self, db: Db, event: Any) -> None:
         self._update(db, "article", event.originator_id, {"title": event.title, "html": event.html,
-                                                          "cover_image_id": _str(event.cover_image_id)})
+                                                          "cover_image_id": text_or_none(event.cover_image_id)})
 
     @handles(Article.Published)
     def article_published(self, db: Db, event: Any) -> None:

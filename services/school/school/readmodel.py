@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 
 from school.domain import Membership, Organization, Person, Roster, city_key
-from shared.projection import Db, Projection, handles
+from shared.projection import Db, Projection, handles, text_or_none
 from shared.regions import region_names
 from shared.textsearch import (
     DOCUMENT_SQL,
@@ -45,10 +45,6 @@ def member_sort_key(last_name: str | None, user_id: Any) -> str:
 
 def organization_sort_key(name: str, organization_id: Any) -> str:
     return f"{name.casefold()}|{organization_id}"
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 class SchoolProjection(Projection):
@@ -110,8 +106,8 @@ class SchoolProjection(Projection):
                    "LEFT JOIN {people} p ON p.user_id = ? WHERE 1 = 1 "
                    "ON CONFLICT (organization_id, user_id) DO UPDATE SET roles = excluded.roles, "
                    "class_id = excluded.class_id, subjects = excluded.subjects, active = 1",
-                   (str(event.organization_id), user_id, json.dumps([event.role]), _str(event.class_id), user_id,
-                    user_id))
+                   (str(event.organization_id), user_id, json.dumps([event.role]), text_or_none(event.class_id),
+                    user_id, user_id))
         self._regroup(db, user_id, "?", str(event.organization_id))
 
     def _regroup(self, db: Db, user_id: str, organization: str, *params: str) -> None:
@@ -131,16 +127,16 @@ class SchoolProjection(Projection):
 
     @handles(Membership.Rejoined)
     def rejoined(self, db: Db, event: Any) -> None:
-        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id), subjects="{}",
+        self._member(db, event, roles=json.dumps(event.roles), class_id=text_or_none(event.class_id), subjects="{}",
                      active=1)
 
     @handles(Membership.RoleAdded)
     def role_added(self, db: Db, event: Any) -> None:
-        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id))
+        self._member(db, event, roles=json.dumps(event.roles), class_id=text_or_none(event.class_id))
 
     @handles(Membership.Changed)
     def changed(self, db: Db, event: Any) -> None:
-        self._member(db, event, roles=json.dumps(event.roles), class_id=_str(event.class_id),
+        self._member(db, event, roles=json.dumps(event.roles), class_id=text_or_none(event.class_id),
                      subjects=json.dumps(event.subjects))
 
     @handles(Membership.TeacherAssigned)
