@@ -6,23 +6,12 @@ import uuid
 import pytest
 from nameko.exceptions import RemoteError, RpcTimeout
 
-from gateway.app import create_app
 from shared.auth import issue_access_token
 from shared.errors import Forbidden, Invalid
 
-from .conftest import FakeRpc
+from .conftest import bearer
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def rpc():
-    return FakeRpc()
-
-
-@pytest.fixture
-def client(rpc):
-    return create_app(rpc=rpc).test_client()
 
 
 def assert_error(response, status, code):
@@ -90,10 +79,6 @@ def test_an_expired_token_is_refused(client, monkeypatch):
     monkeypatch.setenv("SFERA_ACCESS_TOKEN_TTL", "-1")
     token = issue_access_token(uuid.uuid4(), "s-1").token
     assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "auth.token_expired")
-
-
-def bearer(user_id=None, session_id="s-1"):
-    return {"Authorization": f"Bearer {issue_access_token(user_id or uuid.uuid4(), session_id).token}"}
 
 
 def test_me_passes_the_verified_user_to_identity(client, rpc):

@@ -8,11 +8,10 @@ import uuid
 import pytest
 
 from gateway.app import create_app
-from shared.auth import issue_access_token
 from shared.errors import Invalid
 from shared.paging import decode_cursor, encode_cursor
 
-from .conftest import FakeRpc
+from .conftest import FakeRpc, bearer
 
 pytestmark = pytest.mark.unit
 
@@ -21,22 +20,7 @@ SIGN_IN = "/api/v1/auth/sign-in-codes"
 
 @pytest.fixture
 def rpc():
-    return FakeRpc({})
-
-
-@pytest.fixture
-def app(rpc, monkeypatch, tmp_path):
-    monkeypatch.setenv("SFERA_VAR_DIR", str(tmp_path))
-    return create_app(rpc=rpc)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def bearer():
-    return {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), 's-1').token}"}
+    return FakeRpc({})  # every call the door lets through answers {}
 
 
 def assert_error(response, status, code):

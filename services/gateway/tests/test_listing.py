@@ -9,12 +9,10 @@ import uuid
 
 import pytest
 
-from gateway.app import create_app
 from gateway.listing import NEXT_CURSOR
-from shared.auth import issue_access_token
 from shared.paging import encode_cursor
 
-from .conftest import FakeRpc
+from .conftest import bearer
 
 pytestmark = pytest.mark.unit
 
@@ -31,20 +29,6 @@ SCHOOL_LISTS = [
 ]
 
 
-@pytest.fixture
-def rpc():
-    return FakeRpc()
-
-
-@pytest.fixture
-def client(rpc):
-    return create_app(rpc=rpc).test_client()
-
-
-def auth() -> dict:
-    return {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), 's-1').token}"}
-
-
 def item(n: int) -> dict:
     return {"token": f"t{n}", "n": n}  # invites get their url from the token; the rest pass as they are
 
@@ -55,24 +39,24 @@ def test_a_school_list_pages_with_the_next_cursor_in_the_header(client, rpc, url
     rpc.answers[("school", method)] = lambda **kw: (
         {"items": [item(1), item(2)], "next_cursor": encode_cursor("s7")} if "limit" in kw else [item(1)])
 
-    page = client.get(f"{url}?limit=2&cursor={cursor}", headers=auth())
+    page = client.get(f"{url}?limit=2&cursor={cursor}", headers=bearer())
     assert page.status_code == 200, page.get_json()
     assert [i["n"] for i in page.get_json()] == [1, 2] and page.headers[NEXT_CURSOR] == encode_cursor("s7")
     assert {k: rpc.calls[-1][3][k] for k in ("cursor", "limit")} == {"cursor": cursor, "limit": 2}
 
-    first = client.get(f"{url}?limit=3", headers=auth())
+    first = client.get(f"{url}?limit=3", headers=bearer())
     assert rpc.calls[-1][3]["cursor"] is None and rpc.calls[-1][3]["limit"] == 3 and first.status_code == 200
-    more = client.get(f"{url}?cursor={cursor}", headers=auth())  # a cursor alone: the default page size
+    more = client.get(f"{url}?cursor={cursor}", headers=bearer())  # a cursor alone: the default page size
     assert rpc.calls[-1][3]["limit"] == 50 and more.status_code == 200
 
-    whole = client.get(url, headers=auth())  # no bounds: the whole list as before, no header
+    whole = client.get(url, headers=bearer())  # no bounds: the whole list as before, no header
     assert "cursor" not in rpc.calls[-1][3] and "limit" not in rpc.calls[-1][3]
     assert [i["n"] for i in whole.get_json()] == [1] and NEXT_CURSOR not in whole.headers
 
 
 def test_the_last_page_has_no_next_cursor_and_invites_keep_their_url(client, rpc):
     rpc.answers[("school", "invites")] = {"items": [item(1)], "next_cursor": None}
-    page = client.get(f"/api/v1/organizations/{ORG}/invites?limit=1", headers=auth())
+    page = client.get(f"/api/v1/organizations/{ORG}/invites?limit=1", headers=bearer())
     assert NEXT_CURSOR not in page.headers
     assert page.get_json()[0]["url"].endswith("/invite/t1")
 
@@ -83,7 +67,7 @@ def test_the_last_page_has_no_next_cursor_and_invites_keep_their_url(client, rpc
     ("cursor=nonsense", "paging.invalid_cursor"), ("limit=1&cursor=bm90LW91cnM", "paging.invalid_cursor"),
 ])
 def test_bad_bounds_are_refused_before_any_call(client, rpc, url, method, query, code):
-    response = client.get(f"{url}?{query}", headers=auth())
+    response = client.get(f"{url}?{query}", headers=bearer())
     assert response.status_code == 400 and response.get_json()["error"]["code"] == code, response.get_json()
     assert rpc.calls == []
 
@@ -94,7 +78,7 @@ def test_the_dashboard_asks_messaging_for_its_recent_chats_only(client, rpc):
     rpc.answers[("messaging", "chats")] = lambda **kw: {
         "items": [{"chat": {"chat_id": str(n)}, "last_seq": n, "unread": 0} for n in range(kw["limit"])],
         "next_cursor": encode_cursor("x")}
-    desk = client.get("/api/v1/me/dashboard", headers=auth())
+    desk = client.get("/api/v1/me/dashboard", headers=bearer())
     assert desk.status_code == 200, desk.get_json()
     assert len(desk.get_json()["recent_chats"]) == 10
     assert [c[3]["limit"] for c in rpc.calls if c[1] == "chats"] == [10]

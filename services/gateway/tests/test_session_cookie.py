@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from gateway.app import create_app
 from shared.auth import issue_access_token
 
 from .conftest import FakeRpc
@@ -28,11 +27,6 @@ def rpc():
     rpc.answers[("identity", "sign_in_with_password")] = signed_in("r-1")
     rpc.answers[("identity", "refresh")] = lambda refresh_token: {**signed_in(f"{refresh_token}+1")}
     return rpc
-
-
-@pytest.fixture
-def client(rpc):
-    return create_app(rpc=rpc).test_client()
 
 
 def refresh_cookie(response) -> str:
