@@ -190,3 +190,29 @@ def test_observe_scrapes_every_replica_and_sfu_node_of_the_running_stack(tmp_pat
     assert sorted(targets["sfera-gateway"]) == sorted(port(g) for g in gateways) == sorted(targets["sfera-realtime"])
     assert len(set(targets["sfera-services"] + targets["sfera-relays"] + targets["sfera-sfu"])) == 10
     assert scrape_targets(running) == targets  # the stack itself (the tests' Prometheus) sees the same
+
+
+@pytest.mark.integration
+def test_a_stacks_vhost_is_made_with_guests_permissions_in_one_rabbitmqctl_call(rabbitmq, monkeypatch):
+    """Every rabbitmqctl call starts an Erlang VM (1-2 s on a loaded machine): a stack's vhost took three (list,
+    add, permissions) in every test that makes a stack. Made again, it is still there and usable."""
+    from kombu import Connection
+
+    from tools.devstack.infra import RabbitMQ
+
+    calls = []
+    real_ctl = RabbitMQ.ctl
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[0])
+        return real_ctl(self, *args, **kwargs)
+
+    monkeypatch.setattr(RabbitMQ, "ctl", counted)
+    vhost = f"devstack-{os.getpid()}"
+    for _ in range(2):
+        rabbitmq.add_vhost(vhost)
+    assert len(calls) == 2, calls
+    with Connection(f"{rabbitmq.amqp_uri}{vhost}", connect_timeout=10) as conn:
+        channel = conn.channel()
+        channel.queue_declare("probe", auto_delete=True)  # configure permission
+        channel.close()
