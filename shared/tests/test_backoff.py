@@ -8,6 +8,7 @@ import pytest
 from shared.errors import TooManyRequests
 from shared.ratelimit import Backoff, RateLimiter
 from shared.store import ensure_postgres_schema, store_env
+from shared.store.testing import run_together
 
 pytestmark = pytest.mark.integration
 
@@ -57,22 +58,19 @@ def test_a_free_try_stamped_a_moment_later_by_another_replica_does_not_make_one_
 
 def test_concurrent_tries_never_pass_the_free_ones(durable_store_settings):
     limiter(durable_store_settings)
-    outcomes = []
     barrier = threading.Barrier(8)
 
-    def hammer():
+    def hammer() -> list[str]:
         rl = limiter(durable_store_settings, create=False)
         barrier.wait()
+        outcomes = []
         for _ in range(2):
             try:
                 rl.reserve("hot", POLICY, NOW)
                 outcomes.append("ok")
             except TooManyRequests:
                 outcomes.append("refused")
+        return outcomes
 
-    threads = [threading.Thread(target=hammer) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = sum(run_together(*[hammer] * 8), [])
     assert outcomes.count("ok") == 3 and outcomes.count("refused") == 13

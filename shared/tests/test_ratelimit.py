@@ -8,6 +8,7 @@ import pytest
 from shared.errors import TooManyRequests
 from shared.ratelimit import Limit, RateLimiter
 from shared.store import ensure_postgres_schema, store_env
+from shared.store.testing import run_together
 
 pytestmark = pytest.mark.integration
 
@@ -45,22 +46,19 @@ def test_countdown_then_window_then_a_fresh_window(store_settings):
 def test_concurrent_hits_never_pass_the_limit(durable_store_settings):
     limiter(durable_store_settings)
     ten = Limit(timedelta(hours=1), 10, "x.too_many", "Too many.")
-    outcomes = []
     barrier = threading.Barrier(8)
 
-    def hammer():
+    def hammer() -> list[str]:
         rl = limiter(durable_store_settings, create=False)
         barrier.wait()
+        outcomes = []
         for _ in range(5):
             try:
                 rl.hit("hot", ten, NOW)
                 outcomes.append("ok")
             except TooManyRequests:
                 outcomes.append("refused")
+        return outcomes
 
-    threads = [threading.Thread(target=hammer) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = sum(run_together(*[hammer] * 8), [])
     assert outcomes.count("ok") == 10 and outcomes.count("refused") == 30

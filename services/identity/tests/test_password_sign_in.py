@@ -14,6 +14,7 @@ import pytest
 from identity.application import IdentityApplication
 from shared.errors import TooManyRequests, Unauthorized
 from shared.store import make_application
+from shared.store.testing import run_together
 
 pytestmark = pytest.mark.integration
 
@@ -81,23 +82,19 @@ def test_one_address_has_its_own_limit_with_back_off(identity, monkeypatch):
 
 def test_parallel_guesses_cannot_slip_past_the_back_off_ID_2(durable_store_settings):
     app = make_application(IdentityApplication, "identity", create_table=True, config=durable_store_settings)
-    outcomes: list[str] = []
     barrier = threading.Barrier(12)
 
-    def guess():
+    def guess() -> str:
         barrier.wait()
         try:
             app.sign_in_with_password("+79007654321", "guess guess", "198.51.100.9", "d")
         except Unauthorized:
-            outcomes.append("wrong")
+            return "wrong"
         except TooManyRequests:
-            outcomes.append("wait")
+            return "wait"
+        return "signed in"
 
-    threads = [threading.Thread(target=guess) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_together(*[guess] * 12)
     assert outcomes.count("wrong") == 5 and outcomes.count("wait") == 7
 
 
