@@ -515,8 +515,10 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     per subscriber the SFU's fixed costs per subscriber (aiortc's RTCP and ICE) hide the per-packet cost the
     goal (issue #17) is about; here forwarding dominates the SFU's CPU. ``batch``: the light subscribers read
     their sockets every ``batch`` seconds once connected (``read_in_batches``), not woken by each datagram. Besides
-    packets per core: the SFU's user and system CPU (``user_cpu``, ``system_cpu``, of a core) and context switches
-    a second (``voluntary_cs``, ``involuntary_cs``: a sender preempted by the reader its datagram woke)."""
+    packets per core: the SFU's user and system CPU (``user_cpu``, ``system_cpu``, of a core), context switches
+    a second (``voluntary_cs``: the SFU waited for packets, none: it never ran out of work; ``involuntary_cs``:
+    preempted, e.g. by the reader its datagram woke), packets a second the pump sent (``pumped_pps``) and the SFU
+    took in (``in_pps``)."""
     call_id = str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio"], "admin"), tone_hz=440,
@@ -548,6 +550,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     payload_type, ssrc = transceiver._codecs[0].payloadType, sender._ssrc
     body = os.urandom(size - 8)
     stop = asyncio.Event()
+    pumped = [0]  # packets the pump sent (on a loaded machine fewer than ``rate`` a second)
 
     async def pump() -> None:
         seq, ts, count = last_seq[0], int(time.time() * 48000), 0
@@ -556,6 +559,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
             due = int((time.monotonic() - started) * rate)
             while count < due:
                 seq, ts, count = (seq + 1) & 0xFFFF, (ts + 480) & 0xFFFFFFFF, count + 1
+                pumped[0] = count
                 data = RTP_HEADER.pack(0x80, payload_type, seq, ts, ssrc) + body + count.to_bytes(8, "big")
                 latency.sending(digest(data))
                 await original(data)
@@ -565,12 +569,14 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     await asyncio.sleep(1.5)
     await subscribers.clear()
     got0 = (await subscribers.counts())[0]
+    in0, pumped0 = received(sfu.port), pumped[0]
     fwd0, (user0, sys0), cs0, wall0 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
     cpu0 = user0 + sys0
     sfu.profiling(True)
     await asyncio.sleep(seconds)
     sfu.profiling(False)
     fwd1, (user1, sys1), cs1, wall1 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
+    in1, pumped1 = received(sfu.port), pumped[0]
     cpu1 = user1 + sys1
     got1 = (await subscribers.counts())[0]
     stop.set()
@@ -588,6 +594,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     return {"n": n, "rate": rate, "out_pps": out_pps, "cpu": cpu, "pps_per_core": out_pps / cpu if cpu else 0,
             "idle_cpu": idle, "forwarding_pps_per_core": out_pps / (cpu - idle) if cpu > idle else 0,
             "user_cpu": (user1 - user0) / wall, "system_cpu": (sys1 - sys0) / wall,
+            "pumped_pps": (pumped1 - pumped0) / wall, "in_pps": (in1 - in0) / wall,
             "voluntary_cs": (cs1[0] - cs0[0]) / wall, "involuntary_cs": (cs1[1] - cs0[1]) / wall,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),

@@ -212,7 +212,8 @@ def through_process(args: argparse.Namespace) -> dict:
             finally:
                 sfu.stop()
             runs[path, receivers].append(r)
-            print(f"round {round_ + 1}, {path} path, receivers {receivers}: 1 stream of {r['rate']:,} pkt/s -> "
+            print(f"round {round_ + 1}, {path} path, receivers {receivers}: 1 stream of {r['rate']:,} pkt/s (sent "
+                  f"{r['pumped_pps']:,.0f}/s, the SFU took in {r['in_pps']:,.0f}/s) -> "
                   f"{r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core "
                   f"(user {r['user_cpu']:.2f}, system {r['system_cpu']:.2f}; {r['involuntary_cs']:,.0f} "
                   f"preemptions/s, {r['voluntary_cs']:,.0f} sleeps/s) = {r['pps_per_core']:,.0f} pkt/s per core "
