@@ -192,11 +192,16 @@ def public_url(path: str = "") -> str:
     return f"{env_str('SFERA_PUBLIC_URL', 'http://localhost:8080').rstrip('/')}{path}"
 
 
-def qr_response(fmt: str, text: str, **headers: str) -> Response:
-    """``text`` (a link) as a QR code in ``fmt`` (svg or png)."""
+def qr_format(fmt: str) -> str:
+    """A QR code's format from the path (svg or png); any other is refused before a service is asked."""
     if fmt not in FORMATS:
         raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
-    image, media_type = render(text, fmt)
+    return fmt
+
+
+def qr_response(fmt: str, text: str, **headers: str) -> Response:
+    """``text`` (a link) as a QR code in ``fmt`` (svg or png)."""
+    image, media_type = render(text, qr_format(fmt))
     return Response(image, mimetype=media_type, headers=headers)
 
 
@@ -218,8 +223,7 @@ def get_parent_invite():
           produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS,
           errors=("parent_link.students_only", "parent_link.limit_reached"))
 def get_parent_invite_qr(fmt: str):
-    if fmt not in FORMATS:
-        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    qr_format(fmt)
     invite = call("identity", "parent_invite", actor_id=me(), to_share=True)
     return qr_response(fmt, parent_invite_url(invite["token"]), **{"Cache-Control": "private, max-age=60"})
 

@@ -8,7 +8,7 @@ import uuid
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_response
+from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_format, qr_response
 from gateway.endpoint import endpoint
 from gateway.listing import ListQuery, listed
 from gateway.uploads import receive_upload, send_blob
@@ -16,7 +16,6 @@ from shared.contracts.api import messaging
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.errors import Invalid
 from shared.paging import Cursor, Limit, Seq
-from shared.qr import FORMATS
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
 
@@ -241,8 +240,7 @@ def preview_chat_invite(token: str):
 @endpoint(summary="A chat's invite link as a QR code: qr.svg or qr.png (CH-3)", tag="chats", auth=False,
           produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS, errors=("invite.not_found", "qr.unknown_format"))
 def chat_invite_qr(token: str, fmt: str):
-    if fmt not in FORMATS:
-        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    qr_format(fmt)
     call("messaging", "invite_preview", token=token)  # only live links are drawn
     return qr_response(fmt, chat_invite_url(token))
 

@@ -7,15 +7,23 @@ import uuid
 
 from marshmallow import Schema, fields, validate
 
-from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, optional_me, public_url, qr_response
+from gateway.api import (
+    QR_FORMATS,
+    QR_MEDIA_TYPES,
+    api,
+    call,
+    me,
+    optional_me,
+    public_url,
+    qr_format,
+    qr_response,
+)
 from gateway.endpoint import endpoint
 from gateway.listing import PAGED, PAGING_ERRORS, ListQuery, listed
 from gateway.uploads import receive_upload, send_blob
 from shared.blobs import document_max_bytes
 from shared.contracts.api import school
-from shared.errors import Invalid
 from shared.paging import Cursor, Limit
-from shared.qr import FORMATS
 from shared.uploads import IMAGE_MAX_BYTES
 
 ORG_ERRORS = ("organization.not_found", "organization.members_only", "organization.role_required")
@@ -247,8 +255,7 @@ def preview_invite(token: str):
 @endpoint(summary="The invite link as a QR code: qr.svg or qr.png (SC-5)", tag="invites", auth=False,
           produces=QR_MEDIA_TYPES, path_enums=QR_FORMATS, errors=("invite.not_found", "qr.unknown_format"))
 def invite_qr(token: str, fmt: str):
-    if fmt not in FORMATS:
-        raise Invalid("qr.unknown_format", "QR codes come as svg or png.")
+    qr_format(fmt)
     call("school", "invite_preview", token=token)  # only live links are drawn
     return qr_response(fmt, invite_url(token))
 

@@ -118,6 +118,13 @@ def test_the_parent_link_as_a_qr_code_PL_2(client, rpc, fmt, media_type, magic):
     assert_error(client.get("/api/v1/me/parent-invite/qr.gif", headers=bearer()), 400, "qr.unknown_format")
 
 
+@pytest.mark.parametrize("path", ["/api/v1/me/parent-invite/qr.gif", "/api/v1/invites/abc/qr.gif",
+                                  "/api/v1/chat-invites/abc/qr.gif"])
+def test_a_qr_code_of_an_unknown_format_is_refused_before_a_service_is_asked(client, rpc, path):
+    assert_error(client.get(path, headers=bearer()), 400, "qr.unknown_format")
+    assert rpc.calls == []
+
+
 def test_passwords_are_never_echoed_ID_9(client, rpc):
     rpc.answers[("identity", "set_password")] = Invalid("password.too_weak", "Too weak.")
     response = client.put("/api/v1/me/password", json={"new_password": "hunter2"}, headers=bearer())
