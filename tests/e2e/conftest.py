@@ -10,8 +10,10 @@ from tests.e2e.api import Api
 OPERATOR_PHONE = "+79990000001"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory, rabbitmq, postgres):
+    """Stopped once the last test of its package has run (package scope): the e2e platform used to idle on to the
+    end of the run, through the reliability tests that time their recoveries and the web tests' own platform."""
     from conftest import new_stack
 
     # Every test signs in from 127.0.0.1: lift the per-client hourly limit, and
@@ -30,7 +32,7 @@ def platform(tmp_path_factory, rabbitmq, postgres):
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(platform) -> Api:
     return Api(platform)
 

@@ -43,12 +43,12 @@ def web_build() -> Path:
     return ROOT / "web" / "dist"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web(web_build, platform):  # noqa: F811
     return platform
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(web) -> Api:
     return Api(web)
 
