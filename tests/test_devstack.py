@@ -3,6 +3,7 @@
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,38 @@ def test_a_stacks_vhost_is_made_with_guests_permissions_in_one_rabbitmqctl_call(
         channel = conn.channel()
         channel.queue_declare("probe", auto_delete=True)  # configure permission
         channel.close()
+
+
+def test_one_off_tools_run_side_by_side_and_a_failure_names_its_tool(tmp_path):
+    """prepare's migrate and topology (each mostly imports: seconds on a loaded machine) ran one after the other."""
+    import time
+
+    from tools.devstack.infra import InfraError
+
+    stack = _stack(tmp_path)
+    slow = "import sys, time; time.sleep(1.5); print(sys.argv[1]); print('note', file=sys.stderr)"
+    started = time.monotonic()
+    out = stack.run_tools({"first": [sys.executable, "-c", slow, "one"], "second": [sys.executable, "-c", slow, "two"]})
+    took = time.monotonic() - started
+    assert out == {"first": "one\n", "second": "two\n"}
+    assert took < 2.8, f"{took:.1f} s: one after the other"
+    assert (stack.log_dir / "second.log").read_text().split() == ["note", "two"]
+    with pytest.raises(InfraError, match="(?s)broken failed:.*ZeroDivisionError"):
+        stack.run_tools({"fine": [sys.executable, "-c", "pass"], "broken": [sys.executable, "-c", "1/0"]})
+    assert stack.run_tool("single", [sys.executable, "-c", "print('x')"]) == "x\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_foreground_tool(signum):
+    """``make run`` and ``make observe`` loop until this is set, then stop what they started."""
+    from tools.devstack.infra import stop_on_signals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stopping = stop_on_signals()
+        assert not stopping.is_set()
+        os.kill(os.getpid(), signum)
+        assert stopping.wait(5)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -75,7 +75,7 @@ def devstack_commands() -> dict[str, list[str]]:
     asyncio_stack._spawn = lambda managed: managed
     commands["realtime"] = asyncio_stack.start_gateway().argv
     migrate = []
-    stack.run_tool = lambda name, argv: migrate.append(argv) or ""
+    stack.run_tools = lambda tools: migrate.extend(tools.values()) or {}
     stack.prepare()
     commands["migrate"] = migrate[0]  # then migrate[1], the topology, with the same image (the k8s Job)
     return {kind: program(argv) for kind, argv in commands.items()}

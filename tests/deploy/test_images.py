@@ -179,7 +179,7 @@ def test_each_images_cmd_is_the_command_devstack_runs_for_its_kind():
     commands = devstack_commands()
     prepared = []
     stack = Stack(StackConfig(var_dir=Path("/nonexistent")))
-    stack.run_tool = lambda name, argv: prepared.append(argv) or ""
+    stack.run_tools = lambda tools: prepared.extend(tools.values()) or {}
     stack.prepare()
     commands["migrate"] = prepared[0]
     asyncio_stack = Stack(StackConfig(var_dir=Path("/nonexistent"), realtime_server="asyncio"))
