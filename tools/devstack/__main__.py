@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import sys
 import time
 
 from shared.config import env_int, env_str, settings
 from shared.platform import SERVICES
-from tools.devstack.infra import InfraError
+from tools.devstack.infra import InfraError, stop_on_signals
 from tools.devstack.stack import Stack, StackConfig
 
 
@@ -66,14 +65,7 @@ def run(demo: bool = False) -> int:
 
     config = StackConfig.from_env(var_dir)
     stack = Stack(config)
-    stopping = False
-
-    def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopping = stop_on_signals()
     try:
         print(f"Starting RabbitMQ{' and PostgreSQL' if config.persistence == 'postgres' else ''} ...", flush=True)
         stack.start_infra()
@@ -101,7 +93,7 @@ Sfera is running (persistence: {config.persistence}, data: {var_dir}).
 Press Ctrl-C to stop everything. A process that exits is started again (restarts: """
               f"{stack.log_dir}/supervisor.json).", flush=True)
         stack.write_status()
-        while not stopping:
+        while not stopping.is_set():
             for line in stack.supervise():
                 print(line, file=sys.stderr, flush=True)
             if stack.owns_broker and stack.rabbitmq.process.poll() is not None:

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def die_with_parent(sig: int = signal.SIGKILL):
 
 class InfraError(RuntimeError):
     pass
+
+
+def stop_on_signals() -> threading.Event:
+    """Set by Ctrl-C or SIGTERM: a foreground tool (``make run``, ``make observe``) runs until it is, then stops
+    what it started."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    return stopping
 
 
 def _ephemeral_range() -> tuple[int, int]:

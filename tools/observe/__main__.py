@@ -6,13 +6,12 @@ the repository's alert and SLO rules; prints its URL and runs until Ctrl-C. Data
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 import urllib.request
 
 from shared.config import env_int, settings
-from tools.devstack.infra import InfraError
+from tools.devstack.infra import InfraError, stop_on_signals
 from tools.devstack.stack import Stack, StackConfig
 from tools.observe.prometheus import Prometheus, scrape_targets
 
@@ -27,14 +26,7 @@ def main() -> int:
               "terminal); Prometheus starts anyway and scrapes it once it is up.", file=sys.stderr)
     prometheus = Prometheus(var_dir / "prometheus", env_int("SFERA_PROMETHEUS_PORT", 9090), scrape_targets(stack),
                             interval="5s")
-    stopping = False
-
-    def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopping = stop_on_signals()
     try:
         prometheus.start()
     except (InfraError, RuntimeError) as error:
@@ -51,7 +43,7 @@ Prometheus is scraping the platform every 5 s (rules: deploy/prometheus/alerts.y
 Dashboards: import deploy/grafana/*.json into a Grafana with this Prometheus as its data source.
 Ctrl-C stops it.""", flush=True)
     try:
-        while not stopping and prometheus.process.poll() is None:
+        while not stopping.is_set() and prometheus.process.poll() is None:
             time.sleep(0.5)
     finally:
         prometheus.stop()
