@@ -37,6 +37,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import struct
@@ -160,6 +161,72 @@ def udp_baseline(fanout: int = 50, seconds: float = 3.0) -> float:
     relay.join()
     sink.close()
     return sent / cpu if cpu else 0.0
+
+
+def _loopback_reader(woken: bool, addresses, n: int, stop) -> None:
+    socks = []
+    for _ in range(n):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        socks.append(sock)
+    addresses.put([s.getsockname() for s in socks])
+    if woken:  # as an event loop reads: asleep in epoll, woken by a datagram
+        poll = select.epoll()
+        by_fd = {s.fileno(): s for s in socks}
+        for fd in by_fd:
+            poll.register(fd, select.EPOLLIN)
+        while not stop.is_set():
+            for fd, _ in poll.poll(0.1):
+                try:
+                    by_fd[fd].recv(2048)
+                except BlockingIOError:
+                    pass
+        return
+    while not stop.is_set():  # every 2 ms, all that waits: no sleeper for a datagram to wake
+        time.sleep(0.002)
+        for sock in socks:
+            while True:
+                try:
+                    sock.recv(2048)
+                except BlockingIOError:
+                    break
+
+
+def loopback_receivers(woken: bool, n: int = 40, rate: int = 2000, seconds: float = 4.0) -> tuple[float, float]:
+    """A sender's CPU a datagram (µs user, µs system) sending ``rate`` 1,030-byte datagrams a second from ``n``
+    sockets to ``n`` sockets read by 2 other processes, ``woken`` by each datagram or reading every 2 ms: on
+    loopback the receiver's delivery, its wake-up and the preemption of the sender by the woken reader run in the
+    sender's ``sendto`` (what the flood's light subscribers cost the SFU; a NIC would take the datagram instead)."""
+    spawn = multiprocessing.get_context("spawn")
+    addresses, stop = spawn.Queue(), spawn.Event()
+    readers = [spawn.Process(target=_loopback_reader, args=(woken, addresses, n // 2, stop)) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    targets = addresses.get(timeout=30) + addresses.get(timeout=30)
+    senders = []
+    for _ in targets:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind(("127.0.0.1", 0))
+        senders.append(sender)
+    data = memoryview(bytearray(1030))
+    before, started, count, sent = os.times(), time.monotonic(), 0, 0
+    while time.monotonic() - started < seconds:
+        due = int((time.monotonic() - started) * rate)
+        while count < due:
+            count += 1
+            for sender, target in zip(senders, targets, strict=True):
+                sender.sendto(data, target)
+            sent += len(targets)
+        time.sleep(0.0005)
+    after = os.times()
+    stop.set()
+    for reader in readers:
+        reader.join(timeout=10)
+    for sender in senders:
+        sender.close()
+    return (after.user - before.user) / sent * 1e6, (after.system - before.system) / sent * 1e6
 
 
 # -- the SFU ------------------------------------------------------------------------------------------------------

@@ -193,13 +193,27 @@ def median_run(runs: list[dict]) -> dict:
 def through_process(args: argparse.Namespace) -> dict:
     """The flood through a real SFU process on each of ``args.paths`` and each of ``args.receivers`` (in turns,
     ``args.rounds`` times), after the bare UDP relay loop of this run."""
-    from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, udp_baseline
+    from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, loopback_receivers, udp_baseline
 
     log_dir = REPO / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     baseline = udp_baseline()
     print(f"bare UDP relay loop in Python (recv once, sendto 50x): {baseline:,.0f} packets/s per core", flush=True)
     out: dict = {"baseline_pps_per_core": baseline}
+    # what a reader woken by each datagram costs a sender on loopback, without the SFU (in turns, median of 3)
+    loopback: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(3):
+        for woken, got in loopback.items():
+            got.append(loopback_receivers(woken))
+    woken_us, batch_us = (sorted(loopback[w], key=sum)[1] for w in (True, False))
+    out["loopback_woken_us"], out["loopback_batch_us"] = woken_us, batch_us
+    print(f"sendto on loopback, 2,000 x 40 datagrams/s to 2 reading processes: user + system {woken_us[0]:.2f} + "
+          f"{woken_us[1]:.2f} µs a datagram with readers woken by each, {batch_us[0]:.2f} + {batch_us[1]:.2f} µs with "
+          f"readers reading every 2 ms (rounds {loopback})", flush=True)
+    report.row("sfu", "sendto on loopback to readers in 2 other processes (2,000 x 40 datagrams/s; µs of the "
+               "sender's CPU a datagram, user + system, median of 3 in turns): readers woken by each datagram",
+               f"{woken_us[0]:.2f} + {woken_us[1]:.2f} µs", f"readers every 2 ms {batch_us[0]:.2f} + {batch_us[1]:.2f} "
+               "µs", sum(woken_us) / sum(batch_us) if sum(batch_us) else None, "(the bench's receivers' share)")
     variants = [(path, receivers) for receivers in args.receivers for path in args.paths]
     runs: dict[tuple[str, str], list[dict]] = {variant: [] for variant in variants}
     for round_ in range(args.rounds):
