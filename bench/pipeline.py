@@ -30,7 +30,17 @@ run measures burst and paced latency again with eventsourcing's own insert trans
 (``SFERA_STORE_SAVE_FUNCTION=off``: the producers', the relay's position and the consumer's
 saves, 5-6 round trips each) as its baseline.
 
+The relay publishes the next batches while the broker has not confirmed the one before (shared/bus/relay.py);
+the same run measures paced latency in turns with one batch at a time (``SFERA_RELAY_IN_FLIGHT=1``) as its baseline,
+and splits each event's way into stages (commit -> relay notified -> select -> mapped -> confirmed / consumer
+delivery -> applied commit) from the relay's and the consumer's trace (``SFERA_PIPELINE_TRACE``, shared/bus/trace.py)
+and PostgreSQL's commit timestamps.
+
     python -m bench.pipeline [--events 10000]
+    python -m bench.pipeline --stages [--events 500 --rate 300 --rounds 2 --variant 'label:NAME=value,...' ...]
+
+``--stages``: paced runs only, each variant (the relay's and the consumer's environment) in turns, with the same
+run's floors (raw pika on a classic and a quorum queue, a raw psycopg INSERT and commit) and each stage's p50.
 """
 
 from __future__ import annotations
@@ -75,11 +85,13 @@ def summary(name: str, count: int, seconds: float, latencies_ms: list[float] | N
     return row
 
 
-def bench_pika(amqp_uri: str, n: int) -> dict:
-    queue = "bench.raw"
+def bench_pika(amqp_uri: str, n: int, quorum: bool = False) -> dict:
+    """Publish with a confirm each, one at a time, to a durable classic queue (``quorum``: a quorum queue, as the
+    platform's consumer queues are: a message is delivered and confirmed once the broker has it on disk)."""
+    queue = "bench.raw.quorum" if quorum else "bench.raw"
     setup = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     channel = setup.channel()
-    channel.queue_declare(queue=queue, durable=True)
+    channel.queue_declare(queue=queue, durable=True, arguments={"x-queue-type": "quorum"} if quorum else None)
     channel.queue_purge(queue)
     setup.close()
     latencies: list[float] = []
@@ -115,7 +127,8 @@ def bench_pika(amqp_uri: str, n: int) -> dict:
     finished.wait(300)
     elapsed = time.perf_counter() - started
     connection.close()
-    return summary("raw pika: publish+confirm -> consume", n, elapsed, latencies)
+    return summary(f"raw pika: publish+confirm -> consume{' (quorum queue)' if quorum else ''}", n, elapsed,
+                   latencies)
 
 
 def bench_psycopg(pg: Postgres, n: int) -> dict:
@@ -123,12 +136,17 @@ def bench_psycopg(pg: Postgres, n: int) -> dict:
                          autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw")
         conn.execute("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
+        latencies = []
         started = time.perf_counter()
         for i in range(n):
+            at = time.perf_counter()
             with conn.transaction():
                 conn.execute("INSERT INTO bench_raw (body) VALUES (%s)", (f'{{"i": {i}}}',))
+            latencies.append((time.perf_counter() - at) * 1000)
         elapsed = time.perf_counter() - started
-    return summary("raw psycopg: INSERT, one per transaction", n, elapsed, None)
+    row = summary("raw psycopg: INSERT, one per transaction", n, elapsed, None)
+    row["commit_p50"] = percentile(latencies, 0.5)  # a transaction's INSERT and its commit, fsync and all
+    return row
 
 
 def bench_consumer_saves(stack: Stack, n: int, save_function: str) -> dict:
@@ -368,6 +386,8 @@ def stages_main(args: argparse.Namespace) -> None:
         stack.start_relay("identity")
         stack.wait_healthy()
         pika_row = bench_pika(stack.amqp_uri, args.events)
+        quorum_row = bench_pika(stack.amqp_uri, args.events, quorum=True)
+        pg_row = bench_psycopg(stack.postgres, args.events)
         pipeline = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics")
         bench_pipeline_paced(pipeline, 100, args.rate)  # warm up: connections, caches
         runs: dict[str, dict[str, list[float]]] = {label: {} for label, _ in variants}
@@ -384,7 +404,10 @@ def stages_main(args: argparse.Namespace) -> None:
                       + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
                 for stage, durations in stage_latencies(pipeline, commits, trace).items():
                     runs[label].setdefault(stage, []).extend(durations)
-    print(f"\nraw pika p50 {pika_row['p50']:.2f} ms; {args.rounds} rounds of {args.events} events at {args.rate:.0f}/s "
+    print(f"\nthe same run's floors, p50: raw pika {pika_row['p50']:.2f} ms (classic queue), "
+          f"{quorum_row['p50']:.2f} ms (quorum queue: the broker's disk write before delivery); raw psycopg "
+          f"INSERT + commit {pg_row['commit_p50']:.2f} ms (the producer's and the consumer's disk write)")
+    print(f"{args.rounds} rounds of {args.events} events at {args.rate:.0f}/s "
           "per variant, in turns")
     print_stages(list(runs.items()))
 
@@ -406,6 +429,8 @@ def main() -> None:
         return
     n = args.events
     with private_stack() as stack:
+        trace = stack.config.var_dir / "pipeline-trace.txt"  # each event's stages (the relay window's turns)
+        stack.config.extra_env[TRACE_FILE] = str(trace)
         stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
                       topology=["tests.fixtures.ledger:LedgerService"])
         ledger_port = free_port()
@@ -420,6 +445,18 @@ def main() -> None:
         rate = rows[-1]["rate"] / 2
         rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rate))
         idle_woken = idle_relay_cpu(stack)
+        # the baseline of the relay's pipeline: one batch at a time, confirmed and recorded before the next read
+        # (SFERA_RELAY_IN_FLIGHT=1); paced runs of both in turns (a shared machine's load comes and goes)
+        windows: dict[str, dict] = {w: {"latencies": [], "stages": {}} for w in ("8", "1")}
+        for _ in range(2):
+            for window, seen in windows.items():
+                restart_relay(stack, SFERA_RELAY_IN_FLIGHT=window)
+                commits: dict = {}
+                bench_pipeline_paced(pipeline, max(250, n // 10), rate, commits)
+                seen["latencies"] += pipeline.commit_latencies(commits)
+                for stage, durations in stage_latencies(pipeline, commits, trace).items():
+                    seen["stages"].setdefault(stage, []).extend(durations)
+        restart_relay(stack)
         # the baseline of the consumer's group commit: the ledger again, one transaction per applied event
         stack.stop_process("ledger")
         stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port,
@@ -502,6 +539,12 @@ def main() -> None:
     report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (paced p50)",
                f"{paced['p50']:.2f} ms", f"SFERA_STORE_SAVE_FUNCTION=off {es_paced['p50']:.2f} ms",
                paced["p50"] / es_paced["p50"], "< 1x")
+    piped, one = (percentile(windows[w]["latencies"], 0.5) for w in ("8", "1"))
+    print(f"paced at {rate:.0f}/s in turns: relay pipelined (8 batches in flight) p50 {piped:.2f} ms, one batch at a "
+          f"time (SFERA_RELAY_IN_FLIGHT=1) p50 {one:.2f} ms ({piped / one:.2f}x); each event's way:")
+    print_stages([("8 in flight", windows["8"]["stages"]), ("1 in flight (before)", windows["1"]["stages"])])
+    report.row("pipeline", f"relay pipelined vs one batch at a time (paced at {rate:.0f}/s, p50, in turns)",
+               f"{piped:.2f} ms", f"SFERA_RELAY_IN_FLIGHT=1 {one:.2f} ms", piped / one, "< 1x")
     print()
     print(report.table(report.rows("pipeline")), flush=True)
 
