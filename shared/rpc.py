@@ -27,11 +27,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Connection
+from kombu.pools import producers
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
     DEFAULT_SERIALIZER,
+    DEFAULT_TRANSPORT_OPTIONS,
     LOGIN_METHOD_CONFIG_KEY,
     NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
@@ -42,18 +45,45 @@ from nameko.standalone.rpc import ClusterProxy, ClusterRpcProxy
 __all__ = ["TransientClusterRpcProxy", "TransientPublisher", "TransientRpcProxy", "rpc_entrypoint"]
 
 
+_POOL_KEYS: dict[tuple, Connection] = {}
+
+
+def _pool_key(amqp_uri: str, ssl: Any, login_method: Any) -> Connection:
+    """The kombu ``Connection`` that names a broker's producer pool (``kombu.pools.producers[key]``); the pool
+    clones it for the connections it opens, the key itself never connects. nameko builds a new one for every
+    publish only to find the pool (parsing the URI, trying to import librabbitmq: a third of an RPC's publish)."""
+    key = (amqp_uri, repr(ssl), login_method)
+    found = _POOL_KEYS.get(key)
+    if found is None:
+        options = {**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": False}
+        found = _POOL_KEYS[key] = Connection(amqp_uri, transport_options=options, ssl=ssl, login_method=login_method)
+    return found
+
+
 class TransientPublisher(Publisher):
-    """An RPC message: not written to disk, not confirmed, not mandatory (see the module's docstring)."""
+    """An RPC message: not written to disk, not confirmed, not mandatory (see the module's docstring), published
+    by a producer of the broker's pool found through one kept key (``_pool_key``)."""
 
     use_confirms = False
     delivery_mode = NON_PERSISTENT
     mandatory = False
 
     def publish(self, payload: Any, **kwargs: Any) -> None:
-        kwargs["mandatory"] = False  # nameko's MethodProxy asks for it on every call; it needs a confirm
-        kwargs["use_confirms"] = False
-        kwargs["delivery_mode"] = NON_PERSISTENT
-        super().publish(payload, **kwargs)
+        """nameko's ``Publisher.publish`` without its per-publish ``Connection``, confirm and ``mandatory`` (which
+        nameko's MethodProxy asks for on every call: only a confirm could tell it in time)."""
+        options = self.publish_kwargs.copy()
+        headers = options.pop("headers", {}).copy()
+        headers.update(kwargs.pop("headers", {}))
+        headers.update(kwargs.pop("extra_headers", {}))
+        for ignored in ("use_confirms", "transport_options", "mandatory", "delivery_mode"):
+            kwargs.pop(ignored, None)
+        settings = {name: kwargs.pop(name, getattr(self, name)) for name in (
+            "priority", "expiration", "serializer", "compression", "retry", "retry_policy")}
+        declare = [*self.declare, *kwargs.pop("declare", ())]
+        options.update(kwargs)
+        with producers[_pool_key(self.amqp_uri, self.ssl, self.login_method)].acquire(block=True) as producer:
+            producer.publish(payload, headers=headers, delivery_mode=NON_PERSISTENT, mandatory=False,
+                             declare=declare, **settings, **options)
 
 
 class _Responder(Responder):

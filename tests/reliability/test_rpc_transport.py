@@ -97,3 +97,27 @@ def test_a_service_that_stays_down_gives_the_caller_a_timeout_not_a_hang(echo):
         assert time.monotonic() - started < 5
     finally:
         pool.close()
+
+
+def test_a_call_builds_no_kombu_connection_to_find_its_producer_pool(echo, monkeypatch):
+    """nameko built a kombu ``Connection`` for every publish only to look its producer pool up (the URI parsed,
+    librabbitmq's import tried: about a third of the gateway's publish); shared.rpc keeps the one key."""
+    import kombu
+
+    stack, _ = echo
+    pool = RpcPool(stack.amqp_uri, size=1, timeout=10)
+    try:
+        assert pool.call("rpc_echo", "echo", text="warm") == "warm"  # the proxy's own connection and reply queue
+        built = []
+        original = kombu.Connection.__init__
+
+        def counting(self, *args, **kwargs):
+            built.append(args[:1])
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(kombu.Connection, "__init__", counting)
+        for n in range(5):
+            assert pool.call("rpc_echo", "echo", text=str(n)) == str(n)
+        assert built == []
+    finally:
+        pool.close()
