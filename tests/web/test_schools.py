@@ -412,6 +412,15 @@ def test_documents_articles_and_channels_SC_10_SC_11_SC_12(people, api, school, 
     expect(page.locator(".post").first).to_contain_text("Завтра линейка в 9:00")
     expect(page.get_by_label("Новая публикация")).to_have_value("")
 
+    # The admins' channels: the list the school's page shows too (ChannelList), a new channel in it at once.
+    me.open(f"/schools/{org}/manage/channels")
+    channels = page.get_by_role("region", name="Каналы")
+    expect(channels.get_by_role("link", name="Новости")).to_be_visible()
+    page.get_by_label("Название нового канала").fill("Объявления")
+    page.get_by_role("button", name="Создать канал").click()
+    expect(channels.get_by_role("link", name="Объявления")).to_be_visible()
+    me.screen("admin-channels")
+
     pupil = people("pupil-reader")
     pupil.sign_in_as(reader, f"/schools/{org}")
     page = pupil.page

@@ -1,6 +1,8 @@
 import { computed, inject, type InjectionKey, ref, type Ref } from 'vue'
 
 import { api, call, type Schemas } from '@/api/client'
+import { callPage, LIST_PAGE } from '@/api/page'
+import { useCursorList } from '@/ui/pager'
 
 export type Organization = Schemas['OrganizationView']
 export type Membership = Schemas['MembershipView']
@@ -64,3 +66,23 @@ export function injectSchool(): SchoolContext {
   if (!school) throw new Error('a manage page outside ManageView')
   return school
 }
+
+// An organization's lists, each a page at a time (issue #17), more as its end scrolls into view: the school's
+// page and its admins' parts read the same ones.
+const page = (organizationId: string, cursor: string | null) =>
+  ({ path: { organization_id: organizationId }, query: { limit: LIST_PAGE, cursor } })
+
+/** The organization's documents (SC-10). */
+export const useDocuments = (organizationId: Ref<string>) => useCursorList<Schemas['DocumentView']>(
+  (cursor) => callPage(() => api.GET('/api/v1/organizations/{organization_id}/documents',
+    { params: page(organizationId.value, cursor) })), { key: (doc) => doc.document_id })
+
+/** The organization's articles (SC-11). */
+export const useArticles = (organizationId: Ref<string>) => useCursorList<Schemas['ArticleView']>(
+  (cursor) => callPage(() => api.GET('/api/v1/organizations/{organization_id}/articles',
+    { params: page(organizationId.value, cursor) })), { key: (a) => a.article_id })
+
+/** The organization's channels (SC-12). */
+export const useChannels = (organizationId: Ref<string>) => useCursorList<Schemas['ChannelView']>(
+  (cursor) => callPage(() => api.GET('/api/v1/organizations/{organization_id}/channels',
+    { params: page(organizationId.value, cursor) })), { key: (c) => c.channel_id })
