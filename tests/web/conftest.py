@@ -173,3 +173,14 @@ def people(browser, web) -> Iterator:
 
 def last_code(api: Api, phone: str) -> str:
     return api.inbox_code("sms", re.sub(r"[^\d+]", "", phone))
+
+
+def operator_in_browser(people, api: Api, name: str, path: str = "/operator") -> tuple[dict, Person]:
+    """The platform's operator (SFERA_OPERATOR_PHONES, a named profile) signed in in a browser of its own at
+    ``path``: their API session and the browser."""
+    console = api.operator()
+    api.ok("PUT", "/me/profile", console["access_token"], json={
+        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
+    operator = people(name)
+    operator.sign_in_as(console, path)
+    return console, operator

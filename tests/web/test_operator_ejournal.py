@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.test_ejournal import journal  # noqa: F401  (the simulator and its registered providers)
 from tests.helpers import eventually
+from tests.web.conftest import operator_in_browser
 
 pytestmark = pytest.mark.e2e
 
@@ -26,11 +27,7 @@ def test_the_console_shows_a_bound_schools_resync_until_it_is_done(people, api, 
                    json={"organization_id": organization_id})
     assert bound["resync"]["state"] == "pending"
 
-    console = api.operator()
-    api.ok("PUT", "/me/profile", console["access_token"], json={
-        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
-    operator = people("operator-ejournal")
-    operator.sign_in_as(console, "/operator")
+    _, operator = operator_in_browser(people, api, "operator-ejournal")
     page = operator.page
     provider = page.locator(f"[data-provider-id='{provider_id}']")  # region 16 has other tests' journals too
     expect(provider).to_contain_text("Привязанные школы")
@@ -45,11 +42,7 @@ def test_the_console_shows_a_bound_schools_resync_until_it_is_done(people, api, 
 def test_the_console_registers_a_journal_under_a_region_chosen_by_name_EJ_1_SC_2(people, api):
     """The provider form offers the federal subjects by name (the select the school forms use), in the language
     shown; none chosen is refused with region.unknown's message; the journal registered is named by its region."""
-    console = api.operator()
-    api.ok("PUT", "/me/profile", console["access_token"], json={
-        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
-    operator = people("operator-ejournal-region")
-    operator.sign_in_as(console, "/operator")
+    console, operator = operator_in_browser(people, api, "operator-ejournal-region")
     page = operator.page
     region = page.get_by_label("Регион", exact=True)
     expect(region).to_have_value("")

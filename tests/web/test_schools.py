@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import eventually
+from tests.web.conftest import operator_in_browser
 
 pytestmark = pytest.mark.e2e
 
@@ -61,11 +62,7 @@ def test_a_school_is_applied_for_and_the_operator_approves_or_rejects_SC_1(peopl
     other = api.ok("POST", "/organization-applications", status=201, json={
         "name": "Не та школа", "kind": "school", "country": "RU", "city": place, "admin_phone": api.new_phone()})
 
-    console = api.operator()
-    api.ok("PUT", "/me/profile", console["access_token"], json={
-        "last_name": "Операторова", "first_name": "Ирина", "birth_date": "1990-01-01", "sex": "female"})
-    operator = people("operator")
-    operator.sign_in_as(console, "/schools")
+    _, operator = operator_in_browser(people, api, "operator", "/schools")
     page = operator.page
     operator.screen("schools")
     page.get_by_role("link", name="Консоль оператора").click()
