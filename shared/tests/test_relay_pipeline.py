@@ -15,6 +15,7 @@ import pytest
 from pika.frame import Method
 from pika.spec import Basic
 
+from shared.bus.trace import TRACE_FILE, read_trace
 from shared.tests.test_relay_wake import Relay, commit
 from shared.tests.test_relay_wake import open_store as open_store  # noqa: F401 - the fixture
 
@@ -142,3 +143,23 @@ def test_a_connection_lost_with_batches_unconfirmed_publishes_them_again(open_st
         later, _ = commit(app)
         broker.arrival(later)
         wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
+
+
+def test_with_a_trace_file_the_relay_writes_each_events_stages_in_order(open_store, rabbitmq, tmp_path,  # noqa: F811
+                                                                          monkeypatch):
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv(TRACE_FILE, str(trace))  # bench.pipeline --stages reads it
+    app, config, broker = open_store("postgres")
+    with Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0):
+        user, _ = commit(app)
+        broker.arrival(user)
+        time.sleep(0.3)                    # commit -> notified -> read -> published; one more to be listening
+        user, _ = commit(app)
+        broker.arrival(user)
+        head = app.process_recorder.max_notification_id()
+        wait_until(lambda: recorded(app) == head)
+    stages = read_trace(str(trace))
+    key = str(head)
+    order = ["relay_notified", "relay_reading", "relay_selected", "relay_mapped", "relay_confirmed", "relay_recorded"]
+    times = [stages[stage][key] for stage in order]
+    assert times == sorted(times), dict(zip(order, times, strict=True))
