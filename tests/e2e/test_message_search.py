@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.test_messaging import chat_of, pupils_class_chat
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def chat_of(api, session, kind):
-    found = [c["chat"] for c in api.ok("GET", "/chats", session["access_token"]) if c["chat"]["kind"] == kind]
-    return found[0] if found else None
 
 
 def search(api, session, **query) -> dict:
@@ -29,9 +25,7 @@ def refused(api, session, **query) -> tuple[int, str, str]:
 
 def test_messages_are_found_by_word_forms_in_ones_chats_only(api, klass):
     a, b = klass["pupils"]
-    chat = eventually(lambda: chat_of(api, a, "class"), what="messaging to build the class chat")
-    eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
-               what="both pupils in the class chat")
+    chat = pupils_class_chat(api, klass)
     path = f"/chats/{chat['chat_id']}/messages"
     posted = api.ok("POST", path, a["access_token"], status=201, json={"text": "Контрольная работа в пятницу"})
     api.ok("POST", path, a["access_token"], status=201, json={"text": "Завтра урок литературы"})

@@ -26,11 +26,18 @@ def chat_of(api, session, kind):
     return found[0] if found else None
 
 
-def test_the_class_chat_exists_with_its_students_and_carries_messages_CH_1_CH_4(api, klass):
+def pupils_class_chat(api, klass) -> dict:
+    """The class chat of ``klass``'s two pupils, once messaging has built it from school's events with both in it."""
     a, b = klass["pupils"]
     chat = eventually(lambda: chat_of(api, a, "class"), what="messaging to build the class chat from school's events")
     eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
                what="both pupils in the class chat")
+    return chat
+
+
+def test_the_class_chat_exists_with_its_students_and_carries_messages_CH_1_CH_4(api, klass):
+    a, b = klass["pupils"]
+    chat = pupils_class_chat(api, klass)
     first = api.ok("POST", f"/chats/{chat['chat_id']}/messages", a["access_token"], status=201,
                    json={"text": "Кто решил задачу 5?"})
     api.ok("POST", f"/chats/{chat['chat_id']}/messages", b["access_token"], status=201,

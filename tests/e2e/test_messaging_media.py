@@ -9,9 +9,8 @@ import zlib
 
 import pytest
 
-from tests.e2e.test_messaging import chat_of, error
+from tests.e2e.test_messaging import error, pupils_class_chat
 from tests.e2e.test_realtime import connect, next_event
-from tests.helpers import eventually
 from tools.devstack.infra import free_port
 
 pytestmark = pytest.mark.e2e
@@ -28,11 +27,7 @@ def png(width: int = 4, height: int = 4) -> bytes:
 
 @pytest.fixture(scope="module")
 def class_chat(api, klass):
-    a, b = klass["pupils"]
-    chat = eventually(lambda: chat_of(api, a, "class"), what="the class chat")
-    eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
-               what="both pupils in the class chat")
-    return chat["chat_id"]
+    return pupils_class_chat(api, klass)["chat_id"]
 
 
 def test_attachments_go_through_the_blob_store_to_members_only_CH_4(api, klass, class_chat):

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_messaging import chat_of
-from tests.helpers import eventually
+from tests.e2e.test_messaging import pupils_class_chat
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_author_sees_who_has_read_their_message_and_others_do_not_CH_4(api, klass):
     a, b = klass["pupils"]
-    chat = eventually(lambda: chat_of(api, a, "class"), what="the class chat")
-    eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
-               what="both pupils in the class chat")
+    chat = pupils_class_chat(api, klass)
     messages = f"/chats/{chat['chat_id']}/messages"
     seq = api.ok("POST", messages, a["access_token"], status=201, json={"text": "Кто прочитал?"})["seq"]
     assert api.ok("GET", f"{messages}/{seq}/readers", a["access_token"]) == {

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.test_messaging import chat_of
-from tests.helpers import WebSocketClient, eventually
+from tests.e2e.test_messaging import pupils_class_chat
+from tests.helpers import WebSocketClient
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +37,7 @@ def next_event(ws, kind: str, timeout: float = 5) -> dict:
 
 def test_members_receive_messages_live_and_outsiders_do_not_CH_4(api, platform, klass):
     a, b = klass["pupils"]
-    chat = eventually(lambda: chat_of(api, a, "class"), what="the class chat")
-    eventually(lambda: b["user_id"] in api.ok("GET", f"/chats/{chat['chat_id']}", a["access_token"])["member_ids"],
-               what="both pupils in the class chat")
+    chat = pupils_class_chat(api, klass)
     listener, outsider_ws = connect(platform, b), connect(platform, api.sign_in())
     sent_at = time.monotonic()
     posted = api.ok("POST", f"/chats/{chat['chat_id']}/messages", a["access_token"], status=201,
