@@ -306,8 +306,8 @@ def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[
                   f"{100 * row['delivered']:5.1f}% of {expected}, p50 "
                   f"{row['p50']:7.1f} ms, p99 {row['p99']:7.1f} ms, {failures} failed (POST answered p50 "
                   f"{row['answered_p50']:.1f} ms, p99 {row['answered_p99']:.1f} ms)", flush=True)
-            if row["delivered"] < 0.9 or row["p99"] > 5000:
-                break  # far past what it keeps up with: a higher rate tells nothing more
+            if row["delivered"] < 0.9:
+                break  # losing deliveries: a higher rate tells nothing more (slow ones still reach the asked rate)
     finally:
         sockets.close()
     return rows
