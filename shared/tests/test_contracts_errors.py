@@ -1,0 +1,141 @@
+"""What the contracts refuse and how: every bad event keeps the exact error (message and field errors) that make_event
+and parse_event gave before validation was made cheaper (issue #17), and every good event keeps its exact wire form."""
+
+import json
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from marshmallow import fields
+
+from shared.contracts import ContractError, get_contract, make_event, parse_event, registry
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 9, 1, 8, 30, tzinfo=timezone.utc)
+U = uuid.UUID("6f1c1b52-3d0e-4f8e-9a57-0c9e3a1d2b11")
+GOOD = {"user_id": U, "phone": "+79001234567", "registered_via": "phone", "registered_at": NOW}
+ENVELOPE = {
+    "specversion": "1.0", "id": "identity:7:UserRegistered.v1", "source": "/sfera/identity",
+    "type": "identity.UserRegistered.v1", "time": "2026-09-01T08:30:00+00:00", "subject": None,
+    "datacontenttype": "application/json",
+    "data": {"user_id": str(U), "phone": "+79001234567", "email": None, "registered_via": "phone", "invite_token": None,
+             "last_name": None, "first_name": None, "patronymic": None, "birth_date": None, "sex": None,
+             "registered_at": "2026-09-01T08:30:00+00:00"},
+}
+MISSING = ["Missing data for required field."]
+NOT_STRING = ["Not a valid string."]
+DATA_ERROR = "identity.UserRegistered.v1: data does not match the contract"
+ENVELOPE_ERROR = "malformed CloudEvents envelope"
+
+
+def test_the_envelope_a_producer_writes_is_the_one_on_the_wire():
+    event = make_event("identity.UserRegistered.v1", GOOD, event_id="identity:7:UserRegistered.v1", time=NOW)
+    assert event.to_dict() == ENVELOPE
+    assert json.loads(event.to_json()) == ENVELOPE
+    assert parse_event(event.to_json()) == event
+
+
+@pytest.mark.parametrize("event_type, data, message, errors", [
+    ("identity.UserRegistered.v1", {**GOOD, "registered_via": "pigeon"}, DATA_ERROR,
+     {"registered_via": ["Must be one of: phone, email."]}),
+    ("identity.UserRegistered.v1", {**GOOD, "registered_at": datetime(2026, 9, 1)}, DATA_ERROR,
+     {"registered_at": ["Not a valid aware datetime."]}),
+    ("identity.UserRegistered.v1", {"phone": "+7"}, DATA_ERROR,
+     {"user_id": MISSING, "registered_via": MISSING, "registered_at": MISSING}),
+    ("identity.UserRegistered.v1", {**GOOD, "email": "nope"}, DATA_ERROR, {"email": ["Not a valid email address."]}),
+    ("identity.UserRegistered.v9", GOOD, "unknown event type 'identity.UserRegistered.v9'", {}),
+    ("messaging.MessagePosted.v1",
+     {"chat_id": U, "message_id": U, "seq": 1, "posted_at": NOW,
+      "poll": {"question": "q", "options": ["a"], "multiple": "maybe", "extra": 1}},
+     "messaging.MessagePosted.v1: data does not match the contract", {"poll": {"multiple": ["Not a valid boolean."]}}),
+])
+def test_a_producer_is_refused_bad_data_with_the_same_error(event_type, data, message, errors):
+    with pytest.raises(ContractError) as info:
+        make_event(event_type, data, event_id="x")
+    assert (str(info.value), info.value.errors) == (message, errors)
+
+
+@pytest.mark.parametrize("body, message, errors", [
+    ({}, ENVELOPE_ERROR, {k: MISSING for k in ("specversion", "id", "source", "type", "time", "data")}),
+    ({**ENVELOPE, "specversion": 1.0, "id": "", "source": 5, "subject": 7, "datacontenttype": None, "data": [1]},
+     ENVELOPE_ERROR,
+     {"specversion": NOT_STRING, "id": ["Shorter than minimum length 1."], "source": NOT_STRING,
+      "subject": NOT_STRING, "datacontenttype": ["Field may not be null."], "data": ["Not a valid mapping type."]}),
+    ({**ENVELOPE, "specversion": "0.3"}, ENVELOPE_ERROR, {"specversion": ["Must be equal to 1.0."]}),
+    ({**ENVELOPE, "time": "2026-09-01T08:30:00"}, ENVELOPE_ERROR, {"time": ["Not a valid aware datetime."]}),
+    ({**ENVELOPE, "time": "yesterday"}, ENVELOPE_ERROR, {"time": ["Not a valid datetime."]}),
+    ({**ENVELOPE, "time": None}, ENVELOPE_ERROR, {"time": ["Field may not be null."]}),
+    ({**ENVELOPE, "type": ""}, ENVELOPE_ERROR, {"type": ["Shorter than minimum length 1."]}),
+    ({**ENVELOPE, "type": "identity.UserRegistered.v9"}, "unknown event type 'identity.UserRegistered.v9'", {}),
+    ({**ENVELOPE, "data": {**ENVELOPE["data"], "user_id": "not-a-uuid", "registered_via": "pigeon"}}, DATA_ERROR,
+     {"user_id": ["Not a valid UUID."], "registered_via": ["Must be one of: phone, email."]}),
+    (b"[1]", "envelope must be a JSON object", {}),
+    (b"{nope", "body is not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)", {}),
+])
+def test_a_consumer_refuses_a_bad_event_with_the_same_error(body, message, errors):
+    with pytest.raises(ContractError) as info:
+        parse_event(body if isinstance(body, bytes) else json.dumps(body))
+    assert (str(info.value), info.value.errors) == (message, errors)
+
+
+def test_a_consumer_reads_what_the_envelope_schema_accepts_as_it_did():
+    """Optional envelope fields take their defaults, unknown ones are ignored, a subject is kept; the data is the
+    contract's load (defaults filled, unknown fields dropped)."""
+    lean = {k: v for k, v in ENVELOPE.items() if k not in ("subject", "datacontenttype")}
+    lean["data"] = {"user_id": str(U), "registered_via": "email", "email": "a@b.ru", "registered_at": ENVELOPE["time"],
+                    "later": 1}
+    event = parse_event({**lean, "extension": "x", "subject": "s1"})
+    assert (event.subject, event.time, event.id) == ("s1", NOW, ENVELOPE["id"])
+    assert event.data == {"user_id": U, "email": "a@b.ru", "registered_via": "email", "registered_at": NOW,
+                          "phone": None, "invite_token": None, "last_name": None, "first_name": None,
+                          "patronymic": None, "birth_date": None, "sex": None}
+    assert parse_event(lean).subject is None
+    moscow = parse_event({**lean, "time": "2026-09-01T11:30:00.250000+03:00"}).time
+    assert moscow == NOW + timedelta(milliseconds=250) and moscow.utcoffset() == timedelta(hours=3)
+
+
+def sample(field: fields.Field, full: bool):
+    """A value a producer could pass for ``field`` (python objects, as the outboxes do)."""
+    if isinstance(field, fields.Nested):
+        return example(field.schema, full)
+    if isinstance(field, fields.List):
+        return [sample(field.inner, full), sample(field.inner, full)]
+    if isinstance(field, fields.Dict):
+        if field.value_field is not None:
+            return {"k": sample(field.value_field, full)}
+        return {"k": [1, "v"]}
+    for validator in field.validators:
+        for attribute in ("choices", "comparable", "min"):
+            if getattr(validator, attribute, None) is not None:
+                value = getattr(validator, attribute)
+                return list(value)[0] if attribute == "choices" else value
+    kinds = [(fields.UUID, uuid.uuid4()), (fields.DateTime, NOW + timedelta(microseconds=7)),
+             (fields.Date, date(2012, 3, 4)), (fields.Email, "a@b.ru"), (fields.Boolean, True),
+             (fields.Integer, 3), (fields.Float, 2), (fields.String, "текст")]
+    return next(value for kind, value in kinds if isinstance(field, kind))
+
+
+def example(schema, full: bool) -> dict:
+    """Every field (full) or only the required ones and the nested schemas' required ones, so the schema fills its
+    defaults, nested ones too."""
+    def nested(f):
+        return isinstance(f, fields.Nested) or isinstance(getattr(f, "inner", None), fields.Nested)
+
+    return {name: sample(f, full) for name, f in schema.load_fields.items() if full or f.required or nested(f)}
+
+
+@pytest.mark.parametrize("event_type", sorted(registry))
+@pytest.mark.parametrize("full", [True, False], ids=["every_field", "required_only"])
+def test_every_contract_keeps_its_wire_form(event_type, full):
+    """The envelope's data is what dumping the validated data gives, for every contract, whether the producer gave
+    every field or the schema filled the defaults (in nested schemas too)."""
+    schema = get_contract(event_type).data_schema()
+    data = example(schema, full)
+    if "starts_at" in data and "ends_at" in data:  # the lessons' contracts check the order
+        data["ends_at"] = data["starts_at"] + timedelta(minutes=45)
+    event = make_event(event_type, data, event_id="x", time=NOW)
+    expected = schema.dump(schema.load(schema.dump(data)))
+    assert event.to_dict()["data"] == expected
+    assert json.loads(event.to_json())["data"] == json.loads(json.dumps(expected))
+    assert parse_event(event.to_json()) == event
