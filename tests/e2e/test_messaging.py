@@ -208,3 +208,23 @@ def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_i
         403, "direct.no_shared_chat")
     assert api.ok("POST", "/direct-chats", b["access_token"], json={"user_id": a["user_id"]})["chat_id"] == dialog[
         "chat_id"]
+
+
+def test_renaming_the_school_renames_the_school_chat_its_members_see_and_find_CH_1(api):
+    """CH-1: the school's chat is everyone in the school, named after it; nobody renames it by hand (a system
+    chat), so when the admin renames the school the chat follows (it kept the old name before)."""
+    org, admin = api.organization("Школа переименований", "Казань")
+    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                  json={"name": "5Л", "start_year": 2025, "end_year": 2032})["class_id"]
+    pupil = api.member(org, admin, "student", five)
+    school_chat = eventually(lambda: chat_of(api, pupil, "organization"), what="the school's chat")
+    assert school_chat["name"] == "Школа переименований"
+    assert error(api.call("PATCH", f"/chats/{school_chat['chat_id']}", admin["access_token"],
+                          json={"name": "Свой"})) == (403, "chat.system_managed")
+    api.ok("PATCH", f"/organizations/{org}", admin["access_token"], json={"name": "Лицей Лобачевского"})
+    eventually(lambda: chat_of(api, pupil, "organization")["name"] == "Лицей Лобачевского",
+               what="the school's chat renamed after the school")
+    for who in (pupil, admin):
+        found = api.ok("GET", "/chats", who["access_token"], params={"q": "лицей лобачевского"})
+        assert [c["chat"]["chat_id"] for c in found] == [school_chat["chat_id"]]
+        assert api.ok("GET", "/chats", who["access_token"], params={"q": "переименований"}) == []

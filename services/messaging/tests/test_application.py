@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -115,6 +115,58 @@ def test_nobody_adds_or_removes_members_of_a_system_chat_by_hand_CH_2(school):
     assert info.value.code == "chat.system_managed"
     with pytest.raises(Forbidden):
         school.app.remove_member(admin, org_chat.id, admin)
+
+
+def test_renaming_the_school_renames_its_school_chat_once_not_its_class_or_manual_chats_CH_1(school):
+    """The school's chat (CH-1: everyone in the school) is named after the school, and being a system chat nobody
+    renames it by hand (PATCH answers chat.system_managed): it follows school's OrganizationUpdated. A class chat
+    (named after its class) and a manual chat (named by its creator) keep their names. Applied once per event
+    (a redelivery renames nothing again); an older report arriving late does not undo a newer name."""
+    admin = school.join("admin")
+    pupil = school.join("student", school.klass("5А"))
+    (org_chat,) = school.chat_of("organization", admin)
+    (class_chat,) = school.chat_of("class", pupil)
+    manual = school.app.create_chat(admin, CreateChat(school.org, "Школа", (pupil,)))
+    with pytest.raises(Forbidden, match="chat.system_managed"):
+        school.app.update_chat(admin, UpdateChat(org_chat.id, name="Наш чат"))
+
+    def updated(name: str, at: datetime):
+        return make_event("school.OrganizationUpdated.v1", {
+            "organization_id": school.org, "name": name, "country": "RU", "city": "Казань", "updated_at": at},
+            event_id=f"school:{uuid.uuid4()}:OrganizationUpdated.v1")
+
+    def renames() -> list[str]:
+        return [e["name"] for e in published(school.app, "messaging.ChatUpdated.v1")
+                if str(e["chat_id"]) == str(org_chat.id)]
+
+    rename = updated("Гимназия Лобачевского", NOW + timedelta(days=1))
+    assert handlers.on_organization_updated(school.app, rename)
+    assert school.app.chat(org_chat.id).name == "Гимназия Лобачевского"
+    assert not handlers.on_organization_updated(school.app, rename)  # redelivered: applied once
+    handlers.on_organization_updated(school.app, updated("Школа", NOW + timedelta(hours=1)))  # older, late
+    handlers.on_organization_updated(school.app, updated("Гимназия Лобачевского", NOW + timedelta(days=2)))
+    assert renames() == ["Гимназия Лобачевского"]
+    assert school.app.chat(org_chat.id).name == "Гимназия Лобачевского"
+    assert school.app.chat(class_chat.id).name == "5А" and school.app.chat(manual.id).name == "Школа"
+    listed = {str(c["chat"]["chat_id"]): c["chat"]["name"] for c in school.app.chat_list(pupil)[0]}  # the read model
+    assert listed[str(org_chat.id)] == "Гимназия Лобачевского" and listed[str(manual.id)] == "Школа"
+    assert [str(c["chat"]["chat_id"]) for c in school.app.chat_list(admin, None, None, "лобачевского")[0]] == [
+        str(org_chat.id)]
+
+
+def test_a_school_renamed_before_its_registration_arrives_opens_its_chat_with_the_newer_name_CH_1(store_settings):
+    """Events may arrive out of order: the school's chat opened by a late OrganizationRegistered takes the name
+    of the newer OrganizationUpdated already applied, not the registration's."""
+    app = make_application(MessagingApplication, "messaging", create_table=True, config=store_settings)
+    org = uuid.uuid4()
+    handlers.on_organization_updated(app, make_event("school.OrganizationUpdated.v1", {
+        "organization_id": org, "name": "Гимназия Лобачевского", "country": "RU", "city": "Казань",
+        "updated_at": NOW + timedelta(days=1)}, event_id=f"school:{uuid.uuid4()}:OrganizationUpdated.v1"))
+    handlers.on_organization_registered(app, make_event("school.OrganizationRegistered.v1", {
+        "organization_id": org, "name": "Школа", "kind": "school", "country": "RU", "city": "Казань",
+        "registered_at": NOW}, event_id=f"school:{uuid.uuid4()}:OrganizationRegistered.v1"))
+    (chat,) = [c for c in published(app, "messaging.ChatCreated.v1") if c["kind"] == "organization"]
+    assert chat["name"] == "Гимназия Лобачевского"
 
 
 def test_subject_chats_and_the_class_teachers_three_are_idempotent_by_key_CH_2(school):

@@ -318,10 +318,11 @@ def test_the_filter_finds_a_dialog_and_an_inbox_thread_by_the_name_their_viewer_
     assert found(pupil, "петрова") == found(pupil, "ПЕТР анна серг", 1) == [str(dialog.id)]
     assert found(teacher, "иванова мар") == [str(dialog.id)]
     assert found(pupil, "иванова") == found(teacher, "петрова") == []  # one's own name names none of one's chats
-    assert found(pupil, "гимназ лобач") == [str(thread.id)]            # the writer is shown the school
-    assert found(pupil, "сидоров") == []                               # ... never the admin who answered (CH-5)
+    (school_chat,) = [str(c["chat"]["chat_id"]) for c in app.chat_list(pupil)[0] if c["chat"]["kind"] == "organization"]
+    assert found(pupil, "гимназ лобач") == [str(thread.id), school_chat]  # the writer is shown the school (the
+    assert found(pupil, "сидоров") == []                               # school's chat follows its rename, CH-1)
     assert found(admin, "иванова") == [str(thread.id)]                 # the admins are shown its writer
-    assert found(admin, "гимназия") == []                              # not the school (the school's chat: Школа)
+    assert found(admin, "гимназия") == [school_chat]                   # not the school: only the school's chat
     assert found(pupil, "иванова петрова") == []                       # every word in the one name shown
 
     assert named(app, teacher, "Смирнова", "Анна", at=NOW + timedelta(days=2))  # married: a rename

@@ -46,7 +46,7 @@ class Names(Base):
     def name_organization(self, organization_id: uuid.UUID, name: str, at: datetime, *, event_id: str) -> bool:
         def command() -> bool:
             pending: dict = {}
-            self._org_roster(organization_id, pending).rename(name, at)
+            self._name_organization(self._org_roster(organization_id, pending), name, at, pending)
             return self.process_once(event_id, *pending.values())
 
         return self.retrying(command, ("org", organization_id))

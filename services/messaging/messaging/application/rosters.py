@@ -51,11 +51,13 @@ class Rosters(Base):
 
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
-            roster.rename(name, at)
+            self._name_organization(roster, name, at, pending)
             if roster.chat_ids:
                 return
+            # a newer OrganizationUpdated may have come first (events arrive out of order): its name wins
             chat = self._new_chat(pending, kind="organization", organization_id=organization_id,
-                                  name=name, created_by=None, member_ids=list(roster.members),
+                                  name=getattr(roster, "name", None) or name, created_by=None,
+                                  member_ids=list(roster.members),
                                   key=f"organization:{organization_id}", all_participants=True)
             roster.follow(chat.id)
 
@@ -63,12 +65,13 @@ class Rosters(Base):
 
     def update_organization(self, organization_id: uuid.UUID, name: str, settings: dict, at: datetime, *,
                             event_id: str) -> bool:
-        """school's OrganizationUpdated: its settings (CH-1) and its name as of ``at``."""
+        """school's OrganizationUpdated: its settings (CH-1) and its name as of ``at``, which the school's chat
+        follows."""
 
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
             roster.change_settings(settings)
-            roster.rename(name, at)
+            self._name_organization(roster, name, at, pending)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
 
