@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -110,12 +111,14 @@ class CloudEvent:
     time: datetime
     subject: str | None
     data: dict[str, Any]
+    # The data as JSON values (the contract's dump of ``data``) when make_event already has it; not part of equality.
+    wire_data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def contract(self) -> Contract:
         return get_contract(self.type)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _envelope(self, data: dict[str, Any]) -> dict[str, Any]:
         return {
             "specversion": SPECVERSION,
             "id": self.id,
@@ -124,11 +127,18 @@ class CloudEvent:
             "time": self.time.isoformat(),
             "subject": self.subject,
             "datacontenttype": CONTENT_TYPE,
-            "data": self.contract.data_schema().dump(self.data),
+            "data": data,
         }
 
+    def json_data(self) -> dict[str, Any]:
+        """The data as JSON values: the contract's dump of ``data`` (the caller must not change it)."""
+        return self.wire_data if self.wire_data is not None else self.contract.data_schema().dump(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._envelope(copy.deepcopy(self.wire_data) if self.wire_data is not None else self.json_data())
+
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+        return json.dumps(self._envelope(self.json_data()), separators=(",", ":")).encode()
 
 
 def make_event(
@@ -143,7 +153,8 @@ def make_event(
     entry = get_contract(event_type)
     schema = entry.data_schema()
     try:
-        loaded = schema.load(schema.dump(data))
+        dumped = schema.dump(data)
+        loaded = schema.load(dumped)
     except ValidationError as exc:
         raise ContractError(f"{event_type}: data does not match the contract", exc.messages_dict) from exc
     return CloudEvent(
@@ -153,7 +164,71 @@ def make_event(
         time=time or utcnow(),
         subject=subject,
         data=loaded,
+        wire_data=_redumped(schema, dumped, loaded),
     )
+
+
+# Fields whose dump of their own load of a dump is that dump (a UUID's canonical string, an ISO time, a number, ...).
+_SAME_AGAIN = (fields.String, fields.UUID, fields.Integer, fields.Float, fields.Boolean, fields.DateTime, fields.Date)
+_SCHEMA_HOOKS = ("pre_dump", "post_dump", "pre_load", "post_load")
+_SAME, _NESTED, _NESTED_LIST, _DUMP = range(4)
+
+
+def _builtin(f: fields.Field) -> bool:
+    return type(f).__module__ == fields.__name__
+
+
+def _same_again(f: fields.Field) -> bool:
+    if isinstance(f, fields.List):
+        return _same_again(f.inner)
+    if isinstance(f, fields.Dict):
+        return all(inner is None or _same_again(inner) for inner in (f.key_field, f.value_field))
+    return _builtin(f) and isinstance(f, _SAME_AGAIN)
+
+
+@functools.cache
+def _redump_plan(schema: Schema) -> tuple[tuple[str, str, fields.Field, int, bool], ...] | None:
+    """Per field of a (cached) schema: its name, its key on the wire, how ``_redumped`` gets its dump and whether its
+    dump of None is None (marshmallow's own fields); None: the schema has hooks, dump it all again."""
+    if any(schema._hooks[hook] for hook in _SCHEMA_HOOKS):
+        return None
+    plan = []
+    for name, f in schema.dump_fields.items():
+        if isinstance(f, fields.Nested) and not f.many and _builtin(f):
+            kind = _NESTED
+        elif isinstance(f, fields.List) and isinstance(f.inner, fields.Nested) and not f.inner.many and _builtin(f):
+            kind = _NESTED_LIST
+        else:
+            kind = _SAME if _same_again(f) else _DUMP
+        plan.append((name, f.data_key or name, f, kind, _builtin(f)))
+    return tuple(plan)
+
+
+def _redumped(schema: Schema, dumped: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+    """``schema.dump(loaded)`` where ``loaded = schema.load(dumped)``, without dumping everything again: a field
+    the load did not fill with its default is already in ``dumped`` as its dump would give it; the defaults it
+    filled (in nested schemas too) are dumped. A field of any other kind (or a schema with hooks) is dumped again."""
+    plan = _redump_plan(schema)
+    if plan is None:
+        return schema.dump(loaded)
+    out = {}
+    for name, key, f, kind, builtin in plan:
+        if name not in loaded:
+            continue
+        value = loaded[name]
+        if value is None and builtin:
+            out[key] = None
+        elif key not in dumped or kind == _DUMP:
+            out[key] = f.serialize(name, loaded, accessor=schema.get_attribute)
+        elif kind == _SAME:
+            out[key] = dumped[key]
+        elif kind == _NESTED:
+            out[key] = _redumped(f.schema, dumped[key], value)
+        else:
+            inner = f.inner.schema
+            out[key] = [None if item is None else _redumped(inner, one, item)
+                        for one, item in zip(dumped[key], value, strict=True)]
+    return out
 
 
 def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
@@ -166,7 +241,7 @@ def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
     if not isinstance(body, dict):
         raise ContractError("envelope must be a JSON object")
     try:
-        envelope = _instance(EnvelopeSchema).load(body)
+        envelope = _envelope(body)
     except ValidationError as exc:
         raise ContractError("malformed CloudEvents envelope", exc.messages_dict) from exc
     entry = get_contract(envelope["type"])
@@ -182,3 +257,31 @@ def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
         subject=envelope["subject"],
         data=data,
     )
+
+
+def _envelope(body: dict[str, Any]) -> dict[str, Any]:
+    """``EnvelopeSchema().load(body)`` for the envelope producers write (every field a string of the kind the schema
+    wants, the data an object), checked field by field without the schema's machinery; the time is read by the
+    schema's own field. An envelope that is anything else goes through the schema, so what it refuses and how is
+    the schema's own."""
+    get = body.get
+    specversion, event_id, source, event_type = get("specversion"), get("id"), get("source"), get("type")
+    time, subject, content_type, data = get("time"), get("subject"), get("datacontenttype", CONTENT_TYPE), get("data")
+    if (
+        type(specversion) is str and specversion == SPECVERSION
+        and type(event_id) is str and event_id
+        and type(source) is str and source
+        and type(event_type) is str and event_type
+        and type(time) is str
+        and (subject is None or type(subject) is str)
+        and type(content_type) is str
+        and type(data) is dict
+    ):
+        try:
+            when = _instance(EnvelopeSchema).fields["time"].deserialize(time, "time", body)
+        except ValidationError:
+            pass  # the schema says how
+        else:
+            return {"specversion": specversion, "id": event_id, "source": source, "type": event_type, "time": when,
+                    "subject": subject, "datacontenttype": content_type, "data": dict(data)}
+    return _instance(EnvelopeSchema).load(body)
