@@ -228,9 +228,13 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
             # _handle_rtp_packet the forwarder replaces (forward), so the shortcut takes nothing away
             assert ("RtcpPsfbPacket", 1, 0) in heard, heard
             assert not [h for h in heard if h[0] == "RtcpRtpfbPacket" or h[2]], heard
-            shortcut = scrape(sfu.port)["sfera_sfu_fast_received_packets"]
-            # the shortcut took the media (all but each track's first packet); off: nothing
-            assert shortcut > 100 if sfu.receive == "1" else shortcut == 0
+            # the shortcut takes the media (all but each track's first packet and what aioice had queued before
+            # the shortcut was in place: at load 16 in CI that was most of the first 150); off: nothing
+            if sfu.receive == "1":
+                await until(lambda: scrape(sfu.port)["sfera_sfu_fast_received_packets"] > 100, 10,
+                            "the shortcut to take the media")
+            else:
+                assert scrape(sfu.port)["sfera_sfu_fast_received_packets"] == 0
         finally:
             for peer in (publisher, subscriber):
                 if peer is not None:
