@@ -89,8 +89,33 @@ export const useChats = defineStore('chats', () => {
       && o.membership.roles.includes('admin'))
   }
 
+  /** Schools by their public details (GET /organizations/{id}): a chat can outlive one's membership of its school
+   *  (one's own inbox thread stays one's after leaving, CH-5), and is still named by the school. */
+  const schoolNames = reactive<Record<string, string>>({})
+
   function organizationName(organizationId: string | null | undefined): string {
-    return organizations.value.find((o) => o.organization.organization_id === organizationId)?.organization.name ?? ''
+    const mine = organizations.value.find((o) => o.organization.organization_id === organizationId)
+    return mine?.organization.name ?? (organizationId ? schoolNames[organizationId] ?? '' : '')
+  }
+
+  async function nameSchool(organizationId: string | null | undefined): Promise<void> {
+    if (!organizationId || schoolNames[organizationId] !== undefined
+      || organizations.value.some((o) => o.organization.organization_id === organizationId)) return
+    schoolNames[organizationId] = ''
+    try {
+      const school = await call(() => api.GET('/api/v1/organizations/{organization_id}', {
+        params: { path: { organization_id: organizationId } } }))
+      schoolNames[organizationId] = school.name
+    } catch {
+      delete schoolNames[organizationId]
+    }
+  }
+
+  /** Learn the name a chat is shown by when it is not its own: a person's, or a school's one is no longer in. */
+  function nameChat(chat: Chat): void {
+    const other = counterpart(chat)
+    if (other) void name(other)
+    else if (chat.kind === 'inbox') void nameSchool(chat.organization_id)
   }
 
   /** The people a chat is named after (a dialog's other person, an inbox thread's writer for its admins). */
@@ -120,7 +145,7 @@ export const useChats = defineStore('chats', () => {
 
   /** Names and the last message of each chat listed (the list's preview), a few at a time. */
   async function previews(listed: ChatItem[]): Promise<void> {
-    for (const i of listed) void name(counterpart(i.chat))
+    for (const i of listed) nameChat(i.chat)
     sortItems()
     await Promise.all(listed.filter((i) => i.last_seq >= 0 && (!i.last || i.last.seq !== i.last_seq)).map(async (i) => {
       const page = await call(() => api.GET('/api/v1/chats/{chat_id}/messages', {
@@ -169,7 +194,7 @@ export const useChats = defineStore('chats', () => {
         const known = item(chatId)
         if (known) known.chat = chat
         else items.value = [{ chat, last_seq: -1, unread: 0, last: null, since: live ? Date.now() : 0 }, ...items.value]
-        void name(counterpart(chat))
+        nameChat(chat)
         sortItems()
       } catch (e) {
         if (e instanceof ApiError && (e.status === 403 || e.status === 404)) {
