@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.bus.naming import event_exchange
 from shared.clock import utcnow
+from shared.contracts import loading
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -154,7 +155,7 @@ def make_event(
     schema = entry.data_schema()
     try:
         dumped = schema.dump(data)
-        loaded = schema.load(dumped)
+        loaded = loading.load(schema, dumped)
     except ValidationError as exc:
         raise ContractError(f"{event_type}: data does not match the contract", exc.messages_dict) from exc
     return CloudEvent(
@@ -246,7 +247,7 @@ def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
         raise ContractError("malformed CloudEvents envelope", exc.messages_dict) from exc
     entry = get_contract(envelope["type"])
     try:
-        data = entry.data_schema().load(envelope["data"])
+        data = loading.load(entry.data_schema(), envelope["data"])
     except ValidationError as exc:
         raise ContractError(f"{entry.type}: data does not match the contract", exc.messages_dict) from exc
     return CloudEvent(

@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from marshmallow import fields
+from marshmallow import ValidationError, fields
 
-from shared.contracts import ContractError, get_contract, make_event, parse_event, registry
+from shared.contracts import ContractError, get_contract, loading, make_event, parse_event, registry
 
 pytestmark = pytest.mark.unit
 
@@ -138,4 +138,58 @@ def test_every_contract_keeps_its_wire_form(event_type, full):
     expected = schema.dump(schema.load(schema.dump(data)))
     assert event.to_dict()["data"] == expected
     assert json.loads(event.to_json())["data"] == json.loads(json.dumps(expected))
+    assert parse_event(event.to_json()) == event
+
+
+ODD_VALUES = [None, "", "x", "Текст", 0, 5, -1, 5.5, float("inf"), True, False, "5", "true", [], [None], ["x"], [1],
+              [{}], {}, {"k": 1}, {"k": [None]}, str(U).upper(), "{" + str(U) + "}", U, "2026-09-01T08:30:00+00:00",
+              "2026-09-01T08:30:00", "2026-09-01", "a@b.ru", "phone", "female", b"bytes", ("x",)]
+
+
+def outcome(load, schema, data):
+    try:
+        return "loaded", load(schema, data)
+    except ValidationError as exc:
+        return "refused", exc.messages_dict
+
+
+def mutations(schema, data: dict):
+    """The data with each field missing, with each odd value in turn, with an unknown field, recursing into nested
+    schemas (alone and as list items)."""
+    yield {**data, "unknown_field": 1}
+    for name, f in schema.load_fields.items():
+        yield {k: v for k, v in data.items() if k != name}
+        for odd in ODD_VALUES:
+            yield {**data, name: odd}
+        inner = f.inner if isinstance(f, fields.List) else f
+        if isinstance(inner, fields.Nested) and isinstance(data.get(name), (dict, list)):
+            items = data[name] if isinstance(data[name], list) else [data[name]]
+            for item in items[:1]:
+                for changed in mutations(inner.schema, item):
+                    yield {**data, name: [changed] if isinstance(f, fields.List) else changed}
+
+
+@pytest.mark.parametrize("event_type", sorted(registry))
+def test_the_fast_load_is_the_schemas_load_for_odd_data_too(event_type):
+    """shared/contracts/loading.py loads what a schema loads and refuses what it refuses with its errors: every
+    contract's data with each field missing or given an odd value (in nested schemas too)."""
+    schema = get_contract(event_type).data_schema()
+    for full in (True, False):
+        data = schema.dump(example(schema, full))
+        for changed in mutations(schema, data):
+            assert outcome(loading.load, schema, changed) == outcome(type(schema).load, schema, changed), changed
+
+
+@pytest.mark.parametrize("event_type", ["messaging.MessagePosted.v1", "identity.UserRegistered.v1"])
+def test_good_data_is_loaded_without_the_schemas_machinery(event_type, monkeypatch):
+    schema = get_contract(event_type).data_schema()
+    data = schema.dump(example(schema, True))
+    expected = schema.load(data)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the schema's load was used")
+
+    monkeypatch.setattr(type(schema), "load", refused)
+    assert loading.load(schema, data) == expected
+    event = make_event(event_type, example(schema, True), event_id="x", time=NOW)
     assert parse_event(event.to_json()) == event
