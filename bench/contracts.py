@@ -2,12 +2,14 @@
 consumer and the realtime servers, per delivery) cost in one process, in µs a call (issue #17).
 
 Each path is timed against the way before, kept here as a copy (``old_send``, ``old_parse``), in turns in the same
-run (``--rounds`` rounds of ``--calls`` calls each, the median of the rounds): before, a producer dumped the data,
-loaded that dump (the validation) and dumped the loaded data again to send it; a consumer loaded the envelope with
-its marshmallow schema, then the data. Now the producer sends the dump it validated, completed with the defaults the
-load filled (shared/contracts/envelope.py ``_redumped``), and the consumer checks the envelope producers write field
-by field, the schema deciding everything else. Each figure's breakdown (marshmallow dump, load, JSON) is printed
-too. Representative events: messaging's MessagePosted (a text message) and identity's UserRegistered.
+run (``--rounds`` rounds of ``--calls`` calls each, the median of the rounds): before, a producer dumped the data with
+the contract's marshmallow schema, loaded that dump (the validation) and dumped the loaded data again to send it; a
+consumer loaded the envelope with its marshmallow schema, then the data. Now (shared/contracts/envelope.py,
+shared/contracts/loading.py) the producer dumps and loads once each without the schema's per-field machinery (the
+schema itself at the first doubt, so the same errors) and sends the dump it validated, completed with the defaults the
+load filled; the consumer checks the envelope producers write field by field and loads the data the same way. The
+breakdown (marshmallow's dump and load, loading.py's, JSON) is printed too. Representative events: messaging's
+MessagePosted (a text message) and identity's UserRegistered.
 
     python -m bench.contracts [--calls 2000 --rounds 7]
 """
@@ -22,7 +24,7 @@ import uuid
 from datetime import datetime, timezone
 
 from bench import report
-from shared.contracts import CloudEvent, ContractError, get_contract, make_event, parse_event
+from shared.contracts import CloudEvent, ContractError, get_contract, loading, make_event, parse_event
 from shared.contracts.envelope import CONTENT_TYPE, SPECVERSION, EnvelopeSchema, _instance
 
 NOW = datetime(2026, 9, 1, 8, 30, 12, 345678, tzinfo=timezone.utc)
@@ -112,6 +114,8 @@ def main() -> None:
             "data dump": (schema.dump, (data,)),
             "data load": (schema.load, (dumped,)),
             "data dump of the load": (schema.dump, (loaded,)),
+            "data dump, loading.py": (loading.dump, (schema, data)),
+            "data load, loading.py": (loading.load, (schema, dumped)),
             "envelope schema load": (_instance(EnvelopeSchema).load, (envelope,)),
             "json.loads": (json.loads, (body,)),
             "json.dumps": (json.dumps, (envelope,)),

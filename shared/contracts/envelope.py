@@ -154,7 +154,7 @@ def make_event(
     entry = get_contract(event_type)
     schema = entry.data_schema()
     try:
-        dumped = schema.dump(data)
+        dumped = loading.dump(schema, data)
         loaded = loading.load(schema, dumped)
     except ValidationError as exc:
         raise ContractError(f"{event_type}: data does not match the contract", exc.messages_dict) from exc

@@ -19,7 +19,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, validate
 
-__all__ = ["load"]
+__all__ = ["dump", "load"]
 
 
 class _Doubt(Exception):
@@ -179,3 +179,52 @@ def _plan(schema: Schema) -> tuple | None:
     except _Unfit:
         return None
     return tuple(steps), frozenset(schema.load_fields), schema.unknown == RAISE
+
+
+def dump(schema: Schema, data: Any) -> dict[str, Any]:
+    """``schema.dump(data)`` for a dict of values: each field's own ``_serialize`` of its value (a string, a UUID, an
+    integer or None inline), past the schema's and the fields' machinery around it; anything else (an exception on
+    the way, a schema or field this does not follow) is the schema's own dump."""
+    plan = _dump_plan(schema)
+    if plan is None or type(data) is not dict:
+        return schema.dump(data)
+    out = {}
+    try:
+        for name, kind, f in plan:
+            if name not in data:
+                continue
+            value = data[name]
+            value_type = type(value)
+            if value is None and kind != _FIELD:
+                out[name] = None
+            elif kind == _STRING and value_type is str:
+                out[name] = value
+            elif kind == _UUID and value_type is uuid.UUID:
+                out[name] = str(value)
+            elif kind == _INTEGER and value_type is int:
+                out[name] = value
+            else:
+                out[name] = f._serialize(value, name, data)
+    except Exception:  # noqa: BLE001 - the schema's dump raises it again, as it would have
+        return schema.dump(data)
+    return out
+
+
+@functools.cache
+def _dump_plan(schema: Schema) -> tuple | None:
+    """Per dumped field of a (cached) schema: its name, how ``dump`` serialises it, the field; None: the schema
+    dumps everything itself (hooks, renamed fields, a default for dumping, another way of getting values)."""
+    if any(schema._hooks.values()) or schema.many or type(schema).get_attribute is not Schema.get_attribute:
+        return None
+    plan = []
+    for name, f in schema.dump_fields.items():
+        if ("." in name or hasattr(dict, name) or type(f).__module__ != fields.__name__ or f.data_key is not None
+                or f.attribute is not None or f.dump_default is not missing or not f._CHECK_ATTRIBUTE
+                or type(f).get_value is not fields.Field.get_value or type(f).serialize is not fields.Field.serialize):
+            return None
+        kind = {fields.String: _STRING, fields.UUID: _UUID, fields.Integer: _INTEGER}.get(type(f), _FIELD)
+        if kind == _INTEGER and f.as_string:
+            kind = _FIELD
+        plan.append((name, kind, f))
+    return tuple(plan)
+
