@@ -4,6 +4,7 @@ import sys
 
 from bench import (
     chat_list,
+    contracts,
     ejournal,
     message_search,
     messaging,
@@ -20,6 +21,8 @@ from bench import (
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]
+    contracts.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
     pipeline.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     registration.main()
