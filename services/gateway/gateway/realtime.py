@@ -34,7 +34,7 @@ from flask_sock import Sock
 
 from shared.auth import verify_access_token
 from shared.bus.queues import own_queue_arguments
-from shared.contracts import ContractError, get_contract, parse_event
+from shared.contracts import ContractError, get_contract, loading, parse_event
 from shared.errors import DomainError, Unauthorized
 from shared.observability import metrics
 from shared.observability.logging import get_logger
@@ -142,8 +142,9 @@ def token_expired() -> Unauthorized:
 
 
 def event_data(event) -> dict[str, Any]:
-    """An event's data as JSON values (what ``event.to_dict()["data"]`` gives), with its contract's one schema."""
-    return event.contract.data_schema().dump(event.data)
+    """An event's data as JSON values (what ``event.to_dict()["data"]`` gives), with its contract's one schema
+    (dumped field by field, shared/contracts/loading.py: the schema's own dump, a third of its CPU)."""
+    return loading.dump(event.contract.data_schema(), event.data)
 
 
 def dispatch(event, hub) -> None:

@@ -121,3 +121,25 @@ def test_a_whiteboards_changes_go_to_the_people_in_the_call_only_CA_3():
         default=str).encode())
     assert hub.deliver("WhiteboardChanged.v1", change("u1", 4)) == 2 and calls.asked == 3
     assert len(sockets["u2"].sent) == 3
+
+
+@pytest.mark.parametrize("event_type", PUSHED)
+def test_a_pushed_events_data_is_what_the_wire_carried(event_type):
+    """event_data (dumped field by field, shared/contracts/loading.py) gives the data as the producer sent it."""
+    from marshmallow import fields
+
+    from gateway.realtime import event_data
+    from shared.contracts import parse_event
+
+    schema = get_contract(event_type).data_schema()
+    samples = {fields.UUID: uuid.uuid4(), fields.DateTime: datetime(2026, 9, 1, 8, 30, tzinfo=timezone.utc),
+               fields.Integer: 3, fields.Boolean: True, fields.String: "a@b.ru", fields.List: []}
+    def sample(f):
+        choices = [v.choices for v in f.validators if hasattr(v, "choices")]
+        return list(choices[0])[0] if choices else next(v for kind, v in samples.items() if isinstance(f, kind))
+
+    data = {name: sample(f) for name, f in schema.load_fields.items() if f.required}
+    if "starts_at" in data and "ends_at" in data:
+        data["ends_at"] = datetime(2026, 9, 1, 9, 15, tzinfo=timezone.utc)
+    sent = make_event(event_type, data, event_id="x")
+    assert event_data(parse_event(sent.to_json())) == json.loads(sent.to_json())["data"]
