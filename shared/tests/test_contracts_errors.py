@@ -215,3 +215,18 @@ def test_the_fast_dump_is_the_schemas_dump(event_type):
         for changed in (data, *(c for c in mutations(schema, data)), *({**data, n: odd} for n in schema.dump_fields
                                                                           for odd in PYTHON_ODD_VALUES)):
             assert dumped(loading.dump, schema, changed) == dumped(type(schema).dump, schema, changed), changed
+
+
+def test_the_envelope_check_is_the_envelope_schemas_load():
+    """parse_event's field-by-field envelope check gives what the envelope schema's load gives, or its errors: each
+    envelope field missing or given each odd value, an unknown field, and a time with an offset or microseconds."""
+    from shared.contracts.envelope import EnvelopeSchema, _envelope
+
+    schema = EnvelopeSchema()
+    bodies = [ENVELOPE, {**ENVELOPE, "extension": 1}, {**ENVELOPE, "time": "2026-09-01T11:30:00.250001+03:00"},
+              {**ENVELOPE, "time": "2026-09-01T08:30:00Z"}, {**ENVELOPE, "subject": "s"}]
+    for name in schema.fields:
+        bodies.append({k: v for k, v in ENVELOPE.items() if k != name})
+        bodies.extend({**ENVELOPE, name: odd} for odd in ODD_VALUES)
+    for body in bodies:
+        assert outcome(lambda _, b: _envelope(b), None, body) == outcome(type(schema).load, schema, body), body
