@@ -146,6 +146,11 @@ class _Backend:
     def transaction(self, write: bool) -> Any:  # a context manager yielding a DB-API cursor
         raise NotImplementedError
 
+    @contextmanager
+    def batch(self, cursor: Any) -> Iterator[None]:
+        """A batch of writes inside a transaction: sent without waiting for each (PostgreSQL), else as they come."""
+        yield
+
     def notifications(self, cursor: Any, after: int, upto: int, topics: list[str], limit: int) -> list[Notification]:
         raise NotImplementedError
 
@@ -221,11 +226,18 @@ class _Postgres(_Backend):
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=write) as cursor:
-            if not write:
-                yield cursor
-                return
-            with cursor.connection.pipeline():  # a catch-up's writes go out without a round trip each
-                yield cursor
+            yield cursor
+
+    @contextmanager
+    def batch(self, cursor: Any) -> Iterator[None]:
+        """A catch-up's writes go out in a pipeline, without a round trip each: rows only, never a table dropped or
+        made. psycopg forgets the connection's prepared statements (eventsourcing prepares its own) when it reads a
+        DROP's result, and deallocates them on the server at the end of the next statement it runs. Pipelined, that
+        result could be read only at the pipeline's end (a busy server answers late): the next statement on the
+        pooled connection, an aggregate's select, was then prepared and deallocated at once, and its next use failed
+        with "prepared statement _pg3_N does not exist". Unpipelined, the DROP's own statement deallocates them."""
+        with cursor.connection.pipeline():
+            yield
 
     def notifications(self, cursor: Any, after: int, upto: int, topics: list[str], limit: int) -> list[Notification]:
         with cursor.connection.cursor() as reading:  # its own results, whatever the pipeline holds
@@ -331,7 +343,7 @@ class ReadModel(Generic[P]):
         head = self.head() if upto is None else upto
         start = max(self._seen, 0)
         while self._seen < head:
-            with self.transaction(write=True) as db:
+            with self.transaction(write=True) as db, self.backend.batch(db.cursor):
                 position, reached = self._apply(db, head)
             if reached < 0:  # the position row is gone (tables dropped by hand): make them again
                 self._ready = False
@@ -372,10 +384,11 @@ class ReadModel(Generic[P]):
         head = self.head()
         with self.transaction(write=True) as db:
             self.backend.lock_schema(db.cursor, self.name)
-            self._reset(db)
+            self._reset(db)  # tables dropped and made outside a batch (_Postgres.batch)
             reached = 0
-            while reached < head:
-                reached = self._apply(db, head)[1]
+            with self.backend.batch(db.cursor):
+                while reached < head:
+                    reached = self._apply(db, head)[1]
         self._seen = reached
         return reached
 
