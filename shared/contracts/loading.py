@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import uuid
+from datetime import datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, validate
@@ -26,7 +27,7 @@ class _Doubt(Exception):
     """The data may not fit: the schema decides."""
 
 
-_STRING, _UUID, _INTEGER, _FLOAT, _BOOLEAN, _NESTED, _LIST, _FIELD = range(8)
+_STRING, _UUID, _INTEGER, _FLOAT, _BOOLEAN, _NESTED, _LIST, _FIELD, _AWARE = range(9)
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
@@ -94,6 +95,16 @@ def _value(kind: int, f: fields.Field, inner: Any, value: Any, name: str, data: 
         if value_type is not bool:
             raise _Doubt
         return value
+    if kind == _AWARE:  # the field's own parsing, then its check that the time has an offset
+        if value_type is not str:
+            raise _Doubt
+        try:
+            parsed = inner(value)
+        except (TypeError, AttributeError, ValueError):
+            raise _Doubt from None
+        if type(parsed) is not datetime or parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise _Doubt
+        return parsed
     if kind == _NESTED:
         if value_type is not dict:
             raise _Doubt
@@ -150,6 +161,11 @@ def _kind(f: fields.Field) -> tuple[int, Any]:
         kind = _FIELD
     if kind is not None:
         return kind, None
+    if type(f) is fields.AwareDateTime and f.default_timezone is None:
+        parse = f.DESERIALIZATION_FUNCS.get(f.format or f.DEFAULT_FORMAT)
+        if parse is not None:
+            return _AWARE, parse
+        return _FIELD, None
     if type(f) is fields.Nested and not f.many and f.unknown is None and not f.only and not f.exclude:
         inner = _plan(f.schema)
         if inner is None:

@@ -143,7 +143,8 @@ def test_every_contract_keeps_its_wire_form(event_type, full):
 
 ODD_VALUES = [None, "", "x", "Текст", 0, 5, -1, 5.5, float("inf"), True, False, "5", "true", [], [None], ["x"], [1],
               [{}], {}, {"k": 1}, {"k": [None]}, str(U).upper(), "{" + str(U) + "}", U, "2026-09-01T08:30:00+00:00",
-              "2026-09-01T08:30:00", "2026-09-01", "a@b.ru", "phone", "female", b"bytes", ("x",)]
+              "2026-09-01T11:30:00.250001+03:00", "2026-09-01T08:30:00Z", "2026-09-01T08:30:00", "2026-09-01",
+              "a@b.ru", "phone", "female", b"bytes", ("x",)]
 
 
 def outcome(load, schema, data):
