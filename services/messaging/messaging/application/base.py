@@ -96,19 +96,6 @@ class Base(ServiceApplication):
             pending[aggregate_id] = self.find(OrgRoster, aggregate_id) or OrgRoster(organization_id=organization_id)
         return pending[aggregate_id]
 
-    def _name_organization(self, roster: OrgRoster, name: str, at: Any, pending: dict) -> None:
-        """The organization's name as of ``at`` on its roster and on the school's chat (CH-1: everyone in the
-        school, named after it). That chat is a system chat nobody renames by hand (``check_manager``), so it
-        always carries the school's newest name; class, subject and manual chats have names of their own. An
-        older report than the one kept, or the same name, renames nothing."""
-        if not roster.rename(name, at):
-            return
-        for chat_id in roster.chat_ids:
-            chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
-            if chat.kind == "organization" and chat.name != name:
-                chat.rename(name, chat.closed)
-                pending[chat.id] = chat
-
     def _class_roster(self, class_id: uuid.UUID, organization_id: uuid.UUID | None, pending: dict) -> ClassRoster:
         aggregate_id = ClassRoster.create_id(class_id)
         if aggregate_id not in pending:

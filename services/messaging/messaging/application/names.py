@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from messaging.application.base import Base
+from messaging.application.rosters import name_organization
 from messaging.domain import PersonName
 from messaging.readmodel import unnamed
 from shared.store import once_per_event
@@ -46,7 +47,7 @@ class Names(Base):
     def name_organization(self, organization_id: uuid.UUID, name: str, at: datetime, *, event_id: str) -> bool:
         def command() -> bool:
             pending: dict = {}
-            self._name_organization(self._org_roster(organization_id, pending), name, at, pending)
+            name_organization(self, self._org_roster(organization_id, pending), name, at, pending)
             return self.process_once(event_id, *pending.values())
 
         return self.retrying(command, ("org", organization_id))

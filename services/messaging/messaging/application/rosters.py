@@ -14,6 +14,20 @@ from messaging.domain import ClassRoster, OrgRoster
 from shared.store import once_per_event
 
 
+def name_organization(app: Base, roster: OrgRoster, name: str, at: Any, pending: dict) -> None:
+    """The organization's name as of ``at`` on its roster and on the school's chat (CH-1: everyone in the
+    school, named after it). That chat is a system chat nobody renames by hand (``check_manager``), so it
+    always carries the school's newest name; class, subject and manual chats have names of their own. An
+    older report than the one kept, or the same name, renames nothing."""
+    if not roster.rename(name, at):
+        return
+    for chat_id in roster.chat_ids:
+        chat = pending.get(uuid.UUID(chat_id)) or app.chat(uuid.UUID(chat_id))
+        if chat.kind == "organization" and chat.name != name:
+            chat.rename(name, chat.closed)
+            pending[chat.id] = chat
+
+
 class Rosters(Base):
     @once_per_event
     def _apply(self, key: Any, change: Callable[[dict], None], *, event_id: str) -> bool:
@@ -51,7 +65,7 @@ class Rosters(Base):
 
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
-            self._name_organization(roster, name, at, pending)
+            name_organization(self, roster, name, at, pending)
             if roster.chat_ids:
                 return
             # a newer OrganizationUpdated may have come first (events arrive out of order): its name wins
@@ -71,7 +85,7 @@ class Rosters(Base):
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
             roster.change_settings(settings)
-            self._name_organization(roster, name, at, pending)
+            name_organization(self, roster, name, at, pending)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
 
