@@ -190,8 +190,9 @@ def _same_again(f: fields.Field) -> bool:
 @functools.cache
 def _redump_plan(schema: Schema) -> tuple[tuple[str, str, fields.Field, int, bool], ...] | None:
     """Per field of a (cached) schema: its name, its key on the wire, how ``_redumped`` gets its dump and whether its
-    dump of None is None (marshmallow's own fields); None: the schema has hooks, dump it all again."""
-    if any(schema._hooks[hook] for hook in _SCHEMA_HOOKS):
+    dump of None is None (marshmallow's own fields); None: the schema has hooks or a field read from another
+    attribute, dump it all again."""
+    if any(schema._hooks[hook] for hook in _SCHEMA_HOOKS) or any(f.attribute for f in schema.dump_fields.values()):
         return None
     plan = []
     for name, f in schema.dump_fields.items():
