@@ -7801,7 +7801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderView"][];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, region.unknown */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9613,7 +9613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderCreated"];
                 };
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, provider.exists, provider.invalid_url */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, provider.exists, provider.invalid_url, region.unknown */
             400: {
                 headers: {
                     [name: string]: unknown;
