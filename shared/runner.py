@@ -1,5 +1,6 @@
 """Runs a nameko service the Sfera way: eventlet patched first, psycopg told
-about it, JSON logs, /metrics and /healthz on SFERA_METRICS_PORT.
+about it, JSON logs, /metrics and /healthz on SFERA_METRICS_PORT (ok once nameko's runner has started every
+entry point; a SIGTERM before that stops the service once its start is over).
 
 ``python -m shared.runner identity.service:IdentityService``
 """
@@ -23,6 +24,7 @@ from shared.store import prepare_for_eventlet  # noqa: E402
 
 prepare_for_eventlet()
 
+from eventlet.event import Event  # noqa: E402
 from kombu.mixins import ConsumerMixin  # noqa: E402
 from nameko.messaging import QueueConsumer  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
@@ -30,7 +32,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from shared.bus.lag import export_queue_depths  # noqa: E402
 from shared.bus.topology import consumer_bindings  # noqa: E402
 from shared.config import settings  # noqa: E402
-from shared.observability.http import serve  # noqa: E402
+from shared.observability.http import Readiness, serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
 from shared.platform import SERVICES, load  # noqa: E402
 from shared.production import refuse_unsafe_start  # noqa: E402
@@ -59,19 +61,33 @@ def main(argv: list[str]) -> int:
     health_checks["broker"] = broker_check(config.amqp_uri)
     # consumer lag: the depth of each of its consumer queues, asked of the broker when /metrics is scraped
     export_queue_depths(service_cls.name, [b.queue for b in consumer_bindings(service_cls)], config.amqp_uri)
-    serve(service_cls.name, config.metrics_port, health_checks)
-
     runner = ServiceRunner(nameko_config)
     runner.add_service(service_cls)
+    readiness = Readiness()
+    started = Event()
+
+    def stop_once_started() -> None:
+        # nameko's stop before its queue consumer is ready (nameko/messaging.py, unregister_provider) sends the
+        # consumer's "last provider unregistered" event once for each provider: the second (an RPC entry point
+        # beside an event handler) fails with "re-send() an already-triggered event", the stop never ends and the
+        # exit_within alarm ended the process (exit -14). So a stop waits for the start to be over, then stops.
+        started.wait()
+        runner.stop()
 
     def shutdown(signum, frame):
         exit_within()  # runner.stop waits for a broker that may be gone
-        eventlet.spawn_n(runner.stop)
+        if readiness.state != "stopping":  # one stop: a second signal finds it under way
+            readiness.stopping()
+            eventlet.spawn_n(stop_once_started)
 
+    # before the port answers: a supervisor that stops the process as soon as it sees it gets a clean stop
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    runner.start()
+    serve(service_cls.name, config.metrics_port, health_checks, readiness)
+    runner.start()  # returns once every extension (consumers, RPC entry points) has started
     log.info("service started", extra={"service": service_cls.name, "metrics_port": config.metrics_port})
+    readiness.ready()  # /healthz: ok from now on (after the log line: a test that sees ok finds it logged)
+    started.send()
     runner.wait()
     log.info("service stopped", extra={"service": service_cls.name})
     return 0

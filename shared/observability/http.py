@@ -1,6 +1,11 @@
 """A small HTTP server for processes that have no web framework of their own
 (nameko services, relays): ``/metrics`` for Prometheus and ``/healthz`` with
-named checks (process, store, broker)."""
+named checks (process, store, broker).
+
+The port answers from the process's first moments, before it does its work (a nameko runner starting its
+consumers and RPC entry points, a relay before its loop runs). ``/healthz`` says ok only once the process has
+told its ``Readiness`` it is ready: until then 503 ``"status": "starting"``, and 503 ``"stopping"`` once a stop
+was asked for, whatever the checks say (the probes of deploy/k8s and the devstack's supervisor read it)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,28 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 HealthCheck = Callable[[], None]  # raises when unhealthy
+
+
+class Readiness:
+    """Whether the process does its work: ``starting`` until ``ready()``, ``ok`` then, ``stopping`` after
+    ``stopping()`` (which wins: a stop asked for during the start stays a stop)."""
+
+    MESSAGES = {"starting": "the process has not started its work yet (consumers, entry points, loop)",
+                "stopping": "the process is stopping"}
+
+    def __init__(self) -> None:
+        self.state = "starting"
+
+    def ready(self) -> None:
+        if self.state == "starting":
+            self.state = "ok"
+
+    def stopping(self) -> None:
+        self.state = "stopping"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == "ok"
 
 
 def run_checks(checks: dict[str, HealthCheck]) -> tuple[bool, dict[str, str]]:
@@ -27,7 +54,7 @@ def run_checks(checks: dict[str, HealthCheck]) -> tuple[bool, dict[str, str]]:
     return healthy, results
 
 
-def make_wsgi_app(process: str, checks: dict[str, HealthCheck]):
+def make_wsgi_app(process: str, checks: dict[str, HealthCheck], readiness: Readiness | None = None):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
@@ -35,7 +62,11 @@ def make_wsgi_app(process: str, checks: dict[str, HealthCheck]):
             return [generate_latest()]
         if path in ("/healthz", "/health"):
             healthy, results = run_checks(checks)
-            body = json.dumps({"process": process, "status": "ok" if healthy else "failing", "checks": results})
+            answer = {"process": process, "status": "ok" if healthy else "failing", "checks": results}
+            if readiness is not None and not readiness.is_ready:
+                healthy = False
+                answer.update(status=readiness.state, message=Readiness.MESSAGES[readiness.state])
+            body = json.dumps(answer)
             status = "200 OK" if healthy else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [body.encode()]
@@ -50,11 +81,13 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(process: str, port: int, checks: dict[str, HealthCheck], host: str = "127.0.0.1") -> WSGIServer | None:
-    """Serve /metrics and /healthz on ``port`` in a daemon thread (0: do nothing)."""
+def serve(process: str, port: int, checks: dict[str, HealthCheck], readiness: Readiness | None = None,
+          host: str = "127.0.0.1") -> WSGIServer | None:
+    """Serve /metrics and /healthz on ``port`` in a daemon thread (0: do nothing); with ``readiness``,
+    /healthz is 503 until it is ready."""
     if not port:
         return None
-    server = make_server(host, port, make_wsgi_app(process, checks), handler_class=_QuietHandler)
+    server = make_server(host, port, make_wsgi_app(process, checks, readiness), handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"{process}-metrics", daemon=True)
     thread.start()
     return server

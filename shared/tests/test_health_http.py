@@ -1,0 +1,57 @@
+"""/healthz of the processes without a web framework (shared/observability/http.py): ok only when the process
+says it is ready and every check passes."""
+
+from __future__ import annotations
+
+import json
+
+from shared.observability.http import Readiness, make_wsgi_app
+
+
+def get(app, path: str = "/healthz") -> tuple[str, dict]:
+    answer: dict = {}
+
+    def start_response(status, headers):
+        answer["status"] = status
+        answer["headers"] = dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path}, start_response))
+    assert answer["headers"]["Content-Type"] == "application/json"
+    return answer["status"], json.loads(body)
+
+
+def failing() -> None:
+    raise RuntimeError("no broker")
+
+
+def test_starting_then_ok_then_stopping():
+    readiness = Readiness()
+    app = make_wsgi_app("identity", {"broker": lambda: None}, readiness)
+    status, body = get(app)
+    assert status.startswith("503")
+    assert body["status"] == "starting" and body["process"] == "identity" and body["checks"] == {"broker": "ok"}
+    assert "not started" in body["message"]
+    readiness.ready()
+    assert get(app) == ("200 OK", {"process": "identity", "status": "ok", "checks": {"broker": "ok"}})
+    readiness.stopping()
+    status, body = get(app)
+    assert status.startswith("503") and body["status"] == "stopping" and body["message"]
+
+
+def test_a_stop_asked_for_during_the_start_stays_a_stop():
+    readiness = Readiness()
+    readiness.stopping()
+    readiness.ready()
+    assert get(make_wsgi_app("identity", {}, readiness))[1]["status"] == "stopping"
+
+
+def test_a_failing_check_fails_a_ready_process():
+    readiness = Readiness()
+    readiness.ready()
+    status, body = get(make_wsgi_app("identity", {"broker": failing}, readiness))
+    assert status.startswith("503")
+    assert body == {"process": "identity", "status": "failing", "checks": {"broker": "failing: no broker"}}
+
+
+def test_without_readiness_the_checks_alone_decide():
+    assert get(make_wsgi_app("x", {"broker": lambda: None}))[0] == "200 OK"
