@@ -55,7 +55,7 @@ from shared.config import env_float, env_int, env_str, settings
 from shared.contracts import CloudEvent, get_contract, make_event
 from shared.lease import Lease
 from shared.observability import metrics
-from shared.observability.http import serve
+from shared.observability.http import Readiness, serve
 from shared.observability.logging import configure_logging, get_logger
 from shared.platform import SERVICES, load
 from shared.production import refuse_unsafe_start
@@ -491,18 +491,25 @@ def main(argv: list[str]) -> int:
     def store_check() -> None:
         relay.app.process_recorder.max_notification_id()
 
-    serve(f"{service}-relay", settings().metrics_port, {"broker": broker_check, "store": store_check})
+    readiness = Readiness()  # /healthz: ok once the loop runs (publishing, or standing by for the lease)
+
+    def stop() -> None:
+        exit_within()  # a publish waiting for the broker must not hold the exit
+        readiness.stopping()
+        relay.stopping.set()  # before the loop runs too: it then ends at once
+
+    # before the port answers: a stop from then on is a clean stop (the loop's own handlers replace these)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop())
+    serve(f"{service}-relay", settings().metrics_port, {"broker": broker_check, "store": store_check}, readiness)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        def stop() -> None:
-            exit_within()  # a publish waiting for the broker must not hold the exit
-            relay.stopping.set()
-
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
         started = time.monotonic()
         log.info("relay starting", extra={"service": service})
+        readiness.ready()
         await relay.run()
         log.info("relay stopped", extra={"service": service, "uptime_s": round(time.monotonic() - started, 1)})
 

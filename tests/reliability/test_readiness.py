@@ -71,3 +71,25 @@ def test_sigterm_while_the_runner_starts_stops_the_service_promptly_and_cleanly(
     assert code == 0, f"exit {code} after {took:.1f} s; {log.read_text()[-2000:]}"
     assert took < 4, f"took {took:.1f} s to stop"
     assert "re-send()" not in log.read_text()
+
+
+
+def test_a_relay_is_ready_once_its_loop_runs_and_a_sigterm_at_its_first_answer_stops_it_cleanly(make_stack):
+    """The relay's gap (its port answers a few milliseconds before asyncio's loop runs it) is short, but the
+    same rules: before the loop, a relay without the lease yet looked like a standby and said ok, and a SIGTERM
+    found no handler of its own (exit -15)."""
+    stack = make_stack("postgres", SFERA_STOP_GRACE="8")
+    stack.prepare(migrate=["identity"], topology=["identity.service:IdentityService"])
+    managed = stack.start_relay("identity")
+    log = stack.log_dir / "identity-relay.log"
+    eventually(lambda: port_open(stack.metrics_port("identity-relay")), timeout=60, interval=0.002, what="port")
+    status, body = health(managed.health_url)
+    os.killpg(managed.process.pid, signal.SIGTERM)
+    if status == 200:  # the loop already ran
+        assert "relay starting" in log.read_text(), "ok before the relay's loop ran"
+    else:
+        assert body["status"] in ("starting", "failing"), body
+    started = time.monotonic()
+    code = stack.wait_exit("identity-relay", timeout=15)
+    assert code == 0, f"exit {code}; {log.read_text()[-2000:]}"
+    assert time.monotonic() - started < 4
