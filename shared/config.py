@@ -59,6 +59,7 @@ class Settings:
     link_secret: str = DEV_CODE_SECRET
     sfu_token_secret: str = DEV_SFU_TOKEN_SECRET
     secrets_keys: tuple[str, ...] = (DEV_SECRETS_KEY,)  # newest first (SFERA_SECRETS_KEYS)
+    metrics_host: str = "127.0.0.1"  # the address /metrics and /healthz listen on (SFERA_METRICS_HOST; pods: 0.0.0.0)
 
     @property
     def outbox_dir(self) -> Path:
@@ -86,6 +87,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env_str("SFERA_JWT_ISSUER", "sfera-identity"),
         access_token_ttl=env_int("SFERA_ACCESS_TOKEN_TTL", 900),
         metrics_port=env_int("SFERA_METRICS_PORT", 0),
+        metrics_host=env_str("SFERA_METRICS_HOST", "127.0.0.1"),
         log_level=env_str("SFERA_LOG_LEVEL", "INFO"),
         env=env_str("SFERA_ENV", "development"),
         code_secret=code_secret,

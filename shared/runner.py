@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     # before the port answers: a supervisor that stops the process as soon as it sees it gets a clean stop
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    serve(service_cls.name, config.metrics_port, health_checks, readiness)
+    serve(service_cls.name, config.metrics_port, health_checks, readiness, host=config.metrics_host)
     runner.start()  # returns once every extension (consumers, RPC entry points) has started
     log.info("service started", extra={"service": service_cls.name, "metrics_port": config.metrics_port})
     readiness.ready()  # /healthz: ok from now on (after the log line: a test that sees ok finds it logged)

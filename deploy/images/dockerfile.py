@@ -156,7 +156,7 @@ def render() -> str:
         if kind == "sfu":
             lines += [f"ENV SFERA_SFU_HOST=0.0.0.0 SFERA_SFU_PORT={spec['port']}"]
         elif spec["port"] and kind not in ("gateway", "realtime"):
-            lines += [f"ENV SFERA_METRICS_PORT={spec['port']}"]
+            lines += [f"ENV SFERA_METRICS_HOST=0.0.0.0 SFERA_METRICS_PORT={spec['port']}"]
         lines += [f"USER {UID}:{UID}"]
         if spec["port"]:
             probe = ("import urllib.request; "

@@ -139,7 +139,9 @@ def metrics_port() -> list[dict]:
 
 def workloads() -> list[dict]:
     docs: list[dict] = []
-    metrics_env = [{"name": "SFERA_METRICS_PORT", "value": str(METRICS_PORT)}]
+    # the probes and Prometheus come from outside the pod: all addresses (the processes' default is loopback)
+    metrics_env = [{"name": "SFERA_METRICS_PORT", "value": str(METRICS_PORT)},
+                   {"name": "SFERA_METRICS_HOST", "value": "0.0.0.0"}]
     for name in SERVICES:
         argv = ["python", "-m", "shared.runner", name]
         docs.append(deployment(name, "service", 2, container(name, image(name), argv, metrics_port(), "250m", "512Mi",

@@ -501,7 +501,9 @@ def main(argv: list[str]) -> int:
     # before the port answers: a stop from then on is a clean stop (the loop's own handlers replace these)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop())
-    serve(f"{service}-relay", settings().metrics_port, {"broker": broker_check, "store": store_check}, readiness)
+    config = settings()
+    serve(f"{service}-relay", config.metrics_port, {"broker": broker_check, "store": store_check}, readiness,
+          host=config.metrics_host)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

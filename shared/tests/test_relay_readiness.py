@@ -42,7 +42,7 @@ def relay_process(monkeypatch):
     monkeypatch.setattr(relay_module, "configure_logging", lambda name: None)
     monkeypatch.setattr(relay_module, "exit_within", lambda: None)  # its alarm would end pytest
 
-    def serve(process, port, checks, readiness=None):
+    def serve(process, port, checks, readiness=None, host="127.0.0.1"):
         served.update(process=process, checks=checks, readiness=readiness, at_serve=readiness.state)
         if served.get("signal_at_serve"):
             os.kill(os.getpid(), signal.SIGTERM)  # the port answers from here: a supervisor may stop it now

@@ -173,6 +173,9 @@ def test_every_target_runs_unprivileged_with_a_health_check_where_it_serves():
         assert user and user.split(":")[0] not in ("0", "root"), name
         if name != "migrate":
             assert stage.last("HEALTHCHECK") and "/healthz" in stage.last("HEALTHCHECK"), name
+        env = " ".join(rest for ins, rest in stage.instructions if ins == "ENV")
+        if "SFERA_METRICS_PORT=" in env:  # what EXPOSE offers is reached from outside the container
+            assert "SFERA_METRICS_HOST=0.0.0.0" in env, name
 
 
 def test_each_images_cmd_is_the_command_devstack_runs_for_its_kind():

@@ -290,3 +290,25 @@ def test_the_realtime_socket_goes_to_the_asyncio_server_on_the_gateways_host(ove
     (container,) = by_kind(objs, "Deployment")["realtime"]["spec"]["template"]["spec"]["containers"]
     assert container["command"][:3] == ["python", "-m", "gateway.realtime_server"]
     assert by_kind(objs, "Service")["realtime"]["spec"]["ports"][0]["port"] == 8080
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_kubelet_and_prometheus_reach_the_metrics_port_of_services_and_relays(overlay):
+    """The probes (httpGet to the pod's address) and Prometheus' scrape (the pod annotation's port) reach
+    /healthz and /metrics of the nameko services and relays: their server listens on every address in a pod, on
+    the port the probes name. Before: it listened on 127.0.0.1 alone (a pod never ready, its liveness failing)."""
+    from shared.config import settings
+
+    objs = objects(overlay)
+    checked = 0
+    for name, deployment in by_kind(objs, "Deployment").items():
+        pod = deployment["spec"]["template"]
+        for c in pod["spec"]["containers"]:
+            if c["readinessProbe"].get("httpGet", {}).get("port") != "metrics":
+                continue
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            config = settings(pod_environment(objs, c, "secret"))
+            assert config.metrics_port == ports["metrics"] == int(pod["metadata"]["annotations"]["prometheus.io/port"])
+            assert config.metrics_host == "0.0.0.0", (name, config.metrics_host)
+            checked += 1
+    assert checked == 10  # five services, five relays
