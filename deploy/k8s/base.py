@@ -67,10 +67,17 @@ def s3_credentials() -> list[dict]:
             for name in ("SFERA_S3_ACCESS_KEY", "SFERA_S3_SECRET_KEY")]
 
 
+# Liveness on the services' and relays' port (shared/observability/http.py): /livez, the process answers and
+# nothing else is checked, so an outage of the broker or the store makes their pods unready (/healthz), not
+# restarted all at once (they reconnect by themselves). The other servers have /healthz alone.
+LIVENESS_PATH = {"metrics": "/livez"}
+
+
 def probes(port: int | str, path: str = "/healthz") -> dict:
     check = {"httpGet": {"path": path, "port": port}}
+    live = {"httpGet": {"path": LIVENESS_PATH.get(port, path), "port": port}}
     return {"readinessProbe": {**check, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3},
-            "livenessProbe": {**check, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6,
+            "livenessProbe": {**live, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6,
                               "initialDelaySeconds": 20}}
 
 

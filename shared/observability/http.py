@@ -5,7 +5,9 @@ named checks (process, store, broker).
 The port answers from the process's first moments, before it does its work (a nameko runner starting its
 consumers and RPC entry points, a relay before its loop runs). ``/healthz`` says ok only once the process has
 told its ``Readiness`` it is ready: until then 503 ``"status": "starting"``, and 503 ``"stopping"`` once a stop
-was asked for, whatever the checks say (the probes of deploy/k8s and the devstack's supervisor read it)."""
+was asked for, whatever the checks say (deploy/k8s's readiness probes and the devstack's supervisor read it).
+``/livez`` is the liveness probe's: 200 as long as the process answers, no check run (cheap; a broker or store
+outage makes the processes unready, it does not restart them all, and they reconnect by themselves)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,9 @@ def make_wsgi_app(process: str, checks: dict[str, HealthCheck], readiness: Readi
         if path == "/metrics":
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [generate_latest()]
+        if path == "/livez":  # liveness: the process answers; no check (a broker outage restarts nothing)
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"process": process, "status": "alive"}).encode()]
         if path in ("/healthz", "/health"):
             healthy, results = run_checks(checks)
             answer = {"process": process, "status": "ok" if healthy else "failing", "checks": results}
@@ -83,7 +88,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def serve(process: str, port: int, checks: dict[str, HealthCheck], readiness: Readiness | None = None,
           host: str = "127.0.0.1") -> WSGIServer | None:
-    """Serve /metrics and /healthz on ``port`` in a daemon thread (0: do nothing); with ``readiness``,
+    """Serve /metrics, /healthz and /livez on ``port`` in a daemon thread (0: do nothing); with ``readiness``,
     /healthz is 503 until it is ready."""
     if not port:
         return None

@@ -55,3 +55,10 @@ def test_a_failing_check_fails_a_ready_process():
 
 def test_without_readiness_the_checks_alone_decide():
     assert get(make_wsgi_app("x", {"broker": lambda: None}))[0] == "200 OK"
+
+
+def test_livez_answers_while_starting_and_runs_no_check():
+    ran = []
+    app = make_wsgi_app("identity-relay", {"broker": lambda: ran.append("broker") or failing()}, Readiness())
+    assert get(app, "/livez") == ("200 OK", {"process": "identity-relay", "status": "alive"})
+    assert ran == []

@@ -310,5 +310,8 @@ def test_the_kubelet_and_prometheus_reach_the_metrics_port_of_services_and_relay
             config = settings(pod_environment(objs, c, "secret"))
             assert config.metrics_port == ports["metrics"] == int(pod["metadata"]["annotations"]["prometheus.io/port"])
             assert config.metrics_host == "0.0.0.0", (name, config.metrics_host)
+            # liveness is cheap and checks nothing outside the process (shared/observability/http.py's /livez): a
+            # broker or store outage makes the pods unready, it does not restart them all (they reconnect)
+            assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}, name
             checked += 1
     assert checked == 10  # five services, five relays
