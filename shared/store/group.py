@@ -83,6 +83,11 @@ class EventGroupCommit:
             raise save.error
         return save.ids
 
+    def waiting(self) -> int:
+        """Saves waiting for the running transaction to end (they go in the next one together)."""
+        with self._lock:
+            return len(self._queue) if self._busy else 0
+
     def _lead(self) -> None:
         try:
             with self._lock:
