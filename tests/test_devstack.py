@@ -64,10 +64,13 @@ def test_the_supervisor_restarts_a_crashed_process_with_a_doubling_back_off_rese
             for line in stack.supervise():
                 (found_dead if "exited with 3" in line else restarted).append((time.monotonic(), line))
             time.sleep(0.01)
-        # Each restart waited its back-off after the crash was noticed: 0.2, 0.4, 0.8 s.
+        # Each restart waited its back-off after the crash was noticed: 0.2, 0.4, 0.8 s (the doubling is in the
+        # delays the supervisor announces; the gaps show it waited them, and restarted promptly after: within a
+        # second, as this test's own polling and a loaded CI machine allow — 0.2 s of slack failed once at load 6)
+        for n, (want, (_, line)) in enumerate(zip([0.2, 0.4, 0.8], found_dead, strict=True), start=1):
+            assert f"restarting in {want}s (crash {n} in a row" in line, line
         gaps = [r[0] - d[0] for d, r in zip(found_dead, restarted, strict=True)]
-        assert all(want <= gap < want + 0.2 for gap, want in zip(gaps, [0.2, 0.4, 0.8], strict=True)), gaps
-        assert "restarting in 0.8s (crash 3 in a row" in found_dead[2][1]
+        assert all(want <= gap < want + 1.0 for gap, want in zip(gaps, [0.2, 0.4, 0.8], strict=True)), gaps
         assert json.loads((stack.log_dir / "supervisor.json").read_text())["flaky"]["restarts"] == 3
 
         flag.unlink()  # the next start stays up; after stable_after its crash count is forgotten
