@@ -68,9 +68,10 @@ def make_wsgi_app(process: str, checks: dict[str, HealthCheck], readiness: Readi
         if path in ("/healthz", "/health"):
             healthy, results = run_checks(checks)
             answer = {"process": process, "status": "ok" if healthy else "failing", "checks": results}
-            if readiness is not None and not readiness.is_ready:
+            state = "ok" if readiness is None else readiness.state  # read once: the runner's thread changes it
+            if state != "ok":
                 healthy = False
-                answer.update(status=readiness.state, message=Readiness.MESSAGES[readiness.state])
+                answer.update(status=state, message=Readiness.MESSAGES[state])
             body = json.dumps(answer)
             status = "200 OK" if healthy else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
