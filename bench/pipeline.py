@@ -52,6 +52,8 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pika
@@ -373,9 +375,10 @@ def restart_pipeline(stack: Stack, ledger_port: int, env: dict[str, str]) -> Non
     stack.wait_healthy(["ledger", "identity-relay"])
 
 
-def stages_main(args: argparse.Namespace) -> None:
-    """Paced runs only, the variants in turns, each event's stages from the trace: where the paced latency goes."""
-    variants = [parse_variant(v) for v in args.variant] or [("as is", {})]
+@contextmanager
+def traced_pipeline() -> Iterator[tuple[Stack, int, Path]]:
+    """A private stack running the ledger (on the port it yields) and identity's relay, both writing each event's
+    stages to the trace file it yields."""
     with private_stack() as stack:
         trace = stack.config.var_dir / "pipeline-trace.txt"
         stack.config.extra_env[TRACE_FILE] = str(trace)
@@ -385,6 +388,13 @@ def stages_main(args: argparse.Namespace) -> None:
         stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port)
         stack.start_relay("identity")
         stack.wait_healthy()
+        yield stack, ledger_port, trace
+
+
+def stages_main(args: argparse.Namespace) -> None:
+    """Paced runs only, the variants in turns, each event's stages from the trace: where the paced latency goes."""
+    variants = [parse_variant(v) for v in args.variant] or [("as is", {})]
+    with traced_pipeline() as (stack, ledger_port, trace):
         pika_row = bench_pika(stack.amqp_uri, args.events)
         quorum_row = bench_pika(stack.amqp_uri, args.events, quorum=True)
         pg_row = bench_psycopg(stack.postgres, args.events)
@@ -428,15 +438,7 @@ def main() -> None:
         stages_main(args)
         return
     n = args.events
-    with private_stack() as stack:
-        trace = stack.config.var_dir / "pipeline-trace.txt"  # each event's stages (the relay window's turns)
-        stack.config.extra_env[TRACE_FILE] = str(trace)
-        stack.prepare(migrate=["identity", "ledger=tests.fixtures.ledger:LedgerApplication"],
-                      topology=["tests.fixtures.ledger:LedgerService"])
-        ledger_port = free_port()
-        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port)
-        stack.start_relay("identity")
-        stack.wait_healthy()
+    with traced_pipeline() as (stack, ledger_port, trace):
         print(f"{n} events each ...", flush=True)
         rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(stack.postgres, n)]
         saves = [bench_consumer_saves(stack, min(n, 1000), mode) for mode in ("on", "off", "on", "off")]
