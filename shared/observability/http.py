@@ -38,10 +38,6 @@ class Readiness:
     def stopping(self) -> None:
         self.state = "stopping"
 
-    @property
-    def is_ready(self) -> bool:
-        return self.state == "ok"
-
 
 def run_checks(checks: dict[str, HealthCheck]) -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
