@@ -172,6 +172,7 @@ class Sockets:
 
     def __init__(self, ws_url: str, tokens: list[str]):
         self.arrivals: dict[str, list[float]] = {}
+        self.frames: dict[str, int] = {}  # frames received by type, every socket's (frames a post: the fan-out's work)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -199,6 +200,7 @@ class Sockets:
         async for frame in ws:
             at = time.time()
             message = json.loads(frame.data)
+            self.frames[message["type"]] = self.frames.get(message["type"], 0) + 1
             if message["type"] == "MessagePosted":
                 self.arrivals.setdefault(message["data"]["text"], []).append(at)
 
@@ -289,12 +291,17 @@ def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[
     rows = []
     try:
         for rate in rates:
+            frames_before = dict(sockets.frames)
             sent, answered, failures, late, took = asyncio.run(_open_loop(api, senders, rate, seconds,
                                                                           f"{label}{rate}"))
             time.sleep(2)  # the last deliveries land
             latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
             expected = len(sent) * members
-            row = {"rate": rate, "sent": len(sent), "achieved": len(sent) / seconds, "taken": len(sent) / took,
+            frames = {kind: n - frames_before.get(kind, 0) for kind, n in sockets.frames.items()
+                      if n > frames_before.get(kind, 0)}
+            row = {"rate": rate, "sent": len(sent), "frames": sum(frames.values()) / max(1, len(sent)),
+                   "frame_kinds": {kind: n / max(1, len(sent)) for kind, n in sorted(frames.items())},
+                   "achieved": len(sent) / seconds, "taken": len(sent) / took,
                    "delivered": len(latencies) / max(1, expected), "expected": expected, "failures": failures,
                    "late": late,
                    "p50": percentile(latencies, 0.5) if latencies else float("nan"),
@@ -305,7 +312,9 @@ def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[
                   f"{late:.0f} ms behind), taken {row['taken']:.1f} msg/s (all answered in {took:.1f} s), delivered "
                   f"{100 * row['delivered']:5.1f}% of {expected}, p50 "
                   f"{row['p50']:7.1f} ms, p99 {row['p99']:7.1f} ms, {failures} failed (POST answered p50 "
-                  f"{row['answered_p50']:.1f} ms, p99 {row['answered_p99']:.1f} ms)", flush=True)
+                  f"{row['answered_p50']:.1f} ms, p99 {row['answered_p99']:.1f} ms); WebSocket frames a post "
+                  f"{row['frames']:.1f} (" + ", ".join(f"{k} {v:.1f}" for k, v in row["frame_kinds"].items()) + ")",
+                  flush=True)
             if row["delivered"] < 0.9:
                 break  # losing deliveries: a higher rate tells nothing more (slow ones still reach the asked rate)
     finally:
@@ -418,7 +427,7 @@ def main() -> None:
         figure = (f"{found['achieved']:.1f} msg/s sent, {found['taken']:.1f} msg/s taken (posts / first send to "
                   f"last answer), {100 * found['delivered']:.1f}% delivered, p99 "
                   f"{found['p99']:.1f} ms (p50 {found['p50']:.1f} ms; POST answered p99 "
-                  f"{found['answered_p99']:.1f} ms)")
+                  f"{found['answered_p99']:.1f} ms); {found['frames']:.1f} WebSocket frames a post")
         print(f"open loop, {found['rate']:.0f} msg/s asked {label}: {figure}")
         report.row("messaging", f"live chat delivery, open loop: {found['rate']:.0f} msg/s asked into {where} (all on "
                    "WebSocket, every member posting in turn), scheduled send -> delivered", figure, base,
