@@ -263,7 +263,7 @@ class SfuProcess:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/livez", timeout=1)
                 break
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:

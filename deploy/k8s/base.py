@@ -67,10 +67,11 @@ def s3_credentials() -> list[dict]:
             for name in ("SFERA_S3_ACCESS_KEY", "SFERA_S3_SECRET_KEY")]
 
 
-# Liveness on the services' and relays' port (shared/observability/http.py): /livez, the process answers and
-# nothing else is checked, so an outage of the broker or the store makes their pods unready (/healthz), not
-# restarted all at once (they reconnect by themselves). The other servers have /healthz alone.
-LIVENESS_PATH = {"metrics": "/livez"}
+# Liveness on the services' and relays' port (shared/observability/http.py) and the SFU nodes' (sfu/server.py):
+# /livez, the process answers and nothing else is checked, so an outage of the broker or the store makes their
+# pods unready (/healthz), not restarted all at once (they reconnect by themselves; an SFU node restarted would
+# cut every call it carries). The other servers have /healthz alone.
+LIVENESS_PATH = {"metrics": "/livez", "signaling": "/livez"}
 
 
 def probes(port: int | str, path: str = "/healthz") -> dict:

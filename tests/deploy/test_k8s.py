@@ -315,3 +315,13 @@ def test_the_kubelet_and_prometheus_reach_the_metrics_port_of_services_and_relay
             assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}, name
             checked += 1
     assert checked == 10  # five services, five relays
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_sfu_node_is_restarted_only_when_it_does_not_answer(overlay):
+    """The SFU's /healthz fails while its broker link is down (sfu/server.py): as liveness it would restart every
+    node in a broker outage, cutting every call. Liveness is /livez; readiness /healthz."""
+    (node,) = [c for o in by_kind(objects(overlay), "StatefulSet").values()
+               for c in o["spec"]["template"]["spec"]["containers"] if c["command"] == ["python", "-m", "sfu"]]
+    assert node["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "signaling"}
+    assert node["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "signaling"}

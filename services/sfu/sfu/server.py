@@ -356,21 +356,45 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def node_checks(node: Node, commands: CommandConsumer | None) -> dict[str, str]:
+    """What the node needs from outside to do its work: calls's commands consumed (a participant removed, muted,
+    a call ended reach it that way) and its facts and heartbeats published (without them calls soon names the
+    node dead and moves its rooms)."""
+    checks: dict[str, str] = {}
+    if commands is not None:
+        checks["commands"] = "ok" if commands.ready.is_set() else "failing: not consuming calls's commands yet"
+    if node.facts is not None:
+        stalled = getattr(node.facts, "stalled", False)
+        checks["facts"] = "failing: the broker did not take the last facts" if stalled else "ok"
+    return checks
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """Readiness: 503 while the node cannot take calls's commands or publish its facts (the broker away, still
+    connecting); the process itself answering is ``/livez``, which a broker outage must not fail."""
     node: Node = request.app["node"]
-    return web.json_response({"status": "ok", "node": node.name, "url": node.url, "rooms": len(node.rooms),
-                              "participants": len(node.participants)})
+    checks = node_checks(node, request.app["commands"])
+    healthy = all(v == "ok" for v in checks.values())
+    return web.json_response({"process": "sfu", "status": "ok" if healthy else "failing", "checks": checks,
+                              "node": node.name, "url": node.url, "rooms": len(node.rooms),
+                              "participants": len(node.participants)}, status=200 if healthy else 503)
+
+
+async def livez(request: web.Request) -> web.Response:
+    return web.json_response({"process": "sfu", "status": "alive"})
 
 
 async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def make_app(node: Node) -> web.Application:
+def make_app(node: Node, commands: CommandConsumer | None = None) -> web.Application:
     app = web.Application()
     app["node"] = node
+    app["commands"] = commands
     app.router.add_get("/ws", signaling)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", prometheus)
     return app
 
@@ -381,7 +405,7 @@ async def serve(host: str, port: int, node: Node, commands: CommandConsumer | No
     metrics.fast_path.set(1 if fast_path() else 0)
     metrics.fast_receive.set(1 if fast_path() and fast_receive() else 0)
     metrics.fast_received_packets.set_function(lambda: PublishedTrack.fast_received)
-    runner = web.AppRunner(make_app(node))
+    runner = web.AppRunner(make_app(node, commands))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

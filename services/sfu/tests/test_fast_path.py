@@ -131,17 +131,17 @@ def sfu(request, tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, cwd=REPO, stdout=open(log, "wb"),
                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
-    def healthy() -> bool:
+    def alive() -> bool:
         assert process.poll() is None, log.read_text()[-3000:]
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
             return True
         except OSError:
             return False
 
-    wait_for(healthy, 30, "the SFU to listen")
+    wait_for(alive, 30, "the SFU to listen")
     yield SimpleNamespace(url=f"ws://127.0.0.1:{port}/ws", port=port, fast=fast, receive=receive, log=log,
-                          healthy=healthy)
+                          alive=alive)
     process.terminate()
     process.wait(timeout=15)
 
@@ -315,7 +315,7 @@ def test_a_subscriber_leaving_mid_stream_leaves_the_others_media_alone(sfu):
             await until(lambda: len(pictures(stays)) >= before[0] + 4 and len(tones(stays)) >= before[1] + 4, 20,
                         "the staying subscriber's media")
             assert scrape(sfu.port)["sfera_sfu_forwarded_packets_total"] > forwarded
-            assert sfu.healthy()
+            assert sfu.alive()
             assert "Traceback" not in sfu.log.read_text()
         finally:
             for peer in (stays, vanishes, publisher):

@@ -86,3 +86,43 @@ def test_no_heartbeat_is_queued_while_the_broker_is_away():
         assert facts.queue.qsize() == 1
 
     asyncio.run(scenario())
+
+
+def test_a_node_not_consuming_calls_commands_is_unready_but_alive():
+    """A node whose command consumer is not connected (the broker away, or still connecting) cannot be told that a
+    participant was removed or a call ended: /healthz (readiness) is 503 naming it, while /livez (liveness) stays
+    200 so a broker outage does not restart nodes and cut the calls they carry. Before: /healthz said ok always."""
+    class Commands:
+        def __init__(self):
+            self.ready = asyncio.Event()
+
+    async def scenario() -> None:
+        facts, commands = Facts(), Commands()
+        node = Node("sfu-a", facts, url="ws://sfu-a.example/ws")
+        runner = web.AppRunner(make_app(node, commands))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def get(path: str) -> tuple[int, dict]:
+                    async with session.get(f"http://127.0.0.1:{port}{path}") as answer:
+                        return answer.status, await answer.json()
+
+                status, body = await get("/healthz")
+                assert status == 503 and body["status"] == "failing", body
+                assert body["checks"]["commands"].startswith("failing"), body
+                assert (await get("/livez"))[0] == 200
+                commands.ready.set()
+                status, body = await get("/healthz")
+                assert status == 200 and body["checks"] == {"commands": "ok", "facts": "ok"}, body
+                facts.stalled = True  # the last publish of facts failed
+                status, body = await get("/healthz")
+                assert status == 503 and body["checks"]["facts"].startswith("failing"), body
+                assert (await get("/livez"))[0] == 200
+        finally:
+            await node.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
