@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from datetime import date
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.domain import CollectEventsProtocol
 from eventsourcing.persistence import (
     EventStore,
@@ -124,6 +125,7 @@ class _Attempt:
 
     def __init__(self) -> None:
         self.read: dict[int, Any] = {}
+        self.prefetched: dict[Any, Any] = {}  # aggregate id -> its copy read ahead (ServiceApplication.prefetch)
 
 
 class _ReadRecordingRepository(Repository):
@@ -134,11 +136,53 @@ class _ReadRecordingRepository(Repository):
         self._attempts = attempts
 
     def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
-        aggregate = super().get(aggregate_id, **kwargs)
         attempt = getattr(self._attempts, "current", None)
+        aggregate = attempt.prefetched.pop(aggregate_id, None) if attempt is not None and not kwargs else None
+        if aggregate is None:
+            aggregate = super().get(aggregate_id, **kwargs)
         if attempt is not None:
             attempt.read[id(aggregate)] = aggregate
         return aggregate
+
+    def fast_forward_many(self, aggregate_ids: list[Any]) -> dict[Any, Any]:
+        """Those of these aggregates the cache holds, each brought up to date with the events stored since it was
+        cached, all in ONE select (a recorder with ``select_events_after``: PostgreSQL), instead of a round trip
+        each (``get``'s fast-forward); each answered as its own copy, as ``get`` answers. The others (not cached,
+        or no such recorder, or fewer than two cached) are not in the answer: ``get`` reads them as always.
+        Each cached aggregate's fast-forward lock is held meanwhile (taken in one order: ``get`` holds one)."""
+        select = getattr(self.event_store.recorder, "select_events_after", None)
+        if self.cache is None or not self.fastforward or select is None:
+            return {}
+        cached: dict[Any, Any] = {}
+        for aggregate_id in dict.fromkeys(aggregate_ids):
+            try:
+                cached[aggregate_id] = self.cache.get(aggregate_id)
+            except KeyError:
+                continue
+        if len(cached) < 2:
+            return {}
+        order = sorted(cached, key=str)
+        used: list[Any] = []
+        locked: list[Any] = []
+        try:
+            for aggregate_id in order:
+                lock = self._use_fastforward_lock(aggregate_id)
+                used.append(aggregate_id)
+                lock.acquire()
+                locked.append(lock)
+            stored = select([(i, cached[i].version) for i in order])
+            found = {}
+            for aggregate_id in order:
+                events = [self.event_store.mapper.to_domain_event(e) for e in stored.get(aggregate_id, ())]
+                aggregate = project_aggregate(cached[aggregate_id], events)
+                if aggregate is not None:  # (discarded: ``get`` says so)
+                    found[aggregate_id] = deepcopy(aggregate) if self.deepcopy_from_cache else aggregate
+            return found
+        finally:
+            for lock in locked:
+                lock.release()
+            for aggregate_id in used:
+                self._disuse_fastforward_lock(aggregate_id)
 
 
 def command(method: Callable[..., T]) -> Callable[..., T]:
@@ -254,6 +298,18 @@ class ServiceApplication(Application):
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None
+
+    def prefetch(self, *aggregate_ids: Any) -> None:
+        """Inside a retried command's attempt: read these aggregates ahead, those the cache holds in one select of
+        what was stored since (``fast_forward_many``; a command reading its chat, its page and several read marks
+        took a round trip each, issue #17); the attempt's next ``find`` of each answers that copy, once. Outside an
+        attempt, or for aggregates not cached, nothing: ``find`` reads them as always."""
+        attempt: _Attempt | None = getattr(self._attempts, "current", None)
+        if attempt is None:
+            return
+        repository = self.repository
+        if isinstance(repository, _ReadRecordingRepository):
+            attempt.prefetched.update(repository.fast_forward_many(list(aggregate_ids)))
 
     def get_as(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
         found = self.find(cls, aggregate_id)

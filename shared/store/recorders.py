@@ -82,6 +82,28 @@ class PostgresGroupRecorder(PostgresProcessRecorder):
         # off: eventsourcing's insert_events (bench.pipeline's baseline); on until a store whose migration has not
         # created the function yet says otherwise
         self.has_insert_function = env_str("SFERA_STORE_SAVE_FUNCTION", "on") != "off"
+        # the events of several aggregates after a version of each, in one statement (Repository.fast_forward_many)
+        self.sql_select_events_after = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0}.{1} AS e "
+            "JOIN unnest(%s::{2}[], %s::bigint[]) AS after(originator_id, originator_version) "
+            "ON e.originator_id = after.originator_id AND e.originator_version > after.originator_version "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(schema, Identifier(self.events_table_name), Identifier(self.datastore.originator_id_type))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events_after(self, versions: Sequence[tuple[Any, int]]) -> dict[Any, list[StoredEvent]]:
+        """The events stored after ``version`` of each ``(originator_id, version)``, in one round trip (the
+        primary key's index, one lookup an aggregate): {originator_id: its events in version order} (an aggregate
+        with none is absent)."""
+        found: dict[Any, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_select_events_after, ([i for i, _ in versions], [v for _, v in versions]),
+                         prepare=True)
+            for row in curs.fetchall():
+                found.setdefault(row["originator_id"], []).append(StoredEvent(
+                    originator_id=row["originator_id"], originator_version=row["originator_version"],
+                    topic=row["topic"], state=bytes(row["state"])))
+        return found
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

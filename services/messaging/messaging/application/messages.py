@@ -51,6 +51,7 @@ class Messages(Base):
         trip a post inside the chat's turn, issue #17): its record (``SentMessage``) is created with the message,
         and a key already used fails that save (IntegrityError), so the batch runs again, looking the keys up; a
         post that would be refused looks its key up first (a repeat whose attachments went with the first)."""
+        self._read_turn_ahead(chat_id, [actor_id for actor_id, *_ in posts])  # one round trip for what follows
         chat = self.chat(chat_id)
         page, changed = self._last_page(chat)
         saved: dict[int, object] = {id(a): a for a in (*changed, page)}
