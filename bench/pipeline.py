@@ -304,12 +304,6 @@ def idle_relay_cpu(stack: Stack, seconds: float = 10.0) -> float:
     return cpu_seconds(pid) - before
 
 
-def restart_relay(stack: Stack, **env: str) -> None:
-    stack.stop_process("identity-relay")
-    stack.start_relay("identity", **env)
-    stack.wait_healthy(["identity-relay"])
-
-
 def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int) -> dict:
     """Throughput: commit n events as fast as ``producers`` threads can (one transaction each, like that many
     requests at once), until all are applied."""
@@ -366,13 +360,21 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return label, dict(a.split("=", 1) for a in assignments.split(",") if a)
 
 
-def restart_pipeline(stack: Stack, ledger_port: int, env: dict[str, str]) -> None:
-    """The ledger and identity's relay again, with ``env`` (each variant of a stages run)."""
-    stack.stop_process("ledger")
-    stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port, **env)
-    stack.stop_process("identity-relay")
-    stack.start_relay("identity", **env)
-    stack.wait_healthy(["ledger", "identity-relay"])
+def restart_pipeline(stack: Stack, ledger_port: int, env: dict[str, str] | None = None, *, ledger: bool = True,
+                     relay: bool = True) -> None:
+    """The ledger (on its port) and identity's relay again, or only one of them, with ``env`` (each variant of a
+    stages run, each baseline of the main run); a process restarted without ``env`` is back to the defaults."""
+    env = env or {}
+    restarted = []
+    if ledger:
+        stack.stop_process("ledger")
+        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port, **env)
+        restarted.append("ledger")
+    if relay:
+        stack.stop_process("identity-relay")
+        stack.start_relay("identity", **env)
+        restarted.append("identity-relay")
+    stack.wait_healthy(restarted)
 
 
 @contextmanager
@@ -452,32 +454,27 @@ def main() -> None:
         windows: dict[str, dict] = {w: {"latencies": [], "stages": {}} for w in ("8", "1")}
         for _ in range(2):
             for window, seen in windows.items():
-                restart_relay(stack, SFERA_RELAY_IN_FLIGHT=window)
+                restart_pipeline(stack, ledger_port, {"SFERA_RELAY_IN_FLIGHT": window}, ledger=False)
                 commits: dict = {}
                 bench_pipeline_paced(pipeline, max(250, n // 10), rate, commits)
                 seen["latencies"] += pipeline.commit_latencies(commits)
                 for stage, durations in stage_latencies(pipeline, commits, trace).items():
                     seen["stages"].setdefault(stage, []).extend(durations)
-        restart_relay(stack)
+        restart_pipeline(stack, ledger_port, ledger=False)
         # the baseline of the consumer's group commit: the ledger again, one transaction per applied event
-        stack.stop_process("ledger")
-        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port,
-                            SFERA_STORE_GROUP_COMMIT="off")
-        stack.wait_healthy(["ledger"])
+        restart_pipeline(stack, ledger_port, {"SFERA_STORE_GROUP_COMMIT": "off"}, relay=False)
         alone = bench_pipeline_burst(pipeline, n, args.producers)
         alone["name"] = "pipeline burst, consumer one transaction per event"
-        restart_relay(stack, SFERA_RELAY_WAKE="poll")  # the baseline: the old loop, reading the store every 20 ms
+        # the baseline: the old loop, reading the store every 20 ms (the ledger back to its defaults: one setting
+        # differs from the paced run above)
+        restart_pipeline(stack, ledger_port, {"SFERA_RELAY_WAKE": "poll"})
         old = bench_pipeline_paced(pipeline, max(500, n // 5), rate)
         old["name"] = f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll"
         rows.append(old)
         idle_polling = idle_relay_cpu(stack)
         # the baseline of the one-statement save: eventsourcing's insert transaction for every save of the pipeline
         # (producers, relay's position, consumer); group commit on, the relay woken by its store
-        stack.stop_process("ledger")
-        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port,
-                            SFERA_STORE_SAVE_FUNCTION="off")
-        stack.wait_healthy(["ledger"])
-        restart_relay(stack, SFERA_STORE_SAVE_FUNCTION="off")
+        restart_pipeline(stack, ledger_port, {"SFERA_STORE_SAVE_FUNCTION": "off"})
         os.environ["SFERA_STORE_SAVE_FUNCTION"] = "off"  # read when the recorders are made
         try:
             eventsourcing_saves = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics", first_phone=5_000_000)
