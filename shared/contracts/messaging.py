@@ -65,7 +65,13 @@ class ChatUpdatedV1(DataSchema):
 @contract("messaging", "MessagePosted", 1)
 class MessagePostedV1(DataSchema):
     """CH-4: a message in a chat, with its place (``seq``) in the chat's history.
-    ``author_id`` is None when posted on behalf of the organization (CH-5)."""
+    ``author_id`` is None when posted on behalf of the organization (CH-5).
+
+    ``read_by_author`` True: the post also read the chat up to ``seq`` for its author (one's own message is never
+    unread) -- this event IMPLIES that read mark, and no MessagesRead is published for it. Consumers take it as a
+    MessagesRead of the author up to ``seq``: of ``author_id``, or, when that is None (on behalf of the
+    organization, CH-5), of the organization, whichever admin wrote. False for a post that moves no one's mark (a
+    call's recording, CA-6) and for events that do not say (their author's mark, if any, came as MessagesRead)."""
 
     chat_id = fields.UUID(required=True)
     message_id = fields.UUID(required=True)
@@ -77,6 +83,8 @@ class MessagePostedV1(DataSchema):
     posted_at = fields.AwareDateTime(required=True)
     attachments = fields.List(fields.Nested(AttachmentV1), load_default=list)
     poll = fields.Nested(PollV1, load_default=None, allow_none=True)
+    read_by_author = fields.Boolean(load_default=False, metadata={
+        "description": "the author has read the chat up to this seq (no MessagesRead is published for it)"})
 
 
 @contract("messaging", "MessageEdited", 1)
@@ -119,7 +127,8 @@ class PollClosedV1(DataSchema):
 
 @contract("messaging", "MessagesRead", 1)
 class MessagesReadV1(DataSchema):
-    """A member read a chat up to ``read_until`` (read marks for the other members)."""
+    """A member read a chat up to ``read_until`` (read marks for the other members): a mark-read by a reader.
+    Not published for the read mark a post makes: MessagePosted implies it (its ``read_by_author``)."""
 
     chat_id = fields.UUID(required=True)
     user_id = fields.UUID(required=True)

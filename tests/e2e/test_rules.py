@@ -51,15 +51,20 @@ def test_nothing_the_pupil_reads_names_the_admins_of_the_inbox_CH_5(api, platfor
     try:
         answer = api.ok("POST", f"/chats/{thread}/messages", admin["access_token"], status=201,
                         json={"text": "Ответ администрации"})
-        api.ok("PUT", f"/chats/{thread}/read", admin["access_token"], json={"seq": answer["seq"]})
+        thanks = api.ok("POST", f"/chats/{thread}/messages", pupil["access_token"], status=201,
+                        json={"text": "Спасибо"})
+        api.ok("PUT", f"/chats/{thread}/read", admin["access_token"], json={"seq": thanks["seq"]})
         frames = drain(ws, 2.0)
     finally:
         ws.close()
-    kinds = [json.loads(f)["type"] for f in frames]
-    assert "MessagePosted" in kinds and "MessagesRead" in kinds, kinds
-    read = [json.loads(f)["data"] for f in frames if json.loads(f)["type"] == "MessagesRead"]
-    by_admin = [r for r in read if r["read_until"] == answer["seq"]]  # the answer reads the thread for its admin
-    assert by_admin and all(r["user_id"] is None for r in by_admin), read
+    seen = [json.loads(f) for f in frames]
+    # the answer reads the thread for its admin: its MessagePosted says so (read_by_author), naming the organization
+    posted = {f["data"]["seq"]: f["data"] for f in seen if f["type"] == "MessagePosted"}
+    assert (posted[answer["seq"]]["author_id"], posted[answer["seq"]]["read_by_author"]) == (None, True), seen
+    assert posted[answer["seq"]]["on_behalf_of"] == klass["org"]
+    # the admin's own mark-read comes as MessagesRead, of the organization
+    read = [f["data"] for f in seen if f["type"] == "MessagesRead"]
+    assert [(r["user_id"], r["read_until"]) for r in read] == [(None, thanks["seq"])], seen
     assert all(admin_id not in f for f in frames), frames
     seen = api.ok("GET", f"/chats/{thread}", pupil["access_token"])
     assert seen["member_ids"] == [pupil["user_id"]]

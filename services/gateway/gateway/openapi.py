@@ -100,7 +100,9 @@ def build_spec(app: Flask) -> dict:
     spec.path(path="/api/v1/realtime", operations={"get": {
         "summary": "WebSocket of live events: MessagePosted, MessageEdited, MessageDeleted, ChatMembersChanged, "
                    "ChatCreated, ChatUpdated, PollVoted, PollClosed, MessagesRead, for the chats one belongs to; "
-                   "each is {\"type\": <name>, \"data\": <the event's contract>}. Catch up after a reconnect with "
+                   "each is {\"type\": <name>, \"data\": <the event's contract>}. A MessagePosted with "
+                   "read_by_author true also says its author (the organization when author_id is null) has read the "
+                   "chat up to its seq: no MessagesRead comes for that. Catch up after a reconnect with "
                    "GET /chats/{id}/messages?after=<last seq>.",
         "tags": ["realtime"], "operationId": "realtime",
         "parameters": [{"in": "query", "name": "access_token", "required": True, "schema": {"type": "string"},

@@ -249,7 +249,8 @@ LIST_FIELDS = ("member_ids", "added", "removed")
 def conceal(kind: str, data: dict[str, Any], concealed: set[str]) -> dict[str, Any] | None:
     """What a viewer who may not see the ``concealed`` members receives of an event:
     their ids blanked or left out (CH-5: "MessagesRead" by an admin of an inbox
-    thread reads as the organization's); None when nothing is left to tell."""
+    thread reads as the organization's, and so does the read mark a "MessagePosted" implies, its
+    ``read_by_author``: the author it names is the one a viewer may see); None when nothing is left to tell."""
     if not concealed:
         return data
     shown = dict(data)
@@ -325,13 +326,32 @@ class BroadcastConsumer(threading.Thread):
         self.hub.handle_event(event)
 
 
+CONSUMER_WAIT = 10.0  # seconds a socket waits for its process's broadcast consumer to reach the broker
+
+
 def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
+    """The gthread realtime socket. Its process's broadcast consumer starts with the first socket that opens here
+    (``listen``), not with the process: a gunicorn gateway behind the asyncio server (``make run``) or beside the
+    realtime Deployment (Kubernetes) never holds a socket, and received every event for nobody (parsed, dumped,
+    found no socket: a tenth of its CPU per chat message, bench.gateway_post), its queue one more copy of each
+    event for the broker. ``start_consumer=False`` (a test's app): never."""
     hub = Hub(rpc)
     sock = Sock(app)
-    if start_consumer:
-        consumer = BroadcastConsumer(amqp_uri, hub)
-        consumer.start()
-        app.extensions["realtime_consumer"] = consumer
+    starting = threading.Lock()
+
+    def listen() -> bool:
+        """This process's consumer, started if it is not yet; whether it is bound to the broker (waited for, at
+        most CONSUMER_WAIT s): a socket is told it is ready only once no event published after that is missed."""
+        if not start_consumer:
+            return True
+        with starting:
+            consumer = app.extensions.get("realtime_consumer")
+            if consumer is None:
+                consumer = app.extensions["realtime_consumer"] = BroadcastConsumer(amqp_uri, hub)
+                consumer.start()
+        return consumer.ready.wait(CONSUMER_WAIT)
+
+    hub.listen = listen  # type: ignore[attr-defined]
 
     @sock.route("/api/v1/realtime")
     def realtime(ws):
@@ -340,6 +360,13 @@ def install(app: Flask, amqp_uri: str, rpc, start_consumer: bool = True) -> Hub:
             principal, expires_at = authenticate(token, hub.rpc)
         except DomainError as exc:
             close(ws, exc)
+            return
+        if not listen():  # the broker is not reachable: as the asyncio server answers a check that failed
+            log.warning("realtime socket refused: the broadcast consumer is not connected to the broker")
+            try:
+                ws.close(reason=1013, message="realtime.unavailable")
+            except Exception:  # already closed by the client
+                log.debug("closing a closed socket", exc_info=True)
             return
         user_id = str(principal.user_id)
         send_lock = hub.connect(user_id, ws, principal.session_id)

@@ -153,6 +153,16 @@ class SentMessage(Aggregate):
         self.seq = seq
 
 
+def _posted_before_implied_reads(state: dict) -> None:
+    """A Posted of version 1: it implied no read mark (the author's, if any, was its own published MessagesRead)."""
+    state["read_by_author"] = False
+
+
+def _read_before_implied_reads(state: dict) -> None:
+    """A ReadMark.Read of version 1: published as MessagesRead whoever made it (a post's mark too)."""
+    state["by_post"] = False
+
+
 class MessagePage(Aggregate):
     """``PAGE_SIZE`` messages of one chat."""
 
@@ -189,18 +199,38 @@ class MessagePage(Aggregate):
             raise NotFound("message.not_found", "No such message.")
         return self.messages[index]
 
+    class Posted(Aggregate.Event):
+        """A message. ``read_by_author``: the post also read the chat up to it for its author (a member's post:
+        ``ReadMark.read(by_post=True)`` in the same save), so MessagePosted says so and no MessagesRead is published
+        for that mark; False for a post that moves no mark (a call's recording, seeded history) and for those
+        stored before it was said (version 1: their marks were published as MessagesRead)."""
+
+        chat_id: uuid.UUID
+        message_id: uuid.UUID
+        seq: int
+        author_id: uuid.UUID | None
+        on_behalf_of: uuid.UUID | None
+        text: str
+        reply_to: int | None
+        posted_at: datetime
+        attachments: list[dict] | None
+        poll: dict | None
+        read_by_author: bool
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_posted_before_implied_reads)
+
     def post(self, message_id: uuid.UUID, author_id: uuid.UUID | None, on_behalf_of: uuid.UUID | None, text: str,
              reply_to: int | None, posted_at: datetime, attachments: list[dict] | None = None,
-             poll: dict | None = None) -> int:
+             poll: dict | None = None, read_by_author: bool = False) -> int:
         seq = self.next_seq
         self._posted(self.chat_id, message_id, seq, author_id, on_behalf_of, text, reply_to, posted_at,
-                     attachments or [], poll)
+                     attachments or [], poll, read_by_author)
         return seq
 
-    @event("Posted")
+    @event(Posted)
     def _posted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, author_id: uuid.UUID | None,
                 on_behalf_of: uuid.UUID | None, text: str, reply_to: int | None, posted_at: datetime,
-                attachments: list[dict] | None = None, poll: dict | None = None) -> None:
+                attachments: list[dict] | None = None, poll: dict | None = None, read_by_author: bool = False) -> None:
         self.messages.append({
             "seq": seq, "message_id": str(message_id), "author_id": str(author_id) if author_id else None,
             "on_behalf_of": str(on_behalf_of) if on_behalf_of else None, "text": text, "reply_to": reply_to,
@@ -408,12 +438,25 @@ class ReadMark(Aggregate):
         self.user_id = user_id
         self.read_until = -1  # the last seq read
 
-    def read(self, seq: int) -> None:
-        if seq > self.read_until:
-            self._read(seq, self.chat_id, self.user_id)
+    class Read(Aggregate.Event):
+        """Read up to ``seq``. ``by_post``: the member's own post made this mark (MessagePosted implies it, so it is
+        not published as MessagesRead); False for a reader's mark-read and for marks stored before it was said
+        (version 1, published as MessagesRead as they were)."""
 
-    @event("Read")
-    def _read(self, seq: int, chat_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
+        seq: int
+        chat_id: uuid.UUID | None
+        user_id: uuid.UUID | None
+        by_post: bool
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_read_before_implied_reads)
+
+    def read(self, seq: int, by_post: bool = False) -> None:
+        if seq > self.read_until:
+            self._read(seq, self.chat_id, self.user_id, by_post)
+
+    @event(Read)
+    def _read(self, seq: int, chat_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+              by_post: bool = False) -> None:
         self.read_until = max(self.read_until, seq)
 
 

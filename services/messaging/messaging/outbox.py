@@ -33,6 +33,8 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "on_behalf_of": e.on_behalf_of, "text": e.text, "reply_to": e.reply_to, "posted_at": e.posted_at,
             "attachments": list(getattr(e, "attachments", None) or []),
             "poll": {**poll, "counts": [0] * len(poll["options"]), "voters": 0, "closed": False} if poll else None,
+            # a member's post read the chat up to it for its author: said here, not in a MessagesRead of its own
+            "read_by_author": e.read_by_author,
         }, str(e.chat_id)
     elif isinstance(e, MessagePage.Voted):
         yield "messaging.PollVoted.v1", {
@@ -42,7 +44,7 @@ def to_integration_events(e: object) -> Iterable[Published]:
         yield "messaging.PollClosed.v1", {
             "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "closed_at": e.timestamp,
         }, str(e.chat_id)
-    elif isinstance(e, ReadMark.Read):
+    elif isinstance(e, ReadMark.Read) and not e.by_post:  # a post's mark: its MessagePosted implies it
         yield "messaging.MessagesRead.v1", {
             "chat_id": e.chat_id, "user_id": e.user_id, "read_until": e.seq, "read_at": e.timestamp,
         }, str(e.chat_id)

@@ -4,6 +4,7 @@ inbox, messages with history, edits, deletions and read state (CH-1..CH-5)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ import pytest
 
 from messaging import handlers
 from messaging.application import MessagingApplication
-from messaging.domain import PAGE_SIZE
+from messaging.domain import PAGE_SIZE, MessagePage, ReadMark
 from messaging.outbox import to_integration_events
 from shared.consistency import asking
 from shared.contracts import make_event
@@ -929,9 +930,72 @@ def test_read_marks_are_published_for_the_other_members_CH_4(school):
         school.app.post(a, PostMessage(chat.id, f"m{n}"))
     school.app.mark_read(b, chat.id, 1)
     school.app.mark_read(b, chat.id, 0)  # going back changes nothing
-    # the author has read what they wrote; the reader up to where they read
-    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [
-        (a, 0), (a, 1), (a, 2), (b, 1)]
+    # the reader up to where they read; the author has read what they wrote, which each MessagePosted says (one
+    # event a post, not two: issue #17)
+    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(b, 1)]
+    assert [(e["author_id"], e["seq"], e["read_by_author"])
+            for e in published(school.app, "messaging.MessagePosted.v1")] == [(a, 0, True), (a, 1, True), (a, 2, True)]
+    # the author's read mark is kept all the same: the readers of b's message name a, who wrote after it
+    school.app.post(b, PostMessage(chat.id, "от b"))
+    school.app.post(a, PostMessage(chat.id, "ответ a"))
+    assert [r["user_id"] for r in school.app.readers(b, chat.id, 3, None, 10)["items"]] == [str(a)]
+    assert [e["user_id"] for e in published(school.app, "messaging.MessagesRead.v1")] == [b]
+
+
+def test_a_post_on_behalf_of_the_organization_implies_the_organizations_read_naming_no_admin_CH_4_CH_5(school):
+    admin = school.join("admin")
+    five = school.klass()
+    pupil = school.join("student", five)
+    (org_chat,) = school.chat_of("organization", admin)
+    thread = school.app.inbox_thread(pupil, school.org)
+    school.app.post(pupil, PostMessage(thread.id, "Когда каникулы?"))
+    school.app.post(admin, PostMessage(thread.id, "С 28 октября."))
+    school.app.post(admin, PostMessage(org_chat.id, "Завтра линейка", on_behalf_of_organization=True))
+    posted = published(school.app, "messaging.MessagePosted.v1")
+    assert [(e["author_id"], e["on_behalf_of"], e["read_by_author"]) for e in posted] == [
+        (pupil, None, True), (None, school.org, True), (None, school.org, True)]
+    # no MessagesRead names the admin beside the organization's post (it reached every member before)
+    assert published(school.app, "messaging.MessagesRead.v1") == []
+    assert {c["chat"].id: c["unread"] for c in school.app.chats_of(admin)}[thread.id] == 0  # the mark is kept
+
+
+def test_a_calls_recording_implies_no_read_mark_CH_4_CA_6(school):
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    school.app.post(b, PostMessage(chat.id, "до звонка"))
+    assert school.app.post_call_recording(chat.id, a, 65.0, "call.webm", "video/webm", 1024, "blobs/call",
+                                          event_id="calls:recording-1")
+    posted = published(school.app, "messaging.MessagePosted.v1")
+    assert [(e["author_id"], e["read_by_author"]) for e in posted] == [(b, True), (a, False)]
+    assert published(school.app, "messaging.MessagesRead.v1") == []
+    assert {c["chat"].id: c["unread"] for c in school.app.chats_of(a)}[chat.id] == 2  # a's mark did not move
+
+
+def test_events_stored_before_the_implied_read_load_and_map_as_before_CH_4(school):
+    """A ReadMark.Read stored before ``by_post`` (a post's mark then published its MessagesRead) still maps to
+    MessagesRead; a Posted stored before ``read_by_author`` maps to a MessagePosted that implies nothing."""
+    five = school.klass()
+    a = school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    mark = ReadMark(chat_id=chat.id, user_id=a)
+    mark.read(4, by_post=True)
+    page = MessagePage(chat_id=chat.id, number=7)
+    page.post(uuid.uuid4(), a, None, "давнее", None, NOW, read_by_author=True)
+    old = []
+    for event in mark.collect_events() + page.collect_events():
+        stored = school.app.mapper.to_stored_event(event)
+        state = school.app.mapper.transcoder.decode(stored.state)
+        if "by_post" in state or "read_by_author" in state:
+            assert state.pop("class_version") == 2
+            assert state.pop("by_post", None) is True or state.pop("read_by_author") is True
+        old.append(dataclasses.replace(stored, state=school.app.mapper.transcoder.encode(state)))
+    school.app.recorder.insert_events(old)
+    assert school.app.repository.get(mark.id).read_until == 4
+    assert school.app.repository.get(page.id).messages[0]["text"] == "давнее"
+    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(a, 4)]
+    (posted,) = [e for e in published(school.app, "messaging.MessagePosted.v1") if e["text"] == "давнее"]
+    assert posted["read_by_author"] is False
 
 
 def test_ones_own_messages_are_not_unread_CH_4(school):

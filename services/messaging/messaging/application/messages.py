@@ -59,7 +59,7 @@ class Messages(Base):
         sent_here: dict[uuid.UUID, tuple] = {}  # a client_message_id's aggregate id -> (page, seq) posted in this turn
         outcomes: list = []
         # One's own message is never unread: writing reads the chat up to it (as messengers do); the members'
-        # marks are read at once, side by side.
+        # marks are read at once, side by side. The post says so (``read_by_author``): no MessagesRead of its own.
         marks = self._read_marks(chat_id, list(dict.fromkeys(a for a, *_ in posts if chat.is_member(a))))
         for actor_id, m, text, poll, attachment_ids in posts:
             sent_id = None
@@ -95,7 +95,7 @@ class Messages(Base):
                     page = MessagePage(chat_id=chat.id, number=chat.pages - 1)
                     saved.update({id(chat): chat, id(page): page})
                 seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, m.reply_to, utcnow(),
-                                [a.view() for a in files], poll)
+                                [a.view() for a in files], poll, read_by_author=True)
             except DomainError as refused:  # a key not looked up yet is, before refusing: its first message answers
                 sent = self.find(SentMessage, sent_id) if sent_id and not look_up_keys else None
                 outcomes.append(refused if sent is None else (self._page_of(chat_id, sent.seq), sent.seq, actor_id))
@@ -107,7 +107,7 @@ class Messages(Base):
             if actor_id not in marks:  # a member school has just let in (check_member asked it)
                 marks[actor_id] = self._read_mark(chat_id, actor_id)
             saved[id(marks[actor_id])] = marks[actor_id]
-            marks[actor_id].read(seq)
+            marks[actor_id].read(seq, by_post=True)  # not published: the post's MessagePosted implies it
             if sent_id:
                 record = SentMessage(chat_id=chat_id, author_id=actor_id, client_message_id=m.client_message_id,
                                      seq=seq)
