@@ -229,11 +229,16 @@ class OutboxRelay:
         is recorded once the broker confirmed it and every batch before it (``record_confirmed``): with
         ``in_flight`` > 1 the relay reads and publishes the next batches meanwhile (an event committed while
         the broker writes the one before to its disk does not wait for that), up to ``in_flight`` batches
-        unconfirmed; with 1, each batch is confirmed and recorded before the next read (the old way)."""
-        self.record_confirmed()
-        if len(self.unconfirmed) >= self.in_flight:
-            await self._confirmed(self.unconfirmed[0])
+        unconfirmed; with 1, each batch is confirmed and recorded before the next read (the old way).
+
+        Woken by its store (``listener``), it does not write the position of the batches confirmed meanwhile before
+        this read: that write is a round trip of its own, and it sat in the new events' latency. The loop writes it
+        once a confirm wakes it with nothing new to read (``wait_for_events``), or here when the window is full."""
+        if self.listener is None or not self.listener.listening or len(self.unconfirmed) >= self.in_flight:
             self.record_confirmed()
+            if len(self.unconfirmed) >= self.in_flight:
+                await self._confirmed(self.unconfirmed[0])
+                self.record_confirmed()
         # While it holds the lease nobody else moves the position: the one it recorded, not a read per batch.
         if self.read_to is None:
             self.read_to = self.published_to if self.published_to is not None else self.position()

@@ -163,3 +163,50 @@ def test_with_a_trace_file_the_relay_writes_each_events_stages_in_order(open_sto
     order = ["relay_notified", "relay_reading", "relay_selected", "relay_mapped", "relay_confirmed", "relay_recorded"]
     times = [stages[stage][key] for stage in order]
     assert times == sorted(times), dict(zip(order, times, strict=True))
+
+
+def test_a_new_event_is_read_and_published_before_the_position_of_earlier_confirms_is_written(  # noqa: F811
+        open_store, rabbitmq):
+    """Woken by a commit while the broker's confirms of the batches before have come in, the relay reads and
+    publishes the new event first and writes the position after it (bench.pipeline --stages: the position's round
+    trip sat between 'relay notified' and 'select starts', in the new event's latency)."""
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0)
+    confirms = HeldConfirms(relay)
+    calls: list[tuple[str, int]] = []
+    select = app.process_recorder.select_notifications  # the Relay helper's counting one
+    record_position = relay.relay.record_position
+
+    def selected(*args, **kwargs):
+        notifications = select(*args, **kwargs)
+        calls.append(("select", notifications[-1].id if notifications else 0))
+        return notifications
+
+    def recording(last: int) -> None:
+        calls.append(("position", last))
+        record_position(last)
+
+    app.process_recorder.select_notifications = selected
+    relay.relay.record_position = recording
+    with relay:
+        first, _ = commit(app)
+        broker.arrival(first)
+        wait_until(lambda: confirms.held() == 1)
+        first_id = app.process_recorder.max_notification_id()
+        second: list[str] = []
+
+        def commit_and_confirm() -> None:  # in the relay's loop: both are there when it next runs
+            second.append(commit(app)[0])
+            relay.relay.listener.notified.set()  # its NOTIFY, whenever the listening task reads it
+            confirms.holding = False
+            frames, confirms.frames = confirms.frames, []
+            for frame in frames:
+                confirms.original(frame)
+
+        confirms.in_loop(commit_and_confirm)
+        broker.arrival(second[0])
+        second_id = app.process_recorder.max_notification_id()
+        wait_until(lambda: recorded(app) == second_id)
+    read_second = calls.index(("select", second_id))
+    position_of_first = calls.index(("position", first_id)) if ("position", first_id) in calls else len(calls)
+    assert read_second < position_of_first, calls
