@@ -9,7 +9,7 @@ from flask import request
 from marshmallow import Schema, fields, validate
 
 from gateway.api import QR_FORMATS, QR_MEDIA_TYPES, api, call, me, public_url, qr_format, qr_response
-from gateway.endpoint import endpoint
+from gateway.endpoint import endpoint, schema_of
 from gateway.listing import ListQuery, listed
 from gateway.uploads import receive_upload, send_blob
 from shared.contracts.api import messaging
@@ -77,7 +77,7 @@ def list_chats(query: dict):
           body=messaging.ChatInput, response=messaging.ChatView, status=201,
           errors=("chat.invalid_name", "chat.not_members", "organization.members_only"))
 def create_chat(body: dict):
-    return call("messaging", "create_chat", actor_id=me(), chat=messaging.ChatInput().dump(body))
+    return call("messaging", "create_chat", actor_id=me(), chat=schema_of(messaging.ChatInput).dump(body))
 
 
 @api.get("/chats/<uuid:chat_id>")
@@ -146,7 +146,7 @@ def post_message(chat_id: uuid.UUID, body: dict):
             raise Invalid("request.invalid", "The Idempotency-Key header must be a UUID.",
                           {"fields": {"Idempotency-Key": ["Not a valid UUID."]}}) from None
     return call("messaging", "post", actor_id=me(), chat_id=str(chat_id),
-                message=messaging.MessageInput().dump(body))
+                message=schema_of(messaging.MessageInput).dump(body))
 
 
 @api.put("/chats/<uuid:chat_id>/messages/<int:seq>")
@@ -193,7 +193,7 @@ def readers(chat_id: uuid.UUID, seq: int, query: dict):
           errors=(*CHAT_ERRORS, "search.no_words", "paging.invalid_cursor"))
 def search_messages(query: dict):
     return call("messaging", "search_messages", actor_id=me(),
-                command=messaging.MessageSearchInput().dump(query))
+                command=schema_of(messaging.MessageSearchInput).dump(query))
 
 
 @api.patch("/chats/<uuid:chat_id>")
