@@ -69,6 +69,8 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
     # consumers' concurrent saves share transactions (group.py); off: the benchmark's baseline
     env["GROUP_COMMIT"] = "n" if env_str("SFERA_STORE_GROUP_COMMIT", "on") == "off" else "y"
+    # a command's cached aggregates read ahead in one select (ServiceApplication.prefetch); off: bench's baseline
+    env["READ_AHEAD"] = "n" if env_str("SFERA_STORE_READ_AHEAD", "on") == "off" else "y"
     # The aggregates last read stay in memory (LRU), and a read brings a cached one up to date with the events stored
     # since (eventsourcing's fast-forward: another replica's writes included) instead of replaying all of them
     # (a chat's last page: up to 100 events a post, issue #17); each read gets its own deep copy. 0: no cache.
@@ -259,6 +261,7 @@ class ServiceApplication(Application):
         super().__init__(env)
         self.locks = KeyedLocks()
         self.cluster_locks = self._cluster_locks()
+        self.read_ahead = strtobool(self.env.get("READ_AHEAD", "y"))  # prefetch (SFERA_STORE_READ_AHEAD)
 
     def _cluster_locks(self) -> ClusterLocks | NoClusterLocks:
         """On PostgreSQL, a keyed command's lock across the service's replicas (its store's database)."""
@@ -305,7 +308,7 @@ class ServiceApplication(Application):
         took a round trip each, issue #17); the attempt's next ``find`` of each answers that copy, once. Outside an
         attempt, or for aggregates not cached, nothing: ``find`` reads them as always."""
         attempt: _Attempt | None = getattr(self._attempts, "current", None)
-        if attempt is None:
+        if attempt is None or not self.read_ahead:
             return
         repository = self.repository
         if isinstance(repository, _ReadRecordingRepository):

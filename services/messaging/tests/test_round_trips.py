@@ -78,6 +78,20 @@ def test_a_post_into_a_40_member_chat_is_four_round_trips_CH_4(counted):
     assert [app._read_mark(chat_id, p).read_until for p in pupils[:10]] == [2 * MEMBERS + n for n in range(10)]
 
 
+def test_with_the_read_ahead_off_each_aggregate_is_its_own_round_trip(counted, monkeypatch):
+    """``SFERA_STORE_READ_AHEAD=off`` (bench.messaging_post's baseline of the same run): the chat, the page and the
+    mark read one by one, posting the same."""
+    monkeypatch.setenv("SFERA_STORE_READ_AHEAD", "off")
+    make, counter = counted
+    app = make(create_table=True)
+    chat_id, pupils = class_chat(app, 4)
+    for n in range(8):
+        app.post(pupils[n % 4], PostMessage(chat_id, f"warm {n}"))
+    trips = [counter.count(lambda n=n: app.post(pupils[n], PostMessage(chat_id, f"counted {n}"))) for n in range(4)]
+    assert min(trips) >= 6, trips
+    assert app.history(pupils[0], chat_id, None, None, 1)[1] == 11
+
+
 def test_aggregates_read_ahead_together_see_what_another_replica_wrote_CH_4(counted):
     """The read ahead of a turn (one select for the cached chat, page and marks) is as fresh as reading each: the
     other replica's posts, its opened page and its members' marks are in what the next post decides on."""
