@@ -297,6 +297,26 @@ export const useChats = defineStore('chats', () => {
     }, 150))
   }
 
+  /** Someone read a chat up to a seq (a MessagesRead, or a post's own mark): one's own unread count stops there;
+   *  another's (``null``: the organization, CH-5) marks one's messages up to it read. */
+  function readUntil(chatId: string, reader: string | null, seq: number): void {
+    if (reader === me.value) {
+      const i = item(chatId)
+      if (i) i.unread = Math.max(0, i.last_seq - seq)
+      return
+    }
+    const key = reader ?? 'organization'
+    readBy[chatId] = { ...(readBy[chatId] ?? {}), [key]: Math.max(seq, readBy[chatId]?.[key] ?? -1) }
+    refreshReaders(chatId, seq)
+  }
+
+  /** One's own post as the API answered it (it names one even on behalf of the school, whose live event does
+   *  not): posting read the chat up to it. */
+  function sentOwn(chatId: string, message: Message): void {
+    upsert(chatId, message)
+    readUntil(chatId, me.value, message.seq)
+  }
+
   /** Other features' share of the one realtime connection (a call's whiteboard): every event, as it comes. */
   const listeners = new Set<(event: RealtimeEvent) => void>()
   function listen(handler: (event: RealtimeEvent) => void): () => void {
@@ -332,6 +352,9 @@ export const useChats = defineStore('chats', () => {
           if (openChat.value === chatId && globalThis.document?.visibilityState !== 'hidden') void markRead(chatId)
           notify(known, message)
         }
+        // The post read the chat up to it for its author (no MessagesRead comes for it, issue #17): the author's
+        // (the organization's when it names no one, CH-5) read mark up to its seq.
+        if (d.read_by_author) readUntil(chatId, message.author_id ?? null, message.seq)
         sortItems()
         break
       }
@@ -351,17 +374,9 @@ export const useChats = defineStore('chats', () => {
         }
         break
       }
-      case 'MessagesRead': {
-        const reader = d.user_id as string | null
-        if (reader === me.value) {
-          const i = item(chatId)
-          if (i) i.unread = Math.max(0, i.last_seq - (d.read_until as number))
-        } else {
-          readBy[chatId] = { ...(readBy[chatId] ?? {}), [reader ?? 'organization']: d.read_until }
-          refreshReaders(chatId, d.read_until as number)
-        }
+      case 'MessagesRead':
+        readUntil(chatId, d.user_id as string | null, d.read_until as number)
         break
-      }
       case 'reconnected':
         // after= brings the new messages; edits, deletions and votes made meanwhile are in the pages shown.
         for (const shown of Object.keys(messages)) void refreshShown(shown)
@@ -425,7 +440,7 @@ export const useChats = defineStore('chats', () => {
     outbox.onChange(() => {
       pending.value = outbox?.list() ?? []
     })
-    outbox.onSent((p, message) => upsert(p.chatId, message))
+    outbox.onSent((p, message) => sentOwn(p.chatId, message))
     realtime = new RealtimeClient({
       url: realtimeUrl,
       token: freshToken,
@@ -538,7 +553,7 @@ export const useChats = defineStore('chats', () => {
   async function post(chatId: string, body: Schemas['MessageInput']): Promise<Message> {
     const message = await call(() => api.POST('/api/v1/chats/{chat_id}/messages', {
       params: { path: { chat_id: chatId } }, body }))
-    upsert(chatId, message)
+    sentOwn(chatId, message)
     return message
   }
 
