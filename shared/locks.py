@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("shared.locks")
+
+
+class _Entry:
+    __slots__ = ("lock", "count", "baton")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0  # holders and waiters
+        self.baton: tuple[Any, Callable[[Any], None]] | None = None  # passed from a holder to the next (turn())
 
 
 class KeyedLocks:
@@ -17,21 +26,31 @@ class KeyedLocks:
 
     def __init__(self):
         self.guard = threading.Lock()
-        self.locks: dict[Any, list] = {}  # key -> [lock, holders and waiters]
+        self.locks: dict[Any, _Entry] = {}
 
     @contextmanager
-    def hold(self, key: Any) -> Iterator[None]:
+    def hold(self, key: Any) -> Iterator[_Entry]:
         with self.guard:
-            entry = self.locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
+            entry = self.locks.get(key)
+            if entry is None:
+                entry = self.locks[key] = _Entry()
+            entry.count += 1
         try:
-            with entry[0]:
-                yield
+            with entry.lock:
+                yield entry
         finally:
             with self.guard:
-                entry[1] -= 1
-                if entry[1] == 0:
+                entry.count -= 1
+                baton = None
+                if entry.count == 0:
                     del self.locks[key]
+                    baton, entry.baton = entry.baton, None
+            if baton is not None:  # left for a waiter that is gone (killed while waiting): given back
+                baton[1](baton[0])
+
+    def others_waiting(self, entry: _Entry) -> bool:
+        with self.guard:
+            return entry.count > 1
 
 
 class ClusterLocks:
@@ -64,29 +83,40 @@ class ClusterLocks:
     @contextmanager
     def hold(self, name: str) -> Iterator[bool]:
         """Holds the lock ``name`` (True), or goes on without it (False)."""
+        held = self.acquire(name)
+        try:
+            yield held is not None
+        finally:
+            self.release(held)
+
+    def acquire(self, name: str) -> tuple[Any, int] | None:
+        """The lock ``name`` taken: (its connection, its key) for ``release``; None: going on without it."""
         from shared.lease import advisory_key
 
         key = advisory_key(f"key:{name}")
         conn = self._take()
-        locked = False
-        if conn is not None:
-            try:
-                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-                locked = True
-            except Exception as exc:  # noqa: BLE001 - lock timeout, connection lost: go on unlocked
-                log.warning("cluster lock not taken, going on without it", extra={"lock": name, "error": str(exc)})
-                conn = self._keep_if_alive(conn)
+        if conn is None:
+            return None
         try:
-            yield locked
-        finally:
-            if locked:
-                try:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-                except Exception:  # noqa: BLE001 - closing the connection drops its locks
-                    self._close(conn)
-                    conn = None
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except Exception as exc:  # noqa: BLE001 - lock timeout, connection lost: go on unlocked
+            log.warning("cluster lock not taken, going on without it", extra={"lock": name, "error": str(exc)})
+            conn = self._keep_if_alive(conn)
             if conn is not None:
                 self._give_back(conn)
+            return None
+        return conn, key
+
+    def release(self, held: tuple[Any, int] | None) -> None:
+        if held is None:
+            return
+        conn, key = held
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except Exception:  # noqa: BLE001 - closing the connection drops its locks
+            self._close(conn)
+            return
+        self._give_back(conn)
 
     def _take(self):
         with self.guard:
@@ -141,5 +171,38 @@ class NoClusterLocks:
     def hold(self, name: str) -> Iterator[bool]:
         yield False
 
+    def acquire(self, name: str) -> None:
+        return None
+
+    def release(self, held: None) -> None:
+        pass
+
     def close(self) -> None:
         pass
+
+
+HANDOVERS = 8  # turns in a row one process keeps a key's cluster lock for while its own commands queue for it
+
+
+@contextmanager
+def turn(local: KeyedLocks, cluster: ClusterLocks | NoClusterLocks, key: Any, name: str,
+         handovers: int = HANDOVERS) -> Iterator[None]:
+    """A keyed command's turn: the key's lock in this process, then its cluster lock (``name``) across replicas.
+
+    A turn that ends while another command of this process waits for the same key hands the cluster lock over to
+    it instead of unlocking (a round trip) for the next to lock again (another, both inside the key's turn: posts
+    into one busy chat take turns back to back, issue #17); at most ``handovers`` times in a row, so that another
+    replica waiting for the key gets it. A baton left for a waiter that went away is unlocked by the last to leave."""
+    with local.hold(key) as entry:
+        baton, entry.baton = entry.baton, None
+        if baton is not None:
+            (held, passed), _ = baton
+        else:
+            held, passed = cluster.acquire(name), 0
+        try:
+            yield
+        finally:
+            if held is not None and passed < handovers and local.others_waiting(entry):
+                entry.baton = ((held, passed + 1), lambda given: cluster.release(given[0]))
+            else:
+                cluster.release(held)

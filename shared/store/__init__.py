@@ -38,7 +38,7 @@ from eventsourcing.utils import strtobool
 
 from shared.config import Settings, env_int, env_str, settings
 from shared.errors import NotFound, TooManyRequests
-from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks
+from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks, turn
 from shared.observability import metrics
 from shared.store.group import GROUP_RECORDERS, EventGroupCommit, can_group
 
@@ -332,7 +332,7 @@ class ServiceApplication(Application):
         written. A command run inside another retried command is part of that one
         attempt: the outer command is what runs again."""
         if key is not None:
-            with self.locks.hold(key), self.cluster_locks.hold(f"{self.service or self.name}:{key!r}"):
+            with turn(self.locks, self.cluster_locks, key, f"{self.service or self.name}:{key!r}"):
                 return self.retrying(command, None, attempts)
         if getattr(self._attempts, "current", None) is not None:
             return command()
