@@ -8,6 +8,7 @@ from bench import (
     ejournal,
     message_search,
     messaging,
+    messaging_post,
     pipeline,
     realtime,
     registration,
@@ -32,6 +33,8 @@ if __name__ == "__main__":
     replicas.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    messaging_post.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     chat_list.main()
     print("\n" + "=" * 100 + "\n", flush=True)
