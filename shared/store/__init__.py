@@ -38,7 +38,7 @@ from eventsourcing.utils import strtobool
 
 from shared.config import Settings, env_int, env_str, settings
 from shared.errors import NotFound, TooManyRequests
-from shared.locks import ClusterLocks, KeyedLocks, NoClusterLocks, turn
+from shared.locks import HANDOVERS, ClusterLocks, KeyedLocks, NoClusterLocks, turn
 from shared.observability import metrics
 from shared.store.group import GROUP_RECORDERS, EventGroupCommit, can_group
 
@@ -262,6 +262,7 @@ class ServiceApplication(Application):
         self.locks = KeyedLocks()
         self.cluster_locks = self._cluster_locks()
         self.read_ahead = strtobool(self.env.get("READ_AHEAD", "y"))  # prefetch (SFERA_STORE_READ_AHEAD)
+        self.lock_handovers = env_int("SFERA_CLUSTER_LOCK_HANDOVERS", HANDOVERS)  # turn(); 0: unlock every turn
 
     def _cluster_locks(self) -> ClusterLocks | NoClusterLocks:
         """On PostgreSQL, a keyed command's lock across the service's replicas (its store's database)."""
@@ -332,7 +333,8 @@ class ServiceApplication(Application):
         written. A command run inside another retried command is part of that one
         attempt: the outer command is what runs again."""
         if key is not None:
-            with turn(self.locks, self.cluster_locks, key, f"{self.service or self.name}:{key!r}"):
+            with turn(self.locks, self.cluster_locks, key, f"{self.service or self.name}:{key!r}",
+                      self.lock_handovers):
                 return self.retrying(command, None, attempts)
         if getattr(self._attempts, "current", None) is not None:
             return command()

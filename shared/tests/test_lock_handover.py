@@ -19,8 +19,7 @@ from shared.tests.test_store_round_trips import RoundTripCounter
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def counted_app(postgres):
+def _counted(postgres):
     database = f"lh{uuid.uuid4().hex[:8]}"
     postgres.ensure_database(database)
     counter = RoundTripCounter(postgres.port)
@@ -32,6 +31,17 @@ def counted_app(postgres):
     other.close()
     app.close()
     counter.close()
+
+
+@pytest.fixture
+def counted_app(postgres):
+    yield from _counted(postgres)
+
+
+@pytest.fixture
+def counted_app_unlocking_every_turn(postgres, monkeypatch):
+    monkeypatch.setenv("SFERA_CLUSTER_LOCK_HANDOVERS", "0")  # bench.messaging_post's baseline
+    yield from _counted(postgres)
 
 
 def queued_turns(app, key, commands: int, each=lambda n: None) -> list[int]:
@@ -82,6 +92,14 @@ def test_turns_queued_in_one_process_hand_the_cluster_lock_on(counted_app):
     assert key not in app.locks.locks
     with other.hold(f"tally:{key!r}") as locked:  # released: another replica takes it at once
         assert locked
+
+
+def test_with_no_handovers_each_turn_locks_and_unlocks(counted_app_unlocking_every_turn):
+    app, counter, _ = counted_app_unlocking_every_turn
+    with app.cluster_locks.hold("warm"):
+        pass
+    key = ("chat", uuid.uuid4())
+    assert counter.count(lambda: queued_turns(app, key, 6)) >= 12  # two a turn
 
 
 def test_another_replica_waiting_for_the_key_gets_it_after_at_most_the_handovers(counted_app):
