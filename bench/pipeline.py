@@ -1,7 +1,9 @@
 """Event pipeline benchmark: commit -> outbox relay -> RabbitMQ -> consumer applied.
 
 Throughput is a burst of N commits until all are applied; latency is also
-measured with commits paced at half that rate, where no backlog builds.
+measured with commits paced at half that rate, where no backlog builds. Each figure
+and its baselines run in turns, ``--rounds`` times (the machine is shared: load comes
+and goes); the figures are the medians, a ratio the median of each round's own.
 Measured in one run, on private RabbitMQ and PostgreSQL servers (durable: fsync
 on), next to two baselines of the same run:
 
@@ -432,7 +434,8 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true",
                         help="paced runs only (--events each, at --rate), each event's way stage by stage")
     parser.add_argument("--rate", type=float, default=300.0, help="--stages: commits per second")
-    parser.add_argument("--rounds", type=int, default=2, help="--stages: runs of each variant, in turns")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs of each figure and its baselines (--stages: of each variant), in turns")
     parser.add_argument("--variant", action="append", default=[],
                         help="--stages: label:NAME=value,... the relay's and consumer's environment of one variant")
     args = parser.parse_args()
@@ -440,19 +443,49 @@ def main() -> None:
         stages_main(args)
         return
     n = args.events
+    paced_n = max(500, n // 5)
     with traced_pipeline() as (stack, ledger_port, trace):
-        print(f"{n} events each ...", flush=True)
-        rows = [bench_pika(stack.amqp_uri, n), bench_psycopg(stack.postgres, n)]
+        print(f"{n} events each, {args.rounds} rounds in turns ...", flush=True)
+        pg_row = bench_psycopg(stack.postgres, n)
         saves = [bench_consumer_saves(stack, min(n, 1000), mode) for mode in ("on", "off", "on", "off")]
         pipeline = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics")
-        rows.append(bench_pipeline_burst(pipeline, n, args.producers))
-        rate = rows[-1]["rate"] / 2
-        rows.append(bench_pipeline_paced(pipeline, max(500, n // 5), rate))
+        os.environ["SFERA_STORE_SAVE_FUNCTION"] = "off"  # read when the recorders are made
+        try:  # the baseline of the one-statement save: eventsourcing's insert transaction for the producers' saves
+            eventsourcing_saves = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics", first_phone=5_000_000)
+        finally:
+            del os.environ["SFERA_STORE_SAVE_FUNCTION"]
+        # Each figure and its baselines in turns, round after round (a shared machine's load comes and goes: runs one
+        # after the other compared a quiet minute with a busy one): raw pika, the pipeline as configured, the consumer
+        # one transaction per event (SFERA_STORE_GROUP_COMMIT=off), eventsourcing's save transaction for every save
+        # (SFERA_STORE_SAVE_FUNCTION=off: producers, relay's position, consumer).
+        bursts: dict[str, list[dict]] = {"pika": [], "pipeline": [], "alone": [], "eventsourcing": []}
+        for _ in range(args.rounds):
+            bursts["pika"].append(bench_pika(stack.amqp_uri, n))
+            restart_pipeline(stack, ledger_port)
+            bursts["pipeline"].append(bench_pipeline_burst(pipeline, n, args.producers))
+            restart_pipeline(stack, ledger_port, {"SFERA_STORE_GROUP_COMMIT": "off"}, relay=False)
+            bursts["alone"].append(bench_pipeline_burst(pipeline, n, args.producers))
+            restart_pipeline(stack, ledger_port, {"SFERA_STORE_SAVE_FUNCTION": "off"})
+            bursts["eventsourcing"].append(bench_pipeline_burst(eventsourcing_saves, n, args.producers))
+        rate = statistics.median(r["rate"] for r in bursts["pipeline"]) / 2
+        # paced at half the burst rate: the pipeline, the relay on the old 20 ms poll (SFERA_RELAY_WAKE=poll), and
+        # eventsourcing's save transaction
+        paced: dict[str, list[dict]] = {"pipeline": [], "poll": [], "eventsourcing": []}
+        for _ in range(args.rounds):
+            restart_pipeline(stack, ledger_port)
+            paced["pipeline"].append(bench_pipeline_paced(pipeline, paced_n, rate))
+            restart_pipeline(stack, ledger_port, {"SFERA_RELAY_WAKE": "poll"})
+            paced["poll"].append(bench_pipeline_paced(pipeline, paced_n, rate))
+            restart_pipeline(stack, ledger_port, {"SFERA_STORE_SAVE_FUNCTION": "off"})
+            paced["eventsourcing"].append(bench_pipeline_paced(eventsourcing_saves, paced_n, rate))
+        restart_pipeline(stack, ledger_port)
         idle_woken = idle_relay_cpu(stack)
+        restart_pipeline(stack, ledger_port, {"SFERA_RELAY_WAKE": "poll"}, ledger=False)
+        idle_polling = idle_relay_cpu(stack)
         # the baseline of the relay's pipeline: one batch at a time, confirmed and recorded before the next read
-        # (SFERA_RELAY_IN_FLIGHT=1); paced runs of both in turns (a shared machine's load comes and goes)
+        # (SFERA_RELAY_IN_FLIGHT=1)
         windows: dict[str, dict] = {w: {"latencies": [], "stages": {}} for w in ("8", "1")}
-        for _ in range(2):
+        for _ in range(args.rounds):
             for window, seen in windows.items():
                 restart_pipeline(stack, ledger_port, {"SFERA_RELAY_IN_FLIGHT": window}, ledger=False)
                 commits: dict = {}
@@ -460,84 +493,84 @@ def main() -> None:
                 seen["latencies"] += pipeline.commit_latencies(commits)
                 for stage, durations in stage_latencies(pipeline, commits, trace).items():
                     seen["stages"].setdefault(stage, []).extend(durations)
-        restart_pipeline(stack, ledger_port, ledger=False)
-        # the baseline of the consumer's group commit: the ledger again, one transaction per applied event
-        restart_pipeline(stack, ledger_port, {"SFERA_STORE_GROUP_COMMIT": "off"}, relay=False)
-        alone = bench_pipeline_burst(pipeline, n, args.producers)
-        alone["name"] = "pipeline burst, consumer one transaction per event"
-        # the baseline: the old loop, reading the store every 20 ms (the ledger back to its defaults: one setting
-        # differs from the paced run above)
-        restart_pipeline(stack, ledger_port, {"SFERA_RELAY_WAKE": "poll"})
-        old = bench_pipeline_paced(pipeline, max(500, n // 5), rate)
-        old["name"] = f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll"
-        rows.append(old)
-        idle_polling = idle_relay_cpu(stack)
-        # the baseline of the one-statement save: eventsourcing's insert transaction for every save of the pipeline
-        # (producers, relay's position, consumer); group commit on, the relay woken by its store
-        restart_pipeline(stack, ledger_port, {"SFERA_STORE_SAVE_FUNCTION": "off"})
-        os.environ["SFERA_STORE_SAVE_FUNCTION"] = "off"  # read when the recorders are made
-        try:
-            eventsourcing_saves = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics", first_phone=5_000_000)
-        finally:
-            del os.environ["SFERA_STORE_SAVE_FUNCTION"]
-        es_burst = bench_pipeline_burst(eventsourcing_saves, n, args.producers)
-        es_burst["name"] = "pipeline burst, eventsourcing's save transaction"
-        rows.append(es_burst)
-        es_paced = bench_pipeline_paced(eventsourcing_saves, max(500, n // 5), rate)
-        es_paced["name"] = f"pipeline paced at {rate:.0f}/s, eventsourcing's save transaction"
-        rows.append(es_paced)
-    rows.append(alone)
+    names = {("burst", "alone"): "pipeline burst, consumer one transaction per event",
+             ("burst", "eventsourcing"): "pipeline burst, eventsourcing's save transaction",
+             ("paced", "poll"): f"pipeline paced at {rate:.0f}/s, relay on the old 20 ms poll",
+             ("paced", "eventsourcing"): f"pipeline paced at {rate:.0f}/s, eventsourcing's save transaction"}
+    for kind, runs_of in (("burst", bursts), ("paced", paced)):
+        for key, runs in runs_of.items():
+            for i, row in enumerate(runs):
+                row["name"] = f"{names.get((kind, key), row['name'])[:52]} (#{i + 1})"
     saves_on = min((r for r in saves[::2]), key=lambda r: r["p50"])  # each the better of two runs (a loaded machine)
     saves_off = min((r for r in saves[1::2]), key=lambda r: r["p50"])
-    rows += [saves_on, saves_off]
-    pika_row, pg_row, pipe, paced = rows[:4]
+
+    def mid(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    def each(a: list[dict], b: list[dict], key: str) -> list[float]:
+        """a's ``key`` over b's in the same round, round by round."""
+        return [x[key] / y[key] for x, y in zip(a, b, strict=True)]
+
+    def turns(a: list[dict], b: list[dict], key: str) -> float:
+        return statistics.median(each(a, b, key))
+
+    def rounds(a: list[dict], b: list[dict], key: str) -> str:
+        return "per round " + ", ".join(f"{r:.2f}x" for r in each(a, b, key))
+
+    pika, pipe, alone, es = bursts["pika"], bursts["pipeline"], bursts["alone"], bursts["eventsourcing"]
+    pipe_rate, pika_rate, alone_rate, es_rate = (mid(r, "rate") for r in (pipe, pika, alone, es))
+    pika_p50, paced_p50, es_p50 = mid(pika, "p50"), mid(paced["pipeline"], "p50"), mid(paced["eventsourcing"], "p50")
     print()
     print(f"{'':58} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}   (latency: send/commit -> consumed/applied)")
-    for row in rows:
+    for row in [*pika, pg_row, *pipe, *alone, *es, *(r for runs in paced.values() for r in runs), saves_on, saves_off]:
         p50 = f"{row['p50']:8.2f}" if "p50" in row else f"{'-':>8}"
         p99 = f"{row['p99']:8.2f}" if "p99" in row else f"{'-':>8}"
         print(f"{row['name']:58} {row['rate']:9.0f} {p50} {p99}")
-    serial = 1 / (1 / pika_row["rate"] + 1 / pg_row["rate"])
-    print()
-    print(f"producer commit rate into the event store: {pipe['commit_rate']:.0f}/s")
-    print(f"pipeline throughput / raw pika:          {pipe['rate'] / pika_row['rate']:.2f}x "
-          f"(consumer one transaction per event: {alone['rate'] / pika_row['rate']:.2f}x; "
-          f"group commit / one per event {pipe['rate'] / alone['rate']:.2f}x)")
-    print(f"pipeline throughput / raw psycopg:       {pipe['rate'] / pg_row['rate']:.2f}x")
-    print(f"pipeline throughput / pika+psycopg in series ({serial:.0f}/s): {pipe['rate'] / serial:.2f}x")
-    print(f"paced pipeline p50 / raw pika p50:       {paced['p50'] / pika_row['p50']:.1f}x "
+    serial = 1 / (1 / pika_rate + 1 / pg_row["rate"])
+    commits, applied = sum(r["commits"] for r in pipe), sum(r["saves"] for r in pipe)
+    print(f"\nmedians of {args.rounds} rounds; ratios: the median of each round's ratio (both runs of it in turns)")
+    print(f"producer commit rate into the event store: {mid(pipe, 'commit_rate'):.0f}/s")
+    print(f"pipeline throughput / raw pika:          {turns(pipe, pika, 'rate'):.2f}x ({rounds(pipe, pika, 'rate')}; "
+          f"consumer one transaction per event: {turns(alone, pika, 'rate'):.2f}x; "
+          f"group commit / one per event {turns(pipe, alone, 'rate'):.2f}x)")
+    print(f"pipeline throughput / raw psycopg:       {pipe_rate / pg_row['rate']:.2f}x")
+    print(f"pipeline throughput / pika+psycopg in series ({serial:.0f}/s): {pipe_rate / serial:.2f}x")
+    print(f"paced pipeline p50 / raw pika p50:       {paced_p50 / pika_p50:.1f}x "
           f"(latency as commit -> applied commit, PostgreSQL's commit timestamps; as the runs before measured it, "
-          f"aggregate created -> handler's event: p50 {paced['p50_handler']:.1f} ms)")
-    print(f"paced pipeline p99 / raw pika p99:       {paced['p99'] / pika_row['p99']:.1f}x")
-    print(f"paced pipeline p50 / with the old 20 ms poll p50: {paced['p50'] / old['p50']:.2f}x")
-    print(f"one-statement saves / eventsourcing's save transaction: burst {pipe['rate'] / es_burst['rate']:.2f}x "
-          f"({pipe['rate']:.0f}/s vs {es_burst['rate']:.0f}/s = {es_burst['rate'] / pika_row['rate']:.2f}x raw pika); "
-          f"paced p50 {paced['p50']:.2f} ms vs {es_paced['p50']:.2f} ms")
+          f"aggregate created -> handler's event: p50 {mid(paced['pipeline'], 'p50_handler'):.1f} ms)")
+    print(f"paced pipeline p99 / raw pika p99:       {mid(paced['pipeline'], 'p99') / mid(pika, 'p99'):.1f}x")
+    print(f"paced pipeline p50 / with the old 20 ms poll p50: {turns(paced['pipeline'], paced['poll'], 'p50'):.2f}x")
+    print(f"one-statement saves / eventsourcing's save transaction: burst {turns(pipe, es, 'rate'):.2f}x "
+          f"({pipe_rate:.0f}/s vs {es_rate:.0f}/s = {turns(es, pika, 'rate'):.2f}x raw pika); "
+          f"paced p50 {paced_p50:.2f} ms vs {es_p50:.2f} ms")
     print(f"consumer apply alone, p50: {saves_on['p50']:.2f} ms with the one-statement save, {saves_off['p50']:.2f} ms "
           f"with eventsourcing's save transaction ({saves_on['p50'] / saves_off['p50']:.2f}x)")
     print(f"idle relay CPU over 10 s: woken by the store {idle_woken:.2f} s ({idle_woken * 10:.2f} % of a core), "
           f"old 20 ms poll {idle_polling:.2f} s ({idle_polling * 10:.2f} %); "
           f"ratio {idle_woken / idle_polling if idle_polling else float('nan'):.3f}x")
-    print(f"consumer transactions in the burst: {pipe['commits']:.0f} for {pipe['saves']:.0f} applied events "
-          f"({pipe['saves'] / max(1, pipe['commits']):.1f} events per commit; group commit, shared/store/group.py); "
+    print(f"consumer transactions in the bursts: {commits:.0f} for {applied:.0f} applied events "
+          f"({applied / max(1, commits):.1f} events per commit; group commit, shared/store/group.py); "
           f"with SFERA_STORE_GROUP_COMMIT=off one per event (the group's metrics are not kept then)")
     report.row("pipeline", f"event pipeline burst, {n} events ({args.producers} producers): commit -> relay -> "
-               "broker -> applied", f"{pipe['rate']:.0f} events/s",
-               f"raw pika publish+confirm -> consume {pika_row['rate']:.0f}/s", pipe["rate"] / pika_row["rate"],
-               ">= 0.5x raw pika")
-    report.row("pipeline", "consumer group commit vs one transaction per event (burst)", f"{pipe['rate']:.0f} events/s",
-               f"SFERA_STORE_GROUP_COMMIT=off {alone['rate']:.0f}/s", pipe["rate"] / alone["rate"], "> 1x")
-    report.row("pipeline", f"event pipeline paced at {rate:.0f}/s, p50 commit -> applied", f"{paced['p50']:.1f} ms",
-               f"raw pika p50 {pika_row['p50']:.2f} ms", paced["p50"] / pika_row["p50"], "p50 <= 5 ms")
+               f"broker -> applied (median of {args.rounds}, in turns)", f"{pipe_rate:.0f} events/s",
+               f"raw pika publish+confirm -> consume {pika_rate:.0f}/s ({rounds(pipe, pika, 'rate')})",
+               turns(pipe, pika, "rate"), ">= 0.5x raw pika")
+    report.row("pipeline", "consumer group commit vs one transaction per event (burst, in turns)",
+               f"{pipe_rate:.0f} events/s",
+               f"SFERA_STORE_GROUP_COMMIT=off {alone_rate:.0f}/s ({rounds(pipe, alone, 'rate')})",
+               turns(pipe, alone, "rate"), "> 1x")
+    report.row("pipeline", f"event pipeline paced at {rate:.0f}/s, p50 commit -> applied", f"{paced_p50:.1f} ms",
+               f"raw pika p50 {pika_p50:.2f} ms", paced_p50 / pika_p50, "p50 <= 5 ms")
     report.row("pipeline", "consumer apply alone (tally read + process_once save), p50",
                f"{saves_on['p50']:.2f} ms", f"SFERA_STORE_SAVE_FUNCTION=off {saves_off['p50']:.2f} ms",
                saves_on["p50"] / saves_off["p50"], "< 1x")
-    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (burst)",
-               f"{pipe['rate']:.0f} events/s", f"SFERA_STORE_SAVE_FUNCTION=off {es_burst['rate']:.0f}/s",
-               pipe["rate"] / es_burst["rate"], "> 1x")
-    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (paced p50)",
-               f"{paced['p50']:.2f} ms", f"SFERA_STORE_SAVE_FUNCTION=off {es_paced['p50']:.2f} ms",
-               paced["p50"] / es_paced["p50"], "< 1x")
+    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (burst, in turns)",
+               f"{pipe_rate:.0f} events/s",
+               f"SFERA_STORE_SAVE_FUNCTION=off {es_rate:.0f}/s ({rounds(pipe, es, 'rate')})",
+               turns(pipe, es, "rate"), "> 1x")
+    report.row("pipeline", "one-statement saves vs eventsourcing's save transaction (paced p50, in turns)",
+               f"{paced_p50:.2f} ms", f"SFERA_STORE_SAVE_FUNCTION=off {es_p50:.2f} ms",
+               turns(paced["pipeline"], paced["eventsourcing"], "p50"), "< 1x")
     piped, one = (percentile(windows[w]["latencies"], 0.5) for w in ("8", "1"))
     print(f"paced at {rate:.0f}/s in turns: relay pipelined (8 batches in flight) p50 {piped:.2f} ms, one batch at a "
           f"time (SFERA_RELAY_IN_FLIGHT=1) p50 {one:.2f} ms ({piped / one:.2f}x); each event's way:")
