@@ -72,6 +72,7 @@ class Db:
         self.schema = schema
         self._tables = tables
         self._statements: dict[str, str] = {}
+        self._latest: dict[Any, tuple[Any, str, tuple]] = {}  # key -> (order, text, params): execute_latest
 
     @property
     def postgres(self) -> bool:
@@ -87,17 +88,40 @@ class Db:
         return statement
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> None:
+        self.flush()
+        self._execute(text, params)
+
+    def _execute(self, text: str, params: Sequence[Any]) -> None:
         if self.postgres:  # never server-side prepared: a pipelined transaction that rolls back would lose them
             self.cursor.execute(self.sql(text), tuple(params), prepare=False)
         else:
             self.cursor.execute(self.sql(text), tuple(params))
 
+    def execute_latest(self, key: Any, order: Any, text: str, params: Sequence[Any] = ()) -> None:
+        """A write that the next one of the same ``key`` with a greater or equal ``order`` makes moot (a chat's last
+        message, set only when its seq is above the stored one; a read mark, moved only forward): kept back, and
+        only the greatest of a key runs, when the transaction next runs anything else (any statement, a read) or
+        the batch ends (``flush``). A catch-up of a burst into one chat then updates the chat's row once, not once a
+        post (issue #17). Only for writes whose outcome is that of the greatest alone, whatever ran in between of
+        the same key."""
+        kept = self._latest.get(key)
+        if kept is None or order >= kept[0]:
+            self._latest[key] = (order, text, tuple(params))
+
+    def flush(self) -> None:
+        """Runs the writes ``execute_latest`` kept back, in the order their keys first came."""
+        if self._latest:
+            latest, self._latest = self._latest, {}
+            for _, text, params in latest.values():
+                self._execute(text, params)
+
     def rows(self, text: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.flush()
         if self.postgres:  # its own cursor: in a pipeline, a cursor's results are those of its first statement
             with self.cursor.connection.cursor() as cursor:
                 cursor.execute(self.sql(text), tuple(params), prepare=False)
                 return [dict(row) for row in cursor.fetchall()]
-        self.execute(text, params)
+        self._execute(text, params)
         return [dict(row) for row in self.cursor.fetchall()]
 
     def one(self, text: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:

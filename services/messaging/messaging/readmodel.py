@@ -138,12 +138,13 @@ class MessagingProjection(Projection):
     # -- messages: the last one of each chat -----------------------------------------------------------------
 
     @handles(MessagePage.Posted)
-    def posted(self, db: Db, event: Any) -> None:
-        db.execute("UPDATE {chats} SET last_seq = ?, last_author = ?, last_on_behalf_of = ?, last_text = ?, "
-                   "last_at = ?, last_us = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
-                   (event.seq, text_or_none(event.author_id), text_or_none(event.on_behalf_of),
-                    (event.text or "")[:SNIPPET], iso_or_none(event.posted_at), micros(event.posted_at),
-                    str(event.chat_id), event.seq))
+    def posted(self, db: Db, event: Any) -> None:  # a later post of the chat makes it moot (last_seq < ?)
+        db.execute_latest(("last", str(event.chat_id)), event.seq,
+                          "UPDATE {chats} SET last_seq = ?, last_author = ?, last_on_behalf_of = ?, last_text = ?, "
+                          "last_at = ?, last_us = ?, last_deleted = 0 WHERE chat_id = ? AND last_seq < ?",
+                          (event.seq, text_or_none(event.author_id), text_or_none(event.on_behalf_of),
+                           (event.text or "")[:SNIPPET], iso_or_none(event.posted_at), micros(event.posted_at),
+                           str(event.chat_id), event.seq))
 
     @handles(MessagePage.Edited)
     def edited(self, db: Db, event: Any) -> None:
@@ -183,8 +184,9 @@ class MessagingProjection(Projection):
 
     @handles(ReadMark.Read)
     def read(self, db: Db, event: Any) -> None:  # older Read events carry no chat and user: the mark's id does
-        db.execute("UPDATE {read_marks} SET read_until = CASE WHEN read_until < ? THEN ? ELSE read_until END "
-                   "WHERE mark_id = ?", (event.seq, event.seq, str(event.originator_id)))
+        db.execute_latest(("mark", str(event.originator_id)), event.seq,  # moved only forward: the furthest wins
+                          "UPDATE {read_marks} SET read_until = CASE WHEN read_until < ? THEN ? ELSE read_until END "
+                          "WHERE mark_id = ?", (event.seq, event.seq, str(event.originator_id)))
 
     # -- the organization inbox (CH-5) ---------------------------------------------------------------------
 
