@@ -6,6 +6,7 @@ from bench import (
     chat_list,
     contracts,
     ejournal,
+    gateway_post,
     message_search,
     messaging,
     messaging_post,
@@ -33,6 +34,8 @@ if __name__ == "__main__":
     replicas.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    gateway_post.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging_post.main()
     print("\n" + "=" * 100 + "\n", flush=True)
