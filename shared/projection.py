@@ -39,6 +39,7 @@ from eventsourcing.utils import get_topic
 
 POSITIONS = "projections"
 BATCH = 500
+INSERT_ROWS = 100  # rows a multi-row INSERT of Db.insert_later at most
 
 
 def text_or_none(value: Any) -> str | None:
@@ -73,6 +74,7 @@ class Db:
         self._tables = tables
         self._statements: dict[str, str] = {}
         self._latest: dict[Any, tuple[Any, str, tuple]] = {}  # key -> (order, text, params): execute_latest
+        self._rows: dict[tuple[str, str, str], list[tuple]] = {}  # (head, row, tail) -> each row's params
 
     @property
     def postgres(self) -> bool:
@@ -108,8 +110,24 @@ class Db:
         if kept is None or order >= kept[0]:
             self._latest[key] = (order, text, tuple(params))
 
+    def insert_later(self, head: str, row: str, tail: str, params: Sequence[Any]) -> None:
+        """A row of ``head`` + ``row`` + ``tail`` (an INSERT's start, one row's ``(?, ...)``, its ON CONFLICT): kept
+        back with the others of the same statement and written with them in one multi-row INSERT, when the
+        transaction next runs anything else (any statement, a read) or the batch ends (``flush``): a catch-up of
+        a burst of posts inserts their rows in one statement, not one a post (issue #17). Rows only (nothing read
+        back from the insert), and only where the batch's order between them and other writes does not matter
+        beyond the flush at the next other statement."""
+        self._rows.setdefault((head, row, tail), []).append(tuple(params))
+
     def flush(self) -> None:
-        """Runs the writes ``execute_latest`` kept back, in the order their keys first came."""
+        """Runs the writes ``execute_latest`` and ``insert_later`` kept back: the rows first, then the latest of
+        each key in the order the keys first came."""
+        if self._rows:
+            rows, self._rows = self._rows, {}
+            for (head, row, tail), each in rows.items():
+                for start in range(0, len(each), INSERT_ROWS):
+                    chunk = each[start:start + INSERT_ROWS]
+                    self._execute(head + ", ".join([row] * len(chunk)) + tail, [p for ps in chunk for p in ps])
         if self._latest:
             latest, self._latest = self._latest, {}
             for _, text, params in latest.values():

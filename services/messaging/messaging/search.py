@@ -121,15 +121,19 @@ class SearchProjection(Projection):
         poll = getattr(event, "poll", None) or None
         question = poll.get("question") if poll else None
         names = [a.get("file_name") or "" for a in getattr(event, "attachments", None) or []]
-        db.execute("INSERT INTO {search_messages} (chat_id, seq, message_id, author_id, on_behalf_of, text, "
-                   "poll_question, attachment_names, posted_us, posted_at, edited_at"
-                   + (", search" if db.postgres else "") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL"
-                   + (f", {DOCUMENT_SQL}" if db.postgres else "") + ") ON CONFLICT (chat_id, seq) DO NOTHING",
-                   (chat_id, event.seq, str(event.message_id), text_or_none(event.author_id),
-                    text_or_none(event.on_behalf_of), text,
-                    question, json.dumps(names, ensure_ascii=False), micros(event.posted_at),
-                    iso_or_none(event.posted_at), *self._document(db, searched_text(text, question, names))))
-        if not db.postgres:
+        params = (chat_id, event.seq, str(event.message_id), text_or_none(event.author_id),
+                  text_or_none(event.on_behalf_of), text,
+                  question, json.dumps(names, ensure_ascii=False), micros(event.posted_at),
+                  iso_or_none(event.posted_at), *self._document(db, searched_text(text, question, names)))
+        head = ("INSERT INTO {search_messages} (chat_id, seq, message_id, author_id, on_behalf_of, text, "
+                "poll_question, attachment_names, posted_us, posted_at, edited_at"
+                + (", search" if db.postgres else "") + ") VALUES ")
+        row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL" + (f", {DOCUMENT_SQL}" if db.postgres else "") + ")"
+        tail = " ON CONFLICT (chat_id, seq) DO NOTHING"
+        if db.postgres:  # a burst's rows in one INSERT (the next other statement or the batch's end writes them)
+            db.insert_later(head, row, tail, params)
+        else:  # the words' row takes the message row's id: written at once
+            db.execute(head + row + tail, params)
             db.execute("INSERT INTO {search_words} (rowid, body) SELECT id, ? FROM {search_messages} "
                        "WHERE chat_id = ? AND seq = ?",
                        (document(searched_text(text, question, names)), chat_id, event.seq))
