@@ -54,7 +54,9 @@ class PollV1(Schema):
 
 @contract("messaging", "ChatUpdated", 1)
 class ChatUpdatedV1(DataSchema):
-    """A manual chat renamed, closed or opened (CH-3)."""
+    """A chat renamed, closed or opened: a manual chat by its creator (CH-3); an automatic one when what it is
+    made from changes — the school chat when the school is renamed, a class or subject chat when its class or
+    timetable does (CH-1, CH-2)."""
 
     chat_id = fields.UUID(required=True)
     name = fields.String(allow_none=True, load_default=None)
