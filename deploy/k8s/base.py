@@ -36,7 +36,7 @@ CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem
                       "capabilities": {"drop": ["ALL"]}}
 GATEWAY_ARGV = ["gunicorn", "-c", "python:gateway.gunicorn_conf", "--worker-class", "gthread", "--workers", "1",
                 "--threads", "128", "--bind", "0.0.0.0:8080", "--graceful-timeout", "5", "--no-control-socket",
-                "--access-logfile", "-", "gateway.app:create_app()"]
+                "gateway.app:create_app()"]  # no access log: the gateway logs each request itself
 
 
 # the realtime socket (issue #17): the asyncio server, thousands of sockets a process; the Ingress routes its path here

@@ -59,3 +59,20 @@ def test_requests_on_many_threads_share_a_schema_and_each_gets_its_own_answer(ap
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_gunicorn_writes_no_access_log_line_of_its_own(tmp_path):
+    """The gateway logs each request itself (a JSON line: request id, route, status, ms); gunicorn's access line
+    repeated it, with the raw query (a realtime socket's access_token on the gthread server), at 0.24 ms of the
+    worker's CPU a request (in turns, same run). Devstack's command is the image's and the Deployment's
+    (tests/deploy)."""
+    from gunicorn.config import Config
+
+    from gateway import gunicorn_conf
+    from tools.devstack.stack import Stack, StackConfig
+
+    stack = Stack(StackConfig(var_dir=tmp_path))
+    stack._spawn = lambda managed: managed
+    argv = stack.start_gunicorn("gateway", 8080).argv
+    parsed = Config().parser().parse_args(argv[1:])
+    assert parsed.accesslog is None and getattr(gunicorn_conf, "accesslog", None) is None
