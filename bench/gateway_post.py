@@ -4,9 +4,9 @@ it, every member of the chat on WebSocket. Each process's CPU is read from the k
 /proc/<pid>/task/*/schedstat) before and after a paced run of posts, and divided by the posts.
 
 Two gateways (front + gunicorn each, on ports of their own) run on one platform: this tree's and ``--base``'s
-(its services/gateway from ``git archive``; shared and the services are this tree's), each with the chat's 40
-sockets. They take turns posting, so both see the same load of the machine; during one's turn the other only
-receives the events, which measures apart:
+(its services/gateway from ``git archive``; shared, the services and gunicorn's arguments are this tree's on both
+sides), each with the chat's 40 sockets. They take turns posting (each first in turn), so both see the same load
+of the machine; during one's turn the other only receives the events, which measures apart:
 
 - the gunicorn worker's CPU per post it answered (HTTP, Flask, auth, schemas, the RPC) and per post it did not
   answer (events it consumed for nobody: its process holds no socket);
@@ -74,7 +74,7 @@ def turns(pairs: list[dict], senders: list[tuple[str, str]], rate: float, second
     found = {p["name"]: {"posts": 0, "front": 0.0, "worker": 0.0, "others_posts": 0, "front_fan_out": 0.0,
                          "worker_idle": 0.0, "answered": [], "failures": 0} for p in pairs}
     for round_ in range(rounds):
-        for poster in pairs:
+        for poster in pairs if round_ % 2 == 0 else pairs[::-1]:  # each goes first in turn
             before = {p["name"]: (cpu_seconds(p["front"]), cpu_seconds(p["worker"])) for p in pairs}
             sent, answered, failures, _, _ = asyncio.run(
                 _open_loop(poster["url"] + "/api/v1", senders, rate, seconds, f"{poster['name']}{round_}"))
@@ -141,7 +141,7 @@ def main() -> None:
               f"did not; front {r['front']:.3f} ms a post it proxied and fanned out, {r['fan_out']:.3f} ms a post "
               f"it only fanned out (proxy hop {r['front'] - r['fan_out']:.3f} ms); POST answered p50 "
               f"{r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['failures']} failed")
-    shared = "machine shared with other work, gateways in turns"
+    shared = "services/gateway's code only differs; machine shared with other work, gateways in turns"
     goal = "less CPU a post: 200 msg/s on 2 cores"
     report.row("gateway_post", f"gunicorn gateway worker: CPU a chat post it answered ({args.rate:.0f}/s, a chat of "
                f"{args.members} on WebSocket; {shared})", f"{tree['worker']:.3f} ms (this tree)",
