@@ -340,7 +340,9 @@ class ReadModel(Generic[P]):
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Db]:
         with self.backend.transaction(write) as cursor:
-            yield self._db(cursor)
+            db = self._db(cursor)
+            yield db
+            db.flush()  # the writes kept back (execute_latest, insert_later) are this transaction's too
 
     # -- tables and position --------------------------------------------------------------------------
 

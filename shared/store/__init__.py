@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from copy import deepcopy
 from datetime import date
 from typing import Any, TypeVar
@@ -136,12 +136,16 @@ class _ReadRecordingRepository(Repository):
     def __init__(self, attempts: threading.local, **kwargs: Any):
         super().__init__(**kwargs)
         self._attempts = attempts
+        # A cached aggregate is brought up to date in place (``get``'s fast-forward, ``fast_forward_many``): one
+        # reader at a time an aggregate, under this lock of its id (eventsourcing's own locks are private).
+        self._forwarding = KeyedLocks()
 
     def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
         attempt = getattr(self._attempts, "current", None)
         aggregate = attempt.prefetched.pop(aggregate_id, None) if attempt is not None and not kwargs else None
         if aggregate is None:
-            aggregate = super().get(aggregate_id, **kwargs)
+            with self._forwarding.hold(aggregate_id):
+                aggregate = super().get(aggregate_id, **kwargs)
         if attempt is not None:
             attempt.read[id(aggregate)] = aggregate
         return aggregate
@@ -151,7 +155,7 @@ class _ReadRecordingRepository(Repository):
         cached, all in ONE select (a recorder with ``select_events_after``: PostgreSQL), instead of a round trip
         each (``get``'s fast-forward); each answered as its own copy, as ``get`` answers. The others (not cached,
         or no such recorder, or fewer than two cached) are not in the answer: ``get`` reads them as always.
-        Each cached aggregate's fast-forward lock is held meanwhile (taken in one order: ``get`` holds one)."""
+        Each cached aggregate's lock of ``_forwarding`` is held meanwhile, as ``get`` holds it."""
         select = getattr(self.event_store.recorder, "select_events_after", None)
         if self.cache is None or not self.fastforward or select is None:
             return {}
@@ -163,15 +167,10 @@ class _ReadRecordingRepository(Repository):
                 continue
         if len(cached) < 2:
             return {}
-        order = sorted(cached, key=str)
-        used: list[Any] = []
-        locked: list[Any] = []
-        try:
+        with ExitStack() as held:
+            order = sorted(cached, key=str)  # locks taken in one order (``get`` holds one at a time)
             for aggregate_id in order:
-                lock = self._use_fastforward_lock(aggregate_id)
-                used.append(aggregate_id)
-                lock.acquire()
-                locked.append(lock)
+                held.enter_context(self._forwarding.hold(aggregate_id))
             stored = select([(i, cached[i].version) for i in order])
             found = {}
             for aggregate_id in order:
@@ -180,11 +179,6 @@ class _ReadRecordingRepository(Repository):
                 if aggregate is not None:  # (discarded: ``get`` says so)
                     found[aggregate_id] = deepcopy(aggregate) if self.deepcopy_from_cache else aggregate
             return found
-        finally:
-            for lock in locked:
-                lock.release()
-            for aggregate_id in used:
-                self._disuse_fastforward_lock(aggregate_id)
 
 
 def command(method: Callable[..., T]) -> Callable[..., T]:

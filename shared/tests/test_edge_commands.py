@@ -44,13 +44,24 @@ def entrypoints(service: str) -> list[ast.FunctionDef]:
             if isinstance(f, ast.FunctionDef) and any(ast.unparse(d).startswith("rpc") for d in f.decorator_list)]
 
 
+def loaded_class(made: ast.Call) -> str | None:
+    """X of ``schemas.X(...)`` (a schema made) or of ``schema(schemas.X, ...)`` (its one instance a process,
+    ``shared.contracts.api.one`` imported as ``schema``)."""
+    if isinstance(made.func, ast.Attribute) and ast.unparse(made.func.value) == "schemas":
+        return made.func.attr
+    if (ast.unparse(made.func) in ("schema", "one") and made.args and isinstance(made.args[0], ast.Attribute)
+            and ast.unparse(made.args[0].value) == "schemas"):
+        return made.args[0].attr
+    return None
+
+
 def schema_loads(node: ast.AST) -> list[tuple[str, str, ast.Call]]:
-    """(schema, method, call) of each ``schemas.X(...).load(...)`` / ``.load_command(...)`` under ``node``."""
-    return [(call.func.value.func.attr, call.func.attr, call) for call in ast.walk(node)
+    """(schema, method, call) of each ``schemas.X(...).load(...)`` / ``.load_command(...)`` under ``node`` (or
+    ``schema(schemas.X).load…``)."""
+    return [(loaded_class(call.func.value), call.func.attr, call) for call in ast.walk(node)
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
             and call.func.attr in ("load", "load_command") and isinstance(call.func.value, ast.Call)
-            and isinstance(call.func.value.func, ast.Attribute)
-            and ast.unparse(call.func.value.func.value) == "schemas"]
+            and loaded_class(call.func.value) is not None]
 
 
 def loaded(service: str) -> set[str]:

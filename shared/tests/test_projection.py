@@ -160,3 +160,19 @@ def test_the_stores_prepared_statements_still_work_after_the_tables_are_made_aga
         for _ in range(12):
             assert app.repository.get(note.id).text == "one"
     assert applied(model) == (1, {str(note.id): "one"})
+
+
+def test_writes_kept_back_are_written_when_their_transaction_ends(store_settings):
+    """``Db.execute_latest`` and ``insert_later`` keep writes back until the transaction's next statement; one that
+    ends with writes still kept back writes them before it commits (a catch-up always ended with its position's
+    UPDATE, which wrote them; any other writer ending on a kept write lost it)."""
+    app = make_application(NotesApplication, "notes", create_table=True, config=store_settings)
+    model = ReadModel(app, Notes())
+    model.ensure()
+    with model.transaction(write=True) as db:
+        db.insert_later("INSERT INTO {notes} (note_id, text) VALUES ", "(?, ?)", "", ("a", "first"))
+        db.execute_latest("b", 1, "UPDATE {applied} SET n = ?", (1,))
+        db.execute_latest("b", 2, "UPDATE {applied} SET n = ?", (2,))
+    with model.transaction() as db:
+        assert db.one("SELECT n FROM {applied}")["n"] == 2
+        assert [r["text"] for r in db.rows("SELECT text FROM {notes}")] == ["first"]

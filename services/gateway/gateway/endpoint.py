@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, wraps
+from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
@@ -15,6 +15,7 @@ from marshmallow import Schema
 
 from gateway.input import check_text, content_too_large, parse_json
 from shared.auth import Principal, verify_access_token
+from shared.contracts.api import one as schema_of  # one instance of each schema a process
 from shared.errors import Invalid, Unauthorized
 
 FORM_OVERHEAD = 64 * 1024  # a multipart body's boundaries and small fields beside the file
@@ -43,14 +44,6 @@ class EndpointDoc:
         if self.consumes == "multipart/form-data":
             return current_app.config["UPLOAD_MAX_BYTES"]
         return current_app.config["MAX_CONTENT_LENGTH"]
-
-
-@cache
-def schema_of(cls: type[Schema]) -> Schema:
-    """The one instance of a schema class in this process, for every request's ``load`` and ``dump``: making one
-    deep-copies each declared field (50-100 µs for a chat message's input, more than its load or dump), and an
-    instance keeps nothing of a call (marshmallow 4: no context), so the request threads share it."""
-    return cls()
 
 
 def current_principal() -> Principal:

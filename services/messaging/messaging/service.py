@@ -3,9 +3,6 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 
 from __future__ import annotations
 
-import functools
-
-from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 
 from messaging import handlers
@@ -15,18 +12,11 @@ from shared.bus.consumer import consume_event
 from shared.consistency import asking
 from shared.contracts import CloudEvent
 from shared.contracts.api import messaging as schemas
+from shared.contracts.api import one as schema
 from shared.errors import NotFound
 from shared.links import link_id_from_token, link_token
 from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
-
-
-@functools.cache
-def schema(cls: type[Schema], many: bool = False) -> Schema:
-    """The one instance of a schema class (and ``many``) in this process, for every call's load and dump: making one
-    deep-copies each declared field (a post made three: more CPU than their load and dump, issue #17); an instance
-    keeps nothing of a call, so the workers share it."""
-    return cls(many=many)
 
 
 def invite_id(token: str):

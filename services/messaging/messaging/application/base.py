@@ -114,20 +114,6 @@ class Base(ServiceApplication):
         return [c for c in chats if c is not None and c.is_member(a) and c.is_member(b)
                 and c.kind not in ("direct", "inbox")]
 
-    def _read_turn_ahead(self, chat_id: uuid.UUID, author_ids: list[uuid.UUID]) -> None:
-        """A turn of a chat's posts reads the chat, its last page and its authors' read marks: those cached, in one
-        select of what was stored since (``ServiceApplication.prefetch``; a round trip each before, issue #17). The
-        last page is the one the cached chat names: when another replica opened a page since, ``_last_page``
-        reads the new one as always."""
-        cache = self.repository.cache
-        try:
-            cached = cache.get(chat_id) if cache is not None else None
-        except KeyError:
-            return
-        if isinstance(cached, Chat):
-            self.prefetch(chat_id, MessagePage.create_id(chat_id, cached.pages - 1),
-                          *(ReadMark.create_id(chat_id, a) for a in dict.fromkeys(author_ids)))
-
     def _page_of(self, chat_id: uuid.UUID, seq: int) -> MessagePage:
         page = self.find(MessagePage, MessagePage.create_id(chat_id, seq // PAGE_SIZE))
         if page is None:
