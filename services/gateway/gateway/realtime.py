@@ -285,27 +285,55 @@ def token_expiry(token: str) -> float:
 
 class BroadcastConsumer(threading.Thread):
     """This gateway process's own queue on ``messaging.events`` (and identity's
-    ``SessionEnded``); reconnects forever."""
+    ``SessionEnded``); reconnects until ``stop()``."""
 
     def __init__(self, amqp_uri: str, hub: Hub):
         super().__init__(name="realtime-consumer", daemon=True)
         self.amqp_uri = amqp_uri
         self.hub = hub
         self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.connection: pika.BlockingConnection | None = None
+        self.channel = None
 
     def run(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
-                connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
-                channel = connection.channel()
-                queue = self.bind(channel)
-                channel.basic_consume(queue, self.on_message, auto_ack=True)
-                self.ready.set()
-                channel.start_consuming()
+                connection = self.connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+                try:
+                    if self.stopping.is_set():  # stop() came while connecting
+                        return
+                    channel = self.channel = connection.channel()
+                    queue = self.bind(channel)
+                    channel.basic_consume(queue, self.on_message, auto_ack=True)
+                    self.ready.set()
+                    channel.start_consuming()  # returns when stop() stops it
+                finally:
+                    self.ready.clear()
+                    if self.stopping.is_set() and connection.is_open:
+                        connection.close()
             except Exception:
                 self.ready.clear()
+                if self.stopping.is_set():
+                    return
                 log.warning("realtime consumer lost the broker; reconnecting", exc_info=True)
-                time.sleep(1)
+                self.stopping.wait(1)
+
+    def _stop_consuming(self) -> None:
+        if self.channel is not None and self.channel.is_open:
+            self.channel.stop_consuming()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop consuming and close the connection (the server's cleanup): without it the thread went on
+        reconnecting every second to a broker that may be gone, for as long as the process lived."""
+        self.stopping.set()
+        connection = self.connection
+        if connection is not None:
+            try:  # the connection belongs to the consumer's thread: its channel stops consuming there
+                connection.add_callback_threadsafe(self._stop_consuming)
+            except Exception:  # noqa: BLE001 - closed already: the thread is leaving
+                log.debug("stopping a closed realtime consumer", exc_info=True)
+        self.join(timeout)
 
     @staticmethod
     def bind(channel) -> str:

@@ -622,6 +622,8 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10), cookie_jar=aiohttp.DummyCookieJar())
         yield
         runner.cancel()
+        if CONSUMER in app:
+            await loop.run_in_executor(None, app[CONSUMER].stop)
         if upstream:
             await app[CLIENT].close()
         hub.executor.shutdown(wait=False, cancel_futures=True)

@@ -124,6 +124,34 @@ def test_signing_out_closes_every_socket_of_that_session_and_no_other_ID_8(rabbi
     run(scenario, amqp_uri=amqp_uri)
 
 
+def test_the_servers_cleanup_stops_its_broadcast_consumer(rabbitmq):
+    """The server's cleanup stops its consumer thread and closes its connection. Before: the thread had no stop and
+    reconnected every second for as long as the process lived (in the test suite, to brokers long gone)."""
+    kept = {}
+
+    async def scenario(server, hub, connect):
+        kept["consumer"] = consumer = server.app[CONSUMER]
+        assert await asyncio.to_thread(consumer.ready.wait, 20)
+
+    run(scenario, amqp_uri=rabbitmq.amqp_uri)
+    consumer = kept["consumer"]
+    assert not consumer.is_alive() and not consumer.connection.is_open
+
+
+def test_a_consumer_stopped_while_the_broker_is_away_stops_at_once():
+    from gateway.realtime import BroadcastConsumer
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    consumer = BroadcastConsumer(f"amqp://guest:guest@127.0.0.1:{port}/", hub=None)
+    consumer.start()
+    time.sleep(0.3)  # a refused connection, then the wait before the next attempt
+    started = time.monotonic()
+    consumer.stop()
+    assert not consumer.is_alive() and time.monotonic() - started < 1.0
+
+
 def publish(amqp_uri: str, cloud_event) -> None:
     contract = get_contract(cloud_event.type)
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
