@@ -144,8 +144,8 @@ def main() -> None:
                                   (("8 at once", "8 at once, no handovers"), "8 clients at once")):
         switch = MODES[baseline][0]
         off = ", ".join(f"{k}={v}" for k, v in switch.items())
-        where = (f"a post into a class chat of {args.members} through the gateway, {how}, {args.turns} turns of each "
-                 "(machine shared with other helpers' work)")
+        where = (f"a post into a class chat of {args.members} through the gateway, {how}, {args.turns} turns of each, "
+                 f"load {os.getloadavg()[0]:.1f} at the end")
         st, base_st = mean(mode, "messaging", "statements"), mean(baseline, "messaging", "statements")
         cpu, base_cpu = mean(mode, "messaging", "cpu_ms"), mean(baseline, "messaging", "cpu_ms")
         print(f"messaging a post, {how}: {st:.2f} statements ({off}: {base_st:.2f}), {cpu:.2f} ms CPU "
