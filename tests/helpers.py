@@ -60,3 +60,21 @@ class WebSocketClient(simple_websocket.Client):
     def handshake(self) -> None:
         super().handshake()
         self._handle_events()
+
+
+def publish_event(amqp_uri: str, cloud_event) -> None:
+    """``cloud_event`` (``shared.contracts.make_event``'s) published to the real broker where its contract routes it,
+    as a service's relay would: for tests of what consumes it."""
+    import json
+
+    import pika
+
+    from shared.contracts import get_contract
+
+    contract = get_contract(cloud_event.type)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        connection.channel().basic_publish(contract.exchange, contract.routing_key,
+                                           json.dumps(cloud_event.to_dict(), default=str).encode())
+    finally:
+        connection.close()

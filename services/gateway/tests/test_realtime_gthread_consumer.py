@@ -10,7 +10,6 @@ import threading
 import uuid
 from datetime import datetime, timezone
 
-import pika
 import pytest
 import simple_websocket
 from flask import Flask
@@ -18,8 +17,9 @@ from werkzeug.serving import make_server
 
 from gateway import realtime
 from shared.auth import issue_access_token
-from shared.contracts import get_contract, make_event
+from shared.contracts import make_event
 from tests.helpers import WebSocketClient
+from tests.helpers import publish_event as publish
 from tools.devstack.infra import free_port
 
 CHAT = str(uuid.uuid4())
@@ -32,16 +32,6 @@ class Rpc:
             return True
         assert (service, method) == ("messaging", "audience") and kwargs == {"chat_id": CHAT}
         return {"members": [PUPIL]}
-
-
-def publish(amqp_uri: str, cloud_event) -> None:
-    contract = get_contract(cloud_event.type)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
-    try:
-        connection.channel().basic_publish(contract.exchange, contract.routing_key,
-                                           json.dumps(cloud_event.to_dict(), default=str).encode())
-    finally:
-        connection.close()
 
 
 def posted(text: str):

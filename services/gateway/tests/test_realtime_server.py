@@ -15,14 +15,14 @@ from datetime import datetime, timezone
 
 import aiohttp
 import jwt
-import pika
 import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.realtime_server import CONSUMER, HUB, TOO_SLOW, make_app
 from shared.auth import ALGORITHM, issue_access_token
 from shared.config import settings
-from shared.contracts import get_contract, make_event
+from shared.contracts import make_event
+from tests.helpers import publish_event as publish
 
 CHAT = str(uuid.uuid4())
 PUPIL, ADMIN, OTHER = (str(uuid.uuid4()) for _ in range(3))
@@ -150,16 +150,6 @@ def test_a_consumer_stopped_while_the_broker_is_away_stops_at_once():
     started = time.monotonic()
     consumer.stop()
     assert not consumer.is_alive() and time.monotonic() - started < 1.0
-
-
-def publish(amqp_uri: str, cloud_event) -> None:
-    contract = get_contract(cloud_event.type)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
-    try:
-        connection.channel().basic_publish(contract.exchange, contract.routing_key,
-                                           json.dumps(cloud_event.to_dict(), default=str).encode())
-    finally:
-        connection.close()
 
 
 @pytest.mark.unit

@@ -33,34 +33,15 @@ vi.mock('@/api/client', () => ({
     }),
     POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
   },
-  call: async (fn: () => Promise<unknown>) => {
-    const answer = await fn()
-    return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
-  },
+  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
   refreshSession: vi.fn(),
 }))
 vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
 vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
-let handler: ((event: { type: string; data: unknown }) => void) | null = null
-vi.mock('@/realtime/client', () => ({
-  RealtimeClient: class {
-    on(h: typeof handler) { handler = h; return () => undefined }
-    onStatus() { return () => undefined }
-    start() {}
-    stop() {}
-    follow() {}
-    catchUp() { return Promise.resolve() }
-  },
-}))
-vi.mock('@/realtime/outbox', () => ({
-  Outbox: class {
-    list() { return [] }
-    onChange() {}
-    onSent() {}
-    flush() { return Promise.resolve() }
-  },
-}))
+vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
+vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
 
+const { live } = await import('./store.doubles')
 const { useChats, CHAT_PAGE } = await import('./store')
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0))
 const ids = (chats: ReturnType<typeof useChats>) => chats.items.map((i) => i.chat.chat_id)
@@ -68,7 +49,7 @@ const ids = (chats: ReturnType<typeof useChats>) => chats.items.map((i) => i.cha
 describe('the chat list a page at a time', () => {
   beforeEach(() => {
     setActivePinia(createPinia())
-    handler = null
+    live.handler = null
     server.chats = Array.from({ length: 120 }, (_, n) => ({ chat: chat(n), last_seq: -1, unread: 0 }))
     server.asked = []
     server.gone = new Set()
@@ -96,7 +77,7 @@ describe('the chat list a page at a time', () => {
     const chats = useChats()
     chats.start()
     await chats.loadList()
-    handler!({ type: 'MessagePosted', data: { chat_id: 'c99', seq: 7, author_id: 'someone', text: 'Привет',
+    live.handler!({ type: 'MessagePosted', data: { chat_id: 'c99', seq: 7, author_id: 'someone', text: 'Привет',
                                               posted_at: new Date().toISOString() } })
     await flush()
     await flush()
@@ -112,13 +93,13 @@ describe('the chat list a page at a time', () => {
     const chats = useChats()
     chats.start()
     await chats.loadList()
-    handler!({ type: 'ChatCreated', data: { chat_id: 'c500' } })
+    live.handler!({ type: 'ChatCreated', data: { chat_id: 'c500' } })
     await flush()
     expect(ids(chats)[0]).toBe('c500')
-    handler!({ type: 'ChatMembersChanged', data: { chat_id: 'c3', added: [], removed: ['me'] } })
+    live.handler!({ type: 'ChatMembersChanged', data: { chat_id: 'c3', added: [], removed: ['me'] } })
     expect(ids(chats)).not.toContain('c3')
     server.gone.add('c4')
-    handler!({ type: 'ChatUpdated', data: { chat_id: 'c4' } })
+    live.handler!({ type: 'ChatUpdated', data: { chat_id: 'c4' } })
     await flush()
     expect(ids(chats)).not.toContain('c4')
   })

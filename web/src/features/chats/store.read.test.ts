@@ -12,32 +12,15 @@ vi.mock('@/api/client', () => ({
       : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
     POST: vi.fn(() => Promise.resolve(postAnswer.value)), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
   },
-  call: async (fn: () => Promise<unknown>) => {
-    const answer = await fn()
-    return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
-  },
+  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
   refreshSession: vi.fn(),
 }))
 vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
 vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
-let handler: ((event: { type: string; data: unknown }) => void) | null = null
-vi.mock('@/realtime/client', () => ({
-  RealtimeClient: class {
-    on(h: typeof handler) { handler = h; return () => undefined }
-    onStatus() { return () => undefined }
-    start() {}
-    stop() {}
-  },
-}))
-vi.mock('@/realtime/outbox', () => ({
-  Outbox: class {
-    list() { return [] }
-    onChange() {}
-    onSent() {}
-    flush() { return Promise.resolve() }
-  },
-}))
+vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
+vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
 
+const { live } = await import('./store.doubles')
 const { useChats } = await import('./store')
 
 function message(seq: number, author: string | null, extra: Record<string, unknown> = {}) {
@@ -60,42 +43,42 @@ async function started(lastSeq: number, unread: number) {
 describe('a post implies its author read the chat up to it', () => {
   beforeEach(() => {
     setActivePinia(createPinia())
-    handler = null
+    live.handler = null
   })
 
   it("clears one's own unread count up to one's post", async () => {
     const chats = await started(4, 3)
-    handler!(posted(5, 'me'))
+    live.handler!(posted(5, 'me'))
     expect(chats.item('c1')!.unread).toBe(0)
     expect(chats.readBy.c1?.me).toBeUndefined() // one's own read is not another reader
   })
 
   it('shows the author as a reader up to their post to the others', async () => {
     const chats = await started(4, 0)
-    handler!(posted(5, 'someone'))
+    live.handler!(posted(5, 'someone'))
     expect(chats.readBy.c1).toEqual({ someone: 5 })
     expect(chats.item('c1')!.unread).toBe(1) // someone else's post is unread here
-    handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'someone', read_until: 5 } }) // a late mark-read
-    handler!(posted(6, 'other'))
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'someone', read_until: 5 } }) // a late mark-read
+    live.handler!(posted(6, 'other'))
     expect(chats.readBy.c1).toEqual({ someone: 5, other: 6 })
   })
 
   it('reads as the organization when the post names no admin (CH-5)', async () => {
     const chats = await started(4, 0)
-    handler!(posted(5, null, { on_behalf_of: 'o1' }))
+    live.handler!(posted(5, null, { on_behalf_of: 'o1' }))
     expect(chats.readBy.c1).toEqual({ organization: 5 })
   })
 
   it('implies nothing for a post that says nothing (a call recording, an older event)', async () => {
     const chats = await started(4, 0)
-    handler!(posted(5, 'admin', { read_by_author: false }))
-    handler!({ type: 'MessagePosted', data: message(6, 'someone') })
+    live.handler!(posted(5, 'admin', { read_by_author: false }))
+    live.handler!({ type: 'MessagePosted', data: message(6, 'someone') })
     expect(chats.readBy.c1).toBeUndefined()
   })
 
   it("clears one's unread count when one's own post on behalf of the school is answered", async () => {
     const chats = await started(4, 2)
-    handler!(posted(5, null, { on_behalf_of: 'o1' })) // live first: the event names no one, not even me
+    live.handler!(posted(5, null, { on_behalf_of: 'o1' })) // live first: the event names no one, not even me
     postAnswer.value = message(5, 'me', { on_behalf_of: 'o1', attachments: [], deleted: false })
     await chats.post('c1', { text: 'm5' })
     expect(chats.item('c1')!.unread).toBe(0)

@@ -10,33 +10,15 @@ vi.mock('@/api/client', () => ({
       : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
     POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
   },
-  // openapi-fetch's answer ({data, response}) where a test gives one (the paged chat list), else the data itself
-  call: async (fn: () => Promise<unknown>) => {
-    const answer = await fn()
-    return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
-  },
+  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
   refreshSession: vi.fn(),
 }))
 vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
 vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
-let handler: ((event: { type: string; data: unknown }) => void) | null = null
-vi.mock('@/realtime/client', () => ({
-  RealtimeClient: class {
-    on(h: typeof handler) { handler = h; return () => undefined }
-    onStatus() { return () => undefined }
-    start() {}
-    stop() {}
-  },
-}))
-vi.mock('@/realtime/outbox', () => ({
-  Outbox: class {
-    list() { return [] }
-    onChange() {}
-    onSent() {}
-    flush() { return Promise.resolve() }
-  },
-}))
+vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
+vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
 
+const { live } = await import('./store.doubles')
 const { useChats } = await import('./store')
 
 function listed(lastSeq: number, unread: number) {
@@ -52,7 +34,7 @@ function posted(seq: number) {
 describe('the chat list counts a new message once', () => {
   beforeEach(() => {
     setActivePinia(createPinia())
-    handler = null
+    live.handler = null
   })
 
   it('when the list that already counted it came before its event', async () => {
@@ -60,15 +42,15 @@ describe('the chat list counts a new message once', () => {
     chats.start()
     listAnswer.value = [listed(4, 0)]
     await chats.loadList()
-    handler!(posted(4)) // the preview of seq 4 arrives live: the list had counted it (unread 0 as it said)
+    live.handler!(posted(4)) // the preview of seq 4 arrives live: the list had counted it (unread 0 as it said)
     expect(chats.item('c1')!.unread).toBe(0)
     listAnswer.value = [listed(5, 1)] // seq 5 saved, the list read again before its event came
     await chats.loadList()
-    handler!(posted(5))
+    live.handler!(posted(5))
     expect(chats.item('c1')!.unread).toBe(1)
-    handler!(posted(6)) // a new one, live
+    live.handler!(posted(6)) // a new one, live
     expect(chats.item('c1')!.unread).toBe(2)
-    handler!(posted(6)) // the same event twice
+    live.handler!(posted(6)) // the same event twice
     expect(chats.item('c1')!.unread).toBe(2)
   })
 })

@@ -1,0 +1,32 @@
+// What the chats store's unit tests (store.*.test.ts) put in place of its realtime client, its outbox and the API
+// client's answer unwrapping; their vi.mock factories import this module, e.g.
+// vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule).
+// `live.handler` is the store's listener on the realtime client: a test sends it events.
+export interface LiveEvent { type: string; data: unknown }
+export const live: { handler: ((event: LiveEvent) => void) | null } = { handler: null }
+
+export const realtimeModule = {
+  RealtimeClient: class {
+    on(h: (event: LiveEvent) => void) { live.handler = h; return () => undefined }
+    onStatus() { return () => undefined }
+    start() {}
+    stop() {}
+    follow() {}
+    catchUp() { return Promise.resolve() }
+  },
+}
+
+export const outboxModule = {
+  Outbox: class {
+    list() { return [] }
+    onChange() {}
+    onSent() {}
+    flush() { return Promise.resolve() }
+  },
+}
+
+/** api/client's `call`: openapi-fetch's answer ({data, response}) where a test gives one, else the data itself. */
+export async function call(fn: () => Promise<unknown>) {
+  const answer = await fn()
+  return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
+}
