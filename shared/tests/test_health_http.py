@@ -85,3 +85,18 @@ def test_the_process_made_ready_while_healthz_answers_gets_one_answer_not_a_serv
     which has no message: KeyError). One look at the state decides the whole answer."""
     status, body = get(make_wsgi_app("identity", {}, _ReadyDuringTheAnswer()))
     assert status.startswith("503") and body["status"] == "starting" and "not started" in body["message"]
+
+
+def test_a_check_added_while_healthz_runs_the_checks_gives_an_answer_not_a_server_error():
+    """The runner registers checks as its dependencies start, in another thread, while /healthz may be running
+    them: CI got 'dictionary changed size during iteration' and wsgiref's 500 page during a start. Now the checks
+    of the moment are run; the one added shows in the next answer."""
+    checks: dict = {}
+
+    def adds_one() -> None:
+        checks["store"] = lambda: None
+
+    checks["broker"] = adds_one
+    status, body = get(make_wsgi_app("identity", checks))
+    assert status == "200 OK" and body["checks"] == {"broker": "ok"}
+    assert get(make_wsgi_app("identity", checks))[1]["checks"] == {"broker": "ok", "store": "ok"}
