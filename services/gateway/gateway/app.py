@@ -39,9 +39,17 @@ def _ping_broker() -> None:
         conn.connect()
 
 
-def _body_left_unread(req, json_limit: int) -> bool:
-    """A body larger than JSON bodies may be, or of undeclared length, that an error answered before reading."""
-    return (req.content_length or 0) > json_limit or "chunked" in req.headers.get("Transfer-Encoding", "").lower()
+def _body_left_unread(req) -> bool:
+    """A request body this answer leaves unread, or read only in part. gunicorn drains at most 64 KB of it for
+    keep-alive and otherwise closes the connection without saying so: a client (the asyncio front's pool, a
+    browser) that sent its next request on it lost that request (CI: a 502 after a 413). Such an answer says
+    ``Connection: close``, whatever its status or the body's size."""
+    if "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+        return True  # where its end is is not known here
+    if not req.content_length:
+        return False
+    stream = req.__dict__.get("stream")  # werkzeug's cached property: there once the body was read
+    return not getattr(stream, "is_exhausted", False)
 
 
 def create_app(rpc: RpcPool | None = None) -> Flask:
@@ -73,8 +81,7 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.update(security_headers(request.path))
-        if response.status_code >= 400 and _body_left_unread(request, app.config["MAX_CONTENT_LENGTH"]):
-            # A refused body is not drained for keep-alive: the connection closes (gunicorn_conf honours this).
+        if _body_left_unread(request):  # not drained for keep-alive: the connection closes (gunicorn_conf)
             response.headers["Connection"] = "close"
         origin = request.headers.get("Origin")
         if origin and (origin in allowed_origins or "*" in allowed_origins):
