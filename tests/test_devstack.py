@@ -260,3 +260,31 @@ def test_ctrl_c_or_sigterm_stops_a_foreground_tool(signum):
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+def test_a_port_handed_out_is_not_handed_out_again_before_its_server_binds_it(monkeypatch, tmp_path):
+    """CI: a replicas stack's balancer exited at start (its port, drawn when the stack was configured, was bound
+    by then by another process of the same stack): free_port checked only that a port was bindable *now*, so a
+    port handed out and not yet bound (the balancer's binds last) could be handed out again. Every port handed
+    out is now reserved (in this process and, through files, for other processes) until its reservation ages."""
+    import random
+
+    from tools.devstack import infra
+
+    monkeypatch.setenv("SFERA_PORT_RESERVATIONS", str(tmp_path / "ports"))
+    # small ranges, so that the old draw repeats: blocks from 10,000 to 10,020, single ports from 10,020 to 10,080
+    monkeypatch.setattr(infra, "SINGLES_FROM", 10_020)
+    monkeypatch.setattr(infra, "_ephemeral_range", lambda: (10_080, 60999))
+    rng = random.Random(7)
+    monkeypatch.setattr(infra.random, "randrange", lambda a, b: rng.randrange(a, b))
+    given = [infra.free_port() for _ in range(30)]  # none bound
+    block = infra.free_port_block(10)
+    assert len(set(given)) == len(given), sorted(given)
+    assert not set(range(block, block + 10)) & set(given), (block, sorted(given))
+    # another process (the reservations are files): it gets none of these either
+    script = ("from tools.devstack import infra; infra.SINGLES_FROM = 10_020;"
+              "infra._ephemeral_range = lambda: (10_080, 1); print([infra.free_port() for _ in range(15)])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SFERA_PORT_RESERVATIONS": str(tmp_path / "ports")}).stdout
+    other = eval(out)  # noqa: S307 - our own script's printed list
+    assert not set(other) & (set(given) | set(range(block, block + 10))), (sorted(other), sorted(given), block)

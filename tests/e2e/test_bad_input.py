@@ -215,7 +215,7 @@ def test_an_answer_to_a_body_it_did_not_read_closes_the_connection_and_the_next_
     through the front, no request after it is lost."""
     url = urlsplit(gateway_url)
     for status, request in refused_unread(klass["org"], klass["admin"]["access_token"]):
-        for attempt in range(25):
+        for _attempt in range(25):
             with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
                 sock.sendall(request)
                 head, body = read_answer(sock)

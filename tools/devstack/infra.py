@@ -75,16 +75,59 @@ def _bindable(port: int) -> bool:
     return True
 
 
+BLOCKS_FROM, SINGLES_FROM = 10_000, 20_000  # blocks are drawn below SINGLES_FROM, single ports from it up
+RESERVATION_SECONDS = 15 * 60  # a port handed out stays reserved this long: its server binds it well before
+
+
+def _reservations() -> Path:
+    path = Path(os.environ.get("SFERA_PORT_RESERVATIONS") or f"/tmp/sfera-ports-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _reserve(folder: Path, port: int) -> bool:
+    """Takes ``port`` for this caller unless another took it within RESERVATION_SECONDS (a file per port: other
+    processes of the machine — a test's own ``make run`` — see it too)."""
+    entry = folder / str(port)
+    try:
+        os.close(os.open(entry, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - entry.stat().st_mtime < RESERVATION_SECONDS:
+                return False
+            os.utime(entry)  # aged out: this caller's now
+            return True
+        except FileNotFoundError:
+            return _reserve(folder, port)
+
+
 def free_port_block(size: int = 1) -> int:
-    """A base port with ``size`` free ports above it, below the kernel's ephemeral
-    range: outgoing connections take their source ports from that range, so a
-    port picked there can be taken again before our server binds it."""
+    """A base port with ``size`` free ports above it, for servers of ours that bind them soon.
+
+    Below the kernel's ephemeral range: outgoing connections take their source ports from that range, so a port
+    picked there can be taken again before our server binds it. And reserved: a port bindable now may already be
+    handed out to a server not started yet (a stack draws its balancer's port first and binds it last; CI: the
+    balancer of a replicas stack found its port taken by another process of the same stack). Blocks and single
+    ports are drawn from two ranges, so single ports do not fragment the blocks'."""
     low, _ = _ephemeral_range()
-    for _ in range(200):
-        base = random.randrange(10_000, max(10_001, low - size))
-        if all(_bindable(p) for p in range(base, base + size)):
+    first, last = (BLOCKS_FROM, SINGLES_FROM - size) if size > 1 else (SINGLES_FROM, low - 1)
+    folder = _reservations()
+    for _ in range(2000):
+        base = random.randrange(first, max(first + 1, last + 1))
+        ports = range(base, base + size)
+        if not all(_bindable(p) for p in ports):
+            continue
+        taken = []
+        for port in ports:
+            if not _reserve(folder, port):
+                break
+            taken.append(port)
+        if len(taken) == size:
             return base
-    raise InfraError(f"no block of {size} free ports below {low}")
+        for port in taken:  # part of the block was another's: give back the rest
+            (folder / str(port)).unlink(missing_ok=True)
+    raise InfraError(f"no block of {size} free, unreserved ports in {first}..{last}")
 
 
 def free_port() -> int:
