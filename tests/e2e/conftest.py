@@ -53,6 +53,6 @@ def room(api, klass):
     third = api.member(klass["org"], klass["admin"], "student", klass["class_id"])
     people = [klass["admin"], *klass["pupils"], third]
     ids = [api.ok("GET", "/me", p["access_token"])["user_id"] for p in people]
-    chat = api.ok("POST", "/chats", klass["admin"]["access_token"], status=201,
-                  json={"organization_id": klass["org"], "name": "Урок по видеосвязи", "member_ids": ids[1:]})
-    return {"people": people, "ids": ids, "chat_id": chat["chat_id"], "org": klass["org"]}
+    # messaging learns the third pupil from school's events (CI: a chat made at once refused chat.not_members)
+    chat_id = api.chat_once_members_known(klass["org"], klass["admin"], "Урок по видеосвязи", ids[1:])
+    return {"people": people, "ids": ids, "chat_id": chat_id, "org": klass["org"]}
