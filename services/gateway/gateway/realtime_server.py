@@ -15,11 +15,13 @@ and when identity's ``SessionEnded`` arrives, and each viewer receives the versi
   the client reconnects and catches up with ``after=``.
 - One origin: with ``--upstream`` (how ``make run`` starts it: ``SFERA_REALTIME_SERVER=asyncio``, the default) this
   process is the gateway's public port and passes every other request to the gunicorn gateway behind it, streamed
-  both ways; its ``/healthz`` is the gateway's with this process's consumer added. In Kubernetes the Ingress routes
+  both ways, on keep-alive connections of its own (``gateway.upstream``); its ``/healthz`` is the gateway's with
+  this process's consumer added. In Kubernetes the Ingress routes
   ``/api/v1/realtime`` to a Deployment of this server instead (no upstream).
 - Its HTTP front answers as gunicorn does (``FrontRunner``): the same limits and the same refusals (414, 431, 400)
   in the API's error shape (``gateway.http_refusals``), and any method token is read and passed on (the gateway
-  answers it and counts it in its metrics as ``other``), where aiohttp's own answers are a plain-text 400.
+  answers it and counts it in its metrics as ``other``), where aiohttp's own answers are a plain-text 400. Requests
+  are read by aiohttp's C parser; what it refuses or reads near a limit, by the Python one (``FrontParser``).
 
     python -m gateway.realtime_server --port 8080 [--upstream http://127.0.0.1:8081]
 """
@@ -40,7 +42,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.http_parser import HttpRequestParserPy, HttpVersion11
+from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy, HttpVersion11
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
@@ -58,6 +60,7 @@ from gateway.realtime import (
     session_ended,
     token_expired,
 )
+from gateway.upstream import Exchange, Unreachable, Upstream
 from shared.config import env_int, env_str, settings
 from shared.errors import DomainError
 from shared.observability import metrics
@@ -345,7 +348,7 @@ class AsyncHub:
 
 HUB = web.AppKey("hub", AsyncHub)
 UPSTREAM = web.AppKey("upstream", str)
-CLIENT = web.AppKey("client", aiohttp.ClientSession)
+CLIENT = web.AppKey("client", Upstream)
 CONSUMER = web.AppKey("consumer", object)
 TRUST_FORWARDED = web.AppKey("trust_forwarded", bool)
 
@@ -390,39 +393,47 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 
 # -- one origin: every other request goes to the gunicorn gateway behind this process ---------------------------
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "transfer-encoding", "upgrade", "host"}
+              "transfer-encoding", "upgrade", "host", "expect"}  # Expect: the front answers 100 Continue itself
 FORWARDED = {"x-forwarded-for", "x-forwarded-host"}  # this process says who called; a client's own are dropped
 # unless this process is itself behind a proxy it trusts (SFERA_TRUST_FORWARDED_FOR=yes, as the gateway reads it):
 # then the caller's X-Forwarded-For is kept, this hop's address added after it
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | FORWARDED]
+    drop = HOP_BY_HOP | FORWARDED
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in drop]
     forwarded = ", ".join(request.headers.getall("X-Forwarded-For", [])) if request.app[TRUST_FORWARDED] else ""
     headers.append(("X-Forwarded-For", f"{forwarded}, {request.remote or ''}" if forwarded else request.remote or ""))
     headers.append(("X-Forwarded-Host", request.host))
     body = request.content if request.body_exists else None
+    held: bytes | None = None
+    length = request.content_length
+    if body is not None and length is not None and length <= WHOLE_BODY_MAX and body.is_eof():
+        held, body = await body.read(), None  # all of it came with the head: sent with it (and again if need be)
+    elif body is not None and length is None:
+        headers.append(("Transfer-Encoding", "chunked"))
     response: web.StreamResponse | None = None
+    exchange: Exchange | None = None
     try:
-        async with request.app[CLIENT].request(
-            request.method, request.app[UPSTREAM] + request.rel_url.raw_path_qs, headers=headers, data=body,
-            allow_redirects=False, auto_decompress=False,
-        ) as upstream:
-            if upstream.content_length is not None and upstream.content_length <= WHOLE_ANSWER_MAX:
-                return await whole_answer(request, upstream, body)
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for key, value in upstream.headers.items():
-                if key.lower() not in HOP_BY_HOP:
-                    response.headers.add(key, value)
-            response.headers.setdefault("Server", SERVER_NAME)  # else aiohttp names itself and its version
-            if "Content-Length" not in upstream.headers and upstream.status not in (204, 304):
-                response.enable_chunked_encoding()
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-    except aiohttp.ClientConnectorError:
+        exchange = await request.app[CLIENT].send(request.method, request.rel_url.raw_path_qs, headers, held=held,
+                                                  stream=body, chunked=length is None)
+        message = exchange.message
+        answer_length = message.headers.get("Content-Length")
+        if answer_length is not None and int(answer_length) <= WHOLE_ANSWER_MAX:
+            return await whole_answer(request, exchange, body)
+        response = web.StreamResponse(status=message.code, reason=message.reason)
+        for key, value in message.headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                response.headers.add(key, value)
+        response.headers.setdefault("Server", SERVER_NAME)  # else aiohttp names itself and its version
+        if answer_length is None and message.code not in (204, 304):
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for chunk in exchange.payload.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    except Unreachable:
         log.warning("the gateway behind the front is unreachable", exc_info=True)
         return front_error(503, "service.unavailable", "A service is not answering; try again shortly.")
     except (TimeoutError, aiohttp.ClientError):
@@ -436,27 +447,32 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             return response or web.Response(status=502)
         log.warning("the gateway behind the front failed to answer", exc_info=True)
         return front_error(502, "service.failed", "A service failed to answer this request.")
+    finally:
+        if exchange is not None:
+            exchange.release()
 
 
 WHOLE_ANSWER_MAX = 64 << 10  # an answer this small is read whole before the client sees any of it
+WHOLE_BODY_MAX = 64 << 10  # a request body this small that came whole with its head is sent with it
 
 
-async def whole_answer(request: web.Request, upstream: aiohttp.ClientResponse, body) -> web.Response:
+async def whole_answer(request: web.Request, exchange: Exchange, body) -> web.Response:
     """The gateway's answer, read whole first: the client gets all of it or none (never headers and a cut body).
     When the gateway refused a body it will not read (413) it closes at once; the reset that stops the client's
     body also discards the answer's bytes on their way (CI: headers of a 413 reached the client, its 192 bytes
     did not). The front then gives the same refusal itself and closes."""
+    message = exchange.message
     try:
-        data = await upstream.read()
+        data = await exchange.payload.read()
     except (TimeoutError, aiohttp.ClientError):
         if body is None or request.content.at_eof():
             raise
         log.info("the gateway refused a body and closed; the front answers its status", exc_info=True)
-        content, headers = refusal(upstream.status)
-        return web.Response(status=upstream.status, body=content,
+        content, headers = refusal(message.code)
+        return web.Response(status=message.code, body=content,
                             headers={**headers, "Server": SERVER_NAME, "Connection": "close"})
-    response = web.Response(status=upstream.status, reason=upstream.reason, body=data)
-    for key, value in upstream.headers.items():
+    response = web.Response(status=message.code, reason=message.reason, body=data)
+    for key, value in message.headers.items():
         if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
             response.headers.add(key, value)
     response.headers.setdefault("Server", SERVER_NAME)
@@ -496,11 +512,10 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = ready
     if UPSTREAM in request.app:
         try:
-            async with request.app[CLIENT].get(request.app[UPSTREAM] + "/healthz") as upstream:
-                answer = await upstream.json()
-            checks = {**answer.get("checks", {}), **checks}
-            healthy = healthy and upstream.status == 200
-        except (aiohttp.ClientError, ValueError) as exc:
+            status, body = await request.app[CLIENT].fetch("GET", "/healthz")
+            checks = {**json.loads(body).get("checks", {}), **checks}
+            healthy = healthy and status == 200
+        except (aiohttp.ClientError, ValueError, AttributeError) as exc:
             checks["gateway"] = f"unreachable: {exc}"
             healthy = False
     return web.json_response({"process": "gateway", "status": "ok" if healthy else "failing", "checks": checks},
@@ -516,11 +531,11 @@ class Refused(HttpProcessingError):
     """A request refused before it was read whole: its request line (414) or its headers (431) too long."""
 
 
-class FrontParser(HttpRequestParserPy):
+class FrontParserPy(HttpRequestParserPy):
     """aiohttp's pure-Python request parser, as gunicorn reads a request: any method token (llhttp, aiohttp's C
     parser, knows a fixed list and refuses the rest before the gateway sees them), a request line of at most
-    REQUEST_LINE_MAX bytes (414) and HEADERS_MAX headers of at most HEADER_FIELD_MAX bytes each (431). Only
-    the request's head is parsed here; the socket's frames have their own (C) reader."""
+    REQUEST_LINE_MAX bytes (414) and HEADERS_MAX headers of at most HEADER_FIELD_MAX bytes each (431). The front's
+    judge of a request the C parser refused or found near a limit (``FrontParser``)."""
 
     def __init__(self, protocol, loop, limit: int, **kwargs):
         # the line limit of a line still arriving is aiohttp's max_line_size, for headers too: the request line's
@@ -544,6 +559,93 @@ class FrontParser(HttpRequestParserPy):
         if len(lines[0]) > REQUEST_LINE_MAX:
             raise Refused(code=414, message="request line too long")
         return super().parse_message(lines)
+
+
+NEAR = 64  # bytes (or headers) from a limit where the C parser's reading is checked by the Python one
+
+
+class FrontParser:
+    """A connection's request parser: aiohttp's C parser (llhttp) reads what it reads as gunicorn would, and
+    ``FrontParserPy`` judges the rest, so the front refuses and passes on exactly what the Python parser alone
+    did (a profile of the proxy hop put 18 % of the front's CPU a request in the Python parser).
+
+    The C parser refuses what the Python one may take (a method token llhttp does not list) and measures its limits
+    otherwise (the URL, not the request line; a header's name and value, not its line): a request it refuses, or
+    takes near a limit (``NEAR``), is read again from its first byte by a FrontParserPy, which then reads the rest
+    of the connection. Its first byte: the bytes since the C parser last stood between two requests are kept
+    (``replay``: a request's head still arriving). Where a request ends inside a read of the socket with the next
+    one's first bytes after it (pipelining: no browser does it) the next read is taken as starting a request."""
+
+    __slots__ = ("c", "py", "replay", "payload", "protocol", "loop", "limit", "kwargs")
+
+    def __init__(self, protocol, loop, limit: int, **kwargs):
+        self.protocol, self.loop, self.limit, self.kwargs = protocol, loop, limit, kwargs
+        self.c = HttpRequestParser(protocol, loop, limit, max_line_size=REQUEST_LINE_MAX,
+                                   max_field_size=HEADER_FIELD_MAX, max_headers=HEADERS_MAX, **kwargs)
+        self.py: FrontParserPy | None = None
+        self.replay: bytearray | None = bytearray()  # None: inside a body
+        self.payload = None  # the body of the last request read (EMPTY_PAYLOAD when it has none)
+
+    def feed_data(self, data: bytes):
+        if self.py is not None:
+            return self.py.feed_data(data)
+        try:
+            result = self.c.feed_data(data)
+        except HttpProcessingError as exc:
+            return self._judge(data, exc)
+        messages = result[0]
+        if self.replay is not None and any(near_a_limit(message) for message, _ in messages):
+            return self._judge(data, None)  # (after a body ending in this read, gunicorn's own limits judge it)
+        in_body = self.payload is not None and not self.payload.is_eof()
+        if messages:
+            self.payload = messages[-1][1]
+        if self.payload is not None and not self.payload.is_eof():
+            self.replay = None
+        elif messages or in_body:
+            self.replay = bytearray()  # a request or its body ended with this read
+        elif data:
+            if self.replay is None:
+                self.replay = bytearray()
+            self.replay += data  # a head still arriving
+        return result
+
+    def _judge(self, data: bytes, refused: HttpProcessingError | None):
+        """The Python parser reads from the first byte of the request the C parser ``refused`` (or found near a
+        limit: None) on, and reads the rest of the connection."""
+        if self.replay is None:  # inside a body: the C parser's refusal stands
+            raise refused
+        self.py = FrontParserPy(self.protocol, self.loop, self.limit, **self.kwargs)
+        replay, self.replay = bytes(self.replay) + data, None
+        return self.py.feed_data(replay)
+
+    def feed_eof(self):
+        return (self.py or self.c).feed_eof()
+
+    def pause_reading(self) -> None:
+        (self.py or self.c).pause_reading()
+
+    def message_consumed(self) -> None:
+        (self.py or self.c).message_consumed()
+
+    def set_upgraded(self, value: bool) -> None:
+        (self.py or self.c).set_upgraded(value)
+
+
+def near_a_limit(message) -> bool:
+    """Whether a request the C parser read is within NEAR of a limit the Python parser measures its own way: the
+    request line (method, target and version: the C parser counts the target), HEADERS_MAX lines of head
+    (request line and end included), HEADER_FIELD_MAX a header line (its name, colon, spaces and value)."""
+    if len(message.method) + len(message.path) * 4 + 10 > REQUEST_LINE_MAX - NEAR and (
+            len(message.method) + len(message.path.encode("utf-8", "surrogateescape")) + 10
+            > REQUEST_LINE_MAX - NEAR):
+        return True
+    raw = message.raw_headers
+    if len(raw) + 2 > HEADERS_MAX - 2:
+        return True
+    for name, value in raw:
+        if len(name) + len(value) > HEADER_FIELD_MAX - NEAR:
+            return True
+    return False
 
 
 class FrontHandler(RequestHandler):
@@ -614,12 +716,10 @@ def make_app(rpc, *, amqp_uri: str | None = None, upstream: str | None = None,
             app[CONSUMER] = consumer
         if upstream:
             app[UPSTREAM] = upstream.rstrip("/")
-            app[CLIENT] = aiohttp.ClientSession(
-                # an idle connection to gunicorn is let go before gunicorn's keep-alive (2 s) closes it: reusing
-                # one gunicorn is closing lost the request's answer ("Server disconnected", a 502 in CI)
-                connector=aiohttp.TCPConnector(limit=env_int("SFERA_REALTIME_UPSTREAM_CONNECTIONS", 64),
-                                               keepalive_timeout=UPSTREAM_KEEPALIVE),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10), cookie_jar=aiohttp.DummyCookieJar())
+            # an idle connection to gunicorn is let go before gunicorn's keep-alive (2 s) closes it: reusing one
+            # gunicorn is closing lost the request's answer ("Server disconnected", a 502 in CI)
+            app[CLIENT] = Upstream(upstream, limit=env_int("SFERA_REALTIME_UPSTREAM_CONNECTIONS", 64),
+                                   keepalive=UPSTREAM_KEEPALIVE)
         yield
         runner.cancel()
         if CONSUMER in app:

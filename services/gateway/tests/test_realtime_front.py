@@ -13,7 +13,7 @@ import sys
 import pytest
 from aiohttp import web
 
-from gateway.http_refusals import HEADERS_MAX, REQUEST_LINE_MAX
+from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX
 from gateway.realtime_server import FrontRunner, make_app, start
 from tools.devstack.infra import free_port
 
@@ -33,9 +33,10 @@ async def raw(port: int, request: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-def through_front(scenario, *, upstream_alive: bool = True):
+def through_front(scenario, *, upstream_alive: bool = True, roomy_upstream: bool = False):
     """``scenario(front_port, seen)`` with the front before a gateway that records each request it gets in
-    ``seen`` and answers 405 with its method (as Flask answers a method it does not know)."""
+    ``seen`` and answers 405 with its method (as Flask answers a method it does not know); ``roomy_upstream``: the
+    gateway's stand-in takes requests over the front's limits (to see what the front passes on at its limits)."""
 
     async def main():
         seen: list[tuple[str, str]] = []
@@ -52,7 +53,8 @@ def through_front(scenario, *, upstream_alive: bool = True):
         if upstream_alive:
             backend = web.Application()
             backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
-            upstream = FrontRunner(backend)
+            upstream = (web.AppRunner(backend, max_line_size=1 << 16, max_field_size=1 << 16, max_headers=1000)
+                        if roomy_upstream else FrontRunner(backend))
             await upstream.setup()
             await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
         port = free_port()
@@ -242,9 +244,84 @@ def test_the_front_lets_an_idle_gateway_connection_go_before_gunicorn_closes_it(
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            connector = app[realtime_server.CLIENT].connector
-            assert 0 < connector._keepalive_timeout < gunicorn_keepalive
+            assert 0 < app[realtime_server.CLIENT].keepalive < gunicorn_keepalive  # test_upstream.py: it does
         finally:
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+async def answer_on(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One answer with a Content-Length read off a keep-alive connection: its head and body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                  if line.startswith(b"content-length"))
+    return head, await asyncio.wait_for(reader.readexactly(length), 10)
+
+
+def test_any_method_token_is_passed_on_whichever_request_of_a_connection_it_is_and_however_it_arrives():
+    """The front reads requests with aiohttp's C parser (llhttp) and gives what it refuses (a method token it does
+    not list) to the Python parser from the request's first byte: after a request without a body, after one with a
+    body on the same connection, and when the head arrives in pieces (its method token split: 'PU' is the start of
+    llhttp's PURGE, 'PURGE2' is not a method it knows)."""
+    connections = [
+        [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+         b"PURGE2 /c HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /d HTTP/1.1\r\nHost: x\r\n\r\n"],
+        [b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n", b"PURGE2 /f HTTP/1.1\r\nHost: x\r\n\r\n"],
+        [b"FOOBAR1 /g HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", b"GET /h HTTP/1.1\r\nHost: x\r\n\r\n"],
+        [b"PUT /i HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", b"FOOBAR2 /j HTTP/1.1\r\nHost: x\r\n\r\n"],
+    ]
+
+    async def scenario(port, seen):
+        for requests in connections:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for request in requests:
+                for piece in (request[:2], request[2:9], request[9:]):  # three reads at the front (paused between)
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.03)
+                head, body = await answer_on(reader)
+                assert head.startswith(b"HTTP/1.1 405 "), (request, head)
+            writer.close()
+        assert seen == [("GET", "/a"), ("POST", "/b"), ("PURGE2", "/c"), ("GET", "/d"), ("GET", "/e"),
+                        ("PURGE2", "/f"), ("FOOBAR1", "/g"), ("GET", "/h"), ("PUT", "/i"), ("FOOBAR2", "/j")]
+
+    through_front(scenario)
+
+
+@pytest.mark.parametrize("over, status", [(0, 405), (1, 414)])
+def test_the_request_line_limit_is_the_whole_lines_to_the_byte(over, status):
+    """The C parser measures the target, gunicorn (and the front) the request line: method, target and version."""
+    async def scenario(port, seen):
+        query = b"a" * (REQUEST_LINE_MAX - len(b"PATCH /api/v1/me? HTTP/1.1") + over)
+        head, _ = await raw(port, b"PATCH /api/v1/me?" + query + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 %d " % status), head
+        assert len(seen) == (status == 405)
+
+    through_front(scenario, roomy_upstream=True)
+
+
+@pytest.mark.parametrize("headers, status", [(HEADERS_MAX - 2, 405), (HEADERS_MAX - 1, 431)])
+def test_the_header_count_limit_is_the_fronts_own_to_the_header(headers, status):
+    """The front's limit as its Python parser counts (the request line and the head's end among HEADERS_MAX lines),
+    whichever of its parsers reads the request."""
+    async def scenario(port, seen):
+        lines = b"Host: x\r\nConnection: close\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(headers - 2))
+        head, _ = await raw(port, b"GET /api/v1/me HTTP/1.1\r\n" + lines + b"\r\n")
+        assert head.startswith(b"HTTP/1.1 %d " % status), head
+        assert len(seen) == (status == 405)
+
+    through_front(scenario, roomy_upstream=True)
+
+
+@pytest.mark.parametrize("spaces, status", [(0, 405), (1, 431)])
+def test_a_header_lines_limit_counts_its_colon_and_spaces(spaces, status):
+    """The C parser measures a header's name and value, the front (as gunicorn) its line."""
+    async def scenario(port, seen):
+        value = b"v" * (HEADER_FIELD_MAX - len(b"X-Big: "))  # a line of HEADER_FIELD_MAX, and the spaces
+        head, _ = await raw(port, b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Big: " + b" " * spaces + value
+                            + b"\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 %d " % status), head
+        assert len(seen) == (status == 405)
+
+    through_front(scenario, roomy_upstream=True)
