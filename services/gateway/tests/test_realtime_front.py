@@ -325,3 +325,40 @@ def test_a_header_lines_limit_counts_its_colon_and_spaces(spaces, status):
         assert len(seen) == (status == 405)
 
     through_front(scenario, roomy_upstream=True)
+
+
+def test_a_post_lost_on_a_connection_the_gateway_closed_idle_is_answered_not_a_502():
+    """gunicorn closes a kept-alive connection as a request arrives on it (it never read it): the front sends the
+    request again on a new connection when no byte of an answer came and its body was whole in hand (aiohttp's
+    client sent again only GET-like requests: a chat post was a 502 service.failed)."""
+    async def main():
+        seen = []
+
+        async def gateway(reader, writer):
+            for n in (1, 2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                               if line.startswith(b"content-length:")), 0)
+                body = await reader.readexactly(length)
+                seen.append((head.split(b" ")[0], body))
+                if n == 2:  # as gunicorn's keep-alive running out: closed, the request unread
+                    writer.transport.abort()
+                    return
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+        upstream_port, port = free_port(), free_port()
+        server = await asyncio.start_server(gateway, "127.0.0.1", upstream_port)
+        front = await start(make_app(Rpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            post = (b'POST /api/v1/chats/x/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+                    b'Content-Length: 7\r\n\r\n{"a":1}')
+            for _ in range(2):
+                head, body = await raw(port, post)
+                assert head.startswith(b"HTTP/1.1 201 "), head
+        finally:
+            await front.cleanup()
+            server.close()
+        assert seen == [(b"POST", b'{"a":1}')] * 3  # the second sent twice
+
+    asyncio.run(main())
