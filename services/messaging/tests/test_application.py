@@ -214,6 +214,37 @@ def test_manual_chats_open_or_closed_CH_3_EJ_6(school):
         school.app.create_chat(creator, CreateChat(school.org, "Чужие", [uuid.uuid4()], closed=False))
 
 
+def test_a_chat_made_right_after_people_joined_the_school_asks_school_before_refusing_them_CH_3_CH_6(school):
+    """An admin adds a pupil and at once makes a chat with them (CI: the e2e setup got chat.not_members): school
+    answered the join, its MemberJoined has not reached messaging yet. A refusal that depends on the roster asks
+    school first (shared/consistency.py, as reading a chat does): its members get in, strangers never (CH-6)."""
+    teacher = school.join("teacher")
+    newcomer, stranger, new_teacher = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    asked: list = []
+
+    def school_membership(user_id: uuid.UUID, organization_id: uuid.UUID) -> dict | None:
+        asked.append(user_id)
+        if organization_id == school.org and user_id in (newcomer, new_teacher):
+            return {"roles": ["teacher" if user_id == new_teacher else "student"], "class_id": None, "subjects": {}}
+        return None
+
+    with pytest.raises(Invalid, match="chat.not_members"):  # no owner to ask: the roster's no stands
+        school.app.create_chat(teacher, CreateChat(school.org, "Кружок", [newcomer]))
+    with asking(school_membership=school_membership):
+        club = school.app.create_chat(teacher, CreateChat(school.org, "Кружок", [newcomer]))
+        assert set(club.members) == {str(teacher), str(newcomer)}
+        own = school.app.create_chat(new_teacher, CreateChat(school.org, "Мой кружок", [newcomer]))
+        assert set(own.members) == {str(new_teacher), str(newcomer)}
+        with pytest.raises(Invalid, match="chat.not_members") as refused:
+            school.app.add_members(teacher, club.id, [stranger, newcomer])
+        assert refused.value.details == {"user_ids": [str(stranger)]}
+        with pytest.raises(Forbidden, match="organization.members_only"):
+            school.app.create_chat(stranger, CreateChat(school.org, "Чужой", []))
+        asked.clear()
+        school.app.create_chat(teacher, CreateChat(school.org, "Свои", []))
+        assert asked == []  # the roster's yes asks nobody
+
+
 def test_only_the_schools_own_members_are_added_to_its_chats_CH_6(store_settings):
     """A teacher of A adds neither a pupil of B nor an id nobody has; B's admin does not
     pull A's pupil into B's chat; whoever leaves the school leaves its chats."""

@@ -31,6 +31,7 @@ from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
 CLASS_CHAT_KINDS = ("class", "subject", "class_students", "class_parents", "class_colleagues")
+ASK_SCHOOL_AT_MOST = 20  # people added whom the roster lacks, asked of school one by one before a refusal
 
 
 def school_puts_in(chat: Chat, membership: dict | None) -> bool:
@@ -182,16 +183,25 @@ class Base(ServiceApplication):
                               member_ids: list[uuid.UUID]) -> None:
         """CH-6: only a member of the chat's school brings people in, and only the
         school's members: never someone of another school, nor an id nobody has.
-        A chat of no school (made before chats belonged to one) takes nobody new."""
+        A chat of no school (made before chats belonged to one) takes nobody new.
+        Someone the roster does not have yet (they just joined) is asked of school first."""
         if organization_id is None:
             raise Forbidden("chat.no_organization", "This chat belongs to no school: nobody new can join it.")
         roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
-        if roster is None or str(actor_id) not in roster.members:
+        members = roster.members if roster is not None else {}
+        if not confirmed(str(actor_id) in members, self._school_has(actor_id, organization_id)):
             raise Forbidden("organization.members_only", "Only members of this organization can do this.")
-        outsiders = [str(m) for m in member_ids if str(m) not in roster.members]
+        outsiders = [str(m) for m in member_ids if str(m) not in members]
+        if len(outsiders) <= ASK_SCHOOL_AT_MOST:
+            outsiders = [m for m in outsiders if not confirmed(False, self._school_has(m, organization_id))]
         if outsiders:
             raise Invalid("chat.not_members", "Everyone added must belong to the organization.",
                           {"user_ids": outsiders})
+
+    @staticmethod
+    def _school_has(user_id: uuid.UUID | str, organization_id: uuid.UUID) -> AskOwner | None:
+        ask = owner("school_membership")
+        return None if ask is None else (lambda: bool(ask(uuid.UUID(str(user_id)), organization_id)))
 
     def _admin_of(self, user_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
         roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
