@@ -96,7 +96,7 @@ def scrape(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(("sfera_sfu_forwarded_packets_total", "sfera_sfu_codec_instances",
-                            "sfera_sfu_received_packets_total")):
+                            "sfera_sfu_received_packets_total", "sfera_sfu_batched_sends")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
@@ -108,6 +108,11 @@ def received(port: int) -> float:
 
 def forwarded(port: int) -> float:
     return sum(v for k, v in scrape(port).items() if k.startswith("sfera_sfu_forwarded_packets_total"))
+
+
+def batched_sends(port: int) -> float:
+    """The SFU's sendmmsg calls of batched sending so far (``sfera_sfu_batched_sends``; 0 on other paths)."""
+    return sum(v for k, v in scrape(port).items() if k.startswith("sfera_sfu_batched_sends"))
 
 
 def token(call_id: str, user_id: str, rights: list[str], role: str = "participant") -> str:
@@ -241,11 +246,44 @@ runpy.run_module("sfu", run_name="__main__")
 # time: on a loaded machine the wall clock would charge a sendto with the time the SFU waited for a core after it
 
 
+# where the kernel's part of a sample is the loopback RECEIVE path (the subscriber's side: on loopback the
+# sender's sendto delivers the datagram to the reader's socket and wakes the reader in a softirq of its own context;
+# a NIC would take the datagram instead): a call chain through one of these
+LOOPBACK_RECEIVE = ("net_rx_action", "process_backlog", "__netif_receive_skb")
+SCHEDULE = ("__schedule",)  # the process switched out (preempted at a system call's return, or asleep)
+
+
+def perf_split(data: Path) -> dict[str, float]:
+    """Shares of a ``perf record -g`` of one process's CPU (cpu-clock samples: each one the same CPU time): ``user``
+    (the sampled frame in user space: Python, libsrtp, OpenSSL), ``receive`` (kernel, under the loopback receive
+    path: ``LOOPBACK_RECEIVE``), ``schedule`` (kernel, switching out: ``SCHEDULE``), ``send`` (the rest of the
+    kernel: the send system call itself, epoll, reading the publisher's socket), and ``samples``."""
+    text = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym,dso"], capture_output=True, text=True,
+                          check=False).stdout
+    counts = {"user": 0, "receive": 0, "schedule": 0, "send": 0}
+    for block in text.split("\n\n"):
+        frames = [line.strip() for line in block.strip().splitlines() if line.strip()]
+        if not frames:
+            continue
+        if "kernel.kallsyms" not in frames[0]:
+            counts["user"] += 1
+        elif any(marker in frame for frame in frames for marker in LOOPBACK_RECEIVE):
+            counts["receive"] += 1
+        elif any(marker in frame for frame in frames for marker in SCHEDULE):
+            counts["schedule"] += 1
+        else:
+            counts["send"] += 1
+    total = sum(counts.values())
+    return {**{k: v / total if total else 0.0 for k, v in counts.items()}, "samples": float(total)}
+
+
 class SfuProcess:
     def __init__(self, log_dir: Path, name: str = "bench", fast_path: str | None = None,
                  profile: Path | None = None, fast_receive: str | None = None,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, perf: Path | None = None):
         self.name = name
+        self.perf = perf  # ``perf record -g`` of the SFU between profiling(True) and profiling(False), written there
+        self.perf_process: subprocess.Popen | None = None
         self.port = free_port()
         env = {**os.environ, "SFERA_SFU_PORT": str(self.port), "SFERA_SFU_NODE": name,
                "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "ERROR",
@@ -275,9 +313,18 @@ class SfuProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def profiling(self, on: bool) -> None:
-        """Start (``on``) or stop and write the SFU's cProfile (only with ``profile``)."""
+        """Start (``on``) or stop and write the SFU's cProfile (only with ``profile``) and its ``perf record``
+        (only with ``perf``)."""
         if self.profile is not None:
             self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+        if self.perf is not None and on:
+            self.perf_process = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-p", str(self.pid), "-o",
+                 str(self.perf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif self.perf_process is not None:
+            self.perf_process.send_signal(signal.SIGINT)
+            self.perf_process.wait(timeout=60)
+            self.perf_process = None
 
     @property
     def pid(self) -> int:
@@ -585,7 +632,8 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     packets per core: the SFU's user and system CPU (``user_cpu``, ``system_cpu``, of a core), context switches
     a second (``voluntary_cs``: the SFU waited for packets, none: it never ran out of work; ``involuntary_cs``:
     preempted, e.g. by the reader its datagram woke), packets a second the pump sent (``pumped_pps``) and the SFU
-    took in (``in_pps``)."""
+    took in (``in_pps``), and with batched sending the packets a ``sendmmsg`` carried on average
+    (``packets_a_sendmmsg``; 0: none made)."""
     call_id = str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio"], "admin"), tone_hz=440,
@@ -638,11 +686,13 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     got0 = (await subscribers.counts())[0]
     in0, pumped0 = received(sfu.port), pumped[0]
     fwd0, (user0, sys0), cs0, wall0 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
+    sends0 = batched_sends(sfu.port)
     cpu0 = user0 + sys0
     sfu.profiling(True)
     await asyncio.sleep(seconds)
     sfu.profiling(False)
     fwd1, (user1, sys1), cs1, wall1 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
+    sends1 = batched_sends(sfu.port)
     in1, pumped1 = received(sfu.port), pumped[0]
     cpu1 = user1 + sys1
     got1 = (await subscribers.counts())[0]
@@ -663,6 +713,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
             "user_cpu": (user1 - user0) / wall, "system_cpu": (sys1 - sys0) / wall,
             "pumped_pps": (pumped1 - pumped0) / wall, "in_pps": (in1 - in0) / wall,
             "voluntary_cs": (cs1[0] - cs0[0]) / wall, "involuntary_cs": (cs1[1] - cs0[1]) / wall,
+            "packets_a_sendmmsg": (fwd1 - fwd0) / (sends1 - sends0) if sends1 > sends0 else 0.0,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}

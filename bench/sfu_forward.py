@@ -16,12 +16,18 @@ once, sendto 50 times). ``--profile``: the SFU's own cProfile over the measured 
     PYTHONPATH=.:services/sfu python -m bench.sfu_forward [--n 50] [--packets 4000] [--profile]
     PYTHONPATH=.:services/sfu python -m bench.sfu_forward --process [--flood-n 40] [--flood-rate 2000] [--procs 2]
                                                           [--seconds 6] [--paths fast,receive,rtppacket]
-                                                          [--rounds 3] [--profile]
+                                                          [--rounds 3] [--profile] [--perf]
 
 ``receive`` is the fast path with the receive shortcut (``SFERA_SFU_FAST_RECEIVE=1``: the publisher's SRTP taken
 from the ICE socket past aioice's queue, aiortc's DTLS receive task and ``RtpPacket``); ``--rounds``: the paths
 taken in turns that many times (a fresh SFU process each), each path's figure the median of its rounds, and the
-shortcut's next to the fast path's of the same run.
+shortcut's next to the fast path's of the same run. ``drain``: the shortcut reading what waits at a wake-up
+(``SFERA_SFU_RECEIVE_BATCH=32``); ``batch``: that, and each subscriber's packets of a wake-up in one ``sendmmsg``
+(``SFERA_SFU_SEND_BATCH=1``, the default), next to ``drain``'s of the same run. ``--perf``: ``perf record -g`` of
+the SFU over the measured seconds, its CPU split into user, the kernel's send, the loopback RECEIVE path (the
+subscribers' side, run in the SFU's sendto on loopback: a NIC would take the datagram) and scheduling, and a figure
+of packets per core of the SFU's CPU less that receive path. In one process also: bursts of 10 packets to 40
+subscribers, a ``sendto`` each vs one ``sendmmsg`` a subscriber and burst (``send_side``).
 
 Each prints its rows (``bench.report``) at its end.
 """
@@ -42,7 +48,7 @@ from aiortc.rtp import RtpPacket
 
 from bench import report
 from sfu.forward import PublishedTrack, Slot
-from sfu.testing import PROFILE, Owner, wire
+from sfu.testing import PROFILE, Owner, received, wire
 
 
 class Nowhere:
@@ -139,7 +145,7 @@ async def receive_side(batch: int, bursts: int = 1000, burst: int = 10, size: in
     from aioice.ice import StunProtocol
     from pylibsrtp import Policy, Session
 
-    from sfu.testing import policy
+    from sfu.testing import ice_connection, policy
 
     os.environ["SFERA_SFU_FAST_PATH"] = os.environ["SFERA_SFU_FAST_RECEIVE"] = "1"
     os.environ["SFERA_SFU_RECEIVE_BATCH"] = str(batch)
@@ -151,7 +157,7 @@ async def receive_side(batch: int, bursts: int = 1000, burst: int = 10, size: in
     protocol.local_candidate = SimpleNamespace(component=1)
     inbound = Session(policy(key, Policy.SSRC_ANY_INBOUND))
     receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
-        _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+        _connection=ice_connection(protocol))))
     track = PublishedTrack(Owner(), "camera", "video", receiver, set())
     outbound = Session(policy(key, Policy.SSRC_ANY_OUTBOUND))
     body = os.urandom(size - 12)
@@ -176,11 +182,52 @@ async def receive_side(batch: int, bursts: int = 1000, burst: int = 10, size: in
     return cpu / (bursts * burst) * 1e6
 
 
+async def send_side(batched: bool, n: int = 40, bursts: int = 300, burst: int = 10, size: int = 1000) -> float:
+    """The forwarding's CPU a copy in one process (µs), what the receive shortcut hands the track: bursts of
+    ``burst`` packets (``PublishedTrack.on_raw``, then the wake-up's ``flush``) to ``n`` subscribers, each one
+    packet a ``sendto`` (``batched`` False: ``SFERA_SFU_SEND_BATCH=0``) or each subscriber's burst in one
+    ``sendmmsg``; real SRTP sessions and UDP sockets, the receiving sockets read between bursts (not counted: no
+    reader asleep to wake, so the kernel's part is the send and the loopback delivery)."""
+    sinks = []
+    for _ in range(n):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        sink.setblocking(False)
+        sinks.append(sink)
+    track = PublishedTrack(Owner(), "microphone", "audio", SimpleNamespace(), set())
+    track.batched = batched
+    wires = []
+    for i, sink in enumerate(sinks):
+        wires.append(stub := await wire(1000 + i, sink.getsockname()))
+        slot = Slot(Owner(), str(i), "audio", stub.sender, 111)
+        slot.source = track
+        track.slots.append(slot)
+    payload = os.urandom(size - 12)
+    cpu = 0.0
+    for b in range(bursts + 5):
+        started = time.process_time()
+        for i in range(burst):
+            seq = b * burst + i
+            track.on_raw(111, seq & 0xFFFF, seq * 960, 0, payload, None)
+        track.flush()
+        if b >= 5:  # the first bursts open the writers
+            cpu += time.process_time() - started
+        for sink in sinks:
+            received(sink)
+    for thing in (*sinks, *wires):
+        thing.close()
+    return cpu / (bursts * burst * n) * 1e6
+
+
 PROCESS_PATHS = {  # the SFU's environment on each path through a process
-    "fast": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "0"},
-    "receive": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "1"},
-    "drain": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "32"},
-    "rtppacket": {"SFERA_SFU_FAST_PATH": "0", "SFERA_SFU_FAST_RECEIVE": "0"},
+    "fast": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "0", "SFERA_SFU_SEND_BATCH": "0"},
+    "receive": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "1",
+                "SFERA_SFU_SEND_BATCH": "0"},
+    "drain": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "32",
+              "SFERA_SFU_SEND_BATCH": "0"},
+    "batch": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "32",
+              "SFERA_SFU_SEND_BATCH": "1"},
+    "rtppacket": {"SFERA_SFU_FAST_PATH": "0", "SFERA_SFU_FAST_RECEIVE": "0", "SFERA_SFU_SEND_BATCH": "0"},
 }
 RECEIVERS = {"wake": 0.0, "batch": 0.002}  # the light subscribers: woken per datagram, or reading every 2 ms
 
@@ -193,7 +240,7 @@ def median_run(runs: list[dict]) -> dict:
 def through_process(args: argparse.Namespace) -> dict:
     """The flood through a real SFU process on each of ``args.paths`` and each of ``args.receivers`` (in turns,
     ``args.rounds`` times), after the bare UDP relay loop of this run."""
-    from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, loopback_receivers, udp_baseline
+    from bench.sfu import GOAL_PPS, REPO, SfuProcess, flood, loopback_receivers, perf_split, udp_baseline
 
     log_dir = REPO / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -219,16 +266,28 @@ def through_process(args: argparse.Namespace) -> dict:
     for round_ in range(args.rounds):
         for path, receivers in variants:
             profile = log_dir / f"sfu-forward-{path}.prof" if args.profile and round_ == 0 else None
-            sfu = SfuProcess(log_dir, f"forward-{path}", profile=profile, extra_env=PROCESS_PATHS[path])
+            perf = log_dir / f"sfu-forward-{path}-{receivers}.perf" if args.perf else None
+            sfu = SfuProcess(log_dir, f"forward-{path}", profile=profile, extra_env=PROCESS_PATHS[path], perf=perf)
             try:
                 r = asyncio.run(flood(sfu, args.flood_n, args.seconds, args.flood_rate, procs=args.procs,
                                       batch=RECEIVERS[receivers]))
             finally:
                 sfu.stop()
+            if perf is not None and perf.exists():
+                # the SFU's CPU by where its samples were, and the figure without the loopback receive path
+                r["perf"] = split = perf_split(perf)
+                rest = r["cpu"] * (1 - split["receive"])
+                r["pps_per_core_without_receive"] = r["out_pps"] / rest if rest else 0.0
+                print(f"  perf ({split['samples']:,.0f} samples): user {split['user']:.1%}, kernel send and the rest "
+                      f"{split['send']:.1%}, loopback receive {split['receive']:.1%}, schedule {split['schedule']:.1%}"
+                      f" -> {r['pps_per_core_without_receive']:,.0f} pkt/s per core of the SFU's CPU less the "
+                      f"loopback receive", flush=True)
             runs[path, receivers].append(r)
+            per_send = f"({r['packets_a_sendmmsg']:.1f} packets a sendmmsg) " if r["packets_a_sendmmsg"] else ""
             print(f"round {round_ + 1}, {path} path, receivers {receivers}: 1 stream of {r['rate']:,} pkt/s (sent "
                   f"{r['pumped_pps']:,.0f}/s, the SFU took in {r['in_pps']:,.0f}/s) -> "
                   f"{r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core "
+                  f"{per_send}"
                   f"(user {r['user_cpu']:.2f}, system {r['system_cpu']:.2f}; {r['involuntary_cs']:,.0f} "
                   f"preemptions/s, {r['voluntary_cs']:,.0f} sleeps/s) = {r['pps_per_core']:,.0f} pkt/s per core "
                   f"({r['pps_per_core'] / baseline:.2f}x the UDP loop), loss {r['loss']:.1%}, p50 "
@@ -250,13 +309,26 @@ def through_process(args: argparse.Namespace) -> dict:
                    f"({r['idle_cpu']:.3f} of a core)", f"{r['forwarding_pps_per_core']:,.0f}",
                    f"bare UDP relay loop {baseline:,.0f}", r["forwarding_pps_per_core"] / baseline,
                    "(what a busier SFU forwards per core)")
+        with_perf = [x for x in runs[path, receivers] if "perf" in x]
+        if with_perf:
+            p = sorted(with_perf, key=lambda x: x["pps_per_core_without_receive"])[(len(with_perf) - 1) // 2]
+            split = p["perf"]
+            report.row("sfu", f"the same, {path} path{who}, without the loopback receive path (the SFU's CPU less "
+                       f"its perf samples under net_rx_action: the subscribers' side, which a NIC would take; user "
+                       f"{split['user']:.0%}, kernel send {split['send']:.0%}, loopback receive "
+                       f"{split['receive']:.0%}, schedule {split['schedule']:.0%} of its samples; median of "
+                       f"{len(with_perf)})", f"{p['pps_per_core_without_receive']:,.0f}",
+                       f"with it {p['pps_per_core']:,.0f}", p["pps_per_core_without_receive"] / p["pps_per_core"]
+                       if p["pps_per_core"] else None, f">= {GOAL_PPS:,} pkt/s per core")
         profile = log_dir / f"sfu-forward-{path}.prof" if args.profile else None
         if profile is not None and profile.exists():
             print(f"the SFU's cProfile over the measured seconds ({profile}, round 1), by own time:")
             pstats.Stats(str(profile)).sort_stats("tottime").print_stats(20)
     for new_path, old_path, what in (("receive", "fast", "receive shortcut (SFERA_SFU_FAST_RECEIVE=1) vs without"),
                                      ("drain", "receive", "receive shortcut reading up to 32 datagrams a wake-up "
-                                                          "(SFERA_SFU_RECEIVE_BATCH=32) vs one")):
+                                                          "(SFERA_SFU_RECEIVE_BATCH=32) vs one"),
+                                     ("batch", "drain", "a wake-up's packets to each subscriber in one sendmmsg "
+                                                        "(SFERA_SFU_SEND_BATCH=1) vs a sendto each")):
         for receivers in args.receivers:
             if (new_path, receivers) not in runs or (old_path, receivers) not in runs:
                 continue
@@ -295,6 +367,9 @@ def main() -> None:
     parser.add_argument("--paths", type=lambda v: [p for p in v.split(",") if p], default=["fast"],
                         help="with --process: forwarding paths, of " + ", ".join(PROCESS_PATHS))
     parser.add_argument("--rounds", type=int, default=1, help="with --process: the paths taken in turns this often")
+    parser.add_argument("--perf", action="store_true",
+                        help="with --process: perf record -g of the SFU over the measured seconds (its CPU split into "
+                        "user, kernel send, loopback receive and schedule; a figure without the loopback receive)")
     parser.add_argument("--receivers", type=lambda v: [p for p in v.split(",") if p], default=["wake"],
                         help="with --process: the light subscribers, of " + ", ".join(RECEIVERS) + " (batch: they "
                         "read every 2 ms instead of being woken by each datagram; the loopback wake-up and the "
@@ -323,6 +398,20 @@ def main() -> None:
     report.row("sfu", "receiving in one process (receive shortcut, bursts of 10 datagrams: µs of CPU a received "
                "packet, median of 3 in turns), what waits read at one wake-up (SFERA_SFU_RECEIVE_BATCH=32)",
                f"{drained:.1f} µs", f"one a wake-up {one:.1f} µs", one / drained if drained else None, "> 1x")
+    # the send side: bursts of 10 packets to 40 subscribers, a sendto each vs each subscriber's burst in one sendmmsg
+    sends: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(3):
+        for batched, got in sends.items():
+            got.append(asyncio.run(send_side(batched)))
+    single, batched_us = (sorted(sends[b])[1] for b in (False, True))
+    m["send_us_a_copy_sendto"], m["send_us_a_copy_sendmmsg"] = single, batched_us
+    print(f"sending in one process, bursts of 10 packets to 40 subscribers: {single:.2f} µs of CPU a copy with a "
+          f"sendto each, {batched_us:.2f} µs with each subscriber's burst in one sendmmsg (rounds {sends})",
+          flush=True)
+    report.row("sfu", "sending in one process (bursts of 10 packets to 40 subscribers, real SRTP and UDP sockets: µs "
+               "of CPU a copy, user + system, median of 3 in turns), each subscriber's burst in one sendmmsg "
+               "(SFERA_SFU_SEND_BATCH=1)", f"{batched_us:.2f} µs", f"a sendto each {single:.2f} µs",
+               single / batched_us if batched_us else None, "> 1x")
     report.row("sfu", f"forwarding in one process, {m['path']} path: 1 packet -> {m['n']} subscribers "
                f"({m['srtp']}, pkt/s per core)", f"{m['pps_per_core']:,.0f} ({m['us_per_packet']:.1f} µs a packet, "
                f"{m['own_us_per_packet']:.2f} µs of it before sendto)",

@@ -12,7 +12,8 @@ heartbeats, default 2), ``SFERA_SFU_TOKEN_SECRET`` (shared with calls), ``SFERA_
 default: forward on raw bytes; ``0``: through ``RtpPacket`` objects, see ``sfu.forward``),
 ``SFERA_SFU_FAST_RECEIVE`` (``1``, the default: a track's packets taken from the ICE socket past aiortc;
 ``0``: through aiortc's receive path), ``SFERA_SFU_RECEIVE_BATCH`` (with it, datagrams one wake-up of a
-publisher's ICE socket reads: default 32, ``1``: one, as asyncio reads).
+publisher's ICE socket reads: default 32, ``1``: one, as asyncio reads), ``SFERA_SFU_SEND_BATCH`` (with it, ``1``,
+the default: a wake-up's packets go to each subscriber in one ``sendmmsg``; ``0``: one ``sendto`` a packet).
 """
 
 from __future__ import annotations

@@ -21,7 +21,11 @@ these hooks were written for (``WRITTEN_FOR``).
 from __future__ import annotations
 
 import asyncio.selector_events
+import ctypes
+import errno
 import inspect
+import os
+import socket
 import struct
 from collections.abc import Awaitable, Callable, Iterable
 from types import CodeType
@@ -76,37 +80,47 @@ RawHandler = Callable[[int, int, int, int, bytes, int | None], None]
 RTP_FIELDS = struct.Struct("!HII")  # sequence number, timestamp, SSRC (bytes 2-12)
 # a nominated pair's protocol -> its SSRCs' routes: (rx SRTP session, handler, the audio level's extension id or 0)
 SHORTCUTS: dict[Any, dict[int, tuple[Any, RawHandler, int]]] = {}
+# a nominated pair's protocol -> what runs after each wake-up of its socket (the tracks' batched sends)
+FLUSHES: dict[Any, list[Callable[[], None]]] = {}
 
 
 def fast_receive(receiver: RTCRtpReceiver, ssrc: int, handler: RawHandler, audio_level: bool = False,
-                 batch: int = 1) -> bool:
+                 batch: int = 1, flush: Callable[[], None] | None = None) -> bool:
     """The receive shortcut (``forward`` with ``SFERA_SFU_FAST_RECEIVE=1``): from now on an SRTP datagram of
-    ``ssrc`` that reaches the nominated ICE pair's socket is unprotected with the DTLS transport's rx SRTP session
+    ``ssrc`` that reaches one of the ICE connection's sockets is unprotected with the DTLS transport's rx SRTP session
     and its header read with ``struct`` (no ``RtpPacket``), and ``handler(payload_type, seq, timestamp, marker,
     payload, level)`` is called at once, in the socket's ``datagram_received``: no aioice parse as STUN, no aioice
     queue, no wake-up of the DTLS transport's receive task, no router. ``audio_level``: the RFC 6464 level is read
     from the header extension negotiated for it (else ``level`` is None). Everything else on that socket (STUN,
-    DTLS, SRTCP, another SSRC, a datagram SRTP refuses) goes aiortc's way as before. False (nothing changed) while
-    there is no rx SRTP session or nominated pair. The routes live as long as the pair's protocol (the peer
-    connection). ``batch``: a wake-up of the socket reads up to so many datagrams (``drained``), not asyncio's one;
-    taken when the pair's socket gets its shortcut (its first track)."""
+    DTLS, SRTCP, another SSRC, a datagram SRTP refuses) goes aiortc's way as before. Every socket of the connection,
+    not only the one of the pair this side nominated: the publisher sends on the pair it chose (aioice's controlled
+    side keeps the last pair nominated to it, which may be another local socket: on a host with IPv4 and IPv6
+    addresses the media then never met the shortcut), and aioice hands what any of them receives to the same
+    connection, as the shortcut does. False (nothing changed) while there is no rx SRTP session or nominated pair
+    (not connected). The routes live as long as each socket's protocol (the peer connection). ``batch``: a wake-up
+    of a socket reads up to so many datagrams (``drained``), not asyncio's one; taken when the socket gets its
+    shortcut (its connection's first track). ``flush``: called once after each wake-up's datagrams were handled (the
+    forwarder's batched send: ``handler`` only queued them)."""
     dtls = getattr(receiver, "transport", None)
     session = getattr(dtls, "_rx_srtp", None)
     if session is None:
         return False
-    pair = dtls.transport._connection._nominated.get(1)
-    if pair is None:
+    connection = dtls.transport._connection
+    if connection._nominated.get(1) is None:
         return False
     level_id = 0
     if audio_level:
         level_id = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids.audio_level or 0
-    protocol = pair.protocol
-    routes = SHORTCUTS.get(protocol)
-    if routes is None:
-        routes = SHORTCUTS[protocol] = {}
-        shortcut = _shortcut(protocol, protocol.datagram_received, routes)
-        protocol.datagram_received = drained(protocol, shortcut, batch)
-    routes[ssrc] = (session, handler, level_id)
+    for protocol in connection._protocols:
+        routes = SHORTCUTS.get(protocol)
+        if routes is None:
+            routes = SHORTCUTS[protocol] = {}
+            flushes = FLUSHES[protocol] = []
+            shortcut = _shortcut(protocol, protocol.datagram_received, routes)
+            protocol.datagram_received = drained(protocol, shortcut, batch, flushes)
+        routes[ssrc] = (session, handler, level_id)
+        if flush is not None and flush not in FLUSHES[protocol]:
+            FLUSHES[protocol].append(flush)
     return True
 
 
@@ -137,33 +151,47 @@ def audio_level_of(packet: bytes, start: int, end: int, level_id: int) -> int | 
     return None
 
 
-def drained(protocol: Any, handle: Callable[[bytes, Any], None], batch: int) -> Callable[[bytes, Any], None]:
+def drained(protocol: Any, handle: Callable[[bytes, Any], None], batch: int,
+            after: list[Callable[[], None]] | None = None) -> Callable[[bytes, Any], None]:
     """``handle`` for the datagram asyncio read on a wake-up of the protocol's socket, then for up to ``batch - 1``
     more already waiting there, read at once from the socket itself (until it has none: BlockingIOError), in their
     order: one select, one pass of the event loop and one ``_read_ready`` for a burst instead of one each (a
     publisher's video frame is several packets; a loaded SFU finds several waiting). As asyncio's ``_read_ready``
     does: an OSError of the read goes to ``error_received``, nothing is read once the transport is closing. Not for a
-    socket asyncio's datagram transport does not own (a TURN relay's pair): ``handle`` alone."""
+    socket asyncio's datagram transport does not own (a TURN relay's pair): one datagram a call. Then each of
+    ``after`` (a list: what is added later runs too), once a wake-up, whatever ``handle`` did."""
+    after = [] if after is None else after
     transport = getattr(protocol, "transport", None)
     if batch <= 1 or not isinstance(transport, DATAGRAM_TRANSPORT):
-        return handle
+        def one(data: bytes, addr: Any) -> None:
+            try:
+                handle(data, addr)
+            finally:
+                for done in after:
+                    done()
+
+        return one
     sock = transport._sock
     size = transport.max_size
     more = range(batch - 1)
 
     def datagram_received(data: bytes, addr: Any) -> None:
-        handle(data, addr)
-        for _ in more:
-            if transport.is_closing():
-                return
-            try:
-                data, addr = sock.recvfrom(size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                protocol.error_received(exc)
-                return
+        try:
             handle(data, addr)
+            for _ in more:
+                if transport.is_closing():
+                    return
+                try:
+                    data, addr = sock.recvfrom(size)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    protocol.error_received(exc)
+                    return
+                handle(data, addr)
+        finally:
+            for done in after:
+                done()
 
     return datagram_received
 
@@ -203,6 +231,7 @@ def _shortcut(protocol: Any, original: Callable[[bytes, Any], None],
 
     def connection_lost(exc: Exception | None) -> None:
         SHORTCUTS.pop(protocol, None)
+        FLUSHES.pop(protocol, None)
         lost(exc)
 
     lost = protocol.connection_lost
@@ -298,6 +327,179 @@ def fast_sender(sender: RTCRtpSender) -> Writer | None:
     return send
 
 
+# -- batched sending: a subscriber's packets of one receive wake-up in one sendmmsg ----------------------------------
+SEND_BATCH = 64  # packets at most in one sendmmsg (a longer run goes in several)
+STRIDE = 1504  # the scratch buffer's bytes a packet: the SRTP session's 1,500 (packet and trailer room), 8-aligned
+# (payload type, sequence offset, timestamp offset, [(sequence, timestamp, marker 0/1, payload), ...]) -> packets sent
+BatchWriter = Callable[[int, int, int, list], int]
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32), ("msg_iov", ctypes.c_void_p),
+                ("msg_iovlen", ctypes.c_size_t), ("msg_control", ctypes.c_void_p),
+                ("msg_controllen", ctypes.c_size_t), ("msg_flags", ctypes.c_int)]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+def _libc_sendmmsg() -> Any:
+    """libc's ``sendmmsg(fd, msgvec, vlen, flags)`` (Linux), or None where there is none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sendmmsg
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+SENDMMSG = _libc_sendmmsg()
+
+
+class _Scratch:
+    """Where a batch's packets are built, protected and sent from (one for the process: one batch at a time, as the
+    event loop runs them): ``SEND_BATCH`` regions of ``STRIDE`` bytes, libsrtp's pointer and length of each, and
+    the iovec of each pointing at it (``iov_lengths[2 * i + 1]`` is region i's length as sent)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(SEND_BATCH * STRIDE)
+        self.view = memoryview(self.buffer)
+        self.base = srtp_ffi.from_buffer("char[]", self.buffer)
+        self.packets = [self.base + i * STRIDE for i in range(SEND_BATCH)]
+        self.lengths = srtp_ffi.new("int[]", SEND_BATCH)
+        self.length_of = [self.lengths + i for i in range(SEND_BATCH)]
+        self.iov_raw = bytearray(ctypes.sizeof(_Iovec) * SEND_BATCH)
+        self.iov = (_Iovec * SEND_BATCH).from_buffer(self.iov_raw)
+        start = ctypes.addressof(ctypes.c_char.from_buffer(self.buffer))
+        for i in range(SEND_BATCH):
+            self.iov[i].iov_base = start + i * STRIDE
+        self.iov_lengths = memoryview(self.iov_raw).cast("B").cast("Q" if ctypes.sizeof(ctypes.c_size_t) == 8
+                                                                     else "I")
+        self.iov_address = ctypes.addressof(self.iov)
+
+
+_SCRATCH: list[_Scratch] = []
+
+
+def sockaddr(sock: Any, address: Any) -> bytes | None:
+    """The C ``sockaddr`` of ``address`` (host, port[, flowinfo, scope]) for ``sock``'s family (numeric hosts only,
+    as ICE's candidates are); None if it is none of IPv4's or IPv6's."""
+    try:
+        family, _, _, _, found = socket.getaddrinfo(address[0], address[1], sock.family, socket.SOCK_DGRAM, 0,
+                                                    socket.AI_NUMERICHOST)[0]
+    except (OSError, IndexError, TypeError, ValueError):
+        return None
+    if family == socket.AF_INET:
+        return struct.pack("=H", family) + struct.pack("!H", found[1]) + socket.inet_pton(family, found[0]) + bytes(8)
+    if family == socket.AF_INET6:
+        return (struct.pack("=H", family) + struct.pack("!HI", found[1], found[2])
+                + socket.inet_pton(family, found[0].split("%")[0]) + struct.pack("=I", found[3]))
+    return None
+
+
+def batch_sender(sender: RTCRtpSender) -> BatchWriter | None:
+    """The batched writer (``forward`` with ``SFERA_SFU_SEND_BATCH=1``): ``send_many(payload_type, seq_offset,
+    ts_offset, packets)`` builds each packet's RTP header (the sender's SSRC, the sequence number and timestamp
+    moved by the offsets, the marker) and payload in a region of the process's scratch buffer, protects each there
+    with libsrtp's ``srtp_protect`` and sends them all to the nominated pair's address with one ``sendmmsg`` on its
+    own UDP socket: one system call, one socket lookup and at most one wake-up of the receiver for the lot, where
+    ``fast_sender`` makes one of each a packet. What the socket does not take (its buffer full) goes through
+    asyncio's transport (a copy each), as does everything for a pair that is not a plain UDP socket (a TURN relay)
+    or whose address is no IPv4 or IPv6 one. A packet longer than the buffer leaves room for is left out (the
+    single writer's ValueError); a libsrtp error is raised (ConnectionError), no nominated pair: ConnectionError.
+    Returns how many packets went out. None until DTLS is up (no SRTP session yet) or without libc's sendmmsg."""
+    dtls = sender.transport
+    session = getattr(dtls, "_tx_srtp", None) if dtls is not None else None
+    if session is None or SENDMMSG is None:
+        return None
+    if not _SCRATCH:
+        _SCRATCH.append(_Scratch())
+    scratch = _SCRATCH[0]
+    ssrc = sender._ssrc
+    srtp = session._srtp[0]
+    limit = min(len(session._cdata), STRIDE) - SRTP_TRAILER  # as the single writer's
+    view, regions, lengths, length_of, iov_lengths = (scratch.view, scratch.packets, scratch.lengths,
+                                                      scratch.length_of, scratch.iov_lengths)
+    protect = srtp_lib.srtp_protect
+    sendmmsg = SENDMMSG
+    pack_into = RTP_HEADER.pack_into
+    nominated = dtls.transport._connection._nominated
+    name = ctypes.create_string_buffer(28)
+    messages = (_Mmsghdr * SEND_BATCH)()
+    for i, message in enumerate(messages):
+        message.msg_hdr.msg_name = ctypes.addressof(name)
+        message.msg_hdr.msg_iov = scratch.iov_address + i * ctypes.sizeof(_Iovec)
+        message.msg_hdr.msg_iovlen = 1
+    vector = ctypes.addressof(messages)
+    route: list[Any] = [None, None, None, None]  # the pair last used, its socket (None: send through the
+    # transport), address, transport
+
+    def through_transport(start: int, end: int) -> None:
+        transport, address = route[3], route[2]
+        for i in range(start, end):
+            transport.sendto(view[i * STRIDE:i * STRIDE + iov_lengths[2 * i + 1]].tobytes(), address)
+
+    def flush(count: int) -> None:
+        sock = route[1]
+        if sock is None:
+            through_transport(0, count)
+            return
+        done = sendmmsg(sock.fileno(), vector, count, 0)
+        if done < 0:
+            error = ctypes.get_errno()
+            if error not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                raise OSError(error, os.strerror(error))
+            done = 0
+        if done < count:  # the socket's buffer is full: asyncio keeps the rest and sends it when it can
+            through_transport(done, count)
+
+    def send_many(payload_type: int, seq_offset: int, ts_offset: int, packets: list) -> int:
+        pair = nominated.get(1)
+        if pair is not route[0]:
+            if pair is None:
+                raise ConnectionError("not connected")
+            transport = pair.protocol.transport
+            sock = transport._sock if isinstance(transport, DATAGRAM_TRANSPORT) else None
+            address = sockaddr(sock, pair.remote_addr) if sock is not None else None
+            if address is None:
+                sock = None
+            else:
+                ctypes.memmove(name, address, len(address))
+                for message in messages:
+                    message.msg_hdr.msg_namelen = len(address)
+            route[:] = pair, sock, pair.remote_addr, transport
+        count = sent = 0
+        for seq, ts, marker, payload in packets:
+            size = 12 + len(payload)
+            if size > limit:
+                continue
+            at = count * STRIDE
+            pack_into(view, at, RTP_VERSION, marker << 7 | payload_type, (seq + seq_offset) & 0xFFFF,
+                      (ts + ts_offset) & 0xFFFFFFFF, ssrc)
+            view[at + 12:at + size] = payload
+            lengths[count] = size
+            status = protect(srtp, regions[count], length_of[count])
+            if status:
+                raise ConnectionError(f"SRTP protect failed ({status})")
+            iov_lengths[2 * count + 1] = lengths[count]
+            count += 1
+            if count == SEND_BATCH:
+                flush(count)
+                sent += count
+                count = 0
+        if count:
+            flush(count)
+        return sent + count
+
+    return send_many
+
+
 def report_sent(sender: RTCRtpSender, rtp_timestamp: int, packet_count: int, octet_count: int,
                 ntp_timestamp: int | None = None) -> None:
     """What the sender's next RTCP sender report tells the subscriber (A/V sync, statistics): the packets the SFU
@@ -346,6 +548,7 @@ ATTRIBUTES: list[tuple[type, str]] = [  # instance attributes the class's own co
     (HeaderExtensionsMap, "_HeaderExtensionsMap__ids"),
     (RTCIceTransport, "_connection"),
     (aioice.Connection, "_nominated"),
+    (aioice.Connection, "_protocols"),
     (pylibsrtp.Session, "_srtp"),
     (pylibsrtp.Session, "_buffer"),
     (pylibsrtp.Session, "_cdata"),

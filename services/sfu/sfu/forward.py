@@ -27,6 +27,10 @@ How it hooks into aiortc (every private access is in ``aiortc_adapter``, checked
   statistics they come from) is replaced by ``on_rtp`` on both ways, so the SFU never sent them. A wake-up of that
   socket reads what is waiting there, up to ``SFERA_SFU_RECEIVE_BATCH`` datagrams (``aiortc_adapter.drained``), not
   asyncio's one a pass of the event loop;
+- batched sending (``SFERA_SFU_SEND_BATCH``, default ``1``, with the receive shortcut): the packets of one such
+  wake-up are queued (``PublishedTrack.on_raw``) and, once it has read them all, go to each subscriber in one
+  ``sendmmsg`` (``PublishedTrack.flush``, ``aiortc_adapter.batch_sender``): one system call a subscriber and batch,
+  not one a packet; ``0``: each packet to each subscriber as it is read (``sendto``);
 - the sender's RTCP goes to ``Slot.on_rtcp``: picture loss (PLI/FIR) goes to
   the publisher at most once a second per track, NACKed packets are resent from
   the track's history, receiver reports feed the loss metric.
@@ -76,6 +80,8 @@ NO_EXTENSIONS = HeaderExtensionsMap()
 STALE_AFTER = 3.0
 SOURCE_RIGHTS = {"microphone": "audio", "camera": "video", "screen": "screen"}  # the join token's right to publish each
 RTP_HEADER = aiortc_adapter.RTP_HEADER  # version 2 (no padding, extension or CSRC), marker|PT, sequence, time, SSRC
+# the longest payload a writer sends (an SRTP session's buffer of 1,500 bytes less the room for the tag)
+MAX_PAYLOAD = 1500 - aiortc_adapter.SRTP_TRAILER - RTP_HEADER.size
 
 
 def fast_path() -> bool:
@@ -92,6 +98,14 @@ def receive_batch() -> int:
         return max(1, int(os.environ.get("SFERA_SFU_RECEIVE_BATCH", "32")))
     except ValueError:
         return 32
+
+
+def send_batch() -> bool:
+    """``SFERA_SFU_SEND_BATCH``: ``0`` sends each packet the receive shortcut reads to each subscriber at once (one
+    ``sendto`` a copy); anything else (the default) queues a wake-up's packets and sends each subscriber's in one
+    ``sendmmsg`` once the wake-up's datagrams are read (``aiortc_adapter.batch_sender``; only with the receive
+    shortcut, and where libc has ``sendmmsg``). Read when a track is made."""
+    return os.environ.get("SFERA_SFU_SEND_BATCH", "1").strip() != "0" and aiortc_adapter.SENDMMSG is not None
 
 
 def fast_receive() -> bool:
@@ -152,6 +166,9 @@ class PublishedTrack:
         # the receive shortcut: asked for once, at the first packet through aiortc (DTLS is up, the SSRC known)
         self.shortcut_wanted = self.fast and fast_receive()
         self.receive_batch = receive_batch()
+        # batched sending: what the shortcut read at one wake-up, queued here until ``flush``
+        self.batched = self.shortcut_wanted and send_batch()
+        self.pending: list[tuple] = []
         # the metrics' children, looked up once (not per packet)
         self._received = metrics.received_packets.labels(kind)
         self._forwarded = metrics.forwarded_packets.labels(kind)
@@ -185,7 +202,7 @@ class PublishedTrack:
         if self.shortcut_wanted and packet.ssrc == self.ssrc:
             self.shortcut_wanted = False
             aiortc_adapter.fast_receive(self.receiver, self.ssrc, self.on_raw, audio_level=self.kind == "audio",
-                                        batch=self.receive_batch)
+                                        batch=self.receive_batch, flush=self.flush if self.batched else None)
         self._received.inc()
         seq = packet.sequence_number
         ts = packet.timestamp
@@ -238,13 +255,14 @@ class PublishedTrack:
 
     def on_raw(self, payload_type: int, seq: int, ts: int, marker: int, payload: bytes, level: int | None) -> None:
         """The receive shortcut's handler (``aiortc_adapter.fast_receive``, a track on the fast path, its SSRC
-        known): what ``on_rtp`` does with a packet, from the decrypted packet's fields (``level``: audio's)."""
+        known): what ``on_rtp`` does with a packet, from the decrypted packet's fields (``level``: audio's); with
+        batched sending the packet waits in ``pending`` for the wake-up's ``flush``."""
         if payload_type in self.rtx_types or not payload:
             return
         PublishedTrack.fast_received += 1
         self.last_packet = now = time.monotonic()
         self._received.inc()
-        self.history[seq % HISTORY] = (seq, ts, marker, payload)
+        self.history[seq % HISTORY] = entry = (seq, ts, marker, payload)
         if level is not None:
             self.level = 0.8 * self.level + 0.2 * level
             if level < 60:
@@ -255,8 +273,68 @@ class PublishedTrack:
             return
         for recorder in self.recorders:
             recorder.write(self, seq, ts, marker, payload)
+        if self.batched:
+            self.pending.append(entry)
+            return
         self._forward(seq, ts, marker, payload)
 
+    def flush(self) -> None:
+        """Batched sending: the packets queued since the last flush (one wake-up of the publisher's socket) go out,
+        each subscriber's in one ``sendmmsg`` (``_forward_many``)."""
+        packets = self.pending
+        if packets:
+            self.pending = []
+            self._forward_many(packets)
+
+    def _forward_many(self, packets: list[tuple]) -> None:
+        """``_forward`` for a run of packets (``(seq, ts, marker, payload)``, in order): per slot, those it admits
+        (a slot waiting for a key frame from the packet that starts one) to its batched writer (``Slot.send_many``),
+        then its sender report's fields as ``_forward`` leaves them after the run's last packet."""
+        sent = octets = 0
+        ntp = None
+        whole = -1  # the run's payload bytes, counted once
+        for slot in self.slots:
+            run = packets
+            if slot.waiting_keyframe or slot.rebase:
+                for i, (seq, ts, _, payload) in enumerate(packets):
+                    if slot.admit(seq, ts, payload):
+                        run = packets[i:] if i else packets
+                        break
+                else:
+                    continue
+            send = slot.send_many or slot.open_many()
+            if send is None:
+                continue
+            try:
+                count = send(slot.payload_type, slot.seq_offset, slot.ts_offset, run)
+            except (ConnectionError, OSError, ValueError):
+                continue
+            if not count:
+                continue
+            PublishedTrack.batched_sends += 1
+            if run is packets and count == len(packets):
+                if whole < 0:
+                    whole = sum([len(p[3]) for p in packets])
+                size = whole
+            else:
+                size = sum([len(p[3]) for p in run if len(p[3]) <= MAX_PAYLOAD])
+            last = run[-1]
+            out_ts = slot.last_ts = (last[1] + slot.ts_offset) & 0xFFFFFFFF
+            slot.last_seq = (last[0] + slot.seq_offset) & 0xFFFF
+            before = slot.packet_count
+            total = slot.packet_count = before + count
+            slot.octet_count += size
+            if (total + 7) >> 3 != (before + 7) >> 3:  # the run holds a 1st or 8th packet (see ``_forward``)
+                if ntp is None:
+                    ntp = clock.current_ntp_time()
+                aiortc_adapter.report_sent(slot.sender, out_ts, total, slot.octet_count, ntp)
+            sent += count
+            octets += size
+        if sent:
+            self._forwarded.inc(sent)
+            self._forwarded_bytes.inc(sent * RTP_HEADER.size + octets)
+
+    batched_sends = 0  # the batched writers' calls, all slots (``sfera_sfu_batched_sends``)
     fast_received = 0  # packets that came by the receive shortcut, all tracks (``sfera_sfu_fast_received_packets``)
 
     def _forward(self, seq: int, ts: int, marker: int, payload: bytes) -> None:
@@ -385,6 +463,7 @@ class Slot:
         self.waiting_keyframe = kind == "video"
         self._send: Callable[[bytes], None] | None = None
         self.write: aiortc_adapter.Writer | None = None  # the fast path's writer, once DTLS is up (``open``)
+        self.send_many: aiortc_adapter.BatchWriter | None = None  # the batched writer, once DTLS is up
         self.packet_count = 0
         self.octet_count = 0
         aiortc_adapter.on_received_rtcp(sender, self.on_rtcp)
@@ -398,6 +477,11 @@ class Slot:
         """The fast path's writer for this slot (``aiortc_adapter.fast_sender``); None while DTLS is not up."""
         self.write = aiortc_adapter.fast_sender(self.sender)
         return self.write
+
+    def open_many(self) -> aiortc_adapter.BatchWriter | None:
+        """The batched writer for this slot (``aiortc_adapter.batch_sender``); None while DTLS is not up."""
+        self.send_many = aiortc_adapter.batch_sender(self.sender)
+        return self.send_many
 
     def show(self, track: PublishedTrack | None) -> bool:
         """Point the slot at ``track``; True when it changed."""

@@ -25,5 +25,10 @@ fast_path = Gauge("sfera_sfu_fast_path",
 speaker_switches = Counter("sfera_sfu_speaker_switches_total", "Audio slots that changed speaker")
 fast_receive = Gauge("sfera_sfu_fast_receive",
                      "1: a track's SRTP taken from its ICE pair's socket past aiortc (SFERA_SFU_FAST_RECEIVE)")
+send_batch = Gauge("sfera_sfu_send_batch",
+                   "1: the packets of a receive wake-up go to each subscriber in one sendmmsg (SFERA_SFU_SEND_BATCH)")
+batched_sends = Gauge(
+    "sfera_sfu_batched_sends",
+    "sendmmsg calls of batched sending (SFERA_SFU_SEND_BATCH) since start, one a subscriber and batch")
 fast_received_packets = Gauge("sfera_sfu_fast_received_packets",
                               "RTP packets received by the receive shortcut (SFERA_SFU_FAST_RECEIVE) since start")

@@ -37,7 +37,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sfu import metrics, nocodec
 from sfu.aiortc_adapter import check_aiortc, negotiated_codecs, offered_direction
 from sfu.bus import CommandConsumer, FactPublisher
-from sfu.forward import SOURCE_RIGHTS, IdleTrack, PublishedTrack, Slot, fast_path, fast_receive, not_allowed
+from sfu.forward import (
+    SOURCE_RIGHTS,
+    IdleTrack,
+    PublishedTrack,
+    Slot,
+    fast_path,
+    fast_receive,
+    not_allowed,
+    send_batch,
+)
 from sfu.recording import Recorder
 from sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import BlobStore
@@ -405,6 +414,8 @@ async def serve(host: str, port: int, node: Node, commands: CommandConsumer | No
     metrics.fast_path.set(1 if fast_path() else 0)
     metrics.fast_receive.set(1 if fast_path() and fast_receive() else 0)
     metrics.fast_received_packets.set_function(lambda: PublishedTrack.fast_received)
+    metrics.send_batch.set(1 if fast_path() and fast_receive() and send_batch() else 0)
+    metrics.batched_sends.set_function(lambda: PublishedTrack.batched_sends)
     runner = web.AppRunner(make_app(node, commands))
     await runner.setup()
     site = web.TCPSite(runner, host, port)

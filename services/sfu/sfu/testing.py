@@ -79,6 +79,12 @@ async def wire(ssrc: int, remote_addr: tuple[str, int]) -> Wire:
     return Wire(SimpleNamespace(_ssrc=ssrc, transport=dtls), nominated, source, reader)
 
 
+def ice_connection(protocol: Any, *others: Any) -> SimpleNamespace:
+    """A receiver's ICE connection as ``aiortc_adapter.fast_receive`` reads it: this side nominated the pair on
+    ``protocol``; its sockets' protocols are that one and ``others``."""
+    return SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}, _protocols=[protocol, *others])
+
+
 def received(sink: socket.socket) -> list[bytes]:
     """Every datagram waiting on a non-blocking ``sink`` (sent on loopback: there already)."""
     out = []

@@ -117,16 +117,20 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-@pytest.fixture(scope="module", params=["1", "0", "receive"], ids=["fast_path", "rtppacket_path", "fast_receive"])
+@pytest.fixture(scope="module", params=["1", "0", "receive", "batched"],
+                ids=["fast_path", "rtppacket_path", "fast_receive", "batched_send"])
 def sfu(request, tmp_path_factory):
     """``python -m sfu`` with ``SFERA_SFU_FAST_PATH`` as the parameter (no broker: its facts wait); ``receive``: the
-    fast path with the receive shortcut (``SFERA_SFU_FAST_RECEIVE=1``, ``test_fast_receive.py``), off otherwise."""
-    fast, receive = ("1", "1") if request.param == "receive" else (request.param, "0")
+    fast path with the receive shortcut (``SFERA_SFU_FAST_RECEIVE=1``, ``test_fast_receive.py``), off otherwise;
+    ``batched``: that and each subscriber's packets of a wake-up in one sendmmsg (``SFERA_SFU_SEND_BATCH=1``,
+    ``test_batch_send.py``), off otherwise."""
+    fast, receive = ("1", "1") if request.param in ("receive", "batched") else (request.param, "0")
+    batched = "1" if request.param == "batched" else "0"
     port = free_port()
     log = tmp_path_factory.mktemp("sfu") / "sfu.log"
     env = {**os.environ, "SFERA_SFU_PORT": str(port), "SFERA_SFU_NODE": f"test-{port}",
            "SFERA_AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/", "SFERA_LOG_LEVEL": "WARNING",
-           "SFERA_SFU_FAST_PATH": fast, "SFERA_SFU_FAST_RECEIVE": receive,
+           "SFERA_SFU_FAST_PATH": fast, "SFERA_SFU_FAST_RECEIVE": receive, "SFERA_SFU_SEND_BATCH": batched,
            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "services" / "sfu")])}
     process = subprocess.Popen([sys.executable, "-m", "sfu"], env=env, cwd=REPO, stdout=open(log, "wb"),
                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
@@ -140,8 +144,8 @@ def sfu(request, tmp_path_factory):
             return False
 
     wait_for(alive, 30, "the SFU to listen")
-    yield SimpleNamespace(url=f"ws://127.0.0.1:{port}/ws", port=port, fast=fast, receive=receive, log=log,
-                          alive=alive)
+    yield SimpleNamespace(url=f"ws://127.0.0.1:{port}/ws", port=port, fast=fast, receive=receive, batched=batched,
+                          log=log, alive=alive)
     process.terminate()
     process.wait(timeout=15)
 
@@ -174,6 +178,7 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
     matches the packets' timestamps (A/V sync)."""
     assert scrape(sfu.port)["sfera_sfu_fast_path"] == float(sfu.fast)
     assert scrape(sfu.port)["sfera_sfu_fast_receive"] == float(sfu.receive)
+    assert scrape(sfu.port)["sfera_sfu_send_batch"] == float(sfu.batched)
 
     async def scenario() -> None:
         call_id = str(uuid.uuid4())
@@ -235,6 +240,11 @@ def test_a_late_subscriber_decodes_the_picture_and_the_tone(sfu):
                             "the shortcut to take the media")
             else:
                 assert scrape(sfu.port)["sfera_sfu_fast_received_packets"] == 0
+            # batched sending takes what the shortcut reads (a sendmmsg a subscriber and wake-up); off: nothing
+            if sfu.batched == "1":
+                assert scrape(sfu.port)["sfera_sfu_batched_sends"] > 100
+            else:
+                assert scrape(sfu.port)["sfera_sfu_batched_sends"] == 0
         finally:
             for peer in (publisher, subscriber):
                 if peer is not None:

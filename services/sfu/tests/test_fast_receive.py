@@ -21,7 +21,7 @@ from pylibsrtp import Policy, Session
 
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
-from sfu.testing import PROFILE, Owner, policy, received, wire
+from sfu.testing import PROFILE, Owner, ice_connection, policy, received, wire
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
 PUBLISHER_SSRC = 777
@@ -77,7 +77,7 @@ def forwarded(shortcut: bool, monkeypatch) -> tuple[list[bytes], list[bytes]]:
         protocol.local_candidate = SimpleNamespace(component=1)
         inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
         receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
-            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+            _connection=ice_connection(protocol))))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
             sink.bind(("127.0.0.1", 0))
             sink.setblocking(False)
@@ -133,7 +133,7 @@ def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
         original = protocol.datagram_received
         inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
         receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
-            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+            _connection=ice_connection(protocol))))
         track = PublishedTrack(Owner(), "camera", "video", receiver, set())
         track.on_raw = lambda *fields: got.append(fields)
         got: list[tuple] = []
@@ -160,6 +160,44 @@ def test_what_is_not_a_known_ssrcs_srtp_goes_aiortcs_way(monkeypatch):
         await off.on_rtp(RtpPacket.parse(Session(policy(KEY, Policy.SSRC_ANY_INBOUND)).unprotect(datagrams[1]),
                                          extensions))
         assert protocol.datagram_received == original
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.unit
+def test_media_reaching_another_socket_of_the_connection_takes_the_shortcut(monkeypatch):
+    """The publisher sends on the pair it chose, which need not be the one this side nominated (aioice's controlled
+    side keeps the last pair nominated to it; with IPv4 and IPv6 host candidates the media may come to the other
+    local socket): the shortcut is on every socket of the ICE connection, so a known SSRC's SRTP on either is
+    taken, and what is not such a packet still goes to aioice's connection from either. Before, the shortcut sat
+    on the nominated pair's socket alone and such a publisher's media all went aiortc's way (bench.sfu_forward
+    --profile caught a flood forwarded by on_rtp)."""
+    monkeypatch.setenv("SFERA_SFU_FAST_PATH", "1")
+    monkeypatch.setenv("SFERA_SFU_FAST_RECEIVE", "1")
+    monkeypatch.setenv("SFERA_SFU_SEND_BATCH", "0")
+    datagrams, extensions = publisher_packets()
+
+    async def scenario() -> None:
+        connection = Connection()
+        nominated, other = StunProtocol(connection), StunProtocol(connection)
+        for protocol in (nominated, other):
+            protocol.local_candidate = SimpleNamespace(component=1)
+        inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
+        receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
+            _connection=ice_connection(nominated, other))))
+        track = PublishedTrack(Owner(), "camera", "video", receiver, set())
+        got: list[tuple] = []
+        track.on_raw = lambda *fields: got.append(fields)
+        await track.on_rtp(RtpPacket.parse(inbound.unprotect(datagrams[1]), extensions))
+        dtls = bytes([22, 254, 253]) + bytes(20)
+        other.datagram_received(datagrams[2], ("10.0.0.2", 5000))
+        other.datagram_received(dtls, ("10.0.0.2", 5000))
+        nominated.datagram_received(datagrams[3], ("10.0.0.2", 5000))
+        assert [fields[1] for fields in got] == [0, 1]  # both sockets' media by the shortcut
+        assert connection.queued == [dtls]
+        for protocol in (nominated, other):
+            protocol.connection_lost(None)
+        assert nominated not in aiortc_adapter.SHORTCUTS and other not in aiortc_adapter.SHORTCUTS
 
     asyncio.run(scenario())
 
@@ -193,7 +231,7 @@ def test_an_audio_tracks_level_is_read_as_aiortc_reads_it(monkeypatch, level_id)
         inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
         receiver = SimpleNamespace(transport=SimpleNamespace(
             _rx_srtp=inbound, _rtp_header_extensions_map=extensions,
-            transport=SimpleNamespace(_connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+            transport=SimpleNamespace(_connection=ice_connection(protocol))))
         track = PublishedTrack(Owner(), "microphone", "audio", receiver, set())
         track.shortcut_wanted = shortcut
         out = []
@@ -241,7 +279,7 @@ def test_a_burst_waiting_on_the_socket_is_read_in_one_wake_up_all_forwarded_in_o
         protocol.local_candidate = SimpleNamespace(component=1)
         inbound = Session(policy(KEY, Policy.SSRC_ANY_INBOUND))
         receiver = SimpleNamespace(transport=SimpleNamespace(_rx_srtp=inbound, transport=SimpleNamespace(
-            _connection=SimpleNamespace(_nominated={1: SimpleNamespace(protocol=protocol)}))))
+            _connection=ice_connection(protocol))))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as publisher:
             sink.bind(("127.0.0.1", 0))
