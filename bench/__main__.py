@@ -6,6 +6,7 @@ from bench import (
     chat_list,
     contracts,
     ejournal,
+    front_hop,
     gateway_post,
     message_search,
     messaging,
@@ -36,6 +37,8 @@ if __name__ == "__main__":
     messaging.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     gateway_post.main()
+    print("\n" + "=" * 100 + "\n", flush=True)
+    front_hop.main()
     print("\n" + "=" * 100 + "\n", flush=True)
     messaging_post.main()
     print("\n" + "=" * 100 + "\n", flush=True)
