@@ -237,3 +237,124 @@ def test_bytes_from_the_gateway_while_nothing_is_asked_close_the_connection():
         server.close()
 
     asyncio.run(main())
+
+
+def through_the_front(routes, scenario):
+    """``scenario(front_port)`` with the front before an aiohttp app of ``routes`` (method, path, handler)."""
+    from aiohttp import web
+
+    from gateway.realtime_server import make_app, start
+
+    class NoRpc:
+        def call(self, *args, **kwargs):  # pragma: no cover - no socket opens
+            raise AssertionError(args)
+
+    async def main():
+        backend = web.Application(client_max_size=1 << 30)
+        for method, path, handler in routes:
+            backend.router.add_route(method, path, handler)
+        runner = web.AppRunner(backend)
+        await runner.setup()
+        upstream_port, port = free_port(), free_port()
+        await web.TCPSite(runner, "127.0.0.1", upstream_port).start()
+        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            await scenario(port)
+        finally:
+            await front.cleanup()
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def test_bodies_and_answers_of_every_framing_pass_through_the_front_whole():
+    """A chunked upload (no length: streamed on chunked), an upload of 20 MB (streamed with its length), a download
+    of 20 MB with a length and one chunked, a HEAD (a length, no body) and a 204, each on one keep-alive connection
+    through the front."""
+    import hashlib
+
+    from aiohttp import ClientSession, web
+
+    big = bytes(range(256)) * (80 << 10)  # 20 MB
+
+    async def upload(request):
+        digest, size = hashlib.sha256(), 0
+        async for chunk in request.content.iter_any():
+            digest.update(chunk)
+            size += len(chunk)
+        return web.json_response({"size": size, "sha": digest.hexdigest(), "chunked": "Content-Length" not in
+                                  request.headers}, status=201)
+
+    async def download(request):
+        if request.query.get("chunked"):
+            response = web.StreamResponse()
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for at in range(0, len(big), 1 << 20):
+                await response.write(big[at:at + (1 << 20)])
+            await response.write_eof()
+            return response
+        return web.Response(body=big, content_type="application/octet-stream")
+
+    async def nothing(request):
+        return web.Response(status=204)
+
+    async def scenario(port):
+        base = f"http://127.0.0.1:{port}"
+
+        async def chunks():
+            for at in range(0, 3 << 20, 1 << 20):
+                yield big[at:at + (1 << 20)]
+
+        async with ClientSession() as session:
+            async with session.post(f"{base}/upload", data=chunks()) as response:
+                assert response.status == 201
+                assert await response.json() == {"size": 3 << 20, "sha": hashlib.sha256(big[:3 << 20]).hexdigest(),
+                                                  "chunked": True}
+            async with session.put(f"{base}/upload", data=big) as response:
+                assert await response.json() == {"size": len(big), "sha": hashlib.sha256(big).hexdigest(),
+                                                  "chunked": False}
+            for query in ("", "?chunked=1"):
+                async with session.get(f"{base}/download{query}") as response:
+                    assert response.status == 200 and await response.read() == big
+                    assert ("Content-Length" in response.headers) == (not query)
+            async with session.head(f"{base}/download") as response:
+                assert response.status == 200 and response.headers["Content-Length"] == str(len(big))
+                assert await response.read() == b""
+            async with session.delete(f"{base}/nothing") as response:
+                assert response.status == 204 and await response.read() == b""
+
+    through_the_front([("POST", "/upload", upload), ("PUT", "/upload", upload), ("GET", "/download", download),
+                       ("HEAD", "/download", download),
+                       ("DELETE", "/nothing", nothing)], scenario)
+
+
+def test_an_upload_reaches_the_gateway_as_it_comes_not_read_whole_first():
+    """The gateway reads an upload's first megabyte while its client has not sent the rest (the front holds a
+    body whole only when it is small and came whole with its head)."""
+    from aiohttp import web
+
+    size, first = 10 << 20, 1 << 20
+    got_first = asyncio.Event()
+
+    async def upload(request):
+        received = 0
+        async for chunk in request.content.iter_any():
+            received += len(chunk)
+            if received >= first:
+                got_first.set()
+        return web.json_response({"size": received}, status=201)
+
+    async def scenario(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size + b"a" * first)
+        await writer.drain()
+        await asyncio.wait_for(got_first.wait(), 5)  # before the rest was sent
+        writer.write(b"a" * (size - first))
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 201 "), head
+        assert b'"size": %d' % size in await asyncio.wait_for(reader.read(200), 5)
+        writer.close()
+
+    through_the_front([("POST", "/upload", upload)], scenario)
