@@ -362,3 +362,22 @@ def test_a_post_lost_on_a_connection_the_gateway_closed_idle_is_answered_not_a_5
         assert seen == [(b"POST", b'{"a":1}')] * 3  # the second sent twice
 
     asyncio.run(main())
+
+
+def test_a_gateway_that_cuts_the_connection_unanswered_is_a_502_in_the_one_shape():
+    async def main():
+        async def gateway(reader, writer):  # reads the request, closes without a word (each new connection too)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.transport.abort()
+
+        upstream_port, port = free_port(), free_port()
+        server = await asyncio.start_server(gateway, "127.0.0.1", upstream_port)
+        front = await start(make_app(Rpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            head, body = await raw(port, b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert_refusal(head, body, 502, "service.failed")
+        finally:
+            await front.cleanup()
+            server.close()
+
+    asyncio.run(main())
