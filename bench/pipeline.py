@@ -297,6 +297,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root`` and its live children (PostgreSQL's backends, the Erlang VM's helpers)."""
+    total = cpu_seconds(root)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(stat[1]) == root:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has been busy (not idle nor waiting for the disk), from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Where a run's CPU went: each process of the pipeline's (this process: the producers; the consumer; the relay;
+    PostgreSQL's and RabbitMQ's servers with their children) and the machine's, over one run."""
+
+    def __init__(self, stack: Stack):
+        self.roots = {"producers": os.getpid(), "consumer": stack.processes["ledger"].process.pid,
+                      "relay": stack.processes["identity-relay"].process.pid,
+                      "postgres": stack.postgres.process.pid, "rabbitmq": stack.rabbitmq.process.pid}
+
+    def sample(self) -> dict[str, float]:
+        seconds = {name: cpu_seconds(pid) if name == "producers" else tree_cpu_seconds(pid)  # (the others' parent)
+                   for name, pid in self.roots.items()}
+        seconds["machine"] = machine_busy_seconds()
+        return seconds
+
+    @staticmethod
+    def per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+        """CPU ms an event of each, and ``others``: the machine's busy time none of them used."""
+        ms = {name: (after[name] - before[name]) / events * 1000 for name in before}
+        ms["others"] = ms["machine"] - sum(v for k, v in ms.items() if k != "machine")
+        return ms
+
+
 def idle_relay_cpu(stack: Stack, seconds: float = 10.0) -> float:
     """CPU seconds identity's relay spends over ``seconds`` with nothing to publish."""
     time.sleep(2.0)  # whatever it was doing settles
@@ -306,11 +349,12 @@ def idle_relay_cpu(stack: Stack, seconds: float = 10.0) -> float:
     return cpu_seconds(pid) - before
 
 
-def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int) -> dict:
+def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int, meter: CpuMeter | None = None) -> dict:
     """Throughput: commit n events as fast as ``producers`` threads can (one transaction each, like that many
-    requests at once), until all are applied."""
+    requests at once), until all are applied; with a ``meter``, each process's CPU ms an event (``cpu``)."""
     commits = {}
     transactions_before, saves_before = pipeline.consumer_commits()
+    cpu_before = meter.sample() if meter else None
 
     def produce(count: int) -> None:
         for _ in range(count):
@@ -327,12 +371,14 @@ def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int) -> dict:
     commit_seconds = time.perf_counter() - started
     pipeline.wait_applied(commits)
     elapsed = time.perf_counter() - started
+    cpu = CpuMeter.per_event(cpu_before, meter.sample(), n) if meter else None
     row = summary("pipeline burst: commit -> relay -> broker -> applied", n, elapsed,
                   pipeline.commit_latencies(commits))
     row["p50_handler"] = percentile(pipeline.latencies(commits), 0.5)
     row["commit_rate"] = n / commit_seconds
     transactions, saves = pipeline.consumer_commits()
     row["commits"], row["saves"] = transactions - transactions_before, saves - saves_before
+    row["cpu"] = cpu
     return row
 
 
@@ -426,6 +472,74 @@ def stages_main(args: argparse.Namespace) -> None:
     print_stages(list(runs.items()))
 
 
+STATS_FLUSHED = 11.0  # an idle backend reports its statistics within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL)
+
+
+def store_counts(stack: Stack) -> dict[str, int]:
+    """PostgreSQL's statements of the pipeline's clients so far, by what they touched (pg_stat_user_tables): the relay's
+    reads of identity's log (index scans of its events table) and its position writes (identity's tracking rows
+    written), the consumer's reads (index scans of the ledger's events table) and processed events (its tracking
+    rows)."""
+    rows = stack.postgres.psql("SELECT schemaname, relname, coalesce(idx_scan, 0), n_tup_ins + n_tup_upd "
+                               "FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'ledger')",
+                               database=stack.config.pg_database)
+    counts = {}
+    for line in rows.splitlines():
+        schema, table, scans, written = line.split("|")
+        kind = "tracking" if "tracking" in table else "events" if "events" in table else None
+        if kind:
+            counts[f"{schema} {kind} scans"] = int(scans)
+            counts[f"{schema} {kind} written"] = int(written)
+    return counts
+
+
+def bursts_main(args: argparse.Namespace) -> None:
+    """Bursts only, raw pika and each variant (the producers', the relay's and the consumer's environment) in turns,
+    with where each one's CPU went: is it the producers' commits, the relay or the consumer that holds it back?"""
+    variants = [parse_variant(v) for v in args.variant] or [("as is", {})]
+    with traced_pipeline() as (stack, ledger_port, trace):
+        metrics_url = f"http://127.0.0.1:{ledger_port}/metrics"
+        pipelines = {}
+        for i, (label, env) in enumerate(variants):
+            saved = {name: os.environ.get(name) for name in env}
+            os.environ.update(env)  # read when the producers' recorder is made
+            try:
+                pipelines[label] = Pipeline(stack, metrics_url, first_phone=1 + i * 1_000_000)
+            finally:
+                for name, value in saved.items():
+                    os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+        pg_row = bench_psycopg(stack.postgres, args.events)
+        print(f"raw psycopg: {pg_row['rate']:.0f}/s, INSERT + commit p50 {pg_row['commit_p50']:.2f} ms", flush=True)
+        runs: dict[str, list[dict]] = {"raw pika": [], **{label: [] for label, _ in variants}}
+        for turn in range(args.rounds):
+            runs["raw pika"].append(bench_pika(stack.amqp_uri, args.events))
+            print(f"round {turn + 1} raw pika: {runs['raw pika'][-1]['rate']:.0f}/s", flush=True)
+            for label, env in variants:
+                restart_pipeline(stack, ledger_port, {TRACE_FILE: "", **env})  # no trace: as in production
+                bench_pipeline_paced(pipelines[label], 50, 200)  # the new processes' first events
+                time.sleep(STATS_FLUSHED)
+                counted = store_counts(stack)
+                row = bench_pipeline_burst(pipelines[label], args.events, args.producers, CpuMeter(stack))
+                time.sleep(STATS_FLUSHED)
+                counted = {k: (v - counted.get(k, 0)) / args.events for k, v in store_counts(stack).items()}
+                print("  statements an event: relay reads {:.3f}, relay position writes {:.3f}; consumer reads "
+                      "{:.3f}, events recorded {:.3f}".format(
+                          counted.get("identity events scans", 0), counted.get("identity tracking written", 0),
+                          counted.get("ledger events scans", 0), counted.get("ledger tracking written", 0)))
+                row["ratio"] = row["rate"] / runs["raw pika"][-1]["rate"]
+                runs[label].append(row)
+                print(f"round {turn + 1} {label}: {row['rate']:.0f}/s ({row['ratio']:.2f}x raw pika), producers "
+                      f"committed {row['commit_rate']:.0f}/s, consumer {row['saves'] / max(1, row['commits']):.1f} "
+                      f"events a commit; CPU ms an event: "
+                      + ", ".join(f"{name} {ms:.3f}" for name, ms in row["cpu"].items()), flush=True)
+    print(f"\n{args.events} events, {args.producers} producers, {args.rounds} rounds in turns (medians)")
+    for label, _ in variants:
+        rows = runs[label]
+        print(f"{label:24} {statistics.median(r['rate'] for r in rows):7.0f}/s "
+              f"{statistics.median(r['ratio'] for r in rows):5.2f}x raw pika (per round "
+              + ", ".join(f"{r['ratio']:.2f}x" for r in rows) + ")")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000)
@@ -437,8 +551,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="runs of each figure and its baselines (--stages: of each variant), in turns")
     parser.add_argument("--variant", action="append", default=[],
-                        help="--stages: label:NAME=value,... the relay's and consumer's environment of one variant")
+                        help="--stages, --bursts: label:NAME=value,... the relay's and consumer's environment of one "
+                             "variant (--bursts: the producers' too)")
+    parser.add_argument("--bursts", action="store_true",
+                        help="bursts only (--events each), raw pika and each --variant in turns, with each "
+                             "process's CPU an event")
     args = parser.parse_args()
+    if args.bursts:
+        bursts_main(args)
+        return
     if args.stages:
         stages_main(args)
         return
