@@ -96,7 +96,8 @@ def scrape(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(("sfera_sfu_forwarded_packets_total", "sfera_sfu_codec_instances",
-                            "sfera_sfu_received_packets_total", "sfera_sfu_batched_sends")):
+                            "sfera_sfu_received_packets_total", "sfera_sfu_batched_sends",
+                            "sfera_sfu_fast_received_packets")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
@@ -108,6 +109,11 @@ def received(port: int) -> float:
 
 def forwarded(port: int) -> float:
     return sum(v for k, v in scrape(port).items() if k.startswith("sfera_sfu_forwarded_packets_total"))
+
+
+def fast_received(port: int) -> float:
+    """Packets the SFU's receive shortcut took so far (``sfera_sfu_fast_received_packets``)."""
+    return sum(v for k, v in scrape(port).items() if k.startswith("sfera_sfu_fast_received_packets"))
 
 
 def batched_sends(port: int) -> float:
@@ -633,7 +639,8 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     a second (``voluntary_cs``: the SFU waited for packets, none: it never ran out of work; ``involuntary_cs``:
     preempted, e.g. by the reader its datagram woke), packets a second the pump sent (``pumped_pps``) and the SFU
     took in (``in_pps``), and with batched sending the packets a ``sendmmsg`` carried on average
-    (``packets_a_sendmmsg``; 0: none made)."""
+    (``packets_a_sendmmsg``; 0: none made), and the share of the packets taken in that the receive shortcut took
+    (``shortcut_share``)."""
     call_id = str(uuid.uuid4())
     latency = Latency()
     publisher = Peer(sfu.url, token(call_id, str(uuid.uuid4()), ["subscribe", "audio"], "admin"), tone_hz=440,
@@ -686,13 +693,13 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
     got0 = (await subscribers.counts())[0]
     in0, pumped0 = received(sfu.port), pumped[0]
     fwd0, (user0, sys0), cs0, wall0 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
-    sends0 = batched_sends(sfu.port)
+    sends0, shortcut0 = batched_sends(sfu.port), fast_received(sfu.port)
     cpu0 = user0 + sys0
     sfu.profiling(True)
     await asyncio.sleep(seconds)
     sfu.profiling(False)
     fwd1, (user1, sys1), cs1, wall1 = forwarded(sfu.port), cpu_split(sfu.pid), switches(sfu.pid), time.monotonic()
-    sends1 = batched_sends(sfu.port)
+    sends1, shortcut1 = batched_sends(sfu.port), fast_received(sfu.port)
     in1, pumped1 = received(sfu.port), pumped[0]
     cpu1 = user1 + sys1
     got1 = (await subscribers.counts())[0]
@@ -714,6 +721,7 @@ async def flood(sfu: SfuProcess, n: int, seconds: float, rate: int, size: int = 
             "pumped_pps": (pumped1 - pumped0) / wall, "in_pps": (in1 - in0) / wall,
             "voluntary_cs": (cs1[0] - cs0[0]) / wall, "involuntary_cs": (cs1[1] - cs0[1]) / wall,
             "packets_a_sendmmsg": (fwd1 - fwd0) / (sends1 - sends0) if sends1 > sends0 else 0.0,
+            "shortcut_share": (shortcut1 - shortcut0) / (in1 - in0) if in1 > in0 else 0.0,
             "loss": max(0.0, 1 - (got1 - got0) / max(1, fwd1 - fwd0)),
             "p50_ms": percentile(lat, 0.5) * 1000 if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan")}

@@ -23,11 +23,13 @@ from the ICE socket past aioice's queue, aiortc's DTLS receive task and ``RtpPac
 taken in turns that many times (a fresh SFU process each), each path's figure the median of its rounds, and the
 shortcut's next to the fast path's of the same run. ``drain``: the shortcut reading what waits at a wake-up
 (``SFERA_SFU_RECEIVE_BATCH=32``); ``batch``: that, and each subscriber's packets of a wake-up in one ``sendmmsg``
-(``SFERA_SFU_SEND_BATCH=1``, the default), next to ``drain``'s of the same run. ``--perf``: ``perf record -g`` of
-the SFU over the measured seconds, its CPU split into user, the kernel's send, the loopback RECEIVE path (the
-subscribers' side, run in the SFU's sendto on loopback: a NIC would take the datagram) and scheduling, and a figure
-of packets per core of the SFU's CPU less that receive path. In one process also: bursts of 10 packets to 40
-subscribers, a ``sendto`` each vs one ``sendmmsg`` a subscriber and burst (``send_side``).
+(``SFERA_SFU_SEND_BATCH=1``, the default), next to ``drain``'s of the same run; ``batch8``: at most 8 packets a
+wake-up (so a ``sendmmsg``; a starved SFU finds 32 waiting: each round prints the packets a ``sendmmsg``
+carried). ``--perf``: ``perf record -g`` of the SFU over the measured seconds, its CPU split into user, the kernel's
+send, the loopback RECEIVE path (the subscribers' side, run in the SFU's sendto on loopback: a NIC would take the
+datagram) and scheduling, and a figure of packets per core of the SFU's CPU less that receive path. In one process
+also: bursts of 10 packets to 40 subscribers, a ``sendto`` each vs one ``sendmmsg`` a subscriber and burst
+(``send_side``).
 
 Each prints its rows (``bench.report``) at its end.
 """
@@ -227,6 +229,9 @@ PROCESS_PATHS = {  # the SFU's environment on each path through a process
               "SFERA_SFU_SEND_BATCH": "0"},
     "batch": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "32",
               "SFERA_SFU_SEND_BATCH": "1"},
+    # batched sending with at most 8 packets a wake-up (so a sendmmsg): what it does for an SFU that is not starved
+    "batch8": {"SFERA_SFU_FAST_PATH": "1", "SFERA_SFU_FAST_RECEIVE": "1", "SFERA_SFU_RECEIVE_BATCH": "8",
+               "SFERA_SFU_SEND_BATCH": "1"},
     "rtppacket": {"SFERA_SFU_FAST_PATH": "0", "SFERA_SFU_FAST_RECEIVE": "0", "SFERA_SFU_SEND_BATCH": "0"},
 }
 RECEIVERS = {"wake": 0.0, "batch": 0.002}  # the light subscribers: woken per datagram, or reading every 2 ms
@@ -285,7 +290,8 @@ def through_process(args: argparse.Namespace) -> dict:
             runs[path, receivers].append(r)
             per_send = f"({r['packets_a_sendmmsg']:.1f} packets a sendmmsg) " if r["packets_a_sendmmsg"] else ""
             print(f"round {round_ + 1}, {path} path, receivers {receivers}: 1 stream of {r['rate']:,} pkt/s (sent "
-                  f"{r['pumped_pps']:,.0f}/s, the SFU took in {r['in_pps']:,.0f}/s) -> "
+                  f"{r['pumped_pps']:,.0f}/s, the SFU took in {r['in_pps']:,.0f}/s, {r['shortcut_share']:.0%} by the "
+                  f"receive shortcut) -> "
                   f"{r['n']} subscribers: {r['out_pps']:,.0f} pkt/s out on {r['cpu']:.2f} of the SFU's core "
                   f"{per_send}"
                   f"(user {r['user_cpu']:.2f}, system {r['system_cpu']:.2f}; {r['involuntary_cs']:,.0f} "
@@ -328,7 +334,9 @@ def through_process(args: argparse.Namespace) -> dict:
                                      ("drain", "receive", "receive shortcut reading up to 32 datagrams a wake-up "
                                                           "(SFERA_SFU_RECEIVE_BATCH=32) vs one"),
                                      ("batch", "drain", "a wake-up's packets to each subscriber in one sendmmsg "
-                                                        "(SFERA_SFU_SEND_BATCH=1) vs a sendto each")):
+                                                        "(SFERA_SFU_SEND_BATCH=1) vs a sendto each"),
+                                     ("batch8", "drain", "a wake-up's packets (at most 8: SFERA_SFU_RECEIVE_BATCH=8) "
+                                                         "to each subscriber in one sendmmsg vs a sendto each")):
         for receivers in args.receivers:
             if (new_path, receivers) not in runs or (old_path, receivers) not in runs:
                 continue
