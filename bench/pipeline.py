@@ -217,6 +217,11 @@ class Pipeline:
         return (metric(self.ledger_metrics, "sfera_store_group_saves_count", service="ledger"),
                 metric(self.ledger_metrics, "sfera_store_group_saves_sum", service="ledger"))
 
+    def consumer_reads(self) -> tuple[float, float]:
+        """The ledger's statements reading aggregates so far, and the reads they answered (group reads)."""
+        return (metric(self.ledger_metrics, "sfera_store_group_reads_count", service="ledger"),
+                metric(self.ledger_metrics, "sfera_store_group_reads_sum", service="ledger"))
+
     def latencies(self, commits: dict) -> list[float]:
         """From the producer's aggregate creation (before its commit) to the ledger handler's event (before its
         commit): the figure of the runs before the commit timestamps."""
@@ -354,6 +359,7 @@ def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int, meter: CpuM
     requests at once), until all are applied; with a ``meter``, each process's CPU ms an event (``cpu``)."""
     commits = {}
     transactions_before, saves_before = pipeline.consumer_commits()
+    statements_before, reads_before = pipeline.consumer_reads()
     cpu_before = meter.sample() if meter else None
 
     def produce(count: int) -> None:
@@ -379,6 +385,8 @@ def bench_pipeline_burst(pipeline: Pipeline, n: int, producers: int, meter: CpuM
     transactions, saves = pipeline.consumer_commits()
     row["commits"], row["saves"] = transactions - transactions_before, saves - saves_before
     row["cpu"] = cpu
+    statements, reads = pipeline.consumer_reads()
+    row["reads"], row["read_statements"] = reads - reads_before, statements - statements_before
     return row
 
 
@@ -527,17 +535,23 @@ def bursts_main(args: argparse.Namespace) -> None:
                           counted.get("identity events scans", 0), counted.get("identity tracking written", 0),
                           counted.get("ledger events scans", 0), counted.get("ledger tracking written", 0)))
                 row["ratio"] = row["rate"] / runs["raw pika"][-1]["rate"]
+                if args.paced:
+                    row["paced"] = bench_pipeline_paced(pipelines[label], args.paced, args.rate)["p50"]
+                    print(f"  paced at {args.rate:.0f}/s: p50 {row['paced']:.2f} ms", flush=True)
                 runs[label].append(row)
                 print(f"round {turn + 1} {label}: {row['rate']:.0f}/s ({row['ratio']:.2f}x raw pika), producers "
                       f"committed {row['commit_rate']:.0f}/s, consumer {row['saves'] / max(1, row['commits']):.1f} "
-                      f"events a commit; CPU ms an event: "
+                      f"events a commit, {row['reads'] / max(1, row['read_statements']):.1f} reads a statement "
+                      f"(group reads); CPU ms an event: "
                       + ", ".join(f"{name} {ms:.3f}" for name, ms in row["cpu"].items()), flush=True)
     print(f"\n{args.events} events, {args.producers} producers, {args.rounds} rounds in turns (medians)")
     for label, _ in variants:
         rows = runs[label]
         print(f"{label:24} {statistics.median(r['rate'] for r in rows):7.0f}/s "
               f"{statistics.median(r['ratio'] for r in rows):5.2f}x raw pika (per round "
-              + ", ".join(f"{r['ratio']:.2f}x" for r in rows) + ")")
+              + ", ".join(f"{r['ratio']:.2f}x" for r in rows) + ")"
+              + (f"; paced at {args.rate:.0f}/s p50 {statistics.median(r['paced'] for r in rows):.2f} ms"
+                 if args.paced else ""))
 
 
 def main() -> None:
@@ -556,6 +570,8 @@ def main() -> None:
     parser.add_argument("--bursts", action="store_true",
                         help="bursts only (--events each), raw pika and each --variant in turns, with each "
                              "process's CPU an event")
+    parser.add_argument("--paced", type=int, default=0,
+                        help="--bursts: after each burst, this many events paced at --rate (p50 commit -> applied)")
     args = parser.parse_args()
     if args.bursts:
         bursts_main(args)

@@ -40,6 +40,12 @@ store_group_saves = Histogram(
     ["service"],
     buckets=(1, 2, 5, 10, 20, 50, 100),
 )
+store_group_reads = Histogram(
+    "sfera_store_group_reads",
+    "Aggregates' reads of concurrent workers answered per statement (shared/store/group.py, EventGroupRead).",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 store_group_failures = Counter(
     "sfera_store_group_failures_total",
     "Shared transactions of several processed events that failed; each of their saves was written again alone.",

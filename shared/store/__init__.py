@@ -40,7 +40,7 @@ from shared.config import Settings, env_int, env_str, settings
 from shared.errors import NotFound, TooManyRequests
 from shared.locks import HANDOVERS, ClusterLocks, KeyedLocks, NoClusterLocks, turn
 from shared.observability import metrics
-from shared.store.group import GROUP_RECORDERS, EventGroupCommit, can_group
+from shared.store.group import GROUP_RECORDERS, EventGroupCommit, EventGroupRead, can_group
 
 PERSISTENCE_MODULES = {
     "memory": "eventsourcing.popo",
@@ -69,6 +69,8 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
     # consumers' concurrent saves share transactions (group.py); off: the benchmark's baseline
     env["GROUP_COMMIT"] = "n" if env_str("SFERA_STORE_GROUP_COMMIT", "on") == "off" else "y"
+    # concurrent reads of aggregates share statements (group.py, PostgreSQL); off: the benchmark's baseline
+    env["GROUP_READ"] = "n" if env_str("SFERA_STORE_GROUP_READ", "on") == "off" else "y"
     # a command's cached aggregates read ahead in one select (ServiceApplication.prefetch); off: bench's baseline
     env["READ_AHEAD"] = "n" if env_str("SFERA_STORE_READ_AHEAD", "on") == "off" else "y"
     # The aggregates last read stay in memory (LRU), and a read brings a cached one up to date with the events stored
@@ -287,6 +289,9 @@ class ServiceApplication(Application):
     def construct_event_store(self) -> EventStore:
         grouping = can_group(self.recorder) and strtobool(self.env.get("GROUP_COMMIT", "y"))
         group = EventGroupCommit(self.recorder, lambda: self.service or self.name) if grouping else None
+        if hasattr(self.recorder, "read_group") and strtobool(self.env.get("GROUP_READ", "y")):
+            self.recorder.read_group = EventGroupRead(self.recorder.select_events_of,
+                                                      lambda: self.service or self.name)
         return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder, group=group)
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:

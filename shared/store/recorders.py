@@ -24,13 +24,15 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from shared.config import env_str
-from shared.store.group import ALSO_TRACKING
+from shared.store.group import ALSO_TRACKING, EventGroupRead
 
 INSERT_FUNCTION = "sfera_insert_events"
+BEFORE_ANY_VERSION = -(2**63)  # bigint's least: a read of all an aggregate's events is one "after" it
 
 
 class PostgresGroupRecorder(PostgresProcessRecorder):
     records_several_tracking_ids = True
+    read_group: EventGroupRead | None = None  # concurrent reads share statements (the application sets it)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -104,6 +106,23 @@ class PostgresGroupRecorder(PostgresProcessRecorder):
                     originator_id=row["originator_id"], originator_version=row["originator_version"],
                     topic=row["topic"], state=bytes(row["state"])))
         return found
+
+    def select_events(self, originator_id: Any, *, gt: int | None = None, lte: int | None = None,
+                      desc: bool = False, limit: int | None = None) -> Sequence[StoredEvent]:
+        """An aggregate's events (after ``gt``): with a ``read_group``, in a statement shared with the reads of
+        other threads meanwhile (shared/store/group.py); a read of a range, backwards or limited, alone."""
+        if self.read_group is None or lte is not None or desc or limit is not None:
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        return self.read_group.select(originator_id, BEFORE_ANY_VERSION if gt is None else gt)
+
+    def select_events_of(self, reads: list[tuple[Any, int]]) -> dict[Any, list[StoredEvent]]:
+        """A read group's statement (shared/store/group.py): one aggregate's read alone is eventsourcing's own
+        statement, as before there were groups; several, one ``select_events_after``."""
+        if len(reads) > 1:
+            return self.select_events_after(reads)
+        originator_id, after = reads[0]
+        events = super().select_events(originator_id, gt=None if after == BEFORE_ANY_VERSION else after)
+        return {originator_id: list(events)} if events else {}
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

@@ -18,6 +18,7 @@ from shared.config import settings
 from shared.contracts import CloudEvent
 from shared.store import make_application
 from shared.store.group import ALSO_TRACKING
+from shared.store.recorders import BEFORE_ANY_VERSION
 from shared.tests.test_store import Tally, TallyApplication
 from tests.fixtures.ledger import LedgerApplication
 
@@ -152,6 +153,68 @@ def test_the_pipeline_benchmark_s_consumer_reads_once_and_saves_once_per_event(c
     assert min(apply(uuid.uuid4(), f"new:{i}") for i in range(3)) == 2
     assert min(apply(users[i], f"again:{i}") for i in range(3)) == 2
     assert app.tally(users[0]) == 5
+
+
+def test_concurrent_reads_of_aggregates_share_one_statement_and_each_gets_its_own_events(counted_app):
+    """Issue #17, "event pipeline": a consumer's workers each read the aggregate their event changes (bench.pipeline's
+    ledger: a round trip an event); reads asked while one runs go in the next statement together
+    (shared/store/group.py, EventGroupRead). The first read is held until the others have queued behind it, so
+    the grouping does not hang on the threads' timing: 1 statement for it, 1 for the other five (was 6)."""
+    app, counter = counted_app
+    tallies = [Tally() for _ in range(6)]
+    for i, tally in enumerate(tallies):
+        for _ in range(i):
+            tally.increment()
+        app.save(tally)
+    recorder = app.process_recorder
+    group = recorder.read_group
+    select_many, held, leading = group.select_many, [False], threading.Event()
+
+    def first_waits_for_the_others(pairs):
+        if held[0]:
+            leading.set()
+            deadline = time.monotonic() + 5
+            while group.waiting() < len(tallies) - 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            held[0] = False
+        return select_many(pairs)
+
+    group.select_many = first_waits_for_the_others
+    for i in range(12):  # every connection of the pool has prepared both reads (one aggregate's, several's)
+        recorder.select_events(tallies[i % 6].id)
+        recorder.select_events_after([(tallies[0].id, BEFORE_ANY_VERSION), (tallies[1].id, BEFORE_ANY_VERSION)])
+    held[0] = True
+    found: dict = {}
+
+    def read(tally: Tally) -> None:
+        found[tally.id] = recorder.select_events(tally.id)
+
+    def read_all() -> None:
+        threads = [threading.Thread(target=read, args=(tally,)) for tally in tallies]
+        threads[0].start()
+        assert leading.wait(5)  # the first one leads
+        for thread in threads[1:]:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+
+    assert counter.count(read_all) == 2
+    for i, tally in enumerate(tallies):
+        assert [(e.originator_id, e.originator_version) for e in found[tally.id]] == \
+            [(tally.id, v) for v in range(1, i + 2)]
+    # a read after a version (a cached aggregate brought up to date) gets only what came after it
+    assert [e.originator_version for e in recorder.select_events(tallies[5].id, gt=4)] == [5, 6]
+    assert [e.originator_version for e in recorder.select_events(tallies[5].id, gt=2, lte=4)] == [3, 4]
+    assert app.repository.get(tallies[3].id).count == 3
+
+
+def test_group_reads_can_be_turned_off(counted, monkeypatch):
+    monkeypatch.setenv("SFERA_STORE_GROUP_READ", "off")
+    app, _ = counted()
+    assert app.process_recorder.read_group is None
+    tally = Tally()
+    app.save(tally)
+    assert app.repository.get(tally.id).count == 0
 
 
 def test_one_statement_saves_keep_the_store_s_errors(counted_app):
