@@ -8,6 +8,7 @@ held back (or turned into a nack) between it and the publisher."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -210,3 +211,38 @@ def test_a_new_event_is_read_and_published_before_the_position_of_earlier_confir
     read_second = calls.index(("select", second_id))
     position_of_first = calls.index(("position", first_id)) if ("position", first_id) in calls else len(calls)
     assert read_second < position_of_first, calls
+
+
+def test_a_busy_relay_writes_its_position_at_most_once_an_interval_and_at_the_head_once_idle(  # noqa: F811
+        open_store, rabbitmq):
+    """Under a burst the relay's position was written after nearly every confirm (bench.pipeline --bursts: 0.2-0.4
+    writes an event, each a round trip and a commit of PostgreSQL's); it is a saving, not a guarantee (a lost one
+    republishes what consumers find processed), so it is written at most once a ``position_interval`` while the
+    relay is busy, and once that has passed with nothing more to publish, at the last confirmed event."""
+    app, config, broker = open_store("postgres")
+    relay = Relay(app, rabbitmq.amqp_uri, config, safety_poll=5.0, position_interval=0.25)
+    writes: list[tuple[float, int]] = []
+    record_position = relay.relay.record_position
+
+    def recording(last: int) -> None:
+        writes.append((time.monotonic(), last))
+        record_position(last)
+
+    relay.relay.record_position = recording
+    with relay:
+        first, _ = commit(app)
+        broker.arrival(first)
+        wait_until(lambda: recorded(app) == app.process_recorder.max_notification_id())
+        started, users = time.monotonic(), []
+        while time.monotonic() - started < 1.0:  # one commit every ~10 ms, each published on its own
+            users.append(commit(app)[0])
+            time.sleep(0.01)
+        for user in users:
+            broker.arrival(user)
+        head = app.process_recorder.max_notification_id()
+        wait_until(lambda: recorded(app) == head, timeout=2)
+    during = [at for at, _ in writes if at >= started]
+    assert len(users) >= 40 and relay.reads >= 20, (len(users), relay.reads)  # a busy relay: many reads
+    assert len(during) <= 1.0 / 0.25 + 2, len(during)  # was one a confirm: about one a read
+    assert all(b - a >= 0.24 for a, b in itertools.pairwise(during)), during
+    assert writes[-1][1] == head
