@@ -545,6 +545,27 @@ def bursts_main(args: argparse.Namespace) -> None:
                       f"(group reads); CPU ms an event: "
                       + ", ".join(f"{name} {ms:.3f}" for name, ms in row["cpu"].items()), flush=True)
     print(f"\n{args.events} events, {args.producers} producers, {args.rounds} rounds in turns (medians)")
+    load = f"machine shared: load {os.getloadavg()[0]:.1f} at the end"
+    pika_rate = statistics.median(r["rate"] for r in runs["raw pika"])
+    for label, _ in variants:
+        rows = runs[label]
+        own = [sum(v for k, v in r["cpu"].items() if k not in ("machine", "others")) for r in rows]
+        report.row("pipeline", f"burst of {args.events} ({label}), in turns with raw pika",
+                   f"{statistics.median(r['rate'] for r in rows):.0f} events/s, "
+                   f"{statistics.median(own):.2f} ms CPU an event",
+                   f"raw pika {pika_rate:.0f}/s (per round "
+                   + ", ".join(f"{r['ratio']:.2f}x" for r in rows) + f"; {load})",
+                   statistics.median(r["ratio"] for r in rows), ">= 0.5x raw pika")
+        if args.paced:
+            report.row("pipeline", f"paced at {args.rate:.0f}/s ({label}), p50 commit -> applied",
+                       f"{statistics.median(r['paced'] for r in rows):.2f} ms", load, None, "p50 <= 5 ms")
+    if len(variants) > 1:
+        (first, _), (second, _) = variants[:2]
+        report.row("pipeline", f"burst {first} vs {second} (in turns)",
+                   f"{statistics.median(r['rate'] for r in runs[first]):.0f} events/s",
+                   f"{second} {statistics.median(r['rate'] for r in runs[second]):.0f}/s ({load})",
+                   statistics.median(a["rate"] / b["rate"] for a, b in zip(runs[first], runs[second], strict=True)),
+                   "> 1x")
     for label, _ in variants:
         rows = runs[label]
         print(f"{label:24} {statistics.median(r['rate'] for r in rows):7.0f}/s "
@@ -552,6 +573,8 @@ def bursts_main(args: argparse.Namespace) -> None:
               + ", ".join(f"{r['ratio']:.2f}x" for r in rows) + ")"
               + (f"; paced at {args.rate:.0f}/s p50 {statistics.median(r['paced'] for r in rows):.2f} ms"
                  if args.paced else ""))
+    print()
+    print(report.table(report.rows("pipeline")), flush=True)
 
 
 def main() -> None:
