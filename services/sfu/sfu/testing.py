@@ -79,6 +79,20 @@ async def wire(ssrc: int, remote_addr: tuple[str, int]) -> Wire:
     return Wire(SimpleNamespace(_ssrc=ssrc, transport=dtls), nominated, source, reader)
 
 
+class QueuedConnection:
+    """What aioice's ``StunProtocol`` hands a datagram that is not STUN (``Connection.data_received``): here, a
+    list of what reached aiortc's way."""
+
+    def __init__(self):
+        self.queued: list[bytes] = []
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self.queued.append(data)
+
+    def protocol_lost(self, protocol) -> None:
+        pass
+
+
 def ice_connection(protocol: Any, *others: Any) -> SimpleNamespace:
     """A receiver's ICE connection as ``aiortc_adapter.fast_receive`` reads it: this side nominated the pair on
     ``protocol``; its sockets' protocols are that one and ``others``."""

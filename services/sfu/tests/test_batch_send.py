@@ -23,25 +23,13 @@ from pylibsrtp import Policy, Session
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
 from sfu.testing import PROFILE, Owner, ice_connection, policy, received, wire
+from sfu.testing import QueuedConnection as Connection
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
 PUBLISHER_SSRC = 777
 KEYFRAME = b"\x10" + b"\x00\x00\x00\x9d\x01\x2a" + bytes(30)  # VP8: start of a key frame
 DELTA = b"\x11" + bytes(30)
 REAL_SENDMMSG = aiortc_adapter.SENDMMSG  # libc's, before any test wraps it
-
-
-class Connection:
-    """What aioice's ``StunProtocol`` hands a datagram that is not STUN."""
-
-    def __init__(self):
-        self.queued: list[bytes] = []
-
-    def data_received(self, data: bytes, component: int) -> None:
-        self.queued.append(data)
-
-    def protocol_lost(self, protocol) -> None:
-        pass
 
 
 class CountingSocket:

@@ -22,23 +22,11 @@ from pylibsrtp import Policy, Session
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
 from sfu.testing import PROFILE, Owner, ice_connection, policy, received, wire
+from sfu.testing import QueuedConnection as Connection
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
 PUBLISHER_SSRC = 777
 RTX_PT = 97
-
-
-class Connection:
-    """What aioice's ``StunProtocol`` hands a datagram that is not STUN (``Connection.data_received``)."""
-
-    def __init__(self):
-        self.queued: list[bytes] = []
-
-    def data_received(self, data: bytes, component: int) -> None:
-        self.queued.append(data)
-
-    def protocol_lost(self, protocol) -> None:
-        pass
 
 
 def publisher_packets() -> tuple[list[bytes], HeaderExtensionsMap]:
