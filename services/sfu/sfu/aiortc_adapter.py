@@ -272,6 +272,17 @@ RTP_VERSION = 0x80
 Writer = Callable[[int, int, int, bytes], None]  # (marker|payload type, sequence number, timestamp, payload)
 
 
+def nominated_route(nominated: dict) -> list[Any]:
+    """The nominated ICE pair a writer sends on: the pair, its UDP socket (None: not plain UDP, e.g. TURN), the
+    remote address and the pair's transport. Writers call it when the nominated pair changed."""
+    pair = nominated.get(1)
+    if pair is None:
+        raise ConnectionError("not connected")
+    transport = pair.protocol.transport
+    sock = transport._sock if isinstance(transport, DATAGRAM_TRANSPORT) else None
+    return [pair, sock, pair.remote_addr, transport]
+
+
 def fast_sender(sender: RTCRtpSender) -> Writer | None:
     """The fast path's writer (``forward`` with ``SFERA_SFU_FAST_PATH=1``): ``write(marker_pt, seq, ts, payload)``
     packs the 12-byte RTP header (the sender's SSRC) and the payload into the sender's SRTP session's own buffer,
@@ -298,13 +309,8 @@ def fast_sender(sender: RTCRtpSender) -> Writer | None:
     # transport
 
     def send(marker_pt: int, seq: int, ts: int, payload: bytes) -> None:
-        pair = nominated.get(1)
-        if pair is not route[0]:
-            if pair is None:
-                raise ConnectionError("not connected")
-            transport = pair.protocol.transport
-            sock = transport._sock if isinstance(transport, DATAGRAM_TRANSPORT) else None
-            route[:] = pair, sock, pair.remote_addr, transport
+        if nominated.get(1) is not route[0]:
+            route[:] = nominated_route(nominated)
         size = 12 + len(payload)
         if size > limit:
             raise ValueError("packet is too long")
@@ -460,20 +466,16 @@ def batch_sender(sender: RTCRtpSender) -> BatchWriter | None:
             through_transport(done, count)
 
     def send_many(payload_type: int, seq_offset: int, ts_offset: int, packets: list) -> int:
-        pair = nominated.get(1)
-        if pair is not route[0]:
-            if pair is None:
-                raise ConnectionError("not connected")
-            transport = pair.protocol.transport
-            sock = transport._sock if isinstance(transport, DATAGRAM_TRANSPORT) else None
-            address = sockaddr(sock, pair.remote_addr) if sock is not None else None
+        if nominated.get(1) is not route[0]:
+            pair, sock, remote, transport = nominated_route(nominated)
+            address = sockaddr(sock, remote) if sock is not None else None
             if address is None:
                 sock = None
             else:
                 ctypes.memmove(name, address, len(address))
                 for message in messages:
                     message.msg_hdr.msg_namelen = len(address)
-            route[:] = pair, sock, pair.remote_addr, transport
+            route[:] = pair, sock, remote, transport
         count = sent = 0
         for seq, ts, marker, payload in packets:
             size = 12 + len(payload)
