@@ -93,6 +93,21 @@ class QueuedConnection:
         pass
 
 
+class WakeUps:
+    """Counts the wake-ups of a datagram protocol: its ``datagram_received`` calls (asyncio's ``_read_ready``
+    makes one a wake-up; the receive shortcut drains the socket in it)."""
+
+    def __init__(self, protocol: Any):
+        self.count = 0
+        drained = protocol.datagram_received
+
+        def counted(data: bytes, addr: Any) -> None:
+            self.count += 1
+            drained(data, addr)
+
+        protocol.datagram_received = counted
+
+
 def ice_connection(protocol: Any, *others: Any) -> SimpleNamespace:
     """A receiver's ICE connection as ``aiortc_adapter.fast_receive`` reads it: this side nominated the pair on
     ``protocol``; its sockets' protocols are that one and ``others``."""

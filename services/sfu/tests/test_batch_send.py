@@ -22,7 +22,7 @@ from pylibsrtp import Policy, Session
 
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
-from sfu.testing import PROFILE, Owner, ice_connection, policy, received, wire
+from sfu.testing import PROFILE, Owner, WakeUps, ice_connection, policy, received, wire
 from sfu.testing import QueuedConnection as Connection
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
@@ -97,15 +97,7 @@ def forwarded(batched: bool, monkeypatch) -> dict:
         for stub in counting:
             stub.sendto_calls = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as publisher:
-            woken = 0
-            drained = protocol.datagram_received
-
-            def counted(data: bytes, addr) -> None:  # what asyncio's _read_ready calls, once a wake-up
-                nonlocal woken
-                woken += 1
-                drained(data, addr)
-
-            protocol.datagram_received = counted
+            wakeups = WakeUps(protocol)
             for data in burst:  # all waiting before the loop looks at the socket (loopback: queued in sendto)
                 publisher.sendto(data, transport.get_extra_info("sockname"))
             got: list[list[bytes]] = [[], [], []]
@@ -123,7 +115,7 @@ def forwarded(batched: bool, monkeypatch) -> dict:
                    for s in (stub.sender for stub in stubs)]
         return {"got": [[stub.reader.unprotect(d) for d in datagrams] for stub, datagrams in zip(stubs, got,
                                                                                                  strict=True)],
-                "woken": woken, "sendmmsg": calls, "sendto": [c.sendto_calls for c in counting],
+                "woken": wakeups.count, "sendmmsg": calls, "sendto": [c.sendto_calls for c in counting],
                 "slots": [(s.packet_count, s.octet_count, s.last_seq, s.last_ts) for s in slots], "reports": reports,
                 "queued": connection.queued}
 

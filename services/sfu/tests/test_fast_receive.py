@@ -21,7 +21,7 @@ from pylibsrtp import Policy, Session
 
 from sfu import aiortc_adapter, forward
 from sfu.forward import PublishedTrack, Slot
-from sfu.testing import PROFILE, Owner, ice_connection, policy, received, wire
+from sfu.testing import PROFILE, Owner, WakeUps, ice_connection, policy, received, wire
 from sfu.testing import QueuedConnection as Connection
 
 KEY = os.urandom(PROFILE.key_length + PROFILE.salt_length)
@@ -277,15 +277,7 @@ def test_a_burst_waiting_on_the_socket_is_read_in_one_wake_up_all_forwarded_in_o
             slot = Slot(Owner(), "1", "video", stub.sender, 100)
             slot.show(track)
             await track.on_rtp(RtpPacket.parse(inbound.unprotect(media[0])))  # aiortc's way: the SSRC known
-            woken = 0
-            drained = protocol.datagram_received
-
-            def counted(data: bytes, addr) -> None:  # what asyncio's _read_ready calls, once a wake-up
-                nonlocal woken
-                woken += 1
-                drained(data, addr)
-
-            protocol.datagram_received = counted
+            wakeups = WakeUps(protocol)
             for data in burst:  # all waiting before the loop looks at the socket (loopback: queued in sendto)
                 publisher.sendto(data, transport.get_extra_info("sockname"))
             sent: list[bytes] = []
@@ -297,7 +289,7 @@ def test_a_burst_waiting_on_the_socket_is_read_in_one_wake_up_all_forwarded_in_o
             transport.close()
             stub.close()
             return [RtpPacket.parse(stub.reader.unprotect(d)).sequence_number for d in sent], connection.queued, \
-                woken
+                wakeups.count
 
     sequence, queued, woken = asyncio.run(scenario())
     assert sequence == list(range(1000, 1012))  # all, once, in order (the first by aiortc's way)
