@@ -327,6 +327,17 @@ def shared_chat_ids(db: Db, a: uuid.UUID, b: uuid.UUID) -> list[str]:
         "ORDER BY m.pos", (str(b), str(a)))]
 
 
+def school_chats_of(db: Db, a: uuid.UUID, b: uuid.UUID) -> list[dict]:
+    """The school and class chats of every school either person's school chats belong to (chat_id,
+    organization_id, kind, class_id): where CH-1 looks, with school's word on both people, when messaging's own
+    chats do not hold one of them yet (``Chats._shared_by_school``)."""
+    return db.rows(
+        "SELECT chat_id, organization_id, kind, class_id FROM {chats} WHERE kind IN ('organization', 'class') "
+        "AND organization_id IN (SELECT c.organization_id FROM {chat_members} m JOIN {chats} c "
+        "ON c.chat_id = m.chat_id WHERE m.user_id IN (?, ?) AND c.kind IN ('organization', 'class')) "
+        "ORDER BY organization_id, kind DESC", (str(a), str(b)))
+
+
 def unnamed(db: Db) -> tuple[list[tuple[str, str]], list[str]]:
     """What the chat list's filter lacks a name for (the people and schools named before messaging kept names):
     (person, a member shown their name) for every dialog's and inbox thread's person without one, and the

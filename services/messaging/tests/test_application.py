@@ -350,6 +350,49 @@ def test_a_lagging_read_model_never_lets_a_stranger_write_CH_1(school):
     assert school.app.shared_chats(a, c) == []
 
 
+def test_a_dialog_right_after_someone_joined_the_school_asks_school_before_refusing_CH_1(school):
+    """A pupil joins the class by its invite and at once writes to a classmate (or the classmate to them): school
+    answered the join, its MemberJoined has not reached messaging yet, so messaging's chats do not hold the
+    newcomer. Before refusing, school is asked for both people's memberships of the schools the one already
+    known is in: a school chat or class chat school puts both in counts (shared/consistency.py). Strangers stay
+    refused, and a school that forbids dialogs between students still forbids the newcomer's (CH-1)."""
+    five, six = school.klass("5А"), school.klass("6Б")
+    classmate, other_class = school.join("student", five), school.join("student", six)
+    teacher = school.join("teacher")
+    newcomer, stranger = uuid.uuid4(), uuid.uuid4()
+    known = {classmate: ("student", five), other_class: ("student", six), teacher: ("teacher", None),
+             newcomer: ("student", five)}
+    asked: list = []
+
+    def school_membership(user_id: uuid.UUID, organization_id: uuid.UUID) -> dict | None:
+        asked.append(user_id)
+        if organization_id != school.org or user_id not in known:
+            return None
+        role, class_id = known[user_id]
+        return {"roles": [role], "class_id": str(class_id) if class_id else None, "subjects": {}}
+
+    with pytest.raises(Forbidden, match="direct.no_shared_chat"):  # nobody to ask: messaging's no stands
+        school.app.direct(newcomer, classmate)
+    with asking(school_membership=school_membership):
+        dialog = school.app.direct(newcomer, classmate)
+        assert dialog.kind == "direct" and set(dialog.members) == {str(newcomer), str(classmate)}
+        assert school.app.direct(classmate, newcomer).id == dialog.id
+        assert school.app.direct(other_class, newcomer).kind == "direct"  # the school's chat holds both
+        for outsider, insider in ((stranger, classmate), (classmate, stranger), (stranger, newcomer)):
+            with pytest.raises(Forbidden, match="direct.no_shared_chat"):
+                school.app.direct(outsider, insider)
+        asked.clear()
+        school.app.direct(classmate, other_class)
+        assert asked == []  # messaging's own yes asks nobody
+        school.send("OrganizationUpdated", organization_id=school.org, name="Школа", country="RU", city="Казань",
+                    settings={"student_dialogs_allowed": False}, updated_at=NOW)
+        late = uuid.uuid4()
+        known[late] = ("student", six)
+        with pytest.raises(Forbidden, match="direct.students_not_allowed"):
+            school.app.direct(late, classmate)
+        assert school.app.direct(late, teacher).kind == "direct"
+
+
 def test_a_school_may_forbid_dialogs_between_students_CH_1(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)

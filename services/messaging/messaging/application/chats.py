@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from messaging.application.base import Base
+from messaging.application.base import Base, school_puts_in
 from messaging.domain import Chat, DirectIndex, OrgRoster
+from messaging.readmodel import school_chats_of
+from shared.consistency import owner
 from shared.contracts.api.commands import given
 from shared.contracts.api.messaging import CreateChat, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.store import command
+
+ASK_SCHOOLS_AT_MOST = 3  # schools asked about two people before CH-1 refuses them a dialog
 
 
 class Chats(Base):
@@ -92,7 +96,9 @@ class Chats(Base):
         index = self.find(DirectIndex, DirectIndex.create_id(actor_id, other_id))
         if index is not None:
             return self.chat(index.chat_id)
-        shared = self.shared_chats(actor_id, other_id)
+        shared, roles = self.shared_chats(actor_id, other_id), {}
+        if not shared:
+            shared, roles = self._shared_by_school(actor_id, other_id)
         if not shared:
             raise Forbidden("direct.no_shared_chat", "You can write to people you share a chat with.")
         allowed = False
@@ -100,7 +106,7 @@ class Chats(Base):
             roster = self.find(OrgRoster, OrgRoster.create_id(chat.organization_id)) if chat.organization_id \
                 else None
             both_students = roster is not None and all(
-                roster.members.get(str(p)) == ["student"] for p in (actor_id, other_id))
+                roles.get(str(p), roster.members.get(str(p))) == ["student"] for p in (actor_id, other_id))
             if not (both_students and not roster.settings.get("student_dialogs_allowed", True)):
                 allowed = True
                 break
@@ -119,3 +125,30 @@ class Chats(Base):
             return chat
 
         return self.retrying(command, ("direct", *sorted((str(actor_id), str(other_id)))))
+
+    def _shared_by_school(self, a: uuid.UUID, b: uuid.UUID) -> tuple[list[Chat], dict[str, list[str]]]:
+        """CH-1 right after one of the two joined a school (school's MemberJoined on its way to messaging): school
+        is asked for both people's memberships of the schools whose chats hold either of them (at most
+        ``ASK_SCHOOLS_AT_MOST``), and a school or class chat school puts BOTH in counts, with school's roles for
+        the students' rule. Asked only on the way to a refusal; school's no stays a refusal (a stranger never)."""
+        ask = owner("school_membership")
+        if ask is None:
+            return [], {}
+        with self.read_model.reading() as db:
+            rows = school_chats_of(db, a, b)
+        by_school: dict[str, list[dict]] = {}
+        for row in rows:
+            by_school.setdefault(row["organization_id"], []).append(row)
+        for organization_id, chats in list(by_school.items())[:ASK_SCHOOLS_AT_MOST]:
+            school = uuid.UUID(organization_id)
+            memberships = [ask(a, school)]
+            if memberships[0]:
+                memberships.append(ask(b, school))
+            if not all(memberships):
+                continue
+            for row in chats:
+                chat = self.find(Chat, uuid.UUID(row["chat_id"]))
+                if chat is not None and all(school_puts_in(chat, m) for m in memberships):
+                    return [chat], {str(a): memberships[0].get("roles") or [],
+                                    str(b): memberships[1].get("roles") or []}
+        return [], {}
