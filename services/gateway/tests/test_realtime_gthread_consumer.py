@@ -75,6 +75,8 @@ def test_no_events_are_consumed_until_a_socket_opens_and_none_is_missed_after_it
     finally:
         ws.close()
         server.shutdown()
+        if "realtime_consumer" in app.extensions:  # (else it reconnects, and logs so, after the broker is gone)
+            app.extensions["realtime_consumer"].stop()
 
 
 class Unreachable(realtime.BroadcastConsumer):
