@@ -61,6 +61,11 @@ from tests.webrtc import Peer, Received
 REPO = Path(__file__).resolve().parent.parent
 STEPS = (1, 5, 10, 20, 40, 60, 80, 99)
 PATHS = {"fast": "1", "rtppacket": "0"}  # SFERA_SFU_FAST_PATH of each forwarding path
+# What each path is, as the rows say it: "fast" runs with every other switch at its default, as deployed (the
+# receive shortcut, a wake-up's datagrams read at once, each subscriber's copies in one sendmmsg);
+# ``bench.sfu_forward --process --paths`` takes those switches apart.
+PATH_WORDS = {"fast": "fast path (as deployed: receive shortcut, reads drained, sendmmsg batches)",
+              "rtppacket": "RtpPacket path (aiortc's receive and send)"}
 GOAL_PPS = 120_000
 RTP_HEADER = struct.Struct("!BBHII")  # as sfu.forward packs it
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -824,7 +829,7 @@ def forwarding(log_dir: Path, path: str, args: argparse.Namespace, baseline: flo
     sfu = SfuProcess(log_dir, f"bench-{path}", fast_path=PATHS[path])
     results = []
     try:
-        print(f"-- {path} path (SFERA_SFU_FAST_PATH={PATHS[path]}), "
+        print(f"-- {PATH_WORDS[path]} (SFERA_SFU_FAST_PATH={PATHS[path]}), "
               f"{'light' if light else 'aiortc'} receivers")
         print(f"{'N':>4} {'out pkt/s':>10} {'SFU cores':>9} {'pkt/s/core':>11} {'vs UDP loop':>11} "
               f"{'loss':>6} {'p50 ms':>7} {'p99 ms':>7}")
@@ -888,17 +893,17 @@ def record(runs: dict[str, dict], baseline: float, micro: dict[str, dict] | None
                    f">= {GOAL_PPS:,} pkt/s per core")
     for path, run in runs.items():
         burst = run["flood"]
-        report.row("sfu", f"forwarding, {path} path: {burst['rate']:,} pkt/s -> {burst['n']} subscribers "
+        report.row("sfu", f"forwarding, {PATH_WORDS[path]}: {burst['rate']:,} pkt/s -> {burst['n']} subscribers "
                    f"(pkt/s per SFU core, loss {burst['loss']:.1%})", f"{burst['pps_per_core']:,.0f}",
                    f"bare UDP loop {baseline:,.0f}", burst["pps_per_core"] / baseline,
                    f">= {GOAL_PPS:,} pkt/s per core")
         top = max(run["steps"], key=lambda r: r["pps_per_core"])
-        report.row("sfu", f"forwarding, {path} path, a camera + microphone -> {top['n']} subscribers "
+        report.row("sfu", f"forwarding, {PATH_WORDS[path]}, a camera + microphone -> {top['n']} subscribers "
                    "(pkt/s per SFU core)", f"{run['core']:,.0f}", f"bare UDP loop {baseline:,.0f}",
                    run["core"] / baseline, "(fixed costs per subscriber included)")
     if {"fast", "rtppacket"} <= runs.keys():
         fast, old = runs["fast"]["flood"], runs["rtppacket"]["flood"]
-        report.row("sfu", "forwarding, fast path vs RtpPacket path (flood, pkt/s per SFU core)",
+        report.row("sfu", f"forwarding, {PATH_WORDS['fast']} vs RtpPacket path (flood, pkt/s per SFU core)",
                    f"{fast['pps_per_core']:,.0f}", f"RtpPacket path {old['pps_per_core']:,.0f}",
                    fast["pps_per_core"] / old["pps_per_core"] if old["pps_per_core"] else None, "> 1x")
         fast, old = runs["fast"], runs["rtppacket"]
