@@ -288,3 +288,23 @@ def test_a_port_handed_out_is_not_handed_out_again_before_its_server_binds_it(mo
                          env={**os.environ, "SFERA_PORT_RESERVATIONS": str(tmp_path / "ports")}).stdout
     other = eval(out)  # noqa: S307 - our own script's printed list
     assert not set(other) & (set(given) | set(range(block, block + 10))), (sorted(other), sorted(given), block)
+
+
+def test_a_process_that_exits_before_it_is_healthy_says_why_in_the_error(tmp_path):
+    """CI keeps a failing run's output, not its temporary folders: a stack process that exits at start (CI once
+    lost a balancer so, its log gone with pytest's temp folder) is named in the error WITH its log's last lines."""
+    from tools.devstack.infra import InfraError
+    from tools.devstack.stack import Managed
+
+    stack = _stack(tmp_path)
+    script = ("import sys\nprint('early line')\n"
+              "print('address already in use: port 4242', file=sys.stderr)\nsys.exit(3)\n")
+    stack._spawn(Managed("balancer", [sys.executable, "-c", script], "http://127.0.0.1:1/healthz"))
+    try:
+        with pytest.raises(InfraError) as failed:
+            stack.wait_healthy(["balancer"], timeout=20)
+    finally:
+        stack.stop()
+    message = str(failed.value)
+    assert "balancer exited with 3" in message
+    assert "address already in use: port 4242" in message and "early line" in message

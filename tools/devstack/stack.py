@@ -208,8 +208,7 @@ class Stack:
             output.close()
             out[name] = stdout.decode(errors="replace")
             if process.returncode and not failed:
-                errors = (self.log_dir / f"{name}.log").read_text(errors="replace")
-                failed.append(f"{name} failed:\n{errors[-2000:]}")
+                failed.append(f"{name} failed:\n{self.log_tail(name)}")
         if failed:
             raise InfraError(failed[0])
         return out
@@ -344,13 +343,22 @@ class Stack:
         except OSError:
             return False
 
+    def log_tail(self, name: str, chars: int = 2000) -> str:
+        """The last ``chars`` of a process's log: said in the error itself (CI keeps a run's output, not its
+        temporary folders)."""
+        try:
+            return (self.log_dir / f"{name}.log").read_text(errors="replace")[-chars:]
+        except OSError as exc:
+            return f"(no log: {exc})"
+
     def wait_healthy(self, names: list[str] | None = None, timeout: float = 60) -> None:
         for name in names or list(self.processes):
             managed = self.processes[name]
 
             def healthy(m: Managed = managed) -> bool:
                 if m.process.poll() is not None:
-                    raise InfraError(f"{m.name} exited with {m.process.returncode}; see {self.log_dir / m.name}.log")
+                    raise InfraError(f"{m.name} exited with {m.process.returncode}; the end of "
+                                     f"{self.log_dir / m.name}.log:\n{self.log_tail(m.name)}")
                 return self.healthy(m.name)
 
             wait_for(healthy, timeout, f"{name} to be healthy ({managed.health_url})", interval=0.2)
