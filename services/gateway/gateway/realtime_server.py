@@ -15,7 +15,8 @@ and when identity's ``SessionEnded`` arrives, and each viewer receives the versi
   the client reconnects and catches up with ``after=``.
 - One origin: with ``--upstream`` (how ``make run`` starts it: ``SFERA_REALTIME_SERVER=asyncio``, the default) this
   process is the gateway's public port and passes every other request to the gunicorn gateway behind it, streamed
-  both ways, on keep-alive connections of its own (``gateway.upstream``); its ``/healthz`` is the gateway's with
+  both ways, on keep-alive connections of its own (``gateway.upstream``); a plain request (a chat post) goes below
+  aiohttp's web layer (``gateway.front_proxy``), the rest through ``proxy``; its ``/healthz`` is the gateway's with
   this process's consumer added. In Kubernetes the Ingress routes
   ``/api/v1/realtime`` to a Deployment of this server instead (no upstream).
 - Its HTTP front answers as gunicorn does (``FrontRunner``): the same limits and the same refusals (414, 431, 400)
@@ -46,6 +47,7 @@ from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy, HttpVers
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from gateway.front_proxy import FORWARDED, HOP_BY_HOP, WHOLE_ANSWER_MAX, WHOLE_BODY_MAX, FrontConnection
 from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX, SERVER_NAME, refusal
 from gateway.realtime import (
     CALL_PRESENCE,
@@ -392,12 +394,6 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 
 
 # -- one origin: every other request goes to the gunicorn gateway behind this process ---------------------------
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "transfer-encoding", "upgrade", "host", "expect"}  # Expect: the front answers 100 Continue itself
-FORWARDED = {"x-forwarded-for", "x-forwarded-host"}  # this process says who called; a client's own are dropped
-# unless this process is itself behind a proxy it trusts (SFERA_TRUST_FORWARDED_FOR=yes, as the gateway reads it):
-# then the caller's X-Forwarded-For is kept, this hop's address added after it
-
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     drop = HOP_BY_HOP | FORWARDED
@@ -452,8 +448,6 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             exchange.release()
 
 
-WHOLE_ANSWER_MAX = 64 << 10  # an answer this small is read whole before the client sees any of it
-WHOLE_BODY_MAX = 64 << 10  # a request body this small that came whole with its head is sent with it
 
 
 async def whole_answer(request: web.Request, exchange: Exchange, body) -> web.Response:
@@ -677,7 +671,17 @@ class FrontHandler(RequestHandler):
 
 
 class FrontServer(web.Server):
-    def __call__(self) -> RequestHandler:
+    """Each connection a FrontConnection when the front has a gateway behind it (its plain requests below the
+    web layer, ``gateway.front_proxy``), else, and from its first request that is not plain, a FrontHandler."""
+
+    fast: tuple[Upstream, frozenset[str], bool] | None = None  # the gateway, the front's own paths, trust
+
+    def __call__(self) -> asyncio.Protocol:
+        if self.fast is not None:
+            return FrontConnection(self, self._loop, *self.fast, handler_factory=self.handler)
+        return self.handler()
+
+    def handler(self) -> RequestHandler:
         return FrontHandler(self, loop=self._loop, **self._kwargs)
 
 
@@ -691,6 +695,10 @@ class FrontRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = FrontServer
+        app = self.app
+        if CLIENT in app and env_str("SFERA_FRONT_FAST_PATH", "yes") == "yes":
+            own = frozenset(r.canonical for r in app.router.resources() if "{" not in r.canonical)
+            server.fast = (app[CLIENT], own, app[TRUST_FORWARDED])
         return server
 
 

@@ -1,0 +1,158 @@
+"""The front's plain requests below aiohttp's web layer (``gateway.front_proxy``, issue #17): over real sockets on
+loopback, each request of a connection gets the same answer (but its date, its headers' order and their names'
+case) as it gets from aiohttp's web layer (SFERA_FRONT_FAST_PATH=no), whatever comes before and after it on the
+connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from gateway.realtime_server import FrontRunner, make_app, start
+from tools.devstack.infra import free_port
+
+BIG = bytes(range(256)) * 400  # 100 KiB: over the whole answer's bound
+
+
+class NoRpc:
+    def call(self, service, method, **kwargs):  # pragma: no cover - no socket opens in these tests
+        raise AssertionError((service, method))
+
+
+async def gateway(request: web.Request) -> web.StreamResponse:
+    """The gateway's stand-in: what it was asked (method, target, the forwarded headers, the body), or an answer
+    of the framing the path names."""
+    kind = request.path.rsplit("/", 1)[-1]
+    if kind == "big":
+        return web.Response(body=BIG, content_type="application/octet-stream")
+    if kind == "chunked":
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for at in range(0, len(BIG), 30000):
+            await response.write(BIG[at:at + 30000])
+        await response.write_eof()
+        return response
+    if kind == "nothing":
+        return web.Response(status=204, headers={"X-Request-Id": "r"})
+    if kind == "close":
+        return web.json_response({"closing": True}, headers={"Connection": "close"})
+    seen = {"method": request.method, "target": request.raw_path, "body": (await request.read()).decode(),
+            "headers": sorted((k, v) for k, v in request.headers.items() if k not in ("Content-Length", "Host"))}
+    return web.json_response(seen, status=201 if request.method == "POST" else 200,
+                             headers={"X-Content-Type-Options": "nosniff", "Set-Cookie": "a=1"})
+
+
+POST = b"POST /api/v1/chats/c/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" \
+       b"X-Forwarded-For: 10.0.0.9\r\nContent-Length: 13\r\n\r\n{\"text\": \"a\"}"
+GET = b"GET /api/v1/me?q=%D0%BF&x=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+CONNECTIONS = {
+    "plain ones": [POST, GET, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n",
+                   b"DELETE /nothing HTTP/1.1\r\nHost: x\r\n\r\n", POST],
+    "then a HEAD, handed over": [POST, b"HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n", GET, POST],
+    "then a method llhttp does not know": [GET, b"PURGE2 /c HTTP/1.1\r\nHost: x\r\n\r\n", POST],
+    "then an Expect": [POST, POST.replace(b"Host: x\r\n", b"Host: x\r\nExpect: 100-continue\r\n"), GET],
+    "pipelined": [POST + GET, GET],
+    "a body after its head": [(POST[:-13], POST[-13:]), GET],
+    "HTTP/1.0": [GET.replace(b"HTTP/1.1", b"HTTP/1.0"), GET],
+    "a path the front decodes": [b"GET /api/v1/./me HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /heal%74hz HTTP/1.1\r\n\r\n"],
+    "no host": [b"GET /api/v1/me HTTP/1.1\r\n\r\n", GET],
+    "the gateway closes": [b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n", GET],
+    "the client closes": [GET.replace(b"Accept", b"Connection: close\r\nAccept")],
+}
+
+
+async def answer_on(reader: asyncio.StreamReader, head_only: bool = False) -> bytes:
+    """One answer, its Date blanked (the two paths answer at different seconds)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    if head.startswith(b"HTTP/1.1 100 "):  # Expect's: the answer follows
+        return head + await answer_on(reader, head_only)
+    lines = [b"Date: -" if line.lower().startswith(b"date:") else line for line in head.split(b"\r\n")]
+    # names are case-insensitive (aiohttp's web layer spells those it knows its own way), their order is no part of
+    # the answer
+    lines = [lines[0], *sorted(name.lower() + b":" + value for name, _, value in
+                               (line.partition(b":") for line in lines[1:-2])), b"", b""]
+    lower = head.lower()
+    body = b""
+    if head_only or head.startswith((b"HTTP/1.1 204", b"HTTP/1.1 304")):
+        pass
+    elif b"transfer-encoding: chunked" in lower:
+        while size := int((await reader.readuntil(b"\r\n"))[:-2], 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readexactly(2)
+    else:
+        at = lower.find(b"content-length:")
+        body = await reader.readexactly(int(lower[at + 15:].split(b"\r\n")[0]))
+    return b"\r\n".join(lines) + body
+
+
+async def converse(port: int, requests: list) -> list[bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers = []
+    try:
+        for request in requests:
+            pieces = request if isinstance(request, tuple) else (request,)
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.02)
+            for _ in range(pieces[0].count(b" HTTP/1.")):
+                answers.append(await answer_on(reader, head_only=pieces[0].startswith(b"HEAD")))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        answers.append(b"(closed)")
+    writer.close()
+    return answers
+
+
+def answers_through_the_front(fast: bool, monkeypatch) -> dict[str, list[bytes]]:
+    monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes" if fast else "no")
+
+    async def main():
+        backend = web.Application()
+        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
+        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
+        await upstream.setup()
+        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
+        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            return {name: await converse(port, requests) for name, requests in CONNECTIONS.items()}
+        finally:
+            await front.cleanup()
+            await upstream.cleanup()
+
+    return asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_each_request_gets_the_answer_the_web_layer_gives_whichever_path_it_takes(monkeypatch):
+    fast, slow = answers_through_the_front(True, monkeypatch), answers_through_the_front(False, monkeypatch)
+    for name in CONNECTIONS:
+        assert fast[name] == slow[name], name
+    assert b'"target": "/api/v1/me?q=%D0%BF&x=1"' in fast["plain ones"][1]
+    assert b"X-Forwarded-For" in fast["plain ones"][0] and b"10.0.0.9" not in fast["plain ones"][0]
+
+
+@pytest.mark.parametrize("request_bytes", [POST, GET])
+def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_bytes):
+    """The fast path is taken (the connection stays a FrontConnection) for a chat post and a GET."""
+    monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes")
+
+    async def main():
+        backend = web.Application()
+        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
+        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
+        await upstream.setup()
+        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
+        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request_bytes)
+            assert (await answer_on(reader)).startswith(b"HTTP/1.1 20")
+            assert [type(c).__name__ for c in front.server.connections] == ["FrontConnection"]
+            writer.close()
+        finally:
+            await front.cleanup()
+            await upstream.cleanup()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
