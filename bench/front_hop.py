@@ -6,7 +6,8 @@ and its answer passed back, no platform, no sockets to fan out to. A quick A/B o
 This tree's front and ``--base``'s (its services/gateway from ``git archive``) run side by side before one stub;
 they take turns (each first in turn) so both see the same load of the machine. Keep-alive POSTs of a chat
 message's size with a browser's headers: ``--connections`` at once as fast as answered, then one at a time
-paced at ``--paced-rate`` a second (each request alone on the loop, as at 40 posts/s). Each front's CPU is read
+paced at ``--paced-rate`` a second (each request alone on the loop, as at 40 posts/s). Each front runs on the loop
+its process runs on (``realtime_server.loop_factory``, uvloop, where its tree has one). Each front's CPU is read
 from the kernel (every thread's schedstat) before and after each turn.
 
     python -m bench.front_hop [--base REV] [--requests 6000] [--rounds 5] [--connections 8] [--paced-rate 200]
@@ -136,7 +137,12 @@ def main() -> None:
         asyncio.run(serve_stub(args.serve_stub))
         return
     if args.serve_front:
-        asyncio.run(serve_front(int(args.serve_front[0]), args.serve_front[1]))
+        from gateway import realtime_server
+
+        # the loop the front's own process runs on (uvloop), where the front's tree chooses one
+        factory = realtime_server.loop_factory() if hasattr(realtime_server, "loop_factory") else None
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve_front(int(args.serve_front[0]), args.serve_front[1]))
         return
     tree_path = os.pathsep.join([str(REPO / "services" / "gateway"), str(REPO)])
     processes = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import uvloop
 from aiohttp import web
 
 from gateway.realtime_server import FrontRunner, make_app, start
@@ -106,7 +107,13 @@ async def converse(port: int, requests: list) -> list[bytes]:
     return answers
 
 
-def answers_through_the_front(fast: bool, monkeypatch) -> dict[str, list[bytes]]:
+def run(main, loop: str):
+    """``main()`` on the loop the front's process runs on (uvloop) or on asyncio's."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if loop == "uvloop" else None) as runner:
+        return runner.run(asyncio.wait_for(main(), 60))
+
+
+def answers_through_the_front(fast: bool, monkeypatch, loop: str = "asyncio") -> dict[str, list[bytes]]:
     monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes" if fast else "no")
 
     async def main():
@@ -122,19 +129,21 @@ def answers_through_the_front(fast: bool, monkeypatch) -> dict[str, list[bytes]]
             await front.cleanup()
             await upstream.cleanup()
 
-    return asyncio.run(asyncio.wait_for(main(), 60))
+    return run(main, loop)
 
 
-def test_each_request_gets_the_answer_the_web_layer_gives_whichever_path_it_takes(monkeypatch):
-    fast, slow = answers_through_the_front(True, monkeypatch), answers_through_the_front(False, monkeypatch)
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_each_request_gets_the_answer_the_web_layer_gives_whichever_path_it_takes(monkeypatch, loop):
+    fast, slow = answers_through_the_front(True, monkeypatch, loop), answers_through_the_front(False, monkeypatch)
     for name in CONNECTIONS:
         assert fast[name] == slow[name], name
     assert b'"target": "/api/v1/me?q=%D0%BF&x=1"' in fast["plain ones"][1]
     assert b"X-Forwarded-For" in fast["plain ones"][0] and b"10.0.0.9" not in fast["plain ones"][0]
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("request_bytes", [POST, GET])
-def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_bytes):
+def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_bytes, loop):
     """The fast path is taken (the connection stays a FrontConnection) for a chat post and a GET."""
     monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes")
 
@@ -155,4 +164,4 @@ def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_
             await front.cleanup()
             await upstream.cleanup()
 
-    asyncio.run(asyncio.wait_for(main(), 30))
+    run(main, loop)

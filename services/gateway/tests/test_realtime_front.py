@@ -206,6 +206,28 @@ def test_the_servers_own_process_freezes_its_sockets_unless_told_not_to(monkeypa
     assert seen["freeze_sockets"] is False
 
 
+def test_the_fronts_own_process_runs_on_uvloop_unless_told_not_to(monkeypatch):
+    import uvloop
+
+    from gateway import realtime_server
+
+    loops = []
+
+    async def serve(*args):
+        loops.append(type(asyncio.get_running_loop()))
+
+    monkeypatch.setattr(realtime_server, "make_app", lambda rpc, **options: 0)
+    monkeypatch.setattr(realtime_server, "serve", serve)
+    monkeypatch.setattr(realtime_server, "refuse_unsafe_start", lambda process: None)
+    monkeypatch.setattr(realtime_server, "configure_logging", lambda process: None)
+    monkeypatch.setattr(realtime_server.gc, "callbacks", [])
+    monkeypatch.setattr(sys, "argv", ["realtime_server", "--port", "1"])
+    realtime_server.main()
+    monkeypatch.setenv("SFERA_FRONT_LOOP", "asyncio")
+    realtime_server.main()
+    assert loops[0] is uvloop.Loop and not issubclass(loops[1], uvloop.Loop)
+
+
 def test_what_no_route_of_the_server_takes_is_refused_in_the_one_error_shape():
     """aiohttp's routing refusals (the server alone, no gateway behind it: a path it has no route for, a method
     its socket's route does not take) in the API's error shape, not text/plain naming aiohttp."""
