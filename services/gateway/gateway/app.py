@@ -49,7 +49,9 @@ def _body_left_unread(req) -> bool:
     if not req.content_length:
         return False
     stream = req.__dict__.get("stream")  # werkzeug's cached property: there once the body was read
-    return not getattr(stream, "is_exhausted", False)
+    # What was read, not ``is_exhausted``: under gunicorn (``wsgi.input_terminated``) werkzeug bounds the stream by
+    # the endpoint's maximum, whose end is not the body's (every POST read whole closed its connection).
+    return stream is None or stream.tell() < req.content_length
 
 
 def create_app(rpc: RpcPool | None = None) -> Flask:

@@ -92,6 +92,24 @@ def test_a_json_body_over_the_json_limit_is_413_before_it_is_read(client, rpc):
     assert rpc.calls == []
 
 
+def test_a_body_read_whole_keeps_the_connection_under_a_server_that_ends_the_input_itself(client, rpc):
+    """gunicorn says it ends the input (``wsgi.input_terminated``): werkzeug then bounds the stream by the endpoint's
+    maximum, not by Content-Length, and the stream's end is not the body's. A chat post read whole said
+    ``Connection: close`` all the same: every POST through the asyncio front opened and closed a connection to
+    gunicorn (issue #17: an accept, a connect and a graceful close a post)."""
+    rpc.answers[("messaging", "post")] = lambda **kwargs: {"chat_id": kwargs["chat_id"], "seq": 1}
+    body = b'{"text": "hello"}'
+    response = client.post(f"/api/v1/chats/{uuid.uuid4()}/messages", input_stream=io.BytesIO(body),
+                           content_type="application/json", content_length=len(body), headers=bearer(),
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 201
+    assert "Connection" not in response.headers
+    unread = client.post(f"/api/v1/chats/{uuid.uuid4()}/messages", input_stream=io.BytesIO(body),
+                         content_type="application/json", content_length=len(body),
+                         environ_overrides={"wsgi.input_terminated": True})  # refused before reading: 401
+    assert unread.status_code == 401 and unread.headers["Connection"] == "close"
+
+
 def test_the_json_limit_is_configurable(rpc, monkeypatch, tmp_path):
     monkeypatch.setenv("SFERA_JSON_MAX_BYTES", "100")
     client = create_app(rpc=rpc).test_client()
