@@ -165,3 +165,39 @@ def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_
             await upstream.cleanup()
 
     run(main, loop)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_the_fronts_shutdown_answers_a_request_out_and_closes_idle_connections(monkeypatch, loop):
+    """A deploy stops the front: a connection kept alive between requests is closed, one whose request is at the
+    gateway gets its answer first, then is closed."""
+    monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return web.json_response({"slow": True})
+
+    async def main():
+        backend = web.Application()
+        backend.router.add_route("*", "/slow", slow)
+        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
+        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
+        await upstream.setup()
+        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
+        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+        try:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+            idle_writer.write(GET)
+            assert (await answer_on(idle_reader)).startswith(b"HTTP/1.1 200")
+            busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+            busy_writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.sleep(0.1)
+            stopping = asyncio.ensure_future(front.cleanup())
+            assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # closed
+            assert b'"slow": true' in await answer_on(busy_reader)
+            assert await asyncio.wait_for(busy_reader.read(), 5) == b""
+            await stopping
+        finally:
+            await upstream.cleanup()
+
+    run(main, loop)
