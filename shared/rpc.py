@@ -44,6 +44,8 @@ from nameko.constants import (
 from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange
 from nameko.standalone.rpc import ClusterProxy, ClusterRpcProxy, PollingQueueConsumer, SingleThreadedReplyListener
 
+from shared.bus.delivery import DeliveryQueueConsumer
+
 __all__ = ["TransientClusterRpcProxy", "TransientPublisher", "TransientRpcProxy", "rpc_entrypoint"]
 
 
@@ -93,6 +95,8 @@ class _Responder(Responder):
 
 
 class _RpcConsumer(RpcConsumer):
+    queue_consumer = DeliveryQueueConsumer()  # the event handlers' (shared/bus/consumer.py): one connection
+
     def handle_result(self, message, result, exc_info):
         """nameko's, with the reply published by ``TransientPublisher`` (then the request is acked, as there)."""
         config = self.container.config

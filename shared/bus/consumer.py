@@ -28,8 +28,8 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import QueueConsumer
 
+from shared.bus.delivery import DeliveryQueueConsumer
 from shared.bus.lag import observe_applied
 from shared.bus.naming import (
     H_ATTEMPT,
@@ -60,6 +60,9 @@ FAULT_KILL_AFTER_COMMIT = "SFERA_FAULT_CONSUMER_KILL_AFTER_COMMIT"
 
 class ReliableEventHandler(EventHandler):
     """``@consume_event("identity.UserRegistered.v1")`` on a nameko service method."""
+
+    queue_consumer = DeliveryQueueConsumer()  # acks sent together; RPCs share it (shared/rpc.py)
+    direct_delivery = True  # its deliveries go to their workers from the consumer's thread (shared/bus/delivery.py)
 
     def __init__(
         self,
@@ -181,7 +184,7 @@ class ReliableEventHandler(EventHandler):
 
 
 
-class _OneAtATimeQueueConsumer(QueueConsumer):
+class _OneAtATimeQueueConsumer(DeliveryQueueConsumer):
     """A queue consumer of its own (its own connection) whose consumers have one message in flight each."""
 
     @property

@@ -46,6 +46,12 @@ store_group_reads = Histogram(
     ["service"],
     buckets=(1, 2, 5, 10, 20, 50, 100),
 )
+consumer_acks = Histogram(
+    "sfera_consumer_acks",
+    "Deliveries acknowledged per basic.ack sent by a service's queue consumer (shared/bus/delivery.py).",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 store_group_failures = Counter(
     "sfera_store_group_failures_total",
     "Shared transactions of several processed events that failed; each of their saves was written again alone.",

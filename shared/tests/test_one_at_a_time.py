@@ -5,10 +5,10 @@ service: nameko gives each consumer ``max_workers`` messages at once, and RPCs t
 from __future__ import annotations
 
 from nameko.containers import ServiceContainer
-from nameko.rpc import rpc
 
 from shared.bus.consumer import OneAtATimeEventHandler, ReliableEventHandler, consume_event, consume_event_one_at_a_time
 from shared.contracts import CloudEvent
+from shared.rpc import rpc_entrypoint as rpc
 
 
 class Service:

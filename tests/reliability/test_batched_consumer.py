@@ -3,6 +3,7 @@ shared/store/group.py) against the real RabbitMQ and PostgreSQL. A backlog is ap
 events, each event once; a poison event among them fails alone and dead-letters while the others apply once; a
 consumer killed after a shared commit and before its acks gets the deliveries again and applies none twice."""
 
+import pika
 import pytest
 
 from shared.bus.dlq import list_dead_letters
@@ -46,6 +47,27 @@ def test_a_backlog_is_applied_in_shared_transactions_each_event_once(pipeline):
     assert saves == N and transactions < N, f"{transactions} transactions for {N} events: none shared"
     assert metric(pipeline.ledger_metrics, "sfera_events_consumed_total", outcome="applied") == N
     assert processed_ids(pipeline) == N  # one tracking row per event, recorded with its effect
+
+
+def test_a_backlog_is_acked_together_each_delivery_once_none_left_unacked(pipeline):
+    """The workers of a shared transaction finish together: their deliveries are acknowledged by fewer basic.acks
+    than deliveries (``multiple``, shared/bus/delivery.py), and none is left unacknowledged or acked twice (the
+    broker closes a channel on an unknown delivery tag: the deliveries would come again as duplicates)."""
+    users = queue_backlog(pipeline, N)
+    pipeline.start_ledger()
+    eventually(lambda: pipeline.tallies(users) == [1] * N, what="every event applied")
+    eventually(lambda: metric(pipeline.ledger_metrics, "sfera_consumer_acks_sum", service="ledger") == N,
+               what="every delivery acked")
+    frames = metric(pipeline.ledger_metrics, "sfera_consumer_acks_count", service="ledger")
+    assert frames < N, f"{frames} basic.acks for {N} deliveries: none sent together"
+    assert metric(pipeline.ledger_metrics, "sfera_events_consumed_total", outcome="duplicate") == 0
+    pipeline.stack.stop_process("ledger")  # what it had not acked would be ready again
+    connection = pika.BlockingConnection(pika.URLParameters(pipeline.stack.amqp_uri))
+    try:
+        assert connection.channel().queue_declare(LEDGER_QUEUE, passive=True).method.message_count == 0
+    finally:
+        connection.close()
+    assert pipeline.tallies(users) == [1] * N
 
 
 def test_a_poison_event_in_a_shared_transaction_dead_letters_alone_the_others_apply_once(pipeline, tmp_path):
