@@ -34,7 +34,8 @@ SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGr
             "seccompProfile": {"type": "RuntimeDefault"}}
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                       "capabilities": {"drop": ["ALL"]}}
-GATEWAY_ARGV = ["gunicorn", "-c", "python:gateway.gunicorn_conf", "--worker-class", "gthread", "--workers", "1",
+GATEWAY_ARGV = ["gunicorn", "-c", "python:gateway.gunicorn_conf",
+                "--worker-class", "gateway.gunicorn_worker.GatewayThreadWorker", "--workers", "1",
                 "--threads", "128", "--bind", "0.0.0.0:8080", "--graceful-timeout", "5", "--no-control-socket",
                 "gateway.app:create_app()"]  # no access log: the gateway logs each request itself
 

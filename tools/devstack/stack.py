@@ -281,7 +281,7 @@ class Stack:
         # No access log: the gateway logs each request itself (a JSON line: request id, route, status, ms);
         # gunicorn's line repeated it with the raw query (a socket's access_token) at 0.24 ms a request.
         argv = [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:gateway.gunicorn_conf",
-                "--worker-class", "gthread", "--workers", "1",
+                "--worker-class", "gateway.gunicorn_worker.GatewayThreadWorker", "--workers", "1",
                 "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
                 "--graceful-timeout", "5", "--no-control-socket", "gateway.app:create_app()"]
         return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))
