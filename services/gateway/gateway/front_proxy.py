@@ -20,7 +20,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpRequestParser, HttpVersion11
 from aiohttp.web_protocol import RequestPayloadError
 
-from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX, SERVER_NAME, refusal
+from gateway.http_refusals import (
+    HEADER_FIELD_MAX,
+    HEADERS_MAX,
+    REQUEST_LINE_MAX,
+    SERVER_NAME,
+    near_a_limit,
+    refusal,
+)
 from gateway.upstream import Unreachable, Upstream
 from shared.observability.logging import get_logger
 
@@ -101,7 +108,7 @@ class FrontConnection(BaseProtocol):
     def _plain(self, message, payload) -> bool:
         """Whether the request is plain (see the module) and whole in ``head``; if so it is sent on its way."""
         if (message.version != HttpVersion11 or message.should_close or message.chunked or message.method == "HEAD"
-                or not payload.is_eof()):
+                or not payload.is_eof() or near_a_limit(message)):  # near a limit: gunicorn's measure decides
             return False
         headers = message.headers
         host = headers.get("Host")

@@ -29,3 +29,23 @@ def refusal(status: int, message: str = "", code: str | None = None) -> tuple[by
                                  "message": MESSAGES.get(status, message or "The request is not valid."),
                                  "details": {}}}).encode()
     return body, {"Content-Type": "application/json", **security_headers("/")}
+
+
+NEAR = 64  # bytes (or headers) from a limit where the C parser's reading is checked by the Python one
+
+
+def near_a_limit(message) -> bool:
+    """Whether a request the C parser read is within NEAR of a limit the Python parser measures its own way: the
+    request line (method, target and version: the C parser counts the target), HEADERS_MAX lines of head
+    (request line and end included), HEADER_FIELD_MAX a header line (its name, colon, spaces and value)."""
+    if len(message.method) + len(message.path) * 4 + 10 > REQUEST_LINE_MAX - NEAR and (
+            len(message.method) + len(message.path.encode("utf-8", "surrogateescape")) + 10
+            > REQUEST_LINE_MAX - NEAR):
+        return True
+    raw = message.raw_headers
+    if len(raw) + 2 > HEADERS_MAX - 2:
+        return True
+    for name, value in raw:
+        if len(name) + len(value) > HEADER_FIELD_MAX - NEAR:
+            return True
+    return False

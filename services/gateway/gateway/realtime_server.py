@@ -49,7 +49,14 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from gateway.front_proxy import FORWARDED, HOP_BY_HOP, WHOLE_ANSWER_MAX, WHOLE_BODY_MAX, FrontConnection
-from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX, SERVER_NAME, refusal
+from gateway.http_refusals import (
+    HEADER_FIELD_MAX,
+    HEADERS_MAX,
+    REQUEST_LINE_MAX,
+    SERVER_NAME,
+    near_a_limit,
+    refusal,
+)
 from gateway.realtime import (
     CALL_PRESENCE,
     SESSION_ENDED,
@@ -556,9 +563,6 @@ class FrontParserPy(HttpRequestParserPy):
         return super().parse_message(lines)
 
 
-NEAR = 64  # bytes (or headers) from a limit where the C parser's reading is checked by the Python one
-
-
 class FrontParser:
     """A connection's request parser: aiohttp's C parser (llhttp) reads what it reads as gunicorn would, and
     ``FrontParserPy`` judges the rest, so the front refuses and passes on exactly what the Python parser alone
@@ -624,23 +628,6 @@ class FrontParser:
 
     def set_upgraded(self, value: bool) -> None:
         (self.py or self.c).set_upgraded(value)
-
-
-def near_a_limit(message) -> bool:
-    """Whether a request the C parser read is within NEAR of a limit the Python parser measures its own way: the
-    request line (method, target and version: the C parser counts the target), HEADERS_MAX lines of head
-    (request line and end included), HEADER_FIELD_MAX a header line (its name, colon, spaces and value)."""
-    if len(message.method) + len(message.path) * 4 + 10 > REQUEST_LINE_MAX - NEAR and (
-            len(message.method) + len(message.path.encode("utf-8", "surrogateescape")) + 10
-            > REQUEST_LINE_MAX - NEAR):
-        return True
-    raw = message.raw_headers
-    if len(raw) + 2 > HEADERS_MAX - 2:
-        return True
-    for name, value in raw:
-        if len(name) + len(value) > HEADER_FIELD_MAX - NEAR:
-            return True
-    return False
 
 
 class FrontHandler(RequestHandler):

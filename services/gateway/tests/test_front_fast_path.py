@@ -11,6 +11,7 @@ import pytest
 import uvloop
 from aiohttp import web
 
+from gateway.http_refusals import HEADER_FIELD_MAX, HEADERS_MAX, REQUEST_LINE_MAX
 from gateway.realtime_server import FrontRunner, make_app, start
 from tools.devstack.infra import free_port
 
@@ -62,6 +63,14 @@ CONNECTIONS = {
     "no host": [b"GET /api/v1/me HTTP/1.1\r\n\r\n", GET],
     "the gateway closes": [b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n", GET],
     "the client closes": [GET.replace(b"Accept", b"Connection: close\r\nAccept")],
+    # gunicorn's limits as it measures them, kept alive: the request line (the C parser counts the target), the
+    # header count and a header's line
+    **{f"a request line {over} over": [b"PATCH /api/v1/me?" + b"a" * (REQUEST_LINE_MAX - 26 + over) + b" HTTP/1.1\r\n"
+                                       b"Host: x\r\n\r\n", GET] for over in (0, 1)},
+    **{f"{count} headers": [b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-%d: 1\r\n" % n for n in range(count - 3)) + b"\r\n", GET] for count in (HEADERS_MAX - 2, HEADERS_MAX - 1)},
+    **{f"a header line {over} over": [b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Big:  " + b"a" * (
+        HEADER_FIELD_MAX - 8 + over) + b"\r\n\r\n", GET] for over in (0, 1)},
 }
 
 
@@ -137,6 +146,8 @@ def test_each_request_gets_the_answer_the_web_layer_gives_whichever_path_it_take
     fast, slow = answers_through_the_front(True, monkeypatch, loop), answers_through_the_front(False, monkeypatch)
     for name in CONNECTIONS:
         assert fast[name] == slow[name], name
+    assert [answer[:12] for name in ("a request line 0 over", "a request line 1 over") for answer in fast[name]] == [
+        b"HTTP/1.1 200", b"HTTP/1.1 200", b"HTTP/1.1 414", b"(closed)"]  # at the limit passed, past it refused
     assert b'"target": "/api/v1/me?q=%D0%BF&x=1"' in fast["plain ones"][1]
     assert b"X-Forwarded-For" in fast["plain ones"][0] and b"10.0.0.9" not in fast["plain ones"][0]
 
