@@ -63,7 +63,12 @@ def gateway_pair(stack, name: str, code: Path | None = None) -> dict:
     """An asyncio front and its gunicorn gateway as ``make run`` starts them, on a port of their own; ``code``: a
     folder whose services/gateway is imported instead of this tree's."""
     env = {"PYTHONPATH": str(code / "services" / "gateway")} if code else {}
-    stack.start_gateway(name, port=free_port(), realtime_server="asyncio", **env)
+    if code and not (code / "services" / "gateway" / "gateway" / "gunicorn_worker.py").exists():
+        stack.gunicorn_worker = "gthread"  # a gateway from before its own worker
+    try:
+        stack.start_gateway(name, port=free_port(), realtime_server="asyncio", **env)
+    finally:
+        stack.gunicorn_worker = type(stack).gunicorn_worker
     stack.wait_healthy([name, f"{name}-wsgi"], timeout=120)
     return {"name": name, "url": f"http://127.0.0.1:{stack.ports[name]}",
             "front": stack.processes[name].process.pid,

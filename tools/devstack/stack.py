@@ -273,6 +273,10 @@ class Stack:
             raise InfraError(f"SFERA_REALTIME_SERVER must be gthread or asyncio, not {realtime_server!r}")
         return self.start_gunicorn(name, port, **env)
 
+    # gthread whose thread answers a kept-alive connection's next request itself (SFERA_GATEWAY_LINGER); a
+    # benchmark's gateway from before it sets "gthread"
+    gunicorn_worker = "gateway.gunicorn_worker.GatewayThreadWorker"
+
     def start_gunicorn(self, name: str, port: int, **env: str) -> Managed:
         """The gunicorn gateway (REST, and the realtime socket unless the asyncio server fronts it)."""
         # No control socket: gunicorn's default is one per user (~/.gunicorn/gunicorn.ctl), shared by
@@ -281,7 +285,7 @@ class Stack:
         # No access log: the gateway logs each request itself (a JSON line: request id, route, status, ms);
         # gunicorn's line repeated it with the raw query (a socket's access_token) at 0.24 ms a request.
         argv = [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:gateway.gunicorn_conf",
-                "--worker-class", "gateway.gunicorn_worker.GatewayThreadWorker", "--workers", "1",
+                "--worker-class", self.gunicorn_worker, "--workers", "1",
                 "--threads", str(self.config.gateway_threads), "--bind", f"127.0.0.1:{port}",
                 "--graceful-timeout", "5", "--no-control-socket", "gateway.app:create_app()"]
         return self._spawn(Managed(name, argv, f"http://127.0.0.1:{port}/healthz", env))
