@@ -24,6 +24,10 @@ while busy). A nack, a lost connection or a confirm overdue
 publishes again everything after the recorded position. ``SFERA_RELAY_IN_FLIGHT=1``: each batch confirmed and its
 position recorded before the next read (the old way; bench.pipeline's baseline).
 
+A busy relay reads at most once in ``SFERA_RELAY_LINGER`` (issue #17, the burst): under a burst each commit woke it
+for a read of its own (a select, a batch of one to publish and confirm); after a read that found events (not a full
+batch) the next one waits until that much time has passed since. A read after a quiet moment is at once.
+
 One relay per service publishes at a time: it holds the lease ``outbox:<service>``
 (shared/lease.py). Another replica of it is a standby: healthy, not publishing,
 asking for the lease every ``SFERA_RELAY_LEASE_POLL`` seconds, and it takes over
@@ -165,6 +169,7 @@ class OutboxRelay:
         in_flight: int = 8,
         confirm_timeout: float = 30.0,
         position_interval: float = 0.05,
+        linger: float = 0.002,
     ):
         self.service = service
         self.app = app
@@ -184,6 +189,8 @@ class OutboxRelay:
         self.confirmed_ids: list[int] = []  # their notification ids when tracing
         self.position_interval = position_interval
         self.position_written_at = 0.0  # monotonic
+        self.linger = linger
+        self.busy_read_at: float | None = None  # monotonic: the last read that found events, not a full batch
         self.read_to: int | None = None  # the last notification handed to the broker (confirmed or not)
         self.in_flight = max(1, in_flight)
         self.confirm_timeout = confirm_timeout
@@ -251,6 +258,7 @@ class OutboxRelay:
         reading = time.time()
         notifications = self.app.process_recorder.select_notifications(start=self.read_to + 1,
                                                                        limit=self.batch_size)
+        self.busy_read_at = time.monotonic() if 0 < len(notifications) < self.batch_size else None
         if not notifications:
             if not self.unconfirmed:
                 metrics.outbox_lag.labels(self.service).set(0)
@@ -417,6 +425,7 @@ class OutboxRelay:
                     read = True
                 published = 0
                 if read:
+                    await self._linger()  # before the wake-up is cleared: what commits meanwhile is in this read
                     if self.listener is not None:
                         self.listener.start()
                         self.woken_at, self.listener.notified_at = self.listener.notified_at, None
@@ -487,6 +496,13 @@ class OutboxRelay:
             self.next_poll = min(self.next_poll * 2, self.idle_poll)
         return True
 
+    async def _linger(self) -> None:
+        """Busy (the last read found events, not a full batch): until ``linger`` has passed since that read."""
+        if self.linger and self.busy_read_at is not None:
+            wait = self.busy_read_at + self.linger - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
@@ -510,6 +526,7 @@ def build_relay(service: str) -> OutboxRelay:
         lease_poll=env_float("SFERA_RELAY_LEASE_POLL", 1.0),
         in_flight=env_int("SFERA_RELAY_IN_FLIGHT", 8),
         position_interval=env_float("SFERA_RELAY_POSITION_INTERVAL", 0.05),
+        linger=env_float("SFERA_RELAY_LINGER", 0.002),
     )
 
 
