@@ -325,6 +325,12 @@ class ServiceApplication(Application):
         if isinstance(repository, _ReadRecordingRepository):
             attempt.prefetched.update(repository.fast_forward_many(list(aggregate_ids)))
 
+    def has_read_ahead(self, aggregate_id: Any) -> bool:
+        """Whether the attempt under way holds a copy of this aggregate read ahead (``prefetch``): its ``find``
+        then answers at once, without a round trip."""
+        attempt: _Attempt | None = getattr(self._attempts, "current", None)
+        return attempt is not None and aggregate_id in attempt.prefetched
+
     def get_as(self, cls: type[T], aggregate_id: uuid.UUID, code: str, message: str) -> T:
         found = self.find(cls, aggregate_id)
         if found is None:

@@ -118,3 +118,25 @@ def test_aggregates_read_ahead_together_see_what_another_replica_wrote_CH_4(coun
     assert one._read_mark(chat_id, a).read_until == 6 and one._read_mark(chat_id, b).read_until == 4
     history, last = two.history(c, chat_id, None, None, 10)
     assert last == 6 and [m["text"] for m in reversed(history)] == [*texts, "five", "six", "seven"]
+
+
+def test_read_marks_read_ahead_are_taken_as_they_are_and_only_the_others_read_side_by_side_CH_4(counted,
+                                                                                                monkeypatch):
+    """A turn of several authors' posts reads their marks: those its read ahead brought are at hand, no reader
+    thread is handed them (a future and a green thread's hand-over each); the others are still read side by side."""
+    from messaging.application import messages
+
+    make, _ = counted
+    app = make(create_table=True)
+    chat_id, pupils = class_chat(app, 5)
+    for n in range(6):  # the first three authors' marks cached
+        app.post(pupils[n % 3], PostMessage(chat_id, f"warm {n}"))
+    handed: list[list] = []
+    map_ = messages._READERS.map
+    monkeypatch.setattr(messages._READERS, "map", lambda fn, items: handed.append(list(items)) or map_(fn, items))
+    ids = [chat_id, *(ReadMark.create_id(chat_id, p) for p in pupils[:3])]
+    marks = app.retrying(lambda: (app.prefetch(*ids), app._read_marks(chat_id, pupils))[1])
+    assert handed == [pupils[3:]]  # the two never cached, side by side; none of the three read ahead
+    assert list(marks) == pupils and [marks[p].read_until for p in pupils[:3]] == [3, 4, 5]
+    assert [marks[p].read_until for p in pupils[3:]] == [ReadMark(chat_id=chat_id, user_id=p).read_until
+                                                        for p in pupils[3:]]  # never posted: new marks
