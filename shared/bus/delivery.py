@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import eventlet
+from kombu.exceptions import ConnectionError as AmqpConnectionError  # py-amqp's, as nameko catches it
 from kombu.transport.pyamqp import Channel as AmqpChannel
 from nameko.messaging import QueueConsumer
 
@@ -129,7 +130,7 @@ def _ack(message: Any, multiple: bool = False) -> None:
     if message.channel.connection:
         try:
             message.ack(multiple=multiple)
-        except ConnectionError:  # pragma: no cover - closing meanwhile
+        except (AmqpConnectionError, OSError):  # closing meanwhile: the broker delivers them again
             pass
 
 
