@@ -6,6 +6,7 @@ connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import uvloop
@@ -122,21 +123,32 @@ def run(main, loop: str):
         return runner.run(asyncio.wait_for(main(), 60))
 
 
+@contextlib.asynccontextmanager
+async def front_before(*routes):
+    """A front (this process's loop) before a stub gateway answering ``routes`` ((path, handler) pairs) and
+    ``gateway`` for every other path: yields the front's runner and port; both stopped after (the front only if
+    the test did not stop it itself)."""
+    backend = web.Application()
+    for path, handler in (*routes, (r"/{tail:[\s\S]*}", gateway)):
+        backend.router.add_route("*", path, handler)
+    upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
+    await upstream.setup()
+    await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
+    front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
+    try:
+        yield front, port
+    finally:
+        if front.server is not None:
+            await front.cleanup()
+        await upstream.cleanup()
+
+
 def answers_through_the_front(fast: bool, monkeypatch, loop: str = "asyncio") -> dict[str, list[bytes]]:
     monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes" if fast else "no")
 
     async def main():
-        backend = web.Application()
-        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
-        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
-        await upstream.setup()
-        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
-        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
-        try:
+        async with front_before() as (_, port):
             return {name: await converse(port, requests) for name, requests in CONNECTIONS.items()}
-        finally:
-            await front.cleanup()
-            await upstream.cleanup()
 
     return run(main, loop)
 
@@ -159,21 +171,12 @@ def test_a_plain_request_is_answered_without_the_web_layer(monkeypatch, request_
     monkeypatch.setenv("SFERA_FRONT_FAST_PATH", "yes")
 
     async def main():
-        backend = web.Application()
-        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
-        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
-        await upstream.setup()
-        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
-        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
-        try:
+        async with front_before() as (front, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request_bytes)
             assert (await answer_on(reader)).startswith(b"HTTP/1.1 20")
             assert [type(c).__name__ for c in front.server.connections] == ["FrontConnection"]
             writer.close()
-        finally:
-            await front.cleanup()
-            await upstream.cleanup()
 
     run(main, loop)
 
@@ -189,14 +192,7 @@ def test_the_fronts_shutdown_answers_a_request_out_and_closes_idle_connections(m
         return web.json_response({"slow": True})
 
     async def main():
-        backend = web.Application()
-        backend.router.add_route("*", "/slow", slow)
-        backend.router.add_route("*", r"/{tail:[\s\S]*}", gateway)
-        upstream, upstream_port, port = FrontRunner(backend), free_port(), free_port()
-        await upstream.setup()
-        await web.TCPSite(upstream, "127.0.0.1", upstream_port).start()
-        front = await start(make_app(NoRpc(), upstream=f"http://127.0.0.1:{upstream_port}"), "127.0.0.1", port)
-        try:
+        async with front_before(("/slow", slow)) as (front, port):
             idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
             idle_writer.write(GET)
             assert (await answer_on(idle_reader)).startswith(b"HTTP/1.1 200")
@@ -208,7 +204,5 @@ def test_the_fronts_shutdown_answers_a_request_out_and_closes_idle_connections(m
             assert b'"slow": true' in await answer_on(busy_reader)
             assert await asyncio.wait_for(busy_reader.read(), 5) == b""
             await stopping
-        finally:
-            await upstream.cleanup()
 
     run(main, loop)
