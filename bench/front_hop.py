@@ -164,8 +164,9 @@ def main() -> None:
             found = {(name, mode): [] for name in fronts for mode in ("busy", "paced")}
             paced = max(100, args.requests // 20)
             print(f"{args.rounds} rounds: {args.requests} requests on {args.connections} connections at once, then "
-                  f"{paced} one at a time at {args.paced_rate:.0f}/s, the fronts in turns (the machine is shared: "
-                  "other processes' load counts in neither) ...", flush=True)
+                  f"{paced} one at a time at {args.paced_rate:.0f}/s, the fronts in turns (other processes' CPU "
+                  "counts in neither) ...", flush=True)
+            load = report.Load()
             for round_ in range(args.rounds):
                 for name in (list(fronts) if round_ % 2 == 0 else list(fronts)[::-1]):
                     pid, port = fronts[name]
@@ -186,7 +187,7 @@ def main() -> None:
         tree, base = median["tree", mode], median["base", mode]
         print(f"{words}: this tree {tree:.0f} us CPU a request, {args.base} {base:.0f} us ({tree / base:.2f}x)")
         report.row("front_hop", f"asyncio front alone before a stub gateway: CPU a proxied chat POST, keep-alive, "
-                   f"{words} (median of {args.rounds} rounds in turns; machine shared with other work)",
+                   f"{words} (median of {args.rounds} rounds in turns; {load.words()})",
                    f"{tree:.0f} us (this tree)", f"{base:.0f} us ({args.base})", tree / base, goal)
 
 

@@ -135,7 +135,8 @@ def main() -> None:
                     asyncio.run(_open_loop(p["url"] + "/api/v1", senders, args.rate, 2, f"warm{p['name']}"))
                 time.sleep(1)
                 print(f"{args.rounds} rounds of {args.seconds:.0f} s at {args.rate:.0f} posts/s, the gateways in "
-                      "turns (the machine is shared: other processes' load counts in neither) ...", flush=True)
+                      "turns (other processes' CPU counts in neither) ...", flush=True)
+                load = report.Load()
                 found = turns(pairs, senders, args.rate, args.seconds, args.rounds)
             finally:
                 for s in sockets:
@@ -146,7 +147,7 @@ def main() -> None:
               f"did not; front {r['front']:.3f} ms a post it proxied and fanned out, {r['fan_out']:.3f} ms a post "
               f"it only fanned out (proxy hop {r['front'] - r['fan_out']:.3f} ms); POST answered p50 "
               f"{r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['failures']} failed")
-    shared = "services/gateway's code only differs; machine shared with other work, gateways in turns"
+    shared = f"services/gateway's code only differs, gateways in turns; {load.words()}"
     goal = "less CPU a post: 200 msg/s on 2 cores"
     report.row("gateway_post", f"gunicorn gateway worker: CPU a chat post it answered ({args.rate:.0f}/s, a chat of "
                f"{args.members} on WebSocket; {shared})", f"{tree['worker']:.3f} ms (this tree)",

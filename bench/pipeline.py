@@ -545,7 +545,7 @@ def bursts_main(args: argparse.Namespace) -> None:
                       f"(group reads); CPU ms an event: "
                       + ", ".join(f"{name} {ms:.3f}" for name, ms in row["cpu"].items()), flush=True)
     print(f"\n{args.events} events, {args.producers} producers, {args.rounds} rounds in turns (medians)")
-    load = f"machine shared: load {os.getloadavg()[0]:.1f} at the end"
+    load = f"load {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores"
     pika_rate = statistics.median(r["rate"] for r in runs["raw pika"])
     for label, _ in variants:
         rows = runs[label]

@@ -8,9 +8,10 @@ alone (``python -m bench.school``) prints its own rows at its end as well.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-__all__ = ["Row", "row", "rows", "table"]
+__all__ = ["Load", "Row", "row", "rows", "table"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,17 @@ class Row:
 
 
 _rows: list[Row] = []
+
+
+class Load:
+    """The machine's load average (1 minute, the bench's own processes included) from when it was made to when it
+    is said: a row says the load it was measured under instead of calling the machine shared or quiet."""
+
+    def __init__(self) -> None:
+        self.start = os.getloadavg()[0]
+
+    def words(self) -> str:
+        return f"load {self.start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores"
 
 
 def row(bench: str, path: str, figure: str, baseline: str, ratio: float | None, goal: str) -> Row:
