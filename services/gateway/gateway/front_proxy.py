@@ -44,6 +44,20 @@ WHOLE_BODY_MAX = 64 << 10  # a request body this small that came whole with its 
 WHOLE_ANSWER_MAX = 64 << 10  # an answer this small is read whole before the client sees any of it
 KEEPALIVE = 3630.0  # seconds an idle client connection is kept (aiohttp's handler keeps one as long)
 READ_LIMIT = 2 ** 16
+# the front's own answers when the gateway behind it does not answer (status, code, message), on either path
+UNREACHABLE = (503, "service.unavailable", "A service is not answering; try again shortly.")
+FAILED = (502, "service.failed", "A service failed to answer this request.")
+
+
+def forwarded_headers(headers, remote: str, host: str, trust_forwarded: bool) -> list[tuple[str, str]]:
+    """A request's headers as they go to the gateway, on either path (``FrontConnection`` or the web layer's
+    ``proxy``): hop-by-hop and forwarding ones dropped; this hop's X-Forwarded-For (after the caller's own only
+    when this process trusts its caller) and X-Forwarded-Host added."""
+    sent = [(k, v) for k, v in headers.items() if k.lower() not in DROPPED]
+    forwarded = ", ".join(headers.getall("X-Forwarded-For", [])) if trust_forwarded else ""
+    sent.append(("X-Forwarded-For", f"{forwarded}, {remote}" if forwarded else remote))
+    sent.append(("X-Forwarded-Host", host))
+    return sent
 
 
 class FrontConnection(BaseProtocol):
@@ -122,10 +136,7 @@ class FrontConnection(BaseProtocol):
             return False  # the head's end not where llhttp found it, or more than this request: aiohttp reads it
         body = bytes(self.head[end:]) if length else None
         self.head = bytearray()
-        sent = [(k, v) for k, v in headers.items() if k.lower() not in DROPPED]
-        forwarded = ", ".join(headers.getall("X-Forwarded-For", [])) if self.trust_forwarded else ""
-        sent.append(("X-Forwarded-For", f"{forwarded}, {self.remote}" if forwarded else self.remote))
-        sent.append(("X-Forwarded-Host", host))
+        sent = forwarded_headers(headers, self.remote, host, self.trust_forwarded)
         self.busy = self._loop.create_task(self._exchange(message.method, message.path, sent, body))
         return True
 
@@ -162,13 +173,13 @@ class FrontConnection(BaseProtocol):
                 await self._stream(exchange.payload, chunked=length is None)
         except Unreachable:
             log.warning("the gateway behind the front is unreachable", exc_info=True)
-            self._write(error_answer(503, "service.unavailable", "A service is not answering; try again shortly."))
+            self._write(error_answer(*UNREACHABLE))
         except (TimeoutError, aiohttp.ClientError):
             if exchange is not None:  # its answer had begun: the client's connection is cut the same way
                 log.info("the gateway cut a proxied answer; its client's connection is cut too", exc_info=True)
                 raise ConnectionResetError("the gateway cut a proxied answer") from None
             log.warning("the gateway behind the front failed to answer", exc_info=True)
-            self._write(error_answer(502, "service.failed", "A service failed to answer this request."))
+            self._write(error_answer(*FAILED))
         finally:
             if exchange is not None:
                 exchange.release()

@@ -48,7 +48,15 @@ from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy, HttpVers
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from gateway.front_proxy import FORWARDED, HOP_BY_HOP, WHOLE_ANSWER_MAX, WHOLE_BODY_MAX, FrontConnection
+from gateway.front_proxy import (
+    FAILED,
+    HOP_BY_HOP,
+    UNREACHABLE,
+    WHOLE_ANSWER_MAX,
+    WHOLE_BODY_MAX,
+    FrontConnection,
+    forwarded_headers,
+)
 from gateway.http_refusals import (
     HEADER_FIELD_MAX,
     HEADERS_MAX,
@@ -404,11 +412,7 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 # -- one origin: every other request goes to the gunicorn gateway behind this process ---------------------------
 
 async def proxy(request: web.Request) -> web.StreamResponse:
-    drop = HOP_BY_HOP | FORWARDED
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in drop]
-    forwarded = ", ".join(request.headers.getall("X-Forwarded-For", [])) if request.app[TRUST_FORWARDED] else ""
-    headers.append(("X-Forwarded-For", f"{forwarded}, {request.remote or ''}" if forwarded else request.remote or ""))
-    headers.append(("X-Forwarded-Host", request.host))
+    headers = forwarded_headers(request.headers, request.remote or "", request.host, request.app[TRUST_FORWARDED])
     body = request.content if request.body_exists else None
     held: bytes | None = None
     length = request.content_length
@@ -439,7 +443,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         return response
     except Unreachable:
         log.warning("the gateway behind the front is unreachable", exc_info=True)
-        return front_error(503, "service.unavailable", "A service is not answering; try again shortly.")
+        return front_error(*UNREACHABLE)
     except (TimeoutError, aiohttp.ClientError):
         # The gateway cut the connection. While the client's body was still coming (gunicorn closes at once after
         # refusing a body it will not read: 413), or once its answer had begun, the client's connection is cut
@@ -450,12 +454,10 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                 request.transport.abort()
             return response or web.Response(status=502)
         log.warning("the gateway behind the front failed to answer", exc_info=True)
-        return front_error(502, "service.failed", "A service failed to answer this request.")
+        return front_error(*FAILED)
     finally:
         if exchange is not None:
             exchange.release()
-
-
 
 
 async def whole_answer(request: web.Request, exchange: Exchange, body) -> web.Response:
