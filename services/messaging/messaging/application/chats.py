@@ -141,14 +141,12 @@ class Chats(Base):
             by_school.setdefault(row["organization_id"], []).append(row)
         for organization_id, chats in list(by_school.items())[:ASK_SCHOOLS_AT_MOST]:
             school = uuid.UUID(organization_id)
-            memberships = [ask(a, school)]
-            if memberships[0]:
-                memberships.append(ask(b, school))
-            if not all(memberships):
+            of_a = ask(a, school)
+            of_b = ask(b, school) if of_a else None
+            if not of_b:
                 continue
             for row in chats:
                 chat = self.find(Chat, uuid.UUID(row["chat_id"]))
-                if chat is not None and all(school_puts_in(chat, m) for m in memberships):
-                    return [chat], {str(a): memberships[0].get("roles") or [],
-                                    str(b): memberships[1].get("roles") or []}
+                if chat is not None and school_puts_in(chat, of_a) and school_puts_in(chat, of_b):
+                    return [chat], {str(a): of_a.get("roles") or [], str(b): of_b.get("roles") or []}
         return [], {}
