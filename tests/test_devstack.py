@@ -308,3 +308,22 @@ def test_a_process_that_exits_before_it_is_healthy_says_why_in_the_error(tmp_pat
     message = str(failed.value)
     assert "balancer exited with 3" in message
     assert "address already in use: port 4242" in message and "early line" in message
+
+
+@pytest.mark.integration
+def test_a_broker_user_whose_password_starts_with_a_dash_is_made_and_can_connect(rabbitmq):
+    """CI failed once in 64: `secrets.token_urlsafe` began a password with "-" and rabbitmqctl read it as options
+    ("Invalid options for this command: -R -Y ..."). A user is made with its name and password as arguments, never
+    options, whatever they begin with."""
+    from kombu import Connection
+
+    user, password = f"-dash-{os.getpid()}", "-RYocee36lmjWdtVeFS28kB1Iyr1RvSv"
+    rabbitmq.add_user(user, password, vhost="/")
+    try:
+        with Connection(f"amqp://{user}:{password}@127.0.0.1:{rabbitmq.port}//", connect_timeout=10) as conn:
+            conn.connect()
+            channel = conn.channel()
+            channel.queue_declare(f"probe-{os.getpid()}", auto_delete=True)  # the permissions were given too
+            channel.close()
+    finally:
+        rabbitmq.ctl("delete_user", "--", user)

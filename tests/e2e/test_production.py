@@ -55,8 +55,7 @@ class FakeSmsGateway:
 def production_env(stack, rabbitmq, sms_url: str) -> dict[str, str]:
     """Every value production mode asks for, none of them a repository default."""
     user, password = f"prod-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
-    rabbitmq.ctl("add_user", user, password)
-    rabbitmq.ctl("set_permissions", "-p", stack.config.vhost, user, ".*", ".*", ".*")
+    rabbitmq.add_user(user, password, vhost=stack.config.vhost)
     return {
         "SFERA_ENV": "production",
         "SFERA_AMQP_URI": f"amqp://{user}:{password}@127.0.0.1:{rabbitmq.port}/{stack.config.vhost}",

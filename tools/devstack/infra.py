@@ -219,6 +219,12 @@ class RabbitMQ:
             raise InfraError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def add_user(self, user: str, password: str, *, vhost: str) -> None:
+        """A broker user with every permission on ``vhost``. The name and password follow ``--``: a generated
+        password may begin with "-" (``secrets.token_urlsafe``: one in 64), which rabbitmqctl would read as options."""
+        self.ctl("add_user", "--", user, password)
+        self.ctl("set_permissions", "-p", vhost, "--", user, ".*", ".*", ".*")
+
     def add_vhost(self, vhost: str) -> None:
         """``vhost`` with every permission for guest, made once. One rabbitmqctl call: each starts an Erlang VM
         (1-2 s on a loaded machine) and every stack of the tests makes a vhost; the broker's own functions do both
