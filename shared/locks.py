@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,18 +65,24 @@ class ClusterLocks:
     go on unlocked. A process has at most ``limit`` lock connections at once (``SFERA_CLUSTER_LOCK_CONNECTIONS``,
     default 10: nameko's workers a process), so a burst of commands cannot take more than its share of
     PostgreSQL's ``max_connections``; a command finding all of them lent goes on unlocked. Idle ones are kept
-    for the next locks, at most ``keep`` (every replica of every service keeps them: CI's replicas test ran out
-    of max_connections when each process kept ten). A holder killed mid-command loses its locks with its
-    connection."""
+    for the next locks: ``keep`` of them for good, the others while they are used again within ``idle_for``
+    seconds (``SFERA_CLUSTER_LOCK_IDLE``; turns on several chats at once took 5 and gave back 5, and closing all
+    but two meant connecting again for the next turns: ~1 connect in 12 posts at 200/s over 5 chats, issue #17);
+    unused that long, a reaper closes them (every replica of every service keeps its ``keep``: CI's replicas
+    test ran out of max_connections when each process kept ten). ``idle_for=0``: closed at once, as before. A
+    holder killed mid-command loses its locks with its connection."""
 
-    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, limit: int | None = None, keep: int = 2):
-        from shared.config import env_int
+    def __init__(self, conninfo: dict[str, Any], timeout: float = 5.0, limit: int | None = None, keep: int = 2,
+                 idle_for: float | None = None):
+        from shared.config import env_float, env_int
 
         self.conninfo = {**conninfo, "autocommit": True, "connect_timeout": 2, "application_name": "keylock",
                          "options": f"-c lock_timeout={int(timeout * 1000)}"}
         self.limit = limit if limit is not None else env_int("SFERA_CLUSTER_LOCK_CONNECTIONS", 10)
         self.keep = keep
-        self.idle: list = []
+        self.idle_for = idle_for if idle_for is not None else env_float("SFERA_CLUSTER_LOCK_IDLE", 1.0)
+        self.idle: list = []  # (connection, idle since): the most recently given back last
+        self.reaping = False  # a reaper thread runs (idle ones beyond keep)
         self.open = 0  # connections of this object now, idle or lent
         self.connects = 0  # connections opened so far
         self.guard = threading.Lock()
@@ -121,7 +128,7 @@ class ClusterLocks:
     def _take(self):
         with self.guard:
             if self.idle:
-                return self.idle.pop()
+                return self.idle.pop()[0]
             if self.open >= self.limit:
                 return None  # every lock connection lent: this command goes on unlocked
             self.open += 1
@@ -144,10 +151,32 @@ class ClusterLocks:
 
     def _give_back(self, conn) -> None:
         with self.guard:
-            if len(self.idle) < self.keep and not conn.closed:
-                self.idle.append(conn)
+            kept = not conn.closed and (len(self.idle) < self.keep or self.idle_for > 0)
+            if kept:
+                self.idle.append((conn, time.monotonic()))
+                reap = len(self.idle) > self.keep and not self.reaping
+                self.reaping = self.reaping or reap
+        if not kept:
+            self._close(conn)
+        elif reap:
+            threading.Thread(target=self._reap, name="keylock-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        """Closes idle connections beyond ``keep`` once unused for ``idle_for`` (the oldest first); ends when no
+        more than ``keep`` are idle."""
+        while True:
+            time.sleep(self.idle_for / 2)
+            with self.guard:
+                now, surplus = time.monotonic(), []
+                while len(self.idle) > self.keep and now - self.idle[0][1] >= self.idle_for:
+                    surplus.append(self.idle.pop(0)[0])
+                done = len(self.idle) <= self.keep
+                if done:
+                    self.reaping = False
+            for conn in surplus:
+                self._close(conn)
+            if done:
                 return
-        self._close(conn)
 
     def _close(self, conn) -> None:
         with self.guard:
@@ -160,7 +189,7 @@ class ClusterLocks:
     def close(self) -> None:
         with self.guard:
             idle, self.idle = self.idle, []
-        for conn in idle:
+        for conn, _ in idle:
             self._close(conn)
 
 
