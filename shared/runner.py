@@ -36,7 +36,7 @@ from shared.observability.http import Readiness, serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
 from shared.platform import SERVICES, load  # noqa: E402
 from shared.production import refuse_unsafe_start  # noqa: E402
-from shared.service import broker_check, health_checks  # noqa: E402
+from shared.service import broker_check, health_checks, service_workers  # noqa: E402
 from shared.shutdown import exit_within  # noqa: E402
 
 log = get_logger("shared.runner")
@@ -57,7 +57,8 @@ def main(argv: list[str]) -> int:
     refuse_unsafe_start(service_cls.name)
     config = settings()
     configure_logging(service_cls.name)
-    nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": 10, "parent_calls_tracked": 10}
+    nameko_config = {"AMQP_URI": config.amqp_uri, "max_workers": service_workers(service_cls),
+                     "parent_calls_tracked": 10}
     health_checks["broker"] = broker_check(config.amqp_uri)
     # consumer lag: the depth of each of its consumer queues, asked of the broker when /metrics is scraped
     export_queue_depths(service_cls.name, [b.queue for b in consumer_bindings(service_cls)], config.amqp_uri)

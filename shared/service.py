@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
-from shared.config import env_float
+from shared.config import env_float, env_int
 from shared.contracts import CloudEvent
 from shared.errors import Conflict, DomainError, Invalid
 from shared.observability import metrics
@@ -113,6 +113,16 @@ class Observability(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return None
+
+
+WORKERS = 10  # nameko's workers a service process unless its class says ``max_workers``
+
+
+def service_workers(service_cls: type) -> int:
+    """nameko's ``max_workers`` for a service process (its entry points' calls at once; also each of its event
+    consumers' prefetch): the class's ``max_workers``, else WORKERS; ``SFERA_SERVICE_WORKERS`` overrides both (a
+    benchmark's baseline)."""
+    return env_int("SFERA_SERVICE_WORKERS", getattr(service_cls, "max_workers", WORKERS))
 
 
 def to_id(value: Any, code: str = "request.invalid_id") -> uuid.UUID:
