@@ -28,6 +28,7 @@ import requests
 
 from bench import report
 from bench.messaging import school_with_classes
+from bench.pipeline import cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth
 
@@ -38,11 +39,6 @@ MODES = {  # the messaging process's switches, clients posting at once
     "8 at once": ({}, 8),
     "8 at once, no handovers": ({"SFERA_CLUSTER_LOCK_HANDOVERS": "0"}, 8),
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def client_ports(pid: int, server_port: int) -> set[int]:

@@ -28,8 +28,7 @@ import uuid
 from pathlib import Path
 
 from bench.messaging import Sockets, school_with_classes
-from bench.messaging_post import cpu_seconds
-from bench.pipeline import percentile
+from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth
 from tools.devstack.stack import PYTHON, Managed
@@ -84,17 +83,7 @@ def cpu_of(stack) -> dict[str, float]:
             found[name] = cpu_seconds(managed.process.pid)
         except (OSError, AttributeError):
             pass
-    pg = stack.postgres.process.pid
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pg or int(proc.name) == pg:
-                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    found["postgres"] = total
+    found["postgres"] = tree_cpu_seconds(stack.postgres.process.pid)  # its backends too
     return found
 
 
