@@ -119,23 +119,15 @@ def install() -> None:
         finally:
             _local.acquire_ms = (time.perf_counter() - t0) * 1000
 
-    connect = psycopg.Connection.connect.__func__
-
-    def traced_connect(cls, *args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return connect(cls, *args, **kwargs)
-        finally:
-            note("connect", t=time.time(), app=kwargs.get("application_name"), ms=(time.perf_counter() - t0) * 1000)
-
-    module_connect = psycopg.connect  # Connection.connect bound when psycopg was imported (ClusterLocks' way)
-
-    def traced_module_connect(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return module_connect(*args, **kwargs)
-        finally:
-            note("connect", t=time.time(), app=kwargs.get("application_name"), ms=(time.perf_counter() - t0) * 1000)
+    def noting_connects(connect):
+        def traced(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return connect(*args, **kwargs)
+            finally:
+                note("connect", t=time.time(), app=kwargs.get("application_name"),
+                     ms=(time.perf_counter() - t0) * 1000)
+        return traced
 
     catch_up = ReadModel.catch_up
 
@@ -149,8 +141,9 @@ def install() -> None:
     Messages._post_together = traced_together
     store.turn = traced_turn
     ClusterLocks.acquire = traced_acquire
-    psycopg.Connection.connect = classmethod(traced_connect)
-    psycopg.connect = traced_module_connect
+    psycopg.Connection.connect = classmethod(noting_connects(psycopg.Connection.connect.__func__))
+    # psycopg.connect: Connection.connect bound when psycopg was imported (ClusterLocks' way), not the one above
+    psycopg.connect = noting_connects(psycopg.connect)
     ReadModel.catch_up = traced_catch_up
     store.ServiceApplication.prefetch = _timed("prefetch", store.ServiceApplication.prefetch)
     Messages._read_marks = _timed("marks", Messages._read_marks)
