@@ -11,6 +11,9 @@ scheduled send to its answer and to every member's socket:
 - answer back: the application's answer -> the client has it (RPC reply, gunicorn, the front);
 - delivered: the application's answer -> each member's socket (relay, RabbitMQ, the gateway's fan-out).
 
+``--steps closed``: bench.messaging's closed loop over the 5 chats instead (10 posters in each, each waiting for its
+answer; send -> delivered), in turns like the rest.
+
 Modes (``--modes``): messaging's environment, each a name=VAR=value,VAR=value ... (``base`` = none), run in turns.
 
     python -m bench.messaging_trace [--seconds 8] [--rounds 2] [--modes base,...]
@@ -27,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.messaging import Sockets, school_with_classes
+from bench.messaging import Sockets, school_with_classes, spread_latency
 from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth
@@ -150,7 +153,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--modes", default="base", help="name=VAR=value,VAR=value;name2=... ('base': none)")
-    parser.add_argument("--steps", default="one,five", help="one (one chat), five (5 chats)")
+    parser.add_argument("--steps", default="one,five",
+                        help="one (one chat), five (5 chats), closed (closed loop over 5 chats, 10 posting in each)")
     args = parser.parse_args()
     modes: dict[str, dict[str, str]] = {}
     for spec in args.modes.split(";"):
@@ -162,12 +166,21 @@ def main() -> None:
             running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
         chats = school_with_classes(api, sms, 40, 5)
         ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-        sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens])
+        open_steps = set(args.steps.split(",")) - {"closed"}  # the closed loop connects its own sockets
+        sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens] if open_steps else [])
         for n in range(args.rounds):
             for mode, env in modes.items():
                 trace = Path(tmp) / f"{mode}-{n}.jsonl"
                 start_traced(stack, trace, env)
                 for step in args.steps.split(","):
+                    if step == "closed":  # bench.messaging's closed loop over 5 chats (10 posting in each, waiting)
+                        found = spread_latency(stack, api, chats, 10, args.rate, args.seconds)
+                        print(f"round {n + 1}, {mode}, closed over {len(chats)} chats: sent {found['achieved']:.1f}"
+                              f"/s, delivered {100 * found['delivered']:.1f}%, p50 {found['p50']:.1f} ms, p99 "
+                              f"{found['p99']:.1f} ms (answered p99 {found['answered_p99']:.1f} ms)", flush=True)
+                        summary.setdefault((mode, step), []).append(
+                            {"delivered": found["p99"], "p50": found["p50"], "answered": found["answered_p99"]})
+                        continue
                     some = chats[:1] if step == "one" else chats
                     senders = [(chat_id, tokens[m]) for m in range(40) for chat_id, tokens in some]
                     asyncio.run(paced(api, senders, 50, 2, f"warm{mode}{n}{step}"))  # caches and connections

@@ -68,6 +68,8 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env = {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y" if create_table else "n"}
     # consumers' concurrent saves share transactions (group.py); off: the benchmark's baseline
     env["GROUP_COMMIT"] = "n" if env_str("SFERA_STORE_GROUP_COMMIT", "on") == "off" else "y"
+    # commands' concurrent saves (no tracking id) share them too (group.py); off: the benchmark's baseline
+    env["GROUP_SAVES"] = "n" if env_str("SFERA_STORE_GROUP_SAVES", "on") == "off" else "y"
     # concurrent reads of aggregates share statements (group.py, PostgreSQL); off: the benchmark's baseline
     env["GROUP_READ"] = "n" if env_str("SFERA_STORE_GROUP_READ", "on") == "off" else "y"
     # a command's cached aggregates read ahead in one select (ServiceApplication.prefetch); off: bench's baseline
@@ -232,14 +234,16 @@ class _TrackingEventStore(EventStore):
     With a ``group`` (a recorder that can: PostgreSQL, SQLite), such saves of concurrent workers share
     transactions (shared/store/group.py, issue #17)."""
 
-    def __init__(self, *args: Any, group: EventGroupCommit | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, group: EventGroupCommit | None = None, group_saves: bool = False,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.group = group
+        self.group_saves = group_saves and group is not None
 
     def put(self, domain_events: Any, *, processed: Tracking | None = None, **kwargs: Any) -> list[Recording]:
         if kwargs.get("tracking", 0) is None:
             del kwargs["tracking"]  # Application._record's own, None for a save
-        if processed is not None and self.group is not None and not kwargs:
+        if self.group is not None and not kwargs and (processed is not None or self.group_saves and domain_events):
             stored = [self.mapper.to_stored_event(e) for e in domain_events]
             ids = self.group.insert(stored, processed)
             if not ids:
@@ -303,7 +307,8 @@ class ServiceApplication(Application):
         if hasattr(self.recorder, "read_group") and strtobool(self.env.get("GROUP_READ", "y")):
             self.recorder.read_group = EventGroupRead(self.recorder.select_events_of,
                                                       lambda: self.service or self.name)
-        return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder, group=group)
+        return _TrackingEventStore(mapper=self.mapper, recorder=self.recorder, group=group,
+                                   group_saves=strtobool(self.env.get("GROUP_SAVES", "y")))
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
         """The aggregate, if it exists and is a ``cls``."""

@@ -138,3 +138,98 @@ def test_group_commit_can_be_turned_off(durable_store_settings, monkeypatch):
     app.save(tally)
     assert app.apply("identity:1:UserRegistered.v1", tally.id) is True
     assert app.apply("identity:1:UserRegistered.v1", tally.id) is False
+
+
+def bump(app: TallyApplication, tally_id: uuid.UUID) -> int:
+    """A command: read, decide, save (no tracking id)."""
+    tally: Tally = app.repository.get(tally_id)
+    tally.increment()
+    app.save(tally)
+    return tally.count
+
+
+def test_concurrent_commands_saves_share_one_transaction(durable_store_settings):
+    """Commands on different keys at once (posts into 5 chats, each in its chat's turn) took the events table's lock
+    and committed one after the other; now they write together, each event once and in the log once."""
+    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
+                           config=durable_store_settings)
+    n = 10
+    tallies = [Tally() for _ in range(n)]
+    app.save(*tallies)
+    written = counting_transactions(app, hold_first_until_queued=n - 1)
+    saved_before, commits_before = groups_seen(app.service)
+
+    outcomes = run_threads([lambda t=t: bump(app, t.id) for t in tallies])
+
+    assert outcomes == [1] * n
+    assert written == [1, n - 1]  # the first alone, the other nine together
+    assert [app.repository.get(t.id).count for t in tallies] == [1] * n
+    saved, commits = groups_seen(app.service)
+    assert (saved - saved_before, commits - commits_before) == (n, 2)
+    log = app.recorder.select_notifications(start=1, limit=100)
+    assert len(log) == 2 * n  # n created, n incremented: each once
+    assert [e.id for e in log] == sorted(e.id for e in log)
+
+
+def test_a_command_save_that_conflicts_in_a_shared_transaction_fails_alone(durable_store_settings):
+    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
+                           config=durable_store_settings)
+    n = 6
+    tallies = [Tally() for _ in range(n)]
+    app.save(*tallies)
+    stale = app.repository.get(tallies[3].id)
+    moved = app.repository.get(tallies[3].id)
+    moved.increment()
+    app.save(moved)  # stale's next version is taken
+    stale.increment()
+    written = counting_transactions(app, hold_first_until_queued=n - 1)
+
+    def save(i: int, tally: Tally):
+        if i == 3:
+            app.save(stale)
+            return "saved"
+        return bump(app, tally.id)
+
+    outcomes = run_threads([lambda i=i, t=t: save(i, t) for i, t in enumerate(tallies)])
+
+    assert isinstance(outcomes[3], IntegrityError)  # its command would run again (retrying) on what is stored now
+    assert outcomes[:3] + outcomes[4:] == [1] * (n - 1)
+    assert written == [1, n - 1] + [1] * (n - 1)  # together, refused, then each alone
+    assert [app.repository.get(t.id).count for t in tallies] == [1, 1, 1, 1, 1, 1]
+
+
+def test_racing_commands_on_one_aggregate_lose_nothing_when_their_saves_are_grouped(durable_store_settings):
+    """Commands without a key racing on one aggregate: their saves meet in shared transactions that conflict; each
+    is written again alone, the losers run again (``retrying``) and every increment counts once."""
+    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
+                           config=durable_store_settings)
+    tally = Tally()
+    app.save(tally)
+    n = 12
+
+    outcomes = run_threads([lambda: app.retrying(lambda: bump(app, tally.id)) for _ in range(n)])
+
+    assert sorted(outcomes) == list(range(1, n + 1))
+    assert app.repository.get(tally.id).count == n
+
+
+def test_commands_saves_can_be_left_out_of_groups(durable_store_settings, monkeypatch):
+    monkeypatch.setenv("SFERA_STORE_GROUP_SAVES", "off")  # the benchmark's baseline: processed events only
+    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
+                           config=durable_store_settings)
+    assert app.events.group is not None
+    n = 4
+    tallies = [Tally() for _ in range(n)]
+    app.save(*tallies)
+    recorder = app.process_recorder
+    original = recorder.insert_events
+    written: list[int] = []
+
+    def insert_events(stored_events, **kwargs):
+        written.append(len(stored_events))
+        return original(stored_events, **kwargs)
+
+    recorder.insert_events = insert_events
+    assert run_threads([lambda t=t: bump(app, t.id) for t in tallies]) == [1] * n
+    assert written == [1] * n
+    assert app.events.group.waiting() == 0
