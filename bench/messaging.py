@@ -74,10 +74,11 @@ def school_with_classes(api: str, sms: SmsCapture, members: int, classes: int) -
     return found
 
 
-def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, seconds: float
-                ) -> tuple[dict[str, float], list[float], int, float]:
+def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, seconds: float,
+                each: dict[str, list] | None = None) -> tuple[dict[str, float], list[float], int, float]:
     """Each (chat, token, name) posts every ``interval`` s for ``seconds``, in its own thread: the texts sent with
-    their send times, each POST's answer time (ms), the failures, and how long the posting took."""
+    their send times, each POST's answer time (ms), the failures, and how long the posting took; ``each`` gets
+    every text's [sent, answered (wall clock), status]."""
     sent: dict[str, float] = {}
     answered: list[float] = []
     failures = 0
@@ -91,10 +92,13 @@ def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, 
             text = f"{name}:{n}:{uuid.uuid4().hex[:6]}"
             sent[text] = time.time()
             t0 = time.perf_counter()
-            if session.post(f"{api}/chats/{chat_id}/messages", headers=auth(token), timeout=30,
-                            json={"text": text}).status_code != 201:
+            status = session.post(f"{api}/chats/{chat_id}/messages", headers=auth(token), timeout=30,
+                                  json={"text": text}).status_code
+            if status != 201:
                 failures += 1
             answered.append((time.perf_counter() - t0) * 1000)
+            if each is not None:
+                each[text] = [sent[text], time.time(), status]
             n += 1
             pause = started + n * interval - time.perf_counter()
             if pause > 0:
@@ -216,15 +220,16 @@ class Sockets:
 
 
 def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters: int, rate: float,
-                   seconds: float) -> dict:
+                   seconds: float, each: dict[str, list] | None = None) -> dict:
     """``rate`` msg/s spread evenly over ``chats`` (``posters`` of each chat posting, each at its share of the
-    rate), every member of every chat connected: send -> delivered to each member."""
+    rate), every member of every chat connected: send -> delivered to each member (``arrivals``: each text's
+    arrival times; ``each``: see ``paced_posts``)."""
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
     sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens])
     time.sleep(1)
     sent, answered, failures, post_seconds = paced_posts(
         api, [(chat_id, tokens[p], f"spread:{c}.{p}") for p in range(posters) for c, (chat_id, tokens) in
-              enumerate(chats)], posters * len(chats) / rate, seconds)
+              enumerate(chats)], posters * len(chats) / rate, seconds, each)
     time.sleep(3)  # the last deliveries land
     sockets.close()
     latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
@@ -232,7 +237,8 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
     return {"rate": rate, "achieved": len(sent) / post_seconds, "delivered": len(latencies) / max(1, expected),
             "expected": expected, "p50": percentile(latencies, 0.5) if latencies else float("nan"),
             "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures,
-            "answered_p50": percentile(answered, 0.5), "answered_p99": percentile(answered, 0.99)}
+            "answered_p50": percentile(answered, 0.5), "answered_p99": percentile(answered, 0.99),
+            "arrivals": sockets.arrivals}
 
 
 async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str

@@ -131,6 +131,9 @@ def analyse(trace: Path, posts: dict, arrivals: dict, label: str, cpu: dict[str,
     catch_ups = [r["ms"] for r in window if r["k"] == "catch_up" and r["moved"]]
     gaps = [r["ms"] for r in window if r["k"] == "gap"]
     spans = [(r["t"] - r["ms"] / 1000, r["t"]) for r in window if r["k"] == "catch_up" and r["moved"]]
+    collections = [r for r in records if r["k"] == "gc" and t_lo <= r["t"] <= t_hi + 1]
+    in_gc = sum(r["ms"] for r in window if r["k"] == "gap" and any(
+        c["t"] - c["ms"] / 1000 - 0.005 <= r["t"] <= c["t"] + 0.02 for c in collections))
     in_catch_up = sum(r["ms"] for r in window if r["k"] == "gap" and any(a <= r["t"] <= b + 0.05 for a, b in spans))
     print(f"  {label}: {len(posts)} posts, {len(batches)} turns ({len(posts) / max(1, len(batches)):.2f} posts a "
           f"turn), failures {sum(1 for *_, s in posts.values() if s != 201)}")
@@ -139,7 +142,11 @@ def analyse(trace: Path, posts: dict, arrivals: dict, label: str, cpu: dict[str,
               f"max {max(values, default=float('nan')):8.2f}  (n {len(values)})")
     print(f"    connects {connects}; read model catch-ups {len(catch_ups)} (ms p50 {q(catch_ups, 0.5):.1f}, max "
           f"{max(catch_ups, default=0):.1f}); loop stalls > 10 ms: {len(gaps)} (max {max(gaps, default=0):.1f} ms, "
-          f"sum {sum(gaps):.0f} ms, {in_catch_up:.0f} of it during catch-ups)")
+          f"sum {sum(gaps):.0f} ms, {in_catch_up:.0f} of it during catch-ups, {in_gc:.0f} right after a collection)")
+    for gen in (0, 1, 2):
+        pauses = [c["ms"] for c in collections if c["gen"] == gen]
+        print(f"    gc generation {gen}: {len(pauses)} collections, {sum(pauses):.0f} ms in all, max "
+              f"{max(pauses, default=0):.1f} ms")
     print("    CPU ms a post: " + ", ".join(f"{k} {1000 * v / len(posts):.2f}" for k, v in sorted(
         cpu.items(), key=lambda kv: -kv[1]) if v > 0.0001 * len(posts)) + f"; load {os.getloadavg()[0]:.2f}",
         flush=True)
@@ -174,7 +181,12 @@ def main() -> None:
                 start_traced(stack, trace, env)
                 for step in args.steps.split(","):
                     if step == "closed":  # bench.messaging's closed loop over 5 chats (10 posting in each, waiting)
-                        found = spread_latency(stack, api, chats, 10, args.rate, args.seconds)
+                        own, before, each = time.process_time(), cpu_of(stack), {}
+                        found = spread_latency(stack, api, chats, 10, args.rate, args.seconds, each)
+                        after = cpu_of(stack)
+                        print(f"  the bench's own CPU: {time.process_time() - own:.2f} s", flush=True)
+                        analyse(trace, each, found["arrivals"], f"round {n + 1}, {mode}, closed",
+                                {k: after[k] - before.get(k, after[k]) for k in after}, args.seconds)
                         print(f"round {n + 1}, {mode}, closed over {len(chats)} chats: sent {found['achieved']:.1f}"
                               f"/s, delivered {100 * found['delivered']:.1f}%, p50 {found['p50']:.1f} ms, p99 "
                               f"{found['p99']:.1f} ms (answered p99 {found['answered_p99']:.1f} ms)", flush=True)

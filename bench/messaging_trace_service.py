@@ -12,6 +12,7 @@ microseconds a stage. Stages:
 - ``connect``: every PostgreSQL connection the process opened (application_name, how long);
 - ``catch_up``: each catch-up of a read model (how long, how many notifications): CPU in the service's one
   thread that every post waits behind;
+- ``gc``: each of Python's cyclic collections (how long, which generation);
 - ``gap``: the event loop's stalls (a green thread that woke every 5 ms and found itself late by more than 10 ms).
 
     python -m bench.messaging_trace_service messaging
@@ -19,6 +20,7 @@ microseconds a stage. Stages:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -149,6 +151,15 @@ def install() -> None:
     Messages._read_marks = _timed("marks", Messages._read_marks)
     store.ServiceApplication.save = _timed("save", store.ServiceApplication.save)
     PostgresGroupRecorder._call_insert_function = _timed("insert", PostgresGroupRecorder._call_insert_function)
+    started: dict[str, float] = {}
+
+    def gc_timer(phase: str, info: dict) -> None:
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        elif "t" in started:
+            note("gc", t=time.time(), ms=(time.perf_counter() - started.pop("t")) * 1000, gen=info["generation"])
+
+    gc.callbacks.append(gc_timer)
     eventlet.spawn_n(_flush_forever)
     eventlet.spawn_n(_watch_loop)
 
