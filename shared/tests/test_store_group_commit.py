@@ -56,14 +56,30 @@ def run_threads(calls) -> list[object]:
     return outcomes
 
 
+def new_app(config) -> TallyApplication:
+    return make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True, config=config)
+
+
+def with_a_stale_copy(app: TallyApplication, n: int, k: int) -> tuple[list[Tally], Tally]:
+    """``n`` tallies saved, and a copy of the ``k``-th incremented after it was read and before another save of it
+    moved it on: saving the copy conflicts (its next version is taken)."""
+    tallies = [Tally() for _ in range(n)]
+    app.save(*tallies)
+    stale = app.repository.get(tallies[k].id)
+    moved = app.repository.get(tallies[k].id)
+    moved.increment()
+    app.save(moved)
+    stale.increment()
+    return tallies, stale
+
+
 def groups_seen(service: str) -> tuple[float, float]:
     saves = metrics.store_group_saves.labels(service)
     return saves._sum.get(), sum(b.get() for b in saves._buckets)
 
 
 def test_concurrent_processed_events_share_one_transaction_each_recorded_once(durable_store_settings):
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     assert app.events.group is not None
     n = 12
     tallies = [Tally() for _ in range(n)]
@@ -88,17 +104,10 @@ def test_concurrent_processed_events_share_one_transaction_each_recorded_once(du
 
 
 def test_a_failing_save_in_a_shared_transaction_fails_alone_the_others_apply_once(durable_store_settings):
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     n = 8
-    tallies = [Tally() for _ in range(n)]
-    app.save(*tallies)
+    tallies, stale = with_a_stale_copy(app, n, 4)
     poison = tallies[4]
-    stale = app.repository.get(poison.id)  # read before another save moves it on: its next version is taken
-    moved = app.repository.get(poison.id)
-    moved.increment()
-    app.save(moved)
-    stale.increment()
     written = counting_transactions(app, hold_first_until_queued=n - 1)
     failures_before = metrics.store_group_failures.labels(app.service)._value.get()
 
@@ -131,8 +140,7 @@ def test_memory_stores_save_each_processed_event_alone():
 
 def test_group_commit_can_be_turned_off(durable_store_settings, monkeypatch):
     monkeypatch.setenv("SFERA_STORE_GROUP_COMMIT", "off")  # the benchmark's baseline: one transaction per event
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     assert app.events.group is None
     tally = Tally()
     app.save(tally)
@@ -151,8 +159,7 @@ def bump(app: TallyApplication, tally_id: uuid.UUID) -> int:
 def test_concurrent_commands_saves_share_one_transaction(durable_store_settings):
     """Commands on different keys at once (posts into 5 chats, each in its chat's turn) took the events table's lock
     and committed one after the other; now they write together, each event once and in the log once."""
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     n = 10
     tallies = [Tally() for _ in range(n)]
     app.save(*tallies)
@@ -172,16 +179,9 @@ def test_concurrent_commands_saves_share_one_transaction(durable_store_settings)
 
 
 def test_a_command_save_that_conflicts_in_a_shared_transaction_fails_alone(durable_store_settings):
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     n = 6
-    tallies = [Tally() for _ in range(n)]
-    app.save(*tallies)
-    stale = app.repository.get(tallies[3].id)
-    moved = app.repository.get(tallies[3].id)
-    moved.increment()
-    app.save(moved)  # stale's next version is taken
-    stale.increment()
+    tallies, stale = with_a_stale_copy(app, n, 3)
     written = counting_transactions(app, hold_first_until_queued=n - 1)
 
     def save(i: int, tally: Tally):
@@ -201,8 +201,7 @@ def test_a_command_save_that_conflicts_in_a_shared_transaction_fails_alone(durab
 def test_racing_commands_on_one_aggregate_lose_nothing_when_their_saves_are_grouped(durable_store_settings):
     """Commands without a key racing on one aggregate: their saves meet in shared transactions that conflict; each
     is written again alone, the losers run again (``retrying``) and every increment counts once."""
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     tally = Tally()
     app.save(tally)
     n = 12
@@ -215,8 +214,7 @@ def test_racing_commands_on_one_aggregate_lose_nothing_when_their_saves_are_grou
 
 def test_commands_saves_can_be_left_out_of_groups(durable_store_settings, monkeypatch):
     monkeypatch.setenv("SFERA_STORE_GROUP_SAVES", "off")  # the benchmark's baseline: processed events only
-    app = make_application(TallyApplication, f"tally_{uuid.uuid4().hex[:6]}", create_table=True,
-                           config=durable_store_settings)
+    app = new_app(durable_store_settings)
     assert app.events.group is not None
     n = 4
     tallies = [Tally() for _ in range(n)]
