@@ -238,7 +238,7 @@ class _TrackingEventStore(EventStore):
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.group = group
-        self.group_saves = group_saves and group is not None
+        self.group_saves = group_saves  # used with a group only (put)
 
     def put(self, domain_events: Any, *, processed: Tracking | None = None, **kwargs: Any) -> list[Recording]:
         if kwargs.get("tracking", 0) is None:
