@@ -20,7 +20,6 @@ microseconds a stage. Stages:
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -80,6 +79,7 @@ def install() -> None:
     import shared.store as store
     from messaging.application.messages import Messages
     from shared.locks import ClusterLocks
+    from shared.observability.gc import time_collections
     from shared.projection import ReadModel
     from shared.store.recorders import PostgresGroupRecorder
 
@@ -151,15 +151,8 @@ def install() -> None:
     Messages._read_marks = _timed("marks", Messages._read_marks)
     store.ServiceApplication.save = _timed("save", store.ServiceApplication.save)
     PostgresGroupRecorder._call_insert_function = _timed("insert", PostgresGroupRecorder._call_insert_function)
-    started: dict[str, float] = {}
-
-    def gc_timer(phase: str, info: dict) -> None:
-        if phase == "start":
-            started["t"] = time.perf_counter()
-        elif "t" in started:
-            note("gc", t=time.time(), ms=(time.perf_counter() - started.pop("t")) * 1000, gen=info["generation"])
-
-    gc.callbacks.append(gc_timer)
+    time_collections(lambda generation, pause, cpu, collected:
+                     note("gc", t=time.time(), ms=pause * 1000, gen=generation))
     eventlet.spawn_n(_flush_forever)
     eventlet.spawn_n(_watch_loop)
 

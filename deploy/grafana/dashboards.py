@@ -134,6 +134,18 @@ def overview() -> Dashboard:
                    "CPU seconds per second used by our processes, per job (the client library's process "
                    "collector).", "percentunit",
                    (f'sum by (job) (rate(process_cpu_seconds_total{{job=~"sfera-.+"}}[{RI}]))', "{{job}}")),
+            series("Time paused in garbage collection",
+                   "Share of each process's wall time spent in Python's cyclic garbage collector, every "
+                   "generation (shared/observability/gc.py): the process's event loop waits behind each "
+                   "collection, requests and pushes with it.", "percentunit",
+                   (f"sum by (process) (rate(sfera_gc_pause_seconds_sum[{RI}]))", "{{process}}")),
+            series("Full collections' mean pause",
+                   "Mean pause of each process's full (generation 2) collections, which walk every live "
+                   "object: one tens of milliseconds long shows in every latency percentile. Services freeze "
+                   "what starting made out of them (SFERA_SERVICE_GC_FREEZE), the realtime server its settled "
+                   "sockets (SFERA_REALTIME_GC_FREEZE).", "s",
+                   (f'max by (process) (rate(sfera_gc_pause_seconds_sum{{generation="2"}}[{RI}]) '
+                    f'/ rate(sfera_gc_pause_seconds_count{{generation="2"}}[{RI}]))', "{{process}}")),
         ]),
     ])
 

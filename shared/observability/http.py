@@ -18,6 +18,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.observability.gc import export_gc_metrics
+
 HealthCheck = Callable[[], None]  # raises when unhealthy
 
 
@@ -86,7 +88,9 @@ class _QuietHandler(WSGIRequestHandler):
 def serve(process: str, port: int, checks: dict[str, HealthCheck], readiness: Readiness | None = None,
           host: str = "127.0.0.1") -> WSGIServer | None:
     """Serve /metrics, /healthz and /livez on ``port`` in a daemon thread (0: do nothing); with ``readiness``,
-    /healthz is 503 until it is ready."""
+    /healthz is 503 until it is ready. The process's garbage collections are measured into its metrics from now on
+    (shared/observability/gc.py), a port or none."""
+    export_gc_metrics(process)
     if not port:
         return None
     server = make_server(host, port, make_wsgi_app(process, checks, readiness), handler_class=_QuietHandler)

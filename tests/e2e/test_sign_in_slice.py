@@ -55,9 +55,19 @@ def test_every_process_serves_health_and_metrics(platform):
         assert health["status"] == "ok", (name, health)
         assert set(health["checks"]) >= {"broker", "store"}, name
         assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
+        assert_gc_measured(f"http://127.0.0.1:{port}/metrics", name)
     gateway = requests.get(f"{platform.gateway_url}/healthz", timeout=5).json()
     assert gateway["status"] == "ok"
     assert "sfera_http_request_duration_seconds" in requests.get(f"{platform.gateway_url}/metrics", timeout=5).text
+    assert_gc_measured(f"{platform.gateway_url}/metrics", "gateway")
+    assert_gc_measured(f"{platform.gateway_url}/_realtime/metrics", "realtime")
+    assert_gc_measured(f"http://127.0.0.1:{platform.config.sfu_port}/metrics", "sfu")
+
+
+def assert_gc_measured(url: str, process: str) -> None:
+    """The process's garbage collections are on its /metrics under its own name (shared/observability/gc.py),
+    young ones counted already (a process allocates as it starts)."""
+    assert metric(url, "sfera_gc_pause_seconds_count", process=process, generation="0") >= 1, (url, process)
 
 
 def test_the_request_id_reaches_the_service_logs(platform, api):

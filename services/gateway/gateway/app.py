@@ -24,6 +24,7 @@ from shared.blobs import document_max_bytes
 from shared.config import env_int, env_str, settings
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
 from shared.observability import metrics
+from shared.observability.gc import export_gc_metrics
 from shared.observability.http import run_checks
 from shared.observability.logging import configure_logging, get_logger, request_id_var
 from shared.production import check_production
@@ -57,6 +58,7 @@ def _body_left_unread(req) -> bool:
 def create_app(rpc: RpcPool | None = None) -> Flask:
     check_production("gateway")  # raises before anything starts: gunicorn then stops with the message
     configure_logging("gateway")
+    export_gc_metrics("gateway")
     app = Flask(__name__)
     app.json = GatewayJSONProvider(app)  # bounded depth, storable text (gateway.input)
     # Every body is cut off at the JSON limit unless its endpoint takes more (uploads, webhooks:

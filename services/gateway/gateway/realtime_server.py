@@ -46,7 +46,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy, HttpVersion11
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from gateway.front_proxy import (
     FAILED,
@@ -82,6 +82,7 @@ from gateway.upstream import Exchange, Unreachable, Upstream
 from shared.config import env_int, env_str, settings
 from shared.errors import DomainError
 from shared.observability import metrics
+from shared.observability.gc import export_gc_metrics
 from shared.observability.logging import configure_logging, get_logger
 from shared.production import refuse_unsafe_start
 
@@ -99,31 +100,6 @@ FAN_OUT = Histogram("sfera_realtime_fan_out_seconds", "From an event's arrival a
                     "its frames handed to every recipient socket's kernel buffer (the server's share of send -> "
                     "delivered: its queue, the audience, the writes).",
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-GC_PAUSES = Histogram("sfera_gc_pause_seconds", "Pauses of the realtime server's loop in Python's cyclic garbage "
-                      "collector, by generation (a full pass walks every live object: thousands of sockets' worth).",
-                      ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
-GC_CPU = Counter("sfera_gc_cpu_seconds_total", "CPU time of the realtime server's collections (its pauses less the "
-                 "time the machine gave to others), by generation.", ["generation"])
-GC_COLLECTED = Counter("sfera_gc_collected_total", "Objects the realtime server's cyclic garbage collector freed "
-                       "(cyclic garbage: what refcounting alone did not free), by generation.", ["generation"])
-
-
-def measure_gc_pauses() -> None:
-    """Every collection's pause into GC_PAUSES and what it freed into GC_COLLECTED (a callback at its start and its
-    stop)."""
-    started = [0.0, 0.0]
-
-    def callback(phase: str, info: dict) -> None:
-        if phase == "start":
-            started[:] = time.perf_counter(), time.thread_time()
-        else:
-            GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
-            GC_CPU.labels(str(info["generation"])).inc(time.thread_time() - started[1])
-            GC_COLLECTED.labels(str(info["generation"])).inc(info["collected"])
-
-    gc.callbacks.append(callback)
-
-
 class Generations:
     """Keeps the objects of sockets that stay out of the cyclic collector's full passes (``gc.freeze``): a full pass
     walks every live object, and frees almost nothing here: bench.realtime measured 8 of them, 2.2 s of CPU, while
@@ -746,7 +722,7 @@ def main() -> None:
     parser.add_argument("--upstream", help="the gunicorn gateway this process fronts (every other path)")
     args = parser.parse_args()
     configure_logging("gateway")
-    measure_gc_pauses()
+    export_gc_metrics("realtime")
     refuse_unsafe_start("realtime")  # as the gunicorn gateway does: no start on development secrets in production
     from gateway.rpc import RpcPool
 

@@ -29,6 +29,7 @@ from sfu.bus import CommandConsumer, FactPublisher
 from sfu.server import Node, serve
 from shared.blobs import blob_store
 from shared.config import settings
+from shared.observability.gc import export_gc_metrics
 from shared.observability.logging import configure_logging
 from shared.production import refuse_unsafe_start
 from shared.shutdown import exit_within
@@ -54,6 +55,7 @@ def main() -> int:
         return 1
     config = settings()
     configure_logging("sfu", config.log_level)
+    export_gc_metrics("sfu")
     host = os.environ.get("SFERA_SFU_HOST", "127.0.0.1")
     port = int(os.environ.get("SFERA_SFU_PORT", "8300"))
     name = node_name(port)
