@@ -10,7 +10,12 @@ Two load generators, both reported:
 - closed loop (the rows of earlier sessions, kept so nothing is hidden): 10 posters of a chat, each waiting for
   its answer before its next post. Such a generator can never send more than 10 / (POST latency) a second and
   waits out the platform's slow moments instead of measuring them (coordinated omission): it measures latency at
-  the rate it manages, not the capacity asked for.
+  the rate it manages, not the capacity asked for. The posters' schedules are spread over their interval; the
+  spread step also runs them all starting at once, as before 2026-12-01 (every poster posting in the same
+  millisecond 4 times a second: that measured how a burst of 50 drains, not 200 msg/s).
+
+The members' sockets are read by a process of their own (bench.listeners: arrival times not behind the posters'
+threads, the reader's own lateness printed); ``--listeners thread``: a thread of the bench's, as before.
 
 Baseline of the same run: ``GET /api/v1/me`` (one authenticated RPC).
 
@@ -33,6 +38,7 @@ import requests
 import simple_websocket
 
 from bench import report
+from bench.listeners import Listeners
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, burst, running_platform
 from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
@@ -75,18 +81,27 @@ def school_with_classes(api: str, sms: SmsCapture, members: int, classes: int) -
 
 
 def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, seconds: float,
-                each: dict[str, list] | None = None) -> tuple[dict[str, float], list[float], int, float]:
+                each: dict[str, list] | None = None, phased: bool = True
+                ) -> tuple[dict[str, float], list[float], int, float]:
     """Each (chat, token, name) posts every ``interval`` s for ``seconds``, in its own thread: the texts sent with
     their send times, each POST's answer time (ms), the failures, and how long the posting took; ``each`` gets
-    every text's [sent, answered (wall clock), status]."""
+    every text's [sent, answered (wall clock), status].
+
+    ``phased``: the posters' schedules are spread evenly over one interval (poster k of n starts k/n of it late),
+    so that the rate arrives as evenly as the answers let it. Unphased, every poster starts at once: all of them
+    post in the same millisecond every interval (50 posts at once 4 times a second for 200 msg/s over 5 chats of
+    10 posters), and the figure measures how fast such a burst drains, not the rate; kept to compare."""
     sent: dict[str, float] = {}
     answered: list[float] = []
     failures = 0
+    lead = 0.2  # every thread started before the first is due
+    began = time.perf_counter() + lead
 
-    def post(chat_id: str, token: str, name: str) -> None:
+    def post(k: int, chat_id: str, token: str, name: str) -> None:
         nonlocal failures
         session = requests.Session()
-        started = time.perf_counter()
+        started = began + (k * interval / len(posters) if phased else 0.0)
+        time.sleep(max(0.0, started - time.perf_counter()))
         n = 0
         while time.perf_counter() - started < seconds:
             text = f"{name}:{n}:{uuid.uuid4().hex[:6]}"
@@ -104,8 +119,7 @@ def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, 
             if pause > 0:
                 time.sleep(pause)
 
-    threads = [threading.Thread(target=post, args=poster) for poster in posters]
-    began = time.perf_counter()
+    threads = [threading.Thread(target=post, args=(k, *poster)) for k, poster in enumerate(posters)]
     for t in threads:
         t.start()
     for t in threads:
@@ -208,6 +222,9 @@ class Sockets:
             if message["type"] == "MessagePosted":
                 self.arrivals.setdefault(message["data"]["text"], []).append(at)
 
+    def refresh(self) -> None:
+        """Nothing to bring: this process's thread fills ``arrivals`` and ``frames`` as frames come."""
+
     def close(self) -> None:
         async def close() -> None:
             for task in self.readers:
@@ -220,16 +237,18 @@ class Sockets:
 
 
 def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters: int, rate: float,
-                   seconds: float, each: dict[str, list] | None = None) -> dict:
+                   seconds: float, each: dict[str, list] | None = None, listeners=Listeners,
+                   phased: bool = True) -> dict:
     """``rate`` msg/s spread evenly over ``chats`` (``posters`` of each chat posting, each at its share of the
-    rate), every member of every chat connected: send -> delivered to each member (``arrivals``: each text's
-    arrival times; ``each``: see ``paced_posts``)."""
+    rate), every member of every chat connected (by ``listeners``: a process of their own, or ``Sockets``, a
+    thread of this one): send -> delivered to each member (``arrivals``: each text's arrival times; ``each``: see
+    ``paced_posts``; ``reader_lag_p99``: the listeners' own loop lateness, ms, when they measure it)."""
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-    sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens])
+    sockets = listeners(ws_url, [token for _, tokens in chats for token in tokens])
     time.sleep(1)
     sent, answered, failures, post_seconds = paced_posts(
         api, [(chat_id, tokens[p], f"spread:{c}.{p}") for p in range(posters) for c, (chat_id, tokens) in
-              enumerate(chats)], posters * len(chats) / rate, seconds, each)
+              enumerate(chats)], posters * len(chats) / rate, seconds, each, phased)
     time.sleep(3)  # the last deliveries land
     sockets.close()
     latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
@@ -238,7 +257,8 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
             "expected": expected, "p50": percentile(latencies, 0.5) if latencies else float("nan"),
             "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures,
             "answered_p50": percentile(answered, 0.5), "answered_p99": percentile(answered, 0.99),
-            "arrivals": sockets.arrivals}
+            "arrivals": sockets.arrivals,
+            "reader_lag_p99": percentile(sockets.lag_ms, 0.99) if getattr(sockets, "lag_ms", None) else None}
 
 
 async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str
@@ -286,21 +306,24 @@ async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seco
 
 
 def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[float, ...], seconds: float,
-              label: str) -> list[dict]:
+              label: str, listeners=Listeners) -> list[dict]:
     """Open-loop steps: at each rate, posts spread evenly over ``chats``, each post by the next member of its chat
-    (all 40 post in turn), every member of every chat on WebSocket: send (as scheduled) -> delivered to each."""
+    (all 40 post in turn), every member of every chat on WebSocket (``listeners``, as in ``spread_latency``):
+    send (as scheduled) -> delivered to each."""
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-    sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens])
+    sockets = listeners(ws_url, [token for _, tokens in chats for token in tokens])
     members = len(chats[0][1])
     senders = [(chat_id, tokens[m]) for m in range(members) for chat_id, tokens in chats]
     time.sleep(1)
     rows = []
     try:
         for rate in rates:
+            sockets.refresh()
             frames_before = dict(sockets.frames)
             sent, answered, failures, late, took = asyncio.run(_open_loop(api, senders, rate, seconds,
                                                                           f"{label}{rate}"))
             time.sleep(2)  # the last deliveries land
+            sockets.refresh()
             latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
             expected = len(sent) * members
             frames = {kind: n - frames_before.get(kind, 0) for kind, n in sockets.frames.items()
@@ -397,7 +420,11 @@ def main() -> None:
     parser.add_argument("--spread-seconds", type=float, default=10.0)
     parser.add_argument("--open-seconds", type=float, default=5.0, help="each open-loop step's length")
     parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--listeners", choices=("process", "thread"), default="process",
+                        help="who reads the members' sockets: a process of their own (bench.listeners), or a thread "
+                             "of the bench's, beside its posters (the way of sessions before 2026-12-01)")
     args = parser.parse_args()
+    listeners = Listeners if args.listeners == "process" else Sockets
     sms = SmsCapture()
     with running_platform(sms, SFERA_OPERATOR_PHONES=OPERATOR) as (stack, api):
         print(f"{args.chats} class chats of {args.members} ...", flush=True)
@@ -405,20 +432,28 @@ def main() -> None:
         chat_id, tokens = chats[0]
         print(f"open loop: a class chat of {args.members}, all on WebSocket, every member posting in turn ...",
               flush=True)
-        open_one = open_loop(stack, api, chats[:1], OPEN_RATES, args.open_seconds, "open")
+        open_one = open_loop(stack, api, chats[:1], OPEN_RATES, args.open_seconds, "open", listeners)
         print(f"open loop: {args.spread_rate:.0f} msg/s over {len(chats)} chats of {args.members}, all "
               f"{len(chats) * args.members} on WebSocket ...", flush=True)
-        open_spread = open_loop(stack, api, chats, (args.spread_rate,), args.spread_seconds, "openspread")[0]
+        open_spread = open_loop(stack, api, chats, (args.spread_rate,), args.spread_seconds, "openspread",
+                                listeners)[0]
         print(f"closed loop: a class chat of {args.members}, all on WebSocket, {args.posters} posting ...",
               flush=True)
         rows = live_latency(stack, api, chat_id, tokens, args.posters)
         print(f"closed loop: {args.spread_rate:.0f} msg/s over {len(chats)} chats of {args.members}, all "
               f"{len(chats) * args.members} on WebSocket, {args.posters} posting in each ...", flush=True)
-        spread = spread_latency(stack, api, chats, args.posters, args.spread_rate, args.spread_seconds)
-        print(f"  sent {spread['achieved']:6.1f}/s, delivered {100 * spread['delivered']:5.1f}% of "
-              f"{spread['expected']}, p50 {spread['p50']:7.1f} ms, p99 {spread['p99']:7.1f} ms, "
-              f"{spread['failures']} failed (POST answered p50 {spread['answered_p50']:.1f} ms, "
-              f"p99 {spread['answered_p99']:.1f} ms)", flush=True)
+        spread = spread_latency(stack, api, chats, args.posters, args.spread_rate, args.spread_seconds,
+                                listeners=listeners)
+        # the same posters all starting at once (as before 2026-12-01): bursts of every poster 4 times a second
+        aligned = spread_latency(stack, api, chats, args.posters, args.spread_rate, args.spread_seconds,
+                                 listeners=listeners, phased=False)
+        for name, found in (("phased", spread), ("aligned", aligned)):
+            lag = "" if found["reader_lag_p99"] is None else f"; the listeners' loop late p99 " \
+                                                             f"{found['reader_lag_p99']:.1f} ms"
+            print(f"  {name}: sent {found['achieved']:6.1f}/s, delivered {100 * found['delivered']:5.1f}% of "
+                  f"{found['expected']}, p50 {found['p50']:7.1f} ms, p99 {found['p99']:7.1f} ms, "
+                  f"{found['failures']} failed (POST answered p50 {found['answered_p50']:.1f} ms, "
+                  f"p99 {found['answered_p99']:.1f} ms{lag})", flush=True)
         me = requests.get(f"{api}/me", headers=auth(tokens[0]), timeout=30).json()
         print("an RPC over nameko's proxy and over shared.rpc's, in turns ...", flush=True)
         transport = rpc_transport(stack, me["user_id"])
@@ -449,12 +484,14 @@ def main() -> None:
                best["p99"] / history["base_p99"], goal)
     print(f"{args.spread_rate:.0f} msg/s asked over {len(chats)} chats of {args.members}: sent "
           f"{spread['achieved']:.1f} msg/s ({spread['achieved'] * args.members:.0f} deliveries/s), delivered "
-          f"{100 * spread['delivered']:.1f}%: send -> delivered p50 {spread['p50']:.1f} ms, p99 {spread['p99']:.1f} ms")
+          f"{100 * spread['delivered']:.1f}%: send -> delivered p50 {spread['p50']:.1f} ms, p99 {spread['p99']:.1f} ms "
+          f"(posters all starting at once: p50 {aligned['p50']:.1f} ms, p99 {aligned['p99']:.1f} ms)")
     report.row("messaging", f"live chat delivery, closed loop: {args.spread_rate:.0f} msg/s asked, spread over "
                f"{len(chats)} chats of {args.members} (all {len(chats) * args.members} on WebSocket, {args.posters} "
-               "posting in each, each waiting for its answer), send -> delivered", f"{spread['achieved']:.1f} msg/s "
-               f"sent, {100 * spread['delivered']:.1f}% delivered, p99 {spread['p99']:.1f} ms (p50 "
-               f"{spread['p50']:.1f} ms)", base, spread["p99"] / history["base_p99"], goal)
+               "posting in each, their schedules spread over the interval, each waiting for its answer), send -> "
+               "delivered", f"{spread['achieved']:.1f} msg/s sent, {100 * spread['delivered']:.1f}% delivered, p99 "
+               f"{spread['p99']:.1f} ms (p50 {spread['p50']:.1f} ms; all posters at once: p99 {aligned['p99']:.1f} "
+               "ms)", base, spread["p99"] / history["base_p99"], goal)
     old, new = transport["nameko"], transport["shared.rpc"]
     print(f"identity.get_person in turns: shared.rpc p50 {new['p50']:.2f} / p99 {new['p99']:.2f} ms, caller CPU "
           f"{new['cpu']:.3f} ms a call; nameko's proxy p50 {old['p50']:.2f} / p99 {old['p99']:.2f} ms, "

@@ -30,7 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.messaging import Sockets, school_with_classes, spread_latency
+from bench.listeners import Listeners
+from bench.messaging import school_with_classes, spread_latency
 from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth
@@ -174,7 +175,7 @@ def main() -> None:
         chats = school_with_classes(api, sms, 40, 5)
         ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
         open_steps = set(args.steps.split(",")) - {"closed"}  # the closed loop connects its own sockets
-        sockets = Sockets(ws_url, [token for _, tokens in chats for token in tokens] if open_steps else [])
+        sockets = Listeners(ws_url, [token for _, tokens in chats for token in tokens] if open_steps else [])
         for n in range(args.rounds):
             for mode, env in modes.items():
                 trace = Path(tmp) / f"{mode}-{n}.jsonl"
@@ -203,6 +204,7 @@ def main() -> None:
                     after = cpu_of(stack)
                     time.sleep(1)  # the trace's last flush
                     cpu = {k: after[k] - before.get(k, after[k]) for k in after}
+                    sockets.refresh()
                     summary.setdefault((mode, step), []).append(analyse(
                         trace, posts, sockets.arrivals, f"round {n + 1}, {mode}, {step}", cpu, args.seconds))
         sockets.close()
