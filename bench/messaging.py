@@ -258,7 +258,8 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
             "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures,
             "answered_p50": percentile(answered, 0.5), "answered_p99": percentile(answered, 0.99),
             "arrivals": sockets.arrivals,
-            "reader_lag_p99": percentile(sockets.lag_ms, 0.99) if getattr(sockets, "lag_ms", None) else None}
+            "reader_lag_p99": percentile(sockets.lag_ms, 0.99) if getattr(sockets, "lag_ms", None) else None,
+            "reader_cpu": getattr(sockets, "cpu", None)}
 
 
 async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str
