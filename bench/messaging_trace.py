@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 
 from bench.listeners import Listeners
-from bench.messaging import school_with_classes, spread_latency
+from bench.messaging import run_on_uvloop, school_with_classes, spread_latency
 from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth
@@ -196,10 +196,10 @@ def main() -> None:
                         continue
                     some = chats[:1] if step == "one" else chats
                     senders = [(chat_id, tokens[m]) for m in range(40) for chat_id, tokens in some]
-                    asyncio.run(paced(api, senders, 50, 2, f"warm{mode}{n}{step}"))  # caches and connections
+                    run_on_uvloop(paced(api, senders, 50, 2, f"warm{mode}{n}{step}"))  # caches and connections
                     time.sleep(1)
                     before = cpu_of(stack)
-                    posts = asyncio.run(paced(api, senders, args.rate, args.seconds, f"{mode}{n}{step}"))
+                    posts = run_on_uvloop(paced(api, senders, args.rate, args.seconds, f"{mode}{n}{step}"))
                     time.sleep(2)
                     after = cpu_of(stack)
                     time.sleep(1)  # the trace's last flush
