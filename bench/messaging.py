@@ -35,14 +35,12 @@ import time
 import uuid
 
 import requests
-import simple_websocket
 
 from bench import report
 from bench.listeners import Listeners
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, burst, running_platform
 from bench.school import OPERATOR, approved_school, auth, sign_in, wait_until
-from tests.helpers import WebSocketClient
 
 RATES = (10, 25, 50, 100, 200)
 OPEN_RATES = (50, 100, 200)
@@ -94,9 +92,10 @@ def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, 
                 ) -> tuple[dict[str, float], list[float], int, float]:
     """Each (chat, token, name) posts every ``interval`` s for ``seconds``, waiting for each answer before its next
     post: the texts sent with their send times, each POST's answer time (ms), the failures, and how long the
-    posting took; ``each`` gets every text's [sent, answered (wall clock), status]. The posters are coroutines of
-    one uvloop loop on one aiohttp session (a keep-alive connection each): 50 threads of ``requests`` took 1.7 s of
-    the bench's CPU for 10 s at 200 msg/s, the platform's two cores shared with them.
+    posting took (the longest poster's window); ``each`` gets every text's [sent, answered (wall clock), status].
+    The posters are coroutines of one uvloop loop on one aiohttp session (a keep-alive connection each): 50
+    threads of ``requests`` took 1.7 s of the bench's CPU for 10 s at 200 msg/s, the platform's two cores shared
+    with them.
 
     ``phased``: the posters' schedules are spread evenly over one interval (poster k of n starts k/n of it late),
     so that the rate arrives as evenly as the answers let it. Unphased, every poster starts at once: all of them
@@ -133,77 +132,50 @@ def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, 
             pause = started + n * interval - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
+        return time.perf_counter() - started
 
     async def run() -> float:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                          timeout=aiohttp.ClientTimeout(total=30)) as session:
             began = time.perf_counter() + 0.05
-            await asyncio.gather(*(post(session, began, k, *poster) for k, poster in enumerate(posters)))
-            return time.perf_counter() - began
+            # each poster's own window (``seconds`` when it kept up, from its phase on): the rate is the posts over
+            # the longest of them, not over the phases' spread too (10 posters at 1 s intervals: up to 0.9 s more)
+            return max(await asyncio.gather(*(post(session, began, k, *poster)
+                                              for k, poster in enumerate(posters))))
 
     return sent, answered, failures, run_on_uvloop(run())
 
 
-def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int) -> list[dict]:
+def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int, listeners=None) -> list[dict]:
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-    sockets = []
-    for n, token in enumerate(tokens):
-        ws = WebSocketClient.connect(ws_url + token)
-        greeting = json.loads(ws.receive(timeout=30) or "{}")
-        if greeting.get("type") != "ready":
-            raise RuntimeError(f"socket {n}: no ready from the gateway: {greeting}")
-        sockets.append(ws)
-    received: dict[str, list[float]] = {}
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def listen(ws) -> None:
-        while not stop.is_set():
-            try:
-                raw = ws.receive(timeout=0.2)
-            except simple_websocket.ConnectionClosed:
-                return
-            if raw is None:
-                continue
-            message = json.loads(raw)
-            if message["type"] == "MessagePosted":
-                with lock:
-                    received.setdefault(message["data"]["text"], []).append(time.time())
-
-    listeners = [threading.Thread(target=listen, args=(ws,), daemon=True) for ws in sockets]
-    for t in listeners:
-        t.start()
+    sockets = (listeners or Listeners)(ws_url, tokens)
     rows = []
-    for rate in RATES:
-        sent, answered, failures, post_seconds = paced_posts(
-            api, [(chat_id, tokens[p], f"{rate}:{p}") for p in range(posters)], posters / rate, STEP_SECONDS)
-        time.sleep(2)  # let the last deliveries land
-        latencies = []
-        delivered = 0
-        with lock:
-            for text, at in sent.items():
-                arrivals = received.get(text, [])
-                delivered += len(arrivals)
-                latencies += [(a - at) * 1000 for a in arrivals]
-        expected = len(sent) * len(sockets)
-        rows.append({"rate": rate, "achieved": len(sent) / post_seconds, "delivered": delivered / max(1, expected),
-                     "p50": percentile(latencies, 0.5) if latencies else float("nan"),
-                     "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures})
-        print(f"  target {rate:4d} msg/s: sent {len(sent) / post_seconds:6.1f}/s, delivered "
-              f"{100 * delivered / max(1, expected):5.1f}% of {expected}, p50 {rows[-1]['p50']:7.1f} ms, "
-              f"p99 {rows[-1]['p99']:7.1f} ms (POST answered p50 {percentile(answered, 0.5):.1f} ms, "
-              f"p99 {percentile(answered, 0.99):.1f} ms)", flush=True)
-        if rows[-1]["delivered"] < 0.99 or rows[-1]["achieved"] < 0.9 * rate:
-            break
-    stop.set()
-    for ws in sockets:
-        ws.close()
+    try:
+        for rate in RATES:
+            sent, answered, failures, post_seconds = paced_posts(
+                api, [(chat_id, tokens[p], f"{rate}:{p}") for p in range(posters)], posters / rate, STEP_SECONDS)
+            time.sleep(2)  # let the last deliveries land
+            sockets.refresh()
+            latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]
+            expected = len(sent) * len(tokens)
+            rows.append({"rate": rate, "achieved": len(sent) / post_seconds,
+                         "delivered": len(latencies) / max(1, expected),
+                         "p50": percentile(latencies, 0.5) if latencies else float("nan"),
+                         "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures})
+            print(f"  target {rate:4d} msg/s: sent {len(sent) / post_seconds:6.1f}/s, delivered "
+                  f"{100 * rows[-1]['delivered']:5.1f}% of {expected}, p50 {rows[-1]['p50']:7.1f} ms, "
+                  f"p99 {rows[-1]['p99']:7.1f} ms (POST answered p50 {percentile(answered, 0.5):.1f} ms, "
+                  f"p99 {percentile(answered, 0.99):.1f} ms)", flush=True)
+            if rows[-1]["delivered"] < 0.99 or rows[-1]["achieved"] < 0.9 * rate:
+                break
+    finally:
+        sockets.close()
     return rows
 
 
 class Sockets:
     """Every member's WebSocket, read by one asyncio loop in a thread of its own (aiohttp): each MessagePosted's
-    arrival time by its text. A thread a socket (``live_latency``'s way) would not keep up with 200 sockets."""
+    arrival time by its text. A thread a socket would not keep up with 200 sockets; ``--listeners thread``."""
 
     def __init__(self, ws_url: str, tokens: list[str]):
         self.arrivals: dict[str, list[float]] = {}
@@ -457,7 +429,7 @@ def main() -> None:
                                 listeners)[0]
         print(f"closed loop: a class chat of {args.members}, all on WebSocket, {args.posters} posting ...",
               flush=True)
-        rows = live_latency(stack, api, chat_id, tokens, args.posters)
+        rows = live_latency(stack, api, chat_id, tokens, args.posters, listeners)
         print(f"closed loop: {args.spread_rate:.0f} msg/s over {len(chats)} chats of {args.members}, all "
               f"{len(chats) * args.members} on WebSocket, {args.posters} posting in each ...", flush=True)
         spread = spread_latency(stack, api, chats, args.posters, args.spread_rate, args.spread_seconds,
