@@ -31,10 +31,10 @@ import uuid
 from pathlib import Path
 
 from bench.listeners import Listeners
-from bench.messaging import run_on_uvloop, school_with_classes, spread_latency
+from bench.messaging import post_message, run_on_uvloop, school_with_classes, spread_latency
 from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
-from bench.school import OPERATOR, auth
+from bench.school import OPERATOR
 from tools.devstack.stack import PYTHON, Managed
 
 
@@ -45,14 +45,7 @@ async def paced(api: str, senders: list[tuple[str, str]], rate: float, seconds: 
     found: dict[str, list] = {}
 
     async def post(session, chat_id: str, token: str, text: str, scheduled: float) -> None:
-        status = 0
-        try:
-            async with session.post(f"{api}/chats/{chat_id}/messages", headers=auth(token),
-                                    json={"text": text}) as response:
-                await response.read()
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError):
-            pass
+        status = await post_message(session, api, chat_id, token, text)
         found[text] = [scheduled, time.time(), status]
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
