@@ -257,13 +257,19 @@ export const useChats = defineStore('chats', () => {
   const readers = reactive<Record<string, Record<number, { count: number; ids: (string | null)[] | null }>>>({})
   const readersAsked = new Map<string, Promise<void>>()
   const readersDue = new Map<string, ReturnType<typeof setTimeout>>()
+  // Asks of one message's readers are numbered as they are sent; an answer is shown unless a later-sent one has been
+  // already (a count asked before a read mark, answered after the count asked since: CI showed "read" and no count).
+  let readersSent = 0
+  const readersShown = new Map<string, number>()
 
-  /** Ask who has read a message (``all``: every page of the list, else the count). */
-  function loadReaders(chatId: string, seq: number, all = false): Promise<void> {
+  /** Ask who has read a message (``all``: every page of the list, else the count). The same ask under way is
+   *  shared, unless ``again``: a read mark has come since it was sent, so its answer may not count it. */
+  function loadReaders(chatId: string, seq: number, all = false, again = false): Promise<void> {
     const key = `${chatId}:${seq}:${all}`
     const running = readersAsked.get(key)
-    if (running) return running
-    const task = (async () => {
+    if (running && !again) return running
+    const sent = ++readersSent
+    const task: Promise<void> = (async () => {
       let cursor: string | undefined
       const ids: (string | null)[] = []
       let count = 0
@@ -275,24 +281,35 @@ export const useChats = defineStore('chats', () => {
         if (!all || !page.next_cursor) break
         cursor = page.next_cursor
       }
+      const message = `${chatId}:${seq}`
+      if ((readersShown.get(message) ?? 0) > sent) return  // a later ask's answer is shown already
+      readersShown.set(message, sent)
       const known = readers[chatId]?.[seq]
       readers[chatId] = { ...(readers[chatId] ?? {}), [seq]: { count, ids: all ? ids : known?.ids ?? null } }
       for (const id of ids) void name(id)
-    })().finally(() => readersAsked.delete(key))
+    })().finally(() => {
+      if (readersAsked.get(key) === task) readersAsked.delete(key)
+    })
     readersAsked.set(key, task)
     return task
   }
 
-  /** Someone read a chat up to a seq: the counts (and lists) of one's messages up to it are asked again, once. */
+  /** Someone read a chat up to a seq: the counts (and lists) of one's messages up to it, known or still being
+   *  asked, are asked again, once. */
   function refreshReaders(chatId: string, readUntil: number): void {
-    const known = readers[chatId]
-    if (!known || !Object.keys(known).some((seq) => Number(seq) <= readUntil)) return
+    const asked = new Map<number, boolean>()  // seq -> the whole list (else the count)
+    for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) asked.set(Number(seq), shown.ids !== null)
+    for (const key of readersAsked.keys()) {
+      const [chat, seq, all] = key.split(':')
+      if (chat === chatId) asked.set(Number(seq), asked.get(Number(seq)) || all === 'true')
+    }
+    if (![...asked.keys()].some((seq) => seq <= readUntil)) return
     const due = readersDue.get(chatId)
     if (due) clearTimeout(due)
     readersDue.set(chatId, setTimeout(() => {
       readersDue.delete(chatId)
-      for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) {
-        if (Number(seq) <= readUntil) void loadReaders(chatId, Number(seq), shown.ids !== null).catch(() => undefined)
+      for (const [seq, all] of asked) {
+        if (seq <= readUntil) void loadReaders(chatId, seq, all, true).catch(() => undefined)
       }
     }, 150))
   }
