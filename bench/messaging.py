@@ -153,9 +153,9 @@ def paced_posts(api: str, posters: list[tuple[str, str, str]], interval: float, 
     return sent, answered, failures, run_on_uvloop(run())
 
 
-def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int, listeners=None) -> list[dict]:
+def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int, listeners=Listeners) -> list[dict]:
     ws_url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/realtime?access_token="
-    sockets = (listeners or Listeners)(ws_url, tokens)
+    sockets = listeners(ws_url, tokens)
     rows = []
     try:
         for rate in RATES:
@@ -182,7 +182,11 @@ def live_latency(stack, api: str, chat_id: str, tokens: list[str], posters: int,
 
 class Sockets:
     """Every member's WebSocket, read by one asyncio loop in a thread of its own (aiohttp): each MessagePosted's
-    arrival time by its text. A thread a socket would not keep up with 200 sockets; ``--listeners thread``."""
+    arrival time by its text. A thread a socket would not keep up with 200 sockets; ``--listeners thread``.
+    It does not measure its own lateness nor CPU (``Listeners`` does): ``lag_ms`` stays empty, ``cpu`` None."""
+
+    lag_ms: tuple[float, ...] = ()
+    cpu: float | None = None
 
     def __init__(self, ws_url: str, tokens: list[str]):
         self.arrivals: dict[str, list[float]] = {}
@@ -254,8 +258,8 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
             "p99": percentile(latencies, 0.99) if latencies else float("nan"), "failures": failures,
             "answered_p50": percentile(answered, 0.5), "answered_p99": percentile(answered, 0.99),
             "arrivals": sockets.arrivals,
-            "reader_lag_p99": percentile(sockets.lag_ms, 0.99) if getattr(sockets, "lag_ms", None) else None,
-            "reader_cpu": getattr(sockets, "cpu", None)}
+            "reader_lag_p99": percentile(sockets.lag_ms, 0.99) if sockets.lag_ms else None,
+            "reader_cpu": sockets.cpu}
 
 
 async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str
