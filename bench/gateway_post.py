@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench import report
-from bench.messaging import Sockets, _open_loop, school_with_classes
+from bench.messaging import Sockets, open_loop_posts, school_with_classes
 from bench.pipeline import percentile
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR
@@ -81,8 +81,9 @@ def turns(pairs: list[dict], senders: list[tuple[str, str]], rate: float, second
     for round_ in range(rounds):
         for poster in pairs if round_ % 2 == 0 else pairs[::-1]:  # each goes first in turn
             before = {p["name"]: (cpu_seconds(p["front"]), cpu_seconds(p["worker"])) for p in pairs}
-            sent, answered, failures, _, _ = asyncio.run(
-                _open_loop(poster["url"] + "/api/v1", senders, rate, seconds, f"{poster['name']}{round_}"))
+            paced = asyncio.run(
+                open_loop_posts(poster["url"] + "/api/v1", senders, rate, seconds, f"{poster['name']}{round_}"))
+            sent, answered, failures = paced.sent, paced.answered, paced.failures
             time.sleep(1.5)  # the last deliveries land
             after = {p["name"]: (cpu_seconds(p["front"]), cpu_seconds(p["worker"])) for p in pairs}
             posts = len(sent) - failures
@@ -132,7 +133,7 @@ def main() -> None:
             senders = [(chat_id, token) for token in tokens]
             try:
                 for p in pairs:  # warm: connections, caches, the chat's audience
-                    asyncio.run(_open_loop(p["url"] + "/api/v1", senders, args.rate, 2, f"warm{p['name']}"))
+                    asyncio.run(open_loop_posts(p["url"] + "/api/v1", senders, args.rate, 2, f"warm{p['name']}"))
                 time.sleep(1)
                 print(f"{args.rounds} rounds of {args.seconds:.0f} s at {args.rate:.0f} posts/s, the gateways in "
                       "turns (other processes' CPU counts in neither) ...", flush=True)

@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import NamedTuple
 
 import requests
 
@@ -262,24 +263,40 @@ def spread_latency(stack, api: str, chats: list[tuple[str, list[str]]], posters:
             "reader_cpu": sockets.cpu}
 
 
-async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str
-                     ) -> tuple[dict[str, float], list[float], int, float, float]:
+class Paced(NamedTuple):
+    """An open loop's posts: text -> (scheduled send, answered at: wall clock; the answer's HTTP status), how late the
+    generator itself fell behind its schedule at worst (ms), the seconds from the first send to the last answer."""
+
+    posts: dict[str, tuple[float, float, int]]
+    late: float
+    took: float
+
+    @property
+    def sent(self) -> dict[str, float]:
+        return {text: scheduled for text, (scheduled, _, _) in self.posts.items()}
+
+    @property
+    def answered(self) -> list[float]:
+        """Each answer's time from its scheduled send (ms)."""
+        return [(answered - scheduled) * 1000 for scheduled, answered, _ in self.posts.values()]
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for _, _, status in self.posts.values() if status != 201)
+
+
+async def open_loop_posts(api: str, senders: list[tuple[str, str]], rate: float, seconds: float,
+                          label: str) -> Paced:
     """Posts paced at ``rate`` for ``seconds``, the n-th by ``senders[n % len(senders)]`` (chat, token), none
-    waiting for another's answer: each text with its scheduled send time (wall clock), each answer's time from its
-    scheduled send (ms), the failures, how late the generator itself fell behind its schedule at worst (ms), and
-    the seconds from the first send to the last answer (the rate the platform took: posts / those seconds)."""
+    waiting for another's answer (an open loop: bench.messaging's headline rows, bench.messaging_trace)."""
     import aiohttp
 
-    sent: dict[str, float] = {}
-    answered: list[float] = []
-    failures = 0
+    posts: dict[str, tuple[float, float, int]] = {}
     late = 0.0
 
     async def post(session, chat_id: str, token: str, text: str, scheduled: float) -> None:
-        nonlocal failures
-        if await post_message(session, api, chat_id, token, text) != 201:
-            failures += 1
-        answered.append((time.time() - scheduled) * 1000)
+        status = await post_message(session, api, chat_id, token, text)
+        posts[text] = (scheduled, time.time(), status)
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -292,12 +309,11 @@ async def _open_loop(api: str, senders: list[tuple[str, str]], rate: float, seco
                 await asyncio.sleep(pause)
             late = max(late, -pause * 1000)
             chat_id, token = senders[n % len(senders)]
-            text = f"{label}:{n}:{uuid.uuid4().hex[:6]}"
-            sent[text] = wall + due
-            tasks.append(asyncio.create_task(post(session, chat_id, token, text, wall + due)))
+            tasks.append(asyncio.create_task(post(session, chat_id, token, f"{label}:{n}:{uuid.uuid4().hex[:6]}",
+                                                  wall + due)))
         await asyncio.gather(*tasks)
         took = time.perf_counter() - began
-    return sent, answered, failures, late, took
+    return Paced(posts, late, took)
 
 
 def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[float, ...], seconds: float,
@@ -315,8 +331,8 @@ def open_loop(stack, api: str, chats: list[tuple[str, list[str]]], rates: tuple[
         for rate in rates:
             sockets.refresh()
             frames_before = dict(sockets.frames)
-            sent, answered, failures, late, took = run_on_uvloop(_open_loop(api, senders, rate, seconds,
-                                                                            f"{label}{rate}"))
+            paced = run_on_uvloop(open_loop_posts(api, senders, rate, seconds, f"{label}{rate}"))
+            sent, answered, failures, late, took = paced.sent, paced.answered, paced.failures, paced.late, paced.took
             time.sleep(2)  # the last deliveries land
             sockets.refresh()
             latencies = [(a - at) * 1000 for text, at in sent.items() for a in sockets.arrivals.get(text, [])]

@@ -22,45 +22,18 @@ Modes (``--modes``): messaging's environment, each a name=VAR=value,VAR=value ..
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from bench.listeners import Listeners
-from bench.messaging import post_message, run_on_uvloop, school_with_classes, spread_latency
+from bench.messaging import open_loop_posts, run_on_uvloop, school_with_classes, spread_latency
 from bench.pipeline import cpu_seconds, percentile, tree_cpu_seconds
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR
 from tools.devstack.stack import PYTHON, Managed
-
-
-async def paced(api: str, senders: list[tuple[str, str]], rate: float, seconds: float, label: str) -> dict:
-    """Open loop: text -> (scheduled send, answered at, status)."""
-    import aiohttp
-
-    found: dict[str, list] = {}
-
-    async def post(session, chat_id: str, token: str, text: str, scheduled: float) -> None:
-        status = await post_message(session, api, chat_id, token, text)
-        found[text] = [scheduled, time.time(), status]
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                     timeout=aiohttp.ClientTimeout(total=60)) as session:
-        tasks = []
-        began, wall = time.perf_counter(), time.time()
-        for n in range(int(rate * seconds)):
-            pause = began + n / rate - time.perf_counter()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            chat_id, token = senders[n % len(senders)]
-            tasks.append(asyncio.create_task(post(session, chat_id, token, f"{label}:{n}:{uuid.uuid4().hex[:6]}",
-                                                  wall + n / rate)))
-        await asyncio.gather(*tasks)
-    return found
 
 
 def start_traced(stack, trace: Path, env: dict[str, str]) -> None:
@@ -189,10 +162,12 @@ def main() -> None:
                         continue
                     some = chats[:1] if step == "one" else chats
                     senders = [(chat_id, tokens[m]) for m in range(40) for chat_id, tokens in some]
-                    run_on_uvloop(paced(api, senders, 50, 2, f"warm{mode}{n}{step}"))  # caches and connections
+                    warm = open_loop_posts(api, senders, 50, 2, f"warm{mode}{n}{step}")
+                    run_on_uvloop(warm)  # caches and connections
                     time.sleep(1)
                     before = cpu_of(stack)
-                    posts = run_on_uvloop(paced(api, senders, args.rate, args.seconds, f"{mode}{n}{step}"))
+                    paced = open_loop_posts(api, senders, args.rate, args.seconds, f"{mode}{n}{step}")
+                    posts = run_on_uvloop(paced).posts
                     time.sleep(2)
                     after = cpu_of(stack)
                     time.sleep(1)  # the trace's last flush

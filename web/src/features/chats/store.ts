@@ -255,19 +255,22 @@ export const useChats = defineStore('chats', () => {
 
   /** Who has read one's own messages (CH-4, the API's answer): chat id -> seq -> how many, and who once asked. */
   const readers = reactive<Record<string, Record<number, { count: number; ids: (string | null)[] | null }>>>({})
-  const readersAsked = new Map<string, Promise<void>>()
+  // Asks under way: `${chat}:${seq}:${all}` -> the ask (shared by those who ask the same while it runs).
+  const readersAsked = new Map<string, { chatId: string; seq: number; all: boolean; task: Promise<void> }>()
   const readersDue = new Map<string, ReturnType<typeof setTimeout>>()
-  // Asks of one message's readers are numbered as they are sent; an answer is shown unless a later-sent one has been
-  // already (a count asked before a read mark, answered after the count asked since: CI showed "read" and no count).
+  // Asks of one message's readers are numbered as they are sent; an answer's count is shown unless a later-sent
+  // answer's count has been already (a count asked before a read mark, answered after the count asked since: CI
+  // showed "read" and no count), and its list (a whole-list ask) unless a later-sent list has been: each kind in its
+  // own order, so that a list answered after a later count still shows its names.
   let readersSent = 0
-  const readersShown = new Map<string, number>()
+  const readersShown = new Map<string, { count: number; list: number }>()
 
   /** Ask who has read a message (``all``: every page of the list, else the count). The same ask under way is
    *  shared, unless ``again``: a read mark has come since it was sent, so its answer may not count it. */
   function loadReaders(chatId: string, seq: number, all = false, again = false): Promise<void> {
     const key = `${chatId}:${seq}:${all}`
     const running = readersAsked.get(key)
-    if (running && !again) return running
+    if (running && !again) return running.task
     const sent = ++readersSent
     const task: Promise<void> = (async () => {
       let cursor: string | undefined
@@ -282,15 +285,20 @@ export const useChats = defineStore('chats', () => {
         cursor = page.next_cursor
       }
       const message = `${chatId}:${seq}`
-      if ((readersShown.get(message) ?? 0) > sent) return  // a later ask's answer is shown already
-      readersShown.set(message, sent)
+      const shown = readersShown.get(message) ?? { count: 0, list: 0 }
+      const newerCount = sent > shown.count
+      const newerList = all && sent > shown.list
+      if (!newerCount && !newerList) return  // later asks' answers are shown already
+      readersShown.set(message, { count: newerCount ? sent : shown.count, list: newerList ? sent : shown.list })
       const known = readers[chatId]?.[seq]
-      readers[chatId] = { ...(readers[chatId] ?? {}), [seq]: { count, ids: all ? ids : known?.ids ?? null } }
-      for (const id of ids) void name(id)
+      readers[chatId] = { ...(readers[chatId] ?? {}), [seq]: {
+        count: newerCount || !known ? count : known.count,
+        ids: newerList ? ids : known?.ids ?? null } }
+      if (newerList) for (const id of ids) void name(id)
     })().finally(() => {
-      if (readersAsked.get(key) === task) readersAsked.delete(key)
+      if (readersAsked.get(key)?.task === task) readersAsked.delete(key)
     })
-    readersAsked.set(key, task)
+    readersAsked.set(key, { chatId, seq, all, task })
     return task
   }
 
@@ -299,9 +307,8 @@ export const useChats = defineStore('chats', () => {
   function refreshReaders(chatId: string, readUntil: number): void {
     const asked = new Map<number, boolean>()  // seq -> the whole list (else the count)
     for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) asked.set(Number(seq), shown.ids !== null)
-    for (const key of readersAsked.keys()) {
-      const [chat, seq, all] = key.split(':')
-      if (chat === chatId) asked.set(Number(seq), asked.get(Number(seq)) || all === 'true')
+    for (const ask of readersAsked.values()) {
+      if (ask.chatId === chatId) asked.set(ask.seq, asked.get(ask.seq) || ask.all)
     }
     if (![...asked.keys()].some((seq) => seq <= readUntil)) return
     const due = readersDue.get(chatId)

@@ -1,0 +1,92 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+
+// CH-4: who read one's message. Each ask of a message's readers (its count, or its whole list) is answered when the
+// test says, in any order; the store shows each kind (count, list) from the latest-sent ask that answered it.
+interface Ask { limit: number; answer: (count: number, ids: string[]) => void }
+const asks: Ask[] = []
+vi.mock('@/api/client', () => ({
+  api: {
+    GET: vi.fn((path: string, options?: { params: { query: { limit: number } } }) => {
+      if (path === '/api/v1/chats/{chat_id}/messages/{seq}/readers') {
+        return new Promise((resolve) => asks.push({
+          limit: options!.params.query.limit,
+          answer: (count, ids) => resolve({ count, items: ids.map((user_id) => ({ user_id })), next_cursor: null }),
+        }))
+      }
+      return Promise.resolve(path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })
+    }),
+    POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
+  },
+  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
+  refreshSession: vi.fn(),
+}))
+vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
+vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
+vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
+vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
+
+/** Until the store has sent n asks (each leaves after the API client's answer unwrapping is imported). */
+const sent = (n: number) => vi.waitFor(() => expect(asks).toHaveLength(n))
+
+const { live } = await import('./store.doubles')
+const { useChats } = await import('./store')
+
+describe("the readers of one's message (CH-4)", () => {
+  beforeEach(() => {
+    setActivePinia(createPinia())
+    live.handler = null
+    asks.length = 0
+  })
+  afterEach(() => vi.useRealTimers())
+
+  it('shows a list answered after a later-sent count, with that later count', async () => {
+    const chats = useChats()
+    const list = chats.loadReaders('c1', 5, true)  // the list opened
+    await sent(1)
+    const count = chats.loadReaders('c1', 5)       // then the count asked (the message shown again)
+    await sent(2)
+    expect(asks.map((a) => a.limit)).toEqual([200, 1])
+    asks[1]!.answer(2, [])                          // the count, sent second, answers first
+    await count
+    expect(chats.readers.c1?.[5]).toEqual({ count: 2, ids: null })
+    asks[0]!.answer(1, ['a'])                       // the list, sent first, answers last: its names are the only list
+    await list
+    expect(chats.readers.c1?.[5]).toEqual({ count: 2, ids: ['a'] })
+  })
+
+  it('keeps a later list and a later count over earlier answers that come last', async () => {
+    const chats = useChats()
+    const firstList = chats.loadReaders('c1', 5, true)
+    await sent(1)
+    const firstCount = chats.loadReaders('c1', 5)
+    await sent(2)
+    const secondList = chats.loadReaders('c1', 5, true, true)
+    await sent(3)
+    const secondCount = chats.loadReaders('c1', 5, false, true)
+    await sent(4)
+    asks[3]!.answer(3, [])
+    asks[2]!.answer(3, ['a', 'b', 'c'])
+    await Promise.all([secondList, secondCount])
+    asks[1]!.answer(1, [])
+    asks[0]!.answer(1, ['a'])
+    await Promise.all([firstList, firstCount])
+    expect(chats.readers.c1?.[5]).toEqual({ count: 3, ids: ['a', 'b', 'c'] })
+  })
+
+  it('asks a list under way again after a read mark, and shows the later answer', async () => {
+    vi.useFakeTimers()
+    const chats = useChats()
+    chats.start()
+    const first = chats.loadReaders('c1', 5, true)
+    await vi.advanceTimersByTimeAsync(0)
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'b', read_until: 5 } })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks.map((a) => a.limit)).toEqual([200, 200])  // asked again, not folded into the ask under way
+    asks[1]!.answer(2, ['a', 'b'])
+    await vi.advanceTimersByTimeAsync(0)
+    asks[0]!.answer(1, ['a'])
+    await first
+    expect(chats.readers.c1?.[5]).toEqual({ count: 2, ids: ['a', 'b'] })
+  })
+})
