@@ -17,6 +17,7 @@ import gzip
 import json
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +31,8 @@ from bench.pipeline import percentile
 from bench.platform import SmsCapture, running_platform
 from bench.school import OPERATOR, auth, wait_until
 from tests.helpers import WebSocketClient
+
+TEACHER_PHONE = "+79160000001"
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
@@ -55,6 +58,17 @@ def signed_in(api: str, sms: SmsCapture, phone: str, last: str, first: str) -> d
     return session
 
 
+def another_session(api: str, session: dict, phone: str) -> dict:
+    """A second session of the same person (by password, set here): a browser page spends the refresh token it is
+    given (it rotates into the page's cookie), so two pages of one person need a session each."""
+    password = "bench-Пароль-2026"
+    requests.put(f"{api}/me/password", headers=auth(session["access_token"]), timeout=30,
+                 json={"new_password": password}).raise_for_status()
+    signed = requests.post(f"{api}/auth/password-sign-in", json={"phone": phone, "password": password}, timeout=30)
+    signed.raise_for_status()
+    return signed.json()
+
+
 def approved_school(api: str, sms: SmsCapture, admin_phone: str = "+79990000002") -> tuple[str, dict]:
     """A school the operator approved; its id and its admin (signed in with a name, as the pages show people)."""
     operator = signed_in(api, sms, OPERATOR, "Операторова", "Ольга")["access_token"]
@@ -73,7 +87,7 @@ def world(api: str, sms: SmsCapture) -> tuple[str, dict, dict]:
     org, admin = approved_school(api, sms)
     link = requests.post(f"{api}/organizations/{org}/invites", headers=auth(admin["access_token"]), timeout=30,
                          json={"role": "teacher", "validity": "1d"}).json()["token"]
-    teacher = signed_in(api, sms, "+79160000001", "Учителева", "Ирина")
+    teacher = signed_in(api, sms, TEACHER_PHONE, "Учителева", "Ирина")
     requests.post(f"{api}/invites/{link}/membership", headers=auth(teacher["access_token"]),
                   timeout=30).raise_for_status()
     body = {"organization_id": org, "name": "Бенчмарк", "member_ids": [teacher["user_id"]]}
@@ -97,7 +111,13 @@ def signed_in_page(browser, base: str, session: dict):
 def open_chat(browser, base: str, session: dict, chat_id: str):
     page = signed_in_page(browser, base, session)
     page.goto(f"/chats/{chat_id}")
-    page.wait_for_selector("#composer-text")
+    try:
+        page.wait_for_selector("#composer-text")
+    except Exception:
+        shot = Path(tempfile.gettempdir()) / f"bench-web-{chat_id}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"the chat's page never showed its composer: {page.url}, screenshot {shot}", flush=True)
+        raise
     page.wait_for_function("document.querySelector('[data-status]')?.dataset.status === 'online'")
     return page
 
@@ -187,7 +207,7 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             js_kb, js_files = first_screen_js_kb(browser, stack.gateway_url)
-            home = home_render_ms(browser, stack.gateway_url, teacher)
+            home = home_render_ms(browser, stack.gateway_url, another_session(api, teacher, TEACHER_PHONE))
             me = me_round_trip_ms(api, teacher)
             sender = open_chat(browser, stack.gateway_url, admin, chat_id)
             reader = open_chat(browser, stack.gateway_url, teacher, chat_id)

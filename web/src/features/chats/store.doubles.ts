@@ -2,6 +2,8 @@
 // client's answer unwrapping; their vi.mock factories import this module, e.g.
 // vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule).
 // `live.handler` is the store's listener on the realtime client: a test sends it events.
+import { vi } from 'vitest'
+
 export interface LiveEvent { type: string; data: unknown }
 export const live: { handler: ((event: LiveEvent) => void) | null } = { handler: null }
 
@@ -29,4 +31,18 @@ export const outboxModule = {
 export async function call(fn: () => Promise<unknown>) {
   const answer = await fn()
   return answer && typeof answer === 'object' && 'response' in answer ? (answer as unknown as { data: unknown }).data : answer
+}
+
+/** api/client's module with a test's own `api` (openapi-fetch's GET, POST, ...): for vi.mock('@/api/client', ...). */
+export function apiClientModule(api: Record<string, unknown>) {
+  return { api, call, refreshSession: vi.fn() }
+}
+
+/** The chats store's other neighbours doubled for its next import (signed in as 'me', every name 'X', the realtime
+ *  client and outbox above): a test file calls this, then `await import('./store')`. */
+export function doubleTheStoresNeighbours(): void {
+  vi.doMock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
+  vi.doMock('@/features/people/profile', () => ({ fullName: () => 'X' }))
+  vi.doMock('@/realtime/client', () => realtimeModule)
+  vi.doMock('@/realtime/outbox', () => outboxModule)
 }

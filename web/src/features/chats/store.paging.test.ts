@@ -17,31 +17,24 @@ function page(query: { limit?: number; cursor?: string }) {
   return { data: server.chats.slice(from, to), response: new Response(null, { headers }) }
 }
 
-vi.mock('@/api/client', () => ({
-  api: {
-    GET: vi.fn((path: string, init?: { params?: { query?: Record<string, unknown>; path?: { chat_id?: string } } }) => {
-      if (path === '/api/v1/chats') return Promise.resolve(page(init?.params?.query ?? {}))
-      if (path === '/api/v1/me/organizations') return Promise.resolve([])
-      if (path === '/api/v1/chats/{chat_id}') {
-        const id = init!.params!.path!.chat_id!
-        if (server.gone.has(id)) {
-          return import('@/api/errors').then(({ ApiError }) => Promise.reject(new ApiError(403, { code: 'chat.members_only' })))
-        }
-        return Promise.resolve({ ...chat(Number(id.slice(1))), name: `Чат ${id}` })
+vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientModule({
+  GET: vi.fn((path: string, init?: { params?: { query?: Record<string, unknown>; path?: { chat_id?: string } } }) => {
+    if (path === '/api/v1/chats') return Promise.resolve(page(init?.params?.query ?? {}))
+    if (path === '/api/v1/me/organizations') return Promise.resolve([])
+    if (path === '/api/v1/chats/{chat_id}') {
+      const id = init!.params!.path!.chat_id!
+      if (server.gone.has(id)) {
+        return import('@/api/errors').then(({ ApiError }) => Promise.reject(new ApiError(403, { code: 'chat.members_only' })))
       }
-      return Promise.resolve({ items: [], next_cursor: null, last_seq: -1 })
-    }),
-    POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
-  },
-  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
-  refreshSession: vi.fn(),
+      return Promise.resolve({ ...chat(Number(id.slice(1))), name: `Чат ${id}` })
+    }
+    return Promise.resolve({ items: [], next_cursor: null, last_seq: -1 })
+  }),
+  POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
 }))
-vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
-vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
-vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
-vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
 
-const { live } = await import('./store.doubles')
+const { live, doubleTheStoresNeighbours } = await import('./store.doubles')
+doubleTheStoresNeighbours()
 const { useChats, CHAT_PAGE } = await import('./store')
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0))
 const ids = (chats: ReturnType<typeof useChats>) => chats.items.map((i) => i.chat.chat_id)

@@ -5,31 +5,24 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 // test says, in any order; the store shows each kind (count, list) from the latest-sent ask that answered it.
 interface Ask { limit: number; answer: (count: number, ids: string[]) => void }
 const asks: Ask[] = []
-vi.mock('@/api/client', () => ({
-  api: {
-    GET: vi.fn((path: string, options?: { params: { query: { limit: number } } }) => {
-      if (path === '/api/v1/chats/{chat_id}/messages/{seq}/readers') {
-        return new Promise((resolve) => asks.push({
-          limit: options!.params.query.limit,
-          answer: (count, ids) => resolve({ count, items: ids.map((user_id) => ({ user_id })), next_cursor: null }),
-        }))
-      }
-      return Promise.resolve(path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })
-    }),
-    POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
-  },
-  call: (fn: () => Promise<unknown>) => import('./store.doubles').then((d) => d.call(fn)),
-  refreshSession: vi.fn(),
+vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientModule({
+  GET: vi.fn((path: string, options?: { params: { query: { limit: number } } }) => {
+    if (path === '/api/v1/chats/{chat_id}/messages/{seq}/readers') {
+      return new Promise((resolve) => asks.push({
+        limit: options!.params.query.limit,
+        answer: (count, ids) => resolve({ count, items: ids.map((user_id) => ({ user_id })), next_cursor: null }),
+      }))
+    }
+    return Promise.resolve(path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })
+  }),
+  POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
 }))
-vi.mock('@/features/auth/store', () => ({ useSession: () => ({ tokens: { userId: 'me' } }) }))
-vi.mock('@/features/people/profile', () => ({ fullName: () => 'X' }))
-vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule)
-vi.mock('@/realtime/outbox', async () => (await import('./store.doubles')).outboxModule)
 
 /** Until the store has sent n asks (each leaves after the API client's answer unwrapping is imported). */
 const sent = (n: number) => vi.waitFor(() => expect(asks).toHaveLength(n))
 
-const { live } = await import('./store.doubles')
+const { live, doubleTheStoresNeighbours } = await import('./store.doubles')
+doubleTheStoresNeighbours()
 const { useChats } = await import('./store')
 
 describe("the readers of one's message (CH-4)", () => {
@@ -88,5 +81,41 @@ describe("the readers of one's message (CH-4)", () => {
     asks[0]!.answer(1, ['a'])
     await first
     expect(chats.readers.c1?.[5]).toEqual({ count: 2, ids: ['a', 'b'] })
+  })
+})
+
+describe("read marks ask again only for what they newly read (CH-4)", () => {
+  beforeEach(() => {
+    setActivePinia(createPinia())
+    live.handler = null
+    asks.length = 0
+  })
+  afterEach(() => vi.useRealTimers())
+
+  it("asks for the counts of the messages a reader newly read, not of those it had read before", async () => {
+    vi.useFakeTimers()
+    const chats = useChats()
+    chats.start()
+    for (const seq of [1, 2, 3, 4, 5]) void chats.loadReaders('c1', seq)
+    await vi.advanceTimersByTimeAsync(0)
+    for (const ask of asks.splice(0)) ask.answer(0, [])
+    await vi.advanceTimersByTimeAsync(0)
+    const mark = (reader: string, until: number) =>
+      live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: reader, read_until: until } })
+    mark('b', 3)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(3)  // 1, 2, 3: b read them
+    for (const ask of asks.splice(0)) ask.answer(1, [])
+    mark('b', 5)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(2)  // 4 and 5 only: 1-3 counted b already
+    for (const ask of asks.splice(0)) ask.answer(1, [])
+    mark('b', 4)                    // a mark older than what b read: nothing new
+    mark('c', 1)                    // another reader: only what it read
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(1)
+    asks.splice(0)[0]!.answer(2, [])
+    await vi.advanceTimersByTimeAsync(0)
+    expect([1, 2, 3, 4, 5].map((seq) => chats.readers.c1?.[seq]?.count)).toEqual([2, 1, 1, 1, 1])
   })
 })

@@ -257,7 +257,8 @@ export const useChats = defineStore('chats', () => {
   const readers = reactive<Record<string, Record<number, { count: number; ids: (string | null)[] | null }>>>({})
   // Asks under way: `${chat}:${seq}:${all}` -> the ask (shared by those who ask the same while it runs).
   const readersAsked = new Map<string, { chatId: string; seq: number; all: boolean; task: Promise<void> }>()
-  const readersDue = new Map<string, ReturnType<typeof setTimeout>>()
+  // A chat's asks again, due together (150 ms after the last read mark), for the seqs read in (from, until].
+  const readersDue = new Map<string, { from: number; until: number; timer: ReturnType<typeof setTimeout> }>()
   // Asks of one message's readers are numbered as they are sent; an answer's count is shown unless a later-sent
   // answer's count has been already (a count asked before a read mark, answered after the count asked since: CI
   // showed "read" and no count), and its list (a whole-list ask) unless a later-sent list has been: each kind in its
@@ -302,23 +303,28 @@ export const useChats = defineStore('chats', () => {
     return task
   }
 
-  /** Someone read a chat up to a seq: the counts (and lists) of one's messages up to it, known or still being
-   *  asked, are asked again, once. */
-  function refreshReaders(chatId: string, readUntil: number): void {
-    const asked = new Map<number, boolean>()  // seq -> the whole list (else the count)
-    for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) asked.set(Number(seq), shown.ids !== null)
-    for (const ask of readersAsked.values()) {
-      if (ask.chatId === chatId) asked.set(ask.seq, asked.get(ask.seq) || ask.all)
-    }
-    if (![...asked.keys()].some((seq) => seq <= readUntil)) return
+  /** Someone read a chat from after ``readFrom`` up to ``readUntil``: the counts (and lists) of one's messages in
+   *  that range, known or still being asked, are asked again, once. Those up to ``readFrom`` counted that reader
+   *  already: asking them again on every mark made a chat of N own messages ask N times a mark (bench.web: a reader
+   *  marking each message as it came made the writer's posts wait behind hundreds of asks a second). */
+  function refreshReaders(chatId: string, readFrom: number, readUntil: number): void {
     const due = readersDue.get(chatId)
-    if (due) clearTimeout(due)
-    readersDue.set(chatId, setTimeout(() => {
+    const range = due ? { from: Math.min(due.from, readFrom), until: Math.max(due.until, readUntil) }
+      : { from: readFrom, until: readUntil }
+    const within = (seq: number) => seq > range.from && seq <= range.until
+    const asked = new Map<number, boolean>()  // seq -> the whole list (else the count)
+    for (const [seq, shown] of Object.entries(readers[chatId] ?? {})) {
+      if (within(Number(seq))) asked.set(Number(seq), shown.ids !== null)
+    }
+    for (const ask of readersAsked.values()) {
+      if (ask.chatId === chatId && within(ask.seq)) asked.set(ask.seq, asked.get(ask.seq) || ask.all)
+    }
+    if (!asked.size) return
+    if (due) clearTimeout(due.timer)
+    readersDue.set(chatId, { ...range, timer: setTimeout(() => {
       readersDue.delete(chatId)
-      for (const [seq, all] of asked) {
-        if (seq <= readUntil) void loadReaders(chatId, seq, all, true).catch(() => undefined)
-      }
-    }, 150))
+      for (const [seq, all] of asked) void loadReaders(chatId, seq, all, true).catch(() => undefined)
+    }, 150) })
   }
 
   /** Someone read a chat up to a seq (a MessagesRead, or a post's own mark): one's own unread count stops there;
@@ -330,8 +336,10 @@ export const useChats = defineStore('chats', () => {
       return
     }
     const key = reader ?? 'organization'
-    readBy[chatId] = { ...(readBy[chatId] ?? {}), [key]: Math.max(seq, readBy[chatId]?.[key] ?? -1) }
-    refreshReaders(chatId, seq)
+    const before = readBy[chatId]?.[key] ?? -1
+    if (seq <= before) return  // read that far already: counted
+    readBy[chatId] = { ...(readBy[chatId] ?? {}), [key]: seq }
+    refreshReaders(chatId, before, seq)
   }
 
   /** One's own post as the API answered it (it names one even on behalf of the school, whose live event does
@@ -404,7 +412,7 @@ export const useChats = defineStore('chats', () => {
       case 'reconnected':
         // after= brings the new messages; edits, deletions and votes made meanwhile are in the pages shown.
         for (const shown of Object.keys(messages)) void refreshShown(shown)
-        for (const shown of Object.keys(readers)) refreshReaders(shown, Infinity)
+        for (const shown of Object.keys(readers)) refreshReaders(shown, -Infinity, Infinity)  // marks missed meanwhile
         void loadList().catch(() => undefined)
         break
       case 'ChatMembersChanged':
