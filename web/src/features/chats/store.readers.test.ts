@@ -25,14 +25,14 @@ const { live, doubleTheStoresNeighbours } = await import('./store.doubles')
 doubleTheStoresNeighbours()
 const { useChats } = await import('./store')
 
-describe("the readers of one's message (CH-4)", () => {
-  beforeEach(() => {
-    setActivePinia(createPinia())
-    live.handler = null
-    asks.length = 0
-  })
-  afterEach(() => vi.useRealTimers())
+beforeEach(() => {
+  setActivePinia(createPinia())
+  live.handler = null
+  asks.length = 0
+})
+afterEach(() => vi.useRealTimers())
 
+describe("the readers of one's message (CH-4)", () => {
   it('shows a list answered after a later-sent count, with that later count', async () => {
     const chats = useChats()
     const list = chats.loadReaders('c1', 5, true)  // the list opened
@@ -85,13 +85,6 @@ describe("the readers of one's message (CH-4)", () => {
 })
 
 describe("read marks ask again only for what they newly read (CH-4)", () => {
-  beforeEach(() => {
-    setActivePinia(createPinia())
-    live.handler = null
-    asks.length = 0
-  })
-  afterEach(() => vi.useRealTimers())
-
   it("asks for the counts of the messages a reader newly read, not of those it had read before", async () => {
     vi.useFakeTimers()
     const chats = useChats()
