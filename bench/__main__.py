@@ -35,9 +35,7 @@ def main() -> int:
         try:
             bench.main()
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - named below; the other benches still run
-            if isinstance(exc, SystemExit) and not exc.code:
-                pass
-            else:
+            if not (isinstance(exc, SystemExit) and not exc.code):  # exit(0): a parser's --help, not a failure
                 traceback.print_exc()
                 failed.append(bench.__name__)
         print("\n" + "=" * 100 + "\n", flush=True)

@@ -1,6 +1,6 @@
-// What the chats store's unit tests (store.*.test.ts) put in place of its realtime client, its outbox and the API
-// client's answer unwrapping; their vi.mock factories import this module, e.g.
-// vi.mock('@/realtime/client', async () => (await import('./store.doubles')).realtimeModule).
+// What the chats store's unit tests (store.*.test.ts) put in place of its neighbours: the realtime client, the
+// outbox, the session, names (doubleTheStoresNeighbours) and the API client's module around a test's own `api`
+// (apiClientModule, for the test's hoisted vi.mock('@/api/client', ...)).
 // `live.handler` is the store's listener on the realtime client: a test sends it events.
 import { vi } from 'vitest'
 
