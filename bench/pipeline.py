@@ -464,10 +464,10 @@ def stages_main(args: argparse.Namespace) -> None:
                 restart_pipeline(stack, ledger_port, env)
                 bench_pipeline_paced(pipeline, 50, args.rate)  # the new processes' first events
                 commits: dict = {}
-                pids = {name: stack.processes[name].process.pid for name in ("ledger", "identity-relay")}
-                cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                meter = CpuMeter(stack)
+                before = meter.sample()
                 row = bench_pipeline_paced(pipeline, args.events, args.rate, commits)
-                cpu = {name: (cpu_seconds(pid) - cpu[name]) / args.events * 1000 for name, pid in pids.items()}
+                cpu = CpuMeter.per_event(before, meter.sample(), args.events)
                 print(f"round {turn + 1} {label}: p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms; CPU ms per event: "
                       + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
                 for stage, durations in stage_latencies(pipeline, commits, trace).items():
