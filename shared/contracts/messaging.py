@@ -87,6 +87,10 @@ class MessagePostedV1(DataSchema):
     poll = fields.Nested(PollV1, load_default=None, allow_none=True)
     read_by_author = fields.Boolean(load_default=False, metadata={
         "description": "the author has read the chat up to this seq (no MessagesRead is published for it)"})
+    author_read_from = fields.Integer(load_default=None, allow_none=True, metadata={
+        "description": "with read_by_author: the author's read mark before this post (-1: none), so the post newly "
+                       "read the messages after it up to seq; null when not known or not told (on behalf of the "
+                       "organization, CH-5)"})
 
 
 @contract("messaging", "MessageEdited", 1)
@@ -136,6 +140,9 @@ class MessagesReadV1(DataSchema):
     user_id = fields.UUID(required=True)
     read_until = fields.Integer(required=True)
     read_at = fields.AwareDateTime(required=True)
+    read_from = fields.Integer(load_default=None, allow_none=True, metadata={
+        "description": "the reader's mark before this one (-1: none): this mark newly read the messages after it "
+                       "up to read_until; null when not known (a mark stored before it was said)"})
 
 
 @contract("messaging", "MessageReported", 1)

@@ -62,6 +62,8 @@ def test_a_post_is_one_frame_that_implies_its_authors_read_mark_CH_4(api, platfo
                 for f in frames] == [("MessagePosted", asked, b["user_id"], True),
                                      ("MessagePosted", answers[0], a["user_id"], True),
                                      ("MessagePosted", answers[1], a["user_id"], True)], frames
+        # each says where its author's mark was before it: a's second answer read only itself for a
+        assert frames[2]["data"]["author_read_from"] == answers[0]
         # a read the chat up to what they wrote: b's question has a reader, and a has nothing unread
         def readers() -> dict:
             found = api.ok("GET", f"{messages}/{asked}/readers", b["access_token"])
@@ -76,7 +78,8 @@ def test_a_post_is_one_frame_that_implies_its_authors_read_mark_CH_4(api, platfo
         assert eventually(listed, what="a's chat list to count a's last post")["unread"] == 0
         api.ok("PUT", f"/chats/{chat['chat_id']}/read", b["access_token"], json={"seq": answers[1]})
         read = next_event(a_ws, "MessagesRead")
-        assert (read["user_id"], read["read_until"]) == (b["user_id"], answers[1])
+        # b had read up to its own question: the mark newly read a's two answers
+        assert (read["user_id"], read["read_from"], read["read_until"]) == (b["user_id"], asked, answers[1])
     finally:
         b_ws.close()
         a_ws.close()

@@ -102,7 +102,9 @@ def build_spec(app: Flask) -> dict:
                    "ChatCreated, ChatUpdated, PollVoted, PollClosed, MessagesRead, for the chats one belongs to; "
                    "each is {\"type\": <name>, \"data\": <the event's contract>}. A MessagePosted with "
                    "read_by_author true also says its author (the organization when author_id is null) has read the "
-                   "chat up to its seq: no MessagesRead comes for that. Catch up after a reconnect with "
+                   "chat up to its seq: no MessagesRead comes for that. A MessagesRead's read_from (a "
+                   "MessagePosted's author_read_from) is that reader's mark before: the messages whose readers "
+                   "changed are those after it up to the new mark (null: not known). Catch up after a reconnect with "
                    "GET /chats/{id}/messages?after=<last seq>.",
         "tags": ["realtime"], "operationId": "realtime",
         "parameters": [{"in": "query", "name": "access_token", "required": True, "schema": {"type": "string"},

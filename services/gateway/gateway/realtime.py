@@ -244,19 +244,26 @@ class Hub:
 
 ID_FIELDS = ("user_id", "author_id", "deleted_by", "created_by")
 LIST_FIELDS = ("member_ids", "added", "removed")
+# what an event tells of the person an id field names, hidden with the id: a concealed admin's own read mark before
+# this one (the organization's mark is not one admin's)
+PERSONAL_FIELDS = {"user_id": ("read_from",), "author_id": ("author_read_from",)}
 
 
 def conceal(kind: str, data: dict[str, Any], concealed: set[str]) -> dict[str, Any] | None:
     """What a viewer who may not see the ``concealed`` members receives of an event:
     their ids blanked or left out (CH-5: "MessagesRead" by an admin of an inbox
     thread reads as the organization's, and so does the read mark a "MessagePosted" implies, its
-    ``read_by_author``: the author it names is the one a viewer may see); None when nothing is left to tell."""
+    ``read_by_author``: the author it names is the one a viewer may see; with the id, what the event tells of that
+    person alone: ``PERSONAL_FIELDS``); None when nothing is left to tell."""
     if not concealed:
         return data
     shown = dict(data)
     for field in ID_FIELDS:
         if field in shown and str(shown[field]) in concealed:
             shown[field] = None
+            for personal in PERSONAL_FIELDS.get(field, ()):
+                if personal in shown:
+                    shown[personal] = None
     for field in LIST_FIELDS:
         if field in shown:
             shown[field] = [m for m in shown[field] if str(m) not in concealed]

@@ -32,8 +32,10 @@ def test_the_writer_of_an_inbox_thread_never_receives_an_admins_id_CH_5():
     pupil, admin = Socket(), Socket()
     hub.connect(PUPIL, pupil)
     hub.connect(ADMIN, admin)
-    hub.deliver("MessagesRead.v1", {"chat_id": "c", "user_id": ADMIN, "read_until": 3})
-    assert pupil.sent == [{"type": "MessagesRead", "data": {"chat_id": "c", "user_id": None, "read_until": 3}}]
+    hub.deliver("MessagesRead.v1", {"chat_id": "c", "user_id": ADMIN, "read_until": 3, "read_from": 1})
+    # nor where that admin's own mark was (the organization's is not one admin's: issue #17's read_from)
+    assert pupil.sent == [{"type": "MessagesRead", "data": {"chat_id": "c", "user_id": None, "read_until": 3,
+                                                            "read_from": None}}]
     assert admin.sent[0]["data"]["user_id"] == ADMIN
     # an admin joining the thread is not news to the pupil; the admins learn it
     hub.deliver("ChatMembersChanged.v1", {"chat_id": "c", "added": [OTHER_ADMIN], "removed": []})
@@ -50,10 +52,12 @@ def test_a_post_implies_its_authors_read_mark_concealed_as_the_reads_were_CH_4_C
     hub.connect(ADMIN, admin)
     answered = {"chat_id": "c", "seq": 4, "author_id": None, "on_behalf_of": "org", "read_by_author": True}
     asked = {"chat_id": "c", "seq": 5, "author_id": PUPIL, "on_behalf_of": None, "read_by_author": True}
-    by_hand = {"chat_id": "c", "seq": 6, "author_id": ADMIN, "on_behalf_of": None, "read_by_author": True}
+    by_hand = {"chat_id": "c", "seq": 6, "author_id": ADMIN, "on_behalf_of": None, "read_by_author": True,
+               "author_read_from": 2}
     for posted in (answered, asked, by_hand):
         assert hub.deliver("MessagePosted.v1", posted) == 2
-    assert [f["data"] for f in pupil.sent] == [answered, asked, {**by_hand, "author_id": None}]
+    assert [f["data"] for f in pupil.sent] == [answered, asked, {**by_hand, "author_id": None,
+                                                                 "author_read_from": None}]
     assert [f["data"] for f in admin.sent] == [answered, asked, by_hand]
     assert all(f["type"] == "MessagePosted" for f in pupil.sent + admin.sent)
 

@@ -163,6 +163,16 @@ def _read_before_implied_reads(state: dict) -> None:
     state["by_post"] = False
 
 
+def _posted_before_read_from(state: dict) -> None:
+    """A Posted of version 2: where its author's mark was before it is not known."""
+    state["author_read_from"] = None
+
+
+def _read_before_read_from(state: dict) -> None:
+    """A ReadMark.Read of version 2: where the mark was before it is not known."""
+    state["read_from"] = None
+
+
 class MessagePage(Aggregate):
     """``PAGE_SIZE`` messages of one chat."""
 
@@ -203,7 +213,8 @@ class MessagePage(Aggregate):
         """A message. ``read_by_author``: the post also read the chat up to it for its author (a member's post:
         ``ReadMark.read(by_post=True)`` in the same save), so MessagePosted says so and no MessagesRead is published
         for that mark; False for a post that moves no mark (a call's recording, seeded history) and for those
-        stored before it was said (version 1: their marks were published as MessagesRead)."""
+        stored before it was said (version 1: their marks were published as MessagesRead). ``author_read_from``:
+        with ``read_by_author``, the author's mark before the post (-1: none; None: not known, version 2)."""
 
         chat_id: uuid.UUID
         message_id: uuid.UUID
@@ -216,21 +227,24 @@ class MessagePage(Aggregate):
         attachments: list[dict] | None
         poll: dict | None
         read_by_author: bool
-        class_version = 2
+        author_read_from: int | None
+        class_version = 3
         upcast_v1_v2 = staticmethod(_posted_before_implied_reads)
+        upcast_v2_v3 = staticmethod(_posted_before_read_from)
 
     def post(self, message_id: uuid.UUID, author_id: uuid.UUID | None, on_behalf_of: uuid.UUID | None, text: str,
              reply_to: int | None, posted_at: datetime, attachments: list[dict] | None = None,
-             poll: dict | None = None, read_by_author: bool = False) -> int:
+             poll: dict | None = None, read_by_author: bool = False, author_read_from: int | None = None) -> int:
         seq = self.next_seq
         self._posted(self.chat_id, message_id, seq, author_id, on_behalf_of, text, reply_to, posted_at,
-                     attachments or [], poll, read_by_author)
+                     attachments or [], poll, read_by_author, author_read_from if read_by_author else None)
         return seq
 
     @event(Posted)
     def _posted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, author_id: uuid.UUID | None,
                 on_behalf_of: uuid.UUID | None, text: str, reply_to: int | None, posted_at: datetime,
-                attachments: list[dict] | None = None, poll: dict | None = None, read_by_author: bool = False) -> None:
+                attachments: list[dict] | None = None, poll: dict | None = None, read_by_author: bool = False,
+                author_read_from: int | None = None) -> None:
         self.messages.append({
             "seq": seq, "message_id": str(message_id), "author_id": str(author_id) if author_id else None,
             "on_behalf_of": str(on_behalf_of) if on_behalf_of else None, "text": text, "reply_to": reply_to,
@@ -441,22 +455,25 @@ class ReadMark(Aggregate):
     class Read(Aggregate.Event):
         """Read up to ``seq``. ``by_post``: the member's own post made this mark (MessagePosted implies it, so it is
         not published as MessagesRead); False for a reader's mark-read and for marks stored before it was said
-        (version 1, published as MessagesRead as they were)."""
+        (version 1, published as MessagesRead as they were). ``read_from``: the mark before it (-1: none), so
+        what it newly read is (``read_from``, ``seq``]; None for those stored before it was said (version 2)."""
 
         seq: int
         chat_id: uuid.UUID | None
         user_id: uuid.UUID | None
         by_post: bool
-        class_version = 2
+        read_from: int | None
+        class_version = 3
         upcast_v1_v2 = staticmethod(_read_before_implied_reads)
+        upcast_v2_v3 = staticmethod(_read_before_read_from)
 
     def read(self, seq: int, by_post: bool = False) -> None:
         if seq > self.read_until:
-            self._read(seq, self.chat_id, self.user_id, by_post)
+            self._read(seq, self.chat_id, self.user_id, by_post, self.read_until)
 
     @event(Read)
     def _read(self, seq: int, chat_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
-              by_post: bool = False) -> None:
+              by_post: bool = False, read_from: int | None = None) -> None:
         self.read_until = max(self.read_until, seq)
 
 

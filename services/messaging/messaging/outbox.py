@@ -35,6 +35,8 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "poll": {**poll, "counts": [0] * len(poll["options"]), "voters": 0, "closed": False} if poll else None,
             # a member's post read the chat up to it for its author: said here, not in a MessagesRead of its own
             "read_by_author": e.read_by_author,
+            # where that mark was before (what the post newly read: after it up to seq); not one admin's (CH-5)
+            "author_read_from": None if e.on_behalf_of else e.author_read_from,
         }, str(e.chat_id)
     elif isinstance(e, MessagePage.Voted):
         yield "messaging.PollVoted.v1", {
@@ -47,6 +49,7 @@ def to_integration_events(e: object) -> Iterable[Published]:
     elif isinstance(e, ReadMark.Read) and not e.by_post:  # a post's mark: its MessagePosted implies it
         yield "messaging.MessagesRead.v1", {
             "chat_id": e.chat_id, "user_id": e.user_id, "read_until": e.seq, "read_at": e.timestamp,
+            "read_from": e.read_from,
         }, str(e.chat_id)
     elif isinstance(e, Report.Filed):
         yield "messaging.MessageReported.v1", {

@@ -1016,6 +1016,27 @@ def test_read_marks_are_published_for_the_other_members_CH_4(school):
     assert [e["user_id"] for e in published(school.app, "messaging.MessagesRead.v1")] == [b]
 
 
+def test_a_read_mark_says_where_the_readers_mark_was_before_it_CH_4(school):
+    """A MessagesRead says what it newly read, (``read_from``, ``read_until``], and so does a post's implied mark
+    (``author_read_from``): a writer's page asks again for the readers of those messages only, even for the first
+    mark of a reader it sees (issue #17: it asked for every own message up to the mark)."""
+    five = school.klass()
+    a, b = school.join("student", five), school.join("student", five)
+    (chat,) = school.chat_of("class", a)
+    for n in range(4):
+        school.app.post(a, PostMessage(chat.id, f"m{n}"))
+    school.app.mark_read(b, chat.id, 1)
+    school.app.mark_read(b, chat.id, 0)  # going back: no mark, nothing published
+    school.app.mark_read(b, chat.id, 3)
+    assert [(e["read_from"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [
+        (-1, 1), (1, 3)]
+    school.app.post(b, PostMessage(chat.id, "от b"))  # b had read up to 3: the post reads 4
+    school.app.post(b, PostMessage(chat.id, "ещё от b"))
+    posted = published(school.app, "messaging.MessagePosted.v1")
+    assert [(e["author_id"], e["seq"], e["author_read_from"]) for e in posted] == [
+        (a, 0, -1), (a, 1, 0), (a, 2, 1), (a, 3, 2), (b, 4, 3), (b, 5, 4)]
+
+
 def test_a_post_on_behalf_of_the_organization_implies_the_organizations_read_naming_no_admin_CH_4_CH_5(school):
     admin = school.join("admin")
     five = school.klass()
@@ -1028,6 +1049,8 @@ def test_a_post_on_behalf_of_the_organization_implies_the_organizations_read_nam
     posted = published(school.app, "messaging.MessagePosted.v1")
     assert [(e["author_id"], e["on_behalf_of"], e["read_by_author"]) for e in posted] == [
         (pupil, None, True), (None, school.org, True), (None, school.org, True)]
+    # nor the admin's mark before the post (the organization's read is told, not one admin's)
+    assert [e["author_read_from"] for e in posted] == [-1, None, None]
     # no MessagesRead names the admin beside the organization's post (it reached every member before)
     assert published(school.app, "messaging.MessagesRead.v1") == []
     assert {c["chat"].id: c["unread"] for c in school.app.chats_of(admin)}[thread.id] == 0  # the mark is kept
@@ -1047,29 +1070,40 @@ def test_a_calls_recording_implies_no_read_mark_CH_4_CA_6(school):
 
 
 def test_events_stored_before_the_implied_read_load_and_map_as_before_CH_4(school):
-    """A ReadMark.Read stored before ``by_post`` (a post's mark then published its MessagesRead) still maps to
-    MessagesRead; a Posted stored before ``read_by_author`` maps to a MessagePosted that implies nothing."""
+    """A ReadMark.Read stored before ``by_post`` (version 1: a post's mark then published its MessagesRead) still
+    maps to MessagesRead; a Posted stored before ``read_by_author`` maps to a MessagePosted that implies nothing;
+    neither of version 1 or 2 (before ``read_from``, ``author_read_from``) says where the mark was before it."""
     five = school.klass()
-    a = school.join("student", five)
+    a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    mark = ReadMark(chat_id=chat.id, user_id=a)
-    mark.read(4, by_post=True)
-    page = MessagePage(chat_id=chat.id, number=7)
-    page.post(uuid.uuid4(), a, None, "давнее", None, NOW, read_by_author=True)
-    old = []
-    for event in mark.collect_events() + page.collect_events():
-        stored = school.app.mapper.to_stored_event(event)
-        state = school.app.mapper.transcoder.decode(stored.state)
-        if "by_post" in state or "read_by_author" in state:
-            assert state.pop("class_version") == 2
-            assert state.pop("by_post", None) is True or state.pop("read_by_author") is True
-        old.append(dataclasses.replace(stored, state=school.app.mapper.transcoder.encode(state)))
+    old, marks = [], []
+    for version, reader, seq, text in ((1, a, 4, "давнее"), (2, b, 6, "не такое давнее")):
+        mark = ReadMark(chat_id=chat.id, user_id=reader)
+        mark.read(seq, by_post=True)
+        marks.append(mark.id)
+        page = MessagePage(chat_id=chat.id, number=6 + version)
+        page.post(uuid.uuid4(), reader, None, text, None, NOW, read_by_author=True, author_read_from=seq - 1)
+        for event in mark.collect_events() + page.collect_events():
+            stored = school.app.mapper.to_stored_event(event)
+            state = school.app.mapper.transcoder.decode(stored.state)
+            if "read_from" in state or "author_read_from" in state:
+                assert state.pop("class_version") == 3
+                assert state.pop("read_from", None) == -1 or state.pop("author_read_from") == seq - 1
+                if version == 1:
+                    assert state.pop("by_post", None) is True or state.pop("read_by_author") is True
+                else:
+                    state["class_version"] = 2
+            old.append(dataclasses.replace(stored, state=school.app.mapper.transcoder.encode(state)))
     school.app.recorder.insert_events(old)
-    assert school.app.repository.get(mark.id).read_until == 4
-    assert school.app.repository.get(page.id).messages[0]["text"] == "давнее"
-    assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(a, 4)]
-    (posted,) = [e for e in published(school.app, "messaging.MessagePosted.v1") if e["text"] == "давнее"]
-    assert posted["read_by_author"] is False
+    assert [school.app.repository.get(m).read_until for m in marks] == [4, 6]
+    # version 1's mark by a post was published as MessagesRead then (version 2's by a post is not)
+    assert [(e["user_id"], e["read_until"], e["read_from"])
+            for e in published(school.app, "messaging.MessagesRead.v1")] == [(a, 4, None)]
+    posted = {e["text"]: e for e in published(school.app, "messaging.MessagePosted.v1")}
+    assert [(posted[t]["read_by_author"], posted[t]["author_read_from"]) for t in ("давнее", "не такое давнее")] == [
+        (False, None), (True, None)]
+    pages = [school.app.repository.get(MessagePage.create_id(chat.id, n)) for n in (7, 8)]
+    assert [p.messages[0]["text"] for p in pages] == ["давнее", "не такое давнее"]
 
 
 def test_ones_own_messages_are_not_unread_CH_4(school):

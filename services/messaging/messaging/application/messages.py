@@ -94,8 +94,11 @@ class Messages(Base):
                     chat.open_page()
                     page = MessagePage(chat_id=chat.id, number=chat.pages - 1)
                     saved.update({id(chat): chat, id(page): page})
+                if actor_id not in marks:  # a member school has just let in (check_member asked it)
+                    marks[actor_id] = self._read_mark(chat_id, actor_id)
                 seq = page.post(uuid.uuid4(), actor_id, on_behalf, text, m.reply_to, utcnow(),
-                                [a.view() for a in files], poll, read_by_author=True)
+                                [a.view() for a in files], poll, read_by_author=True,
+                                author_read_from=marks[actor_id].read_until)
             except DomainError as refused:  # a key not looked up yet is, before refusing: its first message answers
                 sent = self.find(SentMessage, sent_id) if sent_id and not look_up_keys else None
                 outcomes.append(refused if sent is None else (self._page_of(chat_id, sent.seq), sent.seq, actor_id))
@@ -104,8 +107,6 @@ class Messages(Base):
                 attachment.sent(seq)
                 attachments[attachment.id] = attachment
                 saved[id(attachment)] = attachment
-            if actor_id not in marks:  # a member school has just let in (check_member asked it)
-                marks[actor_id] = self._read_mark(chat_id, actor_id)
             saved[id(marks[actor_id])] = marks[actor_id]
             marks[actor_id].read(seq, by_post=True)  # not published: the post's MessagePosted implies it
             if sent_id:

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 // test says, in any order; the store shows each kind (count, list) from the latest-sent ask that answered it.
 interface Ask { limit: number; answer: (count: number, ids: string[]) => void }
 const asks: Ask[] = []
+const chatList: { value: unknown[] } = { value: [] }  // GET /chats (a live post comes into a chat the page lists)
 vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientModule({
   GET: vi.fn((path: string, options?: { params: { query: { limit: number } } }) => {
     if (path === '/api/v1/chats/{chat_id}/messages/{seq}/readers') {
@@ -13,6 +14,7 @@ vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientM
         answer: (count, ids) => resolve({ count, items: ids.map((user_id) => ({ user_id })), next_cursor: null }),
       }))
     }
+    if (path === '/api/v1/chats') return Promise.resolve({ data: chatList.value, response: new Response() })
     return Promise.resolve(path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })
   }),
   POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
@@ -29,6 +31,7 @@ beforeEach(() => {
   setActivePinia(createPinia())
   live.handler = null
   asks.length = 0
+  chatList.value = []
 })
 afterEach(() => vi.useRealTimers())
 
@@ -73,7 +76,7 @@ describe("the readers of one's message (CH-4)", () => {
     chats.start()
     const first = chats.loadReaders('c1', 5, true)
     await vi.advanceTimersByTimeAsync(0)
-    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'b', read_until: 5 } })
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'b', read_until: 5, read_from: 3 } })
     await vi.advanceTimersByTimeAsync(200)
     expect(asks.map((a) => a.limit)).toEqual([200, 200])  // asked again, not folded into the ask under way
     asks[1]!.answer(2, ['a', 'b'])
@@ -110,5 +113,34 @@ describe("read marks ask again only for what they newly read (CH-4)", () => {
     asks.splice(0)[0]!.answer(2, [])
     await vi.advanceTimersByTimeAsync(0)
     expect([1, 2, 3, 4, 5].map((seq) => chats.readers.c1?.[seq]?.count)).toEqual([2, 1, 1, 1, 1])
+  })
+
+  it("asks for what a reader's first mark newly read when the event says where its mark was (read_from)", async () => {
+    vi.useFakeTimers()
+    const chats = useChats()
+    chats.start()
+    chatList.value = [{ chat: { chat_id: 'c1', kind: 'group', name: 'Класс', organization_id: 'o1', member_ids: [] },
+                        last_seq: 6, unread: 0 }]
+    await chats.loadList()
+    for (const seq of [1, 2, 3, 4, 5, 6]) void chats.loadReaders('c1', seq)
+    await vi.advanceTimersByTimeAsync(0)
+    for (const ask of asks.splice(0)) ask.answer(0, [])
+    await vi.advanceTimersByTimeAsync(0)
+    // b had read up to 3 before this page opened: its first mark seen here asks for 4 and 5 only, not 1-5
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'b', read_until: 5, read_from: 3 } })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(2)
+    for (const ask of asks.splice(0)) ask.answer(1, [])
+    // c's post read the chat up to it for c, who had read up to 5: only 6 is asked again
+    live.handler!({ type: 'MessagePosted', data: { chat_id: 'c1', seq: 7, message_id: 'm7', author_id: 'c',
+                                                   text: 'hi', posted_at: '2026-12-01T10:00:00Z',
+                                                   read_by_author: true, author_read_from: 5 } })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(1)
+    asks.splice(0)[0]!.answer(1, [])
+    // a mark that does not say (stored before read_from was said, or concealed: CH-5) asks for all it may have read
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: 'd', read_until: 2, read_from: null } })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(2)
   })
 })

@@ -328,18 +328,23 @@ export const useChats = defineStore('chats', () => {
   }
 
   /** Someone read a chat up to a seq (a MessagesRead, or a post's own mark): one's own unread count stops there;
-   *  another's (``null``: the organization, CH-5) marks one's messages up to it read. */
-  function readUntil(chatId: string, reader: string | null, seq: number): void {
+   *  another's (``null``: the organization, CH-5) marks one's messages up to it read. ``readFrom``: where the event
+   *  says that reader's mark was before (its ``read_from``, a post's ``author_read_from``; null: it does not say):
+   *  only the messages after it were newly read, even by a mark the first this page sees of that reader (without
+   *  it, all up to ``seq`` are asked again). */
+  function readUntil(chatId: string, reader: string | null, seq: number, readFrom?: number | null): void {
     if (reader === me.value) {
       const i = item(chatId)
       if (i) i.unread = Math.max(0, i.last_seq - seq)
       return
     }
     const key = reader ?? 'organization'
-    const before = readBy[chatId]?.[key] ?? -1
+    const seen = readBy[chatId]?.[key]
+    const before = seen ?? -1
     if (seq <= before) return  // read that far already: counted
     readBy[chatId] = { ...(readBy[chatId] ?? {}), [key]: seq }
-    refreshReaders(chatId, before, seq)
+    const from = typeof readFrom === 'number' ? Math.min(readFrom, seen ?? readFrom) : before
+    refreshReaders(chatId, from, seq)
   }
 
   /** One's own post as the API answered it (it names one even on behalf of the school, whose live event does
@@ -386,7 +391,7 @@ export const useChats = defineStore('chats', () => {
         }
         // The post read the chat up to it for its author (no MessagesRead comes for it, issue #17): the author's
         // (the organization's when it names no one, CH-5) read mark up to its seq.
-        if (d.read_by_author) readUntil(chatId, message.author_id ?? null, message.seq)
+        if (d.read_by_author) readUntil(chatId, message.author_id ?? null, message.seq, d.author_read_from)
         sortItems()
         break
       }
@@ -407,7 +412,7 @@ export const useChats = defineStore('chats', () => {
         break
       }
       case 'MessagesRead':
-        readUntil(chatId, d.user_id as string | null, d.read_until as number)
+        readUntil(chatId, d.user_id as string | null, d.read_until as number, d.read_from)
         break
       case 'reconnected':
         // after= brings the new messages; edits, deletions and votes made meanwhile are in the pages shown.
