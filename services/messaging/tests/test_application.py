@@ -996,14 +996,20 @@ def test_invite_links_to_manual_chats_CH_3(school):
                                                            ("Робототехника", True)]
 
 
-def test_read_marks_are_published_for_the_other_members_CH_4(school):
+def a_writes_b_reads(school, posts: int) -> tuple:
+    """Pupil a posts ``posts`` messages in their class chat; pupil b reads up to the second, then goes back."""
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    for n in range(3):
+    for n in range(posts):
         school.app.post(a, PostMessage(chat.id, f"m{n}"))
     school.app.mark_read(b, chat.id, 1)
-    school.app.mark_read(b, chat.id, 0)  # going back changes nothing
+    school.app.mark_read(b, chat.id, 0)  # going back changes nothing: no mark, nothing published
+    return a, b, chat
+
+
+def test_read_marks_are_published_for_the_other_members_CH_4(school):
+    a, b, chat = a_writes_b_reads(school, 3)
     # the reader up to where they read; the author has read what they wrote, which each MessagePosted says (one
     # event a post, not two: issue #17)
     assert [(e["user_id"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [(b, 1)]
@@ -1020,13 +1026,7 @@ def test_a_read_mark_says_where_the_readers_mark_was_before_it_CH_4(school):
     """A MessagesRead says what it newly read, (``read_from``, ``read_until``], and so does a post's implied mark
     (``author_read_from``): a writer's page asks again for the readers of those messages only, even for the first
     mark of a reader it sees (issue #17: it asked for every own message up to the mark)."""
-    five = school.klass()
-    a, b = school.join("student", five), school.join("student", five)
-    (chat,) = school.chat_of("class", a)
-    for n in range(4):
-        school.app.post(a, PostMessage(chat.id, f"m{n}"))
-    school.app.mark_read(b, chat.id, 1)
-    school.app.mark_read(b, chat.id, 0)  # going back: no mark, nothing published
+    a, b, chat = a_writes_b_reads(school, 4)
     school.app.mark_read(b, chat.id, 3)
     assert [(e["read_from"], e["read_until"]) for e in published(school.app, "messaging.MessagesRead.v1")] == [
         (-1, 1), (1, 3)]
