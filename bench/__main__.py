@@ -10,6 +10,7 @@ from bench import (
     ejournal,
     front_hop,
     gateway_post,
+    history_page,
     message_search,
     messaging,
     messaging_post,
@@ -24,8 +25,8 @@ from bench import (
     web_call,
 )
 
-BENCHES = (contracts, pipeline, registration, school, replicas, messaging, gateway_post, front_hop, messaging_post,
-           chat_list, message_search, realtime, ejournal, sfu, web, web_call)
+BENCHES = (contracts, pipeline, registration, school, replicas, messaging, history_page, gateway_post, front_hop,
+           messaging_post, chat_list, message_search, realtime, ejournal, sfu, web, web_call)
 
 
 def main() -> int:

@@ -74,6 +74,8 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env["GROUP_READ"] = "n" if env_str("SFERA_STORE_GROUP_READ", "on") == "off" else "y"
     # a command's cached aggregates read ahead in one select (ServiceApplication.prefetch); off: bench's baseline
     env["READ_AHEAD"] = "n" if env_str("SFERA_STORE_READ_AHEAD", "on") == "off" else "y"
+    # a @query reads the cache's own aggregates, not a copy each; off: bench.history_page's baseline
+    env["QUERY_CACHED"] = "n" if env_str("SFERA_STORE_QUERY_CACHED", "on") == "off" else "y"
     # The aggregates last read stay in memory (LRU), and a read brings a cached one up to date with the events stored
     # since (eventsourcing's fast-forward: another replica's writes included) instead of replaying all of them
     # (a chat's last page: up to 100 events a post, issue #17); each read gets its own deep copy. 0: no cache.
@@ -207,6 +209,25 @@ def command(method: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
+def query(method: Callable[..., T]) -> Callable[..., T]:
+    """An application method that only reads: its ``find``s answer the aggregate cache's own objects, not a deep copy
+    each (issue #17: a history page copied the cached chat and its full message pages, ~0.6 ms a page of 100), so
+    it must change none of them, nor hand them to anyone who might. A command it runs still reads its own copies
+    (inside a command's attempt ``find`` copies, as always)."""
+
+    @functools.wraps(method)
+    def run(self: ServiceApplication, *args: Any, **kwargs: Any) -> T:
+        reading = self._queries
+        depth = getattr(reading, "depth", 0)
+        reading.depth = depth + 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            reading.depth = depth
+
+    return run
+
+
 def once_per_event(method: Callable[..., T]) -> Callable[..., T | bool]:
     """An application method that applies one integration event, called with the event's id as ``event_id=``
     and plain values (``<service>/handlers.py`` reads the event; the application knows no CloudEvent): an event
@@ -269,10 +290,12 @@ class ServiceApplication(Application):
 
     def __init__(self, env: Any = None):
         self._attempts = threading.local()  # per thread (and per green thread under eventlet)
+        self._queries = threading.local()  # how deep in ``@query`` methods this thread is
         super().__init__(env)
         self.locks = KeyedLocks()
         self.cluster_locks = self._cluster_locks()
         self.read_ahead = strtobool(self.env.get("READ_AHEAD", "y"))  # prefetch (SFERA_STORE_READ_AHEAD)
+        self.query_cached = strtobool(self.env.get("QUERY_CACHED", "y"))  # @query (SFERA_STORE_QUERY_CACHED)
         self.lock_handovers = env_int("SFERA_CLUSTER_LOCK_HANDOVERS", HANDOVERS)  # turn(); 0: unlock every turn
 
     def _cluster_locks(self) -> ClusterLocks | NoClusterLocks:
@@ -311,9 +334,13 @@ class ServiceApplication(Application):
                                    group_saves=strtobool(self.env.get("GROUP_SAVES", "y")))
 
     def find(self, cls: type[T], aggregate_id: uuid.UUID) -> T | None:
-        """The aggregate, if it exists and is a ``cls``."""
+        """The aggregate, if it exists and is a ``cls``: a copy of its cached state, or in a ``@query`` (outside a
+        command's attempt) the cached object itself."""
+        reading = self.query_cached and getattr(self._queries, "depth", 0) and \
+            getattr(self._attempts, "current", None) is None
         try:
-            found = self.repository.get(aggregate_id)
+            found = self.repository.get(aggregate_id, deepcopy_from_cache=False) if reading else \
+                self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None

@@ -8,7 +8,15 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Tracking
 
 from shared.config import settings
-from shared.store import ServiceApplication, StaleWrite, command, make_application, once_per_event, store_env
+from shared.store import (
+    ServiceApplication,
+    StaleWrite,
+    command,
+    make_application,
+    once_per_event,
+    query,
+    store_env,
+)
 from shared.store.testing import racing, run_together
 
 pytestmark = pytest.mark.integration
@@ -228,3 +236,34 @@ def test_a_command_inside_a_retried_command_is_part_of_its_attempt(store_setting
 
     assert setup.retrying(outer) == 1
     assert calls == [1]
+
+
+class TallyQueries(TallyCommands):
+    @query
+    def counts(self, *tally_ids: uuid.UUID) -> list:
+        """Reads only: each tally as found, twice (the objects themselves, for the test)."""
+        return [(self.find(Tally, t), self.find(Tally, t)) for t in tally_ids]
+
+    @query
+    def count_then_increment(self, tally_id: uuid.UUID) -> tuple:
+        """A query that runs a command: the command's attempt reads its own copy, as always."""
+        seen = self.find(Tally, tally_id)
+        return seen, self.increment_command(tally_id)
+
+
+def test_a_query_reads_the_caches_aggregates_and_a_command_its_own_copies(store_settings):
+    """A ``@query`` (issue #17: a history page copied the cached chat and its full message pages, ~0.6 ms a page)
+    reads the aggregate cache's own objects, not a copy each; a command, even one a query runs, gets its copies,
+    so what it changes reaches the cache only by its save."""
+    app = make_application(TallyQueries, "tally", create_table=True, config=store_settings)
+    tally = Tally()
+    app.save(tally)
+    [(first, again)] = app.counts(tally.id)
+    assert first is again and first.count == 0  # the cache's object, not one copy a read
+    assert app.find(Tally, tally.id) is not first  # outside a query: a copy, as before
+    seen, counted = app.count_then_increment(tally.id)
+    assert seen is first and counted == 1
+    assert first.count == 0  # the command changed its own copy: the object the query read is untouched
+    [(now, _)] = app.counts(tally.id)
+    assert now.count == 1  # the save reached the cache
+    assert app.counts(uuid.uuid4()) == [(None, None)]

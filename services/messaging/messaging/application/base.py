@@ -54,9 +54,9 @@ def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
     for chosen in poll["votes"].values():
         for option in chosen:
             counts[option] += 1
-    return {"question": poll["question"], "options": poll["options"], "multiple": poll["multiple"],
+    return {"question": poll["question"], "options": list(poll["options"]), "multiple": poll["multiple"],
             "closed": poll["closed"], "counts": counts, "voters": len(poll["votes"]),
-            "my_choice": poll["votes"].get(str(viewer), []) if viewer else []}
+            "my_choice": list(poll["votes"].get(str(viewer), [])) if viewer else []}
 
 
 class Base(ServiceApplication):
@@ -225,13 +225,13 @@ class Base(ServiceApplication):
         """What a member sees of a message. CH-5: who of the admins answered on behalf
         of the organization is known to admins only. Polls show counts and the
         viewer's own choice, never who chose what."""
-        shown = dict(message)
+        shown = dict(message)  # new dicts and lists all through: a query's message is the cached page's own
         if message["on_behalf_of"] and not self._is_admin(chat, viewer):
             shown["author_id"] = None
         poll = message.get("poll")
         if poll:
             shown["poll"] = poll_results(poll, viewer)
-        shown.setdefault("attachments", [])
+        shown["attachments"] = [dict(a) for a in message.get("attachments") or ()]
         return shown
 
     @staticmethod

@@ -13,7 +13,7 @@ from shared.clock import utcnow
 from shared.contracts.api.messaging import MAX_ATTACHMENTS, PostMessage
 from shared.errors import Conflict, DomainError, Forbidden, Invalid
 from shared.group_commit import GroupCommit
-from shared.store import once_per_event
+from shared.store import once_per_event, query
 
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="messaging-reads")  # green threads in a service
 
@@ -170,11 +170,13 @@ class Messages(Base):
 
         return self.retrying(command, ("chat", chat_id))
 
+    @query
     def history(self, actor_id: uuid.UUID, chat_id: uuid.UUID, before: int | None, after: int | None,
                 limit: int) -> tuple[list[dict], int]:
         """A page of messages, newest first before ``before`` or oldest first after
         ``after`` (a reconnecting client catches up from its last seq); reads at most
-        two pages of history however long the chat is."""
+        two pages of history however long the chat is. A query: the cached chat and pages themselves, not a copy
+        each (what it answers are new dicts, ``_shown``)."""
         chat = self.chat(chat_id)
         self.check_member(chat, actor_id)
         last = self.last_seq(chat)

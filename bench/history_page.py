@@ -1,0 +1,80 @@
+"""A chat's history page, CPU a page in messaging's application (issue #17): ``history`` is a ``@query``
+(shared/store), so it reads the aggregate cache's own chat and message pages instead of a deep copy of each (a full
+page holds 100 messages; opening a chat read the chat, its last page for the last seq, and that page again).
+
+Baseline of the same run, in turns: the same application with ``SFERA_STORE_QUERY_CACHED=off`` (a copy a read, as
+before). One process, one SQLite store in a temporary directory (the pages all cached: what the copy costs does not
+depend on the database; a page not cached is read from the store either way). Pages: the latest (a chat opened) and
+random ones (scrolling back), each the median of ``--rounds`` rounds of ``--pages`` reads.
+
+    python -m bench.history_page [--messages 20000 --pages 1000 --rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+
+from bench import report
+from messaging.application import MessagingApplication
+from messaging.seed import write_history
+from shared.config import settings
+from shared.store import make_application
+
+
+def cpu_ms_a_page(read: Callable[[int | None], object], befores: list[int | None]) -> float:
+    started = time.process_time()
+    for before in befores:
+        read(before)
+    return (time.process_time() - started) / len(befores) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sfera-bench-history-") as var:
+        config = settings({**os.environ, "PERSISTENCE": "sqlite", "SFERA_VAR_DIR": var})
+        cached = make_application(MessagingApplication, "messaging", create_table=True, config=config)
+        os.environ["SFERA_STORE_QUERY_CACHED"] = "off"  # read when the application is made
+        try:
+            copied = make_application(MessagingApplication, "messaging", config=config)
+        finally:
+            del os.environ["SFERA_STORE_QUERY_CACHED"]
+        user = uuid.uuid4()
+        chat = write_history(cached, user, args.messages)
+        print(f"a chat of {args.messages} messages; {args.rounds} rounds of {args.pages} pages of 50, in turns ...",
+              flush=True)
+        shuffled = random.Random(1)
+        kinds = {"latest": [None] * args.pages,
+                 "random": [shuffled.randrange(50, args.messages) for _ in range(args.pages)]}
+        apps = {"cached": cached, "copied": copied}
+        for app in apps.values():  # every page in each one's cache, and the code warm
+            for before in range(50, args.messages + 50, 50):
+                app.history(user, chat.id, before, None, 50)
+        ms: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.rounds):
+            for kind, befores in kinds.items():
+                for name, app in apps.items():
+                    ms.setdefault((kind, name), []).append(cpu_ms_a_page(
+                        lambda before, app=app: app.history(user, chat.id, before, None, 50), befores))
+        cached.close()
+        copied.close()
+    for kind, what in (("latest", "the latest page (a chat opened)"), ("random", "random pages (scrolling back)")):
+        now, before = (statistics.median(ms[(kind, name)]) for name in ("cached", "copied"))
+        print(f"{what}: {now:.3f} ms CPU a page, a copy a read {before:.3f} ms ({now / before:.2f}x)")
+        report.row("history_page", f"history page of 50 in a chat of {args.messages}, {what}: CPU a page "
+                   f"(messaging's application, cached; median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
+                   f"SFERA_STORE_QUERY_CACHED=off {before:.3f} ms", now / before, "< 1x")
+
+
+if __name__ == "__main__":
+    main()
