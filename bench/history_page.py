@@ -4,8 +4,13 @@ page holds 100 messages; opening a chat read the chat, its last page for the las
 
 Baseline of the same run, in turns: the same application with ``SFERA_STORE_QUERY_CACHED=off`` (a copy a read, as
 before). One process, one SQLite store in a temporary directory (the pages all cached: what the copy costs does not
-depend on the database; a page not cached is read from the store either way). Pages: the latest (a chat opened) and
-random ones (scrolling back), each the median of ``--rounds`` rounds of ``--pages`` reads.
+depend on the database). Pages: the latest (a chat opened) and random ones (scrolling back), each the median of
+``--rounds`` rounds of ``--pages`` reads.
+
+Pages not cached (a long chat scrolled back: the cache holds the last 1,000 aggregates read) are read from the store:
+a message page is snapshotted every 50 of its events (messaging.application.base), so such a read is its snapshot and
+the few events after it. Baseline of the same run, in turns: a chat written as before, a snapshot every 200 events
+(which a page of 100 messages seldom reached: its ~100 events replayed), each read by an application without a cache.
 
     python -m bench.history_page [--messages 20000 --pages 1000 --rounds 5]
 """
@@ -23,6 +28,7 @@ from collections.abc import Callable
 
 from bench import report
 from messaging.application import MessagingApplication
+from messaging.domain import MessagePage
 from messaging.seed import write_history
 from shared.config import settings
 from shared.store import make_application
@@ -33,6 +39,38 @@ def cpu_ms_a_page(read: Callable[[int | None], object], befores: list[int | None
     for before in befores:
         read(before)
     return (time.process_time() - started) / len(befores) * 1000
+
+
+class PagesAsBefore(MessagingApplication):
+    """Messaging as it was: a message page snapshotted every 200 of its events."""
+
+    name = "messaging"
+    snapshotting_intervals = {**MessagingApplication.snapshotting_intervals, MessagePage: 200}
+
+
+def uncached(cls: type[MessagingApplication], config) -> MessagingApplication:
+    os.environ["SFERA_AGGREGATE_CACHE_SIZE"] = "0"  # read when the application is made
+    try:
+        return make_application(cls, "messaging", config=config)
+    finally:
+        del os.environ["SFERA_AGGREGATE_CACHE_SIZE"]
+
+
+def from_the_store(config, user: uuid.UUID, messages: int, pages: int, rounds: int) -> dict[str, float]:
+    """CPU ms a random history page read from the store: a chat written now and one written as before, each read by an
+    application without a cache, in turns."""
+    apps = {"now": uncached(MessagingApplication, config), "before": uncached(PagesAsBefore, config)}
+    chats = {name: write_history(app, user, messages, f"archive {name}").id for name, app in apps.items()}
+    shuffled = random.Random(2)
+    befores = [shuffled.randrange(50, messages) for _ in range(pages)]
+    ms: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, app in apps.items():
+            ms.setdefault(name, []).append(cpu_ms_a_page(
+                lambda before, app=app, chat=chats[name]: app.history(user, chat, before, None, 50), befores))
+    for app in apps.values():
+        app.close()
+    return {name: statistics.median(runs) for name, runs in ms.items()}
 
 
 def main() -> None:
@@ -68,12 +106,22 @@ def main() -> None:
                         lambda before, app=app: app.history(user, chat.id, before, None, 50), befores))
         cached.close()
         copied.close()
+        print(f"pages read from the store: {args.rounds} rounds of {args.pages // 5} random pages, in turns ...",
+              flush=True)
+        stored = from_the_store(config, user, args.messages, args.pages // 5, args.rounds)
     for kind, what in (("latest", "the latest page (a chat opened)"), ("random", "random pages (scrolling back)")):
         now, before = (statistics.median(ms[(kind, name)]) for name in ("cached", "copied"))
         print(f"{what}: {now:.3f} ms CPU a page, a copy a read {before:.3f} ms ({now / before:.2f}x)")
         report.row("history_page", f"history page of 50 in a chat of {args.messages}, {what}: CPU a page "
                    f"(messaging's application, cached; median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
                    f"SFERA_STORE_QUERY_CACHED=off {before:.3f} ms", now / before, "< 1x")
+
+    now, before = stored["now"], stored["before"]
+    print(f"random pages read from the store: {now:.3f} ms CPU a page, pages snapshotted as before {before:.3f} ms "
+          f"({now / before:.2f}x)")
+    report.row("history_page", f"history page of 50 in a chat of {args.messages}, random pages read from the store "
+               f"(not cached): CPU a page (median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
+               f"a snapshot every 200 events (before) {before:.3f} ms", now / before, "< 1x")
 
 
 if __name__ == "__main__":
