@@ -48,18 +48,25 @@ class PagesAsBefore(MessagingApplication):
     snapshotting_intervals = {**MessagingApplication.snapshotting_intervals, MessagePage: 200}
 
 
-def uncached(cls: type[MessagingApplication], config) -> MessagingApplication:
-    os.environ["SFERA_AGGREGATE_CACHE_SIZE"] = "0"  # read when the application is made
+def made_with(cls: type[MessagingApplication], config, **env: str) -> MessagingApplication:
+    """``cls`` made with ``env`` set (read when an application is made), the environment as it was after."""
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         return make_application(cls, "messaging", config=config)
     finally:
-        del os.environ["SFERA_AGGREGATE_CACHE_SIZE"]
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def from_the_store(config, user: uuid.UUID, messages: int, pages: int, rounds: int) -> dict[str, float]:
     """CPU ms a random history page read from the store: a chat written now and one written as before, each read by an
     application without a cache, in turns."""
-    apps = {"now": uncached(MessagingApplication, config), "before": uncached(PagesAsBefore, config)}
+    apps = {name: made_with(cls, config, SFERA_AGGREGATE_CACHE_SIZE="0")
+            for name, cls in (("now", MessagingApplication), ("before", PagesAsBefore))}
     chats = {name: write_history(app, user, messages, f"archive {name}").id for name, app in apps.items()}
     shuffled = random.Random(2)
     befores = [shuffled.randrange(50, messages) for _ in range(pages)]
@@ -82,11 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sfera-bench-history-") as var:
         config = settings({**os.environ, "PERSISTENCE": "sqlite", "SFERA_VAR_DIR": var})
         cached = make_application(MessagingApplication, "messaging", create_table=True, config=config)
-        os.environ["SFERA_STORE_QUERY_CACHED"] = "off"  # read when the application is made
-        try:
-            copied = make_application(MessagingApplication, "messaging", config=config)
-        finally:
-            del os.environ["SFERA_STORE_QUERY_CACHED"]
+        copied = made_with(MessagingApplication, config, SFERA_STORE_QUERY_CACHED="off")
         user = uuid.uuid4()
         chat = write_history(cached, user, args.messages)
         print(f"a chat of {args.messages} messages; {args.rounds} rounds of {args.pages} pages of 50, in turns ...",

@@ -142,7 +142,8 @@ class MessagesReadV1(DataSchema):
     read_at = fields.AwareDateTime(required=True)
     read_from = fields.Integer(load_default=None, allow_none=True, metadata={
         "description": "the reader's mark before this one (-1: none): this mark newly read the messages after it "
-                       "up to read_until; null when not known (a mark stored before it was said)"})
+                       "up to read_until; null when not known (a mark stored before it was said) or not told (a "
+                       "concealed admin's, CH-5)"})
 
 
 @contract("messaging", "MessageReported", 1)

@@ -78,7 +78,8 @@ def store_env(service: str, *, create_table: bool = False, config: Settings | No
     env["QUERY_CACHED"] = "n" if env_str("SFERA_STORE_QUERY_CACHED", "on") == "off" else "y"
     # The aggregates last read stay in memory (LRU), and a read brings a cached one up to date with the events stored
     # since (eventsourcing's fast-forward: another replica's writes included) instead of replaying all of them
-    # (a chat's last page: up to 100 events a post, issue #17); each read gets its own deep copy. 0: no cache.
+    # (a chat's last page: up to 100 events a post, issue #17); each read gets its own deep copy (a ``@query``'s, the
+    # cached object itself). 0: no cache.
     cache_size = env_int("SFERA_AGGREGATE_CACHE_SIZE", 1000)
     if cache_size > 0:
         env.update(AGGREGATE_CACHE_MAXSIZE=str(cache_size), AGGREGATE_CACHE_FASTFORWARD="y")  # never answered stale

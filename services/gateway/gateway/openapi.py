@@ -104,7 +104,8 @@ def build_spec(app: Flask) -> dict:
                    "read_by_author true also says its author (the organization when author_id is null) has read the "
                    "chat up to its seq: no MessagesRead comes for that. A MessagesRead's read_from (a "
                    "MessagePosted's author_read_from) is that reader's mark before: the messages whose readers "
-                   "changed are those after it up to the new mark (null: not known). Catch up after a reconnect with "
+                   "changed are those after it up to the new mark (null: not known, or not told: CH-5). Catch up "
+                   "after a reconnect with "
                    "GET /chats/{id}/messages?after=<last seq>.",
         "tags": ["realtime"], "operationId": "realtime",
         "parameters": [{"in": "query", "name": "access_token", "required": True, "schema": {"type": "string"},

@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WebSocket of live events: MessagePosted, MessageEdited, MessageDeleted, ChatMembersChanged, ChatCreated, ChatUpdated, PollVoted, PollClosed, MessagesRead, for the chats one belongs to; each is {"type": <name>, "data": <the event's contract>}. A MessagePosted with read_by_author true also says its author (the organization when author_id is null) has read the chat up to its seq: no MessagesRead comes for that. A MessagesRead's read_from (a MessagePosted's author_read_from) is that reader's mark before: the messages whose readers changed are those after it up to the new mark (null: not known). Catch up after a reconnect with GET /chats/{id}/messages?after=<last seq>. */
+        /** WebSocket of live events: MessagePosted, MessageEdited, MessageDeleted, ChatMembersChanged, ChatCreated, ChatUpdated, PollVoted, PollClosed, MessagesRead, for the chats one belongs to; each is {"type": <name>, "data": <the event's contract>}. A MessagePosted with read_by_author true also says its author (the organization when author_id is null) has read the chat up to its seq: no MessagesRead comes for that. A MessagesRead's read_from (a MessagePosted's author_read_from) is that reader's mark before: the messages whose readers changed are those after it up to the new mark (null: not known, or not told: CH-5). Catch up after a reconnect with GET /chats/{id}/messages?after=<last seq>. */
         get: operations["realtime"];
         put?: never;
         post?: never;

@@ -143,4 +143,27 @@ describe("read marks ask again only for what they newly read (CH-4)", () => {
     await vi.advanceTimersByTimeAsync(200)
     expect(asks).toHaveLength(2)
   })
+
+  it('asks again for all of them after a post on behalf of the organization (CH-5: its admin is not named)', async () => {
+    vi.useFakeTimers()
+    const chats = useChats()
+    chats.start()
+    chatList.value = [{ chat: { chat_id: 'c1', kind: 'organization', name: 'Школа', organization_id: 'o1',
+                                member_ids: [] }, last_seq: 6, unread: 0 }]
+    await chats.loadList()
+    for (const seq of [1, 2, 3, 4, 5, 6]) void chats.loadReaders('c1', seq)
+    await vi.advanceTimersByTimeAsync(0)
+    for (const ask of asks.splice(0)) ask.answer(0, [])
+    await vi.advanceTimersByTimeAsync(0)
+    // the organization read up to 4 (one admin), then another admin, who had read up to 1, posts for it: 2-6 now
+    // count that admin too, not only 5 and 6
+    live.handler!({ type: 'MessagesRead', data: { chat_id: 'c1', user_id: null, read_until: 4, read_from: null } })
+    await vi.advanceTimersByTimeAsync(200)
+    for (const ask of asks.splice(0)) ask.answer(1, [])
+    live.handler!({ type: 'MessagePosted', data: { chat_id: 'c1', seq: 7, message_id: 'm7', author_id: null,
+                                                   on_behalf_of: 'o1', text: 'Линейка', read_by_author: true,
+                                                   posted_at: '2026-12-01T10:00:00Z', author_read_from: null } })
+    await vi.advanceTimersByTimeAsync(200)
+    expect(asks).toHaveLength(6)
+  })
 })

@@ -391,7 +391,12 @@ export const useChats = defineStore('chats', () => {
         }
         // The post read the chat up to it for its author (no MessagesRead comes for it, issue #17): the author's
         // (the organization's when it names no one, CH-5) read mark up to its seq.
-        if (d.read_by_author) readUntil(chatId, message.author_id ?? null, message.seq, d.author_read_from)
+        // A post on behalf of the organization names no admin, nor where that admin's own mark was: the messages
+        // up to it may each have a reader more (an admin counts as themself outside an inbox thread, CH-5), so
+        // all of them are asked again.
+        if (d.read_by_author) {
+          readUntil(chatId, message.author_id ?? null, message.seq, message.author_id ? d.author_read_from : -1)
+        }
         sortItems()
         break
       }
