@@ -61,9 +61,7 @@ def poll_results(poll: dict, viewer: uuid.UUID | None = None) -> dict:
 
 class Base(ServiceApplication):
     name = "messaging"
-    # A message page every 50 of its events: at 200 a page of 100 messages seldom had one, and a page read from the
-    # store (not cached: scrolling back through a long chat) replayed its ~100 events, 5.64 vs 0.94 ms CPU a history
-    # page (bench.history_page); the cost, a re-read of the page at that version and a write, once in 50 posts.
+    # a message page every 50 events (at 200 one seldom had any: 5.64 vs 0.94 ms a page read, bench.history_page)
     snapshotting_intervals = {MessagePage: 50, Chat: 100, OrgRoster: 100, ClassRoster: 100, UserChats: 100,
                               ReadMark: 100}
 
@@ -225,12 +223,10 @@ class Base(ServiceApplication):
 
     # -- what a viewer sees (CH-5) ----------------------------------------------------------------------
     def _shown(self, chat: Chat, message: dict, viewer: uuid.UUID) -> dict:
-        """What a member sees of a message. CH-5: who of the admins answered on behalf
-        of the organization is known to admins only. Polls show counts and the
-        viewer's own choice, never who chose what."""
-        # New dicts and lists all through, taken before any lookup: a query's message is the cached page's own, which
-        # another green thread may bring up to date in place while this one waits on the database (an edit, a
-        # deletion, a vote).
+        """What a member sees of a message. CH-5: who of the admins answered on behalf of the organization is known
+        to admins only. Polls show counts and the viewer's own choice, never who chose what. New dicts and lists all
+        through, taken before any lookup: a query's message is the cached page's own, which another green thread may
+        update in place while this one waits on the database (an edit, a deletion, a vote)."""
         shown = dict(message)
         if shown.get("poll"):
             shown["poll"] = poll_results(shown["poll"], viewer)
