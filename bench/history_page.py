@@ -5,7 +5,8 @@ page holds 100 messages; opening a chat read the chat, its last page for the las
 Baseline of the same run, in turns: the same application with ``SFERA_STORE_QUERY_CACHED=off`` (a copy a read, as
 before). One process, one SQLite store in a temporary directory (the pages all cached: what the copy costs does not
 depend on the database). Pages: the latest (a chat opened) and random ones (scrolling back), each the median of
-``--rounds`` rounds of ``--pages`` reads.
+``--rounds`` rounds of ``--pages`` reads; and ``readers`` (who has read a message: its count, as the web client asks
+it of each of one's own messages shown), a ``@query`` too.
 
 Pages not cached (a long chat scrolled back: the cache holds the last 1,000 aggregates read) are read from the store:
 a message page is snapshotted every 50 of its events (messaging.application.base), so such a read is its snapshot and
@@ -107,16 +108,21 @@ def main() -> None:
                 for name, app in apps.items():
                     ms.setdefault((kind, name), []).append(cpu_ms_a_page(
                         lambda before, app=app: app.history(user, chat.id, before, None, 50), befores))
+            for name, app in apps.items():  # who has read one's message (the web client asks it of its own)
+                ms.setdefault(("readers", name), []).append(cpu_ms_a_page(
+                    lambda before, app=app: app.readers(user, chat.id, before, None, 1), kinds["random"]))
         cached.close()
         copied.close()
         print(f"pages read from the store: {args.rounds} rounds of {args.pages // 5} random pages, in turns ...",
               flush=True)
         stored = from_the_store(config, user, args.messages, args.pages // 5, args.rounds)
-    for kind, what in (("latest", "the latest page (a chat opened)"), ("random", "random pages (scrolling back)")):
+    for kind, what in (("latest", "history page of 50, the latest (a chat opened)"),
+                       ("random", "history page of 50, random pages (scrolling back)"),
+                       ("readers", "readers of a random message (a count)")):
         now, before = (statistics.median(ms[(kind, name)]) for name in ("cached", "copied"))
-        print(f"{what}: {now:.3f} ms CPU a page, a copy a read {before:.3f} ms ({now / before:.2f}x)")
-        report.row("history_page", f"history page of 50 in a chat of {args.messages}, {what}: CPU a page "
-                   f"(messaging's application, cached; median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
+        print(f"{what}: {now:.3f} ms CPU a call, a copy a read {before:.3f} ms ({now / before:.2f}x)")
+        report.row("history_page", f"{what} in a chat of {args.messages}: CPU a call (messaging's application, "
+                   f"cached; median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
                    f"SFERA_STORE_QUERY_CACHED=off {before:.3f} ms", now / before, "< 1x")
 
     now, before = stored["now"], stored["before"]

@@ -9,6 +9,7 @@ from messaging.application.base import Base
 from messaging.domain import MessagePage, ReadMark, UserChats
 from messaging.readmodel import chat_list, members_seen_by, micros, readers_page
 from shared.errors import Forbidden
+from shared.store import query
 
 
 class Reading(Base):
@@ -52,6 +53,7 @@ class Reading(Base):
             listed.append({"chat": chat, "last_seq": last, "unread": max(0, last - read_until)})
         return sorted(listed, key=lambda c: -when[c["chat"].id])  # newest last message first, as chat_list
 
+    @query
     def readers(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, cursor: str | None,
                 limit: int) -> dict:
         """Who has read a message: the chat's members (its author aside) whose read mark is at or after its seq,
