@@ -26,8 +26,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from bench import report
+from bench.platform import environment
 from messaging.application import MessagingApplication
 from messaging.domain import MessagePage
 from messaging.seed import write_history
@@ -49,36 +51,29 @@ class PagesAsBefore(MessagingApplication):
     snapshotting_intervals = {**MessagingApplication.snapshotting_intervals, MessagePage: 200}
 
 
-def made_with(cls: type[MessagingApplication], config, **env: str) -> MessagingApplication:
-    """``cls`` made with ``env`` set (read when an application is made), the environment as it was after."""
-    before = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        return make_application(cls, "messaging", config=config)
-    finally:
-        for name, value in before.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
+def in_turns(rounds: int, runs: dict[Any, Callable[[], float]]) -> dict[Any, float]:
+    """Each run once a round, all of them in turns, ``rounds`` times: each one's median."""
+    ms: dict[Any, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            ms[key].append(run())
+    return {key: statistics.median(each) for key, each in ms.items()}
 
 
 def from_the_store(config, user: uuid.UUID, messages: int, pages: int, rounds: int) -> dict[str, float]:
     """CPU ms a random history page read from the store: a chat written now and one written as before, each read by an
     application without a cache, in turns."""
-    apps = {name: made_with(cls, config, SFERA_AGGREGATE_CACHE_SIZE="0")
-            for name, cls in (("now", MessagingApplication), ("before", PagesAsBefore))}
+    with environment(SFERA_AGGREGATE_CACHE_SIZE="0"):  # read when an application is made
+        apps = {"now": make_application(MessagingApplication, "messaging", config=config),
+                "before": make_application(PagesAsBefore, "messaging", config=config)}
     chats = {name: write_history(app, user, messages, f"archive {name}").id for name, app in apps.items()}
     shuffled = random.Random(2)
     befores = [shuffled.randrange(50, messages) for _ in range(pages)]
-    ms: dict[str, list[float]] = {}
-    for _ in range(rounds):
-        for name, app in apps.items():
-            ms.setdefault(name, []).append(cpu_ms_a_page(
-                lambda before, app=app, chat=chats[name]: app.history(user, chat, before, None, 50), befores))
+    medians = in_turns(rounds, {name: lambda app=app, chat=chats[name]: cpu_ms_a_page(
+        lambda before: app.history(user, chat, before, None, 50), befores) for name, app in apps.items()})
     for app in apps.values():
         app.close()
-    return {name: statistics.median(runs) for name, runs in ms.items()}
+    return medians
 
 
 def main() -> None:
@@ -90,7 +85,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sfera-bench-history-") as var:
         config = settings({**os.environ, "PERSISTENCE": "sqlite", "SFERA_VAR_DIR": var})
         cached = make_application(MessagingApplication, "messaging", create_table=True, config=config)
-        copied = made_with(MessagingApplication, config, SFERA_STORE_QUERY_CACHED="off")
+        with environment(SFERA_STORE_QUERY_CACHED="off"):  # read when the application is made
+            copied = make_application(MessagingApplication, "messaging", config=config)
         user = uuid.uuid4()
         chat = write_history(cached, user, args.messages)
         print(f"a chat of {args.messages} messages; {args.rounds} rounds of {args.pages} pages of 50, in turns ...",
@@ -102,15 +98,15 @@ def main() -> None:
         for app in apps.values():  # every page in each one's cache, and the code warm
             for before in range(50, args.messages + 50, 50):
                 app.history(user, chat.id, before, None, 50)
-        ms: dict[tuple[str, str], list[float]] = {}
-        for _ in range(args.rounds):
-            for kind, befores in kinds.items():
-                for name, app in apps.items():
-                    ms.setdefault((kind, name), []).append(cpu_ms_a_page(
-                        lambda before, app=app: app.history(user, chat.id, before, None, 50), befores))
-            for name, app in apps.items():  # who has read one's message (the web client asks it of its own)
-                ms.setdefault(("readers", name), []).append(cpu_ms_a_page(
-                    lambda before, app=app: app.readers(user, chat.id, before, None, 1), kinds["random"]))
+        runs: dict[tuple[str, str], Callable[[], float]] = {}
+        for kind, befores in kinds.items():
+            for name, app in apps.items():
+                runs[(kind, name)] = lambda app=app, befores=befores: cpu_ms_a_page(
+                    lambda before: app.history(user, chat.id, before, None, 50), befores)
+        for name, app in apps.items():  # who has read one's message (the web client asks it of its own)
+            runs[("readers", name)] = lambda app=app: cpu_ms_a_page(
+                lambda before: app.readers(user, chat.id, before, None, 1), kinds["random"])
+        ms = in_turns(args.rounds, runs)
         cached.close()
         copied.close()
         print(f"pages read from the store: {args.rounds} rounds of {args.pages // 5} random pages, in turns ...",
@@ -119,7 +115,7 @@ def main() -> None:
     for kind, what in (("latest", "history page of 50, the latest (a chat opened)"),
                        ("random", "history page of 50, random pages (scrolling back)"),
                        ("readers", "readers of a random message (a count)")):
-        now, before = (statistics.median(ms[(kind, name)]) for name in ("cached", "copied"))
+        now, before = (ms[(kind, name)] for name in ("cached", "copied"))
         print(f"{what}: {now:.3f} ms CPU a call, a copy a read {before:.3f} ms ({now / before:.2f}x)")
         report.row("history_page", f"{what} in a chat of {args.messages}: CPU a call (messaging's application, "
                    f"cached; median of {args.rounds} rounds in turns)", f"{now:.3f} ms",

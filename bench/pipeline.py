@@ -63,7 +63,7 @@ import psycopg
 from psycopg import sql
 
 from bench import report
-from bench.platform import private_stack
+from bench.platform import environment, private_stack
 from identity.application import IdentityApplication
 from identity.domain import Account
 from shared.bus.trace import TRACE_FILE, read_trace
@@ -157,11 +157,8 @@ def bench_consumer_saves(stack: Stack, n: int, save_function: str) -> dict:
     """The consumer's part alone: the ledger applying ``n`` UserRegistered one after another in this process (its
     tally's read and its ``process_once`` save, one transaction each), with the one-statement save or
     eventsourcing's save transaction (``SFERA_STORE_SAVE_FUNCTION``)."""
-    os.environ["SFERA_STORE_SAVE_FUNCTION"] = save_function  # read when the recorder is made
-    try:
+    with environment(SFERA_STORE_SAVE_FUNCTION=save_function):  # read when the recorder is made
         ledger = make_application(LedgerApplication, "ledger", config=stack.settings())
-    finally:
-        del os.environ["SFERA_STORE_SAVE_FUNCTION"]
     latencies = []
     started = time.perf_counter()
     for i in range(n):
@@ -509,13 +506,8 @@ def bursts_main(args: argparse.Namespace) -> None:
         metrics_url = f"http://127.0.0.1:{ledger_port}/metrics"
         pipelines = {}
         for i, (label, env) in enumerate(variants):
-            saved = {name: os.environ.get(name) for name in env}
-            os.environ.update(env)  # read when the producers' recorder is made
-            try:
+            with environment(**env):  # read when the producers' recorder is made
                 pipelines[label] = Pipeline(stack, metrics_url, first_phone=1 + i * 1_000_000)
-            finally:
-                for name, value in saved.items():
-                    os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
         pg_row = bench_psycopg(stack.postgres, args.events)
         print(f"raw psycopg: {pg_row['rate']:.0f}/s, INSERT + commit p50 {pg_row['commit_p50']:.2f} ms", flush=True)
         runs: dict[str, list[dict]] = {"raw pika": [], **{label: [] for label, _ in variants}}
@@ -609,11 +601,9 @@ def main() -> None:
         pg_row = bench_psycopg(stack.postgres, n)
         saves = [bench_consumer_saves(stack, min(n, 1000), mode) for mode in ("on", "off", "on", "off")]
         pipeline = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics")
-        os.environ["SFERA_STORE_SAVE_FUNCTION"] = "off"  # read when the recorders are made
-        try:  # the baseline of the one-statement save: eventsourcing's insert transaction for the producers' saves
+        # the baseline of the one-statement save: eventsourcing's insert transaction for the producers' saves
+        with environment(SFERA_STORE_SAVE_FUNCTION="off"):  # read when the recorders are made
             eventsourcing_saves = Pipeline(stack, f"http://127.0.0.1:{ledger_port}/metrics", first_phone=5_000_000)
-        finally:
-            del os.environ["SFERA_STORE_SAVE_FUNCTION"]
         # Each figure and its baselines in turns, round after round (a shared machine's load comes and goes: runs one
         # after the other compared a quiet minute with a busy one): raw pika, the pipeline as configured, the consumer
         # one transaction per event (SFERA_STORE_GROUP_COMMIT=off), eventsourcing's save transaction for every save

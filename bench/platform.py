@@ -5,6 +5,7 @@ that keeps the codes; concurrent clients."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import threading
@@ -55,6 +56,22 @@ def burst(fn, items: list, clients: int) -> tuple[float, list[float]]:
     with ThreadPoolExecutor(clients) as pool:
         latencies = list(pool.map(fn, items))
     return time.perf_counter() - started, latencies
+
+
+@contextmanager
+def environment(**env: str) -> Iterator[None]:
+    """This process's environment with ``env`` set meanwhile (what an application made in it reads: a bench's
+    baseline, ``SFERA_STORE_...=off``), as it was after."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
