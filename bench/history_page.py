@@ -13,7 +13,13 @@ a message page is snapshotted every 50 of its events (messaging.application.base
 the few events after it. Baseline of the same run, in turns: a chat written as before, a snapshot every 200 events
 (which a page of 100 messages seldom reached: its ~100 events replayed), each read by an application without a cache.
 
-    python -m bench.history_page [--messages 20000 --pages 1000 --rounds 5]
+A post that takes a page's snapshot (every 50 of its events) or its author's read mark's (every 100) takes it of the
+page and mark it saved (``snapshots_as_saved``, shared/store), where eventsourcing read each again at that version
+(its snapshot before and the events since: a round trip and a replay, inside the chat's turn). Baseline of the same
+run, in turns: the same posts into a chat of an application whose snapshots are eventsourcing's (``--posts`` a
+round).
+
+    python -m bench.history_page [--messages 20000 --pages 1000 --rounds 5 --posts 500]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from messaging.application import MessagingApplication
 from messaging.domain import MessagePage
 from messaging.seed import write_history
 from shared.config import settings
+from shared.contracts.api.messaging import PostMessage
 from shared.store import make_application
 
 
@@ -49,6 +56,16 @@ class PagesAsBefore(MessagingApplication):
 
     name = "messaging"
     snapshotting_intervals = {**MessagingApplication.snapshotting_intervals, MessagePage: 200}
+    snapshots_as_saved = {kind: n for kind, n in MessagingApplication.snapshots_as_saved.items() if kind != MessagePage}
+
+
+class SnapshotsReadAgain(MessagingApplication):
+    """Messaging with eventsourcing's own snapshots of pages and read marks: of the aggregate read again at the
+    snapshot's version, not of the object the post saved."""
+
+    name = "messaging"
+    snapshotting_intervals = {**MessagingApplication.snapshotting_intervals, **MessagingApplication.snapshots_as_saved}
+    snapshots_as_saved = {}
 
 
 def in_turns(rounds: int, runs: dict[Any, Callable[[], float]]) -> dict[Any, float]:
@@ -76,11 +93,41 @@ def from_the_store(config, user: uuid.UUID, messages: int, pages: int, rounds: i
     return medians
 
 
+def posts_taking_snapshots(config, user: uuid.UUID, posts: int, rounds: int) -> dict[str, tuple[float, float, int]]:
+    """CPU ms of a post that took a snapshot (a page's every 50 events, the author's read mark's every 100) and of a
+    post that did not, each the median of ``rounds`` rounds of ``posts`` posts into a chat of the application's own,
+    in turns: messaging now (of the object saved) and with eventsourcing's snapshots (read again at the version)."""
+    apps = {"now": make_application(MessagingApplication, "messaging", config=config),
+            "before": make_application(SnapshotsReadAgain, "messaging", config=config)}
+    chats = {name: write_history(app, user, 1, f"posts {name}").id for name, app in apps.items()}
+    taken = {name: [0] for name in apps}
+    for name, app in apps.items():  # each snapshot put, counted
+        put = app.snapshots.put
+        app.snapshots.put = lambda snapshots, put=put, count=taken[name], **kw: (
+            count.__setitem__(0, count[0] + len(snapshots)), put(snapshots, **kw))[1]
+    ms: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
+    snapshots = dict.fromkeys(apps, 0)
+    for _ in range(rounds):
+        for name, app in apps.items():
+            took, other = [], []
+            for n in range(posts):
+                before, started = taken[name][0], time.process_time()
+                app.post(user, PostMessage(chats[name], f"post {n}"))
+                (took if taken[name][0] > before else other).append((time.process_time() - started) * 1000)
+            ms[name].append((statistics.fmean(took), statistics.fmean(other)))
+            snapshots[name] += len(took)
+    for app in apps.values():
+        app.close()
+    return {name: (statistics.median(t for t, _ in each), statistics.median(o for _, o in each), snapshots[name])
+            for name, each in ms.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--posts", type=int, default=500, help="posts a round (a snapshot every 50 of a page's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sfera-bench-history-") as var:
         config = settings({**os.environ, "PERSISTENCE": "sqlite", "SFERA_VAR_DIR": var})
@@ -113,6 +160,8 @@ def main() -> None:
         print(f"pages read from the store: {args.rounds} rounds of {args.pages // 5} random pages, in turns ...",
               flush=True)
         stored = from_the_store(config, user, args.messages, args.pages // 5, args.rounds)
+        print(f"posts: {args.rounds} rounds of {args.posts} posts, in turns ...", flush=True)
+        posting = posts_taking_snapshots(config, user, args.posts, args.rounds)
     for kind, what in (("latest", "history page of 50, the latest (a chat opened)"),
                        ("random", "history page of 50, random pages (scrolling back)"),
                        ("readers", "readers of a random message (a count)")):
@@ -129,6 +178,15 @@ def main() -> None:
                f"(not cached): CPU a page (median of {args.rounds} rounds in turns)", f"{now:.3f} ms",
                f"a snapshot every 200 events (before) {before:.3f} ms", now / before, "< 1x")
 
+    (now, other, count), (before, before_other, _) = posting["now"], posting["before"]
+    print(f"a post that took a snapshot ({count} of {args.rounds * args.posts}): {now:.3f} ms CPU, read again at its "
+          f"version {before:.3f} ms ({now / before:.2f}x); the other posts {other:.3f} / {before_other:.3f} ms")
+    report.row("history_page", f"a post that took a snapshot (a page's every 50 events, a read mark's every 100): "
+               f"CPU a post (median of {args.rounds} rounds of {args.posts} posts in turns; the others "
+               f"{other:.3f} / {before_other:.3f} ms)", f"{now:.3f} ms",
+               f"eventsourcing's snapshot, read again at its version {before:.3f} ms", now / before, "< 1x")
+
 
 if __name__ == "__main__":
     main()
+

@@ -274,3 +274,61 @@ def test_a_query_reads_the_caches_aggregates_and_a_command_its_own_copies(store_
     [(now, _)] = app.counts(tally.id)
     assert now.count == 1  # the save reached the cache
     assert app.counts(uuid.uuid4()) == [(None, None)]
+
+
+class SnapshottedTallies(TallyQueries):
+    """Tallies snapshotted every 3 events, taken of the object saved."""
+
+    snapshots_as_saved = {Tally: 3}
+
+
+class SnapshotReads:
+    """Counts the reads of an aggregate at a version (eventsourcing's ``take_snapshot``: from the snapshot store, up
+    to that version) while it is on."""
+
+    def __init__(self, app: ServiceApplication, monkeypatch: pytest.MonkeyPatch):
+        self.count = 0
+        original = app.snapshots.get
+
+        def counted(*args, **kwargs):
+            self.count += kwargs.get("lte") is not None
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(app.snapshots, "get", counted)
+
+
+def test_a_snapshot_is_taken_of_the_aggregate_saved_with_no_read_and_equals_the_replayed_one(store_settings,
+                                                                                            monkeypatch):
+    """Issue #17: eventsourcing takes a snapshot of the aggregate read again at the snapshot's version (its snapshot
+    before and the events since, a round trip and a replay) inside the command's turn; of an aggregate listed in
+    ``snapshots_as_saved`` it is taken of the object just saved, and is the same state as the replay's. Where the
+    version crosses in the middle of a save, and for the classes not listed, as before."""
+    app = make_application(SnapshottedTallies, "tally", create_table=True, config=store_settings)
+    tally = Tally()
+    app.save(tally)
+    app.find(Tally, tally.id)  # cached from here on
+    reads = SnapshotReads(app, monkeypatch)
+    for _ in range(5):  # versions 2..6: snapshots at 3 and 6
+        app.increment_found(tally.id)
+    assert reads.count == 0  # no aggregate read again at a snapshot's version
+    taken = [s.originator_version for s in app.snapshots.get(tally.id)]
+    assert taken == [3, 6]
+    snapshot = list(app.snapshots.get(tally.id, desc=True, limit=1))[0]
+    replayed = None
+    for stored in app.events.get(tally.id, lte=6):  # every event from the first, no snapshot
+        replayed = stored.mutate(replayed)
+    assert snapshot.state["count"] == replayed.count == 5
+    assert {k: v for k, v in snapshot.state.items() if not k.startswith("_")} == {"count": 5}
+
+    both = app.find(Tally, tally.id)  # versions 7..10 in one save: the interval (9) crossed in the middle of it
+    for _ in range(4):
+        both.increment()
+    reads.count = 0
+    app.save(both)
+    assert reads.count == 1  # version 9 is not the saved object's (10): read again at 9, eventsourcing's way
+    assert [s.originator_version for s in app.snapshots.get(tally.id)][-1] == 9
+    assert list(app.snapshots.get(tally.id, desc=True, limit=1))[0].state["count"] == 8
+    again = make_application(SnapshottedTallies, "tally", config=store_settings) \
+        if store_settings.persistence != "memory" else app
+    assert again.repository.get(tally.id).count == 9  # its snapshot at 9 and the one event after it
+

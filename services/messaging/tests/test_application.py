@@ -1297,19 +1297,30 @@ def test_right_after_joining_a_class_its_chats_ask_school_before_refusing_CH_1(s
     assert school.app.history(newcomer, class_chat.id, None, None, 10)[0][0]["text"] == "Я новенький"
 
 
-def test_a_page_of_history_not_cached_is_read_from_its_snapshot_CH_4(school):
+def test_a_page_of_history_not_cached_is_read_from_its_snapshot_CH_4(school, monkeypatch):
     """A message page is snapshotted every 50 of its events (issue #17: every 200, which a page of 100 messages
     seldom reached, so a page read from the store replayed its ~100 events: 5.64 vs 0.94 ms CPU a history page,
-    bench.history_page): a full page is its snapshot and what came after, the same page as replayed."""
+    bench.history_page): a full page is its snapshot and what came after, the same page as replayed. The snapshot
+    is taken of the page the post saved (``snapshots_as_saved``), not of the page read again at that version inside
+    the chat's turn, and is the page replayed to that version."""
     five = school.klass()
     a = school.join("student", five)
     (chat,) = school.chat_of("class", a)
+    reads_of_a_version = []
+    read = school.app.snapshots.get
+    monkeypatch.setattr(school.app.snapshots, "get", lambda *args, **kwargs: (
+        reads_of_a_version.append(args) if kwargs.get("lte") is not None else None, read(*args, **kwargs))[1])
     for n in range(PAGE_SIZE + 3):
         school.app.post(a, PostMessage(chat.id, f"m{n}"))
     school.app.edit(a, chat.id, 7, "исправлено")
+    assert reads_of_a_version == []
     page_id = MessagePage.create_id(chat.id, 0)
-    taken = [s.originator_version for s in school.app.snapshots.get(page_id)]
-    assert taken == [50, 100]  # the page's Opened, its 100 posts and the edit: versions 1-102
+    snapshots = list(school.app.snapshots.get(page_id))
+    assert [s.originator_version for s in snapshots] == [50, 100]  # Opened, 100 posts and the edit: versions 1-102
+    replayed = None
+    for stored in school.app.events.get(page_id, lte=50):
+        replayed = stored.mutate(replayed)
+    assert snapshots[0].mutate(None).messages == replayed.messages and len(replayed.messages) == 49
     cached = school.app.repository.get(page_id)
     assert cached.version == PAGE_SIZE + 2
     from_snapshot = school.app.repository.get(page_id, version=cached.version)  # not the cache: the store
