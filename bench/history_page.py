@@ -100,20 +100,25 @@ def posts_taking_snapshots(config, user: uuid.UUID, posts: int, rounds: int) -> 
     apps = {"now": make_application(MessagingApplication, "messaging", config=config),
             "before": make_application(SnapshotsReadAgain, "messaging", config=config)}
     chats = {name: write_history(app, user, 1, f"posts {name}").id for name, app in apps.items()}
-    taken = {name: [0] for name in apps}
-    for name, app in apps.items():  # each snapshot put, counted
-        put = app.snapshots.put
-        app.snapshots.put = lambda snapshots, put=put, count=taken[name], **kw: (
-            count.__setitem__(0, count[0] + len(snapshots)), put(snapshots, **kw))[1]
+    taken = dict.fromkeys(apps, 0)  # snapshots each application put
+
+    def counting(name: str, put: Callable) -> Callable:
+        def counted(snapshots: list, **kwargs: Any) -> Any:
+            taken[name] += len(snapshots)
+            return put(snapshots, **kwargs)
+        return counted
+
+    for name, app in apps.items():
+        app.snapshots.put = counting(name, app.snapshots.put)
     ms: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
     snapshots = dict.fromkeys(apps, 0)
     for _ in range(rounds):
         for name, app in apps.items():
             took, other = [], []
             for n in range(posts):
-                before, started = taken[name][0], time.process_time()
+                before, started = taken[name], time.process_time()
                 app.post(user, PostMessage(chats[name], f"post {n}"))
-                (took if taken[name][0] > before else other).append((time.process_time() - started) * 1000)
+                (took if taken[name] > before else other).append((time.process_time() - started) * 1000)
             ms[name].append((statistics.fmean(took), statistics.fmean(other)))
             snapshots[name] += len(took)
     for app in apps.values():
@@ -189,4 +194,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

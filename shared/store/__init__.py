@@ -451,7 +451,7 @@ class ServiceApplication(Application):
         """The versions of ``snapshots_as_saved`` aggregates about to be saved that are due a snapshot."""
         due = []
         for obj in objs:
-            interval = self.snapshots_as_saved.get(type(obj)) if self.snapshots_as_saved else None
+            interval = self.snapshots_as_saved.get(type(obj))
             if interval:
                 due += [(obj, e.originator_version) for e in obj.pending_events if e.originator_version % interval == 0]
         return due

@@ -12,6 +12,22 @@ from shared.locks import NoClusterLocks
 from shared.store import ServiceApplication
 
 
+class ReadsAtAVersion:
+    """Counts an application's reads of an aggregate at a given version (eventsourcing's ``take_snapshot``: from the
+    snapshot store up to that version; a first read or the cache's fast-forward asks no version) while the test runs
+    (``monkeypatch`` puts the store's own ``get`` back after it)."""
+
+    def __init__(self, app: ServiceApplication, monkeypatch: Any):
+        self.count = 0
+        original = app.snapshots.get
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += kwargs.get("lte") is not None
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(app.snapshots, "get", counted)
+
+
 @contextmanager
 def racing(*apps: ServiceApplication, timeout: float = 5.0) -> Iterator[None]:
     """Each application's first write waits until every one of them is about to

@@ -17,7 +17,7 @@ from shared.store import (
     query,
     store_env,
 )
-from shared.store.testing import racing, run_together
+from shared.store.testing import ReadsAtAVersion, racing, run_together
 
 pytestmark = pytest.mark.integration
 
@@ -282,21 +282,6 @@ class SnapshottedTallies(TallyQueries):
     snapshots_as_saved = {Tally: 3}
 
 
-class SnapshotReads:
-    """Counts the reads of an aggregate at a version (eventsourcing's ``take_snapshot``: from the snapshot store, up
-    to that version) while it is on."""
-
-    def __init__(self, app: ServiceApplication, monkeypatch: pytest.MonkeyPatch):
-        self.count = 0
-        original = app.snapshots.get
-
-        def counted(*args, **kwargs):
-            self.count += kwargs.get("lte") is not None
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(app.snapshots, "get", counted)
-
-
 def test_a_snapshot_is_taken_of_the_aggregate_saved_with_no_read_and_equals_the_replayed_one(store_settings,
                                                                                             monkeypatch):
     """Issue #17: eventsourcing takes a snapshot of the aggregate read again at the snapshot's version (its snapshot
@@ -307,7 +292,7 @@ def test_a_snapshot_is_taken_of_the_aggregate_saved_with_no_read_and_equals_the_
     tally = Tally()
     app.save(tally)
     app.find(Tally, tally.id)  # cached from here on
-    reads = SnapshotReads(app, monkeypatch)
+    reads = ReadsAtAVersion(app, monkeypatch)
     for _ in range(5):  # versions 2..6: snapshots at 3 and 6
         app.increment_found(tally.id)
     assert reads.count == 0  # no aggregate read again at a snapshot's version

@@ -21,6 +21,7 @@ from shared.contracts import make_event
 from shared.contracts.api.messaging import CreateChat, EnsureSystemChat, PostMessage, UpdateChat
 from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
 from shared.store import make_application
+from shared.store.testing import ReadsAtAVersion
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
@@ -1306,14 +1307,11 @@ def test_a_page_of_history_not_cached_is_read_from_its_snapshot_CH_4(school, mon
     five = school.klass()
     a = school.join("student", five)
     (chat,) = school.chat_of("class", a)
-    reads_of_a_version = []
-    read = school.app.snapshots.get
-    monkeypatch.setattr(school.app.snapshots, "get", lambda *args, **kwargs: (
-        reads_of_a_version.append(args) if kwargs.get("lte") is not None else None, read(*args, **kwargs))[1])
+    reads = ReadsAtAVersion(school.app, monkeypatch)
     for n in range(PAGE_SIZE + 3):
         school.app.post(a, PostMessage(chat.id, f"m{n}"))
     school.app.edit(a, chat.id, 7, "исправлено")
-    assert reads_of_a_version == []
+    assert reads.count == 0
     page_id = MessagePage.create_id(chat.id, 0)
     snapshots = list(school.app.snapshots.get(page_id))
     assert [s.originator_version for s in snapshots] == [50, 100]  # Opened, 100 posts and the edit: versions 1-102
