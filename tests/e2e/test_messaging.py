@@ -197,6 +197,9 @@ def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_i
         chat["member_ids"]), what="the class chat with the three pupils")
     dialog = api.ok("POST", "/direct-chats", a["access_token"], json={"user_id": b["user_id"]})
     assert set(dialog["member_ids"]) == {a["user_id"], b["user_id"]}
+    old = api.ok("POST", "/direct-chats", c["access_token"], json={"user_id": a["user_id"]})
+    api.ok("POST", f"/chats/{old['chat_id']}/messages", c["access_token"], status=201, json={"text": "Привет"})
+    assert api.ok("GET", f"/chats/{old['chat_id']}", a["access_token"])["read_only_reason"] is None
     api.ok("DELETE", f"/organizations/{org}/members/{c['user_id']}", admin["access_token"], status=204)
     eventually(lambda: all(c["user_id"] not in (chat_of(api, a, kind) or {"member_ids": []})["member_ids"]
                            for kind in ("class", "organization")),
@@ -208,6 +211,16 @@ def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_i
         403, "direct.no_shared_chat")
     assert api.ok("POST", "/direct-chats", b["access_token"], json={"user_id": a["user_id"]})["chat_id"] == dialog[
         "chat_id"]
+    # The dialog they had before: its history stays theirs, but neither writes in it, nor calls from it, any more.
+    for who in (a, c):
+        chat = old["chat_id"]
+        assert api.ok("GET", f"/chats/{chat}", who["access_token"])["read_only_reason"] == "direct.no_shared_chat"
+        assert [m["text"] for m in api.ok("GET", f"/chats/{chat}/messages", who["access_token"])["items"]] == [
+            "Привет"]
+        assert error(api.call("POST", f"/chats/{chat}/messages", who["access_token"], json={"text": "Ещё"})) == (
+            403, "direct.no_shared_chat")
+        assert error(api.call("POST", "/calls", who["access_token"], json={"chat_id": chat})) == (
+            403, "direct.no_shared_chat")
 
 
 def test_renaming_the_school_renames_the_school_chat_its_members_see_and_find_CH_1(api):

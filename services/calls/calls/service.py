@@ -79,6 +79,8 @@ class CallsService:
     def start_call(self, actor_id: str, request: dict) -> dict:
         command = schemas.StartCallInput().load_command(request)
         chat = self.messaging.get_chat(actor_id, str(command.chat_id))
+        if chat.get("read_only_reason"):  # CH-1: a dialog its two people may no longer talk in takes no call either
+            self.messaging.check_writer(actor_id, str(command.chat_id))
         may_broadcast = False
         if command.kind == "broadcast":
             if not chat.get("organization_id"):

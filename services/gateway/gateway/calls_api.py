@@ -18,7 +18,8 @@ ADMIN_ERRORS = (*CALL_ERRORS, "call.admin_only", "call.not_a_participant")
 @endpoint(summary="Start a call from a chat, everyone or chosen members, or a broadcast (CA-2, CA-9)", tag="calls",
           body=calls.StartCallInput, response=calls.CallView, status=201,
           errors=("chat.not_found", "chat.members_only", "call.not_in_chat", "call.broadcast_forbidden",
-                  "call.too_many_presenters", "call.broadcast_needs_school", "call.subject_busy"))
+                  "call.too_many_presenters", "call.broadcast_needs_school", "call.subject_busy",
+                  "direct.no_shared_chat", "direct.students_not_allowed"))
 def start_call(body: dict):
     return call("calls", "start_call", actor_id=me(), request=calls.StartCallInput().dump(body))
 

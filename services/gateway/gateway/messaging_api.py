@@ -18,6 +18,8 @@ from shared.errors import Invalid
 from shared.paging import Cursor, Limit, Seq
 
 CHAT_ERRORS = ("chat.not_found", "chat.members_only")
+# what adds to a chat (a message, an edit, a vote, a file): in a dialog, only while its two people may talk (CH-1)
+WRITER_ERRORS = (*CHAT_ERRORS, "direct.no_shared_chat", "direct.students_not_allowed")
 
 
 class ChatsQuery(ListQuery):
@@ -135,7 +137,7 @@ def chat_history(chat_id: uuid.UUID, query: dict):
 @api.post("/chats/<uuid:chat_id>/messages")
 @endpoint(summary="Post a message, a reply, or (admins) on behalf of the organization (CH-4, CH-5)",
           tag="messages", body=messaging.MessageInput, response=messaging.MessageView, status=201,
-          errors=(*CHAT_ERRORS, "message.invalid_text", "message.reply_not_found", "organization.role_required"))
+          errors=(*WRITER_ERRORS, "message.invalid_text", "message.reply_not_found", "organization.role_required"))
 def post_message(chat_id: uuid.UUID, body: dict):
     """A retry with the same ``client_message_id`` (or ``Idempotency-Key`` header, a UUID) answers the first."""
     header = request.headers.get("Idempotency-Key")
@@ -151,7 +153,7 @@ def post_message(chat_id: uuid.UUID, body: dict):
 
 @api.put("/chats/<uuid:chat_id>/messages/<int:seq>")
 @endpoint(summary="Edit one's message (CH-4)", tag="messages", body=messaging.EditInput,
-          response=messaging.MessageView, errors=(*CHAT_ERRORS, "message.not_found", "message.not_yours",
+          response=messaging.MessageView, errors=(*WRITER_ERRORS, "message.not_found", "message.not_yours",
                                                   "message.deleted"))
 def edit_message(chat_id: uuid.UUID, seq: int, body: dict):
     return call("messaging", "edit", actor_id=me(), chat_id=str(chat_id), seq=seq, text=body["text"])
@@ -258,7 +260,7 @@ def join_chat_by_invite(token: str):
 @endpoint(summary="Upload a file to send: photo, voice, audio, video or file, within its type and size (CH-4)",
           tag="messages", body=AttachmentForm, consumes="multipart/form-data", response=messaging.AttachmentView,
           max_bytes=lambda: max(attachment_max_bytes(kind) for kind in ATTACHMENT_KINDS),
-          status=201, errors=(*CHAT_ERRORS, "file.missing", "file.too_large", "upload.quota_exceeded",
+          status=201, errors=(*WRITER_ERRORS, "file.missing", "file.too_large", "upload.quota_exceeded",
                               "attachment.type_not_allowed", "attachment.too_large", "attachment.empty"))
 def upload_attachment(chat_id: uuid.UUID, body: dict):
     chat, kind = str(chat_id), body["kind"]
@@ -278,7 +280,7 @@ def download_attachment(chat_id: uuid.UUID, attachment_id: uuid.UUID):
 @api.put("/chats/<uuid:chat_id>/messages/<int:seq>/vote")
 @endpoint(summary="Vote in a poll: one option, several in a multiple-choice poll, none to withdraw (CH-4)",
           tag="messages", body=messaging.VoteInput, response=messaging.MessageView,
-          errors=(*CHAT_ERRORS, "message.not_found", "poll.not_a_poll", "poll.invalid_option", "poll.single_choice",
+          errors=(*WRITER_ERRORS, "message.not_found", "poll.not_a_poll", "poll.invalid_option", "poll.single_choice",
                   "poll.closed", "message.deleted"))
 def vote(chat_id: uuid.UUID, seq: int, body: dict):
     return call("messaging", "vote", actor_id=me(), chat_id=str(chat_id), seq=seq, options=body["options"])

@@ -31,10 +31,12 @@ def report_view(report) -> dict:
                                             "filed_at": report.filed_at.isoformat()})
 
 
-def chat_view(chat: Chat, member_ids: list[str] | None = None) -> dict:
-    """The chat with ``member_ids`` (what the viewer may see of them), all members by default."""
+def chat_view(chat: Chat, member_ids: list[str] | None = None, **read_alone: object) -> dict:
+    """The chat with ``member_ids`` (what the viewer may see of them), all members by default; ``read_alone``:
+    what only a chat read alone says (``read_only_reason``)."""
     return schema(schemas.ChatView).dump({**vars(chat), "chat_id": chat.id, "system": chat.system,
-                                    "member_ids": chat.members if member_ids is None else member_ids})
+                                    "member_ids": chat.members if member_ids is None else member_ids,
+                                    **read_alone})
 
 
 class AskSchool(DependencyProvider):
@@ -294,7 +296,14 @@ class MessagingService:
                                                            cursor, max(1, min(limit, 200))))
 
     def _view(self, chat: Chat, actor_id: str) -> dict:
-        return chat_view(chat, self.app.members_seen_by(chat, to_id(actor_id)))
+        return chat_view(chat, self.app.members_seen_by(chat, to_id(actor_id)),
+                         read_only_reason=self.app.dialog_refusal(chat))
+
+    @rpc
+    def check_writer(self, actor_id: str, chat_id: str) -> None:
+        """For calls: whether this person may add to the chat now (a call started in a dialog, CH-1), refused as a
+        message would be."""
+        self.app.check_writer(self.app.chat(to_id(chat_id, "chat.not_found")), to_id(actor_id))
 
     @rpc
     def audience(self, chat_id: str) -> dict:

@@ -407,6 +407,48 @@ def test_a_school_may_forbid_dialogs_between_students_CH_1(school):
     assert school.app.direct(a, teacher).kind == "direct"
 
 
+def test_a_dialog_is_written_only_while_its_two_people_may_talk_CH_1(school):
+    """CH-1 holds for as long as a dialog is written, not only when it is opened: a teacher who left the school
+    shares no chat with a pupil any more, so the old dialog stays readable (its history is theirs) but takes no new
+    message, edit, poll vote or file from either side, and opening it again is refused; the same once a school
+    forbids dialogs between its students. The chat's view says why it is read-only (the client shows it)."""
+    five = school.klass()
+    teacher, pupil, classmate = school.join("teacher"), school.join("student", five), school.join("student", five)
+    school.teach(teacher, five, ["Математика"])
+    dialog = school.app.direct(teacher, pupil)
+    sent = school.app.post(teacher, PostMessage(dialog.id, "Добрый день"))
+    poll = school.app.post(pupil, PostMessage(dialog.id, "Когда?", poll={"question": "Когда?",
+                                                                         "options": ["Завтра", "Сегодня"]}))
+    assert school.app.dialog_refusal(dialog) is None
+    school.send("MemberLeft", organization_id=school.org, user_id=teacher, left_at=NOW)
+    refused = [lambda: school.app.post(teacher, PostMessage(dialog.id, "Это снова я")),
+               lambda: school.app.post(pupil, PostMessage(dialog.id, "Здравствуйте")),
+               lambda: school.app.edit(teacher, dialog.id, sent["seq"], "Другой текст"),
+               lambda: school.app.vote(teacher, dialog.id, poll["seq"], [0]),
+               lambda: school.app.upload_allowance(teacher, dialog.id, "file"),
+               lambda: school.app.direct(teacher, pupil), lambda: school.app.direct(pupil, teacher)]
+    for attempt in refused:
+        with pytest.raises(Forbidden) as info:
+            attempt()
+        assert info.value.code == "direct.no_shared_chat"
+    assert school.app.dialog_refusal(dialog) == "direct.no_shared_chat"
+    history, _ = school.app.history(pupil, dialog.id, None, None, 50)
+    assert [m["text"] for m in history][-1] == "Добрый день"  # still readable
+    school.app.delete(teacher, dialog.id, sent["seq"])  # taking one's own words back stays possible
+
+    pupils = school.app.direct(pupil, classmate)
+    school.app.post(pupil, PostMessage(pupils.id, "Привет"))
+    school.send("OrganizationUpdated", organization_id=school.org, name="Школа", country="RU", city="Казань",
+                settings={"student_dialogs_allowed": False}, updated_at=NOW)
+    with pytest.raises(Forbidden) as info:
+        school.app.post(classmate, PostMessage(pupils.id, "Привет-привет"))
+    assert info.value.code == "direct.students_not_allowed"
+    assert school.app.dialog_refusal(pupils) == "direct.students_not_allowed"
+    school.send("OrganizationUpdated", organization_id=school.org, name="Школа", country="RU", city="Казань",
+                settings={"student_dialogs_allowed": True}, updated_at=NOW)
+    school.app.post(classmate, PostMessage(pupils.id, "Привет-привет"))  # allowed again: written again
+
+
 # -- CH-4 messages ----------------------------------------------------------------------------------------
 
 

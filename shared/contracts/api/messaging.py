@@ -51,6 +51,11 @@ class ChatView(Schema):
     closed = fields.Boolean(required=True)
     system = fields.Boolean(required=True, metadata={"description": "Members follow the school's rosters (CH-2)"})
     member_ids = fields.List(fields.UUID(), required=True)
+    read_only_reason = fields.String(allow_none=True, metadata={
+        "description": "A chat read alone (GET /chats/{chat_id}): why it takes no new messages, calls or files "
+                       "from its viewer now, as an error code (a dialog whose two people no longer share a chat: "
+                       "direct.no_shared_chat; two students of a school that forbids their dialogs: "
+                       "direct.students_not_allowed); null while it does. Not in lists."})
 
 
 class ChatListItem(Schema):

@@ -2216,6 +2216,8 @@ export interface components {
             /** @description Members follow the school's rosters (CH-2) */
             system: boolean;
             member_ids: string[];
+            /** @description A chat read alone (GET /chats/{chat_id}): why it takes no new messages, calls or files from its viewer now, as an error code (a dialog whose two people no longer share a chat: direct.no_shared_chat; two students of a school that forbids their dialogs: direct.students_not_allowed); null while it does. Not in lists. */
+            read_only_reason?: string | null;
         };
         ChatListItem: {
             chat: components["schemas"]["ChatView"];
@@ -3898,7 +3900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only, call.broadcast_forbidden */
+            /** @description chat.members_only, call.broadcast_forbidden, direct.no_shared_chat, direct.students_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6247,7 +6249,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only */
+            /** @description chat.members_only, direct.no_shared_chat, direct.students_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6834,7 +6836,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only, organization.role_required */
+            /** @description chat.members_only, direct.no_shared_chat, direct.students_not_allowed, organization.role_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6915,7 +6917,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only, message.not_yours */
+            /** @description chat.members_only, direct.no_shared_chat, direct.students_not_allowed, message.not_yours */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7322,7 +7324,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only */
+            /** @description chat.members_only, direct.no_shared_chat, direct.students_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;

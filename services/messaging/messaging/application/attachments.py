@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from messaging.application.base import Base
+from messaging.application.dialogs import Dialogs
 from messaging.domain import Attachment, check_attachment
 from shared.clock import utcnow
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, attachment_max_bytes
@@ -13,13 +13,13 @@ from shared.errors import Gone, Invalid, NotFound
 from shared.uploads import Quotas, clean_file_name, quota_exceeded
 
 
-class Attachments(Base):
+class Attachments(Dialogs):  # what they add to a chat: its writers only (Dialogs.check_writer)
     def upload_allowance(self, actor_id: uuid.UUID, chat_id: uuid.UUID, kind: str) -> dict[str, Any]:
         """Asked before a file's bytes are read (issue #12): members of the chat only, a
         known kind; how large it may be and what today's quotas leave (``bytes_left``,
         the ``scope`` that leaves the fewest: the person, or the chat's school)."""
         chat = self.chat(chat_id)
-        self.check_member(chat, actor_id)
+        self.check_writer(chat, actor_id)
         if kind not in ATTACHMENT_KINDS:
             raise Invalid("attachment.invalid_kind", f"An attachment is one of: {', '.join(ATTACHMENT_KINDS)}.")
         left, scope = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).left()
@@ -37,7 +37,7 @@ class Attachments(Base):
 
         def upload() -> Attachment:
             chat = self.chat(chat_id)
-            self.check_member(chat, actor_id)
+            self.check_writer(chat, actor_id)
             check_attachment(kind, file_name, media_type, size)
             ledgers = Quotas(self.find, actor_id, chat.organization_id, utcnow().date()).charge(size)
             attachment = Attachment(chat_id=chat_id, uploaded_by=actor_id, kind=kind, file_name=file_name,

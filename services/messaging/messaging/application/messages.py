@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
-from messaging.application.base import Base
+from messaging.application.dialogs import Dialogs
 from messaging.domain import PAGE_SIZE, Attachment, Chat, MessagePage, ReadMark, SentMessage, check_poll, check_text
 from shared.clock import utcnow
 from shared.contracts.api.messaging import MAX_ATTACHMENTS, PostMessage
@@ -17,7 +17,7 @@ from shared.store import once_per_event, query
 
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="messaging-reads")  # green threads in a service
 
-class Messages(Base):
+class Messages(Dialogs):  # what they add to a chat: its writers only (Dialogs.check_writer)
     def post(self, actor_id: uuid.UUID, m: PostMessage) -> dict:
         """A message: text, attachments uploaded to this chat, a poll, or several of these (CH-4).
 
@@ -64,7 +64,7 @@ class Messages(Base):
         for actor_id, m, text, poll, attachment_ids in posts:
             sent_id = None
             try:
-                self.check_member(chat, actor_id)
+                self.check_writer(chat, actor_id)
                 sent_id = SentMessage.create_id(chat_id, actor_id, m.client_message_id) if m.client_message_id \
                     else None
                 if sent_id in sent_here:  # the same retried post twice in one turn: the first one's answer
@@ -144,7 +144,7 @@ class Messages(Base):
         text = check_text(text)
 
         def command() -> dict:
-            self.check_member(self.chat(chat_id), actor_id)
+            self.check_writer(self.chat(chat_id), actor_id)
             page = self._page_of(chat_id, seq)
             if page.message(seq)["author_id"] != str(actor_id):
                 raise Forbidden("message.not_yours", "You can edit only your own messages.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from messaging.application.base import Base
+from messaging.application.dialogs import Dialogs
 from shared.errors import Forbidden
 
 
-class Polls(Base):
+class Polls(Dialogs):  # what they add to a chat: its writers only (Dialogs.check_writer)
     def vote(self, actor_id: uuid.UUID, chat_id: uuid.UUID, seq: int, options: list[int]) -> dict:
         def command() -> dict:
             chat = self.chat(chat_id)
-            self.check_member(chat, actor_id)
+            self.check_writer(chat, actor_id)
             page = self._page_of(chat_id, seq)
             page.vote(seq, actor_id, options)
             self.save(page)

@@ -515,9 +515,15 @@ export const useChats = defineStore('chats', () => {
   /** Load a chat's newest page and follow it; answers the first unread seq when opened (the divider's place). */
   async function open(chatId: string): Promise<number | null> {
     openChat.value = chatId
+    let readAlone = false
     if (!item(chatId)) {
       if (!loaded.value) await loadList()
+      readAlone = !item(chatId)
       await arrive(chatId, false, false) // a chat further down the list than its pages shown
+    }
+    if (!readAlone && item(chatId)?.chat.kind === 'direct') {
+      // A dialog read alone says whether its two people may still talk (CH-1: read_only_reason); lists do not.
+      void arrive(chatId, true, false)
     }
     const opened = item(chatId)
     const firstUnread = opened && opened.unread ? opened.last_seq - opened.unread + 1 : null
