@@ -17,6 +17,11 @@ Signaling (JSON over ``/ws``; the first message is the join token, CA-10):
        source without the right, or whose right the admin took back while it was shared: not forwarded, CA-4;
        the answer's "not_forwarded" lists such mids of the offer)
 
+A join is judged against what the node learned from calls since the token was issued (``Changes``): a token of
+someone removed is refused (``call.removed``), so is one of an ended call (``call.ended``) and one issued before the
+node started (``call.token_stale``); a muted person joins muted, a moved one in their room now, whatever their
+token says. The client then joins the call again (``POST /calls/{id}/join``), which answers today's rights.
+
 ICE servers are explicitly none unless ``SFERA_SFU_ICE_SERVERS`` names STUN/TURN
 servers (clients get them with credentials, shared/ice.py); aiortc's default public
 STUN server cannot be reached from here and would stall every join.
@@ -28,7 +33,10 @@ import asyncio
 import json
 import logging
 import os
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -50,8 +58,8 @@ from sfu.forward import (
 from sfu.recording import Recorder
 from sfu.room import SPEAKER_TICK, Participant, Room
 from shared.blobs import BlobStore
-from shared.contracts.join_token import verify_join_token
-from shared.errors import Conflict, DomainError
+from shared.contracts.join_token import join_token_ttl, verify_join_token
+from shared.errors import Conflict, DomainError, Forbidden, Gone, Unauthorized
 from shared.ice import ice_servers
 
 log = logging.getLogger("sfu")
@@ -68,6 +76,56 @@ def ice_configuration() -> RTCConfiguration:
                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
+# How long past a token's lifetime the node remembers a command: room for the clocks of calls and the node.
+CLOCK_MARGIN = 30.0
+_NONE = object()
+
+
+class Changes:
+    """What the node learned from calls's commands lately, that a join token issued before may not say (CA-3, CA-10).
+
+    A join token is calls's word at the moment it was issued, and it may be used again for its lifetime (a reload,
+    a second device, or someone who should not). What calls changed since reaches the node as commands; the node
+    applies them to whoever is connected and remembers them here, by (call, user or None for the whole call,
+    what): ``removed``, ``muted``, ``room``, ``screen_share``, ``ended``.
+
+    The node's word wins over a token's without comparing clocks: it applies calls's commands in calls's order, so
+    what it remembers is calls's state as of its last command; a token newer than that differs from it only where
+    a command is on its way, which corrects the person once it arrives, as it does for everyone connected. Once a
+    token's lifetime (and a margin) has passed since a command, every valid token was issued after it and says
+    as much: the record is forgotten, so memory holds the commands of a few minutes at most."""
+
+    def __init__(self, lifetime: float, clock: Callable[[], float] = time.monotonic):
+        self.lifetime = lifetime
+        self.clock = clock
+        # oldest first: each is (re)inserted when noted, and all live as long, so they expire in this order
+        self.entries: OrderedDict[tuple[str, str | None, str], tuple[object, float]] = OrderedDict()
+
+    def note(self, call_id: str, user_id: str | None, what: str, value: object) -> None:
+        self.prune()
+        key = (call_id, user_id, what)
+        self.entries.pop(key, None)
+        self.entries[key] = (value, self.clock() + self.lifetime)
+
+    def get(self, call_id: str, user_id: str | None, what: str, default: object = None) -> object:
+        self.prune()
+        entry = self.entries.get((call_id, user_id, what))
+        return default if entry is None else entry[0]
+
+    def forget(self, call_id: str, what: str | None = None) -> None:
+        """The call's records (of one kind): a later command says more than they do."""
+        for key in [k for k in self.entries if k[0] == call_id and (what is None or k[2] == what)]:
+            del self.entries[key]
+
+    def prune(self) -> None:
+        now = self.clock()
+        while self.entries:
+            key, (_, expires) = next(iter(self.entries.items()))
+            if expires > now:
+                return
+            del self.entries[key]
+
+
 class Node:
     """One SFU process: its rooms and participants."""
 
@@ -76,12 +134,13 @@ class Node:
         self.name = name
         self.url = url  # where clients reach this node's signaling socket (told to calls in each heartbeat)
         self.boot = uuid.uuid4().hex  # this start of the node: calls sees a restart (its rooms are gone) by it
+        self.started = time.time()  # a token issued before knows of changes this start never heard of
         self.heartbeat_interval = heartbeat
         self.facts = facts
         self.blobs = blobs
         self.rooms: dict[str, Room] = {}
         self.participants: dict[tuple[str, str], Participant] = {}
-        self.screen_share: dict[str, bool] = {}
+        self.changes = Changes(join_token_ttl() + CLOCK_MARGIN)
         self.recorders: dict[str, Recorder] = {}
         self.tasks: list[asyncio.Task] = []
 
@@ -114,18 +173,41 @@ class Node:
             track.request_keyframe("moved")
 
     # -- joining ----------------------------------------------------------------
+    def judge(self, claims: dict) -> dict:
+        """A valid token's claims as they stand now: refused (a ``DomainError``) when what the node learned since the
+        token was issued refuses it, else with what changed since (``Changes``) over what the token says."""
+        call_id, user_id = str(claims["call"]), str(claims["sub"])
+        if claims["iat"] < int(self.started):  # whole seconds: a token of this second may be this start's
+            raise Unauthorized("call.token_stale", "The join token is older than this SFU node; join the call again.")
+        changes = self.changes
+        if changes.get(call_id, None, "ended"):
+            raise Gone("call.ended", "This call has ended.")
+        if changes.get(call_id, user_id, "removed"):
+            # CA-3: calls admits a removed person to the call no more (its /join refuses them with this code)
+            raise Forbidden("call.removed", "The call's admin removed you from this call.")
+        role = claims.get("role", "participant")
+        rights = set(claims["rights"])
+        screen = changes.get(call_id, None, "screen_share")
+        if screen is not None and role == "participant":  # CA-4: the admin allows participants' screens, or not
+            (rights.add if screen else rights.discard)("screen")
+        room = changes.get(call_id, user_id, "room", _NONE)
+        if room is _NONE:
+            room = changes.get(call_id, None, "room", claims["room"])
+        return {**claims, "call": call_id, "sub": user_id, "role": role, "rights": sorted(rights), "room": room,
+                "muted": bool(changes.get(call_id, user_id, "muted", bool(claims.get("muted"))))}
+
     async def join(self, claims: dict, notify) -> Participant:
-        key = (claims["call"], claims["sub"])
+        """Raises a ``DomainError`` when the token is refused (``judge``): nothing has changed then."""
+        now = self.judge(claims)
+        key = (now["call"], now["sub"])
         previous = self.participants.get(key)
         if previous is not None:  # the same person again (a reload, a second device): the newest wins
             await self.leave(previous, "replaced", notify_calls=False)
-        p = Participant(claims["sub"], claims["call"], claims.get("role", "participant"), claims["rights"],
-                        bool(claims.get("muted")), notify)
-        if self.screen_share.get(p.call_id) and p.role == "participant":
-            p.rights.add("screen")
+            now = self.judge(claims)  # a command may have been applied meanwhile
+        p = Participant(now["sub"], now["call"], now["role"], now["rights"], now["muted"], notify)
         p.pc = RTCPeerConnection(ice_configuration())
         self.participants[key] = p
-        self.move(p, claims["room"])
+        self.move(p, now["room"])
         metrics.participants.set(len(self.participants))
 
         @p.pc.on("connectionstatechange")
@@ -204,19 +286,22 @@ class Node:
     async def apply(self, command: str, data: dict) -> None:
         call_id = str(data["call_id"])
         metrics.commands.labels(command).inc()
+        # Each is remembered for the tokens issued before it (``Changes``), then applied to who is connected.
         if command == "ParticipantMuted":
+            self.changes.note(call_id, str(data["user_id"]), "muted", bool(data["muted"]))
             p = self.participants.get((call_id, str(data["user_id"])))
             if p is not None:
                 p.muted = bool(data["muted"])
                 await p.send({"type": "muted" if p.muted else "unmuted"})
                 p.room.changed()
         elif command == "ParticipantLeft" and data.get("reason") == "removed":
+            self.changes.note(call_id, str(data["user_id"]), "removed", True)
             p = self.participants.get((call_id, str(data["user_id"])))
             if p is not None:
                 await p.send({"type": "removed"})
                 await self.leave(p, "removed")
         elif command == "PermissionsChanged":
-            self.screen_share[call_id] = bool(data["screen_share"])
+            self.changes.note(call_id, None, "screen_share", bool(data["screen_share"]))
             for p in self.of_call(call_id):
                 if p.role == "participant":
                     (p.rights.add if data["screen_share"] else p.rights.discard)("screen")
@@ -230,8 +315,13 @@ class Node:
                     p.room.changed()
         elif command == "BreakoutsChanged":
             placement = data.get("placement") or {}
-            if data.get("closed"):
+            if data.get("closed"):  # everyone back in the main room, whoever an older command placed elsewhere
+                self.changes.forget(call_id, "room")
+                self.changes.note(call_id, None, "room", call_id)
                 placement = {p.user_id: call_id for p in self.of_call(call_id)}
+            else:
+                for user_id, room_id in placement.items():
+                    self.changes.note(call_id, str(user_id), "room", str(room_id))
             for user_id, room_id in placement.items():
                 p = self.participants.get((call_id, str(user_id)))
                 if p is not None:
@@ -246,7 +336,8 @@ class Node:
             for p in self.of_call(call_id):
                 await p.send({"type": "ended"})
                 await self.leave(p, "ended")
-            self.screen_share.pop(call_id, None)
+            self.changes.forget(call_id)  # only that it ended says anything now
+            self.changes.note(call_id, None, "ended", True)
 
     # -- recording (CA-6) ----------------------------------------------------------------
     async def record(self, call_id: str, recording_id: str | None, on: bool) -> None:
@@ -318,12 +409,12 @@ async def signaling(request: web.Request) -> web.WebSocketResponse:
             claims = verify_join_token(token)
             if claims.get("node") not in (None, node.name):
                 raise Conflict("call.wrong_node", "This call is on another SFU node now; join the call again.")
+            p = await node.join(claims, notify)  # judged against what the node learned since (CA-3)
         except DomainError as exc:
             metrics.joins.labels(exc.code).inc()
             await ws.send_str(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
             await ws.close(code=4001)
             return ws
-        p = await node.join(claims, notify)
         metrics.joins.labels("ok").inc()
         await notify({"type": "joined", "user_id": p.user_id, "call_id": p.call_id, "room": p.room.id,
                       "role": p.role, "rights": sorted(p.rights), "muted": p.muted,
