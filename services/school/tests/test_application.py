@@ -256,6 +256,11 @@ def test_a_class_is_graduated_the_moment_its_end_year_comes_not_when_the_job_run
     with pytest.raises(Conflict) as accepted:
         school.app.accept_join_request(admin, AcceptJoinRequest(org, requester, "student", leaving))
     assert accepted.value.code == "class.graduated"
+    pupil = school.member(org, admin, "student", school.klass(org, admin, "10А", 2020, 2027))
+    with pytest.raises(Conflict) as moved:  # nor does an admin move anyone into it (SC-8, SC-9)
+        school.app.change_member(admin, ChangeMember(org, pupil, ["student"], leaving))
+    assert moved.value.code == "class.graduated"
+    assert school.app.membership(org, pupil).class_id != leaving
 
 
 def test_people_linked_to_a_bound_journal_school_become_its_members_EJ_2(school):
@@ -702,6 +707,75 @@ def test_a_child_joining_later_brings_their_parents_and_unlinking_ends_the_paren
     assert school.app.membership(org, parent).roles == ["parent"]
     handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", parent, child, 2))
     assert school.app.membership(org, parent) is None
+
+
+def _parents_view(school, org, parent) -> set[str]:
+    return {m["user_id"] for m in school.app.members(parent, org)[0]}
+
+
+def _last_change(school, user) -> dict:
+    return [e.data for e in published(school.app, "school.MemberRoleChanged.v1") if e.data["user_id"] == user][-1]
+
+
+def test_unlinking_one_of_two_children_takes_the_parent_out_of_that_childs_class_RO_5(school):
+    """The parent's class follows their children there: unlinked from the child in 5А, they are the parent of the
+    child in 6Б only, see 6Б and not 5А, and messaging (MemberRoleChanged) moves them to 6Б's chats."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    first, classmate = school.member(org, admin, "student", five), school.member(org, admin, "student", five)
+    second = school.member(org, admin, "student", six)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 31))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 32))
+    assert school.app.membership(org, parent).class_id == five
+    handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", parent, first, 33))
+    membership = school.app.membership(org, parent)
+    assert (membership.roles, membership.class_id) == (["parent"], six)
+    seen = _parents_view(school, org, parent)
+    assert str(second) in seen and not {str(first), str(classmate)} & seen
+    assert (_last_change(school, parent)["class_id"], _last_change(school, parent)["roles"]) == (six, ["parent"])
+    assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, five)[0]}
+    assert str(parent) in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
+
+
+def test_a_child_moved_to_another_class_takes_their_parent_along_RO_5_SC_9(school):
+    """A parent is in their child's class: when an admin moves or removes the child, or a child the e-journal
+    brought in unplaced (EJ-2) is invited into a class, the parent follows; a parent with another child still in
+    the old class stays there."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    child, classmate = school.member(org, admin, "student", five), school.member(org, admin, "student", five)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, child, 41))
+    school.app.change_member(admin, ChangeMember(org, child, ["student"], six))
+    assert school.app.membership(org, parent).class_id == six
+    assert str(classmate) not in _parents_view(school, org, parent)
+    assert (_last_change(school, parent)["class_id"], _last_change(school, parent)["roles"]) == (six, ["parent"])
+    assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, five)[0]}
+    sibling = school.member(org, admin, "student", six)
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, sibling, 42))
+    school.app.change_member(admin, ChangeMember(org, sibling, ["student"], five))
+    assert school.app.membership(org, parent).class_id == six  # still the parent of a child in 6Б
+    school.app.remove_member(admin, org, child)  # the child in 6Б leaves: the parent goes to the sibling's 5А
+    assert school.app.membership(org, parent).class_id == five
+    school.app.remove_member(admin, org, sibling)  # no child of theirs studies here any more
+    assert school.app.membership(org, parent) is None
+
+    journal_child, journal_parent = school.user(), school.user()
+    handlers.on_journal_memberships(school.app, make_event("ejournal_bridge.JournalMembershipsChanged.v1", {
+        "user_id": journal_child, "provider_id": uuid.uuid4(), "external_person_id": "p-1", "role": "student",
+        "organization_ids": [org], "changed_at": NOW}, event_id="ej:43"))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", journal_parent, journal_child, 44))
+    assert school.app.membership(org, journal_parent).class_id is None
+    placed = school.member(org, admin, "student", six)  # a second child, in a class: the unplaced parent goes there
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", journal_parent, placed, 45))
+    assert school.app.membership(org, journal_parent).class_id == six
+    handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", journal_parent, placed, 46))
+    assert school.app.membership(org, journal_parent).class_id is None  # back with the unplaced child
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", five, "7d", None, False))
+    school.app.join_by_invite(token, journal_child)
+    assert school.app.membership(org, journal_parent).class_id == five
+    assert str(classmate) in _parents_view(school, org, journal_parent)
 
 
 def test_a_redelivered_event_changes_nothing_and_raises_nothing_RO_5(school):

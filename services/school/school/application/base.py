@@ -159,4 +159,71 @@ class SchoolBase(ServiceApplication):
                 parent = self.membership(organization_id, uuid.UUID(parent_id))
                 if parent is None or not parent.has("parent"):
                     self._join(organization_id, uuid.UUID(parent_id), "parent", class_id, "parent_link", pending)
+                else:  # placed in a class now (EJ-2 brought them in unplaced): their parents follow (RO-5)
+                    self._follow_children(organization_id, uuid.UUID(parent_id), user_id, pending)
         return list(pending.values())
+
+    def _current(self, organization_id: uuid.UUID, user_id: uuid.UUID,
+                 pending: dict[uuid.UUID, Any]) -> Membership | None:
+        """The active membership as this command has left it so far (``pending``), else as stored."""
+        membership_id = Membership.create_id(organization_id, user_id)
+        found = pending.get(membership_id) or self.find(Membership, membership_id)
+        return found if found is not None and found.active else None
+
+    def _parents_follow(self, organization_id: uuid.UUID, child_id: uuid.UUID, changed_by: uuid.UUID,
+                        pending: dict[uuid.UUID, Any]) -> None:
+        """The child's class or role there changed (or they left): each parent's class follows (RO-5)."""
+        parents = self.find(Relatives, Relatives.create_id(child_id, "parents"))
+        for parent_id in parents.ids if parents else []:
+            self._follow_children(organization_id, uuid.UUID(parent_id), changed_by, pending)
+
+    def _follow_children(self, organization_id: uuid.UUID, parent_id: uuid.UUID, changed_by: uuid.UUID,
+                         pending: dict[uuid.UUID, Any]) -> None:
+        """RO-5, PL-4: a parent belongs to an organization through their linked children who study there, in a
+        child's class. One class per membership: they keep theirs while a child of theirs is still in it, else
+        take the first such child's class (the first placed one: the order ``link_parent`` goes by); with no
+        child studying there they stop being a parent (and leave if that was their only role). A parent who is
+        a pupil there too keeps their own class. ``pending`` holds what the command changed (memberships,
+        rosters, the parent's ``Relatives``); what this changes joins it. ``changed_by`` goes into the event."""
+        parent = self._current(organization_id, parent_id, pending)
+        if parent is None or not parent.has("parent"):
+            return
+        own = parent.has("student")
+        children_id = Relatives.create_id(parent_id, "children")
+        children = pending.get(children_id) or self.find(Relatives, children_id)
+        classes = [kid.class_id for c in (children.ids if children else [])
+                   if (kid := self._current(organization_id, uuid.UUID(c), pending)) is not None
+                   and kid.has("student")]
+        old_class, roles, new_class = parent.class_id, parent.roles, None
+        if not classes:
+            roles = [r for r in parent.roles if r != "parent"]
+            new_class = old_class if own else None
+        elif own or (old_class is not None and old_class in classes):
+            return
+        elif (new_class := next((c for c in classes if c is not None), None)) == old_class:
+            return
+        if roles:
+            parent.change(roles, new_class, changed_by)
+        else:
+            parent.leave(changed_by)
+        pending[parent.id] = parent
+        if not own:  # a pupil's roster is their own class's, unchanged
+            self._regroup(organization_id, parent_id, str(old_class) if old_class else UNPLACED,
+                          (str(new_class) if new_class else UNPLACED) if "parent" in roles else None, pending)
+
+    def _regroup(self, organization_id: uuid.UUID, user_id: uuid.UUID, old: str | None, new: str | None,
+                 pending: dict[uuid.UUID, Any]) -> None:
+        """Out of roster ``old``, into roster ``new`` (None: none), each only if not already so."""
+        for group, joining in ((old, False), (new, True)):
+            if group is None or old == new:
+                continue
+            roster_id = Roster.create_id(organization_id, group)
+            roster = pending.get(roster_id) or self.find(Roster, roster_id) or Roster(
+                organization_id=organization_id, group=group)
+            if joining and str(user_id) not in roster.user_ids:
+                roster.add(user_id)
+            elif not joining and str(user_id) in roster.user_ids:
+                roster.remove(user_id)
+            else:
+                continue
+            pending[roster_id] = roster

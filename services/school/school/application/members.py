@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from school.application.base import SchoolBase
+from school.application.base import UNPLACED, SchoolBase
 from school.domain import Membership, Organization, PersonOrganizations, Roster
 from school.readmodel import members_page
 from shared.contracts.api.school import ROLES, ChangeMember
@@ -70,7 +70,8 @@ class Members(SchoolBase):
 
     @command
     def change_member(self, actor_id: uuid.UUID, command: ChangeMember) -> Membership:
-        """SC-8, SC-9: an admin corrects a member's role(s) and class."""
+        """SC-8, SC-9: an admin corrects a member's role(s) and class; never into a class that has graduated
+        (SC-4; a member already in it may keep it). A pupil's parents follow them (RO-5)."""
         organization_id, user_id = command.organization_id, command.user_id
         roles, class_id = command.roles, command.class_id
         self._require(organization_id, actor_id, "admin")
@@ -78,25 +79,25 @@ class Members(SchoolBase):
             raise Invalid("member.invalid_roles", f"Roles are some of {', '.join(ROLES)}.")
         if ("student" in roles or "parent" in roles) and class_id is None:
             raise Invalid("member.class_required", "A student or parent belongs to a class.")
-        if class_id is not None:
-            self._school_class(organization_id, class_id)
+        school_class = self._school_class(organization_id, class_id) if class_id is not None else None
         membership = self._existing_member(organization_id, user_id)
+        if school_class is not None and class_id != membership.class_id:
+            self._open_class(school_class)
         if membership.has("admin") and "admin" not in roles and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
-        old_group = str(membership.class_id) if membership.class_id else None
+        placed = {"student", "parent"} & set(membership.roles)
+        old_group = str(membership.class_id) if membership.class_id else (UNPLACED if placed else None)
+        was_student = membership.has("student")
         membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
-        changed: list[Any] = [membership]
+        pending: dict[uuid.UUID, Any] = {membership.id: membership}
         new_group = str(class_id) if class_id is not None and ({"student", "parent"} & set(roles)) else None
         if old_group and old_group != new_group:
-            old = self.get_as(Roster, Roster.create_id(organization_id, old_group), "roster.not_found", "")
-            old.remove(user_id)
-            changed.append(old)
+            self._regroup(organization_id, user_id, old_group, None, pending)
         for group in filter(None, [new_group, "staff" if {"admin", "teacher"} & set(roles) else None]):
-            roster = self.find(Roster, Roster.create_id(organization_id, group)) or Roster(
-                organization_id=organization_id, group=group)
-            roster.add(user_id)
-            changed.append(roster)
-        self.save(*changed)
+            self._regroup(organization_id, user_id, None, group, pending)
+        if was_student or "student" in roles:
+            self._parents_follow(organization_id, user_id, actor_id, pending)
+        self.save(*pending.values())
         return membership
 
     def _admin_count(self, organization_id: uuid.UUID) -> int:
@@ -110,14 +111,14 @@ class Members(SchoolBase):
         membership = self._existing_member(organization_id, user_id)
         if membership.has("admin") and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        was_student = membership.has("student")
         membership.leave(actor_id)
-        changed: list[Any] = [membership]
+        pending: dict[uuid.UUID, Any] = {membership.id: membership}
         for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
-            roster = self.find(Roster, Roster.create_id(organization_id, group))
-            if roster is not None and str(user_id) in roster.user_ids:
-                roster.remove(user_id)
-                changed.append(roster)
-        self.save(*changed)
+            self._regroup(organization_id, user_id, group, None, pending)
+        if was_student:  # a parent whose only child here has gone is no longer a parent here (RO-5)
+            self._parents_follow(organization_id, user_id, actor_id, pending)
+        self.save(*pending.values())
 
     @command
     def assign_self(self, actor_id: uuid.UUID, organization_id: uuid.UUID, class_id: uuid.UUID,

@@ -64,20 +64,24 @@ class People(SchoolBase):
     @once_per_event
     def link_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID) -> bool:
         """Parents become members through their children (RO-5, PL-4): in every
-        organization where the child studies, in the child's class; a school the
-        child joins later brings them too."""
+        organization where the child studies, in the child's class (a parent there
+        already keeps theirs while a child of theirs is in it: ``_follow_children``);
+        a school the child joins later brings them too."""
         parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
         parents.link(parent_id)
         children.link(child_id)
-        changed: list[Any] = [parents, children]
         child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
-        pending: dict[uuid.UUID, Any] = {}
+        pending: dict[uuid.UUID, Any] = {parents.id: parents, children.id: children}
         for organization_id in (child_orgs.organization_ids if child_orgs else []):
             child = self.membership(uuid.UUID(organization_id), child_id)
             parent = self.membership(uuid.UUID(organization_id), parent_id)
-            if child is not None and child.has("student") and not (parent and parent.has("parent")):
+            if child is None or not child.has("student"):
+                continue
+            if parent is not None and parent.has("parent"):  # a parent here already, maybe unplaced (EJ-2)
+                self._follow_children(uuid.UUID(organization_id), parent_id, parent_id, pending)
+            else:
                 self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
-        return self.process_once(event_id, *changed, *pending.values())
+        return self.process_once(event_id, *pending.values())
 
     @once_per_event
     def join_from_journal(self, *, event_id: str, user_id: uuid.UUID, role: str,
@@ -97,29 +101,18 @@ class People(SchoolBase):
     @once_per_event
     def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
                       unlinked_by: uuid.UUID) -> bool:
-        """A parent no longer linked to any child studying in an organization stops
-        being a parent there (and leaves if that was their only role)."""
+        """Where the child studies, the parent's class follows the children still linked to them there
+        (``_follow_children``): another child's class, or no longer a parent there at all (RO-5, PL-4)."""
         parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
         if str(parent_id) not in parents.ids:
             raise NotYet("the ParentLinked this undoes has not arrived yet")
         parents.unlink(parent_id)
         children.unlink(child_id)
-        changed: list[Any] = [parents, children]
+        pending: dict[uuid.UUID, Any] = {parents.id: parents, children.id: children}
         child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
         for organization_id in (child_orgs.organization_ids if child_orgs else []):
-            org = uuid.UUID(organization_id)
-            membership = self.membership(org, parent_id)
-            if membership is None or not membership.has("parent") or any(
-                    (kid := self.membership(org, uuid.UUID(c))) is not None and kid.has("student")
-                    for c in children.ids):
-                continue
-            roles = [r for r in membership.roles if r != "parent"]
-            if roles:
-                membership.change(roles, None, unlinked_by)
-            else:
-                membership.leave(unlinked_by)
-            changed.append(membership)
-        return self.process_once(event_id, *changed)
+            self._follow_children(uuid.UUID(organization_id), parent_id, unlinked_by, pending)
+        return self.process_once(event_id, *pending.values())
 
     def _relatives(self, user_id: uuid.UUID, side: str) -> Relatives:
         return self.find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
