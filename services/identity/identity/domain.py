@@ -141,10 +141,35 @@ class Account(Aggregate):
         self.password_hash: str | None = None
         self.phone_detached = False
         self.teacher_confirmed_by: list[str] = []  # e-journals whose link confirmed a teacher (EJ-2)
+        self.journal_reports: dict[str, dict] = {}  # e-journal -> the newest link report applied: at, linked
+
+    # -- EJ-2: the e-journal links (ejournal_bridge's EjournalAccountLinked / EjournalAccountUnlinked) ----------
+    def journal_report_is_stale(self, provider_id: uuid.UUID, at: datetime | None, linked: bool) -> bool:
+        """Linked and Unlinked come through two queues, so out of order: a report older than the newest applied
+        for that e-journal changes nothing. At one instant a link beats an unlink (the bridge unlinks an account
+        from its former journal person and links it to the new one in one step, at one time)."""
+        kept = getattr(self, "journal_reports", {}).get(str(provider_id))
+        return at is not None and kept is not None and (at, linked) < (kept["at"], kept["linked"])
+
+    def _journal_reported(self, provider_id: uuid.UUID, at: datetime | None, linked: bool) -> None:
+        if at is not None:
+            self.journal_reports = {**getattr(self, "journal_reports", {}), str(provider_id): {"at": at,
+                                                                                               "linked": linked}}
 
     @event("TeacherConfirmed")
-    def confirm_teacher(self, provider_id: uuid.UUID, region: str) -> None:
-        self.teacher_confirmed_by = [*getattr(self, "teacher_confirmed_by", []), str(provider_id)]
+    def confirm_teacher(self, provider_id: uuid.UUID, region: str, at: datetime | None = None) -> None:
+        """Linked as a teacher of that e-journal: the profile is a confirmed teacher's (EJ-2)."""
+        confirmed_by = getattr(self, "teacher_confirmed_by", [])
+        if str(provider_id) not in confirmed_by:
+            self.teacher_confirmed_by = [*confirmed_by, str(provider_id)]
+        self._journal_reported(provider_id, at, linked=True)
+
+    @event("JournalLinkChanged")
+    def journal_link_changed(self, provider_id: uuid.UUID, linked: bool, at: datetime | None) -> None:
+        """Unlinked from that e-journal, or linked there as someone not a teacher: it confirms no teacher (EJ-2);
+        the badge stays while another e-journal's link confirms one."""
+        self.teacher_confirmed_by = [p for p in getattr(self, "teacher_confirmed_by", []) if p != str(provider_id)]
+        self._journal_reported(provider_id, at, linked)
 
     @property
     def display_name(self) -> str:
@@ -267,9 +292,10 @@ class SessionIndex(Aggregate):
 
 
 class Membership(Aggregate):
-    """A person's roles per organization (and class), from school's MemberJoined.
-    Identity needs it for PL-1 (only a student invites parents) and for a school
-    admin unlinking a parent of a student of their school."""
+    """A person's roles per organization (and class), from school's MemberJoined,
+    MemberRoleChanged (SC-9) and MemberLeft, the newest report per organization
+    winning. Identity needs it for PL-1 (only a student invites parents) and for a
+    school admin unlinking a parent of a student of their school."""
 
     @staticmethod
     def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
@@ -280,19 +306,48 @@ class Membership(Aggregate):
         self.user_id = user_id
         self.roles: dict[str, list[str]] = {}  # organization id -> roles
         self.classes: dict[str, str] = {}  # organization id -> class id (students)
+        self.reported_at: dict[str, datetime] = {}  # organization id -> the newest school report applied
+
+    def is_stale(self, organization_id: uuid.UUID, at: datetime | None) -> bool:
+        """School's MemberJoined, MemberRoleChanged and MemberLeft come through a queue each, so out of order:
+        a report older than the newest applied for that organization changes nothing (no old role comes back)."""
+        kept = getattr(self, "reported_at", {}).get(str(organization_id))
+        return at is not None and kept is not None and at < kept
+
+    def _reported(self, organization_id: uuid.UUID, at: datetime | None) -> None:
+        if at is not None:
+            self.reported_at = {**getattr(self, "reported_at", {}), str(organization_id): at}
 
     @event("RoleAdded")
-    def add_role(self, organization_id: uuid.UUID, role: str, class_id: uuid.UUID | None) -> None:
+    def add_role(self, organization_id: uuid.UUID, role: str, class_id: uuid.UUID | None,
+                 at: datetime | None = None) -> None:
         roles = self.roles.setdefault(str(organization_id), [])
         if role not in roles:
             roles.append(role)
         if class_id is not None and role == "student":
             self.classes[str(organization_id)] = str(class_id)
+        self._reported(organization_id, at)
+
+    @event("RolesSet")
+    def set_roles(self, organization_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
+                  at: datetime | None) -> None:
+        """All the person's roles there now (school's MemberJoined ``roles``, MemberRoleChanged: SC-9)."""
+        org = str(organization_id)
+        if roles:
+            self.roles[org] = list(dict.fromkeys(roles))
+        else:
+            self.roles.pop(org, None)
+        if "student" not in roles:
+            self.classes.pop(org, None)
+        elif class_id is not None:
+            self.classes[org] = str(class_id)
+        self._reported(organization_id, at)
 
     @event("Left")
-    def leave(self, organization_id: uuid.UUID) -> None:
+    def leave(self, organization_id: uuid.UUID, at: datetime | None = None) -> None:
         self.roles.pop(str(organization_id), None)
         self.classes.pop(str(organization_id), None)
+        self._reported(organization_id, at)
 
     @property
     def is_student(self) -> bool:

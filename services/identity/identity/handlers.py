@@ -9,14 +9,23 @@ from shared.contracts import CloudEvent
 
 
 # -- memberships from school ------------------------------------------------------------------------
+# Each carries its time: an older report than the newest applied changes nothing (they come out of order).
 def on_member_joined(app: IdentityApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.add_membership(data["user_id"], data["organization_id"], data["role"], data.get("class_id"),
-                              event_id=event.id)
+                              data.get("roles") or [], data.get("joined_at"), event_id=event.id)
+
+
+def on_member_role_changed(app: IdentityApplication, event: CloudEvent) -> bool:
+    """SC-9: an admin changed the member's role or class; ``roles`` are all they hold there now."""
+    data = event.data
+    return app.change_membership(data["user_id"], data["organization_id"], data.get("roles") or [],
+                                 data.get("class_id"), data.get("changed_at"), event_id=event.id)
 
 
 def on_member_left(app: IdentityApplication, event: CloudEvent) -> bool:
-    return app.end_membership(event.data["user_id"], event.data["organization_id"], event_id=event.id)
+    data = event.data
+    return app.end_membership(data["user_id"], data["organization_id"], data.get("left_at"), event_id=event.id)
 
 
 # -- who shares a chat, from messaging (ID-7) ----------------------------------------------------------
@@ -34,4 +43,10 @@ on_chat_created = on_chat_members_changed = on_chat_members
 def on_journal_account_linked(app: IdentityApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.confirm_journal_teacher(data["user_id"], data["role"], data["provider_id"], data["region"],
-                                       event_id=event.id)
+                                       data.get("linked_at"), event_id=event.id)
+
+
+def on_journal_account_unlinked(app: IdentityApplication, event: CloudEvent) -> bool:
+    """The account is no longer that journal person (unlinked, or the person linked another account)."""
+    data = event.data
+    return app.end_journal_link(data["user_id"], data["provider_id"], data.get("unlinked_at"), event_id=event.id)

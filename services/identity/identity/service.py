@@ -210,6 +210,10 @@ class IdentityService:
     def on_member_joined(self, event: CloudEvent) -> bool:
         return handlers.on_member_joined(self.app, event)
 
+    @consume_event("school.MemberRoleChanged.v1")
+    def on_member_role_changed(self, event: CloudEvent) -> bool:
+        return handlers.on_member_role_changed(self.app, event)
+
     @consume_event("school.MemberLeft.v1")
     def on_member_left(self, event: CloudEvent) -> bool:
         return handlers.on_member_left(self.app, event)
@@ -227,4 +231,8 @@ class IdentityService:
     @consume_event("ejournal_bridge.EjournalAccountLinked.v1")
     def on_ejournal_account_linked(self, event: CloudEvent) -> bool:
         return handlers.on_journal_account_linked(self.app, event)
+
+    @consume_event("ejournal_bridge.EjournalAccountUnlinked.v1")
+    def on_ejournal_account_unlinked(self, event: CloudEvent) -> bool:
+        return handlers.on_journal_account_unlinked(self.app, event)
 

@@ -298,6 +298,77 @@ def test_only_a_student_can_create_the_parent_invite_PL_1(identity):
     assert info.value.code == "parent_link.students_only"
 
 
+def role_changed(identity, organization_id, user_id, roles, at, class_id=None):
+    """school's MemberRoleChanged (SC-9): the member's roles there as they are now."""
+    return make_event("school.MemberRoleChanged.v1", {
+        "organization_id": organization_id, "user_id": user_id, "roles": roles, "class_id": class_id,
+        "changed_by": uuid.uuid4(), "changed_at": at}, event_id=f"school:{uuid.uuid4()}:MemberRoleChanged.v1")
+
+
+def test_a_student_made_teacher_cannot_invite_parents_PL_1(identity):
+    school = uuid.uuid4()
+    pupil = identity.person()
+    identity.join(pupil, "student", school, uuid.uuid4())
+    assert identity.app.parent_invite(pupil, now=identity.clock.now).token  # a student may
+    changed = role_changed(identity, school, pupil, ["teacher"], identity.clock.advance(minutes=1))
+    assert handlers.on_member_role_changed(identity.app, changed) is True
+    assert handlers.on_member_role_changed(identity.app, changed) is False  # a redelivery is applied once
+    assert identity.app.membership(pupil).roles == {str(school): ["teacher"]}
+    for school_says_student in (None, lambda: False):
+        with pytest.raises(Forbidden) as info:
+            identity.app.parent_invite(pupil, now=identity.clock.now, school_says_student=school_says_student)
+        assert info.value.code == "parent_link.students_only"
+    made_student_again = role_changed(identity, school, pupil, ["student"], identity.clock.advance(minutes=1))
+    handlers.on_member_role_changed(identity.app, made_student_again)
+    assert identity.app.parent_invite(pupil, now=identity.clock.now).token
+
+
+def test_a_late_school_event_does_not_bring_an_old_role_back_PL_1(identity):
+    """Each event type has its queue: a MemberJoined may arrive after a newer MemberRoleChanged, a
+    MemberRoleChanged after a newer MemberLeft. The newest report of the person's roles there wins."""
+    school, pupil = uuid.uuid4(), identity.person()
+    joined_at = identity.clock.now
+    changed_at = identity.clock.advance(minutes=1)
+    handlers.on_member_role_changed(identity.app, role_changed(identity, school, pupil, ["teacher"], changed_at))
+    late_join = make_event("school.MemberJoined.v1", {
+        "organization_id": school, "user_id": pupil, "role": "student", "roles": ["student"],
+        "class_id": uuid.uuid4(), "joined_at": joined_at}, event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+    handlers.on_member_joined(identity.app, late_join)
+    assert identity.app.membership(pupil).roles == {str(school): ["teacher"]}
+    with pytest.raises(Forbidden):
+        identity.app.parent_invite(pupil, now=identity.clock.now)
+    left = make_event("school.MemberLeft.v1", {"organization_id": school, "user_id": pupil,
+                                               "left_at": identity.clock.advance(minutes=2)},
+                      event_id=f"school:{uuid.uuid4()}:MemberLeft.v1")
+    assert handlers.on_member_left(identity.app, left) is True
+    late_change = role_changed(identity, school, pupil, ["student"], changed_at + timedelta(seconds=30))
+    handlers.on_member_role_changed(identity.app, late_change)
+    assert identity.app.membership(pupil).roles == {}
+    rejoined = make_event("school.MemberJoined.v1", {
+        "organization_id": school, "user_id": pupil, "role": "student", "roles": ["student"],
+        "class_id": uuid.uuid4(), "joined_at": identity.clock.advance(minutes=1)},
+        event_id=f"school:{uuid.uuid4()}:MemberJoined.v1")
+    assert handlers.on_member_joined(identity.app, rejoined) is True  # a newer join is a join
+    assert identity.app.parent_invite(pupil, now=identity.clock.now).token
+
+
+def test_an_admin_made_teacher_no_longer_unlinks_parents_SC_9(identity):
+    school = uuid.uuid4()
+    child = identity.person()
+    identity.join(child, "student", school, uuid.uuid4())
+    mum, dad, admin = identity.person(), identity.person(), identity.person()
+    identity.link_parent(child, mum)
+    identity.link_parent(child, dad)
+    identity.join(admin, "admin", school)
+    identity.app.unlink_parent(admin, child, mum)  # an admin of the child's school may
+    handlers.on_member_role_changed(identity.app, role_changed(identity, school, admin, ["teacher"],
+                                                               identity.clock.advance(minutes=1)))
+    with pytest.raises(Forbidden) as info:
+        identity.app.unlink_parent(admin, child, dad)
+    assert info.value.code == "parent_link.unlink_forbidden"
+    assert [p["user_id"] for p in identity.app.parents(child)] == [dad]
+
+
 def test_the_live_invite_is_shown_again_PL_2(identity):
     child = identity.student()
     first = identity.app.parent_invite(child, now=identity.clock.now)
@@ -522,6 +593,58 @@ def test_linking_the_e_journal_as_a_teacher_confirms_the_profile_EJ_2(identity):
         handlers.on_member_joined(identity.app, joined(identity, school, user.id, role))
     assert identity.app.view_person(student.id, teacher.id)["teacher_confirmed"] is True
     assert identity.app.view_person(student.id, student.id)["teacher_confirmed"] is False
+
+
+def journal_link(user_id, provider_id, at, *, unlinked=False, role="teacher", person="T-1"):
+    """The e-journal bridge's EjournalAccountLinked / EjournalAccountUnlinked."""
+    data = {"user_id": user_id, "provider_id": provider_id, "external_person_id": person}
+    if unlinked:
+        return make_event("ejournal_bridge.EjournalAccountUnlinked.v1", {**data, "unlinked_at": at},
+                          event_id=f"bridge:{uuid.uuid4()}")
+    return make_event("ejournal_bridge.EjournalAccountLinked.v1", {**data, "region": "16", "role": role,
+                                                                   "linked_at": at}, event_id=f"bridge:{uuid.uuid4()}")
+
+
+def test_the_confirmed_teacher_badge_goes_with_the_journal_link_EJ_2(identity):
+    a, b = identity.person(), identity.person()
+    journal, other_journal, clock = uuid.uuid4(), uuid.uuid4(), identity.clock
+
+    def confirmed(user) -> bool:
+        return identity.app.view_person(user, user)["teacher_confirmed"]
+
+    handlers.on_journal_account_linked(identity.app, journal_link(a, journal, clock.advance(minutes=1)))
+    assert confirmed(a)
+    unlinked = journal_link(a, journal, clock.advance(minutes=1), unlinked=True)  # A unlinks
+    assert handlers.on_journal_account_unlinked(identity.app, unlinked) is True
+    assert handlers.on_journal_account_unlinked(identity.app, unlinked) is False  # a redelivery is applied once
+    assert confirmed(a) is False
+    handlers.on_journal_account_linked(identity.app, journal_link(a, journal, clock.advance(minutes=1)))
+    assert confirmed(a)
+    # B links the same journal teacher: the bridge unlinks A (one person, one account)
+    at = clock.advance(minutes=1)
+    handlers.on_journal_account_linked(identity.app, journal_link(b, journal, at))
+    handlers.on_journal_account_unlinked(identity.app, journal_link(a, journal, at, unlinked=True))
+    assert (confirmed(a), confirmed(b)) == (False, True)
+    # a teacher of two journals stays confirmed while one link is still held
+    handlers.on_journal_account_linked(identity.app, journal_link(b, other_journal, clock.advance(minutes=1),
+                                                                  person="T-2"))
+    handlers.on_journal_account_unlinked(identity.app, journal_link(b, journal, clock.advance(minutes=1),
+                                                                    unlinked=True))
+    assert confirmed(b)
+    handlers.on_journal_account_unlinked(identity.app, journal_link(b, other_journal, clock.advance(minutes=1),
+                                                                    unlinked=True, person="T-2"))
+    assert confirmed(b) is False
+
+
+def test_a_late_journal_link_does_not_bring_the_badge_back_EJ_2(identity):
+    """Linked and Unlinked come through two queues: an Unlinked may arrive before the older Linked it ends."""
+    a, journal, clock = identity.person(), uuid.uuid4(), identity.clock
+    linked_at, unlinked_at = clock.advance(minutes=1), clock.advance(minutes=1)
+    handlers.on_journal_account_unlinked(identity.app, journal_link(a, journal, unlinked_at, unlinked=True))
+    handlers.on_journal_account_linked(identity.app, journal_link(a, journal, linked_at))
+    assert identity.app.view_person(a, a)["teacher_confirmed"] is False
+    handlers.on_journal_account_linked(identity.app, journal_link(a, journal, clock.advance(minutes=1)))
+    assert identity.app.view_person(a, a)["teacher_confirmed"] is True  # linked again since
 
 
 def test_replicas_racing_on_one_person_lose_nothing_ID_8_PL_2(durable_store_settings):

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from identity.application.base import IdentityBase
-from identity.domain import Account, ChatCircle, Membership, validate_profile
+from identity.domain import Account, ChatCircle, validate_profile
 from identity.privacy import Relation, view
 from shared.clock import utcnow
 from shared.contracts.api.identity import UpdateProfile
@@ -46,7 +46,7 @@ class People(IdentityBase):
         first, second = self.membership(a), self.membership(b)
         return bool(first and second and set(first.roles) & set(second.roles))
 
-    # -- who shares a chat or an organization, from messaging's and school's events --------------------------------
+    # -- who shares a chat, from messaging's events (who shares an organization: memberships.py) ------------------
     @once_per_event
     def track_chat_members(self, chat_id: str, entered: list[str], left: list[str], *, event_id: str) -> bool:
         """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7)."""
@@ -66,32 +66,3 @@ class People(IdentityBase):
             return self.process_once(event_id, *changed)
 
         return self.retrying(apply)
-
-    @once_per_event
-    def add_membership(self, user_id: Any, organization_id: Any, role: str, class_id: Any, *, event_id: str) -> bool:
-        """school's MemberJoined: the person's role in an organization."""
-        membership = self.find(Membership, Membership.create_id(user_id)) or Membership(user_id=user_id)
-        membership.add_role(organization_id, role, class_id)
-        return self.process_once(event_id, membership)
-
-    @once_per_event
-    def end_membership(self, user_id: Any, organization_id: Any, *, event_id: str) -> bool:
-        """school's MemberLeft: the person no longer shares that organization with anyone."""
-        membership = self.find(Membership, Membership.create_id(user_id))
-        changed = []
-        if membership is not None and str(organization_id) in membership.roles:
-            membership.leave(organization_id)
-            changed.append(membership)
-        return self.process_once(event_id, *changed)
-
-    @once_per_event
-    def confirm_journal_teacher(self, user_id: Any, role: str, provider_id: Any, region: Any, *,
-                                event_id: str) -> bool:
-        """EJ-2: linking one's e-journal account as a teacher confirms the teacher's profile."""
-        account = self.find(Account, user_id)
-        changed = []
-        if account is not None and role == "teacher" and str(provider_id) not in getattr(
-                account, "teacher_confirmed_by", []):
-            account.confirm_teacher(provider_id, region)
-            changed.append(account)
-        return self.process_once(event_id, *changed)
