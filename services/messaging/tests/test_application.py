@@ -1006,6 +1006,33 @@ def test_anyone_reports_a_message_to_the_school_admins_who_may_remove_it(school)
 # -- manual chats: invite links, settings (CH-3) ---------------------------------------------------------------
 
 
+def test_an_invite_link_admits_only_while_its_maker_may_still_bring_people_in_CH_3(school):
+    """A link is its maker's invitation: once the creator closes the chat (CH-3: a closed chat is the creator's
+    alone) a link another member made stops admitting anyone, preview included, and so does the link of a member
+    who has left; the creator's own link goes on working in the closed chat."""
+    five = school.klass()
+    creator, member, newcomer, late = (school.join("teacher"), school.join("student", five),
+                                       school.join("student", five), school.join("student", five))
+    chat = school.app.create_chat(creator, CreateChat(school.org, "Театральная студия", [member], closed=False))
+    members_link = school.app.create_invite(member, chat.id)
+    assert school.app.invited_chat(members_link.id).id == chat.id
+    school.app.update_chat(creator, UpdateChat(chat.id, closed=True))
+    for attempt in (lambda: school.app.invited_chat(members_link.id),
+                    lambda: school.app.join_by_invite(newcomer, members_link.id)):
+        with pytest.raises(NotFound) as info:
+            attempt()
+        assert info.value.code == "invite.not_found"
+    assert not school.app.chat(chat.id).is_member(newcomer)
+    creators_link = school.app.create_invite(creator, chat.id)
+    assert school.app.join_by_invite(newcomer, creators_link.id).is_member(newcomer)
+
+    other = school.app.create_chat(creator, CreateChat(school.org, "Хор", [member], closed=False))
+    link = school.app.create_invite(member, other.id)
+    school.app.remove_member(member, other.id, member)  # its maker leaves the chat
+    with pytest.raises(NotFound):
+        school.app.join_by_invite(late, link.id)
+
+
 def test_invite_links_to_manual_chats_CH_3(school):
     five = school.klass()
     creator, a, b = school.join("teacher"), school.join("student", five), school.join("student", five)

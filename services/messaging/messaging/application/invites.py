@@ -7,7 +7,7 @@ from typing import Any
 
 from messaging.application.base import Base
 from messaging.domain import Chat, ChatInvite
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 
 
 class Invites(Base):
@@ -50,10 +50,18 @@ class Invites(Base):
         self.retrying(command, ("chat", chat_id))
 
     def invited_chat(self, invite_id: uuid.UUID) -> Chat:
+        """The chat a working link opens. A link is its maker's invitation: it admits only while they may still
+        bring people in (``check_manager``): not once the creator closed the chat a member's link was made for
+        (CH-3: a closed chat is the creator's alone), nor after its maker left the chat."""
         invite = self.find(ChatInvite, invite_id)
         if invite is None or not invite.active:
             raise NotFound("invite.not_found", "This invite link does not work any more.")
-        return self.chat(invite.chat_id)
+        chat = self.chat(invite.chat_id)
+        try:
+            chat.check_manager(invite.created_by)
+        except Forbidden:
+            raise NotFound("invite.not_found", "This invite link does not work any more.") from None
+        return chat
 
     def join_by_invite(self, actor_id: uuid.UUID, invite_id: uuid.UUID) -> Chat:
         """Join a manual chat by its link; a school's chat takes members of that school only (CH-6)."""
