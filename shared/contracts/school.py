@@ -21,7 +21,9 @@ class MembershipState(DataSchema):
     class_id = fields.UUID(load_default=None, allow_none=True,
                            metadata={"description": "A student's class; a parent's child's class."})
     subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict,
-                           metadata={"description": "A teacher's subjects per class id (SC-7)."})
+                           metadata={"description": "The classes a teacher teaches, by class id, each with its subjects "
+                                                  "(SC-7); the class a teacher's invite named is among them, with "
+                                                  "none stated yet."})
 
 
 @contract("school", "OrganizationRegistered", 1)
@@ -86,7 +88,10 @@ class MemberJoinedV1(DataSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=list)
     class_id = fields.UUID(load_default=None, allow_none=True)
-    subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict)
+    subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict,
+                           metadata={"description": "The classes a teacher teaches, by class id, each with its "
+                                                    "subjects (SC-7); the class a teacher's invite named is among "
+                                                    "them, with none stated yet."})
     via = fields.String(load_default="invite", metadata={"description": "invite, join_request, parent_link, "
                                                                         "application"})
     joined_at = fields.AwareDateTime(required=True)

@@ -634,8 +634,10 @@ class ClassRoster(Aggregate):
         self.parents = [p for p in self.parents if p != str(user_id)] + ([str(user_id)] if present else [])
 
     @event("TeacherSet")
-    def set_teacher(self, user_id: uuid.UUID, subjects: list[str]) -> None:
-        if subjects:
+    def set_teacher(self, user_id: uuid.UUID, subjects: list[str], teaches: bool | None = None) -> None:
+        """The teacher's subjects here; none: no longer a teacher here, unless ``teaches`` (a class their invite
+        named: taught, no subject stated yet, SC-7). Stored before ``teaches`` was said, no subjects was gone."""
+        if subjects or teaches:
             self.teachers[str(user_id)] = subjects
         else:
             self.teachers.pop(str(user_id), None)

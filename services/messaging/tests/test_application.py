@@ -280,6 +280,25 @@ def test_a_chat_belongs_to_a_school_no_stranger_opens_one_with_a_child_CH_6(scho
     assert school.chat_of("manual", pupil) == []
 
 
+def test_a_teacher_invited_into_a_class_is_in_its_chat_SC_6_CH_1(school):
+    """A teacher who joined by an invite naming a class teaches it (SC-7): school's event lists it as taught with
+    no subjects stated yet, and the class chat takes them (they were in none of its chats); their subjects, stated
+    later, keep them there, and a change that no longer lists the class takes them out."""
+    five = school.klass()
+    pupil = school.join("student", five)
+    teacher = uuid.uuid4()
+    school.send("MemberJoined", organization_id=school.org, user_id=teacher, role="teacher", roles=["teacher"],
+                class_id=five, subjects={str(five): []}, joined_at=NOW)
+    [klass] = school.chat_of("class", pupil)
+    assert str(teacher) in klass.members
+    school.app.direct(pupil, teacher)  # CH-1: they share the class chat now
+    school.teach(teacher, five, ["История"])
+    assert str(teacher) in school.chat_of("class", pupil)[0].members
+    school.send("MemberRoleChanged", organization_id=school.org, user_id=teacher, roles=["teacher"], class_id=None,
+                subjects={}, changed_by=uuid.uuid4(), changed_at=NOW)
+    assert str(teacher) not in school.chat_of("class", pupil)[0].members
+
+
 def test_dialogs_only_between_people_who_share_a_chat_CH_1(school):
     five = school.klass()
     a, b = school.join("student", five), school.join("student", five)

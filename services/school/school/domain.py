@@ -307,6 +307,18 @@ class GraduationYear(Aggregate):
 # -- members -------------------------------------------------------------------------
 
 
+def taught_classes(roles: list[str], class_id: uuid.UUID | None,
+                   subjects: dict[str, list[str]]) -> dict[str, list[str]]:
+    """SC-7: the classes a teacher teaches, by class id, each with its subjects: those they stated subjects for, and
+    the class their invite named (no subject stated yet; a student's or parent's class is where they learn). What
+    school's events publish as ``subjects``: messaging's class chats go by it."""
+    if "teacher" not in roles:
+        return {}
+    if class_id is None or {"student", "parent"} & set(roles):
+        return dict(subjects)
+    return {str(class_id): [], **subjects}
+
+
 class Membership(Aggregate):
     """One person in one organization: roles (RO-1, RO-6), class, subjects (SC-7)."""
 
@@ -330,10 +342,12 @@ class Membership(Aggregate):
     def teaches(self, class_id: uuid.UUID) -> bool:
         """SC-7: a teacher teaches the classes they stated subjects for, and the class
         their invite named (a student's or parent's class is where they learn)."""
-        if not self.has("teacher"):
-            return False
-        named = self.class_id == class_id and not {"student", "parent"} & set(self.roles)
-        return named or str(class_id) in self.subjects
+        return self.active and str(class_id) in self.taught
+
+    @property
+    def taught(self) -> dict[str, list[str]]:
+        """The classes this member teaches, each with its subjects (``taught_classes``)."""
+        return taught_classes(self.roles, self.class_id, self.subjects)
 
     # Every event below carries the organization, the person and the state after
     # it (roles, class, subjects): the outbox maps each one on its own.

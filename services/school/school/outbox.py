@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from school.domain import Article, Channel, Document, Membership, Organization, SchoolClass
+from school.domain import Article, Channel, Document, Membership, Organization, SchoolClass, taught_classes
 
 Published = tuple[str, dict, str | None]
 
@@ -35,17 +35,19 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "organization_id": e.organization_id, "class_id": e.originator_id, "graduated_at": e.graduated_at}, org
     elif isinstance(e, Membership.Joined):
         yield "school.MemberJoined.v1", _membership(e, role=e.role, roles=[e.role], class_id=e.class_id,
-                                                    subjects={}, via=e.via, joined_at=e.timestamp), org
+                                                    subjects=taught_classes([e.role], e.class_id, {}), via=e.via,
+                                                    joined_at=e.timestamp), org
         if e.role == "admin":
             yield "school.AdminAppointed.v1", _membership(e, appointed_by=None, appointed_at=e.timestamp), org
     elif isinstance(e, (Membership.Rejoined, Membership.RoleAdded)):
-        subjects = getattr(e, "subjects", {})
+        subjects = taught_classes(e.roles, e.class_id, getattr(e, "subjects", {}))
         yield "school.MemberJoined.v1", _membership(e, role=e.role, roles=e.roles, class_id=e.class_id,
                                                     subjects=subjects, via=e.via, joined_at=e.timestamp), org
         if e.role == "admin":
             yield "school.AdminAppointed.v1", _membership(e, appointed_by=None, appointed_at=e.timestamp), org
     elif isinstance(e, Membership.Changed):
-        yield "school.MemberRoleChanged.v1", _membership(e, roles=e.roles, class_id=e.class_id, subjects=e.subjects,
+        yield "school.MemberRoleChanged.v1", _membership(e, roles=e.roles, class_id=e.class_id,
+                                                         subjects=taught_classes(e.roles, e.class_id, e.subjects),
                                                          changed_by=e.changed_by, changed_at=e.timestamp), org
     elif isinstance(e, Membership.TeacherAssigned):
         yield "school.TeacherAssigned.v1", _membership(e, class_id=e.class_id, subjects=e.subjects,

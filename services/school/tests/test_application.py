@@ -110,6 +110,26 @@ def test_teachers_invite_pupils_only_to_the_classes_they_teach_RO_3_SC_5_SC_7(sc
     assert school.app.create_invite(admin, CreateInvite(org, "student", six, "1d", None, False))[0].class_id == six
 
 
+def test_the_class_a_teachers_invite_named_is_published_as_taught_SC_6_SC_7(school):
+    """School counts the class a teacher's invite named as taught (SC-7, ``Membership.teaches``); its events must
+    say so, for messaging puts a teacher in a class's chats by the classes their events list as taught: a teacher
+    invited into 6Б was in no chat of 6Б. Published with no subjects stated yet; a pupil's class is not taught."""
+    org, admin = school.organization()
+    six, seven = school.klass(org, admin, "6Б"), school.klass(org, admin, "7В")
+    invited = school.member(org, admin, "teacher", six)
+    school.app.assign_self(invited, org, seven, ["Физика"])
+    pupil = school.member(org, admin, "student", six)
+    [joined] = [e.data for e in published(school.app, "school.MemberJoined.v1") if e.data["user_id"] == invited]
+    assert joined["subjects"] == {str(six): []}
+    [joined] = [e.data for e in published(school.app, "school.MemberJoined.v1") if e.data["user_id"] == pupil]
+    assert joined["subjects"] == {}
+    school.app.change_member(admin, ChangeMember(org, invited, ["teacher", "admin"], six))
+    [changed] = [e.data for e in published(school.app, "school.MemberRoleChanged.v1") if e.data["user_id"] == invited]
+    assert changed["subjects"] == {str(six): [], str(seven): ["Физика"]}
+    desk = {c["class_name"]: c["subjects"] for c in school.app.dashboard(invited)["classes"]}
+    assert desk == {"6Б": [], "7В": ["Физика"]}  # SC-13: the teacher's desktop lists the class too
+
+
 def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
     application = school.app.submit_application(None, SubmitApplication("Колледж", "college", "RU", "Тверь",
                                                                          "+79004445566", None))

@@ -128,6 +128,11 @@ class Rosters(Base):
                 roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
                 roster.set_teacher(user_id, [])
                 self._resync_class(roster, pending)
+            for cid in teaching - previous_teaching:  # SC-7: e.g. the class their invite named, no subjects yet
+                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+                if key not in roster.teachers:  # subjects a TeacherAssigned already set stay
+                    roster.set_teacher(user_id, list(subjects[cid]), teaches=True)
+                    self._resync_class(roster, pending)
             if left:
                 self._leave_school_chats(user_id, organization_id, pending)
 

@@ -16,7 +16,7 @@ class Dashboard(Members):
         for organization, membership in self.my_organizations(actor_id):
             if not membership.has("teacher"):
                 continue
-            for class_id, subjects in membership.subjects.items():
+            for class_id, subjects in membership.taught.items():  # the class an invite named too (SC-7)
                 school_class: SchoolClass = self.repository.get(uuid.UUID(class_id))
                 classes.append({"organization_id": organization.id, "organization_name": organization.name,
                                 "class_id": school_class.id, "class_name": school_class.name, "subjects": subjects,
