@@ -21,9 +21,9 @@ class MembershipState(DataSchema):
     class_id = fields.UUID(load_default=None, allow_none=True,
                            metadata={"description": "A student's class; a parent's child's class."})
     subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict,
-                           metadata={"description": "The classes a teacher teaches, by class id, each with its subjects "
-                                                  "(SC-7); the class a teacher's invite named is among them, with "
-                                                  "none stated yet."})
+                           metadata={"description": "The classes a teacher teaches, by class id, each with its "
+                                                    "subjects (SC-7); the class a teacher's invite named is among "
+                                                    "them, with none stated yet."})
 
 
 @contract("school", "OrganizationRegistered", 1)
