@@ -107,7 +107,11 @@ class MessageDeletedV1(DataSchema):
     chat_id = fields.UUID(required=True)
     message_id = fields.UUID(required=True)
     seq = fields.Integer(required=True)
-    deleted_by = fields.UUID(required=True)
+    deleted_by = fields.UUID(required=True, allow_none=True, metadata={
+        "description": "Who deleted it; null when the message was the organization's (on_behalf_of): its admins "
+                       "answer and take back as the organization, unnamed (CH-5)"})
+    on_behalf_of = fields.UUID(load_default=None, allow_none=True,
+                               metadata={"description": "The organization whose message it was (CH-5)"})
     deleted_at = fields.AwareDateTime(required=True)
 
 

@@ -315,11 +315,15 @@ class MessagePage(Aggregate):
         found = self.message(seq)
         if found["deleted"]:
             raise Gone("message.deleted", "This message was already deleted.")
-        self._deleted(self.chat_id, uuid.UUID(found["message_id"]), seq, deleted_by, at)
+        on_behalf = found.get("on_behalf_of")
+        self._deleted(self.chat_id, uuid.UUID(found["message_id"]), seq, deleted_by, at,
+                      uuid.UUID(on_behalf) if on_behalf else None)
 
     @event("Deleted")
     def _deleted(self, chat_id: uuid.UUID, message_id: uuid.UUID, seq: int, deleted_by: uuid.UUID,
-                 deleted_at: datetime) -> None:
+                 deleted_at: datetime, on_behalf_of: uuid.UUID | None = None) -> None:
+        """``on_behalf_of``: the message was the organization's (CH-5), so is its deletion (the outbox names no
+        admin); stored before it was said: None."""
         # The trace stays: "message deleted" with its time, without its text (CH-4).
         found = self.message(seq)
         found.update(text="", deleted=True, deleted_at=deleted_at.isoformat(), attachments=[], poll=None)

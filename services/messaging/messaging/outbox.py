@@ -62,5 +62,7 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "edited_at": e.edited_at}, str(e.chat_id)
     elif isinstance(e, MessagePage.Deleted):
         yield "messaging.MessageDeleted.v1", {
-            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq, "deleted_by": e.deleted_by,
-            "deleted_at": e.deleted_at}, str(e.chat_id)
+            "chat_id": e.chat_id, "message_id": e.message_id, "seq": e.seq,
+            # CH-5: the organization's message is taken back by the organization, not by an admin named
+            "deleted_by": None if getattr(e, "on_behalf_of", None) else e.deleted_by,
+            "on_behalf_of": getattr(e, "on_behalf_of", None), "deleted_at": e.deleted_at}, str(e.chat_id)

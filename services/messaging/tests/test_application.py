@@ -839,6 +839,14 @@ def test_admins_post_in_common_chats_on_behalf_of_the_organization_CH_5(school):
     # The published event does not name the admin either (CH-5): it reaches every member's socket.
     (event,) = [e for e in published(school.app, "messaging.MessagePosted.v1") if e["text"] == "Завтра линейка"]
     assert event["author_id"] is None and event["on_behalf_of"] == school.org
+    # Nor does its deletion: the admin who takes the organization's message back is the organization too; a
+    # member's message deleted says who deleted it, as before.
+    own = school.app.post(pupil, PostMessage(org_chat.id, "Моё"))
+    school.app.delete(admin, org_chat.id, event["seq"])
+    school.app.delete(pupil, org_chat.id, own["seq"])
+    deleted = {e["seq"]: e for e in published(school.app, "messaging.MessageDeleted.v1")}
+    assert (deleted[event["seq"]]["deleted_by"], deleted[event["seq"]]["on_behalf_of"]) == (None, school.org)
+    assert (deleted[own["seq"]]["deleted_by"], deleted[own["seq"]]["on_behalf_of"]) == (pupil, None)
 
 
 # -- attachments, polls (CH-4) ----------------------------------------------------------------------------
