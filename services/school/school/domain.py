@@ -401,6 +401,25 @@ class Membership(Aggregate):
         self.active = False
 
 
+class AdminChanges(Aggregate):
+    """An organization's admin rights taken away (SC-9), one event each. The last-admin rule decides on a count of
+    memberships that two commands, each taking away another admin's rights, could both make before either saved,
+    touching no record in common; each also writes here, so the later one's save conflicts, it runs again and
+    counts again. Opened by the first one."""
+
+    @staticmethod
+    def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("admin-changes", organization_id)
+
+    @event("Opened")
+    def __init__(self, organization_id: uuid.UUID):
+        self.organization_id = organization_id
+
+    @event("Revoked")
+    def revoked(self, user_id: uuid.UUID, by: uuid.UUID) -> None:
+        """``user_id`` is no admin of the organization any more (demoted or removed by ``by``)."""
+
+
 class Roster(Aggregate):
     """Who belongs to a class (students, and parents through them), or to an
     organization's staff (admins, teachers). Rosters split the members list so

@@ -378,6 +378,54 @@ def test_the_last_use_of_a_link_cannot_be_taken_twice_SC_5(durable_store_setting
     assert setup.app.invite_from_token(token).uses == 1
 
 
+def _take_rights(app, taking: str, org, actor, target, counted: threading.Barrier, outcomes: list[str]) -> None:
+    """``actor`` demotes or removes the admin ``target``, its first count of admins held until the other has
+    counted too (both read before either saves)."""
+    count, waited = app._admin_count, []
+
+    def both_count_first(organization_id):
+        found = count(organization_id)
+        if not waited:
+            waited.append(True)
+            counted.wait()
+        return found
+
+    app._admin_count = both_count_first
+    try:
+        if taking == "demote":
+            app.change_member(actor, ChangeMember(org, target, ["teacher"], None))
+        else:
+            app.remove_member(actor, org, target)
+        outcomes.append("done")
+    except (Conflict, Forbidden) as exc:
+        outcomes.append(exc.code)
+
+
+@pytest.mark.parametrize("taking", ["demote", "remove"])
+def test_two_admins_taking_each_others_rights_at_once_leave_the_school_one_admin_SC_9(durable_store_settings,
+                                                                                        monkeypatch, taking):
+    """SC-9 keeps an organization at least one admin: the check counts admins, and two commands on two replicas
+    (each admin demoting, or removing, the other) each counted two before either saved, touched no record in
+    common, and both went through: a school with no admin. Both now write the organization's ``AdminChanges``, so
+    the later one's save conflicts, it runs again, and it is refused."""
+    monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
+    setup = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
+    org, first = setup.organization()
+    second = setup.member(org, first, "teacher")
+    setup.app.change_member(first, ChangeMember(org, second, ["admin", "teacher"], None))
+    apps = [make_application(SchoolApplication, "school", config=durable_store_settings) for _ in range(2)]
+    counted, outcomes = threading.Barrier(2, timeout=10), []
+    threads = [threading.Thread(target=_take_rights, args=(app, taking, org, actor, target, counted, outcomes))
+               for app, actor, target in zip(apps, (first, second), (second, first), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 2 and outcomes.count("done") == 1, outcomes
+    admins = [u for u in (first, second) if (m := setup.app.membership(org, u)) is not None and m.has("admin")]
+    assert len(admins) == 1
+
+
 def test_email_registration_only_for_junior_classes_ID_4(school):
     org, admin = school.organization()
     junior, senior = school.klass(org, admin, "2В", 2025, 2034), school.klass(org, admin, "9А", 2018, 2027)

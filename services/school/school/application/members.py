@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from school.application.base import UNPLACED, SchoolBase
-from school.domain import Membership, Organization, PersonOrganizations, Roster
+from school.domain import AdminChanges, Membership, Organization, PersonOrganizations, Roster
 from school.readmodel import members_page
 from shared.contracts.api.school import ROLES, ChangeMember
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -83,7 +83,8 @@ class Members(SchoolBase):
         membership = self._existing_member(organization_id, user_id)
         if school_class is not None and class_id != membership.class_id:
             self._open_class(school_class)
-        if membership.has("admin") and "admin" not in roles and self._admin_count(organization_id) <= 1:
+        revoking = membership.has("admin") and "admin" not in roles
+        if revoking and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
         placed = {"student", "parent"} & set(membership.roles)
         old_group = str(membership.class_id) if membership.class_id else (UNPLACED if placed else None)
@@ -97,8 +98,19 @@ class Members(SchoolBase):
             self._regroup(organization_id, user_id, None, group, pending)
         if was_student or "student" in roles:
             self._parents_follow(organization_id, user_id, actor_id, pending)
+        if revoking:
+            self._admin_revoked(organization_id, user_id, actor_id, pending)
         self.save(*pending.values())
         return membership
+
+    def _admin_revoked(self, organization_id: uuid.UUID, user_id: uuid.UUID, actor_id: uuid.UUID,
+                       pending: dict[uuid.UUID, Any]) -> None:
+        """The last-admin rule's count, made safe against another command taking another admin's rights at the
+        same moment (``AdminChanges``): both write this one record, so one of them runs again and counts again."""
+        changes = self.find(AdminChanges, AdminChanges.create_id(organization_id)) or AdminChanges(
+            organization_id=organization_id)
+        changes.revoked(user_id, actor_id)
+        pending[changes.id] = changes
 
     def _admin_count(self, organization_id: uuid.UUID) -> int:
         staff = self.find(Roster, Roster.create_id(organization_id, "staff"))
@@ -111,9 +123,11 @@ class Members(SchoolBase):
         membership = self._existing_member(organization_id, user_id)
         if membership.has("admin") and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
-        was_student = membership.has("student")
+        was_student, was_admin = membership.has("student"), membership.has("admin")
         membership.leave(actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
+        if was_admin:
+            self._admin_revoked(organization_id, user_id, actor_id, pending)
         for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
             self._regroup(organization_id, user_id, group, None, pending)
         if was_student:  # a parent whose only child here has gone is no longer a parent here (RO-5)
