@@ -241,3 +241,40 @@ def test_telling_school_many_linked_peoples_organizations_is_one_save_per_batch_
     told = [bridge.app.find(JournalPerson, JournalPerson.create_id(bridge.provider.id, p)).memberships_announced()
             for p in people]
     assert all(t and t["organization_ids"] for t in told)
+
+
+def _told(bridge: Bridge) -> dict[str, list]:
+    """What school was told last of each account's journal organizations (JournalMembershipsChanged)."""
+    from ejournal_bridge.outbox import to_integration_events
+
+    told: dict[str, list] = {}
+    for n in bridge.app.process_recorder.select_notifications(start=1, limit=100_000):
+        for t, data, _ in to_integration_events(bridge.app.mapper.to_domain_event(n)):
+            if t == "ejournal_bridge.JournalMembershipsChanged.v1":
+                told[str(data["user_id"])] = [str(o) for o in data["organization_ids"]]
+    return told
+
+
+def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_schools_EJ_2(store_settings):
+    """EJ-2 tells school the whole set of a linked person's organizations. An account that stopped being that
+    journal person (it unlinked, or the person linked another account: one person, one account) was told
+    nothing more, so school kept it a teacher of the journal's school: a stranger among its pupils. It is told
+    the empty set now, and the account that is the person now gets the set."""
+    bridge = Bridge(store_settings, students=4)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments)):
+        bridge.deliver(f"{name}.upserted", records)
+    organization = uuid.uuid4()
+    bridge.app.bind_school(bridge.provider.id, school.org["sourcedId"], organization)
+    teacher = school.of_role("teacher")[0]["sourcedId"]
+    first = bridge.link(teacher)
+    assert _told(bridge)[str(first)] == [str(organization)]
+    bridge.app.unlink(first, bridge.provider.id)
+    bridge.app.refresh_person(bridge.provider.id, teacher)
+    assert _told(bridge)[str(first)] == []
+    again = bridge.link(teacher)
+    assert _told(bridge)[str(again)] == [str(organization)]
+    other = bridge.link(teacher)  # the same journal person links another account: the one before is not them
+    told = _told(bridge)
+    assert (told[str(again)], told[str(other)]) == ([], [str(organization)])

@@ -445,6 +445,40 @@ class Roster(Aggregate):
         self.user_ids = [u for u in self.user_ids if u != str(user_id)]
 
 
+class JournalGrants(Aggregate):
+    """The roles e-journals gave a person in organizations (EJ-2), by journal: the bridge reports the whole set of
+    the person's schools each time, and a school no longer in a journal's set takes back the role that journal
+    gave there. Only what a journal gave: a role the person held already (the school's invite) is not its to take.
+    ``reported_at``: a journal's report older than the last one applied changes nothing (they may come late)."""
+
+    @staticmethod
+    def create_id(user_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("journal-grants", user_id)
+
+    @event("Opened")
+    def __init__(self, user_id: uuid.UUID):
+        self.user_id = user_id
+        self.granted: dict[str, dict[str, str]] = {}  # journal (provider) id -> organization id -> role
+        self.reported_at: dict[str, datetime] = {}
+
+    def of(self, provider_id: uuid.UUID) -> dict[str, str]:
+        return dict(self.granted.get(str(provider_id), {}))
+
+    def stale(self, provider_id: uuid.UUID, at: datetime) -> bool:
+        last = self.reported_at.get(str(provider_id))
+        return last is not None and at < last
+
+    def gives(self, organization_id: str, role: str, besides: uuid.UUID) -> bool:
+        """Whether a journal other than ``besides`` gave this role there too."""
+        return any(given.get(organization_id) == role for journal, given in self.granted.items()
+                   if journal != str(besides))
+
+    @event("Reported")
+    def report(self, provider_id: uuid.UUID, granted: dict[str, str], at: datetime) -> None:
+        self.granted = {**self.granted, str(provider_id): dict(granted)}
+        self.reported_at = {**self.reported_at, str(provider_id): at}
+
+
 class Relatives(Aggregate):
     """One side of the parent links identity made (PL-4): a child's parents
     (``side="parents"``: a child joining a school later brings them along) or a

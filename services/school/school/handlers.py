@@ -39,4 +39,5 @@ def on_parent_unlinked(app: SchoolApplication, event: CloudEvent) -> bool:
 def on_journal_memberships(app: SchoolApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.join_from_journal(event_id=event.id, user_id=data["user_id"], role=data["role"],
-                                 organization_ids=data["organization_ids"])
+                                 organization_ids=data["organization_ids"], provider_id=data["provider_id"],
+                                 at=data["changed_at"])

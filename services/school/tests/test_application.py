@@ -304,6 +304,49 @@ def test_people_linked_to_a_bound_journal_school_become_its_members_EJ_2(school)
     assert sorted(e["role"] for e in joined) == ["student", "teacher"]
 
 
+def test_a_role_the_journal_gave_goes_when_the_journal_takes_it_back_EJ_2(school):
+    """The bridge tells the whole set of a linked person's schools (``organization_ids``, per journal): a school no
+    longer in it (the account was unlinked, another account is that person now, the journal moved them) takes back
+    the role that journal gave there, with the parents who came through a pupil it was; a role the school gave
+    (an invite) stays, and so does one another journal gave. Before, school only ever added: an account no longer
+    that teacher stayed a teacher among the school's pupils. A report older than the last applied changes nothing."""
+    org, admin = school.organization()
+    other_org, other_admin = school.organization()
+    journal, second_journal = uuid.uuid4(), uuid.uuid4()
+    teacher, pupil, parent = school.user(), school.user(), school.user()
+    at = datetime.now(timezone.utc)
+
+    def told(user, role, orgs, provider=journal, when=None):
+        return handlers.on_journal_memberships(school.app, make_event("ejournal_bridge.JournalMembershipsChanged.v1", {
+            "user_id": user, "provider_id": provider, "external_person_id": f"p-{user}", "role": role,
+            "organization_ids": orgs, "changed_at": when or datetime.now(timezone.utc)},
+            event_id=f"ej:{uuid.uuid4()}"))
+
+    told(teacher, "teacher", [org, other_org])
+    told(pupil, "student", [org])
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, pupil, 51))
+    assert school.app.membership(org, parent).has("parent")
+    klass = school.klass(org, admin, "8Г")
+    invited = school.member(org, admin, "teacher", klass)
+    told(invited, "teacher", [org])  # a teacher already: the journal gave nothing here
+    told(teacher, "teacher", [other_org])  # moved out of org by the journal
+    assert school.app.membership(org, teacher) is None and school.app.membership(other_org, teacher).has("teacher")
+    assert told(teacher, "teacher", [org, other_org], when=at) is True  # older than the last: changes nothing
+    assert school.app.membership(org, teacher) is None
+    told(pupil, "student", [])  # unlinked: their parent came through them and goes too
+    assert school.app.membership(org, pupil) is None and school.app.membership(org, parent) is None
+    told(invited, "teacher", [])
+    assert school.app.membership(org, invited).has("teacher")  # the school's own invite stays
+    told(teacher, "teacher", [other_org], provider=second_journal)
+    told(teacher, "teacher", [], provider=journal)
+    assert school.app.membership(other_org, teacher).has("teacher")  # the second journal still gives it
+    staff = {m["user_id"] for m in school.app.members(admin, org)[0]}
+    assert str(teacher) not in staff and str(pupil) not in staff
+    left = {e.data["user_id"] for e in published(school.app, "school.MemberLeft.v1")}
+    assert {teacher, pupil, parent} <= left
+    assert other_admin
+
+
 # -- SC-5, SC-6 invite links -----------------------------------------------------------------------------
 
 

@@ -120,17 +120,27 @@ class Chats(BridgeBase):
                 for external_id in batch:
                     person = self.find(JournalPerson, JournalPerson.create_id(provider_id, external_id))
                     role = SCHOOL_ROLES.get(person.role or "") if person is not None else None
-                    if person is None or person.user_id is None or role is None:
+                    if person is None or role is None:
+                        continue
+                    announced = person.memberships_announced()
+                    if announced and announced["organization_ids"] and announced["user_id"] != str(person.user_id):
+                        # the account told before is not this person any more (unlinked, or the person linked
+                        # another): it is in none of the journal's schools now
+                        person.announce_memberships(uuid.UUID(announced["user_id"]), announced["role"], [])
+                        changed.append(person)
+                    if person.user_id is None:
                         continue  # most of a roster has not linked: nothing to tell, nothing more to read
                     provider = provider or self.provider(provider_id)
                     orgs = [] if person.deleted else sorted(
                         {str(o) for o in map(provider.organization_of, person.orgs) if o is not None})
                     announced = person.memberships_announced()
+                    told = announced if announced and announced["user_id"] == str(person.user_id) else None
                     wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
-                    if announced == wanted or (announced is None and not orgs):
+                    if told == wanted or (told is None and not orgs):
                         continue
                     person.announce_memberships(person.user_id, role, orgs)
-                    changed.append(person)
+                    if not changed or changed[-1] is not person:
+                        changed.append(person)
                 if changed:
                     self.save(*changed)
                 return len(changed)

@@ -9,8 +9,17 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from school.application.base import SchoolBase
-from school.domain import Membership, Organization, Person, PersonOrganizations, PhoneOwner, Relatives
+from school.application.base import UNPLACED, SchoolBase
+from school.domain import (
+    JournalGrants,
+    Membership,
+    Organization,
+    Person,
+    PersonOrganizations,
+    PhoneOwner,
+    Relatives,
+)
+from shared.clock import utcnow
 from shared.errors import NotYet
 from shared.store import once_per_event
 
@@ -84,11 +93,18 @@ class People(SchoolBase):
         return self.process_once(event_id, *pending.values())
 
     @once_per_event
-    def join_from_journal(self, *, event_id: str, user_id: uuid.UUID, role: str,
-                          organization_ids: list[uuid.UUID]) -> bool:
+    def join_from_journal(self, *, event_id: str, user_id: uuid.UUID, role: str, organization_ids: list[uuid.UUID],
+                          provider_id: uuid.UUID | None = None, at: datetime | None = None) -> bool:
         """EJ-2: a person linked to an e-journal belongs to the organizations their journal school is
-        bound to, with the journal's role (a pupil's class stays the journal's until an admin sets one, SC-8)."""
+        bound to, with the journal's role (a pupil's class stays the journal's until an admin sets one, SC-8).
+        ``organization_ids`` is the whole set now: where this journal gave the role and the school is no longer in
+        it (the account unlinked, another account is that person now), the role goes (``JournalGrants``)."""
         pending: dict[uuid.UUID, Any] = {}
+        grants = self.find(JournalGrants, JournalGrants.create_id(user_id)) if provider_id else None
+        if grants is not None and at is not None and grants.stale(provider_id, at):
+            return self.process_once(event_id)  # an older report than the last applied
+        before = grants.of(provider_id) if grants is not None else {}
+        given: dict[str, str] = {}
         for organization_id in organization_ids:
             if self.find(Organization, organization_id) is None:
                 continue  # bound to an organization that does not exist: nothing to join
@@ -96,7 +112,42 @@ class People(SchoolBase):
                 organization_id, user_id)
             if membership is None or not membership.has(role):
                 self._join(organization_id, user_id, role, None, "ejournal", pending)
+                given[str(organization_id)] = role
+            elif before.get(str(organization_id)) == role or (
+                    grants is not None and grants.gives(str(organization_id), role, besides=provider_id)):
+                given[str(organization_id)] = role  # a journal's role (not the school's): this one's too now
+        for organization_id, gave in before.items():
+            if given.get(organization_id) != gave and not (grants and grants.gives(organization_id, gave,
+                                                                                    provider_id)):
+                self._take_back(uuid.UUID(organization_id), user_id, gave, pending)
+        if provider_id is not None:
+            grants = grants or JournalGrants(user_id=user_id)
+            grants.report(provider_id, given, at or utcnow())
+            pending[grants.id] = grants
         return self.process_once(event_id, *pending.values())
+
+    def _take_back(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
+                   pending: dict[uuid.UUID, Any]) -> None:
+        """A role a journal gave, taken back with it (EJ-2): the person's other roles there stay; with none left
+        they leave; a pupil's parents follow (RO-5)."""
+        membership = self._current(organization_id, user_id, pending)
+        if membership is None or not membership.has(role):
+            return
+        roles = [r for r in membership.roles if r != role]
+        placed = {"student", "parent"} & set(membership.roles)
+        old_group = (str(membership.class_id) if membership.class_id else UNPLACED) if placed else None
+        class_id = membership.class_id if {"student", "parent"} & set(roles) else None
+        if roles:
+            membership.change(roles, class_id, user_id)
+        else:
+            membership.leave(None)
+        pending[membership.id] = membership
+        if old_group and not {"student", "parent"} & set(roles):
+            self._regroup(organization_id, user_id, old_group, None, pending)
+        if role in ("teacher", "admin") and not {"teacher", "admin"} & set(roles):
+            self._regroup(organization_id, user_id, "staff", None, pending)
+        if role == "student":
+            self._parents_follow(organization_id, user_id, user_id, pending)
 
     @once_per_event
     def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
