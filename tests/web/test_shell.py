@@ -28,7 +28,7 @@ COVERED = """() => [...document.querySelectorAll('main a, main button, main inpu
   .map((e) => e.outerHTML.slice(0, 80))"""
 
 
-def test_phone_tab_bar_more_menu_keyboard_and_nothing_hidden_behind_it(people, api):
+def test_phone_tab_bar_more_menu_keyboard_help_and_nothing_hidden_behind_it_SU_1(people, api):
     org, admin = api.organization("Гимназия №7", "Самара")
     chat = api.chat_once_members_known(org, admin, "Навигация", [])
     me = people("shell")
@@ -76,6 +76,7 @@ def test_phone_tab_bar_more_menu_keyboard_and_nothing_hidden_behind_it(people, a
     expect(nav.get_by_role("link", name="Помощь")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url("/help")
+    expect(page.locator("main a[href^='mailto:']")).to_have_count(1)  # SU-1: support's contact, a tap away
     expect(more).to_have_attribute("aria-expanded", "false")
     expect(more).to_have_class(re.compile("tab-item--active"))
     more.click()
