@@ -189,6 +189,9 @@ def test_ca3_ca4_the_admin_mutes_removes_and_grants_screen_sharing_and_the_sfu_o
     asyncio.run(scenario())
     refused = api.call("POST", f"/calls/{call['call_id']}/join", other["access_token"])
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "call.removed"
+    # nor do they read the call any more: who is in the lesson is not theirs to see (it was, participants and all)
+    hidden = api.call("GET", f"/calls/{call['call_id']}", other["access_token"])
+    assert hidden.status_code == 403 and hidden.json()["error"]["code"] == "call.removed"
     # not the admin: no controls
     denied = api.call("POST", f"/calls/{call['call_id']}/participants/{admin_id}/mute", pupil["access_token"])
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "call.admin_only"

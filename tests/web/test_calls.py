@@ -129,12 +129,15 @@ def test_a_call_from_a_chat_media_both_ways_screen_refused_then_allowed_CA_1_CA_
 
     # The call's link opened directly is the client's call view (the gateway's bare page is gone).
     teacher.open(f"/call/{call_id}")
-    expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_be_visible()
-    b.get_by_role("button", name="Войти в звонок").click()
-    expect(b.get_by_role("alert").filter(has_text="удалили")).to_be_visible()  # call.removed, explained
+    expect(b.get_by_role("alert").filter(has_text="удалили")).to_be_visible()  # call.removed, explained at once
+    expect(b.get_by_role("heading", name="Проверьте камеру и микрофон")).to_have_count(0)  # no lobby, no people
 
-    # Ended: the chat's message no longer offers to join, it says the call is over.
+    # Ended: the chat's message no longer offers to join, it says the call is over; to the person removed from
+    # it, that they were removed (they read the call no more, its end included: CA-3).
     api.ok("POST", f"/calls/{call_id}/end", world["admin"]["access_token"])
     teacher.open(f"/chats/{world['chat']}")
-    expect(b.locator("[data-call-ended]").last).to_have_text("Звонок завершён.")
+    expect(b.locator("[data-call-removed]").last).to_have_text("Вас удалили из звонка.")
     expect(b.get_by_role("link", name="Присоединиться к звонку")).to_have_count(0)
+    admin.open(f"/chats/{world['chat']}")
+    expect(a.locator("[data-call-ended]").last).to_have_text("Звонок завершён.")
+    expect(a.get_by_role("link", name="Присоединиться к звонку")).to_have_count(0)

@@ -136,12 +136,17 @@ class Call(Aggregate):
         return p
 
     # -- joining (CA-1, CA-10) ------------------------------------------------------------------------
+    def check_not_removed(self, user_id: uuid.UUID) -> None:
+        """CA-3: whom the call's admin removed neither comes back nor reads the call (its people, its board)."""
+        p = self.participants.get(str(user_id))
+        if p and p.get("removed"):
+            raise Forbidden("call.removed", "The call's admin removed you from this call.")
+
     def admit(self, user_id: uuid.UUID, now: float) -> None:
         self.check_running()
         uid = str(user_id)
+        self.check_not_removed(user_id)
         p = self.participants.get(uid)
-        if p and p.get("removed"):
-            raise Forbidden("call.removed", "The call's admin removed you from this call.")
         if p is None or not (p["connected"] or p["admitted"]):
             if len(self.present(now)) >= self.max_participants:
                 raise Conflict("call.full", f"This call already has {self.max_participants} participants, "

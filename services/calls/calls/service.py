@@ -72,6 +72,7 @@ class CallsService:
         actor = to_id(actor_id)
         if str(actor) not in call.participants and not self.app.may_join(call, actor, self._members(call)):
             raise NotFound("call.not_found", "No such call.")
+        call.check_not_removed(actor)  # a removed person no longer reads who is in the lesson
         return call
 
     # -- starting (CA-2, CA-9) ------------------------------------------------------------------------

@@ -35,14 +35,14 @@ def start_lesson_call(lesson_id: uuid.UUID):
 
 @api.get("/lessons/<uuid:lesson_id>/call")
 @endpoint(summary="A lesson's running call, for the diary's join button (EJ-5, CA-10)", tag="calls",
-          response=calls.CallView, errors=("lesson.not_found", "call.not_started", "call.not_found"))
+          response=calls.CallView, errors=("lesson.not_found", "call.not_started", "call.not_found", "call.removed"))
 def lesson_call(lesson_id: uuid.UUID):
     return call("calls", "lesson_call", actor_id=me(), lesson_id=str(lesson_id))
 
 
 @api.get("/calls/<uuid:call_id>")
 @endpoint(summary="A call with its participants, hands, rooms and recordings (CA-3)", tag="calls",
-          response=calls.CallView, errors=("call.not_found",))
+          response=calls.CallView, errors=("call.not_found", "call.removed"))
 def get_call(call_id: uuid.UUID):
     return call("calls", "get_call", actor_id=me(), call_id=str(call_id))
 

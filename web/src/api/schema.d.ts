@@ -3985,6 +3985,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description call.removed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description route.not_found, call.not_found */
             404: {
                 headers: {
@@ -8399,6 +8408,15 @@ export interface operations {
             };
             /** @description auth.required, auth.invalid_token, auth.token_expired */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description call.removed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
