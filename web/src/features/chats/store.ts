@@ -137,7 +137,10 @@ export const useChats = defineStore('chats', () => {
   function merged(listed: ChatItem, known: ChatItem | undefined): ChatItem {
     // A read mark this client set may still be on its way (or was sent after the list was read): what it
     // covers is read, whatever the list counted.
-    const i = (readUpTo.get(listed.chat.chat_id) ?? -1) >= listed.last_seq ? { ...listed, unread: 0 } : listed
+    const read = (readUpTo.get(listed.chat.chat_id) ?? -1) >= listed.last_seq ? { ...listed, unread: 0 } : listed
+    // What only a chat read alone says (a dialog's read_only_reason, CH-1) stays until it is read alone again.
+    const alone = known?.chat.read_only_reason !== undefined && listed.chat.read_only_reason === undefined
+    const i = alone ? { ...read, chat: { ...read.chat, read_only_reason: known!.chat.read_only_reason } } : read
     return known && known.last_seq > i.last_seq
       ? { ...i, last_seq: known.last_seq, unread: known.unread, last: known.last }
       : { ...i, last: known?.last ?? null }
