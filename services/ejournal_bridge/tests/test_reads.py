@@ -278,3 +278,38 @@ def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_
     other = bridge.link(teacher)  # the same journal person links another account: the one before is not them
     told = _told(bridge)
     assert (told[str(again)], told[str(other)]) == ([], [str(organization)])
+
+
+def test_an_account_moved_to_another_person_of_the_same_journal_keeps_the_school_that_person_gives_EJ_2(
+        store_settings):
+    """An account relinked from one journal person to another of the same journal (a teacher who picked the wrong
+    name first) is the second person now: what school is told of it is the second one's whole set, whichever
+    refresh runs first; the first person's refresh does not tell it the empty set (school would have taken the
+    school away, then given it back, its chats gone with it)."""
+    bridge = Bridge(store_settings, students=4)
+    school = bridge.school
+    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
+                          ("enrollments", school.enrollments)):
+        bridge.deliver(f"{name}.upserted", records)
+    organization = uuid.uuid4()
+    bridge.app.bind_school(bridge.provider.id, school.org["sourcedId"], organization)
+    first, second = (t["sourcedId"] for t in school.of_role("teacher")[:2])
+    user = bridge.link(first)
+    attempt, _ = bridge.app.start_link(user, bridge.provider.id, "http://platform/cb")
+    bridge.app.finish_link(link_token("ejournal-link", attempt.id), second, "http://platform/cb")
+    for person in (first, second):
+        bridge.app.refresh_person(bridge.provider.id, person)
+        assert _told(bridge)[str(user)] == [str(organization)]
+    told = [e for e in _all_told(bridge) if e[0] == str(user)]
+    assert [] not in [orgs for _, orgs in told]
+
+
+def _all_told(bridge: Bridge) -> list[tuple[str, list]]:
+    from ejournal_bridge.outbox import to_integration_events
+
+    found = []
+    for n in bridge.app.process_recorder.select_notifications(start=1, limit=100_000):
+        for t, data, _ in to_integration_events(bridge.app.mapper.to_domain_event(n)):
+            if t == "ejournal_bridge.JournalMembershipsChanged.v1":
+                found.append((str(data["user_id"]), [str(o) for o in data["organization_ids"]]))
+    return found

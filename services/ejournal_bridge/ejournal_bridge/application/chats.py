@@ -8,6 +8,7 @@ import uuid
 from ejournal_bridge.application.base import BridgeBase, ChatSink, digest
 from ejournal_bridge.domain import (
     SCHOOL_ROLES,
+    AccountLink,
     JournalClass,
     JournalPerson,
     LinkedPeople,
@@ -107,6 +108,16 @@ class Chats(BridgeBase):
         self.announce_memberships(provider_id, self.linked_external_ids(provider_id))
         return self.sync_chats(provider_id, classes, chats, force)
 
+    def _links_another(self, user_id: uuid.UUID, provider_id: uuid.UUID, external_id: str) -> bool:
+        """Whether the account is linked, in this journal, to a person other than ``external_id`` now."""
+        link = self.find(AccountLink, AccountLink.create_id(user_id, provider_id))
+        return link is not None and link.active and link.external_person_id != external_id
+
+    def _moved_here(self, person: JournalPerson) -> bool:
+        """Whether the person's account was linked to another person of the journal before (a relink)."""
+        link = self.find(AccountLink, AccountLink.create_id(person.user_id, person.provider_id))
+        return link is not None and link.version > 1
+
     def announce_memberships(self, provider_id: uuid.UUID, external_ids: list[str]) -> int:
         """Tell school, for each of these people who is linked, the platform organizations their journal
         schools are bound to and their role there (when that changed); returns how many were told. A batch of
@@ -123,9 +134,11 @@ class Chats(BridgeBase):
                     if person is None or role is None:
                         continue
                     announced = person.memberships_announced()
-                    if announced and announced["organization_ids"] and announced["user_id"] != str(person.user_id):
+                    if announced and announced["organization_ids"] and announced["user_id"] != str(person.user_id) \
+                            and not self._links_another(uuid.UUID(announced["user_id"]), provider_id, external_id):
                         # the account told before is not this person any more (unlinked, or the person linked
-                        # another): it is in none of the journal's schools now
+                        # another): it is in none of the journal's schools now. An account that is another person
+                        # of this journal now is told by that person's whole set instead (a set is per journal).
                         person.announce_memberships(uuid.UUID(announced["user_id"]), announced["role"], [])
                         changed.append(person)
                     if person.user_id is None:
@@ -136,7 +149,9 @@ class Chats(BridgeBase):
                     announced = person.memberships_announced()
                     told = announced if announced and announced["user_id"] == str(person.user_id) else None
                     wanted = {"user_id": str(person.user_id), "role": role, "organization_ids": orgs}
-                    if told == wanted or (told is None and not orgs):
+                    # nothing told yet and nothing to tell skips, unless the account came from another person of
+                    # this journal: then even an empty set replaces what that one told of it
+                    if told == wanted or (told is None and not orgs and not self._moved_here(person)):
                         continue
                     person.announce_memberships(person.user_id, role, orgs)
                     if not changed or changed[-1] is not person:
