@@ -478,6 +478,17 @@ class JournalGrants(Aggregate):
         self.granted = {**self.granted, str(provider_id): dict(granted)}
         self.reported_at = {**self.reported_at, str(provider_id): at}
 
+    def holds(self, organization_id: uuid.UUID, role: str) -> bool:
+        return any(given.get(str(organization_id)) == role for given in self.granted.values())
+
+    @event("KeptBySchool")
+    def kept_by_school(self, organization_id: uuid.UUID, role: str) -> None:
+        """The school gave the role there too (its invite placed the person, an admin set it): no journal's to
+        take back any more."""
+        org = str(organization_id)
+        self.granted = {journal: {o: r for o, r in given.items() if not (o == org and r == role)}
+                        for journal, given in self.granted.items()}
+
 
 class Relatives(Aggregate):
     """One side of the parent links identity made (PL-4): a child's parents

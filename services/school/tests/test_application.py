@@ -342,6 +342,19 @@ def test_a_role_the_journal_gave_goes_when_the_journal_takes_it_back_EJ_2(school
     assert school.app.membership(other_org, teacher).has("teacher")  # the second journal still gives it
     staff = {m["user_id"] for m in school.app.members(admin, org)[0]}
     assert str(teacher) not in staff and str(pupil) not in staff
+    # What the school gave too stays: a guardian the journal brought in who is a linked parent of a pupil here,
+    # and a pupil the school then placed in a class by its own invite.
+    guardian, kid = school.user(), school.member(org, admin, "student", klass)
+    told(guardian, "parent", [org])
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", guardian, kid, 52))
+    told(guardian, "parent", [])
+    assert school.app.membership(org, guardian).has("parent")
+    placed = school.user()
+    told(placed, "student", [org])
+    _, token = school.app.create_invite(admin, CreateInvite(org, "student", klass, "7d", None, False))
+    school.app.join_by_invite(token, placed)
+    told(placed, "student", [])
+    assert school.app.membership(org, placed).class_id == klass
     left = {e.data["user_id"] for e in published(school.app, "school.MemberLeft.v1")}
     assert {teacher, pupil, parent} <= left
     assert other_admin

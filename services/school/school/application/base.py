@@ -12,7 +12,16 @@ from typing import Any, TypeVar
 from eventsourcing.utils import strtobool
 
 from school import lists
-from school.domain import Membership, Organization, Person, PersonOrganizations, Relatives, Roster, SchoolClass
+from school.domain import (
+    JournalGrants,
+    Membership,
+    Organization,
+    Person,
+    PersonOrganizations,
+    Relatives,
+    Roster,
+    SchoolClass,
+)
 from school.lists import ListsProjection
 from school.readmodel import SchoolProjection
 from shared.clock import utcnow
@@ -145,6 +154,8 @@ class SchoolBase(ServiceApplication):
         else:
             membership.add_role(role, class_id, via)
         pending[membership_id] = membership
+        if via not in ("ejournal", "parent_link"):  # the school's own grant: no journal takes it back (EJ-2)
+            self._school_keeps(organization_id, user_id, role, pending)
         group = str(class_id) if class_id is not None and role in ("student", "parent") else (
             UNPLACED if role in ("student", "parent") else "staff")
         roster = load(Roster, Roster.create_id(organization_id, group),
@@ -162,6 +173,15 @@ class SchoolBase(ServiceApplication):
                 else:  # placed in a class now (EJ-2 brought them in unplaced): their parents follow (RO-5)
                     self._follow_children(organization_id, uuid.UUID(parent_id), user_id, pending)
         return list(pending.values())
+
+    def _school_keeps(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
+                      pending: dict[uuid.UUID, Any]) -> None:
+        """The school gave ``role`` itself: a journal that gave it before no longer takes it back (EJ-2)."""
+        grants_id = JournalGrants.create_id(user_id)
+        grants = pending.get(grants_id) or self.find(JournalGrants, grants_id)
+        if grants is not None and grants.holds(organization_id, role):
+            grants.kept_by_school(organization_id, role)
+            pending[grants_id] = grants
 
     def _current(self, organization_id: uuid.UUID, user_id: uuid.UUID,
                  pending: dict[uuid.UUID, Any]) -> Membership | None:

@@ -100,6 +100,8 @@ class Members(SchoolBase):
             self._parents_follow(organization_id, user_id, actor_id, pending)
         if revoking:
             self._admin_revoked(organization_id, user_id, actor_id, pending)
+        for role in roles:  # what an admin sets is the school's: no journal takes it back (EJ-2)
+            self._school_keeps(organization_id, user_id, role, pending)
         self.save(*pending.values())
         return membership
 

@@ -133,6 +133,8 @@ class People(SchoolBase):
         membership = self._current(organization_id, user_id, pending)
         if membership is None or not membership.has(role):
             return
+        if role == "parent" and self._children_here(organization_id, user_id, pending):
+            return  # a parent here through a linked child too (PL-4): that holds without the journal
         roles = [r for r in membership.roles if r != role]
         placed = {"student", "parent"} & set(membership.roles)
         old_group = (str(membership.class_id) if membership.class_id else UNPLACED) if placed else None
@@ -148,6 +150,11 @@ class People(SchoolBase):
             self._regroup(organization_id, user_id, "staff", None, pending)
         if role == "student":
             self._parents_follow(organization_id, user_id, user_id, pending)
+
+    def _children_here(self, organization_id: uuid.UUID, parent_id: uuid.UUID, pending: dict[uuid.UUID, Any]) -> bool:
+        children = self.find(Relatives, Relatives.create_id(parent_id, "children"))
+        return any((kid := self._current(organization_id, uuid.UUID(c), pending)) is not None and kid.has("student")
+                   for c in (children.ids if children else []))
 
     @once_per_event
     def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
