@@ -451,6 +451,12 @@ def test_a_dialog_is_written_only_while_its_two_people_may_talk_CH_1(school):
             attempt()
         assert info.value.code == "direct.no_shared_chat"
     assert school.app.dialog_refusal(dialog) == "direct.no_shared_chat"
+
+    def school_down(*_):
+        raise ConnectionError("school does not answer")
+
+    with asking(school_membership=school_down):  # the view's hint asks nobody: reading a dialog never fails on it
+        assert school.app.dialog_refusal(dialog) == "direct.no_shared_chat"
     history, _ = school.app.history(pupil, dialog.id, None, None, 50)
     assert [m["text"] for m in history][-1] == "Добрый день"  # still readable
     school.app.delete(teacher, dialog.id, sent["seq"])  # taking one's own words back stays possible
