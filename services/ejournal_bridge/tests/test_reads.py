@@ -245,14 +245,7 @@ def test_telling_school_many_linked_peoples_organizations_is_one_save_per_batch_
 
 def _told(bridge: Bridge) -> dict[str, list]:
     """What school was told last of each account's journal organizations (JournalMembershipsChanged)."""
-    from ejournal_bridge.outbox import to_integration_events
-
-    told: dict[str, list] = {}
-    for n in bridge.app.process_recorder.select_notifications(start=1, limit=100_000):
-        for t, data, _ in to_integration_events(bridge.app.mapper.to_domain_event(n)):
-            if t == "ejournal_bridge.JournalMembershipsChanged.v1":
-                told[str(data["user_id"])] = [str(o) for o in data["organization_ids"]]
-    return told
+    return dict(_all_told(bridge))
 
 
 def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_schools_EJ_2(store_settings):
@@ -305,6 +298,7 @@ def test_an_account_moved_to_another_person_of_the_same_journal_keeps_the_school
 
 
 def _all_told(bridge: Bridge) -> list[tuple[str, list]]:
+    """Each JournalMembershipsChanged school was told, in order: the account and its organizations."""
     from ejournal_bridge.outbox import to_integration_events
 
     found = []

@@ -38,6 +38,15 @@ export function apiClientModule(api: Record<string, unknown>) {
   return { api, call, refreshSession: vi.fn() }
 }
 
+/** An API whose chat list is whatever ``listAnswer`` holds when it is read (no schools, no messages). */
+export function listingClientModule(listAnswer: { value: unknown[] }) {
+  return apiClientModule({
+    GET: vi.fn((path: string) => Promise.resolve(path === '/api/v1/chats' ? { data: listAnswer.value, response: new Response() }
+      : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
+    POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
+  })
+}
+
 /** The chats store's other neighbours doubled for its next import (signed in as 'me', every name 'X', the realtime
  *  client and outbox above): a test file calls this, then `await import('./store')`. */
 export function doubleTheStoresNeighbours(): void {

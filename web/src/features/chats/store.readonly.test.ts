@@ -4,11 +4,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 // CH-1: a dialog read alone says why it is read-only (read_only_reason); lists never say it. Reading the list again
 // (a reconnect does) must not give the dialog its box to write in and its call button back.
 const listAnswer: { value: unknown[] } = { value: [] }
-vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientModule({
-  GET: vi.fn((path: string) => Promise.resolve(path === '/api/v1/chats' ? { data: listAnswer.value, response: new Response() }
-    : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
-  POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
-}))
+vi.mock('@/api/client', async () => (await import('./store.doubles')).listingClientModule(listAnswer))
 
 const { live, doubleTheStoresNeighbours } = await import('./store.doubles')
 doubleTheStoresNeighbours()

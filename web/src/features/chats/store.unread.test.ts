@@ -4,11 +4,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 // CH-4: a chat's unread count. A list read after a message was saved on the server counts it already; the same
 // message's live event arriving after that list must not count it a second time.
 const listAnswer: { value: unknown[] } = { value: [] }
-vi.mock('@/api/client', async () => (await import('./store.doubles')).apiClientModule({
-  GET: vi.fn((path: string) => Promise.resolve(path === '/api/v1/chats' ? { data: listAnswer.value, response: new Response() }
-    : path === '/api/v1/me/organizations' ? [] : { items: [], next_cursor: null })),
-  POST: vi.fn(), PUT: vi.fn(() => Promise.resolve(null)), DELETE: vi.fn(),
-}))
+vi.mock('@/api/client', async () => (await import('./store.doubles')).listingClientModule(listAnswer))
 
 const { live, doubleTheStoresNeighbours } = await import('./store.doubles')
 doubleTheStoresNeighbours()
