@@ -248,11 +248,8 @@ def _told(bridge: Bridge) -> dict[str, list]:
     return dict(_all_told(bridge))
 
 
-def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_schools_EJ_2(store_settings):
-    """EJ-2 tells school the whole set of a linked person's organizations. An account that stopped being that
-    journal person (it unlinked, or the person linked another account: one person, one account) was told
-    nothing more, so school kept it a teacher of the journal's school: a stranger among its pupils. It is told
-    the empty set now, and the account that is the person now gets the set."""
+def _bound(store_settings) -> tuple[Bridge, uuid.UUID]:
+    """A journal school delivered whole and bound to a platform organization (its id)."""
     bridge = Bridge(store_settings, students=4)
     school = bridge.school
     for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
@@ -260,6 +257,16 @@ def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_
         bridge.deliver(f"{name}.upserted", records)
     organization = uuid.uuid4()
     bridge.app.bind_school(bridge.provider.id, school.org["sourcedId"], organization)
+    return bridge, organization
+
+
+def test_an_account_the_journal_person_left_is_told_to_school_as_in_none_of_its_schools_EJ_2(store_settings):
+    """EJ-2 tells school the whole set of a linked person's organizations. An account that stopped being that
+    journal person (it unlinked, or the person linked another account: one person, one account) was told
+    nothing more, so school kept it a teacher of the journal's school: a stranger among its pupils. It is told
+    the empty set now, and the account that is the person now gets the set."""
+    bridge, organization = _bound(store_settings)
+    school = bridge.school
     teacher = school.of_role("teacher")[0]["sourcedId"]
     first = bridge.link(teacher)
     assert _told(bridge)[str(first)] == [str(organization)]
@@ -279,13 +286,8 @@ def test_an_account_moved_to_another_person_of_the_same_journal_keeps_the_school
     name first) is the second person now: what school is told of it is the second one's whole set, whichever
     refresh runs first; the first person's refresh does not tell it the empty set (school would have taken the
     school away, then given it back, its chats gone with it)."""
-    bridge = Bridge(store_settings, students=4)
+    bridge, organization = _bound(store_settings)
     school = bridge.school
-    for name, records in (("orgs", [school.org]), ("classes", school.classes), ("users", school.users),
-                          ("enrollments", school.enrollments)):
-        bridge.deliver(f"{name}.upserted", records)
-    organization = uuid.uuid4()
-    bridge.app.bind_school(bridge.provider.id, school.org["sourcedId"], organization)
     first, second = (t["sourcedId"] for t in school.of_role("teacher")[:2])
     user = bridge.link(first)
     attempt, _ = bridge.app.start_link(user, bridge.provider.id, "http://platform/cb")
