@@ -88,8 +88,11 @@ class SchoolBase(ServiceApplication):
     def organization(self, organization_id: uuid.UUID) -> Organization:
         return self.get_as(Organization, organization_id, "organization.not_found", "No such organization.")
 
-    def membership(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-        found = self.find(Membership, Membership.create_id(organization_id, user_id))
+    def membership(self, organization_id: uuid.UUID, user_id: uuid.UUID,
+                   pending: dict[uuid.UUID, Any] | None = None) -> Membership | None:
+        """The active membership, as the running command has left it so far (``pending``), else as stored."""
+        membership_id = Membership.create_id(organization_id, user_id)
+        found = (pending or {}).get(membership_id) or self.find(Membership, membership_id)
         return found if found is not None and found.active else None
 
     def _member(self, organization_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
@@ -183,12 +186,13 @@ class SchoolBase(ServiceApplication):
             grants.kept_by_school(organization_id, role)
             pending[grants_id] = grants
 
-    def _current(self, organization_id: uuid.UUID, user_id: uuid.UUID,
-                 pending: dict[uuid.UUID, Any]) -> Membership | None:
-        """The active membership as this command has left it so far (``pending``), else as stored."""
-        membership_id = Membership.create_id(organization_id, user_id)
-        found = pending.get(membership_id) or self.find(Membership, membership_id)
-        return found if found is not None and found.active else None
+    def _children_studying(self, organization_id: uuid.UUID, parent_id: uuid.UUID,
+                           pending: dict[uuid.UUID, Any]) -> list[Membership]:
+        """The memberships of the parent's linked children who study in the organization (PL-4)."""
+        children_id = Relatives.create_id(parent_id, "children")
+        children = pending.get(children_id) or self.find(Relatives, children_id)
+        return [kid for c in (children.ids if children else [])
+                if (kid := self.membership(organization_id, uuid.UUID(c), pending)) is not None and kid.has("student")]
 
     def _parents_follow(self, organization_id: uuid.UUID, child_id: uuid.UUID, changed_by: uuid.UUID,
                         pending: dict[uuid.UUID, Any]) -> None:
@@ -205,15 +209,11 @@ class SchoolBase(ServiceApplication):
         child studying there they stop being a parent (and leave if that was their only role). A parent who is
         a pupil there too keeps their own class. ``pending`` holds what the command changed (memberships,
         rosters, the parent's ``Relatives``); what this changes joins it. ``changed_by`` goes into the event."""
-        parent = self._current(organization_id, parent_id, pending)
+        parent = self.membership(organization_id, parent_id, pending)
         if parent is None or not parent.has("parent"):
             return
         own = parent.has("student")
-        children_id = Relatives.create_id(parent_id, "children")
-        children = pending.get(children_id) or self.find(Relatives, children_id)
-        classes = [kid.class_id for c in (children.ids if children else [])
-                   if (kid := self._current(organization_id, uuid.UUID(c), pending)) is not None
-                   and kid.has("student")]
+        classes = [kid.class_id for kid in self._children_studying(organization_id, parent_id, pending)]
         old_class, roles, new_class = parent.class_id, parent.roles, None
         if not classes:
             roles = [r for r in parent.roles if r != "parent"]

@@ -12,7 +12,6 @@ from typing import Any
 from school.application.base import UNPLACED, SchoolBase
 from school.domain import (
     JournalGrants,
-    Membership,
     Organization,
     Person,
     PersonOrganizations,
@@ -108,8 +107,7 @@ class People(SchoolBase):
         for organization_id in organization_ids:
             if self.find(Organization, organization_id) is None:
                 continue  # bound to an organization that does not exist: nothing to join
-            membership = pending.get(Membership.create_id(organization_id, user_id)) or self.membership(
-                organization_id, user_id)
+            membership = self.membership(organization_id, user_id, pending)
             if membership is None or not membership.has(role):
                 self._join(organization_id, user_id, role, None, "ejournal", pending)
                 given[str(organization_id)] = role
@@ -130,10 +128,10 @@ class People(SchoolBase):
                    pending: dict[uuid.UUID, Any]) -> None:
         """A role a journal gave, taken back with it (EJ-2): the person's other roles there stay; with none left
         they leave; a pupil's parents follow (RO-5)."""
-        membership = self._current(organization_id, user_id, pending)
+        membership = self.membership(organization_id, user_id, pending)
         if membership is None or not membership.has(role):
             return
-        if role == "parent" and self._children_here(organization_id, user_id, pending):
+        if role == "parent" and self._children_studying(organization_id, user_id, pending):
             return  # a parent here through a linked child too (PL-4): that holds without the journal
         roles = [r for r in membership.roles if r != role]
         placed = {"student", "parent"} & set(membership.roles)
@@ -150,11 +148,6 @@ class People(SchoolBase):
             self._regroup(organization_id, user_id, "staff", None, pending)
         if role == "student":
             self._parents_follow(organization_id, user_id, user_id, pending)
-
-    def _children_here(self, organization_id: uuid.UUID, parent_id: uuid.UUID, pending: dict[uuid.UUID, Any]) -> bool:
-        children = self.find(Relatives, Relatives.create_id(parent_id, "children"))
-        return any((kid := self._current(organization_id, uuid.UUID(c), pending)) is not None and kid.has("student")
-                   for c in (children.ids if children else []))
 
     @once_per_event
     def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
