@@ -43,6 +43,8 @@ and PostgreSQL's commit timestamps.
 
 ``--stages``: paced runs only, each variant (the relay's and the consumer's environment) in turns, with the same
 run's floors (raw pika on a classic and a quorum queue, a raw psycopg INSERT and commit) and each stage's p50.
+``--stages --profile DIR``: the consumer's and the relay's CPU by layer (cProfile on the thread's CPU clock,
+shared/observability/profiling.py), where the paced row's missing milliseconds are.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from identity.domain import Account
 from shared.bus.trace import TRACE_FILE, read_trace
 from shared.clock import utcnow
 from shared.contracts import CloudEvent
+from shared.observability.profiling import PROFILE_DIR, by_package
 from shared.store import make_application
 from tests.fixtures.ledger import LedgerApplication, Tally
 from tests.helpers import metric
@@ -449,6 +452,7 @@ def traced_pipeline() -> Iterator[tuple[Stack, int, Path]]:
 def stages_main(args: argparse.Namespace) -> None:
     """Paced runs only, the variants in turns, each event's stages from the trace: where the paced latency goes."""
     variants = [parse_variant(v) for v in args.variant] or [("as is", {})]
+    profiles = Path(args.profile).resolve() if args.profile else None
     with traced_pipeline() as (stack, ledger_port, trace):
         pika_row = bench_pika(stack.amqp_uri, args.events)
         quorum_row = bench_pika(stack.amqp_uri, args.events, quorum=True)
@@ -458,6 +462,8 @@ def stages_main(args: argparse.Namespace) -> None:
         runs: dict[str, dict[str, list[float]]] = {label: {} for label, _ in variants}
         for turn in range(args.rounds):
             for label, env in variants:
+                if profiles:  # a folder a variant and round: its processes write theirs when they stop
+                    env = {**env, PROFILE_DIR: str(profiles / f"{label.replace(' ', '_')}-round{turn + 1}")}
                 restart_pipeline(stack, ledger_port, env)
                 bench_pipeline_paced(pipeline, 50, args.rate)  # the new processes' first events
                 commits: dict = {}
@@ -475,6 +481,18 @@ def stages_main(args: argparse.Namespace) -> None:
     print(f"{args.rounds} rounds of {args.events} events at {args.rate:.0f}/s "
           "per variant, in turns")
     print_stages(list(runs.items()))
+    if profiles:
+        print_profiles(profiles, args.events + 50)
+
+
+def print_profiles(folder: Path, events: int, top: int = 18) -> None:
+    """Each profiled process's CPU (its main thread, under the profiler) an event, and its heaviest layers."""
+    for path in sorted(folder.glob("*/*.prof")):
+        total, layers = by_package(path)
+        print(f"\n{path.parent.name} {path.stem.rsplit('-', 1)[0]}: {total * 1000 / events:.2f} ms CPU an event "
+              f"profiled ({path}); its own time by layer:")
+        for layer, seconds in layers[:top]:
+            print(f"  {100 * seconds / total:5.1f} %  {seconds * 1e6 / events:7.1f} µs an event  {layer}")
 
 
 STATS_FLUSHED = 11.0  # an idle backend reports its statistics within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL)
@@ -587,6 +605,10 @@ def main() -> None:
                              "process's CPU an event")
     parser.add_argument("--paced", type=int, default=0,
                         help="--bursts: after each burst, this many events paced at --rate (p50 commit -> applied)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="--stages: the consumer and the relay of every variant under cProfile (thread CPU time, "
+                             "shared/observability/profiling.py), their profiles into DIR and where their CPU went "
+                             "printed; the profiler slows them: the latencies of such a run are not figures")
     args = parser.parse_args()
     if args.bursts:
         bursts_main(args)

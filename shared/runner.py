@@ -35,6 +35,7 @@ from shared.bus.topology import consumer_bindings  # noqa: E402
 from shared.config import env_str, settings  # noqa: E402
 from shared.observability.http import Readiness, serve  # noqa: E402
 from shared.observability.logging import configure_logging, get_logger  # noqa: E402
+from shared.observability.profiling import profiled  # noqa: E402
 from shared.platform import SERVICES, load  # noqa: E402
 from shared.production import refuse_unsafe_start  # noqa: E402
 from shared.service import broker_check, health_checks, service_workers  # noqa: E402
@@ -105,7 +106,8 @@ def main(argv: list[str]) -> int:
                                        "gc_frozen": frozen})
     readiness.ready()  # /healthz: ok from now on (after the log line: a test that sees ok finds it logged)
     started.send()
-    runner.wait()
+    with profiled(service_cls.name):  # SFERA_PROFILE_DIR only (bench.pipeline --profile)
+        runner.wait()
     log.info("service stopped", extra={"service": service_cls.name})
     return 0
 

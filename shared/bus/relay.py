@@ -62,6 +62,7 @@ from shared.lease import Lease
 from shared.observability import metrics
 from shared.observability.http import Readiness, serve
 from shared.observability.logging import configure_logging, get_logger
+from shared.observability.profiling import profiled
 from shared.platform import SERVICES, load
 from shared.production import refuse_unsafe_start
 from shared.shutdown import exit_within
@@ -570,7 +571,8 @@ def main(argv: list[str]) -> int:
         await relay.run()
         log.info("relay stopped", extra={"service": service, "uptime_s": round(time.monotonic() - started, 1)})
 
-    asyncio.run(run())
+    with profiled(f"{service}-relay"):  # SFERA_PROFILE_DIR only (bench.pipeline --profile)
+        asyncio.run(run())
     return 0
 
 
