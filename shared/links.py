@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import uuid
 
+from shared.compare import same_secret
 from shared.config import settings
 
 
@@ -28,4 +29,4 @@ def link_id_from_token(kind: str, token: str) -> uuid.UUID | None:
         link_id = uuid.UUID(hex=token[:32])
     except ValueError:
         return None
-    return link_id if hmac.compare_digest(_mac(kind, link_id), token[32:]) else None
+    return link_id if same_secret(_mac(kind, link_id), token[32:]) else None

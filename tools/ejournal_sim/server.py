@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, request
 
+from shared.compare import same_secret
 from tools.ejournal_sim.fixture import School, build_school
 from tools.ejournal_sim.webhooks import WebhookSender
 
@@ -75,7 +76,7 @@ def region_blueprint(name: str, region: Region) -> Blueprint:
             person = school.user(login)
         except KeyError:
             person = None
-        if person is None or not secrets.compare_digest(form.get("password", ""), school.password(login)):
+        if person is None or not same_secret(form.get("password", ""), school.password(login)):
             return jsonify(error="access_denied", error_description="Wrong login or password"), 401
         code = secrets.token_urlsafe(24)
         with region.lock:
@@ -93,7 +94,7 @@ def region_blueprint(name: str, region: Region) -> Blueprint:
         verifier = form.get("code_verifier", "")
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if grant is None or grant["expires"] < time.time() or grant["redirect_uri"] != form.get("redirect_uri") \
-                or not secrets.compare_digest(challenge, grant["challenge"]):
+                or not same_secret(challenge, grant["challenge"]):
             return jsonify(error="invalid_grant"), 400
         access = secrets.token_urlsafe(24)
         region.tokens[access] = grant["person"]

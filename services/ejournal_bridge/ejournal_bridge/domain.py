@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.compare import same_secret
 from shared.errors import Conflict, Gone, Invalid, Unauthorized
 
 NAMESPACE = uuid.UUID("5d0c9a71-3b8e-4f0e-9a55-2c7d1e8b4f60")
@@ -103,7 +104,7 @@ class Provider(Aggregate):
         matched = False
         for secret in self.valid_secrets(now):
             # Every secret is compared, so timing does not tell which one matched.
-            matched |= hmac.compare_digest(signature(open_secret(secret), timestamp, body), offered)
+            matched |= same_secret(signature(open_secret(secret), timestamp, body), offered)
         if not matched:
             raise Unauthorized("webhook.bad_signature", "The signature does not match.")
 

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.compare import same_secret
 from shared.contracts.api.identity import SEXES  # ID-5: the API says them too
 from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
 
@@ -83,7 +84,7 @@ class SignInChallenge(Aggregate):
             raise TooManyRequests("sign_in.too_many_attempts", "Too many wrong codes; request a new one.")
         if now >= self.expires_at:
             raise Gone("sign_in.code_expired", "The code has expired; request a new one.")
-        if hmac.compare_digest(self.code_hash, hash_code(secret, self.salt, code)):
+        if same_secret(self.code_hash, hash_code(secret, self.salt, code)):
             return True
         self.fail_attempt()
         return False
@@ -254,10 +255,10 @@ class Session(Aggregate):
         return self.revoked_at is None
 
     def matches_current(self, token_hash: str) -> bool:
-        return hmac.compare_digest(self.token_hash, token_hash)
+        return same_secret(self.token_hash, token_hash)
 
     def was_rotated(self, token_hash: str) -> bool:
-        return any(hmac.compare_digest(h, token_hash) for h in self.previous_hashes)
+        return any(same_secret(h, token_hash) for h in self.previous_hashes)
 
     @event("Refreshed")
     def rotate(self, token_hash: str, at: datetime) -> None:
