@@ -17,6 +17,8 @@ LESSONS_DEFAULT_SPAN = timedelta(days=7)  # "today's and this week's lessons"
 
 
 LESSONS_MAX_SPAN = timedelta(days=31)
+# a timetable is asked of these years only: a start near the calendar's end made the default week overflow (a 5xx)
+LESSONS_YEARS = (2000, 2199)
 
 
 class Timetable(BridgeBase):
@@ -106,6 +108,10 @@ class Timetable(BridgeBase):
         from the mirror of every journal they linked: a pupil's class lessons, a parent's children's, the
         lessons a teacher teaches. A lesson id here is the one ``/lessons/{id}/call`` takes."""
         start = start or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        first, last = LESSONS_YEARS
+        if not first <= start.year <= last or end is not None and not first <= end.year <= last:
+            raise Invalid("lessons.invalid_range", f"'from' and 'to' fall in the years {first} to {last}.",
+                          {"from": start.isoformat(), "to": end.isoformat() if end else None})
         end = end or start + LESSONS_DEFAULT_SPAN
         if end <= start or end - start > LESSONS_MAX_SPAN:
             raise Invalid("lessons.invalid_range", f"'to' comes after 'from', at most {LESSONS_MAX_SPAN.days} days "
