@@ -690,6 +690,20 @@ def test_articles_are_sanitised_drafts_then_published_SC_11(school):
     assert published(school.app, "school.ArticlePublished.v1")[-1].data["title"] == "Олимпиада"
 
 
+def test_an_articles_title_has_words_when_drafted_and_when_edited_SC_11(school):
+    """An edit stored a blank title the draft refused (an outside review): one rule for both."""
+    org, admin = school.organization()
+    article = school.app.draft_article(admin, DraftArticle(org, "Экскурсия", "<p>x</p>", None))
+    for title in ("   ", "\n\t", "x" * 201):
+        for attempt in (lambda t: school.app.draft_article(admin, DraftArticle(org, t, "<p>x</p>", None)),
+                        lambda t: school.app.edit_article(admin, EditArticle(article.id, t, "<p>y</p>", None))):
+            with pytest.raises(Invalid) as refused:
+                attempt(title)
+            assert refused.value.code == "article.invalid_title"
+    school.app.edit_article(admin, EditArticle(article.id, "  Экскурсия в музей ", "<p>y</p>", None))
+    assert school.app.article(admin, article.id).title == "Экскурсия в музей"
+
+
 def test_a_cover_is_an_image_the_articles_own_organization_was_issued_SC_11(school):
     """Issue #12: B's admin set a cover to a blob key of A's and read A's file through it."""
     org_a, admin_a = school.organization()

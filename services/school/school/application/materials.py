@@ -44,6 +44,15 @@ def sanitize_html(html: str) -> str:
                      link_rel="noopener noreferrer")
 
 
+def material_title(kind: str, title: str) -> str:
+    """A document's or an article's title as stored (trimmed), the same rule when it is given and when it is
+    edited: an edit once stored a blank title that the draft refused."""
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise Invalid(f"{kind}.invalid_title", "A title of 1 to 200 characters.")
+    return title
+
+
 class Materials(SchoolBase):
     def upload_allowance(self, actor_id: uuid.UUID, organization_id: uuid.UUID, purpose: str) -> dict[str, Any]:
         """Asked before a file's bytes are read (issue #12): refuses whoever may not upload
@@ -69,12 +78,11 @@ class Materials(SchoolBase):
         if not 0 < size <= document_max_bytes():
             raise Invalid("document.too_large", f"A document is at most {document_max_bytes()} bytes.",
                           {"size": size, "max_bytes": document_max_bytes()})
-        if not title.strip() or len(title) > 200:
-            raise Invalid("document.invalid_title", "A title of 1 to 200 characters.")
+        title = material_title("document", title)
 
         def publish() -> Document:
             ledgers = Quotas(self.find, actor_id, organization_id, self.today()).charge(size)
-            document = Document(organization_id=organization_id, title=title.strip(), file_name=file_name,
+            document = Document(organization_id=organization_id, title=title, file_name=file_name,
                                 media_type=media_type, size=size, blob_key=blob_key, published_by=actor_id)
             self._save_listed(document, organization_id, "documents", *ledgers)
             return document
@@ -133,13 +141,12 @@ class Materials(SchoolBase):
     def draft_article(self, actor_id: uuid.UUID, command: DraftArticle) -> Article:
         organization_id, title, cover_image_id = command.organization_id, command.title, command.cover_image_id
         self._require(organization_id, actor_id, "admin", "teacher")
-        if not title.strip() or len(title) > 200:
-            raise Invalid("article.invalid_title", "A title of 1 to 200 characters.")
+        title = material_title("article", title)
         html = sanitize_html(command.html)
         self._image(organization_id, cover_image_id)
 
         def draft() -> Article:
-            article = Article(organization_id=organization_id, author_id=actor_id, title=title.strip(),
+            article = Article(organization_id=organization_id, author_id=actor_id, title=title,
                               html=html, cover_image_id=cover_image_id)
             self._save_listed(article, organization_id, "articles")
             return article
@@ -164,8 +171,9 @@ class Materials(SchoolBase):
     @command
     def edit_article(self, actor_id: uuid.UUID, command: EditArticle) -> Article:
         article = self._own_article(actor_id, command.article_id)
+        title = material_title("article", command.title)
         self._image(article.organization_id, command.cover_image_id)
-        article.edit(command.title.strip(), sanitize_html(command.html), command.cover_image_id)
+        article.edit(title, sanitize_html(command.html), command.cover_image_id)
         self.save(article)
         return article
 
