@@ -226,6 +226,7 @@ class OutboxRelay:
                 event_id=f"{self.service}:{notification.id}:{routing_key}",
                 subject=subject,
                 time=getattr(domain_event, "timestamp", None),
+                sequence=notification.originator_version,  # consumers tell an aggregate's older events from newer
             )
             messages.append(
                 OutgoingMessage(

@@ -100,6 +100,9 @@ class EnvelopeSchema(Schema):
     type = fields.String(required=True, validate=validate.Length(min=1))
     time = fields.AwareDateTime(required=True)
     subject = fields.String(load_default=None, allow_none=True)
+    # CloudEvents' "sequence" extension: the version of the aggregate whose domain event this is (the relay's), so a
+    # consumer that gets that aggregate's events out of order (separate queues, retries) can tell older from newer
+    sequence = fields.Integer(load_default=None, allow_none=True, strict=True)
     datacontenttype = fields.String(load_default=CONTENT_TYPE)
     data = fields.Dict(required=True)
 
@@ -114,13 +117,14 @@ class CloudEvent:
     data: dict[str, Any]
     # The data as JSON values (the contract's dump of ``data``) when make_event already has it; not part of equality.
     wire_data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    sequence: int | None = None  # its aggregate's version, where the relay published it (EnvelopeSchema.sequence)
 
     @property
     def contract(self) -> Contract:
         return get_contract(self.type)
 
     def _envelope(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {
+        envelope = {
             "specversion": SPECVERSION,
             "id": self.id,
             "source": self.source,
@@ -130,6 +134,9 @@ class CloudEvent:
             "datacontenttype": CONTENT_TYPE,
             "data": data,
         }
+        if self.sequence is not None:
+            envelope["sequence"] = self.sequence
+        return envelope
 
     def json_data(self) -> dict[str, Any]:
         """The data as JSON values: the contract's dump of ``data`` (the caller must not change it)."""
@@ -149,6 +156,7 @@ def make_event(
     event_id: str,
     subject: str | None = None,
     time: datetime | None = None,
+    sequence: int | None = None,
 ) -> CloudEvent:
     """Build an event, validating ``data`` against its contract (producer side)."""
     entry = get_contract(event_type)
@@ -166,6 +174,7 @@ def make_event(
         subject=subject,
         data=loaded,
         wire_data=_redumped(schema, dumped, loaded),
+        sequence=sequence,
     )
 
 
@@ -258,6 +267,7 @@ def parse_event(body: bytes | str | dict[str, Any]) -> CloudEvent:
         time=envelope["time"],
         subject=envelope["subject"],
         data=data,
+        sequence=envelope.get("sequence"),
     )
 
 
@@ -269,6 +279,7 @@ def _envelope(body: dict[str, Any]) -> dict[str, Any]:
     get = body.get
     specversion, event_id, source, event_type = get("specversion"), get("id"), get("source"), get("type")
     time, subject, content_type, data = get("time"), get("subject"), get("datacontenttype", CONTENT_TYPE), get("data")
+    sequence = get("sequence")
     if (
         type(specversion) is str and specversion == SPECVERSION
         and type(event_id) is str and event_id
@@ -276,6 +287,7 @@ def _envelope(body: dict[str, Any]) -> dict[str, Any]:
         and type(event_type) is str and event_type
         and type(time) is str
         and (subject is None or type(subject) is str)
+        and (sequence is None or type(sequence) is int)
         and type(content_type) is str
         and type(data) is dict
     ):
@@ -285,5 +297,5 @@ def _envelope(body: dict[str, Any]) -> dict[str, Any]:
             pass  # the schema says how
         else:
             return {"specversion": specversion, "id": event_id, "source": source, "type": event_type, "time": when,
-                    "subject": subject, "datacontenttype": content_type, "data": dict(data)}
+                    "subject": subject, "sequence": sequence, "datacontenttype": content_type, "data": dict(data)}
     return _instance(EnvelopeSchema).load(body)

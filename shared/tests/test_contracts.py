@@ -42,6 +42,21 @@ def test_an_event_survives_the_wire_unchanged():
     assert parsed == event
 
 
+def test_an_event_carries_its_aggregates_version_as_its_sequence_when_it_has_one():
+    """The relay says which version of its aggregate an event is (CloudEvents' sequence extension): consumers
+    order an aggregate's events by it. Events from before say none, and are read as before."""
+    event = make_event("identity.UserRegistered.v1", user_registered(), event_id="identity:8:UserRegistered.v1",
+                       time=NOW, sequence=3)
+    assert json.loads(event.to_json())["sequence"] == 3
+    assert parse_event(event.to_json()) == event and parse_event(event.to_dict()).sequence == 3
+    plain = make_event("identity.UserRegistered.v1", user_registered(), event_id="x", time=NOW)
+    assert "sequence" not in plain.to_dict() and parse_event(plain.to_json()).sequence is None
+    for bad in ("3", 3.5, [3]):
+        with pytest.raises(ContractError) as info:
+            parse_event({**event.to_dict(), "sequence": bad})
+        assert "sequence" in info.value.errors
+
+
 def test_producer_refuses_data_that_breaks_the_contract():
     with pytest.raises(ContractError) as info:
         make_event("identity.UserRegistered.v1", user_registered(registered_via="pigeon"), event_id="x")

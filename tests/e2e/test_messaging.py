@@ -223,6 +223,35 @@ def test_dialogs_follow_who_shares_a_chat_now_a_person_removed_from_the_school_i
             403, "direct.no_shared_chat")
 
 
+def test_a_removed_persons_late_join_never_brings_them_back_and_school_says_its_version_CH_1_CH_6(api, platform):
+    """An outside review: messaging applied whatever came last, so a removed stranger's MemberJoined applied after
+    his MemberLeft (a retry, a replay of the dead letters) put him back in the school's chats with its children.
+    Events carry their membership's version now (the relay's ``sequence``); here a late copy of his join comes
+    after his removal, as a replay would, and changes nothing. school answers messaging's "as stored now"."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    org, admin = api.organization("Школа порядка", "Тула")
+    five = api.ok("POST", f"/organizations/{org}/classes", admin["access_token"], status=201,
+                  json={"name": "5П", "start_year": 2025, "end_year": 2032})["class_id"]
+    pupil = api.member(org, admin, "student", five)
+    stranger = api.member(org, admin, "teacher")
+    eventually(lambda: chat_of(api, stranger, "organization"), what="the stranger in the school's chat")
+    api.ok("DELETE", f"/organizations/{org}/members/{stranger['user_id']}", admin["access_token"], status=204)
+    eventually(lambda: chat_of(api, stranger, "organization") is None, what="the stranger out of the school's chat")
+    with ClusterRpcProxy({"AMQP_URI": platform.amqp_uri}, timeout=30) as rpc:
+        state = rpc.school.membership_state(organization_id=org, user_id=stranger["user_id"])
+        assert state == {"version": 2, "active": False, "roles": [], "class_id": None, "subjects": {}}
+        assert rpc.school.membership_state(organization_id=org, user_id=pupil["user_id"])["active"] is True
+    api.publish(make_event("school.MemberJoined.v1", {
+        "organization_id": org, "user_id": stranger["user_id"], "role": "teacher", "roles": ["teacher"],
+        "class_id": None, "subjects": {}, "via": "invite", "joined_at": datetime.now(timezone.utc)},
+        event_id=f"school:replayed-{uuid.uuid4()}:MemberJoined.v1", sequence=1))
+    later = api.member(org, admin, "student", five)  # joins after the late copy, through the same queue
+    eventually(lambda: chat_of(api, later, "class"), what="messaging to apply the join after the late copy")
+    assert chat_of(api, stranger, "organization") is None and chat_of(api, stranger, "class") is None
+    assert stranger["user_id"] not in chat_of(api, pupil, "class")["member_ids"]
+
+
 def test_renaming_the_school_renames_the_school_chat_its_members_see_and_find_CH_1(api):
     """CH-1: the school's chat is everyone in the school, named after it; nobody renames it by hand (a system
     chat), so when the admin renames the school the chat follows (it kept the old name before)."""

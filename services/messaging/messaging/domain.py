@@ -566,13 +566,17 @@ class OrgRoster(Aggregate):
         self.chat_ids: list[str] = []  # organization chats with "all participants"
         self.inbox: dict[str, str] = {}  # member id -> their inbox thread with the administration
         self.reports: list[str] = []  # reports of messages to the admins, oldest first
+        self.versions: dict[str, int] = {}  # user id -> the school membership version applied (membership_turn)
+        self.settings_version = 0  # the organization's version whose settings are applied (settings_outdated)
 
     def admins(self) -> list[str]:
         return [u for u, roles in self.members.items() if "admin" in roles]
 
     @event("MemberSet")
     def set_member(self, user_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
-                   teaching: list[str]) -> None:
+                   teaching: list[str], version: int | None = None) -> None:
+        """``version``: the person's school membership as of which this is (its events' ``sequence``); None in
+        events from before it was kept, and from an event that did not say."""
         key = str(user_id)
         for table, value in ((self.members, roles), (self.classes, str(class_id) if class_id else None),
                              (self.teaching, teaching)):
@@ -580,10 +584,31 @@ class OrgRoster(Aggregate):
                 table[key] = value
             else:
                 table.pop(key, None)
+        if version is not None:
+            self.__dict__.setdefault("versions", {})[key] = version
+
+    def membership_turn(self, user_id: uuid.UUID, sequence: int | None) -> str:
+        """Where an event about the person's membership, of that version (``sequence``), stands against the
+        version kept: "older" (or the same: what it says is here already), "next" (the one after: apply it),
+        "gap" (one before it has not come yet: it is still on its way, or held by a retry; applying it alone
+        could leave a delta out, and the one still coming would undo it), or "unordered" (no sequence: an
+        event published before events had one, applied as it comes, as before)."""
+        if sequence is None:
+            return "unordered"
+        kept = getattr(self, "versions", {}).get(str(user_id), 0)
+        return "older" if sequence <= kept else "next" if sequence == kept + 1 else "gap"
 
     @event("SettingsChanged")
-    def change_settings(self, settings: dict[str, bool]) -> None:
+    def change_settings(self, settings: dict[str, bool], version: int | None = None) -> None:
+        """``version``: the organization's, as of which these are (None: not said)."""
         self.settings = {**self.settings, **settings}
+        if version is not None:
+            self.settings_version = version
+
+    def settings_outdated(self, version: int | None) -> bool:
+        """Whether settings of that organization version are older than (or as old as) those kept: the later
+        report of an earlier save (a retry, a replay) would switch back what an admin has since changed."""
+        return version is not None and version <= getattr(self, "settings_version", 0)
 
     @event("ChatFollowing")
     def follow(self, chat_id: uuid.UUID) -> None:

@@ -32,7 +32,7 @@ def on_organization_registered(app: MessagingApplication, event: CloudEvent) -> 
 def on_organization_updated(app: MessagingApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.update_organization(data["organization_id"], data["name"], data.get("settings") or {},
-                                   data["updated_at"], event_id=event.id)
+                                   data["updated_at"], event_id=event.id, sequence=event.sequence)
 
 
 def on_class_created(app: MessagingApplication, event: CloudEvent) -> bool:
@@ -41,12 +41,13 @@ def on_class_created(app: MessagingApplication, event: CloudEvent) -> bool:
 
 
 def _membership(app: MessagingApplication, event: CloudEvent, left: bool) -> bool:
-    """MemberJoined / MemberRoleChanged / MemberLeft carry the person's roles and class as they are now."""
+    """MemberJoined / MemberRoleChanged / MemberLeft carry the person's roles and class as they are now, and
+    their membership's version (``sequence``): applied in its order."""
     data = event.data
     roles: list[str] = [] if left else (data.get("roles") or [data["role"]])
     return app.update_membership(data["organization_id"], data["user_id"], roles,
                                  None if left else data.get("class_id"), data.get("subjects") or {}, left,
-                                 event_id=event.id)
+                                 event_id=event.id, sequence=event.sequence)
 
 
 def on_member_joined(app: MessagingApplication, event: CloudEvent) -> bool:
@@ -64,7 +65,7 @@ def on_member_left(app: MessagingApplication, event: CloudEvent) -> bool:
 def on_teacher_assigned(app: MessagingApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.assign_teacher(data["organization_id"], data["class_id"], data["user_id"], data["subjects"],
-                              event_id=event.id)
+                              event_id=event.id, sequence=event.sequence)
 
 
 # -- calls (CA-6) ---------------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ def chat_view(chat: Chat, member_ids: list[str] | None = None, **read_alone: obj
 
 class AskSchool(DependencyProvider):
     """Per entrypoint: school, the owner of memberships, for the application to ask when its rosters would refuse
-    someone who may just have joined (read-your-writes, shared/consistency.py). Asked only on that path."""
+    someone who may just have joined (read-your-writes, shared/consistency.py), and when an event of a
+    membership came before an earlier one of it (Rosters._membership_now). Asked only on those paths."""
 
     def worker_setup(self, worker_ctx) -> None:
         school = worker_ctx.service.school  # injected before any worker_setup
@@ -52,7 +53,11 @@ class AskSchool(DependencyProvider):
                     return found["membership"]
             return None
 
-        worker_ctx.sfera_asking = asking(school_membership=school_membership)
+        def school_membership_state(organization_id, user_id) -> dict:
+            return school.membership_state(organization_id=str(organization_id), user_id=str(user_id))
+
+        worker_ctx.sfera_asking = asking(school_membership=school_membership,
+                                         school_membership_state=school_membership_state)
         worker_ctx.sfera_asking.__enter__()
 
     def worker_teardown(self, worker_ctx) -> None:

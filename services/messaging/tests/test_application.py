@@ -14,7 +14,7 @@ import pytest
 
 from messaging import handlers
 from messaging.application import MessagingApplication
-from messaging.domain import PAGE_SIZE, MessagePage, ReadMark
+from messaging.domain import PAGE_SIZE, ClassRoster, MessagePage, OrgRoster, ReadMark
 from messaging.outbox import to_integration_events
 from shared.consistency import asking
 from shared.contracts import make_event
@@ -37,10 +37,10 @@ class School:
         self.send("OrganizationRegistered", organization_id=self.org, name="Школа", kind="school", country="RU",
                   city="Казань", registered_at=NOW)
 
-    def send(self, event_name: str, **data):
+    def send(self, event_name: str, sequence: int | None = None, **data):
         name = event_name
         self.n += 1
-        event = make_event(f"school.{name}.v1", data, event_id=f"school:{uuid.uuid4()}:{name}.v1")
+        event = make_event(f"school.{name}.v1", data, event_id=f"school:{uuid.uuid4()}:{name}.v1", sequence=sequence)
         handler = {"OrganizationRegistered": handlers.on_organization_registered,
                    "OrganizationUpdated": handlers.on_organization_updated,
                    "ClassCreated": handlers.on_class_created, "TeacherAssigned": handlers.on_teacher_assigned,
@@ -107,6 +107,104 @@ def test_class_chats_follow_the_class_roster_CH_1_CH_2(school):
     assert [c.name for c in school.chat_of("class", pupil)] == ["6Б"]
     school.send("MemberLeft", organization_id=school.org, user_id=pupil, left_at=NOW)
     assert school.chat_of("class", pupil) == [] and school.chat_of("organization", pupil) == []
+
+
+class SchoolNow:
+    """School's answer to "this membership as stored now" (school.membership_state), and how often it was asked."""
+
+    def __init__(self):
+        self.states: dict[str, dict] = {}
+        self.asked = 0
+
+    def __call__(self, organization_id, user_id) -> dict:
+        self.asked += 1
+        return self.states[str(user_id)]
+
+
+def member_chats(school: School, user: uuid.UUID) -> set[str]:
+    return {f"{c.kind}:{c.name}" for c in (school.app.chat(c["chat"].id) for c in school.app.chats_of(user))
+            if str(user) in c.members}
+
+
+def test_a_removed_persons_late_events_never_bring_them_back_among_the_children_CH_1_CH_6(school):
+    """An outside review: a stranger who joined by a leaked invite and was removed a minute later came back into
+    the school's and the class's chats when messaging applied his MemberJoined after his MemberLeft (separate
+    queues; a retry or a replay puts any event late). Each carries the membership's version now: the removal,
+    coming before the join, asks school for the membership as it is (gone), and the late join changes nothing."""
+    five = school.klass("5А")
+    pupil = school.join("student", five)
+    stranger = uuid.uuid4()
+    now = SchoolNow()
+    now.states[str(stranger)] = {"version": 2, "active": False, "roles": [], "class_id": None, "subjects": {}}
+    with asking(school_membership_state=now):
+        school.send("MemberLeft", sequence=2, organization_id=school.org, user_id=stranger, left_at=NOW)
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=stranger, role="parent",
+                    roles=["parent"], class_id=five, joined_at=NOW)
+    assert member_chats(school, stranger) == set()
+    assert member_chats(school, pupil) == {"organization:Школа", "class:5А"}
+    assert now.asked == 1
+
+
+def test_a_membership_s_events_in_any_order_end_as_school_has_it_SC_7_CH_1(school):
+    """A pupil moved 5А -> 6Б -> 7В, the moves applied in reverse, stayed in 6Б's chat; a teacher's assignment to a
+    second class applied before the first lost the first. Events in their order ask school nothing."""
+    five, six, seven = school.klass("5А"), school.klass("6Б"), school.klass("7В")
+    pupil, teacher = uuid.uuid4(), uuid.uuid4()
+    now = SchoolNow()
+    now.states[str(pupil)] = {"version": 3, "active": True, "roles": ["student"], "class_id": str(seven),
+                              "subjects": {}}
+    now.states[str(teacher)] = {"version": 3, "active": True, "roles": ["teacher"], "class_id": None,
+                                "subjects": {str(five): ["Математика"], str(six): ["Физика"]}}
+
+    def moved(to: uuid.UUID, sequence: int) -> None:
+        school.send("MemberRoleChanged", sequence=sequence, organization_id=school.org, user_id=pupil,
+                    roles=["student"], class_id=to, changed_by=uuid.uuid4(), changed_at=NOW)
+
+    def assigned(to: uuid.UUID, subjects: list[str], sequence: int) -> None:
+        school.send("TeacherAssigned", sequence=sequence, organization_id=school.org, class_id=to, user_id=teacher,
+                    subjects=subjects, assigned_at=NOW)
+
+    with asking(school_membership_state=now):
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=pupil, role="student",
+                    roles=["student"], class_id=five, joined_at=NOW)
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=teacher, role="teacher",
+                    roles=["teacher"], class_id=None, joined_at=NOW)
+        assert now.asked == 0
+        moved(seven, 3)
+        moved(six, 2)
+        assigned(six, ["Физика"], 3)
+        assigned(five, ["Математика"], 2)
+    assert member_chats(school, pupil) == {"organization:Школа", "class:7В"}
+    assert member_chats(school, teacher) == {"organization:Школа", "class:5А", "class:6Б"}
+    assert now.asked == 2
+    roster = school.app.find(ClassRoster, ClassRoster.create_id(five))
+    assert roster.teachers[str(teacher)] == ["Математика"]
+
+    in_order = uuid.uuid4()  # in order: each applied as it comes, school not asked
+    with asking(school_membership_state=now):
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=in_order, role="student",
+                    roles=["student"], class_id=five, joined_at=NOW)
+        school.send("MemberRoleChanged", sequence=2, organization_id=school.org, user_id=in_order,
+                    roles=["student"], class_id=six, changed_by=uuid.uuid4(), changed_at=NOW)
+        school.send("MemberLeft", sequence=3, organization_id=school.org, user_id=in_order, left_at=NOW)
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=in_order, role="student",
+                    roles=["student"], class_id=five, joined_at=NOW)  # a replay of the first
+    assert member_chats(school, in_order) == set() and now.asked == 2
+
+
+def test_a_schools_older_settings_never_switch_back_its_newer_ones_CH_1(school):
+    """An outside review: the report of an earlier save applied after a later one allowed pupils' dialogs again."""
+    def settings(allowed: bool, sequence: int) -> None:
+        school.send("OrganizationUpdated", sequence=sequence, organization_id=school.org, name="Школа",
+                    country="RU", city="Казань", region=None, address=None, website=None,
+                    settings={"student_dialogs_allowed": allowed}, updated_at=NOW)
+
+    settings(False, 3)
+    settings(True, 2)
+    roster = school.app.find(OrgRoster, OrgRoster.create_id(school.org))
+    assert roster.settings["student_dialogs_allowed"] is False
+    settings(True, 4)
+    assert school.app.find(OrgRoster, OrgRoster.create_id(school.org)).settings["student_dialogs_allowed"] is True
 
 
 def test_nobody_adds_or_removes_members_of_a_system_chat_by_hand_CH_2(school):

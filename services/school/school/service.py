@@ -203,6 +203,11 @@ class SchoolService:
         return schemas.MembersPage().dump({"items": items, "next_cursor": next_cursor})
 
     @rpc
+    def membership_state(self, organization_id: str, user_id: str) -> dict:
+        """Internal (messaging): a membership as stored now, with its version (Members.membership_state)."""
+        return self.app.membership_state(to_id(organization_id), to_id(user_id))
+
+    @rpc
     def appoint_admin(self, actor_id: str, organization_id: str, user_id: str) -> dict:
         return membership_view(self.app.appoint_admin(to_id(actor_id), to_id(organization_id),
                                                       to_id(user_id, "member.not_found")))

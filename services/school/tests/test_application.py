@@ -110,6 +110,23 @@ def test_teachers_invite_pupils_only_to_the_classes_they_teach_RO_3_SC_5_SC_7(sc
     assert school.app.create_invite(admin, CreateInvite(org, "student", six, "1d", None, False))[0].class_id == six
 
 
+def test_a_membership_as_stored_now_with_its_version_for_a_consumer_that_missed_an_event_CH_1(school):
+    """messaging asks this when an event of a membership comes before an earlier one of it: the state is what the
+    membership's events publish (roles, class, taught classes), its version the one their ``sequence`` counts."""
+    org, admin = school.organization()
+    six, seven = school.klass(org, admin, "6Б"), school.klass(org, admin, "7В")
+    teacher = school.member(org, admin, "teacher", six)
+    assert school.app.membership_state(org, teacher) == {
+        "version": 1, "active": True, "roles": ["teacher"], "class_id": str(six), "subjects": {str(six): []}}
+    school.app.assign_self(teacher, org, seven, ["Физика"])
+    assert school.app.membership_state(org, teacher)["subjects"] == {str(six): [], str(seven): ["Физика"]}
+    assert school.app.membership_state(org, teacher)["version"] == 2
+    school.app.remove_member(admin, org, teacher)
+    assert school.app.membership_state(org, teacher) == {
+        "version": 3, "active": False, "roles": [], "class_id": None, "subjects": {}}
+    assert school.app.membership_state(org, uuid.uuid4())["version"] == 0
+
+
 def test_the_class_a_teachers_invite_named_is_published_as_taught_SC_6_SC_7(school):
     """School counts the class a teacher's invite named as taught (SC-7, ``Membership.teaches``); its events must
     say so, for messaging puts a teacher in a class's chats by the classes their events list as taught: a teacher

@@ -11,6 +11,7 @@ from typing import Any
 
 from messaging.application.base import Base
 from messaging.domain import ClassRoster, OrgRoster
+from shared.consistency import owner
 from shared.store import once_per_event
 
 
@@ -78,13 +79,15 @@ class Rosters(Base):
         return self._apply(("org", organization_id), change, event_id=event_id)
 
     def update_organization(self, organization_id: uuid.UUID, name: str, settings: dict, at: datetime, *,
-                            event_id: str) -> bool:
+                            event_id: str, sequence: int | None = None) -> bool:
         """school's OrganizationUpdated: its settings (CH-1) and its name as of ``at``, which the school's chat
-        follows."""
+        follows. Each carries all the settings: those of an older version of the organization than the ones kept
+        (``sequence``: a retried or replayed report of an earlier save) change nothing."""
 
         def change(pending: dict) -> None:
             roster = self._org_roster(organization_id, pending)
-            roster.change_settings(settings)
+            if not roster.settings_outdated(sequence):
+                roster.change_settings(settings, sequence)
             name_organization(self, roster, name, at, pending)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
@@ -103,40 +106,72 @@ class Rosters(Base):
 
     def update_membership(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],
                           class_id: uuid.UUID | None, subjects: dict[str, list[str]], left: bool, *,
-                          event_id: str) -> bool:
+                          event_id: str, sequence: int | None = None) -> bool:
         """A person's roles, class and taught classes (``subjects`` by class id) in the organization as they are
-        now (none once they ``left``); every chat that follows these rosters is brought in line."""
+        now (none once they ``left``); every chat that follows these rosters is brought in line. In the order of
+        the membership's versions (``sequence``, OrgRoster.membership_turn): an older event changes nothing (a
+        removed person's late MemberJoined put them back among the school's children), and one that comes
+        before an earlier one applies the membership as school has it now (``_membership_now``)."""
 
         def change(pending: dict) -> None:
             org = self._org_roster(organization_id, pending)
-            key = str(user_id)
-            previous_class = org.classes.get(key)
-            previous_teaching = set(org.teaching.get(key, []))
-            teaching = set(subjects if "teacher" in roles else {})
-            was_admin = "admin" in org.members.get(key, [])
-            org.set_member(user_id, roles, class_id, sorted(teaching))
-            self._resync_org(org, pending)
-            if was_admin != ("admin" in roles):
-                self._resync_inbox(org, pending)
-            for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
-                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
-                here = class_id is not None and cid == str(class_id)
-                roster.set_student(user_id, here and "student" in roles)
-                roster.set_parent(user_id, here and "parent" in roles)
-                self._resync_class(roster, pending)
-            for cid in previous_teaching - teaching:
-                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
-                roster.set_teacher(user_id, [])
-                self._resync_class(roster, pending)
-            for cid in teaching - previous_teaching:  # SC-7: e.g. the class their invite named, no subjects yet
-                roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
-                if key not in roster.teachers:  # subjects a TeacherAssigned already set stay
-                    roster.set_teacher(user_id, list(subjects[cid]), teaches=True)
-                    self._resync_class(roster, pending)
-            if left:
-                self._leave_school_chats(user_id, organization_id, pending)
+            turn = org.membership_turn(user_id, sequence)
+            if turn == "older":
+                return
+            if turn == "gap":
+                self._membership_now(org, user_id, pending)
+                return
+            self._bring_in_line(org, user_id, roles, class_id, subjects, left, pending, sequence)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
+
+    def _membership_now(self, org: OrgRoster, user_id: uuid.UUID, pending: dict) -> None:
+        """The person's membership as school has it now (an event of theirs came before an earlier one): it holds
+        every event up to its version, the earlier ones still coming among them, which then change nothing. Each
+        taught class's subjects too, since a TeacherAssigned still coming (a delta) will not set them."""
+        ask = owner("school_membership_state")
+        if ask is None:
+            raise RuntimeError("school_membership_state: nobody to ask")  # the consumer retries the event
+        now = ask(org.organization_id, user_id)
+        taught = now["subjects"] if now["active"] else {}
+        self._bring_in_line(org, user_id, now["roles"] if now["active"] else [],
+                            uuid.UUID(now["class_id"]) if now["class_id"] else None, taught,
+                            not now["active"], pending, now["version"])
+        for cid, subjects in taught.items():
+            roster = self._class_roster(uuid.UUID(cid), org.organization_id, pending)
+            if roster.teachers.get(str(user_id)) != list(subjects):
+                roster.set_teacher(user_id, list(subjects), teaches=True)
+                self._resync_class(roster, pending)
+
+    def _bring_in_line(self, org: OrgRoster, user_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
+                       subjects: dict[str, list[str]], left: bool, pending: dict, version: int | None) -> None:
+        organization_id = org.organization_id
+        key = str(user_id)
+        previous_class = org.classes.get(key)
+        previous_teaching = set(org.teaching.get(key, []))
+        teaching = set(subjects if "teacher" in roles else {})
+        was_admin = "admin" in org.members.get(key, [])
+        org.set_member(user_id, roles, class_id, sorted(teaching), version)
+        self._resync_org(org, pending)
+        if was_admin != ("admin" in roles):
+            self._resync_inbox(org, pending)
+        for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
+            roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+            here = class_id is not None and cid == str(class_id)
+            roster.set_student(user_id, here and "student" in roles)
+            roster.set_parent(user_id, here and "parent" in roles)
+            self._resync_class(roster, pending)
+        for cid in previous_teaching - teaching:
+            roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+            roster.set_teacher(user_id, [])
+            self._resync_class(roster, pending)
+        for cid in teaching - previous_teaching:  # SC-7: e.g. the class their invite named, no subjects yet
+            roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
+            if key not in roster.teachers:  # subjects a TeacherAssigned already set stay
+                roster.set_teacher(user_id, list(subjects[cid]), teaches=True)
+                self._resync_class(roster, pending)
+        if left:
+            self._leave_school_chats(user_id, organization_id, pending)
 
     def _leave_school_chats(self, user_id: uuid.UUID, organization_id: uuid.UUID, pending: dict) -> None:
         """CH-6: whoever leaves a school leaves its manual chats and the inbox threads
@@ -149,12 +184,21 @@ class Rosters(Base):
                 self._sync(chat, [m for m in chat.members if m != str(user_id)], pending)
 
     def assign_teacher(self, organization_id: uuid.UUID, class_id: uuid.UUID, user_id: uuid.UUID,
-                       subjects: list[str], *, event_id: str) -> bool:
+                       subjects: list[str], *, event_id: str, sequence: int | None = None) -> bool:
+        """school's TeacherAssigned: the teacher's subjects in one class (a delta of their membership), in the order
+        of the membership's versions as ``update_membership``."""
+
         def change(pending: dict) -> None:
             org = self._org_roster(organization_id, pending)
+            turn = org.membership_turn(user_id, sequence)
+            if turn == "older":
+                return
+            if turn == "gap":
+                self._membership_now(org, user_id, pending)
+                return
             key = str(user_id)
             teaching = sorted({*org.teaching.get(key, []), str(class_id)})
-            org.set_member(user_id, org.members.get(key, ["teacher"]), org.classes.get(key), teaching)
+            org.set_member(user_id, org.members.get(key, ["teacher"]), org.classes.get(key), teaching, sequence)
             roster = self._class_roster(class_id, organization_id, pending)
             roster.set_teacher(user_id, subjects)
             self._resync_class(roster, pending)

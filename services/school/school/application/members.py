@@ -45,6 +45,18 @@ class Members(SchoolBase):
                 found.append((self.organization(uuid.UUID(organization_id)), membership))
         return found
 
+    def membership_state(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
+        """A person's membership as stored now, with its version: what a consumer of its events applies when it
+        finds one of them missing, still on its way (the events' ``sequence``: shared/contracts/envelope.py).
+        Version 0: never a member. Roles, class and subjects as the membership's events publish them."""
+        found = self.find(Membership, Membership.create_id(organization_id, user_id))
+        if found is None or not found.active:
+            return {"version": found.version if found else 0, "active": False, "roles": [], "class_id": None,
+                    "subjects": {}}
+        return {"version": found.version, "active": True, "roles": list(found.roles),
+                "class_id": str(found.class_id) if found.class_id else None,
+                "subjects": found.taught}
+
     def _existing_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
         """The membership an admin acts on; member.not_found when the person is not one."""
         membership = self.membership(organization_id, user_id)
