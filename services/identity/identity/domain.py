@@ -370,16 +370,29 @@ class ChatCircle(Aggregate):
     def __init__(self, user_id: uuid.UUID):
         self.user_id = user_id
         self.chat_ids: list[str] = []
+        self.versions: dict[str, int] = {}  # chat id -> the chat's version this person's place in it is as of
+
+    def knows_newer(self, chat_id: str, version: int | None) -> bool:
+        """Whether this person's place in the chat is known as of that chat version or a later one: an event of an
+        older version (its events come through separate queues, in any order) then changes nothing. An event
+        without a version (from before they had one) is applied as it comes."""
+        return version is not None and version <= getattr(self, "versions", {}).get(chat_id, 0)
 
     @event("Entered")
-    def enter(self, chat_id: uuid.UUID) -> None:
+    def enter(self, chat_id: uuid.UUID, version: int | None = None) -> None:
         if str(chat_id) not in self.chat_ids:
             self.chat_ids.append(str(chat_id))
+        self._as_of(chat_id, version)
 
     @event("Left")
-    def leave(self, chat_id: uuid.UUID) -> None:
+    def leave(self, chat_id: uuid.UUID, version: int | None = None) -> None:
         if str(chat_id) in self.chat_ids:
             self.chat_ids.remove(str(chat_id))
+        self._as_of(chat_id, version)
+
+    def _as_of(self, chat_id: uuid.UUID, version: int | None) -> None:
+        if version is not None:
+            self.__dict__.setdefault("versions", {})[str(chat_id)] = version
 
 
 # -- parents -----------------------------------------------------------------

@@ -33,7 +33,7 @@ def on_chat_members(app: IdentityApplication, event: CloudEvent) -> bool:
     """ChatCreated (``member_ids``) and ChatMembersChanged (``added``, ``removed``)."""
     data = event.data
     return app.track_chat_members(str(data["chat_id"]), data.get("member_ids") or data.get("added") or [],
-                                  data.get("removed") or [], event_id=event.id)
+                                  data.get("removed") or [], event_id=event.id, sequence=event.sequence)
 
 
 on_chat_created = on_chat_members_changed = on_chat_members

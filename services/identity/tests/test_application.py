@@ -572,6 +572,34 @@ def test_people_who_share_a_chat_see_each_others_names_ID_7(identity):
         identity.app.view_person(a.id, b.id)
 
 
+def test_who_shares_a_chat_follows_the_chats_versions_whatever_order_its_events_come_in_ID_7_ID_9(identity):
+    """An outside review: an adult added to a chat with a child and then removed, the removal applied first (two
+    ChatMembersChanged on two workers; ChatCreated comes through another queue), kept seeing the child's name.
+    Each says its chat's version (``sequence``): what a person's membership of a chat is after an older version
+    changes nothing once a newer one is applied."""
+    child, adult, teacher = (identity.sign_in().account for _ in range(3))
+    chat = uuid.uuid4()
+
+    def members(sequence: int, **data) -> None:
+        kind = "ChatCreated" if "member_ids" in data else "ChatMembersChanged"
+        handlers.on_chat_members(identity.app, make_event(
+            f"messaging.{kind}.v1", {"chat_id": chat, "kind": "manual", **data, "created_at": identity.clock.now,
+                                     "changed_at": identity.clock.now} if kind == "ChatCreated" else
+            {"chat_id": chat, **data, "changed_at": identity.clock.now},
+            event_id=f"messaging:{sequence}:{kind}.v1", sequence=sequence))
+
+    members(3, added=[], removed=[adult.id])        # the removal first
+    members(2, added=[adult.id], removed=[])        # then the older addition
+    members(1, member_ids=[child.id, teacher.id])   # and the chat's creation last
+    assert identity.app.view_person(teacher.id, child.id)["relation"] == "other"
+    with pytest.raises(NotFound):
+        identity.app.view_person(adult.id, child.id)
+    members(4, added=[adult.id], removed=[child.id])  # newer: applied
+    assert identity.app.view_person(adult.id, teacher.id)["relation"] == "other"
+    with pytest.raises(NotFound):
+        identity.app.view_person(adult.id, child.id)
+
+
 # -- EJ-2: an e-journal link confirms a teacher's profile ------------------------------------------------
 
 

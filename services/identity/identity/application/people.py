@@ -48,21 +48,25 @@ class People(IdentityBase):
 
     # -- who shares a chat, from messaging's events (who shares an organization: memberships.py) ------------------
     @once_per_event
-    def track_chat_members(self, chat_id: str, entered: list[str], left: list[str], *, event_id: str) -> bool:
-        """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7)."""
+    def track_chat_members(self, chat_id: str, entered: list[str], left: list[str], *, event_id: str,
+                           sequence: int | None = None) -> bool:
+        """messaging's ChatCreated / ChatMembersChanged: who is in which chat (ID-7), each person's place as of the
+        chat's version (``sequence``): an older event than the one applied for them changes nothing, so an
+        addition applied after the removal that followed it does not let them see the chat's people again."""
 
         def apply() -> bool:  # a copy applied meanwhile by another consumer: process_once saves nothing
-            changed = []
-            for user_id in dict.fromkeys(str(u) for u in entered):
-                circle = self.find(ChatCircle, ChatCircle.create_id(user_id)) or ChatCircle(user_id=uuid.UUID(user_id))
-                if chat_id not in circle.chat_ids:
-                    circle.enter(chat_id)
-                    changed.append(circle)
-            for user_id in dict.fromkeys(str(u) for u in left):
+            changed = {}
+            for user_id, entering in [*((u, True) for u in dict.fromkeys(map(str, entered))),
+                                      *((u, False) for u in dict.fromkeys(map(str, left)))]:
                 circle = self.find(ChatCircle, ChatCircle.create_id(user_id))
-                if circle is not None and chat_id in circle.chat_ids:
-                    circle.leave(chat_id)
-                    changed.append(circle)
-            return self.process_once(event_id, *changed)
+                if circle is None and not entering and sequence is None:
+                    continue
+                circle = circle or ChatCircle(user_id=uuid.UUID(user_id))
+                if circle.knows_newer(chat_id, sequence) or (
+                        sequence is None and (chat_id in circle.chat_ids) == entering):
+                    continue  # a removal of someone not there is kept (with its version): an older addition waits
+                (circle.enter if entering else circle.leave)(chat_id, sequence)
+                changed[circle.id] = circle
+            return self.process_once(event_id, *changed.values())
 
         return self.retrying(apply)
