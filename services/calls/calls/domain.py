@@ -323,8 +323,26 @@ class LessonInfo(Aggregate):
         return derived_id("lesson", lesson_id)
 
     @event("Updated")
-    def update(self, facts: dict) -> None:
+    def update(self, facts: dict, version: int | None = None) -> None:
+        """``version``: the bridge's lesson's, as of which these facts are (its events' ``sequence``)."""
         self.facts = facts
+        if version is not None:
+            self.facts_version = version
+
+    def facts_outdated(self, version: int | None) -> bool:
+        """Whether facts of that lesson version are older than (or as old as) those kept: a late LessonPublished
+        after LessonCancelled made a cancelled lesson startable again. None (from before versions): never."""
+        return version is not None and version <= getattr(self, "facts_version", 0)
+
+    @event("EndRequested")
+    def end_requested(self, version: int) -> None:
+        """The journal ended the lesson as of this version, whether or not a call was under way."""
+        self.ended_version = max(version, getattr(self, "ended_version", 0))
+
+    def ended_after(self, version: int | None) -> bool:
+        """Whether the journal ended the lesson after a start of that version was asked: that start starts nothing
+        (it came late: a retry while the teacher ended the lesson)."""
+        return version is not None and version < getattr(self, "ended_version", 0)
 
     @event("CallLinked")
     def link_call(self, call_id: uuid.UUID | None) -> None:

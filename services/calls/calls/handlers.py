@@ -50,7 +50,7 @@ def lesson_facts(event: CloudEvent) -> tuple[uuid.UUID, dict, bool]:
 def on_lesson(app: CallsApplication, event: CloudEvent) -> bool:
     """LessonPublished, LessonRescheduled, LessonCancelled: keep the published remote lessons."""
     lesson_id, facts, cancelled = lesson_facts(event)
-    return app.record_lesson(lesson_id, facts, cancelled, event_id=event.id)
+    return app.record_lesson(lesson_id, facts, cancelled, event_id=event.id, sequence=event.sequence)
 
 
 def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
@@ -60,9 +60,11 @@ def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
     if app.already_processed(event.id):  # the call's start is not what process_once records: check first
         return False
     lesson_id, facts, cancelled = lesson_facts(event)
-    app.keep_lesson(lesson_id, facts, cancelled)
+    app.keep_lesson(lesson_id, facts, cancelled, event.sequence)
     teacher = event.data.get("teacher_user_id")
-    if teacher:
+    if app.lesson_info(lesson_id).ended_after(event.sequence):  # the journal ended it after this was asked
+        log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": "lesson.ended_since"})
+    elif teacher:
         chat_id = lesson_chat(str(teacher), app.lesson_info(lesson_id).facts)
         try:
             app.start_lesson(None, lesson_id, chat_id, by_journal=True)
@@ -75,7 +77,10 @@ def on_lesson_end_requested(app: CallsApplication, event: CloudEvent) -> bool:
     """CA-7: the lesson was ended from the journal (confirmed there): end its call for everyone."""
     if app.already_processed(event.id):
         return False
-    call = app.lesson_call(uuid.UUID(str(event.data["lesson_id"])))
+    lesson_id = uuid.UUID(str(event.data["lesson_id"]))
+    if event.sequence is not None:  # kept with no call too: a start asked before it, coming after, starts nothing
+        app.lesson_ended(lesson_id, lesson_facts(event)[1], event.sequence)
+    call = app.lesson_call(lesson_id)
     if call is not None and not call.ended:
         app.end(None, call.id, "ended_from_journal")
     return app.process_once(event.id)

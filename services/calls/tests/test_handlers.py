@@ -22,12 +22,13 @@ def app(store_settings) -> CallsApplication:
     return make_application(CallsApplication, "calls", create_table=True, config=store_settings)
 
 
-def lesson_event(name: str, lesson_id: uuid.UUID, teacher: str | None, class_id: uuid.UUID, **extra):
+def lesson_event(name: str, lesson_id: uuid.UUID, teacher: str | None, class_id: uuid.UUID,
+                 sequence: int | None = None, **extra):
     data = dict(lesson_id=lesson_id, provider_id=uuid.uuid4(), region="16", external_lesson_id=f"L{lesson_id}",
                 organization_id=uuid.uuid4(), class_id=class_id, external_class_id="C1", subject="Физика",
                 teacher_user_id=teacher, external_teacher_id="T1", starts_at=NOW,
                 ends_at=NOW + timedelta(minutes=45), remote=True, **extra)
-    return make_event(f"ejournal_bridge.{name}.v1", data, event_id=f"ej:{uuid.uuid4()}")
+    return make_event(f"ejournal_bridge.{name}.v1", data, event_id=f"ej:{uuid.uuid4()}", sequence=sequence)
 
 
 def test_a_lesson_started_from_the_journal_starts_its_call_once_and_ends_it_from_there_CA_7(app):
@@ -67,3 +68,33 @@ def test_a_start_without_a_linked_teacher_only_keeps_the_lesson(app):
     assert handlers.on_lesson_start_requested(
         app, lesson_event("LessonStartRequested", lesson_id, None, uuid.uuid4()), lambda *_: None) is True
     assert app.lesson_info(lesson_id) is not None and app.lesson_call(lesson_id) is None
+
+
+def test_a_journal_end_that_comes_before_its_start_leaves_no_call_nobody_ends_CA_7(app):
+    """An outside review: the start request retrying (messaging did not answer) while the teacher ended the lesson
+    in the journal: the end found no call and was consumed, the start then opened a call nobody ended, which held
+    the subject's slot (the next lesson: call.subject_busy). A lesson's events say its version (``sequence``):
+    an end is kept even with no call, and a start it came after starts nothing; a later start does."""
+    teacher, lesson_id, class_id = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    assert handlers.on_lesson_end_requested(app, lesson_event("LessonEndRequested", lesson_id, teacher, class_id, 3,
+                                                              requested_by_external_id="T1")) is True
+    assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", lesson_id, teacher, class_id,
+                                                                2), lambda *_: None) is True
+    assert app.lesson_call(lesson_id) is None
+    assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", lesson_id, teacher, class_id,
+                                                                4), lambda *_: None) is True
+    assert app.lesson_call(lesson_id) is not None and not app.lesson_call(lesson_id).ended
+
+
+def test_a_lessons_older_facts_never_replace_newer_ones_CA_2_EJ_5(app):
+    """An outside review: a late LessonPublished applied after LessonCancelled made the lesson startable again,
+    and a rescheduled substitute teacher was replaced by the old one the same way."""
+    old, substitute, lesson_id, class_id = str(uuid.uuid4()), str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    handlers.on_lesson(app, lesson_event("LessonRescheduled", lesson_id, substitute, class_id, 3))
+    handlers.on_lesson(app, lesson_event("LessonPublished", lesson_id, old, class_id, 2))
+    assert app.lesson_info(lesson_id).facts["teacher_user_id"] == substitute
+    handlers.on_lesson(app, lesson_event("LessonCancelled", lesson_id, substitute, class_id, 5))
+    handlers.on_lesson(app, lesson_event("LessonPublished", lesson_id, substitute, class_id, 4))
+    assert app.lesson_info(lesson_id).facts["remote"] is False
+    handlers.on_lesson(app, lesson_event("LessonPublished", lesson_id, substitute, class_id, 6))  # published again
+    assert app.lesson_info(lesson_id).facts["remote"] is True
