@@ -160,22 +160,40 @@ class Call(Aggregate):
         p.update(role=role, admitted=True, admitted_at=at)
 
     @event("ParticipantJoined")
-    def connected(self, user_id: str, at: datetime) -> None:
+    def connected(self, user_id: str, at: datetime, fact: list | None = None) -> None:
+        """``fact``: the SFU node's [node, sequence] of the fact that says so (``fact_outdated``)."""
         p = self.participants[user_id]
         p.update(connected=True, admitted=False)
         if p["joined_at"] is None:
             p["joined_at"] = at
+        if fact is not None:
+            p["fact"] = list(fact)
 
-    def disconnect(self, user_id: str, reason: str) -> bool:
+    def fact_outdated(self, user_id: str, node: str | None, sequence: int | None) -> bool:
+        """Whether a media fact about the person, numbered ``sequence`` by ``node``, is older than (or as old as)
+        the last one of that node applied: the node's connects and disconnects come through separate queues, and
+        a flapping connection's late connect seated a ghost. Another node's numbers are its own: not compared."""
+        last = (self.participants.get(user_id) or {}).get("fact")
+        return sequence is not None and last is not None and last[0] == node and sequence <= last[1]
+
+    def disconnect(self, user_id: str, reason: str, fact: list | None = None) -> bool:
         p = self.participants.get(user_id)
         if p is None or not (p["connected"] or p["admitted"]):
+            if p is not None and fact is not None:  # kept: the connect it came before then changes nothing
+                self._fact_seen(user_id=user_id, fact=fact)
             return False
-        self._left(user_id=user_id, reason=reason)
+        self._left(user_id=user_id, reason=reason, fact=fact)
         return True
 
+    @event("MediaFactSeen")
+    def _fact_seen(self, user_id: str, fact: list) -> None:
+        self.participants[user_id]["fact"] = list(fact)
+
     @event("ParticipantLeft")
-    def _left(self, user_id: str, reason: str) -> None:
+    def _left(self, user_id: str, reason: str, fact: list | None = None) -> None:
         p = self.participants[user_id]
+        if fact is not None:
+            p["fact"] = list(fact)
         p.update(connected=False, admitted=False, hand=False)
         if reason == "removed":
             p["removed"] = True

@@ -25,13 +25,13 @@ def _call_id(event: CloudEvent) -> uuid.UUID:
 
 def on_participant_connected(app: CallsApplication, event: CloudEvent) -> bool:
     return app.participant_connected(_call_id(event), str(event.data.get("user_id") or ""), event_id=event.id,
-                                     node=event.data.get("node"))
+                                     node=event.data.get("node"), sequence=event.sequence)
 
 
 def on_participant_disconnected(app: CallsApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.participant_disconnected(_call_id(event), str(data.get("user_id") or ""), data.get("reason"),
-                                        event_id=event.id, node=data.get("node"))
+                                        event_id=event.id, node=data.get("node"), sequence=event.sequence)
 
 
 def on_recording_written(app: CallsApplication, event: CloudEvent) -> bool:

@@ -149,8 +149,33 @@ def on_sfu_fact(app, event):
     return SFU_HANDLERS[event.contract.name](app, event)
 
 
-def sfu_fact(app, name: str, **data):
-    return on_sfu_fact(app, make_event(f"sfu.{name}.v1", data, event_id=f"sfu:{uuid.uuid4()}"))
+def sfu_fact(app, name: str, sequence: int | None = None, **data):
+    return on_sfu_fact(app, make_event(f"sfu.{name}.v1", data, event_id=f"sfu:{uuid.uuid4()}", sequence=sequence))
+
+
+def test_a_flapping_connections_late_connect_never_seats_a_ghost_CA_1_CA_3(app):
+    """An outside review: a connection that flapped had its ParticipantDisconnected applied before its
+    ParticipantConnected (separate queues): the late connect marked the person in the call until it ended,
+    counted towards the 100 and sent them the board's pushes. The node numbers its facts (``sequence``): a fact
+    older than the one applied for that person changes nothing."""
+    members = people(2)
+    admin, a = (uuid.UUID(m) for m in members)
+    call = app.start_call(admin, StartCall(uuid.uuid4()), members)
+    app.join(a, call.id, members)
+    room = str(call.id)
+    sfu_fact(app, "ParticipantDisconnected", 11, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    sfu_fact(app, "ParticipantConnected", 10, call_id=call.id, user_id=a, room=room, node="n1")
+    assert not app.call(call.id).participants[str(a)]["connected"]
+    sfu_fact(app, "ParticipantDisconnected", 13, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    sfu_fact(app, "ParticipantConnected", 9, call_id=call.id, user_id=a, room=room, node="n1")  # gone, not there
+    assert not app.call(call.id).participants[str(a)]["connected"]
+    app.join(a, call.id, members)  # back: the node's next facts count
+    sfu_fact(app, "ParticipantConnected", 14, call_id=call.id, user_id=a, room=room, node="n1")
+    assert app.call(call.id).participants[str(a)]["connected"]
+    sfu_fact(app, "ParticipantDisconnected", 15, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    app.join(a, call.id, members)  # on another node: its numbers are its own (its clock is not the first one's)
+    sfu_fact(app, "ParticipantConnected", 3, call_id=call.id, user_id=a, room=room, node="n2")
+    assert app.call(call.id).participants[str(a)]["connected"]
 
 
 def test_ca3_hands_mute_remove_and_the_participant_list(app):

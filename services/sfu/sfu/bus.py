@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -42,13 +43,17 @@ class FactPublisher:
         self.queue: asyncio.Queue[OutgoingMessage] = asyncio.Queue()
         self.task: asyncio.Task | None = None
         self.stalled = False  # the last publish failed: the broker is away
+        self.sequence = 0  # the last fact's number: rising, from the clock, so a restarted node goes on rising
 
     def publish(self, name: str, **data) -> None:
         event_type = f"sfu.{name}.v1"
         # contracts without a node (RecordingWritten) drop it when the data is dumped
         call_id = data.get("call_id")
+        # numbered: its facts reach calls through separate queues (a connect and a disconnect in any order), and
+        # calls sets aside one older than the node's last it applied for that person (Call.fact_outdated)
+        self.sequence = max(self.sequence + 1, time.time_ns())
         event = make_event(event_type, {**data, "node": self.node}, event_id=f"sfu:{self.node}:{uuid.uuid4()}",
-                           subject=str(call_id) if call_id is not None else None)
+                           subject=str(call_id) if call_id is not None else None, sequence=self.sequence)
         self.queue.put_nowait(OutgoingMessage(exchange=event.contract.exchange, routing_key=event.contract.routing_key,
                                               body=event.to_json(), message_id=event.id, type=event.type))
 

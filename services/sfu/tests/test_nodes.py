@@ -88,6 +88,26 @@ def test_no_heartbeat_is_queued_while_the_broker_is_away():
     asyncio.run(scenario())
 
 
+def test_a_nodes_facts_are_numbered_rising_even_across_a_restart():
+    """calls sets aside a fact older than the node's last one it applied for that person (a flapping connection's
+    late connect seated a ghost): each fact says its number (``sequence``), rising within a process and from the
+    clock, so a node started again goes on above its numbers before."""
+    from shared.contracts import parse_event
+
+    async def scenario() -> list[int]:
+        numbers = []
+        for _ in range(2):  # the node, then the node started again
+            facts = FactPublisher("amqp://guest:guest@127.0.0.1:1/", "sfu-a")
+            for name in ("ParticipantConnected", "ParticipantDisconnected", "ParticipantConnected"):
+                facts.publish(name, call_id=uuid.uuid4(), user_id=uuid.uuid4(), room="r")
+            while not facts.queue.empty():
+                numbers.append(parse_event(facts.queue.get_nowait().body).sequence)
+        return numbers
+
+    numbers = asyncio.run(scenario())
+    assert len(numbers) == 6 and numbers == sorted(set(numbers))
+
+
 def test_a_node_not_consuming_calls_commands_is_unready_but_alive():
     """A node whose command consumer is not connected (the broker away, or still connecting) cannot be told that a
     participant was removed or a call ended: /healthz (readiness) is 503 naming it, while /livez (liveness) stays

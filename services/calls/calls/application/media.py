@@ -26,26 +26,32 @@ class Media(CallsBase):
 
     @once_per_event
     def participant_connected(self, call_id: uuid.UUID, user_id: str, *, event_id: str,
-                              node: str | None = None) -> bool:
+                              node: str | None = None, sequence: int | None = None) -> bool:
+        fact = [node, sequence] if sequence is not None else None
+
         def change(call: Call) -> None:
-            if not from_its_node(call, node):
+            if not from_its_node(call, node) or call.fact_outdated(user_id, node, sequence):
                 return
             if not call.ended and user_id in call.participants:
                 p = call.participants[user_id]
                 if not p.get("removed") and not p["connected"]:
-                    call.connected(user_id=user_id, at=utcnow())
+                    call.connected(user_id=user_id, at=utcnow(), fact=fact)
 
         return self._apply_fact(call_id, event_id, change)
 
     @once_per_event
     def participant_disconnected(self, call_id: uuid.UUID, user_id: str, reason: str | None, *,
-                                 event_id: str, node: str | None = None) -> bool:
+                                 event_id: str, node: str | None = None, sequence: int | None = None) -> bool:
+        fact = [node, sequence] if sequence is not None else None
+
         def change(call: Call) -> None:
-            if not from_its_node(call, node):
+            if not from_its_node(call, node) or call.fact_outdated(user_id, node, sequence):
                 return
             p = call.participants.get(user_id)
             if p and p["connected"]:
-                call.disconnect(user_id, reason or "left")
+                call.disconnect(user_id, reason or "left", fact)
+            elif p and fact is not None:  # before its connect (separate queues): kept, so that connect is set aside
+                call.disconnect(user_id, reason or "left", fact)
 
         return self._apply_fact(call_id, event_id, change)
 
