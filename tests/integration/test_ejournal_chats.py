@@ -216,6 +216,36 @@ def test_linking_gives_the_class_teacher_three_chats_at_once_EJ_1_EJ_2_EJ_3(worl
     assert all(c.system for c in world.chats_of(pupil))
 
 
+def test_a_stale_member_list_never_overwrites_a_newer_one_a_parent_unlinked_stays_out_CH_2_EJ_3(world):
+    """An outside review: syncs of one class run at once (a delivery, a link, an unlink), each reading the people
+    and then sending its lists; a delivery's list read while a parent was still linked reached messaging after the
+    unlink's list without them, and put them back in the class's parents' chat. Each list says the bridge's log
+    position it was read at (``as_of``): messaging keeps the newest one it applied and sets an older one aside."""
+    world.push_school()
+    klass, teacher, students = first_class(world)
+    world.link(teacher)
+    parent_id = world.school.user(students[0])["agents"][0]
+    parent = world.link(parent_id)
+    parents_chat = next(c for c in world.chats_of(parent) if c.kind == "class_parents")
+    assert str(parent) in world.messaging.chat(parents_chat.id).members
+    held: list[dict] = []  # a sync read now, whose lists reach messaging late
+
+    def slow_sink(specs: list[dict]) -> list[dict]:
+        held.extend(specs)
+        return []
+
+    world.bridge.sync_chats(world.provider.id, {klass}, chats=slow_sink, force=True)
+    world.bridge.unlink(parent, world.provider.id)
+    world.bridge.refresh_person(world.provider.id, parent_id)
+    assert str(parent) not in world.messaging.chat(parents_chat.id).members
+    world.define_system_chats(held)  # the late lists: set aside
+    assert str(parent) not in world.messaging.chat(parents_chat.id).members
+    assert held and all(spec["as_of"] > 0 for spec in held)
+    world.bridge.sync_chats(world.provider.id, {klass}, force=True)  # a newer one still applies
+    assert str(parent) not in world.messaging.chat(parents_chat.id).members
+    assert world.messaging.chat(parents_chat.id).members[0] == str(world.users[teacher])
+
+
 def test_each_class_subject_and_teacher_gets_a_subject_chat_of_linked_students_EJ_4_CH_2(world):
     world.push_school()
     klass, _, students = first_class(world)
@@ -258,8 +288,11 @@ def test_replaying_the_whole_inbox_produces_the_same_chats_not_copies_CH_2(world
     replayed = world.bridge.replay_inbox(world.provider.id, replay_id=replay_id)
     assert world.bridge.provider(world.provider.id).last_replay["state"] == "finished"
     assert replayed["deliveries"] == world.n and replayed["chats_sent"] >= len(chats_before)
-    # Every chat was defined again; messaging recorded nothing new, the mirror nothing but its bookkeeping.
-    assert world.messaging.process_recorder.max_notification_id() == messaging_head
+    # Every chat was defined again; messaging recorded nothing new but the newer log position of each list it
+    # applied (ChatKey.as_of), the mirror nothing but its bookkeeping.
+    new_messaging_events = world.messaging.process_recorder.select_notifications(start=messaging_head + 1,
+                                                                                 limit=10**6)
+    assert {n.topic.rsplit(":", 1)[1] for n in new_messaging_events} <= {"ChatKey.ListApplied"}
     assert {c.key: sorted(c.members) for u in world.users.values() for c in world.chats_of(u)} == chats_before
     new_bridge_events = world.bridge.process_recorder.select_notifications(start=bridge_head + 1, limit=10**6)
     assert {n.topic.rsplit(".", 1)[1] for n in new_bridge_events} <= {"ChatsSent", "ReplayRequested", "ReplayFinished"}

@@ -134,6 +134,17 @@ class ChatKey(Aggregate):
     def __init__(self, key: str, chat_id: uuid.UUID):
         self.key = key
         self.chat_id = chat_id
+        self.as_of = 0  # the bridge's log position of the newest member list applied (``stale``)
+
+    def stale(self, as_of: int | None) -> bool:
+        """Whether a member list read at that bridge log position is older than the one applied: several syncs
+        of a class run at once, and a list read before an unlink reached messaging after it (a parent put back
+        in the class's parents' chat). A list that does not say (from before) is applied as it comes."""
+        return as_of is not None and as_of < getattr(self, "as_of", 0)
+
+    @event("ListApplied")
+    def applied(self, as_of: int) -> None:
+        self.as_of = max(as_of, getattr(self, "as_of", 0))
 
 
 class SentMessage(Aggregate):

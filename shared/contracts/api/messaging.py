@@ -130,6 +130,7 @@ class DefineSystemChat:
     teacher_id: uuid.UUID | None = None
     name: str | None = None
     member_ids: tuple[uuid.UUID, ...] = ()
+    as_of: int | None = None  # the bridge's log position the members were read at: an older list is set aside
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "member_ids", tuple(self.member_ids))
@@ -148,6 +149,9 @@ class SystemChatSpec(CommandSchema):
     teacher_id = fields.UUID(load_default=None, allow_none=True)
     name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     member_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=5000))
+    as_of = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0), metadata={
+        "description": "The bridge's log position its members were read at: a list read before the one applied "
+                       "(syncs of one class run at once) changes nothing"})
 
 
 @dataclass(frozen=True)

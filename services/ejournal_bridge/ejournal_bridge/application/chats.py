@@ -62,6 +62,9 @@ class Chats(BridgeBase):
         if not class_ids or chats is None:
             return 0
         provider = self.provider(provider_id)
+        # where the log stands before anything is read: every list below holds at least what was stored up to here,
+        # so messaging can set aside a list of an earlier sync of the class that reaches it after this one
+        as_of = self.process_recorder.max_notification_id() or 0
         people = self.linked_people(provider_id)
         sent = 0
         recorded: dict[uuid.UUID, dict[str, str]] = {}  # what messaging accepted, by class: saved once at the end
@@ -77,7 +80,8 @@ class Chats(BridgeBase):
                     if klass.chats[key] != "retired":
                         wanted[key] = {"key": key, "retire": True}
                 digests = {k: ("retired" if s.get("retire") else digest(s)) for k, s in wanted.items()}
-                changed = [wanted[k] for k, d in digests.items() if force or klass.chats.get(k) != d]
+                changed = [{**wanted[k], "as_of": as_of} for k, d in digests.items()
+                           if force or klass.chats.get(k) != d]
                 if not changed:
                     continue
                 chats(changed)

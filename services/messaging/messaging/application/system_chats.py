@@ -65,10 +65,17 @@ class SystemChats(Base):
                                           name=spec.name, created_by=None, member_ids=members,
                                           class_id=spec.class_id, subject=spec.subject, key=key,
                                           teacher_id=spec.teacher_id)
-                    pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
+                    chat_key = pending[ChatKey.create_id(key)] = ChatKey(key=key, chat_id=chat.id)
+                    if spec.as_of:
+                        chat_key.applied(spec.as_of)
                     self.save(*pending.values())
                     return {"key": key, "chat_id": str(chat.id), "added": members, "removed": []}
                 chat = self.chat(existing.chat_id)
+                if existing.stale(spec.as_of):
+                    return {"key": key, "chat_id": str(chat.id), "added": [], "removed": []}
+                if spec.as_of and spec.as_of > getattr(existing, "as_of", 0):
+                    existing.applied(spec.as_of)
+                    pending[existing.id] = existing
                 before = set(chat.members)
                 self._sync(chat, members, pending)
                 if not spec.retire and spec.name and spec.name != chat.name:
