@@ -56,9 +56,17 @@ class Person(Aggregate):
         return user_id
 
     @event("Renamed")
-    def rename(self, last_name: str | None, first_name: str | None) -> None:
+    def rename(self, last_name: str | None, first_name: str | None, version: int | None = None) -> None:
+        """``version``: identity's account's, as of which this is the name (its events' ``sequence``)."""
         self.last_name = last_name
         self.first_name = first_name
+        if version is not None:
+            self.name_version = version
+
+    def name_outdated(self, version: int | None) -> bool:
+        """Whether a name of that account version is older than (or as old as) the one kept: a retried older
+        edit applied last left the old name in the admin's lists. None (from before versions): never."""
+        return version is not None and version <= getattr(self, "name_version", 0)
 
 
 class PhoneOwner(Aggregate):

@@ -18,7 +18,7 @@ def on_user_registered(app: SchoolApplication, event: CloudEvent) -> bool:
 def on_profile_updated(app: SchoolApplication, event: CloudEvent) -> bool:
     data = event.data
     return app.rename_person(event_id=event.id, user_id=data["user_id"], last_name=data["last_name"],
-                             first_name=data["first_name"])
+                             first_name=data["first_name"], sequence=event.sequence)
 
 
 def on_phone_detached(app: SchoolApplication, event: CloudEvent) -> bool:

@@ -950,6 +950,23 @@ def test_a_redelivered_event_changes_nothing_and_raises_nothing_RO_5(school):
     assert school.app.process_recorder.max_notification_id() == head
 
 
+def test_an_older_profile_edit_never_replaces_a_newer_name_SC_8(school):
+    """An outside review: two edits of a name, the older one applied last (a retry after a save conflict goes to
+    the delay queue), left the admin's member list with the old name. Each says its account's version."""
+    user = school.user(last_name="Старая", first_name="Анна")
+
+    def edited(last_name: str, sequence: int) -> None:
+        handlers.on_profile_updated(school.app, make_event("identity.ProfileUpdated.v1", {
+            "user_id": user, "last_name": last_name, "first_name": "Анна", "updated_by": user, "updated_at": NOW},
+            event_id=f"identity:{sequence}:ProfileUpdated.v1", sequence=sequence))
+
+    edited("Новая", 5)
+    edited("Средняя", 4)
+    assert school.app.get_person(user).last_name == "Новая"
+    edited("Ещё новее", 6)
+    assert school.app.get_person(user).last_name == "Ещё новее"
+
+
 def test_events_that_arrive_before_what_they_depend_on_are_retried(school):
     from shared.errors import NotYet
 

@@ -46,11 +46,14 @@ class People(SchoolBase):
         return self.process_once(event_id, *changed)
 
     @once_per_event
-    def rename_person(self, *, event_id: str, user_id: uuid.UUID, last_name: str, first_name: str) -> bool:
+    def rename_person(self, *, event_id: str, user_id: uuid.UUID, last_name: str, first_name: str,
+                      sequence: int | None = None) -> bool:
         person = self.find(Person, user_id)
         if person is None:
             raise NotYet("the person's UserRegistered has not arrived yet")
-        person.rename(last_name, first_name)
+        if person.name_outdated(sequence):
+            return self.process_once(event_id)
+        person.rename(last_name, first_name, sequence)
         return self.process_once(event_id, person)
 
     @once_per_event
