@@ -3,6 +3,7 @@ RPC for chats and messages. ``actor_id`` is the gateway's verified token subject
 
 from __future__ import annotations
 
+import eventlet
 from nameko.extensions import DependencyProvider
 
 from messaging import handlers
@@ -39,6 +40,9 @@ def chat_view(chat: Chat, member_ids: list[str] | None = None, **read_alone: obj
                                     **read_alone})
 
 
+SCHOOL_ASKED_FOR = 10.0  # seconds an event handler waits for school's membership_state
+
+
 class AskSchool(DependencyProvider):
     """Per entrypoint: school, the owner of memberships, for the application to ask when its rosters would refuse
     someone who may just have joined (read-your-writes, shared/consistency.py), and when an event of a
@@ -54,7 +58,10 @@ class AskSchool(DependencyProvider):
             return None
 
         def school_membership_state(organization_id, user_id) -> dict:
-            return school.membership_state(organization_id=str(organization_id), user_id=str(user_id))
+            # bounded: a request or reply the broker lost (shared/rpc.py: not persistent) would wait for ever in a
+            # service's event handler; a TimeoutError retries the event instead (the consumer's back-off)
+            with eventlet.Timeout(SCHOOL_ASKED_FOR, TimeoutError("school did not say the membership in time")):
+                return school.membership_state(organization_id=str(organization_id), user_id=str(user_id))
 
         worker_ctx.sfera_asking = asking(school_membership=school_membership,
                                          school_membership_state=school_membership_state)

@@ -145,6 +145,30 @@ def test_a_removed_persons_late_events_never_bring_them_back_among_the_children_
     assert now.asked == 1
 
 
+def test_a_removal_that_comes_after_the_rejoin_still_takes_them_out_of_the_manual_chats_CH_6(school):
+    """A review of the ordering: a teacher removed (v2) and back by an invite (v3), the rejoin applied first, took
+    school's state as it is now (a member again) and the late removal was then older: they stayed in the manual
+    chats with the pupils that the removal takes everyone out of (a rejoin does not bring them back). School says
+    when they last left; what that leaving does is done."""
+    five = school.klass("5А")
+    pupil = school.join("student", five)
+    admin = school.join("admin")
+    teacher = uuid.uuid4()
+    now = SchoolNow()
+    now.states[str(teacher)] = {"version": 3, "active": True, "roles": ["teacher"], "class_id": None,
+                                "subjects": {}, "left_version": 2}
+    with asking(school_membership_state=now):
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=teacher, role="teacher",
+                    roles=["teacher"], class_id=None, joined_at=NOW)
+        manual = school.app.create_chat(admin, CreateChat(school.org, "Кружок", (pupil, teacher)))
+        assert str(teacher) in school.app.chat(manual.id).members
+        school.send("MemberJoined", sequence=3, organization_id=school.org, user_id=teacher, role="teacher",
+                    roles=["teacher"], class_id=None, joined_at=NOW)
+        school.send("MemberLeft", sequence=2, organization_id=school.org, user_id=teacher, left_at=NOW)
+    assert str(teacher) not in school.app.chat(manual.id).members
+    assert "organization:Школа" in member_chats(school, teacher) and now.asked == 1
+
+
 def test_a_membership_s_events_in_any_order_end_as_school_has_it_SC_7_CH_1(school):
     """A pupil moved 5А -> 6Б -> 7В, the moves applied in reverse, stayed in 6Б's chat; a teacher's assignment to a
     second class applied before the first lost the first. Events in their order ask school nothing."""

@@ -407,6 +407,7 @@ class Membership(Aggregate):
     @event("Left")
     def _left(self, organization_id: uuid.UUID, user_id: uuid.UUID, removed_by: uuid.UUID | None) -> None:
         self.active = False
+        self.left_version = self.version + 1  # this event's (the version is set after the body runs)
 
 
 class AdminChanges(Aggregate):

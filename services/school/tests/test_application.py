@@ -117,14 +117,19 @@ def test_a_membership_as_stored_now_with_its_version_for_a_consumer_that_missed_
     six, seven = school.klass(org, admin, "6Б"), school.klass(org, admin, "7В")
     teacher = school.member(org, admin, "teacher", six)
     assert school.app.membership_state(org, teacher) == {
-        "version": 1, "active": True, "roles": ["teacher"], "class_id": str(six), "subjects": {str(six): []}}
+        "version": 1, "active": True, "roles": ["teacher"], "class_id": str(six), "subjects": {str(six): []},
+        "left_version": 0}
     school.app.assign_self(teacher, org, seven, ["Физика"])
     assert school.app.membership_state(org, teacher)["subjects"] == {str(six): [], str(seven): ["Физика"]}
     assert school.app.membership_state(org, teacher)["version"] == 2
     school.app.remove_member(admin, org, teacher)
     assert school.app.membership_state(org, teacher) == {
-        "version": 3, "active": False, "roles": [], "class_id": None, "subjects": {}}
+        "version": 3, "active": False, "roles": [], "class_id": None, "subjects": {}, "left_version": 3}
     assert school.app.membership_state(org, uuid.uuid4())["version"] == 0
+    token = school.app.create_invite(admin, CreateInvite(org, "teacher", None, "7d", None, False))[1]
+    school.app.join_by_invite(token, teacher)  # back: active again, and when they last left is still said
+    assert school.app.membership_state(org, teacher) | {"roles": None, "subjects": None} == {
+        "version": 4, "active": True, "roles": None, "class_id": None, "subjects": None, "left_version": 3}
 
 
 def test_the_class_a_teachers_invite_named_is_published_as_taught_SC_6_SC_7(school):

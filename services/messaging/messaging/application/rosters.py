@@ -12,6 +12,7 @@ from typing import Any
 from messaging.application.base import Base
 from messaging.domain import ClassRoster, OrgRoster
 from shared.consistency import owner
+from shared.errors import NotYet
 from shared.store import once_per_event
 
 
@@ -113,26 +114,50 @@ class Rosters(Base):
         removed person's late MemberJoined put them back among the school's children), and one that comes
         before an earlier one applies the membership as school has it now (``_membership_now``)."""
 
+        def apply(org: OrgRoster, pending: dict) -> None:
+            self._bring_in_line(org, user_id, roles, class_id, subjects, left, pending, sequence)
+
+        return self._in_membership_order(organization_id, user_id, sequence, apply, event_id)
+
+    def _in_membership_order(self, organization_id: uuid.UUID, user_id: uuid.UUID, sequence: int | None,
+                             apply: Callable[[OrgRoster, dict], None], event_id: str) -> bool:
+        """``apply`` the event in its membership's version order (``OrgRoster.membership_turn``). School is asked
+        for the membership as stored now before the organization's turn is taken (a call that waits never holds
+        the school's roster events up); its turn decides again on what is stored by then."""
+        stored = self.find(OrgRoster, OrgRoster.create_id(organization_id))
+        now = None
+        if (stored or OrgRoster(organization_id=organization_id)).membership_turn(user_id, sequence) == "gap":
+            ask = owner("school_membership_state")
+            if ask is None:
+                raise NotYet("an earlier event of this membership is still coming, and school cannot be asked")
+            now = ask(organization_id, user_id)
+
         def change(pending: dict) -> None:
             org = self._org_roster(organization_id, pending)
             turn = org.membership_turn(user_id, sequence)
             if turn == "older":
                 return
             if turn == "gap":
-                self._membership_now(org, user_id, pending)
+                if now is None:  # another event applied meanwhile, before this one's: decided again next time
+                    raise NotYet("an earlier event of this membership is still coming")
+                self._membership_now(org, user_id, now, pending)
                 return
-            self._bring_in_line(org, user_id, roles, class_id, subjects, left, pending, sequence)
+            apply(org, pending)
 
         return self._apply(("org", organization_id), change, event_id=event_id)
 
-    def _membership_now(self, org: OrgRoster, user_id: uuid.UUID, pending: dict) -> None:
-        """The person's membership as school has it now (an event of theirs came before an earlier one): it holds
-        every event up to its version, the earlier ones still coming among them, which then change nothing. Each
-        taught class's subjects too, since a TeacherAssigned still coming (a delta) will not set them."""
-        ask = owner("school_membership_state")
-        if ask is None:
-            raise RuntimeError("school_membership_state: nobody to ask")  # the consumer retries the event
-        now = ask(org.organization_id, user_id)
+    def _membership_now(self, org: OrgRoster, user_id: uuid.UUID, now: dict, pending: dict) -> None:
+        """The person's membership as school has it now (``now``: an event of theirs came before an earlier one):
+        it holds every event up to its version, the earlier ones still coming among them, which then change
+        nothing. So it does what those would have done: leaving the school's manual chats and answered inbox
+        threads if they left since (``left_version``; a rejoin since does not bring them back), and each taught
+        class's subjects, since a TeacherAssigned still coming (a delta) will not set them. A state no newer than
+        the one applied changes nothing."""
+        kept = getattr(org, "versions", {}).get(str(user_id), 0)
+        if now["version"] <= kept:
+            return
+        if now.get("left_version", 0) > kept:
+            self._leave_school_chats(user_id, org.organization_id, pending)
         taught = now["subjects"] if now["active"] else {}
         self._bring_in_line(org, user_id, now["roles"] if now["active"] else [],
                             uuid.UUID(now["class_id"]) if now["class_id"] else None, taught,
@@ -188,14 +213,7 @@ class Rosters(Base):
         """school's TeacherAssigned: the teacher's subjects in one class (a delta of their membership), in the order
         of the membership's versions as ``update_membership``."""
 
-        def change(pending: dict) -> None:
-            org = self._org_roster(organization_id, pending)
-            turn = org.membership_turn(user_id, sequence)
-            if turn == "older":
-                return
-            if turn == "gap":
-                self._membership_now(org, user_id, pending)
-                return
+        def apply(org: OrgRoster, pending: dict) -> None:
             key = str(user_id)
             teaching = sorted({*org.teaching.get(key, []), str(class_id)})
             org.set_member(user_id, org.members.get(key, ["teacher"]), org.classes.get(key), teaching, sequence)
@@ -203,4 +221,4 @@ class Rosters(Base):
             roster.set_teacher(user_id, subjects)
             self._resync_class(roster, pending)
 
-        return self._apply(("org", organization_id), change, event_id=event_id)
+        return self._in_membership_order(organization_id, user_id, sequence, apply, event_id)

@@ -72,7 +72,7 @@ class SystemChats(Base):
                     return {"key": key, "chat_id": str(chat.id), "added": members, "removed": []}
                 chat = self.chat(existing.chat_id)
                 if existing.stale(spec.as_of):
-                    return {"key": key, "chat_id": str(chat.id), "added": [], "removed": []}
+                    return {"key": key, "chat_id": str(chat.id), "added": [], "removed": [], "set_aside": True}
                 if spec.as_of and spec.as_of > getattr(existing, "as_of", 0):
                     existing.applied(spec.as_of)
                     pending[existing.id] = existing

@@ -48,14 +48,16 @@ class Members(SchoolBase):
     def membership_state(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
         """A person's membership as stored now, with its version: what a consumer of its events applies when it
         finds one of them missing, still on its way (the events' ``sequence``: shared/contracts/envelope.py).
-        Version 0: never a member. Roles, class and subjects as the membership's events publish them."""
+        Version 0: never a member. Roles, class and subjects as the membership's events publish them;
+        ``left_version``: the version of their last leaving (0: never), whose effects a rejoin does not undo."""
         found = self.find(Membership, Membership.create_id(organization_id, user_id))
+        left_version = getattr(found, "left_version", 0)  # the last time they left: its effects outlive a rejoin
         if found is None or not found.active:
             return {"version": found.version if found else 0, "active": False, "roles": [], "class_id": None,
-                    "subjects": {}}
+                    "subjects": {}, "left_version": left_version}
         return {"version": found.version, "active": True, "roles": list(found.roles),
                 "class_id": str(found.class_id) if found.class_id else None,
-                "subjects": found.taught}
+                "subjects": found.taught, "left_version": left_version}
 
     def _existing_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
         """The membership an admin acts on; member.not_found when the person is not one."""
