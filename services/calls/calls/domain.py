@@ -180,10 +180,16 @@ class Call(Aggregate):
         p = self.participants.get(user_id)
         if p is None or not (p["connected"] or p["admitted"]):
             if p is not None and fact is not None:  # kept: the connect it came before then changes nothing
-                self._fact_seen(user_id=user_id, fact=fact)
+                self.fact_seen(user_id, fact)
             return False
         self._left(user_id=user_id, reason=reason, fact=fact)
         return True
+
+    def fact_seen(self, user_id: str, fact: list) -> None:
+        """A node's fact about the person that changes nothing now, kept for its number: an older one of that
+        node that comes after it then changes nothing either."""
+        if self.participants.get(user_id, {}).get("fact") != list(fact):
+            self._fact_seen(user_id=user_id, fact=fact)
 
     @event("MediaFactSeen")
     def _fact_seen(self, user_id: str, fact: list) -> None:

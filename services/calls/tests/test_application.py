@@ -170,9 +170,14 @@ def test_a_flapping_connections_late_connect_never_seats_a_ghost_CA_1_CA_3(app):
     sfu_fact(app, "ParticipantConnected", 9, call_id=call.id, user_id=a, room=room, node="n1")  # gone, not there
     assert not app.call(call.id).participants[str(a)]["connected"]
     app.join(a, call.id, members)  # back: the node's next facts count
-    sfu_fact(app, "ParticipantConnected", 14, call_id=call.id, user_id=a, room=room, node="n1")
+    sfu_fact(app, "ParticipantDisconnected", 14, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    assert app.call(call.id).participants[str(a)]["admitted"]  # one of no connection never cancels an admission
+    sfu_fact(app, "ParticipantConnected", 15, call_id=call.id, user_id=a, room=room, node="n1")
     assert app.call(call.id).participants[str(a)]["connected"]
-    sfu_fact(app, "ParticipantDisconnected", 15, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    sfu_fact(app, "ParticipantConnected", 17, call_id=call.id, user_id=a, room=room, node="n1")  # changes nothing
+    sfu_fact(app, "ParticipantDisconnected", 16, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
+    assert app.call(call.id).participants[str(a)]["connected"]  # older than the connect applied last: set aside
+    sfu_fact(app, "ParticipantDisconnected", 18, call_id=call.id, user_id=a, room=room, node="n1", reason="left")
     app.join(a, call.id, members)  # on another node: its numbers are its own (its clock is not the first one's)
     sfu_fact(app, "ParticipantConnected", 3, call_id=call.id, user_id=a, room=room, node="n2")
     assert app.call(call.id).participants[str(a)]["connected"]

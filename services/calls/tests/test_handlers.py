@@ -81,6 +81,8 @@ def test_a_journal_end_that_comes_before_its_start_leaves_no_call_nobody_ends_CA
     assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", lesson_id, teacher, class_id,
                                                                 2), lambda *_: None) is True
     assert app.lesson_call(lesson_id) is None
+    handlers.on_lesson(app, lesson_event("LessonPublished", lesson_id, str(uuid.uuid4()), class_id, 1))
+    assert app.lesson_info(lesson_id).facts["teacher_user_id"] == teacher  # the end's facts are newer
     assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", lesson_id, teacher, class_id,
                                                                 4), lambda *_: None) is True
     assert app.lesson_call(lesson_id) is not None and not app.lesson_call(lesson_id).ended

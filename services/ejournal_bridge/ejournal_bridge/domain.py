@@ -95,7 +95,7 @@ class Provider(Aggregate):
         refused whatever it says."""
         try:
             sent_at = datetime.fromtimestamp(int(timestamp), tz=now.tzinfo)
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError, OSError):  # OSError: a year the platform's C time refuses
             raise Unauthorized("webhook.bad_timestamp", "X-Sfera-Timestamp must be Unix seconds.") from None
         if abs(now - sent_at) > REPLAY_WINDOW:
             raise Unauthorized("webhook.stale", "This delivery is outside the replay window.",

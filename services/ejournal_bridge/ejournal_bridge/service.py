@@ -46,8 +46,8 @@ class BridgeService:
     messaging = TransientRpcProxy("messaging")
     calls = TransientRpcProxy("calls")
 
-    def chats(self, specs: list[dict]) -> None:
-        self.messaging.define_system_chats(chats=specs)
+    def chats(self, specs: list[dict]) -> list[dict]:
+        return self.messaging.define_system_chats(chats=specs)
 
     @rpc
     def ping(self) -> dict:

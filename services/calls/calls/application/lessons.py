@@ -47,8 +47,10 @@ class Lessons(CallsBase):
         """The journal ended the lesson as of ``version`` (LessonInfo.ended_after), a call under way or not."""
 
         def command() -> None:
-            info = self.find(LessonInfo, LessonInfo.create_id(lesson_id)) or LessonInfo(lesson_id=lesson_id,
-                                                                                       facts=facts)
+            info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
+            if info is None:  # the end came first: its facts are the lesson's as of its version
+                info = LessonInfo(lesson_id=lesson_id, facts=facts)
+                info.update(facts=facts, version=version)
             if getattr(info, "ended_version", 0) >= version:  # as late an end is kept already
                 return
             info.end_requested(version)

@@ -36,6 +36,8 @@ class Media(CallsBase):
                 p = call.participants[user_id]
                 if not p.get("removed") and not p["connected"]:
                     call.connected(user_id=user_id, at=utcnow(), fact=fact)
+                elif fact is not None:  # connected already: its number still counts (a late disconnect is older)
+                    call.fact_seen(user_id, fact)
 
         return self._apply_fact(call_id, event_id, change)
 
@@ -50,8 +52,8 @@ class Media(CallsBase):
             p = call.participants.get(user_id)
             if p and p["connected"]:
                 call.disconnect(user_id, reason or "left", fact)
-            elif p and fact is not None:  # before its connect (separate queues): kept, so that connect is set aside
-                call.disconnect(user_id, reason or "left", fact)
+            elif p and fact is not None:  # before its connect (separate queues): kept, so that connect is set
+                call.fact_seen(user_id, fact)  # aside; an admission since (a later session's) stays
 
         return self._apply_fact(call_id, event_id, change)
 

@@ -84,9 +84,13 @@ class Chats(BridgeBase):
                            if force or klass.chats.get(k) != d]
                 if not changed:
                     continue
-                chats(changed)
+                answers = chats(changed) or []
                 sent += len(changed)
-                recorded[klass.id] = {c["key"]: digests[c["key"]] for c in changed}
+                # a list messaging set aside (a newer one of the chat was applied: syncs of a class run at once)
+                # is not what it holds: recorded, it would make a later sync that needs that list send nothing
+                set_aside = {a.get("key") for a in answers if isinstance(a, dict) and a.get("set_aside")}
+                if kept := {c["key"]: digests[c["key"]] for c in changed if c["key"] not in set_aside}:
+                    recorded[klass.id] = kept
         finally:
             # Even when a later class failed: what was sent is not sent again (and if this save is lost, messaging's
             # command is idempotent: the chats come out the same).
