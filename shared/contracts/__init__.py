@@ -15,6 +15,7 @@ from shared.contracts.envelope import (
     contract,
     get_contract,
     make_event,
+    outdated,
     parse_event,
     registry,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "contract",
     "get_contract",
     "make_event",
+    "outdated",
     "parse_event",
     "registry",
 ]

@@ -107,6 +107,13 @@ class EnvelopeSchema(Schema):
     data = fields.Dict(required=True)
 
 
+def outdated(sequence: int | None, kept: int) -> bool:
+    """Whether an event of that ``sequence`` (its aggregate's version) is older than, or as old as, the version a
+    consumer has applied (``kept``; 0: none yet): what it says is there already, or was overtaken. An event
+    without a sequence (published before events had one) is never outdated: it applies as it comes, as before."""
+    return sequence is not None and sequence <= kept
+
+
 @dataclass(frozen=True)
 class CloudEvent:
     id: str

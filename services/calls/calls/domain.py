@@ -26,6 +26,7 @@ from datetime import datetime
 from eventsourcing.domain import Aggregate, event
 
 from shared.config import env_int
+from shared.contracts import outdated
 from shared.contracts.api.calls import (  # CA-3, CA-5, CA-9: the API says them too
     BOARD_MAX_POINTS,
     BOARD_MAX_STROKES,
@@ -174,7 +175,7 @@ class Call(Aggregate):
         the last one of that node applied: the node's connects and disconnects come through separate queues, and
         a flapping connection's late connect seated a ghost. Another node's numbers are its own: not compared."""
         last = (self.participants.get(user_id) or {}).get("fact")
-        return sequence is not None and last is not None and last[0] == node and sequence <= last[1]
+        return last is not None and last[0] == node and outdated(sequence, last[1])
 
     def disconnect(self, user_id: str, reason: str, fact: list | None = None) -> bool:
         p = self.participants.get(user_id)
@@ -337,13 +338,16 @@ class LessonInfo(Aggregate):
     """A remote lesson the e-journal published (CA-2, EJ-4): enough to start its call."""
 
     @event("Recorded")
-    def __init__(self, lesson_id: uuid.UUID, facts: dict):
+    def __init__(self, lesson_id: uuid.UUID, facts: dict, version: int | None = None):
+        """``version``: the bridge's lesson's, as of which these facts are (``update``)."""
         self.lesson_id = lesson_id
         self.facts = facts
         self.call_id: uuid.UUID | None = None
+        if version is not None:
+            self.facts_version = version
 
     @staticmethod
-    def create_id(lesson_id: uuid.UUID) -> uuid.UUID:
+    def create_id(lesson_id: uuid.UUID, **_: object) -> uuid.UUID:
         return derived_id("lesson", lesson_id)
 
     @event("Updated")
@@ -356,7 +360,7 @@ class LessonInfo(Aggregate):
     def facts_outdated(self, version: int | None) -> bool:
         """Whether facts of that lesson version are older than (or as old as) those kept: a late LessonPublished
         after LessonCancelled made a cancelled lesson startable again. None (from before versions): never."""
-        return version is not None and version <= getattr(self, "facts_version", 0)
+        return outdated(version, getattr(self, "facts_version", 0))
 
     @event("EndRequested")
     def end_requested(self, version: int) -> None:

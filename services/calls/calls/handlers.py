@@ -61,11 +61,11 @@ def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
         return False
     lesson_id, facts, cancelled = lesson_facts(event)
     app.keep_lesson(lesson_id, facts, cancelled, event.sequence)
-    teacher = event.data.get("teacher_user_id")
-    if app.lesson_info(lesson_id).ended_after(event.sequence):  # the journal ended it after this was asked
+    teacher, info = event.data.get("teacher_user_id"), app.lesson_info(lesson_id)
+    if info.ended_after(event.sequence):  # the journal ended it after this was asked
         log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": "lesson.ended_since"})
     elif teacher:
-        chat_id = lesson_chat(str(teacher), app.lesson_info(lesson_id).facts)
+        chat_id = lesson_chat(str(teacher), info.facts)
         try:
             app.start_lesson(None, lesson_id, chat_id, by_journal=True)
         except DomainError as exc:

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from eventsourcing.domain import Aggregate, event
 
 from shared.compare import same_secret
+from shared.contracts import outdated
 from shared.contracts.api.identity import SEXES  # ID-5: the API says them too
 from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
 
@@ -376,7 +377,7 @@ class ChatCircle(Aggregate):
         """Whether this person's place in the chat is known as of that chat version or a later one: an event of an
         older version (its events come through separate queues, in any order) then changes nothing. An event
         without a version (from before they had one) is applied as it comes."""
-        return version is not None and version <= getattr(self, "versions", {}).get(chat_id, 0)
+        return outdated(version, getattr(self, "versions", {}).get(chat_id, 0))
 
     @event("Entered")
     def enter(self, chat_id: uuid.UUID, version: int | None = None) -> None:

@@ -25,6 +25,7 @@ from datetime import datetime
 from eventsourcing.domain import Aggregate, event
 
 # The limits of messages and attachments are part of messaging's API contract (the gateway checks them too).
+from shared.contracts import outdated
 from shared.contracts.api.messaging import ATTACHMENT_KINDS, MAX_TEXT, POLL_OPTIONS, attachment_max_bytes
 from shared.errors import Forbidden, Gone, Invalid, NotFound
 from shared.uploads import is_executable
@@ -560,6 +561,17 @@ class PersonName(Aggregate):
         self.named_at = at
 
 
+def membership_turn(kept: int, sequence: int | None) -> str:
+    """Where an event about a person's membership, of that version (``sequence``), stands against the version
+    applied (``kept``, OrgRoster.membership_version): "older" (or the same: what it says is here already), "next"
+    (the one after: apply it), "gap" (one before it has not come yet: it is still on its way, or held by a retry;
+    applying it alone could leave a delta out, and the one still coming would undo it), or "unordered" (no
+    sequence: an event published before events had one, applied as it comes, as before)."""
+    if sequence is None:
+        return "unordered"
+    return "older" if outdated(sequence, kept) else "next" if sequence == kept + 1 else "gap"
+
+
 class OrgRoster(Aggregate):
     """An organization's members and roles, its settings, and its chats that follow the roster."""
 
@@ -598,16 +610,9 @@ class OrgRoster(Aggregate):
         if version is not None:
             self.__dict__.setdefault("versions", {})[key] = version
 
-    def membership_turn(self, user_id: uuid.UUID, sequence: int | None) -> str:
-        """Where an event about the person's membership, of that version (``sequence``), stands against the
-        version kept: "older" (or the same: what it says is here already), "next" (the one after: apply it),
-        "gap" (one before it has not come yet: it is still on its way, or held by a retry; applying it alone
-        could leave a delta out, and the one still coming would undo it), or "unordered" (no sequence: an
-        event published before events had one, applied as it comes, as before)."""
-        if sequence is None:
-            return "unordered"
-        kept = getattr(self, "versions", {}).get(str(user_id), 0)
-        return "older" if sequence <= kept else "next" if sequence == kept + 1 else "gap"
+    def membership_version(self, user_id: uuid.UUID) -> int:
+        """The person's school membership version applied here (0: none yet, or from before versions)."""
+        return getattr(self, "versions", {}).get(str(user_id), 0)
 
     @event("SettingsChanged")
     def change_settings(self, settings: dict[str, bool], version: int | None = None) -> None:
@@ -619,7 +624,7 @@ class OrgRoster(Aggregate):
     def settings_outdated(self, version: int | None) -> bool:
         """Whether settings of that organization version are older than (or as old as) those kept: the later
         report of an earlier save (a retry, a replay) would switch back what an admin has since changed."""
-        return version is not None and version <= getattr(self, "settings_version", 0)
+        return outdated(version, getattr(self, "settings_version", 0))
 
     @event("ChatFollowing")
     def follow(self, chat_id: uuid.UUID) -> None:

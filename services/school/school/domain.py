@@ -21,6 +21,7 @@ from datetime import date, datetime
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.contracts import outdated
 from shared.errors import Conflict, Forbidden, Gone, Invalid
 
 NAMESPACE = uuid.UUID("0b7e7f3c-7a8f-4d5e-9a44-3c1f8d2e6b10")
@@ -66,7 +67,7 @@ class Person(Aggregate):
     def name_outdated(self, version: int | None) -> bool:
         """Whether a name of that account version is older than (or as old as) the one kept: a retried older
         edit applied last left the old name in the admin's lists. None (from before versions): never."""
-        return version is not None and version <= getattr(self, "name_version", 0)
+        return outdated(version, getattr(self, "name_version", 0))
 
 
 class PhoneOwner(Aggregate):

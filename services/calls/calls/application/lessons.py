@@ -31,9 +31,7 @@ class Lessons(CallsBase):
         def command() -> bool:
             info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
             if info is None:
-                info = LessonInfo(lesson_id=lesson_id, facts=facts)
-                if sequence is not None:
-                    info.update(facts=facts, version=sequence)
+                info = LessonInfo(lesson_id=lesson_id, facts=facts, version=sequence)
             elif not info.facts_outdated(sequence) and (info.facts != facts or sequence is not None):
                 info.update(facts=facts, version=sequence)
             if event_id is not None:
@@ -49,8 +47,7 @@ class Lessons(CallsBase):
         def command() -> None:
             info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
             if info is None:  # the end came first: its facts are the lesson's as of its version
-                info = LessonInfo(lesson_id=lesson_id, facts=facts)
-                info.update(facts=facts, version=version)
+                info = LessonInfo(lesson_id=lesson_id, facts=facts, version=version)
             if getattr(info, "ended_version", 0) >= version:  # as late an end is kept already
                 return
             info.end_requested(version)

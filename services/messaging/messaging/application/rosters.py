@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from messaging.application.base import Base
-from messaging.domain import ClassRoster, OrgRoster
+from messaging.domain import ClassRoster, OrgRoster, membership_turn
 from shared.consistency import owner
+from shared.contracts import outdated
 from shared.errors import NotYet
 from shared.store import once_per_event
 
@@ -110,7 +111,7 @@ class Rosters(Base):
                           event_id: str, sequence: int | None = None) -> bool:
         """A person's roles, class and taught classes (``subjects`` by class id) in the organization as they are
         now (none once they ``left``); every chat that follows these rosters is brought in line. In the order of
-        the membership's versions (``sequence``, OrgRoster.membership_turn): an older event changes nothing (a
+        the membership's versions (``sequence``, ``membership_turn``): an older event changes nothing (a
         removed person's late MemberJoined put them back among the school's children), and one that comes
         before an earlier one applies the membership as school has it now (``_membership_now``)."""
 
@@ -121,12 +122,12 @@ class Rosters(Base):
 
     def _in_membership_order(self, organization_id: uuid.UUID, user_id: uuid.UUID, sequence: int | None,
                              apply: Callable[[OrgRoster, dict], None], event_id: str) -> bool:
-        """``apply`` the event in its membership's version order (``OrgRoster.membership_turn``). School is asked
+        """``apply`` the event in its membership's version order (``messaging.domain.membership_turn``). School is asked
         for the membership as stored now before the organization's turn is taken (a call that waits never holds
         the school's roster events up); its turn decides again on what is stored by then."""
         stored = self.find(OrgRoster, OrgRoster.create_id(organization_id))
         now = None
-        if (stored or OrgRoster(organization_id=organization_id)).membership_turn(user_id, sequence) == "gap":
+        if membership_turn(stored.membership_version(user_id) if stored else 0, sequence) == "gap":
             ask = owner("school_membership_state")
             if ask is None:
                 raise NotYet("an earlier event of this membership is still coming, and school cannot be asked")
@@ -134,7 +135,7 @@ class Rosters(Base):
 
         def change(pending: dict) -> None:
             org = self._org_roster(organization_id, pending)
-            turn = org.membership_turn(user_id, sequence)
+            turn = membership_turn(org.membership_version(user_id), sequence)
             if turn == "older":
                 return
             if turn == "gap":
@@ -153,8 +154,8 @@ class Rosters(Base):
         threads if they left since (``left_version``; a rejoin since does not bring them back), and each taught
         class's subjects, since a TeacherAssigned still coming (a delta) will not set them. A state no newer than
         the one applied changes nothing."""
-        kept = getattr(org, "versions", {}).get(str(user_id), 0)
-        if now["version"] <= kept:
+        kept = org.membership_version(user_id)
+        if outdated(now["version"], kept):
             return
         if now.get("left_version", 0) > kept:
             self._leave_school_chats(user_id, org.organization_id, pending)
