@@ -1,6 +1,8 @@
 # Sfera: `make run` starts the platform, `make test` runs every test. See README.md.
 SHELL := /bin/bash
 VENV  := .venv
+# Two workers (pytest-xdist), each with its own brokers and platforms; PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -31,7 +33,7 @@ demo: setup  ## `run` plus the simulated e-journals (regions 16, 77), region 16'
 	@$(PY) -m tools.devstack demo
 
 test: setup  ## every test: unit, integration (SQLite + PostgreSQL), end to end, reliability
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: setup  ## only the fast unit tests
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)

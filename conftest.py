@@ -46,6 +46,16 @@ def postgres(infra_dir: Path) -> Iterator[Postgres]:
     server.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two workers (pytest-xdist, ``--dist loadgroup``), each with its own RabbitMQ and
+    PostgreSQL. A work unit is a test module, so a module's fixtures start once; the end-to-end and browser tests
+    are one unit each, their package's platform started once (not once on each worker)."""
+    for item in items:
+        parts = item.nodeid.split("::", 1)[0].split("/")
+        shared_platform = parts[0] == "tests" and len(parts) > 2 and parts[1] in ("e2e", "web")
+        item.add_marker(pytest.mark.xdist_group("/".join(parts[:2]) if shared_platform else "/".join(parts)))
+
+
 def _store_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     env = {"SFERA_VAR_DIR": str(tmp_path / "var"), "PERSISTENCE": kind}
     if kind == "postgres":

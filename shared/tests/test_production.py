@@ -60,7 +60,8 @@ def test_each_repository_default_is_refused(name):
     ("SFERA_JWT_SECRET", "short"),
     ("SFERA_LINK_SECRET", "dev-only-code-secret-change-me"),
     ("SFERA_SECRETS_KEYS", "not-a-fernet-key"),
-    ("SFERA_SECRETS_KEYS", f"{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()},{DEV_SECRETS_KEY}"),
+    # a fixed key (it names the test: the same on every pytest-xdist worker) beside the development one
+    ("SFERA_SECRETS_KEYS", f"{base64.urlsafe_b64encode(bytes(range(32))).decode()},{DEV_SECRETS_KEY}"),
     ("SFERA_SMS_ADAPTER", "devinbox"),
     ("SFERA_PUBLIC_URL", "http://sfera.example.org"),
     ("SFERA_SFU_URL", "ws://sfu.example.org/ws"),

@@ -10,6 +10,9 @@ root=$(pwd)
 node_dir=$(bash tools/bootstrap/node.sh)
 export PATH="$node_dir:$PATH"
 cd web
+# One install or build at a time (the test workers each ask for the build; the second then finds the stamp current).
+exec 9>"$root/web/.build.lock"
+flock 9
 
 hash_of() { (cd "$root/web" && find "$@" -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); }
 
@@ -22,10 +25,12 @@ fi
 
 case "${1:-build}" in
   dev)
+    exec 9>&-
     exec npm run dev -- --host 127.0.0.1
     ;;
   npm)
     shift
+    exec 9>&-
     exec npm "$@"
     ;;
   build)

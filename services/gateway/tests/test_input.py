@@ -16,6 +16,8 @@ from .conftest import FakeRpc, bearer
 pytestmark = pytest.mark.unit
 
 SIGN_IN = "/api/v1/auth/sign-in-codes"
+# An id nobody has; fixed, as it names parametrized tests (the same on every pytest-xdist worker).
+UNKNOWN = "0b7e3c4d-5a61-4f28-8d9e-2c4f6a8b1e07"
 
 
 @pytest.fixture
@@ -163,7 +165,7 @@ def test_unknown_methods_do_not_add_metric_series(client):
 # -- security headers -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/api/v1/me", "/nowhere", "/metrics", "/openapi.json", "/docs",
-                                  f"/call/{uuid.uuid4()}", "/"])
+                                  f"/call/{UNKNOWN}", "/"])
 def test_every_response_carries_the_security_headers(client, path):
     response = client.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -198,8 +200,8 @@ def test_invalid_history_paging_is_a_400(client, rpc, query):
     assert rpc.calls == []
 
 
-@pytest.mark.parametrize("path", ["/organizations?country=RU&city=Kazan", f"/channels/{uuid.uuid4()}/posts",
-                                  f"/organizations/{uuid.uuid4()}/members"])
+@pytest.mark.parametrize("path", ["/organizations?country=RU&city=Kazan", f"/channels/{UNKNOWN}/posts",
+                                  f"/organizations/{UNKNOWN}/members"])
 @pytest.mark.parametrize("cursor", ["garbage", "%%%", "cDE", "Zm9vYmFy", "x" * 700])
 def test_a_cursor_no_page_gave_is_a_400(client, rpc, path, cursor):
     sep = "&" if "?" in path else "?"
