@@ -13,6 +13,11 @@ ROLES = ("admin", "teacher", "student", "parent")
 ORG_KINDS = ("school", "college")
 
 
+PARENT_CLASSES = ("The classes a parent is a parent in (RO-5, PL-7): each class a child of theirs studies in (siblings "
+                  "in two classes: both), or the one an admin admitted them to; empty for someone who is no parent. "
+                  "Absent from events published before it was said: then a parent's is their class_id.")
+
+
 class MembershipState(DataSchema):
     organization_id = fields.UUID(required=True)
     user_id = fields.UUID(required=True)
@@ -20,6 +25,8 @@ class MembershipState(DataSchema):
                         metadata={"description": "All the person's roles here after the change (RO-6)."})
     class_id = fields.UUID(load_default=None, allow_none=True,
                            metadata={"description": "A student's class; a parent's child's class."})
+    parent_classes = fields.List(fields.UUID(), load_default=None, allow_none=True,
+                                 metadata={"description": PARENT_CLASSES})
     subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict,
                            metadata={"description": "The classes a teacher teaches, by class id, each with its "
                                                     "subjects (SC-7); the class a teacher's invite named is among "
@@ -88,6 +95,8 @@ class MemberJoinedV1(DataSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=list)
     class_id = fields.UUID(load_default=None, allow_none=True)
+    parent_classes = fields.List(fields.UUID(), load_default=None, allow_none=True,
+                                 metadata={"description": PARENT_CLASSES})
     subjects = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), load_default=dict,
                            metadata={"description": "The classes a teacher teaches, by class id, each with its "
                                                     "subjects (SC-7); the class a teacher's invite named is among "

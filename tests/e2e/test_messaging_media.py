@@ -100,7 +100,7 @@ def test_reports_reach_the_school_admins_who_remove_the_message(api, klass, clas
         403, "organization.role_required")
     api.ok("POST", f"/reports/{report['report_id']}/resolution", admin["access_token"],
            json={"resolution": "message_removed"})
-    history = api.ok("GET", f"/chats/{class_chat}/messages?after={rude['seq'] - 1}&limit=1", b["access_token"])
+    history = api.ok("GET", f"/chats/{class_chat}/messages?before={rude['seq'] + 1}&limit=1", b["access_token"])
     assert history["items"][0]["deleted"] and history["items"][0]["text"] == ""
 
 

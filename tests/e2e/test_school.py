@@ -330,6 +330,36 @@ def test_parents_become_members_through_their_children_RO_5(api, school):
     assert child["user_id"] in classmates and school["other"]["user_id"] not in classmates
 
 
+def test_a_parent_of_siblings_in_two_classes_belongs_to_both_RO_5_PL_7(api, school):
+    """Siblings in 5А and 6Б, one parent following both links: a parent in both classes, in their own membership,
+    in what they may see, and in the admin's list of each class (was: the first child's class only, and 403
+    organization.class_only for the second child's class)."""
+    parent = api.person("Борисова", "Мама", "1984-02-02", "female")
+    for child in (school["students"][1], school["other"]):
+        eventually(lambda c=child: api.call("GET", "/me/parent-invite", c["access_token"]).status_code == 200,
+                   what="identity to learn from school's MemberJoined that this is a student")
+        token = api.ok("GET", "/me/parent-invite", child["access_token"])["token"]
+        api.ok("POST", f"/parent-invites/{token}/confirmation", parent["access_token"], status=201,
+               json={"consent": True})
+
+    def both_classes():
+        orgs = api.ok("GET", "/me/organizations", parent["access_token"])
+        found = [o["membership"] for o in orgs if o["organization"]["organization_id"] == school["org"]]
+        return found if found and set(found[0]["parent_classes"]) == {school["five"], school["six"]} else None
+
+    (membership,) = eventually(both_classes, what="school to make the parent a parent in both children's classes")
+    assert membership["roles"] == ["parent"] and membership["class_id"] == school["five"]
+    me = api.ok("GET", "/me", parent["access_token"])["user_id"]
+    sixth = {m["user_id"] for m in api.ok("GET", f"/organizations/{school['org']}/members?class_id={school['six']}",
+                                          parent["access_token"])["items"]}
+    assert school["other"]["user_id"] in sixth
+    for klass in ("five", "six"):
+        listed = {m["user_id"]: m for m in api.ok(
+            "GET", f"/organizations/{school['org']}/members?class_id={school[klass]}",
+            school["admin"]["access_token"])["items"]}
+        assert set(listed[me]["parent_classes"]) == {school["five"], school["six"]}
+
+
 def test_one_article_and_one_channel_by_id_for_the_readers_of_the_list_SC_11_SC_12(api, school):
     """GET /articles/{id} and /channels/{id}: the web client read the whole list to find one (issue #17). The same
     rules as the lists: a draft only its author and admins; another school's member is refused; an id grants

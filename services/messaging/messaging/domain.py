@@ -597,9 +597,10 @@ class OrgRoster(Aggregate):
 
     @event("MemberSet")
     def set_member(self, user_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
-                   teaching: list[str], version: int | None = None) -> None:
+                   teaching: list[str], version: int | None = None, parent_classes: list[str] | None = None) -> None:
         """``version``: the person's school membership as of which this is (its events' ``sequence``); None in
-        events from before it was kept, and from an event that did not say."""
+        events from before it was kept, and from an event that did not say. ``parent_classes``: the classes they
+        are a parent in (None: as kept)."""
         key = str(user_id)
         for table, value in ((self.members, roles), (self.classes, str(class_id) if class_id else None),
                              (self.teaching, teaching)):
@@ -607,8 +608,22 @@ class OrgRoster(Aggregate):
                 table[key] = value
             else:
                 table.pop(key, None)
+        if parent_classes is not None:
+            parenting = self.__dict__.setdefault("parenting", {})
+            if parent_classes:
+                parenting[key] = list(parent_classes)
+            else:
+                parenting.pop(key, None)
         if version is not None:
             self.__dict__.setdefault("versions", {})[key] = version
+
+    def parent_classes(self, user_id: uuid.UUID) -> list[str]:
+        """The classes the person is a parent in (RO-5, PL-7); kept from before: their one class, as a parent."""
+        key = str(user_id)
+        kept = getattr(self, "parenting", {}).get(key)
+        if kept is not None:
+            return list(kept)
+        return [self.classes[key]] if "parent" in self.members.get(key, []) and key in self.classes else []
 
     def membership_version(self, user_id: uuid.UUID) -> int:
         """The person's school membership version applied here (0: none yet, or from before versions)."""

@@ -47,7 +47,8 @@ def _membership(app: MessagingApplication, event: CloudEvent, left: bool) -> boo
     roles: list[str] = [] if left else (data.get("roles") or [data["role"]])
     return app.update_membership(data["organization_id"], data["user_id"], roles,
                                  None if left else data.get("class_id"), data.get("subjects") or {}, left,
-                                 event_id=event.id, sequence=event.sequence)
+                                 event_id=event.id, sequence=event.sequence,
+                                 parent_classes=None if left else data.get("parent_classes"))
 
 
 def on_member_joined(app: MessagingApplication, event: CloudEvent) -> bool:

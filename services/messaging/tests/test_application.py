@@ -315,6 +315,60 @@ def test_subject_chats_and_the_class_teachers_three_are_idempotent_by_key_CH_2(s
         school.app.ensure_system_chat(EnsureSystemChat("subject", school.org, five, teacher, None))
 
 
+def test_a_parent_of_children_in_two_classes_is_in_both_classes_parents_chats_CH_1_EJ_3_PL_7(school):
+    """Siblings in 5А and 6Б: school says the parent is a parent in both (parent_classes); they are in both
+    classes' parents' chats (was: the one class of their membership's class_id). The list shrinking takes them out
+    of that class's; their leaving, out of both; an event from before school said keeps its one class."""
+    five, six = school.klass("5А"), school.klass("6Б")
+    teacher, parent = school.join("teacher"), uuid.uuid4()
+    chats = [school.app.ensure_system_chat(EnsureSystemChat("class_parents", school.org, k, teacher))
+             for k in (five, six)]
+
+    def in_chats() -> list[bool]:
+        return [str(parent) in school.app.chat(c.id).members for c in chats]
+
+    school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=parent, role="parent",
+                roles=["parent"], class_id=five, parent_classes=[five], joined_at=NOW)
+    assert in_chats() == [True, False]
+    school.send("MemberRoleChanged", sequence=2, organization_id=school.org, user_id=parent, roles=["parent"],
+                class_id=five, parent_classes=[five, six], changed_by=parent, changed_at=NOW)
+    assert in_chats() == [True, True]
+    school.send("MemberJoined", sequence=3, organization_id=school.org, user_id=parent, role="admin",
+                roles=["parent", "admin"], class_id=five, parent_classes=[five, six], joined_at=NOW)
+    assert in_chats() == [True, True]
+    school.send("TeacherAssigned", sequence=4, organization_id=school.org, class_id=five, user_id=parent,
+                subjects=["Музыка"], assigned_at=NOW)  # a delta: their parent classes stay
+    assert in_chats() == [True, True]
+    school.send("MemberRoleChanged", sequence=5, organization_id=school.org, user_id=parent, roles=["parent"],
+                class_id=six, parent_classes=[six], changed_by=parent, changed_at=NOW)
+    assert in_chats() == [False, True]
+    school.send("MemberLeft", sequence=6, organization_id=school.org, user_id=parent, left_at=NOW)
+    assert in_chats() == [False, False]
+    before = uuid.uuid4()  # published before school said parent_classes
+    school.send("MemberJoined", organization_id=school.org, user_id=before, role="parent", roles=["parent"],
+                class_id=six, joined_at=NOW)
+    assert [str(before) in school.app.chat(c.id).members for c in chats] == [False, True]
+
+
+def test_a_parents_events_out_of_order_end_in_every_class_school_says_PL_7_CH_1(school):
+    """A parent's second class applied before the event that made them a parent: messaging asks school for the
+    membership now, and its parent_classes put them in both classes' parents' chats."""
+    five, six = school.klass("5А"), school.klass("6Б")
+    teacher, parent = school.join("teacher"), uuid.uuid4()
+    chats = [school.app.ensure_system_chat(EnsureSystemChat("class_parents", school.org, k, teacher))
+             for k in (five, six)]
+    now = SchoolNow()
+    now.states[str(parent)] = {"version": 2, "active": True, "roles": ["parent"], "class_id": str(five),
+                               "parent_classes": [str(five), str(six)], "subjects": {}, "left_version": 0}
+    with asking(school_membership_state=now):
+        school.send("MemberRoleChanged", sequence=2, organization_id=school.org, user_id=parent, roles=["parent"],
+                    class_id=five, parent_classes=[five, six], changed_by=parent, changed_at=NOW)
+        school.send("MemberJoined", sequence=1, organization_id=school.org, user_id=parent, role="parent",
+                    roles=["parent"], class_id=five, parent_classes=[five], joined_at=NOW)
+    assert [str(parent) in school.app.chat(c.id).members for c in chats] == [True, True]
+    assert now.asked == 1
+
+
 # -- CH-3 manual chats, CH-1 dialogs --------------------------------------------------------------------
 
 

@@ -315,6 +315,8 @@ class GraduationYear(Aggregate):
 
 # -- members -------------------------------------------------------------------------
 
+UNPLACED = "unplaced"  # the roster of pupils and parents with no class here yet (from the e-journal, EJ-2)
+
 
 def taught_classes(roles: list[str], class_id: uuid.UUID | None,
                    subjects: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -342,6 +344,7 @@ class Membership(Aggregate):
         self.user_id = user_id
         self.roles = [role]
         self.class_id = class_id
+        self.parent_of = [str(class_id)] if role == "parent" and class_id is not None else []
         self.subjects: dict[str, list[str]] = {}
         self.active = True
 
@@ -358,6 +361,38 @@ class Membership(Aggregate):
         """The classes this member teaches, each with its subjects (``taught_classes``)."""
         return taught_classes(self.roles, self.class_id, self.subjects)
 
+    @property
+    def parent_classes(self) -> list[str]:
+        """RO-5, PL-7: the classes a parent is a parent in: each class where a child of theirs studies (siblings in
+        two classes: both), or the one an admin admitted them to. ``class_id`` stays one of them for a parent (a
+        pupil's own class for a pupil who is a parent too)."""
+        return list(self.parent_of) if self.has("parent") else []
+
+    @property
+    def groups(self) -> set[str]:
+        """The rosters this member is in (``Roster``): staff, the class they study in, the classes they are a parent
+        in; a pupil or parent with no class here yet is unplaced (EJ-2). None once they left."""
+        if not self.active:
+            return set()
+        groups = {"staff"} if {"admin", "teacher"} & set(self.roles) else set()
+        if "student" in self.roles:
+            groups.add(str(self.class_id) if self.class_id is not None else UNPLACED)
+        if "parent" in self.roles:
+            groups.update(self.parent_of or [UNPLACED])
+        return groups
+
+    def _parent_of(self, roles: list[str], class_id: uuid.UUID | None, said: list[str] | None) -> list[str]:
+        """The parent's classes after an event that carries ``said`` (None: an event from before they were kept, or
+        a command that does not say: the classes kept while ``class_id`` is one of them, else ``class_id``)."""
+        if "parent" not in roles:
+            return []
+        if said is not None:
+            return list(said)
+        kept = list(getattr(self, "parent_of", []))
+        if "student" in roles or (class_id is not None and str(class_id) in kept):
+            return kept
+        return [str(class_id)] if class_id is not None else []
+
     # Every event below carries the organization, the person and the state after
     # it (roles, class, subjects): the outbox maps each one on its own.
 
@@ -370,26 +405,38 @@ class Membership(Aggregate):
         self.active = True
         self.roles = roles
         self.class_id = class_id
+        self.parent_of = [str(class_id)] if role == "parent" and class_id is not None else []
         self.subjects = {}
 
     def add_role(self, role: str, class_id: uuid.UUID | None, via: str = "admin") -> None:
         roles = self.roles if role in self.roles else [*self.roles, role]
         new_class = class_id if class_id is not None and role in ("student", "parent") else self.class_id
-        self._role_added(self.organization_id, self.user_id, role, roles, new_class, self.subjects, via)
+        parent_of = self.parent_classes
+        if role == "parent" and class_id is not None and str(class_id) not in parent_of:
+            parent_of = [str(class_id)] if "parent" not in self.roles else [*parent_of, str(class_id)]
+        self._role_added(self.organization_id, self.user_id, role, roles, new_class, self.subjects, via,
+                         self._parent_of(roles, new_class, parent_of))
 
     @event("RoleAdded")
     def _role_added(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str, roles: list[str],
-                    class_id: uuid.UUID | None, subjects: dict[str, list[str]], via: str) -> None:
+                    class_id: uuid.UUID | None, subjects: dict[str, list[str]], via: str,
+                    parent_classes: list[str] | None = None) -> None:
+        self.parent_of = self._parent_of(roles, class_id, parent_classes)
         self.roles = roles
         self.class_id = class_id
 
-    def change(self, roles: list[str], class_id: uuid.UUID | None, changed_by: uuid.UUID) -> None:
+    def change(self, roles: list[str], class_id: uuid.UUID | None, changed_by: uuid.UUID,
+               parent_classes: list[str] | None = None) -> None:
+        """``parent_classes``: a parent's classes (``parent_classes``); not said: as ``_parent_of`` keeps them."""
         subjects = self.subjects if "teacher" in roles else {}
-        self._changed(self.organization_id, self.user_id, roles, class_id, subjects, changed_by)
+        self._changed(self.organization_id, self.user_id, roles, class_id, subjects, changed_by,
+                      self._parent_of(roles, class_id, parent_classes))
 
     @event("Changed")
     def _changed(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],
-                 class_id: uuid.UUID | None, subjects: dict[str, list[str]], changed_by: uuid.UUID) -> None:
+                 class_id: uuid.UUID | None, subjects: dict[str, list[str]], changed_by: uuid.UUID,
+                 parent_classes: list[str] | None = None) -> None:
+        self.parent_of = self._parent_of(roles, class_id, parent_classes)
         self.roles = roles
         self.class_id = class_id
         self.subjects = subjects

@@ -24,7 +24,7 @@ import sys
 import uuid
 from typing import Any
 
-from school.domain import Membership, Organization, Person, Roster, city_key
+from school.domain import UNPLACED, Membership, Organization, Person, Roster, city_key
 from shared.projection import Db, Projection, handles, text_or_none
 from shared.regions import region_names
 from shared.textsearch import (
@@ -201,6 +201,15 @@ class SchoolProjection(Projection):
 # -- queries ----------------------------------------------------------------------------------------------------
 
 
+def parent_classes(roles: list[str], class_id: str | None, groups: str) -> list[uuid.UUID]:
+    """A parent's classes (``Membership.parent_classes``) from the member row: the classes among their rosters
+    (``groups``), but the one a pupil who is a parent too studies in."""
+    if "parent" not in roles:
+        return []
+    studying = class_id if "student" in roles else None
+    return [uuid.UUID(g) for g in groups.strip("|").split("|") if g and g not in ("staff", UNPLACED, studying)]
+
+
 def members_page(db: Db, organization_id: uuid.UUID, groups: list[str] | None, after: str | None, limit: int,
                  staff_view: bool) -> tuple[list[dict], str | None]:
     """Active members of the organization in any of ``groups`` (rosters; None: in any roster), after the
@@ -211,7 +220,8 @@ def members_page(db: Db, organization_id: uuid.UUID, groups: list[str] | None, a
         in_groups, params = "m.groups <> '|'", []
     else:  # roster names are "staff", "unplaced" and class ids: nothing LIKE reads as a wildcard
         in_groups, params = "(" + " OR ".join("m.groups LIKE ?" for _ in groups) + ")", [f"%|{g}|%" for g in groups]
-    rows = db.rows("SELECT m.user_id, m.last_name, m.first_name, m.roles, m.class_id, m.subjects, m.sort_key "
+    rows = db.rows("SELECT m.user_id, m.last_name, m.first_name, m.roles, m.class_id, m.subjects, m.sort_key, "
+                   "m.groups "
                    "FROM {members} m WHERE m.organization_id = ? AND m.active = 1 AND m.sort_key > ? AND "
                    + in_groups + " ORDER BY m.sort_key LIMIT ?",
                    (str(organization_id), after or "", *params, limit + 1))
@@ -221,6 +231,7 @@ def members_page(db: Db, organization_id: uuid.UUID, groups: list[str] | None, a
                                 "first_name": row["first_name"], "roles": json.loads(row["roles"])}
         if staff_view:
             item.update(class_id=uuid.UUID(row["class_id"]) if row["class_id"] else None,
+                        parent_classes=parent_classes(item["roles"], row["class_id"], row["groups"]),
                         subjects=json.loads(row["subjects"]))
         items.append(item)
     return items, (rows[limit - 1]["sort_key"] if len(rows) > limit else None)

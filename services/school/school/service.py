@@ -55,7 +55,7 @@ def class_view(c: SchoolClass, graduated: bool) -> dict:
 
 
 def membership_view(m: Membership) -> dict:
-    return schemas.MembershipView().dump(vars(m))
+    return schemas.MembershipView().dump({**vars(m), "parent_classes": m.parent_classes})
 
 
 def invite_view(invite: InviteLink, token: str) -> dict:

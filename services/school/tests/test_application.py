@@ -12,7 +12,7 @@ import pytest
 
 from school import handlers
 from school.application import CONSOLE, SchoolApplication, sanitize_html
-from school.domain import Organization, OrganizationApplication
+from school.domain import Organization, OrganizationApplication, Roster
 from school.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.contracts.api.school import (
@@ -117,19 +117,21 @@ def test_a_membership_as_stored_now_with_its_version_for_a_consumer_that_missed_
     six, seven = school.klass(org, admin, "6Б"), school.klass(org, admin, "7В")
     teacher = school.member(org, admin, "teacher", six)
     assert school.app.membership_state(org, teacher) == {
-        "version": 1, "active": True, "roles": ["teacher"], "class_id": str(six), "subjects": {str(six): []},
-        "left_version": 0}
+        "version": 1, "active": True, "roles": ["teacher"], "class_id": str(six), "parent_classes": [],
+        "subjects": {str(six): []}, "left_version": 0}
     school.app.assign_self(teacher, org, seven, ["Физика"])
     assert school.app.membership_state(org, teacher)["subjects"] == {str(six): [], str(seven): ["Физика"]}
     assert school.app.membership_state(org, teacher)["version"] == 2
     school.app.remove_member(admin, org, teacher)
     assert school.app.membership_state(org, teacher) == {
-        "version": 3, "active": False, "roles": [], "class_id": None, "subjects": {}, "left_version": 3}
+        "version": 3, "active": False, "roles": [], "class_id": None, "parent_classes": [], "subjects": {},
+        "left_version": 3}
     assert school.app.membership_state(org, uuid.uuid4())["version"] == 0
     token = school.app.create_invite(admin, CreateInvite(org, "teacher", None, "7d", None, False))[1]
     school.app.join_by_invite(token, teacher)  # back: active again, and when they last left is still said
     assert school.app.membership_state(org, teacher) | {"roles": None, "subjects": None} == {
-        "version": 4, "active": True, "roles": None, "class_id": None, "subjects": None, "left_version": 3}
+        "version": 4, "active": True, "roles": None, "class_id": None, "parent_classes": [], "subjects": None,
+        "left_version": 3}
 
 
 def test_the_class_a_teachers_invite_named_is_published_as_taught_SC_6_SC_7(school):
@@ -896,6 +898,52 @@ def test_unlinking_one_of_two_children_takes_the_parent_out_of_that_childs_class
     assert (_last_change(school, parent)["class_id"], _last_change(school, parent)["roles"]) == (six, ["parent"])
     assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, five)[0]}
     assert str(parent) in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
+
+
+def test_a_parent_of_children_in_two_classes_is_a_parent_in_both_RO_5_PL_7(school):
+    """Siblings in two classes of one school: their parent is a parent in both, in the admin's lists, in their own
+    view, in the events messaging's parents' chats follow and in the state messaging asks for (was: the first
+    child's class only). Appointed an admin they stay in both; the siblings moved into one class, in that one."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    classmate = school.member(org, admin, "student", six)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 51))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 52))
+    membership = school.app.membership(org, parent)
+    assert (membership.class_id, membership.parent_classes) == (five, [str(five), str(six)])
+    for klass in (five, six):
+        listed = {m["user_id"]: m for m in school.app.members(admin, org, klass)[0]}
+        assert {str(c) for c in listed[str(parent)]["parent_classes"]} == {str(five), str(six)}
+    assert {str(first), str(second), str(classmate)} <= _parents_view(school, org, parent)
+    assert str(classmate) in {m["user_id"] for m in school.app.members(parent, org, six)[0]}  # not class_only
+    assert [str(c) for c in _last_change(school, parent)["parent_classes"]] == [str(five), str(six)]
+    assert school.app.membership_state(org, parent)["parent_classes"] == [str(five), str(six)]
+    school.app.appoint_admin(admin, org, parent)
+    assert school.app.membership(org, parent).parent_classes == [str(five), str(six)]
+    joined = [e.data for e in published(school.app, "school.MemberJoined.v1") if e.data["user_id"] == parent][-1]
+    assert (joined["role"], [str(c) for c in joined["parent_classes"]]) == ("admin", [str(five), str(six)])
+    assert str(parent) in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
+    school.app.change_member(admin, ChangeMember(org, first, ["student"], six))
+    assert school.app.membership(org, parent).parent_classes == [str(six)]
+    assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, five)[0]}
+    assert [str(c) for c in _last_change(school, parent)["parent_classes"]] == [str(six)]
+
+
+def test_a_members_rosters_follow_every_change_of_their_roles_and_classes_SC_8_SC_9(school):
+    """The rosters the members list pages by (staff, each class, the unplaced) are the member's as they are now:
+    a teacher made a pupil leaves the staff, a member removed leaves every roster (was: kept in the staff's)."""
+    org, admin = school.organization()
+    five = school.klass(org, admin, "5А")
+    teacher = school.member(org, admin, "teacher")
+    school.app.change_member(admin, ChangeMember(org, teacher, ["student"], five))
+    staff = school.app.find(Roster, Roster.create_id(org, "staff"))
+    assert str(teacher) not in staff.user_ids
+    assert str(teacher) in school.app.find(Roster, Roster.create_id(org, str(five))).user_ids
+    other = school.member(org, admin, "teacher")
+    school.app.remove_member(admin, org, other)
+    assert str(other) not in school.app.find(Roster, Roster.create_id(org, "staff")).user_ids
 
 
 def test_a_child_moved_to_another_class_takes_their_parent_along_RO_5_SC_9(school):

@@ -151,6 +151,9 @@ class MemberView(Schema):
     first_name = fields.String(allow_none=True)
     roles = fields.List(fields.String(), required=True)
     class_id = fields.UUID(allow_none=True, metadata={"description": "Shown to admins and teachers"})
+    parent_classes = fields.List(fields.UUID(), metadata={"description": "The classes a parent is a parent in, one "
+                                                                        "for each class their children study in "
+                                                                        "(PL-7); to admins and teachers"})
     subjects = fields.Dict(metadata={"description": "A teacher's subjects per class; to admins and teachers"})
 
 
@@ -164,6 +167,9 @@ class MembershipView(Schema):
     user_id = fields.UUID(required=True)
     roles = fields.List(fields.String(), required=True)
     class_id = fields.UUID(allow_none=True)
+    parent_classes = fields.List(fields.UUID(), metadata={"description": "The classes a parent is a parent in, one "
+                                                                        "for each class their children study in "
+                                                                        "(PL-7)"})
     subjects = fields.Dict()
 
 

@@ -2466,6 +2466,8 @@ export interface components {
             roles: string[];
             /** Format: uuid */
             class_id?: string | null;
+            /** @description The classes a parent is a parent in, one for each class their children study in (PL-7) */
+            parent_classes?: string[];
             subjects?: {
                 [key: string]: unknown;
             };
@@ -2911,6 +2913,8 @@ export interface components {
              * @description Shown to admins and teachers
              */
             class_id?: string | null;
+            /** @description The classes a parent is a parent in, one for each class their children study in (PL-7); to admins and teachers */
+            parent_classes?: string[];
             /** @description A teacher's subjects per class; to admins and teachers */
             subjects?: {
                 [key: string]: unknown;

@@ -108,15 +108,18 @@ class Rosters(Base):
 
     def update_membership(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],
                           class_id: uuid.UUID | None, subjects: dict[str, list[str]], left: bool, *,
-                          event_id: str, sequence: int | None = None) -> bool:
+                          event_id: str, sequence: int | None = None,
+                          parent_classes: list[uuid.UUID] | None = None) -> bool:
         """A person's roles, class and taught classes (``subjects`` by class id) in the organization as they are
         now (none once they ``left``); every chat that follows these rosters is brought in line. In the order of
         the membership's versions (``sequence``, ``membership_turn``): an older event changes nothing (a
         removed person's late MemberJoined put them back among the school's children), and one that comes
-        before an earlier one applies the membership as school has it now (``_membership_now``)."""
+        before an earlier one applies the membership as school has it now (``_membership_now``).
+        ``parent_classes``: the classes a parent is a parent in (PL-7: siblings in two classes; None: an event
+        from before school said, where a parent's is their class)."""
 
         def apply(org: OrgRoster, pending: dict) -> None:
-            self._bring_in_line(org, user_id, roles, class_id, subjects, left, pending, sequence)
+            self._bring_in_line(org, user_id, roles, class_id, subjects, left, pending, sequence, parent_classes)
 
         return self._in_membership_order(organization_id, user_id, sequence, apply, event_id)
 
@@ -162,7 +165,7 @@ class Rosters(Base):
         taught = now["subjects"] if now["active"] else {}
         self._bring_in_line(org, user_id, now["roles"] if now["active"] else [],
                             uuid.UUID(now["class_id"]) if now["class_id"] else None, taught,
-                            not now["active"], pending, now["version"])
+                            not now["active"], pending, now["version"], now.get("parent_classes"))
         for cid, subjects in taught.items():
             roster = self._class_roster(uuid.UUID(cid), org.organization_id, pending)
             if roster.teachers.get(str(user_id)) != list(subjects):
@@ -170,22 +173,27 @@ class Rosters(Base):
                 self._resync_class(roster, pending)
 
     def _bring_in_line(self, org: OrgRoster, user_id: uuid.UUID, roles: list[str], class_id: uuid.UUID | None,
-                       subjects: dict[str, list[str]], left: bool, pending: dict, version: int | None) -> None:
+                       subjects: dict[str, list[str]], left: bool, pending: dict, version: int | None,
+                       parent_classes: list | None = None) -> None:
         organization_id = org.organization_id
         key = str(user_id)
         previous_class = org.classes.get(key)
+        previous_parenting = set(org.parent_classes(user_id))
+        parenting = ({str(c) for c in parent_classes} if parent_classes is not None else
+                     {str(class_id)} if class_id is not None else set()) if "parent" in roles else set()
         previous_teaching = set(org.teaching.get(key, []))
         teaching = set(subjects if "teacher" in roles else {})
         was_admin = "admin" in org.members.get(key, [])
-        org.set_member(user_id, roles, class_id, sorted(teaching), version)
+        org.set_member(user_id, roles, class_id, sorted(teaching), version, sorted(parenting))
         self._resync_org(org, pending)
         if was_admin != ("admin" in roles):
             self._resync_inbox(org, pending)
-        for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c}:
+        studying = str(class_id) if class_id is not None and "student" in roles else None
+        for cid in {c for c in (previous_class, str(class_id) if class_id else None) if c} | previous_parenting \
+                | parenting:
             roster = self._class_roster(uuid.UUID(cid), organization_id, pending)
-            here = class_id is not None and cid == str(class_id)
-            roster.set_student(user_id, here and "student" in roles)
-            roster.set_parent(user_id, here and "parent" in roles)
+            roster.set_student(user_id, cid == studying)
+            roster.set_parent(user_id, cid in parenting)
             self._resync_class(roster, pending)
         for cid in previous_teaching - teaching:
             roster = self._class_roster(uuid.UUID(cid), organization_id, pending)

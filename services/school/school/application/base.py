@@ -31,7 +31,6 @@ from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
-UNPLACED = "unplaced"  # the roster of pupils and parents with no class here yet (from the e-journal, EJ-2)
 
 
 class OperatorConsole:
@@ -147,6 +146,7 @@ class SchoolBase(ServiceApplication):
 
         membership_id = Membership.create_id(organization_id, user_id)
         membership = pending.get(membership_id) or self.find(Membership, membership_id)
+        before = membership.groups if membership is not None else set()
         if membership is None:
             membership = Membership(organization_id=organization_id, user_id=user_id, role=role, class_id=class_id,
                                     via=via)
@@ -159,11 +159,7 @@ class SchoolBase(ServiceApplication):
         pending[membership_id] = membership
         if via not in ("ejournal", "parent_link"):  # the school's own grant: no journal takes it back (EJ-2)
             self._school_keeps(organization_id, user_id, role, pending)
-        group = str(class_id) if class_id is not None and role in ("student", "parent") else (
-            UNPLACED if role in ("student", "parent") else "staff")
-        roster = load(Roster, Roster.create_id(organization_id, group),
-                      lambda: Roster(organization_id=organization_id, group=group))
-        roster.add(user_id)
+        self._regroup(membership, before, pending)
         orgs = load(PersonOrganizations, PersonOrganizations.create_id(user_id),
                     lambda: PersonOrganizations(user_id=user_id))
         orgs.add(organization_id)
@@ -203,47 +199,47 @@ class SchoolBase(ServiceApplication):
 
     def _follow_children(self, organization_id: uuid.UUID, parent_id: uuid.UUID, changed_by: uuid.UUID,
                          pending: dict[uuid.UUID, Any]) -> None:
-        """RO-5, PL-4: a parent belongs to an organization through their linked children who study there, in a
-        child's class. One class per membership: they keep theirs while a child of theirs is still in it, else
-        take the first such child's class (the first placed one: the order ``link_parent`` goes by); with no
-        child studying there they stop being a parent (and leave if that was their only role). A parent who is
-        a pupil there too keeps their own class. ``pending`` holds what the command changed (memberships,
-        rosters, the parent's ``Relatives``); what this changes joins it. ``changed_by`` goes into the event."""
+        """RO-5, PL-4, PL-7: a parent belongs to an organization through their linked children who study there: a
+        parent in each of their classes (siblings in two classes: both, in the order ``link_parent`` goes by).
+        Their ``class_id`` stays while a child of theirs is in it, else it is the first such class; a pupil who is
+        a parent too keeps their own. With no child studying there they stop being a parent (and leave if that
+        was their only role). ``pending`` holds what the command changed (memberships, rosters, the parent's
+        ``Relatives``); what this changes joins it. ``changed_by`` goes into the event."""
         parent = self.membership(organization_id, parent_id, pending)
         if parent is None or not parent.has("parent"):
             return
         own = parent.has("student")
-        classes = [kid.class_id for kid in self._children_studying(organization_id, parent_id, pending)]
-        old_class, roles, new_class = parent.class_id, parent.roles, None
-        if not classes:
+        kids = self._children_studying(organization_id, parent_id, pending)
+        classes = list(dict.fromkeys(str(kid.class_id) for kid in kids if kid.class_id is not None))
+        roles, class_id = parent.roles, parent.class_id
+        if not kids:
             roles = [r for r in parent.roles if r != "parent"]
-            new_class = old_class if own else None
-        elif own or (old_class is not None and old_class in classes):
+            class_id = class_id if own else None
+        elif not own and (class_id is None or str(class_id) not in classes):
+            class_id = uuid.UUID(classes[0]) if classes else None
+        if (roles, class_id, classes) == (parent.roles, parent.class_id, parent.parent_classes):
             return
-        elif (new_class := next((c for c in classes if c is not None), None)) == old_class:
-            return
+        before = parent.groups
         if roles:
-            parent.change(roles, new_class, changed_by)
+            parent.change(roles, class_id, changed_by, classes)
         else:
             parent.leave(changed_by)
         pending[parent.id] = parent
-        if not own:  # a pupil's roster is their own class's, unchanged
-            self._regroup(organization_id, parent_id, str(old_class) if old_class else UNPLACED,
-                          (str(new_class) if new_class else UNPLACED) if "parent" in roles else None, pending)
+        self._regroup(parent, before, pending)
 
-    def _regroup(self, organization_id: uuid.UUID, user_id: uuid.UUID, old: str | None, new: str | None,
-                 pending: dict[uuid.UUID, Any]) -> None:
-        """Out of roster ``old``, into roster ``new`` (None: none), each only if not already so."""
-        for group, joining in ((old, False), (new, True)):
-            if group is None or old == new:
-                continue
-            roster_id = Roster.create_id(organization_id, group)
+    def _regroup(self, member: Membership, before: set[str], pending: dict[uuid.UUID, Any]) -> None:
+        """The member out of the rosters of ``before`` (their ``groups`` before the change) that they are no longer
+        in, and into each of their ``groups`` now that they were not in, each only if not already so."""
+        after = member.groups
+        for group in sorted(before ^ after):
+            roster_id = Roster.create_id(member.organization_id, group)
             roster = pending.get(roster_id) or self.find(Roster, roster_id) or Roster(
-                organization_id=organization_id, group=group)
-            if joining and str(user_id) not in roster.user_ids:
-                roster.add(user_id)
-            elif not joining and str(user_id) in roster.user_ids:
-                roster.remove(user_id)
-            else:
+                organization_id=member.organization_id, group=group)
+            joining = group in after
+            if joining == (str(member.user_id) in roster.user_ids):
                 continue
+            if joining:
+                roster.add(member.user_id)
+            else:
+                roster.remove(member.user_id)
             pending[roster_id] = roster

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from school.application.base import UNPLACED, SchoolBase
-from school.domain import AdminChanges, Membership, Organization, PersonOrganizations, Roster
+from school.application.base import SchoolBase
+from school.domain import UNPLACED, AdminChanges, Membership, Organization, PersonOrganizations, Roster
 from school.readmodel import members_page
 from shared.contracts.api.school import ROLES, ChangeMember
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -25,11 +25,11 @@ class Members(SchoolBase):
         groups: list[str] | None
         if staff_view:  # everyone: the staff, the unplaced and every class's roster, i.e. any of its rosters
             groups = None if class_id is None else [str(class_id)]
-        else:
-            own = str(actor.class_id) if actor.class_id else None
-            if class_id is not None and str(class_id) != own:
+        else:  # their own class, and a parent each class a child of theirs studies in (PL-7)
+            own = [g for g in actor.groups if g not in ("staff", UNPLACED)]
+            if class_id is not None and str(class_id) not in own:
                 raise Forbidden("organization.class_only", "You can see the members of your own class only.")
-            groups = [g for g in ("staff", own) if g and (class_id is None or g == own)]
+            groups = ["staff", *sorted(own)] if class_id is None else [str(class_id)]
         # Paged in the read model (school.readmodel), by last name then id, the rosters' active members.
         after = decode_cursor(cursor)
         with self.read_model.reading() as db:
@@ -54,10 +54,10 @@ class Members(SchoolBase):
         left_version = getattr(found, "left_version", 0)  # the last time they left: its effects outlive a rejoin
         if found is None or not found.active:
             return {"version": found.version if found else 0, "active": False, "roles": [], "class_id": None,
-                    "subjects": {}, "left_version": left_version}
+                    "parent_classes": [], "subjects": {}, "left_version": left_version}
         return {"version": found.version, "active": True, "roles": list(found.roles),
                 "class_id": str(found.class_id) if found.class_id else None,
-                "subjects": found.taught, "left_version": left_version}
+                "parent_classes": found.parent_classes, "subjects": found.taught, "left_version": left_version}
 
     def _existing_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
         """The membership an admin acts on; member.not_found when the person is not one."""
@@ -73,13 +73,11 @@ class Members(SchoolBase):
         membership = self._existing_member(organization_id, user_id)
         if membership.has("admin"):
             raise Conflict("member.already_admin", "This member is already an admin.")
+        before = membership.groups
         membership.add_role("admin", None, "appointed")
-        changed: list[Any] = [membership]
-        staff = self.find(Roster, Roster.create_id(organization_id, "staff")) or Roster(
-            organization_id=organization_id, group="staff")
-        staff.add(user_id)
-        changed.append(staff)
-        self.save(*changed)
+        pending: dict[uuid.UUID, Any] = {membership.id: membership}
+        self._regroup(membership, before, pending)
+        self.save(*pending.values())
         return membership
 
     @command
@@ -100,16 +98,10 @@ class Members(SchoolBase):
         revoking = membership.has("admin") and "admin" not in roles
         if revoking and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
-        placed = {"student", "parent"} & set(membership.roles)
-        old_group = str(membership.class_id) if membership.class_id else (UNPLACED if placed else None)
-        was_student = membership.has("student")
+        before, was_student = membership.groups, membership.has("student")
         membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
-        new_group = str(class_id) if class_id is not None and ({"student", "parent"} & set(roles)) else None
-        if old_group and old_group != new_group:
-            self._regroup(organization_id, user_id, old_group, None, pending)
-        for group in filter(None, [new_group, "staff" if {"admin", "teacher"} & set(roles) else None]):
-            self._regroup(organization_id, user_id, None, group, pending)
+        self._regroup(membership, before, pending)
         if was_student or "student" in roles:
             self._parents_follow(organization_id, user_id, actor_id, pending)
         if revoking:
@@ -139,13 +131,12 @@ class Members(SchoolBase):
         membership = self._existing_member(organization_id, user_id)
         if membership.has("admin") and self._admin_count(organization_id) <= 1:
             raise Conflict("member.last_admin", "An organization keeps at least one admin.")
-        was_student, was_admin = membership.has("student"), membership.has("admin")
+        was_student, was_admin, before = membership.has("student"), membership.has("admin"), membership.groups
         membership.leave(actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
         if was_admin:
             self._admin_revoked(organization_id, user_id, actor_id, pending)
-        for group in filter(None, ["staff", str(membership.class_id) if membership.class_id else None]):
-            self._regroup(organization_id, user_id, group, None, pending)
+        self._regroup(membership, before, pending)
         if was_student:  # a parent whose only child here has gone is no longer a parent here (RO-5)
             self._parents_follow(organization_id, user_id, actor_id, pending)
         self.save(*pending.values())

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from school.application.base import UNPLACED, SchoolBase
+from school.application.base import SchoolBase
 from school.domain import (
     JournalGrants,
     Organization,
@@ -136,20 +136,16 @@ class People(SchoolBase):
             return
         if role == "parent" and self._children_studying(organization_id, user_id, pending):
             return  # a parent here through a linked child too (PL-4): that holds without the journal
-        roles = [r for r in membership.roles if r != role]
-        placed = {"student", "parent"} & set(membership.roles)
-        old_group = (str(membership.class_id) if membership.class_id else UNPLACED) if placed else None
+        roles, before = [r for r in membership.roles if r != role], membership.groups
         class_id = membership.class_id if {"student", "parent"} & set(roles) else None
         if roles:
-            membership.change(roles, class_id, user_id)
+            membership.change(roles, class_id, user_id, membership.parent_classes if "parent" in roles else None)
         else:
             membership.leave(None)
         pending[membership.id] = membership
-        if old_group and not {"student", "parent"} & set(roles):
-            self._regroup(organization_id, user_id, old_group, None, pending)
-        if role in ("teacher", "admin") and not {"teacher", "admin"} & set(roles):
-            self._regroup(organization_id, user_id, "staff", None, pending)
+        self._regroup(membership, before, pending)
         if role == "student":
+            self._follow_children(organization_id, user_id, user_id, pending)  # a parent here too: their class
             self._parents_follow(organization_id, user_id, user_id, pending)
 
     @once_per_event
