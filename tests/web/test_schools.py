@@ -224,6 +224,21 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
     api.ok("POST", f"/organizations/{school['org']}/classes", token, status=201,
            json={"name": "11Б", "start_year": 2009, "end_year": 2020})
 
+    # PL-7: a parent of siblings in 5А and 6А is a parent in both classes (was: the first child's only).
+    parent = api.person("Соколова", "Ольга", "1985-03-03", "female")
+    for klass, name in (("five", "Петя"), ("six", "Ваня")):
+        child = api.member(school["org"], school["admin"], "student", school[klass], last_name="Соколов",
+                           first_name=name, birth_date="2014-02-02", sex="male")
+        eventually(lambda c=child: api.call("GET", "/me/parent-invite", c["access_token"]).status_code == 200,
+                   what="identity to learn from school's MemberJoined that this is a student")
+        link = api.ok("GET", "/me/parent-invite", child["access_token"])["token"]
+        api.ok("POST", f"/parent-invites/{link}/confirmation", parent["access_token"], status=201,
+               json={"consent": True})
+    parent_id = api.ok("GET", "/me", parent["access_token"])["user_id"]
+    eventually(lambda: parent_id in {m["user_id"] for m in api.ok(
+        "GET", f"/organizations/{school['org']}/members?class_id={school['six']}", token)["items"]},
+        what="school to make the parent a parent in the second child's class too")
+
     me = people("admin")
     me.context.grant_permissions(["clipboard-read", "clipboard-write"])
     me.sign_in_as(school["admin"], f"/schools/{school['org']}")
@@ -282,6 +297,7 @@ def test_admin_pages_classes_invite_links_and_members_SC_4_SC_5_SC_9_RO_7(people
     page.get_by_label("Класс", exact=True).select_option(label="5А")
     expect(page.locator("[data-member='Зайцев Миша']")).to_be_visible()
     expect(page.locator("[data-member='Волкова Нина']")).to_have_count(0)
+    expect(page.locator("[data-member='Соколова Ольга']")).to_contain_text("5А, 6А")
     me.screen("admin-members")
     page.get_by_role("button", name="Изменить: Зайцев Миша").click()
     page.locator("[data-member='Зайцев Миша']").get_by_label("Класс").select_option(label="6А")

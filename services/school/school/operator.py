@@ -3,6 +3,10 @@
     python -m school.operator list
     python -m school.operator approve APPLICATION_ID
     python -m school.operator reject APPLICATION_ID --reason "..."
+    python -m school.operator reconcile-parents
+
+``reconcile-parents``, once after upgrading to the release where a parent is a parent in every class their
+children study in (RO-5, PL-7): each parent's classes made what their children's are now.
 
 It builds school's application on school's own store (the same ``PERSISTENCE``,
 ``SFERA_VAR_DIR`` and ``SFERA_PG_*`` settings as the services) and acts as the
@@ -34,6 +38,7 @@ def main(argv: list[str]) -> int:
     reject = sub.add_parser("reject", help="reject an application")
     reject.add_argument("application_id")
     reject.add_argument("--reason", required=True)
+    sub.add_parser("reconcile-parents", help="make every parent a parent in each class their children study in")
     args = parser.parse_args(argv)
     app = make_application(SchoolApplication, "school")
     try:
@@ -43,6 +48,10 @@ def main(argv: list[str]) -> int:
                 place = ", ".join(filter(None, [a.city, *region_names(a.country, a.region)[:1], a.country]))
                 print(f"{a.id}  {a.kind:<7} {a.name}  ({place})")
             print(f"{len(pending)} application(s) waiting")
+        elif args.command == "reconcile-parents":
+            parents = app.parents_to_reconcile(CONSOLE)
+            changed = sum(app.reconcile_parent(CONSOLE, org, user) for org, user in parents)
+            print(f"{changed} of {len(parents)} parent membership(s) changed")
         elif args.command == "approve":
             org = app.approve_application(CONSOLE, application_id(args.application_id))
             print(f"approved: organization {org.id} ({org.name})")

@@ -931,6 +931,31 @@ def test_a_parent_of_children_in_two_classes_is_a_parent_in_both_RO_5_PL_7(schoo
     assert [str(c) for c in _last_change(school, parent)["parent_classes"]] == [str(six)]
 
 
+def test_the_console_makes_a_parent_the_older_code_left_in_one_class_a_parent_in_both_RO_5_PL_7(school):
+    """Before the release that keeps a parent's classes, siblings in two classes gave their parent the first one
+    only; ``python -m school.operator reconcile-parents`` makes each such parent what their children's classes
+    say, once (a second run changes nothing). Nobody but the console may run it."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 61))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 62))
+    legacy = school.app.membership(org, parent)  # as the older code left it: 5А only
+    legacy.change(["parent"], five, parent, [str(five)])
+    sixth = school.app.find(Roster, Roster.create_id(org, str(six)))
+    sixth.remove(parent)
+    school.app.save(legacy, sixth)
+    assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
+    assert (org, parent) in school.app.parents_to_reconcile(CONSOLE)
+    with pytest.raises(Forbidden):
+        school.app.reconcile_parent(admin, org, parent)
+    assert school.app.reconcile_parent(CONSOLE, org, parent) is True
+    assert school.app.membership(org, parent).parent_classes == [str(five), str(six)]
+    assert str(parent) in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
+    assert school.app.reconcile_parent(CONSOLE, org, parent) is False
+
+
 def test_a_members_rosters_follow_every_change_of_their_roles_and_classes_SC_8_SC_9(school):
     """The rosters the members list pages by (staff, each class, the unplaced) are the member's as they are now:
     a teacher made a pupil leaves the staff, a member removed leaves every roster (was: kept in the staff's)."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from school.application.base import SchoolBase
+from school.application.base import CONSOLE, Actor, SchoolBase
 from school.domain import (
     JournalGrants,
     Organization,
@@ -19,8 +19,8 @@ from school.domain import (
     Relatives,
 )
 from shared.clock import utcnow
-from shared.errors import NotYet
-from shared.store import once_per_event
+from shared.errors import Forbidden, NotYet
+from shared.store import command, once_per_event
 
 
 class People(SchoolBase):
@@ -169,3 +169,26 @@ class People(SchoolBase):
 
     def get_person(self, user_id: uuid.UUID) -> Person:
         return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
+
+    def parents_to_reconcile(self, actor: Actor) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Every parent's membership (organization, person), from the members' read model: for the console's
+        ``reconcile-parents``."""
+        if actor is not CONSOLE:
+            raise Forbidden("operator.required", "Only the operator's console can do this.")
+        with self.read_model.reading() as db:
+            rows = db.rows("SELECT organization_id, user_id FROM {members} WHERE active = 1 AND roles LIKE ? "
+                           "ORDER BY organization_id, user_id", ('%"parent"%',))
+        return [(uuid.UUID(r["organization_id"]), uuid.UUID(r["user_id"])) for r in rows]
+
+    @command
+    def reconcile_parent(self, actor: Actor, organization_id: uuid.UUID, parent_id: uuid.UUID) -> bool:
+        """A parent's classes made what their linked children's are now (``_follow_children``; RO-5, PL-7): run
+        by the console once after the release that made a parent a parent in each child's class (before it, a
+        parent of siblings in two classes had the first one only, until something changed). True if it did."""
+        if actor is not CONSOLE:
+            raise Forbidden("operator.required", "Only the operator's console can do this.")
+        pending: dict[uuid.UUID, Any] = {}
+        self._follow_children(organization_id, parent_id, parent_id, pending)
+        if pending:
+            self.save(*pending.values())
+        return bool(pending)
