@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 from kombu import Connection
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
 from shared.config import env_float, env_int
@@ -30,7 +31,10 @@ def rpc(fn: Callable) -> Callable:
     """RPC entrypoint whose typed errors are expected outcomes, not crashes.
 
     A command that lost an optimistic-concurrency race outside ``retrying`` saved
-    nothing; it is answered ``409 request.conflict`` (try again), never a crash.
+    nothing; it is answered ``409 request.conflict`` (try again), never a crash. Arguments
+    a service loads through their schema (every caller's, not only the gateway's, which
+    checked them first) are refused as the gateway refuses a body: ``400 request.invalid``
+    with the fields' messages (it was a crash that reached the caller as a 502).
     (nameko's bare ``@rpc`` ignores keyword arguments given through ``partial``.)"""
 
     @functools.wraps(fn)
@@ -39,6 +43,8 @@ def rpc(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except IntegrityError:
             raise Conflict("request.conflict", "Someone changed this at the same moment; try again.") from None
+        except ValidationError as exc:
+            raise Invalid("request.invalid", "The request is not valid.", {"fields": exc.messages}) from None
 
     return rpc_entrypoint(expected_exceptions=(DomainError,))(entrypoint)
 

@@ -106,7 +106,7 @@ def approve_application(application_id: uuid.UUID):
 
 @api.post("/operator/applications/<uuid:application_id>/rejection")
 @endpoint(summary="Reject an application (SC-1)", tag="operators", body=school.RejectionInput, status=204,
-          errors=("operator.required", "application.decided"))
+          errors=("operator.required", "application.decided", "application.invalid_reason"))
 def reject_application(application_id: uuid.UUID, body: dict):
     call("school", "reject_application", actor_id=me(), application_id=str(application_id), reason=body["reason"])
 

@@ -269,6 +269,7 @@ class SchoolService:
     # -- join requests -------------------------------------------------------------------------------
     @rpc
     def request_to_join(self, actor_id: str, organization_id: str, message: str | None = None) -> dict:
+        message = schemas.JoinRequestInput().load({"message": message})["message"]  # any caller's, as the gateway's
         request = self.app.request_to_join(to_id(actor_id), to_id(organization_id, "organization.not_found"),
                                            message)
         return schemas.JoinRequestView().dump(vars(request))

@@ -165,6 +165,10 @@ def test_the_admin_phone_may_register_after_the_approval_SC_1(school):
 def test_applications_can_be_rejected_SC_1(school):
     application = school.app.submit_application(None, SubmitApplication("X", "school", "RU", "Омск", "+79004445567",
                                                                          None))
+    for reason in ("   ", "x" * 2001):  # the console's (and any RPC caller's) reason, not only the API's body
+        with pytest.raises(Invalid) as refused:
+            school.app.reject_application(CONSOLE, application.id, reason)
+        assert refused.value.code == "application.invalid_reason"
     school.app.reject_application(CONSOLE, application.id, "Not a real school")
     assert school.app.repository.get(application.id).status == "rejected"
     with pytest.raises(Invalid):

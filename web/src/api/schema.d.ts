@@ -9550,7 +9550,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, application.invalid_reason */
             400: {
                 headers: {
                     [name: string]: unknown;

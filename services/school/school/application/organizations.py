@@ -111,7 +111,11 @@ class Organizations(SchoolBase):
 
     @command
     def reject_application(self, actor: Actor, application_id: uuid.UUID, reason: str) -> None:
+        """The applicant is told why (``reason``): the console's and any caller's, not only the API's, is checked."""
         actor_id = self.require_operator(actor)
+        if not reason.strip() or len(reason) > 2000:
+            raise Invalid("application.invalid_reason", "Say why the application is rejected, in up to 2000 "
+                                                        "characters.")
         application = self.get_as(OrganizationApplication, application_id, "application.not_found",
                                 "No such application.")
         application.reject(actor_id, reason)
