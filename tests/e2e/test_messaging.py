@@ -240,8 +240,8 @@ def test_a_removed_persons_late_join_never_brings_them_back_and_school_says_its_
     eventually(lambda: chat_of(api, stranger, "organization") is None, what="the stranger out of the school's chat")
     with ClusterRpcProxy({"AMQP_URI": platform.amqp_uri}, timeout=30) as rpc:
         state = rpc.school.membership_state(organization_id=org, user_id=stranger["user_id"])
-        assert state == {"version": 2, "active": False, "roles": [], "class_id": None, "subjects": {},
-                         "left_version": 2}
+        assert state == {"version": 2, "active": False, "roles": [], "class_id": None, "parent_classes": [],
+                         "subjects": {}, "left_version": 2}
         assert rpc.school.membership_state(organization_id=org, user_id=pupil["user_id"])["active"] is True
     api.publish(make_event("school.MemberJoined.v1", {
         "organization_id": org, "user_id": stranger["user_id"], "role": "teacher", "roles": ["teacher"],

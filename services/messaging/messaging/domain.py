@@ -608,12 +608,8 @@ class OrgRoster(Aggregate):
                 table[key] = value
             else:
                 table.pop(key, None)
-        if parent_classes is not None:
-            parenting = self.__dict__.setdefault("parenting", {})
-            if parent_classes:
-                parenting[key] = list(parent_classes)
-            else:
-                parenting.pop(key, None)
+        if parent_classes is not None:  # kept even when none: "no class" is not "not said" (parent_classes)
+            self.__dict__.setdefault("parenting", {})[key] = list(parent_classes)
         if version is not None:
             self.__dict__.setdefault("versions", {})[key] = version
 

@@ -382,14 +382,21 @@ class Membership(Aggregate):
         return groups
 
     def _parent_of(self, roles: list[str], class_id: uuid.UUID | None, said: list[str] | None) -> list[str]:
-        """The parent's classes after an event that carries ``said`` (None: an event from before they were kept, or
-        a command that does not say: the classes kept while ``class_id`` is one of them, else ``class_id``)."""
+        """The parent's classes after an event that says them (``said``). An event stored before they were kept
+        says none: a parent's one class was then their ``class_id`` (whatever else they were)."""
         if "parent" not in roles:
             return []
         if said is not None:
             return list(said)
-        kept = list(getattr(self, "parent_of", []))
-        if "student" in roles or (class_id is not None and str(class_id) in kept):
+        return [str(class_id)] if class_id is not None else []
+
+    def _parent_classes_after(self, roles: list[str], class_id: uuid.UUID | None) -> list[str]:
+        """A command's parent classes when it does not say them (an admin's change): those kept while ``class_id``
+        is one of them, or while they are a pupil too (whose class is their own); else ``class_id``."""
+        if "parent" not in roles:
+            return []
+        kept = self.parent_classes
+        if kept and ("student" in roles or (class_id is not None and str(class_id) in kept)):
             return kept
         return [str(class_id)] if class_id is not None else []
 
@@ -409,11 +416,13 @@ class Membership(Aggregate):
         self.subjects = {}
 
     def add_role(self, role: str, class_id: uuid.UUID | None, via: str = "admin") -> None:
+        """A pupil who becomes a parent keeps their own class; their child's class is a parent class."""
         roles = self.roles if role in self.roles else [*self.roles, role]
-        new_class = class_id if class_id is not None and role in ("student", "parent") else self.class_id
+        placed = class_id is not None and role in ("student", "parent")
+        new_class = class_id if placed and not (role == "parent" and "student" in self.roles) else self.class_id
         parent_of = self.parent_classes
         if role == "parent" and class_id is not None and str(class_id) not in parent_of:
-            parent_of = [str(class_id)] if "parent" not in self.roles else [*parent_of, str(class_id)]
+            parent_of = [*parent_of, str(class_id)]
         self._role_added(self.organization_id, self.user_id, role, roles, new_class, self.subjects, via,
                          self._parent_of(roles, new_class, parent_of))
 
@@ -427,10 +436,11 @@ class Membership(Aggregate):
 
     def change(self, roles: list[str], class_id: uuid.UUID | None, changed_by: uuid.UUID,
                parent_classes: list[str] | None = None) -> None:
-        """``parent_classes``: a parent's classes (``parent_classes``); not said: as ``_parent_of`` keeps them."""
+        """``parent_classes``: a parent's classes (``parent_classes``); not said: ``_parent_classes_after``."""
         subjects = self.subjects if "teacher" in roles else {}
+        said = parent_classes if parent_classes is not None else self._parent_classes_after(roles, class_id)
         self._changed(self.organization_id, self.user_id, roles, class_id, subjects, changed_by,
-                      self._parent_of(roles, class_id, parent_classes))
+                      self._parent_of(roles, class_id, said))
 
     @event("Changed")
     def _changed(self, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str],

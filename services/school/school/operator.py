@@ -3,10 +3,11 @@
     python -m school.operator list
     python -m school.operator approve APPLICATION_ID
     python -m school.operator reject APPLICATION_ID --reason "..."
-    python -m school.operator reconcile-parents
+    python -m school.operator reconcile-members
 
-``reconcile-parents``, once after upgrading to the release where a parent is a parent in every class their
-children study in (RO-5, PL-7): each parent's classes made what their children's are now.
+``reconcile-members``, once after upgrading to the release where a parent is a parent in every class their
+children study in (RO-5, PL-7): each parent's classes made what their children's are now, and each member in the
+rosters their membership says (older code could leave an ex-teacher in the staff's).
 
 It builds school's application on school's own store (the same ``PERSISTENCE``,
 ``SFERA_VAR_DIR`` and ``SFERA_PG_*`` settings as the services) and acts as the
@@ -38,7 +39,8 @@ def main(argv: list[str]) -> int:
     reject = sub.add_parser("reject", help="reject an application")
     reject.add_argument("application_id")
     reject.add_argument("--reason", required=True)
-    sub.add_parser("reconcile-parents", help="make every parent a parent in each class their children study in")
+    sub.add_parser("reconcile-members",
+                   help="parents in each class their children study in; rosters as the memberships say")
     args = parser.parse_args(argv)
     app = make_application(SchoolApplication, "school")
     try:
@@ -48,10 +50,10 @@ def main(argv: list[str]) -> int:
                 place = ", ".join(filter(None, [a.city, *region_names(a.country, a.region)[:1], a.country]))
                 print(f"{a.id}  {a.kind:<7} {a.name}  ({place})")
             print(f"{len(pending)} application(s) waiting")
-        elif args.command == "reconcile-parents":
-            parents = app.parents_to_reconcile(CONSOLE)
-            changed = sum(app.reconcile_parent(CONSOLE, org, user) for org, user in parents)
-            print(f"{changed} of {len(parents)} parent membership(s) changed")
+        elif args.command == "reconcile-members":
+            members = app.members_to_reconcile(CONSOLE)
+            changed = sum(app.reconcile_member(CONSOLE, org, user) for org, user in members)
+            print(f"{changed} of {len(members)} membership(s) changed")
         elif args.command == "approve":
             org = app.approve_application(CONSOLE, application_id(args.application_id))
             print(f"approved: organization {org.id} ({org.name})")

@@ -269,9 +269,10 @@ class SchoolService:
     # -- join requests -------------------------------------------------------------------------------
     @rpc
     def request_to_join(self, actor_id: str, organization_id: str, message: str | None = None) -> dict:
-        message = schemas.JoinRequestInput().load({"message": message})["message"]  # any caller's, as the gateway's
-        request = self.app.request_to_join(to_id(actor_id), to_id(organization_id, "organization.not_found"),
-                                           message)
+        asked = schemas.JoinRequestInput().load_command(  # any caller's message is checked, as the gateway's
+            {"message": message}, organization_id=to_id(organization_id, "organization.not_found"),
+            user_id=to_id(actor_id))
+        request = self.app.request_to_join(asked.user_id, asked.organization_id, asked.message)
         return schemas.JoinRequestView().dump(vars(request))
 
     @rpc

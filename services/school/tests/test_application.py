@@ -12,7 +12,7 @@ import pytest
 
 from school import handlers
 from school.application import CONSOLE, SchoolApplication, sanitize_html
-from school.domain import Organization, OrganizationApplication, Roster
+from school.domain import Membership, Organization, OrganizationApplication, Roster
 from school.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.contracts.api.school import (
@@ -935,29 +935,81 @@ def test_a_parent_of_children_in_two_classes_is_a_parent_in_both_RO_5_PL_7(schoo
     assert [str(c) for c in _last_change(school, parent)["parent_classes"]] == [str(six)]
 
 
-def test_the_console_makes_a_parent_the_older_code_left_in_one_class_a_parent_in_both_RO_5_PL_7(school):
-    """Before the release that keeps a parent's classes, siblings in two classes gave their parent the first one
-    only; ``python -m school.operator reconcile-parents`` makes each such parent what their children's classes
-    say, once (a second run changes nothing). Nobody but the console may run it."""
+def test_the_console_makes_memberships_the_older_code_left_what_the_rules_say_RO_5_PL_7_SC_9(school):
+    """Before this release siblings in two classes gave their parent the first one only, and a teacher made a
+    pupil stayed in the staff's roster (listed as staff to every pupil); ``python -m school.operator
+    reconcile-members`` makes each membership what the rules say, once (a second run changes nothing). A parent an
+    admin admitted, with no child linked, stays one. Nobody but the console may run it."""
     org, admin = school.organization()
     five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
     first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
-    parent = school.user()
+    parent, admitted, former = school.user(), school.user(), school.member(org, admin, "teacher")
+    school.app.request_to_join(admitted, org, None)
+    school.app.accept_join_request(admin, AcceptJoinRequest(org, admitted, "parent", six))
     handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 61))
     handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 62))
     legacy = school.app.membership(org, parent)  # as the older code left it: 5А only
     legacy.change(["parent"], five, parent, [str(five)])
     sixth = school.app.find(Roster, Roster.create_id(org, str(six)))
     sixth.remove(parent)
-    school.app.save(legacy, sixth)
+    school.app.change_member(admin, ChangeMember(org, former, ["student"], five))
+    staff = school.app.find(Roster, Roster.create_id(org, "staff"))
+    staff.add(former)  # as the older change_member left it
+    school.app.save(legacy, sixth, staff)
     assert str(parent) not in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
-    assert (org, parent) in school.app.parents_to_reconcile(CONSOLE)
+    assert str(former) in {m["user_id"] for m in school.app.members(first, org)[0]}  # listed as staff to a pupil
+    everyone = school.app.members_to_reconcile(CONSOLE)
+    assert {(org, parent), (org, admitted), (org, former)} <= set(everyone)
     with pytest.raises(Forbidden):
-        school.app.reconcile_parent(admin, org, parent)
-    assert school.app.reconcile_parent(CONSOLE, org, parent) is True
+        school.app.reconcile_member(admin, org, parent)
+    assert [school.app.reconcile_member(CONSOLE, o, u) for o, u in everyone].count(True) == 2
     assert school.app.membership(org, parent).parent_classes == [str(five), str(six)]
     assert str(parent) in {m["user_id"] for m in school.app.members(admin, org, six)[0]}
-    assert school.app.reconcile_parent(CONSOLE, org, parent) is False
+    assert str(former) not in school.app.find(Roster, Roster.create_id(org, "staff")).user_ids
+    assert school.app.membership(org, admitted).parent_classes == [str(six)]
+    assert not any(school.app.reconcile_member(CONSOLE, o, u) for o, u in everyone)
+
+
+def test_a_parent_membership_from_before_parent_classes_were_kept_replays_as_it_was_RO_5(school):
+    """Events stored before this release carry no parent_classes: a parent's one class was their class_id, a
+    pupil's too when they were a parent as well (a review found the pupil's replayed as no parent class)."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    pupil = school.member(org, admin, "student", five)
+    stored = school.app.membership(org, pupil)
+    stored._role_added(org, pupil, "parent", ["student", "parent"], six, {}, "parent_link")  # no parent_classes
+    school.app.save(stored)
+    replayed = school.app.find(Membership, Membership.create_id(org, pupil))
+    assert (replayed.class_id, replayed.parent_classes) == (six, [str(six)])
+
+
+def test_a_pupil_who_becomes_a_parent_keeps_their_own_class_RO_6_PL_7(school):
+    """A pupil who follows their child's link is a parent in the child's class and still a pupil of their own
+    (was: their class became the child's, and messaging made them a pupil there)."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    young, child = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", young, child, 71))
+    membership = school.app.membership(org, young)
+    assert (membership.roles, membership.class_id, membership.parent_classes) == (
+        ["student", "parent"], five, [str(six)])
+    assert membership.groups == {str(five), str(six)}
+
+
+def test_a_parent_back_in_the_school_is_a_parent_in_every_childs_class_PL_7(school):
+    """A parent of siblings in 5А and 6Б, removed by an admin, comes back with a child re-admitted to 6Б: a parent
+    in both classes again (was: the returning child's class only)."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 81))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 82))
+    school.app.remove_member(admin, org, parent)
+    school.app.remove_member(admin, org, second)
+    token = school.app.create_invite(admin, CreateInvite(org, "student", six, "7d", None, False))[1]
+    school.app.join_by_invite(token, second)
+    assert school.app.membership(org, parent).parent_classes == [str(five), str(six)]
 
 
 def test_a_members_rosters_follow_every_change_of_their_roles_and_classes_SC_8_SC_9(school):

@@ -252,7 +252,17 @@ class InvitePreview(Schema):
         "description": "Juniors may register by e-mail through this link (ID-4): offer it only then"})
 
 
-class JoinRequestInput(Schema):
+@dataclass(frozen=True)
+class RequestToJoin:
+    """SC-3: a person asks to join an organization, with a message for its admins."""
+
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    message: str | None = None
+
+
+class JoinRequestInput(CommandSchema):
+    command = RequestToJoin
     message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 

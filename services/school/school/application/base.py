@@ -13,6 +13,7 @@ from eventsourcing.utils import strtobool
 
 from school import lists
 from school.domain import (
+    UNPLACED,
     JournalGrants,
     Membership,
     Organization,
@@ -169,8 +170,8 @@ class SchoolBase(ServiceApplication):
                 parent = self.membership(organization_id, uuid.UUID(parent_id))
                 if parent is None or not parent.has("parent"):
                     self._join(organization_id, uuid.UUID(parent_id), "parent", class_id, "parent_link", pending)
-                else:  # placed in a class now (EJ-2 brought them in unplaced): their parents follow (RO-5)
-                    self._follow_children(organization_id, uuid.UUID(parent_id), user_id, pending)
+                # placed in a class now (EJ-2 brought them in unplaced), or back: in every child's class (PL-7)
+                self._follow_children(organization_id, uuid.UUID(parent_id), user_id, pending)
         return list(pending.values())
 
     def _school_keeps(self, organization_id: uuid.UUID, user_id: uuid.UUID, role: str,
@@ -227,11 +228,14 @@ class SchoolBase(ServiceApplication):
         pending[parent.id] = parent
         self._regroup(parent, before, pending)
 
-    def _regroup(self, member: Membership, before: set[str], pending: dict[uuid.UUID, Any]) -> None:
-        """The member out of the rosters of ``before`` (their ``groups`` before the change) that they are no longer
-        in, and into each of their ``groups`` now that they were not in, each only if not already so."""
+    def _regroup(self, member: Membership, before: set[str], pending: dict[uuid.UUID, Any],
+                 tidy: bool = False) -> None:
+        """The member out of the rosters of ``before`` (their ``groups`` before the change, or the rosters they are
+        listed in) that they are no longer in, and into each of their ``groups`` now that they were not in, each
+        only if not already so. ``tidy`` (an admin's change or removal): out of the staff's and the unplaced
+        rosters too unless they belong there, which code before ``Membership.groups`` could leave them in."""
         after = member.groups
-        for group in sorted(before ^ after):
+        for group in sorted((before ^ after) | ({"staff", UNPLACED} - after if tidy else set())):
             roster_id = Roster.create_id(member.organization_id, group)
             roster = pending.get(roster_id) or self.find(Roster, roster_id) or Roster(
                 organization_id=member.organization_id, group=group)

@@ -101,7 +101,7 @@ class Members(SchoolBase):
         before, was_student = membership.groups, membership.has("student")
         membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
-        self._regroup(membership, before, pending)
+        self._regroup(membership, before, pending, tidy=True)
         if was_student or "student" in roles:
             self._parents_follow(organization_id, user_id, actor_id, pending)
         if revoking:
@@ -136,7 +136,7 @@ class Members(SchoolBase):
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
         if was_admin:
             self._admin_revoked(organization_id, user_id, actor_id, pending)
-        self._regroup(membership, before, pending)
+        self._regroup(membership, before, pending, tidy=True)
         if was_student:  # a parent whose only child here has gone is no longer a parent here (RO-5)
             self._parents_follow(organization_id, user_id, actor_id, pending)
         self.save(*pending.values())

@@ -12,6 +12,7 @@ from typing import Any
 from school.application.base import CONSOLE, Actor, SchoolBase
 from school.domain import (
     JournalGrants,
+    Membership,
     Organization,
     Person,
     PersonOrganizations,
@@ -88,10 +89,10 @@ class People(SchoolBase):
             parent = self.membership(uuid.UUID(organization_id), parent_id)
             if child is None or not child.has("student"):
                 continue
-            if parent is not None and parent.has("parent"):  # a parent here already, maybe unplaced (EJ-2)
-                self._follow_children(uuid.UUID(organization_id), parent_id, parent_id, pending)
-            else:
+            if parent is None or not parent.has("parent"):
                 self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
+            # a parent here already (maybe unplaced, EJ-2), or back: in every class a child of theirs is (PL-7)
+            self._follow_children(uuid.UUID(organization_id), parent_id, parent_id, pending)
         return self.process_once(event_id, *pending.values())
 
     @once_per_event
@@ -145,7 +146,8 @@ class People(SchoolBase):
         pending[membership.id] = membership
         self._regroup(membership, before, pending)
         if role == "student":
-            self._follow_children(organization_id, user_id, user_id, pending)  # a parent here too: their class
+            if self._relatives(user_id, "children").ids:  # a parent here too, through children: their class
+                self._follow_children(organization_id, user_id, user_id, pending)
             self._parents_follow(organization_id, user_id, user_id, pending)
 
     @once_per_event
@@ -170,25 +172,35 @@ class People(SchoolBase):
     def get_person(self, user_id: uuid.UUID) -> Person:
         return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
 
-    def parents_to_reconcile(self, actor: Actor) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """Every parent's membership (organization, person), from the members' read model: for the console's
-        ``reconcile-parents``."""
+    def members_to_reconcile(self, actor: Actor) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Every membership (organization, person), from the members' read model: for the console's
+        ``reconcile-members``."""
         if actor is not CONSOLE:
             raise Forbidden("operator.required", "Only the operator's console can do this.")
         with self.read_model.reading() as db:
-            rows = db.rows("SELECT organization_id, user_id FROM {members} WHERE active = 1 AND roles LIKE ? "
-                           "ORDER BY organization_id, user_id", ('%"parent"%',))
+            rows = db.rows("SELECT organization_id, user_id FROM {members} ORDER BY organization_id, user_id")
         return [(uuid.UUID(r["organization_id"]), uuid.UUID(r["user_id"])) for r in rows]
 
     @command
-    def reconcile_parent(self, actor: Actor, organization_id: uuid.UUID, parent_id: uuid.UUID) -> bool:
-        """A parent's classes made what their linked children's are now (``_follow_children``; RO-5, PL-7): run
-        by the console once after the release that made a parent a parent in each child's class (before it, a
-        parent of siblings in two classes had the first one only, until something changed). True if it did."""
+    def reconcile_member(self, actor: Actor, organization_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """A membership made what this release's rules say, by the console once after upgrading to it: a parent
+        through their linked children is a parent in each class a child of theirs studies in (RO-5, PL-7; a
+        parent of siblings in two classes had the first one only), and the person is in the rosters of their
+        ``Membership.groups`` and no other (older code left a teacher made a pupil in the staff's). True if it
+        changed anything."""
         if actor is not CONSOLE:
             raise Forbidden("operator.required", "Only the operator's console can do this.")
+        member = self.find(Membership, Membership.create_id(organization_id, user_id))
+        if member is None:
+            return False
         pending: dict[uuid.UUID, Any] = {}
-        self._follow_children(organization_id, parent_id, parent_id, pending)
+        if member.has("parent") and self._relatives(user_id, "children").ids:
+            self._follow_children(organization_id, user_id, user_id, pending)
+            member = pending.get(member.id, member)
+        with self.read_model.reading() as db:
+            listed = {r["grp"] for r in db.rows("SELECT grp FROM {roster_members} WHERE organization_id = ? AND "
+                                                "user_id = ?", (str(organization_id), str(user_id)))}
+        self._regroup(member, listed, pending, tidy=True)
         if pending:
             self.save(*pending.values())
         return bool(pending)
