@@ -883,16 +883,22 @@ def _last_change(school, user) -> dict:
     return [e.data for e in published(school.app, "school.MemberRoleChanged.v1") if e.data["user_id"] == user][-1]
 
 
+def _siblings(school, n: int) -> tuple:
+    """A school with 5А and 6Б, a pupil in each, and one parent linked to both (identity's events n and n + 1)."""
+    org, admin = school.organization()
+    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
+    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    parent = school.user()
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, n))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, n + 1))
+    return org, admin, five, six, first, second, parent
+
+
 def test_unlinking_one_of_two_children_takes_the_parent_out_of_that_childs_class_RO_5(school):
     """The parent's class follows their children there: unlinked from the child in 5А, they are the parent of the
     child in 6Б only, see 6Б and not 5А, and messaging (MemberRoleChanged) moves them to 6Б's chats."""
-    org, admin = school.organization()
-    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
-    first, classmate = school.member(org, admin, "student", five), school.member(org, admin, "student", five)
-    second = school.member(org, admin, "student", six)
-    parent = school.user()
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 31))
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 32))
+    org, admin, five, six, first, second, parent = _siblings(school, 31)
+    classmate = school.member(org, admin, "student", five)
     assert school.app.membership(org, parent).class_id == five
     handlers.on_parent_unlinked(school.app, parent_event("ParentUnlinked", parent, first, 33))
     membership = school.app.membership(org, parent)
@@ -908,13 +914,8 @@ def test_a_parent_of_children_in_two_classes_is_a_parent_in_both_RO_5_PL_7(schoo
     """Siblings in two classes of one school: their parent is a parent in both, in the admin's lists, in their own
     view, in the events messaging's parents' chats follow and in the state messaging asks for (was: the first
     child's class only). Appointed an admin they stay in both; the siblings moved into one class, in that one."""
-    org, admin = school.organization()
-    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
-    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
+    org, admin, five, six, first, second, parent = _siblings(school, 51)
     classmate = school.member(org, admin, "student", six)
-    parent = school.user()
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 51))
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 52))
     membership = school.app.membership(org, parent)
     assert (membership.class_id, membership.parent_classes) == (five, [str(five), str(six)])
     for klass in (five, six):
@@ -940,14 +941,10 @@ def test_the_console_makes_memberships_the_older_code_left_what_the_rules_say_RO
     pupil stayed in the staff's roster (listed as staff to every pupil); ``python -m school.operator
     reconcile-members`` makes each membership what the rules say, once (a second run changes nothing). A parent an
     admin admitted, with no child linked, stays one. Nobody but the console may run it."""
-    org, admin = school.organization()
-    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
-    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
-    parent, admitted, former = school.user(), school.user(), school.member(org, admin, "teacher")
+    org, admin, five, six, first, second, parent = _siblings(school, 61)
+    admitted, former = school.user(), school.member(org, admin, "teacher")
     school.app.request_to_join(admitted, org, None)
     school.app.accept_join_request(admin, AcceptJoinRequest(org, admitted, "parent", six))
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 61))
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 62))
     legacy = school.app.membership(org, parent)  # as the older code left it: 5А only
     legacy.change(["parent"], five, parent, [str(five)])
     sixth = school.app.find(Roster, Roster.create_id(org, str(six)))
@@ -999,12 +996,7 @@ def test_a_pupil_who_becomes_a_parent_keeps_their_own_class_RO_6_PL_7(school):
 def test_a_parent_back_in_the_school_is_a_parent_in_every_childs_class_PL_7(school):
     """A parent of siblings in 5А and 6Б, removed by an admin, comes back with a child re-admitted to 6Б: a parent
     in both classes again (was: the returning child's class only)."""
-    org, admin = school.organization()
-    five, six = school.klass(org, admin, "5А"), school.klass(org, admin, "6Б", 2023, 2030)
-    first, second = school.member(org, admin, "student", five), school.member(org, admin, "student", six)
-    parent = school.user()
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, first, 81))
-    handlers.on_parent_linked(school.app, parent_event("ParentLinked", parent, second, 82))
+    org, admin, five, six, first, second, parent = _siblings(school, 81)
     school.app.remove_member(admin, org, parent)
     school.app.remove_member(admin, org, second)
     token = school.app.create_invite(admin, CreateInvite(org, "student", six, "7d", None, False))[1]
