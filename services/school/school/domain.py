@@ -396,7 +396,7 @@ class Membership(Aggregate):
         if "parent" not in roles:
             return []
         kept = self.parent_classes
-        if kept and ("student" in roles or (class_id is not None and str(class_id) in kept)):
+        if "student" in roles or (class_id is not None and str(class_id) in kept):
             return kept
         return [str(class_id)] if class_id is not None else []
 
@@ -416,10 +416,16 @@ class Membership(Aggregate):
         self.subjects = {}
 
     def add_role(self, role: str, class_id: uuid.UUID | None, via: str = "admin") -> None:
-        """A pupil who becomes a parent keeps their own class; their child's class is a parent class."""
+        """A pupil who becomes a parent keeps their own class, their child's a parent class; a parent who becomes a
+        pupil studies in the class given (none: unplaced), their children's stay parent classes."""
         roles = self.roles if role in self.roles else [*self.roles, role]
-        placed = class_id is not None and role in ("student", "parent")
-        new_class = class_id if placed and not (role == "parent" and "student" in self.roles) else self.class_id
+        if role == "student" and "student" not in self.roles:
+            new_class = class_id
+        elif class_id is not None and role in ("student", "parent") and not (
+                role == "parent" and "student" in self.roles):
+            new_class = class_id
+        else:
+            new_class = self.class_id
         parent_of = self.parent_classes
         if role == "parent" and class_id is not None and str(class_id) not in parent_of:
             parent_of = [*parent_of, str(class_id)]

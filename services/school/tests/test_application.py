@@ -945,6 +945,9 @@ def test_the_console_makes_memberships_the_older_code_left_what_the_rules_say_RO
     admitted, former = school.user(), school.member(org, admin, "teacher")
     school.app.request_to_join(admitted, org, None)
     school.app.accept_join_request(admin, AcceptJoinRequest(org, admitted, "parent", six))
+    elsewhere, other_admin = school.organization()  # their linked child studies in another school
+    child = school.member(elsewhere, other_admin, "student", school.klass(elsewhere, other_admin, "7В"))
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", admitted, child, 63))
     legacy = school.app.membership(org, parent)  # as the older code left it: 5А only
     legacy.change(["parent"], five, parent, [str(five)])
     sixth = school.app.find(Roster, Roster.create_id(org, str(six)))
@@ -1002,6 +1005,32 @@ def test_a_parent_back_in_the_school_is_a_parent_in_every_childs_class_PL_7(scho
     token = school.app.create_invite(admin, CreateInvite(org, "student", six, "7d", None, False))[1]
     school.app.join_by_invite(token, second)
     assert school.app.membership(org, parent).parent_classes == [str(five), str(six)]
+
+
+def test_a_parents_classes_stay_their_childrens_whoever_changes_the_membership_PL_7_EJ_2_SC_8(school):
+    """A second review: an admin moving a parent of 5А and 6Б to 7В made them a parent of 7В only until the next
+    event about a child put it back (the admin's class now counts when it is one of the children's); a parent the
+    journal made a pupil too was placed in their child's class (now unplaced, a parent of 6Б still); a pupil the
+    journal made a parent with no class yet became, re-saved by an admin, a parent of their own class."""
+    org, admin, five, six, first, second, parent = _siblings(school, 91)
+    seven = school.klass(org, admin, "7В", 2022, 2029)
+    school.app.change_member(admin, ChangeMember(org, parent, ["parent"], seven))
+    moved = school.app.membership(org, parent)
+    assert (moved.class_id, moved.parent_classes) == (five, [str(five), str(six)])
+    school.app.change_member(admin, ChangeMember(org, parent, ["parent"], six))
+    assert school.app.membership(org, parent).class_id == six
+    assert not school.app.reconcile_member(CONSOLE, org, parent)
+
+    journal = {"event_id": "bridge:1", "user_id": parent, "role": "student", "organization_ids": [org]}
+    school.app.join_from_journal(**journal)
+    pupil_too = school.app.membership(org, parent)
+    assert (pupil_too.class_id, pupil_too.parent_classes, pupil_too.groups) == (
+        None, [str(five), str(six)], {str(five), str(six), "unplaced"})
+
+    pupil = school.member(org, admin, "student", five)
+    school.app.join_from_journal(**{**journal, "event_id": "bridge:2", "user_id": pupil, "role": "parent"})
+    school.app.change_member(admin, ChangeMember(org, pupil, ["student", "parent"], five))
+    assert school.app.membership(org, pupil).parent_classes == []
 
 
 def test_a_members_rosters_follow_every_change_of_their_roles_and_classes_SC_8_SC_9(school):

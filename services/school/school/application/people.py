@@ -146,7 +146,7 @@ class People(SchoolBase):
         pending[membership.id] = membership
         self._regroup(membership, before, pending)
         if role == "student":
-            if self._relatives(user_id, "children").ids:  # a parent here too, through children: their class
+            if self._children_studying(organization_id, user_id, pending):  # a parent here through them too
                 self._follow_children(organization_id, user_id, user_id, pending)
             self._parents_follow(organization_id, user_id, user_id, pending)
 
@@ -194,7 +194,7 @@ class People(SchoolBase):
         if member is None:
             return False
         pending: dict[uuid.UUID, Any] = {}
-        if member.has("parent") and self._relatives(user_id, "children").ids:
+        if member.has("parent") and self._children_studying(organization_id, user_id, pending):
             self._follow_children(organization_id, user_id, user_id, pending)
             member = pending.get(member.id, member)
         with self.read_model.reading() as db:
