@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 VENV  := .venv
 # pytest-xdist workers, each with its own brokers and platforms: half the cores on a machine of 4 or more; in this
-# process on fewer (measured on 2 cores: the tests are CPU-bound there, two workers took as long and each test twice
-# as long, and timed bounds failed). `make test PYTEST_WORKERS=2` asks for two anyway.
+# process on fewer (measured on 2 cores: the tests are CPU-bound there; two workers saved about 15 % of the time
+# but each test took twice as long and a test bounded in time failed). `make test PYTEST_WORKERS=2` asks anyway.
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); if [ $$n -ge 4 ]; then echo $$((n / 2)); else echo 0; fi)
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
