@@ -1033,6 +1033,22 @@ def test_a_parents_classes_stay_their_childrens_whoever_changes_the_membership_P
     assert school.app.membership(org, pupil).parent_classes == []
 
 
+def test_a_teacher_whose_child_studies_here_is_a_parent_too_when_back_by_a_teachers_invite_PL_8_RO_5(school):
+    """A teacher who is also the parent of a pupil here, removed and back by a teacher's invite: a parent again,
+    in their child's class, on the same account (was: a teacher only, until an event about the child)."""
+    org, admin = school.organization()
+    five = school.klass(org, admin, "5А")
+    teacher, child = school.member(org, admin, "teacher"), school.member(org, admin, "student", five)
+    handlers.on_parent_linked(school.app, parent_event("ParentLinked", teacher, child, 101))
+    assert school.app.membership(org, teacher).roles == ["teacher", "parent"]
+    school.app.remove_member(admin, org, teacher)
+    token = school.app.create_invite(admin, CreateInvite(org, "teacher", None, "7d", None, False))[1]
+    school.app.join_by_invite(token, teacher)
+    back = school.app.membership(org, teacher)
+    assert (back.roles, back.parent_classes) == (["teacher", "parent"], [str(five)])
+    assert str(teacher) in {m["user_id"] for m in school.app.members(admin, org, five)[0]}
+
+
 def test_a_members_rosters_follow_every_change_of_their_roles_and_classes_SC_8_SC_9(school):
     """The rosters the members list pages by (staff, each class, the unplaced) are the member's as they are now:
     a teacher made a pupil leaves the staff, a member removed leaves every roster (was: kept in the staff's)."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from eventsourcing.utils import strtobool
 
 from school import lists
+from school.application.console import CONSOLE, Actor
 from school.domain import (
     UNPLACED,
     JournalGrants,
@@ -32,19 +33,7 @@ from shared.projection import ReadModel
 from shared.store import ServiceApplication
 
 T = TypeVar("T")
-
-
-class OperatorConsole:
-    """The platform operator at the machine itself (``python -m school.operator``): the
-    console builds this application on school's store and acts as ``CONSOLE``. It is
-    an object of the console's own process; nothing that arrives over RPC can be it."""
-
-    def __repr__(self) -> str:
-        return "<operator console>"
-
-
-CONSOLE = OperatorConsole()
-Actor = uuid.UUID | OperatorConsole | None
+__all__ = ["CONSOLE", "Actor", "SchoolBase", "page"]  # the console's actor, kept importable from here
 
 
 def page(items: list[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
@@ -161,6 +150,12 @@ class SchoolBase(ServiceApplication):
         if via not in ("ejournal", "parent_link"):  # the school's own grant: no journal takes it back (EJ-2)
             self._school_keeps(organization_id, user_id, role, pending)
         self._regroup(membership, before, pending)
+        if role != "parent" and not membership.has("parent") and self._children_studying(
+                organization_id, user_id, pending):  # a parent here through children too (PL-8, RO-5)
+            before = membership.groups
+            membership.add_role("parent", None, "parent_link")
+            self._regroup(membership, before, pending)
+            self._follow_children(organization_id, user_id, user_id, pending)
         orgs = load(PersonOrganizations, PersonOrganizations.create_id(user_id),
                     lambda: PersonOrganizations(user_id=user_id))
         orgs.add(organization_id)
