@@ -477,8 +477,8 @@ class Membership(Aggregate):
 class AdminChanges(Aggregate):
     """An organization's admin rights taken away (SC-9), one event each. The last-admin rule decides on a count of
     memberships that two commands, each taking away another admin's rights, could both make before either saved,
-    touching no record in common; each also writes here, so the later one's save conflicts, it runs again and
-    counts again. Opened by the first one."""
+    touching no record in common; each reads this record before it counts and writes it after, so the later one's
+    save conflicts, it runs again and counts again. Opened by the first one."""
 
     @staticmethod
     def create_id(organization_id: uuid.UUID, **_: object) -> uuid.UUID:

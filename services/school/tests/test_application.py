@@ -462,19 +462,17 @@ def test_the_last_use_of_a_link_cannot_be_taken_twice_SC_5(durable_store_setting
     assert setup.app.invite_from_token(token).uses == 1
 
 
-def _take_rights(app, taking: str, org, actor, target, counted: threading.Barrier, outcomes: list[str]) -> None:
-    """``actor`` demotes or removes the admin ``target``, its first count of admins held until the other has
-    counted too (both read before either saves)."""
-    count, waited = app._admin_count, []
+def _take_rights(app, taking: str, org, actor, target, hold, outcomes: list[str]) -> None:
+    """``actor`` demotes or removes the admin ``target``; ``hold`` runs around its first count of admins."""
+    count, held = app._admin_count, []
 
-    def both_count_first(organization_id):
-        found = count(organization_id)
-        if not waited:
-            waited.append(True)
-            counted.wait()
-        return found
+    def held_count(organization_id):
+        if held:
+            return count(organization_id)
+        held.append(True)
+        return hold(lambda: count(organization_id))
 
-    app._admin_count = both_count_first
+    app._admin_count = held_count
     try:
         if taking == "demote":
             app.change_member(actor, ChangeMember(org, target, ["teacher"], None))
@@ -485,22 +483,57 @@ def _take_rights(app, taking: str, org, actor, target, counted: threading.Barrie
         outcomes.append(exc.code)
 
 
+@pytest.mark.parametrize("order", ["counted-together", "one-saved-between"])
 @pytest.mark.parametrize("taking", ["demote", "remove"])
 def test_two_admins_taking_each_others_rights_at_once_leave_the_school_one_admin_SC_9(durable_store_settings,
-                                                                                        monkeypatch, taking):
+                                                                                        monkeypatch, taking, order):
     """SC-9 keeps an organization at least one admin: the check counts admins, and two commands on two replicas
     (each admin demoting, or removing, the other) each counted two before either saved, touched no record in
-    common, and both went through: a school with no admin. Both now write the organization's ``AdminChanges``, so
-    the later one's save conflicts, it runs again, and it is refused."""
+    common, and both went through: a school with no admin. Both now write the organization's ``AdminChanges``,
+    read before they count, so the later one's save conflicts, it runs again, and it is refused.
+    ``counted-together``: both count, then both save. ``one-saved-between``: the second counts two, the first
+    counts and saves, then the second goes on (it read ``AdminChanges`` after the first had saved it, and no
+    conflict stopped it, when that record was read after the count)."""
     monkeypatch.setenv("SFERA_OPERATOR_PHONES", "+79990000001")
     setup = School(make_application(SchoolApplication, "school", create_table=True, config=durable_store_settings))
     org, first = setup.organization()
     second = setup.member(org, first, "teacher")
     setup.app.change_member(first, ChangeMember(org, second, ["admin", "teacher"], None))
     apps = [make_application(SchoolApplication, "school", config=durable_store_settings) for _ in range(2)]
-    counted, outcomes = threading.Barrier(2, timeout=10), []
-    threads = [threading.Thread(target=_take_rights, args=(app, taking, org, actor, target, counted, outcomes))
-               for app, actor, target in zip(apps, (first, second), (second, first), strict=True)]
+    outcomes: list[str] = []
+    if order == "counted-together":
+        counted = threading.Barrier(2, timeout=10)
+
+        def together(count):
+            found = count()
+            counted.wait()
+            return found
+
+        holds = (together, together)
+    else:
+        second_counted, first_done = threading.Event(), threading.Event()
+
+        def first_hold(count):
+            assert second_counted.wait(10)
+            return count()
+
+        def second_hold(count):
+            found = count()
+            second_counted.set()
+            assert first_done.wait(10)
+            return found
+
+        holds = (first_hold, second_hold)
+
+    def run(app, actor, target, hold):
+        try:
+            _take_rights(app, taking, org, actor, target, hold, outcomes)
+        finally:
+            if order != "counted-together" and hold is holds[0]:
+                first_done.set()
+
+    threads = [threading.Thread(target=run, args=(app, actor, target, hold))
+               for app, actor, target, hold in zip(apps, (first, second), (second, first), holds, strict=True)]
     for t in threads:
         t.start()
     for t in threads:

@@ -96,8 +96,7 @@ class Members(SchoolBase):
         if school_class is not None and class_id != membership.class_id:
             self._open_class(school_class)
         revoking = membership.has("admin") and "admin" not in roles
-        if revoking and self._admin_count(organization_id) <= 1:
-            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        admin_changes = self._keeping_an_admin(organization_id) if revoking else None
         before, was_student = membership.groups, membership.has("student")
         membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
@@ -107,21 +106,26 @@ class Members(SchoolBase):
             self._follow_children(organization_id, user_id, actor_id, pending)
         if was_student or "student" in roles:
             self._parents_follow(organization_id, user_id, actor_id, pending)
-        if revoking:
-            self._admin_revoked(organization_id, user_id, actor_id, pending)
+        if admin_changes is not None:
+            admin_changes.revoked(user_id, actor_id)
+            pending[admin_changes.id] = admin_changes
         for role in roles:  # what an admin sets is the school's: no journal takes it back (EJ-2)
             self._school_keeps(organization_id, user_id, role, pending)
         self.save(*pending.values())
         return membership
 
-    def _admin_revoked(self, organization_id: uuid.UUID, user_id: uuid.UUID, actor_id: uuid.UUID,
-                       pending: dict[uuid.UUID, Any]) -> None:
-        """The last-admin rule's count, made safe against another command taking another admin's rights at the
-        same moment (``AdminChanges``): both write this one record, so one of them runs again and counts again."""
+    def _keeping_an_admin(self, organization_id: uuid.UUID) -> AdminChanges:
+        """SC-9's last-admin rule, for a command about to take an admin's rights away: member.last_admin unless
+        another admin stays. The count is safe against another command taking another admin's rights at the same
+        moment because both then write the organization's ``AdminChanges`` (the caller records its change on the
+        record answered), so the later save conflicts, and that command runs again and counts again. The record is
+        read *before* the count: read after it, a command that counted before the other saved could still read
+        the other's saved record, and its own save would then conflict with nothing."""
         changes = self.find(AdminChanges, AdminChanges.create_id(organization_id)) or AdminChanges(
             organization_id=organization_id)
-        changes.revoked(user_id, actor_id)
-        pending[changes.id] = changes
+        if self._admin_count(organization_id) <= 1:
+            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
+        return changes
 
     def _admin_count(self, organization_id: uuid.UUID) -> int:
         staff = self.find(Roster, Roster.create_id(organization_id, "staff"))
@@ -132,13 +136,13 @@ class Members(SchoolBase):
     def remove_member(self, actor_id: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
         self._require(organization_id, actor_id, "admin")
         membership = self._existing_member(organization_id, user_id)
-        if membership.has("admin") and self._admin_count(organization_id) <= 1:
-            raise Conflict("member.last_admin", "An organization keeps at least one admin.")
-        was_student, was_admin, before = membership.has("student"), membership.has("admin"), membership.groups
+        admin_changes = self._keeping_an_admin(organization_id) if membership.has("admin") else None
+        was_student, before = membership.has("student"), membership.groups
         membership.leave(actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
-        if was_admin:
-            self._admin_revoked(organization_id, user_id, actor_id, pending)
+        if admin_changes is not None:
+            admin_changes.revoked(user_id, actor_id)
+            pending[admin_changes.id] = admin_changes
         self._regroup(membership, before, pending, tidy=True)
         if was_student:  # a parent whose only child here has gone is no longer a parent here (RO-5)
             self._parents_follow(organization_id, user_id, actor_id, pending)
