@@ -572,6 +572,16 @@ def membership_turn(kept: int, sequence: int | None) -> str:
     return "older" if outdated(sequence, kept) else "next" if sequence == kept + 1 else "gap"
 
 
+def parent_classes_of(roles: list[str], class_id: uuid.UUID | str | None, said: list | None) -> list[str]:
+    """The classes a person is a parent in (RO-5, PL-7) as school said them (``said``); not said (an event, or a
+    roster, from before school said them): a parent's one class is their ``class_id``."""
+    if "parent" not in roles:
+        return []
+    if said is not None:
+        return [str(c) for c in said]
+    return [str(class_id)] if class_id is not None else []
+
+
 class OrgRoster(Aggregate):
     """An organization's members and roles, its settings, and its chats that follow the roster."""
 
@@ -616,10 +626,8 @@ class OrgRoster(Aggregate):
     def parent_classes(self, user_id: uuid.UUID) -> list[str]:
         """The classes the person is a parent in (RO-5, PL-7); kept from before: their one class, as a parent."""
         key = str(user_id)
-        kept = getattr(self, "parenting", {}).get(key)
-        if kept is not None:
-            return list(kept)
-        return [self.classes[key]] if "parent" in self.members.get(key, []) and key in self.classes else []
+        return parent_classes_of(self.members.get(key, []), self.classes.get(key),
+                                 getattr(self, "parenting", {}).get(key))
 
     def membership_version(self, user_id: uuid.UUID) -> int:
         """The person's school membership version applied here (0: none yet, or from before versions)."""

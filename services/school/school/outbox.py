@@ -13,12 +13,12 @@ def _membership(e, **extra) -> dict:
     return {"organization_id": e.organization_id, "user_id": e.user_id, **extra}
 
 
-def _parent_classes(e, roles: list[str]) -> list[str] | None:
+def _parent_classes(e) -> list[str] | None:
     """The classes a parent is a parent in after the event (``Membership.parent_classes``): what a RoleAdded or
     Changed says (None: stored before they were kept, so not said); a join, the class joined as a parent."""
     if isinstance(e, (Membership.RoleAdded, Membership.Changed)):
         return getattr(e, "parent_classes", None)
-    return [e.class_id] if "parent" in roles and e.role == "parent" and e.class_id is not None else []
+    return [e.class_id] if e.role == "parent" and e.class_id is not None else []
 
 
 def to_integration_events(e: object) -> Iterable[Published]:
@@ -43,7 +43,7 @@ def to_integration_events(e: object) -> Iterable[Published]:
             "organization_id": e.organization_id, "class_id": e.originator_id, "graduated_at": e.graduated_at}, org
     elif isinstance(e, Membership.Joined):
         yield "school.MemberJoined.v1", _membership(e, role=e.role, roles=[e.role], class_id=e.class_id,
-                                                    parent_classes=_parent_classes(e, [e.role]),
+                                                    parent_classes=_parent_classes(e),
                                                     subjects=taught_classes([e.role], e.class_id, {}), via=e.via,
                                                     joined_at=e.timestamp), org
         if e.role == "admin":
@@ -51,13 +51,13 @@ def to_integration_events(e: object) -> Iterable[Published]:
     elif isinstance(e, (Membership.Rejoined, Membership.RoleAdded)):
         subjects = taught_classes(e.roles, e.class_id, getattr(e, "subjects", {}))
         yield "school.MemberJoined.v1", _membership(e, role=e.role, roles=e.roles, class_id=e.class_id,
-                                                    parent_classes=_parent_classes(e, e.roles), subjects=subjects,
+                                                    parent_classes=_parent_classes(e), subjects=subjects,
                                                     via=e.via, joined_at=e.timestamp), org
         if e.role == "admin":
             yield "school.AdminAppointed.v1", _membership(e, appointed_by=None, appointed_at=e.timestamp), org
     elif isinstance(e, Membership.Changed):
         yield "school.MemberRoleChanged.v1", _membership(e, roles=e.roles, class_id=e.class_id,
-                                                         parent_classes=_parent_classes(e, e.roles),
+                                                         parent_classes=_parent_classes(e),
                                                          subjects=taught_classes(e.roles, e.class_id, e.subjects),
                                                          changed_by=e.changed_by, changed_at=e.timestamp), org
     elif isinstance(e, Membership.TeacherAssigned):

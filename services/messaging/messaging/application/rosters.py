@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from messaging.application.base import Base
-from messaging.domain import ClassRoster, OrgRoster, membership_turn
+from messaging.domain import ClassRoster, OrgRoster, membership_turn, parent_classes_of
 from shared.consistency import owner
 from shared.contracts import outdated
 from shared.errors import NotYet
@@ -179,8 +179,7 @@ class Rosters(Base):
         key = str(user_id)
         previous_class = org.classes.get(key)
         previous_parenting = set(org.parent_classes(user_id))
-        parenting = ({str(c) for c in parent_classes} if parent_classes is not None else
-                     {str(class_id)} if class_id is not None else set()) if "parent" in roles else set()
+        parenting = set(parent_classes_of(roles, class_id, parent_classes))
         previous_teaching = set(org.teaching.get(key, []))
         teaching = set(subjects if "teacher" in roles else {})
         was_admin = "admin" in org.members.get(key, [])

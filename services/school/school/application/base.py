@@ -149,12 +149,12 @@ class SchoolBase(ServiceApplication):
         pending[membership_id] = membership
         if via not in ("ejournal", "parent_link"):  # the school's own grant: no journal takes it back (EJ-2)
             self._school_keeps(organization_id, user_id, role, pending)
-        self._regroup(membership, before, pending)
-        if role != "parent" and not membership.has("parent") and self._children_studying(
-                organization_id, user_id, pending):  # a parent here through children too (PL-8, RO-5)
-            before = membership.groups
+        through_children = role != "parent" and not membership.has("parent") and bool(
+            self._children_studying(organization_id, user_id, pending))
+        if through_children:  # a parent here through children too (PL-8, RO-5)
             membership.add_role("parent", None, "parent_link")
-            self._regroup(membership, before, pending)
+        self._regroup(membership, before, pending)
+        if through_children:  # in every class a child of theirs studies in (PL-7)
             self._follow_children(organization_id, user_id, user_id, pending)
         orgs = load(PersonOrganizations, PersonOrganizations.create_id(user_id),
                     lambda: PersonOrganizations(user_id=user_id))
@@ -194,18 +194,21 @@ class SchoolBase(ServiceApplication):
             self._follow_children(organization_id, uuid.UUID(parent_id), changed_by, pending)
 
     def _follow_children(self, organization_id: uuid.UUID, parent_id: uuid.UUID, changed_by: uuid.UUID,
-                         pending: dict[uuid.UUID, Any]) -> None:
+                         pending: dict[uuid.UUID, Any], keep_role: bool = False) -> None:
         """RO-5, PL-4, PL-7: a parent belongs to an organization through their linked children who study there: a
         parent in each of their classes (siblings in two classes: both, in the order ``link_parent`` goes by).
         Their ``class_id`` stays while a child of theirs is in it, else it is the first such class; a pupil who is
         a parent too keeps their own. With no child studying there they stop being a parent (and leave if that
-        was their only role). ``pending`` holds what the command changed (memberships, rosters, the parent's
+        was their only role), unless ``keep_role`` (a command that does not undo a link: a parent an admin or a
+        journal made one stays one). ``pending`` holds what the command changed (memberships, rosters, the parent's
         ``Relatives``); what this changes joins it. ``changed_by`` goes into the event."""
         parent = self.membership(organization_id, parent_id, pending)
         if parent is None or not parent.has("parent"):
             return
         own = parent.has("student")
         kids = self._children_studying(organization_id, parent_id, pending)
+        if not kids and keep_role:
+            return
         classes = list(dict.fromkeys(str(kid.class_id) for kid in kids if kid.class_id is not None))
         roles, class_id = parent.roles, parent.class_id
         if not kids:

@@ -101,9 +101,8 @@ class Members(SchoolBase):
         membership.change(sorted(set(roles), key=ROLES.index), class_id, actor_id)
         pending: dict[uuid.UUID, Any] = {membership.id: membership}
         self._regroup(membership, before, pending, tidy=True)
-        if "parent" in roles and self._children_studying(organization_id, user_id, pending):
-            # a parent through children here is one in their classes (PL-7): the admin's class, if among them
-            self._follow_children(organization_id, user_id, actor_id, pending)
+        # a parent through children here is one in their classes (PL-7): the admin's class, if among them
+        self._follow_children(organization_id, user_id, actor_id, pending, keep_role=True)
         if was_student or "student" in roles:
             self._parents_follow(organization_id, user_id, actor_id, pending)
         if admin_changes is not None:

@@ -146,8 +146,7 @@ class People(SchoolBase):
         pending[membership.id] = membership
         self._regroup(membership, before, pending)
         if role == "student":
-            if self._children_studying(organization_id, user_id, pending):  # a parent here through them too
-                self._follow_children(organization_id, user_id, user_id, pending)
+            self._follow_children(organization_id, user_id, user_id, pending, keep_role=True)  # a parent here too
             self._parents_follow(organization_id, user_id, user_id, pending)
 
     @once_per_event
@@ -172,11 +171,15 @@ class People(SchoolBase):
     def get_person(self, user_id: uuid.UUID) -> Person:
         return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
 
+    @staticmethod
+    def _console_only(actor: Actor) -> None:
+        if actor is not CONSOLE:
+            raise Forbidden("operator.required", "Only the operator's console can do this.")
+
     def members_to_reconcile(self, actor: Actor) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """Every membership (organization, person), from the members' read model: for the console's
         ``reconcile-members``."""
-        if actor is not CONSOLE:
-            raise Forbidden("operator.required", "Only the operator's console can do this.")
+        self._console_only(actor)
         with self.read_model.reading() as db:
             rows = db.rows("SELECT organization_id, user_id FROM {members} ORDER BY organization_id, user_id")
         return [(uuid.UUID(r["organization_id"]), uuid.UUID(r["user_id"])) for r in rows]
@@ -188,15 +191,13 @@ class People(SchoolBase):
         parent of siblings in two classes had the first one only), and the person is in the rosters of their
         ``Membership.groups`` and no other (older code left a teacher made a pupil in the staff's). True if it
         changed anything."""
-        if actor is not CONSOLE:
-            raise Forbidden("operator.required", "Only the operator's console can do this.")
+        self._console_only(actor)
         member = self.find(Membership, Membership.create_id(organization_id, user_id))
         if member is None:
             return False
         pending: dict[uuid.UUID, Any] = {}
-        if member.has("parent") and self._children_studying(organization_id, user_id, pending):
-            self._follow_children(organization_id, user_id, user_id, pending)
-            member = pending.get(member.id, member)
+        self._follow_children(organization_id, user_id, user_id, pending, keep_role=True)
+        member = pending.get(member.id, member)
         with self.read_model.reading() as db:
             listed = {r["grp"] for r in db.rows("SELECT grp FROM {roster_members} WHERE organization_id = ? AND "
                                                 "user_id = ?", (str(organization_id), str(user_id)))}
