@@ -496,8 +496,9 @@ class ReadMark(Aggregate):
 class UserChats(Aggregate):
     """A person's chats, in the order they joined them. Not read by CH-1's shared-chat check any more (that reads
     the read model and confirms on the chats: ``Base.shared_chats``). It stays written because (1) leaving a
-    school (CH-6, ``Rosters._leave_school_chats``) reads it inside the command and saves it with the chats it
-    leaves, so a concurrent join of one of the school's chats conflicts and the retry sees it -- a lagging read
+    school (CH-6, ``Rosters._leave_school_chats``) reads it inside the command and saves it (``left_school``) with
+    the chats it leaves, and a command bringing people into a school's chat reads theirs before it checks the
+    school's roster, so the two conflict whichever saves first and the retry sees the other -- a lagging read
     model there would err toward leaving the person in a school's chat; (2) the chat list's read model
     (``chat_members`` and its order) is projected from its Joined/Left events."""
 
@@ -517,6 +518,11 @@ class UserChats(Aggregate):
     @event("Left")
     def leave(self, chat_id: uuid.UUID) -> None:
         self.chat_ids = [c for c in self.chat_ids if c != str(chat_id)]
+
+    @event("SchoolLeft")
+    def left_school(self, organization_id: uuid.UUID) -> None:
+        """The person left ``organization_id`` (CH-6): written whether or not they were in any of its chats, so a
+        command bringing them into one, which read this list before it checked the school's roster, conflicts."""
 
 
 class DirectIndex(Aggregate):

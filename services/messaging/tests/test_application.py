@@ -444,6 +444,44 @@ def test_only_the_schools_own_members_are_added_to_its_chats_CH_6(store_settings
         app.history(pupil_a, chat_a.id, None, None, 50)
 
 
+@pytest.mark.parametrize("joining", ["add_members", "join_by_invite", "create_chat"])
+def test_someone_leaving_the_school_while_brought_into_its_chat_is_not_left_in_it_CH_6(durable_store_settings,
+                                                                                      joining):
+    """CH-6 on two replicas: a command bringing P into a school's manual chat (an admin adding them, P following a
+    link, P making a chat with a pupil) decided on the school's roster, which it does not write; school's MemberLeft
+    for P, applied on another replica after that check and before the command saved, changed nothing the command
+    then read unchanged, so both went through and P, no longer of the school, stayed in a chat with a pupil for good.
+    The people joining have their chat lists read before the roster, and leaving a school always writes the
+    leaver's list: the command's save conflicts, it runs again, and it is refused."""
+    school = School(make_application(MessagingApplication, "messaging", create_table=True,
+                                     config=durable_store_settings))
+    other = make_application(MessagingApplication, "messaging", config=durable_store_settings)
+    admin, pupil, p = school.join("admin"), school.join("student", school.klass()), school.join("teacher")
+    chat = school.app.create_chat(admin, CreateChat(school.org, "Кружок", [pupil], closed=False))
+    invite = school.app.create_invite(admin, chat.id)
+    check, held = school.app._check_school_members, []
+
+    def check_then_p_leaves(*args, **kwargs):
+        check(*args, **kwargs)  # P is the school's: allowed
+        if not held:  # meanwhile, another replica applies school's MemberLeft for P
+            held.append(True)
+            event = make_event("school.MemberLeft.v1", {"organization_id": school.org, "user_id": p, "left_at": NOW},
+                               event_id=f"school:{uuid.uuid4()}:MemberLeft.v1")
+            handlers.on_member_left(other, event)
+
+    school.app._check_school_members = check_then_p_leaves
+    with pytest.raises((Forbidden, Invalid)) as refused:
+        if joining == "add_members":
+            school.app.add_members(admin, chat.id, [p])
+        elif joining == "join_by_invite":
+            school.app.join_by_invite(p, invite.id)
+        else:
+            school.app.create_chat(p, CreateChat(school.org, "Личное", [pupil], closed=False))
+    assert refused.value.code == ("chat.not_members" if joining == "add_members" else "organization.members_only")
+    assert held and not school.app.chat(chat.id).is_member(p)
+    assert not [c for c in school.app.chats_of(p) if c["chat"].kind == "manual"]
+
+
 def test_a_chat_belongs_to_a_school_no_stranger_opens_one_with_a_child_CH_6(school):
     pupil = school.join("student", school.klass())
     stranger = uuid.uuid4()

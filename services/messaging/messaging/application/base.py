@@ -180,13 +180,21 @@ class Base(ServiceApplication):
         return lambda: school_puts_in(chat, ask(user_id, chat.organization_id))
 
     def _check_school_members(self, organization_id: uuid.UUID | None, actor_id: uuid.UUID,
-                              member_ids: list[uuid.UUID]) -> None:
+                              member_ids: list[uuid.UUID], pending: dict) -> None:
         """CH-6: only a member of the chat's school brings people in, and only the
         school's members: never someone of another school, nor an id nobody has.
         A chat of no school (made before chats belonged to one) takes nobody new.
-        Someone the roster does not have yet (they just joined) is asked of school first."""
+        Someone the roster does not have yet (they just joined) is asked of school first.
+
+        The roster is not what the command writes: the chat lists of the actor and of everyone added are, and they
+        are read into ``pending`` here, *before* the roster. Leaving a school always writes the leaver's list
+        (``Rosters._leave_school_chats``), so a person leaving after this check and before the command's save makes
+        that save conflict, and the command runs again and is refused (read after the roster, the list could
+        already be the leaver's new one, and P stayed in the school's chat with its pupils)."""
         if organization_id is None:
             raise Forbidden("chat.no_organization", "This chat belongs to no school: nobody new can join it.")
+        for person in (actor_id, *member_ids):
+            self._user_chats(person, pending)
         roster = self.find(OrgRoster, OrgRoster.create_id(organization_id))
         members = roster.members if roster is not None else {}
         if not confirmed(str(actor_id) in members, self._school_has(actor_id, organization_id)):

@@ -21,8 +21,8 @@ class Chats(Base):
             raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
         if c.organization_id is None:
             raise Invalid("chat.organization_required", "A chat belongs to a school: name its organization_id.")
-        self._check_school_members(c.organization_id, actor_id, list(c.member_ids))
         pending: dict = {}
+        self._check_school_members(c.organization_id, actor_id, list(c.member_ids), pending)
         chat = self._new_chat(pending, kind="manual", organization_id=c.organization_id, name=c.name.strip(),
                               created_by=actor_id, member_ids=[str(actor_id), *map(str, c.member_ids)],
                               closed=c.closed)
@@ -33,8 +33,8 @@ class Chats(Base):
         def command() -> Chat:
             chat = self.chat(chat_id)
             chat.check_manager(actor_id)
-            self._check_school_members(chat.organization_id, actor_id, member_ids)
             pending: dict = {}
+            self._check_school_members(chat.organization_id, actor_id, member_ids, pending)
             self._sync(chat, chat.members + [str(m) for m in member_ids], pending)
             self.save(*pending.values())
             return chat

@@ -71,8 +71,8 @@ class Invites(Base):
             chat = self.invited_chat(invite_id)
             if chat.is_member(actor_id):
                 return chat
-            self._check_school_members(chat.organization_id, actor_id, [])
             pending: dict = {}
+            self._check_school_members(chat.organization_id, actor_id, [], pending)
             self._sync(chat, chat.members + [str(actor_id)], pending)
             self.save(*pending.values())
             return chat

@@ -160,7 +160,7 @@ class Rosters(Base):
         kept = org.membership_version(user_id)
         if outdated(now["version"], kept):
             return
-        if now.get("left_version", 0) > kept:
+        if now.get("left_version", 0) > kept and now["active"]:  # left and back since: (not back: _bring_in_line)
             self._leave_school_chats(user_id, org.organization_id, pending)
         taught = now["subjects"] if now["active"] else {}
         self._bring_in_line(org, user_id, now["roles"] if now["active"] else [],
@@ -208,8 +208,12 @@ class Rosters(Base):
 
     def _leave_school_chats(self, user_id: uuid.UUID, organization_id: uuid.UUID, pending: dict) -> None:
         """CH-6: whoever leaves a school leaves its manual chats and the inbox threads
-        they answered as an admin; their own inbox thread and dialogs stay theirs."""
-        for chat_id in list(self._user_chats(user_id, pending).chat_ids):
+        they answered as an admin; their own inbox thread and dialogs stay theirs. Their list of chats is written
+        even when no chat is left (``left_school``): a command bringing them into one of the school's chats read
+        that list before it checked the school's roster (``_check_school_members``), and its save conflicts."""
+        chats = self._user_chats(user_id, pending)
+        chats.left_school(organization_id)
+        for chat_id in list(chats.chat_ids):
             chat = pending.get(uuid.UUID(chat_id)) or self.chat(uuid.UUID(chat_id))
             if str(chat.organization_id) != str(organization_id):
                 continue
