@@ -62,12 +62,13 @@ def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
     lesson_id, facts, cancelled = lesson_facts(event)
     app.keep_lesson(lesson_id, facts, cancelled, event.sequence)
     teacher, info = event.data.get("teacher_user_id"), app.lesson_info(lesson_id)
-    if info.ended_after(event.sequence):  # the journal ended it after this was asked
+    if info.ended_after(event.sequence):  # the journal ended it after this was asked (messaging not asked; the
+        # command checks again on what it writes: start_lesson's asked_as_of)
         log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": "lesson.ended_since"})
     elif teacher:
         chat_id = lesson_chat(str(teacher), info.facts)
         try:
-            app.start_lesson(None, lesson_id, chat_id, by_journal=True)
+            app.start_lesson(None, lesson_id, chat_id, by_journal=True, asked_as_of=event.sequence)
         except DomainError as exc:
             log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": exc.code})
     return app.process_once(event.id)

@@ -88,6 +88,30 @@ def test_a_journal_end_that_comes_before_its_start_leaves_no_call_nobody_ends_CA
     assert app.lesson_call(lesson_id) is not None and not app.lesson_call(lesson_id).ended
 
 
+def test_a_journal_end_applied_while_its_start_asks_for_the_chat_leaves_no_call_CA_7_CA_8(app):
+    """An outside audit: the start checked the end on the lesson it read before asking messaging for the chat; the
+    end, applied meanwhile (another replica, or this one's next delivery), found no call and was consumed, and the
+    start's own command then opened a call nobody ended, holding the subject's slot. The command checks the end on
+    the lesson it reads and writes, so a start the journal ended after it was asked starts nothing, whenever the
+    end comes."""
+    teacher, lesson_id, class_id = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    handlers.on_lesson(app, lesson_event("LessonPublished", lesson_id, teacher, class_id, 1))
+    end = lesson_event("LessonEndRequested", lesson_id, teacher, class_id, 3, requested_by_external_id="T1")
+
+    def lesson_chat(user_id, facts):  # messaging is asked; meanwhile the end is applied
+        assert handlers.on_lesson_end_requested(app, end) is True
+        return None
+
+    assert handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", lesson_id, teacher, class_id,
+                                                                2), lesson_chat) is True
+    assert app.lesson_call(lesson_id) is None
+    following = uuid.uuid4()  # the next lesson of the subject is not refused call.subject_busy
+    handlers.on_lesson(app, lesson_event("LessonPublished", following, teacher, class_id, 1))
+    handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", following, teacher, class_id, 2),
+                                       lambda *_: None)
+    assert app.lesson_call(following) is not None
+
+
 def test_a_lessons_older_facts_never_replace_newer_ones_CA_2_EJ_5(app):
     """An outside review: a late LessonPublished applied after LessonCancelled made the lesson startable again,
     and a rescheduled substitute teacher was replaced by the old one the same way."""

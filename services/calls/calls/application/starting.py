@@ -78,9 +78,12 @@ class Starting(CallsBase):
         return slot
 
     def start_lesson(self, actor_id: uuid.UUID | None, lesson_id: uuid.UUID, chat_id: uuid.UUID | None,
-                     by_journal: bool = False) -> Call:
+                     by_journal: bool = False, asked_as_of: int | None = None) -> Call:
         """A published remote lesson's call, started by its teacher (CA-2, EJ-5); while a lesson of
-        the same (class, subject) is under way no other starts (CA-8)."""
+        the same (class, subject) is under way no other starts (CA-8). ``asked_as_of``: the version of the lesson
+        the journal's start request was made at; a start the journal ended after that starts nothing (CA-7),
+        checked on the lesson the command reads and writes (the journal's end writes it too, so an end applied
+        at any moment before this save makes it conflict and run again)."""
         info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
         if info is None or not info.facts.get("remote"):
             raise NotFound("lesson.not_found", "This lesson is not a published remote lesson.")
@@ -97,6 +100,8 @@ class Starting(CallsBase):
 
         def command() -> Call:
             info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
+            if info.ended_after(asked_as_of):
+                raise Conflict("lesson.ended_since", "The journal ended this lesson after its start was asked.")
             call = Call(kind="lesson", started_by=starter, title=f"{facts['subject']}", organization_id=(
                 uuid.UUID(facts["organization_id"]) if facts.get("organization_id") else None), chat_id=chat_id,
                 invited=None, lesson_id=lesson_id, class_id=class_id, subject=facts["subject"], started_at=utcnow())
