@@ -227,6 +227,35 @@ def test_this_is_not_me_detaches_the_phone_and_starts_a_new_account_ID_6(identit
     assert [(e.data["user_id"], e.data["new_user_id"]) for e in detached] == [(old, fresh.account.id)]
 
 
+def test_two_this_is_not_me_at_once_leave_one_account_holding_the_phone_ID_3_ID_6(durable_store_settings):
+    """An outside audit: two "this is not me" for one phone on two replicas. One decided on the phone's index, the
+    other re-pointed it and saved meanwhile, and the first then read the index again, re-pointed the other's new
+    account's index to its own and saved with no conflict: two accounts with the phone, one of them never signed
+    into by it again. The index the command decides on is the one it re-points, so the later save conflicts and
+    runs again against the account that holds the phone by then."""
+    one = make_application(IdentityApplication, "identity", create_table=True, config=durable_store_settings)
+    two = make_application(IdentityApplication, "identity", config=durable_store_settings)
+    phone, t0 = "+79001234567", datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+    issued = one.request_code(phone, "sms", "c", now=t0)
+    one.confirm_code(issued.challenge.id, issued.code, "d", now=t0)
+    mine = one.request_code(phone, "sms", "c", now=t0 + timedelta(seconds=61))
+    theirs = two.request_code(phone, "sms", "c2", now=t0 + timedelta(seconds=122))
+    get, held, now = one.get_account, [], t0 + timedelta(seconds=130)
+
+    def the_other_saves_first(account_id):  # after this one read the index, before it reads the old account
+        if not held:
+            held.append(two.confirm_code(theirs.challenge.id, theirs.code, "d", not_me=True, now=now).account.id)
+        return get(account_id)
+
+    one.get_account = the_other_saves_first
+    last = one.confirm_code(mine.challenge.id, mine.code, "d", not_me=True, now=now).account.id
+    one.get_account = get
+    holders = {str(e.data["user_id"]) for e in published(one) if e.type == "identity.UserRegistered.v1"
+               if one.get_account(uuid.UUID(str(e.data["user_id"]))).phone == phone}
+    assert held and holders == {str(last)}
+    assert one.account_by_phone(phone).id == last and get(held[0]).phone is None
+
+
 # -- ID-8 sessions --------------------------------------------------------------------------------------------
 
 

@@ -82,8 +82,9 @@ class SignInCodes(IdentityBase):
             challenge = self._checked_challenge(challenge_id, code, now)
             if challenge.channel == "email":
                 existing = self.account_by_email(challenge.address)
-            else:
-                existing = self.account_by_phone(challenge.address)
+            else:  # the index decided on is the one re-pointed (ID-6): read once, so a concurrent re-pointing conflicts
+                phone_index = self.find(PhoneIndex, PhoneIndex.create_id(challenge.address))
+                existing = self.get_account(phone_index.account_id) if phone_index else None
             if existing is not None and not not_me:
                 challenge.confirm(existing.id, now)
                 started, refresh = self._new_session(existing.id, device, "code", now)
@@ -98,9 +99,8 @@ class SignInCodes(IdentityBase):
                 account = Account(phone=challenge.address, email=None, registered_via="phone")
                 if existing is not None:  # ID-6: "this is not me"
                     existing.detach_phone(challenge.address, now, account.id)
-                    index = self.get_as(PhoneIndex, PhoneIndex.create_id(challenge.address), "phone.not_found", "")
-                    index.reassign(account.id)
-                    changed = [existing, index]
+                    phone_index.reassign(account.id)
+                    changed = [existing, phone_index]
                 else:
                     changed = [PhoneIndex(challenge.address, account.id)]
             challenge.confirm(account.id, now)
