@@ -4,6 +4,8 @@ for the operator flag, straight on the broker) and closed where the data lives."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -112,6 +114,63 @@ def test_no_flag_on_the_broker_skips_the_operator_check_SC_1(api, platform):
             assert refused.value.code == "operator.required"
     pending = api.ok("GET", "/operator/applications", api.operator()["access_token"])
     assert application["application_id"] in [a["application_id"] for a in pending]
+
+
+def test_the_bridges_operator_commands_check_their_caller_not_only_the_gateway_EJ_1(api, platform):
+    """The e-journal bridge's operator commands (register a region's journal, read its secrets' details, rotate its
+    webhook secret, bind a school, replay the inbox) trusted the gateway's operator check: anything on the broker
+    could call them. Each now takes its caller's id and asks school; the console on the machine itself
+    (``python -m ejournal_bridge.operator``, what ``make demo`` uses) registers a journal without the broker."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    import shared.errors  # noqa: F401  (typed errors arrive as themselves)
+    from shared.errors import DomainError
+
+    name = f"Журнал {uuid.uuid4().hex[:6]}"
+    console = subprocess.run(
+        [sys.executable, "-m", "ejournal_bridge.operator", "register-provider", "--region", "52", "--name", name,
+         "--base-url", "https://journal.test", "--client-id", "c", "--client-secret", "s",
+         "--webhook-base", "https://sfera.test/api/v1/ejournal/webhooks"],
+        env=platform.env(), capture_output=True, text=True, timeout=60)
+    assert console.returncode == 0, console.stderr
+    created = json.loads(console.stdout)
+    provider = created["provider_id"]
+    assert created["webhook_secret"] and created["webhook_url"].endswith(provider)
+    token = api.sign_in()["access_token"]
+    listed = eventually(lambda: [p for p in api.ok("GET", "/ejournal/providers?region=52", token)
+                                 if p["name"] == name], what="the registered journal listed")
+    assert listed[0]["provider_id"] == provider
+    someone = api.ok("GET", "/me", token)["user_id"]
+    operator = api.ok("GET", "/me", api.operator()["access_token"])["user_id"]
+    organization = str(uuid.uuid4())
+    with ClusterRpcProxy({"AMQP_URI": platform.amqp_uri}, timeout=30) as rpc:
+        bridge = rpc.ejournal_bridge
+        commands = {
+            "register_provider": lambda actor: bridge.register_provider(
+                actor_id=actor, provider={"region": "52", "name": f"{name} 2", "base_url": "https://journal.test",
+                                          "client_id": "c", "client_secret": "s"}, webhook_base="https://x.test"),
+            "provider_detail": lambda actor: bridge.provider_detail(actor_id=actor, provider_id=provider,
+                                                                    webhook_base="https://x.test"),
+            "rotate_secret": lambda actor: bridge.rotate_secret(actor_id=actor, provider_id=provider,
+                                                                grace_seconds=60),
+            "bind_school": lambda actor: bridge.bind_school(actor_id=actor, provider_id=provider,
+                                                            external_org_id="org-1", organization_id=organization),
+            "school_binding": lambda actor: bridge.school_binding(actor_id=actor, provider_id=provider,
+                                                                  external_org_id="org-1"),
+            "request_replay": lambda actor: bridge.request_replay(actor_id=actor, provider_id=provider),
+        }
+        for command, attempt in commands.items():
+            for actor in (None, someone, str(uuid.uuid4())):
+                with pytest.raises(DomainError) as refused:
+                    attempt(actor)
+                assert refused.value.code == "operator.required", (command, actor)
+        assert bridge.provider_detail(actor_id=operator, provider_id=provider, webhook_base="https://x.test")[
+            "provider_id"] == provider
+    again = subprocess.run(
+        [sys.executable, "-m", "ejournal_bridge.operator", "register-provider", "--region", "52", "--name", name,
+         "--base-url", "https://journal.test", "--client-id", "c", "--client-secret", "s", "--webhook-base", "x"],
+        env=platform.env(), capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "provider.exists" in again.stderr
 
 
 def test_a_signed_out_sessions_socket_is_closed_and_receives_nothing_ID_8(api, platform, schools):

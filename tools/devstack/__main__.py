@@ -19,24 +19,23 @@ from tools.devstack.stack import Stack, StackConfig
 
 
 def demo_journals(stack: Stack) -> str:
-    """Start the simulator, register region 16's journal with the bridge (as an
-    operator would), and push its school; returns what to print."""
+    """Start the simulator, register region 16's journal with the bridge (on the machine, as an operator would
+    with ``python -m ejournal_bridge.operator``), and push its school; returns what to print."""
     import requests
-    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from ejournal_bridge import operator
+    from shared.contracts.api.ejournal_bridge import RegisterProvider
 
     port = env_int("SFERA_EJOURNAL_SIM_PORT", 8090)
     stack.start_ejournal_sim(port, "16,77")
     stack.wait_healthy(["ejournal-sim"])
     sim = f"http://127.0.0.1:{port}"
     public = env_str("SFERA_PUBLIC_URL", stack.gateway_url)
-    with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}, timeout=30) as rpc:
-        existing = [p for p in rpc.ejournal_bridge.providers(region="16")]
-        if existing:
-            return f"  E-journals     {sim}/r/16, {sim}/r/77 (region 16 registered before; its school is in)\n"
-        provider = rpc.ejournal_bridge.register_provider(
-            provider={"region": "16", "name": "Электронная школа", "base_url": f"{sim}/r/16",
-                      "client_id": "sfera-16", "client_secret": "sim-client-secret"},
-            webhook_base=f"{public}/api/v1/ejournal/webhooks")
+    if operator.providers("16", config=stack.settings()):
+        return f"  E-journals     {sim}/r/16, {sim}/r/77 (region 16 registered before; its school is in)\n"
+    provider = operator.register_provider(
+        RegisterProvider("16", "Электронная школа", f"{sim}/r/16", "sfera-16", "sim-client-secret"),
+        f"{public}/api/v1/ejournal/webhooks", config=stack.settings())
     requests.put(f"{sim}/r/16/admin/platform", timeout=10, json={
         "provider_id": provider["provider_id"], "webhook_url": provider["webhook_url"],
         "webhook_secret": provider["webhook_secret"], "link_url": f"{public}/ejournal/link"}).raise_for_status()

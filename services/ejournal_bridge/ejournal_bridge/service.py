@@ -45,6 +45,13 @@ class BridgeService:
     observability = Observability()
     messaging = TransientRpcProxy("messaging")
     calls = TransientRpcProxy("calls")
+    school = TransientRpcProxy("school")
+
+    def _operator(self, actor_id: str) -> None:
+        """operator.required unless ``actor_id`` is a platform operator: school decides who is (its console and
+        ``python -m ejournal_bridge.operator`` work on the stores themselves; nothing on the broker passes here
+        without an operator's id, whatever the gateway checked)."""
+        self.school.require_operator(actor_id=actor_id)
 
     def chats(self, specs: list[dict]) -> list[dict]:
         return self.messaging.define_system_chats(chats=specs)
@@ -54,9 +61,10 @@ class BridgeService:
         """Liveness through RPC: answers with the store's head position."""
         return {"service": self.name, "position": self.app.process_recorder.max_notification_id() or 0}
 
-    # -- providers (operators; the gateway checks the operator) ---------------------------------------------
+    # -- providers (operators: each command checks its actor with school) --------------------------------------
     @rpc
-    def register_provider(self, provider: dict, webhook_base: str) -> dict:
+    def register_provider(self, actor_id: str, provider: dict, webhook_base: str) -> dict:
+        self._operator(actor_id)
         created, secret = self.app.register_provider(schemas.ProviderInput().load_command(provider))
         return schemas.ProviderCreated().dump({**provider_detail(created, f"{webhook_base}/{created.id}"),
                                                "webhook_secret": secret})
@@ -66,13 +74,15 @@ class BridgeService:
         return [schemas.ProviderView().dump({**vars(p), "provider_id": p.id}) for p in self.app.providers(region)]
 
     @rpc
-    def provider_detail(self, provider_id: str, webhook_base: str) -> dict:
+    def provider_detail(self, actor_id: str, provider_id: str, webhook_base: str) -> dict:
+        self._operator(actor_id)
         provider = self.app.provider(to_id(provider_id, "provider.not_found"))
         return provider_detail(provider, f"{webhook_base}/{provider.id}",
                                self.app.school_resyncs(provider.id, sorted(provider.schools)))
 
     @rpc
-    def rotate_secret(self, provider_id: str, grace_seconds: int) -> dict:
+    def rotate_secret(self, actor_id: str, provider_id: str, grace_seconds: int) -> dict:
+        self._operator(actor_id)
         grace = timedelta(seconds=grace_seconds)
         secret = self.app.rotate_secret(to_id(provider_id, "provider.not_found"), grace)
         provider = self.app.provider(to_id(provider_id))
@@ -80,15 +90,17 @@ class BridgeService:
         return {"webhook_secret": secret, "previous_valid_until": max(previous)}
 
     @rpc
-    def bind_school(self, provider_id: str, external_org_id: str, organization_id: str) -> dict:
+    def bind_school(self, actor_id: str, provider_id: str, external_org_id: str, organization_id: str) -> dict:
         """The binding recorded and its resync requested: it runs in the background (``on_resync_requested``,
         issue #17: a whole school's resync inside the RPC outlasted its timeout); its progress is the binding's."""
+        self._operator(actor_id)
         _, resync = self.app.bind_school(to_id(provider_id, "provider.not_found"), external_org_id,
                                          to_id(organization_id, "organization.not_found"))
         return binding_view(resync)
 
     @rpc
-    def school_binding(self, provider_id: str, external_org_id: str) -> dict:
+    def school_binding(self, actor_id: str, provider_id: str, external_org_id: str) -> dict:
+        self._operator(actor_id)
         return binding_view(self.app.school_resync(to_id(provider_id, "provider.not_found"), external_org_id))
 
     # One at a time like the deliveries (a resync takes the provider's lock step by step).
@@ -97,7 +109,8 @@ class BridgeService:
         return handlers.on_resync_requested(self.app, event, self.chats)
 
     @rpc
-    def request_replay(self, provider_id: str) -> dict:
+    def request_replay(self, actor_id: str, provider_id: str) -> dict:
+        self._operator(actor_id)
         return {"replay_id": str(self.app.request_replay(to_id(provider_id, "provider.not_found")))}
 
     @consume_event_one_at_a_time("ejournal_bridge.InboxReplayRequested.v1")

@@ -32,12 +32,6 @@ def webhook_base() -> str:
     return public_url("/api/v1/ejournal/webhooks")
 
 
-def operator() -> str:
-    actor = me()
-    call("school", "require_operator", actor_id=actor)
-    return actor
-
-
 class ProvidersQuery(Schema):
     region = fields.String(load_default=None, validate=validate.Length(min=1, max=10))
 
@@ -139,17 +133,16 @@ def receive_webhook(provider_id: uuid.UUID):
           body=bridge.ProviderInput, response=bridge.ProviderCreated, status=201,
           errors=("operator.required", "provider.exists", "provider.invalid_url", "region.unknown"))
 def register_provider(body: dict):
-    operator()
-    return call("ejournal_bridge", "register_provider", provider={**body, "base_url": body["base_url"]},
-                webhook_base=webhook_base())
+    return call("ejournal_bridge", "register_provider", actor_id=me(),
+                provider={**body, "base_url": body["base_url"]}, webhook_base=webhook_base())
 
 
 @api.get("/operator/ejournal-providers/<uuid:provider_id>")
 @endpoint(summary="An e-journal: its webhook URL, the schools it sent and which are bound", tag="operators",
           response=bridge.ProviderDetail, errors=("operator.required", "provider.not_found"))
 def provider_detail(provider_id: uuid.UUID):
-    operator()
-    return call("ejournal_bridge", "provider_detail", provider_id=str(provider_id), webhook_base=webhook_base())
+    return call("ejournal_bridge", "provider_detail", actor_id=me(), provider_id=str(provider_id),
+                webhook_base=webhook_base())
 
 
 @api.post("/operator/ejournal-providers/<uuid:provider_id>/webhook-secret")
@@ -157,8 +150,8 @@ def provider_detail(provider_id: uuid.UUID):
           body=bridge.RotationInput, response=bridge.SecretView, status=201,
           errors=("operator.required", "provider.not_found", "provider.invalid_grace"))
 def rotate_secret(provider_id: uuid.UUID, body: dict):
-    operator()
-    return call("ejournal_bridge", "rotate_secret", provider_id=str(provider_id), grace_seconds=body["grace_seconds"])
+    return call("ejournal_bridge", "rotate_secret", actor_id=me(), provider_id=str(provider_id),
+                grace_seconds=body["grace_seconds"])
 
 
 @api.put("/operator/ejournal-providers/<uuid:provider_id>/schools/<external_org_id>")
@@ -167,9 +160,8 @@ def rotate_secret(provider_id: uuid.UUID, body: dict):
           tag="operators", body=bridge.SchoolBinding, response=bridge.BindingView, status=202,
           errors=("operator.required", "provider.not_found"))
 def bind_school(provider_id: uuid.UUID, external_org_id: str, body: dict):
-    operator()
-    return call("ejournal_bridge", "bind_school", provider_id=str(provider_id), external_org_id=external_org_id,
-                organization_id=str(body["organization_id"]))
+    return call("ejournal_bridge", "bind_school", actor_id=me(), provider_id=str(provider_id),
+                external_org_id=external_org_id, organization_id=str(body["organization_id"]))
 
 
 @api.get("/operator/ejournal-providers/<uuid:provider_id>/schools/<external_org_id>")
@@ -177,8 +169,8 @@ def bind_school(provider_id: uuid.UUID, external_org_id: str, body: dict):
           tag="operators", response=bridge.BindingView,
           errors=("operator.required", "provider.not_found", "binding.not_found"))
 def school_binding(provider_id: uuid.UUID, external_org_id: str):
-    operator()
-    return call("ejournal_bridge", "school_binding", provider_id=str(provider_id), external_org_id=external_org_id)
+    return call("ejournal_bridge", "school_binding", actor_id=me(), provider_id=str(provider_id),
+                external_org_id=external_org_id)
 
 
 @api.post("/operator/ejournal-providers/<uuid:provider_id>/replay")
@@ -186,5 +178,4 @@ def school_binding(provider_id: uuid.UUID, external_org_id: str):
                   "provider): the same chats come out, not copies", tag="operators", response=bridge.ReplayView,
           status=202, errors=("operator.required", "provider.not_found"))
 def replay_inbox(provider_id: uuid.UUID):
-    operator()
-    return call("ejournal_bridge", "request_replay", provider_id=str(provider_id))
+    return call("ejournal_bridge", "request_replay", actor_id=me(), provider_id=str(provider_id))
