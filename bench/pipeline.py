@@ -53,6 +53,7 @@ import argparse
 import itertools
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -424,7 +425,11 @@ def restart_pipeline(stack: Stack, ledger_port: int, env: dict[str, str] | None 
     restarted = []
     if ledger:
         stack.stop_process("ledger")
-        stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port, **env)
+        if env.get("SFERA_BENCH_CONSUMER") == "bare":  # the experiment without nameko and eventlet
+            stack.spawn("ledger", [sys.executable, "-m", "bench.bare_consumer"],
+                        f"http://127.0.0.1:{ledger_port}/healthz", SFERA_METRICS_PORT=str(ledger_port), **env)
+        else:
+            stack.start_service("ledger", "tests.fixtures.ledger:LedgerService", port=ledger_port, **env)
         restarted.append("ledger")
     if relay:
         stack.stop_process("identity-relay")

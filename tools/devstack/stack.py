@@ -226,6 +226,10 @@ class Stack:
         self.processes[managed.name] = managed
         return managed
 
+    def spawn(self, name: str, argv: list[str], health_url: str, **env: str) -> Managed:
+        """Any process run, logged, supervised and stopped like the platform's own (a benchmark's experiment)."""
+        return self._spawn(Managed(name, argv, health_url, env))
+
     def own_port(self, name: str) -> int:
         """The port of a process outside metrics_port's fixed scheme (a replica beyond the first), kept for
         its restarts."""

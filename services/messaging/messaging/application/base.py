@@ -181,16 +181,12 @@ class Base(ServiceApplication):
 
     def _check_school_members(self, organization_id: uuid.UUID | None, actor_id: uuid.UUID,
                               member_ids: list[uuid.UUID], pending: dict) -> None:
-        """CH-6: only a member of the chat's school brings people in, and only the
-        school's members: never someone of another school, nor an id nobody has.
-        A chat of no school (made before chats belonged to one) takes nobody new.
-        Someone the roster does not have yet (they just joined) is asked of school first.
-
-        The roster is not what the command writes: the chat lists of the actor and of everyone added are, and they
-        are read into ``pending`` here, *before* the roster. Leaving a school always writes the leaver's list
-        (``Rosters._leave_school_chats``), so a person leaving after this check and before the command's save makes
-        that save conflict, and the command runs again and is refused (read after the roster, the list could
-        already be the leaver's new one, and P stayed in the school's chat with its pupils)."""
+        """CH-6: only a member of the chat's school brings people in, and only the school's members: never someone
+        of another school, nor an id nobody has. A chat of no school (made before chats belonged to one) takes
+        nobody new. Someone the roster does not have yet (they just joined) is asked of school first.
+        The command writes the chat lists of the actor and of those added, not the roster: they are read into
+        ``pending`` before the roster, and leaving a school writes the leaver's (``_leave_school_chats``), so one
+        leaving after this check makes the command's save conflict and its retry is refused."""
         if organization_id is None:
             raise Forbidden("chat.no_organization", "This chat belongs to no school: nobody new can join it.")
         for person in (actor_id, *member_ids):
