@@ -13,16 +13,7 @@ from typing import Any
 
 from eventsourcing.utils import strtobool
 
-from messaging.domain import (
-    PAGE_SIZE,
-    Attachment,
-    Chat,
-    ClassRoster,
-    MessagePage,
-    OrgRoster,
-    ReadMark,
-    UserChats,
-)
+from messaging.domain import PAGE_SIZE, Attachment, Chat, ClassRoster, MessagePage, OrgRoster, ReadMark, UserChats
 from messaging.readmodel import MessagingProjection, shared_chat_ids
 from shared.consistency import AskOwner, confirmed, owner
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
