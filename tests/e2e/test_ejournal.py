@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -47,8 +48,10 @@ def journal(platform, api):
     platform.stop_process("ejournal-sim")
 
 
-def link(api, journal, sourced_id: str, session: dict | None = None, hint: str | None = None) -> dict:
-    """A person signs in to the platform, then to the e-journal, and comes back linked (EJ-1)."""
+def link(api, journal, sourced_id: str, session: dict | None = None, hint: str | None = None,
+         finisher: dict | None = None) -> Any:
+    """A person signs in to the platform, then to the e-journal, and comes back linked (EJ-1). With ``finisher``,
+    the journal's answer comes back to another signed-in account (a forwarded address): its response."""
     session = session or api.sign_in()
     provider_id = journal["providers"]["16"]["provider_id"]
     started = api.ok("POST", "/ejournal/links", session["access_token"], status=201,
@@ -62,10 +65,12 @@ def link(api, journal, sourced_id: str, session: dict | None = None, hint: str |
                          timeout=10, data={**params, "login": sourced_id,
                                            "password": journal["school"].password(sourced_id)})
     assert back.status_code == 302, back.text
-    # Back to the web client's page, which hands the journal's answer to the API as this does.
+    # Back to the web client's page, which hands the journal's answer to the API as this does (signed in).
     page = urlparse(back.headers["Location"])
     assert page.path == "/ejournal/callback", page
-    linked = requests.get(f"{api.base}/ejournal/callback?{page.query}", timeout=15)
+    linked = api.call("GET", f"/ejournal/callback?{page.query}", (finisher or session)["access_token"])
+    if finisher is not None:
+        return linked
     assert linked.status_code == 200, linked.text
     assert linked.json()["external_person_id"] == sourced_id
     return session
@@ -320,6 +325,23 @@ def test_linking_from_the_journal_side_and_unlinking_EJ_1(api, platform, journal
     api.ok("DELETE", f"/me/ejournal-links/{mine['provider_id']}", session["access_token"], status=204)
     assert api.ok("GET", "/me/ejournal-links", session["access_token"]) == []
     # A sign-in that was not started here, or is used twice, links nobody.
-    assert error(api.call("GET", "/ejournal/callback?state=forged&code=x")) == (404, "link.not_found")
-    assert error(api.call("GET", "/ejournal/callback?error=access_denied")) == (400, "link.denied")
+    token = session["access_token"]
+    assert error(api.call("GET", "/ejournal/callback?state=forged&code=x", token)) == (404, "link.not_found")
+    assert error(api.call("GET", "/ejournal/callback?error=access_denied", token)) == (400, "link.denied")
+    assert error(api.call("GET", "/ejournal/callback?state=forged&code=x")) == (401, "auth.required")
+
+
+def test_a_forwarded_link_address_links_nobody_but_the_account_that_started_it_EJ_1(api, journal):
+    """An outside audit: the journal's answer was recorded for the account that started the attempt, whoever
+    brought it back, with no sign-in asked. A stranger started a link, sent its address to a pupil, the pupil signed
+    in at the journal, and the stranger became that pupil here (class chats, timetable; the pupil's link cut)."""
+    school = journal["school"]
+    pupil = school.students_of(school.classes[2]["sourcedId"])[0]
+    child = link(api, journal, pupil)
+    stranger = api.sign_in()
+    refused = link(api, journal, pupil, session=stranger, finisher=child)  # the child brings back the answer
+    assert error(refused) == (403, "link.not_yours")
+    assert api.ok("GET", "/me/ejournal-links", stranger["access_token"]) == []
+    (kept,) = api.ok("GET", "/me/ejournal-links", child["access_token"])
+    assert kept["external_person_id"] == pupil
 

@@ -84,7 +84,7 @@ class World:
         user = self.users.setdefault(sourced_id, uuid.uuid4())
         self.bridge.start_link(user, self.provider.id, "http://platform/cb")
         attempt = self._last_attempt(user)
-        link = self.bridge.finish_link(link_token("ejournal-link", attempt), sourced_id, "http://platform/cb")
+        link = self.bridge.finish_link(user, link_token("ejournal-link", attempt), sourced_id, "http://platform/cb")
         self.bridge.refresh_person(self.provider.id, link.external_person_id)
         return user
 

@@ -163,8 +163,8 @@ class BridgeService:
         return {"authorize_url": url, "expires_at": attempt.expires_at.isoformat()}
 
     @rpc
-    def finish_link(self, state: str, code: str, redirect_uri: str) -> dict:
-        return link_view(self.app.finish_link(state, code, redirect_uri))
+    def finish_link(self, actor_id: str, state: str, code: str, redirect_uri: str) -> dict:
+        return link_view(self.app.finish_link(to_id(actor_id), state, code, redirect_uri))
 
     @rpc
     def links(self, actor_id: str) -> list[dict]:

@@ -53,7 +53,7 @@ class Bridge:
     def link(self, sourced_id: str) -> uuid.UUID:
         user = uuid.uuid4()
         attempt, _ = self.app.start_link(user, self.provider.id, "http://platform/cb")
-        self.app.finish_link(link_token("ejournal-link", attempt.id), sourced_id, "http://platform/cb")
+        self.app.finish_link(user, link_token("ejournal-link", attempt.id), sourced_id, "http://platform/cb")
         self.app.refresh_person(self.provider.id, sourced_id)
         return user
 
@@ -291,7 +291,7 @@ def test_an_account_moved_to_another_person_of_the_same_journal_keeps_the_school
     first, second = (t["sourcedId"] for t in school.of_role("teacher")[:2])
     user = bridge.link(first)
     attempt, _ = bridge.app.start_link(user, bridge.provider.id, "http://platform/cb")
-    bridge.app.finish_link(link_token("ejournal-link", attempt.id), second, "http://platform/cb")
+    bridge.app.finish_link(user, link_token("ejournal-link", attempt.id), second, "http://platform/cb")
     for person in (first, second):
         bridge.app.refresh_person(bridge.provider.id, person)
         assert _told(bridge)[str(user)] == [str(organization)]

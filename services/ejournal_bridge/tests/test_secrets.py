@@ -97,7 +97,7 @@ def test_the_client_secret_reaches_the_journal_in_clear(store_settings, monkeypa
     user = uuid.uuid4()
     _, url = app.start_link(user, provider.id, "https://platform.test/cb")
     state = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))["state"]
-    app.finish_link(state, "code", "https://platform.test/cb")
+    app.finish_link(user, state, "code", "https://platform.test/cb")
     assert journal.client_secrets == [CLIENT_SECRET]
 
 

@@ -59,14 +59,15 @@ def start_link(body: dict):
 
 
 @api.get("/ejournal/callback")
-@endpoint(summary="Where the e-journal sends the person back after signing in: the link is recorded (EJ-1, EJ-2)",
-          tag="e-journal", query=CallbackQuery, response=bridge.LinkView, auth=False, errors=LINK_ERRORS)
+@endpoint(summary="Where the e-journal sends the person back after signing in: the link is recorded (EJ-1, EJ-2), "
+                  "for the account that started it only (the client's page asks it signed in)",
+          tag="e-journal", query=CallbackQuery, response=bridge.LinkView, errors=(*LINK_ERRORS, "link.not_yours"))
 def link_callback(query: dict):
     if query["error"]:
         raise Invalid("link.denied", "The e-journal did not confirm the sign-in.", {"error": query["error"]})
     if not query["state"] or not query["code"]:
         raise Invalid("link.not_found", "The e-journal sent no code; start again.")
-    return call("ejournal_bridge", "finish_link", state=query["state"], code=query["code"],
+    return call("ejournal_bridge", "finish_link", actor_id=me(), state=query["state"], code=query["code"],
                 redirect_uri=callback_url())
 
 

@@ -906,7 +906,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where the e-journal sends the person back after signing in: the link is recorded (EJ-1, EJ-2) */
+        /** Where the e-journal sends the person back after signing in: the link is recorded (EJ-1, EJ-2), for the account that started it only (the client's page asks it signed in) */
         get: operations["link_callback"];
         put?: never;
         post?: never;
@@ -7691,6 +7691,24 @@ export interface operations {
             };
             /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json, link.not_found, link.code_rejected, link.denied */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description link.not_yours */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

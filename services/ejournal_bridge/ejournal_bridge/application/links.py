@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from ejournal_bridge.application.base import BridgeBase, ChatSink
 from ejournal_bridge.domain import LINK_ATTEMPT_TTL, AccountLink, JournalPerson, LinkAttempt
 from shared.clock import utcnow
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.links import link_id_from_token, link_token
 
 
@@ -34,12 +34,20 @@ class Links(BridgeBase):
             query["login_hint"] = login_hint
         return attempt, f"{provider.base_url}/oauth/authorize?{urlencode(query)}"
 
-    def finish_link(self, state: str, code: str, redirect_uri: str) -> AccountLink:
-        """The journal sent the person back with a code: exchange it, learn who they are there, link."""
+    def finish_link(self, actor_id: uuid.UUID, state: str, code: str, redirect_uri: str) -> AccountLink:
+        """The journal sent the person back with a code: exchange it, learn who they are there, link.
+
+        Only the account that started the attempt finishes it (EJ-1), checked before the code is spent: the
+        attempt's ``state`` travels in a URL anyone can forward. Finished by whoever came back with it, a stranger
+        who started a link and sent its address to a pupil became that pupil here once the pupil signed in at the
+        journal (their class chats, their timetable; the pupil's own link cut: one person, one account)."""
         attempt_id = link_id_from_token("ejournal-link", state or "")
         attempt = self.find(LinkAttempt, attempt_id) if attempt_id else None
         if attempt is None:
             raise NotFound("link.not_found", "This sign-in is not one of ours; start again.")
+        if attempt.user_id != actor_id:
+            raise Forbidden("link.not_yours", "This link to the e-journal was started from another account: "
+                                              "start linking from your own account.")
         attempt.check_open(utcnow())
         provider = self.provider(attempt.provider_id)
         token = self.journal.exchange_code(provider, code, redirect_uri, attempt.code_verifier,

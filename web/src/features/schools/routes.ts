@@ -44,8 +44,9 @@ export const schoolRoutes: RouteRecordRaw[] = [
     meta: { guestOnly: true, title: 'auth.email.title' } },
   { path: '/ejournal', name: 'ejournal', component: () => import('@/features/ejournal/EJournalView.vue'),
     meta: { auth: true, title: 'ejournal.linkTitle' } },
+  // signed in: the link is the starting account's only (a forwarded address links no one else, EJ-1)
   { path: '/ejournal/callback', name: 'ejournal-callback', component: () => import('@/features/ejournal/CallbackView.vue'),
-    meta: { title: 'ejournal.title' } },
+    meta: { auth: true, title: 'ejournal.title' } },
   { path: '/operator', name: 'operator', component: () => import('@/features/operator/OperatorView.vue'),
     meta: { auth: true, title: 'operator.title' } },
 ]
