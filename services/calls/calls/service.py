@@ -67,10 +67,19 @@ class CallsService:
         except NotFound:
             return []
 
-    def _visible(self, actor_id: str, call_id: str) -> Call:
+    def _members_now(self, call_id: str) -> tuple[Call, list[str]]:
+        """The call as its chat's members now allow it (``revoke_lost_access``: who lost access is out, a call
+        whose admin lost it ended), and those members."""
         call = self.app.call(to_id(call_id, "call.not_found"))
+        members = self._members(call)
+        return self.app.revoke_lost_access(call.id, members), members
+
+    def _visible(self, actor_id: str, call_id: str) -> Call:
+        """Who may join the call now sees it: having been in it is not enough (one who left the chat since no
+        longer reads who is in it)."""
+        call, members = self._members_now(call_id)
         actor = to_id(actor_id)
-        if str(actor) not in call.participants and not self.app.may_join(call, actor, self._members(call)):
+        if not self.app.may_join(call, actor, members):
             raise NotFound("call.not_found", "No such call.")
         call.check_not_removed(actor)  # a removed person no longer reads who is in the lesson
         return call
@@ -94,7 +103,7 @@ class CallsService:
             chat.get("kind") == "subject" and chat.get("class_id") and chat.get("subject")) else None
         call = self.app.start_call(to_id(actor_id), command, chat["member_ids"],
                                    to_id(chat["organization_id"]) if chat.get("organization_id") else None,
-                                   chat.get("name"), may_broadcast, subject_slot=slot)
+                                   chat.get("name"), may_broadcast, subject_slot=slot, chat_kind=chat.get("kind"))
         return call_view(call)
 
     def _lesson_chat(self, actor_id: str, facts: dict) -> uuid.UUID | None:
@@ -134,7 +143,7 @@ class CallsService:
             call = self.app.lesson_call(to_id(lesson_id, "lesson.not_found"))
             if call is None or call.ended:
                 continue
-            may_join = str(actor) in call.participants or self.app.may_join(call, actor, self._members(call))
+            may_join = self.app.may_join(call, actor, self._members(call))
             running[str(lesson_id)] = {"call_id": str(call.id), "title": call.title,
                                        "started_at": call.started_at.isoformat() if call.started_at else None,
                                        "started_by": str(call.started_by), "may_join": may_join}
@@ -147,8 +156,14 @@ class CallsService:
 
     @rpc
     def join(self, actor_id: str, call_id: str) -> dict:
-        call = self.app.call(to_id(call_id, "call.not_found"))
-        call, token, ttl = self.app.join(to_id(actor_id), call.id, self._members(call), self.nodes)
+        """The chat's members now decide (``_members_now``); in a dialog, only while CH-1 still lets its two people
+        talk, as for its start (messaging's ``check_writer``, asked of a call's chat, not of a lesson's)."""
+        call, members = self._members_now(call_id)
+        actor = to_id(actor_id)
+        if call.kind != "lesson" and call.chat_id is not None and not call.ended and \
+                self.app.may_join(call, actor, members):
+            self.messaging.check_writer(actor_id, str(call.chat_id))
+        call, token, ttl = self.app.join(actor, call.id, members, self.nodes)
         p = call.participants[actor_id]
         return schemas.JoinView().dump({"call": call_view(call), "token": token, "expires_in": ttl,
                                         "sfu_url": call.node_url or sfu_url(), "room": room_id(call.id, p["room"]),

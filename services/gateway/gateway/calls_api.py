@@ -19,7 +19,7 @@ ADMIN_ERRORS = (*CALL_ERRORS, "call.admin_only", "call.not_a_participant")
           body=calls.StartCallInput, response=calls.CallView, status=201,
           errors=("chat.not_found", "chat.members_only", "call.not_in_chat", "call.broadcast_forbidden",
                   "call.too_many_presenters", "call.broadcast_needs_school", "call.subject_busy",
-                  "direct.no_shared_chat", "direct.students_not_allowed"))
+                  "direct.no_shared_chat", "direct.students_not_allowed", "call.not_in_inbox"))
 def start_call(body: dict):
     return call("calls", "start_call", actor_id=me(), request=calls.StartCallInput().dump(body))
 
@@ -49,7 +49,8 @@ def get_call(call_id: uuid.UUID):
 
 @api.post("/calls/<uuid:call_id>/join")
 @endpoint(summary="Join: a short-lived token for the SFU's signaling socket (CA-1, CA-10)", tag="calls",
-          response=calls.JoinView, errors=(*CALL_ERRORS, "call.not_invited", "call.full", "call.removed"))
+          response=calls.JoinView, errors=(*CALL_ERRORS, "call.not_invited", "call.full", "call.removed",
+                                           "direct.no_shared_chat", "direct.students_not_allowed"))
 def join_call(call_id: uuid.UUID):
     return call("calls", "join", actor_id=me(), call_id=str(call_id))
 
@@ -133,7 +134,7 @@ def close_breakouts(call_id: uuid.UUID):
 
 @api.post("/calls/<uuid:call_id>/recording")
 @endpoint(summary="Start recording; the file lands in the call's chat (CA-6)", tag="calls",
-          response=calls.CallView, errors=(*ADMIN_ERRORS, "call.no_chat"))
+          response=calls.CallView, errors=(*ADMIN_ERRORS, "call.no_chat", "call.recording_chosen_members"))
 def start_recording(call_id: uuid.UUID):
     return call("calls", "start_recording", actor_id=me(), call_id=str(call_id))
 

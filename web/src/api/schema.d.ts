@@ -3904,7 +3904,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description chat.members_only, call.broadcast_forbidden, direct.no_shared_chat, direct.students_not_allowed */
+            /** @description chat.members_only, call.broadcast_forbidden, direct.no_shared_chat, direct.students_not_allowed, call.not_in_inbox */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4475,7 +4475,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description call.not_invited, call.removed */
+            /** @description call.not_invited, call.removed, direct.no_shared_chat, direct.students_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5032,7 +5032,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description call.no_chat */
+            /** @description call.no_chat, call.recording_chosen_members */
             409: {
                 headers: {
                     [name: string]: unknown;

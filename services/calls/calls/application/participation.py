@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from calls.application.base import CallsBase
+from calls.application.access import Access
 from calls.domain import Call, SubjectSlot, issue_join_token
 from calls.nodes import NodeRegistry, place
 from shared.clock import utcnow
@@ -15,14 +15,7 @@ from shared.contracts.api.calls import SetPermissions
 from shared.errors import Forbidden, Invalid, NotFound
 
 
-class Participation(CallsBase):
-    def may_join(self, call: Call, actor_id: uuid.UUID, chat_member_ids: list[str]) -> bool:
-        if actor_id == call.started_by or str(actor_id) in call.presenters:
-            return True
-        if call.invited is not None:
-            return str(actor_id) in call.invited
-        return str(actor_id) in set(map(str, chat_member_ids))
-
+class Participation(Access):
     def join(self, actor_id: uuid.UUID, call_id: uuid.UUID, chat_member_ids: list[str],
              nodes: NodeRegistry | None = None) -> tuple[Call, str, int]:
         """Admit the person (the 101st is refused, CA-1) and give them a join token for the SFU; with ``nodes``
@@ -50,6 +43,26 @@ class Participation(CallsBase):
             if str(actor_id) not in call.participants:
                 raise NotFound("call.not_found", "No such call.")
             call.disconnect(str(actor_id), "left")
+
+        return self._save_call(call_id, change)
+
+    def revoke_lost_access(self, call_id: uuid.UUID, chat_member_ids: list[str]) -> Call:
+        """Whoever is in the call and may no longer join it (``lost_access``) leaves it, as the admin's removal
+        (the SFU drops them at once); a call whose admin lost access ends for everyone (``admin_lost_access``):
+        CA-2 gives a call one admin, its starter, and without them nobody could mute, remove or end it (CA-7),
+        while an adult the school removed must not stay with its pupils. The service calls this wherever it has
+        asked the chat's members now (a join, a look at the call, which everyone in it makes every few seconds):
+        nothing is saved while nothing was lost."""
+        call = self.call(call_id)
+        admin_lost, gone = self.lost_access(call, chat_member_ids)
+        if admin_lost:
+            return self.end(None, call_id, "admin_lost_access")
+        if not gone:
+            return call
+
+        def change(call: Call) -> None:
+            for user in self.lost_access(call, chat_member_ids)[1]:
+                call.disconnect(user, "removed")
 
         return self._save_call(call_id, change)
 
@@ -110,7 +123,8 @@ class Participation(CallsBase):
         return self._save_call(command.call_id, change)
 
     def end(self, actor_id: uuid.UUID | None, call_id: uuid.UUID, reason: str = "ended_by_admin") -> Call:
-        """CA-7: the admin ends the call for everyone (``actor_id`` None: the journal ended the lesson)."""
+        """CA-7: the admin ends the call for everyone (``actor_id`` None: the journal ended the lesson, or
+        the admin lost access to the call, ``revoke_lost_access``)."""
         call = self.call(call_id)
         if actor_id is not None:
             call.check_admin(actor_id)

@@ -50,11 +50,18 @@ class Rooms(CallsBase):
         return self._save_call(call_id, change)
 
     def start_recording(self, actor_id: uuid.UUID, call_id: uuid.UUID) -> Call:
+        """CA-6: the recording is posted into the call's chat for everyone in it (messaging's
+        ``on_recording_ready``), so only a call of the whole chat is recorded: a call with chosen members (a teacher
+        with one pupil of the class) would reach the whole class. CA-6 names the journal's lessons; calls of a whole
+        chat record too, as the product does today (the call's recording button, the end-to-end tests)."""
         def change(call: Call) -> None:
             call.check_running()
             call.check_admin(actor_id)
             if call.chat_id is None:
                 raise Conflict("call.no_chat", "This call has no chat to save a recording into.")
+            if call.invited is not None:
+                raise Conflict("call.recording_chosen_members", "A call with chosen members is not recorded: "
+                                                                "its recording would be posted for the whole chat.")
             if call.recording is None:
                 call.start_recording(recording_id=uuid.uuid4().hex, by=str(actor_id), at=utcnow())
 

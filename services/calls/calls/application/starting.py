@@ -16,18 +16,24 @@ from shared.errors import Conflict, Forbidden, Invalid, NotFound
 class Starting(CallsBase):
     def start_call(self, actor_id: uuid.UUID, command: StartCall, chat_member_ids: list[str],
                    organization_id: uuid.UUID | None = None, chat_name: str | None = None,
-                   may_broadcast: bool = False, subject_slot: tuple[uuid.UUID, str] | None = None) -> Call:
+                   may_broadcast: bool = False, subject_slot: tuple[uuid.UUID, str] | None = None,
+                   chat_kind: str | None = None) -> Call:
         """A call from a chat: everyone in it or chosen members (CA-2); a broadcast from a
         school's chat to everyone in it, by a teacher or admin, with up to 5 presenters (CA-9).
         The chat's facts come from messaging and school: its members, its organization, its name (the
         title when the command gives none), whether the actor may broadcast to it, and ``subject_slot``:
         the (class, subject) whose subject chat this is; a call there is a lesson of that subject and
-        takes its slot (CA-8)."""
+        takes its slot (CA-8). ``chat_kind``: messaging's kind of the chat; its inbox threads take no call (CH-5:
+        the pupil who wrote must not learn which admin answers, and a call shows them: their face and voice, and
+        the call's view names its starter and participants, which no concealing of ids would hide)."""
         kind, chat_id, title = command.kind, command.chat_id, command.title or chat_name
         invited, presenters = command.invited_user_ids, command.presenter_ids
         if kind not in KINDS or kind == "lesson":
             raise Invalid("call.invalid_kind", "Start a call or a broadcast from a chat; lessons start from "
                                                "the timetable.")
+        if chat_kind == "inbox":
+            raise Forbidden("call.not_in_inbox", "Calls do not start in a school's inbox: it answers in the "
+                                                 "school's name.")
         members = set(map(str, chat_member_ids))
         if str(actor_id) not in members:
             raise Forbidden("chat.members_only", "Only the chat's members can start a call in it.")
