@@ -53,6 +53,11 @@ def on_lesson(app: CallsApplication, event: CloudEvent) -> bool:
     return app.record_lesson(lesson_id, facts, cancelled, event_id=event.id, sequence=event.sequence)
 
 
+# What refuses a journal's start for good (the request is then recorded as handled); any other error retries it.
+LESSON_START_REFUSALS = frozenset({"lesson.not_found", "lesson.teacher_not_linked", "lesson.class_not_linked",
+                                   "lesson.ended_since", "call.subject_busy"})
+
+
 def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
                               lesson_chat: Callable[[str, dict], uuid.UUID | None]) -> bool:
     """The teacher launched the lesson from the journal: start its call unless one is under way (CA-8).
@@ -67,9 +72,12 @@ def on_lesson_start_requested(app: CallsApplication, event: CloudEvent,
         log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": "lesson.ended_since"})
     elif teacher:
         chat_id = lesson_chat(str(teacher), info.facts)
-        try:
-            app.start_lesson(None, lesson_id, chat_id, by_journal=True, asked_as_of=event.sequence)
+        try:  # the call and the request's record in one transaction: a redelivery starts no second call
+            return app.start_lesson(None, lesson_id, chat_id, by_journal=True, asked_as_of=event.sequence,
+                                    event_id=event.id) is not None
         except DomainError as exc:
+            if exc.code not in LESSON_START_REFUSALS:
+                raise  # e.g. request.busy (the store's retries ran out): the event is retried, not dropped
             log.info("lesson call not started", extra={"lesson_id": str(lesson_id), "code": exc.code})
     return app.process_once(event.id)
 

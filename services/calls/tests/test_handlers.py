@@ -10,7 +10,9 @@ import pytest
 
 from calls import handlers
 from calls.application import CallsApplication
+from calls.domain import Call
 from shared.contracts import make_event
+from shared.errors import TooManyRequests
 from shared.store import make_application
 
 pytestmark = pytest.mark.integration
@@ -110,6 +112,52 @@ def test_a_journal_end_applied_while_its_start_asks_for_the_chat_leaves_no_call_
     handlers.on_lesson_start_requested(app, lesson_event("LessonStartRequested", following, teacher, class_id, 2),
                                        lambda *_: None)
     assert app.lesson_call(following) is not None
+
+
+def _calls_of_lesson(app, lesson_id) -> list[Call]:
+    started = [n.originator_id for n in app.process_recorder.select_notifications(start=1, limit=100_000)
+               if n.topic.endswith("Call.Started")]
+    return [c for c in (app.find(Call, i) for i in started) if c is not None and c.lesson_id == lesson_id]
+
+
+def test_a_journal_start_is_recorded_with_its_call_so_a_redelivery_after_a_crash_starts_no_second_CA_7(app):
+    """An outside audit: the journal's start saved the call, then the request's record on its own; a process killed
+    between the two got the request again, and when the teacher had ended that call meanwhile, a second call
+    started that nobody asked for. The call and the request's record are one transaction."""
+    teacher, lesson_id, class_id = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    start = lesson_event("LessonStartRequested", lesson_id, teacher, class_id, 2)
+    record = app.process_once
+
+    def killed_after_the_save(event_id, *objs):
+        record(event_id, *objs)
+        raise ConnectionError("the process died after its transaction committed, before the broker's ack")
+
+    app.process_once = killed_after_the_save
+    with pytest.raises(ConnectionError):
+        handlers.on_lesson_start_requested(app, start, lambda *_: None)
+    app.process_once = record
+    first = app.lesson_call(lesson_id)
+    app.end(uuid.UUID(teacher), first.id)  # the teacher ends it before the redelivery comes
+    assert handlers.on_lesson_start_requested(app, start, lambda *_: None) is False  # the redelivery
+    assert [c.id for c in _calls_of_lesson(app, lesson_id)] == [first.id]
+
+
+def test_a_journal_start_the_store_was_too_busy_for_is_retried_not_dropped_CA_7(app):
+    """An outside audit: every DomainError of the start was taken for a refusal and the request recorded as
+    handled, request.busy too (the store's retries ran out): the start was lost. Only a start's refusals are."""
+    teacher, lesson_id, class_id = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    start = lesson_event("LessonStartRequested", lesson_id, teacher, class_id, 2)
+    original = app.start_lesson
+
+    def busy(*args, **kwargs):
+        raise TooManyRequests("request.busy", "Too many changes at once; try again in a second.")
+
+    app.start_lesson = busy
+    with pytest.raises(TooManyRequests):
+        handlers.on_lesson_start_requested(app, start, lambda *_: None)  # the consumer retries it
+    app.start_lesson = original
+    assert handlers.on_lesson_start_requested(app, start, lambda *_: None) is True
+    assert app.lesson_call(lesson_id) is not None
 
 
 def test_a_lessons_older_facts_never_replace_newer_ones_CA_2_EJ_5(app):

@@ -84,12 +84,15 @@ class Starting(CallsBase):
         return slot
 
     def start_lesson(self, actor_id: uuid.UUID | None, lesson_id: uuid.UUID, chat_id: uuid.UUID | None,
-                     by_journal: bool = False, asked_as_of: int | None = None) -> Call:
+                     by_journal: bool = False, asked_as_of: int | None = None, event_id: str | None = None
+                     ) -> Call | None:
         """A published remote lesson's call, started by its teacher (CA-2, EJ-5); while a lesson of
         the same (class, subject) is under way no other starts (CA-8). ``asked_as_of``: the version of the lesson
         the journal's start request was made at; a start the journal ended after that starts nothing (CA-7),
         checked on the lesson the command reads and writes (the journal's end writes it too, so an end applied
-        at any moment before this save makes it conflict and run again)."""
+        at any moment before this save makes it conflict and run again). ``event_id``: the journal's request,
+        recorded in the call's own transaction (a process killed after the call's save and before a separate record
+        of the request started a second call on the redelivery); None when that request was applied before."""
         info = self.find(LessonInfo, LessonInfo.create_id(lesson_id))
         if info is None or not info.facts.get("remote"):
             raise NotFound("lesson.not_found", "This lesson is not a published remote lesson.")
@@ -114,6 +117,8 @@ class Starting(CallsBase):
             call.admit(starter, time.time())
             slot = self._take_slot(class_id, facts["subject"], call)
             info.link_call(call.id)
+            if event_id is not None:
+                return call if self.process_once(event_id, call, slot, info) else None
             self.save(call, slot, info)
             return call
 
