@@ -40,11 +40,14 @@ def city_key(country: str, city: str) -> tuple[str, str]:
 
 
 class Person(Aggregate):
-    """A platform user as school knows them; its id is the identity user id."""
+    """A platform user as school knows them; its id is the identity user id. Made by whichever of identity's
+    UserRegistered and ProfileUpdated comes first (each has its own queue, and one that lags past its retries
+    dead-lettered the other's NotYet: the person stayed nameless in the members lists); a person known first from a
+    profile edit has no registration yet (``registered_at`` None) until ``register``."""
 
     @event("Recorded")
-    def __init__(self, user_id: uuid.UUID, registered_via: str, registered_at: datetime, last_name: str | None,
-                 first_name: str | None, phone: str | None = None):
+    def __init__(self, user_id: uuid.UUID, registered_via: str | None, registered_at: datetime | None,
+                 last_name: str | None, first_name: str | None, phone: str | None = None):
         self.user_id = user_id
         self.phone = phone  # internal: operators and applications name people by phone (SC-1)
         self.registered_via = registered_via
@@ -68,6 +71,18 @@ class Person(Aggregate):
         """Whether a name of that account version is older than (or as old as) the one kept: a retried older
         edit applied last left the old name in the admin's lists. None (from before versions): never."""
         return outdated(version, getattr(self, "name_version", 0))
+
+    @property
+    def registered(self) -> bool:
+        return self.registered_at is not None
+
+    @event("Registered")
+    def register(self, registered_via: str, registered_at: datetime, phone: str | None) -> None:
+        """The registration of a person known first from a profile edit. Its name is not taken: the registration
+        is the account's first event (identity's version 1), older than any edit, so the name kept is newer."""
+        self.registered_via = registered_via
+        self.registered_at = registered_at
+        self.phone = phone
 
 
 class PhoneOwner(Aggregate):
@@ -566,7 +581,13 @@ class JournalGrants(Aggregate):
 class Relatives(Aggregate):
     """One side of the parent links identity made (PL-4): a child's parents
     (``side="parents"``: a child joining a school later brings them along) or a
-    parent's children (``side="children"``)."""
+    parent's children (``side="children"``).
+
+    ``versions``: for each parent (or child), the version of the child's ``ParentLinks`` in identity (its events'
+    ``sequence``) that the last link or unlink applied was. ParentLinked and ParentUnlinked come through two queues,
+    so out of order: an older event than the one applied changes nothing (a late unlink undid a relink for good),
+    and an unlink that comes before its link is kept without a link (a tombstone), so the late link makes nobody a
+    parent (an unlinked stranger saw the child's class). Events without a sequence keep no version."""
 
     @staticmethod
     def create_id(user_id: uuid.UUID, side: str, **_: object) -> uuid.UUID:
@@ -575,15 +596,26 @@ class Relatives(Aggregate):
     @event("Opened")
     def __init__(self, user_id: uuid.UUID, side: str):
         self.ids: list[str] = []
+        self.versions: dict[str, int] = {}
+
+    def outdated(self, other_id: uuid.UUID, version: int | None) -> bool:
+        """Whether a link event of that version is older than (or as old as) the last applied for that person."""
+        return outdated(version, getattr(self, "versions", {}).get(str(other_id), 0))
 
     @event("Linked")
-    def link(self, other_id: uuid.UUID) -> None:
+    def link(self, other_id: uuid.UUID, version: int | None = None) -> None:
         if str(other_id) not in self.ids:
             self.ids.append(str(other_id))
+        self._as_of(other_id, version)
 
     @event("Unlinked")
-    def unlink(self, other_id: uuid.UUID) -> None:
+    def unlink(self, other_id: uuid.UUID, version: int | None = None) -> None:
         self.ids = [i for i in self.ids if i != str(other_id)]
+        self._as_of(other_id, version)
+
+    def _as_of(self, other_id: uuid.UUID, version: int | None) -> None:
+        if version is not None:  # none: from before events had one, the order of arrival is all there is
+            self.versions = {**getattr(self, "versions", {}), str(other_id): version}
 
 
 class PersonOrganizations(Aggregate):

@@ -27,13 +27,15 @@ def on_phone_detached(app: SchoolApplication, event: CloudEvent) -> bool:
 
 
 def on_parent_linked(app: SchoolApplication, event: CloudEvent) -> bool:
+    # sequence: the child's ParentLinks version in identity, so a link and an unlink of the pair are ordered
     return app.link_parent(event_id=event.id, parent_id=event.data["parent_user_id"],
-                           child_id=event.data["child_user_id"])
+                           child_id=event.data["child_user_id"], sequence=event.sequence)
 
 
 def on_parent_unlinked(app: SchoolApplication, event: CloudEvent) -> bool:
     return app.unlink_parent(event_id=event.id, parent_id=event.data["parent_user_id"],
-                             child_id=event.data["child_user_id"], unlinked_by=event.data["unlinked_by"])
+                             child_id=event.data["child_user_id"], unlinked_by=event.data["unlinked_by"],
+                             sequence=event.sequence)
 
 
 def on_journal_memberships(app: SchoolApplication, event: CloudEvent) -> bool:

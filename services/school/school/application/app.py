@@ -13,6 +13,7 @@ from school.application.join_requests import JoinRequests
 from school.application.materials import Materials
 from school.application.members import Members
 from school.application.organizations import Organizations
+from school.application.parents import Parents
 from school.application.people import People
 from school.domain import (
     ApplicationQueue,
@@ -30,7 +31,7 @@ from school.domain import (
 
 
 class SchoolApplication(Organizations, Classes, Dashboard, Members, Invites, JoinRequests, Materials, Channels,
-                        People):
+                        People, Parents):
     name = "school"
     snapshotting_intervals = {Roster: 100, Organization: 100, CityDirectory: 100, InviteIndex: 100,
                               MaterialsIndex: 100, Channel: 50, JoinRequestQueue: 100, GraduationYear: 100,

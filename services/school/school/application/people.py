@@ -1,5 +1,5 @@
 """People as identity and the e-journal bridge report them (``school.handlers`` reads their events): who they
-are, whose phone is whose, parents and children (RO-5, PL-4, ID-6, EJ-2, SC-1). Each method applies one event
+are, whose phone is whose (ID-6, EJ-2, SC-1; parents and children: ``parents``). Each method applies one event
 once (``@once_per_event``, ``process_once`` with the event's id)."""
 
 from __future__ import annotations
@@ -10,30 +10,28 @@ from datetime import datetime
 from typing import Any
 
 from school.application.base import CONSOLE, Actor, SchoolBase
-from school.domain import (
-    JournalGrants,
-    Membership,
-    Organization,
-    Person,
-    PersonOrganizations,
-    PhoneOwner,
-    Relatives,
-)
+from school.domain import JournalGrants, Membership, Organization, Person, PhoneOwner
 from shared.clock import utcnow
-from shared.errors import Forbidden, NotYet
+from shared.errors import Forbidden, NotFound
 from shared.store import command, once_per_event
 
 
 class People(SchoolBase):
     @once_per_event
+    @command
     def record_person(self, *, event_id: str, user_id: uuid.UUID, registered_via: str, registered_at: datetime,
                       last_name: str | None, first_name: str | None, phone: str | None) -> bool:
         """UserRegistered: know the person and their phone; a phone an approved
-        application named becomes that organization's first admin (SC-1)."""
+        application named becomes that organization's first admin (SC-1). A person a profile edit made first
+        (``rename_person``) gets the registration and keeps the edit's name, which is newer (``Person.register``)."""
         changed: list[Any] = []
-        if user_id not in self.repository:
+        person = self.find(Person, user_id)
+        if person is None:
             changed.append(Person(user_id=user_id, registered_via=registered_via, registered_at=registered_at,
                                   last_name=last_name, first_name=first_name, phone=phone))
+        elif not person.registered:
+            person.register(registered_via, registered_at, phone)
+            changed.append(person)
         if phone:
             owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) or PhoneOwner(phone=phone)
             owner.own(user_id)
@@ -47,12 +45,17 @@ class People(SchoolBase):
         return self.process_once(event_id, *changed)
 
     @once_per_event
+    @command
     def rename_person(self, *, event_id: str, user_id: uuid.UUID, last_name: str, first_name: str,
                       sequence: int | None = None) -> bool:
+        """ProfileUpdated: the name as of the account's version ``sequence``. Before the person's UserRegistered it
+        makes the person, with no registration yet: waiting for it (NotYet) dead-lettered the edit when that queue
+        lagged past the retries, and the person stayed nameless in the members lists (SC-8)."""
         person = self.find(Person, user_id)
         if person is None:
-            raise NotYet("the person's UserRegistered has not arrived yet")
-        if person.name_outdated(sequence):
+            person = Person(user_id=user_id, registered_via=None, registered_at=None, last_name=None,
+                            first_name=None)
+        elif person.name_outdated(sequence):
             return self.process_once(event_id)
         person.rename(last_name, first_name, sequence)
         return self.process_once(event_id, person)
@@ -72,28 +75,6 @@ class People(SchoolBase):
         phone = getattr(person, "phone", None)
         owner = self.find(PhoneOwner, PhoneOwner.create_id(phone)) if phone else None
         return [owner] if owner is not None and owner.user_id == user_id else []
-
-    @once_per_event
-    def link_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID) -> bool:
-        """Parents become members through their children (RO-5, PL-4): in every
-        organization where the child studies, in the child's class (a parent there
-        already keeps theirs while a child of theirs is in it: ``_follow_children``);
-        a school the child joins later brings them too."""
-        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
-        parents.link(parent_id)
-        children.link(child_id)
-        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
-        pending: dict[uuid.UUID, Any] = {parents.id: parents, children.id: children}
-        for organization_id in (child_orgs.organization_ids if child_orgs else []):
-            child = self.membership(uuid.UUID(organization_id), child_id)
-            parent = self.membership(uuid.UUID(organization_id), parent_id)
-            if child is None or not child.has("student"):
-                continue
-            if parent is None or not parent.has("parent"):
-                self._join(uuid.UUID(organization_id), parent_id, "parent", child.class_id, "parent_link", pending)
-            # a parent here already (maybe unplaced, EJ-2), or back: in every class a child of theirs is (PL-7)
-            self._follow_children(uuid.UUID(organization_id), parent_id, parent_id, pending)
-        return self.process_once(event_id, *pending.values())
 
     @once_per_event
     def join_from_journal(self, *, event_id: str, user_id: uuid.UUID, role: str, organization_ids: list[uuid.UUID],
@@ -149,27 +130,12 @@ class People(SchoolBase):
             self._follow_children(organization_id, user_id, user_id, pending, keep_role=True)  # a parent here too
             self._parents_follow(organization_id, user_id, user_id, pending)
 
-    @once_per_event
-    def unlink_parent(self, *, event_id: str, parent_id: uuid.UUID, child_id: uuid.UUID,
-                      unlinked_by: uuid.UUID) -> bool:
-        """Where the child studies, the parent's class follows the children still linked to them there
-        (``_follow_children``): another child's class, or no longer a parent there at all (RO-5, PL-4)."""
-        parents, children = self._relatives(child_id, "parents"), self._relatives(parent_id, "children")
-        if str(parent_id) not in parents.ids:
-            raise NotYet("the ParentLinked this undoes has not arrived yet")
-        parents.unlink(parent_id)
-        children.unlink(child_id)
-        pending: dict[uuid.UUID, Any] = {parents.id: parents, children.id: children}
-        child_orgs = self.find(PersonOrganizations, PersonOrganizations.create_id(child_id))
-        for organization_id in (child_orgs.organization_ids if child_orgs else []):
-            self._follow_children(uuid.UUID(organization_id), parent_id, unlinked_by, pending)
-        return self.process_once(event_id, *pending.values())
-
-    def _relatives(self, user_id: uuid.UUID, side: str) -> Relatives:
-        return self.find(Relatives, Relatives.create_id(user_id, side)) or Relatives(user_id=user_id, side=side)
-
     def get_person(self, user_id: uuid.UUID) -> Person:
-        return self.get_as(Person, user_id, "person.not_found", "School does not know this person (yet).")
+        """The person once registered: one a profile edit made first has no registration to show yet."""
+        person = self.find(Person, user_id)
+        if person is None or not person.registered:
+            raise NotFound("person.not_found", "School does not know this person (yet).")
+        return person
 
     @staticmethod
     def _console_only(actor: Actor) -> None:
