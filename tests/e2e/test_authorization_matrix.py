@@ -166,6 +166,7 @@ def table(w: dict) -> dict[tuple[str, str], Row]:
                                                   json={"last_name": "Взломова", "first_name": "Анна",
                                                         "birth_date": "2014-03-02", "sex": "female"}),
         ("DELETE", "/children/{child_id}/parents/{parent_id}"): Row(frozenset({"parent", "admin"})),
+        ("DELETE", "/children/{child_id}/parent-invite"): Row(frozenset({"pupil", "parent", "admin"})),
         ("GET", "/me/parent-invite/qr.{fmt}"): Row(frozenset({"pupil", "pupil_other_class", "other_pupil"})),
         ("DELETE", "/me/sessions/{session_id}"): Row(frozenset({"pupil"})),  # one's own sessions only (ID-8)
         ("DELETE", "/me/ejournal-links/{provider_id}"): Row(SIGNED, probe=False),  # one's own links only

@@ -228,11 +228,27 @@ def get_parent_invite_qr(fmt: str):
     return qr_response(fmt, parent_invite_url(invite["token"]), **{"Cache-Control": "private, max-age=60"})
 
 
+@api.delete("/me/parent-invite")
+@endpoint(summary="The student revokes their link for parents (a QR code seen by the wrong person): the old link "
+                  "stops working and the next one shown is new (PL-2)", tag="parents", status=204,
+          errors=("parent_link.revoke_forbidden",))
+def revoke_parent_invite():
+    call("identity", "revoke_parent_invite", actor_id=me(), child_id=me())
+
+
+@api.delete("/children/<uuid:child_id>/parent-invite")
+@endpoint(summary="Revoke a child's link for parents: by the child, a parent of theirs or an admin of the child's "
+                  "school; the next one shown is new (PL-2)", tag="parents", status=204,
+          errors=("parent_link.revoke_forbidden",))
+def revoke_childs_parent_invite(child_id: uuid.UUID):
+    call("identity", "revoke_parent_invite", actor_id=me(), child_id=str(child_id))
+
+
 @api.get("/parent-invites/<token>")
 @endpoint(summary="A parent opens the link (PL-3, PL-6): before signing in, whose link it is (first name, last "
                   "initial, schools: ParentInvitePreview); signed in, the child's data to check", tag="parents",
           response=s.ParentInviteOpened, auth=False,
-          errors=("parent_link.not_found", "parent_link.expired", "parent_link.self_link",
+          errors=("parent_link.not_found", "parent_link.expired", "parent_link.revoked", "parent_link.self_link",
                   "parent_link.limit_reached", "parent_link.already_linked", *AUTH_ERRORS))
 def open_parent_invite(token: str):
     viewer = optional_me()
@@ -248,7 +264,7 @@ def open_parent_invite(token: str):
 @endpoint(summary="The parent consents and confirms the child's registration (PL-3, PL-4, PL-5)", tag="parents",
           body=s.ParentLinkConfirmation, response=s.LinkCreated, status=201,
           errors=("parent_link.consent_required", "parent_link.self_link", "parent_link.limit_reached",
-                  "parent_link.expired", "parent_link.already_linked"))
+                  "parent_link.expired", "parent_link.revoked", "parent_link.already_linked"))
 def confirm_parent_link(token: str, body: dict):
     child = s.ProfileInput().dump(body["child"]) if body["child"] else None
     return call("identity", "confirm_parent_link", actor_id=me(), token=token, consent=body["consent"], child=child)
@@ -267,7 +283,8 @@ def get_parents():
 
 
 @api.delete("/children/<uuid:child_id>/parents/<uuid:parent_id>")
-@endpoint(summary="Remove a parent link: by the parent or an admin of the child's school", tag="parents",
+@endpoint(summary="Remove a parent link: by the parent or an admin of the child's school; the child's link for "
+                  "parents is revoked with it, the next one shown is new (PL-5)", tag="parents",
           status=204, errors=("parent_link.not_found", "parent_link.unlink_forbidden"))
 def unlink_parent(child_id: uuid.UUID, parent_id: uuid.UUID):
     call("identity", "unlink_parent", actor_id=me(), child_id=str(child_id), parent_id=str(parent_id))

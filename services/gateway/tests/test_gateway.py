@@ -118,6 +118,22 @@ def test_the_parent_link_as_a_qr_code_PL_2(client, rpc, fmt, media_type, magic):
     assert_error(client.get("/api/v1/me/parent-invite/qr.gif", headers=bearer()), 400, "qr.unknown_format")
 
 
+def test_the_child_or_whoever_manages_its_links_revokes_the_parent_link_PL_2(client, rpc):
+    child, parent = uuid.uuid4(), uuid.uuid4()
+    rpc.answers[("identity", "revoke_parent_invite")] = None
+    response = client.delete("/api/v1/me/parent-invite", headers=bearer(child))
+    assert response.status_code == 204 and response.data == b""
+    response = client.delete(f"/api/v1/children/{child}/parent-invite", headers=bearer(parent))
+    assert response.status_code == 204
+    assert [(c[0], c[1], c[3]) for c in rpc.calls] == [
+        ("identity", "revoke_parent_invite", {"actor_id": str(child), "child_id": str(child)}),
+        ("identity", "revoke_parent_invite", {"actor_id": str(parent), "child_id": str(child)})]
+    rpc.answers[("identity", "revoke_parent_invite")] = Forbidden("parent_link.revoke_forbidden", "Not yours.")
+    assert_error(client.delete(f"/api/v1/children/{child}/parent-invite", headers=bearer()), 403,
+                 "parent_link.revoke_forbidden")
+    assert_error(client.delete("/api/v1/me/parent-invite"), 401, "auth.required")
+
+
 @pytest.mark.parametrize("path", ["/api/v1/me/parent-invite/qr.gif", "/api/v1/invites/abc/qr.gif",
                                   "/api/v1/chat-invites/abc/qr.gif"])
 def test_a_qr_code_of_an_unknown_format_is_refused_before_a_service_is_asked(client, rpc, path):

@@ -401,19 +401,29 @@ class ChatCircle(Aggregate):
 
 class ParentInvite(Aggregate):
     """The link a student gives their parents (PL-1, PL-2). One live invite per
-    student: asking again shows the same one while it is valid."""
+    student: asking again shows the same one while it is valid.
+
+    It works only within the child's invite generation it was issued in (``ParentLinks.invite_generation``):
+    unlinking a parent or revoking the link ends that generation, so no token issued before works again, even
+    one whose own ``Revoked`` a concurrent command missed. ``generation`` is None for an invite issued before
+    generations were kept: it counts as generation 0, so it stops working at the child's first unlink or
+    revocation, those from before this change too (their events count when ParentLinks is replayed). Such an
+    invite issued after an earlier unlink is refused as well, and the child is shown a new one: the safe side,
+    for the few days such invites live. ``revoke`` records who and when: no ``Revoked`` was stored before (nothing
+    called it), so its arguments are new with no old events to read."""
 
     @event("Created")
-    def __init__(self, child_id: uuid.UUID, expires_at: datetime):
+    def __init__(self, child_id: uuid.UUID, expires_at: datetime, generation: int | None = None):
         self.child_id = child_id
         self.expires_at = expires_at
+        self.generation = generation
         self.revoked = False
 
     def live(self, now: datetime) -> bool:
         return not self.revoked and now < self.expires_at
 
     @event("Revoked")
-    def revoke(self) -> None:
+    def revoke(self, revoked_by: uuid.UUID, revoked_at: datetime) -> None:
         self.revoked = True
 
 
@@ -437,7 +447,16 @@ class ParentInviteIndex(Aggregate):
 class ParentLinks(Aggregate):
     """A child's parents: at most two (PL-5), never the child themself (PL-6).
     Its id derives from the child, so two parents confirming at once race on
-    one aggregate version and a third is refused."""
+    one aggregate version and a third is refused.
+
+    It also holds the child's invite generation, which every unlink and every revocation of the link ends: a
+    confirmation decides on it (``check_invite``) in the record it writes, so a confirmation and an unlink (or a
+    revocation) at once conflict, and the one that runs again reads the new generation and refuses the old
+    token. On the invite alone they would not: the confirmation never writes it, so one that read it live just
+    before it was revoked would link with it.
+
+    ``ParentUnlinked`` events stored before the generation was kept raise it on replay too, as they should: an
+    invite issued before them is from an ended generation."""
 
     @staticmethod
     def create_id(child_id: uuid.UUID, **_: object) -> uuid.UUID:
@@ -447,6 +466,17 @@ class ParentLinks(Aggregate):
     def __init__(self, child_id: uuid.UUID):
         self.child_id = child_id
         self.parents: dict[str, str] = {}  # parent id -> link id
+        self.invite_generation = 0  # raised by each unlink and each revocation of the child's link
+
+    def issued_now(self, invite: ParentInvite) -> bool:
+        """Whether the invite is from the current generation (one from before generations were kept is 0)."""
+        return (invite.generation or 0) == self.invite_generation
+
+    def check_invite(self, invite: ParentInvite) -> None:
+        """PL-5, PL-2: a revoked invite, or one from before an unlink or revocation, links nobody."""
+        if invite.revoked or not self.issued_now(invite):
+            raise Gone("parent_link.revoked",
+                       "This parent link was replaced by a new one; ask the student to show the new link.")
 
     def check_can_link(self, parent_id: uuid.UUID) -> None:
         if parent_id == self.child_id:
@@ -475,6 +505,13 @@ class ParentLinks(Aggregate):
     def _unlinked(self, child_id: uuid.UUID, parent_id: uuid.UUID, link_id: uuid.UUID, unlinked_by: uuid.UUID,
                   unlinked_at: datetime) -> None:
         self.parents.pop(str(parent_id), None)
+        self.invite_generation += 1  # the token they used (and any other) links nobody any more
+
+    @event("InviteRevoked")
+    def revoke_invite(self, revoked_by: uuid.UUID, revoked_at: datetime) -> None:
+        """The child, a parent or the school's admin revoked the child's link (PL-2): a new one is made when the
+        child next asks for it."""
+        self.invite_generation += 1
 
 
 class Family(Aggregate):

@@ -198,6 +198,11 @@ class IdentityService:
                                to_id(parent_id, "parent_link.not_found"))
 
     @rpc
+    def revoke_parent_invite(self, actor_id: str, child_id: str) -> None:
+        """The child's link stops working; the next one shown is new (PL-2)."""
+        self.app.revoke_parent_invite(to_id(actor_id), to_id(child_id))
+
+    @rpc
     def children(self, actor_id: str) -> list[dict]:
         return schemas.PersonView(many=True).dump(self.app.children(to_id(actor_id)))
 

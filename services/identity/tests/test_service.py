@@ -57,3 +57,11 @@ def test_a_junior_email_code_needs_schools_word_on_the_invite_ID_4(service):
     service.school.validate_invite.return_value["email_registration_allowed"] = False
     with pytest.raises(Forbidden):
         service.request_email_code("kid2@example.org", invite_token="inv-2", client="10.0.0.1")
+
+
+def test_revoking_a_parent_link_goes_to_the_application_PL_2(service):
+    child = str(uuid.uuid4())
+    assert service.revoke_parent_invite(actor_id=child, child_id=child) is None  # no link yet: nothing to revoke
+    with pytest.raises(Forbidden) as info:
+        service.revoke_parent_invite(actor_id=str(uuid.uuid4()), child_id=child)
+    assert info.value.code == "parent_link.revoke_forbidden"

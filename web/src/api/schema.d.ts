@@ -848,6 +848,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/children/{child_id}/parent-invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a child's link for parents: by the child, a parent of theirs or an admin of the child's school; the next one shown is new (PL-2) */
+        delete: operations["revoke_childs_parent_invite"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/children/{child_id}/parents/{parent_id}": {
         parameters: {
             query?: never;
@@ -858,7 +875,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Remove a parent link: by the parent or an admin of the child's school */
+        /** Remove a parent link: by the parent or an admin of the child's school; the child's link for parents is revoked with it, the next one shown is new (PL-5) */
         delete: operations["unlink_parent"];
         options?: never;
         head?: never;
@@ -1234,7 +1251,8 @@ export interface paths {
         get: operations["get_parent_invite"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** The student revokes their link for parents (a QR code seen by the wrong person): the old link stops working and the next one shown is new (PL-2) */
+        delete: operations["revoke_parent_invite"];
         options?: never;
         head?: never;
         patch?: never;
@@ -7464,6 +7482,71 @@ export interface operations {
             };
         };
     };
+    revoke_childs_parent_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                child_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done, no content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.revoke_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description route.not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     unlink_parent: {
         parameters: {
             query?: never;
@@ -8922,6 +9005,60 @@ export interface operations {
                 };
             };
             /** @description parent_link.students_only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description service.unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_parent_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done, no content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description request.invalid, request.invalid_text, request.too_deep, request.invalid_json, request.not_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description auth.required, auth.invalid_token, auth.token_expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description parent_link.revoke_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12049,7 +12186,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description parent_link.expired */
+            /** @description parent_link.expired, parent_link.revoked */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -12138,7 +12275,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description parent_link.expired */
+            /** @description parent_link.expired, parent_link.revoked */
             410: {
                 headers: {
                     [name: string]: unknown;
