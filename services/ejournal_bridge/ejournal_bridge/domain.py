@@ -9,6 +9,11 @@
 - ``JournalClass`` / ``JournalPerson`` / ``Lesson``: the bridge's mirror of a
   journal's roster and timetable, built from deliveries; ids derived from the
   journal's ``sourcedId`` so replaying the inbox lands on the same aggregates.
+- ``Dated``: what those mirror entities share: the time (``occurred_at``) of the
+  last journal record applied to each, so an older record delivered late
+  changes nothing (the journal retries, the consumer retries: order is lost).
+- ``Backlog``: a provider's journal records that came before what they need
+  (a lesson's start before its publish or before the lesson itself).
 - ``LinkAttempt`` / ``AccountLink``: the OAuth 2 sign-in that links a platform
   account to a journal person (EJ-1, EJ-2).
 """
@@ -28,6 +33,9 @@ from shared.errors import Conflict, Gone, Invalid, Unauthorized
 
 NAMESPACE = uuid.UUID("5d0c9a71-3b8e-4f0e-9a55-2c7d1e8b4f60")
 REPLAY_WINDOW = timedelta(seconds=300)
+# How long a record waits in the backlog for what it needs (by the journal's times): past it, what it waited for
+# is not coming (a start for a lesson never published), and keeping it would only grow the provider's backlog.
+BACKLOG_TTL = timedelta(days=7)
 LINK_ATTEMPT_TTL = timedelta(minutes=10)
 PARENT_ROLES = ("parent", "guardian")
 # The platform role a journal role gives in the bound organization (EJ-2); administrators are given none.
@@ -159,7 +167,29 @@ class Delivery(Aggregate):
         self.received_at = received_at
 
 
-class JournalClass(Aggregate):
+class Dated(Aggregate):
+    """A mirror entity (class, person, enrollment, lesson) and ``as_of``: the journal's ``occurred_at`` of the last
+    record applied to it, deletions included (its tombstone). The journal's deliveries reach the bridge out of
+    their order (its retries, the consumer's retry of a failed delivery overtaken by the next), and a record is
+    the whole entity as of its time: one older than what was applied is stale, and applying it would undo a newer
+    one (an old ``users.upserted`` would bring a deleted pupil back into the class chats). An entity stored before
+    ``as_of`` was kept has none (its events replay as they were): no record is stale to it."""
+
+    def stale(self, occurred_at: datetime) -> bool:
+        as_of = getattr(self, "as_of", None)
+        return as_of is not None and occurred_at < as_of  # the same time is not older: a repeat applies as before
+
+    def date(self, occurred_at: datetime) -> None:
+        """A record of that time was applied (whether it changed anything or not: a later, older one is stale)."""
+        if getattr(self, "as_of", None) != occurred_at and not self.stale(occurred_at):
+            self._dated(occurred_at)
+
+    @event("Dated")
+    def _dated(self, as_of: datetime) -> None:
+        self.as_of = as_of
+
+
+class JournalClass(Dated):
     @staticmethod
     def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
         return class_id_of(provider_id, external_id)
@@ -211,7 +241,7 @@ class JournalClass(Aggregate):
         self.chats = {**self.chats, **digests}
 
 
-class JournalPerson(Aggregate):
+class JournalPerson(Dated):
     @staticmethod
     def create_id(provider_id: uuid.UUID, external_id: str, **_: object) -> uuid.UUID:
         return derived_id("person", provider_id, external_id)
@@ -259,7 +289,7 @@ class JournalPerson(Aggregate):
         self.announced = {"user_id": str(user_id), "role": role, "organization_ids": organization_ids}
 
 
-class Lesson(Aggregate):
+class Lesson(Dated):
     """A timetable slot: scheduled, rescheduled, cancelled; a remote one published, started, ended.
 
     Every event carries ``facts``: what other services need to know of the lesson
@@ -313,10 +343,21 @@ class Lesson(Aggregate):
     def _published(self, facts: dict) -> None:
         self.published = True
 
+    def awaits(self, action: str) -> bool:
+        """Whether the journal's ``action`` (published, started, ended) must wait for a record not applied yet:
+        a start before the lesson's publish, a publish before the record making the lesson remote. The journal
+        produced them in order; they arrived out of it, and refusing the first would lose it for good (its
+        redelivery is a duplicate). An ended lesson waits for nothing: a start after its end starts nothing."""
+        if action == "started":
+            return self.state == "scheduled" and not self.published
+        if action == "published":
+            return not self.remote and not self.cancelled
+        return False
+
     def start(self, by: str | None, facts: dict) -> None:
         if not self.published:
             raise Conflict("lesson.not_published", "Publish the remote lesson first.")
-        if self.state == "scheduled":
+        if self.state == "scheduled":  # an ended lesson is not started again (its end may have come first)
             self._started(by, facts)
 
     @event("Started")
@@ -324,7 +365,11 @@ class Lesson(Aggregate):
         self.state = "started"
 
     def end(self, by: str | None, facts: dict) -> None:
-        if self.state == "started":
+        """CA-7: ended from the journal, started or not: an end that overtook its start is kept, so the start
+        arriving after it starts nothing (no call left open holding the subject's slot, CA-8); and calls ends
+        a call started from the platform rather than the journal. Its version, later than any start's, is what
+        calls compares a late start with (``LessonInfo.ended_after``)."""
+        if self.state != "ended":
             self._ended(by, facts)
 
     @event("Ended")
@@ -405,7 +450,7 @@ class Directory(Aggregate):
         self.providers[str(provider_id)] = {"region": region, "name": name}
 
 
-class Enrollment(Aggregate):
+class Enrollment(Dated):
     """A OneRoster enrollment, so a deletion naming only its sourcedId finds its class and person."""
 
     @staticmethod
@@ -414,9 +459,11 @@ class Enrollment(Aggregate):
 
     @event("Recorded")
     def __init__(self, provider_id: uuid.UUID, external_id: str, class_id: str, user: str, role: str,
-                 primary: bool):
+                 primary: bool, active: bool = True):
+        """``active`` False: a deletion that came before the enrollment's record (a tombstone, its class and
+        person not known yet: an older record coming after it is stale, ``Dated``)."""
         self.class_id, self.user, self.role, self.primary = class_id, user, role, primary
-        self.active = True
+        self.active = active
 
     @event("Changed")
     def change(self, class_id: str, user: str, role: str, primary: bool, active: bool) -> None:
@@ -532,3 +579,50 @@ class SchoolResync(Aggregate):
     @event("Failed")
     def fail(self, error: str, failed_at: datetime) -> None:
         self.state, self.error, self.finished_at = "failed", error, failed_at
+
+
+class Backlog(Aggregate):
+    """A provider's journal records that came before what they need, kept until it arrives (deliveries reach the
+    bridge out of the journal's order): a lesson's start before its publish, any record of a lesson not in the
+    timetable yet (its start, its end, its deletion). Refused, such a record was lost for good (a redelivery is a
+    duplicate); raised as ``NotYet`` it would hold up the rest of its delivery and be dead-lettered after the
+    consumer's few retries (about a minute), while what it waits for may come much later (the journal's own
+    retries, a dead-lettered delivery replayed), and an operator's replay of the inbox would stop on it. Kept
+    here, it is applied in the command that applies what it waited for, whenever that comes, and once (taken out
+    in the same save). One aggregate per provider, read once per command of lessons: it is nearly always empty."""
+
+    @staticmethod
+    def create_id(provider_id: uuid.UUID, **_: object) -> uuid.UUID:
+        return derived_id("backlog", provider_id)
+
+    @event("Opened")
+    def __init__(self, provider_id: uuid.UUID):
+        self.provider_id = provider_id
+        self.waiting: dict[str, list[dict]] = {}  # lesson sourcedId -> [{type, record, occurred_at}]
+
+    def waiting_for(self, external_id: str) -> list[dict]:
+        """What waits for this lesson, in the order to apply it: a publish first (a start waits for it), then ends
+        and deletions before starts, so a lesson known to have ended is never started."""
+        rank = {"lesson.published": 0, "lesson.started": 2}
+        return sorted(self.waiting.get(external_id, []), key=lambda e: (rank.get(e["type"], 1), e["occurred_at"]))
+
+    def park(self, external_id: str, type_: str, record: dict, occurred_at: datetime) -> None:
+        entry = {"type": type_, "record": record, "occurred_at": occurred_at.isoformat()}
+        if entry not in self.waiting.get(external_id, []):  # a delivery replayed parks nothing twice
+            self._parked(external_id, entry, (occurred_at - BACKLOG_TTL).isoformat())
+
+    @event("Parked")
+    def _parked(self, external_id: str, entry: dict, expired_before: str) -> None:
+        """Records that waited ``BACKLOG_TTL`` (by the journal's times) are given up when another is parked."""
+        waiting = {ext: [e for e in entries if datetime.fromisoformat(e["occurred_at"]) >=
+                         datetime.fromisoformat(expired_before)] for ext, entries in self.waiting.items()}
+        waiting[external_id] = [*waiting.get(external_id, []), entry]
+        self.waiting = {ext: entries for ext, entries in waiting.items() if entries}
+
+    @event("Taken")
+    def take(self, external_id: str, entry: dict) -> None:
+        left = [e for e in self.waiting.get(external_id, []) if e != entry]
+        if left:
+            self.waiting[external_id] = left
+        else:
+            self.waiting.pop(external_id, None)

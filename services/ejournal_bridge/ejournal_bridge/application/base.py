@@ -7,12 +7,15 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from eventsourcing.utils import strtobool
 
 from ejournal_bridge.domain import (
     PARENT_ROLES,
+    Backlog,
+    Dated,
     Directory,
     JournalClass,
     JournalPerson,
@@ -44,7 +47,7 @@ ChatSink = Callable[[list[dict]], Any]
 class BridgeBase(ServiceApplication):
     name = "ejournal_bridge"
     snapshotting_intervals = {JournalClass: 100, JournalPerson: 50, Provider: 50, Directory: 50, LinkedPeople: 50,
-                              SchoolResync: 50}
+                              SchoolResync: 50, Backlog: 50}
 
     def __init__(self, env: Any = None, journal: JournalClient | None = None, chats: ChatSink | None = None):
         super().__init__(env)
@@ -75,6 +78,16 @@ class BridgeBase(ServiceApplication):
             pending[aggregate_id] = self.find(cls, aggregate_id) or cls(provider_id=provider_id,
                                                                         external_id=external_id)
         return pending[aggregate_id]
+
+    @staticmethod
+    def _stale(entity: Dated, occurred_at: datetime, type_: str, record: dict) -> bool:
+        """Whether the record is older than the last one applied to its entity (``Dated``): then it changes
+        nothing -- every record type of the mirror asks this one question before it applies."""
+        if not entity.stale(occurred_at):
+            return False
+        log.info("webhook record older than the mirror's", extra={"type": type_, "record": record.get("sourcedId"),
+                                                                  "occurred_at": occurred_at.isoformat()})
+        return True
 
     def _pending_provider(self, pending: dict, provider_id: uuid.UUID) -> Provider:
         """The provider, loaded once per delivery (every lesson of a delivery needs it)."""

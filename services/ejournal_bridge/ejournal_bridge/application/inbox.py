@@ -146,7 +146,7 @@ class Inbox(BridgeBase):
                 found |= self._classes_of(self._person(pending, provider_id, record["sourcedId"]), pending)
             elif kind == "enrollments":
                 enrollment = self.find(Enrollment, Enrollment.create_id(provider_id, record["sourcedId"]))
-                if enrollment is not None:
+                if enrollment is not None and enrollment.class_id:  # not a deletion's tombstone
                     found.add(enrollment.class_id)
             elif kind in ("lessons", "lesson"):
                 lesson = self.find(Lesson, Lesson.create_id(provider_id, record["sourcedId"]))

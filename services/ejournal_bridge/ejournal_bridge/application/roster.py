@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 from ejournal_bridge.application.base import BridgeBase, log
+from ejournal_bridge.application.inbox import parse_time
 from ejournal_bridge.domain import Delivery, Enrollment
 from shared.errors import DomainError
 
 
 class Roster(BridgeBase):
     def _apply(self, delivery: Delivery, pending: dict, affected: set[str], records: list[dict] | None = None) -> None:
-        """The delivery's ``records`` (all of them by default) to the mirror's aggregates in ``pending``."""
+        """The delivery's ``records`` (all of them by default) to the mirror's aggregates in ``pending``, each as of
+        the delivery's ``occurred_at``: a record older than what its entity was given last is stale (``_stale``)."""
         provider_id, body = delivery.provider_id, delivery.body
+        occurred_at = parse_time(body["occurred_at"])
         handler = {
             "orgs.upserted": self._orgs, "academicSessions.upserted": lambda *_: None,
             "classes.upserted": self._classes, "classes.deleted": self._classes_deleted,
@@ -23,31 +26,40 @@ class Roster(BridgeBase):
         }[body["type"]]
         for record in body["records"] if records is None else records:
             try:
-                handler(provider_id, record, pending, affected, body["type"])
+                handler(provider_id, record, pending, affected, body["type"], occurred_at)
             except DomainError as exc:
                 # The journal sent something its own rules forbid (e.g. publishing a
                 # lesson that is not remote): that record is skipped, the rest applies.
                 log.warning("webhook record refused", extra={"delivery": str(delivery.id), "code": exc.code,
                                                              "record": record.get("sourcedId")})
 
-    def _orgs(self, provider_id, record, pending, affected, _type) -> None:
+    def _orgs(self, provider_id, record, pending, affected, _type, _at) -> None:
         provider = self._pending_provider(pending, provider_id)
         provider.see_org(record["sourcedId"], record["name"])
 
-    def _classes(self, provider_id, record, pending, affected, _type) -> None:
+    def _classes(self, provider_id, record, pending, affected, type_, at) -> None:
         klass = self._class(pending, provider_id, record["sourcedId"])
+        if self._stale(klass, at, type_, record):
+            return
         if (klass.title, klass.org, klass.deleted) != (record["title"], record["org"], False):
             klass.upsert(record["title"], record["org"])
+        klass.date(at)
         affected.add(klass.external_id)
 
-    def _classes_deleted(self, provider_id, record, pending, affected, _type) -> None:
+    def _classes_deleted(self, provider_id, record, pending, affected, type_, at) -> None:
         klass = self._class(pending, provider_id, record["sourcedId"])
+        if self._stale(klass, at, type_, record):
+            return
         if not klass.deleted:
             klass.upsert(klass.title, klass.org, deleted=True)
+        klass.date(at)
         affected.add(klass.external_id)
 
-    def _users(self, provider_id, record, pending, affected, _type) -> None:
+    def _users(self, provider_id, record, pending, affected, type_, at) -> None:
         person = self._person(pending, provider_id, record["sourcedId"])
+        if self._stale(person, at, type_, record):
+            return
+        person.date(at)
         state = (record["role"], record["givenName"], record["familyName"], sorted(record["orgs"]), False)
         if (person.role, person.given_name, person.family_name, person.orgs, person.deleted) != state:
             person.upsert(*state[:4])
@@ -65,8 +77,11 @@ class Roster(BridgeBase):
             affected |= self._classes_of(other, pending)
         affected |= self._classes_of(person, pending)
 
-    def _users_deleted(self, provider_id, record, pending, affected, _type) -> None:
+    def _users_deleted(self, provider_id, record, pending, affected, type_, at) -> None:
         person = self._person(pending, provider_id, record["sourcedId"])
+        if self._stale(person, at, type_, record):
+            return
+        person.date(at)
         if not person.deleted:
             person.upsert(person.role or "student", person.given_name, person.family_name, person.orgs,
                           deleted=True)
@@ -87,9 +102,11 @@ class Roster(BridgeBase):
             person.set_class(class_ext, present or teaching_still)
         affected.add(class_ext)
 
-    def _enrollments(self, provider_id, record, pending, affected, _type) -> None:
+    def _enrollments(self, provider_id, record, pending, affected, type_, at) -> None:
         key = Enrollment.create_id(provider_id, record["sourcedId"])
         enrollment = pending.get(key) or self.find(Enrollment, key)
+        if enrollment is not None and self._stale(enrollment, at, type_, record):
+            return
         primary = bool(record.get("primary", False))
         if enrollment is None:
             pending[key] = Enrollment(provider_id=provider_id, external_id=record["sourcedId"],
@@ -103,15 +120,21 @@ class Roster(BridgeBase):
             if (enrollment.class_id, enrollment.user, enrollment.role, enrollment.primary,
                     enrollment.active) != state:
                 enrollment.change(*state)
-                pending[key] = enrollment
+            pending[key] = enrollment
+        pending[key].date(at)
         self._enroll(provider_id, pending, affected, record["class"], record["user"], record["role"], primary, True)
 
-    def _enrollments_deleted(self, provider_id, record, pending, affected, _type) -> None:
+    def _enrollments_deleted(self, provider_id, record, pending, affected, type_, at) -> None:
         key = Enrollment.create_id(provider_id, record["sourcedId"])
         enrollment = pending.get(key) or self.find(Enrollment, key)
-        if enrollment is None or not enrollment.active:
+        if enrollment is None:  # its record is still coming: a tombstone, so that record, older, is stale
+            enrollment = Enrollment(provider_id=provider_id, external_id=record["sourcedId"], class_id="", user="",
+                                    role="", primary=False, active=False)
+        elif self._stale(enrollment, at, type_, record):
             return
-        enrollment.change(enrollment.class_id, enrollment.user, enrollment.role, enrollment.primary, False)
+        elif enrollment.active:
+            enrollment.change(enrollment.class_id, enrollment.user, enrollment.role, enrollment.primary, False)
+            self._enroll(provider_id, pending, affected, enrollment.class_id, enrollment.user, enrollment.role,
+                         False, False)
+        enrollment.date(at)
         pending[key] = enrollment
-        self._enroll(provider_id, pending, affected, enrollment.class_id, enrollment.user, enrollment.role, False,
-                     False)

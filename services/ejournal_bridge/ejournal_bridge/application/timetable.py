@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from ejournal_bridge.application.base import BridgeBase
+from ejournal_bridge.application.base import BridgeBase, log
 from ejournal_bridge.application.inbox import parse_time
-from ejournal_bridge.domain import JournalClass, Lesson, class_id_of
+from ejournal_bridge.domain import Backlog, JournalClass, Lesson, class_id_of
 from shared.clock import utcnow
 from shared.contracts.ejournal import subject_chat_key
-from shared.errors import Invalid, NotFound
+from shared.errors import DomainError, Invalid
 
 LESSONS_DEFAULT_SPAN = timedelta(days=7)  # "today's and this week's lessons"
 
@@ -40,10 +40,13 @@ class Timetable(BridgeBase):
         return self._facts(lesson.provider_id, pending, lesson.external_id, lesson.external_class_id, lesson.subject,
                            lesson.external_teacher_id, lesson.starts_at, lesson.ends_at, lesson.remote)
 
-    def _lessons(self, provider_id, record, pending, affected, _type) -> None:
-        """Timetable to events: new slots are scheduled, changed ones rescheduled (EJ-4)."""
+    def _lessons(self, provider_id, record, pending, affected, type_, at) -> None:
+        """Timetable to events: new slots are scheduled, changed ones rescheduled (EJ-4); then what waited for the
+        lesson applies (``_unpark``)."""
         key = Lesson.create_id(provider_id, record["sourcedId"])
         lesson = pending.get(key) or self.find(Lesson, key)
+        if lesson is not None and self._stale(lesson, at, type_, record):
+            return
         starts, ends = parse_time(record["startsAt"]), parse_time(record["endsAt"])
         remote = bool(record.get("remote", False))
         facts = self._facts(provider_id, pending, record["sourcedId"], record["class"], record["subject"],
@@ -67,6 +70,8 @@ class Timetable(BridgeBase):
         if previous_teacher and previous_teacher != lesson.external_teacher_id:
             self._teaching(provider_id, pending, klass, previous_teacher)
         affected.add(klass.external_id)
+        lesson.date(at)
+        self._unpark(lesson, pending, affected)
 
     def _teaching(self, provider_id, pending, klass: JournalClass, teacher: str) -> None:
         person = self._person(pending, provider_id, teacher)
@@ -74,26 +79,34 @@ class Timetable(BridgeBase):
         if (klass.external_id in person.classes) != teaches:
             person.set_class(klass.external_id, teaches)
 
-    def _lessons_deleted(self, provider_id, record, pending, affected, _type) -> None:
+    def _lessons_deleted(self, provider_id, record, pending, affected, type_, at) -> None:
         key = Lesson.create_id(provider_id, record["sourcedId"])
         lesson = pending.get(key) or self.find(Lesson, key)
-        if lesson is None or lesson.cancelled:
+        if lesson is None:  # its timetable record is still coming (a Lesson is made of one): it waits for it
+            self._park(provider_id, pending, record, type_, at)
+            return
+        if self._stale(lesson, at, type_, record):
+            return
+        pending[key] = lesson
+        lesson.date(at)  # cancelled already or not: a tombstone as of now
+        if lesson.cancelled:
             return
         lesson.cancel(self._lesson_facts(lesson, pending))
-        pending[key] = lesson
         klass = self._class(pending, provider_id, lesson.external_class_id)
         klass.set_lesson(lesson.external_id, None, None)
         self._teaching(provider_id, pending, klass, lesson.external_teacher_id)
         affected.add(klass.external_id)
 
-    def _lesson_action(self, provider_id, record, pending, affected, type_: str) -> None:
-        """EJ-4, EJ-5, CA-7: the teacher publishes, starts or ends a remote lesson in the journal."""
+    def _lesson_action(self, provider_id, record, pending, affected, type_: str, at) -> None:
+        """EJ-4, EJ-5, CA-7: the teacher publishes, starts or ends a remote lesson in the journal. One that came
+        before what it needs (the lesson, its publish) waits for it (``Backlog``, ``Lesson.awaits``)."""
         key = Lesson.create_id(provider_id, record["sourcedId"])
         lesson = pending.get(key) or self.find(Lesson, key)
-        if lesson is None:
-            raise NotFound("lesson.not_found", "No such lesson in the timetable.")
-        facts = self._lesson_facts(lesson, pending)
         action = type_.split(".")[1]
+        if lesson is None or lesson.awaits(action):
+            self._park(provider_id, pending, record, type_, at)
+            return
+        facts = self._lesson_facts(lesson, pending)
         if action == "published":
             lesson.publish(facts)
         elif action == "started":
@@ -101,6 +114,39 @@ class Timetable(BridgeBase):
         else:
             lesson.end(record.get("by"), facts)
         pending[key] = lesson
+        if action == "published":
+            self._unpark(lesson, pending, affected)
+
+    def _backlog(self, pending: dict, provider_id) -> Backlog:
+        """The provider's backlog, read once per command (made, with the command's save, the first time)."""
+        key = Backlog.create_id(provider_id)
+        if key not in pending:
+            pending[key] = self.find(Backlog, key) or Backlog(provider_id=provider_id)
+        return pending[key]
+
+    def _park(self, provider_id, pending, record, type_: str, at: datetime) -> None:
+        log.info("webhook record waits", extra={"type": type_, "record": record["sourcedId"]})
+        self._backlog(pending, provider_id).park(record["sourcedId"], type_, record, at)
+
+    def _unpark(self, lesson: Lesson, pending: dict, affected: set[str]) -> None:
+        """What waited for this lesson and need wait no more, applied now, each taken out of the backlog in the
+        same save (so once), in ``Backlog.waiting_for``'s order; asked again after each, as one may unblock the
+        next (a publish, the start waiting for it)."""
+        backlog = self._backlog(pending, lesson.provider_id)
+        while True:
+            ready = [e for e in backlog.waiting_for(lesson.external_id)
+                     if e["type"] == "lessons.deleted" or not lesson.awaits(e["type"].split(".")[1])]
+            if not ready:
+                return
+            entry = ready[0]
+            backlog.take(lesson.external_id, entry)
+            handler = self._lessons_deleted if entry["type"] == "lessons.deleted" else self._lesson_action
+            try:
+                handler(lesson.provider_id, entry["record"], pending, affected, entry["type"],
+                        parse_time(entry["occurred_at"]))
+            except DomainError as exc:  # as when it came: the journal's own rules forbid it
+                log.warning("webhook record refused", extra={"type": entry["type"], "code": exc.code,
+                                                             "record": lesson.external_id})
 
     def lessons_of(self, user_id: uuid.UUID, start: datetime | None = None, end: datetime | None = None
                    ) -> list[dict]:
