@@ -60,6 +60,7 @@ class NodeRegistry:
         self.started = clock()
         self.nodes: dict[str, NodeState] = {}
         self.restarted: list[tuple[str, set[str]]] = []  # nodes that started again, with the calls they lost
+        self.uncleared: list[tuple[str, set[str]]] = []  # dead nodes' calls whose clearing failed: tried again
         self.lock = threading.Lock()
         self.any_heard = threading.Event()
 
@@ -137,6 +138,19 @@ class NodeRegistry:
                     state.dead = True
                     dead.append((state.name, state.carries()))
         return dead
+
+
+    def not_cleared(self, node: str, calls: set[str]) -> None:
+        """Calls of a dead ``node`` whose participants could not be marked gone (the store failed), for
+        ``take_uncleared`` at the next check: the node is named dead once, and dropped, its people stayed seated
+        until someone rejoined."""
+        with self.lock:
+            self.uncleared.append((node, set(calls)))
+
+    def take_uncleared(self) -> list[tuple[str, set[str]]]:
+        with self.lock:
+            taken, self.uncleared = self.uncleared, []
+        return taken
 
 
 def place(call: Call, nodes: NodeRegistry) -> None:

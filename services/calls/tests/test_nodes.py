@@ -198,3 +198,30 @@ def test_a_join_in_a_replicas_first_seconds_waits_for_the_first_heartbeat_instea
     clock.now += 7
     started = time.monotonic()
     assert not warm.first_heard(wait=3) and time.monotonic() - started < 0.1, "warm and nothing heard: no wait"
+
+
+@pytest.mark.integration
+def test_a_dead_nodes_call_whose_clearing_failed_is_cleared_at_the_next_check(app):
+    """An outside audit: a dead node is named once, and a call whose participants could not be marked gone then
+    (the store failed) was dropped: its people stayed seated until someone rejoined. It is tried again."""
+    clock = Clock()
+    nodes = NodeRegistry(timeout=6, clock=clock)
+    heartbeat(nodes, "sfu-a")
+    members = [str(uuid.uuid4()) for _ in range(2)]
+    call = new_call(app, members[0])
+    app.join(uuid.UUID(members[1]), call.id, members, nodes)
+    handlers.on_participant_connected(app, make_event("sfu.ParticipantConnected.v1", dict(
+        call_id=call.id, user_id=members[1], room=str(call.id), node="sfu-a"), event_id=f"sfu:a:{uuid.uuid4()}"))
+    heartbeat(nodes, "sfu-a", [str(call.id)], participants=1)
+    clock.now += 7
+    node_lost = app.node_lost
+
+    def store_down(*args, **kwargs):
+        raise ConnectionError("the store did not answer")
+
+    app.node_lost = store_down
+    assert handlers.lose_dead_nodes(app, nodes) == 0
+    app.node_lost = node_lost
+    assert handlers.lose_dead_nodes(app, nodes) == 1
+    assert app.call(call.id).present(time.time()) == []
+    assert handlers.lose_dead_nodes(app, nodes) == 0
