@@ -225,7 +225,9 @@ def get_parent_invite():
 def get_parent_invite_qr(fmt: str):
     qr_format(fmt)
     invite = call("identity", "parent_invite", actor_id=me(), to_share=True)
-    return qr_response(fmt, parent_invite_url(invite["token"]), **{"Cache-Control": "private, max-age=60"})
+    # no-store (the API's default): one address for every pupil, so a browser kept one pupil's QR code (their
+    # live token) for the next who signed in on that computer, and the old code after 'New link'
+    return qr_response(fmt, parent_invite_url(invite["token"]))
 
 
 @api.delete("/me/parent-invite")

@@ -85,6 +85,8 @@ def create_app(rpc: RpcPool | None = None) -> Flask:
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.update(security_headers(request.path))
+        if request.path.startswith("/api/"):  # answers are one person's: a browser or proxy keeps none of them
+            response.headers.setdefault("Cache-Control", "no-store")
         if _body_left_unread(request):  # not drained for keep-alive: the connection closes (gunicorn_conf)
             response.headers["Connection"] = "close"
         origin = request.headers.get("Origin")

@@ -115,6 +115,9 @@ def test_the_parent_link_as_a_qr_code_PL_2(client, rpc, fmt, media_type, magic):
     response = client.get(f"/api/v1/me/parent-invite/qr.{fmt}", headers=bearer())
     assert response.status_code == 200 and response.mimetype == media_type
     assert response.data.startswith(magic)
+    # One address for every pupil: a browser kept one pupil's code (their live token) for the next on that
+    # computer, and the old code after a new link (an outside audit): kept by nobody
+    assert response.headers["Cache-Control"] == "no-store"
     assert_error(client.get("/api/v1/me/parent-invite/qr.gif", headers=bearer()), 400, "qr.unknown_format")
 
 

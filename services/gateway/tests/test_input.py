@@ -173,6 +173,8 @@ def test_every_response_carries_the_security_headers(client, path):
     assert response.headers["Referrer-Policy"] == "no-referrer"
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    if path.startswith("/api/"):  # one person's answers, errors included: no browser or proxy keeps them
+        assert response.headers["Cache-Control"] == "no-store"
     assert "Strict-Transport-Security" not in response.headers  # the public URL is http here
 
 

@@ -6,10 +6,11 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from identity.application import IdentityApplication
+from identity.delivery import DeliveryError
 from identity.service import IdentityService
 from shared.auth import verify_access_token
 from shared.config import settings
-from shared.errors import Forbidden
+from shared.errors import DomainError, Forbidden
 from shared.store import make_application
 
 pytestmark = pytest.mark.unit
@@ -65,3 +66,14 @@ def test_revoking_a_parent_link_goes_to_the_application_PL_2(service):
     with pytest.raises(Forbidden) as info:
         service.revoke_parent_invite(actor_id=str(uuid.uuid4()), child_id=child)
     assert info.value.code == "parent_link.revoke_forbidden"
+
+
+def test_a_failed_delivery_tells_the_caller_no_more_than_that_ID_9(service):
+    """An outside audit: the SMS gateway's error (its address, paths, what it echoed) went back in the answer to
+    anyone asking for a code. It goes to the log; the caller learns only that the code was not sent."""
+    service.delivery.sender.send_sms.side_effect = DeliveryError(
+        "SMS gateway unreachable: host='sms-gw.internal.svc.cluster.local', port=9900, url: /v1?api_key=SECRET")
+    with pytest.raises(DomainError) as failed:
+        service.request_sign_in_code("+79001234567", client="10.0.0.1")
+    assert failed.value.code == "sign_in.delivery_failed" and failed.value.details == {}
+    assert "sms-gw" not in str(failed.value.args)
