@@ -20,10 +20,14 @@ def web_app_csp() -> str:
     """The web client (gateway.webapp): its own scripts and styles only (the build has nothing inline),
     images and media from itself plus blob: (QR codes and attachments fetched with the access token) and
     mediastream: (the camera), the API and its realtime socket on this origin, and the SFU's signaling
-    socket (a call at /call/<id> is one of its pages)."""
+    socket (a call at /call/<id> is one of its pages): the configured one, and each node's
+    (``wss://<node>.<SFERA_SFU_NODE_DOMAIN>/ws``, what calls hands out when several nodes run: without it the
+    browser refused every call's socket in the Kubernetes deployment)."""
     sfu = urlsplit(env_str("SFERA_SFU_URL", "ws://127.0.0.1:8300/ws"))
+    nodes = env_str("SFERA_SFU_NODE_DOMAIN", "").strip().strip(".")
+    sockets = f"{sfu.scheme}://{sfu.netloc}" + (f" wss://*.{nodes}" if nodes else "")
     return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            f"media-src 'self' blob: mediastream:; connect-src 'self' {sfu.scheme}://{sfu.netloc}; "
+            f"media-src 'self' blob: mediastream:; connect-src 'self' {sockets}; "
             f"manifest-src 'self'; {_COMMON}")
 
 

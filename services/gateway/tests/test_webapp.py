@@ -61,6 +61,10 @@ def test_a_call_is_a_page_of_the_app_that_may_reach_the_sfu_and_the_camera(clien
     assert response.get_data(as_text=True) == INDEX
     csp = response.headers["Content-Security-Policy"]
     assert "connect-src 'self' wss://sfu.example:8443;" in csp
+    # several nodes (deploy/k8s: wss://sfu-N.<SFERA_SFU_NODE_DOMAIN>/ws, what calls hands out): each may be reached
+    monkeypatch.setenv("SFERA_SFU_NODE_DOMAIN", "sfu.sfera.example.org")
+    csp = client.get("/call/6f1c2a52-3d1e-4a55-9e0b-2f7d2c1e9a10").headers["Content-Security-Policy"]
+    assert "connect-src 'self' wss://sfu.example:8443 wss://*.sfu.sfera.example.org;" in csp
     assert "media-src 'self' blob: mediastream:;" in csp
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp
     assert client.get("/static/call.js").status_code == 404
