@@ -27,6 +27,7 @@ from shared.compare import same_secret
 from shared.contracts import outdated
 from shared.contracts.api.identity import SEXES  # ID-5: the API says them too
 from shared.errors import Conflict, Forbidden, Gone, Invalid, TooManyRequests
+from shared.text import hidden_characters
 
 CODE_TTL = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -114,9 +115,10 @@ def validate_profile(last_name: str, first_name: str, patronymic: str | None, bi
     for field, value in (("last_name", last_name), ("first_name", first_name)):
         if not value or not value.strip():
             problems[field] = "Required."
-        elif len(value) > 64 or any(ch.isdigit() for ch in value):
+        elif len(value) > 64 or any(ch.isdigit() for ch in value) or hidden_characters(value):
             problems[field] = "Letters only, at most 64."
-    if patronymic is not None and (len(patronymic) > 64 or any(ch.isdigit() for ch in patronymic)):
+    if patronymic is not None and (len(patronymic) > 64 or any(ch.isdigit() for ch in patronymic)
+                                   or hidden_characters(patronymic)):
         problems["patronymic"] = "Letters only, at most 64."
     if birth_date is not None and not (date(today.year - 120, 1, 1) <= birth_date <= today):
         problems["birth_date"] = "Not a plausible date of birth."

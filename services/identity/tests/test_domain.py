@@ -76,6 +76,10 @@ def test_a_used_code_cannot_sign_in_twice():
     (("Иванова", "M4ria", None, date(2014, 1, 1), "female"), "first_name"),
     (("Иванова", "Мария", None, date(1800, 1, 1), "female"), "birth_date"),
     (("Иванова", "Мария", None, date(2014, 1, 1), "other"), "sex"),
+    # an outside audit: names that read other than they are written (a direction override, a zero-width space)
+    (("\u202eавонавИ", "Мария", None, date(2014, 1, 1), "female"), "last_name"),
+    (("Иванова", "Ма\u200bрия", None, date(2014, 1, 1), "female"), "first_name"),
+    (("Иванова", "Мария", "Пет\u2066ровна", date(2014, 1, 1), "female"), "patronymic"),
 ])
 def test_a_profile_needs_real_names_a_plausible_birth_date_and_a_sex_ID_5(profile, bad):
     with pytest.raises(Invalid) as info:

@@ -482,6 +482,20 @@ def test_someone_leaving_the_school_while_brought_into_its_chat_is_not_left_in_i
     assert not [c for c in school.app.chats_of(p) if c["chat"].kind == "manual"]
 
 
+def test_a_chats_name_reads_as_it_is_written_CH_3(school):
+    """An outside audit: a chat's name took direction overrides and zero-width characters (a chat passing for
+    another), at its creation and its renaming."""
+    admin = school.join("admin")
+    for name in ("Кружок\u202e", "Кру\u200bжок"):
+        with pytest.raises(Invalid) as info:
+            school.app.create_chat(admin, CreateChat(school.org, name, [], closed=False))
+        assert info.value.code == "chat.invalid_name"
+    chat = school.app.create_chat(admin, CreateChat(school.org, "Кружок", [], closed=False))
+    with pytest.raises(Invalid) as info:
+        school.app.update_chat(admin, UpdateChat(chat.id, name="Кру\u2066жок"))
+    assert info.value.code == "chat.invalid_name"
+
+
 def test_a_chat_belongs_to_a_school_no_stranger_opens_one_with_a_child_CH_6(school):
     pupil = school.join("student", school.klass())
     stranger = uuid.uuid4()

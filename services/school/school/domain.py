@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 
 from shared.contracts import outdated
 from shared.errors import Conflict, Forbidden, Gone, Invalid
+from shared.text import hidden_characters
 
 NAMESPACE = uuid.UUID("0b7e7f3c-7a8f-4d5e-9a44-3c1f8d2e6b10")
 GRADUATION_MONTH_DAY = (7, 1)  # a class graduates on 1 July of its end year, when the school year is over
@@ -272,7 +273,7 @@ class CityDirectory(Aggregate):
 
 def validate_class(name: str, start_year: int, end_year: int) -> None:
     problems = {}
-    if not name.strip() or len(name) > 32:
+    if not name.strip() or len(name) > 32 or hidden_characters(name):
         problems["name"] = "A number or name of 1 to 32 characters, e.g. 5А."
     if not 1990 <= start_year <= 2100:
         problems["start_year"] = "A year between 1990 and 2100."

@@ -260,7 +260,7 @@ def test_organizations_stored_before_regions_are_read_changed_and_found_SC_2(sch
 
 def test_a_class_has_a_name_and_valid_years_SC_4(school):
     org, admin = school.organization()
-    for bad in (("", 2024, 2031), ("5А", 2024, 2024), ("5А", 2024, 2040), ("5А", 1800, 1805)):
+    for bad in (("", 2024, 2031), ("5А", 2024, 2024), ("5А", 2024, 2040), ("5А", 1800, 1805), ("5\u202eА", 2024, 2031)):
         with pytest.raises(Invalid) as info:
             school.app.create_class(admin, CreateClass(org, *bad))
         assert info.value.code == "class.invalid"

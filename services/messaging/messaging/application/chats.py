@@ -10,6 +10,7 @@ from shared.contracts.api.commands import given
 from shared.contracts.api.messaging import CreateChat, UpdateChat
 from shared.errors import Forbidden, Invalid
 from shared.store import command
+from shared.text import hidden_characters
 
 
 class Chats(Base):
@@ -17,8 +18,8 @@ class Chats(Base):
     def create_chat(self, actor_id: uuid.UUID, c: CreateChat) -> Chat:
         """A manual chat (CH-3) belongs to a school: its creator and members are the
         school's members, so no stranger reaches a child through it (CH-6)."""
-        if not c.name.strip() or len(c.name) > 100:
-            raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
+        if not c.name.strip() or len(c.name) > 100 or hidden_characters(c.name):
+            raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters, none of them hidden.")
         if c.organization_id is None:
             raise Invalid("chat.organization_required", "A chat belongs to a school: name its organization_id.")
         pending: dict = {}
@@ -73,8 +74,8 @@ class Chats(Base):
             if closed is not None and closed != chat.closed and actor_id != chat.created_by:
                 raise Forbidden("chat.creator_only", "Only the chat's creator opens or closes it.")
             new_name = chat.name if name is None else name.strip()
-            if not new_name or len(new_name) > 100:
-                raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters.")
+            if not new_name or len(new_name) > 100 or hidden_characters(new_name):
+                raise Invalid("chat.invalid_name", "A chat name has 1 to 100 characters, none of them hidden.")
             new_closed = chat.closed if closed is None else closed
             if (new_name, new_closed) != (chat.name, chat.closed):
                 chat.rename(new_name, new_closed)

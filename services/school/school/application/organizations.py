@@ -20,6 +20,7 @@ from shared.paging import decode_cursor, encode_cursor
 from shared.phones import normalise_phone
 from shared.regions import region_code
 from shared.store import command
+from shared.text import hidden_characters
 
 
 def operator_phones() -> set[str]:
@@ -52,6 +53,8 @@ class Organizations(SchoolBase):
         problems = {}
         if not name.strip():
             problems["name"] = "Required."
+        elif hidden_characters(name):
+            problems["name"] = "Letters, digits and punctuation only: no hidden characters."
         if kind not in ("school", "college"):
             problems["kind"] = "school or college."
         if not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
@@ -132,7 +135,7 @@ class Organizations(SchoolBase):
         name = details.get("name", organization.name).strip()
         country = details.get("country", organization.country).strip().upper()
         city = " ".join(details.get("city", organization.city).split())
-        if not name or not city or not re.fullmatch(r"[A-Z]{2}", country):
+        if not name or not city or not re.fullmatch(r"[A-Z]{2}", country) or hidden_characters(name):
             raise Invalid("organization.invalid", "Name, city and a two-letter country code are required.")
         # SC-2: the region given, else the one it has while the country stays (another country's is dropped)
         kept = organization.region if country == organization.country else None
