@@ -330,7 +330,10 @@ def edge() -> list[dict]:
             # WebSockets (realtime and SFU signaling) stay open for a lesson: long read/send timeouts
             "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
             "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
-            "nginx.ingress.kubernetes.io/proxy-body-size": "60m"}},
+            "nginx.ingress.kubernetes.io/proxy-body-size": "60m",
+            # no access log here: its lines hold whole paths and queries, so tokens (a parent link's for 7 days, an
+            # invite's, the realtime socket's access_token); the gateway logs every request by its route's template
+            "nginx.ingress.kubernetes.io/enable-access-log": "false"}},
         "spec": {"ingressClassName": "nginx", "tls": [{"hosts": tls_hosts, "secretName": "sfera-tls"}], "rules": [
             {"host": tls_hosts[0], "http": {"paths": [
                 # the realtime socket to the asyncio server, every other path to the gateway: one origin

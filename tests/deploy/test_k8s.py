@@ -287,6 +287,9 @@ def test_the_realtime_socket_goes_to_the_asyncio_server_on_the_gateways_host(ove
     site = by_kind(objs, "Ingress")["sfera"]["spec"]["rules"][0]
     routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in site["http"]["paths"]}
     assert routes == {"/api/v1/realtime": ("Exact", "realtime"), "/": ("Prefix", "gateway")}
+    # an outside audit: the ingress's access log held tokens (paths of parent and invite links, the socket's query)
+    assert by_kind(objs, "Ingress")["sfera"]["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/enable-access-log"] == "false"
     (container,) = by_kind(objs, "Deployment")["realtime"]["spec"]["template"]["spec"]["containers"]
     assert container["command"][:3] == ["python", "-m", "gateway.realtime_server"]
     assert by_kind(objs, "Service")["realtime"]["spec"]["ports"][0]["port"] == 8080
