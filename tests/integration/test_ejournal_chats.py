@@ -22,23 +22,11 @@ from shared.contracts.api.messaging import SystemChatSpec
 from shared.errors import Forbidden, Invalid, NotFound, Unauthorized
 from shared.links import link_token
 from shared.store import make_application
-from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.fixture import FixtureJournal, build_school
 from tools.ejournal_sim.webhooks import WebhookSender, sign
 
 pytestmark = pytest.mark.integration
 
-
-class FakeJournal:
-    """The e-journal's token endpoint and /me: the code is the person's sourcedId."""
-
-    def __init__(self, school):
-        self.school = school
-
-    def exchange_code(self, provider, code, redirect_uri, code_verifier, client_secret):
-        return f"token-{code}"
-
-    def me(self, provider, access_token):
-        return self.school.user(access_token.removeprefix("token-"))
 
 
 class World:
@@ -49,7 +37,7 @@ class World:
         self.messaging = messaging or make_application(MessagingApplication, "messaging", create_table=True,
                                                        config=config)
         self.bridge = make_application(BridgeApplication, "ejournal_bridge", create_table=True, config=config,
-                                       journal=FakeJournal(self.school), chats=self.define_system_chats)
+                                       journal=FixtureJournal(self.school), chats=self.define_system_chats)
         self.provider, self.secret = self.bridge.register_provider(RegisterProvider(
             "16", f"ЭШ-{uuid.uuid4().hex[:6]}", "http://journal.test", "client", "secret"))
         self.sender = WebhookSender("unused", self.secret)

@@ -131,3 +131,20 @@ def build_school(region: str = "16", seed: int = 1, classes: int = 30, students:
                     "endsAt": (starts + timedelta(minutes=45)).isoformat(),
                     "remote": rng.random() < remote_share, "published": False})
     return school.index()
+
+
+class FixtureJournal:
+    """The journal client (``ejournal_bridge.journal``'s token exchange and /me) of in-process tests, answering from
+    a built school: the sign-in's code is the person's sourcedId. ``others``: people the journal has besides the
+    school's fixture."""
+
+    def __init__(self, school: School):
+        self.school = school
+        self.others: dict[str, dict] = {}
+
+    def exchange_code(self, provider, code: str, redirect_uri: str, code_verifier: str, client_secret: str) -> str:
+        return f"token-{code}"
+
+    def me(self, provider, access_token: str) -> dict:
+        sourced_id = access_token.removeprefix("token-")
+        return self.others.get(sourced_id) or self.school.user(sourced_id)

@@ -19,7 +19,7 @@ from shared.contracts import make_event
 from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.links import link_token
 from shared.store import make_application
-from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.fixture import FixtureJournal, build_school
 from tools.ejournal_sim.webhooks import sign
 
 T0 = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
@@ -30,16 +30,6 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-class FakeJournal:
-    def __init__(self, school):
-        self.school = school
-
-    def exchange_code(self, provider, code, redirect_uri, code_verifier, client_secret):
-        return f"token-{code}"
-
-    def me(self, provider, access_token):
-        return self.school.user(access_token.removeprefix("token-"))
-
 
 class Bridge:
     """The bridge as its consumer drives it: each delivery stored, then its WebhookAccepted handled."""
@@ -48,7 +38,7 @@ class Bridge:
         self.school = build_school("16", classes=1, students=3, teachers=2)
         self.sent: list[dict] = []
         self.app = make_application(BridgeApplication, "ejournal_bridge", create_table=True, config=config,
-                                    journal=FakeJournal(self.school), chats=self.sent.extend)
+                                    journal=FixtureJournal(self.school), chats=self.sent.extend)
         self.provider, self.secret = self.app.register_provider(RegisterProvider(
             "16", f"ЭШ-{uuid.uuid4().hex[:6]}", "http://journal.test", "client", "secret"))
         for n, (kind, records) in enumerate((("orgs", [self.school.org]), ("classes", self.school.classes),

@@ -15,23 +15,11 @@ from ejournal_bridge.domain import LinkedPeople
 from shared.contracts.api.ejournal_bridge import RegisterProvider
 from shared.links import link_token
 from shared.store import make_application
-from tools.ejournal_sim.fixture import build_school
+from tools.ejournal_sim.fixture import FixtureJournal, build_school
 from tools.ejournal_sim.webhooks import WebhookSender, sign
 
 pytestmark = pytest.mark.integration
 
-
-class FakeJournal:
-    def __init__(self, school):
-        self.school = school
-        self.others: dict[str, dict] = {}  # people the journal has besides the school's fixture
-
-    def exchange_code(self, provider, code, redirect_uri, code_verifier, client_secret):
-        return f"token-{code}"
-
-    def me(self, provider, access_token):
-        sourced_id = access_token.removeprefix("token-")
-        return self.others.get(sourced_id) or self.school.user(sourced_id)
 
 
 class Bridge:
@@ -39,7 +27,7 @@ class Bridge:
         self.school = build_school("16", classes=2, students=students, teachers=6)
         self.sent: list[dict] = []
         self.app = make_application(app_class, "ejournal_bridge", create_table=True, config=config,
-                                    journal=FakeJournal(self.school), chats=self.sent.extend)
+                                    journal=FixtureJournal(self.school), chats=self.sent.extend)
         self.provider, self.secret = self.app.register_provider(RegisterProvider(
             "16", f"ЭШ-{uuid.uuid4().hex[:6]}", "http://journal.test", "client", "secret"))
         self.sender = WebhookSender("unused", self.secret)
