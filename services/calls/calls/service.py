@@ -7,6 +7,8 @@ e-journal bridge's lesson events and the SFU's media facts arrive as events.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 
 from nameko.events import BROADCAST, event_handler
@@ -27,6 +29,31 @@ from shared.rpc import TransientRpcProxy
 from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 log = logging.getLogger("calls")
+SWEEP_SECONDS = 5.0  # how often a running call is checked against its chat's members when only its people read it
+
+
+class Sweeps:
+    """When each running call was last checked against its chat's members, in this process (nameko makes a service
+    instance per request: this is the module's)."""
+
+    def __init__(self, every: float = SWEEP_SECONDS, clock=time.monotonic):
+        self.every, self.clock = every, clock
+        self.at: dict[uuid.UUID, float] = {}
+        self.lock = threading.Lock()
+
+    def due(self, call_id: uuid.UUID) -> bool:
+        with self.lock:
+            return self.clock() - self.at.get(call_id, float("-inf")) >= self.every
+
+    def mark(self, call_id: uuid.UUID) -> None:
+        now = self.clock()
+        with self.lock:
+            if len(self.at) > 10_000:  # calls long over: forget them
+                self.at = {c: t for c, t in self.at.items() if now - t < 60 * self.every}
+            self.at[call_id] = now
+
+
+SWEPT = Sweeps()
 BROADCASTER_ROLES = {"admin", "teacher", "class_teacher"}
 
 
@@ -72,13 +99,24 @@ class CallsService:
         whose admin lost it ended), and those members."""
         call = self.app.call(to_id(call_id, "call.not_found"))
         members = self._members(call)
+        SWEPT.mark(call.id)
         return self.app.revoke_lost_access(call.id, members), members
 
     def _visible(self, actor_id: str, call_id: str) -> Call:
         """Who may join the call now sees it: having been in it is not enough (one who left the chat since no
-        longer reads who is in it)."""
-        call, members = self._members_now(call_id)
+        longer reads who is in it). Someone in the call now reads it without messaging asked each time (everyone
+        in a call reads it every few seconds: a broadcast's thousand viewers asked it 250 times a second); the
+        call is swept at most every ``SWEEP_SECONDS`` instead, and whoever lost access is then out of it."""
+        call = self.app.call(to_id(call_id, "call.not_found"))
         actor = to_id(actor_id)
+        present = call.participants.get(str(actor))
+        if present is not None and (present["connected"] or present["admitted"]) and not call.ended:
+            if SWEPT.due(call.id):
+                call, _ = self._members_now(call_id)
+                present = call.participants.get(str(actor))
+            if present["connected"] or present["admitted"]:
+                return call
+        call, members = self._members_now(call_id)
         if not self.app.may_join(call, actor, members):
             raise NotFound("call.not_found", "No such call.")
         call.check_not_removed(actor)  # a removed person no longer reads who is in the lesson

@@ -13,6 +13,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from calls import handlers
+from calls import service as calls_service
 from calls.application import CallsApplication
 from calls.nodes import NodeRegistry
 from calls.outbox import to_integration_events
@@ -131,7 +132,11 @@ def test_ca2_ca3_whoever_in_a_call_left_its_chat_is_removed_from_it(app):
     call = app.revoke_lost_access(call.id, ids(teacher, stays))
     assert not call.ended and sorted(call.present(time.time())) == sorted(ids(teacher, stays))
     assert [(str(d["user_id"]), d["reason"]) for d in events_of(app, "calls.ParticipantLeft.v1")] == [
-        (str(leaves), "removed")]
+        (str(leaves), "lost_access")]
+    # not the admin's removal: added back to the chat, they join again (a review: one stale member list barred
+    # them from the call for good, "the admin removed you")
+    app.join(leaves, call.id, ids(teacher, stays, leaves))
+    assert str(leaves) in app.call(call.id).present(time.time())
     lesson_teacher = people(1)[0]
     lesson = app.start_lesson(lesson_teacher, published(app, lesson_teacher, uuid.uuid4()), uuid.uuid4())
     assert not app.revoke_lost_access(lesson.id, []).ended  # the journal's teacher keeps their lesson
@@ -185,6 +190,7 @@ class FakeMessaging:
         return chat_id
 
     def members_of(self, chat_id: str) -> list[str]:
+        self.asked = getattr(self, "asked", 0) + 1
         if chat_id not in self.chats:
             raise NotFound("chat.not_found", "No such chat.")
         return list(self.chats[chat_id]["member_ids"])
@@ -202,9 +208,10 @@ class FakeMessaging:
 
 
 @pytest.fixture
-def service(tmp_path):
+def service(tmp_path, monkeypatch):
     app = make_application(CallsApplication, "calls", config=settings({"PERSISTENCE": "memory",
                                                                         "SFERA_VAR_DIR": str(tmp_path)}))
+    monkeypatch.setattr(calls_service, "SWEPT", calls_service.Sweeps(every=0.0))  # each read sweeps (see below)
     messaging = FakeMessaging()
     return worker_factory(CallsService, app=app, nodes=NodeRegistry(timeout=0), messaging=messaging), messaging
 
@@ -254,3 +261,26 @@ def test_ch5_the_service_refuses_a_call_in_an_inbox_thread_for_the_pupil_and_for
         with pytest.raises(Forbidden) as refused:
             calls.start_call(str(starter), {"chat_id": inbox})
         assert refused.value.code == "call.not_in_inbox"
+
+
+@pytest.mark.unit
+def test_ca10_the_people_in_a_call_reading_it_ask_messaging_once_a_sweep_not_once_a_read(service, monkeypatch):
+    """A review: every read of a call asked messaging for its chat's members, and everyone in a call reads it every
+    few seconds (a broadcast's thousand viewers: 250 requests a second). Its people read it as they are; the call
+    is checked against the chat at most every ``SWEEP_SECONDS``, and whoever lost access is then out."""
+    calls, messaging = service
+    clock = [0.0]
+    monkeypatch.setattr(calls_service, "SWEPT", calls_service.Sweeps(every=5.0, clock=lambda: clock[0]))
+    teacher, pupil = people(2)
+    chat = messaging.chat([teacher, pupil])
+    call = calls.start_call(str(teacher), {"chat_id": chat})
+    calls.join(str(pupil), call["call_id"])
+    asked = messaging.asked
+    for _ in range(10):
+        calls.get_call(str(pupil), call["call_id"])
+    assert messaging.asked == asked
+    messaging.chats[chat]["member_ids"] = ids(teacher)  # the pupil left the school
+    clock[0] += 5.0
+    with pytest.raises(NotFound):
+        calls.get_call(str(pupil), call["call_id"])
+    assert str(pupil) not in [p["user_id"] for p in calls.get_call(str(teacher), call["call_id"])["participants"]]

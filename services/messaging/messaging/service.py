@@ -327,5 +327,7 @@ class MessagingService:
 
     @rpc
     def members_of(self, chat_id: str) -> list[str]:
-        """For the gateway's realtime fan-out: who may see this chat's events."""
-        return self.app.chat(to_id(chat_id, "chat.not_found")).members
+        """For calls: who may be in a call of this chat now: its members; nobody in a dialog its two may no longer
+        talk in (CH-1: a teacher the school removed stayed in a running one-to-one call with a pupil)."""
+        chat = self.app.chat(to_id(chat_id, "chat.not_found"))
+        return [] if self.app.dialog_refusal(chat) else list(chat.members)

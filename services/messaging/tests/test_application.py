@@ -11,11 +11,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from nameko.testing.services import worker_factory
 
 from messaging import handlers
 from messaging.application import MessagingApplication
 from messaging.domain import PAGE_SIZE, ClassRoster, MessagePage, OrgRoster, ReadMark
 from messaging.outbox import to_integration_events
+from messaging.service import MessagingService
 from shared.consistency import asking
 from shared.contracts import make_event
 from shared.contracts.api.messaging import CreateChat, EnsureSystemChat, PostMessage, UpdateChat
@@ -667,6 +669,8 @@ def test_a_dialog_is_written_only_while_its_two_people_may_talk_CH_1(school):
     poll = school.app.post(pupil, PostMessage(dialog.id, "Когда?", poll={"question": "Когда?",
                                                                          "options": ["Завтра", "Сегодня"]}))
     assert school.app.dialog_refusal(dialog) is None
+    messaging = worker_factory(MessagingService, app=school.app)
+    assert sorted(messaging.members_of(str(dialog.id))) == sorted([str(teacher), str(pupil)])
     school.send("MemberLeft", organization_id=school.org, user_id=teacher, left_at=NOW)
     refused = [lambda: school.app.post(teacher, PostMessage(dialog.id, "Это снова я")),
                lambda: school.app.post(pupil, PostMessage(dialog.id, "Здравствуйте")),
@@ -679,6 +683,7 @@ def test_a_dialog_is_written_only_while_its_two_people_may_talk_CH_1(school):
             attempt()
         assert info.value.code == "direct.no_shared_chat"
     assert school.app.dialog_refusal(dialog) == "direct.no_shared_chat"
+    assert messaging.members_of(str(dialog.id)) == []  # its call takes nobody: calls' sweep puts them out (CA-10)
 
     def school_down(*_):
         raise ConnectionError("school does not answer")

@@ -294,7 +294,9 @@ class Node:
                 p.muted = bool(data["muted"])
                 await p.send({"type": "muted" if p.muted else "unmuted"})
                 p.room.changed()
-        elif command == "ParticipantLeft" and data.get("reason") == "removed":
+        elif command == "ParticipantLeft" and data.get("reason") in ("removed", "lost_access"):
+            # the admin's removal, or no longer in the call's chat (calls' sweep, CA-10): out at once, and a token
+            # issued before opens nothing
             self.changes.note(call_id, str(data["user_id"]), "removed", True)
             p = self.participants.get((call_id, str(data["user_id"])))
             if p is not None:

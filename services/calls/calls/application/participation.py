@@ -47,12 +47,13 @@ class Participation(Access):
         return self._save_call(call_id, change)
 
     def revoke_lost_access(self, call_id: uuid.UUID, chat_member_ids: list[str]) -> Call:
-        """Whoever is in the call and may no longer join it (``lost_access``) leaves it, as the admin's removal
-        (the SFU drops them at once); a call whose admin lost access ends for everyone (``admin_lost_access``):
-        CA-2 gives a call one admin, its starter, and without them nobody could mute, remove or end it (CA-7),
-        while an adult the school removed must not stay with its pupils. The service calls this wherever it has
-        asked the chat's members now (a join, a look at the call, which everyone in it makes every few seconds):
-        nothing is saved while nothing was lost."""
+        """Whoever is in the call and may no longer join it (``lost_access``) leaves it (reason ``lost_access``:
+        the SFU drops them at once; unlike the admin's removal it bars nothing, so one added back to the chat joins
+        again); a call whose admin lost access ends for everyone (``admin_lost_access``): CA-2 gives a call one
+        admin, its starter, and without them nobody could mute, remove or end it (CA-7), while an adult the
+        school removed must not stay with its pupils. The service calls this with the chat's members now, at a
+        join and every few seconds of a running call (``CallsService._swept``): nothing is saved while nothing was
+        lost."""
         call = self.call(call_id)
         admin_lost, gone = self.lost_access(call, chat_member_ids)
         if admin_lost:
@@ -62,7 +63,7 @@ class Participation(Access):
 
         def change(call: Call) -> None:
             for user in self.lost_access(call, chat_member_ids)[1]:
-                call.disconnect(user, "removed")
+                call.disconnect(user, "lost_access")
 
         return self._save_call(call_id, change)
 
