@@ -17,6 +17,7 @@ from ejournal_bridge.domain import Enrollment, JournalClass, JournalPerson, Less
 from ejournal_bridge.outbox import to_integration_events
 from shared.contracts import make_event
 from shared.contracts.api.ejournal_bridge import RegisterProvider
+from shared.errors import Invalid
 from shared.links import link_token
 from shared.store import make_application
 from tools.ejournal_sim.fixture import FixtureJournal, build_school
@@ -188,6 +189,28 @@ def test_a_record_waits_for_its_lesson_a_week_at_most_EJ_5(bridge):
     assert set(backlog.waiting) == {other["sourcedId"]}
     bridge.consume(bridge.receive("lessons.upserted", [lesson], later))
     assert bridge.published("LessonStartRequested") == []
+
+
+def test_a_start_whose_lesson_comes_a_week_late_is_given_up_when_it_comes_EJ_5_CA_8(bridge):
+    """A review: a start waiting was given up only when another record was parked; its lesson coming 8 days later
+    still asked for a call (a week late, holding the subject's slot)."""
+    from ejournal_bridge.domain import BACKLOG_TTL, Backlog
+
+    lesson = {**bridge.school.lessons[1], "remote": True, "published": True}
+    bridge.consume(bridge.receive("lesson.started", action(lesson), at(5)))
+    bridge.consume(bridge.receive("lessons.upserted", [lesson], at(5) + BACKLOG_TTL + timedelta(days=1)))
+    assert bridge.published("LessonStartRequested") == []
+    assert not bridge.app.find(Backlog, Backlog.create_id(bridge.provider.id)).waiting
+
+
+def test_a_delivery_from_the_future_is_refused_EJ_4(bridge):
+    """A review: each record is its entity as of ``occurred_at``; one dated in the future (a wrong clock or time
+    offset at the journal) made every true record after it stale until then. Refused (the journal's own retry,
+    with its clock put right, applies)."""
+    future = datetime.now(timezone.utc) + timedelta(days=30)
+    with pytest.raises(Invalid) as info:
+        bridge.receive("users.upserted", [bridge.school.users[0]], future)
+    assert info.value.code == "webhook.malformed"
 
 
 # -- the timetable (EJ-4) --

@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from ejournal_bridge.application.base import BridgeBase, ChatSink
-from ejournal_bridge.domain import Delivery, Enrollment, JournalPerson, Lesson
+from ejournal_bridge.domain import REPLAY_WINDOW, Delivery, Enrollment, JournalPerson, Lesson
 from ejournal_bridge.readmodel import deliveries_of
 from shared.clock import utcnow
 from shared.errors import Invalid
@@ -39,7 +39,7 @@ def parse_time(value: str) -> datetime:
     return parsed
 
 
-def check_webhook_body(raw: bytes) -> dict:
+def check_webhook_body(raw: bytes, now: datetime | None = None) -> dict:
     """The body against the published JSON Schema, and its times parsed: a bad one
     is refused (400) before anything is stored."""
     try:
@@ -52,7 +52,11 @@ def check_webhook_body(raw: bytes) -> dict:
                       {"errors": [{"path": "/".join(map(str, e.absolute_path)), "message": e.message[:300]}
                                   for e in errors[:10]]})
     try:
-        parse_time(body["occurred_at"])
+        occurred = parse_time(body["occurred_at"])
+        if now is not None and occurred > now + REPLAY_WINDOW:
+            # each record is the entity as of this time (``Dated``): one from the future (a wrong clock or time
+            # offset at the journal) would make every true record after it stale until then
+            raise ValueError(f"occurred_at {body['occurred_at']} is later than now")
         # a lesson's times, which its schema requires as text; another record's are no part of its schema (extra
         # properties are let through) and nothing reads them: before, they were parsed too, a KeyError or an
         # AttributeError (a 5xx) when they were not both there as text
@@ -70,7 +74,7 @@ class Inbox(BridgeBase):
         """Returns the delivery and whether it is a repeat (which changes nothing)."""
         provider = self.provider(provider_id)
         provider.verify(timestamp, signature, raw, now or utcnow(), self.box.open)
-        body = check_webhook_body(raw)
+        body = check_webhook_body(raw, now or utcnow())
         delivery_id = Delivery.create_id(provider_id, body["event_id"])
         existing = self.find(Delivery, delivery_id)
         if existing is not None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from ejournal_bridge.application.base import BridgeBase, log
 from ejournal_bridge.application.inbox import parse_time
-from ejournal_bridge.domain import Backlog, JournalClass, Lesson, class_id_of
+from ejournal_bridge.domain import BACKLOG_TTL, Backlog, JournalClass, Lesson, class_id_of
 from shared.clock import utcnow
 from shared.contracts.ejournal import subject_chat_key
 from shared.errors import DomainError, Invalid
@@ -133,6 +133,11 @@ class Timetable(BridgeBase):
         same save (so once), in ``Backlog.waiting_for``'s order; asked again after each, as one may unblock the
         next (a publish, the start waiting for it)."""
         backlog = self._backlog(pending, lesson.provider_id)
+        as_of = getattr(lesson, "as_of", None) or utcnow()  # the time of the record applying now
+        for entry in backlog.waiting_for(lesson.external_id):
+            if parse_time(entry["occurred_at"]) < as_of - BACKLOG_TTL:  # what it waited for came too late: a
+                backlog.take(lesson.external_id, entry)  # start a week old would open a call nobody is in
+                log.info("webhook record given up", extra={"type": entry["type"], "record": lesson.external_id})
         while True:
             ready = [e for e in backlog.waiting_for(lesson.external_id)
                      if e["type"] == "lessons.deleted" or not lesson.awaits(e["type"].split(".")[1])]
