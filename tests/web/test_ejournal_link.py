@@ -51,3 +51,11 @@ def test_link_the_e_journal_from_the_profile_and_unlink_it_EJ_1(people, api, jou
     linked.get_by_role("button", name="Да, отключить").click()
     expect(page.get_by_text("Журнал пока не подключён")).to_be_visible()
     assert api.ok("GET", "/me/ejournal-links", session["access_token"]) == []
+
+    # The journal's own "connect" button lands on /ejournal/link: the account here is named and confirmed before
+    # the journal's sign-in (on a shared device it began by itself for whoever was signed in here).
+    me.open(f"/ejournal/link?provider_id={journal['providers']['16']['provider_id']}&login_hint={student}")
+    expect(page.locator("[data-account]")).to_have_text("Журналова Лиза")
+    me.screen("ejournal-link-confirm")
+    page.get_by_role("button", name="Связать и войти в журнал").click()
+    expect(page.get_by_label("Логин")).to_be_visible()  # the journal's sign-in
