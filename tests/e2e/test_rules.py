@@ -202,11 +202,14 @@ def test_a_link_with_two_parents_is_shown_as_used_up_PL_5(api, klass):
     assert "token" not in spent and "url" not in spent
     assert error(api.call("GET", "/me/parent-invite/qr.svg", child["access_token"])) == (
         403, "parent_link.limit_reached")
-    # a parent unlinked: the link works again
+    # a parent unlinked: a place is free, with a new link; the old one links nobody again (PL-2: whoever was
+    # removed may have been a stranger holding the QR code)
     api.ok("DELETE", f"/children/{child['user_id']}/parents/{parents[1]['user_id']}", parents[1]["access_token"],
            status=204)
     again = api.ok("GET", "/me/parent-invite", child["access_token"])
-    assert again["status"] == "active" and again["token"] == token and again["parents_linked"] == 1
+    assert again["status"] == "active" and again["token"] != token and again["parents_linked"] == 1
+    assert error(api.call("POST", f"/parent-invites/{token}/confirmation", parents[1]["access_token"],
+                          json={"consent": True}))[1] == "parent_link.revoked"
 
 
 # -- CA-4: a refused screen share is told ---------------------------------------------------------------------
