@@ -52,7 +52,7 @@ class Participation(Access):
         again); a call whose admin lost access ends for everyone (``admin_lost_access``): CA-2 gives a call one
         admin, its starter, and without them nobody could mute, remove or end it (CA-7), while an adult the
         school removed must not stay with its pupils. The service calls this with the chat's members now, at a
-        join and every few seconds of a running call (``CallsService._swept``): nothing is saved while nothing was
+        join and every few seconds of a running call (``calls.service.Sweeps``): nothing is saved while nothing was
         lost."""
         call = self.call(call_id)
         admin_lost, gone = self.lost_access(call, chat_member_ids)
