@@ -105,20 +105,28 @@ def on_node_heartbeat(nodes: NodeRegistry, event: CloudEvent) -> None:
 def lose_dead_nodes(app: CallsApplication, nodes: NodeRegistry) -> int:
     """The calls of the nodes that fell silent (or started again, their rooms gone) lose their participants (a
     rejoin goes to a live node)."""
+    retries = nodes.take_uncleared()  # before this check adds its own failures: those wait for the next
     gone = 0
-    dead = nodes.newly_dead()
-    for node, calls in [*dead, *nodes.take_uncleared()]:
-        if (node, calls) in dead:
-            metrics.sfu_nodes_lost.inc()
-            log.warning("sfu node dead", extra={"node": node, "calls": len(calls)})
-        failed = set()
-        for call_id in calls:
-            try:
-                gone += len(app.node_lost(uuid.UUID(call_id), node))
-            except Exception:  # one call's failure must not keep the others' people seated
-                log.exception("node_lost failed", extra={"node": node, "call_id": call_id})
-                failed.add(call_id)
-        if failed:  # tried again at the next check (the node is named dead once)
-            nodes.not_cleared(node, failed)
+    for node, calls in nodes.newly_dead():
+        metrics.sfu_nodes_lost.inc()
+        log.warning("sfu node dead", extra={"node": node, "calls": len(calls)})
+        gone += _clear_node(app, nodes, node, calls)
+    for node, calls in retries:
+        gone += _clear_node(app, nodes, node, calls)
     metrics.sfu_nodes_live.set(len(nodes.live()))
+    return gone
+
+
+def _clear_node(app: CallsApplication, nodes: NodeRegistry, node: str, calls: set[str]) -> int:
+    """The calls of a dead node lose their participants; those that failed are tried again at the next check (the
+    node is named dead once)."""
+    gone, failed = 0, set()
+    for call_id in calls:
+        try:
+            gone += len(app.node_lost(uuid.UUID(call_id), node))
+        except Exception:  # one call's failure must not keep the others' people seated
+            log.exception("node_lost failed", extra={"node": node, "call_id": call_id})
+            failed.add(call_id)
+    if failed:
+        nodes.not_cleared(node, failed)
     return gone

@@ -139,7 +139,6 @@ class NodeRegistry:
                     dead.append((state.name, state.carries()))
         return dead
 
-
     def not_cleared(self, node: str, calls: set[str]) -> None:
         """Calls of a dead ``node`` whose participants could not be marked gone (the store failed), for
         ``take_uncleared`` at the next check: the node is named dead once, and dropped, its people stayed seated

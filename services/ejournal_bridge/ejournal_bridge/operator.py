@@ -21,6 +21,7 @@ import json
 import sys
 
 from ejournal_bridge.application import BridgeApplication
+from ejournal_bridge.views import provider_created, provider_view
 from shared.config import Settings
 from shared.contracts.api import ejournal_bridge as schemas
 from shared.contracts.api.ejournal_bridge import RegisterProvider
@@ -33,9 +34,7 @@ def register_provider(command: RegisterProvider, webhook_base: str, config: Sett
     app = make_application(BridgeApplication, "ejournal_bridge", config=config)
     try:
         provider, secret = app.register_provider(command)
-        return schemas.ProviderCreated().dump({**vars(provider), "provider_id": provider.id,
-                                               "webhook_url": f"{webhook_base.rstrip('/')}/{provider.id}",
-                                               "bindings": [], "webhook_secret": secret})
+        return provider_created(provider, webhook_base, secret)
     finally:
         app.close()
 
@@ -43,7 +42,7 @@ def register_provider(command: RegisterProvider, webhook_base: str, config: Sett
 def providers(region: str | None, config: Settings | None = None) -> list[dict]:
     app = make_application(BridgeApplication, "ejournal_bridge", config=config)
     try:
-        return [schemas.ProviderView().dump({**vars(p), "provider_id": p.id}) for p in app.providers(region)]
+        return [provider_view(p) for p in app.providers(region)]
     finally:
         app.close()
 

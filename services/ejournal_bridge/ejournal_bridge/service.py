@@ -9,6 +9,7 @@ from datetime import timedelta
 from ejournal_bridge import handlers
 from ejournal_bridge.application import BridgeApplication, parse_time
 from ejournal_bridge.journal import HttpJournalClient
+from ejournal_bridge.views import binding_view, link_view, provider_created, provider_detail, provider_view
 from shared.bus.consumer import consume_event, consume_event_one_at_a_time
 from shared.clock import utcnow
 from shared.contracts import CloudEvent
@@ -18,24 +19,6 @@ from shared.service import EventSourcedApp, Observability, rpc, to_id
 
 # A lesson's call may run before or after its slot (started early, overrunning): look this far either side of now.
 LESSON_CALL_LOOKBACK = timedelta(hours=12)
-
-
-def binding(resync) -> dict:
-    return {**vars(resync), "resync": vars(resync)}
-
-
-def binding_view(resync) -> dict:
-    return schemas.BindingView().dump(binding(resync))
-
-
-def provider_detail(provider, webhook_url: str | None = None, bindings: list | None = None) -> dict:
-    return schemas.ProviderDetail().dump({**vars(provider), "provider_id": provider.id,
-                                          "webhook_url": webhook_url or "",
-                                          "bindings": [binding(r) for r in bindings or []]})
-
-
-def link_view(link) -> dict:
-    return schemas.LinkView().dump({**vars(link), "linked_at": link.linked_at.isoformat()})
 
 
 class BridgeService:
@@ -66,12 +49,11 @@ class BridgeService:
     def register_provider(self, actor_id: str, provider: dict, webhook_base: str) -> dict:
         self._operator(actor_id)
         created, secret = self.app.register_provider(schemas.ProviderInput().load_command(provider))
-        return schemas.ProviderCreated().dump({**provider_detail(created, f"{webhook_base}/{created.id}"),
-                                               "webhook_secret": secret})
+        return provider_created(created, webhook_base, secret)
 
     @rpc
     def providers(self, region: str | None = None) -> list[dict]:
-        return [schemas.ProviderView().dump({**vars(p), "provider_id": p.id}) for p in self.app.providers(region)]
+        return [provider_view(p) for p in self.app.providers(region)]
 
     @rpc
     def provider_detail(self, actor_id: str, provider_id: str, webhook_base: str) -> dict:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ejournal_bridge.domain import Provider, SchoolResync
-from ejournal_bridge.service import binding_view, provider_detail
+from ejournal_bridge.views import binding_view, provider_detail
 
 pytestmark = pytest.mark.unit
 

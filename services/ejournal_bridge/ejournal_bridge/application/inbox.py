@@ -72,15 +72,16 @@ class Inbox(BridgeBase):
     def receive_webhook(self, provider_id: uuid.UUID, timestamp: str, signature: str, raw: bytes,
                         now: datetime | None = None) -> tuple[Delivery, bool]:
         """Returns the delivery and whether it is a repeat (which changes nothing)."""
+        now = now or utcnow()
         provider = self.provider(provider_id)
-        provider.verify(timestamp, signature, raw, now or utcnow(), self.box.open)
-        body = check_webhook_body(raw, now or utcnow())
+        provider.verify(timestamp, signature, raw, now, self.box.open)
+        body = check_webhook_body(raw, now)
         delivery_id = Delivery.create_id(provider_id, body["event_id"])
         existing = self.find(Delivery, delivery_id)
         if existing is not None:
             return existing, True
         delivery = Delivery(provider_id=provider_id, event_id=body["event_id"], type=body["type"], body=body,
-                            received_at=now or utcnow())
+                            received_at=now)
         try:
             self.save(delivery)
         except IntegrityError:
