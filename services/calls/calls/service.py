@@ -110,12 +110,9 @@ class CallsService:
         call = self.app.call(to_id(call_id, "call.not_found"))
         actor = to_id(actor_id)
         present = call.participants.get(str(actor))
-        if present is not None and (present["connected"] or present["admitted"]) and not call.ended:
-            if SWEPT.due(call.id):
-                call, _ = self._members_now(call_id)
-                present = call.participants.get(str(actor))
-            if present["connected"] or present["admitted"]:
-                return call
+        if present is not None and (present["connected"] or present["admitted"]) and not call.ended \
+                and not SWEPT.due(call.id):
+            return call
         call, members = self._members_now(call_id)
         if not self.app.may_join(call, actor, members):
             raise NotFound("call.not_found", "No such call.")
